@@ -1,0 +1,99 @@
+/**
+ * Errors the control plane expects. Each carries the HTTP status it maps to and whether its
+ * message may be shown to the caller (`expose`); anything else is an internal error whose
+ * details go to the log only.
+ */
+export class DormouseError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly expose: boolean;
+  readonly fields?: Record<string, string>;
+
+  constructor(
+    message: string,
+    opts: { status: number; code: string; expose?: boolean; fields?: Record<string, string>; cause?: unknown },
+  ) {
+    super(message, { cause: opts.cause });
+    this.name = 'DormouseError';
+    this.status = opts.status;
+    this.code = opts.code;
+    this.expose = opts.expose ?? opts.status < 500;
+    if (opts.fields) this.fields = opts.fields;
+  }
+}
+
+export class ValidationError extends DormouseError {
+  constructor(message: string, fields?: Record<string, string>) {
+    super(message, { status: 400, code: 'invalid_request', ...(fields ? { fields } : {}) });
+    this.name = 'ValidationError';
+  }
+}
+
+export class NotFoundError extends DormouseError {
+  constructor(message: string) {
+    super(message, { status: 404, code: 'not_found' });
+    this.name = 'NotFoundError';
+  }
+}
+
+export class ConflictError extends DormouseError {
+  constructor(message: string, code = 'conflict', fields?: Record<string, string>) {
+    super(message, { status: 409, code, ...(fields ? { fields } : {}) });
+    this.name = 'ConflictError';
+  }
+}
+
+export class SlugTakenError extends ConflictError {
+  constructor(readonly slug: string) {
+    super(`The name "${slug}" is already taken. Choose another one.`, 'slug_taken', {
+      slug: 'is already taken',
+    });
+    this.name = 'SlugTakenError';
+  }
+}
+
+export class QuotaExceededError extends DormouseError {
+  constructor(message: string, code: string) {
+    super(message, { status: 429, code });
+    this.name = 'QuotaExceededError';
+  }
+}
+
+export class EmailInUseError extends QuotaExceededError {
+  constructor() {
+    super(
+      'This email address already has a live trial. Delete that trial first, or sign up with another address.',
+      'trial_exists',
+    );
+    this.name = 'EmailInUseError';
+  }
+}
+
+export class TenantCeilingError extends QuotaExceededError {
+  constructor(readonly ceiling: number) {
+    super('We are not accepting new trials right now because all trial slots are taken. Please try again later.', 'capacity_reached');
+    this.name = 'TenantCeilingError';
+  }
+}
+
+export class UnauthorizedError extends DormouseError {
+  constructor(message = 'Send the tenant token or an admin credential in the Authorization header.') {
+    super(message, { status: 401, code: 'unauthorized' });
+    this.name = 'UnauthorizedError';
+  }
+}
+
+export class ForbiddenError extends DormouseError {
+  constructor(message = 'This credential is not allowed to do that.') {
+    super(message, { status: 403, code: 'forbidden' });
+    this.name = 'ForbiddenError';
+  }
+}
+
+/** Another writer changed the record since it was read. Retried from a fresh read. */
+export class VersionConflictError extends Error {
+  constructor(readonly tenantId: string, readonly expectedVersion: number, options?: { cause?: unknown }) {
+    super(`Tenant ${tenantId} changed since version ${expectedVersion} was read`, options);
+    this.name = 'VersionConflictError';
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The tenant record: expected state (`spec`) and actual state (`status`) of one trial
+ * environment. Pure data and pure functions only; adapters decide how it is stored.
+ */
+
+export const DESIRED_STATES = ['running', 'passivated', 'deleted'] as const;
+export type Desired = (typeof DESIRED_STATES)[number];
+
+export const PHASES = [
+  'Pending',
+  'Queued',
+  'Provisioning',
+  'Running',
+  'Passivating',
+  'Passivated',
+  'Waking',
+  'Failed',
+  'Deleting',
+  'Deleted',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const PLANS = ['trial'] as const;
+export type Plan = (typeof PLANS)[number];
+
+export type CapacityProvider = 'FARGATE_SPOT' | 'FARGATE';
+
+/** What should be. Every change bumps `generation` so the reconciler can tell it has caught up. */
+export interface TenantSpec {
+  desired: Desired;
+  generation: number;
+  plan: Plan;
+}
+
+/** The task the tenant runs on, as last observed. */
+export interface TaskStatus {
+  arn: string;
+  ip?: string;
+  capacityProvider: CapacityProvider;
+  lastStatus?: string;
+  /** Highest ECS `detail.version` applied; older or equal events are stale. */
+  eventVersion?: number;
+}
+
+/** What is. Written by the control plane only, never by the tenant-facing API. */
+export interface TenantStatus {
+  phase: Phase;
+  observedGeneration: number;
+  task?: TaskStatus;
+  targetGroupArn?: string;
+  ruleArn?: string;
+  rulePriority?: number;
+  /** Consecutive failed attempts at the current step; reset when a step succeeds. */
+  attempts: number;
+  /** A sentence a person can act on. */
+  lastError?: string;
+  /** ISO time before which the sweep should not retry (backoff, queue). */
+  retryAt?: string;
+  transitionAt: string;
+}
+
+export interface Tenant {
+  /** The tenant's id is its slug: it names the host, the record and the AWS resources. */
+  id: string;
+  email: string;
+  tokenHash: string;
+  spec: TenantSpec;
+  status: TenantStatus;
+  createdAt: string;
+  lastActiveAt: string;
+  trialEndsAt: string;
+  /** Epoch seconds after which DynamoDB TTL removes a tombstone. */
+  expiresAt?: number;
+  /** Optimistic lock: every write is conditional on the version it read. */
+  version: number;
+}
+
+/** The part of a tenant anyone may see: no email, no token hash, no AWS identifiers. */
+export interface PublicTenant {
+  id: string;
+  url: string;
+  phase: Phase;
+  desired: Desired;
+  generation: number;
+  observedGeneration: number;
+  createdAt: string;
+  trialEndsAt: string;
+  lastActiveAt: string;
+  reason?: string;
+}
+
+export function publicView(tenant: Tenant, url: string): PublicTenant {
+  return {
+    id: tenant.id,
+    url,
+    phase: tenant.status.phase,
+    desired: tenant.spec.desired,
+    generation: tenant.spec.generation,
+    observedGeneration: tenant.status.observedGeneration,
+    createdAt: tenant.createdAt,
+    trialEndsAt: tenant.trialEndsAt,
+    lastActiveAt: tenant.lastActiveAt,
+    ...(tenant.status.lastError ? { reason: tenant.status.lastError } : {}),
+  };
+}
+
+export interface NewTenant {
+  slug: string;
+  email: string;
+  plan: Plan;
+  tokenHash: string;
+  now: Date;
+  trialDays: number;
+}
+
+export function newTenant({ slug, email, plan, tokenHash, now, trialDays }: NewTenant): Tenant {
+  const at = now.toISOString();
+  return {
+    id: slug,
+    email,
+    tokenHash,
+    spec: { desired: 'running', generation: 1, plan },
+    status: { phase: 'Pending', observedGeneration: 0, attempts: 0, transitionAt: at },
+    createdAt: at,
+    lastActiveAt: at,
+    trialEndsAt: new Date(now.getTime() + trialDays * 86_400_000).toISOString(),
+    version: 0,
+  };
+}
+
+/**
+ * Sets a new expected state. Returns the tenant unchanged when it already wants that state,
+ * so repeated commands cost no write and do not bump the generation.
+ */
+export function withDesired(tenant: Tenant, desired: Desired): Tenant {
+  if (tenant.spec.desired === desired) return tenant;
+  return { ...tenant, spec: { ...tenant.spec, desired, generation: tenant.spec.generation + 1 } };
+}
+
+/** A tenant has been asked to go away; it no longer counts as a live trial. */
+export function isDeleteRequested(tenant: Tenant): boolean {
+  return tenant.spec.desired === 'deleted';
+}
+
+/** Phases in which a tenant holds no AWS resources and needs no attention from the sweep. */
+const AT_REST: ReadonlySet<Phase> = new Set(['Passivated', 'Deleted']);
+
+/**
+ * Whether the tenant belongs in the sparse "active" index: it has a task, or is on its way to
+ * or from one, so the sweep must look at it. Tenants at rest cost no sweep reads.
+ */
+export function isActive(tenant: Tenant): boolean {
+  return !AT_REST.has(tenant.status.phase);
+}

@@ -1,0 +1,49 @@
+import type { Phase, Tenant } from '../domain/tenant.js';
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque; pass back to get the next page. Absent on the last page. */
+  cursor?: string;
+}
+
+export interface ListQuery {
+  phase?: Phase;
+  limit: number;
+  cursor?: string;
+}
+
+export interface CreateLimits {
+  /** Ceiling on live tenants in total, enforced in the same transaction as the create. */
+  maxTenants: number;
+}
+
+export interface SaveOptions {
+  /**
+   * Frees the tenant's email claim and its slot under the tenant ceiling in the same
+   * transaction, for the write that asks for deletion.
+   */
+  releaseClaims?: boolean;
+}
+
+export interface TenantReader {
+  get(id: string): Promise<Tenant | undefined>;
+}
+
+export interface TenantWriter {
+  /**
+   * Writes a tenant that must not exist yet, claims its email and takes a slot under the
+   * ceiling, atomically. Throws SlugTakenError, EmailInUseError or TenantCeilingError.
+   */
+  create(tenant: Tenant, limits: CreateLimits): Promise<Tenant>;
+  /**
+   * Writes the tenant if its stored version is still `tenant.version`, and returns it with the
+   * new version. Throws VersionConflictError otherwise: the caller re-reads and decides again.
+   */
+  save(tenant: Tenant, options?: SaveOptions): Promise<Tenant>;
+}
+
+export interface TenantLister {
+  list(query: ListQuery): Promise<Page<Tenant>>;
+}
+
+export type TenantStore = TenantReader & TenantWriter & TenantLister;
