@@ -6,6 +6,8 @@ import { startDynamoDbLocal } from '../../shared/adapters/local/dynamodb-local.j
  * its own uniquely named tables in it, so files can run in parallel without sharing state.
  */
 export default async function setup(project: TestProject) {
+  // Node 20 is supported by the SDK versions pinned here; the notice would repeat in every run.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const dynamo = await startDynamoDbLocal();
   project.provide('dynamoEndpoint', dynamo.endpoint);
   return async () => {

@@ -50,7 +50,7 @@ export async function startDynamoDbLocal(options: StartOptions = {}): Promise<Dy
     port,
     sharedDb: true,
     ...(options.dataDir ? { path: options.dataDir } : {}),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: 'pipe',
   }) as ChildProcess;
   const output: string[] = [];
   child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));

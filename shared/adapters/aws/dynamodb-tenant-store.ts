@@ -1,0 +1,276 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  TransactionCanceledException,
+  TransactionConflictException,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { QueryCommandOutput, ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { EmailInUseError, SlugTakenError, TenantCeilingError, ValidationError, VersionConflictError } from '../../domain/errors.js';
+import { isActive } from '../../domain/tenant.js';
+import type { Tenant } from '../../domain/tenant.js';
+import type { CreateLimits, ListQuery, Page, SaveOptions, TenantStore } from '../../ports/tenant-store.js';
+import { TENANT_TABLE, keys } from './tenant-table.js';
+
+type Item = Record<string, unknown>;
+
+/** Attributes that exist only for keys and indexes; a Tenant read back never carries them. */
+const STORAGE_ATTRIBUTES = ['pk', 'kind', TENANT_TABLE.phaseIndex.partitionKey, TENANT_TABLE.activeIndex.partitionKey, 'emailHash'];
+
+/** Positions in the create transaction; cancellation reasons come back in the same order. */
+const CREATE_TENANT = 0;
+const CREATE_EMAIL_CLAIM = 1;
+const CREATE_COUNTER = 2;
+
+/** Every create and every delete touches the counter, so concurrent ones collide on it. */
+const CONFLICT_ATTEMPTS = 6;
+const CONFLICT_BACKOFF_MS = 20;
+
+/** Bounds one listing call on a table where many items are not tenants (claims, counter). */
+const MAX_SCAN_ROUNDS = 25;
+
+export function emailHash(email: string): string {
+  return createHash('sha256').update(email.trim().toLowerCase()).digest('hex');
+}
+
+export class DynamoDbTenantStore implements TenantStore {
+  private readonly tableName: string;
+  private readonly client: DynamoDBDocumentClient;
+
+  constructor({
+    tableName,
+    client = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
+  }: {
+    tableName: string;
+    client?: DynamoDBDocumentClient;
+  }) {
+    this.tableName = tableName;
+    this.client = client;
+  }
+
+  async create(tenant: Tenant, { maxTenants }: CreateLimits): Promise<Tenant> {
+    const stored = { ...tenant, version: tenant.version + 1 };
+    const TableName = this.tableName;
+    const command = new TransactWriteCommand({
+      TransactItems: [
+        { Put: { TableName, Item: toItem(stored), ConditionExpression: 'attribute_not_exists(pk)' } },
+        {
+          Put: {
+            TableName,
+            Item: { pk: keys.email(emailHash(tenant.email)), kind: 'emailClaim', tenantId: tenant.id },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Update: {
+            TableName,
+            Key: { pk: keys.tenantCounter },
+            UpdateExpression: 'ADD liveCount :one',
+            ConditionExpression: 'attribute_not_exists(liveCount) OR liveCount < :max',
+            ExpressionAttributeValues: { ':one': 1, ':max': maxTenants },
+          },
+        },
+      ],
+    });
+    try {
+      await retryingConflicts(() => this.client.send(command));
+    } catch (error) {
+      const failed = failedConditions(error);
+      if (failed.includes(CREATE_TENANT)) throw withCause(new SlugTakenError(tenant.id), error);
+      if (failed.includes(CREATE_EMAIL_CLAIM)) throw withCause(new EmailInUseError(), error);
+      if (failed.includes(CREATE_COUNTER)) throw withCause(new TenantCeilingError(maxTenants), error);
+      throw error;
+    }
+    return stored;
+  }
+
+  async get(id: string): Promise<Tenant | undefined> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: keys.tenant(id) }, ConsistentRead: true }),
+    );
+    return Item ? toTenant(Item) : undefined;
+  }
+
+  /**
+   * `releaseClaims` gives back the email and the slot without checking that they are still
+   * held: the caller passes it only on the write that turns `desired` into 'deleted', and the
+   * version condition lets that write succeed once, so the release happens once too.
+   */
+  async save(tenant: Tenant, { releaseClaims = false }: SaveOptions = {}): Promise<Tenant> {
+    const stored = { ...tenant, version: tenant.version + 1 };
+    const put = {
+      TableName: this.tableName,
+      Item: toItem(stored),
+      ConditionExpression: '#version = :expected',
+      ExpressionAttributeNames: { '#version': 'version' },
+      ExpressionAttributeValues: { ':expected': tenant.version },
+    };
+    try {
+      if (!releaseClaims) {
+        await retryingConflicts(() => this.client.send(new PutCommand(put)));
+      } else {
+        const TableName = this.tableName;
+        const command = new TransactWriteCommand({
+          TransactItems: [
+            { Put: put },
+            { Delete: { TableName, Key: { pk: keys.email(emailHash(tenant.email)) } } },
+            {
+              Update: {
+                TableName,
+                Key: { pk: keys.tenantCounter },
+                UpdateExpression: 'ADD liveCount :minusOne',
+                ExpressionAttributeValues: { ':minusOne': -1 },
+              },
+            },
+          ],
+        });
+        await retryingConflicts(() => this.client.send(command));
+      }
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException || failedConditions(error).includes(0)) {
+        throw new VersionConflictError(tenant.id, tenant.version, { cause: error });
+      }
+      throw error;
+    }
+    return stored;
+  }
+
+  async list({ phase, limit, cursor }: ListQuery): Promise<Page<Tenant>> {
+    const startKey = cursor === undefined ? undefined : decodeCursor(cursor, phase);
+    let last: Item | undefined;
+    const items: Item[] = [];
+    if (phase !== undefined) {
+      const { name, partitionKey } = TENANT_TABLE.phaseIndex;
+      const page: QueryCommandOutput = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: name,
+          KeyConditionExpression: '#phase = :phase',
+          ExpressionAttributeNames: { '#phase': partitionKey },
+          ExpressionAttributeValues: { ':phase': phase },
+          ScanIndexForward: false,
+          Limit: limit,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      last = page.LastEvaluatedKey;
+    } else {
+      // Limit counts items read before the filter, so asking for only what is missing keeps
+      // LastEvaluatedKey exactly after the last tenant returned, and a cursor never skips one.
+      last = startKey;
+      for (let round = 0; round < MAX_SCAN_ROUNDS && items.length < limit; round++) {
+        const page: ScanCommandOutput = await this.client.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            FilterExpression: '#kind = :tenant',
+            ExpressionAttributeNames: { '#kind': 'kind' },
+            ExpressionAttributeValues: { ':tenant': 'tenant' },
+            Limit: limit - items.length,
+            ExclusiveStartKey: last,
+          }),
+        );
+        items.push(...(page.Items ?? []));
+        last = page.LastEvaluatedKey;
+        if (!last) break;
+      }
+    }
+    return { items: items.map(toTenant), ...(last ? { cursor: encodeCursor(last) } : {}) };
+  }
+
+  /** Live tenants as counted against the ceiling. */
+  async countLiveTenants(): Promise<number> {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: keys.tenantCounter }, ConsistentRead: true }),
+    );
+    return typeof Item?.liveCount === 'number' ? Item.liveCount : 0;
+  }
+}
+
+function toItem(tenant: Tenant): Item {
+  return {
+    ...tenant,
+    pk: keys.tenant(tenant.id),
+    kind: 'tenant',
+    [TENANT_TABLE.phaseIndex.partitionKey]: tenant.status.phase,
+    // Omitted rather than nulled: an item without the key is not in the index at all.
+    ...(isActive(tenant) ? { [TENANT_TABLE.activeIndex.partitionKey]: 'active' } : {}),
+    emailHash: emailHash(tenant.email),
+  };
+}
+
+function toTenant(item: Item): Tenant {
+  const tenant = { ...item };
+  for (const name of STORAGE_ATTRIBUTES) delete tenant[name];
+  return tenant as unknown as Tenant;
+}
+
+/** Indexes of the transaction items whose condition failed; empty for any other error. */
+function failedConditions(error: unknown): number[] {
+  if (!(error instanceof TransactionCanceledException)) return [];
+  return (error.CancellationReasons ?? []).flatMap((reason, index) =>
+    reason.Code === 'ConditionalCheckFailed' ? [index] : [],
+  );
+}
+
+/**
+ * Another transaction holding the same items is not an answer about our conditions, so the
+ * write is tried again; a failed condition is an answer and is never retried.
+ */
+function isTransactionConflict(error: unknown): boolean {
+  if (error instanceof TransactionConflictException) return true;
+  if (!(error instanceof TransactionCanceledException) || failedConditions(error).length > 0) return false;
+  return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
+}
+
+async function retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (attempt >= CONFLICT_ATTEMPTS || !isTransactionConflict(error)) throw error;
+      // Full jitter, so writers that collided once do not collide again in step.
+      await sleep(Math.random() * CONFLICT_BACKOFF_MS * 2 ** attempt);
+    }
+  }
+}
+
+function withCause<E extends Error>(error: E, cause: unknown): E {
+  // The domain errors take no options; the cause is still worth having in the log.
+  Object.defineProperty(error, 'cause', { value: cause, configurable: true, writable: true });
+  return error;
+}
+
+function encodeCursor(key: Item): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+/**
+ * A cursor is only ever a key this store returned, for the same kind of listing: a scan key is
+ * `{ pk }`, a phase key is `{ pk, phase, createdAt }` for that phase. Anything else is refused
+ * here rather than sent to DynamoDB, which would start from wherever the key points.
+ */
+function decodeCursor(cursor: string, phase: string | undefined): Item {
+  const invalid = (cause?: unknown) => {
+    const error = new ValidationError('cursor is not one this API returned', { cursor: 'is not valid' });
+    return cause === undefined ? error : withCause(error, cause);
+  };
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch (error) {
+    throw invalid(error);
+  }
+  if (typeof key !== 'object' || key === null || Array.isArray(key)) throw invalid();
+  const entries = Object.entries(key);
+  if (!entries.every(([, value]) => typeof value === 'string')) throw invalid();
+  const { partitionKey, phaseIndex } = TENANT_TABLE;
+  const expected =
+    phase === undefined ? [partitionKey] : [partitionKey, phaseIndex.partitionKey, phaseIndex.sortKey];
+  const names = entries.map(([name]) => name);
+  if (names.length !== expected.length || !expected.every((name) => names.includes(name))) throw invalid();
+  if (phase !== undefined && (key as Item)[phaseIndex.partitionKey] !== phase) throw invalid();
+  return key as Item;
+}

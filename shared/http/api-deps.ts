@@ -1,0 +1,28 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import type { ApiConfig } from '../config.js';
+import { DynamoDbTenantStore } from '../adapters/aws/dynamodb-tenant-store.js';
+import { systemClock, type Clock } from '../ports/clock.js';
+import type { ApiDeps } from './api.js';
+
+export interface ApiDepsOverrides {
+  /** Defaults to the SDK's standard configuration, which honours AWS_ENDPOINT_URL(_DYNAMODB). */
+  dynamoClient?: DynamoDBClient;
+  logger?: Logger;
+  clock?: Clock;
+}
+
+/** Wires the API's adapters; the Lambda and the embedded mode differ only in the client. */
+export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): ApiDeps {
+  const dynamoClient = overrides.dynamoClient ?? new DynamoDBClient({});
+  const documentClient = DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } });
+  return {
+    store: new DynamoDbTenantStore({ tableName: config.tenantTable, client: documentClient }),
+    clock: overrides.clock ?? systemClock,
+    config,
+    idempotencyStore: new DynamoDBPersistenceLayer({ tableName: config.idempotencyTable, awsSdkV3Client: dynamoClient }),
+    logger: overrides.logger ?? new Logger({ serviceName: 'dormouse-api' }),
+  };
+}

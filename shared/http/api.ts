@@ -1,0 +1,196 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import {
+  IdempotencyAlreadyInProgressError,
+  IdempotencyConfig,
+  IdempotencyValidationError,
+  makeIdempotent,
+} from '@aws-lambda-powertools/idempotency';
+import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/persistence';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { ApiConfig } from '../config.js';
+import { tenantUrl } from '../config.js';
+import { ConflictError, DormouseError, NotFoundError, VersionConflictError } from '../domain/errors.js';
+import { isValidSlug } from '../domain/slug.js';
+import { publicView, type Desired, type Tenant } from '../domain/tenant.js';
+import { changeDesired } from '../app/change-desired.js';
+import { signup, type SignupInput } from '../app/signup.js';
+import type { Clock } from '../ports/clock.js';
+import type { TenantStore } from '../ports/tenant-store.js';
+import { authorizeForTenant, identifyCaller, requireAdmin, requireCredential, type Caller } from './caller.js';
+import { header, jsonBody } from './request.js';
+import { errorResponse, json, type HttpResponse } from './responses.js';
+import { idempotencyKey, listQuery, parseInput, signupBody } from './schemas.js';
+
+export interface ApiDeps {
+  store: TenantStore;
+  clock: Clock;
+  config: ApiConfig;
+  idempotencyStore: BasePersistenceLayer;
+  logger: Logger;
+}
+
+interface RouteContext {
+  event: APIGatewayProxyEventV2;
+  caller: Caller;
+  /** The tenant id from the path, already checked to be a well-formed slug. */
+  id: string;
+}
+
+type Route = {
+  method: string;
+  pattern: RegExp;
+  adminOnly?: boolean;
+  run: (ctx: RouteContext) => Promise<HttpResponse>;
+};
+
+export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<HttpResponse>;
+
+export function createApiHandler(deps: ApiDeps): ApiHandler {
+  const { store, clock, config, logger } = deps;
+  const view = (tenant: Tenant) => publicView(tenant, tenantUrl(config.baseUrl, tenant.id));
+
+  const idempotency = new IdempotencyConfig({
+    eventKeyJmesPath: 'idempotencyKey',
+    // The same key with a different body is a client bug, not a retry: it is refused.
+    payloadValidationJmesPath: 'input',
+    expiresAfterSeconds: config.idempotencyTtlSeconds,
+  });
+  const idempotentSignup = makeIdempotent(
+    async (request: { idempotencyKey: string; input: SignupInput }) => signupResponse(request.input),
+    { persistenceStore: deps.idempotencyStore, config: idempotency },
+  );
+
+  async function signupResponse(input: SignupInput) {
+    const { tenant, token } = await signup(
+      { store, clock, trialDays: config.trialDays, maxTenants: config.maxTenants },
+      input,
+    );
+    logger.info('Tenant signed up', { tenantId: tenant.id, plan: tenant.spec.plan });
+    const { id, url, phase, desired } = view(tenant);
+    return { id, url, phase, desired, token };
+  }
+
+  async function loadTenant(id: string): Promise<Tenant> {
+    const tenant = await store.get(id);
+    if (!tenant) throw new NotFoundError(`There is no tenant "${id}".`);
+    return tenant;
+  }
+
+  function command(desired: Desired): Route['run'] {
+    return async ({ caller, id }) => {
+      requireCredential(caller);
+      const tenant = await changeDesired({ store }, id, desired, (current) => authorizeForTenant(caller, current));
+      logger.info('Expected state changed', { tenantId: id, desired, generation: tenant.spec.generation });
+      return json(202, view(tenant));
+    };
+  }
+
+  const routes: Route[] = [
+    { method: 'GET', pattern: /^\/healthz$/, run: async () => json(200, { status: 'ok' }) },
+    {
+      method: 'POST',
+      pattern: /^\/tenants$/,
+      run: async ({ event }) => {
+        const input = parseInput(signupBody, jsonBody(event), 'signup');
+        const keyHeader = header(event, 'idempotency-key');
+        if (keyHeader === undefined) {
+          const body = await signupResponse(input);
+          return json(202, body, { location: `/tenants/${body.id}` });
+        }
+        const key = parseInput(idempotencyKey, keyHeader, 'Idempotency-Key header');
+        const body = await idempotentSignup({ idempotencyKey: key, input });
+        return json(202, body, { location: `/tenants/${body.id}` });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/tenants$/,
+      adminOnly: true,
+      run: async ({ event }) => {
+        const query = parseInput(listQuery, event.queryStringParameters ?? {}, 'query');
+        const page = await store.list(query);
+        return json(200, {
+          items: page.items.map((tenant) => ({ ...view(tenant), email: tenant.email, status: tenant.status })),
+          ...(page.cursor ? { cursor: page.cursor } : {}),
+        });
+      },
+    },
+    { method: 'GET', pattern: /^\/tenants\/([^/]+)$/, run: async ({ id }) => json(200, view(await loadTenant(id))) },
+    { method: 'DELETE', pattern: /^\/tenants\/([^/]+)$/, run: command('deleted') },
+    { method: 'POST', pattern: /^\/tenants\/([^/]+)\/passivate$/, run: command('passivated') },
+    { method: 'POST', pattern: /^\/tenants\/([^/]+)\/wake$/, run: command('running') },
+  ];
+
+  async function route(event: APIGatewayProxyEventV2): Promise<HttpResponse> {
+    // On AWS the admin copies of the routes live under /admin, behind the IAM authorizer.
+    const rawPath = event.rawPath.replace(/\/+$/, '') || '/';
+    const adminPrefixed = rawPath === '/admin' || rawPath.startsWith('/admin/');
+    const path = adminPrefixed ? rawPath.slice('/admin'.length) || '/' : rawPath;
+    const matching = routes.filter((candidate) => candidate.pattern.test(path));
+    if (matching.length === 0) throw new NotFoundError(`There is no route ${path}.`);
+    const method = event.requestContext.http.method.toUpperCase();
+    const matched = matching.find((candidate) => candidate.method === method);
+    if (!matched) {
+      const allow = matching.map((candidate) => candidate.method).join(', ');
+      return errorResponse(
+        new DormouseError(`${method} is not allowed here; use ${allow}.`, { status: 405, code: 'method_not_allowed' }),
+        { allow },
+      );
+    }
+    const id = decodePathSegment(matched.pattern.exec(path)?.[1] ?? '');
+    if (id) {
+      logger.appendKeys({ tenantId: id });
+      // Nothing that is not a valid slug can name a tenant; no need to ask the table.
+      if (!isValidSlug(id)) throw new NotFoundError(`There is no tenant "${id}".`);
+    }
+    const caller = identifyCaller(event, config.adminToken);
+    if (matched.adminOnly || adminPrefixed) requireAdmin(caller);
+    return matched.run({ event, caller, id });
+  }
+
+  return middy<APIGatewayProxyEventV2, HttpResponse>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use({
+      onError: async (request) => {
+        request.response = toErrorResponse(request.error, logger);
+      },
+    })
+    .handler(route);
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // Malformed escapes cannot form a valid slug and are answered with 404.
+  }
+}
+
+/** The one place an exception becomes an HTTP answer. Unknown errors never leak details. */
+function toErrorResponse(error: unknown, logger: Logger): HttpResponse {
+  if (error instanceof DormouseError && error.expose) {
+    if (error.status >= 500) logger.error(error.message, { error });
+    return errorResponse(error);
+  }
+  if (error instanceof IdempotencyValidationError) {
+    return errorResponse(
+      new DormouseError('This Idempotency-Key was already used with a different request body.', {
+        status: 422,
+        code: 'idempotency_key_reused',
+      }),
+    );
+  }
+  if (error instanceof IdempotencyAlreadyInProgressError) {
+    return errorResponse(
+      new ConflictError('A request with this Idempotency-Key is still in progress; retry shortly.', 'request_in_progress'),
+      { 'retry-after': '1' },
+    );
+  }
+  if (error instanceof VersionConflictError) {
+    return errorResponse(new ConflictError('The tenant kept changing while we updated it; try again.', 'concurrent_update'));
+  }
+  logger.error('Request failed', { error });
+  return errorResponse(new DormouseError('Something went wrong on our side.', { status: 500, code: 'internal_error' }));
+}

@@ -1,0 +1,113 @@
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { loadApiConfig } from '../../shared/config.js';
+import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
+import { apiDeps } from '../../shared/http/api-deps.js';
+import { createTestTables } from '../support/dynamodb.js';
+
+/** What API Gateway HTTP API (payload 2.0) sends, trimmed to what the handler reads. */
+function apiEvent(method: string, path: string, options: { body?: unknown; iamUser?: string; token?: string } = {}) {
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath: path,
+    rawQueryString: '',
+    headers: {
+      'content-type': 'application/json',
+      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+    },
+    requestContext: {
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
+      requestId: 'req-1',
+      ...(options.iamUser ? { authorizer: { iam: { userArn: options.iamUser, callerId: 'AIDAEXAMPLE' } } } : {}),
+    },
+    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+    isBase64Encoded: false,
+  } as unknown as APIGatewayProxyEventV2;
+}
+
+const context = {
+  functionName: 'dormouse-api',
+  awsRequestId: 'req-1',
+  getRemainingTimeInMillis: () => 30_000,
+} as unknown as Context;
+
+const body = (response: { body?: string }) => JSON.parse(response.body ?? '{}');
+
+let handler: ApiHandler;
+let logged: Array<Record<string, unknown>>;
+let deps: ReturnType<typeof apiDeps>;
+
+beforeAll(async () => {
+  const tables = await createTestTables();
+  const config = loadApiConfig({
+    DORMOUSE_TABLE_NAME: tables.tenantTable,
+    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+    DORMOUSE_BASE_URL: 'https://trials.example.com',
+  });
+  const logger = new Logger({ serviceName: 'dormouse-api', logLevel: 'INFO' });
+  logged = [];
+  // Capture the structured JSON lines the logger prints (errors go to stderr).
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream);
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = chunk.toString();
+      if (!text.startsWith('{"level"')) return write(chunk, ...(rest as []));
+      logged.push(JSON.parse(text));
+      return true;
+    });
+  }
+  deps = apiDeps(config, { dynamoClient: tables.client, logger });
+  handler = createApiHandler(deps);
+});
+
+describe('the API handler on AWS', () => {
+  it('builds tenant URLs from the configured root domain', async () => {
+    const response = await handler(apiEvent('POST', '/tenants', { body: { slug: 'globex', email: 'hank@globex.test' } }), context);
+
+    expect(response.statusCode).toBe(202);
+    expect(body(response).url).toBe('https://globex.trials.example.com');
+  });
+
+  it('treats an IAM-signed caller as admin, as the HTTP API IAM authorizer reports it', async () => {
+    const list = await handler(apiEvent('GET', '/admin/tenants', { iamUser: 'arn:aws:iam::123456789012:user/ops' }), context);
+    const remove = await handler(apiEvent('DELETE', '/admin/tenants/globex', { iamUser: 'arn:aws:iam::123456789012:user/ops' }), context);
+
+    expect(list.statusCode).toBe(200);
+    expect(body(list).items.map((item: { id: string }) => item.id)).toContain('globex');
+    expect(remove.statusCode).toBe(202);
+    expect(body(remove).desired).toBe('deleted');
+  });
+
+  it('has no admin bearer token on AWS: /admin without IAM is refused', async () => {
+    const response = await handler(apiEvent('GET', '/admin/tenants', { token: 'guess-the-admin-token' }), context);
+
+    expect(response.statusCode).toBe(403);
+  });
+
+  it('puts the tenant id on every log line of a request about a tenant', async () => {
+    logged.length = 0;
+    await handler(apiEvent('POST', '/tenants', { body: { slug: 'initech', email: 'bill@initech.test' } }), context);
+    await handler(apiEvent('POST', '/tenants/initech/passivate', { iamUser: 'arn:aws:iam::123456789012:user/ops' }), context);
+
+    expect(logged.length).toBeGreaterThanOrEqual(2);
+    expect(logged.every((line) => line.tenantId === 'initech')).toBe(true);
+    expect(logged.map((line) => line.message)).toEqual(['Tenant signed up', 'Expected state changed']);
+  });
+
+  it('answers an unexpected failure with a generic 500 and keeps the details in the log', async () => {
+    const failing = createApiHandler({
+      ...deps,
+      store: { ...deps.store, get: async () => Promise.reject(new Error('socket hang up: table dormouse-secret')) },
+    });
+    logged.length = 0;
+
+    const response = await failing(apiEvent('GET', '/tenants/initech'), context);
+
+    expect(response.statusCode).toBe(500);
+    expect(body(response)).toEqual({ error: { code: 'internal_error', message: 'Something went wrong on our side.' } });
+    expect(response.body).not.toContain('dormouse-secret');
+    expect(JSON.stringify(logged)).toContain('dormouse-secret');
+  });
+});

@@ -1,0 +1,450 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DeleteTableCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { TENANT_TABLE } from '../../shared/adapters/aws/tenant-table.js';
+import {
+  EmailInUseError,
+  SlugTakenError,
+  TenantCeilingError,
+  ValidationError,
+  VersionConflictError,
+} from '../../shared/domain/errors.js';
+import { newTenant, withDesired } from '../../shared/domain/tenant.js';
+import type { Phase, Tenant } from '../../shared/domain/tenant.js';
+import type { ListQuery } from '../../shared/ports/tenant-store.js';
+import { localDynamoDbClient } from '../../shared/adapters/local/dynamodb-local.js';
+import { createTestTables } from '../support/dynamodb.js';
+import type { TestTables } from '../support/dynamodb.js';
+
+const NOW = new Date('2025-06-01T12:00:00.000Z');
+const ROOMY = { maxTenants: 1_000 };
+
+function tenant(slug: string, { email = `${slug}@example.com`, now = NOW, phase }: { email?: string; now?: Date; phase?: Phase } = {}): Tenant {
+  const fresh = newTenant({ slug, email, plan: 'trial', tokenHash: `hash-of-${slug}`, now, trialDays: 14 });
+  return phase ? { ...fresh, status: { ...fresh.status, phase } } : fresh;
+}
+
+// Each test gets its own tables: the live-tenant counter is table-wide, and assertions on it
+// must not depend on which tests ran before.
+let tables: TestTables;
+let store: DynamoDbTenantStore;
+const extraClients: { destroy(): void }[] = [];
+
+beforeEach(async () => {
+  tables = await createTestTables();
+  store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+});
+
+afterEach(async () => {
+  await tables.client.send(new DeleteTableCommand({ TableName: tables.tenantTable }));
+  await tables.client.send(new DeleteTableCommand({ TableName: tables.idempotencyTable }));
+  tables.client.destroy();
+  for (const client of extraClients.splice(0)) client.destroy();
+});
+
+/** Everything in the table, raw, to prove what a failed write did not leave behind. */
+async function allItems(): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await tables.documentClient.send(new ScanCommand({ TableName: tables.tenantTable, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
+}
+
+async function emailClaims(): Promise<unknown[]> {
+  return (await allItems()).filter((item) => item.kind === 'emailClaim').map((item) => item.tenantId);
+}
+
+async function activeIds(): Promise<string[]> {
+  const { name, partitionKey } = TENANT_TABLE.activeIndex;
+  const { Items = [] } = await tables.documentClient.send(
+    new QueryCommand({
+      TableName: tables.tenantTable,
+      IndexName: name,
+      KeyConditionExpression: '#key = :active',
+      ExpressionAttributeNames: { '#key': partitionKey },
+      ExpressionAttributeValues: { ':active': 'active' },
+    }),
+  );
+  return Items.map((item) => item.id as string);
+}
+
+async function listAll(query: Omit<ListQuery, 'cursor'>): Promise<{ ids: string[]; pageSizes: number[] }> {
+  const ids: string[] = [];
+  const pageSizes: number[] = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < 20; pages++) {
+    const page = await store.list({ ...query, ...(cursor ? { cursor } : {}) });
+    ids.push(...page.items.map((item) => item.id));
+    pageSizes.push(page.items.length);
+    cursor = page.cursor;
+    if (!cursor) return { ids, pageSizes };
+  }
+  throw new Error('listing did not end');
+}
+
+/**
+ * A store whose first `failures` transactions are cancelled as if another transaction held the
+ * same items. DynamoDB Local runs transactions one at a time and never reports that by itself.
+ */
+function storeWithTransactionConflicts(failures: number): { store: DynamoDbTenantStore; attempts: () => number } {
+  const client = localDynamoDbClient(tables.endpoint);
+  extraClients.push(client);
+  let attempts = 0;
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      if (!('TransactItems' in (args.input as object))) return next(args);
+      attempts += 1;
+      if (attempts > failures) return next(args);
+      throw new TransactionCanceledException({
+        message: 'Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict, None]',
+        $metadata: {},
+        CancellationReasons: [{ Code: 'None' }, { Code: 'TransactionConflict' }, { Code: 'None' }],
+      });
+    },
+    { step: 'initialize', name: 'injectTransactionConflicts' },
+  );
+  const documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  return { store: new DynamoDbTenantStore({ tableName: tables.tenantTable, client: documentClient }), attempts: () => attempts };
+}
+
+function rejectionsOf(results: PromiseSettledResult<unknown>[]): unknown[] {
+  return results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
+}
+
+describe('DynamoDbTenantStore', () => {
+  describe('create and get', () => {
+    it('stores a new tenant at version 1 and reads back exactly the tenant, without storage attributes', async () => {
+      // Prepare
+      const acme = tenant('acme');
+
+      // Act
+      const created = await store.create(acme, ROOMY);
+      const read = await store.get('acme');
+
+      // Assess
+      expect(created).toEqual({ ...acme, version: 1 });
+      expect(read).toEqual(created);
+      expect(Object.keys(read ?? {}).sort()).toEqual(Object.keys(acme).sort());
+      expect(await store.countLiveTenants()).toBe(1);
+    });
+
+    it('reads nothing for a tenant that does not exist', async () => {
+      expect(await store.get('nobody')).toBeUndefined();
+    });
+
+    it('counts no live tenants in an empty table', async () => {
+      expect(await store.countLiveTenants()).toBe(0);
+    });
+  });
+
+  describe('create refusals', () => {
+    it('refuses a taken slug and leaves no email claim and no extra slot behind', async () => {
+      // Prepare
+      await store.create(tenant('acme', { email: 'first@example.com' }), ROOMY);
+
+      // Act
+      const attempt = store.create(tenant('acme', { email: 'second@example.com' }), ROOMY);
+
+      // Assess
+      await expect(attempt).rejects.toBeInstanceOf(SlugTakenError);
+      await expect(attempt).rejects.toHaveProperty('cause');
+      expect(await emailClaims()).toEqual(['acme']);
+      expect(await store.countLiveTenants()).toBe(1);
+      expect((await store.get('acme'))?.email).toBe('first@example.com');
+    });
+
+    it('reports a taken slug before a claimed email when both collide', async () => {
+      await store.create(tenant('acme'), ROOMY);
+
+      await expect(store.create(tenant('acme'), ROOMY)).rejects.toBeInstanceOf(SlugTakenError);
+    });
+
+    it('refuses an email that already has a live trial, whatever its case and surrounding spaces', async () => {
+      // Prepare
+      await store.create(tenant('acme', { email: 'Jane@Example.com' }), ROOMY);
+
+      // Act
+      const attempt = store.create(tenant('globex', { email: '  jane@EXAMPLE.COM ' }), ROOMY);
+
+      // Assess
+      await expect(attempt).rejects.toBeInstanceOf(EmailInUseError);
+      expect(await store.get('globex')).toBeUndefined();
+      expect(await store.countLiveTenants()).toBe(1);
+    });
+
+    it('refuses a tenant over the ceiling and writes nothing for it', async () => {
+      // Prepare
+      await store.create(tenant('one'), { maxTenants: 2 });
+      await store.create(tenant('two'), { maxTenants: 2 });
+
+      // Act
+      const attempt = store.create(tenant('three'), { maxTenants: 2 });
+
+      // Assess
+      await expect(attempt).rejects.toBeInstanceOf(TenantCeilingError);
+      await expect(attempt).rejects.toMatchObject({ ceiling: 2 });
+      expect(await store.get('three')).toBeUndefined();
+      expect(await emailClaims()).toEqual(expect.arrayContaining(['one', 'two']));
+      expect(await emailClaims()).toHaveLength(2);
+      expect(await store.countLiveTenants()).toBe(2);
+    });
+  });
+
+  describe('concurrent creates', () => {
+    it('lets exactly one of ten creates of the same slug win; the others learn the slug is taken', async () => {
+      // Act
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => store.create(tenant('acme', { email: `user${i}@example.com` }), ROOMY)),
+      );
+
+      // Assess
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+      const rejections = rejectionsOf(results);
+      expect(rejections).toHaveLength(9);
+      for (const reason of rejections) expect(reason).toBeInstanceOf(SlugTakenError);
+      expect(await emailClaims()).toHaveLength(1);
+      expect(await store.countLiveTenants()).toBe(1);
+    });
+
+    it('lets exactly one of ten signups with the same email win; the others learn the email is in use', async () => {
+      // Act
+      const results = await Promise.allSettled(
+        Array.from({ length: 10 }, (_, i) => store.create(tenant(`acme-${i}`, { email: 'jane@example.com' }), ROOMY)),
+      );
+
+      // Assess
+      const winners = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+      expect(winners).toHaveLength(1);
+      const rejections = rejectionsOf(results);
+      expect(rejections).toHaveLength(9);
+      for (const reason of rejections) expect(reason).toBeInstanceOf(EmailInUseError);
+      expect(await store.countLiveTenants()).toBe(1);
+      expect((await listAll({ limit: 100 })).ids).toEqual([winners[0]?.id]);
+    });
+  });
+
+  describe('transaction conflicts', () => {
+    it('retries a create that collided with another transaction', async () => {
+      // Prepare
+      const { store: colliding, attempts } = storeWithTransactionConflicts(2);
+
+      // Act
+      const created = await colliding.create(tenant('acme'), ROOMY);
+
+      // Assess
+      expect(attempts()).toBe(3);
+      expect(await store.get('acme')).toEqual(created);
+      expect(await store.countLiveTenants()).toBe(1);
+    });
+
+    it('gives up after a few collisions and reports the cancellation as it is, with nothing written', async () => {
+      // Prepare
+      const { store: colliding, attempts } = storeWithTransactionConflicts(Infinity);
+
+      // Act
+      const attempt = colliding.create(tenant('acme'), ROOMY);
+
+      // Assess
+      await expect(attempt).rejects.toBeInstanceOf(TransactionCanceledException);
+      expect(attempts()).toBeGreaterThan(1);
+      expect(attempts()).toBeLessThan(10);
+      expect(await allItems()).toEqual([]);
+    });
+
+    it('retries a release of claims that collided with another transaction', async () => {
+      // Prepare
+      const acme = await store.create(tenant('acme'), ROOMY);
+      const { store: colliding, attempts } = storeWithTransactionConflicts(1);
+
+      // Act
+      await colliding.save(withDesired(acme, 'deleted'), { releaseClaims: true });
+
+      // Assess
+      expect(attempts()).toBe(2);
+      expect(await store.countLiveTenants()).toBe(0);
+      expect((await store.get('acme'))?.spec.desired).toBe('deleted');
+    });
+  });
+
+  describe('save', () => {
+    it('writes the next version when the stored version is the one read', async () => {
+      // Prepare
+      const created = await store.create(tenant('acme'), ROOMY);
+
+      // Act
+      const saved = await store.save(withDesired(created, 'passivated'));
+
+      // Assess
+      expect(saved.version).toBe(2);
+      expect(await store.get('acme')).toEqual(saved);
+    });
+
+    it('lets exactly one of two writers from the same read win and keeps the winner\'s record', async () => {
+      // Prepare
+      const read = await store.create(tenant('acme'), ROOMY);
+
+      // Act
+      const results = await Promise.allSettled([
+        store.save(withDesired(read, 'passivated')),
+        store.save(withDesired(read, 'deleted')),
+      ]);
+
+      // Assess
+      const winners = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+      const rejections = rejectionsOf(results);
+      expect(winners).toHaveLength(1);
+      expect(rejections).toHaveLength(1);
+      expect(rejections[0]).toBeInstanceOf(VersionConflictError);
+      expect(rejections[0]).toMatchObject({ tenantId: 'acme', expectedVersion: 1 });
+      expect(await store.get('acme')).toEqual(winners[0]);
+    });
+
+    it('refuses a write from a stale read', async () => {
+      // Prepare
+      const stale = await store.create(tenant('acme'), ROOMY);
+      await store.save({ ...stale, lastActiveAt: '2025-06-02T00:00:00.000Z' });
+
+      // Act
+      const attempt = store.save(withDesired(stale, 'passivated'));
+
+      // Assess
+      await expect(attempt).rejects.toBeInstanceOf(VersionConflictError);
+      await expect(attempt).rejects.toHaveProperty('cause');
+      expect((await store.get('acme'))?.spec.desired).toBe('running');
+    });
+
+    it('refuses to save a tenant that was never created', async () => {
+      await expect(store.save(tenant('ghost'))).rejects.toBeInstanceOf(VersionConflictError);
+      expect(await store.get('ghost')).toBeUndefined();
+    });
+  });
+
+  describe('releasing claims on delete', () => {
+    it('frees the email and the slot, so someone else can sign up with that email under a full ceiling', async () => {
+      // Prepare
+      const limits = { maxTenants: 1 };
+      const acme = await store.create(tenant('acme', { email: 'jane@example.com' }), limits);
+
+      // Act
+      await store.save(withDesired(acme, 'deleted'), { releaseClaims: true });
+
+      // Assess
+      expect(await store.countLiveTenants()).toBe(0);
+      expect(await emailClaims()).toEqual([]);
+      await expect(store.create(tenant('globex', { email: 'JANE@example.com' }), limits)).resolves.toMatchObject({
+        id: 'globex',
+        version: 1,
+      });
+      expect(await store.countLiveTenants()).toBe(1);
+    });
+
+    it('releases nothing when the version is stale', async () => {
+      // Prepare
+      const stale = await store.create(tenant('acme'), ROOMY);
+      await store.save(stale);
+
+      // Act
+      const attempt = store.save(withDesired(stale, 'deleted'), { releaseClaims: true });
+
+      // Assess
+      await expect(attempt).rejects.toBeInstanceOf(VersionConflictError);
+      expect(await emailClaims()).toEqual(['acme']);
+      expect(await store.countLiveTenants()).toBe(1);
+      expect((await store.get('acme'))?.spec.desired).toBe('running');
+    });
+  });
+
+  describe('the active index', () => {
+    it('holds tenants that are running and not those at rest, and drops a tenant when it is passivated', async () => {
+      // Prepare
+      const running = await store.create(tenant('running', { phase: 'Running' }), ROOMY);
+      await store.create(tenant('asleep', { phase: 'Passivated' }), ROOMY);
+      const before = await activeIds();
+
+      // Act
+      await store.save({ ...running, status: { ...running.status, phase: 'Passivated' } });
+
+      // Assess
+      expect(before).toEqual(['running']);
+      expect(await activeIds()).toEqual([]);
+    });
+  });
+
+  describe('list', () => {
+    async function createTenants(): Promise<void> {
+      // Seven pending tenants a minute apart, plus two in other phases the phase filter must skip.
+      for (let i = 0; i < 7; i++) {
+        await store.create(tenant(`pending-${i}`, { now: new Date(NOW.getTime() + i * 60_000) }), ROOMY);
+      }
+      await store.create(tenant('running', { phase: 'Running' }), ROOMY);
+      await store.create(tenant('asleep', { phase: 'Passivated' }), ROOMY);
+    }
+
+    it('pages through one phase, newest first, each tenant exactly once', async () => {
+      // Prepare
+      await createTenants();
+
+      // Act
+      const { ids, pageSizes } = await listAll({ phase: 'Pending', limit: 3 });
+
+      // Assess
+      expect(ids).toEqual(['pending-6', 'pending-5', 'pending-4', 'pending-3', 'pending-2', 'pending-1', 'pending-0']);
+      expect(pageSizes).toEqual([3, 3, 1]);
+    });
+
+    it('pages through every tenant with full pages until the last, each tenant exactly once', async () => {
+      // Prepare
+      await createTenants();
+
+      // Act
+      const { ids, pageSizes } = await listAll({ limit: 3 });
+
+      // Assess
+      expect([...ids].sort()).toEqual(
+        ['asleep', 'pending-0', 'pending-1', 'pending-2', 'pending-3', 'pending-4', 'pending-5', 'pending-6', 'running'],
+      );
+      expect(pageSizes.slice(0, -1).every((size) => size === 3)).toBe(true);
+      expect(pageSizes.at(-1)).toBeLessThanOrEqual(3);
+    });
+
+    it('returns clean tenants without storage attributes', async () => {
+      await createTenants();
+
+      const { items } = await store.list({ phase: 'Running', limit: 10 });
+
+      expect(items).toEqual([{ ...tenant('running', { phase: 'Running' }), version: 1 }]);
+    });
+
+    const garbage = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    it.each([
+      ['not base64 JSON at all', 'not a cursor!'],
+      ['a JSON array', garbage(['tenant#acme'])],
+      ['a key with a number in it', garbage({ pk: 1 })],
+      ['a key with unexpected attributes', garbage({ pk: 'tenant#acme', extra: 'x' })],
+    ])('refuses a cursor that is %s', async (_, cursor) => {
+      await createTenants();
+
+      await expect(store.list({ limit: 3, cursor })).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.list({ phase: 'Pending', limit: 3, cursor })).rejects.toBeInstanceOf(ValidationError);
+    });
+
+    it('refuses a cursor from one kind of listing in another', async () => {
+      // Prepare
+      await createTenants();
+      const phaseCursor = (await store.list({ phase: 'Pending', limit: 3 })).cursor;
+      const scanCursor = (await store.list({ limit: 3 })).cursor;
+
+      // Act + Assess
+      expect(phaseCursor).toBeDefined();
+      expect(scanCursor).toBeDefined();
+      await expect(store.list({ limit: 3, cursor: phaseCursor })).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.list({ phase: 'Pending', limit: 3, cursor: scanCursor })).rejects.toBeInstanceOf(ValidationError);
+      await expect(store.list({ phase: 'Running', limit: 3, cursor: phaseCursor })).rejects.toBeInstanceOf(ValidationError);
+    });
+  });
+});

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadApiConfig, tenantUrl } from '../../shared/config.js';
+
+const valid = {
+  DORMOUSE_TABLE_NAME: 'tenants',
+  DORMOUSE_IDEMPOTENCY_TABLE_NAME: 'idempotency',
+  DORMOUSE_BASE_URL: 'https://trials.example.com',
+};
+
+describe('loadApiConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadApiConfig(valid);
+
+    expect(config).toMatchObject({ maxTenants: 1000, trialDays: 14, idempotencyTtlSeconds: 3600 });
+    expect(config.adminToken).toBeUndefined();
+  });
+
+  it('names every missing or malformed variable', () => {
+    const load = () => loadApiConfig({ DORMOUSE_BASE_URL: 'ftp://example.com', DORMOUSE_MAX_TENANTS: 'lots' });
+
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/DORMOUSE_TABLE_NAME/);
+    expect(load).toThrow(/DORMOUSE_IDEMPOTENCY_TABLE_NAME/);
+    expect(load).toThrow(/DORMOUSE_BASE_URL: must start with http/);
+    expect(load).toThrow(/DORMOUSE_MAX_TENANTS/);
+  });
+
+  it('refuses a base URL with a path and a short admin token', () => {
+    expect(() => loadApiConfig({ ...valid, DORMOUSE_BASE_URL: 'https://example.com/trials' })).toThrow(/no path/);
+    expect(() => loadApiConfig({ ...valid, DORMOUSE_ADMIN_TOKEN: 'short' })).toThrow(/DORMOUSE_ADMIN_TOKEN: must be at least 16/);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadApiConfig({ ...valid, DORMOUSE_MAX_TENANTS: '', DORMOUSE_ADMIN_TOKEN: '' })).toMatchObject({ maxTenants: 1000 });
+  });
+});
+
+describe('tenantUrl', () => {
+  it.each([
+    ['https://trials.example.com', 'https://acme.trials.example.com'],
+    ['http://localhost:8080', 'http://acme.localhost:8080'],
+    ['https://example.com:443', 'https://acme.example.com'],
+  ])('puts the slug in front of %s', (base, expected) => {
+    expect(tenantUrl(new URL(base), 'acme')).toBe(expected);
+  });
+});
