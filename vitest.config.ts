@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/dynamodb-global-setup.ts'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
     env: {
       // Handler logs are asserted where they matter; elsewhere they would bury test output.
       POWERTOOLS_LOG_LEVEL: 'SILENT',
