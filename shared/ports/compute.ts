@@ -1,0 +1,54 @@
+import type { CapacityProvider } from '../domain/tenant.js';
+
+/** ECS task lifecycle statuses, in the order a task moves through them. */
+export type TaskLastStatus =
+  | 'PROVISIONING'
+  | 'PENDING'
+  | 'ACTIVATING'
+  | 'RUNNING'
+  | 'DEACTIVATING'
+  | 'STOPPING'
+  | 'DEPROVISIONING'
+  | 'STOPPED';
+
+/** A tenant's task as the compute platform reports it. */
+export interface ObservedTask {
+  arn: string;
+  tenantId: string;
+  lastStatus: TaskLastStatus;
+  desiredStatus: 'RUNNING' | 'STOPPED';
+  capacityProvider: CapacityProvider;
+  /** Private IP of the task's network interface, once it has one. */
+  ip?: string;
+  /** ECS stop codes: `TerminationNotice` and `SpotInterruption` mark a Spot interruption. */
+  stopCode?: string;
+  stoppedReason?: string;
+  /** Why a container exited, e.g. `CannotPullContainerError: …`, when ECS says. */
+  containerReason?: string;
+  exitCode?: number;
+  startedAt?: string;
+}
+
+export interface RunTaskRequest {
+  tenantId: string;
+  /** `<slug>.<root domain>`, passed to the task as TENANT_HOST. */
+  host: string;
+  /** Same token, same task: a retried call cannot start a second one. */
+  clientToken: string;
+  capacityProvider: CapacityProvider;
+}
+
+export type RunTaskResult =
+  | { started: true; task: ObservedTask }
+  /** The platform refused without starting anything, e.g. no Spot capacity (RunTask `failures[]`). */
+  | { started: false; capacityUnavailable: boolean; reason: string };
+
+export interface Compute {
+  runTask(request: RunTaskRequest): Promise<RunTaskResult>;
+  /**
+   * The tenant's tasks that are not yet STOPPED, plus any of `knownArns` whatever their
+   * status, so the reconciler can read why a task it knew about stopped.
+   */
+  tenantTasks(tenantId: string, knownArns: string[]): Promise<ObservedTask[]>;
+  stopTask(arn: string, reason: string): Promise<void>;
+}

@@ -1,0 +1,31 @@
+/** Target health as the load balancer reports it. */
+export type TargetHealth = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'draining' | 'unavailable';
+
+export interface Target {
+  ip: string;
+  health: TargetHealth;
+}
+
+export interface HostRule {
+  arn: string;
+  priority: number;
+  targetGroupArn: string;
+}
+
+/**
+ * Host-based routing for tenants: one target group and one listener rule per active tenant.
+ * A tenant without a rule falls through to the default action, the wake function.
+ */
+export interface Routing {
+  /** Creates the tenant's target group, or returns it when it exists: safe to repeat. */
+  ensureTargetGroup(tenantId: string): Promise<string>;
+  findTargetGroup(tenantId: string): Promise<string | undefined>;
+  targets(targetGroupArn: string): Promise<Target[]>;
+  registerTarget(targetGroupArn: string, ip: string): Promise<void>;
+  deregisterTarget(targetGroupArn: string, ip: string): Promise<void>;
+  deleteTargetGroup(targetGroupArn: string): Promise<void>;
+  findRule(host: string): Promise<HostRule | undefined>;
+  /** Creates the host rule at a free priority, choosing another when one is taken meanwhile. */
+  createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule>;
+  deleteRule(ruleArn: string): Promise<void>;
+}
