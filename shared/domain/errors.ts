@@ -97,3 +97,11 @@ export class VersionConflictError extends Error {
     this.name = 'VersionConflictError';
   }
 }
+
+/** Every routing slot of the load balancer is taken; the tenant waits in the queue. */
+export class SlotsFullError extends Error {
+  constructor(readonly maxActiveTenants: number, options?: { cause?: unknown }) {
+    super(`All ${maxActiveTenants} routing slots are in use`, options);
+    this.name = 'SlotsFullError';
+  }
+}

@@ -42,6 +42,12 @@ export interface TaskStatus {
   eventVersion?: number;
 }
 
+/** A RunTask about to be sent, recorded first so a retry after a crash reuses its token. */
+export interface LaunchIntent {
+  clientToken: string;
+  capacityProvider: CapacityProvider;
+}
+
 /** What is. Written by the control plane only, never by the tenant-facing API. */
 export interface TenantStatus {
   phase: Phase;
@@ -50,13 +56,32 @@ export interface TenantStatus {
   targetGroupArn?: string;
   ruleArn?: string;
   rulePriority?: number;
-  /** Consecutive failed attempts at the current step; reset when a step succeeds. */
+  /** Holds one of the load balancer's routing slots (counted against the active ceiling). */
+  slot?: boolean;
+  /** Consecutive unexpected task stops for this generation; reset once Running. */
   attempts: number;
+  /** Consecutive Spot capacity refusals; past a threshold the on-demand fallback is used. */
+  spotFailures?: number;
+  /** Consecutive AWS errors worth retrying (throttling); they back off but never fail a tenant. */
+  transientFailures?: number;
+  /** RunTask calls made so far; part of each client token. */
+  runs?: number;
+  launch?: LaunchIntent;
+  /** The generation the reconciler gave up on; a new generation (e.g. a wake) retries. */
+  failedGeneration?: number;
   /** A sentence a person can act on. */
   lastError?: string;
-  /** ISO time before which the sweep should not retry (backoff, queue). */
+  /** ISO time before which nothing should be retried (backoff, queue). */
   retryAt?: string;
+  /** ISO time the tenant joined the queue for a routing slot. */
+  queuedAt?: string;
   transitionAt: string;
+}
+
+/** One reconciler at a time per tenant: the holder acts, others requeue. */
+export interface Lease {
+  owner: string;
+  until: string;
 }
 
 export interface Tenant {
@@ -71,6 +96,7 @@ export interface Tenant {
   trialEndsAt: string;
   /** Epoch seconds after which DynamoDB TTL removes a tombstone. */
   expiresAt?: number;
+  lease?: Lease;
   /** Optimistic lock: every write is conditional on the version it read. */
   version: number;
 }
@@ -133,7 +159,9 @@ export function newTenant({ slug, email, plan, tokenHash, now, trialDays }: NewT
  * so repeated commands cost no write and do not bump the generation.
  */
 export function withDesired(tenant: Tenant, desired: Desired): Tenant {
-  if (tenant.spec.desired === desired) return tenant;
+  // Asking a failed tenant to run again is a retry: a new generation lifts the give-up.
+  const retry = desired === 'running' && tenant.status.failedGeneration === tenant.spec.generation;
+  if (tenant.spec.desired === desired && !retry) return tenant;
   return { ...tenant, spec: { ...tenant.spec, desired, generation: tenant.spec.generation + 1 } };
 }
 

@@ -23,6 +23,11 @@ export interface SaveOptions {
    * transaction, for the write that asks for deletion.
    */
   releaseClaims?: boolean;
+  /**
+   * Takes or gives back one of the load balancer's routing slots in the same transaction as
+   * the write that flips `status.slot`. A claim beyond `maxActiveTenants` throws SlotsFullError.
+   */
+  routingSlot?: { claim: true; maxActiveTenants: number } | { claim: false };
 }
 
 export interface TenantReader {

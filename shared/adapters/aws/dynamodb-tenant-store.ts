@@ -8,13 +8,28 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { QueryCommandOutput, ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
-import { EmailInUseError, SlugTakenError, TenantCeilingError, ValidationError, VersionConflictError } from '../../domain/errors.js';
+import { EmailInUseError, SlotsFullError, SlugTakenError, TenantCeilingError, ValidationError, VersionConflictError } from '../../domain/errors.js';
 import { isActive } from '../../domain/tenant.js';
 import type { Tenant } from '../../domain/tenant.js';
 import type { CreateLimits, ListQuery, Page, SaveOptions, TenantStore } from '../../ports/tenant-store.js';
 import { TENANT_TABLE, keys } from './tenant-table.js';
 
 type Item = Record<string, unknown>;
+type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
+
+/** Adds `delta` to a counter item; with `below`, only while the counter stays under it. */
+function counterUpdate(TableName: string, pk: string, attribute: string, delta: number, below?: number): TransactItem {
+  return {
+    Update: {
+      TableName,
+      Key: { pk },
+      UpdateExpression: 'ADD #count :delta',
+      ExpressionAttributeNames: { '#count': attribute },
+      ExpressionAttributeValues: { ':delta': delta, ...(below !== undefined ? { ':below': below } : {}) },
+      ...(below !== undefined ? { ConditionExpression: 'attribute_not_exists(#count) OR #count < :below' } : {}),
+    },
+  };
+}
 
 /** Attributes that exist only for keys and indexes; a Tenant read back never carries them. */
 const STORAGE_ATTRIBUTES = ['pk', 'kind', TENANT_TABLE.phaseIndex.partitionKey, TENANT_TABLE.activeIndex.partitionKey, 'emailHash'];
@@ -63,15 +78,7 @@ export class DynamoDbTenantStore implements TenantStore {
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
-        {
-          Update: {
-            TableName,
-            Key: { pk: keys.tenantCounter },
-            UpdateExpression: 'ADD liveCount :one',
-            ConditionExpression: 'attribute_not_exists(liveCount) OR liveCount < :max',
-            ExpressionAttributeValues: { ':one': 1, ':max': maxTenants },
-          },
-        },
+        counterUpdate(TableName, keys.tenantCounter, 'liveCount', 1, maxTenants),
       ],
     });
     try {
@@ -90,7 +97,7 @@ export class DynamoDbTenantStore implements TenantStore {
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { pk: keys.tenant(id) }, ConsistentRead: true }),
     );
-    return Item ? toTenant(Item) : undefined;
+    return Item ? tenantFromItem(Item) : undefined;
   }
 
   /**
@@ -98,39 +105,43 @@ export class DynamoDbTenantStore implements TenantStore {
    * held: the caller passes it only on the write that turns `desired` into 'deleted', and the
    * version condition lets that write succeed once, so the release happens once too.
    */
-  async save(tenant: Tenant, { releaseClaims = false }: SaveOptions = {}): Promise<Tenant> {
+  async save(tenant: Tenant, { releaseClaims = false, routingSlot }: SaveOptions = {}): Promise<Tenant> {
     const stored = { ...tenant, version: tenant.version + 1 };
+    const TableName = this.tableName;
     const put = {
-      TableName: this.tableName,
+      TableName,
       Item: toItem(stored),
       ConditionExpression: '#version = :expected',
       ExpressionAttributeNames: { '#version': 'version' },
       ExpressionAttributeValues: { ':expected': tenant.version },
     };
+    const alongside: TransactItem[] = [];
+    if (releaseClaims) {
+      alongside.push(
+        { Delete: { TableName, Key: { pk: keys.email(emailHash(tenant.email)) } } },
+        counterUpdate(TableName, keys.tenantCounter, 'liveCount', -1),
+      );
+    }
+    // The slot flag on the tenant flips in the same conditional write, so a slot is taken or
+    // given back exactly once whatever the retries.
+    if (routingSlot?.claim) {
+      alongside.push(counterUpdate(TableName, keys.routingCounter, 'activeCount', 1, routingSlot.maxActiveTenants));
+    } else if (routingSlot) {
+      alongside.push(counterUpdate(TableName, keys.routingCounter, 'activeCount', -1));
+    }
     try {
-      if (!releaseClaims) {
+      if (alongside.length === 0) {
         await retryingConflicts(() => this.client.send(new PutCommand(put)));
       } else {
-        const TableName = this.tableName;
-        const command = new TransactWriteCommand({
-          TransactItems: [
-            { Put: put },
-            { Delete: { TableName, Key: { pk: keys.email(emailHash(tenant.email)) } } },
-            {
-              Update: {
-                TableName,
-                Key: { pk: keys.tenantCounter },
-                UpdateExpression: 'ADD liveCount :minusOne',
-                ExpressionAttributeValues: { ':minusOne': -1 },
-              },
-            },
-          ],
-        });
+        const command = new TransactWriteCommand({ TransactItems: [{ Put: put }, ...alongside] });
         await retryingConflicts(() => this.client.send(command));
       }
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException || failedConditions(error).includes(0)) {
         throw new VersionConflictError(tenant.id, tenant.version, { cause: error });
+      }
+      if (routingSlot?.claim && failedConditions(error).length > 0) {
+        throw new SlotsFullError(routingSlot.maxActiveTenants, { cause: error });
       }
       throw error;
     }
@@ -177,15 +188,23 @@ export class DynamoDbTenantStore implements TenantStore {
         if (!last) break;
       }
     }
-    return { items: items.map(toTenant), ...(last ? { cursor: encodeCursor(last) } : {}) };
+    return { items: items.map(tenantFromItem), ...(last ? { cursor: encodeCursor(last) } : {}) };
   }
 
   /** Live tenants as counted against the ceiling. */
   async countLiveTenants(): Promise<number> {
-    const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: keys.tenantCounter }, ConsistentRead: true }),
-    );
-    return typeof Item?.liveCount === 'number' ? Item.liveCount : 0;
+    return this.readCounter(keys.tenantCounter, 'liveCount');
+  }
+
+  /** Tenants holding a routing slot, as counted against the load balancer's ceiling. */
+  async countRoutingSlots(): Promise<number> {
+    return this.readCounter(keys.routingCounter, 'activeCount');
+  }
+
+  private async readCounter(pk: string, attribute: string): Promise<number> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk }, ConsistentRead: true }));
+    const value = Item?.[attribute];
+    return typeof value === 'number' ? value : 0;
   }
 }
 
@@ -201,7 +220,8 @@ function toItem(tenant: Tenant): Item {
   };
 }
 
-function toTenant(item: Item): Tenant {
+/** A stored item as a Tenant; also maps the table's stream images, which have the same layout. */
+export function tenantFromItem(item: Item): Tenant {
   const tenant = { ...item };
   for (const name of STORAGE_ATTRIBUTES) delete tenant[name];
   return tenant as unknown as Tenant;

@@ -8,6 +8,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * - `tenant#<slug>`  the tenant record
  * - `email#<sha256 of the lowercased email>`  the claim that keeps one live trial per email
  * - `counter#tenants`  how many live tenants exist, checked against the ceiling on create
+ * - `counter#routing`  how many tenants hold a routing slot, checked against the ALB ceiling
  */
 export const TENANT_TABLE = {
   partitionKey: 'pk',
@@ -22,6 +23,8 @@ export const keys = {
   tenant: (id: string) => `tenant#${id}`,
   email: (emailHash: string) => `email#${emailHash}`,
   tenantCounter: 'counter#tenants',
+  /** Tenants holding a routing slot (a rule and target group on the load balancer). */
+  routingCounter: 'counter#routing',
 } as const;
 
 /** For DynamoDB Local and tests; the CDK stack declares the same table with its own constructs. */

@@ -1,0 +1,270 @@
+import {
+  DescribeTasksCommand,
+  ECSClient,
+  InvalidParameterException,
+  ListTasksCommand,
+  RunTaskCommand,
+  StopTaskCommand,
+} from '@aws-sdk/client-ecs';
+import type { DesiredStatus, Failure, Task } from '@aws-sdk/client-ecs';
+import type { CapacityProvider } from '../../domain/tenant.js';
+import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult, TaskLastStatus } from '../../ports/compute.js';
+import { TENANT_TAG, startedBy, taskGroup, tenantFromTaskGroup } from './names.js';
+
+/** RunTask refuses longer tokens; failing here names the cause instead of a generic 400. */
+const MAX_CLIENT_TOKEN_LENGTH = 64;
+/** DescribeTasks takes at most 100 tasks per call. */
+const DESCRIBE_BATCH = 100;
+/** StopTask keeps at most 255 characters of the reason. */
+const MAX_STOP_REASON_LENGTH = 255;
+
+export interface EcsComputeOptions {
+  client?: ECSClient;
+  cluster: string;
+  taskDefinition: string;
+  /** The container that receives TENANT_ID and TENANT_HOST. */
+  containerName: string;
+  subnets: string[];
+  securityGroups: string[];
+  /** @default false — tasks sit in private subnets behind the ALB. */
+  assignPublicIp?: boolean;
+}
+
+/** A caller passed a clientToken that ECS would refuse. */
+export class ClientTokenError extends Error {
+  readonly clientToken: string;
+
+  constructor(clientToken: string) {
+    super(
+      `RunTask clientToken must be 1 to ${MAX_CLIENT_TOKEN_LENGTH} ASCII characters; got ${clientToken.length}: "${clientToken}"`,
+    );
+    this.name = 'ClientTokenError';
+    this.clientToken = clientToken;
+  }
+}
+
+/** ECS could not describe tasks for a reason other than their having aged out. */
+export class DescribeTasksError extends Error {
+  readonly failures: Failure[];
+
+  constructor(failures: Failure[]) {
+    super(`ECS could not describe tasks: ${failures.map((f) => `${f.arn ?? '?'}: ${f.reason ?? 'unknown reason'}`).join('; ')}`);
+    this.name = 'DescribeTasksError';
+    this.failures = failures;
+  }
+}
+
+/**
+ * The fields of an ECS task the control plane reads. A DescribeTasks/RunTask `Task` fits it, and
+ * so does the `detail` of an EventBridge "ECS Task State Change" event, whose dates are ISO
+ * strings and whose ENI attachment has type `eni` rather than `ElasticNetworkInterface`.
+ */
+export interface EcsTaskShape {
+  taskArn?: string | undefined;
+  group?: string | undefined;
+  lastStatus?: string | undefined;
+  desiredStatus?: string | undefined;
+  capacityProviderName?: string | undefined;
+  attachments?: { type?: string | undefined; details?: { name?: string | undefined; value?: string | undefined }[] | undefined }[] | undefined;
+  stopCode?: string | undefined;
+  stoppedReason?: string | undefined;
+  containers?: { reason?: string | undefined; exitCode?: number | null | undefined }[] | undefined;
+  startedAt?: Date | string | undefined;
+}
+
+const ENI_ATTACHMENT_TYPES = new Set(['ElasticNetworkInterface', 'eni']);
+
+/**
+ * Maps an ECS task to what the control plane observes, or undefined when the task is not a
+ * tenant's (its group does not name one) or carries no ARN.
+ */
+export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
+  const tenantId = tenantFromTaskGroup(task.group);
+  if (tenantId === undefined || !task.taskArn) return undefined;
+  const ip = task.attachments
+    ?.find((attachment) => attachment.type !== undefined && ENI_ATTACHMENT_TYPES.has(attachment.type))
+    ?.details?.find((detail) => detail.name === 'privateIPv4Address')?.value;
+  const container = task.containers?.[0];
+  const startedAt = task.startedAt instanceof Date ? task.startedAt.toISOString() : task.startedAt;
+  const capacityProvider: CapacityProvider = task.capacityProviderName === 'FARGATE_SPOT' ? 'FARGATE_SPOT' : 'FARGATE';
+  return {
+    arn: task.taskArn,
+    tenantId,
+    // RunTask answers before ECS has set a status on some paths; the first status is PROVISIONING.
+    lastStatus: (task.lastStatus ?? 'PROVISIONING') as TaskLastStatus,
+    desiredStatus: task.desiredStatus === 'STOPPED' ? 'STOPPED' : 'RUNNING',
+    capacityProvider,
+    ...(ip ? { ip } : {}),
+    ...(task.stopCode ? { stopCode: task.stopCode } : {}),
+    ...(task.stoppedReason ? { stoppedReason: task.stoppedReason } : {}),
+    ...(container?.reason ? { containerReason: container.reason } : {}),
+    ...(typeof container?.exitCode === 'number' ? { exitCode: container.exitCode } : {}),
+    ...(startedAt ? { startedAt } : {}),
+  };
+}
+
+export class EcsCompute implements Compute {
+  private readonly client: ECSClient;
+  private readonly cluster: string;
+  private readonly taskDefinition: string;
+  private readonly containerName: string;
+  private readonly subnets: string[];
+  private readonly securityGroups: string[];
+  private readonly assignPublicIp: boolean;
+
+  constructor({
+    client = new ECSClient({}),
+    cluster,
+    taskDefinition,
+    containerName,
+    subnets,
+    securityGroups,
+    assignPublicIp = false,
+  }: EcsComputeOptions) {
+    this.client = client;
+    this.cluster = cluster;
+    this.taskDefinition = taskDefinition;
+    this.containerName = containerName;
+    this.subnets = subnets;
+    this.securityGroups = securityGroups;
+    this.assignPublicIp = assignPublicIp;
+  }
+
+  /**
+   * Throttling is retried by the client's own retry strategy (jittered backoff); what is left
+   * after that propagates so the reconciler can requeue.
+   */
+  async runTask({ tenantId, host, clientToken, capacityProvider }: RunTaskRequest): Promise<RunTaskResult> {
+    if (clientToken.length === 0 || clientToken.length > MAX_CLIENT_TOKEN_LENGTH || !/^[\x20-\x7e]+$/.test(clientToken)) {
+      throw new ClientTokenError(clientToken);
+    }
+    const { tasks = [], failures = [] } = await this.client.send(
+      new RunTaskCommand({
+        cluster: this.cluster,
+        taskDefinition: this.taskDefinition,
+        count: 1,
+        // No launchType: ECS rejects a request that has both it and a capacity provider strategy.
+        capacityProviderStrategy: [{ capacityProvider, weight: 1 }],
+        clientToken,
+        startedBy: startedBy(tenantId),
+        group: taskGroup(tenantId),
+        networkConfiguration: {
+          awsvpcConfiguration: {
+            subnets: this.subnets,
+            securityGroups: this.securityGroups,
+            assignPublicIp: this.assignPublicIp ? 'ENABLED' : 'DISABLED',
+          },
+        },
+        overrides: {
+          containerOverrides: [
+            {
+              name: this.containerName,
+              environment: [
+                { name: 'TENANT_ID', value: tenantId },
+                { name: 'TENANT_HOST', value: host },
+              ],
+            },
+          ],
+        },
+        tags: [{ key: TENANT_TAG, value: tenantId }],
+        enableECSManagedTags: true,
+        propagateTags: 'TASK_DEFINITION',
+      }),
+    );
+    const task = tasks[0];
+    if (task) {
+      // ECS echoes the group it was given; falling back to it keeps the mapping total.
+      const observed = toObservedTask({ ...task, group: task.group ?? taskGroup(tenantId) });
+      if (observed) return { started: true, task: observed };
+    }
+    if (failures.length === 0) {
+      throw new Error(`RunTask for tenant "${tenantId}" returned neither a task nor a failure`);
+    }
+    return {
+      started: false,
+      capacityUnavailable: failures.some(isCapacityFailure),
+      reason: `ECS did not start a ${capacityProvider} task for tenant "${tenantId}": ${failures.map(describeFailure).join('; ')}.`,
+    };
+  }
+
+  async tenantTasks(tenantId: string, knownArns: string[]): Promise<ObservedTask[]> {
+    const filter = { startedBy: startedBy(tenantId) };
+    // A task being stopped already has desiredStatus STOPPED while it still runs, so both
+    // listings are needed to see every live task.
+    const [running, stopping] = await Promise.all([
+      this.listTaskArns({ ...filter, desiredStatus: 'RUNNING' }),
+      this.listTaskArns({ ...filter, desiredStatus: 'STOPPED' }),
+    ]);
+    const known = new Set(knownArns);
+    const arns = [...new Set([...running, ...stopping, ...knownArns])];
+    const group = taskGroup(tenantId);
+    return (await this.describe(arns)).filter(
+      (task) => task.group === group && (task.lastStatus !== 'STOPPED' || known.has(task.taskArn ?? '')),
+    ).flatMap((task) => toObservedTask(task) ?? []);
+  }
+
+  /** Every tenant task the cluster runs, for drift repair: tasks with no tenant record are orphans. */
+  async allTenantTasks(): Promise<ObservedTask[]> {
+    const arns = await this.listTaskArns({ desiredStatus: 'RUNNING' });
+    return (await this.describe(arns)).flatMap((task) => toObservedTask(task) ?? []);
+  }
+
+  /** Stopping a task that is already stopped or gone is success: the caller wanted it gone. */
+  async stopTask(arn: string, reason: string): Promise<void> {
+    try {
+      await this.client.send(
+        new StopTaskCommand({ cluster: this.cluster, task: arn, reason: reason.slice(0, MAX_STOP_REASON_LENGTH) }),
+      );
+    } catch (error) {
+      if (error instanceof InvalidParameterException && /not (be )?found|does not exist/i.test(error.message)) return;
+      throw error;
+    }
+  }
+
+  /**
+   * Pages by hand rather than with `paginateListTasks`: the SDK paginator reuses and mutates
+   * one input object for every page, so the requests sent cannot be told apart afterwards.
+   */
+  private async listTaskArns(filter: { startedBy?: string; desiredStatus: DesiredStatus }): Promise<string[]> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListTasksCommand({ cluster: this.cluster, ...filter, ...(nextToken ? { nextToken } : {}) }),
+      );
+      arns.push(...(page.taskArns ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return arns;
+  }
+
+  private async describe(arns: string[]): Promise<Task[]> {
+    const described: Task[] = [];
+    for (let start = 0; start < arns.length; start += DESCRIBE_BATCH) {
+      const { tasks = [], failures = [] } = await this.client.send(
+        new DescribeTasksCommand({ cluster: this.cluster, tasks: arns.slice(start, start + DESCRIBE_BATCH) }),
+      );
+      // MISSING means ECS no longer remembers the task (stopped tasks age out after about an hour).
+      const unexpected = failures.filter((failure) => failure.reason !== 'MISSING');
+      if (unexpected.length > 0) throw new DescribeTasksError(unexpected);
+      described.push(...tasks);
+    }
+    return described;
+  }
+}
+
+/**
+ * Fargate reports "Capacity is unavailable at this time. Please try again later or in a different
+ * availability zone"; EC2 capacity providers report `RESOURCE:<kind>`. Both mean "not now, not
+ * here" rather than "this request is wrong".
+ */
+function isCapacityFailure(failure: Failure): boolean {
+  const reason = failure.reason ?? '';
+  return /capacity/i.test(reason) || reason.startsWith('RESOURCE:');
+}
+
+function describeFailure(failure: Failure): string {
+  const reason = (failure.reason ?? 'unknown reason').replace(/\.$/, '');
+  const detail = failure.detail?.replace(/\.$/, '');
+  return detail ? `${reason} (${detail})` : reason;
+}

@@ -1,0 +1,381 @@
+import { createHash } from 'node:crypto';
+import {
+  CreateRuleCommand,
+  CreateTargetGroupCommand,
+  DeleteRuleCommand,
+  DeleteTargetGroupCommand,
+  DeregisterTargetsCommand,
+  DescribeRulesCommand,
+  DescribeTagsCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  ModifyTargetGroupAttributesCommand,
+  RegisterTargetsCommand,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { Rule, TargetGroup } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
+import { TENANT_TAG, targetGroupName } from './names.js';
+
+/** ALB rule priorities run from 1 to 50000. */
+const MAX_PRIORITY = 50_000;
+/**
+ * Step between priority candidates after a collision. Coprime with 50000 (odd, not a
+ * multiple of 5), so the probe sequence visits every priority before repeating one, and
+ * large, so a tenant's probes land far from the neighbouring tenants' hashed starts.
+ */
+const PRIORITY_STRIDE = 7_919;
+const PRIORITY_ATTEMPTS = 10;
+/** ALB host-header condition values are at most 128 characters. */
+const MAX_HOST_LENGTH = 128;
+/** DescribeTags takes at most 20 ARNs per call. */
+const TAGS_PER_CALL = 20;
+/** The largest page DescribeRules and DescribeTargetGroups return. */
+const PAGE_SIZE = 400;
+/** The prefix `targetGroupName` gives every tenant target group; other groups are not ours. */
+const TARGET_GROUP_PREFIX = 'dm-';
+const DEREGISTRATION_DELAY_ATTRIBUTE = 'deregistration_delay.timeout_seconds';
+
+/** Limits of the load balancer or the account, not faults: the reconciler queues the tenant. */
+const CAPACITY_EXCEPTIONS = [
+  'TooManyRulesException',
+  'TooManyTargetGroupsException',
+  // The hard limit of 100 target groups per ALB surfaces on CreateRule under this name.
+  'TooManyUniqueTargetGroupsPerLoadBalancerException',
+];
+
+/**
+ * The load balancer has no room for another active tenant. Not retried as such: the caller
+ * queues the tenant, or passivates an idle one to make room.
+ */
+export class RoutingCapacityError extends Error {
+  constructor(
+    readonly tenantId: string,
+    /** The ELBv2 exception that reported the limit. */
+    readonly limit: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`No routing capacity for tenant ${tenantId}: the load balancer reported ${limit}`, options);
+    this.name = 'RoutingCapacityError';
+  }
+}
+
+export interface ElbRoutingOptions {
+  client?: ElasticLoadBalancingV2Client;
+  /** The ALB listener that holds one host rule per active tenant. */
+  listenerArn: string;
+  /** The VPC tenant tasks run in; target groups are created in it. */
+  vpcId: string;
+  /** The port the tenant application listens on. */
+  port: number;
+  healthCheckPath: string;
+  /** @default 10 */
+  healthCheckIntervalSeconds?: number;
+  /** @default 2 */
+  healthyThresholdCount?: number;
+  /** @default 15 — ELBv2's own 300 s would keep a passivated tenant's task draining for 5 minutes. */
+  deregistrationDelaySeconds?: number;
+}
+
+export class ElbRouting implements Routing {
+  private readonly client: ElasticLoadBalancingV2Client;
+  private readonly listenerArn: string;
+  private readonly vpcId: string;
+  private readonly port: number;
+  private readonly healthCheckPath: string;
+  private readonly healthCheckIntervalSeconds: number;
+  private readonly healthyThresholdCount: number;
+  private readonly deregistrationDelaySeconds: number;
+
+  constructor({
+    client = new ElasticLoadBalancingV2Client({}),
+    listenerArn,
+    vpcId,
+    port,
+    healthCheckPath,
+    healthCheckIntervalSeconds = 10,
+    healthyThresholdCount = 2,
+    deregistrationDelaySeconds = 15,
+  }: ElbRoutingOptions) {
+    this.client = client;
+    this.listenerArn = listenerArn;
+    this.vpcId = vpcId;
+    this.port = port;
+    this.healthCheckPath = healthCheckPath;
+    this.healthCheckIntervalSeconds = healthCheckIntervalSeconds;
+    this.healthyThresholdCount = healthyThresholdCount;
+    this.deregistrationDelaySeconds = deregistrationDelaySeconds;
+  }
+
+  async ensureTargetGroup(tenantId: string): Promise<string> {
+    const name = targetGroupName(tenantId);
+    let arn: string | undefined;
+    try {
+      // Same name and settings: ELBv2 answers with the existing group, so a retry is harmless.
+      const { TargetGroups } = await this.client.send(
+        new CreateTargetGroupCommand({
+          Name: name,
+          Protocol: 'HTTP',
+          Port: this.port,
+          VpcId: this.vpcId,
+          TargetType: 'ip',
+          HealthCheckProtocol: 'HTTP',
+          HealthCheckPath: this.healthCheckPath,
+          HealthCheckIntervalSeconds: this.healthCheckIntervalSeconds,
+          HealthyThresholdCount: this.healthyThresholdCount,
+          Matcher: { HttpCode: '200-399' },
+          Tags: [{ Key: TENANT_TAG, Value: tenantId }],
+        }),
+      );
+      arn = TargetGroups?.[0]?.TargetGroupArn;
+    } catch (error) {
+      if (isCapacityError(error)) throw new RoutingCapacityError(tenantId, error.name, { cause: error });
+      // Same name, other settings (say, a health check changed since it was created): use it.
+      if (!isAwsError(error, 'DuplicateTargetGroupNameException')) throw error;
+      const existing = await this.describeTargetGroup(name);
+      if (existing?.VpcId !== undefined && existing.VpcId !== this.vpcId) {
+        // Names are unique per region, not per VPC: another installation owns this one.
+        throw new Error(
+          `Target group ${name} for tenant ${tenantId} exists in VPC ${existing.VpcId}, not in ${this.vpcId}`,
+          { cause: error },
+        );
+      }
+      arn = existing?.TargetGroupArn;
+    }
+    if (!arn) throw new Error(`ELBv2 returned no target group ARN for ${name} (tenant ${tenantId})`);
+    // Set on every call rather than only at creation, so a crash between the two is repaired.
+    await this.client.send(
+      new ModifyTargetGroupAttributesCommand({
+        TargetGroupArn: arn,
+        Attributes: [{ Key: DEREGISTRATION_DELAY_ATTRIBUTE, Value: String(this.deregistrationDelaySeconds) }],
+      }),
+    );
+    return arn;
+  }
+
+  async findTargetGroup(tenantId: string): Promise<string | undefined> {
+    return (await this.describeTargetGroup(targetGroupName(tenantId)))?.TargetGroupArn;
+  }
+
+  async targets(targetGroupArn: string): Promise<Target[]> {
+    const { TargetHealthDescriptions } = await this.client.send(
+      new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }),
+    );
+    return (TargetHealthDescriptions ?? []).flatMap(({ Target: target, TargetHealth: health }) =>
+      target?.Id === undefined ? [] : [{ ip: target.Id, health: toHealth(health?.State) }],
+    );
+  }
+
+  async registerTarget(targetGroupArn: string, ip: string): Promise<void> {
+    await this.client.send(
+      new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: [{ Id: ip, Port: this.port }] }),
+    );
+  }
+
+  async deregisterTarget(targetGroupArn: string, ip: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: [{ Id: ip, Port: this.port }] }),
+      );
+    } catch (error) {
+      // The group or the target is already gone: what deregistering was meant to achieve.
+      if (!isAwsError(error, 'TargetGroupNotFoundException', 'InvalidTargetException')) throw error;
+    }
+  }
+
+  /** ResourceInUseException propagates: a rule still forwards to the group, delete it first. */
+  async deleteTargetGroup(targetGroupArn: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteTargetGroupCommand({ TargetGroupArn: targetGroupArn }));
+    } catch (error) {
+      if (!isAwsError(error, 'TargetGroupNotFoundException')) throw error;
+    }
+  }
+
+  async findRule(host: string): Promise<HostRule | undefined> {
+    const wanted = host.toLowerCase();
+    for await (const rule of this.listenerRules()) {
+      if (hostsOf(rule).some((value) => value.toLowerCase() === wanted)) return toHostRule(rule);
+    }
+    return undefined;
+  }
+
+  async createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule> {
+    if (host.length === 0 || host.length > MAX_HOST_LENGTH) {
+      throw new RangeError(
+        `Host "${host}" for tenant ${tenantId} is ${host.length} characters; an ALB host condition takes 1 to ${MAX_HOST_LENGTH}`,
+      );
+    }
+    const tried: number[] = [];
+    let priority = initialPriority(tenantId);
+    for (let attempt = 1; attempt <= PRIORITY_ATTEMPTS; attempt++) {
+      tried.push(priority);
+      try {
+        const { Rules } = await this.client.send(
+          new CreateRuleCommand({
+            ListenerArn: this.listenerArn,
+            Priority: priority,
+            Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [host] } }],
+            Actions: [{ Type: 'forward', TargetGroupArn: targetGroupArn }],
+            Tags: [{ Key: TENANT_TAG, Value: tenantId }],
+          }),
+        );
+        const arn = Rules?.[0]?.RuleArn;
+        if (!arn) throw new Error(`ELBv2 returned no rule ARN for host ${host} (tenant ${tenantId})`);
+        return { arn, priority, targetGroupArn };
+      } catch (error) {
+        if (isCapacityError(error)) throw new RoutingCapacityError(tenantId, error.name, { cause: error });
+        if (!isAwsError(error, 'PriorityInUseException')) throw error;
+        // A concurrent reconcile of the same tenant probes the same priorities, so the rule
+        // in the way may be the one we are about to create: adopt it rather than add a twin.
+        const existing = await this.findRule(host);
+        if (existing) return existing;
+        priority = ((priority - 1 + PRIORITY_STRIDE) % MAX_PRIORITY) + 1;
+      }
+    }
+    throw new Error(
+      `Could not create the rule for host ${host} (tenant ${tenantId}): priorities ${tried.join(', ')} were all in use`,
+    );
+  }
+
+  async deleteRule(ruleArn: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteRuleCommand({ RuleArn: ruleArn }));
+    } catch (error) {
+      if (!isAwsError(error, 'RuleNotFoundException')) throw error;
+    }
+  }
+
+  /** Tenant target groups in this VPC, for drift repair: those tagged with their tenant. */
+  async managedTargetGroups(): Promise<Array<{ arn: string; tenantId: string }>> {
+    const arns: string[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.client.send(
+        new DescribeTargetGroupsCommand({ PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) }),
+      );
+      for (const group of page.TargetGroups ?? []) {
+        if (group.TargetGroupArn && group.VpcId === this.vpcId && group.TargetGroupName?.startsWith(TARGET_GROUP_PREFIX)) {
+          arns.push(group.TargetGroupArn);
+        }
+      }
+      marker = page.NextMarker;
+    } while (marker);
+    const tenants = await this.tenantTags(arns);
+    return arns.flatMap((arn) => {
+      const tenantId = tenants.get(arn);
+      return tenantId === undefined ? [] : [{ arn, tenantId }];
+    });
+  }
+
+  /** Host rules on the listener that Dormouse created, for drift repair. */
+  async managedRules(): Promise<Array<HostRule & { tenantId: string }>> {
+    const rules: HostRule[] = [];
+    for await (const rule of this.listenerRules()) {
+      const hostRule = toHostRule(rule);
+      if (hostRule) rules.push(hostRule);
+    }
+    const tenants = await this.tenantTags(rules.map((rule) => rule.arn));
+    return rules.flatMap((rule) => {
+      const tenantId = tenants.get(rule.arn);
+      return tenantId === undefined ? [] : [{ ...rule, tenantId }];
+    });
+  }
+
+  private async describeTargetGroup(name: string): Promise<TargetGroup | undefined> {
+    try {
+      const { TargetGroups } = await this.client.send(new DescribeTargetGroupsCommand({ Names: [name] }));
+      return TargetGroups?.[0];
+    } catch (error) {
+      if (isAwsError(error, 'TargetGroupNotFoundException')) return undefined;
+      throw error;
+    }
+  }
+
+  /** The listener's rules, default rule excluded, page by page. */
+  private async *listenerRules(): AsyncGenerator<Rule> {
+    let marker: string | undefined;
+    do {
+      const page = await this.client.send(
+        new DescribeRulesCommand({
+          ListenerArn: this.listenerArn,
+          PageSize: PAGE_SIZE,
+          ...(marker ? { Marker: marker } : {}),
+        }),
+      );
+      for (const rule of page.Rules ?? []) {
+        if (!rule.IsDefault && rule.Priority !== 'default') yield rule;
+      }
+      marker = page.NextMarker;
+    } while (marker);
+  }
+
+  /** The TENANT_TAG value of each resource that carries it. */
+  private async tenantTags(arns: string[]): Promise<Map<string, string>> {
+    const tenants = new Map<string, string>();
+    for (let start = 0; start < arns.length; start += TAGS_PER_CALL) {
+      const { TagDescriptions } = await this.client.send(
+        new DescribeTagsCommand({ ResourceArns: arns.slice(start, start + TAGS_PER_CALL) }),
+      );
+      for (const { ResourceArn, Tags } of TagDescriptions ?? []) {
+        const tenantId = Tags?.find((tag) => tag.Key === TENANT_TAG)?.Value;
+        if (ResourceArn && tenantId !== undefined) tenants.set(ResourceArn, tenantId);
+      }
+    }
+    return tenants;
+  }
+}
+
+/**
+ * Spreads tenants over the priority range, so concurrent reconciles of different tenants
+ * rarely try the same priority; the same tenant always starts at the same one.
+ */
+function initialPriority(tenantId: string): number {
+  return (createHash('sha256').update(tenantId).digest().readUInt32BE(0) % MAX_PRIORITY) + 1;
+}
+
+function hostsOf(rule: Rule): string[] {
+  return (rule.Conditions ?? [])
+    .filter((condition) => condition.Field === 'host-header')
+    // Rules created through the legacy API carry their values in `Values` only.
+    .flatMap((condition) => condition.HostHeaderConfig?.Values ?? condition.Values ?? []);
+}
+
+/**
+ * A rule whose forward target is missing (edited by hand) keeps an empty target group ARN,
+ * so drift repair sees it differ from the record instead of losing sight of the rule.
+ */
+function toHostRule(rule: Rule): HostRule | undefined {
+  if (!rule.RuleArn) return undefined;
+  const forward = rule.Actions?.find((action) => action.Type === 'forward');
+  const targetGroupArn = forward?.TargetGroupArn ?? forward?.ForwardConfig?.TargetGroups?.[0]?.TargetGroupArn ?? '';
+  return { arn: rule.RuleArn, priority: Number(rule.Priority), targetGroupArn };
+}
+
+function toHealth(state: string | undefined): TargetHealth {
+  switch (state) {
+    case 'initial':
+    case 'healthy':
+    case 'unhealthy':
+    case 'unused':
+    case 'draining':
+    case 'unavailable':
+      return state;
+    case 'unhealthy.draining':
+      return 'draining';
+    default:
+      return 'unavailable';
+  }
+}
+
+/**
+ * Matched by name rather than class: throttling has no class of its own, and a name also
+ * matches errors built by another copy of the SDK.
+ */
+function isAwsError(error: unknown, ...names: string[]): error is Error {
+  return error instanceof Error && names.includes(error.name);
+}
+
+function isCapacityError(error: unknown): error is Error {
+  return isAwsError(error, ...CAPACITY_EXCEPTIONS);
+}

@@ -1,0 +1,385 @@
+import { randomUUID } from 'node:crypto';
+import { SlotsFullError, VersionConflictError } from '../domain/errors.js';
+import { backoffMs, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
+import { explainStop, isCapacityStop } from '../domain/stop-reasons.js';
+import type { Phase, TaskStatus, Tenant, TenantStatus } from '../domain/tenant.js';
+import type { Clock } from '../ports/clock.js';
+import type { Compute, ObservedTask } from '../ports/compute.js';
+import type { Routing } from '../ports/routing.js';
+import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
+
+export interface ReconcileSettings extends PlanSettings {
+  /** `<slug>.<root domain>`: the host the tenant is served on. */
+  hostFor(tenantId: string): string;
+  /** Routing slots per load balancer (100 target groups is a hard ALB limit). */
+  maxActiveTenants: number;
+  /** How long a queued tenant waits before it tries for a slot again. */
+  queueRetryMs: number;
+  /** How long one reconciler may hold a tenant; longer than one invocation can run. */
+  leaseMs: number;
+  /** How long a deleted tenant's tombstone keeps its slug before DynamoDB TTL removes it. */
+  tombstoneSeconds: number;
+  /** Steps taken in one run before handing back, so a run stays short. */
+  maxSteps: number;
+}
+
+export interface ReconcileDeps {
+  store: TenantReader & Pick<TenantWriter, 'save'>;
+  compute: Compute;
+  routing: Routing;
+  clock: Clock;
+  settings: ReconcileSettings;
+  logger?: Pick<Console, 'info' | 'warn'>;
+  random?: () => number;
+}
+
+export interface ReconcileResult {
+  /** Look at the tenant again after this long; absent when it has converged or waits for an event. */
+  requeueAfterMs?: number;
+  phase?: Phase;
+}
+
+/** Thrown by AWS adapters for throttling and other errors worth retrying later. */
+export function isTransient(error: unknown): boolean {
+  const name = (error as { name?: string })?.name ?? '';
+  const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode ?? 0;
+  return /Throttl|TooManyRequests|RequestLimitExceeded|ServiceUnavailable|InternalFailure|ServerException/i.test(name) || status >= 500 || status === 429;
+}
+
+const CONFLICT_ATTEMPTS = 8;
+
+/**
+ * Reconciles one tenant, level-triggered: read the record, observe what exists, take the next
+ * steps idempotently, write actual state with a conditional write. Safe to run twice at once
+ * (a lease lets one act) and safe to crash between any two steps (every step is re-derived
+ * from what exists, and RunTask's client token is recorded before the call).
+ */
+export async function reconcile(deps: ReconcileDeps, tenantId: string): Promise<ReconcileResult> {
+  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
+    try {
+      return await reconcileOnce(deps, tenantId);
+    } catch (error) {
+      if (!(error instanceof VersionConflictError)) throw error;
+      // Someone else wrote the record; start again from a fresh read.
+    }
+  }
+  return { requeueAfterMs: deps.settings.pollMs };
+}
+
+async function reconcileOnce(deps: ReconcileDeps, tenantId: string): Promise<ReconcileResult> {
+  const { store, clock, settings } = deps;
+  const tenant = await store.get(tenantId);
+  if (!tenant || (tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted')) return {};
+
+  const now = clock.now();
+  const leaseLeft = tenant.lease ? Date.parse(tenant.lease.until) - now.getTime() : 0;
+  if (leaseLeft > 0) return { requeueAfterMs: leaseLeft };
+
+  const observed = await observe(deps, tenant);
+  const first = plan(tenant, observed, settings, now);
+  if (first.step.kind === 'wait' || first.step.kind === 'done') {
+    // Nothing to do: write only if what we see differs from what is recorded.
+    const status = settle(tenant, observed, first.phase, first.step, now);
+    if (!sameStatus(status, tenant.status) || (first.step.kind === 'done' && tombstoneNeeded(tenant))) {
+      await store.save(withStatus({ ...tenant, lease: undefined }, status, now, settings));
+    }
+    return result(first.step, first.phase);
+  }
+
+  const owner = randomUUID();
+  let current = await store.save({ ...tenant, lease: { owner, until: new Date(now.getTime() + settings.leaseMs).toISOString() } });
+  let outcome: ReconcileResult = { requeueAfterMs: 0 };
+  try {
+    for (let steps = 0; steps < settings.maxSteps; steps++) {
+      const next = plan(current, observed, settings, clock.now());
+      if (next.step.kind === 'wait' || next.step.kind === 'done') {
+        current = { ...current, status: settle(current, observed, next.phase, next.step, clock.now()) };
+        outcome = result(next.step, next.phase);
+        break;
+      }
+      current = await act(deps, current, observed, next.step, next.phase);
+      if (current.status.retryAt && Date.parse(current.status.retryAt) > clock.now().getTime()) {
+        outcome = { requeueAfterMs: Date.parse(current.status.retryAt) - clock.now().getTime(), phase: current.status.phase };
+        break;
+      }
+    }
+  } catch (error) {
+    if (!isTransient(error)) throw error;
+    // Throttled or AWS hiccup: back off with jitter and try again; never give up silently.
+    const transientFailures = (current.status.transientFailures ?? 0) + 1;
+    const delay = backoffMs(transientFailures, settings, deps.random?.());
+    deps.logger?.warn?.('AWS call failed; retrying later', { tenantId, error, delayMs: delay });
+    current = {
+      ...current,
+      status: {
+        ...settle(current, observed, current.status.phase, { kind: 'wait' }, clock.now()),
+        transientFailures,
+        retryAt: new Date(clock.now().getTime() + delay).toISOString(),
+      },
+    };
+    outcome = { requeueAfterMs: delay, phase: current.status.phase };
+  }
+  await release(deps, current, owner);
+  return outcome;
+}
+
+function result(step: Step, phase: Phase): ReconcileResult {
+  return step.kind === 'wait' && step.afterMs !== undefined ? { requeueAfterMs: step.afterMs, phase } : { phase };
+}
+
+/** What exists for this tenant: tasks from ECS, target group and rule from the load balancer. */
+async function observe({ compute, routing, settings }: ReconcileDeps, tenant: Tenant): Promise<Observation> {
+  const known = [tenant.status.task?.arn].filter((arn): arn is string => Boolean(arn));
+  const [tasks, targetGroupArn, rule] = await Promise.all([
+    compute.tenantTasks(tenant.id, known),
+    tenant.status.targetGroupArn ?? routing.findTargetGroup(tenant.id),
+    routing.findRule(settings.hostFor(tenant.id)),
+  ]);
+  const targets = targetGroupArn ? await routing.targets(targetGroupArn) : [];
+  return { tasks, targets, ...(targetGroupArn ? { targetGroupArn } : {}), ...(rule ? { rule } : {}) };
+}
+
+/** Takes one step and updates the observation with its known effect, so no re-observe is needed. */
+async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, step: Step, phase: Phase): Promise<Tenant> {
+  const { compute, routing, store, settings, clock } = deps;
+  const status = { ...tenant.status, phase: phase === tenant.status.phase ? tenant.status.phase : phase };
+  switch (step.kind) {
+    case 'claimSlot':
+      try {
+        return await store.save(
+          { ...tenant, status: { ...status, slot: true, queuedAt: undefined, retryAt: undefined, lastError: undefined } },
+          { routingSlot: { claim: true, maxActiveTenants: settings.maxActiveTenants } },
+        );
+      } catch (error) {
+        if (!(error instanceof SlotsFullError)) throw error;
+        return queued(tenant, settings, clock.now());
+      }
+    case 'releaseSlot':
+      return store.save({ ...tenant, status: { ...status, slot: false } }, { routingSlot: { claim: false } });
+    case 'runTask':
+      return runTask(deps, tenant, observed, step.capacityProvider, status);
+    case 'stopTask':
+      await compute.stopTask(step.task.arn, step.reason);
+      step.task.desiredStatus = 'STOPPED';
+      return tenant;
+    case 'recordStop':
+      return recordStop(deps, tenant, step.task, status);
+    case 'ensureTargetGroup':
+      observed.targetGroupArn = await routing.ensureTargetGroup(tenant.id);
+      observed.targets = [];
+      return tenant;
+    case 'registerTarget':
+      await routing.registerTarget(step.targetGroupArn, step.ip);
+      observed.targets = [...observed.targets.filter((target) => target.ip !== step.ip), { ip: step.ip, health: 'initial' }];
+      return tenant;
+    case 'deregisterTarget':
+      await routing.deregisterTarget(step.targetGroupArn, step.ip);
+      observed.targets = observed.targets.map((target) => (target.ip === step.ip ? { ...target, health: 'draining' } : target));
+      return tenant;
+    case 'createRule':
+      try {
+        observed.rule = await routing.createRule(tenant.id, settings.hostFor(tenant.id), step.targetGroupArn);
+      } catch (error) {
+        // The load balancer is fuller than our slot count says (rules made outside Dormouse).
+        if ((error as Error).name !== 'RoutingCapacityError') throw error;
+        return queued(tenant, settings, clock.now());
+      }
+      return tenant;
+    case 'deleteRule':
+      await routing.deleteRule(step.ruleArn);
+      delete observed.rule;
+      return tenant;
+    case 'deleteTargetGroup':
+      await routing.deleteTargetGroup(step.targetGroupArn);
+      delete observed.targetGroupArn;
+      observed.targets = [];
+      return { ...tenant, status: { ...tenant.status, targetGroupArn: undefined } };
+    case 'wait':
+    case 'done':
+      return tenant;
+  }
+}
+
+function queued(tenant: Tenant, settings: ReconcileSettings, now: Date): Tenant {
+  return {
+    ...tenant,
+    status: {
+      ...tenant.status,
+      phase: 'Queued',
+      queuedAt: tenant.status.queuedAt ?? now.toISOString(),
+      retryAt: new Date(now.getTime() + settings.queueRetryMs).toISOString(),
+      lastError: `All ${settings.maxActiveTenants} routing slots are in use; the tenant starts as soon as one frees up.`,
+    },
+  };
+}
+
+async function runTask(deps: ReconcileDeps, tenant: Tenant, observed: Observation, capacityProvider: 'FARGATE' | 'FARGATE_SPOT', status: TenantStatus): Promise<Tenant> {
+  const { store, compute, settings, clock } = deps;
+  let current = tenant;
+  let launch = tenant.status.launch;
+  if (!launch) {
+    // Record the intent first: a crash after RunTask then retries with the same token,
+    // and ECS answers with the task it already started instead of a second one.
+    const runs = (tenant.status.runs ?? 0) + 1;
+    launch = { clientToken: `${tenant.id}-g${tenant.spec.generation}-r${runs}`, capacityProvider };
+    current = await store.save({ ...tenant, status: { ...status, runs, launch } });
+  }
+  const outcome = await compute.runTask({
+    tenantId: tenant.id,
+    host: settings.hostFor(tenant.id),
+    clientToken: launch.clientToken,
+    capacityProvider: launch.capacityProvider,
+  });
+  const base = { ...current.status, launch: undefined };
+  if (outcome.started) {
+    observed.tasks = [...observed.tasks.filter((task) => task.arn !== outcome.task.arn), outcome.task];
+    deps.logger?.info?.('Task started', { tenantId: tenant.id, taskArn: outcome.task.arn, capacityProvider: launch.capacityProvider });
+    return { ...current, status: { ...base, task: taskStatus(outcome.task, current.status.task) } };
+  }
+  if (outcome.capacityUnavailable) {
+    const spotFailures = (current.status.spotFailures ?? 0) + (launch.capacityProvider === 'FARGATE_SPOT' ? 1 : 0);
+    const fallback = settings.fallbackToOnDemand && spotFailures >= settings.spotAttemptsBeforeFallback;
+    const delay = fallback && launch.capacityProvider === 'FARGATE_SPOT' ? 0 : backoffMs(spotFailures || 1, settings, deps.random?.());
+    return {
+      ...current,
+      status: {
+        ...base,
+        spotFailures,
+        lastError: `AWS has no ${launch.capacityProvider === 'FARGATE_SPOT' ? 'Fargate Spot' : 'Fargate'} capacity right now (${outcome.reason}); retrying${fallback ? ' on on-demand Fargate' : ''}.`,
+        ...(delay > 0 ? { retryAt: new Date(clock.now().getTime() + delay).toISOString() } : { retryAt: undefined }),
+      },
+    };
+  }
+  return failAttempt(deps, { ...current, status: base }, `ECS refused to start the task: ${outcome.reason}.`);
+}
+
+async function recordStop(deps: ReconcileDeps, tenant: Tenant, task: ObservedTask, status: TenantStatus): Promise<Tenant> {
+  const cleared = { ...tenant, status: { ...status, task: undefined } };
+  if (isCapacityStop(task)) {
+    // Not the application's fault: count it toward the on-demand fallback, not toward Failed.
+    return { ...cleared, status: { ...cleared.status, spotFailures: (status.spotFailures ?? 0) + 1, lastError: explainStop(task) } };
+  }
+  deps.logger?.warn?.('Task stopped unexpectedly', { tenantId: tenant.id, taskArn: task.arn, reason: task.stoppedReason });
+  return failAttempt(deps, cleared, explainStop(task));
+}
+
+/** One more failed attempt: back off, or give up past the limit with the reason in words. */
+function failAttempt(deps: ReconcileDeps, tenant: Tenant, reason: string): Tenant {
+  const { settings, clock } = deps;
+  const attempts = tenant.status.attempts + 1;
+  if (attempts > settings.maxRestarts) {
+    return {
+      ...tenant,
+      status: {
+        ...tenant.status,
+        attempts,
+        phase: 'Failed',
+        failedGeneration: tenant.spec.generation,
+        lastError: `${reason} Gave up after ${attempts} attempts; wake the tenant to try again.`,
+        retryAt: undefined,
+      },
+    };
+  }
+  const delay = backoffMs(attempts, settings, deps.random?.());
+  return {
+    ...tenant,
+    status: { ...tenant.status, attempts, lastError: reason, retryAt: new Date(clock.now().getTime() + delay).toISOString() },
+  };
+}
+
+function taskStatus(task: ObservedTask, previous: TaskStatus | undefined): TaskStatus {
+  const eventVersion = previous?.arn === task.arn ? previous.eventVersion : undefined;
+  return {
+    arn: task.arn,
+    capacityProvider: task.capacityProvider,
+    lastStatus: task.lastStatus,
+    ...(task.ip ? { ip: task.ip } : {}),
+    ...(eventVersion !== undefined ? { eventVersion } : {}),
+  };
+}
+
+/** Actual state as observed, with the bookkeeping that observation cannot show carried over. */
+function settle(tenant: Tenant, observed: Observation, phase: Phase, step: Step, now: Date): TenantStatus {
+  const previous = tenant.status;
+  const live = liveTasks(observed.tasks);
+  const recorded = observed.tasks.find((candidate) => candidate.arn === previous.task?.arn);
+  // The serving task, or an interrupted one that still serves until its replacement does.
+  const keptTask = live.find((candidate) => candidate === recorded) ?? live[0] ?? (recorded && !isStopped(recorded) ? recorded : undefined);
+  const status: TenantStatus = {
+    ...previous,
+    phase,
+    task: keptTask ? taskStatus(keptTask, previous.task) : undefined,
+    targetGroupArn: observed.targetGroupArn,
+    ruleArn: observed.rule?.arn,
+    rulePriority: observed.rule?.priority,
+    transitionAt: phase === previous.phase ? previous.transitionAt : now.toISOString(),
+  };
+  if (step.kind === 'done') {
+    status.observedGeneration = tenant.spec.generation;
+    status.lastError = undefined;
+    status.retryAt = undefined;
+    status.queuedAt = undefined;
+    status.transientFailures = undefined;
+    if (phase === 'Running') {
+      status.attempts = 0;
+      status.spotFailures = undefined;
+    }
+  }
+  return status;
+}
+
+function withStatus(tenant: Tenant, status: TenantStatus, now: Date, settings: ReconcileSettings): Tenant {
+  const next: Tenant = { ...tenant, status };
+  if (status.phase === 'Deleted' && next.expiresAt === undefined) {
+    next.expiresAt = Math.floor(now.getTime() / 1000) + settings.tombstoneSeconds;
+  }
+  return next;
+}
+
+function tombstoneNeeded(tenant: Tenant): boolean {
+  return tenant.spec.desired === 'deleted' && tenant.expiresAt === undefined;
+}
+
+/** Compares statuses as stored: undefined fields are not written, so they do not count. */
+function sameStatus(a: TenantStatus, b: TenantStatus): boolean {
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
+}
+
+function sortKeys(value: object): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => [k, v && typeof v === 'object' && !Array.isArray(v) ? sortKeys(v) : v]),
+  );
+}
+
+/**
+ * Writes the final status and gives up the lease. On a conflict (the API changed the spec, or a
+ * task event arrived) the fresh record keeps its spec and newer event data, and ours is re-applied.
+ */
+async function release(deps: ReconcileDeps, tenant: Tenant, owner: string): Promise<void> {
+  const { store, clock, settings } = deps;
+  let base = tenant;
+  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
+    const status = base === tenant ? tenant.status : mergeEventData(tenant.status, base.status);
+    const next = withStatus({ ...base, lease: undefined }, status, clock.now(), settings);
+    try {
+      await store.save(next);
+      return;
+    } catch (error) {
+      if (!(error instanceof VersionConflictError)) throw error;
+      const fresh = await store.get(tenant.id);
+      if (!fresh || fresh.lease?.owner !== owner) return; // Someone took over after our lease ran out.
+      base = fresh;
+    }
+  }
+  throw new VersionConflictError(tenant.id, base.version);
+}
+
+/** Keeps a task event's newer facts about the same task over our older observation. */
+function mergeEventData(ours: TenantStatus, fresh: TenantStatus): TenantStatus {
+  const sameTask = ours.task && fresh.task && ours.task.arn === fresh.task.arn;
+  if (!sameTask || (fresh.task!.eventVersion ?? -1) <= (ours.task!.eventVersion ?? -1)) return ours;
+  return { ...ours, task: { ...ours.task!, ...fresh.task! } };
+}

@@ -1,0 +1,181 @@
+/**
+ * The reconciler's brain: from a tenant's expected state and what exists, the one next step.
+ * Pure and level-triggered: it looks only at the record and the observation, never at which
+ * event woke it up, so lost, repeated or reordered events cannot lead it astray.
+ */
+import type { CapacityProvider, Phase, Tenant } from './tenant.js';
+import type { ObservedTask } from '../ports/compute.js';
+import type { HostRule, Target } from '../ports/routing.js';
+
+export interface Observation {
+  /** The tenant's tasks: every one not yet STOPPED, plus the recorded one whatever its status. */
+  tasks: ObservedTask[];
+  targetGroupArn?: string;
+  /** Targets of the tenant's target group, when it exists. */
+  targets: Target[];
+  rule?: HostRule;
+}
+
+export interface PlanSettings {
+  /** Spot capacity refusals in a row before the on-demand fallback is considered. */
+  spotAttemptsBeforeFallback: number;
+  fallbackToOnDemand: boolean;
+  /** Unexpected stops in a row before the tenant is marked Failed. */
+  maxRestarts: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** How often to look again while waiting on ECS or the load balancer. */
+  pollMs: number;
+}
+
+export type Step =
+  | { kind: 'claimSlot' }
+  | { kind: 'releaseSlot' }
+  | { kind: 'runTask'; capacityProvider: CapacityProvider }
+  | { kind: 'stopTask'; task: ObservedTask; reason: string }
+  /** The recorded task stopped although the tenant should run: count it, back off, explain. */
+  | { kind: 'recordStop'; task: ObservedTask }
+  | { kind: 'ensureTargetGroup' }
+  | { kind: 'registerTarget'; targetGroupArn: string; ip: string }
+  | { kind: 'deregisterTarget'; targetGroupArn: string; ip: string }
+  | { kind: 'createRule'; targetGroupArn: string }
+  | { kind: 'deleteRule'; ruleArn: string }
+  | { kind: 'deleteTargetGroup'; targetGroupArn: string }
+  /** Nothing to do until something changes; look again after `afterMs` if set. */
+  | { kind: 'wait'; afterMs?: number; reason?: string }
+  /** Expected state reached: record the phase. */
+  | { kind: 'done' };
+
+export interface Plan {
+  step: Step;
+  /** The phase to show while this step is under way (or once done). */
+  phase: Phase;
+}
+
+const INTERRUPTION_CODES = new Set(['TerminationNotice', 'SpotInterruption']);
+
+export function isStopped(task: ObservedTask): boolean {
+  return task.lastStatus === 'STOPPED';
+}
+
+/** AWS took (or is taking) the task back: not the application's fault. */
+export function isInterrupted(task: ObservedTask): boolean {
+  return task.stopCode !== undefined && INTERRUPTION_CODES.has(task.stopCode);
+}
+
+/** A task still there but on its way out: a Spot interruption, or told to stop. */
+export function isDoomed(task: ObservedTask): boolean {
+  return !isStopped(task) && (task.desiredStatus === 'STOPPED' || isInterrupted(task));
+}
+
+/** Tasks that are, or will be, able to serve. Invariant 1: at most one of these per tenant. */
+export function liveTasks(tasks: ObservedTask[]): ObservedTask[] {
+  return tasks.filter((task) => !isStopped(task) && !isDoomed(task));
+}
+
+/** Exponential backoff with equal jitter: never shorter than half, never longer than the cap. */
+export function backoffMs(attempt: number, settings: Pick<PlanSettings, 'backoffBaseMs' | 'backoffMaxMs'>, random = Math.random()): number {
+  const ceiling = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + (ceiling / 2) * random);
+}
+
+function retryPending(tenant: Tenant, now: Date): number | undefined {
+  const retryAt = tenant.status.retryAt ? Date.parse(tenant.status.retryAt) : NaN;
+  return retryAt > now.getTime() ? retryAt - now.getTime() : undefined;
+}
+
+/** The phase a tenant on its way up shows: waking if it was asleep, provisioning otherwise. */
+function risingPhase(tenant: Tenant, serving: boolean): Phase {
+  if (serving) return 'Running';
+  const from = tenant.status.phase;
+  return from === 'Passivated' || from === 'Passivating' || from === 'Waking' ? 'Waking' : 'Provisioning';
+}
+
+export function plan(tenant: Tenant, observed: Observation, settings: PlanSettings, now: Date): Plan {
+  return tenant.spec.desired === 'running' ? planRunning(tenant, observed, settings, now) : planStopping(tenant, observed, settings);
+}
+
+function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettings, now: Date): Plan {
+  const { status } = tenant;
+  const live = liveTasks(observed.tasks);
+  const serving = observed.rule !== undefined && observed.targets.some((target) => target.health === 'healthy');
+  const phase = risingPhase(tenant, serving);
+
+  if (status.failedGeneration === tenant.spec.generation) {
+    // Given up: clean up what is left so a failed tenant costs nothing, then wait for a retry.
+    const stopping = planStopping(tenant, observed, settings);
+    return stopping.step.kind === 'done' ? { step: { kind: 'wait' }, phase: 'Failed' } : { ...stopping, phase: 'Failed' };
+  }
+
+  if (!status.slot) {
+    const pending = retryPending(tenant, now);
+    if (status.phase === 'Queued' && pending !== undefined) return { step: { kind: 'wait', afterMs: pending }, phase: 'Queued' };
+    return { step: { kind: 'claimSlot' }, phase };
+  }
+
+  if (live.length > 1) {
+    // Invariant 1: keep the recorded task (or the first), stop every other one.
+    const keep = live.find((task) => task.arn === status.task?.arn) ?? live[0]!;
+    const extra = live.find((task) => task !== keep)!;
+    return { step: { kind: 'stopTask', task: extra, reason: 'Dormouse: duplicate task for this tenant' }, phase };
+  }
+
+  const task = live[0];
+  if (!task) {
+    const recorded = observed.tasks.find((candidate) => candidate.arn === status.task?.arn);
+    if (recorded && isStopped(recorded) && !isInterrupted(recorded)) {
+      return { step: { kind: 'recordStop', task: recorded }, phase };
+    }
+    const pending = retryPending(tenant, now);
+    if (pending !== undefined) return { step: { kind: 'wait', afterMs: pending }, phase };
+    const spotExhausted = (status.spotFailures ?? 0) >= settings.spotAttemptsBeforeFallback;
+    const capacityProvider = spotExhausted && settings.fallbackToOnDemand ? 'FARGATE' : 'FARGATE_SPOT';
+    return { step: { kind: 'runTask', capacityProvider }, phase };
+  }
+
+  if (task.lastStatus !== 'RUNNING' || !task.ip) {
+    return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to start' }, phase };
+  }
+
+  const targetGroupArn = observed.targetGroupArn;
+  if (!targetGroupArn) return { step: { kind: 'ensureTargetGroup' }, phase };
+
+  const target = observed.targets.find((candidate) => candidate.ip === task.ip);
+  if (!target || target.health === 'draining') {
+    return { step: { kind: 'registerTarget', targetGroupArn, ip: task.ip }, phase };
+  }
+  if (target.health !== 'healthy') {
+    return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to pass health checks' }, phase };
+  }
+
+  // The new task serves: only now let go of an interrupted one, so there is no gap.
+  const stale = observed.targets.find((candidate) => candidate.ip !== task.ip && candidate.health !== 'draining');
+  if (stale) return { step: { kind: 'deregisterTarget', targetGroupArn, ip: stale.ip }, phase };
+  const leftover = observed.tasks.find((candidate) => candidate !== task && !isStopped(candidate) && candidate.desiredStatus === 'RUNNING');
+  if (leftover) return { step: { kind: 'stopTask', task: leftover, reason: 'Dormouse: replaced after a Spot interruption' }, phase };
+
+  if (observed.rule && observed.rule.targetGroupArn !== targetGroupArn) {
+    return { step: { kind: 'deleteRule', ruleArn: observed.rule.arn }, phase };
+  }
+  if (!observed.rule) return { step: { kind: 'createRule', targetGroupArn }, phase: risingPhase(tenant, false) };
+  return { step: { kind: 'done' }, phase: 'Running' };
+}
+
+/** Passivate and delete share the way down: rule first, so the host falls through to wake. */
+function planStopping(tenant: Tenant, observed: Observation, settings: PlanSettings): Plan {
+  const deleting = tenant.spec.desired === 'deleted';
+  const phase: Phase = deleting ? 'Deleting' : 'Passivating';
+  if (observed.rule) return { step: { kind: 'deleteRule', ruleArn: observed.rule.arn }, phase };
+  const running = observed.tasks.find((task) => !isStopped(task) && task.desiredStatus === 'RUNNING');
+  if (running) {
+    const reason = deleting ? 'Dormouse: tenant deleted' : 'Dormouse: tenant passivated';
+    return { step: { kind: 'stopTask', task: running, reason }, phase };
+  }
+  if (observed.targetGroupArn) return { step: { kind: 'deleteTargetGroup', targetGroupArn: observed.targetGroupArn }, phase };
+  if (tenant.status.slot) return { step: { kind: 'releaseSlot' }, phase };
+  // Stop was asked; it is not over until ECS says STOPPED.
+  if (observed.tasks.some((task) => !isStopped(task))) {
+    return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to stop' }, phase };
+  }
+  return { step: { kind: 'done' }, phase: deleting ? 'Deleted' : 'Passivated' };
+}

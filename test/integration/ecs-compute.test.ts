@@ -1,0 +1,449 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import 'aws-sdk-client-mock-vitest/extend';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  DescribeTasksCommand,
+  ECSClient,
+  ECSServiceException,
+  InvalidParameterException,
+  ListTasksCommand,
+  RunTaskCommand,
+  ServerException,
+  StopTaskCommand,
+} from '@aws-sdk/client-ecs';
+import type { ListTasksCommandInput, RunTaskCommandInput, Task } from '@aws-sdk/client-ecs';
+import { ClientTokenError, EcsCompute, toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
+import type { CapacityProvider } from '../../shared/domain/tenant.js';
+
+const CLUSTER = 'dormouse-tenants';
+const TASK_DEFINITION = 'arn:aws:ecs:eu-west-1:123456789012:task-definition/tenant-app:7';
+const SUBNETS = ['subnet-a', 'subnet-b'];
+const SECURITY_GROUPS = ['sg-tenants'];
+const CAPACITY_WORDING = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
+
+const ecs = mockClient(ECSClient);
+
+function compute(options: { client?: ECSClient; assignPublicIp?: boolean } = {}): EcsCompute {
+  return new EcsCompute({
+    client: options.client ?? new ECSClient({ region: 'eu-west-1' }),
+    cluster: CLUSTER,
+    taskDefinition: TASK_DEFINITION,
+    containerName: 'app',
+    subnets: SUBNETS,
+    securityGroups: SECURITY_GROUPS,
+    ...(options.assignPublicIp === undefined ? {} : { assignPublicIp: options.assignPublicIp }),
+  });
+}
+
+function arn(id: string): string {
+  return `arn:aws:ecs:eu-west-1:123456789012:task/${CLUSTER}/${id}`;
+}
+
+function ecsTask(id: string, fields: Partial<Task> = {}): Task {
+  return {
+    taskArn: arn(id),
+    group: 'tenant:acme',
+    lastStatus: 'RUNNING',
+    desiredStatus: 'RUNNING',
+    capacityProviderName: 'FARGATE_SPOT',
+    ...fields,
+  };
+}
+
+function eni(ip: string): Task['attachments'] {
+  return [
+    {
+      id: 'attachment-1',
+      type: 'ElasticNetworkInterface',
+      status: 'ATTACHED',
+      details: [
+        { name: 'subnetId', value: 'subnet-a' },
+        { name: 'networkInterfaceId', value: 'eni-0abc' },
+        { name: 'privateIPv4Address', value: ip },
+      ],
+    },
+  ];
+}
+
+/** The matchers take an indexable object; the SDK's input interfaces have no index signature. */
+type Request<T> = T & Record<string, unknown>;
+
+function expectedRunTask(
+  capacityProvider: CapacityProvider,
+  assignPublicIp: 'DISABLED' | 'ENABLED' = 'DISABLED',
+): Request<RunTaskCommandInput> {
+  return {
+    cluster: CLUSTER,
+    taskDefinition: TASK_DEFINITION,
+    count: 1,
+    capacityProviderStrategy: [{ capacityProvider, weight: 1 }],
+    clientToken: 'acme-gen-3-attempt-1',
+    startedBy: 'dm/acme',
+    group: 'tenant:acme',
+    networkConfiguration: { awsvpcConfiguration: { subnets: SUBNETS, securityGroups: SECURITY_GROUPS, assignPublicIp } },
+    overrides: {
+      containerOverrides: [
+        {
+          name: 'app',
+          environment: [
+            { name: 'TENANT_ID', value: 'acme' },
+            { name: 'TENANT_HOST', value: 'acme.trials.example.com' },
+          ],
+        },
+      ],
+    },
+    tags: [{ key: 'dormouse:tenant', value: 'acme' }],
+    enableECSManagedTags: true,
+    propagateTags: 'TASK_DEFINITION',
+  };
+}
+
+function runRequest(capacityProvider: CapacityProvider = 'FARGATE_SPOT', clientToken = 'acme-gen-3-attempt-1') {
+  return { tenantId: 'acme', host: 'acme.trials.example.com', clientToken, capacityProvider };
+}
+
+beforeEach(() => {
+  ecs.reset();
+});
+
+describe('EcsCompute.runTask', () => {
+  it.each<CapacityProvider>(['FARGATE_SPOT', 'FARGATE'])(
+    'sends exactly one RunTask on %s naming the tenant, its host, the token and the network, with no launch type',
+    async (capacityProvider) => {
+      // Prepare
+      ecs.on(RunTaskCommand).resolves({
+        tasks: [ecsTask('t-1', { lastStatus: 'PROVISIONING', capacityProviderName: capacityProvider })],
+        failures: [],
+      });
+
+      // Act
+      const result = await compute().runTask(runRequest(capacityProvider));
+
+      // Assess
+      const expected = expectedRunTask(capacityProvider);
+      expect(ecs).toHaveReceivedCommandExactlyOnceWith(RunTaskCommand, expected);
+      // The matcher only checks the keys it is given; this proves nothing else was sent.
+      const sent = ecs.commandCalls(RunTaskCommand)[0]?.args[0].input;
+      expect(sent).toStrictEqual(expected);
+      expect(sent).not.toHaveProperty('launchType');
+      expect(result).toEqual({
+        started: true,
+        task: {
+          arn: arn('t-1'),
+          tenantId: 'acme',
+          lastStatus: 'PROVISIONING',
+          desiredStatus: 'RUNNING',
+          capacityProvider,
+        },
+      });
+    },
+  );
+
+  it('asks for a public IP only when configured to', async () => {
+    ecs.on(RunTaskCommand).resolves({ tasks: [ecsTask('t-1')] });
+
+    await compute({ assignPublicIp: true }).runTask(runRequest());
+
+    expect(ecs).toHaveReceivedCommandExactlyOnceWith(RunTaskCommand, expectedRunTask('FARGATE_SPOT', 'ENABLED'));
+  });
+
+  it('reports no Spot capacity as a refusal the caller can fall back from, in ECS own words', async () => {
+    ecs.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: CAPACITY_WORDING }] });
+
+    const result = await compute().runTask(runRequest());
+
+    expect(result).toEqual({ started: false, capacityUnavailable: true, reason: expect.stringContaining(CAPACITY_WORDING) });
+    if (result.started) throw new Error('unreachable');
+    expect(result.reason).toMatch(/^ECS did not start a FARGATE_SPOT task for tenant "acme": .*\.$/);
+  });
+
+  it.each([
+    { reason: 'MISSING', detail: 'The task definition was not found' },
+    { reason: 'AGENT', detail: undefined },
+  ])('reports a $reason failure as a refusal that is not about capacity', async (failure) => {
+    ecs.on(RunTaskCommand).resolves({ tasks: [], failures: [{ arn: TASK_DEFINITION, ...failure }] });
+
+    const result = await compute().runTask(runRequest());
+
+    expect(result).toEqual({ started: false, capacityUnavailable: false, reason: expect.stringContaining(failure.reason) });
+    if (failure.detail) expect(result).toMatchObject({ reason: expect.stringContaining(failure.detail) });
+  });
+
+  it('rejects a client token longer than 64 characters before calling ECS', async () => {
+    ecs.on(RunTaskCommand).resolves({ tasks: [ecsTask('t-1')] });
+
+    await expect(compute().runTask(runRequest('FARGATE_SPOT', 'x'.repeat(65)))).rejects.toThrow(ClientTokenError);
+    await expect(compute().runTask(runRequest('FARGATE_SPOT', 'x'.repeat(65)))).rejects.toThrow(/clientToken must be 1 to 64/);
+    expect(ecs).not.toHaveReceivedCommand(RunTaskCommand);
+  });
+
+  it('accepts a client token of exactly 64 characters', async () => {
+    ecs.on(RunTaskCommand).resolves({ tasks: [ecsTask('t-1')] });
+
+    await compute().runTask(runRequest('FARGATE_SPOT', 'x'.repeat(64)));
+
+    expect(ecs).toHaveReceivedCommandWith(RunTaskCommand, { clientToken: 'x'.repeat(64) });
+  });
+
+  it('lets throttling that outlasts the client retries reach the caller', async () => {
+    // maxAttempts 1: the SDK's retry strategy gives up at once, so the test does not sleep.
+    const client = new ECSClient({ region: 'eu-west-1', maxAttempts: 1 });
+    const throttled = new ECSServiceException({
+      name: 'ThrottlingException',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+      message: 'Rate exceeded',
+    });
+    ecs.on(RunTaskCommand).rejects(throttled);
+
+    await expect(compute({ client }).runTask(runRequest())).rejects.toMatchObject({ name: 'ThrottlingException' });
+    expect(ecs).toHaveReceivedCommandOnce(RunTaskCommand);
+  });
+});
+
+describe('EcsCompute.tenantTasks', () => {
+  /** RUNNING has two pages; STOPPED lists a task being stopped and one long stopped. */
+  const listings: Record<string, { taskArns: string[]; nextToken?: string }> = {
+    'RUNNING/': { taskArns: [arn('running-spot')], nextToken: 'page-2' },
+    'RUNNING/page-2': { taskArns: [arn('provisioning-on-demand')] },
+    'STOPPED/': { taskArns: [arn('spot-interrupted'), arn('stopped-unknown')] },
+  };
+
+  function listTasks(input: ListTasksCommandInput) {
+    return listings[`${input.desiredStatus}/${input.nextToken ?? ''}`] ?? { taskArns: [] };
+  }
+
+  it('lists running and stopping tasks page by page, describes them once, and keeps only live and known ones', async () => {
+    // Prepare
+    ecs.on(ListTasksCommand).callsFake(listTasks);
+    ecs.on(DescribeTasksCommand).resolves({
+      tasks: [
+        ecsTask('running-spot', { attachments: eni('10.0.1.23'), startedAt: new Date('2025-06-01T12:00:05.000Z') }),
+        ecsTask('provisioning-on-demand', { lastStatus: 'PROVISIONING', capacityProviderName: 'FARGATE' }),
+        ecsTask('spot-interrupted', {
+          desiredStatus: 'STOPPED',
+          stopCode: 'TerminationNotice',
+          stoppedReason: 'Your Spot Task was interrupted.',
+          attachments: eni('10.0.1.42'),
+        }),
+        ecsTask('stopped-unknown', { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'UserInitiated' }),
+        ecsTask('stopped-known', {
+          lastStatus: 'STOPPED',
+          desiredStatus: 'STOPPED',
+          capacityProviderName: undefined,
+          stopCode: 'TaskFailedToStart',
+          stoppedReason: 'Task failed to start',
+          containers: [{ name: 'app', reason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)' }],
+        }),
+      ],
+      // A known task stopped long ago is no longer remembered by ECS.
+      failures: [{ arn: arn('aged-out'), reason: 'MISSING' }],
+    });
+
+    // Act
+    const tasks = await compute().tenantTasks('acme', [arn('stopped-known'), arn('running-spot'), arn('aged-out')]);
+
+    // Assess
+    expect(ecs).toHaveReceivedCommandTimes(ListTasksCommand, 3);
+    const listed = ecs.commandCalls(ListTasksCommand).map((call) => call.args[0].input);
+    expect(listed).toHaveLength(3);
+    expect(listed).toEqual(
+      expect.arrayContaining([
+        { cluster: CLUSTER, startedBy: 'dm/acme', desiredStatus: 'RUNNING' },
+        { cluster: CLUSTER, startedBy: 'dm/acme', desiredStatus: 'RUNNING', nextToken: 'page-2' },
+        { cluster: CLUSTER, startedBy: 'dm/acme', desiredStatus: 'STOPPED' },
+      ]),
+    );
+    expect(ecs).toHaveReceivedCommandExactlyOnceWith(DescribeTasksCommand, {
+      cluster: CLUSTER,
+      tasks: [
+        arn('running-spot'),
+        arn('provisioning-on-demand'),
+        arn('spot-interrupted'),
+        arn('stopped-unknown'),
+        arn('stopped-known'),
+        arn('aged-out'),
+      ],
+    });
+    expect(tasks).toEqual([
+      {
+        arn: arn('running-spot'),
+        tenantId: 'acme',
+        lastStatus: 'RUNNING',
+        desiredStatus: 'RUNNING',
+        capacityProvider: 'FARGATE_SPOT',
+        ip: '10.0.1.23',
+        startedAt: '2025-06-01T12:00:05.000Z',
+      },
+      {
+        arn: arn('provisioning-on-demand'),
+        tenantId: 'acme',
+        lastStatus: 'PROVISIONING',
+        desiredStatus: 'RUNNING',
+        capacityProvider: 'FARGATE',
+      },
+      {
+        arn: arn('spot-interrupted'),
+        tenantId: 'acme',
+        lastStatus: 'RUNNING',
+        desiredStatus: 'STOPPED',
+        capacityProvider: 'FARGATE_SPOT',
+        ip: '10.0.1.42',
+        stopCode: 'TerminationNotice',
+        stoppedReason: 'Your Spot Task was interrupted.',
+      },
+      {
+        arn: arn('stopped-known'),
+        tenantId: 'acme',
+        lastStatus: 'STOPPED',
+        desiredStatus: 'STOPPED',
+        capacityProvider: 'FARGATE',
+        stopCode: 'TaskFailedToStart',
+        stoppedReason: 'Task failed to start',
+        containerReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)',
+      },
+    ]);
+  });
+
+  it('ignores a task of another tenant whose startedBy collides with this one', async () => {
+    ecs.on(ListTasksCommand, { desiredStatus: 'RUNNING' }).resolves({ taskArns: [arn('mine'), arn('theirs')] });
+    ecs.on(ListTasksCommand, { desiredStatus: 'STOPPED' }).resolves({ taskArns: [] });
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [ecsTask('mine'), ecsTask('theirs', { group: 'tenant:acme-other' })] });
+
+    const tasks = await compute().tenantTasks('acme', []);
+
+    expect(tasks.map((task) => task.arn)).toEqual([arn('mine')]);
+  });
+
+  it('makes no DescribeTasks call when the tenant has no task and none is known', async () => {
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
+
+    const tasks = await compute().tenantTasks('acme', []);
+
+    expect(tasks).toEqual([]);
+    expect(ecs).toHaveReceivedCommandTimes(ListTasksCommand, 2);
+    expect(ecs).not.toHaveReceivedCommand(DescribeTasksCommand);
+  });
+
+  it('describes at most 100 tasks per call', async () => {
+    const many = Array.from({ length: 150 }, (_, i) => arn(`t-${i}`));
+    ecs.on(ListTasksCommand, { desiredStatus: 'RUNNING' }).resolves({ taskArns: many });
+    ecs.on(ListTasksCommand, { desiredStatus: 'STOPPED' }).resolves({ taskArns: [] });
+    ecs.on(DescribeTasksCommand).callsFake(({ tasks }: { tasks: string[] }) => ({
+      tasks: tasks.map((taskArn) => ({ ...ecsTask('x'), taskArn })),
+    }));
+
+    const tasks = await compute().tenantTasks('acme', []);
+
+    expect(tasks).toHaveLength(150);
+    expect(ecs).toHaveReceivedCommandTimes(DescribeTasksCommand, 2);
+    expect(ecs).toHaveReceivedNthCommandWith(DescribeTasksCommand, 1, { cluster: CLUSTER, tasks: many.slice(0, 100) });
+    expect(ecs).toHaveReceivedNthCommandWith(DescribeTasksCommand, 2, { cluster: CLUSTER, tasks: many.slice(100) });
+  });
+
+  it('fails when ECS cannot describe a task for a reason other than its having aged out', async () => {
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [], failures: [{ arn: arn('known'), reason: 'INTERNAL ERROR' }] });
+
+    await expect(compute().tenantTasks('acme', [arn('known')])).rejects.toThrow(/INTERNAL ERROR/);
+  });
+});
+
+describe('EcsCompute.stopTask', () => {
+  it('sends the reason cut to the 255 characters ECS keeps', async () => {
+    ecs.on(StopTaskCommand).resolves({});
+    const reason = `Passivated after 30 minutes idle. ${'z'.repeat(300)}`;
+
+    await compute().stopTask(arn('t-1'), reason);
+
+    expect(ecs).toHaveReceivedCommandExactlyOnceWith(StopTaskCommand, {
+      cluster: CLUSTER,
+      task: arn('t-1'),
+      reason: reason.slice(0, 255),
+    });
+    expect(ecs.commandCalls(StopTaskCommand)[0]?.args[0].input.reason).toHaveLength(255);
+  });
+
+  it('treats a task ECS no longer knows as already stopped', async () => {
+    ecs
+      .on(StopTaskCommand)
+      .rejects(new InvalidParameterException({ message: 'The referenced task was not found.', $metadata: {} }));
+
+    await expect(compute().stopTask(arn('gone'), 'deleted')).resolves.toBeUndefined();
+  });
+
+  it.each([
+    new InvalidParameterException({ message: 'Invalid identifier: Unexpected number of separators', $metadata: {} }),
+    new ServerException({ message: 'Internal error', $metadata: {} }),
+  ])('rethrows any other error ($name)', async (error) => {
+    ecs.on(StopTaskCommand).rejects(error);
+
+    await expect(compute().stopTask(arn('t-1'), 'deleted')).rejects.toBe(error);
+  });
+});
+
+describe('EcsCompute.allTenantTasks', () => {
+  it('lists every running task of the cluster and keeps only tenant tasks', async () => {
+    ecs
+      .on(ListTasksCommand)
+      .resolvesOnce({ taskArns: [arn('acme-task'), arn('platform-task')], nextToken: 'page-2' })
+      .resolvesOnce({ taskArns: [arn('globex-task')] });
+    ecs.on(DescribeTasksCommand).resolves({
+      tasks: [
+        ecsTask('acme-task'),
+        ecsTask('platform-task', { group: 'service:wake-proxy' }),
+        ecsTask('globex-task', { group: 'tenant:globex', capacityProviderName: 'FARGATE' }),
+      ],
+    });
+
+    const tasks = await compute().allTenantTasks();
+
+    expect(ecs).toHaveReceivedNthCommandWith(ListTasksCommand, 1, { cluster: CLUSTER, desiredStatus: 'RUNNING' });
+    expect(ecs).toHaveReceivedNthCommandWith(ListTasksCommand, 2, { cluster: CLUSTER, desiredStatus: 'RUNNING', nextToken: 'page-2' });
+    expect(ecs.commandCalls(ListTasksCommand)[0]?.args[0].input).toStrictEqual({ cluster: CLUSTER, desiredStatus: 'RUNNING' });
+    expect(ecs).toHaveReceivedCommandExactlyOnceWith(DescribeTasksCommand, {
+      cluster: CLUSTER,
+      tasks: [arn('acme-task'), arn('platform-task'), arn('globex-task')],
+    });
+    expect(tasks.map((task) => [task.tenantId, task.arn])).toEqual([
+      ['acme', arn('acme-task')],
+      ['globex', arn('globex-task')],
+    ]);
+  });
+});
+
+describe('toObservedTask', () => {
+  it('reads the detail of an ECS Task State Change event, whose dates are strings and whose ENI type is "eni"', () => {
+    const detail = {
+      taskArn: arn('t-9'),
+      group: 'tenant:acme',
+      lastStatus: 'STOPPED',
+      desiredStatus: 'STOPPED',
+      capacityProviderName: 'FARGATE_SPOT',
+      attachments: [{ id: 'a-1', type: 'eni', status: 'DELETED', details: [{ name: 'privateIPv4Address', value: '10.0.2.7' }] }],
+      stopCode: 'SpotInterruption',
+      stoppedReason: 'Your Spot Task was interrupted.',
+      containers: [{ name: 'app', exitCode: 137, lastStatus: 'STOPPED' }],
+      startedAt: '2025-06-01T12:00:05.000Z',
+      version: 5,
+    };
+
+    expect(toObservedTask(detail)).toEqual({
+      arn: arn('t-9'),
+      tenantId: 'acme',
+      lastStatus: 'STOPPED',
+      desiredStatus: 'STOPPED',
+      capacityProvider: 'FARGATE_SPOT',
+      ip: '10.0.2.7',
+      stopCode: 'SpotInterruption',
+      stoppedReason: 'Your Spot Task was interrupted.',
+      exitCode: 137,
+      startedAt: '2025-06-01T12:00:05.000Z',
+    });
+  });
+
+  it('returns nothing for a task that is not a tenant task', () => {
+    expect(toObservedTask(ecsTask('svc', { group: 'service:web' }))).toBeUndefined();
+    expect(toObservedTask(ecsTask('bare', { group: undefined }))).toBeUndefined();
+  });
+});

@@ -1,0 +1,269 @@
+import { describe, expect, it } from 'vitest';
+import { CrashError } from '../support/fake-cloud.js';
+import { createWorld } from '../support/reconciler-world.js';
+
+describe('reconcile', () => {
+  it('takes a new tenant to Running with exactly one Spot task, one target group and one rule', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+
+    await world.converge(['acme']);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status).toMatchObject({ phase: 'Running', observedGeneration: 1, slot: true, attempts: 0 });
+    expect(tenant.status.task).toMatchObject({ capacityProvider: 'FARGATE_SPOT', lastStatus: 'RUNNING' });
+    expect(tenant.lease).toBeUndefined();
+    expect(world.cloud.liveTasksOf('acme')).toHaveLength(1);
+    expect([...world.cloud.rules.values()]).toEqual([expect.objectContaining({ host: 'acme.trials.example.com', tenantId: 'acme' })]);
+    const [group] = [...world.cloud.targetGroups.values()];
+    expect([...group!.targets.values()]).toEqual([expect.objectContaining({ ip: tenant.status.task!.ip, health: 'healthy' })]);
+    expect(await world.store.countRoutingSlots()).toBe(1);
+  });
+
+  it('creates the rule only once the target is healthy, so visitors never reach a task that is not ready', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+
+    await world.converge(['acme'], 40, () => {
+      const rule = [...world.cloud.rules.values()][0];
+      if (!rule) return;
+      const targets = [...world.cloud.targetGroups.get(rule.targetGroupArn)!.targets.values()];
+      expect(targets.some((target) => target.health === 'healthy')).toBe(true);
+    });
+
+    expect(world.cloud.rules.size).toBe(1);
+  });
+
+  it('is a no-op on a converged tenant: no writes and no AWS writes', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const before = (await world.store.get('acme'))!;
+    const calls = world.cloud.calls.length;
+
+    await world.reconcile('acme');
+
+    expect((await world.store.get('acme'))!.version).toBe(before.version);
+    const writes = world.cloud.calls.slice(calls).filter((call) => !/^Describe/.test(call));
+    expect(writes).toEqual([]);
+  });
+
+  it('passivates by removing the rule first, then stopping the task and freeing the slot', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const mark = world.cloud.calls.length;
+
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status).toMatchObject({ phase: 'Passivated', observedGeneration: 2, slot: false });
+    expect(tenant.status.task).toBeUndefined();
+    const writes = world.cloud.calls.slice(mark).filter((call) => !/^Describe/.test(call));
+    expect(writes).toEqual(['DeleteRule', 'StopTask', 'DeleteTargetGroup']);
+    expect(world.cloud.rules.size).toBe(0);
+    expect(world.cloud.targetGroups.size).toBe(0);
+    expect(world.cloud.liveTasksOf('acme')).toHaveLength(0);
+    expect(await world.store.countRoutingSlots()).toBe(0);
+  });
+
+  it('wakes a passivated tenant through Waking back to Running on a new task', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const firstTask = (await world.store.get('acme'))!.status.task!.arn;
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+
+    await world.setDesired('acme', 'running');
+    await world.reconcile('acme');
+    expect((await world.store.get('acme'))!.status.phase).toBe('Waking');
+    await world.converge(['acme']);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status.phase).toBe('Running');
+    expect(tenant.status.task!.arn).not.toBe(firstTask);
+    expect(world.cloud.liveTasksOf('acme')).toHaveLength(1);
+  });
+
+  it('deletes everything the tenant had and leaves a tombstone that expires', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+
+    await world.setDesired('acme', 'deleted');
+    await world.converge(['acme']);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status.phase).toBe('Deleted');
+    expect(tenant.expiresAt).toBe(Math.floor(world.clock.now().getTime() / 1000) + world.settings.tombstoneSeconds);
+    expect(world.cloud.rules.size + world.cloud.targetGroups.size + world.cloud.liveTasksOf('acme').length).toBe(0);
+    expect(await world.store.countRoutingSlots()).toBe(0);
+  });
+
+  it('deletes a tenant that never got further than its task starting', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    await world.reconcile('acme');
+    expect(world.cloud.liveTasksOf('acme')).toHaveLength(1);
+
+    await world.setDesired('acme', 'deleted');
+    await world.converge(['acme']);
+
+    expect((await world.store.get('acme'))!.status.phase).toBe('Deleted');
+    expect(world.cloud.liveTasksOf('acme')).toHaveLength(0);
+  });
+
+  describe('when Fargate Spot has no capacity', () => {
+    it('retries with backoff, then falls back to on-demand and records it', async () => {
+      const world = await createWorld({ cloud: { spotCapacity: false } });
+      await world.signUp('acme');
+
+      await world.reconcile('acme');
+      const waiting = (await world.store.get('acme'))!;
+      expect(waiting.status.spotFailures).toBe(1);
+      expect(waiting.status.lastError).toMatch(/no Fargate Spot capacity/);
+      expect(Date.parse(waiting.status.retryAt!)).toBeGreaterThan(world.clock.now().getTime());
+
+      await world.converge(['acme']);
+
+      const tenant = (await world.store.get('acme'))!;
+      expect(tenant.status.phase).toBe('Running');
+      expect(tenant.status.task!.capacityProvider).toBe('FARGATE');
+      expect(world.cloud.countCalls('RunTask')).toBe(world.settings.spotAttemptsBeforeFallback + 1);
+    });
+
+    it('keeps retrying Spot, never on-demand, when the fallback is off', async () => {
+      const world = await createWorld({ cloud: { spotCapacity: false }, settings: { fallbackToOnDemand: false } });
+      await world.signUp('acme');
+
+      await world.converge(['acme'], 30);
+
+      const tenant = (await world.store.get('acme'))!;
+      expect(tenant.status.phase).toBe('Provisioning');
+      expect(tenant.status.lastError).toMatch(/no Fargate Spot capacity/);
+      expect([...world.cloud.tasks.values()]).toEqual([]);
+      world.cloud.spotCapacity = true;
+      world.clock.advance(120_000);
+      await world.converge(['acme']);
+      expect((await world.store.get('acme'))!.status.task!.capacityProvider).toBe('FARGATE_SPOT');
+    });
+  });
+
+  it('replaces a task that got a Spot termination notice before it stops, with no gap in service', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const old = world.cloud.liveTasksOf('acme')[0]!;
+
+    world.cloud.interrupt(old);
+    for (let round = 0; round < 12; round++) {
+      await world.reconcile('acme');
+      // The host keeps a rule and a healthy target at every moment of the handover.
+      const rule = [...world.cloud.rules.values()][0];
+      expect(rule).toBeDefined();
+      const targets = [...world.cloud.targetGroups.get(rule!.targetGroupArn)!.targets.values()];
+      expect(targets.some((target) => target.health === 'healthy')).toBe(true);
+      world.cloud.tick();
+      world.clock.advance(5_000);
+    }
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status.phase).toBe('Running');
+    expect(tenant.status.task!.arn).not.toBe(old.arn);
+    expect(world.cloud.liveTasksOf('acme')).toHaveLength(1);
+    expect(world.cloud.tasks.get(old.arn)!.lastStatus).toBe('STOPPED');
+    expect(tenant.status.attempts).toBe(0);
+  });
+
+  it('restarts a crashing task with backoff and marks the tenant Failed with a reason a person can act on', async () => {
+    const world = await createWorld();
+    world.cloud.crashLoop.set('acme', { containerReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s): manifest unknown' });
+    await world.signUp('acme');
+
+    await world.converge(['acme'], 80);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status.phase).toBe('Failed');
+    expect(tenant.status.lastError).toMatch(/image could not be pulled.*Gave up after 4 attempts/s);
+    expect(world.cloud.countCalls('RunTask')).toBe(world.settings.maxRestarts + 1);
+    expect(world.cloud.liveTasksOf('acme')).toHaveLength(0);
+    expect(await world.store.countRoutingSlots()).toBe(0);
+  });
+
+  it('tries a failed tenant again when it is woken', async () => {
+    const world = await createWorld();
+    world.cloud.crashLoop.set('acme', { containerReason: 'exit', exitCode: 1 });
+    await world.signUp('acme');
+    await world.converge(['acme'], 80);
+    expect((await world.store.get('acme'))!.status.phase).toBe('Failed');
+
+    world.cloud.crashLoop.delete('acme');
+    await world.setDesired('acme', 'running');
+    await world.converge(['acme']);
+
+    expect((await world.store.get('acme'))!.status).toMatchObject({ phase: 'Running', attempts: 0 });
+  });
+
+  it('backs off with jitter when AWS throttles, and converges once it stops', async () => {
+    let throttled = 0;
+    const world = await createWorld({
+      cloud: { fault: (operation) => (operation === 'CreateRule' && throttled++ < 3 ? 'throttle' : undefined) },
+    });
+    await world.signUp('acme');
+
+    await world.converge(['acme'], 60);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(throttled).toBeGreaterThan(3);
+    expect(tenant.status).toMatchObject({ phase: 'Running' });
+    expect(tenant.status.transientFailures).toBeUndefined();
+    expect(world.cloud.rules.size).toBe(1);
+  });
+
+  it('lets only one of two concurrent reconciles act on a tenant', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+
+    const results = await Promise.all([world.reconcile('acme'), world.reconcile('acme'), world.reconcile('acme')]);
+
+    expect(world.cloud.countCalls('RunTask')).toBe(1);
+    expect(results.filter((result) => result.requeueAfterMs !== undefined).length).toBeGreaterThan(0);
+  });
+
+  it('adopts the task after a crash between RunTask and writing it down, instead of starting another', async () => {
+    let crashed = false;
+    const world = await createWorld({
+      cloud: { fault: (operation) => (operation === 'RunTask' && !crashed ? ((crashed = true), 'crash') : undefined) },
+    });
+    await world.signUp('acme');
+
+    await expect(world.reconcile('acme')).rejects.toThrow(CrashError);
+    world.clock.advance(world.settings.leaseMs + 1);
+    await world.converge(['acme']);
+
+    expect((await world.store.get('acme'))!.status.phase).toBe('Running');
+    expect(world.cloud.tasks.size).toBe(1);
+  });
+
+  it('queues a tenant when every routing slot is taken and admits it when one frees', async () => {
+    const world = await createWorld({ settings: { maxActiveTenants: 1 } });
+    await world.signUp('first');
+    await world.signUp('second');
+    await world.converge(['first']);
+
+    await world.reconcile('second');
+    const queued = (await world.store.get('second'))!;
+    expect(queued.status).toMatchObject({ phase: 'Queued', lastError: expect.stringMatching(/All 1 routing slots are in use/) });
+    expect(world.cloud.liveTasksOf('second')).toHaveLength(0);
+
+    await world.setDesired('first', 'passivated');
+    await world.converge(['first']);
+    world.clock.advance(world.settings.queueRetryMs);
+    await world.converge(['second']);
+
+    expect((await world.store.get('second'))!.status.phase).toBe('Running');
+    expect(await world.store.countRoutingSlots()).toBe(1);
+  });
+});

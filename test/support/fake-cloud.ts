@@ -1,0 +1,256 @@
+import type { CapacityProvider } from '../../shared/domain/tenant.js';
+import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../shared/ports/compute.js';
+import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
+
+/**
+ * A model of the parts of ECS and ELBv2 the reconciler relies on, at the port level, for
+ * use-case tests that need a world that moves: tasks start, get IPs, pass health checks, get
+ * interrupted, stop. The AWS adapters themselves are tested against the real SDK with
+ * aws-sdk-client-mock; this lets the reconciler be driven through thousands of interleavings.
+ */
+
+export interface FakeTask extends ObservedTask {
+  clientToken: string;
+  /** Ticks until the next lifecycle move. */
+  ticks: number;
+}
+
+export type FaultKind = 'throttle' | 'crash';
+
+export interface FakeCloudOptions {
+  /** Decides, per call, whether to inject a fault. Defaults to never. */
+  fault?: (operation: string) => FaultKind | undefined;
+  spotCapacity?: boolean;
+  onDemandCapacity?: boolean;
+}
+
+export class ThrottlingException extends Error {
+  override name = 'ThrottlingException';
+}
+
+/** Simulates a process dying between two steps: the call happened (or not) and nothing after it. */
+export class CrashError extends Error {
+  override name = 'CrashError';
+}
+
+export class FakeCloud implements Compute, Routing {
+  readonly tasks = new Map<string, FakeTask>();
+  readonly targetGroups = new Map<string, { tenantId: string; targets: Map<string, Target & { ticks: number }> }>();
+  readonly rules = new Map<string, HostRule & { host: string; tenantId: string }>();
+  readonly calls: string[] = [];
+  spotCapacity: boolean;
+  onDemandCapacity: boolean;
+  /** Per tenant: make the next tasks exit right after starting, with this reason. */
+  readonly crashLoop = new Map<string, { containerReason: string; exitCode?: number }>();
+  private sequence = 0;
+  private readonly fault: (operation: string) => FaultKind | undefined;
+
+  constructor(options: FakeCloudOptions = {}) {
+    this.fault = options.fault ?? (() => undefined);
+    this.spotCapacity = options.spotCapacity ?? true;
+    this.onDemandCapacity = options.onDemandCapacity ?? true;
+  }
+
+  /** Faults happen before the call for throttling, after it for crashes (the worse case). */
+  private async call<T>(operation: string, run: () => T): Promise<T> {
+    this.calls.push(operation);
+    const fault = this.fault(operation);
+    if (fault === 'throttle') throw new ThrottlingException(`Rate exceeded for ${operation}`);
+    const value = run();
+    if (fault === 'crash') throw new CrashError(`crashed after ${operation}`);
+    return value;
+  }
+
+  countCalls(operation: string): number {
+    return this.calls.filter((call) => call === operation).length;
+  }
+
+  // ---- Compute ----------------------------------------------------------------------------
+
+  runTask(request: RunTaskRequest): Promise<RunTaskResult> {
+    return this.call('RunTask', () => {
+      const existing = [...this.tasks.values()].find((task) => task.clientToken === request.clientToken);
+      if (existing) return { started: true as const, task: snapshot(existing) };
+      const capacity = request.capacityProvider === 'FARGATE_SPOT' ? this.spotCapacity : this.onDemandCapacity;
+      if (!capacity) {
+        return { started: false as const, capacityUnavailable: true, reason: 'Capacity is unavailable at this time' };
+      }
+      const task = this.startTask(request.tenantId, request.capacityProvider, request.clientToken);
+      return { started: true as const, task: snapshot(task) };
+    });
+  }
+
+  private startTask(tenantId: string, capacityProvider: CapacityProvider, clientToken: string): FakeTask {
+    this.sequence += 1;
+    const task: FakeTask = {
+      arn: `arn:aws:ecs:eu-west-1:123456789012:task/dormouse/${this.sequence}`,
+      tenantId,
+      lastStatus: 'PROVISIONING',
+      desiredStatus: 'RUNNING',
+      capacityProvider,
+      clientToken,
+      ticks: 1,
+    };
+    this.tasks.set(task.arn, task);
+    return task;
+  }
+
+  tenantTasks(tenantId: string, knownArns: string[]): Promise<ObservedTask[]> {
+    return this.call('DescribeTasks', () =>
+      [...this.tasks.values()]
+        .filter((task) => task.tenantId === tenantId && (task.lastStatus !== 'STOPPED' || knownArns.includes(task.arn)))
+        .map(snapshot),
+    );
+  }
+
+  stopTask(arn: string, reason: string): Promise<void> {
+    return this.call('StopTask', () => {
+      const task = this.tasks.get(arn);
+      if (!task || task.lastStatus === 'STOPPED') return;
+      task.desiredStatus = 'STOPPED';
+      task.stoppedReason ??= reason;
+      task.stopCode ??= 'UserInitiated';
+      task.ticks = 1;
+    });
+  }
+
+  // ---- Routing ----------------------------------------------------------------------------
+
+  ensureTargetGroup(tenantId: string): Promise<string> {
+    return this.call('CreateTargetGroup', () => {
+      const arn = tgArn(tenantId);
+      if (!this.targetGroups.has(arn)) this.targetGroups.set(arn, { tenantId, targets: new Map() });
+      return arn;
+    });
+  }
+
+  findTargetGroup(tenantId: string): Promise<string | undefined> {
+    return this.call('DescribeTargetGroups', () => (this.targetGroups.has(tgArn(tenantId)) ? tgArn(tenantId) : undefined));
+  }
+
+  targets(targetGroupArn: string): Promise<Target[]> {
+    return this.call('DescribeTargetHealth', () =>
+      [...(this.targetGroups.get(targetGroupArn)?.targets.values() ?? [])].map(({ ip, health }) => ({ ip, health })),
+    );
+  }
+
+  registerTarget(targetGroupArn: string, ip: string): Promise<void> {
+    return this.call('RegisterTargets', () => {
+      const group = this.targetGroups.get(targetGroupArn);
+      if (!group) throw Object.assign(new Error('target group not found'), { name: 'TargetGroupNotFoundException' });
+      const existing = group.targets.get(ip);
+      if (!existing || existing.health === 'draining') group.targets.set(ip, { ip, health: 'initial', ticks: 1 });
+    });
+  }
+
+  deregisterTarget(targetGroupArn: string, ip: string): Promise<void> {
+    return this.call('DeregisterTargets', () => {
+      this.targetGroups.get(targetGroupArn)?.targets.delete(ip);
+    });
+  }
+
+  deleteTargetGroup(targetGroupArn: string): Promise<void> {
+    return this.call('DeleteTargetGroup', () => {
+      if ([...this.rules.values()].some((rule) => rule.targetGroupArn === targetGroupArn)) {
+        throw Object.assign(new Error('target group is in use by a rule'), { name: 'ResourceInUseException' });
+      }
+      this.targetGroups.delete(targetGroupArn);
+    });
+  }
+
+  findRule(host: string): Promise<HostRule | undefined> {
+    return this.call('DescribeRules', () => {
+      const rule = [...this.rules.values()].find((candidate) => candidate.host === host);
+      return rule ? { arn: rule.arn, priority: rule.priority, targetGroupArn: rule.targetGroupArn } : undefined;
+    });
+  }
+
+  createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule> {
+    return this.call('CreateRule', () => {
+      let priority = 1;
+      const taken = new Set([...this.rules.values()].map((rule) => rule.priority));
+      while (taken.has(priority)) priority += 1;
+      this.sequence += 1;
+      const rule = { arn: `arn:aws:elasticloadbalancing:rule/${this.sequence}`, priority, targetGroupArn, host, tenantId };
+      this.rules.set(rule.arn, rule);
+      return { arn: rule.arn, priority, targetGroupArn };
+    });
+  }
+
+  deleteRule(ruleArn: string): Promise<void> {
+    return this.call('DeleteRule', () => {
+      this.rules.delete(ruleArn);
+    });
+  }
+
+  // ---- The world moving ---------------------------------------------------------------------
+
+  /** One tick: tasks move one lifecycle step, registered targets pass or fail health checks. */
+  tick(): void {
+    for (const task of this.tasks.values()) {
+      if (task.lastStatus === 'STOPPED' || --task.ticks > 0) continue;
+      task.ticks = 1;
+      if (task.desiredStatus === 'STOPPED') {
+        task.lastStatus = 'STOPPED';
+        this.unregisterEverywhere(task);
+      } else if (task.lastStatus === 'PROVISIONING') {
+        task.lastStatus = 'PENDING';
+        task.ip = `10.0.${Math.floor(this.sequence / 250)}.${(this.sequence % 250) + 1}`;
+        this.sequence += 1;
+      } else if (task.lastStatus === 'PENDING') {
+        task.lastStatus = 'RUNNING';
+        const crash = this.crashLoop.get(task.tenantId);
+        if (crash) this.exit(task, crash.containerReason, crash.exitCode);
+      }
+    }
+    for (const group of this.targetGroups.values()) {
+      for (const target of group.targets.values()) {
+        if (target.health !== 'initial' || --target.ticks > 0) continue;
+        const task = [...this.tasks.values()].find((candidate) => candidate.ip === target.ip);
+        target.health = task && task.lastStatus === 'RUNNING' ? 'healthy' : 'unhealthy';
+      }
+    }
+  }
+
+  /** The task's container exits by itself (crash, failed image pull). */
+  exit(task: FakeTask, containerReason: string, exitCode?: number): void {
+    task.desiredStatus = 'STOPPED';
+    task.lastStatus = 'STOPPED';
+    task.stopCode = 'EssentialContainerExited';
+    task.stoppedReason = 'Essential container in task exited';
+    task.containerReason = containerReason;
+    if (exitCode !== undefined) task.exitCode = exitCode;
+    this.unregisterEverywhere(task);
+  }
+
+  /** AWS gives two minutes' notice before taking a Spot task away. */
+  interrupt(task: FakeTask): void {
+    task.stopCode = 'TerminationNotice';
+    task.desiredStatus = 'STOPPED';
+    task.stoppedReason = 'Your Spot Task was interrupted.';
+    task.ticks = 6;
+  }
+
+  private unregisterEverywhere(task: FakeTask): void {
+    if (!task.ip) return;
+    for (const group of this.targetGroups.values()) {
+      const target = group.targets.get(task.ip);
+      if (target) target.health = 'unhealthy';
+    }
+  }
+
+  liveTasksOf(tenantId: string): FakeTask[] {
+    return [...this.tasks.values()].filter(
+      (task) => task.tenantId === tenantId && task.lastStatus !== 'STOPPED' && task.desiredStatus === 'RUNNING',
+    );
+  }
+}
+
+export function tgArn(tenantId: string): string {
+  return `arn:aws:elasticloadbalancing:targetgroup/dm-${tenantId}`;
+}
+
+function snapshot(task: FakeTask): ObservedTask {
+  const { clientToken: _token, ticks: _ticks, ...observed } = task;
+  return { ...observed };
+}
