@@ -75,3 +75,91 @@ export function tenantUrl(baseUrl: URL, slug: string): string {
   url.hostname = `${slug}.${baseUrl.hostname}`;
   return url.origin;
 }
+
+const commaList = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+  .refine((items) => items.length > 0, 'must list at least one id, separated by commas');
+
+const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
+
+const reconcilerSchema = z.object({
+  DORMOUSE_TABLE_NAME: z.string().min(3),
+  DORMOUSE_BASE_URL: baseUrl,
+  DORMOUSE_CLUSTER: z.string().min(1),
+  DORMOUSE_TASK_DEFINITION: z.string().min(1),
+  DORMOUSE_CONTAINER_NAME: z.string().min(1).default('app'),
+  DORMOUSE_CONTAINER_PORT: positiveInt.max(65_535).default(80),
+  DORMOUSE_SUBNETS: commaList,
+  DORMOUSE_SECURITY_GROUPS: commaList,
+  DORMOUSE_ASSIGN_PUBLIC_IP: flag.default(false),
+  DORMOUSE_VPC_ID: z.string().min(1),
+  DORMOUSE_LISTENER_ARN: z.string().min(1),
+  DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/', 'must start with /').default('/'),
+  DORMOUSE_MAX_ACTIVE_TENANTS: positiveInt.max(99, 'must stay under the ALB hard limit of 100 target groups').default(90),
+  DORMOUSE_SPOT_ATTEMPTS: positiveInt.default(3),
+  DORMOUSE_ON_DEMAND_FALLBACK: flag.default(true),
+  DORMOUSE_MAX_RESTARTS: positiveInt.default(3),
+  DORMOUSE_TOMBSTONE_DAYS: positiveInt.default(7),
+});
+
+/** Tuning that is the same wherever the reconciler runs; tests and embedded mode override it. */
+export const RECONCILE_DEFAULTS = {
+  queueRetryMs: 30_000,
+  leaseMs: 5 * 60_000,
+  maxSteps: 25,
+  backoffBaseMs: 5_000,
+  backoffMaxMs: 5 * 60_000,
+  pollMs: 5_000,
+} as const;
+
+export interface ReconcilerConfig {
+  tenantTable: string;
+  baseUrl: URL;
+  ecs: {
+    cluster: string;
+    taskDefinition: string;
+    containerName: string;
+    subnets: string[];
+    securityGroups: string[];
+    assignPublicIp: boolean;
+  };
+  elb: { listenerArn: string; vpcId: string; port: number; healthCheckPath: string };
+  maxActiveTenants: number;
+  spotAttemptsBeforeFallback: number;
+  fallbackToOnDemand: boolean;
+  maxRestarts: number;
+  tombstoneSeconds: number;
+}
+
+export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
+  const parsed = parseEnv(reconcilerSchema, env);
+  return {
+    tenantTable: parsed.DORMOUSE_TABLE_NAME,
+    baseUrl: parsed.DORMOUSE_BASE_URL,
+    ecs: {
+      cluster: parsed.DORMOUSE_CLUSTER,
+      taskDefinition: parsed.DORMOUSE_TASK_DEFINITION,
+      containerName: parsed.DORMOUSE_CONTAINER_NAME,
+      subnets: parsed.DORMOUSE_SUBNETS,
+      securityGroups: parsed.DORMOUSE_SECURITY_GROUPS,
+      assignPublicIp: parsed.DORMOUSE_ASSIGN_PUBLIC_IP,
+    },
+    elb: {
+      listenerArn: parsed.DORMOUSE_LISTENER_ARN,
+      vpcId: parsed.DORMOUSE_VPC_ID,
+      port: parsed.DORMOUSE_CONTAINER_PORT,
+      healthCheckPath: parsed.DORMOUSE_HEALTH_CHECK_PATH,
+    },
+    maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
+    spotAttemptsBeforeFallback: parsed.DORMOUSE_SPOT_ATTEMPTS,
+    fallbackToOnDemand: parsed.DORMOUSE_ON_DEMAND_FALLBACK,
+    maxRestarts: parsed.DORMOUSE_MAX_RESTARTS,
+    tombstoneSeconds: parsed.DORMOUSE_TOMBSTONE_DAYS * 86_400,
+  };
+}
+
+/** `acme.example.com` for slug `acme` and base URL `https://example.com`: the ALB host rule value. */
+export function tenantHost(baseUrl: URL, slug: string): string {
+  return `${slug}.${baseUrl.hostname}`;
+}

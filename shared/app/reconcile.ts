@@ -294,6 +294,7 @@ function taskStatus(task: ObservedTask, previous: TaskStatus | undefined): TaskS
     capacityProvider: task.capacityProvider,
     lastStatus: task.lastStatus,
     ...(task.ip ? { ip: task.ip } : {}),
+    ...(task.stopCode ? { stopCode: task.stopCode } : {}),
     ...(eventVersion !== undefined ? { eventVersion } : {}),
   };
 }

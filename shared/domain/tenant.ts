@@ -38,6 +38,8 @@ export interface TaskStatus {
   ip?: string;
   capacityProvider: CapacityProvider;
   lastStatus?: string;
+  /** Set when AWS gave notice it will take the task back (Spot interruption). */
+  stopCode?: string;
   /** Highest ECS `detail.version` applied; older or equal events are stale. */
   eventVersion?: number;
 }

@@ -1,0 +1,42 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { parser } from '@aws-lambda-powertools/parser/middleware';
+import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { reconcile, type ReconcileDeps, type ReconcileResult } from '../app/reconcile.js';
+
+/** Any tenant event on the bus names the tenant; the reconciler needs nothing else from it. */
+export const TenantEventSchema = EventBridgeSchema.extend({
+  detail: z.object({ tenantId: z.string().min(1) }).passthrough(),
+});
+export type TenantEvent = z.infer<typeof TenantEventSchema>;
+
+/** Short waits (a task starting, a health check) are cheaper inside this invocation than a new one. */
+const MAX_INLINE_WAIT_MS = 20_000;
+/** Left for the last reconcile and its write when deciding whether another round fits. */
+const SAFETY_MARGIN_MS = 30_000;
+
+export function createReconcileHandler(deps: ReconcileDeps, logger: Logger) {
+  return middy<TenantEvent, ReconcileResult>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(parser({ schema: TenantEventSchema }))
+    .handler(async (event, context: Context) => {
+      const { tenantId } = event.detail;
+      logger.appendKeys({ tenantId });
+      let result = await reconcile({ ...deps, logger }, tenantId);
+      while (
+        result.requeueAfterMs !== undefined &&
+        result.requeueAfterMs <= MAX_INLINE_WAIT_MS &&
+        context.getRemainingTimeInMillis() > result.requeueAfterMs + SAFETY_MARGIN_MS
+      ) {
+        await sleep(result.requeueAfterMs);
+        result = await reconcile({ ...deps, logger }, tenantId);
+      }
+      // A longer wait is left to the sweep, which picks the tenant up again when retryAt comes.
+      logger.info('Reconciled', { phase: result.phase, requeueAfterMs: result.requeueAfterMs });
+      return result;
+    });
+}
