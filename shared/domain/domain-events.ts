@@ -50,7 +50,7 @@ export function domainEventsFor({ before, after, at }: TenantChange): DomainEven
     const transition = transitionEvent(before.status.phase, after.status.phase);
     if (transition) events.push(event(transition));
   }
-  if (!before || !sameIgnoring(before, after, UNEVENTFUL)) events.push(event(TENANT_CHANGED));
+  if (!before || !(sameIgnoring(before, after, UNEVENTFUL) || leaseTaken(before, after))) events.push(event(TENANT_CHANGED));
   return events;
 }
 
@@ -83,6 +83,16 @@ function detailOf(tenant: Tenant): Record<string, unknown> {
     ...(status.task ? { capacityProvider: status.task.capacityProvider } : {}),
   };
 }
+
+/**
+ * A reconciler taking a tenant's lease is not news: it is already at work on it. Giving the
+ * lease back is, because a change that arrived meanwhile may still need a look.
+ */
+function leaseTaken(before: Tenant, after: Tenant): boolean {
+  return after.lease !== undefined && sameIgnoring(before, after, WITH_LEASE);
+}
+
+const WITH_LEASE: ReadonlySet<string> = new Set([...UNEVENTFUL, 'lease']);
 
 function sameIgnoring(a: Tenant, b: Tenant, ignored: ReadonlySet<string>): boolean {
   const strip = (tenant: Tenant) =>

@@ -1,0 +1,328 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import 'aws-sdk-client-mock-vitest/extend';
+import { mockClient } from 'aws-sdk-client-mock';
+import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context, DynamoDBRecord } from 'aws-lambda';
+import { DynamoDbTenantStore, emailHash } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { EventBridgePublisher, PublishError } from '../../shared/adapters/aws/eventbridge-publisher.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../shared/adapters/local/dynamodb-local.js';
+import { ConfigError } from '../../shared/config.js';
+import { newTenant, type Tenant } from '../../shared/domain/tenant.js';
+import {
+  createStreamPublisherHandler,
+  loadStreamPublisherConfig,
+  StreamRecordError,
+} from '../../shared/events/stream-publisher.js';
+import { createTestTables, type TestTables } from '../support/dynamodb.js';
+
+const busName = 'dormouse';
+const tableArn = 'arn:aws:dynamodb:eu-west-1:123456789012:table/dormouse-tenants';
+const context = {
+  functionName: 'dormouse-stream-publisher',
+  awsRequestId: 'req-1',
+  getRemainingTimeInMillis: () => 30_000,
+} as unknown as Context;
+
+const tokenHash = 'ab'.repeat(32);
+const acme: Tenant = {
+  ...newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash, now: new Date('2026-11-21T10:00:00.000Z'), trialDays: 14 }),
+  version: 1,
+};
+const acmeRunning: Tenant = {
+  ...acme,
+  status: {
+    ...acme.status,
+    phase: 'Running',
+    observedGeneration: 1,
+    task: { arn: 'arn:aws:ecs:eu-west-1:123456789012:task/dormouse/0f1e2d', ip: '10.0.3.17', capacityProvider: 'FARGATE_SPOT', lastStatus: 'RUNNING', eventVersion: 4 },
+    transitionAt: '2026-11-21T10:01:30.000Z',
+  },
+  version: 2,
+};
+const globexTombstone: Tenant = {
+  ...newTenant({ slug: 'globex', email: 'hank@globex.test', plan: 'trial', tokenHash, now: new Date('2026-11-01T08:00:00.000Z'), trialDays: 14 }),
+  spec: { desired: 'deleted', generation: 2, plan: 'trial' },
+  status: { phase: 'Deleted', observedGeneration: 2, attempts: 0, transitionAt: '2026-11-19T10:00:00.000Z' },
+  expiresAt: 1_795_255_200,
+  version: 7,
+};
+
+/** The tenant as the store lays it out in the table (see DynamoDbTenantStore's toItem). */
+function storedItem(tenant: Tenant) {
+  return {
+    ...tenant,
+    pk: `tenant#${tenant.id}`,
+    kind: 'tenant',
+    phase: tenant.status.phase,
+    ...(['Passivated', 'Deleted'].includes(tenant.status.phase) ? {} : { activeKey: 'active' }),
+    emailHash: emailHash(tenant.email),
+  };
+}
+const image = (tenant: Tenant) => marshall(storedItem(tenant), { removeUndefinedValues: true });
+
+function record(
+  eventName: 'INSERT' | 'MODIFY' | 'REMOVE',
+  sequence: number,
+  seconds: number,
+  images: { Keys: Record<string, unknown>; NewImage?: Record<string, unknown>; OldImage?: Record<string, unknown> },
+): DynamoDBRecord {
+  return {
+    eventID: `c81e728d9d4c2f636f067f89cc14862${sequence}`,
+    eventName,
+    eventVersion: '1.1',
+    eventSource: 'aws:dynamodb',
+    awsRegion: 'eu-west-1',
+    dynamodb: {
+      ApproximateCreationDateTime: seconds,
+      ...(images as DynamoDBRecord['dynamodb']),
+      SequenceNumber: `4000000000000000000${sequence}`,
+      SizeBytes: 512,
+      StreamViewType: 'NEW_AND_OLD_IMAGES',
+    },
+    eventSourceARN: `${tableArn}/stream/2026-11-01T00:00:00.000`,
+  };
+}
+
+const inserted = '2026-11-21T10:00:01.000Z';
+const ready = '2026-11-21T10:01:30.000Z';
+
+/** What a Pipe hands the function for one batch: the records of one create, a launch, and a TTL delete. */
+const pipeBatch: DynamoDBRecord[] = [
+  // The tenant as the signup's transaction wrote it, exactly as the stream carries it.
+  record('INSERT', 1, 1_795_255_201, {
+    Keys: { pk: { S: 'tenant#acme' } },
+    NewImage: {
+      pk: { S: 'tenant#acme' },
+      kind: { S: 'tenant' },
+      id: { S: 'acme' },
+      email: { S: 'ann@acme.test' },
+      tokenHash: { S: tokenHash },
+      spec: { M: { desired: { S: 'running' }, generation: { N: '1' }, plan: { S: 'trial' } } },
+      status: {
+        M: {
+          phase: { S: 'Pending' },
+          observedGeneration: { N: '0' },
+          attempts: { N: '0' },
+          transitionAt: { S: '2026-11-21T10:00:00.000Z' },
+        },
+      },
+      createdAt: { S: '2026-11-21T10:00:00.000Z' },
+      lastActiveAt: { S: '2026-11-21T10:00:00.000Z' },
+      trialEndsAt: { S: '2026-12-05T10:00:00.000Z' },
+      version: { N: '1' },
+      phase: { S: 'Pending' },
+      activeKey: { S: 'active' },
+      emailHash: { S: emailHash('ann@acme.test') },
+    },
+  }),
+  // The same transaction's email claim and counter: not tenants, so no events.
+  record('INSERT', 2, 1_795_255_201, {
+    Keys: { pk: { S: `email#${emailHash('ann@acme.test')}` } },
+    NewImage: { pk: { S: `email#${emailHash('ann@acme.test')}` }, kind: { S: 'emailClaim' }, tenantId: { S: 'acme' } },
+  }),
+  record('MODIFY', 3, 1_795_255_201, {
+    Keys: { pk: { S: 'counter#tenants' } },
+    OldImage: { pk: { S: 'counter#tenants' }, liveCount: { N: '41' } },
+    NewImage: { pk: { S: 'counter#tenants' }, liveCount: { N: '42' } },
+  }),
+  record('MODIFY', 4, 1_795_255_290, { Keys: { pk: { S: 'tenant#acme' } }, OldImage: image(acme), NewImage: image(acmeRunning) }),
+  // TTL removing a tombstone: Tenant Deleted went out when it became one.
+  record('REMOVE', 5, 1_795_255_300, { Keys: { pk: { S: 'tenant#globex' } }, OldImage: image(globexTombstone) }),
+];
+
+// Written out in full: the key order of Detail is part of the exact request.
+const pending = { tenantId: 'acme', phase: 'Pending', desired: 'running', generation: 1, observedGeneration: 0, trialEndsAt: '2026-12-05T10:00:00.000Z' };
+const running = {
+  tenantId: 'acme',
+  phase: 'Running',
+  desired: 'running',
+  generation: 1,
+  observedGeneration: 1,
+  trialEndsAt: '2026-12-05T10:00:00.000Z',
+  capacityProvider: 'FARGATE_SPOT',
+};
+const expectedEntries = [
+  { DetailType: 'Tenant Requested', Detail: { ...pending, email: 'ann@acme.test' }, Time: inserted },
+  { DetailType: 'Tenant Changed', Detail: pending, Time: inserted },
+  { DetailType: 'Tenant Ready', Detail: running, Time: ready },
+  { DetailType: 'Tenant Changed', Detail: running, Time: ready },
+].map(({ DetailType, Detail, Time }) => ({
+  EventBusName: busName,
+  Source: 'dormouse',
+  DetailType,
+  Detail: JSON.stringify(Detail),
+  Time: new Date(Time),
+  Resources: [],
+}));
+
+const client = new EventBridgeClient({ region: 'eu-west-1' });
+const eventBridge = mockClient(client);
+const requests = () => eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input);
+
+function build() {
+  const logger = new Logger({ serviceName: 'dormouse-stream-publisher', logLevel: 'SILENT' });
+  const info = vi.spyOn(logger, 'info');
+  const error = vi.spyOn(logger, 'error');
+  const publisher = new EventBridgePublisher({ client, busName, maxAttempts: 2, baseDelayMs: 0 });
+  return { handler: createStreamPublisherHandler({ publisher, logger }), info, error };
+}
+
+beforeEach(() => {
+  eventBridge.reset();
+  eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => ({
+    FailedEntryCount: 0,
+    Entries: (input.Entries ?? []).map((_, index) => ({ EventId: `event-${index}` })),
+  }));
+});
+
+describe('the stream publisher handler', () => {
+  it('publishes the domain events of a Pipe batch, in record order, in one request', async () => {
+    const { handler, info } = build();
+
+    await handler(pipeBatch, context);
+
+    expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
+    expect(requests()).toEqual([{ Entries: expectedEntries }]);
+    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 5, tenantChanges: 3, events: 4 });
+  });
+
+  it('reads an event source mapping’s { Records } the same way', async () => {
+    const { handler } = build();
+
+    await handler({ Records: pipeBatch }, context);
+
+    expect(requests()).toEqual([{ Entries: expectedEntries }]);
+  });
+
+  it('never puts the token hash on the bus', async () => {
+    const { handler } = build();
+
+    await handler(pipeBatch, context);
+
+    expect(JSON.stringify(requests())).not.toContain(tokenHash);
+  });
+
+  it('sends nothing for a batch without tenant changes', async () => {
+    const { handler, info } = build();
+
+    await handler([pipeBatch[1]!, pipeBatch[2]!, pipeBatch[4]!], context);
+
+    expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 0);
+    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 3, tenantChanges: 1, events: 0 });
+  });
+
+  it('throws when EventBridge keeps refusing entries, so the Pipe retries the batch', async () => {
+    eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => ({
+      FailedEntryCount: input.Entries?.length ?? 0,
+      Entries: (input.Entries ?? []).map(() => ({ ErrorCode: 'InternalFailure', ErrorMessage: 'Internal error' })),
+    }));
+    const { handler, error } = build();
+
+    await expect(handler(pipeBatch, context)).rejects.toThrow(PublishError);
+    expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 2);
+    expect(error).toHaveBeenCalledWith('Publishing tenant events failed', { error: expect.any(PublishError) });
+  });
+
+  it('throws when the PutEvents call itself fails', async () => {
+    eventBridge.on(PutEventsCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    const { handler } = build();
+
+    await expect(handler(pipeBatch, context)).rejects.toThrow('Rate exceeded');
+  });
+
+  it('fails loudly on a stream without old images rather than mistaking a change for a signup', async () => {
+    const { handler } = build();
+    const { OldImage: _dropped, ...newImageOnly } = pipeBatch[3]!.dynamodb!;
+
+    await expect(
+      handler([{ ...pipeBatch[3]!, dynamodb: { ...newImageOnly, StreamViewType: 'NEW_IMAGE' } }], context),
+    ).rejects.toThrow(StreamRecordError);
+    expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 0);
+  });
+
+  it('refuses a payload that is not stream records', async () => {
+    const { handler } = build();
+
+    await expect(handler({ detail: {} } as never, context)).rejects.toThrow(StreamRecordError);
+  });
+});
+
+/**
+ * Every record the table's stream holds, shaped as a Pipe delivers them: the SDK parses
+ * ApproximateCreationDateTime into a Date, the Pipe's JSON carries epoch seconds.
+ */
+async function streamAsPipeBatch({ client, endpoint, tenantTable }: TestTables): Promise<DynamoDBRecord[]> {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tenantTable }));
+  const StreamArn = Table?.LatestStreamArn;
+  if (!StreamArn) throw new Error(`${tenantTable} has no stream`);
+  const streams = new DynamoDBStreamsClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn }));
+  const records: DynamoDBRecord[] = [];
+  for (const { ShardId } of StreamDescription?.Shards ?? []) {
+    let { ShardIterator } = await streams.send(
+      new GetShardIteratorCommand({ StreamArn, ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
+    );
+    for (let round = 0; ShardIterator && round < 10; round++) {
+      const page = await streams.send(new GetRecordsCommand({ ShardIterator }));
+      if (!page.Records?.length) break;
+      for (const { dynamodb, ...rest } of page.Records) {
+        const seconds = dynamodb?.ApproximateCreationDateTime && dynamodb.ApproximateCreationDateTime.getTime() / 1000;
+        records.push(JSON.parse(JSON.stringify({ ...rest, dynamodb: { ...dynamodb, ApproximateCreationDateTime: seconds } })));
+      }
+      ShardIterator = page.NextShardIterator;
+    }
+  }
+  return records.sort((a, b) => (BigInt(a.dynamodb?.SequenceNumber ?? 0) < BigInt(b.dynamodb?.SequenceNumber ?? 0) ? -1 : 1));
+}
+
+describe('the stream publisher on the real table stream (DynamoDB Local)', () => {
+  it('turns what the store writes into the domain events, skipping claims, counters and activity updates', async () => {
+    const tables = await createTestTables();
+    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const created = await store.create(
+      newTenant({ slug: 'initech', email: 'peter@initech.test', plan: 'trial', tokenHash, now: new Date(), trialDays: 14 }),
+      { maxTenants: 10 },
+    );
+    const started = await store.save({
+      ...created,
+      status: { ...created.status, phase: 'Running', observedGeneration: 1, task: { arn: 'arn:aws:ecs:task/1', capacityProvider: 'FARGATE' } },
+    });
+    await store.save({ ...started, lastActiveAt: new Date(Date.now() + 60_000).toISOString() });
+    const batch = await streamAsPipeBatch(tables);
+    const { handler, info } = build();
+
+    await handler(batch, context);
+
+    const sent = requests().flatMap((input) => input.Entries ?? []);
+    expect(sent.map((entry) => [entry.DetailType, JSON.parse(entry.Detail ?? '{}').phase])).toEqual([
+      ['Tenant Requested', 'Pending'],
+      ['Tenant Changed', 'Pending'],
+      ['Tenant Ready', 'Running'],
+      ['Tenant Changed', 'Running'],
+    ]);
+    expect(JSON.parse(sent[2]?.Detail ?? '{}')).toMatchObject({ tenantId: 'initech', capacityProvider: 'FARGATE' });
+    expect(JSON.stringify(sent)).not.toContain(tokenHash);
+    // The create wrote the tenant, its email claim and the counter; then two saves.
+    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 5, tenantChanges: 3, events: 4 });
+  });
+});
+
+describe('the stream publisher configuration', () => {
+  it('reads the bus name', () => {
+    expect(loadStreamPublisherConfig({ DORMOUSE_EVENT_BUS_NAME: 'dormouse' })).toEqual({ busName: 'dormouse' });
+  });
+
+  it('names the missing variable', () => {
+    expect(() => loadStreamPublisherConfig({})).toThrow(ConfigError);
+    expect(() => loadStreamPublisherConfig({})).toThrow(/DORMOUSE_EVENT_BUS_NAME/);
+  });
+});

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import {
+  domainEventsFor,
+  TENANT_CHANGED,
+  TENANT_DELETED,
+  TENANT_FAILED,
+  TENANT_PASSIVATED,
+  TENANT_READY,
+  TENANT_REQUESTED,
+  TENANT_WOKEN,
+  type TenantChange,
+} from '../../shared/domain/domain-events.js';
+import { newTenant, type Phase, type Tenant, type TenantStatus } from '../../shared/domain/tenant.js';
+
+const at = '2026-11-21T10:05:00.000Z';
+const tokenHash = 'f'.repeat(64);
+const pending = {
+  ...newTenant({
+    slug: 'acme',
+    email: 'ann@acme.test',
+    plan: 'trial',
+    tokenHash,
+    now: new Date('2026-11-21T10:00:00.000Z'),
+    trialDays: 14,
+  }),
+  version: 1,
+};
+const task = { arn: 'arn:aws:ecs:eu-west-1:123456789012:task/dormouse/1', capacityProvider: 'FARGATE_SPOT' as const };
+
+/** The next write of `tenant`: the status patched, the version bumped as the store does. */
+function next(tenant: Tenant, status: Partial<TenantStatus>): Tenant {
+  return { ...tenant, status: { ...tenant.status, ...status }, version: tenant.version + 1 };
+}
+const inPhase = (phase: Phase, status: Partial<TenantStatus> = {}) => next(pending, { phase, ...status });
+
+const running = inPhase('Running', { observedGeneration: 1, task });
+const waking = { ...inPhase('Waking'), spec: { ...pending.spec, generation: 3 } };
+
+const detailTypes = (change: TenantChange) => domainEventsFor(change).map((event) => event.detailType);
+
+describe('domainEventsFor', () => {
+  const cases: Array<[name: string, change: TenantChange, expected: string[]]> = [
+    ['an insert', { after: pending, at }, [TENANT_REQUESTED, TENANT_CHANGED]],
+    ['Pending → Running', { before: pending, after: running, at }, [TENANT_READY, TENANT_CHANGED]],
+    ['Provisioning → Running', { before: inPhase('Provisioning'), after: running, at }, [TENANT_READY, TENANT_CHANGED]],
+    ['Waking → Running', { before: waking, after: next(waking, { phase: 'Running', task }), at }, [TENANT_WOKEN, TENANT_CHANGED]],
+    ['Passivating → Passivated', { before: inPhase('Passivating'), after: inPhase('Passivated'), at }, [TENANT_PASSIVATED, TENANT_CHANGED]],
+    ['Provisioning → Failed', { before: inPhase('Provisioning'), after: inPhase('Failed', { lastError: 'No capacity.' }), at }, [TENANT_FAILED, TENANT_CHANGED]],
+    ['Deleting → Deleted', { before: inPhase('Deleting'), after: inPhase('Deleted'), at }, [TENANT_DELETED, TENANT_CHANGED]],
+    ['Running → Passivating (no integrator event)', { before: running, after: next(running, { phase: 'Passivating' }), at }, [TENANT_CHANGED]],
+    ['a spec change without a phase change', { before: running, after: { ...running, spec: { ...running.spec, desired: 'passivated', generation: 2 }, version: 3 }, at }, [TENANT_CHANGED]],
+    ['a status change without a phase change', { before: running, after: next(running, { task: { ...task, ip: '10.0.0.7' } }), at }, [TENANT_CHANGED]],
+    ['only lastActiveAt changed (the idle sweep)', { before: running, after: { ...running, lastActiveAt: '2026-11-21T11:00:00.000Z', version: 3 }, at }, []],
+    ['only the version changed', { before: running, after: { ...running, version: 3 }, at }, []],
+    ['a removal (TTL deleting a tombstone)', { before: inPhase('Deleted'), at }, []],
+  ];
+
+  it.each(cases.map(([name, change, expected]) => ({ name, change, expected, events: expected.join(', ') || 'nothing' })))(
+    '$name → $events',
+    ({ change, expected }) => {
+      expect(detailTypes(change)).toEqual(expected);
+    },
+  );
+
+  it('puts the email in Tenant Requested only', () => {
+    const [requested, changed] = domainEventsFor({ after: pending, at });
+
+    expect(requested).toEqual({
+      detailType: TENANT_REQUESTED,
+      tenantId: 'acme',
+      detail: {
+        tenantId: 'acme',
+        phase: 'Pending',
+        desired: 'running',
+        generation: 1,
+        observedGeneration: 0,
+        trialEndsAt: '2026-12-05T10:00:00.000Z',
+        email: 'ann@acme.test',
+      },
+      time: at,
+    });
+    expect(changed?.detail).not.toHaveProperty('email');
+  });
+
+  it('says which capacity the task runs on once there is one', () => {
+    const [ready] = domainEventsFor({ before: pending, after: running, at });
+
+    expect(ready?.detail).toEqual({
+      tenantId: 'acme',
+      phase: 'Running',
+      desired: 'running',
+      generation: 1,
+      observedGeneration: 1,
+      trialEndsAt: '2026-12-05T10:00:00.000Z',
+      capacityProvider: 'FARGATE_SPOT',
+    });
+  });
+
+  it('gives the reason a person can act on when a tenant fails', () => {
+    const reason = 'Fargate Spot had no capacity in eu-west-1; retrying on demand.';
+    const events = domainEventsFor({ before: inPhase('Provisioning'), after: inPhase('Failed', { lastError: reason }), at });
+
+    expect(events.map((event) => event.detail.reason)).toEqual([reason, reason]);
+  });
+
+  it('dates every event with the change, not with the moment it is published', () => {
+    const events = domainEventsFor({ before: pending, after: running, at });
+
+    expect(events.map((event) => event.time)).toEqual([at, at]);
+  });
+
+  it('ignores key order and undefined attributes, as stream images come without either', () => {
+    const reversed = <T extends object>(value: T) => Object.fromEntries(Object.entries(value).reverse()) as T;
+    const reordered = { ...reversed(running), status: { ...reversed(running.status), lastError: undefined }, version: 4 };
+
+    expect(domainEventsFor({ before: running, after: reordered, at })).toEqual([]);
+  });
+
+  it('never leaks the token hash', () => {
+    const changes: TenantChange[] = [
+      { after: pending, at },
+      { before: pending, after: running, at },
+      { before: inPhase('Provisioning'), after: inPhase('Failed', { lastError: 'x' }), at },
+      { before: inPhase('Deleting'), after: inPhase('Deleted'), at },
+    ];
+
+    const serialized = JSON.stringify(changes.flatMap((change) => domainEventsFor(change)));
+
+    expect(serialized).not.toContain(tokenHash);
+    expect(serialized).not.toContain('tokenHash');
+  });
+});
+
+describe('domainEventsFor and the reconciler lease', () => {
+  const base = newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: 'f'.repeat(64), now: new Date('2026-11-21T10:00:00Z'), trialDays: 14 });
+  const lease = { owner: 'r1', until: '2026-11-21T10:05:00.000Z' };
+
+  it('publishes nothing when a reconciler only takes the lease', () => {
+    const events = domainEventsFor({ before: base, after: { ...base, lease, version: base.version + 1 }, at: '2026-11-21T10:00:01Z' });
+
+    expect(events).toEqual([]);
+  });
+
+  it('publishes Tenant Changed when the lease is given back, so changes made meanwhile get a look', () => {
+    const events = domainEventsFor({ before: { ...base, lease }, after: { ...base, version: base.version + 1 }, at: '2026-11-21T10:00:02Z' });
+
+    expect(events.map((event) => event.detailType)).toEqual(['Tenant Changed']);
+  });
+});
