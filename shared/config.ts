@@ -111,6 +111,7 @@ export const RECONCILE_DEFAULTS = {
   backoffBaseMs: 5_000,
   backoffMaxMs: 5 * 60_000,
   pollMs: 5_000,
+  unhealthyTimeoutMs: 5 * 60_000,
 } as const;
 
 export interface ReconcilerConfig {

@@ -75,7 +75,16 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string): Promise<Rec
   const leaseLeft = tenant.lease ? Date.parse(tenant.lease.until) - now.getTime() : 0;
   if (leaseLeft > 0) return { requeueAfterMs: leaseLeft };
 
-  const observed = await observe(deps, tenant);
+  let observed: Observation;
+  try {
+    observed = await observe(deps, tenant);
+  } catch (error) {
+    if (!isTransient(error)) throw error;
+    // Nothing was done yet, so there is nothing to record: just look again a little later.
+    const delay = backoffMs(1, settings, deps.random?.());
+    deps.logger?.warn?.('Observing the tenant failed; retrying later', { tenantId, error, delayMs: delay });
+    return { requeueAfterMs: delay };
+  }
   const first = plan(tenant, observed, settings, now);
   if (first.step.kind === 'wait' || first.step.kind === 'done') {
     // Nothing to do: write only if what we see differs from what is recorded.

@@ -26,6 +26,8 @@ export interface PlanSettings {
   backoffMaxMs: number;
   /** How often to look again while waiting on ECS or the load balancer. */
   pollMs: number;
+  /** How long a started task may fail its health checks before it is replaced. */
+  unhealthyTimeoutMs: number;
 }
 
 export type Step =
@@ -103,7 +105,7 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
 
   if (status.failedGeneration === tenant.spec.generation) {
     // Given up: clean up what is left so a failed tenant costs nothing, then wait for a retry.
-    const stopping = planStopping(tenant, observed, settings);
+    const stopping = planStopping(tenant, observed, settings, 'Dormouse: gave up after repeated failures');
     return stopping.step.kind === 'done' ? { step: { kind: 'wait' }, phase: 'Failed' } : { ...stopping, phase: 'Failed' };
   }
 
@@ -145,6 +147,11 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
     return { step: { kind: 'registerTarget', targetGroupArn, ip: task.ip }, phase };
   }
   if (target.health !== 'healthy') {
+    // RunTask tasks are not replaced by ECS for failing load balancer checks: we have to.
+    const started = task.startedAt ? Date.parse(task.startedAt) : now.getTime();
+    if (target.health === 'unhealthy' && now.getTime() - started > settings.unhealthyTimeoutMs) {
+      return { step: { kind: 'stopTask', task, reason: 'Dormouse: the task kept failing its load balancer health check' }, phase };
+    }
     return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to pass health checks' }, phase };
   }
 
@@ -162,13 +169,13 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
 }
 
 /** Passivate and delete share the way down: rule first, so the host falls through to wake. */
-function planStopping(tenant: Tenant, observed: Observation, settings: PlanSettings): Plan {
+function planStopping(tenant: Tenant, observed: Observation, settings: PlanSettings, stopReason?: string): Plan {
   const deleting = tenant.spec.desired === 'deleted';
   const phase: Phase = deleting ? 'Deleting' : 'Passivating';
   if (observed.rule) return { step: { kind: 'deleteRule', ruleArn: observed.rule.arn }, phase };
   const running = observed.tasks.find((task) => !isStopped(task) && task.desiredStatus === 'RUNNING');
   if (running) {
-    const reason = deleting ? 'Dormouse: tenant deleted' : 'Dormouse: tenant passivated';
+    const reason = stopReason ?? (deleting ? 'Dormouse: tenant deleted' : 'Dormouse: tenant passivated');
     return { step: { kind: 'stopTask', task: running, reason }, phase };
   }
   if (observed.targetGroupArn) return { step: { kind: 'deleteTargetGroup', targetGroupArn: observed.targetGroupArn }, phase };

@@ -13,17 +13,20 @@ export function explainStop(task: ObservedTask): string {
   if (/ResourceInitializationError|secrets|ssm|secretsmanager/i.test(raw)) {
     return `The task could not be set up: a secret, log group or network resource was not reachable. Check the task execution role and the subnets' routes${detail}.`;
   }
-  if (/OutOfMemory|OOM/i.test(raw) || task.exitCode === 137) {
-    return `The application ran out of memory and was killed. Give the task more memory or lower the application's use${detail}.`;
-  }
+  // Before the memory check: a container killed for failing health checks also exits with 137.
   if (/health check/i.test(raw)) {
     return `The application kept failing its health check. Check that it answers on the health check path and port${detail}.`;
+  }
+  if (/OutOfMemory|OOM/i.test(raw) || task.exitCode === 137) {
+    return `The application ran out of memory and was killed. Give the task more memory or lower the application's use${detail}.`;
   }
   if (task.exitCode !== undefined && task.exitCode !== 0) {
     return `The application exited with code ${task.exitCode}. Check its logs${detail}.`;
   }
-  if (/capacity/i.test(raw)) return `AWS had no Fargate capacity for the task${detail}.`;
-  return `The task stopped unexpectedly${detail}.`;
+  if (/capacity/i.test(raw)) {
+    return `AWS had no Fargate capacity for the task. Nothing to do: Dormouse retries, and moves to on-demand Fargate if the fallback is on${detail}.`;
+  }
+  return `The task stopped unexpectedly. Check the application's logs, then wake the tenant to try again${detail}.`;
 }
 
 export function isCapacityStop(task: ObservedTask): boolean {

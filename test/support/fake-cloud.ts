@@ -38,6 +38,9 @@ export class FakeCloud implements Compute, Routing {
   readonly targetGroups = new Map<string, { tenantId: string; targets: Map<string, Target & { ticks: number }> }>();
   readonly rules = new Map<string, HostRule & { host: string; tenantId: string }>();
   readonly calls: string[] = [];
+  /** ECS task state change events, as EventBridge would deliver them (before any loss or reordering). */
+  readonly events: Array<{ task: ObservedTask; version: number }> = [];
+  private readonly versions = new Map<string, number>();
   spotCapacity: boolean;
   onDemandCapacity: boolean;
   /** Per tenant: make the next tasks exit right after starting, with this reason. */
@@ -59,6 +62,13 @@ export class FakeCloud implements Compute, Routing {
     const value = run();
     if (fault === 'crash') throw new CrashError(`crashed after ${operation}`);
     return value;
+  }
+
+  /** Every change to a task bumps its version and emits an event, as ECS does. */
+  private emit(task: FakeTask): void {
+    const version = (this.versions.get(task.arn) ?? 0) + 1;
+    this.versions.set(task.arn, version);
+    this.events.push({ task: snapshot(task), version });
   }
 
   countCalls(operation: string): number {
@@ -92,6 +102,7 @@ export class FakeCloud implements Compute, Routing {
       ticks: 1,
     };
     this.tasks.set(task.arn, task);
+    this.emit(task);
     return task;
   }
 
@@ -111,6 +122,7 @@ export class FakeCloud implements Compute, Routing {
       task.stoppedReason ??= reason;
       task.stopCode ??= 'UserInitiated';
       task.ticks = 1;
+      this.emit(task);
     });
   }
 
@@ -201,7 +213,10 @@ export class FakeCloud implements Compute, Routing {
         task.lastStatus = 'RUNNING';
         const crash = this.crashLoop.get(task.tenantId);
         if (crash) this.exit(task, crash.containerReason, crash.exitCode);
+      } else {
+        continue;
       }
+      this.emit(task);
     }
     for (const group of this.targetGroups.values()) {
       for (const target of group.targets.values()) {
@@ -221,6 +236,7 @@ export class FakeCloud implements Compute, Routing {
     task.containerReason = containerReason;
     if (exitCode !== undefined) task.exitCode = exitCode;
     this.unregisterEverywhere(task);
+    this.emit(task);
   }
 
   /** AWS gives two minutes' notice before taking a Spot task away. */
@@ -229,6 +245,7 @@ export class FakeCloud implements Compute, Routing {
     task.desiredStatus = 'STOPPED';
     task.stoppedReason = 'Your Spot Task was interrupted.';
     task.ticks = 6;
+    this.emit(task);
   }
 
   private unregisterEverywhere(task: FakeTask): void {

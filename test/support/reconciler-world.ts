@@ -28,6 +28,7 @@ export const testSettings: ReconcileSettings = {
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
   pollMs: 5_000,
+  unhealthyTimeoutMs: 120_000,
 };
 
 /** The reconciler against DynamoDB Local and a fake cloud, with a clock the test moves. */
