@@ -52,3 +52,28 @@ export interface TenantLister {
 }
 
 export type TenantStore = TenantReader & TenantWriter & TenantLister;
+
+export interface PageQuery {
+  limit: number;
+  cursor?: string;
+}
+
+/** The sparse index of tenants that have, or are getting, a task: what the sweep reads. */
+export interface ActiveTenantLister {
+  listActive(query: PageQuery): Promise<Page<Tenant>>;
+}
+
+export interface TrialLister {
+  listTrialsEndingBefore(time: string, query: PageQuery): Promise<Page<Tenant>>;
+}
+
+export interface RoutingSlots {
+  countRoutingSlots(): Promise<number>;
+  countQueuedBefore(queuedAt: string): Promise<number>;
+}
+
+/** Where a paged background job left off, so the next run continues there. */
+export interface Markers {
+  getMarker(name: string): Promise<string | undefined>;
+  setMarker(name: string, value: string | undefined): Promise<void>;
+}

@@ -32,7 +32,14 @@ function counterUpdate(TableName: string, pk: string, attribute: string, delta: 
 }
 
 /** Attributes that exist only for keys and indexes; a Tenant read back never carries them. */
-const STORAGE_ATTRIBUTES = ['pk', 'kind', TENANT_TABLE.phaseIndex.partitionKey, TENANT_TABLE.activeIndex.partitionKey, 'emailHash'];
+const STORAGE_ATTRIBUTES = [
+  'pk',
+  'kind',
+  TENANT_TABLE.phaseIndex.partitionKey,
+  TENANT_TABLE.activeIndex.partitionKey,
+  TENANT_TABLE.trialIndex.partitionKey,
+  'emailHash',
+];
 
 /** Positions in the create transaction; cancellation reasons come back in the same order. */
 const CREATE_TENANT = 0;
@@ -191,6 +198,78 @@ export class DynamoDbTenantStore implements TenantStore {
     return { items: items.map(tenantFromItem), ...(last ? { cursor: encodeCursor(last) } : {}) };
   }
 
+  /** Tenants that have, or are getting, a task, least recently active first (the sparse index). */
+  async listActive({ limit, cursor }: { limit: number; cursor?: string }): Promise<Page<Tenant>> {
+    const { name, partitionKey } = TENANT_TABLE.activeIndex;
+    return this.queryIndex({ IndexName: name, KeyConditionExpression: '#key = :key', ExpressionAttributeNames: { '#key': partitionKey }, ExpressionAttributeValues: { ':key': 'active' } }, limit, cursor);
+  }
+
+  /** Tenants not yet asked to go whose trial ends before `time`, soonest first. */
+  async listTrialsEndingBefore(time: string, { limit, cursor }: { limit: number; cursor?: string }): Promise<Page<Tenant>> {
+    const { name, partitionKey, sortKey } = TENANT_TABLE.trialIndex;
+    return this.queryIndex(
+      {
+        IndexName: name,
+        KeyConditionExpression: '#key = :key AND #end < :time',
+        ExpressionAttributeNames: { '#key': partitionKey, '#end': sortKey },
+        ExpressionAttributeValues: { ':key': 'trial', ':time': time },
+      },
+      limit,
+      cursor,
+    );
+  }
+
+  /** Queued tenants that joined the queue before `queuedAt`: the tenant's place in line. */
+  async countQueuedBefore(queuedAt: string): Promise<number> {
+    const { name, partitionKey } = TENANT_TABLE.phaseIndex;
+    let count = 0;
+    let startKey: Item | undefined;
+    do {
+      const page: QueryCommandOutput = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: name,
+          KeyConditionExpression: '#phase = :queued',
+          FilterExpression: '#status.#queuedAt < :at',
+          ExpressionAttributeNames: { '#phase': partitionKey, '#status': 'status', '#queuedAt': 'queuedAt' },
+          ExpressionAttributeValues: { ':queued': 'Queued', ':at': queuedAt },
+          Select: 'COUNT',
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      count += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return count;
+  }
+
+  /** Where a paged background job left off; undefined when it should start from the top. */
+  async getMarker(name: string): Promise<string | undefined> {
+    const { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: keys.marker(name) } }));
+    return typeof Item?.value === 'string' ? Item.value : undefined;
+  }
+
+  async setMarker(name: string, value: string | undefined): Promise<void> {
+    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { pk: keys.marker(name), kind: 'marker', ...(value ? { value } : {}) } }));
+  }
+
+  private async queryIndex(
+    query: Pick<ConstructorParameters<typeof QueryCommand>[0], 'IndexName' | 'KeyConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<Page<Tenant>> {
+    const page: QueryCommandOutput = await this.client.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        ...query,
+        Limit: limit,
+        ...(cursor ? { ExclusiveStartKey: JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Item } : {}),
+      }),
+    );
+    const last = page.LastEvaluatedKey;
+    return { items: (page.Items ?? []).map(tenantFromItem), ...(last ? { cursor: encodeCursor(last) } : {}) };
+  }
+
   /** Live tenants as counted against the ceiling. */
   async countLiveTenants(): Promise<number> {
     return this.readCounter(keys.tenantCounter, 'liveCount');
@@ -216,6 +295,7 @@ function toItem(tenant: Tenant): Item {
     [TENANT_TABLE.phaseIndex.partitionKey]: tenant.status.phase,
     // Omitted rather than nulled: an item without the key is not in the index at all.
     ...(isActive(tenant) ? { [TENANT_TABLE.activeIndex.partitionKey]: 'active' } : {}),
+    ...(tenant.spec.desired !== 'deleted' ? { [TENANT_TABLE.trialIndex.partitionKey]: 'trial' } : {}),
     emailHash: emailHash(tenant.email),
   };
 }

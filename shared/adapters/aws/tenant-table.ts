@@ -9,6 +9,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * - `email#<sha256 of the lowercased email>`  the claim that keeps one live trial per email
  * - `counter#tenants`  how many live tenants exist, checked against the ceiling on create
  * - `counter#routing`  how many tenants hold a routing slot, checked against the ALB ceiling
+ * - `marker#<name>`  where a paged background job (the sweep) left off
  */
 export const TENANT_TABLE = {
   partitionKey: 'pk',
@@ -17,11 +18,14 @@ export const TENANT_TABLE = {
   activeIndex: { name: 'active', partitionKey: 'activeKey', sortKey: 'lastActiveAt' },
   /** Every tenant by phase, newest first, for the admin listing. */
   phaseIndex: { name: 'byPhase', partitionKey: 'phase', sortKey: 'createdAt' },
+  /** Sparse: tenants not yet asked to go, by trial end, so the sweep finds expired trials cheaply. */
+  trialIndex: { name: 'byTrialEnd', partitionKey: 'trialKey', sortKey: 'trialEndsAt' },
 } as const;
 
 export const keys = {
   tenant: (id: string) => `tenant#${id}`,
   email: (emailHash: string) => `email#${emailHash}`,
+  marker: (name: string) => `marker#${name}`,
   tenantCounter: 'counter#tenants',
   /** Tenants holding a routing slot (a rule and target group on the load balancer). */
   routingCounter: 'counter#routing',
@@ -29,7 +33,15 @@ export const keys = {
 
 /** For DynamoDB Local and tests; the CDK stack declares the same table with its own constructs. */
 export function createTenantTableInput(tableName: string): CreateTableCommandInput {
-  const { partitionKey, activeIndex, phaseIndex } = TENANT_TABLE;
+  const { partitionKey, activeIndex, phaseIndex, trialIndex } = TENANT_TABLE;
+  const index = (spec: { name: string; partitionKey: string; sortKey: string }) => ({
+    IndexName: spec.name,
+    KeySchema: [
+      { AttributeName: spec.partitionKey, KeyType: 'HASH' as const },
+      { AttributeName: spec.sortKey, KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'ALL' as const },
+  });
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
@@ -39,26 +51,11 @@ export function createTenantTableInput(tableName: string): CreateTableCommandInp
       { AttributeName: activeIndex.sortKey, AttributeType: 'S' },
       { AttributeName: phaseIndex.partitionKey, AttributeType: 'S' },
       { AttributeName: phaseIndex.sortKey, AttributeType: 'S' },
+      { AttributeName: trialIndex.partitionKey, AttributeType: 'S' },
+      { AttributeName: trialIndex.sortKey, AttributeType: 'S' },
     ],
     KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
-    GlobalSecondaryIndexes: [
-      {
-        IndexName: activeIndex.name,
-        KeySchema: [
-          { AttributeName: activeIndex.partitionKey, KeyType: 'HASH' },
-          { AttributeName: activeIndex.sortKey, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      },
-      {
-        IndexName: phaseIndex.name,
-        KeySchema: [
-          { AttributeName: phaseIndex.partitionKey, KeyType: 'HASH' },
-          { AttributeName: phaseIndex.sortKey, KeyType: 'RANGE' },
-        ],
-        Projection: { ProjectionType: 'ALL' },
-      },
-    ],
+    GlobalSecondaryIndexes: [index(activeIndex), index(phaseIndex), index(trialIndex)],
     StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
   };
 }
