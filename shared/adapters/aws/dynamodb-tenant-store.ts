@@ -58,7 +58,7 @@ export function emailHash(email: string): string {
 }
 
 export class DynamoDbTenantStore implements TenantStore {
-  private readonly tableName: string;
+  readonly tableName: string;
   private readonly client: DynamoDBDocumentClient;
 
   constructor({
