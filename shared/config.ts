@@ -112,6 +112,7 @@ export const RECONCILE_DEFAULTS = {
   backoffMaxMs: 5 * 60_000,
   pollMs: 5_000,
   unhealthyTimeoutMs: 5 * 60_000,
+  listingLagMs: 30_000,
 } as const;
 
 export interface ReconcilerConfig {
@@ -163,4 +164,66 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
 /** `acme.example.com` for slug `acme` and base URL `https://example.com`: the ALB host rule value. */
 export function tenantHost(baseUrl: URL, slug: string): string {
   return `${slug}.${baseUrl.hostname}`;
+}
+
+const wakeSchema = z.object({
+  DORMOUSE_TABLE_NAME: z.string().min(3),
+  DORMOUSE_BASE_URL: baseUrl,
+  DORMOUSE_MAX_ACTIVE_TENANTS: positiveInt.max(99, 'must stay under the ALB hard limit of 100 target groups').default(90),
+  DORMOUSE_MIN_RUN_MINUTES: positiveInt.default(5),
+});
+
+export interface WakeConfig {
+  tenantTable: string;
+  /** Its hostname is the root domain: a request for `<slug>.<hostname>` names tenant `<slug>`. */
+  baseUrl: URL;
+  /** Must match the reconciler's: a wake evicts an idle tenant when this many slots are taken. */
+  maxActiveTenants: number;
+  /** A woken tenant is not evicted for another before it has run, and been idle, this long. */
+  minRunMs: number;
+}
+
+export function loadWakeConfig(env: Env = process.env): WakeConfig {
+  const parsed = parseEnv(wakeSchema, env);
+  return {
+    tenantTable: parsed.DORMOUSE_TABLE_NAME,
+    baseUrl: parsed.DORMOUSE_BASE_URL,
+    maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
+    minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
+  };
+}
+
+const sweepSchema = z.object({
+  DORMOUSE_LOAD_BALANCER_FULL_NAME: z
+    .string()
+    .regex(/^app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+$/, 'must be the ALB full name app/<name>/<id> (the end of its ARN)'),
+  DORMOUSE_IDLE_MINUTES: positiveInt.default(15),
+  // Validated as the wake function does, so one value is valid for both.
+  DORMOUSE_MIN_RUN_MINUTES: positiveInt.default(5),
+  DORMOUSE_EXPIRING_NOTICE_HOURS: positiveInt.default(24),
+  DORMOUSE_SWEEP_PAGE_SIZE: positiveInt.max(1000).default(100),
+  DORMOUSE_SWEEP_BUDGET_SECONDS: positiveInt.max(840, 'must leave room within the 15-minute Lambda limit').default(40),
+});
+
+/** The sweep's own settings; it also reads the reconciler's configuration to reconcile tenants. */
+export interface SweepConfig {
+  /** `app/<name>/<id>`: the LoadBalancer dimension of the ALB's CloudWatch metrics. */
+  loadBalancerFullName: string;
+  idleMs: number;
+  minRunMs: number;
+  expiringNoticeMs: number;
+  pageSize: number;
+  budgetMs: number;
+}
+
+export function loadSweepConfig(env: Env = process.env): SweepConfig {
+  const parsed = parseEnv(sweepSchema, env);
+  return {
+    loadBalancerFullName: parsed.DORMOUSE_LOAD_BALANCER_FULL_NAME,
+    idleMs: parsed.DORMOUSE_IDLE_MINUTES * 60_000,
+    minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
+    expiringNoticeMs: parsed.DORMOUSE_EXPIRING_NOTICE_HOURS * 3_600_000,
+    pageSize: parsed.DORMOUSE_SWEEP_PAGE_SIZE,
+    budgetMs: parsed.DORMOUSE_SWEEP_BUDGET_SECONDS * 1000,
+  };
 }

@@ -29,7 +29,7 @@ export interface ReconcileDeps {
   routing: Routing;
   clock: Clock;
   settings: ReconcileSettings;
-  logger?: Pick<Console, 'info' | 'warn'>;
+  logger?: Pick<Console, 'info' | 'warn' | 'error'>;
   random?: () => number;
 }
 
@@ -113,23 +113,36 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string): Promise<Rec
       }
     }
   } catch (error) {
-    if (!isTransient(error)) throw error;
-    // Throttled or AWS hiccup: back off with jitter and try again; never give up silently.
-    const transientFailures = (current.status.transientFailures ?? 0) + 1;
-    const delay = backoffMs(transientFailures, settings, deps.random?.());
-    deps.logger?.warn?.('AWS call failed; retrying later', { tenantId, error, delayMs: delay });
+    if (error instanceof VersionConflictError) {
+      // Someone wrote the record while we held the lease (a command, a task event): hand the
+      // lease back with what we know and look again at once, from a fresh read.
+      await release(deps, current, owner);
+      return { requeueAfterMs: 0 };
+    }
+    // Throttling and AWS hiccups back off quietly; anything else also backs off, with the error
+    // on the record for a person to see. Never given up silently.
+    const transient = isTransient(error);
+    const failures = (current.status.transientFailures ?? 0) + 1;
+    const delay = backoffMs(failures, settings, deps.random?.());
+    deps.logger?.[transient ? 'warn' : 'error']?.('Reconcile step failed; retrying later', { tenantId, error, delayMs: delay });
     current = {
       ...current,
       status: {
         ...settle(current, observed, current.status.phase, { kind: 'wait' }, clock.now()),
-        transientFailures,
+        transientFailures: failures,
         retryAt: new Date(clock.now().getTime() + delay).toISOString(),
+        ...(transient ? {} : { lastError: `AWS refused a step: ${describeError(error)}. Dormouse keeps retrying.` }),
       },
     };
     outcome = { requeueAfterMs: delay, phase: current.status.phase };
   }
-  await release(deps, current, owner);
-  return outcome;
+  const specChanged = await release(deps, current, owner);
+  // A command landed meanwhile: look again now rather than after the planned wait.
+  return specChanged ? { ...outcome, requeueAfterMs: 0 } : outcome;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 function result(step: Step, phase: Phase): ReconcileResult {
@@ -224,15 +237,16 @@ function queued(tenant: Tenant, settings: ReconcileSettings, now: Date): Tenant 
 
 async function runTask(deps: ReconcileDeps, tenant: Tenant, observed: Observation, capacityProvider: 'FARGATE' | 'FARGATE_SPOT', status: TenantStatus): Promise<Tenant> {
   const { store, compute, settings, clock } = deps;
-  let current = tenant;
-  let launch = tenant.status.launch;
+  const launch = tenant.status.launch;
   if (!launch) {
-    // Record the intent first: a crash after RunTask then retries with the same token,
-    // and ECS answers with the task it already started instead of a second one.
+    // Record the intent first, as its own step: a retry after a crash or an error then reuses
+    // the token, and ECS answers with the task it already started instead of a second one.
     const runs = (tenant.status.runs ?? 0) + 1;
-    launch = { clientToken: `${tenant.id}-g${tenant.spec.generation}-r${runs}`, capacityProvider };
-    current = await store.save({ ...tenant, status: { ...status, runs, launch } });
+    const clientToken = `${tenant.id}-g${tenant.spec.generation}-r${runs}`;
+    const requestedAt = clock.now().toISOString();
+    return store.save({ ...tenant, status: { ...status, runs, launch: { clientToken, capacityProvider, requestedAt } } });
   }
+  const current = tenant;
   const outcome = await compute.runTask({
     tenantId: tenant.id,
     host: settings.hostFor(tenant.id),
@@ -330,6 +344,7 @@ function settle(tenant: Tenant, observed: Observation, phase: Phase, step: Step,
     status.retryAt = undefined;
     status.queuedAt = undefined;
     status.transientFailures = undefined;
+    status.launch = undefined;
     if (phase === 'Running') {
       status.attempts = 0;
       status.spotFailures = undefined;
@@ -368,7 +383,7 @@ function sortKeys(value: object): Record<string, unknown> {
  * Writes the final status and gives up the lease. On a conflict (the API changed the spec, or a
  * task event arrived) the fresh record keeps its spec and newer event data, and ours is re-applied.
  */
-async function release(deps: ReconcileDeps, tenant: Tenant, owner: string): Promise<void> {
+async function release(deps: ReconcileDeps, tenant: Tenant, owner: string): Promise<boolean> {
   const { store, clock, settings } = deps;
   let base = tenant;
   for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
@@ -376,11 +391,11 @@ async function release(deps: ReconcileDeps, tenant: Tenant, owner: string): Prom
     const next = withStatus({ ...base, lease: undefined }, status, clock.now(), settings);
     try {
       await store.save(next);
-      return;
+      return base.spec.generation !== tenant.spec.generation;
     } catch (error) {
       if (!(error instanceof VersionConflictError)) throw error;
       const fresh = await store.get(tenant.id);
-      if (!fresh || fresh.lease?.owner !== owner) return; // Someone took over after our lease ran out.
+      if (!fresh || fresh.lease?.owner !== owner) return true; // Someone took over after our lease ran out.
       base = fresh;
     }
   }

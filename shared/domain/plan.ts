@@ -28,6 +28,8 @@ export interface PlanSettings {
   pollMs: number;
   /** How long a started task may fail its health checks before it is replaced. */
   unhealthyTimeoutMs: number;
+  /** How long ECS may take to list a task it started (ListTasks is eventually consistent). */
+  listingLagMs: number;
 }
 
 export type Step =
@@ -94,7 +96,7 @@ function risingPhase(tenant: Tenant, serving: boolean): Phase {
 }
 
 export function plan(tenant: Tenant, observed: Observation, settings: PlanSettings, now: Date): Plan {
-  return tenant.spec.desired === 'running' ? planRunning(tenant, observed, settings, now) : planStopping(tenant, observed, settings);
+  return tenant.spec.desired === 'running' ? planRunning(tenant, observed, settings, now) : planStopping(tenant, observed, settings, now);
 }
 
 function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettings, now: Date): Plan {
@@ -105,7 +107,7 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
 
   if (status.failedGeneration === tenant.spec.generation) {
     // Given up: clean up what is left so a failed tenant costs nothing, then wait for a retry.
-    const stopping = planStopping(tenant, observed, settings, 'Dormouse: gave up after repeated failures');
+    const stopping = planStopping(tenant, observed, settings, now, 'Dormouse: gave up after repeated failures');
     return stopping.step.kind === 'done' ? { step: { kind: 'wait' }, phase: 'Failed' } : { ...stopping, phase: 'Failed' };
   }
 
@@ -169,7 +171,7 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
 }
 
 /** Passivate and delete share the way down: rule first, so the host falls through to wake. */
-function planStopping(tenant: Tenant, observed: Observation, settings: PlanSettings, stopReason?: string): Plan {
+function planStopping(tenant: Tenant, observed: Observation, settings: PlanSettings, now: Date, stopReason?: string): Plan {
   const deleting = tenant.spec.desired === 'deleted';
   const phase: Phase = deleting ? 'Deleting' : 'Passivating';
   if (observed.rule) return { step: { kind: 'deleteRule', ruleArn: observed.rule.arn }, phase };
@@ -183,6 +185,11 @@ function planStopping(tenant: Tenant, observed: Observation, settings: PlanSetti
   // Stop was asked; it is not over until ECS says STOPPED.
   if (observed.tasks.some((task) => !isStopped(task))) {
     return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to stop' }, phase };
+  }
+  // A RunTask whose task was never seen may have started one that ECS does not list yet.
+  const launch = tenant.status.launch;
+  if (launch && now.getTime() - Date.parse(launch.requestedAt) < settings.listingLagMs) {
+    return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Making sure no task is starting' }, phase };
   }
   return { step: { kind: 'done' }, phase: deleting ? 'Deleted' : 'Passivated' };
 }

@@ -48,6 +48,8 @@ export interface TaskStatus {
 export interface LaunchIntent {
   clientToken: string;
   capacityProvider: CapacityProvider;
+  /** ISO time of the intent: until ECS's listing has caught up, a task may exist unseen. */
+  requestedAt: string;
 }
 
 /** What is. Written by the control plane only, never by the tenant-facing API. */
@@ -64,7 +66,7 @@ export interface TenantStatus {
   attempts: number;
   /** Consecutive Spot capacity refusals; past a threshold the on-demand fallback is used. */
   spotFailures?: number;
-  /** Consecutive AWS errors worth retrying (throttling); they back off but never fail a tenant. */
+  /** Consecutive AWS errors (throttling, refusals); they back off but never fail a tenant. */
   transientFailures?: number;
   /** RunTask calls made so far; part of each client token. */
   runs?: number;
@@ -96,6 +98,11 @@ export interface Tenant {
   createdAt: string;
   lastActiveAt: string;
   trialEndsAt: string;
+  /**
+   * ISO time the sweep found the trial about to end. Set once: its appearance is what publishes
+   * `Tenant Expiring`, so the notice goes out once however often the sweep runs.
+   */
+  expiringNoticeAt?: string;
   /** Epoch seconds after which DynamoDB TTL removes a tombstone. */
   expiresAt?: number;
   lease?: Lease;

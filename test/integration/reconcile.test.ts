@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { CrashError } from '../support/fake-cloud.js';
 import { createWorld } from '../support/reconciler-world.js';
 
 describe('reconcile', () => {
@@ -232,19 +231,43 @@ describe('reconcile', () => {
     expect(results.filter((result) => result.requeueAfterMs !== undefined).length).toBeGreaterThan(0);
   });
 
-  it('adopts the task after a crash between RunTask and writing it down, instead of starting another', async () => {
+  it('adopts the task after a failure between RunTask and writing it down, instead of starting another', async () => {
     let crashed = false;
     const world = await createWorld({
       cloud: { fault: (operation) => (operation === 'RunTask' && !crashed ? ((crashed = true), 'crash') : undefined) },
     });
     await world.signUp('acme');
 
-    await expect(world.reconcile('acme')).rejects.toThrow(CrashError);
-    world.clock.advance(world.settings.leaseMs + 1);
+    await world.reconcile('acme');
+    const afterFailure = (await world.store.get('acme'))!;
+    expect(afterFailure.status.lastError).toMatch(/AWS refused a step: CrashError/);
+    expect(afterFailure.status.launch).toBeDefined();
+    expect(afterFailure.lease).toBeUndefined();
     await world.converge(['acme']);
 
-    expect((await world.store.get('acme'))!.status.phase).toBe('Running');
+    const status = (await world.store.get('acme'))!.status;
+    expect(status.phase, JSON.stringify(status)).toBe('Running');
+    expect(status.lastError, JSON.stringify(status)).toBeUndefined();
     expect(world.cloud.tasks.size).toBe(1);
+  });
+
+  it('picks up a command that lands while it holds the lease, without waiting for the lease to run out', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    const original = world.deps.compute.runTask.bind(world.cloud);
+    world.deps.compute = Object.assign(Object.create(world.cloud), {
+      runTask: async (request: Parameters<typeof original>[0]) => {
+        await world.setDesired('acme', 'passivated'); // the API writes mid-reconcile
+        return original(request);
+      },
+    });
+
+    const result = await world.reconcile('acme');
+
+    expect(result.requeueAfterMs).toBe(0);
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.lease).toBeUndefined();
+    expect(tenant.spec.desired).toBe('passivated');
   });
 
   it('queues a tenant when every routing slot is taken and admits it when one frees', async () => {

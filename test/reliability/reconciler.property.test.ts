@@ -58,6 +58,7 @@ async function runScenario(actions: Action[], run: number) {
   const armedCrashes = new Set<string>();
   const armedThrottles = new Set<string>();
   const cloud = new FakeCloud({
+    listingLagTicks: 2,
     fault: (operation) => (armedThrottles.delete(operation) ? 'throttle' : armedCrashes.delete(operation) ? 'crash' : undefined),
   });
   const clock = new ManualClock();

@@ -11,6 +11,8 @@ import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
 
 export interface FakeTask extends ObservedTask {
   clientToken: string;
+  /** Ticks since RunTask, for the listing lag. */
+  age: number;
   /** Ticks until the next lifecycle move. */
   ticks: number;
 }
@@ -22,6 +24,11 @@ export interface FakeCloudOptions {
   fault?: (operation: string) => FaultKind | undefined;
   spotCapacity?: boolean;
   onDemandCapacity?: boolean;
+  /**
+   * ECS's ListTasks is eventually consistent: a task started this many ticks ago or less is
+   * not listed yet (a task the caller names by ARN is still described).
+   */
+  listingLagTicks?: number;
 }
 
 export class ThrottlingException extends Error {
@@ -47,11 +54,13 @@ export class FakeCloud implements Compute, Routing {
   readonly crashLoop = new Map<string, { containerReason: string; exitCode?: number }>();
   private sequence = 0;
   private readonly fault: (operation: string) => FaultKind | undefined;
+  private readonly listingLagTicks: number;
 
   constructor(options: FakeCloudOptions = {}) {
     this.fault = options.fault ?? (() => undefined);
     this.spotCapacity = options.spotCapacity ?? true;
     this.onDemandCapacity = options.onDemandCapacity ?? true;
+    this.listingLagTicks = options.listingLagTicks ?? 0;
   }
 
   /** Faults happen before the call for throttling, after it for crashes (the worse case). */
@@ -100,6 +109,7 @@ export class FakeCloud implements Compute, Routing {
       capacityProvider,
       clientToken,
       ticks: 1,
+      age: 0,
     };
     this.tasks.set(task.arn, task);
     this.emit(task);
@@ -109,7 +119,8 @@ export class FakeCloud implements Compute, Routing {
   tenantTasks(tenantId: string, knownArns: string[]): Promise<ObservedTask[]> {
     return this.call('DescribeTasks', () =>
       [...this.tasks.values()]
-        .filter((task) => task.tenantId === tenantId && (task.lastStatus !== 'STOPPED' || knownArns.includes(task.arn)))
+        .filter((task) => task.tenantId === tenantId)
+        .filter((task) => knownArns.includes(task.arn) || (task.lastStatus !== 'STOPPED' && task.age >= this.listingLagTicks))
         .map(snapshot),
     );
   }
@@ -195,11 +206,31 @@ export class FakeCloud implements Compute, Routing {
     });
   }
 
+  // ---- Inventory, for drift repair ----------------------------------------------------------
+
+  /** Tasks ECS lists as desired RUNNING, as `EcsCompute.allTenantTasks` does. */
+  allTenantTasks(): Promise<ObservedTask[]> {
+    return this.call('ListTasks', () =>
+      [...this.tasks.values()].filter((task) => task.desiredStatus === 'RUNNING' && task.lastStatus !== 'STOPPED').map(snapshot),
+    );
+  }
+
+  managedTargetGroups(): Promise<Array<{ arn: string; tenantId: string }>> {
+    return this.call('DescribeTargetGroups', () => [...this.targetGroups].map(([arn, group]) => ({ arn, tenantId: group.tenantId })));
+  }
+
+  managedRules(): Promise<Array<HostRule & { tenantId: string }>> {
+    return this.call('DescribeRules', () =>
+      [...this.rules.values()].map(({ arn, priority, targetGroupArn, tenantId }) => ({ arn, priority, targetGroupArn, tenantId })),
+    );
+  }
+
   // ---- The world moving ---------------------------------------------------------------------
 
   /** One tick: tasks move one lifecycle step, registered targets pass or fail health checks. */
   tick(): void {
     for (const task of this.tasks.values()) {
+      task.age += 1;
       if (task.lastStatus === 'STOPPED' || --task.ticks > 0) continue;
       task.ticks = 1;
       if (task.desiredStatus === 'STOPPED') {
@@ -268,6 +299,6 @@ export function tgArn(tenantId: string): string {
 }
 
 function snapshot(task: FakeTask): ObservedTask {
-  const { clientToken: _token, ticks: _ticks, ...observed } = task;
+  const { clientToken: _token, ticks: _ticks, age: _age, ...observed } = task;
   return { ...observed };
 }

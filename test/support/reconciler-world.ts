@@ -29,6 +29,7 @@ export const testSettings: ReconcileSettings = {
   backoffMaxMs: 60_000,
   pollMs: 5_000,
   unhealthyTimeoutMs: 120_000,
+  listingLagMs: 15_000,
 };
 
 /** The reconciler against DynamoDB Local and a fake cloud, with a clock the test moves. */

@@ -23,6 +23,7 @@ const settings: PlanSettings = {
   backoffMaxMs: 60_000,
   pollMs: 5_000,
   unhealthyTimeoutMs: 120_000,
+  listingLagMs: 15_000,
 };
 
 function tenant(status: Partial<TenantStatus> = {}, spec: Partial<TenantSpec> = {}): Tenant {

@@ -1,0 +1,353 @@
+import { z } from 'zod';
+import { SLUG_MAX_LENGTH } from '../shared/domain/slug.js';
+
+/**
+ * Everything a platform engineer can set when installing Dormouse, read from the `dormouse`
+ * object in cdk.json's context (or `-c dormouse.<key>=<value>` on the command line) and
+ * validated once at synth. A mistake fails the synth with the key and the form it expects,
+ * never half-way through a deployment.
+ */
+
+export class DormouseConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(
+      `Invalid Dormouse configuration (cdk.json context "dormouse", or -c dormouse.<key>=<value>):\n  ${problems.join('\n  ')}`,
+    );
+    this.name = 'DormouseConfigError';
+  }
+}
+
+/** An ALB host condition takes at most 128 characters, and tenant hosts are `<slug>.<domain>`. */
+const MAX_DOMAIN_LENGTH = 128 - SLUG_MAX_LENGTH - 1;
+
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+const AVAILABILITY_ZONE = /^([a-z]{2}(-[a-z]+)+-\d+)[a-z]$/;
+const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:([a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:certificate\/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
+const HOSTED_ZONE_ID = /^Z[A-Z0-9]{1,31}$/;
+const VPC_ID = /^vpc-[0-9a-f]{8,17}$/;
+const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
+/** `name[:tag][@digest]`, optionally behind a registry host; no spaces, no scheme. */
+const IMAGE = /^[a-z0-9]([a-z0-9._\-/:]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/i;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Set per task by the reconciler; a static value would be overridden and only mislead. */
+const PER_TASK_ENV = new Set(['TENANT_ID', 'TENANT_HOST']);
+
+/** CloudWatch Logs accepts only these retention periods. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** Fargate's valid memory sizes (MiB) for each CPU size (units). */
+const FARGATE_MEMORY: Record<number, { min: number; max: number; step: number }> = {
+  256: { min: 512, max: 2048, step: 512 }, // 512, 1024, 2048: see fargateMemoryChoices
+  512: { min: 1024, max: 4096, step: 1024 },
+  1024: { min: 2048, max: 8192, step: 1024 },
+  2048: { min: 4096, max: 16_384, step: 1024 },
+  4096: { min: 8192, max: 30_720, step: 1024 },
+  8192: { min: 16_384, max: 61_440, step: 4096 },
+  16_384: { min: 32_768, max: 122_880, step: 8192 },
+};
+
+function fargateMemoryChoices(cpu: number): number[] {
+  // The smallest size is the one irregular row: 0.5, 1 or 2 GB.
+  if (cpu === 256) return [512, 1024, 2048];
+  const range = FARGATE_MEMORY[cpu];
+  if (!range) return [];
+  const choices: number[] = [];
+  for (let memory = range.min; memory <= range.max; memory += range.step) choices.push(memory);
+  return choices;
+}
+
+const wholeNumber = (min: number, max: number, why = '') =>
+  z
+    .number({ error: `must be a whole number from ${min} to ${max}${why}` })
+    .int({ error: `must be a whole number from ${min} to ${max}${why}` })
+    .min(min, { error: `must be a whole number from ${min} to ${max}${why}` })
+    .max(max, { error: `must be a whole number from ${min} to ${max}${why}` });
+
+const dnsName = (example: string) =>
+  z
+    .string({ error: `must be a DNS name like ${example}` })
+    .transform((value) => value.trim().toLowerCase().replace(/\.$/, ''))
+    .refine((value) => DNS_NAME.test(value), { error: `must be a DNS name like ${example}` });
+
+const flag = (example: boolean) => z.boolean({ error: `must be true or false (like ${example})` });
+
+const origin = z.string().refine(
+  (value) => {
+    if (value === '*') return true;
+    try {
+      const url = new URL(value);
+      return ['http:', 'https:'].includes(url.protocol) && url.origin === value;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be "*" or an origin like https://www.example.com (scheme and host, no path or trailing slash)' },
+);
+
+const schema = z
+  .strictObject({
+    /** Root domain of tenant hosts: tenants are served at `<slug>.<domain>`. */
+    domain: dnsName('trials.example.com').refine((value) => value.length <= MAX_DOMAIN_LENGTH, {
+      error: `must be at most ${MAX_DOMAIN_LENGTH} characters, so that <slug>.<domain> fits an ALB host condition (128)`,
+    }),
+    /** ACM certificate for `*.<domain>` in the stack's region; without one the ALB serves plain HTTP (demo mode). */
+    certificateArn: z
+      .string({ error: 'must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<uuid>' })
+      .regex(CERTIFICATE_ARN, {
+        error: 'must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<uuid>',
+      })
+      .optional(),
+    /** Route 53 hosted zone that gets a `*.<domain>` alias to the ALB; both or neither. */
+    hostedZoneId: z
+      .string({ error: 'must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ' })
+      .regex(HOSTED_ZONE_ID, { error: 'must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ' })
+      .optional(),
+    hostedZoneName: dnsName('example.com').optional(),
+    /** Region to deploy to. @default the region of `availabilityZones` */
+    region: z
+      .string({ error: 'must be an AWS region like us-east-1' })
+      .regex(REGION, { error: 'must be an AWS region like us-east-1' })
+      .optional(),
+    /** Given explicitly so that synth never looks them up. */
+    availabilityZones: z
+      .array(
+        z
+          .string({ error: 'must be an availability zone name like us-east-1a' })
+          .regex(AVAILABILITY_ZONE, { error: 'must be an availability zone name like us-east-1a' }),
+        { error: 'must be a list of availability zone names like ["us-east-1a", "us-east-1b"]' },
+      )
+      .min(2, { error: 'must list at least two availability zones (an ALB needs two)' })
+      .max(6, { error: 'must list at most six availability zones' })
+      .refine((zones) => new Set(zones).size === zones.length, { error: 'must not list a zone twice' }),
+    /** An existing VPC; its subnets are given by id, one per zone, in the order of `availabilityZones`. */
+    vpcId: z
+      .string({ error: 'must be a VPC id like vpc-0123456789abcdef0' })
+      .regex(VPC_ID, { error: 'must be a VPC id like vpc-0123456789abcdef0' })
+      .optional(),
+    publicSubnetIds: z
+      .array(
+        z.string().regex(SUBNET_ID, { error: 'must be a subnet id like subnet-0123456789abcdef0' }),
+        { error: 'must be a list of subnet ids like ["subnet-0123456789abcdef0", …]' },
+      )
+      .optional(),
+    privateSubnetIds: z
+      .array(
+        z.string().regex(SUBNET_ID, { error: 'must be a subnet id like subnet-0123456789abcdef0' }),
+        { error: 'must be a list of subnet ids like ["subnet-0123456789abcdef0", …]' },
+      )
+      .optional(),
+    /** NAT gateways of a new VPC: tenant tasks in private subnets pull their image through them. */
+    natGateways: wholeNumber(1, 6).default(1),
+    /** The tenant application image. */
+    image: z
+      .string({ error: 'must be a container image like traefik/whoami:v1.10 or <account>.dkr.ecr.<region>.amazonaws.com/app:1.0' })
+      .regex(IMAGE, {
+        error: 'must be a container image like traefik/whoami:v1.10 or <account>.dkr.ecr.<region>.amazonaws.com/app:1.0',
+      })
+      .default('traefik/whoami:v1.10'),
+    containerPort: wholeNumber(1, 65_535).default(80),
+    /** Fargate CPU units. */
+    cpu: z
+      .number({ error: 'must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384' })
+      .refine((cpu) => FARGATE_MEMORY[cpu] !== undefined, {
+        error: 'must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384',
+      })
+      .default(256),
+    /** MiB; must suit `cpu` (Fargate's table). */
+    memory: wholeNumber(512, 122_880).default(512),
+    healthCheckPath: z
+      .string({ error: 'must be a path like / or /healthz' })
+      .regex(/^\/[\x21-\x7e]{0,1023}$/, { error: 'must be a path like / or /healthz' })
+      .default('/'),
+    /** Non-secret environment of every tenant container; `TENANT_ID` and `TENANT_HOST` are set per task. */
+    environment: z
+      .record(
+        z.string().regex(ENV_NAME, { error: 'must be a variable name like APP_MODE (letters, digits, _)' }),
+        z.string({ error: 'must be a string value' }),
+        { error: 'must be an object of variable names to string values' },
+      )
+      .refine((env) => !Object.keys(env).some((name) => PER_TASK_ENV.has(name)), {
+        error: 'must not set TENANT_ID or TENANT_HOST: the reconciler sets them on each task',
+      })
+      .default({}),
+    /** A running tenant with no traffic for this long is passivated (used by the sweep). */
+    idleTimeoutMinutes: wholeNumber(5, 10_080).default(15),
+    trialDays: wholeNumber(1, 366).default(14),
+    /** Live tenants, running or asleep. */
+    maxTenants: wholeNumber(1, 1_000_000).default(1000),
+    /** Tenants with a task and a host rule at once. */
+    maxActiveTenants: wholeNumber(
+      1,
+      99,
+      ' (an ALB takes at most 100 target groups, one of which is the wake function)',
+    ).default(90),
+    /** Fargate Spot attempts before falling back to on-demand Fargate. */
+    spotAttempts: wholeNumber(1, 20).default(3),
+    onDemandFallback: flag(true).default(true),
+    /** Restarts of a crashing tenant before it is marked Failed. */
+    maxRestarts: wholeNumber(1, 100).default(3),
+    /** How long a deleted tenant's tombstone keeps its slug taken. */
+    tombstoneDays: wholeNumber(1, 365).default(7),
+    /** How long a signup can be replayed with its Idempotency-Key. */
+    idempotencyTtlSeconds: wholeNumber(60, 86_400).default(3600),
+    apiThrottle: z
+      .strictObject(
+        {
+          rate: z
+            .number({ error: 'must be a number of requests per second greater than 0 (like 10)' })
+            .positive({ error: 'must be a number of requests per second greater than 0 (like 10)' })
+            .max(10_000, { error: 'must be at most 10000 requests per second (the account default)' }),
+          burst: wholeNumber(1, 5000),
+        },
+        { error: 'must be an object like {"rate": 10, "burst": 20}' },
+      )
+      .default({ rate: 10, burst: 20 }),
+    /**
+     * Origins allowed to call the API from a browser (the signup page).
+     * @default the root domain over the scheme tenants use, e.g. https://trials.example.com
+     */
+    corsAllowOrigins: z
+      .array(origin, { error: 'must be a list of origins like ["https://www.example.com"]' })
+      .min(1, { error: 'must list at least one origin, or be left out' })
+      .refine((origins) => !origins.includes('*') || origins.length === 1, {
+        error: 'must be ["*"] alone or a list of origins, not both',
+      })
+      .optional(),
+    logRetentionDays: z
+      .number({ error: `must be one of ${LOG_RETENTION_DAYS.join(', ')}` })
+      .refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), {
+        error: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
+      })
+      .default(30),
+    /** Where alarms and failed-tenant notices go; the SNS topic exists either way. */
+    alarmEmail: z
+      .email({ error: 'must be an email address like ops@example.com' })
+      .optional(),
+    /** An existing S3 bucket that already accepts ALB access logs; none when unset. */
+    accessLogsBucket: z
+      .string({ error: 'must be an S3 bucket name like my-alb-logs' })
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'must be an S3 bucket name like my-alb-logs' })
+      .optional(),
+  }, { error: 'must be an object' })
+  .superRefine((config, ctx) => {
+    const issue = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
+
+    const memoryChoices = fargateMemoryChoices(config.cpu);
+    if (memoryChoices.length > 0 && !memoryChoices.includes(config.memory)) {
+      issue(
+        'memory',
+        `must suit cpu ${config.cpu} on Fargate: one of ${memoryChoices.length > 8 ? `${memoryChoices[0]} to ${memoryChoices.at(-1)} in steps of ${FARGATE_MEMORY[config.cpu]?.step}` : memoryChoices.join(', ')}`,
+      );
+    }
+
+    if ((config.hostedZoneId === undefined) !== (config.hostedZoneName === undefined)) {
+      issue(
+        config.hostedZoneId === undefined ? 'hostedZoneId' : 'hostedZoneName',
+        'must be set together with hostedZoneId and hostedZoneName (the zone that holds the domain)',
+      );
+    }
+    if (
+      config.hostedZoneName !== undefined &&
+      config.domain !== config.hostedZoneName &&
+      !config.domain.endsWith(`.${config.hostedZoneName}`)
+    ) {
+      issue('hostedZoneName', `must be ${config.domain} or a parent of it, like example.com`);
+    }
+
+    const zoneRegions = new Set(config.availabilityZones.map((zone) => AVAILABILITY_ZONE.exec(zone)?.[1]));
+    const region = config.region ?? [...zoneRegions][0];
+    if (zoneRegions.size > 1 || (region !== undefined && !zoneRegions.has(region))) {
+      issue('availabilityZones', `must all be zones of one region${config.region ? ` (${config.region})` : ''}`);
+    }
+    const certificateRegion = config.certificateArn && CERTIFICATE_ARN.exec(config.certificateArn)?.[1];
+    if (certificateRegion && region && certificateRegion !== region) {
+      issue('certificateArn', `must be a certificate in ${region}, the stack's region (ALB certificates are regional)`);
+    }
+
+    if (config.vpcId === undefined) {
+      for (const key of ['publicSubnetIds', 'privateSubnetIds'] as const) {
+        if (config[key] !== undefined) issue(key, 'is only used with vpcId (an existing VPC); leave it out for a new VPC');
+      }
+    } else {
+      for (const key of ['publicSubnetIds', 'privateSubnetIds'] as const) {
+        const subnets = config[key];
+        if (subnets?.length !== config.availabilityZones.length) {
+          issue(
+            key,
+            `must list one subnet id per availability zone (${config.availabilityZones.length}), in the same order, when vpcId is set`,
+          );
+        }
+      }
+    }
+    if (config.natGateways > config.availabilityZones.length) {
+      issue('natGateways', `must be at most the number of availability zones (${config.availabilityZones.length})`);
+    }
+  });
+
+export type DormouseConfigInput = z.input<typeof schema>;
+
+export type DormouseConfig = z.output<typeof schema> & {
+  /** The region the stack deploys to. */
+  region: string;
+  /** `https://<domain>`, or `http://<domain>` without a certificate: tenants are `<scheme>://<slug>.<domain>`. */
+  baseUrl: string;
+  /** CORS origins for the signup page, defaulted. */
+  corsAllowOrigins: string[];
+};
+
+/** Validates the `dormouse` context object; throws a DormouseConfigError that names every bad key. */
+export function parseDormouseConfig(input: unknown): DormouseConfig {
+  const result = schema.safeParse(input ?? {});
+  if (!result.success) {
+    throw new DormouseConfigError(
+      result.error.issues.map((issue) => {
+        const key = ['dormouse', ...issue.path.map(String)].join('.');
+        if (issue.code === 'unrecognized_keys') {
+          return `${key}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling)`;
+        }
+        if (issue.code === 'invalid_type' && issue.input === undefined) return `${key}: is required; ${issue.message}`;
+        return `${key}: ${issue.message}`;
+      }),
+    );
+  }
+  const config = result.data;
+  const region = config.region ?? AVAILABILITY_ZONE.exec(config.availabilityZones[0] ?? '')?.[1] ?? '';
+  const baseUrl = `${config.certificateArn ? 'https' : 'http'}://${config.domain}`;
+  return { ...config, region, baseUrl, corsAllowOrigins: config.corsAllowOrigins ?? [baseUrl] };
+}
+
+/**
+ * The `dormouse` context object, with `-c dormouse.<key>=<value>` overrides applied. Values
+ * given on the command line arrive as strings, so JSON-looking ones (numbers, booleans,
+ * lists) are parsed before validation.
+ */
+export function dormouseContext(allContext: Record<string, unknown>): Record<string, unknown> {
+  const base = allContext.dormouse;
+  const merged: Record<string, unknown> =
+    typeof base === 'object' && base !== null && !Array.isArray(base) ? structuredClone(base as Record<string, unknown>) : {};
+  for (const [key, raw] of Object.entries(allContext)) {
+    if (!key.startsWith('dormouse.')) continue;
+    const path = key.slice('dormouse.'.length).split('.');
+    let target = merged;
+    for (const part of path.slice(0, -1)) {
+      const next = target[part];
+      target = (target[part] = typeof next === 'object' && next !== null ? next : {}) as Record<string, unknown>;
+    }
+    target[path.at(-1) as string] = typeof raw === 'string' ? parseCommandLineValue(raw) : raw;
+  }
+  return merged;
+}
+
+function parseCommandLineValue(raw: string): unknown {
+  if (/^(true|false|null|-?\d+(\.\d+)?)$/.test(raw) || /^[[{"]/.test(raw)) {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return raw;
+    }
+  }
+  return raw;
+}

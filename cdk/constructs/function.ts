@@ -1,0 +1,85 @@
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { acknowledge } from '../nag.js';
+
+/** The repository root: Lambda entry points live in `lambdas/`, the lock file beside package.json. */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Lets bundled ESM code call `require`, which some CommonJS dependencies still do for Node built-ins. */
+const ESM_REQUIRE_SHIM = "import { createRequire as __dmCreateRequire } from 'node:module'; const require = __dmCreateRequire(import.meta.url);";
+
+export interface DormouseFunctionProps {
+  /** File name in `lambdas/`, without extension: `api` for `lambdas/api.ts`. */
+  readonly entry: string;
+  readonly description: string;
+  /** Powertools service name, also the logger's `service` key. */
+  readonly serviceName: string;
+  readonly logRetention: RetentionDays;
+  /** @default 30 seconds */
+  readonly timeout?: Duration;
+  /** @default 256 MiB */
+  readonly memorySize?: number;
+  /** @default 'INFO' */
+  readonly logLevel?: string;
+}
+
+/**
+ * One of Dormouse's Lambda functions: bundled locally by esbuild (no Docker), ESM, arm64, on
+ * the current Node runtime, with its own log group and a role that may write only to it.
+ * Everything else the function may do is granted by the construct that owns the resource.
+ */
+export function dormouseFunction(scope: Construct, id: string, props: DormouseFunctionProps): NodejsFunction {
+  const logGroup = new LogGroup(scope, `${id}Logs`, {
+    retention: props.logRetention,
+    // Logs are diagnostics of this installation, not records to keep after it is removed.
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  // An explicit role rather than AWSLambdaBasicExecutionRole, whose log permissions span every log group.
+  const role = new Role(scope, `${id}Role`, {
+    assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+    description: `Dormouse ${props.entry} function`,
+  });
+  logGroup.grantWrite(role);
+
+  const fn = new NodejsFunction(scope, id, {
+    entry: `${PROJECT_ROOT}lambdas/${props.entry}.ts`,
+    handler: 'handler',
+    projectRoot: PROJECT_ROOT,
+    depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+    description: props.description,
+    runtime: Runtime.NODEJS_22_X,
+    architecture: Architecture.ARM_64,
+    timeout: props.timeout ?? Duration.seconds(30),
+    memorySize: props.memorySize ?? 256,
+    role,
+    logGroup,
+    environment: {
+      POWERTOOLS_SERVICE_NAME: props.serviceName,
+      POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+      NODE_OPTIONS: '--enable-source-maps',
+    },
+    bundling: {
+      forceDockerBundling: false,
+      format: OutputFormat.ESM,
+      minify: true,
+      sourceMap: true,
+      // Prefer packages' ESM builds: they tree-shake better.
+      mainFields: ['module', 'main'],
+      banner: ESM_REQUIRE_SHIM,
+      // Ship the SDK versions the tests ran against rather than whichever the runtime carries.
+      bundleAwsSDK: true,
+    },
+  });
+  acknowledge(
+    fn,
+    'AwsSolutions-L1',
+    'Pinned to nodejs22.x, a supported LTS runtime that the code and its dependencies are tested on (the toolchain runs ' +
+      'Node 20 and 22); moving to a newer runtime is a deliberate upgrade, not a side effect of a cdk-nag release.',
+  );
+  return fn;
+}

@@ -1,0 +1,211 @@
+import { Annotations, ArnFormat, Stack } from 'aws-cdk-lib';
+import { SubnetType, type IVpc } from 'aws-cdk-lib/aws-ec2';
+import {
+  ApplicationListener,
+  ApplicationLoadBalancer,
+  ApplicationProtocol,
+  ApplicationTargetGroup,
+  ListenerAction,
+  ListenerCertificate,
+  SslPolicy,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { LambdaTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { Function as LambdaFunction, IFunction } from 'aws-cdk-lib/aws-lambda';
+import { ARecord, HostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53';
+import { LoadBalancerTarget } from 'aws-cdk-lib/aws-route53-targets';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
+
+/** Prefix of every target group the reconciler creates (`targetGroupName` in shared/adapters/aws/names.ts). */
+export const TENANT_TARGET_GROUP_PREFIX = 'dm-';
+
+/**
+ * What a host with no tenant rule gets until the wake function exists. INTERIM: the next change
+ * passes `unknownHosts` (the wake function) instead, and this goes away.
+ */
+export const WAKE_NOT_DEPLOYED_MESSAGE = 'Dormouse wake function not deployed yet';
+
+export interface LoadBalancerProps {
+  readonly vpc: IVpc;
+  /** Root domain of tenant hosts. */
+  readonly domain: string;
+  /** ACM certificate for `*.<domain>`. @default none: plain HTTP on port 80 (demo mode) */
+  readonly certificateArn?: string;
+  /** Zone that gets a `*.<domain>` alias record. @default no DNS record */
+  readonly hostedZone?: { readonly id: string; readonly name: string };
+  /**
+   * The function that answers every host without a tenant rule (the wake function).
+   * @default an interim fixed 503 response, until the wake function lands
+   */
+  readonly unknownHosts?: IFunction;
+  /** An existing bucket that accepts ALB access logs. @default no access logs */
+  readonly accessLogsBucket?: string;
+}
+
+/**
+ * The internet-facing ALB in front of every tenant. One listener holds one host rule per
+ * active tenant (the reconciler adds and removes them); a host without a rule falls through
+ * to the default action, which is where a sleeping tenant gets woken.
+ */
+export class LoadBalancer extends Construct {
+  readonly loadBalancer: ApplicationLoadBalancer;
+  /** The listener tenant host rules are added to. */
+  readonly listener: ApplicationListener;
+  readonly https: boolean;
+
+  constructor(scope: Construct, id: string, props: LoadBalancerProps) {
+    super(scope, id);
+    this.https = props.certificateArn !== undefined;
+    this.loadBalancer = new ApplicationLoadBalancer(this, 'Alb', {
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: SubnetType.PUBLIC },
+      internetFacing: true,
+      dropInvalidHeaderFields: true,
+    });
+    acknowledge(
+      this.loadBalancer,
+      'AwsSolutions-EC23',
+      'The ALB serves tenant apps to the public internet, so its ports 80 and 443 are open to all; nothing else is.',
+    );
+    if (props.accessLogsBucket) {
+      this.loadBalancer.logAccessLogs(Bucket.fromBucketName(this, 'AccessLogs', props.accessLogsBucket), 'dormouse');
+    } else {
+      acknowledge(
+        this.loadBalancer,
+        'AwsSolutions-ELB2',
+        'ALB access logs are opt-in (dormouse.accessLogsBucket): they need a bucket this stack would otherwise own and empty on teardown.',
+      );
+    }
+
+    const defaultAction = props.unknownHosts
+      ? ListenerAction.forward([
+          new ApplicationTargetGroup(this, 'UnknownHosts', { targets: [new LambdaTarget(props.unknownHosts)] }),
+        ])
+      : // INTERIM until the wake function lands: then the stack passes `unknownHosts` and this goes.
+        ListenerAction.fixedResponse(503, { contentType: 'text/plain', messageBody: WAKE_NOT_DEPLOYED_MESSAGE });
+
+    if (props.certificateArn) {
+      this.listener = this.loadBalancer.addListener('Https', {
+        protocol: ApplicationProtocol.HTTPS,
+        port: 443,
+        certificates: [ListenerCertificate.fromArn(props.certificateArn)],
+        sslPolicy: SslPolicy.RECOMMENDED_TLS,
+        defaultAction,
+        open: true,
+      });
+      this.loadBalancer.addRedirect({
+        sourceProtocol: ApplicationProtocol.HTTP,
+        sourcePort: 80,
+        targetProtocol: ApplicationProtocol.HTTPS,
+        targetPort: 443,
+      });
+    } else {
+      this.listener = this.loadBalancer.addListener('Http', {
+        protocol: ApplicationProtocol.HTTP,
+        port: 80,
+        defaultAction,
+        open: true,
+      });
+      Annotations.of(this).addWarningV2(
+        'dormouse:http-only',
+        'No dormouse.certificateArn: tenants are served over plain HTTP (demo mode). Set an ACM certificate for ' +
+          `*.${props.domain} before real users sign up.`,
+      );
+    }
+
+    if (props.hostedZone) {
+      const zone = HostedZone.fromHostedZoneAttributes(this, 'Zone', {
+        hostedZoneId: props.hostedZone.id,
+        zoneName: props.hostedZone.name,
+      });
+      new ARecord(this, 'TenantHosts', {
+        zone,
+        recordName: `*.${props.domain}`,
+        target: RecordTarget.fromAlias(new LoadBalancerTarget(this.loadBalancer)),
+        comment: 'Dormouse tenants',
+      });
+    }
+  }
+
+  get dnsName(): string {
+    return this.loadBalancer.loadBalancerDnsName;
+  }
+
+  /**
+   * Lets `fn` add and remove tenant host rules on this load balancer and manage Dormouse's
+   * target groups (`dm-*`), and tells it the listener.
+   */
+  bindRouting(fn: LambdaFunction): void {
+    const stack = Stack.of(this);
+    const elb = (resource: string, resourceName: string) =>
+      stack.formatArn({ service: 'elasticloadbalancing', resource, resourceName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+    // Rule ids are generated by ELB; the pattern holds them to this load balancer's listeners.
+    const rules = elb('listener-rule', `${this.loadBalancer.loadBalancerFullName}/*/*`);
+    const targetGroups = elb('targetgroup', `${TENANT_TARGET_GROUP_PREFIX}*/*`);
+    const statements = {
+      createRule: new PolicyStatement({
+        sid: 'CreateTenantRules',
+        actions: ['elasticloadbalancing:CreateRule'],
+        resources: [this.listener.listenerArn],
+      }),
+      deleteRule: new PolicyStatement({
+        sid: 'DeleteTenantRules',
+        actions: ['elasticloadbalancing:DeleteRule'],
+        resources: [rules],
+      }),
+      targetGroups: new PolicyStatement({
+        sid: 'ManageTenantTargetGroups',
+        actions: [
+          'elasticloadbalancing:CreateTargetGroup',
+          'elasticloadbalancing:DeleteTargetGroup',
+          'elasticloadbalancing:ModifyTargetGroupAttributes',
+          'elasticloadbalancing:RegisterTargets',
+          'elasticloadbalancing:DeregisterTargets',
+        ],
+        resources: [targetGroups],
+      }),
+      tagOnCreate: new PolicyStatement({
+        sid: 'TagTenantRoutingOnCreate',
+        actions: ['elasticloadbalancing:AddTags'],
+        resources: [targetGroups, rules],
+        conditions: { StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'] } },
+      }),
+      describe: new PolicyStatement({
+        sid: 'DescribeRouting',
+        actions: [
+          'elasticloadbalancing:DescribeRules',
+          'elasticloadbalancing:DescribeTags',
+          'elasticloadbalancing:DescribeTargetGroups',
+          'elasticloadbalancing:DescribeTargetHealth',
+        ],
+        resources: ['*'],
+      }),
+    };
+    for (const statement of Object.values(statements)) fn.addToRolePolicy(statement);
+    if (fn.role) {
+      acknowledgeWildcardResources(
+        fn.role,
+        statements.deleteRule,
+        'Rule ids are generated by ELB; the ARN pattern holds deletes to rules of this load balancer.',
+      );
+      acknowledgeWildcardResources(
+        fn.role,
+        statements.targetGroups,
+        'Target groups are created per tenant at run time; the ARN pattern holds the function to groups named dm-* (Dormouse names).',
+      );
+      acknowledgeWildcardResources(
+        fn.role,
+        statements.tagOnCreate,
+        'Tags only as part of creating a dm-* target group or a rule on this load balancer (elasticloadbalancing:CreateAction condition).',
+      );
+      acknowledgeWildcardResources(
+        fn.role,
+        statements.describe,
+        'ELBv2 Describe* actions are read-only and have no resource-level scope.',
+      );
+    }
+    fn.addEnvironment('DORMOUSE_LISTENER_ARN', this.listener.listenerArn);
+  }
+}

@@ -1,0 +1,61 @@
+import { Duration } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { acknowledge } from '../nag.js';
+
+export interface OperatorAlertsProps {
+  /** Subscribed to the topic. @default no subscription: subscribe to the topic yourself */
+  readonly email?: string;
+}
+
+/**
+ * Where Dormouse tells its operators that something needs a person: the alarm topic, and the
+ * dead-letter queues whose every message is such a thing.
+ */
+export class OperatorAlerts extends Construct {
+  readonly topic: ITopic;
+
+  constructor(scope: Construct, id: string, props: OperatorAlertsProps = {}) {
+    super(scope, id);
+    const topic = new Topic(this, 'Topic', {
+      displayName: 'Dormouse alarms',
+      enforceSSL: true,
+    });
+    acknowledge(
+      topic,
+      'AwsSolutions-SNS2',
+      'CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key ' +
+        'would cost more than everything else at rest here; the messages name queues and tenant ids, never secrets.',
+    );
+    if (props.email) topic.addSubscription(new EmailSubscription(props.email));
+    this.topic = topic;
+  }
+
+  /**
+   * An encrypted queue for what an asynchronous path could not deliver or process, with an
+   * alarm as soon as one message is in it: each one is a tenant change nobody acted on.
+   */
+  deadLetterQueue(id: string, what: string): IQueue {
+    const queue = new Queue(this, id, {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // The longest SQS allows, so a message outlives a long weekend.
+      retentionPeriod: Duration.days(14),
+    });
+    acknowledge(queue, 'AwsSolutions-SQS3', 'This queue is itself a dead-letter queue; nothing consumes it automatically.');
+    const alarm = new Alarm(this, `${id}NotEmpty`, {
+      alarmDescription: `${what} Inspect the messages in the queue, fix the cause, then redrive or delete them.`,
+      metric: queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+      threshold: 0,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new SnsAction(this.topic));
+    return queue;
+  }
+}

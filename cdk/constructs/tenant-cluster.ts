@@ -1,0 +1,296 @@
+import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import {
+  FlowLogDestination,
+  FlowLogTrafficType,
+  Port,
+  SecurityGroup,
+  SubnetType,
+  Vpc,
+  type IConnectable,
+  type IVpc,
+} from 'aws-cdk-lib/aws-ec2';
+import { Repository } from 'aws-cdk-lib/aws-ecr';
+import {
+  Cluster,
+  ContainerImage,
+  ContainerInsights,
+  CpuArchitecture,
+  FargateTaskDefinition,
+  LogDrivers,
+  OperatingSystemFamily,
+} from 'aws-cdk-lib/aws-ecs';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
+
+/** The container the reconciler overrides with TENANT_ID and TENANT_HOST. */
+export const TENANT_CONTAINER_NAME = 'app';
+
+export type TenantNetwork =
+  | {
+      /** A new VPC over these zones, with public subnets for the ALB and private ones for tasks. */
+      readonly availabilityZones: string[];
+      readonly natGateways: number;
+    }
+  | {
+      /** An existing VPC, described rather than looked up, so that synth stays offline. */
+      readonly vpcId: string;
+      readonly availabilityZones: string[];
+      readonly publicSubnetIds: string[];
+      /** Need a route to the internet (NAT) or VPC endpoints for the image registry and logs. */
+      readonly privateSubnetIds: string[];
+    };
+
+export interface TenantAppProps {
+  /** Container image reference; ECR images of this account get pull permission. */
+  readonly image: string;
+  readonly containerPort: number;
+  /** Fargate CPU units. */
+  readonly cpu: number;
+  /** MiB. */
+  readonly memory: number;
+  /** Checked by the tenant's ALB target group (the default image has no shell for a container check). */
+  readonly healthCheckPath: string;
+  /** Non-secret environment of every tenant container. */
+  readonly environment: Record<string, string>;
+}
+
+export interface TenantClusterProps {
+  readonly network: TenantNetwork;
+  readonly app: TenantAppProps;
+  readonly logRetention: RetentionDays;
+}
+
+const ECR_IMAGE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)(?::([^@]+))?(?:@(sha256:[0-9a-f]{64}))?$/;
+
+/**
+ * Where tenants run: the VPC, an ECS cluster with Fargate and Fargate Spot, the tenant task
+ * definition, and the security group of tenant tasks, which lets in only the load balancer,
+ * only on the app port. Tasks share that group but it has no rule admitting itself, so one
+ * tenant cannot reach another.
+ */
+export class TenantCluster extends Construct {
+  readonly vpc: IVpc;
+  readonly cluster: Cluster;
+  readonly taskDefinition: FargateTaskDefinition;
+  readonly tenantSecurityGroup: SecurityGroup;
+  readonly taskRole: Role;
+  readonly executionRole: Role;
+  readonly app: TenantAppProps;
+
+  constructor(scope: Construct, id: string, props: TenantClusterProps) {
+    super(scope, id);
+    this.app = props.app;
+    this.vpc = this.network(props.network, props.logRetention);
+
+    this.cluster = new Cluster(this, 'Cluster', {
+      vpc: this.vpc,
+      enableFargateCapacityProviders: true,
+      containerInsightsV2: ContainerInsights.ENABLED,
+    });
+    // Only for tasks started by hand: the reconciler always names its capacity provider.
+    this.cluster.addDefaultCapacityProviderStrategy([{ capacityProvider: 'FARGATE_SPOT', weight: 1 }]);
+
+    this.tenantSecurityGroup = new SecurityGroup(this, 'TenantTasks', {
+      vpc: this.vpc,
+      description: 'Dormouse tenant tasks: in from the load balancer only, on the app port',
+      // Tenant apps may call anything on the internet, and must reach the image registry.
+      allowAllOutbound: true,
+    });
+
+    this.taskRole = new Role(this, 'TaskRole', {
+      assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'Dormouse tenant tasks: no AWS permissions',
+    });
+    this.executionRole = new Role(this, 'ExecutionRole', {
+      assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'Dormouse tenant tasks: pull the image, write logs',
+    });
+    this.taskDefinition = new FargateTaskDefinition(this, 'TenantTask', {
+      family: `${Stack.of(this).stackName}-tenant`,
+      cpu: props.app.cpu,
+      memoryLimitMiB: props.app.memory,
+      // Fargate Spot runs x86_64 tasks only.
+      runtimePlatform: { cpuArchitecture: CpuArchitecture.X86_64, operatingSystemFamily: OperatingSystemFamily.LINUX },
+      taskRole: this.taskRole,
+      executionRole: this.executionRole,
+    });
+    const logGroup = new LogGroup(this, 'TenantLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const hasEnvironment = Object.keys(props.app.environment).length > 0;
+    this.taskDefinition.addContainer(TENANT_CONTAINER_NAME, {
+      image: this.image(props.app.image),
+      essential: true,
+      portMappings: [{ containerPort: props.app.containerPort, name: 'app' }],
+      ...(hasEnvironment ? { environment: props.app.environment } : {}),
+      logging: LogDrivers.awsLogs({ logGroup, streamPrefix: 'tenant' }),
+    });
+    if (hasEnvironment) {
+      acknowledge(
+        this.taskDefinition,
+        'AwsSolutions-ECS2',
+        'dormouse.environment holds non-secret settings by contract (documented); secrets belong in Secrets Manager.',
+      );
+    }
+  }
+
+  /** Opens the app port of tenant tasks to `peer` (the load balancer) and to nothing else. */
+  acceptTrafficFrom(peer: IConnectable): void {
+    this.tenantSecurityGroup.connections.allowFrom(peer, Port.tcp(this.app.containerPort), 'Load balancer to tenant app');
+  }
+
+  /**
+   * Lets `fn` run, watch and stop tenant tasks in this cluster, and nothing else in ECS, and
+   * tells it how to start them.
+   */
+  bindCompute(fn: LambdaFunction): void {
+    const stack = Stack.of(this);
+    const inThisCluster = { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } };
+    const tasks = stack.formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${this.cluster.clusterName}/*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    const statements = {
+      run: new PolicyStatement({
+        sid: 'RunTenantTasks',
+        actions: ['ecs:RunTask'],
+        // Any revision of the tenant family: a deployment replaces the revision the function is given.
+        resources: [
+          stack.formatArn({
+            service: 'ecs',
+            resource: 'task-definition',
+            resourceName: `${this.taskDefinition.family}:*`,
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        ],
+        conditions: inThisCluster,
+      }),
+      manage: new PolicyStatement({
+        sid: 'ManageTenantTasks',
+        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+        resources: [tasks],
+        conditions: inThisCluster,
+      }),
+      tag: new PolicyStatement({
+        sid: 'TagTenantTasksOnRun',
+        actions: ['ecs:TagResource'],
+        resources: [tasks],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
+      list: new PolicyStatement({
+        sid: 'ListTenantTasks',
+        actions: ['ecs:ListTasks'],
+        resources: ['*'],
+        conditions: inThisCluster,
+      }),
+      passRoles: new PolicyStatement({
+        sid: 'PassTenantTaskRoles',
+        actions: ['iam:PassRole'],
+        resources: [this.taskRole.roleArn, this.executionRole.roleArn],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    };
+    for (const statement of Object.values(statements)) fn.addToRolePolicy(statement);
+    if (fn.role) {
+      acknowledgeWildcardResources(
+        fn.role,
+        statements.run,
+        'RunTask is allowed on every revision of the tenant task definition family only, and only in this cluster (ecs:cluster condition).',
+      );
+      acknowledgeWildcardResources(
+        fn.role,
+        statements.manage,
+        'Task ids are generated by ECS at run time; the ARN pattern and the ecs:cluster condition hold it to tasks in this cluster.',
+      );
+      acknowledgeWildcardResources(
+        fn.role,
+        statements.tag,
+        'Tags can only be set as part of RunTask (ecs:CreateAction condition) on tasks of this cluster, whose ids are generated at run time.',
+      );
+      acknowledgeWildcardResources(
+        fn.role,
+        statements.list,
+        'ecs:ListTasks is read-only and has no task-level resource; the ecs:cluster condition holds it to this cluster.',
+      );
+    }
+
+    fn.addEnvironment('DORMOUSE_CLUSTER', this.cluster.clusterArn);
+    fn.addEnvironment('DORMOUSE_TASK_DEFINITION', this.taskDefinition.taskDefinitionArn);
+    fn.addEnvironment('DORMOUSE_CONTAINER_NAME', TENANT_CONTAINER_NAME);
+    fn.addEnvironment('DORMOUSE_CONTAINER_PORT', String(this.app.containerPort));
+    fn.addEnvironment('DORMOUSE_HEALTH_CHECK_PATH', this.app.healthCheckPath);
+    fn.addEnvironment('DORMOUSE_SUBNETS', this.vpc.privateSubnets.map((subnet) => subnet.subnetId).join(','));
+    fn.addEnvironment('DORMOUSE_SECURITY_GROUPS', this.tenantSecurityGroup.securityGroupId);
+    fn.addEnvironment('DORMOUSE_ASSIGN_PUBLIC_IP', 'false');
+    fn.addEnvironment('DORMOUSE_VPC_ID', this.vpc.vpcId);
+  }
+
+  private network(network: TenantNetwork, logRetention: RetentionDays): IVpc {
+    if ('vpcId' in network) {
+      const existing = Vpc.fromVpcAttributes(this, 'Vpc', {
+        vpcId: network.vpcId,
+        availabilityZones: network.availabilityZones,
+        publicSubnetIds: network.publicSubnetIds,
+        privateSubnetIds: network.privateSubnetIds,
+      });
+      acknowledge(
+        existing,
+        '@aws-cdk/aws-ec2:noSubnetRouteTableId',
+        'Dormouse adds no routes or endpoints to an existing VPC, so it never needs its subnets\' route tables.',
+      );
+      return existing;
+    }
+    const vpc = new Vpc(this, 'Vpc', {
+      availabilityZones: network.availabilityZones,
+      natGateways: network.natGateways,
+      subnetConfiguration: [
+        { name: 'public', subnetType: SubnetType.PUBLIC, cidrMask: 24 },
+        // Room for a few thousand task ENIs per zone.
+        { name: 'tenants', subnetType: SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
+      ],
+      // Every ENI Dormouse creates has its own group; restricting the unused default group would
+      // need a custom-resource Lambda in the stack for no change in what can reach what.
+      restrictDefaultSecurityGroup: false,
+    });
+    // Rejected traffic only: enough to see a tenant trying to reach another, at little cost.
+    vpc.addFlowLog('RejectedTraffic', {
+      trafficType: FlowLogTrafficType.REJECT,
+      destination: FlowLogDestination.toCloudWatchLogs(
+        new LogGroup(this, 'FlowLogs', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY }),
+      ),
+    });
+    return vpc;
+  }
+
+  private image(reference: string): ContainerImage {
+    const ecr = ECR_IMAGE.exec(reference);
+    if (!ecr) return ContainerImage.fromRegistry(reference);
+    const [, account, region, name, tag, digest] = ecr;
+    const stack = Stack.of(this);
+    const repository = Repository.fromRepositoryAttributes(this, 'ImageRepository', {
+      repositoryName: name as string,
+      repositoryArn: stack.formatArn({
+        service: 'ecr',
+        account,
+        region,
+        resource: 'repository',
+        resourceName: name,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      }),
+    });
+    // fromEcrRepository grants the execution role pull on this repository.
+    const image = ContainerImage.fromEcrRepository(repository, digest ?? tag ?? 'latest');
+    acknowledge(
+      this.executionRole,
+      'AwsSolutions-IAM5[Resource::*]',
+      'ecr:GetAuthorizationToken, which every image pull starts with, has no resource-level scope.',
+    );
+    return image;
+  }
+}

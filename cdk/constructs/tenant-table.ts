@@ -1,0 +1,135 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import type { KeySchemaElement, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
+import { TENANT_TABLE, createIdempotencyTableInput, createTenantTableInput } from '../../shared/adapters/aws/tenant-table.js';
+
+const ATTRIBUTE_TYPES: Record<ScalarAttributeType, AttributeType> = {
+  S: AttributeType.STRING,
+  N: AttributeType.NUMBER,
+  B: AttributeType.BINARY,
+};
+
+export interface TenantTableProps {
+  /**
+   * What happens to the tables when the stack is deleted.
+   * @default RemovalPolicy.RETAIN — tenant records outlive an accidental `cdk destroy`
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** Item-level actions of the tenant store (transactions are authorised per item action). */
+const TENANT_STORE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:Query',
+  'dynamodb:Scan',
+];
+/** What Powertools idempotency's DynamoDB persistence layer calls. */
+const IDEMPOTENCY_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+
+/**
+ * The tenant table (expected and actual state, email claims, counters) and the Powertools
+ * idempotency table. The tenant table's shape comes from `shared/adapters/aws/tenant-table.ts`,
+ * the same description the DynamoDB adapter and DynamoDB Local use.
+ */
+export class TenantTable extends Construct {
+  readonly table: Table;
+  readonly idempotencyTable: Table;
+  /** Named one by one in grants, rather than `index/*`. */
+  readonly indexNames: string[] = [];
+
+  constructor(scope: Construct, id: string, props: TenantTableProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    // Declared from the same description the adapter and DynamoDB Local use, so they cannot drift.
+    const shape = createTenantTableInput('unused');
+    const attribute = (name: string | undefined) => {
+      const definition = shape.AttributeDefinitions?.find((candidate) => candidate.AttributeName === name);
+      if (!name || !definition?.AttributeType) throw new Error(`The tenant table shape does not define attribute ${name}`);
+      return { name, type: ATTRIBUTE_TYPES[definition.AttributeType] };
+    };
+    const keyOf = (schema: KeySchemaElement[] | undefined, keyType: 'HASH' | 'RANGE') =>
+      schema?.find((key) => key.KeyType === keyType)?.AttributeName;
+
+    this.table = new Table(this, 'Tenants', {
+      partitionKey: attribute(keyOf(shape.KeySchema, 'HASH')),
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      // The stream publisher derives events from the change between the two images.
+      stream: StreamViewType[shape.StreamSpecification?.StreamViewType ?? 'NEW_AND_OLD_IMAGES'],
+      timeToLiveAttribute: TENANT_TABLE.ttlAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy,
+    });
+    for (const index of shape.GlobalSecondaryIndexes ?? []) {
+      const sortKey = keyOf(index.KeySchema, 'RANGE');
+      this.table.addGlobalSecondaryIndex({
+        indexName: index.IndexName as string,
+        partitionKey: attribute(keyOf(index.KeySchema, 'HASH')),
+        ...(sortKey ? { sortKey: attribute(sortKey) } : {}),
+        projectionType: ProjectionType[index.Projection?.ProjectionType ?? 'ALL'],
+        ...(index.Projection?.NonKeyAttributes ? { nonKeyAttributes: index.Projection.NonKeyAttributes } : {}),
+      });
+      this.indexNames.push(index.IndexName as string);
+    }
+
+    // Powertools' default layout (key `id`), with its expiry attribute `expiration` as the TTL.
+    const idempotencyShape = createIdempotencyTableInput('unused');
+    const idempotencyKey = keyOf(idempotencyShape.KeySchema, 'HASH');
+    this.idempotencyTable = new Table(this, 'Idempotency', {
+      partitionKey: {
+        name: idempotencyKey as string,
+        type: ATTRIBUTE_TYPES[
+          idempotencyShape.AttributeDefinitions?.find((a) => a.AttributeName === idempotencyKey)?.AttributeType ?? 'S'
+        ],
+      },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'expiration',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy,
+    });
+  }
+
+  /** Lets `fn` read and write tenant records and query each index by name, and tells it the table. */
+  bindTenantStore(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'TenantStore',
+        actions: TENANT_STORE_ACTIONS,
+        resources: [this.table.tableArn],
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'TenantStoreIndexes',
+        actions: ['dynamodb:Query', 'dynamodb:Scan'],
+        resources: this.indexNames.map((name) => `${this.table.tableArn}/index/${name}`),
+      }),
+    );
+    fn.addEnvironment('DORMOUSE_TABLE_NAME', this.table.tableName);
+  }
+
+  /** Lets `fn` keep Powertools idempotency records, and tells it the table. */
+  bindIdempotencyStore(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'IdempotencyStore',
+        actions: IDEMPOTENCY_ACTIONS,
+        resources: [this.idempotencyTable.tableArn],
+      }),
+    );
+    fn.addEnvironment('DORMOUSE_IDEMPOTENCY_TABLE_NAME', this.idempotencyTable.tableName);
+  }
+
+  /** The stream the event pipe reads. */
+  get streamArn(): string {
+    const arn = this.table.tableStreamArn;
+    if (!arn) throw new Error('The tenant table has no stream');
+    return arn;
+  }
+}

@@ -1,0 +1,121 @@
+import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { dormouseContext, parseDormouseConfig, type DormouseConfig } from './config.js';
+import { TenantApi } from './constructs/api.js';
+import { ControlPlane } from './constructs/control-plane.js';
+import { DormouseEventBus } from './constructs/event-bus.js';
+import { LoadBalancer } from './constructs/load-balancer.js';
+import { OperatorAlerts } from './constructs/operator-alerts.js';
+import { TenantCluster } from './constructs/tenant-cluster.js';
+import { TenantTable } from './constructs/tenant-table.js';
+
+export interface DormouseStackProps extends StackProps {
+  /**
+   * The `dormouse` settings, validated like context.
+   * @default the `dormouse` context object (cdk.json) with `-c dormouse.<key>=<value>` overrides
+   */
+  readonly config?: unknown;
+}
+
+/** All of Dormouse in one stack: `cdk deploy` installs it, `cdk destroy` removes it (tables are kept). */
+export class DormouseStack extends Stack {
+  readonly config: DormouseConfig;
+  readonly tables: TenantTable;
+  readonly events: DormouseEventBus;
+  readonly cluster: TenantCluster;
+  readonly loadBalancer: LoadBalancer;
+  readonly controlPlane: ControlPlane;
+  readonly api: TenantApi;
+
+  constructor(scope: Construct, id: string, props: DormouseStackProps = {}) {
+    const config = parseDormouseConfig(props.config ?? dormouseContext(scope.node.getAllContext()));
+    super(scope, id, {
+      description: 'Dormouse: per-tenant trial environments on Fargate Spot, put to sleep when idle',
+      ...props,
+      // The zones in the configuration name the region; the account comes from the CLI's credentials.
+      env: { account: props.env?.account ?? process.env.CDK_DEFAULT_ACCOUNT, region: config.region },
+    });
+    this.config = config;
+    const logRetention = config.logRetentionDays as RetentionDays;
+
+    const alerts = new OperatorAlerts(this, 'Alerts', config.alarmEmail ? { email: config.alarmEmail } : {});
+    this.tables = new TenantTable(this, 'Tables');
+    this.events = new DormouseEventBus(this, 'Events', { alerts, logRetention });
+    this.events.notifyTenantFailures();
+
+    this.cluster = new TenantCluster(this, 'Tenants', {
+      network: config.vpcId
+        ? {
+            vpcId: config.vpcId,
+            availabilityZones: config.availabilityZones,
+            publicSubnetIds: config.publicSubnetIds ?? [],
+            privateSubnetIds: config.privateSubnetIds ?? [],
+          }
+        : { availabilityZones: config.availabilityZones, natGateways: config.natGateways },
+      app: {
+        image: config.image,
+        containerPort: config.containerPort,
+        cpu: config.cpu,
+        memory: config.memory,
+        healthCheckPath: config.healthCheckPath,
+        environment: config.environment,
+      },
+      logRetention,
+    });
+
+    this.loadBalancer = new LoadBalancer(this, 'LoadBalancer', {
+      vpc: this.cluster.vpc,
+      domain: config.domain,
+      ...(config.certificateArn ? { certificateArn: config.certificateArn } : {}),
+      ...(config.hostedZoneId && config.hostedZoneName
+        ? { hostedZone: { id: config.hostedZoneId, name: config.hostedZoneName } }
+        : {}),
+      ...(config.accessLogsBucket ? { accessLogsBucket: config.accessLogsBucket } : {}),
+      // INTERIM: the wake function lands next; then this becomes `unknownHosts: this.controlPlane.wake`.
+    });
+    this.cluster.acceptTrafficFrom(this.loadBalancer.loadBalancer);
+
+    this.controlPlane = new ControlPlane(this, 'ControlPlane', {
+      tables: this.tables,
+      events: this.events,
+      cluster: this.cluster,
+      loadBalancer: this.loadBalancer,
+      alerts,
+      settings: {
+        baseUrl: config.baseUrl,
+        maxTenants: config.maxTenants,
+        maxActiveTenants: config.maxActiveTenants,
+        trialDays: config.trialDays,
+        idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+        idleTimeoutMinutes: config.idleTimeoutMinutes,
+        spotAttempts: config.spotAttempts,
+        onDemandFallback: config.onDemandFallback,
+        maxRestarts: config.maxRestarts,
+        tombstoneDays: config.tombstoneDays,
+        logRetention,
+      },
+    });
+
+    this.api = new TenantApi(this, 'Api', {
+      handler: this.controlPlane.api,
+      throttle: config.apiThrottle,
+      corsAllowOrigins: config.corsAllowOrigins,
+      logRetention,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { description: 'Tenant API (signup, status, admin under /admin)', value: this.api.url });
+    new CfnOutput(this, 'AdminRouteArns', {
+      description: 'Allow execute-api:Invoke on these to let a principal call the admin routes (SigV4-signed)',
+      value: Fn.join(',', this.api.adminRouteArns),
+    });
+    new CfnOutput(this, 'LoadBalancerDnsName', {
+      description: `Point *.${config.domain} here (done for you when hostedZoneId is set)`,
+      value: this.loadBalancer.dnsName,
+    });
+    new CfnOutput(this, 'EventBusName', { description: 'Domain events for integrators', value: this.events.busName });
+    new CfnOutput(this, 'TenantTableName', { description: 'Tenant records', value: this.tables.table.tableName });
+    new CfnOutput(this, 'TenantBaseUrl', { description: 'Tenants are served at <slug>.<this host>', value: config.baseUrl });
+    new CfnOutput(this, 'AlarmTopicArn', { description: 'Subscribe here for alarms and failed tenants', value: alerts.topic.topicArn });
+  }
+}

@@ -1,0 +1,128 @@
+import { App } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { DormouseConfigError, dormouseContext, parseDormouseConfig } from '../../cdk/config.js';
+import { DormouseStack } from '../../cdk/dormouse-stack.js';
+import { CDK_JSON_CONTEXT, CERTIFICATE_ARN } from './support.js';
+
+const MINIMAL = { domain: 'trials.example.com', availabilityZones: ['us-east-1a', 'us-east-1b'] };
+
+/** The problems a configuration is refused with, or [] when it is accepted. */
+function problems(input: unknown): string[] {
+  try {
+    parseDormouseConfig(input);
+    return [];
+  } catch (error) {
+    if (error instanceof DormouseConfigError) return error.problems;
+    throw error;
+  }
+}
+
+describe('Dormouse configuration', () => {
+  it('accepts the example in cdk.json', () => {
+    expect(problems(CDK_JSON_CONTEXT.dormouse)).toEqual([]);
+  });
+
+  it('needs only a domain and zones, and defaults the rest', () => {
+    const config = parseDormouseConfig(MINIMAL);
+    expect(config).toMatchObject({
+      region: 'us-east-1',
+      baseUrl: 'http://trials.example.com',
+      image: 'traefik/whoami:v1.10',
+      containerPort: 80,
+      cpu: 256,
+      memory: 512,
+      maxActiveTenants: 90,
+      apiThrottle: { rate: 10, burst: 20 },
+      corsAllowOrigins: ['http://trials.example.com'],
+      logRetentionDays: 30,
+      onDemandFallback: true,
+    });
+  });
+
+  it('serves tenants over HTTPS once a certificate is given', () => {
+    expect(parseDormouseConfig({ ...MINIMAL, certificateArn: CERTIFICATE_ARN }).baseUrl).toBe('https://trials.example.com');
+  });
+
+  it.each([
+    ['a domain that is not a DNS name', { domain: 'not a domain' }, 'dormouse.domain: must be a DNS name like trials.example.com'],
+    ['a URL instead of a domain', { domain: 'https://trials.example.com' }, 'dormouse.domain: must be a DNS name like trials.example.com'],
+    [
+      'more active tenants than an ALB has target groups',
+      { maxActiveTenants: 150 },
+      'dormouse.maxActiveTenants: must be a whole number from 1 to 99 (an ALB takes at most 100 target groups, one of which is the wake function)',
+    ],
+    [
+      'a certificate ARN that is not one',
+      { certificateArn: 'arn:aws:iam::123456789012:server-certificate/trials' },
+      'dormouse.certificateArn: must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<uuid>',
+    ],
+    [
+      'a certificate from another region',
+      { certificateArn: CERTIFICATE_ARN.replace('us-east-1', 'eu-west-1') },
+      "dormouse.certificateArn: must be a certificate in us-east-1, the stack's region (ALB certificates are regional)",
+    ],
+    ['memory Fargate does not offer with that CPU', { cpu: 256, memory: 4096 }, 'dormouse.memory: must suit cpu 256 on Fargate: one of 512, 1024, 2048'],
+    ['a CPU size Fargate does not offer', { cpu: 300 }, 'dormouse.cpu: must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384'],
+    [
+      'a hosted zone id without its name',
+      { hostedZoneId: 'Z0123456789ABCDEFGHIJ' },
+      'dormouse.hostedZoneName: must be set together with hostedZoneId and hostedZoneName (the zone that holds the domain)',
+    ],
+    [
+      'a hosted zone that does not hold the domain',
+      { hostedZoneId: 'Z0123456789ABCDEFGHIJ', hostedZoneName: 'other.org' },
+      'dormouse.hostedZoneName: must be trials.example.com or a parent of it, like example.com',
+    ],
+    ['one availability zone', { availabilityZones: ['us-east-1a'] }, 'dormouse.availabilityZones: must list at least two availability zones (an ALB needs two)'],
+    ['zones of two regions', { availabilityZones: ['us-east-1a', 'eu-west-1b'] }, 'dormouse.availabilityZones: must all be zones of one region'],
+    [
+      'an existing VPC without its subnets',
+      { vpcId: 'vpc-0123456789abcdef0' },
+      'dormouse.publicSubnetIds: must list one subnet id per availability zone (2), in the same order, when vpcId is set',
+    ],
+    ['a malformed VPC id', { vpcId: 'my-vpc' }, 'dormouse.vpcId: must be a VPC id like vpc-0123456789abcdef0'],
+    ['a retention CloudWatch does not offer', { logRetentionDays: 10 }, 'dormouse.logRetentionDays: must be one of 1, 3, 5, 7, 14, 30'],
+    ['a CORS origin with a path', { corsAllowOrigins: ['https://www.example.com/signup'] }, 'dormouse.corsAllowOrigins.0: must be "*" or an origin'],
+    ['an environment that sets what the reconciler sets', { environment: { TENANT_ID: 'x' } }, 'dormouse.environment: must not set TENANT_ID or TENANT_HOST'],
+    ['a throttle without a burst', { apiThrottle: { rate: 5 } }, 'dormouse.apiThrottle.burst: is required; must be a whole number from 1 to 5000'],
+    ['an alarm email that is not one', { alarmEmail: 'ops' }, 'dormouse.alarmEmail: must be an email address like ops@example.com'],
+    ['a health check path without a slash', { healthCheckPath: 'healthz' }, 'dormouse.healthCheckPath: must be a path like / or /healthz'],
+    ['a misspelt key', { domian: 'x' }, 'dormouse: unknown key "domian" (check the spelling)'],
+  ])('refuses %s, naming the key and the expected form', (_case, change, message) => {
+    expect(problems({ ...MINIMAL, ...change })).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
+  });
+
+  it('says a required key is missing', () => {
+    expect(problems({ availabilityZones: MINIMAL.availabilityZones })).toEqual([
+      'dormouse.domain: is required; must be a DNS name like trials.example.com',
+    ]);
+  });
+
+  it('reports every problem at once', () => {
+    expect(problems({ ...MINIMAL, domain: 'x', maxActiveTenants: 0, trialDays: 'two weeks' })).toHaveLength(3);
+  });
+
+  it('takes -c dormouse.<key>=<value> overrides from the command line, as strings', () => {
+    const input = dormouseContext({
+      dormouse: { ...MINIMAL, apiThrottle: { rate: 10, burst: 20 } },
+      'dormouse.maxActiveTenants': '50',
+      'dormouse.onDemandFallback': 'false',
+      'dormouse.apiThrottle.rate': '2.5',
+      'dormouse.availabilityZones': '["us-east-1a","us-east-1c"]',
+      'dormouse.certificateArn': CERTIFICATE_ARN,
+    });
+    expect(parseDormouseConfig(input)).toMatchObject({
+      maxActiveTenants: 50,
+      onDemandFallback: false,
+      apiThrottle: { rate: 2.5, burst: 20 },
+      availabilityZones: ['us-east-1a', 'us-east-1c'],
+      certificateArn: CERTIFICATE_ARN,
+    });
+  });
+
+  it('stops the synth before any resource is made when the context is wrong', () => {
+    const app = new App({ context: { dormouse: { ...MINIMAL, maxActiveTenants: 150 } } });
+    expect(() => new DormouseStack(app, 'Dormouse')).toThrow(/dormouse\.maxActiveTenants: must be a whole number from 1 to 99/);
+    expect(app.node.children).toHaveLength(0);
+  });
+});

@@ -1,0 +1,640 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Match } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTenantTableInput, createIdempotencyTableInput } from '../../shared/adapters/aws/tenant-table.js';
+import { loadApiConfig, loadReconcilerConfig } from '../../shared/config.js';
+import { loadStreamPublisherConfig } from '../../shared/events/stream-publisher.js';
+import { WAKE_NOT_DEPLOYED_MESSAGE } from '../../cdk/constructs/load-balancer.js';
+import {
+  CERTIFICATE_ARN,
+  PRODUCTION_CONFIG,
+  asArray,
+  functionId,
+  functionStatements,
+  identityStatements,
+  onlyResource,
+  referencedId,
+  resolveForTest,
+  resourcesOf,
+  synthesize,
+  type CfnResource,
+  type PolicyStatementJson,
+  type Synthesized,
+} from './support.js';
+
+/**
+ * The stack as a production install synthesizes it (certificate, hosted zone, alarm email, a
+ * new VPC), built once, bundles included, with cdk-nag on as in `cdk synth`.
+ */
+let synth: Synthesized;
+let resources: Record<string, CfnResource>;
+
+beforeAll(() => {
+  synth = synthesize(PRODUCTION_CONFIG, { bundle: true });
+  resources = synth.template.toJSON().Resources;
+}, 120_000);
+
+afterAll(() => synth?.cleanup());
+
+const ofType = (type: string) => resourcesOf(synth.template, type);
+const byId = (id: string) => resources[id] as CfnResource;
+
+describe('the tenant table', () => {
+  it('has the keys, indexes and stream of createTenantTableInput, the shape the adapter and DynamoDB Local use', () => {
+    // Prepare
+    const expected = createTenantTableInput('ignored');
+    const table = Object.values(ofType('AWS::DynamoDB::Table')).find((t) =>
+      t.Properties.KeySchema.some((k: { AttributeName: string }) => k.AttributeName === 'pk'),
+    );
+    const sortByName = <T extends { AttributeName?: string; IndexName?: string }>(items: T[] = []) =>
+      [...items].sort((a, b) => String(a.AttributeName ?? a.IndexName).localeCompare(String(b.AttributeName ?? b.IndexName)));
+
+    // Act
+    const actual = {
+      BillingMode: table?.Properties.BillingMode,
+      AttributeDefinitions: sortByName(table?.Properties.AttributeDefinitions),
+      KeySchema: table?.Properties.KeySchema,
+      GlobalSecondaryIndexes: sortByName(table?.Properties.GlobalSecondaryIndexes),
+      StreamSpecification: { StreamEnabled: true, ...table?.Properties.StreamSpecification },
+    };
+
+    // Assess
+    expect(actual).toEqual({
+      BillingMode: expected.BillingMode,
+      AttributeDefinitions: sortByName(expected.AttributeDefinitions),
+      KeySchema: expected.KeySchema,
+      GlobalSecondaryIndexes: sortByName(expected.GlobalSecondaryIndexes),
+      StreamSpecification: expected.StreamSpecification,
+    });
+  });
+
+  it('is on demand, with point-in-time recovery, TTL on expiresAt, and kept when the stack is deleted', () => {
+    synth.template.hasResource('AWS::DynamoDB::Table', {
+      Properties: Match.objectLike({
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+        StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      }),
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
+  it('has an idempotency table in the Powertools layout, expiring records by TTL', () => {
+    const expected = createIdempotencyTableInput('ignored');
+    synth.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: expected.KeySchema,
+      AttributeDefinitions: expected.AttributeDefinitions,
+      BillingMode: expected.BillingMode,
+      TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+});
+
+describe('the tenant cluster', () => {
+  it('offers FARGATE and FARGATE_SPOT capacity providers', () => {
+    const [, association] = onlyResource(synth.template, 'AWS::ECS::ClusterCapacityProviderAssociations');
+    expect(association.Properties.CapacityProviders).toEqual(expect.arrayContaining(['FARGATE', 'FARGATE_SPOT']));
+    expect(association.Properties.CapacityProviders).toHaveLength(2);
+  });
+
+  it('runs the tenant task on x86_64 (Fargate Spot has no arm64) with the configured image, port and size', () => {
+    const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
+    expect(taskDefinition.Properties).toMatchObject({
+      RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+      RequiresCompatibilities: ['FARGATE'],
+      NetworkMode: 'awsvpc',
+      Cpu: '256',
+      Memory: '512',
+      ContainerDefinitions: [
+        {
+          Name: 'app',
+          Image: 'traefik/whoami:v1.10',
+          PortMappings: [{ ContainerPort: 80, Protocol: 'tcp' }],
+          LogConfiguration: { LogDriver: 'awslogs' },
+        },
+      ],
+    });
+    // No static environment was configured, and TENANT_ID/TENANT_HOST are set per task.
+    expect(taskDefinition.Properties.ContainerDefinitions[0].Environment).toBeUndefined();
+  });
+
+  it('gives tenant tasks a role with no permissions at all', () => {
+    const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
+    const taskRoleId = referencedId(taskDefinition.Properties.TaskRoleArn);
+    const attached = Object.values(ofType('AWS::IAM::Policy')).filter((policy) =>
+      (policy.Properties.Roles as unknown[]).some((role) => referencedId(role) === taskRoleId),
+    );
+    expect(attached).toEqual([]);
+    expect(byId(taskRoleId as string).Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  it('lets only the load balancer reach tenant tasks, only on the app port, and tenants not each other', () => {
+    // Prepare
+    const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
+    expect(taskDefinition).toBeDefined();
+    const reconcile = byId(functionId(synth.template, 'dormouse-reconcile'));
+    const tenantGroupId = referencedId(reconcile.Properties.Environment.Variables.DORMOUSE_SECURITY_GROUPS) as string;
+    const [albId, alb] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    const albGroupId = referencedId(alb.Properties.SecurityGroups[0]) as string;
+    expect(albId).toBeDefined();
+
+    // Act
+    const ingressToTenants = Object.values(ofType('AWS::EC2::SecurityGroupIngress')).filter(
+      (rule) => referencedId(rule.Properties.GroupId) === tenantGroupId,
+    );
+
+    // Assess
+    expect(byId(tenantGroupId).Properties.SecurityGroupIngress).toBeUndefined();
+    expect(ingressToTenants).toHaveLength(1);
+    expect(ingressToTenants[0]?.Properties).toMatchObject({ IpProtocol: 'tcp', FromPort: 80, ToPort: 80 });
+    expect(referencedId(ingressToTenants[0]?.Properties.SourceSecurityGroupId)).toBe(albGroupId);
+    // The load balancer may send to tenants on the app port and nowhere else.
+    const albEgress = Object.values(ofType('AWS::EC2::SecurityGroupEgress')).filter(
+      (rule) => referencedId(rule.Properties.GroupId) === albGroupId,
+    );
+    expect(albEgress.map((rule) => [referencedId(rule.Properties.DestinationSecurityGroupId), rule.Properties.FromPort])).toEqual([
+      [tenantGroupId, 80],
+    ]);
+    expect(byId(albGroupId).Properties.SecurityGroupEgress).toBeUndefined();
+  });
+
+  it('puts tenant tasks in the private subnets of a new VPC over the configured zones', () => {
+    const reconcile = byId(functionId(synth.template, 'dormouse-reconcile'));
+    const subnetIds = resolveForTest(reconcile.Properties.Environment.Variables.DORMOUSE_SUBNETS).split(',');
+    expect(subnetIds).toHaveLength(2);
+    for (const id of subnetIds) expect(byId(id).Properties.MapPublicIpOnLaunch).toBe(false);
+    expect(subnetIds.map((id) => byId(id).Properties.AvailabilityZone).sort()).toEqual(['us-east-1a', 'us-east-1b']);
+    expect(reconcile.Properties.Environment.Variables.DORMOUSE_ASSIGN_PUBLIC_IP).toBe('false');
+  });
+});
+
+describe('the load balancer', () => {
+  it('serves HTTPS with the configured certificate and redirects HTTP to it', () => {
+    synth.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Protocol: 'HTTPS',
+      Port: 443,
+      Certificates: [{ CertificateArn: CERTIFICATE_ARN }],
+    });
+    synth.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Protocol: 'HTTP',
+      Port: 80,
+      DefaultActions: [{ Type: 'redirect', RedirectConfig: { Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' } }],
+    });
+  });
+
+  it('answers hosts without a tenant rule with the interim 503 until the wake function lands', () => {
+    synth.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Protocol: 'HTTPS',
+      DefaultActions: [
+        {
+          Type: 'fixed-response',
+          FixedResponseConfig: { StatusCode: '503', ContentType: 'text/plain', MessageBody: WAKE_NOT_DEPLOYED_MESSAGE },
+        },
+      ],
+    });
+  });
+
+  it('adds a wildcard alias record for tenant hosts in the given zone', () => {
+    synth.template.hasResourceProperties('AWS::Route53::RecordSet', {
+      HostedZoneId: 'Z0123456789ABCDEFGHIJ',
+      Name: '*.trials.example.com.',
+      Type: 'A',
+      AliasTarget: Match.objectLike({ DNSName: Match.anyValue() }),
+    });
+  });
+
+  it('tells the reconciler the HTTPS listener, where tenant host rules go', () => {
+    const [listenerId] = Object.entries(ofType('AWS::ElasticLoadBalancingV2::Listener')).find(
+      ([, listener]) => listener.Properties.Protocol === 'HTTPS',
+    ) as [string, CfnResource];
+    const reconcile = byId(functionId(synth.template, 'dormouse-reconcile'));
+    expect(referencedId(reconcile.Properties.Environment.Variables.DORMOUSE_LISTENER_ARN)).toBe(listenerId);
+  });
+});
+
+describe('IAM', () => {
+  /**
+   * Statements allowed to write to "*", by Sid, each with the reason AWS leaves no narrower
+   * scope. None is needed today: every wildcard left is on a read-only action.
+   */
+  const WILDCARD_WRITES_ALLOWED: Record<string, string> = {};
+  const isRead = (action: string) => /^[a-z0-9-]+:(Describe|List|Get)/.test(action);
+
+  it('grants no write action on "*" and no wildcard action anywhere', () => {
+    const offending = identityStatements(synth.template)
+      .filter(({ statement }) => statement.Effect === 'Allow')
+      .flatMap(({ policy, statement }) => {
+        const actions = asArray(statement.Action);
+        const problems: string[] = actions.filter((action) => action.includes('*')).map((action) => `${policy}: wildcard action ${action}`);
+        const writes = actions.filter((action) => !isRead(action));
+        if (writes.length > 0 && asArray(statement.Resource).includes('*') && !(statement.Sid && statement.Sid in WILDCARD_WRITES_ALLOWED)) {
+          problems.push(`${policy} ${statement.Sid ?? ''}: ${writes.join(', ')} on "*"`);
+        }
+        return problems;
+      });
+    expect(offending).toEqual([]);
+  });
+
+  it('lets the reconciler run only the tenant task definition, only in this cluster', () => {
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-reconcile'));
+    const runTask = statements.filter((s) => asArray(s.Action).includes('ecs:RunTask'));
+    expect(runTask).toHaveLength(1);
+    expect(resolveForTest(runTask[0]?.Resource)).toMatch(/:task-definition\/Dormouse-tenant:\*$/);
+    expect(referencedId(runTask[0]?.Condition?.ArnEquals?.['ecs:cluster'])).toBe(clusterId());
+    for (const action of ['ecs:StopTask', 'ecs:DescribeTasks', 'ecs:ListTasks']) {
+      const statement = statements.find((s) => asArray(s.Action).includes(action));
+      expect(referencedId(statement?.Condition?.ArnEquals?.['ecs:cluster']), action).toBe(clusterId());
+    }
+    const tag = statements.find((s) => asArray(s.Action).includes('ecs:TagResource'));
+    expect(tag?.Condition).toEqual({ StringEquals: { 'ecs:CreateAction': 'RunTask' } });
+  });
+
+  it('lets the reconciler pass only the tenant task and execution roles, and only to ECS tasks', () => {
+    const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-reconcile'));
+    const passRole = statements.filter((s) => asArray(s.Action).includes('iam:PassRole'));
+    expect(passRole).toHaveLength(1);
+    expect(asArray(passRole[0]?.Resource).map(referencedId).sort()).toEqual(
+      [referencedId(taskDefinition.Properties.TaskRoleArn), referencedId(taskDefinition.Properties.ExecutionRoleArn)].sort(),
+    );
+    expect(passRole[0]?.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
+  });
+
+  it("holds the reconciler's ELBv2 writes to this load balancer's listener and rules and to dm-* target groups", () => {
+    // Prepare
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-reconcile'));
+    const [albId] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    const resourcesFor = (action: string) =>
+      statements.filter((s) => asArray(s.Action).includes(`elasticloadbalancing:${action}`)).flatMap((s) => asArray(s.Resource));
+
+    // Act
+    const createRule = resourcesFor('CreateRule');
+    const deleteRule = resourcesFor('DeleteRule').map(resolveForTest);
+    const targetGroupWrites = ['CreateTargetGroup', 'DeleteTargetGroup', 'ModifyTargetGroupAttributes', 'RegisterTargets', 'DeregisterTargets'].map(
+      (action) => resourcesFor(action).map(resolveForTest),
+    );
+
+    // Assess
+    expect(createRule.map(referencedId)).toEqual([httpsListenerId()]);
+    expect(deleteRule).toEqual([expect.stringMatching(new RegExp(`:listener-rule/${albId}/\\*/\\*$`))]);
+    for (const resourcesOfAction of targetGroupWrites) {
+      expect(resourcesOfAction).toEqual([expect.stringMatching(/:targetgroup\/dm-\*\/\*$/)]);
+    }
+    const addTags = statements.find((s) => asArray(s.Action).includes('elasticloadbalancing:AddTags'));
+    expect(addTags?.Condition).toEqual({
+      StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'] },
+    });
+  });
+
+  it('lets the stream publisher put events on the dormouse bus only, and nothing else but its logs', () => {
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-stream-publisher'));
+    const [busId] = onlyResource(synth.template, 'AWS::Events::EventBus');
+    const putEvents = statements.filter((s) => asArray(s.Action).includes('events:PutEvents'));
+    expect(putEvents.map((s) => referencedId(s.Resource))).toEqual([busId]);
+    const others = statements.flatMap((s) => asArray(s.Action)).filter((a) => !a.startsWith('logs:') && a !== 'events:PutEvents');
+    expect(others).toEqual([]);
+  });
+
+  it('lets the API use the tenant and idempotency tables, the task-events function the tenant table, and nothing in ECS or ELB', () => {
+    const tableIds = Object.keys(ofType('AWS::DynamoDB::Table'));
+    for (const [service, expectedTables] of [
+      ['dormouse-api', 2],
+      ['dormouse-task-events', 1],
+    ] as const) {
+      const statements = functionStatements(synth.template, functionId(synth.template, service));
+      const actions = statements.flatMap((s) => asArray(s.Action));
+      expect(actions.filter((a) => /^(ecs|elasticloadbalancing|iam|events):/.test(a)), service).toEqual([]);
+      const tables = new Set(
+        statements
+          .filter((s) => asArray(s.Action).some((a) => a.startsWith('dynamodb:')))
+          .flatMap((s) => asArray(s.Resource).map((r) => referencedId(r) ?? resolveForTest(r).split('/')[0])),
+      );
+      expect([...tables].every((id) => tableIds.includes(id as string)), service).toBe(true);
+      expect(tables.size, service).toBe(expectedTables);
+    }
+  });
+
+  function clusterId(): string {
+    return Object.keys(ofType('AWS::ECS::Cluster'))[0] as string;
+  }
+  function httpsListenerId(): string {
+    return Object.entries(ofType('AWS::ElasticLoadBalancingV2::Listener')).find(
+      ([, listener]) => listener.Properties.Protocol === 'HTTPS',
+    )?.[0] as string;
+  }
+});
+
+describe('events', () => {
+  it('reconciles on Tenant Changed from the dormouse custom bus', () => {
+    const [busId, bus] = onlyResource(synth.template, 'AWS::Events::EventBus');
+    expect(bus.Properties.Name).toBe('dormouse');
+    const rule = Object.values(ofType('AWS::Events::Rule')).find((r) =>
+      r.Properties.EventPattern['detail-type']?.includes('Tenant Changed'),
+    );
+    expect(rule?.Properties.EventPattern).toEqual({ source: ['dormouse'], 'detail-type': ['Tenant Changed'] });
+    expect(referencedId(rule?.Properties.EventBusName)).toBe(busId);
+    expect(referencedId(rule?.Properties.Targets[0].Arn)).toBe(functionId(synth.template, 'dormouse-reconcile'));
+  });
+
+  it('records actual state from ECS Task State Change events on the default bus, of this cluster only', () => {
+    const rule = Object.values(ofType('AWS::Events::Rule')).find((r) => r.Properties.EventPattern.source?.includes('aws.ecs'));
+    const [clusterId] = onlyResource(synth.template, 'AWS::ECS::Cluster');
+    expect(rule?.Properties.EventBusName).toBeUndefined();
+    expect(rule?.Properties.EventPattern).toEqual({
+      source: ['aws.ecs'],
+      'detail-type': ['ECS Task State Change'],
+      detail: { clusterArn: [{ 'Fn::GetAtt': [clusterId, 'Arn'] }] },
+    });
+    expect(referencedId(rule?.Properties.Targets[0].Arn)).toBe(functionId(synth.template, 'dormouse-task-events'));
+  });
+
+  it('pipes the tenant table stream, tenant records only, to the stream publisher, with a dead-letter queue', () => {
+    // Prepare
+    const [, pipe] = onlyResource(synth.template, 'AWS::Pipes::Pipe');
+    const tenantTableId = Object.entries(ofType('AWS::DynamoDB::Table')).find(([, t]) => t.Properties.StreamSpecification)?.[0];
+
+    // Act
+    const { Source, Target, SourceParameters } = pipe.Properties;
+
+    // Assess
+    expect(Source).toEqual({ 'Fn::GetAtt': [tenantTableId, 'StreamArn'] });
+    expect(referencedId(Target)).toBe(functionId(synth.template, 'dormouse-stream-publisher'));
+    expect(SourceParameters.FilterCriteria.Filters.map((f: { Pattern: string }) => JSON.parse(f.Pattern))).toEqual([
+      { dynamodb: { NewImage: { kind: { S: ['tenant'] } } } },
+    ]);
+    const dlqId = referencedId(SourceParameters.DynamoDBStreamParameters.DeadLetterConfig.Arn) as string;
+    expect(byId(dlqId).Type).toBe('AWS::SQS::Queue');
+    expect(SourceParameters.DynamoDBStreamParameters).toMatchObject({
+      StartingPosition: 'TRIM_HORIZON',
+      MaximumRetryAttempts: expect.any(Number),
+      OnPartialBatchItemFailure: 'AUTOMATIC_BISECT',
+    });
+  });
+
+  it('gives the pipe a role that reads the stream, invokes the publisher and sends to its DLQ, nothing more', () => {
+    const [, pipe] = onlyResource(synth.template, 'AWS::Pipes::Pipe');
+    const roleId = referencedId(pipe.Properties.RoleArn);
+    const actions = Object.values(ofType('AWS::IAM::Policy'))
+      .filter((policy) => (policy.Properties.Roles as unknown[]).some((role) => referencedId(role) === roleId))
+      .flatMap((policy) => (policy.Properties.PolicyDocument.Statement as PolicyStatementJson[]).flatMap((s) => asArray(s.Action)))
+      .sort();
+    expect(actions).toEqual([
+      'dynamodb:DescribeStream',
+      'dynamodb:GetRecords',
+      'dynamodb:GetShardIterator',
+      'dynamodb:ListStreams',
+      'lambda:InvokeFunction',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
+    ]);
+  });
+
+  it('tells the operators when a tenant fails', () => {
+    const rule = Object.values(ofType('AWS::Events::Rule')).find((r) => r.Properties.EventPattern['detail-type']?.includes('Tenant Failed'));
+    const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
+    expect(referencedId(rule?.Properties.Targets[0].Arn)).toBe(topicId);
+  });
+});
+
+describe('dead-letter queues and alarms', () => {
+  it('ends every asynchronous path in a dead-letter queue', () => {
+    const queueIds = Object.keys(ofType('AWS::SQS::Queue'));
+    const used: string[] = [];
+    for (const rule of Object.values(ofType('AWS::Events::Rule'))) {
+      for (const target of rule.Properties.Targets) {
+        expect(target.RetryPolicy?.MaximumRetryAttempts).toBeGreaterThan(0);
+        used.push(referencedId(target.DeadLetterConfig?.Arn) as string);
+      }
+    }
+    const functionsInvokedAsync = new Set<string>();
+    for (const config of Object.values(ofType('AWS::Lambda::EventInvokeConfig'))) {
+      functionsInvokedAsync.add(referencedId(config.Properties.FunctionName) as string);
+      used.push(referencedId(config.Properties.DestinationConfig.OnFailure.Destination) as string);
+    }
+    const [, pipe] = onlyResource(synth.template, 'AWS::Pipes::Pipe');
+    used.push(referencedId(pipe.Properties.SourceParameters.DynamoDBStreamParameters.DeadLetterConfig.Arn) as string);
+
+    // Every function an EventBridge rule invokes (asynchronously) keeps its failures too.
+    const ruleTargets = Object.values(ofType('AWS::Events::Rule'))
+      .flatMap((rule) => rule.Properties.Targets.map((t: { Arn: unknown }) => referencedId(t.Arn)))
+      .filter((id) => byId(id as string).Type === 'AWS::Lambda::Function');
+    expect([...functionsInvokedAsync].sort()).toEqual([...new Set(ruleTargets)].sort());
+    expect(used.every((id) => queueIds.includes(id))).toBe(true);
+    expect([...new Set(used)].sort()).toEqual([...queueIds].sort());
+  });
+
+  it('encrypts every queue and refuses it plain HTTP', () => {
+    for (const [id, queue] of Object.entries(ofType('AWS::SQS::Queue'))) {
+      expect(queue.Properties.SqsManagedSseEnabled ?? queue.Properties.KmsMasterKeyId, id).toBeTruthy();
+      const policy = Object.values(ofType('AWS::SQS::QueuePolicy')).find((p) =>
+        (p.Properties.Queues as unknown[]).some((q) => referencedId(q) === id),
+      );
+      expect(policy?.Properties.PolicyDocument.Statement, id).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      );
+    }
+  });
+
+  it('alarms to the operators topic as soon as any dead-letter queue holds a message', () => {
+    const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
+    const alarms = Object.values(ofType('AWS::CloudWatch::Alarm'));
+    for (const queueId of Object.keys(ofType('AWS::SQS::Queue'))) {
+      const alarm = alarms.find((a) =>
+        a.Properties.Dimensions?.some((d: { Value: unknown }) => referencedId(d.Value) === queueId),
+      );
+      expect(alarm?.Properties, queueId).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+      });
+      expect(alarm?.Properties.AlarmActions.map(referencedId)).toEqual([topicId]);
+    }
+    synth.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+});
+
+describe('the HTTP API', () => {
+  const PUBLIC = ['GET /', 'GET /healthz', 'POST /tenants', 'GET /tenants/{id}', 'DELETE /tenants/{id}', 'POST /tenants/{id}/passivate', 'POST /tenants/{id}/wake'];
+  const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
+
+  it('puts the admin routes behind the IAM authorizer and no authorizer on the public ones', () => {
+    const routes = Object.fromEntries(
+      Object.values(ofType('AWS::ApiGatewayV2::Route')).map((r) => [r.Properties.RouteKey, r.Properties.AuthorizationType]),
+    );
+    expect(routes).toEqual({
+      ...Object.fromEntries(PUBLIC.map((key) => [key, 'NONE'])),
+      ...Object.fromEntries(ADMIN.map((key) => [key, 'AWS_IAM'])),
+      // Unknown paths reach the handler for its JSON 404/405; it refuses admin paths without IAM context itself.
+      $default: 'NONE',
+    });
+  });
+
+  it('sends every route to the API function with payload format 2.0', () => {
+    const [integrationId, integration] = onlyResource(synth.template, 'AWS::ApiGatewayV2::Integration');
+    expect(integration.Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
+    expect(integration.Properties.IntegrationUri).toEqual({ 'Fn::GetAtt': [functionId(synth.template, 'dormouse-api'), 'Arn'] });
+    for (const route of Object.values(ofType('AWS::ApiGatewayV2::Route'))) {
+      expect(route.Properties.Target).toEqual({ 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] });
+    }
+  });
+
+  it('throttles the default stage as configured and keeps access logs', () => {
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
+      AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+    });
+  });
+
+  it('allows the signup page origin by CORS, without credentials', () => {
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: {
+        AllowOrigins: ['https://trials.example.com'],
+        AllowCredentials: false,
+        AllowMethods: ['GET', 'POST', 'DELETE'],
+        AllowHeaders: Match.arrayWith(['content-type', 'authorization', 'idempotency-key']),
+      },
+    });
+  });
+});
+
+describe('the functions', () => {
+  it('run on arm64 and nodejs22.x, with their own log group kept for the configured days', () => {
+    const functions = Object.entries(ofType('AWS::Lambda::Function'));
+    expect(functions).toHaveLength(4);
+    for (const [id, fn] of functions) {
+      expect(fn.Properties, id).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' });
+      const logGroup = byId(referencedId(fn.Properties.LoggingConfig?.LogGroup) as string);
+      expect(logGroup.Type, id).toBe('AWS::Logs::LogGroup');
+      expect(logGroup.Properties.RetentionInDays, id).toBe(30);
+      expect(fn.Properties.Environment.Variables, id).toMatchObject({
+        POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^dormouse-/),
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      });
+    }
+  });
+
+  it('are bundled locally by esbuild as ESM with a require shim and a source map', () => {
+    for (const fn of Object.values(ofType('AWS::Lambda::Function'))) {
+      const assetHash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
+      const assetDir = join(synth.outdir, `asset.${assetHash}`);
+      expect(readdirSync(assetDir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+      const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+      expect(code.startsWith("import { createRequire as __dmCreateRequire } from 'node:module';")).toBe(true);
+    }
+  });
+
+  it('gives every function a configuration its loader accepts', () => {
+    const env = (service: string) =>
+      Object.fromEntries(
+        Object.entries(byId(functionId(synth.template, service)).Properties.Environment.Variables as Record<string, unknown>).map(
+          ([name, value]) => [name, resolveForTest(value)],
+        ),
+      );
+
+    const api = loadApiConfig(env('dormouse-api'));
+    const reconciler = loadReconcilerConfig(env('dormouse-reconcile'));
+    const publisher = loadStreamPublisherConfig(env('dormouse-stream-publisher'));
+
+    expect(api).toMatchObject({ maxTenants: 1000, trialDays: 14, idempotencyTtlSeconds: 3600 });
+    expect(api.baseUrl.href).toBe('https://trials.example.com/');
+    expect(api.adminToken).toBeUndefined();
+    expect(reconciler).toMatchObject({
+      maxActiveTenants: 90,
+      spotAttemptsBeforeFallback: 3,
+      fallbackToOnDemand: true,
+      maxRestarts: 3,
+      tombstoneSeconds: 7 * 86_400,
+      ecs: { containerName: 'app', assignPublicIp: false },
+      elb: { port: 80, healthCheckPath: '/' },
+    });
+    expect(env('dormouse-reconcile').DORMOUSE_IDLE_MINUTES).toBe('15');
+    expect(publisher.busName).toBe(onlyResource(synth.template, 'AWS::Events::EventBus')[0]);
+    expect(env('dormouse-task-events').DORMOUSE_TABLE_NAME).toBe(env('dormouse-api').DORMOUSE_TABLE_NAME);
+  });
+});
+
+describe('the stack', () => {
+  it('outputs the API URL, ALB DNS name, bus name and table name, and what admins must be allowed to invoke', () => {
+    const outputs = synth.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining(['ApiUrl', 'LoadBalancerDnsName', 'EventBusName', 'TenantTableName', 'AdminRouteArns']),
+    );
+    expect(resolveForTest(outputs.AdminRouteArns?.Value).split(',')).toEqual([
+      expect.stringMatching(/\/\$default\/\*\/admin\/\*$/),
+      expect.stringMatching(/\/\$default\/GET\/tenants$/),
+    ]);
+  });
+
+  it('deploys to the region of the configured zones and needed no lookups', () => {
+    expect(synth.stack.region).toBe('us-east-1');
+    const manifest = JSON.parse(readFileSync(join(synth.outdir, 'manifest.json'), 'utf8'));
+    expect(manifest.missing ?? []).toEqual([]);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('leaves no unacknowledged error or warning, and no other validation finding', () => {
+    const findings = synth.report.pluginReports.flatMap((report) =>
+      report.violations.map((v) => `${report.pluginName} ${v.severity} ${v.ruleName}: ${v.description}`),
+    );
+    expect(findings).toEqual([]);
+    expect(synth.stack.node.metadata.filter((m) => m.type === 'aws:cdk:warning' || m.type === 'aws:cdk:error')).toEqual([]);
+  });
+
+  it('acknowledges only these findings, each with a reason of its own', () => {
+    // Prepare: keys are "<construct path> <rule>"; wildcard findings are folded to one per role.
+    const entries = [...synth.acknowledgements].map(([key, reason]) => ({
+      key: key
+        .replace(/^Dormouse\//, '')
+        .replace(' Annotation::', ' ')
+        .replace(/\[Resource::.*\]$/, '[Resource::…]'),
+      reason,
+    }));
+
+    // Act
+    const ours = entries.filter(({ key }) => key.includes(' AwsSolutions-') || key.includes(' @aws-cdk/'));
+    const fromAwsCdkLib = entries.filter((entry) => !ours.includes(entry));
+
+    // Assess
+    for (const { key, reason } of ours) expect(reason.length, key).toBeGreaterThan(50);
+    expect([...new Set(ours.map(({ key }) => key))].sort()).toEqual(
+      [
+        'Alerts/Topic AwsSolutions-SNS2',
+        'Alerts/StreamDlq AwsSolutions-SQS3',
+        'Alerts/ReconcileDlq AwsSolutions-SQS3',
+        'Alerts/TaskEventsDlq AwsSolutions-SQS3',
+        'Alerts/FailureNoticeDlq AwsSolutions-SQS3',
+        'Events/PipeRole AwsSolutions-IAM5[Resource::…]',
+        'LoadBalancer/Alb AwsSolutions-EC23',
+        'LoadBalancer/Alb AwsSolutions-ELB2',
+        'ControlPlane/Api AwsSolutions-L1',
+        'ControlPlane/StreamPublisher AwsSolutions-L1',
+        'ControlPlane/Reconcile AwsSolutions-L1',
+        'ControlPlane/TaskEvents AwsSolutions-L1',
+        'ControlPlane/ReconcileRole AwsSolutions-IAM5[Resource::…]',
+        ...['GET--', 'GET--healthz', 'POST--tenants', 'GET--tenants--{id}', 'DELETE--tenants--{id}', 'POST--tenants--{id}--passivate', 'POST--tenants--{id}--wake', 'DefaultRoute'].map(
+          (route) => `Api/HttpApi/${route} AwsSolutions-APIG4`,
+        ),
+      ].sort(),
+    );
+    // Made by aws-cdk-lib itself for literal zones and flow log properties, not by Dormouse.
+    expect(fromAwsCdkLib.map(({ key }) => key).sort()).toEqual([
+      'Dormouse CloudFormation-Validate::W3010',
+      'Tenants/Vpc/RejectedTraffic CloudFormation-Validate::F3002',
+      'Tenants/Vpc/RejectedTraffic CloudFormation-Validate::F3003',
+    ]);
+  });
+});

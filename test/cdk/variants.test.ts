@@ -1,0 +1,171 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Vpc } from 'aws-cdk-lib/aws-ec2';
+import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LoadBalancer } from '../../cdk/constructs/load-balancer.js';
+import { createDormouseApp } from '../../cdk/dormouse-app.js';
+import {
+  CDK_JSON_CONTEXT,
+  functionId,
+  onlyResource,
+  resolveForTest,
+  resourcesOf,
+  synthesize,
+  type CfnResource,
+  type Synthesized,
+} from './support.js';
+
+const PUBLIC_SUBNETS = ['subnet-00000000000000001', 'subnet-00000000000000002'];
+const PRIVATE_SUBNETS = ['subnet-00000000000000003', 'subnet-00000000000000004'];
+
+/**
+ * An install into an existing VPC, with an ECR image, static environment and access logs,
+ * and no certificate: the HTTP-only demo mode.
+ */
+const DEMO_IN_EXISTING_VPC = {
+  domain: 'trials.acme.io',
+  availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+  vpcId: 'vpc-0123456789abcdef0',
+  publicSubnetIds: PUBLIC_SUBNETS,
+  privateSubnetIds: PRIVATE_SUBNETS,
+  image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/app:1.4.2',
+  containerPort: 8080,
+  cpu: 512,
+  memory: 2048,
+  healthCheckPath: '/healthz',
+  environment: { APP_MODE: 'trial' },
+  accessLogsBucket: 'acme-alb-logs',
+  corsAllowOrigins: ['https://www.acme.io'],
+  apiThrottle: { rate: 5, burst: 10 },
+  logRetentionDays: 90,
+};
+
+describe('an HTTP-only install into an existing VPC', () => {
+  let synth: Synthesized;
+  let resources: Record<string, CfnResource>;
+
+  beforeAll(() => {
+    synth = synthesize(DEMO_IN_EXISTING_VPC);
+    resources = synth.template.toJSON().Resources;
+  }, 120_000);
+  afterAll(() => synth?.cleanup());
+
+  it('serves plain HTTP on port 80 with the interim default action, and warns about it', () => {
+    const [, listener] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::Listener');
+    expect(listener.Properties).toMatchObject({ Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'fixed-response' }] });
+    expect(listener.Properties.Certificates).toBeUndefined();
+    const warnings = synth.report.pluginReports.flatMap((report) => report.violations).filter((v) => v.severity === 'warning');
+    expect(warnings.map((w) => w.description)).toEqual([expect.stringContaining('No dormouse.certificateArn')]);
+  });
+
+  it('builds tenant URLs with http://', () => {
+    const api = resources[functionId(synth.template, 'dormouse-api')] as CfnResource;
+    expect(api.Properties.Environment.Variables.DORMOUSE_BASE_URL).toBe('http://trials.acme.io');
+  });
+
+  it('creates no VPC and no DNS record, and uses the given subnets', () => {
+    expect(resourcesOf(synth.template, 'AWS::EC2::VPC')).toEqual({});
+    expect(resourcesOf(synth.template, 'AWS::EC2::Subnet')).toEqual({});
+    expect(resourcesOf(synth.template, 'AWS::Route53::RecordSet')).toEqual({});
+    const [, alb] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    expect(alb.Properties.Subnets).toEqual(PUBLIC_SUBNETS);
+    const reconcile = resources[functionId(synth.template, 'dormouse-reconcile')] as CfnResource;
+    expect(reconcile.Properties.Environment.Variables).toMatchObject({
+      DORMOUSE_SUBNETS: PRIVATE_SUBNETS.join(','),
+      DORMOUSE_VPC_ID: 'vpc-0123456789abcdef0',
+      DORMOUSE_CONTAINER_PORT: '8080',
+      DORMOUSE_HEALTH_CHECK_PATH: '/healthz',
+    });
+  });
+
+  it('lets the task pull its ECR image and sets its static environment', () => {
+    const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
+    const [container] = taskDefinition.Properties.ContainerDefinitions;
+    expect(resolveForTest(container.Image)).toBe('123456789012.dkr.ecr.eu-west-1.AWS::URLSuffix/acme/app:1.4.2');
+    expect(container.Environment).toEqual([{ Name: 'APP_MODE', Value: 'trial' }]);
+    expect(taskDefinition.Properties).toMatchObject({ Cpu: '512', Memory: '2048' });
+    synth.template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: [
+          {
+            Action: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+            Effect: 'Allow',
+            Resource: 'arn:aws:ecr:eu-west-1:123456789012:repository/acme/app',
+          },
+          { Action: 'ecr:GetAuthorizationToken', Effect: 'Allow', Resource: '*' },
+          { Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Effect: 'Allow', Resource: Match.anyValue() },
+        ],
+      },
+    });
+  });
+
+  it('sends access logs to the given bucket, throttles and allows CORS as configured', () => {
+    synth.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'access_logs.s3.bucket', Value: 'acme-alb-logs' }]),
+    });
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+    });
+    synth.template.hasResourceProperties('AWS::ApiGatewayV2::Api', { CorsConfiguration: { AllowOrigins: ['https://www.acme.io'] } });
+    for (const logGroup of Object.values(resourcesOf(synth.template, 'AWS::Logs::LogGroup'))) {
+      expect(logGroup.Properties.RetentionInDays).toBe(90);
+    }
+  });
+
+  it('passes cdk-nag with the reasons that fit this install', () => {
+    const errors = synth.report.pluginReports.flatMap((report) => report.violations).filter((v) => v.severity !== 'warning');
+    expect(errors).toEqual([]);
+    const acknowledged = [...synth.acknowledgements.keys()].join('\n');
+    expect(acknowledged).toContain('Tenants/TenantTask Annotation::AwsSolutions-ECS2');
+    expect(acknowledged).toContain('Tenants/ExecutionRole Annotation::AwsSolutions-IAM5[Resource::*]');
+    expect(acknowledged).not.toContain('AwsSolutions-ELB2');
+  });
+});
+
+describe('the load balancer default action', () => {
+  it('forwards unknown hosts to the wake function once one is given', () => {
+    // Prepare: the one-line swap the wake change makes in the stack.
+    const stack = new Stack(new App(), 'Wake', { env: { region: 'us-east-1' } });
+    const vpc = new Vpc(stack, 'Vpc', { availabilityZones: ['us-east-1a', 'us-east-1b'], natGateways: 0 });
+    const wake = new LambdaFunction(stack, 'Wake', {
+      runtime: Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: Code.fromInline('export const handler = async () => ({ statusCode: 200 });'),
+    });
+
+    // Act
+    new LoadBalancer(stack, 'LoadBalancer', { vpc, domain: 'trials.example.com', unknownHosts: wake });
+
+    // Assess
+    const template = Template.fromStack(stack);
+    const [targetGroupId, targetGroup] = onlyResource(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+    expect(targetGroup.Properties).toMatchObject({ TargetType: 'lambda', Targets: [{ Id: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } }] });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroupId } }],
+    });
+  });
+});
+
+describe('the app', () => {
+  it('runs the cdk-nag AwsSolutions checks at synth and fails on an unacknowledged finding', () => {
+    // Prepare: the real app, plus a resource that breaks an AwsSolutions rule.
+    const outdir = mkdtempSync(join(tmpdir(), 'dormouse-cdk-'));
+    const { app, stack } = createDormouseApp({
+      outdir,
+      context: { ...CDK_JSON_CONTEXT, 'aws:cdk:bundling-stacks': [] },
+    });
+    new Queue(stack, 'Careless', { encryption: QueueEncryption.UNENCRYPTED });
+
+    // Act + Assess
+    try {
+      expect(() => app.synth()).toThrow(/AwsSolutions-SQS/);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
+  });
+});
