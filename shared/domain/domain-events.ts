@@ -15,6 +15,8 @@ export const TENANT_WOKEN = 'Tenant Woken';
 export const TENANT_PASSIVATED = 'Tenant Passivated';
 export const TENANT_FAILED = 'Tenant Failed';
 export const TENANT_DELETED = 'Tenant Deleted';
+/** The trial ends soon (the sweep's notice time before `trialEndsAt`); published once per tenant. */
+export const TENANT_EXPIRING = 'Tenant Expiring';
 /** The one the reconcile rule listens to: something it may have to act on changed. */
 export const TENANT_CHANGED = 'Tenant Changed';
 
@@ -29,8 +31,9 @@ export interface TenantChange {
 /**
  * Attributes whose change alone is not news: the idle sweep's activity updates touch
  * `lastActiveAt`, and every write bumps `version`. Reconciling on them would be wasted work.
+ * `expiringNoticeAt` is news for integrators (`Tenant Expiring`), not for the reconciler.
  */
-const UNEVENTFUL: ReadonlySet<string> = new Set(['version', 'lastActiveAt']);
+const UNEVENTFUL: ReadonlySet<string> = new Set(['version', 'lastActiveAt', 'expiringNoticeAt']);
 
 export function domainEventsFor({ before, after, at }: TenantChange): DomainEvent[] {
   // A removal is TTL clearing a tombstone; `Tenant Deleted` was published when it became one.
@@ -49,6 +52,9 @@ export function domainEventsFor({ before, after, at }: TenantChange): DomainEven
   } else if (before.status.phase !== after.status.phase) {
     const transition = transitionEvent(before.status.phase, after.status.phase);
     if (transition) events.push(event(transition));
+  }
+  if (after.expiringNoticeAt !== undefined && before?.expiringNoticeAt === undefined) {
+    events.push(event(TENANT_EXPIRING, { expiringNoticeAt: after.expiringNoticeAt }));
   }
   if (!before || !(sameIgnoring(before, after, UNEVENTFUL) || leaseTaken(before, after))) events.push(event(TENANT_CHANGED));
   return events;

@@ -21,6 +21,7 @@ import type { TenantStore } from '../ports/tenant-store.js';
 import { authorizeForTenant, identifyCaller, requireAdmin, requireCredential, type Caller } from './caller.js';
 import { header, jsonBody } from './request.js';
 import { errorResponse, json, type HttpResponse } from './responses.js';
+import { signupPageResponse } from './signup-page.js';
 import { idempotencyKey, listQuery, parseInput, signupBody } from './schemas.js';
 
 export interface ApiDeps {
@@ -87,7 +88,10 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     };
   }
 
+  const signupPage = signupPageResponse(config.baseUrl);
+
   const routes: Route[] = [
+    { method: 'GET', pattern: /^\/$/, run: async () => ({ ...signupPage, headers: { ...signupPage.headers } }) },
     { method: 'GET', pattern: /^\/healthz$/, run: async () => json(200, { status: 'ok' }) },
     {
       method: 'POST',
@@ -123,7 +127,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     { method: 'POST', pattern: /^\/tenants\/([^/]+)\/wake$/, run: command('running') },
   ];
 
-  async function route(event: APIGatewayProxyEventV2): Promise<HttpResponse> {
+  async function route(event: APIGatewayProxyEventV2, context: Context): Promise<HttpResponse> {
+    // An in-progress idempotency record must not outlive this invocation.
+    idempotency.registerLambdaContext(context);
     // On AWS the admin copies of the routes live under /admin, behind the IAM authorizer.
     const rawPath = event.rawPath.replace(/\/+$/, '') || '/';
     const adminPrefixed = rawPath === '/admin' || rawPath.startsWith('/admin/');

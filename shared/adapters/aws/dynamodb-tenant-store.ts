@@ -365,7 +365,8 @@ function decodeCursor(cursor: string, phase: string | undefined): Item {
   }
   if (typeof key !== 'object' || key === null || Array.isArray(key)) throw invalid();
   const entries = Object.entries(key);
-  if (!entries.every(([, value]) => typeof value === 'string')) throw invalid();
+  // DynamoDB refuses empty key values and keys over 1 KiB of sort key: reject them as ours.
+  if (!entries.every(([, value]) => typeof value === 'string' && value.length > 0 && value.length <= 1024)) throw invalid();
   const { partitionKey, phaseIndex } = TENANT_TABLE;
   const expected =
     phase === undefined ? [partitionKey] : [partitionKey, phaseIndex.partitionKey, phaseIndex.sortKey];

@@ -55,6 +55,23 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
     });
   });
 
+  // Requests Node's parser refuses (unknown method, raw non-ASCII, huge head) and unknown
+  // Expect values get the API's JSON error shape instead of Node's empty answers.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    const body = JSON.stringify({
+      error: tooLarge
+        ? { code: 'headers_too_large', message: 'The request headers are too large.' }
+        : { code: 'bad_request', message: 'The request could not be parsed as HTTP.' },
+    });
+    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+  server.on('checkExpectation', (_req, res) => {
+    sendJson(res, 417, { error: { code: 'expectation_failed', message: 'Only "Expect: 100-continue" is supported.' } });
+  });
+
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const receivedAt = new Date();
     // API Gateway refuses oversized payloads before Lambda runs; trust Content-Length to refuse
@@ -179,10 +196,13 @@ function toEvent(req: IncomingMessage, body: Buffer, requestId: string, received
   headers['x-forwarded-port'] = String(req.socket.localPort ?? '');
   headers['x-forwarded-proto'] = 'http';
 
-  const queryStringParameters: Record<string, string> = {};
+  // A Map, then own properties: a parameter named `__proto__` must stay a parameter, as it does
+  // in the JSON API Gateway sends.
+  const joined = new Map<string, string>();
   for (const [key, value] of new URLSearchParams(rawQueryString)) {
-    queryStringParameters[key] = key in queryStringParameters ? `${queryStringParameters[key]},${value}` : value;
+    joined.set(key, joined.has(key) ? `${joined.get(key)},${value}` : value);
   }
+  const queryStringParameters: Record<string, string> = Object.fromEntries(joined);
 
   // API Gateway's domainName never carries a port.
   const domainName = (headers.host ?? '').replace(/:\d+$/, '');
@@ -194,7 +214,7 @@ function toEvent(req: IncomingMessage, body: Buffer, requestId: string, received
     rawQueryString,
     ...(cookies.length > 0 ? { cookies } : {}),
     headers,
-    ...(Object.keys(queryStringParameters).length > 0 ? { queryStringParameters } : {}),
+    ...(joined.size > 0 ? { queryStringParameters } : {}),
     requestContext: {
       accountId: 'local',
       apiId: 'local',

@@ -1,0 +1,7 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { loadWakeConfig } from '../shared/config.js';
+import { wakeDeps } from '../shared/adapters/aws/wake-deps.js';
+import { createWakeHandler } from '../shared/http/wake-handler.js';
+
+/** ALB default action (Lambda target): hosts without a rule, i.e. sleeping, starting or unknown tenants. */
+export const handler = createWakeHandler(wakeDeps(loadWakeConfig()), new Logger({ serviceName: 'dormouse-wake' }));

@@ -1,0 +1,330 @@
+import { request as httpRequest, type ClientRequest } from 'node:http';
+import type { RoutingInventory } from '../../ports/inventory.js';
+import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
+import { targetGroupName } from '../aws/names.js';
+
+export interface GatewayRoutingOptions {
+  /** @default '/healthz' */
+  healthCheckPath?: string;
+  /** @default 1_000 */
+  healthCheckIntervalMs?: number;
+  /** How long a health check may take before it counts as failed. @default the interval, at most 2_000 */
+  healthCheckTimeoutMs?: number;
+  /** Successes in a row that make a target healthy. @default 1 */
+  healthyThreshold?: number;
+  /** Failures in a row that make a target unhealthy. @default 2 */
+  unhealthyThreshold?: number;
+  /** How long a deregistered target stays `draining` before it is removed. @default 1_000 */
+  deregistrationDelayMs?: number;
+}
+
+export interface HealthChange {
+  tenantId: string;
+  targetGroupArn: string;
+  ip: string;
+  health: TargetHealth;
+}
+
+export interface RouteMatch {
+  tenantId: string;
+  /** `host:port` of a healthy target. */
+  target: string;
+}
+
+/** Same meaning as ELBv2's exceptions of these names, so callers that match by name work alike. */
+export class LocalRoutingError extends Error {
+  constructor(name: 'TargetGroupNotFoundException' | 'ResourceInUseException', message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+interface TargetState {
+  ip: string;
+  health: TargetHealth;
+  successes: number;
+  failures: number;
+  timer?: NodeJS.Timeout;
+  probe?: ClientRequest;
+}
+
+interface TargetGroup {
+  arn: string;
+  tenantId: string;
+  targets: Map<string, TargetState>;
+}
+
+interface Rule extends HostRule {
+  host: string;
+  tenantId: string;
+}
+
+const ARN_PREFIX = 'local:targetgroup/';
+
+/**
+ * The load balancer of embedded mode, in memory: one target group and one host rule per
+ * active tenant, like the ALB. Registered targets are probed with `GET <healthCheckPath>` and
+ * move through `initial`, `healthy`, `unhealthy` and `draining` as ALB targets do, so the
+ * reconciler waits for a task to serve before it routes to it, exactly as on AWS.
+ */
+export class GatewayRouting implements Routing, RoutingInventory {
+  private readonly healthCheckPath: string;
+  private readonly healthCheckIntervalMs: number;
+  private readonly healthCheckTimeoutMs: number;
+  private readonly healthyThreshold: number;
+  private readonly unhealthyThreshold: number;
+  private readonly deregistrationDelayMs: number;
+
+  private readonly groups = new Map<string, TargetGroup>();
+  private readonly rules = new Map<string, Rule>();
+  private readonly healthListeners = new Set<(change: HealthChange) => void>();
+  private readonly drainTimers = new Set<NodeJS.Timeout>();
+  private ruleSequence = 0;
+  private roundRobin = 0;
+  private closed = false;
+
+  constructor({
+    healthCheckPath = '/healthz',
+    healthCheckIntervalMs = 1_000,
+    healthCheckTimeoutMs = Math.min(healthCheckIntervalMs, 2_000),
+    healthyThreshold = 1,
+    unhealthyThreshold = 2,
+    deregistrationDelayMs = 1_000,
+  }: GatewayRoutingOptions = {}) {
+    this.healthCheckPath = healthCheckPath;
+    this.healthCheckIntervalMs = healthCheckIntervalMs;
+    this.healthCheckTimeoutMs = healthCheckTimeoutMs;
+    this.healthyThreshold = healthyThreshold;
+    this.unhealthyThreshold = unhealthyThreshold;
+    this.deregistrationDelayMs = deregistrationDelayMs;
+  }
+
+  /** Called on every change of a target's health; returns a function that unsubscribes. */
+  onHealthChange(listener: (change: HealthChange) => void): () => void {
+    this.healthListeners.add(listener);
+    return () => this.healthListeners.delete(listener);
+  }
+
+  // ---- Routing port ---------------------------------------------------------------------------
+
+  async ensureTargetGroup(tenantId: string): Promise<string> {
+    // The name is the AWS adapter's, so the ARN is deterministic and a repeat finds the group.
+    const arn = targetGroupArn(tenantId);
+    if (!this.groups.has(arn)) this.groups.set(arn, { arn, tenantId, targets: new Map() });
+    return arn;
+  }
+
+  async findTargetGroup(tenantId: string): Promise<string | undefined> {
+    const arn = targetGroupArn(tenantId);
+    return this.groups.has(arn) ? arn : undefined;
+  }
+
+  async targets(targetGroupArn: string): Promise<Target[]> {
+    return [...(this.groups.get(targetGroupArn)?.targets.values() ?? [])].map(({ ip, health }) => ({ ip, health }));
+  }
+
+  /** Registering a target again is a no-op, unless it was draining: then its checks start over. */
+  async registerTarget(targetGroupArn: string, ip: string): Promise<void> {
+    const group = this.requireGroup(targetGroupArn);
+    const existing = group.targets.get(ip);
+    if (existing && existing.health !== 'draining') return;
+    const target: TargetState = { ip, health: 'initial', successes: 0, failures: 0 };
+    group.targets.set(ip, target);
+    this.changed(group, target);
+    // The first check right away: a new task should not wait a whole interval to serve.
+    this.scheduleCheck(group, target, 0);
+  }
+
+  async deregisterTarget(targetGroupArn: string, ip: string): Promise<void> {
+    const group = this.groups.get(targetGroupArn);
+    const target = group?.targets.get(ip);
+    if (!group || !target || target.health === 'draining') return;
+    this.stopChecks(target);
+    target.health = 'draining';
+    this.changed(group, target);
+    const timer = setTimeout(() => {
+      this.drainTimers.delete(timer);
+      if (group.targets.get(ip) === target) group.targets.delete(ip);
+    }, this.deregistrationDelayMs);
+    timer.unref();
+    this.drainTimers.add(timer);
+  }
+
+  /** Like ELBv2: a group a rule still forwards to cannot be deleted; a missing one is fine. */
+  async deleteTargetGroup(targetGroupArn: string): Promise<void> {
+    const group = this.groups.get(targetGroupArn);
+    if (!group) return;
+    if ([...this.rules.values()].some((rule) => rule.targetGroupArn === targetGroupArn)) {
+      throw new LocalRoutingError('ResourceInUseException', `Target group ${targetGroupArn} is used by a host rule; delete the rule first`);
+    }
+    for (const target of group.targets.values()) this.stopChecks(target);
+    group.targets.clear();
+    this.groups.delete(targetGroupArn);
+  }
+
+  async findRule(host: string): Promise<HostRule | undefined> {
+    const rule = this.ruleFor(host);
+    return rule ? toHostRule(rule) : undefined;
+  }
+
+  /** Idempotent for the same host and group; priorities are simply the lowest free one. */
+  async createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule> {
+    this.requireGroup(targetGroupArn);
+    const wanted = hostname(host);
+    const same = [...this.rules.values()].find((rule) => rule.host === wanted && rule.targetGroupArn === targetGroupArn);
+    if (same) return toHostRule(same);
+    const taken = new Set([...this.rules.values()].map((rule) => rule.priority));
+    let priority = 1;
+    while (taken.has(priority)) priority += 1;
+    this.ruleSequence += 1;
+    const rule: Rule = { arn: `local:rule/${this.ruleSequence}`, priority, targetGroupArn, host: wanted, tenantId };
+    this.rules.set(rule.arn, rule);
+    return toHostRule(rule);
+  }
+
+  async deleteRule(ruleArn: string): Promise<void> {
+    this.rules.delete(ruleArn);
+  }
+
+  // ---- Drift repair, as the ELBv2 adapter offers it -------------------------------------------
+
+  async managedTargetGroups(): Promise<Array<{ arn: string; tenantId: string }>> {
+    return [...this.groups.values()].map(({ arn, tenantId }) => ({ arn, tenantId }));
+  }
+
+  async managedRules(): Promise<Array<HostRule & { tenantId: string }>> {
+    return [...this.rules.values()].map((rule) => ({ ...toHostRule(rule), tenantId: rule.tenantId }));
+  }
+
+  // ---- For the gateway ------------------------------------------------------------------------
+
+  /**
+   * Where a request for `host` goes: its rule's target group, one of its healthy targets
+   * (round robin). Undefined when there is no rule or no healthy target: the default action.
+   */
+  route(host: string): RouteMatch | undefined {
+    const rule = this.ruleFor(host);
+    const group = rule ? this.groups.get(rule.targetGroupArn) : undefined;
+    if (!rule || !group) return undefined;
+    const healthy = [...group.targets.values()].filter((target) => target.health === 'healthy');
+    if (healthy.length === 0) return undefined;
+    this.roundRobin = (this.roundRobin + 1) % 1_000_000;
+    return { tenantId: rule.tenantId, target: healthy[this.roundRobin % healthy.length]!.ip };
+  }
+
+  /** Stops every health check; the routing table stays readable. */
+  close(): void {
+    this.closed = true;
+    for (const group of this.groups.values()) for (const target of group.targets.values()) this.stopChecks(target);
+    for (const timer of this.drainTimers) clearTimeout(timer);
+    this.drainTimers.clear();
+    this.healthListeners.clear();
+  }
+
+  // ---- Health checks --------------------------------------------------------------------------
+
+  private scheduleCheck(group: TargetGroup, target: TargetState, delayMs: number): void {
+    if (this.closed) return;
+    target.timer = setTimeout(() => void this.check(group, target), delayMs);
+    target.timer.unref();
+  }
+
+  private async check(group: TargetGroup, target: TargetState): Promise<void> {
+    target.timer = undefined;
+    const passed = await this.probe(target);
+    // Deregistered, re-registered or closed meanwhile: this result is about nothing current.
+    const current = this.groups.get(group.arn) === group && group.targets.get(target.ip) === target;
+    if (this.closed || !current || target.health === 'draining') return;
+    if (passed) {
+      target.successes += 1;
+      target.failures = 0;
+      if (target.health !== 'healthy' && target.successes >= this.healthyThreshold) {
+        target.health = 'healthy';
+        this.changed(group, target);
+      }
+    } else {
+      target.failures += 1;
+      target.successes = 0;
+      if (target.health !== 'unhealthy' && target.failures >= this.unhealthyThreshold) {
+        target.health = 'unhealthy';
+        this.changed(group, target);
+      }
+    }
+    this.scheduleCheck(group, target, this.healthCheckIntervalMs);
+  }
+
+  /** Passes on a 2xx or 3xx within the timeout, as the ALB matcher `200-399` does. */
+  private probe(target: TargetState): Promise<boolean> {
+    return new Promise((resolve) => {
+      let url: URL;
+      try {
+        url = new URL(this.healthCheckPath, `http://${target.ip}`);
+      } catch {
+        resolve(false);
+        return;
+      }
+      const req = httpRequest(
+        url,
+        { method: 'GET', agent: false, timeout: this.healthCheckTimeoutMs, headers: { 'user-agent': 'ELB-HealthChecker/2.0 (dormouse local)' } },
+        (res) => {
+          res.resume();
+          const status = res.statusCode ?? 0;
+          resolve(status >= 200 && status < 400);
+        },
+      );
+      target.probe = req;
+      req.once('timeout', () => req.destroy(new Error('health check timed out')));
+      req.once('error', () => resolve(false));
+      req.once('close', () => {
+        if (target.probe === req) target.probe = undefined;
+        resolve(false);
+      });
+      req.end();
+    });
+  }
+
+  private stopChecks(target: TargetState): void {
+    clearTimeout(target.timer);
+    target.timer = undefined;
+    target.probe?.destroy();
+    target.probe = undefined;
+  }
+
+  private changed(group: TargetGroup, target: TargetState): void {
+    const change: HealthChange = { tenantId: group.tenantId, targetGroupArn: group.arn, ip: target.ip, health: target.health };
+    for (const listener of this.healthListeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's failure must not stop health checking for everyone else.
+      }
+    }
+  }
+
+  private requireGroup(targetGroupArn: string): TargetGroup {
+    const group = this.groups.get(targetGroupArn);
+    if (!group) throw new LocalRoutingError('TargetGroupNotFoundException', `Target group ${targetGroupArn} does not exist`);
+    return group;
+  }
+
+  /** Host matching is case-insensitive and ignores a port; the lowest priority wins. */
+  private ruleFor(host: string): Rule | undefined {
+    const wanted = hostname(host);
+    return [...this.rules.values()].filter((rule) => rule.host === wanted).sort((a, b) => a.priority - b.priority)[0];
+  }
+}
+
+export function targetGroupArn(tenantId: string): string {
+  return `${ARN_PREFIX}${targetGroupName(tenantId)}`;
+}
+
+/** `Acme.LocalHost:8080` → `acme.localhost`; `[::1]:8080` → `[::1]`. */
+export function hostname(host: string): string {
+  const lower = host.trim().toLowerCase();
+  if (lower.startsWith('[')) return lower.slice(0, lower.indexOf(']') + 1) || lower;
+  return lower.replace(/:\d*$/, '');
+}
+
+function toHostRule({ arn, priority, targetGroupArn }: Rule): HostRule {
+  return { arn, priority, targetGroupArn };
+}

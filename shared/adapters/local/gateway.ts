@@ -1,0 +1,142 @@
+import { createServer, ServerResponse, type IncomingMessage } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createProxyServer } from 'http-proxy-3';
+import { hostname, type GatewayRouting } from './gateway-routing.js';
+import { LocalActivity } from './local-activity.js';
+
+export type GatewayFallback = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+
+export interface GatewayOptions {
+  /** 0 picks a free port; the real one is reported back. */
+  port: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  routing: GatewayRouting;
+  /** Tenants are `<slug>.<rootDomain>`; other hosts go straight to the fallback. @default 'localhost' */
+  rootDomain?: string;
+  /**
+   * The default action, like the ALB's: every request with no rule or no healthy target
+   * (the wake use case in embedded mode). WebSocket upgrades get it too, answered over
+   * their socket.
+   */
+  fallback: GatewayFallback;
+  /** How long a tenant may take to answer before the caller gets a 504. @default 60_000 (the ALB idle timeout) */
+  proxyTimeoutMs?: number;
+  /** @default console */
+  logger?: Pick<Console, 'warn' | 'error'>;
+}
+
+export interface Gateway {
+  url: string;
+  port: number;
+  /** Requests per tenant since the previous read, and connections open now. */
+  activity(): LocalActivity;
+  /** Stops accepting, closes every open connection (WebSockets included), resolves once closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * The load balancer of embedded mode: routes `Host: <slug>.localhost[:port]` to the tenant's
+ * process by the rules of a GatewayRouting, with http-proxy-3 doing the proxying (HTTP and
+ * WebSocket, x-forwarded-* headers), and counts each tenant's traffic for the idle sweep.
+ */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { port, host = '127.0.0.1', routing, rootDomain = 'localhost', fallback, proxyTimeoutMs = 60_000, logger = console } = options;
+  const domainSuffix = `.${rootDomain.toLowerCase()}`;
+  const activity = new LocalActivity();
+  const proxy = createProxyServer({ xfwd: true, proxyTimeout: proxyTimeoutMs });
+  // Every call passes its own error callback; this only keeps a stray error from crashing us.
+  proxy.on('error', (error) => logger.warn('[gateway] proxy error', error));
+
+  const route = (req: IncomingMessage) => {
+    const name = hostname(req.headers.host ?? '');
+    return name.endsWith(domainSuffix) && name.length > domainSuffix.length ? routing.route(name) : undefined;
+  };
+
+  const runFallback = (req: IncomingMessage, res: ServerResponse) => {
+    fallback(req, res).catch((error: unknown) => {
+      logger.error('[gateway] the fallback failed', error);
+      if (!res.headersSent) sendText(res, 500, 'Internal Server Error');
+      else res.destroy();
+    });
+  };
+
+  const server = createServer((req, res) => {
+    const match = route(req);
+    if (!match) return runFallback(req, res);
+    activity.record(match.tenantId, req.socket);
+    const startedAt = Date.now();
+    proxy.web(req, res, { target: `http://${match.target}` }, (error) => {
+      // The tenant's process went away mid-request, refused the connection, or took too long.
+      const code = (error as NodeJS.ErrnoException).code ?? error.message;
+      logger.warn(`[gateway] ${match.tenantId} at ${match.target}: ${error.message}`);
+      if (res.headersSent) {
+        res.destroy();
+      } else if (Date.now() - startedAt >= proxyTimeoutMs) {
+        sendText(res, 504, `Gateway Timeout: the application of ${match.tenantId} did not answer within ${proxyTimeoutMs / 1000} s.`);
+      } else {
+        sendText(res, 502, `Bad Gateway: the application of ${match.tenantId} did not answer (${code}).`);
+      }
+    });
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    // Once upgraded, the socket is ours: an error on it must not become an uncaught one.
+    socket.on('error', () => socket.destroy());
+    const match = route(req);
+    if (!match) {
+      // The fallback answers over the raw socket, as it would a plain request; no upgrade follows.
+      const res = new ServerResponse(req);
+      res.shouldKeepAlive = false;
+      res.assignSocket(socket);
+      res.once('finish', () => socket.end());
+      runFallback(req, res);
+      return;
+    }
+    activity.record(match.tenantId, socket);
+    proxy.ws(req, socket, head, { target: `http://${match.target}` }, (error) => {
+      logger.warn(`[gateway] ${match.tenantId} at ${match.target} (WebSocket): ${error.message}`);
+      if (!socket.destroyed && socket.writable && socket.bytesWritten === 0) {
+        socket.end('HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      } else {
+        socket.destroy();
+      }
+    });
+  });
+
+  // Upgraded sockets leave the server's bookkeeping, so closeAllConnections() misses them.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actualPort = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${actualPort}`,
+    port: actualPort,
+    activity: () => activity,
+    close: () =>
+      (closing ??= new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
+      })),
+  };
+}
+
+function sendText(res: ServerResponse, status: number, text: string): void {
+  const body = `${text}\n`;
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

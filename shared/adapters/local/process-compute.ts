@@ -1,0 +1,473 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TaskStateChange } from '../../app/task-event.js';
+import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../ports/compute.js';
+import type { TaskInventory } from '../../ports/inventory.js';
+import { freePort } from './dynamodb-local.js';
+
+/** The repository root: the default command and working directory are resolved from it. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** The demo tenant application, run with the Node that runs the control plane. */
+export const DEFAULT_TENANT_COMMAND: readonly string[] = [process.execPath, join(REPO_ROOT, 'demo', 'whoami.mjs')];
+
+/** ECS keeps the reason of a stopped task to 255 characters; so do we, for the container reason. */
+const MAX_REASON_LENGTH = 255;
+
+export type TaskEventListener = (event: TaskStateChange) => void | Promise<void>;
+
+export interface TaskOutputLine {
+  tenantId: string;
+  taskArn: string;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface ProcessComputeOptions {
+  /** The tenant application: argv of the child process. @default DEFAULT_TENANT_COMMAND (demo/whoami.mjs) */
+  command?: readonly string[];
+  /** @default REPO_ROOT */
+  cwd?: string;
+  /** Extra environment for every tenant, on top of PATH, PORT, TENANT_ID and TENANT_HOST. */
+  env?: Record<string, string>;
+  /** How long a task may take to accept connections on its port before it is killed. @default 10_000 */
+  startTimeoutMs?: number;
+  /** How often the port is tried while the task starts. @default 100 */
+  readinessPollMs?: number;
+  /** Between SIGTERM and SIGKILL when a task is stopped, like ECS's stopTimeout. @default 5_000 */
+  stopGraceMs?: number;
+  /** How long STOPPED tasks stay visible to `tenantTasks` (ECS keeps them about an hour). @default 3_600_000 */
+  stoppedRetentionMs?: number;
+  /** Each line a tenant prints; discarded when absent (the pipes are drained either way). */
+  onOutput?: (output: TaskOutputLine) => void;
+  /** Where listener failures go. @default console */
+  logger?: Pick<Console, 'warn'>;
+}
+
+interface LocalTask {
+  observed: ObservedTask;
+  clientToken: string;
+  version: number;
+  child?: ChildProcess;
+  port?: number;
+  lastStderrLine?: string;
+  stoppedAt?: number;
+  /** Resolves once the task is STOPPED. */
+  stopped: Promise<void>;
+  markStopped: () => void;
+  killTimer?: NodeJS.Timeout;
+}
+
+/**
+ * Compute for embedded mode: each tenant task is a child process listening on a free loopback
+ * port, whose "IP" is `127.0.0.1:<port>`. It goes through the ECS lifecycle (PROVISIONING,
+ * PENDING, RUNNING once its port accepts connections, STOPPED) and reports every change as an
+ * ECS-shaped task state change with a growing version, so the same task-event handler and
+ * reconciler run unchanged.
+ *
+ * Each child runs in its own process group, killed as a whole: an application that forks
+ * (say `npm start`) leaves nothing behind, and a Ctrl-C at the terminal reaches the control
+ * plane only, which then stops tenants in order instead of watching them all "crash".
+ */
+export class ProcessCompute implements Compute, TaskInventory {
+  private readonly command: readonly string[];
+  private readonly cwd: string;
+  private readonly env: Record<string, string>;
+  private readonly startTimeoutMs: number;
+  private readonly readinessPollMs: number;
+  private readonly stopGraceMs: number;
+  private readonly stoppedRetentionMs: number;
+  private readonly onOutput: ((output: TaskOutputLine) => void) | undefined;
+  private readonly logger: Pick<Console, 'warn'>;
+
+  private readonly tasks = new Map<string, LocalTask>();
+  private readonly byToken = new Map<string, LocalTask>();
+  private readonly listeners = new Set<TaskEventListener>();
+  private readonly portsInUse = new Set<number>();
+  private readonly sequences = new Map<string, number>();
+  private shuttingDown = false;
+  private exitHookInstalled = false;
+
+  constructor({
+    command = DEFAULT_TENANT_COMMAND,
+    cwd = REPO_ROOT,
+    env = {},
+    startTimeoutMs = 10_000,
+    readinessPollMs = 100,
+    stopGraceMs = 5_000,
+    stoppedRetentionMs = 3_600_000,
+    onOutput,
+    logger = console,
+  }: ProcessComputeOptions = {}) {
+    if (command.length === 0) throw new RangeError('ProcessCompute needs a command: at least the program to run');
+    this.command = command;
+    this.cwd = cwd;
+    this.env = env;
+    this.startTimeoutMs = startTimeoutMs;
+    this.readinessPollMs = readinessPollMs;
+    this.stopGraceMs = stopGraceMs;
+    this.stoppedRetentionMs = stoppedRetentionMs;
+    this.onOutput = onOutput;
+    this.logger = logger;
+  }
+
+  /** Every task state change, in order per task; returns a function that unsubscribes. */
+  onTaskEvent(listener: TaskEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async runTask(request: RunTaskRequest): Promise<RunTaskResult> {
+    // Registered before any await, so a concurrent retry with the same token finds this task.
+    const existing = this.byToken.get(request.clientToken);
+    if (existing) return { started: true, task: { ...existing.observed } };
+    if (this.shuttingDown) {
+      return { started: false, capacityUnavailable: false, reason: 'the local compute is shutting down' };
+    }
+
+    const sequence = (this.sequences.get(request.tenantId) ?? 0) + 1;
+    this.sequences.set(request.tenantId, sequence);
+    let markStopped!: () => void;
+    const task: LocalTask = {
+      observed: {
+        arn: `local:task/${request.tenantId}/${sequence}`,
+        tenantId: request.tenantId,
+        lastStatus: 'PROVISIONING',
+        desiredStatus: 'RUNNING',
+        capacityProvider: request.capacityProvider,
+      },
+      clientToken: request.clientToken,
+      version: 0,
+      stopped: new Promise<void>((resolve) => (markStopped = resolve)),
+      markStopped: () => markStopped(),
+    };
+    this.prune();
+    this.tasks.set(task.observed.arn, task);
+    this.byToken.set(request.clientToken, task);
+    this.emit(task);
+    const snapshot = { ...task.observed };
+
+    try {
+      task.port = await this.allocatePort();
+    } catch (error) {
+      this.finish(task, { stopCode: 'TaskFailedToStart', stoppedReason: `No free loopback port: ${(error as Error).message}` });
+      return { started: true, task: snapshot };
+    }
+    // Stopped (or shut down) while a port was found: never start it.
+    if (task.observed.desiredStatus === 'STOPPED' || this.shuttingDown) {
+      this.finish(task, { stopCode: task.observed.stopCode ?? 'UserInitiated' });
+      return { started: true, task: snapshot };
+    }
+    this.spawnChild(task, request.host);
+    return { started: true, task: snapshot };
+  }
+
+  async tenantTasks(tenantId: string, knownArns: string[]): Promise<ObservedTask[]> {
+    this.prune();
+    const known = new Set(knownArns);
+    return [...this.tasks.values()]
+      .filter(({ observed }) => observed.tenantId === tenantId && (observed.lastStatus !== 'STOPPED' || known.has(observed.arn)))
+      .map(({ observed }) => ({ ...observed }));
+  }
+
+  /**
+   * Tasks meant to run, for drift repair: like `ListTasks desiredStatus=RUNNING` in the ECS
+   * adapter, so a task already being stopped is not reported as an orphan.
+   */
+  async allTenantTasks(): Promise<ObservedTask[]> {
+    return [...this.tasks.values()]
+      .filter(({ observed }) => observed.desiredStatus === 'RUNNING' && observed.lastStatus !== 'STOPPED')
+      .map(({ observed }) => ({ ...observed }));
+  }
+
+  /** Stopping a task that is stopping, stopped or unknown is success: the caller wanted it gone. */
+  async stopTask(arn: string, reason: string): Promise<void> {
+    const task = this.tasks.get(arn);
+    if (!task || task.observed.lastStatus === 'STOPPED' || task.observed.desiredStatus === 'STOPPED') return;
+    this.beginStop(task, { stopCode: 'UserInitiated', stoppedReason: reason.slice(0, MAX_REASON_LENGTH) });
+  }
+
+  /** The process id of a task's child, while it has one: for logs and tests. */
+  pidOf(arn: string): number | undefined {
+    const task = this.tasks.get(arn);
+    return task?.child && task.observed.lastStatus !== 'STOPPED' ? task.child.pid : undefined;
+  }
+
+  /**
+   * Stops every task (SIGTERM, then SIGKILL after the grace period) and resolves once all
+   * child processes have exited. No events are emitted from here on: whoever listens is
+   * shutting down too. Used on Ctrl-C; later runTask calls are refused.
+   */
+  async stopAll(): Promise<void> {
+    this.shuttingDown = true;
+    this.listeners.clear();
+    const live = [...this.tasks.values()].filter((task) => task.observed.lastStatus !== 'STOPPED');
+    for (const task of live) {
+      if (task.observed.desiredStatus !== 'STOPPED') {
+        this.beginStop(task, { stopCode: 'UserInitiated', stoppedReason: 'Dormouse: the control plane is shutting down' });
+      }
+    }
+    await Promise.all(live.map((task) => task.stopped));
+  }
+
+  // ---- Lifecycle ----------------------------------------------------------------------------
+
+  private spawnChild(task: LocalTask, host: string): void {
+    const { observed } = task;
+    const [program, ...args] = this.command as [string, ...string[]];
+    let child: ChildProcess;
+    try {
+      child = spawn(program, args, {
+        cwd: this.cwd,
+        // Only what the application needs: the control plane's own secrets and NODE_OPTIONS
+        // (tsx, vitest loaders) are not the tenant's business.
+        env: {
+          ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
+          ...this.env,
+          PORT: String(task.port),
+          TENANT_ID: observed.tenantId,
+          TENANT_HOST: host,
+          EXIT_WITH_STDIN: '1',
+        },
+        // stdin stays an open pipe that we never write to: it closes when this process dies.
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (error) {
+      this.finish(task, { stopCode: 'TaskFailedToStart', stoppedReason: `Could not start ${program}: ${(error as Error).message}` });
+      return;
+    }
+    task.child = child;
+    this.installExitHook();
+
+    this.readLines(task, child, 'stdout');
+    this.readLines(task, child, 'stderr');
+    child.stdin?.on('error', () => {
+      // EPIPE when the child closes its stdin early: harmless, we never write to it.
+    });
+
+    child.on('error', (error) => {
+      // Spawning failed (ENOENT, EACCES): there is no process and there will be no 'exit'.
+      // Later errors (a signal that could not be sent) change nothing: 'exit' still comes.
+      if (child.pid === undefined) {
+        this.finish(task, { stopCode: 'TaskFailedToStart', stoppedReason: `Could not start ${program}: ${error.message}` });
+      }
+    });
+    child.once('spawn', () => {
+      if (observed.lastStatus !== 'PROVISIONING') return;
+      observed.lastStatus = 'PENDING';
+      observed.ip = `127.0.0.1:${task.port}`;
+      this.emit(task);
+      void this.waitUntilListening(task);
+    });
+    child.once('exit', (code, signal) => {
+      // stderr may still hold the last words of the process: wait for the pipes, briefly,
+      // since a grandchild that kept them open must not keep the task from stopping.
+      const settle = () => this.exited(task, code, signal);
+      const timer = setTimeout(settle, 500);
+      child.once('close', () => {
+        clearTimeout(timer);
+        settle();
+      });
+    });
+  }
+
+  private async waitUntilListening(task: LocalTask): Promise<void> {
+    const deadline = Date.now() + this.startTimeoutMs;
+    while (task.observed.lastStatus === 'PENDING' && task.observed.desiredStatus === 'RUNNING') {
+      if (await portAccepts(task.port!)) {
+        if (task.observed.lastStatus !== 'PENDING' || task.observed.desiredStatus !== 'RUNNING') return;
+        task.observed.lastStatus = 'RUNNING';
+        task.observed.startedAt = new Date().toISOString();
+        this.emit(task);
+        return;
+      }
+      if (Date.now() >= deadline) {
+        this.beginStop(task, {
+          stopCode: 'TaskFailedToStart',
+          stoppedReason: `The application did not start listening within ${this.startTimeoutMs / 1000} s`,
+        });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.readinessPollMs));
+    }
+  }
+
+  /** Asked to stop: desired STOPPED now, SIGTERM to the process group, SIGKILL after the grace period. */
+  private beginStop(task: LocalTask, reason: { stopCode: string; stoppedReason: string }): void {
+    const { observed, child } = task;
+    observed.desiredStatus = 'STOPPED';
+    observed.stopCode = reason.stopCode;
+    observed.stoppedReason = reason.stoppedReason;
+    if (!child || child.pid === undefined) {
+      // Not spawned yet: runTask sees desiredStatus and finishes it without starting anything.
+      this.emit(task);
+      return;
+    }
+    observed.lastStatus = 'STOPPING';
+    this.emit(task);
+    signalGroup(child, 'SIGTERM');
+    task.killTimer = setTimeout(() => signalGroup(child, 'SIGKILL'), this.stopGraceMs);
+    task.killTimer.unref();
+  }
+
+  private exited(task: LocalTask, code: number | null, signal: NodeJS.Signals | null): void {
+    if (task.observed.lastStatus === 'STOPPED') return;
+    // Stragglers in the group (a forked worker) go with the process that owned the task.
+    if (task.child) signalGroup(task.child, 'SIGKILL');
+    if (task.observed.desiredStatus === 'STOPPED') {
+      // We asked for it (StopTask, start timeout): keep that reason.
+      this.finish(task, {
+        ...(code !== null ? { exitCode: code } : {}),
+        ...(task.observed.stopCode === 'UserInitiated' || !task.lastStderrLine ? {} : { containerReason: task.lastStderrLine }),
+      });
+      return;
+    }
+    this.finish(task, {
+      stopCode: 'EssentialContainerExited',
+      stoppedReason: 'Essential container in task exited',
+      // No exit code for a signal: ECS would say 137 for SIGKILL, which reads as "out of memory".
+      ...(code !== null ? { exitCode: code } : {}),
+      containerReason: task.lastStderrLine ?? (signal ? `The process was killed by ${signal}` : `The process exited with code ${code}`),
+    });
+  }
+
+  private finish(
+    task: LocalTask,
+    details: { stopCode?: string; stoppedReason?: string; exitCode?: number; containerReason?: string },
+  ): void {
+    const { observed } = task;
+    if (observed.lastStatus === 'STOPPED') return;
+    clearTimeout(task.killTimer);
+    observed.lastStatus = 'STOPPED';
+    observed.desiredStatus = 'STOPPED';
+    if (details.stopCode) observed.stopCode = details.stopCode;
+    if (details.stoppedReason) observed.stoppedReason = details.stoppedReason;
+    if (details.exitCode !== undefined) observed.exitCode = details.exitCode;
+    if (details.containerReason) observed.containerReason = details.containerReason.slice(0, MAX_REASON_LENGTH);
+    task.stoppedAt = Date.now();
+    if (task.port !== undefined) this.portsInUse.delete(task.port);
+    this.emit(task);
+    task.markStopped();
+    if (![...this.tasks.values()].some((other) => other.child && other.observed.lastStatus !== 'STOPPED')) {
+      this.removeExitHook();
+    }
+  }
+
+  // ---- Plumbing -----------------------------------------------------------------------------
+
+  /** Every change bumps the task's version and goes to the listeners, as ECS events do. */
+  private emit(task: LocalTask): void {
+    task.version += 1;
+    if (this.shuttingDown) return;
+    const event: TaskStateChange = { task: { ...task.observed }, version: task.version };
+    for (const listener of this.listeners) {
+      try {
+        const result = listener(event);
+        if (result instanceof Promise) result.catch((error: unknown) => this.listenerFailed(event, error));
+      } catch (error) {
+        this.listenerFailed(event, error);
+      }
+    }
+  }
+
+  private listenerFailed(event: TaskStateChange, error: unknown): void {
+    this.logger.warn('[process-compute] a task event listener failed', { taskArn: event.task.arn, version: event.version, error });
+  }
+
+  /** freePort can hand out a port another starting task has not bound yet: skip those. */
+  private async allocatePort(): Promise<number> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const port = await freePort();
+      if (!this.portsInUse.has(port)) {
+        this.portsInUse.add(port);
+        return port;
+      }
+    }
+    throw new Error('every port offered was already given to another task');
+  }
+
+  private readLines(task: LocalTask, child: ChildProcess, stream: 'stdout' | 'stderr'): void {
+    const source = child[stream];
+    if (!source) return;
+    let partial = '';
+    const deliver = (line: string) => {
+      if (line.trim() === '') return;
+      if (stream === 'stderr') task.lastStderrLine = line.trim();
+      this.onOutput?.({ tenantId: task.observed.tenantId, taskArn: task.observed.arn, stream, line });
+    };
+    source.setEncoding('utf8');
+    source.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split(/\r?\n/);
+      partial = lines.pop() ?? '';
+      lines.forEach(deliver);
+    });
+    source.on('end', () => {
+      deliver(partial);
+      partial = '';
+    });
+    source.on('error', () => {
+      // The pipe broke with the process: what it said before is already recorded.
+    });
+  }
+
+  /** STOPPED tasks are forgotten after the retention period, with their client tokens. */
+  private prune(): void {
+    const cutoff = Date.now() - this.stoppedRetentionMs;
+    for (const [arn, task] of this.tasks) {
+      if (task.stoppedAt !== undefined && task.stoppedAt < cutoff) {
+        this.tasks.delete(arn);
+        if (this.byToken.get(task.clientToken) === task) this.byToken.delete(task.clientToken);
+      }
+    }
+  }
+
+  /**
+   * 'exit' handlers can only do synchronous work, which SIGKILL is: however this process ends
+   * (short of SIGKILL, which the children's stdin pipe covers), no tenant outlives it.
+   */
+  private readonly killAllNow = () => {
+    for (const task of this.tasks.values()) {
+      if (task.child && task.observed.lastStatus !== 'STOPPED') signalGroup(task.child, 'SIGKILL');
+    }
+  };
+
+  private installExitHook(): void {
+    if (this.exitHookInstalled) return;
+    this.exitHookInstalled = true;
+    process.on('exit', this.killAllNow);
+  }
+
+  private removeExitHook(): void {
+    if (!this.exitHookInstalled) return;
+    this.exitHookInstalled = false;
+    process.off('exit', this.killAllNow);
+  }
+}
+
+/** Signals the child's whole process group; it may be gone already, which is fine. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // ESRCH: nothing left to signal.
+    }
+  }
+}
+
+function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

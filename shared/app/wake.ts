@@ -1,0 +1,227 @@
+import { VersionConflictError } from '../domain/errors.js';
+import { isValidSlug } from '../domain/slug.js';
+import { withDesired, type Phase, type Tenant } from '../domain/tenant.js';
+import type { Clock } from '../ports/clock.js';
+import type { ActiveTenantLister, RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
+import type { MissCache } from './miss-cache.js';
+
+/**
+ * Wake on request. A sleeping tenant has no ALB rule, so its host falls through to the
+ * default action and lands here. This answers every such request, and for a sleeping tenant
+ * sets the expected state back to running. It is public and sits in front of random traffic,
+ * so it is cheap: at most one tenant read per request, none for hosts that cannot name a
+ * tenant, and writes only when a sleeper is asked to wake.
+ */
+
+export interface WakeSettings {
+  /** Tenants are `<slug>.<rootDomain>`: the hostname of DORMOUSE_BASE_URL. */
+  rootDomain: string;
+  /** Routing slots per load balancer; when all are taken a wake evicts an idle tenant. */
+  maxActiveTenants: number;
+  /** A tenant is not evicted before it has run, and been idle, this long. */
+  minRunMs: number;
+  /** How many of the least recently active tenants are looked at for an eviction. @default 25 */
+  evictionCandidates?: number;
+}
+
+export interface WakeDeps {
+  store: TenantReader & Pick<TenantWriter, 'save'> & Pick<RoutingSlots, 'countRoutingSlots' | 'countQueuedBefore'> & ActiveTenantLister;
+  clock: Clock;
+  settings: WakeSettings;
+  /** Slugs recently found not to exist; shared by every request this process answers. */
+  unknownTenants: MissCache;
+  logger?: Pick<Console, 'info' | 'warn'>;
+}
+
+export interface WakeRequest {
+  /** The Host header as received, port included. */
+  host: string | undefined;
+  acceptsJson: boolean;
+}
+
+/** What the page says. `unknown`: no such tenant; `gone`: deleted or trial over. */
+export type WakeKind = 'unknown' | 'gone' | 'failed' | 'waking';
+
+export interface WakeAnswer {
+  status: 404 | 410 | 503;
+  kind: WakeKind;
+  format: 'html' | 'json';
+  /** The requested slug, once the host named a well-formed one. Never another tenant's. */
+  tenant?: string;
+  phase?: Phase;
+  /** Seconds before asking again (the Retry-After header, and the page's refresh). */
+  retryAfter?: number;
+  /** Place in the queue for a routing slot, 1 for next. */
+  position?: number;
+  /** Why the tenant failed, in a sentence a person can act on. */
+  reason?: string;
+}
+
+/** A tenant on its way up is looked at again this often; a queued one less often. */
+export const WAKING_RETRY_SECONDS = 5;
+export const QUEUED_RETRY_SECONDS = 15;
+/** A failed tenant does not recover by itself: the page does not reload, and asks clients to wait. */
+export const FAILED_RETRY_SECONDS = 60;
+
+const DEFAULT_EVICTION_CANDIDATES = 25;
+/** Fresh reads a conditional write gets before the request is answered without it. */
+const WRITE_ATTEMPTS = 3;
+
+/** The longest DNS name; anything longer is not a host. */
+const MAX_HOST_LENGTH = 253;
+const PORT = /:\d{1,5}$/;
+/** Visible ASCII only: a host with other characters is not one we serve (IDNs arrive as xn--). */
+const ASCII_HOST = /^[\x21-\x7e]+$/;
+
+/**
+ * The tenant a Host header names, or undefined when it names none: another domain, extra
+ * labels, a label that is not a valid slug. Hosts are case-insensitive, so `ACME.<root>` is
+ * acme. The ASCII check runs before lowercasing, because Unicode lowercasing maps some
+ * characters onto ASCII ones (the Kelvin sign becomes `k`).
+ */
+export function slugFromHost(host: string | undefined, rootDomain: string): string | undefined {
+  if (!host || host.length > MAX_HOST_LENGTH + ':65535'.length || !ASCII_HOST.test(host)) return undefined;
+  const name = host.toLowerCase().replace(PORT, '');
+  if (name.length > MAX_HOST_LENGTH) return undefined;
+  const suffix = `.${rootDomain.toLowerCase()}`;
+  if (!name.endsWith(suffix)) return undefined;
+  // A valid slug has no dots, so `a.b.<root>` and `<root>` itself fall out here.
+  const label = name.slice(0, -suffix.length);
+  return isValidSlug(label) ? label : undefined;
+}
+
+type State = 'gone' | 'failed' | 'asleep' | 'starting';
+
+function stateOf(tenant: Tenant, now: Date): State {
+  const { phase } = tenant.status;
+  if (tenant.spec.desired === 'deleted' || phase === 'Deleting' || phase === 'Deleted') return 'gone';
+  // An expired trial is not woken; the sweep asks for its deletion.
+  if (Date.parse(tenant.trialEndsAt) <= now.getTime()) return 'gone';
+  // A failed tenant stays failed until its owner retries; visitors do not retry it for them.
+  if (phase === 'Failed') return 'failed';
+  if (tenant.spec.desired === 'passivated' || phase === 'Passivated' || phase === 'Passivating') return 'asleep';
+  // Pending, Queued, Provisioning, Waking, and Running (its rule may be seconds from existing).
+  return 'starting';
+}
+
+export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAnswer> {
+  const format = request.acceptsJson ? 'json' : 'html';
+  const slug = slugFromHost(request.host, deps.settings.rootDomain);
+  if (slug === undefined) return { status: 404, kind: 'unknown', format };
+  const now = deps.clock.now();
+  // Staleness accepted: a slug signed up within the TTL of a miss answers 404 until the TTL ends.
+  if (deps.unknownTenants.has(slug, now.getTime())) return { status: 404, kind: 'unknown', format, tenant: slug };
+
+  let tenant = await deps.store.get(slug);
+  for (let attempt = 1; ; attempt++) {
+    if (!tenant) {
+      deps.unknownTenants.add(slug, now.getTime());
+      return { status: 404, kind: 'unknown', format, tenant: slug };
+    }
+    const state = stateOf(tenant, now);
+    if (state === 'gone') return { status: 410, kind: 'gone', format, tenant: slug, phase: tenant.status.phase };
+    if (state === 'failed') {
+      return {
+        status: 503,
+        kind: 'failed',
+        format,
+        tenant: slug,
+        phase: tenant.status.phase,
+        retryAfter: FAILED_RETRY_SECONDS,
+        reason: tenant.status.lastError ?? 'It could not be started.',
+      };
+    }
+    if (state === 'asleep') {
+      // Already asked to run (the reconciler has not caught up yet): nothing to write.
+      const next = withDesired(tenant, 'running');
+      if (next !== tenant) {
+        try {
+          tenant = await deps.store.save(next);
+        } catch (error) {
+          if (!(error instanceof VersionConflictError)) throw error;
+          if (attempt >= WRITE_ATTEMPTS) {
+            // Someone keeps writing this tenant; the page reloads and the next request tries again.
+            deps.logger?.warn('Could not record the wake; the tenant kept changing', { tenantId: slug });
+            return progress(deps, tenant, format);
+          }
+          // Another writer got there first: decide again from what it wrote, never over it.
+          tenant = await deps.store.get(slug);
+          continue;
+        }
+        deps.logger?.info('Tenant woken by a request', { tenantId: slug, generation: tenant.spec.generation });
+        if (!tenant.status.slot) await makeRoom(deps, slug, now);
+      }
+    }
+    return progress(deps, tenant, format);
+  }
+}
+
+async function progress(deps: WakeDeps, tenant: Tenant, format: WakeAnswer['format']): Promise<WakeAnswer> {
+  const { phase, queuedAt } = tenant.status;
+  const queued = phase === 'Queued';
+  const answer: WakeAnswer = {
+    status: 503,
+    kind: 'waking',
+    format,
+    tenant: tenant.id,
+    phase,
+    retryAfter: queued ? QUEUED_RETRY_SECONDS : WAKING_RETRY_SECONDS,
+  };
+  // The position is a count and nothing else: no other tenant's name or state leaves here.
+  if (queued && queuedAt) answer.position = (await deps.store.countQueuedBefore(queuedAt)) + 1;
+  return answer;
+}
+
+/**
+ * When every routing slot is taken, asks the least recently active tenant that has run and
+ * been idle for the minimum run time to passivate, so the woken tenant can take its slot. At
+ * most one eviction per wake; with no such tenant the woken one waits in the reconciler's
+ * queue. Two wakes racing may each evict one tenant, which costs a cold start, never a
+ * wrong state: every write is conditional and re-checks the candidate.
+ */
+async function makeRoom(deps: WakeDeps, wokenId: string, now: Date): Promise<void> {
+  const { store, settings, logger } = deps;
+  try {
+    if ((await store.countRoutingSlots()) < settings.maxActiveTenants) return;
+    const { items } = await store.listActive({ limit: settings.evictionCandidates ?? DEFAULT_EVICTION_CANDIDATES });
+    for (const candidate of items) {
+      if (candidate.id === wokenId || !evictable(candidate, now, settings.minRunMs)) continue;
+      if (await passivate(deps, candidate, now)) {
+        logger?.info('Passivated the least recently active idle tenant to make room', { tenantId: wokenId, evicted: candidate.id });
+        return;
+      }
+    }
+    logger?.info('All routing slots are in use and no tenant is idle long enough; the tenant waits in the queue', {
+      tenantId: wokenId,
+    });
+  } catch (error) {
+    // The wake itself is recorded; without an eviction the tenant queues, which is still right.
+    logger?.warn('Could not make room for a woken tenant', { tenantId: wokenId, error });
+  }
+}
+
+/** Running, wanting to run, holding a slot, and both up and idle for at least the minimum run time. */
+export function evictable(tenant: Tenant, now: Date, minRunMs: number): boolean {
+  const { status, spec } = tenant;
+  const upFor = now.getTime() - Date.parse(status.transitionAt);
+  const idleFor = now.getTime() - Date.parse(tenant.lastActiveAt);
+  // NaN (an unreadable time) compares false: such a tenant is never evicted.
+  return status.phase === 'Running' && spec.desired === 'running' && status.slot === true && upFor >= minRunMs && idleFor >= minRunMs;
+}
+
+/** Sets expected `passivated`, conditional on the version read; on a conflict re-reads and re-checks. */
+async function passivate(deps: WakeDeps, candidate: Tenant, now: Date): Promise<boolean> {
+  let current: Tenant | undefined = candidate;
+  for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
+    if (!current || !evictable(current, now, deps.settings.minRunMs)) return false;
+    try {
+      await deps.store.save(withDesired(current, 'passivated'));
+      return true;
+    } catch (error) {
+      if (!(error instanceof VersionConflictError)) throw error;
+      // The index copy may be stale, or the tenant just got a visitor: look at it again.
+      current = await deps.store.get(current.id);
+    }
+  }
+  return false;
+}

@@ -1,0 +1,20 @@
+/** Traffic a tenant received over a window: what tells the sweep it is not idle. */
+export interface ActivityLevel {
+  requests: number;
+  /** Connections open during the window (a WebSocket, a long download), where the source can tell. */
+  connections: number;
+}
+
+export interface ActivityTarget {
+  tenantId: string;
+  /** The tenant's target group: load balancer metrics are kept per target group. */
+  targetGroupArn: string;
+}
+
+export interface Activity {
+  /**
+   * Activity of each target over the window, keyed by tenant id. A tenant missing from the map
+   * could not be measured; the caller must not take that for idleness.
+   */
+  activity(targets: ActivityTarget[], window: { start: Date; end: Date }): Promise<Map<string, ActivityLevel>>;
+}

@@ -1,0 +1,268 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../../shared/adapters/local/dynamodb-local.js';
+import { GatewayRouting, type GatewayRoutingOptions, type HealthChange } from '../../shared/adapters/local/gateway-routing.js';
+import type { TargetHealth } from '../../shared/ports/routing.js';
+import { startTestServer, waitFor, type TestServer } from '../support/local.js';
+
+const routings: GatewayRouting[] = [];
+const servers: TestServer[] = [];
+
+afterEach(async () => {
+  for (const routing of routings.splice(0)) routing.close();
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+function newRouting(options: GatewayRoutingOptions = {}) {
+  const routing = new GatewayRouting({ healthCheckIntervalMs: 50, healthCheckTimeoutMs: 200, deregistrationDelayMs: 100, ...options });
+  routings.push(routing);
+  const changes: HealthChange[] = [];
+  routing.onHealthChange((change) => changes.push(change));
+  return { routing, changes };
+}
+
+/** A target whose health check answers `status` (or never answers, for `hang`), counting checks. */
+async function target(initial: number | 'hang' = 200) {
+  const state = { status: initial, checks: 0, paths: [] as string[], userAgents: [] as string[] };
+  const server = await startTestServer((req, res) => {
+    state.checks += 1;
+    state.paths.push(req.url ?? '');
+    state.userAgents.push(req.headers['user-agent'] ?? '');
+    if (state.status === 'hang') return;
+    res.writeHead(state.status, state.status >= 300 && state.status < 400 ? { location: '/elsewhere' } : {});
+    res.end();
+  });
+  servers.push(server);
+  return { ip: server.ip, state, server };
+}
+
+async function healthOf(routing: GatewayRouting, arn: string, ip: string): Promise<TargetHealth | undefined> {
+  return (await routing.targets(arn)).find((candidate) => candidate.ip === ip)?.health;
+}
+
+async function until(routing: GatewayRouting, arn: string, ip: string, health: TargetHealth | undefined, timeoutMs = 5_000) {
+  await waitFor(`${ip} to be ${health ?? 'gone'}`, async () => ((await healthOf(routing, arn, ip)) === health ? true : undefined), timeoutMs);
+}
+
+describe('GatewayRouting target groups', () => {
+  it('creates one target group per tenant with a deterministic ARN, and finds it again', async () => {
+    const { routing } = newRouting();
+    expect(await routing.findTargetGroup('acme')).toBeUndefined();
+
+    const arn = await routing.ensureTargetGroup('acme');
+
+    expect(arn).toBe('local:targetgroup/dm-acme');
+    expect(await routing.ensureTargetGroup('acme')).toBe(arn);
+    expect(await routing.findTargetGroup('acme')).toBe(arn);
+    expect(await routing.managedTargetGroups()).toEqual([{ arn, tenantId: 'acme' }]);
+    // Names follow the AWS adapter's: a long slug is shortened with a hash, still unique.
+    expect(await routing.ensureTargetGroup('a'.repeat(40))).toMatch(/^local:targetgroup\/dm-a{20}-[0-9a-f]{8}$/);
+  });
+
+  it('refuses a target for a group that does not exist, like ELBv2', async () => {
+    const { routing } = newRouting();
+
+    await expect(routing.registerTarget('local:targetgroup/dm-nobody', '127.0.0.1:1')).rejects.toMatchObject({ name: 'TargetGroupNotFoundException' });
+  });
+
+  it('refuses to delete a group a rule forwards to, and deletes it (idempotently) once the rule is gone', async () => {
+    const { routing } = newRouting();
+    const arn = await routing.ensureTargetGroup('acme');
+    const rule = await routing.createRule('acme', 'acme.localhost', arn);
+
+    await expect(routing.deleteTargetGroup(arn)).rejects.toMatchObject({ name: 'ResourceInUseException' });
+    await routing.deleteRule(rule.arn);
+    await routing.deleteTargetGroup(arn);
+    await routing.deleteTargetGroup(arn);
+
+    expect(await routing.findTargetGroup('acme')).toBeUndefined();
+    expect(await routing.managedTargetGroups()).toEqual([]);
+  });
+
+  it('stops health-checking the targets of a deleted group', async () => {
+    const { routing } = newRouting();
+    const { ip, state } = await target();
+    const arn = await routing.ensureTargetGroup('acme');
+    await routing.registerTarget(arn, ip);
+    await until(routing, arn, ip, 'healthy');
+
+    await routing.deleteTargetGroup(arn);
+    const checks = state.checks;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    expect(state.checks).toBeLessThanOrEqual(checks + 1);
+  });
+});
+
+describe('GatewayRouting host rules', () => {
+  it('gives each rule a free priority, matches hosts whatever their case or port, and forgets deleted rules', async () => {
+    const { routing } = newRouting();
+    const acme = await routing.ensureTargetGroup('acme');
+    const globex = await routing.ensureTargetGroup('globex');
+
+    const first = await routing.createRule('acme', 'acme.localhost', acme);
+    const second = await routing.createRule('globex', 'globex.localhost', globex);
+
+    expect([first.priority, second.priority]).toEqual([1, 2]);
+    expect(await routing.createRule('acme', 'acme.localhost', acme)).toEqual(first);
+    expect(await routing.findRule('ACME.localhost')).toEqual(first);
+    expect(await routing.findRule('acme.localhost:8080')).toEqual(first);
+    expect(await routing.findRule('nobody.localhost')).toBeUndefined();
+    expect(await routing.managedRules()).toEqual([
+      { ...first, tenantId: 'acme' },
+      { ...second, tenantId: 'globex' },
+    ]);
+
+    await routing.deleteRule(first.arn);
+    await routing.deleteRule(first.arn);
+
+    expect(await routing.findRule('acme.localhost')).toBeUndefined();
+    expect((await routing.createRule('initech', 'initech.localhost', acme)).priority).toBe(1);
+  });
+
+  it('refuses a rule that forwards to a group that does not exist', async () => {
+    const { routing } = newRouting();
+
+    await expect(routing.createRule('acme', 'acme.localhost', 'local:targetgroup/dm-acme')).rejects.toMatchObject({
+      name: 'TargetGroupNotFoundException',
+    });
+  });
+});
+
+describe('GatewayRouting health checks', () => {
+  it('moves a new target from initial to healthy after one passed check of the health check path', async () => {
+    const { routing, changes } = newRouting();
+    const { ip, state } = await target(200);
+    const arn = await routing.ensureTargetGroup('acme');
+
+    await routing.registerTarget(arn, ip);
+    expect(await healthOf(routing, arn, ip)).toBe('initial');
+    await until(routing, arn, ip, 'healthy');
+
+    expect(state.paths[0]).toBe('/healthz');
+    expect(state.userAgents[0]).toMatch(/^ELB-HealthChecker/);
+    expect(changes.map((change) => change.health)).toEqual(['initial', 'healthy']);
+    expect(changes[1]).toEqual({ tenantId: 'acme', targetGroupArn: arn, ip, health: 'healthy' });
+  });
+
+  it('takes a target as healthy on a redirect, as the ALB matcher 200-399 does, on the configured path', async () => {
+    const { routing } = newRouting({ healthCheckPath: '/ready' });
+    const { ip, state } = await target(302);
+    const arn = await routing.ensureTargetGroup('acme');
+
+    await routing.registerTarget(arn, ip);
+
+    await until(routing, arn, ip, 'healthy');
+    expect(state.paths[0]).toBe('/ready');
+  });
+
+  it('marks a target unhealthy only after two failed checks in a row', async () => {
+    const { routing, changes } = newRouting({ healthCheckIntervalMs: 600 });
+    const { ip, state } = await target(500);
+    const arn = await routing.ensureTargetGroup('acme');
+
+    await routing.registerTarget(arn, ip);
+    await waitFor('the first check', () => state.checks >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await healthOf(routing, arn, ip)).toBe('initial');
+    await until(routing, arn, ip, 'unhealthy');
+
+    expect(state.checks).toBeGreaterThanOrEqual(2);
+    expect(changes.map((change) => change.health)).toEqual(['initial', 'unhealthy']);
+  });
+
+  it('takes a target that stops answering out of service, and back once it answers again', async () => {
+    const { routing, changes } = newRouting();
+    const { ip, state } = await target(200);
+    const arn = await routing.ensureTargetGroup('acme');
+    await routing.createRule('acme', 'acme.localhost', arn);
+    await routing.registerTarget(arn, ip);
+    await until(routing, arn, ip, 'healthy');
+    expect(routing.route('acme.localhost')).toEqual({ tenantId: 'acme', target: ip });
+
+    state.status = 'hang';
+    await until(routing, arn, ip, 'unhealthy');
+    expect(routing.route('acme.localhost')).toBeUndefined();
+
+    state.status = 200;
+    await until(routing, arn, ip, 'healthy');
+    expect(routing.route('acme.localhost')).toEqual({ tenantId: 'acme', target: ip });
+    expect(changes.map((change) => change.health)).toEqual(['initial', 'healthy', 'unhealthy', 'healthy']);
+  });
+
+  it('marks a target with nothing listening unhealthy', async () => {
+    const { routing } = newRouting();
+    const ip = `127.0.0.1:${await freePort()}`;
+    const arn = await routing.ensureTargetGroup('acme');
+
+    await routing.registerTarget(arn, ip);
+
+    await until(routing, arn, ip, 'unhealthy');
+  });
+
+  it('drains a deregistered target, then removes it; registering it while draining starts its checks over', async () => {
+    const { routing } = newRouting({ deregistrationDelayMs: 300 });
+    const { ip } = await target(200);
+    const arn = await routing.ensureTargetGroup('acme');
+    await routing.createRule('acme', 'acme.localhost', arn);
+    await routing.registerTarget(arn, ip);
+    await until(routing, arn, ip, 'healthy');
+
+    await routing.deregisterTarget(arn, ip);
+    expect(await healthOf(routing, arn, ip)).toBe('draining');
+    expect(routing.route('acme.localhost')).toBeUndefined();
+    await routing.registerTarget(arn, ip);
+    expect(await healthOf(routing, arn, ip)).toBe('initial');
+    await until(routing, arn, ip, 'healthy');
+    // The earlier drain timer must not remove the re-registered target.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(await healthOf(routing, arn, ip)).toBe('healthy');
+
+    await routing.deregisterTarget(arn, ip);
+    await until(routing, arn, ip, undefined);
+    expect(await routing.targets(arn)).toEqual([]);
+    await routing.deregisterTarget(arn, ip);
+    await routing.deregisterTarget('local:targetgroup/dm-nobody', ip);
+  });
+
+  it('does not restart the checks of a target registered twice', async () => {
+    const { routing, changes } = newRouting();
+    const { ip } = await target(200);
+    const arn = await routing.ensureTargetGroup('acme');
+    await routing.registerTarget(arn, ip);
+    await until(routing, arn, ip, 'healthy');
+
+    await routing.registerTarget(arn, ip);
+
+    expect(await healthOf(routing, arn, ip)).toBe('healthy');
+    expect(changes.map((change) => change.health)).toEqual(['initial', 'healthy']);
+  });
+
+  it('spreads requests over the healthy targets of a group', async () => {
+    const { routing } = newRouting();
+    const [one, two] = await Promise.all([target(200), target(200)]);
+    const arn = await routing.ensureTargetGroup('acme');
+    await routing.createRule('acme', 'acme.localhost', arn);
+    await routing.registerTarget(arn, one.ip);
+    await routing.registerTarget(arn, two.ip);
+    await until(routing, arn, one.ip, 'healthy');
+    await until(routing, arn, two.ip, 'healthy');
+
+    const picked = new Set(Array.from({ length: 4 }, () => routing.route('acme.localhost')?.target));
+
+    expect(picked).toEqual(new Set([one.ip, two.ip]));
+  });
+
+  it('stops every health check on close', async () => {
+    const { routing } = newRouting();
+    const { ip, state } = await target(200);
+    const arn = await routing.ensureTargetGroup('acme');
+    await routing.registerTarget(arn, ip);
+    await until(routing, arn, ip, 'healthy');
+
+    routing.close();
+    const checks = state.checks;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    expect(state.checks).toBeLessThanOrEqual(checks + 1);
+  });
+});

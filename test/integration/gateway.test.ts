@@ -1,0 +1,380 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type Gateway } from '../../shared/adapters/local/gateway.js';
+import { GatewayRouting, type GatewayRoutingOptions } from '../../shared/adapters/local/gateway-routing.js';
+import { ProcessCompute } from '../../shared/adapters/local/process-compute.js';
+import type { ObservedTask } from '../../shared/ports/compute.js';
+import { get, processGone, recordEvents, startTestServer, waitFor, type TestServer } from '../support/local.js';
+
+const WINDOW = { start: new Date(0), end: new Date() };
+
+// Real tenant processes (the demo app), shared by the tests that only send them traffic.
+const compute = new ProcessCompute({ stopGraceMs: 1_000 });
+const recorder = recordEvents(compute);
+const tasks: Record<string, ObservedTask> = {};
+
+async function runDemo(tenantId: string): Promise<ObservedTask> {
+  const result = await compute.runTask({ tenantId, host: `${tenantId}.localhost`, clientToken: `${tenantId}-1`, capacityProvider: 'FARGATE_SPOT' });
+  if (!result.started) throw new Error(`${tenantId} did not start: ${result.reason}`);
+  return (await recorder.until(result.task.arn, (task) => task.lastStatus === 'RUNNING')).task;
+}
+
+beforeAll(async () => {
+  const [acme, globex] = await Promise.all([runDemo('acme'), runDemo('globex')]);
+  tasks.acme = acme;
+  tasks.globex = globex;
+});
+
+afterAll(async () => {
+  await compute.stopAll();
+});
+
+// Per test: its own routing (health checks) and gateway, always closed.
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface Setup {
+  gateway: Gateway;
+  routing: GatewayRouting;
+  /** Hosts the fallback was called for. */
+  fallbackHosts: string[];
+  /** `<tenant>.localhost:<gateway port>`, the Host header a browser would send. */
+  hostOf(tenantId: string): string;
+  /** Target group, target and host rule: what the reconciler does for a running tenant. */
+  serve(tenantId: string, ip: string): Promise<string>;
+  read(...tenantIds: string[]): Promise<Map<string, { requests: number; connections: number }>>;
+}
+
+async function setup(routingOptions: GatewayRoutingOptions = {}, fallback?: (req: IncomingMessage, res: ServerResponse) => Promise<void>): Promise<Setup> {
+  const routing = new GatewayRouting({ healthCheckIntervalMs: 100, healthCheckTimeoutMs: 200, ...routingOptions });
+  cleanups.push(() => routing.close());
+  const fallbackHosts: string[] = [];
+  const gateway = await startGateway({
+    port: 0,
+    routing,
+    rootDomain: 'localhost',
+    logger: { warn: () => {}, error: () => {} },
+    fallback:
+      fallback ??
+      (async (req, res) => {
+        fallbackHosts.push(req.headers.host ?? '');
+        res.writeHead(503, { 'content-type': 'text/plain' });
+        res.end('wake');
+      }),
+  });
+  cleanups.push(() => gateway.close());
+  return {
+    gateway,
+    routing,
+    fallbackHosts,
+    hostOf: (tenantId) => `${tenantId}.localhost:${gateway.port}`,
+    async serve(tenantId, ip) {
+      const arn = await routing.ensureTargetGroup(tenantId);
+      await routing.registerTarget(arn, ip);
+      await routing.createRule(tenantId, `${tenantId}.localhost`, arn);
+      await waitFor(`${tenantId} to be healthy`, async () => (await routing.targets(arn)).some((t) => t.ip === ip && t.health === 'healthy'));
+      return arn;
+    },
+    read: (...tenantIds) =>
+      gateway.activity().activity(
+        tenantIds.map((tenantId) => ({ tenantId, targetGroupArn: `local:targetgroup/dm-${tenantId}` })),
+        WINDOW,
+      ),
+  };
+}
+
+const gw = (setup: Setup) => `127.0.0.1:${setup.gateway.port}`;
+
+describe('gateway', () => {
+  it("routes <slug>.localhost to the tenant's process, with the original Host and x-forwarded headers", async () => {
+    const s = await setup();
+    await s.serve('acme', tasks.acme!.ip!);
+
+    const whoami = await get(gw(s), '/whoami', { host: s.hostOf('acme') });
+    const headers = await get(gw(s), '/headers', { host: `ACME.localhost:${s.gateway.port}` });
+
+    expect(whoami.status).toBe(200);
+    expect(JSON.parse(whoami.body)).toMatchObject({ tenant: 'acme', host: 'acme.localhost' });
+    expect(JSON.parse(headers.body)).toMatchObject({
+      host: `ACME.localhost:${s.gateway.port}`,
+      'x-forwarded-for': '127.0.0.1',
+      'x-forwarded-port': String(s.gateway.port),
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': `ACME.localhost:${s.gateway.port}`,
+    });
+    expect(s.fallbackHosts).toEqual([]);
+  });
+
+  it("never lets two tenants see each other's traffic, and counts each tenant's requests apart", async () => {
+    const s = await setup();
+    await s.serve('acme', tasks.acme!.ip!);
+    await s.serve('globex', tasks.globex!.ip!);
+
+    const tenants = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? 'globex' : 'acme'));
+    const answers = await Promise.all(tenants.map((tenant) => get(gw(s), '/whoami', { host: s.hostOf(tenant) })));
+
+    answers.forEach((answer, i) => expect(JSON.parse(answer.body).tenant).toBe(tenants[i]));
+    const activity = await s.read('acme', 'globex');
+    expect(activity.get('acme')?.requests).toBe(20);
+    expect(activity.get('globex')?.requests).toBe(10);
+  });
+
+  it('sends every host without a rule, outside the root domain, or without a healthy target to the fallback', async () => {
+    const s = await setup();
+    await s.serve('acme', tasks.acme!.ip!);
+    // A rule whose group has no healthy target: the tenant is still starting.
+    const starting = await s.routing.ensureTargetGroup('initech');
+    await s.routing.createRule('initech', 'initech.localhost', starting);
+
+    const hosts = [s.hostOf('nobody'), s.hostOf('initech'), `localhost:${s.gateway.port}`, 'acme.example.com', `deep.acme.localhost:${s.gateway.port}`];
+    const answers = await Promise.all(hosts.map((host) => get(gw(s), '/whoami', { host })));
+
+    for (const answer of answers) expect([answer.status, answer.body]).toEqual([503, 'wake']);
+    expect(s.fallbackHosts.sort()).toEqual([...hosts].sort());
+    expect((await s.read('nobody', 'initech')).get('initech')).toEqual({ requests: 0, connections: 0 });
+  });
+
+  it('answers 500 when the fallback fails, and keeps serving', async () => {
+    const s = await setup({}, async () => {
+      throw new Error('the store is down');
+    });
+    await s.serve('acme', tasks.acme!.ip!);
+
+    const failed = await get(gw(s), '/', { host: s.hostOf('nobody') });
+    const served = await get(gw(s), '/whoami', { host: s.hostOf('acme') });
+
+    expect(failed.status).toBe(500);
+    expect(served.status).toBe(200);
+  });
+
+  it("answers 502, without crashing, when the tenant's process is gone before its health check notices", async () => {
+    // Prepare: a process of its own, and checks too rare to notice it die during the test.
+    const s = await setup({ healthCheckIntervalMs: 60_000 });
+    const doomed = await runDemo('doomed');
+    await s.serve('doomed', doomed.ip!);
+    await s.serve('acme', tasks.acme!.ip!);
+    expect((await get(gw(s), '/whoami', { host: s.hostOf('doomed') })).status).toBe(200);
+
+    // Act
+    const pid = compute.pidOf(doomed.arn)!;
+    process.kill(pid, 'SIGKILL');
+    await recorder.until(doomed.arn, (task) => task.lastStatus === 'STOPPED');
+    const answer = await get(gw(s), '/whoami', { host: s.hostOf('doomed') });
+
+    // Assess
+    expect(processGone(pid)).toBe(true);
+    expect(answer.status).toBe(502);
+    expect(answer.body).toMatch(/^Bad Gateway: the application of doomed did not answer \(ECONNREFUSED\)/);
+    expect((await get(gw(s), '/whoami', { host: s.hostOf('acme') })).status).toBe(200);
+  });
+
+  it('stops routing to a target that stops answering its health check, and routes to it again once it recovers', async () => {
+    const state = { answering: true };
+    const app = await startTestServer((req, res) => {
+      if (req.url === '/healthz' && !state.answering) return; // Hangs: the check times out.
+      res.end(`flaky ${req.url}`);
+    });
+    cleanups.push(() => app.close());
+    const s = await setup();
+    const arn = await s.serve('flaky', app.ip);
+    expect((await get(gw(s), '/x', { host: s.hostOf('flaky') })).body).toBe('flaky /x');
+
+    state.answering = false;
+    await waitFor('the target to be unhealthy', async () => (await s.routing.targets(arn))[0]?.health === 'unhealthy');
+    const whileDown = await get(gw(s), '/x', { host: s.hostOf('flaky') });
+    state.answering = true;
+    await waitFor('the target to be healthy', async () => (await s.routing.targets(arn))[0]?.health === 'healthy');
+    const afterwards = await get(gw(s), '/x', { host: s.hostOf('flaky') });
+
+    expect([whileDown.status, whileDown.body]).toEqual([503, 'wake']);
+    expect(afterwards.body).toBe('flaky /x');
+  });
+
+  it('counts a held request as an open connection until it closes, and resets requests on each read', async () => {
+    // Prepare: an application that holds /hold until the test lets go.
+    const held: ServerResponse[] = [];
+    const app = await startTestServer((req, res) => {
+      if (req.url === '/hold') held.push(res);
+      else res.end('ok');
+    });
+    cleanups.push(() => app.close());
+    const s = await setup();
+    await s.serve('slow', app.ip);
+    expect(await s.read('slow')).toEqual(new Map([['slow', { requests: 0, connections: 0 }]]));
+
+    // Act: one request held open, one answered.
+    let client: import('node:http').ClientRequest | undefined;
+    const holding = get(gw(s), '/hold', { host: s.hostOf('slow'), onRequest: (req) => (client = req) }).catch((error: Error) => error);
+    await waitFor('the application to hold the request', () => held.length === 1);
+    expect((await get(gw(s), '/quick', { host: s.hostOf('slow') })).body).toBe('ok');
+    const during = await s.read('slow');
+    const again = await s.read('slow');
+    client!.destroy();
+    await holding;
+    const after = await waitFor('the held connection to close', async () => {
+      const level = (await s.read('slow')).get('slow');
+      return level?.connections === 0 ? level : undefined;
+    });
+
+    // Assess
+    expect(during.get('slow')).toEqual({ requests: 2, connections: 1 });
+    expect(again.get('slow')).toEqual({ requests: 0, connections: 1 });
+    expect(after).toEqual({ requests: 0, connections: 0 });
+  });
+
+  it('counts connections on a slow endpoint of the demo app the same way', async () => {
+    const s = await setup();
+    await s.serve('acme', tasks.acme!.ip!);
+
+    const slow = get(gw(s), '/slow?ms=600', { host: s.hostOf('acme') });
+    const during = await waitFor('the slow request to be counted', async () => {
+      const level = (await s.read('acme')).get('acme');
+      return level && level.connections === 1 ? level : undefined;
+    });
+    const answer = await slow;
+    const after = await waitFor('the connection to close', async () => {
+      const level = (await s.read('acme')).get('acme');
+      return level?.connections === 0 ? level : undefined;
+    });
+
+    expect(during).toEqual({ requests: 1, connections: 1 });
+    expect(answer.body).toBe('answered after 600 ms\n');
+    expect(after).toEqual({ requests: 0, connections: 0 });
+  });
+});
+
+describe('gateway WebSockets', () => {
+  /** A tenant application that accepts WebSocket upgrades and echoes the bytes it gets. */
+  async function echoApp() {
+    const upgrades: IncomingMessage[] = [];
+    const sockets = new Set<Socket>();
+    const app: TestServer = await startTestServer((_req, res) => res.end('ok'));
+    app.server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      upgrades.push(req);
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.once('close', () => sockets.delete(socket));
+      const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.on('data', (data) => socket.write(data));
+      // HTTP server sockets allow half-open connections: close our side when the client does,
+      // as a WebSocket server does after the closing handshake.
+      socket.on('end', () => socket.end());
+    });
+    cleanups.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await app.close();
+    });
+    return { app, upgrades, sockets };
+  }
+
+  type Upgraded = { kind: 'upgrade'; res: IncomingMessage; socket: Socket; key: string } | { kind: 'response'; status: number; body: string };
+
+  function upgrade(address: string, host: string): Promise<Upgraded> {
+    const key = randomBytes(16).toString('base64');
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(`http://${address}/socket`, {
+        agent: false,
+        setHost: false,
+        headers: { host, connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': key, 'sec-websocket-version': '13' },
+      });
+      req.once('upgrade', (res, socket) => resolve({ kind: 'upgrade', res, socket, key }));
+      req.once('response', (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ kind: 'response', status: res.statusCode ?? 0, body }));
+      });
+      req.once('error', reject);
+      req.end();
+    });
+  }
+
+  function echo(socket: Socket, text: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let received = '';
+      const onData = (data: Buffer) => {
+        received += data.toString();
+        if (received.length >= text.length) {
+          socket.off('data', onData);
+          resolve(received);
+        }
+      };
+      socket.on('data', onData);
+      socket.once('error', reject);
+      socket.write(text);
+    });
+  }
+
+  it('tunnels a WebSocket upgrade to the tenant and counts it as an open connection until it closes', async () => {
+    const { app, upgrades } = await echoApp();
+    const s = await setup();
+    await s.serve('chat', app.ip);
+
+    const upgraded = await upgrade(gw(s), s.hostOf('chat'));
+    if (upgraded.kind !== 'upgrade') throw new Error(`expected an upgrade, got ${upgraded.status} ${upgraded.body}`);
+    const echoed = await echo(upgraded.socket, 'ping over the tunnel');
+    const during = await s.read('chat');
+    const closed = new Promise((resolve) => upgraded.socket.once('close', resolve));
+    upgraded.socket.end();
+    await closed;
+    const after = await waitFor('the tunnel to close', async () => {
+      const level = (await s.read('chat')).get('chat');
+      return level?.connections === 0 ? level : undefined;
+    });
+
+    expect(upgraded.res.statusCode).toBe(101);
+    expect(upgraded.res.headers['sec-websocket-accept']).toBe(
+      createHash('sha1').update(`${upgraded.key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64'),
+    );
+    expect(echoed).toBe('ping over the tunnel');
+    expect(upgrades[0]?.headers).toMatchObject({ host: s.hostOf('chat'), 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'ws' });
+    expect(during.get('chat')).toEqual({ requests: 1, connections: 1 });
+    expect(after).toEqual({ requests: 0, connections: 0 });
+  });
+
+  it('answers 502 to an upgrade whose tenant is gone before its health check notices', async () => {
+    const { app } = await echoApp();
+    const s = await setup({ healthCheckIntervalMs: 60_000 });
+    await s.serve('chat', app.ip);
+    await app.close();
+
+    const answer = await upgrade(gw(s), s.hostOf('chat'));
+
+    expect(answer).toMatchObject({ kind: 'response', status: 502 });
+    expect((await get(gw(s), '/', { host: s.hostOf('nobody') })).status).toBe(503);
+  });
+
+  it('answers an upgrade for a host without a route through the fallback, without upgrading', async () => {
+    const s = await setup();
+
+    const answer = await upgrade(gw(s), s.hostOf('sleepy'));
+
+    expect(answer).toEqual({ kind: 'response', status: 503, body: 'wake' });
+    expect(s.fallbackHosts).toEqual([s.hostOf('sleepy')]);
+  });
+
+  it('closes open WebSockets and held requests when it closes', async () => {
+    const { app } = await echoApp();
+    const held: ServerResponse[] = [];
+    const slowApp = await startTestServer((req, res) => (req.url === '/hold' ? held.push(res) : res.end('ok')));
+    cleanups.push(() => slowApp.close());
+    const s = await setup();
+    await s.serve('chat', app.ip);
+    await s.serve('slow', slowApp.ip);
+    const upgraded = await upgrade(gw(s), s.hostOf('chat'));
+    if (upgraded.kind !== 'upgrade') throw new Error('expected an upgrade');
+    const tunnelClosed = new Promise((resolve) => upgraded.socket.once('close', resolve));
+    const holding = get(gw(s), '/hold', { host: s.hostOf('slow') }).catch((error: Error) => error);
+    await waitFor('the request to be held', () => held.length === 1);
+
+    await s.gateway.close();
+
+    await tunnelClosed;
+    expect(await holding).toBeInstanceOf(Error);
+  });
+});

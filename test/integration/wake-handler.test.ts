@@ -1,0 +1,176 @@
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { ALBEvent, ALBResult, Context } from 'aws-lambda';
+import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { wakeDeps } from '../../shared/adapters/aws/wake-deps.js';
+import { loadWakeConfig } from '../../shared/config.js';
+import { newTenant, type Tenant, type TenantStatus } from '../../shared/domain/tenant.js';
+import { createWakeHandler, type WakeHandler } from '../../shared/http/wake-handler.js';
+import { createTestTables } from '../support/dynamodb.js';
+
+const ROOT = 'trials.example.com';
+const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
+
+/** What an ALB sends a Lambda target with multi-value headers off: header names in lowercase. */
+function albEvent(headers: Record<string, string>, method = 'GET'): ALBEvent {
+  return {
+    requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dormouse-wake/0123456789abcdef' } },
+    httpMethod: method,
+    path: '/dashboard',
+    queryStringParameters: {},
+    headers: { 'user-agent': 'test', 'x-forwarded-proto': 'https', ...headers },
+    body: '',
+    isBase64Encoded: false,
+  };
+}
+
+const context = {
+  functionName: 'dormouse-wake',
+  awsRequestId: 'req-1',
+  getRemainingTimeInMillis: () => 10_000,
+} as unknown as Context;
+
+let handler: WakeHandler;
+let deps: ReturnType<typeof wakeDeps>;
+let store: DynamoDbTenantStore;
+let logger: Logger;
+let logged: Array<Record<string, unknown>>;
+
+async function put(slug: string, status: Partial<TenantStatus>, desired: Tenant['spec']['desired'] = 'running'): Promise<void> {
+  const created = await store.create(
+    newTenant({ slug, email: `${slug}@example.test`, plan: 'trial', tokenHash: 'hash', now: new Date(), trialDays: 14 }),
+    { maxTenants: 100 },
+  );
+  await store.save({ ...created, spec: { ...created.spec, desired }, status: { ...created.status, ...status } });
+}
+
+const call = (headers: Record<string, string>, method?: string): Promise<ALBResult> => handler(albEvent(headers, method), context);
+
+beforeAll(async () => {
+  const tables = await createTestTables();
+  const config = loadWakeConfig({ DORMOUSE_TABLE_NAME: tables.tenantTable, DORMOUSE_BASE_URL: `https://${ROOT}` });
+  deps = wakeDeps(config, { dynamoClient: tables.client });
+  store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+  logger = new Logger({ serviceName: 'dormouse-wake', logLevel: 'INFO' });
+  logged = [];
+  // Capture the structured JSON lines the logger prints (errors go to stderr).
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream);
+    vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = chunk.toString();
+      if (!text.startsWith('{"level"')) return write(chunk, ...(rest as []));
+      logged.push(JSON.parse(text));
+      return true;
+    });
+  }
+  handler = createWakeHandler(deps, logger);
+  await put('sleepy', { phase: 'Passivated' }, 'passivated');
+  await put('queued', { phase: 'Queued', queuedAt: new Date().toISOString() });
+  await put('broken', { phase: 'Failed', lastError: 'The image "<b>app</b>" & its tag could not be pulled.' });
+  await put('ended', { phase: 'Deleted' }, 'deleted');
+});
+
+describe('the wake handler behind the ALB', () => {
+  it('wakes a sleeping tenant and answers a small page that reloads itself', async () => {
+    const result = await call({ host: `sleepy.${ROOT}`, accept: BROWSER_ACCEPT });
+
+    expect(result).toMatchObject({ statusCode: 503, statusDescription: '503 Service Unavailable', isBase64Encoded: false });
+    expect(result.headers).toMatchObject({
+      'content-type': 'text/html; charset=utf-8',
+      'retry-after': '5',
+      'cache-control': 'no-store',
+      vary: 'accept',
+      'content-security-policy': expect.stringMatching(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'/),
+    });
+    const html = result.body!;
+    expect(html).toMatch(/^<!doctype html>\n<html lang="en">/);
+    expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
+    expect(html).toContain('<meta http-equiv="refresh" content="5">');
+    expect(html).toMatch(/<main>\n<h1>Waking up sleepy…<\/h1>/);
+    expect(html).toMatch(/<p role="status" aria-live="polite">[^<]*under a minute/);
+    expect(html).not.toMatch(/<script|<link|src=|https?:\/\//);
+    expect((await store.get('sleepy'))!.spec.desired).toBe('running');
+  });
+
+  it('answers JSON to a client that asks for it', async () => {
+    const result = await call({ host: `queued.${ROOT}`, accept: 'application/json' });
+
+    expect(result.statusCode).toBe(503);
+    expect(result.headers).toMatchObject({ 'content-type': 'application/json; charset=utf-8', 'retry-after': '15', 'cache-control': 'no-store' });
+    expect(JSON.parse(result.body!)).toEqual({ tenant: 'queued', phase: 'Queued', status: 'waking', retryAfter: 15, position: 1 });
+  });
+
+  it('shows a queued tenant its place in line', async () => {
+    const result = await call({ host: `queued.${ROOT}` });
+
+    expect(result.body).toContain('Waiting for a free slot (number 1 in line)');
+    expect(result.body).toContain('<meta http-equiv="refresh" content="15">');
+  });
+
+  it('explains a failure in plain, escaped words, and does not reload', async () => {
+    const result = await call({ host: `broken.${ROOT}`, accept: BROWSER_ACCEPT });
+
+    expect(result.statusCode).toBe(503);
+    expect(result.headers).toMatchObject({ 'retry-after': '60', 'cache-control': 'no-store' });
+    expect(result.body).toContain('The image &#34;&#60;b&#62;app&#60;/b&#62;&#34; &#38; its tag could not be pulled.');
+    expect(result.body).not.toContain('<b>app</b>');
+    expect(result.body).not.toContain('http-equiv="refresh"');
+  });
+
+  it('answers an ended trial with 410, cacheable for a few minutes', async () => {
+    const result = await call({ host: `ended.${ROOT}` });
+
+    expect(result).toMatchObject({ statusCode: 410, statusDescription: '410 Gone' });
+    expect(result.headers).toMatchObject({ 'cache-control': 'public, max-age=300', 'content-type': 'text/html; charset=utf-8' });
+    expect(result.headers).not.toHaveProperty('retry-after');
+    expect(result.body).toContain('<h1>This trial has ended</h1>');
+  });
+
+  it('answers an unknown host with 404, briefly cacheable, without repeating the host', async () => {
+    const result = await call({ host: `<script>alert(1)</script>.${ROOT}` });
+    const json = await call({ host: `nobody-here.${ROOT}`, accept: 'application/json' });
+
+    expect(result).toMatchObject({ statusCode: 404, statusDescription: '404 Not Found' });
+    expect(result.headers).toMatchObject({ 'cache-control': 'public, max-age=30', vary: 'accept' });
+    expect(result.body).not.toContain('script');
+    expect(result.body).toContain('There is no trial at this address');
+    expect(json.statusCode).toBe(404);
+    expect(JSON.parse(json.body!)).toEqual({ tenant: 'nobody-here', status: 'unknown' });
+  });
+
+  it('answers HEAD with the headers of GET and no body', async () => {
+    const result = await call({ host: `queued.${ROOT}` }, 'HEAD');
+
+    expect(result.statusCode).toBe(503);
+    expect(result.headers).toMatchObject({ 'retry-after': '15' });
+    expect(result.body).toBe('');
+  });
+
+  it('answers with multi-value headers when the target group sends them', async () => {
+    const event: ALBEvent = { ...albEvent({}), headers: undefined, multiValueHeaders: { host: [`queued.${ROOT}`], accept: ['application/json'] } };
+
+    const result = await handler(event, context);
+
+    expect(result.headers).toBeUndefined();
+    expect(result.multiValueHeaders).toMatchObject({ 'content-type': ['application/json; charset=utf-8'], 'retry-after': ['15'] });
+    expect(JSON.parse(result.body!)).toMatchObject({ tenant: 'queued', position: 1 });
+  });
+
+  it('never throws to the ALB: an unexpected failure is a 503 "try again" page, the details only in the log', async () => {
+    const failing = createWakeHandler(
+      { ...deps, store: { ...deps.store, get: async () => Promise.reject(new Error('connect ECONNREFUSED dormouse-secret-table')) } as typeof deps.store },
+      logger,
+    );
+    logged.length = 0;
+
+    const html = await failing(albEvent({ host: `sleepy.${ROOT}` }), context);
+    const json = await failing(albEvent({ host: `sleepy.${ROOT}`, accept: 'application/json' }), context);
+
+    expect(html).toMatchObject({ statusCode: 503, statusDescription: '503 Service Unavailable' });
+    expect(html.headers).toMatchObject({ 'retry-after': '30', 'cache-control': 'no-store' });
+    expect(html.body).toContain('Something went wrong on our side');
+    expect(html.body).not.toContain('dormouse-secret-table');
+    expect(JSON.parse(json.body!)).toEqual({ status: 'error', retryAfter: 30 });
+    expect(JSON.stringify(logged)).toContain('dormouse-secret-table');
+  });
+});

@@ -1,0 +1,106 @@
+import { createServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TaskStateChange } from '../../shared/app/task-event.js';
+import type { ObservedTask } from '../../shared/ports/compute.js';
+import type { ProcessCompute } from '../../shared/adapters/local/process-compute.js';
+
+export interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface GetOptions {
+  /** Sent as the Host header: undici's fetch cannot set it, node:http can. */
+  host?: string;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+  /** Gets the request as soon as it is made, to abort it from the test. */
+  onRequest?: (req: ClientRequest) => void;
+}
+
+/** A GET over node:http on a fresh connection, with the Host header the test chooses. */
+export function get(address: string, path: string, options: GetOptions = {}): Promise<RawResponse> {
+  const url = new URL(path, `http://${address}`);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      {
+        agent: false,
+        setHost: options.host === undefined,
+        headers: { ...(options.host !== undefined ? { host: options.host } : {}), ...options.headers },
+        timeout: options.timeoutMs ?? 5_000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`GET ${url.href} timed out`)));
+    req.on('error', reject);
+    options.onRequest?.(req);
+    req.end();
+  });
+}
+
+/** Polls until `check` returns something other than undefined/false, or fails with `what`. */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/** True once no process has this pid (signal 0 only asks whether it exists). */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** Records a compute's task events, and waits for the one a test expects. */
+export function recordEvents(compute: ProcessCompute) {
+  const events: TaskStateChange[] = [];
+  compute.onTaskEvent((event) => {
+    events.push(event);
+  });
+  return {
+    events,
+    of: (arn: string) => events.filter((event) => event.task.arn === arn),
+    until: (arn: string, matches: (task: ObservedTask) => boolean, timeoutMs = 10_000) =>
+      waitFor(`an event for ${arn} that matches`, () => events.find((event) => event.task.arn === arn && matches(event.task)), timeoutMs),
+  };
+}
+
+export interface TestServer {
+  /** `127.0.0.1:<port>`, the form task addresses take in embedded mode. */
+  ip: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+/** An in-process HTTP server on a loopback port, standing in for a tenant's application. */
+export async function startTestServer(handler: RequestListener): Promise<TestServer> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    ip: `127.0.0.1:${port}`,
+    server,
+    close: () =>
+      (closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      })),
+  };
+}
