@@ -183,9 +183,12 @@ export function isDeleteRequested(tenant: Tenant): boolean {
 const AT_REST: ReadonlySet<Phase> = new Set(['Passivated', 'Deleted']);
 
 /**
- * Whether the tenant belongs in the sparse "active" index: it has a task, or is on its way to
- * or from one, so the sweep must look at it. Tenants at rest cost no sweep reads.
+ * Whether the tenant belongs in the sparse "active" index: it has a task, is on its way to or
+ * from one, or was asked to change (a passivated tenant asked to run), so the sweep must look at
+ * it. Tenants at rest, as asked, cost no sweep reads.
  */
 export function isActive(tenant: Tenant): boolean {
-  return !AT_REST.has(tenant.status.phase);
+  const { phase } = tenant.status;
+  if (phase === 'Deleted') return false;
+  return !AT_REST.has(phase) || tenant.spec.desired !== 'passivated';
 }

@@ -3,6 +3,7 @@ import {
   domainEventsFor,
   TENANT_CHANGED,
   TENANT_DELETED,
+  TENANT_EXPIRING,
   TENANT_FAILED,
   TENANT_PASSIVATED,
   TENANT_READY,
@@ -145,5 +146,43 @@ describe('domainEventsFor and the reconciler lease', () => {
     const events = domainEventsFor({ before: { ...base, lease }, after: { ...base, version: base.version + 1 }, at: '2026-11-21T10:00:02Z' });
 
     expect(events.map((event) => event.detailType)).toEqual(['Tenant Changed']);
+  });
+});
+
+describe('domainEventsFor and the expiring notice', () => {
+  const base = {
+    ...newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: 'f'.repeat(64), now: new Date('2026-11-21T10:00:00Z'), trialDays: 14 }),
+    version: 4,
+  };
+  const noticedAt = '2026-12-04T10:00:30.000Z';
+  const noticed = { ...base, expiringNoticeAt: noticedAt, version: 5 };
+
+  it('publishes Tenant Expiring, and nothing for the reconciler, when the sweep records the notice', () => {
+    const events = domainEventsFor({ before: base, after: noticed, at: noticedAt });
+
+    expect(events).toEqual([
+      {
+        detailType: TENANT_EXPIRING,
+        tenantId: 'acme',
+        detail: {
+          tenantId: 'acme',
+          phase: 'Pending',
+          desired: 'running',
+          generation: 1,
+          observedGeneration: 0,
+          trialEndsAt: '2026-12-05T10:00:00.000Z',
+          expiringNoticeAt: noticedAt,
+        },
+        time: noticedAt,
+      },
+    ]);
+  });
+
+  it('publishes it once: later writes that keep the notice do not repeat it', () => {
+    const later = { ...noticed, lastActiveAt: '2026-12-04T11:00:00.000Z', version: 6 };
+    const passivated = { ...later, spec: { ...later.spec, desired: 'passivated' as const, generation: 2 }, version: 7 };
+
+    expect(domainEventsFor({ before: noticed, after: later, at: noticedAt })).toEqual([]);
+    expect(domainEventsFor({ before: later, after: passivated, at: noticedAt }).map((event) => event.detailType)).toEqual([TENANT_CHANGED]);
   });
 });

@@ -62,6 +62,11 @@ describe('isActive', () => {
     ['Passivated', false],
     ['Deleted', false],
   ])('is %s → %s', (phase, active) => {
-    expect(isActive({ ...tenant, status: { ...tenant.status, phase } })).toBe(active);
+    const desired = phase === 'Passivated' ? 'passivated' : phase === 'Deleted' ? 'deleted' : 'running';
+    expect(isActive({ ...tenant, spec: { ...tenant.spec, desired }, status: { ...tenant.status, phase } })).toBe(active);
+  });
+
+  it.each(['running', 'deleted'] as const)('keeps a passivated tenant asked to be %s in the index, so a lost event cannot strand it', (desired) => {
+    expect(isActive({ ...tenant, spec: { ...tenant.spec, desired }, status: { ...tenant.status, phase: 'Passivated' } })).toBe(true);
   });
 });

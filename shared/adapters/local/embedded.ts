@@ -1,15 +1,30 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { loadApiConfig, parseEnv, type Env } from '../../config.js';
+import { RECONCILE_DEFAULTS, loadApiConfig, parseEnv, tenantHost, type Env } from '../../config.js';
+import { sweep, type SweepReport } from '../../app/sweep.js';
+import { MissCache } from '../../app/miss-cache.js';
+import { TENANT_CHANGED } from '../../domain/domain-events.js';
+import type { Phase } from '../../domain/tenant.js';
 import { createApiHandler } from '../../http/api.js';
 import { apiDeps } from '../../http/api-deps.js';
+import { createWakeHandler } from '../../http/wake-handler.js';
+import { systemClock } from '../../ports/clock.js';
+import type { DomainEvent } from '../../ports/events.js';
+import { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tenant-table.js';
+import { albFallback } from './alb-fallback.js';
+import { startControlPlane } from './control-plane.js';
 import { ensureTables, localDynamoDbClient, startDynamoDbLocal } from './dynamodb-local.js';
+import { startGateway } from './gateway.js';
+import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
+import { ProcessCompute } from './process-compute.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
+const seconds = z.coerce.number().positive();
 
 const embeddedSchema = z.object({
   DORMOUSE_API_PORT: port.default(3000),
@@ -18,16 +33,187 @@ const embeddedSchema = z.object({
   DORMOUSE_DYNAMODB_PORT: port.optional(),
   /** Use a DynamoDB Local that is already running instead of starting one. */
   DORMOUSE_DYNAMODB_ENDPOINT: z.string().url().optional(),
+  /** The tenant application, a command line; the demo app when absent. */
+  DORMOUSE_TENANT_COMMAND: z.string().optional(),
+  DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/').default('/healthz'),
+  DORMOUSE_SWEEP_SECONDS: seconds.default(30),
+  DORMOUSE_IDLE_SECONDS: seconds.default(900),
+  DORMOUSE_MIN_RUN_SECONDS: seconds.default(300),
+  DORMOUSE_MAX_ACTIVE_TENANTS: z.coerce.number().int().positive().default(90),
+  DORMOUSE_MAX_RESTARTS: z.coerce.number().int().positive().default(3),
+  DORMOUSE_TOMBSTONE_DAYS: z.coerce.number().int().positive().default(7),
 });
 
 export interface Embedded {
   apiUrl: string;
+  gatewayUrl: string;
   dynamoEndpoint: string;
   adminToken: string;
   /** True when the admin token was generated because none was configured. */
   adminTokenGenerated: boolean;
-  /** Stops the API and DynamoDB Local; nothing is left running. Safe to call twice. */
+  /** Runs one sweep now (it also runs every DORMOUSE_SWEEP_SECONDS). */
+  sweepNow(): Promise<SweepReport>;
+  /** Stops everything it started: tenants, gateway, API, DynamoDB Local. Safe to call twice. */
   stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  /** One line per tenant transition, e.g. to print. */
+  onTransition?: (line: string, event: DomainEvent) => void;
+  onError?: (context: string, error: unknown) => void;
+}
+
+/**
+ * The whole control plane on one machine, with the same use cases and the same DynamoDB
+ * adapter as on AWS. Only compute (child processes), routing (a gateway), events (an in-process
+ * bus fed by the table's stream) and schedules (timers) are local.
+ */
+export async function startEmbedded(env: Env = process.env, options: EmbeddedOptions = {}): Promise<Embedded> {
+  const local = parseEnv(embeddedSchema, env);
+  const adminToken = env.DORMOUSE_ADMIN_TOKEN || randomBytes(24).toString('base64url');
+  const onError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error));
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    while (stops.length) await stops.pop()?.();
+  };
+
+  try {
+    const dynamo = local.DORMOUSE_DYNAMODB_ENDPOINT
+      ? { endpoint: local.DORMOUSE_DYNAMODB_ENDPOINT, stop: async () => {} }
+      : await startOwnDynamoDbLocal(local.DORMOUSE_DATA_DIR, local.DORMOUSE_DYNAMODB_PORT);
+    stops.push(() => dynamo.stop());
+
+    // The gateway's port is in every tenant URL, so it must be known before the API starts.
+    const routing = new GatewayRouting({ healthCheckPath: local.DORMOUSE_HEALTH_CHECK_PATH });
+    stops.push(async () => routing.close());
+    const compute = new ProcessCompute({
+      ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
+    });
+    stops.push(() => compute.stopAll());
+
+    let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
+    const gateway = await startGateway({
+      port: local.DORMOUSE_GATEWAY_PORT,
+      routing,
+      fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
+    });
+    stops.push(() => gateway.close());
+
+    const config = loadApiConfig({
+      DORMOUSE_TABLE_NAME: 'dormouse-tenants',
+      DORMOUSE_IDEMPOTENCY_TABLE_NAME: 'dormouse-idempotency',
+      ...env,
+      // Tenants are reached through the local gateway as http://<slug>.localhost:<port>.
+      DORMOUSE_BASE_URL: `http://localhost:${gateway.port}`,
+      DORMOUSE_ADMIN_TOKEN: adminToken,
+    });
+
+    const dynamoClient = localDynamoDbClient(dynamo.endpoint);
+    stops.push(async () => dynamoClient.destroy());
+    await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
+    const store = new DynamoDbTenantStore({
+      tableName: config.tenantTable,
+      client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
+    });
+
+    const quiet = new Logger({ serviceName: 'dormouse', logLevel: (env.POWERTOOLS_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN' });
+    wakeHandler = createWakeHandler(
+      {
+        store,
+        clock: systemClock,
+        settings: {
+          rootDomain: config.baseUrl.hostname,
+          maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,
+          minRunMs: local.DORMOUSE_MIN_RUN_SECONDS * 1000,
+        },
+        unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }),
+      },
+      quiet,
+    );
+
+    const phases = new Map<string, Phase>();
+    const controlPlane = await startControlPlane({
+      dynamoClient,
+      dynamoEndpoint: dynamo.endpoint,
+      store,
+      reconcileDeps: {
+        compute,
+        routing,
+        clock: systemClock,
+        settings: {
+          ...RECONCILE_DEFAULTS,
+          // Local tasks start in a second and are listed at once: poll and back off quickly.
+          pollMs: 500,
+          backoffBaseMs: 1_000,
+          backoffMaxMs: 30_000,
+          queueRetryMs: 5_000,
+          listingLagMs: 0,
+          leaseMs: 60_000,
+          hostFor: (tenantId) => tenantHost(config.baseUrl, tenantId),
+          maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,
+          spotAttemptsBeforeFallback: 3,
+          fallbackToOnDemand: true,
+          maxRestarts: local.DORMOUSE_MAX_RESTARTS,
+          tombstoneSeconds: local.DORMOUSE_TOMBSTONE_DAYS * 86_400,
+        },
+      },
+      onTaskEvent: (listener) => compute.onTaskEvent(listener),
+      onEvent: (event) => {
+        const line = transitionLine(event, phases);
+        if (line) options.onTransition?.(line, event);
+      },
+      onError,
+    });
+    stops.push(() => controlPlane.stop());
+
+    const runSweep = () =>
+      sweep(
+        {
+          store,
+          activity: gateway.activity(),
+          clock: systemClock,
+          reconcile: async (tenantId) => {
+            controlPlane.loop.trigger(tenantId);
+            return {};
+          },
+          drift: { compute, routing },
+        },
+        {
+          idleMs: local.DORMOUSE_IDLE_SECONDS * 1000,
+          minRunMs: local.DORMOUSE_MIN_RUN_SECONDS * 1000,
+          // The gateway counts exactly, with no reporting delay to wait out.
+          minActivityWindowMs: 0,
+          resyncMs: 60_000,
+        },
+      );
+    let sweeping: Promise<unknown> = Promise.resolve();
+    const sweepTimer = setInterval(() => {
+      sweeping = runSweep().catch((error: unknown) => onError('sweeping', error));
+    }, local.DORMOUSE_SWEEP_SECONDS * 1000);
+    stops.push(async () => {
+      clearInterval(sweepTimer);
+      await sweeping;
+    });
+
+    const api = await serveHttpApi(createApiHandler(apiDeps(config, { dynamoClient, logger: quiet })), { port: local.DORMOUSE_API_PORT });
+    stops.push(() => api.close());
+
+    // Tenants that should run were left without processes by the last stop: bring them back.
+    await controlPlane.resync();
+
+    return {
+      apiUrl: api.url,
+      gatewayUrl: gateway.url,
+      dynamoEndpoint: dynamo.endpoint,
+      adminToken,
+      adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,
+      sweepNow: runSweep,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
 
 async function startOwnDynamoDbLocal(dataDir: string | undefined, port: number | undefined) {
@@ -35,51 +221,12 @@ async function startOwnDynamoDbLocal(dataDir: string | undefined, port: number |
   return startDynamoDbLocal({ ...(dataDir ? { dataDir } : {}), ...(port ? { port } : {}) });
 }
 
-/**
- * The control plane on one machine: DynamoDB Local, then the same API handler the Lambda
- * runs, served over HTTP on loopback.
- */
-export async function startEmbedded(env: Env = process.env): Promise<Embedded> {
-  const local = parseEnv(embeddedSchema, env);
-  const adminToken = env.DORMOUSE_ADMIN_TOKEN || randomBytes(24).toString('base64url');
-  const config = loadApiConfig({
-    DORMOUSE_TABLE_NAME: 'dormouse-tenants',
-    DORMOUSE_IDEMPOTENCY_TABLE_NAME: 'dormouse-idempotency',
-    // Tenants are reached through the local gateway as http://<slug>.localhost:<port>.
-    DORMOUSE_BASE_URL: `http://localhost:${local.DORMOUSE_GATEWAY_PORT}`,
-    ...env,
-    DORMOUSE_ADMIN_TOKEN: adminToken,
-  });
-
-  const dynamo = local.DORMOUSE_DYNAMODB_ENDPOINT
-    ? { endpoint: local.DORMOUSE_DYNAMODB_ENDPOINT, stop: async () => {} }
-    : await startOwnDynamoDbLocal(local.DORMOUSE_DATA_DIR, local.DORMOUSE_DYNAMODB_PORT);
-  const stops: Array<() => Promise<void>> = [() => dynamo.stop()];
-  const stop = async () => {
-    while (stops.length) await stops.pop()?.();
-  };
-
-  try {
-    const dynamoClient = localDynamoDbClient(dynamo.endpoint);
-    stops.push(async () => dynamoClient.destroy());
-    await ensureTables(dynamoClient, [
-      createTenantTableInput(config.tenantTable),
-      createIdempotencyTableInput(config.idempotencyTable),
-    ]);
-    const logger = new Logger({ serviceName: 'dormouse-api' });
-    const api = await serveHttpApi(createApiHandler(apiDeps(config, { dynamoClient, logger })), {
-      port: local.DORMOUSE_API_PORT,
-    });
-    stops.push(() => api.close());
-    return {
-      apiUrl: api.url,
-      dynamoEndpoint: dynamo.endpoint,
-      adminToken,
-      adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,
-      stop,
-    };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
+/** One line per phase change of a tenant, for the terminal. */
+function transitionLine(event: DomainEvent, phases: Map<string, Phase>): string | undefined {
+  if (event.detailType !== TENANT_CHANGED) return undefined;
+  const phase = event.detail.phase as Phase;
+  if (phases.get(event.tenantId) === phase) return undefined;
+  phases.set(event.tenantId, phase);
+  const reason = typeof event.detail.reason === 'string' ? `  (${event.detail.reason})` : '';
+  return `${event.time.slice(11, 19)}  ${event.tenantId.padEnd(16)} ${phase}${reason}`;
 }

@@ -1,0 +1,16 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { loadReconcilerConfig, loadSweepConfig } from '../shared/config.js';
+import { sweepDeps } from '../shared/adapters/aws/sweep-deps.js';
+import { createSweepHandler } from '../shared/events/sweep-handler.js';
+
+/** EventBridge Scheduler (every minute) → passivate idle tenants, expire trials, repair drift. */
+const logger = new Logger({ serviceName: 'dormouse-sweep' });
+const { loadBalancerFullName, ...settings } = loadSweepConfig();
+
+export const handler = createSweepHandler({
+  deps: sweepDeps(loadReconcilerConfig(), { loadBalancerFullName }, {}, logger),
+  settings,
+  logger,
+  metrics: new Metrics({ namespace: 'Dormouse', serviceName: 'dormouse-sweep' }),
+});

@@ -1,0 +1,534 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { VersionConflictError } from '../domain/errors.js';
+import { withDesired, type Tenant } from '../domain/tenant.js';
+import type { Activity, ActivityLevel } from '../ports/activity.js';
+import type { Clock } from '../ports/clock.js';
+import type { ObservedTask } from '../ports/compute.js';
+import type { RoutingInventory, TaskInventory } from '../ports/inventory.js';
+import type { HostRule } from '../ports/routing.js';
+import type { ActiveTenantLister, Markers, SaveOptions, TenantReader, TenantWriter, TrialLister } from '../ports/tenant-store.js';
+import type { ReconcileResult } from './reconcile.js';
+
+/**
+ * The sweep, run on a schedule (every minute by default). Level-triggered like the reconciler:
+ * each run looks at what is, decides, and writes expected state with conditional writes; the
+ * stream and the reconciler do the rest. It never puts events itself (no dual writes), and it
+ * does a bounded amount of work per run, continuing where the last run stopped.
+ *
+ * - Idle tenants (no traffic for `idleMs`, up for at least `minRunMs`) get expected `passivated`.
+ * - Trials past `trialEndsAt` get expected `deleted`; those ending within `expiringNoticeMs` get
+ *   `expiringNoticeAt`, from which the stream publisher derives `Tenant Expiring`.
+ * - Tenants whose retry time has come, that are not settled, whose record disagrees with AWS,
+ *   or whose periodic resync is due are reconciled: this is what covers lost events.
+ * - With `drift`, resources tagged as a tenant's whose tenant has no record are removed.
+ */
+
+export interface SweepSettings {
+  /** A running tenant that received no traffic for this long is passivated. */
+  idleMs: number;
+  /** A tenant is not passivated before it has been Running this long (after a start or a wake). */
+  minRunMs: number;
+  /** How long before `trialEndsAt` the `Tenant Expiring` notice goes out. */
+  expiringNoticeMs: number;
+  /** Tenants read per page of the active index, of expired trials, of expiring trials. */
+  pageSize: number;
+  /**
+   * Time after which no new page or drift lookup is started. A run always completes the page it
+   * is on, so it may overrun by one page of work; the first page is always done, so every run
+   * makes progress however small the budget.
+   */
+  budgetMs: number;
+  /** Every active tenant is reconciled at least this often, even when nothing seems to change. */
+  resyncMs: number;
+  /**
+   * The shortest activity window. ALB datapoints are per minute and reach CloudWatch a minute
+   * or two late; looking back at least this far means a late datapoint is still seen. The price
+   * is that a tenant goes to sleep up to this long after `idleMs`.
+   */
+  minActivityWindowMs: number;
+  /** Reconciles run at once within a page. */
+  reconcileConcurrency: number;
+}
+
+export const SWEEP_DEFAULTS: SweepSettings = {
+  idleMs: 15 * 60_000,
+  minRunMs: 5 * 60_000,
+  expiringNoticeMs: 24 * 3_600_000,
+  pageSize: 100,
+  budgetMs: 40_000,
+  resyncMs: 10 * 60_000,
+  minActivityWindowMs: 3 * 60_000,
+  reconcileConcurrency: 8,
+};
+
+/** Where the pass over the active index stands: `{ cursor, passStartedAt }`; absent between passes. */
+export const SWEEP_MARKER = 'sweep';
+/** When the last complete pass started: every active tenant was looked at since then. */
+export const LAST_PASS_MARKER = 'sweep-last-pass';
+/** Where the walk over trials ending soon stands. */
+export const EXPIRING_MARKER = 'sweep-expiring';
+
+export interface SweepDeps {
+  store: ActiveTenantLister & TrialLister & Markers & TenantReader & Pick<TenantWriter, 'save'>;
+  activity: Activity;
+  clock: Clock;
+  reconcile: (tenantId: string) => Promise<ReconcileResult>;
+  /** What AWS holds under Dormouse's tags; without it the sweep does no drift repair. */
+  drift?: { compute: TaskInventory; routing: RoutingInventory };
+  logger?: Pick<Console, 'info' | 'warn'>;
+  /** Milliseconds from a monotonic source, for the time budget. @default performance.now */
+  stopwatch?: () => number;
+}
+
+export interface SweepReport {
+  /** Tenants read from the active index. */
+  scanned: number;
+  /** Tenants that had traffic in the window (their `lastActiveAt` moved to now). */
+  active: number;
+  passivated: number;
+  expired: number;
+  /** Trials that got their expiring notice. */
+  expiring: number;
+  reconciled: number;
+  /** Resources removed because no tenant stands behind them, and tenants reconciled because AWS disagreed with their record. */
+  repaired: { tasks: number; rules: number; targetGroups: number; tenants: number };
+  /** Per-tenant failures (logged); the next run tries again. */
+  errors: number;
+  /** The pass over the active index reached its end in this run. */
+  done: boolean;
+}
+
+type ReconcileReason = 'retry due' | 'not settled' | 'drift' | 'resync';
+
+/** Fresh reads a conditional write gets before the sweep leaves the tenant to its next run. */
+const WRITE_ATTEMPTS = 4;
+const MINUTE_MS = 60_000;
+
+const TARGET_PHASE = { running: 'Running', passivated: 'Passivated', deleted: 'Deleted' } as const;
+
+/** What one run knows and has done so far. */
+class Run {
+  readonly now: Date;
+  readonly nowMs: number;
+  readonly nowIso: string;
+  readonly report: SweepReport = {
+    scanned: 0,
+    active: 0,
+    passivated: 0,
+    expired: 0,
+    expiring: 0,
+    reconciled: 0,
+    repaired: { tasks: 0, rules: 0, targetGroups: 0, tenants: 0 },
+    errors: 0,
+    done: false,
+  };
+  private readonly reconciled = new Set<string>();
+  private readonly stopwatch: () => number;
+  private readonly startedAt: number;
+
+  constructor(
+    readonly deps: SweepDeps,
+    readonly settings: SweepSettings,
+  ) {
+    this.now = deps.clock.now();
+    this.nowMs = this.now.getTime();
+    this.nowIso = this.now.toISOString();
+    this.stopwatch = deps.stopwatch ?? (() => performance.now());
+    this.startedAt = this.stopwatch();
+  }
+
+  outOfTime(): boolean {
+    return this.stopwatch() - this.startedAt >= this.settings.budgetMs;
+  }
+
+  /** Reconciles a tenant at most once per run; a failure is logged and counted, not thrown. */
+  async reconcile(tenantId: string, reason: ReconcileReason): Promise<void> {
+    if (this.reconciled.has(tenantId)) return;
+    this.reconciled.add(tenantId);
+    try {
+      await this.deps.reconcile(tenantId);
+      this.report.reconciled += 1;
+      if (reason === 'drift') this.report.repaired.tenants += 1;
+      this.deps.logger?.info('Reconciled a tenant', { tenantId, reason });
+    } catch (error) {
+      this.failed('Reconciling a tenant failed; the next sweep tries again', error, tenantId);
+    }
+  }
+
+  failed(message: string, error: unknown, tenantId?: string): void {
+    this.report.errors += 1;
+    this.deps.logger?.warn(message, { ...(tenantId ? { tenantId } : {}), error });
+  }
+}
+
+export async function sweep(deps: SweepDeps, settings: Partial<SweepSettings> = {}): Promise<SweepReport> {
+  const run = new Run(deps, { ...SWEEP_DEFAULTS, ...settings });
+  // Cheap and bounded by one page each, so they come first and always run.
+  await expireTrials(run);
+  await noticeExpiringTrials(run);
+  const inventory = deps.drift ? await repairDrift(run, deps.drift) : undefined;
+  await sweepActive(run, inventory);
+  return run.report;
+}
+
+// ---- Trials ---------------------------------------------------------------------------------
+
+/**
+ * Expired trials leave the trial index once asked to go, so the first page is always the next
+ * batch: no marker needed. The write is the API's delete: it frees the email and the slot.
+ */
+async function expireTrials(run: Run): Promise<void> {
+  const { store, logger } = run.deps;
+  const { items } = await store.listTrialsEndingBefore(run.nowIso, { limit: run.settings.pageSize });
+  for (const tenant of items) {
+    try {
+      const expired = await writeFresh(store, tenant, (current) =>
+        current.spec.desired !== 'deleted' && Date.parse(current.trialEndsAt) <= run.nowMs
+          ? { tenant: withDesired(current, 'deleted'), options: { releaseClaims: true } }
+          : undefined,
+      );
+      if (expired) {
+        run.report.expired += 1;
+        logger?.info('Trial ended; deleting the tenant', { tenantId: tenant.id, trialEndsAt: tenant.trialEndsAt });
+      }
+    } catch (error) {
+      run.failed('Could not expire a trial', error, tenant.id);
+    }
+  }
+}
+
+/**
+ * Trials ending within the notice time stay in the index until they expire, and the ones
+ * already noticed come first (they end sooner), so the walk keeps its place in a marker and
+ * starts over at the end: every trial in the window is reached, one page per run.
+ */
+async function noticeExpiringTrials(run: Run): Promise<void> {
+  const { store, logger } = run.deps;
+  const before = new Date(run.nowMs + run.settings.expiringNoticeMs).toISOString();
+  const cursor = await store.getMarker(EXPIRING_MARKER);
+  let page;
+  try {
+    page = await store.listTrialsEndingBefore(before, { limit: run.settings.pageSize, ...(cursor ? { cursor } : {}) });
+  } catch (error) {
+    if (!cursor) throw error;
+    // A marker the store no longer accepts: start the walk over rather than stall on it.
+    run.failed('Could not continue the walk over expiring trials; starting over', error);
+    await store.setMarker(EXPIRING_MARKER, undefined);
+    return;
+  }
+  for (const tenant of page.items) {
+    try {
+      const noticed = await writeFresh(store, tenant, (current) =>
+        current.expiringNoticeAt === undefined && current.spec.desired !== 'deleted' && Date.parse(current.trialEndsAt) > run.nowMs
+          ? { tenant: { ...current, expiringNoticeAt: run.nowIso } }
+          : undefined,
+      );
+      if (noticed) {
+        run.report.expiring += 1;
+        logger?.info('Trial ends soon', { tenantId: tenant.id, trialEndsAt: tenant.trialEndsAt });
+      }
+    } catch (error) {
+      run.failed('Could not record the expiring notice', error, tenant.id);
+    }
+  }
+  if (page.cursor !== cursor) await store.setMarker(EXPIRING_MARKER, page.cursor);
+}
+
+// ---- The active index -----------------------------------------------------------------------
+
+interface Position {
+  cursor: string;
+  passStartedAt: string;
+}
+
+interface Inventory {
+  taskArns: Set<string>;
+  ruleArns: Set<string>;
+  targetGroupArns: Set<string>;
+}
+
+/**
+ * One pass reads the active index from the least recently active tenant on, page by page,
+ * across as many runs as it takes. Tenants found active move to the end of the index (their
+ * `lastActiveAt` becomes now), so the pass ends at the first tenant active since it started:
+ * everyone after it has been looked at in this pass, or just became active and gets the next.
+ */
+async function sweepActive(run: Run, inventory: Inventory | undefined): Promise<void> {
+  const { store } = run.deps;
+  const position = parsePosition(await store.getMarker(SWEEP_MARKER), run);
+  const lastPass = Date.parse((await store.getMarker(LAST_PASS_MARKER)) ?? '');
+  const passStartedAt = position?.passStartedAt ?? run.nowIso;
+  // When tenants of this pass were last looked at: during the previous pass, at the earliest
+  // when it started. Activity and resync are measured since then, so nothing falls in a gap.
+  const lastVisit = Number.isNaN(lastPass) ? run.nowMs - run.settings.minActivityWindowMs : Math.min(lastPass, run.nowMs);
+  let cursor = position?.cursor;
+
+  for (let pages = 0; pages === 0 || !run.outOfTime(); pages++) {
+    const page = await store.listActive({ limit: run.settings.pageSize, ...(cursor ? { cursor } : {}) });
+    run.report.scanned += page.items.length;
+    const boundary = page.items.findIndex((tenant) => Date.parse(tenant.lastActiveAt) >= Date.parse(passStartedAt));
+    await sweepPage(run, boundary < 0 ? page.items : page.items.slice(0, boundary), lastVisit, inventory);
+    if (boundary >= 0 || !page.cursor) {
+      await store.setMarker(SWEEP_MARKER, undefined);
+      await store.setMarker(LAST_PASS_MARKER, passStartedAt);
+      run.report.done = true;
+      return;
+    }
+    cursor = page.cursor;
+    // Saved after every page, so a run that dies loses at most the page it was on.
+    await store.setMarker(SWEEP_MARKER, JSON.stringify({ cursor, passStartedAt } satisfies Position));
+  }
+}
+
+function parsePosition(marker: string | undefined, run: Run): Position | undefined {
+  if (!marker) return undefined;
+  try {
+    const position = JSON.parse(marker) as Partial<Position>;
+    if (typeof position.cursor === 'string' && typeof position.passStartedAt === 'string' && !Number.isNaN(Date.parse(position.passStartedAt))) {
+      return { cursor: position.cursor, passStartedAt: position.passStartedAt };
+    }
+  } catch {
+    // Reported below.
+  }
+  run.deps.logger?.warn('Ignoring an unreadable sweep marker; starting a new pass', { marker });
+  return undefined;
+}
+
+async function sweepPage(run: Run, tenants: Tenant[], lastVisit: number, inventory: Inventory | undefined): Promise<void> {
+  const levels = await measure(run, tenants, lastVisit);
+  const due: Array<{ id: string; reason: ReconcileReason }> = [];
+  for (const tenant of tenants) {
+    try {
+      const level = levels?.get(tenant.id);
+      if (level && (level.requests > 0 || level.connections > 0)) {
+        run.report.active += 1;
+        await writeFresh(run.deps.store, tenant, (current) =>
+          Date.parse(current.lastActiveAt) < run.nowMs ? { tenant: { ...current, lastActiveAt: run.nowIso } } : undefined,
+        );
+      } else if (level && isIdle(tenant, run) && (await passivate(run, tenant))) {
+        // Its new generation reaches the reconciler through the stream.
+        continue;
+      }
+      const reason = reconcileReason(run, tenant, lastVisit, inventory);
+      if (reason) due.push({ id: tenant.id, reason });
+    } catch (error) {
+      run.failed('Sweeping a tenant failed', error, tenant.id);
+    }
+  }
+  await forEachLimit(due, run.settings.reconcileConcurrency, ({ id, reason }) => run.reconcile(id, reason));
+}
+
+/**
+ * Activity since the page's tenants were last looked at, one call for the page. Undefined when
+ * it could not be measured: then no tenant of the page is passivated, since no news is not
+ * proof of idleness.
+ */
+async function measure(run: Run, tenants: Tenant[], lastVisit: number): Promise<Map<string, ActivityLevel> | undefined> {
+  const targets = tenants.flatMap((tenant) =>
+    tenant.status.targetGroupArn ? [{ tenantId: tenant.id, targetGroupArn: tenant.status.targetGroupArn }] : [],
+  );
+  if (targets.length === 0) return new Map();
+  const { idleMs, minActivityWindowMs } = run.settings;
+  // Since the last visit, at least the reporting delay, and never further back than idleness
+  // itself reaches: older traffic cannot change the decision.
+  const start = Math.max(run.nowMs - idleMs, Math.min(lastVisit, run.nowMs - minActivityWindowMs));
+  try {
+    return await run.deps.activity.activity(targets, { start: new Date(start), end: run.now });
+  } catch (error) {
+    run.failed('Could not read tenant activity; no tenant of this page is passivated this run', error);
+    return undefined;
+  }
+}
+
+/** Up and wanting to run, no traffic for idleMs, and Running for at least minRunMs. */
+function isIdle(tenant: Tenant, run: Run): boolean {
+  const { idleMs, minRunMs } = run.settings;
+  const idleFor = run.nowMs - Date.parse(tenant.lastActiveAt);
+  const upFor = run.nowMs - Date.parse(tenant.status.transitionAt);
+  // An unreadable time gives NaN, which compares false: such a tenant is never passivated.
+  return tenant.spec.desired === 'running' && tenant.status.phase === 'Running' && idleFor >= idleMs && upFor >= minRunMs;
+}
+
+/**
+ * Sets expected `passivated` on the version read. A conflict means someone wrote the tenant
+ * meanwhile: if they changed its expected state (a wake) they win and the sweep leaves it for
+ * its next run; otherwise idleness is decided again on the fresh record, so a visit recorded
+ * meanwhile keeps the tenant up.
+ */
+async function passivate(run: Run, tenant: Tenant): Promise<boolean> {
+  const passivated = await writeFresh(run.deps.store, tenant, (current) =>
+    current.spec.generation === tenant.spec.generation && isIdle(current, run) ? { tenant: withDesired(current, 'passivated') } : undefined,
+  );
+  if (passivated) {
+    run.report.passivated += 1;
+    run.deps.logger?.info('Passivating an idle tenant', { tenantId: tenant.id, lastActiveAt: tenant.lastActiveAt });
+  }
+  return passivated;
+}
+
+function reconcileReason(run: Run, tenant: Tenant, lastVisit: number, inventory: Inventory | undefined): ReconcileReason | undefined {
+  const { status } = tenant;
+  // A reconciler holds it: it is being looked at right now.
+  if (tenant.lease && Date.parse(tenant.lease.until) > run.nowMs) return undefined;
+  if (status.retryAt) return Date.parse(status.retryAt) <= run.nowMs ? 'retry due' : undefined;
+  if (!isSettled(tenant)) return 'not settled';
+  if (inventory && recordAheadOfAws(tenant, inventory)) return 'drift';
+  if (resyncDue(tenant.id, Math.max(lastVisit, run.nowMs - run.settings.resyncMs), run.nowMs, run.settings.resyncMs)) return 'resync';
+  return undefined;
+}
+
+/** Expected state reached, or given up on until someone retries. */
+function isSettled(tenant: Tenant): boolean {
+  const { status, spec } = tenant;
+  if (status.phase === 'Failed' && status.failedGeneration === spec.generation) return true;
+  return status.phase === TARGET_PHASE[spec.desired] && status.observedGeneration >= spec.generation;
+}
+
+/** The record names a task, rule or target group that AWS does not show (a lost event, a hand edit). */
+function recordAheadOfAws(tenant: Tenant, inventory: Inventory): boolean {
+  const { task, ruleArn, targetGroupArn } = tenant.status;
+  return (
+    (task !== undefined && task.lastStatus !== 'STOPPED' && !inventory.taskArns.has(task.arn)) ||
+    (ruleArn !== undefined && !inventory.ruleArns.has(ruleArn)) ||
+    (targetGroupArn !== undefined && !inventory.targetGroupArns.has(targetGroupArn))
+  );
+}
+
+/**
+ * Whether one of the tenant's resync times falls in (since, now]. Each tenant's resync times
+ * are `resyncMs` apart at an offset of its own, so tenants spread evenly over the interval
+ * instead of all being reconciled in the same run, and no write is needed to remember when.
+ */
+export function resyncDue(tenantId: string, since: number, now: number, resyncMs: number): boolean {
+  const offset = createHash('sha256').update(tenantId).digest().readUInt32BE(0) % resyncMs;
+  const slot = (time: number) => Math.floor((time - offset) / resyncMs);
+  return slot(now) > slot(since);
+}
+
+// ---- Drift ----------------------------------------------------------------------------------
+
+interface Owned {
+  tasks: ObservedTask[];
+  rules: HostRule[];
+  targetGroups: string[];
+}
+
+/**
+ * Compares what AWS holds under Dormouse's tags with the records. Resources of a tenant with no
+ * record, or only a tombstone (the reconciler is done with those), are removed here; a tenant
+ * whose settled record disagrees with AWS is reconciled, and the reconciler removes what should
+ * not be there. Tenants not yet settled are left to the active pass, which reconciles them anyway.
+ */
+async function repairDrift(run: Run, drift: NonNullable<SweepDeps['drift']>): Promise<Inventory | undefined> {
+  let tasks: ObservedTask[];
+  let rules: Array<HostRule & { tenantId: string }>;
+  let groups: Array<{ arn: string; tenantId: string }>;
+  try {
+    [tasks, rules, groups] = await Promise.all([drift.compute.allTenantTasks(), drift.routing.managedRules(), drift.routing.managedTargetGroups()]);
+  } catch (error) {
+    run.failed('Could not list AWS resources; no drift repair this run', error);
+    return undefined;
+  }
+  const owners = new Map<string, Owned>();
+  const ownedBy = (tenantId: string) => {
+    let owned = owners.get(tenantId);
+    if (!owned) owners.set(tenantId, (owned = { tasks: [], rules: [], targetGroups: [] }));
+    return owned;
+  };
+  for (const task of tasks) ownedBy(task.tenantId).tasks.push(task);
+  for (const rule of rules) ownedBy(rule.tenantId).rules.push(rule);
+  for (const group of groups) ownedBy(group.tenantId).targetGroups.push(group.arn);
+
+  // A different starting point each minute, so a budget that runs out does not always spare the same tenants.
+  const ids = [...owners.keys()].sort();
+  const start = ids.length === 0 ? 0 : Math.floor(run.nowMs / MINUTE_MS) % ids.length;
+  const toReconcile: string[] = [];
+  for (const tenantId of [...ids.slice(start), ...ids.slice(0, start)]) {
+    if (run.outOfTime()) break;
+    const owned = owners.get(tenantId)!;
+    try {
+      const tenant = await run.deps.store.get(tenantId);
+      if (!tenant || (tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted')) {
+        await removeOrphans(run, drift, tenantId, owned, tenant ? 'its tenant was deleted' : 'no tenant has this name');
+      } else if (awsAheadOfRecord(tenant, owned, run.nowMs)) {
+        toReconcile.push(tenantId);
+      }
+    } catch (error) {
+      run.failed('Drift repair failed for a tenant', error, tenantId);
+    }
+  }
+  await forEachLimit(toReconcile, run.settings.reconcileConcurrency, (tenantId) => run.reconcile(tenantId, 'drift'));
+  return {
+    taskArns: new Set(tasks.map((task) => task.arn)),
+    ruleArns: new Set(rules.map((rule) => rule.arn)),
+    targetGroupArns: new Set(groups.map((group) => group.arn)),
+  };
+}
+
+/** AWS holds something for a settled tenant that its record does not account for. */
+function awsAheadOfRecord(tenant: Tenant, owned: Owned, now: number): boolean {
+  if (tenant.lease && Date.parse(tenant.lease.until) > now) return false;
+  if (!isSettled(tenant)) return false;
+  const { status } = tenant;
+  if (status.phase !== 'Running') return owned.tasks.length + owned.rules.length + owned.targetGroups.length > 0;
+  return (
+    owned.tasks.some((task) => task.arn !== status.task?.arn) ||
+    owned.rules.some((rule) => rule.arn !== status.ruleArn) ||
+    owned.targetGroups.some((arn) => arn !== status.targetGroupArn)
+  );
+}
+
+/** Rules first, so the host falls through to the wake function and the group is no longer in use. */
+async function removeOrphans(run: Run, drift: NonNullable<SweepDeps['drift']>, tenantId: string, owned: Owned, why: string): Promise<void> {
+  const { report, deps } = run;
+  const remove = async (kind: 'rules' | 'tasks' | 'targetGroups', arn: string, action: () => Promise<void>) => {
+    try {
+      await action();
+      report.repaired[kind] += 1;
+      deps.logger?.info('Drift repair: removed a resource', { tenantId, kind, arn, why });
+    } catch (error) {
+      run.failed('Drift repair: could not remove a resource', error, tenantId);
+    }
+  };
+  for (const rule of owned.rules) await remove('rules', rule.arn, () => drift.routing.deleteRule(rule.arn));
+  for (const task of owned.tasks) {
+    await remove('tasks', task.arn, () => drift.compute.stopTask(task.arn, `Dormouse drift repair: ${why}`));
+  }
+  for (const arn of owned.targetGroups) await remove('targetGroups', arn, () => drift.routing.deleteTargetGroup(arn));
+}
+
+// ---- Helpers ----------------------------------------------------------------------------------
+
+/**
+ * Writes `change(current)` on the version read; on a conflict reads the tenant again and asks
+ * `change` again, so a concurrent writer is never overwritten. Returns whether it wrote.
+ */
+async function writeFresh(
+  store: SweepDeps['store'],
+  tenant: Tenant,
+  change: (current: Tenant) => { tenant: Tenant; options?: SaveOptions } | undefined,
+): Promise<boolean> {
+  let current: Tenant | undefined = tenant;
+  for (let attempt = 1; attempt <= WRITE_ATTEMPTS && current; attempt++) {
+    const next = change(current);
+    if (!next) return false;
+    try {
+      await store.save(next.tenant, next.options);
+      return true;
+    } catch (error) {
+      if (!(error instanceof VersionConflictError)) throw error;
+      // The index copy was stale, or someone wrote meanwhile: decide again on what is there.
+      current = await store.get(tenant.id);
+    }
+  }
+  return false;
+}
+
+async function forEachLimit<T>(items: T[], limit: number, action: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await action(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+}

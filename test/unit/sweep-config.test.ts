@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadSweepConfig } from '../../shared/config.js';
+
+const valid = { DORMOUSE_LOAD_BALANCER_FULL_NAME: 'app/dormouse/50dc6c495c0c9188' };
+
+describe('loadSweepConfig', () => {
+  it('applies the documented defaults', () => {
+    expect(loadSweepConfig(valid)).toEqual({
+      loadBalancerFullName: 'app/dormouse/50dc6c495c0c9188',
+      idleMs: 15 * 60_000,
+      minRunMs: 5 * 60_000,
+      expiringNoticeMs: 24 * 3_600_000,
+      pageSize: 100,
+      budgetMs: 40_000,
+    });
+  });
+
+  it('reads every variable in its unit', () => {
+    const config = loadSweepConfig({
+      ...valid,
+      DORMOUSE_IDLE_MINUTES: '30',
+      DORMOUSE_MIN_RUN_MINUTES: '2',
+      DORMOUSE_EXPIRING_NOTICE_HOURS: '48',
+      DORMOUSE_SWEEP_PAGE_SIZE: '25',
+      DORMOUSE_SWEEP_BUDGET_SECONDS: '20',
+    });
+
+    expect(config).toMatchObject({ idleMs: 1_800_000, minRunMs: 120_000, expiringNoticeMs: 172_800_000, pageSize: 25, budgetMs: 20_000 });
+  });
+
+  it('names every missing or malformed variable', () => {
+    const load = () =>
+      loadSweepConfig({
+        DORMOUSE_IDLE_MINUTES: '0',
+        DORMOUSE_SWEEP_PAGE_SIZE: 'many',
+        DORMOUSE_SWEEP_BUDGET_SECONDS: '900',
+      });
+
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/DORMOUSE_LOAD_BALANCER_FULL_NAME/);
+    expect(load).toThrow(/DORMOUSE_IDLE_MINUTES/);
+    expect(load).toThrow(/DORMOUSE_SWEEP_PAGE_SIZE/);
+    expect(load).toThrow(/DORMOUSE_SWEEP_BUDGET_SECONDS: must leave room/);
+  });
+
+  it.each([
+    'arn:aws:elasticloadbalancing:eu-west-1:111122223333:loadbalancer/app/dormouse/50dc6c495c0c9188',
+    'net/dormouse/50dc6c495c0c9188',
+    'dormouse',
+  ])('refuses %s as the load balancer full name', (name) => {
+    expect(() => loadSweepConfig({ DORMOUSE_LOAD_BALANCER_FULL_NAME: name })).toThrow(/app\/<name>\/<id>/);
+  });
+});
