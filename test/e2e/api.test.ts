@@ -16,7 +16,7 @@ async function startApi(env: Record<string, string> = {}) {
     DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
     DORMOUSE_ADMIN_TOKEN: ADMIN,
     ...env,
-  });
+  }, { apiOnly: true });
   return { embedded, call: apiClient(embedded.apiUrl) };
 }
 

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../shared/adapters/local/dynamodb-local.js';
@@ -30,6 +31,19 @@ function waitForOutput(child: ChildProcess, output: { text: string }, pattern: R
   });
 }
 
+function viaGateway(port: number, host: string, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('npm start', () => {
   let child: ChildProcess | undefined;
   afterAll(() => {
@@ -41,12 +55,13 @@ describe('npm start', () => {
     }
   });
 
-  it('serves the API on DynamoDB Local, prints where, and leaves nothing running after Ctrl-C', async () => {
+  it('runs the control plane, serves a tenant through the gateway, and leaves nothing running after Ctrl-C', async () => {
     const apiPort = await freePort();
     const dynamoPort = await freePort();
+    const gatewayPort = await freePort();
     const output = { text: '' };
     child = spawn('npm', ['start'], {
-      env: { ...process.env, DORMOUSE_API_PORT: String(apiPort), DORMOUSE_DYNAMODB_PORT: String(dynamoPort), DORMOUSE_ADMIN_TOKEN: '' },
+      env: { ...process.env, DORMOUSE_API_PORT: String(apiPort), DORMOUSE_GATEWAY_PORT: String(gatewayPort), DORMOUSE_DYNAMODB_PORT: String(dynamoPort), DORMOUSE_ADMIN_TOKEN: '' },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -62,6 +77,15 @@ describe('npm start', () => {
     const signup = await call('/tenants', { method: 'POST', body: { slug: 'smoke', email: 'smoke@example.test' } });
     expect(signup.status).toBe(202);
     expect((await call('/tenants', { token: adminToken })).body.items).toHaveLength(1);
+    // The tenant runs as a process behind the gateway, as the banner's curl shows.
+    let pid: number | undefined;
+    for (let tries = 0; pid === undefined && tries < 100; tries++) {
+      const answer = await viaGateway(gatewayPort, 'smoke.localhost', '/whoami');
+      if (answer.status === 200) pid = (JSON.parse(answer.text) as { pid: number }).pid;
+      else await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(pid).toBeDefined();
+    await waitForOutput(child, output, /smoke +Running/, 10_000);
 
     // The pipe closes once every process that held it, npm's children included, is gone.
     const allClosed = new Promise<void>((resolve) => child?.stdout?.once('close', () => resolve()));
@@ -69,6 +93,8 @@ describe('npm start', () => {
     await allClosed;
     expect(output.text).toContain('Stopped. Nothing is left running.');
     expect(await portAnswers(apiPort)).toBe(false);
+    expect(await portAnswers(gatewayPort)).toBe(false);
+    expect(() => process.kill(pid!, 0)).toThrow();
     expect(await portAnswers(dynamoPort)).toBe(false);
   }, 90_000);
 });

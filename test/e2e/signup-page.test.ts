@@ -20,7 +20,7 @@ beforeAll(async () => {
     DORMOUSE_TABLE_NAME: tables.tenantTable,
     DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
     DORMOUSE_ADMIN_TOKEN: ADMIN,
-  });
+  }, { apiOnly: true });
   store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   const response = await fetch(`${embedded.apiUrl}/`);
   page = { status: response.status, headers: response.headers, html: await response.text() };

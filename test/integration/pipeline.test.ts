@@ -35,7 +35,7 @@ describe('signup to Running through the event flow', () => {
       DORMOUSE_TABLE_NAME: tables.tenantTable,
       DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
       DORMOUSE_ADMIN_TOKEN: ADMIN,
-    });
+    }, { apiOnly: true });
     const cloud = new FakeCloud();
     const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
     const events: DomainEvent[] = [];

@@ -1014,7 +1014,7 @@ beforeAll(async () => {
     DORMOUSE_ADMIN_TOKEN: ADMIN,
     // Every valid generated signup is kept; the ceiling must not be what refuses them.
     DORMOUSE_MAX_TENANTS: '100000',
-  });
+  }, { apiOnly: true });
   target = tableTarget(embedded.apiUrl, tables);
   for (const slug of ['fuzz-alpha', 'fuzz-bravo', 'fuzz-charlie']) {
     const wire: Wire = {

@@ -58,6 +58,11 @@ export interface Embedded {
 }
 
 export interface EmbeddedOptions {
+  /**
+   * Only DynamoDB Local and the API: tenants are recorded but nothing runs them. For tests of
+   * the API alone, and for running the control plane elsewhere.
+   */
+  apiOnly?: boolean;
   /** One line per tenant transition, e.g. to print. */
   onTransition?: (line: string, event: DomainEvent) => void;
   onError?: (context: string, error: unknown) => void;
@@ -83,131 +88,142 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       : await startOwnDynamoDbLocal(local.DORMOUSE_DATA_DIR, local.DORMOUSE_DYNAMODB_PORT);
     stops.push(() => dynamo.stop());
 
-    // The gateway's port is in every tenant URL, so it must be known before the API starts.
-    const routing = new GatewayRouting({ healthCheckPath: local.DORMOUSE_HEALTH_CHECK_PATH });
-    stops.push(async () => routing.close());
-    const compute = new ProcessCompute({
-      ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
-    });
-    stops.push(() => compute.stopAll());
-
-    let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
-    const gateway = await startGateway({
-      port: local.DORMOUSE_GATEWAY_PORT,
-      routing,
-      fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
-    });
-    stops.push(() => gateway.close());
-
-    const config = loadApiConfig({
-      DORMOUSE_TABLE_NAME: 'dormouse-tenants',
-      DORMOUSE_IDEMPOTENCY_TABLE_NAME: 'dormouse-idempotency',
-      ...env,
-      // Tenants are reached through the local gateway as http://<slug>.localhost:<port>.
-      DORMOUSE_BASE_URL: `http://localhost:${gateway.port}`,
-      DORMOUSE_ADMIN_TOKEN: adminToken,
-    });
-
     const dynamoClient = localDynamoDbClient(dynamo.endpoint);
     stops.push(async () => dynamoClient.destroy());
-    await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
-    const store = new DynamoDbTenantStore({
-      tableName: config.tenantTable,
-      client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
-    });
-
+    const configFor = (gatewayPort: number) =>
+      loadApiConfig({
+        DORMOUSE_TABLE_NAME: 'dormouse-tenants',
+        DORMOUSE_IDEMPOTENCY_TABLE_NAME: 'dormouse-idempotency',
+        ...env,
+        // Tenants are reached through the local gateway as http://<slug>.localhost:<port>.
+        DORMOUSE_BASE_URL: `http://localhost:${gatewayPort}`,
+        DORMOUSE_ADMIN_TOKEN: adminToken,
+      });
     const quiet = new Logger({ serviceName: 'dormouse', logLevel: (env.POWERTOOLS_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN' });
-    wakeHandler = createWakeHandler(
-      {
-        store,
-        clock: systemClock,
-        settings: {
-          rootDomain: config.baseUrl.hostname,
-          maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,
-          minRunMs: local.DORMOUSE_MIN_RUN_SECONDS * 1000,
-        },
-        unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }),
-      },
-      quiet,
-    );
 
-    const phases = new Map<string, Phase>();
-    const controlPlane = await startControlPlane({
-      dynamoClient,
-      dynamoEndpoint: dynamo.endpoint,
-      store,
-      reconcileDeps: {
-        compute,
+    let config = configFor(local.DORMOUSE_GATEWAY_PORT);
+    let runtime: { gatewayUrl: string; sweepNow: () => Promise<SweepReport> } | undefined;
+    if (!options.apiOnly) {
+      runtime = await startRuntime();
+    } else {
+      await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
+    }
+
+    /** Gateway, compute, control plane and sweep: everything that makes tenants run. */
+    async function startRuntime() {
+      // The gateway's port is in every tenant URL, so it starts first.
+      const routing = new GatewayRouting({ healthCheckPath: local.DORMOUSE_HEALTH_CHECK_PATH });
+      stops.push(async () => routing.close());
+      const compute = new ProcessCompute({
+        ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
+      });
+      stops.push(() => compute.stopAll());
+      let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
+      const gateway = await startGateway({
+        port: local.DORMOUSE_GATEWAY_PORT,
         routing,
-        clock: systemClock,
-        settings: {
-          ...RECONCILE_DEFAULTS,
-          // Local tasks start in a second and are listed at once: poll and back off quickly.
-          pollMs: 500,
-          backoffBaseMs: 1_000,
-          backoffMaxMs: 30_000,
-          queueRetryMs: 5_000,
-          listingLagMs: 0,
-          leaseMs: 60_000,
-          hostFor: (tenantId) => tenantHost(config.baseUrl, tenantId),
-          maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,
-          spotAttemptsBeforeFallback: 3,
-          fallbackToOnDemand: true,
-          maxRestarts: local.DORMOUSE_MAX_RESTARTS,
-          tombstoneSeconds: local.DORMOUSE_TOMBSTONE_DAYS * 86_400,
-        },
-      },
-      onTaskEvent: (listener) => compute.onTaskEvent(listener),
-      onEvent: (event) => {
-        const line = transitionLine(event, phases);
-        if (line) options.onTransition?.(line, event);
-      },
-      onError,
-    });
-    stops.push(() => controlPlane.stop());
+        fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
+      });
+      stops.push(() => gateway.close());
+      config = configFor(gateway.port);
+      await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
+      const store = new DynamoDbTenantStore({
+        tableName: config.tenantTable,
+        client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
+      });
 
-    const runSweep = () =>
-      sweep(
+      wakeHandler = createWakeHandler(
         {
           store,
-          activity: gateway.activity(),
           clock: systemClock,
-          reconcile: async (tenantId) => {
-            controlPlane.loop.trigger(tenantId);
-            return {};
+          settings: {
+            rootDomain: config.baseUrl.hostname,
+            maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,
+            minRunMs: local.DORMOUSE_MIN_RUN_SECONDS * 1000,
           },
-          drift: { compute, routing },
+          unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }),
         },
-        {
-          idleMs: local.DORMOUSE_IDLE_SECONDS * 1000,
-          minRunMs: local.DORMOUSE_MIN_RUN_SECONDS * 1000,
-          // The gateway counts exactly, with no reporting delay to wait out.
-          minActivityWindowMs: 0,
-          resyncMs: 60_000,
-        },
+        quiet,
       );
-    let sweeping: Promise<unknown> = Promise.resolve();
-    const sweepTimer = setInterval(() => {
-      sweeping = runSweep().catch((error: unknown) => onError('sweeping', error));
-    }, local.DORMOUSE_SWEEP_SECONDS * 1000);
-    stops.push(async () => {
-      clearInterval(sweepTimer);
-      await sweeping;
-    });
+
+      const phases = new Map<string, Phase>();
+      const controlPlane = await startControlPlane({
+        dynamoClient,
+        dynamoEndpoint: dynamo.endpoint,
+        store,
+        reconcileDeps: {
+          compute,
+          routing,
+          clock: systemClock,
+          settings: {
+            ...RECONCILE_DEFAULTS,
+            // Local tasks start in a second and are listed at once: poll and back off quickly.
+            pollMs: 500,
+            backoffBaseMs: 1_000,
+            backoffMaxMs: 30_000,
+            queueRetryMs: 5_000,
+            listingLagMs: 0,
+            leaseMs: 60_000,
+            hostFor: (tenantId) => tenantHost(config.baseUrl, tenantId),
+            maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,
+            spotAttemptsBeforeFallback: 3,
+            fallbackToOnDemand: true,
+            maxRestarts: local.DORMOUSE_MAX_RESTARTS,
+            tombstoneSeconds: local.DORMOUSE_TOMBSTONE_DAYS * 86_400,
+          },
+        },
+        onTaskEvent: (listener) => compute.onTaskEvent(listener),
+        onEvent: (event) => {
+          const line = transitionLine(event, phases);
+          if (line) options.onTransition?.(line, event);
+        },
+        onError,
+      });
+      stops.push(() => controlPlane.stop());
+
+      const runSweep = () =>
+        sweep(
+          {
+            store,
+            activity: gateway.activity(),
+            clock: systemClock,
+            reconcile: async (tenantId) => {
+              controlPlane.loop.trigger(tenantId);
+              return {};
+            },
+            drift: { compute, routing },
+          },
+          {
+            idleMs: local.DORMOUSE_IDLE_SECONDS * 1000,
+            minRunMs: local.DORMOUSE_MIN_RUN_SECONDS * 1000,
+            // The gateway counts exactly, with no reporting delay to wait out.
+            minActivityWindowMs: 0,
+            resyncMs: 60_000,
+          },
+        );
+      let sweeping: Promise<unknown> = Promise.resolve();
+      const sweepTimer = setInterval(() => {
+        sweeping = runSweep().catch((error: unknown) => onError('sweeping', error));
+      }, local.DORMOUSE_SWEEP_SECONDS * 1000);
+      stops.push(async () => {
+        clearInterval(sweepTimer);
+        await sweeping;
+      });
+      // Tenants that should run were left without processes by the last stop: bring them back.
+      await controlPlane.resync();
+      return { gatewayUrl: gateway.url, sweepNow: runSweep };
+    }
 
     const api = await serveHttpApi(createApiHandler(apiDeps(config, { dynamoClient, logger: quiet })), { port: local.DORMOUSE_API_PORT });
     stops.push(() => api.close());
 
-    // Tenants that should run were left without processes by the last stop: bring them back.
-    await controlPlane.resync();
-
     return {
       apiUrl: api.url,
-      gatewayUrl: gateway.url,
+      gatewayUrl: runtime?.gatewayUrl ?? config.baseUrl.origin,
       dynamoEndpoint: dynamo.endpoint,
       adminToken,
       adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,
-      sweepNow: runSweep,
+      sweepNow: runtime?.sweepNow ?? (() => Promise.reject(new Error('Not running tenants (apiOnly)'))),
       stop,
     };
   } catch (error) {
@@ -228,5 +244,6 @@ function transitionLine(event: DomainEvent, phases: Map<string, Phase>): string 
   if (phases.get(event.tenantId) === phase) return undefined;
   phases.set(event.tenantId, phase);
   const reason = typeof event.detail.reason === 'string' ? `  (${event.detail.reason})` : '';
-  return `${event.time.slice(11, 19)}  ${event.tenantId.padEnd(16)} ${phase}${reason}`;
+  // The stream's own timestamps are coarse in DynamoDB Local; the time of printing is closer.
+  return `${new Date().toTimeString().slice(0, 8)}  ${event.tenantId.padEnd(16)} ${phase}${reason}`;
 }

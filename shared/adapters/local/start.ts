@@ -1,25 +1,31 @@
 import { ConfigError } from '../../config.js';
 import { startEmbedded } from './embedded.js';
 
-/** `npm start`: the control plane on this machine, until Ctrl-C. */
+/** `npm start`: the whole control plane on this machine, until Ctrl-C. */
 async function main() {
-  process.stdout.write('Starting Dormouse (embedded mode): DynamoDB Local, then the API…\n');
-  const embedded = await startEmbedded();
+  // The SDK's notice about Node 22 would repeat on every start; the pinned versions support 20.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  process.stdout.write('Starting Dormouse (embedded mode): DynamoDB Local, gateway, control plane, API…\n');
+  const embedded = await startEmbedded(process.env, {
+    onTransition: (line) => process.stdout.write(`${line}\n`),
+  });
+  const gatewayPort = new URL(embedded.gatewayUrl).port;
   const lines = [
     '',
     '  Dormouse is running (embedded mode)',
     '',
+    `  Signup page  ${embedded.apiUrl}/`,
     `  API          ${embedded.apiUrl}`,
-    `  Health       ${embedded.apiUrl}/healthz`,
+    `  Gateway      ${embedded.gatewayUrl}   (tenants at http://<slug>.localhost:${gatewayPort})`,
     `  DynamoDB     ${embedded.dynamoEndpoint} (${process.env.DORMOUSE_DATA_DIR ? `data in ${process.env.DORMOUSE_DATA_DIR}` : 'in memory'})`,
     `  Admin token  ${embedded.adminToken}${embedded.adminTokenGenerated ? '  (generated; set DORMOUSE_ADMIN_TOKEN to keep one)' : ''}`,
     '',
-    '  Sign up a tenant:',
+    '  Try it:',
     `    curl -s -X POST ${embedded.apiUrl}/tenants -H 'content-type: application/json' \\`,
     `      -d '{"slug":"acme","email":"ann@acme.test"}'`,
+    `    curl -s -H 'Host: acme.localhost' ${embedded.gatewayUrl}/whoami`,
     '',
-    '  Tenants are recorded, but nothing runs them yet: the reconciler is not built.',
-    '  Press Ctrl-C to stop.',
+    '  One line per tenant transition follows. Press Ctrl-C to stop.',
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
@@ -28,7 +34,7 @@ async function main() {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`\n${signal}: stopping Dormouse…\n`);
+    process.stdout.write(`\n${signal}: stopping tenants, gateway, API and DynamoDB Local…\n`);
     await embedded.stop();
     process.stdout.write('Stopped. Nothing is left running.\n');
     process.exit(0);
@@ -41,7 +47,7 @@ main().catch((error: unknown) => {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
   } else {
-    process.stderr.write(`Dormouse could not start: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.stderr.write(`Dormouse could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   }
   process.exit(1);
 });

@@ -1,0 +1,151 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
+import { createTestTables } from '../support/dynamodb.js';
+import { apiClient } from '../support/http.js';
+
+const ADMIN = 'admin-token-for-tests-0123456789';
+
+/** A request to the gateway as `curl -H 'Host: <host>'` sends it (fetch cannot set Host). */
+function viaGateway(gatewayUrl: string, host: string, path: string, headers: Record<string, string> = {}) {
+  const url = new URL(gatewayUrl);
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, headers: { host, ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (accept(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
+ * The whole lifecycle in embedded mode with real processes and real HTTP: what a newcomer sees
+ * after `npm start`.
+ */
+describe('embedded mode, end to end', () => {
+  let embedded: Embedded;
+  let call: ReturnType<typeof apiClient>;
+  const pids = new Set<number>();
+
+  beforeAll(async () => {
+    const tables = await createTestTables();
+    embedded = await startEmbedded(
+      {
+        DORMOUSE_API_PORT: '0',
+        DORMOUSE_GATEWAY_PORT: '0',
+        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
+        DORMOUSE_TABLE_NAME: tables.tenantTable,
+        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+        DORMOUSE_ADMIN_TOKEN: ADMIN,
+        // Sweeps are run by the test, at the moments it chooses.
+        DORMOUSE_SWEEP_SECONDS: '3600',
+        DORMOUSE_IDLE_SECONDS: '1',
+        DORMOUSE_MIN_RUN_SECONDS: '1',
+      },
+      { onError: () => {} },
+    );
+    call = apiClient(embedded.apiUrl);
+  });
+
+  afterAll(async () => {
+    // Cleans up even when a step failed: every tenant process and everything else it started.
+    await embedded?.stop();
+    for (const pid of pids) expect(alive(pid), `tenant process ${pid} outlived the control plane`).toBe(false);
+  });
+
+  const phaseOf = async (id: string) => (await call(`/tenants/${id}`)).body.phase as string;
+  const whoami = async (id: string) => {
+    const answer = await viaGateway(embedded.gatewayUrl, `${id}.localhost`, '/whoami');
+    if (answer.status === 200) pids.add(JSON.parse(answer.text).pid);
+    return answer;
+  };
+
+  it('runs a signed-up tenant, sleeps it when idle, wakes it on a request, restarts it when killed, and deletes it', async () => {
+    // Sign up → Running → the tenant answers through the gateway.
+    const { token } = (await call('/tenants', { method: 'POST', body: { slug: 'acme', email: 'ann@acme.test' } })).body;
+    await eventually('acme running', () => phaseOf('acme'), (phase) => phase === 'Running');
+    const first = await whoami('acme');
+    expect(first.status).toBe(200);
+    expect(JSON.parse(first.text)).toMatchObject({ tenant: 'acme', host: 'acme.localhost' });
+    const firstPid = JSON.parse(first.text).pid as number;
+
+    // No traffic → passivated: the process is gone, the host shows the waking page. The first
+    // sweep sees the request above and marks the tenant active; the next one finds it idle.
+    expect((await embedded.sweepNow()).active).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const report = await embedded.sweepNow();
+    expect(report).toMatchObject({ active: 0, passivated: 1 });
+    await eventually('acme passivated', () => phaseOf('acme'), (phase) => phase === 'Passivated');
+    await eventually('first process gone', async () => alive(firstPid), (isAlive) => !isAlive);
+
+    // The next request gets the waking page and wakes it.
+    const waking = await viaGateway(embedded.gatewayUrl, 'acme.localhost', '/whoami');
+    expect(waking.status).toBe(503);
+    expect(waking.headers['retry-after']).toBe('5');
+    expect(waking.text).toMatch(/Waking up acme/);
+    await eventually('acme woken', () => whoami('acme'), (answer) => answer.status === 200);
+    expect(await phaseOf('acme')).toBe('Running');
+
+    // A killed tenant process is restarted.
+    const beforeKill = JSON.parse((await whoami('acme')).text).pid as number;
+    process.kill(beforeKill, 'SIGKILL');
+    const restarted = await eventually(
+      'acme restarted',
+      () => whoami('acme'),
+      (answer) => answer.status === 200 && JSON.parse(answer.text).pid !== beforeKill,
+    );
+    const restartedPid = JSON.parse(restarted.text).pid as number;
+
+    // Delete → 410, process gone, nothing left.
+    expect((await call('/tenants/acme', { method: 'DELETE', token })).status).toBe(202);
+    await eventually('acme deleted', () => phaseOf('acme'), (phase) => phase === 'Deleted');
+    await eventually('restarted process gone', async () => alive(restartedPid), (isAlive) => !isAlive);
+    const gone = await viaGateway(embedded.gatewayUrl, 'acme.localhost', '/whoami');
+    expect(gone.status).toBe(410);
+    const sweep = await embedded.sweepNow();
+    expect(sweep.repaired).toMatchObject({ tasks: 0, rules: 0, targetGroups: 0 });
+  }, 90_000);
+
+  it('never lets two tenants see each other’s traffic', async () => {
+    await call('/tenants', { method: 'POST', body: { slug: 'alpha', email: 'a@alpha.test' } });
+    await call('/tenants', { method: 'POST', body: { slug: 'bravo', email: 'b@bravo.test' } });
+    await eventually('both running', async () => [await phaseOf('alpha'), await phaseOf('bravo')], (phases) => phases.every((p) => p === 'Running'));
+
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? 'alpha' : 'bravo')).map(async (id) => ({ id, answer: await whoami(id) })),
+    );
+
+    for (const { id, answer } of answers) expect(JSON.parse(answer.text).tenant).toBe(id);
+  }, 60_000);
+
+  it('answers an unknown host with the 404 page and a host of another domain the same way', async () => {
+    const unknown = await viaGateway(embedded.gatewayUrl, 'nobody-here.localhost', '/', { accept: 'application/json' });
+    const foreign = await viaGateway(embedded.gatewayUrl, 'example.com', '/');
+
+    expect(unknown.status).toBe(404);
+    expect(JSON.parse(unknown.text)).toMatchObject({ tenant: 'nobody-here', status: 'unknown' });
+    expect(foreign.status).toBe(404);
+  });
+});
