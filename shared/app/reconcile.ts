@@ -157,8 +157,19 @@ async function observe({ compute, routing, settings }: ReconcileDeps, tenant: Te
     tenant.status.targetGroupArn ?? routing.findTargetGroup(tenant.id),
     routing.findRule(settings.hostFor(tenant.id)),
   ]);
-  const targets = targetGroupArn ? await routing.targets(targetGroupArn) : [];
-  return { tasks, targets, ...(targetGroupArn ? { targetGroupArn } : {}), ...(rule ? { rule } : {}) };
+  let existing = targetGroupArn;
+  let targets: Observation['targets'] = [];
+  if (existing) {
+    try {
+      targets = await routing.targets(existing);
+    } catch (error) {
+      // The recorded target group is gone (deleted by hand, or a fresh local gateway): it
+      // does not exist, and the plan creates it again if it is needed.
+      if ((error as Error).name !== 'TargetGroupNotFoundException') throw error;
+      existing = undefined;
+    }
+  }
+  return { tasks, targets, ...(existing ? { targetGroupArn: existing } : {}), ...(rule ? { rule } : {}) };
 }
 
 /** Takes one step and updates the observation with its known effect, so no re-observe is needed. */

@@ -289,4 +289,21 @@ describe('reconcile', () => {
     expect((await world.store.get('second'))!.status.phase).toBe('Running');
     expect(await world.store.countRoutingSlots()).toBe(1);
   });
+
+  it('recreates a target group that vanished behind its back instead of failing on it', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const rule = [...world.cloud.rules.values()][0]!;
+    world.cloud.rules.delete(rule.arn);
+    world.cloud.targetGroups.clear();
+
+    await world.converge(['acme']);
+
+    const { status } = (await world.store.get('acme'))!;
+    expect(status.phase, JSON.stringify(status)).toBe('Running');
+    expect(status.lastError, JSON.stringify(status)).toBeUndefined();
+    expect(world.cloud.targetGroups.size).toBe(1);
+    expect(world.cloud.rules.size).toBe(1);
+  });
 });

@@ -152,9 +152,11 @@ export class FakeCloud implements Compute, Routing {
   }
 
   targets(targetGroupArn: string): Promise<Target[]> {
-    return this.call('DescribeTargetHealth', () =>
-      [...(this.targetGroups.get(targetGroupArn)?.targets.values() ?? [])].map(({ ip, health }) => ({ ip, health })),
-    );
+    return this.call('DescribeTargetHealth', () => {
+      const group = this.targetGroups.get(targetGroupArn);
+      if (!group) throw Object.assign(new Error('target group not found'), { name: 'TargetGroupNotFoundException' });
+      return [...group.targets.values()].map(({ ip, health }) => ({ ip, health }));
+    });
   }
 
   registerTarget(targetGroupArn: string, ip: string): Promise<void> {
