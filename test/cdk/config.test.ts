@@ -36,6 +36,10 @@ describe('Dormouse configuration', () => {
       corsAllowOrigins: ['http://trials.example.com'],
       logRetentionDays: 30,
       onDemandFallback: true,
+      idleTimeoutMinutes: 15,
+      minRunMinutes: 5,
+      sweepRateMinutes: 1,
+      expiringNoticeHours: 24,
     });
   });
 
@@ -88,6 +92,18 @@ describe('Dormouse configuration', () => {
     ['an alarm email that is not one', { alarmEmail: 'ops' }, 'dormouse.alarmEmail: must be an email address like ops@example.com'],
     ['a health check path without a slash', { healthCheckPath: 'healthz' }, 'dormouse.healthCheckPath: must be a path like / or /healthz'],
     ['a misspelt key', { domian: 'x' }, 'dormouse: unknown key "domian" (check the spelling)'],
+    ['a minimum run time of zero', { minRunMinutes: 0 }, 'dormouse.minRunMinutes: must be a whole number from 1 to 1440'],
+    ['a sweep rate of a fraction of a minute', { sweepRateMinutes: 0.5 }, 'dormouse.sweepRateMinutes: must be a whole number from 1 to 60'],
+    [
+      'a sweep slower than the idle timeout',
+      { sweepRateMinutes: 30, idleTimeoutMinutes: 15 },
+      'dormouse.sweepRateMinutes: must be at most idleTimeoutMinutes (15)',
+    ],
+    [
+      'an expiry notice as long as the trial',
+      { expiringNoticeHours: 48, trialDays: 2 },
+      'dormouse.expiringNoticeHours: must be shorter than the trial (trialDays 2 = 48 hours)',
+    ],
   ])('refuses %s, naming the key and the expected form', (_case, change, message) => {
     expect(problems({ ...MINIMAL, ...change })).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
   });

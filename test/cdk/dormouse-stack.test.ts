@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenantTableInput, createIdempotencyTableInput } from '../../shared/adapters/aws/tenant-table.js';
-import { loadApiConfig, loadReconcilerConfig } from '../../shared/config.js';
+import { loadApiConfig, loadReconcilerConfig, loadSweepConfig, loadWakeConfig } from '../../shared/config.js';
 import { loadStreamPublisherConfig } from '../../shared/events/stream-publisher.js';
-import { WAKE_NOT_DEPLOYED_MESSAGE } from '../../cdk/constructs/load-balancer.js';
 import {
   CERTIFICATE_ARN,
   PRODUCTION_CONFIG,
@@ -16,6 +15,7 @@ import {
   onlyResource,
   referencedId,
   resolveForTest,
+  resolvePlausibly,
   resourcesOf,
   synthesize,
   type CfnResource,
@@ -187,16 +187,37 @@ describe('the load balancer', () => {
     });
   });
 
-  it('answers hosts without a tenant rule with the interim 503 until the wake function lands', () => {
-    synth.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
-      Protocol: 'HTTPS',
-      DefaultActions: [
-        {
-          Type: 'fixed-response',
-          FixedResponseConfig: { StatusCode: '503', ContentType: 'text/plain', MessageBody: WAKE_NOT_DEPLOYED_MESSAGE },
-        },
-      ],
+  it('sends every host without a tenant rule to the wake function, through a Lambda target group', () => {
+    // Prepare
+    const wakeId = functionId(synth.template, 'dormouse-wake');
+    const [, listener] = Object.entries(ofType('AWS::ElasticLoadBalancingV2::Listener')).find(
+      ([, candidate]) => candidate.Properties.Protocol === 'HTTPS',
+    ) as [string, CfnResource];
+
+    // Act
+    const [action, ...others] = listener.Properties.DefaultActions;
+    const targetGroupId = referencedId(action.TargetGroupArn) as string;
+    const targetGroup = byId(targetGroupId);
+
+    // Assess
+    expect(others).toEqual([]);
+    expect(action.Type).toBe('forward');
+    expect(targetGroup.Properties).toMatchObject({
+      TargetType: 'lambda',
+      Targets: [{ Id: { 'Fn::GetAtt': [wakeId, 'Arn'] } }],
+      TargetGroupAttributes: [{ Key: 'lambda.multi_value_headers.enabled', Value: 'false' }],
     });
+    // The load balancer may invoke the function, and the group is made only once it may.
+    const permission = Object.entries(ofType('AWS::Lambda::Permission')).find(
+      ([, candidate]) => candidate.Properties.Principal === 'elasticloadbalancing.amazonaws.com',
+    );
+    expect(permission?.[1].Properties).toMatchObject({ Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [wakeId, 'Arn'] } });
+    expect(targetGroup.DependsOn).toContain(permission?.[0]);
+    // No fixed response is left anywhere: the interim 503 is gone.
+    const actionTypes = Object.values(ofType('AWS::ElasticLoadBalancingV2::Listener')).flatMap((l) =>
+      l.Properties.DefaultActions.map((a: { Type: string }) => a.Type),
+    );
+    expect(actionTypes.sort()).toEqual(['forward', 'redirect']);
   });
 
   it('adds a wildcard alias record for tenant hosts in the given zone', () => {
@@ -300,11 +321,60 @@ describe('IAM', () => {
     expect(others).toEqual([]);
   });
 
-  it('lets the API use the tenant and idempotency tables, the task-events function the tenant table, and nothing in ECS or ELB', () => {
+  it('lets the sweep do what the reconciler does, with the very same statements, and read ALB metrics', () => {
+    // Prepare
+    const withoutLogs = (statements: PolicyStatementJson[]) =>
+      statements.filter((s) => !asArray(s.Action).every((a) => a.startsWith('logs:')));
+    const reconcile = withoutLogs(functionStatements(synth.template, functionId(synth.template, 'dormouse-reconcile')));
+    const sweep = withoutLogs(functionStatements(synth.template, functionId(synth.template, 'dormouse-sweep')));
+
+    // Act
+    const beyondReconcile = sweep.filter((s) => !reconcile.some((r) => JSON.stringify(r) === JSON.stringify(s)));
+
+    // Assess
+    expect(sweep).toEqual(expect.arrayContaining(reconcile));
+    expect(beyondReconcile).toEqual([
+      { Sid: 'ReadTenantActivity', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
+    ]);
+  });
+
+  it('gives the sweep GetMetricData on "*" and no other action on "*" but reads', () => {
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-sweep'));
+    const onAnything = statements.filter((s) => asArray(s.Resource).includes('*')).flatMap((s) => asArray(s.Action));
+    expect(onAnything).toContain('cloudwatch:GetMetricData');
+    expect(onAnything.filter((action) => !isRead(action))).toEqual([]);
+  });
+
+  it('lets the wake function read tenants and query the indexes, and write nothing but a put of a tenant record', () => {
+    // Prepare
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-wake')).filter(
+      (s) => !asArray(s.Action).every((a) => a.startsWith('logs:')),
+    );
+    const tenantTableId = Object.entries(ofType('AWS::DynamoDB::Table')).find(([, t]) => t.Properties.StreamSpecification)?.[0];
+    const indexNames = createTenantTableInput('ignored').GlobalSecondaryIndexes?.map((index) => index.IndexName) ?? [];
+
+    // Act
+    const grants = statements.flatMap((s) =>
+      asArray(s.Action).flatMap((action) => asArray(s.Resource).map((resource) => `${action} ${resolveForTest(resource)}`)),
+    );
+
+    // Assess
+    expect(grants.sort()).toEqual(
+      [
+        `dynamodb:GetItem ${tenantTableId}`,
+        `dynamodb:PutItem ${tenantTableId}`,
+        ...indexNames.map((name) => `dynamodb:Query ${tenantTableId}/index/${name}`),
+      ].sort(),
+    );
+    expect(statements.every((s) => s.Condition === undefined && s.Effect === 'Allow')).toBe(true);
+  });
+
+  it('lets the API use the tenant and idempotency tables, the task-events and wake functions the tenant table, and nothing in ECS or ELB', () => {
     const tableIds = Object.keys(ofType('AWS::DynamoDB::Table'));
     for (const [service, expectedTables] of [
       ['dormouse-api', 2],
       ['dormouse-task-events', 1],
+      ['dormouse-wake', 1],
     ] as const) {
       const statements = functionStatements(synth.template, functionId(synth.template, service));
       const actions = statements.flatMap((s) => asArray(s.Action));
@@ -397,6 +467,69 @@ describe('events', () => {
     ]);
   });
 
+  it('runs the sweep every minute on the dot from EventBridge Scheduler, once, with a dead-letter queue', () => {
+    // Prepare
+    const [, schedule] = onlyResource(synth.template, 'AWS::Scheduler::Schedule');
+
+    // Act
+    const { ScheduleExpression, FlexibleTimeWindow, State, Target } = schedule.Properties;
+
+    // Assess
+    expect({ ScheduleExpression, FlexibleTimeWindow, State }).toEqual({
+      ScheduleExpression: 'rate(1 minute)',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      State: 'ENABLED',
+    });
+    expect(Target.Arn).toEqual({ 'Fn::GetAtt': [functionId(synth.template, 'dormouse-sweep'), 'Arn'] });
+    expect(Target.RetryPolicy.MaximumRetryAttempts).toBe(0);
+    expect(byId(referencedId(Target.DeadLetterConfig.Arn) as string).Type).toBe('AWS::SQS::Queue');
+  });
+
+  it('gives the schedule a role that only EventBridge Scheduler of this account may assume, and that may only invoke the sweep', () => {
+    // Prepare
+    const [, schedule] = onlyResource(synth.template, 'AWS::Scheduler::Schedule');
+    const roleId = referencedId(schedule.Properties.Target.RoleArn) as string;
+    const role = byId(roleId);
+
+    // Act
+    const statements = Object.values(ofType('AWS::IAM::Policy'))
+      .filter((policy) => (policy.Properties.Roles as unknown[]).some((r) => referencedId(r) === roleId))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement as PolicyStatementJson[]);
+
+    // Assess
+    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    expect(role.Properties.Policies).toBeUndefined();
+    expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'sts:AssumeRole',
+        Principal: { Service: 'scheduler.amazonaws.com' },
+        Condition: {
+          StringEquals: {
+            'aws:SourceAccount': { Ref: 'AWS::AccountId' },
+            'aws:SourceArn': { 'Fn::Join': ['', ['arn:aws:scheduler:us-east-1:', { Ref: 'AWS::AccountId' }, ':schedule-group/default']] },
+          },
+        },
+      },
+    ]);
+    expect(statements.map((s) => [s.Effect, s.Action, s.Resource, s.Condition])).toEqual([
+      ['Allow', 'lambda:InvokeFunction', { 'Fn::GetAtt': [functionId(synth.template, 'dormouse-sweep'), 'Arn'] }, undefined],
+      ['Allow', 'sqs:SendMessage', schedule.Properties.Target.DeadLetterConfig.Arn, undefined],
+    ]);
+  });
+
+  it('runs one sweep at a time, within two minutes, and drops rather than retries a failed or late run', () => {
+    const sweepId = functionId(synth.template, 'dormouse-sweep');
+    expect(byId(sweepId).Properties).toMatchObject({ Timeout: 120, ReservedConcurrentExecutions: 1 });
+    const config = Object.values(ofType('AWS::Lambda::EventInvokeConfig')).find((c) => referencedId(c.Properties.FunctionName) === sweepId);
+    expect(config?.Properties).toEqual({
+      FunctionName: { Ref: sweepId },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+  });
+
   it('tells the operators when a tenant fails', () => {
     const rule = Object.values(ofType('AWS::Events::Rule')).find((r) => r.Properties.EventPattern['detail-type']?.includes('Tenant Failed'));
     const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
@@ -414,19 +547,24 @@ describe('dead-letter queues and alarms', () => {
         used.push(referencedId(target.DeadLetterConfig?.Arn) as string);
       }
     }
-    const functionsInvokedAsync = new Set<string>();
+    const functionsKeepingFailures = new Set<string>();
     for (const config of Object.values(ofType('AWS::Lambda::EventInvokeConfig'))) {
-      functionsInvokedAsync.add(referencedId(config.Properties.FunctionName) as string);
+      // The sweep's runs are not messages: a failed one is neither retried nor kept (its errors alarm instead).
+      if (!config.Properties.DestinationConfig) continue;
+      functionsKeepingFailures.add(referencedId(config.Properties.FunctionName) as string);
       used.push(referencedId(config.Properties.DestinationConfig.OnFailure.Destination) as string);
     }
     const [, pipe] = onlyResource(synth.template, 'AWS::Pipes::Pipe');
     used.push(referencedId(pipe.Properties.SourceParameters.DynamoDBStreamParameters.DeadLetterConfig.Arn) as string);
+    for (const schedule of Object.values(ofType('AWS::Scheduler::Schedule'))) {
+      used.push(referencedId(schedule.Properties.Target.DeadLetterConfig?.Arn) as string);
+    }
 
     // Every function an EventBridge rule invokes (asynchronously) keeps its failures too.
     const ruleTargets = Object.values(ofType('AWS::Events::Rule'))
       .flatMap((rule) => rule.Properties.Targets.map((t: { Arn: unknown }) => referencedId(t.Arn)))
       .filter((id) => byId(id as string).Type === 'AWS::Lambda::Function');
-    expect([...functionsInvokedAsync].sort()).toEqual([...new Set(ruleTargets)].sort());
+    expect([...functionsKeepingFailures].sort()).toEqual([...new Set(ruleTargets)].sort());
     expect(used.every((id) => queueIds.includes(id))).toBe(true);
     expect([...new Set(used)].sort()).toEqual([...queueIds].sort());
   });
@@ -461,6 +599,30 @@ describe('dead-letter queues and alarms', () => {
       expect(alarm?.Properties.AlarmActions.map(referencedId)).toEqual([topicId]);
     }
     synth.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  it.each([
+    ['dormouse-sweep', 60],
+    ['dormouse-wake', 300],
+  ])('alarms to the operators topic when %s reports errors in 3 periods in a row', (service, period) => {
+    const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
+    const fnId = functionId(synth.template, service);
+    const alarms = Object.values(ofType('AWS::CloudWatch::Alarm')).filter(
+      (a) => a.Properties.Namespace === 'AWS/Lambda' && a.Properties.Dimensions?.some((d: { Value: unknown }) => referencedId(d.Value) === fnId),
+    );
+    expect(alarms.map((a) => a.Properties)).toEqual([
+      expect.objectContaining({
+        MetricName: 'Errors',
+        Statistic: 'Sum',
+        Period: period,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: topicId }],
+      }),
+    ]);
   });
 });
 
@@ -513,7 +675,7 @@ describe('the HTTP API', () => {
 describe('the functions', () => {
   it('run on arm64 and nodejs22.x, with their own log group kept for the configured days', () => {
     const functions = Object.entries(ofType('AWS::Lambda::Function'));
-    expect(functions).toHaveLength(4);
+    expect(functions).toHaveLength(6);
     for (const [id, fn] of functions) {
       expect(fn.Properties, id).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' });
       const logGroup = byId(referencedId(fn.Properties.LoggingConfig?.LogGroup) as string);
@@ -524,6 +686,11 @@ describe('the functions', () => {
         POWERTOOLS_LOG_LEVEL: 'INFO',
       });
     }
+  });
+
+  it('keep the wake function, on the request path, small and quick, with no reserved concurrency', () => {
+    expect(byId(functionId(synth.template, 'dormouse-wake')).Properties).toMatchObject({ MemorySize: 256, Timeout: 10 });
+    expect(byId(functionId(synth.template, 'dormouse-wake')).Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
   it('are bundled locally by esbuild as ESM with a require shim and a source map', () => {
@@ -540,13 +707,19 @@ describe('the functions', () => {
     const env = (service: string) =>
       Object.fromEntries(
         Object.entries(byId(functionId(synth.template, service)).Properties.Environment.Variables as Record<string, unknown>).map(
-          ([name, value]) => [name, resolveForTest(value)],
+          ([name, value]) => [name, resolvePlausibly(value)],
         ),
       );
+    const [albId] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    // URLs compare by href only once serialized.
+    const plain = (value: unknown) => JSON.parse(JSON.stringify(value));
 
     const api = loadApiConfig(env('dormouse-api'));
     const reconciler = loadReconcilerConfig(env('dormouse-reconcile'));
     const publisher = loadStreamPublisherConfig(env('dormouse-stream-publisher'));
+    const wake = loadWakeConfig(env('dormouse-wake'));
+    const sweep = loadSweepConfig(env('dormouse-sweep'));
+    const sweepReconciler = loadReconcilerConfig(env('dormouse-sweep'));
 
     expect(api).toMatchObject({ maxTenants: 1000, trialDays: 14, idempotencyTtlSeconds: 3600 });
     expect(api.baseUrl.href).toBe('https://trials.example.com/');
@@ -560,7 +733,22 @@ describe('the functions', () => {
       ecs: { containerName: 'app', assignPublicIp: false },
       elb: { port: 80, healthCheckPath: '/' },
     });
-    expect(env('dormouse-reconcile').DORMOUSE_IDLE_MINUTES).toBe('15');
+    expect(env('dormouse-reconcile').DORMOUSE_IDLE_MINUTES).toBeUndefined();
+    expect(wake).toMatchObject({ maxActiveTenants: reconciler.maxActiveTenants, minRunMs: 5 * 60_000, tenantTable: api.tenantTable });
+    expect(wake.baseUrl.href).toBe('https://trials.example.com/');
+    // The sweep reconciles with exactly the reconcile function's settings.
+    expect(plain(sweepReconciler)).toEqual(plain(reconciler));
+    expect(sweep).toEqual({
+      loadBalancerFullName: `app/${albId}/50dc6c495c0c9188`,
+      idleMs: 15 * 60_000,
+      minRunMs: 5 * 60_000,
+      expiringNoticeMs: 24 * 3_600_000,
+      pageSize: 100,
+      budgetMs: 40_000,
+    });
+    expect(byId(functionId(synth.template, 'dormouse-sweep')).Properties.Environment.Variables.DORMOUSE_LOAD_BALANCER_FULL_NAME).toEqual({
+      'Fn::GetAtt': [albId, 'LoadBalancerFullName'],
+    });
     expect(publisher.busName).toBe(onlyResource(synth.template, 'AWS::Events::EventBus')[0]);
     expect(env('dormouse-task-events').DORMOUSE_TABLE_NAME).toBe(env('dormouse-api').DORMOUSE_TABLE_NAME);
   });
@@ -617,6 +805,7 @@ describe('cdk-nag AwsSolutions', () => {
         'Alerts/ReconcileDlq AwsSolutions-SQS3',
         'Alerts/TaskEventsDlq AwsSolutions-SQS3',
         'Alerts/FailureNoticeDlq AwsSolutions-SQS3',
+        'Alerts/SweepScheduleDlq AwsSolutions-SQS3',
         'Events/PipeRole AwsSolutions-IAM5[Resource::…]',
         'LoadBalancer/Alb AwsSolutions-EC23',
         'LoadBalancer/Alb AwsSolutions-ELB2',
@@ -624,7 +813,10 @@ describe('cdk-nag AwsSolutions', () => {
         'ControlPlane/StreamPublisher AwsSolutions-L1',
         'ControlPlane/Reconcile AwsSolutions-L1',
         'ControlPlane/TaskEvents AwsSolutions-L1',
+        'ControlPlane/Wake AwsSolutions-L1',
+        'ControlPlane/Sweep AwsSolutions-L1',
         'ControlPlane/ReconcileRole AwsSolutions-IAM5[Resource::…]',
+        'ControlPlane/SweepRole AwsSolutions-IAM5[Resource::…]',
         ...['GET--', 'GET--healthz', 'POST--tenants', 'GET--tenants--{id}', 'DELETE--tenants--{id}', 'POST--tenants--{id}--passivate', 'POST--tenants--{id}--wake', 'DefaultRoute'].map(
           (route) => `Api/HttpApi/${route} AwsSolutions-APIG4`,
         ),

@@ -46,7 +46,7 @@ export interface ValidationReport {
 
 /**
  * Synthesizes the app as `cdk synth` does (same context, cdk-nag on), into a temporary
- * directory. Bundling the four functions takes a few seconds, so only tests about the
+ * directory. Bundling the six functions takes a few seconds, so only tests about the
  * bundles ask for it.
  */
 export function synthesize(config: Record<string, unknown>, { bundle = false }: { bundle?: boolean } = {}): Synthesized {
@@ -106,16 +106,39 @@ export function referencedId(value: unknown): string | undefined {
 }
 
 /**
+ * Attributes whose form a loader checks, with a stand-in of that form built from the logical id.
+ * (`app/<name>/<id>` is how CloudFormation returns an ALB's LoadBalancerFullName.)
+ */
+const PLAUSIBLE_ATTRIBUTES: Record<string, (logicalId: string) => string> = {
+  LoadBalancerFullName: (logicalId) => `app/${logicalId.slice(0, 32)}/50dc6c495c0c9188`,
+};
+
+/**
  * A Lambda environment as the function would see it, with CloudFormation references replaced
  * by stand-ins of the same shape (a Ref to X becomes "X", Fn::Join is joined).
  */
 export function resolveForTest(value: unknown): string {
+  return standIn(value, false);
+}
+
+/**
+ * As `resolveForTest`, but attributes whose form a loader checks (PLAUSIBLE_ATTRIBUTES) get a
+ * stand-in of that form: what a function's configuration loader would see once deployed.
+ */
+export function resolvePlausibly(value: unknown): string {
+  return standIn(value, true);
+}
+
+function standIn(value: unknown, plausible: boolean): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  const getAtt = (value as { 'Fn::GetAtt'?: [string, string] } | null)?.['Fn::GetAtt'];
+  const attribute = plausible && getAtt ? PLAUSIBLE_ATTRIBUTES[getAtt[1]] : undefined;
+  if (attribute && getAtt) return attribute(getAtt[0]);
   const id = referencedId(value);
   if (id) return id;
   const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
-  if (join) return join[1].map(resolveForTest).join(join[0]);
+  if (join) return join[1].map((item) => standIn(item, plausible)).join(join[0]);
   throw new Error(`Cannot stand in for ${JSON.stringify(value)}`);
 }
 

@@ -55,9 +55,11 @@ describe('an HTTP-only install into an existing VPC', () => {
   }, 120_000);
   afterAll(() => synth?.cleanup());
 
-  it('serves plain HTTP on port 80 with the interim default action, and warns about it', () => {
+  it('serves plain HTTP on port 80, unknown hosts going to the wake function, and warns about it', () => {
     const [, listener] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::Listener');
-    expect(listener.Properties).toMatchObject({ Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'fixed-response' }] });
+    const [targetGroupId, targetGroup] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+    expect(listener.Properties).toMatchObject({ Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroupId } }] });
+    expect(targetGroup.Properties.Targets).toEqual([{ Id: { 'Fn::GetAtt': [functionId(synth.template, 'dormouse-wake'), 'Arn'] } }]);
     expect(listener.Properties.Certificates).toBeUndefined();
     const warnings = synth.report.pluginReports.flatMap((report) => report.violations).filter((v) => v.severity === 'warning');
     expect(warnings.map((w) => w.description)).toEqual([expect.stringContaining('No dormouse.certificateArn')]);
@@ -128,8 +130,7 @@ describe('an HTTP-only install into an existing VPC', () => {
 });
 
 describe('the load balancer default action', () => {
-  it('forwards unknown hosts to the wake function once one is given', () => {
-    // Prepare: the one-line swap the wake change makes in the stack.
+  function loadBalancerAlone() {
     const stack = new Stack(new App(), 'Wake', { env: { region: 'us-east-1' } });
     const vpc = new Vpc(stack, 'Vpc', { availabilityZones: ['us-east-1a', 'us-east-1b'], natGateways: 0 });
     const wake = new LambdaFunction(stack, 'Wake', {
@@ -137,17 +138,33 @@ describe('the load balancer default action', () => {
       handler: 'index.handler',
       code: Code.fromInline('export const handler = async () => ({ statusCode: 200 });'),
     });
+    return { stack, wake, loadBalancer: new LoadBalancer(stack, 'LoadBalancer', { vpc, domain: 'trials.example.com' }) };
+  }
+
+  it('forwards unknown hosts to the function it is given, single-valued headers', () => {
+    // Prepare
+    const { stack, wake, loadBalancer } = loadBalancerAlone();
 
     // Act
-    new LoadBalancer(stack, 'LoadBalancer', { vpc, domain: 'trials.example.com', unknownHosts: wake });
+    loadBalancer.routeUnknownHostsTo(wake);
 
     // Assess
     const template = Template.fromStack(stack);
     const [targetGroupId, targetGroup] = onlyResource(template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
-    expect(targetGroup.Properties).toMatchObject({ TargetType: 'lambda', Targets: [{ Id: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } }] });
+    expect(targetGroup.Properties).toMatchObject({
+      TargetType: 'lambda',
+      Targets: [{ Id: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } }],
+      TargetGroupAttributes: [{ Key: 'lambda.multi_value_headers.enabled', Value: 'false' }],
+    });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
       DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroupId } }],
     });
+    expect(() => loadBalancer.routeUnknownHostsTo(wake)).toThrow(/already routes unknown hosts/);
+  });
+
+  it('fails the synth when nothing answers unknown hosts', () => {
+    const { stack } = loadBalancerAlone();
+    expect(() => Template.fromStack(stack)).toThrow(/Listener needs at least one default action/);
   });
 });
 

@@ -148,4 +148,35 @@ describe('embedded mode, end to end', () => {
     expect(JSON.parse(unknown.text)).toMatchObject({ tenant: 'nobody-here', status: 'unknown' });
     expect(foreign.status).toBe(404);
   });
+
+  it('brings back the tenants that should run after a restart on kept state', async () => {
+    const tables = await createTestTables();
+    const env = {
+      DORMOUSE_API_PORT: '0',
+      DORMOUSE_GATEWAY_PORT: '0',
+      DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
+      DORMOUSE_TABLE_NAME: tables.tenantTable,
+      DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+      DORMOUSE_ADMIN_TOKEN: ADMIN,
+    };
+    const before = await startEmbedded(env, { onError: () => {} });
+    let after: Embedded | undefined;
+    try {
+      await apiClient(before.apiUrl)('/tenants', { method: 'POST', body: { slug: 'phoenix', email: 'p@phoenix.test' } });
+      const first = await eventually('phoenix running', () => viaGateway(before.gatewayUrl, 'phoenix.localhost', '/whoami'), (a) => a.status === 200);
+      const firstPid = JSON.parse(first.text).pid as number;
+      await before.stop();
+      expect(alive(firstPid)).toBe(false);
+
+      after = await startEmbedded(env, { onError: () => {} });
+      const again = await eventually('phoenix back', () => viaGateway(after!.gatewayUrl, 'phoenix.localhost', '/whoami'), (a) => a.status === 200);
+      pids.add(JSON.parse(again.text).pid);
+
+      expect(JSON.parse(again.text)).toMatchObject({ tenant: 'phoenix' });
+      expect(JSON.parse(again.text).pid).not.toBe(firstPid);
+    } finally {
+      await before.stop();
+      await after?.stop();
+    }
+  }, 60_000);
 });

@@ -119,8 +119,9 @@ export class GatewayRouting implements Routing, RoutingInventory {
     return this.groups.has(arn) ? arn : undefined;
   }
 
+  /** Like DescribeTargetHealth: a target group that does not exist is an error, not an empty one. */
   async targets(targetGroupArn: string): Promise<Target[]> {
-    return [...(this.groups.get(targetGroupArn)?.targets.values() ?? [])].map(({ ip, health }) => ({ ip, health }));
+    return [...this.requireGroup(targetGroupArn).targets.values()].map(({ ip, health }) => ({ ip, health }));
   }
 
   /** Registering a target again is a no-op, unless it was draining: then its checks start over. */
