@@ -22,7 +22,10 @@ const ROOMY = { maxTenants: 1_000 };
 
 function tenant(slug: string, { email = `${slug}@example.com`, now = NOW, phase }: { email?: string; now?: Date; phase?: Phase } = {}): Tenant {
   const fresh = newTenant({ slug, email, plan: 'trial', tokenHash: `hash-of-${slug}`, now, trialDays: 14 });
-  return phase ? { ...fresh, status: { ...fresh.status, phase } } : fresh;
+  if (!phase) return fresh;
+  // A tenant at rest is one that was asked to be there.
+  const desired = phase === 'Passivated' ? 'passivated' : phase === 'Deleted' ? 'deleted' : fresh.spec.desired;
+  return { ...fresh, spec: { ...fresh.spec, desired }, status: { ...fresh.status, phase } };
 }
 
 // Each test gets its own tables: the live-tenant counter is table-wide, and assertions on it
@@ -363,11 +366,15 @@ describe('DynamoDbTenantStore', () => {
     it('holds tenants that are running and not those at rest, and drops a tenant when it is passivated', async () => {
       // Prepare
       const running = await store.create(tenant('running', { phase: 'Running' }), ROOMY);
-      await store.create(tenant('asleep', { phase: 'Passivated' }), ROOMY);
+      const asleep = await store.create(tenant('asleep', { phase: 'Passivated' }), ROOMY);
       const before = await activeIds();
+      // A sleeping tenant asked to wake is back in the index, so a lost event cannot strand it.
+      await store.save({ ...asleep, spec: { ...asleep.spec, desired: 'running' } });
+      expect((await activeIds()).sort()).toEqual(['asleep', 'running']);
+      await store.save({ ...(await store.get('asleep'))!, spec: { ...asleep.spec, desired: 'passivated' } });
 
       // Act
-      await store.save({ ...running, status: { ...running.status, phase: 'Passivated' } });
+      await store.save({ ...running, spec: { ...running.spec, desired: 'passivated' }, status: { ...running.status, phase: 'Passivated' } });
 
       // Assess
       expect(before).toEqual(['running']);
