@@ -175,7 +175,16 @@ const schema = z
       .default({}),
     /** A running tenant with no traffic for this long is passivated (used by the sweep). */
     idleTimeoutMinutes: wholeNumber(5, 10_080).default(15),
+    /**
+     * A tenant is not passivated, nor evicted to make room for another, before it has run this
+     * long after a start or a wake (used by the sweep and the wake function).
+     */
+    minRunMinutes: wholeNumber(1, 1440).default(5),
+    /** How often the sweep runs (EventBridge Scheduler). */
+    sweepRateMinutes: wholeNumber(1, 60).default(1),
     trialDays: wholeNumber(1, 366).default(14),
+    /** How long before a trial ends the `Tenant Expiring` event goes out. */
+    expiringNoticeHours: wholeNumber(1, 366 * 24).default(24),
     /** Live tenants, running or asleep. */
     maxTenants: wholeNumber(1, 1_000_000).default(1000),
     /** Tenants with a task and a host rule at once. */
@@ -282,6 +291,15 @@ const schema = z
         }
       }
     }
+    if (config.expiringNoticeHours >= config.trialDays * 24) {
+      issue('expiringNoticeHours', `must be shorter than the trial (trialDays ${config.trialDays} = ${config.trialDays * 24} hours)`);
+    }
+    if (config.sweepRateMinutes > config.idleTimeoutMinutes) {
+      issue(
+        'sweepRateMinutes',
+        `must be at most idleTimeoutMinutes (${config.idleTimeoutMinutes}): a slower sweep leaves idle tenants running well past the timeout`,
+      );
+    }
     if (config.natGateways > config.availabilityZones.length) {
       issue('natGateways', `must be at most the number of availability zones (${config.availabilityZones.length})`);
     }
@@ -308,7 +326,8 @@ export function parseDormouseConfig(input: unknown): DormouseConfig {
         if (issue.code === 'unrecognized_keys') {
           return `${key}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling)`;
         }
-        if (issue.code === 'invalid_type' && issue.input === undefined) return `${key}: is required; ${issue.message}`;
+        // Zod reports a fraction where a whole number belongs as `invalid_type` too, so presence is checked on the input.
+        if (issue.code === 'invalid_type' && valueAt(input ?? {}, issue.path) === undefined) return `${key}: is required; ${issue.message}`;
         return `${key}: ${issue.message}`;
       }),
     );
@@ -317,6 +336,15 @@ export function parseDormouseConfig(input: unknown): DormouseConfig {
   const region = config.region ?? AVAILABILITY_ZONE.exec(config.availabilityZones[0] ?? '')?.[1] ?? '';
   const baseUrl = `${config.certificateArn ? 'https' : 'http'}://${config.domain}`;
   return { ...config, region, baseUrl, corsAllowOrigins: config.corsAllowOrigins ?? [baseUrl] };
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value = input;
+  for (const part of path) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[part];
+  }
+  return value;
 }
 
 /**

@@ -72,10 +72,10 @@ export class DormouseStack extends Stack {
         ? { hostedZone: { id: config.hostedZoneId, name: config.hostedZoneName } }
         : {}),
       ...(config.accessLogsBucket ? { accessLogsBucket: config.accessLogsBucket } : {}),
-      // INTERIM: the wake function lands next; then this becomes `unknownHosts: this.controlPlane.wake`.
     });
     this.cluster.acceptTrafficFrom(this.loadBalancer.loadBalancer);
 
+    // Also makes the wake function the load balancer's default action.
     this.controlPlane = new ControlPlane(this, 'ControlPlane', {
       tables: this.tables,
       events: this.events,
@@ -89,6 +89,9 @@ export class DormouseStack extends Stack {
         trialDays: config.trialDays,
         idempotencyTtlSeconds: config.idempotencyTtlSeconds,
         idleTimeoutMinutes: config.idleTimeoutMinutes,
+        minRunMinutes: config.minRunMinutes,
+        expiringNoticeHours: config.expiringNoticeHours,
+        sweepRateMinutes: config.sweepRateMinutes,
         spotAttempts: config.spotAttempts,
         onDemandFallback: config.onDemandFallback,
         maxRestarts: config.maxRestarts,

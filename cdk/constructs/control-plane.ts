@@ -1,10 +1,14 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction as LambdaTarget } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Schedule, ScheduleExpression, TimeWindow, type IScheduleTarget } from 'aws-cdk-lib/aws-scheduler';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { SWEEP_DEFAULTS } from '../../shared/app/sweep.js';
 import { RECONCILE_DEFAULTS } from '../../shared/config.js';
 import { EVENT_SOURCE, TENANT_CHANGED } from '../../shared/domain/domain-events.js';
 import type { DormouseEventBus } from './event-bus.js';
@@ -23,6 +27,12 @@ export interface ControlPlaneSettings {
   readonly trialDays: number;
   readonly idempotencyTtlSeconds: number;
   readonly idleTimeoutMinutes: number;
+  /** Least time a tenant runs after a start or a wake before it may be passivated or evicted. */
+  readonly minRunMinutes: number;
+  /** How long before a trial ends the `Tenant Expiring` event goes out. */
+  readonly expiringNoticeHours: number;
+  /** The sweep runs this often. */
+  readonly sweepRateMinutes: number;
   readonly spotAttempts: number;
   readonly onDemandFallback: boolean;
   readonly maxRestarts: number;
@@ -46,20 +56,44 @@ if (RECONCILE_TIMEOUT.toMilliseconds() >= RECONCILE_DEFAULTS.leaseMs) {
 }
 
 /**
+ * The sweep reconciles tenants too, so the same bound holds; and its work budget, plus the
+ * 20 s the handler keeps to finish its page and write its marker, must fit well inside it.
+ */
+const SWEEP_TIMEOUT = Duration.minutes(2);
+const SWEEP_BUDGET_SECONDS = SWEEP_DEFAULTS.budgetMs / 1000;
+if (SWEEP_TIMEOUT.toMilliseconds() >= RECONCILE_DEFAULTS.leaseMs || SWEEP_BUDGET_SECONDS + 20 >= SWEEP_TIMEOUT.toSeconds()) {
+  throw new Error('The sweep timeout must be shorter than the reconcile lease and longer than its budget plus 20 s');
+}
+
+/**
+ * The wake function answers visitors of sleeping tenants while they wait: a page from one read
+ * (two at most when it wakes one), so a small function with a short timeout does.
+ */
+const WAKE_TIMEOUT = Duration.seconds(10);
+const WAKE_MEMORY_MB = 256;
+
+/**
  * Dormouse's functions and the events that drive them:
  * - api: the HTTP API (the `TenantApi` construct routes to it);
  * - stream-publisher: tenant table stream → domain events on the bus (through the Pipe);
  * - reconcile: `Tenant Changed` on the bus → converge that tenant (ECS, ELBv2);
- * - task-events: `ECS Task State Change` of this cluster on the default bus → actual state.
- * Every asynchronous path ends in a dead-letter queue with an alarm.
+ * - task-events: `ECS Task State Change` of this cluster on the default bus → actual state;
+ * - wake: the load balancer's default action, i.e. every host without a tenant rule;
+ * - sweep: EventBridge Scheduler, every `sweepRateMinutes` → passivate idle tenants, expire
+ *   trials, retry and resync, repair drift.
+ * Every asynchronous path ends in a dead-letter queue with an alarm; wake and sweep, which no
+ * queue stands behind, alarm on their errors.
  */
 export class ControlPlane extends Construct {
   readonly api: NodejsFunction;
   readonly streamPublisher: NodejsFunction;
   readonly reconcile: NodejsFunction;
   readonly taskEvents: NodejsFunction;
+  readonly wake: NodejsFunction;
+  readonly sweep: NodejsFunction;
   readonly reconcileRule: Rule;
   readonly taskEventsRule: Rule;
+  readonly sweepSchedule: Schedule;
 
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
     super(scope, id);
@@ -100,17 +134,7 @@ export class ControlPlane extends Construct {
       memorySize: 512,
       timeout: RECONCILE_TIMEOUT,
     });
-    tables.bindTenantStore(this.reconcile);
-    cluster.bindCompute(this.reconcile);
-    loadBalancer.bindRouting(this.reconcile);
-    this.reconcile.addEnvironment('DORMOUSE_BASE_URL', settings.baseUrl);
-    this.reconcile.addEnvironment('DORMOUSE_MAX_ACTIVE_TENANTS', String(settings.maxActiveTenants));
-    this.reconcile.addEnvironment('DORMOUSE_SPOT_ATTEMPTS', String(settings.spotAttempts));
-    this.reconcile.addEnvironment('DORMOUSE_ON_DEMAND_FALLBACK', String(settings.onDemandFallback));
-    this.reconcile.addEnvironment('DORMOUSE_MAX_RESTARTS', String(settings.maxRestarts));
-    this.reconcile.addEnvironment('DORMOUSE_TOMBSTONE_DAYS', String(settings.tombstoneDays));
-    // Read by the idle sweep, which lands next; set now so the setting is in one place from the start.
-    this.reconcile.addEnvironment('DORMOUSE_IDLE_MINUTES', String(settings.idleTimeoutMinutes));
+    bindReconciler(this.reconcile, props);
     const reconcileDlq = alerts.deadLetterQueue(
       'ReconcileDlq',
       'A Tenant Changed event could not be delivered to, or was not handled by, the reconcile function.',
@@ -157,5 +181,122 @@ export class ControlPlane extends Construct {
         }),
       ],
     });
+
+    this.wake = dormouseFunction(this, 'Wake', {
+      entry: 'wake',
+      description: 'Dormouse: the load balancer default action; wakes sleeping tenants, answers unknown hosts',
+      serviceName: 'dormouse-wake',
+      logRetention,
+      // On the request path of every sleeping or unknown host: small and quick. No reserved
+      // concurrency: a cap would turn a burst of visitors into ALB 5xx pages, and reserving it
+      // would take from the account's pool. The handler answers from one read and caches misses.
+      memorySize: WAKE_MEMORY_MB,
+      timeout: WAKE_TIMEOUT,
+    });
+    tables.bindWakeStore(this.wake);
+    this.wake.addEnvironment('DORMOUSE_BASE_URL', settings.baseUrl);
+    // The same ceiling as the reconciler's: a wake evicts an idle tenant when this many slots are taken.
+    this.wake.addEnvironment('DORMOUSE_MAX_ACTIVE_TENANTS', String(settings.maxActiveTenants));
+    this.wake.addEnvironment('DORMOUSE_MIN_RUN_MINUTES', String(settings.minRunMinutes));
+    loadBalancer.routeUnknownHostsTo(this.wake);
+    alerts.alarmOnErrors('WakeErrors', this.wake, {
+      what:
+        'The wake function failed (a crash, timeout or bad configuration the handler could not turn into a page) in 3 ' +
+        'five-minute periods in a row: visitors of sleeping tenants get 502 errors instead of a waking page.',
+      period: Duration.minutes(5),
+    });
+
+    this.sweep = dormouseFunction(this, 'Sweep', {
+      entry: 'sweep',
+      description: 'Dormouse: passivate idle tenants, expire trials, retry and resync, repair drift',
+      serviceName: 'dormouse-sweep',
+      logRetention,
+      memorySize: 512,
+      timeout: SWEEP_TIMEOUT,
+      // One run at a time: runs keep their place in markers, and two would sweep the same page.
+      reservedConcurrentExecutions: 1,
+    });
+    bindReconciler(this.sweep, props);
+    loadBalancer.bindActivity(this.sweep);
+    this.sweep.addEnvironment('DORMOUSE_IDLE_MINUTES', String(settings.idleTimeoutMinutes));
+    this.sweep.addEnvironment('DORMOUSE_MIN_RUN_MINUTES', String(settings.minRunMinutes));
+    this.sweep.addEnvironment('DORMOUSE_EXPIRING_NOTICE_HOURS', String(settings.expiringNoticeHours));
+    this.sweep.addEnvironment('DORMOUSE_SWEEP_PAGE_SIZE', String(SWEEP_DEFAULTS.pageSize));
+    this.sweep.addEnvironment('DORMOUSE_SWEEP_BUDGET_SECONDS', String(SWEEP_BUDGET_SECONDS));
+    const sweepRate = Duration.minutes(settings.sweepRateMinutes);
+    // A failed run is not retried, and a run that waited a whole period behind the one before is
+    // dropped: the next run covers both. No failure destination either: a failed run is not a
+    // lost message, and the errors alarm below is what tells the operators.
+    this.sweep.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: sweepRate });
+    const sweepDlq = alerts.deadLetterQueue(
+      'SweepScheduleDlq',
+      'EventBridge Scheduler could not invoke the sweep function, so idle tenants are not put to sleep and trials do not end.',
+    );
+    this.sweepSchedule = new Schedule(this, 'SweepSchedule', {
+      description: 'Dormouse: run the sweep',
+      schedule: ScheduleExpression.rate(sweepRate),
+      // On the minute: a spread-out run would only delay passivation.
+      timeWindow: TimeWindow.off(),
+      target: invokeOnly(this, 'SweepSchedule', this.sweep, sweepDlq),
+    });
+    alerts.alarmOnErrors('SweepErrors', this.sweep, {
+      what:
+        'The sweep failed in 3 runs in a row: idle tenants may not be put to sleep, trials may not end and drift is not repaired.',
+      period: sweepRate,
+    });
   }
+}
+
+/**
+ * Everything the reconciler needs wherever it runs, the reconcile function or the sweep (which
+ * reconciles the tenants it finds due): the tenant table, ECS, ELBv2 and its settings.
+ */
+function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancer, settings }: ControlPlaneProps): void {
+  tables.bindTenantStore(fn);
+  cluster.bindCompute(fn);
+  loadBalancer.bindRouting(fn);
+  fn.addEnvironment('DORMOUSE_BASE_URL', settings.baseUrl);
+  fn.addEnvironment('DORMOUSE_MAX_ACTIVE_TENANTS', String(settings.maxActiveTenants));
+  fn.addEnvironment('DORMOUSE_SPOT_ATTEMPTS', String(settings.spotAttempts));
+  fn.addEnvironment('DORMOUSE_ON_DEMAND_FALLBACK', String(settings.onDemandFallback));
+  fn.addEnvironment('DORMOUSE_MAX_RESTARTS', String(settings.maxRestarts));
+  fn.addEnvironment('DORMOUSE_TOMBSTONE_DAYS', String(settings.tombstoneDays));
+}
+
+/**
+ * A schedule target that invokes `fn` once, without retries, with a role that may invoke
+ * exactly `fn` and send to `deadLetterQueue`, assumable by EventBridge Scheduler for this
+ * account's default schedule group only. (`LambdaInvoke` from aws-scheduler-targets would also
+ * allow every version and alias, `<arn>:*`, and retry up to 185 times.)
+ */
+function invokeOnly(scope: Construct, id: string, fn: NodejsFunction, deadLetterQueue: IQueue): IScheduleTarget {
+  const stack = Stack.of(scope);
+  const role = new Role(scope, `${id}Role`, {
+    description: `EventBridge Scheduler: invoke the Dormouse ${fn.node.id.toLowerCase()} function, nothing else`,
+    assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+      conditions: {
+        // Confused-deputy guard: Scheduler sets these to the schedule group's account and ARN.
+        StringEquals: {
+          'aws:SourceAccount': stack.account,
+          'aws:SourceArn': stack.formatArn({
+            service: 'scheduler',
+            resource: 'schedule-group',
+            resourceName: 'default',
+            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+          }),
+        },
+      },
+    }),
+  });
+  role.addToPolicy(new PolicyStatement({ sid: 'Invoke', actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));
+  role.addToPolicy(new PolicyStatement({ sid: 'DeadLetters', actions: ['sqs:SendMessage'], resources: [deadLetterQueue.queueArn] }));
+  return {
+    bind: () => ({
+      arn: fn.functionArn,
+      role,
+      deadLetterConfig: { arn: deadLetterQueue.queueArn },
+      // The next run covers a missed one; the shortest age Scheduler accepts.
+      retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 60 },
+    }),
+  };
 }

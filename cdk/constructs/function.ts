@@ -26,6 +26,8 @@ export interface DormouseFunctionProps {
   readonly memorySize?: number;
   /** @default 'INFO' */
   readonly logLevel?: string;
+  /** @default none: the function draws on the account's unreserved concurrency */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -56,6 +58,7 @@ export function dormouseFunction(scope: Construct, id: string, props: DormouseFu
     architecture: Architecture.ARM_64,
     timeout: props.timeout ?? Duration.seconds(30),
     memorySize: props.memorySize ?? 256,
+    ...(props.reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
     role,
     logGroup,
     environment: {

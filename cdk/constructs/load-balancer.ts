@@ -21,12 +21,6 @@ import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 /** Prefix of every target group the reconciler creates (`targetGroupName` in shared/adapters/aws/names.ts). */
 export const TENANT_TARGET_GROUP_PREFIX = 'dm-';
 
-/**
- * What a host with no tenant rule gets until the wake function exists. INTERIM: the next change
- * passes `unknownHosts` (the wake function) instead, and this goes away.
- */
-export const WAKE_NOT_DEPLOYED_MESSAGE = 'Dormouse wake function not deployed yet';
-
 export interface LoadBalancerProps {
   readonly vpc: IVpc;
   /** Root domain of tenant hosts. */
@@ -35,11 +29,6 @@ export interface LoadBalancerProps {
   readonly certificateArn?: string;
   /** Zone that gets a `*.<domain>` alias record. @default no DNS record */
   readonly hostedZone?: { readonly id: string; readonly name: string };
-  /**
-   * The function that answers every host without a tenant rule (the wake function).
-   * @default an interim fixed 503 response, until the wake function lands
-   */
-  readonly unknownHosts?: IFunction;
   /** An existing bucket that accepts ALB access logs. @default no access logs */
   readonly accessLogsBucket?: string;
 }
@@ -47,13 +36,16 @@ export interface LoadBalancerProps {
 /**
  * The internet-facing ALB in front of every tenant. One listener holds one host rule per
  * active tenant (the reconciler adds and removes them); a host without a rule falls through
- * to the default action, which is where a sleeping tenant gets woken.
+ * to the default action, which is where a sleeping tenant gets woken. That action is given
+ * with `routeUnknownHostsTo` (the wake function); a listener left without it fails the synth.
  */
 export class LoadBalancer extends Construct {
   readonly loadBalancer: ApplicationLoadBalancer;
   /** The listener tenant host rules are added to. */
   readonly listener: ApplicationListener;
   readonly https: boolean;
+  /** The Lambda target group of the default action, once `routeUnknownHostsTo` has set it. */
+  private unknownHostsTargetGroup?: ApplicationTargetGroup;
 
   constructor(scope: Construct, id: string, props: LoadBalancerProps) {
     super(scope, id);
@@ -79,20 +71,12 @@ export class LoadBalancer extends Construct {
       );
     }
 
-    const defaultAction = props.unknownHosts
-      ? ListenerAction.forward([
-          new ApplicationTargetGroup(this, 'UnknownHosts', { targets: [new LambdaTarget(props.unknownHosts)] }),
-        ])
-      : // INTERIM until the wake function lands: then the stack passes `unknownHosts` and this goes.
-        ListenerAction.fixedResponse(503, { contentType: 'text/plain', messageBody: WAKE_NOT_DEPLOYED_MESSAGE });
-
     if (props.certificateArn) {
       this.listener = this.loadBalancer.addListener('Https', {
         protocol: ApplicationProtocol.HTTPS,
         port: 443,
         certificates: [ListenerCertificate.fromArn(props.certificateArn)],
         sslPolicy: SslPolicy.RECOMMENDED_TLS,
-        defaultAction,
         open: true,
       });
       this.loadBalancer.addRedirect({
@@ -105,7 +89,6 @@ export class LoadBalancer extends Construct {
       this.listener = this.loadBalancer.addListener('Http', {
         protocol: ApplicationProtocol.HTTP,
         port: 80,
-        defaultAction,
         open: true,
       });
       Annotations.of(this).addWarningV2(
@@ -129,8 +112,51 @@ export class LoadBalancer extends Construct {
     }
   }
 
+  /**
+   * Sends every request whose host has no tenant rule to `fn` (the wake function), through a
+   * Lambda target group: the listener's default action. The target group counts against the
+   * ALB's 100, which is why `maxActiveTenants` stops at 99. `LambdaTarget` also grants
+   * elasticloadbalancing.amazonaws.com the invoke permission, which the group waits for.
+   */
+  routeUnknownHostsTo(fn: IFunction): ApplicationTargetGroup {
+    if (this.unknownHostsTargetGroup) throw new Error('The load balancer already routes unknown hosts to a function');
+    const targetGroup = new ApplicationTargetGroup(this, 'UnknownHosts', { targets: [new LambdaTarget(fn)] });
+    // Single-valued headers, which the wake handler reads (it copes with either). Off is the
+    // service default, but `multiValueHeadersEnabled: false` writes nothing: stated here instead.
+    targetGroup.setAttribute('lambda.multi_value_headers.enabled', 'false');
+    this.listener.addAction('UnknownHosts', { action: ListenerAction.forward([targetGroup]) });
+    this.unknownHostsTargetGroup = targetGroup;
+    return targetGroup;
+  }
+
+  /** `app/<name>/<id>`: the LoadBalancer dimension of the ALB's CloudWatch metrics. */
+  get fullName(): string {
+    return this.loadBalancer.loadBalancerFullName;
+  }
+
   get dnsName(): string {
     return this.loadBalancer.loadBalancerDnsName;
+  }
+
+  /**
+   * Lets `fn` read tenant traffic from this load balancer's CloudWatch metrics, and tells it the
+   * metrics' LoadBalancer dimension.
+   */
+  bindActivity(fn: LambdaFunction): void {
+    const readMetrics = new PolicyStatement({
+      sid: 'ReadTenantActivity',
+      actions: ['cloudwatch:GetMetricData'],
+      resources: ['*'],
+    });
+    fn.addToRolePolicy(readMetrics);
+    if (fn.role) {
+      acknowledgeWildcardResources(
+        fn.role,
+        readMetrics,
+        'cloudwatch:GetMetricData is read-only and IAM offers no resource-level scope or condition key for it, so it can only be granted on "*".',
+      );
+    }
+    fn.addEnvironment('DORMOUSE_LOAD_BALANCER_FULL_NAME', this.fullName);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
@@ -12,9 +13,18 @@ export interface OperatorAlertsProps {
   readonly email?: string;
 }
 
+export interface FunctionErrorsAlarmProps {
+  /** What is wrong when the alarm fires, in a sentence for the operator. */
+  readonly what: string;
+  /** Length of one datapoint. @default 1 minute */
+  readonly period?: Duration;
+  /** Consecutive datapoints with at least one error before the alarm fires. @default 3 */
+  readonly datapoints?: number;
+}
+
 /**
- * Where Dormouse tells its operators that something needs a person: the alarm topic, and the
- * dead-letter queues whose every message is such a thing.
+ * Where Dormouse tells its operators that something needs a person: the alarm topic, the
+ * dead-letter queues whose every message is such a thing, and alarms on functions that fail.
  */
 export class OperatorAlerts extends Construct {
   readonly topic: ITopic;
@@ -57,5 +67,25 @@ export class OperatorAlerts extends Construct {
     });
     alarm.addAlarmAction(new SnsAction(this.topic));
     return queue;
+  }
+
+  /**
+   * An alarm when `fn` reports at least one error (its Lambda `Errors` metric) in each of a few
+   * consecutive periods: a single failure the next run or request gets over is not worth a page.
+   */
+  alarmOnErrors(id: string, fn: IFunction, props: FunctionErrorsAlarmProps): Alarm {
+    const datapoints = props.datapoints ?? 3;
+    const alarm = new Alarm(this, id, {
+      alarmDescription: `${props.what} See the function's log group for the errors.`,
+      metric: fn.metricErrors({ period: props.period ?? Duration.minutes(1), statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: datapoints,
+      datapointsToAlarm: datapoints,
+      // No invocations, no errors.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new SnsAction(this.topic));
+    return alarm;
   }
 }

@@ -114,6 +114,29 @@ export class TenantTable extends Construct {
     fn.addEnvironment('DORMOUSE_TABLE_NAME', this.table.tableName);
   }
 
+  /**
+   * Lets `fn` read tenant records and counters, query the indexes, and replace a tenant record
+   * with a single conditional put, nothing more, and tells it the table. This is what the wake
+   * function does: it is public, so it gets no update, delete or transaction rights.
+   */
+  bindWakeStore(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'ReadTenantsWakeOne',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        resources: [this.table.tableArn],
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'QueryTenantIndexes',
+        actions: ['dynamodb:Query'],
+        resources: this.indexNames.map((name) => `${this.table.tableArn}/index/${name}`),
+      }),
+    );
+    fn.addEnvironment('DORMOUSE_TABLE_NAME', this.table.tableName);
+  }
+
   /** Lets `fn` keep Powertools idempotency records, and tells it the table. */
   bindIdempotencyStore(fn: LambdaFunction): void {
     fn.addToRolePolicy(

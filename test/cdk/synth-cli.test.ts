@@ -44,7 +44,7 @@ describe('cdk synth', () => {
       expect(existsSync(templatePath)).toBe(true);
       const template = JSON.parse(readFileSync(templatePath, 'utf8'));
       expect(Object.values(template.Resources).map((r) => (r as { Type: string }).Type)).toEqual(
-        expect.arrayContaining(['AWS::Pipes::Pipe', 'AWS::ECS::Cluster', 'AWS::ApiGatewayV2::Api', 'AWS::DynamoDB::Table']),
+        expect.arrayContaining(['AWS::Pipes::Pipe', 'AWS::ECS::Cluster', 'AWS::ApiGatewayV2::Api', 'AWS::DynamoDB::Table', 'AWS::Scheduler::Schedule']),
       );
       const manifest = JSON.parse(readFileSync(join(outdir, 'cdk.out', 'manifest.json'), 'utf8'));
       expect(manifest.missing ?? []).toEqual([]);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ALBEvent, ALBResult, Context } from 'aws-lambda';
+import { localLambdaContext } from './lambda-runtime.js';
 
 export type AlbTargetHandler = (event: ALBEvent, context: Context) => Promise<ALBResult>;
 
@@ -26,7 +27,7 @@ export function albFallback(handler: AlbTargetHandler, { functionName = 'dormous
       body: '',
       isBase64Encoded: false,
     };
-    const result = await handler(event, localContext(functionName));
+    const result = await handler(event, localLambdaContext(functionName, randomUUID(), 10_000));
     res.statusCode = result.statusCode;
     const reason = result.statusDescription?.replace(/^\d+\s*/, '');
     if (reason) res.statusMessage = reason;
@@ -35,25 +36,5 @@ export function albFallback(handler: AlbTargetHandler, { functionName = 'dormous
     const body = Buffer.from(result.body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
     res.setHeader('content-length', body.length);
     res.end(body);
-  };
-}
-
-function localContext(functionName: string): Context {
-  const requestId = randomUUID();
-  const deadline = Date.now() + 10_000;
-  const noop = () => undefined;
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
-    memoryLimitInMB: '128',
-    awsRequestId: requestId,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: `local/${requestId}`,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: noop,
-    fail: noop,
-    succeed: noop,
   };
 }

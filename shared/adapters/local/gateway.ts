@@ -1,5 +1,6 @@
+import { listen } from './lambda-runtime.js';
 import { createServer, ServerResponse, type IncomingMessage } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import { hostname, type GatewayRouting } from './gateway-routing.js';
 import { LocalActivity } from './local-activity.js';
@@ -111,19 +112,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     socket.once('close', () => sockets.delete(socket));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const actualPort = (server.address() as AddressInfo).port;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const { port: actualPort, url } = await listen(server, port, host);
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${urlHost}:${actualPort}`,
+    url,
     port: actualPort,
     activity: () => activity,
     close: () =>

@@ -1,7 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
+import { listen, localLambdaContext } from './lambda-runtime.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 
 export type HttpApiHandler = (
@@ -83,7 +83,7 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
 
     const requestId = randomUUID();
     const event = toEvent(req, body, requestId, receivedAt);
-    const context = lambdaContext(functionName, requestId, timeoutMs);
+    const context = localLambdaContext(functionName, requestId, timeoutMs);
     res.setHeader('apigw-requestid', requestId);
 
     let result: APIGatewayProxyStructuredResultV2 | typeof TIMED_OUT;
@@ -101,18 +101,10 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
     writeResult(res, result);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const actualPort = (server.address() as AddressInfo).port;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const { port: actualPort, url } = await listen(server, port, host);
 
   return {
-    url: `http://${urlHost}:${actualPort}`,
+    url,
     port: actualPort,
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -257,26 +249,6 @@ function apiGatewayTime(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0');
   const day = `${pad(date.getUTCDate())}/${MONTHS[date.getUTCMonth()]}/${date.getUTCFullYear()}`;
   return `${day}:${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`;
-}
-
-function lambdaContext(functionName: string, requestId: string, timeoutMs: number): Context {
-  const deadline = Date.now() + timeoutMs;
-  const today = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
-  const noop = () => undefined;
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
-    memoryLimitInMB: '128',
-    awsRequestId: requestId,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: `${today}/[$LATEST]${randomBytes(16).toString('hex')}`,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: noop,
-    fail: noop,
-    succeed: noop,
-  };
 }
 
 /**
