@@ -1,22 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
-import { createTestTables } from '../support/dynamodb.js';
+import type { Embedded } from '../../shared/adapters/local/embedded.js';
+import { TEST_ADMIN_TOKEN, startTestApi } from '../support/api-server.js';
 import { apiClient } from '../support/http.js';
 
-const ADMIN = 'admin-token-for-tests-0123456789';
+const ADMIN = TEST_ADMIN_TOKEN;
 
-/** An embedded control plane on the run's DynamoDB Local, with its own fresh tables. */
 async function startApi(env: Record<string, string> = {}) {
-  const tables = await createTestTables();
-  const embedded = await startEmbedded({
-    DORMOUSE_API_PORT: '0',
-    DORMOUSE_GATEWAY_PORT: '8080',
-    DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-    DORMOUSE_TABLE_NAME: tables.tenantTable,
-    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-    DORMOUSE_ADMIN_TOKEN: ADMIN,
-    ...env,
-  }, { apiOnly: true });
+  const { embedded } = await startTestApi(env);
   return { embedded, call: apiClient(embedded.apiUrl) };
 }
 

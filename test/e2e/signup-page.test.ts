@@ -2,25 +2,19 @@ import { createHash } from 'node:crypto';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
-import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
-import { createTestTables } from '../support/dynamodb.js';
+import type { Embedded } from '../../shared/adapters/local/embedded.js';
+import { TEST_ADMIN_TOKEN, startTestApi } from '../support/api-server.js';
 
-const ADMIN = 'admin-token-for-tests-0123456789';
+const ADMIN = TEST_ADMIN_TOKEN;
 
 let embedded: Embedded;
 let store: DynamoDbTenantStore;
 let page: { status: number; headers: Headers; html: string };
 
 beforeAll(async () => {
-  const tables = await createTestTables();
-  embedded = await startEmbedded({
-    DORMOUSE_API_PORT: '0',
-    DORMOUSE_GATEWAY_PORT: '8080',
-    DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-    DORMOUSE_TABLE_NAME: tables.tenantTable,
-    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-    DORMOUSE_ADMIN_TOKEN: ADMIN,
-  }, { apiOnly: true });
+  const started = await startTestApi();
+  embedded = started.embedded;
+  const { tables } = started;
   store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   const response = await fetch(`${embedded.apiUrl}/`);
   page = { status: response.status, headers: response.headers, html: await response.text() };

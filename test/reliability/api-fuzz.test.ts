@@ -4,11 +4,12 @@ import { isDeepStrictEqual } from 'node:util';
 import { GetCommand, ScanCommand, type ScanCommandInput, type ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
+import type { Embedded } from '../../shared/adapters/local/embedded.js';
 // The README points to this file for the reserved names; every other rule below is restated from the README.
 import { RESERVED_SLUGS } from '../../shared/domain/slug.js';
 import { PHASES } from '../../shared/domain/tenant.js';
-import { createTestTables, type TestTables } from '../support/dynamodb.js';
+import { TEST_ADMIN_TOKEN, startTestApi } from '../support/api-server.js';
+import type { TestTables } from '../support/dynamodb.js';
 
 /**
  * Invariant 5 of the design, through real HTTP against the embedded API: whatever a client
@@ -30,7 +31,7 @@ const runs = (share: number) => Math.max(1, Math.round(RUNS * share));
 const TIME_LIMIT_MS = Number(process.env.FC_TIME_LIMIT_MS ?? 7_000);
 const fcOptions = (share: number) => ({ seed: SEED, numRuns: runs(share), endOnFailure: true, interruptAfterTimeLimit: TIME_LIMIT_MS });
 
-const ADMIN = 'admin-token-for-fuzz-0123456789abcdef';
+const ADMIN = TEST_ADMIN_TOKEN;
 const MAX_BODY = 16 * 1024;
 const DOCUMENTED_STATUSES = new Set([200, 202, 400, 401, 403, 404, 405, 409, 413, 415, 417, 422, 429, 431]);
 /** Methods Node's HTTP parser knows; any other is refused before the handler runs (see the last describe). */
@@ -1004,17 +1005,8 @@ let tables: TestTables;
 let target: Target;
 
 beforeAll(async () => {
-  tables = await createTestTables();
-  embedded = await startEmbedded({
-    DORMOUSE_API_PORT: '0',
-    DORMOUSE_GATEWAY_PORT: '8080',
-    DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-    DORMOUSE_TABLE_NAME: tables.tenantTable,
-    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-    DORMOUSE_ADMIN_TOKEN: ADMIN,
-    // Every valid generated signup is kept; the ceiling must not be what refuses them.
-    DORMOUSE_MAX_TENANTS: '100000',
-  }, { apiOnly: true });
+  // Every valid generated signup is kept; the ceiling must not be what refuses them.
+  ({ embedded, tables } = await startTestApi({ DORMOUSE_MAX_TENANTS: '100000' }));
   target = tableTarget(embedded.apiUrl, tables);
   for (const slug of ['fuzz-alpha', 'fuzz-bravo', 'fuzz-charlie']) {
     const wire: Wire = {

@@ -1,0 +1,25 @@
+import { startEmbedded } from '../../shared/adapters/local/embedded.js';
+import { createTestTables } from './dynamodb.js';
+
+export const TEST_ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
+
+/**
+ * The API as `npm start` serves it, on a free port, over fresh tables in the run's DynamoDB
+ * Local; tenants are recorded but nothing runs them (tests of the running side start more).
+ */
+export async function startTestApi(env: Record<string, string> = {}) {
+  const tables = await createTestTables();
+  const embedded = await startEmbedded(
+    {
+      DORMOUSE_API_PORT: '0',
+      DORMOUSE_GATEWAY_PORT: '8080',
+      DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
+      DORMOUSE_TABLE_NAME: tables.tenantTable,
+      DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+      DORMOUSE_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      ...env,
+    },
+    { apiOnly: true },
+  );
+  return { embedded, tables };
+}
