@@ -155,7 +155,7 @@ async function observe({ compute, routing, settings }: ReconcileDeps, tenant: Te
   const [tasks, targetGroupArn, rule] = await Promise.all([
     compute.tenantTasks(tenant.id, known),
     tenant.status.targetGroupArn ?? routing.findTargetGroup(tenant.id),
-    routing.findRule(settings.hostFor(tenant.id)),
+    routing.findRule(settings.hostFor(tenant.id), tenant.status.ruleArn),
   ]);
   let existing = targetGroupArn;
   let targets: Observation['targets'] = [];

@@ -24,7 +24,11 @@ export interface Routing {
   registerTarget(targetGroupArn: string, ip: string): Promise<void>;
   deregisterTarget(targetGroupArn: string, ip: string): Promise<void>;
   deleteTargetGroup(targetGroupArn: string): Promise<void>;
-  findRule(host: string): Promise<HostRule | undefined>;
+  /**
+   * The host's rule. With `knownArn` (the rule the record names) that rule is looked at first,
+   * in one call; the listener's rules are searched only when there is none or it is gone.
+   */
+  findRule(host: string, knownArn?: string): Promise<HostRule | undefined>;
   /** Creates the host rule at a free priority, choosing another when one is taken meanwhile. */
   createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule>;
   deleteRule(ruleArn: string): Promise<void>;

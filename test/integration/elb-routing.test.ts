@@ -295,6 +295,29 @@ describe('ElbRouting host rules', () => {
     expect(elb).toHaveReceivedCommandTimes(DescribeRulesCommand, 2);
   });
 
+  it('looks up the recorded rule by its ARN in one call instead of paging through the listener', async () => {
+    const acme = hostRule('acme', 4242, [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }], ACME_TG);
+    elb.on(DescribeRulesCommand, { RuleArns: [RULE('acme')] }).resolves({ Rules: [acme] });
+
+    const rule = await routing().findRule(ACME_HOST, RULE('acme'));
+
+    expect(rule).toEqual({ arn: RULE('acme'), priority: 4242, targetGroupArn: ACME_TG });
+    expectSent(DescribeRulesCommand, { RuleArns: [RULE('acme')] });
+  });
+
+  it('searches the listener when the recorded rule is gone, in case another was made for the host', async () => {
+    const replacement = hostRule('acme-2', 77, [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }], ACME_TG);
+    elb
+      .on(DescribeRulesCommand)
+      .rejectsOnce(new RuleNotFoundException({ message: 'One or more rules not found', ...meta }))
+      .resolvesOnce({ Rules: [DEFAULT_RULE, replacement] });
+
+    const rule = await routing().findRule(ACME_HOST, RULE('acme'));
+
+    expect(rule).toEqual({ arn: RULE('acme-2'), priority: 77, targetGroupArn: ACME_TG });
+    expectSent(DescribeRulesCommand, { RuleArns: [RULE('acme')] }, { ListenerArn: LISTENER, PageSize: 400 });
+  });
+
   it('creates a host rule forwarding to the tenant group, tagged, at a priority hashed from the tenant', async () => {
     elb.on(CreateRuleCommand).resolves({ Rules: [{ RuleArn: RULE('acme') }] });
 

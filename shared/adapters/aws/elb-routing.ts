@@ -192,8 +192,19 @@ export class ElbRouting implements Routing {
     }
   }
 
-  async findRule(host: string): Promise<HostRule | undefined> {
+  async findRule(host: string, knownArn?: string): Promise<HostRule | undefined> {
     const wanted = host.toLowerCase();
+    if (knownArn) {
+      // One call instead of paging through every rule of the listener (up to 100 per ALB).
+      try {
+        const { Rules = [] } = await this.client.send(new DescribeRulesCommand({ RuleArns: [knownArn] }));
+        const rule = Rules.find((candidate) => hostsOf(candidate).some((value) => value.toLowerCase() === wanted));
+        if (rule) return toHostRule(rule);
+      } catch (error) {
+        if (!isAwsError(error, 'RuleNotFoundException')) throw error;
+      }
+      // The recorded rule is gone: another for the host may have been made since; search.
+    }
     for await (const rule of this.listenerRules()) {
       if (hostsOf(rule).some((value) => value.toLowerCase() === wanted)) return toHostRule(rule);
     }
