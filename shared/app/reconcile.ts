@@ -185,7 +185,7 @@ async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, s
         );
       } catch (error) {
         if (!(error instanceof SlotsFullError)) throw error;
-        return queued(tenant, settings, clock.now());
+        return queued(tenant, settings, clock.now(), deps.random);
       }
     case 'releaseSlot':
       return store.save({ ...tenant, status: { ...status, slot: false } }, { routingSlot: { claim: false } });
@@ -215,7 +215,7 @@ async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, s
       } catch (error) {
         // The load balancer is fuller than our slot count says (rules made outside Dormouse).
         if ((error as Error).name !== 'RoutingCapacityError') throw error;
-        return queued(tenant, settings, clock.now());
+        return queued(tenant, settings, clock.now(), deps.random);
       }
       return tenant;
     case 'deleteRule':
@@ -233,14 +233,15 @@ async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, s
   }
 }
 
-function queued(tenant: Tenant, settings: ReconcileSettings, now: Date): Tenant {
+function queued(tenant: Tenant, settings: ReconcileSettings, now: Date, random?: () => number): Tenant {
   return {
     ...tenant,
     status: {
       ...tenant.status,
       phase: 'Queued',
       queuedAt: tenant.status.queuedAt ?? now.toISOString(),
-      retryAt: new Date(now.getTime() + settings.queueRetryMs).toISOString(),
+      // Jittered, so a queue of hundreds does not retry for the same slot in the same instant.
+      retryAt: new Date(now.getTime() + settings.queueRetryMs * (0.5 + 0.5 * (random ?? Math.random)())).toISOString(),
       lastError: `All ${settings.maxActiveTenants} routing slots are in use; the tenant starts as soon as one frees up.`,
     },
   };

@@ -1,0 +1,559 @@
+import { mockClient, type AwsStub } from 'aws-sdk-client-mock';
+import {
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+  RunTaskCommand,
+  StopTaskCommand,
+  type RunTaskCommandInput,
+  type Task,
+} from '@aws-sdk/client-ecs';
+import {
+  CreateRuleCommand,
+  CreateTargetGroupCommand,
+  DeleteRuleCommand,
+  DeleteTargetGroupCommand,
+  DeregisterTargetsCommand,
+  DescribeRulesCommand,
+  DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
+  ElasticLoadBalancingV2Client,
+  ModifyTargetGroupAttributesCommand,
+  RegisterTargetsCommand,
+  type Rule,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
+
+/**
+ * A tiny, consistent AWS behind the real SDK clients, built with aws-sdk-client-mock: what
+ * RunTask starts, DescribeTasks shows and moves along as the clock advances; a registered
+ * target turns healthy; a rule exists once created. The real adapters (EcsCompute, ElbRouting,
+ * EventBridgePublisher) run unchanged over these clients, and the mocks' call histories say
+ * which AWS API calls they made. Optionally, token buckets throttle calls as AWS does.
+ *
+ * Not modelled: Spot capacity shortages, Spot interruptions, ENI or vCPU quotas, eventual
+ * consistency of ECS reads, ListTasks pagination (a tenant has one or two tasks).
+ */
+
+const REGION = 'us-east-1';
+const ACCOUNT = '123456789012';
+const CREDENTIALS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
+export const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/dormouse-tenants`;
+export const LISTENER_ARN = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:listener/app/dormouse/0123456789abcdef/fedcba9876543210`;
+export const VPC_ID = 'vpc-0123456789abcdef0';
+
+/** How long things take in this AWS, in milliseconds of the world's clock. */
+export interface WorldTimings {
+  /** RunTask → PENDING (the task has its ENI and IP). */
+  provisioningMs: number;
+  /** PENDING → RUNNING (image pulled, container started). */
+  pendingMs: number;
+  /** Registration → healthy: ElbRouting's health check interval × healthy threshold. */
+  healthyAfterMs: number;
+  /** StopTask → STOPPED, through STOPPING and DEPROVISIONING. */
+  stoppingMs: number;
+  /** A deregistered target drains this long before it is gone. */
+  drainingMs: number;
+}
+
+export interface RateLimit {
+  /** Shown in the bench notes. */
+  name: string;
+  /** The SDK operation names that take a token from this bucket. */
+  operations: string[];
+  /** Burst: the bucket's size. */
+  capacity: number;
+  /** Sustained rate: tokens added per second. */
+  refillPerSecond: number;
+  source: string;
+}
+
+export interface MockAwsOptions {
+  /** Epoch ms: a manual clock for step-by-step runs, Date.now for real-time ones. */
+  now: () => number;
+  timings: WorldTimings;
+  /** Call-rate buckets; a call finding its bucket empty fails with ThrottlingException. */
+  limits?: RateLimit[];
+  /** Fargate task launches: a task beyond this bucket is refused with ThrottlingException. */
+  fargateLaunches?: Omit<RateLimit, 'operations'>;
+  /** Listener rules allowed before CreateRule answers TooManyRulesException. @default 50_000 */
+  maxRules?: number;
+}
+
+/** An ECS task state change, as EventBridge delivers it to the task-events function. */
+export interface TaskStateChange {
+  detail: EcsTaskShape & { version: number; clusterArn: string };
+  /** Epoch ms of the change. */
+  at: number;
+}
+
+interface WorldTask {
+  arn: string;
+  group: string;
+  startedBy: string;
+  clientToken: string;
+  capacityProvider: string;
+  lastStatus: string;
+  desiredStatus: 'RUNNING' | 'STOPPED';
+  ip?: string;
+  startedAt?: number;
+  stoppingAt?: number;
+  stopCode?: string;
+  stoppedReason?: string;
+  /** When the next lifecycle move happens. */
+  nextAt: number;
+  version: number;
+}
+
+interface WorldTarget {
+  ip: string;
+  registeredAt: number;
+  drainingUntil?: number;
+}
+
+interface WorldTargetGroup {
+  arn: string;
+  name: string;
+  targets: Map<string, WorldTarget>;
+}
+
+interface WorldRule {
+  arn: string;
+  priority: number;
+  host: string;
+  targetGroupArn: string;
+}
+
+class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    readonly limit: Omit<RateLimit, 'operations'>,
+    private readonly now: () => number,
+  ) {
+    this.tokens = limit.capacity;
+    this.last = now();
+  }
+
+  take(): boolean {
+    const now = this.now();
+    this.tokens = Math.min(this.limit.capacity, this.tokens + ((now - this.last) / 1000) * this.limit.refillPerSecond);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+function toRule(rule: WorldRule): Rule {
+  return {
+    RuleArn: rule.arn,
+    Priority: String(rule.priority),
+    IsDefault: false,
+    Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [rule.host] } }],
+    Actions: [{ Type: 'forward', TargetGroupArn: rule.targetGroupArn }],
+  };
+}
+
+/** An error shaped as the SDK throws a service exception: matched by name, with HTTP metadata. */
+function awsError(name: string, message: string): Error {
+  return Object.assign(new Error(message), {
+    name,
+    $fault: 'client',
+    $metadata: { httpStatusCode: 400, attempts: 1, totalRetryDelay: 0 },
+  });
+}
+
+export class MockAws {
+  readonly ecsClient = new ECSClient({ region: REGION, credentials: CREDENTIALS });
+  readonly elbClient = new ElasticLoadBalancingV2Client({ region: REGION, credentials: CREDENTIALS });
+  readonly eventsClient = new EventBridgeClient({ region: REGION, credentials: CREDENTIALS });
+  private readonly ecs: AwsStub<any, any, any>;
+  private readonly elb: AwsStub<any, any, any>;
+  private readonly events: AwsStub<any, any, any>;
+
+  private readonly tasks = new Map<string, WorldTask>();
+  private readonly tasksByToken = new Map<string, WorldTask>();
+  private readonly targetGroups = new Map<string, WorldTargetGroup>();
+  private readonly rules = new Map<string, WorldRule>();
+  /** Indexes, so a thousand tenants do not make every call a scan. */
+  private readonly taskByIp = new Map<string, WorldTask>();
+  private readonly groupByArn = new Map<string, WorldTargetGroup>();
+  private readonly priorities = new Set<number>();
+  private readonly tasksByStartedBy = new Map<string, WorldTask[]>();
+  private sortedRules: Rule[] | undefined;
+  /** Nothing moves before this time, so settle() can return at once until then. */
+  private nextChangeAt = Number.POSITIVE_INFINITY;
+  private readonly buckets: Array<{ bucket: TokenBucket; operations: Set<string> }>;
+  private readonly fargateBucket: TokenBucket | undefined;
+  private sequence = 0;
+
+  /** ThrottlingExceptions thrown, by operation (Fargate launch refusals count under `RunTask (Fargate launch rate)`). */
+  readonly throttled: Record<string, number> = {};
+  /** Tasks that RunTask actually launched (a retried client token launches nothing). */
+  tasksLaunched = 0;
+  /** Entries PutEvents accepted, in order. */
+  readonly published: PutEventsRequestEntry[] = [];
+  /** ECS task state changes, for a subscriber playing EventBridge → task-events. */
+  onTaskChange: ((change: TaskStateChange) => void) | undefined;
+
+  constructor(private readonly options: MockAwsOptions) {
+    this.buckets = (options.limits ?? []).map((limit) => ({
+      bucket: new TokenBucket(limit, options.now),
+      operations: new Set(limit.operations),
+    }));
+    this.fargateBucket = options.fargateLaunches && new TokenBucket(options.fargateLaunches, options.now);
+    this.ecs = mockClient(this.ecsClient);
+    this.elb = mockClient(this.elbClient);
+    this.events = mockClient(this.eventsClient);
+    this.wireEcs();
+    this.wireElb();
+    this.events.on(PutEventsCommand).callsFake((input: { Entries?: PutEventsRequestEntry[] }) => {
+      const entries = input.Entries ?? [];
+      this.published.push(...entries);
+      return { FailedEntryCount: 0, Entries: entries.map(() => ({ EventId: `event-${++this.sequence}` })) };
+    });
+  }
+
+  /** AWS API calls made since the last reset, by operation, from the mocks' call histories. */
+  callCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const stub of [this.ecs, this.elb, this.events]) {
+      for (const call of stub.calls()) {
+        const name = (call.args[0] as object).constructor.name.replace(/Command$/, '');
+        counts[name] = (counts[name] ?? 0) + 1;
+      }
+    }
+    return counts;
+  }
+
+  resetHistory(): void {
+    for (const stub of [this.ecs, this.elb, this.events]) stub.resetHistory();
+  }
+
+  restore(): void {
+    for (const stub of [this.ecs, this.elb, this.events]) stub.restore();
+    for (const client of [this.ecsClient, this.elbClient, this.eventsClient]) client.destroy();
+  }
+
+  /** Tasks not STOPPED and meant to run, by tenant id (from the task group). */
+  liveTasks(): Map<string, number> {
+    this.settle();
+    const live = new Map<string, number>();
+    for (const task of this.tasks.values()) {
+      if (task.lastStatus === 'STOPPED' || task.desiredStatus !== 'RUNNING') continue;
+      const tenant = task.group.replace(/^tenant:/, '');
+      live.set(tenant, (live.get(tenant) ?? 0) + 1);
+    }
+    return live;
+  }
+
+  /** When the next task or target moves by itself (epoch ms), for a driver that skips idle time. */
+  get nextChange(): number {
+    this.settle();
+    return this.nextChangeAt;
+  }
+
+  get ruleCount(): number {
+    return this.rules.size;
+  }
+
+  get targetGroupCount(): number {
+    return this.targetGroups.size;
+  }
+
+  /** Moves every task and target along to the clock's present, emitting task state changes. */
+  settle(): void {
+    const now = this.options.now();
+    if (now < this.nextChangeAt) return;
+    const { timings } = this.options;
+    let next = Number.POSITIVE_INFINITY;
+    for (const task of this.tasks.values()) {
+      while (task.lastStatus !== 'STOPPED' && task.nextAt <= now) {
+        const at = task.nextAt;
+        if (task.desiredStatus === 'STOPPED') {
+          // STOPPING and DEPROVISIONING each get an event, as ECS sends them.
+          if (task.lastStatus !== 'STOPPING' && task.lastStatus !== 'DEPROVISIONING') {
+            task.lastStatus = 'STOPPING';
+            task.nextAt = at + timings.stoppingMs / 2;
+          } else if (task.lastStatus === 'STOPPING') {
+            task.lastStatus = 'DEPROVISIONING';
+            task.nextAt = at + timings.stoppingMs / 2;
+          } else {
+            task.lastStatus = 'STOPPED';
+          }
+        } else if (task.lastStatus === 'PROVISIONING') {
+          task.lastStatus = 'PENDING';
+          task.ip = `10.${(this.sequence >> 16) & 255}.${(this.sequence >> 8) & 255}.${this.sequence & 255}`;
+          this.sequence += 1;
+          this.taskByIp.set(task.ip, task);
+          task.nextAt = at + timings.pendingMs;
+        } else if (task.lastStatus === 'PENDING') {
+          task.lastStatus = 'RUNNING';
+          task.startedAt = at;
+          task.nextAt = Number.POSITIVE_INFINITY;
+        } else {
+          task.nextAt = Number.POSITIVE_INFINITY;
+          continue;
+        }
+        this.emit(task, at);
+      }
+      if (task.lastStatus !== 'STOPPED') next = Math.min(next, task.nextAt);
+    }
+    for (const group of this.targetGroups.values()) {
+      for (const [ip, target] of group.targets) {
+        if (target.drainingUntil === undefined) continue;
+        if (target.drainingUntil <= now) group.targets.delete(ip);
+        else next = Math.min(next, target.drainingUntil);
+      }
+    }
+    this.nextChangeAt = next;
+  }
+
+  /** Something will move at `at`: settle() must look again then. */
+  private wakeAt(at: number): void {
+    this.nextChangeAt = Math.min(this.nextChangeAt, at);
+  }
+
+  private emit(task: WorldTask, at: number): void {
+    task.version += 1;
+    this.onTaskChange?.({ detail: { ...this.describeTask(task, 'eni'), version: task.version, clusterArn: CLUSTER }, at });
+  }
+
+  /** Throws ThrottlingException when any bucket of the operation is empty. */
+  private admit(operation: string): void {
+    this.settle();
+    for (const { bucket, operations } of this.buckets) {
+      if (operations.has(operation) && !bucket.take()) {
+        this.throttled[operation] = (this.throttled[operation] ?? 0) + 1;
+        throw awsError('ThrottlingException', 'Rate exceeded');
+      }
+    }
+  }
+
+  private describeTask(task: WorldTask, eniType: 'ElasticNetworkInterface' | 'eni'): EcsTaskShape & Task {
+    return {
+      taskArn: task.arn,
+      clusterArn: CLUSTER,
+      group: task.group,
+      startedBy: task.startedBy,
+      lastStatus: task.lastStatus,
+      desiredStatus: task.desiredStatus,
+      capacityProviderName: task.capacityProvider,
+      launchType: 'FARGATE',
+      attachments: [
+        {
+          id: `attachment-${task.arn.slice(-8)}`,
+          type: eniType,
+          status: task.ip ? 'ATTACHED' : 'PRECREATED',
+          details: [
+            { name: 'subnetId', value: 'subnet-a' },
+            ...(task.ip ? [{ name: 'privateIPv4Address', value: task.ip }] : []),
+          ],
+        },
+      ],
+      containers: [{ name: 'app', lastStatus: task.lastStatus }],
+      ...(task.stopCode ? { stopCode: task.stopCode as Task['stopCode'] } : {}),
+      ...(task.stoppedReason ? { stoppedReason: task.stoppedReason } : {}),
+      ...(task.startedAt ? { startedAt: new Date(task.startedAt) } : {}),
+    } as EcsTaskShape & Task;
+  }
+
+  private wireEcs(): void {
+    const { timings } = this.options;
+    this.ecs.on(RunTaskCommand).callsFake((input: RunTaskCommandInput) => {
+      this.admit('RunTask');
+      const token = input.clientToken ?? '';
+      const existing = this.tasksByToken.get(token);
+      if (existing) return { tasks: [this.describeTask(existing, 'ElasticNetworkInterface')], failures: [] };
+      if (this.fargateBucket && !this.fargateBucket.take()) {
+        const key = 'RunTask (Fargate launch rate)';
+        this.throttled[key] = (this.throttled[key] ?? 0) + 1;
+        throw awsError('ThrottlingException', 'Rate exceeded: Fargate task launch rate');
+      }
+      const now = this.options.now();
+      this.sequence += 1;
+      const task: WorldTask = {
+        arn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task/dormouse-tenants/${this.sequence.toString(16).padStart(32, '0')}`,
+        group: input.group ?? '',
+        startedBy: input.startedBy ?? '',
+        clientToken: token,
+        capacityProvider: input.capacityProviderStrategy?.[0]?.capacityProvider ?? 'FARGATE',
+        lastStatus: 'PROVISIONING',
+        desiredStatus: 'RUNNING',
+        nextAt: now + timings.provisioningMs,
+        version: 0,
+      };
+      this.tasks.set(task.arn, task);
+      this.tasksByToken.set(token, task);
+      this.tasksByStartedBy.set(task.startedBy, [...(this.tasksByStartedBy.get(task.startedBy) ?? []), task]);
+      this.wakeAt(task.nextAt);
+      this.tasksLaunched += 1;
+      this.emit(task, now);
+      return { tasks: [this.describeTask(task, 'ElasticNetworkInterface')], failures: [] };
+    });
+    this.ecs.on(ListTasksCommand).callsFake((input: { startedBy?: string; desiredStatus?: string }) => {
+      this.admit('ListTasks');
+      const candidates = input.startedBy ? (this.tasksByStartedBy.get(input.startedBy) ?? []) : [...this.tasks.values()];
+      const taskArns = candidates
+        .filter((task) => task.desiredStatus === (input.desiredStatus ?? 'RUNNING'))
+        .map((task) => task.arn);
+      return { taskArns };
+    });
+    this.ecs.on(DescribeTasksCommand).callsFake((input: { tasks?: string[] }) => {
+      this.admit('DescribeTasks');
+      const found = (input.tasks ?? []).map((arn) => this.tasks.get(arn));
+      return {
+        tasks: found.filter((task): task is WorldTask => task !== undefined).map((task) => this.describeTask(task, 'ElasticNetworkInterface')),
+        failures: (input.tasks ?? []).filter((_, index) => !found[index]).map((arn) => ({ arn, reason: 'MISSING' })),
+      };
+    });
+    this.ecs.on(StopTaskCommand).callsFake((input: { task?: string; reason?: string }) => {
+      this.admit('StopTask');
+      const task = this.tasks.get(input.task ?? '');
+      if (!task) throw awsError('InvalidParameterException', 'The referenced task was not found.');
+      if (task.desiredStatus !== 'STOPPED' && task.lastStatus !== 'STOPPED') {
+        task.desiredStatus = 'STOPPED';
+        task.stopCode = 'UserInitiated';
+        task.stoppedReason = input.reason ?? 'Task stopped by user';
+        task.nextAt = this.options.now();
+        this.wakeAt(task.nextAt);
+        this.emit(task, this.options.now());
+        // Its target stops answering health checks at once.
+        this.settle();
+      }
+      return { task: this.describeTask(task, 'ElasticNetworkInterface') };
+    });
+  }
+
+  private wireElb(): void {
+    const { timings } = this.options;
+    const maxRules = this.options.maxRules ?? 50_000;
+    const groupByArn = (arn: string | undefined) => this.groupByArn.get(arn ?? '');
+
+    this.elb.on(CreateTargetGroupCommand).callsFake((input: { Name?: string; VpcId?: string }) => {
+      this.admit('CreateTargetGroup');
+      const name = input.Name ?? '';
+      let group = this.targetGroups.get(name);
+      if (!group) {
+        group = { arn: `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/${name}/${(++this.sequence).toString(16).padStart(16, '0')}`, name, targets: new Map() };
+        this.targetGroups.set(name, group);
+        this.groupByArn.set(group.arn, group);
+      }
+      return { TargetGroups: [{ TargetGroupArn: group.arn, TargetGroupName: name, VpcId: input.VpcId }] };
+    });
+    this.elb.on(ModifyTargetGroupAttributesCommand).callsFake(() => {
+      this.admit('ModifyTargetGroupAttributes');
+      return { Attributes: [] };
+    });
+    this.elb.on(DescribeTargetGroupsCommand).callsFake((input: { Names?: string[] }) => {
+      this.admit('DescribeTargetGroups');
+      const groups = (input.Names ?? []).map((name) => this.targetGroups.get(name));
+      if (groups.some((group) => !group)) throw awsError('TargetGroupNotFoundException', 'One or more target groups not found');
+      return { TargetGroups: groups.map((group) => ({ TargetGroupArn: group!.arn, TargetGroupName: group!.name, VpcId: VPC_ID })) };
+    });
+    this.elb.on(DescribeTargetHealthCommand).callsFake((input: { TargetGroupArn?: string }) => {
+      this.admit('DescribeTargetHealth');
+      const group = groupByArn(input.TargetGroupArn);
+      if (!group) throw awsError('TargetGroupNotFoundException', 'Target group not found');
+      const now = this.options.now();
+      return {
+        TargetHealthDescriptions: [...group.targets.values()].map((target) => ({
+          Target: { Id: target.ip, Port: 80 },
+          TargetHealth: { State: this.health(target, now) },
+        })),
+      };
+    });
+    this.elb.on(RegisterTargetsCommand).callsFake((input: { TargetGroupArn?: string; Targets?: Array<{ Id?: string }> }) => {
+      this.admit('RegisterTargets');
+      const group = groupByArn(input.TargetGroupArn);
+      if (!group) throw awsError('TargetGroupNotFoundException', 'Target group not found');
+      for (const { Id } of input.Targets ?? []) {
+        const existing = group.targets.get(Id ?? '');
+        if (!existing || existing.drainingUntil !== undefined) group.targets.set(Id ?? '', { ip: Id ?? '', registeredAt: this.options.now() });
+      }
+      return {};
+    });
+    this.elb.on(DeregisterTargetsCommand).callsFake((input: { TargetGroupArn?: string; Targets?: Array<{ Id?: string }> }) => {
+      this.admit('DeregisterTargets');
+      const group = groupByArn(input.TargetGroupArn);
+      if (!group) throw awsError('TargetGroupNotFoundException', 'Target group not found');
+      for (const { Id } of input.Targets ?? []) {
+        const target = group.targets.get(Id ?? '');
+        if (target) {
+          target.drainingUntil = this.options.now() + timings.drainingMs;
+          this.wakeAt(target.drainingUntil);
+        }
+      }
+      return {};
+    });
+    this.elb.on(DeleteTargetGroupCommand).callsFake((input: { TargetGroupArn?: string }) => {
+      this.admit('DeleteTargetGroup');
+      const group = groupByArn(input.TargetGroupArn);
+      if (!group) return {};
+      if ([...this.rules.values()].some((rule) => rule.targetGroupArn === group.arn)) {
+        throw awsError('ResourceInUseException', `Target group '${group.arn}' is currently in use by a listener or a rule`);
+      }
+      this.targetGroups.delete(group.name);
+      this.groupByArn.delete(group.arn);
+      return {};
+    });
+    this.elb.on(DescribeRulesCommand).callsFake((input: { RuleArns?: string[]; PageSize?: number; Marker?: string }) => {
+      this.admit('DescribeRules');
+      if (input.RuleArns) {
+        // By ARN: those rules or RuleNotFoundException, as ELBv2 answers.
+        const found = input.RuleArns.map((arn) => this.rules.get(arn));
+        if (found.some((rule) => !rule)) throw awsError('RuleNotFoundException', 'One or more rules not found');
+        return { Rules: found.map((rule) => toRule(rule!)) };
+      }
+      const all = (this.sortedRules ??= [
+        { RuleArn: `${LISTENER_ARN.replace(':listener/', ':listener-rule/')}/default`, Priority: 'default', IsDefault: true, Conditions: [], Actions: [{ Type: 'forward' }] },
+        ...[...this.rules.values()]
+          .sort((a, b) => a.priority - b.priority)
+          .map(toRule),
+      ]);
+      const start = Number(input.Marker ?? 0);
+      const size = input.PageSize ?? 400;
+      const end = start + size;
+      return { Rules: all.slice(start, end), ...(end < all.length ? { NextMarker: String(end) } : {}) };
+    });
+    this.elb.on(CreateRuleCommand).callsFake(
+      (input: { Priority?: number; Conditions?: Array<{ HostHeaderConfig?: { Values?: string[] } }>; Actions?: Array<{ TargetGroupArn?: string }> }) => {
+        this.admit('CreateRule');
+        const priority = input.Priority ?? 0;
+        if (this.priorities.has(priority)) throw awsError('PriorityInUseException', `Priority '${priority}' is currently in use`);
+        if (this.rules.size >= maxRules) throw awsError('TooManyRulesException', 'You have reached the maximum number of rules per load balancer');
+        const rule: WorldRule = {
+          arn: `${LISTENER_ARN.replace(':listener/', ':listener-rule/')}/${(++this.sequence).toString(16).padStart(16, '0')}`,
+          priority,
+          host: input.Conditions?.[0]?.HostHeaderConfig?.Values?.[0] ?? '',
+          targetGroupArn: input.Actions?.[0]?.TargetGroupArn ?? '',
+        };
+        this.rules.set(rule.arn, rule);
+        this.priorities.add(priority);
+        this.sortedRules = undefined;
+        return { Rules: [{ RuleArn: rule.arn, Priority: String(priority) }] };
+      },
+    );
+    this.elb.on(DeleteRuleCommand).callsFake((input: { RuleArn?: string }) => {
+      this.admit('DeleteRule');
+      const rule = this.rules.get(input.RuleArn ?? '');
+      if (!rule) throw awsError('RuleNotFoundException', 'One or more rules not found');
+      this.rules.delete(rule.arn);
+      this.priorities.delete(rule.priority);
+      this.sortedRules = undefined;
+      return {};
+    });
+  }
+
+  private health(target: WorldTarget, now: number): string {
+    if (target.drainingUntil !== undefined) return 'draining';
+    const task = this.taskByIp.get(target.ip);
+    if (!task || task.lastStatus !== 'RUNNING' || task.desiredStatus !== 'RUNNING') {
+      return now - target.registeredAt < this.options.timings.healthyAfterMs ? 'initial' : 'unhealthy';
+    }
+    return now - Math.max(target.registeredAt, task.startedAt ?? 0) < this.options.timings.healthyAfterMs ? 'initial' : 'healthy';
+  }
+}

@@ -1,0 +1,168 @@
+import { readFile } from 'node:fs/promises';
+import type { StepCost } from './lifecycle.js';
+import type { Row, Section, SectionResult } from '../lib/types.js';
+
+/**
+ * Monthly cost of one trial tenant: its task on Fargate Spot 5 % of the time, against the same
+ * task on on-demand Fargate all month, from the configured task size and the prices in
+ * bench/prices.json. When the lifecycle section ran, the control plane's own cost per wake
+ * cycle (from its measured calls, capacity and invocations) is added.
+ */
+
+interface Prices {
+  asOf: string;
+  region: string;
+  fargate: { onDemand: { perVcpuHour: number; perGbHour: number }; spot: { perVcpuHour: number; perGbHour: number } };
+  alb: { perHour: number; perLcuHour: number };
+  dynamodb: { perMillionWriteRequestUnits: number; perMillionReadRequestUnits: number };
+  lambda: { perGbSecondArm64: number; perMillionRequests: number };
+  eventbridge: { perMillionCustomEvents: number; perMillionPipesRequests: number };
+  apiGateway: { perMillionHttpApiRequests: number };
+  cloudwatch: { perThousandMetricsRequested: number };
+}
+
+const HOURS_PER_MONTH = 730;
+const ACTIVE_SHARE = 0.05;
+/** One visit a day: each wakes the tenant, and the idle sweep passivates it afterwards. */
+const WAKE_CYCLES_PER_MONTH = 30;
+/** The idle sweep runs every minute and asks CloudWatch for one metric per active tenant (lambdas/sweep.ts, cloudwatch-activity.ts). */
+const SWEEPS_PER_HOUR = 60;
+const METRICS_PER_ACTIVE_TENANT = 1;
+/** The ALB's hard limit is 100 target groups; one tenant each, one kept spare. */
+const ALWAYS_ON_TENANTS_PER_ALB = 99;
+
+function money(value: number): string {
+  if (value >= 1) return `$${value.toFixed(2)}`;
+  if (value >= 0.01) return `$${value.toFixed(3)}`;
+  return `$${value.toPrecision(2)}`;
+}
+
+/** What the control plane spends on AWS for some lifecycle steps (ECS and ELBv2 API calls are free). */
+function controlPlaneCost(steps: StepCost[], prices: Prices) {
+  let dynamodb = 0;
+  let lambda = 0;
+  let events = 0;
+  let api = 0;
+  for (const step of steps) {
+    const { rcu, wcu, transactionalWcu } = step.capacity;
+    // Items in TransactWriteItems are billed twice; DynamoDB Local reports them once.
+    dynamodb += (rcu * prices.dynamodb.perMillionReadRequestUnits + (wcu + transactionalWcu) * prices.dynamodb.perMillionWriteRequestUnits) / 1e6;
+    const invocations = Object.values(step.invocations).reduce((a, b) => a + b, 0);
+    lambda += (invocations * prices.lambda.perMillionRequests) / 1e6 + step.gbSeconds * prices.lambda.perGbSecondArm64;
+    const busEvents = Object.values(step.events).reduce((a, b) => a + b, 0);
+    events += (busEvents * prices.eventbridge.perMillionCustomEvents + step.pipeRequests * prices.eventbridge.perMillionPipesRequests) / 1e6;
+    api += (step.invocations.api * prices.apiGateway.perMillionHttpApiRequests) / 1e6;
+  }
+  return { dynamodb, lambda, events, api, total: dynamodb + lambda + events + api };
+}
+
+const costModel: Section = {
+  id: 'cost-model',
+  title: 'Cost model',
+  async run({ root, earlier }): Promise<SectionResult> {
+    const prices = JSON.parse(await readFile(`${root}bench/prices.json`, 'utf8')) as Prices;
+    let cpuUnits = 256;
+    let memoryMiB = 512;
+    let sizeSource = 'default 0.25 vCPU / 0.5 GB (no dormouse context in cdk.json)';
+    try {
+      const cdk = JSON.parse(await readFile(`${root}cdk.json`, 'utf8')) as { context?: { dormouse?: { cpu?: number; memory?: number } } };
+      const configured = cdk.context?.dormouse;
+      if (configured?.cpu && configured.memory) {
+        cpuUnits = configured.cpu;
+        memoryMiB = configured.memory;
+        sizeSource = `cdk.json context dormouse.cpu ${cpuUnits}, dormouse.memory ${memoryMiB}`;
+      }
+    } catch {
+      // No cdk.json: the defaults above.
+    }
+    const vcpu = cpuUnits / 1024;
+    const gb = memoryMiB / 1024;
+    const hourly = (rate: { perVcpuHour: number; perGbHour: number }) => vcpu * rate.perVcpuHour + gb * rate.perGbHour;
+    const activeHours = HOURS_PER_MONTH * ACTIVE_SHARE;
+    const alwaysOn = HOURS_PER_MONTH * hourly(prices.fargate.onDemand);
+    const spotCompute = activeHours * hourly(prices.fargate.spot);
+    const sweep = (activeHours * SWEEPS_PER_HOUR * METRICS_PER_ACTIVE_TENANT * prices.cloudwatch.perThousandMetricsRequested) / 1000;
+    const albMonth = HOURS_PER_MONTH * prices.alb.perHour;
+
+    const steps = (earlier.get('lifecycle')?.details?.steps ?? []) as StepCost[];
+    const cycle = steps.length > 0 ? controlPlaneCost(steps.filter((step) => step.step === 'passivate' || step.step === 'wake'), prices) : undefined;
+    const oneOff = steps.length > 0 ? controlPlaneCost(steps.filter((step) => !['passivate', 'wake'].includes(step.step)), prices) : undefined;
+    const cyclesMonth = cycle ? cycle.total * WAKE_CYCLES_PER_MONTH : 0;
+    const dormouseMonth = spotCompute + cyclesMonth + sweep;
+
+    const section = 'Cost model';
+    const rows: Row[] = [
+      {
+        section,
+        case: 'trial tenant',
+        metric: 'Task size',
+        value: `${vcpu} vCPU, ${gb} GB (${sizeSource})`,
+      },
+      {
+        section,
+        case: 'always on, on-demand',
+        metric: 'Per month',
+        value: `${money(alwaysOn)} (${HOURS_PER_MONTH} h × ${money(hourly(prices.fargate.onDemand))}/h)`,
+        data: { alwaysOn },
+      },
+      {
+        section,
+        case: `${ACTIVE_SHARE * 100} % active, Fargate Spot`,
+        metric: 'Per month',
+        value:
+          `${money(dormouseMonth)}: compute ${money(spotCompute)} (${activeHours} h × ${money(hourly(prices.fargate.spot))}/h)` +
+          (cycle ? `, ${WAKE_CYCLES_PER_MONTH} wake cycles ${money(cyclesMonth)}` : ', control plane not measured in this run') +
+          `, idle checks ${money(sweep)}`,
+        target: 'well under always-on',
+        pass: dormouseMonth < alwaysOn,
+        data: { dormouseMonth, spotCompute, cyclesMonth, sweep },
+      },
+      {
+        section,
+        case: `${ACTIVE_SHARE * 100} % active, Fargate Spot`,
+        metric: 'Against always-on',
+        value: `${((1 - dormouseMonth / alwaysOn) * 100).toFixed(1)} % less (${(alwaysOn / dormouseMonth).toFixed(0)}× cheaper)`,
+      },
+      ...(cycle && oneOff
+        ? [
+            {
+              section,
+              case: 'control plane',
+              metric: 'Per wake cycle',
+              value:
+                `${money(cycle.total)}: Lambda ${money(cycle.lambda)}, DynamoDB ${money(cycle.dynamodb)}, ` +
+                `EventBridge and Pipes ${money(cycle.events)}, API Gateway ${money(cycle.api)} (passivate + wake steps as measured)`,
+              data: cycle,
+            },
+            {
+              section,
+              case: 'control plane',
+              metric: 'Per trial, once',
+              value: `${money(oneOff.total)} for signup, provision, ready and delete`,
+              data: oneOff,
+            },
+          ]
+        : []),
+      {
+        section,
+        case: 'load balancer',
+        metric: 'Per month',
+        value:
+          `${money(albMonth)} per ALB before LCUs; per tenant ${money(albMonth / 1000)} with 1 000 passivating tenants on one ALB ` +
+          `vs ${money(albMonth / ALWAYS_ON_TENANTS_PER_ALB)} always-on (at most ${ALWAYS_ON_TENANTS_PER_ALB} per ALB)`,
+        data: { albMonth },
+      },
+    ];
+    return {
+      rows,
+      notes: [
+        `Cost model: published prices as of ${prices.asOf} (${prices.region}, bench/prices.json, with their sources); Fargate Spot prices vary and the figure is a typical one. ` +
+          `A month is ${HOURS_PER_MONTH} h; "${ACTIVE_SHARE * 100} % active" counts the idle time before passivation as active. Assumed: ${WAKE_CYCLES_PER_MONTH} wake cycles a month, ` +
+          `and the idle sweep asking CloudWatch for ${METRICS_PER_ACTIVE_TENANT} metric per active tenant every minute (as the sweep is written today; its own section comes later). ` +
+          'Not counted: LCUs (they depend on the tenants\' traffic), NAT and data transfer, CloudWatch Logs, the 20 GB of task storage Fargate includes.',
+      ],
+    };
+  },
+};
+
+export default costModel;
