@@ -19,7 +19,8 @@ import { startSharedDynamoDb, stopAllDynamoDb, type SharedDynamoDb } from './lib
 import { renderMarkdown } from './lib/table.js';
 import type { BenchContext, Section, SectionResult } from './lib/types.js';
 
-const SECTIONS = ['cold-start', 'lifecycle', 'sweep-scale', 'burst', 'embedded', 'cost-model'];
+// Embedded mode runs before the burst, whose thousands of reconciles would otherwise still load the machine.
+const SECTIONS = ['cold-start', 'lifecycle', 'sweep-scale', 'embedded', 'burst', 'cost-model'];
 
 // Quiet, offline defaults for everything the sections build; set before any client or logger exists.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';

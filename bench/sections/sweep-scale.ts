@@ -96,7 +96,9 @@ const sweepScale: Section = {
             `${read} tenant items read, ${capacity.rcu.toFixed(1)} RCU, ${capacity.wcu.toFixed(1)} WCU, ${cloudwatchCalls} GetMetricData call(s), ` +
             `${report.passivated} passivated, ${seconds.toFixed(2)} s`,
           target: 'grows with the active tenants, not the table',
-          pass: read <= activeCount + 1 && report.done,
+          // Tenants with traffic move to the end of the index and are met again at the end of
+          // the pass, so a pass reads up to twice the active ones; never the tenants at rest.
+          pass: read <= 2 * activeCount && report.done,
           data: { total, activeCount, read, ...capacity, cloudwatchCalls, seconds, report },
         });
       } finally {
