@@ -6,13 +6,13 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
   type GetRecordsCommandOutput,
-  type _Record as StreamRecord,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
 import { EventBridgePublisher } from '../../shared/adapters/aws/eventbridge-publisher.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../shared/adapters/local/dynamodb-local.js';
+import { toLambdaRecord } from '../../shared/adapters/local/stream-poller.js';
 import { publishChanges } from '../../shared/app/publish-changes.js';
 import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
 import { handleTaskEvent } from '../../shared/app/task-event.js';
@@ -132,18 +132,6 @@ class StreamReader {
     }
     return records;
   }
-}
-
-/** The SDK gives dates as Date; Lambda and Pipes give epoch seconds (as shared/adapters/local/stream-poller.ts). */
-function toLambdaRecord(record: StreamRecord): DynamoDBRecord {
-  const { ApproximateCreationDateTime, ...rest } = record.dynamodb ?? {};
-  return {
-    ...(record as unknown as DynamoDBRecord),
-    dynamodb: {
-      ...(rest as DynamoDBRecord['dynamodb']),
-      ...(ApproximateCreationDateTime ? { ApproximateCreationDateTime: ApproximateCreationDateTime.getTime() / 1000 } : {}),
-    },
-  };
 }
 
 function isTenantRecord(record: DynamoDBRecord): boolean {

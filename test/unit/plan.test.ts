@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { testSettings } from '../support/reconciler-world.js';
 import fc from 'fast-check';
 import { backoffMs, isDoomed, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../../shared/domain/plan.js';
 import { explainStop } from '../../shared/domain/stop-reasons.js';
@@ -15,16 +16,8 @@ const RULE = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/
 const IP = '10.0.1.5';
 const OLD_IP = '10.0.2.9';
 
-const settings: PlanSettings = {
-  spotAttemptsBeforeFallback: 2,
-  fallbackToOnDemand: true,
-  maxRestarts: 3,
-  backoffBaseMs: 1_000,
-  backoffMaxMs: 60_000,
-  pollMs: 5_000,
-  unhealthyTimeoutMs: 120_000,
-  listingLagMs: 15_000,
-};
+/** The reconciler tests' settings: the rows below are written against these values. */
+const settings: PlanSettings = testSettings;
 
 function tenant(status: Partial<TenantStatus> = {}, spec: Partial<TenantSpec> = {}): Tenant {
   const base = newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: NOW, trialDays: 14 });

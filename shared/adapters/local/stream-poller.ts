@@ -100,7 +100,7 @@ export async function pollStream(options: StreamPollerOptions): Promise<StreamPo
 }
 
 /** The SDK gives dates as Date; Lambda and Pipes give epoch seconds. */
-function toLambdaRecord(record: StreamRecord): DynamoDBRecord {
+export function toLambdaRecord(record: StreamRecord): DynamoDBRecord {
   const { ApproximateCreationDateTime, ...rest } = record.dynamodb ?? {};
   return {
     ...(record as unknown as DynamoDBRecord),
