@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SLUG_MAX_LENGTH } from '../shared/domain/slug.js';
 
 /**

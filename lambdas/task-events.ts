@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseEnv } from '../shared/config.js';
 import { DynamoDbTenantStore } from '../shared/adapters/aws/dynamodb-tenant-store.js';
 import { createTaskEventsHandler } from '../shared/events/task-events-handler.js';

@@ -1,4 +1,7 @@
-import { z } from 'zod';
+// zod's mini build: these schemas load at every cold start, and the classic build costs the API
+// and wake functions about ten milliseconds more there.
+import * as z from 'zod/mini';
+import type { $ZodType, output } from 'zod/v4/core';
 
 /**
  * Configuration is read from the environment once, at cold start, into a typed object. A
@@ -12,24 +15,27 @@ export class ConfigError extends Error {
   }
 }
 
-const positiveInt = z.coerce.number().int().positive();
+const positiveInt = z.coerce.number().check(z.int(), z.positive());
 
 /** `http(s)://host[:port]` with nothing after it: tenant URLs are `<scheme>://<slug>.<host>[:port]`. */
 const baseUrl = z
-  .string()
-  .url()
-  .transform((value) => new URL(value))
-  .refine((url) => ['http:', 'https:'].includes(url.protocol), 'must start with http:// or https://')
-  .refine((url) => url.pathname === '/' && !url.search && !url.hash, 'must have no path, query or fragment');
+  .pipe(
+    z.url(),
+    z.transform((value: string) => new URL(value)),
+  )
+  .check(
+    z.refine((url) => ['http:', 'https:'].includes(url.protocol), 'must start with http:// or https://'),
+    z.refine((url) => url.pathname === '/' && !url.search && !url.hash, 'must have no path, query or fragment'),
+  );
 
 const apiSchema = z.object({
-  DORMOUSE_TABLE_NAME: z.string().min(3),
-  DORMOUSE_IDEMPOTENCY_TABLE_NAME: z.string().min(3),
+  DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),
+  DORMOUSE_IDEMPOTENCY_TABLE_NAME: z.string().check(z.minLength(3)),
   DORMOUSE_BASE_URL: baseUrl,
-  DORMOUSE_MAX_TENANTS: positiveInt.default(1000),
-  DORMOUSE_TRIAL_DAYS: positiveInt.default(14),
-  DORMOUSE_IDEMPOTENCY_TTL_SECONDS: positiveInt.default(3600),
-  DORMOUSE_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  DORMOUSE_MAX_TENANTS: z._default(positiveInt, 1000),
+  DORMOUSE_TRIAL_DAYS: z._default(positiveInt, 14),
+  DORMOUSE_IDEMPOTENCY_TTL_SECONDS: z._default(positiveInt, 3600),
+  DORMOUSE_ADMIN_TOKEN: z.optional(z.string().check(z.minLength(16, 'must be at least 16 characters'))),
 });
 
 export interface ApiConfig {
@@ -46,10 +52,10 @@ export interface ApiConfig {
 
 export type Env = Record<string, string | undefined>;
 
-export function parseEnv<S extends z.ZodType>(schema: S, env: Env): z.infer<S> {
+export function parseEnv<S extends $ZodType>(schema: S, env: Env): output<S> {
   // Empty strings mean "unset", as they do for most shells and CloudFormation parameters.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
-  const result = schema.safeParse(present);
+  const result = z.safeParse(schema, present);
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }
@@ -77,30 +83,35 @@ export function tenantUrl(baseUrl: URL, slug: string): string {
 }
 
 const commaList = z
-  .string()
-  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
-  .refine((items) => items.length > 0, 'must list at least one id, separated by commas');
+  .pipe(
+    z.string(),
+    z.transform((value: string) => value.split(',').map((item) => item.trim()).filter(Boolean)),
+  )
+  .check(z.refine((items) => items.length > 0, 'must list at least one id, separated by commas'));
 
-const flag = z.enum(['true', 'false']).transform((value) => value === 'true');
+const flag = z.pipe(
+  z.enum(['true', 'false']),
+  z.transform((value: 'true' | 'false') => value === 'true'),
+);
 
 const reconcilerSchema = z.object({
-  DORMOUSE_TABLE_NAME: z.string().min(3),
+  DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),
   DORMOUSE_BASE_URL: baseUrl,
-  DORMOUSE_CLUSTER: z.string().min(1),
-  DORMOUSE_TASK_DEFINITION: z.string().min(1),
-  DORMOUSE_CONTAINER_NAME: z.string().min(1).default('app'),
-  DORMOUSE_CONTAINER_PORT: positiveInt.max(65_535).default(80),
+  DORMOUSE_CLUSTER: z.string().check(z.minLength(1)),
+  DORMOUSE_TASK_DEFINITION: z.string().check(z.minLength(1)),
+  DORMOUSE_CONTAINER_NAME: z._default(z.string().check(z.minLength(1)), 'app'),
+  DORMOUSE_CONTAINER_PORT: z._default(positiveInt.check(z.maximum(65_535)), 80),
   DORMOUSE_SUBNETS: commaList,
   DORMOUSE_SECURITY_GROUPS: commaList,
-  DORMOUSE_ASSIGN_PUBLIC_IP: flag.default(false),
-  DORMOUSE_VPC_ID: z.string().min(1),
-  DORMOUSE_LISTENER_ARN: z.string().min(1),
-  DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/', 'must start with /').default('/'),
-  DORMOUSE_MAX_ACTIVE_TENANTS: positiveInt.max(99, 'must stay under the ALB hard limit of 100 target groups').default(90),
-  DORMOUSE_SPOT_ATTEMPTS: positiveInt.default(3),
-  DORMOUSE_ON_DEMAND_FALLBACK: flag.default(true),
-  DORMOUSE_MAX_RESTARTS: positiveInt.default(3),
-  DORMOUSE_TOMBSTONE_DAYS: positiveInt.default(7),
+  DORMOUSE_ASSIGN_PUBLIC_IP: z._default(flag, false),
+  DORMOUSE_VPC_ID: z.string().check(z.minLength(1)),
+  DORMOUSE_LISTENER_ARN: z.string().check(z.minLength(1)),
+  DORMOUSE_HEALTH_CHECK_PATH: z._default(z.string().check(z.startsWith('/', 'must start with /')), '/'),
+  DORMOUSE_MAX_ACTIVE_TENANTS: z._default(positiveInt.check(z.maximum(99, 'must stay under the ALB hard limit of 100 target groups')), 90),
+  DORMOUSE_SPOT_ATTEMPTS: z._default(positiveInt, 3),
+  DORMOUSE_ON_DEMAND_FALLBACK: z._default(flag, true),
+  DORMOUSE_MAX_RESTARTS: z._default(positiveInt, 3),
+  DORMOUSE_TOMBSTONE_DAYS: z._default(positiveInt, 7),
 });
 
 /** Tuning that is the same wherever the reconciler runs; tests and embedded mode override it. */
@@ -167,10 +178,10 @@ export function tenantHost(baseUrl: URL, slug: string): string {
 }
 
 const wakeSchema = z.object({
-  DORMOUSE_TABLE_NAME: z.string().min(3),
+  DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),
   DORMOUSE_BASE_URL: baseUrl,
-  DORMOUSE_MAX_ACTIVE_TENANTS: positiveInt.max(99, 'must stay under the ALB hard limit of 100 target groups').default(90),
-  DORMOUSE_MIN_RUN_MINUTES: positiveInt.default(5),
+  DORMOUSE_MAX_ACTIVE_TENANTS: z._default(positiveInt.check(z.maximum(99, 'must stay under the ALB hard limit of 100 target groups')), 90),
+  DORMOUSE_MIN_RUN_MINUTES: z._default(positiveInt, 5),
 });
 
 export interface WakeConfig {
@@ -196,13 +207,13 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
 const sweepSchema = z.object({
   DORMOUSE_LOAD_BALANCER_FULL_NAME: z
     .string()
-    .regex(/^app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+$/, 'must be the ALB full name app/<name>/<id> (the end of its ARN)'),
-  DORMOUSE_IDLE_MINUTES: positiveInt.default(15),
+    .check(z.regex(/^app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+$/, 'must be the ALB full name app/<name>/<id> (the end of its ARN)')),
+  DORMOUSE_IDLE_MINUTES: z._default(positiveInt, 15),
   // Validated as the wake function does, so one value is valid for both.
-  DORMOUSE_MIN_RUN_MINUTES: positiveInt.default(5),
-  DORMOUSE_EXPIRING_NOTICE_HOURS: positiveInt.default(24),
-  DORMOUSE_SWEEP_PAGE_SIZE: positiveInt.max(1000).default(100),
-  DORMOUSE_SWEEP_BUDGET_SECONDS: positiveInt.max(840, 'must leave room within the 15-minute Lambda limit').default(40),
+  DORMOUSE_MIN_RUN_MINUTES: z._default(positiveInt, 5),
+  DORMOUSE_EXPIRING_NOTICE_HOURS: z._default(positiveInt, 24),
+  DORMOUSE_SWEEP_PAGE_SIZE: z._default(positiveInt.check(z.maximum(1000)), 100),
+  DORMOUSE_SWEEP_BUDGET_SECONDS: z._default(positiveInt.check(z.maximum(840, 'must leave room within the 15-minute Lambda limit')), 40),
 });
 
 /** The sweep's own settings; it also reads the reconciler's configuration to reconcile tenants. */

@@ -158,7 +158,7 @@ const costModel: Section = {
       notes: [
         `Cost model: published prices as of ${prices.asOf} (${prices.region}, bench/prices.json, with their sources); Fargate Spot prices vary and the figure is a typical one. ` +
           `A month is ${HOURS_PER_MONTH} h; "${ACTIVE_SHARE * 100} % active" counts the idle time before passivation as active. Assumed: ${WAKE_CYCLES_PER_MONTH} wake cycles a month, ` +
-          `and the idle sweep asking CloudWatch for ${METRICS_PER_ACTIVE_TENANT} metric per active tenant every minute (as the sweep is written today; its own section comes later). ` +
+          `and the idle sweep asking CloudWatch for ${METRICS_PER_ACTIVE_TENANT} metric per active tenant every minute (as the sweep does). ` +
           'Not counted: LCUs (they depend on the tenants\' traffic), NAT and data transfer, CloudWatch Logs, the 20 GB of task storage Fargate includes.',
       ],
     };

@@ -52,6 +52,8 @@ type Fn = keyof typeof MEMORY_GB;
 const RECONCILE_TIMEOUT_MS = 120_000;
 const MAX_INLINE_WAIT_MS = 20_000;
 const SAFETY_MARGIN_MS = 30_000;
+/** The sweep's schedule as deployed (cdk.json: sweepRateMinutes 1). */
+const SWEEP_INTERVAL_MS = 60_000;
 /** The Pipe hands the publisher at most this many records per invocation (cdk/constructs/event-bus.ts). */
 const PIPE_BATCH = 10;
 const STEP_LIMIT_MS = 30 * 60_000;
@@ -71,7 +73,7 @@ export interface StepCost {
   /** Records the Pipe passes on after its filter: one Pipes request each. */
   pipeRequests: number;
   gbSeconds: number;
-  /** Requeues too long to wait for inside the invocation: on AWS the sweep picks these up. */
+  /** Requeues too long to wait for inside the invocation: the sweep picks these up. */
   leftForSweep: number;
   simulatedMs: number;
 }
@@ -79,6 +81,8 @@ export interface StepCost {
 interface Invocation {
   tenantId: string;
   startedAt: number;
+  /** The invocation's request id, which owns its watch; absent for a look by the sweep. */
+  owner?: string;
 }
 
 class Tally {
@@ -199,7 +203,7 @@ class EventFlow {
           if (entry.DetailType !== TENANT_CHANGED) continue;
           const { tenantId } = JSON.parse(entry.Detail ?? '{}') as { tenantId: string };
           this.tally.invocations.reconcile += 1;
-          await this.runReconcile({ tenantId, startedAt: this.clock.time });
+          await this.runReconcile({ tenantId, startedAt: this.clock.time, owner: `invocation-${this.tally.invocations.reconcile}-${this.clock.time}` });
           progressed = true;
         }
       }
@@ -215,24 +219,24 @@ class EventFlow {
     }
   }
 
-  /** One run of the use case inside an invocation; a short requeue is waited out in it, as the handler does. */
+  /** One run of the use case inside an invocation, watching the tenant through short waits as the handler does. */
   private async runReconcile(invocation: Invocation): Promise<void> {
     const started = performance.now();
-    const result = await reconcile(this.deps, invocation.tenantId);
+    const remaining = RECONCILE_TIMEOUT_MS - (this.clock.time - invocation.startedAt);
+    const watch = invocation.owner ? { owner: invocation.owner, maxWaitMs: Math.min(MAX_INLINE_WAIT_MS, remaining - SAFETY_MARGIN_MS) } : undefined;
+    const result = await reconcile(this.deps, invocation.tenantId, watch);
     this.tally.reconcileRuns += 1;
     this.tally.bill('reconcile', performance.now() - started);
     const wait = result.requeueAfterMs;
-    if (wait === undefined) return;
-    const remaining = RECONCILE_TIMEOUT_MS - (this.clock.time - invocation.startedAt);
-    if (wait <= MAX_INLINE_WAIT_MS && remaining > wait + SAFETY_MARGIN_MS) {
+    if (result.watching && wait !== undefined) {
       // The invocation sleeps: billed, though it does nothing.
       this.timers.push({ at: this.clock.time + wait, invocation, sleptMs: wait });
-    } else {
-      // The handler ends here and leaves the tenant to the sweep, which is not built yet: it is
-      // stood in for by a fresh invocation at the requeue time.
+    } else if (wait !== undefined) {
+      // The invocation ends; the sweep, run every minute, looks at the tenant at its first run
+      // after the requeue time, once (it does not watch).
       this.tally.leftForSweep += 1;
-      this.tally.invocations.reconcile += 1;
-      this.timers.push({ at: this.clock.time + wait, invocation: { tenantId: invocation.tenantId, startedAt: this.clock.time + wait }, sleptMs: 0 });
+      const at = Math.ceil((this.clock.time + wait) / SWEEP_INTERVAL_MS) * SWEEP_INTERVAL_MS;
+      this.timers.push({ at, invocation: { tenantId: invocation.tenantId, startedAt: at }, sleptMs: 0 });
     }
   }
 

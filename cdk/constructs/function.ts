@@ -64,13 +64,15 @@ export function dormouseFunction(scope: Construct, id: string, props: DormouseFu
     environment: {
       POWERTOOLS_SERVICE_NAME: props.serviceName,
       POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
-      NODE_OPTIONS: '--enable-source-maps',
     },
     bundling: {
       forceDockerBundling: false,
       format: OutputFormat.ESM,
       minify: true,
-      sourceMap: true,
+      // No source maps: with NODE_OPTIONS=--enable-source-maps, Node reads and parses them at
+      // every cold start, which the API and wake functions' users wait through (see the README's
+      // benchmarks). Errors are logged with their message and a stack into the minified bundle.
+      sourceMap: false,
       // Prefer packages' ESM builds: they tree-shake better.
       mainFields: ['module', 'main'],
       banner: ESM_REQUIRE_SHIM,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SlotsFullError, VersionConflictError } from '../domain/errors.js';
 import { backoffMs, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
 import { explainStop, isCapacityStop } from '../domain/stop-reasons.js';
-import type { Phase, TaskStatus, Tenant, TenantStatus } from '../domain/tenant.js';
+import type { Lease, Phase, TaskStatus, Tenant, TenantStatus } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { Compute, ObservedTask } from '../ports/compute.js';
 import type { Routing } from '../ports/routing.js';
@@ -33,10 +33,23 @@ export interface ReconcileDeps {
   random?: () => number;
 }
 
+/**
+ * Given by a caller that looks again itself after a short wait (the reconcile function, sleeping
+ * inside its invocation). The lease is then kept across waits of up to `maxWaitMs`, and the
+ * invocations that other changes start meanwhile leave the tenant to this caller instead of each
+ * observing ECS and the load balancer again. The same owner is passed on every run.
+ */
+export interface Watch {
+  owner: string;
+  maxWaitMs: number;
+}
+
 export interface ReconcileResult {
   /** Look at the tenant again after this long; absent when it has converged or waits for an event. */
   requeueAfterMs?: number;
   phase?: Phase;
+  /** The caller's watch holds the lease: it must run again after `requeueAfterMs`. */
+  watching?: boolean;
 }
 
 /** Thrown by AWS adapters for throttling and other errors worth retrying later. */
@@ -54,10 +67,10 @@ const CONFLICT_ATTEMPTS = 8;
  * (a lease lets one act) and safe to crash between any two steps (every step is re-derived
  * from what exists, and RunTask's client token is recorded before the call).
  */
-export async function reconcile(deps: ReconcileDeps, tenantId: string): Promise<ReconcileResult> {
+export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: Watch): Promise<ReconcileResult> {
   for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
     try {
-      return await reconcileOnce(deps, tenantId);
+      return await reconcileOnce(deps, tenantId, watch);
     } catch (error) {
       if (!(error instanceof VersionConflictError)) throw error;
       // Someone else wrote the record; start again from a fresh read.
@@ -66,14 +79,17 @@ export async function reconcile(deps: ReconcileDeps, tenantId: string): Promise<
   return { requeueAfterMs: deps.settings.pollMs };
 }
 
-async function reconcileOnce(deps: ReconcileDeps, tenantId: string): Promise<ReconcileResult> {
+async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch | undefined): Promise<ReconcileResult> {
   const { store, clock, settings } = deps;
   const tenant = await store.get(tenantId);
   if (!tenant || (tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted')) return {};
 
   const now = clock.now();
-  const leaseLeft = tenant.lease ? Date.parse(tenant.lease.until) - now.getTime() : 0;
-  if (leaseLeft > 0) return { requeueAfterMs: leaseLeft };
+  if (tenant.lease && tenant.lease.owner !== watch?.owner && Date.parse(tenant.lease.until) > now.getTime()) {
+    // Its holder looks at every change made meanwhile before it lets go; should the holder die,
+    // the sweep takes the tenant up once the lease has run out.
+    return {};
+  }
 
   let observed: Observation;
   try {
@@ -83,20 +99,16 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string): Promise<Rec
     // Nothing was done yet, so there is nothing to record: just look again a little later.
     const delay = backoffMs(1, settings, deps.random?.());
     deps.logger?.warn?.('Observing the tenant failed; retrying later', { tenantId, error, delayMs: delay });
-    return { requeueAfterMs: delay };
+    return conclude(deps, tenant, tenant.status, { requeueAfterMs: delay }, watch);
   }
   const first = plan(tenant, observed, settings, now);
   if (first.step.kind === 'wait' || first.step.kind === 'done') {
     // Nothing to do: write only if what we see differs from what is recorded.
-    const status = settle(tenant, observed, first.phase, first.step, now);
-    if (!sameStatus(status, tenant.status) || (first.step.kind === 'done' && tombstoneNeeded(tenant))) {
-      await store.save(withStatus({ ...tenant, lease: undefined }, status, now, settings));
-    }
-    return result(first.step, first.phase);
+    return conclude(deps, tenant, settle(tenant, observed, first.phase, first.step, now), result(first.step, first.phase), watch);
   }
 
-  const owner = randomUUID();
-  let current = await store.save({ ...tenant, lease: { owner, until: new Date(now.getTime() + settings.leaseMs).toISOString() } });
+  const owner = watch?.owner ?? randomUUID();
+  let current = tenant.lease?.owner === owner ? tenant : await store.save({ ...tenant, lease: leaseFor(owner, now, settings) });
   let outcome: ReconcileResult = { requeueAfterMs: 0 };
   try {
     for (let steps = 0; steps < settings.maxSteps; steps++) {
@@ -113,12 +125,9 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string): Promise<Rec
       }
     }
   } catch (error) {
-    if (error instanceof VersionConflictError) {
-      // Someone wrote the record while we held the lease (a command, a task event): hand the
-      // lease back with what we know and look again at once, from a fresh read.
-      await release(deps, current, owner);
-      return { requeueAfterMs: 0 };
-    }
+    // Someone wrote the record while we held the lease (a command, a task event): handing back
+    // merges what they wrote and looks again at once.
+    if (error instanceof VersionConflictError) return handBack(deps, current, owner, { requeueAfterMs: 0, phase: current.status.phase }, watch);
     // Throttling and AWS hiccups back off quietly; anything else also backs off, with the error
     // on the record for a person to see. Never given up silently.
     const transient = isTransient(error);
@@ -136,9 +145,32 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string): Promise<Rec
     };
     outcome = { requeueAfterMs: delay, phase: current.status.phase };
   }
-  const specChanged = await release(deps, current, owner);
-  // A command landed meanwhile: look again now rather than after the planned wait.
-  return specChanged ? { ...outcome, requeueAfterMs: 0 } : outcome;
+  return handBack(deps, current, owner, outcome, watch);
+}
+
+function leaseFor(owner: string, now: Date, settings: ReconcileSettings): Lease {
+  return { owner, until: new Date(now.getTime() + settings.leaseMs).toISOString() };
+}
+
+/** Whether the caller's watch keeps the lease for this outcome: it looks again soon enough itself. */
+function keeps(watch: Watch | undefined, outcome: ReconcileResult): watch is Watch {
+  return watch !== undefined && outcome.requeueAfterMs !== undefined && outcome.requeueAfterMs <= watch.maxWaitMs;
+}
+
+/**
+ * Ends a run that took no step: records what was seen and takes, keeps or gives up the lease
+ * for the caller's watch, writing only when one of these differs from the record.
+ */
+async function conclude(deps: ReconcileDeps, tenant: Tenant, status: TenantStatus, outcome: ReconcileResult, watch: Watch | undefined): Promise<ReconcileResult> {
+  const { store, clock, settings } = deps;
+  const watching = keeps(watch, outcome);
+  const leaseChanged = watching ? tenant.lease?.owner !== watch.owner : tenant.lease !== undefined;
+  const tombstone = status.phase === 'Deleted' && tombstoneNeeded(tenant);
+  if (leaseChanged || tombstone || !sameStatus(status, tenant.status)) {
+    const lease = watching ? leaseFor(watch.owner, clock.now(), settings) : undefined;
+    await store.save(withStatus({ ...tenant, lease }, status, clock.now(), settings));
+  }
+  return watching ? { ...outcome, watching } : outcome;
 }
 
 function describeError(error: unknown): string {
@@ -392,22 +424,29 @@ function sortKeys(value: object): Record<string, unknown> {
 }
 
 /**
- * Writes the final status and gives up the lease. On a conflict (the API changed the spec, or a
- * task event arrived) the fresh record keeps its spec and newer event data, and ours is re-applied.
+ * Writes the final status of a run that took steps, and keeps the lease for the caller's watch
+ * or gives it up. On a conflict (the API changed the spec, or a task event arrived) the fresh
+ * record keeps its spec and newer event data, ours is re-applied, and the tenant is looked at
+ * again at once: by the watch, or else by the sweep, for which `retryAt` is set to now.
  */
-async function release(deps: ReconcileDeps, tenant: Tenant, owner: string): Promise<boolean> {
+async function handBack(deps: ReconcileDeps, tenant: Tenant, owner: string, outcome: ReconcileResult, watch: Watch | undefined): Promise<ReconcileResult> {
   const { store, clock, settings } = deps;
   let base = tenant;
   for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
-    const status = base === tenant ? tenant.status : mergeEventData(tenant.status, base.status);
-    const next = withStatus({ ...base, lease: undefined }, status, clock.now(), settings);
+    const changedMeanwhile = base !== tenant;
+    const final = changedMeanwhile ? { ...outcome, requeueAfterMs: 0 } : outcome;
+    const watching = keeps(watch, final);
+    let status = changedMeanwhile ? mergeEventData(tenant.status, base.status) : tenant.status;
+    if (changedMeanwhile && !watching) status = { ...status, retryAt: clock.now().toISOString() };
+    const lease = watching ? leaseFor(owner, clock.now(), settings) : undefined;
     try {
-      await store.save(next);
-      return base.spec.generation !== tenant.spec.generation;
+      await store.save(withStatus({ ...base, lease }, status, clock.now(), settings));
+      return watching ? { ...final, watching } : final;
     } catch (error) {
       if (!(error instanceof VersionConflictError)) throw error;
       const fresh = await store.get(tenant.id);
-      if (!fresh || fresh.lease?.owner !== owner) return true; // Someone took over after our lease ran out.
+      // Someone took over after our lease ran out: the tenant is theirs to look after now.
+      if (!fresh || fresh.lease?.owner !== owner) return { phase: final.phase };
       base = fresh;
     }
   }

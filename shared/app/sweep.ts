@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
-import { withDesired, type Tenant } from '../domain/tenant.js';
+import { isSettled, withDesired, type Tenant } from '../domain/tenant.js';
 import type { Activity, ActivityLevel } from '../ports/activity.js';
 import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
@@ -104,8 +104,6 @@ type ReconcileReason = 'retry due' | 'not settled' | 'drift' | 'resync';
 /** Fresh reads a conditional write gets before the sweep leaves the tenant to its next run. */
 const WRITE_ATTEMPTS = 4;
 const MINUTE_MS = 60_000;
-
-const TARGET_PHASE = { running: 'Running', passivated: 'Passivated', deleted: 'Deleted' } as const;
 
 /** What one run knows and has done so far. */
 class Run {
@@ -376,13 +374,6 @@ function reconcileReason(run: Run, tenant: Tenant, lastVisit: number, inventory:
   if (inventory && recordAheadOfAws(tenant, inventory)) return 'drift';
   if (resyncDue(tenant.id, Math.max(lastVisit, run.nowMs - run.settings.resyncMs), run.nowMs, run.settings.resyncMs)) return 'resync';
   return undefined;
-}
-
-/** Expected state reached, or given up on until someone retries. */
-function isSettled(tenant: Tenant): boolean {
-  const { status, spec } = tenant;
-  if (status.phase === 'Failed' && status.failedGeneration === spec.generation) return true;
-  return status.phase === TARGET_PHASE[spec.desired] && status.observedGeneration >= spec.generation;
 }
 
 /** The record names a task, rule or target group that AWS does not show (a lost event, a hand edit). */

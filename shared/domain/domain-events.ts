@@ -1,5 +1,5 @@
 import type { DomainEvent } from '../ports/events.js';
-import type { Phase, Tenant } from './tenant.js';
+import { isSettled, type Phase, type Tenant } from './tenant.js';
 
 /**
  * Domain events derived from one change of a tenant record, as the table's stream reports it.
@@ -28,13 +28,6 @@ export interface TenantChange {
   at: string;
 }
 
-/**
- * Attributes whose change alone is not news: the idle sweep's activity updates touch
- * `lastActiveAt`, and every write bumps `version`. Reconciling on them would be wasted work.
- * `expiringNoticeAt` is news for integrators (`Tenant Expiring`), not for the reconciler.
- */
-const UNEVENTFUL: ReadonlySet<string> = new Set(['version', 'lastActiveAt', 'expiringNoticeAt']);
-
 export function domainEventsFor({ before, after, at }: TenantChange): DomainEvent[] {
   // A removal is TTL clearing a tombstone; `Tenant Deleted` was published when it became one.
   if (!after) return [];
@@ -56,7 +49,7 @@ export function domainEventsFor({ before, after, at }: TenantChange): DomainEven
   if (after.expiringNoticeAt !== undefined && before?.expiringNoticeAt === undefined) {
     events.push(event(TENANT_EXPIRING, { expiringNoticeAt: after.expiringNoticeAt }));
   }
-  if (!before || !(sameIgnoring(before, after, UNEVENTFUL) || leaseTaken(before, after))) events.push(event(TENANT_CHANGED));
+  if (reconcilerNeeded(before, after, at)) events.push(event(TENANT_CHANGED));
   return events;
 }
 
@@ -91,19 +84,34 @@ function detailOf(tenant: Tenant): Record<string, unknown> {
 }
 
 /**
- * A reconciler taking a tenant's lease is not news: it is already at work on it. Giving the
- * lease back is, because a change that arrived meanwhile may still need a look.
+ * `Tenant Changed` starts a reconcile, so it is published only for what the reconciler must act
+ * on and would not see otherwise: a new record; a new expected state (the API, the wake
+ * function, the sweep); a task event applied to actual state; or a reconciler letting go of a
+ * tenant that still needs work with no retry scheduled (its invocation ran out of time, or it
+ * was the sweep's single look), so that another picks it up.
+ * The reconciler's own writes are not news: while it holds the lease it looks again itself, and
+ * the sweep takes up whatever is scheduled for later (`retryAt`). Activity (`lastActiveAt`) and
+ * the expiring notice are not news either. Reconciling on each of these writes once cost a
+ * fresh look at ECS and the load balancer every time, several of them at once.
  */
-function leaseTaken(before: Tenant, after: Tenant): boolean {
-  return after.lease !== undefined && sameIgnoring(before, after, WITH_LEASE);
+function reconcilerNeeded(before: Tenant | undefined, after: Tenant, at: string): boolean {
+  if (!before) return true;
+  if (!deepEqual(before.spec, after.spec)) return true;
+  if (taskEventApplied(before, after)) return true;
+  const letGo = before.lease !== undefined && after.lease === undefined;
+  return letGo && !isSettled(after) && !retryScheduled(after, at);
 }
 
-const WITH_LEASE: ReadonlySet<string> = new Set([...UNEVENTFUL, 'lease']);
+/** Only the task-events handler moves the recorded task's ECS event version. */
+function taskEventApplied(before: Tenant, after: Tenant): boolean {
+  const version = after.status.task?.eventVersion;
+  if (version === undefined) return false;
+  return before.status.task?.arn !== after.status.task?.arn || before.status.task?.eventVersion !== version;
+}
 
-function sameIgnoring(a: Tenant, b: Tenant, ignored: ReadonlySet<string>): boolean {
-  const strip = (tenant: Tenant) =>
-    Object.fromEntries(Object.entries(tenant).filter(([name]) => !ignored.has(name)));
-  return deepEqual(strip(a), strip(b));
+function retryScheduled(tenant: Tenant, at: string): boolean {
+  const retryAt = tenant.status.retryAt;
+  return retryAt !== undefined && Date.parse(retryAt) > Date.parse(at);
 }
 
 /**

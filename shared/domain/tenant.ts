@@ -82,7 +82,10 @@ export interface TenantStatus {
   transitionAt: string;
 }
 
-/** One reconciler at a time per tenant: the holder acts, others requeue. */
+/**
+ * One reconciler at a time per tenant: the holder acts (and, while it waits to look again
+ * shortly, watches); others leave the tenant to it.
+ */
 export interface Lease {
   owner: string;
   until: string;
@@ -177,6 +180,15 @@ export function withDesired(tenant: Tenant, desired: Desired): Tenant {
 /** A tenant has been asked to go away; it no longer counts as a live trial. */
 export function isDeleteRequested(tenant: Tenant): boolean {
   return tenant.spec.desired === 'deleted';
+}
+
+const TARGET_PHASE = { running: 'Running', passivated: 'Passivated', deleted: 'Deleted' } as const;
+
+/** Expected state reached, or given up on until someone retries. */
+export function isSettled(tenant: Tenant): boolean {
+  const { status, spec } = tenant;
+  if (status.phase === 'Failed' && status.failedGeneration === spec.generation) return true;
+  return status.phase === TARGET_PHASE[spec.desired] && status.observedGeneration >= spec.generation;
 }
 
 /** Phases in which a tenant holds no AWS resources and needs no attention from the sweep. */

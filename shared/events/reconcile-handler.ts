@@ -5,7 +5,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { reconcile, type ReconcileDeps, type ReconcileResult } from '../app/reconcile.js';
 
 /** Any tenant event on the bus names the tenant; the reconciler needs nothing else from it. */
@@ -26,14 +26,16 @@ export function createReconcileHandler(deps: ReconcileDeps, logger: Logger) {
     .handler(async (event, context: Context) => {
       const { tenantId } = event.detail;
       logger.appendKeys({ tenantId });
-      let result = await reconcile({ ...deps, logger }, tenantId);
-      while (
-        result.requeueAfterMs !== undefined &&
-        result.requeueAfterMs <= MAX_INLINE_WAIT_MS &&
-        context.getRemainingTimeInMillis() > result.requeueAfterMs + SAFETY_MARGIN_MS
-      ) {
+      // This invocation watches the tenant while its waits fit in the time left, and lets go
+      // (for another invocation or the sweep to take up) when they no longer do.
+      const watch = () => ({
+        owner: context.awsRequestId,
+        maxWaitMs: Math.min(MAX_INLINE_WAIT_MS, context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS),
+      });
+      let result = await reconcile({ ...deps, logger }, tenantId, watch());
+      while (result.watching) {
         await sleep(result.requeueAfterMs);
-        result = await reconcile({ ...deps, logger }, tenantId);
+        result = await reconcile({ ...deps, logger }, tenantId, watch());
       }
       // A longer wait is left to the sweep, which picks the tenant up again when retryAt comes.
       logger.info('Reconciled', { phase: result.phase, requeueAfterMs: result.requeueAfterMs });

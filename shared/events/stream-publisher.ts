@@ -4,7 +4,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { tenantFromItem } from '../adapters/aws/dynamodb-tenant-store.js';
 import { parseEnv, type Env } from '../config.js';
 import type { TenantChange } from '../domain/domain-events.js';

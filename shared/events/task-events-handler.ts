@@ -3,7 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
-import { z } from 'zod';
+import * as z from 'zod';
 import { toObservedTask, type EcsTaskShape } from '../adapters/aws/ecs-compute.js';
 import { handleTaskEvent, type TaskEventDeps, type TaskEventOutcome } from '../app/task-event.js';
 

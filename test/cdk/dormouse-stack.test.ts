@@ -694,11 +694,12 @@ describe('the functions', () => {
     expect(byId(functionId(synth.template, 'dormouse-wake')).Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
-  it('are bundled locally by esbuild as ESM with a require shim and a source map', () => {
+  it('are bundled locally by esbuild as ESM with a require shim, without source maps to load at cold start', () => {
     for (const fn of Object.values(ofType('AWS::Lambda::Function'))) {
       const assetHash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
       const assetDir = join(synth.outdir, `asset.${assetHash}`);
-      expect(readdirSync(assetDir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+      expect(readdirSync(assetDir).sort()).toEqual(['index.mjs']);
+      expect(fn.Properties.Environment.Variables).not.toHaveProperty('NODE_OPTIONS');
       const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
       expect(code.startsWith("import { createRequire as __dmCreateRequire } from 'node:module';")).toBe(true);
     }

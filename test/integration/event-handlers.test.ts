@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ParseError } from '@aws-lambda-powertools/parser/errors';
 import type { Context } from 'aws-lambda';
@@ -15,13 +15,13 @@ const CLUSTER_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/dormouse`;
 const TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/dormouse/5f0c1d2e3b4a4c6e8f1a2b3c4d5e6f70`;
 
 /** Little time left: the reconcile handler must not wait inline for the task to start. */
-function lambdaContext(functionName: string, remainingMs: number): Context {
+function lambdaContext(functionName: string, remainingMs: number, awsRequestId = 'c6af9ac6-7b61-11e6-9a41-93e812345678'): Context {
   return {
     functionName,
     functionVersion: '$LATEST',
     invokedFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${functionName}`,
     memoryLimitInMB: '256',
-    awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
+    awsRequestId,
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: '2026/11/21/[$LATEST]abcdef0123456789',
     callbackWaitsForEmptyEventLoop: true,
@@ -219,6 +219,37 @@ describe('reconcile handler', () => {
     // One reconcile round only: the wait for the task to start was not spent inline.
     expect(world.cloud.countCalls('RunTask')).toBe(1);
     expect(world.cloud.countCalls('DescribeTasks')).toBe(1);
+  });
+
+  it('watches the tenant through its short waits, while another invocation for it leaves it alone', async () => {
+    // Prepare: short polls, and a cloud that moves on while the first invocation sleeps.
+    const world = await createWorld({ settings: { pollMs: 20 } });
+    await world.signUp('acme');
+    const handler = createReconcileHandler(world.deps, silent('dormouse-reconcile'));
+    const event = tenantChanged({ tenantId: 'acme', phase: 'Pending', desired: 'running', generation: 1, observedGeneration: 0 });
+    const moving = setInterval(() => {
+      world.cloud.tick();
+      world.clock.advance(100);
+    }, 10);
+
+    try {
+      // Act
+      const first = handler(event, lambdaContext('dormouse-reconcile', 90_000, 'first-invocation'));
+      await vi.waitFor(async () => expect((await world.store.get('acme'))?.lease?.owner).toBe('first-invocation'));
+      const second = await handler(event, lambdaContext('dormouse-reconcile', 90_000, 'second-invocation'));
+      const firstResult = await first;
+
+      // Assess: the second read the record, saw the watch and left; the first saw it through.
+      expect(second).toEqual({});
+      expect(firstResult).toEqual({ phase: 'Running' });
+      const tenant = (await world.store.get('acme'))!;
+      expect(tenant.status.phase).toBe('Running');
+      expect(tenant.lease).toBeUndefined();
+      expect(world.cloud.countCalls('RunTask')).toBe(1);
+      expect(world.cloud.rules.size).toBe(1);
+    } finally {
+      clearInterval(moving);
+    }
   });
 
   it('rejects an event that names no tenant without touching AWS', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { reconcile } from '../../shared/app/reconcile.js';
 import { createWorld } from '../support/reconciler-world.js';
 
 describe('reconcile', () => {
@@ -268,6 +269,91 @@ describe('reconcile', () => {
     const tenant = (await world.store.get('acme'))!;
     expect(tenant.lease).toBeUndefined();
     expect(tenant.spec.desired).toBe('passivated');
+    // This caller does not watch: the retry is due now, for the sweep to take up at its next run.
+    expect(tenant.status.retryAt).toBe(world.clock.now().toISOString());
+  });
+
+  describe('watching a tenant through short waits', () => {
+    const watch = (owner: string, maxWaitMs = 20_000) => ({ owner, maxWaitMs });
+
+    it('keeps the lease while it waits, and other reconciles leave the tenant to it without asking AWS', async () => {
+      const world = await createWorld();
+      await world.signUp('acme');
+
+      const first = await reconcile(world.deps, 'acme', watch('invocation-1'));
+      const callsBefore = world.cloud.calls.length;
+      const other = await world.reconcile('acme');
+
+      expect(first).toEqual({ phase: 'Provisioning', requeueAfterMs: world.settings.pollMs, watching: true });
+      expect((await world.store.get('acme'))!.lease?.owner).toBe('invocation-1');
+      expect(other).toEqual({});
+      expect(world.cloud.calls.length).toBe(callsBefore);
+    });
+
+    it('sees it through to Running, writing nothing on a look that sees nothing new, and lets go once done', async () => {
+      const world = await createWorld();
+      await world.signUp('acme');
+
+      let result = await reconcile(world.deps, 'acme', watch('invocation-1'));
+      const version = (await world.store.get('acme'))!.version;
+      const idleLook = await reconcile(world.deps, 'acme', watch('invocation-1'));
+      expect(idleLook).toEqual(result);
+      expect((await world.store.get('acme'))!.version).toBe(version);
+      while (result.watching) {
+        world.cloud.tick();
+        world.clock.advance(result.requeueAfterMs!);
+        result = await reconcile(world.deps, 'acme', watch('invocation-1'));
+      }
+
+      const tenant = (await world.store.get('acme'))!;
+      expect(result).toEqual({ phase: 'Running' });
+      expect(tenant.status.phase).toBe('Running');
+      expect(tenant.lease).toBeUndefined();
+      expect(world.cloud.countCalls('RunTask')).toBe(1);
+    });
+
+    it('lets go of the lease when the next wait does not fit in the time left', async () => {
+      const world = await createWorld();
+      await world.signUp('acme');
+      await reconcile(world.deps, 'acme', watch('invocation-1'));
+
+      world.cloud.tick();
+      const result = await reconcile(world.deps, 'acme', watch('invocation-1', 1_000));
+
+      expect(result.watching).toBeUndefined();
+      expect(result.requeueAfterMs).toBe(world.settings.pollMs);
+      expect((await world.store.get('acme'))!.lease).toBeUndefined();
+    });
+
+    it('acts on a command that landed while it waited, at its next look', async () => {
+      const world = await createWorld();
+      await world.signUp('acme');
+      await world.converge(['acme']);
+      await world.setDesired('acme', 'passivated');
+      const first = await reconcile(world.deps, 'acme', watch('invocation-1'));
+      expect(first.watching).toBe(true);
+
+      await world.setDesired('acme', 'running');
+      world.cloud.tick();
+      world.clock.advance(first.requeueAfterMs!);
+      const next = await reconcile(world.deps, 'acme', watch('invocation-1'));
+
+      expect(next.phase).toBe('Waking');
+      expect((await world.store.get('acme'))!.lease?.owner).toBe('invocation-1');
+    });
+
+    it('is taken over by another reconcile once the lease of a watcher that died runs out', async () => {
+      const world = await createWorld();
+      await world.signUp('acme');
+      await reconcile(world.deps, 'acme', watch('invocation-that-dies'));
+
+      world.cloud.tick();
+      world.clock.advance(world.settings.leaseMs + 1);
+      const result = await world.reconcile('acme');
+
+      expect(result.phase).toBe('Provisioning');
+      expect((await world.store.get('acme'))!.lease).toBeUndefined();
+    });
   });
 
   it('queues a tenant when every routing slot is taken and admits it when one frees', async () => {

@@ -16,7 +16,7 @@ import { DynamoDbTenantStore, emailHash } from '../../shared/adapters/aws/dynamo
 import { EventBridgePublisher, PublishError } from '../../shared/adapters/aws/eventbridge-publisher.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../shared/adapters/local/dynamodb-local.js';
 import { ConfigError } from '../../shared/config.js';
-import { newTenant, type Tenant } from '../../shared/domain/tenant.js';
+import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.js';
 import {
   createStreamPublisherHandler,
   loadStreamPublisherConfig,
@@ -154,6 +154,7 @@ const expectedEntries = [
   { DetailType: 'Tenant Requested', Detail: { ...pending, email: 'ann@acme.test' }, Time: inserted },
   { DetailType: 'Tenant Changed', Detail: pending, Time: inserted },
   { DetailType: 'Tenant Ready', Detail: running, Time: ready },
+  // The write carries a task event (eventVersion 4): news for the reconciler too.
   { DetailType: 'Tenant Changed', Detail: running, Time: ready },
 ].map(({ DetailType, Detail, Time }) => ({
   EventBusName: busName,
@@ -296,7 +297,8 @@ describe('the stream publisher on the real table stream (DynamoDB Local)', () =>
       ...created,
       status: { ...created.status, phase: 'Running', observedGeneration: 1, task: { arn: 'arn:aws:ecs:task/1', capacityProvider: 'FARGATE' } },
     });
-    await store.save({ ...started, lastActiveAt: new Date(Date.now() + 60_000).toISOString() });
+    const active = await store.save({ ...started, lastActiveAt: new Date(Date.now() + 60_000).toISOString() });
+    await store.save(withDesired(active, 'passivated'));
     const batch = await streamAsPipeBatch(tables);
     const { handler, info } = build();
 
@@ -309,10 +311,11 @@ describe('the stream publisher on the real table stream (DynamoDB Local)', () =>
       ['Tenant Ready', 'Running'],
       ['Tenant Changed', 'Running'],
     ]);
+    expect(JSON.parse(sent[3]?.Detail ?? '{}')).toMatchObject({ desired: 'passivated', generation: 2 });
     expect(JSON.parse(sent[2]?.Detail ?? '{}')).toMatchObject({ tenantId: 'initech', capacityProvider: 'FARGATE' });
     expect(JSON.stringify(sent)).not.toContain(tokenHash);
-    // The create wrote the tenant, its email claim and the counter; then two saves.
-    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 5, tenantChanges: 3, events: 4 });
+    // The create wrote the tenant, its email claim and the counter; then three saves.
+    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 6, tenantChanges: 4, events: 4 });
   });
 });
 

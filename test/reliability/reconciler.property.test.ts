@@ -10,7 +10,8 @@ import { CrashError, FakeCloud, type FaultKind } from '../support/fake-cloud.js'
 import { ManualClock, testSettings } from '../support/reconciler-world.js';
 
 /**
- * Invariants 1–4 of the design under random interleavings: commands, concurrent reconciles,
+ * Invariants 1–4 of the design under random interleavings: commands, concurrent reconciles
+ * (some watching through short waits, some of those abandoned while they hold the lease),
  * ECS events duplicated, reordered and dropped, Spot interruptions, throttling, and crashes
  * between any two steps (after an AWS call, or after a DynamoDB write).
  */
@@ -22,7 +23,7 @@ const CLOUD_OPERATIONS = ['RunTask', 'StopTask', 'CreateTargetGroup', 'RegisterT
 
 type Action =
   | { kind: 'desire'; tenant: number; desired: Desired }
-  | { kind: 'reconcile'; tenant: number; concurrently: boolean }
+  | { kind: 'reconcile'; tenant: number; concurrently: boolean; watch?: { owner: string; maxWaitMs: number } }
   | { kind: 'tick' }
   | { kind: 'deliver'; pick: number; duplicate: boolean; drop: boolean }
   | { kind: 'interrupt'; tenant: number }
@@ -31,7 +32,17 @@ type Action =
 const tenantIndex = fc.nat({ max: TENANTS.length - 1 });
 const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('desire' as const), tenant: tenantIndex, desired: fc.constantFrom<Desired>('running', 'passivated', 'deleted') }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('reconcile' as const), tenant: tenantIndex, concurrently: fc.boolean() }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('reconcile' as const),
+      tenant: tenantIndex,
+      concurrently: fc.boolean(),
+      // A reconcile function invocation watching through short waits (or out of time for them);
+      // one that never looks again stands for an invocation that died while it held the lease.
+      watch: fc.option(fc.record({ owner: fc.constantFrom('invocation-1', 'invocation-2'), maxWaitMs: fc.constantFrom(20_000, -1) }), { nil: undefined }),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('tick' as const) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('deliver' as const), pick: fc.nat(), duplicate: fc.boolean(), drop: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('interrupt' as const), tenant: tenantIndex }) },
@@ -101,7 +112,8 @@ async function runScenario(actions: Action[], run: number) {
       }
       case 'reconcile': {
         const id = TENANTS[action.tenant]!;
-        const runs = action.concurrently ? [reconcile(deps, id), reconcile(deps, id)] : [reconcile(deps, id)];
+        // Concurrent runs are other invocations, so never the same owner.
+        const runs = action.concurrently ? [reconcile(deps, id, action.watch), reconcile(deps, id)] : [reconcile(deps, id, action.watch)];
         await Promise.all(runs.map(tolerate));
         break;
       }

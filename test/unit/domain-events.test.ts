@@ -40,17 +40,21 @@ const waking = { ...inPhase('Waking'), spec: { ...pending.spec, generation: 3 } 
 const detailTypes = (change: TenantChange) => domainEventsFor(change).map((event) => event.detailType);
 
 describe('domainEventsFor', () => {
+  // Phase changes below are the reconciler's writes: news for integrators, not for the reconciler.
   const cases: Array<[name: string, change: TenantChange, expected: string[]]> = [
     ['an insert', { after: pending, at }, [TENANT_REQUESTED, TENANT_CHANGED]],
-    ['Pending → Running', { before: pending, after: running, at }, [TENANT_READY, TENANT_CHANGED]],
-    ['Provisioning → Running', { before: inPhase('Provisioning'), after: running, at }, [TENANT_READY, TENANT_CHANGED]],
-    ['Waking → Running', { before: waking, after: next(waking, { phase: 'Running', task }), at }, [TENANT_WOKEN, TENANT_CHANGED]],
-    ['Passivating → Passivated', { before: inPhase('Passivating'), after: inPhase('Passivated'), at }, [TENANT_PASSIVATED, TENANT_CHANGED]],
-    ['Provisioning → Failed', { before: inPhase('Provisioning'), after: inPhase('Failed', { lastError: 'No capacity.' }), at }, [TENANT_FAILED, TENANT_CHANGED]],
-    ['Deleting → Deleted', { before: inPhase('Deleting'), after: inPhase('Deleted'), at }, [TENANT_DELETED, TENANT_CHANGED]],
-    ['Running → Passivating (no integrator event)', { before: running, after: next(running, { phase: 'Passivating' }), at }, [TENANT_CHANGED]],
+    ['Pending → Running', { before: pending, after: running, at }, [TENANT_READY]],
+    ['Provisioning → Running', { before: inPhase('Provisioning'), after: running, at }, [TENANT_READY]],
+    ['Waking → Running', { before: waking, after: next(waking, { phase: 'Running', task }), at }, [TENANT_WOKEN]],
+    ['Passivating → Passivated', { before: inPhase('Passivating'), after: inPhase('Passivated'), at }, [TENANT_PASSIVATED]],
+    ['Provisioning → Failed', { before: inPhase('Provisioning'), after: inPhase('Failed', { lastError: 'No capacity.' }), at }, [TENANT_FAILED]],
+    ['Deleting → Deleted', { before: inPhase('Deleting'), after: inPhase('Deleted'), at }, [TENANT_DELETED]],
+    ['Running → Passivating (no integrator event)', { before: running, after: next(running, { phase: 'Passivating' }), at }, []],
     ['a spec change without a phase change', { before: running, after: { ...running, spec: { ...running.spec, desired: 'passivated', generation: 2 }, version: 3 }, at }, [TENANT_CHANGED]],
-    ['a status change without a phase change', { before: running, after: next(running, { task: { ...task, ip: '10.0.0.7' } }), at }, [TENANT_CHANGED]],
+    ['a task event applied for the first time', { before: running, after: next(running, { task: { ...task, ip: '10.0.0.7', eventVersion: 2 } }), at }, [TENANT_CHANGED]],
+    ['a newer task event applied', { before: next(running, { task: { ...task, eventVersion: 2 } }), after: next(running, { task: { ...task, lastStatus: 'STOPPED', eventVersion: 3 } }), at }, [TENANT_CHANGED]],
+    ['the reconciler recording what it observed', { before: running, after: next(running, { task: { ...task, ip: '10.0.0.7' } }), at }, []],
+    ['the reconciler recording a new task', { before: next(running, { task: { ...task, eventVersion: 4 } }), after: next(running, { task: { ...task, arn: `${task.arn}0` } }), at }, []],
     ['only lastActiveAt changed (the idle sweep)', { before: running, after: { ...running, lastActiveAt: '2026-11-21T11:00:00.000Z', version: 3 }, at }, []],
     ['only the version changed', { before: running, after: { ...running, version: 3 }, at }, []],
     ['a removal (TTL deleting a tombstone)', { before: inPhase('Deleted'), at }, []],
@@ -101,11 +105,11 @@ describe('domainEventsFor', () => {
     const reason = 'Fargate Spot had no capacity in eu-west-1; retrying on demand.';
     const events = domainEventsFor({ before: inPhase('Provisioning'), after: inPhase('Failed', { lastError: reason }), at });
 
-    expect(events.map((event) => event.detail.reason)).toEqual([reason, reason]);
+    expect(events.map((event) => event.detail.reason)).toEqual([reason]);
   });
 
   it('dates every event with the change, not with the moment it is published', () => {
-    const events = domainEventsFor({ before: pending, after: running, at });
+    const events = domainEventsFor({ after: pending, at });
 
     expect(events.map((event) => event.time)).toEqual([at, at]);
   });
@@ -133,19 +137,30 @@ describe('domainEventsFor', () => {
 });
 
 describe('domainEventsFor and the reconciler lease', () => {
-  const base = newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: 'f'.repeat(64), now: new Date('2026-11-21T10:00:00Z'), trialDays: 14 });
+  const base = { ...pending, status: { ...pending.status, phase: 'Provisioning' as const } };
   const lease = { owner: 'r1', until: '2026-11-21T10:05:00.000Z' };
-
-  it('publishes nothing when a reconciler only takes the lease', () => {
-    const events = domainEventsFor({ before: base, after: { ...base, lease, version: base.version + 1 }, at: '2026-11-21T10:00:01Z' });
-
-    expect(events).toEqual([]);
+  const leased = { ...base, lease, version: base.version + 1 };
+  const letGo = (status: Partial<TenantStatus> = {}): TenantChange => ({
+    before: leased,
+    after: { ...base, status: { ...base.status, ...status }, version: leased.version + 1 },
+    at,
   });
 
-  it('publishes Tenant Changed when the lease is given back, so changes made meanwhile get a look', () => {
-    const events = domainEventsFor({ before: { ...base, lease }, after: { ...base, version: base.version + 1 }, at: '2026-11-21T10:00:02Z' });
+  it('publishes nothing when a reconciler takes the lease, or writes while holding it', () => {
+    expect(detailTypes({ before: base, after: leased, at })).toEqual([]);
+    expect(detailTypes({ before: leased, after: { ...leased, status: { ...base.status, slot: true }, version: leased.version + 1 }, at })).toEqual([]);
+  });
 
-    expect(events.map((event) => event.detailType)).toEqual(['Tenant Changed']);
+  it('publishes Tenant Changed when a reconciler lets go of a tenant that still needs work, so another takes it up', () => {
+    expect(detailTypes(letGo())).toEqual([TENANT_CHANGED]);
+    // A retry due now (a change landed while the lease was held) is work to do at once.
+    expect(detailTypes(letGo({ retryAt: at }))).toEqual([TENANT_CHANGED]);
+  });
+
+  it('publishes nothing when the reconciler lets go of a settled tenant or one with a retry scheduled (the sweep takes that up)', () => {
+    expect(detailTypes(letGo({ phase: 'Running', observedGeneration: 1 }))).toEqual([TENANT_READY]);
+    expect(detailTypes(letGo({ retryAt: '2026-11-21T10:06:00.000Z' }))).toEqual([]);
+    expect(detailTypes(letGo({ phase: 'Failed', failedGeneration: 1, lastError: 'Gave up.' }))).toEqual([TENANT_FAILED]);
   });
 });
 

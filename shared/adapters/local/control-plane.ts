@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { reconcile, type ReconcileDeps } from '../../app/reconcile.js';
 import { handleTaskEvent, type TaskStateChange } from '../../app/task-event.js';
 import { publishChanges } from '../../app/publish-changes.js';
-import { TENANT_CHANGED } from '../../domain/domain-events.js';
+import { TENANT_CHANGED, type TenantChange } from '../../domain/domain-events.js';
 import type { DomainEvent } from '../../ports/events.js';
 import type { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
 import { tenantChanges } from '../../events/stream-publisher.js';
@@ -18,8 +18,10 @@ export interface ControlPlaneOptions {
   reconcileDeps: Omit<ReconcileDeps, 'store'>;
   /** Where task state changes come from, as ECS sends them to EventBridge on AWS. */
   onTaskEvent?: (listener: (event: TaskStateChange) => void) => void;
-  /** Every domain event, e.g. to print one line per tenant transition. */
+  /** Every domain event on the bus. */
   onEvent?: (event: DomainEvent) => void;
+  /** Every change of a tenant record as the table's stream reports it, e.g. to print its transitions. */
+  onChange?: (change: TenantChange) => void;
   onError?: (context: string, error: unknown) => void;
 }
 
@@ -52,7 +54,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     endpoint: options.dynamoEndpoint,
     tableName: store.tableName,
     onRecords: async (records) => {
-      await publishChanges({ publisher: bus }, tenantChanges(records));
+      const changes = tenantChanges(records);
+      for (const change of changes) options.onChange?.(change);
+      await publishChanges({ publisher: bus }, changes);
     },
     onError: (error) => onError('reading the table stream', error),
   });

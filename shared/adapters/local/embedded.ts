@@ -2,17 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RECONCILE_DEFAULTS, loadApiConfig, parseEnv, tenantHost, type Env } from '../../config.js';
 import { sweep, type SweepReport } from '../../app/sweep.js';
 import { MissCache } from '../../app/miss-cache.js';
-import { TENANT_CHANGED } from '../../domain/domain-events.js';
-import type { Phase } from '../../domain/tenant.js';
+import type { TenantChange } from '../../domain/domain-events.js';
 import { createApiHandler } from '../../http/api.js';
 import { apiDeps } from '../../http/api-deps.js';
 import { createWakeHandler } from '../../http/wake-handler.js';
 import { systemClock } from '../../ports/clock.js';
-import type { DomainEvent } from '../../ports/events.js';
 import { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tenant-table.js';
 import { albFallback } from './alb-fallback.js';
@@ -64,7 +62,7 @@ export interface EmbeddedOptions {
    */
   apiOnly?: boolean;
   /** One line per tenant transition, e.g. to print. */
-  onTransition?: (line: string, event: DomainEvent) => void;
+  onTransition?: (line: string) => void;
   onError?: (context: string, error: unknown) => void;
 }
 
@@ -146,7 +144,6 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         quiet,
       );
 
-      const phases = new Map<string, Phase>();
       const controlPlane = await startControlPlane({
         dynamoClient,
         dynamoEndpoint: dynamo.endpoint,
@@ -173,9 +170,9 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
           },
         },
         onTaskEvent: (listener) => compute.onTaskEvent(listener),
-        onEvent: (event) => {
-          const line = transitionLine(event, phases);
-          if (line) options.onTransition?.(line, event);
+        onChange: (change) => {
+          const line = transitionLine(change);
+          if (line) options.onTransition?.(line);
         },
         onError,
       });
@@ -238,12 +235,10 @@ async function startOwnDynamoDbLocal(dataDir: string | undefined, port: number |
 }
 
 /** One line per phase change of a tenant, for the terminal. */
-function transitionLine(event: DomainEvent, phases: Map<string, Phase>): string | undefined {
-  if (event.detailType !== TENANT_CHANGED) return undefined;
-  const phase = event.detail.phase as Phase;
-  if (phases.get(event.tenantId) === phase) return undefined;
-  phases.set(event.tenantId, phase);
-  const reason = typeof event.detail.reason === 'string' ? `  (${event.detail.reason})` : '';
+function transitionLine({ before, after }: TenantChange): string | undefined {
+  if (!after || before?.status.phase === after.status.phase) return undefined;
+  const { phase, lastError } = after.status;
+  const reason = lastError ? `  (${lastError})` : '';
   // The stream's own timestamps are coarse in DynamoDB Local; the time of printing is closer.
-  return `${new Date().toTimeString().slice(0, 8)}  ${event.tenantId.padEnd(16)} ${phase}${reason}`;
+  return `${new Date().toTimeString().slice(0, 8)}  ${after.id.padEnd(16)} ${phase}${reason}`;
 }
