@@ -18,6 +18,7 @@ import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
 import { handleTaskEvent } from '../../shared/app/task-event.js';
 import { TENANT_CHANGED } from '../../shared/domain/domain-events.js';
 import type { Tenant } from '../../shared/domain/tenant.js';
+import { invocationWatch } from '../../shared/events/reconcile-handler.js';
 import { tenantChanges } from '../../shared/events/stream-publisher.js';
 import { apiCaller, type ApiCall } from '../lib/api.js';
 import { freshTables, type BenchTables, type CapacityTotals } from '../lib/dynamodb.js';
@@ -48,10 +49,8 @@ const TIMINGS: WorldTimings = {
 const MEMORY_GB = { api: 0.5, reconcile: 0.5, 'task-events': 0.25, 'stream-publisher': 0.25 } as const;
 type Fn = keyof typeof MEMORY_GB;
 
-/** As shared/events/reconcile-handler.ts and the reconcile function's 2-minute timeout decide. */
+/** The reconcile function's timeout (cdk/constructs/control-plane.ts); its inline waits are the handler's own (invocationWatch). */
 const RECONCILE_TIMEOUT_MS = 120_000;
-const MAX_INLINE_WAIT_MS = 20_000;
-const SAFETY_MARGIN_MS = 30_000;
 /** The sweep's schedule as deployed (cdk.json: sweepRateMinutes 1). */
 const SWEEP_INTERVAL_MS = 60_000;
 /** The Pipe hands the publisher at most this many records per invocation (cdk/constructs/event-bus.ts). */
@@ -223,7 +222,7 @@ class EventFlow {
   private async runReconcile(invocation: Invocation): Promise<void> {
     const started = performance.now();
     const remaining = RECONCILE_TIMEOUT_MS - (this.clock.time - invocation.startedAt);
-    const watch = invocation.owner ? { owner: invocation.owner, maxWaitMs: Math.min(MAX_INLINE_WAIT_MS, remaining - SAFETY_MARGIN_MS) } : undefined;
+    const watch = invocation.owner ? invocationWatch(invocation.owner, remaining) : undefined;
     const result = await reconcile(this.deps, invocation.tenantId, watch);
     this.tally.reconcileRuns += 1;
     this.tally.bill('reconcile', performance.now() - started);

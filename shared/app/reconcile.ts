@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SlotsFullError, VersionConflictError } from '../domain/errors.js';
 import { backoffMs, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
 import { explainStop, isCapacityStop } from '../domain/stop-reasons.js';
-import type { Lease, Phase, TaskStatus, Tenant, TenantStatus } from '../domain/tenant.js';
+import { isLeased, type Lease, type Phase, type TaskStatus, type Tenant, type TenantStatus } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { Compute, ObservedTask } from '../ports/compute.js';
 import type { Routing } from '../ports/routing.js';
@@ -85,7 +85,7 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch
   if (!tenant || (tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted')) return {};
 
   const now = clock.now();
-  if (tenant.lease && tenant.lease.owner !== watch?.owner && Date.parse(tenant.lease.until) > now.getTime()) {
+  if (tenant.lease?.owner !== watch?.owner && isLeased(tenant, now.getTime())) {
     // Its holder looks at every change made meanwhile before it lets go; should the holder die,
     // the sweep takes the tenant up once the lease has run out.
     return {};

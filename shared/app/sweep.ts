@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
-import { isSettled, withDesired, type Tenant } from '../domain/tenant.js';
+import { isLeased, isSettled, withDesired, type Tenant } from '../domain/tenant.js';
 import type { Activity, ActivityLevel } from '../ports/activity.js';
 import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
@@ -368,7 +368,7 @@ async function passivate(run: Run, tenant: Tenant): Promise<boolean> {
 function reconcileReason(run: Run, tenant: Tenant, lastVisit: number, inventory: Inventory | undefined): ReconcileReason | undefined {
   const { status } = tenant;
   // A reconciler holds it: it is being looked at right now.
-  if (tenant.lease && Date.parse(tenant.lease.until) > run.nowMs) return undefined;
+  if (isLeased(tenant, run.nowMs)) return undefined;
   if (status.retryAt) return Date.parse(status.retryAt) <= run.nowMs ? 'retry due' : undefined;
   if (!isSettled(tenant)) return 'not settled';
   if (inventory && recordAheadOfAws(tenant, inventory)) return 'drift';
@@ -459,7 +459,7 @@ async function repairDrift(run: Run, drift: NonNullable<SweepDeps['drift']>): Pr
 
 /** AWS holds something for a settled tenant that its record does not account for. */
 function awsAheadOfRecord(tenant: Tenant, owned: Owned, now: number): boolean {
-  if (tenant.lease && Date.parse(tenant.lease.until) > now) return false;
+  if (isLeased(tenant, now)) return false;
   if (!isSettled(tenant)) return false;
   const { status } = tenant;
   if (status.phase !== 'Running') return owned.tasks.length + owned.rules.length + owned.targetGroups.length > 0;

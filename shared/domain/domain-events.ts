@@ -1,4 +1,5 @@
 import type { DomainEvent } from '../ports/events.js';
+import { retryPending } from './plan.js';
 import { isSettled, type Phase, type Tenant } from './tenant.js';
 
 /**
@@ -99,7 +100,7 @@ function reconcilerNeeded(before: Tenant | undefined, after: Tenant, at: string)
   if (!deepEqual(before.spec, after.spec)) return true;
   if (taskEventApplied(before, after)) return true;
   const letGo = before.lease !== undefined && after.lease === undefined;
-  return letGo && !isSettled(after) && !retryScheduled(after, at);
+  return letGo && !isSettled(after) && retryPending(after, new Date(at)) === undefined;
 }
 
 /** Only the task-events handler moves the recorded task's ECS event version. */
@@ -107,11 +108,6 @@ function taskEventApplied(before: Tenant, after: Tenant): boolean {
   const version = after.status.task?.eventVersion;
   if (version === undefined) return false;
   return before.status.task?.arn !== after.status.task?.arn || before.status.task?.eventVersion !== version;
-}
-
-function retryScheduled(tenant: Tenant, at: string): boolean {
-  const retryAt = tenant.status.retryAt;
-  return retryAt !== undefined && Date.parse(retryAt) > Date.parse(at);
 }
 
 /**

@@ -83,7 +83,8 @@ export function backoffMs(attempt: number, settings: Pick<PlanSettings, 'backoff
   return Math.round(ceiling / 2 + (ceiling / 2) * random);
 }
 
-function retryPending(tenant: Tenant, now: Date): number | undefined {
+/** How long until the recorded retry time, if it is still ahead. */
+export function retryPending(tenant: Tenant, now: Date): number | undefined {
   const retryAt = tenant.status.retryAt ? Date.parse(tenant.status.retryAt) : NaN;
   return retryAt > now.getTime() ? retryAt - now.getTime() : undefined;
 }

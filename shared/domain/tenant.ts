@@ -191,6 +191,11 @@ export function isSettled(tenant: Tenant): boolean {
   return status.phase === TARGET_PHASE[spec.desired] && status.observedGeneration >= spec.generation;
 }
 
+/** A reconciler holds the tenant: its lease has not run out. */
+export function isLeased(tenant: Tenant, nowMs: number): boolean {
+  return tenant.lease !== undefined && Date.parse(tenant.lease.until) > nowMs;
+}
+
 /** Phases in which a tenant holds no AWS resources and needs no attention from the sweep. */
 const AT_REST: ReadonlySet<Phase> = new Set(['Passivated', 'Deleted']);
 

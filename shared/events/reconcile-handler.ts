@@ -6,7 +6,7 @@ import { parser } from '@aws-lambda-powertools/parser/middleware';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
-import { reconcile, type ReconcileDeps, type ReconcileResult } from '../app/reconcile.js';
+import { reconcile, type ReconcileDeps, type ReconcileResult, type Watch } from '../app/reconcile.js';
 
 /** Any tenant event on the bus names the tenant; the reconciler needs nothing else from it. */
 export const TenantEventSchema = EventBridgeSchema.extend({
@@ -19,6 +19,14 @@ const MAX_INLINE_WAIT_MS = 20_000;
 /** Left for the last reconcile and its write when deciding whether another round fits. */
 const SAFETY_MARGIN_MS = 30_000;
 
+/**
+ * The invocation watches the tenant while its waits fit in the time it has left, and lets go
+ * (for another invocation or the sweep to take up) when they no longer do.
+ */
+export function invocationWatch(requestId: string, remainingMs: number): Watch {
+  return { owner: requestId, maxWaitMs: Math.min(MAX_INLINE_WAIT_MS, remainingMs - SAFETY_MARGIN_MS) };
+}
+
 export function createReconcileHandler(deps: ReconcileDeps, logger: Logger) {
   return middy<TenantEvent, ReconcileResult>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
@@ -26,12 +34,7 @@ export function createReconcileHandler(deps: ReconcileDeps, logger: Logger) {
     .handler(async (event, context: Context) => {
       const { tenantId } = event.detail;
       logger.appendKeys({ tenantId });
-      // This invocation watches the tenant while its waits fit in the time left, and lets go
-      // (for another invocation or the sweep to take up) when they no longer do.
-      const watch = () => ({
-        owner: context.awsRequestId,
-        maxWaitMs: Math.min(MAX_INLINE_WAIT_MS, context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS),
-      });
+      const watch = () => invocationWatch(context.awsRequestId, context.getRemainingTimeInMillis());
       let result = await reconcile({ ...deps, logger }, tenantId, watch());
       while (result.watching) {
         await sleep(result.requeueAfterMs);
