@@ -3,6 +3,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
+import { ESM_REQUIRE_SHIM, LAMBDA_ALIASES } from '../../cdk/bundling.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
 
 /**
@@ -20,10 +21,6 @@ const WITH_MAPS_RUNS = Math.max(6, Math.ceil(RUNS / 3));
 /** The functions users wait on: their init must stay under a third of the unbundled figure. */
 const TARGETED = new Set(['api', 'wake']);
 const TARGET_RATIO = 1 / 3;
-
-/** As cdk/constructs/function.ts: lets bundled ESM call `require` for Node built-ins. */
-const ESM_REQUIRE_SHIM =
-  "import { createRequire as __dmCreateRequire } from 'node:module'; const require = __dmCreateRequire(import.meta.url);";
 
 /** Dummy values for every variable a function reads at cold start; nothing here is ever called. */
 const LAMBDA_ENV: Record<string, string> = {
@@ -150,10 +147,13 @@ const coldStart: Section = {
       const withMapsFile = `${buildDir}bundled-with-maps/${name}/index.mjs`;
       try {
         // As CDK's NodejsFunction runs esbuild for cdk/constructs/function.ts: ESM, minified,
-        // no source maps, module-first main fields, the require shim, AWS SDK bundled, target
-        // from the runtime (nodejs22.x). Then the same with a source map, for the side figure.
+        // no source maps, module-first main fields, the require shim and aliases of
+        // cdk/bundling.ts, AWS SDK bundled, target from the runtime (nodejs22.x). Then the same
+        // with a source map, for the side figure.
         const options: BuildOptions = {
           entryPoints: [`${root}lambdas/${name}.ts`],
+          absWorkingDir: root,
+          alias: { ...LAMBDA_ALIASES },
           bundle: true,
           platform: 'node',
           target: 'node22',
@@ -233,8 +233,8 @@ const coldStart: Section = {
       rows,
       notes: [
         'Cold start: init = time to `import()` the handler module (which builds the handler) in a fresh Node process, ' +
-          `median of ${RUNS}, one process at a time, the variants taking turns; bundled as deployed (esbuild options of cdk/constructs/function.ts, AWS SDK bundled, ` +
-          'no source maps; the side figure adds a map without sources content and NODE_OPTIONS=--enable-source-maps); unbundled = the same sources compiled file by file ' +
+          `median of ${RUNS}, one process at a time, the variants taking turns; bundled as deployed (esbuild options of cdk/constructs/function.ts ` +
+          'and cdk/bundling.ts: AWS SDK bundled with only its environment credential provider, no source maps; the side figure adds a map without sources content and NODE_OPTIONS=--enable-source-maps); unbundled = the same sources compiled file by file ' +
           `(esbuild, no bundling) importing packages from node_modules. Measured on this machine's Node ${process.version}; Lambda runs nodejs22.x, ` +
           'and its init also includes the runtime\'s own start, which neither figure contains. ' +
           `Load average while measuring: ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end, on ${os.cpus().length} cores` +

@@ -5,13 +5,11 @@ import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { ESM_REQUIRE_SHIM, LAMBDA_ALIASES } from '../bundling.js';
 import { acknowledge } from '../nag.js';
 
 /** The repository root: Lambda entry points live in `lambdas/`, the lock file beside package.json. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Lets bundled ESM code call `require`, which some CommonJS dependencies still do for Node built-ins. */
-const ESM_REQUIRE_SHIM = "import { createRequire as __dmCreateRequire } from 'node:module'; const require = __dmCreateRequire(import.meta.url);";
 
 export interface DormouseFunctionProps {
   /** File name in `lambdas/`, without extension: `api` for `lambdas/api.ts`. */
@@ -76,6 +74,8 @@ export function dormouseFunction(scope: Construct, id: string, props: DormouseFu
       // Prefer packages' ESM builds: they tree-shake better.
       mainFields: ['module', 'main'],
       banner: ESM_REQUIRE_SHIM,
+      // Relative to the project root, where CDK runs esbuild.
+      esbuildArgs: { '--alias': Object.entries(LAMBDA_ALIASES).map(([module, file]) => `${module}=${file}`) },
       // Ship the SDK versions the tests ran against rather than whichever the runtime carries.
       bundleAwsSDK: true,
     },

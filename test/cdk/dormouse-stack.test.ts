@@ -1,10 +1,16 @@
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { createTenantTableInput, createIdempotencyTableInput } from '../../shared/adapters/aws/tenant-table.js';
 import { loadApiConfig, loadReconcilerConfig, loadSweepConfig, loadWakeConfig } from '../../shared/config.js';
+import { newTenant } from '../../shared/domain/tenant.js';
 import { loadStreamPublisherConfig } from '../../shared/events/stream-publisher.js';
+import { createTestTables } from '../support/dynamodb.js';
 import {
   CERTIFICATE_ARN,
   PRODUCTION_CONFIG,
@@ -37,7 +43,10 @@ beforeAll(() => {
 
 afterAll(() => synth?.cleanup());
 
+const execFileAsync = promisify(execFile);
 const ofType = (type: string) => resourcesOf(synth.template, type);
+/** The bundle a function's asset holds, as CDK would upload it. */
+const assetFile = (fn: CfnResource) => join(synth.outdir, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`, 'index.mjs');
 const byId = (id: string) => resources[id] as CfnResource;
 
 describe('the tenant table', () => {
@@ -696,13 +705,69 @@ describe('the functions', () => {
 
   it('are bundled locally by esbuild as ESM with a require shim, without source maps to load at cold start', () => {
     for (const fn of Object.values(ofType('AWS::Lambda::Function'))) {
-      const assetHash = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
-      const assetDir = join(synth.outdir, `asset.${assetHash}`);
+      const assetDir = dirname(assetFile(fn));
       expect(readdirSync(assetDir).sort()).toEqual(['index.mjs']);
       expect(fn.Properties.Environment.Variables).not.toHaveProperty('NODE_OPTIONS');
       const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
       expect(code.startsWith("import { createRequire as __dmCreateRequire } from 'node:module';")).toBe(true);
     }
+  });
+
+  it('carry only the environment link of the SDK credential chain, the one Lambda provides', () => {
+    for (const [id, fn] of Object.entries(ofType('AWS::Lambda::Function'))) {
+      const code = readFileSync(assetFile(fn), 'utf8');
+      // fromEnv's variables are in; SSO, profiles' credential processes, web identity and the
+      // container credentials endpoint are not. (Compared as lists: a failing `toContain` would
+      // print the whole bundle.)
+      const markers = ['AWS_SESSION_TOKEN', 'sso_start_url', 'credential_process', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
+      expect(markers.filter((marker) => code.includes(marker)), id).toEqual(['AWS_SESSION_TOKEN']);
+    }
+  });
+
+  it('answer from DynamoDB with the credentials Lambda puts in the environment (the deployed wake bundle, run as is)', async () => {
+    // Prepare: a sleeping tenant in DynamoDB Local, and the environment a Lambda sandbox has.
+    const tables = await createTestTables();
+    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const created = await store.create(
+      newTenant({ slug: 'sleepy', email: 'sleepy@example.test', plan: 'trial', tokenHash: 'hash', now: new Date(), trialDays: 14 }),
+      { maxTenants: 10 },
+    );
+    await store.save({ ...created, spec: { ...created.spec, desired: 'passivated' }, status: { ...created.status, phase: 'Passivated' } });
+    const event = {
+      requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dormouse-wake/0123456789abcdef' } },
+      httpMethod: 'GET',
+      path: '/',
+      headers: { host: 'sleepy.trials.example.com', accept: 'application/json' },
+      body: '',
+      isBase64Encoded: false,
+    };
+    const invoke =
+      'const { handler } = await import(process.argv[1]);' +
+      'const result = await handler(JSON.parse(process.argv[2]), { awsRequestId: "bundle-test", getRemainingTimeInMillis: () => 10000 });' +
+      'process.stdout.write(JSON.stringify(result));';
+
+    // Act
+    const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', invoke, pathToFileURL(assetFile(byId(functionId(synth.template, 'dormouse-wake')))).href, JSON.stringify(event)], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: synth.outdir,
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'ASIABUNDLETEST',
+        AWS_SECRET_ACCESS_KEY: 'bundle-test',
+        AWS_SESSION_TOKEN: 'bundle-test',
+        AWS_ENDPOINT_URL_DYNAMODB: tables.endpoint,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+        DORMOUSE_TABLE_NAME: tables.tenantTable,
+        DORMOUSE_BASE_URL: 'https://trials.example.com',
+      },
+    });
+
+    // Assert: the waking answer, and the tenant's record asks for it to run again.
+    const result = JSON.parse(stdout);
+    expect(result.statusCode).toBe(503);
+    expect(JSON.parse(result.body)).toMatchObject({ tenant: 'sleepy', status: 'waking' });
+    expect((await store.get('sleepy'))?.spec.desired).toBe('running');
   });
 
   it('gives every function a configuration its loader accepts', () => {
