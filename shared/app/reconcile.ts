@@ -76,7 +76,10 @@ export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: W
       // Someone else wrote the record; start again from a fresh read.
     }
   }
-  return { requeueAfterMs: deps.settings.pollMs };
+  // Lost every race: look again shortly. A watching caller goes on watching, so a lease it may
+  // hold from an earlier look is not left to run out (and the tenant to wait for the sweep).
+  const outcome = { requeueAfterMs: deps.settings.pollMs };
+  return keeps(watch, outcome) ? { ...outcome, watching: true } : outcome;
 }
 
 async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch | undefined): Promise<ReconcileResult> {

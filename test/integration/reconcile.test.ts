@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reconcile } from '../../shared/app/reconcile.js';
+import { VersionConflictError } from '../../shared/domain/errors.js';
+import type { Tenant } from '../../shared/domain/tenant.js';
 import { createWorld } from '../support/reconciler-world.js';
 
 describe('reconcile', () => {
@@ -340,6 +342,32 @@ describe('reconcile', () => {
 
       expect(next.phase).toBe('Waking');
       expect((await world.store.get('acme'))!.lease?.owner).toBe('invocation-1');
+    });
+
+    it('goes on watching after losing every write race of a look, instead of leaving its lease to run out', async () => {
+      const world = await createWorld();
+      await world.signUp('acme');
+      await reconcile(world.deps, 'acme', watch('invocation-1'));
+      const store = world.deps.store;
+      const losing = Object.assign(Object.create(store) as typeof store, {
+        save: async (tenant: Tenant) => {
+          throw new VersionConflictError(tenant.id, tenant.version);
+        },
+      });
+
+      world.cloud.tick();
+      world.clock.advance(world.settings.pollMs);
+      const lost = await reconcile({ ...world.deps, store: losing }, 'acme', watch('invocation-1'));
+      expect(lost).toEqual({ requeueAfterMs: world.settings.pollMs, watching: true });
+      let result = lost;
+      while (result.watching) {
+        world.cloud.tick();
+        world.clock.advance(result.requeueAfterMs!);
+        result = await reconcile(world.deps, 'acme', watch('invocation-1'));
+      }
+
+      expect(result).toEqual({ phase: 'Running' });
+      expect((await world.store.get('acme'))!.lease).toBeUndefined();
     });
 
     it('is taken over by another reconcile once the lease of a watcher that died runs out', async () => {
