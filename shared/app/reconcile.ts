@@ -428,9 +428,10 @@ function sortKeys(value: object): Record<string, unknown> {
 
 /**
  * Writes the final status of a run that took steps, and keeps the lease for the caller's watch
- * or gives it up. On a conflict (the API changed the spec, or a task event arrived) the fresh
- * record keeps its spec and newer event data, ours is re-applied, and the tenant is looked at
- * again at once: by the watch, or else by the sweep, for which `retryAt` is set to now.
+ * or gives it up. On a conflict (the API changed the spec, a task event arrived, or a write of
+ * ours landed though it was reported as failed) the fresh record keeps its spec, slot flag and
+ * newer event data, ours is re-applied, and the tenant is looked at again at once: by the watch,
+ * or else by the sweep, for which `retryAt` is set to now.
  */
 async function handBack(deps: ReconcileDeps, tenant: Tenant, owner: string, outcome: ReconcileResult, watch: Watch | undefined): Promise<ReconcileResult> {
   const { store, clock, settings } = deps;
@@ -439,7 +440,7 @@ async function handBack(deps: ReconcileDeps, tenant: Tenant, owner: string, outc
     const changedMeanwhile = base !== tenant;
     const final = changedMeanwhile ? { ...outcome, requeueAfterMs: 0 } : outcome;
     const watching = keeps(watch, final);
-    let status = changedMeanwhile ? mergeEventData(tenant.status, base.status) : tenant.status;
+    let status = changedMeanwhile ? mergeFresh(tenant.status, base.status) : tenant.status;
     if (changedMeanwhile && !watching) status = { ...status, retryAt: clock.now().toISOString() };
     const lease = watching ? leaseFor(owner, clock.now(), settings) : undefined;
     try {
@@ -456,9 +457,15 @@ async function handBack(deps: ReconcileDeps, tenant: Tenant, owner: string, outc
   throw new VersionConflictError(tenant.id, base.version);
 }
 
-/** Keeps a task event's newer facts about the same task over our older observation. */
-function mergeEventData(ours: TenantStatus, fresh: TenantStatus): TenantStatus {
+/**
+ * Our status written over a record that changed since we read it. The record's slot flag is kept:
+ * it changes only in one transaction with the routing counter, so the record's value is the one
+ * counted, even when the write that set it was ours and reported as failed (it landed, and the
+ * answer was lost). A task event's newer facts about the same task win over our older observation.
+ */
+function mergeFresh(ours: TenantStatus, fresh: TenantStatus): TenantStatus {
+  const merged = { ...ours, slot: fresh.slot };
   const sameTask = ours.task && fresh.task && ours.task.arn === fresh.task.arn;
-  if (!sameTask || (fresh.task!.eventVersion ?? -1) <= (ours.task!.eventVersion ?? -1)) return ours;
-  return { ...ours, task: { ...ours.task!, ...fresh.task! } };
+  if (!sameTask || (fresh.task!.eventVersion ?? -1) <= (ours.task!.eventVersion ?? -1)) return merged;
+  return { ...merged, task: { ...ours.task!, ...fresh.task! } };
 }

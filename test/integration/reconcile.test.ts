@@ -275,6 +275,29 @@ describe('reconcile', () => {
     expect(tenant.status.retryAt).toBe(world.clock.now().toISOString());
   });
 
+  it('keeps the routing counter true when a slot write lands but is reported as failed', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    await world.setDesired('acme', 'passivated');
+    const store = world.deps.store;
+    let lost = 0;
+    world.deps.store = Object.assign(Object.create(store) as typeof store, {
+      save: async (...args: Parameters<typeof store.save>) => {
+        const saved = await store.save(...args);
+        // The slot's release commits, and the answer never arrives (a timeout, a dropped connection).
+        if (args[1]?.routingSlot?.claim === false && lost++ === 0) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+        return saved;
+      },
+    });
+
+    await world.converge(['acme']);
+
+    expect(lost).toBe(1);
+    expect((await world.store.get('acme'))!.status).toMatchObject({ phase: 'Passivated', slot: false });
+    expect(await world.store.countRoutingSlots()).toBe(0);
+  });
+
   describe('watching a tenant through short waits', () => {
     const watch = (owner: string, maxWaitMs = 20_000) => ({ owner, maxWaitMs });
 
