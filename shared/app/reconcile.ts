@@ -185,10 +185,31 @@ function result(step: Step, phase: Phase): ReconcileResult {
 }
 
 /** What exists for this tenant: tasks from ECS, target group and rule from the load balancer. */
-async function observe({ compute, routing, settings }: ReconcileDeps, tenant: Tenant): Promise<Observation> {
+async function observe(deps: ReconcileDeps, tenant: Tenant): Promise<Observation> {
   const known = [tenant.status.task?.arn].filter((arn): arn is string => Boolean(arn));
-  const [tasks, targetGroupArn, rule] = await Promise.all([
-    compute.tenantTasks(tenant.id, known),
+  if (!mayBeRouted(tenant)) {
+    // On its way up with nothing recorded on the load balancer: its target group, target and
+    // rule all come after a task runs, so until one does the load balancer cannot change the
+    // plan and is not asked (ELBv2's Describe* calls are rate-limited per account). Anything made
+    // there but not recorded (a crash between a create and its write) is found at the first look
+    // after the task runs.
+    const tasks = await deps.compute.tenantTasks(tenant.id, known);
+    const started = liveTasks(tasks).some((task) => task.lastStatus === 'RUNNING' && task.ip);
+    return started ? { tasks, ...(await observeRouting(deps, tenant)) } : { tasks, targets: [] };
+  }
+  const [tasks, routing] = await Promise.all([deps.compute.tenantTasks(tenant.id, known), observeRouting(deps, tenant)]);
+  return { tasks, ...routing };
+}
+
+/** Whether the load balancer may hold something the plan must see before a task runs. */
+function mayBeRouted(tenant: Tenant): boolean {
+  const { spec, status } = tenant;
+  const stopping = spec.desired !== 'running' || status.failedGeneration === spec.generation;
+  return stopping || status.targetGroupArn !== undefined || status.ruleArn !== undefined;
+}
+
+async function observeRouting({ routing, settings }: ReconcileDeps, tenant: Tenant): Promise<Omit<Observation, 'tasks'>> {
+  const [targetGroupArn, rule] = await Promise.all([
     tenant.status.targetGroupArn ?? routing.findTargetGroup(tenant.id),
     routing.findRule(settings.hostFor(tenant.id), tenant.status.ruleArn),
   ]);
@@ -204,7 +225,7 @@ async function observe({ compute, routing, settings }: ReconcileDeps, tenant: Te
       existing = undefined;
     }
   }
-  return { tasks, targets, ...(existing ? { targetGroupArn: existing } : {}), ...(rule ? { rule } : {}) };
+  return { targets, ...(existing ? { targetGroupArn: existing } : {}), ...(rule ? { rule } : {}) };
 }
 
 /** Takes one step and updates the observation with its known effect, so no re-observe is needed. */

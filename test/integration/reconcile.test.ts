@@ -275,6 +275,23 @@ describe('reconcile', () => {
     expect(tenant.status.retryAt).toBe(world.clock.now().toISOString());
   });
 
+  it('leaves the load balancer alone while a new tenant\'s task starts, and asks it once the task runs', async () => {
+    const world = await createWorld();
+    await world.signUp('acme');
+    const routingCalls = () => world.cloud.calls.filter((call) => /^Describe(Rules|TargetGroups|TargetHealth)$/.test(call));
+
+    await world.reconcile('acme');
+    while (world.cloud.liveTasksOf('acme')[0]?.lastStatus !== 'RUNNING') {
+      expect(routingCalls()).toEqual([]);
+      world.cloud.tick();
+      await world.reconcile('acme');
+    }
+    await world.converge(['acme']);
+
+    expect(routingCalls()).toContain('DescribeRules');
+    expect((await world.store.get('acme'))!.status.phase).toBe('Running');
+  });
+
   it('keeps the routing counter true when a slot write lands but is reported as failed', async () => {
     const world = await createWorld();
     await world.signUp('acme');
