@@ -314,25 +314,24 @@ async function runTask(deps: ReconcileDeps, tenant: Tenant, observed: Observatio
     const requestedAt = clock.now().toISOString();
     return store.save({ ...tenant, status: { ...status, runs, launch: { clientToken, capacityProvider, requestedAt } } });
   }
-  const current = tenant;
   const outcome = await compute.runTask({
     tenantId: tenant.id,
     host: settings.hostFor(tenant.id),
     clientToken: launch.clientToken,
     capacityProvider: launch.capacityProvider,
   });
-  const base = { ...current.status, launch: undefined };
+  const base = { ...tenant.status, launch: undefined };
   if (outcome.started) {
     observed.tasks = [...observed.tasks.filter((task) => task.arn !== outcome.task.arn), outcome.task];
     deps.logger?.info?.('Task started', { tenantId: tenant.id, taskArn: outcome.task.arn, capacityProvider: launch.capacityProvider });
-    return { ...current, status: { ...base, task: taskStatus(outcome.task, current.status.task) } };
+    return { ...tenant, status: { ...base, task: taskStatus(outcome.task, tenant.status.task) } };
   }
   if (outcome.capacityUnavailable) {
-    const spotFailures = (current.status.spotFailures ?? 0) + (launch.capacityProvider === 'FARGATE_SPOT' ? 1 : 0);
+    const spotFailures = (tenant.status.spotFailures ?? 0) + (launch.capacityProvider === 'FARGATE_SPOT' ? 1 : 0);
     const fallback = settings.fallbackToOnDemand && spotFailures >= settings.spotAttemptsBeforeFallback;
     const delay = fallback && launch.capacityProvider === 'FARGATE_SPOT' ? 0 : backoffMs(spotFailures || 1, settings, deps.random?.());
     return {
-      ...current,
+      ...tenant,
       status: {
         ...base,
         spotFailures,
@@ -341,7 +340,7 @@ async function runTask(deps: ReconcileDeps, tenant: Tenant, observed: Observatio
       },
     };
   }
-  return failAttempt(deps, { ...current, status: base }, `ECS refused to start the task: ${outcome.reason}.`);
+  return failAttempt(deps, { ...tenant, status: base }, `ECS refused to start the task: ${outcome.reason}.`);
 }
 
 async function recordStop(deps: ReconcileDeps, tenant: Tenant, task: ObservedTask, status: TenantStatus): Promise<Tenant> {
