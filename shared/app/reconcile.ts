@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SlotsFullError, VersionConflictError } from '../domain/errors.js';
-import { backoffMs, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
+import { backoffMs, hasStarted, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
 import { explainStop, isCapacityStop } from '../domain/stop-reasons.js';
 import { isLeased, type Lease, type Phase, type TaskStatus, type Tenant, type TenantStatus } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
@@ -194,7 +194,7 @@ async function observe(deps: ReconcileDeps, tenant: Tenant): Promise<Observation
     // there but not recorded (a crash between a create and its write) is found at the first look
     // after the task runs.
     const tasks = await deps.compute.tenantTasks(tenant.id, known);
-    const started = liveTasks(tasks).some((task) => task.lastStatus === 'RUNNING' && task.ip);
+    const started = liveTasks(tasks).some(hasStarted);
     return started ? { tasks, ...(await observeRouting(deps, tenant)) } : { tasks, targets: [] };
   }
   const [tasks, routing] = await Promise.all([deps.compute.tenantTasks(tenant.id, known), observeRouting(deps, tenant)]);

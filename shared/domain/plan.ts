@@ -72,6 +72,11 @@ export function isDoomed(task: ObservedTask): boolean {
   return !isStopped(task) && (task.desiredStatus === 'STOPPED' || isInterrupted(task));
 }
 
+/** Running with an address: the load balancer can be pointed at it. */
+export function hasStarted(task: ObservedTask): task is ObservedTask & { ip: string } {
+  return task.lastStatus === 'RUNNING' && Boolean(task.ip);
+}
+
 /** Tasks that are, or will be, able to serve. Invariant 1: at most one of these per tenant. */
 export function liveTasks(tasks: ObservedTask[]): ObservedTask[] {
   return tasks.filter((task) => !isStopped(task) && !isDoomed(task));
@@ -138,7 +143,7 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
     return { step: { kind: 'runTask', capacityProvider }, phase };
   }
 
-  if (task.lastStatus !== 'RUNNING' || !task.ip) {
+  if (!hasStarted(task)) {
     return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to start' }, phase };
   }
 
