@@ -37,6 +37,12 @@ export interface ControlPlaneSettings {
   readonly onDemandFallback: boolean;
   readonly maxRestarts: number;
   readonly tombstoneDays: number;
+  /** Concurrent executions reserved for, and capping, the reconcile function. */
+  readonly reconcileConcurrency: number;
+  /** Wakes of one tenant by requests to its address, per hour. */
+  readonly anonymousWakesPerHour: number;
+  /** IAM role and user ARNs allowed on the admin routes. */
+  readonly adminPrincipals: readonly string[];
   readonly logRetention: RetentionDays;
 }
 
@@ -114,6 +120,7 @@ export class ControlPlane extends Construct {
     this.api.addEnvironment('DORMOUSE_MAX_TENANTS', String(settings.maxTenants));
     this.api.addEnvironment('DORMOUSE_TRIAL_DAYS', String(settings.trialDays));
     this.api.addEnvironment('DORMOUSE_IDEMPOTENCY_TTL_SECONDS', String(settings.idempotencyTtlSeconds));
+    this.api.addEnvironment('DORMOUSE_ADMIN_PRINCIPALS', settings.adminPrincipals.join(','));
 
     this.streamPublisher = dormouseFunction(this, 'StreamPublisher', {
       entry: 'stream-publisher',
@@ -133,6 +140,10 @@ export class ControlPlane extends Construct {
       logRetention,
       memorySize: 512,
       timeout: RECONCILE_TIMEOUT,
+      // Held to its share of the account's concurrency, so that a burst of tenant changes (a
+      // flood of signups or wakes) queues in Lambda's async queue, where events wait up to the
+      // rule's retries, instead of taking every execution from the API and wake functions.
+      reservedConcurrentExecutions: settings.reconcileConcurrency,
     });
     bindReconciler(this.reconcile, props);
     const reconcileDlq = alerts.deadLetterQueue(
@@ -198,6 +209,7 @@ export class ControlPlane extends Construct {
     // The same ceiling as the reconciler's: a wake evicts an idle tenant when this many slots are taken.
     this.wake.addEnvironment('DORMOUSE_MAX_ACTIVE_TENANTS', String(settings.maxActiveTenants));
     this.wake.addEnvironment('DORMOUSE_MIN_RUN_MINUTES', String(settings.minRunMinutes));
+    this.wake.addEnvironment('DORMOUSE_ANONYMOUS_WAKES_PER_HOUR', String(settings.anonymousWakesPerHour));
     loadBalancer.routeUnknownHostsTo(this.wake);
     alerts.alarmOnErrors('WakeErrors', this.wake, {
       what:

@@ -151,7 +151,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       // Nothing that is not a valid slug can name a tenant; no need to ask the table.
       if (!isValidSlug(id)) throw new NotFoundError(`There is no tenant "${id}".`);
     }
-    const caller = identifyCaller(event, config.adminToken);
+    const caller = identifyCaller(event, config);
     if (matched.adminOnly || adminPrefixed) requireAdmin(caller);
     return matched.run({ event, caller, id });
   }
