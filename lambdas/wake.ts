@@ -4,4 +4,7 @@ import { wakeDeps } from '../shared/adapters/aws/wake-deps.js';
 import { createWakeHandler } from '../shared/http/wake-handler.js';
 
 /** ALB default action (Lambda target): hosts without a rule, i.e. sleeping, starting or unknown tenants. */
-export const handler = createWakeHandler(wakeDeps(loadWakeConfig()), new Logger({ serviceName: 'dormouse-wake' }));
+const config = loadWakeConfig();
+export const handler = createWakeHandler(wakeDeps(config), new Logger({ serviceName: 'dormouse-wake' }), {
+  https: config.baseUrl.protocol === 'https:',
+});

@@ -20,7 +20,7 @@ import type { Clock } from '../ports/clock.js';
 import type { TenantStore } from '../ports/tenant-store.js';
 import { authorizeForTenant, identifyCaller, requireAdmin, requireCredential, type Caller } from './caller.js';
 import { header, jsonBody } from './request.js';
-import { errorResponse, json, type HttpResponse } from './responses.js';
+import { HSTS, errorResponse, json, type HttpResponse } from './responses.js';
 import { signupPageResponse } from './signup-page.js';
 import { idempotencyKey, listQuery, parseInput, signupBody } from './schemas.js';
 
@@ -89,6 +89,8 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   }
 
   const signupPage = signupPageResponse(config.baseUrl);
+  // Tenants are served over HTTPS: the page tells browsers to keep to it.
+  if (config.baseUrl.protocol === 'https:') signupPage.headers = { ...signupPage.headers, 'strict-transport-security': HSTS };
 
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/$/, run: async () => ({ ...signupPage, headers: { ...signupPage.headers } }) },

@@ -90,6 +90,16 @@ describe('the API handler on AWS', () => {
     expect(response.statusCode).toBe(403);
   });
 
+  it('serves the signup page with HSTS when tenants are served over HTTPS, and without it over plain HTTP', async () => {
+    const plain = createApiHandler({ ...deps, config: { ...deps.config, baseUrl: new URL('http://trials.example.com') } });
+
+    const secure = await handler(apiEvent('GET', '/'), context);
+    const insecure = await plain(apiEvent('GET', '/'), context);
+
+    expect(secure.headers?.['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    expect(insecure.headers).not.toHaveProperty('strict-transport-security');
+  });
+
   it('ignores DORMOUSE_ADMIN_TOKEN on Lambda, even when it is set', async () => {
     const response = await handler(apiEvent('GET', '/admin/tenants', { token: 'the-admin-token-of-a-careless-operator' }), context);
     const remove = await handler(apiEvent('DELETE', '/tenants/globex', { token: 'the-admin-token-of-a-careless-operator' }), context);

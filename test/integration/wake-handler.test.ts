@@ -92,6 +92,24 @@ describe('the wake handler behind the ALB', () => {
     expect((await store.get('sleepy'))!.spec.desired).toBe('running');
   });
 
+  it('tells browsers to keep to HTTPS, subdomains included, when tenants are served over HTTPS, and not otherwise', async () => {
+    // Prepare
+    const overHttps = createWakeHandler(deps, logger, { https: true });
+    const overHttp = createWakeHandler(deps, logger);
+
+    // Act
+    const pages = await Promise.all([
+      overHttps(albEvent({ host: `queued.${ROOT}`, accept: BROWSER_ACCEPT }), context),
+      overHttps(albEvent({ host: `queued.${ROOT}`, accept: 'application/json' }), context),
+      overHttps(albEvent({ host: `nobody-here.${ROOT}`, accept: BROWSER_ACCEPT }), context),
+    ]);
+    const plain = await overHttp(albEvent({ host: `queued.${ROOT}`, accept: BROWSER_ACCEPT }), context);
+
+    // Assess
+    for (const page of pages) expect(page.headers?.['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    expect(plain.headers).not.toHaveProperty('strict-transport-security');
+  });
+
   it('answers JSON to a client that asks for it', async () => {
     const result = await call({ host: `queued.${ROOT}`, accept: 'application/json' });
 
