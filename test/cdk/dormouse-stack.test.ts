@@ -468,7 +468,7 @@ describe('IAM', () => {
     expect(grants.sort()).toEqual(
       [
         `dynamodb:GetItem ${tenantTableId} ${JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*', 'counter#routing'] } })}`,
-        `dynamodb:PutItem ${tenantTableId} ${JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': 'tenant#*' } })}`,
+        `dynamodb:PutItem ${tenantTableId} ${JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*'] } })}`,
         ...indexNames.map((name) => `dynamodb:Query ${tenantTableId}/index/${name} {}`),
       ].sort(),
     );
@@ -939,6 +939,7 @@ describe('the functions', () => {
     expect(api).toMatchObject({ maxTenants: 1000, trialDays: 14, idempotencyTtlSeconds: 3600 });
     expect(api.baseUrl.href).toBe('https://trials.example.com/');
     expect(api.adminToken).toBeUndefined();
+    expect(api.adminPrincipals).toEqual(['arn:aws:iam::123456789012:role/DormouseAdmin', 'arn:aws:iam::123456789012:user/ops']);
     expect(reconciler).toMatchObject({
       maxActiveTenants: 90,
       spotAttemptsBeforeFallback: 3,
@@ -949,7 +950,12 @@ describe('the functions', () => {
       elb: { port: 80, healthCheckPath: '/' },
     });
     expect(env('dormouse-reconcile').DORMOUSE_IDLE_MINUTES).toBeUndefined();
-    expect(wake).toMatchObject({ maxActiveTenants: reconciler.maxActiveTenants, minRunMs: 5 * 60_000, tenantTable: api.tenantTable });
+    expect(wake).toMatchObject({
+      maxActiveTenants: reconciler.maxActiveTenants,
+      minRunMs: 5 * 60_000,
+      anonymousWakesPerHour: 6,
+      tenantTable: api.tenantTable,
+    });
     expect(wake.baseUrl.href).toBe('https://trials.example.com/');
     // The sweep reconciles with exactly the reconcile function's settings.
     expect(plain(sweepReconciler)).toEqual(plain(reconciler));
@@ -1023,7 +1029,9 @@ describe('cdk-nag AwsSolutions', () => {
         'Alerts/SweepScheduleDlq AwsSolutions-SQS3',
         'Events/PipeRole AwsSolutions-IAM5[Resource::…]',
         'LoadBalancer/Alb AwsSolutions-EC23',
-        'LoadBalancer/Alb AwsSolutions-ELB2',
+        'LoadBalancer/AccessLogs AwsSolutions-S1',
+        'Tenants/ExecutionRole AwsSolutions-IAM5[Resource::…]',
+        'Tenants/TenantTask AwsSolutions-ECS2',
         'ControlPlane/Api AwsSolutions-L1',
         'ControlPlane/StreamPublisher AwsSolutions-L1',
         'ControlPlane/Reconcile AwsSolutions-L1',
