@@ -85,7 +85,7 @@ export class DormouseStack extends Stack {
     });
     this.cluster.acceptTrafficFrom(this.loadBalancer.loadBalancer);
 
-    // Also makes the wake function the load balancer's default action.
+    // Also sends tenant hosts without a rule of their own to the wake function.
     this.controlPlane = new ControlPlane(this, 'ControlPlane', {
       tables: this.tables,
       events: this.events,
@@ -122,7 +122,7 @@ export class DormouseStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { description: 'Tenant API (signup, status, admin under /admin)', value: this.api.url });
     new CfnOutput(this, 'AdminRouteArns', {
-      description: 'Allow execute-api:Invoke on these to let a principal call the admin routes (SigV4-signed)',
+      description: 'Allow execute-api:Invoke on these, and list the principal in dormouse.adminPrincipals, to let it call the admin routes (SigV4-signed)',
       value: Fn.join(',', this.api.adminRouteArns),
     });
     new CfnOutput(this, 'LoadBalancerDnsName', {

@@ -3,7 +3,7 @@ import { loadWakeConfig } from '../shared/config.js';
 import { wakeDeps } from '../shared/adapters/aws/wake-deps.js';
 import { createWakeHandler } from '../shared/http/wake-handler.js';
 
-/** ALB default action (Lambda target): hosts without a rule, i.e. sleeping, starting or unknown tenants. */
+/** ALB catch-all rule for `*.<domain>` (Lambda target): hosts without a rule, i.e. sleeping, starting or unknown tenants. */
 const config = loadWakeConfig();
 export const handler = createWakeHandler(wakeDeps(config), new Logger({ serviceName: 'dormouse-wake' }), {
   https: config.baseUrl.protocol === 'https:',

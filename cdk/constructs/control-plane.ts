@@ -84,7 +84,7 @@ const WAKE_MEMORY_MB = 256;
  * - stream-publisher: tenant table stream → domain events on the bus (through the Pipe);
  * - reconcile: `Tenant Changed` on the bus → converge that tenant (ECS, ELBv2);
  * - task-events: `ECS Task State Change` of this cluster on the default bus → actual state;
- * - wake: the load balancer's default action, i.e. every host without a tenant rule;
+ * - wake: the load balancer's catch-all rule, i.e. every `*.<domain>` host without a tenant rule;
  * - sweep: EventBridge Scheduler, every `sweepRateMinutes` → passivate idle tenants, expire
  *   trials, retry and resync, repair drift.
  * Every asynchronous path ends in a dead-letter queue with an alarm; wake and sweep, which no
@@ -195,7 +195,7 @@ export class ControlPlane extends Construct {
 
     this.wake = dormouseFunction(this, 'Wake', {
       entry: 'wake',
-      description: 'Dormouse: the load balancer default action; wakes sleeping tenants, answers unknown hosts',
+      description: 'Dormouse: tenant hosts without a rule; wakes sleeping tenants, answers unknown ones',
       serviceName: 'dormouse-wake',
       logRetention,
       // On the request path of every sleeping or unknown host: small and quick. No reserved
