@@ -110,6 +110,26 @@ describe('the wake handler behind the ALB', () => {
     expect(plain.headers).not.toHaveProperty('strict-transport-security');
   });
 
+  it('tells a visitor of a tenant woken too often this hour when to come back, without waking it or reloading', async () => {
+    // Prepare: asleep, and woken by requests as often as the hour allows.
+    await put('tired', { phase: 'Passivated' }, 'passivated');
+    const tired = (await store.get('tired'))!;
+    await store.save({ ...tired, anonymousWakes: { since: new Date(Date.now() - 20 * 60_000).toISOString(), count: 6 } });
+
+    // Act
+    const result = await call({ host: `tired.${ROOT}`, accept: BROWSER_ACCEPT });
+
+    // Assess
+    expect(result.statusCode).toBe(503);
+    expect(Number(result.headers?.['retry-after'])).toBeGreaterThan(39 * 60);
+    expect(Number(result.headers?.['retry-after'])).toBeLessThanOrEqual(40 * 60);
+    expect(result.headers?.['cache-control']).toBe('no-store');
+    expect(result.body).toMatch(/<h1>tired is asleep<\/h1>/);
+    expect(result.body).toMatch(/Try again in 40 minutes\./);
+    expect(result.body).not.toContain('http-equiv="refresh"');
+    expect((await store.get('tired'))!.spec.desired).toBe('passivated');
+  });
+
   it('answers JSON to a client that asks for it', async () => {
     const result = await call({ host: `queued.${ROOT}`, accept: 'application/json' });
 
