@@ -29,6 +29,7 @@ const VPC_ID = /^vpc-[0-9a-f]{8,17}$/;
 const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
 /** `name[:tag][@digest]`, optionally behind a registry host; no spaces, no scheme. */
 const IMAGE = /^[a-z0-9]([a-z0-9._\-/:]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/i;
+const ADMIN_PRINCIPAL = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Set per task by the reconciler; a static value would be overridden and only mislead. */
 const PER_TASK_ENV = new Set(['TENANT_ID', 'TENANT_HOST']);
@@ -141,13 +142,16 @@ const schema = z
       .optional(),
     /** NAT gateways of a new VPC: tenant tasks in private subnets pull their image through them. */
     natGateways: wholeNumber(1, 6).default(1),
-    /** The tenant application image. */
+    /**
+     * The tenant application image.
+     * @default the demo app of `demo/`, built at deploy time as an image asset on an ECR Public base
+     */
     image: z
-      .string({ error: 'must be a container image like traefik/whoami:v1.10 or <account>.dkr.ecr.<region>.amazonaws.com/app:1.0' })
+      .string({ error: 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0' })
       .regex(IMAGE, {
-        error: 'must be a container image like traefik/whoami:v1.10 or <account>.dkr.ecr.<region>.amazonaws.com/app:1.0',
+        error: 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0',
       })
-      .default('traefik/whoami:v1.10'),
+      .optional(),
     containerPort: wholeNumber(1, 65_535).default(80),
     /** Fargate CPU units. */
     cpu: z
@@ -202,6 +206,30 @@ const schema = z
     tombstoneDays: wholeNumber(1, 365).default(7),
     /** How long a signup can be replayed with its Idempotency-Key. */
     idempotencyTtlSeconds: wholeNumber(60, 86_400).default(3600),
+    /**
+     * IAM roles and users that may use the admin routes: `arn:aws:iam::<account>:role/<name>` (a
+     * session of the role, as the IAM authorizer reports it, matches) or `…:user/<name>`. Any
+     * other IAM-signed caller is refused (403).
+     */
+    adminPrincipals: z
+      .array(
+        z.string().regex(ADMIN_PRINCIPAL, {
+          error: 'must be an IAM role or user ARN like arn:aws:iam::123456789012:role/DormouseAdmin',
+        }),
+        { error: 'must be a list of IAM role or user ARNs like ["arn:aws:iam::123456789012:role/DormouseAdmin"]' },
+      )
+      .refine((arns) => arns.join(',').length <= 4096, { error: 'must fit in 4096 characters (a Lambda environment value)' })
+      .default([]),
+    /**
+     * Concurrent executions reserved for (and capping) the reconcile function, so that a burst of
+     * tenant changes cannot take the account's whole pool from the API and wake functions.
+     */
+    reconcileConcurrency: wholeNumber(1, 900, ' (the account default is 1000, and Lambda keeps 100 unreserved)').default(20),
+    /**
+     * How many times in an hour a request to a sleeping tenant's address may wake it; past
+     * that the visitor is told it is resting, and only its owner (API, with its token) can wake it.
+     */
+    anonymousWakesPerHour: wholeNumber(1, 60).default(6),
     apiThrottle: z
       .strictObject(
         {
@@ -235,11 +263,16 @@ const schema = z
     alarmEmail: z
       .email({ error: 'must be an email address like ops@example.com' })
       .optional(),
-    /** An existing S3 bucket that already accepts ALB access logs; none when unset. */
+    /**
+     * An existing S3 bucket that already accepts ALB access logs.
+     * @default a bucket of this stack (encrypted, TLS only, not public, objects expire after accessLogsDays)
+     */
     accessLogsBucket: z
       .string({ error: 'must be an S3 bucket name like my-alb-logs' })
       .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'must be an S3 bucket name like my-alb-logs' })
       .optional(),
+    /** Days the stack's own access log bucket keeps a log file. */
+    accessLogsDays: wholeNumber(1, 3650).default(90),
   }, { error: 'must be an object' })
   .superRefine((config, ctx) => {
     const issue = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
@@ -304,6 +337,18 @@ const schema = z
       issue('natGateways', `must be at most the number of availability zones (${config.availabilityZones.length})`);
     }
   });
+
+/**
+ * Whether `image` is pulled from Docker Hub: no registry host in front of the name (the first
+ * part has no dot or port and is not localhost), or Docker Hub's own hosts named.
+ */
+export function isDockerHubImage(image: string): boolean {
+  const slash = image.indexOf('/');
+  if (slash === -1) return true;
+  const first = image.slice(0, slash).toLowerCase();
+  if (['docker.io', 'index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'].includes(first)) return true;
+  return !first.includes('.') && !first.includes(':') && first !== 'localhost';
+}
 
 export type DormouseConfigInput = z.input<typeof schema>;
 

@@ -1,7 +1,7 @@
-import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { dormouseContext, parseDormouseConfig, type DormouseConfig } from './config.js';
+import { dormouseContext, isDockerHubImage, parseDormouseConfig, type DormouseConfig } from './config.js';
 import { TenantApi } from './constructs/api.js';
 import { ControlPlane } from './constructs/control-plane.js';
 import { DormouseEventBus } from './constructs/event-bus.js';
@@ -54,7 +54,7 @@ export class DormouseStack extends Stack {
           }
         : { availabilityZones: config.availabilityZones, natGateways: config.natGateways },
       app: {
-        image: config.image,
+        ...(config.image === undefined ? {} : { image: config.image }),
         containerPort: config.containerPort,
         cpu: config.cpu,
         memory: config.memory,
@@ -64,6 +64,15 @@ export class DormouseStack extends Stack {
       logRetention,
     });
 
+    if (config.image !== undefined && isDockerHubImage(config.image)) {
+      Annotations.of(this).addWarningV2(
+        'dormouse:docker-hub-image',
+        `dormouse.image ${config.image} is pulled from Docker Hub, which allows 10 anonymous pulls per hour per address: ` +
+          'every tenant start pulls it through the NAT gateway, so bursts of starts fail with CannotPullContainerError. ' +
+          'Copy it to ECR (or use an ECR Public image) and set that reference, or leave dormouse.image out for the demo app.',
+      );
+    }
+
     this.loadBalancer = new LoadBalancer(this, 'LoadBalancer', {
       vpc: this.cluster.vpc,
       domain: config.domain,
@@ -72,10 +81,11 @@ export class DormouseStack extends Stack {
         ? { hostedZone: { id: config.hostedZoneId, name: config.hostedZoneName } }
         : {}),
       ...(config.accessLogsBucket ? { accessLogsBucket: config.accessLogsBucket } : {}),
+      accessLogsDays: config.accessLogsDays,
     });
     this.cluster.acceptTrafficFrom(this.loadBalancer.loadBalancer);
 
-    // Also makes the wake function the load balancer's default action.
+    // Also sends tenant hosts without a rule of their own to the wake function.
     this.controlPlane = new ControlPlane(this, 'ControlPlane', {
       tables: this.tables,
       events: this.events,
@@ -96,6 +106,9 @@ export class DormouseStack extends Stack {
         onDemandFallback: config.onDemandFallback,
         maxRestarts: config.maxRestarts,
         tombstoneDays: config.tombstoneDays,
+        reconcileConcurrency: config.reconcileConcurrency,
+        anonymousWakesPerHour: config.anonymousWakesPerHour,
+        adminPrincipals: config.adminPrincipals,
         logRetention,
       },
     });
@@ -109,7 +122,7 @@ export class DormouseStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { description: 'Tenant API (signup, status, admin under /admin)', value: this.api.url });
     new CfnOutput(this, 'AdminRouteArns', {
-      description: 'Allow execute-api:Invoke on these to let a principal call the admin routes (SigV4-signed)',
+      description: 'Allow execute-api:Invoke on these, and list the principal in dormouse.adminPrincipals, to let it call the admin routes (SigV4-signed)',
       value: Fn.join(',', this.api.adminRouteArns),
     });
     new CfnOutput(this, 'LoadBalancerDnsName', {

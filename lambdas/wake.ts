@@ -3,5 +3,8 @@ import { loadWakeConfig } from '../shared/config.js';
 import { wakeDeps } from '../shared/adapters/aws/wake-deps.js';
 import { createWakeHandler } from '../shared/http/wake-handler.js';
 
-/** ALB default action (Lambda target): hosts without a rule, i.e. sleeping, starting or unknown tenants. */
-export const handler = createWakeHandler(wakeDeps(loadWakeConfig()), new Logger({ serviceName: 'dormouse-wake' }));
+/** ALB catch-all rule for `*.<domain>` (Lambda target): hosts without a rule, i.e. sleeping, starting or unknown tenants. */
+const config = loadWakeConfig();
+export const handler = createWakeHandler(wakeDeps(config), new Logger({ serviceName: 'dormouse-wake' }), {
+  https: config.baseUrl.protocol === 'https:',
+});

@@ -28,6 +28,21 @@ const baseUrl = z
     z.refine((url) => url.pathname === '/' && !url.search && !url.hash, 'must have no path, query or fragment'),
   );
 
+/** `arn:aws:iam::<account>:role/<path/>name` or `…:user/<path/>name`, as in the `adminPrincipals` setting. */
+const ADMIN_PRINCIPAL = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/;
+
+const adminPrincipalList = z
+  .pipe(
+    z.string(),
+    z.transform((value: string) => value.split(',').map((item) => item.trim()).filter(Boolean)),
+  )
+  .check(
+    z.refine(
+      (arns) => arns.every((arn) => ADMIN_PRINCIPAL.test(arn)),
+      'must be IAM role or user ARNs separated by commas, like arn:aws:iam::123456789012:role/DormouseAdmin',
+    ),
+  );
+
 const apiSchema = z.object({
   DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),
   DORMOUSE_IDEMPOTENCY_TABLE_NAME: z.string().check(z.minLength(3)),
@@ -36,6 +51,9 @@ const apiSchema = z.object({
   DORMOUSE_TRIAL_DAYS: z._default(positiveInt, 14),
   DORMOUSE_IDEMPOTENCY_TTL_SECONDS: z._default(positiveInt, 3600),
   DORMOUSE_ADMIN_TOKEN: z.optional(z.string().check(z.minLength(16, 'must be at least 16 characters'))),
+  DORMOUSE_ADMIN_PRINCIPALS: z._default(adminPrincipalList, []),
+  /** Set by Lambda in every function's environment. */
+  AWS_LAMBDA_FUNCTION_NAME: z.optional(z.string()),
 });
 
 export interface ApiConfig {
@@ -48,6 +66,13 @@ export interface ApiConfig {
   idempotencyTtlSeconds: number;
   /** Bearer token that acts as admin. Embedded mode only: on AWS, admins sign requests with IAM. */
   adminToken?: string;
+  /**
+   * IAM roles and users whose signed requests are admin; any other IAM signer is refused. A
+   * role's sessions (`arn:aws:sts::<account>:assumed-role/<name>/<session>`) count as the role.
+   */
+  adminPrincipals: string[];
+  /** Things the configuration asked for that were not done, to be logged once at start. */
+  warnings: string[];
 }
 
 export type Env = Record<string, string | undefined>;
@@ -64,6 +89,13 @@ export function parseEnv<S extends $ZodType>(schema: S, env: Env): output<S> {
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
   const parsed = parseEnv(apiSchema, env);
+  // On Lambda admins are IAM principals on the allowlist: a shared secret in the function's
+  // environment, readable by anyone who can read its configuration, must not open the admin routes.
+  const onLambda = parsed.AWS_LAMBDA_FUNCTION_NAME !== undefined;
+  const warnings =
+    onLambda && parsed.DORMOUSE_ADMIN_TOKEN
+      ? ['DORMOUSE_ADMIN_TOKEN is ignored on AWS Lambda: admins sign their requests with IAM (DORMOUSE_ADMIN_PRINCIPALS)']
+      : [];
   return {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
     idempotencyTable: parsed.DORMOUSE_IDEMPOTENCY_TABLE_NAME,
@@ -71,7 +103,9 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     maxTenants: parsed.DORMOUSE_MAX_TENANTS,
     trialDays: parsed.DORMOUSE_TRIAL_DAYS,
     idempotencyTtlSeconds: parsed.DORMOUSE_IDEMPOTENCY_TTL_SECONDS,
-    ...(parsed.DORMOUSE_ADMIN_TOKEN ? { adminToken: parsed.DORMOUSE_ADMIN_TOKEN } : {}),
+    ...(parsed.DORMOUSE_ADMIN_TOKEN && !onLambda ? { adminToken: parsed.DORMOUSE_ADMIN_TOKEN } : {}),
+    adminPrincipals: parsed.DORMOUSE_ADMIN_PRINCIPALS,
+    warnings,
   };
 }
 
@@ -182,6 +216,7 @@ const wakeSchema = z.object({
   DORMOUSE_BASE_URL: baseUrl,
   DORMOUSE_MAX_ACTIVE_TENANTS: z._default(positiveInt.check(z.maximum(99, 'must stay under the ALB hard limit of 100 target groups')), 90),
   DORMOUSE_MIN_RUN_MINUTES: z._default(positiveInt, 5),
+  DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: z._default(positiveInt.check(z.maximum(60)), 6),
 });
 
 export interface WakeConfig {
@@ -192,6 +227,8 @@ export interface WakeConfig {
   maxActiveTenants: number;
   /** A woken tenant is not evicted for another before it has run, and been idle, this long. */
   minRunMs: number;
+  /** How often in an hour requests to its address may wake one tenant. */
+  anonymousWakesPerHour: number;
 }
 
 export function loadWakeConfig(env: Env = process.env): WakeConfig {
@@ -201,6 +238,7 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
     baseUrl: parsed.DORMOUSE_BASE_URL,
     maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
     minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
+    anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
   };
 }
 

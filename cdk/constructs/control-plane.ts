@@ -37,6 +37,12 @@ export interface ControlPlaneSettings {
   readonly onDemandFallback: boolean;
   readonly maxRestarts: number;
   readonly tombstoneDays: number;
+  /** Concurrent executions reserved for, and capping, the reconcile function. */
+  readonly reconcileConcurrency: number;
+  /** Wakes of one tenant by requests to its address, per hour. */
+  readonly anonymousWakesPerHour: number;
+  /** IAM role and user ARNs allowed on the admin routes. */
+  readonly adminPrincipals: readonly string[];
   readonly logRetention: RetentionDays;
 }
 
@@ -78,7 +84,7 @@ const WAKE_MEMORY_MB = 256;
  * - stream-publisher: tenant table stream → domain events on the bus (through the Pipe);
  * - reconcile: `Tenant Changed` on the bus → converge that tenant (ECS, ELBv2);
  * - task-events: `ECS Task State Change` of this cluster on the default bus → actual state;
- * - wake: the load balancer's default action, i.e. every host without a tenant rule;
+ * - wake: the load balancer's catch-all rule, i.e. every `*.<domain>` host without a tenant rule;
  * - sweep: EventBridge Scheduler, every `sweepRateMinutes` → passivate idle tenants, expire
  *   trials, retry and resync, repair drift.
  * Every asynchronous path ends in a dead-letter queue with an alarm; wake and sweep, which no
@@ -114,6 +120,7 @@ export class ControlPlane extends Construct {
     this.api.addEnvironment('DORMOUSE_MAX_TENANTS', String(settings.maxTenants));
     this.api.addEnvironment('DORMOUSE_TRIAL_DAYS', String(settings.trialDays));
     this.api.addEnvironment('DORMOUSE_IDEMPOTENCY_TTL_SECONDS', String(settings.idempotencyTtlSeconds));
+    this.api.addEnvironment('DORMOUSE_ADMIN_PRINCIPALS', settings.adminPrincipals.join(','));
 
     this.streamPublisher = dormouseFunction(this, 'StreamPublisher', {
       entry: 'stream-publisher',
@@ -133,6 +140,10 @@ export class ControlPlane extends Construct {
       logRetention,
       memorySize: 512,
       timeout: RECONCILE_TIMEOUT,
+      // Held to its share of the account's concurrency, so that a burst of tenant changes (a
+      // flood of signups or wakes) queues in Lambda's async queue, where events wait up to the
+      // rule's retries, instead of taking every execution from the API and wake functions.
+      reservedConcurrentExecutions: settings.reconcileConcurrency,
     });
     bindReconciler(this.reconcile, props);
     const reconcileDlq = alerts.deadLetterQueue(
@@ -184,7 +195,7 @@ export class ControlPlane extends Construct {
 
     this.wake = dormouseFunction(this, 'Wake', {
       entry: 'wake',
-      description: 'Dormouse: the load balancer default action; wakes sleeping tenants, answers unknown hosts',
+      description: 'Dormouse: tenant hosts without a rule; wakes sleeping tenants, answers unknown ones',
       serviceName: 'dormouse-wake',
       logRetention,
       // On the request path of every sleeping or unknown host: small and quick. No reserved
@@ -198,6 +209,7 @@ export class ControlPlane extends Construct {
     // The same ceiling as the reconciler's: a wake evicts an idle tenant when this many slots are taken.
     this.wake.addEnvironment('DORMOUSE_MAX_ACTIVE_TENANTS', String(settings.maxActiveTenants));
     this.wake.addEnvironment('DORMOUSE_MIN_RUN_MINUTES', String(settings.minRunMinutes));
+    this.wake.addEnvironment('DORMOUSE_ANONYMOUS_WAKES_PER_HOUR', String(settings.anonymousWakesPerHour));
     loadBalancer.routeUnknownHostsTo(this.wake);
     alerts.alarmOnErrors('WakeErrors', this.wake, {
       what:

@@ -1,10 +1,12 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
-import { EventBus, RuleTargetInput, EventField, Rule } from 'aws-cdk-lib/aws-events';
-import { SnsTopic } from 'aws-cdk-lib/aws-events-targets';
+import { ArnFormat, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { EventBus, RuleTargetInput, EventField, Rule, type IRuleTarget } from 'aws-cdk-lib/aws-events';
+import { addToDeadLetterQueueResourcePolicy, bindBaseTargetConfig } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { CfnPipe } from 'aws-cdk-lib/aws-pipes';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { EVENT_SOURCE, TENANT_FAILED } from '../../shared/domain/domain-events.js';
 import { acknowledgeWildcardResources } from '../nag.js';
@@ -61,8 +63,19 @@ export class DormouseEventBus extends Construct {
       retention: this.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    const stack = Stack.of(this);
+    // Named, so that the role's trust can name the pipe (the pipe itself depends on the role).
+    const pipeName = Names.uniqueResourceName(this, { maxLength: 64, separator: '-' });
     const role = new Role(this, 'PipeRole', {
-      assumedBy: new ServicePrincipal('pipes.amazonaws.com'),
+      assumedBy: new ServicePrincipal('pipes.amazonaws.com', {
+        conditions: {
+          // Confused-deputy guard: only this pipe, in this account, may act with the role.
+          StringEquals: {
+            'aws:SourceAccount': stack.account,
+            'aws:SourceArn': stack.formatArn({ service: 'pipes', resource: 'pipe', resourceName: pipeName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
+          },
+        },
+      }),
       description: 'Dormouse tenant table stream to the stream-publisher function',
     });
     role.addToPolicy(
@@ -86,6 +99,7 @@ export class DormouseEventBus extends Construct {
     logGroup.grantWrite(role);
 
     const pipe = new CfnPipe(this, 'TableToPublisher', {
+      name: pipeName,
       description: 'Tenant table stream to the Dormouse stream publisher',
       roleArn: role.roleArn,
       source: table.streamArn,
@@ -118,9 +132,7 @@ export class DormouseEventBus extends Construct {
       description: 'A tenant failed: tell the operators',
       eventPattern: { source: [EVENT_SOURCE], detailType: [TENANT_FAILED] },
       targets: [
-        new SnsTopic(this.alerts.topic, {
-          deadLetterQueue: dlq,
-          retryAttempts: 8,
+        publishFromThisRuleOnly(this.alerts.topic, dlq, {
           message: RuleTargetInput.fromText(
             `Dormouse tenant ${EventField.fromPath('$.detail.tenantId')} failed: ${EventField.fromPath('$.detail.reason')}`,
           ),
@@ -128,4 +140,35 @@ export class DormouseEventBus extends Construct {
       ],
     });
   }
+}
+
+/**
+ * A rule target that publishes to `topic`. Unlike aws-events-targets' `SnsTopic`, whose topic
+ * policy lets events.amazonaws.com publish on behalf of any rule of any account, the statement
+ * it adds names the rule and this account (aws:SourceArn, aws:SourceAccount).
+ */
+function publishFromThisRuleOnly(topic: ITopic, deadLetterQueue: IQueue, props: { message: RuleTargetInput }): IRuleTarget {
+  return {
+    bind: (rule) => {
+      topic.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'PublishFromTenantFailedRule',
+          principals: [new ServicePrincipal('events.amazonaws.com')],
+          actions: ['sns:Publish'],
+          resources: [topic.topicArn],
+          conditions: {
+            ArnEquals: { 'aws:SourceArn': rule.ruleRef.ruleArn },
+            StringEquals: { 'aws:SourceAccount': Stack.of(topic).account },
+          },
+        }),
+      );
+      addToDeadLetterQueueResourcePolicy(rule, deadLetterQueue);
+      return {
+        ...bindBaseTargetConfig({ deadLetterQueue, retryAttempts: 8 }),
+        arn: topic.topicArn,
+        input: props.message,
+        targetResource: topic,
+      };
+    },
+  };
 }

@@ -1,4 +1,4 @@
-import { Annotations, ArnFormat, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { SubnetType, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import {
   ApplicationListener,
@@ -7,15 +7,17 @@ import {
   ApplicationTargetGroup,
   ListenerAction,
   ListenerCertificate,
+  ListenerCondition,
   SslPolicy,
 } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { LambdaTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import type { Function as LambdaFunction, IFunction } from 'aws-cdk-lib/aws-lambda';
+import { CfnPermission, type Function as LambdaFunction, type IFunction } from 'aws-cdk-lib/aws-lambda';
 import { ARecord, HostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53';
 import { LoadBalancerTarget } from 'aws-cdk-lib/aws-route53-targets';
-import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { CATCH_ALL_RULE_PRIORITY } from '../../shared/adapters/aws/elb-routing.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 
 /** Prefix of every target group the reconciler creates (`targetGroupName` in shared/adapters/aws/names.ts). */
@@ -29,21 +31,27 @@ export interface LoadBalancerProps {
   readonly certificateArn?: string;
   /** Zone that gets a `*.<domain>` alias record. @default no DNS record */
   readonly hostedZone?: { readonly id: string; readonly name: string };
-  /** An existing bucket that accepts ALB access logs. @default no access logs */
+  /** An existing bucket that accepts ALB access logs. @default a bucket of this construct */
   readonly accessLogsBucket?: string;
+  /** Days a log file is kept in the construct's own bucket. @default 90 */
+  readonly accessLogsDays?: number;
 }
 
 /**
  * The internet-facing ALB in front of every tenant. One listener holds one host rule per
- * active tenant (the reconciler adds and removes them); a host without a rule falls through
- * to the default action, which is where a sleeping tenant gets woken. That action is given
- * with `routeUnknownHostsTo` (the wake function); a listener left without it fails the synth.
+ * active tenant (the reconciler adds and removes them); a tenant host without a rule falls
+ * through to a last, catch-all rule for `*.<domain>`, which is where a sleeping tenant gets
+ * woken: `routeUnknownHostsTo` (the wake function). Any other host (the bare address, another
+ * domain) gets the default action, a fixed 404 that costs nothing and says nothing.
  */
 export class LoadBalancer extends Construct {
   readonly loadBalancer: ApplicationLoadBalancer;
   /** The listener tenant host rules are added to. */
   readonly listener: ApplicationListener;
   readonly https: boolean;
+  /** Where the ALB writes its access logs. */
+  readonly accessLogs: IBucket;
+  private readonly domain: string;
   /** The Lambda target group of the default action, once `routeUnknownHostsTo` has set it. */
   private unknownHostsTargetGroup?: ApplicationTargetGroup;
 
@@ -61,15 +69,12 @@ export class LoadBalancer extends Construct {
       'AwsSolutions-EC23',
       'The ALB serves tenant apps to the public internet, so its ports 80 and 443 are open to all; nothing else is.',
     );
-    if (props.accessLogsBucket) {
-      this.loadBalancer.logAccessLogs(Bucket.fromBucketName(this, 'AccessLogs', props.accessLogsBucket), 'dormouse');
-    } else {
-      acknowledge(
-        this.loadBalancer,
-        'AwsSolutions-ELB2',
-        'ALB access logs are opt-in (dormouse.accessLogsBucket): they need a bucket this stack would otherwise own and empty on teardown.',
-      );
-    }
+    this.domain = props.domain;
+    this.accessLogs = props.accessLogsBucket
+      ? Bucket.fromBucketName(this, 'AccessLogs', props.accessLogsBucket)
+      : this.accessLogsBucket(props.accessLogsDays ?? 90);
+    // Also grants the region's ELB log delivery account (or service) write on the prefix.
+    this.loadBalancer.logAccessLogs(this.accessLogs, 'dormouse');
 
     if (props.certificateArn) {
       this.listener = this.loadBalancer.addListener('Https', {
@@ -113,20 +118,76 @@ export class LoadBalancer extends Construct {
   }
 
   /**
-   * Sends every request whose host has no tenant rule to `fn` (the wake function), through a
-   * Lambda target group: the listener's default action. The target group counts against the
-   * ALB's 100, which is why `maxActiveTenants` stops at 99. `LambdaTarget` also grants
-   * elasticloadbalancing.amazonaws.com the invoke permission, which the group waits for.
+   * Sends every request for `*.<domain>` whose host has no tenant rule to `fn` (the wake
+   * function), through a Lambda target group, by a catch-all rule with the lowest priority
+   * (50000; tenant rules stay below it). The listener's default action answers everything
+   * else with a plain 404, so hosts that cannot name a tenant never invoke the function. The
+   * target group counts against the ALB's 100, which is why `maxActiveTenants` stops at 99.
    */
   routeUnknownHostsTo(fn: IFunction): ApplicationTargetGroup {
     if (this.unknownHostsTargetGroup) throw new Error('The load balancer already routes unknown hosts to a function');
-    const targetGroup = new ApplicationTargetGroup(this, 'UnknownHosts', { targets: [new LambdaTarget(fn)] });
+    // Named, so that the invoke permission can name it before it exists; unique per installation.
+    const targetGroupName = `${Names.uniqueResourceName(this, { maxLength: 27 })}-wake`;
+    const targetGroup = new ApplicationTargetGroup(this, 'UnknownHosts', { targetGroupName, targets: [new LambdaTarget(fn)] });
     // Single-valued headers, which the wake handler reads (it copes with either). Off is the
     // service default, but `multiValueHeadersEnabled: false` writes nothing: stated here instead.
     targetGroup.setAttribute('lambda.multi_value_headers.enabled', 'false');
-    this.listener.addAction('UnknownHosts', { action: ListenerAction.forward([targetGroup]) });
+    this.listener.addAction('NotATenant', {
+      action: ListenerAction.fixedResponse(404, { contentType: 'text/plain', messageBody: 'Not Found' }),
+    });
+    this.listener.addAction('UnknownHosts', {
+      priority: CATCH_ALL_RULE_PRIORITY,
+      conditions: [ListenerCondition.hostHeaders([`*.${this.domain}`])],
+      action: ListenerAction.forward([targetGroup]),
+    });
+    this.restrictInvokeToTargetGroup(fn, targetGroupName);
     this.unknownHostsTargetGroup = targetGroup;
     return targetGroup;
+  }
+
+  /**
+   * `LambdaTarget` grants elasticloadbalancing.amazonaws.com the invoke permission (the group
+   * waits for it) with no source: any target group in any account could name the function.
+   * The permission is held to this account and to the group's name. (Its ARN cannot be used:
+   * the group depends on the permission, so the permission cannot refer back to the group.)
+   */
+  private restrictInvokeToTargetGroup(fn: IFunction, targetGroupName: string): void {
+    const stack = Stack.of(this);
+    const permissions = fn.node.children.filter(
+      (child): child is CfnPermission => child instanceof CfnPermission && child.principal === 'elasticloadbalancing.amazonaws.com',
+    );
+    if (permissions.length === 0) throw new Error('No load balancer invoke permission found on the wake function');
+    for (const permission of permissions) {
+      permission.sourceAccount = stack.account;
+      permission.sourceArn = stack.formatArn({
+        service: 'elasticloadbalancing',
+        resource: 'targetgroup',
+        resourceName: `${targetGroupName}/*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
+    }
+  }
+
+  /**
+   * The stack's own access log bucket: S3-managed encryption (the only kind ALB log delivery
+   * writes to), TLS only, no public access, and objects that expire. Kept when the stack is
+   * deleted, like the tables: logs are records of who came.
+   */
+  private accessLogsBucket(days: number): Bucket {
+    const bucket = new Bucket(this, 'AccessLogs', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [{ id: 'ExpireAccessLogs', expiration: Duration.days(days) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(
+      bucket,
+      'AwsSolutions-S1',
+      'This bucket holds the load balancer access logs itself; logging access to it would need yet another bucket, and only the ALB writes here.',
+    );
+    return bucket;
   }
 
   /** `app/<name>/<id>`: the LoadBalancer dimension of the ALB's CloudWatch metrics. */

@@ -10,6 +10,7 @@ import {
   type IVpc,
 } from 'aws-cdk-lib/aws-ec2';
 import { Repository } from 'aws-cdk-lib/aws-ecr';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import {
   Cluster,
   ContainerImage,
@@ -24,6 +25,10 @@ import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
+import { PROJECT_ROOT } from './function.js';
+
+/** The demo application (`demo/whoami.mjs`) and its Dockerfile: the default tenant image. */
+export const DEMO_APP_DIRECTORY = `${PROJECT_ROOT}demo`;
 
 /** The container the reconciler overrides with TENANT_ID and TENANT_HOST. */
 export const TENANT_CONTAINER_NAME = 'app';
@@ -44,8 +49,12 @@ export type TenantNetwork =
     };
 
 export interface TenantAppProps {
-  /** Container image reference; ECR images of this account get pull permission. */
-  readonly image: string;
+  /**
+   * Container image reference; ECR images get pull permission.
+   * @default the demo application, built from `demo/` at deploy time as an image asset (on an
+   * ECR Public base image) and pulled from the CDK bootstrap repository
+   */
+  readonly image?: string;
   readonly containerPort: number;
   /** Fargate CPU units. */
   readonly cpu: number;
@@ -121,19 +130,22 @@ export class TenantCluster extends Construct {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const hasEnvironment = Object.keys(props.app.environment).length > 0;
+    // The demo listens on PORT: told the container port, it follows a changed containerPort.
+    const environment =
+      props.app.image === undefined ? { PORT: String(props.app.containerPort), ...props.app.environment } : props.app.environment;
+    const hasEnvironment = Object.keys(environment).length > 0;
     this.taskDefinition.addContainer(TENANT_CONTAINER_NAME, {
-      image: this.image(props.app.image),
+      image: props.app.image === undefined ? this.demoImage() : this.image(props.app.image),
       essential: true,
       portMappings: [{ containerPort: props.app.containerPort, name: 'app' }],
-      ...(hasEnvironment ? { environment: props.app.environment } : {}),
+      ...(hasEnvironment ? { environment } : {}),
       logging: LogDrivers.awsLogs({ logGroup, streamPrefix: 'tenant' }),
     });
     if (hasEnvironment) {
       acknowledge(
         this.taskDefinition,
         'AwsSolutions-ECS2',
-        'dormouse.environment holds non-secret settings by contract (documented); secrets belong in Secrets Manager.',
+        'dormouse.environment holds non-secret settings by contract (documented), and the demo image gets only its PORT; secrets belong in Secrets Manager.',
       );
     }
   }
@@ -266,6 +278,21 @@ export class TenantCluster extends Construct {
       ),
     });
     return vpc;
+  }
+
+  /**
+   * The demo application as an image asset: synth only stages `demo/` (no Docker needed);
+   * `cdk deploy` builds it for x86_64, which Fargate Spot runs, and pushes it to the CDK
+   * bootstrap repository, which the execution role is granted pull on.
+   */
+  private demoImage(): ContainerImage {
+    const image = ContainerImage.fromAsset(DEMO_APP_DIRECTORY, { platform: Platform.LINUX_AMD64 });
+    acknowledge(
+      this.executionRole,
+      'AwsSolutions-IAM5[Resource::*]',
+      'ecr:GetAuthorizationToken, which every image pull starts with, has no resource-level scope.',
+    );
+    return image;
   }
 
   private image(reference: string): ContainerImage {

@@ -4,7 +4,7 @@ import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { KeySchemaElement, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
-import { TENANT_TABLE, createIdempotencyTableInput, createTenantTableInput } from '../../shared/adapters/aws/tenant-table.js';
+import { TENANT_TABLE, createIdempotencyTableInput, createTenantTableInput, keys } from '../../shared/adapters/aws/tenant-table.js';
 
 const ATTRIBUTE_TYPES: Record<ScalarAttributeType, AttributeType> = {
   S: AttributeType.STRING,
@@ -65,6 +65,8 @@ export class TenantTable extends Construct {
       timeToLiveAttribute: TENANT_TABLE.ttlAttribute,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy,
+      // A stack update or a console click cannot drop the records; tearing down starts by turning this off.
+      deletionProtection: true,
     });
     for (const index of shape.GlobalSecondaryIndexes ?? []) {
       const sortKey = keyOf(index.KeySchema, 'RANGE');
@@ -92,6 +94,8 @@ export class TenantTable extends Construct {
       timeToLiveAttribute: 'expiration',
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy,
+      // A stack update or a console click cannot drop the records; tearing down starts by turning this off.
+      deletionProtection: true,
     });
   }
 
@@ -115,16 +119,27 @@ export class TenantTable extends Construct {
   }
 
   /**
-   * Lets `fn` read tenant records and counters, query the indexes, and replace a tenant record
-   * with a single conditional put, nothing more, and tells it the table. This is what the wake
-   * function does: it is public, so it gets no update, delete or transaction rights.
+   * Lets `fn` read tenant records and the routing slot counter, query the indexes, and replace
+   * a tenant record with a single conditional put, nothing more, and tells it the table. This
+   * is what the wake function does: it is public, so it gets no update, delete or transaction
+   * rights, and by the items' partition keys (dynamodb:LeadingKeys) it can neither read nor
+   * write email claims, the tenant counter or the sweep's markers.
    */
   bindWakeStore(fn: LambdaFunction): void {
     fn.addToRolePolicy(
       new PolicyStatement({
-        sid: 'ReadTenantsWakeOne',
-        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        sid: 'ReadTenantsAndSlots',
+        actions: ['dynamodb:GetItem'],
         resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.tenant('*'), keys.routingCounter] } },
+      }),
+    );
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'WakeOrEvictTenants',
+        actions: ['dynamodb:PutItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.tenant('*')] } },
       }),
     );
     fn.addToRolePolicy(

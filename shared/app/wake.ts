@@ -1,16 +1,19 @@
 import { VersionConflictError } from '../domain/errors.js';
 import { isValidSlug } from '../domain/slug.js';
-import { withDesired, type Phase, type Tenant } from '../domain/tenant.js';
+import { withDesired, type AnonymousWakes, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { ActiveTenantLister, RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import type { MissCache } from './miss-cache.js';
 
 /**
  * Wake on request. A sleeping tenant has no ALB rule, so its host falls through to the
- * default action and lands here. This answers every such request, and for a sleeping tenant
+ * catch-all rule and lands here. This answers every such request, and for a sleeping tenant
  * sets the expected state back to running. It is public and sits in front of random traffic,
- * so it is cheap: at most one tenant read per request, none for hosts that cannot name a
- * tenant, and writes only when a sleeper is asked to wake.
+ * so it is cheap: at most one eventually consistent tenant read per request, none for hosts
+ * that cannot name a tenant or named a missing one lately, and writes only when a sleeper is
+ * asked to wake. Anyone can send those requests, so a tenant is woken this way at most
+ * `anonymousWakesPerHour` times an hour: a script cannot keep cycling sleepers through the
+ * routing slots (each wake may evict an idle tenant). Its owner can always wake it by the API.
  */
 
 export interface WakeSettings {
@@ -22,6 +25,8 @@ export interface WakeSettings {
   minRunMs: number;
   /** How many of the least recently active tenants are looked at for an eviction. @default 25 */
   evictionCandidates?: number;
+  /** Wakes of one tenant by requests to its address, per hour. @default 6 */
+  anonymousWakesPerHour?: number;
 }
 
 export interface WakeDeps {
@@ -39,8 +44,11 @@ export interface WakeRequest {
   acceptsJson: boolean;
 }
 
-/** What the page says. `unknown`: no such tenant; `gone`: deleted or trial over. */
-export type WakeKind = 'unknown' | 'gone' | 'failed' | 'waking';
+/**
+ * What the page says. `unknown`: no such tenant; `gone`: deleted or trial over; `resting`:
+ * asleep, and woken by requests as often as an hour allows.
+ */
+export type WakeKind = 'unknown' | 'gone' | 'failed' | 'waking' | 'resting';
 
 export interface WakeAnswer {
   status: 404 | 410 | 503;
@@ -64,6 +72,8 @@ export const QUEUED_RETRY_SECONDS = 15;
 export const FAILED_RETRY_SECONDS = 60;
 
 const DEFAULT_EVICTION_CANDIDATES = 25;
+export const DEFAULT_ANONYMOUS_WAKES_PER_HOUR = 6;
+const WAKE_WINDOW_MS = 3_600_000;
 /** Fresh reads a conditional write gets before the request is answered without it. */
 const WRITE_ATTEMPTS = 3;
 
@@ -112,7 +122,9 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
   // Staleness accepted: a slug signed up within the TTL of a miss answers 404 until the TTL ends.
   if (deps.unknownTenants.has(slug, now.getTime())) return { status: 404, kind: 'unknown', format, tenant: slug };
 
-  let tenant = await deps.store.get(slug);
+  // Eventually consistent: half the cost, and a stale record only delays the answer by a
+  // reload (the waking page) or meets the version condition of the write, which re-reads.
+  let tenant = await deps.store.get(slug, { consistent: false });
   for (let attempt = 1; ; attempt++) {
     if (!tenant) {
       deps.unknownTenants.add(slug, now.getTime());
@@ -133,8 +145,13 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
     }
     if (state === 'asleep') {
       // Already asked to run (the reconciler has not caught up yet): nothing to write.
-      const next = withDesired(tenant, 'running');
-      if (next !== tenant) {
+      const woken = withDesired(tenant, 'running');
+      if (woken !== tenant) {
+        const wakes = countWake(tenant.anonymousWakes, now, deps.settings.anonymousWakesPerHour ?? DEFAULT_ANONYMOUS_WAKES_PER_HOUR);
+        if ('retryAfter' in wakes) {
+          return { status: 503, kind: 'resting', format, tenant: slug, phase: tenant.status.phase, retryAfter: wakes.retryAfter };
+        }
+        const next = { ...woken, anonymousWakes: wakes };
         try {
           tenant = await deps.store.save(next);
         } catch (error) {
@@ -154,6 +171,23 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
     }
     return progress(deps, tenant, format);
   }
+}
+
+/**
+ * The wake count with one more wake, or how many seconds remain before the counting hour
+ * ends when it already holds `perHour`. The hour starts at the first wake after the last
+ * one ended (a fixed window, kept on the tenant record).
+ */
+export function countWake(
+  wakes: AnonymousWakes | undefined,
+  now: Date,
+  perHour: number,
+): AnonymousWakes | { retryAfter: number } {
+  const since = wakes ? Date.parse(wakes.since) : Number.NaN;
+  // No window, an unreadable one, or one that has ended (or lies ahead): a new hour starts.
+  if (!wakes || !(now.getTime() - since < WAKE_WINDOW_MS && now.getTime() >= since)) return { since: now.toISOString(), count: 1 };
+  if (wakes.count < perHour) return { since: wakes.since, count: wakes.count + 1 };
+  return { retryAfter: Math.max(1, Math.ceil((since + WAKE_WINDOW_MS - now.getTime()) / 1000)) };
 }
 
 async function progress(deps: WakeDeps, tenant: Tenant, format: WakeAnswer['format']): Promise<WakeAnswer> {

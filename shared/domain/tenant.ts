@@ -91,6 +91,12 @@ export interface Lease {
   until: string;
 }
 
+export interface AnonymousWakes {
+  /** ISO time the counting hour started: the first wake after the previous hour ended. */
+  since: string;
+  count: number;
+}
+
 export interface Tenant {
   /** The tenant's id is its slug: it names the host, the record and the AWS resources. */
   id: string;
@@ -109,6 +115,8 @@ export interface Tenant {
   /** Epoch seconds after which DynamoDB TTL removes a tombstone. */
   expiresAt?: number;
   lease?: Lease;
+  /** Wakes by requests to the tenant's address, counted in the hour from `since` (the wake limit). */
+  anonymousWakes?: AnonymousWakes;
   /** Optimistic lock: every write is conditional on the version it read. */
   version: number;
 }

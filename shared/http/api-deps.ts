@@ -18,11 +18,13 @@ export interface ApiDepsOverrides {
 export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): ApiDeps {
   const dynamoClient = overrides.dynamoClient ?? new DynamoDBClient({});
   const documentClient = DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } });
+  const logger = overrides.logger ?? new Logger({ serviceName: 'dormouse-api' });
+  for (const warning of config.warnings) logger.warn(warning);
   return {
     store: new DynamoDbTenantStore({ tableName: config.tenantTable, client: documentClient }),
     clock: overrides.clock ?? systemClock,
     config,
     idempotencyStore: new DynamoDBPersistenceLayer({ tableName: config.idempotencyTable, awsSdkV3Client: dynamoClient }),
-    logger: overrides.logger ?? new Logger({ serviceName: 'dormouse-api' }),
+    logger,
   };
 }

@@ -20,7 +20,7 @@ import type { Clock } from '../ports/clock.js';
 import type { TenantStore } from '../ports/tenant-store.js';
 import { authorizeForTenant, identifyCaller, requireAdmin, requireCredential, type Caller } from './caller.js';
 import { header, jsonBody } from './request.js';
-import { errorResponse, json, type HttpResponse } from './responses.js';
+import { HSTS, errorResponse, json, type HttpResponse } from './responses.js';
 import { signupPageResponse } from './signup-page.js';
 import { idempotencyKey, listQuery, parseInput, signupBody } from './schemas.js';
 
@@ -89,6 +89,8 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   }
 
   const signupPage = signupPageResponse(config.baseUrl);
+  // Tenants are served over HTTPS: the page tells browsers to keep to it.
+  if (config.baseUrl.protocol === 'https:') signupPage.headers = { ...signupPage.headers, 'strict-transport-security': HSTS };
 
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/$/, run: async () => ({ ...signupPage, headers: { ...signupPage.headers } }) },
@@ -151,7 +153,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       // Nothing that is not a valid slug can name a tenant; no need to ask the table.
       if (!isValidSlug(id)) throw new NotFoundError(`There is no tenant "${id}".`);
     }
-    const caller = identifyCaller(event, config.adminToken);
+    const caller = identifyCaller(event, config);
     if (matched.adminOnly || adminPrefixed) requireAdmin(caller);
     return matched.run({ event, caller, id });
   }

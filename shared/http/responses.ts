@@ -1,6 +1,12 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { DormouseError } from '../domain/errors.js';
 
+/**
+ * Strict-Transport-Security for pages served over HTTPS: a year, for the host and every host
+ * under it (the tenants' hosts under the root domain).
+ */
+export const HSTS = 'max-age=31536000; includeSubDomains';
+
 export type HttpResponse = APIGatewayProxyStructuredResultV2 & { statusCode: number };
 
 const JSON_HEADERS = {

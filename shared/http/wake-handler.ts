@@ -4,29 +4,40 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ALBEvent, ALBResult, Context } from 'aws-lambda';
 import { wake, type WakeDeps } from '../app/wake.js';
+import { HSTS } from './responses.js';
 import { renderWakePage, troubleAnswer, type RenderedPage } from './wake-pages.js';
 
 export type WakeHandler = (event: ALBEvent, context: Context) => Promise<ALBResult>;
 
+export interface WakeHandlerOptions {
+  /**
+   * Tenants are served over HTTPS (the base URL is https): every answer tells browsers to
+   * keep to HTTPS for the domain and its subdomains, the tenants' hosts. @default false
+   */
+  https?: boolean;
+}
+
 /**
- * The ALB's default action: every host without a rule of its own. Never throws to the load
- * balancer (which would answer a bare 502): anything unexpected becomes a 503 "try again"
- * page, with the details in the log only.
+ * The ALB's catch-all for tenant hosts: every `*.<domain>` host without a rule of its own.
+ * Never throws to the load balancer (which would answer a bare 502): anything unexpected
+ * becomes a 503 "try again" page, with the details in the log only.
  */
-export function createWakeHandler(deps: WakeDeps, logger: Logger): WakeHandler {
+export function createWakeHandler(deps: WakeDeps, logger: Logger, { https = false }: WakeHandlerOptions = {}): WakeHandler {
+  const secure = (page: RenderedPage): RenderedPage =>
+    https ? { ...page, headers: { ...page.headers, 'strict-transport-security': HSTS } } : page;
   return middy<ALBEvent, ALBResult>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use({
       onError: async (request) => {
         logger.error('Wake request failed', { error: request.error });
-        request.response = toAlbResult(request.event, renderWakePage(troubleAnswer(safeFormat(request.event))));
+        request.response = toAlbResult(request.event, secure(renderWakePage(troubleAnswer(safeFormat(request.event)))));
       },
     })
     .handler(async (event) => {
       const answer = await wake({ ...deps, logger }, { host: header(event, 'host'), acceptsJson: prefersJson(header(event, 'accept')) });
       if (answer.tenant) logger.appendKeys({ tenantId: answer.tenant });
       logger.debug('Wake answered', { status: answer.status, kind: answer.kind, phase: answer.phase });
-      return toAlbResult(event, renderWakePage(answer));
+      return toAlbResult(event, secure(renderWakePage(answer)));
     });
 }
 

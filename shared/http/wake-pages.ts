@@ -49,6 +49,7 @@ const CACHE_CONTROL: Record<WakePageAnswer['kind'], string> = {
   gone: 'public, max-age=300',
   failed: 'no-store',
   waking: 'no-store',
+  resting: 'no-store',
   error: 'no-store',
 };
 
@@ -153,6 +154,15 @@ function content(answer: WakePageAnswer): Content {
           'This page does not reload by itself.',
         ],
       };
+    case 'resting': {
+      const minutes = Math.max(1, Math.ceil((answer.retryAfter ?? 60) / 60));
+      return {
+        title: `${name} is asleep`,
+        heading: `${name} is asleep`,
+        status: `It has been woken up by visits as often as an hour allows. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+        more: ['Its owner can wake it up at any time.', 'This page does not reload by itself.'],
+      };
+    }
     case 'waking': {
       const phase = answer.phase ? PHASE_TEXT[answer.phase] : 'Starting';
       const place = answer.position !== undefined ? ` (number ${answer.position} in line)` : '';

@@ -30,8 +30,17 @@ export interface SaveOptions {
   routingSlot?: { claim: true; maxActiveTenants: number } | { claim: false };
 }
 
+export interface ReadOptions {
+  /**
+   * False for an eventually consistent read: half the cost, but it may miss a write of the
+   * last second or so. For readers that only decide on a conditional write, which catches that.
+   * @default true
+   */
+  consistent?: boolean;
+}
+
 export interface TenantReader {
-  get(id: string): Promise<Tenant | undefined>;
+  get(id: string, options?: ReadOptions): Promise<Tenant | undefined>;
 }
 
 export interface TenantWriter {

@@ -27,7 +27,6 @@ describe('Dormouse configuration', () => {
     expect(config).toMatchObject({
       region: 'us-east-1',
       baseUrl: 'http://trials.example.com',
-      image: 'traefik/whoami:v1.10',
       containerPort: 80,
       cpu: 256,
       memory: 512,
@@ -40,7 +39,13 @@ describe('Dormouse configuration', () => {
       minRunMinutes: 5,
       sweepRateMinutes: 1,
       expiringNoticeHours: 24,
+      adminPrincipals: [],
+      reconcileConcurrency: 20,
+      anonymousWakesPerHour: 6,
+      accessLogsDays: 90,
     });
+    // No image: the demo app, built from demo/ at deploy time.
+    expect(config.image).toBeUndefined();
   });
 
   it('serves tenants over HTTPS once a certificate is given', () => {
@@ -91,6 +96,16 @@ describe('Dormouse configuration', () => {
     ['a throttle without a burst', { apiThrottle: { rate: 5 } }, 'dormouse.apiThrottle.burst: is required; must be a whole number from 1 to 5000'],
     ['an alarm email that is not one', { alarmEmail: 'ops' }, 'dormouse.alarmEmail: must be an email address like ops@example.com'],
     ['a health check path without a slash', { healthCheckPath: 'healthz' }, 'dormouse.healthCheckPath: must be a path like / or /healthz'],
+    [
+      'an admin principal that is not an IAM role or user ARN',
+      { adminPrincipals: ['arn:aws:sts::123456789012:assumed-role/Admin/alice'] },
+      'dormouse.adminPrincipals.0: must be an IAM role or user ARN like arn:aws:iam::123456789012:role/DormouseAdmin',
+    ],
+    [
+      'a reserved concurrency that leaves Lambda less than its 100 unreserved executions',
+      { reconcileConcurrency: 950 },
+      'dormouse.reconcileConcurrency: must be a whole number from 1 to 900 (the account default is 1000, and Lambda keeps 100 unreserved)',
+    ],
     ['a misspelt key', { domian: 'x' }, 'dormouse: unknown key "domian" (check the spelling)'],
     ['a minimum run time of zero', { minRunMinutes: 0 }, 'dormouse.minRunMinutes: must be a whole number from 1 to 1440'],
     ['a sweep rate of a fraction of a minute', { sweepRateMinutes: 0.5 }, 'dormouse.sweepRateMinutes: must be a whole number from 1 to 60'],

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { CATCH_ALL_RULE_PRIORITY } from '../../shared/adapters/aws/elb-routing.js';
 import { createTenantTableInput, createIdempotencyTableInput } from '../../shared/adapters/aws/tenant-table.js';
 import { loadApiConfig, loadReconcilerConfig, loadSweepConfig, loadWakeConfig } from '../../shared/config.js';
 import { newTenant } from '../../shared/domain/tenant.js';
@@ -83,6 +84,7 @@ describe('the tenant table', () => {
       Properties: Match.objectLike({
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
         BillingMode: 'PAY_PER_REQUEST',
+        DeletionProtectionEnabled: true,
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
         StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
@@ -90,6 +92,15 @@ describe('the tenant table', () => {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
     });
+  });
+
+  it('protects both tables from deletion, by the stack or by hand', () => {
+    const tables = Object.values(ofType('AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(2);
+    for (const table of tables) {
+      expect(table.Properties.DeletionProtectionEnabled).toBe(true);
+      expect(table).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    }
   });
 
   it('has an idempotency table in the Powertools layout, expiring records by TTL', () => {
@@ -111,7 +122,7 @@ describe('the tenant cluster', () => {
     expect(association.Properties.CapacityProviders).toHaveLength(2);
   });
 
-  it('runs the tenant task on x86_64 (Fargate Spot has no arm64) with the configured image, port and size', () => {
+  it('runs the tenant task on x86_64 (Fargate Spot has no arm64) with the demo image, port and size', () => {
     const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
     expect(taskDefinition.Properties).toMatchObject({
       RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
@@ -122,14 +133,35 @@ describe('the tenant cluster', () => {
       ContainerDefinitions: [
         {
           Name: 'app',
-          Image: 'traefik/whoami:v1.10',
           PortMappings: [{ ContainerPort: 80, Protocol: 'tcp' }],
           LogConfiguration: { LogDriver: 'awslogs' },
         },
       ],
     });
-    // No static environment was configured, and TENANT_ID/TENANT_HOST are set per task.
-    expect(taskDefinition.Properties.ContainerDefinitions[0].Environment).toBeUndefined();
+    // The demo is told the container port; TENANT_ID/TENANT_HOST are set per task.
+    expect(taskDefinition.Properties.ContainerDefinitions[0].Environment).toEqual([{ Name: 'PORT', Value: '80' }]);
+  });
+
+  it('builds the default image from demo/ as an image asset on an ECR Public base, never from Docker Hub', () => {
+    // Prepare
+    const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
+    const image = JSON.stringify(taskDefinition.Properties.ContainerDefinitions[0].Image);
+    const assets = JSON.parse(readFileSync(join(synth.outdir, 'Dormouse.assets.json'), 'utf8')) as {
+      dockerImages: Record<string, { source: { directory: string; platform?: string }; destinations: Record<string, { imageTag: string }> }>;
+    };
+
+    // Act
+    const [[hash, asset]] = Object.entries(assets.dockerImages) as [[string, (typeof assets.dockerImages)[string]]];
+    const staged = join(synth.outdir, asset.source.directory);
+    const dockerfile = readFileSync(join(staged, 'Dockerfile'), 'utf8');
+
+    // Assess: pulled from the bootstrap ECR repository, staged at synth (no Docker), built for x86_64.
+    expect(image).toMatch(new RegExp(`\\.dkr\\.ecr\\..*/cdk-[a-z0-9]+-container-assets-.*:${hash}"`));
+    expect(asset.source.platform).toBe('linux/amd64');
+    expect(readdirSync(staged).sort()).toEqual(['.dockerignore', 'Dockerfile', 'whoami.mjs']);
+    expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/docker\/library\/node:\S+$/m);
+    expect(dockerfile).toMatch(/HOST=0\.0\.0\.0/);
+    expect(readFileSync(join(staged, 'whoami.mjs'), 'utf8')).toBe(readFileSync(new URL('../../demo/whoami.mjs', import.meta.url), 'utf8'));
   });
 
   it('gives tenant tasks a role with no permissions at all', () => {
@@ -196,37 +228,98 @@ describe('the load balancer', () => {
     });
   });
 
-  it('sends every host without a tenant rule to the wake function, through a Lambda target group', () => {
+  it('sends *.<domain> hosts without a tenant rule to the wake function, by the last rule, and answers any other host 404', () => {
     // Prepare
     const wakeId = functionId(synth.template, 'dormouse-wake');
-    const [, listener] = Object.entries(ofType('AWS::ElasticLoadBalancingV2::Listener')).find(
+    const [listenerId, listener] = Object.entries(ofType('AWS::ElasticLoadBalancingV2::Listener')).find(
       ([, candidate]) => candidate.Properties.Protocol === 'HTTPS',
     ) as [string, CfnResource];
 
     // Act
-    const [action, ...others] = listener.Properties.DefaultActions;
-    const targetGroupId = referencedId(action.TargetGroupArn) as string;
-    const targetGroup = byId(targetGroupId);
+    const rules = Object.values(ofType('AWS::ElasticLoadBalancingV2::ListenerRule'));
+    const [catchAll, ...otherRules] = rules;
+    const targetGroup = byId(referencedId(catchAll?.Properties.Actions[0].TargetGroupArn) as string);
 
-    // Assess
-    expect(others).toEqual([]);
-    expect(action.Type).toBe('forward');
+    // Assess: the default action is a plain 404 that names nothing; the only rule is the catch-all.
+    expect(listener.Properties.DefaultActions).toEqual([
+      { Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'text/plain', MessageBody: 'Not Found' } },
+    ]);
+    expect(otherRules).toEqual([]);
+    expect(catchAll?.Properties).toEqual({
+      ListenerArn: { Ref: listenerId },
+      Priority: CATCH_ALL_RULE_PRIORITY,
+      Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['*.trials.example.com'] } }],
+      Actions: [{ Type: 'forward', TargetGroupArn: expect.anything() }],
+    });
     expect(targetGroup.Properties).toMatchObject({
       TargetType: 'lambda',
       Targets: [{ Id: { 'Fn::GetAtt': [wakeId, 'Arn'] } }],
       TargetGroupAttributes: [{ Key: 'lambda.multi_value_headers.enabled', Value: 'false' }],
     });
-    // The load balancer may invoke the function, and the group is made only once it may.
-    const permission = Object.entries(ofType('AWS::Lambda::Permission')).find(
-      ([, candidate]) => candidate.Properties.Principal === 'elasticloadbalancing.amazonaws.com',
-    );
-    expect(permission?.[1].Properties).toMatchObject({ Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [wakeId, 'Arn'] } });
-    expect(targetGroup.DependsOn).toContain(permission?.[0]);
-    // No fixed response is left anywhere: the interim 503 is gone.
     const actionTypes = Object.values(ofType('AWS::ElasticLoadBalancingV2::Listener')).flatMap((l) =>
       l.Properties.DefaultActions.map((a: { Type: string }) => a.Type),
     );
-    expect(actionTypes.sort()).toEqual(['forward', 'redirect']);
+    expect(actionTypes.sort()).toEqual(['fixed-response', 'redirect']);
+  });
+
+  it('lets only that target group, in this account, invoke the wake function, and makes the group once it may', () => {
+    // Prepare
+    const wakeId = functionId(synth.template, 'dormouse-wake');
+    const [, targetGroup] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
+
+    // Act
+    const permissions = Object.entries(ofType('AWS::Lambda::Permission')).filter(
+      ([, candidate]) => candidate.Properties.Principal === 'elasticloadbalancing.amazonaws.com',
+    );
+
+    // Assess
+    expect(permissions).toHaveLength(1);
+    const [[permissionId, permission]] = permissions as [[string, CfnResource]];
+    expect(permission.Properties).toEqual({
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [wakeId, 'Arn'] },
+      Principal: 'elasticloadbalancing.amazonaws.com',
+      SourceAccount: { Ref: 'AWS::AccountId' },
+      SourceArn: expect.anything(),
+    });
+    expect(targetGroup.Properties.Name).toMatch(/^[A-Za-z0-9-]{1,32}$/);
+    expect(targetGroup.Properties.Name).not.toMatch(/^dm-/);
+    expect(resolveForTest(permission.Properties.SourceArn)).toBe(
+      `arn:aws:elasticloadbalancing:us-east-1:AWS::AccountId:targetgroup/${targetGroup.Properties.Name}/*`,
+    );
+    expect(targetGroup.DependsOn).toContain(permissionId);
+  });
+
+  it('writes access logs to an encrypted, TLS-only, private bucket of its own whose logs expire', () => {
+    // Prepare
+    const [bucketId, bucket] = onlyResource(synth.template, 'AWS::S3::Bucket');
+    const [, policy] = onlyResource(synth.template, 'AWS::S3::BucketPolicy');
+    const [, alb] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+
+    // Assess
+    expect(alb.Properties.LoadBalancerAttributes).toEqual(
+      expect.arrayContaining([
+        { Key: 'access_logs.s3.enabled', Value: 'true' },
+        { Key: 'access_logs.s3.bucket', Value: { Ref: bucketId } },
+        { Key: 'access_logs.s3.prefix', Value: 'dormouse' },
+      ]),
+    );
+    expect(bucket.Properties).toMatchObject({
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      LifecycleConfiguration: { Rules: [{ ExpirationInDays: 90, Status: 'Enabled', Id: 'ExpireAccessLogs' }] },
+    });
+    expect(bucket).toMatchObject({ DeletionPolicy: 'Retain' });
+    const statements = policy.Properties.PolicyDocument.Statement as PolicyStatementJson[];
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+    // us-east-1's ELB log delivery account may write under the prefix, and nothing else may write.
+    const writers = statements.filter((s) => s.Effect === 'Allow' && asArray(s.Action).includes('s3:PutObject'));
+    expect(writers.map((s) => s.Principal)).toEqual(
+      expect.arrayContaining([{ AWS: 'arn:aws:iam::127311923021:root' }]),
+    );
+    for (const writer of writers) expect(resolveForTest(writer.Resource)).toMatch(/\/dormouse\/AWSLogs\/AWS::AccountId\/\*$/);
   });
 
   it('adds a wildcard alias record for tenant hosts in the given zone', () => {
@@ -355,7 +448,7 @@ describe('IAM', () => {
     expect(onAnything.filter((action) => !isRead(action))).toEqual([]);
   });
 
-  it('lets the wake function read tenants and query the indexes, and write nothing but a put of a tenant record', () => {
+  it('lets the wake function read tenant records and the slot counter, query the indexes, and put nothing but tenant records', () => {
     // Prepare
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-wake')).filter(
       (s) => !asArray(s.Action).every((a) => a.startsWith('logs:')),
@@ -365,18 +458,21 @@ describe('IAM', () => {
 
     // Act
     const grants = statements.flatMap((s) =>
-      asArray(s.Action).flatMap((action) => asArray(s.Resource).map((resource) => `${action} ${resolveForTest(resource)}`)),
+      asArray(s.Action).flatMap((action) =>
+        asArray(s.Resource).map((resource) => `${action} ${resolveForTest(resource)} ${JSON.stringify(s.Condition ?? {})}`),
+      ),
     );
 
-    // Assess
+    // Assess: by partition key, the item writes reach tenant records only (no email claim,
+    // counter or marker), and the reads tenant records and the routing slot counter.
     expect(grants.sort()).toEqual(
       [
-        `dynamodb:GetItem ${tenantTableId}`,
-        `dynamodb:PutItem ${tenantTableId}`,
-        ...indexNames.map((name) => `dynamodb:Query ${tenantTableId}/index/${name}`),
+        `dynamodb:GetItem ${tenantTableId} ${JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*', 'counter#routing'] } })}`,
+        `dynamodb:PutItem ${tenantTableId} ${JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*'] } })}`,
+        ...indexNames.map((name) => `dynamodb:Query ${tenantTableId}/index/${name} {}`),
       ].sort(),
     );
-    expect(statements.every((s) => s.Condition === undefined && s.Effect === 'Allow')).toBe(true);
+    expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
   });
 
   it('lets the API use the tenant and idempotency tables, the task-events and wake functions the tenant table, and nothing in ECS or ELB', () => {
@@ -477,6 +573,25 @@ describe('events', () => {
     ]);
   });
 
+  it('lets only this pipe, in this account, assume the pipe role', () => {
+    // Prepare
+    const [, pipe] = onlyResource(synth.template, 'AWS::Pipes::Pipe');
+    const role = byId(referencedId(pipe.Properties.RoleArn) as string);
+
+    // Act
+    const trust = role.Properties.AssumeRolePolicyDocument.Statement as PolicyStatementJson[];
+
+    // Assess
+    expect(trust).toHaveLength(1);
+    expect(trust[0]).toMatchObject({ Effect: 'Allow', Action: 'sts:AssumeRole', Principal: { Service: 'pipes.amazonaws.com' } });
+    expect(trust[0]?.Condition).toEqual({
+      StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' }, 'aws:SourceArn': expect.anything() },
+    });
+    expect(resolveForTest(trust[0]?.Condition?.StringEquals?.['aws:SourceArn'])).toBe(
+      `arn:aws:pipes:us-east-1:AWS::AccountId:pipe/${pipe.Properties.Name}`,
+    );
+  });
+
   it('runs the sweep every minute on the dot from EventBridge Scheduler, once, with a dead-letter queue', () => {
     // Prepare
     const [, schedule] = onlyResource(synth.template, 'AWS::Scheduler::Schedule');
@@ -544,6 +659,34 @@ describe('events', () => {
     const rule = Object.values(ofType('AWS::Events::Rule')).find((r) => r.Properties.EventPattern['detail-type']?.includes('Tenant Failed'));
     const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
     expect(referencedId(rule?.Properties.Targets[0].Arn)).toBe(topicId);
+    expect(rule?.Properties.Targets[0]).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8 }, DeadLetterConfig: { Arn: expect.anything() } });
+  });
+
+  it('lets EventBridge publish to the alarm topic only for that rule, in this account, and only over TLS', () => {
+    // Prepare
+    const [ruleId] = Object.entries(ofType('AWS::Events::Rule')).find(([, r]) =>
+      r.Properties.EventPattern['detail-type']?.includes('Tenant Failed'),
+    ) as [string, CfnResource];
+    const [, policy] = onlyResource(synth.template, 'AWS::SNS::TopicPolicy');
+
+    // Act
+    const statements = policy.Properties.PolicyDocument.Statement as PolicyStatementJson[];
+    const allows = statements.filter((s) => s.Effect === 'Allow');
+
+    // Assess
+    expect(allows).toEqual([
+      expect.objectContaining({
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sns:Publish',
+        Condition: {
+          ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } },
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        },
+      }),
+    ]);
+    expect(statements.filter((s) => s.Effect === 'Deny')).toEqual([
+      expect.objectContaining({ Principal: '*', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    ]);
   });
 });
 
@@ -703,6 +846,11 @@ describe('the functions', () => {
     expect(byId(functionId(synth.template, 'dormouse-wake')).Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
+  it('reserve 20 executions for the reconcile function, so a burst of changes queues instead of starving the API and wake', () => {
+    expect(byId(functionId(synth.template, 'dormouse-reconcile')).Properties.ReservedConcurrentExecutions).toBe(20);
+    expect(byId(functionId(synth.template, 'dormouse-api')).Properties.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
   it('are bundled locally by esbuild as ESM with a require shim, without source maps to load at cold start', () => {
     for (const fn of Object.values(ofType('AWS::Lambda::Function'))) {
       const assetDir = dirname(assetFile(fn));
@@ -791,6 +939,7 @@ describe('the functions', () => {
     expect(api).toMatchObject({ maxTenants: 1000, trialDays: 14, idempotencyTtlSeconds: 3600 });
     expect(api.baseUrl.href).toBe('https://trials.example.com/');
     expect(api.adminToken).toBeUndefined();
+    expect(api.adminPrincipals).toEqual(['arn:aws:iam::123456789012:role/DormouseAdmin', 'arn:aws:iam::123456789012:user/ops']);
     expect(reconciler).toMatchObject({
       maxActiveTenants: 90,
       spotAttemptsBeforeFallback: 3,
@@ -801,7 +950,12 @@ describe('the functions', () => {
       elb: { port: 80, healthCheckPath: '/' },
     });
     expect(env('dormouse-reconcile').DORMOUSE_IDLE_MINUTES).toBeUndefined();
-    expect(wake).toMatchObject({ maxActiveTenants: reconciler.maxActiveTenants, minRunMs: 5 * 60_000, tenantTable: api.tenantTable });
+    expect(wake).toMatchObject({
+      maxActiveTenants: reconciler.maxActiveTenants,
+      minRunMs: 5 * 60_000,
+      anonymousWakesPerHour: 6,
+      tenantTable: api.tenantTable,
+    });
     expect(wake.baseUrl.href).toBe('https://trials.example.com/');
     // The sweep reconciles with exactly the reconcile function's settings.
     expect(plain(sweepReconciler)).toEqual(plain(reconciler));
@@ -875,7 +1029,9 @@ describe('cdk-nag AwsSolutions', () => {
         'Alerts/SweepScheduleDlq AwsSolutions-SQS3',
         'Events/PipeRole AwsSolutions-IAM5[Resource::…]',
         'LoadBalancer/Alb AwsSolutions-EC23',
-        'LoadBalancer/Alb AwsSolutions-ELB2',
+        'LoadBalancer/AccessLogs AwsSolutions-S1',
+        'Tenants/ExecutionRole AwsSolutions-IAM5[Resource::…]',
+        'Tenants/TenantTask AwsSolutions-ECS2',
         'ControlPlane/Api AwsSolutions-L1',
         'ControlPlane/StreamPublisher AwsSolutions-L1',
         'ControlPlane/Reconcile AwsSolutions-L1',

@@ -22,6 +22,7 @@ export const PRODUCTION_CONFIG = {
   hostedZoneId: 'Z0123456789ABCDEFGHIJ',
   hostedZoneName: 'example.com',
   alarmEmail: 'ops@example.com',
+  adminPrincipals: ['arn:aws:iam::123456789012:role/DormouseAdmin', 'arn:aws:iam::123456789012:user/ops'],
 };
 
 export interface Synthesized {

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -14,8 +14,13 @@ const PROJECT_ROOT = new URL('../../', import.meta.url).pathname;
  */
 function offlineEnv(outdir: string): NodeJS.ProcessEnv {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_') && !name.startsWith('CDK_')));
+  // A `docker` that fails first on the PATH: synth must only stage the demo image, never build it.
+  const noDocker = join(outdir, 'no-docker');
+  mkdirSync(noDocker);
+  writeFileSync(join(noDocker, 'docker'), '#!/bin/sh\necho "docker must not run at synth: $*" >&2\nexit 97\n', { mode: 0o755 });
   return {
     ...env,
+    PATH: `${noDocker}${delimiter}${process.env.PATH ?? ''}`,
     CDK_DISABLE_VERSION_CHECK: 'true',
     CDK_DISABLE_CLI_TELEMETRY: 'true',
     AWS_EC2_METADATA_DISABLED: 'true',
@@ -46,6 +51,10 @@ describe('cdk synth', () => {
       expect(Object.values(template.Resources).map((r) => (r as { Type: string }).Type)).toEqual(
         expect.arrayContaining(['AWS::Pipes::Pipe', 'AWS::ECS::Cluster', 'AWS::ApiGatewayV2::Api', 'AWS::DynamoDB::Table', 'AWS::Scheduler::Schedule']),
       );
+      // The demo image is staged for `cdk deploy` to build, not built.
+      const assets = JSON.parse(readFileSync(join(outdir, 'cdk.out', 'Dormouse.assets.json'), 'utf8'));
+      const [image] = Object.values(assets.dockerImages) as Array<{ source: { directory: string } }>;
+      expect(readdirSync(join(outdir, 'cdk.out', image?.source.directory ?? 'missing'))).toContain('Dockerfile');
       const manifest = JSON.parse(readFileSync(join(outdir, 'cdk.out', 'manifest.json'), 'utf8'));
       expect(manifest.missing ?? []).toEqual([]);
       // The example settings have no certificate: the one expected warning is the demo-mode one.

@@ -8,6 +8,7 @@ import { Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambd
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadBalancer } from '../../cdk/constructs/load-balancer.js';
+import { isDockerHubImage } from '../../cdk/config.js';
 import { createDormouseApp } from '../../cdk/dormouse-app.js';
 import {
   CDK_JSON_CONTEXT,
@@ -55,10 +56,17 @@ describe('an HTTP-only install into an existing VPC', () => {
   }, 120_000);
   afterAll(() => synth?.cleanup());
 
-  it('serves plain HTTP on port 80, unknown hosts going to the wake function, and warns about it', () => {
-    const [, listener] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::Listener');
+  it('serves plain HTTP on port 80, unknown tenant hosts going to the wake function, and warns about it, not about the image', () => {
+    const [listenerId, listener] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::Listener');
     const [targetGroupId, targetGroup] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
-    expect(listener.Properties).toMatchObject({ Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroupId } }] });
+    const [, rule] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::ListenerRule');
+    expect(listener.Properties).toMatchObject({ Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404' } }] });
+    expect(rule.Properties).toMatchObject({
+      ListenerArn: { Ref: listenerId },
+      Priority: 50_000,
+      Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['*.trials.acme.io'] } }],
+      Actions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroupId } }],
+    });
     expect(targetGroup.Properties.Targets).toEqual([{ Id: { 'Fn::GetAtt': [functionId(synth.template, 'dormouse-wake'), 'Arn'] } }]);
     expect(listener.Properties.Certificates).toBeUndefined();
     const warnings = synth.report.pluginReports.flatMap((report) => report.violations).filter((v) => v.severity === 'warning');
@@ -106,10 +114,11 @@ describe('an HTTP-only install into an existing VPC', () => {
     });
   });
 
-  it('sends access logs to the given bucket, throttles and allows CORS as configured', () => {
+  it('sends access logs to the given bucket, and makes none of its own; throttles and allows CORS as configured', () => {
     synth.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       LoadBalancerAttributes: Match.arrayWith([{ Key: 'access_logs.s3.bucket', Value: 'acme-alb-logs' }]),
     });
+    expect(resourcesOf(synth.template, 'AWS::S3::Bucket')).toEqual({});
     synth.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
     });
@@ -141,7 +150,7 @@ describe('the load balancer default action', () => {
     return { stack, wake, loadBalancer: new LoadBalancer(stack, 'LoadBalancer', { vpc, domain: 'trials.example.com' }) };
   }
 
-  it('forwards unknown hosts to the function it is given, single-valued headers', () => {
+  it('forwards unknown tenant hosts to the function it is given, single-valued headers, and answers other hosts 404', () => {
     // Prepare
     const { stack, wake, loadBalancer } = loadBalancerAlone();
 
@@ -157,7 +166,12 @@ describe('the load balancer default action', () => {
       TargetGroupAttributes: [{ Key: 'lambda.multi_value_headers.enabled', Value: 'false' }],
     });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
-      DefaultActions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroupId } }],
+      DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'text/plain', MessageBody: 'Not Found' } }],
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+      Priority: 50_000,
+      Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['*.trials.example.com'] } }],
+      Actions: [{ Type: 'forward', TargetGroupArn: { Ref: targetGroupId } }],
     });
     expect(() => loadBalancer.routeUnknownHostsTo(wake)).toThrow(/already routes unknown hosts/);
   });
@@ -165,6 +179,34 @@ describe('the load balancer default action', () => {
   it('fails the synth when nothing answers unknown hosts', () => {
     const { stack } = loadBalancerAlone();
     expect(() => Template.fromStack(stack)).toThrow(/Listener needs at least one default action/);
+  });
+});
+
+describe('the image', () => {
+  it('warns at synth when the configured image comes from Docker Hub', () => {
+    const synth = synthesize({ ...CDK_JSON_CONTEXT.dormouse, image: 'traefik/whoami:v1.10' });
+    try {
+      const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
+      expect(taskDefinition.Properties.ContainerDefinitions[0].Image).toBe('traefik/whoami:v1.10');
+      const warnings = synth.report.pluginReports.flatMap((report) => report.violations).filter((v) => v.severity === 'warning');
+      expect(warnings.map((w) => w.description)).toContainEqual(expect.stringMatching(/traefik\/whoami:v1\.10 is pulled from Docker Hub/));
+    } finally {
+      synth.cleanup();
+    }
+  }, 120_000);
+
+  it.each([
+    ['nginx', true],
+    ['library/nginx:1.27', true],
+    ['docker.io/traefik/whoami:v1.10', true],
+    ['registry-1.docker.io/library/node:22', true],
+    ['index.docker.io/library/node:22', true],
+    ['public.ecr.aws/docker/library/node:22-alpine', false],
+    ['123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/app:1.4.2', false],
+    ['ghcr.io/acme/app:1', false],
+    ['localhost:5000/app', false],
+  ])('counts %s as a Docker Hub image: %s', (image, dockerHub) => {
+    expect(isDockerHubImage(image)).toBe(dockerHub);
   });
 });
 

@@ -45,6 +45,10 @@ beforeAll(async () => {
     DORMOUSE_TABLE_NAME: tables.tenantTable,
     DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
     DORMOUSE_BASE_URL: 'https://trials.example.com',
+    DORMOUSE_ADMIN_PRINCIPALS: 'arn:aws:iam::123456789012:user/ops,arn:aws:iam::123456789012:role/DormouseAdmin',
+    // As on Lambda, where an admin token in the environment must open nothing.
+    DORMOUSE_ADMIN_TOKEN: 'the-admin-token-of-a-careless-operator',
+    AWS_LAMBDA_FUNCTION_NAME: 'dormouse-api',
   });
   const logger = new Logger({ serviceName: 'dormouse-api', logLevel: 'INFO' });
   logged = [];
@@ -84,6 +88,39 @@ describe('the API handler on AWS', () => {
     const response = await handler(apiEvent('GET', '/admin/tenants', { token: 'guess-the-admin-token' }), context);
 
     expect(response.statusCode).toBe(403);
+  });
+
+  it('serves the signup page with HSTS when tenants are served over HTTPS, and without it over plain HTTP', async () => {
+    const plain = createApiHandler({ ...deps, config: { ...deps.config, baseUrl: new URL('http://trials.example.com') } });
+
+    const secure = await handler(apiEvent('GET', '/'), context);
+    const insecure = await plain(apiEvent('GET', '/'), context);
+
+    expect(secure.headers?.['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    expect(insecure.headers).not.toHaveProperty('strict-transport-security');
+  });
+
+  it('ignores DORMOUSE_ADMIN_TOKEN on Lambda, even when it is set', async () => {
+    const response = await handler(apiEvent('GET', '/admin/tenants', { token: 'the-admin-token-of-a-careless-operator' }), context);
+    const remove = await handler(apiEvent('DELETE', '/tenants/globex', { token: 'the-admin-token-of-a-careless-operator' }), context);
+
+    expect(response.statusCode).toBe(403);
+    expect(remove.statusCode).toBe(403);
+  });
+
+  it('admits a session of a listed role and refuses an IAM signer that is not listed with 403', async () => {
+    const listed = await handler(
+      apiEvent('GET', '/admin/tenants', { iamUser: 'arn:aws:sts::123456789012:assumed-role/DormouseAdmin/alice' }),
+      context,
+    );
+    const unlisted = await handler(
+      apiEvent('GET', '/admin/tenants', { iamUser: 'arn:aws:sts::123456789012:assumed-role/SomeDeveloper/bob' }),
+      context,
+    );
+
+    expect(listed.statusCode).toBe(200);
+    expect(unlisted.statusCode).toBe(403);
+    expect(body(unlisted).error).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/not a Dormouse administrator/) });
   });
 
   it('puts the tenant id on every log line of a request about a tenant', async () => {

@@ -26,7 +26,7 @@ import type { DescribeTagsCommandInput, Rule, ServiceInputTypes } from '@aws-sdk
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ElbRouting, RoutingCapacityError } from '../../shared/adapters/aws/elb-routing.js';
+import { CATCH_ALL_RULE_PRIORITY, ElbRouting, RoutingCapacityError } from '../../shared/adapters/aws/elb-routing.js';
 import { TENANT_TAG, targetGroupName } from '../../shared/adapters/aws/names.js';
 
 const elb = mockClient(ElasticLoadBalancingV2Client);
@@ -367,6 +367,24 @@ describe('ElbRouting host rules', () => {
     expect(elb).toHaveReceivedCommandTimes(CreateRuleCommand, 2);
   });
 
+  it('leaves priority 50000 to the catch-all rule that sends *.<domain> to the wake function', async () => {
+    // Prepare: t5m9 is a slug whose hash lands on 50000 over the whole range.
+    elb.on(CreateRuleCommand).resolves({ Rules: [{ RuleArn: RULE('t5m9') }] });
+
+    // Act
+    await routing().createRule('t5m9', 't5m9.trial.example.com', TG('dm-t5m9'));
+
+    // Assess
+    expect(CATCH_ALL_RULE_PRIORITY).toBe(50_000);
+    expectSent(CreateRuleCommand, {
+      ListenerArn: LISTENER,
+      Priority: 3177,
+      Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['t5m9.trial.example.com'] } }],
+      Actions: [{ Type: 'forward', TargetGroupArn: TG('dm-t5m9') }],
+      Tags: [{ Key: TENANT_TAG, Value: 't5m9' }],
+    });
+  });
+
   it('adopts the rule a concurrent reconcile of the same tenant created instead of adding a twin', async () => {
     elb.on(CreateRuleCommand).rejects(new PriorityInUseException({ message: 'Priority in use', ...meta }));
     const twin = hostRule('acme', 4242, [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }], ACME_TG);
@@ -387,7 +405,7 @@ describe('ElbRouting host rules', () => {
     const priorities = sentPriorities();
     expect(priorities).toHaveLength(10);
     expect(new Set(priorities).size).toBe(10);
-    expect(priorities.every((p) => Number.isInteger(p) && p >= 1 && p <= 50_000)).toBe(true);
+    expect(priorities.every((p) => Number.isInteger(p) && p >= 1 && p < CATCH_ALL_RULE_PRIORITY)).toBe(true);
   });
 
   it.each([

@@ -92,6 +92,44 @@ describe('the wake handler behind the ALB', () => {
     expect((await store.get('sleepy'))!.spec.desired).toBe('running');
   });
 
+  it('tells browsers to keep to HTTPS, subdomains included, when tenants are served over HTTPS, and not otherwise', async () => {
+    // Prepare
+    const overHttps = createWakeHandler(deps, logger, { https: true });
+    const overHttp = createWakeHandler(deps, logger);
+
+    // Act
+    const pages = await Promise.all([
+      overHttps(albEvent({ host: `queued.${ROOT}`, accept: BROWSER_ACCEPT }), context),
+      overHttps(albEvent({ host: `queued.${ROOT}`, accept: 'application/json' }), context),
+      overHttps(albEvent({ host: `nobody-here.${ROOT}`, accept: BROWSER_ACCEPT }), context),
+    ]);
+    const plain = await overHttp(albEvent({ host: `queued.${ROOT}`, accept: BROWSER_ACCEPT }), context);
+
+    // Assess
+    for (const page of pages) expect(page.headers?.['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+    expect(plain.headers).not.toHaveProperty('strict-transport-security');
+  });
+
+  it('tells a visitor of a tenant woken too often this hour when to come back, without waking it or reloading', async () => {
+    // Prepare: asleep, and woken by requests as often as the hour allows.
+    await put('tired', { phase: 'Passivated' }, 'passivated');
+    const tired = (await store.get('tired'))!;
+    await store.save({ ...tired, anonymousWakes: { since: new Date(Date.now() - 20 * 60_000).toISOString(), count: 6 } });
+
+    // Act
+    const result = await call({ host: `tired.${ROOT}`, accept: BROWSER_ACCEPT });
+
+    // Assess
+    expect(result.statusCode).toBe(503);
+    expect(Number(result.headers?.['retry-after'])).toBeGreaterThan(39 * 60);
+    expect(Number(result.headers?.['retry-after'])).toBeLessThanOrEqual(40 * 60);
+    expect(result.headers?.['cache-control']).toBe('no-store');
+    expect(result.body).toMatch(/<h1>tired is asleep<\/h1>/);
+    expect(result.body).toMatch(/Try again in 40 minutes\./);
+    expect(result.body).not.toContain('http-equiv="refresh"');
+    expect((await store.get('tired'))!.spec.desired).toBe('passivated');
+  });
+
   it('answers JSON to a client that asks for it', async () => {
     const result = await call({ host: `queued.${ROOT}`, accept: 'application/json' });
 

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { localDynamoDbClient } from '../../shared/adapters/local/dynamodb-local.js';
 import { MissCache } from '../../shared/app/miss-cache.js';
-import { wake, type WakeDeps } from '../../shared/app/wake.js';
+import { DEFAULT_ANONYMOUS_WAKES_PER_HOUR, wake, type WakeDeps } from '../../shared/app/wake.js';
 import { newTenant, type Desired, type Phase, type Tenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
 
@@ -26,7 +29,7 @@ interface Shape {
  * A wake use case over its own tables in DynamoDB Local, a clock that only moves when told,
  * and a store that counts every call made through it (reads and writes alike).
  */
-async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: number } = {}) {
+async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: number; anonymousWakesPerHour?: number } = {}) {
   const tables = await createTestTables();
   const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   const calls: string[] = [];
@@ -44,7 +47,12 @@ async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: num
   const deps: WakeDeps = {
     store: counted,
     clock: { now: () => now },
-    settings: { rootDomain: ROOT, maxActiveTenants: settings.maxActiveTenants ?? 90, minRunMs: settings.minRunMs ?? 5 * MINUTE },
+    settings: {
+      rootDomain: ROOT,
+      maxActiveTenants: settings.maxActiveTenants ?? 90,
+      minRunMs: settings.minRunMs ?? 5 * MINUTE,
+      ...(settings.anonymousWakesPerHour ? { anonymousWakesPerHour: settings.anonymousWakesPerHour } : {}),
+    },
     unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 100 }),
   };
 
@@ -72,6 +80,7 @@ async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: num
   }
 
   return {
+    tables,
     store,
     calls,
     deps,
@@ -227,6 +236,100 @@ describe('wake', () => {
 
       expect(stale.status).toBe(404);
       expect(fresh).toMatchObject({ status: 503, kind: 'waking', phase: 'Pending' });
+    });
+  });
+
+  describe('the cost of a flood of random hosts', () => {
+    it('reads each unknown slug once, eventually consistently, answers repeats from memory, and never reads for other hosts', async () => {
+      // Prepare: the wake over a client of its own that records every GetItem sent to DynamoDB.
+      const local = await createWorld();
+      const reads: Array<{ ConsistentRead?: boolean }> = [];
+      const client = localDynamoDbClient(local.tables.endpoint);
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'GetItemCommand') reads.push(args.input as { ConsistentRead?: boolean });
+          return next(args);
+        },
+        { step: 'initialize', name: 'countReads' },
+      );
+      const store = new DynamoDbTenantStore({ tableName: local.tables.tenantTable, client: DynamoDBDocumentClient.from(client) });
+      const deps: WakeDeps = { ...local.deps, store, unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }) };
+      const randomSlugs = Array.from({ length: 1000 }, () => `x${randomBytes(6).toString('hex')}`);
+      const visit = (host: string) => wake(deps, { host, acceptsJson: false });
+
+      // Act
+      for (const slug of randomSlugs) await visit(`${slug}.${ROOT}`);
+      const firstPass = reads.length;
+      for (const slug of randomSlugs) await visit(`${slug}.${ROOT}`);
+      const secondPass = reads.length - firstPass;
+      for (const slug of randomSlugs) {
+        await visit(`${slug}.example.org`);
+        await visit(`${slug}.x.${ROOT}`);
+        await visit(`-${slug}.${ROOT}`);
+      }
+      const otherHosts = reads.length - firstPass - secondPass;
+
+      // Assess: 1 000 random tenant hosts cost 1 000 reads of half a read unit each, once per 30 s.
+      expect(firstPass).toBe(1000);
+      expect(reads.every((read) => read.ConsistentRead === false)).toBe(true);
+      expect(secondPass).toBe(0);
+      expect(otherHosts).toBe(0);
+      client.destroy();
+    }, 60_000);
+  });
+
+  describe('anonymous wakes', () => {
+    /** Puts a woken tenant back to sleep, as the sweep would once it went idle. */
+    async function passivate(local: World, slug: string): Promise<void> {
+      const current = (await local.store.get(slug))!;
+      await local.store.save({
+        ...current,
+        spec: { ...current.spec, desired: 'passivated', generation: current.spec.generation + 1 },
+        status: { ...current.status, phase: 'Passivated' },
+      });
+    }
+
+    it(`wakes a tenant at most ${DEFAULT_ANONYMOUS_WAKES_PER_HOUR} times an hour, then says it rests until the hour is over`, async () => {
+      // Prepare
+      const local = await createWorld();
+      await local.put('sleeper', { phase: 'Passivated', desired: 'passivated' });
+
+      // Act: wake, sleep, wake, … every five minutes.
+      const answers = [];
+      for (let wakes = 0; wakes <= DEFAULT_ANONYMOUS_WAKES_PER_HOUR; wakes++) {
+        answers.push(await local.visit(`sleeper.${ROOT}`));
+        await passivate(local, 'sleeper');
+        local.advance(5 * MINUTE);
+      }
+      const writesWhileResting = local.writes().length;
+      const resting = await local.visit(`sleeper.${ROOT}`, true);
+      const writesOfResting = local.writes().length - writesWhileResting;
+      local.advance(25 * MINUTE);
+      const nextHour = await local.visit(`sleeper.${ROOT}`);
+
+      // Assess
+      expect(answers.slice(0, DEFAULT_ANONYMOUS_WAKES_PER_HOUR).map((answer) => answer.kind)).toEqual(
+        Array(DEFAULT_ANONYMOUS_WAKES_PER_HOUR).fill('waking'),
+      );
+      expect(answers.at(-1)).toMatchObject({ status: 503, kind: 'resting', retryAfter: 30 * 60 });
+      expect(resting).toMatchObject({ status: 503, kind: 'resting', format: 'json', retryAfter: 25 * 60, phase: 'Passivated' });
+      expect(writesOfResting).toBe(0);
+      expect(nextHour).toMatchObject({ status: 503, kind: 'waking' });
+      const record = (await local.store.get('sleeper'))!;
+      expect(record.spec.desired).toBe('running');
+      expect(record.anonymousWakes).toEqual({ since: new Date(NOW.getTime() + 60 * MINUTE).toISOString(), count: 1 });
+    });
+
+    it('takes its limit from the settings', async () => {
+      const local = await createWorld({ anonymousWakesPerHour: 1 });
+      await local.put('once', { phase: 'Passivated', desired: 'passivated' });
+
+      const first = await local.visit(`once.${ROOT}`);
+      await passivate(local, 'once');
+      const second = await local.visit(`once.${ROOT}`);
+
+      expect(first.kind).toBe('waking');
+      expect(second).toMatchObject({ kind: 'resting', retryAfter: 3600 });
     });
   });
 

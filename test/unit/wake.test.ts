@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MissCache } from '../../shared/app/miss-cache.js';
-import { evictable, slugFromHost } from '../../shared/app/wake.js';
+import { countWake, evictable, slugFromHost } from '../../shared/app/wake.js';
 import { ConfigError, loadWakeConfig } from '../../shared/config.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { prefersJson } from '../../shared/http/wake-handler.js';
@@ -99,21 +99,38 @@ describe('evictable', () => {
   });
 });
 
+describe('countWake', () => {
+  const now = new Date('2030-03-01T12:00:00.000Z');
+  const minutesAgo = (minutes: number) => new Date(now.getTime() - minutes * 60_000).toISOString();
+
+  it('starts an hour at the first wake, counts within it, and refuses past the limit until it ends', () => {
+    expect(countWake(undefined, now, 3)).toEqual({ since: now.toISOString(), count: 1 });
+    expect(countWake({ since: minutesAgo(10), count: 2 }, now, 3)).toEqual({ since: minutesAgo(10), count: 3 });
+    expect(countWake({ since: minutesAgo(10), count: 3 }, now, 3)).toEqual({ retryAfter: 50 * 60 });
+    expect(countWake({ since: minutesAgo(60), count: 3 }, now, 3)).toEqual({ since: now.toISOString(), count: 1 });
+  });
+
+  it('starts a new hour rather than trusting a window that lies ahead or cannot be read', () => {
+    expect(countWake({ since: minutesAgo(-30), count: 9 }, now, 3)).toEqual({ since: now.toISOString(), count: 1 });
+    expect(countWake({ since: 'soon', count: 9 }, now, 3)).toEqual({ since: now.toISOString(), count: 1 });
+  });
+});
+
 describe('loadWakeConfig', () => {
   const required = { DORMOUSE_TABLE_NAME: 'dormouse-tenants', DORMOUSE_BASE_URL: 'https://trials.example.com' };
 
   it('defaults to 90 routing slots and a 5-minute minimum run', () => {
     const config = loadWakeConfig(required);
 
-    expect(config).toMatchObject({ tenantTable: 'dormouse-tenants', maxActiveTenants: 90, minRunMs: 5 * 60_000 });
+    expect(config).toMatchObject({ tenantTable: 'dormouse-tenants', maxActiveTenants: 90, minRunMs: 5 * 60_000, anonymousWakesPerHour: 6 });
     expect(config.baseUrl.hostname).toBe('trials.example.com');
   });
 
-  it('reads the slot count and the minimum run time', () => {
-    expect(loadWakeConfig({ ...required, DORMOUSE_MAX_ACTIVE_TENANTS: '40', DORMOUSE_MIN_RUN_MINUTES: '10' })).toMatchObject({
-      maxActiveTenants: 40,
-      minRunMs: 10 * 60_000,
-    });
+  it('reads the slot count, the minimum run time and the wakes per hour', () => {
+    expect(
+      loadWakeConfig({ ...required, DORMOUSE_MAX_ACTIVE_TENANTS: '40', DORMOUSE_MIN_RUN_MINUTES: '10', DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: '2' }),
+    ).toMatchObject({ maxActiveTenants: 40, minRunMs: 10 * 60_000, anonymousWakesPerHour: 2 });
+    expect(() => loadWakeConfig({ ...required, DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: '0' })).toThrow(/DORMOUSE_ANONYMOUS_WAKES_PER_HOUR/);
   });
 
   it('names every missing or malformed variable', () => {

@@ -11,7 +11,7 @@ import type { QueryCommandOutput, ScanCommandOutput } from '@aws-sdk/lib-dynamod
 import { EmailInUseError, SlotsFullError, SlugTakenError, TenantCeilingError, ValidationError, VersionConflictError } from '../../domain/errors.js';
 import { isActive } from '../../domain/tenant.js';
 import type { Tenant } from '../../domain/tenant.js';
-import type { CreateLimits, ListQuery, Page, SaveOptions, TenantStore } from '../../ports/tenant-store.js';
+import type { CreateLimits, ListQuery, Page, ReadOptions, SaveOptions, TenantStore } from '../../ports/tenant-store.js';
 import { TENANT_TABLE, keys } from './tenant-table.js';
 
 type Item = Record<string, unknown>;
@@ -100,9 +100,9 @@ export class DynamoDbTenantStore implements TenantStore {
     return stored;
   }
 
-  async get(id: string): Promise<Tenant | undefined> {
+  async get(id: string, { consistent = true }: ReadOptions = {}): Promise<Tenant | undefined> {
     const { Item } = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: keys.tenant(id) }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: { pk: keys.tenant(id) }, ConsistentRead: consistent }),
     );
     return Item ? tenantFromItem(Item) : undefined;
   }

@@ -17,12 +17,17 @@ import type { Rule, TargetGroup } from '@aws-sdk/client-elastic-load-balancing-v
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
 import { TENANT_TAG, targetGroupName } from './names.js';
 
-/** ALB rule priorities run from 1 to 50000. */
-const MAX_PRIORITY = 50_000;
 /**
- * Step between priority candidates after a collision. Coprime with 50000 (odd, not a
- * multiple of 5), so the probe sequence visits every priority before repeating one, and
- * large, so a tenant's probes land far from the neighbouring tenants' hashed starts.
+ * ALB rule priorities run from 1 to 50000. The last one is the catch-all rule for
+ * `*.<domain>` that sends hosts without a tenant rule to the wake function (the CDK stack
+ * creates it), so tenant rules take 1 to 49999 and never need to probe it.
+ */
+export const CATCH_ALL_RULE_PRIORITY = 50_000;
+const MAX_PRIORITY = CATCH_ALL_RULE_PRIORITY - 1;
+/**
+ * Step between priority candidates after a collision. A prime that does not divide 49999, so
+ * the probe sequence visits every priority before repeating one, and large, so a tenant's
+ * probes land far from the neighbouring tenants' hashed starts.
  */
 const PRIORITY_STRIDE = 7_919;
 const PRIORITY_ATTEMPTS = 10;
