@@ -6,6 +6,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { translateAwsError } from '../../shared/adapters/aws/aws-errors.js';
 import { reconcilerDeps } from '../../shared/adapters/aws/reconciler-deps.js';
 import { reconcile } from '../../shared/app/reconcile.js';
@@ -107,7 +108,8 @@ describe('the reconciler wired to ECS and ELBv2', () => {
       random: () => 0.5,
     };
     const tenant = newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: clock.now(), trialDays: 14 });
-    await deps.store.create(tenant, { maxTenants: 10 });
+    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    await store.create(tenant, { maxTenants: 10 });
     /** Reconciles as the sweep would: again once the recorded retry time has come. */
     async function reconcileUntilSettled(rounds = 20) {
       for (let round = 0; round < rounds; round++) {
@@ -117,11 +119,11 @@ describe('the reconciler wired to ECS and ELBv2', () => {
         clock.advance(current.status.retryAt ? Math.max(1_000, Date.parse(current.status.retryAt) - clock.now().getTime()) : 20_000);
       }
     }
-    return { deps, config, reconcileUntilSettled };
+    return { deps, store, config, reconcileUntilSettled };
   }
 
   it('marks the tenant Failed after the restart limit when RunTask is denied, and frees its routing slot', async () => {
-    const { deps, config, reconcileUntilSettled } = await world();
+    const { deps, store, config, reconcileUntilSettled } = await world();
     ecs.on(ListTasksCommand).resolves({ taskArns: [] });
     ecs.on(RunTaskCommand).rejects(accessDenied());
 
@@ -131,7 +133,7 @@ describe('the reconciler wired to ECS and ELBv2', () => {
     expect(tenant.status).toMatchObject({ phase: 'Failed', slot: false, attempts: config.maxRestarts + 1, lastErrorCategory: 'platform' });
     expect(tenant.status.lastError).toMatch(/^Dormouse is not allowed to start tasks \(ecs:RunTask was denied\); check the reconciler's IAM role/);
     expect(ecs).toHaveReceivedCommandTimes(RunTaskCommand, config.maxRestarts + 1);
-    expect(await deps.store.countRoutingSlots()).toBe(0);
+    expect(await store.countRoutingSlots()).toBe(0);
     // The same client token every time: a retry of one launch, never a second task.
     const tokens = new Set(ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.clientToken));
     expect(tokens).toEqual(new Set(['acme-g1-r1']));
