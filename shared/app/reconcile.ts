@@ -112,9 +112,13 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch
   const owner = watch?.owner ?? randomUUID();
   let current = tenant.lease?.owner === owner ? tenant : await store.save({ ...tenant, lease: leaseFor(owner, now, settings) });
   let outcome: ReconcileResult = { requeueAfterMs: 0 };
+  // The phase of the step under way: a step that keeps failing shows where the tenant is stuck
+  // (Passivating, Deleting), not the phase it was leaving.
+  let phase = current.status.phase;
   try {
     for (let steps = 0; steps < settings.maxSteps; steps++) {
       const next = plan(current, observed, settings, clock.now());
+      phase = next.phase;
       if (next.step.kind === 'wait' || next.step.kind === 'done') {
         current = { ...current, status: settle(current, observed, next.phase, next.step, clock.now()) };
         outcome = result(next.step, next.phase);
@@ -138,7 +142,7 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch
     // Someone wrote the record while we held the lease (a command, a task event): handing back
     // merges what they wrote and looks again at once.
     if (error instanceof VersionConflictError) return handBack(deps, current, owner, { requeueAfterMs: 0, phase: current.status.phase }, watch);
-    const seen = { ...current, status: settle(current, observed, current.status.phase, { kind: 'wait' }, clock.now()) };
+    const seen = { ...current, status: settle(current, observed, phase, { kind: 'wait' }, clock.now()) };
     // Throttling and AWS hiccups back off quietly; anything else also backs off, with the error
     // on the record for a person to see (and the stuck-tenant alarm once it lasts). Never given
     // up silently.
@@ -246,7 +250,8 @@ async function observeRouting({ routing, settings }: ReconcileDeps, tenant: Tena
 /** Takes one step and updates the observation with its known effect, so no re-observe is needed. */
 async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, step: Step, phase: Phase): Promise<Tenant> {
   const { compute, routing, store, settings, clock } = deps;
-  const status = { ...tenant.status, phase: phase === tenant.status.phase ? tenant.status.phase : phase };
+  // A new phase is dated from now: how long a tenant has sat in it is what the stuck alarm measures.
+  const status = phase === tenant.status.phase ? tenant.status : { ...tenant.status, phase, transitionAt: clock.now().toISOString() };
   switch (step.kind) {
     case 'claimSlot':
       try {

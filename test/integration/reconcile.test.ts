@@ -471,6 +471,23 @@ describe('reconcile', () => {
     expect(await world.store.countRoutingSlots()).toBe(1);
   });
 
+  it('dates the start from when the slot was claimed, so a long wait in the queue does not look like a stuck start', async () => {
+    const world = await createWorld({ settings: { maxActiveTenants: 1 } });
+    await world.signUp('first');
+    await world.signUp('second');
+    await world.converge(['first']);
+    await world.reconcile('second');
+    await world.setDesired('first', 'passivated');
+    await world.converge(['first']);
+
+    world.clock.advance(30 * 60_000);
+    await world.reconcile('second');
+
+    const { status } = (await world.store.get('second'))!;
+    expect(status.phase).toBe('Provisioning');
+    expect(status.transitionAt).toBe(world.clock.now().toISOString());
+  });
+
   it('recreates a target group that vanished behind its back instead of failing on it', async () => {
     const world = await createWorld();
     await world.signUp('acme');
