@@ -837,6 +837,7 @@ describe('the functions', () => {
       expiringNoticeMs: 24 * 3_600_000,
       pageSize: 100,
       budgetMs: 40_000,
+      stuckMs: 15 * 60_000,
     });
     expect(byId(functionId(synth.template, 'dormouse-sweep')).Properties.Environment.Variables.DORMOUSE_LOAD_BALANCER_FULL_NAME).toEqual({
       'Fn::GetAtt': [albId, 'LoadBalancerFullName'],
