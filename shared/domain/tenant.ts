@@ -72,7 +72,7 @@ export interface TenantStatus {
   attempts: number;
   /** Consecutive Spot capacity refusals; past a threshold the on-demand fallback is used. */
   spotFailures?: number;
-  /** Consecutive AWS errors (throttling, refusals); they back off but never fail a tenant. */
+  /** Consecutive AWS errors that back off without failing a tenant (throttling; refusals on the way down). */
   transientFailures?: number;
   /** RunTask calls made so far; part of each client token. */
   runs?: number;
