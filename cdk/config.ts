@@ -184,6 +184,8 @@ const schema = z
      * long after a start or a wake (used by the sweep and the wake function).
      */
     minRunMinutes: wholeNumber(1, 1440).default(5),
+    /** A tenant in a passing phase (Provisioning, Deleting, …) this long raises the stuck-tenants alarm. */
+    stuckMinutes: wholeNumber(5, 1440).default(15),
     /** How often the sweep runs (EventBridge Scheduler). */
     sweepRateMinutes: wholeNumber(1, 60).default(1),
     trialDays: wholeNumber(1, 366).default(14),

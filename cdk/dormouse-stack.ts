@@ -102,6 +102,7 @@ export class DormouseStack extends Stack {
         minRunMinutes: config.minRunMinutes,
         expiringNoticeHours: config.expiringNoticeHours,
         sweepRateMinutes: config.sweepRateMinutes,
+        stuckMinutes: config.stuckMinutes,
         spotAttempts: config.spotAttempts,
         onDemandFallback: config.onDemandFallback,
         maxRestarts: config.maxRestarts,

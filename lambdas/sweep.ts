@@ -2,15 +2,16 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { loadReconcilerConfig, loadSweepConfig } from '../shared/config.js';
 import { sweepDeps } from '../shared/adapters/aws/sweep-deps.js';
+import { METRICS_NAMESPACE, SWEEP_SERVICE } from '../shared/events/metrics.js';
 import { createSweepHandler } from '../shared/events/sweep-handler.js';
 
 /** EventBridge Scheduler (every minute) → passivate idle tenants, expire trials, repair drift. */
-const logger = new Logger({ serviceName: 'dormouse-sweep' });
+const logger = new Logger({ serviceName: SWEEP_SERVICE });
 const { loadBalancerFullName, ...settings } = loadSweepConfig();
 
 export const handler = createSweepHandler({
   deps: sweepDeps(loadReconcilerConfig(), { loadBalancerFullName }, {}, logger),
   settings,
   logger,
-  metrics: new Metrics({ namespace: 'Dormouse', serviceName: 'dormouse-sweep' }),
+  metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SWEEP_SERVICE }),
 });

@@ -252,6 +252,7 @@ const sweepSchema = z.object({
   DORMOUSE_EXPIRING_NOTICE_HOURS: z._default(positiveInt, 24),
   DORMOUSE_SWEEP_PAGE_SIZE: z._default(positiveInt.check(z.maximum(1000)), 100),
   DORMOUSE_SWEEP_BUDGET_SECONDS: z._default(positiveInt.check(z.maximum(840, 'must leave room within the 15-minute Lambda limit')), 40),
+  DORMOUSE_STUCK_MINUTES: z._default(positiveInt, 15),
 });
 
 /** The sweep's own settings; it also reads the reconciler's configuration to reconcile tenants. */
@@ -263,6 +264,8 @@ export interface SweepConfig {
   expiringNoticeMs: number;
   pageSize: number;
   budgetMs: number;
+  /** A tenant in a passing phase (Provisioning, Deleting, …) this long is reported as stuck. */
+  stuckMs: number;
 }
 
 export function loadSweepConfig(env: Env = process.env): SweepConfig {
@@ -274,5 +277,6 @@ export function loadSweepConfig(env: Env = process.env): SweepConfig {
     expiringNoticeMs: parsed.DORMOUSE_EXPIRING_NOTICE_HOURS * 3_600_000,
     pageSize: parsed.DORMOUSE_SWEEP_PAGE_SIZE,
     budgetMs: parsed.DORMOUSE_SWEEP_BUDGET_SECONDS * 1000,
+    stuckMs: parsed.DORMOUSE_STUCK_MINUTES * 60_000,
   };
 }

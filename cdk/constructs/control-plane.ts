@@ -33,6 +33,8 @@ export interface ControlPlaneSettings {
   readonly expiringNoticeHours: number;
   /** The sweep runs this often. */
   readonly sweepRateMinutes: number;
+  /** A tenant in a passing phase this long is reported by the sweep, and alarmed on. */
+  readonly stuckMinutes: number;
   readonly spotAttempts: number;
   readonly onDemandFallback: boolean;
   readonly maxRestarts: number;
@@ -235,6 +237,7 @@ export class ControlPlane extends Construct {
     this.sweep.addEnvironment('DORMOUSE_EXPIRING_NOTICE_HOURS', String(settings.expiringNoticeHours));
     this.sweep.addEnvironment('DORMOUSE_SWEEP_PAGE_SIZE', String(SWEEP_DEFAULTS.pageSize));
     this.sweep.addEnvironment('DORMOUSE_SWEEP_BUDGET_SECONDS', String(SWEEP_BUDGET_SECONDS));
+    this.sweep.addEnvironment('DORMOUSE_STUCK_MINUTES', String(settings.stuckMinutes));
     const sweepRate = Duration.minutes(settings.sweepRateMinutes);
     // A failed run is not retried, and a run that waited a whole period behind the one before is
     // dropped: the next run covers both. No failure destination either: a failed run is not a
@@ -256,6 +259,7 @@ export class ControlPlane extends Construct {
         'The sweep failed in 3 runs in a row: idle tenants may not be put to sleep, trials may not end and drift is not repaired.',
       period: sweepRate,
     });
+    alerts.alarmOnStuckTenants('TenantsStuck', { stuckMinutes: settings.stuckMinutes, period: sweepRate });
   }
 }
 

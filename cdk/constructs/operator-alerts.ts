@@ -1,11 +1,12 @@
 import { Duration } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { Queue, QueueEncryption, type IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Topic, type ITopic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE, SWEEP_SERVICE, TENANTS_STUCK_METRIC } from '../../shared/events/metrics.js';
 import { acknowledge } from '../nag.js';
 
 export interface OperatorAlertsProps {
@@ -20,6 +21,13 @@ export interface FunctionErrorsAlarmProps {
   readonly period?: Duration;
   /** Consecutive datapoints with at least one error before the alarm fires. @default 3 */
   readonly datapoints?: number;
+}
+
+export interface StuckTenantsAlarmProps {
+  /** The sweep's threshold, for the alarm's description. */
+  readonly stuckMinutes: number;
+  /** How often the sweep runs, and so reports. @default 1 minute */
+  readonly period?: Duration;
 }
 
 /**
@@ -83,6 +91,33 @@ export class OperatorAlerts extends Construct {
       evaluationPeriods: datapoints,
       datapointsToAlarm: datapoints,
       // No invocations, no errors.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new SnsAction(this.topic));
+    return alarm;
+  }
+
+  /**
+   * An alarm as soon as the sweep reports a tenant stuck in a passing phase: retries that never
+   * end (AWS refusing a cleanup, a task that never gets healthy) raise no function error and
+   * leave no dead letter, so only this tells a person.
+   */
+  alarmOnStuckTenants(id: string, props: StuckTenantsAlarmProps): Alarm {
+    const alarm = new Alarm(this, id, {
+      alarmDescription:
+        `A tenant has been Pending, Provisioning, Waking, Passivating or Deleting for more than ${props.stuckMinutes} minutes. ` +
+        'The sweep function logs "Tenant stuck" with its id, phase and last error; GET /admin/tenants shows the same.',
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: TENANTS_STUCK_METRIC,
+        dimensionsMap: { service: SWEEP_SERVICE },
+        period: props.period ?? Duration.minutes(1),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      // No sweep run in a period is not news of a stuck tenant; the sweep's own alarms cover that.
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(new SnsAction(this.topic));

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { SlotsFullError, VersionConflictError } from '../domain/errors.js';
+import { CloudRefusedError, CloudUnavailableError, SlotsFullError, VersionConflictError } from '../domain/errors.js';
+import type { ErrorCategory } from '../domain/error-categories.js';
 import { backoffMs, hasStarted, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
-import { explainStop, isCapacityStop } from '../domain/stop-reasons.js';
+import { explainStop, isCapacityStop, stopCategory } from '../domain/stop-reasons.js';
 import { isLeased, type Lease, type Phase, type TaskStatus, type Tenant, type TenantStatus } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { Compute, ObservedTask } from '../ports/compute.js';
@@ -52,11 +53,9 @@ export interface ReconcileResult {
   watching?: boolean;
 }
 
-/** Thrown by AWS adapters for throttling and other errors worth retrying later. */
+/** Throttling and other errors worth retrying later, as the adapters classify them. */
 export function isTransient(error: unknown): boolean {
-  const name = (error as { name?: string })?.name ?? '';
-  const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode ?? 0;
-  return /Throttl|TooManyRequests|RequestLimitExceeded|ServiceUnavailable|InternalFailure|ServerException/i.test(name) || status >= 500 || status === 429;
+  return error instanceof CloudUnavailableError;
 }
 
 const CONFLICT_ATTEMPTS = 8;
@@ -113,15 +112,27 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch
   const owner = watch?.owner ?? randomUUID();
   let current = tenant.lease?.owner === owner ? tenant : await store.save({ ...tenant, lease: leaseFor(owner, now, settings) });
   let outcome: ReconcileResult = { requeueAfterMs: 0 };
+  // The phase of the step under way: a step that keeps failing shows where the tenant is stuck
+  // (Passivating, Deleting), not the phase it was leaving.
+  let phase = current.status.phase;
   try {
     for (let steps = 0; steps < settings.maxSteps; steps++) {
       const next = plan(current, observed, settings, clock.now());
+      phase = next.phase;
       if (next.step.kind === 'wait' || next.step.kind === 'done') {
         current = { ...current, status: settle(current, observed, next.phase, next.step, clock.now()) };
         outcome = result(next.step, next.phase);
         break;
       }
-      current = await act(deps, current, observed, next.step, next.phase);
+      try {
+        current = await act(deps, current, observed, next.step, next.phase);
+      } catch (error) {
+        if (!(error instanceof CloudRefusedError && mayFail(current))) throw error;
+        // Denied or invalid: the same request would be refused again, so it counts like a failed
+        // start. Past the limit the tenant is Failed, and the next steps give back its slot.
+        deps.logger?.error?.('AWS refused a step; counted as a failed attempt', { tenantId, error });
+        current = failAttempt(deps, current, error.message, 'platform');
+      }
       if (current.status.retryAt && Date.parse(current.status.retryAt) > clock.now().getTime()) {
         outcome = { requeueAfterMs: Date.parse(current.status.retryAt) - clock.now().getTime(), phase: current.status.phase };
         break;
@@ -131,24 +142,32 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch
     // Someone wrote the record while we held the lease (a command, a task event): handing back
     // merges what they wrote and looks again at once.
     if (error instanceof VersionConflictError) return handBack(deps, current, owner, { requeueAfterMs: 0, phase: current.status.phase }, watch);
+    const seen = { ...current, status: settle(current, observed, phase, { kind: 'wait' }, clock.now()) };
     // Throttling and AWS hiccups back off quietly; anything else also backs off, with the error
-    // on the record for a person to see. Never given up silently.
+    // on the record for a person to see (and the stuck-tenant alarm once it lasts). Never given
+    // up silently.
     const transient = isTransient(error);
     const failures = (current.status.transientFailures ?? 0) + 1;
     const delay = backoffMs(failures, settings, deps.random?.());
     deps.logger?.[transient ? 'warn' : 'error']?.('Reconcile step failed; retrying later', { tenantId, error, delayMs: delay });
+    const problem = error instanceof CloudRefusedError ? error.message : `AWS refused a step: ${describeError(error)}.`;
     current = {
-      ...current,
+      ...seen,
       status: {
-        ...settle(current, observed, current.status.phase, { kind: 'wait' }, clock.now()),
+        ...seen.status,
         transientFailures: failures,
         retryAt: new Date(clock.now().getTime() + delay).toISOString(),
-        ...(transient ? {} : { lastError: `AWS refused a step: ${describeError(error)}. Dormouse keeps retrying.` }),
+        ...(transient ? {} : { lastError: `${problem} Dormouse keeps retrying.`, lastErrorCategory: 'platform' as const }),
       },
     };
     outcome = { requeueAfterMs: delay, phase: current.status.phase };
   }
   return handBack(deps, current, owner, outcome, watch);
+}
+
+/** A tenant on its way up, not given up on yet: a refused step counts toward giving up. */
+function mayFail(tenant: Tenant): boolean {
+  return tenant.spec.desired === 'running' && tenant.status.failedGeneration !== tenant.spec.generation;
 }
 
 function leaseFor(owner: string, now: Date, settings: ReconcileSettings): Lease {
@@ -231,12 +250,13 @@ async function observeRouting({ routing, settings }: ReconcileDeps, tenant: Tena
 /** Takes one step and updates the observation with its known effect, so no re-observe is needed. */
 async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, step: Step, phase: Phase): Promise<Tenant> {
   const { compute, routing, store, settings, clock } = deps;
-  const status = { ...tenant.status, phase: phase === tenant.status.phase ? tenant.status.phase : phase };
+  // A new phase is dated from now: how long a tenant has sat in it is what the stuck alarm measures.
+  const status = phase === tenant.status.phase ? tenant.status : { ...tenant.status, phase, transitionAt: clock.now().toISOString() };
   switch (step.kind) {
     case 'claimSlot':
       try {
         return await store.save(
-          { ...tenant, status: { ...status, slot: true, queuedAt: undefined, retryAt: undefined, lastError: undefined } },
+          { ...tenant, status: { ...status, slot: true, queuedAt: undefined, retryAt: undefined, lastError: undefined, lastErrorCategory: undefined } },
           { routingSlot: { claim: true, maxActiveTenants: settings.maxActiveTenants } },
         );
       } catch (error) {
@@ -299,6 +319,7 @@ function queued(tenant: Tenant, settings: ReconcileSettings, now: Date, random?:
       // Jittered, so a queue of hundreds does not retry for the same slot in the same instant.
       retryAt: new Date(now.getTime() + settings.queueRetryMs * (0.5 + 0.5 * (random ?? Math.random)())).toISOString(),
       lastError: `All ${settings.maxActiveTenants} routing slots are in use; the tenant starts as soon as one frees up.`,
+      lastErrorCategory: 'queued',
     },
   };
 }
@@ -336,25 +357,27 @@ async function runTask(deps: ReconcileDeps, tenant: Tenant, observed: Observatio
         ...base,
         spotFailures,
         lastError: `AWS has no ${launch.capacityProvider === 'FARGATE_SPOT' ? 'Fargate Spot' : 'Fargate'} capacity right now (${outcome.reason}); retrying${fallback ? ' on on-demand Fargate' : ''}.`,
+        lastErrorCategory: 'no-capacity',
         ...(delay > 0 ? { retryAt: new Date(clock.now().getTime() + delay).toISOString() } : { retryAt: undefined }),
       },
     };
   }
-  return failAttempt(deps, { ...tenant, status: base }, `ECS refused to start the task: ${outcome.reason}.`);
+  return failAttempt(deps, { ...tenant, status: base }, `ECS refused to start the task: ${outcome.reason}.`, 'not-started');
 }
 
 async function recordStop(deps: ReconcileDeps, tenant: Tenant, task: ObservedTask, status: TenantStatus): Promise<Tenant> {
   const cleared = { ...tenant, status: { ...status, task: undefined } };
   if (isCapacityStop(task)) {
     // Not the application's fault: count it toward the on-demand fallback, not toward Failed.
-    return { ...cleared, status: { ...cleared.status, spotFailures: (status.spotFailures ?? 0) + 1, lastError: explainStop(task) } };
+    const spotFailures = (status.spotFailures ?? 0) + 1;
+    return { ...cleared, status: { ...cleared.status, spotFailures, lastError: explainStop(task), lastErrorCategory: 'no-capacity' } };
   }
   deps.logger?.warn?.('Task stopped unexpectedly', { tenantId: tenant.id, taskArn: task.arn, reason: task.stoppedReason });
-  return failAttempt(deps, cleared, explainStop(task));
+  return failAttempt(deps, cleared, explainStop(task), stopCategory(task));
 }
 
 /** One more failed attempt: back off, or give up past the limit with the reason in words. */
-function failAttempt(deps: ReconcileDeps, tenant: Tenant, reason: string): Tenant {
+function failAttempt(deps: ReconcileDeps, tenant: Tenant, reason: string, category: ErrorCategory): Tenant {
   const { settings, clock } = deps;
   const attempts = tenant.status.attempts + 1;
   if (attempts > settings.maxRestarts) {
@@ -366,6 +389,7 @@ function failAttempt(deps: ReconcileDeps, tenant: Tenant, reason: string): Tenan
         phase: 'Failed',
         failedGeneration: tenant.spec.generation,
         lastError: `${reason} Gave up after ${attempts} attempts; wake the tenant to try again.`,
+        lastErrorCategory: category,
         retryAt: undefined,
       },
     };
@@ -373,7 +397,7 @@ function failAttempt(deps: ReconcileDeps, tenant: Tenant, reason: string): Tenan
   const delay = backoffMs(attempts, settings, deps.random?.());
   return {
     ...tenant,
-    status: { ...tenant.status, attempts, lastError: reason, retryAt: new Date(clock.now().getTime() + delay).toISOString() },
+    status: { ...tenant.status, attempts, lastError: reason, lastErrorCategory: category, retryAt: new Date(clock.now().getTime() + delay).toISOString() },
   };
 }
 
@@ -408,6 +432,7 @@ function settle(tenant: Tenant, observed: Observation, phase: Phase, step: Step,
   if (step.kind === 'done') {
     status.observedGeneration = tenant.spec.generation;
     status.lastError = undefined;
+    status.lastErrorCategory = undefined;
     status.retryAt = undefined;
     status.queuedAt = undefined;
     status.transientFailures = undefined;

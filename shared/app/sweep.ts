@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
-import { isLeased, isSettled, withDesired, type Tenant } from '../domain/tenant.js';
+import { redactDetail } from '../domain/redaction.js';
+import { isLeased, isSettled, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Activity, ActivityLevel } from '../ports/activity.js';
 import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
@@ -22,6 +23,8 @@ import type { ReconcileResult } from './reconcile.js';
  * - Tenants whose retry time has come, that are not settled, whose record disagrees with AWS,
  *   or whose periodic resync is due are reconciled: this is what covers lost events.
  * - With `drift`, resources tagged as a tenant's whose tenant has no record are removed.
+ * - Tenants that have sat in a phase on the way somewhere for longer than `stuckMs` are reported
+ *   (`report.stuck`), for an alarm: retries that never end must not go unnoticed.
  */
 
 export interface SweepSettings {
@@ -49,6 +52,8 @@ export interface SweepSettings {
   minActivityWindowMs: number;
   /** Reconciles run at once within a page. */
   reconcileConcurrency: number;
+  /** A tenant in a phase on the way somewhere (Provisioning, Deleting, …) this long is reported as stuck. */
+  stuckMs: number;
 }
 
 export const SWEEP_DEFAULTS: SweepSettings = {
@@ -60,7 +65,21 @@ export const SWEEP_DEFAULTS: SweepSettings = {
   resyncMs: 10 * 60_000,
   minActivityWindowMs: 3 * 60_000,
   reconcileConcurrency: 8,
+  stuckMs: 15 * 60_000,
 };
+
+/** Phases a tenant passes through on its way to a phase it can stay in; Queued waits by design. */
+const PASSING_PHASES: ReadonlySet<Phase> = new Set(['Pending', 'Provisioning', 'Waking', 'Passivating', 'Deleting']);
+
+/** A tenant that has been in a passing phase for too long, as the operator's alarm reports it. */
+export interface StuckTenant {
+  tenantId: string;
+  phase: Phase;
+  /** Whole minutes since the tenant entered the phase. */
+  minutes: number;
+  /** The recorded error, without secrets and bounded: this goes to operators' logs and terminals. */
+  lastError?: string;
+}
 
 /** Where the pass over the active index stands: `{ cursor, passStartedAt }`; absent between passes. */
 export const SWEEP_MARKER = 'sweep';
@@ -97,6 +116,8 @@ export interface SweepReport {
   errors: number;
   /** The pass over the active index reached its end in this run. */
   done: boolean;
+  /** Tenants read in this run that have sat in a passing phase longer than `stuckMs`. */
+  stuck: StuckTenant[];
 }
 
 type ReconcileReason = 'retry due' | 'not settled' | 'drift' | 'resync';
@@ -120,6 +141,7 @@ class Run {
     repaired: { tasks: 0, rules: 0, targetGroups: 0, tenants: 0 },
     errors: 0,
     done: false,
+    stuck: [],
   };
   private readonly reconciled = new Set<string>();
   private readonly stopwatch: () => number;
@@ -297,6 +319,8 @@ async function sweepPage(run: Run, tenants: Tenant[], lastVisit: number, invento
   const levels = await measure(run, tenants, lastVisit);
   const due: Array<{ id: string; reason: ReconcileReason }> = [];
   for (const tenant of tenants) {
+    const stuck = stuckTenant(tenant, run);
+    if (stuck) run.report.stuck.push(stuck);
     try {
       const level = levels?.get(tenant.id);
       if (level && (level.requests > 0 || level.connections > 0)) {
@@ -315,6 +339,18 @@ async function sweepPage(run: Run, tenants: Tenant[], lastVisit: number, invento
     }
   }
   await forEachLimit(due, run.settings.reconcileConcurrency, ({ id, reason }) => run.reconcile(id, reason));
+}
+
+function stuckTenant(tenant: Tenant, run: Run): StuckTenant | undefined {
+  const { phase, transitionAt, lastError } = tenant.status;
+  const forMs = run.nowMs - Date.parse(transitionAt);
+  if (!PASSING_PHASES.has(phase) || !(forMs > run.settings.stuckMs)) return undefined;
+  return {
+    tenantId: tenant.id,
+    phase,
+    minutes: Math.floor(forMs / MINUTE_MS),
+    ...(lastError ? { lastError: redactDetail(lastError, 'admin') } : {}),
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import { VersionConflictError } from '../domain/errors.js';
+import { publicReason } from '../domain/error-categories.js';
 import { isValidSlug } from '../domain/slug.js';
 import { withDesired, type AnonymousWakes, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
@@ -61,7 +62,7 @@ export interface WakeAnswer {
   retryAfter?: number;
   /** Place in the queue for a routing slot, 1 for next. */
   position?: number;
-  /** Why the tenant failed, in a sentence a person can act on. */
+  /** Why the tenant failed, in a fixed sentence for its kind of error (the page is public). */
   reason?: string;
 }
 
@@ -140,7 +141,8 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
         tenant: slug,
         phase: tenant.status.phase,
         retryAfter: FAILED_RETRY_SECONDS,
-        reason: tenant.status.lastError ?? 'It could not be started.',
+        // Anyone can load this page: a fixed sentence for the kind of error, never the error.
+        reason: publicReason(tenant.status) ?? 'It could not be started.',
       };
     }
     if (state === 'asleep') {

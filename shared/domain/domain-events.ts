@@ -1,5 +1,6 @@
 import type { DomainEvent } from '../ports/events.js';
 import { retryPending } from './plan.js';
+import { redactDetail } from './redaction.js';
 import { isSettled, type Phase, type Tenant } from './tenant.js';
 
 /**
@@ -79,7 +80,9 @@ function detailOf(tenant: Tenant): Record<string, unknown> {
     generation: spec.generation,
     observedGeneration: status.observedGeneration,
     trialEndsAt: tenant.trialEndsAt,
-    ...(status.lastError ? { reason: status.lastError } : {}),
+    // Integrators may pass it on to the tenant (a "your trial failed" mail): what the token holder may read.
+    ...(status.lastError ? { reason: redactDetail(status.lastError, 'owner') } : {}),
+    ...(status.lastErrorCategory ? { reasonCategory: status.lastErrorCategory } : {}),
     ...(status.task ? { capacityProvider: status.task.capacityProvider } : {}),
   };
 }

@@ -105,3 +105,40 @@ export class SlotsFullError extends Error {
     this.name = 'SlotsFullError';
   }
 }
+
+/**
+ * A cloud call failed. Adapters translate their provider's errors into these two kinds, once,
+ * so that nobody above them matches an AWS exception name or status code.
+ */
+export abstract class CloudError extends Error {
+  constructor(
+    message: string,
+    /** What Dormouse was doing, in words ("start tasks"). */
+    readonly operation: string,
+    /** The provider's own name for the error, for logs and operators. */
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Throttling, a 5xx, a timeout: retrying later is expected to work. Backs off quietly. */
+export class CloudUnavailableError extends CloudError {
+  constructor(operation: string, code: string, options?: { cause?: unknown }) {
+    super(`AWS could not ${operation} right now (${code}); retrying later.`, operation, code, options);
+    this.name = 'CloudUnavailableError';
+  }
+}
+
+/**
+ * Denied or invalid: the same request will fail again until a person changes something (an IAM
+ * policy, a setting). It counts as a failed attempt, so a tenant ends Failed instead of retrying
+ * for ever; the message is the sentence that person needs.
+ */
+export class CloudRefusedError extends CloudError {
+  constructor(message: string, operation: string, code: string, options?: { cause?: unknown }) {
+    super(message, operation, code, options);
+    this.name = 'CloudRefusedError';
+  }
+}

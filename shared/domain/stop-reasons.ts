@@ -1,4 +1,5 @@
 import type { ObservedTask } from '../ports/compute.js';
+import type { ErrorCategory } from './error-categories.js';
 
 /**
  * Turns ECS's stop details into a sentence a person can act on. The raw reason stays at the
@@ -31,4 +32,12 @@ export function explainStop(task: ObservedTask): string {
 
 export function isCapacityStop(task: ObservedTask): boolean {
   return /capacity is unavailable|insufficient capacity|no capacity/i.test(`${task.stoppedReason ?? ''}`);
+}
+
+/** What anonymous visitors are told about a stop: it never got going, or it stopped later. */
+export function stopCategory(task: ObservedTask): ErrorCategory {
+  const raw = [task.containerReason, task.stoppedReason].filter(Boolean).join('; ');
+  if (/CannotPullContainer|pull image|manifest unknown|ResourceInitializationError|secrets|ssm|secretsmanager/i.test(raw)) return 'not-started';
+  if (/health check/i.test(raw)) return 'unhealthy';
+  return 'stopped';
 }

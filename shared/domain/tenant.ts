@@ -1,3 +1,6 @@
+import { publicReason, type ErrorCategory } from './error-categories.js';
+import { redactDetail } from './redaction.js';
+
 /**
  * The tenant record: expected state (`spec`) and actual state (`status`) of one trial
  * environment. Pure data and pure functions only; adapters decide how it is stored.
@@ -62,19 +65,27 @@ export interface TenantStatus {
   rulePriority?: number;
   /** Holds one of the load balancer's routing slots (counted against the active ceiling). */
   slot?: boolean;
-  /** Consecutive unexpected task stops for this generation; reset once Running. */
+  /**
+   * Consecutive failed starts for this generation (unexpected stops, and AWS refusing a step);
+   * reset once Running. Past the restart limit the tenant is Failed.
+   */
   attempts: number;
   /** Consecutive Spot capacity refusals; past a threshold the on-demand fallback is used. */
   spotFailures?: number;
-  /** Consecutive AWS errors (throttling, refusals); they back off but never fail a tenant. */
+  /** Consecutive AWS errors that back off without failing a tenant (throttling; refusals on the way down). */
   transientFailures?: number;
   /** RunTask calls made so far; part of each client token. */
   runs?: number;
   launch?: LaunchIntent;
   /** The generation the reconciler gave up on; a new generation (e.g. a wake) retries. */
   failedGeneration?: number;
-  /** A sentence a person can act on. */
+  /**
+   * A sentence a person can act on. It may quote AWS or the application, so it is shown only
+   * redacted, and only to the token holder and operators (see `reasonFor`).
+   */
   lastError?: string;
+  /** What kind of trouble `lastError` describes: anonymous visitors get a fixed sentence for it. */
+  lastErrorCategory?: ErrorCategory;
   /** ISO time before which nothing should be retried (backoff, queue). */
   retryAt?: string;
   /** ISO time the tenant joined the queue for a routing slot. */
@@ -121,7 +132,10 @@ export interface Tenant {
   version: number;
 }
 
-/** The part of a tenant anyone may see: no email, no token hash, no AWS identifiers. */
+/**
+ * The part of a tenant anyone may see: no email, no token hash, no AWS identifiers. Its `reason`
+ * depends on who asks (`Audience`).
+ */
 export interface PublicTenant {
   id: string;
   url: string;
@@ -135,7 +149,20 @@ export interface PublicTenant {
   reason?: string;
 }
 
-export function publicView(tenant: Tenant, url: string): PublicTenant {
+/**
+ * Who reads a tenant: anyone (a fixed sentence per kind of error), the holder of the tenant's
+ * token (the error, without secrets or AWS identifiers), or an operator (without secrets).
+ */
+export type Audience = 'anonymous' | 'owner' | 'admin';
+
+/** The error as `audience` may read it, or undefined when there is none. */
+export function reasonFor(status: TenantStatus, audience: Audience): string | undefined {
+  if (audience === 'anonymous' || !status.lastError) return publicReason(status);
+  return redactDetail(status.lastError, audience);
+}
+
+export function publicView(tenant: Tenant, url: string, audience: Audience = 'anonymous'): PublicTenant {
+  const reason = reasonFor(tenant.status, audience);
   return {
     id: tenant.id,
     url,
@@ -146,7 +173,7 @@ export function publicView(tenant: Tenant, url: string): PublicTenant {
     createdAt: tenant.createdAt,
     trialEndsAt: tenant.trialEndsAt,
     lastActiveAt: tenant.lastActiveAt,
-    ...(tenant.status.lastError ? { reason: tenant.status.lastError } : {}),
+    ...(reason ? { reason } : {}),
   };
 }
 

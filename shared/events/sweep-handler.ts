@@ -4,6 +4,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
+import { TENANTS_STUCK_METRIC } from './metrics.js';
 import { SWEEP_DEFAULTS, sweep, type SweepDeps, type SweepReport, type SweepSettings } from '../app/sweep.js';
 
 /**
@@ -36,6 +37,9 @@ export function createSweepHandler({ deps, settings = {}, logger, metrics }: Swe
       metrics.addMetric('TrialsExpired', MetricUnit.Count, report.expired);
       metrics.addMetric('DriftRepaired', MetricUnit.Count, repaired.tasks + repaired.rules + repaired.targetGroups + repaired.tenants);
       metrics.addMetric('TenantsReconciled', MetricUnit.Count, report.reconciled);
+      // Alarmed on in CDK: a tenant that never gets where it is going, whatever the reason.
+      metrics.addMetric(TENANTS_STUCK_METRIC, MetricUnit.Count, report.stuck.length);
+      for (const stuck of report.stuck) logger.warn('Tenant stuck', { ...stuck });
       logger.info('Sweep finished', { report });
       return report;
     });

@@ -13,12 +13,12 @@ import type { ApiConfig } from '../config.js';
 import { tenantUrl } from '../config.js';
 import { ConflictError, DormouseError, NotFoundError, VersionConflictError } from '../domain/errors.js';
 import { isValidSlug } from '../domain/slug.js';
-import { publicView, type Desired, type Tenant } from '../domain/tenant.js';
+import { publicView, reasonFor, type Audience, type Desired, type Tenant } from '../domain/tenant.js';
 import { changeDesired } from '../app/change-desired.js';
 import { signup, type SignupInput } from '../app/signup.js';
 import type { Clock } from '../ports/clock.js';
 import type { TenantStore } from '../ports/tenant-store.js';
-import { authorizeForTenant, identifyCaller, requireAdmin, requireCredential, type Caller } from './caller.js';
+import { audienceOf, authorizeForTenant, identifyCaller, requireAdmin, requireCredential, type Caller } from './caller.js';
 import { header, jsonBody } from './request.js';
 import { HSTS, errorResponse, json, type HttpResponse } from './responses.js';
 import { signupPageResponse } from './signup-page.js';
@@ -50,7 +50,7 @@ export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Pr
 
 export function createApiHandler(deps: ApiDeps): ApiHandler {
   const { store, clock, config, logger } = deps;
-  const view = (tenant: Tenant) => publicView(tenant, tenantUrl(config.baseUrl, tenant.id));
+  const view = (tenant: Tenant, audience: Audience = 'anonymous') => publicView(tenant, tenantUrl(config.baseUrl, tenant.id), audience);
 
   const idempotency = new IdempotencyConfig({
     eventKeyJmesPath: 'idempotencyKey',
@@ -84,7 +84,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       requireCredential(caller);
       const tenant = await changeDesired({ store }, id, desired, (current) => authorizeForTenant(caller, current));
       logger.info('Expected state changed', { tenantId: id, desired, generation: tenant.spec.generation });
-      return json(202, view(tenant));
+      return json(202, view(tenant, audienceOf(caller, tenant)));
     };
   }
 
@@ -118,12 +118,23 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         const query = parseInput(listQuery, event.queryStringParameters ?? {}, 'query');
         const page = await store.list(query);
         return json(200, {
-          items: page.items.map((tenant) => ({ ...view(tenant), email: tenant.email, status: tenant.status })),
+          items: page.items.map((tenant) => ({
+            ...view(tenant, 'admin'),
+            email: tenant.email,
+            status: { ...tenant.status, lastError: reasonFor(tenant.status, 'admin') },
+          })),
           ...(page.cursor ? { cursor: page.cursor } : {}),
         });
       },
     },
-    { method: 'GET', pattern: /^\/tenants\/([^/]+)$/, run: async ({ id }) => json(200, view(await loadTenant(id))) },
+    {
+      method: 'GET',
+      pattern: /^\/tenants\/([^/]+)$/,
+      run: async ({ id, caller }) => {
+        const tenant = await loadTenant(id);
+        return json(200, view(tenant, audienceOf(caller, tenant)));
+      },
+    },
     { method: 'DELETE', pattern: /^\/tenants\/([^/]+)$/, run: command('deleted') },
     { method: 'POST', pattern: /^\/tenants\/([^/]+)\/passivate$/, run: command('passivated') },
     { method: 'POST', pattern: /^\/tenants\/([^/]+)\/wake$/, run: command('running') },

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { ForbiddenError, UnauthorizedError } from '../domain/errors.js';
-import type { Tenant } from '../domain/tenant.js';
+import type { Audience, Tenant } from '../domain/tenant.js';
 import { tokenMatches } from '../app/tokens.js';
 import { bearerToken } from './request.js';
 
@@ -93,4 +93,14 @@ export function authorizeForTenant(caller: Caller, tenant: Tenant): void {
   if (!tokenMatches(caller.token, tenant.tokenHash)) {
     throw new ForbiddenError(`This token does not belong to tenant "${tenant.id}".`);
   }
+}
+
+/**
+ * How much of a tenant's error the caller may read. The status route is public: a token that is
+ * not this tenant's is no error there, it just reads what anyone reads.
+ */
+export function audienceOf(caller: Caller, tenant: Tenant): Audience {
+  if (caller.kind === 'admin') return 'admin';
+  if (caller.kind === 'bearer' && tokenMatches(caller.token, tenant.tokenHash)) return 'owner';
+  return 'anonymous';
 }

@@ -38,6 +38,7 @@ describe('Dormouse configuration', () => {
       idleTimeoutMinutes: 15,
       minRunMinutes: 5,
       sweepRateMinutes: 1,
+      stuckMinutes: 15,
       expiringNoticeHours: 24,
       adminPrincipals: [],
       reconcileConcurrency: 20,

@@ -779,6 +779,31 @@ describe('dead-letter queues and alarms', () => {
   });
 });
 
+describe('the stuck-tenants alarm', () => {
+  it('alarms to the operators topic as soon as the sweep reports a tenant stuck for longer than configured', () => {
+    const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
+    const alarms = Object.values(ofType('AWS::CloudWatch::Alarm')).filter((a) => a.Properties.MetricName === 'TenantsStuck');
+
+    expect(alarms.map((a) => a.Properties)).toEqual([
+      expect.objectContaining({
+        Namespace: 'Dormouse',
+        // Powertools Metrics adds the service as a dimension; the sweep function publishes under its own.
+        Dimensions: [{ Name: 'service', Value: 'dormouse-sweep' }],
+        Statistic: 'Maximum',
+        Period: 60,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: topicId }],
+        AlarmDescription: expect.stringContaining('for more than 15 minutes'),
+      }),
+    ]);
+    const sweep = byId(functionId(synth.template, 'dormouse-sweep'));
+    expect(sweep.Properties.Environment.Variables).toMatchObject({ DORMOUSE_STUCK_MINUTES: '15' });
+  });
+});
+
 describe('the HTTP API', () => {
   const PUBLIC = ['GET /', 'GET /healthz', 'POST /tenants', 'GET /tenants/{id}', 'DELETE /tenants/{id}', 'POST /tenants/{id}/passivate', 'POST /tenants/{id}/wake'];
   const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
@@ -966,6 +991,7 @@ describe('the functions', () => {
       expiringNoticeMs: 24 * 3_600_000,
       pageSize: 100,
       budgetMs: 40_000,
+      stuckMs: 15 * 60_000,
     });
     expect(byId(functionId(synth.template, 'dormouse-sweep')).Properties.Environment.Variables.DORMOUSE_LOAD_BALANCER_FULL_NAME).toEqual({
       'Fn::GetAtt': [albId, 'LoadBalancerFullName'],

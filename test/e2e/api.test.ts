@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import { TEST_ADMIN_TOKEN, startTestApi } from '../support/api-server.js';
 import { apiClient } from '../support/http.js';
@@ -6,11 +7,12 @@ import { apiClient } from '../support/http.js';
 const ADMIN = TEST_ADMIN_TOKEN;
 
 async function startApi(env: Record<string, string> = {}) {
-  const { embedded } = await startTestApi(env);
-  return { embedded, call: apiClient(embedded.apiUrl) };
+  const { embedded, tables } = await startTestApi(env);
+  return { embedded, tables, call: apiClient(embedded.apiUrl) };
 }
 
 let embedded: Embedded;
+let tables: Awaited<ReturnType<typeof startApi>>['tables'];
 let call: ReturnType<typeof apiClient>;
 let counter = 0;
 /** A fresh slug and email for each test, so tests do not depend on each other. */
@@ -32,7 +34,7 @@ async function listAll(query = ''): Promise<Array<{ id: string }>> {
 }
 
 beforeAll(async () => {
-  ({ embedded, call } = await startApi());
+  ({ embedded, tables, call } = await startApi());
 });
 afterAll(async () => {
   await embedded?.stop();
@@ -231,6 +233,63 @@ describe('GET /tenants/{id}', () => {
 
     expect(response.status).toBe(404);
     expect(response.body.error.code).toBe('not_found');
+  });
+});
+
+describe('GET /tenants/{id} of a tenant that failed', () => {
+  const SECRET_ERROR =
+    'The application exited with code 1. Check its logs (could not connect to postgres://app:S3cretPassw0rd@db:5432/app; ' +
+    'AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/dormouse-Reconcile-1X2Y/fn is not authorized to perform: ecs:RunTask). ' +
+    'Gave up after 4 attempts; wake the tenant to try again.';
+  let failed: { slug: string; token: string };
+
+  beforeAll(async () => {
+    const body = fresh('f');
+    const { token } = await signUp(body);
+    // The record as the reconciler leaves it after giving up.
+    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const tenant = (await store.get(body.slug))!;
+    await store.save({
+      ...tenant,
+      status: { ...tenant.status, phase: 'Failed', failedGeneration: 1, attempts: 4, lastError: SECRET_ERROR, lastErrorCategory: 'stopped' },
+    });
+    failed = { slug: body.slug, token };
+  });
+
+  it('tells anonymous visitors what kind of failure it was, in a fixed sentence, and nothing of the error', async () => {
+    const response = await call(`/tenants/${failed.slug}`);
+
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ phase: 'Failed', reason: 'The application stopped unexpectedly.' });
+    expect(JSON.stringify(response.body)).not.toMatch(/S3cretPassw0rd|postgres|123456789012|arn:|AccessDenied/);
+  });
+
+  it('shows a token that is not this tenant\'s the same as anyone', async () => {
+    const other = await signUp(fresh('o'));
+
+    const response = await call(`/tenants/${failed.slug}`, { token: other.token });
+
+    expect(response.body.reason).toBe('The application stopped unexpectedly.');
+  });
+
+  it('shows the token holder the detail without the password and without AWS identifiers', async () => {
+    const response = await call(`/tenants/${failed.slug}`, { token: failed.token });
+
+    expect(response.body.reason).toBe(
+      'The application exited with code 1. Check its logs (could not connect to postgres://***@db:5432/app; ' +
+        'AccessDeniedException: User: arn:*** is not authorized to perform: ecs:RunTask). Gave up after 4 attempts; wake the tenant to try again.',
+    );
+  });
+
+  it('shows an admin the detail with AWS identifiers but without the password, in the status and in the list', async () => {
+    const single = await call(`/tenants/${failed.slug}`, { token: ADMIN });
+    const listed = (await call('/tenants?limit=100', { token: ADMIN })).body.items.find((item: { id: string }) => item.id === failed.slug);
+
+    for (const text of [single.body.reason, listed.reason, listed.status.lastError]) {
+      expect(text).toContain('postgres://***@db:5432/app');
+      expect(text).toContain('arn:aws:sts::123456789012:assumed-role/dormouse-Reconcile-1X2Y/fn');
+      expect(text).not.toContain('S3cretPassw0rd');
+    }
   });
 });
 

@@ -180,3 +180,42 @@ describe('embedded mode, end to end', () => {
     }
   }, 60_000);
 });
+
+describe('embedded mode, a tenant that never gets healthy', () => {
+  it('warns once in the terminal when a tenant has been Provisioning for longer than DORMOUSE_STUCK_MINUTES', async () => {
+    // Prepare: an application that runs but never answers, and a threshold of a second
+    const tables = await createTestTables();
+    const lines: string[] = [];
+    const embedded = await startEmbedded(
+      {
+        DORMOUSE_API_PORT: '0',
+        DORMOUSE_GATEWAY_PORT: '0',
+        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
+        DORMOUSE_TABLE_NAME: tables.tenantTable,
+        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+        DORMOUSE_ADMIN_TOKEN: ADMIN,
+        DORMOUSE_SWEEP_SECONDS: '3600',
+        DORMOUSE_TENANT_COMMAND: 'exec sleep 600',
+        DORMOUSE_STUCK_MINUTES: String(1 / 60),
+      },
+      { onError: () => {}, onTransition: (line) => lines.push(line) },
+    );
+    try {
+      const call = apiClient(embedded.apiUrl);
+      expect((await call('/tenants', { method: 'POST', body: { slug: 'mute', email: 'ann@mute.test' } })).status).toBe(202);
+      await eventually('the phase', async () => (await call('/tenants/mute')).body.phase as string, (phase) => phase === 'Provisioning');
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+      // Act: two sweeps, as the timer would run them
+      await embedded.sweepNow();
+      await embedded.sweepNow();
+
+      // Assess
+      const warnings = lines.filter((line) => line.includes('WARNING'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/mute +WARNING: Provisioning for \d+ min; (last error: |no error recorded)/);
+    } finally {
+      await embedded.stop();
+    }
+  });
+});

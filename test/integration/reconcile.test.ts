@@ -224,6 +224,33 @@ describe('reconcile', () => {
     expect(world.cloud.rules.size).toBe(1);
   });
 
+  it('gives up on a RunTask that AWS keeps denying, says what to fix, and frees the routing slot', async () => {
+    const world = await createWorld({ cloud: { fault: (operation) => (operation === 'RunTask' ? 'deny' : undefined) } });
+    await world.signUp('acme');
+
+    await world.converge(['acme'], 80);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status).toMatchObject({ phase: 'Failed', failedGeneration: 1, slot: false, lastErrorCategory: 'platform' });
+    expect(tenant.status.lastError).toMatch(/not allowed to call RunTask \(RunTask was denied\); check the reconciler's IAM role.*Gave up after 4 attempts/s);
+    expect(world.cloud.countCalls('RunTask')).toBe(world.settings.maxRestarts + 1);
+    expect(await world.store.countRoutingSlots()).toBe(0);
+  });
+
+  it('keeps retrying a RunTask that AWS throttles, holding the slot and never failing the tenant', async () => {
+    const world = await createWorld({ cloud: { fault: (operation) => (operation === 'RunTask' ? 'throttle' : undefined) } });
+    await world.signUp('acme');
+
+    await world.converge(['acme'], 80);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status).toMatchObject({ phase: 'Provisioning', slot: true, attempts: 0 });
+    expect(tenant.status.failedGeneration).toBeUndefined();
+    expect(tenant.status.lastError).toBeUndefined();
+    expect(world.cloud.countCalls('RunTask')).toBeGreaterThan(world.settings.maxRestarts + 1);
+    expect(await world.store.countRoutingSlots()).toBe(1);
+  });
+
   it('lets only one of two concurrent reconciles act on a tenant', async () => {
     const world = await createWorld();
     await world.signUp('acme');
@@ -442,6 +469,23 @@ describe('reconcile', () => {
 
     expect((await world.store.get('second'))!.status.phase).toBe('Running');
     expect(await world.store.countRoutingSlots()).toBe(1);
+  });
+
+  it('dates the start from when the slot was claimed, so a long wait in the queue does not look like a stuck start', async () => {
+    const world = await createWorld({ settings: { maxActiveTenants: 1 } });
+    await world.signUp('first');
+    await world.signUp('second');
+    await world.converge(['first']);
+    await world.reconcile('second');
+    await world.setDesired('first', 'passivated');
+    await world.converge(['first']);
+
+    world.clock.advance(30 * 60_000);
+    await world.reconcile('second');
+
+    const { status } = (await world.store.get('second'))!;
+    expect(status.phase).toBe('Provisioning');
+    expect(status.transitionAt).toBe(world.clock.now().toISOString());
   });
 
   it('recreates a target group that vanished behind its back instead of failing on it', async () => {

@@ -85,7 +85,33 @@ describe('sweep handler', () => {
 
     // Assess
     expect(report).toMatchObject({ passivated: 1, expired: 0, repaired: { rules: 1, targetGroups: 1, tasks: 0, tenants: 0 }, done: true });
-    expect(emfValues(writes)).toEqual({ TenantsPassivated: 1, TrialsExpired: 0, DriftRepaired: 2, TenantsReconciled: report.reconciled });
+    expect(emfValues(writes)).toEqual({ TenantsPassivated: 1, TrialsExpired: 0, DriftRepaired: 2, TenantsReconciled: report.reconciled, TenantsStuck: 0 });
+  });
+
+  it('counts tenants stuck in a passing phase in the TenantsStuck metric, which the operators\' alarm watches', async () => {
+    // Prepare: a tenant Provisioning for 20 minutes, held by a reconciler that keeps retrying
+    const { world, handler } = await sweepWorld();
+    await world.signUp('stuck');
+    world.clock.advance(20 * 60_000);
+    const tenant = (await world.store.get('stuck'))!;
+    const twentyMinutesAgo = new Date(world.clock.now().getTime() - 20 * 60_000).toISOString();
+    await world.store.save({
+      ...tenant,
+      status: { ...tenant.status, phase: 'Provisioning', transitionAt: twentyMinutesAgo },
+      lease: { owner: 'another', until: new Date(world.clock.now().getTime() + 60_000).toISOString() },
+    });
+    const writes: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      writes.push(chunk.toString());
+      return true;
+    });
+
+    // Act
+    const report = await handler()(SCHEDULER_PAYLOAD, lambdaContext(60_000));
+
+    // Assess
+    expect(report.stuck).toEqual([{ tenantId: 'stuck', phase: 'Provisioning', minutes: 20 }]);
+    expect(emfValues(writes)).toMatchObject({ TenantsStuck: 1 });
   });
 
   it('keeps its budget within the time the invocation has left: one page when little is left, the rest next time', async () => {

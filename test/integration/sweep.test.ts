@@ -12,8 +12,8 @@ import { createWorld } from '../support/reconciler-world.js';
 const MINUTE = 60_000;
 
 /** The reconciler world (DynamoDB Local, a fake cloud, a manual clock) with a sweep over it. */
-async function createSweepWorld() {
-  const world = await createWorld();
+async function createSweepWorld(options: Parameters<typeof createWorld>[0] = {}) {
+  const world = await createWorld(options);
   const activity = new FakeActivity();
   const reconciled: string[] = [];
   const deps: SweepDeps = {
@@ -304,6 +304,56 @@ describe('sweep: lost events and retries', () => {
     // Assess
     expect(perRun.flat().sort()).toEqual(ids);
     expect(Math.max(...perRun.map((run) => run.length))).toBeLessThan(ids.length);
+  });
+});
+
+describe('sweep: stuck tenants', () => {
+  it('reports tenants in a passing phase for longer than the threshold, with phase, minutes and the error without secrets', async () => {
+    // Prepare: records as a reconciler that keeps retrying leaves them
+    const world = await createSweepWorld();
+    for (const id of ['provisioning', 'deleting', 'recent', 'queued', 'running']) await world.signUp(id);
+    world.clock.advance(1_000);
+    const ago = (minutes: number) => new Date(world.clock.now().getTime() - minutes * MINUTE).toISOString();
+    const set = (id: string, status: Partial<Tenant['status']>) => world.patch(id, (tenant) => ({ ...tenant, status: { ...tenant.status, ...status } }));
+    // Leased, so that the sweep's reconcile leaves these records as they are.
+    const lease = { owner: 'another', until: new Date(world.clock.now().getTime() + 10 * MINUTE).toISOString() };
+    await set('provisioning', { phase: 'Provisioning', transitionAt: ago(20), lastError: 'The app exited: cannot reach postgres://app:S3cretPassw0rd@db:5432/app' });
+    await set('deleting', { phase: 'Deleting', transitionAt: ago(16) });
+    await set('recent', { phase: 'Provisioning', transitionAt: ago(10) });
+    await set('queued', { phase: 'Queued', transitionAt: ago(60) });
+    await set('running', { phase: 'Running', observedGeneration: 1, transitionAt: ago(60) });
+    for (const id of ['provisioning', 'deleting', 'recent', 'queued', 'running']) await world.patch(id, (tenant) => ({ ...tenant, lease }));
+
+    // Act
+    const report = await world.sweep({ stuckMs: 15 * MINUTE });
+
+    // Assess
+    expect(report.stuck.sort((a, b) => a.tenantId.localeCompare(b.tenantId))).toEqual([
+      { tenantId: 'deleting', phase: 'Deleting', minutes: 16 },
+      { tenantId: 'provisioning', phase: 'Provisioning', minutes: 20, lastError: 'The app exited: cannot reach postgres://***@db:5432/app' },
+    ]);
+    expect((await world.sweep({ stuckMs: 30 * MINUTE })).stuck).toEqual([]);
+  });
+
+  it('reports a tenant whose passivation AWS keeps refusing, which retries for ever without failing', async () => {
+    // Prepare
+    let denied = false;
+    const world = await createSweepWorld({ cloud: { fault: (operation) => (denied && operation === 'DeleteRule' ? 'deny' : undefined) } });
+    await world.running('acme');
+    denied = true;
+    await world.setDesired('acme', 'passivated');
+
+    // Act: the reconciler keeps trying, as the sweep and events would make it
+    await world.converge(['acme'], 20);
+    const tenant = (await world.store.get('acme'))!;
+    world.clock.advance(16 * MINUTE - (world.clock.now().getTime() - Date.parse(tenant.status.transitionAt)));
+    const report = await world.sweep();
+
+    // Assess
+    expect(tenant.status.phase).toBe('Passivating');
+    expect(report.stuck).toEqual([
+      expect.objectContaining({ tenantId: 'acme', phase: 'Passivating', minutes: 16, lastError: expect.stringMatching(/not allowed to call DeleteRule/) }),
+    ]);
   });
 });
 

@@ -66,7 +66,14 @@ beforeAll(async () => {
   handler = createWakeHandler(deps, logger);
   await put('sleepy', { phase: 'Passivated' }, 'passivated');
   await put('queued', { phase: 'Queued', queuedAt: new Date().toISOString() });
-  await put('broken', { phase: 'Failed', lastError: 'The image "<b>app</b>" & its tag could not be pulled.' });
+  await put('broken', { phase: 'Failed', lastError: 'The image "<b>app</b>" & its tag could not be pulled.', lastErrorCategory: 'not-started' });
+  await put('leaky', {
+    phase: 'Failed',
+    lastError:
+      'The application exited with code 1 (could not connect to postgres://app:S3cretPassw0rd@db:5432/app; ' +
+      'AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/dormouse-Reconcile-1X2Y/fn is not authorized to perform: ecs:RunTask).',
+    lastErrorCategory: 'stopped',
+  });
   await put('ended', { phase: 'Deleted' }, 'deleted');
 });
 
@@ -145,14 +152,30 @@ describe('the wake handler behind the ALB', () => {
     expect(result.body).toContain('<meta http-equiv="refresh" content="15">');
   });
 
-  it('explains a failure in plain, escaped words, and does not reload', async () => {
+  it('explains a failure in a fixed sentence for its kind, and does not reload', async () => {
     const result = await call({ host: `broken.${ROOT}`, accept: BROWSER_ACCEPT });
 
     expect(result.statusCode).toBe(503);
     expect(result.headers).toMatchObject({ 'retry-after': '60', 'cache-control': 'no-store' });
-    expect(result.body).toContain('The image &#34;&#60;b&#62;app&#60;/b&#62;&#34; &#38; its tag could not be pulled.');
+    expect(result.body).toContain('The application did not start.');
+    expect(result.body).not.toContain('app&#60;/b&#62;');
     expect(result.body).not.toContain('<b>app</b>');
     expect(result.body).not.toContain('http-equiv="refresh"');
+  });
+
+  it('shows anyone neither the password nor the AWS account of a failed tenant\'s error, on the page or in its JSON', async () => {
+    const page = await call({ host: `leaky.${ROOT}`, accept: BROWSER_ACCEPT });
+    const json = await call({ host: `leaky.${ROOT}`, accept: 'application/json' });
+
+    expect(page.body).toContain('The application stopped unexpectedly.');
+    expect(JSON.parse(json.body!)).toEqual({
+      tenant: 'leaky',
+      phase: 'Failed',
+      status: 'failed',
+      retryAfter: 60,
+      reason: 'The application stopped unexpectedly.',
+    });
+    for (const body of [page.body, json.body]) expect(body).not.toMatch(/S3cretPassw0rd|postgres|123456789012|arn:|AccessDenied|exited/);
   });
 
   it('answers an ended trial with 410, cacheable for a few minutes', async () => {

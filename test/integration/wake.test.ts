@@ -5,6 +5,7 @@ import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-s
 import { localDynamoDbClient } from '../../shared/adapters/local/dynamodb-local.js';
 import { MissCache } from '../../shared/app/miss-cache.js';
 import { DEFAULT_ANONYMOUS_WAKES_PER_HOUR, wake, type WakeDeps } from '../../shared/app/wake.js';
+import type { ErrorCategory } from '../../shared/domain/error-categories.js';
 import { newTenant, type Desired, type Phase, type Tenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
 
@@ -22,6 +23,7 @@ interface Shape {
   lastActiveAt?: string;
   queuedAt?: string;
   lastError?: string;
+  lastErrorCategory?: ErrorCategory;
   trialEndsAt?: string;
 }
 
@@ -72,6 +74,7 @@ async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: num
         transitionAt: rest.transitionAt ?? ago(60 * MINUTE),
         ...(rest.queuedAt ? { queuedAt: rest.queuedAt } : {}),
         ...(rest.lastError ? { lastError: rest.lastError } : {}),
+        ...(rest.lastErrorCategory ? { lastErrorCategory: rest.lastErrorCategory } : {}),
       },
       lastActiveAt: rest.lastActiveAt ?? ago(60 * MINUTE),
       ...(rest.trialEndsAt ? { trialEndsAt: rest.trialEndsAt } : {}),
@@ -194,13 +197,20 @@ describe('wake', () => {
     expect(queue.writes()).toEqual([]);
   });
 
-  it('gives a failed tenant its reason in plain words, and a generic one when none was recorded', async () => {
-    const withReason = fresh('failed');
+  it('gives a failed tenant a fixed sentence for its kind of failure, never the error, and a generic one when none was recorded', async () => {
+    const crashed = fresh('failed');
+    const denied = fresh('failed');
+    const uncategorised = fresh('failed');
     const without = fresh('failed');
-    await world.put(withReason, { phase: 'Failed', lastError: 'The container image could not be pulled.' });
+    const leaky = 'could not connect to postgres://app:S3cretPassw0rd@db:5432/app (arn:aws:iam::123456789012:role/dormouse)';
+    await world.put(crashed, { phase: 'Failed', lastError: `The application exited with code 1: ${leaky}.`, lastErrorCategory: 'stopped' });
+    await world.put(denied, { phase: 'Failed', lastError: `Dormouse is not allowed to start tasks: ${leaky}.`, lastErrorCategory: 'platform' });
+    await world.put(uncategorised, { phase: 'Failed', lastError: leaky });
     await world.put(without, { phase: 'Failed' });
 
-    expect(await world.visit(`${withReason}.${ROOT}`)).toMatchObject({ status: 503, reason: 'The container image could not be pulled.' });
+    expect(await world.visit(`${crashed}.${ROOT}`)).toMatchObject({ status: 503, reason: 'The application stopped unexpectedly.' });
+    expect(await world.visit(`${denied}.${ROOT}`)).toMatchObject({ status: 503, reason: 'The hosting platform could not start it.' });
+    expect(await world.visit(`${uncategorised}.${ROOT}`)).toMatchObject({ status: 503, reason: 'The application did not start.' });
     expect(await world.visit(`${without}.${ROOT}`)).toMatchObject({ status: 503, reason: 'It could not be started.' });
   });
 

@@ -1,3 +1,4 @@
+import { CloudRefusedError, CloudUnavailableError } from '../../shared/domain/errors.js';
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../shared/ports/compute.js';
 import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
@@ -17,7 +18,8 @@ export interface FakeTask extends ObservedTask {
   ticks: number;
 }
 
-export type FaultKind = 'throttle' | 'crash';
+/** `throttle`: retry later; `deny`: AWS refuses (IAM), and will again; `crash`: the process dies. */
+export type FaultKind = 'throttle' | 'deny' | 'crash';
 
 export interface FakeCloudOptions {
   /** Decides, per call, whether to inject a fault. Defaults to never. */
@@ -31,9 +33,6 @@ export interface FakeCloudOptions {
   listingLagTicks?: number;
 }
 
-export class ThrottlingException extends Error {
-  override name = 'ThrottlingException';
-}
 
 /** Simulates a process dying between two steps: the call happened (or not) and nothing after it. */
 export class CrashError extends Error {
@@ -67,7 +66,15 @@ export class FakeCloud implements Compute, Routing {
   private async call<T>(operation: string, run: () => T): Promise<T> {
     this.calls.push(operation);
     const fault = this.fault(operation);
-    if (fault === 'throttle') throw new ThrottlingException(`Rate exceeded for ${operation}`);
+    // Thrown as the AWS adapters translate them (shared/adapters/aws/aws-errors.ts).
+    if (fault === 'throttle') throw new CloudUnavailableError(operation, 'ThrottlingException');
+    if (fault === 'deny') {
+      throw new CloudRefusedError(
+        `Dormouse is not allowed to call ${operation} (${operation} was denied); check the reconciler's IAM role (AWS said: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/dormouse-reconcile/fn is not authorized to perform: ecs:${operation}).`,
+        operation,
+        'AccessDeniedException',
+      );
+    }
     const value = run();
     if (fault === 'crash') throw new CrashError(`crashed after ${operation}`);
     return value;

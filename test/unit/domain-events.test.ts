@@ -108,6 +108,15 @@ describe('domainEventsFor', () => {
     expect(events.map((event) => event.detail.reason)).toEqual([reason]);
   });
 
+  it('gives the reason without secrets or AWS identifiers, and its category, since integrators may pass it on', () => {
+    const lastError = 'The application exited (postgres://app:S3cretPassw0rd@db/app, arn:aws:iam::123456789012:role/dormouse).';
+    const events = domainEventsFor({ before: inPhase('Provisioning'), after: inPhase('Failed', { lastError, lastErrorCategory: 'stopped' }), at });
+
+    expect(events.map((event) => [event.detail.reason, event.detail.reasonCategory])).toEqual([
+      ['The application exited (postgres://***@db/app, arn:***).', 'stopped'],
+    ]);
+  });
+
   it('dates every event with the change, not with the moment it is published', () => {
     const events = domainEventsFor({ after: pending, at });
 

@@ -12,6 +12,7 @@ describe('loadSweepConfig', () => {
       expiringNoticeMs: 24 * 3_600_000,
       pageSize: 100,
       budgetMs: 40_000,
+      stuckMs: 15 * 60_000,
     });
   });
 
@@ -23,9 +24,10 @@ describe('loadSweepConfig', () => {
       DORMOUSE_EXPIRING_NOTICE_HOURS: '48',
       DORMOUSE_SWEEP_PAGE_SIZE: '25',
       DORMOUSE_SWEEP_BUDGET_SECONDS: '20',
+      DORMOUSE_STUCK_MINUTES: '30',
     });
 
-    expect(config).toMatchObject({ idleMs: 1_800_000, minRunMs: 120_000, expiringNoticeMs: 172_800_000, pageSize: 25, budgetMs: 20_000 });
+    expect(config).toMatchObject({ idleMs: 1_800_000, minRunMs: 120_000, expiringNoticeMs: 172_800_000, pageSize: 25, budgetMs: 20_000, stuckMs: 1_800_000 });
   });
 
   it('names every missing or malformed variable', () => {

@@ -42,10 +42,15 @@ describe('publicView', () => {
     );
   });
 
-  it('includes the last error as the reason', () => {
-    const failed = { ...tenant, status: { ...tenant.status, phase: 'Failed' as const, lastError: 'The image could not be pulled.' } };
+  it('gives anyone a fixed sentence for the kind of error, the token holder and admins the error without secrets', () => {
+    const lastError = 'The image could not be pulled (registry password=hunter2, arn:aws:iam::123456789012:role/x).';
+    const failed = { ...tenant, status: { ...tenant.status, phase: 'Failed' as const, lastError, lastErrorCategory: 'not-started' as const } };
 
-    expect(publicView(failed, 'https://acme.example.com').reason).toBe('The image could not be pulled.');
+    expect(publicView(failed, 'https://acme.example.com').reason).toBe('The application did not start.');
+    expect(publicView(failed, 'https://acme.example.com', 'owner').reason).toBe('The image could not be pulled (registry password=***, arn:***).');
+    expect(publicView(failed, 'https://acme.example.com', 'admin').reason).toBe(
+      'The image could not be pulled (registry password=***, arn:aws:iam::123456789012:role/x).',
+    );
   });
 });
 

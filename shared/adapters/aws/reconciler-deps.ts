@@ -5,6 +5,7 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import { RECONCILE_DEFAULTS, tenantHost, type ReconcilerConfig } from '../../config.js';
 import type { ReconcileDeps } from '../../app/reconcile.js';
 import { systemClock } from '../../ports/clock.js';
+import { translatingAwsErrors } from './aws-errors.js';
 import { DynamoDbTenantStore } from './dynamodb-tenant-store.js';
 import { EcsCompute } from './ecs-compute.js';
 import { ElbRouting } from './elb-routing.js';
@@ -23,8 +24,8 @@ export function reconcilerDeps(config: ReconcilerConfig, clients: ReconcilerClie
       tableName: config.tenantTable,
       client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
     }),
-    compute: new EcsCompute({ ...config.ecs, client: clients.ecsClient ?? new ECSClient({}) }),
-    routing: new ElbRouting({ ...config.elb, client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}) }),
+    compute: translatingAwsErrors(new EcsCompute({ ...config.ecs, client: clients.ecsClient ?? new ECSClient({}) })),
+    routing: translatingAwsErrors(new ElbRouting({ ...config.elb, client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}) })),
     clock: systemClock,
     settings: {
       ...RECONCILE_DEFAULTS,

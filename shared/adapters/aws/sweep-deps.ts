@@ -6,6 +6,7 @@ import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balan
 import type { ReconcilerConfig, SweepConfig } from '../../config.js';
 import { reconcile, type ReconcileDeps } from '../../app/reconcile.js';
 import type { SweepDeps } from '../../app/sweep.js';
+import { translatingAwsErrors } from './aws-errors.js';
 import { CloudWatchActivity } from './cloudwatch-activity.js';
 import { DynamoDbTenantStore } from './dynamodb-tenant-store.js';
 import { EcsCompute } from './ecs-compute.js';
@@ -35,8 +36,8 @@ export function sweepDeps(
     tableName: config.tenantTable,
     client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
   });
-  const compute = new EcsCompute({ ...config.ecs, client: ecsClient });
-  const routing = new ElbRouting({ ...config.elb, client: elbClient });
+  const compute = translatingAwsErrors(new EcsCompute({ ...config.ecs, client: ecsClient }));
+  const routing = translatingAwsErrors(new ElbRouting({ ...config.elb, client: elbClient }));
   const reconcileDeps: ReconcileDeps = {
     ...reconcilerDeps(config, { dynamoClient, ecsClient, elbClient }),
     store,

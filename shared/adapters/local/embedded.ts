@@ -4,7 +4,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import { RECONCILE_DEFAULTS, loadApiConfig, parseEnv, tenantHost, type Env } from '../../config.js';
-import { sweep, type SweepReport } from '../../app/sweep.js';
+import { sweep, type StuckTenant, type SweepReport } from '../../app/sweep.js';
 import { MissCache } from '../../app/miss-cache.js';
 import type { TenantChange } from '../../domain/domain-events.js';
 import { createApiHandler } from '../../http/api.js';
@@ -40,6 +40,8 @@ const embeddedSchema = z.object({
   DORMOUSE_MAX_ACTIVE_TENANTS: z.coerce.number().int().positive().default(90),
   DORMOUSE_MAX_RESTARTS: z.coerce.number().int().positive().default(3),
   DORMOUSE_TOMBSTONE_DAYS: z.coerce.number().int().positive().default(7),
+  /** A tenant Pending, Provisioning, Waking, Passivating or Deleting this long gets a warning line. */
+  DORMOUSE_STUCK_MINUTES: z.coerce.number().positive().default(15),
 });
 
 export interface Embedded {
@@ -61,7 +63,7 @@ export interface EmbeddedOptions {
    * the API alone, and for running the control plane elsewhere.
    */
   apiOnly?: boolean;
-  /** One line per tenant transition, e.g. to print. */
+  /** One line per tenant transition, and one per tenant found stuck in a phase, e.g. to print. */
   onTransition?: (line: string) => void;
   onError?: (context: string, error: unknown) => void;
 }
@@ -178,6 +180,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
       stops.push(() => controlPlane.stop());
 
+      const warnStuck = stuckWarnings();
       const runSweep = () =>
         sweep(
           {
@@ -196,8 +199,12 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             // The gateway counts exactly, with no reporting delay to wait out.
             minActivityWindowMs: 0,
             resyncMs: 60_000,
+            stuckMs: local.DORMOUSE_STUCK_MINUTES * 60_000,
           },
-        );
+        ).then((report) => {
+          for (const line of warnStuck(report.stuck)) options.onTransition?.(line);
+          return report;
+        });
       let sweeping: Promise<unknown> = Promise.resolve();
       const sweepTimer = setInterval(() => {
         sweeping = runSweep().catch((error: unknown) => onError('sweeping', error));
@@ -232,6 +239,24 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
 async function startOwnDynamoDbLocal(dataDir: string | undefined, port: number | undefined) {
   if (dataDir) await mkdir(dataDir, { recursive: true });
   return startDynamoDbLocal({ ...(dataDir ? { dataDir } : {}), ...(port ? { port } : {}) });
+}
+
+/**
+ * One warning line per tenant and phase it is stuck in, for the terminal: said once, not at
+ * every sweep, and again only once the tenant has moved on and got stuck anew.
+ */
+function stuckWarnings(): (stuck: StuckTenant[]) => string[] {
+  const warned = new Map<string, string>();
+  return (stuck) => {
+    const now = new Map(stuck.map((tenant) => [tenant.tenantId, tenant.phase]));
+    for (const [id, phase] of warned) if (now.get(id) !== phase) warned.delete(id);
+    return stuck.flatMap(({ tenantId, phase, minutes, lastError }) => {
+      if (warned.get(tenantId) === phase) return [];
+      warned.set(tenantId, phase);
+      const reason = lastError ? `; last error: ${lastError}` : '; no error recorded';
+      return [`${new Date().toTimeString().slice(0, 8)}  ${tenantId.padEnd(16)} WARNING: ${phase} for ${minutes} min${reason}`];
+    });
+  };
 }
 
 /** One line per phase change of a tenant, for the terminal. */

@@ -1,0 +1,51 @@
+/**
+ * Error details as shown to people: secrets never, and AWS identifiers only to operators.
+ * Pure text in, text out; applied when a detail is shown, so records and logs keep the whole
+ * story for whoever runs the installation.
+ */
+
+/** Details longer than this are cut: a page or a status is not a log. */
+export const MAX_DETAIL_LENGTH = 500;
+
+const MASK = '***';
+
+/** `scheme://user:password@host` → `scheme://***@host` (up to the last `@` before the path). */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*(?:@[^\s/?#@]*)*@/gi;
+/** `password=…`, `DB_SECRET: …`, `"apiKey": "…"`: a key that looks secret, and its value. */
+const SECRET_PAIR =
+  /\b([\w.-]*(?:passw(?:or)?d|pwd|secret|token|key|credential|auth)[\w.-]*)("?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)/gi;
+/** `Authorization: Bearer abc` has its secret after a space, not right after the colon. */
+const AUTH_SCHEME = /\b(Bearer|Basic)\s+[\w.~+/=-]+/gi;
+/** AWS access key ids (long-term AKIA…, temporary ASIA…). */
+const ACCESS_KEY_ID = /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g;
+const ARN = /\barn:aws[a-z-]*:[^\s"'(),;]*/g;
+const ACCOUNT_ID = /\b\d{12}\b/g;
+
+/** Removes credentials: URL user info, secret-looking key/value pairs, bearer tokens, access key ids. */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(URL_USERINFO, `$1${MASK}@`)
+    .replace(AUTH_SCHEME, `$1 ${MASK}`)
+    .replace(SECRET_PAIR, `$1$2${MASK}`)
+    .replace(ACCESS_KEY_ID, MASK);
+}
+
+/** Removes what names the AWS account: ARNs (roles, tasks, target groups) and account ids. */
+export function redactAwsIdentifiers(text: string): string {
+  return text.replace(ARN, 'arn:***').replace(ACCOUNT_ID, MASK);
+}
+
+export function bounded(text: string, max = MAX_DETAIL_LENGTH): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/**
+ * Who reads a detail: the tenant's token holder sees their own application's errors but not the
+ * installation's AWS account; an operator sees everything but secrets.
+ */
+export type DetailAudience = 'owner' | 'admin';
+
+export function redactDetail(text: string, audience: DetailAudience): string {
+  const withoutSecrets = redactSecrets(text);
+  return bounded(audience === 'admin' ? withoutSecrets : redactAwsIdentifiers(withoutSecrets));
+}
