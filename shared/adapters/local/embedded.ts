@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { RECONCILE_DEFAULTS, loadApiConfig, parseEnv, tenantHost, type Env } from '../../config.js';
+import { ListTablesCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { RECONCILE_DEFAULTS, apiSchema, loadApiConfig, parseEnv, tenantHost, unknownSettings, type Env } from '../../config.js';
 import { sweep, type SweepReport } from '../../app/sweep.js';
 import { MissCache } from '../../app/miss-cache.js';
 import type { TenantChange } from '../../domain/domain-events.js';
@@ -15,11 +15,15 @@ import { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tenant-table.js';
 import { albFallback } from './alb-fallback.js';
 import { startControlPlane } from './control-plane.js';
-import { ensureTables, localDynamoDbClient, startDynamoDbLocal } from './dynamodb-local.js';
+import { prepareDataDir } from './data-dir.js';
+import { ensureTables, localDynamoDbClient, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
+import { quietErrors, type QuietErrors } from './error-log.js';
 import { startGateway } from './gateway.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
 import { ProcessCompute } from './process-compute.js';
+import { StartError, naming } from './start-error.js';
+import { storeHealth } from './store-health.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const seconds = z.coerce.number().positive();
@@ -27,6 +31,7 @@ const seconds = z.coerce.number().positive();
 const embeddedSchema = z.object({
   DORMOUSE_API_PORT: port.default(3000),
   DORMOUSE_GATEWAY_PORT: port.default(8080),
+  /** Relative to the working directory. */
   DORMOUSE_DATA_DIR: z.string().optional(),
   DORMOUSE_DYNAMODB_PORT: port.optional(),
   /** Use a DynamoDB Local that is already running instead of starting one. */
@@ -34,7 +39,8 @@ const embeddedSchema = z.object({
   /** The tenant application, a command line; the demo app when absent. */
   DORMOUSE_TENANT_COMMAND: z.string().optional(),
   DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/').default('/healthz'),
-  DORMOUSE_SWEEP_SECONDS: seconds.default(30),
+  // Shorter sweeps would keep a core busy for nothing.
+  DORMOUSE_SWEEP_SECONDS: seconds.min(1, 'must be at least 1 second').default(30),
   DORMOUSE_IDLE_SECONDS: seconds.default(900),
   DORMOUSE_MIN_RUN_SECONDS: seconds.default(300),
   DORMOUSE_MAX_ACTIVE_TENANTS: z.coerce.number().int().positive().default(90),
@@ -63,7 +69,17 @@ export interface EmbeddedOptions {
   apiOnly?: boolean;
   /** One line per tenant transition, e.g. to print. */
   onTransition?: (line: string) => void;
+  /** Repeats of the same error within a minute are counted, not passed on. */
   onError?: (context: string, error: unknown) => void;
+  /** One line about the configuration, such as a DORMOUSE_* variable that nothing reads. @default console.warn */
+  onWarning?: (line: string) => void;
+  /** One line about the embedded store, such as DynamoDB Local being restarted. @default console.warn */
+  onNotice?: (line: string) => void;
+  /**
+   * Embedded mode cannot go on: DynamoDB Local died with its data in memory, or will not come
+   * back. Everything still runs until `stop()`; the caller decides. @default onError
+   */
+  onFatal?: (error: Error) => void;
 }
 
 /**
@@ -73,8 +89,15 @@ export interface EmbeddedOptions {
  */
 export async function startEmbedded(env: Env = process.env, options: EmbeddedOptions = {}): Promise<Embedded> {
   const local = parseEnv(embeddedSchema, env);
+  const warn = options.onWarning ?? ((line) => console.warn(line));
+  for (const { name, closest } of unknownSettings(env, [embeddedSchema, apiSchema])) {
+    warn(`Dormouse: ${name} is not a setting of embedded mode and is ignored; did you mean ${closest}?`);
+  }
   const adminToken = env.DORMOUSE_ADMIN_TOKEN || randomBytes(24).toString('base64url');
-  const onError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error));
+  const errors = quietErrors(options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error)));
+  const onError = errors.onError;
+  const notice = options.onNotice ?? ((line) => console.warn(line));
+  const onFatal = options.onFatal ?? ((error) => onError('running DynamoDB Local', error));
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     while (stops.length) await stops.pop()?.();
@@ -83,11 +106,18 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
   try {
     const dynamo = local.DORMOUSE_DYNAMODB_ENDPOINT
       ? { endpoint: local.DORMOUSE_DYNAMODB_ENDPOINT, stop: async () => {} }
-      : await startOwnDynamoDbLocal(local.DORMOUSE_DATA_DIR, local.DORMOUSE_DYNAMODB_PORT);
+      : await superviseDynamoDbLocal({
+          dataDir: local.DORMOUSE_DATA_DIR ? await prepareDataDir(local.DORMOUSE_DATA_DIR) : undefined,
+          port: local.DORMOUSE_DYNAMODB_PORT,
+          errors,
+          notice,
+          onFatal,
+        });
     stops.push(() => dynamo.stop());
 
     const dynamoClient = localDynamoDbClient(dynamo.endpoint);
     stops.push(async () => dynamoClient.destroy());
+    if (local.DORMOUSE_DYNAMODB_ENDPOINT) await ensureReachable(dynamoClient, local.DORMOUSE_DYNAMODB_ENDPOINT);
     const configFor = (gatewayPort: number) =>
       loadApiConfig({
         DORMOUSE_TABLE_NAME: 'dormouse-tenants',
@@ -117,11 +147,13 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
       stops.push(() => compute.stopAll());
       let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
-      const gateway = await startGateway({
-        port: local.DORMOUSE_GATEWAY_PORT,
-        routing,
-        fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
-      });
+      const gateway = await naming('DORMOUSE_GATEWAY_PORT', local.DORMOUSE_GATEWAY_PORT, () =>
+        startGateway({
+          port: local.DORMOUSE_GATEWAY_PORT,
+          routing,
+          fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
+        }),
+      );
       stops.push(() => gateway.close());
       config = configFor(gateway.port);
       await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
@@ -211,7 +243,9 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       return { gatewayUrl: gateway.url, sweepNow: runSweep };
     }
 
-    const api = await serveHttpApi(createApiHandler(apiDeps(config, { dynamoClient, logger: quiet })), { port: local.DORMOUSE_API_PORT });
+    const health = storeHealth({ client: dynamoClient, tableName: config.tenantTable });
+    const handler = createApiHandler({ ...apiDeps(config, { dynamoClient, logger: quiet }), health });
+    const api = await naming('DORMOUSE_API_PORT', local.DORMOUSE_API_PORT, () => serveHttpApi(handler, { port: local.DORMOUSE_API_PORT }));
     stops.push(() => api.close());
 
     return {
@@ -229,9 +263,82 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
   }
 }
 
-async function startOwnDynamoDbLocal(dataDir: string | undefined, port: number | undefined) {
-  if (dataDir) await mkdir(dataDir, { recursive: true });
-  return startDynamoDbLocal({ ...(dataDir ? { dataDir } : {}), ...(port ? { port } : {}) });
+interface SupervisorOptions {
+  /** Absolute; in memory when absent. */
+  dataDir: string | undefined;
+  port: number | undefined;
+  errors: QuietErrors;
+  notice: (line: string) => void;
+  onFatal: (error: Error) => void;
+}
+
+/** How many unexpected exits within RESTART_WINDOW_MS are restarted before giving up. */
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 5 * 60_000;
+
+/**
+ * Starts DynamoDB Local and watches it. When it dies, a store with a data directory is restarted
+ * on the same port (its data is on disk, and every client keeps its endpoint); one in memory has
+ * lost everything, which is fatal. Errors from the rest of the control plane are held back while
+ * it is down: the one line said here is what the person at the terminal needs.
+ */
+async function superviseDynamoDbLocal(options: SupervisorOptions): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const { dataDir, errors, notice, onFatal } = options;
+  const restarts: number[] = [];
+  let stopping = false;
+  const start = (port: number | undefined): Promise<DynamoDbLocal> =>
+    naming('DORMOUSE_DYNAMODB_PORT', port ?? 0, () =>
+      startDynamoDbLocal({ ...(dataDir ? { dataDir } : {}), ...(port ? { port } : {}), onUnexpectedExit: (how) => void restart(how) }),
+    );
+  let current = await start(options.port);
+  const port = current.port;
+
+  async function restart(how: string) {
+    if (stopping) return;
+    errors.pause();
+    if (!dataDir) {
+      onFatal(new Error(`DynamoDB Local stopped (${how}) and its data was in memory. Set DORMOUSE_DATA_DIR to keep data across restarts.`));
+      return;
+    }
+    const now = Date.now();
+    restarts.push(now);
+    while (restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
+    if (restarts.length > MAX_RESTARTS) {
+      onFatal(new Error(`DynamoDB Local stopped ${restarts.length} times within ${RESTART_WINDOW_MS / 60_000} minutes (last: ${how}); not restarting it again.`));
+      return;
+    }
+    notice(`Dormouse: DynamoDB Local stopped (${how}); restarting it with the data in ${dataDir}.`);
+    try {
+      current = await start(port);
+      if (stopping) return void (await current.stop());
+      notice('Dormouse: DynamoDB Local is running again.');
+      errors.resume();
+    } catch (error) {
+      onFatal(new Error(`DynamoDB Local stopped (${how}) and could not be restarted: ${(error as Error).message}`, { cause: error }));
+    }
+  }
+
+  return {
+    endpoint: current.endpoint,
+    async stop() {
+      stopping = true;
+      await current.stop();
+    },
+  };
+}
+
+/** An endpoint given by DORMOUSE_DYNAMODB_ENDPOINT must answer at start, not leave every request to fail later. */
+async function ensureReachable(client: DynamoDBClient, endpoint: string): Promise<void> {
+  try {
+    await client.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(5_000) });
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
+    throw new StartError(
+      'DORMOUSE_DYNAMODB_ENDPOINT',
+      `no DynamoDB answers at ${endpoint} (${reason}); start it there, or unset the variable to have Dormouse start its own.`,
+      { cause: error },
+    );
+  }
 }
 
 /** One line per phase change of a tenant, for the terminal. */
