@@ -286,9 +286,16 @@ async function superviseDynamoDbLocal(options: SupervisorOptions): Promise<{ end
   const { dataDir, errors, notice, onFatal } = options;
   const restarts: number[] = [];
   let stopping = false;
+  let restarting: Promise<void> | undefined;
   const start = (port: number | undefined): Promise<DynamoDbLocal> =>
     naming('DORMOUSE_DYNAMODB_PORT', port ?? 0, () =>
-      startDynamoDbLocal({ ...(dataDir ? { dataDir } : {}), ...(port ? { port } : {}), onUnexpectedExit: (how) => void restart(how) }),
+      startDynamoDbLocal({
+        ...(dataDir ? { dataDir } : {}),
+        ...(port ? { port } : {}),
+        onUnexpectedExit: (how) => {
+          restarting = restart(how);
+        },
+      }),
     );
   let current = await start(options.port);
   const port = current.port;
@@ -322,6 +329,8 @@ async function superviseDynamoDbLocal(options: SupervisorOptions): Promise<{ end
     endpoint: current.endpoint,
     async stop() {
       stopping = true;
+      // A JVM being started again must not outlive the stop.
+      await restarting;
       await current.stop();
     },
   };
