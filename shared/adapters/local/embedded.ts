@@ -94,10 +94,12 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     warn(`Dormouse: ${name} is not a setting of embedded mode and is ignored; did you mean ${closest}?`);
   }
   const adminToken = env.DORMOUSE_ADMIN_TOKEN || randomBytes(24).toString('base64url');
-  const errors = quietErrors(options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error)));
+  const reportError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error));
+  const errors = quietErrors(reportError);
   const onError = errors.onError;
   const notice = options.onNotice ?? ((line) => console.warn(line));
-  const onFatal = options.onFatal ?? ((error) => onError('running DynamoDB Local', error));
+  // Not held back with the rest: it is the one line that matters.
+  const onFatal = options.onFatal ?? ((error) => reportError('running DynamoDB Local', error));
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     while (stops.length) await stops.pop()?.();
