@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { ListTablesCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { RECONCILE_DEFAULTS, apiSchema, loadApiConfig, parseEnv, tenantHost, unknownSettings, type Env } from '../../config.js';
 import { sweep, type SweepReport } from '../../app/sweep.js';
 import { MissCache } from '../../app/miss-cache.js';
@@ -16,13 +15,14 @@ import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tena
 import { albFallback } from './alb-fallback.js';
 import { startControlPlane } from './control-plane.js';
 import { prepareDataDir } from './data-dir.js';
-import { ensureTables, localDynamoDbClient, startDynamoDbLocal, type DynamoDbLocal } from './dynamodb-local.js';
-import { quietErrors, type QuietErrors } from './error-log.js';
+import { ensureTables, localDynamoDbClient } from './dynamodb-local.js';
+import { ensureReachable, superviseDynamoDbLocal } from './dynamodb-supervisor.js';
+import { quietErrors } from './error-log.js';
 import { startGateway } from './gateway.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
 import { ProcessCompute } from './process-compute.js';
-import { StartError, naming } from './start-error.js';
+import { naming } from './start-error.js';
 import { storeHealth } from './store-health.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -262,93 +262,6 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
   } catch (error) {
     await stop();
     throw error;
-  }
-}
-
-interface SupervisorOptions {
-  /** Absolute; in memory when absent. */
-  dataDir: string | undefined;
-  port: number | undefined;
-  errors: QuietErrors;
-  notice: (line: string) => void;
-  onFatal: (error: Error) => void;
-}
-
-/** How many unexpected exits within RESTART_WINDOW_MS are restarted before giving up. */
-const MAX_RESTARTS = 3;
-const RESTART_WINDOW_MS = 5 * 60_000;
-
-/**
- * Starts DynamoDB Local and watches it. When it dies, a store with a data directory is restarted
- * on the same port (its data is on disk, and every client keeps its endpoint); one in memory has
- * lost everything, which is fatal. Errors from the rest of the control plane are held back while
- * it is down: the one line said here is what the person at the terminal needs.
- */
-async function superviseDynamoDbLocal(options: SupervisorOptions): Promise<{ endpoint: string; stop(): Promise<void> }> {
-  const { dataDir, errors, notice, onFatal } = options;
-  const restarts: number[] = [];
-  let stopping = false;
-  let restarting: Promise<void> | undefined;
-  const start = (port: number | undefined): Promise<DynamoDbLocal> =>
-    naming('DORMOUSE_DYNAMODB_PORT', port ?? 0, () =>
-      startDynamoDbLocal({
-        ...(dataDir ? { dataDir } : {}),
-        ...(port ? { port } : {}),
-        onUnexpectedExit: (how) => {
-          restarting = restart(how);
-        },
-      }),
-    );
-  let current = await start(options.port);
-  const port = current.port;
-
-  async function restart(how: string) {
-    if (stopping) return;
-    errors.pause();
-    if (!dataDir) {
-      onFatal(new Error(`DynamoDB Local stopped (${how}) and its data was in memory. Set DORMOUSE_DATA_DIR to keep data across restarts.`));
-      return;
-    }
-    const now = Date.now();
-    restarts.push(now);
-    while (restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
-    if (restarts.length > MAX_RESTARTS) {
-      onFatal(new Error(`DynamoDB Local stopped ${restarts.length} times within ${RESTART_WINDOW_MS / 60_000} minutes (last: ${how}); not restarting it again.`));
-      return;
-    }
-    notice(`Dormouse: DynamoDB Local stopped (${how}); restarting it with the data in ${dataDir}.`);
-    try {
-      current = await start(port);
-      if (stopping) return void (await current.stop());
-      notice('Dormouse: DynamoDB Local is running again.');
-      errors.resume();
-    } catch (error) {
-      onFatal(new Error(`DynamoDB Local stopped (${how}) and could not be restarted: ${(error as Error).message}`, { cause: error }));
-    }
-  }
-
-  return {
-    endpoint: current.endpoint,
-    async stop() {
-      stopping = true;
-      // A JVM being started again must not outlive the stop.
-      await restarting;
-      await current.stop();
-    },
-  };
-}
-
-/** An endpoint given by DORMOUSE_DYNAMODB_ENDPOINT must answer at start, not leave every request to fail later. */
-async function ensureReachable(client: DynamoDBClient, endpoint: string): Promise<void> {
-  try {
-    await client.send(new ListTablesCommand({ Limit: 1 }), { abortSignal: AbortSignal.timeout(5_000) });
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
-    throw new StartError(
-      'DORMOUSE_DYNAMODB_ENDPOINT',
-      `no DynamoDB answers at ${endpoint} (${reason}); start it there, or unset the variable to have Dormouse start its own.`,
-      { cause: error },
-    );
   }
 }
 
