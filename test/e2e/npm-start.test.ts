@@ -208,6 +208,8 @@ describe('npm start, as a first-time user meets it', () => {
     expect(stderrLines.filter((line) => /DynamoDB Local stopped/.test(line))).toEqual([
       `Dormouse: DynamoDB Local stopped (killed by SIGKILL); restarting it with the data in ${join(cwd, '.dormouse')}.`,
     ]);
+    // No stack traces, and no line per failed call while the store was away.
+    expect(run.stderr.text).not.toMatch(/^\s+at /m);
     expect(stderrLines.length, run.stderr.text).toBeLessThanOrEqual(4);
     process.kill(-run.child.pid!, 'SIGINT');
     expect(await exitWithin(run, 20_000)).toBe(0);
