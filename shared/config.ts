@@ -43,7 +43,7 @@ const adminPrincipalList = z
     ),
   );
 
-const apiSchema = z.object({
+export const apiSchema = z.object({
   DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),
   DORMOUSE_IDEMPOTENCY_TABLE_NAME: z.string().check(z.minLength(3)),
   DORMOUSE_BASE_URL: baseUrl,
@@ -85,6 +85,40 @@ export function parseEnv<S extends $ZodType>(schema: S, env: Env): output<S> {
     throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
   }
   return result.data;
+}
+
+/** A `DORMOUSE_*` variable that no schema of this program reads, and the known name closest to it. */
+export interface UnknownSetting {
+  name: string;
+  closest: string;
+}
+
+/**
+ * The `DORMOUSE_*` variables in `env` that none of `schemas` declares: a misspelled name would
+ * otherwise be ignored without a word, leaving its default in force.
+ */
+export function unknownSettings(env: Env, schemas: Array<{ shape: object }>): UnknownSetting[] {
+  const known = [...new Set(schemas.flatMap((schema) => Object.keys(schema.shape)))];
+  return Object.keys(env)
+    .filter((name) => name.startsWith('DORMOUSE_') && !known.includes(name))
+    .sort()
+    .map((name) => ({
+      name,
+      closest: known.reduce((best, candidate) => (editDistance(name, candidate) < editDistance(name, best) ? candidate : best)),
+    }));
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions from `a` to `b`. */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {

@@ -30,6 +30,11 @@ export interface ApiDeps {
   config: ApiConfig;
   idempotencyStore: BasePersistenceLayer;
   logger: Logger;
+  /**
+   * Names the parts the API needs that are down, for `GET /healthz`. Embedded mode checks its
+   * DynamoDB Local; on AWS it is absent, and the answer says nothing about what runs behind it.
+   */
+  health?: () => Promise<string[]>;
 }
 
 interface RouteContext {
@@ -92,9 +97,14 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   // Tenants are served over HTTPS: the page tells browsers to keep to it.
   if (config.baseUrl.protocol === 'https:') signupPage.headers = { ...signupPage.headers, 'strict-transport-security': HSTS };
 
+  async function healthz(): Promise<HttpResponse> {
+    const down = (await deps.health?.()) ?? [];
+    return down.length === 0 ? json(200, { status: 'ok' }) : json(503, { status: 'unavailable', down }, { 'cache-control': 'no-store' });
+  }
+
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/$/, run: async () => ({ ...signupPage, headers: { ...signupPage.headers } }) },
-    { method: 'GET', pattern: /^\/healthz$/, run: async () => json(200, { status: 'ok' }) },
+    { method: 'GET', pattern: /^\/healthz$/, run: healthz },
     {
       method: 'POST',
       pattern: /^\/tenants$/,

@@ -219,3 +219,34 @@ describe('embedded mode, a tenant that never gets healthy', () => {
     }
   });
 });
+
+describe('embedded mode, first steps', () => {
+  it('runs the first tenant within seconds when its signup carries an Idempotency-Key, as the signup page’s does', async () => {
+    const tables = await createTestTables();
+    // The sweep, which would bring the tenant up eventually anyway, does not run during the test.
+    const embedded = await startEmbedded(
+      {
+        DORMOUSE_API_PORT: '0',
+        DORMOUSE_GATEWAY_PORT: '0',
+        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
+        DORMOUSE_TABLE_NAME: tables.tenantTable,
+        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+        DORMOUSE_ADMIN_TOKEN: ADMIN,
+        DORMOUSE_SWEEP_SECONDS: '3600',
+      },
+      { onError: () => {} },
+    );
+    try {
+      const call = apiClient(embedded.apiUrl);
+      const signup = await call('/tenants', {
+        method: 'POST',
+        body: { slug: 'first', email: 'first@example.test' },
+        headers: { 'idempotency-key': 'first-signup-0123456789' },
+      });
+      expect(signup.status).toBe(202);
+      await eventually('first running', async () => (await call('/tenants/first')).body.phase as string, (phase) => phase === 'Running', 8_000);
+    } finally {
+      await embedded.stop();
+    }
+  }, 30_000);
+});

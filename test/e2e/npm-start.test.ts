@@ -1,9 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../shared/adapters/local/dynamodb-local.js';
 import { apiClient } from '../support/http.js';
+import { waitFor } from '../support/local.js';
 
 function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -97,4 +102,163 @@ describe('npm start', () => {
     expect(() => process.kill(pid!, 0)).toThrow();
     expect(await portAnswers(dynamoPort)).toBe(false);
   }, 90_000);
+});
+
+const START_SCRIPT = fileURLToPath(new URL('../../shared/adapters/local/start.ts', import.meta.url));
+const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+
+interface Started {
+  child: ChildProcess;
+  stdout: { text: string };
+  stderr: { text: string };
+  exited: Promise<number | null>;
+}
+
+/** The start script `npm start` runs, from `cwd`, as a group of its own to clean up. */
+function startScript(env: Record<string, string>, cwd: string): Started {
+  const child = spawn(TSX, [START_SCRIPT], {
+    cwd,
+    env: { ...process.env, DORMOUSE_ADMIN_TOKEN: '', DORMOUSE_API_PORT: '0', DORMOUSE_GATEWAY_PORT: '0', ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout = { text: '' };
+  const stderr = { text: '' };
+  child.stdout?.on('data', (chunk: Buffer) => (stdout.text += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr.text += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  started.push(child);
+  return { child, stdout, stderr, exited };
+}
+const started: ChildProcess[] = [];
+
+/** Fails the start within `ms`: a start that cannot succeed must not hang. */
+async function exitWithin(run: Started, ms: number): Promise<number | null> {
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), ms));
+  const result = await Promise.race([run.exited, timeout]);
+  if (result === 'timeout') throw new Error(`still running after ${ms} ms:\n${run.stdout.text}\n${run.stderr.text}`);
+  return result;
+}
+
+/** The JVM of the DynamoDB Local listening on `port`, from the process table. */
+function dynamoDbLocalPid(port: number): number {
+  for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // Gone meanwhile.
+    }
+    if (args.some((arg) => arg.endsWith('DynamoDBLocal.jar')) && args[args.indexOf('-port') + 1] === String(port)) return Number(entry);
+  }
+  throw new Error(`No DynamoDB Local on port ${port}`);
+}
+
+async function occupy(port: number, host?: string): Promise<Server> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  return server;
+}
+
+describe('npm start, as a first-time user meets it', () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const child of started) {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+  const tempDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dormouse-start-'));
+    dirs.push(dir);
+    return dir;
+  };
+
+  it('keeps data in DORMOUSE_DATA_DIR relative to the working directory, warns about a misspelled variable, and restarts a killed DynamoDB Local without losing data', async () => {
+    const cwd = tempDir();
+    const dynamoPort = await freePort();
+    const run = startScript({ DORMOUSE_DATA_DIR: '.dormouse', DORMOUSE_DYNAMODB_PORT: String(dynamoPort), DORMOUSE_SWEEP_SECOND: '5' }, cwd);
+    await waitForOutput(run.child, run.stdout, /Press Ctrl-C to stop/, 60_000);
+    expect(run.stdout.text).toContain(`data in ${join(cwd, '.dormouse')}`);
+    expect(run.stderr.text).toContain(
+      'Dormouse: DORMOUSE_SWEEP_SECOND is not a setting of embedded mode and is ignored; did you mean DORMOUSE_SWEEP_SECONDS?',
+    );
+    const apiUrl = /API {10}(\S+)/.exec(run.stdout.text)![1]!;
+    const call = apiClient(apiUrl);
+    expect((await call('/tenants', { method: 'POST', body: { slug: 'kept', email: 'kept@example.test' } })).status).toBe(202);
+    expect(readdirSync(join(cwd, '.dormouse')).some((name) => name.endsWith('.db'))).toBe(true);
+    // Killed while no write is under way: what was written before must be there after the restart.
+    await waitFor('the tenant running', async () => (await call('/tenants/kept')).body.phase === 'Running', 30_000, 200);
+
+    process.kill(dynamoDbLocalPid(dynamoPort), 'SIGKILL');
+    // Health says the store is down while it is, and ok once it is back.
+    const down = await waitFor('an unhealthy answer', async () => {
+      const answer = await call('/healthz');
+      return answer.status === 503 && answer;
+    }, 10_000, 50);
+    expect(down.body).toEqual({ status: 'unavailable', down: ['store'] });
+    await waitFor('a healthy answer', async () => (await call('/healthz')).status === 200, 30_000, 200);
+    expect((await call('/tenants/kept')).body).toMatchObject({ id: 'kept' });
+
+    const stderrLines = run.stderr.text.trim().split('\n');
+    expect(stderrLines.filter((line) => /DynamoDB Local stopped/.test(line))).toEqual([
+      `Dormouse: DynamoDB Local stopped (killed by SIGKILL); restarting it with the data in ${join(cwd, '.dormouse')}.`,
+    ]);
+    // No stack traces, and no line per failed call while the store was away.
+    expect(run.stderr.text).not.toMatch(/^\s+at /m);
+    expect(stderrLines.length, run.stderr.text).toBeLessThanOrEqual(4);
+    process.kill(-run.child.pid!, 'SIGINT');
+    expect(await exitWithin(run, 20_000)).toBe(0);
+  }, 120_000);
+
+  it('exits non-zero with one line when DynamoDB Local dies with its data in memory', async () => {
+    const dynamoPort = await freePort();
+    const run = startScript({ DORMOUSE_DYNAMODB_PORT: String(dynamoPort) }, tempDir());
+    await waitForOutput(run.child, run.stdout, /Press Ctrl-C to stop/, 60_000);
+    process.kill(dynamoDbLocalPid(dynamoPort), 'SIGKILL');
+    expect(await exitWithin(run, 20_000)).toBe(1);
+    expect(run.stderr.text.trim()).toBe(
+      'Dormouse is stopping: DynamoDB Local stopped (killed by SIGKILL) and its data was in memory. Set DORMOUSE_DATA_DIR to keep data across restarts.',
+    );
+  }, 90_000);
+
+  it.each([
+    ['an unusable data directory', { DORMOUSE_DATA_DIR: '/proc/nope' }, /^DORMOUSE_DATA_DIR: cannot keep data in \/proc\/nope \(ENOENT\)/],
+    ['a sweep interval under a second', { DORMOUSE_SWEEP_SECONDS: '0.001' }, /DORMOUSE_SWEEP_SECONDS: must be at least 1 second/],
+  ])('fails at once, naming the variable, on %s', async (_, env, message) => {
+    const run = startScript(env, tempDir());
+    expect(await exitWithin(run, 15_000)).toBe(1);
+    expect(run.stderr.text).toMatch(message);
+    expect(run.stderr.text).not.toMatch(/^\s+at /m);
+  }, 30_000);
+
+  it.each(['DORMOUSE_API_PORT', 'DORMOUSE_GATEWAY_PORT', 'DORMOUSE_DYNAMODB_PORT'])(
+    'says in one line that the port of %s is in use and exits non-zero',
+    async (variable) => {
+      const port = await freePort();
+      const taken = await occupy(port, '127.0.0.1');
+      try {
+        const run = startScript({ [variable]: String(port) }, tempDir());
+        expect(await exitWithin(run, 60_000)).toBe(1);
+        expect(run.stderr.text.trim()).toBe(`${variable}: port ${port} is already in use by another program; stop it or choose another port.`);
+      } finally {
+        taken.close();
+      }
+    },
+    90_000,
+  );
+
+  it('says in one line that nothing answers at DORMOUSE_DYNAMODB_ENDPOINT and exits non-zero', async () => {
+    const endpoint = `http://127.0.0.1:${await freePort()}`;
+    const run = startScript({ DORMOUSE_DYNAMODB_ENDPOINT: endpoint }, tempDir());
+    expect(await exitWithin(run, 30_000)).toBe(1);
+    expect(run.stderr.text.trim()).toMatch(
+      new RegExp(`^DORMOUSE_DYNAMODB_ENDPOINT: no DynamoDB answers at ${endpoint} \\(ECONNREFUSED\\); start it there, or unset the variable`),
+    );
+    expect(run.stderr.text.trim().split('\n')).toHaveLength(1);
+  }, 60_000);
 });

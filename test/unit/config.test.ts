@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadApiConfig, tenantUrl } from '../../shared/config.js';
+import { ConfigError, apiSchema, editDistance, loadApiConfig, tenantUrl, unknownSettings } from '../../shared/config.js';
 
 const valid = {
   DORMOUSE_TABLE_NAME: 'tenants',
@@ -42,5 +42,22 @@ describe('tenantUrl', () => {
     ['https://example.com:443', 'https://acme.example.com'],
   ])('puts the slug in front of %s', (base, expected) => {
     expect(tenantUrl(new URL(base), 'acme')).toBe(expected);
+  });
+});
+
+describe('unknownSettings', () => {
+  it('names each DORMOUSE_* variable no schema declares, with the closest declared one', () => {
+    const env = { DORMOUSE_TABLE_NAME: 'tenants', DORMOUSE_MAX_TENANT: '5', DORMOUSE_TRAIL_DAYS: '3', PATH: '/bin', HOME: '/root' };
+
+    expect(unknownSettings(env, [apiSchema])).toEqual([
+      { name: 'DORMOUSE_MAX_TENANT', closest: 'DORMOUSE_MAX_TENANTS' },
+      { name: 'DORMOUSE_TRAIL_DAYS', closest: 'DORMOUSE_TRIAL_DAYS' },
+    ]);
+  });
+
+  it('counts insertions, deletions and substitutions', () => {
+    expect(editDistance('kitten', 'sitting')).toBe(3);
+    expect(editDistance('', 'abc')).toBe(3);
+    expect(editDistance('same', 'same')).toBe(0);
   });
 });

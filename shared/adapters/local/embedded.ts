@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { RECONCILE_DEFAULTS, loadApiConfig, parseEnv, tenantHost, type Env } from '../../config.js';
+import { RECONCILE_DEFAULTS, apiSchema, loadApiConfig, parseEnv, tenantHost, unknownSettings, type Env } from '../../config.js';
 import { sweep, type StuckTenant, type SweepReport } from '../../app/sweep.js';
 import { MissCache } from '../../app/miss-cache.js';
 import type { TenantChange } from '../../domain/domain-events.js';
@@ -15,11 +14,16 @@ import { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tenant-table.js';
 import { albFallback } from './alb-fallback.js';
 import { startControlPlane } from './control-plane.js';
-import { ensureTables, localDynamoDbClient, startDynamoDbLocal } from './dynamodb-local.js';
+import { prepareDataDir } from './data-dir.js';
+import { ensureTables, localDynamoDbClient } from './dynamodb-local.js';
+import { ensureReachable, superviseDynamoDbLocal } from './dynamodb-supervisor.js';
+import { quietErrors } from './error-log.js';
 import { startGateway } from './gateway.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
 import { ProcessCompute } from './process-compute.js';
+import { naming } from './start-error.js';
+import { storeHealth } from './store-health.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const seconds = z.coerce.number().positive();
@@ -27,6 +31,7 @@ const seconds = z.coerce.number().positive();
 const embeddedSchema = z.object({
   DORMOUSE_API_PORT: port.default(3000),
   DORMOUSE_GATEWAY_PORT: port.default(8080),
+  /** Relative to the working directory. */
   DORMOUSE_DATA_DIR: z.string().optional(),
   DORMOUSE_DYNAMODB_PORT: port.optional(),
   /** Use a DynamoDB Local that is already running instead of starting one. */
@@ -34,7 +39,8 @@ const embeddedSchema = z.object({
   /** The tenant application, a command line; the demo app when absent. */
   DORMOUSE_TENANT_COMMAND: z.string().optional(),
   DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/').default('/healthz'),
-  DORMOUSE_SWEEP_SECONDS: seconds.default(30),
+  // Shorter sweeps would keep a core busy for nothing.
+  DORMOUSE_SWEEP_SECONDS: seconds.min(1, 'must be at least 1 second').default(30),
   DORMOUSE_IDLE_SECONDS: seconds.default(900),
   DORMOUSE_MIN_RUN_SECONDS: seconds.default(300),
   DORMOUSE_MAX_ACTIVE_TENANTS: z.coerce.number().int().positive().default(90),
@@ -65,7 +71,17 @@ export interface EmbeddedOptions {
   apiOnly?: boolean;
   /** One line per tenant transition, and one per tenant found stuck in a phase, e.g. to print. */
   onTransition?: (line: string) => void;
+  /** Repeats of the same error within a minute are counted, not passed on. */
   onError?: (context: string, error: unknown) => void;
+  /** One line about the configuration, such as a DORMOUSE_* variable that nothing reads. @default console.warn */
+  onWarning?: (line: string) => void;
+  /** One line about the embedded store, such as DynamoDB Local being restarted. @default console.warn */
+  onNotice?: (line: string) => void;
+  /**
+   * Embedded mode cannot go on: DynamoDB Local died with its data in memory, or will not come
+   * back. Everything still runs until `stop()`; the caller decides. @default onError
+   */
+  onFatal?: (error: Error) => void;
 }
 
 /**
@@ -75,8 +91,17 @@ export interface EmbeddedOptions {
  */
 export async function startEmbedded(env: Env = process.env, options: EmbeddedOptions = {}): Promise<Embedded> {
   const local = parseEnv(embeddedSchema, env);
+  const warn = options.onWarning ?? ((line) => console.warn(line));
+  for (const { name, closest } of unknownSettings(env, [embeddedSchema, apiSchema])) {
+    warn(`Dormouse: ${name} is not a setting of embedded mode and is ignored; did you mean ${closest}?`);
+  }
   const adminToken = env.DORMOUSE_ADMIN_TOKEN || randomBytes(24).toString('base64url');
-  const onError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error));
+  const reportError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error));
+  const errors = quietErrors(reportError);
+  const onError = errors.onError;
+  const notice = options.onNotice ?? ((line) => console.warn(line));
+  // Not held back with the rest: it is the one line that matters.
+  const onFatal = options.onFatal ?? ((error) => reportError('running DynamoDB Local', error));
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     while (stops.length) await stops.pop()?.();
@@ -85,11 +110,18 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
   try {
     const dynamo = local.DORMOUSE_DYNAMODB_ENDPOINT
       ? { endpoint: local.DORMOUSE_DYNAMODB_ENDPOINT, stop: async () => {} }
-      : await startOwnDynamoDbLocal(local.DORMOUSE_DATA_DIR, local.DORMOUSE_DYNAMODB_PORT);
+      : await superviseDynamoDbLocal({
+          dataDir: local.DORMOUSE_DATA_DIR ? await prepareDataDir(local.DORMOUSE_DATA_DIR) : undefined,
+          port: local.DORMOUSE_DYNAMODB_PORT,
+          errors,
+          notice,
+          onFatal,
+        });
     stops.push(() => dynamo.stop());
 
     const dynamoClient = localDynamoDbClient(dynamo.endpoint);
     stops.push(async () => dynamoClient.destroy());
+    if (local.DORMOUSE_DYNAMODB_ENDPOINT) await ensureReachable(dynamoClient, local.DORMOUSE_DYNAMODB_ENDPOINT);
     const configFor = (gatewayPort: number) =>
       loadApiConfig({
         DORMOUSE_TABLE_NAME: 'dormouse-tenants',
@@ -119,11 +151,13 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
       stops.push(() => compute.stopAll());
       let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
-      const gateway = await startGateway({
-        port: local.DORMOUSE_GATEWAY_PORT,
-        routing,
-        fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
-      });
+      const gateway = await naming('DORMOUSE_GATEWAY_PORT', local.DORMOUSE_GATEWAY_PORT, () =>
+        startGateway({
+          port: local.DORMOUSE_GATEWAY_PORT,
+          routing,
+          fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
+        }),
+      );
       stops.push(() => gateway.close());
       config = configFor(gateway.port);
       await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
@@ -218,7 +252,9 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       return { gatewayUrl: gateway.url, sweepNow: runSweep };
     }
 
-    const api = await serveHttpApi(createApiHandler(apiDeps(config, { dynamoClient, logger: quiet })), { port: local.DORMOUSE_API_PORT });
+    const health = storeHealth({ client: dynamoClient, tableName: config.tenantTable });
+    const handler = createApiHandler({ ...apiDeps(config, { dynamoClient, logger: quiet }), health });
+    const api = await naming('DORMOUSE_API_PORT', local.DORMOUSE_API_PORT, () => serveHttpApi(handler, { port: local.DORMOUSE_API_PORT }));
     stops.push(() => api.close());
 
     return {
@@ -234,11 +270,6 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     await stop();
     throw error;
   }
-}
-
-async function startOwnDynamoDbLocal(dataDir: string | undefined, port: number | undefined) {
-  if (dataDir) await mkdir(dataDir, { recursive: true });
-  return startDynamoDbLocal({ ...(dataDir ? { dataDir } : {}), ...(port ? { port } : {}) });
 }
 
 /**

@@ -1,13 +1,26 @@
+import { resolve } from 'node:path';
 import { ConfigError } from '../../config.js';
-import { startEmbedded } from './embedded.js';
+import { startEmbedded, type Embedded } from './embedded.js';
+import { StartError } from './start-error.js';
 
 /** `npm start`: the whole control plane on this machine, until Ctrl-C. */
 async function main() {
   // The SDK's notice about Node 22 would repeat on every start; the pinned versions support 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   process.stdout.write('Starting Dormouse (embedded mode): DynamoDB Local, gateway, control plane, API…\n');
-  const embedded = await startEmbedded(process.env, {
+  let embedded: Embedded | undefined;
+  let fatal: Error | undefined;
+  embedded = await startEmbedded(process.env, {
     onTransition: (line) => process.stdout.write(`${line}\n`),
+    onWarning: (line) => process.stderr.write(`${line}\n`),
+    onNotice: (line) => process.stderr.write(`${line}\n`),
+    onFatal: (error) => {
+      if (fatal) return;
+      fatal = error;
+      process.stderr.write(`Dormouse is stopping: ${error.message}\n`);
+      // Nothing can be served without the store: stop the rest and say so with the exit code.
+      void (embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
+    },
   });
   const gatewayPort = new URL(embedded.gatewayUrl).port;
   const lines = [
@@ -17,7 +30,7 @@ async function main() {
     `  Signup page  ${embedded.apiUrl}/`,
     `  API          ${embedded.apiUrl}`,
     `  Gateway      ${embedded.gatewayUrl}   (tenants at http://<slug>.localhost:${gatewayPort})`,
-    `  DynamoDB     ${embedded.dynamoEndpoint} (${process.env.DORMOUSE_DATA_DIR ? `data in ${process.env.DORMOUSE_DATA_DIR}` : 'in memory'})`,
+    `  DynamoDB     ${embedded.dynamoEndpoint} (${process.env.DORMOUSE_DATA_DIR ? `data in ${resolve(process.env.DORMOUSE_DATA_DIR)}` : 'in memory'})`,
     `  Admin token  ${embedded.adminToken}${embedded.adminTokenGenerated ? '  (generated; set DORMOUSE_ADMIN_TOKEN to keep one)' : ''}`,
     '',
     '  Try it:',
@@ -32,10 +45,10 @@ async function main() {
 
   let stopping = false;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
+    if (stopping || fatal) return;
     stopping = true;
     process.stdout.write(`\n${signal}: stopping tenants, gateway, API and DynamoDB Local…\n`);
-    await embedded.stop();
+    await embedded?.stop();
     process.stdout.write('Stopped. Nothing is left running.\n');
     process.exit(0);
   };
@@ -44,7 +57,7 @@ async function main() {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof StartError) {
     process.stderr.write(`${error.message}\n`);
   } else {
     process.stderr.write(`Dormouse could not start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
