@@ -105,3 +105,23 @@ export class SlotsFullError extends Error {
     this.name = 'SlotsFullError';
   }
 }
+
+/**
+ * An AWS resource found by the name Dormouse gives a tenant's resource carries another tenant's
+ * or installation's tags (or none). It is refused: never adopted, changed or removed. Retrying
+ * does not help; a person has to look at the resource.
+ */
+export class ForeignResourceError extends DormouseError {
+  constructor(
+    readonly kind: 'target group' | 'rule' | 'task',
+    readonly resource: string,
+    readonly tenantId: string,
+    readonly found: { tenantId: string | undefined; installation: string | undefined },
+  ) {
+    super(
+      `The ${kind} ${resource} belongs to another tenant or installation; Dormouse will not use it for tenant ${tenantId}.`,
+      { status: 409, code: 'foreign_resource', expose: false },
+    );
+    this.name = 'ForeignResourceError';
+  }
+}

@@ -23,8 +23,8 @@ export function reconcilerDeps(config: ReconcilerConfig, clients: ReconcilerClie
       tableName: config.tenantTable,
       client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
     }),
-    compute: new EcsCompute({ ...config.ecs, client: clients.ecsClient ?? new ECSClient({}) }),
-    routing: new ElbRouting({ ...config.elb, client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}) }),
+    compute: new EcsCompute({ ...config.ecs, installation: config.installation, client: clients.ecsClient ?? new ECSClient({}) }),
+    routing: new ElbRouting({ ...config.elb, installation: config.installation, client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}) }),
     clock: systemClock,
     settings: {
       ...RECONCILE_DEFAULTS,

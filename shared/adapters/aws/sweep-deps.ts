@@ -35,8 +35,8 @@ export function sweepDeps(
     tableName: config.tenantTable,
     client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
   });
-  const compute = new EcsCompute({ ...config.ecs, client: ecsClient });
-  const routing = new ElbRouting({ ...config.elb, client: elbClient });
+  const compute = new EcsCompute({ ...config.ecs, installation: config.installation, client: ecsClient });
+  const routing = new ElbRouting({ ...config.elb, installation: config.installation, client: elbClient });
   const reconcileDeps: ReconcileDeps = {
     ...reconcilerDeps(config, { dynamoClient, ecsClient, elbClient }),
     store,

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { RECONCILE_DEFAULTS, loadApiConfig, parseEnv, tenantHost, type Env } from '../../config.js';
+import { RECONCILE_DEFAULTS, loadApiConfig, loadEmbeddedInstallation, parseEnv, tenantHost, type Env } from '../../config.js';
 import { sweep, type SweepReport } from '../../app/sweep.js';
 import { MissCache } from '../../app/miss-cache.js';
 import type { TenantChange } from '../../domain/domain-events.js';
@@ -73,6 +73,7 @@ export interface EmbeddedOptions {
  */
 export async function startEmbedded(env: Env = process.env, options: EmbeddedOptions = {}): Promise<Embedded> {
   const local = parseEnv(embeddedSchema, env);
+  const installation = loadEmbeddedInstallation(env);
   const adminToken = env.DORMOUSE_ADMIN_TOKEN || randomBytes(24).toString('base64url');
   const onError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error));
   const stops: Array<() => Promise<void>> = [];
@@ -110,9 +111,10 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     /** Gateway, compute, control plane and sweep: everything that makes tenants run. */
     async function startRuntime() {
       // The gateway's port is in every tenant URL, so it starts first.
-      const routing = new GatewayRouting({ healthCheckPath: local.DORMOUSE_HEALTH_CHECK_PATH });
+      const routing = new GatewayRouting({ installation, healthCheckPath: local.DORMOUSE_HEALTH_CHECK_PATH });
       stops.push(async () => routing.close());
       const compute = new ProcessCompute({
+        installation,
         ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
       });
       stops.push(() => compute.stopAll());
