@@ -7,6 +7,7 @@ import {
   DescribeTagsCommand,
   DescribeTargetGroupsCommand,
   ElasticLoadBalancingV2Client,
+  type Rule,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
@@ -113,7 +114,7 @@ describe('sweepDeps', () => {
         { TargetGroupArn: group('dm-stage-ghost'), TargetGroupName: 'dm-stage-ghost', VpcId: 'vpc-0abc' },
       ],
     });
-    const hostRule = (id: string, priority: number) => ({
+    const hostRule = (id: string, priority: number): Rule => ({
       RuleArn: rule(id),
       Priority: String(priority),
       Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['ghost.trials.example.com'] } }],
