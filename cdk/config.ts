@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { installationProblem } from '../shared/domain/installation.js';
 import { SLUG_MAX_LENGTH } from '../shared/domain/slug.js';
 
 /**
@@ -90,6 +91,15 @@ const origin = z.string().refine(
 
 const schema = z
   .strictObject({
+    /**
+     * Names this installation in every AWS name and tag of tenant resources, so installations
+     * sharing an account and region never touch each other's. Never change it on a live install.
+     * @default derived from the stack name (see installationFromStackName)
+     */
+    installation: z
+      .string({ error: installationProblem('') ?? '' })
+      .refine((value) => installationProblem(value) === undefined, { error: installationProblem('') ?? '' })
+      .optional(),
     /** Root domain of tenant hosts: tenants are served at `<slug>.<domain>`. */
     domain: dnsName('trials.example.com').refine((value) => value.length <= MAX_DOMAIN_LENGTH, {
       error: `must be at most ${MAX_DOMAIN_LENGTH} characters, so that <slug>.<domain> fits an ALB host condition (128)`,

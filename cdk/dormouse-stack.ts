@@ -1,6 +1,7 @@
 import { Annotations, CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { installationFromStackName } from '../shared/domain/installation.js';
 import { dormouseContext, isDockerHubImage, parseDormouseConfig, type DormouseConfig } from './config.js';
 import { TenantApi } from './constructs/api.js';
 import { ControlPlane } from './constructs/control-plane.js';
@@ -21,6 +22,8 @@ export interface DormouseStackProps extends StackProps {
 /** All of Dormouse in one stack: `cdk deploy` installs it, `cdk destroy` removes it (tables are kept). */
 export class DormouseStack extends Stack {
   readonly config: DormouseConfig;
+  /** In every name and tag of tenant resources: `dormouse.installation`, or derived from the stack name. */
+  readonly installation: string;
   readonly tables: TenantTable;
   readonly events: DormouseEventBus;
   readonly cluster: TenantCluster;
@@ -37,6 +40,7 @@ export class DormouseStack extends Stack {
       env: { account: props.env?.account ?? process.env.CDK_DEFAULT_ACCOUNT, region: config.region },
     });
     this.config = config;
+    this.installation = config.installation ?? installationFromStackName(this.stackName);
     const logRetention = config.logRetentionDays as RetentionDays;
 
     const alerts = new OperatorAlerts(this, 'Alerts', config.alarmEmail ? { email: config.alarmEmail } : {});
@@ -93,6 +97,7 @@ export class DormouseStack extends Stack {
       loadBalancer: this.loadBalancer,
       alerts,
       settings: {
+        installation: this.installation,
         baseUrl: config.baseUrl,
         maxTenants: config.maxTenants,
         maxActiveTenants: config.maxActiveTenants,
@@ -129,6 +134,10 @@ export class DormouseStack extends Stack {
     new CfnOutput(this, 'LoadBalancerDnsName', {
       description: `Point *.${config.domain} here (done for you when hostedZoneId is set)`,
       value: this.loadBalancer.dnsName,
+    });
+    new CfnOutput(this, 'Installation', {
+      description: 'Installation id: in the names and the dormouse:installation tag of every tenant task, target group and rule',
+      value: this.installation,
     });
     new CfnOutput(this, 'EventBusName', { description: 'Domain events for integrators', value: this.events.busName });
     new CfnOutput(this, 'TenantTableName', { description: 'Tenant records', value: this.tables.table.tableName });

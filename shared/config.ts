@@ -2,6 +2,7 @@
 // and wake functions about ten milliseconds more there.
 import * as z from 'zod/mini';
 import type { $ZodType, output } from 'zod/v4/core';
+import { LOCAL_INSTALLATION, installationProblem } from './domain/installation.js';
 
 /**
  * Configuration is read from the environment once, at cold start, into a typed object. A
@@ -42,6 +43,12 @@ const adminPrincipalList = z
       'must be IAM role or user ARNs separated by commas, like arn:aws:iam::123456789012:role/DormouseAdmin',
     ),
   );
+
+
+/** DORMOUSE_INSTALLATION: in every AWS name and tag Dormouse gives a tenant's resources. */
+const installationId = z.string().check(
+  z.refine((value: string) => installationProblem(value) === undefined, installationProblem('') ?? 'is not a valid installation id'),
+);
 
 export const apiSchema = z.object({
   DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),
@@ -164,6 +171,8 @@ const flag = z.pipe(
 
 const reconcilerSchema = z.object({
   DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),
+  // Required on AWS: a default shared by two stacks would let them adopt each other's resources.
+  DORMOUSE_INSTALLATION: installationId,
   DORMOUSE_BASE_URL: baseUrl,
   DORMOUSE_CLUSTER: z.string().check(z.minLength(1)),
   DORMOUSE_TASK_DEFINITION: z.string().check(z.minLength(1)),
@@ -196,6 +205,8 @@ export const RECONCILE_DEFAULTS = {
 
 export interface ReconcilerConfig {
   tenantTable: string;
+  /** Part of every name and tag of the resources the reconciler creates; set by the CDK app. */
+  installation: string;
   baseUrl: URL;
   ecs: {
     cluster: string;
@@ -217,6 +228,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   const parsed = parseEnv(reconcilerSchema, env);
   return {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
+    installation: parsed.DORMOUSE_INSTALLATION,
     baseUrl: parsed.DORMOUSE_BASE_URL,
     ecs: {
       cluster: parsed.DORMOUSE_CLUSTER,
@@ -238,6 +250,13 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
     maxRestarts: parsed.DORMOUSE_MAX_RESTARTS,
     tombstoneSeconds: parsed.DORMOUSE_TOMBSTONE_DAYS * 86_400,
   };
+}
+
+export const embeddedInstallationSchema = z.object({ DORMOUSE_INSTALLATION: z._default(installationId, LOCAL_INSTALLATION) });
+
+/** Embedded mode's installation id: DORMOUSE_INSTALLATION, `local` by default. */
+export function loadEmbeddedInstallation(env: Env = process.env): string {
+  return parseEnv(embeddedInstallationSchema, env).DORMOUSE_INSTALLATION;
 }
 
 /** `acme.example.com` for slug `acme` and base URL `https://example.com`: the ALB host rule value. */

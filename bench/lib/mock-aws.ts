@@ -5,7 +5,9 @@ import {
   ListTasksCommand,
   RunTaskCommand,
   StopTaskCommand,
+  type ListTasksCommandInput,
   type RunTaskCommandInput,
+  type Tag as EcsTag,
   type Task,
 } from '@aws-sdk/client-ecs';
 import {
@@ -15,12 +17,14 @@ import {
   DeleteTargetGroupCommand,
   DeregisterTargetsCommand,
   DescribeRulesCommand,
+  DescribeTagsCommand,
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
   ModifyTargetGroupAttributesCommand,
   RegisterTargetsCommand,
   type Rule,
+  type Tag,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
@@ -32,6 +36,9 @@ import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
  * EventBridgePublisher) run unchanged over these clients, and the mocks' call histories say
  * which AWS API calls they made. Optionally, token buckets throttle calls as AWS does.
  *
+ * ListTasks refuses `startedBy` combined with another filter, which the ECS API reference forbids,
+ * and lists only tasks whose desired status is RUNNING when given `startedBy`, as ECS does.
+ *
  * Not modelled: Spot capacity shortages, Spot interruptions, ENI or vCPU quotas, eventual
  * consistency of ECS reads, ListTasks pagination (a tenant has one or two tasks).
  */
@@ -42,6 +49,8 @@ const CREDENTIALS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 export const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/dormouse-tenants`;
 export const LISTENER_ARN = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:listener/app/dormouse/0123456789abcdef/fedcba9876543210`;
 export const VPC_ID = 'vpc-0123456789abcdef0';
+/** The installation id the bench's adapters run as. */
+export const INSTALLATION = 'bench';
 
 /** How long things take in this AWS, in milliseconds of the world's clock. */
 export interface WorldTimings {
@@ -92,6 +101,7 @@ interface WorldTask {
   arn: string;
   group: string;
   startedBy: string;
+  tags: EcsTag[];
   clientToken: string;
   capacityProvider: string;
   lastStatus: string;
@@ -115,6 +125,7 @@ interface WorldTarget {
 interface WorldTargetGroup {
   arn: string;
   name: string;
+  tags: Tag[];
   targets: Map<string, WorldTarget>;
 }
 
@@ -123,6 +134,7 @@ interface WorldRule {
   priority: number;
   host: string;
   targetGroupArn: string;
+  tags: Tag[];
 }
 
 class TokenBucket {
@@ -333,8 +345,9 @@ export class MockAws {
     }
   }
 
-  private describeTask(task: WorldTask, eniType: 'ElasticNetworkInterface' | 'eni'): EcsTaskShape & Task {
+  private describeTask(task: WorldTask, eniType: 'ElasticNetworkInterface' | 'eni', withTags = false): EcsTaskShape & Task {
     return {
+      ...(withTags ? { tags: task.tags } : {}),
       taskArn: task.arn,
       clusterArn: CLUSTER,
       group: task.group,
@@ -379,6 +392,7 @@ export class MockAws {
         arn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task/dormouse-tenants/${this.sequence.toString(16).padStart(32, '0')}`,
         group: input.group ?? '',
         startedBy: input.startedBy ?? '',
+        tags: input.tags ?? [],
         clientToken: token,
         capacityProvider: input.capacityProviderStrategy?.[0]?.capacityProvider ?? 'FARGATE',
         lastStatus: 'PROVISIONING',
@@ -394,19 +408,26 @@ export class MockAws {
       this.emit(task, now);
       return { tasks: [this.describeTask(task, 'ElasticNetworkInterface')], failures: [] };
     });
-    this.ecs.on(ListTasksCommand).callsFake((input: { startedBy?: string; desiredStatus?: string }) => {
+    this.ecs.on(ListTasksCommand).callsFake((input: ListTasksCommandInput) => {
       this.admit('ListTasks');
-      const candidates = input.startedBy ? (this.tasksByStartedBy.get(input.startedBy) ?? []) : [...this.tasks.values()];
+      const { cluster: _cluster, nextToken: _nextToken, maxResults: _maxResults, startedBy, ...filters } = input;
+      if (startedBy !== undefined && Object.values(filters).some((value) => value !== undefined)) {
+        throw awsError('InvalidParameterException', 'startedBy must be the only filter when it is used');
+      }
+      const candidates = startedBy ? (this.tasksByStartedBy.get(startedBy) ?? []) : [...this.tasks.values()];
       const taskArns = candidates
         .filter((task) => task.desiredStatus === (input.desiredStatus ?? 'RUNNING'))
         .map((task) => task.arn);
       return { taskArns };
     });
-    this.ecs.on(DescribeTasksCommand).callsFake((input: { tasks?: string[] }) => {
+    this.ecs.on(DescribeTasksCommand).callsFake((input: { tasks?: string[]; include?: string[] }) => {
       this.admit('DescribeTasks');
       const found = (input.tasks ?? []).map((arn) => this.tasks.get(arn));
+      const withTags = input.include?.includes('TAGS') ?? false;
       return {
-        tasks: found.filter((task): task is WorldTask => task !== undefined).map((task) => this.describeTask(task, 'ElasticNetworkInterface')),
+        tasks: found
+          .filter((task): task is WorldTask => task !== undefined)
+          .map((task) => this.describeTask(task, 'ElasticNetworkInterface', withTags)),
         failures: (input.tasks ?? []).filter((_, index) => !found[index]).map((arn) => ({ arn, reason: 'MISSING' })),
       };
     });
@@ -433,16 +454,31 @@ export class MockAws {
     const maxRules = this.options.maxRules ?? 50_000;
     const groupByArn = (arn: string | undefined) => this.groupByArn.get(arn ?? '');
 
-    this.elb.on(CreateTargetGroupCommand).callsFake((input: { Name?: string; VpcId?: string }) => {
+    this.elb.on(CreateTargetGroupCommand).callsFake((input: { Name?: string; VpcId?: string; Tags?: Tag[] }) => {
       this.admit('CreateTargetGroup');
       const name = input.Name ?? '';
       let group = this.targetGroups.get(name);
+      // An existing group of the same name is returned as it is, tags untouched, as ELBv2 does.
       if (!group) {
-        group = { arn: `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/${name}/${(++this.sequence).toString(16).padStart(16, '0')}`, name, targets: new Map() };
+        group = {
+          arn: `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:targetgroup/${name}/${(++this.sequence).toString(16).padStart(16, '0')}`,
+          name,
+          tags: input.Tags ?? [],
+          targets: new Map(),
+        };
         this.targetGroups.set(name, group);
         this.groupByArn.set(group.arn, group);
       }
       return { TargetGroups: [{ TargetGroupArn: group.arn, TargetGroupName: name, VpcId: input.VpcId }] };
+    });
+    this.elb.on(DescribeTagsCommand).callsFake((input: { ResourceArns?: string[] }) => {
+      this.admit('DescribeTags');
+      return {
+        TagDescriptions: (input.ResourceArns ?? []).map((arn) => ({
+          ResourceArn: arn,
+          Tags: this.groupByArn.get(arn)?.tags ?? this.rules.get(arn)?.tags ?? [],
+        })),
+      };
     });
     this.elb.on(ModifyTargetGroupAttributesCommand).callsFake(() => {
       this.admit('ModifyTargetGroupAttributes');
@@ -520,7 +556,12 @@ export class MockAws {
       return { Rules: all.slice(start, end), ...(end < all.length ? { NextMarker: String(end) } : {}) };
     });
     this.elb.on(CreateRuleCommand).callsFake(
-      (input: { Priority?: number; Conditions?: Array<{ HostHeaderConfig?: { Values?: string[] } }>; Actions?: Array<{ TargetGroupArn?: string }> }) => {
+      (input: {
+        Priority?: number;
+        Conditions?: Array<{ HostHeaderConfig?: { Values?: string[] } }>;
+        Actions?: Array<{ TargetGroupArn?: string }>;
+        Tags?: Tag[];
+      }) => {
         this.admit('CreateRule');
         const priority = input.Priority ?? 0;
         if (this.priorities.has(priority)) throw awsError('PriorityInUseException', `Priority '${priority}' is currently in use`);
@@ -530,6 +571,7 @@ export class MockAws {
           priority,
           host: input.Conditions?.[0]?.HostHeaderConfig?.Values?.[0] ?? '',
           targetGroupArn: input.Actions?.[0]?.TargetGroupArn ?? '',
+          tags: input.Tags ?? [],
         };
         this.rules.set(rule.arn, rule);
         this.priorities.add(priority);

@@ -5,7 +5,7 @@ import type { ReconcileDeps, ReconcileSettings } from '../../shared/app/reconcil
 import { RECONCILE_DEFAULTS, tenantHost } from '../../shared/config.js';
 import type { Clock } from '../../shared/ports/clock.js';
 import { BASE_URL } from './api.js';
-import { CLUSTER, LISTENER_ARN, VPC_ID, type MockAws } from './mock-aws.js';
+import { CLUSTER, INSTALLATION, LISTENER_ARN, VPC_ID, type MockAws } from './mock-aws.js';
 
 /** The reconciler's settings as deployed (RECONCILE_DEFAULTS and cdk.json's defaults). */
 export const DEPLOYED_SETTINGS: ReconcileSettings = {
@@ -32,13 +32,14 @@ export function reconcilerOver(
     store,
     compute: new EcsCompute({
       client: aws.ecsClient,
+      installation: INSTALLATION,
       cluster: CLUSTER,
       taskDefinition: 'arn:aws:ecs:us-east-1:123456789012:task-definition/dormouse-tenant:1',
       containerName: 'app',
       subnets: ['subnet-a', 'subnet-b'],
       securityGroups: ['sg-tenants'],
     }),
-    routing: new ElbRouting({ client: aws.elbClient, listenerArn: LISTENER_ARN, vpcId: VPC_ID, port: 80, healthCheckPath: '/' }),
+    routing: new ElbRouting({ client: aws.elbClient, installation: INSTALLATION, listenerArn: LISTENER_ARN, vpcId: VPC_ID, port: 80, healthCheckPath: '/' }),
     clock,
     settings: { ...DEPLOYED_SETTINGS, ...settings },
   };

@@ -46,6 +46,7 @@ const LAMBDA_ENV: Record<string, string> = {
   DORMOUSE_SUBNETS: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
   DORMOUSE_SECURITY_GROUPS: 'sg-0123456789abcdef0',
   DORMOUSE_VPC_ID: 'vpc-0123456789abcdef0',
+  DORMOUSE_INSTALLATION: 'bench',
   DORMOUSE_LISTENER_ARN: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/dormouse/0123456789abcdef/fedcba9876543210',
   DORMOUSE_LOAD_BALANCER_FULL_NAME: 'app/dormouse/0123456789abcdef',
 };

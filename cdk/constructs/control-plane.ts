@@ -20,6 +20,8 @@ import type { TenantTable } from './tenant-table.js';
 
 /** What the control plane is told about the product, beyond the resources it is wired to. */
 export interface ControlPlaneSettings {
+  /** In every name and tag of tenant resources; IAM holds the reconciler to resources tagged with it. */
+  readonly installation: string;
   /** `https://<domain>`: tenants are served at `<scheme>://<slug>.<domain>`. */
   readonly baseUrl: string;
   readonly maxTenants: number;
@@ -269,8 +271,9 @@ export class ControlPlane extends Construct {
  */
 function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancer, settings }: ControlPlaneProps): void {
   tables.bindTenantStore(fn);
-  cluster.bindCompute(fn);
-  loadBalancer.bindRouting(fn);
+  cluster.bindCompute(fn, settings.installation);
+  loadBalancer.bindRouting(fn, settings.installation);
+  fn.addEnvironment('DORMOUSE_INSTALLATION', settings.installation);
   fn.addEnvironment('DORMOUSE_BASE_URL', settings.baseUrl);
   fn.addEnvironment('DORMOUSE_MAX_ACTIVE_TENANTS', String(settings.maxActiveTenants));
   fn.addEnvironment('DORMOUSE_SPOT_ATTEMPTS', String(settings.spotAttempts));

@@ -230,7 +230,7 @@ function mayBeRouted(tenant: Tenant): boolean {
 async function observeRouting({ routing, settings }: ReconcileDeps, tenant: Tenant): Promise<Omit<Observation, 'tasks'>> {
   const [targetGroupArn, rule] = await Promise.all([
     tenant.status.targetGroupArn ?? routing.findTargetGroup(tenant.id),
-    routing.findRule(settings.hostFor(tenant.id), tenant.status.ruleArn),
+    routing.findRule(tenant.id, settings.hostFor(tenant.id), tenant.status.ruleArn),
   ]);
   let existing = targetGroupArn;
   let targets: Observation['targets'] = [];

@@ -142,3 +142,24 @@ export class CloudRefusedError extends CloudError {
     this.name = 'CloudRefusedError';
   }
 }
+
+/**
+ * An AWS resource found by the name Dormouse gives a tenant's resource carries another tenant's
+ * or installation's tags (or none). It is refused: never adopted, changed or removed. Retrying
+ * does not help, so it counts as a refused step: a person has to look at the resource.
+ */
+export class ForeignResourceError extends CloudRefusedError {
+  constructor(
+    readonly kind: 'target group' | 'rule' | 'task',
+    readonly resource: string,
+    readonly tenantId: string,
+    readonly found: { tenantId: string | undefined; installation: string | undefined },
+  ) {
+    super(
+      `The ${kind} ${resource} belongs to another tenant or installation; Dormouse will not use it for tenant ${tenantId}.`,
+      `use the ${kind} ${resource}`,
+      'ForeignResource',
+    );
+    this.name = 'ForeignResourceError';
+  }
+}

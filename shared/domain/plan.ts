@@ -8,7 +8,7 @@ import type { ObservedTask } from '../ports/compute.js';
 import type { HostRule, Target } from '../ports/routing.js';
 
 export interface Observation {
-  /** The tenant's tasks: every one not yet STOPPED, plus the recorded one whatever its status. */
+  /** The tenant's tasks: every one meant to run and not yet STOPPED, plus the recorded one whatever its status. */
   tasks: ObservedTask[];
   targetGroupArn?: string;
   /** Targets of the tenant's target group, when it exists. */

@@ -46,8 +46,9 @@ export type RunTaskResult =
 export interface Compute {
   runTask(request: RunTaskRequest): Promise<RunTaskResult>;
   /**
-   * The tenant's tasks that are not yet STOPPED, plus any of `knownArns` whatever their
-   * status, so the reconciler can read why a task it knew about stopped.
+   * The tenant's tasks meant to run (desired RUNNING, not yet STOPPED) that carry this tenant's
+   * and installation's tags, plus any of `knownArns` whatever their status: a task told to stop
+   * is seen through its recorded ARN, and the reconciler can read why a task it knew about stopped.
    */
   tenantTasks(tenantId: string, knownArns: string[]): Promise<ObservedTask[]>;
   stopTask(arn: string, reason: string): Promise<void>;

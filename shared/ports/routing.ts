@@ -17,18 +17,24 @@ export interface HostRule {
  * A tenant without a rule falls through to the default action, the wake function.
  */
 export interface Routing {
-  /** Creates the tenant's target group, or returns it when it exists: safe to repeat. */
+  /**
+   * Creates the tenant's target group, or returns it when it exists: safe to repeat. A group of
+   * that name tagged as another tenant's or installation's is refused (ForeignResourceError).
+   */
   ensureTargetGroup(tenantId: string): Promise<string>;
+  /** The tenant's target group by its name; refused like `ensureTargetGroup` when it is not the tenant's. */
   findTargetGroup(tenantId: string): Promise<string | undefined>;
   targets(targetGroupArn: string): Promise<Target[]>;
   registerTarget(targetGroupArn: string, ip: string): Promise<void>;
   deregisterTarget(targetGroupArn: string, ip: string): Promise<void>;
   deleteTargetGroup(targetGroupArn: string): Promise<void>;
   /**
-   * The host's rule. With `knownArn` (the rule the record names) that rule is looked at first,
-   * in one call; the listener's rules are searched only when there is none or it is gone.
+   * The tenant's rule for its host. With `knownArn` (the rule the record names) that rule is
+   * looked at first, in one call; the listener's rules are searched only when there is none or
+   * it is gone, and a rule found that way is used only if its tags name this tenant and
+   * installation (otherwise ForeignResourceError).
    */
-  findRule(host: string, knownArn?: string): Promise<HostRule | undefined>;
+  findRule(tenantId: string, host: string, knownArn?: string): Promise<HostRule | undefined>;
   /** Creates the host rule at a free priority, choosing another when one is taken meanwhile. */
   createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule>;
   deleteRule(ruleArn: string): Promise<void>;

@@ -49,6 +49,11 @@ describe('Dormouse configuration', () => {
     expect(config.image).toBeUndefined();
   });
 
+  it('takes an installation id, and leaves it unset by default for the stack to derive', () => {
+    expect(parseDormouseConfig({ ...MINIMAL, installation: 'stage2' }).installation).toBe('stage2');
+    expect(parseDormouseConfig(MINIMAL).installation).toBeUndefined();
+  });
+
   it('serves tenants over HTTPS once a certificate is given', () => {
     expect(parseDormouseConfig({ ...MINIMAL, certificateArn: CERTIFICATE_ARN }).baseUrl).toBe('https://trials.example.com');
   });
@@ -108,6 +113,13 @@ describe('Dormouse configuration', () => {
       'dormouse.reconcileConcurrency: must be a whole number from 1 to 900 (the account default is 1000, and Lambda keeps 100 unreserved)',
     ],
     ['a misspelt key', { domian: 'x' }, 'dormouse: unknown key "domian" (check the spelling)'],
+    [
+      'an installation id with a hyphen',
+      { installation: 'prod-eu' },
+      'dormouse.installation: must be 1 to 7 lowercase letters and digits, starting with a letter',
+    ],
+    ['an installation id too long for target group names', { installation: 'production' }, 'dormouse.installation: must be 1 to 7 lowercase'],
+    ['an installation id given as a number', { installation: 42 }, 'dormouse.installation: must be 1 to 7 lowercase'],
     ['a minimum run time of zero', { minRunMinutes: 0 }, 'dormouse.minRunMinutes: must be a whole number from 1 to 1440'],
     ['a sweep rate of a fraction of a minute', { sweepRateMinutes: 0.5 }, 'dormouse.sweepRateMinutes: must be a whole number from 1 to 60'],
     [

@@ -363,18 +363,29 @@ describe('IAM', () => {
     expect(offending).toEqual([]);
   });
 
-  it('lets the reconciler run only the tenant task definition, only in this cluster', () => {
+  it('lets the reconciler run only the tenant task definition, only in this cluster, only tagged with this installation', () => {
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-reconcile'));
     const runTask = statements.filter((s) => asArray(s.Action).includes('ecs:RunTask'));
     expect(runTask).toHaveLength(1);
     expect(resolveForTest(runTask[0]?.Resource)).toMatch(/:task-definition\/Dormouse-tenant:\*$/);
     expect(referencedId(runTask[0]?.Condition?.ArnEquals?.['ecs:cluster'])).toBe(clusterId());
+    expect(runTask[0]?.Condition?.StringEquals).toEqual({ 'aws:RequestTag/dormouse:installation': synth.stack.installation });
     for (const action of ['ecs:StopTask', 'ecs:DescribeTasks', 'ecs:ListTasks']) {
       const statement = statements.find((s) => asArray(s.Action).includes(action));
       expect(referencedId(statement?.Condition?.ArnEquals?.['ecs:cluster']), action).toBe(clusterId());
     }
     const tag = statements.find((s) => asArray(s.Action).includes('ecs:TagResource'));
-    expect(tag?.Condition).toEqual({ StringEquals: { 'ecs:CreateAction': 'RunTask' } });
+    expect(tag?.Condition).toEqual({
+      StringEquals: { 'ecs:CreateAction': 'RunTask', 'aws:RequestTag/dormouse:installation': synth.stack.installation },
+    });
+  });
+
+  it("lets the reconciler stop only tasks tagged with this installation, in a statement of StopTask's own", () => {
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-reconcile'));
+    const stop = statements.filter((s) => asArray(s.Action).includes('ecs:StopTask'));
+    expect(stop).toHaveLength(1);
+    expect(asArray(stop[0]?.Action)).toEqual(['ecs:StopTask']);
+    expect(stop[0]?.Condition?.StringEquals).toEqual({ 'aws:ResourceTag/dormouse:installation': synth.stack.installation });
   });
 
   it('lets the reconciler pass only the tenant task and execution roles, and only to ECS tasks', () => {
@@ -388,7 +399,7 @@ describe('IAM', () => {
     expect(passRole[0]?.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
   });
 
-  it("holds the reconciler's ELBv2 writes to this load balancer's listener and rules and to dm-* target groups", () => {
+  it("holds the reconciler's ELBv2 writes to this load balancer's listener and rules and to this installation's target groups, by name and by tag", () => {
     // Prepare
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-reconcile'));
     const [albId] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
@@ -403,15 +414,35 @@ describe('IAM', () => {
     );
 
     // Assess
+    const installation = synth.stack.installation;
     expect(createRule.map(referencedId)).toEqual([httpsListenerId()]);
     expect(deleteRule).toEqual([expect.stringMatching(new RegExp(`:listener-rule/${albId}/\\*/\\*$`))]);
     for (const resourcesOfAction of targetGroupWrites) {
-      expect(resourcesOfAction).toEqual([expect.stringMatching(/:targetgroup\/dm-\*\/\*$/)]);
+      expect(resourcesOfAction).toEqual([expect.stringMatching(new RegExp(`:targetgroup/dm-${installation}-\\*/\\*$`))]);
     }
-    const addTags = statements.find((s) => asArray(s.Action).includes('elasticloadbalancing:AddTags'));
-    expect(addTags?.Condition).toEqual({
-      StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'] },
+    const conditionOf = (action: string) => statements.find((s) => asArray(s.Action).includes(`elasticloadbalancing:${action}`))?.Condition;
+    // What it creates must carry the installation tag...
+    for (const action of ['CreateTargetGroup', 'CreateRule']) {
+      expect(conditionOf(action), action).toEqual({ StringEquals: { 'aws:RequestTag/dormouse:installation': installation } });
+    }
+    expect(conditionOf('AddTags')).toEqual({
+      StringEquals: {
+        'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'],
+        'aws:RequestTag/dormouse:installation': installation,
+      },
     });
+    // ...and what it changes or deletes must already carry it.
+    for (const action of ['DeleteTargetGroup', 'ModifyTargetGroupAttributes', 'RegisterTargets', 'DeregisterTargets', 'DeleteRule']) {
+      expect(conditionOf(action), action).toEqual({ StringEquals: { 'aws:ResourceTag/dormouse:installation': installation } });
+    }
+  });
+
+  it('tells the reconcile and sweep functions the installation id, derived from the stack name when cdk.json sets none', () => {
+    expect(synth.stack.installation).toMatch(/^[a-z][a-z0-9]{0,6}$/);
+    for (const name of ['dormouse-reconcile', 'dormouse-sweep']) {
+      const fn = byId(functionId(synth.template, name));
+      expect(fn.Properties.Environment.Variables.DORMOUSE_INSTALLATION, name).toBe(synth.stack.installation);
+    }
   });
 
   it('lets the stream publisher put events on the dormouse bus only, and nothing else but its logs', () => {

@@ -140,6 +140,25 @@ describe('embedded mode, end to end', () => {
     for (const { id, answer } of answers) expect(JSON.parse(answer.text).tenant).toBe(id);
   }, 60_000);
 
+  it('gives two slugs whose names once collided their own traffic: the first host is always served by the first tenant', async () => {
+    // With 32 bits of hash these two shared a target group, and the second took the first's traffic.
+    const [first, second] = ['acme-corporation-production-trial-env', 'acme-corporation-productionzodudz6aaa'];
+    await call('/tenants', { method: 'POST', body: { slug: first, email: 'ops@first.test' } });
+    await eventually('first running', () => phaseOf(first), (phase) => phase === 'Running');
+    const firstPid = JSON.parse((await whoami(first)).text).pid as number;
+
+    await call('/tenants', { method: 'POST', body: { slug: second, email: 'ops@second.test' } });
+    await eventually('second running', () => phaseOf(second), (phase) => phase === 'Running');
+
+    const answers = [];
+    for (let i = 0; i < 10; i++) answers.push(JSON.parse((await whoami(first)).text) as { tenant: string; pid: number });
+    expect(answers).toEqual(Array.from({ length: 10 }, () => expect.objectContaining({ tenant: first, pid: firstPid })));
+    const theirs = JSON.parse((await whoami(second)).text) as { tenant: string; pid: number };
+    expect(theirs.tenant).toBe(second);
+    expect(theirs.pid).not.toBe(firstPid);
+    expect([await phaseOf(first), await phaseOf(second)]).toEqual(['Running', 'Running']);
+  }, 60_000);
+
   it('answers an unknown host with the 404 page and a host of another domain the same way', async () => {
     const unknown = await viaGateway(embedded.gatewayUrl, 'nobody-here.localhost', '/', { accept: 'application/json' });
     const foreign = await viaGateway(embedded.gatewayUrl, 'example.com', '/');

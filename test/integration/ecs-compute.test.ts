@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import type { ListTasksCommandInput, RunTaskCommandInput, Task } from '@aws-sdk/client-ecs';
 import { ClientTokenError, EcsCompute, toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
+import { INSTALLATION_TAG, TENANT_TAG, startedBy } from '../../shared/adapters/aws/names.js';
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 
 const CLUSTER = 'dormouse-tenants';
@@ -22,10 +23,12 @@ const SECURITY_GROUPS = ['sg-tenants'];
 const CAPACITY_WORDING = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
 
 const ecs = mockClient(ECSClient);
+const INSTALLATION = 'prod';
 
 function compute(options: { client?: ECSClient; assignPublicIp?: boolean } = {}): EcsCompute {
   return new EcsCompute({
     client: options.client ?? new ECSClient({ region: 'eu-west-1' }),
+    installation: INSTALLATION,
     cluster: CLUSTER,
     taskDefinition: TASK_DEFINITION,
     containerName: 'app',
@@ -39,10 +42,19 @@ function arn(id: string): string {
   return `arn:aws:ecs:eu-west-1:123456789012:task/${CLUSTER}/${id}`;
 }
 
+/** Both owner tags, as RunTask sets them. */
+function owner(tenant: string, installation = INSTALLATION): Task['tags'] {
+  return [
+    { key: TENANT_TAG, value: tenant },
+    { key: INSTALLATION_TAG, value: installation },
+  ];
+}
+
 function ecsTask(id: string, fields: Partial<Task> = {}): Task {
   return {
     taskArn: arn(id),
     group: 'tenant:acme',
+    tags: owner('acme'),
     lastStatus: 'RUNNING',
     desiredStatus: 'RUNNING',
     capacityProviderName: 'FARGATE_SPOT',
@@ -78,7 +90,7 @@ function expectedRunTask(
     count: 1,
     capacityProviderStrategy: [{ capacityProvider, weight: 1 }],
     clientToken: 'acme-gen-3-attempt-1',
-    startedBy: 'dm/acme',
+    startedBy: 'dm/prod/acme',
     group: 'tenant:acme',
     networkConfiguration: { awsvpcConfiguration: { subnets: SUBNETS, securityGroups: SECURITY_GROUPS, assignPublicIp } },
     overrides: {
@@ -92,7 +104,7 @@ function expectedRunTask(
         },
       ],
     },
-    tags: [{ key: 'dormouse:tenant', value: 'acme' }],
+    tags: owner('acme'),
     enableECSManagedTags: true,
     propagateTags: 'TASK_DEFINITION',
   };
@@ -202,31 +214,26 @@ describe('EcsCompute.runTask', () => {
 });
 
 describe('EcsCompute.tenantTasks', () => {
-  /** RUNNING has two pages; STOPPED lists a task being stopped and one long stopped. */
+  /** Two pages of tasks listed by startedBy; there is no listing of stopping tasks any more. */
   const listings: Record<string, { taskArns: string[]; nextToken?: string }> = {
-    'RUNNING/': { taskArns: [arn('running-spot')], nextToken: 'page-2' },
-    'RUNNING/page-2': { taskArns: [arn('provisioning-on-demand')] },
-    'STOPPED/': { taskArns: [arn('spot-interrupted'), arn('stopped-unknown')] },
+    '': { taskArns: [arn('running-spot')], nextToken: 'page-2' },
+    'page-2': { taskArns: [arn('provisioning-on-demand')] },
   };
 
-  function listTasks(input: ListTasksCommandInput) {
-    return listings[`${input.desiredStatus}/${input.nextToken ?? ''}`] ?? { taskArns: [] };
-  }
-
-  it('lists running and stopping tasks page by page, describes them once, and keeps only live and known ones', async () => {
+  it('lists by startedBy alone, page by page, and describes the listed and the recorded tasks with their tags in one call', async () => {
     // Prepare
-    ecs.on(ListTasksCommand).callsFake(listTasks);
+    ecs.on(ListTasksCommand).callsFake((input: ListTasksCommandInput) => listings[input.nextToken ?? ''] ?? { taskArns: [] });
     ecs.on(DescribeTasksCommand).resolves({
       tasks: [
         ecsTask('running-spot', { attachments: eni('10.0.1.23'), startedAt: new Date('2025-06-01T12:00:05.000Z') }),
         ecsTask('provisioning-on-demand', { lastStatus: 'PROVISIONING', capacityProviderName: 'FARGATE' }),
+        // Recorded and on its way out after a Spot interruption: ListTasks no longer lists it.
         ecsTask('spot-interrupted', {
           desiredStatus: 'STOPPED',
           stopCode: 'TerminationNotice',
           stoppedReason: 'Your Spot Task was interrupted.',
           attachments: eni('10.0.1.42'),
         }),
-        ecsTask('stopped-unknown', { lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'UserInitiated' }),
         ecsTask('stopped-known', {
           lastStatus: 'STOPPED',
           desiredStatus: 'STOPPED',
@@ -241,30 +248,20 @@ describe('EcsCompute.tenantTasks', () => {
     });
 
     // Act
-    const tasks = await compute().tenantTasks('acme', [arn('stopped-known'), arn('running-spot'), arn('aged-out')]);
+    const tasks = await compute().tenantTasks('acme', [arn('spot-interrupted'), arn('stopped-known'), arn('running-spot'), arn('aged-out')]);
 
-    // Assess
-    expect(ecs).toHaveReceivedCommandTimes(ListTasksCommand, 3);
-    const listed = ecs.commandCalls(ListTasksCommand).map((call) => call.args[0].input);
-    expect(listed).toHaveLength(3);
-    expect(listed).toEqual(
-      expect.arrayContaining([
-        { cluster: CLUSTER, startedBy: 'dm/acme', desiredStatus: 'RUNNING' },
-        { cluster: CLUSTER, startedBy: 'dm/acme', desiredStatus: 'RUNNING', nextToken: 'page-2' },
-        { cluster: CLUSTER, startedBy: 'dm/acme', desiredStatus: 'STOPPED' },
-      ]),
-    );
-    expect(ecs).toHaveReceivedCommandExactlyOnceWith(DescribeTasksCommand, {
-      cluster: CLUSTER,
-      tasks: [
-        arn('running-spot'),
-        arn('provisioning-on-demand'),
-        arn('spot-interrupted'),
-        arn('stopped-unknown'),
-        arn('stopped-known'),
-        arn('aged-out'),
-      ],
-    });
+    // Assess: startedBy is the only filter, as the ECS API reference requires.
+    expect(ecs.commandCalls(ListTasksCommand).map((call) => call.args[0].input)).toStrictEqual([
+      { cluster: CLUSTER, startedBy: 'dm/prod/acme' },
+      { cluster: CLUSTER, startedBy: 'dm/prod/acme', nextToken: 'page-2' },
+    ]);
+    expect(ecs.commandCalls(DescribeTasksCommand).map((call) => call.args[0].input)).toStrictEqual([
+      {
+        cluster: CLUSTER,
+        tasks: [arn('running-spot'), arn('provisioning-on-demand'), arn('spot-interrupted'), arn('stopped-known'), arn('aged-out')],
+        include: ['TAGS'],
+      },
+    ]);
     expect(tasks).toEqual([
       {
         arn: arn('running-spot'),
@@ -305,30 +302,50 @@ describe('EcsCompute.tenantTasks', () => {
     ]);
   });
 
-  it('ignores a task of another tenant whose startedBy collides with this one', async () => {
-    ecs.on(ListTasksCommand, { desiredStatus: 'RUNNING' }).resolves({ taskArns: [arn('mine'), arn('theirs')] });
-    ecs.on(ListTasksCommand, { desiredStatus: 'STOPPED' }).resolves({ taskArns: [] });
-    ecs.on(DescribeTasksCommand).resolves({ tasks: [ecsTask('mine'), ecsTask('theirs', { group: 'tenant:acme-other' })] });
+  it('ignores listed tasks of another tenant or installation, or without tags, even in the same group', async () => {
+    ecs.on(ListTasksCommand).resolves({ taskArns: [arn('mine'), arn('theirs'), arn('stage'), arn('untagged'), arn('other-group')] });
+    ecs.on(DescribeTasksCommand).resolves({
+      tasks: [
+        ecsTask('mine'),
+        ecsTask('theirs', { tags: owner('acme-other') }),
+        ecsTask('stage', { tags: owner('acme', 'stage') }),
+        ecsTask('untagged', { tags: [] }),
+        ecsTask('other-group', { group: 'tenant:acme-other', tags: owner('acme-other') }),
+      ],
+    });
 
     const tasks = await compute().tenantTasks('acme', []);
 
     expect(tasks.map((task) => task.arn)).toEqual([arn('mine')]);
   });
 
-  it('makes no DescribeTasks call when the tenant has no task and none is known', async () => {
+  it('gives the two slugs that once collided a startedBy of their own, each the only filter', async () => {
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
+
+    await compute().tenantTasks('acme-corporation-production-trial-env', []);
+    await compute().tenantTasks('acme-corporation-productionzodudz6aaa', []);
+
+    const filters = ecs.commandCalls(ListTasksCommand).map((call) => call.args[0].input);
+    expect(filters).toStrictEqual([
+      { cluster: CLUSTER, startedBy: startedBy(INSTALLATION, 'acme-corporation-production-trial-env') },
+      { cluster: CLUSTER, startedBy: startedBy(INSTALLATION, 'acme-corporation-productionzodudz6aaa') },
+    ]);
+    expect(filters[0]?.startedBy).not.toBe(filters[1]?.startedBy);
+  });
+
+  it('makes one ListTasks call and no DescribeTasks call when the tenant has no task and none is known', async () => {
     ecs.on(ListTasksCommand).resolves({ taskArns: [] });
 
     const tasks = await compute().tenantTasks('acme', []);
 
     expect(tasks).toEqual([]);
-    expect(ecs).toHaveReceivedCommandTimes(ListTasksCommand, 2);
+    expect(ecs).toHaveReceivedCommandTimes(ListTasksCommand, 1);
     expect(ecs).not.toHaveReceivedCommand(DescribeTasksCommand);
   });
 
   it('describes at most 100 tasks per call', async () => {
     const many = Array.from({ length: 150 }, (_, i) => arn(`t-${i}`));
-    ecs.on(ListTasksCommand, { desiredStatus: 'RUNNING' }).resolves({ taskArns: many });
-    ecs.on(ListTasksCommand, { desiredStatus: 'STOPPED' }).resolves({ taskArns: [] });
+    ecs.on(ListTasksCommand).resolves({ taskArns: many });
     ecs.on(DescribeTasksCommand).callsFake(({ tasks }: { tasks: string[] }) => ({
       tasks: tasks.map((taskArn) => ({ ...ecsTask('x'), taskArn })),
     }));
@@ -337,8 +354,8 @@ describe('EcsCompute.tenantTasks', () => {
 
     expect(tasks).toHaveLength(150);
     expect(ecs).toHaveReceivedCommandTimes(DescribeTasksCommand, 2);
-    expect(ecs).toHaveReceivedNthCommandWith(DescribeTasksCommand, 1, { cluster: CLUSTER, tasks: many.slice(0, 100) });
-    expect(ecs).toHaveReceivedNthCommandWith(DescribeTasksCommand, 2, { cluster: CLUSTER, tasks: many.slice(100) });
+    expect(ecs).toHaveReceivedNthCommandWith(DescribeTasksCommand, 1, { cluster: CLUSTER, tasks: many.slice(0, 100), include: ['TAGS'] });
+    expect(ecs).toHaveReceivedNthCommandWith(DescribeTasksCommand, 2, { cluster: CLUSTER, tasks: many.slice(100), include: ['TAGS'] });
   });
 
   it('fails when ECS cannot describe a task for a reason other than its having aged out', async () => {
@@ -383,16 +400,19 @@ describe('EcsCompute.stopTask', () => {
 });
 
 describe('EcsCompute.allTenantTasks', () => {
-  it('lists every running task of the cluster and keeps only tenant tasks', async () => {
+  it("lists every running task of the cluster and keeps only this installation's tenant tasks", async () => {
     ecs
       .on(ListTasksCommand)
       .resolvesOnce({ taskArns: [arn('acme-task'), arn('platform-task')], nextToken: 'page-2' })
-      .resolvesOnce({ taskArns: [arn('globex-task')] });
+      .resolvesOnce({ taskArns: [arn('globex-task'), arn('stage-task'), arn('untagged-task')] });
     ecs.on(DescribeTasksCommand).resolves({
       tasks: [
         ecsTask('acme-task'),
         ecsTask('platform-task', { group: 'service:wake-proxy' }),
-        ecsTask('globex-task', { group: 'tenant:globex', capacityProviderName: 'FARGATE' }),
+        ecsTask('globex-task', { group: 'tenant:globex', capacityProviderName: 'FARGATE', tags: owner('globex') }),
+        // Another installation's task, and one from before tags: never offered for removal.
+        ecsTask('stage-task', { group: 'tenant:initech', tags: owner('initech', 'stage') }),
+        ecsTask('untagged-task', { group: 'tenant:hooli', tags: [] }),
       ],
     });
 
@@ -403,7 +423,8 @@ describe('EcsCompute.allTenantTasks', () => {
     expect(ecs.commandCalls(ListTasksCommand)[0]?.args[0].input).toStrictEqual({ cluster: CLUSTER, desiredStatus: 'RUNNING' });
     expect(ecs).toHaveReceivedCommandExactlyOnceWith(DescribeTasksCommand, {
       cluster: CLUSTER,
-      tasks: [arn('acme-task'), arn('platform-task'), arn('globex-task')],
+      tasks: [arn('acme-task'), arn('platform-task'), arn('globex-task'), arn('stage-task'), arn('untagged-task')],
+      include: ['TAGS'],
     });
     expect(tasks.map((task) => [task.tenantId, task.arn])).toEqual([
       ['acme', arn('acme-task')],

@@ -27,7 +27,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CATCH_ALL_RULE_PRIORITY, ElbRouting, RoutingCapacityError } from '../../shared/adapters/aws/elb-routing.js';
-import { TENANT_TAG, targetGroupName } from '../../shared/adapters/aws/names.js';
+import { INSTALLATION_TAG, TENANT_TAG, targetGroupName } from '../../shared/adapters/aws/names.js';
+import { ForeignResourceError } from '../../shared/domain/errors.js';
 
 const elb = mockClient(ElasticLoadBalancingV2Client);
 
@@ -35,11 +36,12 @@ const LISTENER = 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/a
 const VPC = 'vpc-0abc';
 const TG = (name: string) => `arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/${name}/6d0ecf831eec9f09`;
 const RULE = (id: string) => `${LISTENER.replace(':listener/', ':listener-rule/')}/${id}`;
-const ACME_TG = TG('dm-acme');
+const INSTALLATION = 'prod';
+const ACME_TG = TG('dm-prod-acme');
 const ACME_HOST = 'acme.trial.example.com';
 
 function routing(options: Partial<ConstructorParameters<typeof ElbRouting>[0]> = {}) {
-  return new ElbRouting({ listenerArn: LISTENER, vpcId: VPC, port: 8080, healthCheckPath: '/healthz', ...options });
+  return new ElbRouting({ installation: INSTALLATION, listenerArn: LISTENER, vpcId: VPC, port: 8080, healthCheckPath: '/healthz', ...options });
 }
 
 const meta = { $metadata: {} };
@@ -77,30 +79,45 @@ const DEFAULT_RULE: Rule = {
   Actions: [{ Type: 'forward', TargetGroupArn: TG('dormouse-wake') }],
 };
 
-/** Answers DescribeTags with TENANT_TAG for the ARNs `tenantOf` names, and no tags otherwise. */
-function tagsFrom(tenantOf: (arn: string) => string | undefined) {
+/** Both owner tags, as Dormouse writes them. */
+function ownerTags(tenant: string, installation = INSTALLATION) {
+  return [
+    { Key: TENANT_TAG, Value: tenant },
+    { Key: INSTALLATION_TAG, Value: installation },
+  ];
+}
+
+/**
+ * Answers DescribeTags with both owner tags for the ARNs `tenantOf` names (in `installation`, or
+ * this one), and with no Dormouse tags otherwise.
+ */
+function tagsFrom(tenantOf: (arn: string) => string | undefined, installationOf: (arn: string) => string = () => INSTALLATION) {
   return (input: DescribeTagsCommandInput) => ({
     TagDescriptions: (input.ResourceArns ?? []).map((arn) => {
       const tenant = tenantOf(arn);
-      return { ResourceArn: arn, Tags: tenant === undefined ? [{ Key: 'team', Value: 'web' }] : [{ Key: TENANT_TAG, Value: tenant }] };
+      return { ResourceArn: arn, Tags: tenant === undefined ? [{ Key: 'team', Value: 'web' }] : ownerTags(tenant, installationOf(arn)) };
     }),
   });
 }
+
+/** Every resource is acme's of this installation. */
+const allAcme = tagsFrom(() => 'acme');
 
 beforeEach(() => {
   elb.reset();
 });
 
 describe('ElbRouting target groups', () => {
-  it('creates the tenant target group with an IP health check and a short deregistration delay', async () => {
+  it('creates the tenant target group with an IP health check, both owner tags and a short deregistration delay', async () => {
     elb.on(CreateTargetGroupCommand).resolves({ TargetGroups: [{ TargetGroupArn: ACME_TG }] });
+    elb.on(DescribeTagsCommand).callsFake(allAcme);
     elb.on(ModifyTargetGroupAttributesCommand).resolves({});
 
     const arn = await routing().ensureTargetGroup('acme');
 
     expect(arn).toBe(ACME_TG);
     expectSent(CreateTargetGroupCommand, {
-      Name: 'dm-acme',
+      Name: 'dm-prod-acme',
       Protocol: 'HTTP',
       Port: 8080,
       VpcId: VPC,
@@ -110,8 +127,10 @@ describe('ElbRouting target groups', () => {
       HealthCheckIntervalSeconds: 10,
       HealthyThresholdCount: 2,
       Matcher: { HttpCode: '200-399' },
-      Tags: [{ Key: TENANT_TAG, Value: 'acme' }],
+      Tags: ownerTags('acme'),
     });
+    // CreateTargetGroup answers with an existing group of that name too: the tags prove it is ours.
+    expectSent(DescribeTagsCommand, { ResourceArns: [ACME_TG] });
     expectSent(ModifyTargetGroupAttributesCommand, {
       TargetGroupArn: ACME_TG,
       Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '15' }],
@@ -120,6 +139,7 @@ describe('ElbRouting target groups', () => {
 
   it('uses the configured health check and deregistration delay', async () => {
     elb.on(CreateTargetGroupCommand).resolves({ TargetGroups: [{ TargetGroupArn: ACME_TG }] });
+    elb.on(DescribeTagsCommand).callsFake(allAcme);
     elb.on(ModifyTargetGroupAttributesCommand).resolves({});
 
     await routing({ healthCheckIntervalSeconds: 30, healthyThresholdCount: 3, deregistrationDelaySeconds: 5 }).ensureTargetGroup('acme');
@@ -133,25 +153,28 @@ describe('ElbRouting target groups', () => {
   it('names the group within the 32-character limit for a long slug', async () => {
     const slug = `a${'b'.repeat(39)}`;
     elb.on(CreateTargetGroupCommand).resolves({ TargetGroups: [{ TargetGroupArn: TG('long') }] });
+    elb.on(DescribeTagsCommand).callsFake(tagsFrom(() => slug));
     elb.on(ModifyTargetGroupAttributesCommand).resolves({});
 
     await routing().ensureTargetGroup(slug);
 
     expect(elb).toHaveReceivedCommandWith(CreateTargetGroupCommand, {
-      Name: targetGroupName(slug),
-      Tags: [{ Key: TENANT_TAG, Value: slug }],
+      Name: targetGroupName(INSTALLATION, slug),
+      Tags: ownerTags(slug),
     });
   });
 
-  it('falls back to the existing group when one with the same name has other settings', async () => {
+  it('falls back to the existing group when one with the same name has other settings and is tagged as its own', async () => {
     elb.on(CreateTargetGroupCommand).rejects(new DuplicateTargetGroupNameException({ message: 'A target group with the same name exists', ...meta }));
-    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: ACME_TG, TargetGroupName: 'dm-acme', VpcId: VPC }] });
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: ACME_TG, TargetGroupName: 'dm-prod-acme', VpcId: VPC }] });
+    elb.on(DescribeTagsCommand).callsFake(allAcme);
     elb.on(ModifyTargetGroupAttributesCommand).resolves({});
 
     const arn = await routing().ensureTargetGroup('acme');
 
     expect(arn).toBe(ACME_TG);
-    expectSent(DescribeTargetGroupsCommand, { Names: ['dm-acme'] });
+    expectSent(DescribeTargetGroupsCommand, { Names: ['dm-prod-acme'] });
+    expectSent(DescribeTagsCommand, { ResourceArns: [ACME_TG] });
     expectSent(ModifyTargetGroupAttributesCommand, {
       TargetGroupArn: ACME_TG,
       Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '15' }],
@@ -176,17 +199,20 @@ describe('ElbRouting target groups', () => {
     expect(error).toMatchObject({ name: 'RoutingCapacityError', tenantId: 'acme', limit: 'TooManyTargetGroupsException', cause: limit });
   });
 
-  it('finds the tenant group by its name', async () => {
+  it('finds the tenant group by its name and checks its tags', async () => {
     elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: ACME_TG }] });
+    elb.on(DescribeTagsCommand).callsFake(allAcme);
 
     expect(await routing().findTargetGroup('acme')).toBe(ACME_TG);
-    expectSent(DescribeTargetGroupsCommand, { Names: ['dm-acme'] });
+    expectSent(DescribeTargetGroupsCommand, { Names: ['dm-prod-acme'] });
+    expectSent(DescribeTagsCommand, { ResourceArns: [ACME_TG] });
   });
 
-  it('finds no group when ELBv2 reports it not found', async () => {
+  it('finds no group when ELBv2 reports it not found, without asking for tags', async () => {
     elb.on(DescribeTargetGroupsCommand).rejects(new TargetGroupNotFoundException({ message: 'One or more target groups not found', ...meta }));
 
     expect(await routing().findTargetGroup('acme')).toBeUndefined();
+    expect(elb).not.toHaveReceivedCommand(DescribeTagsCommand);
   });
 
   it('maps target health to ip and state', async () => {
@@ -244,6 +270,93 @@ describe('ElbRouting target groups', () => {
   });
 });
 
+/** Two valid slugs that got the same target group name when names carried 32 bits of hash. */
+const VICTIM = 'acme-corporation-production-trial-env';
+const INTRUDER = 'acme-corporation-productionzodudz6aaa';
+
+describe('ElbRouting never adopts what is not the tenant\'s', () => {
+  const victimGroup = TG(targetGroupName(INSTALLATION, VICTIM));
+
+  it('gives the two slugs that once collided target groups of their own', () => {
+    expect(targetGroupName(INSTALLATION, INTRUDER)).not.toBe(targetGroupName(INSTALLATION, VICTIM));
+  });
+
+  it.each([
+    ['another tenant', ownerTags(VICTIM)],
+    ['another installation', ownerTags(INTRUDER, 'stage')],
+    ['nobody (no Dormouse tags)', [{ Key: 'team', Value: 'web' }]],
+  ])('refuses a group that CreateTargetGroup answers with but that is tagged for %s, and changes nothing', async (_, tags) => {
+    // Prepare: ELBv2 answers CreateTargetGroup with an existing group of that name and settings.
+    elb.on(CreateTargetGroupCommand).resolves({ TargetGroups: [{ TargetGroupArn: victimGroup }] });
+    elb.on(DescribeTagsCommand).resolves({ TagDescriptions: [{ ResourceArn: victimGroup, Tags: tags }] });
+
+    // Act
+    const error = await routing().ensureTargetGroup(INTRUDER).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(ForeignResourceError);
+    expect((error as Error).message).toBe(
+      `The target group ${targetGroupName(INSTALLATION, INTRUDER)} belongs to another tenant or installation; Dormouse will not use it for tenant ${INTRUDER}.`,
+    );
+    expectSent(CreateTargetGroupCommand, {
+      Name: targetGroupName(INSTALLATION, INTRUDER),
+      Protocol: 'HTTP',
+      Port: 8080,
+      VpcId: VPC,
+      TargetType: 'ip',
+      HealthCheckProtocol: 'HTTP',
+      HealthCheckPath: '/healthz',
+      HealthCheckIntervalSeconds: 10,
+      HealthyThresholdCount: 2,
+      Matcher: { HttpCode: '200-399' },
+      Tags: ownerTags(INTRUDER),
+    });
+    expectSent(DescribeTagsCommand, { ResourceArns: [victimGroup] });
+    expect(elb.commandCalls(ModifyTargetGroupAttributesCommand)).toHaveLength(0);
+    expect(elb.calls()).toHaveLength(2);
+  });
+
+  it('refuses a same-named group with other settings that is tagged for another tenant', async () => {
+    elb.on(CreateTargetGroupCommand).rejects(new DuplicateTargetGroupNameException({ message: 'duplicate', ...meta }));
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: victimGroup, VpcId: VPC }] });
+    elb.on(DescribeTagsCommand).resolves({ TagDescriptions: [{ ResourceArn: victimGroup, Tags: ownerTags(VICTIM) }] });
+
+    await expect(routing().ensureTargetGroup(INTRUDER)).rejects.toThrow(/belongs to another tenant or installation/);
+    expectSent(DescribeTargetGroupsCommand, { Names: [targetGroupName(INSTALLATION, INTRUDER)] });
+    expectSent(DescribeTagsCommand, { ResourceArns: [victimGroup] });
+    expect(elb).not.toHaveReceivedCommand(ModifyTargetGroupAttributesCommand);
+  });
+
+  it('refuses to report a group found by name that is tagged for another installation, so nothing deletes it', async () => {
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: ACME_TG }] });
+    elb.on(DescribeTagsCommand).resolves({ TagDescriptions: [{ ResourceArn: ACME_TG, Tags: ownerTags('acme', 'stage') }] });
+
+    await expect(routing().findTargetGroup('acme')).rejects.toBeInstanceOf(ForeignResourceError);
+    expectSent(DescribeTargetGroupsCommand, { Names: ['dm-prod-acme'] });
+    expectSent(DescribeTagsCommand, { ResourceArns: [ACME_TG] });
+  });
+
+  it('refuses a rule for the host that the listener holds but another tenant owns', async () => {
+    const theirs = hostRule('acme', 4242, [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }], TG('dm-prod-other'));
+    elb.on(DescribeRulesCommand).resolves({ Rules: [DEFAULT_RULE, theirs] });
+    elb.on(DescribeTagsCommand).resolves({ TagDescriptions: [{ ResourceArn: RULE('acme'), Tags: ownerTags('other') }] });
+
+    await expect(routing().findRule('acme', ACME_HOST)).rejects.toThrow(/rule for host acme\.trial\.example\.com belongs to another tenant/);
+    expectSent(DescribeRulesCommand, { ListenerArn: LISTENER, PageSize: 400 });
+    expectSent(DescribeTagsCommand, { ResourceArns: [RULE('acme')] });
+  });
+
+  it('does not adopt a foreign rule in the way of its priority either', async () => {
+    elb.on(CreateRuleCommand).rejects(new PriorityInUseException({ message: 'Priority in use', ...meta }));
+    const theirs = hostRule('acme', 4242, [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }], ACME_TG);
+    elb.on(DescribeRulesCommand).resolves({ Rules: [DEFAULT_RULE, theirs] });
+    elb.on(DescribeTagsCommand).resolves({ TagDescriptions: [{ ResourceArn: RULE('acme'), Tags: ownerTags('acme', 'stage') }] });
+
+    await expect(routing().createRule('acme', ACME_HOST, ACME_TG)).rejects.toBeInstanceOf(ForeignResourceError);
+    expect(elb).toHaveReceivedCommandTimes(CreateRuleCommand, 1);
+  });
+});
+
 describe('ElbRouting host rules', () => {
   const otherHost = hostRule('globex', 10, [{ Field: 'host-header', HostHeaderConfig: { Values: ['globex.trial.example.com'] } }]);
 
@@ -255,9 +368,12 @@ describe('ElbRouting host rules', () => {
         Rules: [hostRule('acme', 4242, [{ Field: 'host-header', HostHeaderConfig: { Values: ['www.acme.example', ACME_HOST] } }], ACME_TG)],
       });
 
-    const rule = await routing().findRule(ACME_HOST);
+    elb.on(DescribeTagsCommand).callsFake(allAcme);
+
+    const rule = await routing().findRule('acme', ACME_HOST);
 
     expect(rule).toEqual({ arn: RULE('acme'), priority: 4242, targetGroupArn: ACME_TG });
+    expectSent(DescribeTagsCommand, { ResourceArns: [RULE('acme')] });
     expectSent(
       DescribeRulesCommand,
       { ListenerArn: LISTENER, PageSize: 400 },
@@ -280,7 +396,9 @@ describe('ElbRouting host rules', () => {
         ],
       });
 
-    expect(await routing().findRule(ACME_HOST)).toEqual({ arn: RULE('acme'), priority: 7, targetGroupArn: ACME_TG });
+    elb.on(DescribeTagsCommand).callsFake(allAcme);
+
+    expect(await routing().findRule('acme', ACME_HOST)).toEqual({ arn: RULE('acme'), priority: 7, targetGroupArn: ACME_TG });
   });
 
   it('never returns the default rule and finds nothing when no rule names the host', async () => {
@@ -291,7 +409,7 @@ describe('ElbRouting host rules', () => {
       .resolvesOnce({ Rules: [defaultWithHost], NextMarker: 'page-2' })
       .resolvesOnce({ Rules: [otherHost, hostRule('path', 12, [{ Field: 'path-pattern', Values: [ACME_HOST] }])] });
 
-    expect(await routing().findRule(ACME_HOST)).toBeUndefined();
+    expect(await routing().findRule('acme', ACME_HOST)).toBeUndefined();
     expect(elb).toHaveReceivedCommandTimes(DescribeRulesCommand, 2);
   });
 
@@ -299,10 +417,12 @@ describe('ElbRouting host rules', () => {
     const acme = hostRule('acme', 4242, [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }], ACME_TG);
     elb.on(DescribeRulesCommand, { RuleArns: [RULE('acme')] }).resolves({ Rules: [acme] });
 
-    const rule = await routing().findRule(ACME_HOST, RULE('acme'));
+    const rule = await routing().findRule('acme', ACME_HOST, RULE('acme'));
 
     expect(rule).toEqual({ arn: RULE('acme'), priority: 4242, targetGroupArn: ACME_TG });
     expectSent(DescribeRulesCommand, { RuleArns: [RULE('acme')] });
+    // The record names it: Dormouse made it (or checked it) before recording it.
+    expect(elb).not.toHaveReceivedCommand(DescribeTagsCommand);
   });
 
   it('searches the listener when the recorded rule is gone, in case another was made for the host', async () => {
@@ -311,8 +431,9 @@ describe('ElbRouting host rules', () => {
       .on(DescribeRulesCommand)
       .rejectsOnce(new RuleNotFoundException({ message: 'One or more rules not found', ...meta }))
       .resolvesOnce({ Rules: [DEFAULT_RULE, replacement] });
+    elb.on(DescribeTagsCommand).callsFake(allAcme);
 
-    const rule = await routing().findRule(ACME_HOST, RULE('acme'));
+    const rule = await routing().findRule('acme', ACME_HOST, RULE('acme'));
 
     expect(rule).toEqual({ arn: RULE('acme-2'), priority: 77, targetGroupArn: ACME_TG });
     expectSent(DescribeRulesCommand, { RuleArns: [RULE('acme')] }, { ListenerArn: LISTENER, PageSize: 400 });
@@ -332,7 +453,7 @@ describe('ElbRouting host rules', () => {
       Priority: priority,
       Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }],
       Actions: [{ Type: 'forward', TargetGroupArn: ACME_TG }],
-      Tags: [{ Key: TENANT_TAG, Value: 'acme' }],
+      Tags: ownerTags('acme'),
     });
   });
 
@@ -389,6 +510,7 @@ describe('ElbRouting host rules', () => {
     elb.on(CreateRuleCommand).rejects(new PriorityInUseException({ message: 'Priority in use', ...meta }));
     const twin = hostRule('acme', 4242, [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }], ACME_TG);
     elb.on(DescribeRulesCommand).resolves({ Rules: [DEFAULT_RULE, twin] });
+    elb.on(DescribeTagsCommand).callsFake(allAcme);
 
     const rule = await routing().createRule('acme', ACME_HOST, ACME_TG);
 
@@ -454,6 +576,7 @@ describe('ElbRouting under throttling', () => {
   const operations: Array<[string, (r: ElbRouting) => Promise<unknown>]> = [
     ['ensureTargetGroup', (r) => r.ensureTargetGroup('acme')],
     ['findTargetGroup', (r) => r.findTargetGroup('acme')],
+    ['findRule', (r) => r.findRule('acme', ACME_HOST)],
     ['deregisterTarget', (r) => r.deregisterTarget(ACME_TG, '10.0.1.5')],
     ['deleteTargetGroup', (r) => r.deleteTargetGroup(ACME_TG)],
     ['createRule', (r) => r.createRule('acme', ACME_HOST, ACME_TG)],
@@ -472,8 +595,8 @@ describe('ElbRouting under throttling', () => {
 });
 
 describe('ElbRouting drift repair listings', () => {
-  it('lists the tagged tenant target groups in its VPC, asking for tags 20 ARNs at a time', async () => {
-    const ours = Array.from({ length: 25 }, (_, i) => ({ TargetGroupArn: TG(`dm-t${i}`), TargetGroupName: `dm-t${i}`, VpcId: VPC }));
+  it("lists this installation's tagged tenant target groups in its VPC, asking for tags 20 ARNs at a time", async () => {
+    const ours = Array.from({ length: 25 }, (_, i) => ({ TargetGroupArn: TG(`dm-prod-t${i}`), TargetGroupName: `dm-prod-t${i}`, VpcId: VPC }));
     elb
       .on(DescribeTargetGroupsCommand)
       .resolvesOnce({
@@ -481,14 +604,20 @@ describe('ElbRouting drift repair listings', () => {
         NextMarker: 'page-2',
       })
       .resolvesOnce({
-        TargetGroups: [...ours.slice(15), { TargetGroupArn: TG('dm-elsewhere'), TargetGroupName: 'dm-elsewhere', VpcId: 'vpc-other' }],
+        TargetGroups: [
+          ...ours.slice(15),
+          { TargetGroupArn: TG('dm-prod-elsewhere'), TargetGroupName: 'dm-prod-elsewhere', VpcId: 'vpc-other' },
+          // Another installation's group in the same VPC: never even looked at.
+          { TargetGroupArn: TG('dm-stage-t1'), TargetGroupName: 'dm-stage-t1', VpcId: VPC },
+        ],
       });
-    // Every third group lost its tag (made by hand, say): it is not Dormouse's to repair.
+    // Every third group lost its tags (made by hand, say), and one is tagged as another
+    // installation's: neither is this installation's to repair.
     const tenantOf = (arn: string) => {
       const index = ours.findIndex((group) => group.TargetGroupArn === arn);
       return index >= 0 && index % 3 !== 0 ? `t${index}` : undefined;
     };
-    elb.on(DescribeTagsCommand).callsFake(tagsFrom(tenantOf));
+    elb.on(DescribeTagsCommand).callsFake(tagsFrom(tenantOf, (arn) => (arn === TG('dm-prod-t1') ? 'stage' : INSTALLATION)));
 
     const groups = await routing().managedTargetGroups();
 
@@ -496,11 +625,11 @@ describe('ElbRouting drift repair listings', () => {
     expectSent(DescribeTargetGroupsCommand, { PageSize: 400 }, { PageSize: 400, Marker: 'page-2' });
     expectSent(DescribeTagsCommand, { ResourceArns: arns.slice(0, 20) }, { ResourceArns: arns.slice(20) });
     expect(groups).toEqual(
-      ours.flatMap((group, i) => (i % 3 !== 0 ? [{ arn: group.TargetGroupArn, tenantId: `t${i}` }] : [])),
+      ours.flatMap((group, i) => (i % 3 !== 0 && i !== 1 ? [{ arn: group.TargetGroupArn, tenantId: `t${i}` }] : [])),
     );
   });
 
-  it('lists the tagged host rules of the listener, asking for tags 20 ARNs at a time', async () => {
+  it("lists this installation's tagged host rules of the listener, asking for tags 20 ARNs at a time", async () => {
     const rules = Array.from({ length: 22 }, (_, i) =>
       hostRule(`t${i}`, i + 1, [{ Field: 'host-header', HostHeaderConfig: { Values: [`t${i}.trial.example.com`] } }]),
     );
@@ -508,10 +637,15 @@ describe('ElbRouting drift repair listings', () => {
       .on(DescribeRulesCommand)
       .resolvesOnce({ Rules: [DEFAULT_RULE, ...rules.slice(0, 12)], NextMarker: 'page-2' })
       .resolvesOnce({ Rules: rules.slice(12) });
-    elb.on(DescribeTagsCommand).callsFake(tagsFrom((arn) => {
-      const index = rules.findIndex((rule) => rule.RuleArn === arn);
-      return index >= 0 && index % 2 === 0 ? `t${index}` : undefined;
-    }));
+    elb.on(DescribeTagsCommand).callsFake(
+      tagsFrom(
+        (arn) => {
+          const index = rules.findIndex((rule) => rule.RuleArn === arn);
+          return index >= 0 && index % 2 === 0 ? `t${index}` : undefined;
+        },
+        (arn) => (arn === RULE('t4') ? 'stage' : INSTALLATION),
+      ),
+    );
 
     const managed = await routing().managedRules();
 
@@ -519,7 +653,7 @@ describe('ElbRouting drift repair listings', () => {
     expectSent(DescribeTagsCommand, { ResourceArns: arns.slice(0, 20) }, { ResourceArns: arns.slice(20) });
     expect(managed).toEqual(
       rules.flatMap((rule, i) =>
-        i % 2 === 0 ? [{ arn: rule.RuleArn, priority: i + 1, targetGroupArn: TG(`dm-t${i}`), tenantId: `t${i}` }] : [],
+        i % 2 === 0 && i !== 4 ? [{ arn: rule.RuleArn, priority: i + 1, targetGroupArn: TG(`dm-t${i}`), tenantId: `t${i}` }] : [],
       ),
     );
   });

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../shared/adapters/local/dynamodb-local.js';
 import { GatewayRouting, type GatewayRoutingOptions, type HealthChange } from '../../shared/adapters/local/gateway-routing.js';
+import { targetGroupName } from '../../shared/adapters/aws/names.js';
+import { ForeignResourceError } from '../../shared/domain/errors.js';
 import type { TargetHealth } from '../../shared/ports/routing.js';
 import { startTestServer, waitFor, type TestServer } from '../support/local.js';
 
@@ -50,12 +52,12 @@ describe('GatewayRouting target groups', () => {
 
     const arn = await routing.ensureTargetGroup('acme');
 
-    expect(arn).toBe('local:targetgroup/dm-acme');
+    expect(arn).toBe('local:targetgroup/dm-local-acme');
     expect(await routing.ensureTargetGroup('acme')).toBe(arn);
     expect(await routing.findTargetGroup('acme')).toBe(arn);
     expect(await routing.managedTargetGroups()).toEqual([{ arn, tenantId: 'acme' }]);
     // Names follow the AWS adapter's: a long slug is shortened with a hash, still unique.
-    expect(await routing.ensureTargetGroup('a'.repeat(40))).toMatch(/^local:targetgroup\/dm-a{20}-[0-9a-f]{8}$/);
+    expect(await routing.ensureTargetGroup('a'.repeat(40))).toMatch(/^local:targetgroup\/dm-local-a--[a-z2-7]{20}$/);
   });
 
   it('refuses a target for a group that does not exist, like ELBv2', async () => {
@@ -93,6 +95,39 @@ describe('GatewayRouting target groups', () => {
   });
 });
 
+describe('GatewayRouting names and owners', () => {
+  it("names groups as the AWS adapter does, with the installation id, and gives the two slugs that once collided a group each", async () => {
+    const { routing } = newRouting({ installation: 'dev1' });
+
+    const victim = await routing.ensureTargetGroup('acme-corporation-production-trial-env');
+    const other = await routing.ensureTargetGroup('acme-corporation-productionzodudz6aaa');
+
+    expect(victim).toBe(`local:targetgroup/${targetGroupName('dev1', 'acme-corporation-production-trial-env')}`);
+    expect(other).not.toBe(victim);
+    expect(await routing.managedTargetGroups()).toEqual([
+      { arn: victim, tenantId: 'acme-corporation-production-trial-env' },
+      { arn: other, tenantId: 'acme-corporation-productionzodudz6aaa' },
+    ]);
+  });
+
+  it("refuses another tenant's group even if their names collide, and leaves it as it was", async () => {
+    // Every tenant gets the same name: the tags alone keep them apart.
+    const { routing } = newRouting({ targetGroupName: () => 'dm-local-same' });
+    const { ip } = await target();
+    const victim = await routing.ensureTargetGroup('victim');
+    await routing.registerTarget(victim, ip);
+    const rule = await routing.createRule('victim', 'victim.localhost', victim);
+
+    await expect(routing.ensureTargetGroup('intruder')).rejects.toBeInstanceOf(ForeignResourceError);
+    await expect(routing.findTargetGroup('intruder')).rejects.toThrow(/belongs to another tenant or installation/);
+    await expect(routing.findRule('intruder', 'victim.localhost')).rejects.toBeInstanceOf(ForeignResourceError);
+
+    expect(await routing.findTargetGroup('victim')).toBe(victim);
+    expect(await routing.findRule('victim', 'victim.localhost')).toEqual(rule);
+    expect((await routing.targets(victim)).map((t) => t.ip)).toEqual([ip]);
+  });
+});
+
 describe('GatewayRouting host rules', () => {
   it('gives each rule a free priority, matches hosts whatever their case or port, and forgets deleted rules', async () => {
     const { routing } = newRouting();
@@ -104,9 +139,9 @@ describe('GatewayRouting host rules', () => {
 
     expect([first.priority, second.priority]).toEqual([1, 2]);
     expect(await routing.createRule('acme', 'acme.localhost', acme)).toEqual(first);
-    expect(await routing.findRule('ACME.localhost')).toEqual(first);
-    expect(await routing.findRule('acme.localhost:8080')).toEqual(first);
-    expect(await routing.findRule('nobody.localhost')).toBeUndefined();
+    expect(await routing.findRule('acme', 'ACME.localhost')).toEqual(first);
+    expect(await routing.findRule('acme', 'acme.localhost:8080')).toEqual(first);
+    expect(await routing.findRule('nobody', 'nobody.localhost')).toBeUndefined();
     expect(await routing.managedRules()).toEqual([
       { ...first, tenantId: 'acme' },
       { ...second, tenantId: 'globex' },
@@ -115,7 +150,7 @@ describe('GatewayRouting host rules', () => {
     await routing.deleteRule(first.arn);
     await routing.deleteRule(first.arn);
 
-    expect(await routing.findRule('acme.localhost')).toBeUndefined();
+    expect(await routing.findRule('acme', 'acme.localhost')).toBeUndefined();
     expect((await routing.createRule('initech', 'initech.localhost', acme)).priority).toBe(1);
   });
 

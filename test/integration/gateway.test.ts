@@ -81,7 +81,7 @@ async function setup(routingOptions: GatewayRoutingOptions = {}, fallback?: (req
     },
     read: (...tenantIds) =>
       gateway.activity().activity(
-        tenantIds.map((tenantId) => ({ tenantId, targetGroupArn: `local:targetgroup/dm-${tenantId}` })),
+        tenantIds.map((tenantId) => ({ tenantId, targetGroupArn: `local:targetgroup/dm-local-${tenantId}` })),
         WINDOW,
       ),
   };

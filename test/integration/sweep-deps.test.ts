@@ -1,13 +1,22 @@
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeTasksCommand, ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
-import { DescribeRulesCommand, DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import {
+  DeleteRuleCommand,
+  DeleteTargetGroupCommand,
+  DescribeRulesCommand,
+  DescribeTagsCommand,
+  DescribeTargetGroupsCommand,
+  ElasticLoadBalancingV2Client,
+  type Rule,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { sweepDeps } from '../../shared/adapters/aws/sweep-deps.js';
 import { sweep } from '../../shared/app/sweep.js';
-import { loadReconcilerConfig } from '../../shared/config.js';
+import { loadReconcilerConfig, type Env } from '../../shared/config.js';
+import { INSTALLATION_TAG, TENANT_TAG } from '../../shared/adapters/aws/names.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
 
@@ -17,6 +26,22 @@ const elb = mockClient(ElasticLoadBalancingV2Client);
 
 const LOAD_BALANCER = 'app/dormouse/50dc6c495c0c9188';
 const TARGET_GROUP = 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/dm-acme/6d0ecf831eec9f09';
+
+const LISTENER = 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2';
+
+function reconcilerEnv(tenantTable: string): Env {
+  return {
+    DORMOUSE_TABLE_NAME: tenantTable,
+    DORMOUSE_INSTALLATION: 'prod',
+    DORMOUSE_BASE_URL: 'https://trials.example.com',
+    DORMOUSE_CLUSTER: 'dormouse',
+    DORMOUSE_TASK_DEFINITION: 'dormouse-tenant:3',
+    DORMOUSE_SUBNETS: 'subnet-a',
+    DORMOUSE_SECURITY_GROUPS: 'sg-a',
+    DORMOUSE_VPC_ID: 'vpc-0abc',
+    DORMOUSE_LISTENER_ARN: LISTENER,
+  };
+}
 
 beforeEach(() => {
   cloudWatch.reset();
@@ -28,16 +53,7 @@ describe('sweepDeps', () => {
   it('wires the sweep to the tenant table, CloudWatch on the configured load balancer, and the ECS and ELBv2 inventories', async () => {
     // Prepare: a tenant that has run, idle, for an hour; AWS answers with nothing else
     const tables = await createTestTables();
-    const config = loadReconcilerConfig({
-      DORMOUSE_TABLE_NAME: tables.tenantTable,
-      DORMOUSE_BASE_URL: 'https://trials.example.com',
-      DORMOUSE_CLUSTER: 'dormouse',
-      DORMOUSE_TASK_DEFINITION: 'dormouse-tenant:3',
-      DORMOUSE_SUBNETS: 'subnet-a',
-      DORMOUSE_SECURITY_GROUPS: 'sg-a',
-      DORMOUSE_VPC_ID: 'vpc-0abc',
-      DORMOUSE_LISTENER_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2',
-    });
+    const config = loadReconcilerConfig(reconcilerEnv(tables.tenantTable));
     const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
     const anHourAgo = new Date(Date.now() - 3_600_000);
     const created = await store.create(
@@ -69,5 +85,65 @@ describe('sweepDeps', () => {
     expect(ecs).toHaveReceivedCommandWith(ListTasksCommand, { cluster: 'dormouse', desiredStatus: 'RUNNING' });
     expect(ecs).not.toHaveReceivedCommand(DescribeTasksCommand);
     expect(elb).toHaveReceivedCommandWith(DescribeRulesCommand, { ListenerArn: config.elb.listenerArn });
+  });
+
+  it("repairs drift only on this installation's resources: another installation's task, group and rule of a tenant it does not know are left alone", async () => {
+    // Prepare: no tenant records; the cluster and the account hold resources of 'ghost' from
+    // this installation and from another one ('stage'), plus an untagged task from before tags.
+    const tables = await createTestTables();
+    const config = loadReconcilerConfig(reconcilerEnv(tables.tenantTable));
+    const task = (id: string) => `arn:aws:ecs:eu-west-1:111122223333:task/dormouse/${id}`;
+    const group = (name: string) => `arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/${name}/6d0ecf831eec9f09`;
+    const rule = (id: string) => `${LISTENER.replace(':listener/', ':listener-rule/')}/${id}`;
+    const tags = (installation: string) => [
+      { key: TENANT_TAG, value: 'ghost' },
+      { key: INSTALLATION_TAG, value: installation },
+    ];
+    ecs.on(ListTasksCommand).resolves({ taskArns: [task('ours'), task('stage'), task('untagged')] });
+    ecs.on(DescribeTasksCommand).resolves({
+      tasks: [
+        { taskArn: task('ours'), group: 'tenant:ghost', lastStatus: 'RUNNING', desiredStatus: 'RUNNING', tags: tags('prod') },
+        { taskArn: task('stage'), group: 'tenant:ghost', lastStatus: 'RUNNING', desiredStatus: 'RUNNING', tags: tags('stage') },
+        { taskArn: task('untagged'), group: 'tenant:ghost', lastStatus: 'RUNNING', desiredStatus: 'RUNNING', tags: [] },
+      ],
+    });
+    ecs.on(StopTaskCommand).resolves({});
+    elb.on(DescribeTargetGroupsCommand).resolves({
+      TargetGroups: [
+        { TargetGroupArn: group('dm-prod-ghost'), TargetGroupName: 'dm-prod-ghost', VpcId: 'vpc-0abc' },
+        { TargetGroupArn: group('dm-stage-ghost'), TargetGroupName: 'dm-stage-ghost', VpcId: 'vpc-0abc' },
+      ],
+    });
+    const hostRule = (id: string, priority: number): Rule => ({
+      RuleArn: rule(id),
+      Priority: String(priority),
+      Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['ghost.trials.example.com'] } }],
+      Actions: [{ Type: 'forward', TargetGroupArn: group('dm-prod-ghost') }],
+    });
+    elb.on(DescribeRulesCommand).resolves({ Rules: [hostRule('ours', 1), hostRule('stage', 2)] });
+    elb.on(DescribeTagsCommand).callsFake(({ ResourceArns = [] }: { ResourceArns?: string[] }) => ({
+      TagDescriptions: ResourceArns.map((arn) => ({
+        ResourceArn: arn,
+        Tags: tags(arn.endsWith('/stage') ? 'stage' : 'prod').map(({ key, value }) => ({ Key: key, Value: value })),
+      })),
+    }));
+    elb.on(DeleteRuleCommand).resolves({});
+    elb.on(DeleteTargetGroupCommand).resolves({});
+    const deps = sweepDeps(
+      config,
+      { loadBalancerFullName: LOAD_BALANCER },
+      { dynamoClient: tables.client, ecsClient: new ECSClient({}), elbClient: new ElasticLoadBalancingV2Client({}), cloudWatchClient: new CloudWatchClient({}) },
+    );
+
+    // Act
+    const report = await sweep(deps);
+
+    // Assess: exactly this installation's three resources are removed, and nothing else is touched.
+    expect(report.repaired).toEqual({ tasks: 1, rules: 1, targetGroups: 1, tenants: 0 });
+    expect(ecs.commandCalls(StopTaskCommand).map((call) => call.args[0].input.task)).toEqual([task('ours')]);
+    expect(elb.commandCalls(DeleteRuleCommand).map((call) => call.args[0].input)).toEqual([{ RuleArn: rule('ours') }]);
+    expect(elb.commandCalls(DeleteTargetGroupCommand).map((call) => call.args[0].input)).toEqual([{ TargetGroupArn: group('dm-prod-ghost') }]);
+    // The other installation's group is not even looked at: its name is not this installation's.
+    expect(elb.commandCalls(DescribeTagsCommand).flatMap((call) => call.args[0].input.ResourceArns ?? [])).not.toContain(group('dm-stage-ghost'));
   });
 });

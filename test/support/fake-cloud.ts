@@ -127,7 +127,11 @@ export class FakeCloud implements Compute, Routing {
     return this.call('DescribeTasks', () =>
       [...this.tasks.values()]
         .filter((task) => task.tenantId === tenantId)
-        .filter((task) => knownArns.includes(task.arn) || (task.lastStatus !== 'STOPPED' && task.age >= this.listingLagTicks))
+        // As EcsCompute sees them: ListTasks by startedBy alone lists desired-RUNNING tasks only.
+        .filter(
+          (task) =>
+            knownArns.includes(task.arn) || (task.desiredStatus === 'RUNNING' && task.lastStatus !== 'STOPPED' && task.age >= this.listingLagTicks),
+        )
         .map(snapshot),
     );
   }
@@ -190,7 +194,7 @@ export class FakeCloud implements Compute, Routing {
     });
   }
 
-  findRule(host: string): Promise<HostRule | undefined> {
+  findRule(_tenantId: string, host: string): Promise<HostRule | undefined> {
     return this.call('DescribeRules', () => {
       const rule = [...this.rules.values()].find((candidate) => candidate.host === host);
       return rule ? { arn: rule.arn, priority: rule.priority, targetGroupArn: rule.targetGroupArn } : undefined;

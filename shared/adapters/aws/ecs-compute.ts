@@ -6,10 +6,10 @@ import {
   RunTaskCommand,
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
-import type { DesiredStatus, Failure, Task } from '@aws-sdk/client-ecs';
+import type { Failure, ListTasksCommandInput, Task } from '@aws-sdk/client-ecs';
 import type { CapacityProvider } from '../../domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult, TaskLastStatus } from '../../ports/compute.js';
-import { TENANT_TAG, startedBy, taskGroup, tenantFromTaskGroup } from './names.js';
+import { ownerFromTags, ownerTags, startedBy, taskGroup, tenantFromTaskGroup } from './names.js';
 
 /** RunTask refuses longer tokens; failing here names the cause instead of a generic 400. */
 const MAX_CLIENT_TOKEN_LENGTH = 64;
@@ -20,6 +20,8 @@ const MAX_STOP_REASON_LENGTH = 255;
 
 export interface EcsComputeOptions {
   client?: ECSClient;
+  /** In every task's `startedBy` and on every task as INSTALLATION_TAG. */
+  installation: string;
   cluster: string;
   taskDefinition: string;
   /** The container that receives TENANT_ID and TENANT_HOST. */
@@ -105,6 +107,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
 
 export class EcsCompute implements Compute {
   private readonly client: ECSClient;
+  private readonly installation: string;
   private readonly cluster: string;
   private readonly taskDefinition: string;
   private readonly containerName: string;
@@ -114,6 +117,7 @@ export class EcsCompute implements Compute {
 
   constructor({
     client = new ECSClient({}),
+    installation,
     cluster,
     taskDefinition,
     containerName,
@@ -122,6 +126,7 @@ export class EcsCompute implements Compute {
     assignPublicIp = false,
   }: EcsComputeOptions) {
     this.client = client;
+    this.installation = installation;
     this.cluster = cluster;
     this.taskDefinition = taskDefinition;
     this.containerName = containerName;
@@ -146,7 +151,7 @@ export class EcsCompute implements Compute {
         // No launchType: ECS rejects a request that has both it and a capacity provider strategy.
         capacityProviderStrategy: [{ capacityProvider, weight: 1 }],
         clientToken,
-        startedBy: startedBy(tenantId),
+        startedBy: startedBy(this.installation, tenantId),
         group: taskGroup(tenantId),
         networkConfiguration: {
           awsvpcConfiguration: {
@@ -166,7 +171,7 @@ export class EcsCompute implements Compute {
             },
           ],
         },
-        tags: [{ key: TENANT_TAG, value: tenantId }],
+        tags: ownerTags(this.installation, tenantId),
         enableECSManagedTags: true,
         propagateTags: 'TASK_DEFINITION',
       }),
@@ -187,26 +192,38 @@ export class EcsCompute implements Compute {
     };
   }
 
+  /**
+   * ListTasks with `startedBy` alone, as the ECS API reference requires ("it must be the only
+   * filter that you use"); it then lists the tasks whose desired status is RUNNING. A task told
+   * to stop (desired STOPPED, still running) is seen through its recorded ARN, which DescribeTasks
+   * answers whatever the task's status. Listed tasks count only if both tags name this tenant and
+   * installation; the recorded ones are Dormouse's own by construction.
+   */
   async tenantTasks(tenantId: string, knownArns: string[]): Promise<ObservedTask[]> {
-    const filter = { startedBy: startedBy(tenantId) };
-    // A task being stopped already has desiredStatus STOPPED while it still runs, so both
-    // listings are needed to see every live task.
-    const [running, stopping] = await Promise.all([
-      this.listTaskArns({ ...filter, desiredStatus: 'RUNNING' }),
-      this.listTaskArns({ ...filter, desiredStatus: 'STOPPED' }),
-    ]);
+    const listed = await this.listTaskArns({ startedBy: startedBy(this.installation, tenantId) });
     const known = new Set(knownArns);
-    const arns = [...new Set([...running, ...stopping, ...knownArns])];
+    const arns = [...new Set([...listed, ...knownArns])];
     const group = taskGroup(tenantId);
-    return (await this.describe(arns)).filter(
-      (task) => task.group === group && (task.lastStatus !== 'STOPPED' || known.has(task.taskArn ?? '')),
-    ).flatMap((task) => toObservedTask(task) ?? []);
+    return (await this.describe(arns))
+      .filter((task) => task.group === group && (known.has(task.taskArn ?? '') || (task.lastStatus !== 'STOPPED' && this.owns(task, tenantId))))
+      .flatMap((task) => toObservedTask(task) ?? []);
   }
 
-  /** Every tenant task the cluster runs, for drift repair: tasks with no tenant record are orphans. */
+  /**
+   * Every tenant task of this installation the cluster runs (desired RUNNING), for drift repair:
+   * tasks with no tenant record are orphans. A task without this installation's tag is never
+   * offered for removal, whatever its group says.
+   */
   async allTenantTasks(): Promise<ObservedTask[]> {
     const arns = await this.listTaskArns({ desiredStatus: 'RUNNING' });
-    return (await this.describe(arns)).flatMap((task) => toObservedTask(task) ?? []);
+    return (await this.describe(arns)).flatMap((task) => {
+      const observed = toObservedTask(task);
+      return observed && this.owns(task, observed.tenantId) ? [observed] : [];
+    });
+  }
+
+  private owns(task: Task, tenantId: string): boolean {
+    return ownedBy(task, this.installation, tenantId);
   }
 
   /** Stopping a task that is already stopped or gone is success: the caller wanted it gone. */
@@ -225,7 +242,7 @@ export class EcsCompute implements Compute {
    * Pages by hand rather than with `paginateListTasks`: the SDK paginator reuses and mutates
    * one input object for every page, so the requests sent cannot be told apart afterwards.
    */
-  private async listTaskArns(filter: { startedBy?: string; desiredStatus: DesiredStatus }): Promise<string[]> {
+  private async listTaskArns(filter: Pick<ListTasksCommandInput, 'startedBy'> | Pick<ListTasksCommandInput, 'desiredStatus'>): Promise<string[]> {
     const arns: string[] = [];
     let nextToken: string | undefined;
     do {
@@ -242,7 +259,8 @@ export class EcsCompute implements Compute {
     const described: Task[] = [];
     for (let start = 0; start < arns.length; start += DESCRIBE_BATCH) {
       const { tasks = [], failures = [] } = await this.client.send(
-        new DescribeTasksCommand({ cluster: this.cluster, tasks: arns.slice(start, start + DESCRIBE_BATCH) }),
+        // The tags come in the same call: checking ownership costs no extra request.
+        new DescribeTasksCommand({ cluster: this.cluster, tasks: arns.slice(start, start + DESCRIBE_BATCH), include: ['TAGS'] }),
       );
       // MISSING means ECS no longer remembers the task (stopped tasks age out after about an hour).
       const unexpected = failures.filter((failure) => failure.reason !== 'MISSING');
@@ -251,6 +269,14 @@ export class EcsCompute implements Compute {
     }
     return described;
   }
+}
+
+/**
+ * Whether a task's tags name this tenant of this installation.
+ */
+function ownedBy(task: Task, installation: string, tenantId: string): boolean {
+  const owner = ownerFromTags(task.tags);
+  return owner.tenantId === tenantId && owner.installation === installation;
 }
 
 /**

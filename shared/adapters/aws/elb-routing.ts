@@ -13,9 +13,10 @@ import {
   ModifyTargetGroupAttributesCommand,
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { Rule, TargetGroup } from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { Rule, Tag, TargetGroup } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ForeignResourceError } from '../../domain/errors.js';
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
-import { TENANT_TAG, targetGroupName } from './names.js';
+import { ownerFromTags, ownerTags, targetGroupName, targetGroupPrefix, type Owner } from './names.js';
 
 /**
  * ALB rule priorities run from 1 to 50000. The last one is the catch-all rule for
@@ -37,8 +38,6 @@ const MAX_HOST_LENGTH = 128;
 const TAGS_PER_CALL = 20;
 /** The largest page DescribeRules and DescribeTargetGroups return. */
 const PAGE_SIZE = 400;
-/** The prefix `targetGroupName` gives every tenant target group; other groups are not ours. */
-const TARGET_GROUP_PREFIX = 'dm-';
 const DEREGISTRATION_DELAY_ATTRIBUTE = 'deregistration_delay.timeout_seconds';
 
 /** Limits of the load balancer or the account, not faults: the reconciler queues the tenant. */
@@ -67,6 +66,8 @@ export class RoutingCapacityError extends Error {
 
 export interface ElbRoutingOptions {
   client?: ElasticLoadBalancingV2Client;
+  /** In every target group name and on every group and rule as INSTALLATION_TAG. */
+  installation: string;
   /** The ALB listener that holds one host rule per active tenant. */
   listenerArn: string;
   /** The VPC tenant tasks run in; target groups are created in it. */
@@ -84,6 +85,7 @@ export interface ElbRoutingOptions {
 
 export class ElbRouting implements Routing {
   private readonly client: ElasticLoadBalancingV2Client;
+  private readonly installation: string;
   private readonly listenerArn: string;
   private readonly vpcId: string;
   private readonly port: number;
@@ -94,6 +96,7 @@ export class ElbRouting implements Routing {
 
   constructor({
     client = new ElasticLoadBalancingV2Client({}),
+    installation,
     listenerArn,
     vpcId,
     port,
@@ -103,6 +106,7 @@ export class ElbRouting implements Routing {
     deregistrationDelaySeconds = 15,
   }: ElbRoutingOptions) {
     this.client = client;
+    this.installation = installation;
     this.listenerArn = listenerArn;
     this.vpcId = vpcId;
     this.port = port;
@@ -112,8 +116,13 @@ export class ElbRouting implements Routing {
     this.deregistrationDelaySeconds = deregistrationDelaySeconds;
   }
 
+  /**
+   * Creates the group, or adopts the one of this name only once its tags say it is this tenant's
+   * of this installation: CreateTargetGroup answers with an existing group of the same name and
+   * settings without looking at tags, so its answer alone proves nothing.
+   */
   async ensureTargetGroup(tenantId: string): Promise<string> {
-    const name = targetGroupName(tenantId);
+    const name = targetGroupName(this.installation, tenantId);
     let arn: string | undefined;
     try {
       // Same name and settings: ELBv2 answers with the existing group, so a retry is harmless.
@@ -129,7 +138,7 @@ export class ElbRouting implements Routing {
           HealthCheckIntervalSeconds: this.healthCheckIntervalSeconds,
           HealthyThresholdCount: this.healthyThresholdCount,
           Matcher: { HttpCode: '200-399' },
-          Tags: [{ Key: TENANT_TAG, Value: tenantId }],
+          Tags: this.tags(tenantId),
         }),
       );
       arn = TargetGroups?.[0]?.TargetGroupArn;
@@ -148,6 +157,7 @@ export class ElbRouting implements Routing {
       arn = existing?.TargetGroupArn;
     }
     if (!arn) throw new Error(`ELBv2 returned no target group ARN for ${name} (tenant ${tenantId})`);
+    await this.requireOwned('target group', name, arn, tenantId);
     // Set on every call rather than only at creation, so a crash between the two is repaired.
     await this.client.send(
       new ModifyTargetGroupAttributesCommand({
@@ -158,8 +168,12 @@ export class ElbRouting implements Routing {
     return arn;
   }
 
+  /** The tenant's group by its name, checked by its tags: a foreign one is refused, not returned. */
   async findTargetGroup(tenantId: string): Promise<string | undefined> {
-    return (await this.describeTargetGroup(targetGroupName(tenantId)))?.TargetGroupArn;
+    const name = targetGroupName(this.installation, tenantId);
+    const arn = (await this.describeTargetGroup(name))?.TargetGroupArn;
+    if (arn) await this.requireOwned('target group', name, arn, tenantId);
+    return arn;
   }
 
   async targets(targetGroupArn: string): Promise<Target[]> {
@@ -197,7 +211,11 @@ export class ElbRouting implements Routing {
     }
   }
 
-  async findRule(host: string, knownArn?: string): Promise<HostRule | undefined> {
+  /**
+   * The recorded rule is trusted (Dormouse made or checked it before recording it); one found by
+   * its host on the listener is used only once its tags say it is `tenantId`'s of this installation.
+   */
+  async findRule(tenantId: string, host: string, knownArn?: string): Promise<HostRule | undefined> {
     const wanted = host.toLowerCase();
     if (knownArn) {
       // One call instead of paging through every rule of the listener (up to 100 per ALB).
@@ -211,7 +229,10 @@ export class ElbRouting implements Routing {
       // The recorded rule is gone: another for the host may have been made since; search.
     }
     for await (const rule of this.listenerRules()) {
-      if (hostsOf(rule).some((value) => value.toLowerCase() === wanted)) return toHostRule(rule);
+      if (!hostsOf(rule).some((value) => value.toLowerCase() === wanted)) continue;
+      const found = toHostRule(rule);
+      if (found) await this.requireOwned('rule', `for host ${host}`, found.arn, tenantId);
+      return found;
     }
     return undefined;
   }
@@ -233,7 +254,7 @@ export class ElbRouting implements Routing {
             Priority: priority,
             Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [host] } }],
             Actions: [{ Type: 'forward', TargetGroupArn: targetGroupArn }],
-            Tags: [{ Key: TENANT_TAG, Value: tenantId }],
+            Tags: this.tags(tenantId),
           }),
         );
         const arn = Rules?.[0]?.RuleArn;
@@ -244,7 +265,7 @@ export class ElbRouting implements Routing {
         if (!isAwsError(error, 'PriorityInUseException')) throw error;
         // A concurrent reconcile of the same tenant probes the same priorities, so the rule
         // in the way may be the one we are about to create: adopt it rather than add a twin.
-        const existing = await this.findRule(host);
+        const existing = await this.findRule(tenantId, host);
         if (existing) return existing;
         priority = ((priority - 1 + PRIORITY_STRIDE) % MAX_PRIORITY) + 1;
       }
@@ -262,8 +283,12 @@ export class ElbRouting implements Routing {
     }
   }
 
-  /** Tenant target groups in this VPC, for drift repair: those tagged with their tenant. */
+  /**
+   * This installation's tenant target groups, for drift repair: named with its prefix, in its VPC,
+   * and tagged with its installation id and a tenant. Nothing else is ever offered for removal.
+   */
   async managedTargetGroups(): Promise<Array<{ arn: string; tenantId: string }>> {
+    const prefix = targetGroupPrefix(this.installation);
     const arns: string[] = [];
     let marker: string | undefined;
     do {
@@ -271,7 +296,7 @@ export class ElbRouting implements Routing {
         new DescribeTargetGroupsCommand({ PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) }),
       );
       for (const group of page.TargetGroups ?? []) {
-        if (group.TargetGroupArn && group.VpcId === this.vpcId && group.TargetGroupName?.startsWith(TARGET_GROUP_PREFIX)) {
+        if (group.TargetGroupArn && group.VpcId === this.vpcId && group.TargetGroupName?.startsWith(prefix)) {
           arns.push(group.TargetGroupArn);
         }
       }
@@ -284,7 +309,7 @@ export class ElbRouting implements Routing {
     });
   }
 
-  /** Host rules on the listener that Dormouse created, for drift repair. */
+  /** Host rules on the listener that this installation created (by their tags), for drift repair. */
   async managedRules(): Promise<Array<HostRule & { tenantId: string }>> {
     const rules: HostRule[] = [];
     for await (const rule of this.listenerRules()) {
@@ -326,19 +351,37 @@ export class ElbRouting implements Routing {
     } while (marker);
   }
 
-  /** The TENANT_TAG value of each resource that carries it. */
+  /** The tenant of each resource tagged as a tenant's of this installation. */
   private async tenantTags(arns: string[]): Promise<Map<string, string>> {
     const tenants = new Map<string, string>();
     for (let start = 0; start < arns.length; start += TAGS_PER_CALL) {
-      const { TagDescriptions } = await this.client.send(
-        new DescribeTagsCommand({ ResourceArns: arns.slice(start, start + TAGS_PER_CALL) }),
-      );
-      for (const { ResourceArn, Tags } of TagDescriptions ?? []) {
-        const tenantId = Tags?.find((tag) => tag.Key === TENANT_TAG)?.Value;
-        if (ResourceArn && tenantId !== undefined) tenants.set(ResourceArn, tenantId);
+      for (const [arn, owner] of await this.owners(arns.slice(start, start + TAGS_PER_CALL))) {
+        if (owner.installation === this.installation && owner.tenantId !== undefined) tenants.set(arn, owner.tenantId);
       }
     }
     return tenants;
+  }
+
+  /** Who the tags of each resource (at most 20) name. */
+  private async owners(arns: string[]): Promise<Map<string, Owner>> {
+    const { TagDescriptions } = await this.client.send(new DescribeTagsCommand({ ResourceArns: arns }));
+    const owners = new Map<string, Owner>();
+    for (const { ResourceArn, Tags } of TagDescriptions ?? []) {
+      if (ResourceArn) owners.set(ResourceArn, ownerFromTags(Tags?.map((tag) => ({ key: tag.Key, value: tag.Value }))));
+    }
+    return owners;
+  }
+
+  /** Refuses a resource found by name or host unless both tags name this tenant and installation. */
+  private async requireOwned(kind: 'target group' | 'rule', resource: string, arn: string, tenantId: string): Promise<void> {
+    const owner = (await this.owners([arn])).get(arn) ?? { tenantId: undefined, installation: undefined };
+    if (owner.tenantId !== tenantId || owner.installation !== this.installation) {
+      throw new ForeignResourceError(kind, resource, tenantId, owner);
+    }
+  }
+
+  private tags(tenantId: string): Tag[] {
+    return ownerTags(this.installation, tenantId).map(({ key, value }) => ({ Key: key, Value: value }));
   }
 }
 

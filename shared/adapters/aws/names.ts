@@ -1,32 +1,104 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Deterministic AWS names and tags for a tenant's resources. Deterministic names make
- * "create" safe to repeat after a crash, and let drift repair find what Dormouse owns.
+ * Deterministic AWS names and tags for a tenant's resources. Deterministic names make "create"
+ * safe to repeat after a crash; the installation id in every name and tag keeps two
+ * installations in one account apart.
+ *
+ * Why two valid slugs never get the same name. A name is either
+ *   - readable: `dm-<installation>-<slug>` (target group), `dm/<installation>/<slug>` (startedBy),
+ *     used when the whole slug fits, or
+ *   - hashed: `dm-<installation>-<head>--<digest>` / `dm/<installation>/<head>_<digest>`, where
+ *     `<head>` is as much of the slug as fits and `<digest>` is 100 bits of SHA-256 over
+ *     installation and slug, in base 32 (`dm-<installation>--<digest>` when no head fits).
+ * The installation id is letters and digits only, so it is always the text between `dm` and the
+ * next separator: names of different installations always differ. Slugs never contain `--` or `_`,
+ * so a readable name can never equal a hashed one. Two readable names are equal only for equal
+ * slugs. Two hashed names are equal only if 100 bits of SHA-256 of two different inputs are:
+ * finding a slug that matches a given tenant's takes about 2^100 hashes, and even among a
+ * million tenants the chance that any two collide by accident is about 10^-18.
+ *
+ * Names only find a resource; they never prove whose it is. Every resource is also tagged with
+ * TENANT_TAG and INSTALLATION_TAG, and the adapters check both before they adopt, change or
+ * remove one that they found by name. So even a collision (say, two slugs crafted to share a
+ * digest) could not hand one tenant's traffic to another: the second tenant's group would be
+ * refused, not shared.
  */
 
 /** Tag on every task, target group and rule Dormouse creates; its value is the tenant id. */
 export const TENANT_TAG = 'dormouse:tenant';
+/** Tag on every task, target group and rule Dormouse creates; its value is the installation id. */
+export const INSTALLATION_TAG = 'dormouse:installation';
 
-function shortHash(value: string): string {
-  return createHash('sha256').update(value).digest('hex').slice(0, 8);
+/** ELBv2 target group names: at most 32 characters, letters, digits and hyphens. */
+const TARGET_GROUP_MAX = 32;
+/** RunTask `startedBy`: at most 36 characters, letters, digits, hyphens, `/` and `_`. */
+const STARTED_BY_MAX = 36;
+/** 20 base-32 characters carry 100 bits. */
+const DIGEST_LENGTH = 20;
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/** 100 bits of SHA-256 over installation and slug, as 20 lowercase base-32 characters. */
+export function nameDigest(installation: string, tenantId: string): string {
+  const bytes = createHash('sha256').update(`${installation}\n${tenantId}`).digest();
+  let bits = 0n;
+  for (const byte of bytes.subarray(0, 13)) bits = (bits << 8n) | BigInt(byte);
+  // 104 bits read; keep the top 100.
+  bits >>= 4n;
+  let digest = '';
+  for (let i = 0; i < DIGEST_LENGTH; i++) {
+    digest = BASE32[Number(bits & 31n)] + digest;
+    bits >>= 5n;
+  }
+  return digest;
 }
 
-/** Slug, shortened with a hash suffix when it does not fit, so names stay readable and unique. */
-function fit(prefix: string, tenantId: string, max: number): string {
-  const whole = `${prefix}${tenantId}`;
+/**
+ * `<stem><sep><slug>` when it fits in `max`, else `<stem><sep><head><marker><digest>` with as
+ * much of the slug as fits for `<head>` (its trailing hyphens dropped), or `<stem><marker><digest>`
+ * when not even one character of it fits.
+ */
+function fit(stem: string, sep: string, marker: string, installation: string, tenantId: string, max: number): string {
+  const whole = `${stem}${sep}${tenantId}`;
   if (whole.length <= max) return whole;
-  return `${prefix}${tenantId.slice(0, max - prefix.length - 9)}-${shortHash(tenantId)}`;
+  const room = max - stem.length - sep.length - marker.length - DIGEST_LENGTH;
+  const head = tenantId.slice(0, Math.max(0, room)).replace(/-+$/, '');
+  const digest = nameDigest(installation, tenantId);
+  return head ? `${stem}${sep}${head}${marker}${digest}` : `${stem}${marker}${digest}`;
 }
 
-/** Target group names: at most 32 characters, alphanumerics and hyphens, unique per region. */
-export function targetGroupName(tenantId: string): string {
-  return fit('dm-', tenantId, 32);
+/** Target group names: unique per tenant and installation, at most 32 characters. */
+export function targetGroupName(installation: string, tenantId: string): string {
+  return fit(`dm-${installation}`, '-', '--', installation, tenantId, TARGET_GROUP_MAX);
 }
 
-/** RunTask `startedBy`: at most 36 characters; ListTasks can filter on it. */
-export function startedBy(tenantId: string): string {
-  return fit('dm/', tenantId, 36);
+/** What every target group name of the installation starts with: how drift repair lists them. */
+export function targetGroupPrefix(installation: string): string {
+  return `dm-${installation}-`;
+}
+
+/** RunTask `startedBy`: unique per tenant and installation, at most 36 characters; ListTasks filters on it. */
+export function startedBy(installation: string, tenantId: string): string {
+  return fit(`dm/${installation}`, '/', '_', installation, tenantId, STARTED_BY_MAX);
+}
+
+/** The two tags every tenant resource carries, as ELBv2 and ECS spell tag lists. */
+export function ownerTags(installation: string, tenantId: string): { key: string; value: string }[] {
+  return [
+    { key: TENANT_TAG, value: tenantId },
+    { key: INSTALLATION_TAG, value: installation },
+  ];
+}
+
+/** Whose a resource is according to its tags; a missing tag reads as undefined. */
+export interface Owner {
+  tenantId: string | undefined;
+  installation: string | undefined;
+}
+
+export function ownerFromTags(tags: ReadonlyArray<{ key?: string | undefined; value?: string | undefined }> | undefined): Owner {
+  const value = (key: string) => tags?.find((tag) => tag.key === key)?.value;
+  return { tenantId: value(TENANT_TAG), installation: value(INSTALLATION_TAG) };
 }
 
 /** RunTask `group`: names the tenant in the console and in task state change events. */

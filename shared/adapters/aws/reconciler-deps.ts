@@ -24,8 +24,10 @@ export function reconcilerDeps(config: ReconcilerConfig, clients: ReconcilerClie
       tableName: config.tenantTable,
       client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
     }),
-    compute: translatingAwsErrors(new EcsCompute({ ...config.ecs, client: clients.ecsClient ?? new ECSClient({}) })),
-    routing: translatingAwsErrors(new ElbRouting({ ...config.elb, client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}) })),
+    compute: translatingAwsErrors(new EcsCompute({ ...config.ecs, installation: config.installation, client: clients.ecsClient ?? new ECSClient({}) })),
+    routing: translatingAwsErrors(
+      new ElbRouting({ ...config.elb, installation: config.installation, client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}) }),
+    ),
     clock: systemClock,
     settings: {
       ...RECONCILE_DEFAULTS,

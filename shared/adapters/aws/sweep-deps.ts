@@ -36,8 +36,8 @@ export function sweepDeps(
     tableName: config.tenantTable,
     client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
   });
-  const compute = translatingAwsErrors(new EcsCompute({ ...config.ecs, client: ecsClient }));
-  const routing = translatingAwsErrors(new ElbRouting({ ...config.elb, client: elbClient }));
+  const compute = translatingAwsErrors(new EcsCompute({ ...config.ecs, installation: config.installation, client: ecsClient }));
+  const routing = translatingAwsErrors(new ElbRouting({ ...config.elb, installation: config.installation, client: elbClient }));
   const reconcileDeps: ReconcileDeps = {
     ...reconcilerDeps(config, { dynamoClient, ecsClient, elbClient }),
     store,

@@ -2,7 +2,17 @@ import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
-import { RECONCILE_DEFAULTS, apiSchema, loadApiConfig, parseEnv, tenantHost, unknownSettings, type Env } from '../../config.js';
+import {
+  RECONCILE_DEFAULTS,
+  apiSchema,
+  embeddedInstallationSchema,
+  loadApiConfig,
+  loadEmbeddedInstallation,
+  parseEnv,
+  tenantHost,
+  unknownSettings,
+  type Env,
+} from '../../config.js';
 import { sweep, type StuckTenant, type SweepReport } from '../../app/sweep.js';
 import { MissCache } from '../../app/miss-cache.js';
 import type { TenantChange } from '../../domain/domain-events.js';
@@ -92,9 +102,10 @@ export interface EmbeddedOptions {
 export async function startEmbedded(env: Env = process.env, options: EmbeddedOptions = {}): Promise<Embedded> {
   const local = parseEnv(embeddedSchema, env);
   const warn = options.onWarning ?? ((line) => console.warn(line));
-  for (const { name, closest } of unknownSettings(env, [embeddedSchema, apiSchema])) {
+  for (const { name, closest } of unknownSettings(env, [embeddedSchema, apiSchema, embeddedInstallationSchema])) {
     warn(`Dormouse: ${name} is not a setting of embedded mode and is ignored; did you mean ${closest}?`);
   }
+  const installation = loadEmbeddedInstallation(env);
   const adminToken = env.DORMOUSE_ADMIN_TOKEN || randomBytes(24).toString('base64url');
   const reportError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error));
   const errors = quietErrors(reportError);
@@ -144,9 +155,10 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     /** Gateway, compute, control plane and sweep: everything that makes tenants run. */
     async function startRuntime() {
       // The gateway's port is in every tenant URL, so it starts first.
-      const routing = new GatewayRouting({ healthCheckPath: local.DORMOUSE_HEALTH_CHECK_PATH });
+      const routing = new GatewayRouting({ installation, healthCheckPath: local.DORMOUSE_HEALTH_CHECK_PATH });
       stops.push(async () => routing.close());
       const compute = new ProcessCompute({
+        installation,
         ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
       });
       stops.push(() => compute.stopAll());

@@ -1,9 +1,18 @@
 import { request as httpRequest, type ClientRequest } from 'node:http';
+import { ForeignResourceError } from '../../domain/errors.js';
+import { LOCAL_INSTALLATION } from '../../domain/installation.js';
 import type { RoutingInventory } from '../../ports/inventory.js';
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
-import { targetGroupName } from '../aws/names.js';
+import { targetGroupName, type Owner } from '../aws/names.js';
 
 export interface GatewayRoutingOptions {
+  /** In every target group name and tag, as on AWS. @default 'local' */
+  installation?: string;
+  /**
+   * How target groups are named. @default the AWS adapter's `targetGroupName`. Tests replace it
+   * to make two tenants' names collide and see the second refused.
+   */
+  targetGroupName?: (installation: string, tenantId: string) => string;
   /** @default '/healthz' */
   healthCheckPath?: string;
   /** @default 1_000 */
@@ -48,15 +57,19 @@ interface TargetState {
   probe?: ClientRequest;
 }
 
-interface TargetGroup {
-  arn: string;
+/** The two tags, as the AWS adapters write them: whose the resource is. */
+interface Tagged {
   tenantId: string;
+  installation: string;
+}
+
+interface TargetGroup extends Tagged {
+  arn: string;
   targets: Map<string, TargetState>;
 }
 
-interface Rule extends HostRule {
+interface Rule extends HostRule, Tagged {
   host: string;
-  tenantId: string;
 }
 
 const ARN_PREFIX = 'local:targetgroup/';
@@ -68,6 +81,8 @@ const ARN_PREFIX = 'local:targetgroup/';
  * reconciler waits for a task to serve before it routes to it, exactly as on AWS.
  */
 export class GatewayRouting implements Routing, RoutingInventory {
+  private readonly installation: string;
+  private readonly nameFor: (installation: string, tenantId: string) => string;
   private readonly healthCheckPath: string;
   private readonly healthCheckIntervalMs: number;
   private readonly healthCheckTimeoutMs: number;
@@ -84,6 +99,8 @@ export class GatewayRouting implements Routing, RoutingInventory {
   private closed = false;
 
   constructor({
+    installation = LOCAL_INSTALLATION,
+    targetGroupName: nameFor = targetGroupName,
     healthCheckPath = '/healthz',
     healthCheckIntervalMs = 1_000,
     healthCheckTimeoutMs = Math.min(healthCheckIntervalMs, 2_000),
@@ -91,6 +108,8 @@ export class GatewayRouting implements Routing, RoutingInventory {
     unhealthyThreshold = 2,
     deregistrationDelayMs = 1_000,
   }: GatewayRoutingOptions = {}) {
+    this.installation = installation;
+    this.nameFor = nameFor;
     this.healthCheckPath = healthCheckPath;
     this.healthCheckIntervalMs = healthCheckIntervalMs;
     this.healthCheckTimeoutMs = healthCheckTimeoutMs;
@@ -107,16 +126,21 @@ export class GatewayRouting implements Routing, RoutingInventory {
 
   // ---- Routing port ---------------------------------------------------------------------------
 
+  /**
+   * The name is the AWS adapter's, so the ARN is deterministic and a repeat finds the group; as
+   * on AWS, a group of that name is adopted only when its tags are this tenant's and installation's.
+   */
   async ensureTargetGroup(tenantId: string): Promise<string> {
-    // The name is the AWS adapter's, so the ARN is deterministic and a repeat finds the group.
-    const arn = targetGroupArn(tenantId);
-    if (!this.groups.has(arn)) this.groups.set(arn, { arn, tenantId, targets: new Map() });
+    const arn = this.targetGroupArn(tenantId);
+    const existing = this.groups.get(arn);
+    if (existing) return this.owned('target group', existing, tenantId).arn;
+    this.groups.set(arn, { arn, tenantId, installation: this.installation, targets: new Map() });
     return arn;
   }
 
   async findTargetGroup(tenantId: string): Promise<string | undefined> {
-    const arn = targetGroupArn(tenantId);
-    return this.groups.has(arn) ? arn : undefined;
+    const existing = this.groups.get(this.targetGroupArn(tenantId));
+    return existing ? this.owned('target group', existing, tenantId).arn : undefined;
   }
 
   /** Like DescribeTargetHealth: a target group that does not exist is an error, not an empty one. */
@@ -163,9 +187,9 @@ export class GatewayRouting implements Routing, RoutingInventory {
     this.groups.delete(targetGroupArn);
   }
 
-  async findRule(host: string): Promise<HostRule | undefined> {
+  async findRule(tenantId: string, host: string): Promise<HostRule | undefined> {
     const rule = this.ruleFor(host);
-    return rule ? toHostRule(rule) : undefined;
+    return rule ? toHostRule(this.owned('rule', rule, tenantId)) : undefined;
   }
 
   /** Idempotent for the same host and group; priorities are simply the lowest free one. */
@@ -178,7 +202,14 @@ export class GatewayRouting implements Routing, RoutingInventory {
     let priority = 1;
     while (taken.has(priority)) priority += 1;
     this.ruleSequence += 1;
-    const rule: Rule = { arn: `local:rule/${this.ruleSequence}`, priority, targetGroupArn, host: wanted, tenantId };
+    const rule: Rule = {
+      arn: `local:rule/${this.ruleSequence}`,
+      priority,
+      targetGroupArn,
+      host: wanted,
+      tenantId,
+      installation: this.installation,
+    };
     this.rules.set(rule.arn, rule);
     return toHostRule(rule);
   }
@@ -190,11 +221,13 @@ export class GatewayRouting implements Routing, RoutingInventory {
   // ---- Drift repair, as the ELBv2 adapter offers it -------------------------------------------
 
   async managedTargetGroups(): Promise<Array<{ arn: string; tenantId: string }>> {
-    return [...this.groups.values()].map(({ arn, tenantId }) => ({ arn, tenantId }));
+    return [...this.groups.values()].filter((group) => group.installation === this.installation).map(({ arn, tenantId }) => ({ arn, tenantId }));
   }
 
   async managedRules(): Promise<Array<HostRule & { tenantId: string }>> {
-    return [...this.rules.values()].map((rule) => ({ ...toHostRule(rule), tenantId: rule.tenantId }));
+    return [...this.rules.values()]
+      .filter((rule) => rule.installation === this.installation)
+      .map((rule) => ({ ...toHostRule(rule), tenantId: rule.tenantId }));
   }
 
   // ---- For the gateway ------------------------------------------------------------------------
@@ -302,6 +335,20 @@ export class GatewayRouting implements Routing, RoutingInventory {
     }
   }
 
+  /** `local:targetgroup/<the AWS name>`. */
+  targetGroupArn(tenantId: string): string {
+    return `${ARN_PREFIX}${this.nameFor(this.installation, tenantId)}`;
+  }
+
+  /** The resource when its tags are this tenant's and installation's; refused otherwise. */
+  private owned<T extends Tagged>(kind: 'target group' | 'rule', resource: T & { arn: string }, tenantId: string): T {
+    if (resource.tenantId !== tenantId || resource.installation !== this.installation) {
+      const found: Owner = { tenantId: resource.tenantId, installation: resource.installation };
+      throw new ForeignResourceError(kind, resource.arn, tenantId, found);
+    }
+    return resource;
+  }
+
   private requireGroup(targetGroupArn: string): TargetGroup {
     const group = this.groups.get(targetGroupArn);
     if (!group) throw new LocalRoutingError('TargetGroupNotFoundException', `Target group ${targetGroupArn} does not exist`);
@@ -313,10 +360,6 @@ export class GatewayRouting implements Routing, RoutingInventory {
     const wanted = hostname(host);
     return [...this.rules.values()].filter((rule) => rule.host === wanted).sort((a, b) => a.priority - b.priority)[0];
   }
-}
-
-export function targetGroupArn(tenantId: string): string {
-  return `${ARN_PREFIX}${targetGroupName(tenantId)}`;
 }
 
 /** `Acme.LocalHost:8080` → `acme.localhost`; `[::1]:8080` → `[::1]`. */

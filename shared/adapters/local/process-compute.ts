@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import type { TaskStateChange } from '../../app/task-event.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../ports/compute.js';
 import type { TaskInventory } from '../../ports/inventory.js';
+import { LOCAL_INSTALLATION } from '../../domain/installation.js';
+import { startedBy, type Owner } from '../aws/names.js';
 import { freePort } from './dynamodb-local.js';
 
 /** The repository root: the default command and working directory are resolved from it. */
@@ -26,6 +28,8 @@ export interface TaskOutputLine {
 }
 
 export interface ProcessComputeOptions {
+  /** In every task's `startedBy` and tags, as on AWS. @default 'local' */
+  installation?: string;
   /** The tenant application: argv of the child process. @default DEFAULT_TENANT_COMMAND (demo/whoami.mjs) */
   command?: readonly string[];
   /** @default REPO_ROOT */
@@ -48,6 +52,9 @@ export interface ProcessComputeOptions {
 
 interface LocalTask {
   observed: ObservedTask;
+  /** As RunTask's `startedBy` and tags: how `tenantTasks` finds and checks the task. */
+  startedBy: string;
+  tags: Owner;
   clientToken: string;
   version: number;
   child?: ChildProcess;
@@ -72,6 +79,7 @@ interface LocalTask {
  * plane only, which then stops tenants in order instead of watching them all "crash".
  */
 export class ProcessCompute implements Compute, TaskInventory {
+  private readonly installation: string;
   private readonly command: readonly string[];
   private readonly cwd: string;
   private readonly env: Record<string, string>;
@@ -91,6 +99,7 @@ export class ProcessCompute implements Compute, TaskInventory {
   private exitHookInstalled = false;
 
   constructor({
+    installation = LOCAL_INSTALLATION,
     command = DEFAULT_TENANT_COMMAND,
     cwd = REPO_ROOT,
     env = {},
@@ -102,6 +111,7 @@ export class ProcessCompute implements Compute, TaskInventory {
     logger = console,
   }: ProcessComputeOptions = {}) {
     if (command.length === 0) throw new RangeError('ProcessCompute needs a command: at least the program to run');
+    this.installation = installation;
     this.command = command;
     this.cwd = cwd;
     this.env = env;
@@ -138,6 +148,8 @@ export class ProcessCompute implements Compute, TaskInventory {
         desiredStatus: 'RUNNING',
         capacityProvider: request.capacityProvider,
       },
+      startedBy: startedBy(this.installation, request.tenantId),
+      tags: { tenantId: request.tenantId, installation: this.installation },
       clientToken: request.clientToken,
       version: 0,
       stopped: new Promise<void>((resolve) => (markStopped = resolve)),
@@ -164,11 +176,22 @@ export class ProcessCompute implements Compute, TaskInventory {
     return { started: true, task: snapshot };
   }
 
+  /**
+   * As the ECS adapter sees them: tasks listed by `startedBy` alone (desired RUNNING) whose tags
+   * are this tenant's and installation's, plus the known ones whatever their status.
+   */
   async tenantTasks(tenantId: string, knownArns: string[]): Promise<ObservedTask[]> {
     this.prune();
     const known = new Set(knownArns);
+    const listedAs = startedBy(this.installation, tenantId);
+    const listed = (task: LocalTask) =>
+      task.startedBy === listedAs &&
+      task.observed.desiredStatus === 'RUNNING' &&
+      task.observed.lastStatus !== 'STOPPED' &&
+      task.tags.tenantId === tenantId &&
+      task.tags.installation === this.installation;
     return [...this.tasks.values()]
-      .filter(({ observed }) => observed.tenantId === tenantId && (observed.lastStatus !== 'STOPPED' || known.has(observed.arn)))
+      .filter((task) => task.observed.tenantId === tenantId && (known.has(task.observed.arn) || listed(task)))
       .map(({ observed }) => ({ ...observed }));
   }
 
@@ -178,7 +201,7 @@ export class ProcessCompute implements Compute, TaskInventory {
    */
   async allTenantTasks(): Promise<ObservedTask[]> {
     return [...this.tasks.values()]
-      .filter(({ observed }) => observed.desiredStatus === 'RUNNING' && observed.lastStatus !== 'STOPPED')
+      .filter(({ observed, tags }) => observed.desiredStatus === 'RUNNING' && observed.lastStatus !== 'STOPPED' && tags.installation === this.installation)
       .map(({ observed }) => ({ ...observed }));
   }
 
