@@ -92,6 +92,7 @@ describe('the reconciler wired to ECS and ELBv2', () => {
     const tables = await createTestTables();
     const config = loadReconcilerConfig({
       DORMOUSE_TABLE_NAME: tables.tenantTable,
+      DORMOUSE_INSTALLATION: 'prod',
       DORMOUSE_BASE_URL: 'https://trials.example.com',
       DORMOUSE_CLUSTER: 'dormouse',
       DORMOUSE_TASK_DEFINITION: 'dormouse-tenant:3',

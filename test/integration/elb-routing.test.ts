@@ -502,7 +502,10 @@ describe('ElbRouting host rules', () => {
       Priority: 3177,
       Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: ['t5m9.trial.example.com'] } }],
       Actions: [{ Type: 'forward', TargetGroupArn: TG('dm-t5m9') }],
-      Tags: [{ Key: TENANT_TAG, Value: 't5m9' }],
+      Tags: [
+        { Key: TENANT_TAG, Value: 't5m9' },
+        { Key: INSTALLATION_TAG, Value: 'prod' },
+      ],
     });
   });
 
