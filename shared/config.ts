@@ -16,6 +16,12 @@ export class ConfigError extends Error {
 }
 
 const positiveInt = z.coerce.number().check(z.int(), z.positive());
+const nonNegativeInt = z.coerce.number().check(z.int(), z.nonnegative());
+
+const flag = z.pipe(
+  z.enum(['true', 'false']),
+  z.transform((value: 'true' | 'false') => value === 'true'),
+);
 
 /** `http(s)://host[:port]` with nothing after it: tenant URLs are `<scheme>://<slug>.<host>[:port]`. */
 const baseUrl = z
@@ -36,6 +42,13 @@ const apiSchema = z.object({
   DORMOUSE_TRIAL_DAYS: z._default(positiveInt, 14),
   DORMOUSE_IDEMPOTENCY_TTL_SECONDS: z._default(positiveInt, 3600),
   DORMOUSE_ADMIN_TOKEN: z.optional(z.string().check(z.minLength(16, 'must be at least 16 characters'))),
+  // 60 suits one person trying things locally; the CDK app sets 5 for the public internet.
+  DORMOUSE_SIGNUPS_PER_HOUR: z._default(nonNegativeInt, 60),
+  DORMOUSE_TRUST_FORWARDED_FOR: z._default(flag, false),
+  DORMOUSE_VERIFY_EMAIL: z._default(flag, false),
+  DORMOUSE_EMAIL_SENDER: z.optional(
+    z.string().check(z.regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/, 'must be an address like trials@example.com or "Name <trials@example.com>"')),
+  ),
 });
 
 export interface ApiConfig {
@@ -48,6 +61,17 @@ export interface ApiConfig {
   idempotencyTtlSeconds: number;
   /** Bearer token that acts as admin. Embedded mode only: on AWS, admins sign requests with IAM. */
   adminToken?: string;
+  /** Signups one source address may make per hour; 0 turns the limit off. */
+  signupsPerHour: number;
+  /**
+   * Take the client's address from the last `X-Forwarded-For` entry instead of the connection:
+   * only behind a proxy that appends it, since anyone can send the header.
+   */
+  trustForwardedFor: boolean;
+  /** Mail a one-time link and start the trial only once it is opened. */
+  verifyEmail: boolean;
+  /** The From address of verification mails; required when `verifyEmail` is on. */
+  emailSender?: string;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -64,6 +88,9 @@ export function parseEnv<S extends $ZodType>(schema: S, env: Env): output<S> {
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
   const parsed = parseEnv(apiSchema, env);
+  if (parsed.DORMOUSE_VERIFY_EMAIL && !parsed.DORMOUSE_EMAIL_SENDER) {
+    throw new ConfigError(['DORMOUSE_EMAIL_SENDER: is required when DORMOUSE_VERIFY_EMAIL is true (the From address of the mails)']);
+  }
   return {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
     idempotencyTable: parsed.DORMOUSE_IDEMPOTENCY_TABLE_NAME,
@@ -72,6 +99,10 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     trialDays: parsed.DORMOUSE_TRIAL_DAYS,
     idempotencyTtlSeconds: parsed.DORMOUSE_IDEMPOTENCY_TTL_SECONDS,
     ...(parsed.DORMOUSE_ADMIN_TOKEN ? { adminToken: parsed.DORMOUSE_ADMIN_TOKEN } : {}),
+    signupsPerHour: parsed.DORMOUSE_SIGNUPS_PER_HOUR,
+    trustForwardedFor: parsed.DORMOUSE_TRUST_FORWARDED_FOR,
+    verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
+    ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
   };
 }
 
@@ -89,10 +120,6 @@ const commaList = z
   )
   .check(z.refine((items) => items.length > 0, 'must list at least one id, separated by commas'));
 
-const flag = z.pipe(
-  z.enum(['true', 'false']),
-  z.transform((value: 'true' | 'false') => value === 'true'),
-);
 
 const reconcilerSchema = z.object({
   DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),

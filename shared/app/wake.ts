@@ -114,6 +114,8 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
 
   let tenant = await deps.store.get(slug);
   for (let attempt = 1; ; attempt++) {
+    // Unconfirmed: unknown to visitors, but not remembered as a miss, as it may be confirmed any moment.
+    if (tenant?.status.phase === 'PendingVerification') return { status: 404, kind: 'unknown', format, tenant: slug };
     if (!tenant) {
       deps.unknownTenants.add(slug, now.getTime());
       return { status: 404, kind: 'unknown', format, tenant: slug };

@@ -19,6 +19,7 @@ import { ensureTables, localDynamoDbClient, startDynamoDbLocal } from './dynamod
 import { startGateway } from './gateway.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
+import { LocalOutbox } from './outbox.js';
 import { ProcessCompute } from './process-compute.js';
 
 const port = z.coerce.number().int().min(0).max(65_535);
@@ -92,6 +93,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       loadApiConfig({
         DORMOUSE_TABLE_NAME: 'dormouse-tenants',
         DORMOUSE_IDEMPOTENCY_TABLE_NAME: 'dormouse-idempotency',
+        // Mail stays on this machine (the outbox); the sender only fills in the From line.
+        DORMOUSE_EMAIL_SENDER: 'Dormouse <dormouse@localhost>',
         ...env,
         // Tenants are reached through the local gateway as http://<slug>.localhost:<port>.
         DORMOUSE_BASE_URL: `http://localhost:${gatewayPort}`,
@@ -211,7 +214,10 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       return { gatewayUrl: gateway.url, sweepNow: runSweep };
     }
 
-    const api = await serveHttpApi(createApiHandler(apiDeps(config, { dynamoClient, logger: quiet })), { port: local.DORMOUSE_API_PORT });
+    const outbox = new LocalOutbox();
+    const api = await serveHttpApi(createApiHandler(apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox })), {
+      port: local.DORMOUSE_API_PORT,
+    });
     stops.push(() => api.close());
 
     return {
