@@ -55,12 +55,11 @@ describe('the signup page in chromium', () => {
 
     // While it starts: the tenant stays Pending (nothing runs tenants in this API) for 20 s
     // counted from the first poll.
-    await page.waitForFunction(() => document.getElementById('progress')?.textContent !== '');
     while (polls.length === 0) await page.waitForTimeout(50);
     await page.waitForTimeout(20_000 - (Date.now() - polls[0]!));
     const whileStarting = polls.length;
     await setPhase(slug, end);
-    await page.waitForFunction((text) => document.getElementById('progress')?.textContent?.startsWith(text), shown, { timeout: 20_000 });
+    await page.locator('#progress').filter({ hasText: shown }).waitFor({ timeout: 20_000 });
     const stoppedAfter = polls.length;
     // Longer than the longest wait: no poll comes once the tenant has ended.
     await page.waitForTimeout(16_000);
