@@ -72,6 +72,30 @@ describe('the per-client signup limit', () => {
   });
 });
 
+describe('the per-client signup limit with Idempotency-Keys', () => {
+  let embedded: Embedded;
+  beforeAll(async () => {
+    ({ embedded } = await startTestApi({ DORMOUSE_SIGNUPS_PER_HOUR: '2' }));
+  });
+  afterAll(() => embedded?.stop());
+
+  it('does not count a replay, and refuses a new key past the limit with Retry-After', async () => {
+    const first = fresh();
+    const key = (n: number) => ({ 'idempotency-key': `signup-attempt-${n}-0123456789` });
+    const answers = [
+      await signupFrom(embedded.apiUrl, '127.0.0.4', first, key(1)),
+      await signupFrom(embedded.apiUrl, '127.0.0.4', first, key(1)),
+      await signupFrom(embedded.apiUrl, '127.0.0.4', fresh(), key(2)),
+      await signupFrom(embedded.apiUrl, '127.0.0.4', fresh(), key(3)),
+    ];
+
+    expect(answers.map((answer) => answer.status)).toEqual([202, 202, 202, 429]);
+    expect(answers[1]!.body).toEqual(answers[0]!.body);
+    expect(answers[3]!.body.error.code).toBe('rate_limited');
+    expect(Number(answers[3]!.headers['retry-after'])).toBeGreaterThan(0);
+  });
+});
+
 describe('the per-client signup limit behind a trusted proxy', () => {
   let embedded: Embedded;
   beforeAll(async () => {
