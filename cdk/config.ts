@@ -76,6 +76,20 @@ const dnsName = (example: string) =>
 
 const flag = (example: boolean) => z.boolean({ error: `must be true or false (like ${example})` });
 
+const throttle = (fallback: { rate: number; burst: number }) =>
+  z
+    .strictObject(
+      {
+        rate: z
+          .number({ error: 'must be a number of requests per second greater than 0 (like 10)' })
+          .positive({ error: 'must be a number of requests per second greater than 0 (like 10)' })
+          .max(10_000, { error: 'must be at most 10000 requests per second (the account default)' }),
+        burst: wholeNumber(1, 5000),
+      },
+      { error: `must be an object like {"rate": ${fallback.rate}, "burst": ${fallback.burst}}` },
+    )
+    .default(fallback);
+
 const origin = z.string().refine(
   (value) => {
     if (value === '*') return true;
@@ -242,22 +256,21 @@ const schema = z
      * that the visitor is told it is resting, and only its owner (API, with its token) can wake it.
      */
     anonymousWakesPerHour: wholeNumber(1, 60).default(6),
-    apiThrottle: z
-      .strictObject(
-        {
-          rate: z
-            .number({ error: 'must be a number of requests per second greater than 0 (like 10)' })
-            .positive({ error: 'must be a number of requests per second greater than 0 (like 10)' })
-            .max(10_000, { error: 'must be at most 10000 requests per second (the account default)' }),
-          burst: wholeNumber(1, 5000),
-        },
-        { error: 'must be an object like {"rate": 10, "burst": 20}' },
-      )
-      .default({ rate: 10, burst: 20 }),
+    /** Stage-wide: every route without its own setting below (tenant commands, the page). */
+    apiThrottle: throttle({ rate: 10, burst: 20 }),
+    /** POST /tenants and GET /verify: far below status reads, as every signup may start a paid task. */
+    signupThrottle: throttle({ rate: 1, burst: 5 }),
+    /** GET /tenants/{id}: the signup page polls it while a tenant starts. */
+    statusThrottle: throttle({ rate: 50, burst: 100 }),
+    /** Signups per source address and hour, counted in DynamoDB across Lambda instances; 0 turns the limit off. */
+    signupsPerHour: wholeNumber(0, 100_000).default(5),
+    /** Start a trial only once the owner opens a link mailed to the address (sent through SES). */
+    verifyEmail: flag(true).default(true),
     /**
-     * Origins allowed to call the API from a browser (the signup page).
-     * @default the root domain over the scheme tenants use, e.g. https://trials.example.com
+     * The From address of verification mails: an address (or its domain) verified as an SES
+     * identity in the stack's region. @default no-reply@<domain>
      */
+    emailSender: z.email({ error: 'must be an email address like trials@example.com, verified in SES' }).optional(),
     corsAllowOrigins: z
       .array(origin, { error: 'must be a list of origins like ["https://www.example.com"]' })
       .min(1, { error: 'must list at least one origin, or be left out' })
@@ -371,6 +384,7 @@ export type DormouseConfig = z.output<typeof schema> & {
   baseUrl: string;
   /** CORS origins for the signup page, defaulted. */
   corsAllowOrigins: string[];
+  emailSender: string;
 };
 
 /** Validates the `dormouse` context object; throws a DormouseConfigError that names every bad key. */
@@ -392,7 +406,13 @@ export function parseDormouseConfig(input: unknown): DormouseConfig {
   const config = result.data;
   const region = config.region ?? AVAILABILITY_ZONE.exec(config.availabilityZones[0] ?? '')?.[1] ?? '';
   const baseUrl = `${config.certificateArn ? 'https' : 'http'}://${config.domain}`;
-  return { ...config, region, baseUrl, corsAllowOrigins: config.corsAllowOrigins ?? [baseUrl] };
+  return {
+    ...config,
+    region,
+    baseUrl,
+    corsAllowOrigins: config.corsAllowOrigins ?? [baseUrl],
+    emailSender: config.emailSender ?? `no-reply@${config.domain}`,
+  };
 }
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {

@@ -116,12 +116,17 @@ export class DormouseStack extends Stack {
         anonymousWakesPerHour: config.anonymousWakesPerHour,
         adminPrincipals: config.adminPrincipals,
         logRetention,
+        signupsPerHour: config.signupsPerHour,
+        verifyEmail: config.verifyEmail,
+        emailSender: config.emailSender,
       },
     });
 
     this.api = new TenantApi(this, 'Api', {
       handler: this.controlPlane.api,
       throttle: config.apiThrottle,
+      signupThrottle: config.signupThrottle,
+      statusThrottle: config.statusThrottle,
       corsAllowOrigins: config.corsAllowOrigins,
       logRetention,
     });

@@ -17,6 +17,12 @@ export class ConfigError extends Error {
 }
 
 const positiveInt = z.coerce.number().check(z.int(), z.positive());
+const nonNegativeInt = z.coerce.number().check(z.int(), z.nonnegative());
+
+const flag = z.pipe(
+  z.enum(['true', 'false']),
+  z.transform((value: 'true' | 'false') => value === 'true'),
+);
 
 /** `http(s)://host[:port]` with nothing after it: tenant URLs are `<scheme>://<slug>.<host>[:port]`. */
 const baseUrl = z
@@ -61,6 +67,13 @@ export const apiSchema = z.object({
   DORMOUSE_ADMIN_PRINCIPALS: z._default(adminPrincipalList, []),
   /** Set by Lambda in every function's environment. */
   AWS_LAMBDA_FUNCTION_NAME: z.optional(z.string()),
+  // 60 suits one person trying things locally; the CDK app sets 5 for the public internet.
+  DORMOUSE_SIGNUPS_PER_HOUR: z._default(nonNegativeInt, 60),
+  DORMOUSE_TRUST_FORWARDED_FOR: z._default(flag, false),
+  DORMOUSE_VERIFY_EMAIL: z._default(flag, false),
+  DORMOUSE_EMAIL_SENDER: z.optional(
+    z.string().check(z.regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/, 'must be an address like trials@example.com or "Name <trials@example.com>"')),
+  ),
 });
 
 export interface ApiConfig {
@@ -80,6 +93,17 @@ export interface ApiConfig {
   adminPrincipals: string[];
   /** Things the configuration asked for that were not done, to be logged once at start. */
   warnings: string[];
+  /** Signups one source address may make per hour; 0 turns the limit off. */
+  signupsPerHour: number;
+  /**
+   * Take the client's address from the last `X-Forwarded-For` entry instead of the connection:
+   * only behind a proxy that appends it, since anyone can send the header.
+   */
+  trustForwardedFor: boolean;
+  /** Mail a one-time link and start the trial only once it is opened. */
+  verifyEmail: boolean;
+  /** The From address of verification mails; required when `verifyEmail` is on. */
+  emailSender?: string;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -137,6 +161,9 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     onLambda && parsed.DORMOUSE_ADMIN_TOKEN
       ? ['DORMOUSE_ADMIN_TOKEN is ignored on AWS Lambda: admins sign their requests with IAM (DORMOUSE_ADMIN_PRINCIPALS)']
       : [];
+  if (parsed.DORMOUSE_VERIFY_EMAIL && !parsed.DORMOUSE_EMAIL_SENDER) {
+    throw new ConfigError(['DORMOUSE_EMAIL_SENDER: is required when DORMOUSE_VERIFY_EMAIL is true (the From address of the mails)']);
+  }
   return {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
     idempotencyTable: parsed.DORMOUSE_IDEMPOTENCY_TABLE_NAME,
@@ -147,6 +174,10 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     ...(parsed.DORMOUSE_ADMIN_TOKEN && !onLambda ? { adminToken: parsed.DORMOUSE_ADMIN_TOKEN } : {}),
     adminPrincipals: parsed.DORMOUSE_ADMIN_PRINCIPALS,
     warnings,
+    signupsPerHour: parsed.DORMOUSE_SIGNUPS_PER_HOUR,
+    trustForwardedFor: parsed.DORMOUSE_TRUST_FORWARDED_FOR,
+    verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
+    ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
   };
 }
 
@@ -164,10 +195,6 @@ const commaList = z
   )
   .check(z.refine((items) => items.length > 0, 'must list at least one id, separated by commas'));
 
-const flag = z.pipe(
-  z.enum(['true', 'false']),
-  z.transform((value: 'true' | 'false') => value === 'true'),
-);
 
 const reconcilerSchema = z.object({
   DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),

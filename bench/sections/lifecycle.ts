@@ -425,7 +425,7 @@ async function warmUp(endpoint: string): Promise<void> {
     const api = apiCaller({ dynamoClient: tables.client, tenantTable: tables.tenantTable, idempotencyTable: tables.idempotencyTable, maxTenants: 1000 });
     for (let index = 0; index < 30; index++) {
       const slug = `warm-up-${index}`;
-      await api('POST', '/tenants', { body: { slug, email: `${slug}@example.test` }, idempotencyKey: `warm-up-${index}` });
+      await api('POST', '/tenants', { body: { slug, email: `${slug}@example.test` }, idempotencyKey: `warm-up-signup-${index}` });
       await api('GET', `/tenants/${slug}`);
     }
   } finally {

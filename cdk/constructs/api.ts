@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  CfnStage,
   CorsHttpMethod,
   HttpApi,
   HttpMethod,
@@ -19,18 +20,32 @@ import { acknowledge } from '../nag.js';
 
 export interface TenantApiProps {
   readonly handler: IFunction;
-  /** Steady-state requests per second and burst, for the whole stage. */
-  readonly throttle: { readonly rate: number; readonly burst: number };
+  /** Steady-state requests per second and burst, for every route without its own below. */
+  readonly throttle: Throttle;
+  /** For signups and confirmation links: each signup may start a paid task. */
+  readonly signupThrottle: Throttle;
+  /** For status reads (GET /tenants/{id}), which the signup page polls. */
+  readonly statusThrottle: Throttle;
   /** Origins of the signup page; `['*']` allows any. */
   readonly corsAllowOrigins: string[];
   readonly logRetention: RetentionDays;
 }
+
+export interface Throttle {
+  readonly rate: number;
+  readonly burst: number;
+}
+
+/** Routes throttled on their own, so pollers and signups do not use up each other's budget. */
+export const SIGNUP_ROUTE_KEYS = ['POST /tenants', 'GET /verify'] as const;
+export const STATUS_ROUTE_KEYS = ['GET /tenants/{id}'] as const;
 
 /** Anyone may call these: signup, status, and commands a tenant's own token authorises. */
 export const PUBLIC_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> = [
   { method: HttpMethod.GET, path: '/' },
   { method: HttpMethod.GET, path: '/healthz' },
   { method: HttpMethod.POST, path: '/tenants' },
+  { method: HttpMethod.GET, path: '/verify' },
   { method: HttpMethod.GET, path: '/tenants/{id}' },
   { method: HttpMethod.DELETE, path: '/tenants/{id}' },
   { method: HttpMethod.POST, path: '/tenants/{id}/passivate' },
@@ -106,8 +121,10 @@ export class TenantApi extends Construct {
       },
     });
 
+    const routes: HttpRoute[] = [];
     for (const { method, path } of PUBLIC_ROUTES) {
       for (const route of this.httpApi.addRoutes({ path, methods: [method], integration })) {
+        routes.push(route);
         acknowledge(
           route,
           'AwsSolutions-APIG4',
@@ -115,6 +132,7 @@ export class TenantApi extends Construct {
         );
       }
     }
+    this.throttleRoutes(routes, props);
     const iam = new HttpIamAuthorizer();
     for (const { method, path } of ADMIN_ROUTES) {
       this.httpApi.addRoutes({ path, methods: [method], integration, authorizer: iam });
@@ -127,6 +145,20 @@ export class TenantApi extends Construct {
         '$default only turns unknown paths and methods into the handler\'s JSON 404/405; admin paths that land here are refused by the handler without IAM context.',
       );
     }
+  }
+
+  /**
+   * Route-level throttling on the stage (the L2 construct has stage-wide settings only). The
+   * stage is deployed after the routes, since route settings must name existing routes.
+   */
+  private throttleRoutes(routes: HttpRoute[], props: TenantApiProps): void {
+    // RouteSettings is plain JSON to CloudFormation: its keys are written as CloudFormation spells them.
+    const setting = ({ rate, burst }: Throttle) => ({ ThrottlingRateLimit: rate, ThrottlingBurstLimit: burst });
+    const routeSettings: Record<string, ReturnType<typeof setting>> = {};
+    for (const key of SIGNUP_ROUTE_KEYS) routeSettings[key] = setting(props.signupThrottle);
+    for (const key of STATUS_ROUTE_KEYS) routeSettings[key] = setting(props.statusThrottle);
+    (this.stage.node.defaultChild as CfnStage).routeSettings = routeSettings;
+    for (const route of routes) this.stage.node.addDependency(route);
   }
 
   /** What an administrator must be allowed to `execute-api:Invoke`: the admin routes only. */

@@ -48,6 +48,12 @@ export interface ControlPlaneSettings {
   /** IAM role and user ARNs allowed on the admin routes. */
   readonly adminPrincipals: readonly string[];
   readonly logRetention: RetentionDays;
+  /** Signups per source address and hour; 0 turns the limit off. */
+  readonly signupsPerHour: number;
+  /** Trials start only once the owner opens a mailed link. */
+  readonly verifyEmail: boolean;
+  /** From address of the verification mails; the API may send as this address only. */
+  readonly emailSender: string;
 }
 
 export interface ControlPlaneProps {
@@ -105,6 +111,26 @@ export class ControlPlane extends Construct {
   readonly taskEventsRule: Rule;
   readonly sweepSchedule: Schedule;
 
+  /**
+   * Lets the API send verification mail through SES as `sender` and nothing else: the identity
+   * is either the address or its domain (whichever the operator verified), and the From address
+   * is pinned by condition.
+   */
+  private allowSendingMail(sender: string): void {
+    const domain = sender.slice(sender.lastIndexOf('@') + 1);
+    const stack = Stack.of(this);
+    const identity = (name: string) => stack.formatArn({ service: 'ses', resource: 'identity', resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+    this.api.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'SendVerificationMail',
+        actions: ['ses:SendEmail'],
+        resources: [identity(sender), identity(domain)],
+        conditions: { StringEquals: { 'ses:FromAddress': sender } },
+      }),
+    );
+    this.api.addEnvironment('DORMOUSE_EMAIL_SENDER', sender);
+  }
+
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
     super(scope, id);
     const { tables, events, cluster, loadBalancer, alerts, settings } = props;
@@ -125,6 +151,9 @@ export class ControlPlane extends Construct {
     this.api.addEnvironment('DORMOUSE_TRIAL_DAYS', String(settings.trialDays));
     this.api.addEnvironment('DORMOUSE_IDEMPOTENCY_TTL_SECONDS', String(settings.idempotencyTtlSeconds));
     this.api.addEnvironment('DORMOUSE_ADMIN_PRINCIPALS', settings.adminPrincipals.join(','));
+    this.api.addEnvironment('DORMOUSE_SIGNUPS_PER_HOUR', String(settings.signupsPerHour));
+    this.api.addEnvironment('DORMOUSE_VERIFY_EMAIL', String(settings.verifyEmail));
+    if (settings.verifyEmail) this.allowSendingMail(settings.emailSender);
 
     this.streamPublisher = dormouseFunction(this, 'StreamPublisher', {
       entry: 'stream-publisher',

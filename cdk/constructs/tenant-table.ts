@@ -3,6 +3,7 @@ import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table } fro
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { acknowledge } from '../nag.js';
 import type { KeySchemaElement, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
 import { TENANT_TABLE, createIdempotencyTableInput, createTenantTableInput, keys } from '../../shared/adapters/aws/tenant-table.js';
 
@@ -92,11 +93,20 @@ export class TenantTable extends Construct {
       },
       billingMode: BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'expiration',
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // No point-in-time recovery, on purpose: each record holds a signup's answer, token included,
+      // for whoever replays its key within the TTL. Backups would keep those tokens for 35 days
+      // after the TTL removed them, while restoring the table brings nothing back worth having
+      // (a lost record only means a retried signup is answered 409 instead of replayed).
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: false },
       removalPolicy,
       // A stack update or a console click cannot drop the records; tearing down starts by turning this off.
       deletionProtection: true,
     });
+    acknowledge(
+      this.idempotencyTable,
+      'AwsSolutions-DDB3',
+      'Point-in-time recovery is off on purpose: the records are short-lived replayable signup answers (tokens included) that backups would keep for 35 days past their TTL; losing them costs nothing but a replay.',
+    );
   }
 
   /** Lets `fn` read and write tenant records and query each index by name, and tells it the table. */

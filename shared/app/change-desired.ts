@@ -1,5 +1,5 @@
-import { ConflictError, NotFoundError, VersionConflictError } from '../domain/errors.js';
-import { withDesired, type Desired, type Tenant } from '../domain/tenant.js';
+import { ConflictError, NotFoundError, VerificationPendingError, VersionConflictError } from '../domain/errors.js';
+import { isAwaitingVerification, withDesired, type Desired, type Tenant } from '../domain/tenant.js';
 import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
 
 export interface ChangeDesiredDeps {
@@ -23,6 +23,8 @@ export async function changeDesired(
     const current = await deps.store.get(id);
     if (!current) throw new NotFoundError(`There is no tenant "${id}".`);
     authorize(current);
+    // An unconfirmed signup holds no place and no task; it is confirmed or it expires.
+    if (isAwaitingVerification(current)) throw new VerificationPendingError(id);
     if (current.spec.desired === 'deleted' && desired !== 'deleted') {
       throw new ConflictError(`Tenant "${id}" is being deleted and cannot be ${desired === 'running' ? 'woken' : 'passivated'}.`, 'tenant_deleted');
     }

@@ -85,6 +85,8 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch
   const { store, clock, settings } = deps;
   const tenant = await store.get(tenantId);
   if (!tenant || (tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted')) return {};
+  // Nothing runs, and no slot is taken, for a signup whose email address is not confirmed.
+  if (tenant.status.phase === 'PendingVerification') return {};
 
   const now = clock.now();
   if (tenant.lease?.owner !== watch?.owner && isLeased(tenant, now.getTime())) {

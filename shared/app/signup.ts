@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
+import { EmailUnavailableError, RateLimitedError } from '../domain/errors.js';
 import { newTenant, type Plan, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
-import type { TenantWriter } from '../ports/tenant-store.js';
-import { generateToken, hashToken } from './tokens.js';
+import type { EmailSender } from '../ports/email.js';
+import type { RateLimiter } from '../ports/rate-limiter.js';
+import type { PendingSignups, TenantWriter } from '../ports/tenant-store.js';
+import { generateToken, generateVerificationCode, hashToken } from './tokens.js';
 
 export interface SignupInput {
   slug: string;
@@ -10,10 +14,23 @@ export interface SignupInput {
 }
 
 export interface SignupDeps {
-  store: Pick<TenantWriter, 'create'>;
+  store: Pick<TenantWriter, 'create'> & PendingSignups;
   clock: Clock;
   trialDays: number;
   maxTenants: number;
+  limiter: RateLimiter;
+  /** Per source address and hour; 0 turns the limit off. */
+  signupsPerHour: number;
+  /** When set, the trial waits for its owner to open a link mailed to them. */
+  verification?: { sender: EmailSender };
+  logger?: Pick<Console, 'error'>;
+}
+
+export interface SignupRequest {
+  /** Where the signup came from (the connection, or a trusted proxy's X-Forwarded-For). */
+  clientAddress: string;
+  /** The confirmation link for a tenant and its one-time code. */
+  verifyUrl: (tenantId: string, code: string) => string;
 }
 
 export interface SignupResult {
@@ -22,20 +39,59 @@ export interface SignupResult {
   token: string;
 }
 
+/** The rate limiter's key for a client: a hash, so the table holds no addresses. */
+export function clientKey(address: string): string {
+  return `signup:${createHash('sha256').update(`dormouse-signup:${address}`).digest('hex')}`;
+}
+
 /**
  * Records a new tenant that wants to run. The slug, the email claim and the slot under the
- * tenant ceiling are taken in one transaction, so racing signups cannot both win.
+ * tenant ceiling are taken in one transaction, so racing signups cannot both win. With email
+ * verification the slot is taken when the link is opened instead (see verify-email).
  */
-export async function signup(deps: SignupDeps, input: SignupInput): Promise<SignupResult> {
+export async function signup(deps: SignupDeps, input: SignupInput, request: SignupRequest): Promise<SignupResult> {
+  const now = deps.clock.now();
+  if (deps.signupsPerHour > 0) {
+    const decision = await deps.limiter.take(clientKey(request.clientAddress), deps.signupsPerHour, now);
+    if (!decision.allowed) throw new RateLimitedError(decision.retryAfterSeconds);
+  }
   const token = generateToken();
+  const code = deps.verification ? generateVerificationCode() : undefined;
   const tenant = newTenant({
     slug: input.slug,
     email: input.email,
     plan: input.plan,
     tokenHash: hashToken(token),
-    now: deps.clock.now(),
+    now,
     trialDays: deps.trialDays,
+    ...(code ? { verificationCodeHash: hashToken(code) } : {}),
   });
   const created = await deps.store.create(tenant, { maxTenants: deps.maxTenants });
+  if (deps.verification && code) {
+    // Sent here, after the write, rather than from the table's stream: the code exists in clear
+    // only in this invocation, and the stream (and the bus) carry only what is stored.
+    try {
+      await deps.verification.sender.send(verificationMail(created, request.verifyUrl(created.id, code)));
+    } catch (error) {
+      // Taken back so that the visitor can simply try again; never left holding the name.
+      await deps.store.discardPending(created).catch((discardError: unknown) => deps.logger?.error('Could not take back an unconfirmed signup', { tenantId: created.id, error: discardError }));
+      throw new EmailUnavailableError({ cause: error });
+    }
+  }
   return { tenant: created, token };
+}
+
+function verificationMail(tenant: Tenant, link: string) {
+  return {
+    to: tenant.email,
+    subject: `Confirm your trial "${tenant.id}"`,
+    text: [
+      `Someone, hopefully you, asked for a trial named "${tenant.id}" with this email address.`,
+      '',
+      'Open this link to confirm the address and start the trial:',
+      link,
+      '',
+      'The link works for 24 hours. If you did not ask for a trial, ignore this mail: nothing starts without the link.',
+    ].join('\n'),
+  };
 }

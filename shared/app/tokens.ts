@@ -15,3 +15,8 @@ export function tokenMatches(token: string, expectedHash: string): boolean {
   const expected = Buffer.from(expectedHash, 'hex');
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
+
+/** The one-time code of an email confirmation link; only its hash (hashToken) is stored. */
+export function generateVerificationCode(): string {
+  return randomBytes(24).toString('base64url');
+}

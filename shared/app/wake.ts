@@ -127,6 +127,8 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
   // reload (the waking page) or meets the version condition of the write, which re-reads.
   let tenant = await deps.store.get(slug, { consistent: false });
   for (let attempt = 1; ; attempt++) {
+    // Unconfirmed: unknown to visitors, but not remembered as a miss, as it may be confirmed any moment.
+    if (tenant?.status.phase === 'PendingVerification') return { status: 404, kind: 'unknown', format, tenant: slug };
     if (!tenant) {
       deps.unknownTenants.add(slug, now.getTime());
       return { status: 404, kind: 'unknown', format, tenant: slug };

@@ -40,18 +40,24 @@ export function domainEventsFor({ before, after, at }: TenantChange): DomainEven
     time: at,
   });
 
+  // An unconfirmed signup is nobody's business yet: not the reconciler's, not integrators'.
+  if (after.status.phase === 'PendingVerification') return [];
+  // Confirming the email is when the tenant is requested; so is a new signup that took over the
+  // slug of an expired, unconfirmed one.
+  const requested = !before || before.status.phase === 'PendingVerification' || before.createdAt !== after.createdAt;
+
   const events: DomainEvent[] = [];
-  if (!before) {
+  if (requested) {
     // The only event that carries the email: integrators need it for the welcome mail.
     events.push(event(TENANT_REQUESTED, { email: after.email }));
-  } else if (before.status.phase !== after.status.phase) {
+  } else if (before && before.status.phase !== after.status.phase) {
     const transition = transitionEvent(before.status.phase, after.status.phase);
     if (transition) events.push(event(transition));
   }
   if (after.expiringNoticeAt !== undefined && before?.expiringNoticeAt === undefined) {
     events.push(event(TENANT_EXPIRING, { expiringNoticeAt: after.expiringNoticeAt }));
   }
-  if (reconcilerNeeded(before, after, at)) events.push(event(TENANT_CHANGED));
+  if (requested || reconcilerNeeded(before, after, at)) events.push(event(TENANT_CHANGED));
   return events;
 }
 

@@ -163,3 +163,38 @@ export class ForeignResourceError extends CloudRefusedError {
     this.name = 'ForeignResourceError';
   }
 }
+
+/** One client sent more signups than it may in the current window. */
+export class RateLimitedError extends DormouseError {
+  constructor(readonly retryAfterSeconds: number) {
+    super(`Too many signups from your network. Try again in ${Math.ceil(retryAfterSeconds / 60)} minutes.`, {
+      status: 429,
+      code: 'rate_limited',
+    });
+    this.name = 'RateLimitedError';
+  }
+}
+
+/** The verification mail could not be sent; the signup was taken back so it can be retried. */
+export class EmailUnavailableError extends DormouseError {
+  constructor(options?: { cause?: unknown }) {
+    super('We could not send the confirmation email just now. Please try again in a few minutes.', {
+      status: 503,
+      code: 'email_unavailable',
+      expose: true,
+      ...(options?.cause !== undefined ? { cause: options.cause } : {}),
+    });
+    this.name = 'EmailUnavailableError';
+  }
+}
+
+/** A command for a signup whose email address is not confirmed yet. */
+export class VerificationPendingError extends ConflictError {
+  constructor(slug: string) {
+    super(
+      `Tenant "${slug}" waits for its email address to be confirmed; open the link we sent. Unconfirmed signups expire after 24 hours.`,
+      'verification_pending',
+    );
+    this.name = 'VerificationPendingError';
+  }
+}

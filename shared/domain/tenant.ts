@@ -10,6 +10,8 @@ export const DESIRED_STATES = ['running', 'passivated', 'deleted'] as const;
 export type Desired = (typeof DESIRED_STATES)[number];
 
 export const PHASES = [
+  /** Signed up, waiting for the email link to be opened: no task, no routing slot, no ceiling place. */
+  'PendingVerification',
   'Pending',
   'Queued',
   'Provisioning',
@@ -108,6 +110,13 @@ export interface AnonymousWakes {
   count: number;
 }
 
+export interface EmailVerification {
+  /** SHA-256 of the code; the code itself is only ever in the mail. */
+  codeHash: string;
+  /** Wrong codes tried so far; past a limit the signup can only expire. */
+  failedAttempts: number;
+}
+
 export interface Tenant {
   /** The tenant's id is its slug: it names the host, the record and the AWS resources. */
   id: string;
@@ -123,8 +132,10 @@ export interface Tenant {
    * `Tenant Expiring`, so the notice goes out once however often the sweep runs.
    */
   expiringNoticeAt?: string;
-  /** Epoch seconds after which DynamoDB TTL removes a tombstone. */
+  /** Epoch seconds after which DynamoDB TTL removes a tombstone or an unconfirmed signup. */
   expiresAt?: number;
+  /** While PendingVerification: the hash of the one-time code mailed to the owner. */
+  verification?: EmailVerification;
   lease?: Lease;
   /** Wakes by requests to the tenant's address, counted in the hour from `since` (the wake limit). */
   anonymousWakes?: AnonymousWakes;
@@ -184,11 +195,16 @@ export interface NewTenant {
   tokenHash: string;
   now: Date;
   trialDays: number;
+  /** Hash of the mailed code, when the trial starts only once the email address is confirmed. */
+  verificationCodeHash?: string;
 }
 
-export function newTenant({ slug, email, plan, tokenHash, now, trialDays }: NewTenant): Tenant {
+/** How long an unconfirmed signup holds its name and email address. */
+export const VERIFICATION_WINDOW_MS = 24 * 3_600_000;
+
+export function newTenant({ slug, email, plan, tokenHash, now, trialDays, verificationCodeHash }: NewTenant): Tenant {
   const at = now.toISOString();
-  return {
+  const tenant: Tenant = {
     id: slug,
     email,
     tokenHash,
@@ -198,6 +214,33 @@ export function newTenant({ slug, email, plan, tokenHash, now, trialDays }: NewT
     lastActiveAt: at,
     trialEndsAt: new Date(now.getTime() + trialDays * 86_400_000).toISOString(),
     version: 0,
+  };
+  if (verificationCodeHash === undefined) return tenant;
+  return {
+    ...tenant,
+    status: { ...tenant.status, phase: 'PendingVerification' },
+    verification: { codeHash: verificationCodeHash, failedAttempts: 0 },
+    expiresAt: Math.floor((now.getTime() + VERIFICATION_WINDOW_MS) / 1000),
+  };
+}
+
+/** Waiting for its email link: the reconciler, the sweep and the wake function leave it alone. */
+export function isAwaitingVerification(tenant: Tenant): boolean {
+  return tenant.status.phase === 'PendingVerification';
+}
+
+/**
+ * The confirmed signup, ready for the reconciler: its trial starts now (not at signup), and it
+ * no longer expires.
+ */
+export function verified(tenant: Tenant, now: Date, trialDays: number): Tenant {
+  const at = now.toISOString();
+  const { verification: _code, expiresAt: _expiry, ...rest } = tenant;
+  return {
+    ...rest,
+    status: { ...tenant.status, phase: 'Pending', transitionAt: at },
+    lastActiveAt: at,
+    trialEndsAt: new Date(now.getTime() + trialDays * 86_400_000).toISOString(),
   };
 }
 
@@ -241,6 +284,6 @@ const AT_REST: ReadonlySet<Phase> = new Set(['Passivated', 'Deleted']);
  */
 export function isActive(tenant: Tenant): boolean {
   const { phase } = tenant.status;
-  if (phase === 'Deleted') return false;
+  if (phase === 'Deleted' || phase === 'PendingVerification') return false;
   return !AT_REST.has(phase) || tenant.spec.desired !== 'passivated';
 }

@@ -4,6 +4,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { ApiConfig } from '../config.js';
 import { DynamoDbTenantStore } from '../adapters/aws/dynamodb-tenant-store.js';
+import { DynamoDbRateLimiter } from '../adapters/aws/dynamodb-rate-limiter.js';
+import { SesEmailSender } from '../adapters/aws/ses-email-sender.js';
+import type { EmailSender } from '../ports/email.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { ApiDeps } from './api.js';
 
@@ -12,6 +15,10 @@ export interface ApiDepsOverrides {
   dynamoClient?: DynamoDBClient;
   logger?: Logger;
   clock?: Clock;
+  /** Defaults to Amazon SES from `config.emailSender` when verification is on. */
+  emailSender?: EmailSender;
+  /** Embedded mode's outbox page (GET /outbox). */
+  outbox?: ApiDeps['outbox'];
 }
 
 /** Wires the API's adapters; the Lambda and the embedded mode differ only in the client. */
@@ -26,5 +33,12 @@ export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): Ap
     config,
     idempotencyStore: new DynamoDBPersistenceLayer({ tableName: config.idempotencyTable, awsSdkV3Client: dynamoClient }),
     logger,
+    limiter: new DynamoDbRateLimiter({ tableName: config.tenantTable, client: documentClient }),
+    ...emailDeps(config, overrides),
   };
+}
+
+function emailDeps(config: ApiConfig, overrides: ApiDepsOverrides): Pick<ApiDeps, 'emailSender' | 'outbox'> {
+  const sender = overrides.emailSender ?? (config.verifyEmail && config.emailSender ? new SesEmailSender({ from: config.emailSender }) : undefined);
+  return { ...(sender ? { emailSender: sender } : {}), ...(overrides.outbox ? { outbox: overrides.outbox } : {}) };
 }

@@ -11,21 +11,27 @@ import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/pe
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { ApiConfig } from '../config.js';
 import { tenantUrl } from '../config.js';
-import { ConflictError, DormouseError, NotFoundError, VersionConflictError } from '../domain/errors.js';
+import { ConflictError, DormouseError, NotFoundError, RateLimitedError, TenantCeilingError, VersionConflictError } from '../domain/errors.js';
 import { isValidSlug } from '../domain/slug.js';
 import { publicView, reasonFor, type Audience, type Desired, type Tenant } from '../domain/tenant.js';
 import { changeDesired } from '../app/change-desired.js';
 import { signup, type SignupInput } from '../app/signup.js';
+import { verifyEmail } from '../app/verify-email.js';
 import type { Clock } from '../ports/clock.js';
-import type { TenantStore } from '../ports/tenant-store.js';
+import type { EmailSender } from '../ports/email.js';
+import type { RateLimiter } from '../ports/rate-limiter.js';
+import type { PendingSignups, TenantStore } from '../ports/tenant-store.js';
+import { clientAddress } from './client-address.js';
+import { verifyPage } from './verify-page.js';
 import { audienceOf, authorizeForTenant, identifyCaller, requireAdmin, requireCredential, type Caller } from './caller.js';
 import { header, jsonBody } from './request.js';
 import { HSTS, errorResponse, json, type HttpResponse } from './responses.js';
 import { signupPageResponse } from './signup-page.js';
-import { idempotencyKey, listQuery, parseInput, signupBody } from './schemas.js';
+import { idempotencyKey, listQuery, parseInput, signupBody, verifyQuery } from './schemas.js';
+import * as z from 'zod/mini';
 
 export interface ApiDeps {
-  store: TenantStore;
+  store: TenantStore & PendingSignups;
   clock: Clock;
   config: ApiConfig;
   idempotencyStore: BasePersistenceLayer;
@@ -35,6 +41,12 @@ export interface ApiDeps {
    * DynamoDB Local; on AWS it is absent, and the answer says nothing about what runs behind it.
    */
   health?: () => Promise<string[]>;
+  /** Counts signups per source address. */
+  limiter: RateLimiter;
+  /** Sends confirmation links; required when `config.verifyEmail` is on. */
+  emailSender?: EmailSender;
+  /** Embedded mode only: the mail sent so far, served at GET /outbox. Never given on AWS. */
+  outbox?: { response(acceptsJson: boolean): HttpResponse };
 }
 
 interface RouteContext {
@@ -63,19 +75,70 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     payloadValidationJmesPath: 'input',
     expiresAfterSeconds: config.idempotencyTtlSeconds,
   });
+  // A replay within the key's lifetime answers from the record: it is not counted against the
+  // client's signup limit again and sends no second mail.
   const idempotentSignup = makeIdempotent(
-    async (request: { idempotencyKey: string; input: SignupInput }) => signupResponse(request.input),
+    async (request: { idempotencyKey: string; input: SignupInput }, event: APIGatewayProxyEventV2) =>
+      signupResponse(request.input, event),
     { persistenceStore: deps.idempotencyStore, config: idempotency },
   );
 
-  async function signupResponse(input: SignupInput) {
-    const { tenant, token } = await signup(
-      { store, clock, trialDays: config.trialDays, maxTenants: config.maxTenants },
-      input,
-    );
-    logger.info('Tenant signed up', { tenantId: tenant.id, plan: tenant.spec.plan });
+  if (config.verifyEmail && !deps.emailSender) throw new Error('Email verification is on but no email sender was given.');
+  const signupDeps = {
+    store,
+    clock,
+    trialDays: config.trialDays,
+    maxTenants: config.maxTenants,
+    limiter: deps.limiter,
+    signupsPerHour: config.signupsPerHour,
+    ...(config.verifyEmail && deps.emailSender ? { verification: { sender: deps.emailSender } } : {}),
+    logger,
+  };
+
+  async function signupResponse(input: SignupInput, event: APIGatewayProxyEventV2) {
+    const origin = apiOrigin(event);
+    const { tenant, token } = await signup(signupDeps, input, {
+      clientAddress: clientAddress(event, config.trustForwardedFor),
+      verifyUrl: (tenantId, code) => `${origin}/verify?${new URLSearchParams({ tenant: tenantId, code })}`,
+    });
+    logger.info('Tenant signed up', { tenantId: tenant.id, plan: tenant.spec.plan, phase: tenant.status.phase });
     const { id, url, phase, desired } = view(tenant);
     return { id, url, phase, desired, token };
+  }
+
+  async function verifyResponse(event: APIGatewayProxyEventV2): Promise<HttpResponse> {
+    const parsed = z.safeParse(verifyQuery, event.queryStringParameters ?? {});
+    const invalid = () =>
+      verifyPage(400, 'This link does not work', 'The link is not valid, or it was already used. Copy the whole link from the mail, or sign up again.');
+    if (!parsed.success || !isValidSlug(parsed.data.tenant)) return invalid();
+    const { tenant: tenantId, code } = parsed.data;
+    logger.appendKeys({ tenantId });
+    let result;
+    try {
+      result = await verifyEmail({ store, clock, trialDays: config.trialDays, maxTenants: config.maxTenants }, tenantId, code);
+    } catch (error) {
+      if (!(error instanceof TenantCeilingError)) throw error;
+      return verifyPage(503, 'No free trial right now', 'Your address is confirmed, but all trial slots are taken. Open the same link again later: it keeps working until the signup expires.');
+    }
+    switch (result.outcome) {
+      case 'verified':
+      case 'alreadyVerified': {
+        const url = tenantUrl(config.baseUrl, result.tenant.id);
+        if (result.outcome === 'verified') logger.info('Email confirmed; trial starting', { tenantId });
+        return verifyPage(
+          200,
+          result.outcome === 'verified' ? 'Your trial is starting' : 'Already confirmed',
+          `Thank you. Your trial "${result.tenant.id}" starts now and is served at ${url} within a minute or two.`,
+          { href: url, text: `Open ${url}` },
+        );
+      }
+      case 'expired':
+        return verifyPage(410, 'This link has expired', 'Signups that are not confirmed within 24 hours are removed. Please sign up again.');
+      case 'locked':
+        return verifyPage(400, 'This link does not work any more', 'Too many wrong codes were tried for this signup. It expires within 24 hours; then sign up again.');
+      case 'invalid':
+        return invalid();
+    }
   }
 
   async function loadTenant(id: string): Promise<Tenant> {
@@ -105,6 +168,10 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/$/, run: async () => ({ ...signupPage, headers: { ...signupPage.headers } }) },
     { method: 'GET', pattern: /^\/healthz$/, run: healthz },
+    { method: 'GET', pattern: /^\/verify$/, run: async ({ event }) => verifyResponse(event) },
+    ...(deps.outbox
+      ? [{ method: 'GET', pattern: /^\/outbox$/, run: async ({ event }: RouteContext) => deps.outbox!.response(acceptsJson(event)) }]
+      : []),
     {
       method: 'POST',
       pattern: /^\/tenants$/,
@@ -112,11 +179,11 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         const input = parseInput(signupBody, jsonBody(event), 'signup');
         const keyHeader = header(event, 'idempotency-key');
         if (keyHeader === undefined) {
-          const body = await signupResponse(input);
+          const body = await signupResponse(input, event);
           return json(202, body, { location: `/tenants/${body.id}` });
         }
         const key = parseInput(idempotencyKey, keyHeader, 'Idempotency-Key header');
-        const body = await idempotentSignup({ idempotencyKey: key, input });
+        const body = await idempotentSignup({ idempotencyKey: key, input }, event);
         return json(202, body, { location: `/tenants/${body.id}` });
       },
     },
@@ -189,6 +256,19 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     .handler(route);
 }
 
+/**
+ * Where this API was reached, for links back to it: API Gateway sets Host to the API's own
+ * domain (it routes by it), and the local stand-in listens on loopback only.
+ */
+function apiOrigin(event: APIGatewayProxyEventV2): string {
+  const proto = header(event, 'x-forwarded-proto') === 'http' ? 'http' : 'https';
+  return `${proto}://${header(event, 'host') ?? event.requestContext.domainName}`;
+}
+
+function acceptsJson(event: APIGatewayProxyEventV2): boolean {
+  return /application\/json/i.test(header(event, 'accept') ?? '');
+}
+
 function decodePathSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
@@ -199,6 +279,9 @@ function decodePathSegment(segment: string): string {
 
 /** The one place an exception becomes an HTTP answer. Unknown errors never leak details. */
 function toErrorResponse(error: unknown, logger: Logger): HttpResponse {
+  if (error instanceof RateLimitedError) {
+    return errorResponse(error, { 'retry-after': String(error.retryAfterSeconds) });
+  }
   if (error instanceof DormouseError && error.expose) {
     if (error.status >= 500) logger.error(error.message, { error });
     return errorResponse(error);

@@ -38,8 +38,17 @@ export const listQuery = z.strictObject({
   ),
 });
 
-/** An opaque client-chosen key; long enough for a UUID or a ULID with a prefix. */
-export const idempotencyKey = z.string().check(z.regex(/^[\x21-\x7e]{1,128}$/, 'must be 1 to 128 visible ASCII characters'));
+/**
+ * An opaque client-chosen key, such as a UUID. At least 16 characters: whoever knows a key can
+ * replay its answer (the signup's token) while it is kept, so keys must be too long to guess.
+ */
+export const idempotencyKey = z.string().check(z.regex(/^[\x21-\x7e]{16,128}$/, 'must be 16 to 128 visible ASCII characters'));
+
+/** The query of a confirmation link; anything else is answered with the "invalid link" page. */
+export const verifyQuery = z.object({
+  tenant: requiredString(),
+  code: requiredString().check(z.regex(/^[A-Za-z0-9_-]{16,128}$/, 'is not a code we send')),
+});
 
 /** Parses input or throws a ValidationError that names each bad field and says why. */
 export function parseInput<S extends $ZodType>(schema: S, input: unknown, what: string): output<S> {

@@ -23,11 +23,22 @@ export const SLUG_PATTERN = '[a-z](?:[a-z0-9]|-(?!-))*[a-z0-9]';
  */
 export const SIGNUP_SCRIPT = String.raw`'use strict';
 var FORM_FIELDS = { slug: 'The name', email: 'The email address' };
-var POLL_MS = 2000;
+var POLL_FIRST_MS = 2000;
+var POLL_MAX_MS = 15000;
+
+/**
+ * The wait after a poll that followed a wait of ms: half as long again, up to POLL_MAX_MS. A
+ * tenant that takes a while is then asked about a few times a minute, not thirty.
+ */
+function nextPollMs(ms) {
+  return Math.min(POLL_MAX_MS, Math.round(ms * 1.5));
+}
 
 function phaseText(tenant) {
   if (tenant.desired === 'deleted') return 'This trial was deleted.';
   switch (tenant.phase) {
+    case 'PendingVerification':
+      return 'Check your inbox: we sent you a link to confirm your email address. Your trial starts when you open it (within 24 hours).';
     case 'Pending': return 'Signed up. Waiting to start…';
     case 'Queued': return 'Waiting for a free slot…';
     case 'Provisioning': return 'Starting your environment…';
@@ -68,7 +79,8 @@ function formErrors(body) {
 
 function newKey(crypto) {
   if (crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-  return 'k-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2);
+  // The API wants at least 16 characters; this is well over that.
+  return 'k-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
 }
 
 function signupPage(doc, http, later, crypto) {
@@ -107,17 +119,19 @@ function signupPage(doc, http, later, crypto) {
     });
   }
 
-  function poll(tenant) {
+  /** Asks for the tenant's status, then again after waitMs, longer each time, until it ends. */
+  function poll(tenant, waitMs) {
+    var again = function () { later(function () { poll(tenant, nextPollMs(waitMs)); }, waitMs); };
     call('tenants/' + encodeURIComponent(tenant.id), { headers: { accept: 'application/json' } }).then(
       function (answer) {
         if (answer.status === 404) return say(progress, 'This trial no longer exists.');
-        if (answer.status !== 200) return later(function () { poll(tenant); }, POLL_MS);
+        if (answer.status !== 200) return again();
         say(progress, phaseText(answer.data));
         var end = outcome(answer.data);
         if (end === 'ready' || end === 'asleep') byId('ready').hidden = false;
-        else if (!end) later(function () { poll(tenant); }, POLL_MS);
+        else if (!end) again();
       },
-      function () { later(function () { poll(tenant); }, POLL_MS); }
+      again
     );
   }
 
@@ -130,7 +144,7 @@ function signupPage(doc, http, later, crypto) {
     byId('result').hidden = false;
     byId('result-heading').focus();
     say(progress, phaseText(tenant));
-    poll(tenant);
+    poll(tenant, POLL_FIRST_MS);
   }
 
   form.addEventListener('submit', function (event) {

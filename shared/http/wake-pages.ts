@@ -54,6 +54,7 @@ const CACHE_CONTROL: Record<WakePageAnswer['kind'], string> = {
 };
 
 const PHASE_TEXT: Record<Phase, string> = {
+  PendingVerification: 'Waiting for its owner to confirm the email address',
   Pending: 'Getting ready to start',
   Queued: 'Waiting for a free slot',
   Provisioning: 'Starting',

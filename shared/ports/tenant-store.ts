@@ -28,6 +28,11 @@ export interface SaveOptions {
    * the write that flips `status.slot`. A claim beyond `maxActiveTenants` throws SlotsFullError.
    */
   routingSlot?: { claim: true; maxActiveTenants: number } | { claim: false };
+  /**
+   * Confirms a PendingVerification signup in the same write: takes its place under the ceiling
+   * (TenantCeilingError past `maxTenants`) and makes its email claim permanent.
+   */
+  admit?: { maxTenants: number };
 }
 
 export interface ReadOptions {
@@ -54,6 +59,11 @@ export interface TenantWriter {
    * new version. Throws VersionConflictError otherwise: the caller re-reads and decides again.
    */
   save(tenant: Tenant, options?: SaveOptions): Promise<Tenant>;
+}
+
+export interface PendingSignups {
+  /** Removes a PendingVerification signup and its email claim, if still at `tenant.version`. */
+  discardPending(tenant: Tenant): Promise<void>;
 }
 
 export interface TenantLister {

@@ -103,14 +103,15 @@ describe('the tenant table', () => {
     }
   });
 
-  it('has an idempotency table in the Powertools layout, expiring records by TTL', () => {
+  it('has an idempotency table in the Powertools layout, expiring records by TTL, with no backups to outlive the TTL', () => {
     const expected = createIdempotencyTableInput('ignored');
     synth.template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: expected.KeySchema,
       AttributeDefinitions: expected.AttributeDefinitions,
       BillingMode: expected.BillingMode,
       TimeToLiveSpecification: { AttributeName: 'expiration', Enabled: true },
-      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      // Its records are replayable signup answers, tokens included: no point-in-time recovery.
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: false },
     });
   });
 });
@@ -526,6 +527,19 @@ describe('IAM', () => {
     }
   });
 
+  it('lets the API send mail through SES only as the configured sender', () => {
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-api'));
+    const ses = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('ses:')));
+
+    expect(ses).toHaveLength(1);
+    expect(asArray(ses[0]!.Action)).toEqual(['ses:SendEmail']);
+    expect(asArray(ses[0]!.Resource).map((r) => resolveForTest(r))).toEqual([
+      expect.stringMatching(/:ses:us-east-1:\d{12}:identity\/no-reply@trials\.example\.com$|identity\/no-reply@trials\.example\.com$/),
+      expect.stringMatching(/identity\/trials\.example\.com$/),
+    ]);
+    expect(ses[0]!.Condition).toEqual({ StringEquals: { 'ses:FromAddress': 'no-reply@trials.example.com' } });
+  });
+
   function clusterId(): string {
     return Object.keys(ofType('AWS::ECS::Cluster'))[0] as string;
   }
@@ -836,7 +850,7 @@ describe('the stuck-tenants alarm', () => {
 });
 
 describe('the HTTP API', () => {
-  const PUBLIC = ['GET /', 'GET /healthz', 'POST /tenants', 'GET /tenants/{id}', 'DELETE /tenants/{id}', 'POST /tenants/{id}/passivate', 'POST /tenants/{id}/wake'];
+  const PUBLIC = ['GET /', 'GET /healthz', 'POST /tenants', 'GET /verify', 'GET /tenants/{id}', 'DELETE /tenants/{id}', 'POST /tenants/{id}/passivate', 'POST /tenants/{id}/wake'];
   const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
 
   it('puts the admin routes behind the IAM authorizer and no authorizer on the public ones', () => {
@@ -867,6 +881,20 @@ describe('the HTTP API', () => {
       DefaultRouteSettings: { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
       AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
     });
+  });
+
+  it('throttles signups far lower than status reads, each route on its own, and deploys the stage after the routes', () => {
+    const [stageId, stage] = onlyResource(synth.template, 'AWS::ApiGatewayV2::Stage');
+    expect(stage.Properties.RouteSettings).toEqual({
+      'POST /tenants': { ThrottlingRateLimit: 1, ThrottlingBurstLimit: 5 },
+      'GET /verify': { ThrottlingRateLimit: 1, ThrottlingBurstLimit: 5 },
+      'GET /tenants/{id}': { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+    });
+    const routes = Object.entries(ofType('AWS::ApiGatewayV2::Route'));
+    const throttled = routes.filter(([, route]) => route.Properties.RouteKey in stage.Properties.RouteSettings);
+    // Route settings may only name routes that exist, so each must exist before the stage.
+    expect(throttled).toHaveLength(3);
+    expect(resources[stageId]!.DependsOn).toEqual(expect.arrayContaining(throttled.map(([id]) => id)));
   });
 
   it('allows the signup page origin by CORS, without credentials', () => {
@@ -992,7 +1020,15 @@ describe('the functions', () => {
     const sweep = loadSweepConfig(env('dormouse-sweep'));
     const sweepReconciler = loadReconcilerConfig(env('dormouse-sweep'));
 
-    expect(api).toMatchObject({ maxTenants: 1000, trialDays: 14, idempotencyTtlSeconds: 3600 });
+    expect(api).toMatchObject({
+      maxTenants: 1000,
+      trialDays: 14,
+      idempotencyTtlSeconds: 3600,
+      signupsPerHour: 5,
+      trustForwardedFor: false,
+      verifyEmail: true,
+      emailSender: 'no-reply@trials.example.com',
+    });
     expect(api.baseUrl.href).toBe('https://trials.example.com/');
     expect(api.adminToken).toBeUndefined();
     expect(api.adminPrincipals).toEqual(['arn:aws:iam::123456789012:role/DormouseAdmin', 'arn:aws:iam::123456789012:user/ops']);
@@ -1089,6 +1125,8 @@ describe('cdk-nag AwsSolutions', () => {
         'LoadBalancer/AccessLogs AwsSolutions-S1',
         'Tenants/ExecutionRole AwsSolutions-IAM5[Resource::…]',
         'Tenants/TenantTask AwsSolutions-ECS2',
+        'LoadBalancer/Alb AwsSolutions-ELB2',
+        'Tables/Idempotency AwsSolutions-DDB3',
         'ControlPlane/Api AwsSolutions-L1',
         'ControlPlane/StreamPublisher AwsSolutions-L1',
         'ControlPlane/Reconcile AwsSolutions-L1',
@@ -1097,7 +1135,7 @@ describe('cdk-nag AwsSolutions', () => {
         'ControlPlane/Sweep AwsSolutions-L1',
         'ControlPlane/ReconcileRole AwsSolutions-IAM5[Resource::…]',
         'ControlPlane/SweepRole AwsSolutions-IAM5[Resource::…]',
-        ...['GET--', 'GET--healthz', 'POST--tenants', 'GET--tenants--{id}', 'DELETE--tenants--{id}', 'POST--tenants--{id}--passivate', 'POST--tenants--{id}--wake', 'DefaultRoute'].map(
+        ...['GET--', 'GET--healthz', 'POST--tenants', 'GET--verify', 'GET--tenants--{id}', 'DELETE--tenants--{id}', 'POST--tenants--{id}--passivate', 'POST--tenants--{id}--wake', 'DefaultRoute'].map(
           (route) => `Api/HttpApi/${route} AwsSolutions-APIG4`,
         ),
       ].sort(),

@@ -171,7 +171,7 @@ describe('POST /tenants', () => {
 describe('POST /tenants with an Idempotency-Key', () => {
   it('returns the first response to a retried signup, token included, and creates one tenant', async () => {
     const body = fresh('idem');
-    const headers = { 'idempotency-key': `signup-${body.slug}` };
+    const headers = { 'idempotency-key': `signup-retry-${body.slug}` };
 
     const first = await call('/tenants', { method: 'POST', body, headers });
     const retry = await call('/tenants', { method: 'POST', body, headers });
@@ -193,23 +193,40 @@ describe('POST /tenants with an Idempotency-Key', () => {
   });
 
   it('does not cache a failure: a retry with the same key succeeds once the problem is gone', async () => {
-    const holder = fresh('idem');
-    const { token } = await signUp(holder);
-    const request = { method: 'POST', body: { slug: fresh('idem').slug, email: holder.email }, headers: { 'idempotency-key': `fix-${holder.slug}` } };
+    const { embedded: full, call: callFull } = await startApi({ DORMOUSE_MAX_TENANTS: '1' });
+    try {
+      const holder = fresh('idem');
+      const { body: held } = await callFull('/tenants', { method: 'POST', body: holder });
+      const request = { method: 'POST', body: fresh('idem'), headers: { 'idempotency-key': `fix-${holder.slug}-0123456789` } };
 
-    const failed = await call('/tenants', request);
-    await call(`/tenants/${holder.slug}`, { method: 'DELETE', token });
-    const retried = await call('/tenants', request);
+      const failed = await callFull('/tenants', request);
+      await callFull(`/tenants/${holder.slug}`, { method: 'DELETE', token: held.token });
+      const retried = await callFull('/tenants', request);
 
-    expect(failed.status).toBe(429);
-    expect(retried.status).toBe(202);
+      expect(failed.status).toBe(429);
+      expect(failed.body.error.code).toBe('capacity_reached');
+      expect(retried.status).toBe(202);
+    } finally {
+      await full.stop();
+    }
   });
 
-  it('rejects a malformed key with 400', async () => {
-    const response = await call('/tenants', { method: 'POST', body: fresh(), headers: { 'idempotency-key': 'x'.repeat(129) } });
+  it.each([
+    ['15 characters', 'x'.repeat(15)],
+    ['129 characters', 'x'.repeat(129)],
+    ['a space', `${'x'.repeat(10)} ${'x'.repeat(10)}`],
+  ])('rejects a key of %s with 400', async (_what, key) => {
+    const response = await call('/tenants', { method: 'POST', body: fresh(), headers: { 'idempotency-key': key } });
 
     expect(response.status).toBe(400);
-    expect(response.body.error.fields).toHaveProperty(['Idempotency-Key header']);
+    expect(response.body.error.fields).toEqual({ 'Idempotency-Key header': 'must be 16 to 128 visible ASCII characters' });
+  });
+
+  it('accepts keys of 16 and of 128 characters', async () => {
+    for (const key of [`${'k'.repeat(15)}1`, `${'k'.repeat(127)}2`]) {
+      const response = await call('/tenants', { method: 'POST', body: fresh(), headers: { 'idempotency-key': key } });
+      expect(response.status).toBe(202);
+    }
   });
 });
 
@@ -374,7 +391,7 @@ describe('changing expected state', () => {
     expect(wake.body.error.code).toBe('tenant_deleted');
   });
 
-  it('frees the email for a new trial once deletion is requested, but keeps the slug', async () => {
+  it('keeps the email and the slug once deletion is requested: deleting gives no fresh trial', async () => {
     const body = fresh();
     const { token } = await signUp(body);
     await call(`/tenants/${body.slug}`, { method: 'DELETE', token });
@@ -382,7 +399,8 @@ describe('changing expected state', () => {
     const newSlug = await call('/tenants', { method: 'POST', body: { slug: fresh().slug, email: body.email } });
     const sameSlug = await call('/tenants', { method: 'POST', body: { slug: body.slug, email: fresh().email } });
 
-    expect(newSlug.status).toBe(202);
+    expect(newSlug.status).toBe(429);
+    expect(newSlug.body.error.code).toBe('trial_exists');
     expect(sameSlug.status).toBe(409);
   });
 

@@ -5,6 +5,8 @@ import { loadApiConfig } from '../../shared/config.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
 import { apiDeps } from '../../shared/http/api-deps.js';
 import { createTestTables } from '../support/dynamodb.js';
+import { mockClient } from 'aws-sdk-client-mock';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 
 /** What API Gateway HTTP API (payload 2.0) sends, trimmed to what the handler reads. */
 function apiEvent(method: string, path: string, options: { body?: unknown; iamUser?: string; token?: string } = {}) {
@@ -146,5 +148,69 @@ describe('the API handler on AWS', () => {
     expect(body(response)).toEqual({ error: { code: 'internal_error', message: 'Something went wrong on our side.' } });
     expect(response.body).not.toContain('dormouse-secret');
     expect(JSON.stringify(logged)).toContain('dormouse-secret');
+  });
+});
+
+describe('the API handler on AWS with email verification', () => {
+  const ses = mockClient(SESv2Client);
+  let verifying: ApiHandler;
+
+  beforeAll(async () => {
+    const tables = await createTestTables();
+    const config = loadApiConfig({
+      DORMOUSE_TABLE_NAME: tables.tenantTable,
+      DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+      DORMOUSE_BASE_URL: 'https://trials.example.com',
+      DORMOUSE_VERIFY_EMAIL: 'true',
+      DORMOUSE_EMAIL_SENDER: 'trials@example.com',
+    });
+    verifying = createApiHandler(apiDeps(config, { dynamoClient: tables.client, logger: new Logger({ serviceName: 'dormouse-api', logLevel: 'SILENT' }) }));
+  });
+
+  const signupEvent = (slug: string) => {
+    const event = apiEvent('POST', '/tenants', { body: { slug, email: `${slug}@example.test` } });
+    event.headers.host = 'abc123.execute-api.eu-west-1.amazonaws.com';
+    event.headers['x-forwarded-proto'] = 'https';
+    return event;
+  };
+
+  it('mails a link back to the API through SES from the configured sender', async () => {
+    ses.reset();
+    ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
+
+    const response = await verifying(signupEvent('mailed'), context);
+
+    expect(response.statusCode).toBe(202);
+    expect(body(response).phase).toBe('PendingVerification');
+    const sent = ses.commandCalls(SendEmailCommand).map((call) => call.args[0].input);
+    expect(sent).toEqual([
+      {
+        FromEmailAddress: 'trials@example.com',
+        Destination: { ToAddresses: ['mailed@example.test'] },
+        Content: { Simple: { Subject: { Data: 'Confirm your trial "mailed"', Charset: 'UTF-8' }, Body: { Text: { Data: expect.any(String), Charset: 'UTF-8' } } } },
+      },
+    ]);
+    expect(sent[0]!.Content!.Simple!.Body!.Text!.Data).toMatch(
+      /\nhttps:\/\/abc123\.execute-api\.eu-west-1\.amazonaws\.com\/verify\?tenant=mailed&code=[A-Za-z0-9_-]{32}\n/,
+    );
+  });
+
+  it('takes the signup back and answers 503 when the mail cannot be sent, so the same signup can be retried', async () => {
+    ses.reset();
+    ses.on(SendEmailCommand).rejectsOnce(Object.assign(new Error('Daily sending quota exceeded.'), { name: 'LimitExceededException' })).resolves({});
+
+    const failed = await verifying(signupEvent('unmailed'), context);
+    const retried = await verifying(signupEvent('unmailed'), context);
+
+    expect(failed.statusCode).toBe(503);
+    expect(body(failed).error.code).toBe('email_unavailable');
+    expect(failed.body).not.toContain('quota');
+    expect(retried.statusCode).toBe(202);
+  });
+
+  it('has no outbox on AWS', async () => {
+    const response = await verifying(apiEvent('GET', '/outbox'), context);
+
+    expect(response.statusCode).toBe(404);
   });
 });

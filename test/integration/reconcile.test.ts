@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { reconcile } from '../../shared/app/reconcile.js';
 import { VersionConflictError } from '../../shared/domain/errors.js';
-import type { Tenant } from '../../shared/domain/tenant.js';
+import { newTenant, type Tenant } from '../../shared/domain/tenant.js';
 import { createWorld } from '../support/reconciler-world.js';
 
 describe('reconcile', () => {
@@ -20,6 +20,18 @@ describe('reconcile', () => {
     const [group] = [...world.cloud.targetGroups.values()];
     expect([...group!.targets.values()]).toEqual([expect.objectContaining({ ip: tenant.status.task!.ip, health: 'healthy' })]);
     expect(await world.store.countRoutingSlots()).toBe(1);
+  });
+
+  it('does nothing for a signup waiting for its email link: no task, no routing slot, no write', async () => {
+    const world = await createWorld();
+    const waiting = newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: 'hash', now: world.clock.now(), trialDays: 14, verificationCodeHash: 'code' });
+    const stored = await world.store.create(waiting, { maxTenants: 10 });
+
+    await world.reconcile('acme');
+
+    expect(world.cloud.calls).toEqual([]);
+    expect((await world.store.get('acme'))!.version).toBe(stored.version);
+    expect(await world.store.countRoutingSlots()).toBe(0);
   });
 
   it('creates the rule only once the target is healthy, so visitors never reach a task that is not ready', async () => {

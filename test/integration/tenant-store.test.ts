@@ -10,7 +10,7 @@ import {
   ValidationError,
   VersionConflictError,
 } from '../../shared/domain/errors.js';
-import { newTenant, withDesired } from '../../shared/domain/tenant.js';
+import { newTenant, verified, withDesired } from '../../shared/domain/tenant.js';
 import type { Phase, Tenant } from '../../shared/domain/tenant.js';
 import type { ListQuery } from '../../shared/ports/tenant-store.js';
 import { localDynamoDbClient } from '../../shared/adapters/local/dynamodb-local.js';
@@ -328,7 +328,7 @@ describe('DynamoDbTenantStore', () => {
   });
 
   describe('releasing claims on delete', () => {
-    it('frees the email and the slot, so someone else can sign up with that email under a full ceiling', async () => {
+    it('frees the place under the ceiling at once, but keeps the email claimed until the trial period would have ended', async () => {
       // Prepare
       const limits = { maxTenants: 1 };
       const acme = await store.create(tenant('acme', { email: 'jane@example.com' }), limits);
@@ -338,12 +338,11 @@ describe('DynamoDbTenantStore', () => {
 
       // Assess
       expect(await store.countLiveTenants()).toBe(0);
-      expect(await emailClaims()).toEqual([]);
-      await expect(store.create(tenant('globex', { email: 'JANE@example.com' }), limits)).resolves.toMatchObject({
-        id: 'globex',
-        version: 1,
-      });
+      await expect(store.create(tenant('globex', { email: 'JANE+again@example.com' }), limits)).rejects.toBeInstanceOf(EmailInUseError);
+      await expect(store.create(tenant('initech', { email: 'other@example.com' }), limits)).resolves.toMatchObject({ id: 'initech' });
       expect(await store.countLiveTenants()).toBe(1);
+      const afterTrial = new Date(Date.parse(acme.trialEndsAt) + 1000);
+      await expect(store.create(tenant('umbrella', { email: 'jane@example.com', now: afterTrial }), ROOMY)).resolves.toMatchObject({ id: 'umbrella' });
     });
 
     it('releases nothing when the version is stale', async () => {
@@ -452,6 +451,70 @@ describe('DynamoDbTenantStore', () => {
       await expect(store.list({ limit: 3, cursor: phaseCursor })).rejects.toBeInstanceOf(ValidationError);
       await expect(store.list({ phase: 'Pending', limit: 3, cursor: scanCursor })).rejects.toBeInstanceOf(ValidationError);
       await expect(store.list({ phase: 'Running', limit: 3, cursor: phaseCursor })).rejects.toBeInstanceOf(ValidationError);
+    });
+  });
+
+  describe('the one-trial-per-email rule', () => {
+    it.each([
+      ['ann+1@example.com', 'ann@example.com'],
+      ['ANN@example.com', 'ann@example.com'],
+      ['a.n.n+x@googlemail.com', 'ann@gmail.com'],
+    ])('refuses %s while %s holds a trial', async (second, first) => {
+      await store.create(tenant('first', { email: first }), ROOMY);
+
+      await expect(store.create(tenant('second', { email: second }), ROOMY)).rejects.toBeInstanceOf(EmailInUseError);
+    });
+  });
+
+  describe('unconfirmed signups (PendingVerification)', () => {
+    const pending = (slug: string, email = `${slug}@example.com`, now = NOW) =>
+      newTenant({ slug, email, plan: 'trial', tokenHash: `hash-of-${slug}`, now, trialDays: 14, verificationCodeHash: 'code-hash' });
+
+    it('hold the slug and the email but no place under the ceiling, and stay out of the sweep\'s indexes', async () => {
+      await store.create(pending('acme'), { maxTenants: 1 });
+
+      expect(await store.countLiveTenants()).toBe(0);
+      expect(await activeIds()).toEqual([]);
+      expect((await store.listTrialsEndingBefore('9999', { limit: 10 })).items).toEqual([]);
+      await expect(store.create(tenant('acme'), ROOMY)).rejects.toBeInstanceOf(SlugTakenError);
+      await expect(store.create(tenant('other', { email: 'acme@example.com' }), ROOMY)).rejects.toBeInstanceOf(EmailInUseError);
+    });
+
+    it('give their slug and email to a new signup once expired, even before TTL has removed them', async () => {
+      await store.create(pending('acme'), ROOMY);
+      const dayLater = new Date(NOW.getTime() + 24 * 3_600_000 + 1000);
+
+      const taken = await store.create(tenant('acme', { email: 'acme@example.com', now: dayLater }), ROOMY);
+
+      expect(taken.status.phase).toBe('Pending');
+      expect((await store.get('acme'))?.createdAt).toBe(dayLater.toISOString());
+      expect(await store.countLiveTenants()).toBe(1);
+    });
+
+    it('take their place under the ceiling when confirmed, and are refused when none is left', async () => {
+      const limits = { maxTenants: 1 };
+      const one = await store.create(pending('one'), limits);
+      const two = await store.create(pending('two'), limits);
+
+      await store.save(verified(one, NOW, 14), { admit: limits });
+      const refused = store.save(verified(two, NOW, 14), { admit: limits });
+
+      await expect(refused).rejects.toBeInstanceOf(TenantCeilingError);
+      expect(await store.countLiveTenants()).toBe(1);
+      expect((await store.get('one'))?.status.phase).toBe('Pending');
+      expect((await store.get('two'))?.status.phase).toBe('PendingVerification');
+      // Confirmed, the claim no longer expires: a later signup with that address is still refused.
+      const later = new Date(NOW.getTime() + 2 * 86_400_000);
+      await expect(store.create(tenant('three', { email: 'one@example.com', now: later }), ROOMY)).rejects.toBeInstanceOf(EmailInUseError);
+    });
+
+    it('can be taken back with their email claim', async () => {
+      const acme = await store.create(pending('acme'), ROOMY);
+
+      await store.discardPending(acme);
+
+      expect(await store.get('acme')).toBeUndefined();
+      expect(await emailClaims()).toEqual([]);
     });
   });
 });

@@ -145,6 +145,23 @@ describe('wake', () => {
     });
   });
 
+  it('answers 404 for a signup whose email is not confirmed, writes nothing, and does not remember it as unknown', async () => {
+    const slug = fresh('unconfirmed');
+    const waiting = await world.store.create(
+      newTenant({ slug, email: `${slug}@example.test`, plan: 'trial', tokenHash: 'hash', now: NOW, trialDays: 14, verificationCodeHash: 'code' }),
+      { maxTenants: 1000 },
+    );
+    world.calls.length = 0;
+
+    const answer = await world.visit(`${slug}.${ROOT}`);
+    await world.store.save({ ...waiting, status: { ...waiting.status, phase: 'Pending' } });
+    const afterConfirmation = await world.visit(`${slug}.${ROOT}`);
+
+    expect(answer).toMatchObject({ status: 404, kind: 'unknown', tenant: slug });
+    expect(afterConfirmation).toMatchObject({ status: 503, kind: 'waking' });
+    expect(world.writes()).toEqual([]);
+  });
+
   it('asks a sleeping tenant to run once: the next request, while it wakes, writes nothing', async () => {
     const slug = fresh('sleeper');
     await world.put(slug, { phase: 'Passivated', desired: 'passivated' });

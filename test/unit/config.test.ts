@@ -30,6 +30,21 @@ describe('loadApiConfig', () => {
     expect(() => loadApiConfig({ ...valid, DORMOUSE_ADMIN_TOKEN: 'short' })).toThrow(/DORMOUSE_ADMIN_TOKEN: must be at least 16/);
   });
 
+  it('limits signups to 60 per address and hour, trusts no X-Forwarded-For and verifies no email by default', () => {
+    expect(loadApiConfig(valid)).toMatchObject({ signupsPerHour: 60, trustForwardedFor: false, verifyEmail: false });
+    expect(loadApiConfig({ ...valid, DORMOUSE_SIGNUPS_PER_HOUR: '0' }).signupsPerHour).toBe(0);
+  });
+
+  it('refuses a negative signup limit, and email verification without a sender, naming the variable', () => {
+    expect(() => loadApiConfig({ ...valid, DORMOUSE_SIGNUPS_PER_HOUR: '-1' })).toThrow(/DORMOUSE_SIGNUPS_PER_HOUR/);
+    expect(() => loadApiConfig({ ...valid, DORMOUSE_VERIFY_EMAIL: 'yes' })).toThrow(/DORMOUSE_VERIFY_EMAIL/);
+    expect(() => loadApiConfig({ ...valid, DORMOUSE_VERIFY_EMAIL: 'true' })).toThrow(/DORMOUSE_EMAIL_SENDER: is required when DORMOUSE_VERIFY_EMAIL is true/);
+    expect(loadApiConfig({ ...valid, DORMOUSE_VERIFY_EMAIL: 'true', DORMOUSE_EMAIL_SENDER: 'Trials <trials@example.com>' })).toMatchObject({
+      verifyEmail: true,
+      emailSender: 'Trials <trials@example.com>',
+    });
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadApiConfig({ ...valid, DORMOUSE_MAX_TENANTS: '', DORMOUSE_ADMIN_TOKEN: '' })).toMatchObject({ maxTenants: 1000 });
   });

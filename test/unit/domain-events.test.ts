@@ -210,3 +210,22 @@ describe('domainEventsFor and the expiring notice', () => {
     expect(domainEventsFor({ before: later, after: passivated, at: noticedAt }).map((event) => event.detailType)).toEqual([TENANT_CHANGED]);
   });
 });
+
+describe('domain events of an unconfirmed signup', () => {
+  const unconfirmed = {
+    ...newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash, now: new Date(at), trialDays: 14, verificationCodeHash: 'c'.repeat(64) }),
+    version: 1,
+  };
+
+  it('publishes nothing while it waits for its email link: no reconcile, no welcome mail', () => {
+    expect(detailTypes({ after: unconfirmed, at })).toEqual([]);
+    const wrongCode = { ...unconfirmed, verification: { codeHash: 'c'.repeat(64), failedAttempts: 1 }, version: 2 };
+    expect(detailTypes({ before: unconfirmed, after: wrongCode, at })).toEqual([]);
+  });
+
+  it('publishes Tenant Requested and Tenant Changed when the link is opened', () => {
+    const confirmed = { ...unconfirmed, status: { ...unconfirmed.status, phase: 'Pending' as const }, version: 2 };
+
+    expect(detailTypes({ before: unconfirmed, after: confirmed, at })).toEqual([TENANT_REQUESTED, TENANT_CHANGED]);
+  });
+});

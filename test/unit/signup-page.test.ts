@@ -11,6 +11,8 @@ function helpers() {
     phaseText(tenant: { phase: string; reason?: string }): string;
     outcome(tenant: { phase: string; desired?: string }): string;
     formErrors(body: unknown): { fields: Record<string, string>; general: string[] };
+    nextPollMs(ms: number): number;
+    newKey(crypto: unknown): string;
   };
 }
 
@@ -21,6 +23,29 @@ describe('the signup page script', () => {
   it('is valid JavaScript that does nothing on its own outside a browser', () => {
     expect(() => new vm.Script(SIGNUP_SCRIPT)).not.toThrow();
     expect(() => helpers()).not.toThrow();
+  });
+
+  it('waits 2 s before the first status poll and half as long again each time, up to 15 s', () => {
+    const { nextPollMs } = helpers();
+    const waits = [2000];
+    while (waits.length < 9) waits.push(nextPollMs(waits.at(-1)!));
+
+    expect(waits).toEqual([2000, 3000, 4500, 6750, 10125, 15000, 15000, 15000, 15000]);
+  });
+
+  it('tells the visitor to open the mailed link while the signup waits for it, and keeps following it', () => {
+    const { phaseText, outcome } = helpers();
+
+    expect(phaseText({ phase: 'PendingVerification' })).toMatch(/^Check your inbox: .*link.*confirm your email address/);
+    expect(outcome({ phase: 'PendingVerification', desired: 'running' })).toBe('');
+    expect(outcome({ phase: 'Running', desired: 'running' })).toBe('ready');
+    expect(outcome({ phase: 'Failed', desired: 'running' })).toBe('failed');
+  });
+
+  it('makes Idempotency-Keys the API accepts (16 to 128 characters) with or without crypto.randomUUID', () => {
+    const { newKey } = helpers();
+
+    for (const key of [newKey(globalThis.crypto), newKey(undefined), newKey({})]) expect(key).toMatch(/^[\x21-\x7e]{16,128}$/);
   });
 
   it('puts field errors from the API next to the fields the form has, and the rest above it', () => {

@@ -9,9 +9,10 @@ import {
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { QueryCommandOutput, ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { EmailInUseError, SlotsFullError, SlugTakenError, TenantCeilingError, ValidationError, VersionConflictError } from '../../domain/errors.js';
-import { isActive } from '../../domain/tenant.js';
+import { normalizeEmail } from '../../domain/email.js';
+import { isActive, isAwaitingVerification } from '../../domain/tenant.js';
 import type { Tenant } from '../../domain/tenant.js';
-import type { CreateLimits, ListQuery, Page, ReadOptions, SaveOptions, TenantStore } from '../../ports/tenant-store.js';
+import type { CreateLimits, ListQuery, Page, PendingSignups, ReadOptions, SaveOptions, TenantStore } from '../../ports/tenant-store.js';
 import { TENANT_TABLE, keys } from './tenant-table.js';
 
 type Item = Record<string, unknown>;
@@ -53,11 +54,17 @@ const CONFLICT_BACKOFF_MS = 20;
 /** Bounds one listing call on a table where many items are not tenants (claims, counter). */
 const MAX_SCAN_ROUNDS = 25;
 
+/** Keys the one-trial-per-email claim: `ann+1@example.com` and `ann@example.com` share one. */
 export function emailHash(email: string): string {
-  return createHash('sha256').update(email.trim().toLowerCase()).digest('hex');
+  return createHash('sha256').update(normalizeEmail(email)).digest('hex');
 }
 
-export class DynamoDbTenantStore implements TenantStore {
+/** Epoch seconds of an ISO time, as DynamoDB TTL wants them. */
+function epochSeconds(iso: string): number {
+  return Math.floor(Date.parse(iso) / 1000);
+}
+
+export class DynamoDbTenantStore implements TenantStore, PendingSignups {
   readonly tableName: string;
   private readonly client: DynamoDBDocumentClient;
 
@@ -72,20 +79,40 @@ export class DynamoDbTenantStore implements TenantStore {
     this.client = client;
   }
 
+  /**
+   * A confirmed signup takes the slug, the email claim and a place under the ceiling in one
+   * transaction. An unconfirmed one (PendingVerification) takes the slug and the claim only, both
+   * expiring with it; it takes its place under the ceiling when confirmed (`save` with `admit`).
+   * A slug or claim whose expiry has passed counts as free even before TTL has removed it.
+   */
   async create(tenant: Tenant, { maxTenants }: CreateLimits): Promise<Tenant> {
     const stored = { ...tenant, version: tenant.version + 1 };
     const TableName = this.tableName;
+    const pending = isAwaitingVerification(tenant);
+    const now = Math.floor(Date.parse(tenant.createdAt) / 1000);
+    const expiredAttributes = { '#expiresAt': TENANT_TABLE.ttlAttribute };
     const command = new TransactWriteCommand({
       TransactItems: [
-        { Put: { TableName, Item: tenantItem(stored), ConditionExpression: 'attribute_not_exists(pk)' } },
         {
           Put: {
             TableName,
-            Item: { pk: keys.email(emailHash(tenant.email)), kind: 'emailClaim', tenantId: tenant.id },
-            ConditionExpression: 'attribute_not_exists(pk)',
+            Item: tenantItem(stored),
+            // Only an unconfirmed signup that has expired gives its slug away; tombstones keep it.
+            ConditionExpression: 'attribute_not_exists(pk) OR (#phase = :pending AND #expiresAt < :now)',
+            ExpressionAttributeNames: { ...expiredAttributes, '#phase': TENANT_TABLE.phaseIndex.partitionKey },
+            ExpressionAttributeValues: { ':pending': 'PendingVerification', ':now': now },
           },
         },
-        counterUpdate(TableName, keys.tenantCounter, 'liveCount', 1, maxTenants),
+        {
+          Put: {
+            TableName,
+            Item: emailClaim(tenant, pending ? tenant.expiresAt : undefined),
+            ConditionExpression: 'attribute_not_exists(pk) OR #expiresAt < :now',
+            ExpressionAttributeNames: expiredAttributes,
+            ExpressionAttributeValues: { ':now': now },
+          },
+        },
+        ...(pending ? [] : [counterUpdate(TableName, keys.tenantCounter, 'liveCount', 1, maxTenants)]),
       ],
     });
     try {
@@ -100,6 +127,37 @@ export class DynamoDbTenantStore implements TenantStore {
     return stored;
   }
 
+  /**
+   * Takes back an unconfirmed signup whose mail could not be sent: the record and its email
+   * claim go, so the visitor can try again at once. Only while it is still the version written.
+   */
+  async discardPending(tenant: Tenant): Promise<void> {
+    const TableName = this.tableName;
+    await this.client.send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Delete: {
+              TableName,
+              Key: { pk: keys.tenant(tenant.id) },
+              ConditionExpression: '#version = :expected AND #phase = :pending',
+              ExpressionAttributeNames: { '#version': 'version', '#phase': TENANT_TABLE.phaseIndex.partitionKey },
+              ExpressionAttributeValues: { ':expected': tenant.version, ':pending': 'PendingVerification' },
+            },
+          },
+          {
+            Delete: {
+              TableName,
+              Key: { pk: keys.email(emailHash(tenant.email)) },
+              ConditionExpression: 'tenantId = :id',
+              ExpressionAttributeValues: { ':id': tenant.id },
+            },
+          },
+        ],
+      }),
+    );
+  }
+
   async get(id: string, { consistent = true }: ReadOptions = {}): Promise<Tenant | undefined> {
     const { Item } = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: { pk: keys.tenant(id) }, ConsistentRead: consistent }),
@@ -108,11 +166,15 @@ export class DynamoDbTenantStore implements TenantStore {
   }
 
   /**
-   * `releaseClaims` gives back the email and the slot without checking that they are still
+   * `releaseClaims` gives back the place under the ceiling without checking that it is still
    * held: the caller passes it only on the write that turns `desired` into 'deleted', and the
-   * version condition lets that write succeed once, so the release happens once too.
+   * version condition lets that write succeed once, so the release happens once too. The email
+   * claim is not freed then but given an expiry at the end of the trial period: deleting a trial
+   * and signing up again with the same address does not give a fresh trial.
+   * `admit` is the confirmation of a PendingVerification signup: it takes its place under the
+   * ceiling (TenantCeilingError past it) and makes its email claim permanent.
    */
-  async save(tenant: Tenant, { releaseClaims = false, routingSlot }: SaveOptions = {}): Promise<Tenant> {
+  async save(tenant: Tenant, { releaseClaims = false, routingSlot, admit }: SaveOptions = {}): Promise<Tenant> {
     const stored = { ...tenant, version: tenant.version + 1 };
     const TableName = this.tableName;
     const put = {
@@ -124,9 +186,16 @@ export class DynamoDbTenantStore implements TenantStore {
     };
     const alongside: TransactItem[] = [];
     if (releaseClaims) {
+      const claimUntil = epochSeconds(tenant.trialEndsAt);
       alongside.push(
-        { Delete: { TableName, Key: { pk: keys.email(emailHash(tenant.email)) } } },
+        { Put: { TableName, Item: emailClaim(tenant, claimUntil) } },
         counterUpdate(TableName, keys.tenantCounter, 'liveCount', -1),
+      );
+    }
+    if (admit) {
+      alongside.push(
+        { Put: { TableName, Item: emailClaim(tenant, undefined), ConditionExpression: 'tenantId = :id', ExpressionAttributeValues: { ':id': tenant.id } } },
+        counterUpdate(TableName, keys.tenantCounter, 'liveCount', 1, admit.maxTenants),
       );
     }
     // The slot flag on the tenant flips in the same conditional write, so a slot is taken or
@@ -146,6 +215,11 @@ export class DynamoDbTenantStore implements TenantStore {
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException || failedConditions(error).includes(0)) {
         throw new VersionConflictError(tenant.id, tenant.version, { cause: error });
+      }
+      if (admit && failedConditions(error).length > 0) {
+        const failed = failedConditions(error);
+        if (failed.includes(alongside.length)) throw withCause(new TenantCeilingError(admit.maxTenants), error);
+        throw withCause(new EmailInUseError(), error);
       }
       if (routingSlot?.claim && failedConditions(error).length > 0) {
         throw new SlotsFullError(routingSlot.maxActiveTenants, { cause: error });
@@ -287,6 +361,16 @@ export class DynamoDbTenantStore implements TenantStore {
   }
 }
 
+/** The claim that keeps one trial per (normalised) email address; with an expiry, it lapses then. */
+function emailClaim(tenant: Tenant, expiresAt: number | undefined): Item {
+  return {
+    pk: keys.email(emailHash(tenant.email)),
+    kind: 'emailClaim',
+    tenantId: tenant.id,
+    ...(expiresAt !== undefined ? { [TENANT_TABLE.ttlAttribute]: expiresAt } : {}),
+  };
+}
+
 /** The stored item of a tenant, index keys included: for bulk loads that bypass `create`. */
 export function tenantItem(tenant: Tenant): Item {
   return {
@@ -296,7 +380,8 @@ export function tenantItem(tenant: Tenant): Item {
     [TENANT_TABLE.phaseIndex.partitionKey]: tenant.status.phase,
     // Omitted rather than nulled: an item without the key is not in the index at all.
     ...(isActive(tenant) ? { [TENANT_TABLE.activeIndex.partitionKey]: 'active' } : {}),
-    ...(tenant.spec.desired !== 'deleted' ? { [TENANT_TABLE.trialIndex.partitionKey]: 'trial' } : {}),
+    // An unconfirmed signup has no trial running yet; it simply expires.
+    ...(tenant.spec.desired !== 'deleted' && !isAwaitingVerification(tenant) ? { [TENANT_TABLE.trialIndex.partitionKey]: 'trial' } : {}),
     emailHash: emailHash(tenant.email),
   };
 }

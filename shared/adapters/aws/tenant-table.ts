@@ -10,6 +10,8 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * - `counter#tenants`  how many live tenants exist, checked against the ceiling on create
  * - `counter#routing`  how many tenants hold a routing slot, checked against the ALB ceiling
  * - `marker#<name>`  where a paged background job (the sweep) left off
+ * - `rate#<key>#<window start>`  attempts counted by the rate limiter, removed by TTL (the key
+ *   of a signup limit is a hash of the client's address, never the address)
  */
 export const TENANT_TABLE = {
   partitionKey: 'pk',
@@ -26,6 +28,7 @@ export const keys = {
   tenant: (id: string) => `tenant#${id}`,
   email: (emailHash: string) => `email#${emailHash}`,
   marker: (name: string) => `marker#${name}`,
+  rateWindow: (key: string, windowStart: number) => `rate#${key}#${windowStart}`,
   tenantCounter: 'counter#tenants',
   /** Tenants holding a routing slot (a rule and target group on the load balancer). */
   routingCounter: 'counter#routing',

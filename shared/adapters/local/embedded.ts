@@ -31,6 +31,7 @@ import { quietErrors } from './error-log.js';
 import { startGateway } from './gateway.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
+import { LocalOutbox } from './outbox.js';
 import { ProcessCompute } from './process-compute.js';
 import { naming } from './start-error.js';
 import { storeHealth } from './store-health.js';
@@ -137,6 +138,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       loadApiConfig({
         DORMOUSE_TABLE_NAME: 'dormouse-tenants',
         DORMOUSE_IDEMPOTENCY_TABLE_NAME: 'dormouse-idempotency',
+        // Mail stays on this machine (the outbox); the sender only fills in the From line.
+        DORMOUSE_EMAIL_SENDER: 'Dormouse <dormouse@localhost>',
         ...env,
         // Tenants are reached through the local gateway as http://<slug>.localhost:<port>.
         DORMOUSE_BASE_URL: `http://localhost:${gatewayPort}`,
@@ -265,7 +268,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     }
 
     const health = storeHealth({ client: dynamoClient, tableName: config.tenantTable });
-    const handler = createApiHandler({ ...apiDeps(config, { dynamoClient, logger: quiet }), health });
+    const outbox = new LocalOutbox();
+    const handler = createApiHandler({ ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox }), health });
     const api = await naming('DORMOUSE_API_PORT', local.DORMOUSE_API_PORT, () => serveHttpApi(handler, { port: local.DORMOUSE_API_PORT }));
     stops.push(() => api.close());
 
