@@ -1125,7 +1125,6 @@ describe('cdk-nag AwsSolutions', () => {
         'LoadBalancer/AccessLogs AwsSolutions-S1',
         'Tenants/ExecutionRole AwsSolutions-IAM5[Resource::…]',
         'Tenants/TenantTask AwsSolutions-ECS2',
-        'LoadBalancer/Alb AwsSolutions-ELB2',
         'Tables/Idempotency AwsSolutions-DDB3',
         'ControlPlane/Api AwsSolutions-L1',
         'ControlPlane/StreamPublisher AwsSolutions-L1',
