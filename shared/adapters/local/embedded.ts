@@ -33,7 +33,9 @@ const embeddedSchema = z.object({
   DORMOUSE_DYNAMODB_ENDPOINT: z.string().url().optional(),
   /** The tenant application, a command line; the demo app when absent. */
   DORMOUSE_TENANT_COMMAND: z.string().optional(),
-  DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/').default('/healthz'),
+  DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/').default('/'),
+  /** How long a new task may fail its health check before the tenant is Failed. */
+  DORMOUSE_UNHEALTHY_SECONDS: seconds.default(RECONCILE_DEFAULTS.unhealthyTimeoutMs / 1000),
   DORMOUSE_SWEEP_SECONDS: seconds.default(30),
   DORMOUSE_IDLE_SECONDS: seconds.default(900),
   DORMOUSE_MIN_RUN_SECONDS: seconds.default(300),
@@ -160,6 +162,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             backoffMaxMs: 30_000,
             queueRetryMs: 5_000,
             listingLagMs: 0,
+            unhealthyTimeoutMs: local.DORMOUSE_UNHEALTHY_SECONDS * 1000,
             leaseMs: 60_000,
             hostFor: (tenantId) => tenantHost(config.baseUrl, tenantId),
             maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,

@@ -1,10 +1,11 @@
 import { request as httpRequest, type ClientRequest } from 'node:http';
+import { explainHealthCheck } from '../../domain/health-reasons.js';
 import type { RoutingInventory } from '../../ports/inventory.js';
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
 import { targetGroupName } from '../aws/names.js';
 
 export interface GatewayRoutingOptions {
-  /** @default '/healthz' */
+  /** @default '/' (the ALB's default, and the CDK app's) */
   healthCheckPath?: string;
   /** @default 1_000 */
   healthCheckIntervalMs?: number;
@@ -44,9 +45,18 @@ interface TargetState {
   health: TargetHealth;
   successes: number;
   failures: number;
+  /** The last failed check, in ELBv2's words (TargetHealth Reason and Description). */
+  lastFailure?: HealthCheckFailure;
   timer?: NodeJS.Timeout;
   probe?: ClientRequest;
 }
+
+interface HealthCheckFailure {
+  code: 'Target.ResponseCodeMismatch' | 'Target.Timeout' | 'Target.FailedHealthChecks';
+  description: string;
+}
+
+type ProbeResult = { passed: true } | { passed: false; failure: HealthCheckFailure };
 
 interface TargetGroup {
   arn: string;
@@ -84,7 +94,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
   private closed = false;
 
   constructor({
-    healthCheckPath = '/healthz',
+    healthCheckPath = '/',
     healthCheckIntervalMs = 1_000,
     healthCheckTimeoutMs = Math.min(healthCheckIntervalMs, 2_000),
     healthyThreshold = 1,
@@ -119,9 +129,15 @@ export class GatewayRouting implements Routing, RoutingInventory {
     return this.groups.has(arn) ? arn : undefined;
   }
 
-  /** Like DescribeTargetHealth: a target group that does not exist is an error, not an empty one. */
+  /**
+   * Like DescribeTargetHealth: a target group that does not exist is an error, not an empty one,
+   * and an unhealthy target says why, from the same reason codes ELBv2 gives.
+   */
   async targets(targetGroupArn: string): Promise<Target[]> {
-    return [...this.requireGroup(targetGroupArn).targets.values()].map(({ ip, health }) => ({ ip, health }));
+    return [...this.requireGroup(targetGroupArn).targets.values()].map(({ ip, health, lastFailure }) => {
+      const reason = health === 'unhealthy' && lastFailure ? explainHealthCheck(this.healthCheckPath, lastFailure.code, lastFailure.description) : undefined;
+      return { ip, health, ...(reason ? { reason } : {}) };
+    });
   }
 
   /** Registering a target again is a no-op, unless it was draining: then its checks start over. */
@@ -232,13 +248,14 @@ export class GatewayRouting implements Routing, RoutingInventory {
 
   private async check(group: TargetGroup, target: TargetState): Promise<void> {
     target.timer = undefined;
-    const passed = await this.probe(target);
+    const result = await this.probe(target);
     // Deregistered, re-registered or closed meanwhile: this result is about nothing current.
     const current = this.groups.get(group.arn) === group && group.targets.get(target.ip) === target;
     if (this.closed || !current || target.health === 'draining') return;
-    if (passed) {
+    if (result.passed) {
       target.successes += 1;
       target.failures = 0;
+      target.lastFailure = undefined;
       if (target.health !== 'healthy' && target.successes >= this.healthyThreshold) {
         target.health = 'healthy';
         this.changed(group, target);
@@ -246,6 +263,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
     } else {
       target.failures += 1;
       target.successes = 0;
+      target.lastFailure = result.failure;
       if (target.health !== 'unhealthy' && target.failures >= this.unhealthyThreshold) {
         target.health = 'unhealthy';
         this.changed(group, target);
@@ -254,31 +272,40 @@ export class GatewayRouting implements Routing, RoutingInventory {
     this.scheduleCheck(group, target, this.healthCheckIntervalMs);
   }
 
-  /** Passes on a 2xx or 3xx within the timeout, as the ALB matcher `200-399` does. */
-  private probe(target: TargetState): Promise<boolean> {
+  /**
+   * Passes on a 2xx or 3xx within the timeout, as the ALB matcher `200-399` does; a failure is
+   * described with the reason code and description ELBv2 would give for it.
+   */
+  private probe(target: TargetState): Promise<ProbeResult> {
     return new Promise((resolve) => {
+      const fail = (code: HealthCheckFailure['code'], description: string) => resolve({ passed: false, failure: { code, description } });
       let url: URL;
       try {
         url = new URL(this.healthCheckPath, `http://${target.ip}`);
       } catch {
-        resolve(false);
+        fail('Target.FailedHealthChecks', 'Health checks failed');
         return;
       }
+      let timedOut = false;
       const req = httpRequest(
         url,
         { method: 'GET', agent: false, timeout: this.healthCheckTimeoutMs, headers: { 'user-agent': 'ELB-HealthChecker/2.0 (dormouse local)' } },
         (res) => {
           res.resume();
           const status = res.statusCode ?? 0;
-          resolve(status >= 200 && status < 400);
+          if (status >= 200 && status < 400) resolve({ passed: true });
+          else fail('Target.ResponseCodeMismatch', `Health checks failed with these codes: [${status}]`);
         },
       );
       target.probe = req;
-      req.once('timeout', () => req.destroy(new Error('health check timed out')));
-      req.once('error', () => resolve(false));
+      req.once('timeout', () => {
+        timedOut = true;
+        req.destroy(new Error('health check timed out'));
+      });
+      req.once('error', () => (timedOut ? fail('Target.Timeout', 'Request timed out') : fail('Target.FailedHealthChecks', 'Health checks failed')));
       req.once('close', () => {
         if (target.probe === req) target.probe = undefined;
-        resolve(false);
+        fail(timedOut ? 'Target.Timeout' : 'Target.FailedHealthChecks', timedOut ? 'Request timed out' : 'Health checks failed');
       });
       req.end();
     });
