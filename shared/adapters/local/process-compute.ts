@@ -6,12 +6,16 @@ import type { TaskStateChange } from '../../app/task-event.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../ports/compute.js';
 import type { TaskInventory } from '../../ports/inventory.js';
 import { freePort } from './dynamodb-local.js';
+import { TenantProcessRegistry, defaultRuntimeDir, type LeftoverReport, type TenantProcessRecord } from './tenant-processes.js';
 
 /** The repository root: the default command and working directory are resolved from it. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** The demo tenant application, run with the Node that runs the control plane. */
 export const DEFAULT_TENANT_COMMAND: readonly string[] = [process.execPath, join(REPO_ROOT, 'demo', 'whoami.mjs')];
+
+/** tenant-supervisor.mjs exits with this, after a line "Could not start …", when spawning the command failed. */
+const SUPERVISOR_COULD_NOT_START = 127;
 
 /** ECS keeps the reason of a stopped task to 255 characters; so do we, for the container reason. */
 const MAX_REASON_LENGTH = 255;
@@ -44,6 +48,8 @@ export interface ProcessComputeOptions {
   onOutput?: (output: TaskOutputLine) => void;
   /** Where listener failures go. @default console */
   logger?: Pick<Console, 'warn'>;
+  /** Where this run records its tenant process groups, for the next run to find. @default defaultRuntimeDir() */
+  runtimeDir?: string;
 }
 
 interface LocalTask {
@@ -87,6 +93,7 @@ export class ProcessCompute implements Compute, TaskInventory {
   private readonly listeners = new Set<TaskEventListener>();
   private readonly portsInUse = new Set<number>();
   private readonly sequences = new Map<string, number>();
+  private readonly registry: TenantProcessRegistry;
   private shuttingDown = false;
   private exitHookInstalled = false;
 
@@ -100,6 +107,7 @@ export class ProcessCompute implements Compute, TaskInventory {
     stoppedRetentionMs = 3_600_000,
     onOutput,
     logger = console,
+    runtimeDir = defaultRuntimeDir(),
   }: ProcessComputeOptions = {}) {
     if (command.length === 0) throw new RangeError('ProcessCompute needs a command: at least the program to run');
     this.command = command;
@@ -111,6 +119,7 @@ export class ProcessCompute implements Compute, TaskInventory {
     this.stoppedRetentionMs = stoppedRetentionMs;
     this.onOutput = onOutput;
     this.logger = logger;
+    this.registry = new TenantProcessRegistry(runtimeDir, logger);
   }
 
   /** Every task state change, in order per task; returns a function that unsubscribes. */
@@ -189,7 +198,10 @@ export class ProcessCompute implements Compute, TaskInventory {
     this.beginStop(task, { stopCode: 'UserInitiated', stoppedReason: reason.slice(0, MAX_REASON_LENGTH) });
   }
 
-  /** The process id of a task's child, while it has one: for logs and tests. */
+  /**
+   * The process id of a task's supervisor, while it has one, which is also the id of the task's
+   * process group (the application runs in it): for logs and tests.
+   */
   pidOf(arn: string): number | undefined {
     const task = this.tasks.get(arn);
     return task?.child && task.observed.lastStatus !== 'STOPPED' ? task.child.pid : undefined;
@@ -212,14 +224,44 @@ export class ProcessCompute implements Compute, TaskInventory {
     await Promise.all(live.map((task) => task.stopped));
   }
 
+  /**
+   * Tenant process groups still alive among those this run started: none once `stopAll` has
+   * resolved, unless a process resisted SIGKILL (uninterruptible sleep) or left its group.
+   */
+  stillRunning(): Promise<TenantProcessRecord[]> {
+    return this.registry.stillRunning();
+  }
+
+  /**
+   * Stops what an earlier run that was killed outright left running (see TenantProcessRegistry),
+   * and says so. Meant for start-up, before any task of this run starts.
+   */
+  async reapLeftovers(): Promise<LeftoverReport> {
+    const report = await this.registry.reapLeftovers(this.stopGraceMs);
+    const list = (records: TenantProcessRecord[]) => records.map((record) => `${record.tenantId} (process group ${record.pgid})`).join(', ');
+    if (report.stopped.length > 0) {
+      this.logger.warn(`Dormouse: stopped tenant processes that an earlier run left behind: ${list(report.stopped)}`);
+    }
+    for (const group of report.unverified) {
+      this.logger.warn(
+        `Dormouse: processes ${group.pids.join(', ')} remain of tenant ${group.tenantId}'s process group ${group.pgid} from an earlier run; ` +
+          'they cannot be verified as Dormouse\'s, so they are left alone: check them, and stop them if they are.',
+      );
+    }
+    return report;
+  }
+
   // ---- Lifecycle ----------------------------------------------------------------------------
 
   private spawnChild(task: LocalTask, host: string): void {
     const { observed } = task;
-    const [program, ...args] = this.command as [string, ...string[]];
+    const [program] = this.command as [string, ...string[]];
+    const marker = this.registry.markerFor(observed.arn);
     let child: ChildProcess;
     try {
-      child = spawn(program, args, {
+      // Through the supervisor, which leads the task's process group and ends it should this
+      // process die without stopping it (SIGKILL, a crash): see tenant-supervisor.mjs.
+      child = spawn(process.execPath, this.registry.supervisorArgs(marker, this.command), {
         cwd: this.cwd,
         // Only what the application needs: the control plane's own secrets and NODE_OPTIONS
         // (tsx, vitest loaders) are not the tenant's business.
@@ -240,6 +282,9 @@ export class ProcessCompute implements Compute, TaskInventory {
       return;
     }
     task.child = child;
+    if (child.pid !== undefined) {
+      this.registry.add({ tenantId: observed.tenantId, taskArn: observed.arn, pgid: child.pid, marker, startedAt: new Date().toISOString() });
+    }
     this.installExitHook();
 
     this.readLines(task, child, 'stdout');
@@ -317,6 +362,11 @@ export class ProcessCompute implements Compute, TaskInventory {
     if (task.observed.lastStatus === 'STOPPED') return;
     // Stragglers in the group (a forked worker) go with the process that owned the task.
     if (task.child) signalGroup(task.child, 'SIGKILL');
+    if (code === SUPERVISOR_COULD_NOT_START && task.lastStderrLine?.startsWith('Could not start ')) {
+      // The supervisor could not start the command at all (ENOENT, EACCES) and said so.
+      this.finish(task, { stopCode: 'TaskFailedToStart', stoppedReason: task.lastStderrLine });
+      return;
+    }
     if (task.observed.desiredStatus === 'STOPPED') {
       // We asked for it (StopTask, start timeout): keep that reason.
       this.finish(task, {
