@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../shared/adapters/local/dynamodb-local.js';
 import { apiClient } from '../support/http.js';
+import { processGone } from '../support/local.js';
 
 function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -44,16 +45,112 @@ function viaGateway(port: number, host: string, path: string): Promise<{ status:
   });
 }
 
+/** The process group a process belongs to (ps: the same on Linux and macOS). */
+function groupOf(pid: number): number {
+  return Number(execFileSync('ps', ['-o', 'pgid=', '-p', String(pid)], { encoding: 'utf8' }).trim());
+}
+
 describe('npm start', () => {
   let child: ChildProcess | undefined;
+  /** Process groups to kill after the tests whatever happened: npm's and tenants'. */
+  const groups = new Set<number>();
   afterAll(() => {
     // Clean up even when a step failed: the whole process group, as Ctrl-C would.
-    try {
-      if (child?.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // ESRCH: the group is already gone, which is what the test wants.
+    for (const group of [child?.pid, ...groups]) {
+      try {
+        if (group) process.kill(-group, 'SIGCONT');
+        if (group) process.kill(-group, 'SIGKILL');
+      } catch {
+        // ESRCH: the group is already gone, which is what the test wants.
+      }
     }
   });
+
+  /** `npm start` with its own ports, in a process group of its own, until it prints its banner. */
+  async function npmStart(env: Record<string, string> = {}) {
+    const [apiPort, dynamoPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
+    const output = { text: '' };
+    const started = spawn('npm', ['start'], {
+      env: {
+        ...process.env,
+        DORMOUSE_API_PORT: String(apiPort),
+        DORMOUSE_GATEWAY_PORT: String(gatewayPort),
+        DORMOUSE_DYNAMODB_PORT: String(dynamoPort),
+        DORMOUSE_ADMIN_TOKEN: '',
+        ...env,
+      },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    groups.add(started.pid!);
+    started.stdout?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+    started.stderr?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
+    await waitForOutput(started, output, /Press Ctrl-C to stop/, 60_000);
+    return { child: started, output, call: apiClient(`http://127.0.0.1:${apiPort}`), gatewayPort };
+  }
+
+  /** Signs a tenant up and waits until it answers through the gateway; resolves with its pid. */
+  async function runTenant(run: Awaited<ReturnType<typeof npmStart>>, slug: string): Promise<number> {
+    expect((await run.call('/tenants', { method: 'POST', body: { slug, email: `${slug}@example.test` } })).status).toBe(202);
+    for (let tries = 0; tries < 150; tries++) {
+      const answer = await viaGateway(run.gatewayPort, `${slug}.localhost`, '/').catch(() => undefined);
+      if (answer?.status === 200) {
+        const pid = Number(answer.text);
+        groups.add(groupOf(pid));
+        return pid;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`${slug} never answered:\n${run.output.text}`);
+  }
+
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return !processGone(pid);
+    } catch {
+      return false;
+    }
+  };
+
+  /** A tenant that ignores both its stdin closing and SIGTERM, and answers with its pid. */
+  const STUBBORN = {
+    DORMOUSE_TENANT_COMMAND: `'${process.execPath}' -e "process.on('SIGTERM', () => {}); require('http').createServer((q, s) => s.end(String(process.pid))).listen(+process.env.PORT, '127.0.0.1')"`,
+  };
+
+  it('leaves no tenant running when npm start is killed with SIGKILL, even tenants that ignore SIGTERM and their stdin', async () => {
+    const run = await npmStart(STUBBORN);
+    const pids = [await runTenant(run, 'stubborn-a'), await runTenant(run, 'stubborn-b')];
+
+    // Every process of npm start at once, the control plane included: no handler of its own runs.
+    const killedAt = Date.now();
+    process.kill(-run.child.pid!, 'SIGKILL');
+    while (pids.some(alive) && Date.now() - killedAt < 10_000) await new Promise((resolve) => setTimeout(resolve, 100));
+
+    expect(pids.filter(alive)).toEqual([]);
+    expect(Date.now() - killedAt).toBeLessThan(5_000);
+  }, 120_000);
+
+  it('finds and stops the tenants a killed run left behind when it starts again', async () => {
+    const first = await npmStart(STUBBORN);
+    const pid = await runTenant(first, 'leftover');
+    // Its supervisor cannot act (stopped, as on a machine suspended at the wrong moment), so
+    // killing npm start leaves the tenant running.
+    process.kill(groupOf(pid), 'SIGSTOP');
+    process.kill(-first.child.pid!, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(alive(pid)).toBe(true);
+
+    const second = await npmStart();
+    const stopped = alive(pid);
+    const allClosed = new Promise<void>((resolve) => second.child.stdout?.once('close', () => resolve()));
+    process.kill(-second.child.pid!, 'SIGINT');
+    await allClosed;
+
+    expect(stopped).toBe(false);
+    expect(second.output.text).toMatch(/stopped tenant processes that an earlier run left behind: .*leftover \(process group \d+\)/);
+    expect(second.output.text).toContain('Stopped. Nothing is left running.');
+  }, 180_000);
 
   it('runs the control plane, serves a tenant through the gateway, and leaves nothing running after Ctrl-C', async () => {
     const apiPort = await freePort();

@@ -55,6 +55,8 @@ export interface Embedded {
   sweepNow(): Promise<SweepReport>;
   /** Stops everything it started: tenants, gateway, API, DynamoDB Local. Safe to call twice. */
   stop(): Promise<void>;
+  /** Tenant processes of this run still alive, one line each: none once `stop` has resolved, normally. */
+  stillRunning(): Promise<string[]>;
 }
 
 export interface EmbeddedOptions {
@@ -102,7 +104,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const quiet = new Logger({ serviceName: 'dormouse', logLevel: (env.POWERTOOLS_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN' });
 
     let config = configFor(local.DORMOUSE_GATEWAY_PORT);
-    let runtime: { gatewayUrl: string; sweepNow: () => Promise<SweepReport> } | undefined;
+    let runtime: { gatewayUrl: string; sweepNow: () => Promise<SweepReport>; compute: ProcessCompute } | undefined;
     if (!options.apiOnly) {
       runtime = await startRuntime();
     } else {
@@ -118,6 +120,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
       });
       stops.push(() => compute.stopAll());
+      // A run killed outright (kill -9) whose supervisors could not act either left these.
+      await compute.reapLeftovers();
       let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
       const gateway = await startGateway({
         port: local.DORMOUSE_GATEWAY_PORT,
@@ -211,7 +215,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
       // Tenants that should run were left without processes by the last stop: bring them back.
       await controlPlane.resync();
-      return { gatewayUrl: gateway.url, sweepNow: runSweep };
+      return { gatewayUrl: gateway.url, sweepNow: runSweep, compute };
     }
 
     const api = await serveHttpApi(createApiHandler(apiDeps(config, { dynamoClient, logger: quiet })), { port: local.DORMOUSE_API_PORT });
@@ -225,6 +229,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,
       sweepNow: runtime?.sweepNow ?? (() => Promise.reject(new Error('Not running tenants (apiOnly)'))),
       stop,
+      stillRunning: async () =>
+        (await runtime?.compute.stillRunning())?.map((group) => `tenant ${group.tenantId}: process group ${group.pgid} (stop it with: kill -KILL -- -${group.pgid})`) ?? [],
     };
   } catch (error) {
     await stop();
