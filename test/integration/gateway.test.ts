@@ -182,7 +182,7 @@ describe('gateway', () => {
   it('stops routing to a target that stops answering its health check, and routes to it again once it recovers', async () => {
     const state = { answering: true };
     const app = await startTestServer((req, res) => {
-      if (req.url === '/healthz' && !state.answering) return; // Hangs: the check times out.
+      if (req.url === '/' && !state.answering) return; // Hangs: the health check (GET /) times out.
       res.end(`flaky ${req.url}`);
     });
     cleanups.push(() => app.close());
