@@ -222,6 +222,8 @@ export class ProcessCompute implements Compute, TaskInventory {
       }
     }
     await Promise.all(live.map((task) => task.stopped));
+    // Forgets the groups that are gone, so a clean stop leaves no record behind.
+    await this.registry.stillRunning();
   }
 
   /**
@@ -401,6 +403,8 @@ export class ProcessCompute implements Compute, TaskInventory {
     if (task.port !== undefined) this.portsInUse.delete(task.port);
     this.emit(task);
     task.markStopped();
+    // Keeps the record file to the groups that may still be alive (this one ends a moment later).
+    void this.registry.stillRunning();
     if (![...this.tasks.values()].some((other) => other.child && other.observed.lastStatus !== 'STOPPED')) {
       this.removeExitHook();
     }
