@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ProcessCompute, type ProcessComputeOptions } from '../../shared/adapters/local/process-compute.js';
 import type { RunTaskRequest } from '../../shared/ports/compute.js';
-import { liveMembers } from '../../shared/adapters/local/tenant-processes.js';
+import { liveMembers, processStartTime } from '../../shared/adapters/local/tenant-processes.js';
 import { get, processGone, recordEvents, waitFor } from '../support/local.js';
 
 const node = process.execPath;
@@ -68,7 +68,8 @@ describe('ProcessCompute', () => {
     const whoami = await get(running.ip!, '/whoami');
     expect(whoami.status).toBe(200);
     expect(JSON.parse(whoami.body)).toEqual({ tenant: 'acme', host: 'acme.localhost', pid: expect.any(Number) });
-    // The application runs in the task's process group, led by its supervisor.
+    // The application leads the task's process group itself: no process runs in between.
+    expect(compute.pidOf(running.arn)).toBe(JSON.parse(whoami.body).pid);
     expect(await liveMembers(compute.pidOf(running.arn)!)).toContain(JSON.parse(whoami.body).pid);
     expect(await compute.tenantTasks('acme', [])).toEqual([running]);
     expect(await compute.allTenantTasks()).toEqual([running]);
@@ -299,15 +300,16 @@ describe('ProcessCompute when the control plane dies', () => {
     groups.clear();
   });
 
-  /** Starts the fixture control plane; resolves with its tenant's pid and process group once it runs. */
-  async function startParent(mode: 'exit' | 'hang' | 'stubborn', runtimeDir?: string): Promise<{ pid: number; group: number }> {
+  /** Starts the fixture control plane; resolves with its tenant's pid and process group, and its watchdog's pid, once it runs. */
+  async function startParent(mode: 'exit' | 'hang' | 'stubborn', runtimeDir?: string): Promise<{ pid: number; group: number; watchdog: number }> {
     parent = spawn(node, ['--import', 'tsx', fixture, mode, ...(runtimeDir ? [runtimeDir] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     parent.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     parent.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const line = await waitFor(`the fixture to report its tenant (output so far: ${output})`, () => /\{.*\}\n/.exec(output)?.[0], 20_000);
-    const reported = JSON.parse(line) as { pid: number; group: number };
+    const reported = JSON.parse(line) as { pid: number; group: number; watchdog: number };
     groups.add(reported.group);
+    groups.add(reported.watchdog);
     return reported;
   }
 
@@ -330,7 +332,7 @@ describe('ProcessCompute when the control plane dies', () => {
   });
 
   it('leaves no tenant behind when killed with SIGKILL, even one that ignores its stdin and SIGTERM', async () => {
-    const { pid, group } = await startParent('stubborn', mkdtempSync(join(tmpdir(), 'dormouse-runtime-')));
+    const { pid, group, watchdog } = await startParent('stubborn', mkdtempSync(join(tmpdir(), 'dormouse-runtime-')));
     expect(processGone(pid)).toBe(false);
 
     const killedAt = Date.now();
@@ -339,13 +341,15 @@ describe('ProcessCompute when the control plane dies', () => {
 
     expect(Date.now() - killedAt).toBeLessThan(4_000);
     expect(processGone(group)).toBe(true);
+    // Its job done, the watchdog does not stay behind either.
+    await waitFor('the watchdog to be gone', () => processGone(watchdog), 2_000);
   });
 
   it('finds the tenant processes a killed run left behind and stops them at the next start', async () => {
     const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
-    const { pid, group } = await startParent('stubborn', runtimeDir);
-    // A supervisor that cannot act (stopped, as by a suspended machine) leaves its tenant running.
-    process.kill(group, 'SIGSTOP');
+    const { pid, group, watchdog } = await startParent('stubborn', runtimeDir);
+    // A watchdog that cannot act (stopped, as by a suspended machine) leaves the tenant running.
+    process.kill(watchdog, 'SIGSTOP');
     parent!.kill('SIGKILL');
     await waitFor('the control plane to be gone', () => processGone(parent!.pid!), 5_000);
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -358,6 +362,8 @@ describe('ProcessCompute when the control plane dies', () => {
     expect(report.unverified).toEqual([]);
     expect(processGone(pid)).toBe(true);
     expect(processGone(group)).toBe(true);
+    expect(report.watchdogs).toEqual([watchdog]);
+    expect(processGone(watchdog)).toBe(true);
     expect(readdirSync(runtimeDir)).toEqual([]);
   });
 
@@ -367,8 +373,10 @@ describe('ProcessCompute when the control plane dies', () => {
     const unrelated = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
     groups.add(unrelated.pid!);
     // A record of a run whose control plane is gone (no process has pid 2^22 + 1 on Linux or macOS).
-    const record = { tenantId: 'acme', taskArn: 'local:task/acme/1', pgid: unrelated.pid, marker: '4194305-abcdef/local:task/acme/1', startedAt: new Date().toISOString() };
-    writeFileSync(join(runtimeDir, 'run-4194305-abcdef.json'), JSON.stringify([record]));
+    // Recorded with another start time: the process that had this pid then was another one.
+    const record = { tenantId: 'acme', taskArn: 'local:task/acme/1', pgid: unrelated.pid, startTime: '1', startedAt: new Date().toISOString() };
+    const watchdog = { pid: unrelated.pid, startTime: processStartTime(unrelated.pid!) };
+    writeFileSync(join(runtimeDir, 'run-4194305-abcdef.json'), JSON.stringify({ watchdog, groups: [record] }));
 
     const report = await new ProcessCompute({ runtimeDir, logger: { warn: () => {} } }).reapLeftovers();
 
@@ -407,6 +415,47 @@ describe('ProcessCompute stillRunning', () => {
 
     expect(during).toEqual([expect.objectContaining({ tenantId: 'acme', pgid: group, taskArn: result.task.arn })]);
     expect(after).toEqual([]);
+    expect(readdirSync(runtimeDir)).toEqual([]);
+  });
+});
+
+describe('ProcessCompute watchdog', () => {
+  /** This process's children whose command line runs the watchdog script. */
+  function watchdogChildren(): number[] {
+    return readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((name) => {
+        try {
+          const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+          const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+          return parent === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('tenant-watchdog.sh');
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  }
+
+  it.runIf(process.platform === 'linux')('runs one watchdog for all its tasks, in a process group of its own, and none once stopAll has resolved', async () => {
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
+    const { compute, until } = newCompute({ runtimeDir });
+    expect(compute.watchdogPid()).toBeUndefined();
+    const started = await Promise.all(['acme', 'globex', 'initech'].map((tenant) => compute.runTask(request(tenant))));
+    await Promise.all(started.map((result) => until(result.started ? result.task.arn : '', (task) => task.lastStatus === 'RUNNING')));
+    const watchdog = compute.watchdogPid()!;
+    pids.add(watchdog);
+
+    const during = watchdogChildren();
+    const ownGroup = (await liveMembers(watchdog)).includes(watchdog);
+    const recorded = JSON.parse(readFileSync(join(runtimeDir, readdirSync(runtimeDir)[0]!), 'utf8')) as { watchdog: { pid: number }; groups: unknown[] };
+    await compute.stopAll();
+
+    expect(during).toEqual([watchdog]);
+    expect(ownGroup).toBe(true);
+    expect(recorded.watchdog.pid).toBe(watchdog);
+    expect(recorded.groups).toHaveLength(3);
+    expect(processGone(watchdog)).toBe(true);
+    expect(compute.watchdogPid()).toBeUndefined();
     expect(readdirSync(runtimeDir)).toEqual([]);
   });
 });

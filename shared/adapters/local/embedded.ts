@@ -55,7 +55,7 @@ export interface Embedded {
   sweepNow(): Promise<SweepReport>;
   /** Stops everything it started: tenants, gateway, API, DynamoDB Local. Safe to call twice. */
   stop(): Promise<void>;
-  /** Tenant processes of this run still alive, one line each: none once `stop` has resolved, normally. */
+  /** Tenant processes of this run still alive, and its tenant watchdog, one line each: none once `stop` has resolved, normally. */
   stillRunning(): Promise<string[]>;
 }
 
@@ -120,7 +120,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
       });
       stops.push(() => compute.stopAll());
-      // A run killed outright (kill -9) whose supervisors could not act either left these.
+      // A run killed outright (kill -9) whose watchdog could not act either left these.
       await compute.reapLeftovers();
       let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
       const gateway = await startGateway({
@@ -229,8 +229,14 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,
       sweepNow: runtime?.sweepNow ?? (() => Promise.reject(new Error('Not running tenants (apiOnly)'))),
       stop,
-      stillRunning: async () =>
-        (await runtime?.compute.stillRunning())?.map((group) => `tenant ${group.tenantId}: process group ${group.pgid} (stop it with: kill -KILL -- -${group.pgid})`) ?? [],
+      stillRunning: async () => {
+        if (!runtime) return [];
+        const left = (await runtime.compute.stillRunning()).map(
+          (group) => `tenant ${group.tenantId}: process group ${group.pgid} (stop it with: kill -KILL -- -${group.pgid})`,
+        );
+        const watchdog = runtime.compute.watchdogPid();
+        return watchdog === undefined ? left : [...left, `the tenant watchdog: process ${watchdog} (stop it with: kill -KILL -- -${watchdog})`];
+      },
     };
   } catch (error) {
     await stop();

@@ -14,9 +14,6 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** The demo tenant application, run with the Node that runs the control plane. */
 export const DEFAULT_TENANT_COMMAND: readonly string[] = [process.execPath, join(REPO_ROOT, 'demo', 'whoami.mjs')];
 
-/** tenant-supervisor.mjs exits with this, after a line "Could not start …", when spawning the command failed. */
-const SUPERVISOR_COULD_NOT_START = 127;
-
 /** ECS keeps the reason of a stopped task to 255 characters; so do we, for the container reason. */
 const MAX_REASON_LENGTH = 255;
 
@@ -75,7 +72,9 @@ interface LocalTask {
  *
  * Each child runs in its own process group, killed as a whole: an application that forks
  * (say `npm start`) leaves nothing behind, and a Ctrl-C at the terminal reaches the control
- * plane only, which then stops tenants in order instead of watching them all "crash".
+ * plane only, which then stops tenants in order instead of watching them all "crash". Should
+ * the control plane die without stopping them, one watchdog process for the whole run ends the
+ * groups (see TenantWatchdog), and the next start stops what even that missed.
  */
 export class ProcessCompute implements Compute, TaskInventory {
   private readonly command: readonly string[];
@@ -199,8 +198,8 @@ export class ProcessCompute implements Compute, TaskInventory {
   }
 
   /**
-   * The process id of a task's supervisor, while it has one, which is also the id of the task's
-   * process group (the application runs in it): for logs and tests.
+   * The process id of a task's child, while it has one, which is also the id of the task's
+   * process group: for logs and tests.
    */
   pidOf(arn: string): number | undefined {
     const task = this.tasks.get(arn);
@@ -222,8 +221,14 @@ export class ProcessCompute implements Compute, TaskInventory {
       }
     }
     await Promise.all(live.map((task) => task.stopped));
-    // Forgets the groups that are gone, so a clean stop leaves no record behind.
+    // Forgets the groups that are gone, then ends the watchdog: a clean stop leaves no record behind.
     await this.registry.stillRunning();
+    await this.registry.close();
+  }
+
+  /** The pid of the run's watchdog while it runs (see TenantWatchdog): none once `stopAll` has resolved. */
+  watchdogPid(): number | undefined {
+    return this.registry.watchdogPid;
   }
 
   /**
@@ -241,6 +246,9 @@ export class ProcessCompute implements Compute, TaskInventory {
   async reapLeftovers(): Promise<LeftoverReport> {
     const report = await this.registry.reapLeftovers(this.stopGraceMs);
     const list = (records: TenantProcessRecord[]) => records.map((record) => `${record.tenantId} (process group ${record.pgid})`).join(', ');
+    if (report.watchdogs) {
+      this.logger.warn(`Dormouse: stopped the tenant watchdog that an earlier run left behind (process ${report.watchdogs.join(', ')})`);
+    }
     if (report.stopped.length > 0) {
       this.logger.warn(`Dormouse: stopped tenant processes that an earlier run left behind: ${list(report.stopped)}`);
     }
@@ -257,13 +265,10 @@ export class ProcessCompute implements Compute, TaskInventory {
 
   private spawnChild(task: LocalTask, host: string): void {
     const { observed } = task;
-    const [program] = this.command as [string, ...string[]];
-    const marker = this.registry.markerFor(observed.arn);
+    const [program, ...args] = this.command as [string, ...string[]];
     let child: ChildProcess;
     try {
-      // Through the supervisor, which leads the task's process group and ends it should this
-      // process die without stopping it (SIGKILL, a crash): see tenant-supervisor.mjs.
-      child = spawn(process.execPath, this.registry.supervisorArgs(marker, this.command), {
+      child = spawn(program, args, {
         cwd: this.cwd,
         // Only what the application needs: the control plane's own secrets and NODE_OPTIONS
         // (tsx, vitest loaders) are not the tenant's business.
@@ -284,9 +289,9 @@ export class ProcessCompute implements Compute, TaskInventory {
       return;
     }
     task.child = child;
-    if (child.pid !== undefined) {
-      this.registry.add({ tenantId: observed.tenantId, taskArn: observed.arn, pgid: child.pid, marker, startedAt: new Date().toISOString() });
-    }
+    // Leads its process group (detached): recorded, and told to the run's watchdog, which ends
+    // the group should this process die without stopping it (SIGKILL, a crash).
+    if (child.pid !== undefined) this.registry.add({ tenantId: observed.tenantId, taskArn: observed.arn, pgid: child.pid });
     this.installExitHook();
 
     this.readLines(task, child, 'stdout');
@@ -364,11 +369,6 @@ export class ProcessCompute implements Compute, TaskInventory {
     if (task.observed.lastStatus === 'STOPPED') return;
     // Stragglers in the group (a forked worker) go with the process that owned the task.
     if (task.child) signalGroup(task.child, 'SIGKILL');
-    if (code === SUPERVISOR_COULD_NOT_START && task.lastStderrLine?.startsWith('Could not start ')) {
-      // The supervisor could not start the command at all (ENOENT, EACCES) and said so.
-      this.finish(task, { stopCode: 'TaskFailedToStart', stoppedReason: task.lastStderrLine });
-      return;
-    }
     if (task.observed.desiredStatus === 'STOPPED') {
       // We asked for it (StopTask, start timeout): keep that reason.
       this.finish(task, {
@@ -480,7 +480,7 @@ export class ProcessCompute implements Compute, TaskInventory {
 
   /**
    * 'exit' handlers can only do synchronous work, which SIGKILL is: however this process ends
-   * (short of SIGKILL, which the children's stdin pipe covers), no tenant outlives it.
+   * (short of SIGKILL, which the run's watchdog covers), no tenant outlives it.
    */
   private readonly killAllNow = () => {
     for (const task of this.tasks.values()) {

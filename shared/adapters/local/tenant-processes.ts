@@ -1,27 +1,38 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { TENANT_WATCHDOG, TenantWatchdog, WATCHDOG_FLAG } from './tenant-watchdog.js';
 
-/** Runs every tenant command; its command line carries the marker that identifies a task's group. */
-export const TENANT_SUPERVISOR = fileURLToPath(new URL('./tenant-supervisor.mjs', import.meta.url));
-
-const MARKER_FLAG = '--dormouse-task=';
 const RUN_FILE = /^run-(\d+)-[0-9a-f]+\.json$/;
 
 /** One task's process group, as written down while it may be running. */
 export interface TenantProcessRecord {
   tenantId: string;
   taskArn: string;
-  /** The supervisor's pid, which is also the id of the task's process group. */
+  /** The tenant process's pid, which is also the id of the task's process group. */
   pgid: number;
-  /** On the supervisor's command line: how a later run tells this group from an unrelated one. */
-  marker: string;
+  /**
+   * When that process started, as the system says (see processStartTime): a pid and its start
+   * time name one process for good, so a later run tells this group from an unrelated one
+   * that got the same pid.
+   */
+  startTime: string;
   startedAt: string;
+}
+
+/** The run's watchdog, as written down while it may be running. */
+interface WatchdogRecord {
+  pid: number;
+  startTime: string;
+}
+
+interface RunFile {
+  watchdog?: WatchdogRecord;
+  groups: TenantProcessRecord[];
 }
 
 export interface LeftoverReport {
@@ -29,6 +40,8 @@ export interface LeftoverReport {
   stopped: TenantProcessRecord[];
   /** Processes of a recorded group whose leader is gone: they cannot be verified, so they are left alone. */
   unverified: Array<TenantProcessRecord & { pids: number[] }>;
+  /** Watchdogs of earlier runs that were still there (unable to act), verified and stopped. */
+  watchdogs?: number[];
 }
 
 /** The per-user directory where each run records its tenant process groups. */
@@ -37,53 +50,83 @@ export function defaultRuntimeDir(): string {
 }
 
 /**
- * The tenant process groups of this run, written to `<runtime dir>/run-<pid>-<id>.json` as they
- * start, so that when the control plane is killed outright the next start finds what it left
- * (should the supervisors' own watch have failed too) and stops it. Each run has a file of its
- * own: two embedded instances at once (tests, two terminals) never touch each other's tenants.
+ * The tenant process groups of this run. They are told to the run's one watchdog (see
+ * TenantWatchdog), which ends them should the control plane die without doing so, and written
+ * to `<runtime dir>/run-<pid>-<id>.json` as they start, with the watchdog, so that when the
+ * control plane is killed outright and the watchdog could not act either (stopped, killed with
+ * it) the next start finds what was left and stops it. Each run has a file of its own: two
+ * embedded instances at once (tests, two terminals) never touch each other's tenants.
  */
 export class TenantProcessRegistry {
   readonly runId = `${process.pid}-${randomBytes(6).toString('hex')}`;
   private readonly file: string | undefined;
   private readonly records = new Map<number, TenantProcessRecord>();
+  private readonly watchdog: TenantWatchdog;
+  private watchdogRecord: WatchdogRecord | undefined;
 
   constructor(
     private readonly dir: string = defaultRuntimeDir(),
     private readonly logger: Pick<Console, 'warn'> = console,
   ) {
     this.file = usableDir(dir, logger) ? join(dir, `run-${this.runId}.json`) : undefined;
+    this.watchdog = new TenantWatchdog(
+      this.runId,
+      {
+        groups: () => [...this.records.keys()],
+        started: (pid) => {
+          const startTime = pid === undefined ? undefined : processStartTime(pid);
+          this.watchdogRecord = pid !== undefined && startTime !== undefined ? { pid, startTime } : undefined;
+          this.write();
+        },
+      },
+      logger,
+    );
   }
 
-  /** Unique to this run and task, e.g. `4242-9f3a…/local:task/acme/1`. */
-  markerFor(taskArn: string): string {
-    return `${this.runId}/${taskArn}`;
+  /** The watchdog's pid while it runs: it starts with the first group and ends with `close`. */
+  get watchdogPid(): number | undefined {
+    return this.watchdog.pid;
   }
 
-  /** The supervisor's arguments for one task: marker, our pid (which it watches), the command. */
-  supervisorArgs(marker: string, command: readonly string[]): string[] {
-    return [TENANT_SUPERVISOR, `${MARKER_FLAG}${marker}`, String(process.pid), '--', ...command];
-  }
-
-  /** Written synchronously: the record must exist before anything can kill this process. */
-  add(record: TenantProcessRecord): void {
-    this.records.set(record.pgid, record);
+  /**
+   * A task's process group, just spawned (its leader's pid). Recorded synchronously: the record
+   * must exist before anything can kill this process.
+   */
+  add(group: Omit<TenantProcessRecord, 'startTime' | 'startedAt'>): void {
+    const startTime = processStartTime(group.pgid);
+    // No start time: the process is gone already, and its group with it (it led the group).
+    if (startTime === undefined) return;
+    this.records.set(group.pgid, { ...group, startTime, startedAt: new Date().toISOString() });
     this.write();
+    this.watchdog.watch(group.pgid);
   }
 
   /**
    * The recorded groups that still have a live process, for the check after a stop; the others
-   * are forgotten, and the file goes once none is left.
+   * are forgotten (by the watchdog too), and the file goes once none is left and the watchdog
+   * has ended.
    */
   async stillRunning(): Promise<TenantProcessRecord[]> {
-    for (const [pgid] of this.records) if ((await liveMembers(pgid)).length === 0) this.records.delete(pgid);
+    for (const [pgid] of this.records) {
+      if ((await liveMembers(pgid)).length > 0 || !this.records.has(pgid)) continue;
+      this.records.delete(pgid);
+      this.watchdog.forget(pgid);
+    }
     this.write();
     return [...this.records.values()];
   }
 
+  /** Ends the watchdog, once every group is stopped: resolves when it has exited. */
+  async close(): Promise<void> {
+    await this.watchdog.close();
+    this.watchdogRecord = undefined;
+    this.write();
+  }
+
   /**
-   * Stops the tenant process groups of earlier runs whose control plane is gone. A group is
-   * stopped only when its leader still carries the marker that was recorded with it, so a pid
-   * reused by an unrelated program is never signalled.
+   * Stops the tenant process groups and watchdogs of earlier runs whose control plane is gone.
+   * A process is signalled only when it still has the start time recorded with it (and, for a
+   * watchdog, its command line), so a pid reused by an unrelated program is never signalled.
    */
   async reapLeftovers(graceMs = 2_000): Promise<LeftoverReport> {
     const report: LeftoverReport = { stopped: [], unverified: [] };
@@ -92,17 +135,27 @@ export class TenantProcessRegistry {
       const owner = RUN_FILE.exec(name);
       if (!owner || join(this.dir, name) === this.file || processAlive(Number(owner[1]))) continue;
       const path = join(this.dir, name);
-      for (const record of readRecords(path)) {
+      const run = readRunFile(path);
+      // The watchdog first: stopped (say SIGSTOP), it could otherwise wake up to act on pids
+      // that have been reused by then.
+      if (run.watchdog && processStartTime(run.watchdog.pid) === run.watchdog.startTime) {
+        const command = await commandLine(run.watchdog.pid);
+        if (command?.includes(TENANT_WATCHDOG) && command.includes(WATCHDOG_FLAG)) {
+          await stopGroup(run.watchdog.pid, 0);
+          report.watchdogs = [...(report.watchdogs ?? []), run.watchdog.pid];
+        }
+      }
+      for (const record of run.groups) {
         const members = await liveMembers(record.pgid);
         if (members.length === 0) continue;
-        const leader = members.includes(record.pgid) ? await commandLine(record.pgid) : undefined;
-        if (leader?.includes(TENANT_SUPERVISOR) && leader.includes(`${MARKER_FLAG}${record.marker}`)) {
+        const leaderStart = members.includes(record.pgid) ? processStartTime(record.pgid) : undefined;
+        if (leaderStart === record.startTime) {
           await stopGroup(record.pgid, graceMs);
           report.stopped.push(record);
-        } else if (leader === undefined) {
+        } else if (leaderStart === undefined) {
           report.unverified.push({ ...record, pids: members });
         }
-        // A live leader without the marker is an unrelated program that got the pid: not ours.
+        // A live leader that started at another time is an unrelated program that got the pid: not ours.
       }
       rmSync(path, { force: true });
     }
@@ -112,12 +165,13 @@ export class TenantProcessRegistry {
   private write(): void {
     if (!this.file) return;
     try {
-      if (this.records.size === 0) {
+      if (this.records.size === 0 && !this.watchdogRecord) {
         rmSync(this.file, { force: true });
         return;
       }
+      const run: RunFile = { ...(this.watchdogRecord ? { watchdog: this.watchdogRecord } : {}), groups: [...this.records.values()] };
       const temporary = `${this.file}.tmp`;
-      writeFileSync(temporary, JSON.stringify([...this.records.values()]), { mode: 0o600 });
+      writeFileSync(temporary, JSON.stringify(run), { mode: 0o600 });
       renameSync(temporary, this.file);
     } catch (error) {
       this.logger.warn(`[process-compute] could not record tenant processes in ${this.file}: ${(error as Error).message}`);
@@ -139,12 +193,38 @@ function usableDir(dir: string, logger: Pick<Console, 'warn'>): boolean {
   return false;
 }
 
-function readRecords(path: string): TenantProcessRecord[] {
+function readRunFile(path: string): RunFile {
+  const identified = (value: { pid?: unknown; pgid?: unknown; startTime?: unknown } | undefined, key: 'pid' | 'pgid') =>
+    Number.isInteger(value?.[key]) && (value![key] as number) > 1 && typeof value?.startTime === 'string';
   try {
-    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
-    return Array.isArray(parsed) ? parsed.filter((record): record is TenantProcessRecord => Number.isInteger(record?.pgid) && record.pgid > 1 && typeof record.marker === 'string') : [];
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<RunFile> | null;
+    return {
+      ...(identified(parsed?.watchdog, 'pid') ? { watchdog: parsed!.watchdog! } : {}),
+      groups: Array.isArray(parsed?.groups) ? parsed.groups.filter((record) => identified(record, 'pgid')) : [],
+    };
   } catch {
-    return [];
+    return { groups: [] };
+  }
+}
+
+/**
+ * When a process started, unique to it among all processes with its pid since boot: on Linux
+ * the start time in clock ticks from /proc/<pid>/stat (field 22), elsewhere (macOS) `ps -o
+ * lstart`. Undefined once the process is gone. Synchronous: records are written before anything
+ * else happens.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "<pid> (<name>) <state> …": the name may hold spaces and parentheses, hence the last ")".
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    if (process.platform === 'linux') return undefined;
+  }
+  try {
+    return execFileSync('ps', ['-o', 'lstart=', '-p', String(pid)], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 
