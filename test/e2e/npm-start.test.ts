@@ -50,6 +50,20 @@ function groupOf(pid: number): number {
   return Number(execFileSync('ps', ['-o', 'pgid=', '-p', String(pid)], { encoding: 'utf8' }).trim());
 }
 
+/**
+ * The watchdog of the control plane that started a tenant: the child of the control plane (the
+ * parent of the tenant's group leader, a shell for a command line) that runs the script.
+ */
+function watchdogOf(tenantPid: number): number {
+  const controlPlane = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(groupOf(tenantPid))], { encoding: 'utf8' }).trim());
+  const watchdog = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,command='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find(([, parent, ...command]) => Number(parent) === controlPlane && command.join(' ').includes('tenant-watchdog.sh'));
+  if (!watchdog) throw new Error(`no watchdog under process ${controlPlane}`);
+  return Number(watchdog[0]);
+}
+
 describe('npm start', () => {
   let child: ChildProcess | undefined;
   /** Process groups to kill after the tests whatever happened: npm's and tenants'. */
@@ -121,12 +135,18 @@ describe('npm start', () => {
   it('leaves no tenant running when npm start is killed with SIGKILL, even tenants that ignore SIGTERM and their stdin', async () => {
     const run = await npmStart(STUBBORN);
     const pids = [await runTenant(run, 'stubborn-a'), await runTenant(run, 'stubborn-b')];
+    // One watchdog for both tenants.
+    const watchdog = watchdogOf(pids[0]!);
+    groups.add(watchdog);
+    expect(watchdogOf(pids[1]!)).toBe(watchdog);
 
     // Every process of npm start at once, the control plane included: no handler of its own runs.
     const killedAt = Date.now();
     process.kill(-run.child.pid!, 'SIGKILL');
-    while (pids.some(alive) && Date.now() - killedAt < 10_000) await new Promise((resolve) => setTimeout(resolve, 100));
+    while ([...pids, watchdog].some(alive) && Date.now() - killedAt < 10_000) await new Promise((resolve) => setTimeout(resolve, 100));
 
+    // Its job done, the watchdog does not stay behind.
+    expect(alive(watchdog)).toBe(false);
     expect(pids.filter(alive)).toEqual([]);
     expect(Date.now() - killedAt).toBeLessThan(5_000);
   }, 120_000);
@@ -134,9 +154,11 @@ describe('npm start', () => {
   it('finds and stops the tenants a killed run left behind when it starts again', async () => {
     const first = await npmStart(STUBBORN);
     const pid = await runTenant(first, 'leftover');
-    // Its supervisor cannot act (stopped, as on a machine suspended at the wrong moment), so
+    // The run's watchdog cannot act (stopped, as on a machine suspended at the wrong moment), so
     // killing npm start leaves the tenant running.
-    process.kill(groupOf(pid), 'SIGSTOP');
+    const watchdog = watchdogOf(pid);
+    groups.add(watchdog);
+    process.kill(watchdog, 'SIGSTOP');
     process.kill(-first.child.pid!, 'SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(alive(pid)).toBe(true);
@@ -148,6 +170,8 @@ describe('npm start', () => {
     await allClosed;
 
     expect(stopped).toBe(false);
+    expect(alive(watchdog)).toBe(false);
+    expect(second.output.text).toContain(`stopped the tenant watchdog that an earlier run left behind (process ${watchdog})`);
     expect(second.output.text).toMatch(/stopped tenant processes that an earlier run left behind: .*leftover \(process group \d+\)/);
     expect(second.output.text).toContain('Stopped. Nothing is left running.');
   }, 180_000);
@@ -184,6 +208,7 @@ describe('npm start', () => {
     expect(pid).toBeDefined();
     await waitForOutput(child, output, /smoke +Running/, 10_000);
 
+    const watchdog = watchdogOf(pid!);
     // The pipe closes once every process that held it, npm's children included, is gone.
     const allClosed = new Promise<void>((resolve) => child?.stdout?.once('close', () => resolve()));
     process.kill(-child.pid!, 'SIGINT');
@@ -192,6 +217,7 @@ describe('npm start', () => {
     expect(await portAnswers(apiPort)).toBe(false);
     expect(await portAnswers(gatewayPort)).toBe(false);
     expect(() => process.kill(pid!, 0)).toThrow();
+    expect(() => process.kill(watchdog, 0)).toThrow();
     expect(await portAnswers(dynamoPort)).toBe(false);
   }, 90_000);
 });
