@@ -214,8 +214,12 @@ describe('embedded mode, end to end', () => {
       await apiClient(before.apiUrl)('/tenants', { method: 'POST', body: { slug: 'phoenix', email: 'p@phoenix.test' } });
       const first = await eventually('phoenix running', () => viaGateway(before.gatewayUrl, 'phoenix.localhost', '/whoami'), (a) => a.status === 200);
       const firstPid = JSON.parse(first.text).pid as number;
+      // What the check after Ctrl-C looks at: the tenant's group, and the run's watchdog.
+      const whileRunning = await before.stillRunning();
       await before.stop();
       expect(alive(firstPid)).toBe(false);
+      expect(whileRunning).toEqual([expect.stringMatching(/^tenant phoenix: process group \d+ /), expect.stringMatching(/^the tenant watchdog: process \d+ /)]);
+      expect(await before.stillRunning()).toEqual([]);
 
       after = await startEmbedded(env, { onError: () => {} });
       const again = await eventually('phoenix back', () => viaGateway(after!.gatewayUrl, 'phoenix.localhost', '/whoami'), (a) => a.status === 200);
