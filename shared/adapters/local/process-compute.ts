@@ -403,8 +403,11 @@ export class ProcessCompute implements Compute, TaskInventory {
     if (task.port !== undefined) this.portsInUse.delete(task.port);
     this.emit(task);
     task.markStopped();
-    // Keeps the record file to the groups that may still be alive (this one ends a moment later).
+    // Keeps the record file and the watchdog to the groups that may still be alive; once more a
+    // moment later, for this one's stragglers, so the watchdog never keeps a pgid that a new
+    // unrelated group could get.
     void this.registry.stillRunning();
+    setTimeout(() => void this.registry.stillRunning(), 1_000).unref();
     if (![...this.tasks.values()].some((other) => other.child && other.observed.lastStatus !== 'STOPPED')) {
       this.removeExitHook();
     }
