@@ -286,6 +286,7 @@ describe('ProcessCompute when the control plane dies', () => {
   const fixture = fileURLToPath(new URL('../support/fixtures/compute-parent.ts', import.meta.url));
   let parent: ChildProcess | undefined;
   const groups = new Set<number>();
+  let fixtureOutput = () => '';
 
   afterEach(() => {
     for (const target of [parent?.pid, ...[...groups].map((group) => -group)]) {
@@ -301,12 +302,13 @@ describe('ProcessCompute when the control plane dies', () => {
   });
 
   /** Starts the fixture control plane; resolves with its tenant's pid and process group, and its watchdog's pid, once it runs. */
-  async function startParent(mode: 'exit' | 'hang' | 'stubborn', runtimeDir?: string): Promise<{ pid: number; group: number; watchdog: number }> {
+  async function startParent(mode: 'exit' | 'hang' | 'stubborn' | 'stop', runtimeDir?: string): Promise<{ pid: number; group: number; watchdog: number }> {
     parent = spawn(node, ['--import', 'tsx', fixture, mode, ...(runtimeDir ? [runtimeDir] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     parent.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     parent.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const line = await waitFor(`the fixture to report its tenant (output so far: ${output})`, () => /\{.*\}\n/.exec(output)?.[0], 20_000);
+    fixtureOutput = () => output;
     const reported = JSON.parse(line) as { pid: number; group: number; watchdog: number };
     groups.add(reported.group);
     groups.add(reported.watchdog);
@@ -343,6 +345,19 @@ describe('ProcessCompute when the control plane dies', () => {
     expect(processGone(group)).toBe(true);
     // Its job done, the watchdog does not stay behind either.
     await waitFor('the watchdog to be gone', () => processGone(watchdog), 2_000);
+  });
+
+  it('ends its watchdog and removes its record on a clean stop, even when nothing else keeps it running', async () => {
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
+    const { pid, watchdog } = await startParent('stop', runtimeDir);
+
+    const code = parent!.exitCode ?? (await new Promise<number | null>((resolve) => parent!.once('exit', (exitCode) => resolve(exitCode))));
+
+    expect(fixtureOutput()).toContain('stopped\n');
+    expect(code).toBe(0);
+    expect(processGone(pid)).toBe(true);
+    expect(processGone(watchdog)).toBe(true);
+    expect(readdirSync(runtimeDir)).toEqual([]);
   });
 
   it('finds the tenant processes a killed run left behind and stops them at the next start', async () => {

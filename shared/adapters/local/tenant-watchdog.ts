@@ -52,9 +52,15 @@ export class TenantWatchdog {
     this.closing = true;
     const child = this.child;
     if (!child || this.pid === undefined) return;
+    // Waited for: without these references the event loop of a control plane that has closed
+    // everything else would end here, leaving the watchdog and its record behind.
+    child.ref();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_WAIT_MS)));
     child.stdin?.end();
-    const timer = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), CLOSE_WAIT_MS).unref());
-    if ((await Promise.race([this.exited, timer])) === 'late') {
+    const outcome = await Promise.race([this.exited, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') {
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
