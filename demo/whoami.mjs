@@ -3,10 +3,10 @@
 // dependencies, so `PORT=4000 TENANT_ID=acme node demo/whoami.mjs` runs it anywhere.
 //
 //   GET /whoami        {"tenant":"acme","host":"acme.localhost","pid":1234}
-//   GET /healthz       200 ok (the gateway's health check)
+//   GET /healthz       200 ok (for a health check path set to /healthz)
 //   GET /headers       the request headers as the tenant received them (x-forwarded-*, host)
 //   GET /slow?ms=2000  answers after a delay (at most 60 s): a request held open
-//   GET /              a small HTML page naming the tenant
+//   GET /              a small HTML page naming the tenant (also the default health check)
 import { createServer } from 'node:http';
 
 const port = Number(process.env.PORT ?? 8080);

@@ -275,6 +275,8 @@ async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, s
       return tenant;
     case 'recordStop':
       return recordStop(deps, tenant, step.task, status);
+    case 'fail':
+      return neverHealthy(deps, tenant, step.reason);
     case 'ensureTargetGroup':
       observed.targetGroupArn = await routing.ensureTargetGroup(tenant.id);
       observed.targets = [];
@@ -403,6 +405,31 @@ function failAttempt(deps: ReconcileDeps, tenant: Tenant, reason: string, catego
   };
 }
 
+/**
+ * The task kept failing its health check from the start: the tenant is Failed at once, since a
+ * new task would run the same application against the same check. Its task is stopped and its
+ * slot freed by the plan's cleanup of a failed tenant.
+ */
+function neverHealthy({ settings, clock, logger }: ReconcileDeps, tenant: Tenant, reason: string): Tenant {
+  logger?.warn?.('The task never passed its health check; the tenant failed', { tenantId: tenant.id, reason });
+  return {
+    ...tenant,
+    status: {
+      ...tenant.status,
+      phase: 'Failed',
+      transitionAt: clock.now().toISOString(),
+      attempts: tenant.status.attempts + 1,
+      failedGeneration: tenant.spec.generation,
+      lastError: `${reason} Gave up after ${duration(settings.unhealthyTimeoutMs)} of failed health checks; fix the application, then wake the tenant to try again.`,
+      retryAt: undefined,
+    },
+  };
+}
+
+function duration(ms: number): string {
+  return ms >= 120_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} seconds`;
+}
+
 function taskStatus(task: ObservedTask, previous: TaskStatus | undefined): TaskStatus {
   const eventVersion = previous?.arn === task.arn ? previous.eventVersion : undefined;
   return {
@@ -431,6 +458,8 @@ function settle(tenant: Tenant, observed: Observation, phase: Phase, step: Step,
     rulePriority: observed.rule?.priority,
     transitionAt: phase === previous.phase ? previous.transitionAt : now.toISOString(),
   };
+  // Said while waiting, so whoever looks at a tenant that does not serve learns why.
+  if (step.kind === 'wait' && step.problem) status.lastError = step.problem;
   if (step.kind === 'done') {
     status.observedGeneration = tenant.spec.generation;
     status.lastError = undefined;

@@ -45,8 +45,13 @@ export type Step =
   | { kind: 'createRule'; targetGroupArn: string }
   | { kind: 'deleteRule'; ruleArn: string }
   | { kind: 'deleteTargetGroup'; targetGroupArn: string }
-  /** Nothing to do until something changes; look again after `afterMs` if set. */
-  | { kind: 'wait'; afterMs?: number; reason?: string }
+  /** The tenant cannot run as it is: record it as Failed with this sentence; cleanup follows. */
+  | { kind: 'fail'; reason: string }
+  /**
+   * Nothing to do until something changes; look again after `afterMs` if set. `problem`, when
+   * set, is what keeps the tenant from serving, for the record's last error.
+   */
+  | { kind: 'wait'; afterMs?: number; reason?: string; problem?: string }
   /** Expected state reached: record the phase. */
   | { kind: 'done' };
 
@@ -155,12 +160,19 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
     return { step: { kind: 'registerTarget', targetGroupArn, ip: task.ip }, phase };
   }
   if (target.health !== 'healthy') {
+    const waiting = { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to pass health checks' } as const;
+    if (target.health !== 'unhealthy') return { step: waiting, phase };
+    const problem = target.reason ?? 'The application does not pass its load balancer health check.';
     // RunTask tasks are not replaced by ECS for failing load balancer checks: we have to.
     const started = task.startedAt ? Date.parse(task.startedAt) : now.getTime();
-    if (target.health === 'unhealthy' && now.getTime() - started > settings.unhealthyTimeoutMs) {
-      return { step: { kind: 'stopTask', task, reason: 'Dormouse: the task kept failing its load balancer health check' }, phase };
+    if (now.getTime() - started > settings.unhealthyTimeoutMs) {
+      // A rule exists only once a task has passed its checks: this application served before,
+      // and a new task may well serve again. Without one it never did, and a new task would run
+      // the same application against the same check: the tenant has failed.
+      if (observed.rule) return { step: { kind: 'stopTask', task, reason: 'Dormouse: the task kept failing its load balancer health check' }, phase };
+      return { step: { kind: 'fail', reason: problem }, phase: 'Failed' };
     }
-    return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to pass health checks' }, phase };
+    return { step: { ...waiting, problem }, phase };
   }
 
   // The new task serves: only now let go of an interrupted one, so there is no gap.

@@ -4,6 +4,8 @@ export type TargetHealth = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'dra
 export interface Target {
   ip: string;
   health: TargetHealth;
+  /** Why an unhealthy target fails its health check, as a sentence a person can act on. */
+  reason?: string;
 }
 
 export interface HostRule {

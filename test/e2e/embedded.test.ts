@@ -1,4 +1,7 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
 import { createTestTables } from '../support/dynamodb.js';
@@ -168,6 +171,52 @@ describe('embedded mode, end to end', () => {
     expect(foreign.status).toBe(404);
   });
 
+  it('says within seconds why a tenant whose application answers 404 on the health check path does not serve, then fails it', async () => {
+    const tables = await createTestTables();
+    const pidDir = mkdtempSync(join(tmpdir(), 'dormouse-health-'));
+    // Answers every path but the default health check path, /, and notes its pid.
+    const app = join(pidDir, 'app.cjs');
+    writeFileSync(
+      app,
+      `require('fs').writeFileSync(${JSON.stringify(pidDir)} + '/' + process.env.TENANT_ID, String(process.pid));
+      require('http').createServer((q, s) => { s.statusCode = q.url === '/' ? 404 : 200; s.end(); }).listen(+process.env.PORT, '127.0.0.1');`,
+    );
+    const broken = await startEmbedded(
+      {
+        DORMOUSE_API_PORT: '0',
+        DORMOUSE_GATEWAY_PORT: '0',
+        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
+        DORMOUSE_TABLE_NAME: tables.tenantTable,
+        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+        DORMOUSE_ADMIN_TOKEN: ADMIN,
+        DORMOUSE_TENANT_COMMAND: `'${process.execPath}' '${app}'`,
+        DORMOUSE_UNHEALTHY_SECONDS: '6',
+      },
+      { onError: () => {} },
+    );
+    try {
+      const api = apiClient(broken.apiUrl);
+      const statusOf = async () => (await api('/tenants/nohealth', { token: ADMIN })).body as { phase: string; reason?: string };
+      const signedUpAt = Date.now();
+      await api('/tenants', { method: 'POST', body: { slug: 'nohealth', email: 'n@nohealth.test' } });
+
+      const waiting = await eventually('a reason', statusOf, (status) => status.reason !== undefined && status.reason.includes('GET /'));
+      const saidAfterMs = Date.now() - signedUpAt;
+      const pid = Number(readFileSync(join(pidDir, 'nohealth'), 'utf8'));
+      const failed = await eventually('nohealth failed', statusOf, (status) => status.phase === 'Failed');
+
+      expect(waiting).toMatchObject({
+        phase: 'Provisioning',
+        reason: 'The application does not answer GET / with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.',
+      });
+      expect(saidAfterMs).toBeLessThan(10_000);
+      expect(failed.reason).toMatch(/^The application does not answer GET \/ with a 2xx or 3xx status \(it answered 404\)\..*Gave up after 6 seconds/);
+      await eventually('the failed tenant\'s process gone', async () => alive(pid), (isAlive) => !isAlive);
+    } finally {
+      await broken.stop();
+    }
+  }, 60_000);
+
   it('brings back the tenants that should run after a restart on kept state', async () => {
     const tables = await createTestTables();
     const env = {
@@ -184,8 +233,12 @@ describe('embedded mode, end to end', () => {
       await apiClient(before.apiUrl)('/tenants', { method: 'POST', body: { slug: 'phoenix', email: 'p@phoenix.test' } });
       const first = await eventually('phoenix running', () => viaGateway(before.gatewayUrl, 'phoenix.localhost', '/whoami'), (a) => a.status === 200);
       const firstPid = JSON.parse(first.text).pid as number;
+      // What the check after Ctrl-C looks at: the tenant's group, and the run's watchdog.
+      const whileRunning = await before.stillRunning();
       await before.stop();
       expect(alive(firstPid)).toBe(false);
+      expect(whileRunning).toEqual([expect.stringMatching(/^tenant phoenix: process group \d+ /), expect.stringMatching(/^the tenant watchdog: process \d+ /)]);
+      expect(await before.stillRunning()).toEqual([]);
 
       after = await startEmbedded(env, { onError: () => {} });
       const again = await eventually('phoenix back', () => viaGateway(after!.gatewayUrl, 'phoenix.localhost', '/whoami'), (a) => a.status === 200);

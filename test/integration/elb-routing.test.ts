@@ -234,6 +234,42 @@ describe('ElbRouting target groups', () => {
     expectSent(DescribeTargetHealthCommand, { TargetGroupArn: ACME_TG });
   });
 
+  it('says why an unhealthy target fails, from the reason ELBv2 gives, naming the health check path', async () => {
+    elb.on(DescribeTargetHealthCommand).resolves({
+      TargetHealthDescriptions: [
+        {
+          Target: { Id: '10.0.1.5', Port: 8080 },
+          TargetHealth: { State: 'unhealthy', Reason: 'Target.ResponseCodeMismatch', Description: 'Health checks failed with these codes: [404]' },
+        },
+        { Target: { Id: '10.0.2.7', Port: 8080 }, TargetHealth: { State: 'unhealthy', Reason: 'Target.Timeout', Description: 'Request timed out' } },
+        { Target: { Id: '10.0.3.9', Port: 8080 }, TargetHealth: { State: 'unhealthy', Reason: 'Target.FailedHealthChecks', Description: 'Health checks failed' } },
+        { Target: { Id: '10.0.4.2', Port: 8080 }, TargetHealth: { State: 'initial', Reason: 'Elb.InitialHealthChecking', Description: 'Initial health checks in progress' } },
+      ],
+    });
+
+    const targets = await routing().targets(ACME_TG);
+
+    expect(targets).toEqual([
+      {
+        ip: '10.0.1.5',
+        health: 'unhealthy',
+        reason: 'The application does not answer GET /healthz with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.',
+      },
+      {
+        ip: '10.0.2.7',
+        health: 'unhealthy',
+        reason: 'The application does not answer GET /healthz in time: the health check timed out. Check that it answers quickly on its port.',
+      },
+      {
+        ip: '10.0.3.9',
+        health: 'unhealthy',
+        reason: 'The application does not answer GET /healthz: the health check could not connect or got no valid HTTP answer. Check that it listens on its port.',
+      },
+      { ip: '10.0.4.2', health: 'initial' },
+    ]);
+    expectSent(DescribeTargetHealthCommand, { TargetGroupArn: ACME_TG });
+  });
+
   it('registers and deregisters the task IP on the application port', async () => {
     elb.on(RegisterTargetsCommand).resolves({});
     elb.on(DeregisterTargetsCommand).resolves({});

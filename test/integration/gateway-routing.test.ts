@@ -164,7 +164,7 @@ describe('GatewayRouting host rules', () => {
 });
 
 describe('GatewayRouting health checks', () => {
-  it('moves a new target from initial to healthy after one passed check of the health check path', async () => {
+  it('moves a new target from initial to healthy after one passed check of the default health check path, /', async () => {
     const { routing, changes } = newRouting();
     const { ip, state } = await target(200);
     const arn = await routing.ensureTargetGroup('acme');
@@ -173,7 +173,7 @@ describe('GatewayRouting health checks', () => {
     expect(await healthOf(routing, arn, ip)).toBe('initial');
     await until(routing, arn, ip, 'healthy');
 
-    expect(state.paths[0]).toBe('/healthz');
+    expect(state.paths[0]).toBe('/');
     expect(state.userAgents[0]).toMatch(/^ELB-HealthChecker/);
     expect(changes.map((change) => change.health)).toEqual(['initial', 'healthy']);
     expect(changes[1]).toEqual({ tenantId: 'acme', targetGroupArn: arn, ip, health: 'healthy' });
@@ -222,6 +222,49 @@ describe('GatewayRouting health checks', () => {
     await until(routing, arn, ip, 'healthy');
     expect(routing.route('acme.localhost')).toEqual({ tenantId: 'acme', target: ip });
     expect(changes.map((change) => change.health)).toEqual(['initial', 'healthy', 'unhealthy', 'healthy']);
+  });
+
+  it('says why a target is unhealthy with the reasons ELBv2 gives: a wrong status, a timeout, no connection', async () => {
+    const { routing } = newRouting({ healthCheckPath: '/healthz' });
+    const notFound = await target(404);
+    const hanging = await target('hang');
+    const nothing = `127.0.0.1:${await freePort()}`;
+    const arn = await routing.ensureTargetGroup('acme');
+
+    for (const ip of [notFound.ip, hanging.ip, nothing]) await routing.registerTarget(arn, ip);
+    for (const ip of [notFound.ip, hanging.ip, nothing]) await until(routing, arn, ip, 'unhealthy');
+    const targets = await routing.targets(arn);
+
+    expect(targets).toEqual([
+      {
+        ip: notFound.ip,
+        health: 'unhealthy',
+        reason: 'The application does not answer GET /healthz with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.',
+      },
+      {
+        ip: hanging.ip,
+        health: 'unhealthy',
+        reason: 'The application does not answer GET /healthz in time: the health check timed out. Check that it answers quickly on its port.',
+      },
+      {
+        ip: nothing,
+        health: 'unhealthy',
+        reason: 'The application does not answer GET /healthz: the health check could not connect or got no valid HTTP answer. Check that it listens on its port.',
+      },
+    ]);
+  });
+
+  it('forgets the reason once the target passes again', async () => {
+    const { routing } = newRouting();
+    const { ip, state } = await target(404);
+    const arn = await routing.ensureTargetGroup('acme');
+    await routing.registerTarget(arn, ip);
+    await until(routing, arn, ip, 'unhealthy');
+
+    state.status = 200;
+    await until(routing, arn, ip, 'healthy');
+
+    expect(await routing.targets(arn)).toEqual([{ ip, health: 'healthy' }]);
   });
 
   it('marks a target with nothing listening unhealthy', async () => {

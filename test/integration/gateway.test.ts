@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type Gateway } from '../../shared/adapters/local/gateway.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../shared/adapters/local/gateway.js';
 import { GatewayRouting, type GatewayRoutingOptions } from '../../shared/adapters/local/gateway-routing.js';
 import { ProcessCompute } from '../../shared/adapters/local/process-compute.js';
 import type { ObservedTask } from '../../shared/ports/compute.js';
@@ -49,11 +49,18 @@ interface Setup {
   read(...tenantIds: string[]): Promise<Map<string, { requests: number; connections: number }>>;
 }
 
-async function setup(routingOptions: GatewayRoutingOptions = {}, fallback?: (req: IncomingMessage, res: ServerResponse) => Promise<void>): Promise<Setup> {
+type Limits = Pick<GatewayOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxConnections'>;
+
+async function setup(
+  routingOptions: GatewayRoutingOptions = {},
+  fallback?: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  limits: Limits = {},
+): Promise<Setup> {
   const routing = new GatewayRouting({ healthCheckIntervalMs: 100, healthCheckTimeoutMs: 200, ...routingOptions });
   cleanups.push(() => routing.close());
   const fallbackHosts: string[] = [];
   const gateway = await startGateway({
+    ...limits,
     port: 0,
     routing,
     rootDomain: 'localhost',
@@ -175,7 +182,7 @@ describe('gateway', () => {
   it('stops routing to a target that stops answering its health check, and routes to it again once it recovers', async () => {
     const state = { answering: true };
     const app = await startTestServer((req, res) => {
-      if (req.url === '/healthz' && !state.answering) return; // Hangs: the check times out.
+      if (req.url === '/' && !state.answering) return; // Hangs: the health check (GET /) times out.
       res.end(`flaky ${req.url}`);
     });
     cleanups.push(() => app.close());
@@ -244,6 +251,105 @@ describe('gateway', () => {
     expect(during).toEqual({ requests: 1, connections: 1 });
     expect(answer.body).toBe('answered after 600 ms\n');
     expect(after).toEqual({ requests: 0, connections: 0 });
+  });
+});
+
+describe('gateway limits', () => {
+  /** A raw TCP connection to the gateway: what it receives, and when the gateway closed it. */
+  async function rawConnection(s: Setup) {
+    const socket = connect(s.gateway.port, '127.0.0.1');
+    cleanups.push(() => void socket.destroy());
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('error', () => {});
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return { socket, closed, received: () => received };
+  }
+
+  it('answers 400 to a request with two Host headers, and routes it to neither tenant', async () => {
+    const s = await setup();
+    await s.serve('acme', tasks.acme!.ip!);
+    await s.serve('globex', tasks.globex!.ip!);
+    const raw = await rawConnection(s);
+
+    raw.socket.write(`GET /whoami HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nHost: ${s.hostOf('globex')}\r\n\r\n`);
+    await raw.closed;
+
+    expect(raw.received()).toMatch(/^HTTP\/1\.1 400 /);
+    expect(raw.received()).not.toContain('"tenant"');
+    expect(s.fallbackHosts).toEqual([]);
+    const activity = await s.read('acme', 'globex');
+    expect(activity.get('acme')?.requests ?? 0).toBe(0);
+    expect(activity.get('globex')?.requests ?? 0).toBe(0);
+  });
+
+  it('answers 400 to a WebSocket upgrade with two Host headers', async () => {
+    const s = await setup();
+    await s.serve('acme', tasks.acme!.ip!);
+    const raw = await rawConnection(s);
+
+    raw.socket.write(
+      `GET /socket HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nHost: ${s.hostOf('nobody')}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    await raw.closed;
+
+    expect(raw.received()).toMatch(/^HTTP\/1\.1 400 /);
+    expect(s.fallbackHosts).toEqual([]);
+  });
+
+  it('drops a client that has not sent its headers within the headers timeout', async () => {
+    const s = await setup({}, undefined, { headersTimeoutMs: 1_000 });
+    const raw = await rawConnection(s);
+    const startedAt = Date.now();
+
+    // A slow header sender: a line now and then, never the blank line that ends the headers.
+    raw.socket.write(`GET / HTTP/1.1\r\nHost: ${s.hostOf('nobody')}\r\n`);
+    const drip = setInterval(() => raw.socket.write('X-Slow: 1\r\n'), 200);
+    const closedAt = await raw.closed;
+    clearInterval(drip);
+
+    expect(closedAt - startedAt).toBeLessThan(3_000);
+    expect(raw.received()).toMatch(/^HTTP\/1\.1 408 /);
+    expect(s.fallbackHosts).toEqual([]);
+  });
+
+  it('drops a slow header sender after 10 s by default', async () => {
+    const s = await setup();
+    const raw = await rawConnection(s);
+    const startedAt = Date.now();
+
+    raw.socket.write(`GET / HTTP/1.1\r\nHost: ${s.hostOf('nobody')}\r\n`);
+    const closedAt = await raw.closed;
+
+    expect(closedAt - startedAt).toBeGreaterThanOrEqual(9_000);
+    expect(closedAt - startedAt).toBeLessThan(13_000);
+  }, 20_000);
+
+  it('closes connections beyond the maximum at once, and accepts new ones when others close', async () => {
+    const s = await setup({}, undefined, { maxConnections: 3 });
+    const open = await Promise.all([1, 2, 3].map(() => rawConnection(s)));
+    // Each of them served a request, so the gateway has surely accepted all three.
+    for (const raw of open) raw.socket.write(`GET / HTTP/1.1\r\nHost: ${s.hostOf('nobody')}\r\n\r\n`);
+    await waitFor('three answers', () => open.every((raw) => raw.received().includes('wake')));
+
+    const extra = await rawConnection(s);
+    extra.socket.write(`GET / HTTP/1.1\r\nHost: ${s.hostOf('nobody')}\r\n\r\n`);
+    await extra.closed;
+    open[0]!.socket.destroy();
+    await open[0]!.closed;
+    const later = await waitFor('a connection to be accepted again', async () => {
+      try {
+        return (await get(gw(s), '/', { host: s.hostOf('nobody') })).status;
+      } catch {
+        return undefined;
+      }
+    });
+
+    expect(extra.received()).toBe('');
+    expect(later).toBe(503);
   });
 });
 

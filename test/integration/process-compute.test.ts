@@ -1,8 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ProcessCompute, type ProcessComputeOptions } from '../../shared/adapters/local/process-compute.js';
 import type { RunTaskRequest } from '../../shared/ports/compute.js';
+import { liveMembers, processStartTime } from '../../shared/adapters/local/tenant-processes.js';
 import { get, processGone, recordEvents, waitFor } from '../support/local.js';
 
 const node = process.execPath;
@@ -63,7 +67,10 @@ describe('ProcessCompute', () => {
 
     const whoami = await get(running.ip!, '/whoami');
     expect(whoami.status).toBe(200);
-    expect(JSON.parse(whoami.body)).toEqual({ tenant: 'acme', host: 'acme.localhost', pid: compute.pidOf(running.arn) });
+    expect(JSON.parse(whoami.body)).toEqual({ tenant: 'acme', host: 'acme.localhost', pid: expect.any(Number) });
+    // The application leads the task's process group itself: no process runs in between.
+    expect(compute.pidOf(running.arn)).toBe(JSON.parse(whoami.body).pid);
+    expect(await liveMembers(compute.pidOf(running.arn)!)).toContain(JSON.parse(whoami.body).pid);
     expect(await compute.tenantTasks('acme', [])).toEqual([running]);
     expect(await compute.allTenantTasks()).toEqual([running]);
   });
@@ -170,7 +177,7 @@ describe('ProcessCompute', () => {
   });
 
   it('kills and stops a task that never listens on its port, after the start timeout', async () => {
-    const { compute, until } = newCompute({ command: [node, '-e', "console.error('waiting for a database'); setInterval(() => {}, 1000)"], startTimeoutMs: 600 });
+    const { compute, until } = newCompute({ command: [node, '-e', "console.error('waiting for a database'); setInterval(() => {}, 1000)"], startTimeoutMs: 1_500 });
 
     const result = await compute.runTask(request('acme'));
     if (!result.started) throw new Error('not started');
@@ -182,7 +189,7 @@ describe('ProcessCompute', () => {
     expect(stopped.task).toMatchObject({
       desiredStatus: 'STOPPED',
       stopCode: 'TaskFailedToStart',
-      stoppedReason: 'The application did not start listening within 0.6 s',
+      stoppedReason: 'The application did not start listening within 1.5 s',
       containerReason: 'waiting for a database',
     });
     expect(processGone(pid)).toBe(true);
@@ -278,32 +285,38 @@ describe('ProcessCompute', () => {
 describe('ProcessCompute when the control plane dies', () => {
   const fixture = fileURLToPath(new URL('../support/fixtures/compute-parent.ts', import.meta.url));
   let parent: ChildProcess | undefined;
-  let tenantPid: number | undefined;
+  const groups = new Set<number>();
+  let fixtureOutput = () => '';
 
   afterEach(() => {
-    for (const pid of [parent?.pid, tenantPid]) {
+    for (const target of [parent?.pid, ...[...groups].map((group) => -group)]) {
       try {
-        if (pid) process.kill(pid, 'SIGKILL');
+        if (target) process.kill(target, 'SIGCONT');
+        if (target) process.kill(target, 'SIGKILL');
       } catch {
         // Gone already.
       }
     }
     parent = undefined;
-    tenantPid = undefined;
+    groups.clear();
   });
 
-  async function startParent(mode: 'exit' | 'hang'): Promise<number> {
-    parent = spawn(node, ['--import', 'tsx', fixture, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts the fixture control plane; resolves with its tenant's pid and process group, and its watchdog's pid, once it runs. */
+  async function startParent(mode: 'exit' | 'hang' | 'stubborn' | 'stop', runtimeDir?: string): Promise<{ pid: number; group: number; watchdog: number }> {
+    parent = spawn(node, ['--import', 'tsx', fixture, mode, ...(runtimeDir ? [runtimeDir] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     parent.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     parent.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const line = await waitFor(`the fixture to report its tenant (output so far: ${output})`, () => /\{.*\}\n/.exec(output)?.[0], 20_000);
-    tenantPid = (JSON.parse(line) as { pid: number }).pid;
-    return tenantPid;
+    fixtureOutput = () => output;
+    const reported = JSON.parse(line) as { pid: number; group: number; watchdog: number };
+    groups.add(reported.group);
+    groups.add(reported.watchdog);
+    return reported;
   }
 
   it('kills its tenant processes when it exits without stopping them', async () => {
-    const pid = await startParent('exit');
+    const { pid } = await startParent('exit');
 
     await waitFor('the tenant process to be gone', () => processGone(pid), 5_000);
 
@@ -311,12 +324,153 @@ describe('ProcessCompute when the control plane dies', () => {
   });
 
   it('leaves no tenant process behind even when it is killed with SIGKILL', async () => {
-    const pid = await startParent('hang');
+    const { pid } = await startParent('hang');
     expect(processGone(pid)).toBe(false);
 
     parent!.kill('SIGKILL');
     await waitFor('the tenant process to be gone', () => processGone(pid), 5_000);
 
     expect(processGone(pid)).toBe(true);
+  });
+
+  it('leaves no tenant behind when killed with SIGKILL, even one that ignores its stdin and SIGTERM', async () => {
+    const { pid, group, watchdog } = await startParent('stubborn', mkdtempSync(join(tmpdir(), 'dormouse-runtime-')));
+    expect(processGone(pid)).toBe(false);
+
+    const killedAt = Date.now();
+    parent!.kill('SIGKILL');
+    await waitFor('the stubborn tenant to be gone', () => processGone(pid), 5_000);
+
+    expect(Date.now() - killedAt).toBeLessThan(4_000);
+    expect(processGone(group)).toBe(true);
+    // Its job done, the watchdog does not stay behind either.
+    await waitFor('the watchdog to be gone', () => processGone(watchdog), 2_000);
+  });
+
+  it('ends its watchdog and removes its record on a clean stop, even when nothing else keeps it running', async () => {
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
+    const { pid, watchdog } = await startParent('stop', runtimeDir);
+
+    const code = parent!.exitCode ?? (await new Promise<number | null>((resolve) => parent!.once('exit', (exitCode) => resolve(exitCode))));
+
+    expect(fixtureOutput()).toContain('stopped\n');
+    expect(code).toBe(0);
+    expect(processGone(pid)).toBe(true);
+    expect(processGone(watchdog)).toBe(true);
+    expect(readdirSync(runtimeDir)).toEqual([]);
+  });
+
+  it('finds the tenant processes a killed run left behind and stops them at the next start', async () => {
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
+    const { pid, group, watchdog } = await startParent('stubborn', runtimeDir);
+    // A watchdog that cannot act (stopped, as by a suspended machine) leaves the tenant running.
+    process.kill(watchdog, 'SIGSTOP');
+    parent!.kill('SIGKILL');
+    await waitFor('the control plane to be gone', () => processGone(parent!.pid!), 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(processGone(pid)).toBe(false);
+
+    const next = new ProcessCompute({ runtimeDir, stopGraceMs: 300, logger: { warn: () => {} } });
+    const report = await next.reapLeftovers();
+
+    expect(report.stopped).toEqual([expect.objectContaining({ tenantId: 'orphan', pgid: group })]);
+    expect(report.unverified).toEqual([]);
+    expect(processGone(pid)).toBe(true);
+    expect(processGone(group)).toBe(true);
+    expect(report.watchdogs).toEqual([watchdog]);
+    expect(processGone(watchdog)).toBe(true);
+    expect(readdirSync(runtimeDir)).toEqual([]);
+  });
+
+  it('never signals a recorded process group that now belongs to another program', async () => {
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
+    // An unrelated program that leads a process group, as one that reused a recorded pid would.
+    const unrelated = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    groups.add(unrelated.pid!);
+    // A record of a run whose control plane is gone (no process has pid 2^22 + 1 on Linux or macOS).
+    // Recorded with another start time: the process that had this pid then was another one.
+    const record = { tenantId: 'acme', taskArn: 'local:task/acme/1', pgid: unrelated.pid, startTime: '1', startedAt: new Date().toISOString() };
+    const watchdog = { pid: unrelated.pid, startTime: processStartTime(unrelated.pid!) };
+    writeFileSync(join(runtimeDir, 'run-4194305-abcdef.json'), JSON.stringify({ watchdog, groups: [record] }));
+
+    const report = await new ProcessCompute({ runtimeDir, logger: { warn: () => {} } }).reapLeftovers();
+
+    expect(report).toEqual({ stopped: [], unverified: [] });
+    expect(processGone(unrelated.pid!)).toBe(false);
+    expect(readdirSync(runtimeDir)).toEqual([]);
+  });
+
+  it('leaves the records of a run that is still alive alone', async () => {
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
+    const { pid } = await startParent('stubborn', runtimeDir);
+
+    const report = await new ProcessCompute({ runtimeDir, logger: { warn: () => {} } }).reapLeftovers();
+
+    expect(report).toEqual({ stopped: [], unverified: [] });
+    expect(processGone(pid)).toBe(false);
+    expect(readdirSync(runtimeDir)).toHaveLength(1);
+  });
+});
+
+describe('ProcessCompute stillRunning', () => {
+  it('names no process once stopAll has resolved, and the task group while it runs', async () => {
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
+    const stubborn = `process.on('SIGTERM', () => {}); require('node:http').createServer((q, s) => s.end('ok')).listen(Number(process.env.PORT), '127.0.0.1')`;
+    const compute = new ProcessCompute({ command: [node, '-e', stubborn], stopGraceMs: 300, runtimeDir });
+    const recorder = recordEvents(compute);
+    const result = await compute.runTask(request('acme'));
+    if (!result.started) throw new Error('not started');
+    await recorder.until(result.task.arn, (task) => task.lastStatus === 'RUNNING');
+    const group = compute.pidOf(result.task.arn)!;
+    pids.add(group);
+
+    const during = await compute.stillRunning();
+    await compute.stopAll();
+    const after = await compute.stillRunning();
+
+    expect(during).toEqual([expect.objectContaining({ tenantId: 'acme', pgid: group, taskArn: result.task.arn })]);
+    expect(after).toEqual([]);
+    expect(readdirSync(runtimeDir)).toEqual([]);
+  });
+});
+
+describe('ProcessCompute watchdog', () => {
+  /** This process's children whose command line runs the watchdog script. */
+  function watchdogChildren(): number[] {
+    return readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((name) => {
+        try {
+          const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+          const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+          return parent === process.pid && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('tenant-watchdog.sh');
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  }
+
+  it.runIf(process.platform === 'linux')('runs one watchdog for all its tasks, in a process group of its own, and none once stopAll has resolved', async () => {
+    const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
+    const { compute, until } = newCompute({ runtimeDir });
+    expect(compute.watchdogPid()).toBeUndefined();
+    const started = await Promise.all(['acme', 'globex', 'initech'].map((tenant) => compute.runTask(request(tenant))));
+    await Promise.all(started.map((result) => until(result.started ? result.task.arn : '', (task) => task.lastStatus === 'RUNNING')));
+    const watchdog = compute.watchdogPid()!;
+    pids.add(watchdog);
+
+    const during = watchdogChildren();
+    const ownGroup = (await liveMembers(watchdog)).includes(watchdog);
+    const recorded = JSON.parse(readFileSync(join(runtimeDir, readdirSync(runtimeDir)[0]!), 'utf8')) as { watchdog: { pid: number }; groups: unknown[] };
+    await compute.stopAll();
+
+    expect(during).toEqual([watchdog]);
+    expect(ownGroup).toBe(true);
+    expect(recorded.watchdog.pid).toBe(watchdog);
+    expect(recorded.groups).toHaveLength(3);
+    expect(processGone(watchdog)).toBe(true);
+    expect(compute.watchdogPid()).toBeUndefined();
+    expect(readdirSync(runtimeDir)).toEqual([]);
   });
 });

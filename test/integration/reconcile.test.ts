@@ -206,6 +206,33 @@ describe('reconcile', () => {
     expect(await world.store.countRoutingSlots()).toBe(0);
   });
 
+  it('says why a task does not pass its health check while it waits, then fails the tenant after the unhealthy timeout', async () => {
+    const reason = 'The application does not answer GET / with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.';
+    const world = await createWorld({ settings: { unhealthyTimeoutMs: 5 * 60_000 } });
+    world.cloud.failingHealthChecks.set('acme', reason);
+    await world.signUp('acme');
+
+    // Within a minute (rounds of 5 s): the task runs, its target fails, the record says why.
+    const signedUpAt = world.clock.now().getTime();
+    await world.converge(['acme'], 12);
+    const waiting = (await world.store.get('acme'))!;
+    await world.converge(['acme'], 80);
+    const failed = (await world.store.get('acme'))!;
+
+    expect(waiting.status).toMatchObject({ phase: 'Provisioning', lastError: reason });
+    expect(failed.status.phase).toBe('Failed');
+    expect(failed.status.lastError).toBe(`${reason} Gave up after 5 minutes of failed health checks; fix the application, then wake the tenant to try again.`);
+    const failedAfter = Date.parse(failed.status.transitionAt!) - signedUpAt;
+    expect(failedAfter).toBeGreaterThan(5 * 60_000);
+    expect(failedAfter).toBeLessThan(6 * 60_000);
+    // One task, never replaced; gone with its target group and slot once the tenant failed.
+    expect(world.cloud.countCalls('RunTask')).toBe(1);
+    expect(world.cloud.liveTasksOf('acme')).toHaveLength(0);
+    expect(world.cloud.rules.size).toBe(0);
+    expect(world.cloud.targetGroups.size).toBe(0);
+    expect(await world.store.countRoutingSlots()).toBe(0);
+  });
+
   it('tries a failed tenant again when it is woken', async () => {
     const world = await createWorld();
     world.cloud.crashLoop.set('acme', { containerReason: 'exit', exitCode: 1 });

@@ -31,6 +31,8 @@ export interface FakeCloudOptions {
    * not listed yet (a task the caller names by ARN is still described).
    */
   listingLagTicks?: number;
+  /** The time tasks are stamped with when they start running (`startedAt`); none when absent. */
+  now?: () => Date;
 }
 
 
@@ -51,15 +53,19 @@ export class FakeCloud implements Compute, Routing {
   onDemandCapacity: boolean;
   /** Per tenant: make the next tasks exit right after starting, with this reason. */
   readonly crashLoop = new Map<string, { containerReason: string; exitCode?: number }>();
+  /** Per tenant: its targets fail their health checks, for this reason (as the adapter words it). */
+  readonly failingHealthChecks = new Map<string, string>();
   private sequence = 0;
   private readonly fault: (operation: string) => FaultKind | undefined;
   private readonly listingLagTicks: number;
+  private readonly now: (() => Date) | undefined;
 
   constructor(options: FakeCloudOptions = {}) {
     this.fault = options.fault ?? (() => undefined);
     this.spotCapacity = options.spotCapacity ?? true;
     this.onDemandCapacity = options.onDemandCapacity ?? true;
     this.listingLagTicks = options.listingLagTicks ?? 0;
+    this.now = options.now;
   }
 
   /** Faults happen before the call for throttling, after it for crashes (the worse case). */
@@ -166,7 +172,7 @@ export class FakeCloud implements Compute, Routing {
     return this.call('DescribeTargetHealth', () => {
       const group = this.targetGroups.get(targetGroupArn);
       if (!group) throw Object.assign(new Error('target group not found'), { name: 'TargetGroupNotFoundException' });
-      return [...group.targets.values()].map(({ ip, health }) => ({ ip, health }));
+      return [...group.targets.values()].map(({ ip, health, reason }) => ({ ip, health, ...(reason ? { reason } : {}) }));
     });
   }
 
@@ -255,6 +261,7 @@ export class FakeCloud implements Compute, Routing {
         this.sequence += 1;
       } else if (task.lastStatus === 'PENDING') {
         task.lastStatus = 'RUNNING';
+        if (this.now) task.startedAt = this.now().toISOString();
         const crash = this.crashLoop.get(task.tenantId);
         if (crash) this.exit(task, crash.containerReason, crash.exitCode);
       } else {
@@ -266,7 +273,9 @@ export class FakeCloud implements Compute, Routing {
       for (const target of group.targets.values()) {
         if (target.health !== 'initial' || --target.ticks > 0) continue;
         const task = [...this.tasks.values()].find((candidate) => candidate.ip === target.ip);
-        target.health = task && task.lastStatus === 'RUNNING' ? 'healthy' : 'unhealthy';
+        const failing = this.failingHealthChecks.get(group.tenantId);
+        target.health = task && task.lastStatus === 'RUNNING' && !failing ? 'healthy' : 'unhealthy';
+        if (failing) target.reason = failing;
       }
     }
   }

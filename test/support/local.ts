@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TaskStateChange } from '../../shared/app/task-event.js';
@@ -57,13 +58,21 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
   }
 }
 
-/** True once no process has this pid (signal 0 only asks whether it exists). */
+/**
+ * True once no process has this pid (signal 0 only asks whether it exists), or only a zombie
+ * does: a dead process that an init which does not reap (as in some containers) keeps listed.
+ */
 export function processGone(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+  try {
+    // /proc/<pid>/stat: "<pid> (<name>) <state> …"
+    return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
   }
 }
 

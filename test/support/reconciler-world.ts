@@ -36,8 +36,8 @@ export const testSettings: ReconcileSettings = {
 export async function createWorld(options: { settings?: Partial<ReconcileSettings>; cloud?: FakeCloudOptions } = {}) {
   const tables = await createTestTables();
   const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
-  const cloud = new FakeCloud(options.cloud);
   const clock = new ManualClock();
+  const cloud = new FakeCloud({ now: () => clock.now(), ...options.cloud });
   const settings = { ...testSettings, ...options.settings };
   const deps: ReconcileDeps = { store, compute: cloud, routing: cloud, clock, settings, random: () => 0.5 };
 

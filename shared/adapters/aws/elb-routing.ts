@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Rule, Tag, TargetGroup } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { ForeignResourceError } from '../../domain/errors.js';
+import { explainHealthCheck } from '../../domain/health-reasons.js';
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
 import { ownerFromTags, ownerTags, targetGroupName, targetGroupPrefix, type Owner } from './names.js';
 
@@ -180,9 +181,13 @@ export class ElbRouting implements Routing {
     const { TargetHealthDescriptions } = await this.client.send(
       new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }),
     );
-    return (TargetHealthDescriptions ?? []).flatMap(({ Target: target, TargetHealth: health }) =>
-      target?.Id === undefined ? [] : [{ ip: target.Id, health: toHealth(health?.State) }],
-    );
+    return (TargetHealthDescriptions ?? []).flatMap(({ Target: target, TargetHealth: health }) => {
+      if (target?.Id === undefined) return [];
+      const state = toHealth(health?.State);
+      // Only an unhealthy target's reason says something about the application.
+      const reason = state === 'unhealthy' ? explainHealthCheck(this.healthCheckPath, health?.Reason, health?.Description) : undefined;
+      return [{ ip: target.Id, health: state, ...(reason ? { reason } : {}) }];
+    });
   }
 
   async registerTarget(targetGroupArn: string, ip: string): Promise<void> {

@@ -49,7 +49,9 @@ const embeddedSchema = z.object({
   DORMOUSE_DYNAMODB_ENDPOINT: z.string().url().optional(),
   /** The tenant application, a command line; the demo app when absent. */
   DORMOUSE_TENANT_COMMAND: z.string().optional(),
-  DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/').default('/healthz'),
+  DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/').default('/'),
+  /** How long a new task may fail its health check before the tenant is Failed. */
+  DORMOUSE_UNHEALTHY_SECONDS: seconds.default(RECONCILE_DEFAULTS.unhealthyTimeoutMs / 1000),
   // Shorter sweeps would keep a core busy for nothing.
   DORMOUSE_SWEEP_SECONDS: seconds.min(1, 'must be at least 1 second').default(30),
   DORMOUSE_IDLE_SECONDS: seconds.default(900),
@@ -72,6 +74,8 @@ export interface Embedded {
   sweepNow(): Promise<SweepReport>;
   /** Stops everything it started: tenants, gateway, API, DynamoDB Local. Safe to call twice. */
   stop(): Promise<void>;
+  /** Tenant processes of this run still alive, and its tenant watchdog, one line each: none once `stop` has resolved, normally. */
+  stillRunning(): Promise<string[]>;
 }
 
 export interface EmbeddedOptions {
@@ -148,7 +152,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const quiet = new Logger({ serviceName: 'dormouse', logLevel: (env.POWERTOOLS_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN' });
 
     let config = configFor(local.DORMOUSE_GATEWAY_PORT);
-    let runtime: { gatewayUrl: string; sweepNow: () => Promise<SweepReport> } | undefined;
+    let runtime: { gatewayUrl: string; sweepNow: () => Promise<SweepReport>; compute: ProcessCompute } | undefined;
     if (!options.apiOnly) {
       runtime = await startRuntime();
     } else {
@@ -165,6 +169,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
       });
       stops.push(() => compute.stopAll());
+      // A run killed outright (kill -9) whose watchdog could not act either left these.
+      await compute.reapLeftovers();
       let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
       const gateway = await naming('DORMOUSE_GATEWAY_PORT', local.DORMOUSE_GATEWAY_PORT, () =>
         startGateway({
@@ -211,6 +217,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             backoffMaxMs: 30_000,
             queueRetryMs: 5_000,
             listingLagMs: 0,
+            unhealthyTimeoutMs: local.DORMOUSE_UNHEALTHY_SECONDS * 1000,
             leaseMs: 60_000,
             hostFor: (tenantId) => tenantHost(config.baseUrl, tenantId),
             maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,
@@ -264,7 +271,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
       // Tenants that should run were left without processes by the last stop: bring them back.
       await controlPlane.resync();
-      return { gatewayUrl: gateway.url, sweepNow: runSweep };
+      return { gatewayUrl: gateway.url, sweepNow: runSweep, compute };
     }
 
     const health = storeHealth({ client: dynamoClient, tableName: config.tenantTable });
@@ -281,6 +288,14 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,
       sweepNow: runtime?.sweepNow ?? (() => Promise.reject(new Error('Not running tenants (apiOnly)'))),
       stop,
+      stillRunning: async () => {
+        if (!runtime) return [];
+        const left = (await runtime.compute.stillRunning()).map(
+          (group) => `tenant ${group.tenantId}: process group ${group.pgid} (stop it with: kill -KILL -- -${group.pgid})`,
+        );
+        const watchdog = runtime.compute.watchdogPid();
+        return watchdog === undefined ? left : [...left, `the tenant watchdog: process ${watchdog} (stop it with: kill -KILL -- -${watchdog})`];
+      },
     };
   } catch (error) {
     await stop();

@@ -1,6 +1,7 @@
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { ForeignResourceError } from '../../domain/errors.js';
 import { LOCAL_INSTALLATION } from '../../domain/installation.js';
+import { explainHealthCheck } from '../../domain/health-reasons.js';
 import type { RoutingInventory } from '../../ports/inventory.js';
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
 import { targetGroupName, type Owner } from '../aws/names.js';
@@ -13,7 +14,7 @@ export interface GatewayRoutingOptions {
    * to make two tenants' names collide and see the second refused.
    */
   targetGroupName?: (installation: string, tenantId: string) => string;
-  /** @default '/healthz' */
+  /** @default '/' (the ALB's default, and the CDK app's) */
   healthCheckPath?: string;
   /** @default 1_000 */
   healthCheckIntervalMs?: number;
@@ -53,9 +54,18 @@ interface TargetState {
   health: TargetHealth;
   successes: number;
   failures: number;
+  /** The last failed check, in ELBv2's words (TargetHealth Reason and Description). */
+  lastFailure?: HealthCheckFailure;
   timer?: NodeJS.Timeout;
   probe?: ClientRequest;
 }
+
+interface HealthCheckFailure {
+  code: 'Target.ResponseCodeMismatch' | 'Target.Timeout' | 'Target.FailedHealthChecks';
+  description: string;
+}
+
+type ProbeResult = { passed: true } | { passed: false; failure: HealthCheckFailure };
 
 /** The two tags, as the AWS adapters write them: whose the resource is. */
 interface Tagged {
@@ -101,7 +111,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
   constructor({
     installation = LOCAL_INSTALLATION,
     targetGroupName: nameFor = targetGroupName,
-    healthCheckPath = '/healthz',
+    healthCheckPath = '/',
     healthCheckIntervalMs = 1_000,
     healthCheckTimeoutMs = Math.min(healthCheckIntervalMs, 2_000),
     healthyThreshold = 1,
@@ -143,9 +153,15 @@ export class GatewayRouting implements Routing, RoutingInventory {
     return existing ? this.owned('target group', existing, tenantId).arn : undefined;
   }
 
-  /** Like DescribeTargetHealth: a target group that does not exist is an error, not an empty one. */
+  /**
+   * Like DescribeTargetHealth: a target group that does not exist is an error, not an empty one,
+   * and an unhealthy target says why, from the same reason codes ELBv2 gives.
+   */
   async targets(targetGroupArn: string): Promise<Target[]> {
-    return [...this.requireGroup(targetGroupArn).targets.values()].map(({ ip, health }) => ({ ip, health }));
+    return [...this.requireGroup(targetGroupArn).targets.values()].map(({ ip, health, lastFailure }) => {
+      const reason = health === 'unhealthy' && lastFailure ? explainHealthCheck(this.healthCheckPath, lastFailure.code, lastFailure.description) : undefined;
+      return { ip, health, ...(reason ? { reason } : {}) };
+    });
   }
 
   /** Registering a target again is a no-op, unless it was draining: then its checks start over. */
@@ -265,13 +281,14 @@ export class GatewayRouting implements Routing, RoutingInventory {
 
   private async check(group: TargetGroup, target: TargetState): Promise<void> {
     target.timer = undefined;
-    const passed = await this.probe(target);
+    const result = await this.probe(target);
     // Deregistered, re-registered or closed meanwhile: this result is about nothing current.
     const current = this.groups.get(group.arn) === group && group.targets.get(target.ip) === target;
     if (this.closed || !current || target.health === 'draining') return;
-    if (passed) {
+    if (result.passed) {
       target.successes += 1;
       target.failures = 0;
+      target.lastFailure = undefined;
       if (target.health !== 'healthy' && target.successes >= this.healthyThreshold) {
         target.health = 'healthy';
         this.changed(group, target);
@@ -279,6 +296,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
     } else {
       target.failures += 1;
       target.successes = 0;
+      target.lastFailure = result.failure;
       if (target.health !== 'unhealthy' && target.failures >= this.unhealthyThreshold) {
         target.health = 'unhealthy';
         this.changed(group, target);
@@ -287,31 +305,40 @@ export class GatewayRouting implements Routing, RoutingInventory {
     this.scheduleCheck(group, target, this.healthCheckIntervalMs);
   }
 
-  /** Passes on a 2xx or 3xx within the timeout, as the ALB matcher `200-399` does. */
-  private probe(target: TargetState): Promise<boolean> {
+  /**
+   * Passes on a 2xx or 3xx within the timeout, as the ALB matcher `200-399` does; a failure is
+   * described with the reason code and description ELBv2 would give for it.
+   */
+  private probe(target: TargetState): Promise<ProbeResult> {
     return new Promise((resolve) => {
+      const fail = (code: HealthCheckFailure['code'], description: string) => resolve({ passed: false, failure: { code, description } });
       let url: URL;
       try {
         url = new URL(this.healthCheckPath, `http://${target.ip}`);
       } catch {
-        resolve(false);
+        fail('Target.FailedHealthChecks', 'Health checks failed');
         return;
       }
+      let timedOut = false;
       const req = httpRequest(
         url,
         { method: 'GET', agent: false, timeout: this.healthCheckTimeoutMs, headers: { 'user-agent': 'ELB-HealthChecker/2.0 (dormouse local)' } },
         (res) => {
           res.resume();
           const status = res.statusCode ?? 0;
-          resolve(status >= 200 && status < 400);
+          if (status >= 200 && status < 400) resolve({ passed: true });
+          else fail('Target.ResponseCodeMismatch', `Health checks failed with these codes: [${status}]`);
         },
       );
       target.probe = req;
-      req.once('timeout', () => req.destroy(new Error('health check timed out')));
-      req.once('error', () => resolve(false));
+      req.once('timeout', () => {
+        timedOut = true;
+        req.destroy(new Error('health check timed out'));
+      });
+      req.once('error', () => (timedOut ? fail('Target.Timeout', 'Request timed out') : fail('Target.FailedHealthChecks', 'Health checks failed')));
       req.once('close', () => {
         if (target.probe === req) target.probe = undefined;
-        resolve(false);
+        fail(timedOut ? 'Target.Timeout' : 'Target.FailedHealthChecks', timedOut ? 'Request timed out' : 'Health checks failed');
       });
       req.end();
     });

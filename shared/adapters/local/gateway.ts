@@ -23,6 +23,12 @@ export interface GatewayOptions {
   fallback: GatewayFallback;
   /** How long a tenant may take to answer before the caller gets a 504. @default 60_000 (the ALB idle timeout) */
   proxyTimeoutMs?: number;
+  /** How long a client may take to send its request headers before it gets a 408 and is dropped. @default 10_000 */
+  headersTimeoutMs?: number;
+  /** How long a client may take to send its whole request, body included. @default 60_000 */
+  requestTimeoutMs?: number;
+  /** Open connections at most (WebSockets included); further ones are closed at once. @default 1_000 */
+  maxConnections?: number;
   /** @default console */
   logger?: Pick<Console, 'warn' | 'error'>;
 }
@@ -42,7 +48,18 @@ export interface Gateway {
  * WebSocket, x-forwarded-* headers), and counts each tenant's traffic for the idle sweep.
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const { port, host = '127.0.0.1', routing, rootDomain = 'localhost', fallback, proxyTimeoutMs = 60_000, logger = console } = options;
+  const {
+    port,
+    host = '127.0.0.1',
+    routing,
+    rootDomain = 'localhost',
+    fallback,
+    proxyTimeoutMs = 60_000,
+    headersTimeoutMs = 10_000,
+    requestTimeoutMs = 60_000,
+    maxConnections = 1_000,
+    logger = console,
+  } = options;
   const domainSuffix = `.${rootDomain.toLowerCase()}`;
   const activity = new LocalActivity();
   const proxy = createProxyServer({ xfwd: true, proxyTimeout: proxyTimeoutMs });
@@ -62,28 +79,47 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   };
 
-  const server = createServer((req, res) => {
-    const match = route(req);
-    if (!match) return runFallback(req, res);
-    activity.record(match.tenantId, req.socket);
-    const startedAt = Date.now();
-    proxy.web(req, res, { target: `http://${match.target}` }, (error) => {
-      // The tenant's process went away mid-request, refused the connection, or took too long.
-      const code = (error as NodeJS.ErrnoException).code ?? error.message;
-      logger.warn(`[gateway] ${match.tenantId} at ${match.target}: ${error.message}`);
-      if (res.headersSent) {
-        res.destroy();
-      } else if (Date.now() - startedAt >= proxyTimeoutMs) {
-        sendText(res, 504, `Gateway Timeout: the application of ${match.tenantId} did not answer within ${proxyTimeoutMs / 1000} s.`);
-      } else {
-        sendText(res, 502, `Bad Gateway: the application of ${match.tenantId} did not answer (${code}).`);
+  const server = createServer(
+    {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      // Node looks for overdue requests only this often (30 s by default), which is what let a
+      // slow header sender hold a connection for over a minute.
+      connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs),
+    },
+    (req, res) => {
+      if (ambiguousHost(req)) {
+        res.shouldKeepAlive = false;
+        return sendText(res, 400, 'Bad Request: exactly one Host header is expected.');
       }
-    });
-  });
+      const match = route(req);
+      if (!match) return runFallback(req, res);
+      activity.record(match.tenantId, req.socket);
+      const startedAt = Date.now();
+      proxy.web(req, res, { target: `http://${match.target}` }, (error) => {
+        // The tenant's process went away mid-request, refused the connection, or took too long.
+        const code = (error as NodeJS.ErrnoException).code ?? error.message;
+        logger.warn(`[gateway] ${match.tenantId} at ${match.target}: ${error.message}`);
+        if (res.headersSent) {
+          res.destroy();
+        } else if (Date.now() - startedAt >= proxyTimeoutMs) {
+          sendText(res, 504, `Gateway Timeout: the application of ${match.tenantId} did not answer within ${proxyTimeoutMs / 1000} s.`);
+        } else {
+          sendText(res, 502, `Bad Gateway: the application of ${match.tenantId} did not answer (${code}).`);
+        }
+      });
+    },
+  );
+  // Past the cap Node closes new connections at once, so a flood cannot exhaust file descriptors.
+  server.maxConnections = maxConnections;
 
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     // Once upgraded, the socket is ours: an error on it must not become an uncaught one.
     socket.on('error', () => socket.destroy());
+    if (ambiguousHost(req)) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     const match = route(req);
     if (!match) {
       // The fallback answers over the raw socket, as it would a plain request; no upgrade follows.
@@ -126,6 +162,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         for (const socket of sockets) socket.destroy();
       })),
   };
+}
+
+/**
+ * Two Host headers could be read one way here and another way by the tenant or a proxy in
+ * between (Node keeps the first): such a request is refused, as HTTP/1.1 requires.
+ */
+function ambiguousHost(req: IncomingMessage): boolean {
+  return (req.headersDistinct.host?.length ?? 0) > 1;
 }
 
 function sendText(res: ServerResponse, status: number, text: string): void {

@@ -8,6 +8,7 @@ import type { TaskInventory } from '../../ports/inventory.js';
 import { LOCAL_INSTALLATION } from '../../domain/installation.js';
 import { startedBy, type Owner } from '../aws/names.js';
 import { freePort } from './dynamodb-local.js';
+import { TenantProcessRegistry, defaultRuntimeDir, type LeftoverReport, type TenantProcessRecord } from './tenant-processes.js';
 
 /** The repository root: the default command and working directory are resolved from it. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -48,6 +49,8 @@ export interface ProcessComputeOptions {
   onOutput?: (output: TaskOutputLine) => void;
   /** Where listener failures go. @default console */
   logger?: Pick<Console, 'warn'>;
+  /** Where this run records its tenant process groups, for the next run to find. @default defaultRuntimeDir() */
+  runtimeDir?: string;
 }
 
 interface LocalTask {
@@ -76,7 +79,9 @@ interface LocalTask {
  *
  * Each child runs in its own process group, killed as a whole: an application that forks
  * (say `npm start`) leaves nothing behind, and a Ctrl-C at the terminal reaches the control
- * plane only, which then stops tenants in order instead of watching them all "crash".
+ * plane only, which then stops tenants in order instead of watching them all "crash". Should
+ * the control plane die without stopping them, one watchdog process for the whole run ends the
+ * groups (see TenantWatchdog), and the next start stops what even that missed.
  */
 export class ProcessCompute implements Compute, TaskInventory {
   private readonly installation: string;
@@ -95,6 +100,7 @@ export class ProcessCompute implements Compute, TaskInventory {
   private readonly listeners = new Set<TaskEventListener>();
   private readonly portsInUse = new Set<number>();
   private readonly sequences = new Map<string, number>();
+  private readonly registry: TenantProcessRegistry;
   private shuttingDown = false;
   private exitHookInstalled = false;
 
@@ -109,6 +115,7 @@ export class ProcessCompute implements Compute, TaskInventory {
     stoppedRetentionMs = 3_600_000,
     onOutput,
     logger = console,
+    runtimeDir = defaultRuntimeDir(),
   }: ProcessComputeOptions = {}) {
     if (command.length === 0) throw new RangeError('ProcessCompute needs a command: at least the program to run');
     this.installation = installation;
@@ -121,6 +128,7 @@ export class ProcessCompute implements Compute, TaskInventory {
     this.stoppedRetentionMs = stoppedRetentionMs;
     this.onOutput = onOutput;
     this.logger = logger;
+    this.registry = new TenantProcessRegistry(runtimeDir, logger);
   }
 
   /** Every task state change, in order per task; returns a function that unsubscribes. */
@@ -212,7 +220,10 @@ export class ProcessCompute implements Compute, TaskInventory {
     this.beginStop(task, { stopCode: 'UserInitiated', stoppedReason: reason.slice(0, MAX_REASON_LENGTH) });
   }
 
-  /** The process id of a task's child, while it has one: for logs and tests. */
+  /**
+   * The process id of a task's child, while it has one, which is also the id of the task's
+   * process group: for logs and tests.
+   */
   pidOf(arn: string): number | undefined {
     const task = this.tasks.get(arn);
     return task?.child && task.observed.lastStatus !== 'STOPPED' ? task.child.pid : undefined;
@@ -233,6 +244,44 @@ export class ProcessCompute implements Compute, TaskInventory {
       }
     }
     await Promise.all(live.map((task) => task.stopped));
+    // Forgets the groups that are gone, then ends the watchdog: a clean stop leaves no record behind.
+    await this.registry.stillRunning();
+    await this.registry.close();
+  }
+
+  /** The pid of the run's watchdog while it runs (see TenantWatchdog): none once `stopAll` has resolved. */
+  watchdogPid(): number | undefined {
+    return this.registry.watchdogPid;
+  }
+
+  /**
+   * Tenant process groups still alive among those this run started: none once `stopAll` has
+   * resolved, unless a process resisted SIGKILL (uninterruptible sleep) or left its group.
+   */
+  stillRunning(): Promise<TenantProcessRecord[]> {
+    return this.registry.stillRunning();
+  }
+
+  /**
+   * Stops what an earlier run that was killed outright left running (see TenantProcessRegistry),
+   * and says so. Meant for start-up, before any task of this run starts.
+   */
+  async reapLeftovers(): Promise<LeftoverReport> {
+    const report = await this.registry.reapLeftovers(this.stopGraceMs);
+    const list = (records: TenantProcessRecord[]) => records.map((record) => `${record.tenantId} (process group ${record.pgid})`).join(', ');
+    if (report.watchdogs) {
+      this.logger.warn(`Dormouse: stopped the tenant watchdog that an earlier run left behind (process ${report.watchdogs.join(', ')})`);
+    }
+    if (report.stopped.length > 0) {
+      this.logger.warn(`Dormouse: stopped tenant processes that an earlier run left behind: ${list(report.stopped)}`);
+    }
+    for (const group of report.unverified) {
+      this.logger.warn(
+        `Dormouse: processes ${group.pids.join(', ')} remain of tenant ${group.tenantId}'s process group ${group.pgid} from an earlier run; ` +
+          'they cannot be verified as Dormouse\'s, so they are left alone: check them, and stop them if they are.',
+      );
+    }
+    return report;
   }
 
   // ---- Lifecycle ----------------------------------------------------------------------------
@@ -263,6 +312,9 @@ export class ProcessCompute implements Compute, TaskInventory {
       return;
     }
     task.child = child;
+    // Leads its process group (detached): recorded, and told to the run's watchdog, which ends
+    // the group should this process die without stopping it (SIGKILL, a crash).
+    if (child.pid !== undefined) this.registry.add({ tenantId: observed.tenantId, taskArn: observed.arn, pgid: child.pid });
     this.installExitHook();
 
     this.readLines(task, child, 'stdout');
@@ -374,6 +426,11 @@ export class ProcessCompute implements Compute, TaskInventory {
     if (task.port !== undefined) this.portsInUse.delete(task.port);
     this.emit(task);
     task.markStopped();
+    // Keeps the record file and the watchdog to the groups that may still be alive; once more a
+    // moment later, for this one's stragglers, so the watchdog never keeps a pgid that a new
+    // unrelated group could get.
+    void this.registry.stillRunning();
+    setTimeout(() => void this.registry.stillRunning(), 1_000).unref();
     if (![...this.tasks.values()].some((other) => other.child && other.observed.lastStatus !== 'STOPPED')) {
       this.removeExitHook();
     }
@@ -449,7 +506,7 @@ export class ProcessCompute implements Compute, TaskInventory {
 
   /**
    * 'exit' handlers can only do synchronous work, which SIGKILL is: however this process ends
-   * (short of SIGKILL, which the children's stdin pipe covers), no tenant outlives it.
+   * (short of SIGKILL, which the run's watchdog covers), no tenant outlives it.
    */
   private readonly killAllNow = () => {
     for (const task of this.tasks.values()) {

@@ -49,6 +49,12 @@ async function main() {
     stopping = true;
     process.stdout.write(`\n${signal}: stopping tenants, gateway, API and DynamoDB Local…\n`);
     await embedded?.stop();
+    // Checked, not assumed: a process that survived SIGKILL or left its group would be missed.
+    const left = (await embedded?.stillRunning()) ?? [];
+    if (left.length > 0) {
+      process.stderr.write(`Stopped, but these tenant processes are still running:\n${left.map((line) => `  ${line}\n`).join('')}`);
+      process.exit(1);
+    }
     process.stdout.write('Stopped. Nothing is left running.\n');
     process.exit(0);
   };
