@@ -62,7 +62,7 @@ export class QuotaExceededError extends DormouseError {
 export class EmailInUseError extends QuotaExceededError {
   constructor() {
     super(
-      'This email address already has a live trial. Delete that trial first, or sign up with another address.',
+      'This email address already has a trial: one per address, until that trial period ends. Sign up with another address.',
       'trial_exists',
     );
     this.name = 'EmailInUseError';
