@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
+import { embeddedTestEnv, eventually } from '../support/api-server.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { apiClient } from '../support/http.js';
 
@@ -33,15 +34,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function eventually<T>(what: string, probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 /**
  * The whole lifecycle in embedded mode with real processes and real HTTP: what a newcomer sees
@@ -56,12 +48,7 @@ describe('embedded mode, end to end', () => {
     const tables = await createTestTables();
     embedded = await startEmbedded(
       {
-        DORMOUSE_API_PORT: '0',
-        DORMOUSE_GATEWAY_PORT: '0',
-        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-        DORMOUSE_TABLE_NAME: tables.tenantTable,
-        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-        DORMOUSE_ADMIN_TOKEN: ADMIN,
+        ...embeddedTestEnv(tables, ADMIN),
         // Sweeps are run by the test, at the moments it chooses.
         DORMOUSE_SWEEP_SECONDS: '3600',
         DORMOUSE_IDLE_SECONDS: '1',
@@ -183,12 +170,7 @@ describe('embedded mode, end to end', () => {
     );
     const broken = await startEmbedded(
       {
-        DORMOUSE_API_PORT: '0',
-        DORMOUSE_GATEWAY_PORT: '0',
-        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-        DORMOUSE_TABLE_NAME: tables.tenantTable,
-        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-        DORMOUSE_ADMIN_TOKEN: ADMIN,
+        ...embeddedTestEnv(tables, ADMIN),
         DORMOUSE_TENANT_COMMAND: `'${process.execPath}' '${app}'`,
         DORMOUSE_UNHEALTHY_SECONDS: '6',
       },
@@ -219,14 +201,7 @@ describe('embedded mode, end to end', () => {
 
   it('brings back the tenants that should run after a restart on kept state', async () => {
     const tables = await createTestTables();
-    const env = {
-      DORMOUSE_API_PORT: '0',
-      DORMOUSE_GATEWAY_PORT: '0',
-      DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-      DORMOUSE_TABLE_NAME: tables.tenantTable,
-      DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-      DORMOUSE_ADMIN_TOKEN: ADMIN,
-    };
+    const env = embeddedTestEnv(tables, ADMIN);
     const before = await startEmbedded(env, { onError: () => {} });
     let after: Embedded | undefined;
     try {
@@ -260,12 +235,7 @@ describe('embedded mode, a tenant that never gets healthy', () => {
     const lines: string[] = [];
     const embedded = await startEmbedded(
       {
-        DORMOUSE_API_PORT: '0',
-        DORMOUSE_GATEWAY_PORT: '0',
-        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-        DORMOUSE_TABLE_NAME: tables.tenantTable,
-        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-        DORMOUSE_ADMIN_TOKEN: ADMIN,
+        ...embeddedTestEnv(tables, ADMIN),
         DORMOUSE_SWEEP_SECONDS: '3600',
         DORMOUSE_TENANT_COMMAND: 'exec sleep 600',
         DORMOUSE_STUCK_MINUTES: String(1 / 60),
@@ -298,12 +268,7 @@ describe('embedded mode, first steps', () => {
     // The sweep, which would bring the tenant up eventually anyway, does not run during the test.
     const embedded = await startEmbedded(
       {
-        DORMOUSE_API_PORT: '0',
-        DORMOUSE_GATEWAY_PORT: '0',
-        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-        DORMOUSE_TABLE_NAME: tables.tenantTable,
-        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-        DORMOUSE_ADMIN_TOKEN: ADMIN,
+        ...embeddedTestEnv(tables, ADMIN),
         DORMOUSE_SWEEP_SECONDS: '3600',
       },
       { onError: () => {} },

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
-import { startTestApi, TEST_ADMIN_TOKEN } from '../support/api-server.js';
+import { embeddedTestEnv, eventually, startTestApi } from '../support/api-server.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { apiClient } from '../support/http.js';
 
@@ -133,16 +133,6 @@ describe('one trial per email address', () => {
   });
 });
 
-/** Polls until `accept` holds or the time is up. */
-async function eventually<T>(what: string, probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('email verification, end to end in embedded mode', () => {
   let embedded: Embedded;
@@ -160,12 +150,7 @@ describe('email verification, end to end in embedded mode', () => {
     const tables = await createTestTables();
     embedded = await startEmbedded(
       {
-        DORMOUSE_API_PORT: '0',
-        DORMOUSE_GATEWAY_PORT: '0',
-        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-        DORMOUSE_TABLE_NAME: tables.tenantTable,
-        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-        DORMOUSE_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+        ...embeddedTestEnv(tables),
         DORMOUSE_VERIFY_EMAIL: 'true',
         DORMOUSE_SWEEP_SECONDS: '3600',
       },

@@ -1,5 +1,5 @@
 import { startEmbedded } from '../../shared/adapters/local/embedded.js';
-import { createTestTables } from './dynamodb.js';
+import { createTestTables, type TestTables } from './dynamodb.js';
 
 export const TEST_ADMIN_TOKEN = 'admin-token-for-tests-0123456789';
 
@@ -22,4 +22,27 @@ export async function startTestApi(env: Record<string, string> = {}) {
     { apiOnly: true },
   );
   return { embedded, tables };
+}
+
+/** What every embedded test starts with: free ports, the given tables, a known admin token. */
+export function embeddedTestEnv(tables: TestTables, adminToken = TEST_ADMIN_TOKEN): Record<string, string> {
+  return {
+    DORMOUSE_API_PORT: '0',
+    DORMOUSE_GATEWAY_PORT: '0',
+    DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
+    DORMOUSE_TABLE_NAME: tables.tenantTable,
+    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+    DORMOUSE_ADMIN_TOKEN: adminToken,
+  };
+}
+
+/** Polls `probe` every 200 ms until `accept` holds; fails naming `what` and the last value. */
+export async function eventually<T>(what: string, probe: () => Promise<T>, accept: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (accept(value)) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
