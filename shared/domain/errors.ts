@@ -113,7 +113,7 @@ export class SlotsFullError extends Error {
 export class RoutingCapacityError extends Error {
   constructor(
     readonly tenantId: string,
-    /** The provider's name for the limit it reported, e.g. `TooManyRulesException`. */
+    /** The provider's own name for the limit it reported, for logs and operators. */
     readonly limit: string,
     options?: { cause?: unknown },
   ) {
