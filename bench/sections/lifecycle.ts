@@ -19,7 +19,7 @@ import { handleTaskEvent } from '../../shared/app/task-event.js';
 import { TENANT_CHANGED } from '../../shared/domain/domain-events.js';
 import type { Tenant } from '../../shared/domain/tenant.js';
 import { invocationWatch } from '../../shared/events/reconcile-handler.js';
-import { tenantChanges } from '../../shared/events/stream-publisher.js';
+import { tenantChanges } from '../../shared/adapters/aws/dynamodb-stream-records.js';
 import { apiCaller, type ApiCall } from '../lib/api.js';
 import { freshTables, type BenchTables, type CapacityTotals } from '../lib/dynamodb.js';
 import { MockAws, type TaskStateChange, type WorldTimings } from '../lib/mock-aws.js';

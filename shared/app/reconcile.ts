@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { CloudRefusedError, CloudUnavailableError, SlotsFullError, VersionConflictError } from '../domain/errors.js';
+import {
+  CloudRefusedError,
+  CloudUnavailableError,
+  RoutingCapacityError,
+  SlotsFullError,
+  TargetGroupNotFoundError,
+  VersionConflictError,
+} from '../domain/errors.js';
 import type { ErrorCategory } from '../domain/error-categories.js';
 import { backoffMs, hasStarted, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
 import { explainStop, isCapacityStop, stopCategory } from '../domain/stop-reasons.js';
@@ -242,7 +249,7 @@ async function observeRouting({ routing, settings }: ReconcileDeps, tenant: Tena
     } catch (error) {
       // The recorded target group is gone (deleted by hand, or a fresh local gateway): it
       // does not exist, and the plan creates it again if it is needed.
-      if ((error as Error).name !== 'TargetGroupNotFoundException') throw error;
+      if (!(error instanceof TargetGroupNotFoundError)) throw error;
       existing = undefined;
     }
   }
@@ -294,7 +301,7 @@ async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, s
         observed.rule = await routing.createRule(tenant.id, settings.hostFor(tenant.id), step.targetGroupArn);
       } catch (error) {
         // The load balancer is fuller than our slot count says (rules made outside Dormouse).
-        if ((error as Error).name !== 'RoutingCapacityError') throw error;
+        if (!(error instanceof RoutingCapacityError)) throw error;
         return queued(tenant, settings, clock.now(), deps.random);
       }
       return tenant;

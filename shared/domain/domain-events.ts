@@ -1,4 +1,3 @@
-import type { DomainEvent } from '../ports/events.js';
 import { retryPending } from './plan.js';
 import { redactDetail } from './redaction.js';
 import { isSettled, type Phase, type Tenant } from './tenant.js';
@@ -8,6 +7,16 @@ import { isSettled, type Phase, type Tenant } from './tenant.js';
  * Handlers only write the table; these events are computed afterwards from the old and new
  * images, so an event is never published for a write that did not happen.
  */
+
+/** A domain event for integrators and for the reconciler, as put on the custom bus. */
+export interface DomainEvent {
+  /** e.g. `Tenant Ready` */
+  detailType: string;
+  tenantId: string;
+  detail: Record<string, unknown>;
+  /** ISO time of the change that produced the event. */
+  time: string;
+}
 
 export const EVENT_SOURCE = 'dormouse';
 

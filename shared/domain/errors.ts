@@ -107,6 +107,38 @@ export class SlotsFullError extends Error {
 }
 
 /**
+ * The load balancer has no room for another active tenant (a limit of the load balancer or the
+ * account, not a fault). Not retried as such: the reconciler queues the tenant.
+ */
+export class RoutingCapacityError extends Error {
+  constructor(
+    readonly tenantId: string,
+    /** The provider's own name for the limit it reported, for logs and operators. */
+    readonly limit: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`No routing capacity for tenant ${tenantId}: the load balancer reported ${limit}`, options);
+    this.name = 'RoutingCapacityError';
+  }
+}
+
+/** The target group does not exist (deleted by hand, or a fresh local gateway). */
+export class TargetGroupNotFoundError extends Error {
+  constructor(readonly targetGroupArn: string, options?: { cause?: unknown }) {
+    super(`Target group ${targetGroupArn} does not exist`, options);
+    this.name = 'TargetGroupNotFoundError';
+  }
+}
+
+/** A host rule still forwards to the target group, so it cannot be deleted yet. */
+export class TargetGroupInUseError extends Error {
+  constructor(readonly targetGroupArn: string, options?: { cause?: unknown }) {
+    super(`Target group ${targetGroupArn} is used by a host rule; delete the rule first`, options);
+    this.name = 'TargetGroupInUseError';
+  }
+}
+
+/**
  * A cloud call failed. Adapters translate their provider's errors into these two kinds, once,
  * so that nobody above them matches an AWS exception name or status code.
  */

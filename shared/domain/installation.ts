@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
  * resources.
  *
  * Lowercase letters and digits, starting with a letter, at most 7 characters: it has to fit,
- * with a 100-bit digest, in a 32-character target group name (see shared/adapters/aws/names.ts).
+ * with a 100-bit digest, in a 32-character target group name (see shared/adapters/common/names.ts).
  */
 export const INSTALLATION_MAX_LENGTH = 7;
 export const INSTALLATION_PATTERN = /^[a-z][a-z0-9]{0,6}$/;

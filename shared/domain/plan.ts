@@ -4,8 +4,8 @@
  * event woke it up, so lost, repeated or reordered events cannot lead it astray.
  */
 import type { CapacityProvider, Phase, Tenant } from './tenant.js';
-import type { ObservedTask } from '../ports/compute.js';
-import type { HostRule, Target } from '../ports/routing.js';
+import type { ObservedTask } from './task.js';
+import type { HostRule, Target } from './route.js';
 
 export interface Observation {
   /** The tenant's tasks: every one meant to run and not yet STOPPED, plus the recorded one whatever its status. */

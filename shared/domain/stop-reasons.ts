@@ -1,4 +1,4 @@
-import type { ObservedTask } from '../ports/compute.js';
+import type { ObservedTask } from './task.js';
 import type { ErrorCategory } from './error-categories.js';
 
 /**

@@ -1,13 +1,10 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
 import * as z from 'zod';
-import { tenantFromItem } from '../adapters/aws/dynamodb-tenant-store.js';
+import { StreamRecordError, tenantChanges } from '../adapters/aws/dynamodb-stream-records.js';
 import { parseEnv, type Env } from '../config.js';
-import type { TenantChange } from '../domain/domain-events.js';
 import { publishChanges } from '../app/publish-changes.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { EventPublisher } from '../ports/events.js';
@@ -17,6 +14,9 @@ import type { EventPublisher } from '../ports/events.js';
  * source mapping wraps them in `{ Records }`. Both are accepted so either can feed the function.
  */
 export type StreamPublisherEvent = DynamoDBRecord[] | { Records: DynamoDBRecord[] };
+
+/** What the handler fails with on a payload it cannot read. */
+export { StreamRecordError };
 
 export type StreamPublisherHandler = (event: StreamPublisherEvent, context: Context) => Promise<void>;
 
@@ -29,17 +29,6 @@ export interface StreamPublisherDeps {
 
 export interface StreamPublisherConfig {
   busName: string;
-}
-
-/** A stream payload this function cannot read; retrying it will not help, so it fails loudly. */
-export class StreamRecordError extends Error {
-  constructor(
-    message: string,
-    readonly eventID?: string,
-  ) {
-    super(message);
-    this.name = 'StreamRecordError';
-  }
 }
 
 const configSchema = z.object({ DORMOUSE_EVENT_BUS_NAME: z.string().min(1) });
@@ -71,39 +60,4 @@ function streamRecords(event: unknown): DynamoDBRecord[] {
     return (event as { Records: DynamoDBRecord[] }).Records;
   }
   throw new StreamRecordError('Expected an array of DynamoDB stream records or { Records: [...] }.');
-}
-
-/** Tenant changes in record order; claims and the counter share the table and are skipped. */
-export function tenantChanges(records: DynamoDBRecord[], clock: Clock = systemClock): TenantChange[] {
-  return records.flatMap((record) => {
-    const { eventID, eventName, dynamodb: stream } = record;
-    if (eventName !== 'INSERT' && eventName !== 'MODIFY' && eventName !== 'REMOVE') {
-      throw new StreamRecordError(`Stream record ${eventID} has no known eventName (${String(eventName)}).`, eventID);
-    }
-    const oldImage = stream?.OldImage && unmarshall(stream.OldImage as Record<string, AttributeValue>);
-    const newImage = stream?.NewImage && unmarshall(stream.NewImage as Record<string, AttributeValue>);
-    // Without both images a change cannot be told from an insert: the table's stream must be
-    // NEW_AND_OLD_IMAGES, and anything else is a deployment mistake worth failing on.
-    if ((eventName !== 'INSERT' && !oldImage) || (eventName !== 'REMOVE' && !newImage)) {
-      throw new StreamRecordError(
-        `Stream record ${eventID} (${eventName}) lacks an image; the table stream must be NEW_AND_OLD_IMAGES.`,
-        eventID,
-      );
-    }
-    if ((newImage ?? oldImage)?.kind !== 'tenant') return [];
-    return [
-      {
-        ...(oldImage ? { before: tenantFromItem(oldImage) } : {}),
-        ...(newImage ? { after: tenantFromItem(newImage) } : {}),
-        at: changeTime(stream?.ApproximateCreationDateTime, clock),
-      },
-    ];
-  });
-}
-
-/** ApproximateCreationDateTime is epoch seconds (fractional with microsecond precision). */
-function changeTime(seconds: number | undefined, clock: Clock): string {
-  return typeof seconds === 'number' && Number.isFinite(seconds)
-    ? new Date(Math.round(seconds * 1000)).toISOString()
-    : clock.now().toISOString();
 }

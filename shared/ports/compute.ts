@@ -1,33 +1,8 @@
 import type { CapacityProvider } from '../domain/tenant.js';
+import type { ObservedTask } from '../domain/task.js';
 
-/** ECS task lifecycle statuses, in the order a task moves through them. */
-export type TaskLastStatus =
-  | 'PROVISIONING'
-  | 'PENDING'
-  | 'ACTIVATING'
-  | 'RUNNING'
-  | 'DEACTIVATING'
-  | 'STOPPING'
-  | 'DEPROVISIONING'
-  | 'STOPPED';
-
-/** A tenant's task as the compute platform reports it. */
-export interface ObservedTask {
-  arn: string;
-  tenantId: string;
-  lastStatus: TaskLastStatus;
-  desiredStatus: 'RUNNING' | 'STOPPED';
-  capacityProvider: CapacityProvider;
-  /** Private IP of the task's network interface, once it has one. */
-  ip?: string;
-  /** ECS stop codes: `TerminationNotice` and `SpotInterruption` mark a Spot interruption. */
-  stopCode?: string;
-  stoppedReason?: string;
-  /** Why a container exited, e.g. `CannotPullContainerError: …`, when ECS says. */
-  containerReason?: string;
-  exitCode?: number;
-  startedAt?: string;
-}
+// The value types are the domain's; re-exported so that adapters find it with the port.
+export type { ObservedTask, TaskLastStatus } from '../domain/task.js';
 
 export interface RunTaskRequest {
   tenantId: string;

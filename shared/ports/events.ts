@@ -1,12 +1,7 @@
-/** A domain event for integrators and for the reconciler, as put on the custom bus. */
-export interface DomainEvent {
-  /** e.g. `Tenant Ready` */
-  detailType: string;
-  tenantId: string;
-  detail: Record<string, unknown>;
-  /** ISO time of the change that produced the event. */
-  time: string;
-}
+import type { DomainEvent } from '../domain/domain-events.js';
+
+// The value type is the domain's; re-exported so that adapters find it with the port.
+export type { DomainEvent } from '../domain/domain-events.js';
 
 export interface EventPublisher {
   /** Publishes all events or throws; a partial failure is retried, never dropped silently. */

@@ -1,18 +1,7 @@
-/** Target health as the load balancer reports it. */
-export type TargetHealth = 'initial' | 'healthy' | 'unhealthy' | 'unused' | 'draining' | 'unavailable';
+import type { HostRule, Target } from '../domain/route.js';
 
-export interface Target {
-  ip: string;
-  health: TargetHealth;
-  /** Why an unhealthy target fails its health check, as a sentence a person can act on. */
-  reason?: string;
-}
-
-export interface HostRule {
-  arn: string;
-  priority: number;
-  targetGroupArn: string;
-}
+// The value types are the domain's; re-exported so that adapters find it with the port.
+export type { HostRule, Target, TargetHealth } from '../domain/route.js';
 
 /**
  * Host-based routing for tenants: one target group and one listener rule per active tenant.

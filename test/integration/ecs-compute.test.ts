@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import type { ListTasksCommandInput, RunTaskCommandInput, Task } from '@aws-sdk/client-ecs';
 import { ClientTokenError, EcsCompute, toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
-import { INSTALLATION_TAG, TENANT_TAG, startedBy } from '../../shared/adapters/aws/names.js';
+import { INSTALLATION_TAG, TENANT_TAG, startedBy } from '../../shared/adapters/common/names.js';
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 
 const CLUSTER = 'dormouse-tenants';

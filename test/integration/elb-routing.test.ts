@@ -26,9 +26,9 @@ import type { DescribeTagsCommandInput, Rule, ServiceInputTypes } from '@aws-sdk
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CATCH_ALL_RULE_PRIORITY, ElbRouting, RoutingCapacityError } from '../../shared/adapters/aws/elb-routing.js';
-import { INSTALLATION_TAG, TENANT_TAG, targetGroupName } from '../../shared/adapters/aws/names.js';
-import { ForeignResourceError } from '../../shared/domain/errors.js';
+import { CATCH_ALL_RULE_PRIORITY, ElbRouting } from '../../shared/adapters/aws/elb-routing.js';
+import { INSTALLATION_TAG, TENANT_TAG, targetGroupName } from '../../shared/adapters/common/names.js';
+import { ForeignResourceError, RoutingCapacityError } from '../../shared/domain/errors.js';
 
 const elb = mockClient(ElasticLoadBalancingV2Client);
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../shared/adapters/local/dynamodb-local.js';
 import { GatewayRouting, type GatewayRoutingOptions, type HealthChange } from '../../shared/adapters/local/gateway-routing.js';
-import { targetGroupName } from '../../shared/adapters/aws/names.js';
+import { targetGroupName } from '../../shared/adapters/common/names.js';
 import { ForeignResourceError } from '../../shared/domain/errors.js';
 import type { TargetHealth } from '../../shared/ports/routing.js';
 import { startTestServer, waitFor, type TestServer } from '../support/local.js';
@@ -63,7 +63,7 @@ describe('GatewayRouting target groups', () => {
   it('refuses a target for a group that does not exist, like ELBv2', async () => {
     const { routing } = newRouting();
 
-    await expect(routing.registerTarget('local:targetgroup/dm-nobody', '127.0.0.1:1')).rejects.toMatchObject({ name: 'TargetGroupNotFoundException' });
+    await expect(routing.registerTarget('local:targetgroup/dm-nobody', '127.0.0.1:1')).rejects.toMatchObject({ name: 'TargetGroupNotFoundError' });
   });
 
   it('refuses to delete a group a rule forwards to, and deletes it (idempotently) once the rule is gone', async () => {
@@ -71,7 +71,7 @@ describe('GatewayRouting target groups', () => {
     const arn = await routing.ensureTargetGroup('acme');
     const rule = await routing.createRule('acme', 'acme.localhost', arn);
 
-    await expect(routing.deleteTargetGroup(arn)).rejects.toMatchObject({ name: 'ResourceInUseException' });
+    await expect(routing.deleteTargetGroup(arn)).rejects.toMatchObject({ name: 'TargetGroupInUseError' });
     await routing.deleteRule(rule.arn);
     await routing.deleteTargetGroup(arn);
     await routing.deleteTargetGroup(arn);
@@ -158,7 +158,7 @@ describe('GatewayRouting host rules', () => {
     const { routing } = newRouting();
 
     await expect(routing.createRule('acme', 'acme.localhost', 'local:targetgroup/dm-acme')).rejects.toMatchObject({
-      name: 'TargetGroupNotFoundException',
+      name: 'TargetGroupNotFoundError',
     });
   });
 });

@@ -16,7 +16,7 @@ import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-s
 import { sweepDeps } from '../../shared/adapters/aws/sweep-deps.js';
 import { sweep } from '../../shared/app/sweep.js';
 import { loadReconcilerConfig, type Env } from '../../shared/config.js';
-import { INSTALLATION_TAG, TENANT_TAG } from '../../shared/adapters/aws/names.js';
+import { INSTALLATION_TAG, TENANT_TAG } from '../../shared/adapters/common/names.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
 

@@ -1,4 +1,4 @@
-import { CloudRefusedError, CloudUnavailableError } from '../../shared/domain/errors.js';
+import { CloudRefusedError, CloudUnavailableError, TargetGroupInUseError, TargetGroupNotFoundError } from '../../shared/domain/errors.js';
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../shared/ports/compute.js';
 import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
@@ -171,7 +171,7 @@ export class FakeCloud implements Compute, Routing {
   targets(targetGroupArn: string): Promise<Target[]> {
     return this.call('DescribeTargetHealth', () => {
       const group = this.targetGroups.get(targetGroupArn);
-      if (!group) throw Object.assign(new Error('target group not found'), { name: 'TargetGroupNotFoundException' });
+      if (!group) throw new TargetGroupNotFoundError(targetGroupArn);
       return [...group.targets.values()].map(({ ip, health, reason }) => ({ ip, health, ...(reason ? { reason } : {}) }));
     });
   }
@@ -179,7 +179,7 @@ export class FakeCloud implements Compute, Routing {
   registerTarget(targetGroupArn: string, ip: string): Promise<void> {
     return this.call('RegisterTargets', () => {
       const group = this.targetGroups.get(targetGroupArn);
-      if (!group) throw Object.assign(new Error('target group not found'), { name: 'TargetGroupNotFoundException' });
+      if (!group) throw new TargetGroupNotFoundError(targetGroupArn);
       const existing = group.targets.get(ip);
       if (!existing || existing.health === 'draining') group.targets.set(ip, { ip, health: 'initial', ticks: 1 });
     });
@@ -194,7 +194,7 @@ export class FakeCloud implements Compute, Routing {
   deleteTargetGroup(targetGroupArn: string): Promise<void> {
     return this.call('DeleteTargetGroup', () => {
       if ([...this.rules.values()].some((rule) => rule.targetGroupArn === targetGroupArn)) {
-        throw Object.assign(new Error('target group is in use by a rule'), { name: 'ResourceInUseException' });
+        throw new TargetGroupInUseError(targetGroupArn);
       }
       this.targetGroups.delete(targetGroupArn);
     });

@@ -11,7 +11,7 @@ import {
   targetGroupPrefix,
   taskGroup,
   tenantFromTaskGroup,
-} from '../../shared/adapters/aws/names.js';
+} from '../../shared/adapters/common/names.js';
 import { installationFromStackName, installationProblem } from '../../shared/domain/installation.js';
 import { isValidSlug } from '../../shared/domain/slug.js';
 

@@ -9,7 +9,7 @@ import {
 import type { Failure, ListTasksCommandInput, Task } from '@aws-sdk/client-ecs';
 import type { CapacityProvider } from '../../domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult, TaskLastStatus } from '../../ports/compute.js';
-import { ownerFromTags, ownerTags, startedBy, taskGroup, tenantFromTaskGroup } from './names.js';
+import { ownerFromTags, ownerTags, startedBy, taskGroup, tenantFromTaskGroup } from '../common/names.js';
 
 /** RunTask refuses longer tokens; failing here names the cause instead of a generic 400. */
 const MAX_CLIENT_TOKEN_LENGTH = 64;

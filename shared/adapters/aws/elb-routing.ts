@@ -14,10 +14,10 @@ import {
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Rule, Tag, TargetGroup } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { ForeignResourceError } from '../../domain/errors.js';
+import { ForeignResourceError, RoutingCapacityError, TargetGroupNotFoundError } from '../../domain/errors.js';
 import { explainHealthCheck } from '../../domain/health-reasons.js';
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
-import { ownerFromTags, ownerTags, targetGroupName, targetGroupPrefix, type Owner } from './names.js';
+import { ownerFromTags, ownerTags, targetGroupName, targetGroupPrefix, type Owner } from '../common/names.js';
 
 /**
  * ALB rule priorities run from 1 to 50000. The last one is the catch-all rule for
@@ -48,22 +48,6 @@ const CAPACITY_EXCEPTIONS = [
   // The hard limit of 100 target groups per ALB surfaces on CreateRule under this name.
   'TooManyUniqueTargetGroupsPerLoadBalancerException',
 ];
-
-/**
- * The load balancer has no room for another active tenant. Not retried as such: the caller
- * queues the tenant, or passivates an idle one to make room.
- */
-export class RoutingCapacityError extends Error {
-  constructor(
-    readonly tenantId: string,
-    /** The ELBv2 exception that reported the limit. */
-    readonly limit: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`No routing capacity for tenant ${tenantId}: the load balancer reported ${limit}`, options);
-    this.name = 'RoutingCapacityError';
-  }
-}
 
 export interface ElbRoutingOptions {
   client?: ElasticLoadBalancingV2Client;
@@ -178,9 +162,12 @@ export class ElbRouting implements Routing {
   }
 
   async targets(targetGroupArn: string): Promise<Target[]> {
-    const { TargetHealthDescriptions } = await this.client.send(
-      new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }),
-    );
+    const { TargetHealthDescriptions } = await this.client
+      .send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }))
+      .catch((error: unknown) => {
+        // The reconciler treats a recorded group that is gone as absent and creates it again.
+        throw isAwsError(error, 'TargetGroupNotFoundException') ? new TargetGroupNotFoundError(targetGroupArn, { cause: error }) : error;
+      });
     return (TargetHealthDescriptions ?? []).flatMap(({ Target: target, TargetHealth: health }) => {
       if (target?.Id === undefined) return [];
       const state = toHealth(health?.State);

@@ -5,7 +5,7 @@ import { publishChanges } from '../../app/publish-changes.js';
 import { TENANT_CHANGED, type TenantChange } from '../../domain/domain-events.js';
 import type { DomainEvent } from '../../ports/events.js';
 import type { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
-import { tenantChanges } from '../../events/stream-publisher.js';
+import { tenantChanges } from '../aws/dynamodb-stream-records.js';
 import { LocalBus } from './local-bus.js';
 import { ReconcileLoop } from './reconcile-loop.js';
 import { pollStream } from './stream-poller.js';

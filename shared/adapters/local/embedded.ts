@@ -17,7 +17,7 @@ import { sweep, type StuckTenant, type SweepReport } from '../../app/sweep.js';
 import { MissCache } from '../../app/miss-cache.js';
 import type { TenantChange } from '../../domain/domain-events.js';
 import { createApiHandler } from '../../http/api.js';
-import { apiDeps } from '../../http/api-deps.js';
+import { apiDeps } from '../aws/api-deps.js';
 import { createWakeHandler } from '../../http/wake-handler.js';
 import { systemClock } from '../../ports/clock.js';
 import { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';

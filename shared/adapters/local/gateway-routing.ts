@@ -1,10 +1,10 @@
 import { request as httpRequest, type ClientRequest } from 'node:http';
-import { ForeignResourceError } from '../../domain/errors.js';
+import { ForeignResourceError, TargetGroupInUseError, TargetGroupNotFoundError } from '../../domain/errors.js';
 import { LOCAL_INSTALLATION } from '../../domain/installation.js';
 import { explainHealthCheck } from '../../domain/health-reasons.js';
 import type { RoutingInventory } from '../../ports/inventory.js';
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
-import { targetGroupName, type Owner } from '../aws/names.js';
+import { targetGroupName, type Owner } from '../common/names.js';
 
 export interface GatewayRoutingOptions {
   /** In every target group name and tag, as on AWS. @default 'local' */
@@ -39,14 +39,6 @@ export interface RouteMatch {
   tenantId: string;
   /** `host:port` of a healthy target. */
   target: string;
-}
-
-/** Same meaning as ELBv2's exceptions of these names, so callers that match by name work alike. */
-export class LocalRoutingError extends Error {
-  constructor(name: 'TargetGroupNotFoundException' | 'ResourceInUseException', message: string) {
-    super(message);
-    this.name = name;
-  }
 }
 
 interface TargetState {
@@ -196,7 +188,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
     const group = this.groups.get(targetGroupArn);
     if (!group) return;
     if ([...this.rules.values()].some((rule) => rule.targetGroupArn === targetGroupArn)) {
-      throw new LocalRoutingError('ResourceInUseException', `Target group ${targetGroupArn} is used by a host rule; delete the rule first`);
+      throw new TargetGroupInUseError(targetGroupArn);
     }
     for (const target of group.targets.values()) this.stopChecks(target);
     group.targets.clear();
@@ -378,7 +370,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
 
   private requireGroup(targetGroupArn: string): TargetGroup {
     const group = this.groups.get(targetGroupArn);
-    if (!group) throw new LocalRoutingError('TargetGroupNotFoundException', `Target group ${targetGroupArn} does not exist`);
+    if (!group) throw new TargetGroupNotFoundError(targetGroupArn);
     return group;
   }
 

@@ -6,7 +6,7 @@ import type { TaskStateChange } from '../../app/task-event.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../ports/compute.js';
 import type { TaskInventory } from '../../ports/inventory.js';
 import { LOCAL_INSTALLATION } from '../../domain/installation.js';
-import { startedBy, type Owner } from '../aws/names.js';
+import { startedBy, type Owner } from '../common/names.js';
 import { freePort } from './dynamodb-local.js';
 import { TenantProcessRegistry, defaultRuntimeDir, type LeftoverReport, type TenantProcessRecord } from './tenant-processes.js';
 

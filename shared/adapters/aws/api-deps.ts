@@ -2,13 +2,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
-import type { ApiConfig } from '../config.js';
-import { DynamoDbTenantStore } from '../adapters/aws/dynamodb-tenant-store.js';
-import { DynamoDbRateLimiter } from '../adapters/aws/dynamodb-rate-limiter.js';
-import { SesEmailSender } from '../adapters/aws/ses-email-sender.js';
-import type { EmailSender } from '../ports/email.js';
-import { systemClock, type Clock } from '../ports/clock.js';
-import type { ApiDeps } from './api.js';
+import type { ApiConfig } from '../../config.js';
+import { DynamoDbTenantStore } from './dynamodb-tenant-store.js';
+import { DynamoDbRateLimiter } from './dynamodb-rate-limiter.js';
+import { SesEmailSender } from './ses-email-sender.js';
+import type { EmailSender } from '../../ports/email.js';
+import { systemClock, type Clock } from '../../ports/clock.js';
+import type { ApiDeps } from '../../http/api.js';
 
 export interface ApiDepsOverrides {
   /** Defaults to the SDK's standard configuration, which honours AWS_ENDPOINT_URL(_DYNAMODB). */
