@@ -84,13 +84,20 @@ describe('npm start', () => {
     }
   });
 
+  // Runs of this file keep their records of tenant processes apart from other test files'
+  // embedded runs, which would otherwise stop the leftovers these tests leave on purpose.
+  const runtimeTmp = mkdtempSync(join(tmpdir(), 'dormouse-npm-start-runs-'));
+  afterAll(() => rmSync(runtimeTmp, { recursive: true, force: true }));
+
   /** `npm start` with its own ports, in a process group of its own, until it prints its banner. */
+
   async function npmStart(env: Record<string, string> = {}) {
     const [apiPort, dynamoPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
     const output = { text: '' };
     const started = spawn('npm', ['start'], {
       env: {
         ...process.env,
+        TMPDIR: runtimeTmp,
         DORMOUSE_API_PORT: String(apiPort),
         DORMOUSE_GATEWAY_PORT: String(gatewayPort),
         DORMOUSE_DYNAMODB_PORT: String(dynamoPort),

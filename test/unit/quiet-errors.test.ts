@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quietErrors } from '../../shared/adapters/local/error-log.js';
+import { errorLine, quietErrors } from '../../shared/adapters/local/error-log.js';
 
 describe('quietErrors', () => {
   it('passes the same error on once a minute, with the count of those it held back', () => {
@@ -28,5 +28,15 @@ describe('quietErrors', () => {
     errors.resume();
     errors.onError('sweeping', new Error('later'));
     expect(shown).toEqual(['sweeping']);
+  });
+});
+
+describe('errorLine', () => {
+  it('gives an error as one line, its name and message, without the stack or the cause', () => {
+    const error = new Error('Tenant kept changed since version 9 was read', { cause: new Error('The conditional request failed') });
+    error.name = 'VersionConflictError';
+
+    expect(errorLine(error)).toBe('VersionConflictError: Tenant kept changed since version 9 was read');
+    expect(errorLine('plain text')).toBe('plain text');
   });
 });

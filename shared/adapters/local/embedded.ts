@@ -27,7 +27,7 @@ import { startControlPlane } from './control-plane.js';
 import { prepareDataDir } from './data-dir.js';
 import { ensureTables, localDynamoDbClient } from './dynamodb-local.js';
 import { ensureReachable, superviseDynamoDbLocal } from './dynamodb-supervisor.js';
-import { quietErrors } from './error-log.js';
+import { errorLine, quietErrors } from './error-log.js';
 import { startGateway } from './gateway.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
@@ -112,7 +112,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
   }
   const installation = loadEmbeddedInstallation(env);
   const adminToken = env.DORMOUSE_ADMIN_TOKEN || randomBytes(24).toString('base64url');
-  const reportError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}:`, error));
+  const reportError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}: ${errorLine(error)}`));
   const errors = quietErrors(reportError);
   const onError = errors.onError;
   const notice = options.onNotice ?? ((line) => console.warn(line));

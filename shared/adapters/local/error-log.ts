@@ -1,5 +1,13 @@
 export type ErrorHandler = (context: string, error: unknown) => void;
 
+/**
+ * An error as one terminal line: its name and message. The control plane retries or resyncs
+ * what failed, so a stack trace would only bury the transition lines a user reads.
+ */
+export function errorLine(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
 export interface QuietErrors {
   onError: ErrorHandler;
   /** Drops every error until `resume()`: the outage they come from was already said in a line of its own. */
@@ -18,7 +26,7 @@ export function quietErrors(onError: ErrorHandler, { windowMs = 60_000, now = Da
   return {
     onError(context, error) {
       if (paused) return;
-      const key = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      const key = errorLine(error);
       const seen = lastShown.get(key);
       if (seen && now() - seen.at < windowMs) {
         seen.suppressed++;

@@ -228,8 +228,20 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
+/**
+ * Alive and not a zombie. A control plane killed outright stays a zombie until something reaps
+ * it, and under load that can take a while: counted as alive, its run's leftovers would be
+ * skipped at the next start.
+ */
 export function processAlive(pid: number): boolean {
-  return signalZero(pid);
+  if (!signalZero(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) !== 'Z';
+  } catch {
+    // No /proc (macOS): signal 0 is all there is. On Linux the process has just gone.
+    return process.platform !== 'linux';
+  }
 }
 
 
