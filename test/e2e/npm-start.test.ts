@@ -63,7 +63,11 @@ function watchdogOf(tenantPid: number): number {
   const watchdog = execFileSync('ps', ['-A', '-o', 'pid=,ppid=,command='], { encoding: 'utf8' })
     .split('\n')
     .map((line) => line.trim().split(/\s+/))
-    .find(([, parent, ...command]) => Number(parent) === controlPlane && command.join(' ').includes('tenant-watchdog.sh'));
+    .find(([, parent, ...command]) => {
+      const line = command.join(' ');
+      // DynamoDB Local has a watchdog of its own, marked as such.
+      return Number(parent) === controlPlane && line.includes('tenant-watchdog.sh') && !line.includes('--dormouse-watchdog=dynamodb-');
+    });
   if (!watchdog) throw new Error(`no watchdog under process ${controlPlane}`);
   return Number(watchdog[0]);
 }
@@ -111,7 +115,7 @@ describe('npm start', () => {
     started.stdout?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
     started.stderr?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
     await waitForOutput(started, output, /Press Ctrl-C to stop/, 60_000);
-    return { child: started, output, call: apiClient(`http://127.0.0.1:${apiPort}`), gatewayPort };
+    return { child: started, output, call: apiClient(`http://127.0.0.1:${apiPort}`), gatewayPort, dynamoPort };
   }
 
   /** Signs a tenant up and waits until it answers through the gateway; resolves with its pid. */
@@ -160,6 +164,26 @@ describe('npm start', () => {
     expect(alive(watchdog)).toBe(false);
     expect(pids.filter(alive)).toEqual([]);
     expect(Date.now() - killedAt).toBeLessThan(5_000);
+    // Nor does DynamoDB Local, which runs in a process group of its own with its own watchdog.
+    while ((await portAnswers(run.dynamoPort)) && Date.now() - killedAt < 15_000) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await portAnswers(run.dynamoPort)).toBe(false);
+  }, 120_000);
+
+  it('takes DynamoDB Local down with the control plane when only the control plane is killed with SIGKILL', async () => {
+    const run = await npmStart();
+    // The node process that runs start.ts, not npm or tsx around it.
+    const controlPlane = execFileSync('ps', ['-A', '-o', 'pid=,pgid=,command='], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .find(([, pgid, ...command]) => Number(pgid) === run.child.pid && command.join(' ').includes('loader.mjs') && command.join(' ').includes('start.ts'));
+    expect(controlPlane).toBeDefined();
+    expect(await portAnswers(run.dynamoPort)).toBe(true);
+
+    const killedAt = Date.now();
+    process.kill(Number(controlPlane![0]), 'SIGKILL');
+    while ((await portAnswers(run.dynamoPort)) && Date.now() - killedAt < 15_000) await new Promise((resolve) => setTimeout(resolve, 100));
+
+    expect(await portAnswers(run.dynamoPort)).toBe(false);
   }, 120_000);
 
   it('finds and stops the tenants a killed run left behind when it starts again', async () => {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
@@ -6,6 +6,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { PortInUseError } from './start-error.js';
+import { TenantWatchdog } from './tenant-watchdog.js';
 
 export interface DynamoDbLocal {
   endpoint: string;
@@ -91,8 +92,12 @@ export async function startDynamoDbLocal(options: StartOptions = {}): Promise<Dy
       '-sharedDb',
       '-disableTelemetry',
     ],
-    { cwd: dirname(jar), stdio: ['ignore', 'pipe', 'pipe'] },
+    // In a process group of its own, which the watchdog below ends should this process die
+    // without stopping it (kill -9 included): a JVM left behind would keep serving every table,
+    // on every interface, and hold the data directory.
+    { cwd: dirname(jar), stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
+  const watchdog = guard(child, port);
   // What it printed while starting, for the error when it does not; later output is dropped.
   const output: string[] = [];
   const keep = (chunk: Buffer) => {
@@ -109,6 +114,7 @@ export async function startDynamoDbLocal(options: StartOptions = {}): Promise<Dy
   spawnFailed.catch(() => {}); // Raced below; unhandled only once startup is over.
   let stopped = false;
   child.once('exit', (code, signal) => {
+    void watchdog?.close();
     if (!stopped && started) options.onUnexpectedExit?.(signal ? `killed by ${signal}` : `exited with code ${code}`);
   });
   const stop = async () => {
@@ -121,6 +127,7 @@ export async function startDynamoDbLocal(options: StartOptions = {}): Promise<Dy
       await exited;
       clearTimeout(killTimer);
     }
+    await watchdog?.close();
   };
 
   const endpoint = `http://127.0.0.1:${port}`;
@@ -162,4 +169,23 @@ export async function ensureTables(client: DynamoDBClient, tables: CreateTableCo
       if (!(error instanceof ResourceInUseException)) throw error;
     }
   }
+}
+
+/**
+ * The same watchdog as tenant processes get (tenant-watchdog.sh), watching the JVM's process
+ * group: told nothing more, it ends the group when this process dies, and closing it once the
+ * JVM has exited only lets it go.
+ */
+function guard(child: ChildProcess, port: number): TenantWatchdog | undefined {
+  const pid = child.pid;
+  if (pid === undefined) return undefined;
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  const watchdog = new TenantWatchdog(`dynamodb-${process.pid}-${port}`, {
+    groups: () => (exited ? [] : [pid]),
+    started: () => {},
+  });
+  watchdog.watch(pid);
+  child.once('exit', () => watchdog.forget(pid));
+  return watchdog;
 }
