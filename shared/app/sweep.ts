@@ -8,8 +8,9 @@ import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
 import type { RoutingInventory, TaskInventory } from '../ports/inventory.js';
 import type { HostRule } from '../ports/routing.js';
-import type { ActiveTenantLister, Markers, SaveOptions, TenantReader, TenantWriter, TrialLister } from '../ports/tenant-store.js';
+import type { ActiveTenantLister, Markers, TenantReader, TenantWriter, TrialLister } from '../ports/tenant-store.js';
 import type { ReconcileResult } from './reconcile.js';
+import { updateTenant, type TenantChange } from './update-tenant.js';
 
 /**
  * The sweep, run on a schedule (every minute by default). Level-triggered like the reconciler:
@@ -122,8 +123,6 @@ export interface SweepReport {
 
 type ReconcileReason = 'retry due' | 'not settled' | 'drift' | 'resync';
 
-/** Fresh reads a conditional write gets before the sweep leaves the tenant to its next run. */
-const WRITE_ATTEMPTS = 4;
 const MINUTE_MS = 60_000;
 
 /** What one run knows and has done so far. */
@@ -528,28 +527,17 @@ async function removeOrphans(run: Run, drift: NonNullable<SweepDeps['drift']>, t
 // ---- Helpers ----------------------------------------------------------------------------------
 
 /**
- * Writes `change(current)` on the version read; on a conflict reads the tenant again and asks
- * `change` again, so a concurrent writer is never overwritten. Returns whether it wrote.
+ * Writes `change(current)` on the version read from the index; on a conflict reads the tenant
+ * again and asks `change` again, so a concurrent writer is never overwritten. Returns whether it
+ * wrote. A tenant that keeps changing is left to the next run rather than failing this one.
  */
-async function writeFresh(
-  store: SweepDeps['store'],
-  tenant: Tenant,
-  change: (current: Tenant) => { tenant: Tenant; options?: SaveOptions } | undefined,
-): Promise<boolean> {
-  let current: Tenant | undefined = tenant;
-  for (let attempt = 1; attempt <= WRITE_ATTEMPTS && current; attempt++) {
-    const next = change(current);
-    if (!next) return false;
-    try {
-      await store.save(next.tenant, next.options);
-      return true;
-    } catch (error) {
-      if (!(error instanceof VersionConflictError)) throw error;
-      // The index copy was stale, or someone wrote meanwhile: decide again on what is there.
-      current = await store.get(tenant.id);
-    }
+async function writeFresh(store: SweepDeps['store'], tenant: Tenant, change: TenantChange): Promise<boolean> {
+  try {
+    return (await updateTenant(store, tenant.id, change, { from: tenant })).written;
+  } catch (error) {
+    if (error instanceof VersionConflictError) return false;
+    throw error;
   }
-  return false;
 }
 
 async function forEachLimit<T>(items: T[], limit: number, action: (item: T) => Promise<void>): Promise<void> {
