@@ -8,6 +8,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Compute, ObservedTask } from '../ports/compute.js';
 import type { Routing } from '../ports/routing.js';
 import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
+import { updateTenant } from './update-tenant.js';
 
 export interface ReconcileSettings extends PlanSettings {
   /** `<slug>.<root domain>`: the host the tenant is served on. */
@@ -58,6 +59,11 @@ export function isTransient(error: unknown): boolean {
   return error instanceof CloudUnavailableError;
 }
 
+/**
+ * Runs of a look that lost its write to another writer. Not `updateTenant`: a run decides on
+ * what it observed in AWS too, so after a conflict the whole look starts again, observation
+ * included, and losing every race is answered with "look again shortly", not an error.
+ */
 const CONFLICT_ATTEMPTS = 8;
 
 /**
@@ -511,26 +517,25 @@ function sortKeys(value: object): Record<string, unknown> {
  */
 async function handBack(deps: ReconcileDeps, tenant: Tenant, owner: string, outcome: ReconcileResult, watch: Watch | undefined): Promise<ReconcileResult> {
   const { store, clock, settings } = deps;
-  let base = tenant;
-  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
-    const changedMeanwhile = base !== tenant;
-    const final = changedMeanwhile ? { ...outcome, requeueAfterMs: 0 } : outcome;
-    const watching = keeps(watch, final);
-    let status = changedMeanwhile ? mergeFresh(tenant.status, base.status) : tenant.status;
-    if (changedMeanwhile && !watching) status = { ...status, retryAt: clock.now().toISOString() };
-    const lease = watching ? leaseFor(owner, clock.now(), settings) : undefined;
-    try {
-      await store.save(withStatus({ ...base, lease }, status, clock.now(), settings));
-      return watching ? { ...final, watching } : final;
-    } catch (error) {
-      if (!(error instanceof VersionConflictError)) throw error;
-      const fresh = await store.get(tenant.id);
+  let answer = outcome;
+  const handedBack = await updateTenant(
+    store,
+    tenant.id,
+    (base) => {
+      const changedMeanwhile = base !== tenant;
       // Someone took over after our lease ran out: the tenant is theirs to look after now.
-      if (!fresh || fresh.lease?.owner !== owner) return { phase: final.phase };
-      base = fresh;
-    }
-  }
-  throw new VersionConflictError(tenant.id, base.version);
+      if (changedMeanwhile && base.lease?.owner !== owner) return undefined;
+      const final = changedMeanwhile ? { ...outcome, requeueAfterMs: 0 } : outcome;
+      const watching = keeps(watch, final);
+      let status = changedMeanwhile ? mergeFresh(tenant.status, base.status) : tenant.status;
+      if (changedMeanwhile && !watching) status = { ...status, retryAt: clock.now().toISOString() };
+      const lease = watching ? leaseFor(owner, clock.now(), settings) : undefined;
+      answer = watching ? { ...final, watching } : final;
+      return { tenant: withStatus({ ...base, lease }, status, clock.now(), settings) };
+    },
+    { from: tenant },
+  );
+  return handedBack.written ? answer : { phase: outcome.phase };
 }
 
 /**
