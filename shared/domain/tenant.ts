@@ -64,6 +64,7 @@ export interface TenantStatus {
   task?: TaskStatus;
   targetGroupArn?: string;
   ruleArn?: string;
+  /** Not read by the control plane: kept for operators, who see the status as recorded in the admin listing. */
   rulePriority?: number;
   /** Holds one of the load balancer's routing slots (counted against the active ceiling). */
   slot?: boolean;
