@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { CloudRefusedError, CloudUnavailableError, SlotsFullError, VersionConflictError } from '../domain/errors.js';
 import type { ErrorCategory } from '../domain/error-categories.js';
+import { equalAsStored } from '../domain/equality.js';
 import { backoffMs, hasStarted, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
 import { explainStop, isCapacityStop, stopCategory } from '../domain/stop-reasons.js';
-import { isLeased, type Lease, type Phase, type TaskStatus, type Tenant, type TenantStatus } from '../domain/tenant.js';
+import { isLeased, isSpot, isTombstone, type Lease, type Phase, type TaskStatus, type Tenant, type TenantStatus } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { Compute, ObservedTask } from '../ports/compute.js';
 import type { Routing } from '../ports/routing.js';
@@ -90,7 +91,7 @@ export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: W
 async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch | undefined): Promise<ReconcileResult> {
   const { store, clock, settings } = deps;
   const tenant = await store.get(tenantId);
-  if (!tenant || (tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted')) return {};
+  if (!tenant || isTombstone(tenant)) return {};
   // Nothing runs, and no slot is taken, for a signup whose email address is not confirmed.
   if (tenant.status.phase === 'PendingVerification') return {};
 
@@ -196,7 +197,7 @@ async function conclude(deps: ReconcileDeps, tenant: Tenant, status: TenantStatu
   const watching = keeps(watch, outcome);
   const leaseChanged = watching ? tenant.lease?.owner !== watch.owner : tenant.lease !== undefined;
   const tombstone = status.phase === 'Deleted' && tombstoneNeeded(tenant);
-  if (leaseChanged || tombstone || !sameStatus(status, tenant.status)) {
+  if (leaseChanged || tombstone || !equalAsStored(status, tenant.status)) {
     const lease = watching ? leaseFor(watch.owner, clock.now(), settings) : undefined;
     await store.save(withStatus({ ...tenant, lease }, status, clock.now(), settings));
   }
@@ -358,15 +359,15 @@ async function runTask(deps: ReconcileDeps, tenant: Tenant, observed: Observatio
     return { ...tenant, status: { ...base, task: taskStatus(outcome.task, tenant.status.task) } };
   }
   if (outcome.capacityUnavailable) {
-    const spotFailures = (tenant.status.spotFailures ?? 0) + (launch.capacityProvider === 'FARGATE_SPOT' ? 1 : 0);
+    const spotFailures = (tenant.status.spotFailures ?? 0) + (isSpot(launch.capacityProvider) ? 1 : 0);
     const fallback = settings.fallbackToOnDemand && spotFailures >= settings.spotAttemptsBeforeFallback;
-    const delay = fallback && launch.capacityProvider === 'FARGATE_SPOT' ? 0 : backoffMs(spotFailures || 1, settings, deps.random?.());
+    const delay = fallback && isSpot(launch.capacityProvider) ? 0 : backoffMs(spotFailures || 1, settings, deps.random?.());
     return {
       ...tenant,
       status: {
         ...base,
         spotFailures,
-        lastError: `AWS has no ${launch.capacityProvider === 'FARGATE_SPOT' ? 'Fargate Spot' : 'Fargate'} capacity right now (${outcome.reason}); retrying${fallback ? ' on on-demand Fargate' : ''}.`,
+        lastError: `AWS has no ${isSpot(launch.capacityProvider) ? 'Fargate Spot' : 'Fargate'} capacity right now (${outcome.reason}); retrying${fallback ? ' on on-demand Fargate' : ''}.`,
         lastErrorCategory: 'no-capacity',
         ...(delay > 0 ? { retryAt: new Date(clock.now().getTime() + delay).toISOString() } : { retryAt: undefined }),
       },
@@ -492,20 +493,6 @@ function withStatus(tenant: Tenant, status: TenantStatus, now: Date, settings: R
 
 function tombstoneNeeded(tenant: Tenant): boolean {
   return tenant.spec.desired === 'deleted' && tenant.expiresAt === undefined;
-}
-
-/** Compares statuses as stored: undefined fields are not written, so they do not count. */
-function sameStatus(a: TenantStatus, b: TenantStatus): boolean {
-  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
-}
-
-function sortKeys(value: object): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => [k, v && typeof v === 'object' && !Array.isArray(v) ? sortKeys(v) : v]),
-  );
 }
 
 /**

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
 import { redactDetail } from '../domain/redaction.js';
-import { isLeased, isSettled, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
+import { isIdle, isLeased, isSettled, isTombstone, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Activity, ActivityLevel } from '../ports/activity.js';
 import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
@@ -327,7 +327,7 @@ async function sweepPage(run: Run, tenants: Tenant[], lastVisit: number, invento
         await writeFresh(run.deps.store, tenant, (current) =>
           Date.parse(current.lastActiveAt) < run.nowMs ? { tenant: { ...current, lastActiveAt: run.nowIso } } : undefined,
         );
-      } else if (level && isIdle(tenant, run) && (await passivate(run, tenant))) {
+      } else if (level && isIdle(tenant, run.nowMs, run.settings) && (await passivate(run, tenant))) {
         // Its new generation reaches the reconciler through the stream.
         continue;
       }
@@ -374,15 +374,6 @@ async function measure(run: Run, tenants: Tenant[], lastVisit: number): Promise<
   }
 }
 
-/** Up and wanting to run, no traffic for idleMs, and Running for at least minRunMs. */
-function isIdle(tenant: Tenant, run: Run): boolean {
-  const { idleMs, minRunMs } = run.settings;
-  const idleFor = run.nowMs - Date.parse(tenant.lastActiveAt);
-  const upFor = run.nowMs - Date.parse(tenant.status.transitionAt);
-  // An unreadable time gives NaN, which compares false: such a tenant is never passivated.
-  return tenant.spec.desired === 'running' && tenant.status.phase === 'Running' && idleFor >= idleMs && upFor >= minRunMs;
-}
-
 /**
  * Sets expected `passivated` on the version read. A conflict means someone wrote the tenant
  * meanwhile: if they changed its expected state (a wake) they win and the sweep leaves it for
@@ -391,7 +382,7 @@ function isIdle(tenant: Tenant, run: Run): boolean {
  */
 async function passivate(run: Run, tenant: Tenant): Promise<boolean> {
   const passivated = await writeFresh(run.deps.store, tenant, (current) =>
-    current.spec.generation === tenant.spec.generation && isIdle(current, run) ? { tenant: withDesired(current, 'passivated') } : undefined,
+    current.spec.generation === tenant.spec.generation && isIdle(current, run.nowMs, run.settings) ? { tenant: withDesired(current, 'passivated') } : undefined,
   );
   if (passivated) {
     run.report.passivated += 1;
@@ -475,7 +466,7 @@ async function repairDrift(run: Run, drift: NonNullable<SweepDeps['drift']>): Pr
     const owned = owners.get(tenantId)!;
     try {
       const tenant = await run.deps.store.get(tenantId);
-      if (!tenant || (tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted')) {
+      if (!tenant || isTombstone(tenant)) {
         await removeOrphans(run, drift, tenantId, owned, tenant ? 'its tenant was deleted' : 'no tenant has this name');
       } else if (awsAheadOfRecord(tenant, owned, run.nowMs)) {
         toReconcile.push(tenantId);

@@ -1,7 +1,7 @@
 import { VersionConflictError } from '../domain/errors.js';
 import { publicReason } from '../domain/error-categories.js';
 import { isValidSlug } from '../domain/slug.js';
-import { withDesired, type AnonymousWakes, type Phase, type Tenant } from '../domain/tenant.js';
+import { isIdle, withDesired, type AnonymousWakes, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { ActiveTenantLister, RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import type { MissCache } from './miss-cache.js';
@@ -250,11 +250,7 @@ async function makeRoom(deps: WakeDeps, wokenId: string, now: Date): Promise<voi
 
 /** Running, wanting to run, holding a slot, and both up and idle for at least the minimum run time. */
 export function evictable(tenant: Tenant, now: Date, minRunMs: number): boolean {
-  const { status, spec } = tenant;
-  const upFor = now.getTime() - Date.parse(status.transitionAt);
-  const idleFor = now.getTime() - Date.parse(tenant.lastActiveAt);
-  // NaN (an unreadable time) compares false: such a tenant is never evicted.
-  return status.phase === 'Running' && spec.desired === 'running' && status.slot === true && upFor >= minRunMs && idleFor >= minRunMs;
+  return tenant.status.slot === true && isIdle(tenant, now.getTime(), { idleMs: minRunMs, minRunMs });
 }
 
 /** Sets expected `passivated`, conditional on the version read; on a conflict re-reads and re-checks. */
