@@ -5,9 +5,10 @@
  *                     for hashing (names, digests) - no I/O.
  *   shared/ports      the contracts the application needs from the outside world. Imports only the
  *                     domain (the value types it passes) and itself.
- *   shared/app        the use cases. Imports the domain and the ports, and node:crypto and
- *                     node:perf_hooks (ids, tokens, timings) - never an adapter, so every use case
- *                     runs over the fakes, the local adapters and the AWS adapters alike.
+ *   shared/app        the use cases. Imports the domain and the ports, and node:crypto,
+ *                     node:perf_hooks and node:timers/promises (ids, tokens, timings, pauses) -
+ *                     never an adapter, so every use case runs over the fakes, the local
+ *                     adapters and the AWS adapters alike.
  *   shared/adapters   aws/ talks to AWS, local/ is embedded mode, common/ holds what both share
  *                     (the resource names and tags). aws/ and local/ do not import each other,
  *                     with one exception: embedded mode's composition root (local/embedded.ts and
@@ -44,7 +45,7 @@ module.exports = {
       comment: 'Use cases reach the outside world only through ports, so any adapter can stand behind them.',
       severity: 'error',
       from: { path: '^shared/app/' },
-      to: { pathNot: ['^shared/app/', '^shared/domain/', '^shared/ports/', '^crypto$', '^perf_hooks$'] },
+      to: { pathNot: ['^shared/app/', '^shared/domain/', '^shared/ports/', '^crypto$', '^perf_hooks$', '^timers/promises$'] },
     },
     {
       name: 'nothing-imports-lambdas',

@@ -1,13 +1,10 @@
-import { ConflictError, NotFoundError, VerificationPendingError, VersionConflictError } from '../domain/errors.js';
+import { ConflictError, NotFoundError, VerificationPendingError } from '../domain/errors.js';
 import { isAwaitingVerification, withDesired, type Desired, type Tenant } from '../domain/tenant.js';
-import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
+import { updateTenant, type UpdatableStore } from './update-tenant.js';
 
 export interface ChangeDesiredDeps {
-  store: TenantReader & Pick<TenantWriter, 'save'>;
+  store: UpdatableStore;
 }
-
-/** How many fresh reads a command gets before a conflict is reported instead of retried. */
-const MAX_ATTEMPTS = 5;
 
 /**
  * Sets a tenant's expected state, re-reading and deciding again on every version conflict so
@@ -19,9 +16,7 @@ export async function changeDesired(
   desired: Desired,
   authorize: (tenant: Tenant) => void = () => {},
 ): Promise<Tenant> {
-  for (let attempt = 1; ; attempt++) {
-    const current = await deps.store.get(id);
-    if (!current) throw new NotFoundError(`There is no tenant "${id}".`);
+  const { tenant } = await updateTenant(deps.store, id, (current) => {
     authorize(current);
     // An unconfirmed signup holds no place and no task; it is confirmed or it expires.
     if (isAwaitingVerification(current)) throw new VerificationPendingError(id);
@@ -29,12 +24,9 @@ export async function changeDesired(
       throw new ConflictError(`Tenant "${id}" is being deleted and cannot be ${desired === 'running' ? 'woken' : 'passivated'}.`, 'tenant_deleted');
     }
     const next = withDesired(current, desired);
-    if (next === current) return current;
-    try {
-      // Asking for deletion ends the live trial: its email and slot are freed in the same write.
-      return await deps.store.save(next, { releaseClaims: desired === 'deleted' });
-    } catch (error) {
-      if (!(error instanceof VersionConflictError) || attempt >= MAX_ATTEMPTS) throw error;
-    }
-  }
+    // Asking for deletion ends the live trial: its email and slot are freed in the same write.
+    return next === current ? undefined : { tenant: next, options: { releaseClaims: desired === 'deleted' } };
+  });
+  if (!tenant) throw new NotFoundError(`There is no tenant "${id}".`);
+  return tenant;
 }

@@ -8,13 +8,15 @@ import {
   VersionConflictError,
 } from '../domain/errors.js';
 import type { ErrorCategory } from '../domain/error-categories.js';
+import { equalAsStored } from '../domain/equality.js';
 import { backoffMs, hasStarted, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
 import { explainStop, isCapacityStop, stopCategory } from '../domain/stop-reasons.js';
-import { isLeased, type Lease, type Phase, type TaskStatus, type Tenant, type TenantStatus } from '../domain/tenant.js';
+import { isLeased, isSpot, isTombstone, type Lease, type Phase, type TaskStatus, type Tenant, type TenantStatus } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { Compute, ObservedTask } from '../ports/compute.js';
 import type { Routing } from '../ports/routing.js';
 import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
+import { updateTenant } from './update-tenant.js';
 
 export interface ReconcileSettings extends PlanSettings {
   /** `<slug>.<root domain>`: the host the tenant is served on. */
@@ -65,6 +67,11 @@ export function isTransient(error: unknown): boolean {
   return error instanceof CloudUnavailableError;
 }
 
+/**
+ * Runs of a look that lost its write to another writer. Not `updateTenant`: a run decides on
+ * what it observed in AWS too, so after a conflict the whole look starts again, observation
+ * included, and losing every race is answered with "look again shortly", not an error.
+ */
 const CONFLICT_ATTEMPTS = 8;
 
 /**
@@ -91,7 +98,7 @@ export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: W
 async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch | undefined): Promise<ReconcileResult> {
   const { store, clock, settings } = deps;
   const tenant = await store.get(tenantId);
-  if (!tenant || (tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted')) return {};
+  if (!tenant || isTombstone(tenant)) return {};
   // Nothing runs, and no slot is taken, for a signup whose email address is not confirmed.
   if (tenant.status.phase === 'PendingVerification') return {};
 
@@ -197,7 +204,7 @@ async function conclude(deps: ReconcileDeps, tenant: Tenant, status: TenantStatu
   const watching = keeps(watch, outcome);
   const leaseChanged = watching ? tenant.lease?.owner !== watch.owner : tenant.lease !== undefined;
   const tombstone = status.phase === 'Deleted' && tombstoneNeeded(tenant);
-  if (leaseChanged || tombstone || !sameStatus(status, tenant.status)) {
+  if (leaseChanged || tombstone || !equalAsStored(status, tenant.status)) {
     const lease = watching ? leaseFor(watch.owner, clock.now(), settings) : undefined;
     await store.save(withStatus({ ...tenant, lease }, status, clock.now(), settings));
   }
@@ -359,15 +366,15 @@ async function runTask(deps: ReconcileDeps, tenant: Tenant, observed: Observatio
     return { ...tenant, status: { ...base, task: taskStatus(outcome.task, tenant.status.task) } };
   }
   if (outcome.capacityUnavailable) {
-    const spotFailures = (tenant.status.spotFailures ?? 0) + (launch.capacityProvider === 'FARGATE_SPOT' ? 1 : 0);
+    const spotFailures = (tenant.status.spotFailures ?? 0) + (isSpot(launch.capacityProvider) ? 1 : 0);
     const fallback = settings.fallbackToOnDemand && spotFailures >= settings.spotAttemptsBeforeFallback;
-    const delay = fallback && launch.capacityProvider === 'FARGATE_SPOT' ? 0 : backoffMs(spotFailures || 1, settings, deps.random?.());
+    const delay = fallback && isSpot(launch.capacityProvider) ? 0 : backoffMs(spotFailures || 1, settings, deps.random?.());
     return {
       ...tenant,
       status: {
         ...base,
         spotFailures,
-        lastError: `AWS has no ${launch.capacityProvider === 'FARGATE_SPOT' ? 'Fargate Spot' : 'Fargate'} capacity right now (${outcome.reason}); retrying${fallback ? ' on on-demand Fargate' : ''}.`,
+        lastError: `AWS has no ${isSpot(launch.capacityProvider) ? 'Fargate Spot' : 'Fargate'} capacity right now (${outcome.reason}); retrying${fallback ? ' on on-demand Fargate' : ''}.`,
         lastErrorCategory: 'no-capacity',
         ...(delay > 0 ? { retryAt: new Date(clock.now().getTime() + delay).toISOString() } : { retryAt: undefined }),
       },
@@ -495,20 +502,6 @@ function tombstoneNeeded(tenant: Tenant): boolean {
   return tenant.spec.desired === 'deleted' && tenant.expiresAt === undefined;
 }
 
-/** Compares statuses as stored: undefined fields are not written, so they do not count. */
-function sameStatus(a: TenantStatus, b: TenantStatus): boolean {
-  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
-}
-
-function sortKeys(value: object): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => [k, v && typeof v === 'object' && !Array.isArray(v) ? sortKeys(v) : v]),
-  );
-}
-
 /**
  * Writes the final status of a run that took steps, and keeps the lease for the caller's watch
  * or gives it up. On a conflict (the API changed the spec, a task event arrived, or a write of
@@ -518,26 +511,25 @@ function sortKeys(value: object): Record<string, unknown> {
  */
 async function handBack(deps: ReconcileDeps, tenant: Tenant, owner: string, outcome: ReconcileResult, watch: Watch | undefined): Promise<ReconcileResult> {
   const { store, clock, settings } = deps;
-  let base = tenant;
-  for (let attempt = 1; attempt <= CONFLICT_ATTEMPTS; attempt++) {
-    const changedMeanwhile = base !== tenant;
-    const final = changedMeanwhile ? { ...outcome, requeueAfterMs: 0 } : outcome;
-    const watching = keeps(watch, final);
-    let status = changedMeanwhile ? mergeFresh(tenant.status, base.status) : tenant.status;
-    if (changedMeanwhile && !watching) status = { ...status, retryAt: clock.now().toISOString() };
-    const lease = watching ? leaseFor(owner, clock.now(), settings) : undefined;
-    try {
-      await store.save(withStatus({ ...base, lease }, status, clock.now(), settings));
-      return watching ? { ...final, watching } : final;
-    } catch (error) {
-      if (!(error instanceof VersionConflictError)) throw error;
-      const fresh = await store.get(tenant.id);
+  let answer = outcome;
+  const handedBack = await updateTenant(
+    store,
+    tenant.id,
+    (base) => {
+      const changedMeanwhile = base !== tenant;
       // Someone took over after our lease ran out: the tenant is theirs to look after now.
-      if (!fresh || fresh.lease?.owner !== owner) return { phase: final.phase };
-      base = fresh;
-    }
-  }
-  throw new VersionConflictError(tenant.id, base.version);
+      if (changedMeanwhile && base.lease?.owner !== owner) return undefined;
+      const final = changedMeanwhile ? { ...outcome, requeueAfterMs: 0 } : outcome;
+      const watching = keeps(watch, final);
+      let status = changedMeanwhile ? mergeFresh(tenant.status, base.status) : tenant.status;
+      if (changedMeanwhile && !watching) status = { ...status, retryAt: clock.now().toISOString() };
+      const lease = watching ? leaseFor(owner, clock.now(), settings) : undefined;
+      answer = watching ? { ...final, watching } : final;
+      return { tenant: withStatus({ ...base, lease }, status, clock.now(), settings) };
+    },
+    { from: tenant },
+  );
+  return handedBack.written ? answer : { phase: outcome.phase };
 }
 
 /**

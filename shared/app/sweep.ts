@@ -2,14 +2,15 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
 import { redactDetail } from '../domain/redaction.js';
-import { isLeased, isSettled, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
+import { isIdle, isLeased, isSettled, isTombstone, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Activity, ActivityLevel } from '../ports/activity.js';
 import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
 import type { RoutingInventory, TaskInventory } from '../ports/inventory.js';
 import type { HostRule } from '../ports/routing.js';
-import type { ActiveTenantLister, Markers, SaveOptions, TenantReader, TenantWriter, TrialLister } from '../ports/tenant-store.js';
+import type { ActiveTenantLister, Markers, TenantReader, TenantWriter, TrialLister } from '../ports/tenant-store.js';
 import type { ReconcileResult } from './reconcile.js';
+import { updateTenant, type TenantChange } from './update-tenant.js';
 
 /**
  * The sweep, run on a schedule (every minute by default). Level-triggered like the reconciler:
@@ -122,8 +123,6 @@ export interface SweepReport {
 
 type ReconcileReason = 'retry due' | 'not settled' | 'drift' | 'resync';
 
-/** Fresh reads a conditional write gets before the sweep leaves the tenant to its next run. */
-const WRITE_ATTEMPTS = 4;
 const MINUTE_MS = 60_000;
 
 /** What one run knows and has done so far. */
@@ -328,7 +327,7 @@ async function sweepPage(run: Run, tenants: Tenant[], lastVisit: number, invento
         await writeFresh(run.deps.store, tenant, (current) =>
           Date.parse(current.lastActiveAt) < run.nowMs ? { tenant: { ...current, lastActiveAt: run.nowIso } } : undefined,
         );
-      } else if (level && isIdle(tenant, run) && (await passivate(run, tenant))) {
+      } else if (level && isIdle(tenant, run.nowMs, run.settings) && (await passivate(run, tenant))) {
         // Its new generation reaches the reconciler through the stream.
         continue;
       }
@@ -375,15 +374,6 @@ async function measure(run: Run, tenants: Tenant[], lastVisit: number): Promise<
   }
 }
 
-/** Up and wanting to run, no traffic for idleMs, and Running for at least minRunMs. */
-function isIdle(tenant: Tenant, run: Run): boolean {
-  const { idleMs, minRunMs } = run.settings;
-  const idleFor = run.nowMs - Date.parse(tenant.lastActiveAt);
-  const upFor = run.nowMs - Date.parse(tenant.status.transitionAt);
-  // An unreadable time gives NaN, which compares false: such a tenant is never passivated.
-  return tenant.spec.desired === 'running' && tenant.status.phase === 'Running' && idleFor >= idleMs && upFor >= minRunMs;
-}
-
 /**
  * Sets expected `passivated` on the version read. A conflict means someone wrote the tenant
  * meanwhile: if they changed its expected state (a wake) they win and the sweep leaves it for
@@ -392,7 +382,7 @@ function isIdle(tenant: Tenant, run: Run): boolean {
  */
 async function passivate(run: Run, tenant: Tenant): Promise<boolean> {
   const passivated = await writeFresh(run.deps.store, tenant, (current) =>
-    current.spec.generation === tenant.spec.generation && isIdle(current, run) ? { tenant: withDesired(current, 'passivated') } : undefined,
+    current.spec.generation === tenant.spec.generation && isIdle(current, run.nowMs, run.settings) ? { tenant: withDesired(current, 'passivated') } : undefined,
   );
   if (passivated) {
     run.report.passivated += 1;
@@ -476,7 +466,7 @@ async function repairDrift(run: Run, drift: NonNullable<SweepDeps['drift']>): Pr
     const owned = owners.get(tenantId)!;
     try {
       const tenant = await run.deps.store.get(tenantId);
-      if (!tenant || (tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted')) {
+      if (!tenant || isTombstone(tenant)) {
         await removeOrphans(run, drift, tenantId, owned, tenant ? 'its tenant was deleted' : 'no tenant has this name');
       } else if (awsAheadOfRecord(tenant, owned, run.nowMs)) {
         toReconcile.push(tenantId);
@@ -528,28 +518,17 @@ async function removeOrphans(run: Run, drift: NonNullable<SweepDeps['drift']>, t
 // ---- Helpers ----------------------------------------------------------------------------------
 
 /**
- * Writes `change(current)` on the version read; on a conflict reads the tenant again and asks
- * `change` again, so a concurrent writer is never overwritten. Returns whether it wrote.
+ * Writes `change(current)` on the version read from the index; on a conflict reads the tenant
+ * again and asks `change` again, so a concurrent writer is never overwritten. Returns whether it
+ * wrote. A tenant that keeps changing is left to the next run rather than failing this one.
  */
-async function writeFresh(
-  store: SweepDeps['store'],
-  tenant: Tenant,
-  change: (current: Tenant) => { tenant: Tenant; options?: SaveOptions } | undefined,
-): Promise<boolean> {
-  let current: Tenant | undefined = tenant;
-  for (let attempt = 1; attempt <= WRITE_ATTEMPTS && current; attempt++) {
-    const next = change(current);
-    if (!next) return false;
-    try {
-      await store.save(next.tenant, next.options);
-      return true;
-    } catch (error) {
-      if (!(error instanceof VersionConflictError)) throw error;
-      // The index copy was stale, or someone wrote meanwhile: decide again on what is there.
-      current = await store.get(tenant.id);
-    }
+async function writeFresh(store: SweepDeps['store'], tenant: Tenant, change: TenantChange): Promise<boolean> {
+  try {
+    return (await updateTenant(store, tenant.id, change, { from: tenant })).written;
+  } catch (error) {
+    if (error instanceof VersionConflictError) return false;
+    throw error;
   }
-  return false;
 }
 
 async function forEachLimit<T>(items: T[], limit: number, action: (item: T) => Promise<void>): Promise<void> {

@@ -1,10 +1,9 @@
-import { VersionConflictError } from '../domain/errors.js';
 import type { Tenant } from '../domain/tenant.js';
 import type { ObservedTask } from '../ports/compute.js';
-import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
+import { updateTenant, type UpdatableStore } from './update-tenant.js';
 
 export interface TaskEventDeps {
-  store: TenantReader & Pick<TenantWriter, 'save'>;
+  store: UpdatableStore;
 }
 
 export interface TaskStateChange {
@@ -15,8 +14,6 @@ export interface TaskStateChange {
 
 export type TaskEventOutcome = 'applied' | 'unknown-tenant' | 'other-task' | 'stale';
 
-const MAX_ATTEMPTS = 5;
-
 /**
  * Records what an ECS task state change says about the task the tenant's record expects.
  * Events arrive at least once and in any order: an event for another task, or one not newer
@@ -24,21 +21,21 @@ const MAX_ATTEMPTS = 5;
  * the table's stream.
  */
 export async function handleTaskEvent(deps: TaskEventDeps, event: TaskStateChange): Promise<TaskEventOutcome> {
-  for (let attempt = 1; ; attempt++) {
-    const tenant = await deps.store.get(event.task.tenantId);
-    if (!tenant) return 'unknown-tenant';
-    const recorded = tenant.status.task;
-    // A task the record does not expect is the reconciler's business (it observes all of a
-    // tenant's tasks); an event about it must not overwrite the expected one.
-    if (!recorded || recorded.arn !== event.task.arn) return 'other-task';
-    if (recorded.eventVersion !== undefined && event.version <= recorded.eventVersion) return 'stale';
-    try {
-      await deps.store.save(applyEvent(tenant, event));
-      return 'applied';
-    } catch (error) {
-      if (!(error instanceof VersionConflictError) || attempt >= MAX_ATTEMPTS) throw error;
-    }
-  }
+  const result = await updateTenant(deps.store, event.task.tenantId, (tenant) =>
+    ignored(tenant, event) ? undefined : { tenant: applyEvent(tenant, event) },
+  );
+  if (result.written) return 'applied';
+  return result.tenant ? ignored(result.tenant, event)! : 'unknown-tenant';
+}
+
+/** Why the event changes nothing on this record, if it does not. */
+function ignored(tenant: Tenant, event: TaskStateChange): 'other-task' | 'stale' | undefined {
+  const recorded = tenant.status.task;
+  // A task the record does not expect is the reconciler's business (it observes all of a
+  // tenant's tasks); an event about it must not overwrite the expected one.
+  if (!recorded || recorded.arn !== event.task.arn) return 'other-task';
+  if (recorded.eventVersion !== undefined && event.version <= recorded.eventVersion) return 'stale';
+  return undefined;
 }
 
 function applyEvent(tenant: Tenant, { task, version }: TaskStateChange): Tenant {

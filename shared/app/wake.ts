@@ -1,10 +1,11 @@
 import { VersionConflictError } from '../domain/errors.js';
 import { publicReason } from '../domain/error-categories.js';
 import { isValidSlug } from '../domain/slug.js';
-import { withDesired, type AnonymousWakes, type Phase, type Tenant } from '../domain/tenant.js';
+import { isIdle, withDesired, type AnonymousWakes, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { ActiveTenantLister, RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import type { MissCache } from './miss-cache.js';
+import { updateTenant, type TenantWrite, type UpdateResult } from './update-tenant.js';
 
 /**
  * Wake on request. A sleeping tenant has no ALB rule, so its host falls through to the
@@ -75,8 +76,6 @@ export const FAILED_RETRY_SECONDS = 60;
 const DEFAULT_EVICTION_CANDIDATES = 25;
 export const DEFAULT_ANONYMOUS_WAKES_PER_HOUR = 6;
 const WAKE_WINDOW_MS = 3_600_000;
-/** Fresh reads a conditional write gets before the request is answered without it. */
-const WRITE_ATTEMPTS = 3;
 
 /** The longest DNS name; anything longer is not a host. */
 const MAX_HOST_LENGTH = 253;
@@ -125,56 +124,67 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
 
   // Eventually consistent: half the cost, and a stale record only delays the answer by a
   // reload (the waking page) or meets the version condition of the write, which re-reads.
-  let tenant = await deps.store.get(slug, { consistent: false });
-  for (let attempt = 1; ; attempt++) {
-    // Unconfirmed: unknown to visitors, but not remembered as a miss, as it may be confirmed any moment.
-    if (tenant?.status.phase === 'PendingVerification') return { status: 404, kind: 'unknown', format, tenant: slug };
-    if (!tenant) {
-      deps.unknownTenants.add(slug, now.getTime());
-      return { status: 404, kind: 'unknown', format, tenant: slug };
-    }
-    const state = stateOf(tenant, now);
-    if (state === 'gone') return { status: 410, kind: 'gone', format, tenant: slug, phase: tenant.status.phase };
-    if (state === 'failed') {
-      return {
-        status: 503,
-        kind: 'failed',
-        format,
-        tenant: slug,
-        phase: tenant.status.phase,
-        retryAfter: FAILED_RETRY_SECONDS,
-        // Anyone can load this page: a fixed sentence for the kind of error, never the error.
-        reason: publicReason(tenant.status) ?? 'It could not be started.',
-      };
-    }
-    if (state === 'asleep') {
-      // Already asked to run (the reconciler has not caught up yet): nothing to write.
-      const woken = withDesired(tenant, 'running');
-      if (woken !== tenant) {
-        const wakes = countWake(tenant.anonymousWakes, now, deps.settings.anonymousWakesPerHour ?? DEFAULT_ANONYMOUS_WAKES_PER_HOUR);
-        if ('retryAfter' in wakes) {
-          return { status: 503, kind: 'resting', format, tenant: slug, phase: tenant.status.phase, retryAfter: wakes.retryAfter };
-        }
-        const next = { ...woken, anonymousWakes: wakes };
-        try {
-          tenant = await deps.store.save(next);
-        } catch (error) {
-          if (!(error instanceof VersionConflictError)) throw error;
-          if (attempt >= WRITE_ATTEMPTS) {
-            // Someone keeps writing this tenant; the page reloads and the next request tries again.
-            deps.logger?.warn('Could not record the wake; the tenant kept changing', { tenantId: slug });
-            return progress(deps, tenant, format);
-          }
-          // Another writer got there first: decide again from what it wrote, never over it.
-          tenant = await deps.store.get(slug);
-          continue;
-        }
-        deps.logger?.info('Tenant woken by a request', { tenantId: slug, generation: tenant.spec.generation });
-        if (!tenant.status.slot) await makeRoom(deps, slug, now);
-      }
-    }
-    return progress(deps, tenant, format);
+  const seen = await deps.store.get(slug, { consistent: false });
+  const perHour = deps.settings.anonymousWakesPerHour ?? DEFAULT_ANONYMOUS_WAKES_PER_HOUR;
+  let last = seen;
+  const decide = (current: Tenant) => {
+    last = current;
+    return wakeWrite(current, now, perHour);
+  };
+  let result: UpdateResult = { written: false, ...(seen ? { tenant: seen } : {}) };
+  try {
+    // On a conflict another writer got there first: decide again from what it wrote, never over it.
+    if (seen) result = await updateTenant(deps.store, slug, decide, { from: seen });
+  } catch (error) {
+    if (!(error instanceof VersionConflictError)) throw error;
+    // Someone keeps writing this tenant; the page reloads and the next request tries again.
+    deps.logger?.warn('Could not record the wake; the tenant kept changing', { tenantId: slug });
+    return progress(deps, last!, format);
   }
+  const tenant = result.tenant;
+  if (result.written) {
+    deps.logger?.info('Tenant woken by a request', { tenantId: slug, generation: result.tenant.spec.generation });
+    if (!result.tenant.status.slot) await makeRoom(deps, slug, now);
+    return progress(deps, result.tenant, format);
+  }
+  // Unconfirmed: unknown to visitors, but not remembered as a miss, as it may be confirmed any moment.
+  if (tenant?.status.phase === 'PendingVerification') return { status: 404, kind: 'unknown', format, tenant: slug };
+  if (!tenant) {
+    deps.unknownTenants.add(slug, now.getTime());
+    return { status: 404, kind: 'unknown', format, tenant: slug };
+  }
+  const state = stateOf(tenant, now);
+  if (state === 'gone') return { status: 410, kind: 'gone', format, tenant: slug, phase: tenant.status.phase };
+  if (state === 'failed') {
+    return {
+      status: 503,
+      kind: 'failed',
+      format,
+      tenant: slug,
+      phase: tenant.status.phase,
+      retryAfter: FAILED_RETRY_SECONDS,
+      // Anyone can load this page: a fixed sentence for the kind of error, never the error.
+      reason: publicReason(tenant.status) ?? 'It could not be started.',
+    };
+  }
+  const wakes = state === 'asleep' && withDesired(tenant, 'running') !== tenant ? countWake(tenant.anonymousWakes, now, perHour) : undefined;
+  if (wakes && 'retryAfter' in wakes) {
+    return { status: 503, kind: 'resting', format, tenant: slug, phase: tenant.status.phase, retryAfter: wakes.retryAfter };
+  }
+  return progress(deps, tenant, format);
+}
+
+/**
+ * The write that wakes a sleeping tenant, or undefined when this request writes nothing: the
+ * tenant is not asleep, is already asked to run (the reconciler has not caught up yet), or
+ * has been woken by requests as often as the hour allows.
+ */
+function wakeWrite(tenant: Tenant, now: Date, perHour: number): TenantWrite | undefined {
+  if (tenant.status.phase === 'PendingVerification' || stateOf(tenant, now) !== 'asleep') return undefined;
+  const woken = withDesired(tenant, 'running');
+  if (woken === tenant) return undefined;
+  const wakes = countWake(tenant.anonymousWakes, now, perHour);
+  return 'retryAfter' in wakes ? undefined : { tenant: { ...woken, anonymousWakes: wakes } };
 }
 
 /**
@@ -240,26 +250,17 @@ async function makeRoom(deps: WakeDeps, wokenId: string, now: Date): Promise<voi
 
 /** Running, wanting to run, holding a slot, and both up and idle for at least the minimum run time. */
 export function evictable(tenant: Tenant, now: Date, minRunMs: number): boolean {
-  const { status, spec } = tenant;
-  const upFor = now.getTime() - Date.parse(status.transitionAt);
-  const idleFor = now.getTime() - Date.parse(tenant.lastActiveAt);
-  // NaN (an unreadable time) compares false: such a tenant is never evicted.
-  return status.phase === 'Running' && spec.desired === 'running' && status.slot === true && upFor >= minRunMs && idleFor >= minRunMs;
+  return tenant.status.slot === true && isIdle(tenant, now.getTime(), { idleMs: minRunMs, minRunMs });
 }
 
 /** Sets expected `passivated`, conditional on the version read; on a conflict re-reads and re-checks. */
 async function passivate(deps: WakeDeps, candidate: Tenant, now: Date): Promise<boolean> {
-  let current: Tenant | undefined = candidate;
-  for (let attempt = 1; attempt <= WRITE_ATTEMPTS; attempt++) {
-    if (!current || !evictable(current, now, deps.settings.minRunMs)) return false;
-    try {
-      await deps.store.save(withDesired(current, 'passivated'));
-      return true;
-    } catch (error) {
-      if (!(error instanceof VersionConflictError)) throw error;
-      // The index copy may be stale, or the tenant just got a visitor: look at it again.
-      current = await deps.store.get(current.id);
-    }
+  try {
+    // The index copy may be stale, or the tenant just got a visitor: a conflict looks at it again.
+    const change = (current: Tenant) => (evictable(current, now, deps.settings.minRunMs) ? { tenant: withDesired(current, 'passivated') } : undefined);
+    return (await updateTenant(deps.store, candidate.id, change, { from: candidate })).written;
+  } catch (error) {
+    if (error instanceof VersionConflictError) return false;
+    throw error;
   }
-  return false;
 }

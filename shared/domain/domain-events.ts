@@ -1,3 +1,4 @@
+import { equalAsStored } from './equality.js';
 import { retryPending } from './plan.js';
 import { redactDetail } from './redaction.js';
 import { isSettled, type Phase, type Tenant } from './tenant.js';
@@ -115,7 +116,7 @@ function detailOf(tenant: Tenant): Record<string, unknown> {
  */
 function reconcilerNeeded(before: Tenant | undefined, after: Tenant, at: string): boolean {
   if (!before) return true;
-  if (!deepEqual(before.spec, after.spec)) return true;
+  if (!equalAsStored(before.spec, after.spec)) return true;
   if (taskEventApplied(before, after)) return true;
   const letGo = before.lease !== undefined && after.lease === undefined;
   return letGo && !isSettled(after) && retryPending(after, new Date(at)) === undefined;
@@ -126,21 +127,4 @@ function taskEventApplied(before: Tenant, after: Tenant): boolean {
   const version = after.status.task?.eventVersion;
   if (version === undefined) return false;
   return before.status.task?.arn !== after.status.task?.arn || before.status.task?.eventVersion !== version;
-}
-
-/**
- * Structural equality of unmarshalled items. Key order is not significant (DynamoDB does not
- * keep it), and an attribute set to `undefined` counts as absent, as it does once stored.
- */
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a) && Array.isArray(b)) {
-    return a.length === b.length && a.every((value, index) => deepEqual(value, b[index]));
-  }
-  const defined = (value: object) => Object.entries(value).filter(([, entry]) => entry !== undefined);
-  const left = defined(a);
-  const right = new Map(defined(b));
-  return left.length === right.size && left.every(([name, value]) => right.has(name) && deepEqual(value, right.get(name)));
 }

@@ -30,6 +30,15 @@ export type Plan = (typeof PLANS)[number];
 
 export type CapacityProvider = 'FARGATE_SPOT' | 'FARGATE';
 
+/** The capacity provider ECS names for a task: Fargate Spot, or else on-demand Fargate. */
+export function capacityProviderNamed(name: string | undefined): CapacityProvider {
+  return name === 'FARGATE_SPOT' ? 'FARGATE_SPOT' : 'FARGATE';
+}
+
+export function isSpot(provider: CapacityProvider): boolean {
+  return provider === 'FARGATE_SPOT';
+}
+
 /** What should be. Every change bumps `generation` so the reconciler can tell it has caught up. */
 export interface TenantSpec {
   desired: Desired;
@@ -64,6 +73,7 @@ export interface TenantStatus {
   task?: TaskStatus;
   targetGroupArn?: string;
   ruleArn?: string;
+  /** Not read by the control plane: kept for operators, who see the status as recorded in the admin listing. */
   rulePriority?: number;
   /** Holds one of the load balancer's routing slots (counted against the active ceiling). */
   slot?: boolean;
@@ -267,6 +277,21 @@ export function isSettled(tenant: Tenant): boolean {
   const { status, spec } = tenant;
   if (status.phase === 'Failed' && status.failedGeneration === spec.generation) return true;
   return status.phase === TARGET_PHASE[spec.desired] && status.observedGeneration >= spec.generation;
+}
+
+/** Deleted as asked: only the record that keeps its slug is left, and nothing is to be done. */
+export function isTombstone(tenant: Tenant): boolean {
+  return tenant.status.phase === 'Deleted' && tenant.spec.desired === 'deleted';
+}
+
+/**
+ * Running and wanting to run, with no traffic for `idleMs` and up (since its last start or
+ * wake) for `minRunMs`. An unreadable time gives NaN, which compares false: never idle.
+ */
+export function isIdle(tenant: Tenant, nowMs: number, { idleMs, minRunMs }: { idleMs: number; minRunMs: number }): boolean {
+  const idleFor = nowMs - Date.parse(tenant.lastActiveAt);
+  const upFor = nowMs - Date.parse(tenant.status.transitionAt);
+  return tenant.spec.desired === 'running' && tenant.status.phase === 'Running' && idleFor >= idleMs && upFor >= minRunMs;
 }
 
 /** A reconciler holds the tenant: its lease has not run out. */

@@ -152,7 +152,7 @@ describe('reconcile', () => {
       const world = await createWorld({ cloud: { spotCapacity: false }, settings: { fallbackToOnDemand: false } });
       await world.signUp('acme');
 
-      await world.converge(['acme'], 30);
+      await world.rounds(['acme'], 30);
 
       const tenant = (await world.store.get('acme'))!;
       expect(tenant.status.phase).toBe('Provisioning');
@@ -214,7 +214,7 @@ describe('reconcile', () => {
 
     // Within a minute (rounds of 5 s): the task runs, its target fails, the record says why.
     const signedUpAt = world.clock.now().getTime();
-    await world.converge(['acme'], 12);
+    await world.rounds(['acme'], 12);
     const waiting = (await world.store.get('acme'))!;
     await world.converge(['acme'], 80);
     const failed = (await world.store.get('acme'))!;
@@ -280,7 +280,7 @@ describe('reconcile', () => {
     const world = await createWorld({ cloud: { fault: (operation) => (operation === 'RunTask' ? 'throttle' : undefined) } });
     await world.signUp('acme');
 
-    await world.converge(['acme'], 80);
+    await world.rounds(['acme'], 80);
 
     const tenant = (await world.store.get('acme'))!;
     expect(tenant.status).toMatchObject({ phase: 'Provisioning', slot: true, attempts: 0 });

@@ -344,7 +344,7 @@ describe('sweep: stuck tenants', () => {
     await world.setDesired('acme', 'passivated');
 
     // Act: the reconciler keeps trying, as the sweep and events would make it
-    await world.converge(['acme'], 20);
+    await world.rounds(['acme'], 20);
     const tenant = (await world.store.get('acme'))!;
     world.clock.advance(16 * MINUTE - (world.clock.now().getTime() - Date.parse(tenant.status.transitionAt)));
     const report = await world.sweep();

@@ -1,6 +1,6 @@
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { reconcile, type ReconcileDeps, type ReconcileSettings } from '../../shared/app/reconcile.js';
-import { newTenant, withDesired, type Desired, type Tenant } from '../../shared/domain/tenant.js';
+import { isSettled, newTenant, withDesired, type Desired, type Tenant } from '../../shared/domain/tenant.js';
 import type { Clock } from '../../shared/ports/clock.js';
 import { createTestTables } from './dynamodb.js';
 import { FakeCloud, type FakeCloudOptions } from './fake-cloud.js';
@@ -51,23 +51,33 @@ export async function createWorld(options: { settings?: Partial<ReconcileSetting
     return store.save(withDesired(tenant, desired), { releaseClaims: desired === 'deleted' });
   }
 
-  /** Reconcile, let the world move, advance time; until every tenant settles or rounds run out. */
-  async function converge(ids: string[], rounds = 40, onRound?: () => Promise<void> | void): Promise<void> {
+  /**
+   * Reconcile, let the world move, advance time, for `rounds` rounds or until every tenant
+   * settles. Resolves whether they settled.
+   */
+  async function runRounds(ids: string[], rounds: number, onRound?: () => Promise<void> | void): Promise<boolean> {
     for (let round = 0; round < rounds; round++) {
       for (const id of ids) await reconcile(deps, id);
       await onRound?.();
       const tenants = await Promise.all(ids.map((id) => store.get(id)));
-      if (tenants.every((tenant) => tenant && isSettled(tenant))) return;
+      if (tenants.every((tenant) => tenant && isSettled(tenant))) return true;
       cloud.tick();
       clock.advance(5_000);
     }
+    return false;
   }
 
-  return { tables, store, cloud, clock, settings, deps, signUp, setDesired, converge, reconcile: (id: string) => reconcile(deps, id) };
-}
+  /** Runs rounds until every tenant settles; throws when the rounds run out first. */
+  async function converge(ids: string[], rounds = 40, onRound?: () => Promise<void> | void): Promise<void> {
+    if (await runRounds(ids, rounds, onRound)) return;
+    const phases = (await Promise.all(ids.map((id) => store.get(id)))).map((tenant, index) => `${ids[index]}: ${tenant?.status.phase ?? 'missing'}`);
+    throw new Error(`Not settled after ${rounds} rounds (${phases.join(', ')})`);
+  }
 
-export function isSettled(tenant: Tenant): boolean {
-  const { phase } = tenant.status;
-  const target = { running: 'Running', passivated: 'Passivated', deleted: 'Deleted' }[tenant.spec.desired];
-  return phase === 'Failed' || (phase === target && tenant.status.observedGeneration === tenant.spec.generation);
+  /** Runs exactly this many rounds for a tenant that is not expected to settle (yet). */
+  async function rounds(ids: string[], count: number): Promise<void> {
+    await runRounds(ids, count);
+  }
+
+  return { tables, store, cloud, clock, settings, deps, signUp, setDesired, converge, rounds, reconcile: (id: string) => reconcile(deps, id) };
 }

@@ -7,7 +7,7 @@ import {
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
 import type { Failure, ListTasksCommandInput, Task } from '@aws-sdk/client-ecs';
-import type { CapacityProvider } from '../../domain/tenant.js';
+import { capacityProviderNamed } from '../../domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult, TaskLastStatus } from '../../ports/compute.js';
 import { ownerFromTags, ownerTags, startedBy, taskGroup, tenantFromTaskGroup } from '../common/names.js';
 
@@ -88,7 +88,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
     ?.details?.find((detail) => detail.name === 'privateIPv4Address')?.value;
   const container = task.containers?.[0];
   const startedAt = task.startedAt instanceof Date ? task.startedAt.toISOString() : task.startedAt;
-  const capacityProvider: CapacityProvider = task.capacityProviderName === 'FARGATE_SPOT' ? 'FARGATE_SPOT' : 'FARGATE';
+  const capacityProvider = capacityProviderNamed(task.capacityProviderName);
   return {
     arn: task.taskArn,
     tenantId,
