@@ -39,9 +39,9 @@ export interface SignupResult {
   token: string;
 }
 
-/** The rate limiter's key for a client: a hash, so the table holds no addresses. */
-export function clientKey(address: string): string {
-  return `signup:${createHash('sha256').update(`dormouse-signup:${address}`).digest('hex')}`;
+/** The rate limiter's key for a client and what it does: a hash, so the table holds no addresses. */
+export function clientKey(address: string, action: 'signup' | 'verify' = 'signup'): string {
+  return `${action}:${createHash('sha256').update(`dormouse-signup:${address}`).digest('hex')}`;
 }
 
 /**

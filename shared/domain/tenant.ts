@@ -121,10 +121,12 @@ export interface AnonymousWakes {
 }
 
 export interface EmailVerification {
-  /** SHA-256 of the code; the code itself is only ever in the mail. */
+  /**
+   * SHA-256 of the code; the code itself is only ever in the mail. Wrong codes are not counted
+   * here: a count would let anyone who knows a pending slug lock its owner out. The code has 192
+   * random bits, and tries are limited per client instead (see verify-email).
+   */
   codeHash: string;
-  /** Wrong codes tried so far; past a limit the signup can only expire. */
-  failedAttempts: number;
 }
 
 export interface Tenant {
@@ -229,7 +231,7 @@ export function newTenant({ slug, email, plan, tokenHash, now, trialDays, verifi
   return {
     ...tenant,
     status: { ...tenant.status, phase: 'PendingVerification' },
-    verification: { codeHash: verificationCodeHash, failedAttempts: 0 },
+    verification: { codeHash: verificationCodeHash },
     expiresAt: Math.floor((now.getTime() + VERIFICATION_WINDOW_MS) / 1000),
   };
 }

@@ -115,7 +115,12 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     logger.appendKeys({ tenantId });
     let result;
     try {
-      result = await verifyEmail({ store, clock, trialDays: config.trialDays, maxTenants: config.maxTenants }, tenantId, code);
+      result = await verifyEmail(
+        { store, clock, trialDays: config.trialDays, maxTenants: config.maxTenants, limiter: deps.limiter },
+        tenantId,
+        code,
+        clientAddress(event, config.trustForwardedFor),
+      );
     } catch (error) {
       if (!(error instanceof TenantCeilingError)) throw error;
       return verifyPage(503, 'No free trial right now', 'Your address is confirmed, but all trial slots are taken. Open the same link again later: it keeps working until the signup expires.');
@@ -134,8 +139,10 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       }
       case 'expired':
         return verifyPage(410, 'This link has expired', 'Signups that are not confirmed within 24 hours are removed. Please sign up again.');
-      case 'locked':
-        return verifyPage(400, 'This link does not work any more', 'Too many wrong codes were tried for this signup. It expires within 24 hours; then sign up again.');
+      case 'rateLimited': {
+        const page = verifyPage(429, 'Too many tries', `Too many links were opened from your network. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minutes.`);
+        return { ...page, headers: { ...page.headers, 'retry-after': String(result.retryAfterSeconds) } };
+      }
       case 'invalid':
         return invalid();
     }

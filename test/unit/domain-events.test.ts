@@ -219,8 +219,8 @@ describe('domain events of an unconfirmed signup', () => {
 
   it('publishes nothing while it waits for its email link: no reconcile, no welcome mail', () => {
     expect(detailTypes({ after: unconfirmed, at })).toEqual([]);
-    const wrongCode = { ...unconfirmed, verification: { codeHash: 'c'.repeat(64), failedAttempts: 1 }, version: 2 };
-    expect(detailTypes({ before: unconfirmed, after: wrongCode, at })).toEqual([]);
+    const changedWhilePending = { ...unconfirmed, verification: { codeHash: 'd'.repeat(64) }, version: 2 };
+    expect(detailTypes({ before: unconfirmed, after: changedWhilePending, at })).toEqual([]);
   });
 
   it('publishes Tenant Requested and Tenant Changed when the link is opened', () => {
