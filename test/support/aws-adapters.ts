@@ -1,3 +1,4 @@
+import { translatingAwsErrors } from '../../shared/adapters/aws/aws-errors.js';
 import { CloudWatchActivity } from '../../shared/adapters/aws/cloudwatch-activity.js';
 import { EcsCompute } from '../../shared/adapters/aws/ecs-compute.js';
 import { ElbRouting } from '../../shared/adapters/aws/elb-routing.js';
@@ -28,10 +29,10 @@ export function manualAwsModel(start = Date.parse('2026-11-21T10:00:00.000Z')) {
   };
 }
 
-/** The AWS adapters as the Lambdas wire them, over the model's SDK clients. */
+/** The AWS adapters as the Lambdas wire them (errors translated), over the model's SDK clients. */
 export function awsAdaptersOver(model: AwsModel, installation: string) {
   return {
-    compute: new EcsCompute({
+    compute: translatingAwsErrors(new EcsCompute({
       client: model.ecsClient,
       installation,
       cluster: CLUSTER,
@@ -39,8 +40,10 @@ export function awsAdaptersOver(model: AwsModel, installation: string) {
       containerName: 'app',
       subnets: ['subnet-a'],
       securityGroups: ['sg-tenants'],
-    }),
-    routing: new ElbRouting({ client: model.elbClient, installation, listenerArn: LISTENER_ARN, vpcId: VPC_ID, port: 80, healthCheckPath: '/' }),
+    })),
+    routing: translatingAwsErrors(
+      new ElbRouting({ client: model.elbClient, installation, listenerArn: LISTENER_ARN, vpcId: VPC_ID, port: 80, healthCheckPath: '/' }),
+    ),
     activity: new CloudWatchActivity({ client: model.cloudWatchClient, loadBalancerFullName: LOAD_BALANCER_FULL_NAME }),
     publisher: new EventBridgePublisher({ client: model.eventsClient, busName: 'dormouse' }),
   };

@@ -30,6 +30,7 @@ import {
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
+import { TENANT_TAG } from '../../shared/adapters/aws/names.js';
 
 /**
  * The shared model of AWS: the one the bench runs on, and the one the port contract suites
@@ -44,8 +45,10 @@ import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
  * ListTasks refuses `startedBy` combined with another filter, which the ECS API reference forbids,
  * and lists only tasks whose desired status is RUNNING when given `startedBy`, as ECS does.
  *
- * Not modelled: Spot capacity shortages, Spot interruptions, ENI or vCPU quotas, eventual
- * consistency of ECS reads, ListTasks pagination (a tenant has one or two tasks).
+ * Spot interruptions happen when a test calls `interrupt`.
+ *
+ * Not modelled: Spot capacity shortages, ENI or vCPU quotas, eventual consistency of ECS reads,
+ * ListTasks pagination (a tenant has one or two tasks).
  */
 
 const REGION = 'us-east-1';
@@ -164,6 +167,10 @@ class TokenBucket {
   }
 }
 
+function tagValue(tags: Tag[], key: string): string | undefined {
+  return tags.find((tag) => tag.Key === key)?.Value;
+}
+
 function toRule(rule: WorldRule): Rule {
   return {
     RuleArn: rule.arn,
@@ -277,6 +284,46 @@ export class AwsModel {
   get nextChange(): number {
     this.settle();
     return this.nextChangeAt;
+  }
+
+  /**
+   * AWS takes a Spot task back: two minutes' notice (desired STOPPED, stop code
+   * SpotInterruption), then it stops as any task does.
+   */
+  interrupt(taskArn: string, noticeMs = 120_000): void {
+    const task = this.tasks.get(taskArn);
+    if (!task || task.desiredStatus === 'STOPPED') return;
+    const now = this.options.now();
+    task.desiredStatus = 'STOPPED';
+    task.stopCode = 'SpotInterruption';
+    task.stoppedReason = 'Your Spot Task was interrupted.';
+    task.nextAt = now + noticeMs;
+    this.wakeAt(task.nextAt);
+    this.emit(task, now);
+  }
+
+  /** A tenant's tasks that are meant to run and not STOPPED (by their task group), with their IPs. */
+  liveTasksOf(tenantId: string): Array<{ arn: string; lastStatus: string; ip?: string }> {
+    this.settle();
+    return [...this.tasks.values()]
+      .filter((task) => task.group === `tenant:${tenantId}` && task.lastStatus !== 'STOPPED' && task.desiredStatus === 'RUNNING')
+      .map(({ arn, lastStatus, ip }) => ({ arn, lastStatus, ...(ip ? { ip } : {}) }));
+  }
+
+  /** The listener rules tagged as the tenant's. */
+  rulesOf(tenantId: string): Array<{ arn: string; host: string; targetGroupArn: string }> {
+    return [...this.rules.values()]
+      .filter((rule) => tagValue(rule.tags, TENANT_TAG) === tenantId)
+      .map(({ arn, host, targetGroupArn }) => ({ arn, host, targetGroupArn }));
+  }
+
+  /** The target groups tagged as the tenant's, with each target as `<ip>:<health>`. */
+  targetGroupsOf(tenantId: string): Array<{ arn: string; targets: string[] }> {
+    this.settle();
+    const now = this.options.now();
+    return [...this.targetGroups.values()]
+      .filter((group) => tagValue(group.tags, TENANT_TAG) === tenantId)
+      .map((group) => ({ arn: group.arn, targets: [...group.targets.values()].map((target) => `${target.ip}:${this.health(target, now)}`) }));
   }
 
   get ruleCount(): number {
