@@ -14,6 +14,11 @@ export interface ComputeSubject {
    * (two installations share one AWS account): its tasks must stay invisible to `compute`.
    */
   otherInstallation?: Compute;
+  /**
+   * Starts a task that looks like the tenant's (its listing key and group) but carries no owner
+   * tags, as someone could by hand, where the implementation can tell.
+   */
+  plantUntaggedTask?: (tenantId: string) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -122,6 +127,13 @@ export function describeComputeContract(name: string, makeSubject: () => Promise
       expect(await compute.tenantTasks('acme', [])).toEqual([]);
       expect(await compute.allTenantTasks()).toEqual([]);
       expect((await other.tenantTasks('acme', [])).map((task) => task.tenantId)).toEqual(['acme']);
+    });
+
+    it('never adopts or offers a task without the owner tags, whatever it is named', async (context) => {
+      if (!subject.plantUntaggedTask) return context.skip();
+      await subject.plantUntaggedTask('acme');
+      expect(await compute.tenantTasks('acme', [])).toEqual([]);
+      expect(await compute.allTenantTasks()).toEqual([]);
     });
   });
 }

@@ -1,8 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RunTaskCommand } from '@aws-sdk/client-ecs';
+import { startedBy, taskGroup } from '../../shared/adapters/aws/names.js';
 import { ProcessCompute } from '../../shared/adapters/local/process-compute.js';
 import { awsAdaptersOver, manualAwsModel } from '../support/aws-adapters.js';
+import { CLUSTER } from '../support/aws-model.js';
 import { FakeCloud } from '../support/fake-cloud.js';
 import { describeComputeContract } from './compute.contract.js';
 
@@ -11,6 +14,11 @@ describeComputeContract('EcsCompute over the AWS model', async () => {
   return {
     compute: awsAdaptersOver(model, 'contract').compute,
     otherInstallation: awsAdaptersOver(model, 'neighbour').compute,
+    plantUntaggedTask: async (tenantId) => {
+      await model.ecsClient.send(
+        new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'by-hand', startedBy: startedBy('contract', tenantId), group: taskGroup(tenantId), clientToken: 'by-hand' }),
+      );
+    },
     step: async () => advance(5_000),
     unknownTaskArn: 'arn:aws:ecs:us-east-1:123456789012:task/dormouse-tenants/00000000000000000000000000000000',
     close: async () => model.restore(),
