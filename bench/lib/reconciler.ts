@@ -5,7 +5,10 @@ import type { ReconcileDeps, ReconcileSettings } from '../../shared/app/reconcil
 import { RECONCILE_DEFAULTS, tenantHost } from '../../shared/config.js';
 import type { Clock } from '../../shared/ports/clock.js';
 import { BASE_URL } from './api.js';
-import { CLUSTER, INSTALLATION, LISTENER_ARN, VPC_ID, type MockAws } from './mock-aws.js';
+import { CLUSTER, LISTENER_ARN, VPC_ID, type AwsModel } from '../../test/support/aws-model.js';
+
+/** The installation id the bench's adapters run as. */
+export const INSTALLATION = 'bench';
 
 /** The reconciler's settings as deployed (RECONCILE_DEFAULTS and cdk.json's defaults). */
 export const DEPLOYED_SETTINGS: ReconcileSettings = {
@@ -23,7 +26,7 @@ export const DEPLOYED_SETTINGS: ReconcileSettings = {
  * Lambda: the real EcsCompute and ElbRouting, here over the mocked SDK clients.
  */
 export function reconcilerOver(
-  aws: MockAws,
+  aws: AwsModel,
   store: DynamoDbTenantStore,
   clock: Clock,
   settings: Partial<ReconcileSettings> = {},

@@ -10,7 +10,7 @@ import type { Phase } from '../../shared/domain/tenant.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import { apiCaller } from '../lib/api.js';
 import { freshTables, startSharedDynamoDb, type BenchTables } from '../lib/dynamodb.js';
-import { MockAws, type RateLimit, type WorldTimings } from '../lib/mock-aws.js';
+import { AwsModel, type RateLimit, type WorldTimings } from '../../test/support/aws-model.js';
 import { reconcilerOver } from '../lib/reconciler.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
 
@@ -80,7 +80,7 @@ function converged(result: ReconcileResult | undefined, phase: Phase): boolean {
 }
 
 interface Rig {
-  aws: MockAws;
+  aws: AwsModel;
   store: DynamoDbTenantStore;
   loop: ReconcileLoop;
   tracker: Tracker;
@@ -88,7 +88,7 @@ interface Rig {
 }
 
 function rig(tables: BenchTables, ceiling: number): Rig {
-  const aws = new MockAws({ now: () => Date.now(), timings: TIMINGS, limits: ECS_LIMITS, fargateLaunches: FARGATE_LAUNCHES, maxRules: 50_000 });
+  const aws = new AwsModel({ now: () => Date.now(), timings: TIMINGS, limits: ECS_LIMITS, fargateLaunches: FARGATE_LAUNCHES, maxRules: 50_000 });
   const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   const deps = reconcilerOver(aws, store, systemClock, { ...SETTINGS, maxActiveTenants: ceiling });
   const tracker: Tracker = { last: new Map(), running: 0, runs: 0, errors: {} };
@@ -187,7 +187,7 @@ async function phases(tables: BenchTables): Promise<Record<string, number>> {
   return Object.fromEntries(counts.filter(([, count]) => count > 0));
 }
 
-function doubleTasks(aws: MockAws): number {
+function doubleTasks(aws: AwsModel): number {
   return [...aws.liveTasks().values()].filter((count) => count > 1).length;
 }
 

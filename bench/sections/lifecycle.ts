@@ -22,7 +22,7 @@ import { invocationWatch } from '../../shared/events/reconcile-handler.js';
 import { tenantChanges } from '../../shared/adapters/aws/dynamodb-stream-records.js';
 import { apiCaller, type ApiCall } from '../lib/api.js';
 import { freshTables, type BenchTables, type CapacityTotals } from '../lib/dynamodb.js';
-import { MockAws, type TaskStateChange, type WorldTimings } from '../lib/mock-aws.js';
+import { AwsModel, type TaskStateChange, type WorldTimings } from '../../test/support/aws-model.js';
 import { ManualClock, reconcilerOver } from '../lib/reconciler.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
 
@@ -153,7 +153,7 @@ class EventFlow {
 
   constructor(
     readonly clock: ManualClock,
-    readonly aws: MockAws,
+    readonly aws: AwsModel,
     readonly store: DynamoDbTenantStore,
     private readonly deps: ReconcileDeps,
     private readonly stream: StreamReader,
@@ -250,7 +250,7 @@ class EventFlow {
 
 async function measure(tables: BenchTables, progress: (message: string) => void): Promise<StepCost[]> {
   const clock = new ManualClock();
-  const aws = new MockAws({ now: () => clock.time, timings: TIMINGS });
+  const aws = new AwsModel({ now: () => clock.time, timings: TIMINGS });
   const streams = new DynamoDBStreamsClient({ endpoint: await endpointOf(tables), region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
     const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });

@@ -84,7 +84,7 @@ describe('POST /tenants', () => {
 
     expect(response.status).toBe(429);
     expect(response.body.error.code).toBe('trial_exists');
-    expect(response.body.error.message).toMatch(/already has a live trial/);
+    expect(response.body.error.message).toMatch(/already has a trial: one per address/);
   });
 
   it.each([

@@ -198,7 +198,7 @@ describe('the signup page in use', () => {
     doc.submit({ slug: fresh().slug, email: taken.email });
 
     await until(() => expect(doc.el('form-error').hidden).toBe(false));
-    expect(doc.el('form-error').textContent).toMatch(/already has a live trial/);
+    expect(doc.el('form-error').textContent).toMatch(/already has a trial: one per address/);
     expect(doc.el('slug').attributes.has('aria-invalid')).toBe(false);
   });
 

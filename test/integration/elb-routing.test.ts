@@ -28,7 +28,7 @@ import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CATCH_ALL_RULE_PRIORITY, ElbRouting } from '../../shared/adapters/aws/elb-routing.js';
 import { INSTALLATION_TAG, TENANT_TAG, targetGroupName } from '../../shared/adapters/common/names.js';
-import { ForeignResourceError, RoutingCapacityError } from '../../shared/domain/errors.js';
+import { ForeignResourceError, RoutingCapacityError, TargetGroupInUseError } from '../../shared/domain/errors.js';
 
 const elb = mockClient(ElasticLoadBalancingV2Client);
 
@@ -302,7 +302,7 @@ describe('ElbRouting target groups', () => {
   it('lets a group still in use by a rule fail its delete', async () => {
     elb.on(DeleteTargetGroupCommand).rejects(new ResourceInUseException({ message: 'Target group is currently in use by a listener or a rule', ...meta }));
 
-    await expect(routing().deleteTargetGroup(ACME_TG)).rejects.toBeInstanceOf(ResourceInUseException);
+    await expect(routing().deleteTargetGroup(ACME_TG)).rejects.toBeInstanceOf(TargetGroupInUseError);
   });
 });
 

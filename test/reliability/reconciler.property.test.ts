@@ -5,6 +5,11 @@ import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { newTenant, withDesired, type Desired, type Tenant } from '../../shared/domain/tenant.js';
 import type { TenantStore } from '../../shared/ports/tenant-store.js';
+import { toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
+import type { Compute, ObservedTask } from '../../shared/ports/compute.js';
+import type { Routing } from '../../shared/ports/routing.js';
+import { awsAdaptersOver } from '../support/aws-adapters.js';
+import { AwsModel } from '../support/aws-model.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { CrashError, FakeCloud, type FaultKind } from '../support/fake-cloud.js';
 import { ManualClock, testSettings } from '../support/reconciler-world.js';
@@ -14,6 +19,10 @@ import { ManualClock, testSettings } from '../support/reconciler-world.js';
  * (some watching through short waits, some of those abandoned while they hold the lease),
  * ECS events duplicated, reordered and dropped, Spot interruptions, throttling, and crashes
  * between any two steps (after an AWS call, or after a DynamoDB write).
+ *
+ * The same scenarios run twice: over the use-case tests' fake, and over the real EcsCompute and
+ * ElbRouting (wired as the Lambda wires them) on the shared AWS model, where faults are injected
+ * into the SDK clients.
  */
 
 const SEED = Number(process.env.FC_SEED ?? 20261121);
@@ -63,20 +72,120 @@ function crashingStore(store: TenantStore, armed: Set<string>): TenantStore {
   };
 }
 
-async function runScenario(actions: Action[], run: number) {
+/**
+ * The cloud a scenario runs in, as the invariants need to see it. Faults are injected per AWS
+ * operation: throttling before the call, a crash right after it.
+ */
+interface CloudWorld {
+  compute: Compute;
+  routing: Routing;
+  /** ECS task state changes, in the order they happened, as EventBridge would deliver them. */
+  events: Array<{ task: ObservedTask; version: number }>;
+  /** One step of the world's time (the clock moves 5 s with it). */
+  tick(): void;
+  /** Lets deregistered targets finish draining, as they do after the deregistration delay. */
+  drain(): void;
+  /** A Spot interruption of the tenant's running task, if it has one. */
+  interrupt(tenantId: string): void;
+  liveTasksOf(tenantId: string): Array<{ ip?: string }>;
+  rulesOf(tenantId: string): unknown[];
+  /** Each target as `<ip>:<health>`. */
+  targetGroupsOf(tenantId: string): Array<{ targets: string[] }>;
+}
+
+type Fault = (operation: string) => FaultKind | undefined;
+
+/** The use-case tests' fake, listing tasks a little late as ECS can. */
+function fakeCloudWorld(fault: Fault, clock: ManualClock): CloudWorld {
+  const cloud = new FakeCloud({ listingLagTicks: 2, fault });
+  return {
+    compute: cloud,
+    routing: cloud,
+    events: cloud.events,
+    tick: () => {
+      cloud.tick();
+      clock.advance(5_000);
+    },
+    // Deregistering removes a target at once here.
+    drain: () => {},
+    interrupt: (tenantId) => {
+      const task = cloud.liveTasksOf(tenantId).find((candidate) => candidate.lastStatus === 'RUNNING');
+      if (task) cloud.interrupt(task);
+    },
+    liveTasksOf: (tenantId) => cloud.liveTasksOf(tenantId),
+    rulesOf: (tenantId) => [...cloud.rules.values()].filter((rule) => rule.tenantId === tenantId),
+    targetGroupsOf: (tenantId) =>
+      [...cloud.targetGroups.values()]
+        .filter((group) => group.tenantId === tenantId)
+        .map((group) => ({ targets: [...group.targets.values()].map((target) => `${target.ip}:${target.health}`) })),
+  };
+}
+
+/** The real EcsCompute and ElbRouting, wired as the Lambda wires them, over the shared AWS model. */
+function awsModelWorld(fault: Fault, clock: ManualClock): CloudWorld {
+  const model = new AwsModel({
+    now: () => clock.now().getTime(),
+    timings: { provisioningMs: 5_000, pendingMs: 5_000, healthyAfterMs: 5_000, stoppingMs: 10_000, drainingMs: 15_000 },
+  });
+  const events: CloudWorld['events'] = [];
+  model.onTaskChange = ({ detail }) => {
+    const task = toObservedTask(detail);
+    if (task) events.push({ task, version: detail.version });
+  };
+  for (const client of [model.ecsClient, model.elbClient]) injectFaults(client, fault);
+  const { compute, routing } = awsAdaptersOver(model, 'property');
+  return {
+    compute,
+    routing,
+    events,
+    tick: () => {
+      clock.advance(5_000);
+      model.settle();
+    },
+    drain: () => {
+      clock.advance(15_000);
+      model.settle();
+    },
+    interrupt: (tenantId) => {
+      const task = model.liveTasksOf(tenantId).find((candidate) => candidate.lastStatus === 'RUNNING');
+      // The notice as the fake gives it (six ticks), so both worlds see interruptions play out.
+      if (task) model.interrupt(task.arn, 30_000);
+    },
+    liveTasksOf: (tenantId) => model.liveTasksOf(tenantId),
+    rulesOf: (tenantId) => model.rulesOf(tenantId),
+    targetGroupsOf: (tenantId) => model.targetGroupsOf(tenantId),
+  };
+}
+
+/** Throttles a call before it reaches the model, or crashes the caller once the model has answered. */
+function injectFaults(client: { send: (...args: any[]) => Promise<any> }, fault: Fault): void {
+  const send = client.send.bind(client);
+  client.send = async (...args: any[]) => {
+    const operation = (args[0] as object).constructor.name.replace(/Command$/, '');
+    const kind = fault(operation);
+    if (kind === 'throttle') {
+      throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } });
+    }
+    const result = await send(...args);
+    if (kind === 'crash') throw new CrashError(`crashed after ${operation}`);
+    return result;
+  };
+}
+
+async function runScenario(actions: Action[], run: number, makeWorld: (fault: Fault, clock: ManualClock) => CloudWorld) {
   const tables = await createTestTables();
   const plainStore = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   const armedCrashes = new Set<string>();
   const armedThrottles = new Set<string>();
-  const cloud = new FakeCloud({
-    listingLagTicks: 2,
-    fault: (operation) => (armedThrottles.delete(operation) ? 'throttle' : armedCrashes.delete(operation) ? 'crash' : undefined),
-  });
   const clock = new ManualClock();
+  const cloud = makeWorld(
+    (operation) => (armedThrottles.delete(operation) ? 'throttle' : armedCrashes.delete(operation) ? 'crash' : undefined),
+    clock,
+  );
   const deps: ReconcileDeps = {
     store: crashingStore(plainStore, armedCrashes),
-    compute: cloud,
-    routing: cloud,
+    compute: cloud.compute,
+    routing: cloud.routing,
     clock,
     settings: { ...testSettings, leaseMs: 20_000, backoffMaxMs: 20_000 },
   };
@@ -119,7 +228,6 @@ async function runScenario(actions: Action[], run: number) {
       }
       case 'tick':
         cloud.tick();
-        clock.advance(5_000);
         break;
       case 'deliver': {
         const pending = cloud.events.slice(delivered);
@@ -133,11 +241,9 @@ async function runScenario(actions: Action[], run: number) {
         if (event === pending[0]) delivered += 1;
         break;
       }
-      case 'interrupt': {
-        const task = cloud.liveTasksOf(TENANTS[action.tenant]!).find((candidate) => candidate.lastStatus === 'RUNNING');
-        if (task) cloud.interrupt(task);
+      case 'interrupt':
+        cloud.interrupt(TENANTS[action.tenant]!);
         break;
-      }
       case 'fault':
         (action.fault === 'throttle' ? armedThrottles : armedCrashes).add(action.operation);
         break;
@@ -158,9 +264,9 @@ async function runScenario(actions: Action[], run: number) {
     const idle = results.every((result) => result.requeueAfterMs === undefined);
     if (idle && tenants.every((tenant) => tenant && converged(tenant))) break;
     cloud.tick();
-    clock.advance(5_000);
   }
 
+  cloud.drain();
   await assertConverged(plainStore, cloud, desired);
 }
 
@@ -182,7 +288,7 @@ function converged(tenant: Tenant): boolean {
   return tenant.status.phase === target && tenant.status.observedGeneration === tenant.spec.generation && !tenant.lease;
 }
 
-async function assertConverged(store: DynamoDbTenantStore, cloud: FakeCloud, desired: Map<string, Desired>) {
+async function assertConverged(store: DynamoDbTenantStore, cloud: CloudWorld, desired: Map<string, Desired>) {
   let running = 0;
   for (const id of TENANTS) {
     const tenant = (await store.get(id))!;
@@ -191,14 +297,14 @@ async function assertConverged(store: DynamoDbTenantStore, cloud: FakeCloud, des
     // Invariant 2: converged once AWS stopped failing.
     expect(converged(tenant), `${id} converged: ${JSON.stringify(tenant.status)}`).toBe(true);
     const live = cloud.liveTasksOf(id);
-    const rules = [...cloud.rules.values()].filter((rule) => rule.tenantId === id);
-    const groups = [...cloud.targetGroups.values()].filter((group) => group.tenantId === id);
+    const rules = cloud.rulesOf(id);
+    const groups = cloud.targetGroupsOf(id);
     if (tenant.spec.desired === 'running') {
       running += 1;
       expect(live, `tasks of ${id}`).toHaveLength(1);
       expect(rules, `rules of ${id}`).toHaveLength(1);
       expect(groups, `target groups of ${id}`).toHaveLength(1);
-      expect([...groups[0]!.targets.values()].map((target) => `${target.ip}:${target.health}`)).toEqual([`${live[0]!.ip}:healthy`]);
+      expect(groups[0]!.targets).toEqual([`${live[0]!.ip}:healthy`]);
     } else {
       // Invariant 3: nothing orphaned once a tenant is passivated or deleted.
       expect(live.length + rules.length + groups.length, `resources of ${id}`).toBe(0);
@@ -207,7 +313,10 @@ async function assertConverged(store: DynamoDbTenantStore, cloud: FakeCloud, des
   expect(await store.countRoutingSlots()).toBe(running);
 }
 
-describe('the reconciler under random faults (property-based)', () => {
+describe.each([
+  { world: 'the test fake', makeWorld: fakeCloudWorld },
+  { world: 'the AWS adapters over the AWS model', makeWorld: awsModelWorld },
+])('the reconciler under random faults (property-based), over $world', ({ makeWorld }) => {
   it(
     'keeps at most one live task per tenant, converges, orphans nothing and loses no write',
     async () => {
@@ -215,7 +324,7 @@ describe('the reconciler under random faults (property-based)', () => {
       await fc.assert(
         fc.asyncProperty(fc.array(actionArbitrary, { minLength: 10, maxLength: 60 }), async (actions) => {
           run += 1;
-          await runScenario(actions, run);
+          await runScenario(actions, run, makeWorld);
         }),
         { seed: SEED, numRuns: RUNS, endOnFailure: true },
       );

@@ -1,4 +1,4 @@
-import { CloudRefusedError, CloudUnavailableError, TargetGroupInUseError, TargetGroupNotFoundError } from '../../shared/domain/errors.js';
+import { CloudRefusedError, CloudUnavailableError, ForeignResourceError, TargetGroupInUseError, TargetGroupNotFoundError } from '../../shared/domain/errors.js';
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../shared/ports/compute.js';
 import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
@@ -200,9 +200,14 @@ export class FakeCloud implements Compute, Routing {
     });
   }
 
-  findRule(_tenantId: string, host: string): Promise<HostRule | undefined> {
+  /** Hosts match whatever their case, and another tenant's rule for the host is refused, as ElbRouting does. */
+  findRule(tenantId: string, host: string): Promise<HostRule | undefined> {
     return this.call('DescribeRules', () => {
-      const rule = [...this.rules.values()].find((candidate) => candidate.host === host);
+      const wanted = host.toLowerCase();
+      const rule = [...this.rules.values()].find((candidate) => candidate.host === wanted);
+      if (rule && rule.tenantId !== tenantId) {
+        throw new ForeignResourceError('rule', `for host ${host}`, tenantId, { tenantId: rule.tenantId, installation: undefined });
+      }
       return rule ? { arn: rule.arn, priority: rule.priority, targetGroupArn: rule.targetGroupArn } : undefined;
     });
   }
@@ -213,7 +218,7 @@ export class FakeCloud implements Compute, Routing {
       const taken = new Set([...this.rules.values()].map((rule) => rule.priority));
       while (taken.has(priority)) priority += 1;
       this.sequence += 1;
-      const rule = { arn: `arn:aws:elasticloadbalancing:rule/${this.sequence}`, priority, targetGroupArn, host, tenantId };
+      const rule = { arn: `arn:aws:elasticloadbalancing:rule/${this.sequence}`, priority, targetGroupArn, host: host.toLowerCase(), tenantId };
       this.rules.set(rule.arn, rule);
       return { arn: rule.arn, priority, targetGroupArn };
     });

@@ -14,7 +14,7 @@ import {
   RegisterTargetsCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { Rule, Tag, TargetGroup } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { ForeignResourceError, RoutingCapacityError, TargetGroupNotFoundError } from '../../domain/errors.js';
+import { ForeignResourceError, RoutingCapacityError, TargetGroupInUseError, TargetGroupNotFoundError } from '../../domain/errors.js';
 import { explainHealthCheck } from '../../domain/health-reasons.js';
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
 import { ownerFromTags, ownerTags, targetGroupName, targetGroupPrefix, type Owner } from '../common/names.js';
@@ -162,12 +162,10 @@ export class ElbRouting implements Routing {
   }
 
   async targets(targetGroupArn: string): Promise<Target[]> {
-    const { TargetHealthDescriptions } = await this.client
-      .send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn }))
-      .catch((error: unknown) => {
-        // The reconciler treats a recorded group that is gone as absent and creates it again.
-        throw isAwsError(error, 'TargetGroupNotFoundException') ? new TargetGroupNotFoundError(targetGroupArn, { cause: error }) : error;
-      });
+    // The reconciler treats a recorded group that is gone as absent and creates it again.
+    const { TargetHealthDescriptions } = await aboutGroup(targetGroupArn, () =>
+      this.client.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn })),
+    );
     return (TargetHealthDescriptions ?? []).flatMap(({ Target: target, TargetHealth: health }) => {
       if (target?.Id === undefined) return [];
       const state = toHealth(health?.State);
@@ -178,8 +176,8 @@ export class ElbRouting implements Routing {
   }
 
   async registerTarget(targetGroupArn: string, ip: string): Promise<void> {
-    await this.client.send(
-      new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: [{ Id: ip, Port: this.port }] }),
+    await aboutGroup(targetGroupArn, () =>
+      this.client.send(new RegisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: [{ Id: ip, Port: this.port }] })),
     );
   }
 
@@ -194,11 +192,12 @@ export class ElbRouting implements Routing {
     }
   }
 
-  /** ResourceInUseException propagates: a rule still forwards to the group, delete it first. */
+  /** TargetGroupInUseError while a rule still forwards to the group: delete the rule first. */
   async deleteTargetGroup(targetGroupArn: string): Promise<void> {
     try {
       await this.client.send(new DeleteTargetGroupCommand({ TargetGroupArn: targetGroupArn }));
     } catch (error) {
+      if (isAwsError(error, 'ResourceInUseException')) throw new TargetGroupInUseError(targetGroupArn, { cause: error });
       if (!isAwsError(error, 'TargetGroupNotFoundException')) throw error;
     }
   }
@@ -429,4 +428,13 @@ function isAwsError(error: unknown, ...names: string[]): error is Error {
 
 function isCapacityError(error: unknown): error is Error {
   return isAwsError(error, ...CAPACITY_EXCEPTIONS);
+}
+
+/** Runs a call about one target group; a group that is gone becomes TargetGroupNotFoundError. */
+async function aboutGroup<T>(targetGroupArn: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw isAwsError(error, 'TargetGroupNotFoundException') ? new TargetGroupNotFoundError(targetGroupArn, { cause: error }) : error;
+  }
 }

@@ -2,6 +2,7 @@ import { mockClient, type AwsStub } from 'aws-sdk-client-mock';
 import {
   DescribeTasksCommand,
   ECSClient,
+  InvalidParameterException,
   ListTasksCommand,
   RunTaskCommand,
   StopTaskCommand,
@@ -26,10 +27,15 @@ import {
   type Rule,
   type Tag,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
+import { TENANT_TAG } from '../../shared/adapters/common/names.js';
 
 /**
+ * The shared model of AWS: the one the bench runs on, and the one the port contract suites
+ * (test/contracts) and the reconciler's property-based run check the AWS adapters against.
+ *
  * A tiny, consistent AWS behind the real SDK clients, built with aws-sdk-client-mock: what
  * RunTask starts, DescribeTasks shows and moves along as the clock advances; a registered
  * target turns healthy; a rule exists once created. The real adapters (EcsCompute, ElbRouting,
@@ -39,8 +45,10 @@ import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
  * ListTasks refuses `startedBy` combined with another filter, which the ECS API reference forbids,
  * and lists only tasks whose desired status is RUNNING when given `startedBy`, as ECS does.
  *
- * Not modelled: Spot capacity shortages, Spot interruptions, ENI or vCPU quotas, eventual
- * consistency of ECS reads, ListTasks pagination (a tenant has one or two tasks).
+ * Spot interruptions happen when a test calls `interrupt`.
+ *
+ * Not modelled: Spot capacity shortages, ENI or vCPU quotas, eventual consistency of ECS reads,
+ * ListTasks pagination (a tenant has one or two tasks).
  */
 
 const REGION = 'us-east-1';
@@ -49,8 +57,8 @@ const CREDENTIALS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 export const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/dormouse-tenants`;
 export const LISTENER_ARN = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:listener/app/dormouse/0123456789abcdef/fedcba9876543210`;
 export const VPC_ID = 'vpc-0123456789abcdef0';
-/** The installation id the bench's adapters run as. */
-export const INSTALLATION = 'bench';
+/** The load balancer's CloudWatch dimension: the end of its ARN. */
+export const LOAD_BALANCER_FULL_NAME = 'app/dormouse/0123456789abcdef';
 
 /** How long things take in this AWS, in milliseconds of the world's clock. */
 export interface WorldTimings {
@@ -78,7 +86,7 @@ export interface RateLimit {
   source: string;
 }
 
-export interface MockAwsOptions {
+export interface AwsModelOptions {
   /** Epoch ms: a manual clock for step-by-step runs, Date.now for real-time ones. */
   now: () => number;
   timings: WorldTimings;
@@ -159,6 +167,10 @@ class TokenBucket {
   }
 }
 
+function tagValue(tags: Tag[], key: string): string | undefined {
+  return tags.find((tag) => tag.Key === key)?.Value;
+}
+
 function toRule(rule: WorldRule): Rule {
   return {
     RuleArn: rule.arn,
@@ -178,13 +190,17 @@ function awsError(name: string, message: string): Error {
   });
 }
 
-export class MockAws {
+export class AwsModel {
   readonly ecsClient = new ECSClient({ region: REGION, credentials: CREDENTIALS });
   readonly elbClient = new ElasticLoadBalancingV2Client({ region: REGION, credentials: CREDENTIALS });
   readonly eventsClient = new EventBridgeClient({ region: REGION, credentials: CREDENTIALS });
+  readonly cloudWatchClient = new CloudWatchClient({ region: REGION, credentials: CREDENTIALS });
   private readonly ecs: AwsStub<any, any, any>;
   private readonly elb: AwsStub<any, any, any>;
   private readonly events: AwsStub<any, any, any>;
+  private readonly cloudWatch: AwsStub<any, any, any>;
+  /** The ALB's RequestCount datapoints, per TargetGroup dimension. */
+  private readonly requestCounts = new Map<string, Array<{ at: number; count: number }>>();
 
   private readonly tasks = new Map<string, WorldTask>();
   private readonly tasksByToken = new Map<string, WorldTask>();
@@ -211,7 +227,7 @@ export class MockAws {
   /** ECS task state changes, for a subscriber playing EventBridge → task-events. */
   onTaskChange: ((change: TaskStateChange) => void) | undefined;
 
-  constructor(private readonly options: MockAwsOptions) {
+  constructor(private readonly options: AwsModelOptions) {
     this.buckets = (options.limits ?? []).map((limit) => ({
       bucket: new TokenBucket(limit, options.now),
       operations: new Set(limit.operations),
@@ -220,8 +236,10 @@ export class MockAws {
     this.ecs = mockClient(this.ecsClient);
     this.elb = mockClient(this.elbClient);
     this.events = mockClient(this.eventsClient);
+    this.cloudWatch = mockClient(this.cloudWatchClient);
     this.wireEcs();
     this.wireElb();
+    this.wireCloudWatch();
     this.events.on(PutEventsCommand).callsFake((input: { Entries?: PutEventsRequestEntry[] }) => {
       const entries = input.Entries ?? [];
       this.published.push(...entries);
@@ -246,8 +264,8 @@ export class MockAws {
   }
 
   restore(): void {
-    for (const stub of [this.ecs, this.elb, this.events]) stub.restore();
-    for (const client of [this.ecsClient, this.elbClient, this.eventsClient]) client.destroy();
+    for (const stub of [this.ecs, this.elb, this.events, this.cloudWatch]) stub.restore();
+    for (const client of [this.ecsClient, this.elbClient, this.eventsClient, this.cloudWatchClient]) client.destroy();
   }
 
   /** Tasks not STOPPED and meant to run, by tenant id (from the task group). */
@@ -266,6 +284,46 @@ export class MockAws {
   get nextChange(): number {
     this.settle();
     return this.nextChangeAt;
+  }
+
+  /**
+   * AWS takes a Spot task back: two minutes' notice (desired STOPPED, stop code
+   * SpotInterruption), then it stops as any task does.
+   */
+  interrupt(taskArn: string, noticeMs = 120_000): void {
+    const task = this.tasks.get(taskArn);
+    if (!task || task.desiredStatus === 'STOPPED') return;
+    const now = this.options.now();
+    task.desiredStatus = 'STOPPED';
+    task.stopCode = 'SpotInterruption';
+    task.stoppedReason = 'Your Spot Task was interrupted.';
+    task.nextAt = now + noticeMs;
+    this.wakeAt(task.nextAt);
+    this.emit(task, now);
+  }
+
+  /** A tenant's tasks that are meant to run and not STOPPED (by their task group), with their IPs. */
+  liveTasksOf(tenantId: string): Array<{ arn: string; lastStatus: string; ip?: string }> {
+    this.settle();
+    return [...this.tasks.values()]
+      .filter((task) => task.group === `tenant:${tenantId}` && task.lastStatus !== 'STOPPED' && task.desiredStatus === 'RUNNING')
+      .map(({ arn, lastStatus, ip }) => ({ arn, lastStatus, ...(ip ? { ip } : {}) }));
+  }
+
+  /** The listener rules tagged as the tenant's. */
+  rulesOf(tenantId: string): Array<{ arn: string; host: string; targetGroupArn: string }> {
+    return [...this.rules.values()]
+      .filter((rule) => tagValue(rule.tags, TENANT_TAG) === tenantId)
+      .map(({ arn, host, targetGroupArn }) => ({ arn, host, targetGroupArn }));
+  }
+
+  /** The target groups tagged as the tenant's, with each target as `<ip>:<health>`. */
+  targetGroupsOf(tenantId: string): Array<{ arn: string; targets: string[] }> {
+    this.settle();
+    const now = this.options.now();
+    return [...this.targetGroups.values()]
+      .filter((group) => tagValue(group.tags, TENANT_TAG) === tenantId)
+      .map((group) => ({ arn: group.arn, targets: [...group.targets.values()].map((target) => `${target.ip}:${this.health(target, now)}`) }));
   }
 
   get ruleCount(): number {
@@ -434,7 +492,8 @@ export class MockAws {
     this.ecs.on(StopTaskCommand).callsFake((input: { task?: string; reason?: string }) => {
       this.admit('StopTask');
       const task = this.tasks.get(input.task ?? '');
-      if (!task) throw awsError('InvalidParameterException', 'The referenced task was not found.');
+      // The SDK's own exception class, as the real client deserializes it.
+      if (!task) throw new InvalidParameterException({ message: 'The referenced task was not found.', $metadata: { httpStatusCode: 400 } });
       if (task.desiredStatus !== 'STOPPED' && task.lastStatus !== 'STOPPED') {
         task.desiredStatus = 'STOPPED';
         task.stopCode = 'UserInitiated';
@@ -484,8 +543,15 @@ export class MockAws {
       this.admit('ModifyTargetGroupAttributes');
       return { Attributes: [] };
     });
-    this.elb.on(DescribeTargetGroupsCommand).callsFake((input: { Names?: string[] }) => {
+    this.elb.on(DescribeTargetGroupsCommand).callsFake((input: { Names?: string[]; PageSize?: number; Marker?: string }) => {
       this.admit('DescribeTargetGroups');
+      if (!input.Names) {
+        // Without names: every group of the account, page by page.
+        const all = [...this.targetGroups.values()].map((group) => ({ TargetGroupArn: group.arn, TargetGroupName: group.name, VpcId: VPC_ID }));
+        const start = Number(input.Marker ?? 0);
+        const end = start + (input.PageSize ?? 400);
+        return { TargetGroups: all.slice(start, end), ...(end < all.length ? { NextMarker: String(end) } : {}) };
+      }
       const groups = (input.Names ?? []).map((name) => this.targetGroups.get(name));
       if (groups.some((group) => !group)) throw awsError('TargetGroupNotFoundException', 'One or more target groups not found');
       return { TargetGroups: groups.map((group) => ({ TargetGroupArn: group!.arn, TargetGroupName: group!.name, VpcId: VPC_ID })) };
@@ -587,6 +653,32 @@ export class MockAws {
       this.priorities.delete(rule.priority);
       this.sortedRules = undefined;
       return {};
+    });
+  }
+
+  /** Requests the load balancer forwarded to a target group now, as its RequestCount metric shows them. */
+  recordRequests(targetGroupArn: string, count: number): void {
+    const dimension = targetGroupArn.slice(targetGroupArn.indexOf('targetgroup/'));
+    this.requestCounts.set(dimension, [...(this.requestCounts.get(dimension) ?? []), { at: this.options.now(), count }]);
+  }
+
+  /**
+   * GetMetricData for RequestCount sums: one value per query (the ALB publishes nothing for a
+   * minute without requests, so a quiet target group has no values). Paging is not modelled.
+   */
+  private wireCloudWatch(): void {
+    this.cloudWatch.on(GetMetricDataCommand).callsFake((input: { MetricDataQueries?: MetricDataQuery[]; StartTime?: Date; EndTime?: Date }) => {
+      this.admit('GetMetricData');
+      const start = input.StartTime?.getTime() ?? 0;
+      const end = input.EndTime?.getTime() ?? Number.POSITIVE_INFINITY;
+      return {
+        MetricDataResults: (input.MetricDataQueries ?? []).map((query) => {
+          const dimension = query.MetricStat?.Metric?.Dimensions?.find((candidate) => candidate.Name === 'TargetGroup')?.Value ?? '';
+          const points = (this.requestCounts.get(dimension) ?? []).filter(({ at }) => at >= start && at < end);
+          const total = points.reduce((sum, { count }) => sum + count, 0);
+          return { Id: query.Id, StatusCode: 'Complete', Values: points.length > 0 ? [total] : [] };
+        }),
+      };
     });
   }
 
