@@ -54,6 +54,45 @@ describe('serveHttpApi', () => {
     expect(api.url).toBe(`http://127.0.0.1:${api.port}`);
   });
 
+  it('answers only loopback names, so a page that rebinds its own name to 127.0.0.1 reads nothing', async () => {
+    const calls: string[] = [];
+    const api = await serve(async (event, context) => {
+      calls.push(event.rawPath);
+      return echo(event, context);
+    });
+    const withHost = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        httpRequest({ host: '127.0.0.1', port: api.port, path: '/outbox', headers: { host } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end();
+      });
+
+    expect(await withHost('attacker.example:' + api.port)).toBe(421);
+    expect(await withHost('127.0.0.1.attacker.example')).toBe(421);
+    expect(calls).toEqual([]);
+    expect(await withHost(`127.0.0.1:${api.port}`)).toBe(200);
+    expect(await withHost(`localhost:${api.port}`)).toBe(200);
+    expect(calls).toEqual(['/outbox', '/outbox']);
+  });
+
+  it('drops a client that has not finished its headers after 10 s', async () => {
+    const api = await serve(echo);
+    const socket = connect(api.port, '127.0.0.1');
+    socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const startedAt = Date.now();
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('close', () => resolve(text));
+    });
+
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(Date.now() - startedAt).toBeLessThan(25_000);
+  }, 40_000);
+
   describe('the event handed to the handler', () => {
     it('describes a request the way API Gateway payload format 2.0 does for the $default route', async () => {
       const api = await serve(echo);

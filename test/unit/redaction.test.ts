@@ -26,12 +26,16 @@ describe('redactSecrets', () => {
     ['aws_credentials=foo&region=eu', 'aws_credentials=***&region=eu'],
     ['Authorization: Bearer eyJhbGciOi.payload.sig', 'Authorization: *** ***'],
     ['key AKIAIOSFODNN7EXAMPLE leaked', 'key *** leaked'],
+    ['aws_secret_access_key wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'aws_secret_access_key ***'],
+    ['mysqld --password hunter2 --user app', 'mysqld --password *** --user app'],
+    ['git: using ghp_16C7e42F292c6912E7710c838347Ae178B4a', 'git: using ***'],
+    ['OPENAI said: bad key sk-proj-abcdefghijklmnop1234', 'OPENAI said: bad key ***'],
   ])('hides the secret in %s', (text, redacted) => {
     expect(redactSecrets(text)).toBe(redacted);
   });
 
   it('leaves ordinary text, and AWS identifiers, alone', () => {
-    const text = 'The application exited with code 1 (user=ann, port: 8080). arn:aws:iam::123456789012:role/x';
+    const text = 'The application exited with code 1 (user=ann, port: 8080); the key was wrong. arn:aws:iam::123456789012:role/x';
     expect(redactSecrets(text)).toBe(text);
   });
 });

@@ -43,7 +43,9 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
   } = options;
 
   let closing = false;
-  const server = createServer((req, res) => {
+  // As the gateway: a client that trickles its headers (10 s) or never ends its request (60 s) is
+  // dropped, checked every second rather than Node's default 30 s.
+  const server = createServer({ headersTimeout: 10_000, requestTimeout: 60_000, connectionsCheckingInterval: 1_000 }, (req, res) => {
     // A connection answered after close() began would otherwise idle until its keep-alive timeout.
     res.once('finish', () => {
       if (closing) server.closeIdleConnections();
@@ -59,13 +61,13 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
   // Expect values get the API's JSON error shape instead of Node's empty answers.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
-    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    const body = JSON.stringify({
-      error: tooLarge
-        ? { code: 'headers_too_large', message: 'The request headers are too large.' }
-        : { code: 'bad_request', message: 'The request could not be parsed as HTTP.' },
-    });
+    const [status, problem] =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? ['431 Request Header Fields Too Large', { code: 'headers_too_large', message: 'The request headers are too large.' }]
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? ['408 Request Timeout', { code: 'request_timeout', message: 'The request was not sent in time.' }]
+          : ['400 Bad Request', { code: 'bad_request', message: 'The request could not be parsed as HTTP.' }];
+    const body = JSON.stringify({ error: problem });
     socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });
   server.on('checkExpectation', (_req, res) => {
@@ -74,6 +76,11 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const receivedAt = new Date();
+    // A web page can point a name of its own at 127.0.0.1 (DNS rebinding) and read what this
+    // unauthenticated stand-in serves, the outbox included: only loopback names are answered.
+    if (!isLoopbackHost(req.headers.host)) {
+      return sendJson(res, 421, { error: { code: 'misdirected_request', message: 'Use http://127.0.0.1 or http://localhost to reach this API.' } });
+    }
     // API Gateway refuses oversized payloads before Lambda runs; trust Content-Length to refuse
     // without reading anything, and count bytes anyway for chunked bodies that declare none.
     if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return refuseTooLarge(res, maxBodyBytes);
@@ -121,6 +128,13 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
         server.closeIdleConnections();
       }),
   };
+}
+
+/** `localhost`, `127.x.x.x` or `[::1]`, with any port; no Host at all (HTTP/1.0) is let through. */
+function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return true;
+  const name = host.replace(/:\d+$/, '').toLowerCase();
+  return name === 'localhost' || name === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(name);
 }
 
 const TOO_LARGE = Symbol('too large');
