@@ -35,7 +35,7 @@ module.exports = {
     },
     {
       name: 'ports-import-only-domain',
-      comment: 'A port describes what the application needs in the domain\'s terms.',
+      comment: "A port describes what the application needs in the domain's terms.",
       severity: 'error',
       from: { path: '^shared/ports/' },
       to: { pathNot: ['^shared/ports/', '^shared/domain/'] },

@@ -33,7 +33,8 @@ const resultsDir = `${root}bench/results/`;
 /** The commit measured, and whether the working tree differed from it. */
 function revision(): string {
   try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const dirty = git('status', '--porcelain', '--', '.', ':!bench').length > 0;
     return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes' : ''}`;
   } catch {
@@ -67,7 +68,8 @@ async function main(): Promise<void> {
   const selected = wanted.length > 0 ? SECTIONS.filter((name) => wanted.includes(name)) : SECTIONS;
 
   const started = performance.now();
-  const progress = (message: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
+  const progress = (message: string) =>
+    process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
   let dynamo: Promise<SharedDynamoDb> | undefined;
   const earlier = new Map<string, SectionResult>();
   const context: BenchContext = {

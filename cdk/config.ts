@@ -11,9 +11,7 @@ import { SLUG_MAX_LENGTH } from '../shared/domain/slug.js';
 
 export class DormouseConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(
-      `Invalid Dormouse configuration (cdk.json context "dormouse", or -c dormouse.<key>=<value>):\n  ${problems.join('\n  ')}`,
-    );
+    super(`Invalid Dormouse configuration (cdk.json context "dormouse", or -c dormouse.<key>=<value>):\n  ${problems.join('\n  ')}`);
     this.name = 'DormouseConfigError';
   }
 }
@@ -104,201 +102,196 @@ const origin = z.string().refine(
 );
 
 const schema = z
-  .strictObject({
-    /**
-     * Names this installation in every AWS name and tag of tenant resources, so installations
-     * sharing an account and region never touch each other's. Never change it on a live install.
-     * @default derived from the stack name (see installationFromStackName)
-     */
-    installation: z
-      .string({ error: installationProblem('') ?? '' })
-      .refine((value) => installationProblem(value) === undefined, { error: installationProblem('') ?? '' })
-      .optional(),
-    /** Root domain of tenant hosts: tenants are served at `<slug>.<domain>`. */
-    domain: dnsName('trials.example.com').refine((value) => value.length <= MAX_DOMAIN_LENGTH, {
-      error: `must be at most ${MAX_DOMAIN_LENGTH} characters, so that <slug>.<domain> fits an ALB host condition (128)`,
-    }),
-    /** ACM certificate for `*.<domain>` in the stack's region; without one the ALB serves plain HTTP (demo mode). */
-    certificateArn: z
-      .string({ error: 'must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<uuid>' })
-      .regex(CERTIFICATE_ARN, {
-        error: 'must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<uuid>',
-      })
-      .optional(),
-    /** Route 53 hosted zone that gets a `*.<domain>` alias to the ALB; both or neither. */
-    hostedZoneId: z
-      .string({ error: 'must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ' })
-      .regex(HOSTED_ZONE_ID, { error: 'must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ' })
-      .optional(),
-    hostedZoneName: dnsName('example.com').optional(),
-    /** Region to deploy to. @default the region of `availabilityZones` */
-    region: z
-      .string({ error: 'must be an AWS region like us-east-1' })
-      .regex(REGION, { error: 'must be an AWS region like us-east-1' })
-      .optional(),
-    /** Given explicitly so that synth never looks them up. */
-    availabilityZones: z
-      .array(
-        z
-          .string({ error: 'must be an availability zone name like us-east-1a' })
-          .regex(AVAILABILITY_ZONE, { error: 'must be an availability zone name like us-east-1a' }),
-        { error: 'must be a list of availability zone names like ["us-east-1a", "us-east-1b"]' },
-      )
-      .min(2, { error: 'must list at least two availability zones (an ALB needs two)' })
-      .max(6, { error: 'must list at most six availability zones' })
-      .refine((zones) => new Set(zones).size === zones.length, { error: 'must not list a zone twice' }),
-    /** An existing VPC; its subnets are given by id, one per zone, in the order of `availabilityZones`. */
-    vpcId: z
-      .string({ error: 'must be a VPC id like vpc-0123456789abcdef0' })
-      .regex(VPC_ID, { error: 'must be a VPC id like vpc-0123456789abcdef0' })
-      .optional(),
-    publicSubnetIds: z
-      .array(
-        z.string().regex(SUBNET_ID, { error: 'must be a subnet id like subnet-0123456789abcdef0' }),
-        { error: 'must be a list of subnet ids like ["subnet-0123456789abcdef0", …]' },
-      )
-      .optional(),
-    privateSubnetIds: z
-      .array(
-        z.string().regex(SUBNET_ID, { error: 'must be a subnet id like subnet-0123456789abcdef0' }),
-        { error: 'must be a list of subnet ids like ["subnet-0123456789abcdef0", …]' },
-      )
-      .optional(),
-    /** NAT gateways of a new VPC: tenant tasks in private subnets pull their image through them. */
-    natGateways: wholeNumber(1, 6).default(1),
-    /**
-     * The tenant application image.
-     * @default the demo app of `demo/`, built at deploy time as an image asset on an ECR Public base
-     */
-    image: z
-      .string({ error: 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0' })
-      .regex(IMAGE, {
-        error: 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0',
-      })
-      .optional(),
-    containerPort: wholeNumber(1, 65_535).default(80),
-    /** Fargate CPU units. */
-    cpu: z
-      .number({ error: 'must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384' })
-      .refine((cpu) => FARGATE_MEMORY[cpu] !== undefined, {
-        error: 'must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384',
-      })
-      .default(256),
-    /** MiB; must suit `cpu` (Fargate's table). */
-    memory: wholeNumber(512, 122_880).default(512),
-    healthCheckPath: z
-      .string({ error: 'must be a path like / or /healthz' })
-      .regex(/^\/[\x21-\x7e]{0,1023}$/, { error: 'must be a path like / or /healthz' })
-      .default('/'),
-    /** Non-secret environment of every tenant container; `TENANT_ID` and `TENANT_HOST` are set per task. */
-    environment: z
-      .record(
-        z.string().regex(ENV_NAME, { error: 'must be a variable name like APP_MODE (letters, digits, _)' }),
-        z.string({ error: 'must be a string value' }),
-        { error: 'must be an object of variable names to string values' },
-      )
-      .refine((env) => !Object.keys(env).some((name) => PER_TASK_ENV.has(name)), {
-        error: 'must not set TENANT_ID or TENANT_HOST: the reconciler sets them on each task',
-      })
-      .default({}),
-    /** A running tenant with no traffic for this long is passivated (used by the sweep). */
-    idleTimeoutMinutes: wholeNumber(5, 10_080).default(15),
-    /**
-     * A tenant is not passivated, nor evicted to make room for another, before it has run this
-     * long after a start or a wake (used by the sweep and the wake function).
-     */
-    minRunMinutes: wholeNumber(1, 1440).default(5),
-    /** A tenant in a passing phase (Provisioning, Deleting, …) this long raises the stuck-tenants alarm. */
-    stuckMinutes: wholeNumber(5, 1440).default(15),
-    /** How often the sweep runs (EventBridge Scheduler). */
-    sweepRateMinutes: wholeNumber(1, 60).default(1),
-    trialDays: wholeNumber(1, 366).default(14),
-    /** How long before a trial ends the `Tenant Expiring` event goes out. */
-    expiringNoticeHours: wholeNumber(1, 366 * 24).default(24),
-    /** Live tenants, running or asleep. */
-    maxTenants: wholeNumber(1, 1_000_000).default(1000),
-    /** Tenants with a task and a host rule at once. */
-    maxActiveTenants: wholeNumber(
-      1,
-      99,
-      ' (an ALB takes at most 100 target groups, one of which is the wake function)',
-    ).default(90),
-    /** Fargate Spot attempts before falling back to on-demand Fargate. */
-    spotAttempts: wholeNumber(1, 20).default(3),
-    onDemandFallback: flag(true).default(true),
-    /** Restarts of a crashing tenant before it is marked Failed. */
-    maxRestarts: wholeNumber(1, 100).default(3),
-    /** How long a deleted tenant's tombstone keeps its slug taken. */
-    tombstoneDays: wholeNumber(1, 365).default(7),
-    /** How long a signup can be replayed with its Idempotency-Key. */
-    idempotencyTtlSeconds: wholeNumber(60, 86_400).default(3600),
-    /**
-     * IAM roles and users that may use the admin routes: `arn:aws:iam::<account>:role/<name>` (a
-     * session of the role, as the IAM authorizer reports it, matches) or `…:user/<name>`. Any
-     * other IAM-signed caller is refused (403).
-     */
-    adminPrincipals: z
-      .array(
-        z.string().regex(ADMIN_PRINCIPAL, {
-          error: 'must be an IAM role or user ARN like arn:aws:iam::123456789012:role/DormouseAdmin',
-        }),
-        { error: 'must be a list of IAM role or user ARNs like ["arn:aws:iam::123456789012:role/DormouseAdmin"]' },
-      )
-      .refine((arns) => arns.join(',').length <= 4096, { error: 'must fit in 4096 characters (a Lambda environment value)' })
-      .default([]),
-    /**
-     * Concurrent executions reserved for (and capping) the reconcile function, so that a burst of
-     * tenant changes cannot take the account's whole pool from the API and wake functions.
-     */
-    reconcileConcurrency: wholeNumber(1, 900, ' (the account default is 1000, and Lambda keeps 100 unreserved)').default(20),
-    /**
-     * How many times in an hour a request to a sleeping tenant's address may wake it; past
-     * that the visitor is told it is resting, and only its owner (API, with its token) can wake it.
-     */
-    anonymousWakesPerHour: wholeNumber(1, 60).default(6),
-    /** Stage-wide: every route without its own setting below (tenant commands, the page). */
-    apiThrottle: throttle({ rate: 10, burst: 20 }),
-    /** POST /tenants and GET /verify: far below status reads, as every signup may start a paid task. */
-    signupThrottle: throttle({ rate: 1, burst: 5 }),
-    /** GET /tenants/{id}: the signup page polls it while a tenant starts. */
-    statusThrottle: throttle({ rate: 50, burst: 100 }),
-    /** Signups per source address and hour, counted in DynamoDB across Lambda instances; 0 turns the limit off. */
-    signupsPerHour: wholeNumber(0, 100_000).default(5),
-    /** Start a trial only once the owner opens a link mailed to the address (sent through SES). */
-    verifyEmail: flag(true).default(true),
-    /**
-     * The From address of verification mails: an address (or its domain) verified as an SES
-     * identity in the stack's region. @default no-reply@<domain>
-     */
-    emailSender: z.email({ error: 'must be an email address like trials@example.com, verified in SES' }).optional(),
-    corsAllowOrigins: z
-      .array(origin, { error: 'must be a list of origins like ["https://www.example.com"]' })
-      .min(1, { error: 'must list at least one origin, or be left out' })
-      .refine((origins) => !origins.includes('*') || origins.length === 1, {
-        error: 'must be ["*"] alone or a list of origins, not both',
-      })
-      .optional(),
-    logRetentionDays: z
-      .number({ error: `must be one of ${LOG_RETENTION_DAYS.join(', ')}` })
-      .refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), {
-        error: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
-      })
-      .default(30),
-    /** Where alarms and failed-tenant notices go; the SNS topic exists either way. */
-    alarmEmail: z
-      .email({ error: 'must be an email address like ops@example.com' })
-      .optional(),
-    /**
-     * An existing S3 bucket that already accepts ALB access logs.
-     * @default a bucket of this stack (encrypted, TLS only, not public, objects expire after accessLogsDays)
-     */
-    accessLogsBucket: z
-      .string({ error: 'must be an S3 bucket name like my-alb-logs' })
-      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'must be an S3 bucket name like my-alb-logs' })
-      .optional(),
-    /** Days the stack's own access log bucket keeps a log file. */
-    accessLogsDays: wholeNumber(1, 3650).default(90),
-  }, { error: 'must be an object' })
+  .strictObject(
+    {
+      /**
+       * Names this installation in every AWS name and tag of tenant resources, so installations
+       * sharing an account and region never touch each other's. Never change it on a live install.
+       * @default derived from the stack name (see installationFromStackName)
+       */
+      installation: z
+        .string({ error: installationProblem('') ?? '' })
+        .refine((value) => installationProblem(value) === undefined, { error: installationProblem('') ?? '' })
+        .optional(),
+      /** Root domain of tenant hosts: tenants are served at `<slug>.<domain>`. */
+      domain: dnsName('trials.example.com').refine((value) => value.length <= MAX_DOMAIN_LENGTH, {
+        error: `must be at most ${MAX_DOMAIN_LENGTH} characters, so that <slug>.<domain> fits an ALB host condition (128)`,
+      }),
+      /** ACM certificate for `*.<domain>` in the stack's region; without one the ALB serves plain HTTP (demo mode). */
+      certificateArn: z
+        .string({ error: 'must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<uuid>' })
+        .regex(CERTIFICATE_ARN, {
+          error: 'must be an ACM certificate ARN like arn:aws:acm:us-east-1:123456789012:certificate/<uuid>',
+        })
+        .optional(),
+      /** Route 53 hosted zone that gets a `*.<domain>` alias to the ALB; both or neither. */
+      hostedZoneId: z
+        .string({ error: 'must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ' })
+        .regex(HOSTED_ZONE_ID, { error: 'must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ' })
+        .optional(),
+      hostedZoneName: dnsName('example.com').optional(),
+      /** Region to deploy to. @default the region of `availabilityZones` */
+      region: z
+        .string({ error: 'must be an AWS region like us-east-1' })
+        .regex(REGION, { error: 'must be an AWS region like us-east-1' })
+        .optional(),
+      /** Given explicitly so that synth never looks them up. */
+      availabilityZones: z
+        .array(
+          z
+            .string({ error: 'must be an availability zone name like us-east-1a' })
+            .regex(AVAILABILITY_ZONE, { error: 'must be an availability zone name like us-east-1a' }),
+          { error: 'must be a list of availability zone names like ["us-east-1a", "us-east-1b"]' },
+        )
+        .min(2, { error: 'must list at least two availability zones (an ALB needs two)' })
+        .max(6, { error: 'must list at most six availability zones' })
+        .refine((zones) => new Set(zones).size === zones.length, { error: 'must not list a zone twice' }),
+      /** An existing VPC; its subnets are given by id, one per zone, in the order of `availabilityZones`. */
+      vpcId: z
+        .string({ error: 'must be a VPC id like vpc-0123456789abcdef0' })
+        .regex(VPC_ID, { error: 'must be a VPC id like vpc-0123456789abcdef0' })
+        .optional(),
+      publicSubnetIds: z
+        .array(z.string().regex(SUBNET_ID, { error: 'must be a subnet id like subnet-0123456789abcdef0' }), {
+          error: 'must be a list of subnet ids like ["subnet-0123456789abcdef0", …]',
+        })
+        .optional(),
+      privateSubnetIds: z
+        .array(z.string().regex(SUBNET_ID, { error: 'must be a subnet id like subnet-0123456789abcdef0' }), {
+          error: 'must be a list of subnet ids like ["subnet-0123456789abcdef0", …]',
+        })
+        .optional(),
+      /** NAT gateways of a new VPC: tenant tasks in private subnets pull their image through them. */
+      natGateways: wholeNumber(1, 6).default(1),
+      /**
+       * The tenant application image.
+       * @default the demo app of `demo/`, built at deploy time as an image asset on an ECR Public base
+       */
+      image: z
+        .string({ error: 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0' })
+        .regex(IMAGE, {
+          error: 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0',
+        })
+        .optional(),
+      containerPort: wholeNumber(1, 65_535).default(80),
+      /** Fargate CPU units. */
+      cpu: z
+        .number({ error: 'must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384' })
+        .refine((cpu) => FARGATE_MEMORY[cpu] !== undefined, {
+          error: 'must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384',
+        })
+        .default(256),
+      /** MiB; must suit `cpu` (Fargate's table). */
+      memory: wholeNumber(512, 122_880).default(512),
+      healthCheckPath: z
+        .string({ error: 'must be a path like / or /healthz' })
+        .regex(/^\/[\x21-\x7e]{0,1023}$/, { error: 'must be a path like / or /healthz' })
+        .default('/'),
+      /** Non-secret environment of every tenant container; `TENANT_ID` and `TENANT_HOST` are set per task. */
+      environment: z
+        .record(
+          z.string().regex(ENV_NAME, { error: 'must be a variable name like APP_MODE (letters, digits, _)' }),
+          z.string({ error: 'must be a string value' }),
+          { error: 'must be an object of variable names to string values' },
+        )
+        .refine((env) => !Object.keys(env).some((name) => PER_TASK_ENV.has(name)), {
+          error: 'must not set TENANT_ID or TENANT_HOST: the reconciler sets them on each task',
+        })
+        .default({}),
+      /** A running tenant with no traffic for this long is passivated (used by the sweep). */
+      idleTimeoutMinutes: wholeNumber(5, 10_080).default(15),
+      /**
+       * A tenant is not passivated, nor evicted to make room for another, before it has run this
+       * long after a start or a wake (used by the sweep and the wake function).
+       */
+      minRunMinutes: wholeNumber(1, 1440).default(5),
+      /** A tenant in a passing phase (Provisioning, Deleting, …) this long raises the stuck-tenants alarm. */
+      stuckMinutes: wholeNumber(5, 1440).default(15),
+      /** How often the sweep runs (EventBridge Scheduler). */
+      sweepRateMinutes: wholeNumber(1, 60).default(1),
+      trialDays: wholeNumber(1, 366).default(14),
+      /** How long before a trial ends the `Tenant Expiring` event goes out. */
+      expiringNoticeHours: wholeNumber(1, 366 * 24).default(24),
+      /** Live tenants, running or asleep. */
+      maxTenants: wholeNumber(1, 1_000_000).default(1000),
+      /** Tenants with a task and a host rule at once. */
+      maxActiveTenants: wholeNumber(1, 99, ' (an ALB takes at most 100 target groups, one of which is the wake function)').default(90),
+      /** Fargate Spot attempts before falling back to on-demand Fargate. */
+      spotAttempts: wholeNumber(1, 20).default(3),
+      onDemandFallback: flag(true).default(true),
+      /** Restarts of a crashing tenant before it is marked Failed. */
+      maxRestarts: wholeNumber(1, 100).default(3),
+      /** How long a deleted tenant's tombstone keeps its slug taken. */
+      tombstoneDays: wholeNumber(1, 365).default(7),
+      /** How long a signup can be replayed with its Idempotency-Key. */
+      idempotencyTtlSeconds: wholeNumber(60, 86_400).default(3600),
+      /**
+       * IAM roles and users that may use the admin routes: `arn:aws:iam::<account>:role/<name>` (a
+       * session of the role, as the IAM authorizer reports it, matches) or `…:user/<name>`. Any
+       * other IAM-signed caller is refused (403).
+       */
+      adminPrincipals: z
+        .array(
+          z.string().regex(ADMIN_PRINCIPAL, {
+            error: 'must be an IAM role or user ARN like arn:aws:iam::123456789012:role/DormouseAdmin',
+          }),
+          { error: 'must be a list of IAM role or user ARNs like ["arn:aws:iam::123456789012:role/DormouseAdmin"]' },
+        )
+        .refine((arns) => arns.join(',').length <= 4096, { error: 'must fit in 4096 characters (a Lambda environment value)' })
+        .default([]),
+      /**
+       * Concurrent executions reserved for (and capping) the reconcile function, so that a burst of
+       * tenant changes cannot take the account's whole pool from the API and wake functions.
+       */
+      reconcileConcurrency: wholeNumber(1, 900, ' (the account default is 1000, and Lambda keeps 100 unreserved)').default(20),
+      /**
+       * How many times in an hour a request to a sleeping tenant's address may wake it; past
+       * that the visitor is told it is resting, and only its owner (API, with its token) can wake it.
+       */
+      anonymousWakesPerHour: wholeNumber(1, 60).default(6),
+      /** Stage-wide: every route without its own setting below (tenant commands, the page). */
+      apiThrottle: throttle({ rate: 10, burst: 20 }),
+      /** POST /tenants and GET /verify: far below status reads, as every signup may start a paid task. */
+      signupThrottle: throttle({ rate: 1, burst: 5 }),
+      /** GET /tenants/{id}: the signup page polls it while a tenant starts. */
+      statusThrottle: throttle({ rate: 50, burst: 100 }),
+      /** Signups per source address and hour, counted in DynamoDB across Lambda instances; 0 turns the limit off. */
+      signupsPerHour: wholeNumber(0, 100_000).default(5),
+      /** Start a trial only once the owner opens a link mailed to the address (sent through SES). */
+      verifyEmail: flag(true).default(true),
+      /**
+       * The From address of verification mails: an address (or its domain) verified as an SES
+       * identity in the stack's region. @default no-reply@<domain>
+       */
+      emailSender: z.email({ error: 'must be an email address like trials@example.com, verified in SES' }).optional(),
+      corsAllowOrigins: z
+        .array(origin, { error: 'must be a list of origins like ["https://www.example.com"]' })
+        .min(1, { error: 'must list at least one origin, or be left out' })
+        .refine((origins) => !origins.includes('*') || origins.length === 1, {
+          error: 'must be ["*"] alone or a list of origins, not both',
+        })
+        .optional(),
+      logRetentionDays: z
+        .number({ error: `must be one of ${LOG_RETENTION_DAYS.join(', ')}` })
+        .refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), {
+          error: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
+        })
+        .default(30),
+      /** Where alarms and failed-tenant notices go; the SNS topic exists either way. */
+      alarmEmail: z.email({ error: 'must be an email address like ops@example.com' }).optional(),
+      /**
+       * An existing S3 bucket that already accepts ALB access logs.
+       * @default a bucket of this stack (encrypted, TLS only, not public, objects expire after accessLogsDays)
+       */
+      accessLogsBucket: z
+        .string({ error: 'must be an S3 bucket name like my-alb-logs' })
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: 'must be an S3 bucket name like my-alb-logs' })
+        .optional(),
+      /** Days the stack's own access log bucket keeps a log file. */
+      accessLogsDays: wholeNumber(1, 3650).default(90),
+    },
+    { error: 'must be an object' },
+  )
   .superRefine((config, ctx) => {
     const issue = (key: string, message: string) => ctx.addIssue({ code: 'custom', path: [key], message });
 

@@ -81,9 +81,7 @@ export class DormouseStack extends Stack {
       vpc: this.cluster.vpc,
       domain: config.domain,
       ...(config.certificateArn ? { certificateArn: config.certificateArn } : {}),
-      ...(config.hostedZoneId && config.hostedZoneName
-        ? { hostedZone: { id: config.hostedZoneId, name: config.hostedZoneName } }
-        : {}),
+      ...(config.hostedZoneId && config.hostedZoneName ? { hostedZone: { id: config.hostedZoneId, name: config.hostedZoneName } } : {}),
       ...(config.accessLogsBucket ? { accessLogsBucket: config.accessLogsBucket } : {}),
       accessLogsDays: config.accessLogsDays,
     });
@@ -133,7 +131,8 @@ export class DormouseStack extends Stack {
 
     new CfnOutput(this, 'ApiUrl', { description: 'Tenant API (signup, status, admin under /admin)', value: this.api.url });
     new CfnOutput(this, 'AdminRouteArns', {
-      description: 'Allow execute-api:Invoke on these, and list the principal in dormouse.adminPrincipals, to let it call the admin routes (SigV4-signed)',
+      description:
+        'Allow execute-api:Invoke on these, and list the principal in dormouse.adminPrincipals, to let it call the admin routes (SigV4-signed)',
       value: Fn.join(',', this.api.adminRouteArns),
     });
     new CfnOutput(this, 'LoadBalancerDnsName', {

@@ -4,7 +4,4 @@ import { reconcilerDeps } from '../shared/adapters/aws/reconciler-deps.js';
 import { createReconcileHandler } from '../shared/events/reconcile-handler.js';
 
 /** EventBridge rule "tenant changed" on the dormouse bus → reconcile that tenant. */
-export const handler = createReconcileHandler(
-  reconcilerDeps(loadReconcilerConfig()),
-  new Logger({ serviceName: 'dormouse-reconcile' }),
-);
+export const handler = createReconcileHandler(reconcilerDeps(loadReconcilerConfig()), new Logger({ serviceName: 'dormouse-reconcile' }));

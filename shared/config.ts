@@ -41,7 +41,12 @@ const ADMIN_PRINCIPAL = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,
 const adminPrincipalList = z
   .pipe(
     z.string(),
-    z.transform((value: string) => value.split(',').map((item) => item.trim()).filter(Boolean)),
+    z.transform((value: string) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    ),
   )
   .check(
     z.refine(
@@ -50,11 +55,12 @@ const adminPrincipalList = z
     ),
   );
 
-
 /** DORMOUSE_INSTALLATION: in every AWS name and tag Dormouse gives a tenant's resources. */
-const installationId = z.string().check(
-  z.refine((value: string) => installationProblem(value) === undefined, installationProblem('') ?? 'is not a valid installation id'),
-);
+const installationId = z
+  .string()
+  .check(
+    z.refine((value: string) => installationProblem(value) === undefined, installationProblem('') ?? 'is not a valid installation id'),
+  );
 
 export const apiSchema = z.object({
   DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),
@@ -72,7 +78,14 @@ export const apiSchema = z.object({
   DORMOUSE_TRUST_FORWARDED_FOR: z._default(flag, false),
   DORMOUSE_VERIFY_EMAIL: z._default(flag, false),
   DORMOUSE_EMAIL_SENDER: z.optional(
-    z.string().check(z.regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/, 'must be an address like trials@example.com or "Name <trials@example.com>"')),
+    z
+      .string()
+      .check(
+        z.regex(
+          /^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/,
+          'must be an address like trials@example.com or "Name <trials@example.com>"',
+        ),
+      ),
   ),
 });
 
@@ -191,10 +204,14 @@ export function tenantUrl(baseUrl: URL, slug: string): string {
 const commaList = z
   .pipe(
     z.string(),
-    z.transform((value: string) => value.split(',').map((item) => item.trim()).filter(Boolean)),
+    z.transform((value: string) =>
+      value
+        .split(',')
+        .map((item) => item.trim())
+        .filter(Boolean),
+    ),
   )
   .check(z.refine((items) => items.length > 0, 'must list at least one id, separated by commas'));
-
 
 const reconcilerSchema = z.object({
   DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),

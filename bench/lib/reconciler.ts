@@ -42,7 +42,14 @@ export function reconcilerOver(
       subnets: ['subnet-a', 'subnet-b'],
       securityGroups: ['sg-tenants'],
     }),
-    routing: new ElbRouting({ client: aws.elbClient, installation: INSTALLATION, listenerArn: LISTENER_ARN, vpcId: VPC_ID, port: 80, healthCheckPath: '/' }),
+    routing: new ElbRouting({
+      client: aws.elbClient,
+      installation: INSTALLATION,
+      listenerArn: LISTENER_ARN,
+      vpcId: VPC_ID,
+      port: 80,
+      healthCheckPath: '/',
+    }),
     clock,
     settings: { ...DEPLOYED_SETTINGS, ...settings },
   };

@@ -41,9 +41,20 @@ const QUEUED_RUN_SIGNUPS = Number(process.env.BENCH_BURST_QUEUED_SIGNUPS ?? 300)
  * and the issue state; the burst of 100 is ECS's token bucket size for both.
  */
 const ECS_LIMITS: RateLimit[] = [
-  { name: 'RunTask', operations: ['RunTask'], capacity: 100, refillPerSecond: 20, source: 'ECS API request throttling: RunTask, burst 100, sustained 20/s' },
+  {
+    name: 'RunTask',
+    operations: ['RunTask'],
+    capacity: 100,
+    refillPerSecond: 20,
+    source: 'ECS API request throttling: RunTask, burst 100, sustained 20/s',
+  },
 ];
-const FARGATE_LAUNCHES = { name: 'Fargate task launches', capacity: 100, refillPerSecond: 20, source: 'ECS on Fargate: task launch rate, burst 100, sustained 20/s' };
+const FARGATE_LAUNCHES = {
+  name: 'Fargate task launches',
+  capacity: 100,
+  refillPerSecond: 20,
+  source: 'ECS on Fargate: task launch rate, burst 100, sustained 20/s',
+};
 /** ELB's published throttle for non-mutating (Describe*) calls: not enforced here, see the notes. */
 const ELB_DESCRIBE = { capacity: 40, refillPerSecond: 10 };
 
@@ -88,7 +99,13 @@ interface Rig {
 }
 
 function rig(tables: BenchTables, ceiling: number): Rig {
-  const aws = new AwsModel({ now: () => Date.now(), timings: TIMINGS, limits: ECS_LIMITS, fargateLaunches: FARGATE_LAUNCHES, maxRules: 50_000 });
+  const aws = new AwsModel({
+    now: () => Date.now(),
+    timings: TIMINGS,
+    limits: ECS_LIMITS,
+    fargateLaunches: FARGATE_LAUNCHES,
+    maxRules: 50_000,
+  });
   const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   const deps = reconcilerOver(aws, store, systemClock, { ...SETTINGS, maxActiveTenants: ceiling });
   const tracker: Tracker = { last: new Map(), running: 0, runs: 0, errors: {} };
@@ -117,7 +134,12 @@ const slugOf = (index: number) => `burst-${String(index).padStart(4, '0')}`;
 
 /** Records every signup through the API handler; a failed one is retried, as a client would. */
 async function signUpAll(tables: BenchTables, count: number) {
-  const api = apiCaller({ dynamoClient: tables.client, tenantTable: tables.tenantTable, idempotencyTable: tables.idempotencyTable, maxTenants: count });
+  const api = apiCaller({
+    dynamoClient: tables.client,
+    tenantTable: tables.tenantTable,
+    idempotencyTable: tables.idempotencyTable,
+    maxTenants: count,
+  });
   const started = performance.now();
   const accepted: string[] = [];
   const refused: Record<string, number> = {};
@@ -179,7 +201,18 @@ async function idsInPhase(tables: BenchTables, phase: Phase): Promise<string[]> 
   return ids;
 }
 
-const PHASES: Phase[] = ['Pending', 'Queued', 'Provisioning', 'Running', 'Passivating', 'Passivated', 'Waking', 'Failed', 'Deleting', 'Deleted'];
+const PHASES: Phase[] = [
+  'Pending',
+  'Queued',
+  'Provisioning',
+  'Running',
+  'Passivating',
+  'Passivated',
+  'Waking',
+  'Failed',
+  'Deleting',
+  'Deleted',
+];
 
 /** Tenants by phase, as stored. */
 async function phases(tables: BenchTables): Promise<Record<string, number>> {
@@ -203,14 +236,19 @@ async function allAtOnce(tables: BenchTables, progress: (message: string) => voi
   const r = rig(tables, SIGNUPS);
   try {
     const signups = await signUpAll(tables, SIGNUPS);
-    progress(`burst: ${signups.accepted.length}/${SIGNUPS} signups recorded in ${(signups.ms / 1000).toFixed(1)} s; triggering them all at once`);
+    progress(
+      `burst: ${signups.accepted.length}/${SIGNUPS} signups recorded in ${(signups.ms / 1000).toFixed(1)} s; triggering them all at once`,
+    );
     r.goal.running = signups.accepted.length;
     const started = performance.now();
     for (const id of signups.accepted) r.loop.trigger(id);
     const done = await waitFor(
       () => r.tracker.running >= signups.accepted.length,
       RUN_LIMIT_MS,
-      () => progress(`burst: ${r.tracker.running}/${signups.accepted.length} Running, ${r.aws.tasksLaunched} tasks launched, ${sumOf(r.aws.throttled)} throttled calls`),
+      () =>
+        progress(
+          `burst: ${r.tracker.running}/${signups.accepted.length} Running, ${r.aws.tasksLaunched} tasks launched, ${sumOf(r.aws.throttled)} throttled calls`,
+        ),
     );
     const untilRunningMs = (r.tracker.reachedAt ?? performance.now()) - started;
     await r.loop.stop();
@@ -250,7 +288,9 @@ async function withDefaultCeiling(tables: BenchTables, progress: (message: strin
   try {
     const signups = await signUpAll(tables, QUEUED_RUN_SIGNUPS);
     const accepted = signups.accepted.length;
-    progress(`burst (ceiling ${ceiling}): ${accepted}/${QUEUED_RUN_SIGNUPS} signups recorded in ${(signups.ms / 1000).toFixed(1)} s; triggering them all at once`);
+    progress(
+      `burst (ceiling ${ceiling}): ${accepted}/${QUEUED_RUN_SIGNUPS} signups recorded in ${(signups.ms / 1000).toFixed(1)} s; triggering them all at once`,
+    );
     const started = performance.now();
     for (const id of signups.accepted) r.loop.trigger(id);
     let counts: Record<string, number> = {};
@@ -296,7 +336,13 @@ async function withDefaultCeiling(tables: BenchTables, progress: (message: strin
           await sample();
         },
       );
-      waves.push({ passivated: running.length, admitted: ok ? expected : 0, ms: performance.now() - waveStarted, queuedAfter: counts.Queued ?? 0, ok });
+      waves.push({
+        passivated: running.length,
+        admitted: ok ? expected : 0,
+        ms: performance.now() - waveStarted,
+        queuedAfter: counts.Queued ?? 0,
+        ok,
+      });
       queued = counts.Queued ?? 0;
       if (!ok) break;
     }
@@ -304,7 +350,9 @@ async function withDefaultCeiling(tables: BenchTables, progress: (message: strin
     const queueCalls = diff(r.aws.callCounts(), callsBefore);
     await r.loop.stop();
     const final = await phases(tables);
-    progress(`burst (ceiling ${ceiling}): ${waves.length} waves in ${((performance.now() - wavesStarted) / 1000).toFixed(1)} s; ${JSON.stringify(final)}`);
+    progress(
+      `burst (ceiling ${ceiling}): ${waves.length} waves in ${((performance.now() - wavesStarted) / 1000).toFixed(1)} s; ${JSON.stringify(final)}`,
+    );
     const accounted = (final.Running ?? 0) + (final.Passivated ?? 0) + (final.Queued ?? 0);
     return {
       filled,
@@ -462,7 +510,7 @@ const burst: Section = {
       notes: [
         `Burst: ECS mocks enforce ${ECS_LIMITS.map((limit) => `${limit.name} (burst ${limit.capacity}, ${limit.refillPerSecond}/s)`).join(', ')} and ` +
           `${FARGATE_LAUNCHES.name} (burst ${FARGATE_LAUNCHES.capacity}, ${FARGATE_LAUNCHES.refillPerSecond}/s), throwing ThrottlingException past them; ` +
-          'the mocks replace the SDK client\'s send, so the SDK\'s own retries do not run and every throttle reaches the reconciler, which backs off with jitter. ' +
+          "the mocks replace the SDK client's send, so the SDK's own retries do not run and every throttle reaches the reconciler, which backs off with jitter. " +
           `Other ECS and ELBv2 calls are not throttled: ELB publishes ${ELB_DESCRIBE.capacity} burst / ${ELB_DESCRIBE.refillPerSecond} per s for Describe* calls, ` +
           'which the "ELBv2 Describe* calls" row turns into a lower bound instead of enforcing it (enforced, the run would not fit the bench).',
         `Burst: real clock; tasks run ${(TIMINGS.provisioningMs + TIMINGS.pendingMs) / 1000} s after RunTask and pass health checks ` +

@@ -123,7 +123,10 @@ const coldStart: Section = {
     const loadBefore = os.loadavg()[0]!;
     const buildDir = `${resultsDir}.build/`;
     await rm(buildDir, { recursive: true, force: true });
-    const names = (await readdir(`${root}lambdas`)).filter((file) => file.endsWith('.ts')).map((file) => file.slice(0, -3)).sort();
+    const names = (await readdir(`${root}lambdas`))
+      .filter((file) => file.endsWith('.ts'))
+      .map((file) => file.slice(0, -3))
+      .sort();
 
     // Unbundled: every source file compiled on its own, imports left as they are, so Node
     // resolves them file by file and packages from node_modules. Inside the repository, so
@@ -194,7 +197,13 @@ const coldStart: Section = {
         plain.push(await runOnce(unbundled, env));
         if (run < WITH_MAPS_RUNS) bundledWithMaps.push(await runOnce(withMapsFile, mapsEnv));
       }
-      const result: Measured = { name, bytes, bundled: summarize(bundled), bundledWithMaps: summarize(bundledWithMaps), unbundled: summarize(plain) };
+      const result: Measured = {
+        name,
+        bytes,
+        bundled: summarize(bundled),
+        bundledWithMaps: summarize(bundledWithMaps),
+        unbundled: summarize(plain),
+      };
       measured.push(result);
       progress(
         `cold start: ${name} ${(bytes / 1024).toFixed(0)} KiB, init ${result.bundled.ms.toFixed(0)} ms bundled ` +
@@ -237,9 +246,11 @@ const coldStart: Section = {
           `median of ${RUNS}, one process at a time, the variants taking turns; bundled as deployed (esbuild options of cdk/constructs/function.ts ` +
           'and cdk/bundling.ts: AWS SDK bundled with only its environment credential provider, no source maps; the side figure adds a map without sources content and NODE_OPTIONS=--enable-source-maps); unbundled = the same sources compiled file by file ' +
           `(esbuild, no bundling) importing packages from node_modules. Measured on this machine's Node ${process.version}; Lambda runs nodejs22.x, ` +
-          'and its init also includes the runtime\'s own start, which neither figure contains. ' +
+          "and its init also includes the runtime's own start, which neither figure contains. " +
           `Load average while measuring: ${loadBefore.toFixed(1)} at the start, ${loadAfter.toFixed(1)} at the end, on ${os.cpus().length} cores` +
-          (Math.max(loadBefore, loadAfter) > os.cpus().length ? ': the machine was shared, so wall times include waiting for a core; CPU times are the steadier comparison.' : '.'),
+          (Math.max(loadBefore, loadAfter) > os.cpus().length
+            ? ': the machine was shared, so wall times include waiting for a core; CPU times are the steadier comparison.'
+            : '.'),
         ...(skipped.length > 0 ? [`Cold start: not measured: ${skipped.join('; ')}.`] : []),
       ],
       details: { measured, skipped, loadAverage: { before: loadBefore, after: loadAfter } },

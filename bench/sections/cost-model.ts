@@ -46,11 +46,13 @@ function controlPlaneCost(steps: StepCost[], prices: Prices) {
   for (const step of steps) {
     const { rcu, wcu, transactionalWcu } = step.capacity;
     // Items in TransactWriteItems are billed twice; DynamoDB Local reports them once.
-    dynamodb += (rcu * prices.dynamodb.perMillionReadRequestUnits + (wcu + transactionalWcu) * prices.dynamodb.perMillionWriteRequestUnits) / 1e6;
+    dynamodb +=
+      (rcu * prices.dynamodb.perMillionReadRequestUnits + (wcu + transactionalWcu) * prices.dynamodb.perMillionWriteRequestUnits) / 1e6;
     const invocations = Object.values(step.invocations).reduce((a, b) => a + b, 0);
     lambda += (invocations * prices.lambda.perMillionRequests) / 1e6 + step.gbSeconds * prices.lambda.perGbSecondArm64;
     const busEvents = Object.values(step.events).reduce((a, b) => a + b, 0);
-    events += (busEvents * prices.eventbridge.perMillionCustomEvents + step.pipeRequests * prices.eventbridge.perMillionPipesRequests) / 1e6;
+    events +=
+      (busEvents * prices.eventbridge.perMillionCustomEvents + step.pipeRequests * prices.eventbridge.perMillionPipesRequests) / 1e6;
     api += (step.invocations.api * prices.apiGateway.perMillionHttpApiRequests) / 1e6;
   }
   return { dynamodb, lambda, events, api, total: dynamodb + lambda + events + api };
@@ -85,8 +87,20 @@ const costModel: Section = {
     const albMonth = HOURS_PER_MONTH * prices.alb.perHour;
 
     const steps = (earlier.get('lifecycle')?.details?.steps ?? []) as StepCost[];
-    const cycle = steps.length > 0 ? controlPlaneCost(steps.filter((step) => step.step === 'passivate' || step.step === 'wake'), prices) : undefined;
-    const oneOff = steps.length > 0 ? controlPlaneCost(steps.filter((step) => !['passivate', 'wake'].includes(step.step)), prices) : undefined;
+    const cycle =
+      steps.length > 0
+        ? controlPlaneCost(
+            steps.filter((step) => step.step === 'passivate' || step.step === 'wake'),
+            prices,
+          )
+        : undefined;
+    const oneOff =
+      steps.length > 0
+        ? controlPlaneCost(
+            steps.filter((step) => !['passivate', 'wake'].includes(step.step)),
+            prices,
+          )
+        : undefined;
     const cyclesMonth = cycle ? cycle.total * WAKE_CYCLES_PER_MONTH : 0;
     const dormouseMonth = spotCompute + cyclesMonth + sweep;
 
@@ -159,7 +173,7 @@ const costModel: Section = {
         `Cost model: published prices as of ${prices.asOf} (${prices.region}, bench/prices.json, with their sources); Fargate Spot prices vary and the figure is a typical one. ` +
           `A month is ${HOURS_PER_MONTH} h; "${ACTIVE_SHARE * 100} % active" counts the idle time before passivation as active. Assumed: ${WAKE_CYCLES_PER_MONTH} wake cycles a month, ` +
           `and the idle sweep asking CloudWatch for ${METRICS_PER_ACTIVE_TENANT} metric per active tenant every minute (as the sweep does). ` +
-          'Not counted: LCUs (they depend on the tenants\' traffic), NAT and data transfer, CloudWatch Logs, the 20 GB of task storage Fargate includes.',
+          "Not counted: LCUs (they depend on the tenants' traffic), NAT and data transfer, CloudWatch Logs, the 20 GB of task storage Fargate includes.",
       ],
     };
   },

@@ -8,7 +8,10 @@ const ADMIN = 'admin-token-for-the-bench-0123456789';
 const CONCURRENCY = 16;
 
 /** One HTTP request on a keep-alive agent, resolving with the milliseconds it took. */
-function timed(url: URL, options: { method?: string; host?: string; body?: string } = {}): Promise<{ ms: number; status: number; text: string }> {
+function timed(
+  url: URL,
+  options: { method?: string; host?: string; body?: string } = {},
+): Promise<{ ms: number; status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const req = request(
@@ -89,21 +92,40 @@ const embedded: Section = {
       context.progress(`embedded mode: ${signups} signups, ${CONCURRENCY} at a time`);
       const signup = await load(
         signups,
-        (index) => timed(new URL('/tenants', api), { method: 'POST', body: JSON.stringify({ slug: `bench-${index}`, email: `b${index}@bench.test` }) }),
+        (index) =>
+          timed(new URL('/tenants', api), {
+            method: 'POST',
+            body: JSON.stringify({ slug: `bench-${index}`, email: `b${index}@bench.test` }),
+          }),
         202,
       );
       const reads = 2_000;
       context.progress(`embedded mode: ${reads} status reads`);
       const status = await load(reads, (index) => timed(new URL(`/tenants/bench-${index % signups}`, api)), 200);
       rows.push(
-        { section: 'Embedded mode', case: `POST /tenants ×${signups}, ${CONCURRENCY} concurrent`, metric: 'Latency p50 / p99', value: `${ms(percentile(signup, 50))} / ${ms(percentile(signup, 99))}`, data: { p50: percentile(signup, 50), p99: percentile(signup, 99) } },
-        { section: 'Embedded mode', case: `GET /tenants/{id} ×${reads}, ${CONCURRENCY} concurrent`, metric: 'Latency p50 / p99', value: `${ms(percentile(status, 50))} / ${ms(percentile(status, 99))}`, data: { p50: percentile(status, 50), p99: percentile(status, 99) } },
+        {
+          section: 'Embedded mode',
+          case: `POST /tenants ×${signups}, ${CONCURRENCY} concurrent`,
+          metric: 'Latency p50 / p99',
+          value: `${ms(percentile(signup, 50))} / ${ms(percentile(signup, 99))}`,
+          data: { p50: percentile(signup, 50), p99: percentile(signup, 99) },
+        },
+        {
+          section: 'Embedded mode',
+          case: `GET /tenants/{id} ×${reads}, ${CONCURRENCY} concurrent`,
+          metric: 'Latency p50 / p99',
+          value: `${ms(percentile(status, 50))} / ${ms(percentile(status, 99))}`,
+          data: { p50: percentile(status, 50), p99: percentile(status, 99) },
+        },
       );
 
       // A full embedded control plane with one tenant, for the gateway.
       context.progress('embedded mode: starting the control plane with one tenant');
       const runtimeTables = await freshTables(dynamo.endpoint, 'embedded-gw');
-      const runtime = await startEmbedded({ ...env, DORMOUSE_TABLE_NAME: runtimeTables.tenantTable, DORMOUSE_IDEMPOTENCY_TABLE_NAME: runtimeTables.idempotencyTable }, { onError: () => {} });
+      const runtime = await startEmbedded(
+        { ...env, DORMOUSE_TABLE_NAME: runtimeTables.tenantTable, DORMOUSE_IDEMPOTENCY_TABLE_NAME: runtimeTables.idempotencyTable },
+        { onError: () => {} },
+      );
       stopRuntime = async () => {
         await runtime.stop();
         await runtimeTables.drop();
@@ -116,15 +138,25 @@ const embedded: Section = {
         if (Date.now() > deadline) throw new Error('bench-0 never started');
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
-      const listing = JSON.parse((await new Promise<string>((resolve, reject) => {
-        const req = request({ host: runtimeApi.hostname, port: runtimeApi.port, path: '/tenants?phase=Running', headers: { authorization: `Bearer ${ADMIN}` } }, (res) => {
-          let text = '';
-          res.on('data', (chunk) => (text += chunk));
-          res.on('end', () => resolve(text));
-        });
-        req.on('error', reject);
-        req.end();
-      }))) as { items: Array<{ id: string; status: { task?: { ip?: string } } }> };
+      const listing = JSON.parse(
+        await new Promise<string>((resolve, reject) => {
+          const req = request(
+            {
+              host: runtimeApi.hostname,
+              port: runtimeApi.port,
+              path: '/tenants?phase=Running',
+              headers: { authorization: `Bearer ${ADMIN}` },
+            },
+            (res) => {
+              let text = '';
+              res.on('data', (chunk) => (text += chunk));
+              res.on('end', () => resolve(text));
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        }),
+      ) as { items: Array<{ id: string; status: { task?: { ip?: string } } }> };
       const address = listing.items.find((item) => item.id === 'bench-0')?.status.task?.ip;
       if (!address) throw new Error('bench-0 has no address');
       const proxied = 2_000;
@@ -138,7 +170,10 @@ const embedded: Section = {
         value:
           `${ms(percentile(viaGateway, 50) - percentile(direct, 50))} / ${ms(percentile(viaGateway, 99) - percentile(direct, 99))} ` +
           `(through the gateway ${ms(percentile(viaGateway, 50))} / ${ms(percentile(viaGateway, 99))}, direct ${ms(percentile(direct, 50))} / ${ms(percentile(direct, 99))})`,
-        data: { direct: { p50: percentile(direct, 50), p99: percentile(direct, 99) }, gateway: { p50: percentile(viaGateway, 50), p99: percentile(viaGateway, 99) } },
+        data: {
+          direct: { p50: percentile(direct, 50), p99: percentile(direct, 99) },
+          gateway: { p50: percentile(viaGateway, 50), p99: percentile(viaGateway, 99) },
+        },
       });
     } finally {
       await stopRuntime();

@@ -202,7 +202,11 @@ class EventFlow {
           if (entry.DetailType !== TENANT_CHANGED) continue;
           const { tenantId } = JSON.parse(entry.Detail ?? '{}') as { tenantId: string };
           this.tally.invocations.reconcile += 1;
-          await this.runReconcile({ tenantId, startedAt: this.clock.time, owner: `invocation-${this.tally.invocations.reconcile}-${this.clock.time}` });
+          await this.runReconcile({
+            tenantId,
+            startedAt: this.clock.time,
+            owner: `invocation-${this.tally.invocations.reconcile}-${this.clock.time}`,
+          });
           progressed = true;
         }
       }
@@ -331,7 +335,11 @@ async function measure(tables: BenchTables, progress: (message: string) => void)
       // Its events are on the bus; the reconciles they cause belong to the next step.
       { deliverBus: false },
     );
-    await step('provision', async () => {}, async () => aws.tasksLaunched > 0);
+    await step(
+      'provision',
+      async () => {},
+      async () => aws.tasksLaunched > 0,
+    );
     await step('ready', async () => {}, settled('Running'));
     await step('passivate', command(`/tenants/${TENANT}/passivate`), settled('Passivated'));
     await step('wake', command(`/tenants/${TENANT}/wake`), settled('Running'));
@@ -346,7 +354,11 @@ async function measure(tables: BenchTables, progress: (message: string) => void)
       },
       settled('Deleted'),
     );
-    const leftovers = { tasks: [...aws.liveTasks().values()].reduce((a, b) => a + b, 0), rules: aws.ruleCount, targetGroups: aws.targetGroupCount };
+    const leftovers = {
+      tasks: [...aws.liveTasks().values()].reduce((a, b) => a + b, 0),
+      rules: aws.ruleCount,
+      targetGroups: aws.targetGroupCount,
+    };
     if (leftovers.tasks + leftovers.rules + leftovers.targetGroups > 0) throw new Error(`Delete left ${JSON.stringify(leftovers)}`);
     return steps;
   } finally {
@@ -422,7 +434,12 @@ function rowsFor(cost: StepCost): Row[] {
 async function warmUp(endpoint: string): Promise<void> {
   const tables = await freshTables(endpoint, 'warmup');
   try {
-    const api = apiCaller({ dynamoClient: tables.client, tenantTable: tables.tenantTable, idempotencyTable: tables.idempotencyTable, maxTenants: 1000 });
+    const api = apiCaller({
+      dynamoClient: tables.client,
+      tenantTable: tables.tenantTable,
+      idempotencyTable: tables.idempotencyTable,
+      maxTenants: 1000,
+    });
     for (let index = 0; index < 30; index++) {
       const slug = `warm-up-${index}`;
       await api('POST', '/tenants', { body: { slug, email: `${slug}@example.test` }, idempotencyKey: `warm-up-signup-${index}` });
@@ -464,7 +481,7 @@ const lifecycle: Section = {
           'Lifecycle: DynamoDB capacity is what DynamoDB Local reports with ReturnConsumedCapacity TOTAL (index writes included). ' +
             'AWS bills items written in TransactWriteItems at twice the standard rate; failed conditional writes are billed ' +
             `but report nothing (${steps.reduce((n, step) => n + sum(step.capacity.failures), 0)} failed data commands in this run).`,
-          'Lifecycle: GB-s = measured handler time on this machine (against DynamoDB Local) plus the reconcile function\'s ' +
+          "Lifecycle: GB-s = measured handler time on this machine (against DynamoDB Local) plus the reconcile function's " +
             'inline waits (it sleeps through requeues ≤ 20 s), at the memory sizes the CDK app sets. Stream reads by the Pipe are not counted.' +
             (leftForSweep > 0 ? ` ${leftForSweep} requeue(s) were too long to wait inline and would be left to the sweep.` : ''),
         ],

@@ -14,14 +14,33 @@ const NOW = new Date('2026-11-21T12:00:00.000Z');
 
 /** A tenant as the store keeps it: running with a target group, or asleep. */
 function tenant(index: number, active: boolean): Tenant {
-  const base = newTenant({ slug: `t${index}`, email: `t${index}@example.test`, plan: 'trial', tokenHash: '0'.repeat(64), now: new Date(NOW.getTime() - 3_600_000), trialDays: 14 });
+  const base = newTenant({
+    slug: `t${index}`,
+    email: `t${index}@example.test`,
+    plan: 'trial',
+    tokenHash: '0'.repeat(64),
+    now: new Date(NOW.getTime() - 3_600_000),
+    trialDays: 14,
+  });
   return active
     ? {
         ...base,
-        status: { ...base.status, phase: 'Running', observedGeneration: 1, slot: true, targetGroupArn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/dm-t${index}/${index.toString(16).padStart(16, '0')}`, transitionAt: base.createdAt },
+        status: {
+          ...base.status,
+          phase: 'Running',
+          observedGeneration: 1,
+          slot: true,
+          targetGroupArn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/dm-t${index}/${index.toString(16).padStart(16, '0')}`,
+          transitionAt: base.createdAt,
+        },
         version: 1,
       }
-    : { ...base, spec: { ...base.spec, desired: 'passivated', generation: 2 }, status: { ...base.status, phase: 'Passivated', observedGeneration: 2 }, version: 1 };
+    : {
+        ...base,
+        spec: { ...base.spec, desired: 'passivated', generation: 2 },
+        status: { ...base.status, phase: 'Passivated', observedGeneration: 2 },
+        version: 1,
+      };
 }
 
 /**
@@ -47,7 +66,11 @@ const sweepScale: Section = {
           await Promise.all(
             Array.from({ length: 8 }, (_, batch) => items.slice(start + batch * 25, start + batch * 25 + 25))
               .filter((batch) => batch.length > 0)
-              .map((batch) => tables.documentClient.send(new BatchWriteCommand({ RequestItems: { [tables.tenantTable]: batch.map((Item) => ({ PutRequest: { Item } })) } }))),
+              .map((batch) =>
+                tables.documentClient.send(
+                  new BatchWriteCommand({ RequestItems: { [tables.tenantTable]: batch.map((Item) => ({ PutRequest: { Item } })) } }),
+                ),
+              ),
           );
         }
         tables.meter.take();
@@ -56,7 +79,11 @@ const sweepScale: Section = {
         const mock = mockClient(cloudwatch);
         // Half of the active tenants had traffic; the rest are idle and get passivated.
         mock.on(GetMetricDataCommand).callsFake((input: GetMetricDataCommandInput) => ({
-          MetricDataResults: (input.MetricDataQueries ?? []).map((query, index) => ({ Id: query.Id, Values: index % 2 === 0 ? [3] : [], Timestamps: index % 2 === 0 ? [NOW] : [] })),
+          MetricDataResults: (input.MetricDataQueries ?? []).map((query, index) => ({
+            Id: query.Id,
+            Values: index % 2 === 0 ? [3] : [],
+            Timestamps: index % 2 === 0 ? [NOW] : [],
+          })),
         }));
         const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
         let read = 0;

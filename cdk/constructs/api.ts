@@ -142,7 +142,7 @@ export class TenantApi extends Construct {
       acknowledge(
         defaultRoute,
         'AwsSolutions-APIG4',
-        '$default only turns unknown paths and methods into the handler\'s JSON 404/405; admin paths that land here are refused by the handler without IAM context.',
+        "$default only turns unknown paths and methods into the handler's JSON 404/405; admin paths that land here are refused by the handler without IAM context.",
       );
     }
   }

@@ -119,7 +119,8 @@ export class ControlPlane extends Construct {
   private allowSendingMail(sender: string): void {
     const domain = sender.slice(sender.lastIndexOf('@') + 1);
     const stack = Stack.of(this);
-    const identity = (name: string) => stack.formatArn({ service: 'ses', resource: 'identity', resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+    const identity = (name: string) =>
+      stack.formatArn({ service: 'ses', resource: 'identity', resourceName: name, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
     this.api.addToRolePolicy(
       new PolicyStatement({
         sid: 'SendVerificationMail',
@@ -286,8 +287,7 @@ export class ControlPlane extends Construct {
       target: invokeOnly(this, 'SweepSchedule', this.sweep, sweepDlq),
     });
     alerts.alarmOnErrors('SweepErrors', this.sweep, {
-      what:
-        'The sweep failed in 3 runs in a row: idle tenants may not be put to sleep, trials may not end and drift is not repaired.',
+      what: 'The sweep failed in 3 runs in a row: idle tenants may not be put to sleep, trials may not end and drift is not repaired.',
       period: sweepRate,
     });
     alerts.alarmOnStuckTenants('TenantsStuck', { stuckMinutes: settings.stuckMinutes, period: sweepRate });

@@ -72,7 +72,12 @@ export class DormouseEventBus extends Construct {
           // Confused-deputy guard: only this pipe, in this account, may act with the role.
           StringEquals: {
             'aws:SourceAccount': stack.account,
-            'aws:SourceArn': stack.formatArn({ service: 'pipes', resource: 'pipe', resourceName: pipeName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
+            'aws:SourceArn': stack.formatArn({
+              service: 'pipes',
+              resource: 'pipe',
+              resourceName: pipeName,
+              arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+            }),
           },
         },
       }),

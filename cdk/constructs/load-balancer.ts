@@ -305,11 +305,7 @@ export class LoadBalancer extends Construct {
         statements.tagOnCreate,
         'Tags only as part of creating a target group or a rule of this installation (elasticloadbalancing:CreateAction and aws:RequestTag conditions).',
       );
-      acknowledgeWildcardResources(
-        fn.role,
-        statements.describe,
-        'ELBv2 Describe* actions are read-only and have no resource-level scope.',
-      );
+      acknowledgeWildcardResources(fn.role, statements.describe, 'ELBv2 Describe* actions are read-only and have no resource-level scope.');
     }
     fn.addEnvironment('DORMOUSE_LISTENER_ARN', this.listener.listenerArn);
   }

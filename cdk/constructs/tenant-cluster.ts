@@ -269,7 +269,7 @@ export class TenantCluster extends Construct {
       acknowledge(
         existing,
         '@aws-cdk/aws-ec2:noSubnetRouteTableId',
-        'Dormouse adds no routes or endpoints to an existing VPC, so it never needs its subnets\' route tables.',
+        "Dormouse adds no routes or endpoints to an existing VPC, so it never needs its subnets' route tables.",
       );
       return existing;
     }

@@ -87,9 +87,7 @@ export class TenantTable extends Construct {
     this.idempotencyTable = new Table(this, 'Idempotency', {
       partitionKey: {
         name: idempotencyKey as string,
-        type: ATTRIBUTE_TYPES[
-          idempotencyShape.AttributeDefinitions?.find((a) => a.AttributeName === idempotencyKey)?.AttributeType ?? 'S'
-        ],
+        type: ATTRIBUTE_TYPES[idempotencyShape.AttributeDefinitions?.find((a) => a.AttributeName === idempotencyKey)?.AttributeType ?? 'S'],
       },
       billingMode: BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'expiration',

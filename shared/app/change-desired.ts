@@ -21,7 +21,10 @@ export async function changeDesired(
     // An unconfirmed signup holds no place and no task; it is confirmed or it expires.
     if (isAwaitingVerification(current)) throw new VerificationPendingError(id);
     if (current.spec.desired === 'deleted' && desired !== 'deleted') {
-      throw new ConflictError(`Tenant "${id}" is being deleted and cannot be ${desired === 'running' ? 'woken' : 'passivated'}.`, 'tenant_deleted');
+      throw new ConflictError(
+        `Tenant "${id}" is being deleted and cannot be ${desired === 'running' ? 'woken' : 'passivated'}.`,
+        'tenant_deleted',
+      );
     }
     const next = withDesired(current, desired);
     // Asking for deletion ends the live trial: its email and slot are freed in the same write.

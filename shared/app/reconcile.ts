@@ -11,7 +11,16 @@ import type { ErrorCategory } from '../domain/error-categories.js';
 import { equalAsStored } from '../domain/equality.js';
 import { backoffMs, hasStarted, isStopped, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../domain/plan.js';
 import { explainStop, isCapacityStop, stopCategory } from '../domain/stop-reasons.js';
-import { isLeased, isSpot, isTombstone, type Lease, type Phase, type TaskStatus, type Tenant, type TenantStatus } from '../domain/tenant.js';
+import {
+  isLeased,
+  isSpot,
+  isTombstone,
+  type Lease,
+  type Phase,
+  type TaskStatus,
+  type Tenant,
+  type TenantStatus,
+} from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { Compute, ObservedTask } from '../ports/compute.js';
 import type { Routing } from '../ports/routing.js';
@@ -157,7 +166,8 @@ async function reconcileOnce(deps: ReconcileDeps, tenantId: string, watch: Watch
   } catch (error) {
     // Someone wrote the record while we held the lease (a command, a task event): handing back
     // merges what they wrote and looks again at once.
-    if (error instanceof VersionConflictError) return handBack(deps, current, owner, { requeueAfterMs: 0, phase: current.status.phase }, watch);
+    if (error instanceof VersionConflictError)
+      return handBack(deps, current, owner, { requeueAfterMs: 0, phase: current.status.phase }, watch);
     const seen = { ...current, status: settle(current, observed, phase, { kind: 'wait' }, clock.now()) };
     // Throttling and AWS hiccups back off quietly; anything else also backs off, with the error
     // on the record for a person to see (and the stuck-tenant alarm once it lasts). Never given
@@ -199,7 +209,13 @@ function keeps(watch: Watch | undefined, outcome: ReconcileResult): watch is Wat
  * Ends a run that took no step: records what was seen and takes, keeps or gives up the lease
  * for the caller's watch, writing only when one of these differs from the record.
  */
-async function conclude(deps: ReconcileDeps, tenant: Tenant, status: TenantStatus, outcome: ReconcileResult, watch: Watch | undefined): Promise<ReconcileResult> {
+async function conclude(
+  deps: ReconcileDeps,
+  tenant: Tenant,
+  status: TenantStatus,
+  outcome: ReconcileResult,
+  watch: Watch | undefined,
+): Promise<ReconcileResult> {
   const { store, clock, settings } = deps;
   const watching = keeps(watch, outcome);
   const leaseChanged = watching ? tenant.lease?.owner !== watch.owner : tenant.lease !== undefined;
@@ -272,7 +288,10 @@ async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, s
     case 'claimSlot':
       try {
         return await store.save(
-          { ...tenant, status: { ...status, slot: true, queuedAt: undefined, retryAt: undefined, lastError: undefined, lastErrorCategory: undefined } },
+          {
+            ...tenant,
+            status: { ...status, slot: true, queuedAt: undefined, retryAt: undefined, lastError: undefined, lastErrorCategory: undefined },
+          },
           { routingSlot: { claim: true, maxActiveTenants: settings.maxActiveTenants } },
         );
       } catch (error) {
@@ -342,7 +361,13 @@ function queued(tenant: Tenant, settings: ReconcileSettings, now: Date, random?:
   };
 }
 
-async function runTask(deps: ReconcileDeps, tenant: Tenant, observed: Observation, capacityProvider: 'FARGATE' | 'FARGATE_SPOT', status: TenantStatus): Promise<Tenant> {
+async function runTask(
+  deps: ReconcileDeps,
+  tenant: Tenant,
+  observed: Observation,
+  capacityProvider: 'FARGATE' | 'FARGATE_SPOT',
+  status: TenantStatus,
+): Promise<Tenant> {
   const { store, compute, settings, clock } = deps;
   const launch = tenant.status.launch;
   if (!launch) {
@@ -415,7 +440,13 @@ function failAttempt(deps: ReconcileDeps, tenant: Tenant, reason: string, catego
   const delay = backoffMs(attempts, settings, deps.random?.());
   return {
     ...tenant,
-    status: { ...tenant.status, attempts, lastError: reason, lastErrorCategory: category, retryAt: new Date(clock.now().getTime() + delay).toISOString() },
+    status: {
+      ...tenant.status,
+      attempts,
+      lastError: reason,
+      lastErrorCategory: category,
+      retryAt: new Date(clock.now().getTime() + delay).toISOString(),
+    },
   };
 }
 
@@ -509,7 +540,13 @@ function tombstoneNeeded(tenant: Tenant): boolean {
  * newer event data, ours is re-applied, and the tenant is looked at again at once: by the watch,
  * or else by the sweep, for which `retryAt` is set to now.
  */
-async function handBack(deps: ReconcileDeps, tenant: Tenant, owner: string, outcome: ReconcileResult, watch: Watch | undefined): Promise<ReconcileResult> {
+async function handBack(
+  deps: ReconcileDeps,
+  tenant: Tenant,
+  owner: string,
+  outcome: ReconcileResult,
+  watch: Watch | undefined,
+): Promise<ReconcileResult> {
   const { store, clock, settings } = deps;
   let answer = outcome;
   const handedBack = await updateTenant(

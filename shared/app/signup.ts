@@ -74,7 +74,11 @@ export async function signup(deps: SignupDeps, input: SignupInput, request: Sign
       await deps.verification.sender.send(verificationMail(created, request.verifyUrl(created.id, code)));
     } catch (error) {
       // Taken back so that the visitor can simply try again; never left holding the name.
-      await deps.store.discardPending(created).catch((discardError: unknown) => deps.logger?.error('Could not take back an unconfirmed signup', { tenantId: created.id, error: discardError }));
+      await deps.store
+        .discardPending(created)
+        .catch((discardError: unknown) =>
+          deps.logger?.error('Could not take back an unconfirmed signup', { tenantId: created.id, error: discardError }),
+        );
       throw new EmailUnavailableError({ cause: error });
     }
   }

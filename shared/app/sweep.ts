@@ -304,7 +304,11 @@ function parsePosition(marker: string | undefined, run: Run): Position | undefin
   if (!marker) return undefined;
   try {
     const position = JSON.parse(marker) as Partial<Position>;
-    if (typeof position.cursor === 'string' && typeof position.passStartedAt === 'string' && !Number.isNaN(Date.parse(position.passStartedAt))) {
+    if (
+      typeof position.cursor === 'string' &&
+      typeof position.passStartedAt === 'string' &&
+      !Number.isNaN(Date.parse(position.passStartedAt))
+    ) {
       return { cursor: position.cursor, passStartedAt: position.passStartedAt };
     }
   } catch {
@@ -382,7 +386,9 @@ async function measure(run: Run, tenants: Tenant[], lastVisit: number): Promise<
  */
 async function passivate(run: Run, tenant: Tenant): Promise<boolean> {
   const passivated = await writeFresh(run.deps.store, tenant, (current) =>
-    current.spec.generation === tenant.spec.generation && isIdle(current, run.nowMs, run.settings) ? { tenant: withDesired(current, 'passivated') } : undefined,
+    current.spec.generation === tenant.spec.generation && isIdle(current, run.nowMs, run.settings)
+      ? { tenant: withDesired(current, 'passivated') }
+      : undefined,
   );
   if (passivated) {
     run.report.passivated += 1;
@@ -442,7 +448,11 @@ async function repairDrift(run: Run, drift: NonNullable<SweepDeps['drift']>): Pr
   let rules: Array<HostRule & { tenantId: string }>;
   let groups: Array<{ arn: string; tenantId: string }>;
   try {
-    [tasks, rules, groups] = await Promise.all([drift.compute.allTenantTasks(), drift.routing.managedRules(), drift.routing.managedTargetGroups()]);
+    [tasks, rules, groups] = await Promise.all([
+      drift.compute.allTenantTasks(),
+      drift.routing.managedRules(),
+      drift.routing.managedTargetGroups(),
+    ]);
   } catch (error) {
     run.failed('Could not list AWS resources; no drift repair this run', error);
     return undefined;

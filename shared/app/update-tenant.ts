@@ -52,7 +52,12 @@ const PAUSE_BASE_MS = 5;
  * again, so a concurrent writer's change is never overwritten. After `UPDATE_ATTEMPTS` conflicts
  * the last VersionConflictError is thrown.
  */
-export async function updateTenant(store: UpdatableStore, id: string, change: TenantChange, options: UpdateOptions = {}): Promise<UpdateResult> {
+export async function updateTenant(
+  store: UpdatableStore,
+  id: string,
+  change: TenantChange,
+  options: UpdateOptions = {},
+): Promise<UpdateResult> {
   let current = options.from ?? (await store.get(id));
   for (let attempt = 1; ; attempt++) {
     if (!current) return { written: false };

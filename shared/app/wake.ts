@@ -167,7 +167,8 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
       reason: publicReason(tenant.status) ?? 'It could not be started.',
     };
   }
-  const wakes = state === 'asleep' && withDesired(tenant, 'running') !== tenant ? countWake(tenant.anonymousWakes, now, perHour) : undefined;
+  const wakes =
+    state === 'asleep' && withDesired(tenant, 'running') !== tenant ? countWake(tenant.anonymousWakes, now, perHour) : undefined;
   if (wakes && 'retryAfter' in wakes) {
     return { status: 503, kind: 'resting', format, tenant: slug, phase: tenant.status.phase, retryAfter: wakes.retryAfter };
   }
@@ -192,11 +193,7 @@ function wakeWrite(tenant: Tenant, now: Date, perHour: number): TenantWrite | un
  * ends when it already holds `perHour`. The hour starts at the first wake after the last
  * one ended (a fixed window, kept on the tenant record).
  */
-export function countWake(
-  wakes: AnonymousWakes | undefined,
-  now: Date,
-  perHour: number,
-): AnonymousWakes | { retryAfter: number } {
+export function countWake(wakes: AnonymousWakes | undefined, now: Date, perHour: number): AnonymousWakes | { retryAfter: number } {
   const since = wakes ? Date.parse(wakes.since) : Number.NaN;
   // No window, an unreadable one, or one that has ended (or lies ahead): a new hour starts.
   if (!wakes || !(now.getTime() - since < WAKE_WINDOW_MS && now.getTime() >= since)) return { since: now.toISOString(), count: 1 };
@@ -257,7 +254,8 @@ export function evictable(tenant: Tenant, now: Date, minRunMs: number): boolean 
 async function passivate(deps: WakeDeps, candidate: Tenant, now: Date): Promise<boolean> {
   try {
     // The index copy may be stale, or the tenant just got a visitor: a conflict looks at it again.
-    const change = (current: Tenant) => (evictable(current, now, deps.settings.minRunMs) ? { tenant: withDesired(current, 'passivated') } : undefined);
+    const change = (current: Tenant) =>
+      evictable(current, now, deps.settings.minRunMs) ? { tenant: withDesired(current, 'passivated') } : undefined;
     return (await updateTenant(deps.store, candidate.id, change, { from: candidate })).written;
   } catch (error) {
     if (error instanceof VersionConflictError) return false;

@@ -9,10 +9,7 @@ export class DormouseError extends Error {
   readonly expose: boolean;
   readonly fields?: Record<string, string>;
 
-  constructor(
-    message: string,
-    opts: { status: number; code: string; expose?: boolean; fields?: Record<string, string>; cause?: unknown },
-  ) {
+  constructor(message: string, opts: { status: number; code: string; expose?: boolean; fields?: Record<string, string>; cause?: unknown }) {
     super(message, { cause: opts.cause });
     this.name = 'DormouseError';
     this.status = opts.status;
@@ -92,7 +89,11 @@ export class ForbiddenError extends DormouseError {
 
 /** Another writer changed the record since it was read. Retried from a fresh read. */
 export class VersionConflictError extends Error {
-  constructor(readonly tenantId: string, readonly expectedVersion: number, options?: { cause?: unknown }) {
+  constructor(
+    readonly tenantId: string,
+    readonly expectedVersion: number,
+    options?: { cause?: unknown },
+  ) {
     super(`Tenant ${tenantId} changed since version ${expectedVersion} was read`, options);
     this.name = 'VersionConflictError';
   }
@@ -100,7 +101,10 @@ export class VersionConflictError extends Error {
 
 /** Every routing slot of the load balancer is taken; the tenant waits in the queue. */
 export class SlotsFullError extends Error {
-  constructor(readonly maxActiveTenants: number, options?: { cause?: unknown }) {
+  constructor(
+    readonly maxActiveTenants: number,
+    options?: { cause?: unknown },
+  ) {
     super(`All ${maxActiveTenants} routing slots are in use`, options);
     this.name = 'SlotsFullError';
   }
@@ -124,7 +128,10 @@ export class RoutingCapacityError extends Error {
 
 /** The target group does not exist (deleted by hand, or a fresh local gateway). */
 export class TargetGroupNotFoundError extends Error {
-  constructor(readonly targetGroupArn: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly targetGroupArn: string,
+    options?: { cause?: unknown },
+  ) {
     super(`Target group ${targetGroupArn} does not exist`, options);
     this.name = 'TargetGroupNotFoundError';
   }
@@ -132,7 +139,10 @@ export class TargetGroupNotFoundError extends Error {
 
 /** A host rule still forwards to the target group, so it cannot be deleted yet. */
 export class TargetGroupInUseError extends Error {
-  constructor(readonly targetGroupArn: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly targetGroupArn: string,
+    options?: { cause?: unknown },
+  ) {
     super(`Target group ${targetGroupArn} is used by a host rule; delete the rule first`, options);
     this.name = 'TargetGroupInUseError';
   }

@@ -29,8 +29,14 @@ export function installationProblem(id: string): string | undefined {
  * why an operator who runs several installations side by side should name them explicitly.
  */
 export function installationFromStackName(stackName: string): string {
-  const letters = stackName.toLowerCase().replace(/[^a-z0-9]/g, '').replace(/^[0-9]+/, '');
+  const letters = stackName
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .replace(/^[0-9]+/, '');
   if (letters.length > 0 && letters.length <= INSTALLATION_MAX_LENGTH) return letters;
-  const digest = BigInt(`0x${createHash('sha256').update(stackName).digest('hex').slice(0, 16)}`).toString(36).padStart(4, '0').slice(-4);
+  const digest = BigInt(`0x${createHash('sha256').update(stackName).digest('hex').slice(0, 16)}`)
+    .toString(36)
+    .padStart(4, '0')
+    .slice(-4);
   return `${(letters || 'dm').slice(0, 3)}${digest}`;
 }

@@ -169,7 +169,8 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
       // A rule exists only once a task has passed its checks: this application served before,
       // and a new task may well serve again. Without one it never did, and a new task would run
       // the same application against the same check: the tenant has failed.
-      if (observed.rule) return { step: { kind: 'stopTask', task, reason: 'Dormouse: the task kept failing its load balancer health check' }, phase };
+      if (observed.rule)
+        return { step: { kind: 'stopTask', task, reason: 'Dormouse: the task kept failing its load balancer health check' }, phase };
       return { step: { kind: 'fail', reason: problem }, phase: 'Failed' };
     }
     return { step: { ...waiting, problem }, phase };

@@ -12,15 +12,16 @@ const MASK = '***';
 /** `scheme://user:password@host` → `scheme://***@host` (up to the last `@` before the path). */
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*(?:@[^\s/?#@]*)*@/gi;
 /** `password=…`, `DB_SECRET: …`, `"apiKey": "…"`: a key that looks secret, and its value. */
-const SECRET_PAIR =
-  /\b([\w.-]*(?:passw(?:or)?d|pwd|secret|token|key|credential|auth)[\w.-]*)("?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)/gi;
+const SECRET_PAIR = /\b([\w.-]*(?:passw(?:or)?d|pwd|secret|token|key|credential|auth)[\w.-]*)("?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)/gi;
 /**
  * The same key names followed by a space (`aws_secret_access_key wJalr…`, `--password hunter2`):
  * only for names written as identifiers or flags, so prose such as "the key was" keeps its words.
  */
-const SECRET_AFTER_SPACE = /(?<![\w-])(--?[\w-]*(?:passw(?:or)?d|pwd|secret|token|key|credential)[\w-]*|[a-z]+_[\w]*(?:passw(?:or)?d|secret|token|key|credential)[\w]*)(\s+)(?![=:])([^\s,;&"']+)/gi;
+const SECRET_AFTER_SPACE =
+  /(?<![\w-])(--?[\w-]*(?:passw(?:or)?d|pwd|secret|token|key|credential)[\w-]*|[a-z]+_[\w]*(?:passw(?:or)?d|secret|token|key|credential)[\w]*)(\s+)(?![=:])([^\s,;&"']+)/gi;
 /** Tokens recognisable by their prefix: GitHub, Slack, OpenAI-style and Stripe-style keys. */
-const PREFIXED_TOKEN = /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abprs]-[\w-]{10,}|sk-(?:proj-|live_|test_)?[\w-]{16,}|[rs]k_(?:live|test)_\w{16,})/g;
+const PREFIXED_TOKEN =
+  /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|xox[abprs]-[\w-]{10,}|sk-(?:proj-|live_|test_)?[\w-]{16,}|[rs]k_(?:live|test)_\w{16,})/g;
 /** `Authorization: Bearer abc` has its secret after a space, not right after the colon. */
 const AUTH_SCHEME = /\b(Bearer|Basic)\s+[\w.~+/=-]+/gi;
 /** AWS access key ids (long-term AKIA…, temporary ASIA…). */

@@ -37,7 +37,8 @@ export function isCapacityStop(task: ObservedTask): boolean {
 /** What anonymous visitors are told about a stop: it never got going, or it stopped later. */
 export function stopCategory(task: ObservedTask): ErrorCategory {
   const raw = [task.containerReason, task.stoppedReason].filter(Boolean).join('; ');
-  if (/CannotPullContainer|pull image|manifest unknown|ResourceInitializationError|secrets|ssm|secretsmanager/i.test(raw)) return 'not-started';
+  if (/CannotPullContainer|pull image|manifest unknown|ResourceInitializationError|secrets|ssm|secretsmanager/i.test(raw))
+    return 'not-started';
   if (/health check/i.test(raw)) return 'unhealthy';
   return 'stopped';
 }

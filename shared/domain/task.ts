@@ -2,14 +2,7 @@ import type { CapacityProvider } from './tenant.js';
 
 /** ECS task lifecycle statuses, in the order a task moves through them. */
 export type TaskLastStatus =
-  | 'PROVISIONING'
-  | 'PENDING'
-  | 'ACTIVATING'
-  | 'RUNNING'
-  | 'DEACTIVATING'
-  | 'STOPPING'
-  | 'DEPROVISIONING'
-  | 'STOPPED';
+  'PROVISIONING' | 'PENDING' | 'ACTIVATING' | 'RUNNING' | 'DEACTIVATING' | 'STOPPING' | 'DEPROVISIONING' | 'STOPPED';
 
 /** A tenant's task as the compute platform reports it. */
 export interface ObservedTask {

@@ -30,7 +30,10 @@ export function createSweepHandler({ deps, settings = {}, logger, metrics }: Swe
     .use(logMetrics(metrics))
     .handler(async (_event, context: Context) => {
       // Never plan past what the invocation has left, whatever the configured budget.
-      const budgetMs = Math.max(0, Math.min(settings.budgetMs ?? SWEEP_DEFAULTS.budgetMs, context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS));
+      const budgetMs = Math.max(
+        0,
+        Math.min(settings.budgetMs ?? SWEEP_DEFAULTS.budgetMs, context.getRemainingTimeInMillis() - SAFETY_MARGIN_MS),
+      );
       const report = await sweep({ ...deps, logger }, { ...settings, budgetMs });
       const { repaired } = report;
       metrics.addMetric('TenantsPassivated', MetricUnit.Count, report.passivated);

@@ -11,7 +11,14 @@ import type { BasePersistenceLayer } from '@aws-lambda-powertools/idempotency/pe
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { ApiConfig } from '../config.js';
 import { tenantUrl } from '../config.js';
-import { ConflictError, DormouseError, NotFoundError, RateLimitedError, TenantCeilingError, VersionConflictError } from '../domain/errors.js';
+import {
+  ConflictError,
+  DormouseError,
+  NotFoundError,
+  RateLimitedError,
+  TenantCeilingError,
+  VersionConflictError,
+} from '../domain/errors.js';
 import { isValidSlug } from '../domain/slug.js';
 import { publicView, reasonFor, type Audience, type Desired, type Tenant } from '../domain/tenant.js';
 import { changeDesired } from '../app/change-desired.js';
@@ -78,8 +85,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   // A replay within the key's lifetime answers from the record: it is not counted against the
   // client's signup limit again and sends no second mail.
   const idempotentSignup = makeIdempotent(
-    async (request: { idempotencyKey: string; input: SignupInput }, event: APIGatewayProxyEventV2) =>
-      signupResponse(request.input, event),
+    async (request: { idempotencyKey: string; input: SignupInput }, event: APIGatewayProxyEventV2) => signupResponse(request.input, event),
     { persistenceStore: deps.idempotencyStore, config: idempotency },
   );
 
@@ -109,7 +115,11 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   async function verifyResponse(event: APIGatewayProxyEventV2): Promise<HttpResponse> {
     const parsed = z.safeParse(verifyQuery, event.queryStringParameters ?? {});
     const invalid = () =>
-      verifyPage(400, 'This link does not work', 'The link is not valid, or it was already used. Copy the whole link from the mail, or sign up again.');
+      verifyPage(
+        400,
+        'This link does not work',
+        'The link is not valid, or it was already used. Copy the whole link from the mail, or sign up again.',
+      );
     if (!parsed.success || !isValidSlug(parsed.data.tenant)) return invalid();
     const { tenant: tenantId, code } = parsed.data;
     logger.appendKeys({ tenantId });
@@ -123,7 +133,11 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       );
     } catch (error) {
       if (!(error instanceof TenantCeilingError)) throw error;
-      return verifyPage(503, 'No free trial right now', 'Your address is confirmed, but all trial slots are taken. Open the same link again later: it keeps working until the signup expires.');
+      return verifyPage(
+        503,
+        'No free trial right now',
+        'Your address is confirmed, but all trial slots are taken. Open the same link again later: it keeps working until the signup expires.',
+      );
     }
     switch (result.outcome) {
       case 'verified':
@@ -138,9 +152,17 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         );
       }
       case 'expired':
-        return verifyPage(410, 'This link has expired', 'Signups that are not confirmed within 24 hours are removed. Please sign up again.');
+        return verifyPage(
+          410,
+          'This link has expired',
+          'Signups that are not confirmed within 24 hours are removed. Please sign up again.',
+        );
       case 'rateLimited': {
-        const page = verifyPage(429, 'Too many tries', `Too many links were opened from your network. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minutes.`);
+        const page = verifyPage(
+          429,
+          'Too many tries',
+          `Too many links were opened from your network. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minutes.`,
+        );
         return { ...page, headers: { ...page.headers, 'retry-after': String(result.retryAfterSeconds) } };
       }
       case 'invalid':
@@ -237,10 +259,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     const matched = matching.find((candidate) => candidate.method === method);
     if (!matched) {
       const allow = matching.map((candidate) => candidate.method).join(', ');
-      return errorResponse(
-        new DormouseError(`${method} is not allowed here; use ${allow}.`, { status: 405, code: 'method_not_allowed' }),
-        { allow },
-      );
+      return errorResponse(new DormouseError(`${method} is not allowed here; use ${allow}.`, { status: 405, code: 'method_not_allowed' }), {
+        allow,
+      });
     }
     const id = decodePathSegment(matched.pattern.exec(path)?.[1] ?? '');
     if (id) {

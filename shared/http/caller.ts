@@ -76,7 +76,8 @@ const IAM_ARN = /^arn:(aws[a-z-]*):(?:iam|sts)::(\d{12}):(role|user|assumed-role
 const UNLISTED = 'This IAM principal is not a Dormouse administrator (it is not in adminPrincipals).';
 
 export function requireAdmin(caller: Caller): void {
-  if (caller.kind === 'anonymous') throw new UnauthorizedError('This route is for administrators: sign the request with IAM or send the admin token.');
+  if (caller.kind === 'anonymous')
+    throw new UnauthorizedError('This route is for administrators: sign the request with IAM or send the admin token.');
   if (caller.kind === 'unlisted') throw new ForbiddenError(UNLISTED);
   if (caller.kind !== 'admin') throw new ForbiddenError('This route is for administrators; a tenant token is not enough.');
 }

@@ -5,8 +5,7 @@ import { ValidationError } from '../domain/errors.js';
 import { slugProblem } from '../domain/slug.js';
 import { PHASES, PLANS } from '../domain/tenant.js';
 
-const requiredString = () =>
-  z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
+const requiredString = () => z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
 
 const slug = requiredString().check(
   z.superRefine((value: string, ctx) => {

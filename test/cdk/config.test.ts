@@ -81,8 +81,16 @@ describe('Dormouse configuration', () => {
       { certificateArn: CERTIFICATE_ARN.replace('us-east-1', 'eu-west-1') },
       "dormouse.certificateArn: must be a certificate in us-east-1, the stack's region (ALB certificates are regional)",
     ],
-    ['memory Fargate does not offer with that CPU', { cpu: 256, memory: 4096 }, 'dormouse.memory: must suit cpu 256 on Fargate: one of 512, 1024, 2048'],
-    ['a CPU size Fargate does not offer', { cpu: 300 }, 'dormouse.cpu: must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384'],
+    [
+      'memory Fargate does not offer with that CPU',
+      { cpu: 256, memory: 4096 },
+      'dormouse.memory: must suit cpu 256 on Fargate: one of 512, 1024, 2048',
+    ],
+    [
+      'a CPU size Fargate does not offer',
+      { cpu: 300 },
+      'dormouse.cpu: must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384',
+    ],
     [
       'a hosted zone id without its name',
       { hostedZoneId: 'Z0123456789ABCDEFGHIJ' },
@@ -93,8 +101,16 @@ describe('Dormouse configuration', () => {
       { hostedZoneId: 'Z0123456789ABCDEFGHIJ', hostedZoneName: 'other.org' },
       'dormouse.hostedZoneName: must be trials.example.com or a parent of it, like example.com',
     ],
-    ['one availability zone', { availabilityZones: ['us-east-1a'] }, 'dormouse.availabilityZones: must list at least two availability zones (an ALB needs two)'],
-    ['zones of two regions', { availabilityZones: ['us-east-1a', 'eu-west-1b'] }, 'dormouse.availabilityZones: must all be zones of one region'],
+    [
+      'one availability zone',
+      { availabilityZones: ['us-east-1a'] },
+      'dormouse.availabilityZones: must list at least two availability zones (an ALB needs two)',
+    ],
+    [
+      'zones of two regions',
+      { availabilityZones: ['us-east-1a', 'eu-west-1b'] },
+      'dormouse.availabilityZones: must all be zones of one region',
+    ],
     [
       'an existing VPC without its subnets',
       { vpcId: 'vpc-0123456789abcdef0' },
@@ -102,12 +118,32 @@ describe('Dormouse configuration', () => {
     ],
     ['a malformed VPC id', { vpcId: 'my-vpc' }, 'dormouse.vpcId: must be a VPC id like vpc-0123456789abcdef0'],
     ['a retention CloudWatch does not offer', { logRetentionDays: 10 }, 'dormouse.logRetentionDays: must be one of 1, 3, 5, 7, 14, 30'],
-    ['a CORS origin with a path', { corsAllowOrigins: ['https://www.example.com/signup'] }, 'dormouse.corsAllowOrigins.0: must be "*" or an origin'],
-    ['an environment that sets what the reconciler sets', { environment: { TENANT_ID: 'x' } }, 'dormouse.environment: must not set TENANT_ID or TENANT_HOST'],
-    ['a throttle without a burst', { apiThrottle: { rate: 5 } }, 'dormouse.apiThrottle.burst: is required; must be a whole number from 1 to 5000'],
-    ['a signup throttle of no requests', { signupThrottle: { rate: 0, burst: 1 } }, 'dormouse.signupThrottle.rate: must be a number of requests per second greater than 0 (like 10)'],
+    [
+      'a CORS origin with a path',
+      { corsAllowOrigins: ['https://www.example.com/signup'] },
+      'dormouse.corsAllowOrigins.0: must be "*" or an origin',
+    ],
+    [
+      'an environment that sets what the reconciler sets',
+      { environment: { TENANT_ID: 'x' } },
+      'dormouse.environment: must not set TENANT_ID or TENANT_HOST',
+    ],
+    [
+      'a throttle without a burst',
+      { apiThrottle: { rate: 5 } },
+      'dormouse.apiThrottle.burst: is required; must be a whole number from 1 to 5000',
+    ],
+    [
+      'a signup throttle of no requests',
+      { signupThrottle: { rate: 0, burst: 1 } },
+      'dormouse.signupThrottle.rate: must be a number of requests per second greater than 0 (like 10)',
+    ],
     ['a negative signup limit', { signupsPerHour: -1 }, 'dormouse.signupsPerHour: must be a whole number from 0 to 100000'],
-    ['a sender that is not an address', { emailSender: 'Dormouse' }, 'dormouse.emailSender: must be an email address like trials@example.com, verified in SES'],
+    [
+      'a sender that is not an address',
+      { emailSender: 'Dormouse' },
+      'dormouse.emailSender: must be an email address like trials@example.com, verified in SES',
+    ],
     ['an alarm email that is not one', { alarmEmail: 'ops' }, 'dormouse.alarmEmail: must be an email address like ops@example.com'],
     ['a health check path without a slash', { healthCheckPath: 'healthz' }, 'dormouse.healthCheckPath: must be a path like / or /healthz'],
     [
@@ -126,7 +162,11 @@ describe('Dormouse configuration', () => {
       { installation: 'prod-eu' },
       'dormouse.installation: must be 1 to 7 lowercase letters and digits, starting with a letter',
     ],
-    ['an installation id too long for target group names', { installation: 'production' }, 'dormouse.installation: must be 1 to 7 lowercase'],
+    [
+      'an installation id too long for target group names',
+      { installation: 'production' },
+      'dormouse.installation: must be 1 to 7 lowercase',
+    ],
     ['an installation id given as a number', { installation: 42 }, 'dormouse.installation: must be 1 to 7 lowercase'],
     ['a minimum run time of zero', { minRunMinutes: 0 }, 'dormouse.minRunMinutes: must be a whole number from 1 to 1440'],
     ['a sweep rate of a fraction of a minute', { sweepRateMinutes: 0.5 }, 'dormouse.sweepRateMinutes: must be a whole number from 1 to 60'],

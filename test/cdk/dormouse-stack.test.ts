@@ -148,7 +148,10 @@ describe('the tenant cluster', () => {
     const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
     const image = JSON.stringify(taskDefinition.Properties.ContainerDefinitions[0].Image);
     const assets = JSON.parse(readFileSync(join(synth.outdir, 'Dormouse.assets.json'), 'utf8')) as {
-      dockerImages: Record<string, { source: { directory: string; platform?: string }; destinations: Record<string, { imageTag: string }> }>;
+      dockerImages: Record<
+        string,
+        { source: { directory: string; platform?: string }; destinations: Record<string, { imageTag: string }> }
+      >;
     };
 
     // Act
@@ -307,7 +310,12 @@ describe('the load balancer', () => {
     );
     expect(bucket.Properties).toMatchObject({
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       LifecycleConfiguration: { Rules: [{ ExpirationInDays: 90, Status: 'Enabled', Id: 'ExpireAccessLogs' }] },
     });
     expect(bucket).toMatchObject({ DeletionPolicy: 'Retain' });
@@ -317,9 +325,7 @@ describe('the load balancer', () => {
     );
     // us-east-1's ELB log delivery account may write under the prefix, and nothing else may write.
     const writers = statements.filter((s) => s.Effect === 'Allow' && asArray(s.Action).includes('s3:PutObject'));
-    expect(writers.map((s) => s.Principal)).toEqual(
-      expect.arrayContaining([{ AWS: 'arn:aws:iam::127311923021:root' }]),
-    );
+    expect(writers.map((s) => s.Principal)).toEqual(expect.arrayContaining([{ AWS: 'arn:aws:iam::127311923021:root' }]));
     for (const writer of writers) expect(resolveForTest(writer.Resource)).toMatch(/\/dormouse\/AWSLogs\/AWS::AccountId\/\*$/);
   });
 
@@ -356,7 +362,11 @@ describe('IAM', () => {
         const actions = asArray(statement.Action);
         const problems: string[] = actions.filter((action) => action.includes('*')).map((action) => `${policy}: wildcard action ${action}`);
         const writes = actions.filter((action) => !isRead(action));
-        if (writes.length > 0 && asArray(statement.Resource).includes('*') && !(statement.Sid && statement.Sid in WILDCARD_WRITES_ALLOWED)) {
+        if (
+          writes.length > 0 &&
+          asArray(statement.Resource).includes('*') &&
+          !(statement.Sid && statement.Sid in WILDCARD_WRITES_ALLOWED)
+        ) {
           problems.push(`${policy} ${statement.Sid ?? ''}: ${writes.join(', ')} on "*"`);
         }
         return problems;
@@ -410,9 +420,13 @@ describe('IAM', () => {
     // Act
     const createRule = resourcesFor('CreateRule');
     const deleteRule = resourcesFor('DeleteRule').map(resolveForTest);
-    const targetGroupWrites = ['CreateTargetGroup', 'DeleteTargetGroup', 'ModifyTargetGroupAttributes', 'RegisterTargets', 'DeregisterTargets'].map(
-      (action) => resourcesFor(action).map(resolveForTest),
-    );
+    const targetGroupWrites = [
+      'CreateTargetGroup',
+      'DeleteTargetGroup',
+      'ModifyTargetGroupAttributes',
+      'RegisterTargets',
+      'DeregisterTargets',
+    ].map((action) => resourcesFor(action).map(resolveForTest));
 
     // Assess
     const installation = synth.stack.installation;
@@ -468,9 +482,7 @@ describe('IAM', () => {
 
     // Assess
     expect(sweep).toEqual(expect.arrayContaining(reconcile));
-    expect(beyondReconcile).toEqual([
-      { Sid: 'ReadTenantActivity', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
-    ]);
+    expect(beyondReconcile).toEqual([{ Sid: 'ReadTenantActivity', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' }]);
   });
 
   it('gives the sweep GetMetricData on "*" and no other action on "*" but reads', () => {
@@ -516,13 +528,19 @@ describe('IAM', () => {
     ] as const) {
       const statements = functionStatements(synth.template, functionId(synth.template, service));
       const actions = statements.flatMap((s) => asArray(s.Action));
-      expect(actions.filter((a) => /^(ecs|elasticloadbalancing|iam|events):/.test(a)), service).toEqual([]);
+      expect(
+        actions.filter((a) => /^(ecs|elasticloadbalancing|iam|events):/.test(a)),
+        service,
+      ).toEqual([]);
       const tables = new Set(
         statements
           .filter((s) => asArray(s.Action).some((a) => a.startsWith('dynamodb:')))
           .flatMap((s) => asArray(s.Resource).map((r) => referencedId(r) ?? resolveForTest(r).split('/')[0])),
       );
-      expect([...tables].every((id) => tableIds.includes(id as string)), service).toBe(true);
+      expect(
+        [...tables].every((id) => tableIds.includes(id as string)),
+        service,
+      ).toBe(true);
       expect(tables.size, service).toBe(expectedTables);
     }
   });
@@ -701,10 +719,15 @@ describe('events', () => {
   });
 
   it('tells the operators when a tenant fails', () => {
-    const rule = Object.values(ofType('AWS::Events::Rule')).find((r) => r.Properties.EventPattern['detail-type']?.includes('Tenant Failed'));
+    const rule = Object.values(ofType('AWS::Events::Rule')).find((r) =>
+      r.Properties.EventPattern['detail-type']?.includes('Tenant Failed'),
+    );
     const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
     expect(referencedId(rule?.Properties.Targets[0].Arn)).toBe(topicId);
-    expect(rule?.Properties.Targets[0]).toMatchObject({ RetryPolicy: { MaximumRetryAttempts: 8 }, DeadLetterConfig: { Arn: expect.anything() } });
+    expect(rule?.Properties.Targets[0]).toMatchObject({
+      RetryPolicy: { MaximumRetryAttempts: 8 },
+      DeadLetterConfig: { Arn: expect.anything() },
+    });
   });
 
   it('lets EventBridge publish to the alarm topic only for that rule, in this account, and only over TLS', () => {
@@ -774,9 +797,7 @@ describe('dead-letter queues and alarms', () => {
         (p.Properties.Queues as unknown[]).some((q) => referencedId(q) === id),
       );
       expect(policy?.Properties.PolicyDocument.Statement, id).toEqual(
-        expect.arrayContaining([
-          expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-        ]),
+        expect.arrayContaining([expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
       );
     }
   });
@@ -785,9 +806,7 @@ describe('dead-letter queues and alarms', () => {
     const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
     const alarms = Object.values(ofType('AWS::CloudWatch::Alarm'));
     for (const queueId of Object.keys(ofType('AWS::SQS::Queue'))) {
-      const alarm = alarms.find((a) =>
-        a.Properties.Dimensions?.some((d: { Value: unknown }) => referencedId(d.Value) === queueId),
-      );
+      const alarm = alarms.find((a) => a.Properties.Dimensions?.some((d: { Value: unknown }) => referencedId(d.Value) === queueId));
       expect(alarm?.Properties, queueId).toMatchObject({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -806,7 +825,8 @@ describe('dead-letter queues and alarms', () => {
     const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
     const fnId = functionId(synth.template, service);
     const alarms = Object.values(ofType('AWS::CloudWatch::Alarm')).filter(
-      (a) => a.Properties.Namespace === 'AWS/Lambda' && a.Properties.Dimensions?.some((d: { Value: unknown }) => referencedId(d.Value) === fnId),
+      (a) =>
+        a.Properties.Namespace === 'AWS/Lambda' && a.Properties.Dimensions?.some((d: { Value: unknown }) => referencedId(d.Value) === fnId),
     );
     expect(alarms.map((a) => a.Properties)).toEqual([
       expect.objectContaining({
@@ -850,7 +870,16 @@ describe('the stuck-tenants alarm', () => {
 });
 
 describe('the HTTP API', () => {
-  const PUBLIC = ['GET /', 'GET /healthz', 'POST /tenants', 'GET /verify', 'GET /tenants/{id}', 'DELETE /tenants/{id}', 'POST /tenants/{id}/passivate', 'POST /tenants/{id}/wake'];
+  const PUBLIC = [
+    'GET /',
+    'GET /healthz',
+    'POST /tenants',
+    'GET /verify',
+    'GET /tenants/{id}',
+    'DELETE /tenants/{id}',
+    'POST /tenants/{id}/passivate',
+    'POST /tenants/{id}/wake',
+  ];
   const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
 
   it('puts the admin routes behind the IAM authorizer and no authorizer on the public ones', () => {
@@ -951,8 +980,17 @@ describe('the functions', () => {
       // fromEnv's variables are in; SSO, profiles' credential processes, web identity and the
       // container credentials endpoint are not. (Compared as lists: a failing `toContain` would
       // print the whole bundle.)
-      const markers = ['AWS_SESSION_TOKEN', 'sso_start_url', 'credential_process', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI'];
-      expect(markers.filter((marker) => code.includes(marker)), id).toEqual(['AWS_SESSION_TOKEN']);
+      const markers = [
+        'AWS_SESSION_TOKEN',
+        'sso_start_url',
+        'credential_process',
+        'AWS_WEB_IDENTITY_TOKEN_FILE',
+        'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+      ];
+      expect(
+        markers.filter((marker) => code.includes(marker)),
+        id,
+      ).toEqual(['AWS_SESSION_TOKEN']);
     }
   });
 
@@ -966,7 +1004,9 @@ describe('the functions', () => {
     );
     await store.save({ ...created, spec: { ...created.spec, desired: 'passivated' }, status: { ...created.status, phase: 'Passivated' } });
     const event = {
-      requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dormouse-wake/0123456789abcdef' } },
+      requestContext: {
+        elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dormouse-wake/0123456789abcdef' },
+      },
       httpMethod: 'GET',
       path: '/',
       headers: { host: 'sleepy.trials.example.com', accept: 'application/json' },
@@ -979,21 +1019,31 @@ describe('the functions', () => {
       'process.stdout.write(JSON.stringify(result));';
 
     // Act
-    const { stdout } = await execFileAsync(process.execPath, ['--input-type=module', '-e', invoke, pathToFileURL(assetFile(byId(functionId(synth.template, 'dormouse-wake')))).href, JSON.stringify(event)], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: synth.outdir,
-        AWS_REGION: 'eu-west-1',
-        AWS_ACCESS_KEY_ID: 'ASIABUNDLETEST',
-        AWS_SECRET_ACCESS_KEY: 'bundle-test',
-        AWS_SESSION_TOKEN: 'bundle-test',
-        AWS_ENDPOINT_URL_DYNAMODB: tables.endpoint,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        POWERTOOLS_LOG_LEVEL: 'SILENT',
-        DORMOUSE_TABLE_NAME: tables.tenantTable,
-        DORMOUSE_BASE_URL: 'https://trials.example.com',
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        invoke,
+        pathToFileURL(assetFile(byId(functionId(synth.template, 'dormouse-wake')))).href,
+        JSON.stringify(event),
+      ],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: synth.outdir,
+          AWS_REGION: 'eu-west-1',
+          AWS_ACCESS_KEY_ID: 'ASIABUNDLETEST',
+          AWS_SECRET_ACCESS_KEY: 'bundle-test',
+          AWS_SESSION_TOKEN: 'bundle-test',
+          AWS_ENDPOINT_URL_DYNAMODB: tables.endpoint,
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          POWERTOOLS_LOG_LEVEL: 'SILENT',
+          DORMOUSE_TABLE_NAME: tables.tenantTable,
+          DORMOUSE_BASE_URL: 'https://trials.example.com',
+        },
       },
-    });
+    );
 
     // Assert: the waking answer, and the tenant's record asks for it to run again.
     const result = JSON.parse(stdout);
@@ -1134,9 +1184,17 @@ describe('cdk-nag AwsSolutions', () => {
         'ControlPlane/Sweep AwsSolutions-L1',
         'ControlPlane/ReconcileRole AwsSolutions-IAM5[Resource::…]',
         'ControlPlane/SweepRole AwsSolutions-IAM5[Resource::…]',
-        ...['GET--', 'GET--healthz', 'POST--tenants', 'GET--verify', 'GET--tenants--{id}', 'DELETE--tenants--{id}', 'POST--tenants--{id}--passivate', 'POST--tenants--{id}--wake', 'DefaultRoute'].map(
-          (route) => `Api/HttpApi/${route} AwsSolutions-APIG4`,
-        ),
+        ...[
+          'GET--',
+          'GET--healthz',
+          'POST--tenants',
+          'GET--verify',
+          'GET--tenants--{id}',
+          'DELETE--tenants--{id}',
+          'POST--tenants--{id}--passivate',
+          'POST--tenants--{id}--wake',
+          'DefaultRoute',
+        ].map((route) => `Api/HttpApi/${route} AwsSolutions-APIG4`),
       ].sort(),
     );
     // Made by aws-cdk-lib itself for literal zones and flow log properties, not by Dormouse.

@@ -60,7 +60,11 @@ describe('an HTTP-only install into an existing VPC', () => {
     const [listenerId, listener] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::Listener');
     const [targetGroupId, targetGroup] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::TargetGroup');
     const [, rule] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::ListenerRule');
-    expect(listener.Properties).toMatchObject({ Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404' } }] });
+    expect(listener.Properties).toMatchObject({
+      Protocol: 'HTTP',
+      Port: 80,
+      DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404' } }],
+    });
     expect(rule.Properties).toMatchObject({
       ListenerArn: { Ref: listenerId },
       Priority: 50_000,
@@ -166,7 +170,9 @@ describe('the load balancer default action', () => {
       TargetGroupAttributes: [{ Key: 'lambda.multi_value_headers.enabled', Value: 'false' }],
     });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
-      DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'text/plain', MessageBody: 'Not Found' } }],
+      DefaultActions: [
+        { Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'text/plain', MessageBody: 'Not Found' } },
+      ],
     });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
       Priority: 50_000,

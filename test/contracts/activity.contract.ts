@@ -35,7 +35,7 @@ export function describeActivityContract(name: string, makeSubject: () => Promis
       expect(levels.get('acme')).toEqual({ requests: 0, connections: 0 });
     });
 
-    it("counts the requests each tenant received in the window, each tenant on its own", async () => {
+    it('counts the requests each tenant received in the window, each tenant on its own', async () => {
       const acme = await subject.targetGroupOf('acme');
       const globex = await subject.targetGroupOf('globex');
       await subject.serve('acme', acme, 3);

@@ -34,7 +34,11 @@ const STEPS = 200;
  */
 export type ContractFeature = 'otherInstallation' | 'resourcesByHand';
 
-export function describeComputeContract(name: string, makeSubject: () => Promise<ComputeSubject>, features: readonly ContractFeature[] = []): void {
+export function describeComputeContract(
+  name: string,
+  makeSubject: () => Promise<ComputeSubject>,
+  features: readonly ContractFeature[] = [],
+): void {
   const itWith = (feature: ContractFeature) => (features.includes(feature) ? it : (_name: string, _case: () => Promise<void>) => undefined);
   describe(`Compute contract: ${name}`, () => {
     let subject: ComputeSubject;
@@ -101,7 +105,11 @@ export function describeComputeContract(name: string, makeSubject: () => Promise
       await compute.stopTask(task.arn, 'Dormouse: passivated after 15 idle minutes');
 
       const stopping = (await compute.tenantTasks('acme', [task.arn]))[0];
-      expect(stopping).toMatchObject({ arn: task.arn, desiredStatus: 'STOPPED', stoppedReason: 'Dormouse: passivated after 15 idle minutes' });
+      expect(stopping).toMatchObject({
+        arn: task.arn,
+        desiredStatus: 'STOPPED',
+        stoppedReason: 'Dormouse: passivated after 15 idle minutes',
+      });
       expect(await compute.tenantTasks('acme', [])).toEqual([]);
       expect((await compute.allTenantTasks()).map((found) => found.arn)).not.toContain(task.arn);
 

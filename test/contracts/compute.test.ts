@@ -9,21 +9,31 @@ import { CLUSTER } from '../support/aws-model.js';
 import { FakeCloud } from '../support/fake-cloud.js';
 import { describeComputeContract } from './compute.contract.js';
 
-describeComputeContract('EcsCompute over the AWS model', async () => {
-  const { model, advance } = manualAwsModel();
-  return {
-    compute: awsAdaptersOver(model, 'contract').compute,
-    otherInstallation: awsAdaptersOver(model, 'neighbour').compute,
-    plantUntaggedTask: async (tenantId) => {
-      await model.ecsClient.send(
-        new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'by-hand', startedBy: startedBy('contract', tenantId), group: taskGroup(tenantId), clientToken: 'by-hand' }),
-      );
-    },
-    step: async () => advance(5_000),
-    unknownTaskArn: 'arn:aws:ecs:us-east-1:123456789012:task/dormouse-tenants/00000000000000000000000000000000',
-    close: async () => model.restore(),
-  };
-}, ['otherInstallation', 'resourcesByHand']);
+describeComputeContract(
+  'EcsCompute over the AWS model',
+  async () => {
+    const { model, advance } = manualAwsModel();
+    return {
+      compute: awsAdaptersOver(model, 'contract').compute,
+      otherInstallation: awsAdaptersOver(model, 'neighbour').compute,
+      plantUntaggedTask: async (tenantId) => {
+        await model.ecsClient.send(
+          new RunTaskCommand({
+            cluster: CLUSTER,
+            taskDefinition: 'by-hand',
+            startedBy: startedBy('contract', tenantId),
+            group: taskGroup(tenantId),
+            clientToken: 'by-hand',
+          }),
+        );
+      },
+      step: async () => advance(5_000),
+      unknownTaskArn: 'arn:aws:ecs:us-east-1:123456789012:task/dormouse-tenants/00000000000000000000000000000000',
+      close: async () => model.restore(),
+    };
+  },
+  ['otherInstallation', 'resourcesByHand'],
+);
 
 describeComputeContract('ProcessCompute (embedded mode)', async () => {
   const runtimeDir = await mkdtemp(join(tmpdir(), 'dormouse-contract-'));

@@ -47,7 +47,11 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
  */
 export type ContractFeature = 'otherInstallation' | 'resourcesByHand';
 
-export function describeRoutingContract(name: string, makeSubject: () => Promise<RoutingSubject>, features: readonly ContractFeature[] = []): void {
+export function describeRoutingContract(
+  name: string,
+  makeSubject: () => Promise<RoutingSubject>,
+  features: readonly ContractFeature[] = [],
+): void {
   const itWith = (feature: ContractFeature) => (features.includes(feature) ? it : (_name: string, _case: () => Promise<void>) => undefined);
   describe(`Routing contract: ${name}`, () => {
     let subject: RoutingSubject;
@@ -69,7 +73,9 @@ export function describeRoutingContract(name: string, makeSubject: () => Promise
       expect(second).toBe(first);
       expect(await routing.findTargetGroup('acme')).toBe(first);
       expect(await routing.findTargetGroup('globex')).toBeUndefined();
-      expect((await routing.managedTargetGroups()).filter((group) => group.tenantId === 'acme')).toEqual([{ arn: first, tenantId: 'acme' }]);
+      expect((await routing.managedTargetGroups()).filter((group) => group.tenantId === 'acme')).toEqual([
+        { arn: first, tenantId: 'acme' },
+      ]);
     });
 
     itWith('resourcesByHand')("refuses a target group in the tenant's place that is tagged as someone else's", async () => {

@@ -268,7 +268,14 @@ describe('GET /tenants/{id} of a tenant that failed', () => {
     const tenant = (await store.get(body.slug))!;
     await store.save({
       ...tenant,
-      status: { ...tenant.status, phase: 'Failed', failedGeneration: 1, attempts: 4, lastError: SECRET_ERROR, lastErrorCategory: 'stopped' },
+      status: {
+        ...tenant.status,
+        phase: 'Failed',
+        failedGeneration: 1,
+        attempts: 4,
+        lastError: SECRET_ERROR,
+        lastErrorCategory: 'stopped',
+      },
     });
     failed = { slug: body.slug, token };
   });
@@ -281,7 +288,7 @@ describe('GET /tenants/{id} of a tenant that failed', () => {
     expect(JSON.stringify(response.body)).not.toMatch(/S3cretPassw0rd|postgres|123456789012|arn:|AccessDenied/);
   });
 
-  it('shows a token that is not this tenant\'s the same as anyone', async () => {
+  it("shows a token that is not this tenant's the same as anyone", async () => {
     const other = await signUp(fresh('o'));
 
     const response = await call(`/tenants/${failed.slug}`, { token: other.token });

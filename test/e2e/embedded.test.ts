@@ -34,7 +34,6 @@ function alive(pid: number): boolean {
   }
 }
 
-
 /**
  * The whole lifecycle in embedded mode with real processes and real HTTP: what a newcomer sees
  * after `npm start`.
@@ -75,7 +74,11 @@ describe('embedded mode, end to end', () => {
   it('runs a signed-up tenant, sleeps it when idle, wakes it on a request, restarts it when killed, and deletes it', async () => {
     // Sign up → Running → the tenant answers through the gateway.
     const { token } = (await call('/tenants', { method: 'POST', body: { slug: 'acme', email: 'ann@acme.test' } })).body;
-    await eventually('acme running', () => phaseOf('acme'), (phase) => phase === 'Running');
+    await eventually(
+      'acme running',
+      () => phaseOf('acme'),
+      (phase) => phase === 'Running',
+    );
     const first = await whoami('acme');
     expect(first.status).toBe(200);
     expect(JSON.parse(first.text)).toMatchObject({ tenant: 'acme', host: 'acme.localhost' });
@@ -87,15 +90,27 @@ describe('embedded mode, end to end', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const report = await embedded.sweepNow();
     expect(report).toMatchObject({ active: 0, passivated: 1 });
-    await eventually('acme passivated', () => phaseOf('acme'), (phase) => phase === 'Passivated');
-    await eventually('first process gone', async () => alive(firstPid), (isAlive) => !isAlive);
+    await eventually(
+      'acme passivated',
+      () => phaseOf('acme'),
+      (phase) => phase === 'Passivated',
+    );
+    await eventually(
+      'first process gone',
+      async () => alive(firstPid),
+      (isAlive) => !isAlive,
+    );
 
     // The next request gets the waking page and wakes it.
     const waking = await viaGateway(embedded.gatewayUrl, 'acme.localhost', '/whoami');
     expect(waking.status).toBe(503);
     expect(waking.headers['retry-after']).toBe('5');
     expect(waking.text).toMatch(/Waking up acme/);
-    await eventually('acme woken', () => whoami('acme'), (answer) => answer.status === 200);
+    await eventually(
+      'acme woken',
+      () => whoami('acme'),
+      (answer) => answer.status === 200,
+    );
     expect(await phaseOf('acme')).toBe('Running');
 
     // A killed tenant process is restarted.
@@ -110,8 +125,16 @@ describe('embedded mode, end to end', () => {
 
     // Delete → 410, process gone, nothing left.
     expect((await call('/tenants/acme', { method: 'DELETE', token })).status).toBe(202);
-    await eventually('acme deleted', () => phaseOf('acme'), (phase) => phase === 'Deleted');
-    await eventually('restarted process gone', async () => alive(restartedPid), (isAlive) => !isAlive);
+    await eventually(
+      'acme deleted',
+      () => phaseOf('acme'),
+      (phase) => phase === 'Deleted',
+    );
+    await eventually(
+      'restarted process gone',
+      async () => alive(restartedPid),
+      (isAlive) => !isAlive,
+    );
     const gone = await viaGateway(embedded.gatewayUrl, 'acme.localhost', '/whoami');
     expect(gone.status).toBe(410);
     const sweep = await embedded.sweepNow();
@@ -121,7 +144,11 @@ describe('embedded mode, end to end', () => {
   it('never lets two tenants see each other’s traffic', async () => {
     await call('/tenants', { method: 'POST', body: { slug: 'alpha', email: 'a@alpha.test' } });
     await call('/tenants', { method: 'POST', body: { slug: 'bravo', email: 'b@bravo.test' } });
-    await eventually('both running', async () => [await phaseOf('alpha'), await phaseOf('bravo')], (phases) => phases.every((p) => p === 'Running'));
+    await eventually(
+      'both running',
+      async () => [await phaseOf('alpha'), await phaseOf('bravo')],
+      (phases) => phases.every((p) => p === 'Running'),
+    );
 
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) => (i % 2 ? 'alpha' : 'bravo')).map(async (id) => ({ id, answer: await whoami(id) })),
@@ -134,11 +161,19 @@ describe('embedded mode, end to end', () => {
     // With 32 bits of hash these two shared a target group, and the second took the first's traffic.
     const [first, second] = ['acme-corporation-production-trial-env', 'acme-corporation-productionzodudz6aaa'];
     await call('/tenants', { method: 'POST', body: { slug: first, email: 'ops@first.test' } });
-    await eventually('first running', () => phaseOf(first), (phase) => phase === 'Running');
+    await eventually(
+      'first running',
+      () => phaseOf(first),
+      (phase) => phase === 'Running',
+    );
     const firstPid = JSON.parse((await whoami(first)).text).pid as number;
 
     await call('/tenants', { method: 'POST', body: { slug: second, email: 'ops@second.test' } });
-    await eventually('second running', () => phaseOf(second), (phase) => phase === 'Running');
+    await eventually(
+      'second running',
+      () => phaseOf(second),
+      (phase) => phase === 'Running',
+    );
 
     const answers = [];
     for (let i = 0; i < 10; i++) answers.push(JSON.parse((await whoami(first)).text) as { tenant: string; pid: number });
@@ -189,11 +224,18 @@ describe('embedded mode, end to end', () => {
 
       expect(waiting).toMatchObject({
         phase: 'Provisioning',
-        reason: 'The application does not answer GET / with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.',
+        reason:
+          'The application does not answer GET / with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.',
       });
       expect(saidAfterMs).toBeLessThan(10_000);
-      expect(failed.reason).toMatch(/^The application does not answer GET \/ with a 2xx or 3xx status \(it answered 404\)\..*Gave up after 6 seconds/);
-      await eventually('the failed tenant\'s process gone', async () => alive(pid), (isAlive) => !isAlive);
+      expect(failed.reason).toMatch(
+        /^The application does not answer GET \/ with a 2xx or 3xx status \(it answered 404\)\..*Gave up after 6 seconds/,
+      );
+      await eventually(
+        "the failed tenant's process gone",
+        async () => alive(pid),
+        (isAlive) => !isAlive,
+      );
     } finally {
       await broken.stop();
     }
@@ -206,17 +248,28 @@ describe('embedded mode, end to end', () => {
     let after: Embedded | undefined;
     try {
       await apiClient(before.apiUrl)('/tenants', { method: 'POST', body: { slug: 'phoenix', email: 'p@phoenix.test' } });
-      const first = await eventually('phoenix running', () => viaGateway(before.gatewayUrl, 'phoenix.localhost', '/whoami'), (a) => a.status === 200);
+      const first = await eventually(
+        'phoenix running',
+        () => viaGateway(before.gatewayUrl, 'phoenix.localhost', '/whoami'),
+        (a) => a.status === 200,
+      );
       const firstPid = JSON.parse(first.text).pid as number;
       // What the check after Ctrl-C looks at: the tenant's group, and the run's watchdog.
       const whileRunning = await before.stillRunning();
       await before.stop();
       expect(alive(firstPid)).toBe(false);
-      expect(whileRunning).toEqual([expect.stringMatching(/^tenant phoenix: process group \d+ /), expect.stringMatching(/^the tenant watchdog: process \d+ /)]);
+      expect(whileRunning).toEqual([
+        expect.stringMatching(/^tenant phoenix: process group \d+ /),
+        expect.stringMatching(/^the tenant watchdog: process \d+ /),
+      ]);
       expect(await before.stillRunning()).toEqual([]);
 
       after = await startEmbedded(env, { onError: () => {} });
-      const again = await eventually('phoenix back', () => viaGateway(after!.gatewayUrl, 'phoenix.localhost', '/whoami'), (a) => a.status === 200);
+      const again = await eventually(
+        'phoenix back',
+        () => viaGateway(after!.gatewayUrl, 'phoenix.localhost', '/whoami'),
+        (a) => a.status === 200,
+      );
       pids.add(JSON.parse(again.text).pid);
 
       expect(JSON.parse(again.text)).toMatchObject({ tenant: 'phoenix' });
@@ -245,7 +298,11 @@ describe('embedded mode, a tenant that never gets healthy', () => {
     try {
       const call = apiClient(embedded.apiUrl);
       expect((await call('/tenants', { method: 'POST', body: { slug: 'mute', email: 'ann@mute.test' } })).status).toBe(202);
-      await eventually('the phase', async () => (await call('/tenants/mute')).body.phase as string, (phase) => phase === 'Provisioning');
+      await eventually(
+        'the phase',
+        async () => (await call('/tenants/mute')).body.phase as string,
+        (phase) => phase === 'Provisioning',
+      );
       await new Promise((resolve) => setTimeout(resolve, 1_500));
 
       // Act: two sweeps, as the timer would run them
@@ -281,7 +338,12 @@ describe('embedded mode, first steps', () => {
         headers: { 'idempotency-key': 'first-signup-0123456789' },
       });
       expect(signup.status).toBe(202);
-      await eventually('first running', async () => (await call('/tenants/first')).body.phase as string, (phase) => phase === 'Running', 8_000);
+      await eventually(
+        'first running',
+        async () => (await call('/tenants/first')).body.phase as string,
+        (phase) => phase === 'Running',
+        8_000,
+      );
     } finally {
       await embedded.stop();
     }

@@ -175,7 +175,10 @@ describe('npm start', () => {
     const controlPlane = execFileSync('ps', ['-A', '-o', 'pid=,pgid=,command='], { encoding: 'utf8' })
       .split('\n')
       .map((line) => line.trim().split(/\s+/))
-      .find(([, pgid, ...command]) => Number(pgid) === run.child.pid && command.join(' ').includes('loader.mjs') && command.join(' ').includes('start.ts'));
+      .find(
+        ([, pgid, ...command]) =>
+          Number(pgid) === run.child.pid && command.join(' ').includes('loader.mjs') && command.join(' ').includes('start.ts'),
+      );
     expect(controlPlane).toBeDefined();
     expect(await portAnswers(run.dynamoPort)).toBe(true);
 
@@ -217,7 +220,13 @@ describe('npm start', () => {
     const gatewayPort = await freePort();
     const output = { text: '' };
     child = spawn('npm', ['start'], {
-      env: { ...process.env, DORMOUSE_API_PORT: String(apiPort), DORMOUSE_GATEWAY_PORT: String(gatewayPort), DORMOUSE_DYNAMODB_PORT: String(dynamoPort), DORMOUSE_ADMIN_TOKEN: '' },
+      env: {
+        ...process.env,
+        DORMOUSE_API_PORT: String(apiPort),
+        DORMOUSE_GATEWAY_PORT: String(gatewayPort),
+        DORMOUSE_DYNAMODB_PORT: String(dynamoPort),
+        DORMOUSE_ADMIN_TOKEN: '',
+      },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -334,7 +343,10 @@ describe('npm start, as a first-time user meets it', () => {
   it('keeps data in DORMOUSE_DATA_DIR relative to the working directory, warns about a misspelled variable, and restarts a killed DynamoDB Local without losing data', async () => {
     const cwd = tempDir();
     const dynamoPort = await freePort();
-    const run = startScript({ DORMOUSE_DATA_DIR: '.dormouse', DORMOUSE_DYNAMODB_PORT: String(dynamoPort), DORMOUSE_SWEEP_SECOND: '5' }, cwd);
+    const run = startScript(
+      { DORMOUSE_DATA_DIR: '.dormouse', DORMOUSE_DYNAMODB_PORT: String(dynamoPort), DORMOUSE_SWEEP_SECOND: '5' },
+      cwd,
+    );
     await waitForOutput(run.child, run.stdout, /Press Ctrl-C to stop/, 60_000);
     expect(run.stdout.text).toContain(`data in ${join(cwd, '.dormouse')}`);
     expect(run.stderr.text).toContain(
@@ -349,10 +361,15 @@ describe('npm start, as a first-time user meets it', () => {
 
     process.kill(dynamoDbLocalPid(dynamoPort), 'SIGKILL');
     // Health says the store is down while it is, and ok once it is back.
-    const down = await waitFor('an unhealthy answer', async () => {
-      const answer = await call('/healthz');
-      return answer.status === 503 && answer;
-    }, 10_000, 50);
+    const down = await waitFor(
+      'an unhealthy answer',
+      async () => {
+        const answer = await call('/healthz');
+        return answer.status === 503 && answer;
+      },
+      10_000,
+      50,
+    );
     expect(down.body).toEqual({ status: 'unavailable', down: ['store'] });
     await waitFor('a healthy answer', async () => (await call('/healthz')).status === 200, 30_000, 200);
     expect((await call('/tenants/kept')).body).toMatchObject({ id: 'kept' });
@@ -382,12 +399,16 @@ describe('npm start, as a first-time user meets it', () => {
   it.each([
     ['an unusable data directory', { DORMOUSE_DATA_DIR: '/proc/nope' }, /^DORMOUSE_DATA_DIR: cannot keep data in \/proc\/nope \(ENOENT\)/],
     ['a sweep interval under a second', { DORMOUSE_SWEEP_SECONDS: '0.001' }, /DORMOUSE_SWEEP_SECONDS: must be at least 1 second/],
-  ])('fails at once, naming the variable, on %s', async (_, env, message) => {
-    const run = startScript(env, tempDir());
-    expect(await exitWithin(run, 15_000)).toBe(1);
-    expect(run.stderr.text).toMatch(message);
-    expect(run.stderr.text).not.toMatch(/^\s+at /m);
-  }, 30_000);
+  ])(
+    'fails at once, naming the variable, on %s',
+    async (_, env, message) => {
+      const run = startScript(env, tempDir());
+      expect(await exitWithin(run, 15_000)).toBe(1);
+      expect(run.stderr.text).toMatch(message);
+      expect(run.stderr.text).not.toMatch(/^\s+at /m);
+    },
+    30_000,
+  );
 
   it.each(['DORMOUSE_API_PORT', 'DORMOUSE_GATEWAY_PORT', 'DORMOUSE_DYNAMODB_PORT'])(
     'says in one line that the port of %s is in use and exits non-zero',
@@ -397,7 +418,9 @@ describe('npm start, as a first-time user meets it', () => {
       try {
         const run = startScript({ [variable]: String(port) }, tempDir());
         expect(await exitWithin(run, 60_000)).toBe(1);
-        expect(run.stderr.text.trim()).toBe(`${variable}: port ${port} is already in use by another program; stop it or choose another port.`);
+        expect(run.stderr.text.trim()).toBe(
+          `${variable}: port ${port} is already in use by another program; stop it or choose another port.`,
+        );
       } finally {
         taken.close();
       }
@@ -410,7 +433,9 @@ describe('npm start, as a first-time user meets it', () => {
     const run = startScript({ DORMOUSE_DYNAMODB_ENDPOINT: endpoint }, tempDir());
     expect(await exitWithin(run, 30_000)).toBe(1);
     expect(run.stderr.text.trim()).toMatch(
-      new RegExp(`^DORMOUSE_DYNAMODB_ENDPOINT: no DynamoDB answers at ${endpoint} \\(ECONNREFUSED\\); start it there, or unset the variable`),
+      new RegExp(
+        `^DORMOUSE_DYNAMODB_ENDPOINT: no DynamoDB answers at ${endpoint} \\(ECONNREFUSED\\); start it there, or unset the variable`,
+      ),
     );
     expect(run.stderr.text.trim().split('\n')).toHaveLength(1);
   }, 60_000);

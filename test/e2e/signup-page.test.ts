@@ -72,9 +72,15 @@ describe('GET /', () => {
     expect(html).toMatch(/<main>\n<h1>Start a free trial<\/h1>/);
     expect(html).toContain('<label for="slug">Name</label>');
     expect(html).toContain('<label for="email">Email address</label>');
-    expect(html).toMatch(/<input id="slug" [^>]*required minlength="3" maxlength="40" pattern="[^"]+"[^>]*aria-describedby="slug-hint slug-error">/);
-    expect(html).toMatch(/<input id="email" name="email" type="email" required [^>]*autocomplete="email"[^>]*aria-describedby="email-hint email-error">/);
-    expect(html).toMatch(/<p class="hint" id="slug-hint">3 to 40 characters: lowercase letters, digits and single hyphens; starts with a letter[^<]*<strong>acme\.localhost<\/strong>/);
+    expect(html).toMatch(
+      /<input id="slug" [^>]*required minlength="3" maxlength="40" pattern="[^"]+"[^>]*aria-describedby="slug-hint slug-error">/,
+    );
+    expect(html).toMatch(
+      /<input id="email" name="email" type="email" required [^>]*autocomplete="email"[^>]*aria-describedby="email-hint email-error">/,
+    );
+    expect(html).toMatch(
+      /<p class="hint" id="slug-hint">3 to 40 characters: lowercase letters, digits and single hyphens; starts with a letter[^<]*<strong>acme\.localhost<\/strong>/,
+    );
     expect(html).toContain('<p class="error" id="form-error" role="alert" hidden></p>');
     expect(html).toContain('<button id="submit" type="submit">Start my trial</button>');
     expect(html).toContain('<p id="progress" role="status" aria-live="polite"></p>');
@@ -192,7 +198,11 @@ describe('the signup page in use', () => {
 
   it('says what is wrong above the form when no field is to blame', async () => {
     const taken = fresh();
-    await fetch(`${embedded.apiUrl}/tenants`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(taken) });
+    await fetch(`${embedded.apiUrl}/tenants`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(taken),
+    });
     const { doc } = openPage();
 
     doc.submit({ slug: fresh().slug, email: taken.email });

@@ -21,7 +21,14 @@ function signupFrom(apiUrl: string, localAddress: string, body: unknown, headers
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, path: '/tenants', method: 'POST', localAddress, headers: { 'content-type': 'application/json', ...headers } },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: '/tenants',
+        method: 'POST',
+        localAddress,
+        headers: { 'content-type': 'application/json', ...headers },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -134,7 +141,6 @@ describe('one trial per email address', () => {
   });
 });
 
-
 describe('email verification, end to end in embedded mode', () => {
   let embedded: Embedded;
   let call: ReturnType<typeof apiClient>;
@@ -201,7 +207,11 @@ describe('email verification, end to end in embedded mode', () => {
     expect(opened.headers.get('content-type')).toMatch(/^text\/html/);
     expect(opened.headers.get('cache-control')).toBe('no-store');
     expect(await opened.text()).toContain('Your trial is starting');
-    await eventually('the verified tenant', async () => (await call('/tenants/verify-me')).body.phase, (phase) => phase === 'Running');
+    await eventually(
+      'the verified tenant',
+      async () => (await call('/tenants/verify-me')).body.phase,
+      (phase) => phase === 'Running',
+    );
 
     // Opened again: it says so, and changes nothing.
     const again = await fetch(link!);

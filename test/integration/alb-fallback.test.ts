@@ -15,13 +15,20 @@ let port: number;
 let store: DynamoDbTenantStore;
 
 /** fetch() sets Host from the URL; a gateway is reached by name, so this sends its own. */
-function get(headers: Record<string, string>): Promise<{ status: number; statusText: string; headers: Record<string, unknown>; text: string }> {
+function get(
+  headers: Record<string, string>,
+): Promise<{ status: number; statusText: string; headers: Record<string, unknown>; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/some/page?x=1', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
+        resolve({
+          status: res.statusCode ?? 0,
+          statusText: res.statusMessage ?? '',
+          headers: res.headers,
+          text: Buffer.concat(chunks).toString('utf8'),
+        }),
       );
     });
     req.on('error', reject);

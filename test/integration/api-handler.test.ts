@@ -164,7 +164,9 @@ describe('the API handler on AWS with email verification', () => {
       DORMOUSE_VERIFY_EMAIL: 'true',
       DORMOUSE_EMAIL_SENDER: 'trials@example.com',
     });
-    verifying = createApiHandler(apiDeps(config, { dynamoClient: tables.client, logger: new Logger({ serviceName: 'dormouse-api', logLevel: 'SILENT' }) }));
+    verifying = createApiHandler(
+      apiDeps(config, { dynamoClient: tables.client, logger: new Logger({ serviceName: 'dormouse-api', logLevel: 'SILENT' }) }),
+    );
   });
 
   const signupEvent = (slug: string) => {
@@ -187,7 +189,12 @@ describe('the API handler on AWS with email verification', () => {
       {
         FromEmailAddress: 'trials@example.com',
         Destination: { ToAddresses: ['mailed@example.test'] },
-        Content: { Simple: { Subject: { Data: 'Confirm your trial "mailed"', Charset: 'UTF-8' }, Body: { Text: { Data: expect.any(String), Charset: 'UTF-8' } } } },
+        Content: {
+          Simple: {
+            Subject: { Data: 'Confirm your trial "mailed"', Charset: 'UTF-8' },
+            Body: { Text: { Data: expect.any(String), Charset: 'UTF-8' } },
+          },
+        },
       },
     ]);
     expect(sent[0]!.Content!.Simple!.Body!.Text!.Data).toMatch(
@@ -197,7 +204,10 @@ describe('the API handler on AWS with email verification', () => {
 
   it('takes the signup back and answers 503 when the mail cannot be sent, so the same signup can be retried', async () => {
     ses.reset();
-    ses.on(SendEmailCommand).rejectsOnce(Object.assign(new Error('Daily sending quota exceeded.'), { name: 'LimitExceededException' })).resolves({});
+    ses
+      .on(SendEmailCommand)
+      .rejectsOnce(Object.assign(new Error('Daily sending quota exceeded.'), { name: 'LimitExceededException' }))
+      .resolves({});
 
     const failed = await verifying(signupEvent('unmailed'), context);
     const retried = await verifying(signupEvent('unmailed'), context);

@@ -1,8 +1,5 @@
 import { ECSClient, ECSServiceException, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
-import {
-  ElasticLoadBalancingV2Client,
-  ElasticLoadBalancingV2ServiceException,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { ElasticLoadBalancingV2Client, ElasticLoadBalancingV2ServiceException } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -72,12 +69,19 @@ describe('translateAwsError', () => {
   });
 
   it('names the denied ELBv2 action of a denied CreateTargetGroup', () => {
-    const denied = new ElasticLoadBalancingV2ServiceException({ name: 'AccessDenied', $fault: 'client', ...meta, message: 'User is not authorized to perform: elasticloadbalancing:CreateTargetGroup' });
+    const denied = new ElasticLoadBalancingV2ServiceException({
+      name: 'AccessDenied',
+      $fault: 'client',
+      ...meta,
+      message: 'User is not authorized to perform: elasticloadbalancing:CreateTargetGroup',
+    });
 
     const translated = translateAwsError(denied, 'ensureTargetGroup');
 
     expect(translated).toBeInstanceOf(CloudRefusedError);
-    expect((translated as Error).message).toMatch(/not allowed to create target groups \(elasticloadbalancing:CreateTargetGroup was denied\)/);
+    expect((translated as Error).message).toMatch(
+      /not allowed to create target groups \(elasticloadbalancing:CreateTargetGroup was denied\)/,
+    );
   });
 
   it('leaves errors the adapters report themselves as they are', () => {
@@ -104,11 +108,22 @@ describe('the reconciler wired to ECS and ELBv2', () => {
     });
     const clock = new ManualClock();
     const deps = {
-      ...reconcilerDeps(config, { dynamoClient: tables.client, ecsClient: new ECSClient({ maxAttempts: 1 }), elbClient: new ElasticLoadBalancingV2Client({ maxAttempts: 1 }) }),
+      ...reconcilerDeps(config, {
+        dynamoClient: tables.client,
+        ecsClient: new ECSClient({ maxAttempts: 1 }),
+        elbClient: new ElasticLoadBalancingV2Client({ maxAttempts: 1 }),
+      }),
       clock,
       random: () => 0.5,
     };
-    const tenant = newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: clock.now(), trialDays: 14 });
+    const tenant = newTenant({
+      slug: 'acme',
+      email: 'ann@acme.test',
+      plan: 'trial',
+      tokenHash: '0'.repeat(64),
+      now: clock.now(),
+      trialDays: 14,
+    });
     const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
     await store.create(tenant, { maxTenants: 10 });
     /** Reconciles as the sweep would: again once the recorded retry time has come. */
@@ -132,7 +147,9 @@ describe('the reconciler wired to ECS and ELBv2', () => {
 
     const tenant = (await deps.store.get('acme'))!;
     expect(tenant.status).toMatchObject({ phase: 'Failed', slot: false, attempts: config.maxRestarts + 1, lastErrorCategory: 'platform' });
-    expect(tenant.status.lastError).toMatch(/^Dormouse is not allowed to start tasks \(ecs:RunTask was denied\); check the reconciler's IAM role/);
+    expect(tenant.status.lastError).toMatch(
+      /^Dormouse is not allowed to start tasks \(ecs:RunTask was denied\); check the reconciler's IAM role/,
+    );
     expect(ecs).toHaveReceivedCommandTimes(RunTaskCommand, config.maxRestarts + 1);
     expect(await store.countRoutingSlots()).toBe(0);
     // The same client token every time: a retry of one launch, never a second task.
@@ -143,7 +160,9 @@ describe('the reconciler wired to ECS and ELBv2', () => {
   it('keeps a tenant whose RunTask is throttled Provisioning with its slot, however long it lasts', async () => {
     const { deps, config, reconcileUntilSettled } = await world();
     ecs.on(ListTasksCommand).resolves({ taskArns: [] });
-    ecs.on(RunTaskCommand).rejects(new ECSServiceException({ name: 'ThrottlingException', $fault: 'client', ...meta, message: 'Rate exceeded' }));
+    ecs
+      .on(RunTaskCommand)
+      .rejects(new ECSServiceException({ name: 'ThrottlingException', $fault: 'client', ...meta, message: 'Rate exceeded' }));
 
     await reconcileUntilSettled();
 
@@ -152,5 +171,4 @@ describe('the reconciler wired to ECS and ELBv2', () => {
     expect(tenant.status.lastError).toBeUndefined();
     expect(ecs.commandCalls(RunTaskCommand).length).toBeGreaterThan(config.maxRestarts + 1);
   });
-
 });

@@ -46,14 +46,12 @@ function sent(): GetMetricDataCommandInput[] {
 /** Answers every query of a request, with the values `valuesFor` gives its target group. */
 function answerWith(valuesFor: (targetGroup: string) => number[]) {
   cloudWatch.on(GetMetricDataCommand).callsFake((input: GetMetricDataCommandInput) => ({
-    MetricDataResults: (input.MetricDataQueries ?? []).map(
-      (query): MetricDataResult => ({
-        Id: query.Id,
-        StatusCode: 'Complete',
-        Values: valuesFor(query.MetricStat!.Metric!.Dimensions![0]!.Value!),
-        Timestamps: [],
-      }),
-    ),
+    MetricDataResults: (input.MetricDataQueries ?? []).map((query): MetricDataResult => ({
+      Id: query.Id,
+      StatusCode: 'Complete',
+      Values: valuesFor(query.MetricStat!.Metric!.Dimensions![0]!.Value!),
+      Timestamps: [],
+    })),
   }));
 }
 
@@ -113,7 +111,10 @@ describe('CloudWatchActivity', () => {
 
   it('maps each query back to its tenant: datapoints summed, none counted as zero, connections always zero', async () => {
     // Prepare
-    answerWith((targetGroup) => ({ 'targetgroup/dm-acme/6d0ecf831eec9f09': [3, 0, 2], 'targetgroup/dm-globex/6d0ecf831eec9f09': [7] })[targetGroup] ?? []);
+    answerWith(
+      (targetGroup) =>
+        ({ 'targetgroup/dm-acme/6d0ecf831eec9f09': [3, 0, 2], 'targetgroup/dm-globex/6d0ecf831eec9f09': [7] })[targetGroup] ?? [],
+    );
 
     // Act
     const levels = await activity().activity(

@@ -248,7 +248,12 @@ describe('EcsCompute.tenantTasks', () => {
     });
 
     // Act
-    const tasks = await compute().tenantTasks('acme', [arn('spot-interrupted'), arn('stopped-known'), arn('running-spot'), arn('aged-out')]);
+    const tasks = await compute().tenantTasks('acme', [
+      arn('spot-interrupted'),
+      arn('stopped-known'),
+      arn('running-spot'),
+      arn('aged-out'),
+    ]);
 
     // Assess: startedBy is the only filter, as the ECS API reference requires.
     expect(ecs.commandCalls(ListTasksCommand).map((call) => call.args[0].input)).toStrictEqual([
@@ -382,9 +387,7 @@ describe('EcsCompute.stopTask', () => {
   });
 
   it('treats a task ECS no longer knows as already stopped', async () => {
-    ecs
-      .on(StopTaskCommand)
-      .rejects(new InvalidParameterException({ message: 'The referenced task was not found.', $metadata: {} }));
+    ecs.on(StopTaskCommand).rejects(new InvalidParameterException({ message: 'The referenced task was not found.', $metadata: {} }));
 
     await expect(compute().stopTask(arn('gone'), 'deleted')).resolves.toBeUndefined();
   });

@@ -41,7 +41,14 @@ const ACME_TG = TG('dm-prod-acme');
 const ACME_HOST = 'acme.trial.example.com';
 
 function routing(options: Partial<ConstructorParameters<typeof ElbRouting>[0]> = {}) {
-  return new ElbRouting({ installation: INSTALLATION, listenerArn: LISTENER, vpcId: VPC, port: 8080, healthCheckPath: '/healthz', ...options });
+  return new ElbRouting({
+    installation: INSTALLATION,
+    listenerArn: LISTENER,
+    vpcId: VPC,
+    port: 8080,
+    healthCheckPath: '/healthz',
+    ...options,
+  });
 }
 
 const meta = { $metadata: {} };
@@ -165,8 +172,12 @@ describe('ElbRouting target groups', () => {
   });
 
   it('falls back to the existing group when one with the same name has other settings and is tagged as its own', async () => {
-    elb.on(CreateTargetGroupCommand).rejects(new DuplicateTargetGroupNameException({ message: 'A target group with the same name exists', ...meta }));
-    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: ACME_TG, TargetGroupName: 'dm-prod-acme', VpcId: VPC }] });
+    elb
+      .on(CreateTargetGroupCommand)
+      .rejects(new DuplicateTargetGroupNameException({ message: 'A target group with the same name exists', ...meta }));
+    elb
+      .on(DescribeTargetGroupsCommand)
+      .resolves({ TargetGroups: [{ TargetGroupArn: ACME_TG, TargetGroupName: 'dm-prod-acme', VpcId: VPC }] });
     elb.on(DescribeTagsCommand).callsFake(allAcme);
     elb.on(ModifyTargetGroupAttributesCommand).resolves({});
 
@@ -193,7 +204,9 @@ describe('ElbRouting target groups', () => {
     const limit = new TooManyTargetGroupsException({ message: 'You have reached the maximum number of target groups', ...meta });
     elb.on(CreateTargetGroupCommand).rejects(limit);
 
-    const error = await routing().ensureTargetGroup('acme').catch((e: unknown) => e);
+    const error = await routing()
+      .ensureTargetGroup('acme')
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(RoutingCapacityError);
     expect(error).toMatchObject({ name: 'RoutingCapacityError', tenantId: 'acme', limit: 'TooManyTargetGroupsException', cause: limit });
@@ -209,7 +222,9 @@ describe('ElbRouting target groups', () => {
   });
 
   it('finds no group when ELBv2 reports it not found, without asking for tags', async () => {
-    elb.on(DescribeTargetGroupsCommand).rejects(new TargetGroupNotFoundException({ message: 'One or more target groups not found', ...meta }));
+    elb
+      .on(DescribeTargetGroupsCommand)
+      .rejects(new TargetGroupNotFoundException({ message: 'One or more target groups not found', ...meta }));
 
     expect(await routing().findTargetGroup('acme')).toBeUndefined();
     expect(elb).not.toHaveReceivedCommand(DescribeTagsCommand);
@@ -239,11 +254,24 @@ describe('ElbRouting target groups', () => {
       TargetHealthDescriptions: [
         {
           Target: { Id: '10.0.1.5', Port: 8080 },
-          TargetHealth: { State: 'unhealthy', Reason: 'Target.ResponseCodeMismatch', Description: 'Health checks failed with these codes: [404]' },
+          TargetHealth: {
+            State: 'unhealthy',
+            Reason: 'Target.ResponseCodeMismatch',
+            Description: 'Health checks failed with these codes: [404]',
+          },
         },
-        { Target: { Id: '10.0.2.7', Port: 8080 }, TargetHealth: { State: 'unhealthy', Reason: 'Target.Timeout', Description: 'Request timed out' } },
-        { Target: { Id: '10.0.3.9', Port: 8080 }, TargetHealth: { State: 'unhealthy', Reason: 'Target.FailedHealthChecks', Description: 'Health checks failed' } },
-        { Target: { Id: '10.0.4.2', Port: 8080 }, TargetHealth: { State: 'initial', Reason: 'Elb.InitialHealthChecking', Description: 'Initial health checks in progress' } },
+        {
+          Target: { Id: '10.0.2.7', Port: 8080 },
+          TargetHealth: { State: 'unhealthy', Reason: 'Target.Timeout', Description: 'Request timed out' },
+        },
+        {
+          Target: { Id: '10.0.3.9', Port: 8080 },
+          TargetHealth: { State: 'unhealthy', Reason: 'Target.FailedHealthChecks', Description: 'Health checks failed' },
+        },
+        {
+          Target: { Id: '10.0.4.2', Port: 8080 },
+          TargetHealth: { State: 'initial', Reason: 'Elb.InitialHealthChecking', Description: 'Initial health checks in progress' },
+        },
       ],
     });
 
@@ -253,17 +281,20 @@ describe('ElbRouting target groups', () => {
       {
         ip: '10.0.1.5',
         health: 'unhealthy',
-        reason: 'The application does not answer GET /healthz with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.',
+        reason:
+          'The application does not answer GET /healthz with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.',
       },
       {
         ip: '10.0.2.7',
         health: 'unhealthy',
-        reason: 'The application does not answer GET /healthz in time: the health check timed out. Check that it answers quickly on its port.',
+        reason:
+          'The application does not answer GET /healthz in time: the health check timed out. Check that it answers quickly on its port.',
       },
       {
         ip: '10.0.3.9',
         health: 'unhealthy',
-        reason: 'The application does not answer GET /healthz: the health check could not connect or got no valid HTTP answer. Check that it listens on its port.',
+        reason:
+          'The application does not answer GET /healthz: the health check could not connect or got no valid HTTP answer. Check that it listens on its port.',
       },
       { ip: '10.0.4.2', health: 'initial' },
     ]);
@@ -291,7 +322,10 @@ describe('ElbRouting target groups', () => {
   });
 
   it('deletes a target group, and a group already gone counts as deleted', async () => {
-    elb.on(DeleteTargetGroupCommand).resolvesOnce({}).rejectsOnce(new TargetGroupNotFoundException({ message: 'not found', ...meta }));
+    elb
+      .on(DeleteTargetGroupCommand)
+      .resolvesOnce({})
+      .rejectsOnce(new TargetGroupNotFoundException({ message: 'not found', ...meta }));
 
     await routing().deleteTargetGroup(ACME_TG);
     await routing().deleteTargetGroup(ACME_TG);
@@ -300,7 +334,9 @@ describe('ElbRouting target groups', () => {
   });
 
   it('lets a group still in use by a rule fail its delete', async () => {
-    elb.on(DeleteTargetGroupCommand).rejects(new ResourceInUseException({ message: 'Target group is currently in use by a listener or a rule', ...meta }));
+    elb
+      .on(DeleteTargetGroupCommand)
+      .rejects(new ResourceInUseException({ message: 'Target group is currently in use by a listener or a rule', ...meta }));
 
     await expect(routing().deleteTargetGroup(ACME_TG)).rejects.toBeInstanceOf(TargetGroupInUseError);
   });
@@ -310,7 +346,7 @@ describe('ElbRouting target groups', () => {
 const VICTIM = 'acme-corporation-production-trial-env';
 const INTRUDER = 'acme-corporation-productionzodudz6aaa';
 
-describe('ElbRouting never adopts what is not the tenant\'s', () => {
+describe("ElbRouting never adopts what is not the tenant's", () => {
   const victimGroup = TG(targetGroupName(INSTALLATION, VICTIM));
 
   it('gives the two slugs that once collided target groups of their own', () => {
@@ -327,7 +363,9 @@ describe('ElbRouting never adopts what is not the tenant\'s', () => {
     elb.on(DescribeTagsCommand).resolves({ TagDescriptions: [{ ResourceArn: victimGroup, Tags: tags }] });
 
     // Act
-    const error = await routing().ensureTargetGroup(INTRUDER).catch((e: unknown) => e);
+    const error = await routing()
+      .ensureTargetGroup(INTRUDER)
+      .catch((e: unknown) => e);
 
     // Assess
     expect(error).toBeInstanceOf(ForeignResourceError);
@@ -377,7 +415,9 @@ describe('ElbRouting never adopts what is not the tenant\'s', () => {
     elb.on(DescribeRulesCommand).resolves({ Rules: [DEFAULT_RULE, theirs] });
     elb.on(DescribeTagsCommand).resolves({ TagDescriptions: [{ ResourceArn: RULE('acme'), Tags: ownerTags('other') }] });
 
-    await expect(routing().findRule('acme', ACME_HOST)).rejects.toThrow(/rule for host acme\.trial\.example\.com belongs to another tenant/);
+    await expect(routing().findRule('acme', ACME_HOST)).rejects.toThrow(
+      /rule for host acme\.trial\.example\.com belongs to another tenant/,
+    );
     expectSent(DescribeRulesCommand, { ListenerArn: LISTENER, PageSize: 400 });
     expectSent(DescribeTagsCommand, { ResourceArns: [RULE('acme')] });
   });
@@ -410,11 +450,7 @@ describe('ElbRouting host rules', () => {
 
     expect(rule).toEqual({ arn: RULE('acme'), priority: 4242, targetGroupArn: ACME_TG });
     expectSent(DescribeTagsCommand, { ResourceArns: [RULE('acme')] });
-    expectSent(
-      DescribeRulesCommand,
-      { ListenerArn: LISTENER, PageSize: 400 },
-      { ListenerArn: LISTENER, PageSize: 400, Marker: 'page-2' },
-    );
+    expectSent(DescribeRulesCommand, { ListenerArn: LISTENER, PageSize: 400 }, { ListenerArn: LISTENER, PageSize: 400, Marker: 'page-2' });
   });
 
   it('matches legacy Values conditions and forward configs with weighted target groups', async () => {
@@ -576,7 +612,9 @@ describe('ElbRouting host rules', () => {
   ])('reports $name as a capacity error the reconciler can queue on', async (limit) => {
     elb.on(CreateRuleCommand).rejects(limit);
 
-    const error = await routing().createRule('acme', ACME_HOST, ACME_TG).catch((e: unknown) => e);
+    const error = await routing()
+      .createRule('acme', ACME_HOST, ACME_TG)
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(RoutingCapacityError);
     expect(error).toMatchObject({ name: 'RoutingCapacityError', tenantId: 'acme', limit: limit.name, cause: limit });
@@ -598,11 +636,16 @@ describe('ElbRouting host rules', () => {
 
     await routing().createRule('acme', host, ACME_TG);
 
-    expect(elb).toHaveReceivedCommandWith(CreateRuleCommand, { Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [host] } }] });
+    expect(elb).toHaveReceivedCommandWith(CreateRuleCommand, {
+      Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [host] } }],
+    });
   });
 
   it('deletes a rule, and a rule already gone counts as deleted', async () => {
-    elb.on(DeleteRuleCommand).resolvesOnce({}).rejectsOnce(new RuleNotFoundException({ message: 'One or more rules not found', ...meta }));
+    elb
+      .on(DeleteRuleCommand)
+      .resolvesOnce({})
+      .rejectsOnce(new RuleNotFoundException({ message: 'One or more rules not found', ...meta }));
 
     await routing().deleteRule(RULE('acme'));
     await routing().deleteRule(RULE('acme'));
@@ -635,7 +678,11 @@ describe('ElbRouting under throttling', () => {
 
 describe('ElbRouting drift repair listings', () => {
   it("lists this installation's tagged tenant target groups in its VPC, asking for tags 20 ARNs at a time", async () => {
-    const ours = Array.from({ length: 25 }, (_, i) => ({ TargetGroupArn: TG(`dm-prod-t${i}`), TargetGroupName: `dm-prod-t${i}`, VpcId: VPC }));
+    const ours = Array.from({ length: 25 }, (_, i) => ({
+      TargetGroupArn: TG(`dm-prod-t${i}`),
+      TargetGroupName: `dm-prod-t${i}`,
+      VpcId: VPC,
+    }));
     elb
       .on(DescribeTargetGroupsCommand)
       .resolvesOnce({
@@ -663,9 +710,7 @@ describe('ElbRouting drift repair listings', () => {
     const arns = ours.map((group) => group.TargetGroupArn);
     expectSent(DescribeTargetGroupsCommand, { PageSize: 400 }, { PageSize: 400, Marker: 'page-2' });
     expectSent(DescribeTagsCommand, { ResourceArns: arns.slice(0, 20) }, { ResourceArns: arns.slice(20) });
-    expect(groups).toEqual(
-      ours.flatMap((group, i) => (i % 3 !== 0 && i !== 1 ? [{ arn: group.TargetGroupArn, tenantId: `t${i}` }] : [])),
-    );
+    expect(groups).toEqual(ours.flatMap((group, i) => (i % 3 !== 0 && i !== 1 ? [{ arn: group.TargetGroupArn, tenantId: `t${i}` }] : [])));
   });
 
   it("lists this installation's tagged host rules of the listener, asking for tags 20 ARNs at a time", async () => {

@@ -132,7 +132,14 @@ describe('task events handler', () => {
     const tables = await createTestTables();
     const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
     const created = await store.create(
-      newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: new Date('2026-11-21T10:00:00Z'), trialDays: 14 }),
+      newTenant({
+        slug: 'acme',
+        email: 'ann@acme.test',
+        plan: 'trial',
+        tokenHash: '0'.repeat(64),
+        now: new Date('2026-11-21T10:00:00Z'),
+        trialDays: 14,
+      }),
       { maxTenants: 100 },
     );
     const recorded = await store.save({

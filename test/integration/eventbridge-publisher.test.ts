@@ -38,11 +38,9 @@ function entry(e: DomainEvent) {
 }
 
 const requests = () => eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input);
-const tenantsPerRequest = () =>
-  requests().map((input) => (input.Entries ?? []).map((sent) => JSON.parse(sent.Detail ?? '{}').tenantId));
+const tenantsPerRequest = () => requests().map((input) => (input.Entries ?? []).map((sent) => JSON.parse(sent.Detail ?? '{}').tenantId));
 
-const publisher = (options: { maxAttempts?: number } = {}) =>
-  new EventBridgePublisher({ client, busName, baseDelayMs: 1, ...options });
+const publisher = (options: { maxAttempts?: number } = {}) => new EventBridgePublisher({ client, busName, baseDelayMs: 1, ...options });
 
 beforeEach(() => {
   eventBridge.reset();
@@ -68,11 +66,7 @@ describe('EventBridgePublisher', () => {
 
     await publisher().publish(large);
 
-    expect(tenantsPerRequest()).toEqual([
-      ['tenant-0', 'tenant-1'],
-      ['tenant-2', 'tenant-3'],
-      ['tenant-4'],
-    ]);
+    expect(tenantsPerRequest()).toEqual([['tenant-0', 'tenant-1'], ['tenant-2', 'tenant-3'], ['tenant-4']]);
     for (const input of requests()) {
       expect((input.Entries ?? []).reduce((sum, sent) => sum + entrySize(sent), 0)).toBeLessThanOrEqual(MAX_REQUEST_BYTES);
     }
@@ -119,10 +113,7 @@ describe('EventBridgePublisher', () => {
 
     await publisher().publish(events);
 
-    expect(requests()).toEqual([
-      { Entries: events.map(entry) },
-      { Entries: [entry(events[1]!), entry(events[3]!)] },
-    ]);
+    expect(requests()).toEqual([{ Entries: events.map(entry) }, { Entries: [entry(events[1]!), entry(events[3]!)] }]);
   });
 
   it('resends a single refused entry and nothing else', async () => {
@@ -150,15 +141,15 @@ describe('EventBridgePublisher', () => {
     // EventBridge keeps refusing tenant-1's event, whatever else is in the request.
     eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => {
       const results = (input.Entries ?? []).map((sent, index) =>
-        sent.Detail?.includes('tenant-1')
-          ? { ErrorCode: 'InternalFailure', ErrorMessage: 'Internal error' }
-          : { EventId: `e${index}` },
+        sent.Detail?.includes('tenant-1') ? { ErrorCode: 'InternalFailure', ErrorMessage: 'Internal error' } : { EventId: `e${index}` },
       );
       return { FailedEntryCount: results.filter((result) => 'ErrorCode' in result).length, Entries: results };
     });
     const events = [event(0), event(1, {}, 'Tenant Ready')];
 
-    const error = await publisher({ maxAttempts: 3 }).publish(events).catch((caught: unknown) => caught);
+    const error = await publisher({ maxAttempts: 3 })
+      .publish(events)
+      .catch((caught: unknown) => caught);
 
     expect(error).toBeInstanceOf(PublishError);
     expect(error).toMatchObject({

@@ -42,7 +42,11 @@ async function healthOf(routing: GatewayRouting, arn: string, ip: string): Promi
 }
 
 async function until(routing: GatewayRouting, arn: string, ip: string, health: TargetHealth | undefined, timeoutMs = 5_000) {
-  await waitFor(`${ip} to be ${health ?? 'gone'}`, async () => ((await healthOf(routing, arn, ip)) === health ? true : undefined), timeoutMs);
+  await waitFor(
+    `${ip} to be ${health ?? 'gone'}`,
+    async () => ((await healthOf(routing, arn, ip)) === health ? true : undefined),
+    timeoutMs,
+  );
 }
 
 describe('GatewayRouting target groups', () => {
@@ -63,7 +67,9 @@ describe('GatewayRouting target groups', () => {
   it('refuses a target for a group that does not exist, like ELBv2', async () => {
     const { routing } = newRouting();
 
-    await expect(routing.registerTarget('local:targetgroup/dm-nobody', '127.0.0.1:1')).rejects.toMatchObject({ name: 'TargetGroupNotFoundError' });
+    await expect(routing.registerTarget('local:targetgroup/dm-nobody', '127.0.0.1:1')).rejects.toMatchObject({
+      name: 'TargetGroupNotFoundError',
+    });
   });
 
   it('refuses to delete a group a rule forwards to, and deletes it (idempotently) once the rule is gone', async () => {
@@ -96,7 +102,7 @@ describe('GatewayRouting target groups', () => {
 });
 
 describe('GatewayRouting names and owners', () => {
-  it("names groups as the AWS adapter does, with the installation id, and gives the two slugs that once collided a group each", async () => {
+  it('names groups as the AWS adapter does, with the installation id, and gives the two slugs that once collided a group each', async () => {
     const { routing } = newRouting({ installation: 'dev1' });
 
     const victim = await routing.ensureTargetGroup('acme-corporation-production-trial-env');
@@ -239,17 +245,20 @@ describe('GatewayRouting health checks', () => {
       {
         ip: notFound.ip,
         health: 'unhealthy',
-        reason: 'The application does not answer GET /healthz with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.',
+        reason:
+          'The application does not answer GET /healthz with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.',
       },
       {
         ip: hanging.ip,
         health: 'unhealthy',
-        reason: 'The application does not answer GET /healthz in time: the health check timed out. Check that it answers quickly on its port.',
+        reason:
+          'The application does not answer GET /healthz in time: the health check timed out. Check that it answers quickly on its port.',
       },
       {
         ip: nothing,
         health: 'unhealthy',
-        reason: 'The application does not answer GET /healthz: the health check could not connect or got no valid HTTP answer. Check that it listens on its port.',
+        reason:
+          'The application does not answer GET /healthz: the health check could not connect or got no valid HTTP answer. Check that it listens on its port.',
       },
     ]);
   });

@@ -16,7 +16,12 @@ const recorder = recordEvents(compute);
 const tasks: Record<string, ObservedTask> = {};
 
 async function runDemo(tenantId: string): Promise<ObservedTask> {
-  const result = await compute.runTask({ tenantId, host: `${tenantId}.localhost`, clientToken: `${tenantId}-1`, capacityProvider: 'FARGATE_SPOT' });
+  const result = await compute.runTask({
+    tenantId,
+    host: `${tenantId}.localhost`,
+    clientToken: `${tenantId}-1`,
+    capacityProvider: 'FARGATE_SPOT',
+  });
   if (!result.started) throw new Error(`${tenantId} did not start: ${result.reason}`);
   return (await recorder.until(result.task.arn, (task) => task.lastStatus === 'RUNNING')).task;
 }
@@ -83,7 +88,9 @@ async function setup(
       const arn = await routing.ensureTargetGroup(tenantId);
       await routing.registerTarget(arn, ip);
       await routing.createRule(tenantId, `${tenantId}.localhost`, arn);
-      await waitFor(`${tenantId} to be healthy`, async () => (await routing.targets(arn)).some((t) => t.ip === ip && t.health === 'healthy'));
+      await waitFor(`${tenantId} to be healthy`, async () =>
+        (await routing.targets(arn)).some((t) => t.ip === ip && t.health === 'healthy'),
+      );
       return arn;
     },
     read: (...tenantIds) =>
@@ -137,7 +144,13 @@ describe('gateway', () => {
     const starting = await s.routing.ensureTargetGroup('initech');
     await s.routing.createRule('initech', 'initech.localhost', starting);
 
-    const hosts = [s.hostOf('nobody'), s.hostOf('initech'), `localhost:${s.gateway.port}`, 'acme.example.com', `deep.acme.localhost:${s.gateway.port}`];
+    const hosts = [
+      s.hostOf('nobody'),
+      s.hostOf('initech'),
+      `localhost:${s.gateway.port}`,
+      'acme.example.com',
+      `deep.acme.localhost:${s.gateway.port}`,
+    ];
     const answers = await Promise.all(hosts.map((host) => get(gw(s), '/whoami', { host })));
 
     for (const answer of answers) expect([answer.status, answer.body]).toEqual([503, 'wake']);
@@ -365,7 +378,9 @@ describe('gateway WebSockets', () => {
       socket.on('error', () => {});
       socket.once('close', () => sockets.delete(socket));
       const accept = createHash('sha1').update(`${req.headers['sec-websocket-key']}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+      );
       socket.on('data', (data) => socket.write(data));
       // HTTP server sockets allow half-open connections: close our side when the client does,
       // as a WebSocket server does after the closing handshake.
@@ -378,7 +393,8 @@ describe('gateway WebSockets', () => {
     return { app, upgrades, sockets };
   }
 
-  type Upgraded = { kind: 'upgrade'; res: IncomingMessage; socket: Socket; key: string } | { kind: 'response'; status: number; body: string };
+  type Upgraded =
+    { kind: 'upgrade'; res: IncomingMessage; socket: Socket; key: string } | { kind: 'response'; status: number; body: string };
 
   function upgrade(address: string, host: string): Promise<Upgraded> {
     const key = randomBytes(16).toString('base64');

@@ -146,7 +146,10 @@ describe('serveHttpApi', () => {
         const req = httpRequest(`${api.url}/`, { headers: { 'X-Trace-Hop': ['one', 'two'], 'X-Tenant': 'acme' } });
         req.on('response', (res) => {
           let text = '';
-          res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
+          res
+            .setEncoding('utf8')
+            .on('data', (chunk: string) => (text += chunk))
+            .on('end', () => resolve(text));
         });
         req.on('error', reject);
         req.end();
@@ -186,9 +189,7 @@ describe('serveHttpApi', () => {
       const api = await serve(echo);
       const bytes = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff]);
 
-      const { event } = await echoed(
-        await fetch(api.url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: bytes }),
-      );
+      const { event } = await echoed(await fetch(api.url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: bytes }));
 
       expect(event.isBase64Encoded).toBe(true);
       expect(Buffer.from(event.body ?? '', 'base64')).toEqual(Buffer.from(bytes));
@@ -385,10 +386,13 @@ describe('serveHttpApi', () => {
     });
 
     it('lets a request in flight get its answer, then resolves without waiting for keep-alive to lapse', async () => {
-      const api = await serveHttpApi(async () => {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        return { body: 'done' };
-      }, { port: 0 });
+      const api = await serveHttpApi(
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          return { body: 'done' };
+        },
+        { port: 0 },
+      );
       const answer = fetch(api.url).then(async (response) => [response.status, await response.text()]);
       await new Promise((resolve) => setTimeout(resolve, 50));
 

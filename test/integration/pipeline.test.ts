@@ -29,13 +29,16 @@ describe('signup to Running through the event flow', () => {
 
   async function start() {
     const tables = await createTestTables();
-    embedded = await startEmbedded({
-      DORMOUSE_API_PORT: '0',
-      DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
-      DORMOUSE_TABLE_NAME: tables.tenantTable,
-      DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-      DORMOUSE_ADMIN_TOKEN: ADMIN,
-    }, { apiOnly: true });
+    embedded = await startEmbedded(
+      {
+        DORMOUSE_API_PORT: '0',
+        DORMOUSE_DYNAMODB_ENDPOINT: tables.endpoint,
+        DORMOUSE_TABLE_NAME: tables.tenantTable,
+        DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+        DORMOUSE_ADMIN_TOKEN: ADMIN,
+      },
+      { apiOnly: true },
+    );
     const cloud = new FakeCloud();
     const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
     const events: DomainEvent[] = [];

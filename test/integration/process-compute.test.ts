@@ -54,7 +54,12 @@ describe('ProcessCompute', () => {
     // Assess
     expect(result.started).toBe(true);
     if (!result.started) return;
-    expect(result.task).toMatchObject({ tenantId: 'acme', lastStatus: 'PROVISIONING', desiredStatus: 'RUNNING', capacityProvider: 'FARGATE_SPOT' });
+    expect(result.task).toMatchObject({
+      tenantId: 'acme',
+      lastStatus: 'PROVISIONING',
+      desiredStatus: 'RUNNING',
+      capacityProvider: 'FARGATE_SPOT',
+    });
     expect(result.task.arn).toBe('local:task/acme/1');
     await until(result.task.arn, (task) => task.lastStatus === 'RUNNING');
     const events = of(result.task.arn);
@@ -107,7 +112,11 @@ describe('ProcessCompute', () => {
     await compute.stopTask(result.task.arn, 'Dormouse: tenant passivated');
     const stopped = await until(result.task.arn, (task) => task.lastStatus === 'STOPPED');
 
-    expect(stopped.task).toMatchObject({ desiredStatus: 'STOPPED', stopCode: 'UserInitiated', stoppedReason: 'Dormouse: tenant passivated' });
+    expect(stopped.task).toMatchObject({
+      desiredStatus: 'STOPPED',
+      stopCode: 'UserInitiated',
+      stoppedReason: 'Dormouse: tenant passivated',
+    });
     expect(stopped.task.containerReason).toBeUndefined();
     expect(of(result.task.arn).map((event) => [event.task.lastStatus, event.task.desiredStatus, event.version])).toEqual([
       ['PROVISIONING', 'RUNNING', 1],
@@ -145,7 +154,9 @@ describe('ProcessCompute', () => {
   });
 
   it('reports a process that exits by itself as EssentialContainerExited, with its exit code and last stderr line', async () => {
-    const { compute, of, until } = newCompute({ command: [node, '-e', "console.error('starting'); console.error('boom'); process.exit(3)"] });
+    const { compute, of, until } = newCompute({
+      command: [node, '-e', "console.error('starting'); console.error('boom'); process.exit(3)"],
+    });
 
     const result = await compute.runTask(request('acme'));
     if (!result.started) throw new Error('not started');
@@ -177,7 +188,10 @@ describe('ProcessCompute', () => {
   });
 
   it('kills and stops a task that never listens on its port, after the start timeout', async () => {
-    const { compute, until } = newCompute({ command: [node, '-e', "console.error('waiting for a database'); setInterval(() => {}, 1000)"], startTimeoutMs: 1_500 });
+    const { compute, until } = newCompute({
+      command: [node, '-e', "console.error('waiting for a database'); setInterval(() => {}, 1000)"],
+      startTimeoutMs: 1_500,
+    });
 
     const result = await compute.runTask(request('acme'));
     if (!result.started) throw new Error('not started');
@@ -233,7 +247,12 @@ describe('ProcessCompute', () => {
 
       const env = JSON.parse((await get(running.task.ip!, '/')).body) as Record<string, string>;
 
-      expect(env).toMatchObject({ PORT: running.task.ip!.split(':')[1], TENANT_ID: 'acme', TENANT_HOST: 'acme.localhost', GREETING: 'hello' });
+      expect(env).toMatchObject({
+        PORT: running.task.ip!.split(':')[1],
+        TENANT_ID: 'acme',
+        TENANT_HOST: 'acme.localhost',
+        GREETING: 'hello',
+      });
       expect(env.DORMOUSE_TEST_SECRET).toBeUndefined();
       expect(env.NODE_OPTIONS).toBeUndefined();
     } finally {
@@ -256,7 +275,11 @@ describe('ProcessCompute', () => {
       const [task] = await compute.tenantTasks(arn.split('/')[1]!, [arn]);
       expect(task?.lastStatus).toBe('STOPPED');
     }
-    expect(await compute.runTask(request('late'))).toEqual({ started: false, capacityUnavailable: false, reason: 'the local compute is shutting down' });
+    expect(await compute.runTask(request('late'))).toEqual({
+      started: false,
+      capacityUnavailable: false,
+      reason: 'the local compute is shutting down',
+    });
   });
 
   it('stopAll also stops a task that is still starting', async () => {
@@ -302,7 +325,10 @@ describe('ProcessCompute when the control plane dies', () => {
   });
 
   /** Starts the fixture control plane; resolves with its tenant's pid and process group, and its watchdog's pid, once it runs. */
-  async function startParent(mode: 'exit' | 'hang' | 'stubborn' | 'stop', runtimeDir?: string): Promise<{ pid: number; group: number; watchdog: number }> {
+  async function startParent(
+    mode: 'exit' | 'hang' | 'stubborn' | 'stop',
+    runtimeDir?: string,
+  ): Promise<{ pid: number; group: number; watchdog: number }> {
     parent = spawn(node, ['--import', 'tsx', fixture, mode, ...(runtimeDir ? [runtimeDir] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     parent.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -389,7 +415,13 @@ describe('ProcessCompute when the control plane dies', () => {
     groups.add(unrelated.pid!);
     // A record of a run whose control plane is gone (no process has pid 2^22 + 1 on Linux or macOS).
     // Recorded with another start time: the process that had this pid then was another one.
-    const record = { tenantId: 'acme', taskArn: 'local:task/acme/1', pgid: unrelated.pid, startTime: '1', startedAt: new Date().toISOString() };
+    const record = {
+      tenantId: 'acme',
+      taskArn: 'local:task/acme/1',
+      pgid: unrelated.pid,
+      startTime: '1',
+      startedAt: new Date().toISOString(),
+    };
     const watchdog = { pid: unrelated.pid, startTime: processStartTime(unrelated.pid!) };
     writeFileSync(join(runtimeDir, 'run-4194305-abcdef.json'), JSON.stringify({ watchdog, groups: [record] }));
 
@@ -451,26 +483,32 @@ describe('ProcessCompute watchdog', () => {
       .map(Number);
   }
 
-  it.runIf(process.platform === 'linux')('runs one watchdog for all its tasks, in a process group of its own, and none once stopAll has resolved', async () => {
-    const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
-    const { compute, until } = newCompute({ runtimeDir });
-    expect(compute.watchdogPid()).toBeUndefined();
-    const started = await Promise.all(['acme', 'globex', 'initech'].map((tenant) => compute.runTask(request(tenant))));
-    await Promise.all(started.map((result) => until(result.started ? result.task.arn : '', (task) => task.lastStatus === 'RUNNING')));
-    const watchdog = compute.watchdogPid()!;
-    pids.add(watchdog);
+  it.runIf(process.platform === 'linux')(
+    'runs one watchdog for all its tasks, in a process group of its own, and none once stopAll has resolved',
+    async () => {
+      const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
+      const { compute, until } = newCompute({ runtimeDir });
+      expect(compute.watchdogPid()).toBeUndefined();
+      const started = await Promise.all(['acme', 'globex', 'initech'].map((tenant) => compute.runTask(request(tenant))));
+      await Promise.all(started.map((result) => until(result.started ? result.task.arn : '', (task) => task.lastStatus === 'RUNNING')));
+      const watchdog = compute.watchdogPid()!;
+      pids.add(watchdog);
 
-    const during = watchdogChildren();
-    const ownGroup = (await liveMembers(watchdog)).includes(watchdog);
-    const recorded = JSON.parse(readFileSync(join(runtimeDir, readdirSync(runtimeDir)[0]!), 'utf8')) as { watchdog: { pid: number }; groups: unknown[] };
-    await compute.stopAll();
+      const during = watchdogChildren();
+      const ownGroup = (await liveMembers(watchdog)).includes(watchdog);
+      const recorded = JSON.parse(readFileSync(join(runtimeDir, readdirSync(runtimeDir)[0]!), 'utf8')) as {
+        watchdog: { pid: number };
+        groups: unknown[];
+      };
+      await compute.stopAll();
 
-    expect(during).toEqual([watchdog]);
-    expect(ownGroup).toBe(true);
-    expect(recorded.watchdog.pid).toBe(watchdog);
-    expect(recorded.groups).toHaveLength(3);
-    expect(processGone(watchdog)).toBe(true);
-    expect(compute.watchdogPid()).toBeUndefined();
-    expect(readdirSync(runtimeDir)).toEqual([]);
-  });
+      expect(during).toEqual([watchdog]);
+      expect(ownGroup).toBe(true);
+      expect(recorded.watchdog.pid).toBe(watchdog);
+      expect(recorded.groups).toHaveLength(3);
+      expect(processGone(watchdog)).toBe(true);
+      expect(compute.watchdogPid()).toBeUndefined();
+      expect(readdirSync(runtimeDir)).toEqual([]);
+    },
+  );
 });

@@ -46,6 +46,8 @@ describe('DynamoDbRateLimiter', () => {
     const { Items = [] } = await tables.documentClient.send(new ScanCommand({ TableName: tables.tenantTable }));
     expect(JSON.stringify(Items)).not.toContain('203.0.113.77');
     const counters = Items.filter((item) => String(item.pk).startsWith(`rate#${key}#`));
-    expect(counters).toEqual([{ pk: expect.stringMatching(/^rate#signup:[0-9a-f]{64}#\d+$/), kind: 'rateLimit', count: 1, expiresAt: WINDOW_END }]);
+    expect(counters).toEqual([
+      { pk: expect.stringMatching(/^rate#signup:[0-9a-f]{64}#\d+$/), kind: 'rateLimit', count: 1, expiresAt: WINDOW_END },
+    ]);
   });
 });

@@ -24,7 +24,15 @@ describe('reconcile', () => {
 
   it('does nothing for a signup waiting for its email link: no task, no routing slot, no write', async () => {
     const world = await createWorld();
-    const waiting = newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: 'hash', now: world.clock.now(), trialDays: 14, verificationCodeHash: 'code' });
+    const waiting = newTenant({
+      slug: 'acme',
+      email: 'ann@acme.test',
+      plan: 'trial',
+      tokenHash: 'hash',
+      now: world.clock.now(),
+      trialDays: 14,
+      verificationCodeHash: 'code',
+    });
     const stored = await world.store.create(waiting, { maxTenants: 10 });
 
     await world.reconcile('acme');
@@ -193,7 +201,9 @@ describe('reconcile', () => {
 
   it('restarts a crashing task with backoff and marks the tenant Failed with a reason a person can act on', async () => {
     const world = await createWorld();
-    world.cloud.crashLoop.set('acme', { containerReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s): manifest unknown' });
+    world.cloud.crashLoop.set('acme', {
+      containerReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s): manifest unknown',
+    });
     await world.signUp('acme');
 
     await world.converge(['acme'], 80);
@@ -207,7 +217,8 @@ describe('reconcile', () => {
   });
 
   it('says why a task does not pass its health check while it waits, then fails the tenant after the unhealthy timeout', async () => {
-    const reason = 'The application does not answer GET / with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.';
+    const reason =
+      'The application does not answer GET / with a 2xx or 3xx status (it answered 404). Make it answer there, or change the health check path.';
     const world = await createWorld({ settings: { unhealthyTimeoutMs: 5 * 60_000 } });
     world.cloud.failingHealthChecks.set('acme', reason);
     await world.signUp('acme');
@@ -221,7 +232,9 @@ describe('reconcile', () => {
 
     expect(waiting.status).toMatchObject({ phase: 'Provisioning', lastError: reason });
     expect(failed.status.phase).toBe('Failed');
-    expect(failed.status.lastError).toBe(`${reason} Gave up after 5 minutes of failed health checks; fix the application, then wake the tenant to try again.`);
+    expect(failed.status.lastError).toBe(
+      `${reason} Gave up after 5 minutes of failed health checks; fix the application, then wake the tenant to try again.`,
+    );
     const failedAfter = Date.parse(failed.status.transitionAt!) - signedUpAt;
     expect(failedAfter).toBeGreaterThan(5 * 60_000);
     expect(failedAfter).toBeLessThan(6 * 60_000);
@@ -271,7 +284,9 @@ describe('reconcile', () => {
 
     const tenant = (await world.store.get('acme'))!;
     expect(tenant.status).toMatchObject({ phase: 'Failed', failedGeneration: 1, slot: false, lastErrorCategory: 'platform' });
-    expect(tenant.status.lastError).toMatch(/not allowed to call RunTask \(RunTask was denied\); check the reconciler's IAM role.*Gave up after 4 attempts/s);
+    expect(tenant.status.lastError).toMatch(
+      /not allowed to call RunTask \(RunTask was denied\); check the reconciler's IAM role.*Gave up after 4 attempts/s,
+    );
     expect(world.cloud.countCalls('RunTask')).toBe(world.settings.maxRestarts + 1);
     expect(await world.store.countRoutingSlots()).toBe(0);
   });
@@ -341,7 +356,7 @@ describe('reconcile', () => {
     expect(tenant.status.retryAt).toBe(world.clock.now().toISOString());
   });
 
-  it('leaves the load balancer alone while a new tenant\'s task starts, and asks it once the task runs', async () => {
+  it("leaves the load balancer alone while a new tenant's task starts, and asks it once the task runs", async () => {
     const world = await createWorld();
     await world.signUp('acme');
     const routingCalls = () => world.cloud.calls.filter((call) => /^Describe(Rules|TargetGroups|TargetHealth)$/.test(call));
@@ -369,7 +384,8 @@ describe('reconcile', () => {
       save: async (...args: Parameters<typeof store.save>) => {
         const saved = await store.save(...args);
         // The slot's release commits, and the answer never arrives (a timeout, a dropped connection).
-        if (args[1]?.routingSlot?.claim === false && lost++ === 0) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+        if (args[1]?.routingSlot?.claim === false && lost++ === 0)
+          throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
         return saved;
       },
     });

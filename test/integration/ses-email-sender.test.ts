@@ -14,7 +14,11 @@ describe('SesEmailSender', () => {
     ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
     const sender = new SesEmailSender({ from: 'Dormouse <trials@example.com>', client });
 
-    await sender.send({ to: 'ann@example.com', subject: 'Confirm your trial "acme"', text: 'Open https://api.example.com/verify?tenant=acme&code=abc' });
+    await sender.send({
+      to: 'ann@example.com',
+      subject: 'Confirm your trial "acme"',
+      text: 'Open https://api.example.com/verify?tenant=acme&code=abc',
+    });
 
     expect(ses).toHaveReceivedCommandTimes(SendEmailCommand, 1);
     expect(ses.calls()).toHaveLength(1);

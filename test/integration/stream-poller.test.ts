@@ -31,7 +31,9 @@ describe('stream poller (DynamoDB Local)', () => {
     return delivered;
   }
   const put = (tables: TestTables, table: string, key: Record<string, string>) =>
-    tables.client.send(new PutItemCommand({ TableName: table, Item: Object.fromEntries(Object.entries(key).map(([k, v]) => [k, { S: v }])) }));
+    tables.client.send(
+      new PutItemCommand({ TableName: table, Item: Object.fromEntries(Object.entries(key).map(([k, v]) => [k, { S: v }])) }),
+    );
 
   it('delivers the first record even when another table was written first (as a signup with an Idempotency-Key does)', async () => {
     const tables = await createTestTables();

@@ -3,12 +3,7 @@ import 'aws-sdk-client-mock-vitest/extend';
 import { mockClient } from 'aws-sdk-client-mock';
 import { EventBridgeClient, PutEventsCommand, type PutEventsCommandInput } from '@aws-sdk/client-eventbridge';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import {
-  DescribeStreamCommand,
-  DynamoDBStreamsClient,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-} from '@aws-sdk/client-dynamodb-streams';
+import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
@@ -17,11 +12,7 @@ import { EventBridgePublisher, PublishError } from '../../shared/adapters/aws/ev
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../shared/adapters/local/dynamodb-local.js';
 import { ConfigError } from '../../shared/config.js';
 import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.js';
-import {
-  createStreamPublisherHandler,
-  loadStreamPublisherConfig,
-  StreamRecordError,
-} from '../../shared/events/stream-publisher.js';
+import { createStreamPublisherHandler, loadStreamPublisherConfig, StreamRecordError } from '../../shared/events/stream-publisher.js';
 import { createTestTables, type TestTables } from '../support/dynamodb.js';
 
 const busName = 'dormouse';
@@ -34,7 +25,14 @@ const context = {
 
 const tokenHash = 'ab'.repeat(32);
 const acme: Tenant = {
-  ...newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash, now: new Date('2026-11-21T10:00:00.000Z'), trialDays: 14 }),
+  ...newTenant({
+    slug: 'acme',
+    email: 'ann@acme.test',
+    plan: 'trial',
+    tokenHash,
+    now: new Date('2026-11-21T10:00:00.000Z'),
+    trialDays: 14,
+  }),
   version: 1,
 };
 const acmeRunning: Tenant = {
@@ -43,13 +41,26 @@ const acmeRunning: Tenant = {
     ...acme.status,
     phase: 'Running',
     observedGeneration: 1,
-    task: { arn: 'arn:aws:ecs:eu-west-1:123456789012:task/dormouse/0f1e2d', ip: '10.0.3.17', capacityProvider: 'FARGATE_SPOT', lastStatus: 'RUNNING', eventVersion: 4 },
+    task: {
+      arn: 'arn:aws:ecs:eu-west-1:123456789012:task/dormouse/0f1e2d',
+      ip: '10.0.3.17',
+      capacityProvider: 'FARGATE_SPOT',
+      lastStatus: 'RUNNING',
+      eventVersion: 4,
+    },
     transitionAt: '2026-11-21T10:01:30.000Z',
   },
   version: 2,
 };
 const globexTombstone: Tenant = {
-  ...newTenant({ slug: 'globex', email: 'hank@globex.test', plan: 'trial', tokenHash, now: new Date('2026-11-01T08:00:00.000Z'), trialDays: 14 }),
+  ...newTenant({
+    slug: 'globex',
+    email: 'hank@globex.test',
+    plan: 'trial',
+    tokenHash,
+    now: new Date('2026-11-01T08:00:00.000Z'),
+    trialDays: 14,
+  }),
   spec: { desired: 'deleted', generation: 2, plan: 'trial' },
   status: { phase: 'Deleted', observedGeneration: 2, attempts: 0, transitionAt: '2026-11-19T10:00:00.000Z' },
   expiresAt: 1_795_255_200,
@@ -140,7 +151,14 @@ const pipeBatch: DynamoDBRecord[] = [
 ];
 
 // Written out in full: the key order of Detail is part of the exact request.
-const pending = { tenantId: 'acme', phase: 'Pending', desired: 'running', generation: 1, observedGeneration: 0, trialEndsAt: '2026-12-05T10:00:00.000Z' };
+const pending = {
+  tenantId: 'acme',
+  phase: 'Pending',
+  desired: 'running',
+  generation: 1,
+  observedGeneration: 0,
+  trialEndsAt: '2026-12-05T10:00:00.000Z',
+};
 const running = {
   tenantId: 'acme',
   phase: 'Running',
@@ -244,9 +262,9 @@ describe('the stream publisher handler', () => {
     const { handler } = build();
     const { OldImage: _dropped, ...newImageOnly } = pipeBatch[3]!.dynamodb!;
 
-    await expect(
-      handler([{ ...pipeBatch[3]!, dynamodb: { ...newImageOnly, StreamViewType: 'NEW_IMAGE' } }], context),
-    ).rejects.toThrow(StreamRecordError);
+    await expect(handler([{ ...pipeBatch[3]!, dynamodb: { ...newImageOnly, StreamViewType: 'NEW_IMAGE' } }], context)).rejects.toThrow(
+      StreamRecordError,
+    );
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 0);
   });
 
@@ -269,9 +287,7 @@ async function streamAsPipeBatch({ client, endpoint, tenantTable }: TestTables):
   const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn }));
   const records: DynamoDBRecord[] = [];
   for (const { ShardId } of StreamDescription?.Shards ?? []) {
-    let { ShardIterator } = await streams.send(
-      new GetShardIteratorCommand({ StreamArn, ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
-    );
+    let { ShardIterator } = await streams.send(new GetShardIteratorCommand({ StreamArn, ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
     for (let round = 0; ShardIterator && round < 10; round++) {
       const page = await streams.send(new GetRecordsCommand({ ShardIterator }));
       if (!page.Records?.length) break;
@@ -295,7 +311,12 @@ describe('the stream publisher on the real table stream (DynamoDB Local)', () =>
     );
     const started = await store.save({
       ...created,
-      status: { ...created.status, phase: 'Running', observedGeneration: 1, task: { arn: 'arn:aws:ecs:task/1', capacityProvider: 'FARGATE' } },
+      status: {
+        ...created.status,
+        phase: 'Running',
+        observedGeneration: 1,
+        task: { arn: 'arn:aws:ecs:task/1', capacityProvider: 'FARGATE' },
+      },
     });
     const active = await store.save({ ...started, lastActiveAt: new Date(Date.now() + 60_000).toISOString() });
     await store.save(withDesired(active, 'passivated'));

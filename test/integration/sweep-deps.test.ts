@@ -68,7 +68,12 @@ describe('sweepDeps', () => {
     const deps = sweepDeps(
       config,
       { loadBalancerFullName: LOAD_BALANCER },
-      { dynamoClient: tables.client, ecsClient: new ECSClient({}), elbClient: new ElasticLoadBalancingV2Client({}), cloudWatchClient: new CloudWatchClient({}) },
+      {
+        dynamoClient: tables.client,
+        ecsClient: new ECSClient({}),
+        elbClient: new ElasticLoadBalancingV2Client({}),
+        cloudWatchClient: new CloudWatchClient({}),
+      },
     );
 
     // Act
@@ -132,7 +137,12 @@ describe('sweepDeps', () => {
     const deps = sweepDeps(
       config,
       { loadBalancerFullName: LOAD_BALANCER },
-      { dynamoClient: tables.client, ecsClient: new ECSClient({}), elbClient: new ElasticLoadBalancingV2Client({}), cloudWatchClient: new CloudWatchClient({}) },
+      {
+        dynamoClient: tables.client,
+        ecsClient: new ECSClient({}),
+        elbClient: new ElasticLoadBalancingV2Client({}),
+        cloudWatchClient: new CloudWatchClient({}),
+      },
     );
 
     // Act
@@ -142,8 +152,12 @@ describe('sweepDeps', () => {
     expect(report.repaired).toEqual({ tasks: 1, rules: 1, targetGroups: 1, tenants: 0 });
     expect(ecs.commandCalls(StopTaskCommand).map((call) => call.args[0].input.task)).toEqual([task('ours')]);
     expect(elb.commandCalls(DeleteRuleCommand).map((call) => call.args[0].input)).toEqual([{ RuleArn: rule('ours') }]);
-    expect(elb.commandCalls(DeleteTargetGroupCommand).map((call) => call.args[0].input)).toEqual([{ TargetGroupArn: group('dm-prod-ghost') }]);
+    expect(elb.commandCalls(DeleteTargetGroupCommand).map((call) => call.args[0].input)).toEqual([
+      { TargetGroupArn: group('dm-prod-ghost') },
+    ]);
     // The other installation's group is not even looked at: its name is not this installation's.
-    expect(elb.commandCalls(DescribeTagsCommand).flatMap((call) => call.args[0].input.ResourceArns ?? [])).not.toContain(group('dm-stage-ghost'));
+    expect(elb.commandCalls(DescribeTagsCommand).flatMap((call) => call.args[0].input.ResourceArns ?? [])).not.toContain(
+      group('dm-stage-ghost'),
+    );
   });
 });

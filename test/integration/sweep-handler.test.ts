@@ -32,7 +32,9 @@ function emfValues(writes: string[]): Record<string, number> {
   const values: Record<string, number> = {};
   for (const line of writes.join('').split('\n')) {
     if (!line.includes('"_aws"')) continue;
-    const document = JSON.parse(line) as Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Metrics: Array<{ Name: string }> }> } };
+    const document = JSON.parse(line) as Record<string, unknown> & {
+      _aws: { CloudWatchMetrics: Array<{ Namespace: string; Metrics: Array<{ Name: string }> }> };
+    };
     for (const { Namespace, Metrics: metrics } of document._aws.CloudWatchMetrics) {
       expect(Namespace).toBe('Dormouse');
       for (const { Name } of metrics) values[Name] = document[Name] as number;
@@ -85,10 +87,16 @@ describe('sweep handler', () => {
 
     // Assess
     expect(report).toMatchObject({ passivated: 1, expired: 0, repaired: { rules: 1, targetGroups: 1, tasks: 0, tenants: 0 }, done: true });
-    expect(emfValues(writes)).toEqual({ TenantsPassivated: 1, TrialsExpired: 0, DriftRepaired: 2, TenantsReconciled: report.reconciled, TenantsStuck: 0 });
+    expect(emfValues(writes)).toEqual({
+      TenantsPassivated: 1,
+      TrialsExpired: 0,
+      DriftRepaired: 2,
+      TenantsReconciled: report.reconciled,
+      TenantsStuck: 0,
+    });
   });
 
-  it('counts tenants stuck in a passing phase in the TenantsStuck metric, which the operators\' alarm watches', async () => {
+  it("counts tenants stuck in a passing phase in the TenantsStuck metric, which the operators' alarm watches", async () => {
     // Prepare: a tenant Provisioning for 20 minutes, held by a reconciler that keeps retrying
     const { world, handler } = await sweepWorld();
     await world.signUp('stuck');

@@ -187,7 +187,14 @@ describe('sweep: trials', () => {
     expect((await world.store.get('ended'))!.spec).toMatchObject({ desired: 'deleted', generation: 2 });
     expect((await world.store.get('live'))!.spec).toMatchObject({ desired: 'running', generation: 1 });
     expect(await world.store.countLiveTenants()).toBe(liveBefore - 1);
-    const again = newTenant({ slug: 'ended-again', email: 'ended@example.test', plan: 'trial', tokenHash: '0'.repeat(64), now: world.clock.now(), trialDays: 14 });
+    const again = newTenant({
+      slug: 'ended-again',
+      email: 'ended@example.test',
+      plan: 'trial',
+      tokenHash: '0'.repeat(64),
+      now: world.clock.now(),
+      trialDays: 14,
+    });
     await expect(world.store.create(again, { maxTenants: 1000 })).resolves.toMatchObject({ id: 'ended-again' });
     await world.converge(['ended']);
     expect((await world.store.get('ended'))!.status.phase).toBe('Deleted');
@@ -229,11 +236,17 @@ describe('sweep: trials', () => {
     const ids = ['t1', 't2', 't3', 't4', 't5'];
     for (const [index, id] of ids.entries()) {
       await world.signUp(id);
-      await world.patch(id, (tenant) => ({ ...tenant, trialEndsAt: new Date(world.clock.now().getTime() + (index + 1) * 60 * MINUTE).toISOString() }));
+      await world.patch(id, (tenant) => ({
+        ...tenant,
+        trialEndsAt: new Date(world.clock.now().getTime() + (index + 1) * 60 * MINUTE).toISOString(),
+      }));
     }
     for (let run = 0; run < 3; run++) await world.sweep({ pageSize: 2 });
     await world.signUp('t6');
-    await world.patch('t6', (tenant) => ({ ...tenant, trialEndsAt: new Date(world.clock.now().getTime() + 10 * 60 * MINUTE).toISOString() }));
+    await world.patch('t6', (tenant) => ({
+      ...tenant,
+      trialEndsAt: new Date(world.clock.now().getTime() + 10 * 60 * MINUTE).toISOString(),
+    }));
 
     // Act
     let runs = 0;
@@ -262,7 +275,10 @@ describe('sweep: lost events and retries', () => {
     world.cloud.spotCapacity = false;
     await world.reconcile('backoff');
     const retryAt = Date.parse((await world.store.get('backoff'))!.status.retryAt!);
-    await world.patch('held', (tenant) => ({ ...tenant, lease: { owner: 'another', until: new Date(retryAt + 10 * MINUTE).toISOString() } }));
+    await world.patch('held', (tenant) => ({
+      ...tenant,
+      lease: { owner: 'another', until: new Date(retryAt + 10 * MINUTE).toISOString() },
+    }));
     const settings = { resyncMs: 1e12 };
 
     // Act
@@ -314,10 +330,15 @@ describe('sweep: stuck tenants', () => {
     for (const id of ['provisioning', 'deleting', 'recent', 'queued', 'running']) await world.signUp(id);
     world.clock.advance(1_000);
     const ago = (minutes: number) => new Date(world.clock.now().getTime() - minutes * MINUTE).toISOString();
-    const set = (id: string, status: Partial<Tenant['status']>) => world.patch(id, (tenant) => ({ ...tenant, status: { ...tenant.status, ...status } }));
+    const set = (id: string, status: Partial<Tenant['status']>) =>
+      world.patch(id, (tenant) => ({ ...tenant, status: { ...tenant.status, ...status } }));
     // Leased, so that the sweep's reconcile leaves these records as they are.
     const lease = { owner: 'another', until: new Date(world.clock.now().getTime() + 10 * MINUTE).toISOString() };
-    await set('provisioning', { phase: 'Provisioning', transitionAt: ago(20), lastError: 'The app exited: cannot reach postgres://app:S3cretPassw0rd@db:5432/app' });
+    await set('provisioning', {
+      phase: 'Provisioning',
+      transitionAt: ago(20),
+      lastError: 'The app exited: cannot reach postgres://app:S3cretPassw0rd@db:5432/app',
+    });
     await set('deleting', { phase: 'Deleting', transitionAt: ago(16) });
     await set('recent', { phase: 'Provisioning', transitionAt: ago(10) });
     await set('queued', { phase: 'Queued', transitionAt: ago(60) });
@@ -330,7 +351,12 @@ describe('sweep: stuck tenants', () => {
     // Assess
     expect(report.stuck.sort((a, b) => a.tenantId.localeCompare(b.tenantId))).toEqual([
       { tenantId: 'deleting', phase: 'Deleting', minutes: 16 },
-      { tenantId: 'provisioning', phase: 'Provisioning', minutes: 20, lastError: 'The app exited: cannot reach postgres://***@db:5432/app' },
+      {
+        tenantId: 'provisioning',
+        phase: 'Provisioning',
+        minutes: 20,
+        lastError: 'The app exited: cannot reach postgres://***@db:5432/app',
+      },
     ]);
     expect((await world.sweep({ stuckMs: 30 * MINUTE })).stuck).toEqual([]);
   });
@@ -352,7 +378,12 @@ describe('sweep: stuck tenants', () => {
     // Assess
     expect(tenant.status.phase).toBe('Passivating');
     expect(report.stuck).toEqual([
-      expect.objectContaining({ tenantId: 'acme', phase: 'Passivating', minutes: 16, lastError: expect.stringMatching(/not allowed to call DeleteRule/) }),
+      expect.objectContaining({
+        tenantId: 'acme',
+        phase: 'Passivating',
+        minutes: 16,
+        lastError: expect.stringMatching(/not allowed to call DeleteRule/),
+      }),
     ]);
   });
 });
@@ -362,7 +393,12 @@ describe('sweep: drift repair', () => {
     // Prepare
     const world = await createSweepWorld();
     await world.running('acme');
-    const ghostTask = await world.cloud.runTask({ tenantId: 'ghost', host: 'ghost.trials.example.com', clientToken: 'ghost-1', capacityProvider: 'FARGATE_SPOT' });
+    const ghostTask = await world.cloud.runTask({
+      tenantId: 'ghost',
+      host: 'ghost.trials.example.com',
+      clientToken: 'ghost-1',
+      capacityProvider: 'FARGATE_SPOT',
+    });
     const ghostGroup = await world.cloud.ensureTargetGroup('ghost');
     await world.cloud.createRule('ghost', 'ghost.trials.example.com', ghostGroup);
     const mark = world.cloud.calls.length;
@@ -407,7 +443,15 @@ describe('sweep: drift repair', () => {
     await world.patch('acme', (tenant) => ({
       ...tenant,
       spec: { ...tenant.spec, desired: 'passivated', generation: 2 },
-      status: { ...tenant.status, phase: 'Passivated', observedGeneration: 2, task: undefined, ruleArn: undefined, rulePriority: undefined, targetGroupArn: undefined },
+      status: {
+        ...tenant.status,
+        phase: 'Passivated',
+        observedGeneration: 2,
+        task: undefined,
+        ruleArn: undefined,
+        rulePriority: undefined,
+        targetGroupArn: undefined,
+      },
     }));
 
     // Act
@@ -466,24 +510,50 @@ describe('sweep: a large table', () => {
   async function largeTable() {
     const world = await createSweepWorld();
     const asleep = Array.from({ length: ASLEEP }, (_, index) => {
-      const tenant = newTenant({ slug: `asleep-${index}`, email: `asleep-${index}@example.test`, plan: 'trial', tokenHash: '0'.repeat(64), now: world.clock.now(), trialDays: 14 });
-      const stored: Tenant = { ...tenant, spec: { ...tenant.spec, desired: 'passivated', generation: 2 }, status: { ...tenant.status, phase: 'Passivated', observedGeneration: 2 }, version: 1 };
+      const tenant = newTenant({
+        slug: `asleep-${index}`,
+        email: `asleep-${index}@example.test`,
+        plan: 'trial',
+        tokenHash: '0'.repeat(64),
+        now: world.clock.now(),
+        trialDays: 14,
+      });
+      const stored: Tenant = {
+        ...tenant,
+        spec: { ...tenant.spec, desired: 'passivated', generation: 2 },
+        status: { ...tenant.status, phase: 'Passivated', observedGeneration: 2 },
+        version: 1,
+      };
       // No activeKey: a tenant at rest is not in the sparse index.
-      return { ...stored, pk: keys.tenant(stored.id), kind: 'tenant', [TENANT_TABLE.phaseIndex.partitionKey]: 'Passivated', [TENANT_TABLE.trialIndex.partitionKey]: 'trial', emailHash: emailHash(stored.email) };
+      return {
+        ...stored,
+        pk: keys.tenant(stored.id),
+        kind: 'tenant',
+        [TENANT_TABLE.phaseIndex.partitionKey]: 'Passivated',
+        [TENANT_TABLE.trialIndex.partitionKey]: 'trial',
+        emailHash: emailHash(stored.email),
+      };
     });
     const batches = Array.from({ length: Math.ceil(asleep.length / 25) }, (_, index) => asleep.slice(index * 25, index * 25 + 25));
     for (let start = 0; start < batches.length; start += 8) {
       await Promise.all(
-        batches.slice(start, start + 8).map((batch) =>
-          world.tables.documentClient.send(new BatchWriteCommand({ RequestItems: { [world.tables.tenantTable]: batch.map((Item) => ({ PutRequest: { Item } })) } })),
-        ),
+        batches
+          .slice(start, start + 8)
+          .map((batch) =>
+            world.tables.documentClient.send(
+              new BatchWriteCommand({ RequestItems: { [world.tables.tenantTable]: batch.map((Item) => ({ PutRequest: { Item } })) } }),
+            ),
+          ),
       );
     }
     const active = Array.from({ length: ACTIVE }, (_, index) => `active-${String(index).padStart(2, '0')}`);
     for (const id of active) {
       world.clock.advance(1);
       await world.signUp(id);
-      await world.patch(id, (tenant) => ({ ...tenant, status: { ...tenant.status, targetGroupArn: `arn:aws:elasticloadbalancing:targetgroup/dm-${id}` } }));
+      await world.patch(id, (tenant) => ({
+        ...tenant,
+        status: { ...tenant.status, targetGroupArn: `arn:aws:elasticloadbalancing:targetgroup/dm-${id}` },
+      }));
     }
     return { world, active };
   }

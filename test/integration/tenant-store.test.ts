@@ -3,13 +3,7 @@ import { DeleteTableCommand, TransactionCanceledException } from '@aws-sdk/clien
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { TENANT_TABLE } from '../../shared/adapters/aws/tenant-table.js';
-import {
-  EmailInUseError,
-  SlugTakenError,
-  TenantCeilingError,
-  ValidationError,
-  VersionConflictError,
-} from '../../shared/domain/errors.js';
+import { EmailInUseError, SlugTakenError, TenantCeilingError, ValidationError, VersionConflictError } from '../../shared/domain/errors.js';
 import { newTenant, verified, withDesired } from '../../shared/domain/tenant.js';
 import type { Phase, Tenant } from '../../shared/domain/tenant.js';
 import type { ListQuery } from '../../shared/ports/tenant-store.js';
@@ -20,7 +14,10 @@ import type { TestTables } from '../support/dynamodb.js';
 const NOW = new Date('2025-06-01T12:00:00.000Z');
 const ROOMY = { maxTenants: 1_000 };
 
-function tenant(slug: string, { email = `${slug}@example.com`, now = NOW, phase }: { email?: string; now?: Date; phase?: Phase } = {}): Tenant {
+function tenant(
+  slug: string,
+  { email = `${slug}@example.com`, now = NOW, phase }: { email?: string; now?: Date; phase?: Phase } = {},
+): Tenant {
   const fresh = newTenant({ slug, email, plan: 'trial', tokenHash: `hash-of-${slug}`, now, trialDays: 14 });
   if (!phase) return fresh;
   // A tenant at rest is one that was asked to be there.
@@ -287,15 +284,12 @@ describe('DynamoDbTenantStore', () => {
       expect(await store.get('acme')).toEqual(saved);
     });
 
-    it('lets exactly one of two writers from the same read win and keeps the winner\'s record', async () => {
+    it("lets exactly one of two writers from the same read win and keeps the winner's record", async () => {
       // Prepare
       const read = await store.create(tenant('acme'), ROOMY);
 
       // Act
-      const results = await Promise.allSettled([
-        store.save(withDesired(read, 'passivated')),
-        store.save(withDesired(read, 'deleted')),
-      ]);
+      const results = await Promise.allSettled([store.save(withDesired(read, 'passivated')), store.save(withDesired(read, 'deleted'))]);
 
       // Assess
       const winners = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
@@ -342,7 +336,9 @@ describe('DynamoDbTenantStore', () => {
       await expect(store.create(tenant('initech', { email: 'other@example.com' }), limits)).resolves.toMatchObject({ id: 'initech' });
       expect(await store.countLiveTenants()).toBe(1);
       const afterTrial = new Date(Date.parse(acme.trialEndsAt) + 1000);
-      await expect(store.create(tenant('umbrella', { email: 'jane@example.com', now: afterTrial }), ROOMY)).resolves.toMatchObject({ id: 'umbrella' });
+      await expect(store.create(tenant('umbrella', { email: 'jane@example.com', now: afterTrial }), ROOMY)).resolves.toMatchObject({
+        id: 'umbrella',
+      });
     });
 
     it('releases nothing when the version is stale', async () => {
@@ -373,7 +369,11 @@ describe('DynamoDbTenantStore', () => {
       await store.save({ ...(await store.get('asleep'))!, spec: { ...asleep.spec, desired: 'passivated' } });
 
       // Act
-      await store.save({ ...running, spec: { ...running.spec, desired: 'passivated' }, status: { ...running.status, phase: 'Passivated' } });
+      await store.save({
+        ...running,
+        spec: { ...running.spec, desired: 'passivated' },
+        status: { ...running.status, phase: 'Passivated' },
+      });
 
       // Assess
       expect(before).toEqual(['running']);
@@ -411,9 +411,17 @@ describe('DynamoDbTenantStore', () => {
       const { ids, pageSizes } = await listAll({ limit: 3 });
 
       // Assess
-      expect([...ids].sort()).toEqual(
-        ['asleep', 'pending-0', 'pending-1', 'pending-2', 'pending-3', 'pending-4', 'pending-5', 'pending-6', 'running'],
-      );
+      expect([...ids].sort()).toEqual([
+        'asleep',
+        'pending-0',
+        'pending-1',
+        'pending-2',
+        'pending-3',
+        'pending-4',
+        'pending-5',
+        'pending-6',
+        'running',
+      ]);
       expect(pageSizes.slice(0, -1).every((size) => size === 3)).toBe(true);
       expect(pageSizes.at(-1)).toBeLessThanOrEqual(3);
     });
@@ -470,7 +478,7 @@ describe('DynamoDbTenantStore', () => {
     const pending = (slug: string, email = `${slug}@example.com`, now = NOW) =>
       newTenant({ slug, email, plan: 'trial', tokenHash: `hash-of-${slug}`, now, trialDays: 14, verificationCodeHash: 'code-hash' });
 
-    it('hold the slug and the email but no place under the ceiling, and stay out of the sweep\'s indexes', async () => {
+    it("hold the slug and the email but no place under the ceiling, and stay out of the sweep's indexes", async () => {
       await store.create(pending('acme'), { maxTenants: 1 });
 
       expect(await store.countLiveTenants()).toBe(0);

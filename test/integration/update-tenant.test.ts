@@ -14,7 +14,9 @@ let store: DynamoDbTenantStore;
 beforeEach(async () => {
   tables = await createTestTables();
   store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
-  await store.create(newTenant({ slug: 'acme', email: 'acme@example.com', plan: 'trial', tokenHash: 'hash', now: NOW, trialDays: 14 }), { maxTenants: 10 });
+  await store.create(newTenant({ slug: 'acme', email: 'acme@example.com', plan: 'trial', tokenHash: 'hash', now: NOW, trialDays: 14 }), {
+    maxTenants: 10,
+  });
 });
 
 afterEach(async () => {

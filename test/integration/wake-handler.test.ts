@@ -14,7 +14,9 @@ const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,im
 /** What an ALB sends a Lambda target with multi-value headers off: header names in lowercase. */
 function albEvent(headers: Record<string, string>, method = 'GET'): ALBEvent {
   return {
-    requestContext: { elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dormouse-wake/0123456789abcdef' } },
+    requestContext: {
+      elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dormouse-wake/0123456789abcdef' },
+    },
     httpMethod: method,
     path: '/dashboard',
     queryStringParameters: {},
@@ -66,7 +68,11 @@ beforeAll(async () => {
   handler = createWakeHandler(deps, logger);
   await put('sleepy', { phase: 'Passivated' }, 'passivated');
   await put('queued', { phase: 'Queued', queuedAt: new Date().toISOString() });
-  await put('broken', { phase: 'Failed', lastError: 'The image "<b>app</b>" & its tag could not be pulled.', lastErrorCategory: 'not-started' });
+  await put('broken', {
+    phase: 'Failed',
+    lastError: 'The image "<b>app</b>" & its tag could not be pulled.',
+    lastErrorCategory: 'not-started',
+  });
   await put('leaky', {
     phase: 'Failed',
     lastError:
@@ -141,7 +147,11 @@ describe('the wake handler behind the ALB', () => {
     const result = await call({ host: `queued.${ROOT}`, accept: 'application/json' });
 
     expect(result.statusCode).toBe(503);
-    expect(result.headers).toMatchObject({ 'content-type': 'application/json; charset=utf-8', 'retry-after': '15', 'cache-control': 'no-store' });
+    expect(result.headers).toMatchObject({
+      'content-type': 'application/json; charset=utf-8',
+      'retry-after': '15',
+      'cache-control': 'no-store',
+    });
     expect(JSON.parse(result.body!)).toEqual({ tenant: 'queued', phase: 'Queued', status: 'waking', retryAfter: 15, position: 1 });
   });
 
@@ -163,7 +173,7 @@ describe('the wake handler behind the ALB', () => {
     expect(result.body).not.toContain('http-equiv="refresh"');
   });
 
-  it('shows anyone neither the password nor the AWS account of a failed tenant\'s error, on the page or in its JSON', async () => {
+  it("shows anyone neither the password nor the AWS account of a failed tenant's error, on the page or in its JSON", async () => {
     const page = await call({ host: `leaky.${ROOT}`, accept: BROWSER_ACCEPT });
     const json = await call({ host: `leaky.${ROOT}`, accept: 'application/json' });
 
@@ -208,7 +218,11 @@ describe('the wake handler behind the ALB', () => {
   });
 
   it('answers with multi-value headers when the target group sends them', async () => {
-    const event: ALBEvent = { ...albEvent({}), headers: undefined, multiValueHeaders: { host: [`queued.${ROOT}`], accept: ['application/json'] } };
+    const event: ALBEvent = {
+      ...albEvent({}),
+      headers: undefined,
+      multiValueHeaders: { host: [`queued.${ROOT}`], accept: ['application/json'] },
+    };
 
     const result = await handler(event, context);
 
@@ -219,7 +233,13 @@ describe('the wake handler behind the ALB', () => {
 
   it('never throws to the ALB: an unexpected failure is a 503 "try again" page, the details only in the log', async () => {
     const failing = createWakeHandler(
-      { ...deps, store: { ...deps.store, get: async () => Promise.reject(new Error('connect ECONNREFUSED dormouse-secret-table')) } as typeof deps.store },
+      {
+        ...deps,
+        store: {
+          ...deps.store,
+          get: async () => Promise.reject(new Error('connect ECONNREFUSED dormouse-secret-table')),
+        } as typeof deps.store,
+      },
       logger,
     );
     logged.length = 0;

@@ -60,7 +60,14 @@ async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: num
 
   async function put(slug: string, shape: Shape = {}): Promise<Tenant> {
     const created = await store.create(
-      newTenant({ slug, email: `${slug}@example.test`, plan: 'trial', tokenHash: 'hash', now: new Date(NOW.getTime() - 86_400_000), trialDays: 14 }),
+      newTenant({
+        slug,
+        email: `${slug}@example.test`,
+        plan: 'trial',
+        tokenHash: 'hash',
+        now: new Date(NOW.getTime() - 86_400_000),
+        trialDays: 14,
+      }),
       { maxTenants: 1000 },
     );
     const { slot = false, phase = 'Running', desired = 'running', ...rest } = shape;
@@ -116,14 +123,38 @@ describe('wake', () => {
       ['running, its rule not there yet', { phase: 'Running', slot: true }, { status: 503, kind: 'waking', retryAfter: 5, writes: false }],
       ['queued', { phase: 'Queued', queuedAt: ago(MINUTE) }, { status: 503, kind: 'waking', retryAfter: 15, writes: false }],
       ['passivated', { phase: 'Passivated', desired: 'passivated' }, { status: 503, kind: 'waking', retryAfter: 5, writes: true }],
-      ['passivating', { phase: 'Passivating', desired: 'passivated', slot: true }, { status: 503, kind: 'waking', retryAfter: 5, writes: true }],
-      ['running but asked to sleep', { phase: 'Running', desired: 'passivated', slot: true }, { status: 503, kind: 'waking', retryAfter: 5, writes: true }],
-      ['passivated and already asked to run', { phase: 'Passivated', desired: 'running' }, { status: 503, kind: 'waking', retryAfter: 5, writes: false }],
-      ['failed', { phase: 'Failed', lastError: 'The application exited with code 1 three times in a row.' }, { status: 503, kind: 'failed', retryAfter: 60, writes: false }],
+      [
+        'passivating',
+        { phase: 'Passivating', desired: 'passivated', slot: true },
+        { status: 503, kind: 'waking', retryAfter: 5, writes: true },
+      ],
+      [
+        'running but asked to sleep',
+        { phase: 'Running', desired: 'passivated', slot: true },
+        { status: 503, kind: 'waking', retryAfter: 5, writes: true },
+      ],
+      [
+        'passivated and already asked to run',
+        { phase: 'Passivated', desired: 'running' },
+        { status: 503, kind: 'waking', retryAfter: 5, writes: false },
+      ],
+      [
+        'failed',
+        { phase: 'Failed', lastError: 'The application exited with code 1 three times in a row.' },
+        { status: 503, kind: 'failed', retryAfter: 60, writes: false },
+      ],
       ['deleting', { phase: 'Deleting', desired: 'deleted' }, { status: 410, kind: 'gone', writes: false }],
       ['deleted', { phase: 'Deleted', desired: 'deleted' }, { status: 410, kind: 'gone', writes: false }],
-      ['running but asked to be deleted', { phase: 'Running', desired: 'deleted', slot: true }, { status: 410, kind: 'gone', writes: false }],
-      ['passivated with its trial over', { phase: 'Passivated', desired: 'passivated', trialEndsAt: ago(MINUTE) }, { status: 410, kind: 'gone', writes: false }],
+      [
+        'running but asked to be deleted',
+        { phase: 'Running', desired: 'deleted', slot: true },
+        { status: 410, kind: 'gone', writes: false },
+      ],
+      [
+        'passivated with its trial over',
+        { phase: 'Passivated', desired: 'passivated', trialEndsAt: ago(MINUTE) },
+        { status: 410, kind: 'gone', writes: false },
+      ],
     ])('answers a tenant that is %s', async (_, shape, expected) => {
       const slug = fresh('phase');
       const before = await world.put(slug, shape);
@@ -131,7 +162,13 @@ describe('wake', () => {
 
       const answer = await world.visit(`${slug}.${ROOT}`);
 
-      expect(answer).toMatchObject({ status: expected.status, kind: expected.kind, tenant: slug, phase: before.status.phase, format: 'html' });
+      expect(answer).toMatchObject({
+        status: expected.status,
+        kind: expected.kind,
+        tenant: slug,
+        phase: before.status.phase,
+        format: 'html',
+      });
       expect(answer.retryAfter).toBe(expected.retryAfter);
       expect(world.calls.filter((call) => call === 'get')).toEqual(['get']);
       const after = (await world.store.get(slug))!;
@@ -148,7 +185,15 @@ describe('wake', () => {
   it('answers 404 for a signup whose email is not confirmed, writes nothing, and does not remember it as unknown', async () => {
     const slug = fresh('unconfirmed');
     const waiting = await world.store.create(
-      newTenant({ slug, email: `${slug}@example.test`, plan: 'trial', tokenHash: 'hash', now: NOW, trialDays: 14, verificationCodeHash: 'code' }),
+      newTenant({
+        slug,
+        email: `${slug}@example.test`,
+        plan: 'trial',
+        tokenHash: 'hash',
+        now: NOW,
+        trialDays: 14,
+        verificationCodeHash: 'code',
+      }),
       { maxTenants: 1000 },
     );
     world.calls.length = 0;
@@ -221,7 +266,11 @@ describe('wake', () => {
     const without = fresh('failed');
     const leaky = 'could not connect to postgres://app:S3cretPassw0rd@db:5432/app (arn:aws:iam::123456789012:role/dormouse)';
     await world.put(crashed, { phase: 'Failed', lastError: `The application exited with code 1: ${leaky}.`, lastErrorCategory: 'stopped' });
-    await world.put(denied, { phase: 'Failed', lastError: `Dormouse is not allowed to start tasks: ${leaky}.`, lastErrorCategory: 'platform' });
+    await world.put(denied, {
+      phase: 'Failed',
+      lastError: `Dormouse is not allowed to start tasks: ${leaky}.`,
+      lastErrorCategory: 'platform',
+    });
     await world.put(uncategorised, { phase: 'Failed', lastError: leaky });
     await world.put(without, { phase: 'Failed' });
 

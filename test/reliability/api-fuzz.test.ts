@@ -100,7 +100,8 @@ const utf8OnWire = (value: string) => Buffer.from(value, 'utf8').toString('latin
 /** Repeats a header as separate lines; Node sends only one Host, so the last one wins there. */
 function addHeader(headers: Record<string, string | string[]>, name: string, value: string): void {
   const existing = headers[name];
-  headers[name] = existing === undefined || name.toLowerCase() === 'host' ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
+  headers[name] =
+    existing === undefined || name.toLowerCase() === 'host' ? value : [...(Array.isArray(existing) ? existing : [existing]), value];
 }
 
 const clip = (text: string, max = 400) => (text.length > max ? `${text.slice(0, max)}… (${text.length} chars)` : text);
@@ -109,7 +110,9 @@ function exchange(wire: Wire, answer?: Answer): string {
   const request = `${wire.method} ${clip(wire.path, 300)}\n  headers: ${clip(JSON.stringify(wire.headers))}\n  body: ${
     wire.body ? clip(JSON.stringify(wire.body.toString('utf8'))) : '(none)'
   }`;
-  return answer ? `${request}\n  → ${answer.status} ${answer.headers['content-type'] ?? '(no content-type)'} ${clip(answer.text)}` : request;
+  return answer
+    ? `${request}\n  → ${answer.status} ${answer.headers['content-type'] ?? '(no content-type)'} ${clip(answer.text)}`
+    : request;
 }
 
 class FuzzFailure extends Error {
@@ -184,7 +187,9 @@ async function scanAll(tables: TestTables, input: Omit<ScanCommandInput, 'Exclus
   const items: Array<Record<string, unknown>> = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page: ScanCommandOutput = await tables.documentClient.send(new ScanCommand({ ...input, ConsistentRead: true, ExclusiveStartKey: startKey }));
+    const page: ScanCommandOutput = await tables.documentClient.send(
+      new ScanCommand({ ...input, ConsistentRead: true, ExclusiveStartKey: startKey }),
+    );
     items.push(...(page.Items ?? []));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
@@ -194,7 +199,11 @@ async function scanAll(tables: TestTables, input: Omit<ScanCommandInput, 'Exclus
 /** Counts only, projected small: this runs twice per request. */
 async function readRecords(tables: TestTables): Promise<Records> {
   const [items, idempotency] = await Promise.all([
-    scanAll(tables, { TableName: tables.tenantTable, ProjectionExpression: '#kind, #live', ExpressionAttributeNames: { '#kind': 'kind', '#live': 'liveCount' } }),
+    scanAll(tables, {
+      TableName: tables.tenantTable,
+      ProjectionExpression: '#kind, #live',
+      ExpressionAttributeNames: { '#kind': 'kind', '#live': 'liveCount' },
+    }),
     scanAll(tables, { TableName: tables.idempotencyTable, ProjectionExpression: 'id' }),
   ]);
   const records = { tenants: 0, claims: 0, liveCount: 0, items: items.length, idempotency: idempotency.length };
@@ -426,7 +435,11 @@ function signupWire(spec: SignupSpec, n: number): SignupWire {
             ? Buffer.from(body.bytes)
             : Buffer.from(body.text, 'utf8');
   const idempotencyKey =
-    spec.key.kind === 'none' ? undefined : spec.key.kind === 'fresh' ? `fuzz-signup-key-${n}-${spec.key.tail}`.slice(0, 128) : utf8OnWire(spec.key.value);
+    spec.key.kind === 'none'
+      ? undefined
+      : spec.key.kind === 'fresh'
+        ? `fuzz-signup-key-${n}-${spec.key.tail}`.slice(0, 128)
+        : utf8OnWire(spec.key.value);
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of spec.headers) addHeader(headers, name, value);
   if (spec.contentType !== undefined) headers['content-type'] = spec.contentType;
@@ -486,7 +499,8 @@ async function checkSignup(target: Target, spec: SignupSpec): Promise<void> {
       // that an earlier request used with another body.
       const code = body?.error?.code;
       const slugTaken = answer.status === 409 && code === 'slug_taken' && heldBefore !== undefined;
-      const emailTaken = answer.status === 429 && code === 'trial_exists' && (await target.emailInUse(String(parsed.email).trim().toLowerCase()));
+      const emailTaken =
+        answer.status === 429 && code === 'trial_exists' && (await target.emailInUse(String(parsed.email).trim().toLowerCase()));
       const keyReused = answer.status === 422 && code === 'idempotency_key_reused' && key !== undefined && usedKeys.has(key);
       if (!slugTaken && !emailTaken && !keyReused) throw new FuzzFailure('A valid signup was refused', wire, answer);
     }
@@ -508,7 +522,8 @@ async function checkSignup(target: Target, spec: SignupSpec): Promise<void> {
       throw new FuzzFailure('A retry with the same Idempotency-Key did not replay the first answer', wire, retry);
     }
   } else if (answer.status === 202) {
-    if (retry.status !== 409 || retryBody?.error?.code !== 'slug_taken') throw new FuzzFailure('A second signup for the same slug was not refused with 409', wire, retry);
+    if (retry.status !== 409 || retryBody?.error?.code !== 'slug_taken')
+      throw new FuzzFailure('A second signup for the same slug was not refused with 409', wire, retry);
   } else if (retry.status !== answer.status) {
     throw new FuzzFailure(`A refused request answered ${answer.status}, then ${retry.status}`, wire, retry);
   }
@@ -516,7 +531,11 @@ async function checkSignup(target: Target, spec: SignupSpec): Promise<void> {
 
 // Arbitraries for signup ---------------------------------------------------------------------
 
-const controlChars = fc.string({ unit: fc.integer({ min: 0, max: 0x1f }).map((code) => String.fromCharCode(code)), minLength: 1, maxLength: 6 });
+const controlChars = fc.string({
+  unit: fc.integer({ min: 0, max: 0x1f }).map((code) => String.fromCharCode(code)),
+  minLength: 1,
+  maxLength: 6,
+});
 const visibleAscii = (maxLength: number, minLength = 0) =>
   fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((code) => String.fromCharCode(code)), minLength, maxLength });
 
@@ -535,11 +554,58 @@ const oddValue: fc.Arbitrary<unknown> = fc.oneof(
   fc.integer({ min: 0, max: 20_000 }).map((n) => 'x'.repeat(n)),
 );
 
-const PROTOTYPE_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty', '__defineGetter__', 'isPrototypeOf'];
-const TRICKY_KEYS = [...PROTOTYPE_KEYS, 'Slug', 'EMAIL', 'slug ', ' slug', 'plan\u0000', '', 'id', 'admin', 'token', 'tokenHash', 'spec', 'status', 'version'];
+const PROTOTYPE_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  '__defineGetter__',
+  'isPrototypeOf',
+];
+const TRICKY_KEYS = [
+  ...PROTOTYPE_KEYS,
+  'Slug',
+  'EMAIL',
+  'slug ',
+  ' slug',
+  'plan\u0000',
+  '',
+  'id',
+  'admin',
+  'token',
+  'tokenHash',
+  'spec',
+  'status',
+  'version',
+];
 
 const insertText = fc.oneof(
-  fc.constantFrom('-', '--', '.', '_', ' ', 'A', '0', '@', 'é', 'а' /* Cyrillic */, 'ı', 'ß', 'K' /* Kelvin sign */, '\u0000', '\n', '\t', '\u200b', '\ufeff', '\u0301', '%', '"', '\\'),
+  fc.constantFrom(
+    '-',
+    '--',
+    '.',
+    '_',
+    ' ',
+    'A',
+    '0',
+    '@',
+    'é',
+    'а' /* Cyrillic */,
+    'ı',
+    'ß',
+    'K' /* Kelvin sign */,
+    '\u0000',
+    '\n',
+    '\t',
+    '\u200b',
+    '\ufeff',
+    '\u0301',
+    '%',
+    '"',
+    '\\',
+  ),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 3 }),
   controlChars,
 );
@@ -547,16 +613,42 @@ const insertText = fc.oneof(
 const nearMiss: fc.Arbitrary<NearMiss> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: 'valid' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('omit' as const), field: fc.constantFrom<Field>('slug', 'email', 'plan') }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('replace' as const), field: fc.constantFrom<Field>('slug', 'email', 'plan'), value: oddValue }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('replace' as const),
+      field: fc.constantFrom<Field>('slug', 'email', 'plan'),
+      value: oddValue,
+    }),
+  },
   {
     weight: 5,
-    arbitrary: fc.record({ kind: fc.constant('insert' as const), field: fc.constantFrom<'slug' | 'email'>('slug', 'email'), at: fc.nat(), text: insertText }),
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      field: fc.constantFrom<'slug' | 'email'>('slug', 'email'),
+      at: fc.nat(),
+      text: insertText,
+    }),
   },
   {
     weight: 2,
     arbitrary: fc.record({
       kind: fc.constant('slug' as const),
-      slug: fc.constantFrom(...RESERVED_SLUGS, 'ab', 'a', '', '1abc', 'abc-', 'a--b', 'xn--abc', 'ABC', 'abc.def', 'ab c', '-abc', 'a'.repeat(41)),
+      slug: fc.constantFrom(
+        ...RESERVED_SLUGS,
+        'ab',
+        'a',
+        '',
+        '1abc',
+        'abc-',
+        'a--b',
+        'xn--abc',
+        'ABC',
+        'abc.def',
+        'ab c',
+        '-abc',
+        'a'.repeat(41),
+      ),
     }),
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('slugLength' as const), length: fc.integer({ min: 1, max: 45 }) }) },
@@ -577,10 +669,24 @@ const nearMiss: fc.Arbitrary<NearMiss> = fc.oneof(
       value: fc.oneof(fc.constant({ polluted: true }), fc.constant({ isAdmin: true, slug: 'admin' }), oddValue),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('duplicate' as const), field: fc.constantFrom<Field>('slug', 'email', 'plan'), value: oddValue }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('duplicate' as const),
+      field: fc.constantFrom<Field>('slug', 'email', 'plan'),
+      value: oddValue,
+    }),
+  },
 );
 
-const JSON_TYPES = ['application/json', 'application/json; charset=utf-8', 'application/json;charset=UTF-8', 'APPLICATION/JSON', 'Application/Json ; charset="utf-8"', 'application/json;'];
+const JSON_TYPES = [
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json;charset=UTF-8',
+  'APPLICATION/JSON',
+  'Application/Json ; charset="utf-8"',
+  'application/json;',
+];
 const contentType: fc.Arbitrary<string | undefined> = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...JSON_TYPES) },
   {
@@ -616,9 +722,27 @@ const idempotencyKeySpec: fc.Arbitrary<KeySpec> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('raw' as const),
       value: fc.oneof(
-        fc.constantFrom('', 'x'.repeat(15), 'x'.repeat(16), 'x'.repeat(128), 'x'.repeat(129), 'k'.repeat(1000), 'a b', 'ключ', '鍵-1', 'emoji-🔑', 'caf\u00e9'),
+        fc.constantFrom(
+          '',
+          'x'.repeat(15),
+          'x'.repeat(16),
+          'x'.repeat(128),
+          'x'.repeat(129),
+          'k'.repeat(1000),
+          'a b',
+          'ключ',
+          '鍵-1',
+          'emoji-🔑',
+          'caf\u00e9',
+        ),
         // What a header may carry: visible ASCII, inner spaces and tabs, any non-ASCII character.
-        fc.string({ unit: fc.oneof(fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), fc.constantFrom('\t', 'é', 'ü', '€', '😀', '\u00ff')), maxLength: 140 }),
+        fc.string({
+          unit: fc.oneof(
+            fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+            fc.constantFrom('\t', 'é', 'ü', '€', '😀', '\u00ff'),
+          ),
+          maxLength: 140,
+        }),
       ),
     }),
   },
@@ -626,18 +750,32 @@ const idempotencyKeySpec: fc.Arbitrary<KeySpec> = fc.oneof(
 
 const noHeaders = fc.constant<Array<[string, string]>>([]);
 
-const signupSpec = (body: fc.Arbitrary<BodySpec>, type: fc.Arbitrary<string | undefined> = contentType, headers = noHeaders): fc.Arbitrary<SignupSpec> =>
-  fc.record({ body, contentType: type, key: idempotencyKeySpec, repeat: fc.boolean(), headers });
+const signupSpec = (
+  body: fc.Arbitrary<BodySpec>,
+  type: fc.Arbitrary<string | undefined> = contentType,
+  headers = noHeaders,
+): fc.Arbitrary<SignupSpec> => fc.record({ body, contentType: type, key: idempotencyKeySpec, repeat: fc.boolean(), headers });
 
-const nearMissBody: fc.Arbitrary<BodySpec> = fc.record({ kind: fc.constant('near' as const), mutation: nearMiss, withPlan: fc.boolean(), pretty: fc.boolean() });
+const nearMissBody: fc.Arbitrary<BodySpec> = fc.record({
+  kind: fc.constant('near' as const),
+  mutation: nearMiss,
+  withPlan: fc.boolean(),
+  pretty: fc.boolean(),
+});
 
 const anyJsonBody: fc.Arbitrary<BodySpec> = fc.oneof(
   fc.record({ kind: fc.constant('json' as const), value: fc.jsonValue({ maxDepth: 3 }) }),
   fc.record({
     kind: fc.constant('entries' as const),
-    entries: fc.array(fc.tuple(fc.oneof(fc.constantFrom('slug', 'email', 'plan', ...TRICKY_KEYS), fc.string({ maxLength: 12 })), fc.jsonValue({ maxDepth: 2 })), {
-      maxLength: 6,
-    }),
+    entries: fc.array(
+      fc.tuple(
+        fc.oneof(fc.constantFrom('slug', 'email', 'plan', ...TRICKY_KEYS), fc.string({ maxLength: 12 })),
+        fc.jsonValue({ maxDepth: 2 }),
+      ),
+      {
+        maxLength: 6,
+      },
+    ),
   }),
 );
 
@@ -669,10 +807,7 @@ const rawBody: fc.Arbitrary<BodySpec> = fc.oneof(
 // Routes, methods, query strings and credentials.
 
 type IdSpec =
-  | { kind: 'known'; index: number }
-  | { kind: 'slug'; slug: string }
-  | { kind: 'text'; text: string }
-  | { kind: 'garbage'; raw: string };
+  { kind: 'known'; index: number } | { kind: 'slug'; slug: string } | { kind: 'text'; text: string } | { kind: 'garbage'; raw: string };
 
 type AuthSpec =
   | { kind: 'none' }
@@ -695,10 +830,7 @@ interface RouteSpec {
   body: { contentType: string; text: string } | undefined;
 }
 
-type QueryValue =
-  | { kind: 'text'; text: string }
-  | { kind: 'realCursor'; index: number }
-  | { kind: 'madeCursor'; key: unknown };
+type QueryValue = { kind: 'text'; text: string } | { kind: 'realCursor'; index: number } | { kind: 'madeCursor'; key: unknown };
 
 interface QueryPair {
   key: string;
@@ -707,7 +839,10 @@ interface QueryPair {
 }
 
 /** Characters a request target may carry unencoded (Node refuses others client-side). */
-const pathChar = fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)).filter((c) => c !== '?' && c !== '/');
+const pathChar = fc
+  .integer({ min: 0x21, max: 0x7e })
+  .map((c) => String.fromCharCode(c))
+  .filter((c) => c !== '?' && c !== '/');
 
 const idSpec: fc.Arbitrary<IdSpec> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('known' as const), index: fc.nat({ max: 2 }) }) },
@@ -716,7 +851,11 @@ const idSpec: fc.Arbitrary<IdSpec> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('text' as const),
-      text: fc.oneof(fc.string({ unit: 'grapheme', maxLength: 20 }), fc.string({ unit: 'binary', maxLength: 20 }), fc.integer({ min: 100, max: 4000 }).map((n) => 'a'.repeat(n))),
+      text: fc.oneof(
+        fc.string({ unit: 'grapheme', maxLength: 20 }),
+        fc.string({ unit: 'binary', maxLength: 20 }),
+        fc.integer({ min: 100, max: 4000 }).map((n) => 'a'.repeat(n)),
+      ),
     }),
   },
   {
@@ -724,7 +863,32 @@ const idSpec: fc.Arbitrary<IdSpec> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('garbage' as const),
       raw: fc.oneof(
-        fc.constantFrom('..', '.', '%', '%%', '%zz', '%E0%A4%A', '%00', '%2F', '%2e%2e', '%2E', '%C0%AF', '%FF%FE', '%ED%A0%80', '%F0%9F%98', 'a%00b', '%61cme', '%0d%0a', '~', '*', ';', "'", '%27%3B--', '$%7Bjndi%7D', '..%2F..%2Fetc%2Fpasswd'),
+        fc.constantFrom(
+          '..',
+          '.',
+          '%',
+          '%%',
+          '%zz',
+          '%E0%A4%A',
+          '%00',
+          '%2F',
+          '%2e%2e',
+          '%2E',
+          '%C0%AF',
+          '%FF%FE',
+          '%ED%A0%80',
+          '%F0%9F%98',
+          'a%00b',
+          '%61cme',
+          '%0d%0a',
+          '~',
+          '*',
+          ';',
+          "'",
+          '%27%3B--',
+          '$%7Bjndi%7D',
+          '..%2F..%2Fetc%2Fpasswd',
+        ),
         fc.string({ unit: pathChar, minLength: 1, maxLength: 30 }),
       ),
     }),
@@ -733,7 +897,10 @@ const idSpec: fc.Arbitrary<IdSpec> = fc.oneof(
 
 const authSpec: fc.Arbitrary<AuthSpec> = fc.oneof(
   { weight: 3, arbitrary: fc.constant({ kind: 'none' as const }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('admin' as const), scheme: fc.constantFrom('Bearer', 'bearer', 'BEARER', 'Bearer ') }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('admin' as const), scheme: fc.constantFrom('Bearer', 'bearer', 'BEARER', 'Bearer ') }),
+  },
   { weight: 3, arbitrary: fc.constant({ kind: 'own' as const }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('other' as const), index: fc.nat({ max: 2 }) }) },
   {
@@ -741,7 +908,20 @@ const authSpec: fc.Arbitrary<AuthSpec> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('raw' as const),
       value: fc.oneof(
-        fc.constantFrom('', 'Bearer', 'Bearer ', 'Basic YWRtaW46YWRtaW4=', 'Bearer a b', `Bearer ${ADMIN.slice(0, -1)}`, `Bearer ${ADMIN}x`, `Bearer ${'x'.repeat(5000)}`, 'Bearer dmt_', 'Bearer ключ', 'Digest username="a"', 'AWS4-HMAC-SHA256 Credential=x'),
+        fc.constantFrom(
+          '',
+          'Bearer',
+          'Bearer ',
+          'Basic YWRtaW46YWRtaW4=',
+          'Bearer a b',
+          `Bearer ${ADMIN.slice(0, -1)}`,
+          `Bearer ${ADMIN}x`,
+          `Bearer ${'x'.repeat(5000)}`,
+          'Bearer dmt_',
+          'Bearer ключ',
+          'Digest username="a"',
+          'AWS4-HMAC-SHA256 Credential=x',
+        ),
         visibleAscii(60),
         fc.string({ maxLength: 40 }).map((s) => `Bearer ${s}`),
       ),
@@ -749,10 +929,16 @@ const authSpec: fc.Arbitrary<AuthSpec> = fc.oneof(
   },
 );
 
-const queryKey = fc.oneof(fc.constantFrom('phase', 'cursor', 'limit', 'Phase', 'LIMIT', 'limit[]', 'colour', '__proto__', 'constructor', 'toString', ''), fc.string({ maxLength: 8 }));
+const queryKey = fc.oneof(
+  fc.constantFrom('phase', 'cursor', 'limit', 'Phase', 'LIMIT', 'limit[]', 'colour', '__proto__', 'constructor', 'toString', ''),
+  fc.string({ maxLength: 8 }),
+);
 
 function madeCursorKey(): fc.Arbitrary<unknown> {
-  const text = fc.oneof(fc.constantFrom('', 'tenant#', 'tenant#zzzz', 'email#0', 'counter#tenants', 'x'.repeat(3000)), fc.string({ maxLength: 20 }));
+  const text = fc.oneof(
+    fc.constantFrom('', 'tenant#', 'tenant#zzzz', 'email#0', 'counter#tenants', 'x'.repeat(3000)),
+    fc.string({ maxLength: 20 }),
+  );
   return fc.oneof(
     fc.record({ pk: text }),
     fc.record({ pk: text, phase: fc.oneof(fc.constantFrom(...PHASES), text), createdAt: text }),
@@ -767,7 +953,28 @@ const queryValue: fc.Arbitrary<QueryValue> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('text' as const),
       text: fc.oneof(
-        fc.constantFrom(...PHASES, 'pending', 'Sleeping', '1', '20', '100', '101', '0', '-1', '1.5', '1e2', '0x10', ' 5', '5 ', '+5', '05', '', 'NaN', 'Infinity', '9'.repeat(400)),
+        fc.constantFrom(
+          ...PHASES,
+          'pending',
+          'Sleeping',
+          '1',
+          '20',
+          '100',
+          '101',
+          '0',
+          '-1',
+          '1.5',
+          '1e2',
+          '0x10',
+          ' 5',
+          '5 ',
+          '+5',
+          '05',
+          '',
+          'NaN',
+          'Infinity',
+          '9'.repeat(400),
+        ),
         fc.string({ unit: 'binary', maxLength: 20 }),
       ),
     }),
@@ -783,7 +990,10 @@ const routeSpec: fc.Arbitrary<RouteSpec> = fc.record({
   prefix: fc.constantFrom('', '', '', '/admin', '/admin', '/ADMIN', '/admin/admin', '//', '/.', '/%61dmin'),
   shape: fc.constantFrom<Shape>('healthz', 'tenants', 'tenant', 'tenant', 'passivate', 'wake', 'tenant-extra', 'free'),
   id: idSpec,
-  extra: fc.oneof(fc.constantFrom('passivate', 'wake', 'PASSIVATE', 'wake%2F', '..', 'status', ''), fc.string({ unit: pathChar, maxLength: 10 })),
+  extra: fc.oneof(
+    fc.constantFrom('passivate', 'wake', 'PASSIVATE', 'wake%2F', '..', 'status', ''),
+    fc.string({ unit: pathChar, maxLength: 10 }),
+  ),
   trailing: fc.constantFrom('', '', '', '/', '//', '/.', '/..', '%2F', '?', '#frag'),
   query: fc.oneof(fc.constant<QueryPair[]>([]), queryPairs()),
   auth: authSpec,
@@ -791,7 +1001,12 @@ const routeSpec: fc.Arbitrary<RouteSpec> = fc.record({
     fc.record({
       contentType: fc.constantFrom('application/json', 'text/plain', 'application/octet-stream'),
       // No `email` key anywhere, so no generated body is a valid signup.
-      text: fc.oneof(fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)), fc.string({ maxLength: 50 })).filter((t) => !t.includes('email')),
+      text: fc
+        .oneof(
+          fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)),
+          fc.string({ maxLength: 50 }),
+        )
+        .filter((t) => !t.includes('email')),
     }),
     { nil: undefined },
   ),
@@ -933,10 +1148,15 @@ async function checkRoute(target: Target, spec: RouteSpec): Promise<void> {
   const { wire } = routeWire(spec, target);
   const answer = await send(target.baseUrl, wire);
   // The signup page is the one HTML answer of the API.
-  const pathOnly = wire.path.split('?')[0]!.replace(/\/+$/, '').replace(/^\/admin/, '') || '/';
+  const pathOnly =
+    wire.path
+      .split('?')[0]!
+      .replace(/\/+$/, '')
+      .replace(/^\/admin/, '') || '/';
   if (pathOnly === '/' && answer.status === 200) {
     if (wire.method !== 'GET') throw new FuzzFailure(`Answered 200 to ${wire.method} /`, wire, answer);
-    if (!String(answer.headers['content-type'] ?? '').startsWith('text/html')) throw new FuzzFailure('The signup page is not HTML', wire, answer);
+    if (!String(answer.headers['content-type'] ?? '').startsWith('text/html'))
+      throw new FuzzFailure('The signup page is not HTML', wire, answer);
     return;
   }
   const body = checkAnswer(wire, answer);
@@ -953,7 +1173,11 @@ async function checkRoute(target: Target, spec: RouteSpec): Promise<void> {
 
 async function checkListing(target: Target, spec: { prefix: string; query: QueryPair[] }): Promise<void> {
   const query = queryText(spec.query, target);
-  const wire: Wire = { method: 'GET', path: `${spec.prefix}/tenants${query ? `?${query}` : ''}`, headers: { authorization: `Bearer ${ADMIN}` } };
+  const wire: Wire = {
+    method: 'GET',
+    path: `${spec.prefix}/tenants${query ? `?${query}` : ''}`,
+    headers: { authorization: `Bearer ${ADMIN}` },
+  };
   const verdict = listingVerdict(query, target);
   const answer = await send(target.baseUrl, wire);
   tally(`listing ${verdict} → ${answer.status}`);
@@ -965,7 +1189,8 @@ async function checkListing(target: Target, spec: { prefix: string; query: Query
     const limit = params.has('limit') ? Number(params.get('limit')) : 20;
     const phase = params.get('phase');
     if (!Array.isArray(body?.items) || body.items.length > limit) throw new FuzzFailure(`More than ${limit} items`, wire, answer);
-    if (phase && body.items.some((item: { phase?: string }) => item.phase !== phase)) throw new FuzzFailure(`Items outside phase ${phase}`, wire, answer);
+    if (phase && body.items.some((item: { phase?: string }) => item.phase !== phase))
+      throw new FuzzFailure(`Items outside phase ${phase}`, wire, answer);
     if (body.items.some((item: { id?: unknown; email?: unknown }) => typeof item.id !== 'string' || typeof item.email !== 'string')) {
       throw new FuzzFailure('A listed item without id or email', wire, answer);
     }
@@ -980,21 +1205,61 @@ async function checkListing(target: Target, spec: { prefix: string; query: Query
 // Headers ------------------------------------------------------------------------------------
 
 /** Headers that frame the message itself; changing them tests Node's parser, not the API. */
-const FRAMING = new Set(['content-length', 'transfer-encoding', 'connection', 'upgrade', 'expect', 'te', 'trailer', 'keep-alive', 'proxy-connection', 'http2-settings']);
+const FRAMING = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+  'keep-alive',
+  'proxy-connection',
+  'http2-settings',
+]);
 /** Fuzzed on their own above, where the oracle knows what they mean. */
 const MEANINGFUL = new Set(['content-type', 'idempotency-key', 'authorization']);
 
-const tokenChar = fc.constantFrom(...'!#$%&\'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'.split(''));
+const tokenChar = fc.constantFrom(..."!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".split(''));
 const headerName = fc
   .oneof(
-    fc.constantFrom('accept', 'accept-encoding', 'accept-language', 'content-encoding', 'cookie', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-port', 'x-amzn-trace-id', 'user-agent', 'origin', 'referer', 'forwarded', 'x-http-method-override', 'if-none-match', 'range', 'host', 'x-api-key', '__proto__', 'constructor', 'toString', 'hasOwnProperty'),
+    fc.constantFrom(
+      'accept',
+      'accept-encoding',
+      'accept-language',
+      'content-encoding',
+      'cookie',
+      'x-forwarded-for',
+      'x-forwarded-proto',
+      'x-forwarded-port',
+      'x-amzn-trace-id',
+      'user-agent',
+      'origin',
+      'referer',
+      'forwarded',
+      'x-http-method-override',
+      'if-none-match',
+      'range',
+      'host',
+      'x-api-key',
+      '__proto__',
+      'constructor',
+      'toString',
+      'hasOwnProperty',
+    ),
     fc.string({ unit: tokenChar, minLength: 1, maxLength: 24 }),
   )
   .filter((name) => !FRAMING.has(name.toLowerCase()) && !MEANINGFUL.has(name.toLowerCase()));
 const headerValue = fc.oneof(
-  { weight: 6, arbitrary: fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 120 }).map(trimOws) },
+  {
+    weight: 6,
+    arbitrary: fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 120 }).map(trimOws),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 1000, max: 6000 }).map((n) => 'v'.repeat(n)) },
-  { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom('a', ' ', '\t', '\u00e9', '\u00ff', ';', ',', '='), maxLength: 40 }).map(trimOws) },
+  {
+    weight: 1,
+    arbitrary: fc.string({ unit: fc.constantFrom('a', ' ', '\t', '\u00e9', '\u00ff', ';', ',', '='), maxLength: 40 }).map(trimOws),
+  },
 );
 const randomHeaders = fc.array(fc.tuple(headerName, headerValue), { maxLength: 8 });
 
@@ -1030,7 +1295,13 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  if (process.env.FUZZ_STATS) console.log([...seen].sort().map(([what, n]) => `${what}: ${n}`).join('\n'));
+  if (process.env.FUZZ_STATS)
+    console.log(
+      [...seen]
+        .sort()
+        .map(([what, n]) => `${what}: ${n}`)
+        .join('\n'),
+    );
   await embedded?.stop();
   tables?.client.destroy();
   agent.destroy();
@@ -1097,21 +1368,32 @@ describe('every route under generated paths, methods, queries and credentials (p
 describe('generated headers (property-based)', () => {
   it('never turn a valid signup into anything but a 202, nor any request into a 5xx', async () => {
     const validSignup = signupSpec(
-      fc.record({ kind: fc.constant('near' as const), mutation: fc.constant({ kind: 'valid' as const }), withPlan: fc.boolean(), pretty: fc.constant(false) }),
+      fc.record({
+        kind: fc.constant('near' as const),
+        mutation: fc.constant({ kind: 'valid' as const }),
+        withPlan: fc.boolean(),
+        pretty: fc.constant(false),
+      }),
       fc.constant('application/json'),
       randomHeaders,
     );
     const anyRoute = fc.tuple(routeSpec, randomHeaders).map(([spec, headers]) => ({ spec, headers }));
     await fc.assert(
-      fc.asyncProperty(fc.oneof(validSignup.map((spec) => ({ signup: spec })), anyRoute.map((route) => ({ route }))), async (input) => {
-        const headers = 'signup' in input ? input.signup.headers : input.route.headers;
-        // Node refuses a request head over 16 KiB before the handler runs (see 'known bugs').
-        fc.pre(headers.reduce((size, [name, value]) => size + name.length + value.length + 4, 0) < 9_000);
-        if ('signup' in input) return checkSignup(target, input.signup);
-        const { wire } = routeWire(input.route.spec, target);
-        for (const [name, value] of headers) addHeader(wire.headers, name, value);
-        checkAnswer(wire, await send(target.baseUrl, wire));
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          validSignup.map((spec) => ({ signup: spec })),
+          anyRoute.map((route) => ({ route })),
+        ),
+        async (input) => {
+          const headers = 'signup' in input ? input.signup.headers : input.route.headers;
+          // Node refuses a request head over 16 KiB before the handler runs (see 'known bugs').
+          fc.pre(headers.reduce((size, [name, value]) => size + name.length + value.length + 4, 0) < 9_000);
+          if ('signup' in input) return checkSignup(target, input.signup);
+          const { wire } = routeWire(input.route.spec, target);
+          for (const [name, value] of headers) addHeader(wire.headers, name, value);
+          checkAnswer(wire, await send(target.baseUrl, wire));
+        },
+      ),
       fcOptions(1),
     );
   }, 120_000);
@@ -1151,9 +1433,18 @@ describe('the fuzz checks themselves', () => {
       const deletes = routeSpec.map((spec) => ({ ...spec, method: 'DELETE' }));
       const dots = routeSpec.map((spec) => ({ ...spec, method: 'GET', trailing: '/..' }));
 
-      const serverError = await fc.check(fc.asyncProperty(deletes, (spec) => checkRoute(planted, spec)), options);
-      const notJson = await fc.check(fc.asyncProperty(dots, (spec) => checkRoute(planted, spec)), options);
-      const badInput = await fc.check(fc.asyncProperty(signupSpec(nearMissBody), (spec) => checkSignup(planted, spec)), options);
+      const serverError = await fc.check(
+        fc.asyncProperty(deletes, (spec) => checkRoute(planted, spec)),
+        options,
+      );
+      const notJson = await fc.check(
+        fc.asyncProperty(dots, (spec) => checkRoute(planted, spec)),
+        options,
+      );
+      const badInput = await fc.check(
+        fc.asyncProperty(signupSpec(nearMissBody), (spec) => checkSignup(planted, spec)),
+        options,
+      );
 
       expect(serverError.failed).toBe(true);
       expect(String(serverError.errorInstance)).toMatch(/Server error 500/);

@@ -28,7 +28,17 @@ import { ManualClock, testSettings } from '../support/reconciler-world.js';
 const SEED = Number(process.env.FC_SEED ?? 20261121);
 const RUNS = Number(process.env.FC_RUNS ?? 25);
 const TENANTS = ['alpha', 'bravo', 'charlie'];
-const CLOUD_OPERATIONS = ['RunTask', 'StopTask', 'CreateTargetGroup', 'RegisterTargets', 'DeregisterTargets', 'CreateRule', 'DeleteRule', 'DeleteTargetGroup', 'DescribeTasks'];
+const CLOUD_OPERATIONS = [
+  'RunTask',
+  'StopTask',
+  'CreateTargetGroup',
+  'RegisterTargets',
+  'DeregisterTargets',
+  'CreateRule',
+  'DeleteRule',
+  'DeleteTargetGroup',
+  'DescribeTasks',
+];
 
 type Action =
   | { kind: 'desire'; tenant: number; desired: Desired }
@@ -40,7 +50,14 @@ type Action =
 
 const tenantIndex = fc.nat({ max: TENANTS.length - 1 });
 const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('desire' as const), tenant: tenantIndex, desired: fc.constantFrom<Desired>('running', 'passivated', 'deleted') }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('desire' as const),
+      tenant: tenantIndex,
+      desired: fc.constantFrom<Desired>('running', 'passivated', 'deleted'),
+    }),
+  },
   {
     weight: 5,
     arbitrary: fc.record({
@@ -49,13 +66,25 @@ const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
       concurrently: fc.boolean(),
       // A reconcile function invocation watching through short waits (or out of time for them);
       // one that never looks again stands for an invocation that died while it held the lease.
-      watch: fc.option(fc.record({ owner: fc.constantFrom('invocation-1', 'invocation-2'), maxWaitMs: fc.constantFrom(20_000, -1) }), { nil: undefined }),
+      watch: fc.option(fc.record({ owner: fc.constantFrom('invocation-1', 'invocation-2'), maxWaitMs: fc.constantFrom(20_000, -1) }), {
+        nil: undefined,
+      }),
     }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('tick' as const) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('deliver' as const), pick: fc.nat(), duplicate: fc.boolean(), drop: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('deliver' as const), pick: fc.nat(), duplicate: fc.boolean(), drop: fc.boolean() }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('interrupt' as const), tenant: tenantIndex }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('fault' as const), fault: fc.constantFrom<FaultKind>('throttle', 'crash'), operation: fc.constantFrom(...CLOUD_OPERATIONS, 'SaveTenant') }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('fault' as const),
+      fault: fc.constantFrom<FaultKind>('throttle', 'crash'),
+      operation: fc.constantFrom(...CLOUD_OPERATIONS, 'SaveTenant'),
+    }),
+  },
 );
 
 /** Crashes after a DynamoDB write has landed: the worst moment to die. */
@@ -191,7 +220,14 @@ async function runScenario(actions: Action[], run: number, makeWorld: (fault: Fa
   };
   const desired = new Map<string, Desired>();
   for (const id of TENANTS) {
-    const tenant = newTenant({ slug: `${id}${run}`, email: `${id}${run}@example.test`, plan: 'trial', tokenHash: '0'.repeat(64), now: clock.now(), trialDays: 14 });
+    const tenant = newTenant({
+      slug: `${id}${run}`,
+      email: `${id}${run}@example.test`,
+      plan: 'trial',
+      tokenHash: '0'.repeat(64),
+      now: clock.now(),
+      trialDays: 14,
+    });
     await plainStore.create({ ...tenant, id }, { maxTenants: 100 });
     desired.set(id, 'running');
   }
@@ -317,18 +353,14 @@ describe.each([
   { world: 'the test fake', makeWorld: fakeCloudWorld },
   { world: 'the AWS adapters over the AWS model', makeWorld: awsModelWorld },
 ])('the reconciler under random faults (property-based), over $world', ({ makeWorld }) => {
-  it(
-    'keeps at most one live task per tenant, converges, orphans nothing and loses no write',
-    async () => {
-      let run = 0;
-      await fc.assert(
-        fc.asyncProperty(fc.array(actionArbitrary, { minLength: 10, maxLength: 60 }), async (actions) => {
-          run += 1;
-          await runScenario(actions, run, makeWorld);
-        }),
-        { seed: SEED, numRuns: RUNS, endOnFailure: true },
-      );
-    },
-    600_000,
-  );
+  it('keeps at most one live task per tenant, converges, orphans nothing and loses no write', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(actionArbitrary, { minLength: 10, maxLength: 60 }), async (actions) => {
+        run += 1;
+        await runScenario(actions, run, makeWorld);
+      }),
+      { seed: SEED, numRuns: RUNS, endOnFailure: true },
+    );
+  }, 600_000);
 });

@@ -32,15 +32,17 @@ export function manualAwsModel(start = Date.parse('2026-11-21T10:00:00.000Z')) {
 /** The AWS adapters as the Lambdas wire them (errors translated), over the model's SDK clients. */
 export function awsAdaptersOver(model: AwsModel, installation: string) {
   return {
-    compute: translatingAwsErrors(new EcsCompute({
-      client: model.ecsClient,
-      installation,
-      cluster: CLUSTER,
-      taskDefinition: 'arn:aws:ecs:us-east-1:123456789012:task-definition/dormouse-tenant:1',
-      containerName: 'app',
-      subnets: ['subnet-a'],
-      securityGroups: ['sg-tenants'],
-    })),
+    compute: translatingAwsErrors(
+      new EcsCompute({
+        client: model.ecsClient,
+        installation,
+        cluster: CLUSTER,
+        taskDefinition: 'arn:aws:ecs:us-east-1:123456789012:task-definition/dormouse-tenant:1',
+        containerName: 'app',
+        subnets: ['subnet-a'],
+        securityGroups: ['sg-tenants'],
+      }),
+    ),
     routing: translatingAwsErrors(
       new ElbRouting({ client: model.elbClient, installation, listenerArn: LISTENER_ARN, vpcId: VPC_ID, port: 80, healthCheckPath: '/' }),
     ),

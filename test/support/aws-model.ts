@@ -323,7 +323,10 @@ export class AwsModel {
     const now = this.options.now();
     return [...this.targetGroups.values()]
       .filter((group) => tagValue(group.tags, TENANT_TAG) === tenantId)
-      .map((group) => ({ arn: group.arn, targets: [...group.targets.values()].map((target) => `${target.ip}:${this.health(target, now)}`) }));
+      .map((group) => ({
+        arn: group.arn,
+        targets: [...group.targets.values()].map((target) => `${target.ip}:${this.health(target, now)}`),
+      }));
   }
 
   get ruleCount(): number {
@@ -419,10 +422,7 @@ export class AwsModel {
           id: `attachment-${task.arn.slice(-8)}`,
           type: eniType,
           status: task.ip ? 'ATTACHED' : 'PRECREATED',
-          details: [
-            { name: 'subnetId', value: 'subnet-a' },
-            ...(task.ip ? [{ name: 'privateIPv4Address', value: task.ip }] : []),
-          ],
+          details: [{ name: 'subnetId', value: 'subnet-a' }, ...(task.ip ? [{ name: 'privateIPv4Address', value: task.ip }] : [])],
         },
       ],
       containers: [{ name: 'app', lastStatus: task.lastStatus }],
@@ -473,9 +473,7 @@ export class AwsModel {
         throw awsError('InvalidParameterException', 'startedBy must be the only filter when it is used');
       }
       const candidates = startedBy ? (this.tasksByStartedBy.get(startedBy) ?? []) : [...this.tasks.values()];
-      const taskArns = candidates
-        .filter((task) => task.desiredStatus === (input.desiredStatus ?? 'RUNNING'))
-        .map((task) => task.arn);
+      const taskArns = candidates.filter((task) => task.desiredStatus === (input.desiredStatus ?? 'RUNNING')).map((task) => task.arn);
       return { taskArns };
     });
     this.ecs.on(DescribeTasksCommand).callsFake((input: { tasks?: string[]; include?: string[] }) => {
@@ -547,7 +545,11 @@ export class AwsModel {
       this.admit('DescribeTargetGroups');
       if (!input.Names) {
         // Without names: every group of the account, page by page.
-        const all = [...this.targetGroups.values()].map((group) => ({ TargetGroupArn: group.arn, TargetGroupName: group.name, VpcId: VPC_ID }));
+        const all = [...this.targetGroups.values()].map((group) => ({
+          TargetGroupArn: group.arn,
+          TargetGroupName: group.name,
+          VpcId: VPC_ID,
+        }));
         const start = Number(input.Marker ?? 0);
         const end = start + (input.PageSize ?? 400);
         return { TargetGroups: all.slice(start, end), ...(end < all.length ? { NextMarker: String(end) } : {}) };
@@ -574,7 +576,8 @@ export class AwsModel {
       if (!group) throw awsError('TargetGroupNotFoundException', 'Target group not found');
       for (const { Id } of input.Targets ?? []) {
         const existing = group.targets.get(Id ?? '');
-        if (!existing || existing.drainingUntil !== undefined) group.targets.set(Id ?? '', { ip: Id ?? '', registeredAt: this.options.now() });
+        if (!existing || existing.drainingUntil !== undefined)
+          group.targets.set(Id ?? '', { ip: Id ?? '', registeredAt: this.options.now() });
       }
       return {};
     });
@@ -611,40 +614,47 @@ export class AwsModel {
         return { Rules: found.map((rule) => toRule(rule!)) };
       }
       const all = (this.sortedRules ??= [
-        { RuleArn: `${LISTENER_ARN.replace(':listener/', ':listener-rule/')}/default`, Priority: 'default', IsDefault: true, Conditions: [], Actions: [{ Type: 'forward' }] },
-        ...[...this.rules.values()]
-          .sort((a, b) => a.priority - b.priority)
-          .map(toRule),
+        {
+          RuleArn: `${LISTENER_ARN.replace(':listener/', ':listener-rule/')}/default`,
+          Priority: 'default',
+          IsDefault: true,
+          Conditions: [],
+          Actions: [{ Type: 'forward' }],
+        },
+        ...[...this.rules.values()].sort((a, b) => a.priority - b.priority).map(toRule),
       ]);
       const start = Number(input.Marker ?? 0);
       const size = input.PageSize ?? 400;
       const end = start + size;
       return { Rules: all.slice(start, end), ...(end < all.length ? { NextMarker: String(end) } : {}) };
     });
-    this.elb.on(CreateRuleCommand).callsFake(
-      (input: {
-        Priority?: number;
-        Conditions?: Array<{ HostHeaderConfig?: { Values?: string[] } }>;
-        Actions?: Array<{ TargetGroupArn?: string }>;
-        Tags?: Tag[];
-      }) => {
-        this.admit('CreateRule');
-        const priority = input.Priority ?? 0;
-        if (this.priorities.has(priority)) throw awsError('PriorityInUseException', `Priority '${priority}' is currently in use`);
-        if (this.rules.size >= maxRules) throw awsError('TooManyRulesException', 'You have reached the maximum number of rules per load balancer');
-        const rule: WorldRule = {
-          arn: `${LISTENER_ARN.replace(':listener/', ':listener-rule/')}/${(++this.sequence).toString(16).padStart(16, '0')}`,
-          priority,
-          host: input.Conditions?.[0]?.HostHeaderConfig?.Values?.[0] ?? '',
-          targetGroupArn: input.Actions?.[0]?.TargetGroupArn ?? '',
-          tags: input.Tags ?? [],
-        };
-        this.rules.set(rule.arn, rule);
-        this.priorities.add(priority);
-        this.sortedRules = undefined;
-        return { Rules: [{ RuleArn: rule.arn, Priority: String(priority) }] };
-      },
-    );
+    this.elb
+      .on(CreateRuleCommand)
+      .callsFake(
+        (input: {
+          Priority?: number;
+          Conditions?: Array<{ HostHeaderConfig?: { Values?: string[] } }>;
+          Actions?: Array<{ TargetGroupArn?: string }>;
+          Tags?: Tag[];
+        }) => {
+          this.admit('CreateRule');
+          const priority = input.Priority ?? 0;
+          if (this.priorities.has(priority)) throw awsError('PriorityInUseException', `Priority '${priority}' is currently in use`);
+          if (this.rules.size >= maxRules)
+            throw awsError('TooManyRulesException', 'You have reached the maximum number of rules per load balancer');
+          const rule: WorldRule = {
+            arn: `${LISTENER_ARN.replace(':listener/', ':listener-rule/')}/${(++this.sequence).toString(16).padStart(16, '0')}`,
+            priority,
+            host: input.Conditions?.[0]?.HostHeaderConfig?.Values?.[0] ?? '',
+            targetGroupArn: input.Actions?.[0]?.TargetGroupArn ?? '',
+            tags: input.Tags ?? [],
+          };
+          this.rules.set(rule.arn, rule);
+          this.priorities.add(priority);
+          this.sortedRules = undefined;
+          return { Rules: [{ RuleArn: rule.arn, Priority: String(priority) }] };
+        },
+      );
     this.elb.on(DeleteRuleCommand).callsFake((input: { RuleArn?: string }) => {
       this.admit('DeleteRule');
       const rule = this.rules.get(input.RuleArn ?? '');
@@ -667,19 +677,21 @@ export class AwsModel {
    * minute without requests, so a quiet target group has no values). Paging is not modelled.
    */
   private wireCloudWatch(): void {
-    this.cloudWatch.on(GetMetricDataCommand).callsFake((input: { MetricDataQueries?: MetricDataQuery[]; StartTime?: Date; EndTime?: Date }) => {
-      this.admit('GetMetricData');
-      const start = input.StartTime?.getTime() ?? 0;
-      const end = input.EndTime?.getTime() ?? Number.POSITIVE_INFINITY;
-      return {
-        MetricDataResults: (input.MetricDataQueries ?? []).map((query) => {
-          const dimension = query.MetricStat?.Metric?.Dimensions?.find((candidate) => candidate.Name === 'TargetGroup')?.Value ?? '';
-          const points = (this.requestCounts.get(dimension) ?? []).filter(({ at }) => at >= start && at < end);
-          const total = points.reduce((sum, { count }) => sum + count, 0);
-          return { Id: query.Id, StatusCode: 'Complete', Values: points.length > 0 ? [total] : [] };
-        }),
-      };
-    });
+    this.cloudWatch
+      .on(GetMetricDataCommand)
+      .callsFake((input: { MetricDataQueries?: MetricDataQuery[]; StartTime?: Date; EndTime?: Date }) => {
+        this.admit('GetMetricData');
+        const start = input.StartTime?.getTime() ?? 0;
+        const end = input.EndTime?.getTime() ?? Number.POSITIVE_INFINITY;
+        return {
+          MetricDataResults: (input.MetricDataQueries ?? []).map((query) => {
+            const dimension = query.MetricStat?.Metric?.Dimensions?.find((candidate) => candidate.Name === 'TargetGroup')?.Value ?? '';
+            const points = (this.requestCounts.get(dimension) ?? []).filter(({ at }) => at >= start && at < end);
+            const total = points.reduce((sum, { count }) => sum + count, 0);
+            return { Id: query.Id, StatusCode: 'Complete', Values: points.length > 0 ? [total] : [] };
+          }),
+        };
+      });
   }
 
   private health(target: WorldTarget, now: number): string {

@@ -1,4 +1,10 @@
-import { CloudRefusedError, CloudUnavailableError, ForeignResourceError, TargetGroupInUseError, TargetGroupNotFoundError } from '../../shared/domain/errors.js';
+import {
+  CloudRefusedError,
+  CloudUnavailableError,
+  ForeignResourceError,
+  TargetGroupInUseError,
+  TargetGroupNotFoundError,
+} from '../../shared/domain/errors.js';
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../shared/ports/compute.js';
 import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
@@ -34,7 +40,6 @@ export interface FakeCloudOptions {
   /** The time tasks are stamped with when they start running (`startedAt`); none when absent. */
   now?: () => Date;
 }
-
 
 /** Simulates a process dying between two steps: the call happened (or not) and nothing after it. */
 export class CrashError extends Error {
@@ -136,7 +141,8 @@ export class FakeCloud implements Compute, Routing {
         // As EcsCompute sees them: ListTasks by startedBy alone lists desired-RUNNING tasks only.
         .filter(
           (task) =>
-            knownArns.includes(task.arn) || (task.desiredStatus === 'RUNNING' && task.lastStatus !== 'STOPPED' && task.age >= this.listingLagTicks),
+            knownArns.includes(task.arn) ||
+            (task.desiredStatus === 'RUNNING' && task.lastStatus !== 'STOPPED' && task.age >= this.listingLagTicks),
         )
         .map(snapshot),
     );
@@ -218,7 +224,13 @@ export class FakeCloud implements Compute, Routing {
       const taken = new Set([...this.rules.values()].map((rule) => rule.priority));
       while (taken.has(priority)) priority += 1;
       this.sequence += 1;
-      const rule = { arn: `arn:aws:elasticloadbalancing:rule/${this.sequence}`, priority, targetGroupArn, host: host.toLowerCase(), tenantId };
+      const rule = {
+        arn: `arn:aws:elasticloadbalancing:rule/${this.sequence}`,
+        priority,
+        targetGroupArn,
+        host: host.toLowerCase(),
+        tenantId,
+      };
       this.rules.set(rule.arn, rule);
       return { arn: rule.arn, priority, targetGroupArn };
     });

@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingHttpHeaders,
+  type RequestListener,
+  type Server,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TaskStateChange } from '../../shared/app/task-event.js';
 import type { ObservedTask } from '../../shared/ports/compute.js';
@@ -48,7 +55,12 @@ export function get(address: string, path: string, options: GetOptions = {}): Pr
 }
 
 /** Polls until `check` returns something other than undefined/false, or fails with `what`. */
-export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 25): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+  everyMs = 25,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

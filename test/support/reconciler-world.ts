@@ -42,7 +42,14 @@ export async function createWorld(options: { settings?: Partial<ReconcileSetting
   const deps: ReconcileDeps = { store, compute: cloud, routing: cloud, clock, settings, random: () => 0.5 };
 
   async function signUp(id: string): Promise<Tenant> {
-    const tenant = newTenant({ slug: id, email: `${id}@example.test`, plan: 'trial', tokenHash: '0'.repeat(64), now: clock.now(), trialDays: 14 });
+    const tenant = newTenant({
+      slug: id,
+      email: `${id}@example.test`,
+      plan: 'trial',
+      tokenHash: '0'.repeat(64),
+      now: clock.now(),
+      trialDays: 14,
+    });
     return store.create(tenant, { maxTenants: 1000 });
   }
 
@@ -70,7 +77,9 @@ export async function createWorld(options: { settings?: Partial<ReconcileSetting
   /** Runs rounds until every tenant settles; throws when the rounds run out first. */
   async function converge(ids: string[], rounds = 40, onRound?: () => Promise<void> | void): Promise<void> {
     if (await runRounds(ids, rounds, onRound)) return;
-    const phases = (await Promise.all(ids.map((id) => store.get(id)))).map((tenant, index) => `${ids[index]}: ${tenant?.status.phase ?? 'missing'}`);
+    const phases = (await Promise.all(ids.map((id) => store.get(id)))).map(
+      (tenant, index) => `${ids[index]}: ${tenant?.status.phase ?? 'missing'}`,
+    );
     throw new Error(`Not settled after ${rounds} rounds (${phases.join(', ')})`);
   }
 
@@ -79,5 +88,17 @@ export async function createWorld(options: { settings?: Partial<ReconcileSetting
     await runRounds(ids, count);
   }
 
-  return { tables, store, cloud, clock, settings, deps, signUp, setDesired, converge, rounds, reconcile: (id: string) => reconcile(deps, id) };
+  return {
+    tables,
+    store,
+    cloud,
+    clock,
+    settings,
+    deps,
+    signUp,
+    setDesired,
+    converge,
+    rounds,
+    reconcile: (id: string) => reconcile(deps, id),
+  };
 }

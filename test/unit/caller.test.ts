@@ -52,10 +52,14 @@ describe('the admin allowlist', () => {
 
   it('matches roles by name, with or without a path, and never a user against a role', () => {
     expect(isListed('arn:aws:sts::123456789012:assumed-role/DormouseAdmin/s', ['arn:aws:iam::123456789012:role/DormouseAdmin'])).toBe(true);
-    expect(isListed('arn:aws:sts::123456789012:assumed-role/DormouseAdmin/s', ['arn:aws:iam::123456789012:role/a/b/DormouseAdmin'])).toBe(true);
+    expect(isListed('arn:aws:sts::123456789012:assumed-role/DormouseAdmin/s', ['arn:aws:iam::123456789012:role/a/b/DormouseAdmin'])).toBe(
+      true,
+    );
     expect(isListed('arn:aws:sts::123456789012:assumed-role/Dormouse/s', ['arn:aws:iam::123456789012:role/DormouseAdmin'])).toBe(false);
     expect(isListed('arn:aws:iam::123456789012:user/DormouseAdmin', ['arn:aws:iam::123456789012:role/DormouseAdmin'])).toBe(false);
-    expect(isListed('arn:aws-cn:sts::123456789012:assumed-role/DormouseAdmin/s', ['arn:aws:iam::123456789012:role/DormouseAdmin'])).toBe(false);
+    expect(isListed('arn:aws-cn:sts::123456789012:assumed-role/DormouseAdmin/s', ['arn:aws:iam::123456789012:role/DormouseAdmin'])).toBe(
+      false,
+    );
   });
 });
 
@@ -85,6 +89,8 @@ describe('the admin token', () => {
   it('reads the allowlist from DORMOUSE_ADMIN_PRINCIPALS and names the variable when an entry is not an IAM ARN', () => {
     expect(loadApiConfig({ ...env, DORMOUSE_ADMIN_PRINCIPALS: `${ADMIN_ROLE}, ${ADMIN_USER}` }).adminPrincipals).toEqual(ALLOWED);
     expect(loadApiConfig(env).adminPrincipals).toEqual([]);
-    expect(() => loadApiConfig({ ...env, DORMOUSE_ADMIN_PRINCIPALS: 'DormouseAdmin' })).toThrow(/DORMOUSE_ADMIN_PRINCIPALS: must be IAM role or user ARNs/);
+    expect(() => loadApiConfig({ ...env, DORMOUSE_ADMIN_PRINCIPALS: 'DormouseAdmin' })).toThrow(
+      /DORMOUSE_ADMIN_PRINCIPALS: must be IAM role or user ARNs/,
+    );
   });
 });

@@ -38,7 +38,9 @@ describe('loadApiConfig', () => {
   it('refuses a negative signup limit, and email verification without a sender, naming the variable', () => {
     expect(() => loadApiConfig({ ...valid, DORMOUSE_SIGNUPS_PER_HOUR: '-1' })).toThrow(/DORMOUSE_SIGNUPS_PER_HOUR/);
     expect(() => loadApiConfig({ ...valid, DORMOUSE_VERIFY_EMAIL: 'yes' })).toThrow(/DORMOUSE_VERIFY_EMAIL/);
-    expect(() => loadApiConfig({ ...valid, DORMOUSE_VERIFY_EMAIL: 'true' })).toThrow(/DORMOUSE_EMAIL_SENDER: is required when DORMOUSE_VERIFY_EMAIL is true/);
+    expect(() => loadApiConfig({ ...valid, DORMOUSE_VERIFY_EMAIL: 'true' })).toThrow(
+      /DORMOUSE_EMAIL_SENDER: is required when DORMOUSE_VERIFY_EMAIL is true/,
+    );
     expect(loadApiConfig({ ...valid, DORMOUSE_VERIFY_EMAIL: 'true', DORMOUSE_EMAIL_SENDER: 'Trials <trials@example.com>' })).toMatchObject({
       verifyEmail: true,
       emailSender: 'Trials <trials@example.com>',

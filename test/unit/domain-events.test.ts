@@ -47,15 +47,47 @@ describe('domainEventsFor', () => {
     ['Provisioning → Running', { before: inPhase('Provisioning'), after: running, at }, [TENANT_READY]],
     ['Waking → Running', { before: waking, after: next(waking, { phase: 'Running', task }), at }, [TENANT_WOKEN]],
     ['Passivating → Passivated', { before: inPhase('Passivating'), after: inPhase('Passivated'), at }, [TENANT_PASSIVATED]],
-    ['Provisioning → Failed', { before: inPhase('Provisioning'), after: inPhase('Failed', { lastError: 'No capacity.' }), at }, [TENANT_FAILED]],
+    [
+      'Provisioning → Failed',
+      { before: inPhase('Provisioning'), after: inPhase('Failed', { lastError: 'No capacity.' }), at },
+      [TENANT_FAILED],
+    ],
     ['Deleting → Deleted', { before: inPhase('Deleting'), after: inPhase('Deleted'), at }, [TENANT_DELETED]],
     ['Running → Passivating (no integrator event)', { before: running, after: next(running, { phase: 'Passivating' }), at }, []],
-    ['a spec change without a phase change', { before: running, after: { ...running, spec: { ...running.spec, desired: 'passivated', generation: 2 }, version: 3 }, at }, [TENANT_CHANGED]],
-    ['a task event applied for the first time', { before: running, after: next(running, { task: { ...task, ip: '10.0.0.7', eventVersion: 2 } }), at }, [TENANT_CHANGED]],
-    ['a newer task event applied', { before: next(running, { task: { ...task, eventVersion: 2 } }), after: next(running, { task: { ...task, lastStatus: 'STOPPED', eventVersion: 3 } }), at }, [TENANT_CHANGED]],
+    [
+      'a spec change without a phase change',
+      { before: running, after: { ...running, spec: { ...running.spec, desired: 'passivated', generation: 2 }, version: 3 }, at },
+      [TENANT_CHANGED],
+    ],
+    [
+      'a task event applied for the first time',
+      { before: running, after: next(running, { task: { ...task, ip: '10.0.0.7', eventVersion: 2 } }), at },
+      [TENANT_CHANGED],
+    ],
+    [
+      'a newer task event applied',
+      {
+        before: next(running, { task: { ...task, eventVersion: 2 } }),
+        after: next(running, { task: { ...task, lastStatus: 'STOPPED', eventVersion: 3 } }),
+        at,
+      },
+      [TENANT_CHANGED],
+    ],
     ['the reconciler recording what it observed', { before: running, after: next(running, { task: { ...task, ip: '10.0.0.7' } }), at }, []],
-    ['the reconciler recording a new task', { before: next(running, { task: { ...task, eventVersion: 4 } }), after: next(running, { task: { ...task, arn: `${task.arn}0` } }), at }, []],
-    ['only lastActiveAt changed (the idle sweep)', { before: running, after: { ...running, lastActiveAt: '2026-11-21T11:00:00.000Z', version: 3 }, at }, []],
+    [
+      'the reconciler recording a new task',
+      {
+        before: next(running, { task: { ...task, eventVersion: 4 } }),
+        after: next(running, { task: { ...task, arn: `${task.arn}0` } }),
+        at,
+      },
+      [],
+    ],
+    [
+      'only lastActiveAt changed (the idle sweep)',
+      { before: running, after: { ...running, lastActiveAt: '2026-11-21T11:00:00.000Z', version: 3 }, at },
+      [],
+    ],
     ['only the version changed', { before: running, after: { ...running, version: 3 }, at }, []],
     ['a removal (TTL deleting a tombstone)', { before: inPhase('Deleted'), at }, []],
   ];
@@ -110,7 +142,11 @@ describe('domainEventsFor', () => {
 
   it('gives the reason without secrets or AWS identifiers, and its category, since integrators may pass it on', () => {
     const lastError = 'The application exited (postgres://app:S3cretPassw0rd@db/app, arn:aws:iam::123456789012:role/dormouse).';
-    const events = domainEventsFor({ before: inPhase('Provisioning'), after: inPhase('Failed', { lastError, lastErrorCategory: 'stopped' }), at });
+    const events = domainEventsFor({
+      before: inPhase('Provisioning'),
+      after: inPhase('Failed', { lastError, lastErrorCategory: 'stopped' }),
+      at,
+    });
 
     expect(events.map((event) => [event.detail.reason, event.detail.reasonCategory])).toEqual([
       ['The application exited (postgres://***@db/app, arn:***).', 'stopped'],
@@ -157,7 +193,9 @@ describe('domainEventsFor and the reconciler lease', () => {
 
   it('publishes nothing when a reconciler takes the lease, or writes while holding it', () => {
     expect(detailTypes({ before: base, after: leased, at })).toEqual([]);
-    expect(detailTypes({ before: leased, after: { ...leased, status: { ...base.status, slot: true }, version: leased.version + 1 }, at })).toEqual([]);
+    expect(
+      detailTypes({ before: leased, after: { ...leased, status: { ...base.status, slot: true }, version: leased.version + 1 }, at }),
+    ).toEqual([]);
   });
 
   it('publishes Tenant Changed when a reconciler lets go of a tenant that still needs work, so another takes it up', () => {
@@ -175,7 +213,14 @@ describe('domainEventsFor and the reconciler lease', () => {
 
 describe('domainEventsFor and the expiring notice', () => {
   const base = {
-    ...newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: 'f'.repeat(64), now: new Date('2026-11-21T10:00:00Z'), trialDays: 14 }),
+    ...newTenant({
+      slug: 'acme',
+      email: 'ann@acme.test',
+      plan: 'trial',
+      tokenHash: 'f'.repeat(64),
+      now: new Date('2026-11-21T10:00:00Z'),
+      trialDays: 14,
+    }),
     version: 4,
   };
   const noticedAt = '2026-12-04T10:00:30.000Z';
@@ -213,7 +258,15 @@ describe('domainEventsFor and the expiring notice', () => {
 
 describe('domain events of an unconfirmed signup', () => {
   const unconfirmed = {
-    ...newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash, now: new Date(at), trialDays: 14, verificationCodeHash: 'c'.repeat(64) }),
+    ...newTenant({
+      slug: 'acme',
+      email: 'ann@acme.test',
+      plan: 'trial',
+      tokenHash,
+      now: new Date(at),
+      trialDays: 14,
+      verificationCodeHash: 'c'.repeat(64),
+    }),
     version: 1,
   };
 

@@ -23,7 +23,9 @@ describe('publicReason', () => {
 
   it('says something plain about an error recorded without a category, and nothing when there is no error', () => {
     expect(publicReason({ phase: 'Failed', lastError: 'secret stuff' })).toBe('The application did not start.');
-    expect(publicReason({ phase: 'Provisioning', lastError: 'secret stuff' })).toBe('Starting takes longer than usual; it is being retried.');
+    expect(publicReason({ phase: 'Provisioning', lastError: 'secret stuff' })).toBe(
+      'Starting takes longer than usual; it is being retried.',
+    );
     expect(publicReason({ phase: 'Running' })).toBeUndefined();
   });
 });

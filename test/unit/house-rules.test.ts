@@ -30,10 +30,20 @@ describe('the layer rules', () => {
     write('shared/adapters/aws/names.ts', "export const name = 'dm';\n");
     write('shared/adapters/local/gateway.ts', "import { name } from '../aws/names.js';\nexport const uses = name;\n");
 
-    const run = spawnSync(process.execPath, [join(root, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs'), 'shared', 'lambdas', '--config', join(root, '.dependency-cruiser.cjs')], {
-      cwd: fixture,
-      encoding: 'utf8',
-    });
+    const run = spawnSync(
+      process.execPath,
+      [
+        join(root, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs'),
+        'shared',
+        'lambdas',
+        '--config',
+        join(root, '.dependency-cruiser.cjs'),
+      ],
+      {
+        cwd: fixture,
+        encoding: 'utf8',
+      },
+    );
 
     expect(run.status).not.toBe(0);
     expect(run.stdout).toContain('domain-imports-only-domain: shared/domain/plan.ts → shared/ports/compute.ts');

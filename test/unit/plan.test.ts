@@ -12,7 +12,8 @@ const RECORDED = 'arn:aws:ecs:eu-west-1:123456789012:task/dormouse/5f0c1d2e3b4a'
 const OTHER = 'arn:aws:ecs:eu-west-1:123456789012:task/dormouse/9a8b7c6d5e4f';
 const TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dm-acme/6d0ecf831eec9f09';
 const OTHER_TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dm-acme-old/0ff1ce';
-const RULE = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee';
+const RULE =
+  'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee';
 const IP = '10.0.1.5';
 const OLD_IP = '10.0.2.9';
 
@@ -76,246 +77,267 @@ describe('plan', () => {
   describe('when the tenant should run', () => {
     const interruptedOld = task({ arn: OTHER, ip: OLD_IP, desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' });
 
-    it.each(named<Row>([
-      {
-        name: 'claims a routing slot first when it holds none',
-        tenant: tenant(),
-        observed: observed(),
-        step: { kind: 'claimSlot' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'waits in the queue until its retry time when queued',
-        tenant: tenant({ phase: 'Queued', retryAt: inSeconds(30), queuedAt: inSeconds(-60) }),
-        observed: observed(),
-        step: { kind: 'wait', afterMs: 30_000 },
-        phase: 'Queued',
-      },
-      {
-        name: 'tries for a slot again once the queue retry time has passed',
-        tenant: tenant({ phase: 'Queued', retryAt: inSeconds(-1), queuedAt: inSeconds(-60) }),
-        observed: observed(),
-        step: { kind: 'claimSlot' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'runs a Fargate Spot task once it holds a slot and has none',
-        tenant: tenant({ phase: 'Provisioning', slot: true }),
-        observed: observed(),
-        step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'stays on Spot while Spot refusals are below the threshold',
-        tenant: tenant({ phase: 'Provisioning', slot: true, spotFailures: 1 }),
-        observed: observed(),
-        step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'falls back to on-demand Fargate after repeated Spot refusals when allowed',
-        tenant: tenant({ phase: 'Provisioning', slot: true, spotFailures: 2 }),
-        observed: observed(),
-        step: { kind: 'runTask', capacityProvider: 'FARGATE' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'keeps asking for Spot after repeated refusals when the fallback is off',
-        tenant: tenant({ phase: 'Provisioning', slot: true, spotFailures: 5 }),
-        observed: observed(),
-        settings: { fallbackToOnDemand: false },
-        step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'waits out a backoff before starting another task',
-        tenant: tenant({ phase: 'Provisioning', slot: true, attempts: 1, retryAt: inSeconds(4) }),
-        observed: observed(),
-        step: { kind: 'wait', afterMs: 4_000 },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'records a stop when the recorded task exited by itself',
-        tenant: provisioning(),
-        observed: observed({
-          tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'EssentialContainerExited', exitCode: 1 })],
-        }),
-        step: { kind: 'recordStop', task: expect.objectContaining({ arn: RECORDED, exitCode: 1 }) },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'records a stop even while a backoff is pending, so the stop is counted',
-        tenant: provisioning({ retryAt: inSeconds(10) }),
-        observed: observed({ tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'EssentialContainerExited' })] }),
-        step: { kind: 'recordStop', task: expect.objectContaining({ arn: RECORDED }) },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'replaces a task that stopped after a Spot termination notice without counting it as a failure',
-        tenant: provisioning({ phase: 'Running' }),
-        observed: observed({ tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' })] }),
-        step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'replaces a task stopped by a Spot interruption without counting it as a failure',
-        tenant: provisioning({ phase: 'Running' }),
-        observed: observed({ tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'SpotInterruption' })] }),
-        step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'starts the replacement while an interrupted task is still running out its notice',
-        tenant: provisioning({ phase: 'Running' }),
-        observed: serving({ tasks: [task({ desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' })] }),
-        step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
-        phase: 'Running',
-      },
-      {
-        name: 'stops the task the record does not know when two are live',
-        tenant: provisioning(),
-        observed: observed({ tasks: [task({ arn: OTHER, ip: OLD_IP }), task()] }),
-        step: { kind: 'stopTask', task: expect.objectContaining({ arn: OTHER }), reason: expect.stringMatching(/duplicate/) },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'waits for a pending task to start',
-        tenant: provisioning(),
-        observed: observed({ tasks: [task({ lastStatus: 'PENDING', ip: undefined })] }),
-        step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/start/) },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'waits for a running task that has no IP yet',
-        tenant: provisioning(),
-        observed: observed({ tasks: [task({ ip: undefined })] }),
-        step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String) },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'shows Waking, not Provisioning, for a tenant woken from Passivated',
-        tenant: tenant({ phase: 'Passivated', slot: true }, { generation: 3 }),
-        observed: observed(),
-        step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
-        phase: 'Waking',
-      },
-      {
-        name: 'shows Waking while a woken tenant claims its slot',
-        tenant: tenant({ phase: 'Passivated' }, { generation: 3 }),
-        observed: observed(),
-        step: { kind: 'claimSlot' },
-        phase: 'Waking',
-      },
-      {
-        name: 'ensures the target group once the task runs',
-        tenant: provisioning(),
-        observed: observed({ tasks: [task()] }),
-        step: { kind: 'ensureTargetGroup' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'registers the task when it is not a target yet',
-        tenant: provisioning(),
-        observed: observed({ tasks: [task()], targetGroupArn: TG }),
-        step: { kind: 'registerTarget', targetGroupArn: TG, ip: IP },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'registers the task again when its target is draining',
-        tenant: provisioning(),
-        observed: observed({ tasks: [task()], targetGroupArn: TG, targets: [target(IP, 'draining')] }),
-        step: { kind: 'registerTarget', targetGroupArn: TG, ip: IP },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'waits for a new target to pass its health checks',
-        tenant: provisioning(),
-        observed: observed({ tasks: [task()], targetGroupArn: TG, targets: [target(IP, 'initial')] }),
-        step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/health check/) },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'waits on an unhealthy target rather than creating a rule to it',
-        tenant: provisioning(),
-        observed: observed({ tasks: [task({ startedAt: new Date(NOW.getTime() - 60_000).toISOString() })], targetGroupArn: TG, targets: [target(IP, 'unhealthy')] }),
-        step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String), problem: 'The application does not pass its load balancer health check.' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'says why the target is unhealthy, as the load balancer reports it, while it waits',
-        tenant: provisioning(),
-        observed: observed({
-          tasks: [task({ startedAt: new Date(NOW.getTime() - 60_000).toISOString() })],
-          targetGroupArn: TG,
-          targets: [{ ip: IP, health: 'unhealthy', reason: 'The application does not answer GET / with a 2xx or 3xx status (it answered 404).' }],
-        }),
-        step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String), problem: 'The application does not answer GET / with a 2xx or 3xx status (it answered 404).' },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'fails a tenant whose task never passed its health check within the timeout',
-        tenant: provisioning(),
-        observed: observed({
-          tasks: [task({ startedAt: new Date(NOW.getTime() - 121_000).toISOString() })],
-          targetGroupArn: TG,
-          targets: [{ ip: IP, health: 'unhealthy', reason: 'The application does not answer GET / in time.' }],
-        }),
-        step: { kind: 'fail', reason: 'The application does not answer GET / in time.' },
-        phase: 'Failed',
-      },
-      {
-        name: 'replaces a task that served before and stays unhealthy past the timeout',
-        tenant: provisioning({ phase: 'Running' }),
-        observed: serving({ tasks: [task({ startedAt: new Date(NOW.getTime() - 121_000).toISOString() })], targets: [target(IP, 'unhealthy')] }),
-        step: { kind: 'stopTask', task: expect.objectContaining({ arn: RECORDED }), reason: expect.stringMatching(/health check/) },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'deregisters the interrupted task once its replacement is healthy (Spot handover)',
-        tenant: provisioning({ phase: 'Running' }),
-        observed: serving({ tasks: [interruptedOld, task()], targets: [target(OLD_IP, 'healthy'), target(IP, 'healthy')] }),
-        step: { kind: 'deregisterTarget', targetGroupArn: TG, ip: OLD_IP },
-        phase: 'Running',
-      },
-      {
-        name: 'keeps the interrupted task registered while its replacement is not healthy yet',
-        tenant: provisioning({ phase: 'Running' }),
-        observed: serving({ tasks: [interruptedOld, task()], targets: [target(OLD_IP, 'healthy'), target(IP, 'initial')] }),
-        step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String) },
-        phase: 'Running',
-      },
-      {
-        name: 'stops an interrupted task still meant to run once its replacement serves',
-        tenant: provisioning({ phase: 'Running' }),
-        observed: serving({
-          tasks: [task({ arn: OTHER, ip: OLD_IP, stopCode: 'TerminationNotice' }), task()],
-          targets: [target(OLD_IP, 'draining'), target(IP, 'healthy')],
-        }),
-        step: { kind: 'stopTask', task: expect.objectContaining({ arn: OTHER }), reason: expect.stringMatching(/Spot interruption/) },
-        phase: 'Running',
-      },
-      {
-        name: 'creates the host rule only once the target is healthy',
-        tenant: provisioning(),
-        observed: serving({ rule: undefined }),
-        step: { kind: 'createRule', targetGroupArn: TG },
-        phase: 'Provisioning',
-      },
-      {
-        name: 'deletes a host rule that points at another target group',
-        tenant: provisioning({ phase: 'Running' }),
-        observed: serving({ rule: rule(OTHER_TG) }),
-        step: { kind: 'deleteRule', ruleArn: RULE },
-        phase: 'Running',
-      },
-      {
-        name: 'is done, Running, when task, target and rule are all in place',
-        tenant: provisioning(),
-        observed: serving(),
-        step: { kind: 'done' },
-        phase: 'Running',
-      },
-    ]))('%s', (_name, { tenant: record, observed: observation, settings: overrides, step, phase }) => {
+    it.each(
+      named<Row>([
+        {
+          name: 'claims a routing slot first when it holds none',
+          tenant: tenant(),
+          observed: observed(),
+          step: { kind: 'claimSlot' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'waits in the queue until its retry time when queued',
+          tenant: tenant({ phase: 'Queued', retryAt: inSeconds(30), queuedAt: inSeconds(-60) }),
+          observed: observed(),
+          step: { kind: 'wait', afterMs: 30_000 },
+          phase: 'Queued',
+        },
+        {
+          name: 'tries for a slot again once the queue retry time has passed',
+          tenant: tenant({ phase: 'Queued', retryAt: inSeconds(-1), queuedAt: inSeconds(-60) }),
+          observed: observed(),
+          step: { kind: 'claimSlot' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'runs a Fargate Spot task once it holds a slot and has none',
+          tenant: tenant({ phase: 'Provisioning', slot: true }),
+          observed: observed(),
+          step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'stays on Spot while Spot refusals are below the threshold',
+          tenant: tenant({ phase: 'Provisioning', slot: true, spotFailures: 1 }),
+          observed: observed(),
+          step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'falls back to on-demand Fargate after repeated Spot refusals when allowed',
+          tenant: tenant({ phase: 'Provisioning', slot: true, spotFailures: 2 }),
+          observed: observed(),
+          step: { kind: 'runTask', capacityProvider: 'FARGATE' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'keeps asking for Spot after repeated refusals when the fallback is off',
+          tenant: tenant({ phase: 'Provisioning', slot: true, spotFailures: 5 }),
+          observed: observed(),
+          settings: { fallbackToOnDemand: false },
+          step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'waits out a backoff before starting another task',
+          tenant: tenant({ phase: 'Provisioning', slot: true, attempts: 1, retryAt: inSeconds(4) }),
+          observed: observed(),
+          step: { kind: 'wait', afterMs: 4_000 },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'records a stop when the recorded task exited by itself',
+          tenant: provisioning(),
+          observed: observed({
+            tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'EssentialContainerExited', exitCode: 1 })],
+          }),
+          step: { kind: 'recordStop', task: expect.objectContaining({ arn: RECORDED, exitCode: 1 }) },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'records a stop even while a backoff is pending, so the stop is counted',
+          tenant: provisioning({ retryAt: inSeconds(10) }),
+          observed: observed({ tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'EssentialContainerExited' })] }),
+          step: { kind: 'recordStop', task: expect.objectContaining({ arn: RECORDED }) },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'replaces a task that stopped after a Spot termination notice without counting it as a failure',
+          tenant: provisioning({ phase: 'Running' }),
+          observed: observed({ tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' })] }),
+          step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'replaces a task stopped by a Spot interruption without counting it as a failure',
+          tenant: provisioning({ phase: 'Running' }),
+          observed: observed({ tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'SpotInterruption' })] }),
+          step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'starts the replacement while an interrupted task is still running out its notice',
+          tenant: provisioning({ phase: 'Running' }),
+          observed: serving({ tasks: [task({ desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' })] }),
+          step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+          phase: 'Running',
+        },
+        {
+          name: 'stops the task the record does not know when two are live',
+          tenant: provisioning(),
+          observed: observed({ tasks: [task({ arn: OTHER, ip: OLD_IP }), task()] }),
+          step: { kind: 'stopTask', task: expect.objectContaining({ arn: OTHER }), reason: expect.stringMatching(/duplicate/) },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'waits for a pending task to start',
+          tenant: provisioning(),
+          observed: observed({ tasks: [task({ lastStatus: 'PENDING', ip: undefined })] }),
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/start/) },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'waits for a running task that has no IP yet',
+          tenant: provisioning(),
+          observed: observed({ tasks: [task({ ip: undefined })] }),
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String) },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'shows Waking, not Provisioning, for a tenant woken from Passivated',
+          tenant: tenant({ phase: 'Passivated', slot: true }, { generation: 3 }),
+          observed: observed(),
+          step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+          phase: 'Waking',
+        },
+        {
+          name: 'shows Waking while a woken tenant claims its slot',
+          tenant: tenant({ phase: 'Passivated' }, { generation: 3 }),
+          observed: observed(),
+          step: { kind: 'claimSlot' },
+          phase: 'Waking',
+        },
+        {
+          name: 'ensures the target group once the task runs',
+          tenant: provisioning(),
+          observed: observed({ tasks: [task()] }),
+          step: { kind: 'ensureTargetGroup' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'registers the task when it is not a target yet',
+          tenant: provisioning(),
+          observed: observed({ tasks: [task()], targetGroupArn: TG }),
+          step: { kind: 'registerTarget', targetGroupArn: TG, ip: IP },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'registers the task again when its target is draining',
+          tenant: provisioning(),
+          observed: observed({ tasks: [task()], targetGroupArn: TG, targets: [target(IP, 'draining')] }),
+          step: { kind: 'registerTarget', targetGroupArn: TG, ip: IP },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'waits for a new target to pass its health checks',
+          tenant: provisioning(),
+          observed: observed({ tasks: [task()], targetGroupArn: TG, targets: [target(IP, 'initial')] }),
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/health check/) },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'waits on an unhealthy target rather than creating a rule to it',
+          tenant: provisioning(),
+          observed: observed({
+            tasks: [task({ startedAt: new Date(NOW.getTime() - 60_000).toISOString() })],
+            targetGroupArn: TG,
+            targets: [target(IP, 'unhealthy')],
+          }),
+          step: {
+            kind: 'wait',
+            afterMs: settings.pollMs,
+            reason: expect.any(String),
+            problem: 'The application does not pass its load balancer health check.',
+          },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'says why the target is unhealthy, as the load balancer reports it, while it waits',
+          tenant: provisioning(),
+          observed: observed({
+            tasks: [task({ startedAt: new Date(NOW.getTime() - 60_000).toISOString() })],
+            targetGroupArn: TG,
+            targets: [
+              { ip: IP, health: 'unhealthy', reason: 'The application does not answer GET / with a 2xx or 3xx status (it answered 404).' },
+            ],
+          }),
+          step: {
+            kind: 'wait',
+            afterMs: settings.pollMs,
+            reason: expect.any(String),
+            problem: 'The application does not answer GET / with a 2xx or 3xx status (it answered 404).',
+          },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'fails a tenant whose task never passed its health check within the timeout',
+          tenant: provisioning(),
+          observed: observed({
+            tasks: [task({ startedAt: new Date(NOW.getTime() - 121_000).toISOString() })],
+            targetGroupArn: TG,
+            targets: [{ ip: IP, health: 'unhealthy', reason: 'The application does not answer GET / in time.' }],
+          }),
+          step: { kind: 'fail', reason: 'The application does not answer GET / in time.' },
+          phase: 'Failed',
+        },
+        {
+          name: 'replaces a task that served before and stays unhealthy past the timeout',
+          tenant: provisioning({ phase: 'Running' }),
+          observed: serving({
+            tasks: [task({ startedAt: new Date(NOW.getTime() - 121_000).toISOString() })],
+            targets: [target(IP, 'unhealthy')],
+          }),
+          step: { kind: 'stopTask', task: expect.objectContaining({ arn: RECORDED }), reason: expect.stringMatching(/health check/) },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'deregisters the interrupted task once its replacement is healthy (Spot handover)',
+          tenant: provisioning({ phase: 'Running' }),
+          observed: serving({ tasks: [interruptedOld, task()], targets: [target(OLD_IP, 'healthy'), target(IP, 'healthy')] }),
+          step: { kind: 'deregisterTarget', targetGroupArn: TG, ip: OLD_IP },
+          phase: 'Running',
+        },
+        {
+          name: 'keeps the interrupted task registered while its replacement is not healthy yet',
+          tenant: provisioning({ phase: 'Running' }),
+          observed: serving({ tasks: [interruptedOld, task()], targets: [target(OLD_IP, 'healthy'), target(IP, 'initial')] }),
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String) },
+          phase: 'Running',
+        },
+        {
+          name: 'stops an interrupted task still meant to run once its replacement serves',
+          tenant: provisioning({ phase: 'Running' }),
+          observed: serving({
+            tasks: [task({ arn: OTHER, ip: OLD_IP, stopCode: 'TerminationNotice' }), task()],
+            targets: [target(OLD_IP, 'draining'), target(IP, 'healthy')],
+          }),
+          step: { kind: 'stopTask', task: expect.objectContaining({ arn: OTHER }), reason: expect.stringMatching(/Spot interruption/) },
+          phase: 'Running',
+        },
+        {
+          name: 'creates the host rule only once the target is healthy',
+          tenant: provisioning(),
+          observed: serving({ rule: undefined }),
+          step: { kind: 'createRule', targetGroupArn: TG },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'deletes a host rule that points at another target group',
+          tenant: provisioning({ phase: 'Running' }),
+          observed: serving({ rule: rule(OTHER_TG) }),
+          step: { kind: 'deleteRule', ruleArn: RULE },
+          phase: 'Running',
+        },
+        {
+          name: 'is done, Running, when task, target and rule are all in place',
+          tenant: provisioning(),
+          observed: serving(),
+          step: { kind: 'done' },
+          phase: 'Running',
+        },
+      ]),
+    )('%s', (_name, { tenant: record, observed: observation, settings: overrides, step, phase }) => {
       // Prepare
       const planSettings = { ...settings, ...overrides };
 
@@ -334,50 +356,52 @@ describe('plan', () => {
     const record = (status: Partial<TenantStatus> = {}) => provisioning({ phase: 'Running', ...status }, { desired, generation: 2 });
     const stopping = task({ desiredStatus: 'STOPPED', stopCode: 'UserInitiated' });
 
-    it.each(named<Row>([
-      {
-        name: 'deletes the host rule first, even while the task runs, so the host falls through to wake',
-        tenant: record(),
-        observed: serving(),
-        step: { kind: 'deleteRule', ruleArn: RULE },
-        phase: going,
-      },
-      {
-        name: 'then stops the running task, saying why',
-        tenant: record(),
-        observed: serving({ rule: undefined }),
-        step: { kind: 'stopTask', task: expect.objectContaining({ arn: RECORDED }), reason: expect.stringMatching(reason) },
-        phase: going,
-      },
-      {
-        name: 'then deletes the target group while the task is still stopping',
-        tenant: record(),
-        observed: serving({ rule: undefined, tasks: [stopping] }),
-        step: { kind: 'deleteTargetGroup', targetGroupArn: TG },
-        phase: going,
-      },
-      {
-        name: 'then gives back the routing slot',
-        tenant: record(),
-        observed: observed({ tasks: [stopping] }),
-        step: { kind: 'releaseSlot' },
-        phase: going,
-      },
-      {
-        name: 'then waits until ECS reports the task STOPPED',
-        tenant: record({ slot: false }),
-        observed: observed({ tasks: [stopping] }),
-        step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/stop/) },
-        phase: going,
-      },
-      {
-        name: `is done, ${gone}, once nothing is left`,
-        tenant: record({ slot: false }),
-        observed: observed({ tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED' })] }),
-        step: { kind: 'done' },
-        phase: gone,
-      },
-    ]))('%s', (_name, { tenant: current, observed: observation, step, phase }) => {
+    it.each(
+      named<Row>([
+        {
+          name: 'deletes the host rule first, even while the task runs, so the host falls through to wake',
+          tenant: record(),
+          observed: serving(),
+          step: { kind: 'deleteRule', ruleArn: RULE },
+          phase: going,
+        },
+        {
+          name: 'then stops the running task, saying why',
+          tenant: record(),
+          observed: serving({ rule: undefined }),
+          step: { kind: 'stopTask', task: expect.objectContaining({ arn: RECORDED }), reason: expect.stringMatching(reason) },
+          phase: going,
+        },
+        {
+          name: 'then deletes the target group while the task is still stopping',
+          tenant: record(),
+          observed: serving({ rule: undefined, tasks: [stopping] }),
+          step: { kind: 'deleteTargetGroup', targetGroupArn: TG },
+          phase: going,
+        },
+        {
+          name: 'then gives back the routing slot',
+          tenant: record(),
+          observed: observed({ tasks: [stopping] }),
+          step: { kind: 'releaseSlot' },
+          phase: going,
+        },
+        {
+          name: 'then waits until ECS reports the task STOPPED',
+          tenant: record({ slot: false }),
+          observed: observed({ tasks: [stopping] }),
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/stop/) },
+          phase: going,
+        },
+        {
+          name: `is done, ${gone}, once nothing is left`,
+          tenant: record({ slot: false }),
+          observed: observed({ tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED' })] }),
+          step: { kind: 'done' },
+          phase: gone,
+        },
+      ]),
+    )('%s', (_name, { tenant: current, observed: observation, step, phase }) => {
       // Act
       const next = plan(current, observation, settings, NOW);
 
@@ -390,50 +414,52 @@ describe('plan', () => {
     const failed = (status: Partial<TenantStatus> = {}) =>
       provisioning({ phase: 'Failed', attempts: 4, failedGeneration: 1, lastError: 'The application exited with code 1.', ...status });
 
-    it.each(named<Row>([
-      {
-        name: 'deletes a leftover host rule',
-        tenant: failed(),
-        observed: serving(),
-        step: { kind: 'deleteRule', ruleArn: RULE },
-        phase: 'Failed',
-      },
-      {
-        name: 'stops a leftover task, saying why',
-        tenant: failed(),
-        observed: observed({ tasks: [task()], targetGroupArn: TG }),
-        step: { kind: 'stopTask', task: expect.objectContaining({ arn: RECORDED }), reason: 'Dormouse: gave up after repeated failures' },
-        phase: 'Failed',
-      },
-      {
-        name: 'deletes a leftover target group',
-        tenant: failed(),
-        observed: observed({ targetGroupArn: TG }),
-        step: { kind: 'deleteTargetGroup', targetGroupArn: TG },
-        phase: 'Failed',
-      },
-      {
-        name: 'gives back its routing slot',
-        tenant: failed(),
-        observed: observed(),
-        step: { kind: 'releaseSlot' },
-        phase: 'Failed',
-      },
-      {
-        name: 'polls while a task is still stopping',
-        tenant: failed({ slot: false }),
-        observed: observed({ tasks: [task({ desiredStatus: 'STOPPED' })] }),
-        step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String) },
-        phase: 'Failed',
-      },
-      {
-        name: 'waits, without polling, for a new generation once nothing is left',
-        tenant: failed({ slot: false, task: undefined }),
-        observed: observed(),
-        step: { kind: 'wait' },
-        phase: 'Failed',
-      },
-    ]))('%s', (_name, { tenant: current, observed: observation, step, phase }) => {
+    it.each(
+      named<Row>([
+        {
+          name: 'deletes a leftover host rule',
+          tenant: failed(),
+          observed: serving(),
+          step: { kind: 'deleteRule', ruleArn: RULE },
+          phase: 'Failed',
+        },
+        {
+          name: 'stops a leftover task, saying why',
+          tenant: failed(),
+          observed: observed({ tasks: [task()], targetGroupArn: TG }),
+          step: { kind: 'stopTask', task: expect.objectContaining({ arn: RECORDED }), reason: 'Dormouse: gave up after repeated failures' },
+          phase: 'Failed',
+        },
+        {
+          name: 'deletes a leftover target group',
+          tenant: failed(),
+          observed: observed({ targetGroupArn: TG }),
+          step: { kind: 'deleteTargetGroup', targetGroupArn: TG },
+          phase: 'Failed',
+        },
+        {
+          name: 'gives back its routing slot',
+          tenant: failed(),
+          observed: observed(),
+          step: { kind: 'releaseSlot' },
+          phase: 'Failed',
+        },
+        {
+          name: 'polls while a task is still stopping',
+          tenant: failed({ slot: false }),
+          observed: observed({ tasks: [task({ desiredStatus: 'STOPPED' })] }),
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String) },
+          phase: 'Failed',
+        },
+        {
+          name: 'waits, without polling, for a new generation once nothing is left',
+          tenant: failed({ slot: false, task: undefined }),
+          observed: observed(),
+          step: { kind: 'wait' },
+          phase: 'Failed',
+        },
+      ]),
+    )('%s', (_name, { tenant: current, observed: observation, step, phase }) => {
       // Act
       const next = plan(current, observation, settings, NOW);
 
@@ -462,12 +488,17 @@ describe('plan', () => {
       desiredStatus: fc.constantFrom('RUNNING', 'STOPPED' as const),
       capacityProvider: fc.constantFrom('FARGATE_SPOT', 'FARGATE' as const),
       ip: fc.option(fc.constantFrom(IP, OLD_IP), { nil: undefined }),
-      stopCode: fc.option(fc.constantFrom('TerminationNotice', 'SpotInterruption', 'EssentialContainerExited', 'UserInitiated'), { nil: undefined }),
+      stopCode: fc.option(fc.constantFrom('TerminationNotice', 'SpotInterruption', 'EssentialContainerExited', 'UserInitiated'), {
+        nil: undefined,
+      }),
     }) as fc.Arbitrary<ObservedTask>;
     const arbObservation = fc.record({
       tasks: fc.uniqueArray(arbTask, { selector: (t) => t.arn, maxLength: 3 }),
       targetGroupArn: fc.option(fc.constant(TG), { nil: undefined }),
-      targets: fc.array(fc.record({ ip: fc.constantFrom(IP, OLD_IP), health: fc.constantFrom('initial', 'healthy', 'unhealthy', 'draining' as const) }), { maxLength: 2 }),
+      targets: fc.array(
+        fc.record({ ip: fc.constantFrom(IP, OLD_IP), health: fc.constantFrom('initial', 'healthy', 'unhealthy', 'draining' as const) }),
+        { maxLength: 2 },
+      ),
       rule: fc.option(fc.constantFrom(rule(), rule(OTHER_TG)), { nil: undefined }),
     }) as fc.Arbitrary<Observation>;
     const arbTenant = fc
@@ -479,7 +510,10 @@ describe('plan', () => {
         retryAt: fc.option(fc.integer({ min: -60, max: 60 }).map(inSeconds), { nil: undefined }),
       })
       .map(({ desired, phase, slot, recorded, retryAt }) =>
-        tenant({ phase, slot, retryAt, ...(recorded ? { task: { arn: RECORDED, capacityProvider: 'FARGATE_SPOT' } } : {}) }, { desired, generation: 2 }),
+        tenant(
+          { phase, slot, retryAt, ...(recorded ? { task: { arn: RECORDED, capacityProvider: 'FARGATE_SPOT' } } : {}) },
+          { desired, generation: 2 },
+        ),
       );
 
     it('never starts a task while another is live (invariant 1)', () => {
@@ -555,16 +589,43 @@ describe('backoffMs', () => {
 });
 
 describe('liveTasks and isDoomed', () => {
-  it.each(named<{ name: string; task: ObservedTask; doomed: boolean; live: boolean }>([
-    { name: 'a running task is live', task: task(), doomed: false, live: true },
-    { name: 'a task still provisioning is live', task: task({ lastStatus: 'PROVISIONING', ip: undefined }), doomed: false, live: true },
-    { name: 'a pending task is live', task: task({ lastStatus: 'PENDING' }), doomed: false, live: true },
-    { name: 'a running task told to stop is doomed, not live', task: task({ desiredStatus: 'STOPPED', stopCode: 'UserInitiated' }), doomed: true, live: false },
-    { name: 'a task under a Spot termination notice is doomed, not live', task: task({ stopCode: 'TerminationNotice' }), doomed: true, live: false },
-    { name: 'a task under a Spot interruption is doomed, not live', task: task({ desiredStatus: 'STOPPED', stopCode: 'SpotInterruption' }), doomed: true, live: false },
-    { name: 'a stopped task is neither doomed nor live', task: task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'EssentialContainerExited' }), doomed: false, live: false },
-    { name: 'a stopped interrupted task is neither doomed nor live', task: task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' }), doomed: false, live: false },
-  ]))('%s', (_name, { task: candidate, doomed, live }) => {
+  it.each(
+    named<{ name: string; task: ObservedTask; doomed: boolean; live: boolean }>([
+      { name: 'a running task is live', task: task(), doomed: false, live: true },
+      { name: 'a task still provisioning is live', task: task({ lastStatus: 'PROVISIONING', ip: undefined }), doomed: false, live: true },
+      { name: 'a pending task is live', task: task({ lastStatus: 'PENDING' }), doomed: false, live: true },
+      {
+        name: 'a running task told to stop is doomed, not live',
+        task: task({ desiredStatus: 'STOPPED', stopCode: 'UserInitiated' }),
+        doomed: true,
+        live: false,
+      },
+      {
+        name: 'a task under a Spot termination notice is doomed, not live',
+        task: task({ stopCode: 'TerminationNotice' }),
+        doomed: true,
+        live: false,
+      },
+      {
+        name: 'a task under a Spot interruption is doomed, not live',
+        task: task({ desiredStatus: 'STOPPED', stopCode: 'SpotInterruption' }),
+        doomed: true,
+        live: false,
+      },
+      {
+        name: 'a stopped task is neither doomed nor live',
+        task: task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'EssentialContainerExited' }),
+        doomed: false,
+        live: false,
+      },
+      {
+        name: 'a stopped interrupted task is neither doomed nor live',
+        task: task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' }),
+        doomed: false,
+        live: false,
+      },
+    ]),
+  )('%s', (_name, { task: candidate, doomed, live }) => {
     expect(isDoomed(candidate)).toBe(doomed);
     expect(liveTasks([candidate])).toEqual(live ? [candidate] : []);
   });
@@ -582,63 +643,73 @@ describe('liveTasks and isDoomed', () => {
 describe('explainStop', () => {
   const stopped = (overrides: Partial<ObservedTask>) => task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', ...overrides });
 
-  it.each(named<{ name: string; task: ObservedTask; says: RegExp; advice: RegExp }>([
-    {
-      name: 'an image that cannot be pulled',
-      task: stopped({
-        stopCode: 'TaskFailedToStart',
-        stoppedReason:
-          'CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref 123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme-app:v9: not found',
-      }),
-      says: /image could not be pulled/,
-      advice: /Check the image name and tag/,
-    },
-    {
-      name: 'a manifest that does not exist',
-      task: stopped({ containerReason: 'manifest unknown: requested image not found' }),
-      says: /image could not be pulled/,
-      advice: /execution role may pull it/,
-    },
-    {
-      name: 'a secret that cannot be fetched',
-      task: stopped({
-        stopCode: 'TaskFailedToStart',
-        stoppedReason: 'ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed',
-      }),
-      says: /could not be set up/,
-      advice: /Check the task execution role/,
-    },
-    {
-      name: 'a container killed for memory',
-      task: stopped({ stopCode: 'EssentialContainerExited', containerReason: 'OutOfMemoryError: Container killed due to memory usage', exitCode: 137 }),
-      says: /ran out of memory/,
-      advice: /Give the task more memory/,
-    },
-    {
-      name: 'a container killed with 137 after failing its health checks',
-      task: stopped({ stoppedReason: 'Task failed container health checks', exitCode: 137 }),
-      says: /kept failing its health check/,
-      advice: /health check path and port/,
-    },
-    {
-      name: 'exit code 137 without a reason',
-      task: stopped({ stopCode: 'EssentialContainerExited', stoppedReason: 'Essential container in task exited', exitCode: 137 }),
-      says: /ran out of memory/,
-      advice: /Give the task more memory/,
-    },
-    {
-      name: 'an application that exits with an error code',
-      task: stopped({ stopCode: 'EssentialContainerExited', stoppedReason: 'Essential container in task exited', exitCode: 3 }),
-      says: /exited with code 3/,
-      advice: /Check its logs/,
-    },
-    {
-      name: 'a failing load balancer health check',
-      task: stopped({ stopCode: 'ServiceSchedulerInitiated', stoppedReason: 'Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dm-acme/6d0ecf831eec9f09)' }),
-      says: /kept failing its health check/,
-      advice: /Check that it answers on the health check path and port/,
-    },
-  ]))('explains %s and says what to do', (_name, { task: candidate, says, advice }) => {
+  it.each(
+    named<{ name: string; task: ObservedTask; says: RegExp; advice: RegExp }>([
+      {
+        name: 'an image that cannot be pulled',
+        task: stopped({
+          stopCode: 'TaskFailedToStart',
+          stoppedReason:
+            'CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref 123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme-app:v9: not found',
+        }),
+        says: /image could not be pulled/,
+        advice: /Check the image name and tag/,
+      },
+      {
+        name: 'a manifest that does not exist',
+        task: stopped({ containerReason: 'manifest unknown: requested image not found' }),
+        says: /image could not be pulled/,
+        advice: /execution role may pull it/,
+      },
+      {
+        name: 'a secret that cannot be fetched',
+        task: stopped({
+          stopCode: 'TaskFailedToStart',
+          stoppedReason: 'ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed',
+        }),
+        says: /could not be set up/,
+        advice: /Check the task execution role/,
+      },
+      {
+        name: 'a container killed for memory',
+        task: stopped({
+          stopCode: 'EssentialContainerExited',
+          containerReason: 'OutOfMemoryError: Container killed due to memory usage',
+          exitCode: 137,
+        }),
+        says: /ran out of memory/,
+        advice: /Give the task more memory/,
+      },
+      {
+        name: 'a container killed with 137 after failing its health checks',
+        task: stopped({ stoppedReason: 'Task failed container health checks', exitCode: 137 }),
+        says: /kept failing its health check/,
+        advice: /health check path and port/,
+      },
+      {
+        name: 'exit code 137 without a reason',
+        task: stopped({ stopCode: 'EssentialContainerExited', stoppedReason: 'Essential container in task exited', exitCode: 137 }),
+        says: /ran out of memory/,
+        advice: /Give the task more memory/,
+      },
+      {
+        name: 'an application that exits with an error code',
+        task: stopped({ stopCode: 'EssentialContainerExited', stoppedReason: 'Essential container in task exited', exitCode: 3 }),
+        says: /exited with code 3/,
+        advice: /Check its logs/,
+      },
+      {
+        name: 'a failing load balancer health check',
+        task: stopped({
+          stopCode: 'ServiceSchedulerInitiated',
+          stoppedReason:
+            'Task failed ELB health checks in (target-group arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dm-acme/6d0ecf831eec9f09)',
+        }),
+        says: /kept failing its health check/,
+        advice: /Check that it answers on the health check path and port/,
+      },
+    ]),
+  )('explains %s and says what to do', (_name, { task: candidate, says, advice }) => {
     // Act
     const sentence = explainStop(candidate);
 
@@ -657,7 +728,9 @@ describe('explainStop', () => {
   });
 
   it('names missing Fargate capacity as AWS’s doing, not the application’s', () => {
-    const sentence = explainStop(stopped({ stoppedReason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }));
+    const sentence = explainStop(
+      stopped({ stoppedReason: 'Capacity is unavailable at this time. Please try again later or in a different availability zone' }),
+    );
 
     expect(sentence).toMatch(/^AWS had no Fargate capacity/);
     expect(sentence).toMatch(/Dormouse retries/);
@@ -672,6 +745,8 @@ describe('explainStop', () => {
   });
 
   it('adds no empty brackets when ECS gave no reason', () => {
-    expect(explainStop(stopped({}))).toBe("The task stopped unexpectedly. Check the application's logs, then wake the tenant to try again.");
+    expect(explainStop(stopped({}))).toBe(
+      "The task stopped unexpectedly. Check the application's logs, then wake the tenant to try again.",
+    );
   });
 });

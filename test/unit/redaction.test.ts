@@ -21,7 +21,7 @@ describe('redactSecrets', () => {
     ['password=hunter2 retrying', 'password=*** retrying'],
     ['DB_PASSWORD: hunter2', 'DB_PASSWORD: ***'],
     ['{"apiKey": "abc123", "user": "ann"}', '{"apiKey": ***, "user": "ann"}'],
-    ["client_secret='xyz' scope=read", "client_secret=*** scope=read"],
+    ["client_secret='xyz' scope=read", 'client_secret=*** scope=read'],
     ['STRIPE_TOKEN=sk_live_abc, next', 'STRIPE_TOKEN=***, next'],
     ['aws_credentials=foo&region=eu', 'aws_credentials=***&region=eu'],
     ['Authorization: Bearer eyJhbGciOi.payload.sig', 'Authorization: *** ***'],

@@ -51,7 +51,17 @@ describe('the signup page script', () => {
   it('puts field errors from the API next to the fields the form has, and the rest above it', () => {
     const { formErrors } = helpers();
 
-    expect(plain(formErrors({ error: { code: 'invalid_request', message: 'Invalid signup', fields: { slug: 'must start with a letter', email: 'is required', admin: 'is not a known field' } } }))).toEqual({
+    expect(
+      plain(
+        formErrors({
+          error: {
+            code: 'invalid_request',
+            message: 'Invalid signup',
+            fields: { slug: 'must start with a letter', email: 'is required', admin: 'is not a known field' },
+          },
+        }),
+      ),
+    ).toEqual({
       fields: { slug: 'The name must start with a letter.', email: 'The email address is required.' },
       general: ['admin is not a known field.'],
     });
@@ -89,7 +99,23 @@ describe('the signup page script', () => {
 describe('the slug input pattern', () => {
   // Browsers compile `pattern` anchored and with the `v` flag.
   const pattern = new RegExp(`^(?:${SLUG_PATTERN})$`, 'v');
-  const samples = ['acme', 'a1b', 'acme-corp', 'x9-y8-z7', 'Acme', 'acme_corp', 'acmé', 'acme.corp', '9lives', '-acme', 'acme-', 'xn--acme', 'a-b', 'ab-1', 'a--b'];
+  const samples = [
+    'acme',
+    'a1b',
+    'acme-corp',
+    'x9-y8-z7',
+    'Acme',
+    'acme_corp',
+    'acmé',
+    'acme.corp',
+    '9lives',
+    '-acme',
+    'acme-',
+    'xn--acme',
+    'a-b',
+    'ab-1',
+    'a--b',
+  ];
 
   it.each(samples)('agrees with the API about the characters of %j', (slug) => {
     const problem = slugProblem(slug);

@@ -27,7 +27,14 @@ describe('loadSweepConfig', () => {
       DORMOUSE_STUCK_MINUTES: '30',
     });
 
-    expect(config).toMatchObject({ idleMs: 1_800_000, minRunMs: 120_000, expiringNoticeMs: 172_800_000, pageSize: 25, budgetMs: 20_000, stuckMs: 1_800_000 });
+    expect(config).toMatchObject({
+      idleMs: 1_800_000,
+      minRunMs: 120_000,
+      expiringNoticeMs: 172_800_000,
+      pageSize: 25,
+      budgetMs: 20_000,
+      stuckMs: 1_800_000,
+    });
   });
 
   it('names every missing or malformed variable', () => {

@@ -44,10 +44,15 @@ describe('publicView', () => {
 
   it('gives anyone a fixed sentence for the kind of error, the token holder and admins the error without secrets', () => {
     const lastError = 'The image could not be pulled (registry password=hunter2, arn:aws:iam::123456789012:role/x).';
-    const failed = { ...tenant, status: { ...tenant.status, phase: 'Failed' as const, lastError, lastErrorCategory: 'not-started' as const } };
+    const failed = {
+      ...tenant,
+      status: { ...tenant.status, phase: 'Failed' as const, lastError, lastErrorCategory: 'not-started' as const },
+    };
 
     expect(publicView(failed, 'https://acme.example.com').reason).toBe('The application did not start.');
-    expect(publicView(failed, 'https://acme.example.com', 'owner').reason).toBe('The image could not be pulled (registry password=***, arn:***).');
+    expect(publicView(failed, 'https://acme.example.com', 'owner').reason).toBe(
+      'The image could not be pulled (registry password=***, arn:***).',
+    );
     expect(publicView(failed, 'https://acme.example.com', 'admin').reason).toBe(
       'The image could not be pulled (registry password=***, arn:aws:iam::123456789012:role/x).',
     );
@@ -71,7 +76,10 @@ describe('isActive', () => {
     expect(isActive({ ...tenant, spec: { ...tenant.spec, desired }, status: { ...tenant.status, phase } })).toBe(active);
   });
 
-  it.each(['running', 'deleted'] as const)('keeps a passivated tenant asked to be %s in the index, so a lost event cannot strand it', (desired) => {
-    expect(isActive({ ...tenant, spec: { ...tenant.spec, desired }, status: { ...tenant.status, phase: 'Passivated' } })).toBe(true);
-  });
+  it.each(['running', 'deleted'] as const)(
+    'keeps a passivated tenant asked to be %s in the index, so a lost event cannot strand it',
+    (desired) => {
+      expect(isActive({ ...tenant, spec: { ...tenant.spec, desired }, status: { ...tenant.status, phase: 'Passivated' } })).toBe(true);
+    },
+  );
 });

@@ -79,8 +79,19 @@ describe('MissCache', () => {
 
 describe('evictable', () => {
   const now = new Date('2030-01-01T12:00:00Z');
-  const base = newTenant({ slug: 'acme', email: 'a@example.test', plan: 'trial', tokenHash: 'h', now: new Date('2029-12-31T00:00:00Z'), trialDays: 14 });
-  const running = { ...base, status: { ...base.status, phase: 'Running' as const, slot: true, transitionAt: '2030-01-01T11:00:00Z' }, lastActiveAt: '2030-01-01T11:00:00Z' };
+  const base = newTenant({
+    slug: 'acme',
+    email: 'a@example.test',
+    plan: 'trial',
+    tokenHash: 'h',
+    now: new Date('2029-12-31T00:00:00Z'),
+    trialDays: 14,
+  });
+  const running = {
+    ...base,
+    status: { ...base.status, phase: 'Running' as const, slot: true, transitionAt: '2030-01-01T11:00:00Z' },
+    lastActiveAt: '2030-01-01T11:00:00Z',
+  };
   const fiveMinutes = 5 * 60_000;
 
   it('takes a tenant running and idle past the minimum run time', () => {
@@ -128,13 +139,23 @@ describe('loadWakeConfig', () => {
 
   it('reads the slot count, the minimum run time and the wakes per hour', () => {
     expect(
-      loadWakeConfig({ ...required, DORMOUSE_MAX_ACTIVE_TENANTS: '40', DORMOUSE_MIN_RUN_MINUTES: '10', DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: '2' }),
+      loadWakeConfig({
+        ...required,
+        DORMOUSE_MAX_ACTIVE_TENANTS: '40',
+        DORMOUSE_MIN_RUN_MINUTES: '10',
+        DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: '2',
+      }),
     ).toMatchObject({ maxActiveTenants: 40, minRunMs: 10 * 60_000, anonymousWakesPerHour: 2 });
     expect(() => loadWakeConfig({ ...required, DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: '0' })).toThrow(/DORMOUSE_ANONYMOUS_WAKES_PER_HOUR/);
   });
 
   it('names every missing or malformed variable', () => {
-    const load = () => loadWakeConfig({ DORMOUSE_BASE_URL: 'https://trials.example.com/path', DORMOUSE_MAX_ACTIVE_TENANTS: '100', DORMOUSE_MIN_RUN_MINUTES: '0' });
+    const load = () =>
+      loadWakeConfig({
+        DORMOUSE_BASE_URL: 'https://trials.example.com/path',
+        DORMOUSE_MAX_ACTIVE_TENANTS: '100',
+        DORMOUSE_MIN_RUN_MINUTES: '0',
+      });
 
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(/DORMOUSE_TABLE_NAME[\s\S]*DORMOUSE_BASE_URL[\s\S]*DORMOUSE_MAX_ACTIVE_TENANTS[\s\S]*DORMOUSE_MIN_RUN_MINUTES/);

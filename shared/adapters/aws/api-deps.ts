@@ -39,6 +39,7 @@ export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): Ap
 }
 
 function emailDeps(config: ApiConfig, overrides: ApiDepsOverrides): Pick<ApiDeps, 'emailSender' | 'outbox'> {
-  const sender = overrides.emailSender ?? (config.verifyEmail && config.emailSender ? new SesEmailSender({ from: config.emailSender }) : undefined);
+  const sender =
+    overrides.emailSender ?? (config.verifyEmail && config.emailSender ? new SesEmailSender({ from: config.emailSender }) : undefined);
   return { ...(sender ? { emailSender: sender } : {}), ...(overrides.outbox ? { outbox: overrides.outbox } : {}) };
 }

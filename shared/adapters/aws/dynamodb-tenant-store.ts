@@ -8,7 +8,14 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { QueryCommandOutput, ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
-import { EmailInUseError, SlotsFullError, SlugTakenError, TenantCeilingError, ValidationError, VersionConflictError } from '../../domain/errors.js';
+import {
+  EmailInUseError,
+  SlotsFullError,
+  SlugTakenError,
+  TenantCeilingError,
+  ValidationError,
+  VersionConflictError,
+} from '../../domain/errors.js';
 import { normalizeEmail } from '../../domain/email.js';
 import { isActive, isAwaitingVerification } from '../../domain/tenant.js';
 import type { Tenant } from '../../domain/tenant.js';
@@ -194,7 +201,14 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
     }
     if (admit) {
       alongside.push(
-        { Put: { TableName, Item: emailClaim(tenant, undefined), ConditionExpression: 'tenantId = :id', ExpressionAttributeValues: { ':id': tenant.id } } },
+        {
+          Put: {
+            TableName,
+            Item: emailClaim(tenant, undefined),
+            ConditionExpression: 'tenantId = :id',
+            ExpressionAttributeValues: { ':id': tenant.id },
+          },
+        },
         counterUpdate(TableName, keys.tenantCounter, 'liveCount', 1, admit.maxTenants),
       );
     }
@@ -275,7 +289,16 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
   /** Tenants that have, or are getting, a task, least recently active first (the sparse index). */
   async listActive({ limit, cursor }: { limit: number; cursor?: string }): Promise<Page<Tenant>> {
     const { name, partitionKey } = TENANT_TABLE.activeIndex;
-    return this.queryIndex({ IndexName: name, KeyConditionExpression: '#key = :key', ExpressionAttributeNames: { '#key': partitionKey }, ExpressionAttributeValues: { ':key': 'active' } }, limit, cursor);
+    return this.queryIndex(
+      {
+        IndexName: name,
+        KeyConditionExpression: '#key = :key',
+        ExpressionAttributeNames: { '#key': partitionKey },
+        ExpressionAttributeValues: { ':key': 'active' },
+      },
+      limit,
+      cursor,
+    );
   }
 
   /** Tenants not yet asked to go whose trial ends before `time`, soonest first. */
@@ -324,11 +347,16 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
   }
 
   async setMarker(name: string, value: string | undefined): Promise<void> {
-    await this.client.send(new PutCommand({ TableName: this.tableName, Item: { pk: keys.marker(name), kind: 'marker', ...(value ? { value } : {}) } }));
+    await this.client.send(
+      new PutCommand({ TableName: this.tableName, Item: { pk: keys.marker(name), kind: 'marker', ...(value ? { value } : {}) } }),
+    );
   }
 
   private async queryIndex(
-    query: Pick<ConstructorParameters<typeof QueryCommand>[0], 'IndexName' | 'KeyConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>,
+    query: Pick<
+      ConstructorParameters<typeof QueryCommand>[0],
+      'IndexName' | 'KeyConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'
+    >,
     limit: number,
     cursor: string | undefined,
   ): Promise<Page<Tenant>> {
@@ -396,9 +424,7 @@ export function tenantFromItem(item: Item): Tenant {
 /** Indexes of the transaction items whose condition failed; empty for any other error. */
 function failedConditions(error: unknown): number[] {
   if (!(error instanceof TransactionCanceledException)) return [];
-  return (error.CancellationReasons ?? []).flatMap((reason, index) =>
-    reason.Code === 'ConditionalCheckFailed' ? [index] : [],
-  );
+  return (error.CancellationReasons ?? []).flatMap((reason, index) => (reason.Code === 'ConditionalCheckFailed' ? [index] : []));
 }
 
 /**
@@ -454,8 +480,7 @@ function decodeCursor(cursor: string, phase: string | undefined): Item {
   // DynamoDB refuses empty key values and keys over 1 KiB of sort key: reject them as ours.
   if (!entries.every(([, value]) => typeof value === 'string' && value.length > 0 && value.length <= 1024)) throw invalid();
   const { partitionKey, phaseIndex } = TENANT_TABLE;
-  const expected =
-    phase === undefined ? [partitionKey] : [partitionKey, phaseIndex.partitionKey, phaseIndex.sortKey];
+  const expected = phase === undefined ? [partitionKey] : [partitionKey, phaseIndex.partitionKey, phaseIndex.sortKey];
   const names = entries.map(([name]) => name);
   if (names.length !== expected.length || !expected.every((name) => names.includes(name))) throw invalid();
   if (phase !== undefined && (key as Item)[phaseIndex.partitionKey] !== phase) throw invalid();

@@ -37,9 +37,7 @@ export class ClientTokenError extends Error {
   readonly clientToken: string;
 
   constructor(clientToken: string) {
-    super(
-      `RunTask clientToken must be 1 to ${MAX_CLIENT_TOKEN_LENGTH} ASCII characters; got ${clientToken.length}: "${clientToken}"`,
-    );
+    super(`RunTask clientToken must be 1 to ${MAX_CLIENT_TOKEN_LENGTH} ASCII characters; got ${clientToken.length}: "${clientToken}"`);
     this.name = 'ClientTokenError';
     this.clientToken = clientToken;
   }
@@ -67,7 +65,8 @@ export interface EcsTaskShape {
   lastStatus?: string | undefined;
   desiredStatus?: string | undefined;
   capacityProviderName?: string | undefined;
-  attachments?: { type?: string | undefined; details?: { name?: string | undefined; value?: string | undefined }[] | undefined }[] | undefined;
+  attachments?:
+    { type?: string | undefined; details?: { name?: string | undefined; value?: string | undefined }[] | undefined }[] | undefined;
   stopCode?: string | undefined;
   stoppedReason?: string | undefined;
   containers?: { reason?: string | undefined; exitCode?: number | null | undefined }[] | undefined;
@@ -205,7 +204,9 @@ export class EcsCompute implements Compute {
     const arns = [...new Set([...listed, ...knownArns])];
     const group = taskGroup(tenantId);
     return (await this.describe(arns))
-      .filter((task) => task.group === group && (known.has(task.taskArn ?? '') || (task.lastStatus !== 'STOPPED' && this.owns(task, tenantId))))
+      .filter(
+        (task) => task.group === group && (known.has(task.taskArn ?? '') || (task.lastStatus !== 'STOPPED' && this.owns(task, tenantId))),
+      )
       .flatMap((task) => toObservedTask(task) ?? []);
   }
 
@@ -229,9 +230,7 @@ export class EcsCompute implements Compute {
   /** Stopping a task that is already stopped or gone is success: the caller wanted it gone. */
   async stopTask(arn: string, reason: string): Promise<void> {
     try {
-      await this.client.send(
-        new StopTaskCommand({ cluster: this.cluster, task: arn, reason: reason.slice(0, MAX_STOP_REASON_LENGTH) }),
-      );
+      await this.client.send(new StopTaskCommand({ cluster: this.cluster, task: arn, reason: reason.slice(0, MAX_STOP_REASON_LENGTH) }));
     } catch (error) {
       if (error instanceof InvalidParameterException && /not (be )?found|does not exist/i.test(error.message)) return;
       throw error;
@@ -242,13 +241,13 @@ export class EcsCompute implements Compute {
    * Pages by hand rather than with `paginateListTasks`: the SDK paginator reuses and mutates
    * one input object for every page, so the requests sent cannot be told apart afterwards.
    */
-  private async listTaskArns(filter: Pick<ListTasksCommandInput, 'startedBy'> | Pick<ListTasksCommandInput, 'desiredStatus'>): Promise<string[]> {
+  private async listTaskArns(
+    filter: Pick<ListTasksCommandInput, 'startedBy'> | Pick<ListTasksCommandInput, 'desiredStatus'>,
+  ): Promise<string[]> {
     const arns: string[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await this.client.send(
-        new ListTasksCommand({ cluster: this.cluster, ...filter, ...(nextToken ? { nextToken } : {}) }),
-      );
+      const page = await this.client.send(new ListTasksCommand({ cluster: this.cluster, ...filter, ...(nextToken ? { nextToken } : {}) }));
       arns.push(...(page.taskArns ?? []));
       nextToken = page.nextToken;
     } while (nextToken);

@@ -134,10 +134,9 @@ export class ElbRouting implements Routing {
       const existing = await this.describeTargetGroup(name);
       if (existing?.VpcId !== undefined && existing.VpcId !== this.vpcId) {
         // Names are unique per region, not per VPC: another installation owns this one.
-        throw new Error(
-          `Target group ${name} for tenant ${tenantId} exists in VPC ${existing.VpcId}, not in ${this.vpcId}`,
-          { cause: error },
-        );
+        throw new Error(`Target group ${name} for tenant ${tenantId} exists in VPC ${existing.VpcId}, not in ${this.vpcId}`, {
+          cause: error,
+        });
       }
       arn = existing?.TargetGroupArn;
     }
@@ -183,9 +182,7 @@ export class ElbRouting implements Routing {
 
   async deregisterTarget(targetGroupArn: string, ip: string): Promise<void> {
     try {
-      await this.client.send(
-        new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: [{ Id: ip, Port: this.port }] }),
-      );
+      await this.client.send(new DeregisterTargetsCommand({ TargetGroupArn: targetGroupArn, Targets: [{ Id: ip, Port: this.port }] }));
     } catch (error) {
       // The group or the target is already gone: what deregistering was meant to achieve.
       if (!isAwsError(error, 'TargetGroupNotFoundException', 'InvalidTargetException')) throw error;
@@ -261,9 +258,7 @@ export class ElbRouting implements Routing {
         priority = ((priority - 1 + PRIORITY_STRIDE) % MAX_PRIORITY) + 1;
       }
     }
-    throw new Error(
-      `Could not create the rule for host ${host} (tenant ${tenantId}): priorities ${tried.join(', ')} were all in use`,
-    );
+    throw new Error(`Could not create the rule for host ${host} (tenant ${tenantId}): priorities ${tried.join(', ')} were all in use`);
   }
 
   async deleteRule(ruleArn: string): Promise<void> {
@@ -283,9 +278,7 @@ export class ElbRouting implements Routing {
     const arns: string[] = [];
     let marker: string | undefined;
     do {
-      const page = await this.client.send(
-        new DescribeTargetGroupsCommand({ PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) }),
-      );
+      const page = await this.client.send(new DescribeTargetGroupsCommand({ PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) }));
       for (const group of page.TargetGroups ?? []) {
         if (group.TargetGroupArn && group.VpcId === this.vpcId && group.TargetGroupName?.startsWith(prefix)) {
           arns.push(group.TargetGroupArn);
@@ -385,10 +378,12 @@ function initialPriority(tenantId: string): number {
 }
 
 function hostsOf(rule: Rule): string[] {
-  return (rule.Conditions ?? [])
-    .filter((condition) => condition.Field === 'host-header')
-    // Rules created through the legacy API carry their values in `Values` only.
-    .flatMap((condition) => condition.HostHeaderConfig?.Values ?? condition.Values ?? []);
+  return (
+    (rule.Conditions ?? [])
+      .filter((condition) => condition.Field === 'host-header')
+      // Rules created through the legacy API carry their values in `Values` only.
+      .flatMap((condition) => condition.HostHeaderConfig?.Values ?? condition.Values ?? [])
+  );
 }
 
 /**

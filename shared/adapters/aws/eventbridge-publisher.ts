@@ -20,10 +20,7 @@ export class PublishError extends Error {
 
   constructor(failures: PublishError['failures'], attempts: number, options?: { cause?: unknown }) {
     const errorCodes = [...new Set(failures.map((failure) => failure.errorCode))];
-    super(
-      `EventBridge refused ${failures.length} event(s) after ${attempts} attempt(s): ${errorCodes.join(', ')}`,
-      options,
-    );
+    super(`EventBridge refused ${failures.length} event(s) after ${attempts} attempt(s): ${errorCodes.join(', ')}`, options);
     this.name = 'PublishError';
     this.errorCodes = errorCodes;
     this.failures = failures;
@@ -38,9 +35,7 @@ export class EventTooLargeError extends Error {
     readonly tenantId: string,
     readonly size: number,
   ) {
-    super(
-      `Event "${detailType}" for tenant ${tenantId} is ${size} bytes; PutEvents accepts at most ${MAX_REQUEST_BYTES}.`,
-    );
+    super(`Event "${detailType}" for tenant ${tenantId} is ${size} bytes; PutEvents accepts at most ${MAX_REQUEST_BYTES}.`);
     this.name = 'EventTooLargeError';
   }
 }

@@ -24,9 +24,15 @@ export function reconcilerDeps(config: ReconcilerConfig, clients: ReconcilerClie
       tableName: config.tenantTable,
       client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
     }),
-    compute: translatingAwsErrors(new EcsCompute({ ...config.ecs, installation: config.installation, client: clients.ecsClient ?? new ECSClient({}) })),
+    compute: translatingAwsErrors(
+      new EcsCompute({ ...config.ecs, installation: config.installation, client: clients.ecsClient ?? new ECSClient({}) }),
+    ),
     routing: translatingAwsErrors(
-      new ElbRouting({ ...config.elb, installation: config.installation, client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}) }),
+      new ElbRouting({
+        ...config.elb,
+        installation: config.installation,
+        client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}),
+      }),
     ),
     clock: systemClock,
     settings: {

@@ -51,7 +51,11 @@ export async function superviseDynamoDbLocal(options: SupervisorOptions): Promis
     restarts.push(now);
     while (restarts[0]! < now - RESTART_WINDOW_MS) restarts.shift();
     if (restarts.length > MAX_RESTARTS) {
-      onFatal(new Error(`DynamoDB Local stopped ${restarts.length} times within ${RESTART_WINDOW_MS / 60_000} minutes (last: ${how}); not restarting it again.`));
+      onFatal(
+        new Error(
+          `DynamoDB Local stopped ${restarts.length} times within ${RESTART_WINDOW_MS / 60_000} minutes (last: ${how}); not restarting it again.`,
+        ),
+      );
       return;
     }
     notice(`Dormouse: DynamoDB Local stopped (${how}); restarting it with the data in ${dataDir}.`);

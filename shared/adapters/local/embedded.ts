@@ -294,7 +294,9 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
           (group) => `tenant ${group.tenantId}: process group ${group.pgid} (stop it with: kill -KILL -- -${group.pgid})`,
         );
         const watchdog = runtime.compute.watchdogPid();
-        return watchdog === undefined ? left : [...left, `the tenant watchdog: process ${watchdog} (stop it with: kill -KILL -- -${watchdog})`];
+        return watchdog === undefined
+          ? left
+          : [...left, `the tenant watchdog: process ${watchdog} (stop it with: kill -KILL -- -${watchdog})`];
       },
     };
   } catch (error) {

@@ -151,7 +151,10 @@ export class GatewayRouting implements Routing, RoutingInventory {
    */
   async targets(targetGroupArn: string): Promise<Target[]> {
     return [...this.requireGroup(targetGroupArn).targets.values()].map(({ ip, health, lastFailure }) => {
-      const reason = health === 'unhealthy' && lastFailure ? explainHealthCheck(this.healthCheckPath, lastFailure.code, lastFailure.description) : undefined;
+      const reason =
+        health === 'unhealthy' && lastFailure
+          ? explainHealthCheck(this.healthCheckPath, lastFailure.code, lastFailure.description)
+          : undefined;
       return { ip, health, ...(reason ? { reason } : {}) };
     });
   }
@@ -229,7 +232,9 @@ export class GatewayRouting implements Routing, RoutingInventory {
   // ---- Drift repair, as the ELBv2 adapter offers it -------------------------------------------
 
   async managedTargetGroups(): Promise<Array<{ arn: string; tenantId: string }>> {
-    return [...this.groups.values()].filter((group) => group.installation === this.installation).map(({ arn, tenantId }) => ({ arn, tenantId }));
+    return [...this.groups.values()]
+      .filter((group) => group.installation === this.installation)
+      .map(({ arn, tenantId }) => ({ arn, tenantId }));
   }
 
   async managedRules(): Promise<Array<HostRule & { tenantId: string }>> {
@@ -314,7 +319,12 @@ export class GatewayRouting implements Routing, RoutingInventory {
       let timedOut = false;
       const req = httpRequest(
         url,
-        { method: 'GET', agent: false, timeout: this.healthCheckTimeoutMs, headers: { 'user-agent': 'ELB-HealthChecker/2.0 (dormouse local)' } },
+        {
+          method: 'GET',
+          agent: false,
+          timeout: this.healthCheckTimeoutMs,
+          headers: { 'user-agent': 'ELB-HealthChecker/2.0 (dormouse local)' },
+        },
         (res) => {
           res.resume();
           const status = res.statusCode ?? 0;
@@ -327,7 +337,9 @@ export class GatewayRouting implements Routing, RoutingInventory {
         timedOut = true;
         req.destroy(new Error('health check timed out'));
       });
-      req.once('error', () => (timedOut ? fail('Target.Timeout', 'Request timed out') : fail('Target.FailedHealthChecks', 'Health checks failed')));
+      req.once('error', () =>
+        timedOut ? fail('Target.Timeout', 'Request timed out') : fail('Target.FailedHealthChecks', 'Health checks failed'),
+      );
       req.once('close', () => {
         if (target.probe === req) target.probe = undefined;
         fail(timedOut ? 'Target.Timeout' : 'Target.FailedHealthChecks', timedOut ? 'Request timed out' : 'Health checks failed');

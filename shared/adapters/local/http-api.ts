@@ -4,10 +4,7 @@ import { listen, localLambdaContext } from './lambda-runtime.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 
-export type HttpApiHandler = (
-  event: APIGatewayProxyEventV2,
-  context: Context,
-) => Promise<APIGatewayProxyStructuredResultV2>;
+export type HttpApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
 export interface HttpApiOptions {
   /** 0 picks a free port; the real one is reported back. */
@@ -34,13 +31,7 @@ export interface HttpApiServer {
  * route and payload format 2.0 would call it, so `npm start` runs the same handler code as AWS.
  */
 export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOptions): Promise<HttpApiServer> {
-  const {
-    port,
-    host = '127.0.0.1',
-    maxBodyBytes = 1_048_576,
-    functionName = 'dormouse-api',
-    timeoutMs = 30_000,
-  } = options;
+  const { port, host = '127.0.0.1', maxBodyBytes = 1_048_576, functionName = 'dormouse-api', timeoutMs = 30_000 } = options;
 
   let closing = false;
   // As the gateway: a client that trickles its headers (10 s) or never ends its request (60 s) is
@@ -68,7 +59,9 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
           ? ['408 Request Timeout', { code: 'request_timeout', message: 'The request was not sent in time.' }]
           : ['400 Bad Request', { code: 'bad_request', message: 'The request could not be parsed as HTTP.' }];
     const body = JSON.stringify({ error: problem });
-    socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
   });
   server.on('checkExpectation', (_req, res) => {
     sendJson(res, 417, { error: { code: 'expectation_failed', message: 'Only "Expect: 100-continue" is supported.' } });
@@ -79,7 +72,9 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
     // A web page can point a name of its own at 127.0.0.1 (DNS rebinding) and read what this
     // unauthenticated stand-in serves, the outbox included: only loopback names are answered.
     if (!isLoopbackHost(req.headers.host)) {
-      return sendJson(res, 421, { error: { code: 'misdirected_request', message: 'Use http://127.0.0.1 or http://localhost to reach this API.' } });
+      return sendJson(res, 421, {
+        error: { code: 'misdirected_request', message: 'Use http://127.0.0.1 or http://localhost to reach this API.' },
+      });
     }
     // API Gateway refuses oversized payloads before Lambda runs; trust Content-Length to refuse
     // without reading anything, and count bytes anyway for chunked bodies that declare none.
@@ -193,7 +188,13 @@ function toEvent(req: IncomingMessage, body: Buffer, requestId: string, received
     const name = req.rawHeaders[i]!.toLowerCase();
     const value = req.rawHeaders[i + 1]!;
     // Format 2.0 moves cookies out of the headers into their own array.
-    if (name === 'cookie') cookies.push(...value.split(';').map((c) => c.trim()).filter(Boolean));
+    if (name === 'cookie')
+      cookies.push(
+        ...value
+          .split(';')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      );
     else headers[name] = name in headers ? `${headers[name]},${value}` : value;
   }
   const sourceIp = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');

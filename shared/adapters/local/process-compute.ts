@@ -209,7 +209,10 @@ export class ProcessCompute implements Compute, TaskInventory {
    */
   async allTenantTasks(): Promise<ObservedTask[]> {
     return [...this.tasks.values()]
-      .filter(({ observed, tags }) => observed.desiredStatus === 'RUNNING' && observed.lastStatus !== 'STOPPED' && tags.installation === this.installation)
+      .filter(
+        ({ observed, tags }) =>
+          observed.desiredStatus === 'RUNNING' && observed.lastStatus !== 'STOPPED' && tags.installation === this.installation,
+      )
       .map(({ observed }) => ({ ...observed }));
   }
 
@@ -268,7 +271,8 @@ export class ProcessCompute implements Compute, TaskInventory {
    */
   async reapLeftovers(): Promise<LeftoverReport> {
     const report = await this.registry.reapLeftovers(this.stopGraceMs);
-    const list = (records: TenantProcessRecord[]) => records.map((record) => `${record.tenantId} (process group ${record.pgid})`).join(', ');
+    const list = (records: TenantProcessRecord[]) =>
+      records.map((record) => `${record.tenantId} (process group ${record.pgid})`).join(', ');
     if (report.watchdogs) {
       this.logger.warn(`Dormouse: stopped the tenant watchdog that an earlier run left behind (process ${report.watchdogs.join(', ')})`);
     }
@@ -278,7 +282,7 @@ export class ProcessCompute implements Compute, TaskInventory {
     for (const group of report.unverified) {
       this.logger.warn(
         `Dormouse: processes ${group.pids.join(', ')} remain of tenant ${group.tenantId}'s process group ${group.pgid} from an earlier run; ` +
-          'they cannot be verified as Dormouse\'s, so they are left alone: check them, and stop them if they are.',
+          "they cannot be verified as Dormouse's, so they are left alone: check them, and stop them if they are.",
       );
     }
     return report;

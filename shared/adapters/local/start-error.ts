@@ -19,7 +19,9 @@ export async function naming<T>(variable: string, port: number, start: () => Pro
     return await start();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' || error instanceof PortInUseError) {
-      throw new StartError(variable, `port ${port} is already in use by another program; stop it or choose another port.`, { cause: error });
+      throw new StartError(variable, `port ${port} is already in use by another program; stop it or choose another port.`, {
+        cause: error,
+      });
     }
     throw error;
   }

@@ -44,8 +44,7 @@ interface ShardPosition {
  */
 export async function pollStream(options: StreamPollerOptions): Promise<StreamPoller> {
   const { dynamoClient, endpoint, tableName, onRecords, onError = () => {}, intervalMs = 200, maxBackoffMs = 5_000 } = options;
-  const streams =
-    options.streamsClient ?? new DynamoDBStreamsClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
+  const streams = options.streamsClient ?? new DynamoDBStreamsClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   const { Table } = await dynamoClient.send(new DescribeTableCommand({ TableName: tableName }));
   const streamArn = Table?.LatestStreamArn;
   if (!streamArn) throw new Error(`Table ${tableName} has no stream`);

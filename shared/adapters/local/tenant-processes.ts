@@ -244,7 +244,6 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-
 function signalZero(target: number): boolean {
   try {
     process.kill(target, 0);

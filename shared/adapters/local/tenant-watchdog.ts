@@ -36,7 +36,8 @@ export class TenantWatchdog {
   }
 
   watch(pgid: number): void {
-    if (this.pid === undefined) this.start(); // tells it every group, this one included
+    if (this.pid === undefined)
+      this.start(); // tells it every group, this one included
     else this.send(`+${pgid}`);
   }
 
