@@ -33,7 +33,9 @@ const fcOptions = (share: number) => ({ seed: SEED, numRuns: runs(share), endOnF
 
 const ADMIN = TEST_ADMIN_TOKEN;
 const MAX_BODY = 16 * 1024;
-const DOCUMENTED_STATUSES = new Set([200, 202, 400, 401, 403, 404, 405, 409, 413, 415, 417, 422, 429, 431]);
+// 408, 417, 421 and 431 are the local stand-in's own answers (a slow client, an Expect it does not
+// support, a Host that is not a loopback name, oversized headers), as the README documents.
+const DOCUMENTED_STATUSES = new Set([200, 202, 400, 401, 403, 404, 405, 408, 409, 413, 415, 417, 421, 422, 429, 431]);
 /** Methods Node's HTTP parser knows; any other is refused before the handler runs (see the last describe). */
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND', 'SEARCH', 'PURGE', 'LOCK', 'REPORT'];
 
@@ -1388,7 +1390,11 @@ describe('generated headers (property-based)', () => {
           const headers = 'signup' in input ? input.signup.headers : input.route.headers;
           // Node refuses a request head over 16 KiB before the handler runs (see 'known bugs').
           fc.pre(headers.reduce((size, [name, value]) => size + name.length + value.length + 4, 0) < 9_000);
-          if ('signup' in input) return checkSignup(target, input.signup);
+          if ('signup' in input) {
+            // A valid signup addressed to another Host is refused by the local API (421), by design.
+            fc.pre(!headers.some(([name]) => name.toLowerCase() === 'host'));
+            return checkSignup(target, input.signup);
+          }
           const { wire } = routeWire(input.route.spec, target);
           for (const [name, value] of headers) addHeader(wire.headers, name, value);
           checkAnswer(wire, await send(target.baseUrl, wire));
