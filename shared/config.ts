@@ -38,22 +38,23 @@ const baseUrl = z
 /** `arn:aws:iam::<account>:role/<path/>name` or `…:user/<path/>name`, as in the `adminPrincipals` setting. */
 const ADMIN_PRINCIPAL = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/;
 
-const adminPrincipalList = z
-  .pipe(
-    z.string(),
-    z.transform((value: string) =>
-      value
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean),
-    ),
-  )
-  .check(
-    z.refine(
-      (arns) => arns.every((arn) => ADMIN_PRINCIPAL.test(arn)),
-      'must be IAM role or user ARNs separated by commas, like arn:aws:iam::123456789012:role/DormouseAdmin',
-    ),
-  );
+/** `a, b,,c` → `['a', 'b', 'c']`. */
+const commaSeparated = z.pipe(
+  z.string(),
+  z.transform((value: string) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  ),
+);
+
+const adminPrincipalList = commaSeparated.check(
+  z.refine(
+    (arns) => arns.every((arn) => ADMIN_PRINCIPAL.test(arn)),
+    'must be IAM role or user ARNs separated by commas, like arn:aws:iam::123456789012:role/DormouseAdmin',
+  ),
+);
 
 /** DORMOUSE_INSTALLATION: in every AWS name and tag Dormouse gives a tenant's resources. */
 const installationId = z
@@ -201,17 +202,7 @@ export function tenantUrl(baseUrl: URL, slug: string): string {
   return url.origin;
 }
 
-const commaList = z
-  .pipe(
-    z.string(),
-    z.transform((value: string) =>
-      value
-        .split(',')
-        .map((item) => item.trim())
-        .filter(Boolean),
-    ),
-  )
-  .check(z.refine((items) => items.length > 0, 'must list at least one id, separated by commas'));
+const commaList = commaSeparated.check(z.refine((items) => items.length > 0, 'must list at least one id, separated by commas'));
 
 const reconcilerSchema = z.object({
   DORMOUSE_TABLE_NAME: z.string().check(z.minLength(3)),

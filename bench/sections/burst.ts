@@ -6,7 +6,7 @@ import { TENANT_TABLE } from '../../shared/adapters/aws/tenant-table.js';
 import { ReconcileLoop } from '../../shared/adapters/local/reconcile-loop.js';
 import { changeDesired } from '../../shared/app/change-desired.js';
 import { reconcile, type ReconcileResult, type ReconcileSettings } from '../../shared/app/reconcile.js';
-import type { Phase } from '../../shared/domain/tenant.js';
+import { PHASES, type Phase } from '../../shared/domain/tenant.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import { apiCaller } from '../lib/api.js';
 import { freshTables, startSharedDynamoDb, type BenchTables } from '../lib/dynamodb.js';
@@ -200,19 +200,6 @@ async function idsInPhase(tables: BenchTables, phase: Phase): Promise<string[]> 
   } while (startKey);
   return ids;
 }
-
-const PHASES: Phase[] = [
-  'Pending',
-  'Queued',
-  'Provisioning',
-  'Running',
-  'Passivating',
-  'Passivated',
-  'Waking',
-  'Failed',
-  'Deleting',
-  'Deleted',
-];
 
 /** Tenants by phase, as stored. */
 async function phases(tables: BenchTables): Promise<Record<string, number>> {
