@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reconcile } from '../../shared/app/reconcile.js';
-import { VersionConflictError } from '../../shared/domain/errors.js';
+import { ForeignResourceError, VersionConflictError } from '../../shared/domain/errors.js';
 import { newTenant, type Tenant } from '../../shared/domain/tenant.js';
 import { createWorld } from '../support/reconciler-world.js';
 
@@ -288,6 +288,25 @@ describe('reconcile', () => {
       /not allowed to call RunTask \(RunTask was denied\); check the reconciler's IAM role.*Gave up after 4 attempts/s,
     );
     expect(world.cloud.countCalls('RunTask')).toBe(world.settings.maxRestarts + 1);
+    expect(await world.store.countRoutingSlots()).toBe(0);
+  });
+
+  it("fails a tenant whose target group name is held by another tenant's or installation's group, never adopting it", async () => {
+    const world = await createWorld();
+    const ensure = world.cloud.ensureTargetGroup.bind(world.cloud);
+    world.cloud.ensureTargetGroup = async (tenantId) => {
+      if (tenantId === 'acme')
+        throw new ForeignResourceError('target group', 'dm-local-acme', 'acme', { tenantId: 'globex', installation: 'local' });
+      return ensure(tenantId);
+    };
+    await world.signUp('acme');
+
+    await world.converge(['acme'], 80);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status).toMatchObject({ phase: 'Failed', slot: false });
+    expect(tenant.status.targetGroupArn).toBeUndefined();
+    expect(tenant.status.lastError).toMatch(/The target group dm-local-acme belongs to another tenant or installation/);
     expect(await world.store.countRoutingSlots()).toBe(0);
   });
 
