@@ -3,6 +3,7 @@ import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ensureTables, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from '../../shared/adapters/local/dynamodb-local.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../../shared/adapters/aws/tenant-table.js';
+import { documentClientFor } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 
 export interface SharedDynamoDb {
   endpoint: string;
@@ -61,7 +62,7 @@ export async function freshTables(endpoint: string, prefix: string): Promise<Ben
   meter.attach(client);
   return {
     client,
-    documentClient: DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }),
+    documentClient: documentClientFor(client),
     tenantTable,
     idempotencyTable,
     meter,

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeleteTableCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { documentClientFor, DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { TENANT_TABLE } from '../../shared/adapters/aws/tenant-table.js';
 import { EmailInUseError, SlugTakenError, TenantCeilingError, ValidationError, VersionConflictError } from '../../shared/domain/errors.js';
 import { newTenant, verified, withDesired } from '../../shared/domain/tenant.js';
@@ -108,7 +108,7 @@ function storeWithTransactionConflicts(failures: number): { store: DynamoDbTenan
     },
     { step: 'initialize', name: 'injectTransactionConflicts' },
   );
-  const documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  const documentClient = documentClientFor(client);
   return { store: new DynamoDbTenantStore({ tableName: tables.tenantTable, client: documentClient }), attempts: () => attempts };
 }
 

@@ -4,6 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ensureTables, localDynamoDbClient } from '../../shared/adapters/local/dynamodb-local.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../../shared/adapters/aws/tenant-table.js';
+import { documentClientFor } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 
 export interface TestTables {
   endpoint: string;
@@ -24,7 +25,7 @@ export async function createTestTables(): Promise<TestTables> {
   return {
     endpoint,
     client,
-    documentClient: DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }),
+    documentClient: documentClientFor(client),
     tenantTable,
     idempotencyTable,
   };

@@ -1,9 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import type { ApiConfig } from '../../config.js';
-import { DynamoDbTenantStore } from './dynamodb-tenant-store.js';
+import { documentClientFor, DynamoDbTenantStore } from './dynamodb-tenant-store.js';
 import { DynamoDbRateLimiter } from './dynamodb-rate-limiter.js';
 import { SesEmailSender } from './ses-email-sender.js';
 import type { EmailSender } from '../../ports/email.js';
@@ -24,7 +23,7 @@ export interface ApiDepsOverrides {
 /** Wires the API's adapters; the Lambda and the embedded mode differ only in the client. */
 export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): ApiDeps {
   const dynamoClient = overrides.dynamoClient ?? new DynamoDBClient({});
-  const documentClient = DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } });
+  const documentClient = documentClientFor(dynamoClient);
   const logger = overrides.logger ?? new Logger({ serviceName: 'dormouse-api' });
   for (const warning of config.warnings) logger.warn(warning);
   return {

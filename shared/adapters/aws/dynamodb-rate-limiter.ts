@@ -1,7 +1,8 @@
-import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { RateDecision, RateLimiter } from '../../ports/rate-limiter.js';
 import { TENANT_TABLE, keys } from './tenant-table.js';
+import { documentClientFor } from './dynamodb-tenant-store.js';
 
 /**
  * Fixed-window counters in the tenant table (`rate#<key>#<window start>`, kind `rateLimit`),
@@ -17,7 +18,7 @@ export class DynamoDbRateLimiter implements RateLimiter {
 
   constructor({
     tableName,
-    client = DynamoDBDocumentClient.from(new DynamoDBClient({})),
+    client = documentClientFor(),
     windowSeconds = 3600,
   }: {
     tableName: string;

@@ -71,17 +71,19 @@ function epochSeconds(iso: string): number {
   return Math.floor(Date.parse(iso) / 1000);
 }
 
+/**
+ * The document client every Dormouse table is used through: optional fields left undefined are
+ * simply not written, so a record never fails to marshal for a field it does not have.
+ */
+export function documentClientFor(client: DynamoDBClient = new DynamoDBClient({})): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
 export class DynamoDbTenantStore implements TenantStore, PendingSignups {
   readonly tableName: string;
   private readonly client: DynamoDBDocumentClient;
 
-  constructor({
-    tableName,
-    client = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
-  }: {
-    tableName: string;
-    client?: DynamoDBDocumentClient;
-  }) {
+  constructor({ tableName, client = documentClientFor() }: { tableName: string; client?: DynamoDBDocumentClient }) {
     this.tableName = tableName;
     this.client = client;
   }

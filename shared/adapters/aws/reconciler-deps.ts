@@ -1,12 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { RECONCILE_DEFAULTS, tenantHost, type ReconcilerConfig } from '../../config.js';
 import type { ReconcileDeps } from '../../app/reconcile.js';
 import { systemClock } from '../../ports/clock.js';
 import { translatingAwsErrors } from './aws-errors.js';
-import { DynamoDbTenantStore } from './dynamodb-tenant-store.js';
+import { documentClientFor, DynamoDbTenantStore } from './dynamodb-tenant-store.js';
 import { EcsCompute } from './ecs-compute.js';
 import { ElbRouting } from './elb-routing.js';
 
@@ -22,7 +21,7 @@ export function reconcilerDeps(config: ReconcilerConfig, clients: ReconcilerClie
   return {
     store: new DynamoDbTenantStore({
       tableName: config.tenantTable,
-      client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
+      client: documentClientFor(dynamoClient),
     }),
     compute: translatingAwsErrors(
       new EcsCompute({ ...config.ecs, installation: config.installation, client: clients.ecsClient ?? new ECSClient({}) }),

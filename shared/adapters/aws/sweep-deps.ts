@@ -1,6 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { ReconcilerConfig, SweepConfig } from '../../config.js';
@@ -8,7 +7,7 @@ import { reconcile, type ReconcileDeps } from '../../app/reconcile.js';
 import type { SweepDeps } from '../../app/sweep.js';
 import { translatingAwsErrors } from './aws-errors.js';
 import { CloudWatchActivity } from './cloudwatch-activity.js';
-import { DynamoDbTenantStore } from './dynamodb-tenant-store.js';
+import { documentClientFor, DynamoDbTenantStore } from './dynamodb-tenant-store.js';
 import { EcsCompute } from './ecs-compute.js';
 import { ElbRouting } from './elb-routing.js';
 import { reconcilerDeps, type ReconcilerClients } from './reconciler-deps.js';
@@ -34,7 +33,7 @@ export function sweepDeps(
   const elbClient = clients.elbClient ?? new ElasticLoadBalancingV2Client({});
   const store = new DynamoDbTenantStore({
     tableName: config.tenantTable,
-    client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
+    client: documentClientFor(dynamoClient),
   });
   const compute = translatingAwsErrors(new EcsCompute({ ...config.ecs, installation: config.installation, client: ecsClient }));
   const routing = translatingAwsErrors(new ElbRouting({ ...config.elb, installation: config.installation, client: elbClient }));

@@ -1,10 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { WakeConfig } from '../../config.js';
 import { MissCache } from '../../app/miss-cache.js';
 import type { WakeDeps } from '../../app/wake.js';
 import { systemClock, type Clock } from '../../ports/clock.js';
-import { DynamoDbTenantStore } from './dynamodb-tenant-store.js';
+import { documentClientFor, DynamoDbTenantStore } from './dynamodb-tenant-store.js';
 
 export interface WakeDepsOverrides {
   /** Defaults to the SDK's standard configuration, which honours AWS_ENDPOINT_URL(_DYNAMODB). */
@@ -21,7 +20,7 @@ export function wakeDeps(config: WakeConfig, overrides: WakeDepsOverrides = {}):
   return {
     store: new DynamoDbTenantStore({
       tableName: config.tenantTable,
-      client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
+      client: documentClientFor(dynamoClient),
     }),
     clock: overrides.clock ?? systemClock,
     settings: {

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
 import {
   RECONCILE_DEFAULTS,
@@ -20,7 +19,7 @@ import { createApiHandler } from '../../http/api.js';
 import { apiDeps } from '../aws/api-deps.js';
 import { createWakeHandler } from '../../http/wake-handler.js';
 import { systemClock } from '../../ports/clock.js';
-import { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
+import { documentClientFor, DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tenant-table.js';
 import { albFallback } from './alb-fallback.js';
 import { startControlPlane } from './control-plane.js';
@@ -184,7 +183,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
       const store = new DynamoDbTenantStore({
         tableName: config.tenantTable,
-        client: DynamoDBDocumentClient.from(dynamoClient, { marshallOptions: { removeUndefinedValues: true } }),
+        client: documentClientFor(dynamoClient),
       });
 
       wakeHandler = createWakeHandler(
