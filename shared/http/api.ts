@@ -31,7 +31,7 @@ import type { PendingSignups, TenantStore } from '../ports/tenant-store.js';
 import { clientAddress } from './client-address.js';
 import { verifyPage } from './verify-page.js';
 import { audienceOf, authorizeForTenant, identifyCaller, requireAdmin, requireCredential, type Caller } from './caller.js';
-import { header, jsonBody } from './request.js';
+import { header, jsonBody, prefersJson } from './request.js';
 import { HSTS, errorResponse, json, type HttpResponse } from './responses.js';
 import { signupPageResponse } from './signup-page.js';
 import { idempotencyKey, listQuery, parseInput, signupBody, verifyQuery } from './schemas.js';
@@ -199,7 +199,13 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     { method: 'GET', pattern: /^\/healthz$/, run: healthz },
     { method: 'GET', pattern: /^\/verify$/, run: async ({ event }) => verifyResponse(event) },
     ...(deps.outbox
-      ? [{ method: 'GET', pattern: /^\/outbox$/, run: async ({ event }: RouteContext) => deps.outbox!.response(acceptsJson(event)) }]
+      ? [
+          {
+            method: 'GET',
+            pattern: /^\/outbox$/,
+            run: async ({ event }: RouteContext) => deps.outbox!.response(prefersJson(header(event, 'accept'))),
+          },
+        ]
       : []),
     {
       method: 'POST',
@@ -291,10 +297,6 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 function apiOrigin(event: APIGatewayProxyEventV2): string {
   const proto = header(event, 'x-forwarded-proto') === 'http' ? 'http' : 'https';
   return `${proto}://${header(event, 'host') ?? event.requestContext.domainName}`;
-}
-
-function acceptsJson(event: APIGatewayProxyEventV2): boolean {
-  return /application\/json/i.test(header(event, 'accept') ?? '');
 }
 
 function decodePathSegment(segment: string): string {

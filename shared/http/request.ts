@@ -49,3 +49,23 @@ export function bearerToken(event: APIGatewayProxyEventV2): string | undefined {
   if (!match?.[1]) throw new UnauthorizedError('The Authorization header must be "Bearer <token>".');
   return match[1];
 }
+
+/**
+ * Whether the client asked for JSON over HTML. Browsers list `text/html` first and `*\/*`
+ * last; API clients list `application/json`, often with `*\/*` after it. So JSON wins only
+ * when named with a higher weight than `text/html` (a wildcard does not count as naming it).
+ */
+export function prefersJson(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let json = 0;
+  let html = 0;
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.split(';').map((piece) => piece.trim().toLowerCase());
+    const q = params.find((param) => param.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    if (!Number.isFinite(weight)) continue;
+    if (type === 'application/json') json = Math.max(json, weight);
+    else if (type === 'text/html') html = Math.max(html, weight);
+  }
+  return json > 0 && json > html;
+}

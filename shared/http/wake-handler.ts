@@ -4,6 +4,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ALBEvent, ALBResult, Context } from 'aws-lambda';
 import { wake, type WakeDeps } from '../app/wake.js';
+import { prefersJson } from './request.js';
 import { HSTS } from './responses.js';
 import { renderWakePage, troubleAnswer, type RenderedPage } from './wake-pages.js';
 
@@ -55,26 +56,6 @@ function safeFormat(event: ALBEvent | undefined): 'html' | 'json' {
   } catch {
     return 'html';
   }
-}
-
-/**
- * Whether the client asked for JSON over HTML. Browsers list `text/html` first and `*\/*`
- * last; API clients list `application/json`, often with `*\/*` after it. So JSON wins only
- * when named with a higher weight than `text/html` (a wildcard does not count as naming it).
- */
-export function prefersJson(accept: string | undefined): boolean {
-  if (!accept) return false;
-  let json = 0;
-  let html = 0;
-  for (const part of accept.split(',')) {
-    const [type = '', ...params] = part.split(';').map((piece) => piece.trim().toLowerCase());
-    const q = params.find((param) => param.startsWith('q='));
-    const weight = q === undefined ? 1 : Number(q.slice(2));
-    if (!Number.isFinite(weight)) continue;
-    if (type === 'application/json') json = Math.max(json, weight);
-    else if (type === 'text/html') html = Math.max(html, weight);
-  }
-  return json > 0 && json > html;
 }
 
 /** The ALB wants a status description and, when the request came multi-valued, multi-valued headers. */

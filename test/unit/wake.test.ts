@@ -3,7 +3,7 @@ import { MissCache } from '../../shared/app/miss-cache.js';
 import { countWake, evictable, slugFromHost } from '../../shared/app/wake.js';
 import { ConfigError, loadWakeConfig } from '../../shared/config.js';
 import { newTenant } from '../../shared/domain/tenant.js';
-import { prefersJson } from '../../shared/http/wake-handler.js';
+import { prefersJson } from '../../shared/http/request.js';
 
 describe('slugFromHost', () => {
   it.each([
