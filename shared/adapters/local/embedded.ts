@@ -317,7 +317,7 @@ function stuckWarnings(): (stuck: StuckTenant[]) => string[] {
       if (warned.get(tenantId) === phase) return [];
       warned.set(tenantId, phase);
       const reason = lastError ? `; last error: ${lastError}` : '; no error recorded';
-      return [`${new Date().toTimeString().slice(0, 8)}  ${tenantId.padEnd(16)} WARNING: ${phase} for ${minutes} min${reason}`];
+      return [terminalLine(tenantId, `WARNING: ${phase} for ${minutes} min${reason}`)];
     });
   };
 }
@@ -328,5 +328,10 @@ function transitionLine({ before, after }: TenantChange): string | undefined {
   const { phase, lastError } = after.status;
   const reason = lastError ? `  (${lastError})` : '';
   // The stream's own timestamps are coarse in DynamoDB Local; the time of printing is closer.
-  return `${new Date().toTimeString().slice(0, 8)}  ${after.id.padEnd(16)} ${phase}${reason}`;
+  return terminalLine(after.id, `${phase}${reason}`);
+}
+
+/** `14:29:55  acme             Running`: the time, the tenant, what happened. */
+function terminalLine(tenantId: string, text: string): string {
+  return `${new Date().toTimeString().slice(0, 8)}  ${tenantId.padEnd(16)} ${text}`;
 }
