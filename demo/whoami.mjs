@@ -2,12 +2,16 @@
 // The demo tenant application that embedded mode runs for every tenant: plain Node, no
 // dependencies, so `PORT=4000 TENANT_ID=acme node demo/whoami.mjs` runs it anywhere.
 //
-//   GET /whoami        {"tenant":"acme","host":"acme.localhost","pid":1234}
+//   GET /whoami        {"tenant":"acme","host":"acme.localhost","pid":1234,"visits":7}
+//                      visits: how many times /whoami has answered for this tenant, kept in
+//                      $DATA_DIR/visits.json so the count survives sleep, wake and restarts
 //   GET /healthz       200 ok (for a health check path set to /healthz)
 //   GET /headers       the request headers as the tenant received them (x-forwarded-*, host)
 //   GET /slow?ms=2000  answers after a delay (at most 60 s): a request held open
 //   GET /              a small HTML page naming the tenant (also the default health check)
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
 
 const port = Number(process.env.PORT ?? 8080);
 const bindHost = process.env.HOST ?? '127.0.0.1';
@@ -18,6 +22,37 @@ const MAX_SLOW_MS = 60_000;
 if (!Number.isInteger(port) || port < 0 || port > 65_535) {
   console.error(`PORT must be a port number, got "${process.env.PORT}"`);
   process.exit(1);
+}
+
+// Without DATA_DIR (a stateless deployment) the count lives as long as the process.
+const dataDir = process.env.DATA_DIR;
+const visitsFile = dataDir ? join(dataDir, 'visits.json') : undefined;
+let visits = readVisits();
+
+function readVisits() {
+  if (!visitsFile) return 0;
+  try {
+    return JSON.parse(readFileSync(visitsFile, 'utf8')).visits;
+  } catch (error) {
+    if (error.code === 'ENOENT') return 0;
+    throw error;
+  }
+}
+
+/** Written and flushed before the answer, then renamed into place: a kill -9 never loses or tears a counted visit. */
+function countVisit() {
+  visits += 1;
+  if (!visitsFile) return visits;
+  const temporary = `${visitsFile}.${process.pid}.tmp`;
+  const fd = openSync(temporary, 'w', 0o600);
+  try {
+    writeSync(fd, JSON.stringify({ visits }));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, visitsFile);
+  return visits;
 }
 
 function send(res, status, type, body) {
@@ -34,7 +69,7 @@ const server = createServer((req, res) => {
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'Method Not Allowed\n');
   switch (url.pathname) {
     case '/whoami':
-      return send(res, 200, 'application/json', JSON.stringify({ tenant, host: tenantHost, pid: process.pid }));
+      return send(res, 200, 'application/json', JSON.stringify({ tenant, host: tenantHost, pid: process.pid, visits: countVisit() }));
     case '/healthz':
       return send(res, 200, 'text/plain', 'ok\n');
     case '/headers':

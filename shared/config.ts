@@ -236,6 +236,8 @@ export const RECONCILE_DEFAULTS = {
   pollMs: 5_000,
   unhealthyTimeoutMs: 5 * 60_000,
   listingLagMs: 30_000,
+  persistentData: false,
+  handover: 'stop-first',
 } as const;
 
 export interface ReconcilerConfig {

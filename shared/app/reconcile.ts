@@ -24,6 +24,7 @@ import {
 import type { Clock } from '../ports/clock.js';
 import type { Compute, ObservedTask } from '../ports/compute.js';
 import type { Routing } from '../ports/routing.js';
+import type { Storage } from '../ports/storage.js';
 import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import { updateTenant } from './update-tenant.js';
 
@@ -46,6 +47,8 @@ export interface ReconcileDeps {
   store: TenantReader & Pick<TenantWriter, 'save'>;
   compute: Compute;
   routing: Routing;
+  /** The tenants' persistent data; given exactly when `settings.persistentData` is set. */
+  storage?: Storage;
   clock: Clock;
   settings: ReconcileSettings;
   logger?: Pick<Console, 'info' | 'warn' | 'error'>;
@@ -340,10 +343,18 @@ async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, s
       delete observed.targetGroupArn;
       observed.targets = [];
       return { ...tenant, status: { ...tenant.status, targetGroupArn: undefined } };
+    case 'removeData':
+      await requireStorage(deps).remove(tenant.id);
+      return { ...tenant, status: { ...status, dataRemoved: true } };
     case 'wait':
     case 'done':
       return tenant;
   }
+}
+
+function requireStorage(deps: ReconcileDeps): Storage {
+  if (!deps.storage) throw new Error('persistentData is set but no storage is wired');
+  return deps.storage;
 }
 
 function queued(tenant: Tenant, settings: ReconcileSettings, now: Date, random?: () => number): Tenant {
@@ -378,11 +389,15 @@ async function runTask(
     const requestedAt = clock.now().toISOString();
     return store.save({ ...tenant, status: { ...status, runs, launch: { clientToken, capacityProvider, requestedAt } } });
   }
+  // Every start finds the tenant's data again (and brings its mount up to date with a new
+  // deployment): safe to repeat, so a retry after a crash does it again harmlessly.
+  const volume = settings.persistentData ? await requireStorage(deps).ensure(tenant.id) : undefined;
   const outcome = await compute.runTask({
     tenantId: tenant.id,
     host: settings.hostFor(tenant.id),
     clientToken: launch.clientToken,
     capacityProvider: launch.capacityProvider,
+    ...(volume ? { volume } : {}),
   });
   const base = { ...tenant.status, launch: undefined };
   if (outcome.started) {

@@ -30,7 +30,19 @@ export interface PlanSettings {
   unhealthyTimeoutMs: number;
   /** How long ECS may take to list a task it started (ListTasks is eventually consistent). */
   listingLagMs: number;
+  /** Tasks mount the tenant's persistent data: it is removed when the tenant is deleted. */
+  persistentData: boolean;
+  /**
+   * How a task is replaced while the tenant should keep running (a Spot interruption). `overlap`
+   * starts the new task first and lets go of the old one once the new one serves, so there is
+   * no gap; `stop-first` stops the old task before a new one starts, so two processes never
+   * write the tenant's data at once (a SQLite or Postgres file would not survive that).
+   */
+  handover: Handover;
 }
+
+export const HANDOVERS = ['stop-first', 'overlap'] as const;
+export type Handover = (typeof HANDOVERS)[number];
 
 export type Step =
   | { kind: 'claimSlot' }
@@ -45,6 +57,8 @@ export type Step =
   | { kind: 'createRule'; targetGroupArn: string }
   | { kind: 'deleteRule'; ruleArn: string }
   | { kind: 'deleteTargetGroup'; targetGroupArn: string }
+  /** The tenant is deleted and nothing of it runs: remove its persistent data. */
+  | { kind: 'removeData' }
   /** The tenant cannot run as it is: record it as Failed with this sentence; cleanup follows. */
   | { kind: 'fail'; reason: string }
   /**
@@ -141,6 +155,10 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
     if (recorded && isStopped(recorded) && !isInterrupted(recorded)) {
       return { step: { kind: 'recordStop', task: recorded }, phase };
     }
+    if (settings.persistentData && settings.handover === 'stop-first') {
+      const handover = planStopFirst(observed, settings);
+      if (handover) return { ...handover, phase };
+    }
     const pending = retryPending(tenant, now);
     if (pending !== undefined) return { step: { kind: 'wait', afterMs: pending }, phase };
     const spotExhausted = (status.spotFailures ?? 0) >= settings.spotAttemptsBeforeFallback;
@@ -189,6 +207,24 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
   return { step: { kind: 'done' }, phase: 'Running' };
 }
 
+/**
+ * Invariant 1 with persistent data: no new task mounts the data while an old one may still
+ * write it. The old task (interrupted, or told to stop) is let go of first: its rule, so visitors
+ * see the waking page instead of errors, then the task itself, and only once ECS says STOPPED
+ * does the replacement start.
+ */
+function planStopFirst(observed: Observation, settings: PlanSettings): Pick<Plan, 'step'> | undefined {
+  const leaving = observed.tasks.filter((task) => !isStopped(task));
+  if (leaving.length === 0) return undefined;
+  if (observed.rule) return { step: { kind: 'deleteRule', ruleArn: observed.rule.arn } };
+  const running = leaving.find((task) => task.desiredStatus === 'RUNNING');
+  if (running)
+    return { step: { kind: 'stopTask', task: running, reason: 'Dormouse: stopped before its replacement mounts the tenant data' } };
+  return {
+    step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the previous task to stop before the data is mounted again' },
+  };
+}
+
 /** Passivate and delete share the way down: rule first, so the host falls through to wake. */
 function planStopping(tenant: Tenant, observed: Observation, settings: PlanSettings, now: Date, stopReason?: string): Plan {
   const deleting = tenant.spec.desired === 'deleted';
@@ -210,5 +246,6 @@ function planStopping(tenant: Tenant, observed: Observation, settings: PlanSetti
   if (launch && now.getTime() - Date.parse(launch.requestedAt) < settings.listingLagMs) {
     return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Making sure no task is starting' }, phase };
   }
+  if (deleting && settings.persistentData && !tenant.status.dataRemoved) return { step: { kind: 'removeData' }, phase };
   return { step: { kind: 'done' }, phase: deleting ? 'Deleted' : 'Passivated' };
 }

@@ -102,6 +102,8 @@ export interface TenantStatus {
   retryAt?: string;
   /** ISO time the tenant joined the queue for a routing slot. */
   queuedAt?: string;
+  /** Deleting: the tenant's persistent data is gone (files, access point, task definitions). */
+  dataRemoved?: boolean;
   transitionAt: string;
 }
 

@@ -11,6 +11,8 @@ export interface RunTaskRequest {
   /** Same token, same task: a retried call cannot start a second one. */
   clientToken: string;
   capacityProvider: CapacityProvider;
+  /** From `Storage.ensure`: the tenant's persistent data, mounted at the task's data path. */
+  volume?: string;
 }
 
 export type RunTaskResult =

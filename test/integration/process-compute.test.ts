@@ -72,7 +72,7 @@ describe('ProcessCompute', () => {
 
     const whoami = await get(running.ip!, '/whoami');
     expect(whoami.status).toBe(200);
-    expect(JSON.parse(whoami.body)).toEqual({ tenant: 'acme', host: 'acme.localhost', pid: expect.any(Number) });
+    expect(JSON.parse(whoami.body)).toEqual({ tenant: 'acme', host: 'acme.localhost', pid: expect.any(Number), visits: 1 });
     // The application leads the task's process group itself: no process runs in between.
     expect(compute.pidOf(running.arn)).toBe(JSON.parse(whoami.body).pid);
     expect(await liveMembers(compute.pidOf(running.arn)!)).toContain(JSON.parse(whoami.body).pid);

@@ -30,6 +30,8 @@ export const testSettings: ReconcileSettings = {
   pollMs: 5_000,
   unhealthyTimeoutMs: 120_000,
   listingLagMs: 15_000,
+  persistentData: false,
+  handover: 'stop-first',
 };
 
 /** The reconciler against DynamoDB Local and a fake cloud, with a clock the test moves. */

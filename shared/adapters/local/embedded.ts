@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
 import * as z from 'zod';
 import {
@@ -15,6 +18,7 @@ import {
 import { sweep, type StuckTenant, type SweepReport } from '../../app/sweep.js';
 import { MissCache } from '../../app/miss-cache.js';
 import type { TenantChange } from '../../domain/domain-events.js';
+import { HANDOVERS } from '../../domain/plan.js';
 import { createApiHandler } from '../../http/api.js';
 import { apiDeps } from '../aws/api-deps.js';
 import { createWakeHandler } from '../../http/wake-handler.js';
@@ -24,6 +28,7 @@ import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tena
 import { albFallback } from './alb-fallback.js';
 import { startControlPlane } from './control-plane.js';
 import { prepareDataDir } from './data-dir.js';
+import { DirectoryStorage } from './directory-storage.js';
 import { ensureTables, localDynamoDbClient } from './dynamodb-local.js';
 import { ensureReachable, superviseDynamoDbLocal } from './dynamodb-supervisor.js';
 import { errorLine, quietErrors } from './error-log.js';
@@ -60,6 +65,8 @@ const embeddedSchema = z.object({
   DORMOUSE_TOMBSTONE_DAYS: z.coerce.number().int().positive().default(7),
   /** A tenant Pending, Provisioning, Waking, Passivating or Deleting this long gets a warning line. */
   DORMOUSE_STUCK_MINUTES: z.coerce.number().positive().default(15),
+  /** How a tenant's task is replaced: `stop-first` (one writer of its data at a time) or `overlap`. */
+  DORMOUSE_HANDOVER: z.enum(HANDOVERS).default('stop-first'),
 });
 
 export interface Embedded {
@@ -123,10 +130,11 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
   };
 
   try {
+    const dataDir = local.DORMOUSE_DATA_DIR ? await prepareDataDir(local.DORMOUSE_DATA_DIR) : undefined;
     const dynamo = local.DORMOUSE_DYNAMODB_ENDPOINT
       ? { endpoint: local.DORMOUSE_DYNAMODB_ENDPOINT, stop: async () => {} }
       : await superviseDynamoDbLocal({
-          dataDir: local.DORMOUSE_DATA_DIR ? await prepareDataDir(local.DORMOUSE_DATA_DIR) : undefined,
+          dataDir,
           port: local.DORMOUSE_DYNAMODB_PORT,
           errors,
           notice,
@@ -158,6 +166,13 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
     }
 
+    /** In memory, tenants' data lives as long as this run: in a temporary directory removed at stop. */
+    async function temporaryTenantData(): Promise<string> {
+      const dir = await mkdtemp(join(tmpdir(), 'dormouse-data-'));
+      stops.push(() => rm(dir, { recursive: true, force: true }));
+      return dir;
+    }
+
     /** Gateway, compute, control plane and sweep: everything that makes tenants run. */
     async function startRuntime() {
       // The gateway's port is in every tenant URL, so it starts first.
@@ -168,6 +183,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
       });
       stops.push(() => compute.stopAll());
+      const storage = new DirectoryStorage(dataDir ?? (await temporaryTenantData()));
       // A run killed outright (kill -9) whose watchdog could not act either left these.
       await compute.reapLeftovers();
       let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
@@ -207,6 +223,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         reconcileDeps: {
           compute,
           routing,
+          storage,
           clock: systemClock,
           settings: {
             ...RECONCILE_DEFAULTS,
@@ -224,6 +241,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             fallbackToOnDemand: true,
             maxRestarts: local.DORMOUSE_MAX_RESTARTS,
             tombstoneSeconds: local.DORMOUSE_TOMBSTONE_DAYS * 86_400,
+            persistentData: true,
+            handover: local.DORMOUSE_HANDOVER,
           },
         },
         onTaskEvent: (listener) => compute.onTaskEvent(listener),

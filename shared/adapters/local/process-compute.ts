@@ -35,7 +35,7 @@ export interface ProcessComputeOptions {
   command?: readonly string[];
   /** @default REPO_ROOT */
   cwd?: string;
-  /** Extra environment for every tenant, on top of PATH, PORT, TENANT_ID and TENANT_HOST. */
+  /** Extra environment for every tenant, on top of PATH, PORT, TENANT_ID, TENANT_HOST and DATA_DIR. */
   env?: Record<string, string>;
   /** How long a task may take to accept connections on its port before it is killed. @default 10_000 */
   startTimeoutMs?: number;
@@ -180,7 +180,7 @@ export class ProcessCompute implements Compute, TaskInventory {
       this.finish(task, { stopCode: task.observed.stopCode ?? 'UserInitiated' });
       return { started: true, task: snapshot };
     }
-    this.spawnChild(task, request.host);
+    this.spawnChild(task, request.host, request.volume);
     return { started: true, task: snapshot };
   }
 
@@ -290,7 +290,7 @@ export class ProcessCompute implements Compute, TaskInventory {
 
   // ---- Lifecycle ----------------------------------------------------------------------------
 
-  private spawnChild(task: LocalTask, host: string): void {
+  private spawnChild(task: LocalTask, host: string, dataDir: string | undefined): void {
     const { observed } = task;
     const [program, ...args] = this.command as [string, ...string[]];
     let child: ChildProcess;
@@ -305,6 +305,7 @@ export class ProcessCompute implements Compute, TaskInventory {
           PORT: String(task.port),
           TENANT_ID: observed.tenantId,
           TENANT_HOST: host,
+          ...(dataDir ? { DATA_DIR: dataDir } : {}),
           EXIT_WITH_STDIN: '1',
         },
         // stdin stays an open pipe that we never write to: it closes when this process dies.
