@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { handleTaskEvent } from '../../shared/app/task-event.js';
 import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
-import { isSettled, newTenant, withDesired, type Desired, type Tenant } from '../../shared/domain/tenant.js';
+import { newTenant, withDesired, type Desired, type Tenant } from '../../shared/domain/tenant.js';
 import type { TenantStore } from '../../shared/ports/tenant-store.js';
 import { toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
 import type { Compute, ObservedTask } from '../../shared/ports/compute.js';
@@ -319,13 +319,9 @@ async function changeDesired(store: TenantStore, id: string, desired: Desired) {
   }
 }
 
-/**
- * Settled on the expected state itself: with AWS no longer failing, giving up (Failed) does not
- * count, and no reconcile still holds the tenant.
- */
 function converged(tenant: Tenant): boolean {
-  const { status, spec } = tenant;
-  return isSettled(tenant) && status.phase !== 'Failed' && status.observedGeneration === spec.generation && !tenant.lease;
+  const target = { running: 'Running', passivated: 'Passivated', deleted: 'Deleted' }[tenant.spec.desired];
+  return tenant.status.phase === target && tenant.status.observedGeneration === tenant.spec.generation && !tenant.lease;
 }
 
 async function assertConverged(store: DynamoDbTenantStore, cloud: CloudWorld, desired: Map<string, Desired>) {
