@@ -12,7 +12,6 @@ import { observe } from './reconcile/observe.js';
 import { result, settle } from './reconcile/record.js';
 
 export type { ReconcileResult, Watch } from './controller.js';
-export { isTransient } from './controller.js';
 
 export interface ReconcileSettings extends PlanSettings {
   /** `<slug>.<root domain>`: the host the tenant is served on. */
@@ -70,8 +69,6 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
   let current = await hold();
   try {
     for (let steps = 0; steps < settings.maxSteps; steps++) {
-      // The phase of the step under way: a step that keeps failing shows where the tenant is
-      // stuck (Passivating, Deleting), not the phase it was leaving.
       next = plan(current, observed, settings, clock.now());
       if (!takesStep(next)) return record(current, observed, next, clock.now());
       current = await takeStep(deps, current, observed, next);
@@ -80,6 +77,8 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
     }
     return { tenant: current, result: { requeueAfterMs: 0 } };
   } catch (error) {
+    // Recorded in the phase of the step under way: a step that keeps failing shows where the
+    // tenant is stuck (Passivating, Deleting), not the phase it was leaving.
     const seen = { ...current, status: settle(current, observed, next.phase, { kind: 'wait' }, clock.now()) };
     throw new StepFailed(current, seen, error);
   }
