@@ -246,6 +246,24 @@ describe('reconcile handler', () => {
     }
   });
 
+  it('records a refusal of AWS on the tenant and returns, rather than failing the invocation toward the dead-letter queue', async () => {
+    // Prepare
+    const world = await createWorld({ cloud: { fault: (operation) => (operation === 'DescribeTasks' ? 'deny' : undefined) } });
+    await world.signUp('acme');
+    const handler = createReconcileHandler(world.deps, silent('dormouse-reconcile'));
+    const event = tenantChanged({ tenantId: 'acme', phase: 'Pending', desired: 'running', generation: 1, observedGeneration: 0 });
+
+    // Act
+    const result = await handler(event, localLambdaContext('dormouse-reconcile', REQUEST_ID, 1_000));
+
+    // Assess: counted as a failed attempt, to be tried again after the backoff.
+    const tenant = (await world.store.get('acme'))!;
+    expect(result).toEqual({ phase: 'Pending', requeueAfterMs: Date.parse(tenant.status.retryAt!) - world.clock.now().getTime() });
+    expect(tenant.status).toMatchObject({ phase: 'Pending', attempts: 1, lastErrorCategory: 'platform' });
+    expect(tenant.status.lastError).toMatch(/not allowed to call DescribeTasks/);
+    expect(tenant.lease).toBeUndefined();
+  });
+
   it('rejects an event that names no tenant without touching AWS', async () => {
     // Prepare
     const world = await createWorld();
