@@ -103,6 +103,7 @@ export class TenantStorage extends Construct {
       // any principal write as root through a mount target; the policy below admits no anonymous
       // client at all, since it allows nothing to anyone (roles are allowed by their own policies).
       allowAnonymousAccess: true,
+      // Statements without a Resource apply to this file system, as aws-cdk-lib's own default does.
       fileSystemPolicy: new PolicyDocument({
         statements: [
           new PolicyStatement({
@@ -110,7 +111,6 @@ export class TenantStorage extends Construct {
             effect: Effect.DENY,
             principals: [new AnyPrincipal()],
             actions: ['*'],
-            resources: ['*'],
             conditions: { Bool: { 'aws:SecureTransport': 'false' } },
           }),
           new PolicyStatement({
@@ -118,7 +118,6 @@ export class TenantStorage extends Construct {
             effect: Effect.DENY,
             principals: [new AnyPrincipal()],
             actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite', 'elasticfilesystem:ClientRootAccess'],
-            resources: ['*'],
             // Every mount names an access point, which pins its root directory and its user.
             conditions: { Null: { 'elasticfilesystem:AccessPointArn': 'true' } },
           }),

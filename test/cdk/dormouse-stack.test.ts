@@ -1236,7 +1236,7 @@ describe('tenant storage', () => {
     expect(fn.Properties.VpcConfig.SubnetIds.map(referencedId).sort()).toEqual(tenantSubnets);
     expect(fn.Properties.VpcConfig.SecurityGroupIds).toHaveLength(1);
     const groupId = cleanerGroupId();
-    expect([groupId]).not.toContain(tenantGroupId());
+    expect(groupId).not.toBe(tenantGroupId());
     expect(byId(groupId).Properties.SecurityGroupEgress).toBeUndefined();
     const egress = Object.values(ofType('AWS::EC2::SecurityGroupEgress')).filter(
       (rule) => referencedId(rule.Properties.GroupId) === groupId,
