@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ForeignResourceError } from '../../domain/errors.js';
-import type { StorageInventory } from '../../ports/storage.js';
+import type { Storage, StorageInventory } from '../../ports/storage.js';
 import {
   INSTALLATION_TAG,
   TENANT_TAG,
@@ -105,7 +105,7 @@ export class DataCleanerError extends Error {
  * Everything is found again by name or client token after a crash, and trusted only once its
  * tags name this tenant and installation.
  */
-export class EfsStorage implements StorageInventory {
+export class EfsStorage implements Storage, StorageInventory {
   private readonly efs: EFSClient;
   private readonly ecs: ECSClient;
   private readonly lambda: LambdaClient;
