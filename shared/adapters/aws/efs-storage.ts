@@ -214,18 +214,18 @@ export class EfsStorage implements Storage, StorageInventory {
   }
 
   private baseDefinition(): Promise<TaskDefinition> {
-    this.base ??= this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: this.baseTaskDefinition })).then(
-      ({ taskDefinition }) => {
-        if (!taskDefinition?.taskDefinitionArn) throw new Error(`ECS described no task definition ${this.baseTaskDefinition}`);
-        return taskDefinition;
-      },
-      (error: unknown) => {
-        // A failed read is not remembered: the next call asks again.
-        this.base = undefined;
-        throw error;
-      },
-    );
+    this.base ??= this.describeBase().catch((error: unknown) => {
+      // A failed read is not remembered: the next call asks again.
+      this.base = undefined;
+      throw error;
+    });
     return this.base;
+  }
+
+  private async describeBase(): Promise<TaskDefinition> {
+    const { taskDefinition } = await this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: this.baseTaskDefinition }));
+    if (!taskDefinition?.taskDefinitionArn) throw new Error(`ECS described no task definition ${this.baseTaskDefinition}`);
+    return taskDefinition;
   }
 
   /** The latest active revision of a family and its tags, or undefined when it has none. */
