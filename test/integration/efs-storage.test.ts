@@ -268,7 +268,7 @@ describe('EfsStorage.ensure', () => {
     expect(ecs.commandCalls(RegisterTaskDefinitionCommand).map((call) => call.args[0].input)).toStrictEqual([expectedRegistration()]);
   });
 
-  it('registers a new revision over a new base task definition and deregisters the superseded one', async () => {
+  it('registers a new revision over a new base task definition and deregisters and deletes the superseded one', async () => {
     // Prepare
     givenBase(NEW_BASE_ARN);
     ecs.on(DescribeTaskDefinitionCommand, { taskDefinition: FAMILY }).resolves(tenantDefinition(1, BASE_ARN));
@@ -286,6 +286,9 @@ describe('EfsStorage.ensure', () => {
     ]);
     expect(ecs).toHaveReceivedCommandExactlyOnceWith(DeregisterTaskDefinitionCommand, {
       taskDefinition: `${TASK_DEFINITIONS}/${FAMILY}:1`,
+    });
+    expect(ecs).toHaveReceivedCommandExactlyOnceWith(DeleteTaskDefinitionsCommand, {
+      taskDefinitions: [`${TASK_DEFINITIONS}/${FAMILY}:1`],
     });
   });
 
@@ -306,6 +309,9 @@ describe('EfsStorage.ensure', () => {
     ]);
     expect(ecs).toHaveReceivedCommandExactlyOnceWith(DeregisterTaskDefinitionCommand, {
       taskDefinition: `${TASK_DEFINITIONS}/${FAMILY}:1`,
+    });
+    expect(ecs).toHaveReceivedCommandExactlyOnceWith(DeleteTaskDefinitionsCommand, {
+      taskDefinitions: [`${TASK_DEFINITIONS}/${FAMILY}:1`],
     });
   });
 

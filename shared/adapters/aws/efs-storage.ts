@@ -156,8 +156,11 @@ export class EfsStorage implements Storage, StorageInventory {
     if (upToDate && mounted === accessPointId) return current.definition.taskDefinitionArn!;
     const registered = await this.register(family, tenantId, base, accessPointId);
     if (current) {
-      // Tasks still running on the superseded revision go on; nothing starts on it again.
-      await this.ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: current.definition.taskDefinitionArn }));
+      // Tasks still running on the superseded revision go on (ECS deletes it once they stop);
+      // nothing starts on it again, and no deployment leaves a revision per tenant behind.
+      const superseded = current.definition.taskDefinitionArn;
+      await this.ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: superseded }));
+      await this.ecs.send(new DeleteTaskDefinitionsCommand({ taskDefinitions: [superseded!] }));
     }
     return registered;
   }
