@@ -369,13 +369,7 @@ describe('EfsStorage.ensure', () => {
 describe('EfsStorage.remove', () => {
   function givenTenantResources(): void {
     lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload('{"removed":true}') });
-    efs.on(DescribeAccessPointsCommand).resolves({
-      AccessPoints: [
-        accessPoint(ACCESS_POINT, 'acme'),
-        accessPoint('fsap-0other00000000001', 'globex'),
-        accessPoint('fsap-0stage00000000001', 'acme', 'stage'),
-      ],
-    });
+    efs.on(DescribeAccessPointsCommand, { AccessPointId: ACCESS_POINT }).resolves({ AccessPoints: [accessPoint(ACCESS_POINT, 'acme')] });
     ecs.on(ListTaskDefinitionsCommand).resolves({
       taskDefinitionArns: [`${TASK_DEFINITIONS}/${FAMILY}:1`, `${TASK_DEFINITIONS}/${FAMILY}:2`, `${TASK_DEFINITIONS}/${FAMILY}-two:1`],
     });
@@ -394,7 +388,10 @@ describe('EfsStorage.remove', () => {
     expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input)).toStrictEqual([
       { FunctionName: CLEANER, InvocationType: 'RequestResponse', Payload: '{"tenantId":"acme"}' },
     ]);
-    expect(efs).toHaveReceivedCommandWith(DescribeAccessPointsCommand, { FileSystemId: FILE_SYSTEM });
+    // The access point its task definitions mount, checked by its tags: no listing of the file system.
+    expect(efs.commandCalls(DescribeAccessPointsCommand).map((call) => call.args[0].input)).toStrictEqual([
+      { AccessPointId: ACCESS_POINT },
+    ]);
     expect(efs.commandCalls(DeleteAccessPointCommand).map((call) => call.args[0].input)).toStrictEqual([{ AccessPointId: ACCESS_POINT }]);
     expect(ecs).toHaveReceivedCommandExactlyOnceWith(ListTaskDefinitionsCommand, { familyPrefix: FAMILY, status: 'ACTIVE' });
     expect(ecs.commandCalls(DeregisterTaskDefinitionCommand).map((call) => call.args[0].input)).toStrictEqual([
@@ -406,6 +403,36 @@ describe('EfsStorage.remove', () => {
     ]);
     // The longer family that the prefix also matched is not even looked at.
     expect(ecs).not.toHaveReceivedCommandWith(DescribeTaskDefinitionCommand, { taskDefinition: `${TASK_DEFINITIONS}/${FAMILY}-two:1` });
+  });
+
+  it('finds an access point that no task definition mounts by listing the file system, and deletes only its own', async () => {
+    // Prepare: a run crashed between CreateAccessPoint and RegisterTaskDefinition
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200 });
+    ecs.on(ListTaskDefinitionsCommand).resolves({ taskDefinitionArns: [] });
+    efs.on(DescribeAccessPointsCommand, { FileSystemId: FILE_SYSTEM }).resolves({
+      AccessPoints: [
+        accessPoint('fsap-0other00000000001', 'globex'),
+        accessPoint(ACCESS_POINT, 'acme'),
+        accessPoint('fsap-0stage00000000001', 'acme', 'stage'),
+      ],
+    });
+
+    // Act
+    await storage().remove('acme');
+
+    // Assess
+    expect(efs.commandCalls(DeleteAccessPointCommand).map((call) => call.args[0].input)).toStrictEqual([{ AccessPointId: ACCESS_POINT }]);
+  });
+
+  it('leaves an access point its task definition mounts when its tags are not the tenant’s', async () => {
+    givenTenantResources();
+    efs
+      .on(DescribeAccessPointsCommand, { AccessPointId: ACCESS_POINT })
+      .resolves({ AccessPoints: [accessPoint(ACCESS_POINT, 'acme', 'stage')] });
+
+    await storage().remove('acme');
+
+    expect(efs).not.toHaveReceivedCommand(DeleteAccessPointCommand);
   });
 
   it('leaves a revision of its family that is not tagged as this installation’s', async () => {

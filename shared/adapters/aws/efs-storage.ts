@@ -165,21 +165,33 @@ export class EfsStorage implements Storage, StorageInventory {
     return registered;
   }
 
-  /** Files first: while the access point and task definitions exist, a retry still finds everything. */
+  /**
+   * Files first: while the access point and task definitions exist, a retry still finds
+   * everything. The access points to delete are the ones the tenant's task definitions mount;
+   * only a tenant left without any (a run that crashed before registering one) costs a listing
+   * of the whole file system.
+   */
   async remove(tenantId: string): Promise<void> {
     await this.deleteFiles(tenantId);
-    for (const accessPoint of await this.listAccessPoints()) {
-      if (!this.ownedBy(ownerOfAccessPoint(accessPoint), tenantId)) continue;
+    const revisions = await this.activeRevisions(tenantId);
+    const mounted = [...new Set(revisions.flatMap((revision) => revision.accessPointId ?? []))];
+    const accessPoints =
+      mounted.length > 0
+        ? await this.ownAccessPoints(mounted, tenantId)
+        : (await this.listAccessPoints())
+            .filter((accessPoint) => this.ownedBy(ownerOfAccessPoint(accessPoint), tenantId))
+            .map((accessPoint) => accessPoint.AccessPointId!);
+    for (const accessPointId of accessPoints) {
       try {
-        await this.efs.send(new DeleteAccessPointCommand({ AccessPointId: accessPoint.AccessPointId }));
+        await this.efs.send(new DeleteAccessPointCommand({ AccessPointId: accessPointId }));
       } catch (error) {
         if (!(error instanceof AccessPointNotFound)) throw error;
       }
     }
-    const revisions = await this.activeRevisions(tenantId);
-    for (const arn of revisions) await this.ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn }));
-    for (let start = 0; start < revisions.length; start += DELETE_BATCH) {
-      await this.ecs.send(new DeleteTaskDefinitionsCommand({ taskDefinitions: revisions.slice(start, start + DELETE_BATCH) }));
+    const arns = revisions.map((revision) => revision.arn);
+    for (const arn of arns) await this.ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: arn }));
+    for (let start = 0; start < arns.length; start += DELETE_BATCH) {
+      await this.ecs.send(new DeleteTaskDefinitionsCommand({ taskDefinitions: arns.slice(start, start + DELETE_BATCH) }));
     }
   }
 
@@ -379,10 +391,13 @@ export class EfsStorage implements Storage, StorageInventory {
     return accessPoints;
   }
 
-  /** The active revisions of the tenant's family that carry its tags; a prefix also matches longer families. */
-  private async activeRevisions(tenantId: string): Promise<string[]> {
+  /**
+   * The active revisions of the tenant's family that carry its tags, with the access point each
+   * mounts; a prefix also matches longer families.
+   */
+  private async activeRevisions(tenantId: string): Promise<Array<{ arn: string; accessPointId?: string }>> {
     const family = taskFamily(this.installation, tenantId);
-    const revisions: string[] = [];
+    const revisions: Array<{ arn: string; accessPointId?: string }> = [];
     const pages = paginateListTaskDefinitions(
       { client: this.ecs, withCommand: (command) => new ListTaskDefinitionsCommand({ ...command.input }) },
       { familyPrefix: family, status: 'ACTIVE' },
@@ -391,10 +406,27 @@ export class EfsStorage implements Storage, StorageInventory {
       for (const arn of page.taskDefinitionArns ?? []) {
         if (familyOf(arn) !== family) continue;
         const described = await this.describe(arn);
-        if (described && this.ownedBy(ownerFromTags(described.tags), tenantId)) revisions.push(arn);
+        if (!described || !this.ownedBy(ownerFromTags(described.tags), tenantId)) continue;
+        const accessPointId = accessPointOf(described.definition);
+        revisions.push({ arn, ...(accessPointId ? { accessPointId } : {}) });
       }
     }
     return revisions;
+  }
+
+  /** Those of the access points that still exist and are the tenant's; another's is left alone. */
+  private async ownAccessPoints(accessPointIds: string[], tenantId: string): Promise<string[]> {
+    const owned: string[] = [];
+    for (const accessPointId of accessPointIds) {
+      try {
+        const { AccessPoints = [] } = await this.efs.send(new DescribeAccessPointsCommand({ AccessPointId: accessPointId }));
+        const accessPoint = AccessPoints[0];
+        if (accessPoint && this.ownedBy(ownerOfAccessPoint(accessPoint), tenantId)) owned.push(accessPointId);
+      } catch (error) {
+        if (!(error instanceof AccessPointNotFound)) throw error;
+      }
+    }
+    return owned;
   }
 }
 
