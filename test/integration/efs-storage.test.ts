@@ -334,6 +334,26 @@ describe('EfsStorage.ensure', () => {
     expect(ecs.commandCalls(RegisterTaskDefinitionCommand).map((call) => call.args[0].input)).toStrictEqual([expectedRegistration()]);
   });
 
+  it("makes a new access point when the token's is on a file system an earlier stack kept", async () => {
+    // Prepare
+    givenBase();
+    ecs.on(DescribeTaskDefinitionCommand, { taskDefinition: FAMILY }).rejects(noActiveRevision());
+    const next = accessPointToken(INSTALLATION, 'acme', 'fsap-0oldfilesystem0001');
+    efs.on(CreateAccessPointCommand, { ClientToken: 'dm-prod-acme' }).rejects(alreadyExists('fsap-0oldfilesystem0001'));
+    efs.on(CreateAccessPointCommand, { ClientToken: next }).resolves(accessPoint(ACCESS_POINT, 'acme'));
+    efs
+      .on(DescribeAccessPointsCommand, { AccessPointId: 'fsap-0oldfilesystem0001' })
+      .resolves({ AccessPoints: [{ ...accessPoint('fsap-0oldfilesystem0001', 'acme'), FileSystemId: 'fs-0retained000000000' }] });
+    givenRegistration(1);
+
+    // Act
+    await storage().ensure('acme');
+
+    // Assess
+    expect(efs.commandCalls(CreateAccessPointCommand).map((call) => call.args[0].input.ClientToken)).toStrictEqual(['dm-prod-acme', next]);
+    expect(ecs.commandCalls(RegisterTaskDefinitionCommand).map((call) => call.args[0].input)).toStrictEqual([expectedRegistration()]);
+  });
+
   it.each([
     ['another installation', accessPoint(ACCESS_POINT, 'acme', 'stage')],
     ['another tenant', accessPoint(ACCESS_POINT, 'globex')],

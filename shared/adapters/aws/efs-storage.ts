@@ -150,7 +150,7 @@ export class EfsStorage implements Storage, StorageInventory {
     const base = await this.baseDefinition();
     const upToDate = current !== undefined && tagValue(current.tags, BASE_TASK_DEFINITION_TAG) === base.taskDefinitionArn;
     const mounted = current && accessPointOf(current.definition);
-    if (upToDate && mounted && (await this.describeAccessPoint(mounted, tenantId))) return current.definition.taskDefinitionArn!;
+    if (upToDate && mounted && (await this.usable(mounted, tenantId))) return current.definition.taskDefinitionArn!;
 
     const accessPointId = await this.ensureAccessPoint(tenantId);
     if (upToDate && mounted === accessPointId) return current.definition.taskDefinitionArn!;
@@ -267,18 +267,27 @@ export class EfsStorage implements Storage, StorageInventory {
     return found;
   }
 
-  /** The access point if it exists and is this tenant's; ForeignResourceError if it is someone else's. */
-  private async describeAccessPoint(accessPointId: string, tenantId: string): Promise<string | undefined> {
+  /**
+   * The access point if it still exists, once its tags say it is the tenant's (ForeignResourceError
+   * otherwise). It may be on another file system: one an earlier stack of this installation kept.
+   */
+  private async findAccessPoint(accessPointId: string, tenantId: string): Promise<AccessPointDescription | undefined> {
     try {
       const { AccessPoints = [] } = await this.efs.send(new DescribeAccessPointsCommand({ AccessPointId: accessPointId }));
       const accessPoint = AccessPoints[0];
       if (!accessPoint || accessPoint.LifeCycleState === 'deleting' || accessPoint.LifeCycleState === 'deleted') return undefined;
-      this.checkAccessPoint(accessPoint, tenantId);
-      return accessPoint.AccessPointId;
+      const owner = ownerOfAccessPoint(accessPoint);
+      if (!this.ownedBy(owner, tenantId)) throw new ForeignResourceError('access point', accessPointId, tenantId, owner);
+      return accessPoint;
     } catch (error) {
       if (error instanceof AccessPointNotFound) return undefined;
       throw error;
     }
+  }
+
+  /** The access point exists, is the tenant's and is on this installation's file system. */
+  private async usable(accessPointId: string, tenantId: string): Promise<boolean> {
+    return (await this.findAccessPoint(accessPointId, tenantId))?.FileSystemId === this.fileSystemId;
   }
 
   private checkAccessPoint(accessPoint: AccessPointDescription, tenantId: string): void {
@@ -291,7 +300,7 @@ export class EfsStorage implements Storage, StorageInventory {
   /**
    * CreateAccessPoint with the tenant's client token: the first call creates it, a repeated one
    * answers AccessPointAlreadyExists with its id. Should that id be an access point deleted
-   * since, the next token is derived from it.
+   * since, or one on another file system, the next token is derived from it.
    */
   private async ensureAccessPoint(tenantId: string): Promise<string> {
     let replacing: string | undefined;
@@ -317,8 +326,7 @@ export class EfsStorage implements Storage, StorageInventory {
         return created.AccessPointId!;
       } catch (error) {
         if (!(error instanceof AccessPointAlreadyExists) || !error.AccessPointId) throw error;
-        const existing = await this.describeAccessPoint(error.AccessPointId, tenantId);
-        if (existing) return existing;
+        if (await this.usable(error.AccessPointId, tenantId)) return error.AccessPointId;
         replacing = error.AccessPointId;
       }
     }
