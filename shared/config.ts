@@ -3,6 +3,7 @@
 import * as z from 'zod/mini';
 import type { $ZodType, output } from 'zod/v4/core';
 import { LOCAL_INSTALLATION, installationProblem } from './domain/installation.js';
+import { HANDOVERS, type Handover } from './domain/plan.js';
 
 /**
  * Configuration is read from the environment once, at cold start, into a typed object. A
@@ -224,6 +225,13 @@ const reconcilerSchema = z.object({
   DORMOUSE_ON_DEMAND_FALLBACK: z._default(flag, true),
   DORMOUSE_MAX_RESTARTS: z._default(positiveInt, 3),
   DORMOUSE_TOMBSTONE_DAYS: z._default(positiveInt, 7),
+  // Persistent data: set together by the CDK app when `dormouse.dataPath` is set.
+  DORMOUSE_DATA_PATH: z.optional(z.string().check(z.regex(/^\/[^:]*$/, 'must be an absolute container path like /data'))),
+  DORMOUSE_FILE_SYSTEM_ID: z.optional(
+    z.string().check(z.regex(/^fs-[0-9a-f]+$/, 'must be an EFS file system id like fs-0123456789abcdef0')),
+  ),
+  DORMOUSE_DATA_CLEANER_FUNCTION: z.optional(z.string().check(z.minLength(1))),
+  DORMOUSE_HANDOVER: z._default(z.enum(HANDOVERS), 'stop-first'),
 });
 
 /** Tuning that is the same wherever the reconciler runs; tests and embedded mode override it. */
@@ -259,10 +267,17 @@ export interface ReconcilerConfig {
   fallbackToOnDemand: boolean;
   maxRestarts: number;
   tombstoneSeconds: number;
+  /** Each tenant's persistent data on EFS; absent when the installation is stateless. */
+  storage?: { dataPath: string; fileSystemId: string; cleanerFunction: string };
+  /** With persistent data: whether a Spot replacement stops the old task before the new one mounts the data. */
+  handover: Handover;
 }
 
 export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   const parsed = parseEnv(reconcilerSchema, env);
+  const dataPath = parsed.DORMOUSE_DATA_PATH;
+  const missing = dataPath ? (['DORMOUSE_FILE_SYSTEM_ID', 'DORMOUSE_DATA_CLEANER_FUNCTION'] as const).filter((name) => !parsed[name]) : [];
+  if (missing.length > 0) throw new ConfigError(missing.map((name) => `${name}: is required when DORMOUSE_DATA_PATH is set`));
   return {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
     installation: parsed.DORMOUSE_INSTALLATION,
@@ -286,6 +301,16 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
     fallbackToOnDemand: parsed.DORMOUSE_ON_DEMAND_FALLBACK,
     maxRestarts: parsed.DORMOUSE_MAX_RESTARTS,
     tombstoneSeconds: parsed.DORMOUSE_TOMBSTONE_DAYS * 86_400,
+    ...(dataPath
+      ? {
+          storage: {
+            dataPath,
+            fileSystemId: parsed.DORMOUSE_FILE_SYSTEM_ID!,
+            cleanerFunction: parsed.DORMOUSE_DATA_CLEANER_FUNCTION!,
+          },
+        }
+      : {}),
+    handover: parsed.DORMOUSE_HANDOVER,
   };
 }
 

@@ -5,7 +5,8 @@ import type { ReconcileDeps, ReconcileSettings } from '../../shared/app/reconcil
 import { RECONCILE_DEFAULTS, tenantHost } from '../../shared/config.js';
 import type { Clock } from '../../shared/ports/clock.js';
 import { BASE_URL } from './api.js';
-import { CLUSTER, LISTENER_ARN, VPC_ID, type AwsModel } from '../../test/support/aws-model.js';
+import { efsStorageOver } from '../../test/support/aws-adapters.js';
+import { BASE_TASK_DEFINITION, CLUSTER, LISTENER_ARN, VPC_ID, type AwsModel } from '../../test/support/aws-model.js';
 
 /** The installation id the bench's adapters run as. */
 export const INSTALLATION = 'bench';
@@ -23,7 +24,8 @@ export const DEPLOYED_SETTINGS: ReconcileSettings = {
 
 /**
  * The reconcile use case wired as shared/adapters/aws/reconciler-deps.ts wires it for the
- * Lambda: the real EcsCompute and ElbRouting, here over the mocked SDK clients.
+ * Lambda: the real EcsCompute and ElbRouting, here over the mocked SDK clients, and EfsStorage
+ * when `settings.persistentData` is on (an installation with a data path).
  */
 export function reconcilerOver(
   aws: AwsModel,
@@ -37,7 +39,7 @@ export function reconcilerOver(
       client: aws.ecsClient,
       installation: INSTALLATION,
       cluster: CLUSTER,
-      taskDefinition: 'arn:aws:ecs:us-east-1:123456789012:task-definition/dormouse-tenant:1',
+      taskDefinition: BASE_TASK_DEFINITION,
       containerName: 'app',
       subnets: ['subnet-a', 'subnet-b'],
       securityGroups: ['sg-tenants'],
@@ -50,6 +52,7 @@ export function reconcilerOver(
       port: 80,
       healthCheckPath: '/',
     }),
+    ...(settings.persistentData ? { storage: efsStorageOver(aws, INSTALLATION) } : {}),
     clock,
     settings: { ...DEPLOYED_SETTINGS, ...settings },
   };

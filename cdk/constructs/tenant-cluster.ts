@@ -24,7 +24,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { INSTALLATION_TAG, tenantTaskFamilyPrefix } from '../../shared/adapters/common/names.js';
+import { INSTALLATION_TAG, taskFamilyPrefix } from '../../shared/adapters/common/names.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { PROJECT_ROOT } from './function.js';
 
@@ -176,7 +176,7 @@ export class TenantCluster extends Construct {
         resourceName: `${family}:*`,
         arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
       });
-    const ownTaskDefinitions = taskDefinitions(`${tenantTaskFamilyPrefix(installation)}*`);
+    const ownTaskDefinitions = taskDefinitions(`${taskFamilyPrefix(installation)}*`);
     const tasks = stack.formatArn({
       service: 'ecs',
       resource: 'task',

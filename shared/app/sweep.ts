@@ -8,6 +8,7 @@ import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
 import type { RoutingInventory, TaskInventory } from '../ports/inventory.js';
 import type { HostRule } from '../ports/routing.js';
+import type { StorageInventory } from '../ports/storage.js';
 import type { ActiveTenantLister, Markers, TenantReader, TenantWriter, TrialLister } from '../ports/tenant-store.js';
 import { isLeased, type ReconcileResult } from './controller.js';
 import { updateTenant, type TenantChange } from './update-tenant.js';
@@ -95,7 +96,7 @@ export interface SweepDeps {
   clock: Clock;
   reconcile: (tenantId: string) => Promise<ReconcileResult>;
   /** What AWS holds under Dormouse's tags; without it the sweep does no drift repair. */
-  drift?: { compute: TaskInventory; routing: RoutingInventory };
+  drift?: { compute: TaskInventory; routing: RoutingInventory; storage?: StorageInventory };
   logger?: Pick<Console, 'info' | 'warn'>;
   /** Milliseconds from a monotonic source, for the time budget. @default performance.now */
   stopwatch?: () => number;

@@ -84,6 +84,33 @@ describe('translateAwsError', () => {
     );
   });
 
+  it.each([
+    ['ThrottlingException', 'ensure'],
+    ['InternalServerError', 'ensure'],
+    ['TooManyRequestsException', 'remove'],
+    ['ServiceException', 'remove'],
+    ['ResourceConflictException', 'remove'],
+  ])('reads EFS and Lambda %s as "try again later"', (name, method) => {
+    const error = Object.assign(new Error('busy'), { name, ...meta });
+
+    expect(translateAwsError(error, method)).toBeInstanceOf(CloudUnavailableError);
+  });
+
+  it.each([
+    ['AccessPointLimitExceeded', 'ensure', 'prepare the tenant’s data volume'],
+    ['FileSystemNotFound', 'ensure', 'prepare the tenant’s data volume'],
+    ['BadRequest', 'managedTenants', 'list tenant data volumes'],
+    ['ResourceNotFoundException', 'remove', 'delete the tenant’s data'],
+    ['AccessDeniedException', 'remove', 'delete the tenant’s data'],
+  ])('reads EFS and Lambda %s as a refusal that names what Dormouse was doing', (name, method, doing) => {
+    const error = Object.assign(new Error('no'), { name, ...meta });
+
+    const translated = translateAwsError(error, method);
+
+    expect(translated).toBeInstanceOf(CloudRefusedError);
+    expect((translated as Error).message).toContain(doing);
+  });
+
   it('leaves errors the adapters report themselves as they are', () => {
     const notFound = Object.assign(new Error('gone'), { name: 'TargetGroupNotFoundException', ...meta });
 

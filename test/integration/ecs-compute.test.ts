@@ -151,6 +151,21 @@ describe('EcsCompute.runTask', () => {
     },
   );
 
+  it("runs the tenant's own task definition when given one as its volume, with nothing else changed", async () => {
+    // Prepare
+    const tenantTaskDefinition = 'arn:aws:ecs:eu-west-1:123456789012:task-definition/dm-prod-acme:2';
+    ecs.on(RunTaskCommand).resolves({ tasks: [ecsTask('t-1')] });
+
+    // Act
+    await compute().runTask({ ...runRequest(), volume: tenantTaskDefinition });
+
+    // Assess
+    expect(ecs.commandCalls(RunTaskCommand)[0]?.args[0].input).toStrictEqual({
+      ...expectedRunTask('FARGATE_SPOT'),
+      taskDefinition: tenantTaskDefinition,
+    });
+  });
+
   it('asks for a public IP only when configured to', async () => {
     ecs.on(RunTaskCommand).resolves({ tasks: [ecsTask('t-1')] });
 

@@ -1,9 +1,20 @@
 import { translatingAwsErrors } from '../../shared/adapters/aws/aws-errors.js';
 import { CloudWatchActivity } from '../../shared/adapters/aws/cloudwatch-activity.js';
 import { EcsCompute } from '../../shared/adapters/aws/ecs-compute.js';
+import { EfsStorage } from '../../shared/adapters/aws/efs-storage.js';
 import { ElbRouting } from '../../shared/adapters/aws/elb-routing.js';
 import { EventBridgePublisher } from '../../shared/adapters/aws/eventbridge-publisher.js';
-import { AwsModel, CLUSTER, LISTENER_ARN, LOAD_BALANCER_FULL_NAME, VPC_ID, type WorldTimings } from './aws-model.js';
+import {
+  AwsModel,
+  BASE_TASK_DEFINITION,
+  CLEANER_FUNCTION,
+  CLUSTER,
+  FILE_SYSTEM_ID,
+  LISTENER_ARN,
+  LOAD_BALANCER_FULL_NAME,
+  VPC_ID,
+  type WorldTimings,
+} from './aws-model.js';
 
 /** Quick enough that a test moves a task from RunTask to RUNNING in a few steps of the clock. */
 export const TEST_TIMINGS: WorldTimings = {
@@ -37,7 +48,7 @@ export function awsAdaptersOver(model: AwsModel, installation: string) {
         client: model.ecsClient,
         installation,
         cluster: CLUSTER,
-        taskDefinition: 'arn:aws:ecs:us-east-1:123456789012:task-definition/dormouse-tenant:1',
+        taskDefinition: BASE_TASK_DEFINITION,
         containerName: 'app',
         subnets: ['subnet-a'],
         securityGroups: ['sg-tenants'],
@@ -46,7 +57,25 @@ export function awsAdaptersOver(model: AwsModel, installation: string) {
     routing: translatingAwsErrors(
       new ElbRouting({ client: model.elbClient, installation, listenerArn: LISTENER_ARN, vpcId: VPC_ID, port: 80, healthCheckPath: '/' }),
     ),
+    storage: efsStorageOver(model, installation),
     activity: new CloudWatchActivity({ client: model.cloudWatchClient, loadBalancerFullName: LOAD_BALANCER_FULL_NAME }),
     publisher: new EventBridgePublisher({ client: model.eventsClient, busName: 'dormouse' }),
   };
+}
+
+/** EfsStorage as the Lambdas wire it (errors translated) over the model's file system, task definitions and cleaner. */
+export function efsStorageOver(model: AwsModel, installation: string) {
+  return translatingAwsErrors(
+    new EfsStorage({
+      efsClient: model.efsClient,
+      ecsClient: model.ecsClient,
+      lambdaClient: model.lambdaClient,
+      installation,
+      fileSystemId: FILE_SYSTEM_ID,
+      baseTaskDefinition: BASE_TASK_DEFINITION,
+      containerName: 'app',
+      dataPath: '/data',
+      cleanerFunction: CLEANER_FUNCTION,
+    }),
+  );
 }

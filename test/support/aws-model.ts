@@ -1,16 +1,37 @@
 import { mockClient, type AwsStub } from 'aws-sdk-client-mock';
 import {
+  ClientException,
+  DeleteTaskDefinitionsCommand,
+  DeregisterTaskDefinitionCommand,
+  DescribeTaskDefinitionCommand,
   DescribeTasksCommand,
   ECSClient,
   InvalidParameterException,
+  ListTaskDefinitionFamiliesCommand,
+  ListTaskDefinitionsCommand,
   ListTasksCommand,
+  RegisterTaskDefinitionCommand,
   RunTaskCommand,
   StopTaskCommand,
   type ListTasksCommandInput,
+  type RegisterTaskDefinitionCommandInput,
   type RunTaskCommandInput,
   type Tag as EcsTag,
   type Task,
+  type TaskDefinition,
 } from '@aws-sdk/client-ecs';
+import {
+  AccessPointAlreadyExists,
+  AccessPointNotFound,
+  CreateAccessPointCommand,
+  DeleteAccessPointCommand,
+  DescribeAccessPointsCommand,
+  EFSClient,
+  FileSystemNotFound,
+  type AccessPointDescription,
+  type CreateAccessPointCommandInput,
+} from '@aws-sdk/client-efs';
+import { InvokeCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
 import {
   CreateRuleCommand,
   CreateTargetGroupCommand,
@@ -30,7 +51,7 @@ import {
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
-import { TENANT_TAG } from '../../shared/adapters/common/names.js';
+import { INSTALLATION_TAG, TENANT_TAG } from '../../shared/adapters/common/names.js';
 
 /**
  * The shared model of AWS: the one the bench runs on, and the one the port contract suites
@@ -47,8 +68,15 @@ import { TENANT_TAG } from '../../shared/adapters/common/names.js';
  *
  * Spot interruptions happen when a test calls `interrupt`.
  *
+ * Persistent data: one EFS file system (FILE_SYSTEM_ID) whose access points CreateAccessPoint
+ * makes once per client token (a repeated token answers AccessPointAlreadyExists with the id,
+ * as EFS does; a deleted access point's token is forgotten); ECS task definitions by family and
+ * revision, the installation's own (BASE_TASK_DEFINITION) registered from the start; and the
+ * data cleaner function (CLEANER_FUNCTION), which records whose files it deleted.
+ *
  * Not modelled: Spot capacity shortages, ENI or vCPU quotas, eventual consistency of ECS reads,
- * ListTasks pagination (a tenant has one or two tasks).
+ * ListTasks pagination (a tenant has one or two tasks), the files themselves, access point and
+ * task definition quotas.
  */
 
 const REGION = 'us-east-1';
@@ -59,6 +87,12 @@ export const LISTENER_ARN = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:l
 export const VPC_ID = 'vpc-0123456789abcdef0';
 /** The load balancer's CloudWatch dimension: the end of its ARN. */
 export const LOAD_BALANCER_FULL_NAME = 'app/dormouse/0123456789abcdef';
+/** The installation's task definition, registered in every model. */
+export const BASE_TASK_DEFINITION = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/dormouse-tenant:1`;
+export const FILE_SYSTEM_ID = 'fs-0123456789abcdef0';
+export const CLEANER_FUNCTION = 'dormouse-data-cleaner';
+/** A page of DescribeAccessPoints, ListTaskDefinitions and ListTaskDefinitionFamilies when the caller names no size. */
+const DEFAULT_PAGE = 100;
 
 /** How long things take in this AWS, in milliseconds of the world's clock. */
 export interface WorldTimings {
@@ -107,6 +141,7 @@ export interface TaskStateChange {
 
 interface WorldTask {
   arn: string;
+  taskDefinition: string;
   group: string;
   startedBy: string;
   tags: EcsTag[];
@@ -143,6 +178,23 @@ interface WorldRule {
   host: string;
   targetGroupArn: string;
   tags: Tag[];
+}
+
+interface WorldTaskDefinition {
+  definition: TaskDefinition;
+  tags: EcsTag[];
+}
+
+interface WorldAccessPoint {
+  description: AccessPointDescription;
+  token: string;
+}
+
+/** `items[from(token) … +size]` and the token of the next page, as the list APIs page. */
+function page<T>(items: T[], token: string | undefined, size: number | undefined): { items: T[]; next?: string } {
+  const start = Number(token ?? 0);
+  const end = start + (size ?? DEFAULT_PAGE);
+  return { items: items.slice(start, end), ...(end < items.length ? { next: String(end) } : {}) };
 }
 
 class TokenBucket {
@@ -195,7 +247,11 @@ export class AwsModel {
   readonly elbClient = new ElasticLoadBalancingV2Client({ region: REGION, credentials: CREDENTIALS });
   readonly eventsClient = new EventBridgeClient({ region: REGION, credentials: CREDENTIALS });
   readonly cloudWatchClient = new CloudWatchClient({ region: REGION, credentials: CREDENTIALS });
+  readonly efsClient = new EFSClient({ region: REGION, credentials: CREDENTIALS });
+  readonly lambdaClient = new LambdaClient({ region: REGION, credentials: CREDENTIALS });
   private readonly ecs: AwsStub<any, any, any>;
+  private readonly efs: AwsStub<any, any, any>;
+  private readonly lambda: AwsStub<any, any, any>;
   private readonly elb: AwsStub<any, any, any>;
   private readonly events: AwsStub<any, any, any>;
   private readonly cloudWatch: AwsStub<any, any, any>;
@@ -206,6 +262,11 @@ export class AwsModel {
   private readonly tasksByToken = new Map<string, WorldTask>();
   private readonly targetGroups = new Map<string, WorldTargetGroup>();
   private readonly rules = new Map<string, WorldRule>();
+  /** Task definitions by family, revisions in order. */
+  private readonly taskDefinitionFamilies = new Map<string, WorldTaskDefinition[]>();
+  private readonly accessPoints = new Map<string, WorldAccessPoint>();
+  /** Tenants whose files the cleaner function deleted, in order. */
+  readonly cleaned: string[] = [];
   /** Indexes, so a thousand tenants do not make every call a scan. */
   private readonly taskByIp = new Map<string, WorldTask>();
   private readonly groupByArn = new Map<string, WorldTargetGroup>();
@@ -237,7 +298,12 @@ export class AwsModel {
     this.elb = mockClient(this.elbClient);
     this.events = mockClient(this.eventsClient);
     this.cloudWatch = mockClient(this.cloudWatchClient);
+    this.efs = mockClient(this.efsClient);
+    this.lambda = mockClient(this.lambdaClient);
     this.wireEcs();
+    this.wireTaskDefinitions();
+    this.wireEfs();
+    this.wireCleaner();
     this.wireElb();
     this.wireCloudWatch();
     this.events.on(PutEventsCommand).callsFake((input: { Entries?: PutEventsRequestEntry[] }) => {
@@ -250,7 +316,7 @@ export class AwsModel {
   /** AWS API calls made since the last reset, by operation, from the mocks' call histories. */
   callCounts(): Record<string, number> {
     const counts: Record<string, number> = {};
-    for (const stub of [this.ecs, this.elb, this.events]) {
+    for (const stub of [this.ecs, this.elb, this.events, this.efs, this.lambda]) {
       for (const call of stub.calls()) {
         const name = (call.args[0] as object).constructor.name.replace(/Command$/, '');
         counts[name] = (counts[name] ?? 0) + 1;
@@ -260,12 +326,54 @@ export class AwsModel {
   }
 
   resetHistory(): void {
-    for (const stub of [this.ecs, this.elb, this.events]) stub.resetHistory();
+    for (const stub of [this.ecs, this.elb, this.events, this.efs, this.lambda]) stub.resetHistory();
   }
 
   restore(): void {
-    for (const stub of [this.ecs, this.elb, this.events, this.cloudWatch]) stub.restore();
-    for (const client of [this.ecsClient, this.elbClient, this.eventsClient, this.cloudWatchClient]) client.destroy();
+    for (const stub of [this.ecs, this.elb, this.events, this.cloudWatch, this.efs, this.lambda]) stub.restore();
+    for (const client of [this.ecsClient, this.elbClient, this.eventsClient, this.cloudWatchClient, this.efsClient, this.lambdaClient]) {
+      client.destroy();
+    }
+  }
+
+  /** The access points tagged as the tenant's, as `<id> <root path>`. */
+  accessPointsOf(tenantId: string): string[] {
+    return [...this.accessPoints.values()]
+      .filter(({ description }) => description.Tags?.some((tag) => tag.Key === TENANT_TAG && tag.Value === tenantId))
+      .map(({ description }) => `${description.AccessPointId} ${description.RootDirectory?.Path}`);
+  }
+
+  /** The ACTIVE task definition revisions tagged as the tenant's, as ARNs. */
+  taskDefinitionsOf(tenantId: string): string[] {
+    return [...this.taskDefinitionFamilies.values()]
+      .flat()
+      .filter(
+        ({ definition, tags }) => definition.status === 'ACTIVE' && tags.some((tag) => tag.key === TENANT_TAG && tag.value === tenantId),
+      )
+      .map(({ definition }) => definition.taskDefinitionArn!);
+  }
+
+  /** The task definition a task was started from. */
+  taskDefinitionOf(taskArn: string): string | undefined {
+    return this.tasks.get(taskArn)?.taskDefinition;
+  }
+
+  /**
+   * Puts an access point and a task definition family of `tenantId` there as another
+   * installation (or a person) would: with the tags given, under the names given.
+   */
+  plantForeign(options: { tenantId: string; installation: string; family: string; token: string }): void {
+    const tags = [
+      { key: TENANT_TAG, value: options.tenantId },
+      { key: INSTALLATION_TAG, value: options.installation },
+    ];
+    this.createAccessPoint({
+      ClientToken: options.token,
+      FileSystemId: FILE_SYSTEM_ID,
+      RootDirectory: { Path: `/tenants/${options.tenantId}` },
+      Tags: tags.map(({ key, value }) => ({ Key: key, Value: value })),
+    });
+    this.registerTaskDefinition({ family: options.family, containerDefinitions: [{ name: 'app', image: 'other' }], tags });
   }
 
   /** Tasks not STOPPED and meant to run, by tenant id (from the task group). */
@@ -448,6 +556,7 @@ export class AwsModel {
       this.sequence += 1;
       const task: WorldTask = {
         arn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task/dormouse-tenants/${this.sequence.toString(16).padStart(32, '0')}`,
+        taskDefinition: input.taskDefinition ?? '',
         group: input.group ?? '',
         startedBy: input.startedBy ?? '',
         tags: input.tags ?? [],
@@ -503,6 +612,182 @@ export class AwsModel {
         this.settle();
       }
       return { task: this.describeTask(task, 'ElasticNetworkInterface') };
+    });
+  }
+
+  private registerTaskDefinition(input: RegisterTaskDefinitionCommandInput): TaskDefinition {
+    const family = input.family ?? '';
+    const revisions = this.taskDefinitionFamilies.get(family) ?? [];
+    this.taskDefinitionFamilies.set(family, revisions);
+    const revision = revisions.length + 1;
+    const { tags = [], ...fields } = input;
+    const definition: TaskDefinition = {
+      ...(fields as TaskDefinition),
+      taskDefinitionArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/${family}:${revision}`,
+      revision,
+      status: 'ACTIVE',
+    };
+    revisions.push({ definition, tags });
+    return definition;
+  }
+
+  /** A family (its latest ACTIVE revision), `family:revision` or an ARN, as ECS resolves them. */
+  private findTaskDefinition(reference: string): WorldTaskDefinition | undefined {
+    const name = reference.startsWith('arn:') ? reference.slice(reference.indexOf('/') + 1) : reference;
+    const [family = '', revision] = name.split(':');
+    const revisions = this.taskDefinitionFamilies.get(family) ?? [];
+    const found = revision
+      ? revisions[Number(revision) - 1]
+      : [...revisions].reverse().find(({ definition }) => definition.status === 'ACTIVE');
+    return found?.definition.status === 'DELETE_IN_PROGRESS' ? undefined : found;
+  }
+
+  private wireTaskDefinitions(): void {
+    const unableToDescribe = () =>
+      new ClientException({ message: 'Unable to describe task definition.', $metadata: { httpStatusCode: 400 } });
+    this.registerTaskDefinition({
+      family: 'dormouse-tenant',
+      networkMode: 'awsvpc',
+      requiresCompatibilities: ['FARGATE'],
+      cpu: '256',
+      memory: '512',
+      executionRoleArn: `arn:aws:iam::${ACCOUNT}:role/dormouse-tenant-execution`,
+      taskRoleArn: `arn:aws:iam::${ACCOUNT}:role/dormouse-tenant-task`,
+      containerDefinitions: [{ name: 'app', image: 'public.ecr.aws/dormouse/whoami:latest', portMappings: [{ containerPort: 80 }] }],
+    });
+    this.ecs.on(DescribeTaskDefinitionCommand).callsFake((input: { taskDefinition?: string; include?: string[] }) => {
+      this.admit('DescribeTaskDefinition');
+      const found = this.findTaskDefinition(input.taskDefinition ?? '');
+      if (!found) throw unableToDescribe();
+      return { taskDefinition: found.definition, ...(input.include?.includes('TAGS') ? { tags: found.tags } : {}) };
+    });
+    this.ecs.on(RegisterTaskDefinitionCommand).callsFake((input: RegisterTaskDefinitionCommandInput) => {
+      this.admit('RegisterTaskDefinition');
+      return { taskDefinition: this.registerTaskDefinition(input), tags: input.tags ?? [] };
+    });
+    this.ecs.on(DeregisterTaskDefinitionCommand).callsFake((input: { taskDefinition?: string }) => {
+      this.admit('DeregisterTaskDefinition');
+      const found = this.findTaskDefinition(input.taskDefinition ?? '');
+      if (!found || !input.taskDefinition?.includes(':')) throw unableToDescribe();
+      if (found.definition.status === 'ACTIVE') found.definition.status = 'INACTIVE';
+      return { taskDefinition: found.definition };
+    });
+    this.ecs.on(DeleteTaskDefinitionsCommand).callsFake((input: { taskDefinitions?: string[] }) => {
+      this.admit('DeleteTaskDefinitions');
+      const deleted: TaskDefinition[] = [];
+      const failures: Array<{ arn: string; reason: string }> = [];
+      for (const arn of input.taskDefinitions ?? []) {
+        const found = this.findTaskDefinition(arn);
+        if (found?.definition.status === 'INACTIVE') {
+          found.definition.status = 'DELETE_IN_PROGRESS';
+          deleted.push(found.definition);
+        } else {
+          failures.push({ arn, reason: 'The specified task definition is not INACTIVE' });
+        }
+      }
+      return { taskDefinitions: deleted, failures };
+    });
+    this.ecs
+      .on(ListTaskDefinitionsCommand)
+      .callsFake((input: { familyPrefix?: string; status?: string; nextToken?: string; maxResults?: number }) => {
+        this.admit('ListTaskDefinitions');
+        const arns = [...this.taskDefinitionFamilies.entries()]
+          .filter(([family]) => family.startsWith(input.familyPrefix ?? ''))
+          .flatMap(([, revisions]) => revisions)
+          .filter(({ definition }) => definition.status === (input.status ?? 'ACTIVE'))
+          .map(({ definition }) => definition.taskDefinitionArn!);
+        const { items, next } = page(arns, input.nextToken, input.maxResults);
+        return { taskDefinitionArns: items, ...(next ? { nextToken: next } : {}) };
+      });
+    this.ecs
+      .on(ListTaskDefinitionFamiliesCommand)
+      .callsFake((input: { familyPrefix?: string; status?: string; nextToken?: string; maxResults?: number }) => {
+        this.admit('ListTaskDefinitionFamilies');
+        const families = [...this.taskDefinitionFamilies.entries()]
+          .filter(([family]) => family.startsWith(input.familyPrefix ?? ''))
+          .filter(([, revisions]) => {
+            const active = revisions.some(({ definition }) => definition.status === 'ACTIVE');
+            return input.status === 'ACTIVE' ? active : input.status === 'INACTIVE' ? !active : true;
+          })
+          .map(([family]) => family)
+          .sort();
+        const { items, next } = page(families, input.nextToken, input.maxResults);
+        return { families: items, ...(next ? { nextToken: next } : {}) };
+      });
+  }
+
+  private createAccessPoint(input: CreateAccessPointCommandInput): AccessPointDescription {
+    if (input.FileSystemId !== FILE_SYSTEM_ID) {
+      throw new FileSystemNotFound({
+        message: 'File system not found',
+        ErrorCode: 'FileSystemNotFound',
+        $metadata: { httpStatusCode: 404 },
+      });
+    }
+    const token = input.ClientToken ?? '';
+    const existing = [...this.accessPoints.values()].find((accessPoint) => accessPoint.token === token);
+    if (existing) {
+      throw new AccessPointAlreadyExists({
+        message: 'Access point already exists with the specified client token',
+        ErrorCode: 'AccessPointAlreadyExists',
+        AccessPointId: existing.description.AccessPointId,
+        $metadata: { httpStatusCode: 409 },
+      });
+    }
+    const id = `fsap-${(++this.sequence).toString(16).padStart(17, '0')}`;
+    const description: AccessPointDescription = {
+      AccessPointId: id,
+      AccessPointArn: `arn:aws:elasticfilesystem:${REGION}:${ACCOUNT}:access-point/${id}`,
+      ClientToken: token,
+      FileSystemId: FILE_SYSTEM_ID,
+      ...(input.PosixUser ? { PosixUser: input.PosixUser } : {}),
+      ...(input.RootDirectory ? { RootDirectory: input.RootDirectory } : {}),
+      Tags: input.Tags ?? [],
+      LifeCycleState: 'available',
+      OwnerId: ACCOUNT,
+    };
+    this.accessPoints.set(id, { description, token });
+    return description;
+  }
+
+  private wireEfs(): void {
+    const notFound = () =>
+      new AccessPointNotFound({ message: 'Access point not found', ErrorCode: 'AccessPointNotFound', $metadata: { httpStatusCode: 404 } });
+    this.efs.on(CreateAccessPointCommand).callsFake((input: CreateAccessPointCommandInput) => {
+      this.admit('CreateAccessPoint');
+      return this.createAccessPoint(input);
+    });
+    this.efs
+      .on(DescribeAccessPointsCommand)
+      .callsFake((input: { AccessPointId?: string; FileSystemId?: string; MaxResults?: number; NextToken?: string }) => {
+        this.admit('DescribeAccessPoints');
+        if (input.AccessPointId) {
+          const found = this.accessPoints.get(input.AccessPointId);
+          if (!found) throw notFound();
+          return { AccessPoints: [found.description] };
+        }
+        const all = [...this.accessPoints.values()]
+          .map(({ description }) => description)
+          .filter((description) => description.FileSystemId === input.FileSystemId);
+        const { items, next } = page(all, input.NextToken, input.MaxResults);
+        return { AccessPoints: items, ...(next ? { NextToken: next } : {}) };
+      });
+    this.efs.on(DeleteAccessPointCommand).callsFake((input: { AccessPointId?: string }) => {
+      this.admit('DeleteAccessPoint');
+      if (!this.accessPoints.delete(input.AccessPointId ?? '')) throw notFound();
+      return {};
+    });
+  }
+
+  private wireCleaner(): void {
+    this.lambda.on(InvokeCommand).callsFake((input: { FunctionName?: string; Payload?: string | Uint8Array }) => {
+      this.admit('Invoke');
+      if (input.FunctionName !== CLEANER_FUNCTION) {
+        throw new ResourceNotFoundException({ message: `Function not found: ${input.FunctionName}`, $metadata: { httpStatusCode: 404 } });
+      }
+      const text = typeof input.Payload === 'string' ? input.Payload : new TextDecoder().decode(input.Payload);
+      this.cleaned.push((JSON.parse(text) as { tenantId: string }).tenantId);
+      return { StatusCode: 200 };
     });
   }
 

@@ -11,8 +11,8 @@ import {
   targetGroupPrefix,
   taskGroup,
   tenantFromTaskGroup,
-  tenantTaskFamily,
-  tenantTaskFamilyPrefix,
+  taskFamily,
+  taskFamilyPrefix,
 } from '../../shared/adapters/common/names.js';
 import { installationFromStackName, installationProblem } from '../../shared/domain/installation.js';
 import { isValidSlug } from '../../shared/domain/slug.js';
@@ -29,11 +29,11 @@ describe('AWS names for a tenant', () => {
   });
 
   it("name a tenant's own task definition family in full, under a prefix of its installation only", () => {
-    expect(tenantTaskFamily('prod', longest)).toBe(`dm-prod-${longest}`);
-    expect(tenantTaskFamily('prod', longest).length).toBeLessThanOrEqual(255);
-    expect(tenantTaskFamily('prod', 'acme').startsWith(tenantTaskFamilyPrefix('prod'))).toBe(true);
+    expect(taskFamily('prod', longest)).toBe(`dm-prod-${longest}`);
+    expect(taskFamily('prod', longest).length).toBeLessThanOrEqual(255);
+    expect(taskFamily('prod', 'acme').startsWith(taskFamilyPrefix('prod'))).toBe(true);
     // The IAM pattern `dm-<installation>-*` of one installation never matches another's families.
-    expect(tenantTaskFamily('prod2', 'acme').startsWith(tenantTaskFamilyPrefix('prod'))).toBe(false);
+    expect(taskFamily('prod2', 'acme').startsWith(taskFamilyPrefix('prod'))).toBe(false);
   });
 
   it('differ for the two slugs that collided under the old 32-bit scheme', () => {

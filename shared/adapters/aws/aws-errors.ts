@@ -23,6 +23,15 @@ const OPERATIONS: Readonly<Record<string, { doing: string; call: string }>> = {
   deleteRule: { doing: 'delete listener rules', call: 'DeleteRule' },
   managedTargetGroups: { doing: 'list target groups', call: 'DescribeTargetGroups' },
   managedRules: { doing: 'list listener rules', call: 'DescribeRules' },
+  ensure: {
+    doing: 'prepare the tenant’s data volume',
+    call: 'CreateAccessPoint/DescribeAccessPoints/DescribeTaskDefinition/RegisterTaskDefinition',
+  },
+  remove: {
+    doing: 'delete the tenant’s data',
+    call: 'Invoke (data cleaner)/DeleteAccessPoint/DeregisterTaskDefinition/DeleteTaskDefinitions',
+  },
+  managedTenants: { doing: 'list tenant data volumes', call: 'DescribeAccessPoints/ListTaskDefinitionFamilies' },
 };
 
 /** IAM, or credentials that are not accepted: only a change of policy or role helps. */
@@ -49,10 +58,21 @@ const INVALID = new Set([
   'PlatformUnknownException',
   'PlatformTaskDefinitionIncompatibilityException',
   'UnsupportedFeatureException',
+  // EFS: the file system is missing or full of access points, or the request is malformed.
+  'BadRequest',
+  'FileSystemNotFound',
+  'AccessPointLimitExceeded',
+  'IncorrectFileSystemLifeCycleState',
+  // Lambda: the data cleaner function is missing or refuses its input.
+  'ResourceNotFoundException',
+  'InvalidRequestContentException',
+  'RequestTooLargeException',
 ]);
 
 const TRANSIENT_NAME =
   /Throttl|TooManyRequests|RequestLimitExceeded|SlowDown|ServiceUnavailable|InternalFailure|InternalError|ServerException|TimeoutError|RequestTimeout|PriorRequestNotComplete/i;
+/** EFS and Lambda names for "not now": their server failing, or a resource busy for a moment. */
+const TRANSIENT_NAMES = new Set(['InternalServerError', 'ServiceException', 'ResourceNotReadyException', 'ResourceConflictException']);
 /** Node's socket errors: the network, not the request, failed. */
 const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
 
@@ -91,7 +111,13 @@ export function translateAwsError(error: unknown, method: string): unknown {
       { cause: error },
     );
   }
-  if (TRANSIENT_NAME.test(name) || status >= 500 || status === 429 || (code !== undefined && NETWORK_CODES.has(code))) {
+  if (
+    TRANSIENT_NAME.test(name) ||
+    TRANSIENT_NAMES.has(name) ||
+    status >= 500 ||
+    status === 429 ||
+    (code !== undefined && NETWORK_CODES.has(code))
+  ) {
     return new CloudUnavailableError(operation.doing, name || code || String(status), { cause: error });
   }
   return error;

@@ -138,14 +138,16 @@ export class EcsCompute implements Compute {
    * Throttling is retried by the client's own retry strategy (jittered backoff); what is left
    * after that propagates so the reconciler can requeue.
    */
-  async runTask({ tenantId, host, clientToken, capacityProvider }: RunTaskRequest): Promise<RunTaskResult> {
+  async runTask({ tenantId, host, clientToken, capacityProvider, volume }: RunTaskRequest): Promise<RunTaskResult> {
     if (clientToken.length === 0 || clientToken.length > MAX_CLIENT_TOKEN_LENGTH || !/^[\x20-\x7e]+$/.test(clientToken)) {
       throw new ClientTokenError(clientToken);
     }
     const { tasks = [], failures = [] } = await this.client.send(
       new RunTaskCommand({
         cluster: this.cluster,
-        taskDefinition: this.taskDefinition,
+        // With persistent data, `volume` is the tenant's own task definition (EfsStorage.ensure),
+        // which adds the tenant's mount to the installation's.
+        taskDefinition: volume ?? this.taskDefinition,
         count: 1,
         // No launchType: ECS rejects a request that has both it and a capacity provider strategy.
         capacityProviderStrategy: [{ capacityProvider, weight: 1 }],

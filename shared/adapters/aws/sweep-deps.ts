@@ -10,7 +10,7 @@ import { CloudWatchActivity } from './cloudwatch-activity.js';
 import { documentClientFor, DynamoDbTenantStore } from './dynamodb-tenant-store.js';
 import { EcsCompute } from './ecs-compute.js';
 import { ElbRouting } from './elb-routing.js';
-import { reconcilerDeps, type ReconcilerClients } from './reconciler-deps.js';
+import { efsStorageFor, reconcilerDeps, type ReconcilerClients } from './reconciler-deps.js';
 
 export interface SweepClients extends ReconcilerClients {
   cloudWatchClient?: CloudWatchClient;
@@ -20,7 +20,7 @@ export interface SweepClients extends ReconcilerClients {
  * Wires the sweep to DynamoDB, CloudWatch, ECS and ELBv2. The reconciler it calls is
  * `reconcilerDeps` (same settings as the reconcile function) over the same adapter instances,
  * which the sweep also uses at their wider types: the store's listings and markers, and the
- * ECS and ELBv2 inventories for drift repair.
+ * ECS and ELBv2 inventories (and, with a data path, the EFS storage) for drift repair.
  */
 export function sweepDeps(
   config: ReconcilerConfig,
@@ -37,8 +37,9 @@ export function sweepDeps(
   });
   const compute = translatingAwsErrors(new EcsCompute({ ...config.ecs, installation: config.installation, client: ecsClient }));
   const routing = translatingAwsErrors(new ElbRouting({ ...config.elb, installation: config.installation, client: elbClient }));
+  const storage = efsStorageFor(config, { ...clients, ecsClient });
   const reconcileDeps: ReconcileDeps = {
-    ...reconcilerDeps(config, { dynamoClient, ecsClient, elbClient }),
+    ...reconcilerDeps(config, { dynamoClient, ecsClient, elbClient }, storage),
     store,
     compute,
     routing,
@@ -52,6 +53,6 @@ export function sweepDeps(
     }),
     clock: reconcileDeps.clock,
     reconcile: (tenantId) => reconcile(reconcileDeps, tenantId),
-    drift: { compute, routing },
+    drift: { compute, routing, ...(storage ? { storage } : {}) },
   };
 }

@@ -77,17 +77,33 @@ export function targetGroupPrefix(installation: string): string {
   return `dm-${installation}-`;
 }
 
+/** ECS task definition families: at most 255 letters, digits, hyphens and underscores. */
+const TASK_FAMILY_MAX = 255;
+/** EFS CreateAccessPoint `ClientToken`: at most 64 ASCII characters. */
+const CLIENT_TOKEN_MAX = 64;
+
 /**
- * Task definition family of a tenant that has its own (to mount its data): `dm-<installation>-<slug>`.
- * Families take 255 characters, so the whole slug always fits.
+ * The family of the tenant's own task definition (the installation's task definition plus the
+ * tenant's data volume): unique per tenant and installation, `dm-<installation>-<slug>` in practice.
  */
-export function tenantTaskFamily(installation: string, tenantId: string): string {
-  return `${tenantTaskFamilyPrefix(installation)}${tenantId}`;
+export function taskFamily(installation: string, tenantId: string): string {
+  return fit(`dm-${installation}`, '-', '--', installation, tenantId, TASK_FAMILY_MAX);
 }
 
-/** What every tenant task definition family of the installation starts with: how IAM and drift repair find them. */
-export function tenantTaskFamilyPrefix(installation: string): string {
+/** What every tenant task definition family of the installation starts with: how drift repair lists them. */
+export function taskFamilyPrefix(installation: string): string {
   return `dm-${installation}-`;
+}
+
+/**
+ * CreateAccessPoint's idempotency token for the tenant's access point. Should EFS remember a
+ * token after its access point was deleted, `replacing` (the id of that deleted access point)
+ * derives the next token from it, so a retry after a crash still sends the same one.
+ */
+export function accessPointToken(installation: string, tenantId: string, replacing?: string): string {
+  if (replacing === undefined) return fit(`dm-${installation}`, '-', '--', installation, tenantId, CLIENT_TOKEN_MAX);
+  // Slugs have no newline, so this input is never another tenant's.
+  return `dm-${installation}--${nameDigest(installation, `${tenantId}\n${replacing}`)}`;
 }
 
 /** RunTask `startedBy`: unique per tenant and installation, at most 36 characters; ListTasks filters on it. */

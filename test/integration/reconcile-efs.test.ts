@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { taskFamily } from '../../shared/adapters/common/names.js';
+import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
+import { isSettled, newTenant, withDesired, type Desired } from '../../shared/domain/tenant.js';
+import { AwsModel } from '../support/aws-model.js';
+import { awsAdaptersOver, TEST_TIMINGS } from '../support/aws-adapters.js';
+import { createTestTables } from '../support/dynamodb.js';
+import { ManualClock, testSettings } from '../support/reconciler-world.js';
+
+const INSTALLATION = 'prod';
+
+/** The reconcile use case wired as the Lambda wires it with a data path, over the AWS model. */
+async function world() {
+  const tables = await createTestTables();
+  const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+  const clock = new ManualClock();
+  const model = new AwsModel({ now: () => clock.now().getTime(), timings: TEST_TIMINGS });
+  const { compute, routing, storage } = awsAdaptersOver(model, INSTALLATION);
+  const deps: ReconcileDeps = {
+    store,
+    compute,
+    routing,
+    storage,
+    clock,
+    settings: { ...testSettings, persistentData: true, handover: 'stop-first' },
+  };
+
+  async function converge(id: string): Promise<void> {
+    for (let round = 0; round < 60; round++) {
+      await reconcile(deps, id);
+      const tenant = await store.get(id);
+      if (tenant && isSettled(tenant)) return;
+      clock.advance(5_000);
+      model.settle();
+    }
+    throw new Error(`${id} did not settle: ${(await store.get(id))?.status.phase}`);
+  }
+
+  async function setDesired(id: string, desired: Desired): Promise<void> {
+    await store.save(withDesired((await store.get(id))!, desired), { releaseClaims: desired === 'deleted' });
+  }
+
+  await store.create(
+    newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: clock.now(), trialDays: 14 }),
+    { maxTenants: 10 },
+  );
+  return { model, store, converge, setDesired };
+}
+
+describe('reconcile with persistent data on AWS (EfsStorage over the AWS model)', () => {
+  it('runs the tenant on its own task definition, keeps it across a passivation, and removes everything at delete', async () => {
+    // Prepare
+    const { model, store, converge, setDesired } = await world();
+
+    // Act: start
+    await converge('acme');
+
+    // Assess: the task runs the tenant's task definition, which mounts the tenant's access point
+    const [accessPoint] = model.accessPointsOf('acme');
+    const [taskDefinition] = model.taskDefinitionsOf('acme');
+    expect(accessPoint).toMatch(/^fsap-\S+ \/tenants\/acme$/);
+    expect(taskDefinition).toContain(`task-definition/${taskFamily(INSTALLATION, 'acme')}:1`);
+    const [running] = model.liveTasksOf('acme');
+    expect(model.taskDefinitionOf(running!.arn)).toBe(taskDefinition);
+
+    // Act: passivate and wake
+    await setDesired('acme', 'passivated');
+    await converge('acme');
+    await setDesired('acme', 'running');
+    await converge('acme');
+
+    // Assess: the same access point and task definition, nothing registered again
+    expect(model.accessPointsOf('acme')).toEqual([accessPoint]);
+    expect(model.taskDefinitionsOf('acme')).toEqual([taskDefinition]);
+    const [woken] = model.liveTasksOf('acme');
+    expect(woken!.arn).not.toBe(running!.arn);
+    expect(model.taskDefinitionOf(woken!.arn)).toBe(taskDefinition);
+
+    // Act: delete
+    await setDesired('acme', 'deleted');
+    await converge('acme');
+
+    // Assess: files, access point and task definitions gone, and the record says so
+    expect(model.cleaned).toEqual(['acme']);
+    expect(model.accessPointsOf('acme')).toEqual([]);
+    expect(model.taskDefinitionsOf('acme')).toEqual([]);
+    expect(model.liveTasksOf('acme')).toEqual([]);
+    expect((await store.get('acme'))?.status.dataRemoved).toBe(true);
+  });
+});
