@@ -222,7 +222,8 @@ export class TenantStorage extends Construct {
       describe: new PolicyStatement({
         sid: 'DescribeTenantAccessPoints',
         actions: ['elasticfilesystem:DescribeAccessPoints'],
-        resources: [this.fileSystem.fileSystemArn],
+        // Listing names the file system; reading one access point by its id names the access point.
+        resources: [this.fileSystem.fileSystemArn, accessPoints],
       }),
       delete: new PolicyStatement({
         sid: 'DeleteTenantAccessPoints',

@@ -1310,7 +1310,11 @@ describe('tenant storage', () => {
       fsId,
       accessPoints,
     ]);
-    expect(bySid.DescribeTenantAccessPoints).toMatchObject({ Resource: { 'Fn::GetAtt': [fsId, 'Arn'] } });
+    // EfsStorage lists the file system's access points and reads its tenant's by id.
+    expect(asArray(bySid.DescribeTenantAccessPoints?.Resource).map((r) => referencedId(r) ?? resolveForTest(r))).toEqual([
+      fsId,
+      accessPoints,
+    ]);
     expect(bySid.DescribeTenantAccessPoints?.Condition).toBeUndefined();
     expect(resolveForTest(bySid.DeleteTenantAccessPoints?.Resource)).toEqual(accessPoints);
     expect(bySid.DeleteTenantAccessPoints?.Condition).toEqual({
