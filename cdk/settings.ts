@@ -6,7 +6,7 @@ export type SettingValue = string | number | boolean | readonly string[];
 
 /**
  * Writes Dormouse settings into a function's environment under their declared names
- * (shared/config/settings.ts), so a name the functions do not read fails to compile.
+ * (shared/config/settings.ts): a name that is not declared does not compile.
  */
 export function addSettings(fn: LambdaFunction, settings: { [K in SettingName]?: SettingValue }): void {
   for (const [name, value] of Object.entries(settings)) {
