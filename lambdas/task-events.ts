@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { loadTaskEventsConfig } from '../shared/config.js';
-import { taskEventsDeps } from '../shared/adapters/aws/composition.js';
+import { taskEventsDeps } from '../shared/adapters/aws/composition/task-events.js';
 import { createTaskEventsHandler } from '../shared/events/task-events-handler.js';
 
 /** ECS Task State Change events of the tenant cluster (default bus) → actual state in DynamoDB. */

@@ -1,0 +1,40 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { ApiConfig } from '../../../config.js';
+import type { ApiDeps } from '../../../http/api.js';
+import { systemClock, type Clock } from '../../../ports/clock.js';
+import type { EmailSender } from '../../../ports/email.js';
+import { documentClientFor, DynamoDbTenantStore } from '../dynamodb-tenant-store.js';
+import { DynamoDbRateLimiter } from '../dynamodb-rate-limiter.js';
+import { SesEmailSender } from '../ses-email-sender.js';
+
+export interface ApiDepsOverrides {
+  dynamoClient?: DynamoDBClient;
+  logger?: Logger;
+  clock?: Clock;
+  /** Defaults to Amazon SES from `config.emailSender` when verification is on. */
+  emailSender?: EmailSender;
+  /** Embedded mode's outbox page (GET /outbox). */
+  outbox?: ApiDeps['outbox'];
+}
+
+/** The API function; embedded mode runs the same wiring on DynamoDB Local. */
+export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): ApiDeps {
+  const dynamoClient = overrides.dynamoClient ?? new DynamoDBClient({});
+  const documentClient = documentClientFor(dynamoClient);
+  const logger = overrides.logger ?? new Logger({ serviceName: 'dormouse-api' });
+  for (const warning of config.warnings) logger.warn(warning);
+  const sender =
+    overrides.emailSender ?? (config.verifyEmail && config.emailSender ? new SesEmailSender({ from: config.emailSender }) : undefined);
+  return {
+    store: new DynamoDbTenantStore({ tableName: config.tenantTable, client: documentClient }),
+    clock: overrides.clock ?? systemClock,
+    config,
+    idempotencyStore: new DynamoDBPersistenceLayer({ tableName: config.idempotencyTable, awsSdkV3Client: dynamoClient }),
+    logger,
+    limiter: new DynamoDbRateLimiter({ tableName: config.tenantTable, client: documentClient }),
+    ...(sender ? { emailSender: sender } : {}),
+    ...(overrides.outbox ? { outbox: overrides.outbox } : {}),
+  };
+}
