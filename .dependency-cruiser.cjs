@@ -16,8 +16,8 @@
  *                     DynamoDB adapter, because embedded mode runs on DynamoDB Local.
  *   lambdas/          entry points only; nothing imports them.
  *
- * The AWS SDK is imported only by the adapters (which include the AWS composition roots,
- * shared/adapters/aws/*-deps.ts), the Lambda entry points, the CDK app, the bench and the tests.
+ * The AWS SDK is imported only by the adapters (which include the AWS composition root,
+ * shared/adapters/aws/composition/), the Lambda entry points, the CDK app, the bench and the tests.
  */
 
 /** The embedded-mode composition root: may wire the AWS DynamoDB adapter to DynamoDB Local. */

@@ -1,12 +1,14 @@
 import * as z from 'zod';
 import { installationProblem } from '../shared/domain/installation.js';
 import { SLUG_MAX_LENGTH } from '../shared/domain/slug.js';
+import { declaredDefault } from '../shared/config/settings.js';
 
 /**
  * Everything a platform engineer can set when installing Dormouse, read from the `dormouse`
  * object in cdk.json's context (or `-c dormouse.<key>=<value>` on the command line) and
  * validated once at synth. A mistake fails the synth with the key and the form it expects,
- * never half-way through a deployment.
+ * never half-way through a deployment. Where a key and the variable it becomes share a default,
+ * the default is the variable's declared one (shared/config/settings.ts).
  */
 
 export class DormouseConfigError extends Error {
@@ -183,7 +185,7 @@ const schema = z
           error: 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0',
         })
         .optional(),
-      containerPort: wholeNumber(1, 65_535).default(80),
+      containerPort: wholeNumber(1, 65_535).default(declaredDefault('DORMOUSE_CONTAINER_PORT')),
       /** Fargate CPU units. */
       cpu: z
         .number({ error: 'must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384' })
@@ -196,7 +198,7 @@ const schema = z
       healthCheckPath: z
         .string({ error: 'must be a path like / or /healthz' })
         .regex(/^\/[\x21-\x7e]{0,1023}$/, { error: 'must be a path like / or /healthz' })
-        .default('/'),
+        .default(declaredDefault('DORMOUSE_HEALTH_CHECK_PATH')),
       /** Non-secret environment of every tenant container; `TENANT_ID` and `TENANT_HOST` are set per task. */
       environment: z
         .record(
@@ -209,32 +211,34 @@ const schema = z
         })
         .default({}),
       /** A running tenant with no traffic for this long is passivated (used by the sweep). */
-      idleTimeoutMinutes: wholeNumber(5, 10_080).default(15),
+      idleTimeoutMinutes: wholeNumber(5, 10_080).default(declaredDefault('DORMOUSE_IDLE_MINUTES')),
       /**
        * A tenant is not passivated, nor evicted to make room for another, before it has run this
        * long after a start or a wake (used by the sweep and the wake function).
        */
-      minRunMinutes: wholeNumber(1, 1440).default(5),
+      minRunMinutes: wholeNumber(1, 1440).default(declaredDefault('DORMOUSE_MIN_RUN_MINUTES')),
       /** A tenant in a passing phase (Provisioning, Deleting, …) this long raises the stuck-tenants alarm. */
-      stuckMinutes: wholeNumber(5, 1440).default(15),
+      stuckMinutes: wholeNumber(5, 1440).default(declaredDefault('DORMOUSE_STUCK_MINUTES')),
       /** How often the sweep runs (EventBridge Scheduler). */
       sweepRateMinutes: wholeNumber(1, 60).default(1),
-      trialDays: wholeNumber(1, 366).default(14),
+      trialDays: wholeNumber(1, 366).default(declaredDefault('DORMOUSE_TRIAL_DAYS')),
       /** How long before a trial ends the `Tenant Expiring` event goes out. */
-      expiringNoticeHours: wholeNumber(1, 366 * 24).default(24),
+      expiringNoticeHours: wholeNumber(1, 366 * 24).default(declaredDefault('DORMOUSE_EXPIRING_NOTICE_HOURS')),
       /** Live tenants, running or asleep. */
-      maxTenants: wholeNumber(1, 1_000_000).default(1000),
+      maxTenants: wholeNumber(1, 1_000_000).default(declaredDefault('DORMOUSE_MAX_TENANTS')),
       /** Tenants with a task and a host rule at once. */
-      maxActiveTenants: wholeNumber(1, 99, ' (an ALB takes at most 100 target groups, one of which is the wake function)').default(90),
+      maxActiveTenants: wholeNumber(1, 99, ' (an ALB takes at most 100 target groups, one of which is the wake function)').default(
+        declaredDefault('DORMOUSE_MAX_ACTIVE_TENANTS'),
+      ),
       /** Fargate Spot attempts before falling back to on-demand Fargate. */
-      spotAttempts: wholeNumber(1, 20).default(3),
-      onDemandFallback: flag(true).default(true),
+      spotAttempts: wholeNumber(1, 20).default(declaredDefault('DORMOUSE_SPOT_ATTEMPTS')),
+      onDemandFallback: flag(true).default(declaredDefault('DORMOUSE_ON_DEMAND_FALLBACK')),
       /** Restarts of a crashing tenant before it is marked Failed. */
-      maxRestarts: wholeNumber(1, 100).default(3),
+      maxRestarts: wholeNumber(1, 100).default(declaredDefault('DORMOUSE_MAX_RESTARTS')),
       /** How long a deleted tenant's tombstone keeps its slug taken. */
-      tombstoneDays: wholeNumber(1, 365).default(7),
+      tombstoneDays: wholeNumber(1, 365).default(declaredDefault('DORMOUSE_TOMBSTONE_DAYS')),
       /** How long a signup can be replayed with its Idempotency-Key. */
-      idempotencyTtlSeconds: wholeNumber(60, 86_400).default(3600),
+      idempotencyTtlSeconds: wholeNumber(60, 86_400).default(declaredDefault('DORMOUSE_IDEMPOTENCY_TTL_SECONDS')),
       /**
        * IAM roles and users that may use the admin routes: `arn:aws:iam::<account>:role/<name>` (a
        * session of the role, as the IAM authorizer reports it, matches) or `…:user/<name>`. Any
@@ -258,7 +262,7 @@ const schema = z
        * How many times in an hour a request to a sleeping tenant's address may wake it; past
        * that the visitor is told it is resting, and only its owner (API, with its token) can wake it.
        */
-      anonymousWakesPerHour: wholeNumber(1, 60).default(6),
+      anonymousWakesPerHour: wholeNumber(1, 60).default(declaredDefault('DORMOUSE_ANONYMOUS_WAKES_PER_HOUR')),
       /** Stage-wide: every route without its own setting below (tenant commands, the page). */
       apiThrottle: throttle({ rate: 10, burst: 20 }),
       /** POST /tenants and GET /verify: far below status reads, as every signup may start a paid task. */

@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { loadReconcilerConfig, loadSweepConfig } from '../shared/config.js';
-import { sweepDeps } from '../shared/adapters/aws/sweep-deps.js';
+import { sweepDeps } from '../shared/adapters/aws/composition/sweep.js';
 import { METRICS_NAMESPACE, SWEEP_SERVICE } from '../shared/events/metrics.js';
 import { createSweepHandler } from '../shared/events/sweep-handler.js';
 

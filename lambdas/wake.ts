@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { loadWakeConfig } from '../shared/config.js';
-import { wakeDeps } from '../shared/adapters/aws/wake-deps.js';
+import { wakeDeps } from '../shared/adapters/aws/composition/wake.js';
 import { createWakeHandler } from '../shared/http/wake-handler.js';
 
 /** ALB catch-all rule for `*.<domain>` (Lambda target): hosts without a rule, i.e. sleeping, starting or unknown tenants. */

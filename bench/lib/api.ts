@@ -4,7 +4,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { loadApiConfig } from '../../shared/config.js';
 import { createApiHandler } from '../../shared/http/api.js';
-import { apiDeps } from '../../shared/adapters/aws/api-deps.js';
+import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
 import type { Clock } from '../../shared/ports/clock.js';
 
 export const BASE_URL = 'https://trials.example.com';

@@ -2,7 +2,8 @@ import { EcsCompute } from '../../shared/adapters/aws/ecs-compute.js';
 import { ElbRouting } from '../../shared/adapters/aws/elb-routing.js';
 import type { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { ReconcileDeps, ReconcileSettings } from '../../shared/app/reconcile.js';
-import { RECONCILE_DEFAULTS, tenantHost } from '../../shared/config.js';
+import { loadReconcilerConfig } from '../../shared/config.js';
+import { reconcileSettings } from '../../shared/config/reconcile-settings.js';
 import type { Clock } from '../../shared/ports/clock.js';
 import { BASE_URL } from './api.js';
 import { efsStorageOver } from '../../test/support/aws-adapters.js';
@@ -11,21 +12,29 @@ import { BASE_TASK_DEFINITION, CLUSTER, LISTENER_ARN, VPC_ID, type AwsModel } fr
 /** The installation id the bench's adapters run as. */
 export const INSTALLATION = 'bench';
 
-/** The reconciler's settings as deployed (RECONCILE_DEFAULTS and cdk.json's defaults). */
-export const DEPLOYED_SETTINGS: ReconcileSettings = {
-  ...RECONCILE_DEFAULTS,
-  hostFor: (tenantId) => tenantHost(new URL(BASE_URL), tenantId),
-  maxActiveTenants: 90,
-  spotAttemptsBeforeFallback: 3,
-  fallbackToOnDemand: true,
-  maxRestarts: 3,
-  tombstoneSeconds: 7 * 86_400,
-};
+/**
+ * The reconciler's configuration as deployed: what the CDK app writes by default, read by the
+ * reconcile function's loader, every other setting at its declared default.
+ */
+export const DEPLOYED_CONFIG = loadReconcilerConfig({
+  DORMOUSE_TABLE_NAME: 'dormouse-bench',
+  DORMOUSE_INSTALLATION: INSTALLATION,
+  DORMOUSE_BASE_URL: BASE_URL,
+  DORMOUSE_CLUSTER: CLUSTER,
+  DORMOUSE_TASK_DEFINITION: BASE_TASK_DEFINITION,
+  DORMOUSE_SUBNETS: 'subnet-a,subnet-b',
+  DORMOUSE_SECURITY_GROUPS: 'sg-tenants',
+  DORMOUSE_VPC_ID: VPC_ID,
+  DORMOUSE_LISTENER_ARN: LISTENER_ARN,
+});
+
+/** The reconciler's settings as deployed. */
+export const DEPLOYED_SETTINGS: ReconcileSettings = reconcileSettings(DEPLOYED_CONFIG);
 
 /**
- * The reconcile use case wired as shared/adapters/aws/reconciler-deps.ts wires it for the
- * Lambda: the real EcsCompute and ElbRouting, here over the mocked SDK clients, and EfsStorage
- * when `settings.persistentData` is on (an installation with a data path).
+ * The reconcile use case on the real EcsCompute and ElbRouting, configured as the reconcile
+ * function is, here over the mocked SDK clients, and EfsStorage when `settings.persistentData`
+ * is on (an installation with a data path).
  */
 export function reconcilerOver(
   aws: AwsModel,
@@ -35,23 +44,8 @@ export function reconcilerOver(
 ): ReconcileDeps {
   return {
     store,
-    compute: new EcsCompute({
-      client: aws.ecsClient,
-      installation: INSTALLATION,
-      cluster: CLUSTER,
-      taskDefinition: BASE_TASK_DEFINITION,
-      containerName: 'app',
-      subnets: ['subnet-a', 'subnet-b'],
-      securityGroups: ['sg-tenants'],
-    }),
-    routing: new ElbRouting({
-      client: aws.elbClient,
-      installation: INSTALLATION,
-      listenerArn: LISTENER_ARN,
-      vpcId: VPC_ID,
-      port: 80,
-      healthCheckPath: '/',
-    }),
+    compute: new EcsCompute({ ...DEPLOYED_CONFIG.ecs, client: aws.ecsClient, installation: INSTALLATION }),
+    routing: new ElbRouting({ ...DEPLOYED_CONFIG.elb, client: aws.elbClient, installation: INSTALLATION }),
     ...(settings.persistentData ? { storage: efsStorageOver(aws, INSTALLATION) } : {}),
     clock,
     settings: { ...DEPLOYED_SETTINGS, ...settings },

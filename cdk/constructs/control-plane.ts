@@ -9,7 +9,7 @@ import { Schedule, ScheduleExpression, TimeWindow, type IScheduleTarget } from '
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SWEEP_DEFAULTS } from '../../shared/app/sweep.js';
-import { RECONCILE_DEFAULTS } from '../../shared/config.js';
+import { RECONCILE_DEFAULTS } from '../../shared/config/reconcile-settings.js';
 import { EVENT_SOURCE, TENANT_CHANGED } from '../../shared/domain/domain-events.js';
 import type { DormouseEventBus } from './event-bus.js';
 import { dormouseFunction } from './function.js';
@@ -18,6 +18,7 @@ import type { OperatorAlerts } from './operator-alerts.js';
 import type { TenantCluster } from './tenant-cluster.js';
 import type { TenantStorage } from './tenant-storage.js';
 import type { TenantTable } from './tenant-table.js';
+import { addSettings } from '../settings.js';
 
 /** What the control plane is told about the product, beyond the resources it is wired to. */
 export interface ControlPlaneSettings {
@@ -134,7 +135,7 @@ export class ControlPlane extends Construct {
         conditions: { StringEquals: { 'ses:FromAddress': sender } },
       }),
     );
-    this.api.addEnvironment('DORMOUSE_EMAIL_SENDER', sender);
+    addSettings(this.api, { DORMOUSE_EMAIL_SENDER: sender });
   }
 
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
@@ -152,13 +153,15 @@ export class ControlPlane extends Construct {
     });
     tables.bindTenantStore(this.api);
     tables.bindIdempotencyStore(this.api);
-    this.api.addEnvironment('DORMOUSE_BASE_URL', settings.baseUrl);
-    this.api.addEnvironment('DORMOUSE_MAX_TENANTS', String(settings.maxTenants));
-    this.api.addEnvironment('DORMOUSE_TRIAL_DAYS', String(settings.trialDays));
-    this.api.addEnvironment('DORMOUSE_IDEMPOTENCY_TTL_SECONDS', String(settings.idempotencyTtlSeconds));
-    this.api.addEnvironment('DORMOUSE_ADMIN_PRINCIPALS', settings.adminPrincipals.join(','));
-    this.api.addEnvironment('DORMOUSE_SIGNUPS_PER_HOUR', String(settings.signupsPerHour));
-    this.api.addEnvironment('DORMOUSE_VERIFY_EMAIL', String(settings.verifyEmail));
+    addSettings(this.api, {
+      DORMOUSE_BASE_URL: settings.baseUrl,
+      DORMOUSE_MAX_TENANTS: settings.maxTenants,
+      DORMOUSE_TRIAL_DAYS: settings.trialDays,
+      DORMOUSE_IDEMPOTENCY_TTL_SECONDS: settings.idempotencyTtlSeconds,
+      DORMOUSE_ADMIN_PRINCIPALS: settings.adminPrincipals,
+      DORMOUSE_SIGNUPS_PER_HOUR: settings.signupsPerHour,
+      DORMOUSE_VERIFY_EMAIL: settings.verifyEmail,
+    });
     if (settings.verifyEmail) this.allowSendingMail(settings.emailSender);
 
     this.streamPublisher = dormouseFunction(this, 'StreamPublisher', {
@@ -169,7 +172,7 @@ export class ControlPlane extends Construct {
       timeout: Duration.seconds(60),
     });
     events.grantPutEventsTo(this.streamPublisher);
-    this.streamPublisher.addEnvironment('DORMOUSE_EVENT_BUS_NAME', events.busName);
+    addSettings(this.streamPublisher, { DORMOUSE_EVENT_BUS_NAME: events.busName });
     events.streamChanges(tables, this.streamPublisher);
 
     this.reconcile = dormouseFunction(this, 'Reconcile', {
@@ -244,11 +247,13 @@ export class ControlPlane extends Construct {
       timeout: WAKE_TIMEOUT,
     });
     tables.bindWakeStore(this.wake);
-    this.wake.addEnvironment('DORMOUSE_BASE_URL', settings.baseUrl);
-    // The same ceiling as the reconciler's: a wake evicts an idle tenant when this many slots are taken.
-    this.wake.addEnvironment('DORMOUSE_MAX_ACTIVE_TENANTS', String(settings.maxActiveTenants));
-    this.wake.addEnvironment('DORMOUSE_MIN_RUN_MINUTES', String(settings.minRunMinutes));
-    this.wake.addEnvironment('DORMOUSE_ANONYMOUS_WAKES_PER_HOUR', String(settings.anonymousWakesPerHour));
+    addSettings(this.wake, {
+      DORMOUSE_BASE_URL: settings.baseUrl,
+      // The same ceiling as the reconciler's: a wake evicts an idle tenant when this many slots are taken.
+      DORMOUSE_MAX_ACTIVE_TENANTS: settings.maxActiveTenants,
+      DORMOUSE_MIN_RUN_MINUTES: settings.minRunMinutes,
+      DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: settings.anonymousWakesPerHour,
+    });
     loadBalancer.routeUnknownHostsTo(this.wake);
     alerts.alarmOnErrors('WakeErrors', this.wake, {
       what:
@@ -269,12 +274,14 @@ export class ControlPlane extends Construct {
     });
     bindReconciler(this.sweep, props);
     loadBalancer.bindActivity(this.sweep);
-    this.sweep.addEnvironment('DORMOUSE_IDLE_MINUTES', String(settings.idleTimeoutMinutes));
-    this.sweep.addEnvironment('DORMOUSE_MIN_RUN_MINUTES', String(settings.minRunMinutes));
-    this.sweep.addEnvironment('DORMOUSE_EXPIRING_NOTICE_HOURS', String(settings.expiringNoticeHours));
-    this.sweep.addEnvironment('DORMOUSE_SWEEP_PAGE_SIZE', String(SWEEP_DEFAULTS.pageSize));
-    this.sweep.addEnvironment('DORMOUSE_SWEEP_BUDGET_SECONDS', String(SWEEP_BUDGET_SECONDS));
-    this.sweep.addEnvironment('DORMOUSE_STUCK_MINUTES', String(settings.stuckMinutes));
+    addSettings(this.sweep, {
+      DORMOUSE_IDLE_MINUTES: settings.idleTimeoutMinutes,
+      DORMOUSE_MIN_RUN_MINUTES: settings.minRunMinutes,
+      DORMOUSE_EXPIRING_NOTICE_HOURS: settings.expiringNoticeHours,
+      DORMOUSE_SWEEP_PAGE_SIZE: SWEEP_DEFAULTS.pageSize,
+      DORMOUSE_SWEEP_BUDGET_SECONDS: SWEEP_BUDGET_SECONDS,
+      DORMOUSE_STUCK_MINUTES: settings.stuckMinutes,
+    });
     const sweepRate = Duration.minutes(settings.sweepRateMinutes);
     // A failed run is not retried, and a run that waited a whole period behind the one before is
     // dropped: the next run covers both. No failure destination either: a failed run is not a
@@ -310,14 +317,16 @@ function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancer, set
   cluster.bindCompute(fn, settings.installation, { tenantTaskDefinitions: storage !== undefined });
   storage?.bindReconciler(fn, settings.installation);
   loadBalancer.bindRouting(fn, settings.installation);
-  fn.addEnvironment('DORMOUSE_INSTALLATION', settings.installation);
-  fn.addEnvironment('DORMOUSE_BASE_URL', settings.baseUrl);
-  fn.addEnvironment('DORMOUSE_MAX_ACTIVE_TENANTS', String(settings.maxActiveTenants));
-  fn.addEnvironment('DORMOUSE_SPOT_ATTEMPTS', String(settings.spotAttempts));
-  fn.addEnvironment('DORMOUSE_ON_DEMAND_FALLBACK', String(settings.onDemandFallback));
-  fn.addEnvironment('DORMOUSE_MAX_RESTARTS', String(settings.maxRestarts));
-  fn.addEnvironment('DORMOUSE_TOMBSTONE_DAYS', String(settings.tombstoneDays));
-  fn.addEnvironment('DORMOUSE_HANDOVER', settings.handover);
+  addSettings(fn, {
+    DORMOUSE_INSTALLATION: settings.installation,
+    DORMOUSE_BASE_URL: settings.baseUrl,
+    DORMOUSE_MAX_ACTIVE_TENANTS: settings.maxActiveTenants,
+    DORMOUSE_SPOT_ATTEMPTS: settings.spotAttempts,
+    DORMOUSE_ON_DEMAND_FALLBACK: settings.onDemandFallback,
+    DORMOUSE_MAX_RESTARTS: settings.maxRestarts,
+    DORMOUSE_TOMBSTONE_DAYS: settings.tombstoneDays,
+    DORMOUSE_HANDOVER: settings.handover,
+  });
 }
 
 /**

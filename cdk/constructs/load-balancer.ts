@@ -20,6 +20,7 @@ import { Construct } from 'constructs';
 import { CATCH_ALL_RULE_PRIORITY } from '../../shared/adapters/aws/elb-routing.js';
 import { INSTALLATION_TAG, targetGroupPrefix } from '../../shared/adapters/common/names.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
+import { addSettings } from '../settings.js';
 
 export interface LoadBalancerProps {
   readonly vpc: IVpc;
@@ -215,7 +216,7 @@ export class LoadBalancer extends Construct {
         'cloudwatch:GetMetricData is read-only and IAM offers no resource-level scope or condition key for it, so it can only be granted on "*".',
       );
     }
-    fn.addEnvironment('DORMOUSE_LOAD_BALANCER_FULL_NAME', this.fullName);
+    addSettings(fn, { DORMOUSE_LOAD_BALANCER_FULL_NAME: this.fullName });
   }
 
   /**
@@ -307,6 +308,6 @@ export class LoadBalancer extends Construct {
       );
       acknowledgeWildcardResources(fn.role, statements.describe, 'ELBv2 Describe* actions are read-only and have no resource-level scope.');
     }
-    fn.addEnvironment('DORMOUSE_LISTENER_ARN', this.listener.listenerArn);
+    addSettings(fn, { DORMOUSE_LISTENER_ARN: this.listener.listenerArn });
   }
 }

@@ -27,6 +27,7 @@ import { Construct } from 'constructs';
 import { INSTALLATION_TAG, taskFamilyPrefix } from '../../shared/adapters/common/names.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { PROJECT_ROOT } from './function.js';
+import { addSettings } from '../settings.js';
 
 /** The demo application (`demo/whoami.mjs`) and its Dockerfile: the default tenant image. */
 export const DEMO_APP_DIRECTORY = `${PROJECT_ROOT}demo`;
@@ -256,15 +257,17 @@ export class TenantCluster extends Construct {
 
     if (tenantTaskDefinitions) this.bindTenantTaskDefinitions(fn, installation, ownTaskDefinitions);
 
-    fn.addEnvironment('DORMOUSE_CLUSTER', this.cluster.clusterArn);
-    fn.addEnvironment('DORMOUSE_TASK_DEFINITION', this.taskDefinition.taskDefinitionArn);
-    fn.addEnvironment('DORMOUSE_CONTAINER_NAME', TENANT_CONTAINER_NAME);
-    fn.addEnvironment('DORMOUSE_CONTAINER_PORT', String(this.app.containerPort));
-    fn.addEnvironment('DORMOUSE_HEALTH_CHECK_PATH', this.app.healthCheckPath);
-    fn.addEnvironment('DORMOUSE_SUBNETS', this.vpc.privateSubnets.map((subnet) => subnet.subnetId).join(','));
-    fn.addEnvironment('DORMOUSE_SECURITY_GROUPS', this.tenantSecurityGroup.securityGroupId);
-    fn.addEnvironment('DORMOUSE_ASSIGN_PUBLIC_IP', 'false');
-    fn.addEnvironment('DORMOUSE_VPC_ID', this.vpc.vpcId);
+    addSettings(fn, {
+      DORMOUSE_CLUSTER: this.cluster.clusterArn,
+      DORMOUSE_TASK_DEFINITION: this.taskDefinition.taskDefinitionArn,
+      DORMOUSE_CONTAINER_NAME: TENANT_CONTAINER_NAME,
+      DORMOUSE_CONTAINER_PORT: this.app.containerPort,
+      DORMOUSE_HEALTH_CHECK_PATH: this.app.healthCheckPath,
+      DORMOUSE_SUBNETS: this.vpc.privateSubnets.map((subnet) => subnet.subnetId),
+      DORMOUSE_SECURITY_GROUPS: this.tenantSecurityGroup.securityGroupId,
+      DORMOUSE_ASSIGN_PUBLIC_IP: 'false',
+      DORMOUSE_VPC_ID: this.vpc.vpcId,
+    });
   }
 
   /**

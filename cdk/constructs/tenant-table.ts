@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { acknowledge } from '../nag.js';
 import type { KeySchemaElement, ScalarAttributeType } from '@aws-sdk/client-dynamodb';
 import { TENANT_TABLE, createIdempotencyTableInput, createTenantTableInput, keys } from '../../shared/adapters/aws/tenant-table.js';
+import { addSettings } from '../settings.js';
 
 const ATTRIBUTE_TYPES: Record<ScalarAttributeType, AttributeType> = {
   S: AttributeType.STRING,
@@ -123,7 +124,7 @@ export class TenantTable extends Construct {
         resources: this.indexNames.map((name) => `${this.table.tableArn}/index/${name}`),
       }),
     );
-    fn.addEnvironment('DORMOUSE_TABLE_NAME', this.table.tableName);
+    addSettings(fn, { DORMOUSE_TABLE_NAME: this.table.tableName });
   }
 
   /**
@@ -157,7 +158,7 @@ export class TenantTable extends Construct {
         resources: this.indexNames.map((name) => `${this.table.tableArn}/index/${name}`),
       }),
     );
-    fn.addEnvironment('DORMOUSE_TABLE_NAME', this.table.tableName);
+    addSettings(fn, { DORMOUSE_TABLE_NAME: this.table.tableName });
   }
 
   /** Lets `fn` keep Powertools idempotency records, and tells it the table. */
@@ -169,7 +170,7 @@ export class TenantTable extends Construct {
         resources: [this.idempotencyTable.tableArn],
       }),
     );
-    fn.addEnvironment('DORMOUSE_IDEMPOTENCY_TABLE_NAME', this.idempotencyTable.tableName);
+    addSettings(fn, { DORMOUSE_IDEMPOTENCY_TABLE_NAME: this.idempotencyTable.tableName });
   }
 
   /** The stream the event pipe reads. */

@@ -2,9 +2,7 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
-import * as z from 'zod';
 import { StreamRecordError, tenantChanges } from '../adapters/aws/dynamodb-stream-records.js';
-import { parseEnv, type Env } from '../config.js';
 import { publishChanges } from '../app/publish-changes.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { EventPublisher } from '../ports/events.js';
@@ -25,16 +23,6 @@ export interface StreamPublisherDeps {
   logger: Logger;
   /** Stands in for a record's ApproximateCreationDateTime when the record has none. @default system clock */
   clock?: Clock;
-}
-
-export interface StreamPublisherConfig {
-  busName: string;
-}
-
-const configSchema = z.object({ DORMOUSE_EVENT_BUS_NAME: z.string().min(1) });
-
-export function loadStreamPublisherConfig(env: Env = process.env): StreamPublisherConfig {
-  return { busName: parseEnv(configSchema, env).DORMOUSE_EVENT_BUS_NAME };
 }
 
 export function createStreamPublisherHandler({ publisher, logger, clock = systemClock }: StreamPublisherDeps): StreamPublisherHandler {

@@ -1,4 +1,4 @@
-// zod's mini build, as in shared/config.ts: the API loads these at every cold start.
+// zod's mini build, as in shared/config/settings.ts: the API loads these at every cold start.
 import * as z from 'zod/mini';
 import type { $ZodType, output } from 'zod/v4/core';
 import { ValidationError } from '../domain/errors.js';

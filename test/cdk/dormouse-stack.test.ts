@@ -8,9 +8,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { CATCH_ALL_RULE_PRIORITY } from '../../shared/adapters/aws/elb-routing.js';
 import { createTenantTableInput, createIdempotencyTableInput } from '../../shared/adapters/aws/tenant-table.js';
-import { loadApiConfig, loadReconcilerConfig, loadSweepConfig, loadWakeConfig } from '../../shared/config.js';
+import {
+  loadApiConfig,
+  loadReconcilerConfig,
+  loadStreamPublisherConfig,
+  loadSweepConfig,
+  loadWakeConfig,
+  unknownSettings,
+} from '../../shared/config.js';
 import { newTenant } from '../../shared/domain/tenant.js';
-import { loadStreamPublisherConfig } from '../../shared/events/stream-publisher.js';
 import { createTestTables } from '../support/dynamodb.js';
 import {
   CERTIFICATE_ARN,
@@ -1076,9 +1082,15 @@ describe('the functions', () => {
     const env = (service: string) =>
       Object.fromEntries(
         Object.entries(byId(functionId(synth.template, service)).Properties.Environment.Variables as Record<string, unknown>).map(
-          ([name, value]) => [name, resolvePlausibly(value)],
+          ([name, value]) => [name, name === 'DORMOUSE_FILE_SYSTEM_ID' ? fileSystemIdFor(value) : resolvePlausibly(value)],
         ),
       );
+    // A Ref to the file system resolves to its id, fs-…: checked to be that Ref, then stood in for.
+    const [fileSystemLogicalId] = onlyResource(synth.template, 'AWS::EFS::FileSystem');
+    const fileSystemIdFor = (value: unknown) => {
+      expect(referencedId(value)).toBe(fileSystemLogicalId);
+      return 'fs-0123456789abcdef0';
+    };
     const [albId] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
     // URLs compare by href only once serialized.
     const plain = (value: unknown) => JSON.parse(JSON.stringify(value));
@@ -1135,6 +1147,20 @@ describe('the functions', () => {
     });
     expect(publisher.busName).toBe(onlyResource(synth.template, 'AWS::Events::EventBus')[0]);
     expect(env('dormouse-task-events').DORMOUSE_TABLE_NAME).toBe(env('dormouse-api').DORMOUSE_TABLE_NAME);
+  });
+
+  it.each([
+    ['dormouse-api', ['api']],
+    ['dormouse-wake', ['wake']],
+    ['dormouse-reconcile', ['reconciler']],
+    ['dormouse-sweep', ['sweep', 'reconciler']],
+    ['dormouse-task-events', ['task-events']],
+    ['dormouse-stream-publisher', ['stream-publisher']],
+  ] as const)('writes into %s only variables it reads, as declared', (service, programs) => {
+    const variables = Object.keys(byId(functionId(synth.template, service)).Properties.Environment.Variables as object);
+
+    expect(variables.filter((name) => name.startsWith('DORMOUSE_'))).not.toEqual([]);
+    expect(unknownSettings(Object.fromEntries(variables.map((name) => [name, 'set'])), programs)).toEqual([]);
   });
 });
 

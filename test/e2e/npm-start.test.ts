@@ -400,6 +400,11 @@ describe('npm start, as a first-time user meets it', () => {
   it.each([
     ['an unusable data directory', { DORMOUSE_DATA_DIR: '/proc/nope' }, /^DORMOUSE_DATA_DIR: cannot keep data in \/proc\/nope \(ENOENT\)/],
     ['a sweep interval under a second', { DORMOUSE_SWEEP_SECONDS: '0.001' }, /DORMOUSE_SWEEP_SECONDS: must be at least 1 second/],
+    [
+      'more routing slots than an ALB has target groups, as on AWS',
+      { DORMOUSE_MAX_ACTIVE_TENANTS: '100' },
+      /DORMOUSE_MAX_ACTIVE_TENANTS: must stay under the ALB hard limit of 100 target groups/,
+    ],
   ])(
     'fails at once, naming the variable, on %s',
     async (_, env, message) => {

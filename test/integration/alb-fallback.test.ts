@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
-import { wakeDeps } from '../../shared/adapters/aws/wake-deps.js';
+import { wakeDeps } from '../../shared/adapters/aws/composition/wake.js';
 import { albFallback } from '../../shared/adapters/local/alb-fallback.js';
 import { loadWakeConfig } from '../../shared/config.js';
 import { newTenant } from '../../shared/domain/tenant.js';

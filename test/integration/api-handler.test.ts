@@ -3,7 +3,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadApiConfig } from '../../shared/config.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
-import { apiDeps } from '../../shared/adapters/aws/api-deps.js';
+import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
 import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { mockClient } from 'aws-sdk-client-mock';

@@ -5,7 +5,7 @@ import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { translateAwsError } from '../../shared/adapters/aws/aws-errors.js';
-import { reconcilerDeps } from '../../shared/adapters/aws/reconciler-deps.js';
+import { reconcilerDeps } from '../../shared/adapters/aws/composition/reconcile.js';
 import { reconcile } from '../../shared/app/reconcile.js';
 import { loadReconcilerConfig } from '../../shared/config.js';
 import { CloudRefusedError, CloudUnavailableError } from '../../shared/domain/errors.js';

@@ -6,8 +6,8 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { reconcilerDeps } from '../../shared/adapters/aws/reconciler-deps.js';
-import { sweepDeps } from '../../shared/adapters/aws/sweep-deps.js';
+import { reconcilerDeps } from '../../shared/adapters/aws/composition/reconcile.js';
+import { sweepDeps } from '../../shared/adapters/aws/composition/sweep.js';
 import { ConfigError, loadReconcilerConfig, type Env } from '../../shared/config.js';
 import { CloudUnavailableError } from '../../shared/domain/errors.js';
 

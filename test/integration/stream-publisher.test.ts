@@ -11,9 +11,9 @@ import { DynamoDbTenantStore, emailHash } from '../../shared/adapters/aws/dynamo
 import { EventBridgePublisher, PublishError } from '../../shared/adapters/aws/eventbridge-publisher.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../shared/adapters/local/dynamodb-local.js';
 import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
-import { ConfigError } from '../../shared/config.js';
+import { ConfigError, loadStreamPublisherConfig } from '../../shared/config.js';
 import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.js';
-import { createStreamPublisherHandler, loadStreamPublisherConfig, StreamRecordError } from '../../shared/events/stream-publisher.js';
+import { createStreamPublisherHandler, StreamRecordError } from '../../shared/events/stream-publisher.js';
 import { createTestTables, type TestTables } from '../support/dynamodb.js';
 
 const busName = 'dormouse';

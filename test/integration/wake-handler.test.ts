@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
-import { wakeDeps } from '../../shared/adapters/aws/wake-deps.js';
+import { wakeDeps } from '../../shared/adapters/aws/composition/wake.js';
 import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
 import { loadWakeConfig } from '../../shared/config.js';
 import { newTenant, type Tenant, type TenantStatus } from '../../shared/domain/tenant.js';

@@ -3,24 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Logger } from '@aws-lambda-powertools/logger';
-import * as z from 'zod';
-import {
-  RECONCILE_DEFAULTS,
-  apiSchema,
-  embeddedInstallationSchema,
-  loadApiConfig,
-  loadEmbeddedInstallation,
-  parseEnv,
-  tenantHost,
-  unknownSettings,
-  type Env,
-} from '../../config.js';
+import { loadApiConfig, loadEmbeddedConfig, unknownSettings, type Env } from '../../config.js';
+import { reconcileSettings, type ReconcileTimings } from '../../config/reconcile-settings.js';
+import { withLocalDefaults } from '../../config/settings.js';
 import { sweep, type StuckTenant, type SweepReport } from '../../app/sweep.js';
-import { MissCache } from '../../app/miss-cache.js';
 import type { TenantChange } from '../../domain/domain-events.js';
-import { HANDOVERS } from '../../domain/plan.js';
 import { createApiHandler } from '../../http/api.js';
-import { apiDeps } from '../aws/api-deps.js';
+import { apiDeps } from '../aws/composition/api.js';
+import { wakeDeps } from '../aws/composition/wake.js';
 import { createWakeHandler } from '../../http/wake-handler.js';
 import { systemClock } from '../../ports/clock.js';
 import { documentClientFor, DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
@@ -40,34 +30,15 @@ import { ProcessCompute } from './process-compute.js';
 import { naming } from './start-error.js';
 import { storeHealth } from './store-health.js';
 
-const port = z.coerce.number().int().min(0).max(65_535);
-const seconds = z.coerce.number().positive();
-
-const embeddedSchema = z.object({
-  DORMOUSE_API_PORT: port.default(3000),
-  DORMOUSE_GATEWAY_PORT: port.default(8080),
-  /** Relative to the working directory. */
-  DORMOUSE_DATA_DIR: z.string().optional(),
-  DORMOUSE_DYNAMODB_PORT: port.optional(),
-  /** Use a DynamoDB Local that is already running instead of starting one. */
-  DORMOUSE_DYNAMODB_ENDPOINT: z.string().url().optional(),
-  /** The tenant application, a command line; the demo app when absent. */
-  DORMOUSE_TENANT_COMMAND: z.string().optional(),
-  DORMOUSE_HEALTH_CHECK_PATH: z.string().startsWith('/').default('/'),
-  /** How long a new task may fail its health check before the tenant is Failed. */
-  DORMOUSE_UNHEALTHY_SECONDS: seconds.default(RECONCILE_DEFAULTS.unhealthyTimeoutMs / 1000),
-  // Shorter sweeps would keep a core busy for nothing.
-  DORMOUSE_SWEEP_SECONDS: seconds.min(1, 'must be at least 1 second').default(30),
-  DORMOUSE_IDLE_SECONDS: seconds.default(900),
-  DORMOUSE_MIN_RUN_SECONDS: seconds.default(300),
-  DORMOUSE_MAX_ACTIVE_TENANTS: z.coerce.number().int().positive().default(90),
-  DORMOUSE_MAX_RESTARTS: z.coerce.number().int().positive().default(3),
-  DORMOUSE_TOMBSTONE_DAYS: z.coerce.number().int().positive().default(7),
-  /** A tenant Pending, Provisioning, Waking, Passivating or Deleting this long gets a warning line. */
-  DORMOUSE_STUCK_MINUTES: z.coerce.number().positive().default(15),
-  /** How a tenant's task is replaced: `stop-first` (one writer of its data at a time) or `overlap`. */
-  DORMOUSE_HANDOVER: z.enum(HANDOVERS).default('stop-first'),
-});
+/** Local tasks start in a second and are listed at once: poll and back off quickly. */
+const LOCAL_TIMINGS: Partial<ReconcileTimings> = {
+  pollMs: 500,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 30_000,
+  queueRetryMs: 5_000,
+  listingLagMs: 0,
+  leaseMs: 60_000,
+};
 
 export interface Embedded {
   apiUrl: string;
@@ -111,12 +82,12 @@ export interface EmbeddedOptions {
  * bus fed by the table's stream) and schedules (timers) are local.
  */
 export async function startEmbedded(env: Env = process.env, options: EmbeddedOptions = {}): Promise<Embedded> {
-  const local = parseEnv(embeddedSchema, env);
+  const local = loadEmbeddedConfig(env);
   const warn = options.onWarning ?? ((line) => console.warn(line));
-  for (const { name, closest } of unknownSettings(env, [embeddedSchema, apiSchema, embeddedInstallationSchema])) {
+  for (const { name, closest } of unknownSettings(env, ['api', 'embedded'])) {
     warn(`Dormouse: ${name} is not a setting of embedded mode and is ignored; did you mean ${closest}?`);
   }
-  const installation = loadEmbeddedInstallation(env);
+  const installation = local.installation;
   const adminToken = env.DORMOUSE_ADMIN_TOKEN || randomBytes(24).toString('base64url');
   const reportError = options.onError ?? ((context, error) => console.error(`Dormouse: error ${context}: ${errorLine(error)}`));
   const errors = quietErrors(reportError);
@@ -130,12 +101,12 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
   };
 
   try {
-    const dataDir = local.DORMOUSE_DATA_DIR ? await prepareDataDir(local.DORMOUSE_DATA_DIR) : undefined;
-    const dynamo = local.DORMOUSE_DYNAMODB_ENDPOINT
-      ? { endpoint: local.DORMOUSE_DYNAMODB_ENDPOINT, stop: async () => {} }
+    const dataDir = local.dataDir ? await prepareDataDir(local.dataDir) : undefined;
+    const dynamo = local.dynamoDbEndpoint
+      ? { endpoint: local.dynamoDbEndpoint, stop: async () => {} }
       : await superviseDynamoDbLocal({
           dataDir,
-          port: local.DORMOUSE_DYNAMODB_PORT,
+          port: local.dynamoDbPort,
           errors,
           notice,
           onFatal,
@@ -144,21 +115,17 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
 
     const dynamoClient = localDynamoDbClient(dynamo.endpoint);
     stops.push(async () => dynamoClient.destroy());
-    if (local.DORMOUSE_DYNAMODB_ENDPOINT) await ensureReachable(dynamoClient, local.DORMOUSE_DYNAMODB_ENDPOINT);
+    if (local.dynamoDbEndpoint) await ensureReachable(dynamoClient, local.dynamoDbEndpoint);
     const configFor = (gatewayPort: number) =>
       loadApiConfig({
-        DORMOUSE_TABLE_NAME: 'dormouse-tenants',
-        DORMOUSE_IDEMPOTENCY_TABLE_NAME: 'dormouse-idempotency',
-        // Mail stays on this machine (the outbox); the sender only fills in the From line.
-        DORMOUSE_EMAIL_SENDER: 'Dormouse <dormouse@localhost>',
-        ...env,
+        ...withLocalDefaults(env),
         // Tenants are reached through the local gateway as http://<slug>.localhost:<port>.
         DORMOUSE_BASE_URL: `http://localhost:${gatewayPort}`,
         DORMOUSE_ADMIN_TOKEN: adminToken,
       });
     const quiet = new Logger({ serviceName: 'dormouse', logLevel: (env.POWERTOOLS_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN' });
 
-    let config = configFor(local.DORMOUSE_GATEWAY_PORT);
+    let config = configFor(local.gatewayPort);
     let runtime: { gatewayUrl: string; sweepNow: () => Promise<SweepReport>; compute: ProcessCompute } | undefined;
     if (!options.apiOnly) {
       runtime = await startRuntime();
@@ -176,20 +143,20 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     /** Gateway, compute, control plane and sweep: everything that makes tenants run. */
     async function startRuntime() {
       // The gateway's port is in every tenant URL, so it starts first.
-      const routing = new GatewayRouting({ installation, healthCheckPath: local.DORMOUSE_HEALTH_CHECK_PATH });
+      const routing = new GatewayRouting({ installation, healthCheckPath: local.healthCheckPath });
       stops.push(async () => routing.close());
       const compute = new ProcessCompute({
         installation,
-        ...(local.DORMOUSE_TENANT_COMMAND ? { command: ['/bin/sh', '-c', local.DORMOUSE_TENANT_COMMAND] } : {}),
+        ...(local.tenantCommand ? { command: ['/bin/sh', '-c', local.tenantCommand] } : {}),
       });
       stops.push(() => compute.stopAll());
       const storage = new DirectoryStorage(dataDir ?? (await temporaryTenantData()));
       // A run killed outright (kill -9) whose watchdog could not act either left these.
       await compute.reapLeftovers();
       let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
-      const gateway = await naming('DORMOUSE_GATEWAY_PORT', local.DORMOUSE_GATEWAY_PORT, () =>
+      const gateway = await naming('DORMOUSE_GATEWAY_PORT', local.gatewayPort, () =>
         startGateway({
-          port: local.DORMOUSE_GATEWAY_PORT,
+          port: local.gatewayPort,
           routing,
           fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
         }),
@@ -203,16 +170,16 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
 
       wakeHandler = createWakeHandler(
-        {
-          store,
-          clock: systemClock,
-          settings: {
-            rootDomain: config.baseUrl.hostname,
-            maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,
-            minRunMs: local.DORMOUSE_MIN_RUN_SECONDS * 1000,
+        wakeDeps(
+          {
+            tenantTable: config.tenantTable,
+            baseUrl: config.baseUrl,
+            maxActiveTenants: local.reconcile.maxActiveTenants,
+            minRunMs: local.minRunMs,
+            anonymousWakesPerHour: local.anonymousWakesPerHour,
           },
-          unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }),
-        },
+          { dynamoClient },
+        ),
         quiet,
       );
 
@@ -225,25 +192,10 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
           routing,
           storage,
           clock: systemClock,
-          settings: {
-            ...RECONCILE_DEFAULTS,
-            // Local tasks start in a second and are listed at once: poll and back off quickly.
-            pollMs: 500,
-            backoffBaseMs: 1_000,
-            backoffMaxMs: 30_000,
-            queueRetryMs: 5_000,
-            listingLagMs: 0,
-            unhealthyTimeoutMs: local.DORMOUSE_UNHEALTHY_SECONDS * 1000,
-            leaseMs: 60_000,
-            hostFor: (tenantId) => tenantHost(config.baseUrl, tenantId),
-            maxActiveTenants: local.DORMOUSE_MAX_ACTIVE_TENANTS,
-            spotAttemptsBeforeFallback: 3,
-            fallbackToOnDemand: true,
-            maxRestarts: local.DORMOUSE_MAX_RESTARTS,
-            tombstoneSeconds: local.DORMOUSE_TOMBSTONE_DAYS * 86_400,
-            persistentData: true,
-            handover: local.DORMOUSE_HANDOVER,
-          },
+          settings: reconcileSettings(
+            { ...local.reconcile, baseUrl: config.baseUrl },
+            { ...LOCAL_TIMINGS, unhealthyTimeoutMs: local.unhealthyTimeoutMs },
+          ),
         },
         onTaskEvent: (listener) => compute.onTaskEvent(listener),
         onChange: (change) => {
@@ -268,12 +220,12 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             drift: { compute, routing },
           },
           {
-            idleMs: local.DORMOUSE_IDLE_SECONDS * 1000,
-            minRunMs: local.DORMOUSE_MIN_RUN_SECONDS * 1000,
+            idleMs: local.idleMs,
+            minRunMs: local.minRunMs,
             // The gateway counts exactly, with no reporting delay to wait out.
             minActivityWindowMs: 0,
             resyncMs: 60_000,
-            stuckMs: local.DORMOUSE_STUCK_MINUTES * 60_000,
+            stuckMs: local.stuckMs,
           },
         ).then((report) => {
           for (const line of warnStuck(report.stuck)) options.onTransition?.(line);
@@ -282,7 +234,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       let sweeping: Promise<unknown> = Promise.resolve();
       const sweepTimer = setInterval(() => {
         sweeping = runSweep().catch((error: unknown) => onError('sweeping', error));
-      }, local.DORMOUSE_SWEEP_SECONDS * 1000);
+      }, local.sweepMs);
       stops.push(async () => {
         clearInterval(sweepTimer);
         await sweeping;
@@ -295,7 +247,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const health = storeHealth({ client: dynamoClient, tableName: config.tenantTable });
     const outbox = new LocalOutbox();
     const handler = createApiHandler({ ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox }), health });
-    const api = await naming('DORMOUSE_API_PORT', local.DORMOUSE_API_PORT, () => serveHttpApi(handler, { port: local.DORMOUSE_API_PORT }));
+    const api = await naming('DORMOUSE_API_PORT', local.apiPort, () => serveHttpApi(handler, { port: local.apiPort }));
     stops.push(() => api.close());
 
     return {

@@ -1,4 +1,5 @@
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import {
   DeleteRuleCommand,
@@ -9,13 +10,17 @@ import {
   ElasticLoadBalancingV2Client,
   type Rule,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
-import { sweepDeps } from '../../shared/adapters/aws/sweep-deps.js';
+import { reconcilerDeps } from '../../shared/adapters/aws/composition/reconcile.js';
+import { streamPublisherDeps } from '../../shared/adapters/aws/composition/stream-publisher.js';
+import { sweepDeps } from '../../shared/adapters/aws/composition/sweep.js';
+import { taskEventsDeps } from '../../shared/adapters/aws/composition/task-events.js';
 import { sweep } from '../../shared/app/sweep.js';
-import { loadReconcilerConfig, type Env } from '../../shared/config.js';
+import { loadReconcilerConfig, loadStreamPublisherConfig, loadTaskEventsConfig, type Env } from '../../shared/config.js';
 import { INSTALLATION_TAG, TENANT_TAG } from '../../shared/adapters/common/names.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
@@ -23,6 +28,7 @@ import { createTestTables } from '../support/dynamodb.js';
 const cloudWatch = mockClient(CloudWatchClient);
 const ecs = mockClient(ECSClient);
 const elb = mockClient(ElasticLoadBalancingV2Client);
+const eventBridge = mockClient(EventBridgeClient);
 
 const LOAD_BALANCER = 'app/dormouse/50dc6c495c0c9188';
 const TARGET_GROUP = 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/dm-acme/6d0ecf831eec9f09';
@@ -47,6 +53,7 @@ beforeEach(() => {
   cloudWatch.reset();
   ecs.reset();
   elb.reset();
+  eventBridge.reset();
 });
 
 describe('sweepDeps', () => {
@@ -159,5 +166,45 @@ describe('sweepDeps', () => {
     expect(elb.commandCalls(DescribeTagsCommand).flatMap((call) => call.args[0].input.ResourceArns ?? [])).not.toContain(
       group('dm-stage-ghost'),
     );
+  });
+});
+
+describe('reconcilerDeps', () => {
+  it('gives the reconciler the settings its configuration asks for', () => {
+    const config = loadReconcilerConfig({ ...reconcilerEnv('tenants'), DORMOUSE_MAX_RESTARTS: '5', DORMOUSE_HANDOVER: 'overlap' });
+
+    const { settings } = reconcilerDeps(config, { dynamoClient: new DynamoDBClient({}) });
+
+    expect(settings).toMatchObject({ maxRestarts: 5, handover: 'overlap', persistentData: false, maxActiveTenants: 90 });
+    expect(settings.hostFor('acme')).toBe('acme.trials.example.com');
+  });
+});
+
+describe('taskEventsDeps', () => {
+  it('keeps actual state in the configured tenant table', async () => {
+    const tables = await createTestTables();
+
+    const { store } = taskEventsDeps(loadTaskEventsConfig({ DORMOUSE_TABLE_NAME: tables.tenantTable }), { dynamoClient: tables.client });
+
+    const created = await new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient }).create(
+      newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: new Date(), trialDays: 14 }),
+      { maxTenants: 10 },
+    );
+    expect(await store.get('acme')).toEqual(created);
+  });
+});
+
+describe('streamPublisherDeps', () => {
+  it('publishes to the configured bus', async () => {
+    eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
+    const { publisher } = streamPublisherDeps(loadStreamPublisherConfig({ DORMOUSE_EVENT_BUS_NAME: 'dormouse-prod' }), {
+      eventBridgeClient: new EventBridgeClient({ region: 'eu-west-1' }),
+    });
+
+    await publisher.publish([{ detailType: 'Tenant Ready', tenantId: 'acme', detail: {}, time: '2026-01-05T09:00:00.000Z' }]);
+
+    expect(
+      eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input.Entries?.map((entry) => entry.EventBusName)),
+    ).toEqual([['dormouse-prod']]);
   });
 });

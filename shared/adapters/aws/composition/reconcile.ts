@@ -1,0 +1,53 @@
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { EFSClient } from '@aws-sdk/client-efs';
+import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import type { ReconcilerConfig } from '../../../config.js';
+import { reconcileSettings } from '../../../config/reconcile-settings.js';
+import type { ReconcileDeps } from '../../../app/reconcile.js';
+import { systemClock } from '../../../ports/clock.js';
+import type { Storage, StorageInventory } from '../../../ports/storage.js';
+import { translatingAwsErrors } from '../aws-errors.js';
+import { EcsCompute } from '../ecs-compute.js';
+import { EfsStorage } from '../efs-storage.js';
+import { ElbRouting } from '../elb-routing.js';
+import { tenantStore, type AwsClients } from './clients.js';
+
+/** The reconciler's adapters, at the wider types the sweep also uses them at. */
+export function reconcilerAdapters(config: ReconcilerConfig, clients: AwsClients) {
+  const ecsClient = clients.ecsClient ?? new ECSClient({});
+  const storage = efsStorageFor(config, { ...clients, ecsClient });
+  return {
+    ...(storage ? { storage } : {}),
+    store: tenantStore(config.tenantTable, clients.dynamoClient),
+    compute: translatingAwsErrors(new EcsCompute({ ...config.ecs, installation: config.installation, client: ecsClient })),
+    routing: translatingAwsErrors(
+      new ElbRouting({
+        ...config.elb,
+        installation: config.installation,
+        client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}),
+      }),
+    ),
+  };
+}
+
+/** The tenants' data on EFS when the installation has a data path, else undefined (stateless). */
+function efsStorageFor(config: ReconcilerConfig, clients: AwsClients): (Storage & StorageInventory) | undefined {
+  if (!config.storage) return undefined;
+  return translatingAwsErrors(
+    new EfsStorage({
+      ...config.storage,
+      installation: config.installation,
+      baseTaskDefinition: config.ecs.taskDefinition,
+      containerName: config.ecs.containerName,
+      efsClient: clients.efsClient ?? new EFSClient({}),
+      ecsClient: clients.ecsClient ?? new ECSClient({}),
+      lambdaClient: clients.lambdaClient ?? new LambdaClient({}),
+    }),
+  );
+}
+
+/** The reconcile function: the reconciler on DynamoDB, ECS and ELBv2, and on EFS and Lambda with a data path. */
+export function reconcilerDeps(config: ReconcilerConfig, clients: AwsClients = {}): ReconcileDeps {
+  return { ...reconcilerAdapters(config, clients), clock: systemClock, settings: reconcileSettings(config) };
+}

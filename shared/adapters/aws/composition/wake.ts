@@ -1,0 +1,24 @@
+import type { WakeConfig } from '../../../config.js';
+import { MissCache } from '../../../app/miss-cache.js';
+import type { WakeDeps } from '../../../app/wake.js';
+import { systemClock, type Clock } from '../../../ports/clock.js';
+import { tenantStore, type AwsClients } from './clients.js';
+
+export interface WakeDepsOverrides extends Pick<AwsClients, 'dynamoClient'> {
+  clock?: Clock;
+}
+
+/** The wake function; embedded mode runs the same wiring. The cache of unknown slugs lives as long as the process. */
+export function wakeDeps(config: WakeConfig, overrides: WakeDepsOverrides = {}): WakeDeps {
+  return {
+    store: tenantStore(config.tenantTable, overrides.dynamoClient),
+    clock: overrides.clock ?? systemClock,
+    settings: {
+      rootDomain: config.baseUrl.hostname,
+      maxActiveTenants: config.maxActiveTenants,
+      minRunMs: config.minRunMs,
+      anonymousWakesPerHour: config.anonymousWakesPerHour,
+    },
+    unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }),
+  };
+}

@@ -1,0 +1,578 @@
+// zod's mini build: these schemas load at every cold start, and the classic build costs the API
+// and wake functions about ten milliseconds more there.
+import * as z from 'zod/mini';
+import type { $ZodType, output } from 'zod/v4/core';
+import { LOCAL_INSTALLATION, installationProblem } from '../domain/installation.js';
+import { HANDOVERS } from '../domain/plan.js';
+
+/**
+ * Every `DORMOUSE_*` variable, declared once: its parser, its default, what it means and which
+ * programs read it. The Lambda loaders, embedded mode, the CDK app (which writes the functions'
+ * environment) and the README's configuration tables all come from here.
+ */
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** The programs that read settings: the Lambda functions, and `npm start`'s embedded mode. */
+export type Program = 'api' | 'wake' | 'reconciler' | 'sweep' | 'task-events' | 'stream-publisher' | 'embedded';
+
+/** The README table a setting is listed in. */
+export type SettingGroup = 'api' | 'embedded' | 'reconciler' | 'sweep';
+
+export interface Setting {
+  /** Reads the variable's text (never empty: empty values count as unset). */
+  parser: $ZodType;
+  /** As it would be written in the environment. */
+  default?: string;
+  /** Embedded mode's own default, where it has one and AWS has none or another. */
+  localDefault?: string;
+  /** What leaving it unset means, for a setting with no default; a setting with neither is required. */
+  unset?: string;
+  /** More about the default, for the README (such as what the CDK app sets). */
+  note?: string;
+  /** One line for the README. */
+  meaning: string;
+  readBy: readonly Program[];
+  group: SettingGroup;
+}
+
+const positiveInt = z.coerce.number().check(z.int(), z.positive());
+const nonNegativeInt = z.coerce.number().check(z.int(), z.nonnegative());
+/** Embedded mode's durations: fractions allowed, for quick tests. */
+const positiveNumber = z.coerce.number().check(z.positive());
+const port = z.coerce.number().check(z.int(), z.minimum(0), z.maximum(65_535));
+const nonEmpty = z.string().check(z.minLength(1));
+const tableName = z.string().check(z.minLength(3));
+const path = z.string().check(z.startsWith('/', 'must start with /'));
+const fileSystemId = z.string().check(z.regex(/^fs-[0-9a-f]+$/, 'must be an EFS file system id like fs-0123456789abcdef0'));
+
+const flag = z.pipe(
+  z.enum(['true', 'false']),
+  z.transform((value: 'true' | 'false') => value === 'true'),
+);
+
+/** `http(s)://host[:port]` with nothing after it: tenant URLs are `<scheme>://<slug>.<host>[:port]`. */
+const baseUrl = z
+  .pipe(
+    z.url(),
+    z.transform((value: string) => new URL(value)),
+  )
+  .check(
+    z.refine((url) => ['http:', 'https:'].includes(url.protocol), 'must start with http:// or https://'),
+    z.refine((url) => url.pathname === '/' && !url.search && !url.hash, 'must have no path, query or fragment'),
+  );
+
+/** `arn:aws:iam::<account>:role/<path/>name` or `…:user/<path/>name`, as in the `adminPrincipals` setting. */
+const ADMIN_PRINCIPAL = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/;
+
+/** `a, b,,c` → `['a', 'b', 'c']`. */
+const commaSeparated = z.pipe(
+  z.string(),
+  z.transform((value: string) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  ),
+);
+
+const commaList = commaSeparated.check(z.refine((items) => items.length > 0, 'must list at least one id, separated by commas'));
+
+const adminPrincipalList = commaSeparated.check(
+  z.refine(
+    (arns) => arns.every((arn) => ADMIN_PRINCIPAL.test(arn)),
+    'must be IAM role or user ARNs separated by commas, like arn:aws:iam::123456789012:role/DormouseAdmin',
+  ),
+);
+
+const installationId = z
+  .string()
+  .check(
+    z.refine((value: string) => installationProblem(value) === undefined, installationProblem('') ?? 'is not a valid installation id'),
+  );
+
+const emailSender = z
+  .string()
+  .check(
+    z.regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/, 'must be an address like trials@example.com or "Name <trials@example.com>"'),
+  );
+
+const ALB_TARGET_GROUPS = 'must stay under the ALB hard limit of 100 target groups';
+
+export const SETTINGS = {
+  // ---- The API (and embedded mode, which runs it) ---------------------------------------------
+  DORMOUSE_TABLE_NAME: {
+    parser: tableName,
+    localDefault: 'dormouse-tenants',
+    meaning: 'tenant table',
+    readBy: ['api', 'wake', 'reconciler', 'task-events'],
+    group: 'api',
+  },
+  DORMOUSE_INSTALLATION: {
+    parser: installationId,
+    // Required on AWS: a default shared by two stacks would let them adopt each other's resources.
+    localDefault: LOCAL_INSTALLATION,
+    note: 'the CDK app sets it',
+    meaning:
+      'installation id, 1 to 7 lowercase letters and digits starting with a letter: in the names and the `dormouse:installation` tag of every tenant task, target group and rule',
+    readBy: ['reconciler', 'embedded'],
+    group: 'api',
+  },
+  DORMOUSE_IDEMPOTENCY_TABLE_NAME: {
+    parser: tableName,
+    localDefault: 'dormouse-idempotency',
+    meaning: 'Powertools idempotency table',
+    readBy: ['api'],
+    group: 'api',
+  },
+  DORMOUSE_BASE_URL: {
+    parser: baseUrl,
+    note: 'locally always `http://localhost:$DORMOUSE_GATEWAY_PORT`',
+    meaning: 'tenants are served at `<scheme>://<slug>.<host>[:port]` of it, e.g. `https://trials.example.com`',
+    readBy: ['api', 'wake', 'reconciler'],
+    group: 'api',
+  },
+  DORMOUSE_MAX_TENANTS: {
+    parser: positiveInt,
+    default: '1000',
+    meaning: 'ceiling on live tenants',
+    readBy: ['api'],
+    group: 'api',
+  },
+  DORMOUSE_TRIAL_DAYS: {
+    parser: positiveInt,
+    default: '14',
+    meaning: 'trial length; sets `trialEndsAt`',
+    readBy: ['api'],
+    group: 'api',
+  },
+  DORMOUSE_IDEMPOTENCY_TTL_SECONDS: {
+    parser: positiveInt,
+    default: '3600',
+    meaning: 'how long a signup can be replayed by its `Idempotency-Key`',
+    readBy: ['api'],
+    group: 'api',
+  },
+  DORMOUSE_ADMIN_TOKEN: {
+    parser: z.string().check(z.minLength(16, 'must be at least 16 characters')),
+    unset: 'generated and printed at start locally',
+    meaning: 'local admin bearer token (≥ 16 characters); ignored on AWS Lambda, with a warning in the log',
+    readBy: ['api'],
+    group: 'api',
+  },
+  DORMOUSE_ADMIN_PRINCIPALS: {
+    parser: adminPrincipalList,
+    unset: 'none',
+    meaning:
+      "IAM role and user ARNs, comma-separated, whose signed requests are admin (a role's sessions count as the role); any other IAM signer gets `403`",
+    readBy: ['api'],
+    group: 'api',
+  },
+  DORMOUSE_SIGNUPS_PER_HOUR: {
+    parser: nonNegativeInt,
+    // 60 suits one person trying things locally; the CDK app sets 5 for the public internet.
+    default: '60',
+    note: '`5` in the CDK app (`signupsPerHour`)',
+    meaning: 'signups per source address and clock hour; `0` turns the limit off',
+    readBy: ['api'],
+    group: 'api',
+  },
+  DORMOUSE_TRUST_FORWARDED_FOR: {
+    parser: flag,
+    default: 'false',
+    meaning:
+      "count the address a proxy in front of the API appended to `X-Forwarded-For` instead of the connection's; only behind such a proxy",
+    readBy: ['api'],
+    group: 'api',
+  },
+  DORMOUSE_VERIFY_EMAIL: {
+    parser: flag,
+    default: 'false',
+    note: '`true` in the CDK app (`verifyEmail`)',
+    meaning: 'start a trial only once the mailed link is opened',
+    readBy: ['api'],
+    group: 'api',
+  },
+  DORMOUSE_EMAIL_SENDER: {
+    parser: emailSender,
+    // Mail stays on this machine (the outbox); the sender only fills in the From line.
+    localDefault: 'Dormouse <dormouse@localhost>',
+    unset: '`emailSender` in the CDK app',
+    meaning: 'From address of verification mails; required with `DORMOUSE_VERIFY_EMAIL=true`',
+    readBy: ['api'],
+    group: 'api',
+  },
+
+  // ---- Embedded mode only (`npm start`) -------------------------------------------------------
+  DORMOUSE_API_PORT: {
+    parser: port,
+    default: '3000',
+    meaning: 'local API port (`0` picks a free one)',
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+  DORMOUSE_GATEWAY_PORT: {
+    parser: port,
+    default: '8080',
+    meaning: 'local gateway port, used in tenant URLs',
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+  DORMOUSE_DATA_DIR: {
+    parser: nonEmpty,
+    unset: 'in memory',
+    meaning:
+      "keep DynamoDB Local's data and the tenants' data in this directory across restarts (relative to the working directory; created if missing); DynamoDB Local is restarted if it dies",
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+  DORMOUSE_DYNAMODB_PORT: {
+    parser: port,
+    unset: 'a free port',
+    meaning: 'port for the DynamoDB Local that `npm start` starts',
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+  DORMOUSE_DYNAMODB_ENDPOINT: {
+    parser: z.url(),
+    unset: 'unset',
+    meaning: 'use a DynamoDB Local that is already running instead; it must answer at start',
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+  DORMOUSE_TENANT_COMMAND: {
+    parser: nonEmpty,
+    unset: 'the demo app (`node demo/whoami.mjs`)',
+    meaning:
+      'the tenant application locally, a shell command line; it gets `PORT`, `TENANT_ID`, `TENANT_HOST` and `DATA_DIR` and must answer `GET $DORMOUSE_HEALTH_CHECK_PATH` with a 2xx or 3xx status',
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+  DORMOUSE_UNHEALTHY_SECONDS: {
+    parser: positiveNumber,
+    default: '300',
+    meaning: 'how long a new task may fail its health check before it is replaced (5 minutes on AWS)',
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+  DORMOUSE_SWEEP_SECONDS: {
+    // Shorter sweeps would keep a core busy for nothing.
+    parser: z.coerce.number().check(z.minimum(1, 'must be at least 1 second')),
+    default: '30',
+    meaning: 'how often the local sweep runs (at least `1`)',
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+  DORMOUSE_IDLE_SECONDS: {
+    parser: positiveNumber,
+    default: '900',
+    meaning: 'local idle timeout (the AWS one is `DORMOUSE_IDLE_MINUTES`)',
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+  DORMOUSE_MIN_RUN_SECONDS: {
+    parser: positiveNumber,
+    default: '300',
+    meaning: 'local minimum run time after a start or a wake (the AWS one is `DORMOUSE_MIN_RUN_MINUTES`)',
+    readBy: ['embedded'],
+    group: 'embedded',
+  },
+
+  // ---- The reconciler (on AWS the CDK app sets all of these) ----------------------------------
+  DORMOUSE_CLUSTER: {
+    parser: nonEmpty,
+    meaning: 'ECS cluster name or ARN',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_TASK_DEFINITION: {
+    parser: nonEmpty,
+    meaning: 'the tenant task definition',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_CONTAINER_NAME: {
+    parser: nonEmpty,
+    default: 'app',
+    meaning: 'container that receives `TENANT_ID` and `TENANT_HOST`',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_CONTAINER_PORT: {
+    parser: positiveInt.check(z.maximum(65_535)),
+    default: '80',
+    meaning: 'port the target group sends traffic to',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_SUBNETS: {
+    parser: commaList,
+    meaning: "comma-separated subnet ids for the tasks' network interfaces",
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_SECURITY_GROUPS: {
+    parser: commaList,
+    meaning: "comma-separated security group ids for the tasks' network interfaces",
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_ASSIGN_PUBLIC_IP: {
+    parser: flag,
+    default: 'false',
+    meaning: 'tasks sit in private subnets behind the ALB',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_VPC_ID: {
+    parser: nonEmpty,
+    meaning: 'where target groups go',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_LISTENER_ARN: {
+    parser: nonEmpty,
+    meaning: 'where host rules go',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_HEALTH_CHECK_PATH: {
+    parser: path,
+    default: '/',
+    meaning:
+      "health check path of the tenant app (`200-399` is healthy), as the ALB's own default; the target groups' on AWS, the gateway's locally; the demo app answers it",
+    readBy: ['reconciler', 'embedded'],
+    group: 'reconciler',
+  },
+  DORMOUSE_MAX_ACTIVE_TENANTS: {
+    parser: positiveInt.check(z.maximum(99, ALB_TARGET_GROUPS)),
+    default: '90',
+    meaning: 'routing slots per ALB (≤ 99: the ALB allows 100 target groups); the wake function evicts at the same ceiling',
+    readBy: ['reconciler', 'wake', 'embedded'],
+    group: 'reconciler',
+  },
+  DORMOUSE_SPOT_ATTEMPTS: {
+    parser: positiveInt,
+    default: '3',
+    meaning: 'Spot capacity refusals before the on-demand fallback',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_ON_DEMAND_FALLBACK: {
+    parser: flag,
+    default: 'true',
+    meaning: 'allow FARGATE on-demand when Spot has no capacity',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_MAX_RESTARTS: {
+    parser: positiveInt,
+    default: '3',
+    meaning: 'failed starts (unexpected stops, and steps AWS refuses for good) before a tenant is `Failed`',
+    readBy: ['reconciler', 'embedded'],
+    group: 'reconciler',
+  },
+  DORMOUSE_TOMBSTONE_DAYS: {
+    parser: positiveInt,
+    default: '7',
+    meaning: "how long a deleted tenant's slug stays taken",
+    readBy: ['reconciler', 'embedded'],
+    group: 'reconciler',
+  },
+  DORMOUSE_HANDOVER: {
+    parser: z.enum(HANDOVERS),
+    default: 'stop-first',
+    meaning:
+      "how a tenant's task is replaced: `stop-first` (one writer of its data at a time) or `overlap` (the new task serves before the old one stops)",
+    readBy: ['reconciler', 'embedded'],
+    group: 'reconciler',
+  },
+  DORMOUSE_DATA_PATH: {
+    parser: path,
+    unset: 'no persistent data',
+    meaning: "where a tenant's persistent data is mounted in its task; set, tenants keep data that is removed when they are deleted",
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_FILE_SYSTEM_ID: {
+    parser: fileSystemId,
+    unset: 'required with DORMOUSE_DATA_PATH',
+    meaning: "the EFS file system that holds every tenant's data, one access point per tenant",
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_DATA_CLEANER_FUNCTION: {
+    parser: nonEmpty,
+    unset: 'required with DORMOUSE_DATA_PATH',
+    meaning: "the function that removes a deleted tenant's files from the file system",
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_EVENT_BUS_NAME: {
+    parser: nonEmpty,
+    meaning: 'stream publisher: the custom bus domain events go to',
+    readBy: ['stream-publisher'],
+    group: 'reconciler',
+  },
+
+  // ---- The sweep and the wake function --------------------------------------------------------
+  DORMOUSE_LOAD_BALANCER_FULL_NAME: {
+    parser: z
+      .string()
+      .check(z.regex(/^app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+$/, 'must be the ALB full name app/<name>/<id> (the end of its ARN)')),
+    meaning: "sweep: `app/<name>/<id>`, the ALB's CloudWatch dimension",
+    readBy: ['sweep'],
+    group: 'sweep',
+  },
+  DORMOUSE_IDLE_MINUTES: {
+    parser: positiveInt,
+    default: '15',
+    meaning: 'no traffic for this long → passivated',
+    readBy: ['sweep'],
+    group: 'sweep',
+  },
+  DORMOUSE_MIN_RUN_MINUTES: {
+    // Read by the sweep and the wake function alike, so one value is valid for both.
+    parser: positiveInt,
+    default: '5',
+    meaning: 'never passivated (or evicted) sooner after a start or a wake',
+    readBy: ['sweep', 'wake'],
+    group: 'sweep',
+  },
+  DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: {
+    parser: positiveInt.check(z.maximum(60)),
+    default: '6',
+    meaning: 'times in an hour requests to its address may wake one tenant (1–60)',
+    readBy: ['wake', 'embedded'],
+    group: 'sweep',
+  },
+  DORMOUSE_EXPIRING_NOTICE_HOURS: {
+    parser: positiveInt,
+    default: '24',
+    meaning: '`Tenant Expiring` this long before the trial ends',
+    readBy: ['sweep'],
+    group: 'sweep',
+  },
+  DORMOUSE_SWEEP_PAGE_SIZE: {
+    parser: positiveInt.check(z.maximum(1000)),
+    default: '100',
+    meaning: 'tenants per page of the active index',
+    readBy: ['sweep'],
+    group: 'sweep',
+  },
+  DORMOUSE_SWEEP_BUDGET_SECONDS: {
+    parser: positiveInt.check(z.maximum(840, 'must leave room within the 15-minute Lambda limit')),
+    default: '40',
+    meaning: 'time after which a run starts no new page',
+    readBy: ['sweep'],
+    group: 'sweep',
+  },
+  DORMOUSE_STUCK_MINUTES: {
+    parser: positiveNumber,
+    default: '15',
+    meaning:
+      'a tenant in `Pending`, `Provisioning`, `Waking`, `Passivating` or `Deleting` this long counts in the `TenantsStuck` metric (alarmed on); locally it gets a warning line in the terminal',
+    readBy: ['sweep', 'embedded'],
+    group: 'sweep',
+  },
+} as const satisfies Record<`DORMOUSE_${string}`, Setting>;
+
+type Settings = typeof SETTINGS;
+export type SettingName = keyof Settings;
+
+/** The settings `program` reads. */
+export type SettingOf<P extends Program> = { [K in SettingName]: P extends Settings[K]['readBy'][number] ? K : never }[SettingName];
+
+type ValueOf<K extends SettingName> = Settings[K] extends { unset: string }
+  ? output<Settings[K]['parser']> | undefined
+  : output<Settings[K]['parser']>;
+
+/** The settings of `program`, parsed, under their variable names. */
+export type Parsed<P extends Program> = { [K in SettingOf<P>]: ValueOf<K> };
+
+/** Whether a variable is set: empty strings mean "unset", as they do for most shells and CloudFormation parameters. */
+function present(env: Env): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''));
+}
+
+export function parseEnv<S extends $ZodType>(schema: S, env: Env): output<S> {
+  const result = z.safeParse(schema, present(env));
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  return result.data;
+}
+
+function declared(name: string): Setting {
+  return (SETTINGS as Record<string, Setting>)[name]!;
+}
+
+/** Reads, with their defaults, the settings `program` reads from `env`; a bad or missing one fails with its name. */
+export function readSettings<P extends Program>(program: P, env: Env): Parsed<P> {
+  const shape: Record<string, $ZodType> = {};
+  const defaults: Record<string, string> = {};
+  for (const [name, setting] of Object.entries(SETTINGS as Record<string, Setting>)) {
+    if (!setting.readBy.includes(program)) continue;
+    shape[name] = setting.unset !== undefined ? z.optional(setting.parser) : setting.parser;
+    if (setting.default !== undefined) defaults[name] = setting.default;
+  }
+  return parseEnv(z.object(shape), { ...defaults, ...present(env) }) as Parsed<P>;
+}
+
+/** `env` with embedded mode's own defaults (table names, installation, mail sender) where it leaves them unset. */
+export function withLocalDefaults(env: Env): Env {
+  const local = Object.entries(SETTINGS as Record<string, Setting>).flatMap(([name, setting]) =>
+    setting.localDefault === undefined ? [] : [[name, setting.localDefault]],
+  );
+  return { ...Object.fromEntries(local), ...present(env) };
+}
+
+/** A setting's declared default, parsed: for programs that do not read the variable but follow its default. */
+export function declaredDefault<K extends SettingName>(name: K): output<Settings[K]['parser']> {
+  const setting = declared(name);
+  if (setting.default === undefined) throw new Error(`${name} has no default`);
+  return z.parse(setting.parser, setting.default) as output<Settings[K]['parser']>;
+}
+
+/** A `DORMOUSE_*` variable that none of the programs reads, and the known name closest to it. */
+export interface UnknownSetting {
+  name: string;
+  closest: string;
+}
+
+/**
+ * The `DORMOUSE_*` variables in `env` that none of `programs` reads: a misspelled name would
+ * otherwise be ignored without a word, leaving its default in force.
+ */
+export function unknownSettings(env: Env, programs: readonly Program[]): UnknownSetting[] {
+  const known = Object.entries(SETTINGS as Record<string, Setting>)
+    .filter(([, setting]) => setting.readBy.some((program) => programs.includes(program)))
+    .map(([name]) => name);
+  return Object.keys(env)
+    .filter((name) => name.startsWith('DORMOUSE_') && !known.includes(name))
+    .sort()
+    .map((name) => ({
+      name,
+      closest: known.reduce((best, candidate) => (editDistance(name, candidate) < editDistance(name, best) ? candidate : best)),
+    }));
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions from `a` to `b`. */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}

@@ -1,0 +1,158 @@
+import { readFileSync } from 'node:fs';
+import * as z from 'zod/mini';
+import { describe, expect, it } from 'vitest';
+import { loadEmbeddedConfig, loadReconcilerConfig, unknownSettings } from '../../shared/config.js';
+import { RECONCILE_DEFAULTS, reconcileSettings } from '../../shared/config/reconcile-settings.js';
+import { configurationTables, withTables } from '../../shared/config/readme.js';
+import { SETTINGS, declaredDefault, readSettings, withLocalDefaults, type Setting } from '../../shared/config/settings.js';
+
+const README = new URL('../../README.md', import.meta.url);
+const declared = Object.entries(SETTINGS as Record<string, Setting>);
+
+const reconcilerEnv = {
+  DORMOUSE_TABLE_NAME: 'tenants',
+  DORMOUSE_INSTALLATION: 'test',
+  DORMOUSE_BASE_URL: 'https://trials.example.com',
+  DORMOUSE_CLUSTER: 'dormouse',
+  DORMOUSE_TASK_DEFINITION: 'dormouse-tenant:1',
+  DORMOUSE_SUBNETS: 'subnet-a',
+  DORMOUSE_SECURITY_GROUPS: 'sg-a',
+  DORMOUSE_VPC_ID: 'vpc-a',
+  DORMOUSE_LISTENER_ARN: 'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/dormouse/1/2',
+};
+
+describe('the configuration declaration', () => {
+  it('agrees with the configuration tables of the README (regenerate them with npm run config:readme)', () => {
+    const readme = readFileSync(README, 'utf8');
+
+    expect(readme).toBe(withTables(readme, configurationTables()));
+  });
+
+  it('lists every DORMOUSE_* variable the README names in its tables, and no other', () => {
+    const readme = readFileSync(README, 'utf8');
+    const tables = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Deploy to AWS'));
+    const named = new Set([...tables.matchAll(/^\| `(DORMOUSE_\w+)`/gm)].map((match) => match[1]));
+
+    expect([...named].sort()).toEqual(declared.map(([name]) => name).sort());
+  });
+
+  it.each(declared)('%s: its defaults are values its parser accepts', (_name, setting) => {
+    for (const value of [setting.default, setting.localDefault]) {
+      if (value !== undefined) expect(z.safeParse(setting.parser, value).success).toBe(true);
+    }
+    expect(setting.default !== undefined && setting.unset !== undefined).toBe(false);
+  });
+
+  it('reads each program its own variables, defaults included, and nothing else', () => {
+    const parsed = readSettings('wake', { ...reconcilerEnv, DORMOUSE_MIN_RUN_MINUTES: '7' });
+
+    expect(parsed).toEqual({
+      DORMOUSE_TABLE_NAME: 'tenants',
+      DORMOUSE_BASE_URL: new URL('https://trials.example.com'),
+      DORMOUSE_MAX_ACTIVE_TENANTS: 90,
+      DORMOUSE_MIN_RUN_MINUTES: 7,
+      DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: 6,
+    });
+  });
+
+  it("fills in embedded mode's own defaults only where a variable is unset or empty", () => {
+    expect(withLocalDefaults({ DORMOUSE_TABLE_NAME: '', DORMOUSE_INSTALLATION: 'dev' })).toMatchObject({
+      DORMOUSE_TABLE_NAME: 'dormouse-tenants',
+      DORMOUSE_IDEMPOTENCY_TABLE_NAME: 'dormouse-idempotency',
+      DORMOUSE_INSTALLATION: 'dev',
+      DORMOUSE_EMAIL_SENDER: 'Dormouse <dormouse@localhost>',
+    });
+  });
+
+  it("knows embedded mode's variables and the API's as settings of embedded mode, and no Lambda-only one", () => {
+    const env = { DORMOUSE_GATEWAY_PORT: '1', DORMOUSE_TRIAL_DAYS: '3', DORMOUSE_HANDOVER: 'overlap', DORMOUSE_CLUSTER: 'c' };
+
+    expect(unknownSettings(env, ['api', 'embedded'])).toEqual([{ name: 'DORMOUSE_CLUSTER', closest: 'DORMOUSE_HANDOVER' }]);
+  });
+
+  it('gives the health check the same default locally as on AWS, and a new task as long to become healthy', () => {
+    expect(loadEmbeddedConfig({}).healthCheckPath).toBe(loadReconcilerConfig(reconcilerEnv).elb.healthCheckPath);
+    expect(loadEmbeddedConfig({}).unhealthyTimeoutMs).toBe(RECONCILE_DEFAULTS.unhealthyTimeoutMs);
+    expect(declaredDefault('DORMOUSE_HEALTH_CHECK_PATH')).toBe('/');
+  });
+});
+
+describe('loadEmbeddedConfig', () => {
+  it('holds DORMOUSE_MAX_ACTIVE_TENANTS under the ALB limit as the reconciler does', () => {
+    expect(() => loadEmbeddedConfig({ DORMOUSE_MAX_ACTIVE_TENANTS: '100' })).toThrow(
+      /DORMOUSE_MAX_ACTIVE_TENANTS: must stay under the ALB hard limit of 100 target groups/,
+    );
+    expect(() => loadReconcilerConfig({ ...reconcilerEnv, DORMOUSE_MAX_ACTIVE_TENANTS: '100' })).toThrow(
+      /DORMOUSE_MAX_ACTIVE_TENANTS: must stay under the ALB hard limit of 100 target groups/,
+    );
+  });
+
+  it('applies the documented defaults, keeps tenant data and reads the handover', () => {
+    expect(loadEmbeddedConfig({})).toEqual({
+      installation: 'local',
+      apiPort: 3000,
+      gatewayPort: 8080,
+      healthCheckPath: '/',
+      unhealthyTimeoutMs: 300_000,
+      sweepMs: 30_000,
+      idleMs: 900_000,
+      minRunMs: 300_000,
+      stuckMs: 900_000,
+      anonymousWakesPerHour: 6,
+      reconcile: {
+        maxActiveTenants: 90,
+        spotAttemptsBeforeFallback: 3,
+        fallbackToOnDemand: true,
+        maxRestarts: 3,
+        tombstoneSeconds: 7 * 86_400,
+        persistentData: true,
+        handover: 'stop-first',
+      },
+    });
+    expect(loadEmbeddedConfig({ DORMOUSE_HANDOVER: 'overlap' }).reconcile.handover).toBe('overlap');
+    expect(() => loadEmbeddedConfig({ DORMOUSE_HANDOVER: 'both' })).toThrow(/DORMOUSE_HANDOVER/);
+  });
+
+  it('names a malformed embedded setting', () => {
+    expect(() => loadEmbeddedConfig({ DORMOUSE_SWEEP_SECONDS: '0.5' })).toThrow(/DORMOUSE_SWEEP_SECONDS: must be at least 1 second/);
+    expect(() => loadEmbeddedConfig({ DORMOUSE_API_PORT: '70000' })).toThrow(/DORMOUSE_API_PORT/);
+    expect(() => loadEmbeddedConfig({ DORMOUSE_INSTALLATION: 'Not-Valid' })).toThrow(/DORMOUSE_INSTALLATION/);
+  });
+});
+
+describe('reconcileSettings', () => {
+  it('puts the loaded policy together with the default timings', () => {
+    const settings = reconcileSettings(loadReconcilerConfig(reconcilerEnv));
+
+    expect(settings).toMatchObject({
+      ...RECONCILE_DEFAULTS,
+      maxActiveTenants: 90,
+      spotAttemptsBeforeFallback: 3,
+      fallbackToOnDemand: true,
+      maxRestarts: 3,
+      tombstoneSeconds: 7 * 86_400,
+      persistentData: false,
+      handover: 'stop-first',
+    });
+    expect(settings.hostFor('acme')).toBe('acme.trials.example.com');
+  });
+
+  it('keeps tenant data when DORMOUSE_DATA_PATH is set, and takes the handover asked for', () => {
+    const config = loadReconcilerConfig({
+      ...reconcilerEnv,
+      DORMOUSE_DATA_PATH: '/data',
+      DORMOUSE_FILE_SYSTEM_ID: 'fs-0123456789abcdef0',
+      DORMOUSE_DATA_CLEANER_FUNCTION: 'dormouse-DataCleaner',
+      DORMOUSE_HANDOVER: 'overlap',
+    });
+
+    expect(config.storage?.dataPath).toBe('/data');
+    expect(reconcileSettings(config)).toMatchObject({ persistentData: true, handover: 'overlap' });
+  });
+
+  it('takes timings given as data over the defaults', () => {
+    const settings = reconcileSettings(loadReconcilerConfig(reconcilerEnv), { pollMs: 500, listingLagMs: 0 });
+
+    expect(settings).toMatchObject({ pollMs: 500, listingLagMs: 0, leaseMs: RECONCILE_DEFAULTS.leaseMs });
+  });
+});
