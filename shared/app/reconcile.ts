@@ -240,7 +240,7 @@ function result(step: Step, phase: Phase): ReconcileResult {
 
 /** What exists for this tenant: tasks from ECS, target group and rule from the load balancer. */
 async function observe(deps: ReconcileDeps, tenant: Tenant): Promise<Observation> {
-  const known = [tenant.status.task?.arn].filter((arn): arn is string => Boolean(arn));
+  const known = [tenant.status.task?.arn, ...(tenant.status.stopping ?? [])].filter((arn): arn is string => Boolean(arn));
   if (!mayBeRouted(tenant)) {
     // On its way up with nothing recorded on the load balancer: its target group, target and
     // rule all come after a task runs, so until one does the load balancer cannot change the
@@ -305,10 +305,12 @@ async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, s
       return store.save({ ...tenant, status: { ...status, slot: false } }, { routingSlot: { claim: false } });
     case 'runTask':
       return runTask(deps, tenant, observed, step.capacityProvider, status);
-    case 'stopTask':
+    case 'stopTask': {
+      const noted = await noteStopping(deps, tenant, step.task);
       await compute.stopTask(step.task.arn, step.reason);
       step.task.desiredStatus = 'STOPPED';
-      return tenant;
+      return noted;
+    }
     case 'recordStop':
       return recordStop(deps, tenant, step.task, status);
     case 'fail':
@@ -350,6 +352,16 @@ async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, s
     case 'done':
       return tenant;
   }
+}
+
+/**
+ * With data, a task the record does not name is written down before it is told to stop: once
+ * stopping, ECS lists it only by its ARN, and until it has STOPPED it may still write the data.
+ */
+async function noteStopping(deps: ReconcileDeps, tenant: Tenant, task: ObservedTask): Promise<Tenant> {
+  const { stopping = [], task: recorded } = tenant.status;
+  if (!deps.settings.persistentData || task.arn === recorded?.arn || stopping.includes(task.arn)) return tenant;
+  return deps.store.save({ ...tenant, status: { ...tenant.status, stopping: [...stopping, task.arn] } });
 }
 
 function requireStorage(deps: ReconcileDeps): Storage {
@@ -509,10 +521,16 @@ function settle(tenant: Tenant, observed: Observation, phase: Phase, step: Step,
   const recorded = observed.tasks.find((candidate) => candidate.arn === previous.task?.arn);
   // The serving task, or an interrupted one that still serves until its replacement does.
   const keptTask = live.find((candidate) => candidate === recorded) ?? live[0] ?? (recorded && !isStopped(recorded) ? recorded : undefined);
+  // Followed by ARN until seen STOPPED (or forgotten by ECS), the recorded task too if another takes its place.
+  const displaced = recorded && recorded !== keptTask ? [recorded.arn] : [];
+  const stopping = [...(previous.stopping ?? []), ...displaced].filter((arn) =>
+    observed.tasks.some((candidate) => candidate.arn === arn && !isStopped(candidate)),
+  );
   const status: TenantStatus = {
     ...previous,
     phase,
     task: keptTask ? taskStatus(keptTask, previous.task) : undefined,
+    stopping: stopping.length > 0 ? stopping : undefined,
     targetGroupArn: observed.targetGroupArn,
     ruleArn: observed.rule?.arn,
     rulePriority: observed.rule?.priority,

@@ -472,10 +472,21 @@ describe('plan', () => {
             phase: 'Deleting',
           },
           {
-            name: 'removes the data once the listing lag after the last launch has passed',
+            name: 'keeps the data while a task of a launch never seen may have been interrupted unlisted and still be stopping',
             tenant: deleting({
               task: undefined,
               launch: { clientToken: 'acme-g1-r1', capacityProvider: 'FARGATE_SPOT', requestedAt: inSeconds(-16) },
+            }),
+            observed: observed(),
+            settings: withData,
+            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/starting/) },
+            phase: 'Deleting',
+          },
+          {
+            name: 'removes the data once the listing lag and the longest stop after the last launch have passed',
+            tenant: deleting({
+              task: undefined,
+              launch: { clientToken: 'acme-g1-r1', capacityProvider: 'FARGATE_SPOT', requestedAt: inSeconds(-136) },
             }),
             observed: observed(),
             settings: withData,

@@ -265,7 +265,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
               controlPlane.loop.trigger(tenantId);
               return {};
             },
-            drift: { compute, routing },
+            drift: { compute, routing, storage },
           },
           {
             idleMs: local.DORMOUSE_IDLE_SECONDS * 1000,
