@@ -155,6 +155,38 @@ describe('reconcile, with persistent data', () => {
     expect(world.cloud.storage.tenants.has('acme')).toBe(true);
   });
 
+  it('follows a task it stopped that the record does not name until it has STOPPED, and mounts the data only then', async () => {
+    // Prepare: a second task with the data, left by a start that was never recorded, slow to stop.
+    const world = await worldWithData();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const [recorded] = world.cloud.mountedTasksOf('acme');
+    await world.cloud.runTask({
+      tenantId: 'acme',
+      host: 'acme.trials.example.com',
+      clientToken: 'unrecorded',
+      capacityProvider: 'FARGATE_SPOT',
+      volume: 'data/tenants/acme',
+    });
+    const stray = world.cloud.mountedTasksOf('acme').find((task) => task !== recorded)!;
+    await world.reconcile('acme');
+    expect(stray.desiredStatus).toBe('STOPPED');
+    stray.ticks = 8;
+
+    // Act: the recorded task is interrupted while the stray one is still stopping.
+    world.cloud.interrupt(recorded!);
+    const startedBeside: string[] = [];
+    await world.converge(['acme'], 60, () => {
+      const replacement = world.cloud.mountedTasksOf('acme').find((task) => task !== recorded && task !== stray);
+      if (replacement && stray.lastStatus !== 'STOPPED') startedBeside.push(replacement.arn);
+    });
+
+    // Assess
+    expect(startedBeside).toEqual([]);
+    expect(stray.lastStatus).toBe('STOPPED');
+    expect((await world.store.get('acme'))!.status.stopping).toBeUndefined();
+  });
+
   it('lets the replacement start before the interrupted task stops when the app is declared safe for overlap', async () => {
     // Prepare
     const world = await worldWithData({ handover: 'overlap' });
