@@ -30,6 +30,16 @@ const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
 const IMAGE = /^[a-z0-9]([a-z0-9._\-/:]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/i;
 const ADMIN_PRINCIPAL = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const DATA_PATH_FORM =
+  'must be an absolute path in the container like /data (letters, digits, ".", "_" and "-" between slashes), or "" for no persistent data';
+/** Paths the container's runtime owns: a volume there would hide or break the system. */
+const SYSTEM_PATHS = ['/proc', '/sys', '/dev', '/etc', '/bin', '/sbin', '/lib', '/usr'];
+
+/** An absolute path of plain names: no `.` or `..` part, no trailing slash, not `/` itself. */
+function isDataPath(path: string): boolean {
+  return /^(\/[A-Za-z0-9._-]+)+$/.test(path) && !path.split('/').some((part) => part === '.' || part === '..');
+}
+
 /** Set per task by the reconciler; a static value would be overridden and only mislead. */
 const PER_TASK_ENV = new Set(['TENANT_ID', 'TENANT_HOST']);
 
@@ -289,6 +299,25 @@ const schema = z
         .optional(),
       /** Days the stack's own access log bucket keeps a log file. */
       accessLogsDays: wholeNumber(1, 3650).default(90),
+      /**
+       * Where each tenant's container finds its own persistent directory (an EFS access point of
+       * its own, mounted there). Left out or empty: tenants are stateless and no file system is made.
+       */
+      dataPath: z
+        .string({ error: DATA_PATH_FORM })
+        .refine((path) => path === '' || isDataPath(path), { error: DATA_PATH_FORM })
+        .transform((path) => (path === '' ? undefined : path))
+        .optional(),
+      /**
+       * How a tenant's task is replaced (a Spot interruption): `stop-first` stops the old task
+       * before the new one mounts the data, so one process writes it at a time; `overlap` starts
+       * the new one first, for apps that are safe with two writers.
+       */
+      handover: z.enum(['stop-first', 'overlap'], { error: 'must be "stop-first" or "overlap"' }).default('stop-first'),
+      /** Daily AWS Backup of the tenant file system (35 days kept). Needs dataPath. */
+      backup: flag(false).default(false),
+      /** The storage alarm fires when the tenant file system holds more than this many GiB. */
+      storageAlarmGiB: wholeNumber(1, 1_000_000).default(50),
     },
     { error: 'must be an object' },
   )
@@ -350,6 +379,16 @@ const schema = z
         'sweepRateMinutes',
         `must be at most idleTimeoutMinutes (${config.idleTimeoutMinutes}): a slower sweep leaves idle tenants running well past the timeout`,
       );
+    }
+    const dataPath = config.dataPath;
+    if (dataPath !== undefined && SYSTEM_PATHS.some((system) => dataPath === system || dataPath.startsWith(`${system}/`))) {
+      issue(
+        'dataPath',
+        `must not be a system directory of the container (${SYSTEM_PATHS.join(', ')}): a volume there hides what the image put there`,
+      );
+    }
+    if (config.backup && dataPath === undefined) {
+      issue('backup', 'backs up the tenant file system, which exists only with dataPath: set dataPath or leave backup out');
     }
     if (config.natGateways > config.availabilityZones.length) {
       issue('natGateways', `must be at most the number of availability zones (${config.availabilityZones.length})`);

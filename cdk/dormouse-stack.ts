@@ -9,6 +9,7 @@ import { DormouseEventBus } from './constructs/event-bus.js';
 import { LoadBalancer } from './constructs/load-balancer.js';
 import { OperatorAlerts } from './constructs/operator-alerts.js';
 import { TenantCluster } from './constructs/tenant-cluster.js';
+import { TenantStorage } from './constructs/tenant-storage.js';
 import { TenantTable } from './constructs/tenant-table.js';
 
 export interface DormouseStackProps extends StackProps {
@@ -27,6 +28,8 @@ export class DormouseStack extends Stack {
   readonly tables: TenantTable;
   readonly events: DormouseEventBus;
   readonly cluster: TenantCluster;
+  /** Persistent tenant data; only with `dormouse.dataPath`. */
+  readonly storage: TenantStorage | undefined;
   readonly loadBalancer: LoadBalancer;
   readonly controlPlane: ControlPlane;
   readonly api: TenantApi;
@@ -64,9 +67,21 @@ export class DormouseStack extends Stack {
         memory: config.memory,
         healthCheckPath: config.healthCheckPath,
         environment: config.environment,
+        ...(config.dataPath === undefined ? {} : { dataPath: config.dataPath }),
       },
       logRetention,
     });
+    this.storage =
+      config.dataPath === undefined
+        ? undefined
+        : new TenantStorage(this, 'Storage', {
+            cluster: this.cluster,
+            alerts,
+            dataPath: config.dataPath,
+            backup: config.backup,
+            alarmGiB: config.storageAlarmGiB,
+            logRetention,
+          });
 
     if (config.image !== undefined && isDockerHubImage(config.image)) {
       Annotations.of(this).addWarningV2(
@@ -94,6 +109,7 @@ export class DormouseStack extends Stack {
       cluster: this.cluster,
       loadBalancer: this.loadBalancer,
       alerts,
+      ...(this.storage ? { storage: this.storage } : {}),
       settings: {
         installation: this.installation,
         baseUrl: config.baseUrl,
@@ -117,6 +133,7 @@ export class DormouseStack extends Stack {
         signupsPerHour: config.signupsPerHour,
         verifyEmail: config.verifyEmail,
         emailSender: config.emailSender,
+        handover: config.handover,
       },
     });
 

@@ -19,6 +19,7 @@ interface Prices {
   eventbridge: { perMillionCustomEvents: number; perMillionPipesRequests: number };
   apiGateway: { perMillionHttpApiRequests: number };
   cloudwatch: { perThousandMetricsRequested: number };
+  efs: { asOf: string; standardPerGbMonth: number; infrequentAccessPerGbMonth: number };
 }
 
 const HOURS_PER_MONTH = 730;
@@ -30,6 +31,16 @@ const SWEEPS_PER_HOUR = 60;
 const METRICS_PER_ACTIVE_TENANT = 1;
 /** The ALB's hard limit is 100 target groups; one tenant each, one kept spare. */
 const ALWAYS_ON_TENANTS_PER_ALB = 99;
+/** Tenants on one ALB when they passivate (the figure the load balancer row uses). */
+const PASSIVATING_TENANTS_PER_ALB = 1000;
+/**
+ * Persistent data per tenant (dormouse.dataPath), on the EFS file system. Prices in
+ * bench/prices.json ("efs": us-east-1, looked up 2026-12-06; Standard from
+ * aws.amazon.com/efs/pricing, Infrequent Access from a June 2026 breakdown quoting it). The file
+ * system moves files untouched for 7 days to Infrequent Access, so a sleeping tenant's data ends
+ * up there; the two rows are the bounds.
+ */
+const DATA_GB_PER_TENANT = 0.1;
 
 function money(value: number): string {
   if (value >= 1) return `$${value.toFixed(2)}`;
@@ -84,7 +95,21 @@ const costModel: Section = {
     const alwaysOn = HOURS_PER_MONTH * hourly(prices.fargate.onDemand);
     const spotCompute = activeHours * hourly(prices.fargate.spot);
     const sweep = (activeHours * SWEEPS_PER_HOUR * METRICS_PER_ACTIVE_TENANT * prices.cloudwatch.perThousandMetricsRequested) / 1000;
+    const section = 'Cost model';
     const albMonth = HOURS_PER_MONTH * prices.alb.perHour;
+    const storageMonth = {
+      standard: DATA_GB_PER_TENANT * prices.efs.standardPerGbMonth,
+      infrequentAccess: DATA_GB_PER_TENANT * prices.efs.infrequentAccessPerGbMonth,
+    };
+    const storageRow = (tenants: number): Row => ({
+      section,
+      case: `storage, ${DATA_GB_PER_TENANT * 1000} MB per tenant`,
+      metric: `Per month, ${String(tenants).replace(/\B(?=(\d{3})+(?!\d))/g, ' ')} tenant${tenants === 1 ? '' : 's'}`,
+      value:
+        `${money(tenants * storageMonth.standard)} on EFS Standard, ${money(tenants * storageMonth.infrequentAccess)} on Infrequent Access ` +
+        `(${money(prices.efs.standardPerGbMonth)} and ${money(prices.efs.infrequentAccessPerGbMonth)} per GB-month, ${prices.efs.asOf})`,
+      data: { tenants, standard: tenants * storageMonth.standard, infrequentAccess: tenants * storageMonth.infrequentAccess },
+    });
 
     const steps = (earlier.get('lifecycle')?.details?.steps ?? []) as StepCost[];
     const cycle =
@@ -104,7 +129,6 @@ const costModel: Section = {
     const cyclesMonth = cycle ? cycle.total * WAKE_CYCLES_PER_MONTH : 0;
     const dormouseMonth = spotCompute + cyclesMonth + sweep;
 
-    const section = 'Cost model';
     const rows: Row[] = [
       {
         section,
@@ -162,10 +186,13 @@ const costModel: Section = {
         case: 'load balancer',
         metric: 'Per month',
         value:
-          `${money(albMonth)} per ALB before LCUs; per tenant ${money(albMonth / 1000)} with 1 000 passivating tenants on one ALB ` +
+          `${money(albMonth)} per ALB before LCUs; per tenant ${money(albMonth / PASSIVATING_TENANTS_PER_ALB)} with 1 000 passivating tenants on one ALB ` +
           `vs ${money(albMonth / ALWAYS_ON_TENANTS_PER_ALB)} always-on (at most ${ALWAYS_ON_TENANTS_PER_ALB} per ALB)`,
         data: { albMonth },
       },
+      storageRow(1),
+      storageRow(ALWAYS_ON_TENANTS_PER_ALB),
+      storageRow(PASSIVATING_TENANTS_PER_ALB),
     ];
     return {
       rows,
@@ -173,7 +200,8 @@ const costModel: Section = {
         `Cost model: published prices as of ${prices.asOf} (${prices.region}, bench/prices.json, with their sources); Fargate Spot prices vary and the figure is a typical one. ` +
           `A month is ${HOURS_PER_MONTH} h; "${ACTIVE_SHARE * 100} % active" counts the idle time before passivation as active. Assumed: ${WAKE_CYCLES_PER_MONTH} wake cycles a month, ` +
           `and the idle sweep asking CloudWatch for ${METRICS_PER_ACTIVE_TENANT} metric per active tenant every minute (as the sweep does). ` +
-          "Not counted: LCUs (they depend on the tenants' traffic), NAT and data transfer, CloudWatch Logs, the 20 GB of task storage Fargate includes.",
+          "Not counted: LCUs (they depend on the tenants' traffic), NAT and data transfer, CloudWatch Logs, the 20 GB of task storage Fargate includes, " +
+          'EFS Elastic Throughput (per GB read and written) and Infrequent Access reads, and AWS Backup storage when dormouse.backup is on.',
       ],
     };
   },

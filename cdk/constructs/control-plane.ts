@@ -16,6 +16,7 @@ import { dormouseFunction } from './function.js';
 import type { LoadBalancer } from './load-balancer.js';
 import type { OperatorAlerts } from './operator-alerts.js';
 import type { TenantCluster } from './tenant-cluster.js';
+import type { TenantStorage } from './tenant-storage.js';
 import type { TenantTable } from './tenant-table.js';
 
 /** What the control plane is told about the product, beyond the resources it is wired to. */
@@ -54,6 +55,8 @@ export interface ControlPlaneSettings {
   readonly verifyEmail: boolean;
   /** From address of the verification mails; the API may send as this address only. */
   readonly emailSender: string;
+  /** How a tenant's task is replaced: the old one stopped first (one writer of its data), or overlapping. */
+  readonly handover: 'stop-first' | 'overlap';
 }
 
 export interface ControlPlaneProps {
@@ -63,6 +66,8 @@ export interface ControlPlaneProps {
   readonly loadBalancer: LoadBalancer;
   readonly alerts: OperatorAlerts;
   readonly settings: ControlPlaneSettings;
+  /** Persistent tenant data. @default none: tenants are stateless */
+  readonly storage?: TenantStorage;
 }
 
 /** Reconcile runs are held to this so that a lease (5 min) always outlives the run holding it. */
@@ -296,11 +301,14 @@ export class ControlPlane extends Construct {
 
 /**
  * Everything the reconciler needs wherever it runs, the reconcile function or the sweep (which
- * reconciles the tenants it finds due): the tenant table, ECS, ELBv2 and its settings.
+ * reconciles the tenants it finds due): the tenant table, ECS, ELBv2, the tenant file system
+ * when there is one, and its settings.
  */
-function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancer, settings }: ControlPlaneProps): void {
+function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancer, settings, storage }: ControlPlaneProps): void {
   tables.bindTenantStore(fn);
-  cluster.bindCompute(fn, settings.installation);
+  // With persistent data every tenant runs a task definition of its own, which mounts its access point.
+  cluster.bindCompute(fn, settings.installation, { tenantTaskDefinitions: storage !== undefined });
+  storage?.bindReconciler(fn, settings.installation);
   loadBalancer.bindRouting(fn, settings.installation);
   fn.addEnvironment('DORMOUSE_INSTALLATION', settings.installation);
   fn.addEnvironment('DORMOUSE_BASE_URL', settings.baseUrl);
@@ -309,6 +317,7 @@ function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancer, set
   fn.addEnvironment('DORMOUSE_ON_DEMAND_FALLBACK', String(settings.onDemandFallback));
   fn.addEnvironment('DORMOUSE_MAX_RESTARTS', String(settings.maxRestarts));
   fn.addEnvironment('DORMOUSE_TOMBSTONE_DAYS', String(settings.tombstoneDays));
+  fn.addEnvironment('DORMOUSE_HANDOVER', settings.handover);
 }
 
 /**

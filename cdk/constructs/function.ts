@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import type { ISecurityGroup, ISubnet, IVpc } from 'aws-cdk-lib/aws-ec2';
+import { ManagedPolicy, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime, type FileSystem } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -26,6 +27,10 @@ export interface DormouseFunctionProps {
   readonly logLevel?: string;
   /** @default none: the function draws on the account's unreserved concurrency */
   readonly reservedConcurrentExecutions?: number;
+  /** @default none: the function runs outside any VPC */
+  readonly network?: { readonly vpc: IVpc; readonly subnets: ISubnet[]; readonly securityGroup: ISecurityGroup };
+  /** A file system the function mounts; needs `network`. @default none */
+  readonly filesystem?: FileSystem;
 }
 
 /**
@@ -45,6 +50,10 @@ export function dormouseFunction(scope: Construct, id: string, props: DormouseFu
     description: `Dormouse ${props.entry} function`,
   });
   logGroup.grantWrite(role);
+  if (props.network) {
+    // Lambda leaves the execution role alone when it is given one, so the VPC policy is attached here.
+    role.addManagedPolicy(ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'));
+  }
 
   const fn = new NodejsFunction(scope, id, {
     entry: `${PROJECT_ROOT}lambdas/${props.entry}.ts`,
@@ -59,6 +68,10 @@ export function dormouseFunction(scope: Construct, id: string, props: DormouseFu
     ...(props.reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
     role,
     logGroup,
+    ...(props.network
+      ? { vpc: props.network.vpc, vpcSubnets: { subnets: props.network.subnets }, securityGroups: [props.network.securityGroup] }
+      : {}),
+    ...(props.filesystem ? { filesystem: props.filesystem } : {}),
     environment: {
       POWERTOOLS_SERVICE_NAME: props.serviceName,
       POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',

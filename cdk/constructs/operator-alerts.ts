@@ -30,6 +30,12 @@ export interface StuckTenantsAlarmProps {
   readonly period?: Duration;
 }
 
+export interface FileSystemSizeAlarmProps {
+  readonly fileSystemId: string;
+  /** The alarm fires above this size (all storage classes together). */
+  readonly thresholdGiB: number;
+}
+
 /**
  * Where Dormouse tells its operators that something needs a person: the alarm topic, the
  * dead-letter queues whose every message is such a thing, and alarms on functions that fail.
@@ -118,6 +124,33 @@ export class OperatorAlerts extends Construct {
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       // No sweep run in a period is not news of a stuck tenant; the sweep's own alarms cover that.
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new SnsAction(this.topic));
+    return alarm;
+  }
+
+  /**
+   * An alarm when the tenant file system grows past a size: EFS has no quota per access point,
+   * so one tenant could fill it (and the bill) for everyone; this tells a person in time.
+   */
+  alarmOnFileSystemSize(id: string, props: FileSystemSizeAlarmProps): Alarm {
+    const alarm = new Alarm(this, id, {
+      alarmDescription:
+        `The tenant file system holds more than ${props.thresholdGiB} GiB (dormouse.storageAlarmGiB). EFS sets no quota per tenant: ` +
+        'find the largest directories under /tenants (each is a tenant id) and delete or contact that tenant, or raise the threshold.',
+      metric: new Metric({
+        namespace: 'AWS/EFS',
+        metricName: 'StorageBytes',
+        dimensionsMap: { FileSystemId: props.fileSystemId, StorageClass: 'Total' },
+        // EFS reports the metered size every 15 minutes.
+        period: Duration.minutes(15),
+        statistic: 'Maximum',
+      }),
+      threshold: props.thresholdGiB * 1024 ** 3,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      // A missing report is not news of a full file system.
       treatMissingData: TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(new SnsAction(this.topic));

@@ -24,7 +24,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { INSTALLATION_TAG } from '../../shared/adapters/common/names.js';
+import { INSTALLATION_TAG, tenantTaskFamilyPrefix } from '../../shared/adapters/common/names.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { PROJECT_ROOT } from './function.js';
 
@@ -65,6 +65,8 @@ export interface TenantAppProps {
   readonly healthCheckPath: string;
   /** Non-secret environment of every tenant container. */
   readonly environment: Record<string, string>;
+  /** Where tenants keep persistent data; the demo app is told it as DATA_DIR. @default none: stateless */
+  readonly dataPath?: string;
 }
 
 export interface TenantClusterProps {
@@ -112,7 +114,7 @@ export class TenantCluster extends Construct {
 
     this.taskRole = new Role(this, 'TaskRole', {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
-      description: 'Dormouse tenant tasks: no AWS permissions',
+      description: 'Dormouse tenant tasks: no AWS API permissions (with persistent data, mounting it through an access point)',
     });
     this.executionRole = new Role(this, 'ExecutionRole', {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
@@ -131,9 +133,10 @@ export class TenantCluster extends Construct {
       retention: props.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    // The demo listens on PORT: told the container port, it follows a changed containerPort.
-    const environment =
-      props.app.image === undefined ? { PORT: String(props.app.containerPort), ...props.app.environment } : props.app.environment;
+    // The demo listens on PORT: told the container port, it follows a changed containerPort; and
+    // it counts visits under DATA_DIR, where the tenant's own directory is mounted.
+    const demoEnvironment = { PORT: String(props.app.containerPort), ...(props.app.dataPath ? { DATA_DIR: props.app.dataPath } : {}) };
+    const environment = props.app.image === undefined ? { ...demoEnvironment, ...props.app.environment } : props.app.environment;
     const hasEnvironment = Object.keys(environment).length > 0;
     this.taskDefinition.addContainer(TENANT_CONTAINER_NAME, {
       image: props.app.image === undefined ? this.demoImage() : this.image(props.app.image),
@@ -158,12 +161,22 @@ export class TenantCluster extends Construct {
 
   /**
    * Lets `fn` run, watch and stop tenant tasks in this cluster, and nothing else in ECS, and
-   * tells it how to start them.
+   * tells it how to start them. With `tenantTaskDefinitions`, tenants get task definitions of
+   * their own (`dm-<installation>-<tenant>`, to mount their data: RunTask cannot override
+   * volumes), which `fn` may register, find, run and remove.
    */
-  bindCompute(fn: LambdaFunction, installation: string): void {
+  bindCompute(fn: LambdaFunction, installation: string, { tenantTaskDefinitions = false } = {}): void {
     const stack = Stack.of(this);
     const inThisCluster = { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } };
     const taggedOnCreate = { [`aws:RequestTag/${INSTALLATION_TAG}`]: installation };
+    const taskDefinitions = (family: string) =>
+      stack.formatArn({
+        service: 'ecs',
+        resource: 'task-definition',
+        resourceName: `${family}:*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
+    const ownTaskDefinitions = taskDefinitions(`${tenantTaskFamilyPrefix(installation)}*`);
     const tasks = stack.formatArn({
       service: 'ecs',
       resource: 'task',
@@ -174,15 +187,9 @@ export class TenantCluster extends Construct {
       run: new PolicyStatement({
         sid: 'RunTenantTasks',
         actions: ['ecs:RunTask'],
-        // Any revision of the tenant family: a deployment replaces the revision the function is given.
-        resources: [
-          stack.formatArn({
-            service: 'ecs',
-            resource: 'task-definition',
-            resourceName: `${this.taskDefinition.family}:*`,
-            arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-          }),
-        ],
+        // Any revision of the tenant family (a deployment replaces the revision the function is
+        // given), and of this installation's tenant families.
+        resources: [taskDefinitions(this.taskDefinition.family), ...(tenantTaskDefinitions ? [ownTaskDefinitions] : [])],
         // Every task it starts carries this installation's tag.
         conditions: { ...inThisCluster, StringEquals: taggedOnCreate },
       }),
@@ -247,6 +254,8 @@ export class TenantCluster extends Construct {
       );
     }
 
+    if (tenantTaskDefinitions) this.bindTenantTaskDefinitions(fn, installation, ownTaskDefinitions);
+
     fn.addEnvironment('DORMOUSE_CLUSTER', this.cluster.clusterArn);
     fn.addEnvironment('DORMOUSE_TASK_DEFINITION', this.taskDefinition.taskDefinitionArn);
     fn.addEnvironment('DORMOUSE_CONTAINER_NAME', TENANT_CONTAINER_NAME);
@@ -256,6 +265,62 @@ export class TenantCluster extends Construct {
     fn.addEnvironment('DORMOUSE_SECURITY_GROUPS', this.tenantSecurityGroup.securityGroupId);
     fn.addEnvironment('DORMOUSE_ASSIGN_PUBLIC_IP', 'false');
     fn.addEnvironment('DORMOUSE_VPC_ID', this.vpc.vpcId);
+  }
+
+  /**
+   * Registering, describing, listing, deregistering and deleting task definitions have no
+   * resource-level scope in ECS: only the tag on what is registered, and the tag-on-create, can
+   * be held to this installation. Passing the two tenant roles is granted by bindCompute.
+   */
+  private bindTenantTaskDefinitions(fn: LambdaFunction, installation: string, ownTaskDefinitions: string): void {
+    const taggedOnCreate = { [`aws:RequestTag/${INSTALLATION_TAG}`]: installation };
+    const statements = {
+      register: new PolicyStatement({
+        sid: 'RegisterTenantTaskDefinitions',
+        actions: ['ecs:RegisterTaskDefinition'],
+        resources: ['*'],
+        conditions: { StringEquals: taggedOnCreate },
+      }),
+      tag: new PolicyStatement({
+        sid: 'TagTenantTaskDefinitionsOnRegister',
+        actions: ['ecs:TagResource'],
+        resources: [ownTaskDefinitions],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition', ...taggedOnCreate } },
+      }),
+      read: new PolicyStatement({
+        sid: 'FindTenantTaskDefinitions',
+        actions: ['ecs:DescribeTaskDefinition', 'ecs:ListTaskDefinitions', 'ecs:ListTaskDefinitionFamilies'],
+        resources: ['*'],
+      }),
+      remove: new PolicyStatement({
+        sid: 'RemoveTenantTaskDefinitions',
+        actions: ['ecs:DeregisterTaskDefinition', 'ecs:DeleteTaskDefinitions'],
+        resources: ['*'],
+      }),
+    };
+    for (const statement of Object.values(statements)) fn.addToRolePolicy(statement);
+    if (!fn.role) return;
+    acknowledgeWildcardResources(
+      fn.role,
+      statements.register,
+      "ecs:RegisterTaskDefinition has no resource-level scope; the aws:RequestTag condition makes every task definition it registers carry this installation's tag.",
+    );
+    acknowledgeWildcardResources(
+      fn.role,
+      statements.tag,
+      "Tags can only be set as part of RegisterTaskDefinition (ecs:CreateAction) on revisions of this installation's tenant families, whose revision numbers ECS assigns.",
+    );
+    acknowledgeWildcardResources(
+      fn.role,
+      statements.read,
+      'Describing and listing task definitions are read-only and have no resource-level scope in ECS; the adapter checks the owner tags of what it finds.',
+    );
+    acknowledgeWildcardResources(
+      fn.role,
+      statements.remove,
+      'Deregistering and deleting task definitions have no resource-level scope in ECS; the adapter removes only revisions of the ' +
+        "installation's tenant families whose owner tags it has checked. A task definition holds no data and runs nothing by itself.",
+    );
   }
 
   private network(network: TenantNetwork, logRetention: RetentionDays): IVpc {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
 import { redactDetail } from '../domain/redaction.js';
-import { isIdle, isLeased, isSettled, isTombstone, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
+import { isIdle, isSettled, isTombstone, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Activity, ActivityLevel } from '../ports/activity.js';
 import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
@@ -10,7 +10,7 @@ import type { RoutingInventory, TaskInventory } from '../ports/inventory.js';
 import type { HostRule } from '../ports/routing.js';
 import type { StorageInventory } from '../ports/storage.js';
 import type { ActiveTenantLister, Markers, TenantReader, TenantWriter, TrialLister } from '../ports/tenant-store.js';
-import type { ReconcileResult } from './reconcile.js';
+import { isLeased, type ReconcileResult } from './controller.js';
 import { updateTenant, type TenantChange } from './update-tenant.js';
 
 /**

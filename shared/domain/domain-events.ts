@@ -1,7 +1,7 @@
 import { equalAsStored } from './equality.js';
-import { retryPending } from './plan.js';
+import { letGoWithWorkLeft } from './lease.js';
 import { redactDetail } from './redaction.js';
-import { isSettled, type Phase, type Tenant } from './tenant.js';
+import type { Phase, Tenant } from './tenant.js';
 
 /**
  * Domain events derived from one change of a tenant record, as the table's stream reports it.
@@ -118,8 +118,7 @@ function reconcilerNeeded(before: Tenant | undefined, after: Tenant, at: string)
   if (!before) return true;
   if (!equalAsStored(before.spec, after.spec)) return true;
   if (taskEventApplied(before, after)) return true;
-  const letGo = before.lease !== undefined && after.lease === undefined;
-  return letGo && !isSettled(after) && retryPending(after, new Date(at)) === undefined;
+  return letGoWithWorkLeft(before, after, at);
 }
 
 /** Only the task-events handler moves the recorded task's ECS event version. */

@@ -114,7 +114,7 @@ export interface TenantStatus {
 
 /**
  * One reconciler at a time per tenant: the holder acts (and, while it waits to look again
- * shortly, watches); others leave the tenant to it.
+ * shortly, watches); others leave the tenant to it. Its rules are in lease.ts.
  */
 export interface Lease {
   owner: string;
@@ -301,11 +301,6 @@ export function isIdle(tenant: Tenant, nowMs: number, { idleMs, minRunMs }: { id
   const idleFor = nowMs - Date.parse(tenant.lastActiveAt);
   const upFor = nowMs - Date.parse(tenant.status.transitionAt);
   return tenant.spec.desired === 'running' && tenant.status.phase === 'Running' && idleFor >= idleMs && upFor >= minRunMs;
-}
-
-/** A reconciler holds the tenant: its lease has not run out. */
-export function isLeased(tenant: Tenant, nowMs: number): boolean {
-  return tenant.lease !== undefined && Date.parse(tenant.lease.until) > nowMs;
 }
 
 /** Phases in which a tenant holds no AWS resources and needs no attention from the sweep. */

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -6,7 +5,8 @@ import { parser } from '@aws-lambda-powertools/parser/middleware';
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
-import { reconcile, type ReconcileDeps, type ReconcileResult, type Watch } from '../app/reconcile.js';
+import { watchTenant, type ReconcileResult, type Watch } from '../app/controller.js';
+import { reconcile, type ReconcileDeps } from '../app/reconcile.js';
 
 /** Any tenant event on the bus names the tenant; the reconciler needs nothing else from it. */
 export const TenantEventSchema = EventBridgeSchema.extend({
@@ -34,12 +34,13 @@ export function createReconcileHandler(deps: ReconcileDeps, logger: Logger) {
     .handler(async (event, context: Context) => {
       const { tenantId } = event.detail;
       logger.appendKeys({ tenantId });
-      const watch = () => invocationWatch(context.awsRequestId, context.getRemainingTimeInMillis());
-      let result = await reconcile({ ...deps, logger }, tenantId, watch());
-      while (result.watching) {
-        await sleep(result.requeueAfterMs);
-        result = await reconcile({ ...deps, logger }, tenantId, watch());
-      }
+      // Errors AWS gives are the controller's to back off from or record; only a record that
+      // cannot be read or written fails the invocation (retried, then the dead-letter queue),
+      // and the sweep takes the tenant up again either way.
+      const result = await watchTenant(
+        (watch) => reconcile({ ...deps, logger }, tenantId, watch),
+        () => invocationWatch(context.awsRequestId, context.getRemainingTimeInMillis()),
+      );
       // A longer wait is left to the sweep, which picks the tenant up again when retryAt comes.
       logger.info('Reconciled', { phase: result.phase, requeueAfterMs: result.requeueAfterMs });
       return result;

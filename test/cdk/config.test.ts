@@ -54,6 +54,19 @@ describe('Dormouse configuration', () => {
     expect(config.image).toBeUndefined();
   });
 
+  it('keeps tenants stateless unless a data path is set, and then hands over stop-first with a 50 GiB alarm and no backups', () => {
+    expect(parseDormouseConfig(MINIMAL)).toMatchObject({ handover: 'stop-first', backup: false, storageAlarmGiB: 50 });
+    expect(parseDormouseConfig(MINIMAL).dataPath).toBeUndefined();
+    expect(parseDormouseConfig({ ...MINIMAL, dataPath: '' }).dataPath).toBeUndefined();
+    expect(parseDormouseConfig({ ...MINIMAL, dataPath: '/var/lib/app-data' }).dataPath).toBe('/var/lib/app-data');
+    expect(parseDormouseConfig({ ...MINIMAL, dataPath: '/data', backup: true, handover: 'overlap' })).toMatchObject({
+      backup: true,
+      handover: 'overlap',
+    });
+    // The example configuration keeps the demo app's visit count.
+    expect(parseDormouseConfig(CDK_JSON_CONTEXT.dormouse).dataPath).toBe('/data');
+  });
+
   it('takes an installation id, and leaves it unset by default for the stack to derive', () => {
     expect(parseDormouseConfig({ ...MINIMAL, installation: 'stage2' }).installation).toBe('stage2');
     expect(parseDormouseConfig(MINIMAL).installation).toBeUndefined();
@@ -179,6 +192,20 @@ describe('Dormouse configuration', () => {
       'an expiry notice as long as the trial',
       { expiringNoticeHours: 48, trialDays: 2 },
       'dormouse.expiringNoticeHours: must be shorter than the trial (trialDays 2 = 48 hours)',
+    ],
+    ['a relative data path', { dataPath: 'data' }, 'dormouse.dataPath: must be an absolute path in the container like /data'],
+    ['the root as data path', { dataPath: '/' }, 'dormouse.dataPath: must be an absolute path in the container like /data'],
+    ['a data path with a trailing slash', { dataPath: '/data/' }, 'dormouse.dataPath: must be an absolute path'],
+    ['a data path that climbs out', { dataPath: '/data/../etc' }, 'dormouse.dataPath: must be an absolute path'],
+    ['a data path with a space', { dataPath: '/my data' }, 'dormouse.dataPath: must be an absolute path'],
+    ['a data path over a system directory', { dataPath: '/etc/app' }, 'dormouse.dataPath: must not be a system directory of the container'],
+    ['a handover that is neither', { handover: 'blue-green' }, 'dormouse.handover: must be "stop-first" or "overlap"'],
+    ['backups given as a string', { backup: 'yes' }, 'dormouse.backup: must be true or false'],
+    ['backups without a data path', { backup: true }, 'dormouse.backup: backs up the tenant file system, which exists only with dataPath'],
+    [
+      'a storage alarm of a fraction of a GiB',
+      { storageAlarmGiB: 0.5 },
+      'dormouse.storageAlarmGiB: must be a whole number from 1 to 1000000',
     ],
   ])('refuses %s, naming the key and the expected form', (_case, change, message) => {
     expect(problems({ ...MINIMAL, ...change })).toEqual(expect.arrayContaining([expect.stringContaining(message)]));

@@ -139,8 +139,11 @@ describe('the tenant cluster', () => {
         },
       ],
     });
-    // The demo is told the container port; TENANT_ID/TENANT_HOST are set per task.
-    expect(taskDefinition.Properties.ContainerDefinitions[0].Environment).toEqual([{ Name: 'PORT', Value: '80' }]);
+    // The demo is told the container port and where its data is; TENANT_ID/TENANT_HOST are set per task.
+    expect(taskDefinition.Properties.ContainerDefinitions[0].Environment).toEqual([
+      { Name: 'PORT', Value: '80' },
+      { Name: 'DATA_DIR', Value: '/data' },
+    ]);
   });
 
   it('builds the default image from demo/ as an image asset on an ECR Public base, never from Docker Hub', () => {
@@ -168,13 +171,22 @@ describe('the tenant cluster', () => {
     expect(readFileSync(join(staged, 'whoami.mjs'), 'utf8')).toBe(readFileSync(new URL('../../demo/whoami.mjs', import.meta.url), 'utf8'));
   });
 
-  it('gives tenant tasks a role with no permissions at all', () => {
+  it('gives tenant tasks a role with no AWS API permission, only mounting the tenant file system through a mount target', () => {
     const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
     const taskRoleId = referencedId(taskDefinition.Properties.TaskRoleArn);
+    const [fileSystemId] = onlyResource(synth.template, 'AWS::EFS::FileSystem');
     const attached = Object.values(ofType('AWS::IAM::Policy')).filter((policy) =>
       (policy.Properties.Roles as unknown[]).some((role) => referencedId(role) === taskRoleId),
     );
-    expect(attached).toEqual([]);
+    expect(attached.flatMap((policy) => policy.Properties.PolicyDocument.Statement)).toEqual([
+      {
+        Sid: 'MountTenantData',
+        Effect: 'Allow',
+        Action: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+        Resource: { 'Fn::GetAtt': [fileSystemId, 'Arn'] },
+        Condition: { Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' } },
+      },
+    ]);
     expect(byId(taskRoleId as string).Properties.ManagedPolicyArns).toBeUndefined();
   });
 
@@ -350,9 +362,13 @@ describe('the load balancer', () => {
 describe('IAM', () => {
   /**
    * Statements allowed to write to "*", by Sid, each with the reason AWS leaves no narrower
-   * scope. None is needed today: every wildcard left is on a read-only action.
+   * scope: the task definitions of tenants with persistent data.
    */
-  const WILDCARD_WRITES_ALLOWED: Record<string, string> = {};
+  const WILDCARD_WRITES_ALLOWED: Record<string, string> = {
+    RegisterTenantTaskDefinitions:
+      'ecs:RegisterTaskDefinition has no resource-level scope; its aws:RequestTag condition holds it to this installation.',
+    RemoveTenantTaskDefinitions: 'ecs:DeregisterTaskDefinition and ecs:DeleteTaskDefinitions have no resource-level scope.',
+  };
   const isRead = (action: string) => /^[a-z0-9-]+:(Describe|List|Get)/.test(action);
 
   it('grants no write action on "*" and no wildcard action anywhere', () => {
@@ -378,7 +394,8 @@ describe('IAM', () => {
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-reconcile'));
     const runTask = statements.filter((s) => asArray(s.Action).includes('ecs:RunTask'));
     expect(runTask).toHaveLength(1);
-    expect(resolveForTest(runTask[0]?.Resource)).toMatch(/:task-definition\/Dormouse-tenant:\*$/);
+    // The installation's own tenant families too (see tenant storage).
+    expect(asArray(runTask[0]?.Resource).map(resolveForTest)[0]).toMatch(/:task-definition\/Dormouse-tenant:\*$/);
     expect(referencedId(runTask[0]?.Condition?.ArnEquals?.['ecs:cluster'])).toBe(clusterId());
     expect(runTask[0]?.Condition?.StringEquals).toEqual({ 'aws:RequestTag/dormouse:installation': synth.stack.installation });
     for (const action of ['ecs:StopTask', 'ecs:DescribeTasks', 'ecs:ListTasks']) {
@@ -485,11 +502,11 @@ describe('IAM', () => {
     expect(beyondReconcile).toEqual([{ Sid: 'ReadTenantActivity', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' }]);
   });
 
-  it('gives the sweep GetMetricData on "*" and no other action on "*" but reads', () => {
+  it('gives the sweep GetMetricData on "*" and no other action on "*" but reads and the task definitions ECS cannot scope', () => {
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-sweep'));
-    const onAnything = statements.filter((s) => asArray(s.Resource).includes('*')).flatMap((s) => asArray(s.Action));
-    expect(onAnything).toContain('cloudwatch:GetMetricData');
-    expect(onAnything.filter((action) => !isRead(action))).toEqual([]);
+    const onAnything = statements.filter((s) => asArray(s.Resource).includes('*') && !(s.Sid && s.Sid in WILDCARD_WRITES_ALLOWED));
+    expect(onAnything.flatMap((s) => asArray(s.Action))).toContain('cloudwatch:GetMetricData');
+    expect(onAnything.flatMap((s) => asArray(s.Action)).filter((action) => !isRead(action))).toEqual([]);
   });
 
   it('lets the wake function read tenant records and the slot counter, query the indexes, and put nothing but tenant records', () => {
@@ -941,7 +958,7 @@ describe('the HTTP API', () => {
 describe('the functions', () => {
   it('run on arm64 and nodejs22.x, with their own log group kept for the configured days', () => {
     const functions = Object.entries(ofType('AWS::Lambda::Function'));
-    expect(functions).toHaveLength(6);
+    expect(functions).toHaveLength(7);
     for (const [id, fn] of functions) {
       expect(fn.Properties, id).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Handler: 'index.handler' });
       const logGroup = byId(referencedId(fn.Properties.LoggingConfig?.LogGroup) as string);
@@ -975,7 +992,10 @@ describe('the functions', () => {
   });
 
   it('carry only the environment link of the SDK credential chain, the one Lambda provides', () => {
-    for (const [id, fn] of Object.entries(ofType('AWS::Lambda::Function'))) {
+    // The cleaner calls no AWS API, so it carries no SDK at all.
+    const cleanerId = functionId(synth.template, 'dormouse-clean-tenant-data');
+    expect(readFileSync(assetFile(byId(cleanerId)), 'utf8')).not.toContain('AWS_SESSION_TOKEN');
+    for (const [id, fn] of Object.entries(ofType('AWS::Lambda::Function')).filter(([id]) => id !== cleanerId)) {
       const code = readFileSync(assetFile(fn), 'utf8');
       // fromEnv's variables are in; SSO, profiles' credential processes, web identity and the
       // container credentials endpoint are not. (Compared as lists: a failing `toContain` would
@@ -1118,6 +1138,274 @@ describe('the functions', () => {
   });
 });
 
+describe('tenant storage', () => {
+  const fileSystem = () => onlyResource(synth.template, 'AWS::EFS::FileSystem');
+  const fileSystemGroupId = () => referencedId(Object.values(ofType('AWS::EFS::MountTarget'))[0]?.Properties.SecurityGroups[0]) as string;
+  const tenantGroupId = () =>
+    referencedId(
+      byId(functionId(synth.template, 'dormouse-reconcile')).Properties.Environment.Variables.DORMOUSE_SECURITY_GROUPS,
+    ) as string;
+  const cleaner = () => byId(functionId(synth.template, 'dormouse-clean-tenant-data'));
+  const cleanerGroupId = () => referencedId(cleaner().Properties.VpcConfig.SecurityGroupIds[0]) as string;
+  const statementsOf = (service: string, prefix: string) =>
+    functionStatements(synth.template, functionId(synth.template, service)).filter((s) =>
+      asArray(s.Action).some((action) => action.startsWith(prefix)),
+    );
+
+  it('is one EFS file system, encrypted at rest, kept when the stack is deleted or the resource replaced', () => {
+    const [, fs] = fileSystem();
+    expect(fs).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    expect(fs.Properties).toMatchObject({
+      Encrypted: true,
+      PerformanceMode: 'generalPurpose',
+      ThroughputMode: 'elastic',
+      LifecyclePolicies: [{ TransitionToIA: 'AFTER_7_DAYS' }, { TransitionToPrimaryStorageClass: 'AFTER_1_ACCESS' }],
+    });
+    // No backups unless dormouse.backup says so.
+    expect(fs.Properties.BackupPolicy).toBeUndefined();
+  });
+
+  it('has a mount target in each tenant subnet, and only there', () => {
+    const [fsId] = fileSystem();
+    const tenantSubnets = resolveForTest(
+      byId(functionId(synth.template, 'dormouse-reconcile')).Properties.Environment.Variables.DORMOUSE_SUBNETS,
+    )
+      .split(',')
+      .sort();
+    const mountTargets = Object.values(ofType('AWS::EFS::MountTarget'));
+    expect(mountTargets.map((target) => referencedId(target.Properties.FileSystemId))).toEqual([fsId, fsId]);
+    expect(mountTargets.map((target) => referencedId(target.Properties.SubnetId)).sort()).toEqual(tenantSubnets);
+  });
+
+  it('lets in NFS (2049) from tenant tasks and the cleaner only, and opens nothing out', () => {
+    const groupId = fileSystemGroupId();
+    const ingress = Object.values(ofType('AWS::EC2::SecurityGroupIngress')).filter(
+      (rule) => referencedId(rule.Properties.GroupId) === groupId,
+    );
+    expect(byId(groupId).Properties.SecurityGroupIngress).toBeUndefined();
+    expect(
+      ingress
+        .map((rule) => [
+          referencedId(rule.Properties.SourceSecurityGroupId),
+          rule.Properties.IpProtocol,
+          rule.Properties.FromPort,
+          rule.Properties.ToPort,
+        ])
+        .sort(),
+    ).toEqual(
+      [
+        [tenantGroupId(), 'tcp', 2049, 2049],
+        [cleanerGroupId(), 'tcp', 2049, 2049],
+      ].sort(),
+    );
+    // aws-cdk-lib's placeholder for "no egress at all".
+    expect(byId(groupId).Properties.SecurityGroupEgress).toEqual([expect.objectContaining({ CidrIp: '255.255.255.255/32' })]);
+    expect(
+      Object.values(ofType('AWS::EC2::SecurityGroupEgress')).filter((rule) => referencedId(rule.Properties.GroupId) === groupId),
+    ).toEqual([]);
+  });
+
+  it('has a file system policy that refuses any client without TLS or without an access point, and allows nothing by itself', () => {
+    const [, fs] = fileSystem();
+    const statements = fs.Properties.FileSystemPolicy.Statement as PolicyStatementJson[];
+    expect(statements).toEqual([
+      expect.objectContaining({
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: '*',
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
+      expect.objectContaining({
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientRootAccess', 'elasticfilesystem:ClientWrite'],
+        Condition: { Null: { 'elasticfilesystem:AccessPointArn': 'true' } },
+      }),
+    ]);
+    // With a policy in place EFS requires IAM authorization: an anonymous client is allowed nothing.
+    expect(statements.filter((s) => s.Effect === 'Allow')).toEqual([]);
+  });
+
+  it("runs the cleaner in the tenant subnets, in its own group that may only reach the file system's NFS port", () => {
+    const tenantSubnets = resolveForTest(
+      byId(functionId(synth.template, 'dormouse-reconcile')).Properties.Environment.Variables.DORMOUSE_SUBNETS,
+    )
+      .split(',')
+      .sort();
+    const fn = cleaner();
+    expect(fn.Properties.VpcConfig.SubnetIds.map(referencedId).sort()).toEqual(tenantSubnets);
+    expect(fn.Properties.VpcConfig.SecurityGroupIds).toHaveLength(1);
+    const groupId = cleanerGroupId();
+    expect(groupId).not.toBe(tenantGroupId());
+    expect(byId(groupId).Properties.SecurityGroupEgress).toBeUndefined();
+    const egress = Object.values(ofType('AWS::EC2::SecurityGroupEgress')).filter(
+      (rule) => referencedId(rule.Properties.GroupId) === groupId,
+    );
+    expect(
+      egress.map((rule) => [referencedId(rule.Properties.DestinationSecurityGroupId), rule.Properties.FromPort, rule.Properties.ToPort]),
+    ).toEqual([[fileSystemGroupId(), 2049, 2049]]);
+    expect(
+      Object.values(ofType('AWS::EC2::SecurityGroupIngress')).filter((rule) => referencedId(rule.Properties.GroupId) === groupId),
+    ).toEqual([]);
+  });
+
+  it('mounts the /tenants access point (owner 1000:1000, 0700) at /mnt/tenants in the cleaner, and lets its role mount only that', () => {
+    // Prepare
+    const [fsId] = fileSystem();
+    const [accessPointId, accessPoint] = onlyResource(synth.template, 'AWS::EFS::AccessPoint');
+    const fn = cleaner();
+
+    // Act
+    const mounts = fn.Properties.FileSystemConfigs as Array<{ Arn: unknown; LocalMountPath: string }>;
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-clean-tenant-data')).filter(
+      (s) => !asArray(s.Action).every((a) => a.startsWith('logs:')),
+    );
+
+    // Assess
+    expect(referencedId(accessPoint.Properties.FileSystemId)).toBe(fsId);
+    expect(accessPoint.Properties).toMatchObject({
+      PosixUser: { Uid: '1000', Gid: '1000' },
+      RootDirectory: { Path: '/tenants', CreationInfo: { OwnerUid: '1000', OwnerGid: '1000', Permissions: '0700' } },
+    });
+    expect(mounts).toHaveLength(1);
+    expect(mounts[0]?.LocalMountPath).toBe('/mnt/tenants');
+    expect(resolveForTest(mounts[0]?.Arn)).toMatch(new RegExp(`:access-point/${accessPointId}$`));
+    expect(statements).toEqual([
+      {
+        Sid: 'MountTenantsDirectory',
+        Effect: 'Allow',
+        Action: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+        Resource: { 'Fn::GetAtt': [fsId, 'Arn'] },
+        Condition: {
+          StringEquals: { 'elasticfilesystem:AccessPointArn': mounts[0]?.Arn },
+          Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
+        },
+      },
+    ]);
+    // Mounting needs the mount targets, which the function waits for.
+    expect(fn.DependsOn).toEqual(expect.arrayContaining(Object.keys(ofType('AWS::EFS::MountTarget'))));
+  });
+
+  it("holds the reconciler's EFS calls to this file system and to access points tagged with this installation", () => {
+    const installation = synth.stack.installation;
+    const [fsId] = fileSystem();
+    const efs = statementsOf('dormouse-reconcile', 'elasticfilesystem:');
+    const bySid = Object.fromEntries(efs.map((s) => [s.Sid, s]));
+    const accessPoints = 'arn:aws:elasticfilesystem:us-east-1:AWS::AccountId:access-point/*';
+
+    expect(efs.flatMap((s) => asArray(s.Action)).sort()).toEqual([
+      'elasticfilesystem:CreateAccessPoint',
+      'elasticfilesystem:DeleteAccessPoint',
+      'elasticfilesystem:DescribeAccessPoints',
+      'elasticfilesystem:TagResource',
+    ]);
+    expect(bySid.CreateTenantAccessPoints).toMatchObject({
+      Resource: { 'Fn::GetAtt': [fsId, 'Arn'] },
+      Condition: { StringEquals: { 'aws:RequestTag/dormouse:installation': installation } },
+    });
+    expect(bySid.TagTenantAccessPointsOnCreate?.Condition).toEqual({
+      StringEquals: { 'elasticfilesystem:CreateAction': 'CreateAccessPoint', 'aws:RequestTag/dormouse:installation': installation },
+    });
+    expect(asArray(bySid.TagTenantAccessPointsOnCreate?.Resource).map((r) => referencedId(r) ?? resolveForTest(r))).toEqual([
+      fsId,
+      accessPoints,
+    ]);
+    expect(bySid.DescribeTenantAccessPoints).toMatchObject({ Resource: { 'Fn::GetAtt': [fsId, 'Arn'] } });
+    expect(bySid.DescribeTenantAccessPoints?.Condition).toBeUndefined();
+    expect(resolveForTest(bySid.DeleteTenantAccessPoints?.Resource)).toEqual(accessPoints);
+    expect(bySid.DeleteTenantAccessPoints?.Condition).toEqual({
+      StringEquals: { 'aws:ResourceTag/dormouse:installation': installation },
+    });
+  });
+
+  it("lets the reconciler run, and tag on register, only this installation's tenant task definition families", () => {
+    const installation = synth.stack.installation;
+    const ecs = statementsOf('dormouse-reconcile', 'ecs:');
+    const run = ecs.find((s) => asArray(s.Action).includes('ecs:RunTask'));
+    const register = ecs.filter((s) => asArray(s.Action).includes('ecs:RegisterTaskDefinition'));
+    const tagOnRegister = ecs.filter((s) => s.Condition?.StringEquals?.['ecs:CreateAction'] === 'RegisterTaskDefinition');
+
+    expect(asArray(run?.Resource).map(resolveForTest)).toEqual([
+      expect.stringMatching(/:task-definition\/Dormouse-tenant:\*$/),
+      expect.stringMatching(new RegExp(`:task-definition/dm-${installation}-\\*:\\*$`)),
+    ]);
+    expect(register).toEqual([
+      expect.objectContaining({
+        Action: 'ecs:RegisterTaskDefinition',
+        Resource: '*',
+        Condition: { StringEquals: { 'aws:RequestTag/dormouse:installation': installation } },
+      }),
+    ]);
+    expect(tagOnRegister).toHaveLength(1);
+    expect(tagOnRegister[0]?.Action).toBe('ecs:TagResource');
+    expect(resolveForTest(tagOnRegister[0]?.Resource)).toMatch(new RegExp(`:task-definition/dm-${installation}-\\*:\\*$`));
+    expect(tagOnRegister[0]?.Condition?.StringEquals?.['aws:RequestTag/dormouse:installation']).toBe(installation);
+    expect(
+      ecs
+        .filter((s) => asArray(s.Resource).includes('*'))
+        .flatMap((s) => asArray(s.Action))
+        .sort(),
+    ).toEqual([
+      'ecs:DeleteTaskDefinitions',
+      'ecs:DeregisterTaskDefinition',
+      'ecs:DescribeTaskDefinition',
+      'ecs:ListTaskDefinitionFamilies',
+      'ecs:ListTaskDefinitions',
+      'ecs:ListTasks',
+      'ecs:RegisterTaskDefinition',
+    ]);
+  });
+
+  it('lets the reconciler and the sweep invoke the cleaner and no other function', () => {
+    const cleanerId = functionId(synth.template, 'dormouse-clean-tenant-data');
+    for (const service of ['dormouse-reconcile', 'dormouse-sweep']) {
+      const invoke = statementsOf(service, 'lambda:');
+      expect(
+        invoke.map((s) => [s.Action, s.Resource]),
+        service,
+      ).toEqual([['lambda:InvokeFunction', { 'Fn::GetAtt': [cleanerId, 'Arn'] }]]);
+    }
+  });
+
+  it('tells the reconcile and sweep functions the data path, the file system, the cleaner and the handover', () => {
+    const [fsId] = fileSystem();
+    const cleanerId = functionId(synth.template, 'dormouse-clean-tenant-data');
+    for (const service of ['dormouse-reconcile', 'dormouse-sweep']) {
+      expect(byId(functionId(synth.template, service)).Properties.Environment.Variables, service).toMatchObject({
+        DORMOUSE_DATA_PATH: '/data',
+        DORMOUSE_FILE_SYSTEM_ID: { Ref: fsId },
+        DORMOUSE_DATA_CLEANER_FUNCTION: { Ref: cleanerId },
+        DORMOUSE_HANDOVER: 'stop-first',
+      });
+    }
+  });
+
+  it('alarms to the operators topic when the file system holds more than storageAlarmGiB (50 GiB)', () => {
+    const [fsId] = fileSystem();
+    const [topicId] = onlyResource(synth.template, 'AWS::SNS::Topic');
+    const alarms = Object.values(ofType('AWS::CloudWatch::Alarm')).filter((a) => a.Properties.Namespace === 'AWS/EFS');
+    expect(alarms.map((a) => a.Properties)).toEqual([
+      expect.objectContaining({
+        MetricName: 'StorageBytes',
+        Dimensions: [
+          { Name: 'FileSystemId', Value: { Ref: fsId } },
+          { Name: 'StorageClass', Value: 'Total' },
+        ],
+        Statistic: 'Maximum',
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 50 * 1024 ** 3,
+        AlarmActions: [{ Ref: topicId }],
+      }),
+    ]);
+  });
+
+  it('outputs the file system id', () => {
+    const [fsId] = fileSystem();
+    const outputs = synth.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.TenantFileSystemId?.Value).toEqual({ Ref: fsId });
+  });
+});
+
 describe('the stack', () => {
   it('outputs the API URL, ALB DNS name, bus name and table name, and what admins must be allowed to invoke', () => {
     const outputs = synth.template.toJSON().Outputs as Record<string, { Value: unknown }>;
@@ -1184,6 +1472,8 @@ describe('cdk-nag AwsSolutions', () => {
         'ControlPlane/Sweep AwsSolutions-L1',
         'ControlPlane/ReconcileRole AwsSolutions-IAM5[Resource::…]',
         'ControlPlane/SweepRole AwsSolutions-IAM5[Resource::…]',
+        'Storage/Cleaner AwsSolutions-L1',
+        'Storage/CleanerRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
         ...[
           'GET--',
           'GET--healthz',

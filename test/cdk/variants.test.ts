@@ -12,7 +12,9 @@ import { isDockerHubImage } from '../../cdk/config.js';
 import { createDormouseApp } from '../../cdk/dormouse-app.js';
 import {
   CDK_JSON_CONTEXT,
+  asArray,
   functionId,
+  functionStatements,
   onlyResource,
   resolveForTest,
   resourcesOf,
@@ -132,6 +134,32 @@ describe('an HTTP-only install into an existing VPC', () => {
     }
   });
 
+  it('keeps tenants stateless without dataPath: no file system, cleaner or access point, and no task definition of their own', () => {
+    for (const type of ['AWS::EFS::FileSystem', 'AWS::EFS::MountTarget', 'AWS::EFS::AccessPoint']) {
+      expect(resourcesOf(synth.template, type), type).toEqual({});
+    }
+    expect(
+      Object.values(resourcesOf(synth.template, 'AWS::CloudWatch::Alarm')).filter((a) => a.Properties.Namespace === 'AWS/EFS'),
+    ).toEqual([]);
+    expect(() => functionId(synth.template, 'dormouse-clean-tenant-data')).toThrow();
+    for (const service of ['dormouse-reconcile', 'dormouse-sweep']) {
+      const fnId = functionId(synth.template, service);
+      const variables = (resources[fnId] as CfnResource).Properties.Environment.Variables;
+      expect(
+        Object.keys(variables).filter((name) => /DATA|FILE_SYSTEM/.test(name)),
+        service,
+      ).toEqual([]);
+      expect(variables.DORMOUSE_HANDOVER, service).toBe('stop-first');
+      const actions = functionStatements(synth.template, fnId).flatMap((s) => asArray(s.Action));
+      expect(
+        actions.filter((a) => a.startsWith('elasticfilesystem:') || a.startsWith('lambda:') || /TaskDefinition/.test(a)),
+        service,
+      ).toEqual([]);
+      const run = functionStatements(synth.template, fnId).find((s) => asArray(s.Action).includes('ecs:RunTask'));
+      expect(asArray(run?.Resource).map(resolveForTest), service).toEqual([expect.stringMatching(/:task-definition\/Dormouse-tenant:\*$/)]);
+    }
+  });
+
   it('passes cdk-nag with the reasons that fit this install', () => {
     const errors = synth.report.pluginReports.flatMap((report) => report.violations).filter((v) => v.severity !== 'warning');
     expect(errors).toEqual([]);
@@ -139,6 +167,51 @@ describe('an HTTP-only install into an existing VPC', () => {
     expect(acknowledged).toContain('Tenants/TenantTask Annotation::AwsSolutions-ECS2');
     expect(acknowledged).toContain('Tenants/ExecutionRole Annotation::AwsSolutions-IAM5[Resource::*]');
     expect(acknowledged).not.toContain('AwsSolutions-ELB2');
+  });
+});
+
+describe('persistent data in an existing VPC, with backups, a larger alarm and overlapping handovers', () => {
+  let synth: Synthesized;
+
+  beforeAll(() => {
+    synth = synthesize({
+      ...DEMO_IN_EXISTING_VPC,
+      dataPath: '/var/lib/app',
+      backup: true,
+      storageAlarmGiB: 200,
+      handover: 'overlap',
+    });
+  }, 120_000);
+  afterAll(() => synth?.cleanup());
+
+  it('backs the file system up daily through AWS Backup', () => {
+    const [, fileSystem] = onlyResource(synth.template, 'AWS::EFS::FileSystem');
+    expect(fileSystem.Properties.BackupPolicy).toEqual({ Status: 'ENABLED' });
+  });
+
+  it('puts the mount targets and the cleaner in the given private subnets', () => {
+    const mountTargets = Object.values(resourcesOf(synth.template, 'AWS::EFS::MountTarget'));
+    expect(mountTargets.map((target) => target.Properties.SubnetId).sort()).toEqual([...PRIVATE_SUBNETS].sort());
+    const cleaner = resourcesOf(synth.template, 'AWS::Lambda::Function')[functionId(synth.template, 'dormouse-clean-tenant-data')];
+    expect(cleaner?.Properties.VpcConfig.SubnetIds).toEqual(PRIVATE_SUBNETS);
+  });
+
+  it('tells the reconciler the data path and the handover, and alarms at the configured size', () => {
+    const reconcile = resourcesOf(synth.template, 'AWS::Lambda::Function')[functionId(synth.template, 'dormouse-reconcile')];
+    expect(reconcile?.Properties.Environment.Variables).toMatchObject({ DORMOUSE_DATA_PATH: '/var/lib/app', DORMOUSE_HANDOVER: 'overlap' });
+    const [, alarm] =
+      Object.entries(resourcesOf(synth.template, 'AWS::CloudWatch::Alarm')).find(([, a]) => a.Properties.Namespace === 'AWS/EFS') ?? [];
+    expect(alarm?.Properties.Threshold).toBe(200 * 1024 ** 3);
+  });
+
+  it("leaves the environment of the operator's own image alone (DATA_DIR is for the demo app)", () => {
+    const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
+    expect(taskDefinition.Properties.ContainerDefinitions[0].Environment).toEqual([{ Name: 'APP_MODE', Value: 'trial' }]);
+  });
+
+  it('passes cdk-nag', () => {
+    const errors = synth.report.pluginReports.flatMap((report) => report.violations).filter((v) => v.severity !== 'warning');
+    expect(errors).toEqual([]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as afterPendingMicrotasks } from 'node:timers/promises';
 import { LocalBus } from '../../shared/adapters/local/local-bus.js';
 import type { DomainEvent } from '../../shared/ports/events.js';
 import { awsAdaptersOver, manualAwsModel } from '../support/aws-adapters.js';
@@ -26,9 +26,10 @@ describeEventsContract('LocalBus (embedded mode)', async () => {
   });
   return {
     publisher: bus,
-    // Delivery is asynchronous, as EventBridge's is.
+    // Delivery is asynchronous, as EventBridge's is, on the microtask queue: one turn of the event
+    // loop sees all of it.
     delivered: async () => {
-      await sleep(10);
+      await afterPendingMicrotasks();
       return received.map(({ detailType, detail, time }) => ({ detailType, detail, time }));
     },
     close: async () => {},

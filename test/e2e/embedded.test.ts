@@ -87,6 +87,7 @@ describe('embedded mode, end to end', () => {
     // No traffic → passivated: the process is gone, the host shows the waking page. The first
     // sweep sees the request above and marks the tenant active; the next one finds it idle.
     expect((await embedded.sweepNow()).active).toBe(1);
+    // Idleness is measured on the wall clock that embedded mode runs on: let the 1 s pass.
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const report = await embedded.sweepNow();
     expect(report).toMatchObject({ active: 0, passivated: 1 });
@@ -303,6 +304,7 @@ describe('embedded mode, a tenant that never gets healthy', () => {
         async () => (await call('/tenants/mute')).body.phase as string,
         (phase) => phase === 'Provisioning',
       );
+      // Time stuck is measured on the wall clock that embedded mode runs on: let the 1 s pass.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
 
       // Act: two sweeps, as the timer would run them

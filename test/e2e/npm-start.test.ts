@@ -198,6 +198,7 @@ describe('npm start', () => {
     groups.add(watchdog);
     process.kill(watchdog, 'SIGSTOP');
     process.kill(-first.child.pid!, 'SIGKILL');
+    // Time in which anything left of the run would have stopped the tenant, were it able to.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(alive(pid)).toBe(true);
 

@@ -244,6 +244,7 @@ describe('the signup page in use', () => {
     await until(() => expect(doc.el('ready').hidden).toBe(false));
     expect(doc.el('progress').textContent).toBe('Ready.');
     const polls = requests.length;
+    // Five times the first (scaled) wait between polls, in which no poll may come.
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(requests.length).toBe(polls);
   });

@@ -188,7 +188,8 @@ describe('email verification, end to end in embedded mode', () => {
     const htmlOutbox = await fetch(`${embedded.apiUrl}/outbox`);
     expect(await htmlOutbox.text()).toContain(`<a href="${link!.replaceAll('&', '&#38;')}">`);
 
-    // Waiting: the reconciler leaves it alone and commands are refused.
+    // Waiting: the reconciler leaves it alone and commands are refused. The pause is time in
+    // which the event flow would have started the tenant, were it going to.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect((await call('/tenants/verify-me')).body.phase).toBe('PendingVerification');
     const wake = await call('/tenants/verify-me/wake', { method: 'POST', token: signup.body.token });

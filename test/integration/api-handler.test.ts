@@ -1,9 +1,10 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadApiConfig } from '../../shared/config.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
 import { apiDeps } from '../../shared/adapters/aws/api-deps.js';
+import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { mockClient } from 'aws-sdk-client-mock';
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
@@ -29,11 +30,8 @@ function apiEvent(method: string, path: string, options: { body?: unknown; iamUs
   } as unknown as APIGatewayProxyEventV2;
 }
 
-const context = {
-  functionName: 'dormouse-api',
-  awsRequestId: 'req-1',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
+/** A fresh context per invocation, as Lambda gives each its own deadline. */
+const context = () => localLambdaContext('dormouse-api', 'req-1', 30_000);
 
 const body = (response: { body?: string }) => JSON.parse(response.body ?? '{}');
 
@@ -70,15 +68,15 @@ beforeAll(async () => {
 
 describe('the API handler on AWS', () => {
   it('builds tenant URLs from the configured root domain', async () => {
-    const response = await handler(apiEvent('POST', '/tenants', { body: { slug: 'globex', email: 'hank@globex.test' } }), context);
+    const response = await handler(apiEvent('POST', '/tenants', { body: { slug: 'globex', email: 'hank@globex.test' } }), context());
 
     expect(response.statusCode).toBe(202);
     expect(body(response).url).toBe('https://globex.trials.example.com');
   });
 
   it('treats an IAM-signed caller as admin, as the HTTP API IAM authorizer reports it', async () => {
-    const list = await handler(apiEvent('GET', '/admin/tenants', { iamUser: 'arn:aws:iam::123456789012:user/ops' }), context);
-    const remove = await handler(apiEvent('DELETE', '/admin/tenants/globex', { iamUser: 'arn:aws:iam::123456789012:user/ops' }), context);
+    const list = await handler(apiEvent('GET', '/admin/tenants', { iamUser: 'arn:aws:iam::123456789012:user/ops' }), context());
+    const remove = await handler(apiEvent('DELETE', '/admin/tenants/globex', { iamUser: 'arn:aws:iam::123456789012:user/ops' }), context());
 
     expect(list.statusCode).toBe(200);
     expect(body(list).items.map((item: { id: string }) => item.id)).toContain('globex');
@@ -87,7 +85,7 @@ describe('the API handler on AWS', () => {
   });
 
   it('has no admin bearer token on AWS: /admin without IAM is refused', async () => {
-    const response = await handler(apiEvent('GET', '/admin/tenants', { token: 'guess-the-admin-token' }), context);
+    const response = await handler(apiEvent('GET', '/admin/tenants', { token: 'guess-the-admin-token' }), context());
 
     expect(response.statusCode).toBe(403);
   });
@@ -95,16 +93,16 @@ describe('the API handler on AWS', () => {
   it('serves the signup page with HSTS when tenants are served over HTTPS, and without it over plain HTTP', async () => {
     const plain = createApiHandler({ ...deps, config: { ...deps.config, baseUrl: new URL('http://trials.example.com') } });
 
-    const secure = await handler(apiEvent('GET', '/'), context);
-    const insecure = await plain(apiEvent('GET', '/'), context);
+    const secure = await handler(apiEvent('GET', '/'), context());
+    const insecure = await plain(apiEvent('GET', '/'), context());
 
     expect(secure.headers?.['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
     expect(insecure.headers).not.toHaveProperty('strict-transport-security');
   });
 
   it('ignores DORMOUSE_ADMIN_TOKEN on Lambda, even when it is set', async () => {
-    const response = await handler(apiEvent('GET', '/admin/tenants', { token: 'the-admin-token-of-a-careless-operator' }), context);
-    const remove = await handler(apiEvent('DELETE', '/tenants/globex', { token: 'the-admin-token-of-a-careless-operator' }), context);
+    const response = await handler(apiEvent('GET', '/admin/tenants', { token: 'the-admin-token-of-a-careless-operator' }), context());
+    const remove = await handler(apiEvent('DELETE', '/tenants/globex', { token: 'the-admin-token-of-a-careless-operator' }), context());
 
     expect(response.statusCode).toBe(403);
     expect(remove.statusCode).toBe(403);
@@ -113,11 +111,11 @@ describe('the API handler on AWS', () => {
   it('admits a session of a listed role and refuses an IAM signer that is not listed with 403', async () => {
     const listed = await handler(
       apiEvent('GET', '/admin/tenants', { iamUser: 'arn:aws:sts::123456789012:assumed-role/DormouseAdmin/alice' }),
-      context,
+      context(),
     );
     const unlisted = await handler(
       apiEvent('GET', '/admin/tenants', { iamUser: 'arn:aws:sts::123456789012:assumed-role/SomeDeveloper/bob' }),
-      context,
+      context(),
     );
 
     expect(listed.statusCode).toBe(200);
@@ -127,8 +125,8 @@ describe('the API handler on AWS', () => {
 
   it('puts the tenant id on every log line of a request about a tenant', async () => {
     logged.length = 0;
-    await handler(apiEvent('POST', '/tenants', { body: { slug: 'initech', email: 'bill@initech.test' } }), context);
-    await handler(apiEvent('POST', '/tenants/initech/passivate', { iamUser: 'arn:aws:iam::123456789012:user/ops' }), context);
+    await handler(apiEvent('POST', '/tenants', { body: { slug: 'initech', email: 'bill@initech.test' } }), context());
+    await handler(apiEvent('POST', '/tenants/initech/passivate', { iamUser: 'arn:aws:iam::123456789012:user/ops' }), context());
 
     expect(logged.length).toBeGreaterThanOrEqual(2);
     expect(logged.every((line) => line.tenantId === 'initech')).toBe(true);
@@ -142,7 +140,7 @@ describe('the API handler on AWS', () => {
     });
     logged.length = 0;
 
-    const response = await failing(apiEvent('GET', '/tenants/initech'), context);
+    const response = await failing(apiEvent('GET', '/tenants/initech'), context());
 
     expect(response.statusCode).toBe(500);
     expect(body(response)).toEqual({ error: { code: 'internal_error', message: 'Something went wrong on our side.' } });
@@ -180,7 +178,7 @@ describe('the API handler on AWS with email verification', () => {
     ses.reset();
     ses.on(SendEmailCommand).resolves({ MessageId: 'm-1' });
 
-    const response = await verifying(signupEvent('mailed'), context);
+    const response = await verifying(signupEvent('mailed'), context());
 
     expect(response.statusCode).toBe(202);
     expect(body(response).phase).toBe('PendingVerification');
@@ -209,8 +207,8 @@ describe('the API handler on AWS with email verification', () => {
       .rejectsOnce(Object.assign(new Error('Daily sending quota exceeded.'), { name: 'LimitExceededException' }))
       .resolves({});
 
-    const failed = await verifying(signupEvent('unmailed'), context);
-    const retried = await verifying(signupEvent('unmailed'), context);
+    const failed = await verifying(signupEvent('unmailed'), context());
+    const retried = await verifying(signupEvent('unmailed'), context());
 
     expect(failed.statusCode).toBe(503);
     expect(body(failed).error.code).toBe('email_unavailable');
@@ -219,7 +217,7 @@ describe('the API handler on AWS with email verification', () => {
   });
 
   it('has no outbox on AWS', async () => {
-    const response = await verifying(apiEvent('GET', '/outbox'), context);
+    const response = await verifying(apiEvent('GET', '/outbox'), context());
 
     expect(response.statusCode).toBe(404);
   });

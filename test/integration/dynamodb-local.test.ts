@@ -28,6 +28,7 @@ describe('startDynamoDbLocal', () => {
     const exits: string[] = [];
     const dynamo = await startDynamoDbLocal({ onUnexpectedExit: (how) => exits.push(how) });
     await dynamo.stop();
+    // A report comes with the exit or soon after: give one time not to come.
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(exits).toEqual([]);
   });

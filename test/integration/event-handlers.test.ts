@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ParseError } from '@aws-lambda-powertools/parser/errors';
-import type { Context } from 'aws-lambda';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
 import { newTenant, type Tenant } from '../../shared/domain/tenant.js';
 import { createReconcileHandler, type TenantEvent } from '../../shared/events/reconcile-handler.js';
 import { createTaskEventsHandler, type TaskStateChangeEvent } from '../../shared/events/task-events-handler.js';
@@ -14,23 +14,7 @@ const REGION = 'eu-west-1';
 const CLUSTER_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/dormouse`;
 const TASK_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:task/dormouse/5f0c1d2e3b4a4c6e8f1a2b3c4d5e6f70`;
 
-/** Little time left: the reconcile handler must not wait inline for the task to start. */
-function lambdaContext(functionName: string, remainingMs: number, awsRequestId = 'c6af9ac6-7b61-11e6-9a41-93e812345678'): Context {
-  return {
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${functionName}`,
-    memoryLimitInMB: '256',
-    awsRequestId,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: '2026/11/21/[$LATEST]abcdef0123456789',
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => remainingMs,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+const REQUEST_ID = 'c6af9ac6-7b61-11e6-9a41-93e812345678';
 
 const silent = (serviceName: string) => new Logger({ serviceName, logLevel: 'SILENT' });
 
@@ -160,7 +144,7 @@ describe('task events handler', () => {
     const handler = createTaskEventsHandler({ store }, silent('dormouse-task-events'));
 
     // Act
-    const outcome = await handler(taskStateChange(), lambdaContext('dormouse-task-events', 3_000));
+    const outcome = await handler(taskStateChange(), localLambdaContext('dormouse-task-events', REQUEST_ID, 3_000));
 
     // Assess
     expect(outcome).toBe('applied');
@@ -181,7 +165,10 @@ describe('task events handler', () => {
     const handler = createTaskEventsHandler({ store }, silent('dormouse-task-events'));
 
     // Act
-    const outcome = await handler(taskStateChange({ group: 'family:dormouse-wake' }), lambdaContext('dormouse-task-events', 3_000));
+    const outcome = await handler(
+      taskStateChange({ group: 'family:dormouse-wake' }),
+      localLambdaContext('dormouse-task-events', REQUEST_ID, 3_000),
+    );
 
     // Assess
     expect(outcome).toBe('not-a-tenant');
@@ -196,7 +183,7 @@ describe('task events handler', () => {
     delete (malformed.detail as Record<string, unknown>).version;
 
     // Act
-    const invocation = handler(malformed, lambdaContext('dormouse-task-events', 3_000));
+    const invocation = handler(malformed, localLambdaContext('dormouse-task-events', REQUEST_ID, 3_000));
 
     // Assess
     await expect(invocation).rejects.toBeInstanceOf(ParseError);
@@ -212,8 +199,8 @@ describe('reconcile handler', () => {
     const handler = createReconcileHandler(world.deps, silent('dormouse-reconcile'));
     const event = tenantChanged({ tenantId: 'acme', phase: 'Pending', desired: 'running', generation: 1, observedGeneration: 0 });
 
-    // Act
-    const result = await handler(event, lambdaContext('dormouse-reconcile', 1_000));
+    // Act: with little time left, the handler must not wait inline for the task to start.
+    const result = await handler(event, localLambdaContext('dormouse-reconcile', REQUEST_ID, 1_000));
 
     // Assess
     expect(result).toEqual({ phase: 'Provisioning', requeueAfterMs: world.settings.pollMs });
@@ -241,9 +228,9 @@ describe('reconcile handler', () => {
 
     try {
       // Act
-      const first = handler(event, lambdaContext('dormouse-reconcile', 90_000, 'first-invocation'));
+      const first = handler(event, localLambdaContext('dormouse-reconcile', 'first-invocation', 90_000));
       await vi.waitFor(async () => expect((await world.store.get('acme'))?.lease?.owner).toBe('first-invocation'));
-      const second = await handler(event, lambdaContext('dormouse-reconcile', 90_000, 'second-invocation'));
+      const second = await handler(event, localLambdaContext('dormouse-reconcile', 'second-invocation', 90_000));
       const firstResult = await first;
 
       // Assess: the second read the record, saw the watch and left; the first saw it through.
@@ -259,6 +246,24 @@ describe('reconcile handler', () => {
     }
   });
 
+  it('records a refusal of AWS on the tenant and returns, rather than failing the invocation toward the dead-letter queue', async () => {
+    // Prepare
+    const world = await createWorld({ cloud: { fault: (operation) => (operation === 'DescribeTasks' ? 'deny' : undefined) } });
+    await world.signUp('acme');
+    const handler = createReconcileHandler(world.deps, silent('dormouse-reconcile'));
+    const event = tenantChanged({ tenantId: 'acme', phase: 'Pending', desired: 'running', generation: 1, observedGeneration: 0 });
+
+    // Act
+    const result = await handler(event, localLambdaContext('dormouse-reconcile', REQUEST_ID, 1_000));
+
+    // Assess: counted as a failed attempt, to be tried again after the backoff.
+    const tenant = (await world.store.get('acme'))!;
+    expect(result).toEqual({ phase: 'Pending', requeueAfterMs: Date.parse(tenant.status.retryAt!) - world.clock.now().getTime() });
+    expect(tenant.status).toMatchObject({ phase: 'Pending', attempts: 1, lastErrorCategory: 'platform' });
+    expect(tenant.status.lastError).toMatch(/not allowed to call DescribeTasks/);
+    expect(tenant.lease).toBeUndefined();
+  });
+
   it('rejects an event that names no tenant without touching AWS', async () => {
     // Prepare
     const world = await createWorld();
@@ -266,7 +271,10 @@ describe('reconcile handler', () => {
     const handler = createReconcileHandler(world.deps, silent('dormouse-reconcile'));
 
     // Act
-    const invocation = handler(tenantChanged({ phase: 'Pending', desired: 'running' }), lambdaContext('dormouse-reconcile', 1_000));
+    const invocation = handler(
+      tenantChanged({ phase: 'Pending', desired: 'running' }),
+      localLambdaContext('dormouse-reconcile', REQUEST_ID, 1_000),
+    );
 
     // Assess
     await expect(invocation).rejects.toBeInstanceOf(ParseError);

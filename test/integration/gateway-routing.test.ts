@@ -95,6 +95,7 @@ describe('GatewayRouting target groups', () => {
 
     await routing.deleteTargetGroup(arn);
     const checks = state.checks;
+    // Four intervals in which no check may come (one already under way may still land).
     await new Promise((resolve) => setTimeout(resolve, 200));
 
     expect(state.checks).toBeLessThanOrEqual(checks + 1);
@@ -203,6 +204,7 @@ describe('GatewayRouting health checks', () => {
 
     await routing.registerTarget(arn, ip);
     await waitFor('the first check', () => state.checks >= 1);
+    // Nothing outside shows the failure being recorded; give it time, well before the next check.
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await healthOf(routing, arn, ip)).toBe('initial');
     await until(routing, arn, ip, 'unhealthy');
@@ -300,7 +302,7 @@ describe('GatewayRouting health checks', () => {
     await routing.registerTarget(arn, ip);
     expect(await healthOf(routing, arn, ip)).toBe('initial');
     await until(routing, arn, ip, 'healthy');
-    // The earlier drain timer must not remove the re-registered target.
+    // The earlier drain timer must not remove the re-registered target: wait past its 300 ms.
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(await healthOf(routing, arn, ip)).toBe('healthy');
 
@@ -348,6 +350,7 @@ describe('GatewayRouting health checks', () => {
 
     routing.close();
     const checks = state.checks;
+    // Four intervals in which no check may come (one already under way may still land).
     await new Promise((resolve) => setTimeout(resolve, 200));
 
     expect(state.checks).toBeLessThanOrEqual(checks + 1);

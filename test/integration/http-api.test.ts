@@ -386,18 +386,26 @@ describe('serveHttpApi', () => {
     });
 
     it('lets a request in flight get its answer, then resolves without waiting for keep-alive to lapse', async () => {
+      // The handler answers only once close() has begun, so the request is in flight throughout.
+      let arrived!: () => void;
+      let closeBegun!: () => void;
+      const inHandler = new Promise<void>((resolve) => (arrived = resolve));
+      const closing = new Promise<void>((resolve) => (closeBegun = resolve));
       const api = await serveHttpApi(
         async () => {
-          await new Promise((resolve) => setTimeout(resolve, 200));
+          arrived();
+          await closing;
           return { body: 'done' };
         },
         { port: 0 },
       );
       const answer = fetch(api.url).then(async (response) => [response.status, await response.text()]);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await inHandler;
 
       const startedAt = Date.now();
-      await api.close();
+      const closed = api.close();
+      closeBegun();
+      await closed;
 
       expect(await answer).toEqual([200, 'done']);
       expect(Date.now() - startedAt).toBeLessThan(2_000);
@@ -407,8 +415,11 @@ describe('serveHttpApi', () => {
       const api = await serveHttpApi(echo, { port: 0, timeoutMs: 200 });
       const socket = connect(api.port, '127.0.0.1');
       socket.on('error', () => undefined);
-      socket.write('POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nonly part');
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // "100 Continue" comes once the server has read the head: from then on the request is in flight.
+      const continued = new Promise((resolve) => socket.once('data', resolve));
+      socket.write('POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n');
+      expect(String(await continued)).toMatch(/^HTTP\/1\.1 100 Continue/);
+      socket.write('only part');
 
       const startedAt = Date.now();
       await api.close();

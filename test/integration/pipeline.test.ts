@@ -63,14 +63,11 @@ describe('signup to Running through the event flow', () => {
     return { cloud, store, events, call: apiClient(embedded.apiUrl) };
   }
 
+  /** Polls the API until the tenant reports `phase`. */
   async function waitForPhase(call: ReturnType<typeof apiClient>, id: string, phase: string) {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const status = (await call(`/tenants/${id}`)).body;
-      if (status.phase === phase) return status;
-      if (Date.now() > deadline) throw new Error(`${id} stayed ${status.phase}, wanted ${phase}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await expect
+      .poll(async () => (await call(`/tenants/${id}`)).body.phase, { timeout: 20_000, interval: 100, message: `${id}'s phase` })
+      .toBe(phase);
   }
 
   it('ends Running with exactly one task and one rule, announcing Requested then Ready', async () => {

@@ -310,6 +310,38 @@ describe('reconcile', () => {
     expect(await world.store.countRoutingSlots()).toBe(0);
   });
 
+  it('gives up on a tenant whose tasks AWS refuses to describe, as on a refused step, instead of throwing the look away', async () => {
+    const world = await createWorld({ cloud: { fault: (operation) => (operation === 'DescribeTasks' ? 'deny' : undefined) } });
+    await world.signUp('acme');
+
+    await world.converge(['acme'], 80);
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(tenant.status).toMatchObject({ phase: 'Failed', failedGeneration: 1, lastErrorCategory: 'platform' });
+    expect(tenant.status.attempts).toBe(world.settings.maxRestarts + 1);
+    expect(tenant.status.lastError).toMatch(
+      /not allowed to call DescribeTasks \(DescribeTasks was denied\); check the reconciler's IAM role/,
+    );
+    expect(world.cloud.countCalls('RunTask')).toBe(0);
+  });
+
+  it('backs off with the reason on the record when observing fails in a way nobody classified, instead of throwing', async () => {
+    const world = await createWorld();
+    world.cloud.tenantTasks = async () => {
+      throw new Error('socket closed by peer');
+    };
+    await world.signUp('acme');
+
+    const result = await world.reconcile('acme');
+
+    const tenant = (await world.store.get('acme'))!;
+    expect(result.requeueAfterMs).toBeGreaterThan(0);
+    expect(tenant.status).toMatchObject({ phase: 'Pending', transientFailures: 1, lastErrorCategory: 'platform' });
+    expect(tenant.status.lastError).toBe('AWS refused a step: Error: socket closed by peer. Dormouse keeps retrying.');
+    expect(Date.parse(tenant.status.retryAt!)).toBe(world.clock.now().getTime() + result.requeueAfterMs!);
+    expect(tenant.lease).toBeUndefined();
+  });
+
   it('keeps retrying a RunTask that AWS throttles, holding the slot and never failing the tenant', async () => {
     const world = await createWorld({ cloud: { fault: (operation) => (operation === 'RunTask' ? 'throttle' : undefined) } });
     await world.signUp('acme');

@@ -70,6 +70,7 @@ describe('stream poller (DynamoDB Local)', () => {
     await put(tables, tables.tenantTable, { pk: 'tenant#after' });
 
     await waitFor('the second record', () => delivered.length >= 2, 5_000);
+    // Six more polls, in which nothing may be delivered again.
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(keysOf(delivered)).toEqual(['tenant#before', 'tenant#after']);
     streamsClient.destroy();
@@ -84,6 +85,7 @@ describe('stream poller (DynamoDB Local)', () => {
       throw new Error('connect ECONNREFUSED 127.0.0.1:8000');
     }) as typeof streamsClient.send;
 
+    // The failure rate over a window of real time is what is measured.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     // 50 ms apart without backoff would be about 60; doubling from 50 ms gives 6 within 3 s.
     expect(errors.length).toBeGreaterThan(2);

@@ -6,10 +6,11 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeStreamCommand, DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { Context, DynamoDBRecord } from 'aws-lambda';
+import type { DynamoDBRecord } from 'aws-lambda';
 import { DynamoDbTenantStore, emailHash } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { EventBridgePublisher, PublishError } from '../../shared/adapters/aws/eventbridge-publisher.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../shared/adapters/local/dynamodb-local.js';
+import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
 import { ConfigError } from '../../shared/config.js';
 import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.js';
 import { createStreamPublisherHandler, loadStreamPublisherConfig, StreamRecordError } from '../../shared/events/stream-publisher.js';
@@ -17,11 +18,8 @@ import { createTestTables, type TestTables } from '../support/dynamodb.js';
 
 const busName = 'dormouse';
 const tableArn = 'arn:aws:dynamodb:eu-west-1:123456789012:table/dormouse-tenants';
-const context = {
-  functionName: 'dormouse-stream-publisher',
-  awsRequestId: 'req-1',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
+/** A fresh context per invocation, as Lambda gives each its own deadline. */
+const context = () => localLambdaContext('dormouse-stream-publisher', 'req-1', 30_000);
 
 const tokenHash = 'ab'.repeat(32);
 const acme: Tenant = {
@@ -207,7 +205,7 @@ describe('the stream publisher handler', () => {
   it('publishes the domain events of a Pipe batch, in record order, in one request', async () => {
     const { handler, info } = build();
 
-    await handler(pipeBatch, context);
+    await handler(pipeBatch, context());
 
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
     expect(requests()).toEqual([{ Entries: expectedEntries }]);
@@ -217,7 +215,7 @@ describe('the stream publisher handler', () => {
   it('reads an event source mapping’s { Records } the same way', async () => {
     const { handler } = build();
 
-    await handler({ Records: pipeBatch }, context);
+    await handler({ Records: pipeBatch }, context());
 
     expect(requests()).toEqual([{ Entries: expectedEntries }]);
   });
@@ -225,7 +223,7 @@ describe('the stream publisher handler', () => {
   it('never puts the token hash on the bus', async () => {
     const { handler } = build();
 
-    await handler(pipeBatch, context);
+    await handler(pipeBatch, context());
 
     expect(JSON.stringify(requests())).not.toContain(tokenHash);
   });
@@ -233,7 +231,7 @@ describe('the stream publisher handler', () => {
   it('sends nothing for a batch without tenant changes', async () => {
     const { handler, info } = build();
 
-    await handler([pipeBatch[1]!, pipeBatch[2]!, pipeBatch[4]!], context);
+    await handler([pipeBatch[1]!, pipeBatch[2]!, pipeBatch[4]!], context());
 
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 0);
     expect(info).toHaveBeenCalledWith('Published tenant events', { records: 3, tenantChanges: 1, events: 0 });
@@ -246,7 +244,7 @@ describe('the stream publisher handler', () => {
     }));
     const { handler, error } = build();
 
-    await expect(handler(pipeBatch, context)).rejects.toThrow(PublishError);
+    await expect(handler(pipeBatch, context())).rejects.toThrow(PublishError);
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 2);
     expect(error).toHaveBeenCalledWith('Publishing tenant events failed', { error: expect.any(PublishError) });
   });
@@ -255,14 +253,14 @@ describe('the stream publisher handler', () => {
     eventBridge.on(PutEventsCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
     const { handler } = build();
 
-    await expect(handler(pipeBatch, context)).rejects.toThrow('Rate exceeded');
+    await expect(handler(pipeBatch, context())).rejects.toThrow('Rate exceeded');
   });
 
   it('fails loudly on a stream without old images rather than mistaking a change for a signup', async () => {
     const { handler } = build();
     const { OldImage: _dropped, ...newImageOnly } = pipeBatch[3]!.dynamodb!;
 
-    await expect(handler([{ ...pipeBatch[3]!, dynamodb: { ...newImageOnly, StreamViewType: 'NEW_IMAGE' } }], context)).rejects.toThrow(
+    await expect(handler([{ ...pipeBatch[3]!, dynamodb: { ...newImageOnly, StreamViewType: 'NEW_IMAGE' } }], context())).rejects.toThrow(
       StreamRecordError,
     );
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 0);
@@ -271,7 +269,7 @@ describe('the stream publisher handler', () => {
   it('refuses a payload that is not stream records', async () => {
     const { handler } = build();
 
-    await expect(handler({ detail: {} } as never, context)).rejects.toThrow(StreamRecordError);
+    await expect(handler({ detail: {} } as never, context())).rejects.toThrow(StreamRecordError);
   });
 });
 
@@ -323,7 +321,7 @@ describe('the stream publisher on the real table stream (DynamoDB Local)', () =>
     const batch = await streamAsPipeBatch(tables);
     const { handler, info } = build();
 
-    await handler(batch, context);
+    await handler(batch, context());
 
     const sent = requests().flatMap((input) => input.Entries ?? []);
     expect(sent.map((entry) => [entry.DetailType, JSON.parse(entry.Detail ?? '{}').phase])).toEqual([

@@ -1,28 +1,14 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import type { Context } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
 import type { SweepDeps } from '../../shared/app/sweep.js';
 import { createSweepHandler } from '../../shared/events/sweep-handler.js';
 import { FakeActivity } from '../support/fake-activity.js';
 import { createWorld } from '../support/reconciler-world.js';
 
-function lambdaContext(remainingMs: number): Context {
-  return {
-    functionName: 'dormouse-sweep',
-    functionVersion: '$LATEST',
-    invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:dormouse-sweep',
-    memoryLimitInMB: '512',
-    awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e812345678',
-    logGroupName: '/aws/lambda/dormouse-sweep',
-    logStreamName: '2026/11/21/[$LATEST]abcdef0123456789',
-    callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => remainingMs,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
+/** An invocation of the sweep with this much time left. */
+const lambdaContext = (remainingMs: number) => localLambdaContext('dormouse-sweep', 'c6af9ac6-7b61-11e6-9a41-93e812345678', remainingMs);
 
 /** What EventBridge Scheduler sends when the schedule sets no input of its own. */
 const SCHEDULER_PAYLOAD = {};

@@ -1,8 +1,9 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { ALBEvent, ALBResult, Context } from 'aws-lambda';
+import type { ALBEvent, ALBResult } from 'aws-lambda';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { wakeDeps } from '../../shared/adapters/aws/wake-deps.js';
+import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
 import { loadWakeConfig } from '../../shared/config.js';
 import { newTenant, type Tenant, type TenantStatus } from '../../shared/domain/tenant.js';
 import { createWakeHandler, type WakeHandler } from '../../shared/http/wake-handler.js';
@@ -26,11 +27,8 @@ function albEvent(headers: Record<string, string>, method = 'GET'): ALBEvent {
   };
 }
 
-const context = {
-  functionName: 'dormouse-wake',
-  awsRequestId: 'req-1',
-  getRemainingTimeInMillis: () => 10_000,
-} as unknown as Context;
+/** A fresh context per invocation, as Lambda gives each its own deadline. */
+const context = () => localLambdaContext('dormouse-wake', 'req-1', 10_000);
 
 let handler: WakeHandler;
 let deps: ReturnType<typeof wakeDeps>;
@@ -46,7 +44,7 @@ async function put(slug: string, status: Partial<TenantStatus>, desired: Tenant[
   await store.save({ ...created, spec: { ...created.spec, desired }, status: { ...created.status, ...status } });
 }
 
-const call = (headers: Record<string, string>, method?: string): Promise<ALBResult> => handler(albEvent(headers, method), context);
+const call = (headers: Record<string, string>, method?: string): Promise<ALBResult> => handler(albEvent(headers, method), context());
 
 beforeAll(async () => {
   const tables = await createTestTables();
@@ -112,11 +110,11 @@ describe('the wake handler behind the ALB', () => {
 
     // Act
     const pages = await Promise.all([
-      overHttps(albEvent({ host: `queued.${ROOT}`, accept: BROWSER_ACCEPT }), context),
-      overHttps(albEvent({ host: `queued.${ROOT}`, accept: 'application/json' }), context),
-      overHttps(albEvent({ host: `nobody-here.${ROOT}`, accept: BROWSER_ACCEPT }), context),
+      overHttps(albEvent({ host: `queued.${ROOT}`, accept: BROWSER_ACCEPT }), context()),
+      overHttps(albEvent({ host: `queued.${ROOT}`, accept: 'application/json' }), context()),
+      overHttps(albEvent({ host: `nobody-here.${ROOT}`, accept: BROWSER_ACCEPT }), context()),
     ]);
-    const plain = await overHttp(albEvent({ host: `queued.${ROOT}`, accept: BROWSER_ACCEPT }), context);
+    const plain = await overHttp(albEvent({ host: `queued.${ROOT}`, accept: BROWSER_ACCEPT }), context());
 
     // Assess
     for (const page of pages) expect(page.headers?.['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
@@ -224,7 +222,7 @@ describe('the wake handler behind the ALB', () => {
       multiValueHeaders: { host: [`queued.${ROOT}`], accept: ['application/json'] },
     };
 
-    const result = await handler(event, context);
+    const result = await handler(event, context());
 
     expect(result.headers).toBeUndefined();
     expect(result.multiValueHeaders).toMatchObject({ 'content-type': ['application/json; charset=utf-8'], 'retry-after': ['15'] });
@@ -244,8 +242,8 @@ describe('the wake handler behind the ALB', () => {
     );
     logged.length = 0;
 
-    const html = await failing(albEvent({ host: `sleepy.${ROOT}` }), context);
-    const json = await failing(albEvent({ host: `sleepy.${ROOT}`, accept: 'application/json' }), context);
+    const html = await failing(albEvent({ host: `sleepy.${ROOT}` }), context());
+    const json = await failing(albEvent({ host: `sleepy.${ROOT}`, accept: 'application/json' }), context());
 
     expect(html).toMatchObject({ statusCode: 503, statusDescription: '503 Service Unavailable' });
     expect(html.headers).toMatchObject({ 'retry-after': '30', 'cache-control': 'no-store' });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { handleTaskEvent } from '../../shared/app/task-event.js';
 import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
-import { newTenant, withDesired, type Desired, type Tenant } from '../../shared/domain/tenant.js';
+import { isSettled, newTenant, withDesired, type Desired, type Tenant } from '../../shared/domain/tenant.js';
 import type { TenantStore } from '../../shared/ports/tenant-store.js';
 import { toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
 import type { Compute, ObservedTask } from '../../shared/ports/compute.js';
@@ -357,9 +357,9 @@ async function changeDesired(store: TenantStore, id: string, desired: Desired) {
   }
 }
 
+/** Settled as the domain says, and in the phase asked for: no fault here is one that fails a tenant. */
 function converged(tenant: Tenant): boolean {
-  const target = { running: 'Running', passivated: 'Passivated', deleted: 'Deleted' }[tenant.spec.desired];
-  return tenant.status.phase === target && tenant.status.observedGeneration === tenant.spec.generation && !tenant.lease;
+  return isSettled(tenant) && tenant.status.phase !== 'Failed' && !tenant.lease;
 }
 
 async function assertConverged(store: DynamoDbTenantStore, cloud: CloudWorld, desired: Map<string, Desired>) {

@@ -11,6 +11,8 @@ import {
   targetGroupPrefix,
   taskGroup,
   tenantFromTaskGroup,
+  tenantTaskFamily,
+  tenantTaskFamilyPrefix,
 } from '../../shared/adapters/common/names.js';
 import { installationFromStackName, installationProblem } from '../../shared/domain/installation.js';
 import { isValidSlug } from '../../shared/domain/slug.js';
@@ -24,6 +26,14 @@ describe('AWS names for a tenant', () => {
     expect(targetGroupName('local', 'acme')).toBe('dm-local-acme');
     expect(startedBy('local', 'acme')).toBe('dm/local/acme');
     expect(targetGroupName('prod', 'acme').startsWith(targetGroupPrefix('prod'))).toBe(true);
+  });
+
+  it("name a tenant's own task definition family in full, under a prefix of its installation only", () => {
+    expect(tenantTaskFamily('prod', longest)).toBe(`dm-prod-${longest}`);
+    expect(tenantTaskFamily('prod', longest).length).toBeLessThanOrEqual(255);
+    expect(tenantTaskFamily('prod', 'acme').startsWith(tenantTaskFamilyPrefix('prod'))).toBe(true);
+    // The IAM pattern `dm-<installation>-*` of one installation never matches another's families.
+    expect(tenantTaskFamily('prod2', 'acme').startsWith(tenantTaskFamilyPrefix('prod'))).toBe(false);
   });
 
   it('differ for the two slugs that collided under the old 32-bit scheme', () => {

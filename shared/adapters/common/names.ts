@@ -77,6 +77,19 @@ export function targetGroupPrefix(installation: string): string {
   return `dm-${installation}-`;
 }
 
+/**
+ * Task definition family of a tenant that has its own (to mount its data): `dm-<installation>-<slug>`.
+ * Families take 255 characters, so the whole slug always fits.
+ */
+export function tenantTaskFamily(installation: string, tenantId: string): string {
+  return `${tenantTaskFamilyPrefix(installation)}${tenantId}`;
+}
+
+/** What every tenant task definition family of the installation starts with: how IAM and drift repair find them. */
+export function tenantTaskFamilyPrefix(installation: string): string {
+  return `dm-${installation}-`;
+}
+
 /** RunTask `startedBy`: unique per tenant and installation, at most 36 characters; ListTasks filters on it. */
 export function startedBy(installation: string, tenantId: string): string {
   return fit(`dm/${installation}`, '/', '_', installation, tenantId, STARTED_BY_MAX);

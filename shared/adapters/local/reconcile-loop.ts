@@ -1,4 +1,4 @@
-import type { ReconcileResult } from '../../app/reconcile.js';
+import type { ReconcileResult } from '../../app/controller.js';
 
 export interface ReconcileLoopOptions {
   reconcile: (tenantId: string) => Promise<ReconcileResult>;

@@ -1,0 +1,173 @@
+import { RoutingCapacityError, SlotsFullError } from '../../domain/errors.js';
+import { backoffMs, type Observation, type Step } from '../../domain/plan.js';
+import { explainStop, isCapacityStop, stopCategory } from '../../domain/stop-reasons.js';
+import { isSpot, type Phase, type Tenant, type TenantStatus } from '../../domain/tenant.js';
+import type { ObservedTask } from '../../ports/compute.js';
+import type { Storage } from '../../ports/storage.js';
+import type { ReconcileDeps, ReconcileSettings } from '../reconcile.js';
+import { failAttempt, neverHealthy } from './attempts.js';
+import { taskStatus } from './record.js';
+
+/** Takes one step and updates the observation with its known effect, so no re-observe is needed. */
+export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, step: Step, phase: Phase): Promise<Tenant> {
+  const { compute, routing, store, settings, clock } = deps;
+  // A new phase is dated from now: how long a tenant has sat in it is what the stuck alarm measures.
+  const status = phase === tenant.status.phase ? tenant.status : { ...tenant.status, phase, transitionAt: clock.now().toISOString() };
+  switch (step.kind) {
+    case 'claimSlot':
+      try {
+        return await store.save(
+          {
+            ...tenant,
+            status: { ...status, slot: true, queuedAt: undefined, retryAt: undefined, lastError: undefined, lastErrorCategory: undefined },
+          },
+          { routingSlot: { claim: true, maxActiveTenants: settings.maxActiveTenants } },
+        );
+      } catch (error) {
+        if (!(error instanceof SlotsFullError)) throw error;
+        return queued(tenant, settings, clock.now(), deps.random);
+      }
+    case 'releaseSlot':
+      return store.save({ ...tenant, status: { ...status, slot: false } }, { routingSlot: { claim: false } });
+    case 'runTask':
+      return runTask(deps, tenant, observed, step.capacityProvider, status);
+    case 'stopTask': {
+      const noted = await noteStopping(deps, tenant, step.task);
+      await compute.stopTask(step.task.arn, step.reason);
+      step.task.desiredStatus = 'STOPPED';
+      return noted;
+    }
+    case 'recordStop':
+      return recordStop(deps, tenant, step.task, status);
+    case 'fail':
+      return neverHealthy(deps, tenant, step.reason);
+    case 'ensureTargetGroup':
+      observed.targetGroupArn = await routing.ensureTargetGroup(tenant.id);
+      observed.targets = [];
+      return tenant;
+    case 'registerTarget':
+      await routing.registerTarget(step.targetGroupArn, step.ip);
+      observed.targets = [...observed.targets.filter((target) => target.ip !== step.ip), { ip: step.ip, health: 'initial' }];
+      return tenant;
+    case 'deregisterTarget':
+      await routing.deregisterTarget(step.targetGroupArn, step.ip);
+      observed.targets = observed.targets.map((target) => (target.ip === step.ip ? { ...target, health: 'draining' } : target));
+      return tenant;
+    case 'createRule':
+      try {
+        observed.rule = await routing.createRule(tenant.id, settings.hostFor(tenant.id), step.targetGroupArn);
+      } catch (error) {
+        // The load balancer is fuller than our slot count says (rules made outside Dormouse).
+        if (!(error instanceof RoutingCapacityError)) throw error;
+        return queued(tenant, settings, clock.now(), deps.random);
+      }
+      return tenant;
+    case 'deleteRule':
+      await routing.deleteRule(step.ruleArn);
+      delete observed.rule;
+      return tenant;
+    case 'deleteTargetGroup':
+      await routing.deleteTargetGroup(step.targetGroupArn);
+      delete observed.targetGroupArn;
+      observed.targets = [];
+      return { ...tenant, status: { ...tenant.status, targetGroupArn: undefined } };
+    case 'removeData':
+      await requireStorage(deps).remove(tenant.id);
+      return { ...tenant, status: { ...status, dataRemoved: true } };
+    case 'wait':
+    case 'done':
+      return tenant;
+  }
+}
+
+/**
+ * With data, a task the record does not name is written down before it is told to stop: once
+ * stopping, ECS lists it only by its ARN, and until it has STOPPED it may still write the data.
+ */
+async function noteStopping(deps: ReconcileDeps, tenant: Tenant, task: ObservedTask): Promise<Tenant> {
+  const { stopping = [], task: recorded } = tenant.status;
+  if (!deps.settings.persistentData || task.arn === recorded?.arn || stopping.includes(task.arn)) return tenant;
+  return deps.store.save({ ...tenant, status: { ...tenant.status, stopping: [...stopping, task.arn] } });
+}
+
+function requireStorage(deps: ReconcileDeps): Storage {
+  if (!deps.storage) throw new Error('persistentData is set but no storage is wired');
+  return deps.storage;
+}
+
+function queued(tenant: Tenant, settings: ReconcileSettings, now: Date, random?: () => number): Tenant {
+  return {
+    ...tenant,
+    status: {
+      ...tenant.status,
+      phase: 'Queued',
+      queuedAt: tenant.status.queuedAt ?? now.toISOString(),
+      // Jittered, so a queue of hundreds does not retry for the same slot in the same instant.
+      retryAt: new Date(now.getTime() + settings.queueRetryMs * (0.5 + 0.5 * (random ?? Math.random)())).toISOString(),
+      lastError: `All ${settings.maxActiveTenants} routing slots are in use; the tenant starts as soon as one frees up.`,
+      lastErrorCategory: 'queued',
+    },
+  };
+}
+
+async function runTask(
+  deps: ReconcileDeps,
+  tenant: Tenant,
+  observed: Observation,
+  capacityProvider: 'FARGATE' | 'FARGATE_SPOT',
+  status: TenantStatus,
+): Promise<Tenant> {
+  const { store, compute, settings, clock } = deps;
+  const launch = tenant.status.launch;
+  if (!launch) {
+    // Record the intent first, as its own step: a retry after a crash or an error then reuses
+    // the token, and ECS answers with the task it already started instead of a second one.
+    const runs = (tenant.status.runs ?? 0) + 1;
+    const clientToken = `${tenant.id}-g${tenant.spec.generation}-r${runs}`;
+    const requestedAt = clock.now().toISOString();
+    return store.save({ ...tenant, status: { ...status, runs, launch: { clientToken, capacityProvider, requestedAt } } });
+  }
+  // Every start finds the tenant's data again (and brings its mount up to date with a new
+  // deployment): safe to repeat, so a retry after a crash does it again harmlessly.
+  const volume = settings.persistentData ? await requireStorage(deps).ensure(tenant.id) : undefined;
+  const outcome = await compute.runTask({
+    tenantId: tenant.id,
+    host: settings.hostFor(tenant.id),
+    clientToken: launch.clientToken,
+    capacityProvider: launch.capacityProvider,
+    ...(volume ? { volume } : {}),
+  });
+  const base = { ...tenant.status, launch: undefined };
+  if (outcome.started) {
+    observed.tasks = [...observed.tasks.filter((task) => task.arn !== outcome.task.arn), outcome.task];
+    deps.logger?.info?.('Task started', { tenantId: tenant.id, taskArn: outcome.task.arn, capacityProvider: launch.capacityProvider });
+    return { ...tenant, status: { ...base, task: taskStatus(outcome.task, tenant.status.task) } };
+  }
+  if (outcome.capacityUnavailable) {
+    const spotFailures = (tenant.status.spotFailures ?? 0) + (isSpot(launch.capacityProvider) ? 1 : 0);
+    const fallback = settings.fallbackToOnDemand && spotFailures >= settings.spotAttemptsBeforeFallback;
+    const delay = fallback && isSpot(launch.capacityProvider) ? 0 : backoffMs(spotFailures || 1, settings, deps.random?.());
+    return {
+      ...tenant,
+      status: {
+        ...base,
+        spotFailures,
+        lastError: `AWS has no ${isSpot(launch.capacityProvider) ? 'Fargate Spot' : 'Fargate'} capacity right now (${outcome.reason}); retrying${fallback ? ' on on-demand Fargate' : ''}.`,
+        lastErrorCategory: 'no-capacity',
+        ...(delay > 0 ? { retryAt: new Date(clock.now().getTime() + delay).toISOString() } : { retryAt: undefined }),
+      },
+    };
+  }
+  return failAttempt(deps, { ...tenant, status: base }, `ECS refused to start the task: ${outcome.reason}.`, 'not-started');
+}
+
+async function recordStop(deps: ReconcileDeps, tenant: Tenant, task: ObservedTask, status: TenantStatus): Promise<Tenant> {
+  const cleared = { ...tenant, status: { ...status, task: undefined } };
+  if (isCapacityStop(task)) {
+    // Not the application's fault: count it toward the on-demand fallback, not toward Failed.
+    const spotFailures = (status.spotFailures ?? 0) + 1;
+    return { ...cleared, status: { ...cleared.status, spotFailures, lastError: explainStop(task), lastErrorCategory: 'no-capacity' } };
+  }
+  deps.logger?.warn?.('Task stopped unexpectedly', { tenantId: tenant.id, taskArn: task.arn, reason: task.stoppedReason });
+  return failAttempt(deps, cleared, explainStop(task), stopCategory(task));
+}

@@ -1,0 +1,78 @@
+import type { ErrorCategory } from '../../domain/error-categories.js';
+import { backoffMs } from '../../domain/plan.js';
+import type { Tenant } from '../../domain/tenant.js';
+import { isTerminal } from '../controller.js';
+import type { ReconcileDeps } from '../reconcile.js';
+
+/**
+ * A step AWS refused (denied, invalid): the same request would be refused again, so it counts
+ * like a failed start while the tenant may still fail, and past the limit the tenant is Failed
+ * (the next steps give back its slot). Undefined for any other error, or a tenant on its way
+ * down: the controller backs off from those.
+ */
+export function refused(deps: ReconcileDeps, tenant: Tenant, error: unknown): Tenant | undefined {
+  if (!(isTerminal(error) && mayFail(tenant))) return undefined;
+  deps.logger?.error?.('AWS refused a step; counted as a failed attempt', { tenantId: tenant.id, error });
+  return failAttempt(deps, tenant, error.message, 'platform');
+}
+
+/** A tenant on its way up, not given up on yet: a refused step counts toward giving up. */
+function mayFail(tenant: Tenant): boolean {
+  return tenant.spec.desired === 'running' && tenant.status.failedGeneration !== tenant.spec.generation;
+}
+
+/** One more failed attempt: back off, or give up past the limit with the reason in words. */
+export function failAttempt(deps: ReconcileDeps, tenant: Tenant, reason: string, category: ErrorCategory): Tenant {
+  const { settings, clock } = deps;
+  const attempts = tenant.status.attempts + 1;
+  if (attempts > settings.maxRestarts) {
+    return {
+      ...tenant,
+      status: {
+        ...tenant.status,
+        attempts,
+        phase: 'Failed',
+        failedGeneration: tenant.spec.generation,
+        lastError: `${reason} Gave up after ${attempts} attempts; wake the tenant to try again.`,
+        lastErrorCategory: category,
+        retryAt: undefined,
+      },
+    };
+  }
+  const delay = backoffMs(attempts, settings, deps.random?.());
+  return {
+    ...tenant,
+    status: {
+      ...tenant.status,
+      attempts,
+      lastError: reason,
+      lastErrorCategory: category,
+      retryAt: new Date(clock.now().getTime() + delay).toISOString(),
+    },
+  };
+}
+
+/**
+ * The task kept failing its health check from the start: the tenant is Failed at once, since a
+ * new task would run the same application against the same check. Its task is stopped and its
+ * slot freed by the plan's cleanup of a failed tenant.
+ */
+export function neverHealthy({ settings, clock, logger }: ReconcileDeps, tenant: Tenant, reason: string): Tenant {
+  logger?.warn?.('The task never passed its health check; the tenant failed', { tenantId: tenant.id, reason });
+  return {
+    ...tenant,
+    status: {
+      ...tenant.status,
+      phase: 'Failed',
+      transitionAt: clock.now().toISOString(),
+      attempts: tenant.status.attempts + 1,
+      failedGeneration: tenant.spec.generation,
+      lastError: `${reason} Gave up after ${duration(settings.unhealthyTimeoutMs)} of failed health checks; fix the application, then wake the tenant to try again.`,
+      retryAt: undefined,
+    },
+  };
+}
+
+function duration(ms: number): string {
+  return ms >= 120_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} seconds`;
+}
