@@ -89,6 +89,33 @@ describe('reconcile, with persistent data', () => {
     expect((await world.store.get('acme'))!.status.phase).toBe('Deleted');
   });
 
+  it('keeps the data while a task whose start was never recorded may have been interrupted before ECS ever listed it', async () => {
+    // Prepare: RunTask starts a task, the reconciler dies before recording it, and Spot takes the
+    // task back before ListTasks shows it: from then on ECS lists it no more, yet it runs out its notice.
+    let crashed = false;
+    const world = await worldWithData({
+      cloud: {
+        listingLagTicks: 2,
+        fault: (operation) => (operation === 'RunTask' && !crashed ? ((crashed = true), 'crash') : undefined),
+      },
+    });
+    await world.signUp('acme');
+    await world.reconcile('acme').catch(() => {});
+    const [unseen] = world.cloud.mountedTasksOf('acme');
+    world.cloud.interrupt(unseen!);
+    unseen!.ticks = 20;
+
+    // Act
+    await world.setDesired('acme', 'deleted');
+    await world.converge(['acme'], 60);
+
+    // Assess
+    expect(world.cloud.storage.removedWhileMounted).toEqual([]);
+    expect(unseen!.lastStatus).toBe('STOPPED');
+    expect(world.cloud.storage.tenants.size).toBe(0);
+    expect((await world.store.get('acme'))!.status.phase).toBe('Deleted');
+  });
+
   it('removes the data again, harmlessly, after a crash between the removal and the record write', async () => {
     // Prepare
     const world = await worldWithData();
