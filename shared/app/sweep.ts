@@ -24,7 +24,8 @@ import { updateTenant, type TenantChange } from './update-tenant.js';
  *   `expiringNoticeAt`, from which the stream publisher derives `Tenant Expiring`.
  * - Tenants whose retry time has come, that are not settled, whose record disagrees with AWS,
  *   or whose periodic resync is due are reconciled: this is what covers lost events.
- * - With `drift`, resources tagged as a tenant's whose tenant has no record are removed.
+ * - With `drift`, resources tagged as a tenant's whose tenant has no record are removed, and
+ *   so is the persistent data of a tenant that is gone.
  * - Tenants that have sat in a phase on the way somewhere for longer than `stuckMs` are reported
  *   (`report.stuck`), for an alarm: retries that never end must not go unnoticed.
  */
@@ -95,7 +96,10 @@ export interface SweepDeps {
   activity: Activity;
   clock: Clock;
   reconcile: (tenantId: string) => Promise<ReconcileResult>;
-  /** What AWS holds under Dormouse's tags; without it the sweep does no drift repair. */
+  /**
+   * What AWS holds under Dormouse's tags; without it the sweep does no drift repair. `storage`
+   * is there when tenants keep persistent data.
+   */
   drift?: { compute: TaskInventory; routing: RoutingInventory; storage?: StorageInventory };
   logger?: Pick<Console, 'info' | 'warn'>;
   /** Milliseconds from a monotonic source, for the time budget. @default performance.now */
@@ -113,7 +117,7 @@ export interface SweepReport {
   expiring: number;
   reconciled: number;
   /** Resources removed because no tenant stands behind them, and tenants reconciled because AWS disagreed with their record. */
-  repaired: { tasks: number; rules: number; targetGroups: number; tenants: number };
+  repaired: { tasks: number; rules: number; targetGroups: number; storage: number; tenants: number };
   /** Per-tenant failures (logged); the next run tries again. */
   errors: number;
   /** The pass over the active index reached its end in this run. */
@@ -138,7 +142,7 @@ class Run {
     expired: 0,
     expiring: 0,
     reconciled: 0,
-    repaired: { tasks: 0, rules: 0, targetGroups: 0, tenants: 0 },
+    repaired: { tasks: 0, rules: 0, targetGroups: 0, storage: 0, tenants: 0 },
     errors: 0,
     done: false,
     stuck: [],
@@ -436,6 +440,8 @@ interface Owned {
   tasks: ObservedTask[];
   rules: HostRule[];
   targetGroups: string[];
+  /** The tenant has persistent data in this installation. */
+  storage: boolean;
 }
 
 /**
@@ -448,11 +454,13 @@ async function repairDrift(run: Run, drift: NonNullable<SweepDeps['drift']>): Pr
   let tasks: ObservedTask[];
   let rules: Array<HostRule & { tenantId: string }>;
   let groups: Array<{ arn: string; tenantId: string }>;
+  let stored: string[];
   try {
-    [tasks, rules, groups] = await Promise.all([
+    [tasks, rules, groups, stored] = await Promise.all([
       drift.compute.allTenantTasks(),
       drift.routing.managedRules(),
       drift.routing.managedTargetGroups(),
+      drift.storage?.managedTenants() ?? [],
     ]);
   } catch (error) {
     run.failed('Could not list AWS resources; no drift repair this run', error);
@@ -461,24 +469,40 @@ async function repairDrift(run: Run, drift: NonNullable<SweepDeps['drift']>): Pr
   const owners = new Map<string, Owned>();
   const ownedBy = (tenantId: string) => {
     let owned = owners.get(tenantId);
-    if (!owned) owners.set(tenantId, (owned = { tasks: [], rules: [], targetGroups: [] }));
+    if (!owned) owners.set(tenantId, (owned = { tasks: [], rules: [], targetGroups: [], storage: false }));
     return owned;
   };
   for (const task of tasks) ownedBy(task.tenantId).tasks.push(task);
   for (const rule of rules) ownedBy(rule.tenantId).rules.push(rule);
   for (const group of groups) ownedBy(group.tenantId).targetGroups.push(group.arn);
+  for (const tenantId of stored) ownedBy(tenantId).storage = true;
 
   // A different starting point each minute, so a budget that runs out does not always spare the same tenants.
-  const ids = [...owners.keys()].sort();
+  const ids = [...owners.keys()].filter((id) => !onlyData(owners.get(id)!)).sort();
   const start = ids.length === 0 ? 0 : Math.floor(run.nowMs / MINUTE_MS) % ids.length;
+  // Tenants with nothing but their data are most of them (every sleeping one), and each costs a
+  // read: a page of them per run, the next page at the next run.
+  const dataOnly = [...owners.keys()].filter((id) => onlyData(owners.get(id)!)).sort();
+  const pages = Math.max(1, Math.ceil(dataOnly.length / run.settings.pageSize));
+  const page = Math.floor(run.nowMs / MINUTE_MS) % pages;
+  const dataPage = dataOnly.slice(page * run.settings.pageSize, (page + 1) * run.settings.pageSize);
   const toReconcile: string[] = [];
-  for (const tenantId of [...ids.slice(start), ...ids.slice(0, start)]) {
+  for (const tenantId of [...ids.slice(start), ...ids.slice(0, start), ...dataPage]) {
     if (run.outOfTime()) break;
     const owned = owners.get(tenantId)!;
     try {
       const tenant = await run.deps.store.get(tenantId);
       if (!tenant || isTombstone(tenant)) {
-        await removeOrphans(run, drift, tenantId, owned, tenant ? 'its tenant was deleted' : 'no tenant has this name');
+        // A tombstone whose data is not marked removed was deleted while the installation kept no
+        // data: its files stay until the tombstone expires, then go as those of no tenant.
+        const dataGone = !tenant || tenant.status.dataRemoved === true;
+        await removeOrphans(
+          run,
+          drift,
+          tenantId,
+          { ...owned, storage: owned.storage && dataGone },
+          tenant ? 'its tenant was deleted' : 'no tenant has this name',
+        );
       } else if (awsAheadOfRecord(tenant, owned, run.nowMs)) {
         toReconcile.push(tenantId);
       }
@@ -494,6 +518,10 @@ async function repairDrift(run: Run, drift: NonNullable<SweepDeps['drift']>): Pr
   };
 }
 
+function onlyData(owned: Owned): boolean {
+  return owned.tasks.length + owned.rules.length + owned.targetGroups.length === 0;
+}
+
 /** AWS holds something for a settled tenant that its record does not account for. */
 function awsAheadOfRecord(tenant: Tenant, owned: Owned, now: number): boolean {
   if (isLeased(tenant, now)) return false;
@@ -507,10 +535,14 @@ function awsAheadOfRecord(tenant: Tenant, owned: Owned, now: number): boolean {
   );
 }
 
-/** Rules first, so the host falls through to the wake function and the group is no longer in use. */
+/**
+ * Rules first, so the host falls through to the wake function and the group is no longer in use.
+ * Data last, and only once no task of the tenant is listed: one stopped now still has it mounted,
+ * so its data goes at a later run.
+ */
 async function removeOrphans(run: Run, drift: NonNullable<SweepDeps['drift']>, tenantId: string, owned: Owned, why: string): Promise<void> {
   const { report, deps } = run;
-  const remove = async (kind: 'rules' | 'tasks' | 'targetGroups', arn: string, action: () => Promise<void>) => {
+  const remove = async (kind: 'rules' | 'tasks' | 'targetGroups' | 'storage', arn: string, action: () => Promise<void>) => {
     try {
       await action();
       report.repaired[kind] += 1;
@@ -524,6 +556,8 @@ async function removeOrphans(run: Run, drift: NonNullable<SweepDeps['drift']>, t
     await remove('tasks', task.arn, () => drift.compute.stopTask(task.arn, `Dormouse drift repair: ${why}`));
   }
   for (const arn of owned.targetGroups) await remove('targetGroups', arn, () => drift.routing.deleteTargetGroup(arn));
+  const storage = drift.storage;
+  if (storage && owned.storage && owned.tasks.length === 0) await remove('storage', tenantId, () => storage.remove(tenantId));
 }
 
 // ---- Helpers ----------------------------------------------------------------------------------

@@ -77,6 +77,9 @@ export interface Plan {
 
 const INTERRUPTION_CODES = new Set(['TerminationNotice', 'SpotInterruption']);
 
+/** How long a task may run once told to stop or interrupted: ECS's longest stop timeout and the Spot notice are both two minutes. */
+export const LONGEST_STOP_MS = 120_000;
+
 export function isStopped(task: ObservedTask): boolean {
   return task.lastStatus === 'STOPPED';
 }
@@ -241,9 +244,12 @@ function planStopping(tenant: Tenant, observed: Observation, settings: PlanSetti
   if (observed.tasks.some((task) => !isStopped(task))) {
     return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to stop' }, phase };
   }
-  // A RunTask whose task was never seen may have started one that ECS does not list yet.
+  // A RunTask whose task was never seen may have started one that ECS does not list yet. With
+  // data, that task may also have been interrupted before it was listed: ECS then lists it no
+  // more, and it may write the data until it stops.
   const launch = tenant.status.launch;
-  if (launch && now.getTime() - Date.parse(launch.requestedAt) < settings.listingLagMs) {
+  const unseenForMs = settings.listingLagMs + (settings.persistentData ? LONGEST_STOP_MS : 0);
+  if (launch && now.getTime() - Date.parse(launch.requestedAt) < unseenForMs) {
     return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Making sure no task is starting' }, phase };
   }
   if (deleting && settings.persistentData && !tenant.status.dataRemoved) return { step: { kind: 'removeData' }, phase };

@@ -104,6 +104,11 @@ export interface TenantStatus {
   queuedAt?: string;
   /** Deleting: the tenant's persistent data is gone (files, access point, task definitions). */
   dataRemoved?: boolean;
+  /**
+   * Tasks other than `task` told to stop that may still have the tenant's data mounted, until
+   * they are seen STOPPED: ECS lists a stopping task only to whoever names it.
+   */
+  stopping?: string[];
   transitionAt: string;
 }
 

@@ -38,7 +38,11 @@ export function createSweepHandler({ deps, settings = {}, logger, metrics }: Swe
       const { repaired } = report;
       metrics.addMetric('TenantsPassivated', MetricUnit.Count, report.passivated);
       metrics.addMetric('TrialsExpired', MetricUnit.Count, report.expired);
-      metrics.addMetric('DriftRepaired', MetricUnit.Count, repaired.tasks + repaired.rules + repaired.targetGroups + repaired.tenants);
+      metrics.addMetric(
+        'DriftRepaired',
+        MetricUnit.Count,
+        repaired.tasks + repaired.rules + repaired.targetGroups + repaired.storage + repaired.tenants,
+      );
       metrics.addMetric('TenantsReconciled', MetricUnit.Count, report.reconciled);
       // Alarmed on in CDK: a tenant that never gets where it is going, whatever the reason.
       metrics.addMetric(TENANTS_STUCK_METRIC, MetricUnit.Count, report.stuck.length);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -350,4 +350,149 @@ describe('embedded mode, first steps', () => {
       await embedded.stop();
     }
   }, 30_000);
+});
+
+describe('embedded mode, a tenant’s data', () => {
+  it('keeps each tenant’s visit count in its own DATA_DIR through sleep, wake and kill -9, and removes it with the tenant', async () => {
+    // Prepare
+    const tables = await createTestTables();
+    const dataDir = mkdtempSync(join(tmpdir(), 'dormouse-tenant-data-'));
+    const embedded = await startEmbedded(
+      {
+        ...embeddedTestEnv(tables, ADMIN),
+        DORMOUSE_DATA_DIR: dataDir,
+        DORMOUSE_SWEEP_SECONDS: '3600',
+        DORMOUSE_IDLE_SECONDS: '1',
+        DORMOUSE_MIN_RUN_SECONDS: '1',
+      },
+      { onError: () => {} },
+    );
+    try {
+      const call = apiClient(embedded.apiUrl);
+      const phaseOf = async (id: string) => (await call(`/tenants/${id}`)).body.phase as string;
+      /** Every count a tenant answered with: a request that reached the application counts, whatever the test made of it. */
+      const seen = new Map<string, number[]>();
+      const whoami = async (id: string) => {
+        const answer = await viaGateway(embedded.gatewayUrl, `${id}.localhost`, '/whoami');
+        if (answer.status !== 200) return undefined;
+        const body = JSON.parse(answer.text) as { pid: number; visits: number };
+        seen.set(id, [...(seen.get(id) ?? []), body.visits]);
+        return body;
+      };
+      const running = (id: string) =>
+        eventually(
+          `${id} answering`,
+          () => whoami(id),
+          (body) => body !== undefined,
+        );
+      const tokens: Record<string, string> = {};
+      for (const slug of ['keep', 'other']) {
+        tokens[slug] = (await call('/tenants', { method: 'POST', body: { slug, email: `ann@${slug}.test` } })).body.token;
+      }
+      await running('keep');
+      await whoami('keep');
+      await whoami('keep');
+      await running('other');
+
+      // Passivated, then woken by a request: the count goes on.
+      await embedded.sweepNow();
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await embedded.sweepNow();
+      await eventually(
+        'keep passivated',
+        () => phaseOf('keep'),
+        (phase) => phase === 'Passivated',
+      );
+      const woken = await running('keep');
+
+      // Killed outright: restarted, and the count goes on.
+      process.kill(woken!.pid, 'SIGKILL');
+      const restarted = await eventually(
+        'keep restarted',
+        () => whoami('keep'),
+        (body) => body !== undefined && body.pid !== woken!.pid,
+      );
+
+      // Assess: one count per answer, from 1, never reset nor shared.
+      const counts = seen.get('keep')!;
+      expect(counts).toEqual(counts.map((_, index) => index + 1));
+      expect(counts.length).toBeGreaterThanOrEqual(5);
+      expect(restarted!.visits).toBe(counts.length);
+      expect(seen.get('other')).toEqual([1]);
+      const keepDir = join(dataDir, 'tenants', 'keep');
+      const otherDir = join(dataDir, 'tenants', 'other');
+      expect(embedded.tenantData).toEqual({ dir: join(dataDir, 'tenants'), temporary: false });
+      for (const dir of [keepDir, otherDir]) expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(JSON.parse(readFileSync(join(keepDir, 'visits.json'), 'utf8'))).toEqual({ visits: counts.length });
+      expect(JSON.parse(readFileSync(join(otherDir, 'visits.json'), 'utf8'))).toEqual({ visits: 1 });
+
+      // Deleted: its directory goes, the other tenant's stays.
+      expect((await call('/tenants/keep', { method: 'DELETE', token: tokens.keep })).status).toBe(202);
+      await eventually(
+        'keep deleted',
+        () => phaseOf('keep'),
+        (phase) => phase === 'Deleted',
+      );
+      expect(existsSync(keepDir)).toBe(false);
+      expect(readdirSync(join(dataDir, 'tenants'))).toEqual(['other']);
+
+      // A directory no tenant stands behind goes at the next sweep.
+      mkdirSync(join(dataDir, 'tenants', 'ghost'), { mode: 0o700 });
+      const sweep = await embedded.sweepNow();
+      expect(sweep.repaired.storage).toBe(1);
+      expect(readdirSync(join(dataDir, 'tenants'))).toEqual(['other']);
+    } finally {
+      await embedded.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it('gives each tenant a DATA_DIR of its own, and a tenant’s files never appear in another’s', async () => {
+    // Prepare: an application that writes a file named after its tenant in DATA_DIR and answers
+    // with what it finds there.
+    const tables = await createTestTables();
+    const appDir = mkdtempSync(join(tmpdir(), 'dormouse-data-app-'));
+    const app = join(appDir, 'app.cjs');
+    writeFileSync(
+      app,
+      `const fs = require('fs');
+      fs.writeFileSync(process.env.DATA_DIR + '/' + process.env.TENANT_ID + '.txt', process.env.TENANT_ID);
+      require('http').createServer((q, s) => s.end(JSON.stringify({ dataDir: process.env.DATA_DIR, files: fs.readdirSync(process.env.DATA_DIR) })))
+        .listen(+process.env.PORT, '127.0.0.1');`,
+    );
+    const embedded = await startEmbedded(
+      { ...embeddedTestEnv(tables, ADMIN), DORMOUSE_TENANT_COMMAND: `'${process.execPath}' '${app}'` },
+      { onError: () => {} },
+    );
+    try {
+      const call = apiClient(embedded.apiUrl);
+      for (const slug of ['alpha', 'bravo']) await call('/tenants', { method: 'POST', body: { slug, email: `b@${slug}.test` } });
+
+      // Act
+      const seen: Record<string, { dataDir: string; files: string[] }> = {};
+      for (const slug of ['alpha', 'bravo']) {
+        const answer = await eventually(
+          `${slug} answering`,
+          () => viaGateway(embedded.gatewayUrl, `${slug}.localhost`, '/'),
+          (a) => a.status === 200,
+        );
+        seen[slug] = JSON.parse(answer.text);
+      }
+
+      // Assess
+      const { dir, temporary } = embedded.tenantData!;
+      expect(temporary).toBe(true);
+      expect(seen).toEqual({
+        alpha: { dataDir: join(dir, 'alpha'), files: ['alpha.txt'] },
+        bravo: { dataDir: join(dir, 'bravo'), files: ['bravo.txt'] },
+      });
+      for (const slug of ['alpha', 'bravo']) expect(statSync(join(dir, slug)).mode & 0o777).toBe(0o700);
+      await embedded.stop();
+      // In memory, the tenants' data lives as long as the run.
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      await embedded.stop();
+      rmSync(appDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -1,9 +1,9 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer as createNetServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../shared/adapters/local/dynamodb-local.js';
@@ -214,6 +214,62 @@ describe('npm start', () => {
     expect(second.output.text).toMatch(/stopped tenant processes that an earlier run left behind: .*leftover \(process group \d+\)/);
     expect(second.output.text).toContain('Stopped. Nothing is left running.');
   }, 180_000);
+
+  /** The tenant's visit count, once it answers through the gateway. */
+  async function visitsOf(run: Awaited<ReturnType<typeof npmStart>>, slug: string): Promise<number> {
+    for (let tries = 0; tries < 150; tries++) {
+      const answer = await viaGateway(run.gatewayPort, `${slug}.localhost`, '/whoami').catch(() => undefined);
+      if (answer?.status === 200) {
+        const { pid, visits } = JSON.parse(answer.text) as { pid: number; visits: number };
+        groups.add(groupOf(pid));
+        return visits;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`${slug} never answered:\n${run.output.text}`);
+  }
+
+  it('keeps counting a tenant’s visits after npm start is killed with SIGKILL and started again on the same DORMOUSE_DATA_DIR', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'dormouse-npm-start-data-'));
+    try {
+      const first = await npmStart({ DORMOUSE_DATA_DIR: dataDir });
+      expect(first.output.text).toContain(`Tenant data  ${join(dataDir, 'tenants', '<slug>')}`);
+      expect((await first.call('/tenants', { method: 'POST', body: { slug: 'durable', email: 'd@durable.test' } })).status).toBe(202);
+      const before = [await visitsOf(first, 'durable'), await visitsOf(first, 'durable')];
+      process.kill(-first.child.pid!, 'SIGKILL');
+      while (await portAnswers(first.dynamoPort)) await new Promise((resolve) => setTimeout(resolve, 100));
+
+      const second = await npmStart({ DORMOUSE_DATA_DIR: dataDir });
+      const after = await visitsOf(second, 'durable');
+      const allClosed = new Promise<void>((resolve) => second.child.stdout?.once('close', () => resolve()));
+      process.kill(-second.child.pid!, 'SIGINT');
+      await allClosed;
+
+      expect(before).toEqual([1, 2]);
+      expect(after).toBe(3);
+      expect(JSON.parse(readFileSync(join(dataDir, 'tenants', 'durable', 'visits.json'), 'utf8'))).toEqual({ visits: 3 });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 180_000);
+
+  it('keeps tenant data in a temporary directory when it runs in memory, and removes it at a clean stop', async () => {
+    const run = await npmStart();
+    const banner = /Tenant data {2}(\S+)\/<slug> {3}\(each tenant's DATA_DIR; removed when Dormouse stops/.exec(run.output.text);
+    expect(banner).not.toBeNull();
+    const tenantsDir = banner![1]!;
+    expect((await run.call('/tenants', { method: 'POST', body: { slug: 'fleeting', email: 'f@fleeting.test' } })).status).toBe(202);
+    expect(await visitsOf(run, 'fleeting')).toBe(1);
+    const whileRunning = existsSync(join(tenantsDir, 'fleeting', 'visits.json'));
+
+    const allClosed = new Promise<void>((resolve) => run.child.stdout?.once('close', () => resolve()));
+    process.kill(-run.child.pid!, 'SIGINT');
+    await allClosed;
+
+    expect(tenantsDir.startsWith(runtimeTmp)).toBe(true);
+    expect(whileRunning).toBe(true);
+    expect(existsSync(dirname(tenantsDir))).toBe(false);
+  }, 120_000);
 
   it('runs the control plane, serves a tenant through the gateway, and leaves nothing running after Ctrl-C', async () => {
     const apiPort = await freePort();

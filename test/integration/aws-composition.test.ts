@@ -156,7 +156,7 @@ describe('sweepDeps', () => {
     const report = await sweep(deps);
 
     // Assess: exactly this installation's three resources are removed, and nothing else is touched.
-    expect(report.repaired).toEqual({ tasks: 1, rules: 1, targetGroups: 1, tenants: 0 });
+    expect(report.repaired).toEqual({ tasks: 1, rules: 1, targetGroups: 1, storage: 0, tenants: 0 });
     expect(ecs.commandCalls(StopTaskCommand).map((call) => call.args[0].input.task)).toEqual([task('ours')]);
     expect(elb.commandCalls(DeleteRuleCommand).map((call) => call.args[0].input)).toEqual([{ RuleArn: rule('ours') }]);
     expect(elb.commandCalls(DeleteTargetGroupCommand).map((call) => call.args[0].input)).toEqual([

@@ -24,7 +24,7 @@ async function createSweepWorld(options: Parameters<typeof createWorld>[0] = {})
       reconciled.push(tenantId);
       return world.reconcile(tenantId);
     },
-    drift: { compute: world.cloud, routing: world.cloud },
+    drift: { compute: world.cloud, routing: world.cloud, storage: world.cloud.storage },
   };
 
   async function running(...ids: string[]): Promise<void> {
@@ -407,7 +407,7 @@ describe('sweep: drift repair', () => {
     const report = await world.sweep();
 
     // Assess
-    expect(report.repaired).toEqual({ tasks: 1, rules: 1, targetGroups: 1, tenants: 0 });
+    expect(report.repaired).toEqual({ tasks: 1, rules: 1, targetGroups: 1, storage: 0, tenants: 0 });
     const deletes = world.cloud.calls.slice(mark).filter((call) => /^Delete/.test(call));
     expect(deletes).toEqual(['DeleteRule', 'DeleteTargetGroup']);
     expect([...world.cloud.rules.values()].map((rule) => rule.tenantId)).toEqual(['acme']);
@@ -432,7 +432,7 @@ describe('sweep: drift repair', () => {
     const report = await world.sweep();
 
     // Assess
-    expect(report.repaired).toEqual({ tasks: 0, rules: 1, targetGroups: 1, tenants: 0 });
+    expect(report.repaired).toEqual({ tasks: 0, rules: 1, targetGroups: 1, storage: 0, tenants: 0 });
     expect(world.cloud.rules.size + world.cloud.targetGroups.size).toBe(0);
   });
 
@@ -458,7 +458,7 @@ describe('sweep: drift repair', () => {
     const report = await world.sweep();
 
     // Assess
-    expect(report.repaired).toEqual({ tasks: 0, rules: 0, targetGroups: 0, tenants: 1 });
+    expect(report.repaired).toEqual({ tasks: 0, rules: 0, targetGroups: 0, storage: 0, tenants: 1 });
     expect(world.reconciled).toEqual(['acme']);
     expect(world.cloud.rules.size).toBe(0);
     expect(world.cloud.targetGroups.size).toBe(0);
@@ -485,6 +485,87 @@ describe('sweep: drift repair', () => {
     expect(tenant.status.task!.arn).not.toBe(lost.arn);
   });
 
+  it('removes the data of a tenant that has no record, and keeps that of tenants asleep or being deleted', async () => {
+    // Prepare
+    const world = await createSweepWorld({ settings: { persistentData: true } });
+    await world.running('asleep', 'leaving');
+    await world.setDesired('asleep', 'passivated');
+    await world.converge(['asleep']);
+    await world.setDesired('leaving', 'deleted');
+    await world.cloud.storage.ensure('ghost');
+
+    // Act
+    const report = await world.sweep();
+
+    // Assess
+    expect(report.repaired).toEqual({ tasks: 0, rules: 0, targetGroups: 0, storage: 1, tenants: 0 });
+    expect([...world.cloud.storage.tenants].sort()).toEqual(['asleep', 'leaving']);
+  });
+
+  it('stops the task of a tenant with no record first, and removes its data at a later run once no task is listed', async () => {
+    // Prepare
+    const world = await createSweepWorld({ settings: { persistentData: true } });
+    const volume = await world.cloud.storage.ensure('ghost');
+    await world.cloud.runTask({
+      tenantId: 'ghost',
+      host: 'ghost.trials.example.com',
+      clientToken: 'g-1',
+      capacityProvider: 'FARGATE_SPOT',
+      volume,
+    });
+
+    // Act
+    const first = await world.sweep();
+    const afterFirst = world.cloud.storage.tenants.has('ghost');
+    world.cloud.tick();
+    world.clock.advance(MINUTE);
+    const second = await world.sweep();
+
+    // Assess
+    expect(first.repaired).toMatchObject({ tasks: 1, storage: 0 });
+    expect(afterFirst).toBe(true);
+    expect(second.repaired).toMatchObject({ tasks: 0, storage: 1 });
+    expect(world.cloud.storage.tenants.size).toBe(0);
+    expect(world.cloud.storage.removedWhileMounted).toEqual([]);
+  });
+
+  it('removes data left behind a tombstone whose data is marked removed, never that of a tombstone whose is not', async () => {
+    // Prepare: both deleted; data came back for one (a stray write), the other was deleted while no data was kept.
+    const world = await createSweepWorld({ settings: { persistentData: true } });
+    await world.running('removed', 'kept');
+    await world.setDesired('removed', 'deleted');
+    await world.setDesired('kept', 'deleted');
+    await world.converge(['removed', 'kept']);
+    await world.patch('kept', (tenant) => ({ ...tenant, status: { ...tenant.status, dataRemoved: undefined } }));
+    await world.cloud.storage.ensure('removed');
+    await world.cloud.storage.ensure('kept');
+
+    // Act
+    const report = await world.sweep();
+
+    // Assess
+    expect(report.repaired.storage).toBe(1);
+    expect([...world.cloud.storage.tenants]).toEqual(['kept']);
+  });
+
+  it('looks at a page of tenants that hold nothing but data per run, the next page at the next run', async () => {
+    // Prepare
+    const world = await createSweepWorld({ settings: { persistentData: true } });
+    for (const id of ['ghost-a', 'ghost-b', 'ghost-c']) await world.cloud.storage.ensure(id);
+    world.clock.advance(-(world.clock.now().getTime() % (3 * MINUTE)));
+
+    // Act
+    const removed: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      removed.push((await world.sweep({ pageSize: 1 })).repaired.storage);
+      world.clock.advance(MINUTE);
+    }
+
+    // Assess
+    expect(removed).toEqual([1, 1, 1]);
+    expect(world.cloud.storage.tenants.size).toBe(0);
+  });
+
   it('repairs nothing in a world that matches its records', async () => {
     const world = await createSweepWorld();
     await world.running('acme', 'globex');
@@ -493,7 +574,7 @@ describe('sweep: drift repair', () => {
 
     const report = await world.sweep({ resyncMs: 1e12 });
 
-    expect(report.repaired).toEqual({ tasks: 0, rules: 0, targetGroups: 0, tenants: 0 });
+    expect(report.repaired).toEqual({ tasks: 0, rules: 0, targetGroups: 0, storage: 0, tenants: 0 });
     expect(world.reconciled).toEqual([]);
   });
 });

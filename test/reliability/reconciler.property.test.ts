@@ -8,6 +8,8 @@ import type { TenantStore } from '../../shared/ports/tenant-store.js';
 import { toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
 import type { Compute, ObservedTask } from '../../shared/ports/compute.js';
 import type { Routing } from '../../shared/ports/routing.js';
+import type { Storage } from '../../shared/ports/storage.js';
+import type { PlanSettings } from '../../shared/domain/plan.js';
 import { awsAdaptersOver } from '../support/aws-adapters.js';
 import { AwsModel } from '../support/aws-model.js';
 import { createTestTables } from '../support/dynamodb.js';
@@ -15,14 +17,15 @@ import { CrashError, FakeCloud, type FaultKind } from '../support/fake-cloud.js'
 import { ManualClock, testSettings } from '../support/reconciler-world.js';
 
 /**
- * Invariants 1–4 of the design under random interleavings: commands, concurrent reconciles
+ * Invariants 1–4 (and 6, with persistent data) of the design under random interleavings: commands, concurrent reconciles
  * (some watching through short waits, some of those abandoned while they hold the lease),
  * ECS events duplicated, reordered and dropped, Spot interruptions, throttling, and crashes
  * between any two steps (after an AWS call, or after a DynamoDB write).
  *
  * The same scenarios run twice: over the use-case tests' fake, and over the real EcsCompute and
  * ElbRouting (wired as the Lambda wires them) on the shared AWS model, where faults are injected
- * into the SDK clients.
+ * into the SDK clients. A third run, over the fake, gives tenants persistent data replaced
+ * stop-first, with faults in the storage calls too.
  */
 
 const SEED = Number(process.env.FC_SEED ?? 20261121);
@@ -39,6 +42,7 @@ const CLOUD_OPERATIONS = [
   'DeleteTargetGroup',
   'DescribeTasks',
 ];
+const STORAGE_OPERATIONS = ['EnsureStorage', 'RemoveStorage'];
 
 type Action =
   | { kind: 'desire'; tenant: number; desired: Desired }
@@ -49,43 +53,45 @@ type Action =
   | { kind: 'fault'; fault: FaultKind; operation: string };
 
 const tenantIndex = fc.nat({ max: TENANTS.length - 1 });
-const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant('desire' as const),
-      tenant: tenantIndex,
-      desired: fc.constantFrom<Desired>('running', 'passivated', 'deleted'),
-    }),
-  },
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      kind: fc.constant('reconcile' as const),
-      tenant: tenantIndex,
-      concurrently: fc.boolean(),
-      // A reconcile function invocation watching through short waits (or out of time for them);
-      // one that never looks again stands for an invocation that died while it held the lease.
-      watch: fc.option(fc.record({ owner: fc.constantFrom('invocation-1', 'invocation-2'), maxWaitMs: fc.constantFrom(20_000, -1) }), {
-        nil: undefined,
+/** Commands, reconciles, the world moving and faults in any of `operations` (or a DynamoDB write). */
+const actionsOver = (operations: string[]): fc.Arbitrary<Action> =>
+  fc.oneof(
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('desire' as const),
+        tenant: tenantIndex,
+        desired: fc.constantFrom<Desired>('running', 'passivated', 'deleted'),
       }),
-    }),
-  },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('tick' as const) }) },
-  {
-    weight: 3,
-    arbitrary: fc.record({ kind: fc.constant('deliver' as const), pick: fc.nat(), duplicate: fc.boolean(), drop: fc.boolean() }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('interrupt' as const), tenant: tenantIndex }) },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constant('fault' as const),
-      fault: fc.constantFrom<FaultKind>('throttle', 'crash'),
-      operation: fc.constantFrom(...CLOUD_OPERATIONS, 'SaveTenant'),
-    }),
-  },
-);
+    },
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        kind: fc.constant('reconcile' as const),
+        tenant: tenantIndex,
+        concurrently: fc.boolean(),
+        // A reconcile function invocation watching through short waits (or out of time for them);
+        // one that never looks again stands for an invocation that died while it held the lease.
+        watch: fc.option(fc.record({ owner: fc.constantFrom('invocation-1', 'invocation-2'), maxWaitMs: fc.constantFrom(20_000, -1) }), {
+          nil: undefined,
+        }),
+      }),
+    },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('tick' as const) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ kind: fc.constant('deliver' as const), pick: fc.nat(), duplicate: fc.boolean(), drop: fc.boolean() }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('interrupt' as const), tenant: tenantIndex }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('fault' as const),
+        fault: fc.constantFrom<FaultKind>('throttle', 'crash'),
+        operation: fc.constantFrom(...operations, 'SaveTenant'),
+      }),
+    },
+  );
 
 /** Crashes after a DynamoDB write has landed: the worst moment to die. */
 function crashingStore(store: TenantStore, armed: Set<string>): TenantStore {
@@ -120,6 +126,14 @@ interface CloudWorld {
   rulesOf(tenantId: string): unknown[];
   /** Each target as `<ip>:<health>`. */
   targetGroupsOf(tenantId: string): Array<{ targets: string[] }>;
+  /** The tenants' persistent data, where the world keeps any. */
+  storage?: {
+    port: Storage;
+    /** Tasks of the tenant that have its data mounted (started with it and not STOPPED). */
+    mountedTasksOf(tenantId: string): unknown[];
+    tenants: ReadonlySet<string>;
+    removedWhileMounted: readonly string[];
+  };
 }
 
 type Fault = (operation: string) => FaultKind | undefined;
@@ -147,6 +161,12 @@ function fakeCloudWorld(fault: Fault, clock: ManualClock): CloudWorld {
       [...cloud.targetGroups.values()]
         .filter((group) => group.tenantId === tenantId)
         .map((group) => ({ targets: [...group.targets.values()].map((target) => `${target.ip}:${target.health}`) })),
+    storage: {
+      port: cloud.storage,
+      mountedTasksOf: (tenantId) => cloud.mountedTasksOf(tenantId),
+      tenants: cloud.storage.tenants,
+      removedWhileMounted: cloud.storage.removedWhileMounted,
+    },
   };
 }
 
@@ -201,7 +221,12 @@ function injectFaults(client: { send: (...args: any[]) => Promise<any> }, fault:
   };
 }
 
-async function runScenario(actions: Action[], run: number, makeWorld: (fault: Fault, clock: ManualClock) => CloudWorld) {
+async function runScenario(
+  actions: Action[],
+  run: number,
+  makeWorld: (fault: Fault, clock: ManualClock) => CloudWorld,
+  data: Pick<PlanSettings, 'persistentData' | 'handover'> = { persistentData: false, handover: 'stop-first' },
+) {
   const tables = await createTestTables();
   const plainStore = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   const armedCrashes = new Set<string>();
@@ -215,8 +240,9 @@ async function runScenario(actions: Action[], run: number, makeWorld: (fault: Fa
     store: crashingStore(plainStore, armedCrashes),
     compute: cloud.compute,
     routing: cloud.routing,
+    ...(data.persistentData ? { storage: cloud.storage!.port } : {}),
     clock,
-    settings: { ...testSettings, leaseMs: 20_000, backoffMaxMs: 20_000 },
+    settings: { ...testSettings, leaseMs: 20_000, backoffMaxMs: 20_000, ...data },
   };
   const desired = new Map<string, Desired>();
   for (const id of TENANTS) {
@@ -243,6 +269,11 @@ async function runScenario(actions: Action[], run: number, makeWorld: (fault: Fa
   };
   const assertAtMostOneLiveTask = () => {
     for (const id of TENANTS) expect(cloud.liveTasksOf(id).length, `live tasks of ${id}`).toBeLessThanOrEqual(1);
+    if (!data.persistentData) return;
+    // Invariant 6: one writer of a tenant's data, counting tasks still on their way out.
+    for (const id of TENANTS)
+      expect(cloud.storage!.mountedTasksOf(id).length, `tasks with the data of ${id} mounted`).toBeLessThanOrEqual(1);
+    expect(cloud.storage!.removedWhileMounted, 'data removed while mounted').toEqual([]);
   };
 
   for (const action of actions) {
@@ -304,6 +335,13 @@ async function runScenario(actions: Action[], run: number, makeWorld: (fault: Fa
 
   cloud.drain();
   await assertConverged(plainStore, cloud, desired);
+  if (data.persistentData) {
+    // Deleted tenants leave no data; the others keep theirs (a running one has it mounted).
+    for (const id of TENANTS) {
+      if (desired.get(id) === 'deleted') expect(cloud.storage!.tenants.has(id), `data of deleted ${id}`).toBe(false);
+      if (desired.get(id) === 'running') expect(cloud.storage!.tenants.has(id), `data of running ${id}`).toBe(true);
+    }
+  }
 }
 
 async function changeDesired(store: TenantStore, id: string, desired: Desired) {
@@ -356,10 +394,26 @@ describe.each([
   it('keeps at most one live task per tenant, converges, orphans nothing and loses no write', async () => {
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(actionArbitrary, { minLength: 10, maxLength: 60 }), async (actions) => {
+      fc.asyncProperty(fc.array(actionsOver(CLOUD_OPERATIONS), { minLength: 10, maxLength: 60 }), async (actions) => {
         run += 1;
         await runScenario(actions, run, makeWorld);
       }),
+      { seed: SEED, numRuns: RUNS, endOnFailure: true },
+    );
+  }, 600_000);
+});
+
+describe('the reconciler with persistent data, replaced stop-first, under random faults (property-based), over the test fake', () => {
+  it('never has two tasks of a tenant with its data mounted, removes the data of deleted tenants only, and converges', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(actionsOver([...CLOUD_OPERATIONS, ...STORAGE_OPERATIONS]), { minLength: 10, maxLength: 60 }),
+        async (actions) => {
+          run += 1;
+          await runScenario(actions, run, fakeCloudWorld, { persistentData: true, handover: 'stop-first' });
+        },
+      ),
       { seed: SEED, numRuns: RUNS, endOnFailure: true },
     );
   }, 600_000);

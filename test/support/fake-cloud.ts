@@ -8,6 +8,7 @@ import {
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../shared/ports/compute.js';
 import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
+import type { StorageInventory } from '../../shared/ports/storage.js';
 
 /**
  * A model of the parts of ECS and ELBv2 the reconciler relies on, at the port level, for
@@ -22,6 +23,8 @@ export interface FakeTask extends ObservedTask {
   age: number;
   /** Ticks until the next lifecycle move. */
   ticks: number;
+  /** The tenant's data, when the task was started with it: mounted until the task is STOPPED. */
+  volume?: string;
 }
 
 /** `throttle`: retry later; `deny`: AWS refuses (IAM), and will again; `crash`: the process dies. */
@@ -51,6 +54,8 @@ export class FakeCloud implements Compute, Routing {
   readonly targetGroups = new Map<string, { tenantId: string; targets: Map<string, Target & { ticks: number }> }>();
   readonly rules = new Map<string, HostRule & { host: string; tenantId: string }>();
   readonly calls: string[] = [];
+  /** The tenants' persistent data, faulted like every other call. */
+  readonly storage: FakeStorage;
   /** ECS task state change events, as EventBridge would deliver them (before any loss or reordering). */
   readonly events: Array<{ task: ObservedTask; version: number }> = [];
   private readonly versions = new Map<string, number>();
@@ -71,10 +76,11 @@ export class FakeCloud implements Compute, Routing {
     this.onDemandCapacity = options.onDemandCapacity ?? true;
     this.listingLagTicks = options.listingLagTicks ?? 0;
     this.now = options.now;
+    this.storage = new FakeStorage(this);
   }
 
   /** Faults happen before the call for throttling, after it for crashes (the worse case). */
-  private async call<T>(operation: string, run: () => T): Promise<T> {
+  async call<T>(operation: string, run: () => T): Promise<T> {
     this.calls.push(operation);
     const fault = this.fault(operation);
     // Thrown as the AWS adapters translate them (shared/adapters/aws/aws-errors.ts).
@@ -113,6 +119,7 @@ export class FakeCloud implements Compute, Routing {
         return { started: false as const, capacityUnavailable: true, reason: 'Capacity is unavailable at this time' };
       }
       const task = this.startTask(request.tenantId, request.capacityProvider, request.clientToken);
+      if (request.volume) task.volume = request.volume;
       return { started: true as const, task: snapshot(task) };
     });
   }
@@ -326,6 +333,13 @@ export class FakeCloud implements Compute, Routing {
     }
   }
 
+  /** Tasks that have the tenant's data mounted: started with it and not STOPPED yet (a stopping task still writes). */
+  mountedTasksOf(tenantId: string): FakeTask[] {
+    return [...this.tasks.values()].filter(
+      (task) => task.tenantId === tenantId && task.volume !== undefined && task.lastStatus !== 'STOPPED',
+    );
+  }
+
   liveTasksOf(tenantId: string): FakeTask[] {
     return [...this.tasks.values()].filter(
       (task) => task.tenantId === tenantId && task.lastStatus !== 'STOPPED' && task.desiredStatus === 'RUNNING',
@@ -337,7 +351,39 @@ export function tgArn(tenantId: string): string {
   return `arn:aws:elasticloadbalancing:targetgroup/dm-${tenantId}`;
 }
 
+/**
+ * Each tenant's persistent data as the Storage port sees it: a directory that exists or not.
+ * Removing it while a task still has it mounted is what invariant 6 forbids, so it is recorded
+ * as a violation rather than done quietly.
+ */
+export class FakeStorage implements StorageInventory {
+  /** Tenants whose data exists. */
+  readonly tenants = new Set<string>();
+  /** Removals made while a task of the tenant still had the data mounted. */
+  readonly removedWhileMounted: string[] = [];
+
+  constructor(private readonly cloud: FakeCloud) {}
+
+  ensure(tenantId: string): Promise<string> {
+    return this.cloud.call('EnsureStorage', () => {
+      this.tenants.add(tenantId);
+      return `data/tenants/${tenantId}`;
+    });
+  }
+
+  remove(tenantId: string): Promise<void> {
+    return this.cloud.call('RemoveStorage', () => {
+      if (this.cloud.mountedTasksOf(tenantId).length > 0) this.removedWhileMounted.push(tenantId);
+      this.tenants.delete(tenantId);
+    });
+  }
+
+  managedTenants(): Promise<string[]> {
+    return this.cloud.call('ListStorage', () => [...this.tenants].sort());
+  }
+}
+
 function snapshot(task: FakeTask): ObservedTask {
-  const { clientToken: _token, ticks: _ticks, age: _age, ...observed } = task;
+  const { clientToken: _token, ticks: _ticks, age: _age, volume: _volume, ...observed } = task;
   return { ...observed };
 }

@@ -41,7 +41,7 @@ export async function createWorld(options: { settings?: Partial<ReconcileSetting
   const clock = new ManualClock();
   const cloud = new FakeCloud({ now: () => clock.now(), ...options.cloud });
   const settings = { ...testSettings, ...options.settings };
-  const deps: ReconcileDeps = { store, compute: cloud, routing: cloud, clock, settings, random: () => 0.5 };
+  const deps: ReconcileDeps = { store, compute: cloud, routing: cloud, storage: cloud.storage, clock, settings, random: () => 0.5 };
 
   async function signUp(id: string): Promise<Tenant> {
     const tenant = newTenant({

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { testSettings } from '../support/reconciler-world.js';
 import fc from 'fast-check';
-import { backoffMs, isDoomed, liveTasks, plan, type Observation, type PlanSettings, type Step } from '../../shared/domain/plan.js';
+import {
+  backoffMs,
+  isDoomed,
+  isStopped,
+  liveTasks,
+  plan,
+  type Observation,
+  type PlanSettings,
+  type Step,
+} from '../../shared/domain/plan.js';
 import { explainStop } from '../../shared/domain/stop-reasons.js';
 import { newTenant, type Desired, type Phase, type Tenant, type TenantSpec, type TenantStatus } from '../../shared/domain/tenant.js';
 import type { ObservedTask } from '../../shared/ports/compute.js';
@@ -410,6 +419,200 @@ describe('plan', () => {
     });
   });
 
+  describe('with persistent data', () => {
+    const withData: Partial<PlanSettings> = { persistentData: true, handover: 'stop-first' };
+    const gone = task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'UserInitiated' });
+    const deleting = (status: Partial<TenantStatus> = {}) =>
+      provisioning({ phase: 'Deleting', slot: false, ...status }, { desired: 'deleted', generation: 2 });
+
+    describe('when the tenant is deleted', () => {
+      it.each(
+        named<Row>([
+          {
+            name: 'removes the data once nothing runs and the listing lag has passed',
+            tenant: deleting(),
+            observed: observed({ tasks: [gone] }),
+            settings: withData,
+            step: { kind: 'removeData' },
+            phase: 'Deleting',
+          },
+          {
+            name: 'removes the data of a tenant that never ran a task',
+            tenant: deleting({ task: undefined }),
+            observed: observed(),
+            settings: withData,
+            step: { kind: 'removeData' },
+            phase: 'Deleting',
+          },
+          {
+            name: 'is done, Deleted, once the data is removed, without removing it again',
+            tenant: deleting({ dataRemoved: true }),
+            observed: observed({ tasks: [gone] }),
+            settings: withData,
+            step: { kind: 'done' },
+            phase: 'Deleted',
+          },
+          {
+            name: 'keeps the data while a task is still stopping',
+            tenant: deleting(),
+            observed: observed({ tasks: [task({ desiredStatus: 'STOPPED', stopCode: 'UserInitiated' })] }),
+            settings: withData,
+            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/stop/) },
+            phase: 'Deleting',
+          },
+          {
+            name: 'keeps the data while a task may still be starting unlisted (listing lag)',
+            tenant: deleting({
+              task: undefined,
+              launch: { clientToken: 'acme-g1-r1', capacityProvider: 'FARGATE_SPOT', requestedAt: inSeconds(-10) },
+            }),
+            observed: observed(),
+            settings: withData,
+            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/starting/) },
+            phase: 'Deleting',
+          },
+          {
+            name: 'keeps the data while a task of a launch never seen may have been interrupted unlisted and still be stopping',
+            tenant: deleting({
+              task: undefined,
+              launch: { clientToken: 'acme-g1-r1', capacityProvider: 'FARGATE_SPOT', requestedAt: inSeconds(-16) },
+            }),
+            observed: observed(),
+            settings: withData,
+            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/starting/) },
+            phase: 'Deleting',
+          },
+          {
+            name: 'removes the data once the listing lag and the longest stop after the last launch have passed',
+            tenant: deleting({
+              task: undefined,
+              launch: { clientToken: 'acme-g1-r1', capacityProvider: 'FARGATE_SPOT', requestedAt: inSeconds(-136) },
+            }),
+            observed: observed(),
+            settings: withData,
+            step: { kind: 'removeData' },
+            phase: 'Deleting',
+          },
+          {
+            name: 'stops the running task before anything else touches the data',
+            tenant: deleting({ phase: 'Running', slot: true }),
+            observed: serving({ rule: undefined }),
+            settings: withData,
+            step: { kind: 'stopTask', task: expect.objectContaining({ arn: RECORDED }), reason: expect.stringMatching(/delet/) },
+            phase: 'Deleting',
+          },
+          {
+            name: 'removes nothing when the installation keeps no data',
+            tenant: deleting(),
+            observed: observed({ tasks: [gone] }),
+            settings: { persistentData: false },
+            step: { kind: 'done' },
+            phase: 'Deleted',
+          },
+        ]),
+      )('%s', (_name, { tenant: current, observed: observation, settings: overrides, step, phase }) => {
+        // Act
+        const next = plan(current, observation, { ...settings, ...overrides }, NOW);
+
+        // Assess
+        expect(next).toEqual({ step, phase });
+      });
+
+      it('keeps the data of a passivated tenant: it sleeps, it is not gone', () => {
+        // Prepare
+        const asleep = provisioning({ phase: 'Passivating', slot: false }, { desired: 'passivated', generation: 2 });
+
+        // Act
+        const next = plan(asleep, observed({ tasks: [gone] }), { ...settings, ...withData }, NOW);
+
+        // Assess
+        expect(next).toEqual({ step: { kind: 'done' }, phase: 'Passivated' });
+      });
+    });
+
+    describe('when a task is replaced (stop-first handover)', () => {
+      const running = (status: Partial<TenantStatus> = {}) => provisioning({ phase: 'Running', ...status });
+      const noticed = task({ desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' });
+
+      it.each(
+        named<Row>([
+          {
+            name: 'first deletes the rule of the interrupted task, so visitors get the waking page',
+            tenant: running(),
+            observed: serving({ tasks: [noticed] }),
+            settings: withData,
+            step: { kind: 'deleteRule', ruleArn: RULE },
+            phase: 'Running',
+          },
+          {
+            name: 'then stops an interrupted task that ECS still means to run',
+            tenant: running(),
+            observed: serving({ rule: undefined, tasks: [task({ stopCode: 'TerminationNotice' })] }),
+            settings: withData,
+            step: {
+              kind: 'stopTask',
+              task: expect.objectContaining({ arn: RECORDED }),
+              reason: 'Dormouse: stopped before its replacement mounts the tenant data',
+            },
+            phase: 'Provisioning',
+          },
+          {
+            name: 'then waits for ECS to report the old task STOPPED, starting nothing',
+            tenant: running(),
+            observed: serving({ rule: undefined, tasks: [noticed] }),
+            settings: withData,
+            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/previous task to stop/) },
+            phase: 'Provisioning',
+          },
+          {
+            name: 'and only then starts the replacement',
+            tenant: running(),
+            observed: serving({
+              rule: undefined,
+              tasks: [task({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' })],
+            }),
+            settings: withData,
+            step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+            phase: 'Provisioning',
+          },
+          {
+            name: 'waits for a task stopped by someone else (a duplicate) before starting one',
+            tenant: running({ task: undefined }),
+            observed: observed({ tasks: [task({ arn: OTHER, desiredStatus: 'STOPPED', stopCode: 'UserInitiated' })] }),
+            settings: withData,
+            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/previous task to stop/) },
+            phase: 'Provisioning',
+          },
+          {
+            name: 'starts the replacement while the interrupted task runs out its notice, as without data, with the overlap handover',
+            tenant: running(),
+            observed: serving({ tasks: [noticed] }),
+            settings: { persistentData: true, handover: 'overlap' },
+            step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+            phase: 'Running',
+          },
+          {
+            name: 'hands over without a gap with the overlap handover: the old target goes once the new one is healthy',
+            tenant: running(),
+            observed: serving({
+              tasks: [task({ arn: OTHER, ip: OLD_IP, desiredStatus: 'STOPPED', stopCode: 'TerminationNotice' }), task()],
+              targets: [target(OLD_IP, 'healthy'), target(IP, 'healthy')],
+            }),
+            settings: { persistentData: true, handover: 'overlap' },
+            step: { kind: 'deregisterTarget', targetGroupArn: TG, ip: OLD_IP },
+            phase: 'Running',
+          },
+        ]),
+      )('%s', (_name, { tenant: current, observed: observation, settings: overrides, step, phase }) => {
+        // Act
+        const next = plan(current, observation, { ...settings, ...overrides }, NOW);
+
+        // Assess
+        expect(next).toEqual({ step, phase });
+      });
+    });
+  });
+
   describe('when the reconciler gave up on this generation (Failed)', () => {
     const failed = (status: Partial<TenantStatus> = {}) =>
       provisioning({ phase: 'Failed', attempts: 4, failedGeneration: 1, lastError: 'The application exited with code 1.', ...status });
@@ -525,6 +728,32 @@ describe('plan', () => {
       );
     });
 
+    it('never starts a task while an earlier one may still have the data mounted (stop-first, invariant 6)', () => {
+      const stopFirst: PlanSettings = { ...settings, persistentData: true, handover: 'stop-first' };
+      fc.assert(
+        fc.property(arbTenant, arbObservation, (current, observation) => {
+          const next = plan(current, observation, stopFirst, NOW);
+          if (next.step.kind === 'runTask') expect(observation.tasks.filter((candidate) => !isStopped(candidate))).toEqual([]);
+        }),
+      );
+    });
+
+    it('removes data only for a deleted tenant once every task it has is STOPPED', () => {
+      const withData: PlanSettings = { ...settings, persistentData: true, handover: 'stop-first' };
+      fc.assert(
+        fc.property(arbTenant, arbObservation, fc.boolean(), (current, observation, removed) => {
+          const record = { ...current, status: { ...current.status, dataRemoved: removed } };
+          const next = plan(record, observation, withData, NOW);
+          if (next.step.kind !== 'removeData') return;
+          expect(record.spec.desired).toBe('deleted');
+          expect(removed).toBe(false);
+          expect(observation.tasks.filter((candidate) => !isStopped(candidate))).toEqual([]);
+          expect(observation.rule).toBeUndefined();
+          expect(observation.targetGroupArn).toBeUndefined();
+        }),
+      );
+    });
+
     it('never creates a host rule unless the task it routes to is healthy', () => {
       fc.assert(
         fc.property(arbTenant, arbObservation, (current, observation) => {
@@ -537,11 +766,11 @@ describe('plan', () => {
     });
 
     it('never does anything but take things down when the tenant should not run', () => {
-      const takingDown = new Set(['deleteRule', 'stopTask', 'deleteTargetGroup', 'releaseSlot', 'wait', 'done']);
+      const takingDown = new Set(['deleteRule', 'stopTask', 'deleteTargetGroup', 'releaseSlot', 'removeData', 'wait', 'done']);
       fc.assert(
-        fc.property(arbTenant, arbObservation, (current, observation) => {
+        fc.property(arbTenant, arbObservation, fc.boolean(), (current, observation, persistentData) => {
           fc.pre(current.spec.desired !== 'running');
-          expect(takingDown).toContain(plan(current, observation, settings, NOW).step.kind);
+          expect(takingDown).toContain(plan(current, observation, { ...settings, persistentData }, NOW).step.kind);
         }),
       );
     });

@@ -8,7 +8,8 @@ import type { StorageInventory } from '../../ports/storage.js';
  * tenant's process as DATA_DIR. Readable by this user only (0700), like the data dir itself.
  */
 export class DirectoryStorage implements StorageInventory {
-  private readonly tenantsDir: string;
+  /** Where the tenants' directories are, one per tenant named by its slug. */
+  readonly tenantsDir: string;
 
   constructor(root: string) {
     this.tenantsDir = join(root, 'tenants');

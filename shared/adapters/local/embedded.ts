@@ -49,6 +49,11 @@ export interface Embedded {
   adminTokenGenerated: boolean;
   /** Runs one sweep now (it also runs every DORMOUSE_SWEEP_SECONDS). */
   sweepNow(): Promise<SweepReport>;
+  /**
+   * Where each tenant's data lives: `<dir>/<tenant>`, its DATA_DIR. `temporary` when Dormouse
+   * runs in memory: the directory goes when it stops. Absent when no tenant runs (apiOnly).
+   */
+  tenantData?: { dir: string; temporary: boolean };
   /** Stops everything it started: tenants, gateway, API, DynamoDB Local. Safe to call twice. */
   stop(): Promise<void>;
   /** Tenant processes of this run still alive, and its tenant watchdog, one line each: none once `stop` has resolved, normally. */
@@ -126,7 +131,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const quiet = new Logger({ serviceName: 'dormouse', logLevel: (env.POWERTOOLS_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN' });
 
     let config = configFor(local.gatewayPort);
-    let runtime: { gatewayUrl: string; sweepNow: () => Promise<SweepReport>; compute: ProcessCompute } | undefined;
+    let runtime: Awaited<ReturnType<typeof startRuntime>> | undefined;
     if (!options.apiOnly) {
       runtime = await startRuntime();
     } else {
@@ -151,6 +156,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
       stops.push(() => compute.stopAll());
       const storage = new DirectoryStorage(dataDir ?? (await temporaryTenantData()));
+      const tenantData = { dir: storage.tenantsDir, temporary: !dataDir };
       // A run killed outright (kill -9) whose watchdog could not act either left these.
       await compute.reapLeftovers();
       let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
@@ -217,7 +223,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
               controlPlane.loop.trigger(tenantId);
               return {};
             },
-            drift: { compute, routing },
+            drift: { compute, routing, storage },
           },
           {
             idleMs: local.idleMs,
@@ -241,7 +247,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
       // Tenants that should run were left without processes by the last stop: bring them back.
       await controlPlane.resync();
-      return { gatewayUrl: gateway.url, sweepNow: runSweep, compute };
+      return { gatewayUrl: gateway.url, sweepNow: runSweep, compute, tenantData };
     }
 
     const health = storeHealth({ client: dynamoClient, tableName: config.tenantTable });
@@ -257,6 +263,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       adminToken,
       adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,
       sweepNow: runtime?.sweepNow ?? (() => Promise.reject(new Error('Not running tenants (apiOnly)'))),
+      ...(runtime ? { tenantData: runtime.tenantData } : {}),
       stop,
       stillRunning: async () => {
         if (!runtime) return [];

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError } from '../../config.js';
 import { startEmbedded, type Embedded } from './embedded.js';
 import { StartError } from './start-error.js';
@@ -31,6 +31,11 @@ async function main() {
     `  API          ${embedded.apiUrl}`,
     `  Gateway      ${embedded.gatewayUrl}   (tenants at http://<slug>.localhost:${gatewayPort})`,
     `  DynamoDB     ${embedded.dynamoEndpoint} (${process.env.DORMOUSE_DATA_DIR ? `data in ${resolve(process.env.DORMOUSE_DATA_DIR)}` : 'in memory'})`,
+    ...(embedded.tenantData
+      ? [
+          `  Tenant data  ${join(embedded.tenantData.dir, '<slug>')}   (each tenant's DATA_DIR; ${embedded.tenantData.temporary ? 'removed when Dormouse stops: set DORMOUSE_DATA_DIR to keep it' : 'kept across restarts'}, removed when the tenant is deleted)`,
+        ]
+      : []),
     `  Admin token  ${embedded.adminToken}${embedded.adminTokenGenerated ? '  (generated; set DORMOUSE_ADMIN_TOKEN to keep one)' : ''}`,
     '',
     '  Try it:',

@@ -31,10 +31,12 @@ export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observa
       return store.save({ ...tenant, status: { ...status, slot: false } }, { routingSlot: { claim: false } });
     case 'runTask':
       return runTask(deps, tenant, observed, step.capacityProvider, status);
-    case 'stopTask':
+    case 'stopTask': {
+      const noted = await noteStopping(deps, tenant, step.task);
       await compute.stopTask(step.task.arn, step.reason);
       step.task.desiredStatus = 'STOPPED';
-      return tenant;
+      return noted;
+    }
     case 'recordStop':
       return recordStop(deps, tenant, step.task, status);
     case 'fail':
@@ -76,6 +78,16 @@ export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observa
     case 'done':
       return tenant;
   }
+}
+
+/**
+ * With data, a task the record does not name is written down before it is told to stop: once
+ * stopping, ECS lists it only by its ARN, and until it has STOPPED it may still write the data.
+ */
+async function noteStopping(deps: ReconcileDeps, tenant: Tenant, task: ObservedTask): Promise<Tenant> {
+  const { stopping = [], task: recorded } = tenant.status;
+  if (!deps.settings.persistentData || task.arn === recorded?.arn || stopping.includes(task.arn)) return tenant;
+  return deps.store.save({ ...tenant, status: { ...tenant.status, stopping: [...stopping, task.arn] } });
 }
 
 function requireStorage(deps: ReconcileDeps): Storage {

@@ -10,10 +10,16 @@ export function settle(tenant: Tenant, observed: Observation, phase: Phase, step
   const recorded = observed.tasks.find((candidate) => candidate.arn === previous.task?.arn);
   // The serving task, or an interrupted one that still serves until its replacement does.
   const keptTask = live.find((candidate) => candidate === recorded) ?? live[0] ?? (recorded && !isStopped(recorded) ? recorded : undefined);
+  // Followed by ARN until seen STOPPED (or forgotten by ECS), the recorded task too if another takes its place.
+  const displaced = recorded && recorded !== keptTask ? [recorded.arn] : [];
+  const stopping = [...(previous.stopping ?? []), ...displaced].filter((arn) =>
+    observed.tasks.some((candidate) => candidate.arn === arn && !isStopped(candidate)),
+  );
   const status: TenantStatus = {
     ...previous,
     phase,
     task: keptTask ? taskStatus(keptTask, previous.task) : undefined,
+    stopping: stopping.length > 0 ? stopping : undefined,
     targetGroupArn: observed.targetGroupArn,
     ruleArn: observed.rule?.arn,
     rulePriority: observed.rule?.priority,

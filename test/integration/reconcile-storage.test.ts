@@ -1,0 +1,261 @@
+import { describe, expect, it } from 'vitest';
+import { reconcile } from '../../shared/app/reconcile.js';
+import type { FakeCloudOptions } from '../support/fake-cloud.js';
+import { createWorld } from '../support/reconciler-world.js';
+
+/** A world whose tasks mount the tenant's persistent data, replaced stop-first unless told otherwise. */
+function worldWithData(options: { cloud?: FakeCloudOptions; handover?: 'stop-first' | 'overlap' } = {}) {
+  return createWorld({ settings: { persistentData: true, handover: options.handover ?? 'stop-first' }, cloud: options.cloud });
+}
+
+describe('reconcile, with persistent data', () => {
+  it('starts every task with the tenant’s data, made before the first start', async () => {
+    // Prepare
+    const world = await worldWithData();
+    await world.signUp('acme');
+
+    // Act
+    await world.converge(['acme']);
+
+    // Assess
+    expect([...world.cloud.storage.tenants]).toEqual(['acme']);
+    expect(world.cloud.mountedTasksOf('acme')).toEqual([expect.objectContaining({ volume: 'data/tenants/acme', lastStatus: 'RUNNING' })]);
+    expect(world.cloud.calls.indexOf('EnsureStorage')).toBeLessThan(world.cloud.calls.indexOf('RunTask'));
+  });
+
+  it('keeps the data when the tenant is passivated and mounts the same data again at the wake', async () => {
+    // Prepare
+    const world = await worldWithData();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+
+    // Act
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+    const asleep = { tenants: [...world.cloud.storage.tenants], mounted: world.cloud.mountedTasksOf('acme').length };
+    await world.setDesired('acme', 'running');
+    await world.converge(['acme']);
+
+    // Assess
+    expect(asleep).toEqual({ tenants: ['acme'], mounted: 0 });
+    expect(world.cloud.countCalls('RemoveStorage')).toBe(0);
+    expect(world.cloud.mountedTasksOf('acme')).toEqual([expect.objectContaining({ volume: 'data/tenants/acme' })]);
+  });
+
+  it('removes the data of a deleted tenant exactly once, and only once its task has STOPPED', async () => {
+    // Prepare
+    const world = await worldWithData();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const [task] = world.cloud.mountedTasksOf('acme');
+
+    // Act
+    await world.setDesired('acme', 'deleted');
+    await world.converge(['acme'], 40, () => {
+      // Assess (every round): the data is there for as long as the task may write it.
+      if (task!.lastStatus !== 'STOPPED') expect(world.cloud.storage.tenants.has('acme')).toBe(true);
+    });
+
+    // Assess
+    expect((await world.store.get('acme'))!.status).toMatchObject({ phase: 'Deleted', dataRemoved: true });
+    expect(world.cloud.storage.tenants.size).toBe(0);
+    expect(world.cloud.countCalls('RemoveStorage')).toBe(1);
+    expect(world.cloud.storage.removedWhileMounted).toEqual([]);
+    const calls = world.cloud.calls;
+    expect(calls.lastIndexOf('StopTask')).toBeLessThan(calls.indexOf('RemoveStorage'));
+  });
+
+  it('keeps the data while a task whose start was never recorded may still appear in the listing, then stops it first', async () => {
+    // Prepare: RunTask starts a task and the reconciler dies before recording it; ECS lists it late.
+    let crashed = false;
+    const world = await worldWithData({
+      cloud: {
+        listingLagTicks: 2,
+        fault: (operation) => (operation === 'RunTask' && !crashed ? ((crashed = true), 'crash') : undefined),
+      },
+    });
+    await world.signUp('acme');
+    await world.reconcile('acme').catch(() => {});
+    expect(world.cloud.mountedTasksOf('acme')).toHaveLength(1);
+
+    // Act
+    await world.setDesired('acme', 'deleted');
+    await world.converge(['acme']);
+
+    // Assess
+    expect(world.cloud.storage.removedWhileMounted).toEqual([]);
+    expect(world.cloud.mountedTasksOf('acme')).toEqual([]);
+    expect(world.cloud.storage.tenants.size).toBe(0);
+    expect((await world.store.get('acme'))!.status.phase).toBe('Deleted');
+  });
+
+  it('keeps the data while a task whose start was never recorded may have been interrupted before ECS ever listed it', async () => {
+    // Prepare: RunTask starts a task, the reconciler dies before recording it, and Spot takes the
+    // task back before ListTasks shows it: from then on ECS lists it no more, yet it runs out its notice.
+    let crashed = false;
+    const world = await worldWithData({
+      cloud: {
+        listingLagTicks: 2,
+        fault: (operation) => (operation === 'RunTask' && !crashed ? ((crashed = true), 'crash') : undefined),
+      },
+    });
+    await world.signUp('acme');
+    await world.reconcile('acme').catch(() => {});
+    const [unseen] = world.cloud.mountedTasksOf('acme');
+    world.cloud.interrupt(unseen!);
+    unseen!.ticks = 20;
+
+    // Act
+    await world.setDesired('acme', 'deleted');
+    await world.converge(['acme'], 60);
+
+    // Assess
+    expect(world.cloud.storage.removedWhileMounted).toEqual([]);
+    expect(unseen!.lastStatus).toBe('STOPPED');
+    expect(world.cloud.storage.tenants.size).toBe(0);
+    expect((await world.store.get('acme'))!.status.phase).toBe('Deleted');
+  });
+
+  it('removes the data again, harmlessly, after a crash between the removal and the record write', async () => {
+    // Prepare
+    const world = await worldWithData();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    await world.setDesired('acme', 'deleted');
+    // Up to the moment the task has STOPPED, when the next look removes the data.
+    while (world.cloud.mountedTasksOf('acme').length > 0) {
+      await world.reconcile('acme');
+      world.cloud.tick();
+      world.clock.advance(5_000);
+    }
+    expect(world.cloud.storage.tenants.has('acme')).toBe(true);
+
+    // Act: a reconciler removes the data and dies before it writes anything more (its promise
+    // never settles, as a killed process never answers); once its lease has run out the next
+    // one takes the tenant over.
+    let removed!: () => void;
+    const removal = new Promise<void>((resolve) => (removed = resolve));
+    const dying = {
+      ...world.deps,
+      storage: {
+        ensure: (id: string) => world.cloud.storage.ensure(id),
+        remove: async (id: string) => {
+          await world.cloud.storage.remove(id);
+          removed();
+          return new Promise<void>(() => {});
+        },
+      },
+    };
+    void reconcile(dying, 'acme');
+    await removal;
+    const afterCrash = (await world.store.get('acme'))!.status;
+    world.clock.advance(world.settings.leaseMs + 1);
+    await world.converge(['acme']);
+
+    // Assess
+    expect(afterCrash.dataRemoved).toBeUndefined();
+    expect(world.cloud.countCalls('RemoveStorage')).toBe(2);
+    expect(world.cloud.storage.tenants.size).toBe(0);
+    expect((await world.store.get('acme'))!.status).toMatchObject({ phase: 'Deleted', dataRemoved: true });
+  });
+
+  it('never has two tasks with the data mounted through a Spot interruption (stop-first)', async () => {
+    // Prepare
+    const world = await worldWithData();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const [old] = world.cloud.mountedTasksOf('acme');
+
+    // Act
+    world.cloud.interrupt(old!);
+    const mounted: number[] = [];
+    await world.converge(['acme'], 60, () => {
+      mounted.push(world.cloud.mountedTasksOf('acme').length);
+    });
+
+    // Assess
+    expect(Math.max(...mounted)).toBe(1);
+    const [replacement] = world.cloud.mountedTasksOf('acme');
+    expect(replacement!.arn).not.toBe(old!.arn);
+    expect(old!.lastStatus).toBe('STOPPED');
+    expect((await world.store.get('acme'))!.status).toMatchObject({ phase: 'Running', task: { arn: replacement!.arn } });
+    expect(world.cloud.storage.tenants.has('acme')).toBe(true);
+  });
+
+  it('follows a task it stopped that the record does not name until it has STOPPED, and mounts the data only then', async () => {
+    // Prepare: a second task with the data, left by a start that was never recorded, slow to stop.
+    const world = await worldWithData();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const [recorded] = world.cloud.mountedTasksOf('acme');
+    await world.cloud.runTask({
+      tenantId: 'acme',
+      host: 'acme.trials.example.com',
+      clientToken: 'unrecorded',
+      capacityProvider: 'FARGATE_SPOT',
+      volume: 'data/tenants/acme',
+    });
+    const stray = world.cloud.mountedTasksOf('acme').find((task) => task !== recorded)!;
+    await world.reconcile('acme');
+    expect(stray.desiredStatus).toBe('STOPPED');
+    stray.ticks = 8;
+
+    // Act: the recorded task is interrupted while the stray one is still stopping.
+    world.cloud.interrupt(recorded!);
+    const startedBeside: string[] = [];
+    await world.converge(['acme'], 60, () => {
+      const replacement = world.cloud.mountedTasksOf('acme').find((task) => task !== recorded && task !== stray);
+      if (replacement && stray.lastStatus !== 'STOPPED') startedBeside.push(replacement.arn);
+    });
+
+    // Assess
+    expect(startedBeside).toEqual([]);
+    expect(stray.lastStatus).toBe('STOPPED');
+    expect((await world.store.get('acme'))!.status.stopping).toBeUndefined();
+  });
+
+  it('lets the replacement start before the interrupted task stops when the app is declared safe for overlap', async () => {
+    // Prepare
+    const world = await worldWithData({ handover: 'overlap' });
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    const [old] = world.cloud.mountedTasksOf('acme');
+
+    // Act
+    world.cloud.interrupt(old!);
+    const mounted: number[] = [];
+    await world.converge(['acme'], 60, () => {
+      mounted.push(world.cloud.mountedTasksOf('acme').length);
+    });
+
+    // Assess: no gap, so for a while both tasks have the data.
+    expect(Math.max(...mounted)).toBe(2);
+    expect(mounted).not.toContain(0);
+  });
+
+  it('backs off when the storage cannot be made ready, starting no task without it', async () => {
+    // Prepare
+    let throttled = 0;
+    const world = await worldWithData({
+      cloud: { fault: (operation) => (operation === 'EnsureStorage' && throttled++ < 2 ? 'throttle' : undefined) },
+    });
+    await world.signUp('acme');
+
+    // Act
+    let result = await world.reconcile('acme');
+    while (!(await world.store.get('acme'))!.status.retryAt) result = await world.reconcile('acme');
+    const backingOff = (await world.store.get('acme'))!.status;
+    const runTasksWhileFailing = world.cloud.countCalls('RunTask');
+    world.clock.advance(result.requeueAfterMs ?? 0);
+    await world.converge(['acme']);
+
+    // Assess
+    expect(result.requeueAfterMs).toBeGreaterThan(0);
+    expect(backingOff).toMatchObject({ transientFailures: 1, retryAt: expect.any(String) });
+    expect(backingOff.lastError).toBeUndefined();
+    expect(runTasksWhileFailing).toBe(0);
+    expect(world.cloud.countCalls('EnsureStorage')).toBeGreaterThanOrEqual(3);
+    expect((await world.store.get('acme'))!.status.phase).toBe('Running');
+    expect(world.cloud.mountedTasksOf('acme')).toHaveLength(1);
+  });
+});
