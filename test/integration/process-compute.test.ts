@@ -44,6 +44,27 @@ afterAll(() => {
 });
 
 describe('ProcessCompute', () => {
+  it('runs the demo app with its DATA_DIR, confined by Node to that directory, and counts visits there', async () => {
+    // Prepare
+    const { compute, until } = newCompute();
+    const dataDir = mkdtempSync(join(tmpdir(), 'dormouse-demo-data-'));
+
+    // Act
+    const result = await compute.runTask({ ...request('acme'), volume: dataDir });
+    if (!result.started) throw new Error('not started');
+    await until(result.task.arn, (task) => task.lastStatus === 'RUNNING');
+    const running = (await compute.tenantTasks('acme', [result.task.arn]))[0]!;
+    const first = JSON.parse((await get(running.ip!, '/whoami')).body);
+    const second = JSON.parse((await get(running.ip!, '/whoami')).body);
+
+    // Assess: the count is in DATA_DIR, and the process may write nowhere else.
+    expect([first.visits, second.visits]).toEqual([1, 2]);
+    expect(JSON.parse(readFileSync(join(dataDir, 'visits.json'), 'utf8'))).toEqual({ visits: 2 });
+    const argv = readFileSync(`/proc/${compute.pidOf(running.arn)}/cmdline`, 'utf8').split('\0');
+    expect(argv).toContain(`--allow-fs-write=${dataDir}`);
+    expect(argv.filter((arg) => arg.startsWith('--allow-fs-write='))).toHaveLength(1);
+  });
+
   it('starts the demo app as a task that goes PROVISIONING, PENDING, RUNNING with an address, and answers as its tenant', async () => {
     // Prepare
     const { compute, of, until } = newCompute();

@@ -8,13 +8,21 @@ import type { TaskInventory } from '../../ports/inventory.js';
 import { LOCAL_INSTALLATION } from '../../domain/installation.js';
 import { startedBy, type Owner } from '../common/names.js';
 import { freePort } from './dynamodb-local.js';
+import { confinedTo } from './node-permissions.js';
 import { TenantProcessRegistry, defaultRuntimeDir, type LeftoverReport, type TenantProcessRecord } from './tenant-processes.js';
 
 /** The repository root: the default command and working directory are resolved from it. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
+const DEMO_APP = join(REPO_ROOT, 'demo', 'whoami.mjs');
+
 /** The demo tenant application, run with the Node that runs the control plane. */
-export const DEFAULT_TENANT_COMMAND: readonly string[] = [process.execPath, join(REPO_ROOT, 'demo', 'whoami.mjs')];
+export const DEFAULT_TENANT_COMMAND: readonly string[] = [process.execPath, DEMO_APP];
+
+/** The demo app with its data: it may read its own code, and read and write its DATA_DIR only. */
+export function demoCommandWith(dataDir: string): string[] {
+  return [process.execPath, ...confinedTo({ readable: [DEMO_APP], writable: [dataDir] }), DEMO_APP];
+}
 
 /** ECS keeps the reason of a stopped task to 255 characters; so do we, for the container reason. */
 const MAX_REASON_LENGTH = 255;
@@ -292,7 +300,9 @@ export class ProcessCompute implements Compute, TaskInventory {
 
   private spawnChild(task: LocalTask, host: string, dataDir: string | undefined): void {
     const { observed } = task;
-    const [program, ...args] = this.command as [string, ...string[]];
+    // The demo app is confined to its own data; a command of the operator's runs as given.
+    const command = this.command === DEFAULT_TENANT_COMMAND && dataDir ? demoCommandWith(dataDir) : this.command;
+    const [program, ...args] = command as [string, ...string[]];
     let child: ChildProcess;
     try {
       child = spawn(program, args, {
