@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
 import { loadApiConfig } from '../../shared/config.js';
 import { createApiHandler } from '../../shared/http/api.js';
 import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
@@ -68,12 +69,7 @@ export function apiCaller(options: {
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       isBase64Encoded: false,
     } as unknown as APIGatewayProxyEventV2;
-    const context = {
-      functionName: 'dormouse-api',
-      awsRequestId: requestId,
-      getRemainingTimeInMillis: () => 10_000,
-    } as unknown as Context;
-    const response = await handler(event, context);
+    const response = await handler(event, localLambdaContext('dormouse-api', requestId, 10_000));
     return { status: response.statusCode ?? 200, body: JSON.parse(response.body ?? '{}') as Record<string, unknown> };
   };
 }
