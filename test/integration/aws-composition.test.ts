@@ -24,6 +24,7 @@ import { loadReconcilerConfig, loadStreamPublisherConfig, loadTaskEventsConfig, 
 import { INSTALLATION_TAG, TENANT_TAG } from '../../shared/adapters/common/names.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
+import { reconcilerEnv, TEST_LISTENER_ARN } from '../support/reconciler-env.js';
 
 const cloudWatch = mockClient(CloudWatchClient);
 const ecs = mockClient(ECSClient);
@@ -33,21 +34,7 @@ const eventBridge = mockClient(EventBridgeClient);
 const LOAD_BALANCER = 'app/dormouse/50dc6c495c0c9188';
 const TARGET_GROUP = 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/dm-acme/6d0ecf831eec9f09';
 
-const LISTENER = 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2';
-
-function reconcilerEnv(tenantTable: string): Env {
-  return {
-    DORMOUSE_TABLE_NAME: tenantTable,
-    DORMOUSE_INSTALLATION: 'prod',
-    DORMOUSE_BASE_URL: 'https://trials.example.com',
-    DORMOUSE_CLUSTER: 'dormouse',
-    DORMOUSE_TASK_DEFINITION: 'dormouse-tenant:3',
-    DORMOUSE_SUBNETS: 'subnet-a',
-    DORMOUSE_SECURITY_GROUPS: 'sg-a',
-    DORMOUSE_VPC_ID: 'vpc-0abc',
-    DORMOUSE_LISTENER_ARN: LISTENER,
-  };
-}
+const LISTENER = TEST_LISTENER_ARN;
 
 beforeEach(() => {
   cloudWatch.reset();
@@ -60,7 +47,7 @@ describe('sweepDeps', () => {
   it('wires the sweep to the tenant table, CloudWatch on the configured load balancer, and the ECS and ELBv2 inventories', async () => {
     // Prepare: a tenant that has run, idle, for an hour; AWS answers with nothing else
     const tables = await createTestTables();
-    const config = loadReconcilerConfig(reconcilerEnv(tables.tenantTable));
+    const config = loadReconcilerConfig(reconcilerEnv({ DORMOUSE_TABLE_NAME: tables.tenantTable }));
     const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
     const anHourAgo = new Date(Date.now() - 3_600_000);
     const created = await store.create(
@@ -103,7 +90,7 @@ describe('sweepDeps', () => {
     // Prepare: no tenant records; the cluster and the account hold resources of 'ghost' from
     // this installation and from another one ('stage'), plus an untagged task from before tags.
     const tables = await createTestTables();
-    const config = loadReconcilerConfig(reconcilerEnv(tables.tenantTable));
+    const config = loadReconcilerConfig(reconcilerEnv({ DORMOUSE_TABLE_NAME: tables.tenantTable }));
     const task = (id: string) => `arn:aws:ecs:eu-west-1:111122223333:task/dormouse/${id}`;
     const group = (name: string) => `arn:aws:elasticloadbalancing:eu-west-1:111122223333:targetgroup/${name}/6d0ecf831eec9f09`;
     const rule = (id: string) => `${LISTENER.replace(':listener/', ':listener-rule/')}/${id}`;
@@ -171,7 +158,7 @@ describe('sweepDeps', () => {
 
 describe('reconcilerDeps', () => {
   it('gives the reconciler the settings its configuration asks for', () => {
-    const config = loadReconcilerConfig({ ...reconcilerEnv('tenants'), DORMOUSE_MAX_RESTARTS: '5', DORMOUSE_HANDOVER: 'overlap' });
+    const config = loadReconcilerConfig(reconcilerEnv({ DORMOUSE_MAX_RESTARTS: '5', DORMOUSE_HANDOVER: 'overlap' }));
 
     const { settings } = reconcilerDeps(config, { dynamoClient: new DynamoDBClient({}) });
 

@@ -11,6 +11,7 @@ import { loadReconcilerConfig } from '../../shared/config.js';
 import { CloudRefusedError, CloudUnavailableError } from '../../shared/domain/errors.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
+import { reconcilerEnv } from '../support/reconciler-env.js';
 import { ManualClock } from '../support/reconciler-world.js';
 
 const ecs = mockClient(ECSClient);
@@ -121,18 +122,7 @@ describe('translateAwsError', () => {
 describe('the reconciler wired to ECS and ELBv2', () => {
   async function world() {
     const tables = await createTestTables();
-    const config = loadReconcilerConfig({
-      DORMOUSE_TABLE_NAME: tables.tenantTable,
-      DORMOUSE_INSTALLATION: 'prod',
-      DORMOUSE_BASE_URL: 'https://trials.example.com',
-      DORMOUSE_CLUSTER: 'dormouse',
-      DORMOUSE_TASK_DEFINITION: 'dormouse-tenant:3',
-      DORMOUSE_SUBNETS: 'subnet-a',
-      DORMOUSE_SECURITY_GROUPS: 'sg-a',
-      DORMOUSE_VPC_ID: 'vpc-0abc',
-      DORMOUSE_LISTENER_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2',
-      DORMOUSE_MAX_RESTARTS: '2',
-    });
+    const config = loadReconcilerConfig(reconcilerEnv({ DORMOUSE_TABLE_NAME: tables.tenantTable, DORMOUSE_MAX_RESTARTS: '2' }));
     const clock = new ManualClock();
     const deps = {
       ...reconcilerDeps(config, {

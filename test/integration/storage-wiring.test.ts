@@ -9,21 +9,12 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { reconcilerDeps } from '../../shared/adapters/aws/composition/reconcile.js';
 import { sweepDeps } from '../../shared/adapters/aws/composition/sweep.js';
 import { ConfigError, loadReconcilerConfig, type Env } from '../../shared/config.js';
+import { reconcilerEnv } from '../support/reconciler-env.js';
 import { CloudUnavailableError } from '../../shared/domain/errors.js';
 
 const efs = mockClient(EFSClient);
 
-const stateless: Env = {
-  DORMOUSE_TABLE_NAME: 'tenants',
-  DORMOUSE_INSTALLATION: 'prod',
-  DORMOUSE_BASE_URL: 'https://trials.example.com',
-  DORMOUSE_CLUSTER: 'dormouse',
-  DORMOUSE_TASK_DEFINITION: 'dormouse-tenant:3',
-  DORMOUSE_SUBNETS: 'subnet-a',
-  DORMOUSE_SECURITY_GROUPS: 'sg-a',
-  DORMOUSE_VPC_ID: 'vpc-0abc',
-  DORMOUSE_LISTENER_ARN: 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2',
-};
+const stateless: Env = reconcilerEnv();
 
 const withData: Env = {
   ...stateless,
