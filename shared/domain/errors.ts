@@ -240,3 +240,11 @@ export class VerificationPendingError extends ConflictError {
     this.name = 'VerificationPendingError';
   }
 }
+
+/** An archive that cannot be restored as it is (a path outside the tenant's directory, a link, too big). */
+export class ArchiveRejectedError extends DormouseError {
+  constructor(message: string) {
+    super(message, { status: 400, code: 'archive_rejected' });
+    this.name = 'ArchiveRejectedError';
+  }
+}

@@ -24,3 +24,26 @@ export interface StorageInventory extends Pick<Storage, 'remove'> {
   /** Tenants that have storage (an access point, a task definition or a directory) in this installation. */
   managedTenants(): Promise<string[]>;
 }
+
+/** A link that works until `expiresAt` (ISO time), for one download or upload. */
+export interface TimedLink {
+  url: string;
+  expiresAt: string;
+}
+
+/**
+ * A tenant's data as a `.tar.gz`, out and back in: on AWS through presigned S3 URLs and the
+ * function that reaches the file system, locally through the embedded API.
+ */
+export interface DataArchives {
+  /** Packs the tenant's data as it is now and returns a link to download it, valid for an hour. */
+  exportData(tenantId: string): Promise<TimedLink>;
+  /** A link to upload an archive to (HTTP PUT, the `.tar.gz` as the body), valid for an hour. */
+  uploadLink(tenantId: string): Promise<TimedLink & { uploadId: string }>;
+  /**
+   * Replaces the tenant's data with the archive uploaded under `uploadId`, all or nothing
+   * (ArchiveRejectedError says why not; NotFoundError when nothing was uploaded). Called only
+   * while no task of the tenant runs.
+   */
+  restoreData(tenantId: string, uploadId: string): Promise<{ files: number; bytes: number }>;
+}

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { create } from 'tar';
 import { describe, expect, it } from 'vitest';
-import { ArchiveRejectedError, packTenantData, replaceDirectory, unpackTenantData } from '../../shared/adapters/common/tenant-archive.js';
+import { packTenantData, replaceDirectory, unpackTenantData } from '../../shared/adapters/common/tenant-archive.js';
+import { ArchiveRejectedError } from '../../shared/domain/errors.js';
 
 const LIMITS = { maxBytes: 1_048_576, maxEntries: 100 };
 

@@ -2,6 +2,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { create, extract } from 'tar';
+import { ArchiveRejectedError } from '../../domain/errors.js';
 
 /**
  * A tenant's data as a `.tar.gz`: packed from its directory for an export, unpacked into a fresh
@@ -13,14 +14,6 @@ export interface UnpackLimits {
   /** Total size of the files in the archive, unpacked. */
   maxBytes: number;
   maxEntries: number;
-}
-
-/** An archive that cannot be restored as it is; `message` says why, in words an operator can act on. */
-export class ArchiveRejectedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ArchiveRejectedError';
-  }
 }
 
 /** The directory's contents, paths relative to it, with no owner names or ids (they mean nothing elsewhere). */
