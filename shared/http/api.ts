@@ -24,9 +24,11 @@ import { publicView, reasonFor, type Audience, type Desired, type Tenant } from 
 import { changeDesired } from '../app/change-desired.js';
 import { signup, type SignupInput } from '../app/signup.js';
 import { verifyEmail } from '../app/verify-email.js';
+import { exportTenantData, restoreTenantData, restoreUploadLink } from '../app/tenant-data.js';
 import type { Clock } from '../ports/clock.js';
 import type { EmailSender } from '../ports/email.js';
 import type { RateLimiter } from '../ports/rate-limiter.js';
+import type { DataArchives } from '../ports/storage.js';
 import type { PendingSignups, TenantStore } from '../ports/tenant-store.js';
 import { clientAddress } from './client-address.js';
 import { verifyPage } from './verify-page.js';
@@ -34,7 +36,7 @@ import { audienceOf, authorizeForTenant, identifyCaller, requireAdmin, requireCr
 import { header, jsonBody, prefersJson } from './request.js';
 import { HSTS, errorResponse, json, type HttpResponse } from './responses.js';
 import { signupPageResponse } from './signup-page.js';
-import { idempotencyKey, listQuery, parseInput, signupBody, verifyQuery } from './schemas.js';
+import { idempotencyKey, listQuery, parseInput, signupBody, uploadIdParam, verifyQuery } from './schemas.js';
 import * as z from 'zod/mini';
 
 export interface ApiDeps {
@@ -54,6 +56,8 @@ export interface ApiDeps {
   emailSender?: EmailSender;
   /** Embedded mode only: the mail sent so far, served at GET /outbox. Never given on AWS. */
   outbox?: { response(acceptsJson: boolean): HttpResponse };
+  /** Tenant data export and restore; absent when the installation keeps no tenant data. */
+  archives?: DataArchives;
 }
 
 interface RouteContext {
@@ -61,6 +65,8 @@ interface RouteContext {
   caller: Caller;
   /** The tenant id from the path, already checked to be a well-formed slug. */
   id: string;
+  /** The path's further parameters, decoded and not yet checked. */
+  params: string[];
 }
 
 type Route = {
@@ -185,6 +191,8 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     };
   }
 
+  const dataDeps = { store, clock, logger, ...(deps.archives ? { archives: deps.archives } : {}) };
+
   const signupPage = signupPageResponse(config.baseUrl);
   // Tenants are served over HTTPS: the page tells browsers to keep to it.
   if (config.baseUrl.protocol === 'https:') signupPage.headers = { ...signupPage.headers, 'strict-transport-security': HSTS };
@@ -250,6 +258,34 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     { method: 'DELETE', pattern: /^\/tenants\/([^/]+)$/, run: command('deleted') },
     { method: 'POST', pattern: /^\/tenants\/([^/]+)\/passivate$/, run: command('passivated') },
     { method: 'POST', pattern: /^\/tenants\/([^/]+)\/wake$/, run: command('running') },
+    {
+      method: 'POST',
+      pattern: /^\/tenants\/([^/]+)\/export$/,
+      run: async ({ caller, id }) => {
+        requireCredential(caller);
+        const link = await exportTenantData(dataDeps, id, (tenant) => authorizeForTenant(caller, tenant));
+        return json(200, link);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/tenants\/([^/]+)\/restore$/,
+      adminOnly: true,
+      run: async ({ id }) => {
+        const { url, expiresAt, uploadId } = await restoreUploadLink(dataDeps, id);
+        return json(200, { uploadUrl: url, expiresAt, uploadId });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/tenants\/([^/]+)\/restore\/([^/]+)$/,
+      adminOnly: true,
+      run: async ({ id, params }) => {
+        const uploadId = parseInput(uploadIdParam, params[0], 'uploadId');
+        const restored = await restoreTenantData(dataDeps, id, uploadId);
+        return json(200, { id, ...restored });
+      },
+    },
   ];
 
   async function route(event: APIGatewayProxyEventV2, context: Context): Promise<HttpResponse> {
@@ -269,7 +305,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         allow,
       });
     }
-    const id = decodePathSegment(matched.pattern.exec(path)?.[1] ?? '');
+    const [, first = '', ...rest] = matched.pattern.exec(path) ?? [];
+    const id = decodePathSegment(first);
+    const params = rest.map((segment) => decodePathSegment(segment ?? ''));
     if (id) {
       logger.appendKeys({ tenantId: id });
       // Nothing that is not a valid slug can name a tenant; no need to ask the table.
@@ -277,7 +315,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     }
     const caller = identifyCaller(event, config);
     if (matched.adminOnly || adminPrefixed) requireAdmin(caller);
-    return matched.run({ event, caller, id });
+    return matched.run({ event, caller, id, params });
   }
 
   return middy<APIGatewayProxyEventV2, HttpResponse>()

@@ -1,6 +1,7 @@
 // zod's mini build, as in shared/config/settings.ts: the API loads these at every cold start.
 import * as z from 'zod/mini';
 import type { $ZodType, output } from 'zod/v4/core';
+import { UPLOAD_ID_PATTERN } from '../domain/data-archives.js';
 import { ValidationError } from '../domain/errors.js';
 import { slugProblem } from '../domain/slug.js';
 import { PHASES, PLANS } from '../domain/tenant.js';
@@ -48,6 +49,9 @@ export const verifyQuery = z.object({
   tenant: requiredString(),
   code: requiredString().check(z.regex(/^[A-Za-z0-9_-]{16,128}$/, 'is not a code we send')),
 });
+
+/** The upload a restore uses, as the upload link named it. */
+export const uploadIdParam = requiredString().check(z.regex(UPLOAD_ID_PATTERN, 'is not an uploadId we issue'));
 
 /** Parses input or throws a ValidationError that names each bad field and says why. */
 export function parseInput<S extends $ZodType>(schema: S, input: unknown, what: string): output<S> {

@@ -25,6 +25,7 @@ import { errorLine, quietErrors } from './error-log.js';
 import { startGateway } from './gateway.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
+import { LocalDataArchives } from './local-archives.js';
 import { LocalOutbox } from './outbox.js';
 import { ProcessCompute } from './process-compute.js';
 import { naming } from './start-error.js';
@@ -79,6 +80,8 @@ export interface EmbeddedOptions {
    * back. Everything still runs until `stop()`; the caller decides. @default onError
    */
   onFatal?: (error: Error) => void;
+  /** How long export and upload links work; tests shorten it. @default ARCHIVE_LIMITS.linkTtlMs (an hour) */
+  archiveLinkTtlMs?: number;
 }
 
 /**
@@ -131,6 +134,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const quiet = new Logger({ serviceName: 'dormouse', logLevel: (env.POWERTOOLS_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN' });
 
     let config = configFor(local.gatewayPort);
+    let apiOrigin = '';
     let runtime: Awaited<ReturnType<typeof startRuntime>> | undefined;
     if (!options.apiOnly) {
       runtime = await startRuntime();
@@ -155,8 +159,18 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         ...(local.tenantCommand ? { command: ['/bin/sh', '-c', local.tenantCommand] } : {}),
       });
       stops.push(() => compute.stopAll());
-      const storage = new DirectoryStorage(dataDir ?? (await temporaryTenantData()));
+      const dataRoot = dataDir ?? (await temporaryTenantData());
+      const storage = new DirectoryStorage(dataRoot);
       const tenantData = { dir: storage.tenantsDir, temporary: !dataDir };
+      // Links point at the API, which listens once the runtime is up.
+      const archives = new LocalDataArchives({
+        root: dataRoot,
+        tenantsDir: storage.tenantsDir,
+        apiOrigin: () => apiOrigin,
+        ...(options.archiveLinkTtlMs !== undefined ? { linkTtlMs: options.archiveLinkTtlMs } : {}),
+      });
+      await archives.prepare();
+      stops.push(async () => archives.close());
       // A run killed outright (kill -9) whose watchdog could not act either left these.
       await compute.reapLeftovers();
       let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
@@ -247,13 +261,21 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
       // Tenants that should run were left without processes by the last stop: bring them back.
       await controlPlane.resync();
-      return { gatewayUrl: gateway.url, sweepNow: runSweep, compute, tenantData };
+      return { gatewayUrl: gateway.url, sweepNow: runSweep, compute, tenantData, archives };
     }
 
     const health = storeHealth({ client: dynamoClient, tableName: config.tenantTable });
     const outbox = new LocalOutbox();
-    const handler = createApiHandler({ ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox }), health });
-    const api = await naming('DORMOUSE_API_PORT', local.apiPort, () => serveHttpApi(handler, { port: local.apiPort }));
+    const archives = runtime?.archives;
+    const handler = createApiHandler({
+      ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox }),
+      health,
+      ...(archives ? { archives } : {}),
+    });
+    const api = await naming('DORMOUSE_API_PORT', local.apiPort, () =>
+      serveHttpApi(handler, { port: local.apiPort, ...(archives ? { streamed: (req, res) => archives.serve(req, res) } : {}) }),
+    );
+    apiOrigin = api.url;
     stops.push(() => api.close());
 
     return {

@@ -17,6 +17,11 @@ export interface HttpApiOptions {
   functionName?: string;
   /** How long the handler may run before the caller gets a 503, as with the integration timeout. @default 30_000 */
   timeoutMs?: number;
+  /**
+   * Answers some requests itself, streaming, before the handler sees them: downloads and uploads
+   * of tenant data, far larger than a handler's body. Resolves to false for the others.
+   */
+  streamed?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 export interface HttpApiServer {
@@ -76,6 +81,7 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
         error: { code: 'misdirected_request', message: 'Use http://127.0.0.1 or http://localhost to reach this API.' },
       });
     }
+    if (options.streamed && (await options.streamed(req, res))) return;
     // API Gateway refuses oversized payloads before Lambda runs; trust Content-Length to refuse
     // without reading anything, and count bytes anyway for chunked bodies that declare none.
     if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return refuseTooLarge(res, maxBodyBytes);
