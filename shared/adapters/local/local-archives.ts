@@ -20,7 +20,7 @@ export interface LocalDataArchivesOptions {
   /** @default ARCHIVE_LIMITS.linkTtlMs */
   linkTtlMs?: number;
   /** @default ARCHIVE_LIMITS */
-  limits?: Pick<typeof ARCHIVE_LIMITS, 'maxUnpackedBytes' | 'maxEntries' | 'maxUploadBytes'>;
+  limits?: { maxUnpackedBytes: number; maxEntries: number; maxUploadBytes: number };
 }
 
 interface Link {
