@@ -81,7 +81,10 @@ export class LocalDataArchives implements DataArchives {
     await mkdir(source, { recursive: true, mode: 0o700 });
     const id = randomBytes(16).toString('hex');
     const file = this.exportFile(id);
-    await pipeline(packTenantData(source), createWriteStream(file, { mode: 0o600 }));
+    await pipeline(packTenantData(source), createWriteStream(file, { mode: 0o600 })).catch(async (error: unknown) => {
+      await rm(file, { force: true });
+      throw error;
+    });
     const link = this.track(this.exports, id, tenantId, file, {});
     return { url: `${this.options.apiOrigin()}/exports/${id}.tar.gz`, expiresAt: new Date(link.expiresAt).toISOString() };
   }
