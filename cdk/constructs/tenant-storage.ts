@@ -15,7 +15,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { INSTALLATION_TAG } from '../../shared/adapters/common/names.js';
-import { TENANTS_MOUNT_PATH } from '../../shared/events/clean-tenant-data-handler.js';
+import { TENANTS_MOUNT_PATH } from '../../shared/adapters/aws/tenant-data-function.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { dormouseFunction } from './function.js';
 import type { OperatorAlerts } from './operator-alerts.js';
@@ -256,7 +256,7 @@ export class TenantStorage extends Construct {
     addSettings(fn, {
       DORMOUSE_DATA_PATH: this.dataPath,
       DORMOUSE_FILE_SYSTEM_ID: this.fileSystem.fileSystemId,
-      DORMOUSE_DATA_CLEANER_FUNCTION: this.cleaner.functionName,
+      DORMOUSE_DATA_FUNCTION: this.cleaner.functionName,
     });
   }
 }

@@ -53,7 +53,7 @@ function storage(): EfsStorage {
     baseTaskDefinition: BASE,
     containerName: 'app',
     dataPath: '/data',
-    cleanerFunction: CLEANER,
+    dataFunction: CLEANER,
   });
 }
 

@@ -81,7 +81,7 @@ export interface EfsStorageOptions {
   /** Where the tenant's directory is mounted in the container, e.g. `/data`. */
   dataPath: string;
   /** Name or ARN of the function that deletes one tenant's files (it mounts the file system's root). */
-  cleanerFunction: string;
+  dataFunction: string;
 }
 
 /** The cleaner function ran but failed: the tenant's files may still be there. */
@@ -114,7 +114,7 @@ export class EfsStorage implements Storage, StorageInventory {
   private readonly baseTaskDefinition: string;
   private readonly containerName: string;
   private readonly dataPath: string;
-  private readonly cleanerFunction: string;
+  private readonly dataFunction: string;
   /** The base changes only with a deployment, which also starts new processes. */
   private base: Promise<TaskDefinition> | undefined;
 
@@ -127,7 +127,7 @@ export class EfsStorage implements Storage, StorageInventory {
     baseTaskDefinition,
     containerName,
     dataPath,
-    cleanerFunction,
+    dataFunction,
   }: EfsStorageOptions) {
     this.efs = efsClient;
     this.ecs = ecsClient;
@@ -137,7 +137,7 @@ export class EfsStorage implements Storage, StorageInventory {
     this.baseTaskDefinition = baseTaskDefinition;
     this.containerName = containerName;
     this.dataPath = dataPath;
-    this.cleanerFunction = cleanerFunction;
+    this.dataFunction = dataFunction;
   }
 
   /**
@@ -380,7 +380,7 @@ export class EfsStorage implements Storage, StorageInventory {
   private async deleteFiles(tenantId: string): Promise<void> {
     const { FunctionError, Payload } = await this.lambda.send(
       new InvokeCommand({
-        FunctionName: this.cleanerFunction,
+        FunctionName: this.dataFunction,
         InvocationType: 'RequestResponse',
         Payload: JSON.stringify({ tenantId }),
       }),

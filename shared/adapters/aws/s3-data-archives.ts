@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { GetObjectCommand, HeadObjectCommand, NotFound, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ArchiveRejectedError, NotFoundError } from '../../domain/errors.js';
+import { ARCHIVE_LINK_SECONDS } from '../../domain/data-limits.js';
+import type { TenantDataRequest, TenantDataResult } from './tenant-data-function.js';
+import type { DataArchives, TimedLink } from '../../ports/storage.js';
+import { archiveKey, isArchiveId } from '../common/archive-keys.js';
+
+export interface S3DataArchivesOptions {
+  s3Client?: S3Client;
+  lambdaClient?: LambdaClient;
+  /** The installation's archive bucket. */
+  bucket: string;
+  /** Name or ARN of the function that mounts the tenants' file system. */
+  dataFunction: string;
+  /** For the links' expiry. */
+  now?: () => Date;
+}
+
+/** The data function ran but failed (a crash, a timeout, an S3 or file system error). */
+export class DataFunctionError extends Error {
+  constructor(
+    readonly action: string,
+    readonly tenantId: string,
+    readonly functionError: string,
+    readonly detail: string,
+  ) {
+    super(`The data function could not ${action} the data of tenant "${tenantId}" (${functionError}): ${detail}`);
+    this.name = 'DataFunctionError';
+  }
+}
+
+/**
+ * A tenant's data as a `.tar.gz` through S3: the data function, which alone mounts the tenants'
+ * file system, packs a tenant into the archive bucket or unpacks an upload from it; the API hands
+ * out presigned links to those objects, which act with the API role's rights (GetObject on
+ * `exports/*`, PutObject on `restores/*`) and only for the one key and the hour they were signed for.
+ */
+export class S3DataArchives implements DataArchives {
+  private readonly s3: S3Client;
+  private readonly lambda: LambdaClient;
+  private readonly bucket: string;
+  private readonly dataFunction: string;
+  private readonly now: () => Date;
+
+  constructor({
+    s3Client = new S3Client({}),
+    lambdaClient = new LambdaClient({}),
+    bucket,
+    dataFunction,
+    now = () => new Date(),
+  }: S3DataArchivesOptions) {
+    this.s3 = s3Client;
+    this.lambda = lambdaClient;
+    this.bucket = bucket;
+    this.dataFunction = dataFunction;
+    this.now = now;
+  }
+
+  /** Waits for the whole archive to be in the bucket, so the link works from the moment it is returned. */
+  async exportData(tenantId: string): Promise<TimedLink> {
+    const key = archiveKey('exports', tenantId, randomUUID());
+    await this.invoke({ action: 'export', tenantId, key });
+    return this.link(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  async uploadLink(tenantId: string): Promise<TimedLink & { uploadId: string }> {
+    const uploadId = randomUUID();
+    const link = await this.link(new PutObjectCommand({ Bucket: this.bucket, Key: archiveKey('restores', tenantId, uploadId) }));
+    return { ...link, uploadId };
+  }
+
+  async restoreData(tenantId: string, uploadId: string): Promise<{ files: number; bytes: number }> {
+    const missing = new NotFoundError(
+      `Nothing was uploaded for tenant "${tenantId}" under upload id "${uploadId}" (uploads are kept a day).`,
+    );
+    // Anything but an id this adapter made could only name another object; it names none.
+    if (!isArchiveId(uploadId)) throw missing;
+    const key = archiveKey('restores', tenantId, uploadId);
+    try {
+      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      if (error instanceof NotFound) throw missing;
+      throw error;
+    }
+    const result = await this.invoke({ action: 'restore', tenantId, key });
+    if ('files' in result) return { files: result.files, bytes: result.bytes };
+    throw new Error(`The data function answered a restore with ${JSON.stringify(result)}`);
+  }
+
+  private async link(command: GetObjectCommand | PutObjectCommand): Promise<TimedLink> {
+    const signedAt = this.now();
+    const url = await getSignedUrl(this.s3, command, { expiresIn: ARCHIVE_LINK_SECONDS, signingDate: signedAt });
+    return { url, expiresAt: new Date(signedAt.getTime() + ARCHIVE_LINK_SECONDS * 1000).toISOString() };
+  }
+
+  /** Invokes the data function and waits for it; its refusals come back as the domain's errors. */
+  private async invoke(request: TenantDataRequest & { key: string }): Promise<Exclude<TenantDataResult, { error: string }>> {
+    const { FunctionError, Payload } = await this.lambda.send(
+      new InvokeCommand({ FunctionName: this.dataFunction, InvocationType: 'RequestResponse', Payload: JSON.stringify(request) }),
+    );
+    const text = Payload ? new TextDecoder().decode(Payload) : '';
+    if (FunctionError) throw new DataFunctionError(request.action ?? 'remove', request.tenantId, FunctionError, text);
+    const result = JSON.parse(text) as TenantDataResult;
+    if ('error' in result) {
+      throw result.error === 'ArchiveRejected' ? new ArchiveRejectedError(result.message) : new NotFoundError(result.message);
+    }
+    return result;
+  }
+}
