@@ -3,7 +3,7 @@ import 'aws-sdk-client-mock-vitest/extend';
 import { mockClient } from 'aws-sdk-client-mock';
 import { HeadObjectCommand, NotFound, S3Client } from '@aws-sdk/client-s3';
 import { InvokeCommand, LambdaClient, type InvokeCommandOutput } from '@aws-sdk/client-lambda';
-import { DataFunctionError, S3DataArchives } from '../../shared/adapters/aws/s3-data-archives.js';
+import { DataFunctionError, MAX_UPLOAD_BYTES, S3DataArchives } from '../../shared/adapters/aws/s3-data-archives.js';
 import { translatingAwsErrors } from '../../shared/adapters/aws/aws-errors.js';
 import { ArchiveRejectedError, CloudRefusedError, NotFoundError } from '../../shared/domain/errors.js';
 
@@ -120,6 +120,13 @@ describe('S3DataArchives', () => {
     s3.on(HeadObjectCommand).rejects(new NotFound({ message: 'Not Found', $metadata: { httpStatusCode: 404 } }));
 
     await expect(archives().restoreData('acme', ID)).rejects.toThrow(NotFoundError);
+    expect(lambda.calls()).toHaveLength(0);
+  });
+
+  it('refuses an upload larger than any archive within the limits, and invokes nothing', async () => {
+    s3.on(HeadObjectCommand).resolves({ ContentLength: MAX_UPLOAD_BYTES + 1 });
+
+    await expect(archives().restoreData('acme', ID)).rejects.toThrow(ArchiveRejectedError);
     expect(lambda.calls()).toHaveLength(0);
   });
 

@@ -3,7 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, NotFound, PutObjectCommand, S3Clie
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ArchiveRejectedError, NotFoundError } from '../../domain/errors.js';
-import { ARCHIVE_LINK_SECONDS } from '../../domain/data-limits.js';
+import { ARCHIVE_LINK_SECONDS, RESTORE_MAX_BYTES, RESTORE_MAX_ENTRIES } from '../../domain/data-limits.js';
 import type { TenantDataRequest, TenantDataResult } from './tenant-data-function.js';
 import type { DataArchives, TimedLink } from '../../ports/storage.js';
 import { archiveKey, isArchiveId } from '../common/archive-keys.js';
@@ -18,6 +18,13 @@ export interface S3DataArchivesOptions {
   /** For the links' expiry. */
   now?: () => Date;
 }
+
+/**
+ * The most a `.tar.gz` within the restore limits can weigh: its files, barely grown by gzip when
+ * they do not compress, and a header and padding of at most 1 KiB for each entry. A larger upload
+ * is refused before the data function spends minutes reading it.
+ */
+export const MAX_UPLOAD_BYTES = Math.ceil(RESTORE_MAX_BYTES * 1.01) + RESTORE_MAX_ENTRIES * 1024;
 
 /** The data function ran but failed (a crash, a timeout, an S3 or file system error). */
 export class DataFunctionError extends Error {
@@ -79,11 +86,16 @@ export class S3DataArchives implements DataArchives {
     // Anything but an id this adapter made could only name another object; it names none.
     if (!isArchiveId(uploadId)) throw missing;
     const key = archiveKey('restores', tenantId, uploadId);
-    try {
-      await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-    } catch (error) {
-      if (error instanceof NotFound) throw missing;
-      throw error;
+    const size = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })).then(
+      (head) => head.ContentLength ?? 0,
+      (error: unknown) => {
+        throw error instanceof NotFound ? missing : error;
+      },
+    );
+    if (size > MAX_UPLOAD_BYTES) {
+      throw new ArchiveRejectedError(
+        `The archive was not restored: it is ${Math.ceil(size / 1_048_576)} MiB, larger than an archive within the restore limits can be.`,
+      );
     }
     const result = await this.invoke({ action: 'restore', tenantId, key });
     if ('files' in result) return { files: result.files, bytes: result.bytes };
