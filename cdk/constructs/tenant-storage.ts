@@ -32,13 +32,13 @@ export const TENANTS_DIRECTORY = '/tenants';
 export const DATA_OWNER = { uid: '1000', gid: '1000' } as const;
 
 /**
- * Long enough to pack or unpack a tenant of the largest size a restore accepts (1 GiB) over NFS
- * and S3, and to remove a large tree; a removal cut short is finished by the next (it is safe to
- * repeat), an export or restore cut short fails and leaves the tenant's data as it was.
+ * Lambda's longest: a restore may hold 100 000 entries, and over NFS each file costs a few round
+ * trips of a millisecond or more, however small it is. A removal cut short is finished by the next
+ * (it is safe to repeat); an export or restore cut short fails and leaves the tenant's data as it was.
  */
-const DATA_FUNCTION_TIMEOUT = Duration.minutes(5);
-/** Lambda's CPU grows with memory: gzip at 1 GiB runs at about the speed EFS serves the files. */
-const DATA_FUNCTION_MEMORY_MB = 1024;
+const DATA_FUNCTION_TIMEOUT = Duration.minutes(15);
+/** One full vCPU (Lambda's CPU grows with memory), for gzip; a 1 GiB tenant packs in seconds, not minutes. */
+const DATA_FUNCTION_MEMORY_MB = 1769;
 /** Exports are downloaded, and uploads restored, within the hour their links work: a day is plenty. */
 const ARCHIVE_DAYS = Duration.days(1);
 

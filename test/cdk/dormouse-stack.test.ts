@@ -1577,7 +1577,7 @@ describe('tenant data archives', () => {
     expect((endpoints[0]?.Properties.RouteTableIds as unknown[]).map(referencedId).sort()).toEqual(privateRouteTables);
   });
 
-  it('lets the data function write exports and read uploads, each under its own prefix only, for 5 minutes at 1 GiB', () => {
+  it('lets the data function write exports and read uploads, each under its own prefix only, for 15 minutes with a full vCPU', () => {
     const [bucketId] = archiveBucket();
     const fn = byId(dataFunctionId());
 
@@ -1586,7 +1586,7 @@ describe('tenant data archives', () => {
       { sid: 'ReadRestoreUploads', actions: ['s3:GetObject'], resources: [`${bucketId}/restores/*`] },
     ]);
     expect(fn.Properties.Environment.Variables.DORMOUSE_ARCHIVE_BUCKET).toEqual({ Ref: bucketId });
-    expect(fn.Properties).toMatchObject({ Timeout: 300, MemorySize: 1024 });
+    expect(fn.Properties).toMatchObject({ Timeout: 900, MemorySize: 1769 });
   });
 
   it('lets the API invoke the data function and sign links for exports and uploads, and nothing more of S3', () => {

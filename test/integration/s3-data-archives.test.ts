@@ -70,6 +70,24 @@ describe('S3DataArchives', () => {
     expect(s3.calls()).toHaveLength(0);
   });
 
+  it('returns the link anyway when the export takes longer than it waits: the function goes on and the object appears there', async () => {
+    lambda.on(InvokeCommand).callsFake(() => new Promise(() => {}));
+    const slow = new S3DataArchives({
+      s3Client: new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } }),
+      lambdaClient: new LambdaClient({ region: 'eu-west-1' }),
+      bucket: BUCKET,
+      dataFunction: DATA_FUNCTION,
+      now: () => NOW,
+      exportWaitMs: 20,
+    });
+
+    const link = await slow.exportData('acme');
+
+    const [invoke] = invokedWith() as [{ Payload: { key: string } }];
+    expect(new URL(link.url).pathname).toBe(`/${invoke.Payload.key}`);
+    expect(link.expiresAt).toBe('2026-12-06T07:00:00.000Z');
+  });
+
   it('makes a new key for every export', async () => {
     lambda.on(InvokeCommand).resolves(answers({ bytes: 1 }));
 

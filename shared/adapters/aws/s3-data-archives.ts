@@ -17,7 +17,15 @@ export interface S3DataArchivesOptions {
   dataFunction: string;
   /** For the links' expiry. */
   now?: () => Date;
+  /**
+   * How long an export is waited for before its link is returned anyway; the data function goes
+   * on, and the object appears at the link when it is done. Below API Gateway's 30 s.
+   */
+  exportWaitMs?: number;
 }
+
+/** Leaves the API function (29 s) time to sign the link and answer. */
+export const EXPORT_WAIT_MS = 20_000;
 
 /**
  * The most a `.tar.gz` within the restore limits can weigh: its files, barely grown by gzip when
@@ -51,6 +59,7 @@ export class S3DataArchives implements DataArchives {
   private readonly bucket: string;
   private readonly dataFunction: string;
   private readonly now: () => Date;
+  private readonly exportWaitMs: number;
 
   constructor({
     s3Client = new S3Client({}),
@@ -58,7 +67,9 @@ export class S3DataArchives implements DataArchives {
     bucket,
     dataFunction,
     now = () => new Date(),
+    exportWaitMs = EXPORT_WAIT_MS,
   }: S3DataArchivesOptions) {
+    this.exportWaitMs = exportWaitMs;
     this.s3 = s3Client;
     this.lambda = lambdaClient;
     this.bucket = bucket;
@@ -66,10 +77,26 @@ export class S3DataArchives implements DataArchives {
     this.now = now;
   }
 
-  /** Waits for the whole archive to be in the bucket, so the link works from the moment it is returned. */
+  /**
+   * Waits for the whole archive to be in the bucket, so the link works from the moment it is
+   * returned and a failure is reported. A tenant too large to pack within `exportWaitMs` gets its
+   * link anyway: a synchronous invocation runs to its end when its caller stops waiting, so the
+   * object appears at the link once packed (a 404 until then), rather than the request failing at
+   * API Gateway's 30 s with an archive nobody can find.
+   */
   async exportData(tenantId: string): Promise<TimedLink> {
     const key = archiveKey('exports', tenantId, randomUUID());
-    await this.invoke({ action: 'export', tenantId, key });
+    const stopWaiting = new AbortController();
+    const waited = new Promise<'still packing'>((resolve) => {
+      const timer = setTimeout(() => resolve('still packing'), this.exportWaitMs);
+      stopWaiting.signal.addEventListener('abort', () => clearTimeout(timer));
+    });
+    try {
+      await Promise.race([this.invoke({ action: 'export', tenantId, key }, stopWaiting.signal), waited]);
+    } finally {
+      // Stops the waiting, not the function.
+      stopWaiting.abort();
+    }
     return this.link(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
@@ -109,9 +136,13 @@ export class S3DataArchives implements DataArchives {
   }
 
   /** Invokes the data function and waits for it; its refusals come back as the domain's errors. */
-  private async invoke(request: TenantDataRequest & { key: string }): Promise<Exclude<TenantDataResult, { error: string }>> {
+  private async invoke(
+    request: TenantDataRequest & { key: string },
+    abortSignal?: AbortSignal,
+  ): Promise<Exclude<TenantDataResult, { error: string }>> {
     const { FunctionError, Payload } = await this.lambda.send(
       new InvokeCommand({ FunctionName: this.dataFunction, InvocationType: 'RequestResponse', Payload: JSON.stringify(request) }),
+      abortSignal ? { abortSignal } : {},
     );
     const text = Payload ? new TextDecoder().decode(Payload) : '';
     if (FunctionError) throw new DataFunctionError(request.action ?? 'remove', request.tenantId, FunctionError, text);
