@@ -3,7 +3,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  NoSuchKey,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
 import { mockClient } from 'aws-sdk-client-mock';
 import { extract } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -113,7 +122,7 @@ describe('the tenant data function: export and restore', () => {
       for (const entry of readdirSync(join(dir, sub), { withFileTypes: true })) {
         const path = sub ? `${sub}/${entry.name}` : entry.name;
         if (entry.isDirectory()) walk(path);
-        else files[path] = readFileSync(join(dir, path), 'utf8');
+        else files[path] = readFileSync(join(dir, path), path.endsWith('.bin') ? 'latin1' : 'utf8');
       }
     };
     walk('');
@@ -168,6 +177,34 @@ describe('the tenant data function: export and restore', () => {
     expect(result).toEqual({ bytes: body.byteLength });
     expect(await unpacked(body)).toEqual({ 'visits.json': '{"visits":3}', 'db/wal/segment': 'x' });
     expect(s3.calls().map((call) => call.args[0].constructor.name)).toEqual(['PutObjectCommand']);
+  });
+
+  it('sends an export larger than one part in parts that together are the archive', async () => {
+    const big = randomBytes(12 * 1024 * 1024);
+    writeFileSync(join(root, 'acme', 'upload.bin'), big);
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: 'upload-1' });
+    s3.on(UploadPartCommand).callsFake((input: { PartNumber: number }) => ({ ETag: `"etag-${input.PartNumber}"` }));
+    s3.on(CompleteMultipartUploadCommand).resolves({});
+
+    const result = await handler()({ action: 'export', tenantId: 'acme', key: EXPORT_KEY });
+
+    expect(s3.commandCalls(CreateMultipartUploadCommand).map((call) => call.args[0].input)).toEqual([
+      expect.objectContaining({ Bucket: BUCKET, Key: EXPORT_KEY, ContentType: 'application/gzip' }),
+    ]);
+    const parts = s3
+      .commandCalls(UploadPartCommand)
+      .map((call) => call.args[0].input)
+      .sort((a, b) => a.PartNumber! - b.PartNumber!);
+    expect(parts.length).toBeGreaterThan(1);
+    const archive = Buffer.concat(parts.map((part) => Buffer.from(part.Body as Uint8Array)));
+    expect(result).toEqual({ bytes: archive.length });
+    const files = await unpacked(archive);
+    expect(Buffer.from(files['upload.bin']!, 'latin1').equals(big)).toBe(true);
+    expect(s3.commandCalls(CompleteMultipartUploadCommand)[0]?.args[0].input).toMatchObject({
+      Bucket: BUCKET,
+      Key: EXPORT_KEY,
+      UploadId: 'upload-1',
+    });
   });
 
   it('exports an empty archive for a tenant that has no directory yet', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { GetObjectCommand, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import * as z from 'zod';
@@ -80,8 +80,12 @@ async function exportTenant(dir: string, key: string, { s3, bucket }: NonNullabl
   const empty = (await exists(dir)) ? undefined : await mkdtemp(join(tmpdir(), 'dormouse-empty-'));
   try {
     let bytes = 0;
-    const body = new PassThrough();
-    body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    const body = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        bytes += chunk.length;
+        done(null, chunk);
+      },
+    });
     const packed = packTenantData(empty ?? dir);
     packed.on('error', (error) => body.destroy(error));
     packed.pipe(body);
