@@ -1155,6 +1155,7 @@ describe('the functions', () => {
     ['dormouse-sweep', ['sweep', 'reconciler']],
     ['dormouse-task-events', ['task-events']],
     ['dormouse-stream-publisher', ['stream-publisher']],
+    ['dormouse-clean-tenant-data', ['tenant-data']],
   ] as const)('writes into %s only variables it reads, as declared', (service, programs) => {
     const variables = Object.keys(byId(functionId(synth.template, service)).Properties.Environment.Variables as object);
 
