@@ -51,6 +51,17 @@ describe('the tenant data function: remove', () => {
     expect(existsSync(join(base, 'outside'))).toBe(true);
   });
 
+  it("removes what a restore cut short left of the tenant's, and nothing of another tenant's", async () => {
+    const uuid = '0b8e6a8e-3c1e-4d4e-9a55-8f1c2d3e4f50';
+    for (const name of [`.restore-acme-${uuid}`, `.restore-acme-${uuid}.previous`, `.restore-acme-corp-${uuid}`]) {
+      mkdirSync(join(root, name, 'db'), { recursive: true });
+    }
+
+    await createTenantDataHandler({ root })({ tenantId: 'acme' });
+
+    expect(readdirSync(root).sort()).toEqual([`.restore-acme-corp-${uuid}`, 'globex']);
+  });
+
   it('answers removed for a tenant that has no directory, and again for one already removed', async () => {
     const clean = createTenantDataHandler({ root });
 

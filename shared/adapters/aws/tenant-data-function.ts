@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -8,7 +8,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import * as z from 'zod';
 import { ArchiveRejectedError } from '../../domain/errors.js';
 import { slugProblem } from '../../domain/slug.js';
-import { isArchiveKeyOf, type ArchiveKind } from '../common/archive-keys.js';
+import { isArchiveId, isArchiveKeyOf, type ArchiveKind } from '../common/archive-keys.js';
 import { packTenantData, replaceDirectory, unpackTenantData, type UnpackLimits } from '../common/tenant-archive.js';
 
 /**
@@ -63,6 +63,10 @@ export function createTenantDataHandler({ root, archives }: TenantDataOptions) {
     const dir = join(root, tenantId);
     if (!('key' in request)) {
       await rm(dir, { recursive: true, force: true });
+      // What a restore cut short (by the function's timeout) left beside the tenant's directory.
+      for (const name of await readdir(root)) {
+        if (isStagedRestoreOf(name, tenantId)) await rm(join(root, name), { recursive: true, force: true });
+      }
       return { removed: true };
     }
     const kind: ArchiveKind = request.action === 'export' ? 'exports' : 'restores';
@@ -115,7 +119,7 @@ async function restoreTenant(
       return { error: 'NotFound' as const, message: `Nothing was uploaded for tenant "${tenantId}" under that id.` };
     throw error;
   }
-  const staged = join(root, `.restore-${tenantId}-${randomUUID()}`);
+  const staged = join(root, stagedRestoreName(tenantId));
   try {
     const counts = await unpackTenantData(body, staged, limits);
     await replaceDirectory(join(root, tenantId), staged);
@@ -125,6 +129,19 @@ async function restoreTenant(
     if (error instanceof ArchiveRejectedError) return { error: 'ArchiveRejected' as const, message: error.message };
     throw error;
   }
+}
+
+/** Never a tenant's name: tenant ids start with a letter. */
+function stagedRestoreName(tenantId: string): string {
+  return `.restore-${tenantId}-${randomUUID()}`;
+}
+
+/** `.restore-<tenant>-<uuid>` or its `.previous`, of exactly this tenant (not of `<tenant>-more`). */
+function isStagedRestoreOf(name: string, tenantId: string): boolean {
+  const prefix = `.restore-${tenantId}-`;
+  if (!name.startsWith(prefix)) return false;
+  const rest = name.slice(prefix.length).replace(/\.previous$/, '');
+  return isArchiveId(rest);
 }
 
 async function exists(path: string): Promise<boolean> {
