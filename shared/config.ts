@@ -38,6 +38,8 @@ export interface ApiConfig {
   verifyEmail: boolean;
   /** The From address of verification mails; required when `verifyEmail` is on. */
   emailSender?: string;
+  /** Export and restore of tenant data: the archive bucket and the function that reaches the file system. Absent when tenants are stateless. */
+  archives?: { bucket: string; dataFunction: string };
 }
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
@@ -50,6 +52,13 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     onLambda && parsed.DORMOUSE_ADMIN_TOKEN
       ? ['DORMOUSE_ADMIN_TOKEN is ignored on AWS Lambda: admins sign their requests with IAM (DORMOUSE_ADMIN_PRINCIPALS)']
       : [];
+  const bucket = parsed.DORMOUSE_ARCHIVE_BUCKET;
+  const dataFunction = parsed.DORMOUSE_DATA_FUNCTION;
+  if (Boolean(bucket) !== Boolean(dataFunction)) {
+    throw new ConfigError([
+      `${bucket ? 'DORMOUSE_DATA_FUNCTION' : 'DORMOUSE_ARCHIVE_BUCKET'}: is required with ${bucket ? 'DORMOUSE_ARCHIVE_BUCKET' : 'DORMOUSE_DATA_FUNCTION'} (export and restore need both)`,
+    ]);
+  }
   if (parsed.DORMOUSE_VERIFY_EMAIL && !parsed.DORMOUSE_EMAIL_SENDER) {
     throw new ConfigError(['DORMOUSE_EMAIL_SENDER: is required when DORMOUSE_VERIFY_EMAIL is true (the From address of the mails)']);
   }
@@ -67,6 +76,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     trustForwardedFor: parsed.DORMOUSE_TRUST_FORWARDED_FOR,
     verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
     ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
+    ...(bucket && dataFunction ? { archives: { bucket, dataFunction } } : {}),
   };
 }
 
@@ -110,13 +120,13 @@ export interface ReconcilerConfig extends ReconcilePolicy {
   };
   elb: { listenerArn: string; vpcId: string; port: number; healthCheckPath: string };
   /** Each tenant's persistent data on EFS; set exactly when `persistentData` is, absent when the installation is stateless. */
-  storage?: { dataPath: string; fileSystemId: string; cleanerFunction: string };
+  storage?: { dataPath: string; fileSystemId: string; dataFunction: string };
 }
 
 export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   const parsed = readSettings('reconciler', env);
   const dataPath = parsed.DORMOUSE_DATA_PATH;
-  const missing = dataPath ? (['DORMOUSE_FILE_SYSTEM_ID', 'DORMOUSE_DATA_CLEANER_FUNCTION'] as const).filter((name) => !parsed[name]) : [];
+  const missing = dataPath ? (['DORMOUSE_FILE_SYSTEM_ID', 'DORMOUSE_DATA_FUNCTION'] as const).filter((name) => !parsed[name]) : [];
   if (missing.length > 0) throw new ConfigError(missing.map((name) => `${name}: is required when DORMOUSE_DATA_PATH is set`));
   return {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
@@ -147,7 +157,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
           storage: {
             dataPath,
             fileSystemId: parsed.DORMOUSE_FILE_SYSTEM_ID!,
-            cleanerFunction: parsed.DORMOUSE_DATA_CLEANER_FUNCTION!,
+            dataFunction: parsed.DORMOUSE_DATA_FUNCTION!,
           },
         }
       : {}),
@@ -210,6 +220,16 @@ export interface TaskEventsConfig {
 
 export function loadTaskEventsConfig(env: Env = process.env): TaskEventsConfig {
   return { tenantTable: readSettings('task-events', env).DORMOUSE_TABLE_NAME };
+}
+
+export interface TenantDataConfig {
+  /** Without it the tenant data function only removes files. */
+  archiveBucket?: string;
+}
+
+export function loadTenantDataConfig(env: Env = process.env): TenantDataConfig {
+  const bucket = readSettings('tenant-data', env).DORMOUSE_ARCHIVE_BUCKET;
+  return bucket ? { archiveBucket: bucket } : {};
 }
 
 export interface StreamPublisherConfig {

@@ -50,6 +50,7 @@ export const PUBLIC_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> 
   { method: HttpMethod.DELETE, path: '/tenants/{id}' },
   { method: HttpMethod.POST, path: '/tenants/{id}/passivate' },
   { method: HttpMethod.POST, path: '/tenants/{id}/wake' },
+  { method: HttpMethod.POST, path: '/tenants/{id}/export' },
 ];
 
 /** Only IAM-signed requests reach these; the handler reads the signer from the request context. */

@@ -71,6 +71,9 @@ export interface ControlPlaneProps {
   readonly storage?: TenantStorage;
 }
 
+/** Just under the HTTP API's 30 s integration limit, so the function's answer, not a 503 from the gateway, reaches the caller. */
+const API_TIMEOUT_WITH_ARCHIVES = Duration.seconds(29);
+
 /** Reconcile runs are held to this so that a lease (5 min) always outlives the run holding it. */
 const RECONCILE_TIMEOUT = Duration.minutes(2);
 if (RECONCILE_TIMEOUT.toMilliseconds() >= RECONCILE_DEFAULTS.leaseMs) {
@@ -149,8 +152,10 @@ export class ControlPlane extends Construct {
       serviceName: 'dormouse-api',
       logRetention,
       memorySize: 512,
-      timeout: Duration.seconds(10),
+      // With tenant data it waits for exports and restores, up to what API Gateway waits (30 s).
+      timeout: props.storage ? API_TIMEOUT_WITH_ARCHIVES : Duration.seconds(10),
     });
+    props.storage?.bindArchives(this.api);
     tables.bindTenantStore(this.api);
     tables.bindIdempotencyStore(this.api);
     addSettings(this.api, {

@@ -1,6 +1,6 @@
 import { addSettings } from '../settings.js';
 import { ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { SecurityGroup } from 'aws-cdk-lib/aws-ec2';
+import { GatewayVpcEndpointAwsService, Peer, Port, SecurityGroup, Vpc } from 'aws-cdk-lib/aws-ec2';
 import {
   AccessPoint,
   FileSystem,
@@ -13,9 +13,10 @@ import { AnyPrincipal, Effect, PolicyDocument, PolicyStatement } from 'aws-cdk-l
 import { FileSystem as LambdaFileSystem, type FileSystemConfig, type Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { INSTALLATION_TAG } from '../../shared/adapters/common/names.js';
-import { TENANTS_MOUNT_PATH } from '../../shared/events/clean-tenant-data-handler.js';
+import { TENANTS_MOUNT_PATH } from '../../shared/adapters/aws/tenant-data-function.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { dormouseFunction } from './function.js';
 import type { OperatorAlerts } from './operator-alerts.js';
@@ -30,8 +31,16 @@ export const TENANTS_DIRECTORY = '/tenants';
  */
 export const DATA_OWNER = { uid: '1000', gid: '1000' } as const;
 
-/** Long enough to remove a large tree over NFS; a run cut short is finished by the next (removal is safe to repeat). */
-const CLEANER_TIMEOUT = Duration.seconds(60);
+/**
+ * Lambda's longest: a restore may hold 100 000 entries, and over NFS each file costs a few round
+ * trips of a millisecond or more, however small it is. A removal cut short is finished by the next
+ * (it is safe to repeat); an export or restore cut short fails and leaves the tenant's data as it was.
+ */
+const DATA_FUNCTION_TIMEOUT = Duration.minutes(15);
+/** One full vCPU (Lambda's CPU grows with memory), for gzip; a 1 GiB tenant packs in seconds, not minutes. */
+const DATA_FUNCTION_MEMORY_MB = 1769;
+/** Exports are downloaded, and uploads restored, within the hour their links work: a day is plenty. */
+const ARCHIVE_DAYS = Duration.days(1);
 
 /**
  * A Lambda mount of an EFS access point with the grant written out: `FileSystem.fromEfsAccessPoint`
@@ -68,6 +77,8 @@ export class TenantStorage extends Construct {
   readonly cleaner: NodejsFunction;
   readonly cleanerAccessPoint: AccessPoint;
   readonly cleanerSecurityGroup: SecurityGroup;
+  /** Tenant data archives: exports to download under `exports/`, uploads to restore under `restores/`. */
+  readonly archiveBucket: Bucket;
   readonly dataPath: string;
 
   constructor(scope: Construct, id: string, props: TenantStorageProps) {
@@ -143,16 +154,19 @@ export class TenantStorage extends Construct {
     });
     this.cleanerSecurityGroup = new SecurityGroup(this, 'CleanerSecurityGroup', {
       vpc: cluster.vpc,
-      description: 'Dormouse data cleaner: out to the tenant file system on NFS only',
-      // It calls no AWS API and needs no internet: NFS to the mount targets is all it does.
+      description: 'Dormouse tenant data function: out to the tenant file system on NFS and to S3 on HTTPS only',
+      // NFS to the mount targets, opened by the mount below, and HTTPS for the archive bucket.
       allowAllOutbound: false,
     });
+    this.archiveBucket = this.createArchiveBucket();
+    this.reachS3(cluster);
     this.cleaner = dormouseFunction(this, 'Cleaner', {
       entry: 'clean-tenant-data',
-      description: "Dormouse: remove a deleted tenant's files from the tenant file system",
+      description: "Dormouse: remove a deleted tenant's files, export a tenant's data to the archive bucket, restore it from there",
       serviceName: 'dormouse-clean-tenant-data',
       logRetention: props.logRetention,
-      timeout: CLEANER_TIMEOUT,
+      timeout: DATA_FUNCTION_TIMEOUT,
+      memorySize: DATA_FUNCTION_MEMORY_MB,
       network: {
         vpc: cluster.vpc,
         subnets: cluster.vpc.privateSubnets,
@@ -185,6 +199,8 @@ export class TenantStorage extends Construct {
           "function's network interfaces, whose ids Lambda picks at run time.",
       );
     }
+
+    this.allowArchivesFromFileSystem();
 
     props.alerts.alarmOnFileSystemSize('TenantDataSize', { fileSystemId: this.fileSystem.fileSystemId, thresholdGiB: props.alarmGiB });
     new CfnOutput(Stack.of(this), 'TenantFileSystemId', {
@@ -256,7 +272,116 @@ export class TenantStorage extends Construct {
     addSettings(fn, {
       DORMOUSE_DATA_PATH: this.dataPath,
       DORMOUSE_FILE_SYSTEM_ID: this.fileSystem.fileSystemId,
-      DORMOUSE_DATA_CLEANER_FUNCTION: this.cleaner.functionName,
+      DORMOUSE_DATA_FUNCTION: this.cleaner.functionName,
     });
+  }
+
+  /**
+   * Lets `fn` (the API) export and restore tenants' data: invoke the data function, and sign the
+   * links people download an export from (GetObject on `exports/`) and upload an archive to
+   * (PutObject on `restores/`); a presigned URL acts with its signer's rights, so these are also
+   * everything a link can do. It reads an upload's head before restoring it (GetObject on
+   * `restores/`), and may list the bucket so that a missing upload answers 404 rather than 403.
+   */
+  bindArchives(fn: LambdaFunction): void {
+    const statements = {
+      invoke: new PolicyStatement({
+        sid: 'ExportAndRestoreTenantData',
+        actions: ['lambda:InvokeFunction'],
+        resources: [this.cleaner.functionArn],
+      }),
+      download: new PolicyStatement({
+        sid: 'SignExportLinks',
+        actions: ['s3:GetObject'],
+        resources: [this.archiveBucket.arnForObjects('exports/*'), this.archiveBucket.arnForObjects('restores/*')],
+      }),
+      upload: new PolicyStatement({
+        sid: 'SignUploadLinks',
+        actions: ['s3:PutObject'],
+        resources: [this.archiveBucket.arnForObjects('restores/*')],
+      }),
+      list: new PolicyStatement({ sid: 'TellMissingUploads', actions: ['s3:ListBucket'], resources: [this.archiveBucket.bucketArn] }),
+    };
+    for (const statement of Object.values(statements)) fn.addToRolePolicy(statement);
+    if (fn.role) {
+      for (const statement of [statements.download, statements.upload]) {
+        acknowledgeWildcardResources(
+          fn.role,
+          statement,
+          "Archive keys are made per export and per upload at run time (a random id under the tenant's prefix); the statement is held to " +
+            'its prefix of the one archive bucket of this installation, whose objects expire after a day.',
+        );
+      }
+    }
+    addSettings(fn, { DORMOUSE_ARCHIVE_BUCKET: this.archiveBucket.bucketName, DORMOUSE_DATA_FUNCTION: this.cleaner.functionName });
+  }
+
+  private createArchiveBucket(): Bucket {
+    const bucket = new Bucket(this, 'Archives', {
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: [
+        { id: 'ExpireExports', prefix: 'exports/', expiration: ARCHIVE_DAYS },
+        { id: 'ExpireRestoreUploads', prefix: 'restores/', expiration: ARCHIVE_DAYS },
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: ARCHIVE_DAYS },
+      ],
+      // Kept, like the file system, when the stack is deleted: a bucket that still holds an
+      // archive could not be deleted, and this one empties itself within a day.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledge(
+      bucket,
+      'AwsSolutions-S1',
+      'Every object is a tenant archive written by the data function or through a link the API signed for one tenant, ' +
+        'both logged with the tenant (the API access log, the function log), and expires after a day; server access logs ' +
+        'would need a bucket of their own for no more than that.',
+    );
+    return bucket;
+  }
+
+  /**
+   * The data function runs in the tenant subnets. In a VPC this stack creates, an S3 gateway
+   * endpoint (free, unlike NAT traffic) carries its archive traffic; an existing VPC is left as it
+   * is, and must reach S3 itself (a NAT gateway or its own endpoint).
+   */
+  private reachS3(cluster: TenantCluster): void {
+    if (cluster.vpc instanceof Vpc) {
+      cluster.vpc.addGatewayEndpoint('S3Endpoint', {
+        service: GatewayVpcEndpointAwsService.S3,
+        subnets: [{ subnets: cluster.vpc.privateSubnets }],
+      });
+    }
+    // S3's addresses are many and change; IAM, not the network, holds the function to its bucket.
+    this.cleanerSecurityGroup.addEgressRule(Peer.anyIpv4(), Port.tcp(443), 'S3 (the archive bucket) over HTTPS');
+  }
+
+  /** The data function writes exports and reads uploads, each under its own prefix only. */
+  private allowArchivesFromFileSystem(): void {
+    const statements = [
+      new PolicyStatement({
+        sid: 'WriteExports',
+        // lib-storage's Upload sends a large export in parts, and aborts them if it fails.
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [this.archiveBucket.arnForObjects('exports/*')],
+      }),
+      new PolicyStatement({
+        sid: 'ReadRestoreUploads',
+        actions: ['s3:GetObject'],
+        resources: [this.archiveBucket.arnForObjects('restores/*')],
+      }),
+    ];
+    for (const statement of statements) this.cleaner.addToRolePolicy(statement);
+    if (this.cleaner.role) {
+      for (const statement of statements) {
+        acknowledgeWildcardResources(
+          this.cleaner.role,
+          statement,
+          "Archive keys are made per export and per upload at run time; the function also refuses any key that is not the tenant's own.",
+        );
+      }
+    }
+    addSettings(this.cleaner, { DORMOUSE_ARCHIVE_BUCKET: this.archiveBucket.bucketName });
   }
 }

@@ -25,6 +25,7 @@ const PROGRAMS: Record<Program, string> = {
   sweep: 'sweep',
   'task-events': 'task events',
   'stream-publisher': 'publisher',
+  'tenant-data': 'tenant data',
   embedded: 'embedded',
 };
 

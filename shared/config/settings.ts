@@ -21,7 +21,7 @@ export class ConfigError extends Error {
 export type Env = Record<string, string | undefined>;
 
 /** The programs that read settings: the Lambda functions, and `npm start`'s embedded mode. */
-export type Program = 'api' | 'wake' | 'reconciler' | 'sweep' | 'task-events' | 'stream-publisher' | 'embedded';
+export type Program = 'api' | 'wake' | 'reconciler' | 'sweep' | 'task-events' | 'stream-publisher' | 'tenant-data' | 'embedded';
 
 /** The README table a setting is listed in. */
 export type SettingGroup = 'api' | 'embedded' | 'reconciler' | 'sweep';
@@ -408,11 +408,21 @@ export const SETTINGS = {
     readBy: ['reconciler'],
     group: 'reconciler',
   },
-  DORMOUSE_DATA_CLEANER_FUNCTION: {
+  DORMOUSE_DATA_FUNCTION: {
     parser: nonEmpty,
-    unset: 'required with DORMOUSE_DATA_PATH',
-    meaning: "the function that removes a deleted tenant's files from the file system",
-    readBy: ['reconciler'],
+    unset: 'required with DORMOUSE_DATA_PATH; without it the API offers no export or restore',
+    meaning:
+      "the function that reaches the tenants' file system: removes a deleted tenant's files, exports a tenant's data to the archive bucket, restores it from there",
+    readBy: ['reconciler', 'api'],
+    group: 'reconciler',
+  },
+  DORMOUSE_ARCHIVE_BUCKET: {
+    parser: nonEmpty,
+    unset: 'no export or restore (set together with DORMOUSE_DATA_FUNCTION)',
+    note: 'the CDK app sets it with a data path',
+    meaning:
+      'the S3 bucket of tenant data archives: exports under `exports/<tenant>/`, uploads to restore under `restores/<tenant>/`, each kept a day',
+    readBy: ['api', 'tenant-data'],
     group: 'reconciler',
   },
   DORMOUSE_EVENT_BUS_NAME: {

@@ -314,8 +314,8 @@ describe('the load balancer', () => {
 
   it('writes access logs to an encrypted, TLS-only, private bucket of its own whose logs expire', () => {
     // Prepare
-    const [bucketId, bucket] = onlyResource(synth.template, 'AWS::S3::Bucket');
-    const [, policy] = onlyResource(synth.template, 'AWS::S3::BucketPolicy');
+    const [bucketId, bucket] = Object.entries(ofType('AWS::S3::Bucket')).find(([id]) => id.startsWith('LoadBalancerAccessLogs'))!;
+    const policy = Object.values(ofType('AWS::S3::BucketPolicy')).find((p) => referencedId(p.Properties.Bucket) === bucketId)!;
     const [, alb] = onlyResource(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
 
     // Assess
@@ -902,6 +902,7 @@ describe('the HTTP API', () => {
     'DELETE /tenants/{id}',
     'POST /tenants/{id}/passivate',
     'POST /tenants/{id}/wake',
+    'POST /tenants/{id}/export',
   ];
   const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
 
@@ -998,10 +999,8 @@ describe('the functions', () => {
   });
 
   it('carry only the environment link of the SDK credential chain, the one Lambda provides', () => {
-    // The cleaner calls no AWS API, so it carries no SDK at all.
-    const cleanerId = functionId(synth.template, 'dormouse-clean-tenant-data');
-    expect(readFileSync(assetFile(byId(cleanerId)), 'utf8')).not.toContain('AWS_SESSION_TOKEN');
-    for (const [id, fn] of Object.entries(ofType('AWS::Lambda::Function')).filter(([id]) => id !== cleanerId)) {
+    // The tenant data function too: it calls S3 for exports and restores.
+    for (const [id, fn] of Object.entries(ofType('AWS::Lambda::Function'))) {
       const code = readFileSync(assetFile(fn), 'utf8');
       // fromEnv's variables are in; SSO, profiles' credential processes, web identity and the
       // container credentials endpoint are not. (Compared as lists: a failing `toContain` would
@@ -1156,6 +1155,7 @@ describe('the functions', () => {
     ['dormouse-sweep', ['sweep', 'reconciler']],
     ['dormouse-task-events', ['task-events']],
     ['dormouse-stream-publisher', ['stream-publisher']],
+    ['dormouse-clean-tenant-data', ['tenant-data']],
   ] as const)('writes into %s only variables it reads, as declared', (service, programs) => {
     const variables = Object.keys(byId(functionId(synth.template, service)).Properties.Environment.Variables as object);
 
@@ -1252,7 +1252,7 @@ describe('tenant storage', () => {
     expect(statements.filter((s) => s.Effect === 'Allow')).toEqual([]);
   });
 
-  it("runs the cleaner in the tenant subnets, in its own group that may only reach the file system's NFS port", () => {
+  it("runs the data function in the tenant subnets, in its own group that may only reach the file system's NFS port and HTTPS", () => {
     const tenantSubnets = resolveForTest(
       byId(functionId(synth.template, 'dormouse-reconcile')).Properties.Environment.Variables.DORMOUSE_SUBNETS,
     )
@@ -1263,7 +1263,10 @@ describe('tenant storage', () => {
     expect(fn.Properties.VpcConfig.SecurityGroupIds).toHaveLength(1);
     const groupId = cleanerGroupId();
     expect(groupId).not.toBe(tenantGroupId());
-    expect(byId(groupId).Properties.SecurityGroupEgress).toBeUndefined();
+    // HTTPS for the archive bucket, which the S3 gateway endpoint serves from these subnets.
+    expect(byId(groupId).Properties.SecurityGroupEgress).toEqual([
+      { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: 'S3 (the archive bucket) over HTTPS' },
+    ]);
     const egress = Object.values(ofType('AWS::EC2::SecurityGroupEgress')).filter(
       (rule) => referencedId(rule.Properties.GroupId) === groupId,
     );
@@ -1283,8 +1286,8 @@ describe('tenant storage', () => {
 
     // Act
     const mounts = fn.Properties.FileSystemConfigs as Array<{ Arn: unknown; LocalMountPath: string }>;
-    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-clean-tenant-data')).filter(
-      (s) => !asArray(s.Action).every((a) => a.startsWith('logs:')),
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-clean-tenant-data')).filter((s) =>
+      asArray(s.Action).some((a) => a.startsWith('elasticfilesystem:')),
     );
 
     // Assess
@@ -1404,7 +1407,7 @@ describe('tenant storage', () => {
       expect(byId(functionId(synth.template, service)).Properties.Environment.Variables, service).toMatchObject({
         DORMOUSE_DATA_PATH: '/data',
         DORMOUSE_FILE_SYSTEM_ID: { Ref: fsId },
-        DORMOUSE_DATA_CLEANER_FUNCTION: { Ref: cleanerId },
+        DORMOUSE_DATA_FUNCTION: { Ref: cleanerId },
         DORMOUSE_HANDOVER: 'stop-first',
       });
     }
@@ -1503,6 +1506,9 @@ describe('cdk-nag AwsSolutions', () => {
         'ControlPlane/ReconcileRole AwsSolutions-IAM5[Resource::…]',
         'ControlPlane/SweepRole AwsSolutions-IAM5[Resource::…]',
         'Storage/Cleaner AwsSolutions-L1',
+        'Storage/CleanerRole AwsSolutions-IAM5[Resource::…]',
+        'Storage/Archives AwsSolutions-S1',
+        'ControlPlane/ApiRole AwsSolutions-IAM5[Resource::…]',
         'Storage/CleanerRole AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
         ...[
           'GET--',
@@ -1513,6 +1519,7 @@ describe('cdk-nag AwsSolutions', () => {
           'DELETE--tenants--{id}',
           'POST--tenants--{id}--passivate',
           'POST--tenants--{id}--wake',
+          'POST--tenants--{id}--export',
           'DefaultRoute',
         ].map((route) => `Api/HttpApi/${route} AwsSolutions-APIG4`),
       ].sort(),
@@ -1523,5 +1530,84 @@ describe('cdk-nag AwsSolutions', () => {
       'Tenants/Vpc/RejectedTraffic CloudFormation-Validate::F3002',
       'Tenants/Vpc/RejectedTraffic CloudFormation-Validate::F3003',
     ]);
+  });
+});
+
+describe('tenant data archives', () => {
+  const archiveBucket = () => Object.entries(ofType('AWS::S3::Bucket')).find(([id]) => id.startsWith('StorageArchives'))!;
+  const dataFunctionId = () => functionId(synth.template, 'dormouse-clean-tenant-data');
+  const s3Statements = (service: string) =>
+    functionStatements(synth.template, functionId(synth.template, service))
+      .filter((s) => asArray(s.Action).some((action) => action.startsWith('s3:')))
+      .map((s) => ({ sid: s.Sid, actions: asArray(s.Action).sort(), resources: asArray(s.Resource).map(resolveForTest) }));
+
+  it('keeps archives in a private, encrypted, TLS-only bucket that expires exports and uploads after a day', () => {
+    const [bucketId, bucket] = archiveBucket();
+    const policy = Object.values(ofType('AWS::S3::BucketPolicy')).find((p) => referencedId(p.Properties.Bucket) === bucketId)!;
+
+    expect(bucket.Properties).toMatchObject({
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    });
+    expect(bucket.Properties.LifecycleConfiguration.Rules).toEqual([
+      { Id: 'ExpireExports', Prefix: 'exports/', ExpirationInDays: 1, Status: 'Enabled' },
+      { Id: 'ExpireRestoreUploads', Prefix: 'restores/', ExpirationInDays: 1, Status: 'Enabled' },
+      { Id: 'AbortIncompleteUploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' },
+    ]);
+    expect(policy.Properties.PolicyDocument.Statement).toEqual([
+      expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    ]);
+  });
+
+  it('gives the tenant subnets of the VPC it creates an S3 gateway endpoint', () => {
+    const endpoints = Object.values(ofType('AWS::EC2::VPCEndpoint'));
+    expect(endpoints).toHaveLength(1);
+    expect(endpoints[0]?.Properties).toMatchObject({ VpcEndpointType: 'Gateway' });
+    expect(resolveForTest(endpoints[0]?.Properties.ServiceName)).toMatch(/^com\.amazonaws\.[^.]+\.s3$/);
+    const privateRouteTables = Object.entries(ofType('AWS::EC2::RouteTable'))
+      .filter(([id]) => /tenantsSubnet/i.test(id))
+      .map(([id]) => id)
+      .sort();
+    expect(privateRouteTables.length).toBeGreaterThan(0);
+    expect((endpoints[0]?.Properties.RouteTableIds as unknown[]).map(referencedId).sort()).toEqual(privateRouteTables);
+  });
+
+  it('lets the data function write exports and read uploads, each under its own prefix only, for 15 minutes with a full vCPU', () => {
+    const [bucketId] = archiveBucket();
+    const fn = byId(dataFunctionId());
+
+    expect(s3Statements('dormouse-clean-tenant-data')).toEqual([
+      { sid: 'WriteExports', actions: ['s3:AbortMultipartUpload', 's3:PutObject'], resources: [`${bucketId}/exports/*`] },
+      { sid: 'ReadRestoreUploads', actions: ['s3:GetObject'], resources: [`${bucketId}/restores/*`] },
+    ]);
+    expect(fn.Properties.Environment.Variables.DORMOUSE_ARCHIVE_BUCKET).toEqual({ Ref: bucketId });
+    expect(fn.Properties).toMatchObject({ Timeout: 900, MemorySize: 1769 });
+  });
+
+  it('lets the API invoke the data function and sign links for exports and uploads, and nothing more of S3', () => {
+    const [bucketId] = archiveBucket();
+    const api = byId(functionId(synth.template, 'dormouse-api'));
+    const invoke = functionStatements(synth.template, functionId(synth.template, 'dormouse-api')).filter((s) =>
+      asArray(s.Action).some((a) => a.startsWith('lambda:')),
+    );
+
+    expect(invoke.map((s) => [s.Action, s.Resource])).toEqual([['lambda:InvokeFunction', { 'Fn::GetAtt': [dataFunctionId(), 'Arn'] }]]);
+    expect(s3Statements('dormouse-api')).toEqual([
+      { sid: 'SignExportLinks', actions: ['s3:GetObject'], resources: [`${bucketId}/exports/*`, `${bucketId}/restores/*`] },
+      { sid: 'SignUploadLinks', actions: ['s3:PutObject'], resources: [`${bucketId}/restores/*`] },
+      { sid: 'TellMissingUploads', actions: ['s3:ListBucket'], resources: [`${bucketId}`] },
+    ]);
+    expect(api.Properties.Environment.Variables).toMatchObject({
+      DORMOUSE_ARCHIVE_BUCKET: { Ref: bucketId },
+      DORMOUSE_DATA_FUNCTION: { Ref: dataFunctionId() },
+    });
+    // It waits for exports and restores as long as API Gateway waits for it.
+    expect(api.Properties.Timeout).toBe(29);
   });
 });

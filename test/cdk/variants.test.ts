@@ -142,6 +142,17 @@ describe('an HTTP-only install into an existing VPC', () => {
       Object.values(resourcesOf(synth.template, 'AWS::CloudWatch::Alarm')).filter((a) => a.Properties.Namespace === 'AWS/EFS'),
     ).toEqual([]);
     expect(() => functionId(synth.template, 'dormouse-clean-tenant-data')).toThrow();
+    // No archives: the API has no bucket, no data function and its short timeout.
+    expect(Object.keys(resourcesOf(synth.template, 'AWS::S3::Bucket')).filter((id) => id.startsWith('StorageArchives'))).toEqual([]);
+    expect(resourcesOf(synth.template, 'AWS::EC2::VPCEndpoint')).toEqual({});
+    const api = (resources[functionId(synth.template, 'dormouse-api')] as CfnResource).Properties;
+    expect(Object.keys(api.Environment.Variables).filter((name) => /ARCHIVE|DATA/.test(name))).toEqual([]);
+    expect(api.Timeout).toBe(10);
+    expect(
+      functionStatements(synth.template, functionId(synth.template, 'dormouse-api'))
+        .flatMap((s) => asArray(s.Action))
+        .filter((a) => /^(s3|lambda):/.test(a)),
+    ).toEqual([]);
     for (const service of ['dormouse-reconcile', 'dormouse-sweep']) {
       const fnId = functionId(synth.template, service);
       const variables = (resources[fnId] as CfnResource).Properties.Environment.Variables;
@@ -194,6 +205,10 @@ describe('persistent data in an existing VPC, with backups, a larger alarm and o
     expect(mountTargets.map((target) => target.Properties.SubnetId).sort()).toEqual([...PRIVATE_SUBNETS].sort());
     const cleaner = resourcesOf(synth.template, 'AWS::Lambda::Function')[functionId(synth.template, 'dormouse-clean-tenant-data')];
     expect(cleaner?.Properties.VpcConfig.SubnetIds).toEqual(PRIVATE_SUBNETS);
+  });
+
+  it('adds no S3 endpoint to an existing VPC, which must reach S3 itself', () => {
+    expect(resourcesOf(synth.template, 'AWS::EC2::VPCEndpoint')).toEqual({});
   });
 
   it('tells the reconciler the data path and the handover, and alarms at the configured size', () => {

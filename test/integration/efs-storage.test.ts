@@ -53,7 +53,7 @@ function storage(): EfsStorage {
     baseTaskDefinition: BASE,
     containerName: 'app',
     dataPath: '/data',
-    cleanerFunction: CLEANER,
+    dataFunction: CLEANER,
   });
 }
 
@@ -504,6 +504,30 @@ describe('EfsStorage.remove', () => {
 
     expect(error).toBeInstanceOf(DataCleanerError);
     expect((error as Error).message).toContain('EACCES: permission denied');
+    expect(efs).not.toHaveReceivedCommand(DeleteAccessPointCommand);
+    expect(ecs).not.toHaveReceivedCommand(DeregisterTaskDefinitionCommand);
+  });
+
+  it('stops waiting for the data function after removeWaitMs and fails as not done yet, deleting nothing more', async () => {
+    givenTenantResources();
+    lambda.on(InvokeCommand).callsFake(() => new Promise(() => {}));
+    const slow = new EfsStorage({
+      efsClient: new EFSClient({ region: 'eu-west-1' }),
+      ecsClient: new ECSClient({ region: 'eu-west-1' }),
+      lambdaClient: new LambdaClient({ region: 'eu-west-1' }),
+      installation: INSTALLATION,
+      fileSystemId: FILE_SYSTEM,
+      baseTaskDefinition: BASE,
+      containerName: 'app',
+      dataPath: '/data',
+      dataFunction: CLEANER,
+      removeWaitMs: 20,
+    });
+
+    const error = await slow.remove('acme').catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(DataCleanerError);
+    expect((error as DataCleanerError).functionError).toBe('StillRunning');
     expect(efs).not.toHaveReceivedCommand(DeleteAccessPointCommand);
     expect(ecs).not.toHaveReceivedCommand(DeregisterTaskDefinitionCommand);
   });

@@ -20,7 +20,7 @@ const withData: Env = {
   ...stateless,
   DORMOUSE_DATA_PATH: '/data',
   DORMOUSE_FILE_SYSTEM_ID: 'fs-0123456789abcdef0',
-  DORMOUSE_DATA_CLEANER_FUNCTION: 'dormouse-prod-DataCleaner',
+  DORMOUSE_DATA_FUNCTION: 'dormouse-prod-DataCleaner',
 };
 
 const clients = () => ({
@@ -49,7 +49,7 @@ describe('loadReconcilerConfig: persistent data', () => {
     expect(config.storage).toEqual({
       dataPath: '/data',
       fileSystemId: 'fs-0123456789abcdef0',
-      cleanerFunction: 'dormouse-prod-DataCleaner',
+      dataFunction: 'dormouse-prod-DataCleaner',
     });
     expect(config.handover).toBe('overlap');
   });
@@ -59,7 +59,7 @@ describe('loadReconcilerConfig: persistent data', () => {
 
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(/DORMOUSE_FILE_SYSTEM_ID: is required when DORMOUSE_DATA_PATH is set/);
-    expect(load).toThrow(/DORMOUSE_DATA_CLEANER_FUNCTION: is required/);
+    expect(load).toThrow(/DORMOUSE_DATA_FUNCTION: is required/);
   });
 
   it.each([

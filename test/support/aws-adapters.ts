@@ -75,7 +75,7 @@ export function efsStorageOver(model: AwsModel, installation: string) {
       baseTaskDefinition: BASE_TASK_DEFINITION,
       containerName: 'app',
       dataPath: '/data',
-      cleanerFunction: CLEANER_FUNCTION,
+      dataFunction: CLEANER_FUNCTION,
     }),
   );
 }

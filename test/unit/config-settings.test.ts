@@ -142,7 +142,7 @@ describe('reconcileSettings', () => {
       ...reconcilerEnv,
       DORMOUSE_DATA_PATH: '/data',
       DORMOUSE_FILE_SYSTEM_ID: 'fs-0123456789abcdef0',
-      DORMOUSE_DATA_CLEANER_FUNCTION: 'dormouse-DataCleaner',
+      DORMOUSE_DATA_FUNCTION: 'dormouse-DataCleaner',
       DORMOUSE_HANDOVER: 'overlap',
     });
 

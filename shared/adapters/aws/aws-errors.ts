@@ -32,6 +32,9 @@ const OPERATIONS: Readonly<Record<string, { doing: string; call: string }>> = {
     call: 'Invoke (data cleaner)/DeleteAccessPoint/DeregisterTaskDefinition/DeleteTaskDefinitions',
   },
   managedTenants: { doing: 'list tenant data volumes', call: 'DescribeAccessPoints/ListTaskDefinitionFamilies' },
+  exportData: { doing: 'export the tenant’s data', call: 'Invoke (data function)' },
+  uploadLink: { doing: 'sign an upload link', call: 'PutObject (presigned)' },
+  restoreData: { doing: 'restore the tenant’s data', call: 'HeadObject/Invoke (data function)' },
 };
 
 /** IAM, or credentials that are not accepted: only a change of policy or role helps. */

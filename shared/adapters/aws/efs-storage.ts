@@ -81,7 +81,9 @@ export interface EfsStorageOptions {
   /** Where the tenant's directory is mounted in the container, e.g. `/data`. */
   dataPath: string;
   /** Name or ARN of the function that deletes one tenant's files (it mounts the file system's root). */
-  cleanerFunction: string;
+  dataFunction: string;
+  /** How long a removal of files is waited for; well within a reconcile run. */
+  removeWaitMs?: number;
 }
 
 /** The cleaner function ran but failed: the tenant's files may still be there. */
@@ -114,7 +116,8 @@ export class EfsStorage implements Storage, StorageInventory {
   private readonly baseTaskDefinition: string;
   private readonly containerName: string;
   private readonly dataPath: string;
-  private readonly cleanerFunction: string;
+  private readonly dataFunction: string;
+  private readonly removeWaitMs: number;
   /** The base changes only with a deployment, which also starts new processes. */
   private base: Promise<TaskDefinition> | undefined;
 
@@ -127,8 +130,10 @@ export class EfsStorage implements Storage, StorageInventory {
     baseTaskDefinition,
     containerName,
     dataPath,
-    cleanerFunction,
+    dataFunction,
+    removeWaitMs = 60_000,
   }: EfsStorageOptions) {
+    this.removeWaitMs = removeWaitMs;
     this.efs = efsClient;
     this.ecs = ecsClient;
     this.lambda = lambdaClient;
@@ -137,7 +142,7 @@ export class EfsStorage implements Storage, StorageInventory {
     this.baseTaskDefinition = baseTaskDefinition;
     this.containerName = containerName;
     this.dataPath = dataPath;
-    this.cleanerFunction = cleanerFunction;
+    this.dataFunction = dataFunction;
   }
 
   /**
@@ -376,15 +381,37 @@ export class EfsStorage implements Storage, StorageInventory {
     return taskDefinition.taskDefinitionArn;
   }
 
-  /** Synchronous, so a failure is seen here and the reconciler tries the delete again. */
+  /**
+   * Synchronous, so a failure is seen here and the reconciler tries the delete again. The data
+   * function may run far longer (it also restores whole tenants) than a reconcile run lasts: past
+   * `removeWaitMs` the removal is left to go on and counted as not done yet, and the next attempt
+   * finishes it (removing is safe to repeat).
+   */
   private async deleteFiles(tenantId: string): Promise<void> {
-    const { FunctionError, Payload } = await this.lambda.send(
+    const stopWaiting = new AbortController();
+    const timedOut = new Promise<never>((_, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new DataCleanerError(
+              tenantId,
+              'StillRunning',
+              `still removing after ${this.removeWaitMs / 1000} s; the next attempt finishes it`,
+            ),
+          ),
+        this.removeWaitMs,
+      );
+      stopWaiting.signal.addEventListener('abort', () => clearTimeout(timer));
+    });
+    const invoked = this.lambda.send(
       new InvokeCommand({
-        FunctionName: this.cleanerFunction,
+        FunctionName: this.dataFunction,
         InvocationType: 'RequestResponse',
         Payload: JSON.stringify({ tenantId }),
       }),
+      { abortSignal: stopWaiting.signal },
     );
+    const { FunctionError, Payload } = await Promise.race([invoked, timedOut]).finally(() => stopWaiting.abort());
     if (FunctionError) throw new DataCleanerError(tenantId, FunctionError, Payload ? new TextDecoder().decode(Payload) : '');
   }
 

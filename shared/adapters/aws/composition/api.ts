@@ -5,8 +5,11 @@ import type { ApiConfig } from '../../../config.js';
 import type { ApiDeps } from '../../../http/api.js';
 import { systemClock, type Clock } from '../../../ports/clock.js';
 import type { EmailSender } from '../../../ports/email.js';
+import type { DataArchives } from '../../../ports/storage.js';
+import { translatingAwsErrors } from '../aws-errors.js';
 import { documentClientFor, DynamoDbTenantStore } from '../dynamodb-tenant-store.js';
 import { DynamoDbRateLimiter } from '../dynamodb-rate-limiter.js';
+import { S3DataArchives } from '../s3-data-archives.js';
 import { SesEmailSender } from '../ses-email-sender.js';
 
 export interface ApiDepsOverrides {
@@ -17,16 +20,26 @@ export interface ApiDepsOverrides {
   emailSender?: EmailSender;
   /** Embedded mode's outbox page (GET /outbox). */
   outbox?: ApiDeps['outbox'];
+  /** Defaults to S3 and the data function from `config.archives`, when the installation keeps tenant data. */
+  archives?: DataArchives;
 }
 
+/** The API's dependencies; `archives` is there exactly when tenants have data to export and restore. */
+export type ApiDepsWithArchives = ApiDeps & { archives?: DataArchives };
+
 /** The API function; embedded mode runs the same wiring on DynamoDB Local. */
-export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): ApiDeps {
+export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): ApiDepsWithArchives {
   const dynamoClient = overrides.dynamoClient ?? new DynamoDBClient({});
   const documentClient = documentClientFor(dynamoClient);
   const logger = overrides.logger ?? new Logger({ serviceName: 'dormouse-api' });
   for (const warning of config.warnings) logger.warn(warning);
   const sender =
     overrides.emailSender ?? (config.verifyEmail && config.emailSender ? new SesEmailSender({ from: config.emailSender }) : undefined);
+  const archives =
+    overrides.archives ??
+    (config.archives
+      ? translatingAwsErrors(new S3DataArchives({ bucket: config.archives.bucket, dataFunction: config.archives.dataFunction }))
+      : undefined);
   return {
     store: new DynamoDbTenantStore({ tableName: config.tenantTable, client: documentClient }),
     clock: overrides.clock ?? systemClock,
@@ -36,5 +49,6 @@ export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): Ap
     limiter: new DynamoDbRateLimiter({ tableName: config.tenantTable, client: documentClient }),
     ...(sender ? { emailSender: sender } : {}),
     ...(overrides.outbox ? { outbox: overrides.outbox } : {}),
+    ...(archives ? { archives } : {}),
   };
 }
