@@ -161,9 +161,9 @@ export class TenantStorage extends Construct {
     this.archiveBucket = this.createArchiveBucket();
     this.reachS3(cluster);
     this.cleaner = dormouseFunction(this, 'Cleaner', {
-      entry: 'clean-tenant-data',
+      entry: 'tenant-data',
       description: "Dormouse: remove a deleted tenant's files, export a tenant's data to the archive bucket, restore it from there",
-      serviceName: 'dormouse-clean-tenant-data',
+      serviceName: 'dormouse-tenant-data',
       logRetention: props.logRetention,
       timeout: DATA_FUNCTION_TIMEOUT,
       memorySize: DATA_FUNCTION_MEMORY_MB,

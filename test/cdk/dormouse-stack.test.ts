@@ -1155,7 +1155,7 @@ describe('the functions', () => {
     ['dormouse-sweep', ['sweep', 'reconciler']],
     ['dormouse-task-events', ['task-events']],
     ['dormouse-stream-publisher', ['stream-publisher']],
-    ['dormouse-clean-tenant-data', ['tenant-data']],
+    ['dormouse-tenant-data', ['tenant-data']],
   ] as const)('writes into %s only variables it reads, as declared', (service, programs) => {
     const variables = Object.keys(byId(functionId(synth.template, service)).Properties.Environment.Variables as object);
 
@@ -1171,7 +1171,7 @@ describe('tenant storage', () => {
     referencedId(
       byId(functionId(synth.template, 'dormouse-reconcile')).Properties.Environment.Variables.DORMOUSE_SECURITY_GROUPS,
     ) as string;
-  const cleaner = () => byId(functionId(synth.template, 'dormouse-clean-tenant-data'));
+  const cleaner = () => byId(functionId(synth.template, 'dormouse-tenant-data'));
   const cleanerGroupId = () => referencedId(cleaner().Properties.VpcConfig.SecurityGroupIds[0]) as string;
   const statementsOf = (service: string, prefix: string) =>
     functionStatements(synth.template, functionId(synth.template, service)).filter((s) =>
@@ -1286,7 +1286,7 @@ describe('tenant storage', () => {
 
     // Act
     const mounts = fn.Properties.FileSystemConfigs as Array<{ Arn: unknown; LocalMountPath: string }>;
-    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-clean-tenant-data')).filter((s) =>
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-tenant-data')).filter((s) =>
       asArray(s.Action).some((a) => a.startsWith('elasticfilesystem:')),
     );
 
@@ -1390,7 +1390,7 @@ describe('tenant storage', () => {
   });
 
   it('lets the reconciler and the sweep invoke the cleaner and no other function', () => {
-    const cleanerId = functionId(synth.template, 'dormouse-clean-tenant-data');
+    const cleanerId = functionId(synth.template, 'dormouse-tenant-data');
     for (const service of ['dormouse-reconcile', 'dormouse-sweep']) {
       const invoke = statementsOf(service, 'lambda:');
       expect(
@@ -1402,7 +1402,7 @@ describe('tenant storage', () => {
 
   it('tells the reconcile and sweep functions the data path, the file system, the cleaner and the handover', () => {
     const [fsId] = fileSystem();
-    const cleanerId = functionId(synth.template, 'dormouse-clean-tenant-data');
+    const cleanerId = functionId(synth.template, 'dormouse-tenant-data');
     for (const service of ['dormouse-reconcile', 'dormouse-sweep']) {
       expect(byId(functionId(synth.template, service)).Properties.Environment.Variables, service).toMatchObject({
         DORMOUSE_DATA_PATH: '/data',
@@ -1535,7 +1535,7 @@ describe('cdk-nag AwsSolutions', () => {
 
 describe('tenant data archives', () => {
   const archiveBucket = () => Object.entries(ofType('AWS::S3::Bucket')).find(([id]) => id.startsWith('StorageArchives'))!;
-  const dataFunctionId = () => functionId(synth.template, 'dormouse-clean-tenant-data');
+  const dataFunctionId = () => functionId(synth.template, 'dormouse-tenant-data');
   const s3Statements = (service: string) =>
     functionStatements(synth.template, functionId(synth.template, service))
       .filter((s) => asArray(s.Action).some((action) => action.startsWith('s3:')))
@@ -1582,7 +1582,7 @@ describe('tenant data archives', () => {
     const [bucketId] = archiveBucket();
     const fn = byId(dataFunctionId());
 
-    expect(s3Statements('dormouse-clean-tenant-data')).toEqual([
+    expect(s3Statements('dormouse-tenant-data')).toEqual([
       { sid: 'WriteExports', actions: ['s3:AbortMultipartUpload', 's3:PutObject'], resources: [`${bucketId}/exports/*`] },
       { sid: 'ReadRestoreUploads', actions: ['s3:GetObject'], resources: [`${bucketId}/restores/*`] },
     ]);

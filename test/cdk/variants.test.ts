@@ -141,7 +141,7 @@ describe('an HTTP-only install into an existing VPC', () => {
     expect(
       Object.values(resourcesOf(synth.template, 'AWS::CloudWatch::Alarm')).filter((a) => a.Properties.Namespace === 'AWS/EFS'),
     ).toEqual([]);
-    expect(() => functionId(synth.template, 'dormouse-clean-tenant-data')).toThrow();
+    expect(() => functionId(synth.template, 'dormouse-tenant-data')).toThrow();
     // No archives: the API has no bucket, no data function and its short timeout.
     expect(Object.keys(resourcesOf(synth.template, 'AWS::S3::Bucket')).filter((id) => id.startsWith('StorageArchives'))).toEqual([]);
     expect(resourcesOf(synth.template, 'AWS::EC2::VPCEndpoint')).toEqual({});
@@ -203,7 +203,7 @@ describe('persistent data in an existing VPC, with backups, a larger alarm and o
   it('puts the mount targets and the cleaner in the given private subnets', () => {
     const mountTargets = Object.values(resourcesOf(synth.template, 'AWS::EFS::MountTarget'));
     expect(mountTargets.map((target) => target.Properties.SubnetId).sort()).toEqual([...PRIVATE_SUBNETS].sort());
-    const cleaner = resourcesOf(synth.template, 'AWS::Lambda::Function')[functionId(synth.template, 'dormouse-clean-tenant-data')];
+    const cleaner = resourcesOf(synth.template, 'AWS::Lambda::Function')[functionId(synth.template, 'dormouse-tenant-data')];
     expect(cleaner?.Properties.VpcConfig.SubnetIds).toEqual(PRIVATE_SUBNETS);
   });
 

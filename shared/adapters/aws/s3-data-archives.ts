@@ -3,7 +3,7 @@ import { GetObjectCommand, HeadObjectCommand, NotFound, PutObjectCommand, S3Clie
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ArchiveRejectedError, NotFoundError } from '../../domain/errors.js';
-import { ARCHIVE_LINK_SECONDS, RESTORE_MAX_BYTES, RESTORE_MAX_ENTRIES } from '../../domain/data-limits.js';
+import { ARCHIVE_LIMITS } from '../../domain/data-archives.js';
 import type { TenantDataRequest, TenantDataResult } from './tenant-data-function.js';
 import type { DataArchives, TimedLink } from '../../ports/storage.js';
 import { archiveKey, isArchiveId } from '../common/archive-keys.js';
@@ -27,12 +27,10 @@ export interface S3DataArchivesOptions {
 /** Leaves the API function (29 s) time to sign the link and answer. */
 export const EXPORT_WAIT_MS = 20_000;
 
-/**
- * The most a `.tar.gz` within the restore limits can weigh: its files, barely grown by gzip when
- * they do not compress, and a header and padding of at most 1 KiB for each entry. A larger upload
- * is refused before the data function spends minutes reading it.
- */
-export const MAX_UPLOAD_BYTES = Math.ceil(RESTORE_MAX_BYTES * 1.01) + RESTORE_MAX_ENTRIES * 1024;
+/** A larger upload cannot be within the restore limits: refused before the data function spends minutes reading it. */
+export const MAX_UPLOAD_BYTES = ARCHIVE_LIMITS.maxUploadBytes;
+
+const LINK_SECONDS = ARCHIVE_LIMITS.linkTtlMs / 1000;
 
 /** The data function ran but failed (a crash, a timeout, an S3 or file system error). */
 export class DataFunctionError extends Error {
@@ -131,8 +129,8 @@ export class S3DataArchives implements DataArchives {
 
   private async link(command: GetObjectCommand | PutObjectCommand): Promise<TimedLink> {
     const signedAt = this.now();
-    const url = await getSignedUrl(this.s3, command, { expiresIn: ARCHIVE_LINK_SECONDS, signingDate: signedAt });
-    return { url, expiresAt: new Date(signedAt.getTime() + ARCHIVE_LINK_SECONDS * 1000).toISOString() };
+    const url = await getSignedUrl(this.s3, command, { expiresIn: LINK_SECONDS, signingDate: signedAt });
+    return { url, expiresAt: new Date(signedAt.getTime() + LINK_SECONDS * 1000).toISOString() };
   }
 
   /** Invokes the data function and waits for it; its refusals come back as the domain's errors. */

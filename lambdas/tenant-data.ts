@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { loadTenantDataConfig } from '../shared/config.js';
-import { RESTORE_MAX_BYTES, RESTORE_MAX_ENTRIES } from '../shared/domain/data-limits.js';
+import { ARCHIVE_LIMITS } from '../shared/domain/data-archives.js';
 import { createTenantDataHandler, TENANTS_MOUNT_PATH } from '../shared/adapters/aws/tenant-data-function.js';
 
 const { archiveBucket } = loadTenantDataConfig();
@@ -14,7 +14,11 @@ export const handler = createTenantDataHandler({
   root: TENANTS_MOUNT_PATH,
   ...(archiveBucket
     ? {
-        archives: { s3: new S3Client({}), bucket: archiveBucket, limits: { maxBytes: RESTORE_MAX_BYTES, maxEntries: RESTORE_MAX_ENTRIES } },
+        archives: {
+          s3: new S3Client({}),
+          bucket: archiveBucket,
+          limits: { maxBytes: ARCHIVE_LIMITS.maxUnpackedBytes, maxEntries: ARCHIVE_LIMITS.maxEntries },
+        },
       }
     : {}),
 });
