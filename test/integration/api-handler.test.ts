@@ -1,39 +1,12 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadApiConfig } from '../../shared/config.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
 import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
-import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
+import { apiEvent, body, context } from '../support/api-events.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { mockClient } from 'aws-sdk-client-mock';
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-
-/** What API Gateway HTTP API (payload 2.0) sends, trimmed to what the handler reads. */
-function apiEvent(method: string, path: string, options: { body?: unknown; iamUser?: string; token?: string } = {}) {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: {
-      'content-type': 'application/json',
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-    },
-    requestContext: {
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: 'req-1',
-      ...(options.iamUser ? { authorizer: { iam: { userArn: options.iamUser, callerId: 'AIDAEXAMPLE' } } } : {}),
-    },
-    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-    isBase64Encoded: false,
-  } as unknown as APIGatewayProxyEventV2;
-}
-
-/** A fresh context per invocation, as Lambda gives each its own deadline. */
-const context = () => localLambdaContext('dormouse-api', 'req-1', 30_000);
-
-const body = (response: { body?: string }) => JSON.parse(response.body ?? '{}');
 
 let handler: ApiHandler;
 let logged: Array<Record<string, unknown>>;

@@ -1,33 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadApiConfig } from '../../shared/config.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
 import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
-import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
+import { apiEvent, body, context } from '../support/api-events.js';
 import type { DataArchives } from '../../shared/ports/storage.js';
 import { createTestTables } from '../support/dynamodb.js';
 
 const OPS = 'arn:aws:iam::123456789012:user/ops';
-
-function apiEvent(method: string, path: string, options: { body?: unknown; iamUser?: string; token?: string } = {}) {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: { 'content-type': 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
-    requestContext: {
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'test' },
-      requestId: 'req-1',
-      ...(options.iamUser ? { authorizer: { iam: { userArn: options.iamUser, callerId: 'AIDAEXAMPLE' } } } : {}),
-    },
-    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-    isBase64Encoded: false,
-  } as unknown as APIGatewayProxyEventV2;
-}
-
-const context = () => localLambdaContext('dormouse-api', 'req-1', 30_000);
-const body = (response: { body?: string }) => JSON.parse(response.body ?? '{}');
 
 /** What the handler asked the archives, and fixed answers. */
 const calls: string[] = [];
