@@ -38,6 +38,8 @@ export const DATA_OWNER = { uid: '1000', gid: '1000' } as const;
  */
 const DATA_FUNCTION_TIMEOUT = Duration.minutes(15);
 /** One full vCPU (Lambda's CPU grows with memory), for gzip; a 1 GiB tenant packs in seconds, not minutes. */
+/** Data function runs at once: exports, restores and removals together. */
+const DATA_FUNCTION_CONCURRENCY = 5;
 const DATA_FUNCTION_MEMORY_MB = 1769;
 /** Exports are downloaded, and uploads restored, within the hour their links work: a day is plenty. */
 const ARCHIVE_DAYS = Duration.days(1);
@@ -138,20 +140,24 @@ export class TenantStorage extends Construct {
     });
     // Tenant tasks mount their own directory; no rule admits the tenants' group to itself, so NFS is the only new path.
     this.fileSystem.connections.allowDefaultPortFrom(cluster.tenantSecurityGroup, 'Tenant tasks mount their data');
-    cluster.taskRole.addToPrincipalPolicy(
-      new PolicyStatement({
-        sid: 'MountTenantData',
-        actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
-        resources: [this.fileSystem.fileSystemArn],
-        conditions: { Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' } },
-      }),
-    );
-
     this.cleanerAccessPoint = this.fileSystem.addAccessPoint('CleanerAccessPoint', {
       path: TENANTS_DIRECTORY,
       posixUser: DATA_OWNER,
       createAcl: { ownerUid: DATA_OWNER.uid, ownerGid: DATA_OWNER.gid, permissions: '0700' },
     });
+    cluster.taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'MountTenantData',
+        actions: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
+        resources: [this.fileSystem.fileSystemArn],
+        conditions: {
+          Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
+          // The tenant data function's access point is rooted at /tenants, every tenant's data:
+          // never a tenant task's, even one that brought its own NFS client.
+          StringNotEquals: { 'elasticfilesystem:AccessPointArn': this.cleanerAccessPoint.accessPointArn },
+        },
+      }),
+    );
     this.cleanerSecurityGroup = new SecurityGroup(this, 'CleanerSecurityGroup', {
       vpc: cluster.vpc,
       description: 'Dormouse tenant data function: out to the tenant file system on NFS and to S3 on HTTPS only',
@@ -167,6 +173,9 @@ export class TenantStorage extends Construct {
       logRetention: props.logRetention,
       timeout: DATA_FUNCTION_TIMEOUT,
       memorySize: DATA_FUNCTION_MEMORY_MB,
+      // Exports run on in the background after the API has answered: however many are asked
+      // for, at most this many run at once, and the account's concurrency stays the reconciler's.
+      reservedConcurrentExecutions: DATA_FUNCTION_CONCURRENCY,
       network: {
         vpc: cluster.vpc,
         subnets: cluster.vpc.privateSubnets,

@@ -177,10 +177,11 @@ describe('the tenant cluster', () => {
     expect(readFileSync(join(staged, 'whoami.mjs'), 'utf8')).toBe(readFileSync(new URL('../../demo/whoami.mjs', import.meta.url), 'utf8'));
   });
 
-  it('gives tenant tasks a role with no AWS API permission, only mounting the tenant file system through a mount target', () => {
+  it("gives tenant tasks a role with no AWS API permission, only mounting the tenant file system through a mount target, never through the data function's access point", () => {
     const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
     const taskRoleId = referencedId(taskDefinition.Properties.TaskRoleArn);
     const [fileSystemId] = onlyResource(synth.template, 'AWS::EFS::FileSystem');
+    const [dataFunctionAccessPoint] = onlyResource(synth.template, 'AWS::EFS::AccessPoint');
     const attached = Object.values(ofType('AWS::IAM::Policy')).filter((policy) =>
       (policy.Properties.Roles as unknown[]).some((role) => referencedId(role) === taskRoleId),
     );
@@ -190,7 +191,17 @@ describe('the tenant cluster', () => {
         Effect: 'Allow',
         Action: ['elasticfilesystem:ClientMount', 'elasticfilesystem:ClientWrite'],
         Resource: { 'Fn::GetAtt': [fileSystemId, 'Arn'] },
-        Condition: { Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' } },
+        Condition: {
+          Bool: { 'elasticfilesystem:AccessedViaMountTarget': 'true' },
+          StringNotEquals: {
+            'elasticfilesystem:AccessPointArn': {
+              'Fn::Join': [
+                '',
+                ['arn:aws:elasticfilesystem:us-east-1:', { Ref: 'AWS::AccountId' }, ':access-point/', { Ref: dataFunctionAccessPoint }],
+              ],
+            },
+          },
+        },
       },
     ]);
     expect(byId(taskRoleId as string).Properties.ManagedPolicyArns).toBeUndefined();
@@ -1587,7 +1598,7 @@ describe('tenant data archives', () => {
       { sid: 'ReadRestoreUploads', actions: ['s3:GetObject'], resources: [`${bucketId}/restores/*`] },
     ]);
     expect(fn.Properties.Environment.Variables.DORMOUSE_ARCHIVE_BUCKET).toEqual({ Ref: bucketId });
-    expect(fn.Properties).toMatchObject({ Timeout: 900, MemorySize: 1769 });
+    expect(fn.Properties).toMatchObject({ Timeout: 900, MemorySize: 1769, ReservedConcurrentExecutions: 5 });
   });
 
   it('lets the API invoke the data function and sign links for exports and uploads, and nothing more of S3', () => {
