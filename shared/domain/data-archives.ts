@@ -17,10 +17,11 @@ export const ARCHIVE_LIMITS = {
    */
   maxUploadBytes: 1_073_741_824 + 100_000 * 1_024,
   /**
-   * How long a restore may take: it holds the tenant's lease this long, so no wake can start a
-   * task on half-restored data, and a restore that died lets go on its own once this is over.
+   * How long a restore holds the tenant's lease, so no wake can start a task on half-restored
+   * data: the data function's 15 minutes and a margin for the checks and the invocation around
+   * it. A restore that died lets go on its own once this is over.
    */
-  restoreMs: 15 * 60_000,
+  restoreMs: 20 * 60_000,
 } as const;
 
 /** An upload id as both adapters issue it: 16 to 64 letters, digits, `-` and `_` (a UUID, say). */

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { create } from 'tar';
 import { describe, expect, it } from 'vitest';
-import { packTenantData, replaceDirectory, unpackTenantData } from '../../shared/adapters/common/tenant-archive.js';
+import {
+  packTenantData,
+  previousOf,
+  recoverSwap,
+  replaceDirectory,
+  unpackTenantData,
+} from '../../shared/adapters/common/tenant-archive.js';
+import { DirectoryStorage } from '../../shared/adapters/local/directory-storage.js';
 import { ArchiveRejectedError } from '../../shared/domain/errors.js';
 
 const LIMITS = { maxBytes: 1_048_576, maxEntries: 100 };
@@ -75,5 +82,38 @@ describe('tenant archives', () => {
     expect(existsSync(join(root, 'acme', 'old.txt'))).toBe(false);
     expect(existsSync(join(root, 'staged'))).toBe(false);
     expect(existsSync(join(root, 'staged.previous'))).toBe(false);
+  });
+
+  it('puts the old data back after a swap cut short between its renames, before the tenant starts again', async () => {
+    // Prepare: the state a crash between the two renames leaves: the old data aside, no directory.
+    const root = scratch();
+    const target = join(root, 'tenants', 'acme');
+    mkdirSync(previousOf(target), { recursive: true });
+    writeFileSync(join(previousOf(target), 'visits.json'), '{"visits":7}');
+
+    // Act: the next start of the tenant asks for its directory.
+    const dir = await new DirectoryStorage(root).ensure('acme');
+
+    // Assess
+    expect(dir).toBe(target);
+    expect(readFileSync(join(target, 'visits.json'), 'utf8')).toBe('{"visits":7}');
+    expect(existsSync(previousOf(target))).toBe(false);
+  });
+
+  it('leaves a directory alone that has data of its own', async () => {
+    // Prepare
+    const root = scratch();
+    const target = join(root, 'acme');
+    mkdirSync(target);
+    writeFileSync(join(target, 'new.txt'), 'written since');
+    mkdirSync(previousOf(target));
+    writeFileSync(join(previousOf(target), 'old.txt'), 'old');
+
+    // Act
+    await recoverSwap(target);
+
+    // Assess
+    expect(readFileSync(join(target, 'new.txt'), 'utf8')).toBe('written since');
+    expect(existsSync(join(target, 'old.txt'))).toBe(false);
   });
 });

@@ -9,7 +9,14 @@ import * as z from 'zod';
 import { ArchiveRejectedError } from '../../domain/errors.js';
 import { slugProblem } from '../../domain/slug.js';
 import { isArchiveId, isArchiveKeyOf, type ArchiveKind } from '../common/archive-keys.js';
-import { packTenantData, replaceDirectory, unpackTenantData, type UnpackLimits } from '../common/tenant-archive.js';
+import {
+  packTenantData,
+  previousOf,
+  recoverSwap,
+  replaceDirectory,
+  unpackTenantData,
+  type UnpackLimits,
+} from '../common/tenant-archive.js';
 
 /**
  * Where the data function mounts the EFS access point rooted at `/tenants`: every tenant's
@@ -63,6 +70,7 @@ export function createTenantDataHandler({ root, archives }: TenantDataOptions) {
     const dir = join(root, tenantId);
     if (!('key' in request)) {
       await rm(dir, { recursive: true, force: true });
+      await rm(previousOf(dir), { recursive: true, force: true });
       // What a restore cut short (by the function's timeout) left beside the tenant's directory.
       for (const name of await readdir(root)) {
         if (isStagedRestoreOf(name, tenantId)) await rm(join(root, name), { recursive: true, force: true });
@@ -74,6 +82,9 @@ export function createTenantDataHandler({ root, archives }: TenantDataOptions) {
       throw new Error(`Refusing ${request.action} of "${tenantId}" with key "${request.key}": expected ${kind}/${tenantId}/<uuid>.tar.gz`);
     }
     if (!archives) throw new Error(`Cannot ${request.action}: this function has no archive bucket`);
+    // A restore this function could not finish (its timeout between the swap's two renames) left
+    // the old data aside: it goes back before anything reads or replaces the directory.
+    await recoverSwap(dir);
     return request.action === 'export' ? exportTenant(dir, request.key, archives) : restoreTenant(root, tenantId, request.key, archives);
   };
 }

@@ -1,4 +1,5 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { create, extract } from 'tar';
@@ -71,15 +72,30 @@ export async function unpackTenantData(archive: Readable, dir: string, limits: U
   return { files, bytes };
 }
 
+/** Where a swap keeps the old directory until the new one is in place: never a slug, so never a tenant's. */
+export function previousOf(target: string): string {
+  return join(dirname(target), `.previous-${basename(target)}`);
+}
+
 /**
  * Puts `staged` in the place of `target` with two renames on one file system: a reader sees the
- * old data or the new, and a crash in between leaves the old data beside the new, never neither.
+ * old data or the new. A crash between the renames leaves the old data at `previousOf(target)`
+ * and no `target`: `recoverSwap` puts it back.
  */
 export async function replaceDirectory(target: string, staged: string): Promise<void> {
-  const previous = `${staged}.previous`;
+  const previous = previousOf(target);
+  await rm(previous, { recursive: true, force: true });
   await rename(target, previous).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'ENOENT') throw error;
   });
   await rename(staged, target);
   await rm(previous, { recursive: true, force: true });
+}
+
+/** Undoes a swap cut short between its renames: the old data goes back where it was. */
+export async function recoverSwap(target: string): Promise<void> {
+  await rename(previousOf(target), target).catch((error: NodeJS.ErrnoException) => {
+    // Nothing to recover (no previous), or nothing lost (the target is there).
+    if (error.code !== 'ENOENT' && error.code !== 'EEXIST' && error.code !== 'ENOTEMPTY') throw error;
+  });
 }

@@ -2,6 +2,7 @@ import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isValidSlug } from '../../domain/slug.js';
 import type { StorageInventory } from '../../ports/storage.js';
+import { previousOf, recoverSwap } from '../common/tenant-archive.js';
 
 /**
  * Each tenant's persistent data in embedded mode: `<root>/tenants/<tenant>`, handed to the
@@ -17,12 +18,16 @@ export class DirectoryStorage implements StorageInventory {
 
   async ensure(tenantId: string): Promise<string> {
     const dir = this.dirFor(tenantId);
+    // A restore cut short between its two renames (npm start killed) left the old data aside.
+    await recoverSwap(dir);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     return dir;
   }
 
   async remove(tenantId: string): Promise<void> {
-    await rm(this.dirFor(tenantId), { recursive: true, force: true });
+    const dir = this.dirFor(tenantId);
+    await rm(dir, { recursive: true, force: true });
+    await rm(previousOf(dir), { recursive: true, force: true });
   }
 
   async managedTenants(): Promise<string[]> {

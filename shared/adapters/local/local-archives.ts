@@ -8,7 +8,7 @@ import { ARCHIVE_LIMITS, UPLOAD_ID_PATTERN } from '../../domain/data-archives.js
 import { NotFoundError } from '../../domain/errors.js';
 import { isValidSlug } from '../../domain/slug.js';
 import type { DataArchives, TimedLink } from '../../ports/storage.js';
-import { packTenantData, replaceDirectory, unpackTenantData } from '../common/tenant-archive.js';
+import { packTenantData, recoverSwap, replaceDirectory, unpackTenantData } from '../common/tenant-archive.js';
 
 export interface LocalDataArchivesOptions {
   /** The data root: exports and uploads are kept in `<root>/exports` and `<root>/uploads`. */
@@ -102,6 +102,7 @@ export class LocalDataArchives implements DataArchives {
 
   async restoreData(tenantId: string, uploadId: string): Promise<{ files: number; bytes: number }> {
     const target = this.tenantDir(tenantId);
+    await recoverSwap(target);
     const upload = this.live(this.uploads, uploadId);
     if (!upload || upload.tenantId !== tenantId || upload.state !== 'received') {
       throw new NotFoundError(
@@ -143,7 +144,8 @@ export class LocalDataArchives implements DataArchives {
     }
     const uploaded = UPLOAD_PATH.exec(path);
     if (uploaded && req.method === 'PUT') {
-      await this.receive(decodeURIComponent(uploaded[1]!), req, res);
+      // Issued ids are letters, digits, - and _: anything escaped is no id of ours (404).
+      await this.receive(uploaded[1]!, req, res);
       return true;
     }
     return false;
