@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { ARCHIVE_LIMITS, asleepForRestore } from '../domain/data-archives.js';
-import { ConflictError, DormouseError, NotFoundError, VerificationPendingError } from '../domain/errors.js';
+import { ConflictError, DormouseError, NotFoundError, RateLimitedError, VerificationPendingError } from '../domain/errors.js';
 import { isLeased, leaseFor } from '../domain/lease.js';
 import { isAwaitingVerification, isDeleteRequested, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
+import type { RateLimiter } from '../ports/rate-limiter.js';
 import type { DataArchives, TimedLink } from '../ports/storage.js';
 import { updateTenant, type UpdatableStore } from './update-tenant.js';
 
@@ -17,6 +18,8 @@ export interface TenantDataDeps {
   clock: Clock;
   /** Absent when the installation keeps no tenant data (no data path). */
   archives?: DataArchives;
+  /** Counts exports per tenant (ARCHIVE_LIMITS.exportsPerHour). */
+  limiter: RateLimiter;
   logger?: Pick<Console, 'info'>;
 }
 
@@ -30,6 +33,14 @@ export type Authorize = (tenant: Tenant) => void;
 export async function exportTenantData(deps: TenantDataDeps, id: string, authorize: Authorize): Promise<TimedLink> {
   const archives = archivesOf(deps);
   await liveTenant(deps, id, authorize);
+  const decision = await deps.limiter.take(`export:${id}`, ARCHIVE_LIMITS.exportsPerHour, deps.clock.now());
+  if (!decision.allowed) {
+    const minutes = Math.ceil(decision.retryAfterSeconds / 60);
+    throw new RateLimitedError(
+      decision.retryAfterSeconds,
+      `Tenant "${id}" was exported ${ARCHIVE_LIMITS.exportsPerHour} times this hour; the last link still works for its hour. Try again in ${minutes} minutes.`,
+    );
+  }
   const link = await archives.exportData(id);
   deps.logger?.info('Tenant data exported', { tenantId: id, expiresAt: link.expiresAt });
   return link;

@@ -22,6 +22,11 @@ export const ARCHIVE_LIMITS = {
    * it. A restore that died lets go on its own once this is over.
    */
   restoreMs: 20 * 60_000,
+  /**
+   * Exports of one tenant in an hour. Each packs the whole directory in a function that goes on
+   * after the API has answered, so a token holder calling in a loop is stopped here.
+   */
+  exportsPerHour: 6,
 } as const;
 
 /** An upload id as both adapters issue it: 16 to 64 letters, digits, `-` and `_` (a UUID, say). */

@@ -208,8 +208,11 @@ export class ForeignResourceError extends CloudRefusedError {
 
 /** One client sent more signups than it may in the current window. */
 export class RateLimitedError extends DormouseError {
-  constructor(readonly retryAfterSeconds: number) {
-    super(`Too many signups from your network. Try again in ${Math.ceil(retryAfterSeconds / 60)} minutes.`, {
+  constructor(
+    readonly retryAfterSeconds: number,
+    message = `Too many signups from your network. Try again in ${Math.ceil(retryAfterSeconds / 60)} minutes.`,
+  ) {
+    super(message, {
       status: 429,
       code: 'rate_limited',
     });

@@ -191,7 +191,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     };
   }
 
-  const dataDeps = { store, clock, logger, ...(deps.archives ? { archives: deps.archives } : {}) };
+  const dataDeps = { store, clock, logger, limiter: deps.limiter, ...(deps.archives ? { archives: deps.archives } : {}) };
 
   const signupPage = signupPageResponse(config.baseUrl);
   // Tenants are served over HTTPS: the page tells browsers to keep to it.

@@ -8,6 +8,7 @@ import { ArchiveRejectedError } from '../../shared/domain/errors.js';
 import { leaseFor } from '../../shared/domain/lease.js';
 import { authorizeForTenant, type Caller } from '../../shared/http/caller.js';
 import type { DataArchives, TimedLink } from '../../shared/ports/storage.js';
+import { DynamoDbRateLimiter } from '../../shared/adapters/aws/dynamodb-rate-limiter.js';
 import { createWorld } from '../support/reconciler-world.js';
 
 const TOKEN = 'dmt_the-token-of-acme';
@@ -60,7 +61,8 @@ async function worldWith(state: 'running' | 'passivated') {
     await world.converge(['acme']);
   }
   const archives = new FakeArchives();
-  const deps: TenantDataDeps = { store: world.store, clock: world.clock, archives };
+  const limiter = new DynamoDbRateLimiter({ tableName: world.tables.tenantTable, client: world.tables.documentClient });
+  const deps: TenantDataDeps = { store: world.store, clock: world.clock, archives, limiter };
   return { world, archives, deps };
 }
 
@@ -82,6 +84,22 @@ describe('exporting a tenant’s data', () => {
     expect(byOwner).toEqual({ url: 'https://archives.test/acme.tar.gz', expiresAt: '2026-11-21T11:00:00.000Z' });
     expect(byAdmin.url).toBe('https://archives.test/acme.tar.gz');
     expect(archives.calls).toEqual(['export acme', 'export acme']);
+  });
+
+  it('stops a tenant exported too often in an hour, with when to try again, and lets it export again the next hour', async () => {
+    // Prepare
+    const { world, deps, archives } = await worldWith('passivated');
+    for (let i = 0; i < ARCHIVE_LIMITS.exportsPerHour; i++) await exportTenantData(deps, 'acme', as(ADMIN));
+
+    // Act
+    const refused = await exportTenantData(deps, 'acme', as({ kind: 'bearer', token: TOKEN })).catch(refusal);
+    world.clock.advance(3_600_000);
+    const nextHour = await exportTenantData(deps, 'acme', as(ADMIN));
+
+    // Assess
+    expect(refused).toMatchObject({ status: 429, code: 'rate_limited', message: expect.stringMatching(/exported 6 times this hour/) });
+    expect(nextHour.url).toBe('https://archives.test/acme.tar.gz');
+    expect(archives.calls).toHaveLength(ARCHIVE_LIMITS.exportsPerHour + 1);
   });
 
   it('refuses another tenant’s token, and answers an unknown and a deleted tenant alike with 404', async () => {
