@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, VerificationPendingError } from '../domain/errors.js';
+import { ConflictError, noSuchTenant, VerificationPendingError } from '../domain/errors.js';
 import { isAwaitingVerification, withDesired, type Desired, type Tenant } from '../domain/tenant.js';
 import { updateTenant, type UpdatableStore } from './update-tenant.js';
 
@@ -30,6 +30,6 @@ export async function changeDesired(
     // Asking for deletion ends the live trial: its email and slot are freed in the same write.
     return next === current ? undefined : { tenant: next, options: { releaseClaims: desired === 'deleted' } };
   });
-  if (!tenant) throw new NotFoundError(`There is no tenant "${id}".`);
+  if (!tenant) throw noSuchTenant(id);
   return tenant;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ARCHIVE_LIMITS, asleepForRestore } from '../domain/data-archives.js';
-import { ConflictError, DormouseError, NotFoundError, RateLimitedError, VerificationPendingError } from '../domain/errors.js';
+import { ConflictError, DormouseError, noSuchTenant, RateLimitedError, VerificationPendingError } from '../domain/errors.js';
 import { isLeased, leaseFor } from '../domain/lease.js';
 import { isAwaitingVerification, isDeleteRequested, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
@@ -78,7 +78,7 @@ export async function restoreTenantData(deps: TenantDataDeps, id: string, upload
     }
     return { tenant: { ...current, lease: leaseFor(owner, deps.clock.now(), ARCHIVE_LIMITS.restoreMs) } };
   });
-  if (!tenant) throw notFound(id);
+  if (!tenant) throw noSuchTenant(id);
   try {
     const restored = await archives.restoreData(id, uploadId);
     deps.logger?.info('Tenant data restored', { tenantId: id, ...restored });
@@ -111,18 +111,14 @@ function archivesOf(deps: TenantDataDeps): DataArchives {
 /** The tenant as the caller may act on it: unknown and deleted tenants get the same 404. */
 async function liveTenant(deps: TenantDataDeps, id: string, authorize: Authorize): Promise<Tenant> {
   const tenant = await deps.store.get(id);
-  if (!tenant) throw notFound(id);
+  if (!tenant) throw noSuchTenant(id);
   authorize(tenant);
   assertLive(tenant, id);
   return tenant;
 }
 
 function assertLive(tenant: Tenant, id: string): void {
-  if (isDeleteRequested(tenant) || tenant.status.phase === 'Deleted') throw notFound(id);
+  if (isDeleteRequested(tenant) || tenant.status.phase === 'Deleted') throw noSuchTenant(id);
   // An unconfirmed signup has never run, so it has no data yet.
   if (isAwaitingVerification(tenant)) throw new VerificationPendingError(id);
-}
-
-function notFound(id: string): NotFoundError {
-  return new NotFoundError(`There is no tenant "${id}".`);
 }

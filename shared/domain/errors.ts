@@ -33,6 +33,11 @@ export class NotFoundError extends DormouseError {
   }
 }
 
+/** The one answer for a tenant that does not exist (or that the caller may not know exists). */
+export function noSuchTenant(id: string): NotFoundError {
+  return new NotFoundError(`There is no tenant "${id}".`);
+}
+
 export class ConflictError extends DormouseError {
   constructor(message: string, code = 'conflict', fields?: Record<string, string>) {
     super(message, { status: 409, code, ...(fields ? { fields } : {}) });

@@ -15,6 +15,7 @@ import {
   ConflictError,
   DormouseError,
   NotFoundError,
+  noSuchTenant,
   RateLimitedError,
   TenantCeilingError,
   VersionConflictError,
@@ -178,7 +179,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 
   async function loadTenant(id: string): Promise<Tenant> {
     const tenant = await store.get(id);
-    if (!tenant) throw new NotFoundError(`There is no tenant "${id}".`);
+    if (!tenant) throw noSuchTenant(id);
     return tenant;
   }
 
@@ -311,7 +312,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     if (id) {
       logger.appendKeys({ tenantId: id });
       // Nothing that is not a valid slug can name a tenant; no need to ask the table.
-      if (!isValidSlug(id)) throw new NotFoundError(`There is no tenant "${id}".`);
+      if (!isValidSlug(id)) throw noSuchTenant(id);
     }
     const caller = identifyCaller(event, config);
     if (matched.adminOnly || adminPrefixed) requireAdmin(caller);

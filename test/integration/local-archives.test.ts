@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DirectoryStorage } from '../../shared/adapters/local/directory-storage.js';
 import { LocalDataArchives } from '../../shared/adapters/local/local-archives.js';
 
 const servers: Server[] = [];
@@ -17,13 +18,14 @@ afterEach(async () => {
 /** Local archives over a data root with tenants `acme` and `globex`, served as the local API serves them. */
 async function serving(options: { maxUploadBytes?: number; linkTtlMs?: number } = {}) {
   const root = mkdtempSync(join(tmpdir(), 'dormouse-local-archives-'));
-  const tenantsDir = join(root, 'tenants');
+  const storage = new DirectoryStorage(root);
+  const { tenantsDir } = storage;
   mkdirSync(join(tenantsDir, 'acme'), { recursive: true });
   writeFileSync(join(tenantsDir, 'acme', 'visits.json'), '{"visits":2}');
   let origin = '';
   const archives = new LocalDataArchives({
     root,
-    tenantsDir,
+    storage,
     apiOrigin: () => origin,
     ...(options.linkTtlMs ? { linkTtlMs: options.linkTtlMs } : {}),
     limits: { maxUnpackedBytes: 1_048_576, maxEntries: 100, maxUploadBytes: options.maxUploadBytes ?? 1_048_576 },
@@ -38,7 +40,7 @@ async function serving(options: { maxUploadBytes?: number; linkTtlMs?: number } 
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { root, tenantsDir, archives, origin };
+  return { root, tenantsDir, storage, archives, origin };
 }
 
 /** A PUT whose body is sent in chunks, with no Content-Length, as `curl -T -` sends a pipe. */
@@ -115,9 +117,9 @@ describe('local data archives', () => {
 
   it('removes what an earlier run left when it starts again', async () => {
     // Prepare
-    const { archives, root, tenantsDir } = await serving();
+    const { archives, root, storage } = await serving();
     await archives.exportData('acme');
-    const again = new LocalDataArchives({ root, tenantsDir, apiOrigin: () => 'http://127.0.0.1:1' });
+    const again = new LocalDataArchives({ root, storage, apiOrigin: () => 'http://127.0.0.1:1' });
 
     // Act
     await again.prepare();

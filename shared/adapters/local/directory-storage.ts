@@ -39,7 +39,7 @@ export class DirectoryStorage implements StorageInventory {
   }
 
   /** A tenant id is a slug, so it cannot climb out of the tenants directory; checked all the same. */
-  private dirFor(tenantId: string): string {
+  dirFor(tenantId: string): string {
     if (!isValidSlug(tenantId)) throw new Error(`Not a tenant id: ${JSON.stringify(tenantId)}`);
     return join(this.tenantsDir, tenantId);
   }

@@ -165,7 +165,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       // Links point at the API, which listens once the runtime is up.
       const archives = new LocalDataArchives({
         root: dataRoot,
-        tenantsDir: storage.tenantsDir,
+        storage,
         apiOrigin: () => apiOrigin,
         ...(options.archiveLinkTtlMs !== undefined ? { linkTtlMs: options.archiveLinkTtlMs } : {}),
       });

@@ -6,15 +6,15 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { ARCHIVE_LIMITS, UPLOAD_ID_PATTERN } from '../../domain/data-archives.js';
 import { NotFoundError } from '../../domain/errors.js';
-import { isValidSlug } from '../../domain/slug.js';
 import type { DataArchives, TimedLink } from '../../ports/storage.js';
+import type { DirectoryStorage } from './directory-storage.js';
 import { packTenantData, recoverSwap, replaceDirectory, unpackTenantData } from '../common/tenant-archive.js';
 
 export interface LocalDataArchivesOptions {
   /** The data root: exports and uploads are kept in `<root>/exports` and `<root>/uploads`. */
   root: string;
-  /** Where the tenants' directories are (DirectoryStorage's `tenantsDir`). */
-  tenantsDir: string;
+  /** The tenants' directories: one per tenant, whose path it gives. */
+  storage: Pick<DirectoryStorage, 'tenantsDir' | 'dirFor'>;
   /** The local API's own URL (http://127.0.0.1:<port>), known once it listens. */
   apiOrigin: () => string;
   /** @default ARCHIVE_LIMITS.linkTtlMs */
@@ -76,7 +76,7 @@ export class LocalDataArchives implements DataArchives {
   }
 
   async exportData(tenantId: string): Promise<TimedLink> {
-    const source = this.tenantDir(tenantId);
+    const source = this.options.storage.dirFor(tenantId);
     // A tenant that never ran has no directory yet: its export is an empty archive.
     await mkdir(source, { recursive: true, mode: 0o700 });
     const id = randomBytes(16).toString('hex');
@@ -90,7 +90,7 @@ export class LocalDataArchives implements DataArchives {
   }
 
   async uploadLink(tenantId: string): Promise<TimedLink & { uploadId: string }> {
-    this.tenantDir(tenantId);
+    this.options.storage.dirFor(tenantId);
     const uploadId = randomUUID();
     const link = this.track(this.uploads, uploadId, tenantId, this.uploadFile(uploadId), { state: 'waiting' });
     return {
@@ -101,7 +101,7 @@ export class LocalDataArchives implements DataArchives {
   }
 
   async restoreData(tenantId: string, uploadId: string): Promise<{ files: number; bytes: number }> {
-    const target = this.tenantDir(tenantId);
+    const target = this.options.storage.dirFor(tenantId);
     await recoverSwap(target);
     const upload = this.live(this.uploads, uploadId);
     if (!upload || upload.tenantId !== tenantId || upload.state !== 'received') {
@@ -118,7 +118,7 @@ export class LocalDataArchives implements DataArchives {
     try {
       // Staged beside the tenant's directory (same file system, so the swap is two renames), under
       // a name that is no slug, so the inventory never takes it for a tenant's.
-      const staged = join(this.options.tenantsDir, `.restore-${uploadId}`);
+      const staged = join(this.options.storage.tenantsDir, `.restore-${uploadId}`);
       await rm(staged, { recursive: true, force: true });
       const restored = await unpackTenantData(createReadStream(file), staged, {
         maxBytes: this.limits.maxUnpackedBytes,
@@ -233,10 +233,6 @@ export class LocalDataArchives implements DataArchives {
   }
 
   /** A tenant id is a slug, so it cannot climb out of the tenants directory; checked all the same. */
-  private tenantDir(tenantId: string): string {
-    if (!isValidSlug(tenantId)) throw new Error(`Not a tenant id: ${JSON.stringify(tenantId)}`);
-    return join(this.options.tenantsDir, tenantId);
-  }
 }
 
 /**
