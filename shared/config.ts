@@ -1,4 +1,5 @@
 import type { Handover } from './domain/plan.js';
+import { builtInPlans, type PlanCatalog } from './domain/plans.js';
 import { ConfigError, declaredDefault, readSettings, withLocalDefaults, type Env } from './config/settings.js';
 
 /**
@@ -40,6 +41,17 @@ export interface ApiConfig {
   emailSender?: string;
   /** Export and restore of tenant data: the archive bucket and the function that reaches the file system. Absent when tenants are stateless. */
   archives?: { bucket: string; dataFunction: string };
+  plans: PlanCatalog;
+}
+
+/** The installation's plans. */
+function loadPlans(): PlanCatalog {
+  return builtInPlans({
+    cpu: 256,
+    memory: 512,
+    idleMs: declaredDefault('DORMOUSE_IDLE_MINUTES') * 60_000,
+    trialDays: declaredDefault('DORMOUSE_TRIAL_DAYS'),
+  });
 }
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
@@ -77,6 +89,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
     ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
     ...(bucket && dataFunction ? { archives: { bucket, dataFunction } } : {}),
+    plans: loadPlans(),
   };
 }
 
@@ -104,6 +117,7 @@ export interface ReconcilePolicy {
   /** Tenants keep data of their own, removed when they are deleted. */
   persistentData: boolean;
   handover: Handover;
+  plans: PlanCatalog;
 }
 
 export interface ReconcilerConfig extends ReconcilePolicy {
@@ -152,6 +166,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
     maxRestarts: parsed.DORMOUSE_MAX_RESTARTS,
     tombstoneSeconds: parsed.DORMOUSE_TOMBSTONE_DAYS * 86_400,
     persistentData: dataPath !== undefined,
+    plans: loadPlans(),
     ...(dataPath !== undefined
       ? {
           storage: {
@@ -175,6 +190,7 @@ export interface WakeConfig {
   minRunMs: number;
   /** How often in an hour requests to its address may wake one tenant. */
   anonymousWakesPerHour: number;
+  plans: PlanCatalog;
 }
 
 export function loadWakeConfig(env: Env = process.env): WakeConfig {
@@ -185,6 +201,7 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
     maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
     minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
+    plans: loadPlans(),
   };
 }
 
@@ -199,6 +216,7 @@ export interface SweepConfig {
   budgetMs: number;
   /** A tenant in a passing phase (Provisioning, Deleting, …) this long is reported as stuck. */
   stuckMs: number;
+  plans: PlanCatalog;
 }
 
 export function loadSweepConfig(env: Env = process.env): SweepConfig {
@@ -211,6 +229,7 @@ export function loadSweepConfig(env: Env = process.env): SweepConfig {
     pageSize: parsed.DORMOUSE_SWEEP_PAGE_SIZE,
     budgetMs: parsed.DORMOUSE_SWEEP_BUDGET_SECONDS * 1000,
     stuckMs: parsed.DORMOUSE_STUCK_MINUTES * 60_000,
+    plans: loadPlans(),
   };
 }
 
@@ -295,6 +314,7 @@ export function loadEmbeddedConfig(env: Env = process.env): EmbeddedConfig {
       // Every tenant process gets a data directory of its own.
       persistentData: true,
       handover: parsed.DORMOUSE_HANDOVER,
+      plans: loadPlans(),
     },
   };
 }

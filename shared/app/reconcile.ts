@@ -1,3 +1,4 @@
+import type { PlanCatalog } from '../domain/plans.js';
 import { plan, retryPending, type Observation, type Plan, type PlanSettings } from '../domain/plan.js';
 import type { Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
@@ -26,6 +27,8 @@ export interface ReconcileSettings extends PlanSettings {
   tombstoneSeconds: number;
   /** Steps taken in one run before handing back, so a run stays short. */
   maxSteps: number;
+  /** The installation's plans: what each tenant's task is started as. */
+  plans: PlanCatalog;
 }
 
 export interface ReconcileDeps {

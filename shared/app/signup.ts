@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EmailUnavailableError, RateLimitedError } from '../domain/errors.js';
-import { newTenant, type Plan, type Tenant } from '../domain/tenant.js';
+import { newTenant, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { EmailSender } from '../ports/email.js';
 import type { RateLimiter } from '../ports/rate-limiter.js';
@@ -10,7 +10,7 @@ import { generateToken, generateVerificationCode, hashToken } from './tokens.js'
 export interface SignupInput {
   slug: string;
   email: string;
-  plan: Plan;
+  plan: string;
 }
 
 export interface SignupDeps {

@@ -208,7 +208,7 @@ async function expireTrials(run: Run): Promise<void> {
   for (const tenant of items) {
     try {
       const expired = await writeFresh(store, tenant, (current) =>
-        current.spec.desired !== 'deleted' && Date.parse(current.trialEndsAt) <= run.nowMs
+        current.spec.desired !== 'deleted' && Date.parse(current.trialEndsAt ?? '') <= run.nowMs
           ? { tenant: withDesired(current, 'deleted'), options: { releaseClaims: true } }
           : undefined,
       );
@@ -244,7 +244,7 @@ async function noticeExpiringTrials(run: Run): Promise<void> {
   for (const tenant of page.items) {
     try {
       const noticed = await writeFresh(store, tenant, (current) =>
-        current.expiringNoticeAt === undefined && current.spec.desired !== 'deleted' && Date.parse(current.trialEndsAt) > run.nowMs
+        current.expiringNoticeAt === undefined && current.spec.desired !== 'deleted' && Date.parse(current.trialEndsAt ?? '') > run.nowMs
           ? { tenant: { ...current, expiringNoticeAt: run.nowIso } }
           : undefined,
       );

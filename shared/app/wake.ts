@@ -106,7 +106,7 @@ function stateOf(tenant: Tenant, now: Date): State {
   const { phase } = tenant.status;
   if (tenant.spec.desired === 'deleted' || phase === 'Deleting' || phase === 'Deleted') return 'gone';
   // An expired trial is not woken; the sweep asks for its deletion.
-  if (Date.parse(tenant.trialEndsAt) <= now.getTime()) return 'gone';
+  if (Date.parse(tenant.trialEndsAt ?? '') <= now.getTime()) return 'gone';
   // A failed tenant stays failed until its owner retries; visitors do not retry it for them.
   if (phase === 'Failed') return 'failed';
   if (tenant.spec.desired === 'passivated' || phase === 'Passivated' || phase === 'Passivating') return 'asleep';

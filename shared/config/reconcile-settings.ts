@@ -35,5 +35,6 @@ export function reconcileSettings(policy: ReconcilePolicy, timings: Partial<Reco
     tombstoneSeconds: policy.tombstoneSeconds,
     persistentData: policy.persistentData,
     handover: policy.handover,
+    plans: policy.plans,
   };
 }

@@ -1,4 +1,4 @@
-import type { CapacityProvider } from './tenant.js';
+import type { CapacityProvider, LaunchedAs } from './tenant.js';
 
 /** ECS task lifecycle statuses, in the order a task moves through them. */
 export type TaskLastStatus =
@@ -20,4 +20,7 @@ export interface ObservedTask {
   containerReason?: string;
   exitCode?: number;
   startedAt?: string;
+  stoppedAt?: string;
+  /** What the task was started as, when it says (tasks started before plans existed do not). */
+  launchedAs?: LaunchedAs;
 }

@@ -1,5 +1,7 @@
 import { publicReason, type ErrorCategory } from './error-categories.js';
+import type { KeepWarm } from './plans.js';
 import { redactDetail } from './redaction.js';
+import type { Usage } from './usage.js';
 
 /**
  * The tenant record: expected state (`spec`) and actual state (`status`) of one trial
@@ -25,9 +27,6 @@ export const PHASES = [
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
-export const PLANS = ['trial'] as const;
-export type Plan = (typeof PLANS)[number];
-
 export type CapacityProvider = 'FARGATE_SPOT' | 'FARGATE';
 
 /** The capacity provider ECS names for a task: Fargate Spot, or else on-demand Fargate. */
@@ -43,7 +42,23 @@ export function isSpot(provider: CapacityProvider): boolean {
 export interface TenantSpec {
   desired: Desired;
   generation: number;
-  plan: Plan;
+  /** The name of one of the installation's plans (plans.ts). */
+  plan: string;
+  /** The tenant's own non-secret environment, set by an operator; over the plan's. */
+  environment?: Record<string, string>;
+  /** Hours to keep this tenant awake, set by an operator; instead of its plan's. */
+  keepWarm?: KeepWarm;
+}
+
+/**
+ * What a task was started as: the tenant's plan, that plan's definition then (`planRevision`)
+ * and the tenant's own environment then (`environmentDigest`). Carried by the task itself (a tag
+ * on ECS), so the reconciler sees it in what it observes.
+ */
+export interface LaunchedAs {
+  plan: string;
+  revision: string;
+  environment: string;
 }
 
 /** The task the tenant runs on, as last observed. */
@@ -56,6 +71,9 @@ export interface TaskStatus {
   stopCode?: string;
   /** Highest ECS `detail.version` applied; older or equal events are stale. */
   eventVersion?: number;
+  launchedAs?: LaunchedAs;
+  /** ISO time the task reached RUNNING, as the platform reports it. */
+  startedAt?: string;
 }
 
 /** A RunTask about to be sent, recorded first so a retry after a crash reuses its token. */
@@ -145,7 +163,15 @@ export interface Tenant {
   status: TenantStatus;
   createdAt: string;
   lastActiveAt: string;
-  trialEndsAt: string;
+  /** When the trial ends and the tenant is deleted; absent on a plan with no trial length (a converted tenant). */
+  trialEndsAt?: string;
+  /**
+   * ISO time the sweep wakes this sleeping tenant, a little before its keep-warm hours begin;
+   * absent when it has none or is awake.
+   */
+  warmAt?: string;
+  /** What the tenant has used so far, accumulated from its transitions (usage.ts). */
+  usage?: Usage;
   /**
    * ISO time the sweep found the trial about to end. Set once: its appearance is what publishes
    * `Tenant Expiring`, so the notice goes out once however often the sweep runs.
@@ -173,8 +199,9 @@ export interface PublicTenant {
   desired: Desired;
   generation: number;
   observedGeneration: number;
+  plan: string;
   createdAt: string;
-  trialEndsAt: string;
+  trialEndsAt?: string;
   lastActiveAt: string;
   reason?: string;
 }
@@ -200,8 +227,9 @@ export function publicView(tenant: Tenant, url: string, audience: Audience = 'an
     desired: tenant.spec.desired,
     generation: tenant.spec.generation,
     observedGeneration: tenant.status.observedGeneration,
+    plan: tenant.spec.plan,
     createdAt: tenant.createdAt,
-    trialEndsAt: tenant.trialEndsAt,
+    ...(tenant.trialEndsAt ? { trialEndsAt: tenant.trialEndsAt } : {}),
     lastActiveAt: tenant.lastActiveAt,
     ...(reason ? { reason } : {}),
   };
@@ -210,10 +238,11 @@ export function publicView(tenant: Tenant, url: string, audience: Audience = 'an
 export interface NewTenant {
   slug: string;
   email: string;
-  plan: Plan;
+  plan: string;
   tokenHash: string;
   now: Date;
-  trialDays: number;
+  /** The plan's trial length; absent: the tenant has no end date. */
+  trialDays?: number;
   /** Hash of the mailed code, when the trial starts only once the email address is confirmed. */
   verificationCodeHash?: string;
 }
@@ -231,7 +260,7 @@ export function newTenant({ slug, email, plan, tokenHash, now, trialDays, verifi
     status: { phase: 'Pending', observedGeneration: 0, attempts: 0, transitionAt: at },
     createdAt: at,
     lastActiveAt: at,
-    trialEndsAt: new Date(now.getTime() + trialDays * 86_400_000).toISOString(),
+    ...trialEnd(now, trialDays),
     version: 0,
   };
   if (verificationCodeHash === undefined) return tenant;
@@ -252,15 +281,20 @@ export function isAwaitingVerification(tenant: Tenant): boolean {
  * The confirmed signup, ready for the reconciler: its trial starts now (not at signup), and it
  * no longer expires.
  */
-export function verified(tenant: Tenant, now: Date, trialDays: number): Tenant {
+export function verified(tenant: Tenant, now: Date, trialDays: number | undefined): Tenant {
   const at = now.toISOString();
-  const { verification: _code, expiresAt: _expiry, ...rest } = tenant;
+  const { verification: _code, expiresAt: _expiry, trialEndsAt: _end, ...rest } = tenant;
   return {
     ...rest,
     status: { ...tenant.status, phase: 'Pending', transitionAt: at },
     lastActiveAt: at,
-    trialEndsAt: new Date(now.getTime() + trialDays * 86_400_000).toISOString(),
+    ...trialEnd(now, trialDays),
   };
+}
+
+/** The end of a trial of `trialDays` from `now`, or nothing for a plan with no trial length. */
+function trialEnd(now: Date, trialDays: number | undefined): { trialEndsAt?: string } {
+  return trialDays === undefined ? {} : { trialEndsAt: new Date(now.getTime() + trialDays * 86_400_000).toISOString() };
 }
 
 /**

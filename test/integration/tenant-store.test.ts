@@ -335,7 +335,7 @@ describe('DynamoDbTenantStore', () => {
       await expect(store.create(tenant('globex', { email: 'JANE+again@example.com' }), limits)).rejects.toBeInstanceOf(EmailInUseError);
       await expect(store.create(tenant('initech', { email: 'other@example.com' }), limits)).resolves.toMatchObject({ id: 'initech' });
       expect(await store.countLiveTenants()).toBe(1);
-      const afterTrial = new Date(Date.parse(acme.trialEndsAt) + 1000);
+      const afterTrial = new Date(Date.parse(acme.trialEndsAt!) + 1000);
       await expect(store.create(tenant('umbrella', { email: 'jane@example.com', now: afterTrial }), ROOMY)).resolves.toMatchObject({
         id: 'umbrella',
       });

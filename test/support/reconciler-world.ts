@@ -1,5 +1,6 @@
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { reconcile, type ReconcileDeps, type ReconcileSettings } from '../../shared/app/reconcile.js';
+import { builtInPlans } from '../../shared/domain/plans.js';
 import { isSettled, newTenant, withDesired, type Desired, type Tenant } from '../../shared/domain/tenant.js';
 import type { Clock } from '../../shared/ports/clock.js';
 import { createTestTables } from './dynamodb.js';
@@ -32,6 +33,7 @@ export const testSettings: ReconcileSettings = {
   listingLagMs: 15_000,
   persistentData: false,
   handover: 'stop-first',
+  plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
 };
 
 /** The reconciler against DynamoDB Local and a fake cloud, with a clock the test moves. */

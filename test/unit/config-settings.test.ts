@@ -107,6 +107,7 @@ describe('loadEmbeddedConfig', () => {
         tombstoneSeconds: 7 * 86_400,
         persistentData: true,
         handover: 'stop-first',
+        plans: expect.objectContaining({ plans: expect.any(Array) }),
       },
     });
     expect(loadEmbeddedConfig({ DORMOUSE_HANDOVER: 'overlap' }).reconcile.handover).toBe('overlap');

@@ -13,6 +13,7 @@ describe('loadSweepConfig', () => {
       pageSize: 100,
       budgetMs: 40_000,
       stuckMs: 15 * 60_000,
+      plans: expect.objectContaining({ plans: expect.any(Array) }),
     });
   });
 

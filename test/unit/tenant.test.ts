@@ -38,7 +38,7 @@ describe('publicView', () => {
     );
 
     expect(Object.keys(view).sort()).toEqual(
-      ['createdAt', 'desired', 'generation', 'id', 'lastActiveAt', 'observedGeneration', 'phase', 'trialEndsAt', 'url'].sort(),
+      ['createdAt', 'desired', 'generation', 'id', 'lastActiveAt', 'observedGeneration', 'phase', 'plan', 'trialEndsAt', 'url'].sort(),
     );
   });
 

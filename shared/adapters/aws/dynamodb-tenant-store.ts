@@ -195,7 +195,8 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
     };
     const alongside: TransactItem[] = [];
     if (releaseClaims) {
-      const claimUntil = epochSeconds(tenant.trialEndsAt);
+      // A tenant with no end date (a converted one) frees its address at once.
+      const claimUntil = epochSeconds(tenant.trialEndsAt ?? new Date().toISOString());
       alongside.push(
         { Put: { TableName, Item: emailClaim(tenant, claimUntil) } },
         counterUpdate(TableName, keys.tenantCounter, 'liveCount', -1),
@@ -411,7 +412,9 @@ export function tenantItem(tenant: Tenant): Item {
     // Omitted rather than nulled: an item without the key is not in the index at all.
     ...(isActive(tenant) ? { [TENANT_TABLE.activeIndex.partitionKey]: 'active' } : {}),
     // An unconfirmed signup has no trial running yet; it simply expires.
-    ...(tenant.spec.desired !== 'deleted' && !isAwaitingVerification(tenant) ? { [TENANT_TABLE.trialIndex.partitionKey]: 'trial' } : {}),
+    ...(tenant.trialEndsAt && tenant.spec.desired !== 'deleted' && !isAwaitingVerification(tenant)
+      ? { [TENANT_TABLE.trialIndex.partitionKey]: 'trial' }
+      : {}),
     emailHash: emailHash(tenant.email),
   };
 }

@@ -197,6 +197,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             maxActiveTenants: local.reconcile.maxActiveTenants,
             minRunMs: local.minRunMs,
             anonymousWakesPerHour: local.anonymousWakesPerHour,
+            plans: local.reconcile.plans,
           },
           { dynamoClient },
         ),
