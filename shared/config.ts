@@ -1,5 +1,6 @@
 import type { Handover } from './domain/plan.js';
 import { builtInPlans, type PlanCatalog } from './domain/plans.js';
+import { readPlansSetting } from './config/plans.js';
 import { ConfigError, declaredDefault, readSettings, withLocalDefaults, type Env } from './config/settings.js';
 
 /**
@@ -44,14 +45,13 @@ export interface ApiConfig {
   plans: PlanCatalog;
 }
 
-/** The installation's plans. */
-function loadPlans(): PlanCatalog {
-  return builtInPlans({
-    cpu: 256,
-    memory: 512,
-    idleMs: declaredDefault('DORMOUSE_IDLE_MINUTES') * 60_000,
-    trialDays: declaredDefault('DORMOUSE_TRIAL_DAYS'),
-  });
+/**
+ * The installation's plans: `DORMOUSE_PLANS`, or the built-in ones (at the smallest Fargate
+ * size; on AWS the CDK app always writes the plans out, at the configured size).
+ */
+function loadPlans(parsed: { DORMOUSE_PLANS?: string | undefined; DORMOUSE_TRIAL_DAYS: number }, idleMs: number): PlanCatalog {
+  if (parsed.DORMOUSE_PLANS) return readPlansSetting(parsed.DORMOUSE_PLANS);
+  return builtInPlans({ cpu: 256, memory: 512, idleMs, trialDays: parsed.DORMOUSE_TRIAL_DAYS });
 }
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
@@ -89,7 +89,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
     ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
     ...(bucket && dataFunction ? { archives: { bucket, dataFunction } } : {}),
-    plans: loadPlans(),
+    plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };
 }
 
@@ -166,7 +166,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
     maxRestarts: parsed.DORMOUSE_MAX_RESTARTS,
     tombstoneSeconds: parsed.DORMOUSE_TOMBSTONE_DAYS * 86_400,
     persistentData: dataPath !== undefined,
-    plans: loadPlans(),
+    plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
     ...(dataPath !== undefined
       ? {
           storage: {
@@ -201,7 +201,7 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
     maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
     minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
-    plans: loadPlans(),
+    plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };
 }
 
@@ -229,7 +229,7 @@ export function loadSweepConfig(env: Env = process.env): SweepConfig {
     pageSize: parsed.DORMOUSE_SWEEP_PAGE_SIZE,
     budgetMs: parsed.DORMOUSE_SWEEP_BUDGET_SECONDS * 1000,
     stuckMs: parsed.DORMOUSE_STUCK_MINUTES * 60_000,
-    plans: loadPlans(),
+    plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };
 }
 
@@ -314,7 +314,7 @@ export function loadEmbeddedConfig(env: Env = process.env): EmbeddedConfig {
       // Every tenant process gets a data directory of its own.
       persistentData: true,
       handover: parsed.DORMOUSE_HANDOVER,
-      plans: loadPlans(),
+      plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_SECONDS * 1000),
     },
   };
 }

@@ -139,6 +139,15 @@ export const SETTINGS = {
     readBy: ['api', 'wake', 'reconciler'],
     group: 'api',
   },
+  DORMOUSE_PLANS: {
+    parser: nonEmpty,
+    unset:
+      'the built-in plans: `trial` (public, Spot, sleeps when idle, `DORMOUSE_TRIAL_DAYS`) and `pro` (on-demand, never sleeps, no end)',
+    note: 'the CDK app sets it from `dormouse.plans`',
+    meaning: 'the plans, as JSON or the path of a JSON file (see Plans)',
+    readBy: ['api', 'reconciler', 'sweep', 'wake', 'embedded'],
+    group: 'api',
+  },
   DORMOUSE_MAX_TENANTS: {
     parser: positiveInt,
     default: '1000',
@@ -149,8 +158,8 @@ export const SETTINGS = {
   DORMOUSE_TRIAL_DAYS: {
     parser: positiveInt,
     default: '14',
-    meaning: 'trial length; sets `trialEndsAt`',
-    readBy: ['api'],
+    meaning: 'trial length of the built-in `trial` plan (when `DORMOUSE_PLANS` is unset); sets `trialEndsAt`',
+    readBy: ['api', 'reconciler', 'sweep', 'wake', 'embedded'],
     group: 'api',
   },
   DORMOUSE_IDEMPOTENCY_TTL_SECONDS: {
@@ -444,8 +453,8 @@ export const SETTINGS = {
   DORMOUSE_IDLE_MINUTES: {
     parser: positiveInt,
     default: '15',
-    meaning: 'no traffic for this long → passivated',
-    readBy: ['sweep'],
+    meaning: 'no traffic for this long → passivated: the built-in `trial` plan (when `DORMOUSE_PLANS` is unset)',
+    readBy: ['api', 'reconciler', 'sweep', 'wake'],
     group: 'sweep',
   },
   DORMOUSE_MIN_RUN_MINUTES: {

@@ -50,6 +50,27 @@ export interface PlanDefinition {
   keepWarm?: KeepWarm;
 }
 
+/** Fargate's valid memory sizes (MiB) for each CPU size (units). */
+export const FARGATE_MEMORY: Record<number, { min: number; max: number; step: number }> = {
+  256: { min: 512, max: 2048, step: 512 }, // 512, 1024, 2048: see fargateMemoryChoices
+  512: { min: 1024, max: 4096, step: 1024 },
+  1024: { min: 2048, max: 8192, step: 1024 },
+  2048: { min: 4096, max: 16_384, step: 1024 },
+  4096: { min: 8192, max: 30_720, step: 1024 },
+  8192: { min: 16_384, max: 61_440, step: 4096 },
+  16_384: { min: 32_768, max: 122_880, step: 8192 },
+};
+
+export function fargateMemoryChoices(cpu: number): number[] {
+  // The smallest size is the one irregular row: 0.5, 1 or 2 GB.
+  if (cpu === 256) return [512, 1024, 2048];
+  const range = FARGATE_MEMORY[cpu];
+  if (!range) return [];
+  const choices: number[] = [];
+  for (let memory = range.min; memory <= range.max; memory += range.step) choices.push(memory);
+  return choices;
+}
+
 /** The plans of an installation, in the order configured: the first public one is the default at signup. */
 export interface PlanCatalog {
   plans: PlanDefinition[];

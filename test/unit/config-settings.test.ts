@@ -52,6 +52,9 @@ describe('the configuration declaration', () => {
       DORMOUSE_MAX_ACTIVE_TENANTS: 90,
       DORMOUSE_MIN_RUN_MINUTES: 7,
       DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: 6,
+      // The built-in plans, which the wake function knows when DORMOUSE_PLANS is unset.
+      DORMOUSE_TRIAL_DAYS: 14,
+      DORMOUSE_IDLE_MINUTES: 15,
     });
   });
 
@@ -67,7 +70,7 @@ describe('the configuration declaration', () => {
   it("knows embedded mode's variables and the API's as settings of embedded mode, and no Lambda-only one", () => {
     const env = { DORMOUSE_GATEWAY_PORT: '1', DORMOUSE_TRIAL_DAYS: '3', DORMOUSE_HANDOVER: 'overlap', DORMOUSE_CLUSTER: 'c' };
 
-    expect(unknownSettings(env, ['api', 'embedded'])).toEqual([{ name: 'DORMOUSE_CLUSTER', closest: 'DORMOUSE_HANDOVER' }]);
+    expect(unknownSettings(env, ['api', 'embedded'])).toEqual([{ name: 'DORMOUSE_CLUSTER', closest: 'DORMOUSE_PLANS' }]);
   });
 
   it('gives the health check the same default locally as on AWS, and a new task as long to become healthy', () => {
