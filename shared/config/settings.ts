@@ -307,6 +307,14 @@ export const SETTINGS = {
     readBy: ['reconciler'],
     group: 'reconciler',
   },
+  DORMOUSE_PLAN_TASK_DEFINITIONS: {
+    parser: nonEmpty,
+    unset: 'every plan runs the installation task definition',
+    note: 'the CDK app sets it for plans with an `image` of their own',
+    meaning: 'JSON object: plan name → task definition (ARN) of a plan with its own image',
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
   DORMOUSE_CONTAINER_NAME: {
     parser: nonEmpty,
     default: 'app',
