@@ -1,6 +1,6 @@
 import type { Handover } from './domain/plan.js';
 import { builtInPlans, type PlanCatalog } from './domain/plans.js';
-import { readPlansSetting } from './config/plans.js';
+import { parsePlanTaskDefinitions, readPlansSetting } from './config/plans.js';
 import { ConfigError, declaredDefault, readSettings, withLocalDefaults, type Env } from './config/settings.js';
 
 /**
@@ -127,6 +127,8 @@ export interface ReconcilerConfig extends ReconcilePolicy {
   ecs: {
     cluster: string;
     taskDefinition: string;
+    /** Task definitions of the plans with an image of their own; other plans run `taskDefinition`. */
+    planTaskDefinitions: Record<string, string>;
     containerName: string;
     subnets: string[];
     securityGroups: string[];
@@ -142,6 +144,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   const dataPath = parsed.DORMOUSE_DATA_PATH;
   const missing = dataPath ? (['DORMOUSE_FILE_SYSTEM_ID', 'DORMOUSE_DATA_FUNCTION'] as const).filter((name) => !parsed[name]) : [];
   if (missing.length > 0) throw new ConfigError(missing.map((name) => `${name}: is required when DORMOUSE_DATA_PATH is set`));
+  const plans = loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000);
   return {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
     installation: parsed.DORMOUSE_INSTALLATION,
@@ -149,6 +152,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
     ecs: {
       cluster: parsed.DORMOUSE_CLUSTER,
       taskDefinition: parsed.DORMOUSE_TASK_DEFINITION,
+      planTaskDefinitions: parsePlanTaskDefinitions(parsed.DORMOUSE_PLAN_TASK_DEFINITIONS, plans),
       containerName: parsed.DORMOUSE_CONTAINER_NAME,
       subnets: parsed.DORMOUSE_SUBNETS,
       securityGroups: parsed.DORMOUSE_SECURITY_GROUPS,
@@ -166,7 +170,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
     maxRestarts: parsed.DORMOUSE_MAX_RESTARTS,
     tombstoneSeconds: parsed.DORMOUSE_TOMBSTONE_DAYS * 86_400,
     persistentData: dataPath !== undefined,
-    plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
+    plans,
     ...(dataPath !== undefined
       ? {
           storage: {

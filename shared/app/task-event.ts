@@ -50,6 +50,8 @@ function applyEvent(tenant: Tenant, { task, version }: TaskStateChange): Tenant 
         eventVersion: version,
         ...(task.ip ? { ip: task.ip } : {}),
         ...(task.stopCode ? { stopCode: task.stopCode } : {}),
+        ...(task.startedAt ? { startedAt: task.startedAt } : {}),
+        // What the task was started as stays as recorded: events carry no tags to say it.
       },
     },
   };
