@@ -199,6 +199,11 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
     return { step: { kind: 'stopTask', task: extra, reason: 'Dormouse: duplicate task for this tenant' }, phase };
   }
 
+  // Of the tasks being replaced, only one is worth keeping: the one that serves until its
+  // replacement does. Any other (started for a plan that changed again before it served) is let go.
+  const superfluous = definition ? superfluousReplaced(tenant, observed) : undefined;
+  if (superfluous) return { step: { kind: 'stopTask', task: superfluous, reason: replacedReason(superfluous, tenant) }, phase };
+
   const task = live[0];
   if (!task) {
     const recorded = observed.tasks.find((candidate) => candidate.arn === status.task?.arn);
@@ -256,6 +261,13 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
   }
   if (!observed.rule) return { step: { kind: 'createRule', targetGroupArn }, phase: risingPhase(tenant, false) };
   return { step: { kind: 'done' }, phase: 'Running' };
+}
+
+/** A live task started as another plan or environment that does not serve, or serves beside another such one. */
+function superfluousReplaced(tenant: Tenant, observed: Observation): ObservedTask | undefined {
+  const replaced = liveTasks(observed.tasks).filter((task) => isOutdated(task, tenant));
+  const serving = replaced.find((task) => observed.targets.some((target) => target.ip === task.ip && target.health === 'healthy'));
+  return replaced.find((task) => task !== serving);
 }
 
 /**

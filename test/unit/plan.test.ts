@@ -761,6 +761,17 @@ describe('plan', () => {
           phase: 'Provisioning',
         },
         {
+          name: 'stops at once a task started for a plan that changed again before it served, keeping the one that serves',
+          tenant: provisioning({ phase: 'Running', task: { arn: OTHER, capacityProvider: 'FARGATE' } }, { environment: { THEME: 'dark' } }),
+          observed: serving({ tasks: [trialTask, { ...proTask, lastStatus: 'PENDING', ip: undefined }] }),
+          step: {
+            kind: 'stopTask',
+            task: { ...proTask, lastStatus: 'PENDING', ip: undefined },
+            reason: expect.stringMatching(/^Dormouse: replaced by a task on plan trial/),
+          },
+          phase: 'Running',
+        },
+        {
           name: 'keeps a task started on an older definition of the same plan: the new one applies at the next start',
           tenant: provisioning({ phase: 'Running' }),
           observed: serving({ tasks: [task({ launchedAs: { ...TRIAL, revision: 'ffffffffffff' } })] }),
@@ -860,7 +871,10 @@ describe('plan', () => {
       fc.assert(
         fc.property(arbTenant, arbObservation, (current, observation) => {
           const next = plan(current, observation, settings, NOW);
-          if (next.step.kind === 'runTask') expect(liveTasks(observation.tasks).filter((live) => !isOutdated(live, current))).toEqual([]);
+          if (next.step.kind !== 'runTask') return;
+          expect(liveTasks(observation.tasks).filter((live) => !isOutdated(live, current))).toEqual([]);
+          // At most the task being replaced is left running beside the new one: two at a time.
+          expect(liveTasks(observation.tasks).length).toBeLessThanOrEqual(1);
         }),
       );
     });
