@@ -532,6 +532,6 @@ describe('routing', () => {
     const response = await call('/tenants/acme', { method: 'PUT', token: ADMIN });
 
     expect(response.status).toBe(405);
-    expect(response.headers.get('allow')).toBe('GET, DELETE');
+    expect(response.headers.get('allow')).toBe('GET, PATCH, DELETE');
   });
 });
