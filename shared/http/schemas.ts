@@ -41,7 +41,7 @@ export const tenantChangesBody = z
   })
   .check(
     z.refine((changes) => CHANGEABLE.some((field) => changes[field] !== undefined), {
-      message: `must change at least one of: ${CHANGEABLE.join(', ')}`,
+      message: `needs at least one of: ${CHANGEABLE.join(', ')}`,
       abort: true,
     }),
   );

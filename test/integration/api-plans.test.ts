@@ -358,7 +358,7 @@ describe('PATCH /tenants/{id}', () => {
     const notJson = await handler({ ...apiEvent('PATCH', `/admin/tenants/${id}`, { iamUser: OPS }), body: 'plan=pro' }, context());
 
     expect(empty.status).toBe(400);
-    expect(empty.body.error.message).toBe('Invalid change: change must change at least one of: plan, trialEndsAt, environment, keepWarm.');
+    expect(empty.body.error.message).toBe('Invalid change: change needs at least one of: plan, trialEndsAt, environment, keepWarm.');
     expect(unknown.status).toBe(400);
     expect(unknown.body.error.fields).toEqual({ desired: 'is not a known field' });
     expect(notJson.statusCode).toBe(400);
