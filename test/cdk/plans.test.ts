@@ -38,11 +38,12 @@ const EXAMPLE_PLANS = [
 ];
 
 const PRO_IMAGE = '123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/app-pro:2.0';
-/** The example, with the pro plan on an image and environment of its own. */
+/** The example, with the pro plan on an image and environment of its own, and a plan on a Docker Hub image. */
 const PLANS_WITH_IMAGE = [
   EXAMPLE_PLANS[0],
   { ...EXAMPLE_PLANS[1], image: PRO_IMAGE, environment: { APP_TIER: 'pro' } },
   { name: 'team', cpu: 512, memory: 1024, capacity: 'on-demand', sleepAfterMinutes: 60, public: false },
+  { name: 'lab', image: 'acme/lab:1.0', sleepAfterMinutes: 30 },
 ];
 
 /** The services of the functions that read plans (shared/config/settings.ts, DORMOUSE_PLANS readBy). */
@@ -172,7 +173,11 @@ describe('an installation with plans of its own, one on an image of its own', ()
   });
 
   it("gives the plan with an image a task definition of its own, like the installation's but for image and size", () => {
-    expect(Object.keys(taskDefinitions())).toHaveLength(2);
+    expect(
+      Object.values(taskDefinitions())
+        .map((td) => td.Properties.Family)
+        .sort(),
+    ).toEqual(['Dormouse-tenant', 'Dormouse-tenant-lab', 'Dormouse-tenant-pro']);
     const [, installation] = installationTask();
     const [, pro] = proTask();
     const [installationContainer] = installation.Properties.ContainerDefinitions;
@@ -191,9 +196,10 @@ describe('an installation with plans of its own, one on an image of its own', ()
 
   it('tells the reconciler (and the sweep) which task definition each plan with an image runs', () => {
     const [proId] = proTask();
+    const [labId] = Object.entries(taskDefinitions()).find(([, td]) => td.Properties.Family === 'Dormouse-tenant-lab') ?? [];
     for (const service of ['dormouse-reconcile', 'dormouse-sweep']) {
       const value = JSON.parse(resolveForTest(environmentOf(synth, service).DORMOUSE_PLAN_TASK_DEFINITIONS));
-      expect(value, service).toEqual({ pro: proId });
+      expect(value, service).toEqual({ pro: proId, lab: labId });
     }
   });
 
@@ -206,7 +212,7 @@ describe('an installation with plans of its own, one on an image of its own', ()
         .map(resolveForTest)
         .map((arn) => arn.replace(/^.*:task-definition\//, ''))
         .sort(),
-    ).toEqual(['Dormouse-tenant-pro:*', 'Dormouse-tenant:*', `dm-${synth.stack.installation}-*:*`]);
+    ).toEqual(['Dormouse-tenant-lab:*', 'Dormouse-tenant-pro:*', 'Dormouse-tenant:*', `dm-${synth.stack.installation}-*:*`]);
     const [clusterId] = Object.keys(resourcesOf(synth.template, 'AWS::ECS::Cluster'));
     expect(referencedId(run[0]?.Condition?.ArnEquals?.['ecs:cluster'])).toBe(clusterId);
     expect(run[0]?.Condition?.StringEquals).toEqual({ 'aws:RequestTag/dormouse:installation': synth.stack.installation });
@@ -243,6 +249,14 @@ describe('an installation with plans of its own, one on an image of its own', ()
     expect(JSON.stringify(pulls)).toContain(':repository/acme/app-pro');
     const errors = synth.report.pluginReports.flatMap((report) => report.violations).filter((v) => v.severity === 'error');
     expect(errors).toEqual([]);
+  });
+
+  it('warns that a plan image on Docker Hub will hit its pull limit, naming the plan', () => {
+    const warnings = synth.report.pluginReports
+      .flatMap((report) => report.violations)
+      .filter((v) => v.severity === 'warning')
+      .map((v) => v.description);
+    expect(warnings).toEqual([expect.stringContaining('dormouse.plans: plan "lab", image acme/lab:1.0 is pulled from Docker Hub')]);
   });
 
   it("keeps every function's environment within Lambda's 4 KB, counting ARNs and names at their longest", () => {
