@@ -18,7 +18,6 @@ export interface ApiConfig {
   /** Tenants are served at `<scheme>://<slug>.<host>[:port]` of this URL. */
   baseUrl: URL;
   maxTenants: number;
-  trialDays: number;
   idempotencyTtlSeconds: number;
   /** Bearer token that acts as admin. Embedded mode only: on AWS, admins sign requests with IAM. */
   adminToken?: string;
@@ -79,7 +78,6 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     idempotencyTable: parsed.DORMOUSE_IDEMPOTENCY_TABLE_NAME,
     baseUrl: parsed.DORMOUSE_BASE_URL,
     maxTenants: parsed.DORMOUSE_MAX_TENANTS,
-    trialDays: parsed.DORMOUSE_TRIAL_DAYS,
     idempotencyTtlSeconds: parsed.DORMOUSE_IDEMPOTENCY_TTL_SECONDS,
     ...(parsed.DORMOUSE_ADMIN_TOKEN && !onLambda ? { adminToken: parsed.DORMOUSE_ADMIN_TOKEN } : {}),
     adminPrincipals: parsed.DORMOUSE_ADMIN_PRINCIPALS ?? [],
@@ -89,6 +87,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
     ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
     ...(bucket && dataFunction ? { archives: { bucket, dataFunction } } : {}),
+    // Trial lengths are the plans': DORMOUSE_TRIAL_DAYS is the built-in trial plan's.
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };
 }

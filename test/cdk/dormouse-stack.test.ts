@@ -16,6 +16,7 @@ import {
   loadWakeConfig,
   unknownSettings,
 } from '../../shared/config.js';
+import { builtInPlans } from '../../shared/domain/plans.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
 import {
@@ -1151,6 +1152,8 @@ describe('the functions', () => {
       pageSize: 100,
       budgetMs: 40_000,
       stuckMs: 15 * 60_000,
+      // Written out by the CDK app: the built-in plans at the configured size.
+      plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
     });
     expect(byId(functionId(synth.template, 'dormouse-sweep')).Properties.Environment.Variables.DORMOUSE_LOAD_BALANCER_FULL_NAME).toEqual({
       'Fn::GetAtt': [albId, 'LoadBalancerFullName'],
