@@ -1115,7 +1115,6 @@ describe('the functions', () => {
 
     expect(api).toMatchObject({
       maxTenants: 1000,
-      trialDays: 14,
       idempotencyTtlSeconds: 3600,
       signupsPerHour: 5,
       trustForwardedFor: false,
@@ -1123,6 +1122,8 @@ describe('the functions', () => {
       emailSender: 'no-reply@trials.example.com',
     });
     expect(api.baseUrl.href).toBe('https://trials.example.com/');
+    // The trial length is the trial plan's.
+    expect(api.plans.plans.find((plan) => plan.name === 'trial')?.trialDays).toBe(14);
     expect(api.adminToken).toBeUndefined();
     expect(api.adminPrincipals).toEqual(['arn:aws:iam::123456789012:role/DormouseAdmin', 'arn:aws:iam::123456789012:user/ops']);
     expect(reconciler).toMatchObject({
