@@ -7,6 +7,7 @@ import type { Routing } from '../ports/routing.js';
 import type { Storage } from '../ports/storage.js';
 import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import { control, StepFailed, type Look, type Looked, type ReconcileResult, type Watch } from './controller.js';
+import { meteredStore } from './metering.js';
 import { act } from './reconcile/act.js';
 import { refused } from './reconcile/attempts.js';
 import { observe } from './reconcile/observe.js';
@@ -51,7 +52,9 @@ export interface ReconcileDeps {
  * re-derived from what exists, and RunTask's client token is recorded before the call.
  */
 export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: Watch): Promise<ReconcileResult> {
-  return control(deps, tenantId, watch, (look) => reconcileLook(deps, look));
+  // Every write of actual state meters the tenant's usage in the same write.
+  const metered = { ...deps, store: meteredStore(deps.store, deps.clock, deps.settings.plans) };
+  return control(metered, tenantId, watch, (look) => reconcileLook(metered, look));
 }
 
 /** One look: observe → plan → act (up to `maxSteps`) → record, or throw for the controller's error policy. */

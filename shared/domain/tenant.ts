@@ -74,6 +74,8 @@ export interface TaskStatus {
   launchedAs?: LaunchedAs;
   /** ISO time the task reached RUNNING, as the platform reports it. */
   startedAt?: string;
+  /** ISO time the task stopped, as the platform reports it: where its metered running time ends. */
+  stoppedAt?: string;
 }
 
 /** A RunTask about to be sent, recorded first so a retry after a crash reuses its token. */

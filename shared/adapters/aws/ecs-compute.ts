@@ -71,6 +71,7 @@ export interface EcsTaskShape {
   stoppedReason?: string | undefined;
   containers?: { reason?: string | undefined; exitCode?: number | null | undefined }[] | undefined;
   startedAt?: Date | string | undefined;
+  stoppedAt?: Date | string | undefined;
 }
 
 const ENI_ATTACHMENT_TYPES = new Set(['ElasticNetworkInterface', 'eni']);
@@ -87,6 +88,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
     ?.details?.find((detail) => detail.name === 'privateIPv4Address')?.value;
   const container = task.containers?.[0];
   const startedAt = task.startedAt instanceof Date ? task.startedAt.toISOString() : task.startedAt;
+  const stoppedAt = task.stoppedAt instanceof Date ? task.stoppedAt.toISOString() : task.stoppedAt;
   const capacityProvider = capacityProviderNamed(task.capacityProviderName);
   return {
     arn: task.taskArn,
@@ -101,6 +103,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
     ...(container?.reason ? { containerReason: container.reason } : {}),
     ...(typeof container?.exitCode === 'number' ? { exitCode: container.exitCode } : {}),
     ...(startedAt ? { startedAt } : {}),
+    ...(stoppedAt ? { stoppedAt } : {}),
   };
 }
 

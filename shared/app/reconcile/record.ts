@@ -53,6 +53,8 @@ export function taskStatus(task: ObservedTask, previous: TaskStatus | undefined)
     ...(task.ip ? { ip: task.ip } : {}),
     ...(task.stopCode ? { stopCode: task.stopCode } : {}),
     ...(eventVersion !== undefined ? { eventVersion } : {}),
+    ...(task.startedAt ? { startedAt: task.startedAt } : {}),
+    ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
   };
 }
 
