@@ -1,6 +1,7 @@
 import type { PlanCatalog } from '../domain/plans.js';
 import { plan, retryPending, type Observation, type Plan, type PlanSettings } from '../domain/plan.js';
 import type { Tenant } from '../domain/tenant.js';
+import { meter } from '../domain/usage.js';
 import type { Clock } from '../ports/clock.js';
 import type { Compute } from '../ports/compute.js';
 import type { Routing } from '../ports/routing.js';
@@ -70,13 +71,13 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
   }
   let next = plan(tenant, observed, settings, clock.now());
   // Nothing to do: the controller writes only if what we see differs from what is recorded.
-  if (!takesStep(next)) return record(tenant, observed, next, clock.now());
+  if (!takesStep(next)) return record(tenant, observed, next, clock.now(), settings.plans);
 
   let current = await hold();
   try {
     for (let steps = 0; steps < settings.maxSteps; steps++) {
       next = plan(current, observed, settings, clock.now());
-      if (!takesStep(next)) return record(current, observed, next, clock.now());
+      if (!takesStep(next)) return record(current, observed, next, clock.now(), settings.plans);
       current = await takeStep(deps, current, observed, next);
       const wait = retryPending(current, clock.now());
       if (wait !== undefined) return { tenant: current, result: { requeueAfterMs: wait, phase: current.status.phase } };
@@ -104,6 +105,8 @@ async function takeStep(deps: ReconcileDeps, tenant: Tenant, observed: Observati
   }
 }
 
-function record(tenant: Tenant, observed: Observation, { step, phase }: Plan, now: Date): Looked {
-  return { tenant: { ...tenant, status: settle(tenant, observed, phase, step, now) }, result: result(step, phase) };
+function record(tenant: Tenant, observed: Observation, { step, phase }: Plan, now: Date, plans: PlanCatalog): Looked {
+  // Metered here as well as on save: a task the record lets go of stopped when the observation says.
+  const recorded = meter({ ...tenant, status: settle(tenant, observed, phase, step, now) }, now, plans, observed.tasks);
+  return { tenant: recorded, result: result(step, phase) };
 }

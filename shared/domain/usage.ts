@@ -1,4 +1,5 @@
 import { planNamed, type PlanCatalog } from './plans.js';
+import type { ObservedTask } from './task.js';
 import type { CapacityProvider, Phase, Tenant } from './tenant.js';
 
 /**
@@ -89,8 +90,11 @@ const PAST_RUNNING = new Set(['DEACTIVATING', 'STOPPING', 'DEPROVISIONING', 'STO
  *   about a task already counted changes nothing, and a task first seen already stopped with
  *   both times known (a reordered event) is counted from them.
  * - A wake counts on entering Waking, a passivation on reaching Passivated.
+ *
+ * `observed` are the tasks the writer has just seen (the reconciler's observation), where the stop
+ * time of a task the record no longer names is found.
  */
-export function meter(tenant: Tenant, now: Date, plans: PlanCatalog): Tenant {
+export function meter(tenant: Tenant, now: Date, plans: PlanCatalog, observed: ReadonlyArray<ObservedTask> = []): Tenant {
   const before = tenant.usage ?? emptyUsage();
   const state = before.meter ?? {};
   const usage: Usage = { ...before, runningSeconds: { ...before.runningSeconds } };
@@ -101,7 +105,9 @@ export function meter(tenant: Tenant, now: Date, plans: PlanCatalog): Tenant {
   if (running) {
     const same = task?.arn === running.task;
     if (!same || PAST_RUNNING.has(task.lastStatus ?? '')) {
-      const until = same ? validTime(task.stoppedAt, running.since, now) : now;
+      // The record lets go of a task once it has stopped: its stop time is then in what was observed.
+      const stoppedAt = same ? task.stoppedAt : observed.find((candidate) => candidate.arn === running.task)?.stoppedAt;
+      const until = validTime(stoppedAt, running.since, now);
       add(usage.runningSeconds, running.meter, seconds(running.since, until));
       next.running = undefined;
       next.counted = running.task;

@@ -278,6 +278,7 @@ export class FakeCloud implements Compute, Routing {
       task.ticks = 1;
       if (task.desiredStatus === 'STOPPED') {
         task.lastStatus = 'STOPPED';
+        if (this.now && task.startedAt) task.stoppedAt = this.now().toISOString();
         this.unregisterEverywhere(task);
       } else if (task.lastStatus === 'PROVISIONING') {
         task.lastStatus = 'PENDING';
@@ -311,6 +312,7 @@ export class FakeCloud implements Compute, Routing {
     task.stopCode = 'EssentialContainerExited';
     task.stoppedReason = 'Essential container in task exited';
     task.containerReason = containerReason;
+    if (this.now && task.startedAt) task.stoppedAt = this.now().toISOString();
     if (exitCode !== undefined) task.exitCode = exitCode;
     this.unregisterEverywhere(task);
     this.emit(task);
@@ -338,6 +340,11 @@ export class FakeCloud implements Compute, Routing {
     return [...this.tasks.values()].filter(
       (task) => task.tenantId === tenantId && task.volume !== undefined && task.lastStatus !== 'STOPPED',
     );
+  }
+
+  /** Every task the tenant has had, stopped ones included. */
+  tasksOf(tenantId: string): FakeTask[] {
+    return [...this.tasks.values()].filter((task) => task.tenantId === tenantId);
   }
 
   liveTasksOf(tenantId: string): FakeTask[] {
