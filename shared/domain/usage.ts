@@ -326,3 +326,30 @@ function sameState(a: MeterState, b: MeterState): boolean {
     a.running?.meter === b.running?.meter
   );
 }
+
+/** A tenant's usage as the token holder and operators read it: the totals now and what they cost. */
+export interface UsageToDate extends UsageTotals {
+  tenantId: string;
+  plan: string;
+  /** ISO time the totals are taken at. */
+  at: string;
+  /** A task's running time is being counted right now. */
+  running: boolean;
+  costToDate: Cost;
+  /** The last hour announced as `Tenant Usage`, if any. */
+  reportedUntil?: string;
+}
+
+export function usageToDate(tenant: Tenant, now: Date, prices: CostPrices): UsageToDate {
+  const totals = totalsAt(tenant.usage, now);
+  const reportedUntil = tenant.usage?.reported?.until;
+  return {
+    tenantId: tenant.id,
+    plan: tenant.spec.plan,
+    at: now.toISOString(),
+    ...totals,
+    running: tenant.usage?.meter?.running !== undefined,
+    costToDate: costOf(totals, prices),
+    ...(reportedUntil ? { reportedUntil } : {}),
+  };
+}

@@ -20,8 +20,10 @@ import {
   TenantCeilingError,
   VersionConflictError,
 } from '../domain/errors.js';
+import { PRICES } from '../domain/prices.js';
 import { isValidSlug } from '../domain/slug.js';
 import { publicView, reasonFor, type Audience, type Desired, type Tenant } from '../domain/tenant.js';
+import { usageToDate } from '../domain/usage.js';
 import { changeDesired } from '../app/change-desired.js';
 import { signup, type SignupInput } from '../app/signup.js';
 import { verifyEmail } from '../app/verify-email.js';
@@ -243,6 +245,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
             ...view(tenant, 'admin'),
             email: tenant.email,
             status: { ...tenant.status, lastError: reasonFor(tenant.status, 'admin') },
+            costToDate: usageToDate(tenant, clock.now(), PRICES).costToDate,
           })),
           ...(page.cursor ? { cursor: page.cursor } : {}),
         });
@@ -254,6 +257,16 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       run: async ({ id, caller }) => {
         const tenant = await loadTenant(id);
         return json(200, view(tenant, audienceOf(caller, tenant)));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/tenants\/([^/]+)\/usage$/,
+      run: async ({ id, caller }) => {
+        requireCredential(caller);
+        const tenant = await loadTenant(id);
+        authorizeForTenant(caller, tenant);
+        return json(200, usageToDate(tenant, clock.now(), PRICES));
       },
     },
     { method: 'DELETE', pattern: /^\/tenants\/([^/]+)$/, run: command('deleted') },
