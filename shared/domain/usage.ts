@@ -9,8 +9,11 @@ import type { CapacityProvider, Phase, Tenant } from './tenant.js';
  * it read, and a stale or repeated task event is not written at all.
  */
 export interface Usage {
-  /** Seconds its tasks ran, by meter: capacity and size, e.g. `spot:256:512` (see `meterKey`). */
-  runningSeconds: Record<string, number>;
+  /**
+   * Seconds its tasks ran, by meter: capacity and size, e.g. `spot:256:512` (see `meterKey`).
+   * Absent rather than empty: an empty map does not survive DynamoDB Streams as the SDK reads them.
+   */
+  runningSeconds?: Record<string, number>;
   /** Times it entered Waking. */
   wakes: number;
   /** Times it reached Passivated. */
@@ -32,11 +35,16 @@ export interface MeterState {
   counted?: string;
   /** The tenant's data as last measured (when it went to sleep), and since when. */
   storage?: { bytes: number; since: string };
+  /** ISO start of the hour of the last metered write. */
+  hour?: string;
+  /** The totals at the start of `hour`: what the hour is closed with once later writes have counted more. */
+  atHour?: UsageTotals;
 }
 
 /** The totals a tenant's usage adds up to at some time: what a report and the cost are made of. */
 export interface UsageTotals {
-  runningSeconds: Record<string, number>;
+  /** Absent when nothing ran (see `Usage.runningSeconds`). */
+  runningSeconds?: Record<string, number>;
   wakes: number;
   passivations: number;
   storageGibHours: number;
@@ -58,7 +66,7 @@ const GIB = 1024 ** 3;
 const HOUR_MS = 3_600_000;
 
 export function emptyUsage(): Usage {
-  return { runningSeconds: {}, wakes: 0, passivations: 0 };
+  return { wakes: 0, passivations: 0 };
 }
 
 /** A meter's name: capacity (`spot` or `on-demand`), then task CPU units and memory MiB. */
@@ -97,7 +105,7 @@ const PAST_RUNNING = new Set(['DEACTIVATING', 'STOPPING', 'DEPROVISIONING', 'STO
 export function meter(tenant: Tenant, now: Date, plans: PlanCatalog, observed: ReadonlyArray<ObservedTask> = []): Tenant {
   const before = tenant.usage ?? emptyUsage();
   const state = before.meter ?? {};
-  const usage: Usage = { ...before, runningSeconds: { ...before.runningSeconds } };
+  const runningSeconds = { ...before.runningSeconds };
   const next: MeterState = { ...state };
   const task = tenant.status.task;
 
@@ -108,7 +116,7 @@ export function meter(tenant: Tenant, now: Date, plans: PlanCatalog, observed: R
       // The record lets go of a task once it has stopped: its stop time is then in what was observed.
       const stoppedAt = same ? task.stoppedAt : observed.find((candidate) => candidate.arn === running.task)?.stoppedAt;
       const until = validTime(stoppedAt, running.since, now);
-      add(usage.runningSeconds, running.meter, seconds(running.since, until));
+      add(runningSeconds, running.meter, seconds(running.since, until));
       next.running = undefined;
       next.counted = running.task;
     }
@@ -120,20 +128,29 @@ export function meter(tenant: Tenant, now: Date, plans: PlanCatalog, observed: R
     } else if (PAST_RUNNING.has(task.lastStatus ?? '') && task.startedAt && task.stoppedAt) {
       // Seen only once it had stopped (its RUNNING event came late, or not at all).
       const since = validTime(task.startedAt, undefined, now);
-      add(usage.runningSeconds, key, seconds(since.toISOString(), validTime(task.stoppedAt, since.toISOString(), now)));
+      add(runningSeconds, key, seconds(since.toISOString(), validTime(task.stoppedAt, since.toISOString(), now)));
       next.counted = task.arn;
     }
   }
 
+  const hour = periodEndBefore(now);
+  if (state.hour !== hour.toISOString()) {
+    // The first write of an hour: what was used before it began, for the report that closes the last one.
+    next.hour = hour.toISOString();
+    next.atHour = totalsAt(before, hour);
+  }
+
+  let { wakes, passivations } = before;
   const phase = tenant.status.phase;
   if (phase !== state.phase) {
-    if (phase === 'Waking') usage.wakes += 1;
-    if (phase === 'Passivated') usage.passivations += 1;
+    if (phase === 'Waking') wakes += 1;
+    if (phase === 'Passivated') passivations += 1;
     next.phase = phase;
   }
   if (!next.running) delete next.running;
   if (sameState(state, next) && tenant.usage) return tenant;
-  return { ...tenant, usage: { ...usage, meter: next } };
+  const { runningSeconds: _counted, ...rest } = before;
+  return { ...tenant, usage: { ...rest, ...ran(runningSeconds), wakes, passivations, meter: next } };
 }
 
 /**
@@ -155,7 +172,7 @@ export function totalsAt(usage: Usage | undefined, at: Date): UsageTotals {
   const running = current.meter?.running;
   if (running) add(runningSeconds, running.meter, seconds(running.since, at));
   return {
-    runningSeconds: roundAll(runningSeconds),
+    ...ran(roundAll(runningSeconds)),
     wakes: current.wakes,
     passivations: current.passivations,
     storageGibHours: round(storageUpTo(current, at), 6),
@@ -190,7 +207,10 @@ export function closePeriod(tenant: Tenant, now: Date): Tenant | undefined {
   if (previous && Date.parse(previous.until) >= end.getTime()) return undefined;
   // Never less than reported: a task reported running up to the end of the hour that in fact
   // stopped a little before it is not taken back in the next report.
-  const totals = atLeast(totalsAt(usage, end), previous?.totals ?? emptyTotals());
+  // Written to since the period ended: the totals as the hour after it began, not what came later.
+  const state = usage.meter;
+  const written = state?.hour !== undefined && state.atHour !== undefined && Date.parse(state.hour) >= end.getTime();
+  const totals = atLeast(written ? state.atHour! : totalsAt(usage, end), previous?.totals ?? emptyTotals());
   const { storageGibHours: _storage, ...reportable } = totals;
   const { storageGibHours: _was, ...before } = previous?.totals ?? emptyTotals();
   // Data kept while it sleeps is reported with its next run, not every hour of its sleep.
@@ -203,12 +223,12 @@ export function closePeriod(tenant: Tenant, now: Date): Tenant | undefined {
 export function usageBetween(before: UsageTotals | undefined, after: UsageTotals): UsageTotals {
   const base = before ?? emptyTotals();
   const runningSeconds: Record<string, number> = {};
-  for (const [key, value] of Object.entries(after.runningSeconds)) {
-    const delta = round(value - (base.runningSeconds[key] ?? 0), 3);
+  for (const [key, value] of Object.entries(after.runningSeconds ?? {})) {
+    const delta = round(value - (base.runningSeconds?.[key] ?? 0), 3);
     if (delta !== 0) runningSeconds[key] = delta;
   }
   return {
-    runningSeconds,
+    ...ran(runningSeconds),
     wakes: after.wakes - base.wakes,
     passivations: after.passivations - base.passivations,
     storageGibHours: round(after.storageGibHours - base.storageGibHours, 6),
@@ -245,7 +265,7 @@ const HOURS_PER_MONTH = 730;
  */
 export function costOf(totals: UsageTotals, prices: CostPrices): Cost {
   let amount = 0;
-  for (const [key, secondsRun] of Object.entries(totals.runningSeconds)) {
+  for (const [key, secondsRun] of Object.entries(totals.runningSeconds ?? {})) {
     const { capacity, cpu, memory } = parseMeterKey(key);
     if (cpu === undefined || memory === undefined) continue;
     const rate = capacity === 'spot' ? prices.fargate.spot : prices.fargate.onDemand;
@@ -296,15 +316,20 @@ function roundAll(values: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, round(value, 3)]));
 }
 
+/** The running seconds as stored: absent when nothing ran. */
+function ran(runningSeconds: Record<string, number>): { runningSeconds?: Record<string, number> } {
+  return Object.keys(runningSeconds).length > 0 ? { runningSeconds } : {};
+}
+
 function emptyTotals(): UsageTotals {
-  return { runningSeconds: {}, wakes: 0, passivations: 0, storageGibHours: 0 };
+  return { wakes: 0, passivations: 0, storageGibHours: 0 };
 }
 
 function atLeast(totals: UsageTotals, floor: UsageTotals): UsageTotals {
   const runningSeconds = { ...totals.runningSeconds };
-  for (const [key, value] of Object.entries(floor.runningSeconds)) runningSeconds[key] = Math.max(runningSeconds[key] ?? 0, value);
+  for (const [key, value] of Object.entries(floor.runningSeconds ?? {})) runningSeconds[key] = Math.max(runningSeconds[key] ?? 0, value);
   return {
-    runningSeconds,
+    ...ran(runningSeconds),
     wakes: Math.max(totals.wakes, floor.wakes),
     passivations: Math.max(totals.passivations, floor.passivations),
     storageGibHours: Math.max(totals.storageGibHours, floor.storageGibHours),
@@ -312,14 +337,15 @@ function atLeast(totals: UsageTotals, floor: UsageTotals): UsageTotals {
 }
 
 function sameTotals(a: UsageTotals, b: UsageTotals): boolean {
-  const keys = new Set([...Object.keys(a.runningSeconds), ...Object.keys(b.runningSeconds)]);
-  for (const key of keys) if ((a.runningSeconds[key] ?? 0) !== (b.runningSeconds[key] ?? 0)) return false;
+  const keys = new Set([...Object.keys(a.runningSeconds ?? {}), ...Object.keys(b.runningSeconds ?? {})]);
+  for (const key of keys) if ((a.runningSeconds?.[key] ?? 0) !== (b.runningSeconds?.[key] ?? 0)) return false;
   return a.wakes === b.wakes && a.passivations === b.passivations && a.storageGibHours === b.storageGibHours;
 }
 
 function sameState(a: MeterState, b: MeterState): boolean {
   return (
     a.phase === b.phase &&
+    a.hour === b.hour &&
     a.counted === b.counted &&
     a.running?.task === b.running?.task &&
     a.running?.since === b.running?.since &&
@@ -329,6 +355,7 @@ function sameState(a: MeterState, b: MeterState): boolean {
 
 /** A tenant's usage as the token holder and operators read it: the totals now and what they cost. */
 export interface UsageToDate extends UsageTotals {
+  runningSeconds: Record<string, number>;
   tenantId: string;
   plan: string;
   /** ISO time the totals are taken at. */
@@ -348,6 +375,7 @@ export function usageToDate(tenant: Tenant, now: Date, prices: CostPrices): Usag
     plan: tenant.spec.plan,
     at: now.toISOString(),
     ...totals,
+    runningSeconds: totals.runningSeconds ?? {},
     running: tenant.usage?.meter?.running !== undefined,
     costToDate: costOf(totals, prices),
     ...(reportedUntil ? { reportedUntil } : {}),

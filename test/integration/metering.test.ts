@@ -70,10 +70,10 @@ describe('usage metering over DynamoDB Local', () => {
       expect(tasks.length).toBe(2);
       const trueSeconds = tasks.reduce((sum, task) => sum + (Date.parse(task.stoppedAt!) - Date.parse(task.startedAt!)) / 1000, 0);
       const usage = (await world.store.get('acme'))!.usage!;
-      const metered = Object.values(usage.runningSeconds).reduce((sum, value) => sum + value, 0);
+      const metered = Object.values(usage.runningSeconds!).reduce((sum, value) => sum + value, 0);
       expect(trueSeconds).toBeGreaterThan(3600);
       expect(Math.abs(metered - trueSeconds)).toBeLessThanOrEqual(world.settings.pollMs / 1000);
-      expect(Object.keys(usage.runningSeconds)).toEqual([meterKey('FARGATE_SPOT', { cpu: 256, memory: 512 })]);
+      expect(Object.keys(usage.runningSeconds!)).toEqual([meterKey('FARGATE_SPOT', { cpu: 256, memory: 512 })]);
       expect(usage).toMatchObject({ wakes: 1, passivations: 2 });
       expect(usage.meter?.running).toBeUndefined();
     });

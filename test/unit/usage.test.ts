@@ -130,6 +130,27 @@ describe('usage periods', () => {
     expect(hasUnreportedUsage(closed)).toBe(false);
   });
 
+  it('closes the last hour with what was used before it ended, not what later writes counted', () => {
+    // Prepare: idle through 08:00–09:00, then woken and put to sleep again after 09:00.
+    let record = write(tenant(), 0, 'Passivated');
+    record = write(record, 3700, 'Waking');
+    record = write(record, 3710, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(3705) });
+    record = write(record, 3800, 'Passivated');
+
+    // Act
+    const closed = closePeriod(record, at(3900));
+
+    // Assess: 08:00–09:00 saw a passivation only (at 08:00); the wake and the run belong to 09:00.
+    expect(closed!.usage!.reported!.totals).toEqual({ wakes: 0, passivations: 1, storageGibHours: 0 });
+    const next = closePeriod(closed!, at(7300))!;
+    expect(usageBetween(closed!.usage!.reported!.totals, next.usage!.reported!.totals)).toEqual({
+      runningSeconds: { [SPOT]: 95 },
+      wakes: 1,
+      passivations: 1,
+      storageGibHours: 0,
+    });
+  });
+
   it('does not report a tenant that used nothing since its last report', () => {
     expect(closePeriod(write(tenant(), 0, 'Pending'), at(7200))).toBeUndefined();
   });
