@@ -8,7 +8,7 @@ import {
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../shared/ports/compute.js';
 import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
-import type { StorageInventory } from '../../shared/ports/storage.js';
+import type { Storage, StorageInventory } from '../../shared/ports/storage.js';
 
 /**
  * A model of the parts of ECS and ELBv2 the reconciler relies on, at the port level, for
@@ -363,7 +363,7 @@ export function tgArn(tenantId: string): string {
  * Removing it while a task still has it mounted is what invariant 6 forbids, so it is recorded
  * as a violation rather than done quietly.
  */
-export class FakeStorage implements StorageInventory {
+export class FakeStorage implements Pick<Storage, 'dataBytes'>, StorageInventory {
   /** Tenants whose data exists. */
   readonly tenants = new Set<string>();
   /** Removals made while a task of the tenant still had the data mounted. */
@@ -387,6 +387,13 @@ export class FakeStorage implements StorageInventory {
 
   managedTenants(): Promise<string[]> {
     return this.cloud.call('ListStorage', () => [...this.tenants].sort());
+  }
+
+  /** Bytes each tenant's data takes, as a test sets them. */
+  readonly sizes = new Map<string, number>();
+
+  dataBytes(tenantId: string): Promise<number> {
+    return this.cloud.call('MeasureStorage', () => this.sizes.get(tenantId) ?? 0);
   }
 }
 
