@@ -1,8 +1,10 @@
 import * as z from 'zod';
 import { installationProblem } from '../shared/domain/installation.js';
 import { FARGATE_MEMORY, fargateMemoryChoices } from '../shared/domain/plans.js';
+import type { PlanCatalog } from '../shared/domain/plans.js';
 import { SLUG_MAX_LENGTH } from '../shared/domain/slug.js';
-import { declaredDefault } from '../shared/config/settings.js';
+import { ConfigError, declaredDefault } from '../shared/config/settings.js';
+import { PLANS_KEY, resolvePlans } from './plans.js';
 
 /**
  * Everything a platform engineer can set when installing Dormouse, read from the `dormouse`
@@ -31,6 +33,7 @@ const VPC_ID = /^vpc-[0-9a-f]{8,17}$/;
 const SUBNET_ID = /^subnet-[0-9a-f]{8,17}$/;
 /** `name[:tag][@digest]`, optionally behind a registry host; no spaces, no scheme. */
 const IMAGE = /^[a-z0-9]([a-z0-9._\-/:]*[a-z0-9])?(:[\w][\w.-]{0,127})?(@sha256:[0-9a-f]{64})?$/i;
+const IMAGE_FORM = 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0';
 const ADMIN_PRINCIPAL = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/[\w+=,.@/-]{1,512}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DATA_PATH_FORM =
@@ -159,14 +162,15 @@ const schema = z
        * The tenant application image.
        * @default the demo app of `demo/`, built at deploy time as an image asset on an ECR Public base
        */
-      image: z
-        .string({ error: 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0' })
-        .regex(IMAGE, {
-          error: 'must be a container image like <account>.dkr.ecr.<region>.amazonaws.com/app:1.0 or public.ecr.aws/org/app:1.0',
-        })
-        .optional(),
+      image: z.string({ error: IMAGE_FORM }).regex(IMAGE, { error: IMAGE_FORM }).optional(),
       containerPort: wholeNumber(1, 65_535).default(declaredDefault('DORMOUSE_CONTAINER_PORT')),
-      /** Fargate CPU units. */
+      /**
+       * The plans (a list, or the path of a JSON file holding one), read by the functions' own
+       * parser (shared/config/plans.ts), which names the plan and the field of every mistake.
+       * @default the built-in `trial` and `pro` at `cpu`/`memory`, `idleTimeoutMinutes` and `trialDays`
+       */
+      plans: z.unknown().optional(),
+      /** Fargate CPU units: the installation's task definition, and the built-in plans. */
       cpu: z
         .number({ error: 'must be one of the Fargate CPU sizes 256, 512, 1024, 2048, 4096, 8192, 16384' })
         .refine((cpu) => FARGATE_MEMORY[cpu] !== undefined, {
@@ -393,7 +397,9 @@ export function isDockerHubImage(image: string): boolean {
 
 export type DormouseConfigInput = z.input<typeof schema>;
 
-export type DormouseConfig = z.output<typeof schema> & {
+export type DormouseConfig = Omit<z.output<typeof schema>, 'plans'> & {
+  /** The plans, resolved: `dormouse.plans`, or the built-in ones. */
+  plans: PlanCatalog;
   /** The region the stack deploys to. */
   region: string;
   /** `https://<domain>`, or `http://<domain>` without a certificate: tenants are `<scheme>://<slug>.<domain>`. */
@@ -406,9 +412,10 @@ export type DormouseConfig = z.output<typeof schema> & {
 /** Validates the `dormouse` context object; throws a DormouseConfigError that names every bad key. */
 export function parseDormouseConfig(input: unknown): DormouseConfig {
   const result = schema.safeParse(input ?? {});
-  if (!result.success) {
-    throw new DormouseConfigError(
-      result.error.issues.map((issue) => {
+  const plans = readPlans(result.success ? result.data : undefined, valueAt(input ?? {}, ['plans']));
+  if (!result.success || plans.problems.length > 0) {
+    throw new DormouseConfigError([
+      ...(result.success ? [] : result.error.issues).map((issue) => {
         const key = ['dormouse', ...issue.path.map(String)].join('.');
         if (issue.code === 'unrecognized_keys') {
           return `${key}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling)`;
@@ -417,18 +424,54 @@ export function parseDormouseConfig(input: unknown): DormouseConfig {
         if (issue.code === 'invalid_type' && valueAt(input ?? {}, issue.path) === undefined) return `${key}: is required; ${issue.message}`;
         return `${key}: ${issue.message}`;
       }),
-    );
+      ...plans.problems,
+    ]);
   }
   const config = result.data;
   const region = config.region ?? AVAILABILITY_ZONE.exec(config.availabilityZones[0] ?? '')?.[1] ?? '';
   const baseUrl = `${config.certificateArn ? 'https' : 'http'}://${config.domain}`;
   return {
     ...config,
+    plans: plans.catalog as PlanCatalog,
     region,
     baseUrl,
     corsAllowOrigins: config.corsAllowOrigins ?? [baseUrl],
     emailSender: config.emailSender ?? `no-reply@${config.domain}`,
   };
+}
+
+/**
+ * The plans, or the lines that say what is wrong with them. Beyond what the functions' parser
+ * checks, what only an installation on AWS decides: a plan's image must be one ECS can pull, a
+ * plan must not sleep sooner than the sweep looks, and a trial must outlast its expiring notice.
+ * Without the rest of the configuration (itself wrong) only the parser's checks are made.
+ */
+function readPlans(config: z.output<typeof schema> | undefined, input: unknown): { catalog?: PlanCatalog; problems: string[] } {
+  let catalog: PlanCatalog;
+  try {
+    catalog = resolvePlans(input, config ?? { cpu: 256, memory: 512, idleTimeoutMinutes: 15, trialDays: 14 });
+  } catch (error) {
+    if (error instanceof ConfigError) return { problems: error.problems };
+    throw error;
+  }
+  if (!config || input === undefined) return { catalog, problems: [] };
+  const problems = catalog.plans.flatMap((plan) => {
+    const where = `${PLANS_KEY}: plan "${plan.name}"`;
+    const found: string[] = [];
+    if (plan.image !== undefined && !IMAGE.test(plan.image)) found.push(`${where}, image: ${IMAGE_FORM}`);
+    if (plan.idleMs !== undefined && plan.idleMs < config.sweepRateMinutes * 60_000) {
+      found.push(
+        `${where}, sleepAfterMinutes: must be at least sweepRateMinutes (${config.sweepRateMinutes}): the sweep, which puts tenants to sleep, looks only that often`,
+      );
+    }
+    if (plan.trialDays !== undefined && config.expiringNoticeHours >= plan.trialDays * 24) {
+      found.push(
+        `${where}, trialDays: must be longer than expiringNoticeHours (${config.expiringNoticeHours}), or every trial is told it ends as it begins`,
+      );
+    }
+    return found;
+  });
+  return { catalog, problems };
 }
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {

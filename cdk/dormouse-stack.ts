@@ -3,6 +3,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { installationFromStackName } from '../shared/domain/installation.js';
 import { dormouseContext, isDockerHubImage, parseDormouseConfig, type DormouseConfig } from './config.js';
+import { plansSetting, plansWithImages } from './plans.js';
 import { TenantApi } from './constructs/api.js';
 import { ControlPlane } from './constructs/control-plane.js';
 import { DormouseEventBus } from './constructs/event-bus.js';
@@ -70,6 +71,7 @@ export class DormouseStack extends Stack {
         ...(config.dataPath === undefined ? {} : { dataPath: config.dataPath }),
       },
       logRetention,
+      planImages: plansWithImages(config.plans).map(({ name, image, cpu, memory }) => ({ plan: name, image, cpu, memory })),
     });
     this.storage =
       config.dataPath === undefined
@@ -83,12 +85,16 @@ export class DormouseStack extends Stack {
             logRetention,
           });
 
-    if (config.image !== undefined && isDockerHubImage(config.image)) {
+    const images = [
+      ...(config.image === undefined ? [] : [{ key: 'dormouse.image', image: config.image }]),
+      ...plansWithImages(config.plans).map(({ name, image }) => ({ key: `dormouse.plans: plan "${name}", image`, image })),
+    ];
+    for (const { key, image } of images.filter(({ image }) => isDockerHubImage(image))) {
       Annotations.of(this).addWarningV2(
         'dormouse:docker-hub-image',
-        `dormouse.image ${config.image} is pulled from Docker Hub, which allows 10 anonymous pulls per hour per address: ` +
+        `${key} ${image} is pulled from Docker Hub, which allows 10 anonymous pulls per hour per address: ` +
           'every tenant start pulls it through the NAT gateway, so bursts of starts fail with CannotPullContainerError. ' +
-          'Copy it to ECR (or use an ECR Public image) and set that reference, or leave dormouse.image out for the demo app.',
+          "Copy it to ECR (or use an ECR Public image) and set that reference, or leave the image out for the installation's.",
       );
     }
 
@@ -134,6 +140,7 @@ export class DormouseStack extends Stack {
         verifyEmail: config.verifyEmail,
         emailSender: config.emailSender,
         handover: config.handover,
+        plans: plansSetting(config.plans),
       },
     });
 

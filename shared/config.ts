@@ -1,6 +1,6 @@
 import type { Handover } from './domain/plan.js';
 import { builtInPlans, type PlanCatalog } from './domain/plans.js';
-import { readPlansSetting } from './config/plans.js';
+import { parsePlanTaskDefinitions, readPlansSetting } from './config/plans.js';
 import { ConfigError, declaredDefault, readSettings, withLocalDefaults, type Env } from './config/settings.js';
 
 /**
@@ -18,7 +18,6 @@ export interface ApiConfig {
   /** Tenants are served at `<scheme>://<slug>.<host>[:port]` of this URL. */
   baseUrl: URL;
   maxTenants: number;
-  trialDays: number;
   idempotencyTtlSeconds: number;
   /** Bearer token that acts as admin. Embedded mode only: on AWS, admins sign requests with IAM. */
   adminToken?: string;
@@ -79,7 +78,6 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     idempotencyTable: parsed.DORMOUSE_IDEMPOTENCY_TABLE_NAME,
     baseUrl: parsed.DORMOUSE_BASE_URL,
     maxTenants: parsed.DORMOUSE_MAX_TENANTS,
-    trialDays: parsed.DORMOUSE_TRIAL_DAYS,
     idempotencyTtlSeconds: parsed.DORMOUSE_IDEMPOTENCY_TTL_SECONDS,
     ...(parsed.DORMOUSE_ADMIN_TOKEN && !onLambda ? { adminToken: parsed.DORMOUSE_ADMIN_TOKEN } : {}),
     adminPrincipals: parsed.DORMOUSE_ADMIN_PRINCIPALS ?? [],
@@ -89,6 +87,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
     ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
     ...(bucket && dataFunction ? { archives: { bucket, dataFunction } } : {}),
+    // Trial lengths are the plans': DORMOUSE_TRIAL_DAYS is the built-in trial plan's.
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };
 }
@@ -127,6 +126,8 @@ export interface ReconcilerConfig extends ReconcilePolicy {
   ecs: {
     cluster: string;
     taskDefinition: string;
+    /** Task definitions of the plans with an image of their own; other plans run `taskDefinition`. */
+    planTaskDefinitions: Record<string, string>;
     containerName: string;
     subnets: string[];
     securityGroups: string[];
@@ -142,6 +143,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   const dataPath = parsed.DORMOUSE_DATA_PATH;
   const missing = dataPath ? (['DORMOUSE_FILE_SYSTEM_ID', 'DORMOUSE_DATA_FUNCTION'] as const).filter((name) => !parsed[name]) : [];
   if (missing.length > 0) throw new ConfigError(missing.map((name) => `${name}: is required when DORMOUSE_DATA_PATH is set`));
+  const plans = loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000);
   return {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
     installation: parsed.DORMOUSE_INSTALLATION,
@@ -149,6 +151,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
     ecs: {
       cluster: parsed.DORMOUSE_CLUSTER,
       taskDefinition: parsed.DORMOUSE_TASK_DEFINITION,
+      planTaskDefinitions: parsePlanTaskDefinitions(parsed.DORMOUSE_PLAN_TASK_DEFINITIONS, plans),
       containerName: parsed.DORMOUSE_CONTAINER_NAME,
       subnets: parsed.DORMOUSE_SUBNETS,
       securityGroups: parsed.DORMOUSE_SECURITY_GROUPS,
@@ -166,7 +169,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
     maxRestarts: parsed.DORMOUSE_MAX_RESTARTS,
     tombstoneSeconds: parsed.DORMOUSE_TOMBSTONE_DAYS * 86_400,
     persistentData: dataPath !== undefined,
-    plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
+    plans,
     ...(dataPath !== undefined
       ? {
           storage: {

@@ -58,6 +58,8 @@ export interface ControlPlaneSettings {
   readonly emailSender: string;
   /** How a tenant's task is replaced: the old one stopped first (one writer of its data), or overlapping. */
   readonly handover: 'stop-first' | 'overlap';
+  /** The resolved plans as `DORMOUSE_PLANS` JSON, written for every function that reads plans. */
+  readonly plans: string;
 }
 
 export interface ControlPlaneProps {
@@ -166,6 +168,7 @@ export class ControlPlane extends Construct {
       DORMOUSE_ADMIN_PRINCIPALS: settings.adminPrincipals,
       DORMOUSE_SIGNUPS_PER_HOUR: settings.signupsPerHour,
       DORMOUSE_VERIFY_EMAIL: settings.verifyEmail,
+      DORMOUSE_PLANS: settings.plans,
     });
     if (settings.verifyEmail) this.allowSendingMail(settings.emailSender);
 
@@ -218,6 +221,8 @@ export class ControlPlane extends Construct {
       logRetention,
     });
     tables.bindTenantStore(this.taskEvents);
+    // The plans' sizes: what a task's running time is metered at.
+    addSettings(this.taskEvents, { DORMOUSE_PLANS: settings.plans });
     const taskEventsDlq = alerts.deadLetterQueue(
       'TaskEventsDlq',
       'An ECS task state change could not be delivered to, or was not handled by, the task-events function.',
@@ -258,6 +263,7 @@ export class ControlPlane extends Construct {
       DORMOUSE_MAX_ACTIVE_TENANTS: settings.maxActiveTenants,
       DORMOUSE_MIN_RUN_MINUTES: settings.minRunMinutes,
       DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: settings.anonymousWakesPerHour,
+      DORMOUSE_PLANS: settings.plans,
     });
     loadBalancer.routeUnknownHostsTo(this.wake);
     alerts.alarmOnErrors('WakeErrors', this.wake, {
@@ -331,6 +337,7 @@ function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancer, set
     DORMOUSE_MAX_RESTARTS: settings.maxRestarts,
     DORMOUSE_TOMBSTONE_DAYS: settings.tombstoneDays,
     DORMOUSE_HANDOVER: settings.handover,
+    DORMOUSE_PLANS: settings.plans,
   });
 }
 

@@ -7,6 +7,7 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { ESM_REQUIRE_SHIM, LAMBDA_ALIASES } from '../bundling.js';
+import { limitEnvironmentSize } from '../environment-size.js';
 import { acknowledge } from '../nag.js';
 
 /** The repository root: Lambda entry points live in `lambdas/`, the lock file beside package.json. */
@@ -93,6 +94,7 @@ export function dormouseFunction(scope: Construct, id: string, props: DormouseFu
       bundleAwsSDK: true,
     },
   });
+  limitEnvironmentSize(fn);
   acknowledge(
     fn,
     'AwsSolutions-L1',

@@ -9,7 +9,7 @@ import {
   type IConnectable,
   type IVpc,
 } from 'aws-cdk-lib/aws-ec2';
-import { Repository } from 'aws-cdk-lib/aws-ecr';
+import { Repository, type IRepository } from 'aws-cdk-lib/aws-ecr';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import {
   Cluster,
@@ -70,10 +70,33 @@ export interface TenantAppProps {
   readonly dataPath?: string;
 }
 
+/** A plan that runs an image of its own, at its own size. */
+export interface PlanImage {
+  readonly plan: string;
+  readonly image: string;
+  readonly cpu: number;
+  readonly memory: number;
+}
+
 export interface TenantClusterProps {
   readonly network: TenantNetwork;
   readonly app: TenantAppProps;
   readonly logRetention: RetentionDays;
+  /** Plans with an image of their own: each gets a task definition of its own. @default none */
+  readonly planImages?: readonly PlanImage[];
+}
+
+interface TenantTaskDefinitionProps {
+  readonly family: string;
+  /** @default the demo app */
+  readonly image: string | undefined;
+  readonly cpu: number;
+  readonly memory: number;
+}
+
+/** The task definition family of a plan with its own image: the tenant family and the plan's name. */
+export function planTaskFamily(stackName: string, plan: string): string {
+  return `${stackName}-tenant-${plan}`;
 }
 
 const ECR_IMAGE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)(?::([^@]+))?(?:@(sha256:[0-9a-f]{64}))?$/;
@@ -87,11 +110,16 @@ const ECR_IMAGE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/(
 export class TenantCluster extends Construct {
   readonly vpc: IVpc;
   readonly cluster: Cluster;
+  /** The installation's tenant task definition: every plan without an image of its own runs it. */
   readonly taskDefinition: FargateTaskDefinition;
+  /** By plan name, the task definitions of plans with an image of their own. */
+  readonly planTaskDefinitions = new Map<string, FargateTaskDefinition>();
+  readonly logGroup: LogGroup;
   readonly tenantSecurityGroup: SecurityGroup;
   readonly taskRole: Role;
   readonly executionRole: Role;
   readonly app: TenantAppProps;
+  private readonly repositories = new Map<string, IRepository>();
 
   constructor(scope: Construct, id: string, props: TenantClusterProps) {
     super(scope, id);
@@ -121,38 +149,65 @@ export class TenantCluster extends Construct {
       assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'Dormouse tenant tasks: pull the image, write logs',
     });
-    this.taskDefinition = new FargateTaskDefinition(this, 'TenantTask', {
+    this.logGroup = new LogGroup(this, 'TenantLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.taskDefinition = this.tenantTaskDefinition('TenantTask', {
       family: `${Stack.of(this).stackName}-tenant`,
+      image: props.app.image,
       cpu: props.app.cpu,
-      memoryLimitMiB: props.app.memory,
+      memory: props.app.memory,
+    });
+    for (const plan of props.planImages ?? []) {
+      this.planTaskDefinitions.set(
+        plan.plan,
+        this.tenantTaskDefinition(`PlanTask-${plan.plan}`, {
+          family: planTaskFamily(Stack.of(this).stackName, plan.plan),
+          image: plan.image,
+          cpu: plan.cpu,
+          memory: plan.memory,
+        }),
+      );
+    }
+  }
+
+  /**
+   * A tenant task definition: one container, `app`, from `image` (the demo app when none), on
+   * x86_64, with the tenant roles, the tenant log group and the installation's port and
+   * environment. The installation's and each plan's with an image differ only in image and size.
+   */
+  private tenantTaskDefinition(id: string, { family, image, cpu, memory }: TenantTaskDefinitionProps): FargateTaskDefinition {
+    const app = this.app;
+    const taskDefinition = new FargateTaskDefinition(this, id, {
+      family,
+      cpu,
+      memoryLimitMiB: memory,
       // Fargate Spot runs x86_64 tasks only.
       runtimePlatform: { cpuArchitecture: CpuArchitecture.X86_64, operatingSystemFamily: OperatingSystemFamily.LINUX },
       taskRole: this.taskRole,
       executionRole: this.executionRole,
     });
-    const logGroup = new LogGroup(this, 'TenantLogs', {
-      retention: props.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
     // The demo listens on PORT: told the container port, it follows a changed containerPort; and
     // it counts visits under DATA_DIR, where the tenant's own directory is mounted.
-    const demoEnvironment = { PORT: String(props.app.containerPort), ...(props.app.dataPath ? { DATA_DIR: props.app.dataPath } : {}) };
-    const environment = props.app.image === undefined ? { ...demoEnvironment, ...props.app.environment } : props.app.environment;
+    const demoEnvironment = { PORT: String(app.containerPort), ...(app.dataPath ? { DATA_DIR: app.dataPath } : {}) };
+    const environment = image === undefined ? { ...demoEnvironment, ...app.environment } : app.environment;
     const hasEnvironment = Object.keys(environment).length > 0;
-    this.taskDefinition.addContainer(TENANT_CONTAINER_NAME, {
-      image: props.app.image === undefined ? this.demoImage() : this.image(props.app.image),
+    taskDefinition.addContainer(TENANT_CONTAINER_NAME, {
+      image: image === undefined ? this.demoImage() : this.image(image),
       essential: true,
-      portMappings: [{ containerPort: props.app.containerPort, name: 'app' }],
+      portMappings: [{ containerPort: app.containerPort, name: 'app' }],
       ...(hasEnvironment ? { environment } : {}),
-      logging: LogDrivers.awsLogs({ logGroup, streamPrefix: 'tenant' }),
+      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'tenant' }),
     });
     if (hasEnvironment) {
       acknowledge(
-        this.taskDefinition,
+        taskDefinition,
         'AwsSolutions-ECS2',
         'dormouse.environment holds non-secret settings by contract (documented), and the demo image gets only its PORT; secrets belong in Secrets Manager.',
       );
     }
+    return taskDefinition;
   }
 
   /** Opens the app port of tenant tasks to `peer` (the load balancer) and to nothing else. */
@@ -188,9 +243,13 @@ export class TenantCluster extends Construct {
       run: new PolicyStatement({
         sid: 'RunTenantTasks',
         actions: ['ecs:RunTask'],
-        // Any revision of the tenant family (a deployment replaces the revision the function is
-        // given), and of this installation's tenant families.
-        resources: [taskDefinitions(this.taskDefinition.family), ...(tenantTaskDefinitions ? [ownTaskDefinitions] : [])],
+        // Any revision of the tenant family and of each plan's (a deployment replaces the revision
+        // the function is given), and of this installation's tenant families.
+        resources: [
+          taskDefinitions(this.taskDefinition.family),
+          ...[...this.planTaskDefinitions.values()].map((planTask) => taskDefinitions(planTask.family)),
+          ...(tenantTaskDefinitions ? [ownTaskDefinitions] : []),
+        ],
         // Every task it starts carries this installation's tag.
         conditions: { ...inThisCluster, StringEquals: taggedOnCreate },
       }),
@@ -231,7 +290,7 @@ export class TenantCluster extends Construct {
       acknowledgeWildcardResources(
         fn.role,
         statements.run,
-        'RunTask is allowed on every revision of the tenant task definition family only, and only in this cluster (ecs:cluster condition).',
+        "RunTask is allowed on every revision of the stack's tenant task definition families only (the installation's, and each plan's with an image of its own), and only in this cluster (ecs:cluster condition).",
       );
       acknowledgeWildcardResources(
         fn.role,
@@ -260,6 +319,13 @@ export class TenantCluster extends Construct {
     addSettings(fn, {
       DORMOUSE_CLUSTER: this.cluster.clusterArn,
       DORMOUSE_TASK_DEFINITION: this.taskDefinition.taskDefinitionArn,
+      ...(this.planTaskDefinitions.size === 0
+        ? {}
+        : {
+            DORMOUSE_PLAN_TASK_DEFINITIONS: stack.toJsonString(
+              Object.fromEntries([...this.planTaskDefinitions].map(([plan, planTask]) => [plan, planTask.taskDefinitionArn])),
+            ),
+          }),
       DORMOUSE_CONTAINER_NAME: TENANT_CONTAINER_NAME,
       DORMOUSE_CONTAINER_PORT: this.app.containerPort,
       DORMOUSE_HEALTH_CHECK_PATH: this.app.healthCheckPath,
@@ -383,17 +449,27 @@ export class TenantCluster extends Construct {
     if (!ecr) return ContainerImage.fromRegistry(reference);
     const [, account, region, name, tag, digest] = ecr;
     const stack = Stack.of(this);
-    const repository = Repository.fromRepositoryAttributes(this, 'ImageRepository', {
-      repositoryName: name as string,
-      repositoryArn: stack.formatArn({
-        service: 'ecr',
-        account,
-        region,
-        resource: 'repository',
-        resourceName: name,
-        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-      }),
+    const repositoryArn = stack.formatArn({
+      service: 'ecr',
+      account,
+      region,
+      resource: 'repository',
+      resourceName: name,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
+    // One construct per repository, however many plans pull from it.
+    const known = this.repositories.get(repositoryArn);
+    const repository =
+      known ??
+      Repository.fromRepositoryAttributes(
+        this,
+        this.repositories.size === 0 ? 'ImageRepository' : `ImageRepository${this.repositories.size}`,
+        {
+          repositoryName: name as string,
+          repositoryArn,
+        },
+      );
+    this.repositories.set(repositoryArn, repository);
     // fromEcrRepository grants the execution role pull on this repository.
     const image = ContainerImage.fromEcrRepository(repository, digest ?? tag ?? 'latest');
     acknowledge(

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { EmailUnavailableError, RateLimitedError } from '../domain/errors.js';
+import { EmailUnavailableError, RateLimitedError, ValidationError } from '../domain/errors.js';
+import { defaultPlan, publicPlans, type PlanCatalog, type PlanDefinition } from '../domain/plans.js';
 import { newTenant, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { EmailSender } from '../ports/email.js';
@@ -10,13 +11,15 @@ import { generateToken, generateVerificationCode, hashToken } from './tokens.js'
 export interface SignupInput {
   slug: string;
   email: string;
-  plan: string;
+  /** One of the public plans; absent: the default plan (the first public one). */
+  plan?: string;
 }
 
 export interface SignupDeps {
   store: Pick<TenantWriter, 'create'> & PendingSignups;
   clock: Clock;
-  trialDays: number;
+  /** The plans; the tenant's trial length is its plan's. */
+  plans: PlanCatalog;
   maxTenants: number;
   limiter: RateLimiter;
   /** Per source address and hour; 0 turns the limit off. */
@@ -50,6 +53,7 @@ export function clientKey(address: string, action: 'signup' | 'verify' = 'signup
  * verification the slot is taken when the link is opened instead (see verify-email).
  */
 export async function signup(deps: SignupDeps, input: SignupInput, request: SignupRequest): Promise<SignupResult> {
+  const plan = signupPlan(deps.plans, input.plan);
   const now = deps.clock.now();
   if (deps.signupsPerHour > 0) {
     const decision = await deps.limiter.take(clientKey(request.clientAddress), deps.signupsPerHour, now);
@@ -60,10 +64,10 @@ export async function signup(deps: SignupDeps, input: SignupInput, request: Sign
   const tenant = newTenant({
     slug: input.slug,
     email: input.email,
-    plan: input.plan,
+    plan: plan.name,
     tokenHash: hashToken(token),
     now,
-    trialDays: deps.trialDays,
+    ...(plan.trialDays !== undefined ? { trialDays: plan.trialDays } : {}),
     ...(code ? { verificationCodeHash: hashToken(code) } : {}),
   });
   const created = await deps.store.create(tenant, { maxTenants: deps.maxTenants });
@@ -83,6 +87,21 @@ export async function signup(deps: SignupDeps, input: SignupInput, request: Sign
     }
   }
   return { tenant: created, token };
+}
+
+/**
+ * The plan a visitor may sign up for: a public one, or the default when none is named. Plans
+ * given by operators only are refused as if they did not exist.
+ */
+export function signupPlan(plans: PlanCatalog, name: string | undefined): PlanDefinition {
+  if (name === undefined) return defaultPlan(plans);
+  const offered = publicPlans(plans);
+  const plan = offered.find((candidate) => candidate.name === name);
+  if (plan) return plan;
+  const names = offered.map((candidate) => candidate.name).join(', ');
+  throw new ValidationError(`Invalid signup: plan "${name}" is not offered; choose one of: ${names}.`, {
+    plan: `must be one of: ${names}`,
+  });
 }
 
 function verificationMail(tenant: Tenant, link: string) {

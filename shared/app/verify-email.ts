@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { defaultPlan, planNamed, type PlanCatalog } from '../domain/plans.js';
 import { isAwaitingVerification, verified, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { RateLimiter } from '../ports/rate-limiter.js';
@@ -15,7 +16,8 @@ export const VERIFY_ATTEMPTS_PER_HOUR = 30;
 export interface VerifyEmailDeps {
   store: UpdatableStore;
   clock: Clock;
-  trialDays: number;
+  /** The plans; the trial length is the tenant's plan's. */
+  plans: PlanCatalog;
   maxTenants: number;
   /** Counts the links each client opens. */
   limiter: RateLimiter;
@@ -41,7 +43,9 @@ export async function verifyEmail(deps: VerifyEmailDeps, tenantId: string, code:
   const result = await updateTenant(deps.store, tenantId, (tenant) => {
     now = deps.clock.now();
     if (answerWithoutWrite(tenant, now) || !codeMatches(code, tenant.verification!.codeHash)) return undefined;
-    return { tenant: verified(tenant, now, deps.trialDays), options: { admit: { maxTenants: deps.maxTenants } } };
+    // A plan removed from the configuration since the signup: the default plan's trial applies.
+    const plan = planNamed(deps.plans, tenant.spec.plan) ?? defaultPlan(deps.plans);
+    return { tenant: verified(tenant, now, plan.trialDays), options: { admit: { maxTenants: deps.maxTenants } } };
   });
   if (!result.tenant) return { outcome: 'invalid' };
   if (!result.written) return answerWithoutWrite(result.tenant, now) ?? { outcome: 'invalid' };

@@ -174,3 +174,32 @@ function catalogProblems(plans: PlanDefinition[], plan: PlanDefinition, index: n
   if (plan.keepWarm && plan.keepWarm.from === plan.keepWarm.to) problems.push('keepWarm: from and to must differ');
   return problems;
 }
+
+const planTaskDefinitionsSchema = z.record(z.string(), z.string().check(z.minLength(1, 'must name a task definition')));
+
+/**
+ * Reads `DORMOUSE_PLAN_TASK_DEFINITIONS`, a JSON object of plan name → task definition, set by the
+ * CDK app for the plans with an image of their own. Every plan it names must be configured:
+ * otherwise the two settings come from different deployments.
+ */
+export function parsePlanTaskDefinitions(value: string | undefined, catalog: PlanCatalog): Record<string, string> {
+  if (value === undefined) return {};
+  const name = 'DORMOUSE_PLAN_TASK_DEFINITIONS';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    throw new ConfigError([`${name}: is not valid JSON (${(error as Error).message})`]);
+  }
+  const result = z.safeParse(planTaskDefinitionsSchema, parsed);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => `${name}: ${issue.path.length ? `plan ${issue.path.join('.')}: ` : ''}${issue.message}`),
+    );
+  }
+  const unknown = Object.keys(result.data).filter((plan) => !catalog.plans.some((defined) => defined.name === plan));
+  if (unknown.length > 0) {
+    throw new ConfigError(unknown.map((plan) => `${name}: plan "${plan}" is not configured (DORMOUSE_PLANS)`));
+  }
+  return result.data;
+}

@@ -37,6 +37,8 @@ export const TENANT_EXPIRING = 'Tenant Expiring';
  * redelivery).
  */
 export const TENANT_USAGE = 'Tenant Usage';
+/** An operator moved the tenant to another plan; `converted` when that took its trial end away. */
+export const TENANT_PLAN_CHANGED = 'Tenant Plan Changed';
 /** The one the reconcile rule listens to: something it may have to act on changed. */
 export const TENANT_CHANGED = 'Tenant Changed';
 
@@ -71,6 +73,15 @@ export function domainEventsFor({ before, after, at }: TenantChange): DomainEven
   } else if (before && before.status.phase !== after.status.phase) {
     const transition = transitionEvent(before.status.phase, after.status.phase);
     if (transition) events.push(event(transition));
+  }
+  if (before && !requested && before.spec.plan !== after.spec.plan) {
+    events.push(
+      event(TENANT_PLAN_CHANGED, {
+        previousPlan: before.spec.plan,
+        plan: after.spec.plan,
+        converted: before.trialEndsAt !== undefined && after.trialEndsAt === undefined,
+      }),
+    );
   }
   if (after.expiringNoticeAt !== undefined && before?.expiringNoticeAt === undefined) {
     events.push(event(TENANT_EXPIRING, { expiringNoticeAt: after.expiringNoticeAt }));

@@ -3,6 +3,7 @@
  * Pure and level-triggered: it looks only at the record and the observation, never at which
  * event woke it up, so lost, repeated or reordered events cannot lead it astray.
  */
+import { environmentDigest, planNamed, type PlanCatalog, type PlanDefinition } from './plans.js';
 import type { CapacityProvider, Phase, Tenant } from './tenant.js';
 import type { ObservedTask } from './task.js';
 import type { HostRule, Target } from './route.js';
@@ -39,6 +40,8 @@ export interface PlanSettings {
    * write the tenant's data at once (a SQLite or Postgres file would not survive that).
    */
   handover: Handover;
+  /** The installation's plans: a tenant's plan fixes the capacity its task starts on. */
+  plans: PlanCatalog;
 }
 
 export const HANDOVERS = ['stop-first', 'overlap'] as const;
@@ -59,8 +62,11 @@ export type Step =
   | { kind: 'deleteTargetGroup'; targetGroupArn: string }
   /** The tenant is deleted and nothing of it runs: remove its persistent data. */
   | { kind: 'removeData' }
-  /** The tenant cannot run as it is: record it as Failed with this sentence; cleanup follows. */
-  | { kind: 'fail'; reason: string }
+  /**
+   * The tenant cannot run as it is: record it as Failed with this sentence; cleanup follows.
+   * Its task never passed its health check, unless `cause` says its plan is not configured.
+   */
+  | { kind: 'fail'; reason: string; cause?: 'unconfigured-plan' }
   /**
    * Nothing to do until something changes; look again after `afterMs` if set. `problem`, when
    * set, is what keeps the tenant from serving, for the record's last error.
@@ -104,6 +110,39 @@ export function liveTasks(tasks: ObservedTask[]): ObservedTask[] {
   return tasks.filter((task) => !isStopped(task) && !isDoomed(task));
 }
 
+/**
+ * Started as another plan, or with another environment of the tenant's own, than its record now
+ * asks for: the task is replaced. A new definition of the same plan (another revision) is not
+ * enough, it applies at the next start; and a task that does not say what it was started as
+ * (started before plans existed) counts as current, so an upgrade replaces nothing.
+ */
+export function isOutdated(task: ObservedTask, tenant: Tenant): boolean {
+  const launched = task.launchedAs;
+  if (!launched) return false;
+  return launched.plan !== tenant.spec.plan || launched.environment !== environmentDigest(tenant.spec.environment);
+}
+
+/** Why a task that another one replaced is stopped, for ECS's stop reason and the logs. */
+export function replacedReason(task: ObservedTask, tenant: Tenant): string {
+  if (isInterrupted(task)) return 'Dormouse: replaced after a Spot interruption';
+  if (task.launchedAs && task.launchedAs.plan !== tenant.spec.plan)
+    return `Dormouse: replaced by a task on plan ${tenant.spec.plan} (was ${task.launchedAs.plan})`;
+  if (isOutdated(task, tenant)) return "Dormouse: replaced by a task with the tenant's new environment";
+  return 'Dormouse: replaced by a newer task';
+}
+
+/** Where a plan's task starts: `on-demand` always on Fargate, `spot` on Spot until it is refused too often. */
+export function capacityFor(definition: PlanDefinition, tenant: Tenant, settings: PlanSettings): CapacityProvider {
+  if (definition.capacity === 'on-demand') return 'FARGATE';
+  const spotExhausted = (tenant.status.spotFailures ?? 0) >= settings.spotAttemptsBeforeFallback;
+  return spotExhausted && settings.fallbackToOnDemand ? 'FARGATE' : 'FARGATE_SPOT';
+}
+
+/** The sentence a tenant whose plan is gone from the configuration fails with. */
+export function unconfiguredPlan(planName: string): string {
+  return `Its plan ${planName} is not configured; change its plan, or configure the plan again, then wake the tenant.`;
+}
+
 /** Exponential backoff with equal jitter: never shorter than half, never longer than the cap. */
 export function backoffMs(attempt: number, settings: Pick<PlanSettings, 'backoffBaseMs' | 'backoffMaxMs'>, random = Math.random()): number {
   const ceiling = Math.min(settings.backoffMaxMs, settings.backoffBaseMs * 2 ** Math.max(0, attempt - 1));
@@ -129,7 +168,10 @@ export function plan(tenant: Tenant, observed: Observation, settings: PlanSettin
 
 function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettings, now: Date): Plan {
   const { status } = tenant;
-  const live = liveTasks(observed.tasks);
+  const definition = planNamed(settings.plans, tenant.spec.plan);
+  // A task of a plan that is no longer configured is left to run as it was started: there is
+  // nothing to replace it with.
+  const live = liveTasks(observed.tasks).filter((task) => !definition || !isOutdated(task, tenant));
   const serving = observed.rule !== undefined && observed.targets.some((target) => target.health === 'healthy');
   const phase = risingPhase(tenant, serving);
 
@@ -137,6 +179,11 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
     // Given up: clean up what is left so a failed tenant costs nothing, then wait for a retry.
     const stopping = planStopping(tenant, observed, settings, now, 'Dormouse: gave up after repeated failures');
     return stopping.step.kind === 'done' ? { step: { kind: 'wait' }, phase: 'Failed' } : { ...stopping, phase: 'Failed' };
+  }
+
+  if (!definition && live.length === 0) {
+    // Nothing runs and nothing can be started: say so in words an operator can act on.
+    return { step: { kind: 'fail', reason: unconfiguredPlan(tenant.spec.plan), cause: 'unconfigured-plan' }, phase: 'Failed' };
   }
 
   if (!status.slot) {
@@ -152,10 +199,16 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
     return { step: { kind: 'stopTask', task: extra, reason: 'Dormouse: duplicate task for this tenant' }, phase };
   }
 
+  // Of the tasks being replaced, only one is worth keeping: the one that serves until its
+  // replacement does. Any other (started for a plan that changed again before it served) is let go.
+  const superfluous = definition ? superfluousReplaced(tenant, observed) : undefined;
+  if (superfluous) return { step: { kind: 'stopTask', task: superfluous, reason: replacedReason(superfluous, tenant) }, phase };
+
   const task = live[0];
   if (!task) {
     const recorded = observed.tasks.find((candidate) => candidate.arn === status.task?.arn);
-    if (recorded && isStopped(recorded) && !isInterrupted(recorded)) {
+    // A task stopped to be replaced (its plan or environment changed) did not fail.
+    if (recorded && isStopped(recorded) && !isInterrupted(recorded) && !isOutdated(recorded, tenant)) {
       return { step: { kind: 'recordStop', task: recorded }, phase };
     }
     if (settings.persistentData && settings.handover === 'stop-first') {
@@ -164,9 +217,8 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
     }
     const pending = retryPending(tenant, now);
     if (pending !== undefined) return { step: { kind: 'wait', afterMs: pending }, phase };
-    const spotExhausted = (status.spotFailures ?? 0) >= settings.spotAttemptsBeforeFallback;
-    const capacityProvider = spotExhausted && settings.fallbackToOnDemand ? 'FARGATE' : 'FARGATE_SPOT';
-    return { step: { kind: 'runTask', capacityProvider }, phase };
+    // No live task means the plan is configured: it was checked above.
+    return { step: { kind: 'runTask', capacityProvider: capacityFor(definition!, tenant, settings) }, phase };
   }
 
   if (!hasStarted(task)) {
@@ -197,11 +249,12 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
     return { step: { ...waiting, problem }, phase };
   }
 
-  // The new task serves: only now let go of an interrupted one, so there is no gap.
+  // The new task serves: only now let go of the one it replaces (interrupted, or started as
+  // another plan or environment), so there is no gap.
   const stale = observed.targets.find((candidate) => candidate.ip !== task.ip && candidate.health !== 'draining');
   if (stale) return { step: { kind: 'deregisterTarget', targetGroupArn, ip: stale.ip }, phase };
   const leftover = observed.tasks.find((candidate) => candidate !== task && !isStopped(candidate) && candidate.desiredStatus === 'RUNNING');
-  if (leftover) return { step: { kind: 'stopTask', task: leftover, reason: 'Dormouse: replaced after a Spot interruption' }, phase };
+  if (leftover) return { step: { kind: 'stopTask', task: leftover, reason: replacedReason(leftover, tenant) }, phase };
 
   if (observed.rule && observed.rule.targetGroupArn !== targetGroupArn) {
     return { step: { kind: 'deleteRule', ruleArn: observed.rule.arn }, phase };
@@ -210,9 +263,17 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
   return { step: { kind: 'done' }, phase: 'Running' };
 }
 
+/** A live task started as another plan or environment that does not serve, or serves beside another such one. */
+function superfluousReplaced(tenant: Tenant, observed: Observation): ObservedTask | undefined {
+  const replaced = liveTasks(observed.tasks).filter((task) => isOutdated(task, tenant));
+  const serving = replaced.find((task) => observed.targets.some((target) => target.ip === task.ip && target.health === 'healthy'));
+  return replaced.find((task) => task !== serving);
+}
+
 /**
  * Invariant 1 with persistent data: no new task mounts the data while an old one may still
- * write it. The old task (interrupted, or told to stop) is let go of first: its rule, so visitors
+ * write it. The old task (interrupted, told to stop, or started as another plan or environment)
+ * is let go of first: its rule, so visitors
  * see the waking page instead of errors, then the task itself, and only once ECS says STOPPED
  * does the replacement start.
  */

@@ -25,6 +25,8 @@ import { isValidSlug } from '../domain/slug.js';
 import { publicView, reasonFor, type Audience, type Desired, type Tenant } from '../domain/tenant.js';
 import { usageToDate } from '../domain/usage.js';
 import { changeDesired } from '../app/change-desired.js';
+import { changeTenant } from '../app/change-tenant.js';
+import { runsOlderPlan } from '../domain/tenant-changes.js';
 import { signup, type SignupInput } from '../app/signup.js';
 import { verifyEmail } from '../app/verify-email.js';
 import { exportTenantData, restoreTenantData, restoreUploadLink } from '../app/tenant-data.js';
@@ -39,7 +41,8 @@ import { audienceOf, authorizeForTenant, identifyCaller, requireAdmin, requireCr
 import { header, jsonBody, prefersJson } from './request.js';
 import { HSTS, errorResponse, json, type HttpResponse } from './responses.js';
 import { signupPageResponse } from './signup-page.js';
-import { idempotencyKey, listQuery, parseInput, signupBody, uploadIdParam, verifyQuery } from './schemas.js';
+import { PLANS_CACHE_CONTROL, publicPlanViews } from './plan-views.js';
+import { idempotencyKey, listQuery, parseInput, signupBody, tenantChangesBody, uploadIdParam, verifyQuery } from './schemas.js';
 import * as z from 'zod/mini';
 
 export interface ApiDeps {
@@ -83,7 +86,21 @@ export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Pr
 
 export function createApiHandler(deps: ApiDeps): ApiHandler {
   const { store, clock, config, logger } = deps;
-  const view = (tenant: Tenant, audience: Audience = 'anonymous') => publicView(tenant, tenantUrl(config.baseUrl, tenant.id), audience);
+  const view = (tenant: Tenant, audience: Audience = 'anonymous') => {
+    const planOutdated = runsOlderPlan(tenant, config.plans);
+    return {
+      ...publicView(tenant, tenantUrl(config.baseUrl, tenant.id), audience),
+      ...(planOutdated !== undefined ? { planOutdated } : {}),
+    };
+  };
+  /** What operators see of a tenant: the record without its secrets. */
+  const adminView = (tenant: Tenant) => ({
+    ...view(tenant, 'admin'),
+    email: tenant.email,
+    ...(tenant.spec.environment ? { environment: tenant.spec.environment } : {}),
+    ...(tenant.spec.keepWarm ? { keepWarm: tenant.spec.keepWarm } : {}),
+    status: { ...tenant.status, lastError: reasonFor(tenant.status, 'admin') },
+  });
 
   const idempotency = new IdempotencyConfig({
     eventKeyJmesPath: 'idempotencyKey',
@@ -102,7 +119,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   const signupDeps = {
     store,
     clock,
-    trialDays: config.trialDays,
+    plans: config.plans,
     maxTenants: config.maxTenants,
     limiter: deps.limiter,
     signupsPerHour: config.signupsPerHour,
@@ -135,7 +152,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     let result;
     try {
       result = await verifyEmail(
-        { store, clock, trialDays: config.trialDays, maxTenants: config.maxTenants, limiter: deps.limiter },
+        { store, clock, plans: config.plans, maxTenants: config.maxTenants, limiter: deps.limiter },
         tenantId,
         code,
         clientAddress(event, config.trustForwardedFor),
@@ -209,6 +226,11 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     { method: 'GET', pattern: /^\/$/, run: async () => ({ ...signupPage, headers: { ...signupPage.headers } }) },
     { method: 'GET', pattern: /^\/healthz$/, run: healthz },
     { method: 'GET', pattern: /^\/verify$/, run: async ({ event }) => verifyResponse(event) },
+    {
+      method: 'GET',
+      pattern: /^\/plans$/,
+      run: async () => json(200, publicPlanViews(config.plans), { 'cache-control': PLANS_CACHE_CONTROL }),
+    },
     ...(deps.outbox
       ? [
           {
@@ -241,12 +263,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         const query = parseInput(listQuery, event.queryStringParameters ?? {}, 'query');
         const page = await store.list(query);
         return json(200, {
-          items: page.items.map((tenant) => ({
-            ...view(tenant, 'admin'),
-            email: tenant.email,
-            status: { ...tenant.status, lastError: reasonFor(tenant.status, 'admin') },
-            costToDate: usageToDate(tenant, clock.now(), PRICES).costToDate,
-          })),
+          items: page.items.map((tenant) => ({ ...adminView(tenant), costToDate: usageToDate(tenant, clock.now(), PRICES).costToDate })),
           ...(page.cursor ? { cursor: page.cursor } : {}),
         });
       },
@@ -267,6 +284,22 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         const tenant = await loadTenant(id);
         authorizeForTenant(caller, tenant);
         return json(200, usageToDate(tenant, clock.now(), PRICES));
+      },
+    },
+    {
+      method: 'PATCH',
+      pattern: /^\/tenants\/([^/]+)$/,
+      adminOnly: true,
+      run: async ({ event, id }) => {
+        const changes = parseInput(tenantChangesBody, jsonBody(event), 'change');
+        const tenant = await changeTenant({ store, clock, plans: config.plans }, id, changes);
+        logger.info('Tenant changed', {
+          tenantId: id,
+          fields: Object.keys(changes),
+          plan: tenant.spec.plan,
+          generation: tenant.spec.generation,
+        });
+        return json(200, adminView(tenant));
       },
     },
     { method: 'DELETE', pattern: /^\/tenants\/([^/]+)$/, run: command('deleted') },

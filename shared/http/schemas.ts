@@ -1,6 +1,7 @@
 // zod's mini build, as in shared/config/settings.ts: the API loads these at every cold start.
 import * as z from 'zod/mini';
 import type { $ZodType, output } from 'zod/v4/core';
+import { environmentSchema, keepWarmSchema } from '../config/plans.js';
 import { UPLOAD_ID_PATTERN } from '../domain/data-archives.js';
 import { ValidationError } from '../domain/errors.js';
 import { slugProblem } from '../domain/slug.js';
@@ -24,8 +25,26 @@ const email = z.pipe(
 export const signupBody = z.strictObject({
   slug,
   email,
-  plan: z._default(requiredString(), 'trial'),
+  /** Checked against the public plans by the signup itself: absent means the default plan. */
+  plan: z.optional(requiredString()),
 });
+
+const CHANGEABLE = ['plan', 'trialEndsAt', 'environment', 'keepWarm'] as const;
+
+/** An operator's change of a tenant (PATCH): at least one field, each checked as it is declared. */
+export const tenantChangesBody = z
+  .strictObject({
+    plan: z.optional(requiredString()),
+    trialEndsAt: z.optional(z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time such as 2026-12-31T18:00:00Z' })),
+    environment: z.optional(environmentSchema),
+    keepWarm: z.optional(z.nullable(keepWarmSchema)),
+  })
+  .check(
+    z.refine((changes) => CHANGEABLE.some((field) => changes[field] !== undefined), {
+      message: `needs at least one of: ${CHANGEABLE.join(', ')}`,
+      abort: true,
+    }),
+  );
 
 const LIMIT_RANGE = 'must be a whole number from 1 to 100';
 

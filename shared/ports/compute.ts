@@ -1,4 +1,4 @@
-import type { CapacityProvider } from '../domain/tenant.js';
+import type { CapacityProvider, LaunchedAs } from '../domain/tenant.js';
 import type { ObservedTask } from '../domain/task.js';
 
 // The value types are the domain's; re-exported so that adapters find it with the port.
@@ -11,6 +11,18 @@ export interface RunTaskRequest {
   /** Same token, same task: a retried call cannot start a second one. */
   clientToken: string;
   capacityProvider: CapacityProvider;
+  /** The tenant's plan: on AWS it picks the task definition when the plan has an image of its own. */
+  plan: string;
+  /** Task size from the plan: CPU units (1024 = 1 vCPU) and memory in MiB. Not enforced locally. */
+  cpu: number;
+  memory: number;
+  /**
+   * The plan's environment with the tenant's own over it. The platform's own variables
+   * (TENANT_ID, TENANT_HOST, DATA_DIR…) are set by the adapter after these, so they always win.
+   */
+  environment: Record<string, string>;
+  /** Carried by the task and reported back in `ObservedTask.launchedAs`. */
+  launchedAs: LaunchedAs;
   /** From `Storage.ensure`: the tenant's persistent data, mounted at the task's data path. */
   volume?: string;
 }

@@ -7,11 +7,12 @@
 export interface Storage {
   /**
    * Creates the tenant's directory and what its task needs to mount it, or finds them: safe to
-   * repeat, and brought up to date with the installation's current task definition. Returns the
-   * reference `Compute.runTask` takes as `volume`. Something of that name that is another
-   * tenant's or installation's is refused (ForeignResourceError).
+   * repeat, and brought up to date with the task definition of the tenant's `plan` (the
+   * installation's, unless the plan has an image of its own). Returns the reference
+   * `Compute.runTask` takes as `volume`. Something of that name that is another tenant's or
+   * installation's is refused (ForeignResourceError).
    */
-  ensure(tenantId: string): Promise<string>;
+  ensure(tenantId: string, options?: { plan?: string }): Promise<string>;
   /**
    * Removes the tenant's files and everything made to mount them. Safe to repeat, and to call
    * for a tenant that never had any. Called only once no task of the tenant runs.

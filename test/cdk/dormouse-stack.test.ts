@@ -16,6 +16,7 @@ import {
   loadWakeConfig,
   unknownSettings,
 } from '../../shared/config.js';
+import { builtInPlans } from '../../shared/domain/plans.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
 import {
@@ -914,6 +915,7 @@ describe('the HTTP API', () => {
     'POST /tenants/{id}/passivate',
     'POST /tenants/{id}/wake',
     'POST /tenants/{id}/export',
+    'GET /tenants/{id}/usage',
   ];
   const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
 
@@ -1151,6 +1153,8 @@ describe('the functions', () => {
       pageSize: 100,
       budgetMs: 40_000,
       stuckMs: 15 * 60_000,
+      // Written out by the CDK app: the built-in plans at the configured size.
+      plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
     });
     expect(byId(functionId(synth.template, 'dormouse-sweep')).Properties.Environment.Variables.DORMOUSE_LOAD_BALANCER_FULL_NAME).toEqual({
       'Fn::GetAtt': [albId, 'LoadBalancerFullName'],

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Compute, ObservedTask } from '../../shared/ports/compute.js';
 import type { TaskInventory } from '../../shared/ports/inventory.js';
+import { TRIAL_LAUNCH } from '../support/launch.js';
 
 /** One implementation of the Compute port (and its inventory), with a way to let time pass. */
 export interface ComputeSubject {
@@ -58,6 +59,7 @@ export function describeComputeContract(
       host: `${tenantId}.trials.example.com`,
       clientToken,
       capacityProvider: 'FARGATE_SPOT' as const,
+      ...TRIAL_LAUNCH,
     });
 
     async function run(tenantId: string): Promise<ObservedTask> {
@@ -83,6 +85,22 @@ export function describeComputeContract(
       const running = await until('acme', task.arn, (found) => found.lastStatus === 'RUNNING');
       expect(running.ip).toBeTruthy();
       expect(running.tenantId).toBe('acme');
+    });
+
+    it("reports what each task was started as, from the start and whenever its tenant's tasks are looked at", async () => {
+      const launchedAs = { plan: 'pro', revision: 'a1b2c3d4e5f6', environment: '0f1e2d3c4b5a' };
+      const started = await compute.runTask({ ...request('acme'), plan: 'pro', launchedAs });
+      if (!started.started) throw new Error(`runTask did not start a task: ${started.reason}`);
+      expect(started.task.launchedAs).toEqual(launchedAs);
+      const trial = await run('acme');
+
+      const seen = await compute.tenantTasks('acme', [started.task.arn, trial.arn]);
+      expect(Object.fromEntries(seen.map((task) => [task.arn, task.launchedAs]))).toEqual({
+        [started.task.arn]: launchedAs,
+        [trial.arn]: TRIAL_LAUNCH.launchedAs,
+      });
+      const running = await until('acme', started.task.arn, (found) => found.lastStatus === 'RUNNING');
+      expect(running.launchedAs).toEqual(launchedAs);
     });
 
     it('starts one task for one client token, however often the call is repeated', async () => {

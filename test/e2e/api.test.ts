@@ -532,6 +532,64 @@ describe('routing', () => {
     const response = await call('/tenants/acme', { method: 'PUT', token: ADMIN });
 
     expect(response.status).toBe(405);
-    expect(response.headers.get('allow')).toBe('GET, DELETE');
+    expect(response.headers.get('allow')).toBe('GET, PATCH, DELETE');
+  });
+});
+
+describe('plans over HTTP in embedded mode', () => {
+  const EXAMPLE_PLANS = new URL('../../examples/plans.json', import.meta.url).pathname;
+  let builtIn: Awaited<ReturnType<typeof startApi>>;
+  let example: Awaited<ReturnType<typeof startApi>>;
+  beforeAll(async () => {
+    [builtIn, example] = await Promise.all([startApi({ DORMOUSE_IDLE_SECONDS: '90' }), startApi({ DORMOUSE_PLANS: EXAMPLE_PLANS })]);
+  });
+  afterAll(async () => {
+    await Promise.all([builtIn?.embedded.stop(), example?.embedded.stop()]);
+  });
+
+  it('lists the plans the tenants run on: the built-in trial sleeps after DORMOUSE_IDLE_SECONDS', async () => {
+    const response = await builtIn.call('/plans');
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('public, max-age=60');
+    expect(response.body).toEqual({
+      plans: [{ name: 'trial', cpu: 256, memory: 512, capacity: 'spot', sleepAfterMinutes: 1.5, trialDays: 14 }],
+    });
+  });
+
+  it('lists the public plans of DORMOUSE_PLANS and signs up for one of them', async () => {
+    const plans = await example.call('/plans');
+    const signup = await example.call('/tenants', {
+      method: 'POST',
+      body: { slug: 'teamco', email: 'ann@teamco.test', plan: 'team-trial' },
+    });
+    const status = await example.call('/tenants/teamco');
+
+    expect(plans.body.plans.map((plan: { name: string }) => plan.name)).toEqual(['trial', 'team-trial']);
+    expect(signup.status).toBe(202);
+    expect(status.body).toMatchObject({ plan: 'team-trial', trialEndsAt: expect.any(String) });
+    const days = (Date.parse(status.body.trialEndsAt) - Date.parse(status.body.createdAt)) / 86_400_000;
+    expect(days).toBe(30);
+  });
+
+  it('refuses a plan that is not offered at signup with 400 naming the ones that are', async () => {
+    const response = await example.call('/tenants', { method: 'POST', body: { slug: 'sneaky', email: 'eve@sneaky.test', plan: 'pro' } });
+
+    expect(response.status).toBe(400);
+    expect(response.body.error.fields).toEqual({ plan: 'must be one of: trial, team-trial' });
+  });
+
+  it('converts a trial with PATCH: the admin moves it to pro and it no longer has an end date', async () => {
+    await example.call('/tenants', { method: 'POST', body: { slug: 'convertme', email: 'bob@convertme.test' } });
+
+    const refused = await example.call('/tenants/convertme', { method: 'PATCH', body: { plan: 'pro' } });
+    const changed = await example.call('/tenants/convertme', { method: 'PATCH', body: { plan: 'pro' }, token: ADMIN });
+    const status = await example.call('/tenants/convertme');
+
+    expect(refused.status).toBe(401);
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ id: 'convertme', plan: 'pro', generation: 2, email: 'bob@convertme.test' });
+    expect(status.body).toMatchObject({ plan: 'pro', generation: 2 });
+    expect(status.body).not.toHaveProperty('trialEndsAt');
   });
 });

@@ -472,6 +472,26 @@ describe('npm start, as a first-time user meets it', () => {
     30_000,
   );
 
+  it('fails at once on a bad plans file, naming each plan and field, with nothing left running', async () => {
+    const dir = tempDir();
+    const plans = [
+      { name: 'trial', cpu: 300, trialDays: 14, public: true },
+      { name: 'pro', memory: 4096, capacity: 'reserved' },
+    ];
+    const run = startScript({ DORMOUSE_PLANS: JSON.stringify(plans), DORMOUSE_DATA_DIR: '.dormouse' }, dir);
+
+    expect(await exitWithin(run, 15_000)).toBe(1);
+    expect(run.stderr.text.trim()).toBe(
+      [
+        'Invalid configuration:',
+        '  DORMOUSE_PLANS: plan "trial", cpu: must be one of 256, 512, 1024, 2048, 4096, 8192, 16384',
+        '  DORMOUSE_PLANS: plan "pro", capacity: must be one of: spot, on-demand',
+      ].join('\n'),
+    );
+    // Stopped before anything started: not even the data directory was made.
+    expect(existsSync(join(dir, '.dormouse'))).toBe(false);
+  }, 30_000);
+
   it.each(['DORMOUSE_API_PORT', 'DORMOUSE_GATEWAY_PORT', 'DORMOUSE_DYNAMODB_PORT'])(
     'says in one line that the port of %s is in use and exits non-zero',
     async (variable) => {

@@ -1,6 +1,6 @@
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeTasksCommand, ECSClient, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import { DescribeTasksCommand, ECSClient, ListTasksCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import {
   DeleteRuleCommand,
   DeleteTargetGroupCommand,
@@ -25,6 +25,7 @@ import { INSTALLATION_TAG, TENANT_TAG } from '../../shared/adapters/common/names
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { reconcilerEnv, TEST_LISTENER_ARN } from '../support/reconciler-env.js';
+import { TRIAL_LAUNCH } from '../support/launch.js';
 
 const cloudWatch = mockClient(CloudWatchClient);
 const ecs = mockClient(ECSClient);
@@ -164,6 +165,27 @@ describe('reconcilerDeps', () => {
 
     expect(settings).toMatchObject({ maxRestarts: 5, handover: 'overlap', persistentData: false, maxActiveTenants: 90 });
     expect(settings.hostFor('acme')).toBe('acme.trials.example.com');
+  });
+
+  it("starts a plan with an image of its own on that plan's task definition", async () => {
+    // Prepare
+    const proDefinition = 'arn:aws:ecs:eu-west-1:111122223333:task-definition/dormouse-tenant-pro:4';
+    const config = loadReconcilerConfig(reconcilerEnv({ DORMOUSE_PLAN_TASK_DEFINITIONS: JSON.stringify({ pro: proDefinition }) }));
+    ecs.on(RunTaskCommand).resolves({ tasks: [{ taskArn: 'arn:aws:ecs:eu-west-1:111122223333:task/dormouse/1', group: 'tenant:acme' }] });
+    const { compute } = reconcilerDeps(config, { dynamoClient: new DynamoDBClient({}), ecsClient: new ECSClient({}) });
+
+    // Act
+    await compute.runTask({
+      ...TRIAL_LAUNCH,
+      tenantId: 'acme',
+      host: 'acme.trials.example.com',
+      clientToken: 'acme-g1-r1',
+      capacityProvider: 'FARGATE',
+      plan: 'pro',
+    });
+
+    // Assess
+    expect(ecs).toHaveReceivedCommandWith(RunTaskCommand, { taskDefinition: proDefinition });
   });
 });
 

@@ -13,8 +13,9 @@ import {
 } from '@aws-sdk/client-ecs';
 import type { ListTasksCommandInput, RunTaskCommandInput, Task } from '@aws-sdk/client-ecs';
 import { ClientTokenError, EcsCompute, toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
-import { INSTALLATION_TAG, TENANT_TAG, startedBy } from '../../shared/adapters/common/names.js';
+import { INSTALLATION_TAG, LAUNCHED_AS_TAG, TENANT_TAG, startedBy } from '../../shared/adapters/common/names.js';
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
+import { TRIAL_LAUNCH } from '../support/launch.js';
 
 const CLUSTER = 'dormouse-tenants';
 const TASK_DEFINITION = 'arn:aws:ecs:eu-west-1:123456789012:task-definition/tenant-app:7';
@@ -23,9 +24,11 @@ const SECURITY_GROUPS = ['sg-tenants'];
 const CAPACITY_WORDING = 'Capacity is unavailable at this time. Please try again later or in a different availability zone';
 
 const ecs = mockClient(ECSClient);
+/** TRIAL_LAUNCH's tag value: plan, revision, environment digest. */
+const TRIAL_TAG = `trial/${TRIAL_LAUNCH.launchedAs.revision}/${TRIAL_LAUNCH.launchedAs.environment}`;
 const INSTALLATION = 'prod';
 
-function compute(options: { client?: ECSClient; assignPublicIp?: boolean } = {}): EcsCompute {
+function compute(options: { client?: ECSClient; assignPublicIp?: boolean; planTaskDefinitions?: Record<string, string> } = {}): EcsCompute {
   return new EcsCompute({
     client: options.client ?? new ECSClient({ region: 'eu-west-1' }),
     installation: INSTALLATION,
@@ -35,6 +38,7 @@ function compute(options: { client?: ECSClient; assignPublicIp?: boolean } = {})
     subnets: SUBNETS,
     securityGroups: SECURITY_GROUPS,
     ...(options.assignPublicIp === undefined ? {} : { assignPublicIp: options.assignPublicIp }),
+    ...(options.planTaskDefinitions ? { planTaskDefinitions: options.planTaskDefinitions } : {}),
   });
 }
 
@@ -94,6 +98,8 @@ function expectedRunTask(
     group: 'tenant:acme',
     networkConfiguration: { awsvpcConfiguration: { subnets: SUBNETS, securityGroups: SECURITY_GROUPS, assignPublicIp } },
     overrides: {
+      cpu: '256',
+      memory: '512',
       containerOverrides: [
         {
           name: 'app',
@@ -104,14 +110,14 @@ function expectedRunTask(
         },
       ],
     },
-    tags: owner('acme'),
+    tags: [...owner('acme')!, { key: LAUNCHED_AS_TAG, value: TRIAL_TAG }],
     enableECSManagedTags: true,
     propagateTags: 'TASK_DEFINITION',
   };
 }
 
 function runRequest(capacityProvider: CapacityProvider = 'FARGATE_SPOT', clientToken = 'acme-gen-3-attempt-1') {
-  return { tenantId: 'acme', host: 'acme.trials.example.com', clientToken, capacityProvider };
+  return { tenantId: 'acme', host: 'acme.trials.example.com', clientToken, capacityProvider, ...TRIAL_LAUNCH };
 }
 
 beforeEach(() => {
@@ -146,10 +152,68 @@ describe('EcsCompute.runTask', () => {
           lastStatus: 'PROVISIONING',
           desiredStatus: 'RUNNING',
           capacityProvider,
+          launchedAs: TRIAL_LAUNCH.launchedAs,
         },
       });
     },
   );
+
+  it("starts a plan's size and environment, the tenant's over the plan's and the platform's over both, tagged with what it was started as", async () => {
+    // Prepare
+    ecs.on(RunTaskCommand).resolves({ tasks: [ecsTask('t-1')] });
+    const launchedAs = { plan: 'pro', revision: 'aaaaaaaaaaaa', environment: 'bbbbbbbbbbbb' };
+
+    // Act
+    await compute().runTask({
+      ...runRequest('FARGATE'),
+      plan: 'pro',
+      cpu: 1024,
+      memory: 2048,
+      environment: { GREETING: 'hello', TENANT_ID: 'someone-else' },
+      launchedAs,
+    });
+
+    // Assess
+    expect(ecs.commandCalls(RunTaskCommand)[0]?.args[0].input).toStrictEqual({
+      ...expectedRunTask('FARGATE'),
+      overrides: {
+        cpu: '1024',
+        memory: '2048',
+        containerOverrides: [
+          {
+            name: 'app',
+            environment: [
+              { name: 'GREETING', value: 'hello' },
+              { name: 'TENANT_ID', value: 'acme' },
+              { name: 'TENANT_HOST', value: 'acme.trials.example.com' },
+            ],
+          },
+        ],
+      },
+      tags: [...owner('acme')!, { key: LAUNCHED_AS_TAG, value: 'pro/aaaaaaaaaaaa/bbbbbbbbbbbb' }],
+    });
+  });
+
+  it("runs a plan's own task definition when it has one, and the installation's for the other plans", async () => {
+    // Prepare
+    const proDefinition = 'arn:aws:ecs:eu-west-1:123456789012:task-definition/tenant-app-pro:3';
+    ecs.on(RunTaskCommand).resolves({ tasks: [ecsTask('t-1')] });
+    const withPlans = compute({ planTaskDefinitions: { pro: proDefinition } });
+
+    // Act
+    await withPlans.runTask({ ...runRequest('FARGATE', 'pro-1'), plan: 'pro' });
+    await withPlans.runTask(runRequest('FARGATE_SPOT', 'trial-1'));
+
+    // Assess
+    expect(ecs.commandCalls(RunTaskCommand).map((call) => call.args[0].input.taskDefinition)).toEqual([proDefinition, TASK_DEFINITION]);
+  });
+
+  it('refuses to tag a task with a launch that is not a plan name and two digests, before calling ECS', async () => {
+    await expect(
+      compute().runTask({ ...runRequest(), launchedAs: { plan: 'Trial Plan', revision: 'x', environment: 'y' } }),
+    ).rejects.toThrow(RangeError);
+    expect(ecs).not.toHaveReceivedCommand(RunTaskCommand);
+  });
 
   it("runs the tenant's own task definition when given one as its volume, with nothing else changed", async () => {
     // Prepare
@@ -319,6 +383,28 @@ describe('EcsCompute.tenantTasks', () => {
         stoppedReason: 'Task failed to start',
         containerReason: 'CannotPullContainerError: pull image manifest has been retried 5 time(s)',
       },
+    ]);
+  });
+
+  it('reads what each task was started as from its tag, and nothing from a tag that does not read as one', async () => {
+    // Prepare
+    ecs.on(ListTasksCommand).resolves({ taskArns: [arn('pro'), arn('before-plans'), arn('hand-tagged')] });
+    ecs.on(DescribeTasksCommand).resolves({
+      tasks: [
+        ecsTask('pro', { tags: [...owner('acme')!, { key: LAUNCHED_AS_TAG, value: 'pro/0123456789ab/abcdefabcdef' }] }),
+        ecsTask('before-plans'),
+        ecsTask('hand-tagged', { tags: [...owner('acme')!, { key: LAUNCHED_AS_TAG, value: 'pro' }] }),
+      ],
+    });
+
+    // Act
+    const tasks = await compute().tenantTasks('acme', []);
+
+    // Assess
+    expect(tasks.map((task) => [task.arn, task.launchedAs])).toEqual([
+      [arn('pro'), { plan: 'pro', revision: '0123456789ab', environment: 'abcdefabcdef' }],
+      [arn('before-plans'), undefined],
+      [arn('hand-tagged'), undefined],
     ]);
   });
 

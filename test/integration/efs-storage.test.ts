@@ -43,8 +43,9 @@ const NEW_BASE_ARN = `${TASK_DEFINITIONS}/dormouse-tenant:8`;
 const FAMILY = 'dm-prod-acme';
 const ACCESS_POINT = 'fsap-0aaaaaaaaaaaaaaa1';
 
-function storage(): EfsStorage {
+function storage(planTaskDefinitions?: Record<string, string>): EfsStorage {
   return new EfsStorage({
+    ...(planTaskDefinitions ? { planTaskDefinitions } : {}),
     efsClient: new EFSClient({ region: 'eu-west-1' }),
     ecsClient: new ECSClient({ region: 'eu-west-1' }),
     lambdaClient: new LambdaClient({ region: 'eu-west-1' }),
@@ -290,6 +291,39 @@ describe('EfsStorage.ensure', () => {
     expect(ecs).toHaveReceivedCommandExactlyOnceWith(DeleteTaskDefinitionsCommand, {
       taskDefinitions: [`${TASK_DEFINITIONS}/${FAMILY}:1`],
     });
+  });
+
+  it("registers a new revision over the task definition of the tenant's new plan when that plan has its own, and goes back to the installation's", async () => {
+    // Prepare
+    const proArn = `${TASK_DEFINITIONS}/dormouse-tenant-pro:3`;
+    givenBase();
+    ecs.on(DescribeTaskDefinitionCommand, { taskDefinition: proArn }).resolves({ taskDefinition: baseDefinition(proArn) });
+    ecs
+      .on(DescribeTaskDefinitionCommand, { taskDefinition: FAMILY })
+      .resolvesOnce(tenantDefinition(1))
+      .resolves(tenantDefinition(2, proArn));
+    efs.on(CreateAccessPointCommand).rejects(alreadyExists(ACCESS_POINT));
+    efs.on(DescribeAccessPointsCommand).resolves({ AccessPoints: [accessPoint(ACCESS_POINT, 'acme')] });
+    ecs
+      .on(RegisterTaskDefinitionCommand)
+      .resolvesOnce({ taskDefinition: { taskDefinitionArn: `${TASK_DEFINITIONS}/${FAMILY}:2` } })
+      .resolves({ taskDefinition: { taskDefinitionArn: `${TASK_DEFINITIONS}/${FAMILY}:3` } });
+    const adapter = storage({ pro: proArn });
+
+    // Act
+    const onPro = await adapter.ensure('acme', { plan: 'pro' });
+    const backOnTrial = await adapter.ensure('acme', { plan: 'trial' });
+
+    // Assess
+    expect([onPro, backOnTrial]).toEqual([`${TASK_DEFINITIONS}/${FAMILY}:2`, `${TASK_DEFINITIONS}/${FAMILY}:3`]);
+    expect(ecs.commandCalls(RegisterTaskDefinitionCommand).map((call) => call.args[0].input)).toStrictEqual([
+      expectedRegistration(proArn),
+      expectedRegistration(BASE_ARN),
+    ]);
+    expect(ecs.commandCalls(DeregisterTaskDefinitionCommand).map((call) => call.args[0].input)).toStrictEqual([
+      { taskDefinition: `${TASK_DEFINITIONS}/${FAMILY}:1` },
+      { taskDefinition: `${TASK_DEFINITIONS}/${FAMILY}:2` },
+    ]);
   });
 
   it('makes a new access point and revision when the one the task definition mounts is gone', async () => {

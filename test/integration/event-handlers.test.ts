@@ -3,7 +3,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { ParseError } from '@aws-lambda-powertools/parser/errors';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
-import { newTenant, type Tenant } from '../../shared/domain/tenant.js';
+import { newTenant, type TaskStatus, type Tenant } from '../../shared/domain/tenant.js';
 import { createReconcileHandler, type TenantEvent } from '../../shared/events/reconcile-handler.js';
 import { createTaskEventsHandler, type TaskStateChangeEvent } from '../../shared/events/task-events-handler.js';
 import { createTestTables } from '../support/dynamodb.js';
@@ -112,7 +112,7 @@ function tenantChanged(detail: Record<string, unknown>) {
 }
 
 describe('task events handler', () => {
-  async function setUp(): Promise<{ store: DynamoDbTenantStore; recorded: Tenant }> {
+  async function setUp(task: Partial<TaskStatus> = {}): Promise<{ store: DynamoDbTenantStore; recorded: Tenant }> {
     const tables = await createTestTables();
     const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
     const created = await store.create(
@@ -132,11 +132,24 @@ describe('task events handler', () => {
         ...created.status,
         phase: 'Provisioning',
         slot: true,
-        task: { arn: TASK_ARN, capacityProvider: 'FARGATE_SPOT', lastStatus: 'PENDING', eventVersion: 2 },
+        task: { arn: TASK_ARN, capacityProvider: 'FARGATE_SPOT', lastStatus: 'PENDING', eventVersion: 2, ...task },
       },
     });
     return { store, recorded };
   }
+
+  it('keeps what the task was started as, which task events cannot say (they carry no tags)', async () => {
+    // Prepare
+    const launchedAs = { plan: 'pro', revision: '0123456789ab', environment: 'abcdefabcdef' };
+    const { store } = await setUp({ launchedAs });
+    const handler = createTaskEventsHandler({ store }, silent('dormouse-task-events'));
+
+    // Act
+    await handler(taskStateChange(), localLambdaContext('dormouse-task-events', REQUEST_ID, 3_000));
+
+    // Assess
+    expect((await store.get('acme'))!.status.task).toMatchObject({ lastStatus: 'RUNNING', eventVersion: 3, launchedAs });
+  });
 
   it('records what an ECS Task State Change says about the tenant task', async () => {
     // Prepare

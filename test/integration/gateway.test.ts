@@ -7,6 +7,7 @@ import { GatewayRouting, type GatewayRoutingOptions } from '../../shared/adapter
 import { ProcessCompute } from '../../shared/adapters/local/process-compute.js';
 import type { ObservedTask } from '../../shared/ports/compute.js';
 import { get, processGone, recordEvents, startTestServer, waitFor, type TestServer } from '../support/local.js';
+import { TRIAL_LAUNCH } from '../support/launch.js';
 
 const WINDOW = { start: new Date(0), end: new Date() };
 
@@ -21,6 +22,7 @@ async function runDemo(tenantId: string): Promise<ObservedTask> {
     host: `${tenantId}.localhost`,
     clientToken: `${tenantId}-1`,
     capacityProvider: 'FARGATE_SPOT',
+    ...TRIAL_LAUNCH,
   });
   if (!result.started) throw new Error(`${tenantId} did not start: ${result.reason}`);
   return (await recorder.until(result.task.arn, (task) => task.lastStatus === 'RUNNING')).task;

@@ -8,6 +8,7 @@ import { ProcessCompute, type ProcessComputeOptions } from '../../shared/adapter
 import type { RunTaskRequest } from '../../shared/ports/compute.js';
 import { liveMembers, processStartTime } from '../../shared/adapters/local/tenant-processes.js';
 import { get, processGone, recordEvents, waitFor } from '../support/local.js';
+import { TRIAL_LAUNCH } from '../support/launch.js';
 
 const node = process.execPath;
 const computes: ProcessCompute[] = [];
@@ -26,7 +27,7 @@ function newCompute(options: ProcessComputeOptions = {}) {
 }
 
 function request(tenantId: string, clientToken = `${tenantId}-g1-r1`): RunTaskRequest {
-  return { tenantId, host: `${tenantId}.localhost`, clientToken, capacityProvider: 'FARGATE_SPOT' };
+  return { tenantId, host: `${tenantId}.localhost`, clientToken, capacityProvider: 'FARGATE_SPOT', ...TRIAL_LAUNCH };
 }
 
 afterEach(async () => {
@@ -99,6 +100,22 @@ describe('ProcessCompute', () => {
     expect(await liveMembers(compute.pidOf(running.arn)!)).toContain(JSON.parse(whoami.body).pid);
     expect(await compute.tenantTasks('acme', [])).toEqual([running]);
     expect(await compute.allTenantTasks()).toEqual([running]);
+  });
+
+  it("passes the plan's and tenant's environment to the process, under the platform's own variables", async () => {
+    // Prepare
+    const { compute, until } = newCompute();
+
+    // Act
+    const result = await compute.runTask({ ...request('acme'), environment: { GREETING: 'hello', TENANT_ID: 'someone-else', PORT: '1' } });
+    if (!result.started) throw new Error('not started');
+    const { task: running } = await until(result.task.arn, (task) => task.lastStatus === 'RUNNING');
+
+    // Assess
+    const environ = readFileSync(`/proc/${compute.pidOf(running.arn)}/environ`, 'utf8').split('\0');
+    expect(environ).toContain('GREETING=hello');
+    expect(environ).toContain('TENANT_ID=acme');
+    expect(environ).toContain(`PORT=${running.ip!.split(':')[1]}`);
   });
 
   it('answers a repeated client token with the task it already started, running one process', async () => {

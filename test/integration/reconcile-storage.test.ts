@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { reconcile } from '../../shared/app/reconcile.js';
 import type { FakeCloudOptions } from '../support/fake-cloud.js';
 import { createWorld } from '../support/reconciler-world.js';
+import { TRIAL_LAUNCH } from '../support/launch.js';
 
 /** A world whose tasks mount the tenant's persistent data, replaced stop-first unless told otherwise. */
 function worldWithData(options: { cloud?: FakeCloudOptions; handover?: 'stop-first' | 'overlap' } = {}) {
@@ -193,6 +194,7 @@ describe('reconcile, with persistent data', () => {
       host: 'acme.trials.example.com',
       clientToken: 'unrecorded',
       capacityProvider: 'FARGATE_SPOT',
+      ...TRIAL_LAUNCH,
       volume: 'data/tenants/acme',
     });
     const stray = world.cloud.mountedTasksOf('acme').find((task) => task !== recorded)!;

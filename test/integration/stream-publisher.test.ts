@@ -13,6 +13,9 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../shared/adapters/local/dyn
 import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
 import { ConfigError, loadStreamPublisherConfig } from '../../shared/config.js';
 import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.js';
+import { changeTenant } from '../../shared/app/change-tenant.js';
+import { builtInPlans } from '../../shared/domain/plans.js';
+import { systemClock } from '../../shared/ports/clock.js';
 import { createStreamPublisherHandler, StreamRecordError } from '../../shared/events/stream-publisher.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { streamAsPipeBatch } from '../support/table-stream.js';
@@ -310,6 +313,31 @@ describe('the stream publisher on the real table stream (DynamoDB Local)', () =>
     expect(JSON.stringify(sent)).not.toContain(tokenHash);
     // The create wrote the tenant, its email claim and the counter; then three saves.
     expect(info).toHaveBeenCalledWith('Published tenant events', { records: 6, tenantChanges: 4, events: 4 });
+  });
+});
+
+describe('Tenant Plan Changed on the real table stream (DynamoDB Local)', () => {
+  it("is derived from an operator's plan change as stored: the old and new plan, and a conversion", async () => {
+    const tables = await createTestTables();
+    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    await store.create(
+      newTenant({ slug: 'umbrella', email: 'alice@umbrella.test', plan: 'trial', tokenHash, now: new Date(), trialDays: 14 }),
+      {
+        maxTenants: 10,
+      },
+    );
+    const plans = builtInPlans({ cpu: 256, memory: 512, idleMs: 900_000, trialDays: 14 });
+    await changeTenant({ store, clock: systemClock, plans }, 'umbrella', { plan: 'pro' });
+    const batch = await streamAsPipeBatch(tables);
+    const { handler } = build();
+
+    await handler(batch, context());
+
+    const sent = requests().flatMap((input) => input.Entries ?? []);
+    expect(sent.map((entry) => entry.DetailType)).toEqual(['Tenant Requested', 'Tenant Changed', 'Tenant Plan Changed', 'Tenant Changed']);
+    const planChanged = JSON.parse(sent[2]?.Detail ?? '{}');
+    expect(planChanged).toMatchObject({ tenantId: 'umbrella', previousPlan: 'trial', plan: 'pro', converted: true, generation: 2 });
+    expect(planChanged).not.toHaveProperty('trialEndsAt');
   });
 });
 

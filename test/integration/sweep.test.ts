@@ -8,6 +8,7 @@ import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.
 import type { PageQuery } from '../../shared/ports/tenant-store.js';
 import { FakeActivity } from '../support/fake-activity.js';
 import { createWorld } from '../support/reconciler-world.js';
+import { TRIAL_LAUNCH } from '../support/launch.js';
 
 const MINUTE = 60_000;
 
@@ -398,6 +399,7 @@ describe('sweep: drift repair', () => {
       host: 'ghost.trials.example.com',
       clientToken: 'ghost-1',
       capacityProvider: 'FARGATE_SPOT',
+      ...TRIAL_LAUNCH,
     });
     const ghostGroup = await world.cloud.ensureTargetGroup('ghost');
     await world.cloud.createRule('ghost', 'ghost.trials.example.com', ghostGroup);
@@ -511,6 +513,7 @@ describe('sweep: drift repair', () => {
       host: 'ghost.trials.example.com',
       clientToken: 'g-1',
       capacityProvider: 'FARGATE_SPOT',
+      ...TRIAL_LAUNCH,
       volume,
     });
 

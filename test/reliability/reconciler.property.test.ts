@@ -3,7 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { handleTaskEvent } from '../../shared/app/task-event.js';
 import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
-import { isSettled, newTenant, withDesired, type Desired, type Tenant } from '../../shared/domain/tenant.js';
+import {
+  isSettled,
+  newTenant,
+  withDesired,
+  type Desired,
+  type LaunchedAs,
+  type Tenant,
+  type TenantSpec,
+} from '../../shared/domain/tenant.js';
+import { environmentDigest } from '../../shared/domain/plans.js';
 import type { TenantStore } from '../../shared/ports/tenant-store.js';
 import { toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
 import type { Compute, ObservedTask } from '../../shared/ports/compute.js';
@@ -17,7 +26,8 @@ import { CrashError, FakeCloud, type FaultKind } from '../support/fake-cloud.js'
 import { ManualClock, testSettings } from '../support/reconciler-world.js';
 
 /**
- * Invariants 1–4 (and 6, with persistent data) of the design under random interleavings: commands, concurrent reconciles
+ * Invariants 1–4 (and 6, with persistent data) of the design under random interleavings: commands
+ * (among them plan and environment changes, which replace the tenant's task), concurrent reconciles
  * (some watching through short waits, some of those abandoned while they hold the lease),
  * ECS events duplicated, reordered and dropped, Spot interruptions, throttling, and crashes
  * between any two steps (after an AWS call, or after a DynamoDB write).
@@ -46,6 +56,8 @@ const STORAGE_OPERATIONS = ['EnsureStorage', 'RemoveStorage'];
 
 type Action =
   | { kind: 'desire'; tenant: number; desired: Desired }
+  /** A plan or environment change, as the admin API makes it. */
+  | { kind: 'respec'; tenant: number; plan: string; dark: boolean }
   | { kind: 'reconcile'; tenant: number; concurrently: boolean; watch?: { owner: string; maxWaitMs: number } }
   | { kind: 'tick' }
   | { kind: 'deliver'; pick: number; duplicate: boolean; drop: boolean }
@@ -62,6 +74,15 @@ const actionsOver = (operations: string[]): fc.Arbitrary<Action> =>
         kind: fc.constant('desire' as const),
         tenant: tenantIndex,
         desired: fc.constantFrom<Desired>('running', 'passivated', 'deleted'),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('respec' as const),
+        tenant: tenantIndex,
+        plan: fc.constantFrom('trial', 'pro'),
+        dark: fc.boolean(),
       }),
     },
     {
@@ -122,7 +143,7 @@ interface CloudWorld {
   drain(): void;
   /** A Spot interruption of the tenant's running task, if it has one. */
   interrupt(tenantId: string): void;
-  liveTasksOf(tenantId: string): Array<{ ip?: string }>;
+  liveTasksOf(tenantId: string): Array<{ ip?: string; launchedAs?: LaunchedAs }>;
   rulesOf(tenantId: string): unknown[];
   /** Each target as `<ip>:<health>`. */
   targetGroupsOf(tenantId: string): Array<{ targets: string[] }>;
@@ -245,6 +266,8 @@ async function runScenario(
     settings: { ...testSettings, leaseMs: 20_000, backoffMaxMs: 20_000, ...data },
   };
   const desired = new Map<string, Desired>();
+  /** What each tenant's spec asks its task to be started as: plan and environment. */
+  const specs = new Map<string, Pick<TenantSpec, 'plan' | 'environment'>>();
   for (const id of TENANTS) {
     const tenant = newTenant({
       slug: `${id}${run}`,
@@ -256,6 +279,7 @@ async function runScenario(
     });
     await plainStore.create({ ...tenant, id }, { maxTenants: 100 });
     desired.set(id, 'running');
+    specs.set(id, { plan: 'trial' });
   }
 
   let delivered = 0;
@@ -268,7 +292,13 @@ async function runScenario(
     }
   };
   const assertAtMostOneLiveTask = () => {
-    for (const id of TENANTS) expect(cloud.liveTasksOf(id).length, `live tasks of ${id}`).toBeLessThanOrEqual(1);
+    for (const id of TENANTS) {
+      const live = cloud.liveTasksOf(id);
+      // A replacement runs the new task beside the one it replaces until the new one serves (no
+      // gap): two at most, and only one ever started as what the tenant now asks for.
+      expect(live.filter((task) => startedAsAsked(task, specs.get(id)!)).length, `current live tasks of ${id}`).toBeLessThanOrEqual(1);
+      expect(live.length, `live tasks of ${id}`).toBeLessThanOrEqual(2);
+    }
     if (!data.persistentData) return;
     // Invariant 6: one writer of a tenant's data, counting tasks still on their way out.
     for (const id of TENANTS)
@@ -284,6 +314,14 @@ async function runScenario(
         if (desired.get(id) === 'deleted') break;
         await changeDesired(plainStore, id, action.desired);
         desired.set(id, action.desired);
+        break;
+      }
+      case 'respec': {
+        const id = TENANTS[action.tenant]!;
+        if (desired.get(id) === 'deleted') break;
+        const spec = { plan: action.plan, ...(action.dark ? { environment: { THEME: 'dark' } } : {}) };
+        await changeSpec(plainStore, id, spec);
+        specs.set(id, spec);
         break;
       }
       case 'reconcile': {
@@ -335,11 +373,41 @@ async function runScenario(
 
   cloud.drain();
   await assertConverged(plainStore, cloud, desired);
+  // Eventually each running tenant's task runs the plan and environment it asks for.
+  for (const id of TENANTS) {
+    if (desired.get(id) !== 'running') continue;
+    const [live] = cloud.liveTasksOf(id);
+    expect(live?.launchedAs, `what ${id}'s task was started as`).toMatchObject({
+      plan: specs.get(id)!.plan,
+      environment: environmentDigest(specs.get(id)!.environment),
+    });
+  }
   if (data.persistentData) {
     // Deleted tenants leave no data; the others keep theirs (a running one has it mounted).
     for (const id of TENANTS) {
       if (desired.get(id) === 'deleted') expect(cloud.storage!.tenants.has(id), `data of deleted ${id}`).toBe(false);
       if (desired.get(id) === 'running') expect(cloud.storage!.tenants.has(id), `data of running ${id}`).toBe(true);
+    }
+  }
+}
+
+/** A task counts as started as asked when it says so, or says nothing (started before plans). */
+function startedAsAsked(task: { launchedAs?: LaunchedAs }, spec: Pick<TenantSpec, 'plan' | 'environment'>): boolean {
+  const launched = task.launchedAs;
+  return !launched || (launched.plan === spec.plan && launched.environment === environmentDigest(spec.environment));
+}
+
+/** Mirrors the admin API: a new plan or environment is a new generation. */
+async function changeSpec(store: TenantStore, id: string, change: Pick<TenantSpec, 'plan' | 'environment'>) {
+  for (;;) {
+    const tenant = (await store.get(id))!;
+    try {
+      const { environment: _previous, ...rest } = tenant.spec;
+      const spec = { ...rest, ...change, generation: tenant.spec.generation + 1 };
+      await store.save({ ...tenant, spec });
+      return;
+    } catch (error) {
+      if ((error as Error).name !== 'VersionConflictError') throw error;
     }
   }
 }

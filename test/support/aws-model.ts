@@ -51,7 +51,8 @@ import {
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
-import { INSTALLATION_TAG, TENANT_TAG } from '../../shared/adapters/common/names.js';
+import { INSTALLATION_TAG, TENANT_TAG, launchedAsFromTags } from '../../shared/adapters/common/names.js';
+import type { LaunchedAs } from '../../shared/domain/tenant.js';
 
 /**
  * The shared model of AWS: the one the bench runs on, and the one the port contract suites
@@ -411,11 +412,15 @@ export class AwsModel {
   }
 
   /** A tenant's tasks that are meant to run and not STOPPED (by their task group), with their IPs. */
-  liveTasksOf(tenantId: string): Array<{ arn: string; lastStatus: string; ip?: string }> {
+  /** Each with what its tag says it was started as, when it has one. */
+  liveTasksOf(tenantId: string): Array<{ arn: string; lastStatus: string; ip?: string; launchedAs?: LaunchedAs }> {
     this.settle();
     return [...this.tasks.values()]
       .filter((task) => task.group === `tenant:${tenantId}` && task.lastStatus !== 'STOPPED' && task.desiredStatus === 'RUNNING')
-      .map(({ arn, lastStatus, ip }) => ({ arn, lastStatus, ...(ip ? { ip } : {}) }));
+      .map(({ arn, lastStatus, ip, tags }) => {
+        const launchedAs = launchedAsFromTags(tags);
+        return { arn, lastStatus, ...(ip ? { ip } : {}), ...(launchedAs ? { launchedAs } : {}) };
+      });
   }
 
   /** The listener rules tagged as the tenant's. */

@@ -54,6 +54,8 @@ export class FakeCloud implements Compute, Routing {
   readonly targetGroups = new Map<string, { tenantId: string; targets: Map<string, Target & { ticks: number }> }>();
   readonly rules = new Map<string, HostRule & { host: string; tenantId: string }>();
   readonly calls: string[] = [];
+  /** What each task that started was asked to be (size, environment, plan). */
+  readonly runRequests: RunTaskRequest[] = [];
   /** The tenants' persistent data, faulted like every other call. */
   readonly storage: FakeStorage;
   /** ECS task state change events, as EventBridge would deliver them (before any loss or reordering). */
@@ -101,7 +103,9 @@ export class FakeCloud implements Compute, Routing {
   private emit(task: FakeTask): void {
     const version = (this.versions.get(task.arn) ?? 0) + 1;
     this.versions.set(task.arn, version);
-    this.events.push({ task: snapshot(task), version });
+    // ECS task state change events carry no tags: nothing says what the task was started as.
+    const { launchedAs: _launchedAs, ...observed } = snapshot(task);
+    this.events.push({ task: observed, version });
   }
 
   countCalls(operation: string): number {
@@ -119,6 +123,8 @@ export class FakeCloud implements Compute, Routing {
         return { started: false as const, capacityUnavailable: true, reason: 'Capacity is unavailable at this time' };
       }
       const task = this.startTask(request.tenantId, request.capacityProvider, request.clientToken);
+      this.runRequests.push(request);
+      task.launchedAs = request.launchedAs;
       if (request.volume) task.volume = request.volume;
       return { started: true as const, task: snapshot(task) };
     });
@@ -369,11 +375,15 @@ export class FakeStorage implements Pick<Storage, 'dataBytes'>, StorageInventory
   /** Removals made while a task of the tenant still had the data mounted. */
   readonly removedWhileMounted: string[] = [];
 
+  /** The plan each tenant's data was last made ready for (on AWS, the base of its task definition). */
+  readonly plans = new Map<string, string | undefined>();
+
   constructor(private readonly cloud: FakeCloud) {}
 
-  ensure(tenantId: string): Promise<string> {
+  ensure(tenantId: string, options: { plan?: string } = {}): Promise<string> {
     return this.cloud.call('EnsureStorage', () => {
       this.tenants.add(tenantId);
+      this.plans.set(tenantId, options.plan);
       return `data/tenants/${tenantId}`;
     });
   }

@@ -2,7 +2,10 @@ import { randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   INSTALLATION_TAG,
+  LAUNCHED_AS_TAG,
   TENANT_TAG,
+  launchedAsFromTags,
+  launchedAsTag,
   nameDigest,
   ownerFromTags,
   ownerTags,
@@ -116,5 +119,31 @@ describe('installation ids', () => {
     expect(production).not.toBe(staging);
     for (const id of [production, staging, installationFromStackName('9-Lives-Stack')]) expect(installationProblem(id)).toBeUndefined();
     expect(installationFromStackName('Dormouse')).toBe(production);
+  });
+});
+
+describe('the launched-as tag of a task', () => {
+  it('round-trips a plan name and two digests, well within the 256 characters of a tag value', () => {
+    const longest = { plan: `p${'a'.repeat(30)}`, revision: '0123456789ab', environment: 'abcdef012345' };
+
+    const tag = launchedAsTag(longest);
+
+    expect(tag).toEqual({ key: LAUNCHED_AS_TAG, value: `${longest.plan}/0123456789ab/abcdef012345` });
+    expect(tag.value.length).toBeLessThanOrEqual(256);
+    expect(launchedAsFromTags([tag])).toEqual(longest);
+  });
+
+  it.each([
+    ['no tag', []],
+    ['a plan name alone', [{ key: LAUNCHED_AS_TAG, value: 'pro' }]],
+    ['a digest that is not 12 hex', [{ key: LAUNCHED_AS_TAG, value: 'pro/0123456789ab/xyz' }]],
+    ['an uppercase plan', [{ key: LAUNCHED_AS_TAG, value: 'Pro/0123456789ab/abcdef012345' }]],
+  ])('reads nothing from %s', (_case, tags) => {
+    expect(launchedAsFromTags(tags)).toBeUndefined();
+  });
+
+  it('refuses to make a tag of a launch that is not a plan name and two digests', () => {
+    expect(() => launchedAsTag({ plan: 'pro plan', revision: '0123456789ab', environment: 'abcdef012345' })).toThrow(RangeError);
+    expect(() => launchedAsTag({ plan: 'pro', revision: '0123', environment: 'abcdef012345' })).toThrow(RangeError);
   });
 });

@@ -160,3 +160,29 @@ describe('reconcileSettings', () => {
     expect(settings).toMatchObject({ pollMs: 500, listingLagMs: 0, leaseMs: RECONCILE_DEFAULTS.leaseMs });
   });
 });
+
+describe('loadReconcilerConfig: DORMOUSE_PLAN_TASK_DEFINITIONS', () => {
+  const proDefinition = 'arn:aws:ecs:us-east-1:123456789012:task-definition/dormouse-tenant-pro:2';
+
+  it('reads the task definitions of the plans with an image of their own, and none when unset', () => {
+    expect(
+      loadReconcilerConfig({ ...reconcilerEnv, DORMOUSE_PLAN_TASK_DEFINITIONS: JSON.stringify({ pro: proDefinition }) }).ecs,
+    ).toMatchObject({
+      taskDefinition: 'dormouse-tenant:1',
+      planTaskDefinitions: { pro: proDefinition },
+    });
+    expect(loadReconcilerConfig(reconcilerEnv).ecs.planTaskDefinitions).toEqual({});
+  });
+
+  it.each([
+    ['not JSON', '{pro:', /DORMOUSE_PLAN_TASK_DEFINITIONS: is not valid JSON/],
+    ['not an object of names', JSON.stringify({ pro: 7 }), /DORMOUSE_PLAN_TASK_DEFINITIONS: plan pro: /],
+    [
+      'naming a plan that is not configured',
+      JSON.stringify({ gold: proDefinition }),
+      /DORMOUSE_PLAN_TASK_DEFINITIONS: plan "gold" is not configured/,
+    ],
+  ])('stops start-up when it is %s, naming the setting', (_case, value, message) => {
+    expect(() => loadReconcilerConfig({ ...reconcilerEnv, DORMOUSE_PLAN_TASK_DEFINITIONS: value })).toThrow(message);
+  });
+});

@@ -11,7 +11,12 @@ describe('loadApiConfig', () => {
   it('applies the documented defaults', () => {
     const config = loadApiConfig(valid);
 
-    expect(config).toMatchObject({ maxTenants: 1000, trialDays: 14, idempotencyTtlSeconds: 3600 });
+    expect(config).toMatchObject({ maxTenants: 1000, idempotencyTtlSeconds: 3600 });
+    // The trial length is the built-in trial plan's.
+    expect(config.plans.plans.map(({ name, trialDays }) => ({ name, trialDays }))).toEqual([
+      { name: 'trial', trialDays: 14 },
+      { name: 'pro', trialDays: undefined },
+    ]);
     expect(config.adminToken).toBeUndefined();
   });
 

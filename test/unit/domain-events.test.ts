@@ -6,12 +6,15 @@ import {
   TENANT_EXPIRING,
   TENANT_FAILED,
   TENANT_PASSIVATED,
+  TENANT_PLAN_CHANGED,
   TENANT_READY,
   TENANT_REQUESTED,
   TENANT_USAGE,
   TENANT_WOKEN,
   type TenantChange,
 } from '../../shared/domain/domain-events.js';
+import { builtInPlans } from '../../shared/domain/plans.js';
+import { withChanges } from '../../shared/domain/tenant-changes.js';
 import { newTenant, type Phase, type Tenant, type TenantStatus } from '../../shared/domain/tenant.js';
 
 const at = '2026-11-21T10:05:00.000Z';
@@ -323,5 +326,67 @@ describe('Tenant Usage', () => {
 
   it('is not published again by a write that closes no new hour', () => {
     expect(detailTypes({ before: second, after: { ...second, lastActiveAt: at, version: second.version + 1 }, at })).toEqual([]);
+  });
+});
+
+describe('Tenant Plan Changed', () => {
+  const plans = {
+    plans: [
+      ...builtInPlans({ cpu: 256, memory: 512, idleMs: 900_000, trialDays: 14 }).plans,
+      { name: 'pilot', cpu: 256, memory: 512, capacity: 'spot' as const, trialDays: 60, public: false, environment: {} },
+    ],
+  };
+  const changed = (before: Tenant, plan: string) => ({
+    before,
+    after: { ...withChanges(before, { plan }, plans, new Date(at)), version: before.version + 1 },
+    at,
+  });
+
+  it('announces a conversion: the old and new plan, and that the trial end is gone', () => {
+    const events = domainEventsFor(changed(running, 'pro'));
+
+    expect(events.map((event) => event.detailType)).toEqual([TENANT_PLAN_CHANGED, TENANT_CHANGED]);
+    expect(events[0]).toEqual({
+      detailType: TENANT_PLAN_CHANGED,
+      tenantId: 'acme',
+      detail: {
+        tenantId: 'acme',
+        phase: 'Running',
+        desired: 'running',
+        generation: 2,
+        observedGeneration: 1,
+        trialEndsAt: undefined,
+        capacityProvider: 'FARGATE_SPOT',
+        previousPlan: 'trial',
+        plan: 'pro',
+        converted: true,
+      },
+      time: at,
+    });
+  });
+
+  it('is no conversion when the tenant keeps a trial end, or had none', () => {
+    const onPilot = domainEventsFor(changed(running, 'pilot'))[0];
+    const pro = { ...withChanges(running, { plan: 'pro' }, plans, new Date(at)), version: 3 };
+    const backToTrial = domainEventsFor(changed(pro, 'trial'))[0];
+
+    expect(onPilot?.detail).toMatchObject({ previousPlan: 'trial', plan: 'pilot', converted: false });
+    expect(backToTrial?.detail).toMatchObject({
+      previousPlan: 'pro',
+      plan: 'trial',
+      converted: false,
+      trialEndsAt: '2026-12-05T10:05:00.000Z',
+    });
+  });
+
+  it('is not published for a change that keeps the plan, nor for a new tenant', () => {
+    const environment = {
+      before: running,
+      after: { ...withChanges(running, { environment: { A: '1' } }, plans, new Date(at)), version: 3 },
+      at,
+    };
+
+    expect(detailTypes(environment)).toEqual([TENANT_CHANGED]);
+    expect(detailTypes({ after: { ...pending, spec: { ...pending.spec, plan: 'pro' } }, at })).toEqual([TENANT_REQUESTED, TENANT_CHANGED]);
   });
 });

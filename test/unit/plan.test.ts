@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import {
   backoffMs,
   isDoomed,
+  isOutdated,
   isStopped,
   liveTasks,
   plan,
@@ -11,6 +12,7 @@ import {
   type PlanSettings,
   type Step,
 } from '../../shared/domain/plan.js';
+import { environmentDigest } from '../../shared/domain/plans.js';
 import { explainStop } from '../../shared/domain/stop-reasons.js';
 import { newTenant, type Desired, type Phase, type Tenant, type TenantSpec, type TenantStatus } from '../../shared/domain/tenant.js';
 import type { ObservedTask } from '../../shared/ports/compute.js';
@@ -24,6 +26,9 @@ const OTHER_TG = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgrou
 const RULE =
   'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener-rule/app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee';
 const IP = '10.0.1.5';
+/** What tasks were started as: the trial plan, and the pro plan, both with the tenant's environment unset. */
+const TRIAL = { plan: 'trial', revision: 'aaaaaaaaaaaa', environment: environmentDigest(undefined) };
+const PRO = { plan: 'pro', revision: 'bbbbbbbbbbbb', environment: environmentDigest(undefined) };
 const OLD_IP = '10.0.2.9';
 
 /** The reconciler tests' settings: the rows below are written against these values. */
@@ -683,6 +688,147 @@ describe('plan', () => {
     });
   });
 
+  describe("when the tenant's plan or environment changes", () => {
+    const onPro = (status: Partial<TenantStatus> = {}, spec: Partial<TenantSpec> = {}) =>
+      provisioning({ phase: 'Running', ...status }, { plan: 'pro', generation: 2, ...spec });
+    const trialTask = task({ launchedAs: TRIAL });
+    const proTask = task({ arn: OTHER, ip: OLD_IP, capacityProvider: 'FARGATE', launchedAs: PRO });
+    const withData: Partial<PlanSettings> = { persistentData: true, handover: 'stop-first' };
+    const catalog = settings.plans;
+
+    it.each(
+      named<Row>([
+        {
+          name: 'starts a task on the new plan while the old one still serves (no gap), on Fargate for an on-demand plan',
+          tenant: onPro(),
+          observed: serving({ tasks: [trialTask] }),
+          step: { kind: 'runTask', capacityProvider: 'FARGATE' },
+          phase: 'Running',
+        },
+        {
+          name: 'starts a task with the new environment when the tenant has one of its own',
+          tenant: provisioning({ phase: 'Running' }, { environment: { GREETING: 'hello' } }),
+          observed: serving({ tasks: [trialTask] }),
+          step: { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+          phase: 'Running',
+        },
+        {
+          name: 'waits for the new task while the old one serves',
+          tenant: onPro({ task: { arn: OTHER, capacityProvider: 'FARGATE' } }),
+          observed: serving({ tasks: [trialTask, { ...proTask, lastStatus: 'PENDING', ip: undefined }] }),
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to start' },
+          phase: 'Running',
+        },
+        {
+          name: 'lets go of the old task on the load balancer once the new one serves',
+          tenant: onPro({ task: { arn: OTHER, capacityProvider: 'FARGATE' } }),
+          observed: serving({ tasks: [trialTask, proTask], targets: [target(IP, 'healthy'), target(OLD_IP, 'healthy')] }),
+          step: { kind: 'deregisterTarget', targetGroupArn: TG, ip: IP },
+          phase: 'Running',
+        },
+        {
+          name: 'then stops the old task, saying which plan replaced it',
+          tenant: onPro({ task: { arn: OTHER, capacityProvider: 'FARGATE' } }),
+          observed: serving({ tasks: [trialTask, proTask], targets: [target(IP, 'draining'), target(OLD_IP, 'healthy')] }),
+          step: { kind: 'stopTask', task: trialTask, reason: 'Dormouse: replaced by a task on plan pro (was trial)' },
+          phase: 'Running',
+        },
+        {
+          name: 'with data (stop-first), first takes the rule away from the old task',
+          tenant: onPro(),
+          observed: serving({ tasks: [trialTask] }),
+          settings: withData,
+          step: { kind: 'deleteRule', ruleArn: RULE },
+          phase: 'Running',
+        },
+        {
+          name: 'with data (stop-first), then stops the old task before the new one mounts the data',
+          tenant: onPro(),
+          observed: serving({ tasks: [trialTask], rule: undefined }),
+          settings: withData,
+          step: { kind: 'stopTask', task: trialTask, reason: 'Dormouse: stopped before its replacement mounts the tenant data' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'with data (stop-first), starts the new task once the old one has STOPPED, without counting that stop as a failure',
+          tenant: onPro(),
+          observed: serving({
+            tasks: [{ ...trialTask, lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stopCode: 'UserInitiated' }],
+            rule: undefined,
+          }),
+          settings: withData,
+          step: { kind: 'runTask', capacityProvider: 'FARGATE' },
+          phase: 'Provisioning',
+        },
+        {
+          name: 'stops at once a task started for a plan that changed again before it served, keeping the one that serves',
+          tenant: provisioning({ phase: 'Running', task: { arn: OTHER, capacityProvider: 'FARGATE' } }, { environment: { THEME: 'dark' } }),
+          observed: serving({ tasks: [trialTask, { ...proTask, lastStatus: 'PENDING', ip: undefined }] }),
+          step: {
+            kind: 'stopTask',
+            task: { ...proTask, lastStatus: 'PENDING', ip: undefined },
+            reason: expect.stringMatching(/^Dormouse: replaced by a task on plan trial/),
+          },
+          phase: 'Running',
+        },
+        {
+          name: 'keeps a task started on an older definition of the same plan: the new one applies at the next start',
+          tenant: provisioning({ phase: 'Running' }),
+          observed: serving({ tasks: [task({ launchedAs: { ...TRIAL, revision: 'ffffffffffff' } })] }),
+          step: { kind: 'done' },
+          phase: 'Running',
+        },
+        {
+          name: 'keeps a task that does not say what it was started as (started before plans existed)',
+          tenant: onPro(),
+          observed: serving(),
+          step: { kind: 'done' },
+          phase: 'Running',
+        },
+        {
+          name: 'fails, in words an operator can act on, when its plan is not configured and nothing runs',
+          tenant: provisioning({ phase: 'Provisioning', slot: false, task: undefined }, { plan: 'gold' }),
+          observed: observed(),
+          step: {
+            kind: 'fail',
+            reason: expect.stringMatching(/^Its plan gold is not configured; change its plan/),
+            cause: 'unconfigured-plan',
+          },
+          phase: 'Failed',
+        },
+        {
+          name: 'leaves a running task alone when its plan is no longer configured',
+          tenant: onPro({}, { plan: 'gold' }),
+          observed: serving({ tasks: [trialTask] }),
+          step: { kind: 'done' },
+          phase: 'Running',
+        },
+      ]),
+    )('%s', (_name, { tenant: current, observed: observation, settings: overrides, step, phase }) => {
+      // Act
+      const next = plan(current, observation, { ...settings, ...overrides, plans: catalog }, NOW);
+
+      // Assess
+      expect(next).toEqual({ step, phase });
+    });
+
+    it('starts an on-demand plan on Fargate however Spot fares, and a Spot plan on Spot until refused too often', () => {
+      // Prepare
+      const fresh = (planName: string, spotFailures: number) =>
+        tenant({ phase: 'Provisioning', slot: true, spotFailures }, { plan: planName });
+
+      // Act
+      const steps = [fresh('pro', 0), fresh('trial', 0), fresh('trial', 2)].map((current) => plan(current, observed(), settings, NOW).step);
+
+      // Assess
+      expect(steps).toEqual([
+        { kind: 'runTask', capacityProvider: 'FARGATE' },
+        { kind: 'runTask', capacityProvider: 'FARGATE_SPOT' },
+        { kind: 'runTask', capacityProvider: 'FARGATE' },
+      ]);
+    });
+  });
+
   describe('invariants', () => {
     const arbTask = fc.record({
       arn: fc.constantFrom(RECORDED, OTHER, `${OTHER}-2`),
@@ -694,6 +840,7 @@ describe('plan', () => {
       stopCode: fc.option(fc.constantFrom('TerminationNotice', 'SpotInterruption', 'EssentialContainerExited', 'UserInitiated'), {
         nil: undefined,
       }),
+      launchedAs: fc.option(fc.constantFrom(TRIAL, PRO, { ...TRIAL, revision: 'ffffffffffff' }), { nil: undefined }),
     }) as fc.Arbitrary<ObservedTask>;
     const arbObservation = fc.record({
       tasks: fc.uniqueArray(arbTask, { selector: (t) => t.arn, maxLength: 3 }),
@@ -711,19 +858,34 @@ describe('plan', () => {
         slot: fc.boolean(),
         recorded: fc.boolean(),
         retryAt: fc.option(fc.integer({ min: -60, max: 60 }).map(inSeconds), { nil: undefined }),
+        plan: fc.constantFrom('trial', 'pro', 'gone'),
       })
-      .map(({ desired, phase, slot, recorded, retryAt }) =>
+      .map(({ desired, phase, slot, recorded, retryAt, plan: planName }) =>
         tenant(
           { phase, slot, retryAt, ...(recorded ? { task: { arn: RECORDED, capacityProvider: 'FARGATE_SPOT' } } : {}) },
-          { desired, generation: 2 },
+          { desired, generation: 2, plan: planName },
         ),
       );
 
-    it('never starts a task while another is live (invariant 1)', () => {
+    it("never starts a task while another one started as the tenant's plan and environment is live (invariant 1)", () => {
       fc.assert(
         fc.property(arbTenant, arbObservation, (current, observation) => {
           const next = plan(current, observation, settings, NOW);
-          if (next.step.kind === 'runTask') expect(liveTasks(observation.tasks)).toEqual([]);
+          if (next.step.kind !== 'runTask') return;
+          expect(liveTasks(observation.tasks).filter((live) => !isOutdated(live, current))).toEqual([]);
+          // At most the task being replaced is left running beside the new one: two at a time.
+          expect(liveTasks(observation.tasks).length).toBeLessThanOrEqual(1);
+        }),
+      );
+    });
+
+    it('never starts a task for a plan that is not configured, and never stops a live task of such a tenant to replace it', () => {
+      fc.assert(
+        fc.property(arbTenant, arbObservation, (current, observation) => {
+          fc.pre(current.spec.plan === 'gone' && current.spec.desired === 'running' && current.status.failedGeneration === undefined);
+          const next = plan(current, observation, settings, NOW);
+          expect(next.step.kind).not.toBe('runTask');
+          if (next.step.kind === 'stopTask') expect(next.step.reason).not.toMatch(/replaced by/);
         }),
       );
     });

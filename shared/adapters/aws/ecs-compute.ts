@@ -9,7 +9,7 @@ import {
 import type { Failure, ListTasksCommandInput, Task } from '@aws-sdk/client-ecs';
 import { capacityProviderNamed } from '../../domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult, TaskLastStatus } from '../../ports/compute.js';
-import { ownerFromTags, ownerTags, startedBy, taskGroup, tenantFromTaskGroup } from '../common/names.js';
+import { launchedAsFromTags, launchedAsTag, ownerFromTags, ownerTags, startedBy, taskGroup, tenantFromTaskGroup } from '../common/names.js';
 
 /** RunTask refuses longer tokens; failing here names the cause instead of a generic 400. */
 const MAX_CLIENT_TOKEN_LENGTH = 64;
@@ -24,6 +24,8 @@ export interface EcsComputeOptions {
   installation: string;
   cluster: string;
   taskDefinition: string;
+  /** Task definitions of the plans with an image of their own, by plan name; other plans run `taskDefinition`. */
+  planTaskDefinitions?: Readonly<Record<string, string>>;
   /** The container that receives TENANT_ID and TENANT_HOST. */
   containerName: string;
   subnets: string[];
@@ -72,6 +74,8 @@ export interface EcsTaskShape {
   containers?: { reason?: string | undefined; exitCode?: number | null | undefined }[] | undefined;
   startedAt?: Date | string | undefined;
   stoppedAt?: Date | string | undefined;
+  /** DescribeTasks has them with `include: ['TAGS']`; task state change events do not. */
+  tags?: { key?: string | undefined; value?: string | undefined }[] | undefined;
 }
 
 const ENI_ATTACHMENT_TYPES = new Set(['ElasticNetworkInterface', 'eni']);
@@ -90,6 +94,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
   const startedAt = task.startedAt instanceof Date ? task.startedAt.toISOString() : task.startedAt;
   const stoppedAt = task.stoppedAt instanceof Date ? task.stoppedAt.toISOString() : task.stoppedAt;
   const capacityProvider = capacityProviderNamed(task.capacityProviderName);
+  const launchedAs = launchedAsFromTags(task.tags);
   return {
     arn: task.taskArn,
     tenantId,
@@ -104,6 +109,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
     ...(typeof container?.exitCode === 'number' ? { exitCode: container.exitCode } : {}),
     ...(startedAt ? { startedAt } : {}),
     ...(stoppedAt ? { stoppedAt } : {}),
+    ...(launchedAs ? { launchedAs } : {}),
   };
 }
 
@@ -112,6 +118,7 @@ export class EcsCompute implements Compute {
   private readonly installation: string;
   private readonly cluster: string;
   private readonly taskDefinition: string;
+  private readonly planTaskDefinitions: Readonly<Record<string, string>>;
   private readonly containerName: string;
   private readonly subnets: string[];
   private readonly securityGroups: string[];
@@ -122,6 +129,7 @@ export class EcsCompute implements Compute {
     installation,
     cluster,
     taskDefinition,
+    planTaskDefinitions = {},
     containerName,
     subnets,
     securityGroups,
@@ -131,6 +139,7 @@ export class EcsCompute implements Compute {
     this.installation = installation;
     this.cluster = cluster;
     this.taskDefinition = taskDefinition;
+    this.planTaskDefinitions = planTaskDefinitions;
     this.containerName = containerName;
     this.subnets = subnets;
     this.securityGroups = securityGroups;
@@ -141,16 +150,18 @@ export class EcsCompute implements Compute {
    * Throttling is retried by the client's own retry strategy (jittered backoff); what is left
    * after that propagates so the reconciler can requeue.
    */
-  async runTask({ tenantId, host, clientToken, capacityProvider, volume }: RunTaskRequest): Promise<RunTaskResult> {
+  async runTask(request: RunTaskRequest): Promise<RunTaskResult> {
+    const { tenantId, host, clientToken, capacityProvider, plan, volume } = request;
     if (clientToken.length === 0 || clientToken.length > MAX_CLIENT_TOKEN_LENGTH || !/^[\x20-\x7e]+$/.test(clientToken)) {
       throw new ClientTokenError(clientToken);
     }
+    const tags = [...ownerTags(this.installation, tenantId), launchedAsTag(request.launchedAs)];
     const { tasks = [], failures = [] } = await this.client.send(
       new RunTaskCommand({
         cluster: this.cluster,
         // With persistent data, `volume` is the tenant's own task definition (EfsStorage.ensure),
-        // which adds the tenant's mount to the installation's.
-        taskDefinition: volume ?? this.taskDefinition,
+        // which adds the tenant's mount to its plan's.
+        taskDefinition: volume ?? this.planTaskDefinitions[plan] ?? this.taskDefinition,
         count: 1,
         // No launchType: ECS rejects a request that has both it and a capacity provider strategy.
         capacityProviderStrategy: [{ capacityProvider, weight: 1 }],
@@ -165,17 +176,12 @@ export class EcsCompute implements Compute {
           },
         },
         overrides: {
-          containerOverrides: [
-            {
-              name: this.containerName,
-              environment: [
-                { name: 'TENANT_ID', value: tenantId },
-                { name: 'TENANT_HOST', value: host },
-              ],
-            },
-          ],
+          // Task-level size: one task definition serves every plan's size (strings, as ECS takes them).
+          cpu: String(request.cpu),
+          memory: String(request.memory),
+          containerOverrides: [{ name: this.containerName, environment: containerEnvironment(request) }],
         },
-        tags: ownerTags(this.installation, tenantId),
+        tags,
         enableECSManagedTags: true,
         propagateTags: 'TASK_DEFINITION',
       }),
@@ -184,7 +190,8 @@ export class EcsCompute implements Compute {
     if (task) {
       // ECS echoes the group it was given; falling back to it keeps the mapping total.
       const observed = toObservedTask({ ...task, group: task.group ?? taskGroup(tenantId) });
-      if (observed) return { started: true, task: observed };
+      // What it was started as is what was asked, whether or not the answer echoes the tags.
+      if (observed) return { started: true, task: { ...observed, launchedAs: observed.launchedAs ?? request.launchedAs } };
     }
     if (failures.length === 0) {
       throw new Error(`RunTask for tenant "${tenantId}" returned neither a task nor a failure`);
@@ -273,6 +280,15 @@ export class EcsCompute implements Compute {
     }
     return described;
   }
+}
+
+/**
+ * The plan's and tenant's environment, then the platform's own variables: ECS does not say which
+ * of two entries of one name wins, so the platform's replace any of the same name.
+ */
+function containerEnvironment({ environment, tenantId, host }: RunTaskRequest): { name: string; value: string }[] {
+  const merged = { ...environment, TENANT_ID: tenantId, TENANT_HOST: host };
+  return Object.entries(merged).map(([name, value]) => ({ name, value }));
 }
 
 /**

@@ -76,6 +76,8 @@ export interface EfsStorageOptions {
   fileSystemId: string;
   /** The installation's task definition (family, family:revision or ARN) that tenant task definitions copy. */
   baseTaskDefinition: string;
+  /** What tenants on these plans copy instead: the task definitions of plans with an image of their own. */
+  planTaskDefinitions?: Readonly<Record<string, string>>;
   /** The container that mounts the data and gets DATA_DIR. */
   containerName: string;
   /** Where the tenant's directory is mounted in the container, e.g. `/data`. */
@@ -126,12 +128,13 @@ export class EfsStorage implements Storage, StorageInventory {
   private readonly installation: string;
   private readonly fileSystemId: string;
   private readonly baseTaskDefinition: string;
+  private readonly planTaskDefinitions: Readonly<Record<string, string>>;
   private readonly containerName: string;
   private readonly dataPath: string;
   private readonly dataFunction: string;
   private readonly removeWaitMs: number;
-  /** The base changes only with a deployment, which also starts new processes. */
-  private base: Promise<TaskDefinition> | undefined;
+  /** Bases by name: they change only with a deployment, which also starts new processes. */
+  private readonly bases = new Map<string, Promise<TaskDefinition>>();
 
   constructor({
     efsClient = new EFSClient({}),
@@ -140,6 +143,7 @@ export class EfsStorage implements Storage, StorageInventory {
     installation,
     fileSystemId,
     baseTaskDefinition,
+    planTaskDefinitions = {},
     containerName,
     dataPath,
     dataFunction,
@@ -152,6 +156,7 @@ export class EfsStorage implements Storage, StorageInventory {
     this.installation = installation;
     this.fileSystemId = fileSystemId;
     this.baseTaskDefinition = baseTaskDefinition;
+    this.planTaskDefinitions = planTaskDefinitions;
     this.containerName = containerName;
     this.dataPath = dataPath;
     this.dataFunction = dataFunction;
@@ -159,12 +164,13 @@ export class EfsStorage implements Storage, StorageInventory {
 
   /**
    * Two reads when all is in place (the tenant task definition, then its access point); the
-   * access point is created and a task definition registered only when missing or out of date.
+   * access point is created and a task definition registered only when missing or out of date:
+   * after a deployment, or when the tenant moves to a plan with another task definition.
    */
-  async ensure(tenantId: string): Promise<string> {
+  async ensure(tenantId: string, { plan }: { plan?: string } = {}): Promise<string> {
     const family = taskFamily(this.installation, tenantId);
     const current = await this.describeTenantTaskDefinition(family, tenantId);
-    const base = await this.baseDefinition();
+    const base = await this.baseDefinition((plan !== undefined ? this.planTaskDefinitions[plan] : undefined) ?? this.baseTaskDefinition);
     const upToDate = current !== undefined && tagValue(current.tags, BASE_TASK_DEFINITION_TAG) === base.taskDefinitionArn;
     const mounted = current && accessPointOf(current.definition);
     if (upToDate && mounted && (await this.usable(mounted, tenantId))) return current.definition.taskDefinitionArn!;
@@ -260,18 +266,22 @@ export class EfsStorage implements Storage, StorageInventory {
     return owner.tenantId === tenantId && owner.installation === this.installation;
   }
 
-  private baseDefinition(): Promise<TaskDefinition> {
-    this.base ??= this.describeBase().catch((error: unknown) => {
-      // A failed read is not remembered: the next call asks again.
-      this.base = undefined;
-      throw error;
-    });
-    return this.base;
+  private baseDefinition(name: string): Promise<TaskDefinition> {
+    let base = this.bases.get(name);
+    if (!base) {
+      base = this.describeBase(name).catch((error: unknown) => {
+        // A failed read is not remembered: the next call asks again.
+        this.bases.delete(name);
+        throw error;
+      });
+      this.bases.set(name, base);
+    }
+    return base;
   }
 
-  private async describeBase(): Promise<TaskDefinition> {
-    const { taskDefinition } = await this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: this.baseTaskDefinition }));
-    if (!taskDefinition?.taskDefinitionArn) throw new Error(`ECS described no task definition ${this.baseTaskDefinition}`);
+  private async describeBase(name: string): Promise<TaskDefinition> {
+    const { taskDefinition } = await this.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: name }));
+    if (!taskDefinition?.taskDefinitionArn) throw new Error(`ECS described no task definition ${name}`);
     return taskDefinition;
   }
 

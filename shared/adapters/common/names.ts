@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { LaunchedAs } from '../../domain/tenant.js';
 
 /**
  * Deterministic AWS names and tags for a tenant's resources. Deterministic names make "create"
@@ -128,6 +129,31 @@ export interface Owner {
 export function ownerFromTags(tags: ReadonlyArray<{ key?: string | undefined; value?: string | undefined }> | undefined): Owner {
   const value = (key: string) => tags?.find((tag) => tag.key === key)?.value;
   return { tenantId: value(TENANT_TAG), installation: value(INSTALLATION_TAG) };
+}
+
+/** Tag on a tenant task: what it was started as, `<plan>/<revision>/<environment digest>`. */
+export const LAUNCHED_AS_TAG = 'dormouse:launched-as';
+/**
+ * Plan names as configured (lowercase, at most 31) and two 12-hex digests: at most 57 characters
+ * from `a-z0-9-/`, well within what an AWS tag value may hold (256, letters, digits, `+-=._:/@`).
+ */
+const LAUNCHED_AS_VALUE = /^([a-z][a-z0-9-]{0,30})\/([0-9a-f]{12})\/([0-9a-f]{12})$/;
+
+/** The tag a task carries to say what it was started as; a value no tag could hold is refused here, not by AWS. */
+export function launchedAsTag(launchedAs: LaunchedAs): { key: string; value: string } {
+  const value = `${launchedAs.plan}/${launchedAs.revision}/${launchedAs.environment}`;
+  if (!LAUNCHED_AS_VALUE.test(value)) {
+    throw new RangeError(`Cannot tag a task as launched as ${JSON.stringify(launchedAs)}: not a plan name and two 12-hex digests`);
+  }
+  return { key: LAUNCHED_AS_TAG, value };
+}
+
+/** What a task's tags say it was started as; undefined without the tag or with one that does not read as such (set by hand). */
+export function launchedAsFromTags(
+  tags: ReadonlyArray<{ key?: string | undefined; value?: string | undefined }> | undefined,
+): LaunchedAs | undefined {
+  const match = LAUNCHED_AS_VALUE.exec(tags?.find((tag) => tag.key === LAUNCHED_AS_TAG)?.value ?? '');
+  return match ? { plan: match[1]!, revision: match[2]!, environment: match[3]! } : undefined;
 }
 
 /** RunTask `group`: names the tenant in the console and in task state change events. */

@@ -124,13 +124,17 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const dynamoClient = localDynamoDbClient(dynamo.endpoint);
     stops.push(async () => dynamoClient.destroy());
     if (local.dynamoDbEndpoint) await ensureReachable(dynamoClient, local.dynamoDbEndpoint);
-    const configFor = (gatewayPort: number) =>
-      loadApiConfig({
+    const configFor = (gatewayPort: number) => ({
+      ...loadApiConfig({
         ...withLocalDefaults(env),
         // Tenants are reached through the local gateway as http://<slug>.localhost:<port>.
         DORMOUSE_BASE_URL: `http://localhost:${gatewayPort}`,
         DORMOUSE_ADMIN_TOKEN: adminToken,
-      });
+      }),
+      // The very plans the tenants run on (their sleep time in DORMOUSE_IDLE_SECONDS here), so
+      // that the API tells a plan's current definition from the one a task started with.
+      plans: local.reconcile.plans,
+    });
     const quiet = new Logger({ serviceName: 'dormouse', logLevel: (env.POWERTOOLS_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN' });
 
     let config = configFor(local.gatewayPort);

@@ -163,6 +163,8 @@ export class ProcessCompute implements Compute, TaskInventory {
         lastStatus: 'PROVISIONING',
         desiredStatus: 'RUNNING',
         capacityProvider: request.capacityProvider,
+        // Remembered for the task's life, as ECS keeps a task's tags.
+        launchedAs: request.launchedAs,
       },
       startedBy: startedBy(this.installation, request.tenantId),
       tags: { tenantId: request.tenantId, installation: this.installation },
@@ -188,7 +190,7 @@ export class ProcessCompute implements Compute, TaskInventory {
       this.finish(task, { stopCode: task.observed.stopCode ?? 'UserInitiated' });
       return { started: true, task: snapshot };
     }
-    this.spawnChild(task, request.host, request.volume);
+    this.spawnChild(task, request);
     return { started: true, task: snapshot };
   }
 
@@ -298,7 +300,8 @@ export class ProcessCompute implements Compute, TaskInventory {
 
   // ---- Lifecycle ----------------------------------------------------------------------------
 
-  private spawnChild(task: LocalTask, host: string, dataDir: string | undefined): void {
+  /** The plan's size is not enforced locally: a tenant process takes what the machine gives it. */
+  private spawnChild(task: LocalTask, { host, volume: dataDir, environment }: RunTaskRequest): void {
     const { observed } = task;
     // The demo app is confined to its own data; a command of the operator's runs as given.
     const command = this.command === DEFAULT_TENANT_COMMAND && dataDir ? demoCommandWith(dataDir) : this.command;
@@ -312,6 +315,8 @@ export class ProcessCompute implements Compute, TaskInventory {
         env: {
           ...(process.env.PATH ? { PATH: process.env.PATH } : {}),
           ...this.env,
+          // The plan's and the tenant's own, under the platform's variables, which always win.
+          ...environment,
           PORT: String(task.port),
           TENANT_ID: observed.tenantId,
           TENANT_HOST: host,

@@ -1,11 +1,12 @@
 import { RoutingCapacityError, SlotsFullError } from '../../domain/errors.js';
-import { backoffMs, type Observation, type Step } from '../../domain/plan.js';
+import { backoffMs, unconfiguredPlan, type Observation, type Step } from '../../domain/plan.js';
+import { environmentDigest, planNamed, planRevision, type PlanDefinition } from '../../domain/plans.js';
 import { explainStop, isCapacityStop, stopCategory } from '../../domain/stop-reasons.js';
 import { isSpot, type Phase, type Tenant, type TenantStatus } from '../../domain/tenant.js';
-import type { ObservedTask } from '../../ports/compute.js';
+import type { ObservedTask, RunTaskRequest } from '../../ports/compute.js';
 import type { Storage } from '../../ports/storage.js';
 import type { ReconcileDeps, ReconcileSettings } from '../reconcile.js';
-import { failAttempt, neverHealthy } from './attempts.js';
+import { failAttempt, neverHealthy, unconfigured } from './attempts.js';
 import { taskStatus } from './record.js';
 
 /** Takes one step and updates the observation with its known effect, so no re-observe is needed. */
@@ -40,7 +41,7 @@ export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observa
     case 'recordStop':
       return recordStop(deps, tenant, step.task, status);
     case 'fail':
-      return neverHealthy(deps, tenant, step.reason);
+      return step.cause === 'unconfigured-plan' ? unconfigured(deps, tenant, step.reason) : neverHealthy(deps, tenant, step.reason);
     case 'ensureTargetGroup':
       observed.targetGroupArn = await routing.ensureTargetGroup(tenant.id);
       observed.targets = [];
@@ -127,14 +128,18 @@ async function runTask(
     const requestedAt = clock.now().toISOString();
     return store.save({ ...tenant, status: { ...status, runs, launch: { clientToken, capacityProvider, requestedAt } } });
   }
+  const definition = planNamed(settings.plans, tenant.spec.plan);
+  // The planner starts no task for a plan that is not configured; a change since it looked is refused.
+  if (!definition) return unconfigured(deps, { ...tenant, status: { ...status, launch: undefined } }, unconfiguredPlan(tenant.spec.plan));
   // Every start finds the tenant's data again (and brings its mount up to date with a new
-  // deployment): safe to repeat, so a retry after a crash does it again harmlessly.
-  const volume = settings.persistentData ? await requireStorage(deps).ensure(tenant.id) : undefined;
+  // deployment or another plan): safe to repeat, so a retry after a crash does it again harmlessly.
+  const volume = settings.persistentData ? await requireStorage(deps).ensure(tenant.id, { plan: definition.name }) : undefined;
   const outcome = await compute.runTask({
     tenantId: tenant.id,
     host: settings.hostFor(tenant.id),
     clientToken: launch.clientToken,
     capacityProvider: launch.capacityProvider,
+    ...launchOf(definition, tenant),
     ...(volume ? { volume } : {}),
   });
   const base = { ...tenant.status, launch: undefined };
@@ -159,6 +164,20 @@ async function runTask(
     };
   }
   return failAttempt(deps, { ...tenant, status: base }, `ECS refused to start the task: ${outcome.reason}.`, 'not-started');
+}
+
+/** What a tenant's task is started as: its plan's size, the plan's environment under the tenant's own. */
+export function launchOf(
+  definition: PlanDefinition,
+  tenant: Tenant,
+): Pick<RunTaskRequest, 'plan' | 'cpu' | 'memory' | 'environment' | 'launchedAs'> {
+  return {
+    plan: definition.name,
+    cpu: definition.cpu,
+    memory: definition.memory,
+    environment: { ...definition.environment, ...tenant.spec.environment },
+    launchedAs: { plan: definition.name, revision: planRevision(definition), environment: environmentDigest(tenant.spec.environment) },
+  };
 }
 
 async function recordStop(deps: ReconcileDeps, tenant: Tenant, task: ObservedTask, status: TenantStatus): Promise<Tenant> {

@@ -73,6 +73,27 @@ export function neverHealthy({ settings, clock, logger }: ReconcileDeps, tenant:
   };
 }
 
+/**
+ * The tenant's plan is not in the installation's configuration: nothing says what to start, and
+ * retrying would not change that. Failed at once; a plan change (a new generation) or a wake
+ * after the plan is configured again tries anew.
+ */
+export function unconfigured({ clock, logger }: ReconcileDeps, tenant: Tenant, reason: string): Tenant {
+  logger?.warn?.('The tenant names a plan that is not configured; the tenant failed', { tenantId: tenant.id, plan: tenant.spec.plan });
+  return {
+    ...tenant,
+    status: {
+      ...tenant.status,
+      phase: 'Failed',
+      transitionAt: clock.now().toISOString(),
+      failedGeneration: tenant.spec.generation,
+      lastError: reason,
+      lastErrorCategory: 'platform',
+      retryAt: undefined,
+    },
+  };
+}
+
 function duration(ms: number): string {
   return ms >= 120_000 ? `${Math.round(ms / 60_000)} minutes` : `${Math.round(ms / 1000)} seconds`;
 }

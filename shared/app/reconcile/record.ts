@@ -43,9 +43,15 @@ export function settle(tenant: Tenant, observed: Observation, phase: Phase, step
   return status;
 }
 
-/** The task as recorded; a task event's version is kept while it is the same task. */
+/**
+ * The task as recorded. While it is the same task, a task event's version is kept, and so are
+ * what it was started as and when (ECS task events carry no tags, so they cannot say).
+ */
 export function taskStatus(task: ObservedTask, previous: TaskStatus | undefined): TaskStatus {
-  const eventVersion = previous?.arn === task.arn ? previous.eventVersion : undefined;
+  const same = previous?.arn === task.arn ? previous : undefined;
+  const eventVersion = same?.eventVersion;
+  const launchedAs = task.launchedAs ?? same?.launchedAs;
+  const startedAt = task.startedAt ?? same?.startedAt;
   return {
     arn: task.arn,
     capacityProvider: task.capacityProvider,
@@ -53,7 +59,8 @@ export function taskStatus(task: ObservedTask, previous: TaskStatus | undefined)
     ...(task.ip ? { ip: task.ip } : {}),
     ...(task.stopCode ? { stopCode: task.stopCode } : {}),
     ...(eventVersion !== undefined ? { eventVersion } : {}),
-    ...(task.startedAt ? { startedAt: task.startedAt } : {}),
+    ...(launchedAs ? { launchedAs } : {}),
+    ...(startedAt ? { startedAt } : {}),
     ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
   };
 }

@@ -39,6 +39,7 @@ function efsStorageFor(config: ReconcilerConfig, clients: AwsClients): (Storage 
       ...config.storage,
       installation: config.installation,
       baseTaskDefinition: config.ecs.taskDefinition,
+      planTaskDefinitions: config.ecs.planTaskDefinitions,
       containerName: config.ecs.containerName,
       efsClient: clients.efsClient ?? new EFSClient({}),
       ecsClient: clients.ecsClient ?? new ECSClient({}),
