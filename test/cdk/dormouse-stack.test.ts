@@ -1535,6 +1535,7 @@ describe('cdk-nag AwsSolutions', () => {
           'POST--tenants--{id}--passivate',
           'POST--tenants--{id}--wake',
           'POST--tenants--{id}--export',
+          'GET--tenants--{id}--usage',
           'DefaultRoute',
         ].map((route) => `Api/HttpApi/${route} AwsSolutions-APIG4`),
       ].sort(),
