@@ -238,10 +238,13 @@ export function loadSweepConfig(env: Env = process.env): SweepConfig {
 
 export interface TaskEventsConfig {
   tenantTable: string;
+  /** The sizes a task's running time is metered at. */
+  plans: PlanCatalog;
 }
 
 export function loadTaskEventsConfig(env: Env = process.env): TaskEventsConfig {
-  return { tenantTable: readSettings('task-events', env).DORMOUSE_TABLE_NAME };
+  const parsed = readSettings('task-events', env);
+  return { tenantTable: parsed.DORMOUSE_TABLE_NAME, plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000) };
 }
 
 export interface TenantDataConfig {

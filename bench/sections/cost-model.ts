@@ -1,26 +1,14 @@
 import { readFile } from 'node:fs/promises';
+import { PRICES, type Prices } from '../../shared/domain/prices.js';
 import type { StepCost } from './lifecycle.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
 
 /**
  * Monthly cost of one trial tenant: its task on Fargate Spot 5 % of the time, against the same
  * task on on-demand Fargate all month, from the configured task size and the prices in
- * bench/prices.json. When the lifecycle section ran, the control plane's own cost per wake
+ * shared/domain/prices.ts. When the lifecycle section ran, the control plane's own cost per wake
  * cycle (from its measured calls, capacity and invocations) is added.
  */
-
-interface Prices {
-  asOf: string;
-  region: string;
-  fargate: { onDemand: { perVcpuHour: number; perGbHour: number }; spot: { perVcpuHour: number; perGbHour: number } };
-  alb: { perHour: number; perLcuHour: number };
-  dynamodb: { perMillionWriteRequestUnits: number; perMillionReadRequestUnits: number };
-  lambda: { perGbSecondArm64: number; perMillionRequests: number };
-  eventbridge: { perMillionCustomEvents: number; perMillionPipesRequests: number };
-  apiGateway: { perMillionHttpApiRequests: number };
-  cloudwatch: { perThousandMetricsRequested: number };
-  efs: { asOf: string; standardPerGbMonth: number; infrequentAccessPerGbMonth: number };
-}
 
 const HOURS_PER_MONTH = 730;
 const ACTIVE_SHARE = 0.05;
@@ -35,7 +23,7 @@ const ALWAYS_ON_TENANTS_PER_ALB = 99;
 const PASSIVATING_TENANTS_PER_ALB = 1000;
 /**
  * Persistent data per tenant (dormouse.dataPath), on the EFS file system. Prices in
- * bench/prices.json ("efs": us-east-1, looked up 2026-12-06; Standard from
+ * shared/domain/prices.ts ("efs": us-east-1, looked up 2026-12-06; Standard from
  * aws.amazon.com/efs/pricing, Infrequent Access from a June 2026 breakdown quoting it). The file
  * system moves files untouched for 7 days to Infrequent Access, so a sleeping tenant's data ends
  * up there; the two rows are the bounds.
@@ -73,7 +61,7 @@ const costModel: Section = {
   id: 'cost-model',
   title: 'Cost model',
   async run({ root, earlier }): Promise<SectionResult> {
-    const prices = JSON.parse(await readFile(`${root}bench/prices.json`, 'utf8')) as Prices;
+    const prices = PRICES;
     let cpuUnits = 256;
     let memoryMiB = 512;
     let sizeSource = 'default 0.25 vCPU / 0.5 GB (no dormouse context in cdk.json)';
@@ -197,7 +185,7 @@ const costModel: Section = {
     return {
       rows,
       notes: [
-        `Cost model: published prices as of ${prices.asOf} (${prices.region}, bench/prices.json, with their sources); Fargate Spot prices vary and the figure is a typical one. ` +
+        `Cost model: published prices as of ${prices.asOf} (${prices.region}, shared/domain/prices.ts, with their sources); Fargate Spot prices vary and the figure is a typical one. ` +
           `A month is ${HOURS_PER_MONTH} h; "${ACTIVE_SHARE * 100} % active" counts the idle time before passivation as active. Assumed: ${WAKE_CYCLES_PER_MONTH} wake cycles a month, ` +
           `and the idle sweep asking CloudWatch for ${METRICS_PER_ACTIVE_TENANT} metric per active tenant every minute (as the sweep does). ` +
           "Not counted: LCUs (they depend on the tenants' traffic), NAT and data transfer, CloudWatch Logs, the 20 GB of task storage Fargate includes, " +

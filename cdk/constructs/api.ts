@@ -51,6 +51,7 @@ export const PUBLIC_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> 
   { method: HttpMethod.POST, path: '/tenants/{id}/passivate' },
   { method: HttpMethod.POST, path: '/tenants/{id}/wake' },
   { method: HttpMethod.POST, path: '/tenants/{id}/export' },
+  { method: HttpMethod.GET, path: '/tenants/{id}/usage' },
 ];
 
 /** Only IAM-signed requests reach these; the handler reads the signer from the request context. */

@@ -221,6 +221,8 @@ export class ControlPlane extends Construct {
       logRetention,
     });
     tables.bindTenantStore(this.taskEvents);
+    // The plans' sizes: what a task's running time is metered at.
+    addSettings(this.taskEvents, { DORMOUSE_PLANS: settings.plans });
     const taskEventsDlq = alerts.deadLetterQueue(
       'TaskEventsDlq',
       'An ECS task state change could not be delivered to, or was not handled by, the task-events function.',

@@ -243,7 +243,8 @@ async function conclude(
   const tombstone = status.phase === 'Deleted' && tombstoneNeeded(tenant);
   if (leaseChanged || tombstone || !equalAsStored(status, tenant.status)) {
     const lease = watching ? leaseFor(watch.owner, clock.now(), settings.leaseMs) : undefined;
-    await store.save(withStatus({ ...tenant, lease }, status, clock.now(), settings));
+    // The usage the look metered, on the version it read: it goes with the status it was metered for.
+    await store.save(withStatus({ ...tenant, usage: seen.usage, lease }, status, clock.now(), settings));
   }
   return watching ? { ...result, watching } : result;
 }

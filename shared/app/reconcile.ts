@@ -1,12 +1,14 @@
 import type { PlanCatalog } from '../domain/plans.js';
 import { plan, retryPending, type Observation, type Plan, type PlanSettings } from '../domain/plan.js';
-import type { Tenant } from '../domain/tenant.js';
+import type { Phase, Tenant } from '../domain/tenant.js';
+import { measuredStorage, meter } from '../domain/usage.js';
 import type { Clock } from '../ports/clock.js';
 import type { Compute } from '../ports/compute.js';
 import type { Routing } from '../ports/routing.js';
 import type { Storage } from '../ports/storage.js';
 import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import { control, StepFailed, type Look, type Looked, type ReconcileResult, type Watch } from './controller.js';
+import { meteredStore } from './metering.js';
 import { act } from './reconcile/act.js';
 import { refused } from './reconcile/attempts.js';
 import { observe } from './reconcile/observe.js';
@@ -51,7 +53,9 @@ export interface ReconcileDeps {
  * re-derived from what exists, and RunTask's client token is recorded before the call.
  */
 export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: Watch): Promise<ReconcileResult> {
-  return control(deps, tenantId, watch, (look) => reconcileLook(deps, look));
+  // Every write of actual state meters the tenant's usage in the same write.
+  const metered = { ...deps, store: meteredStore(deps.store, deps.clock, deps.settings.plans) };
+  return control(metered, tenantId, watch, (look) => reconcileLook(metered, look));
 }
 
 /** One look: observe → plan → act (up to `maxSteps`) → record, or throw for the controller's error policy. */
@@ -67,13 +71,13 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
   }
   let next = plan(tenant, observed, settings, clock.now());
   // Nothing to do: the controller writes only if what we see differs from what is recorded.
-  if (!takesStep(next)) return record(tenant, observed, next, clock.now());
+  if (!takesStep(next)) return recordLook(deps, tenant, observed, next);
 
   let current = await hold();
   try {
     for (let steps = 0; steps < settings.maxSteps; steps++) {
       next = plan(current, observed, settings, clock.now());
-      if (!takesStep(next)) return record(current, observed, next, clock.now());
+      if (!takesStep(next)) return recordLook(deps, current, observed, next);
       current = await takeStep(deps, current, observed, next);
       const wait = retryPending(current, clock.now());
       if (wait !== undefined) return { tenant: current, result: { requeueAfterMs: wait, phase: current.status.phase } };
@@ -101,6 +105,32 @@ async function takeStep(deps: ReconcileDeps, tenant: Tenant, observed: Observati
   }
 }
 
-function record(tenant: Tenant, observed: Observation, { step, phase }: Plan, now: Date): Looked {
-  return { tenant: { ...tenant, status: settle(tenant, observed, phase, step, now) }, result: result(step, phase) };
+async function recordLook(deps: ReconcileDeps, tenant: Tenant, observed: Observation, next: Plan): Promise<Looked> {
+  const looked = record(tenant, observed, next, deps.clock.now(), deps.settings.plans);
+  return { ...looked, tenant: await withDataSize(deps, tenant, looked.tenant) };
+}
+
+/**
+ * A tenant's data is measured as it goes to sleep (one call per sleep, none while it runs or
+ * sleeps): it changes only while the tenant runs. Once deleted it keeps nothing. A measurement
+ * that fails leaves the data counted at its last size.
+ */
+async function withDataSize(deps: ReconcileDeps, before: Tenant, after: Tenant): Promise<Tenant> {
+  const reached = (phase: Phase) => after.status.phase === phase && before.status.phase !== phase;
+  const now = deps.clock.now();
+  if (reached('Deleted') && after.usage?.meter?.storage) return measuredStorage(after, 0, now);
+  const storage = deps.storage;
+  if (!reached('Passivated') || !deps.settings.persistentData || !storage?.dataBytes) return after;
+  try {
+    return measuredStorage(after, await storage.dataBytes(after.id), now);
+  } catch (error) {
+    deps.logger?.warn?.('Could not measure the tenant data; it stays metered at its last size', { tenantId: after.id, error });
+    return after;
+  }
+}
+
+function record(tenant: Tenant, observed: Observation, { step, phase }: Plan, now: Date, plans: PlanCatalog): Looked {
+  // Metered here as well as on save: a task the record lets go of stopped when the observation says.
+  const recorded = meter({ ...tenant, status: settle(tenant, observed, phase, step, now) }, now, plans, observed.tasks);
+  return { tenant: recorded, result: result(step, phase) };
 }

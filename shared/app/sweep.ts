@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
 import { redactDetail } from '../domain/redaction.js';
-import { isIdle, isSettled, isTombstone, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
+import { isIdle, isSettled, isTombstone, needsAttention, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
+import { closePeriod } from '../domain/usage.js';
 import type { Activity, ActivityLevel } from '../ports/activity.js';
 import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
@@ -26,6 +27,8 @@ import { updateTenant, type TenantChange } from './update-tenant.js';
  *   or whose periodic resync is due are reconciled: this is what covers lost events.
  * - With `drift`, resources tagged as a tenant's whose tenant has no record are removed, and
  *   so is the persistent data of a tenant that is gone.
+ * - Tenants that used something since their last usage report get the last whole hour closed on
+ *   their record, from which the stream publisher derives `Tenant Usage`.
  * - Tenants that have sat in a phase on the way somewhere for longer than `stuckMs` are reported
  *   (`report.stuck`), for an alarm: retries that never end must not go unnoticed.
  */
@@ -118,6 +121,8 @@ export interface SweepReport {
   reconciled: number;
   /** Resources removed because no tenant stands behind them, and tenants reconciled because AWS disagreed with their record. */
   repaired: { tasks: number; rules: number; targetGroups: number; storage: number; tenants: number };
+  /** Tenants whose last hour was closed for `Tenant Usage`. */
+  usageReported: number;
   /** Per-tenant failures (logged); the next run tries again. */
   errors: number;
   /** The pass over the active index reached its end in this run. */
@@ -143,6 +148,7 @@ class Run {
     expiring: 0,
     reconciled: 0,
     repaired: { tasks: 0, rules: 0, targetGroups: 0, storage: 0, tenants: 0 },
+    usageReported: 0,
     errors: 0,
     done: false,
     stuck: [],
@@ -326,10 +332,11 @@ function parsePosition(marker: string | undefined, run: Run): Position | undefin
 async function sweepPage(run: Run, tenants: Tenant[], lastVisit: number, inventory: Inventory | undefined): Promise<void> {
   const levels = await measure(run, tenants, lastVisit);
   const due: Array<{ id: string; reason: ReconcileReason }> = [];
-  for (const tenant of tenants) {
-    const stuck = stuckTenant(tenant, run);
+  for (const listed of tenants) {
+    const stuck = stuckTenant(listed, run);
     if (stuck) run.report.stuck.push(stuck);
     try {
+      const tenant = await reportUsage(run, listed);
       const level = levels?.get(tenant.id);
       if (level && (level.requests > 0 || level.connections > 0)) {
         run.report.active += 1;
@@ -343,10 +350,37 @@ async function sweepPage(run: Run, tenants: Tenant[], lastVisit: number, invento
       const reason = reconcileReason(run, tenant, lastVisit, inventory);
       if (reason) due.push({ id: tenant.id, reason });
     } catch (error) {
-      run.failed('Sweeping a tenant failed', error, tenant.id);
+      run.failed('Sweeping a tenant failed', error, listed.id);
     }
   }
   await forEachLimit(due, run.settings.reconcileConcurrency, ({ id, reason }) => run.reconcile(id, reason));
+}
+
+/**
+ * Closes the last whole hour on the record of a tenant that used something since its last
+ * report: the stream publisher turns that write into `Tenant Usage`. Once per tenant and hour,
+ * however often the sweep comes by (the write is conditional, and a closed hour is not closed
+ * again). Returns the record as it now is.
+ */
+async function reportUsage(run: Run, tenant: Tenant): Promise<Tenant> {
+  if (!closePeriod(tenant, run.now)) return tenant;
+  try {
+    const result = await updateTenant(
+      run.deps.store,
+      tenant.id,
+      (current) => {
+        const closed = closePeriod(current, run.now);
+        return closed ? { tenant: closed } : undefined;
+      },
+      { from: tenant },
+    );
+    if (!result.written) return result.tenant ?? tenant;
+    run.report.usageReported += 1;
+    return result.tenant;
+  } catch (error) {
+    if (!(error instanceof VersionConflictError)) throw error;
+    return tenant;
+  }
 }
 
 function stuckTenant(tenant: Tenant, run: Run): StuckTenant | undefined {
@@ -409,6 +443,8 @@ function reconcileReason(run: Run, tenant: Tenant, lastVisit: number, inventory:
   if (status.retryAt) return Date.parse(status.retryAt) <= run.nowMs ? 'retry due' : undefined;
   if (!isSettled(tenant)) return 'not settled';
   if (inventory && recordAheadOfAws(tenant, inventory)) return 'drift';
+  // At rest, and in the index only until its usage is reported: nothing to resync.
+  if (!needsAttention(tenant)) return undefined;
   if (resyncDue(tenant.id, Math.max(lastVisit, run.nowMs - run.settings.resyncMs), run.nowMs, run.settings.resyncMs)) return 'resync';
   return undefined;
 }

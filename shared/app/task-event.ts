@@ -1,9 +1,16 @@
+import type { PlanCatalog } from '../domain/plans.js';
 import type { Tenant } from '../domain/tenant.js';
+import { systemClock, type Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
+import { meteredStore } from './metering.js';
 import { updateTenant, type UpdatableStore } from './update-tenant.js';
 
 export interface TaskEventDeps {
   store: UpdatableStore;
+  /** The observation time, where the running time of a task that stopped without a `stoppedAt` ends. @default the system clock */
+  clock?: Clock;
+  /** The installation's plans: the size a task's running time is metered at. Without them meters name the capacity only. */
+  plans?: PlanCatalog;
 }
 
 export interface TaskStateChange {
@@ -21,7 +28,8 @@ export type TaskEventOutcome = 'applied' | 'unknown-tenant' | 'other-task' | 'st
  * the table's stream.
  */
 export async function handleTaskEvent(deps: TaskEventDeps, event: TaskStateChange): Promise<TaskEventOutcome> {
-  const result = await updateTenant(deps.store, event.task.tenantId, (tenant) =>
+  const store = meteredStore(deps.store, deps.clock ?? systemClock, deps.plans ?? { plans: [] });
+  const result = await updateTenant(store, event.task.tenantId, (tenant) =>
     ignored(tenant, event) ? undefined : { tenant: applyEvent(tenant, event) },
   );
   if (result.written) return 'applied';
@@ -51,6 +59,7 @@ function applyEvent(tenant: Tenant, { task, version }: TaskStateChange): Tenant 
         ...(task.ip ? { ip: task.ip } : {}),
         ...(task.stopCode ? { stopCode: task.stopCode } : {}),
         ...(task.startedAt ? { startedAt: task.startedAt } : {}),
+        ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
         // What the task was started as stays as recorded: events carry no tags to say it.
       },
     },

@@ -145,7 +145,7 @@ export const SETTINGS = {
       'the built-in plans: `trial` (public, Spot, sleeps when idle, `DORMOUSE_TRIAL_DAYS`) and `pro` (on-demand, never sleeps, no end)',
     note: 'the CDK app sets it from `dormouse.plans`',
     meaning: 'the plans, as JSON or the path of a JSON file (see Plans)',
-    readBy: ['api', 'reconciler', 'sweep', 'wake', 'embedded'],
+    readBy: ['api', 'reconciler', 'sweep', 'wake', 'task-events', 'embedded'],
     group: 'api',
   },
   DORMOUSE_MAX_TENANTS: {
@@ -159,7 +159,7 @@ export const SETTINGS = {
     parser: positiveInt,
     default: '14',
     meaning: 'trial length of the built-in `trial` plan (when `DORMOUSE_PLANS` is unset); sets `trialEndsAt`',
-    readBy: ['api', 'reconciler', 'sweep', 'wake', 'embedded'],
+    readBy: ['api', 'reconciler', 'sweep', 'wake', 'task-events', 'embedded'],
     group: 'api',
   },
   DORMOUSE_IDEMPOTENCY_TTL_SECONDS: {
@@ -462,7 +462,7 @@ export const SETTINGS = {
     parser: positiveInt,
     default: '15',
     meaning: 'no traffic for this long → passivated: the built-in `trial` plan (when `DORMOUSE_PLANS` is unset)',
-    readBy: ['api', 'reconciler', 'sweep', 'wake'],
+    readBy: ['api', 'reconciler', 'sweep', 'wake', 'task-events'],
     group: 'sweep',
   },
   DORMOUSE_MIN_RUN_MINUTES: {

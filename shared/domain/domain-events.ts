@@ -1,7 +1,9 @@
 import { equalAsStored } from './equality.js';
 import { letGoWithWorkLeft } from './lease.js';
 import { redactDetail } from './redaction.js';
+import { PRICES } from './prices.js';
 import type { Phase, Tenant } from './tenant.js';
+import { costOf, usageBetween } from './usage.js';
 
 /**
  * Domain events derived from one change of a tenant record, as the table's stream reports it.
@@ -29,6 +31,12 @@ export const TENANT_FAILED = 'Tenant Failed';
 export const TENANT_DELETED = 'Tenant Deleted';
 /** The trial ends soon (the sweep's notice time before `trialEndsAt`); published once per tenant. */
 export const TENANT_EXPIRING = 'Tenant Expiring';
+/**
+ * What a tenant used in an hour it ran, for billing integrators: once per tenant and hour (the
+ * sweep closes the hour on the record; `detail.id` is `<tenant>/<hour>`, for consumers to drop a
+ * redelivery).
+ */
+export const TENANT_USAGE = 'Tenant Usage';
 /** An operator moved the tenant to another plan; `converted` when that took its trial end away. */
 export const TENANT_PLAN_CHANGED = 'Tenant Plan Changed';
 /** The one the reconcile rule listens to: something it may have to act on changed. */
@@ -78,8 +86,26 @@ export function domainEventsFor({ before, after, at }: TenantChange): DomainEven
   if (after.expiringNoticeAt !== undefined && before?.expiringNoticeAt === undefined) {
     events.push(event(TENANT_EXPIRING, { expiringNoticeAt: after.expiringNoticeAt }));
   }
+  const usage = usageReport(before, after);
+  if (usage) events.push({ detailType: TENANT_USAGE, tenantId: after.id, detail: usage, time: at });
   if (requested || reconcilerNeeded(before, after, at)) events.push(event(TENANT_CHANGED));
   return events;
+}
+
+/** The usage of the hour the write closed, as the difference from the previous report. */
+function usageReport(before: Tenant | undefined, after: Tenant): Record<string, unknown> | undefined {
+  const report = after.usage?.reported;
+  const previous = before?.usage?.reported;
+  if (!report || report.period === previous?.period) return undefined;
+  const used = usageBetween(previous?.totals, report.totals);
+  return {
+    id: `${after.id}/${report.period}`,
+    tenantId: after.id,
+    plan: after.spec.plan,
+    period: { start: report.period, end: report.until },
+    ...used,
+    cost: costOf(used, PRICES),
+  };
 }
 
 function transitionEvent(from: Phase, to: Phase): string | undefined {

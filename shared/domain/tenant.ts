@@ -1,7 +1,7 @@
 import { publicReason, type ErrorCategory } from './error-categories.js';
 import type { KeepWarm } from './plans.js';
 import { redactDetail } from './redaction.js';
-import type { Usage } from './usage.js';
+import { hasUnreportedUsage, type Usage } from './usage.js';
 
 /**
  * The tenant record: expected state (`spec`) and actual state (`status`) of one trial
@@ -74,6 +74,8 @@ export interface TaskStatus {
   launchedAs?: LaunchedAs;
   /** ISO time the task reached RUNNING, as the platform reports it. */
   startedAt?: string;
+  /** ISO time the task stopped, as the platform reports it: where its metered running time ends. */
+  stoppedAt?: string;
 }
 
 /** A RunTask about to be sent, recorded first so a retry after a crash reuses its token. */
@@ -346,6 +348,12 @@ const AT_REST: ReadonlySet<Phase> = new Set(['Passivated', 'Deleted']);
  * it. Tenants at rest, as asked, cost no sweep reads.
  */
 export function isActive(tenant: Tenant): boolean {
+  // Until its usage is reported, a tenant that ran stays where the sweep closes the hour for it.
+  return needsAttention(tenant) || (tenant.status.phase !== 'PendingVerification' && hasUnreportedUsage(tenant));
+}
+
+/** Whether the tenant has, or is getting, a task, or was asked to change: what the sweep reconciles. */
+export function needsAttention(tenant: Tenant): boolean {
   const { phase } = tenant.status;
   if (phase === 'Deleted' || phase === 'PendingVerification') return false;
   return !AT_REST.has(phase) || tenant.spec.desired !== 'passivated';

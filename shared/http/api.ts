@@ -20,8 +20,10 @@ import {
   TenantCeilingError,
   VersionConflictError,
 } from '../domain/errors.js';
+import { PRICES } from '../domain/prices.js';
 import { isValidSlug } from '../domain/slug.js';
 import { publicView, reasonFor, type Audience, type Desired, type Tenant } from '../domain/tenant.js';
+import { usageToDate } from '../domain/usage.js';
 import { changeDesired } from '../app/change-desired.js';
 import { changeTenant } from '../app/change-tenant.js';
 import { runsOlderPlan } from '../domain/tenant-changes.js';
@@ -261,7 +263,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         const query = parseInput(listQuery, event.queryStringParameters ?? {}, 'query');
         const page = await store.list(query);
         return json(200, {
-          items: page.items.map(adminView),
+          items: page.items.map((tenant) => ({ ...adminView(tenant), costToDate: usageToDate(tenant, clock.now(), PRICES).costToDate })),
           ...(page.cursor ? { cursor: page.cursor } : {}),
         });
       },
@@ -272,6 +274,16 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       run: async ({ id, caller }) => {
         const tenant = await loadTenant(id);
         return json(200, view(tenant, audienceOf(caller, tenant)));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/tenants\/([^/]+)\/usage$/,
+      run: async ({ id, caller }) => {
+        requireCredential(caller);
+        const tenant = await loadTenant(id);
+        authorizeForTenant(caller, tenant);
+        return json(200, usageToDate(tenant, clock.now(), PRICES));
       },
     },
     {

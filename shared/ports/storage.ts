@@ -18,6 +18,11 @@ export interface Storage {
    * for a tenant that never had any. Called only once no task of the tenant runs.
    */
   remove(tenantId: string): Promise<void>;
+  /**
+   * How many bytes the tenant's files take now, for its metered usage: asked once each time the
+   * tenant goes to sleep. Storages that cannot tell leave storage unmetered.
+   */
+  dataBytes?(tenantId: string): Promise<number>;
 }
 
 /** The storage this installation holds, whoever's record it belongs to, for drift repair. */

@@ -915,6 +915,7 @@ describe('the HTTP API', () => {
     'POST /tenants/{id}/passivate',
     'POST /tenants/{id}/wake',
     'POST /tenants/{id}/export',
+    'GET /tenants/{id}/usage',
   ];
   const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
 
@@ -1535,6 +1536,7 @@ describe('cdk-nag AwsSolutions', () => {
           'POST--tenants--{id}--passivate',
           'POST--tenants--{id}--wake',
           'POST--tenants--{id}--export',
+          'GET--tenants--{id}--usage',
           'DefaultRoute',
         ].map((route) => `Api/HttpApi/${route} AwsSolutions-APIG4`),
       ].sort(),

@@ -47,7 +47,7 @@ const PLANS_WITH_IMAGE = [
 ];
 
 /** The services of the functions that read plans (shared/config/settings.ts, DORMOUSE_PLANS readBy). */
-const READ_PLANS = ['dormouse-api', 'dormouse-reconcile', 'dormouse-sweep', 'dormouse-wake'];
+const READ_PLANS = ['dormouse-api', 'dormouse-reconcile', 'dormouse-sweep', 'dormouse-task-events', 'dormouse-wake'];
 
 function problems(input: unknown): string[] {
   try {
@@ -167,7 +167,7 @@ describe('an installation with plans of its own, one on an image of its own', ()
     for (const service of READ_PLANS) {
       expect(readPlansSetting(String(environmentOf(synth, service).DORMOUSE_PLANS)), service).toEqual(expected);
     }
-    for (const service of ['dormouse-task-events', 'dormouse-stream-publisher', 'dormouse-tenant-data']) {
+    for (const service of ['dormouse-stream-publisher', 'dormouse-tenant-data']) {
       expect(environmentOf(synth, service).DORMOUSE_PLANS, service).toBeUndefined();
     }
   });

@@ -114,6 +114,13 @@ describe('embedded mode, end to end', () => {
     );
     expect(await phaseOf('acme')).toBe('Running');
 
+    // Metered here too: the first run (ended by the passivation), the wake, the run under way.
+    const usage = (await call('/tenants/acme/usage', { token })).body;
+    expect(usage).toMatchObject({ tenantId: 'acme', wakes: 1, passivations: 1, running: true, costToDate: { currency: 'USD' } });
+    expect(Object.keys(usage.runningSeconds)).toEqual(['spot:256:512']);
+    expect(usage.runningSeconds['spot:256:512']).toBeGreaterThan(1);
+    expect(usage.costToDate.amount).toBeGreaterThan(0);
+
     // A killed tenant process is restarted.
     const beforeKill = JSON.parse((await whoami('acme')).text).pid as number;
     process.kill(beforeKill, 'SIGKILL');

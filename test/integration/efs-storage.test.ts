@@ -597,3 +597,28 @@ describe('EfsStorage.managedTenants', () => {
     expect(ecs).not.toHaveReceivedCommandWith(DescribeTaskDefinitionCommand, { taskDefinition: 'dm-prod-acme' });
   });
 });
+
+describe('EfsStorage: data size', () => {
+  it('asks the data function for the size of the tenant’s files, once, and nothing else', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload('{"bytes":1048576}') });
+
+    const bytes = await storage().dataBytes('acme');
+
+    expect(bytes).toBe(1_048_576);
+    expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input)).toStrictEqual([
+      { FunctionName: CLEANER, InvocationType: 'RequestResponse', Payload: '{"action":"size","tenantId":"acme"}' },
+    ]);
+    expect(efs.calls()).toHaveLength(0);
+    expect(ecs.calls()).toHaveLength(0);
+  });
+
+  it('fails, naming the tenant, when the function fails or answers without a size', async () => {
+    lambda
+      .on(InvokeCommand)
+      .resolvesOnce({ StatusCode: 200, FunctionError: 'Unhandled', Payload: payload('{"errorMessage":"EIO"}') })
+      .resolves({ StatusCode: 200, Payload: payload('{"removed":true}') });
+
+    await expect(storage().dataBytes('acme')).rejects.toThrow(/tenant "acme" \(Unhandled\)/);
+    await expect(storage().dataBytes('acme')).rejects.toThrow(/tenant "acme" \(NoSize\)/);
+  });
+});

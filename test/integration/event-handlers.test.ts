@@ -171,6 +171,8 @@ describe('task events handler', () => {
       startedAt: '2026-11-21T10:01:12.406Z',
     });
     expect(after.version).toBe(recorded.version + 1);
+    // Its running time is metered from when ECS says it started.
+    expect(after.usage?.meter?.running).toEqual({ task: TASK_ARN, meter: 'spot:unknown', since: '2026-11-21T10:01:12.406Z' });
   });
 
   it('ignores a task that is not a tenant’s', async () => {

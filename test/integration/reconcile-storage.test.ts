@@ -261,3 +261,38 @@ describe('reconcile, with persistent data', () => {
     expect(world.cloud.mountedTasksOf('acme')).toHaveLength(1);
   });
 });
+
+describe('reconcile, metering the tenant’s data', () => {
+  it('measures the data once each time the tenant goes to sleep, counts it over time, and counts none once deleted', async () => {
+    // Prepare
+    const world = await worldWithData();
+    const gib = 1024 ** 3;
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    world.cloud.storage.sizes.set('acme', 2 * gib);
+
+    // Act: asleep for ten hours at 2 GiB, then awake, asleep at 1 GiB for five hours, then deleted.
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+    const firstSleep = (await world.store.get('acme'))!.usage!;
+    world.clock.advance(10 * 3_600_000);
+    await world.setDesired('acme', 'running');
+    await world.converge(['acme']);
+    world.cloud.storage.sizes.set('acme', gib);
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+    world.clock.advance(5 * 3_600_000);
+    await world.setDesired('acme', 'deleted');
+    await world.converge(['acme']);
+    await world.reconcile('acme');
+
+    // Assess
+    expect(firstSleep.meter?.storage).toEqual({ bytes: 2 * gib, since: expect.any(String) });
+    expect(world.cloud.countCalls('MeasureStorage')).toBe(2);
+    const usage = (await world.store.get('acme'))!.usage!;
+    expect(usage.meter?.storage?.bytes).toBe(0);
+    // 2 GiB from the first sleep to the second (ten hours and the minutes of the wake), then 1 GiB for five hours.
+    expect(usage.storageGibHours).toBeGreaterThan(2 * 10 + 5);
+    expect(usage.storageGibHours).toBeLessThan(2 * 10.1 + 5.1);
+  });
+});

@@ -17,7 +17,8 @@ import { changeTenant } from '../../shared/app/change-tenant.js';
 import { builtInPlans } from '../../shared/domain/plans.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import { createStreamPublisherHandler, StreamRecordError } from '../../shared/events/stream-publisher.js';
-import { createTestTables, type TestTables } from '../support/dynamodb.js';
+import { createTestTables } from '../support/dynamodb.js';
+import { streamAsPipeBatch } from '../support/table-stream.js';
 
 const busName = 'dormouse';
 const tableArn = 'arn:aws:dynamodb:eu-west-1:123456789012:table/dormouse-tenants';
@@ -275,32 +276,6 @@ describe('the stream publisher handler', () => {
     await expect(handler({ detail: {} } as never, context())).rejects.toThrow(StreamRecordError);
   });
 });
-
-/**
- * Every record the table's stream holds, shaped as a Pipe delivers them: the SDK parses
- * ApproximateCreationDateTime into a Date, the Pipe's JSON carries epoch seconds.
- */
-async function streamAsPipeBatch({ client, endpoint, tenantTable }: TestTables): Promise<DynamoDBRecord[]> {
-  const { Table } = await client.send(new DescribeTableCommand({ TableName: tenantTable }));
-  const StreamArn = Table?.LatestStreamArn;
-  if (!StreamArn) throw new Error(`${tenantTable} has no stream`);
-  const streams = new DynamoDBStreamsClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
-  const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn }));
-  const records: DynamoDBRecord[] = [];
-  for (const { ShardId } of StreamDescription?.Shards ?? []) {
-    let { ShardIterator } = await streams.send(new GetShardIteratorCommand({ StreamArn, ShardId, ShardIteratorType: 'TRIM_HORIZON' }));
-    for (let round = 0; ShardIterator && round < 10; round++) {
-      const page = await streams.send(new GetRecordsCommand({ ShardIterator }));
-      if (!page.Records?.length) break;
-      for (const { dynamodb, ...rest } of page.Records) {
-        const seconds = dynamodb?.ApproximateCreationDateTime && dynamodb.ApproximateCreationDateTime.getTime() / 1000;
-        records.push(JSON.parse(JSON.stringify({ ...rest, dynamodb: { ...dynamodb, ApproximateCreationDateTime: seconds } })));
-      }
-      ShardIterator = page.NextShardIterator;
-    }
-  }
-  return records.sort((a, b) => (BigInt(a.dynamodb?.SequenceNumber ?? 0) < BigInt(b.dynamodb?.SequenceNumber ?? 0) ? -1 : 1));
-}
 
 describe('the stream publisher on the real table stream (DynamoDB Local)', () => {
   it('turns what the store writes into the domain events, skipping claims, counters and activity updates', async () => {

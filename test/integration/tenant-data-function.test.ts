@@ -39,6 +39,17 @@ beforeEach(() => {
 
 afterEach(() => rmSync(base, { recursive: true, force: true }));
 
+describe('the tenant data function: size', () => {
+  it('answers the bytes of the tenant’s files, its own only, and 0 for a tenant without a directory', async () => {
+    const measure = createTenantDataHandler({ root });
+    symlinkSync(join(base, 'outside'), join(root, 'acme', 'link-out'));
+
+    expect(await measure({ action: 'size', tenantId: 'acme' })).toEqual({ bytes: '{"visits":3}'.length + 1 });
+    expect(await measure({ action: 'size', tenantId: 'initech' })).toEqual({ bytes: 0 });
+    await expect(measure({ action: 'size', tenantId: '..' })).rejects.toThrow(/Refusing/);
+  });
+});
+
 describe('the tenant data function: remove', () => {
   it("removes the tenant's directory and everything in it, and nothing else", async () => {
     const clean = createTenantDataHandler({ root });

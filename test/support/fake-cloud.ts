@@ -8,7 +8,7 @@ import {
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../shared/ports/compute.js';
 import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
-import type { StorageInventory } from '../../shared/ports/storage.js';
+import type { Storage, StorageInventory } from '../../shared/ports/storage.js';
 
 /**
  * A model of the parts of ECS and ELBv2 the reconciler relies on, at the port level, for
@@ -284,6 +284,7 @@ export class FakeCloud implements Compute, Routing {
       task.ticks = 1;
       if (task.desiredStatus === 'STOPPED') {
         task.lastStatus = 'STOPPED';
+        if (this.now && task.startedAt) task.stoppedAt = this.now().toISOString();
         this.unregisterEverywhere(task);
       } else if (task.lastStatus === 'PROVISIONING') {
         task.lastStatus = 'PENDING';
@@ -317,6 +318,7 @@ export class FakeCloud implements Compute, Routing {
     task.stopCode = 'EssentialContainerExited';
     task.stoppedReason = 'Essential container in task exited';
     task.containerReason = containerReason;
+    if (this.now && task.startedAt) task.stoppedAt = this.now().toISOString();
     if (exitCode !== undefined) task.exitCode = exitCode;
     this.unregisterEverywhere(task);
     this.emit(task);
@@ -346,6 +348,11 @@ export class FakeCloud implements Compute, Routing {
     );
   }
 
+  /** Every task the tenant has had, stopped ones included. */
+  tasksOf(tenantId: string): FakeTask[] {
+    return [...this.tasks.values()].filter((task) => task.tenantId === tenantId);
+  }
+
   liveTasksOf(tenantId: string): FakeTask[] {
     return [...this.tasks.values()].filter(
       (task) => task.tenantId === tenantId && task.lastStatus !== 'STOPPED' && task.desiredStatus === 'RUNNING',
@@ -362,7 +369,7 @@ export function tgArn(tenantId: string): string {
  * Removing it while a task still has it mounted is what invariant 6 forbids, so it is recorded
  * as a violation rather than done quietly.
  */
-export class FakeStorage implements StorageInventory {
+export class FakeStorage implements Pick<Storage, 'dataBytes'>, StorageInventory {
   /** Tenants whose data exists. */
   readonly tenants = new Set<string>();
   /** Removals made while a task of the tenant still had the data mounted. */
@@ -390,6 +397,13 @@ export class FakeStorage implements StorageInventory {
 
   managedTenants(): Promise<string[]> {
     return this.cloud.call('ListStorage', () => [...this.tenants].sort());
+  }
+
+  /** Bytes each tenant's data takes, as a test sets them. */
+  readonly sizes = new Map<string, number>();
+
+  dataBytes(tenantId: string): Promise<number> {
+    return this.cloud.call('MeasureStorage', () => this.sizes.get(tenantId) ?? 0);
   }
 }
 

@@ -9,6 +9,7 @@ import {
   TENANT_PLAN_CHANGED,
   TENANT_READY,
   TENANT_REQUESTED,
+  TENANT_USAGE,
   TENANT_WOKEN,
   type TenantChange,
 } from '../../shared/domain/domain-events.js';
@@ -283,6 +284,48 @@ describe('domain events of an unconfirmed signup', () => {
     const confirmed = { ...unconfirmed, status: { ...unconfirmed.status, phase: 'Pending' as const }, version: 2 };
 
     expect(detailTypes({ before: unconfirmed, after: confirmed, at })).toEqual([TENANT_REQUESTED, TENANT_CHANGED]);
+  });
+});
+
+describe('Tenant Usage', () => {
+  const totals = (seconds: number, wakes: number) => ({
+    runningSeconds: { 'spot:256:512': seconds },
+    wakes,
+    passivations: wakes,
+    storageGibHours: 0,
+  });
+  const reported = (tenant: Tenant, period: string, seconds: number, wakes: number): Tenant => ({
+    ...tenant,
+    usage: {
+      runningSeconds: { 'spot:256:512': seconds },
+      wakes,
+      passivations: wakes,
+      reported: { period, until: new Date(Date.parse(period) + 3_600_000).toISOString(), totals: totals(seconds, wakes) },
+    },
+    version: tenant.version + 1,
+  });
+  const first = reported(running, '2026-11-21T10:00:00.000Z', 1200, 1);
+  const second = reported(first, '2026-11-21T11:00:00.000Z', 4800, 2);
+
+  it('is derived from the write that closes an hour: what it adds to the previous report, with an id of tenant and hour', () => {
+    const events = domainEventsFor({ before: first, after: second, at });
+
+    expect(events.map((event) => event.detailType)).toEqual([TENANT_USAGE]);
+    expect(events[0]!.detail).toMatchObject({
+      id: 'acme/2026-11-21T11:00:00.000Z',
+      tenantId: 'acme',
+      plan: 'trial',
+      period: { start: '2026-11-21T11:00:00.000Z', end: '2026-11-21T12:00:00.000Z' },
+      runningSeconds: { 'spot:256:512': 3600 },
+      wakes: 1,
+      passivations: 1,
+      storageGibHours: 0,
+      cost: { currency: 'USD' },
+    });
+  });
+
+  it('is not published again by a write that closes no new hour', () => {
+    expect(detailTypes({ before: second, after: { ...second, lastActiveAt: at, version: second.version + 1 }, at })).toEqual([]);
   });
 });
 

@@ -73,6 +73,7 @@ export interface EcsTaskShape {
   stoppedReason?: string | undefined;
   containers?: { reason?: string | undefined; exitCode?: number | null | undefined }[] | undefined;
   startedAt?: Date | string | undefined;
+  stoppedAt?: Date | string | undefined;
   /** DescribeTasks has them with `include: ['TAGS']`; task state change events do not. */
   tags?: { key?: string | undefined; value?: string | undefined }[] | undefined;
 }
@@ -91,6 +92,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
     ?.details?.find((detail) => detail.name === 'privateIPv4Address')?.value;
   const container = task.containers?.[0];
   const startedAt = task.startedAt instanceof Date ? task.startedAt.toISOString() : task.startedAt;
+  const stoppedAt = task.stoppedAt instanceof Date ? task.stoppedAt.toISOString() : task.stoppedAt;
   const capacityProvider = capacityProviderNamed(task.capacityProviderName);
   const launchedAs = launchedAsFromTags(task.tags);
   return {
@@ -106,6 +108,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
     ...(container?.reason ? { containerReason: container.reason } : {}),
     ...(typeof container?.exitCode === 'number' ? { exitCode: container.exitCode } : {}),
     ...(startedAt ? { startedAt } : {}),
+    ...(stoppedAt ? { stoppedAt } : {}),
     ...(launchedAs ? { launchedAs } : {}),
   };
 }

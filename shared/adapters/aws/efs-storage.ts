@@ -100,6 +100,18 @@ export class DataCleanerError extends Error {
   }
 }
 
+/** The data function could not say how much data a tenant keeps: its storage is not metered this time. */
+export class DataSizeError extends Error {
+  constructor(
+    readonly tenantId: string,
+    readonly functionError: string,
+    readonly detail: string,
+  ) {
+    super(`The data function could not measure the files of tenant "${tenantId}" (${functionError}): ${detail}`);
+    this.name = 'DataSizeError';
+  }
+}
+
 /**
  * Each tenant's persistent data on AWS: an EFS access point rooted at `/tenants/<tenant>` with a
  * fixed POSIX owner, so a task can only mount its own tree, and a task definition of the
@@ -204,6 +216,21 @@ export class EfsStorage implements Storage, StorageInventory {
     for (let start = 0; start < arns.length; start += DELETE_BATCH) {
       await this.ecs.send(new DeleteTaskDefinitionsCommand({ taskDefinitions: arns.slice(start, start + DELETE_BATCH) }));
     }
+  }
+
+  /** What the tenant's files take, as the data function (which mounts the file system) measures it. */
+  async dataBytes(tenantId: string): Promise<number> {
+    const { FunctionError, Payload } = await this.lambda.send(
+      new InvokeCommand({
+        FunctionName: this.dataFunction,
+        InvocationType: 'RequestResponse',
+        Payload: JSON.stringify({ action: 'size', tenantId }),
+      }),
+    );
+    const answer = Payload ? new TextDecoder().decode(Payload) : '';
+    const bytes = FunctionError ? undefined : (JSON.parse(answer || '{}') as { bytes?: unknown }).bytes;
+    if (typeof bytes !== 'number') throw new DataSizeError(tenantId, FunctionError ?? 'NoSize', answer);
+    return bytes;
   }
 
   /**

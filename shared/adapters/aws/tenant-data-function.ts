@@ -9,6 +9,7 @@ import * as z from 'zod';
 import { ArchiveRejectedError } from '../../domain/errors.js';
 import { slugProblem } from '../../domain/slug.js';
 import { isArchiveId, isArchiveKeyOf, type ArchiveKind } from '../common/archive-keys.js';
+import { directoryBytes } from '../common/directory-size.js';
 import {
   packTenantData,
   previousOf,
@@ -30,10 +31,11 @@ export const TENANTS_MOUNT_PATH = '/mnt/tenants';
  */
 const RequestSchema = z.union([
   z.strictObject({ action: z.literal('remove').optional(), tenantId: z.string() }),
+  z.strictObject({ action: z.literal('size'), tenantId: z.string() }),
   z.strictObject({ action: z.enum(['export', 'restore']), tenantId: z.string(), key: z.string() }),
 ]);
 const REQUEST_FORMS =
-  '{"tenantId"}, {"action": "remove", "tenantId"}, {"action": "export", "tenantId", "key"} or {"action": "restore", "tenantId", "key"}';
+  '{"tenantId"}, {"action": "remove", "tenantId"}, {"action": "size", "tenantId"}, {"action": "export", "tenantId", "key"} or {"action": "restore", "tenantId", "key"}';
 
 export type TenantDataRequest = z.infer<typeof RequestSchema>;
 
@@ -53,7 +55,7 @@ export interface TenantDataOptions {
 }
 
 /**
- * Removes, exports or restores one tenant's files under `root`. The id must be a slug, so it names
+ * Removes, measures, exports or restores one tenant's files under `root`. The id must be a slug, so it names
  * exactly one directory directly under `root` (no `/`, no `..`, no empty name) and can never reach
  * another tenant's directory or `root` itself; the key must be this tenant's archive of the
  * action's kind. Removing a tenant without a directory is fine (removal is safe to repeat).
@@ -68,6 +70,8 @@ export function createTenantDataHandler({ root, archives }: TenantDataOptions) {
     const problem = slugProblem(tenantId);
     if (problem) throw new Error(`Refusing to touch the data of "${tenantId}": a tenant id ${problem}`);
     const dir = join(root, tenantId);
+    // Read only, for the tenant's metered storage: what its files take now.
+    if (request.action === 'size') return { bytes: await directoryBytes(dir) };
     if (!('key' in request)) {
       await rm(dir, { recursive: true, force: true });
       await rm(previousOf(dir), { recursive: true, force: true });

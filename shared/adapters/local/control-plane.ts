@@ -62,7 +62,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   });
 
   options.onTaskEvent?.((event) => {
-    handleTaskEvent({ store }, event).catch((error: unknown) => onError(`recording a task event for ${event.task.tenantId}`, error));
+    handleTaskEvent({ store, clock: deps.clock, plans: deps.settings.plans }, event).catch((error: unknown) =>
+      onError(`recording a task event for ${event.task.tenantId}`, error),
+    );
   });
 
   async function resync(): Promise<number> {

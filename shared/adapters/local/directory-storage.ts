@@ -1,14 +1,15 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isValidSlug } from '../../domain/slug.js';
-import type { StorageInventory } from '../../ports/storage.js';
+import type { Storage, StorageInventory } from '../../ports/storage.js';
+import { directoryBytes } from '../common/directory-size.js';
 import { previousOf, recoverSwap } from '../common/tenant-archive.js';
 
 /**
  * Each tenant's persistent data in embedded mode: `<root>/tenants/<tenant>`, handed to the
  * tenant's process as DATA_DIR. Readable by this user only (0700), like the data dir itself.
  */
-export class DirectoryStorage implements StorageInventory {
+export class DirectoryStorage implements Pick<Storage, 'dataBytes'>, StorageInventory {
   /** Where the tenants' directories are, one per tenant named by its slug. */
   readonly tenantsDir: string;
 
@@ -28,6 +29,10 @@ export class DirectoryStorage implements StorageInventory {
     const dir = this.dirFor(tenantId);
     await rm(dir, { recursive: true, force: true });
     await rm(previousOf(dir), { recursive: true, force: true });
+  }
+
+  async dataBytes(tenantId: string): Promise<number> {
+    return directoryBytes(this.dirFor(tenantId));
   }
 
   async managedTenants(): Promise<string[]> {

@@ -443,6 +443,8 @@ export class ProcessCompute implements Compute, TaskInventory {
     if (details.exitCode !== undefined) observed.exitCode = details.exitCode;
     if (details.containerReason) observed.containerReason = details.containerReason.slice(0, MAX_REASON_LENGTH);
     task.stoppedAt = Date.now();
+    // Only a task that ran has a running time to end, as with ECS.
+    if (observed.startedAt) observed.stoppedAt = new Date(task.stoppedAt).toISOString();
     if (task.port !== undefined) this.portsInUse.delete(task.port);
     this.emit(task);
     task.markStopped();

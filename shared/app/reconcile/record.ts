@@ -61,6 +61,7 @@ export function taskStatus(task: ObservedTask, previous: TaskStatus | undefined)
     ...(eventVersion !== undefined ? { eventVersion } : {}),
     ...(launchedAs ? { launchedAs } : {}),
     ...(startedAt ? { startedAt } : {}),
+    ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
   };
 }
 

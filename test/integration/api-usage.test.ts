@@ -1,0 +1,105 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
+import { loadApiConfig } from '../../shared/config.js';
+import { PRICES } from '../../shared/domain/prices.js';
+import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
+import { apiEvent, body, context } from '../support/api-events.js';
+import { createTestTables } from '../support/dynamodb.js';
+
+const ADMIN = 'arn:aws:iam::123456789012:user/ops';
+const NOW = new Date('2026-12-06T09:30:00.000Z');
+
+let handler: ApiHandler;
+let token: string;
+
+beforeAll(async () => {
+  const tables = await createTestTables();
+  const config = loadApiConfig({
+    DORMOUSE_TABLE_NAME: tables.tenantTable,
+    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
+    DORMOUSE_BASE_URL: 'https://trials.example.com',
+    DORMOUSE_ADMIN_PRINCIPALS: ADMIN,
+  });
+  const deps = {
+    ...apiDeps(config, { dynamoClient: tables.client, logger: new Logger({ logLevel: 'SILENT' }) }),
+    clock: { now: () => NOW },
+  };
+  handler = createApiHandler(deps);
+  const signup = await handler(apiEvent('POST', '/tenants', { body: { slug: 'acme', email: 'ann@acme.test' } }), context());
+  token = body(signup).token;
+  await handler(apiEvent('POST', '/tenants', { body: { slug: 'globex', email: 'hank@globex.test' } }), context());
+  // Two hours on 1 vCPU / 2 GB Spot, half an hour of it on-demand, and a task running since 09:00.
+  const tenant = (await deps.store.get('acme'))!;
+  await deps.store.save({
+    ...tenant,
+    usage: {
+      runningSeconds: { 'spot:1024:2048': 7200, 'on-demand:1024:2048': 1800 },
+      wakes: 3,
+      passivations: 2,
+      meter: {
+        phase: 'Running',
+        running: { task: 'arn:aws:ecs:eu-west-1:123456789012:task/dormouse/1', meter: 'spot:1024:2048', since: '2026-12-06T09:00:00.000Z' },
+      },
+    },
+  });
+});
+
+const spotHour = PRICES.fargate.spot.perVcpuHour + 2 * PRICES.fargate.spot.perGbHour;
+const onDemandHour = PRICES.fargate.onDemand.perVcpuHour + 2 * PRICES.fargate.onDemand.perGbHour;
+
+describe('GET /tenants/{id}/usage', () => {
+  it('gives the token holder the usage to date, the running task included, and its cost with the prices’ date and region', async () => {
+    const response = await handler(apiEvent('GET', '/tenants/acme/usage', { token }), context());
+
+    expect(response.statusCode).toBe(200);
+    const usage = body(response);
+    expect(usage).toMatchObject({
+      tenantId: 'acme',
+      plan: 'trial',
+      at: NOW.toISOString(),
+      runningSeconds: { 'spot:1024:2048': 9000, 'on-demand:1024:2048': 1800 },
+      wakes: 3,
+      passivations: 2,
+      storageGibHours: 0,
+      running: true,
+      costToDate: { currency: 'USD', pricesAsOf: PRICES.asOf, region: PRICES.region },
+    });
+    expect(usage.costToDate.amount).toBeCloseTo(2.5 * spotHour + 0.5 * onDemandHour, 6);
+  });
+
+  it('gives it to an administrator', async () => {
+    const response = await handler(apiEvent('GET', '/admin/tenants/acme/usage', { iamUser: ADMIN }), context());
+
+    expect(response.statusCode).toBe(200);
+    expect(body(response).tenantId).toBe('acme');
+  });
+
+  it('answers 401 without a credential, 403 to another tenant’s token, 404 for no such tenant', async () => {
+    const anonymous = await handler(apiEvent('GET', '/tenants/acme/usage'), context());
+    const other = await handler(apiEvent('GET', '/tenants/globex/usage', { token }), context());
+    const missing = await handler(apiEvent('GET', '/tenants/nobody-here/usage', { iamUser: ADMIN }), context());
+
+    expect(anonymous.statusCode).toBe(401);
+    expect(other.statusCode).toBe(403);
+    expect(missing.statusCode).toBe(404);
+  });
+
+  it('answers a tenant that never ran with zeros and no cost', async () => {
+    const response = await handler(apiEvent('GET', '/admin/tenants/globex/usage', { iamUser: ADMIN }), context());
+
+    expect(body(response)).toMatchObject({ runningSeconds: {}, wakes: 0, passivations: 0, running: false, costToDate: { amount: 0 } });
+  });
+});
+
+describe('GET /tenants (admin)', () => {
+  it('shows each tenant’s cost to date', async () => {
+    const response = await handler(apiEvent('GET', '/admin/tenants', { iamUser: ADMIN }), context());
+
+    const costs = Object.fromEntries(
+      body(response).items.map((item: { id: string; costToDate: { amount: number } }) => [item.id, item.costToDate]),
+    );
+    expect(costs.acme.amount).toBeCloseTo(2.5 * spotHour + 0.5 * onDemandHour, 6);
+    expect(costs.globex).toMatchObject({ amount: 0, pricesAsOf: PRICES.asOf });
+  });
+});

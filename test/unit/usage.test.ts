@@ -1,0 +1,171 @@
+import { describe, expect, it } from 'vitest';
+import { builtInPlans } from '../../shared/domain/plans.js';
+import { PRICES } from '../../shared/domain/prices.js';
+import { newTenant, type Phase, type TaskStatus, type Tenant } from '../../shared/domain/tenant.js';
+import {
+  closePeriod,
+  costOf,
+  hasUnreportedUsage,
+  measuredStorage,
+  meter,
+  meterKey,
+  totalsAt,
+  usageBetween,
+} from '../../shared/domain/usage.js';
+
+const PLANS = builtInPlans({ cpu: 512, memory: 1024, idleMs: 900_000, trialDays: 14 });
+const T0 = Date.parse('2026-12-06T08:00:00.000Z');
+const at = (seconds: number) => new Date(T0 + seconds * 1000);
+const iso = (seconds: number) => at(seconds).toISOString();
+const ARN_A = 'arn:aws:ecs:eu-west-1:123456789012:task/dormouse/aaaa';
+const ARN_B = 'arn:aws:ecs:eu-west-1:123456789012:task/dormouse/bbbb';
+const SPOT = meterKey('FARGATE_SPOT', { cpu: 512, memory: 1024 });
+
+function tenant(): Tenant {
+  return newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: at(0), trialDays: 14 });
+}
+
+/** The record written with this phase and task, metered at `seconds`. */
+function write(record: Tenant, seconds: number, phase: Phase, task?: Partial<TaskStatus> & { arn: string }): Tenant {
+  const status = { ...record.status, phase, task: task ? { capacityProvider: 'FARGATE_SPOT' as const, ...task } : undefined };
+  return meter({ ...record, status }, at(seconds), PLANS);
+}
+
+describe('meter', () => {
+  it('counts a task from its startedAt to its stoppedAt, under the meter of its capacity and its plan size', () => {
+    let record = write(tenant(), 10, 'Provisioning', { arn: ARN_A, lastStatus: 'PENDING' });
+    record = write(record, 45, 'Provisioning', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(30) });
+    record = write(record, 60, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(30) });
+    record = write(record, 700, 'Passivating', { arn: ARN_A, lastStatus: 'STOPPED', startedAt: iso(30), stoppedAt: iso(630) });
+
+    expect(record.usage!.runningSeconds).toEqual({ [SPOT]: 600 });
+    expect(SPOT).toBe('spot:512:1024');
+  });
+
+  it('closes at the observation time when the task is no longer the recorded one and no stop time is known', () => {
+    let record = write(tenant(), 0, 'Running', { arn: ARN_A, lastStatus: 'RUNNING' });
+    record = write(record, 90, 'Running', { arn: ARN_B, lastStatus: 'PENDING' });
+    record = write(record, 100, 'Running', { arn: ARN_B, lastStatus: 'RUNNING', capacityProvider: 'FARGATE' });
+    record = write(record, 160, 'Passivated');
+
+    expect(record.usage!.runningSeconds).toEqual({ [SPOT]: 90, 'on-demand:512:1024': 60 });
+  });
+
+  it('changes nothing when the same record is written again', () => {
+    const once = write(tenant(), 0, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(0) });
+    const again = meter(once, at(500), PLANS);
+
+    expect(again).toBe(once);
+  });
+
+  it('counts a task once: a late word that it runs, after it was counted, opens nothing', () => {
+    let record = write(tenant(), 0, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(0) });
+    record = write(record, 100, 'Running', { arn: ARN_A, lastStatus: 'STOPPED', stoppedAt: iso(100) });
+    record = write(record, 200, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(0) });
+    record = write(record, 300, 'Passivated');
+
+    expect(record.usage!.runningSeconds).toEqual({ [SPOT]: 100 });
+  });
+
+  it('counts a task first seen stopped from the times it reports (its RUNNING event came late)', () => {
+    const record = write(tenant(), 400, 'Running', { arn: ARN_A, lastStatus: 'STOPPED', startedAt: iso(100), stoppedAt: iso(350) });
+
+    expect(record.usage!.runningSeconds).toEqual({ [SPOT]: 250 });
+    expect(write(record, 500, 'Running', { arn: ARN_A, lastStatus: 'STOPPED', startedAt: iso(100), stoppedAt: iso(350) }).usage).toBe(
+      record.usage,
+    );
+  });
+
+  it('counts a wake on entering Waking and a passivation on reaching Passivated, once each', () => {
+    let record = write(tenant(), 0, 'Passivated');
+    record = write(record, 10, 'Waking');
+    record = write(record, 20, 'Waking');
+    record = write(record, 30, 'Running');
+    record = write(record, 40, 'Passivating');
+    record = write(record, 50, 'Passivated');
+    record = write(record, 60, 'Passivated');
+
+    expect(record.usage).toMatchObject({ wakes: 1, passivations: 2 });
+  });
+});
+
+describe('storage', () => {
+  it('counts the data at the size measured, from one measurement to the next and up to now', () => {
+    const gib = 1024 ** 3;
+    let record = measuredStorage(tenant(), 2 * gib, at(0));
+    record = measuredStorage(record, gib, at(3600));
+
+    expect(record.usage!.storageGibHours).toBe(2);
+    expect(totalsAt(record.usage, at(3 * 3600)).storageGibHours).toBe(4);
+  });
+});
+
+describe('usage periods', () => {
+  it('closes the last hour with everything metered up to its end, including a task still running, once', () => {
+    // Prepare: ran from 08:10, still running at 09:05.
+    const running = write(tenant(), 600, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(600) });
+
+    // Act
+    const closed = closePeriod(running, at(3900))!;
+
+    // Assess
+    expect(closed.usage!.reported).toEqual({
+      period: '2026-12-06T08:00:00.000Z',
+      until: '2026-12-06T09:00:00.000Z',
+      totals: { runningSeconds: { [SPOT]: 3000 }, wakes: 0, passivations: 0, storageGibHours: 0 },
+    });
+    expect(closePeriod(closed, at(7100))).toBeUndefined();
+    const next = closePeriod(closed, at(7300))!;
+    expect(usageBetween(closed.usage!.reported!.totals, next.usage!.reported!.totals).runningSeconds).toEqual({ [SPOT]: 3600 });
+  });
+
+  it('reports a tenant that ran and went to sleep within the hour, and keeps it in the sweep index until then', () => {
+    let record = write(tenant(), 600, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(600) });
+    record = write(record, 1200, 'Passivated');
+    expect(hasUnreportedUsage(record)).toBe(true);
+
+    const closed = closePeriod(record, at(3700))!;
+
+    expect(closed.usage!.reported!.totals).toMatchObject({ runningSeconds: { [SPOT]: 600 }, passivations: 1 });
+    expect(hasUnreportedUsage(closed)).toBe(false);
+  });
+
+  it('closes the last hour with what was used before it ended, not what later writes counted', () => {
+    // Prepare: idle through 08:00–09:00, then woken and put to sleep again after 09:00.
+    let record = write(tenant(), 0, 'Passivated');
+    record = write(record, 3700, 'Waking');
+    record = write(record, 3710, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(3705) });
+    record = write(record, 3800, 'Passivated');
+
+    // Act
+    const closed = closePeriod(record, at(3900));
+
+    // Assess: 08:00–09:00 saw a passivation only (at 08:00); the wake and the run belong to 09:00.
+    expect(closed!.usage!.reported!.totals).toEqual({ wakes: 0, passivations: 1, storageGibHours: 0 });
+    const next = closePeriod(closed!, at(7300))!;
+    expect(usageBetween(closed!.usage!.reported!.totals, next.usage!.reported!.totals)).toEqual({
+      runningSeconds: { [SPOT]: 95 },
+      wakes: 1,
+      passivations: 1,
+      storageGibHours: 0,
+    });
+  });
+
+  it('does not report a tenant that used nothing since its last report', () => {
+    expect(closePeriod(write(tenant(), 0, 'Pending'), at(7200))).toBeUndefined();
+  });
+});
+
+describe('costOf', () => {
+  it('prices running seconds by capacity and size, and data per GB-month, with the prices and their date', () => {
+    const cost = costOf(
+      { runningSeconds: { 'spot:1024:2048': 3600, 'on-demand:1024:2048': 1800 }, wakes: 0, passivations: 0, storageGibHours: 730 },
+      PRICES,
+    );
+
+    const spot = PRICES.fargate.spot.perVcpuHour + 2 * PRICES.fargate.spot.perGbHour;
+    const onDemand = (PRICES.fargate.onDemand.perVcpuHour + 2 * PRICES.fargate.onDemand.perGbHour) / 2;
+    expect(cost.amount).toBeCloseTo(spot + onDemand + PRICES.efs.standardPerGbMonth, 6);
+    expect(cost).toMatchObject({ currency: 'USD', pricesAsOf: PRICES.asOf, region: PRICES.region });
+  });
+});
