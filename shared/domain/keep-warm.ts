@@ -22,6 +22,26 @@ export function effectiveKeepWarm(tenant: Tenant, plans: PlanCatalog): KeepWarm 
   return tenant.spec.keepWarm ?? planNamed(plans, tenant.spec.plan)?.keepWarm;
 }
 
+/**
+ * The tenant with `warmAt` as the reconciler records it: set to the start of the next window when
+ * it is recorded asleep as asked (so an operator who puts it to sleep during its hours is obeyed
+ * until the next ones), kept while it stays asleep, and cleared once it is asked to run or is on
+ * its way anywhere else. A schedule changed meanwhile applies from the next time it goes to sleep;
+ * the sweep checks it again before waking.
+ */
+export function withWarmAt(tenant: Tenant, plans: PlanCatalog, now: Date): Tenant {
+  const asleep = tenant.status.phase === 'Passivated' && tenant.spec.desired === 'passivated';
+  if (!asleep) {
+    if (tenant.warmAt === undefined) return tenant;
+    const { warmAt: _cleared, ...awake } = tenant;
+    return awake;
+  }
+  if (tenant.warmAt !== undefined) return tenant;
+  const schedule = effectiveKeepWarm(tenant, plans);
+  const next = schedule ? nextWarmStart(schedule, now) : undefined;
+  return next ? { ...tenant, warmAt: next.toISOString() } : tenant;
+}
+
 /** Whether `now` lies inside one of the schedule's windows. */
 export function isKeptWarm(schedule: KeepWarm, now: Date): boolean {
   const at = now.getTime();
