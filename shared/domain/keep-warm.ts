@@ -1,3 +1,4 @@
+import { equalAsStored } from './equality.js';
 import { WEEKDAYS, type KeepWarm, type PlanCatalog, planNamed, type Weekday } from './plans.js';
 import type { Tenant } from './tenant.js';
 
@@ -26,8 +27,8 @@ export function effectiveKeepWarm(tenant: Tenant, plans: PlanCatalog): KeepWarm 
  * The tenant with `warmAt` as the reconciler records it: set to the start of the next window when
  * it is recorded asleep as asked (so an operator who puts it to sleep during its hours is obeyed
  * until the next ones), kept while it stays asleep, and cleared once it is asked to run or is on
- * its way anywhere else. A schedule changed meanwhile applies from the next time it goes to sleep;
- * the sweep checks it again before waking.
+ * its way anywhere else. A schedule changed while it sleeps is applied by `withNewHours`; the
+ * sweep checks it again before waking anyway.
  */
 export function withWarmAt(tenant: Tenant, plans: PlanCatalog, now: Date): Tenant {
   const asleep = tenant.status.phase === 'Passivated' && tenant.spec.desired === 'passivated';
@@ -40,6 +41,21 @@ export function withWarmAt(tenant: Tenant, plans: PlanCatalog, now: Date): Tenan
   const schedule = effectiveKeepWarm(tenant, plans);
   const next = schedule ? nextWarmStart(schedule, now) : undefined;
   return next ? { ...tenant, warmAt: next.toISOString() } : tenant;
+}
+
+/**
+ * `after`, a change of `before` by an operator, with `warmAt` following a change of its hours (its
+ * own, or its plan's): a tenant asleep as asked waits for the next start of its new hours, or for
+ * nothing when it has none left. It is not woken at once, even when the new hours are open now:
+ * it was put to sleep, and that choice stands until they next begin.
+ */
+export function withNewHours(before: Tenant, after: Tenant, plans: PlanCatalog, now: Date): Tenant {
+  const asleep = after.status.phase === 'Passivated' && after.spec.desired === 'passivated';
+  const schedule = effectiveKeepWarm(after, plans);
+  if (!asleep || equalAsStored(effectiveKeepWarm(before, plans), schedule)) return after;
+  const { warmAt: _old, ...rest } = after;
+  const next = schedule ? nextWarmStart(schedule, now) : undefined;
+  return next ? { ...rest, warmAt: next.toISOString() } : rest;
 }
 
 /** Whether `now` lies inside one of the schedule's windows. */

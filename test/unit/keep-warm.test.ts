@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { isKeptWarm, nextWarmStart } from '../../shared/domain/keep-warm.js';
-import type { KeepWarm } from '../../shared/domain/plans.js';
+import { isKeptWarm, nextWarmStart, withWarmAt } from '../../shared/domain/keep-warm.js';
+import { builtInPlans, type KeepWarm } from '../../shared/domain/plans.js';
+import { withChanges } from '../../shared/domain/tenant-changes.js';
+import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.js';
 
 const OFFICE_HOURS: KeepWarm = { timeZone: 'Europe/Paris', days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00' };
 const at = (iso: string) => new Date(iso);
@@ -83,5 +85,41 @@ describe('keep-warm hours', () => {
 
   it('has no next start without days', () => {
     expect(nextWarmStart({ ...OFFICE_HOURS, days: [] }, at('2026-01-14T09:00:00.000Z'))).toBeUndefined();
+  });
+});
+
+describe('warmAt: when a sleeping tenant is next woken for its hours', () => {
+  const plans = builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 });
+  // Wednesday 14 January 2026, 09:00 UTC: inside office hours (10:00 in Paris).
+  const now = at('2026-01-14T09:00:00.000Z');
+  const base = newTenant({ slug: 'acme', email: 'a@example.test', plan: 'trial', tokenHash: 'h', now, trialDays: 14 });
+  const running: Tenant = { ...base, status: { ...base.status, phase: 'Running', observedGeneration: 1 } };
+  const asleep = (tenant: Tenant): Tenant => {
+    const passivated = withDesired(tenant, 'passivated');
+    return { ...passivated, status: { ...passivated.status, phase: 'Passivated', observedGeneration: passivated.spec.generation } };
+  };
+
+  it('is set as the tenant is recorded asleep as asked, to the next start even during its hours, and cleared once it is asked to run', () => {
+    const office = { ...running, spec: { ...running.spec, keepWarm: OFFICE_HOURS } };
+    const recorded = withWarmAt(asleep(office), plans, now);
+    expect(recorded.warmAt).toBe('2026-01-15T07:00:00.000Z');
+    expect(withWarmAt(recorded, plans, at('2026-01-14T12:00:00.000Z')).warmAt).toBe('2026-01-15T07:00:00.000Z');
+    expect(withWarmAt(withDesired(recorded, 'running'), plans, now)).not.toHaveProperty('warmAt');
+    expect(withWarmAt(asleep(running), plans, now)).not.toHaveProperty('warmAt');
+  });
+
+  it('follows an operator who gives a sleeping tenant hours, moves them or takes them away; an awake one gets them when it sleeps', () => {
+    const sleeping = asleep(running);
+    const given = withChanges(sleeping, { keepWarm: OFFICE_HOURS }, plans, now);
+    const moved = withChanges(given, { keepWarm: { ...OFFICE_HOURS, from: '12:00' } }, plans, now);
+    const removed = withChanges(moved, { keepWarm: null }, plans, now);
+    const awake = withChanges(running, { keepWarm: OFFICE_HOURS }, plans, now);
+
+    expect(given.warmAt).toBe('2026-01-15T07:00:00.000Z');
+    expect(given.spec.generation).toBe(sleeping.spec.generation);
+    // Noon in Paris is 11:00 UTC, still ahead today.
+    expect(moved.warmAt).toBe('2026-01-14T11:00:00.000Z');
+    expect(removed).not.toHaveProperty('warmAt');
+    expect(awake).not.toHaveProperty('warmAt');
   });
 });
