@@ -1115,7 +1115,6 @@ describe('the functions', () => {
 
     expect(api).toMatchObject({
       maxTenants: 1000,
-      trialDays: 14,
       idempotencyTtlSeconds: 3600,
       signupsPerHour: 5,
       trustForwardedFor: false,
@@ -1154,6 +1153,7 @@ describe('the functions', () => {
       stuckMs: 15 * 60_000,
       // Written out by the CDK app: the built-in plans at the configured size.
       plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
+      warmLeadMs: 5 * 60_000,
     });
     expect(byId(functionId(synth.template, 'dormouse-sweep')).Properties.Environment.Variables.DORMOUSE_LOAD_BALANCER_FULL_NAME).toEqual({
       'Fn::GetAtt': [albId, 'LoadBalancerFullName'],
