@@ -99,11 +99,11 @@ describe('sweep: sleep policy per plan', () => {
   it('keeps up a tenant whose plan the configuration no longer has, and says so', async () => {
     // Prepare
     const world = await createKeepWarmWorld();
-    await world.running('orphan', { plan: 'retired' });
+    await world.running('orphan', { plan: 'slow' });
 
-    // Act
+    // Act: the sweep's configuration no longer has the plan
     world.clock.advance(3 * HOUR);
-    const report = await world.sweep();
+    const report = await world.sweep({ plans: { plans: PLANS.plans.filter((plan) => plan.name !== 'slow') } });
 
     // Assess
     expect(report.passivated).toBe(0);
