@@ -1156,6 +1156,7 @@ describe('the functions', () => {
       stuckMs: 15 * 60_000,
       // Written out by the CDK app: the built-in plans at the configured size.
       plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
+      warmLeadMs: 5 * 60_000,
     });
     expect(byId(functionId(synth.template, 'dormouse-sweep')).Properties.Environment.Variables.DORMOUSE_LOAD_BALANCER_FULL_NAME).toEqual({
       'Fn::GetAtt': [albId, 'LoadBalancerFullName'],
