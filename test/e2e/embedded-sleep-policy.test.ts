@@ -84,4 +84,40 @@ describe('embedded mode, sleep policy per plan', () => {
       expect((await store.get(slug))!.spec.desired).toBe('running');
     }
   });
+
+  it('wakes a sleeping tenant the lead time before its keep-warm hours begin', async () => {
+    // Prepare: put to sleep by its owner, then given hours (UTC) that begin in two minutes,
+    // within the 5-minute lead, by an operator through the API
+    const { token } = (await call('/tenants', { method: 'POST', body: { slug: 'early', email: 'ann@early.test' } })).body;
+    await eventually(
+      'early running',
+      () => phaseOf('early'),
+      (phase) => phase === 'Running',
+      30_000,
+    );
+    expect((await call('/tenants/early/passivate', { method: 'POST', token })).status).toBe(202);
+    await eventually(
+      'early passivated',
+      () => phaseOf('early'),
+      (phase) => phase === 'Passivated',
+    );
+    const opens = new Date(Date.now() + 2 * 60_000);
+    const clock = (date: Date) => date.toISOString().slice(11, 16);
+    const day = (['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const)[opens.getUTCDay()]!;
+    const keepWarm = { timeZone: 'UTC', days: [day], from: clock(opens), to: clock(new Date(opens.getTime() + 3_600_000)) };
+    expect((await call('/tenants/early', { method: 'PATCH', token: ADMIN, body: { keepWarm } })).status).toBe(200);
+
+    // Act
+    const report = await embedded.sweepNow();
+
+    // Assess
+    expect(report.warmed).toBe(1);
+    await eventually(
+      'early woken',
+      () => phaseOf('early'),
+      (phase) => phase === 'Running',
+      30_000,
+    );
+    expect((await store.get('early'))!.warmAt).toBeUndefined();
+  });
 });
