@@ -900,7 +900,7 @@ describe('the stuck-tenants alarm', () => {
       }),
     ]);
     const sweep = byId(functionId(synth.template, 'dormouse-sweep'));
-    expect(sweep.Properties.Environment.Variables).toMatchObject({ DORMOUSE_STUCK_MINUTES: '15' });
+    expect(sweep.Properties.Environment.Variables).toMatchObject({ DORMOUSE_STUCK_MINUTES: '15', DORMOUSE_WARM_LEAD_MINUTES: '5' });
   });
 });
 
@@ -908,6 +908,7 @@ describe('the HTTP API', () => {
   const PUBLIC = [
     'GET /',
     'GET /healthz',
+    'GET /plans',
     'POST /tenants',
     'GET /verify',
     'GET /tenants/{id}',
