@@ -1531,6 +1531,7 @@ describe('cdk-nag AwsSolutions', () => {
         ...[
           'GET--',
           'GET--healthz',
+          'GET--plans',
           'POST--tenants',
           'GET--verify',
           'GET--tenants--{id}',
