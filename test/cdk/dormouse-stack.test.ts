@@ -1115,13 +1115,14 @@ describe('the functions', () => {
 
     expect(api).toMatchObject({
       maxTenants: 1000,
-      trialDays: 14,
       idempotencyTtlSeconds: 3600,
       signupsPerHour: 5,
       trustForwardedFor: false,
       verifyEmail: true,
       emailSender: 'no-reply@trials.example.com',
     });
+    // The trial length is the trial plan's now.
+    expect(api.plans.plans).toContainEqual(expect.objectContaining({ name: 'trial', trialDays: 14 }));
     expect(api.baseUrl.href).toBe('https://trials.example.com/');
     expect(api.adminToken).toBeUndefined();
     expect(api.adminPrincipals).toEqual(['arn:aws:iam::123456789012:role/DormouseAdmin', 'arn:aws:iam::123456789012:user/ops']);
