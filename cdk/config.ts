@@ -201,6 +201,8 @@ const schema = z
        * long after a start or a wake (used by the sweep and the wake function).
        */
       minRunMinutes: wholeNumber(1, 1440).default(declaredDefault('DORMOUSE_MIN_RUN_MINUTES')),
+      /** How long before its keep-warm hours begin a sleeping tenant is woken (used by the sweep). */
+      warmLeadMinutes: wholeNumber(1, 60).default(declaredDefault('DORMOUSE_WARM_LEAD_MINUTES')),
       /** A tenant in a passing phase (Provisioning, Deleting, …) this long raises the stuck-tenants alarm. */
       stuckMinutes: wholeNumber(5, 1440).default(declaredDefault('DORMOUSE_STUCK_MINUTES')),
       /** How often the sweep runs (EventBridge Scheduler). */
@@ -361,6 +363,12 @@ const schema = z
     }
     if (config.expiringNoticeHours >= config.trialDays * 24) {
       issue('expiringNoticeHours', `must be shorter than the trial (trialDays ${config.trialDays} = ${config.trialDays * 24} hours)`);
+    }
+    if (config.warmLeadMinutes < config.sweepRateMinutes) {
+      issue(
+        'warmLeadMinutes',
+        `must be at least sweepRateMinutes (${config.sweepRateMinutes}): the sweep that wakes a tenant ahead of its hours may come that much later`,
+      );
     }
     if (config.sweepRateMinutes > config.idleTimeoutMinutes) {
       issue(

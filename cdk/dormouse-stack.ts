@@ -128,6 +128,7 @@ export class DormouseStack extends Stack {
         expiringNoticeHours: config.expiringNoticeHours,
         sweepRateMinutes: config.sweepRateMinutes,
         stuckMinutes: config.stuckMinutes,
+        warmLeadMinutes: config.warmLeadMinutes,
         spotAttempts: config.spotAttempts,
         onDemandFallback: config.onDemandFallback,
         maxRestarts: config.maxRestarts,

@@ -220,6 +220,8 @@ export interface SweepConfig {
   /** A tenant in a passing phase (Provisioning, Deleting, …) this long is reported as stuck. */
   stuckMs: number;
   plans: PlanCatalog;
+  /** A sleeping tenant with keep-warm hours is woken this long before they begin. */
+  warmLeadMs: number;
 }
 
 export function loadSweepConfig(env: Env = process.env): SweepConfig {
@@ -233,6 +235,7 @@ export function loadSweepConfig(env: Env = process.env): SweepConfig {
     budgetMs: parsed.DORMOUSE_SWEEP_BUDGET_SECONDS * 1000,
     stuckMs: parsed.DORMOUSE_STUCK_MINUTES * 60_000,
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
+    warmLeadMs: parsed.DORMOUSE_WARM_LEAD_MINUTES * 60_000,
   };
 }
 
@@ -290,6 +293,8 @@ export interface EmbeddedConfig {
   /** A tenant Pending, Provisioning, Waking, Passivating or Deleting this long gets a warning line. */
   stuckMs: number;
   anonymousWakesPerHour: number;
+  /** A sleeping tenant with keep-warm hours is woken this long before they begin. */
+  warmLeadMs: number;
   reconcile: Omit<ReconcilePolicy, 'baseUrl'>;
 }
 
@@ -310,6 +315,7 @@ export function loadEmbeddedConfig(env: Env = process.env): EmbeddedConfig {
     minRunMs: parsed.DORMOUSE_MIN_RUN_SECONDS * 1000,
     stuckMs: parsed.DORMOUSE_STUCK_MINUTES * 60_000,
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
+    warmLeadMs: parsed.DORMOUSE_WARM_LEAD_MINUTES * 60_000,
     reconcile: {
       maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
       // Processes have no Spot capacity to run out of: the AWS defaults stand.

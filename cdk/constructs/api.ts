@@ -44,6 +44,7 @@ export const STATUS_ROUTE_KEYS = ['GET /tenants/{id}'] as const;
 export const PUBLIC_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> = [
   { method: HttpMethod.GET, path: '/' },
   { method: HttpMethod.GET, path: '/healthz' },
+  { method: HttpMethod.GET, path: '/plans' },
   { method: HttpMethod.POST, path: '/tenants' },
   { method: HttpMethod.GET, path: '/verify' },
   { method: HttpMethod.GET, path: '/tenants/{id}' },

@@ -39,6 +39,8 @@ export interface ControlPlaneSettings {
   readonly sweepRateMinutes: number;
   /** A tenant in a passing phase this long is reported by the sweep, and alarmed on. */
   readonly stuckMinutes: number;
+  /** How long before its keep-warm hours a sleeping tenant is woken. */
+  readonly warmLeadMinutes: number;
   readonly spotAttempts: number;
   readonly onDemandFallback: boolean;
   readonly maxRestarts: number;
@@ -292,6 +294,7 @@ export class ControlPlane extends Construct {
       DORMOUSE_SWEEP_PAGE_SIZE: SWEEP_DEFAULTS.pageSize,
       DORMOUSE_SWEEP_BUDGET_SECONDS: SWEEP_BUDGET_SECONDS,
       DORMOUSE_STUCK_MINUTES: settings.stuckMinutes,
+      DORMOUSE_WARM_LEAD_MINUTES: settings.warmLeadMinutes,
     });
     const sweepRate = Duration.minutes(settings.sweepRateMinutes);
     // A failed run is not retried, and a run that waited a whole period behind the one before is

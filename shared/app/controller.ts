@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloudRefusedError, CloudUnavailableError, VersionConflictError } from '../domain/errors.js';
 import { equalAsStored } from '../domain/equality.js';
+import { withWarmAt } from '../domain/keep-warm.js';
 import { isLeased, leaseFor } from '../domain/lease.js';
 import { backoffMs, type PlanSettings } from '../domain/plan.js';
+import type { PlanCatalog } from '../domain/plans.js';
 import { isTombstone, type Phase, type Tenant, type TenantStatus } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
@@ -49,6 +51,8 @@ export interface ControllerSettings extends Pick<PlanSettings, 'backoffBaseMs' |
   leaseMs: number;
   /** How long a deleted tenant's tombstone keeps its slug before DynamoDB TTL removes it. */
   tombstoneSeconds: number;
+  /** The installation's plans: where a tenant's keep-warm hours come from, when it has none of its own. */
+  plans: PlanCatalog;
 }
 
 export interface ControllerDeps {
@@ -250,7 +254,7 @@ async function conclude(
 }
 
 function withStatus(tenant: Tenant, status: TenantStatus, now: Date, settings: ControllerSettings): Tenant {
-  const next: Tenant = { ...tenant, status };
+  const next: Tenant = withWarmAt({ ...tenant, status }, settings.plans, now);
   if (status.phase === 'Deleted' && next.expiresAt === undefined) {
     next.expiresAt = Math.floor(now.getTime() / 1000) + settings.tombstoneSeconds;
   }

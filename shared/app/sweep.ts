@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
+import { effectiveKeepWarm, nextWarmStart } from '../domain/keep-warm.js';
+import { builtInPlans, planNamed, type PlanCatalog } from '../domain/plans.js';
 import { redactDetail } from '../domain/redaction.js';
+import { heldWarm, idleTimeoutOf, longestIdleTimeout } from '../domain/sleep-policy.js';
 import { isIdle, isSettled, isTombstone, needsAttention, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
 import { closePeriod } from '../domain/usage.js';
 import type { Activity, ActivityLevel } from '../ports/activity.js';
@@ -10,7 +13,7 @@ import type { ObservedTask } from '../ports/compute.js';
 import type { RoutingInventory, TaskInventory } from '../ports/inventory.js';
 import type { HostRule } from '../ports/routing.js';
 import type { StorageInventory } from '../ports/storage.js';
-import type { ActiveTenantLister, Markers, TenantReader, TenantWriter, TrialLister } from '../ports/tenant-store.js';
+import type { ActiveTenantLister, Markers, TenantReader, TenantWriter, TrialLister, WarmLister } from '../ports/tenant-store.js';
 import { isLeased, type ReconcileResult } from './controller.js';
 import { updateTenant, type TenantChange } from './update-tenant.js';
 
@@ -20,7 +23,9 @@ import { updateTenant, type TenantChange } from './update-tenant.js';
  * stream and the reconciler do the rest. It never puts events itself (no dual writes), and it
  * does a bounded amount of work per run, continuing where the last run stopped.
  *
- * - Idle tenants (no traffic for `idleMs`, up for at least `minRunMs`) get expected `passivated`.
+ * - Idle tenants (no traffic for their plan's idle timeout, up for at least `minRunMs`) get
+ *   expected `passivated`; not on a plan that never sleeps, nor during their keep-warm hours.
+ * - Sleeping tenants whose keep-warm hours begin within `warmLeadMs` get expected `running`.
  * - Trials past `trialEndsAt` get expected `deleted`; those ending within `expiringNoticeMs` get
  *   `expiringNoticeAt`, from which the stream publisher derives `Tenant Expiring`.
  * - Tenants whose retry time has come, that are not settled, whose record disagrees with AWS,
@@ -34,8 +39,13 @@ import { updateTenant, type TenantChange } from './update-tenant.js';
  */
 
 export interface SweepSettings {
-  /** A running tenant that received no traffic for this long is passivated. */
-  idleMs: number;
+  /**
+   * The installation's plans: a running tenant that received no traffic for its plan's `idleMs`
+   * is passivated, and one whose plan has none never is. Keep-warm hours come from here too.
+   */
+  plans: PlanCatalog;
+  /** A sleeping tenant with keep-warm hours is woken this long before they begin. */
+  warmLeadMs: number;
   /** A tenant is not passivated before it has been Running this long (after a start or a wake). */
   minRunMs: number;
   /** How long before `trialEndsAt` the `Tenant Expiring` notice goes out. */
@@ -53,7 +63,7 @@ export interface SweepSettings {
   /**
    * The shortest activity window. ALB datapoints are per minute and reach CloudWatch a minute
    * or two late; looking back at least this far means a late datapoint is still seen. The price
-   * is that a tenant goes to sleep up to this long after `idleMs`.
+   * is that a tenant goes to sleep up to this long after its idle timeout.
    */
   minActivityWindowMs: number;
   /** Reconciles run at once within a page. */
@@ -63,7 +73,8 @@ export interface SweepSettings {
 }
 
 export const SWEEP_DEFAULTS: SweepSettings = {
-  idleMs: 15 * 60_000,
+  plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
+  warmLeadMs: 5 * 60_000,
   minRunMs: 5 * 60_000,
   expiringNoticeMs: 24 * 3_600_000,
   pageSize: 100,
@@ -95,7 +106,7 @@ export const LAST_PASS_MARKER = 'sweep-last-pass';
 export const EXPIRING_MARKER = 'sweep-expiring';
 
 export interface SweepDeps {
-  store: ActiveTenantLister & TrialLister & Markers & TenantReader & Pick<TenantWriter, 'save'>;
+  store: ActiveTenantLister & TrialLister & WarmLister & Markers & TenantReader & Pick<TenantWriter, 'save'>;
   activity: Activity;
   clock: Clock;
   reconcile: (tenantId: string) => Promise<ReconcileResult>;
@@ -115,6 +126,8 @@ export interface SweepReport {
   /** Tenants that had traffic in the window (their `lastActiveAt` moved to now). */
   active: number;
   passivated: number;
+  /** Sleeping tenants woken ahead of their keep-warm hours. */
+  warmed: number;
   expired: number;
   /** Trials that got their expiring notice. */
   expiring: number;
@@ -144,6 +157,7 @@ class Run {
     scanned: 0,
     active: 0,
     passivated: 0,
+    warmed: 0,
     expired: 0,
     expiring: 0,
     reconciled: 0,
@@ -154,6 +168,7 @@ class Run {
     stuck: [],
   };
   private readonly reconciled = new Set<string>();
+  private readonly warnedPlans = new Set<string>();
   private readonly stopwatch: () => number;
   private readonly startedAt: number;
 
@@ -186,6 +201,16 @@ class Run {
     }
   }
 
+  /** Said once per tenant and run: the tenant stays up until an operator fixes its plan. */
+  unknownPlan(tenant: Tenant): void {
+    if (this.warnedPlans.has(tenant.id)) return;
+    this.warnedPlans.add(tenant.id);
+    this.deps.logger?.warn('The tenant names a plan the configuration does not have; it is never passivated until that is fixed', {
+      tenantId: tenant.id,
+      plan: tenant.spec.plan,
+    });
+  }
+
   failed(message: string, error: unknown, tenantId?: string): void {
     this.report.errors += 1;
     this.deps.logger?.warn(message, { ...(tenantId ? { tenantId } : {}), error });
@@ -197,6 +222,7 @@ export async function sweep(deps: SweepDeps, settings: Partial<SweepSettings> = 
   // Cheap and bounded by one page each, so they come first and always run.
   await expireTrials(run);
   await noticeExpiringTrials(run);
+  await wakeForKeepWarm(run);
   const inventory = deps.drift ? await repairDrift(run, deps.drift) : undefined;
   await sweepActive(run, inventory);
   return run.report;
@@ -263,6 +289,50 @@ async function noticeExpiringTrials(run: Run): Promise<void> {
     }
   }
   if (page.cursor !== cursor) await store.setMarker(EXPIRING_MARKER, page.cursor);
+}
+
+// ---- Keep-warm hours ------------------------------------------------------------------------
+
+/**
+ * Wakes sleeping tenants whose keep-warm hours begin within the lead time, from the warm index,
+ * page by page within the budget (the first page always). A woken tenant leaves the index with
+ * the write, so the next run starts again from the top. The schedule is checked again on the
+ * fresh record: one changed or removed since the tenant went to sleep moves it to the start of
+ * its current next window (or out of the index) instead of waking it.
+ */
+async function wakeForKeepWarm(run: Run): Promise<void> {
+  const { store, logger } = run.deps;
+  const { plans, warmLeadMs, pageSize } = run.settings;
+  const due = new Date(run.nowMs + warmLeadMs).toISOString();
+  let cursor: string | undefined;
+  for (let pages = 0; pages === 0 || !run.outOfTime(); pages++) {
+    const page = await store.listWarmDue(due, { limit: pageSize, ...(cursor ? { cursor } : {}) });
+    for (const tenant of page.items) {
+      try {
+        let woken = false;
+        await writeFresh(store, tenant, (current) => {
+          woken = false;
+          if (current.spec.desired !== 'passivated' || !current.warmAt || Date.parse(current.warmAt) > Date.parse(due)) return undefined;
+          // An ended trial is not woken: the sweep asks for its deletion instead.
+          if (!(Date.parse(current.trialEndsAt ?? '') <= run.nowMs) && heldWarm(current, plans, run.now, warmLeadMs)) {
+            woken = true;
+            return { tenant: withDesired(current, 'running') };
+          }
+          const schedule = effectiveKeepWarm(current, plans);
+          const next = schedule ? nextWarmStart(schedule, run.now) : undefined;
+          return { tenant: { ...current, warmAt: next?.toISOString() } };
+        });
+        if (woken) {
+          run.report.warmed += 1;
+          logger?.info('Waking a tenant ahead of its keep-warm hours', { tenantId: tenant.id, warmAt: tenant.warmAt });
+        }
+      } catch (error) {
+        run.failed('Could not wake a tenant for its keep-warm hours', error, tenant.id);
+      }
+    }
+    if (!page.cursor) return;
+    cursor = page.cursor;
+  }
 }
 
 // ---- The active index -----------------------------------------------------------------------
@@ -343,7 +413,7 @@ async function sweepPage(run: Run, tenants: Tenant[], lastVisit: number, invento
         await writeFresh(run.deps.store, tenant, (current) =>
           Date.parse(current.lastActiveAt) < run.nowMs ? { tenant: { ...current, lastActiveAt: run.nowIso } } : undefined,
         );
-      } else if (level && isIdle(tenant, run.nowMs, run.settings) && (await passivate(run, tenant))) {
+      } else if (level && maySleep(run, tenant) && (await passivate(run, tenant))) {
         // Its new generation reaches the reconciler through the stream.
         continue;
       }
@@ -405,10 +475,11 @@ async function measure(run: Run, tenants: Tenant[], lastVisit: number): Promise<
     tenant.status.targetGroupArn ? [{ tenantId: tenant.id, targetGroupArn: tenant.status.targetGroupArn }] : [],
   );
   if (targets.length === 0) return new Map();
-  const { idleMs, minActivityWindowMs } = run.settings;
-  // Since the last visit, at least the reporting delay, and never further back than idleness
-  // itself reaches: older traffic cannot change the decision.
-  const start = Math.max(run.nowMs - idleMs, Math.min(lastVisit, run.nowMs - minActivityWindowMs));
+  const { plans, minActivityWindowMs } = run.settings;
+  // Since the last visit, at least the reporting delay, and never further back than the longest
+  // idle timeout reaches: older traffic cannot change any decision.
+  const reach = longestIdleTimeout(plans) ?? minActivityWindowMs;
+  const start = Math.max(run.nowMs - reach, Math.min(lastVisit, run.nowMs - minActivityWindowMs));
   try {
     return await run.deps.activity.activity(targets, { start: new Date(start), end: run.now });
   } catch (error) {
@@ -425,7 +496,7 @@ async function measure(run: Run, tenants: Tenant[], lastVisit: number): Promise<
  */
 async function passivate(run: Run, tenant: Tenant): Promise<boolean> {
   const passivated = await writeFresh(run.deps.store, tenant, (current) =>
-    current.spec.generation === tenant.spec.generation && isIdle(current, run.nowMs, run.settings)
+    current.spec.generation === tenant.spec.generation && maySleep(run, current)
       ? { tenant: withDesired(current, 'passivated') }
       : undefined,
   );
@@ -434,6 +505,20 @@ async function passivate(run: Run, tenant: Tenant): Promise<boolean> {
     run.deps.logger?.info('Passivating an idle tenant', { tenantId: tenant.id, lastActiveAt: tenant.lastActiveAt });
   }
   return passivated;
+}
+
+/**
+ * Idle past its plan's timeout and outside its keep-warm hours (and the lead time before them).
+ * A plan that never sleeps, or a plan the configuration no longer has, keeps the tenant up.
+ */
+function maySleep(run: Run, tenant: Tenant): boolean {
+  const { plans, minRunMs, warmLeadMs } = run.settings;
+  const idleMs = idleTimeoutOf(tenant, plans);
+  if (idleMs === undefined) {
+    if (!planNamed(plans, tenant.spec.plan)) run.unknownPlan(tenant);
+    return false;
+  }
+  return isIdle(tenant, run.nowMs, { idleMs, minRunMs }) && !heldWarm(tenant, plans, run.now, warmLeadMs);
 }
 
 function reconcileReason(run: Run, tenant: Tenant, lastVisit: number, inventory: Inventory | undefined): ReconcileReason | undefined {

@@ -1,6 +1,8 @@
 import { VersionConflictError } from '../domain/errors.js';
 import { publicReason } from '../domain/error-categories.js';
+import type { PlanCatalog } from '../domain/plans.js';
 import { isValidSlug } from '../domain/slug.js';
+import { heldWarm, idleTimeoutOf } from '../domain/sleep-policy.js';
 import { isIdle, withDesired, type AnonymousWakes, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { ActiveTenantLister, RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
@@ -25,6 +27,8 @@ export interface WakeSettings {
   maxActiveTenants: number;
   /** A tenant is not evicted before it has run, and been idle, this long. */
   minRunMs: number;
+  /** The installation's plans: a tenant whose plan never sleeps, or inside its keep-warm hours, is never evicted. */
+  plans: PlanCatalog;
   /** How many of the least recently active tenants are looked at for an eviction. @default 25 */
   evictionCandidates?: number;
   /** Wakes of one tenant by requests to its address, per hour. @default 6 */
@@ -230,7 +234,7 @@ async function makeRoom(deps: WakeDeps, wokenId: string, now: Date): Promise<voi
     if ((await store.countRoutingSlots()) < settings.maxActiveTenants) return;
     const { items } = await store.listActive({ limit: settings.evictionCandidates ?? DEFAULT_EVICTION_CANDIDATES });
     for (const candidate of items) {
-      if (candidate.id === wokenId || !evictable(candidate, now, settings.minRunMs)) continue;
+      if (candidate.id === wokenId || !evictable(candidate, now, settings.minRunMs, settings.plans)) continue;
       if (await passivate(deps, candidate, now)) {
         logger?.info('Passivated the least recently active idle tenant to make room', { tenantId: wokenId, evicted: candidate.id });
         return;
@@ -245,9 +249,18 @@ async function makeRoom(deps: WakeDeps, wokenId: string, now: Date): Promise<voi
   }
 }
 
-/** Running, wanting to run, holding a slot, and both up and idle for at least the minimum run time. */
-export function evictable(tenant: Tenant, now: Date, minRunMs: number): boolean {
-  return tenant.status.slot === true && isIdle(tenant, now.getTime(), { idleMs: minRunMs, minRunMs });
+/**
+ * Running, wanting to run, holding a slot, and both up and idle for at least the minimum run time
+ * (sooner than its plan would put it to sleep: the room is needed now). Never a tenant whose plan
+ * never sleeps (or is unknown), nor one inside its keep-warm hours.
+ */
+export function evictable(tenant: Tenant, now: Date, minRunMs: number, plans: PlanCatalog): boolean {
+  return (
+    tenant.status.slot === true &&
+    isIdle(tenant, now.getTime(), { idleMs: minRunMs, minRunMs }) &&
+    idleTimeoutOf(tenant, plans) !== undefined &&
+    !heldWarm(tenant, plans, now, 0)
+  );
 }
 
 /** Sets expected `passivated`, conditional on the version read; on a conflict re-reads and re-checks. */
@@ -255,7 +268,7 @@ async function passivate(deps: WakeDeps, candidate: Tenant, now: Date): Promise<
   try {
     // The index copy may be stale, or the tenant just got a visitor: a conflict looks at it again.
     const change = (current: Tenant) =>
-      evictable(current, now, deps.settings.minRunMs) ? { tenant: withDesired(current, 'passivated') } : undefined;
+      evictable(current, now, deps.settings.minRunMs, deps.settings.plans) ? { tenant: withDesired(current, 'passivated') } : undefined;
     return (await updateTenant(deps.store, candidate.id, change, { from: candidate })).written;
   } catch (error) {
     if (error instanceof VersionConflictError) return false;

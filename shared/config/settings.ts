@@ -480,6 +480,14 @@ export const SETTINGS = {
     readBy: ['wake', 'embedded'],
     group: 'sweep',
   },
+  DORMOUSE_WARM_LEAD_MINUTES: {
+    parser: nonNegativeInt.check(z.maximum(120)),
+    default: '5',
+    meaning:
+      'a sleeping tenant with keep-warm hours is woken this long before they begin, so their first visitor never waits for a start (0–120)',
+    readBy: ['sweep', 'embedded'],
+    group: 'sweep',
+  },
   DORMOUSE_EXPIRING_NOTICE_HOURS: {
     parser: positiveInt,
     default: '24',

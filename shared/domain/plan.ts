@@ -273,9 +273,8 @@ function superfluousReplaced(tenant: Tenant, observed: Observation): ObservedTas
 /**
  * Invariant 1 with persistent data: no new task mounts the data while an old one may still
  * write it. The old task (interrupted, told to stop, or started as another plan or environment)
- * is let go of first: its rule, so visitors
- * see the waking page instead of errors, then the task itself, and only once ECS says STOPPED
- * does the replacement start.
+ * is let go of first: its rule, so visitors see the waking page instead of errors, then the task
+ * itself, and only once ECS says STOPPED does the replacement start.
  */
 function planStopFirst(observed: Observation, settings: PlanSettings): Pick<Plan, 'step'> | undefined {
   const leaving = observed.tasks.filter((task) => !isStopped(task));

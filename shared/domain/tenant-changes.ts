@@ -1,6 +1,7 @@
 import { equalAsStored } from './equality.js';
 import { ConflictError, ValidationError } from './errors.js';
 import { planNamed, planRevision, type KeepWarm, type PlanCatalog, type PlanDefinition } from './plans.js';
+import { withNewHours } from './keep-warm.js';
 import type { Tenant } from './tenant.js';
 
 /** What an operator may change on a tenant; fields left out stay as they are. */
@@ -83,6 +84,7 @@ export function withChanges(tenant: Tenant, changes: TenantChanges, plans: PlanC
   }
 
   if (next === tenant) return tenant;
+  next = withNewHours(tenant, next, plans, now);
   return newGeneration ? { ...next, spec: { ...next.spec, generation: tenant.spec.generation + 1 } } : next;
 }
 

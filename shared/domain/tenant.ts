@@ -168,8 +168,8 @@ export interface Tenant {
   /** When the trial ends and the tenant is deleted; absent on a plan with no trial length (a converted tenant). */
   trialEndsAt?: string;
   /**
-   * ISO time the sweep wakes this sleeping tenant, a little before its keep-warm hours begin;
-   * absent when it has none or is awake.
+   * ISO time this sleeping tenant's keep-warm hours begin next: the sweep wakes it a lead time
+   * before. Set when it is recorded Passivated as asked, absent when it has no hours or is awake.
    */
   warmAt?: string;
   /** What the tenant has used so far, accumulated from its transitions (usage.ts). */

@@ -37,6 +37,7 @@ export function createSweepHandler({ deps, settings = {}, logger, metrics }: Swe
       const report = await sweep({ ...deps, logger }, { ...settings, budgetMs });
       const { repaired } = report;
       metrics.addMetric('TenantsPassivated', MetricUnit.Count, report.passivated);
+      metrics.addMetric('TenantsWarmed', MetricUnit.Count, report.warmed);
       metrics.addMetric('TrialsExpired', MetricUnit.Count, report.expired);
       metrics.addMetric(
         'DriftRepaired',

@@ -86,6 +86,11 @@ export interface TrialLister {
   listTrialsEndingBefore(time: string, query: PageQuery): Promise<Page<Tenant>>;
 }
 
+/** The sparse index of sleeping tenants with keep-warm hours, by when those hours begin next (`warmAt`). */
+export interface WarmLister {
+  listWarmDue(time: string, query: PageQuery): Promise<Page<Tenant>>;
+}
+
 export interface RoutingSlots {
   countRoutingSlots(): Promise<number>;
   countQueuedBefore(queuedAt: string): Promise<number>;

@@ -43,6 +43,7 @@ describe('Dormouse configuration', () => {
       idleTimeoutMinutes: 15,
       minRunMinutes: 5,
       sweepRateMinutes: 1,
+      warmLeadMinutes: 5,
       stuckMinutes: 15,
       expiringNoticeHours: 24,
       adminPrincipals: [],
@@ -187,6 +188,11 @@ describe('Dormouse configuration', () => {
       'a sweep slower than the idle timeout',
       { sweepRateMinutes: 30, idleTimeoutMinutes: 15 },
       'dormouse.sweepRateMinutes: must be at most idleTimeoutMinutes (15)',
+    ],
+    [
+      'a keep-warm lead shorter than the sweep period',
+      { sweepRateMinutes: 10, warmLeadMinutes: 5 },
+      'dormouse.warmLeadMinutes: must be at least sweepRateMinutes (10)',
     ],
     [
       'an expiry notice as long as the trial',

@@ -900,7 +900,7 @@ describe('the stuck-tenants alarm', () => {
       }),
     ]);
     const sweep = byId(functionId(synth.template, 'dormouse-sweep'));
-    expect(sweep.Properties.Environment.Variables).toMatchObject({ DORMOUSE_STUCK_MINUTES: '15' });
+    expect(sweep.Properties.Environment.Variables).toMatchObject({ DORMOUSE_STUCK_MINUTES: '15', DORMOUSE_WARM_LEAD_MINUTES: '5' });
   });
 });
 
@@ -908,6 +908,7 @@ describe('the HTTP API', () => {
   const PUBLIC = [
     'GET /',
     'GET /healthz',
+    'GET /plans',
     'POST /tenants',
     'GET /verify',
     'GET /tenants/{id}',
@@ -1116,7 +1117,6 @@ describe('the functions', () => {
 
     expect(api).toMatchObject({
       maxTenants: 1000,
-      trialDays: 14,
       idempotencyTtlSeconds: 3600,
       signupsPerHour: 5,
       trustForwardedFor: false,
@@ -1124,6 +1124,8 @@ describe('the functions', () => {
       emailSender: 'no-reply@trials.example.com',
     });
     expect(api.baseUrl.href).toBe('https://trials.example.com/');
+    // The trial length is the trial plan's.
+    expect(api.plans.plans.find((plan) => plan.name === 'trial')?.trialDays).toBe(14);
     expect(api.adminToken).toBeUndefined();
     expect(api.adminPrincipals).toEqual(['arn:aws:iam::123456789012:role/DormouseAdmin', 'arn:aws:iam::123456789012:user/ops']);
     expect(reconciler).toMatchObject({
@@ -1155,6 +1157,7 @@ describe('the functions', () => {
       stuckMs: 15 * 60_000,
       // Written out by the CDK app: the built-in plans at the configured size.
       plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
+      warmLeadMs: 5 * 60_000,
     });
     expect(byId(functionId(synth.template, 'dormouse-sweep')).Properties.Environment.Variables.DORMOUSE_LOAD_BALANCER_FULL_NAME).toEqual({
       'Fn::GetAtt': [albId, 'LoadBalancerFullName'],
@@ -1528,6 +1531,7 @@ describe('cdk-nag AwsSolutions', () => {
         ...[
           'GET--',
           'GET--healthz',
+          'GET--plans',
           'POST--tenants',
           'GET--verify',
           'GET--tenants--{id}',

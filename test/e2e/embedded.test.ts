@@ -149,6 +149,37 @@ describe('embedded mode, end to end', () => {
     expect(sweep.repaired).toMatchObject({ tasks: 0, rules: 0, targetGroups: 0 });
   }, 90_000);
 
+  it('replaces a tenant’s process when an admin changes its plan, stopping the old one before the new one gets its data', async () => {
+    // Prepare: a running tenant that has counted one visit in its DATA_DIR.
+    await call('/tenants', { method: 'POST', body: { slug: 'planco', email: 'ann@planco.test' } });
+    await eventually(
+      'planco running',
+      () => phaseOf('planco'),
+      (phase) => phase === 'Running',
+    );
+    const before = JSON.parse((await whoami('planco')).text) as { pid: number; visits: number };
+
+    // Act
+    const changed = await call('/tenants/planco', { method: 'PATCH', body: { plan: 'pro' }, token: ADMIN });
+
+    // Assess: a new process on the new plan, the old one gone, the data kept.
+    expect(changed.status).toBe(200);
+    const after = await eventually(
+      'planco on a new process',
+      () => whoami('planco'),
+      (answer) => answer.status === 200 && JSON.parse(answer.text).pid !== before.pid,
+    );
+    // Requests polled while the old process still served counted too: the count went on, not from 1.
+    expect(JSON.parse(after.text).tenant).toBe('planco');
+    expect(JSON.parse(after.text).visits).toBeGreaterThanOrEqual(before.visits + 1);
+    expect(alive(before.pid)).toBe(false);
+    await eventually(
+      'planco settled on pro',
+      async () => (await call('/tenants/planco')).body as { phase: string; plan: string; observedGeneration: number },
+      (status) => status.phase === 'Running' && status.plan === 'pro' && status.observedGeneration === 2,
+    );
+  });
+
   it('never lets two tenants see each other’s traffic', async () => {
     await call('/tenants', { method: 'POST', body: { slug: 'alpha', email: 'a@alpha.test' } });
     await call('/tenants', { method: 'POST', body: { slug: 'bravo', email: 'b@bravo.test' } });

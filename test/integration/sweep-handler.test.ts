@@ -75,6 +75,7 @@ describe('sweep handler', () => {
     expect(report).toMatchObject({ passivated: 1, expired: 0, repaired: { rules: 1, targetGroups: 1, tasks: 0, tenants: 0 }, done: true });
     expect(emfValues(writes)).toEqual({
       TenantsPassivated: 1,
+      TenantsWarmed: 0,
       TrialsExpired: 0,
       DriftRepaired: 2,
       TenantsReconciled: report.reconciled,

@@ -6,6 +6,7 @@ import { localDynamoDbClient } from '../../shared/adapters/local/dynamodb-local.
 import { MissCache } from '../../shared/app/miss-cache.js';
 import { DEFAULT_ANONYMOUS_WAKES_PER_HOUR, wake, type WakeDeps } from '../../shared/app/wake.js';
 import type { ErrorCategory } from '../../shared/domain/error-categories.js';
+import { builtInPlans, type KeepWarm } from '../../shared/domain/plans.js';
 import { newTenant, type Desired, type Phase, type Tenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
 
@@ -25,6 +26,8 @@ interface Shape {
   lastError?: string;
   lastErrorCategory?: ErrorCategory;
   trialEndsAt?: string;
+  plan?: string;
+  keepWarm?: KeepWarm;
 }
 
 /**
@@ -53,6 +56,7 @@ async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: num
       rootDomain: ROOT,
       maxActiveTenants: settings.maxActiveTenants ?? 90,
       minRunMs: settings.minRunMs ?? 5 * MINUTE,
+      plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * MINUTE, trialDays: 14 }),
       ...(settings.anonymousWakesPerHour ? { anonymousWakesPerHour: settings.anonymousWakesPerHour } : {}),
     },
     unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 100 }),
@@ -73,7 +77,7 @@ async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: num
     const { slot = false, phase = 'Running', desired = 'running', ...rest } = shape;
     const shaped: Tenant = {
       ...created,
-      spec: { ...created.spec, desired },
+      spec: { ...created.spec, desired, ...(rest.plan ? { plan: rest.plan } : {}), ...(rest.keepWarm ? { keepWarm: rest.keepWarm } : {}) },
       status: {
         ...created.status,
         phase,
@@ -493,6 +497,22 @@ describe('wake', () => {
       expect((await full.store.get('just-woken'))!.spec.desired).toBe('running');
       expect((await full.store.get('idle'))!.spec.desired).toBe('passivated');
       expect((await full.store.get('busy'))!.spec.desired).toBe('running');
+    });
+
+    it('never evicts a tenant whose plan never sleeps, nor one inside its keep-warm hours, however idle', async () => {
+      const full = await createWorld(settings);
+      // 12:00 UTC on a Friday is 13:00 in Paris.
+      const officeHours: KeepWarm = { timeZone: 'Europe/Paris', days: ['fri'], from: '08:00', to: '18:00' };
+      await full.put('paying', { slot: true, plan: 'pro', lastActiveAt: ago(5 * 60 * MINUTE) });
+      await full.put('office', { slot: true, keepWarm: officeHours, lastActiveAt: ago(4 * 60 * MINUTE) });
+      await full.put('idle', { slot: true, lastActiveAt: ago(20 * MINUTE) });
+      await full.put('sleeper', { phase: 'Passivated', desired: 'passivated' });
+
+      await full.visit(`sleeper.${ROOT}`);
+
+      expect((await full.store.get('paying'))!.spec.desired).toBe('running');
+      expect((await full.store.get('office'))!.spec.desired).toBe('running');
+      expect((await full.store.get('idle'))!.spec.desired).toBe('passivated');
     });
 
     it('evicts nobody when no tenant qualifies: the woken tenant waits in the queue', async () => {

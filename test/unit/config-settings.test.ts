@@ -102,6 +102,7 @@ describe('loadEmbeddedConfig', () => {
       minRunMs: 300_000,
       stuckMs: 900_000,
       anonymousWakesPerHour: 6,
+      warmLeadMs: 300_000,
       reconcile: {
         maxActiveTenants: 90,
         spotAttemptsBeforeFallback: 3,

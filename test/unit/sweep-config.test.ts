@@ -14,6 +14,7 @@ describe('loadSweepConfig', () => {
       budgetMs: 40_000,
       stuckMs: 15 * 60_000,
       plans: expect.objectContaining({ plans: expect.any(Array) }),
+      warmLeadMs: 5 * 60_000,
     });
   });
 
@@ -26,6 +27,7 @@ describe('loadSweepConfig', () => {
       DORMOUSE_SWEEP_PAGE_SIZE: '25',
       DORMOUSE_SWEEP_BUDGET_SECONDS: '20',
       DORMOUSE_STUCK_MINUTES: '30',
+      DORMOUSE_WARM_LEAD_MINUTES: '0',
     });
 
     expect(config).toMatchObject({
@@ -35,6 +37,7 @@ describe('loadSweepConfig', () => {
       pageSize: 25,
       budgetMs: 20_000,
       stuckMs: 1_800_000,
+      warmLeadMs: 0,
     });
   });
 

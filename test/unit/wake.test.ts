@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MissCache } from '../../shared/app/miss-cache.js';
 import { countWake, evictable, slugFromHost } from '../../shared/app/wake.js';
 import { ConfigError, loadWakeConfig } from '../../shared/config.js';
+import { builtInPlans } from '../../shared/domain/plans.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { prefersJson } from '../../shared/http/request.js';
 
@@ -93,9 +94,10 @@ describe('evictable', () => {
     lastActiveAt: '2030-01-01T11:00:00Z',
   };
   const fiveMinutes = 5 * 60_000;
+  const plans = builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 });
 
   it('takes a tenant running and idle past the minimum run time', () => {
-    expect(evictable(running, now, fiveMinutes)).toBe(true);
+    expect(evictable(running, now, fiveMinutes, plans)).toBe(true);
   });
 
   it.each([
@@ -105,8 +107,14 @@ describe('evictable', () => {
     ['running for less than the minimum', { ...running, status: { ...running.status, transitionAt: '2030-01-01T11:56:00Z' } }],
     ['active within the minimum', { ...running, lastActiveAt: '2030-01-01T11:58:00Z' }],
     ['carrying an unreadable time', { ...running, lastActiveAt: 'yesterday' }],
+    ['on a plan that never sleeps', { ...running, spec: { ...running.spec, plan: 'pro' } }],
+    ['on a plan the configuration does not have', { ...running, spec: { ...running.spec, plan: 'retired' } }],
+    [
+      'inside its keep-warm hours',
+      { ...running, spec: { ...running.spec, keepWarm: { timeZone: 'UTC', days: ['tue' as const], from: '11:00', to: '13:00' } } },
+    ],
   ])('spares a tenant %s', (_, tenant) => {
-    expect(evictable(tenant, now, fiveMinutes)).toBe(false);
+    expect(evictable(tenant, now, fiveMinutes, plans)).toBe(false);
   });
 });
 

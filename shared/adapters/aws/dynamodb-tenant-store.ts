@@ -46,6 +46,7 @@ const STORAGE_ATTRIBUTES = [
   TENANT_TABLE.phaseIndex.partitionKey,
   TENANT_TABLE.activeIndex.partitionKey,
   TENANT_TABLE.trialIndex.partitionKey,
+  TENANT_TABLE.warmIndex.partitionKey,
   'emailHash',
 ];
 
@@ -319,6 +320,21 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
     );
   }
 
+  /** Sleeping tenants whose keep-warm hours begin at or before `time`, soonest first. */
+  async listWarmDue(time: string, { limit, cursor }: { limit: number; cursor?: string }): Promise<Page<Tenant>> {
+    const { name, partitionKey, sortKey } = TENANT_TABLE.warmIndex;
+    return this.queryIndex(
+      {
+        IndexName: name,
+        KeyConditionExpression: '#key = :key AND #warmAt <= :time',
+        ExpressionAttributeNames: { '#key': partitionKey, '#warmAt': sortKey },
+        ExpressionAttributeValues: { ':key': 'warm', ':time': time },
+      },
+      limit,
+      cursor,
+    );
+  }
+
   /** Queued tenants that joined the queue before `queuedAt`: the tenant's place in line. */
   async countQueuedBefore(queuedAt: string): Promise<number> {
     const { name, partitionKey } = TENANT_TABLE.phaseIndex;
@@ -415,6 +431,8 @@ export function tenantItem(tenant: Tenant): Item {
     ...(tenant.trialEndsAt && tenant.spec.desired !== 'deleted' && !isAwaitingVerification(tenant)
       ? { [TENANT_TABLE.trialIndex.partitionKey]: 'trial' }
       : {}),
+    // Only a tenant asked to sleep waits to be woken for its hours; one woken meanwhile leaves at once.
+    ...(tenant.warmAt && tenant.spec.desired === 'passivated' ? { [TENANT_TABLE.warmIndex.partitionKey]: 'warm' } : {}),
     emailHash: emailHash(tenant.email),
   };
 }

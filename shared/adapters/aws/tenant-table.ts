@@ -22,6 +22,11 @@ export const TENANT_TABLE = {
   phaseIndex: { name: 'byPhase', partitionKey: 'phase', sortKey: 'createdAt' },
   /** Sparse: tenants not yet asked to go, by trial end, so the sweep finds expired trials cheaply. */
   trialIndex: { name: 'byTrialEnd', partitionKey: 'trialKey', sortKey: 'trialEndsAt' },
+  /**
+   * Sparse: sleeping tenants with keep-warm hours, by when those hours begin next, so the sweep
+   * finds the ones to wake without reading every sleeper.
+   */
+  warmIndex: { name: 'byWarmAt', partitionKey: 'warmKey', sortKey: 'warmAt' },
 } as const;
 
 export const keys = {
@@ -36,7 +41,7 @@ export const keys = {
 
 /** For DynamoDB Local and tests; the CDK stack declares the same table with its own constructs. */
 export function createTenantTableInput(tableName: string): CreateTableCommandInput {
-  const { partitionKey, activeIndex, phaseIndex, trialIndex } = TENANT_TABLE;
+  const { partitionKey, activeIndex, phaseIndex, trialIndex, warmIndex } = TENANT_TABLE;
   const index = (spec: { name: string; partitionKey: string; sortKey: string }) => ({
     IndexName: spec.name,
     KeySchema: [
@@ -56,9 +61,11 @@ export function createTenantTableInput(tableName: string): CreateTableCommandInp
       { AttributeName: phaseIndex.sortKey, AttributeType: 'S' },
       { AttributeName: trialIndex.partitionKey, AttributeType: 'S' },
       { AttributeName: trialIndex.sortKey, AttributeType: 'S' },
+      { AttributeName: warmIndex.partitionKey, AttributeType: 'S' },
+      { AttributeName: warmIndex.sortKey, AttributeType: 'S' },
     ],
     KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
-    GlobalSecondaryIndexes: [index(activeIndex), index(phaseIndex), index(trialIndex)],
+    GlobalSecondaryIndexes: [index(activeIndex), index(phaseIndex), index(trialIndex), index(warmIndex)],
     StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
   };
 }

@@ -3,7 +3,14 @@ import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, isAbsolute, join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient, ListTablesCommand, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ListTablesCommand,
+  ResourceInUseException,
+  UpdateTableCommand,
+} from '@aws-sdk/client-dynamodb';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { PortInUseError } from './start-error.js';
 import { TenantWatchdog } from './tenant-watchdog.js';
@@ -160,13 +167,43 @@ export async function startDynamoDbLocal(options: StartOptions = {}): Promise<Dy
   return { endpoint, port, pid: child.pid!, stop };
 }
 
-/** Creates each table unless it exists already (a kept data directory). */
+/**
+ * Creates each table unless it exists already (a kept data directory). A table kept from an
+ * older version gets the indexes it lacks, so a newer version finds every index it queries.
+ */
 export async function ensureTables(client: DynamoDBClient, tables: CreateTableCommandInput[]): Promise<void> {
   for (const table of tables) {
     try {
       await client.send(new CreateTableCommand(table));
     } catch (error) {
       if (!(error instanceof ResourceInUseException)) throw error;
+      await addMissingIndexes(client, table);
+    }
+  }
+}
+
+const INDEX_READY_TIMEOUT_MS = 30_000;
+
+/** One index per update, as DynamoDB allows, each waited for until it can be queried. */
+async function addMissingIndexes(client: DynamoDBClient, table: CreateTableCommandInput): Promise<void> {
+  const describe = async () => (await client.send(new DescribeTableCommand({ TableName: table.TableName }))).Table;
+  const existing = new Set((await describe())?.GlobalSecondaryIndexes?.map((index) => index.IndexName) ?? []);
+  for (const index of table.GlobalSecondaryIndexes ?? []) {
+    if (existing.has(index.IndexName)) continue;
+    const keyNames = new Set(index.KeySchema?.map((key) => key.AttributeName));
+    await client.send(
+      new UpdateTableCommand({
+        TableName: table.TableName,
+        AttributeDefinitions: table.AttributeDefinitions?.filter((definition) => keyNames.has(definition.AttributeName)),
+        GlobalSecondaryIndexUpdates: [{ Create: { IndexName: index.IndexName, KeySchema: index.KeySchema, Projection: index.Projection } }],
+      }),
+    );
+    const deadline = Date.now() + INDEX_READY_TIMEOUT_MS;
+    while (
+      (await describe())?.GlobalSecondaryIndexes?.find((candidate) => candidate.IndexName === index.IndexName)?.IndexStatus !== 'ACTIVE'
+    ) {
+      if (Date.now() > deadline) throw new Error(`Index ${index.IndexName} of table ${table.TableName} did not become active`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 }

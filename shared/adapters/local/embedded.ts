@@ -245,7 +245,9 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             drift: { compute, routing, storage },
           },
           {
-            idleMs: local.idleMs,
+            // The built-in trial plan sleeps after DORMOUSE_IDLE_SECONDS; DORMOUSE_PLANS may say otherwise.
+            plans: local.reconcile.plans,
+            warmLeadMs: local.warmLeadMs,
             minRunMs: local.minRunMs,
             // The gateway counts exactly, with no reporting delay to wait out.
             minActivityWindowMs: 0,

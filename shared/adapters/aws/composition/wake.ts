@@ -17,6 +17,7 @@ export function wakeDeps(config: WakeConfig, overrides: WakeDepsOverrides = {}):
       rootDomain: config.baseUrl.hostname,
       maxActiveTenants: config.maxActiveTenants,
       minRunMs: config.minRunMs,
+      plans: config.plans,
       anonymousWakesPerHour: config.anonymousWakesPerHour,
     },
     unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }),
