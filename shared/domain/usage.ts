@@ -186,7 +186,9 @@ export function hasUnreportedUsage(tenant: Tenant): boolean {
   if (usage.meter?.running) return true;
   const reported = usage.reported?.totals ?? emptyTotals();
   const counted = { runningSeconds: usage.runningSeconds, wakes: usage.wakes, passivations: usage.passivations, storageGibHours: 0 };
-  return !sameTotals(counted, { ...reported, storageGibHours: 0 });
+  // More than reported, not merely different: a report that counted a task up to the end of its
+  // hour, which had in fact stopped a moment before, is not waited on forever.
+  return exceeds(counted, { ...reported, storageGibHours: 0 });
 }
 
 /** The end of the last whole period before `now`. */
@@ -334,6 +336,12 @@ function atLeast(totals: UsageTotals, floor: UsageTotals): UsageTotals {
     passivations: Math.max(totals.passivations, floor.passivations),
     storageGibHours: Math.max(totals.storageGibHours, floor.storageGibHours),
   };
+}
+
+/** Whether `a` has more of anything than `b`. */
+function exceeds(a: UsageTotals, b: UsageTotals): boolean {
+  if (Object.entries(a.runningSeconds ?? {}).some(([key, value]) => value > (b.runningSeconds?.[key] ?? 0))) return true;
+  return a.wakes > b.wakes || a.passivations > b.passivations || a.storageGibHours > b.storageGibHours;
 }
 
 function sameTotals(a: UsageTotals, b: UsageTotals): boolean {

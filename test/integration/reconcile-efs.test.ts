@@ -65,8 +65,12 @@ describe('reconcile with persistent data on AWS (EfsStorage over the AWS model)'
     expect(model.taskDefinitionOf(running!.arn)).toBe(taskDefinition);
 
     // Act: passivate and wake
+    model.dataBytes.set('acme', 5_000_000);
     await setDesired('acme', 'passivated');
     await converge('acme');
+    // Assess: its data was measured, once, through the data function, for its metered storage
+    expect(model.measured).toEqual(['acme']);
+    expect((await store.get('acme'))?.usage?.meter?.storage?.bytes).toBe(5_000_000);
     await setDesired('acme', 'running');
     await converge('acme');
 

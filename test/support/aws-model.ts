@@ -268,6 +268,9 @@ export class AwsModel {
   private readonly accessPoints = new Map<string, WorldAccessPoint>();
   /** Tenants whose files the cleaner function deleted, in order. */
   readonly cleaned: string[] = [];
+  /** Tenants whose files the data function measured, in order; and the sizes it answers. */
+  readonly measured: string[] = [];
+  readonly dataBytes = new Map<string, number>();
   /** Indexes, so a thousand tenants do not make every call a scan. */
   private readonly taskByIp = new Map<string, WorldTask>();
   private readonly groupByArn = new Map<string, WorldTargetGroup>();
@@ -791,7 +794,13 @@ export class AwsModel {
         throw new ResourceNotFoundException({ message: `Function not found: ${input.FunctionName}`, $metadata: { httpStatusCode: 404 } });
       }
       const text = typeof input.Payload === 'string' ? input.Payload : new TextDecoder().decode(input.Payload);
-      this.cleaned.push((JSON.parse(text) as { tenantId: string }).tenantId);
+      const request = JSON.parse(text) as { action?: string; tenantId: string };
+      if (request.action === 'size') {
+        this.measured.push(request.tenantId);
+        const bytes = this.dataBytes.get(request.tenantId) ?? 0;
+        return { StatusCode: 200, Payload: new TextEncoder().encode(JSON.stringify({ bytes })) };
+      }
+      this.cleaned.push(request.tenantId);
       return { StatusCode: 200 };
     });
   }

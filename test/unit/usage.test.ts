@@ -151,6 +151,24 @@ describe('usage periods', () => {
     });
   });
 
+  it('takes nothing back when a task reported running to the end of the hour had stopped just before, and lets the tenant leave the index', () => {
+    // Prepare: ran from 08:10; the hour is closed at 09:00:30 before the stop at 08:59:58 is known.
+    let record = write(tenant(), 600, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(600) });
+    record = closePeriod(record, at(3630))!;
+    record = write(record, 3640, 'Passivated', { arn: ARN_A, lastStatus: 'STOPPED', startedAt: iso(600), stoppedAt: iso(3598) });
+
+    // Assess: counted 2 998 s, reported 3 000 s; the next hour reports only the passivation.
+    expect(record.usage!.runningSeconds).toEqual({ [SPOT]: 2998 });
+    expect(hasUnreportedUsage(record)).toBe(true);
+    const next = closePeriod(record, at(7300))!;
+    expect(usageBetween(record.usage!.reported!.totals, next.usage!.reported!.totals)).toEqual({
+      wakes: 0,
+      passivations: 1,
+      storageGibHours: 0,
+    });
+    expect(hasUnreportedUsage(next)).toBe(false);
+  });
+
   it('does not report a tenant that used nothing since its last report', () => {
     expect(closePeriod(write(tenant(), 0, 'Pending'), at(7200))).toBeUndefined();
   });
