@@ -1,28 +1,17 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { loadApiConfig } from '../../shared/config.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
-import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
+import type { ApiDepsWithArchives } from '../../shared/adapters/aws/composition/api.js';
 import { apiEvent, body, context } from '../support/api-events.js';
-import { createTestTables } from '../support/dynamodb.js';
+import { lambdaApiDeps } from '../support/api-lambda.js';
 import { mockClient } from 'aws-sdk-client-mock';
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 
 let handler: ApiHandler;
 let logged: Array<Record<string, unknown>>;
-let deps: ReturnType<typeof apiDeps>;
+let deps: ApiDepsWithArchives;
 
 beforeAll(async () => {
-  const tables = await createTestTables();
-  const config = loadApiConfig({
-    DORMOUSE_TABLE_NAME: tables.tenantTable,
-    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-    DORMOUSE_BASE_URL: 'https://trials.example.com',
-    DORMOUSE_ADMIN_PRINCIPALS: 'arn:aws:iam::123456789012:user/ops,arn:aws:iam::123456789012:role/DormouseAdmin',
-    // As on Lambda, where an admin token in the environment must open nothing.
-    DORMOUSE_ADMIN_TOKEN: 'the-admin-token-of-a-careless-operator',
-    AWS_LAMBDA_FUNCTION_NAME: 'dormouse-api',
-  });
   const logger = new Logger({ serviceName: 'dormouse-api', logLevel: 'INFO' });
   logged = [];
   // Capture the structured JSON lines the logger prints (errors go to stderr).
@@ -35,7 +24,14 @@ beforeAll(async () => {
       return true;
     });
   }
-  deps = apiDeps(config, { dynamoClient: tables.client, logger });
+  deps = await lambdaApiDeps(
+    {
+      DORMOUSE_ADMIN_PRINCIPALS: 'arn:aws:iam::123456789012:user/ops,arn:aws:iam::123456789012:role/DormouseAdmin',
+      // As on Lambda, where an admin token in the environment must open nothing.
+      DORMOUSE_ADMIN_TOKEN: 'the-admin-token-of-a-careless-operator',
+    },
+    { logger },
+  );
   handler = createApiHandler(deps);
 });
 
@@ -127,17 +123,7 @@ describe('the API handler on AWS with email verification', () => {
   let verifying: ApiHandler;
 
   beforeAll(async () => {
-    const tables = await createTestTables();
-    const config = loadApiConfig({
-      DORMOUSE_TABLE_NAME: tables.tenantTable,
-      DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-      DORMOUSE_BASE_URL: 'https://trials.example.com',
-      DORMOUSE_VERIFY_EMAIL: 'true',
-      DORMOUSE_EMAIL_SENDER: 'trials@example.com',
-    });
-    verifying = createApiHandler(
-      apiDeps(config, { dynamoClient: tables.client, logger: new Logger({ serviceName: 'dormouse-api', logLevel: 'SILENT' }) }),
-    );
+    verifying = createApiHandler(await lambdaApiDeps({ DORMOUSE_VERIFY_EMAIL: 'true', DORMOUSE_EMAIL_SENDER: 'trials@example.com' }));
   });
 
   const signupEvent = (slug: string) => {

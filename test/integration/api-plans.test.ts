@@ -1,16 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
+import type { ApiDepsWithArchives } from '../../shared/adapters/aws/composition/api.js';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { changeTenant } from '../../shared/app/change-tenant.js';
 import { hashToken } from '../../shared/app/tokens.js';
 import type { UpdatableStore } from '../../shared/app/update-tenant.js';
-import { loadApiConfig } from '../../shared/config.js';
 import { planNamed, planRevision } from '../../shared/domain/plans.js';
 import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
 import { apiEvent, body, context } from '../support/api-events.js';
-import { createTestTables } from '../support/dynamodb.js';
+import { lambdaApiDeps } from '../support/api-lambda.js';
 
 const OPS = 'arn:aws:iam::123456789012:user/ops';
 const DAY_MS = 86_400_000;
@@ -37,7 +35,7 @@ const PLANS = [
 ];
 
 let handler: ApiHandler;
-let deps: ReturnType<typeof apiDeps>;
+let deps: ApiDepsWithArchives;
 let store: DynamoDbTenantStore;
 /** The API's clock: the tests move it. */
 let nowMs = Date.parse('2026-12-01T09:00:00.000Z');
@@ -46,17 +44,10 @@ const NOW = () => new Date(nowMs).toISOString();
 let counter = 0;
 
 beforeAll(async () => {
-  const tables = await createTestTables();
-  const config = loadApiConfig({
-    DORMOUSE_TABLE_NAME: tables.tenantTable,
-    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-    DORMOUSE_BASE_URL: 'https://trials.example.com',
-    DORMOUSE_ADMIN_PRINCIPALS: OPS,
-    DORMOUSE_SIGNUPS_PER_HOUR: '0',
-    DORMOUSE_PLANS: JSON.stringify(PLANS),
-    AWS_LAMBDA_FUNCTION_NAME: 'dormouse-api',
-  });
-  deps = apiDeps(config, { dynamoClient: tables.client, clock, logger: new Logger({ serviceName: 'dormouse-api', logLevel: 'SILENT' }) });
+  deps = await lambdaApiDeps(
+    { DORMOUSE_ADMIN_PRINCIPALS: OPS, DORMOUSE_SIGNUPS_PER_HOUR: '0', DORMOUSE_PLANS: JSON.stringify(PLANS) },
+    { clock },
+  );
   store = deps.store as DynamoDbTenantStore;
   handler = createApiHandler(deps);
 });

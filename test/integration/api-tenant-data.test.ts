@@ -1,10 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadApiConfig } from '../../shared/config.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
-import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
+import type { ApiDepsWithArchives } from '../../shared/adapters/aws/composition/api.js';
 import { apiEvent, body, context } from '../support/api-events.js';
 import type { DataArchives } from '../../shared/ports/storage.js';
-import { createTestTables } from '../support/dynamodb.js';
+import { lambdaApiDeps } from '../support/api-lambda.js';
 
 const OPS = 'arn:aws:iam::123456789012:user/ops';
 
@@ -31,18 +30,10 @@ const archives: DataArchives = {
 
 let handler: ApiHandler;
 let stateless: ApiHandler;
-let deps: ReturnType<typeof apiDeps>;
+let deps: ApiDepsWithArchives;
 
 beforeAll(async () => {
-  const tables = await createTestTables();
-  const config = loadApiConfig({
-    DORMOUSE_TABLE_NAME: tables.tenantTable,
-    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-    DORMOUSE_BASE_URL: 'https://trials.example.com',
-    DORMOUSE_ADMIN_PRINCIPALS: OPS,
-    AWS_LAMBDA_FUNCTION_NAME: 'dormouse-api',
-  });
-  deps = apiDeps(config, { dynamoClient: tables.client });
+  deps = await lambdaApiDeps({ DORMOUSE_ADMIN_PRINCIPALS: OPS });
   handler = createApiHandler({ ...deps, archives });
   stateless = createApiHandler(deps);
 });

@@ -1,11 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { apiDeps } from '../../shared/adapters/aws/composition/api.js';
-import { loadApiConfig } from '../../shared/config.js';
 import { PRICES } from '../../shared/domain/prices.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
 import { apiEvent, body, context } from '../support/api-events.js';
-import { createTestTables } from '../support/dynamodb.js';
+import { lambdaApiDeps } from '../support/api-lambda.js';
 
 const ADMIN = 'arn:aws:iam::123456789012:user/ops';
 const NOW = new Date('2026-12-06T09:30:00.000Z');
@@ -14,17 +11,7 @@ let handler: ApiHandler;
 let token: string;
 
 beforeAll(async () => {
-  const tables = await createTestTables();
-  const config = loadApiConfig({
-    DORMOUSE_TABLE_NAME: tables.tenantTable,
-    DORMOUSE_IDEMPOTENCY_TABLE_NAME: tables.idempotencyTable,
-    DORMOUSE_BASE_URL: 'https://trials.example.com',
-    DORMOUSE_ADMIN_PRINCIPALS: ADMIN,
-  });
-  const deps = {
-    ...apiDeps(config, { dynamoClient: tables.client, logger: new Logger({ logLevel: 'SILENT' }) }),
-    clock: { now: () => NOW },
-  };
+  const deps = await lambdaApiDeps({ DORMOUSE_ADMIN_PRINCIPALS: ADMIN }, { clock: { now: () => NOW } });
   handler = createApiHandler(deps);
   const signup = await handler(apiEvent('POST', '/tenants', { body: { slug: 'acme', email: 'ann@acme.test' } }), context());
   token = body(signup).token;
