@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
-import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
+import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import { updateTenant } from '../../shared/app/update-tenant.js';
 import type { KeepWarm } from '../../shared/domain/plans.js';
 import type { TenantSpec } from '../../shared/domain/tenant.js';
-import { embeddedTestEnv, eventually } from '../support/api-server.js';
-import { createTestTables } from '../support/dynamodb.js';
+import { eventually, startTestEmbedded } from '../support/api-server.js';
 import { apiClient } from '../support/http.js';
 
 const ADMIN = 'admin-token-for-tests-0123456789';
@@ -18,18 +17,9 @@ describe('embedded mode, sleep policy per plan', () => {
   let call: ReturnType<typeof apiClient>;
 
   beforeAll(async () => {
-    const tables = await createTestTables();
-    store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
-    embedded = await startEmbedded(
-      {
-        ...embeddedTestEnv(tables, ADMIN),
-        // Sweeps are run by the test; the built-in trial plan sleeps after a second.
-        DORMOUSE_SWEEP_SECONDS: '3600',
-        DORMOUSE_IDLE_SECONDS: '1',
-        DORMOUSE_MIN_RUN_SECONDS: '1',
-      },
-      { onError: () => {} },
-    );
+    const started = await startTestEmbedded(ADMIN);
+    embedded = started.embedded;
+    store = new DynamoDbTenantStore({ tableName: started.tables.tenantTable, client: started.tables.documentClient });
     call = apiClient(embedded.apiUrl);
   });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
-import { embeddedTestEnv, eventually } from '../support/api-server.js';
+import { embeddedTestEnv, eventually, startTestEmbedded } from '../support/api-server.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { apiClient } from '../support/http.js';
 
@@ -44,17 +44,7 @@ describe('embedded mode, end to end', () => {
   const pids = new Set<number>();
 
   beforeAll(async () => {
-    const tables = await createTestTables();
-    embedded = await startEmbedded(
-      {
-        ...embeddedTestEnv(tables, ADMIN),
-        // Sweeps are run by the test, at the moments it chooses.
-        DORMOUSE_SWEEP_SECONDS: '3600',
-        DORMOUSE_IDLE_SECONDS: '1',
-        DORMOUSE_MIN_RUN_SECONDS: '1',
-      },
-      { onError: () => {} },
-    );
+    ({ embedded } = await startTestEmbedded(ADMIN));
     call = apiClient(embedded.apiUrl);
   });
 

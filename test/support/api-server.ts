@@ -24,6 +24,24 @@ export async function startTestApi(env: Record<string, string> = {}) {
   return { embedded, tables };
 }
 
+/**
+ * The whole of embedded mode, tenant processes included, over fresh tables: sweeps run only when
+ * the test runs one, at the moments it chooses, and the built-in trial plan sleeps after a second.
+ */
+export async function startTestEmbedded(adminToken = TEST_ADMIN_TOKEN) {
+  const tables = await createTestTables();
+  const embedded = await startEmbedded(
+    {
+      ...embeddedTestEnv(tables, adminToken),
+      DORMOUSE_SWEEP_SECONDS: '3600',
+      DORMOUSE_IDLE_SECONDS: '1',
+      DORMOUSE_MIN_RUN_SECONDS: '1',
+    },
+    { onError: () => {} },
+  );
+  return { embedded, tables };
+}
+
 /** What every embedded test starts with: free ports, the given tables, a known admin token. */
 export function embeddedTestEnv(tables: TestTables, adminToken = TEST_ADMIN_TOKEN): Record<string, string> {
   return {
