@@ -1,30 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { taskFamily } from '../../shared/adapters/common/names.js';
-import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
-import { isSettled, newTenant, withDesired, type Desired } from '../../shared/domain/tenant.js';
-import { AwsModel } from '../support/aws-model.js';
-import { awsAdaptersOver, TEST_TIMINGS } from '../support/aws-adapters.js';
-import { createTestTables } from '../support/dynamodb.js';
-import { ManualClock, testSettings } from '../support/reconciler-world.js';
+import { reconcile } from '../../shared/app/reconcile.js';
+import { isSettled, withDesired, type Desired } from '../../shared/domain/tenant.js';
+import { createAwsWorld } from '../support/aws-reconciler-world.js';
 
 const INSTALLATION = 'prod';
 
 /** The reconcile use case wired as the Lambda wires it with a data path, over the AWS model. */
 async function world() {
-  const tables = await createTestTables();
-  const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
-  const clock = new ManualClock();
-  const model = new AwsModel({ now: () => clock.now().getTime(), timings: TEST_TIMINGS });
-  const { compute, routing, storage } = awsAdaptersOver(model, INSTALLATION);
-  const deps: ReconcileDeps = {
-    store,
-    compute,
-    routing,
-    storage,
-    clock,
-    settings: { ...testSettings, persistentData: true, handover: 'stop-first' },
-  };
+  const { store, clock, model, deps } = await createAwsWorld({ installation: INSTALLATION, persistentData: true });
 
   async function converge(id: string): Promise<void> {
     for (let round = 0; round < 60; round++) {
@@ -41,10 +25,6 @@ async function world() {
     await store.save(withDesired((await store.get(id))!, desired), { releaseClaims: desired === 'deleted' });
   }
 
-  await store.create(
-    newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: clock.now(), trialDays: 14 }),
-    { maxTenants: 10 },
-  );
   return { model, store, converge, setDesired };
 }
 

@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
-import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
-import { isSettled, newTenant } from '../../shared/domain/tenant.js';
-import { AwsModel } from '../support/aws-model.js';
-import { awsAdaptersOver, TEST_TIMINGS } from '../support/aws-adapters.js';
-import { createTestTables } from '../support/dynamodb.js';
-import { ManualClock, testSettings } from '../support/reconciler-world.js';
+import { reconcile } from '../../shared/app/reconcile.js';
+import { isSettled } from '../../shared/domain/tenant.js';
+import { createAwsWorld } from '../support/aws-reconciler-world.js';
 
 const INSTALLATION = 'prod';
 const POLL_MS = 5_000;
@@ -15,23 +11,7 @@ const POLL_MS = 5_000;
  * ECS, ELBv2 and, with data, EFS adapters) over the AWS model, one look every five seconds.
  */
 async function world(data: boolean) {
-  const tables = await createTestTables();
-  const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
-  const clock = new ManualClock();
-  const model = new AwsModel({ now: () => clock.now().getTime(), timings: TEST_TIMINGS });
-  const { compute, routing, storage } = awsAdaptersOver(model, INSTALLATION);
-  const deps: ReconcileDeps = {
-    store,
-    compute,
-    routing,
-    ...(data ? { storage } : {}),
-    clock,
-    settings: { ...testSettings, persistentData: data, handover: 'stop-first' },
-  };
-  await store.create(
-    newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: clock.now(), trialDays: 14 }),
-    { maxTenants: 10 },
-  );
+  const { store, clock, model, deps } = await createAwsWorld({ installation: INSTALLATION, persistentData: data });
 
   /** Looks until the tenant settles; returns how many looks saw the host without a rule (no service). */
   async function converge(): Promise<{ looks: number; looksWithoutRule: number }> {
