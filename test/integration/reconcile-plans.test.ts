@@ -24,19 +24,6 @@ async function changeSpec(world: World, id: string, change: Partial<TenantSpec>)
   return world.store.save({ ...tenant, spec: { ...tenant.spec, ...change, generation: tenant.spec.generation + 1 } });
 }
 
-/** Reconciles round after round; at every moment, the host has a rule and a healthy target (no gap). */
-async function roundsWithoutGap(world: World, id: string, count: number): Promise<void> {
-  for (let round = 0; round < count; round++) {
-    await world.reconcile(id);
-    const rule = [...world.cloud.rules.values()][0];
-    expect(rule).toBeDefined();
-    const targets = [...world.cloud.targetGroups.get(rule!.targetGroupArn)!.targets.values()];
-    expect(targets.some((target) => target.health === 'healthy')).toBe(true);
-    world.cloud.tick();
-    world.clock.advance(5_000);
-  }
-}
-
 describe('reconcile with plans', () => {
   it("starts a tenant's task as its plan says: size, capacity, the plan's environment under the tenant's own, and what it was started as", async () => {
     // Prepare
@@ -72,7 +59,7 @@ describe('reconcile with plans', () => {
     await changeSpec(world, 'acme', { plan: 'pro' });
 
     // Act
-    await roundsWithoutGap(world, 'acme', 12);
+    await world.roundsWithoutGap('acme', 12);
 
     // Assess
     const tenant = (await world.store.get('acme'))!;
@@ -97,7 +84,7 @@ describe('reconcile with plans', () => {
     await changeSpec(world, 'acme', { environment: { THEME: 'dark' } });
 
     // Act
-    await roundsWithoutGap(world, 'acme', 12);
+    await world.roundsWithoutGap('acme', 12);
 
     // Assess
     expect(world.cloud.liveTasksOf('acme')).toEqual([

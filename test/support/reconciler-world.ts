@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { reconcile, type ReconcileDeps, type ReconcileSettings } from '../../shared/app/reconcile.js';
 import { builtInPlans } from '../../shared/domain/plans.js';
@@ -92,6 +93,19 @@ export async function createWorld(options: { settings?: Partial<ReconcileSetting
     await runRounds(ids, count);
   }
 
+  /** Reconciles round after round; at every moment the host has a rule and a healthy target (no gap in service). */
+  async function roundsWithoutGap(id: string, count: number): Promise<void> {
+    for (let round = 0; round < count; round++) {
+      await reconcile(deps, id);
+      const rule = [...cloud.rules.values()][0];
+      expect(rule).toBeDefined();
+      const targets = [...cloud.targetGroups.get(rule!.targetGroupArn)!.targets.values()];
+      expect(targets.some((target) => target.health === 'healthy')).toBe(true);
+      cloud.tick();
+      clock.advance(5_000);
+    }
+  }
+
   return {
     tables,
     store,
@@ -103,6 +117,7 @@ export async function createWorld(options: { settings?: Partial<ReconcileSetting
     setDesired,
     converge,
     rounds,
+    roundsWithoutGap,
     reconcile: (id: string) => reconcile(deps, id),
   };
 }
