@@ -1,6 +1,7 @@
 import type { ErrorCategory } from '../../domain/error-categories.js';
 import { backoffMs } from '../../domain/plan.js';
-import type { Tenant } from '../../domain/tenant.js';
+import type { Tenant, TenantStatus } from '../../domain/tenant.js';
+import type { Clock } from '../../ports/clock.js';
 import { isTerminal } from '../controller.js';
 import type { ReconcileDeps } from '../reconcile.js';
 
@@ -59,18 +60,10 @@ export function failAttempt(deps: ReconcileDeps, tenant: Tenant, reason: string,
  */
 export function neverHealthy({ settings, clock, logger }: ReconcileDeps, tenant: Tenant, reason: string): Tenant {
   logger?.warn?.('The task never passed its health check; the tenant failed', { tenantId: tenant.id, reason });
-  return {
-    ...tenant,
-    status: {
-      ...tenant.status,
-      phase: 'Failed',
-      transitionAt: clock.now().toISOString(),
-      attempts: tenant.status.attempts + 1,
-      failedGeneration: tenant.spec.generation,
-      lastError: `${reason} Gave up after ${duration(settings.unhealthyTimeoutMs)} of failed health checks; fix the application, then wake the tenant to try again.`,
-      retryAt: undefined,
-    },
-  };
+  return failedAtOnce(clock, tenant, {
+    attempts: tenant.status.attempts + 1,
+    lastError: `${reason} Gave up after ${duration(settings.unhealthyTimeoutMs)} of failed health checks; fix the application, then wake the tenant to try again.`,
+  });
 }
 
 /**
@@ -80,6 +73,11 @@ export function neverHealthy({ settings, clock, logger }: ReconcileDeps, tenant:
  */
 export function unconfigured({ clock, logger }: ReconcileDeps, tenant: Tenant, reason: string): Tenant {
   logger?.warn?.('The tenant names a plan that is not configured; the tenant failed', { tenantId: tenant.id, plan: tenant.spec.plan });
+  return failedAtOnce(clock, tenant, { lastError: reason, lastErrorCategory: 'platform' });
+}
+
+/** Failed now, for the tenant's current generation, with nothing to retry: `status` says why. */
+function failedAtOnce(clock: Clock, tenant: Tenant, status: Partial<TenantStatus>): Tenant {
   return {
     ...tenant,
     status: {
@@ -87,9 +85,8 @@ export function unconfigured({ clock, logger }: ReconcileDeps, tenant: Tenant, r
       phase: 'Failed',
       transitionAt: clock.now().toISOString(),
       failedGeneration: tenant.spec.generation,
-      lastError: reason,
-      lastErrorCategory: 'platform',
       retryAt: undefined,
+      ...status,
     },
   };
 }
