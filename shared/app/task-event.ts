@@ -60,6 +60,7 @@ function applyEvent(tenant: Tenant, { task, version }: TaskStateChange): Tenant 
         ...(task.stopCode ? { stopCode: task.stopCode } : {}),
         ...(task.startedAt ? { startedAt: task.startedAt } : {}),
         ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
+        ...(task.size ? { size: task.size } : {}),
         // What the task was started as stays as recorded: events carry no tags to say it.
       },
     },

@@ -171,7 +171,6 @@ function catalogProblems(plans: PlanDefinition[], plan: PlanDefinition, index: n
       `memory: must suit cpu ${plan.cpu} on Fargate: one of ${choices.length > 8 ? `${choices[0]} to ${choices.at(-1)} in steps of ${FARGATE_MEMORY[plan.cpu]?.step}` : choices.join(', ')}`,
     );
   }
-  if (plan.keepWarm && plan.keepWarm.from === plan.keepWarm.to) problems.push('keepWarm: from and to must differ');
   return problems;
 }
 

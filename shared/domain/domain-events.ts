@@ -92,7 +92,11 @@ export function domainEventsFor({ before, after, at }: TenantChange): DomainEven
   return events;
 }
 
-/** The usage of the hour the write closed, as the difference from the previous report. */
+/**
+ * The usage of the hour the write closed, as the difference from the previous report. The period
+ * starts where the previous report ended: usually the hour itself, but a tenant that slept (its
+ * data kept meanwhile) or an hour the sweep did not close adds more than one hour, and says so.
+ */
 function usageReport(before: Tenant | undefined, after: Tenant): Record<string, unknown> | undefined {
   const report = after.usage?.reported;
   const previous = before?.usage?.reported;
@@ -102,7 +106,7 @@ function usageReport(before: Tenant | undefined, after: Tenant): Record<string, 
     id: `${after.id}/${report.period}`,
     tenantId: after.id,
     plan: after.spec.plan,
-    period: { start: report.period, end: report.until },
+    period: { start: previous?.until ?? report.period, end: report.until },
     ...used,
     cost: costOf(used, PRICES),
   };

@@ -114,11 +114,13 @@ export function defaultPlan(catalog: PlanCatalog): PlanDefinition {
 }
 
 /**
- * A short, stable digest of a plan's definition: a task records the digest it was started
- * with, so a tenant can show that it runs an older definition after the plan was changed.
+ * A short, stable digest of what a plan's tasks are started as (size, capacity, image,
+ * environment): a task records the digest it was started with, so a tenant can show that it runs
+ * an older definition after the plan was changed. The sleep policy, trial length, keep-warm hours
+ * and being offered apply without a new task, so changing them makes no task outdated.
  */
-export function planRevision(plan: PlanDefinition): string {
-  return digest(plan);
+export function planRevision({ cpu, memory, capacity, image, environment }: PlanDefinition): string {
+  return digest({ cpu, memory, capacity, image, environment });
 }
 
 /** A short, stable digest of a tenant's own environment, recorded on the task it started. */

@@ -23,4 +23,11 @@ export interface ObservedTask {
   stoppedAt?: string;
   /** What the task was started as, when it says (tasks started before plans existed do not). */
   launchedAs?: LaunchedAs;
+  /** The task's size as the platform reports it (CPU units, MiB): what its running time is metered at. */
+  size?: TaskSize;
+}
+
+export interface TaskSize {
+  cpu: number;
+  memory: number;
 }

@@ -76,6 +76,8 @@ export interface TaskStatus {
   startedAt?: string;
   /** ISO time the task stopped, as the platform reports it: where its metered running time ends. */
   stoppedAt?: string;
+  /** The size it runs at, as the platform reports it; else its plan's is metered. */
+  size?: { cpu: number; memory: number };
 }
 
 /** A RunTask about to be sent, recorded first so a retry after a crash reuses its token. */

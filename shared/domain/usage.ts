@@ -279,8 +279,13 @@ export function costOf(totals: UsageTotals, prices: CostPrices): Cost {
 
 // ---- Helpers ----------------------------------------------------------------------------------
 
-/** The size the tenant's task was started at: its plan then (as the task says), else its plan now. */
+/**
+ * The size the tenant's task runs at: as the platform reports it (a plan's size may have changed
+ * since the task started), else its plan's (as the task says), else the tenant's plan now.
+ */
 function sizeOf(tenant: Tenant, plans: PlanCatalog): { cpu: number; memory: number } | undefined {
+  const reported = tenant.status.task?.size;
+  if (reported) return reported;
   const plan = planNamed(plans, tenant.status.task?.launchedAs?.plan ?? tenant.spec.plan);
   return plan ? { cpu: plan.cpu, memory: plan.memory } : undefined;
 }

@@ -125,6 +125,14 @@ describe('dormouse.plans', () => {
     expect(problems({ ...MINIMAL, sweepRateMinutes: 5, plans })).toEqual([expect.stringContaining(expected)]);
   });
 
+  it("takes keep-warm hours with equal times, the whole day, as it takes them for a tenant's own", () => {
+    const allDay = { timeZone: 'Europe/Paris', days: ['sat'], from: '00:00', to: '00:00' };
+
+    const catalog = parsePlanCatalog([{ ...EXAMPLE_PLANS[0], keepWarm: allDay }], 'dormouse.plans');
+
+    expect(catalog.plans[0]!.keepWarm).toEqual(allDay);
+  });
+
   it('fails the synth, with every other mistake of the configuration', () => {
     expect(() =>
       createDormouseApp({

@@ -567,6 +567,11 @@ describe('toObservedTask', () => {
     });
   });
 
+  it('reads the size the task runs at, overrides applied, from the strings ECS gives; none when it gives none', () => {
+    expect(toObservedTask(ecsTask('sized', { cpu: '1024', memory: '2048' }))?.size).toEqual({ cpu: 1024, memory: 2048 });
+    expect(toObservedTask(ecsTask('unsized', {}))).not.toHaveProperty('size');
+  });
+
   it('returns nothing for a task that is not a tenant task', () => {
     expect(toObservedTask(ecsTask('svc', { group: 'service:web' }))).toBeUndefined();
     expect(toObservedTask(ecsTask('bare', { group: undefined }))).toBeUndefined();

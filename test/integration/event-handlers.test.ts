@@ -169,10 +169,11 @@ describe('task events handler', () => {
       ip: '10.0.1.5',
       eventVersion: 3,
       startedAt: '2026-11-21T10:01:12.406Z',
+      size: { cpu: 256, memory: 512 },
     });
     expect(after.version).toBe(recorded.version + 1);
-    // Its running time is metered from when ECS says it started.
-    expect(after.usage?.meter?.running).toEqual({ task: TASK_ARN, meter: 'spot:unknown', since: '2026-11-21T10:01:12.406Z' });
+    // Its running time is metered from when ECS says it started, at the size ECS says it runs at.
+    expect(after.usage?.meter?.running).toEqual({ task: TASK_ARN, meter: 'spot:256:512', since: '2026-11-21T10:01:12.406Z' });
   });
 
   it('ignores a task that is not a tenant’s', async () => {

@@ -324,6 +324,18 @@ describe('Tenant Usage', () => {
     });
   });
 
+  it('covers everything since the previous report: a tenant that slept for hours reports them with its next run', () => {
+    const later = reported(second, '2026-11-21T15:00:00.000Z', 5400, 3);
+
+    const [usage] = domainEventsFor({ before: second, after: later, at });
+
+    expect(usage!.detail).toMatchObject({
+      id: 'acme/2026-11-21T15:00:00.000Z',
+      period: { start: '2026-11-21T12:00:00.000Z', end: '2026-11-21T16:00:00.000Z' },
+      runningSeconds: { 'spot:256:512': 600 },
+    });
+  });
+
   it('is not published again by a write that closes no new hour', () => {
     expect(detailTypes({ before: second, after: { ...second, lastActiveAt: at, version: second.version + 1 }, at })).toEqual([]);
   });

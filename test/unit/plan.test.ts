@@ -12,7 +12,7 @@ import {
   type PlanSettings,
   type Step,
 } from '../../shared/domain/plan.js';
-import { environmentDigest } from '../../shared/domain/plans.js';
+import { builtInPlans, environmentDigest, planRevision } from '../../shared/domain/plans.js';
 import { explainStop } from '../../shared/domain/stop-reasons.js';
 import { newTenant, type Desired, type Phase, type Tenant, type TenantSpec, type TenantStatus } from '../../shared/domain/tenant.js';
 import type { ObservedTask } from '../../shared/ports/compute.js';
@@ -1139,5 +1139,32 @@ describe('explainStop', () => {
     expect(explainStop(stopped({}))).toBe(
       "The task stopped unexpectedly. Check the application's logs, then wake the tenant to try again.",
     );
+  });
+});
+
+describe('planRevision', () => {
+  const trial = builtInPlans({ cpu: 256, memory: 512, idleMs: 900_000, trialDays: 14 }).plans[0]!;
+
+  it('changes with what a task is started as: size, capacity, image and environment', () => {
+    const changed = [
+      { ...trial, cpu: 512, memory: 1024 },
+      { ...trial, capacity: 'on-demand' as const },
+      { ...trial, image: 'public.ecr.aws/acme/app:2' },
+      { ...trial, environment: { THEME: 'dark' } },
+    ];
+
+    expect(changed.map(planRevision)).not.toContain(planRevision(trial));
+  });
+
+  it('stays the same when only what applies without a new task changes: sleep, trial length, being offered, hours', () => {
+    const keepWarm = { timeZone: 'Europe/Paris', days: ['mon' as const], from: '08:00', to: '18:00' };
+    const same = [
+      { ...trial, idleMs: 1_800_000 },
+      { ...trial, trialDays: 30 },
+      { ...trial, public: false },
+      { ...trial, keepWarm },
+    ];
+
+    expect(same.map(planRevision)).toEqual(same.map(() => planRevision(trial)));
   });
 });

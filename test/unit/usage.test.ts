@@ -42,6 +42,14 @@ describe('meter', () => {
     expect(SPOT).toBe('spot:512:1024');
   });
 
+  it('meters a task at the size the platform reports it runs at, which its plan may have changed from since', () => {
+    const running = { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(0), size: { cpu: 256, memory: 512 } };
+    let record = write(tenant(), 10, 'Running', running);
+    record = write(record, 310, 'Passivating', { ...running, lastStatus: 'STOPPED', stoppedAt: iso(300) });
+
+    expect(record.usage!.runningSeconds).toEqual({ 'spot:256:512': 300 });
+  });
+
   it('closes at the observation time when the task is no longer the recorded one and no stop time is known', () => {
     let record = write(tenant(), 0, 'Running', { arn: ARN_A, lastStatus: 'RUNNING' });
     record = write(record, 90, 'Running', { arn: ARN_B, lastStatus: 'PENDING' });

@@ -74,6 +74,9 @@ export interface EcsTaskShape {
   containers?: { reason?: string | undefined; exitCode?: number | null | undefined }[] | undefined;
   startedAt?: Date | string | undefined;
   stoppedAt?: Date | string | undefined;
+  /** Task-level size, overrides applied: strings of CPU units and MiB, in DescribeTasks and task events alike. */
+  cpu?: string | undefined;
+  memory?: string | undefined;
   /** DescribeTasks has them with `include: ['TAGS']`; task state change events do not. */
   tags?: { key?: string | undefined; value?: string | undefined }[] | undefined;
 }
@@ -95,6 +98,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
   const stoppedAt = task.stoppedAt instanceof Date ? task.stoppedAt.toISOString() : task.stoppedAt;
   const capacityProvider = capacityProviderNamed(task.capacityProviderName);
   const launchedAs = launchedAsFromTags(task.tags);
+  const size = { cpu: Number(task.cpu), memory: Number(task.memory) };
   return {
     arn: task.taskArn,
     tenantId,
@@ -110,6 +114,7 @@ export function toObservedTask(task: EcsTaskShape): ObservedTask | undefined {
     ...(startedAt ? { startedAt } : {}),
     ...(stoppedAt ? { stoppedAt } : {}),
     ...(launchedAs ? { launchedAs } : {}),
+    ...(size.cpu > 0 && size.memory > 0 ? { size } : {}),
   };
 }
 

@@ -52,6 +52,7 @@ export function taskStatus(task: ObservedTask, previous: TaskStatus | undefined)
   const eventVersion = same?.eventVersion;
   const launchedAs = task.launchedAs ?? same?.launchedAs;
   const startedAt = task.startedAt ?? same?.startedAt;
+  const size = task.size ?? same?.size;
   return {
     arn: task.arn,
     capacityProvider: task.capacityProvider,
@@ -62,6 +63,7 @@ export function taskStatus(task: ObservedTask, previous: TaskStatus | undefined)
     ...(launchedAs ? { launchedAs } : {}),
     ...(startedAt ? { startedAt } : {}),
     ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
+    ...(size ? { size } : {}),
   };
 }
 
