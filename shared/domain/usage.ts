@@ -285,11 +285,11 @@ export function usageBetween(before: UsageTotals | undefined, after: UsageTotals
 
 /** The prices a cost is computed from (prices.ts). */
 export interface CostPrices {
-  asOf: string;
   region: string;
   currency: string;
-  fargate: { onDemand: FargateRate; spot: FargateRate };
-  efs: { standardPerGbMonth: number };
+  /** Each family says when its prices were written down: they are not all looked up at once. */
+  fargate: { asOf: string; onDemand: FargateRate; spot: FargateRate };
+  efs: { asOf: string; standardPerGbMonth: number };
 }
 
 interface FargateRate {
@@ -300,9 +300,16 @@ interface FargateRate {
 export interface Cost {
   amount: number;
   currency: string;
-  /** When the prices were written down, and for which region. */
-  pricesAsOf: string;
+  /** When the prices were written down (year and month), by price family, and for which region. */
+  pricesAsOf: PricesAsOf;
   region: string;
+}
+
+export interface PricesAsOf {
+  /** Fargate per vCPU-hour and GB-hour, Spot and on-demand: the running time. */
+  fargate: string;
+  /** EFS Standard per GB-month: the data kept. */
+  efs: string;
 }
 
 const HOURS_PER_MONTH = 730;
@@ -320,7 +327,8 @@ export function costOf(totals: UsageTotals, prices: CostPrices): Cost {
     amount += (secondsRun / 3600) * ((cpu / 1024) * rate.perVcpuHour + (memory / 1024) * rate.perGbHour);
   }
   amount += (totals.storageGibHours / HOURS_PER_MONTH) * prices.efs.standardPerGbMonth;
-  return { amount: round(amount, 6), currency: prices.currency, pricesAsOf: prices.asOf, region: prices.region };
+  const pricesAsOf = { fargate: prices.fargate.asOf, efs: prices.efs.asOf };
+  return { amount: round(amount, 6), currency: prices.currency, pricesAsOf, region: prices.region };
 }
 
 // ---- Helpers ----------------------------------------------------------------------------------

@@ -247,6 +247,6 @@ describe('costOf', () => {
     const spot = PRICES.fargate.spot.perVcpuHour + 2 * PRICES.fargate.spot.perGbHour;
     const onDemand = (PRICES.fargate.onDemand.perVcpuHour + 2 * PRICES.fargate.onDemand.perGbHour) / 2;
     expect(cost.amount).toBeCloseTo(spot + onDemand + PRICES.efs.standardPerGbMonth, 6);
-    expect(cost).toMatchObject({ currency: 'USD', pricesAsOf: PRICES.asOf, region: PRICES.region });
+    expect(cost).toMatchObject({ currency: 'USD', pricesAsOf: { fargate: '2025-06', efs: '2026-12' }, region: PRICES.region });
   });
 });
