@@ -38,8 +38,11 @@ export interface MeterState {
   outgoing?: RunningTask[];
   /** The last task whose time was counted: a late word about it counts nothing again. */
   counted?: string;
-  /** The tenant's data as last measured (when it went to sleep), and since when. */
-  storage?: { bytes: number; since: string };
+  /**
+   * The tenant's data as last measured (when it went to sleep), and since when; `lowerBound` when
+   * the measurement stopped at its bound (the data takes at least `bytes`).
+   */
+  storage?: { bytes: number; since: string; lowerBound?: true };
   /** ISO start of the hour of the last metered write. */
   hour?: string;
   /** The totals at the start of `hour`: what the hour is closed with once later writes have counted more. */
@@ -203,10 +206,10 @@ export function meterStoppedOutgoing(tenant: Tenant, task: ObservedTask, now: Da
  * counted at the size measured then (data changes only while the tenant runs, and it is
  * measured each time it goes to sleep).
  */
-export function measuredStorage(tenant: Tenant, bytes: number, now: Date): Tenant {
+export function measuredStorage(tenant: Tenant, { bytes, lowerBound }: { bytes: number; lowerBound?: true }, now: Date): Tenant {
   const usage = tenant.usage ?? emptyUsage();
   const storageGibHours = storageUpTo(usage, now);
-  const meterState = { ...usage.meter, storage: { bytes, since: now.toISOString() } };
+  const meterState = { ...usage.meter, storage: { bytes, since: now.toISOString(), ...(lowerBound ? { lowerBound } : {}) } };
   return { ...tenant, usage: { ...usage, storageGibHours, meter: meterState } };
 }
 
@@ -433,6 +436,8 @@ export interface UsageToDate extends UsageTotals {
   costToDate: Cost;
   /** The last hour announced as `Tenant Usage`, if any. */
   reportedUntil?: string;
+  /** The data's last measurement stopped at its bound (very many files): `storageGibHours` is a lower bound. */
+  storageLowerBound?: true;
 }
 
 export function usageToDate(tenant: Tenant, now: Date, prices: CostPrices): UsageToDate {
@@ -447,5 +452,6 @@ export function usageToDate(tenant: Tenant, now: Date, prices: CostPrices): Usag
     running: tenant.usage?.meter?.running !== undefined || tenant.usage?.meter?.outgoing !== undefined,
     costToDate: costOf(totals, prices),
     ...(reportedUntil ? { reportedUntil } : {}),
+    ...(tenant.usage?.meter?.storage?.lowerBound ? { storageLowerBound: true as const } : {}),
   };
 }

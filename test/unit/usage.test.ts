@@ -155,8 +155,8 @@ describe('meter', () => {
 describe('storage', () => {
   it('counts the data at the size measured, from one measurement to the next and up to now', () => {
     const gib = 1024 ** 3;
-    let record = measuredStorage(tenant(), 2 * gib, at(0));
-    record = measuredStorage(record, gib, at(3600));
+    let record = measuredStorage(tenant(), { bytes: 2 * gib }, at(0));
+    record = measuredStorage(record, { bytes: gib }, at(3600));
 
     expect(record.usage!.storageGibHours).toBe(2);
     expect(totalsAt(record.usage, at(3 * 3600)).storageGibHours).toBe(4);
