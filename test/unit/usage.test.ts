@@ -13,6 +13,7 @@ import {
   meterStoppedOutgoing,
   totalsAt,
   usageBetween,
+  usageToDate,
 } from '../../shared/domain/usage.js';
 
 const PLANS = builtInPlans({ cpu: 512, memory: 1024, idleMs: 900_000, trialDays: 14 });
@@ -160,6 +161,14 @@ describe('storage', () => {
 
     expect(record.usage!.storageGibHours).toBe(2);
     expect(totalsAt(record.usage, at(3 * 3600)).storageGibHours).toBe(4);
+  });
+
+  it('says the data is counted as a lower bound while its last measurement stopped at its bound', () => {
+    const partly = measuredStorage(tenant(), { bytes: 1_000, lowerBound: true }, at(0));
+    const fully = measuredStorage(partly, { bytes: 2_000 }, at(3600));
+
+    expect(usageToDate(partly, at(60), PRICES)).toMatchObject({ storageLowerBound: true });
+    expect(usageToDate(fully, at(3660), PRICES)).not.toHaveProperty('storageLowerBound');
   });
 });
 
