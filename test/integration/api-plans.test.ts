@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ApiDepsWithArchives } from '../../shared/adapters/aws/composition/api.js';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { changeTenant } from '../../shared/app/change-tenant.js';
+import { parsePlanCatalog } from '../../shared/config/plans.js';
 import { hashToken } from '../../shared/app/tokens.js';
 import type { UpdatableStore } from '../../shared/app/update-tenant.js';
 import { planNamed, planRevision } from '../../shared/domain/plans.js';
@@ -330,6 +331,9 @@ describe('PATCH /tenants/{id}', () => {
     const toPilot = await patch(id, { plan: 'pilot' });
     const tooMuch = await patch(onPilot, { environment: own });
     const small = await patch(onPilot, { environment: { T1: 't'.repeat(1000) } });
+    // Characters outside ASCII take more than one byte: under 4 096 characters, over 6 144 bytes.
+    const euros = Object.fromEntries(Array.from({ length: 30 }, (_, index) => [`E${index}`, '€'.repeat(100)]));
+    const wide = await patch(id, { environment: euros });
 
     // Assess
     expect(toPilot.status).toBe(400);
@@ -340,6 +344,11 @@ describe('PATCH /tenants/{id}', () => {
     expect(tooMuch.status).toBe(400);
     expect(Object.keys(tooMuch.body.error.fields)).toEqual(['environment']);
     expect(small.status).toBe(200);
+    expect(wide.status).toBe(400);
+    expect(wide.body.error.fields).toEqual({ environment: "must fit 6144 bytes as RunTask's overrides carry it" });
+    expect(() => parsePlanCatalog([{ name: 'euro', public: true, environment: euros }], 'DORMOUSE_PLANS')).toThrow(
+      /plan "euro", environment: must fit 6144 bytes/,
+    );
     expect((await stored(id)).version).toBe(before.version);
   });
 
