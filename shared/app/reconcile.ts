@@ -43,7 +43,15 @@ export interface ReconcileDeps {
   settings: ReconcileSettings;
   logger?: Pick<Console, 'info' | 'warn' | 'error'>;
   random?: () => number;
+  /** How long a passivation waits for the tenant's data to be measured. @default DATA_SIZE_TIMEOUT_MS */
+  dataSizeTimeoutMs?: number;
 }
+
+/**
+ * A measurement walks at most a few seconds (SIZE_WALK_LIMITS); this covers the data function's
+ * cold start around it. Past it the passivation goes on, and the data stays at its last size.
+ */
+export const DATA_SIZE_TIMEOUT_MS = 15_000;
 
 /**
  * Reconciles one tenant, level-triggered: observe what exists, plan the next step from expected
@@ -113,19 +121,35 @@ async function recordLook(deps: ReconcileDeps, tenant: Tenant, observed: Observa
 /**
  * A tenant's data is measured as it goes to sleep (one call per sleep, none while it runs or
  * sleeps): it changes only while the tenant runs. Once deleted it keeps nothing. A measurement
- * that fails leaves the data counted at its last size.
+ * that fails or takes too long leaves the data counted at its last size: it never holds up or
+ * fails the passivation.
  */
 async function withDataSize(deps: ReconcileDeps, before: Tenant, after: Tenant): Promise<Tenant> {
   const reached = (phase: Phase) => after.status.phase === phase && before.status.phase !== phase;
   const now = deps.clock.now();
-  if (reached('Deleted') && after.usage?.meter?.storage) return measuredStorage(after, 0, now);
+  if (reached('Deleted') && after.usage?.meter?.storage) return measuredStorage(after, { bytes: 0 }, now);
   const storage = deps.storage;
   if (!reached('Passivated') || !deps.settings.persistentData || !storage?.dataBytes) return after;
   try {
-    return measuredStorage(after, await storage.dataBytes(after.id), now);
+    const size = await withinTime(storage.dataBytes(after.id), deps.dataSizeTimeoutMs ?? DATA_SIZE_TIMEOUT_MS);
+    if (size.lowerBound) deps.logger?.warn?.('The tenant data was measured in part: its size is a lower bound', { tenantId: after.id });
+    return measuredStorage(after, size, now);
   } catch (error) {
     deps.logger?.warn?.('Could not measure the tenant data; it stays metered at its last size', { tenantId: after.id, error });
     return after;
+  }
+}
+
+/** The promise's value, or a rejection once `ms` have passed without one. */
+async function withinTime<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`No answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

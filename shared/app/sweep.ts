@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
-import { effectiveKeepWarm, nextWarmStart } from '../domain/keep-warm.js';
+import { effectiveKeepWarm, nextWarmStart, plansHoursDigest, withPlanHoursNow } from '../domain/keep-warm.js';
 import { builtInPlans, planNamed, type PlanCatalog } from '../domain/plans.js';
 import { redactDetail } from '../domain/redaction.js';
 import { heldWarm, idleTimeoutOf, longestIdleTimeout } from '../domain/sleep-policy.js';
@@ -13,7 +13,15 @@ import type { ObservedTask } from '../ports/compute.js';
 import type { RoutingInventory, TaskInventory } from '../ports/inventory.js';
 import type { HostRule } from '../ports/routing.js';
 import type { StorageInventory } from '../ports/storage.js';
-import type { ActiveTenantLister, Markers, TenantReader, TenantWriter, TrialLister, WarmLister } from '../ports/tenant-store.js';
+import type {
+  ActiveTenantLister,
+  Markers,
+  TenantLister,
+  TenantReader,
+  TenantWriter,
+  TrialLister,
+  WarmLister,
+} from '../ports/tenant-store.js';
 import { isLeased, type ReconcileResult } from './controller.js';
 import { updateTenant, type TenantChange } from './update-tenant.js';
 
@@ -104,9 +112,14 @@ export const SWEEP_MARKER = 'sweep';
 export const LAST_PASS_MARKER = 'sweep-last-pass';
 /** Where the walk over trials ending soon stands. */
 export const EXPIRING_MARKER = 'sweep-expiring';
+/**
+ * The plans' keep-warm hours the sleeping tenants' `warmAt` follow (`{ applied }`, a digest), and
+ * while they are brought up to new ones, where that walk stands (`{ applied, walk: { digest, cursor } }`).
+ */
+export const PLAN_HOURS_MARKER = 'sweep-plan-hours';
 
 export interface SweepDeps {
-  store: ActiveTenantLister & TrialLister & WarmLister & Markers & TenantReader & Pick<TenantWriter, 'save'>;
+  store: ActiveTenantLister & TrialLister & WarmLister & TenantLister & Markers & TenantReader & Pick<TenantWriter, 'save'>;
   activity: Activity;
   clock: Clock;
   reconcile: (tenantId: string) => Promise<ReconcileResult>;
@@ -128,6 +141,8 @@ export interface SweepReport {
   passivated: number;
   /** Sleeping tenants woken ahead of their keep-warm hours. */
   warmed: number;
+  /** Sleeping tenants whose `warmAt` moved because their plan's keep-warm hours changed. */
+  rescheduled: number;
   expired: number;
   /** Trials that got their expiring notice. */
   expiring: number;
@@ -158,6 +173,7 @@ class Run {
     active: 0,
     passivated: 0,
     warmed: 0,
+    rescheduled: 0,
     expired: 0,
     expiring: 0,
     reconciled: 0,
@@ -225,6 +241,8 @@ export async function sweep(deps: SweepDeps, settings: Partial<SweepSettings> = 
   await wakeForKeepWarm(run);
   const inventory = deps.drift ? await repairDrift(run, deps.drift) : undefined;
   await sweepActive(run, inventory);
+  // Rare (after a configuration change) and possibly long: with what the budget leaves.
+  await followPlanHours(run);
   return run.report;
 }
 
@@ -332,6 +350,72 @@ async function wakeForKeepWarm(run: Run): Promise<void> {
     }
     if (!page.cursor) return;
     cursor = page.cursor;
+  }
+}
+
+interface PlanHoursState {
+  /** The digest of the plans' hours every sleeping tenant's `warmAt` was last computed from. */
+  applied?: string;
+  /** A walk over the sleeping tenants towards `digest`, and where it stands. */
+  walk?: { digest: string; cursor?: string };
+}
+
+/**
+ * A sleeping tenant's `warmAt` is set as it goes to sleep: hours added to its plan, or moved
+ * earlier, since then would not wake it in time. When the configured hours differ from the ones
+ * last applied, the sleeping tenants are walked (the phase index, page by page, within the budget
+ * and across runs, the first page always) and their `warmAt` computed again; then the new digest
+ * is recorded. A configuration changed again during a walk starts it over.
+ */
+async function followPlanHours(run: Run): Promise<void> {
+  const { store } = run.deps;
+  const { plans, warmLeadMs, pageSize } = run.settings;
+  const digest = plansHoursDigest(plans);
+  const state = parsePlanHours(await store.getMarker(PLAN_HOURS_MARKER));
+  if (state.applied === digest) return;
+  let cursor = state.walk?.digest === digest ? state.walk.cursor : undefined;
+  const due = new Date(run.nowMs + warmLeadMs);
+  for (let pages = 0; pages === 0 || !run.outOfTime(); pages++) {
+    let page;
+    try {
+      page = await store.list({ phase: 'Passivated', limit: pageSize, ...(cursor ? { cursor } : {}) });
+    } catch (error) {
+      if (!cursor) throw error;
+      // A cursor the store no longer accepts: start the walk over rather than stall on it.
+      run.failed('Could not continue the walk over sleeping tenants for new keep-warm hours; starting over', error);
+      await store.setMarker(PLAN_HOURS_MARKER, JSON.stringify({ ...state, walk: { digest } }));
+      return;
+    }
+    for (const tenant of page.items) {
+      try {
+        if (await writeFresh(store, tenant, (current) => toWrite(withPlanHoursNow(current, plans, run.now, due)))) {
+          run.report.rescheduled += 1;
+        }
+      } catch (error) {
+        run.failed('Could not move a sleeping tenant to its plan’s new keep-warm hours', error, tenant.id);
+      }
+    }
+    cursor = page.cursor;
+    if (!cursor) {
+      await store.setMarker(PLAN_HOURS_MARKER, JSON.stringify({ applied: digest }));
+      run.deps.logger?.info('Sleeping tenants follow the plans’ keep-warm hours', { digest });
+      return;
+    }
+    await store.setMarker(PLAN_HOURS_MARKER, JSON.stringify({ ...state, walk: { digest, cursor } }));
+  }
+}
+
+function toWrite(tenant: Tenant | undefined): { tenant: Tenant } | undefined {
+  return tenant ? { tenant } : undefined;
+}
+
+function parsePlanHours(marker: string | undefined): PlanHoursState {
+  if (!marker) return {};
+  try {
+    const state = JSON.parse(marker) as PlanHoursState;
+    return typeof state === 'object' && state !== null ? state : {};
+  } catch {
+    return {};
   }
 }
 

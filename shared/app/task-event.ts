@@ -2,6 +2,7 @@ import type { PlanCatalog } from '../domain/plans.js';
 import type { Tenant } from '../domain/tenant.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
+import { meterStoppedOutgoing } from '../domain/usage.js';
 import { meteredStore } from './metering.js';
 import { updateTenant, type UpdatableStore } from './update-tenant.js';
 
@@ -28,10 +29,14 @@ export type TaskEventOutcome = 'applied' | 'unknown-tenant' | 'other-task' | 'st
  * the table's stream.
  */
 export async function handleTaskEvent(deps: TaskEventDeps, event: TaskStateChange): Promise<TaskEventOutcome> {
-  const store = meteredStore(deps.store, deps.clock ?? systemClock, deps.plans ?? { plans: [] });
-  const result = await updateTenant(store, event.task.tenantId, (tenant) =>
-    ignored(tenant, event) ? undefined : { tenant: applyEvent(tenant, event) },
-  );
+  const clock = deps.clock ?? systemClock;
+  const store = meteredStore(deps.store, clock, deps.plans ?? { plans: [] });
+  const result = await updateTenant(store, event.task.tenantId, (tenant) => {
+    if (!ignored(tenant, event)) return { tenant: applyEvent(tenant, event) };
+    // A task replaced while it still ran is metered until it stops: its STOPPED event says when.
+    const stopped = meterStoppedOutgoing(tenant, event.task, clock.now());
+    return stopped ? { tenant: stopped } : undefined;
+  });
   if (result.written) return 'applied';
   return result.tenant ? ignored(result.tenant, event)! : 'unknown-tenant';
 }

@@ -1,7 +1,16 @@
 // zod's mini build, as in settings.ts: plans are read at every cold start.
 import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
-import { CAPACITIES, FARGATE_MEMORY, fargateMemoryChoices, WEEKDAYS, type PlanCatalog, type PlanDefinition } from '../domain/plans.js';
+import {
+  CAPACITIES,
+  environmentBytes,
+  FARGATE_MEMORY,
+  fargateMemoryChoices,
+  TASK_ENVIRONMENT_LIMIT_BYTES,
+  WEEKDAYS,
+  type PlanCatalog,
+  type PlanDefinition,
+} from '../domain/plans.js';
 import { ConfigError } from './settings.js';
 
 /**
@@ -66,6 +75,9 @@ export const environmentSchema = z.record(z.string(), z.string()).check(
     }
     if (total > ENVIRONMENT_LIMITS.totalChars) {
       ctx.addIssue({ code: 'custom', message: `must be at most ${ENVIRONMENT_LIMITS.totalChars} characters in all (names and values)` });
+    } else if (environmentBytes(environment) > TASK_ENVIRONMENT_LIMIT_BYTES) {
+      // Characters outside ASCII take more than a byte each in RunTask's overrides.
+      ctx.addIssue({ code: 'custom', message: `must fit ${TASK_ENVIRONMENT_LIMIT_BYTES} bytes as RunTask's overrides carry it` });
     }
   }),
 );

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { equalAsStored } from './equality.js';
 import { WEEKDAYS, type KeepWarm, type PlanCatalog, planNamed, type Weekday } from './plans.js';
 import type { Tenant } from './tenant.js';
@@ -56,6 +57,33 @@ export function withNewHours(before: Tenant, after: Tenant, plans: PlanCatalog, 
   const { warmAt: _old, ...rest } = after;
   const next = schedule ? nextWarmStart(schedule, now) : undefined;
   return next ? { ...rest, warmAt: next.toISOString() } : rest;
+}
+
+/**
+ * A short digest of every plan's keep-warm hours: when the configuration's differs from the one
+ * the sleeping tenants were last brought up to date with, their `warmAt` is computed again.
+ */
+export function plansHoursDigest(plans: PlanCatalog): string {
+  const hours = plans.plans
+    .map(({ name, keepWarm }) => [name, keepWarm ? [keepWarm.timeZone, [...keepWarm.days], keepWarm.from, keepWarm.to] : null])
+    .sort(([a], [b]) => ((a as string) < (b as string) ? -1 : 1));
+  return createHash('sha256').update(JSON.stringify(hours)).digest('hex').slice(0, 12);
+}
+
+/**
+ * The tenant asleep as asked with `warmAt` at the next start of its plan's hours as they are
+ * configured now (added, moved or removed since it went to sleep), or undefined when nothing
+ * changes. A tenant with hours of its own, or one already due to be woken, is left as it is.
+ */
+export function withPlanHoursNow(tenant: Tenant, plans: PlanCatalog, now: Date, dueBefore: Date): Tenant | undefined {
+  const asleep = tenant.status.phase === 'Passivated' && tenant.spec.desired === 'passivated';
+  if (!asleep || tenant.spec.keepWarm !== undefined) return undefined;
+  if (tenant.warmAt !== undefined && Date.parse(tenant.warmAt) <= dueBefore.getTime()) return undefined;
+  const schedule = effectiveKeepWarm(tenant, plans);
+  const next = schedule ? nextWarmStart(schedule, now)?.toISOString() : undefined;
+  if (next === tenant.warmAt) return undefined;
+  const { warmAt: _old, ...rest } = tenant;
+  return next ? { ...rest, warmAt: next } : rest;
 }
 
 /** Whether `now` lies inside one of the schedule's windows. */

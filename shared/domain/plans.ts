@@ -123,6 +123,20 @@ export function planRevision({ cpu, memory, capacity, image, environment }: Plan
   return digest({ cpu, memory, capacity, image, environment });
 }
 
+/**
+ * What a task's environment (the plan's, under the tenant's own) may take, in bytes as RunTask's
+ * container overrides carry it: ECS accepts at most 8 KiB for all of a task's overrides, and the
+ * rest (size, the platform's own variables) needs room too. Each alone may be 4096 characters
+ * (see the configuration's environment limits); together they must fit this.
+ */
+export const TASK_ENVIRONMENT_LIMIT_BYTES = 6144;
+
+/** An environment's size as RunTask's container overrides carry it (a JSON list of name and value). */
+export function environmentBytes(environment: Record<string, string> | undefined): number {
+  const entries = Object.entries(environment ?? {}).map(([name, value]) => ({ name, value }));
+  return new TextEncoder().encode(JSON.stringify(entries)).length;
+}
+
 /** A short, stable digest of a tenant's own environment, recorded on the task it started. */
 export function environmentDigest(environment: Record<string, string> | undefined): string {
   return digest(environment ?? {});

@@ -1,7 +1,8 @@
 /**
  * Published AWS list prices, written down by hand (nothing fetches them): what the cost to date
  * of a tenant and the bench's cost model are computed from. Change them here and nowhere else, and
- * move `asOf` with them: every cost shown says which prices it used.
+ * move the `asOf` of the family changed with them: every cost shown says when the prices it used
+ * were written down.
  */
 export const PRICES = {
   asOf: '2025-06',
@@ -10,6 +11,7 @@ export const PRICES = {
   note: 'Published list prices as of 2025-06 for us-east-1, from the AWS pricing pages named in each entry, written down by hand (the bench fetches nothing). Re-check them before quoting; change them here and nowhere else.',
   fargate: {
     source: 'AWS Fargate pricing, Linux/x86',
+    asOf: '2025-06',
     onDemand: {
       perVcpuHour: 0.04048,
       perGbHour: 0.004445,

@@ -1,6 +1,14 @@
 import { equalAsStored } from './equality.js';
 import { ConflictError, ValidationError } from './errors.js';
-import { planNamed, planRevision, type KeepWarm, type PlanCatalog, type PlanDefinition } from './plans.js';
+import {
+  environmentBytes,
+  planNamed,
+  planRevision,
+  TASK_ENVIRONMENT_LIMIT_BYTES,
+  type KeepWarm,
+  type PlanCatalog,
+  type PlanDefinition,
+} from './plans.js';
 import { withNewHours } from './keep-warm.js';
 import type { Tenant } from './tenant.js';
 
@@ -71,11 +79,15 @@ export function withChanges(tenant: Tenant, changes: TenantChanges, plans: PlanC
     }
   }
 
+  let newEnvironment = false;
   if (changes.environment !== undefined && !equalAsStored(changes.environment, next.spec.environment ?? {})) {
     const { environment: _old, ...spec } = next.spec;
     next = { ...next, spec: Object.keys(changes.environment).length > 0 ? { ...spec, environment: changes.environment } : spec };
     newGeneration = true;
+    newEnvironment = true;
   }
+  // A new generation starts a task: refused here, with a reason, rather than by ECS at its start.
+  if (newGeneration) checkTaskEnvironment(next, plans, newEnvironment ? 'environment' : 'plan');
 
   if (changes.keepWarm !== undefined && !equalAsStored(changes.keepWarm ?? undefined, next.spec.keepWarm)) {
     // Hours are the sweep's business, not the task's: no new generation.
@@ -86,6 +98,21 @@ export function withChanges(tenant: Tenant, changes: TenantChanges, plans: PlanC
   if (next === tenant) return tenant;
   next = withNewHours(tenant, next, plans, now);
   return newGeneration ? { ...next, spec: { ...next.spec, generation: tenant.spec.generation + 1 } } : next;
+}
+
+/** The plan's environment and the tenant's own must fit RunTask's overrides together. */
+function checkTaskEnvironment(tenant: Tenant, plans: PlanCatalog, field: 'plan' | 'environment'): void {
+  const plan = planNamed(plans, tenant.spec.plan);
+  if (!plan) return;
+  const total = environmentBytes({ ...plan.environment, ...tenant.spec.environment });
+  if (total <= TASK_ENVIRONMENT_LIMIT_BYTES) return;
+  const planShare = environmentBytes(plan.environment);
+  throw new ValidationError(
+    `Invalid change: tenant "${tenant.id}" would start with ${total} bytes of environment, over the limit of ${TASK_ENVIRONMENT_LIMIT_BYTES} bytes for its plan's and its own together (as RunTask's overrides carry them). Plan "${plan.name}" takes ${planShare} bytes of it.`,
+    {
+      [field]: `plan and tenant environment together must be at most ${TASK_ENVIRONMENT_LIMIT_BYTES} bytes; plan "${plan.name}" takes ${planShare}`,
+    },
+  );
 }
 
 /**

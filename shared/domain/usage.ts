@@ -30,15 +30,30 @@ export interface MeterState {
   /** The phase last metered: a wake or a passivation counts when a write enters it. */
   phase?: Phase;
   /** The task being metered, since it was seen RUNNING. */
-  running?: { task: string; meter: string; since: string };
+  running?: RunningTask;
+  /**
+   * Tasks the record let go of that still run (a replacement serves, the old task is stopping):
+   * still billed, so still metered, each until it is seen STOPPED (at its `stoppedAt`) or gone.
+   */
+  outgoing?: RunningTask[];
   /** The last task whose time was counted: a late word about it counts nothing again. */
   counted?: string;
-  /** The tenant's data as last measured (when it went to sleep), and since when. */
-  storage?: { bytes: number; since: string };
+  /**
+   * The tenant's data as last measured (when it went to sleep), and since when; `lowerBound` when
+   * the measurement stopped at its bound (the data takes at least `bytes`).
+   */
+  storage?: { bytes: number; since: string; lowerBound?: true };
   /** ISO start of the hour of the last metered write. */
   hour?: string;
   /** The totals at the start of `hour`: what the hour is closed with once later writes have counted more. */
   atHour?: UsageTotals;
+}
+
+/** A task whose running time is being counted, on which meter, since when (ISO). */
+export interface RunningTask {
+  task: string;
+  meter: string;
+  since: string;
 }
 
 /** The totals a tenant's usage adds up to at some time: what a report and the cost are made of. */
@@ -93,34 +108,50 @@ const PAST_RUNNING = new Set(['DEACTIVATING', 'STOPPING', 'DEPROVISIONING', 'STO
  * when nothing is to be counted.
  *
  * - Running time opens when the recorded task is seen RUNNING (from its `startedAt` when
- *   known) and closes when it is no longer the recorded running task (at its `stoppedAt` when
- *   known, else `now`, the observation time). A task is counted once: a late or repeated word
- *   about a task already counted changes nothing, and a task first seen already stopped with
- *   both times known (a reordered event) is counted from them.
+ *   known) and closes when it stops running (at its `stoppedAt` when known, else `now`, the
+ *   observation time). A task the record lets go of while it still runs (replaced with no gap)
+ *   is outgoing: counted on until it is observed STOPPED or gone. A task is counted once: a late
+ *   or repeated word about a task already counted changes nothing, and a task first seen already
+ *   stopped with both times known (a reordered event) is counted from them.
  * - A wake counts on entering Waking, a passivation on reaching Passivated.
  *
- * `observed` are the tasks the writer has just seen (the reconciler's observation), where the stop
- * time of a task the record no longer names is found.
+ * `observed` are all the tasks the writer has just seen (the reconciler's observation), where the
+ * stop time of a task the record no longer names is found; undefined when the writer did not
+ * look (then outgoing tasks are left as they are).
  */
-export function meter(tenant: Tenant, now: Date, plans: PlanCatalog, observed: ReadonlyArray<ObservedTask> = []): Tenant {
+export function meter(tenant: Tenant, now: Date, plans: PlanCatalog, observed?: ReadonlyArray<ObservedTask>): Tenant {
   const before = tenant.usage ?? emptyUsage();
   const state = before.meter ?? {};
   const runningSeconds = { ...before.runningSeconds };
   const next: MeterState = { ...state };
   const task = tenant.status.task;
+  let outgoing = [...(state.outgoing ?? [])];
 
   const running = state.running;
   if (running) {
     const same = task?.arn === running.task;
     if (!same || PAST_RUNNING.has(task.lastStatus ?? '')) {
-      // The record lets go of a task once it has stopped: its stop time is then in what was observed.
-      const stoppedAt = same ? task.stoppedAt : observed.find((candidate) => candidate.arn === running.task)?.stoppedAt;
-      const until = validTime(stoppedAt, running.since, now);
-      add(runningSeconds, running.meter, seconds(running.since, until));
+      const seen = same ? task : observed?.find((candidate) => candidate.arn === running.task);
+      if (!same && (observed === undefined || (seen !== undefined && seen.lastStatus !== 'STOPPED'))) {
+        // Replaced while it still runs (or not looked at): it runs, and is billed, until it stops.
+        outgoing.push(running);
+      } else {
+        add(runningSeconds, running.meter, seconds(running.since, validTime(seen?.stoppedAt, running.since, now)));
+      }
       next.running = undefined;
       next.counted = running.task;
     }
   }
+  if (observed) {
+    outgoing = outgoing.filter((leaving) => {
+      const seen = observed.find((candidate) => candidate.arn === leaving.task);
+      if (seen && seen.lastStatus !== 'STOPPED') return true;
+      // Seen STOPPED, or gone from what the platform lists: its time ends.
+      add(runningSeconds, leaving.meter, seconds(leaving.since, validTime(seen?.stoppedAt, leaving.since, now)));
+      return false;
+    });
+  }
+  next.outgoing = outgoing.length > 0 ? outgoing : undefined;
   if (task && !next.running && task.arn !== next.counted) {
     const key = meterKey(task.capacityProvider, sizeOf(tenant, plans));
     if (task.lastStatus === 'RUNNING') {
@@ -148,9 +179,26 @@ export function meter(tenant: Tenant, now: Date, plans: PlanCatalog, observed: R
     next.phase = phase;
   }
   if (!next.running) delete next.running;
+  if (!next.outgoing) delete next.outgoing;
   if (sameState(state, next) && tenant.usage) return tenant;
   const { runningSeconds: _counted, ...rest } = before;
   return { ...tenant, usage: { ...rest, ...ran(runningSeconds), wakes, passivations, meter: next } };
+}
+
+/**
+ * An outgoing task (see `meter`) reported STOPPED by a task event: its running time ends at its
+ * `stoppedAt`. Undefined when the event closes nothing (another task, not stopped, counted already).
+ */
+export function meterStoppedOutgoing(tenant: Tenant, task: ObservedTask, now: Date): Tenant | undefined {
+  const usage = tenant.usage;
+  const leaving = usage?.meter?.outgoing?.find((candidate) => candidate.task === task.arn);
+  if (!usage || !leaving || task.lastStatus !== 'STOPPED') return undefined;
+  const runningSeconds = { ...usage.runningSeconds };
+  add(runningSeconds, leaving.meter, seconds(leaving.since, validTime(task.stoppedAt, leaving.since, now)));
+  const outgoing = usage.meter!.outgoing!.filter((candidate) => candidate !== leaving);
+  const { outgoing: _was, ...state } = usage.meter!;
+  const meterState = outgoing.length > 0 ? { ...state, outgoing } : state;
+  return { ...tenant, usage: { ...usage, runningSeconds, meter: meterState } };
 }
 
 /**
@@ -158,10 +206,10 @@ export function meter(tenant: Tenant, now: Date, plans: PlanCatalog, observed: R
  * counted at the size measured then (data changes only while the tenant runs, and it is
  * measured each time it goes to sleep).
  */
-export function measuredStorage(tenant: Tenant, bytes: number, now: Date): Tenant {
+export function measuredStorage(tenant: Tenant, { bytes, lowerBound }: { bytes: number; lowerBound?: true }, now: Date): Tenant {
   const usage = tenant.usage ?? emptyUsage();
   const storageGibHours = storageUpTo(usage, now);
-  const meterState = { ...usage.meter, storage: { bytes, since: now.toISOString() } };
+  const meterState = { ...usage.meter, storage: { bytes, since: now.toISOString(), ...(lowerBound ? { lowerBound } : {}) } };
   return { ...tenant, usage: { ...usage, storageGibHours, meter: meterState } };
 }
 
@@ -169,8 +217,9 @@ export function measuredStorage(tenant: Tenant, bytes: number, now: Date): Tenan
 export function totalsAt(usage: Usage | undefined, at: Date): UsageTotals {
   const current = usage ?? emptyUsage();
   const runningSeconds = { ...current.runningSeconds };
-  const running = current.meter?.running;
-  if (running) add(runningSeconds, running.meter, seconds(running.since, at));
+  for (const running of [current.meter?.running, ...(current.meter?.outgoing ?? [])]) {
+    if (running) add(runningSeconds, running.meter, seconds(running.since, at));
+  }
   return {
     ...ran(roundAll(runningSeconds)),
     wakes: current.wakes,
@@ -183,7 +232,7 @@ export function totalsAt(usage: Usage | undefined, at: Date): UsageTotals {
 export function hasUnreportedUsage(tenant: Tenant): boolean {
   const usage = tenant.usage;
   if (!usage) return false;
-  if (usage.meter?.running) return true;
+  if (usage.meter?.running || usage.meter?.outgoing) return true;
   const reported = usage.reported?.totals ?? emptyTotals();
   const counted = { runningSeconds: usage.runningSeconds, wakes: usage.wakes, passivations: usage.passivations, storageGibHours: 0 };
   // More than reported, not merely different: a report that counted a task up to the end of its
@@ -239,11 +288,11 @@ export function usageBetween(before: UsageTotals | undefined, after: UsageTotals
 
 /** The prices a cost is computed from (prices.ts). */
 export interface CostPrices {
-  asOf: string;
   region: string;
   currency: string;
-  fargate: { onDemand: FargateRate; spot: FargateRate };
-  efs: { standardPerGbMonth: number };
+  /** Each family says when its prices were written down: they are not all looked up at once. */
+  fargate: { asOf: string; onDemand: FargateRate; spot: FargateRate };
+  efs: { asOf: string; standardPerGbMonth: number };
 }
 
 interface FargateRate {
@@ -254,9 +303,16 @@ interface FargateRate {
 export interface Cost {
   amount: number;
   currency: string;
-  /** When the prices were written down, and for which region. */
-  pricesAsOf: string;
+  /** When the prices were written down (year and month), by price family, and for which region. */
+  pricesAsOf: PricesAsOf;
   region: string;
+}
+
+export interface PricesAsOf {
+  /** Fargate per vCPU-hour and GB-hour, Spot and on-demand: the running time. */
+  fargate: string;
+  /** EFS Standard per GB-month: the data kept. */
+  efs: string;
 }
 
 const HOURS_PER_MONTH = 730;
@@ -274,7 +330,8 @@ export function costOf(totals: UsageTotals, prices: CostPrices): Cost {
     amount += (secondsRun / 3600) * ((cpu / 1024) * rate.perVcpuHour + (memory / 1024) * rate.perGbHour);
   }
   amount += (totals.storageGibHours / HOURS_PER_MONTH) * prices.efs.standardPerGbMonth;
-  return { amount: round(amount, 6), currency: prices.currency, pricesAsOf: prices.asOf, region: prices.region };
+  const pricesAsOf = { fargate: prices.fargate.asOf, efs: prices.efs.asOf };
+  return { amount: round(amount, 6), currency: prices.currency, pricesAsOf, region: prices.region };
 }
 
 // ---- Helpers ----------------------------------------------------------------------------------
@@ -362,7 +419,8 @@ function sameState(a: MeterState, b: MeterState): boolean {
     a.counted === b.counted &&
     a.running?.task === b.running?.task &&
     a.running?.since === b.running?.since &&
-    a.running?.meter === b.running?.meter
+    a.running?.meter === b.running?.meter &&
+    JSON.stringify(a.outgoing ?? []) === JSON.stringify(b.outgoing ?? [])
   );
 }
 
@@ -378,6 +436,8 @@ export interface UsageToDate extends UsageTotals {
   costToDate: Cost;
   /** The last hour announced as `Tenant Usage`, if any. */
   reportedUntil?: string;
+  /** The data's last measurement stopped at its bound (very many files): `storageGibHours` is a lower bound. */
+  storageLowerBound?: true;
 }
 
 export function usageToDate(tenant: Tenant, now: Date, prices: CostPrices): UsageToDate {
@@ -389,8 +449,9 @@ export function usageToDate(tenant: Tenant, now: Date, prices: CostPrices): Usag
     at: now.toISOString(),
     ...totals,
     runningSeconds: totals.runningSeconds ?? {},
-    running: tenant.usage?.meter?.running !== undefined,
+    running: tenant.usage?.meter?.running !== undefined || tenant.usage?.meter?.outgoing !== undefined,
     costToDate: costOf(totals, prices),
     ...(reportedUntil ? { reportedUntil } : {}),
+    ...(tenant.usage?.meter?.storage?.lowerBound ? { storageLowerBound: true as const } : {}),
   };
 }

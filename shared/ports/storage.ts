@@ -22,7 +22,14 @@ export interface Storage {
    * How many bytes the tenant's files take now, for its metered usage: asked once each time the
    * tenant goes to sleep. Storages that cannot tell leave storage unmetered.
    */
-  dataBytes?(tenantId: string): Promise<number>;
+  dataBytes?(tenantId: string): Promise<DataSize>;
+}
+
+/** A tenant's data size as measured. */
+export interface DataSize {
+  bytes: number;
+  /** The measurement stopped at its bound (many files, or slow): the data takes at least `bytes`. */
+  lowerBound?: true;
 }
 
 /** The storage this installation holds, whoever's record it belongs to, for drift repair. */

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ApiDepsWithArchives } from '../../shared/adapters/aws/composition/api.js';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { changeTenant } from '../../shared/app/change-tenant.js';
+import { parsePlanCatalog } from '../../shared/config/plans.js';
 import { hashToken } from '../../shared/app/tokens.js';
 import type { UpdatableStore } from '../../shared/app/update-tenant.js';
 import { planNamed, planRevision } from '../../shared/domain/plans.js';
@@ -31,7 +32,8 @@ const PLANS = [
   },
   { name: 'community', sleepAfterMinutes: 5, public: true },
   { name: 'pro', cpu: 1024, memory: 2048, capacity: 'on-demand', sleepAfterMinutes: 'never' },
-  { name: 'pilot', trialDays: 60 },
+  // Close to the environment limit for a plan (4 096 characters): a tenant's own must stay small.
+  { name: 'pilot', trialDays: 60, environment: { P1: 'p'.repeat(1000), P2: 'p'.repeat(1000), P3: 'p'.repeat(1000), P4: 'p'.repeat(1000) } },
 ];
 
 let handler: ApiHandler;
@@ -313,6 +315,40 @@ describe('PATCH /tenants/{id}', () => {
     });
     expect(notStrings.status).toBe(400);
     expect(Object.keys(notStrings.body.error.fields)).toEqual(['environment.COUNT']);
+    expect((await stored(id)).version).toBe(before.version);
+  });
+
+  it("refuses an environment or a plan change whose plan's and tenant's environment together do not fit RunTask, with 400 naming the limit and the plan's share", async () => {
+    // Prepare: 3 000 characters of its own fit beside trial's empty environment, not beside pilot's 4 000.
+    const { id } = await signUp();
+    const own = { T1: 't'.repeat(1000), T2: 't'.repeat(1000), T3: 't'.repeat(1000) };
+    expect((await patch(id, { environment: own })).status).toBe(200);
+    const before = await stored(id);
+    const { id: onPilot } = await signUp();
+    expect((await patch(onPilot, { plan: 'pilot' })).status).toBe(200);
+
+    // Act
+    const toPilot = await patch(id, { plan: 'pilot' });
+    const tooMuch = await patch(onPilot, { environment: own });
+    const small = await patch(onPilot, { environment: { T1: 't'.repeat(1000) } });
+    // Characters outside ASCII take more than one byte: under 4 096 characters, over 6 144 bytes.
+    const euros = Object.fromEntries(Array.from({ length: 30 }, (_, index) => [`E${index}`, '€'.repeat(100)]));
+    const wide = await patch(id, { environment: euros });
+
+    // Assess
+    expect(toPilot.status).toBe(400);
+    expect(toPilot.body.error.message).toMatch(/over the limit of 6144 bytes .* Plan "pilot" takes 4101 bytes of it\./);
+    expect(toPilot.body.error.fields).toEqual({
+      plan: 'plan and tenant environment together must be at most 6144 bytes; plan "pilot" takes 4101',
+    });
+    expect(tooMuch.status).toBe(400);
+    expect(Object.keys(tooMuch.body.error.fields)).toEqual(['environment']);
+    expect(small.status).toBe(200);
+    expect(wide.status).toBe(400);
+    expect(wide.body.error.fields).toEqual({ environment: "must fit 6144 bytes as RunTask's overrides carry it" });
+    expect(() => parsePlanCatalog([{ name: 'euro', public: true, environment: euros }], 'DORMOUSE_PLANS')).toThrow(
+      /plan "euro", environment: must fit 6144 bytes/,
+    );
     expect((await stored(id)).version).toBe(before.version);
   });
 

@@ -604,12 +604,18 @@ describe('EfsStorage: data size', () => {
 
     const bytes = await storage().dataBytes('acme');
 
-    expect(bytes).toBe(1_048_576);
+    expect(bytes).toEqual({ bytes: 1_048_576 });
     expect(lambda.commandCalls(InvokeCommand).map((call) => call.args[0].input)).toStrictEqual([
       { FunctionName: CLEANER, InvocationType: 'RequestResponse', Payload: '{"action":"size","tenantId":"acme"}' },
     ]);
     expect(efs.calls()).toHaveLength(0);
     expect(ecs.calls()).toHaveLength(0);
+  });
+
+  it('passes on a size the function measured in part as a lower bound', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 200, Payload: payload('{"bytes":2048,"lowerBound":true}') });
+
+    expect(await storage().dataBytes('acme')).toEqual({ bytes: 2048, lowerBound: true });
   });
 
   it('fails, naming the tenant, when the function fails or answers without a size', async () => {

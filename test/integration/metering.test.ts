@@ -78,4 +78,55 @@ describe('usage metering over DynamoDB Local', () => {
       expect(usage.meter?.running).toBeUndefined();
     });
   }
+
+  it('meters a task replaced with no gap (a Spot interruption without data, a plan change) until it has stopped', async () => {
+    // Prepare: no data path, so each replacement starts before the old task stops.
+    const world = await createWorld();
+    const taskEvents = { store: world.store, clock: world.clock, plans: world.settings.plans };
+    let delivered = 0;
+    const settle = async () => {
+      for (let round = 0; round < 80; round++) {
+        world.cloud.tick();
+        world.clock.advance(world.settings.pollMs);
+        for (const event of world.cloud.events.slice(delivered)) await handleTaskEvent(taskEvents, event);
+        delivered = world.cloud.events.length;
+        await world.reconcile('acme');
+        if (
+          isSettled((await world.store.get('acme'))!) &&
+          world.cloud.tasksOf('acme').every((task) => task.lastStatus === 'RUNNING' || task.lastStatus === 'STOPPED')
+        )
+          return;
+      }
+      throw new Error('Not settled');
+    };
+    await world.signUp('acme');
+    await settle();
+
+    // Act: interrupted after a while; later moved to pro; later put to sleep.
+    world.clock.advance(600_000);
+    world.cloud.interrupt(world.cloud.tasksOf('acme')[0]!);
+    await settle();
+    world.clock.advance(600_000);
+    const tenant = (await world.store.get('acme'))!;
+    await world.store.save({ ...tenant, spec: { ...tenant.spec, plan: 'pro', generation: tenant.spec.generation + 1 } });
+    await settle();
+    world.clock.advance(600_000);
+    await world.setDesired('acme', 'passivated');
+    await settle();
+
+    // Assess: each task counted from its start to its stop, on its own meter.
+    const tasks = world.cloud.tasksOf('acme');
+    expect(tasks.length).toBe(3);
+    const trueSeconds = (capacity: string) =>
+      tasks
+        .filter((task) => task.capacityProvider === capacity)
+        .reduce((sum, task) => sum + (Date.parse(task.stoppedAt!) - Date.parse(task.startedAt!)) / 1000, 0);
+    const usage = (await world.store.get('acme'))!.usage!;
+    const spot = usage.runningSeconds![meterKey('FARGATE_SPOT', { cpu: 256, memory: 512 })]!;
+    const onDemand = usage.runningSeconds![meterKey('FARGATE', { cpu: 256, memory: 512 })]!;
+    expect(Math.abs(spot - trueSeconds('FARGATE_SPOT'))).toBeLessThanOrEqual(world.settings.pollMs / 1000);
+    expect(Math.abs(onDemand - trueSeconds('FARGATE'))).toBeLessThanOrEqual(world.settings.pollMs / 1000);
+    expect(usage.meter?.running).toBeUndefined();
+    expect(usage.meter?.outgoing).toBeUndefined();
+  });
 });

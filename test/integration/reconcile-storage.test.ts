@@ -10,6 +10,44 @@ function worldWithData(options: { cloud?: FakeCloudOptions; handover?: 'stop-fir
 }
 
 describe('reconcile, with persistent data', () => {
+  it('passivates a tenant whose data measurement never answers, or fails, and keeps the data metered at its last size', async () => {
+    // Prepare: measured at 3 000 bytes at its first sleep.
+    const world = await worldWithData();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    world.cloud.storage.sizes.set('acme', 3_000);
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+    world.deps.dataSizeTimeoutMs = 50;
+
+    // Act: the next sleeps are measured by a function that never answers, then one that fails.
+    const measurements: Array<() => Promise<never>> = [() => new Promise<never>(() => {}), () => Promise.reject(new Error('EIO'))];
+    for (const measure of measurements) {
+      world.cloud.storage.dataBytes = measure;
+      await world.setDesired('acme', 'running');
+      await world.converge(['acme']);
+      await world.setDesired('acme', 'passivated');
+      await world.converge(['acme']);
+
+      // Assess
+      const tenant = (await world.store.get('acme'))!;
+      expect(tenant.status.phase).toBe('Passivated');
+      expect(tenant.usage?.meter?.storage?.bytes).toBe(3_000);
+    }
+  });
+
+  it('records a measurement that stopped at its bound as a lower bound', async () => {
+    const world = await worldWithData();
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    world.cloud.storage.dataBytes = () => Promise.resolve({ bytes: 7_000, lowerBound: true });
+
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+
+    expect((await world.store.get('acme'))!.usage?.meter?.storage).toMatchObject({ bytes: 7_000, lowerBound: true });
+  });
+
   it('starts every task with the tenant’s data, made before the first start', async () => {
     // Prepare
     const world = await worldWithData();

@@ -306,4 +306,59 @@ describe('sweep: keep-warm hours', () => {
     const woken = await Promise.all(sleepers.map(async (item) => (await world.get(String(item.id))).spec.desired));
     expect(woken.every((desired) => desired === 'running')).toBe(true);
   });
+
+  it("brings sleeping tenants to their plan's hours when the configuration adds or moves them, a page per run, once per change", async () => {
+    // Prepare: 120 trial tenants asleep as asked, put to sleep when their plan had no hours.
+    const world = await createKeepWarmWorld();
+    const sleepers = Array.from({ length: 120 }, (_, index) => {
+      const tenant = newTenant({
+        slug: `asleep-${index}`,
+        email: `asleep-${index}@example.test`,
+        plan: 'trial',
+        tokenHash: '0'.repeat(64),
+        now: world.clock.now(),
+        trialDays: 14,
+      });
+      return tenantItem({
+        ...tenant,
+        spec: { ...tenant.spec, desired: 'passivated', generation: 2 },
+        status: { ...tenant.status, phase: 'Passivated', observedGeneration: 2 },
+        version: 1,
+      });
+    });
+    for (let start = 0; start < sleepers.length; start += 25) {
+      await world.tables.documentClient.send(
+        new BatchWriteCommand({
+          RequestItems: { [world.tables.tenantTable]: sleepers.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } })) },
+        }),
+      );
+    }
+    const withTrialHours = (keepWarm: KeepWarm): PlanCatalog => ({
+      plans: PLANS.plans.map((candidate) => (candidate.name === 'trial' ? { ...candidate, keepWarm } : candidate)),
+    });
+    /** Sweeps with no budget (the first page of each walk only) until the walk is done, and once more. */
+    const runsWith = async (plans: PlanCatalog) => {
+      const rescheduled = [];
+      for (let run = 0; run < 4; run++) rescheduled.push((await world.sweep({ budgetMs: 0, pageSize: 50, plans })).rescheduled);
+      return rescheduled;
+    };
+    const warmAts = async () => new Set(await Promise.all(sleepers.map(async (item) => (await world.get(String(item.id))).warmAt)));
+
+    // Act and assess: the configuration as they went to sleep: walked once, nothing to change.
+    expect(await runsWith(PLANS)).toEqual([0, 0, 0, 0]);
+    expect(await warmAts()).toEqual(new Set([undefined]));
+
+    // Hours added to their plan: every sleeper is to be woken before noon.
+    expect(await runsWith(withTrialHours(SATURDAY_NOON))).toEqual([50, 50, 20, 0]);
+    expect(await warmAts()).toEqual(new Set(['2026-11-21T12:00:00.000Z']));
+
+    // Moved earlier: to 10:30 the same day.
+    expect(await runsWith(withTrialHours({ ...SATURDAY_NOON, from: '10:30' }))).toEqual([50, 50, 20, 0]);
+    expect(await warmAts()).toEqual(new Set(['2026-11-21T10:30:00.000Z']));
+
+    // Woken ahead of the new hours.
+    world.at('2026-11-21T10:26:00.000Z');
+    const woken = await world.sweep({ pageSize: 200, plans: withTrialHours({ ...SATURDAY_NOON, from: '10:30' }) });
+    expect(woken.warmed).toBe(120);
+  });
 });

@@ -63,7 +63,7 @@ describe('Tenant Usage', () => {
       period: { start: '2026-11-21T10:00:00.000Z', end: '2026-11-21T11:00:00.000Z' },
       wakes: 0,
       passivations: 1,
-      cost: { currency: 'USD', pricesAsOf: expect.any(String), region: expect.any(String) },
+      cost: { currency: 'USD', pricesAsOf: { fargate: '2025-06', efs: '2026-12' }, region: expect.any(String) },
     });
     const started = Date.parse(world.cloud.tasksOf('initech')[0]!.startedAt!);
     expect(initechFirst!.runningSeconds).toEqual({ [SPOT]: (Date.parse('2026-11-21T11:00:00.000Z') - started) / 1000 });

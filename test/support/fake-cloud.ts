@@ -8,7 +8,7 @@ import {
 import type { CapacityProvider } from '../../shared/domain/tenant.js';
 import type { Compute, ObservedTask, RunTaskRequest, RunTaskResult } from '../../shared/ports/compute.js';
 import type { HostRule, Routing, Target } from '../../shared/ports/routing.js';
-import type { Storage, StorageInventory } from '../../shared/ports/storage.js';
+import type { DataSize, Storage, StorageInventory } from '../../shared/ports/storage.js';
 
 /**
  * A model of the parts of ECS and ELBv2 the reconciler relies on, at the port level, for
@@ -402,8 +402,8 @@ export class FakeStorage implements Pick<Storage, 'dataBytes'>, StorageInventory
   /** Bytes each tenant's data takes, as a test sets them. */
   readonly sizes = new Map<string, number>();
 
-  dataBytes(tenantId: string): Promise<number> {
-    return this.cloud.call('MeasureStorage', () => this.sizes.get(tenantId) ?? 0);
+  dataBytes(tenantId: string): Promise<DataSize> {
+    return this.cloud.call('MeasureStorage', () => ({ bytes: this.sizes.get(tenantId) ?? 0 }));
   }
 }
 

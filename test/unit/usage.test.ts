@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { builtInPlans } from '../../shared/domain/plans.js';
 import { PRICES } from '../../shared/domain/prices.js';
+import type { ObservedTask } from '../../shared/domain/task.js';
 import { newTenant, type Phase, type TaskStatus, type Tenant } from '../../shared/domain/tenant.js';
 import {
   closePeriod,
@@ -9,8 +10,10 @@ import {
   measuredStorage,
   meter,
   meterKey,
+  meterStoppedOutgoing,
   totalsAt,
   usageBetween,
+  usageToDate,
 } from '../../shared/domain/usage.js';
 
 const PLANS = builtInPlans({ cpu: 512, memory: 1024, idleMs: 900_000, trialDays: 14 });
@@ -25,10 +28,28 @@ function tenant(): Tenant {
   return newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: at(0), trialDays: 14 });
 }
 
-/** The record written with this phase and task, metered at `seconds`. */
-function write(record: Tenant, seconds: number, phase: Phase, task?: Partial<TaskStatus> & { arn: string }): Tenant {
+/**
+ * The record written with this phase and task, metered at `seconds`, by a writer that observed
+ * these tasks (by default none: a task the record let go of is gone).
+ */
+function write(
+  record: Tenant,
+  seconds: number,
+  phase: Phase,
+  task?: Partial<TaskStatus> & { arn: string },
+  observed: ObservedTask[] = [],
+): Tenant {
   const status = { ...record.status, phase, task: task ? { capacityProvider: 'FARGATE_SPOT' as const, ...task } : undefined };
-  return meter({ ...record, status }, at(seconds), PLANS);
+  return meter({ ...record, status }, at(seconds), PLANS, observed);
+}
+
+/** A task as the platform reports it. */
+function observedTask(
+  arn: string,
+  lastStatus: ObservedTask['lastStatus'],
+  times: { startedAt?: string; stoppedAt?: string },
+): ObservedTask {
+  return { arn, tenantId: 'acme', lastStatus, desiredStatus: 'STOPPED', capacityProvider: 'FARGATE_SPOT', ...times };
 }
 
 describe('meter', () => {
@@ -57,6 +78,41 @@ describe('meter', () => {
     record = write(record, 160, 'Passivated');
 
     expect(record.usage!.runningSeconds).toEqual({ [SPOT]: 90, 'on-demand:512:1024': 60 });
+  });
+
+  it('meters a task replaced with no gap until it is observed STOPPED, at its stoppedAt, and counts it once', () => {
+    // Prepare: A runs; B replaces it at 100 while A still runs (stopping) until 160.
+    let record = write(tenant(), 0, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(0) });
+    record = write(record, 100, 'Running', { arn: ARN_B, lastStatus: 'RUNNING', startedAt: iso(90) }, [
+      observedTask(ARN_A, 'STOPPING', { startedAt: iso(0) }),
+    ]);
+    expect(totalsAt(record.usage, at(130)).runningSeconds).toEqual({ [SPOT]: 170 });
+    expect(hasUnreportedUsage(record)).toBe(true);
+
+    // Act: a write that did not look leaves A metering; the next observation sees it STOPPED, then again.
+    record = meter(record, at(150), PLANS);
+    const stoppedA = observedTask(ARN_A, 'STOPPED', { startedAt: iso(0), stoppedAt: iso(160) });
+    record = write(record, 170, 'Running', { arn: ARN_B, lastStatus: 'RUNNING', startedAt: iso(90) }, [stoppedA]);
+    record = write(record, 180, 'Running', { arn: ARN_B, lastStatus: 'RUNNING', startedAt: iso(90) }, [stoppedA]);
+    record = write(record, 300, 'Passivated', { arn: ARN_B, lastStatus: 'STOPPED', startedAt: iso(90), stoppedAt: iso(290) });
+
+    // Assess: A 0–160, B 90–290.
+    expect(record.usage!.runningSeconds).toEqual({ [SPOT]: 360 });
+    expect(record.usage!.meter!.outgoing).toBeUndefined();
+  });
+
+  it('closes an outgoing task from its STOPPED task event, once', () => {
+    let record = write(tenant(), 0, 'Running', { arn: ARN_A, lastStatus: 'RUNNING', startedAt: iso(0) });
+    record = write(record, 100, 'Running', { arn: ARN_B, lastStatus: 'RUNNING', startedAt: iso(90) }, [
+      observedTask(ARN_A, 'RUNNING', { startedAt: iso(0) }),
+    ]);
+
+    const stoppedA = observedTask(ARN_A, 'STOPPED', { startedAt: iso(0), stoppedAt: iso(140) });
+    expect(meterStoppedOutgoing(record, observedTask(ARN_A, 'STOPPING', {}), at(130))).toBeUndefined();
+    record = meterStoppedOutgoing(record, stoppedA, at(150))!;
+
+    expect(record.usage!.runningSeconds).toEqual({ [SPOT]: 140 });
+    expect(meterStoppedOutgoing(record, stoppedA, at(160))).toBeUndefined();
   });
 
   it('changes nothing when the same record is written again', () => {
@@ -100,11 +156,19 @@ describe('meter', () => {
 describe('storage', () => {
   it('counts the data at the size measured, from one measurement to the next and up to now', () => {
     const gib = 1024 ** 3;
-    let record = measuredStorage(tenant(), 2 * gib, at(0));
-    record = measuredStorage(record, gib, at(3600));
+    let record = measuredStorage(tenant(), { bytes: 2 * gib }, at(0));
+    record = measuredStorage(record, { bytes: gib }, at(3600));
 
     expect(record.usage!.storageGibHours).toBe(2);
     expect(totalsAt(record.usage, at(3 * 3600)).storageGibHours).toBe(4);
+  });
+
+  it('says the data is counted as a lower bound while its last measurement stopped at its bound', () => {
+    const partly = measuredStorage(tenant(), { bytes: 1_000, lowerBound: true }, at(0));
+    const fully = measuredStorage(partly, { bytes: 2_000 }, at(3600));
+
+    expect(usageToDate(partly, at(60), PRICES)).toMatchObject({ storageLowerBound: true });
+    expect(usageToDate(fully, at(3660), PRICES)).not.toHaveProperty('storageLowerBound');
   });
 });
 
@@ -192,6 +256,6 @@ describe('costOf', () => {
     const spot = PRICES.fargate.spot.perVcpuHour + 2 * PRICES.fargate.spot.perGbHour;
     const onDemand = (PRICES.fargate.onDemand.perVcpuHour + 2 * PRICES.fargate.onDemand.perGbHour) / 2;
     expect(cost.amount).toBeCloseTo(spot + onDemand + PRICES.efs.standardPerGbMonth, 6);
-    expect(cost).toMatchObject({ currency: 'USD', pricesAsOf: PRICES.asOf, region: PRICES.region });
+    expect(cost).toMatchObject({ currency: 'USD', pricesAsOf: { fargate: '2025-06', efs: '2026-12' }, region: PRICES.region });
   });
 });

@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ForeignResourceError } from '../../domain/errors.js';
-import type { Storage, StorageInventory } from '../../ports/storage.js';
+import type { DataSize, Storage, StorageInventory } from '../../ports/storage.js';
 import {
   INSTALLATION_TAG,
   TENANT_TAG,
@@ -219,7 +219,7 @@ export class EfsStorage implements Storage, StorageInventory {
   }
 
   /** What the tenant's files take, as the data function (which mounts the file system) measures it. */
-  async dataBytes(tenantId: string): Promise<number> {
+  async dataBytes(tenantId: string): Promise<DataSize> {
     const { FunctionError, Payload } = await this.lambda.send(
       new InvokeCommand({
         FunctionName: this.dataFunction,
@@ -228,9 +228,9 @@ export class EfsStorage implements Storage, StorageInventory {
       }),
     );
     const answer = Payload ? new TextDecoder().decode(Payload) : '';
-    const bytes = FunctionError ? undefined : (JSON.parse(answer || '{}') as { bytes?: unknown }).bytes;
-    if (typeof bytes !== 'number') throw new DataSizeError(tenantId, FunctionError ?? 'NoSize', answer);
-    return bytes;
+    const size = FunctionError ? {} : (JSON.parse(answer || '{}') as { bytes?: unknown; lowerBound?: unknown });
+    if (typeof size.bytes !== 'number') throw new DataSizeError(tenantId, FunctionError ?? 'NoSize', answer);
+    return size.lowerBound === true ? { bytes: size.bytes, lowerBound: true } : { bytes: size.bytes };
   }
 
   /**

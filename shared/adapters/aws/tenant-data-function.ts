@@ -8,8 +8,9 @@ import { Upload } from '@aws-sdk/lib-storage';
 import * as z from 'zod';
 import { ArchiveRejectedError } from '../../domain/errors.js';
 import { slugProblem } from '../../domain/slug.js';
+import type { DataSize } from '../../ports/storage.js';
 import { isArchiveId, isArchiveKeyOf, type ArchiveKind } from '../common/archive-keys.js';
-import { directoryBytes } from '../common/directory-size.js';
+import { directorySize } from '../common/directory-size.js';
 import {
   packTenantData,
   previousOf,
@@ -45,7 +46,7 @@ export type TenantDataRequest = z.infer<typeof RequestSchema>;
  * metrics keep counting only what an operator must look at.
  */
 export type TenantDataResult =
-  { removed: true } | { bytes: number } | { files: number; bytes: number } | { error: 'ArchiveRejected' | 'NotFound'; message: string };
+  { removed: true } | DataSize | { files: number; bytes: number } | { error: 'ArchiveRejected' | 'NotFound'; message: string };
 
 export interface TenantDataOptions {
   /** The mount of `/tenants`. */
@@ -70,8 +71,8 @@ export function createTenantDataHandler({ root, archives }: TenantDataOptions) {
     const problem = slugProblem(tenantId);
     if (problem) throw new Error(`Refusing to touch the data of "${tenantId}": a tenant id ${problem}`);
     const dir = join(root, tenantId);
-    // Read only, for the tenant's metered storage: what its files take now.
-    if (request.action === 'size') return { bytes: await directoryBytes(dir) };
+    // Read only, for the tenant's metered storage: what its files take now (bounded, see SIZE_WALK_LIMITS).
+    if (request.action === 'size') return directorySize(dir);
     if (!('key' in request)) {
       await rm(dir, { recursive: true, force: true });
       await rm(previousOf(dir), { recursive: true, force: true });

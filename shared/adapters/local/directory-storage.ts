@@ -1,8 +1,8 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isValidSlug } from '../../domain/slug.js';
-import type { Storage, StorageInventory } from '../../ports/storage.js';
-import { directoryBytes } from '../common/directory-size.js';
+import type { DataSize, Storage, StorageInventory } from '../../ports/storage.js';
+import { directorySize } from '../common/directory-size.js';
 import { previousOf, recoverSwap } from '../common/tenant-archive.js';
 
 /**
@@ -31,8 +31,8 @@ export class DirectoryStorage implements Pick<Storage, 'dataBytes'>, StorageInve
     await rm(previousOf(dir), { recursive: true, force: true });
   }
 
-  async dataBytes(tenantId: string): Promise<number> {
-    return directoryBytes(this.dirFor(tenantId));
+  async dataBytes(tenantId: string): Promise<DataSize> {
+    return directorySize(this.dirFor(tenantId));
   }
 
   async managedTenants(): Promise<string[]> {

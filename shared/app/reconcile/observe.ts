@@ -5,7 +5,11 @@ import type { ReconcileDeps } from '../reconcile.js';
 
 /** What exists for this tenant: tasks from ECS, target group and rule from the load balancer. */
 export async function observe(deps: ReconcileDeps, tenant: Tenant): Promise<Observation> {
-  const known = [tenant.status.task?.arn, ...(tenant.status.stopping ?? [])].filter((arn): arn is string => Boolean(arn));
+  // Outgoing tasks are still metered: they are looked at by ARN until seen STOPPED or gone.
+  const outgoing = (tenant.usage?.meter?.outgoing ?? []).map((leaving) => leaving.task);
+  const known = [...new Set([tenant.status.task?.arn, ...(tenant.status.stopping ?? []), ...outgoing])].filter((arn): arn is string =>
+    Boolean(arn),
+  );
   if (!mayBeRouted(tenant)) {
     // On its way up with nothing recorded on the load balancer: its target group, target and
     // rule all come after a task runs, so until one does the load balancer cannot change the
