@@ -75,6 +75,13 @@ const ADMIT_COUNTER = 2;
  */
 const CONFLICT_ATTEMPTS = 6;
 const CONFLICT_BACKOFF_MS = 20;
+const CONFLICT_BACKOFF_MAX_MS = 1_000;
+/**
+ * A signup moves to another counter item at each conflict, and a burst of hundreds at the same
+ * instant needs several rounds to get through ten items: more tries than a single write, still
+ * bounded (the pauses add up to about five seconds at most).
+ */
+const CEILING_CONFLICT_ATTEMPTS = 10;
 
 /** Bounds one listing call on a table where many items are not tenants (claims, counter). */
 const MAX_SCAN_ROUNDS = 25;
@@ -168,10 +175,13 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
 
   /**
    * Runs a transaction that takes a place in one counter item: a random one first (see
-   * `shareOrder`). When that one is full (its own condition, at `counterAt`, failed alone), the
-   * items' counts are read and only those with room are tried, so that signups at the ceiling
-   * do not pile onto full items. Any other failed condition is the caller's answer and ends the
-   * tries. Throws TenantCeilingError when no item has room; at most one try per item.
+   * `shareOrder`). When that item is full (its own condition, at `counterAt`, failed alone), the
+   * items' counts are read once and only those with room are tried, so that signups at the
+   * ceiling do not pile onto full items. When another transaction holds it (a conflict), the
+   * next item is tried after a jittered pause: a busy item is the one place likely to be busy
+   * again. Any other failed condition is the caller's answer and ends the tries. Throws
+   * TenantCeilingError when no item has room; at most one full answer per item and
+   * CEILING_CONFLICT_ATTEMPTS conflicts in all, so the tries are bounded.
    */
   private async withinCeiling(
     maxTenants: number,
@@ -180,25 +190,30 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
   ): Promise<void> {
     const room = maxTenants - (await this.legacyCount());
     const below = (index: number) => shareOf(index, this.ceilingShares, room);
-    const [first, ...others] = shareOrder(this.ceilingShares, room);
+    let open = shareOrder(this.ceilingShares, room);
+    let countsRead = false;
     let full: unknown;
-    const tryShare = async (index: number): Promise<boolean> => {
-      const command = new TransactWriteCommand({ TransactItems: transaction({ index, below: below(index) }) });
+    for (let conflicts = 0, next = 0; open.length > 0;) {
+      const index = open[next % open.length]!;
       try {
-        await retryingConflicts(() => this.client.send(command));
-        return true;
+        await this.client.send(new TransactWriteCommand({ TransactItems: transaction({ index, below: below(index) }) }));
+        return;
       } catch (error) {
         const failed = failedConditions(error);
-        if (!(failed.length === 1 && failed[0] === counterAt)) throw error;
-        full = error;
-        return false;
-      }
-    };
-    if (first !== undefined) {
-      if (await tryShare(first)) return;
-      const counts = await this.shareCounts();
-      for (const index of others) {
-        if (counts[index]! < below(index) && (await tryShare(index))) return;
+        if (failed.length === 1 && failed[0] === counterAt) {
+          full = error;
+          open = open.filter((other) => other !== index);
+          if (!countsRead) {
+            const counts = await this.shareCounts();
+            open = open.filter((other) => counts[other]! < below(other));
+            countsRead = true;
+          }
+        } else if (isTransactionConflict(error) && ++conflicts < CEILING_CONFLICT_ATTEMPTS) {
+          next += 1;
+          await sleep(conflictBackoffMs(conflicts));
+        } else {
+          throw error;
+        }
       }
     }
     const refused = new TenantCeilingError(maxTenants);
@@ -595,14 +610,18 @@ function isTransactionConflict(error: unknown): boolean {
   return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
 }
 
+/** Full jitter, so writers that collided once do not collide again in step. */
+function conflictBackoffMs(attempt: number): number {
+  return Math.random() * Math.min(CONFLICT_BACKOFF_MAX_MS, CONFLICT_BACKOFF_MS * 2 ** attempt);
+}
+
 async function retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await write();
     } catch (error) {
       if (attempt >= CONFLICT_ATTEMPTS || !isTransactionConflict(error)) throw error;
-      // Full jitter, so writers that collided once do not collide again in step.
-      await sleep(Math.random() * CONFLICT_BACKOFF_MS * 2 ** attempt);
+      await sleep(conflictBackoffMs(attempt));
     }
   }
 }
