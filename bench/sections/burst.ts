@@ -24,7 +24,7 @@ import type { Row, Section, SectionResult } from '../lib/types.js';
  * tenants at once as there are, requeues as timers.
  *
  * The signups are recorded first, through the API handler, a few at a time: every signup
- * updates one counter item in a transaction, and DynamoDB Local serializes those behind a lock
+ * is a transaction, and DynamoDB Local serializes all transactions behind one lock
  * (it times out past a few dozen at once, where DynamoDB would answer). Then all their "Tenant
  * Changed" events arrive at once, which is the burst the reconciler must absorb; the clock
  * starts there.
@@ -80,7 +80,7 @@ const SETTINGS: Partial<ReconcileSettings> = {
 const RUN_LIMIT_MS = 240_000;
 /** Waves of passivation stop after this long even if the queue is not empty (nothing is lost either way). */
 const WAVES_LIMIT_MS = Number(process.env.BENCH_BURST_WAVES_SECONDS ?? 150) * 1000;
-/** Signups in flight while recording them: DynamoDB Local's lock on the counter item is fastest at a few. */
+/** Signups in flight while recording them: DynamoDB Local's lock on transactions is fastest at a few. */
 const SIGNUP_CONCURRENCY = 4;
 
 interface Tracker {

@@ -19,6 +19,11 @@
  * this version freezes the item: it adds LEGACY_FROZEN_OFFSET to its count in one update,
  * after which the old condition (`count < ceiling`) always fails, while old deletions still
  * decrement the real count underneath the offset.
+ *
+ * A ceiling that is raised stays exact the same way (shares only grow). One that is lowered
+ * can leave an item above its new share while the others still fill theirs, so the live count
+ * may pass the new ceiling by what the fuller items hold above their new shares (items fill
+ * at random, so about evenly: a few places). With one item it could not.
  */
 
 /**
