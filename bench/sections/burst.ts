@@ -9,8 +9,10 @@ import { reconcile, type ReconcileResult, type ReconcileSettings } from '../../s
 import { PHASES, type Phase } from '../../shared/domain/tenant.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import { apiCaller } from '../lib/api.js';
+import { apiSignupBurst, storeSignupBurst, type SignupBurstResult } from '../lib/signup-burst.js';
 import { freshTables, startSharedDynamoDb, type BenchTables } from '../lib/dynamodb.js';
 import { AwsModel, type RateLimit, type WorldTimings } from '../../test/support/aws-model.js';
+import { TRANSACTION_HOLD_MS } from '../../test/support/transaction-conflicts.js';
 import { reconcilerOver } from '../lib/reconciler.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
 
@@ -22,13 +24,18 @@ import type { Row, Section, SectionResult } from '../lib/types.js';
  * tenants at once as there are, requeues as timers.
  *
  * The signups are recorded first, through the API handler, a few at a time: every signup
- * updates one counter item in a transaction, and DynamoDB Local serializes those behind a lock
+ * is a transaction, and DynamoDB Local serializes all transactions behind one lock
  * (it times out past a few dozen at once, where DynamoDB would answer). Then all their "Tenant
  * Changed" events arrive at once, which is the burst the reconciler must absorb; the clock
  * starts there.
  */
 
 const SIGNUPS = Number(process.env.BENCH_BURST_SIGNUPS ?? 1000);
+/** `signups` alone runs only the signups at once (the tenant ceiling), not runs 1 and 2. */
+const RUNS = new Set((process.env.BENCH_BURST_RUNS ?? 'signups,all,ceiling').split(','));
+/** Signups at once on the tenant ceiling, and the ceiling of the exactness run. */
+const AT_ONCE = 300;
+const AT_ONCE_CEILING = 137;
 /**
  * The second run's signups. Fewer than the first's: every queued tenant retries its claim on a
  * slot every queue retry (a read, two writes and a transaction on the one routing counter), and
@@ -73,7 +80,7 @@ const SETTINGS: Partial<ReconcileSettings> = {
 const RUN_LIMIT_MS = 240_000;
 /** Waves of passivation stop after this long even if the queue is not empty (nothing is lost either way). */
 const WAVES_LIMIT_MS = Number(process.env.BENCH_BURST_WAVES_SECONDS ?? 150) * 1000;
-/** Signups in flight while recording them: DynamoDB Local's lock on the counter item is fastest at a few. */
+/** Signups in flight while recording them: DynamoDB Local's lock on transactions is fastest at a few. */
 const SIGNUP_CONCURRENCY = 4;
 
 interface Tracker {
@@ -380,6 +387,102 @@ async function withOwnDynamoDb<T>(prefix: string, run: (tables: BenchTables) => 
   }
 }
 
+/**
+ * Run 0: signups at once on the tenant ceiling, with transaction conflicts modelled as
+ * DynamoDB reports them: the single counter item of before against the split one, then the
+ * split one at a ceiling below the burst. Then the embedded case, through the API handler on
+ * plain DynamoDB Local, many at once against a few at a time.
+ */
+async function signupsAtOnce(progress: (message: string) => void) {
+  const local = await startSharedDynamoDb();
+  const onFresh = async <T>(prefix: string, run: (tables: BenchTables) => Promise<T>): Promise<T> => {
+    const tables = await freshTables(local.endpoint, prefix);
+    try {
+      return await run(tables);
+    } finally {
+      await tables.drop();
+    }
+  };
+  try {
+    progress(`burst: ${AT_ONCE} signups at once on one counter item, then on the split counter`);
+    const single = await onFresh('single', (tables) => storeSignupBurst(tables, { signups: AT_ONCE, maxTenants: 1000, ceilingShares: 1 }));
+    const split = await onFresh('split', (tables) => storeSignupBurst(tables, { signups: AT_ONCE, maxTenants: 1000 }));
+    const exact = await onFresh('exact', (tables) => storeSignupBurst(tables, { signups: AT_ONCE, maxTenants: AT_ONCE_CEILING }));
+    progress(`burst: ${AT_ONCE} signups at once on plain DynamoDB Local, one item and split`);
+    const localSingle = await onFresh('lsingle', (tables) =>
+      storeSignupBurst(tables, { signups: AT_ONCE, maxTenants: 1000, ceilingShares: 1, conflicts: false }),
+    );
+    const localSplit = await onFresh('lsplit', (tables) =>
+      storeSignupBurst(tables, { signups: AT_ONCE, maxTenants: 1000, conflicts: false }),
+    );
+    progress(`burst: ${AT_ONCE} signups through the API handler, all at once and 16 at a time`);
+    const embeddedMany = await onFresh('many', (tables) =>
+      apiSignupBurst(tables, { signups: AT_ONCE, concurrent: AT_ONCE, prefix: 'many' }),
+    );
+    const embeddedFew = await onFresh('few', (tables) => apiSignupBurst(tables, { signups: AT_ONCE, concurrent: 16, prefix: 'few' }));
+    return { single, split, exact, localSingle, localSplit, embeddedMany, embeddedFew };
+  } finally {
+    await local.stop();
+  }
+}
+
+function signupRows(run: Awaited<ReturnType<typeof signupsAtOnce>>): Row[] {
+  const section = 'Burst';
+  const ms = (value: number) => `${(value / 1000).toFixed(2)} s`;
+  const latency = (r: Pick<SignupBurstResult, 'p50Ms' | 'p95Ms'>) => `p50 ${ms(r.p50Ms)}, p95 ${ms(r.p95Ms)}`;
+  const outcome = (r: SignupBurstResult) =>
+    `${r.conflicts} of ${r.transactions} transactions cancelled by conflicts; ${r.admitted} admitted` +
+    (sumOf(r.refused) > 0 ? `, ${listOf(r.refused)}` : '') +
+    `; ${latency(r)}`;
+  const failedOnConflicts = (r: SignupBurstResult) => r.signups - r.admitted - (r.refused.TenantCeilingError ?? 0);
+  return [
+    {
+      section,
+      case: `${AT_ONCE} signups at once, conflicts modelled`,
+      metric: 'One counter item (before)',
+      value: outcome(run.single),
+      data: { ...run.single },
+    },
+    {
+      section,
+      case: `${AT_ONCE} signups at once, conflicts modelled`,
+      metric: 'Counter split over 10 items',
+      value: outcome(run.split),
+      target: 'no signup lost to conflicts',
+      pass: failedOnConflicts(run.split) === 0 && run.split.admitted === AT_ONCE,
+      data: { ...run.split },
+    },
+    {
+      section,
+      case: `${AT_ONCE} signups at once, ceiling ${AT_ONCE_CEILING}`,
+      metric: 'Admitted',
+      value: outcome(run.exact),
+      target: `exactly ${AT_ONCE_CEILING}, the rest TenantCeilingError`,
+      pass: run.exact.admitted === AT_ONCE_CEILING && run.exact.refused.TenantCeilingError === AT_ONCE - AT_ONCE_CEILING,
+      data: { ...run.exact },
+    },
+    {
+      section,
+      case: `${AT_ONCE} signups at once, plain DynamoDB Local`,
+      metric: 'Latency, one item vs split',
+      value: `one item: ${latency(run.localSingle)}; split: ${latency(run.localSplit)} (${run.localSingle.admitted} and ${run.localSplit.admitted} admitted)`,
+      data: { single: run.localSingle, split: run.localSplit },
+    },
+    {
+      section,
+      case: `${AT_ONCE} signups, API handler on DynamoDB Local`,
+      metric: 'Latency, all at once vs 16 at a time',
+      value:
+        `${AT_ONCE} at once: ${latency(run.embeddedMany)} (${run.embeddedMany.admitted} admitted, ${ms(run.embeddedMany.wallMs)} in all); ` +
+        `16 at a time: ${latency(run.embeddedFew)} (${run.embeddedFew.admitted} admitted, ${ms(run.embeddedFew.wallMs)} in all)` +
+        (sumOf(run.embeddedMany.refused) > 0
+          ? `; refused all at once: ${listOf(run.embeddedMany.refused)} (the handler's timeout, queued behind DynamoDB Local)`
+          : ''),
+      data: { many: run.embeddedMany, few: run.embeddedFew },
+    },
+  ];
+}
+
 function diff(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(after).map(([name, count]) => [name, count - (before[name] ?? 0)]));
 }
@@ -389,6 +492,23 @@ const burst: Section = {
   title: 'Burst',
   async run({ progress }): Promise<SectionResult> {
     const ceiling = 90;
+    const signups = RUNS.has('signups') ? await signupsAtOnce(progress) : undefined;
+    const signupSection: SectionResult = {
+      rows: signups ? signupRows(signups) : [],
+      notes: signups
+        ? [
+            `Burst, signups at once: the tenant store's create as the signup use case calls it, each on fresh tables in DynamoDB Local, ` +
+              `whose client cancels a transaction that touches an item another transaction took less than ${TRANSACTION_HOLD_MS} ms before ` +
+              '(TransactionCanceledException, reason TransactionConflict), as DynamoDB does while a transaction holds an item; ' +
+              'a cancelled signup is retried by the store with jittered backoff (6 tries). Latency counts from the call to its answer, retries included. ' +
+              'The latencies of the modelled rows include DynamoDB Local running every transaction one after the other (300 take several seconds whatever the scheme), ' +
+              'so the conflicts and lost signups are the figures that carry over to DynamoDB. ' +
+              'The plain DynamoDB Local and API rows run without the model, as the embedded mode does: there the split changes little.',
+          ]
+        : [],
+      details: signups ? { signupsAtOnce: signups } : {},
+    };
+    if (!RUNS.has('all') && !RUNS.has('ceiling')) return signupSection;
     // A DynamoDB Local of its own for each run: after a thousand tenants' worth of writes (and
     // their stream records) the JVM slows down several-fold, even once the tables are deleted.
     const one = await withOwnDynamoDb('burst', (tables) => allAtOnce(tables, progress));
@@ -404,6 +524,7 @@ const burst: Section = {
       `${run.signups.accepted} signups recorded in ${(run.signups.ms / 1000).toFixed(0)} s` +
       (sumOf(run.signups.refused) > 0 ? `, after ${sumOf(run.signups.refused)} refusals retried (${listOf(run.signups.refused)})` : '');
     const rows: Row[] = [
+      ...signupSection.rows,
       {
         section,
         case: runOne,
@@ -495,6 +616,7 @@ const burst: Section = {
     return {
       rows,
       notes: [
+        ...(signupSection.notes ?? []),
         `Burst: ECS mocks enforce ${ECS_LIMITS.map((limit) => `${limit.name} (burst ${limit.capacity}, ${limit.refillPerSecond}/s)`).join(', ')} and ` +
           `${FARGATE_LAUNCHES.name} (burst ${FARGATE_LAUNCHES.capacity}, ${FARGATE_LAUNCHES.refillPerSecond}/s), throwing ThrottlingException past them; ` +
           "the mocks replace the SDK client's send, so the SDK's own retries do not run and every throttle reaches the reconciler, which backs off with jitter. " +
@@ -505,7 +627,7 @@ const burst: Section = {
           `queue retry ${SETTINGS.queueRetryMs! / 1000} s (deployed: 5 s, 5 s…5 min, 30 s). All ${SIGNUPS} rules sit on one listener, so DescribeRules pages through them (400 a page); ` +
           'the ceiling of 1 000 stands for enough load balancers to hold them.',
       ],
-      details: { allAtOnce: one, defaultCeiling: two },
+      details: { ...signupSection.details, allAtOnce: one, defaultCeiling: two },
     };
   },
 };

@@ -25,7 +25,8 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 }
 
 /**
- * What the use cases rely on from TenantStore: atomic creation with its refusals, and writes that
+ * What the use cases rely on from TenantStore: atomic creation with its refusals (the ceiling
+ * exact under concurrent creates), and writes that
  * win only from the version they read. Written once; DynamoDB (on DynamoDB Local) is the one
  * implementation today, and every use-case test runs on it too.
  */
@@ -56,6 +57,17 @@ export function describeTenantStoreContract(name: string, makeSubject: () => Pro
       await store.create(tenant('globex'), { maxTenants: 2 });
       expect(await failure(store.create(tenant('initech'), { maxTenants: 2 }))).toBeInstanceOf(TenantCeilingError);
       expect(await store.get('initech')).toBeUndefined();
+    });
+
+    it('admits exactly the ceiling from concurrent creates, refusing the rest with TenantCeilingError', async () => {
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, (_, index) => store.create(tenant(`t${index}`), { maxTenants: 7 })),
+      );
+
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(7);
+      const refusals = results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
+      expect(refusals).toHaveLength(23);
+      expect(refusals.every((error) => error instanceof TenantCeilingError)).toBe(true);
     });
 
     it('saves from the version read, and refuses a save from a stale read or of a tenant never created', async () => {

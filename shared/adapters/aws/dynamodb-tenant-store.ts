@@ -6,7 +6,15 @@ import {
   TransactionCanceledException,
   TransactionConflictException,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { QueryCommandOutput, ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
 import {
   EmailInUseError,
@@ -20,10 +28,12 @@ import { normalizeEmail } from '../../domain/email.js';
 import { isActive, isAwaitingVerification } from '../../domain/tenant.js';
 import type { Tenant } from '../../domain/tenant.js';
 import type { CreateLimits, ListQuery, Page, PendingSignups, ReadOptions, SaveOptions, TenantStore } from '../../ports/tenant-store.js';
+import { CEILING_SHARES, LEGACY_FROZEN_OFFSET, shareOf, shareOrder } from './tenant-ceiling.js';
 import { TENANT_TABLE, keys } from './tenant-table.js';
 
 type Item = Record<string, unknown>;
 type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
+type TransactPut = NonNullable<TransactItem['Put']>;
 
 /** Adds `delta` to a counter item; with `below`, only while the counter stays under it. */
 function counterUpdate(TableName: string, pk: string, attribute: string, delta: number, below?: number): TransactItem {
@@ -54,10 +64,24 @@ const STORAGE_ATTRIBUTES = [
 const CREATE_TENANT = 0;
 const CREATE_EMAIL_CLAIM = 1;
 const CREATE_COUNTER = 2;
+/** Positions in the admit transaction. */
+const ADMIT_CLAIM = 1;
+const ADMIT_COUNTER = 2;
 
-/** Every create and every delete touches the counter, so concurrent ones collide on it. */
+/**
+ * Writers that touch the same item at once (two signups on one counter item, two saves of a
+ * tenant) cancel each other with TransactionConflict. The SDK's own retries do not cover it
+ * (TransactionCanceledException is a 400 it leaves to the caller), so the write is retried here.
+ */
 const CONFLICT_ATTEMPTS = 6;
 const CONFLICT_BACKOFF_MS = 20;
+const CONFLICT_BACKOFF_MAX_MS = 1_000;
+/**
+ * A signup moves to another counter item at each conflict, and a burst of hundreds at the same
+ * instant needs several rounds to get through ten items: more tries than a single write, still
+ * bounded (the pauses add up to about five seconds at most).
+ */
+const CEILING_CONFLICT_ATTEMPTS = 10;
 
 /** Bounds one listing call on a table where many items are not tenants (claims, counter). */
 const MAX_SCAN_ROUNDS = 25;
@@ -83,10 +107,24 @@ export function documentClientFor(client: DynamoDBClient = new DynamoDBClient({}
 export class DynamoDbTenantStore implements TenantStore, PendingSignups {
   readonly tableName: string;
   private readonly client: DynamoDBDocumentClient;
+  /** Items the tenant count is split over: every store on one table must use the same number. */
+  private readonly ceilingShares: number;
+  /** Set once the legacy counter is frozen at zero: nothing can raise it again, so no more reads. */
+  private legacyEmpty = false;
 
-  constructor({ tableName, client = documentClientFor() }: { tableName: string; client?: DynamoDBDocumentClient }) {
+  /** `ceilingShares` other than the default is for comparisons (1 is the single hot item). */
+  constructor({
+    tableName,
+    client = documentClientFor(),
+    ceilingShares = CEILING_SHARES,
+  }: {
+    tableName: string;
+    client?: DynamoDBDocumentClient;
+    ceilingShares?: number;
+  }) {
     this.tableName = tableName;
     this.client = client;
+    this.ceilingShares = ceilingShares;
   }
 
   /**
@@ -101,40 +139,139 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
     const pending = isAwaitingVerification(tenant);
     const now = Math.floor(Date.parse(tenant.createdAt) / 1000);
     const expiredAttributes = { '#expiresAt': TENANT_TABLE.ttlAttribute };
-    const command = new TransactWriteCommand({
-      TransactItems: [
-        {
-          Put: {
-            TableName,
-            Item: tenantItem(stored),
-            // Only an unconfirmed signup that has expired gives its slug away; tombstones keep it.
-            ConditionExpression: 'attribute_not_exists(pk) OR (#phase = :pending AND #expiresAt < :now)',
-            ExpressionAttributeNames: { ...expiredAttributes, '#phase': TENANT_TABLE.phaseIndex.partitionKey },
-            ExpressionAttributeValues: { ':pending': 'PendingVerification', ':now': now },
-          },
+    const transaction = (share?: { index: number; below: number }): TransactItem[] => [
+      {
+        Put: {
+          TableName,
+          Item: tenantItem(stored),
+          // Only an unconfirmed signup that has expired gives its slug away; tombstones keep it.
+          ConditionExpression: 'attribute_not_exists(pk) OR (#phase = :pending AND #expiresAt < :now)',
+          ExpressionAttributeNames: { ...expiredAttributes, '#phase': TENANT_TABLE.phaseIndex.partitionKey },
+          ExpressionAttributeValues: { ':pending': 'PendingVerification', ':now': now },
         },
-        {
-          Put: {
-            TableName,
-            Item: emailClaim(tenant, pending ? tenant.expiresAt : undefined),
-            ConditionExpression: 'attribute_not_exists(pk) OR #expiresAt < :now',
-            ExpressionAttributeNames: expiredAttributes,
-            ExpressionAttributeValues: { ':now': now },
-          },
+      },
+      {
+        Put: {
+          TableName,
+          Item: emailClaim(tenant, pending ? tenant.expiresAt : undefined, share?.index),
+          ConditionExpression: 'attribute_not_exists(pk) OR #expiresAt < :now',
+          ExpressionAttributeNames: expiredAttributes,
+          ExpressionAttributeValues: { ':now': now },
         },
-        ...(pending ? [] : [counterUpdate(TableName, keys.tenantCounter, 'liveCount', 1, maxTenants)]),
-      ],
-    });
+      },
+      ...(share ? [counterUpdate(TableName, keys.tenantCounterShare(share.index), 'liveCount', 1, share.below)] : []),
+    ];
     try {
-      await retryingConflicts(() => this.client.send(command));
+      if (pending) await retryingConflicts(() => this.client.send(new TransactWriteCommand({ TransactItems: transaction() })));
+      else await this.withinCeiling(maxTenants, CREATE_COUNTER, (share) => transaction(share));
     } catch (error) {
       const failed = failedConditions(error);
       if (failed.includes(CREATE_TENANT)) throw withCause(new SlugTakenError(tenant.id), error);
       if (failed.includes(CREATE_EMAIL_CLAIM)) throw withCause(new EmailInUseError(), error);
-      if (failed.includes(CREATE_COUNTER)) throw withCause(new TenantCeilingError(maxTenants), error);
       throw error;
     }
     return stored;
+  }
+
+  /**
+   * Runs a transaction that takes a place in one counter item: a random one first (see
+   * `shareOrder`). When that item is full (its own condition, at `counterAt`, failed alone), the
+   * items' counts are read once and only those with room are tried, so that signups at the
+   * ceiling do not pile onto full items. When another transaction holds it (a conflict), the
+   * next item is tried after a jittered pause: a busy item is the one place likely to be busy
+   * again. Any other failed condition is the caller's answer and ends the tries. Throws
+   * TenantCeilingError when no item has room; at most one full answer per item and
+   * CEILING_CONFLICT_ATTEMPTS conflicts in all, so the tries are bounded.
+   */
+  private async withinCeiling(
+    maxTenants: number,
+    counterAt: number,
+    transaction: (share: { index: number; below: number }) => TransactItem[],
+  ): Promise<void> {
+    const room = maxTenants - (await this.legacyCount());
+    const below = (index: number) => shareOf(index, this.ceilingShares, room);
+    let open = shareOrder(this.ceilingShares, room);
+    let countsRead = false;
+    let full: unknown;
+    for (let conflicts = 0, next = 0; open.length > 0;) {
+      const index = open[next % open.length]!;
+      try {
+        await this.client.send(new TransactWriteCommand({ TransactItems: transaction({ index, below: below(index) }) }));
+        return;
+      } catch (error) {
+        const failed = failedConditions(error);
+        if (failed.length === 1 && failed[0] === counterAt) {
+          full = error;
+          open = open.filter((other) => other !== index);
+          if (!countsRead) {
+            const counts = await this.shareCounts();
+            open = open.filter((other) => counts[other]! < below(other));
+            countsRead = true;
+          }
+        } else if (isTransactionConflict(error) && ++conflicts < CEILING_CONFLICT_ATTEMPTS) {
+          next += 1;
+          await sleep(conflictBackoffMs(conflicts));
+        } else {
+          throw error;
+        }
+      }
+    }
+    const refused = new TenantCeilingError(maxTenants);
+    throw full === undefined ? refused : withCause(refused, full);
+  }
+
+  /** Each counter item's count, by index; consistent, so a place freed a moment ago is seen. */
+  private async shareCounts(): Promise<number[]> {
+    return Promise.all(
+      Array.from({ length: this.ceilingShares }, (_, index) => this.readCounter(keys.tenantCounterShare(index), 'liveCount')),
+    );
+  }
+
+  /**
+   * Tenants still counted by the single item of before the split (see tenant-ceiling.ts). The
+   * first call freezes that item, so that code of the previous version can no longer add to it.
+   * An eventually consistent read is enough: an older value is a larger one.
+   */
+  private async legacyCount(): Promise<number> {
+    if (this.legacyEmpty) return 0;
+    const Key = { pk: keys.tenantCounter };
+    let { Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key }));
+    if (Item?.frozen !== true) {
+      try {
+        ({ Attributes: Item } = await this.client.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key,
+            UpdateExpression: 'ADD #count :offset SET #frozen = :true',
+            ConditionExpression: 'attribute_not_exists(#frozen)',
+            ExpressionAttributeNames: { '#count': 'liveCount', '#frozen': 'frozen' },
+            ExpressionAttributeValues: { ':offset': LEGACY_FROZEN_OFFSET, ':true': true },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ));
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        // Another signup froze it first; read what it left.
+        ({ Item } = await this.client.send(new GetCommand({ TableName: this.tableName, Key, ConsistentRead: true })));
+      }
+    }
+    const count = Number(Item?.liveCount ?? LEGACY_FROZEN_OFFSET) - LEGACY_FROZEN_OFFSET;
+    if (count <= 0) this.legacyEmpty = true;
+    return Math.max(count, 0);
+  }
+
+  /**
+   * The counter item that holds a tenant's place: the share its email claim names, or the
+   * legacy item for a tenant admitted before the split. Undefined for a tenant never admitted.
+   * A live tenant's claim is its own and never changes, so reading it before the write is safe.
+   */
+  private async countedBy(tenant: Tenant): Promise<string | undefined> {
+    if (isAwaitingVerification(tenant)) return undefined;
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: keys.email(emailHash(tenant.email)) }, ConsistentRead: true }),
+    );
+    const share = Item?.tenantId === tenant.id ? Item.ceilingShare : undefined;
+    return typeof share === 'number' ? keys.tenantCounterShare(share) : keys.tenantCounter;
   }
 
   /**
@@ -194,26 +331,15 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
       ExpressionAttributeNames: { '#version': 'version' },
       ExpressionAttributeValues: { ':expected': tenant.version },
     };
+    if (admit) return this.admit(tenant, stored, put, admit.maxTenants);
     const alongside: TransactItem[] = [];
     if (releaseClaims) {
       // A tenant with no end date (a converted one) frees its address at once.
       const claimUntil = epochSeconds(tenant.trialEndsAt ?? new Date().toISOString());
+      const counter = await this.countedBy(tenant);
       alongside.push(
         { Put: { TableName, Item: emailClaim(tenant, claimUntil) } },
-        counterUpdate(TableName, keys.tenantCounter, 'liveCount', -1),
-      );
-    }
-    if (admit) {
-      alongside.push(
-        {
-          Put: {
-            TableName,
-            Item: emailClaim(tenant, undefined),
-            ConditionExpression: 'tenantId = :id',
-            ExpressionAttributeValues: { ':id': tenant.id },
-          },
-        },
-        counterUpdate(TableName, keys.tenantCounter, 'liveCount', 1, admit.maxTenants),
+        ...(counter ? [counterUpdate(TableName, counter, 'liveCount', -1)] : []),
       );
     }
     // The slot flag on the tenant flips in the same conditional write, so a slot is taken or
@@ -234,14 +360,34 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
       if (error instanceof ConditionalCheckFailedException || failedConditions(error).includes(0)) {
         throw new VersionConflictError(tenant.id, tenant.version, { cause: error });
       }
-      if (admit && failedConditions(error).length > 0) {
-        const failed = failedConditions(error);
-        if (failed.includes(alongside.length)) throw withCause(new TenantCeilingError(admit.maxTenants), error);
-        throw withCause(new EmailInUseError(), error);
-      }
       if (routingSlot?.claim && failedConditions(error).length > 0) {
         throw new SlotsFullError(routingSlot.maxActiveTenants, { cause: error });
       }
+      throw error;
+    }
+    return stored;
+  }
+
+  /** The confirmation of a PendingVerification signup: see `save`. */
+  private async admit(tenant: Tenant, stored: Tenant, put: TransactPut, maxTenants: number): Promise<Tenant> {
+    const TableName = this.tableName;
+    try {
+      await this.withinCeiling(maxTenants, ADMIT_COUNTER, ({ index, below }) => [
+        { Put: put },
+        {
+          Put: {
+            TableName,
+            Item: emailClaim(tenant, undefined, index),
+            ConditionExpression: 'tenantId = :id',
+            ExpressionAttributeValues: { ':id': tenant.id },
+          },
+        },
+        counterUpdate(TableName, keys.tenantCounterShare(index), 'liveCount', 1, below),
+      ]);
+    } catch (error) {
+      const failed = failedConditions(error);
+      if (failed.includes(0)) throw new VersionConflictError(tenant.id, tenant.version, { cause: error });
+      if (failed.includes(ADMIT_CLAIM)) throw withCause(new EmailInUseError(), error);
       throw error;
     }
     return stored;
@@ -391,9 +537,11 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
     return { items: (page.Items ?? []).map(tenantFromItem), ...(last ? { cursor: encodeCursor(last) } : {}) };
   }
 
-  /** Live tenants as counted against the ceiling. */
+  /** Live tenants as counted against the ceiling: the items' counts and the legacy count. */
   async countLiveTenants(): Promise<number> {
-    return this.readCounter(keys.tenantCounter, 'liveCount');
+    const [legacy, counts] = await Promise.all([this.readCounter(keys.tenantCounter, 'liveCount'), this.shareCounts()]);
+    const sum = counts.reduce((total, count) => total + count, 0);
+    return sum + (legacy >= LEGACY_FROZEN_OFFSET / 2 ? legacy - LEGACY_FROZEN_OFFSET : legacy);
   }
 
   /** Tenants holding a routing slot, as counted against the load balancer's ceiling. */
@@ -409,11 +557,13 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
 }
 
 /** The claim that keeps one trial per (normalised) email address; with an expiry, it lapses then. */
-function emailClaim(tenant: Tenant, expiresAt: number | undefined): Item {
+function emailClaim(tenant: Tenant, expiresAt: number | undefined, ceilingShare?: number): Item {
   return {
     pk: keys.email(emailHash(tenant.email)),
     kind: 'emailClaim',
     tenantId: tenant.id,
+    // Which counter item holds the tenant's place, so that its deletion gives back that one.
+    ...(ceilingShare !== undefined ? { ceilingShare } : {}),
     ...(expiresAt !== undefined ? { [TENANT_TABLE.ttlAttribute]: expiresAt } : {}),
   };
 }
@@ -460,14 +610,18 @@ function isTransactionConflict(error: unknown): boolean {
   return (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
 }
 
+/** Full jitter, so writers that collided once do not collide again in step. */
+function conflictBackoffMs(attempt: number): number {
+  return Math.random() * Math.min(CONFLICT_BACKOFF_MAX_MS, CONFLICT_BACKOFF_MS * 2 ** attempt);
+}
+
 async function retryingConflicts<T>(write: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await write();
     } catch (error) {
       if (attempt >= CONFLICT_ATTEMPTS || !isTransactionConflict(error)) throw error;
-      // Full jitter, so writers that collided once do not collide again in step.
-      await sleep(Math.random() * CONFLICT_BACKOFF_MS * 2 ** attempt);
+      await sleep(conflictBackoffMs(attempt));
     }
   }
 }

@@ -7,7 +7,8 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * One table, one partition key `pk`:
  * - `tenant#<slug>`  the tenant record
  * - `email#<sha256 of the lowercased email>`  the claim that keeps one live trial per email
- * - `counter#tenants`  how many live tenants exist, checked against the ceiling on create
+ * - `counter#tenants#<i>`  how many live tenants item i counts, each within its share of the
+ *   ceiling (tenant-ceiling.ts); `counter#tenants` counts the tenants created before the split
  * - `counter#routing`  how many tenants hold a routing slot, checked against the ALB ceiling
  * - `marker#<name>`  where a paged background job (the sweep) left off
  * - `rate#<key>#<window start>`  attempts counted by the rate limiter, removed by TTL (the key
@@ -34,7 +35,9 @@ export const keys = {
   email: (emailHash: string) => `email#${emailHash}`,
   marker: (name: string) => `marker#${name}`,
   rateWindow: (key: string, windowStart: number) => `rate#${key}#${windowStart}`,
+  /** Tenants counted before the count was split; it only goes down now (tenant-ceiling.ts). */
   tenantCounter: 'counter#tenants',
+  tenantCounterShare: (index: number) => `counter#tenants#${index}`,
   /** Tenants holding a routing slot (a rule and target group on the load balancer). */
   routingCounter: 'counter#routing',
 } as const;
