@@ -13,7 +13,7 @@ import {
   type TenantSpec,
 } from '../../shared/domain/tenant.js';
 import { environmentDigest } from '../../shared/domain/plans.js';
-import type { TenantStore } from '../../shared/ports/tenant-store.js';
+import type { RoutingSlots, TenantStore } from '../../shared/ports/tenant-store.js';
 import { toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
 import type { Compute, ObservedTask } from '../../shared/ports/compute.js';
 import type { Routing } from '../../shared/ports/routing.js';
@@ -115,8 +115,9 @@ const actionsOver = (operations: string[]): fc.Arbitrary<Action> =>
   );
 
 /** Crashes after a DynamoDB write has landed: the worst moment to die. */
-function crashingStore(store: TenantStore, armed: Set<string>): TenantStore {
+function crashingStore(store: DynamoDbTenantStore, armed: Set<string>): TenantStore & Pick<RoutingSlots, 'routingSlotsByShard'> {
   return {
+    routingSlotsByShard: (shards) => store.routingSlotsByShard(shards),
     get: (id) => store.get(id),
     list: (query) => store.list(query),
     create: (tenant, limits) => store.create(tenant, limits),

@@ -199,6 +199,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             tenantTable: config.tenantTable,
             baseUrl: config.baseUrl,
             maxActiveTenants: local.reconcile.maxActiveTenants,
+            shards: local.reconcile.shards,
             minRunMs: local.minRunMs,
             anonymousWakesPerHour: local.anonymousWakesPerHour,
             plans: local.reconcile.plans,
