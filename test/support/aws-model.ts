@@ -443,11 +443,11 @@ export class AwsModel {
       });
   }
 
-  /** The listener rules tagged as the tenant's. */
-  rulesOf(tenantId: string): Array<{ arn: string; host: string; targetGroupArn: string }> {
+  /** The listener rules tagged as the tenant's, each with the shard whose listener holds it. */
+  rulesOf(tenantId: string): Array<{ arn: string; host: string; targetGroupArn: string; shard: number }> {
     return [...this.rules.values()]
       .filter((rule) => tagValue(rule.tags, TENANT_TAG) === tenantId)
-      .map(({ arn, host, targetGroupArn }) => ({ arn, host, targetGroupArn }));
+      .map(({ arn, host, targetGroupArn, listenerArn }) => ({ arn, host, targetGroupArn, shard: LISTENER_ARNS.indexOf(listenerArn) }));
   }
 
   /** The target groups tagged as the tenant's, with each target as `<ip>:<health>`. */
