@@ -23,6 +23,7 @@ import { ensureTables, localDynamoDbClient } from './dynamodb-local.js';
 import { ensureReachable, superviseDynamoDbLocal } from './dynamodb-supervisor.js';
 import { errorLine, quietErrors } from './error-log.js';
 import { startGateway } from './gateway.js';
+import { LocalDns } from './local-dns.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
 import { LocalDataArchives } from './local-archives.js';
@@ -216,6 +217,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         reconcileDeps: {
           compute,
           routing,
+          // One gateway acts as every shard, and *.localhost resolves to it: no record to make.
+          dns: new LocalDns(),
           storage,
           clock: systemClock,
           settings: reconcileSettings(
