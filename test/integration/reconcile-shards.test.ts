@@ -48,7 +48,11 @@ describe('reconcile over several routing shards', () => {
     await world.rounds(['a', 'b', 'c'], 15);
 
     expect(await world.store.routingSlotsByShard(2)).toEqual([1, 1]);
-    expect((await world.tenant('c')).status).toMatchObject({ phase: 'Queued', lastErrorCategory: 'queued' });
+    expect((await world.tenant('c')).status).toMatchObject({
+      phase: 'Queued',
+      lastErrorCategory: 'queued',
+      lastError: 'All 2 routing slots (1 on each of 2 load balancers) are in use; the tenant starts as soon as one frees up.',
+    });
     expect((await world.tenant('c')).status.slot).toBeFalsy();
     expect(world.cloud.liveTasksOf('c')).toHaveLength(0);
     expect(world.dns.records.has('c')).toBe(false);

@@ -153,6 +153,11 @@ async function claimOn(deps: ReconcileDeps, tenant: Tenant, status: TenantStatus
   }
 }
 
+function slotsInUse({ maxActiveTenants, shards = 1 }: ReconcileSettings): string {
+  if (shards === 1) return `All ${maxActiveTenants} routing slots are in use`;
+  return `All ${maxActiveTenants * shards} routing slots (${maxActiveTenants} on each of ${shards} load balancers) are in use`;
+}
+
 function queued(tenant: Tenant, settings: ReconcileSettings, now: Date, random?: () => number): Tenant {
   return {
     ...tenant,
@@ -162,7 +167,7 @@ function queued(tenant: Tenant, settings: ReconcileSettings, now: Date, random?:
       queuedAt: tenant.status.queuedAt ?? now.toISOString(),
       // Jittered, so a queue of hundreds does not retry for the same slot in the same instant.
       retryAt: new Date(now.getTime() + settings.queueRetryMs * (0.5 + 0.5 * (random ?? Math.random)())).toISOString(),
-      lastError: `All ${settings.maxActiveTenants} routing slots are in use; the tenant starts as soon as one frees up.`,
+      lastError: `${slotsInUse(settings)}; the tenant starts as soon as one frees up.`,
       lastErrorCategory: 'queued',
     },
   };
