@@ -57,6 +57,22 @@ describe('embedded mode over several routing shards', () => {
     );
   }, 120_000);
 
+  it("answers the waking page, from the wake function behind another shard's load balancer, to a visitor whose DNS names the wrong shard", async () => {
+    const { shard } = await statusOf('s-one');
+    const other = new URL(embedded.shardGatewayUrls[(shard! + 1) % 3]!);
+    const own = new URL(embedded.shardGatewayUrls[shard!]!);
+
+    const wrong = await get(other.host, '/', { host: `s-one.localhost:${other.port}` });
+    const right = await get(own.host, '/', { host: `s-one.localhost:${own.port}` });
+
+    expect(embedded.shardGatewayUrls).toHaveLength(3);
+    expect(wrong.status).toBe(503);
+    expect(wrong.headers['retry-after']).toBe('5');
+    expect(wrong.body).toContain('s-one');
+    expect(right.status).toBe(200);
+    expect((await statusOf('s-one')).phase).toBe('Running');
+  });
+
   it('starts the queued tenant on the shard that a tenant going to sleep frees', async () => {
     const freed = (await statusOf('s-three')).shard;
     expect((await call('/tenants/s-three/passivate', { method: 'POST', token: tokens.get('s-three')! })).status).toBe(202);
