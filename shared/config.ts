@@ -108,7 +108,10 @@ export function tenantHost(baseUrl: URL, slug: string): string {
 export interface ReconcilePolicy {
   /** Tenants are served at `<slug>.<its host>`. */
   baseUrl: URL;
+  /** Routing slots per shard. */
   maxActiveTenants: number;
+  /** Routing shards: load balancers, each with `maxActiveTenants` slots. */
+  shards: number;
   spotAttemptsBeforeFallback: number;
   fallbackToOnDemand: boolean;
   maxRestarts: number;
@@ -133,7 +136,8 @@ export interface ReconcilerConfig extends ReconcilePolicy {
     securityGroups: string[];
     assignPublicIp: boolean;
   };
-  elb: { listenerArn: string; vpcId: string; port: number; healthCheckPath: string };
+  /** `listenerArns`: one HTTPS listener per shard, in shard order. */
+  elb: { listenerArns: string[]; vpcId: string; port: number; healthCheckPath: string };
   /** Each tenant's persistent data on EFS; set exactly when `persistentData` is, absent when the installation is stateless. */
   storage?: { dataPath: string; fileSystemId: string; dataFunction: string };
 }
@@ -144,6 +148,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   const missing = dataPath ? (['DORMOUSE_FILE_SYSTEM_ID', 'DORMOUSE_DATA_FUNCTION'] as const).filter((name) => !parsed[name]) : [];
   if (missing.length > 0) throw new ConfigError(missing.map((name) => `${name}: is required when DORMOUSE_DATA_PATH is set`));
   const plans = loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000);
+  requireOnePerShard('DORMOUSE_LISTENER_ARN', parsed.DORMOUSE_LISTENER_ARN, parsed.DORMOUSE_SHARDS);
   return {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
     installation: parsed.DORMOUSE_INSTALLATION,
@@ -158,12 +163,13 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
       assignPublicIp: parsed.DORMOUSE_ASSIGN_PUBLIC_IP,
     },
     elb: {
-      listenerArn: parsed.DORMOUSE_LISTENER_ARN,
+      listenerArns: parsed.DORMOUSE_LISTENER_ARN,
       vpcId: parsed.DORMOUSE_VPC_ID,
       port: parsed.DORMOUSE_CONTAINER_PORT,
       healthCheckPath: parsed.DORMOUSE_HEALTH_CHECK_PATH,
     },
     maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
+    shards: parsed.DORMOUSE_SHARDS,
     spotAttemptsBeforeFallback: parsed.DORMOUSE_SPOT_ATTEMPTS,
     fallbackToOnDemand: parsed.DORMOUSE_ON_DEMAND_FALLBACK,
     maxRestarts: parsed.DORMOUSE_MAX_RESTARTS,
@@ -183,12 +189,22 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   };
 }
 
+/** A list with one entry per shard; any other count would route some shard nowhere, so start-up stops. */
+function requireOnePerShard(name: string, values: readonly string[], shards: number): void {
+  if (values.length === shards) return;
+  throw new ConfigError([
+    `${name}: lists ${values.length} value(s) but DORMOUSE_SHARDS is ${shards}: give one per shard, comma-separated in shard order`,
+  ]);
+}
+
 export interface WakeConfig {
   tenantTable: string;
   /** Its hostname is the root domain: a request for `<slug>.<hostname>` names tenant `<slug>`. */
   baseUrl: URL;
-  /** Must match the reconciler's: a wake evicts an idle tenant when this many slots are taken. */
+  /** Must match the reconciler's: a wake evicts an idle tenant when this many slots are taken on every shard. */
   maxActiveTenants: number;
+  /** Must match the reconciler's: how many shards of `maxActiveTenants` slots there are. */
+  shards: number;
   /** A woken tenant is not evicted for another before it has run, and been idle, this long. */
   minRunMs: number;
   /** How often in an hour requests to its address may wake one tenant. */
@@ -202,6 +218,7 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
     baseUrl: parsed.DORMOUSE_BASE_URL,
     maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
+    shards: parsed.DORMOUSE_SHARDS,
     minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
@@ -210,8 +227,8 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
 
 /** The sweep's own settings; it also reads the reconciler's configuration to reconcile tenants. */
 export interface SweepConfig {
-  /** `app/<name>/<id>`: the LoadBalancer dimension of the ALB's CloudWatch metrics. */
-  loadBalancerFullName: string;
+  /** `app/<name>/<id>` per shard, in shard order: the LoadBalancer dimension of each ALB's CloudWatch metrics. */
+  loadBalancerFullNames: string[];
   idleMs: number;
   minRunMs: number;
   expiringNoticeMs: number;
@@ -226,8 +243,9 @@ export interface SweepConfig {
 
 export function loadSweepConfig(env: Env = process.env): SweepConfig {
   const parsed = readSettings('sweep', env);
+  requireOnePerShard('DORMOUSE_LOAD_BALANCER_FULL_NAME', parsed.DORMOUSE_LOAD_BALANCER_FULL_NAME, parsed.DORMOUSE_SHARDS);
   return {
-    loadBalancerFullName: parsed.DORMOUSE_LOAD_BALANCER_FULL_NAME,
+    loadBalancerFullNames: parsed.DORMOUSE_LOAD_BALANCER_FULL_NAME,
     idleMs: parsed.DORMOUSE_IDLE_MINUTES * 60_000,
     minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
     expiringNoticeMs: parsed.DORMOUSE_EXPIRING_NOTICE_HOURS * 3_600_000,
@@ -318,6 +336,7 @@ export function loadEmbeddedConfig(env: Env = process.env): EmbeddedConfig {
     warmLeadMs: parsed.DORMOUSE_WARM_LEAD_MINUTES * 60_000,
     reconcile: {
       maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
+      shards: parsed.DORMOUSE_SHARDS,
       // Processes have no Spot capacity to run out of: the AWS defaults stand.
       spotAttemptsBeforeFallback: declaredDefault('DORMOUSE_SPOT_ATTEMPTS'),
       fallbackToOnDemand: declaredDefault('DORMOUSE_ON_DEMAND_FALLBACK'),

@@ -45,7 +45,12 @@ export function reconcilerOver(
   return {
     store,
     compute: new EcsCompute({ ...DEPLOYED_CONFIG.ecs, client: aws.ecsClient, installation: INSTALLATION }),
-    routing: new ElbRouting({ ...DEPLOYED_CONFIG.elb, client: aws.elbClient, installation: INSTALLATION }),
+    routing: new ElbRouting({
+      ...DEPLOYED_CONFIG.elb,
+      listenerArn: DEPLOYED_CONFIG.elb.listenerArns,
+      client: aws.elbClient,
+      installation: INSTALLATION,
+    }),
     ...(settings.persistentData ? { storage: efsStorageOver(aws, INSTALLATION) } : {}),
     clock,
     settings: { ...DEPLOYED_SETTINGS, ...settings },

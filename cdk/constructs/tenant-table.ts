@@ -108,12 +108,15 @@ export class TenantTable extends Construct {
     );
   }
 
-  /** Lets `fn` read and write tenant records and query each index by name, and tells it the table. */
-  bindTenantStore(fn: LambdaFunction): void {
+  /**
+   * Lets `fn` read and write tenant records and query each index by name, and tells it the table.
+   * With several routing shards it also reads every shard's slot counter in one BatchGetItem.
+   */
+  bindTenantStore(fn: LambdaFunction, { shards = 1 }: { shards?: number } = {}): void {
     fn.addToRolePolicy(
       new PolicyStatement({
         sid: 'TenantStore',
-        actions: TENANT_STORE_ACTIONS,
+        actions: shards > 1 ? [...TENANT_STORE_ACTIONS, 'dynamodb:BatchGetItem'] : TENANT_STORE_ACTIONS,
         resources: [this.table.tableArn],
       }),
     );
@@ -134,13 +137,15 @@ export class TenantTable extends Construct {
    * rights, and by the items' partition keys (dynamodb:LeadingKeys) it can neither read nor
    * write email claims, the tenant counter or the sweep's markers.
    */
-  bindWakeStore(fn: LambdaFunction): void {
+  bindWakeStore(fn: LambdaFunction, { shards = 1 }: { shards?: number } = {}): void {
+    // With several shards, every shard's slot counter, read in one BatchGetItem.
+    const counters = shards > 1 ? [keys.routingCounter(0), `${keys.routingCounter(0)}#*`] : [keys.routingCounter(0)];
     fn.addToRolePolicy(
       new PolicyStatement({
         sid: 'ReadTenantsAndSlots',
-        actions: ['dynamodb:GetItem'],
+        actions: shards > 1 ? ['dynamodb:GetItem', 'dynamodb:BatchGetItem'] : ['dynamodb:GetItem'],
         resources: [this.table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.tenant('*'), keys.routingCounter] } },
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.tenant('*'), ...counters] } },
       }),
     );
     fn.addToRolePolicy(

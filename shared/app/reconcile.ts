@@ -4,9 +4,10 @@ import type { Phase, Tenant } from '../domain/tenant.js';
 import { measuredStorage, meter } from '../domain/usage.js';
 import type { Clock } from '../ports/clock.js';
 import type { Compute } from '../ports/compute.js';
+import type { Dns } from '../ports/dns.js';
 import type { Routing } from '../ports/routing.js';
 import type { Storage } from '../ports/storage.js';
-import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
+import type { RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import { control, StepFailed, type Look, type Looked, type ReconcileResult, type Watch } from './controller.js';
 import { meteredStore } from './metering.js';
 import { act } from './reconcile/act.js';
@@ -21,6 +22,8 @@ export interface ReconcileSettings extends PlanSettings {
   hostFor(tenantId: string): string;
   /** Routing slots per load balancer (100 target groups is a hard ALB limit). */
   maxActiveTenants: number;
+  /** Routing shards (load balancers) of `maxActiveTenants` slots each. @default 1 */
+  shards?: number;
   /** How long a queued tenant waits before it tries for a slot again. */
   queueRetryMs: number;
   /** How long one reconciler may hold a tenant; longer than one invocation can run. */
@@ -34,9 +37,11 @@ export interface ReconcileSettings extends PlanSettings {
 }
 
 export interface ReconcileDeps {
-  store: TenantReader & Pick<TenantWriter, 'save'>;
+  store: TenantReader & Pick<TenantWriter, 'save'> & Pick<RoutingSlots, 'routingSlotsByShard'>;
   compute: Compute;
   routing: Routing;
+  /** Each tenant's own DNS record; needed when `settings.shards` is more than 1. */
+  dns?: Dns;
   /** The tenants' persistent data; given exactly when `settings.persistentData` is set. */
   storage?: Storage;
   clock: Clock;

@@ -556,7 +556,15 @@ function stuckTenant(tenant: Tenant, run: Run): StuckTenant | undefined {
  */
 async function measure(run: Run, tenants: Tenant[], lastVisit: number): Promise<Map<string, ActivityLevel> | undefined> {
   const targets = tenants.flatMap((tenant) =>
-    tenant.status.targetGroupArn ? [{ tenantId: tenant.id, targetGroupArn: tenant.status.targetGroupArn }] : [],
+    tenant.status.targetGroupArn
+      ? [
+          {
+            tenantId: tenant.id,
+            targetGroupArn: tenant.status.targetGroupArn,
+            ...(tenant.status.shard ? { shard: tenant.status.shard } : {}),
+          },
+        ]
+      : [],
   );
   if (targets.length === 0) return new Map();
   const { plans, minActivityWindowMs } = run.settings;

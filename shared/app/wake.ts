@@ -3,7 +3,7 @@ import { publicReason } from '../domain/error-categories.js';
 import type { PlanCatalog } from '../domain/plans.js';
 import { isValidSlug } from '../domain/slug.js';
 import { heldWarm, idleTimeoutOf } from '../domain/sleep-policy.js';
-import { isIdle, withDesired, type AnonymousWakes, type Phase, type Tenant } from '../domain/tenant.js';
+import { isIdle, shardOf, withDesired, type AnonymousWakes, type Phase, type Tenant } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { ActiveTenantLister, RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import type { MissCache } from './miss-cache.js';
@@ -25,6 +25,8 @@ export interface WakeSettings {
   rootDomain: string;
   /** Routing slots per load balancer; when all are taken a wake evicts an idle tenant. */
   maxActiveTenants: number;
+  /** Routing shards (load balancers) of `maxActiveTenants` slots each. @default 1 */
+  shards?: number;
   /** A tenant is not evicted before it has run, and been idle, this long. */
   minRunMs: number;
   /** The installation's plans: a tenant whose plan never sleeps, or inside its keep-warm hours, is never evicted. */
@@ -36,7 +38,10 @@ export interface WakeSettings {
 }
 
 export interface WakeDeps {
-  store: TenantReader & Pick<TenantWriter, 'save'> & Pick<RoutingSlots, 'countRoutingSlots' | 'countQueuedBefore'> & ActiveTenantLister;
+  store: TenantReader &
+    Pick<TenantWriter, 'save'> &
+    Pick<RoutingSlots, 'countRoutingSlots' | 'routingSlotsByShard' | 'countQueuedBefore'> &
+    ActiveTenantLister;
   clock: Clock;
   settings: WakeSettings;
   /** Slugs recently found not to exist; shared by every request this process answers. */
@@ -148,7 +153,7 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
   const tenant = result.tenant;
   if (result.written) {
     deps.logger?.info('Tenant woken by a request', { tenantId: slug, generation: result.tenant.spec.generation });
-    if (!result.tenant.status.slot) await makeRoom(deps, slug, now);
+    if (!result.tenant.status.slot) await makeRoom(deps, result.tenant, now);
     return progress(deps, result.tenant, format);
   }
   // Unconfirmed: unknown to visitors, but not remembered as a miss, as it may be confirmed any moment.
@@ -227,13 +232,24 @@ async function progress(deps: WakeDeps, tenant: Tenant, format: WakeAnswer['form
  * most one eviction per wake; with no such tenant the woken one waits in the reconciler's
  * queue. Two wakes racing may each evict one tenant, which costs a cold start, never a
  * wrong state: every write is conditional and re-checks the candidate.
+ *
+ * With several shards, room on any shard will do (a sleeping tenant has nothing on a load
+ * balancer, so the reconciler may place it on another shard); only when every shard is full is
+ * a tenant evicted, preferably one on the woken tenant's own shard, so it stays where its DNS
+ * record already points.
  */
-async function makeRoom(deps: WakeDeps, wokenId: string, now: Date): Promise<void> {
+async function makeRoom(deps: WakeDeps, woken: Tenant, now: Date): Promise<void> {
   const { store, settings, logger } = deps;
+  const wokenId = woken.id;
+  const shards = settings.shards ?? 1;
   try {
-    if ((await store.countRoutingSlots()) < settings.maxActiveTenants) return;
+    const counts = shards > 1 ? await store.routingSlotsByShard(shards) : [await store.countRoutingSlots()];
+    if (counts.some((count) => count < settings.maxActiveTenants)) return;
     const { items } = await store.listActive({ limit: settings.evictionCandidates ?? DEFAULT_EVICTION_CANDIDATES });
-    for (const candidate of items) {
+    const home = shardOf(woken);
+    // Stable: least recently active first within each group, the woken tenant's own shard first.
+    const candidates = [...items].sort((a, b) => Number(shardOf(a) !== home) - Number(shardOf(b) !== home));
+    for (const candidate of candidates) {
       if (candidate.id === wokenId || !evictable(candidate, now, settings.minRunMs, settings.plans)) continue;
       if (await passivate(deps, candidate, now)) {
         logger?.info('Passivated the least recently active idle tenant to make room', { tenantId: wokenId, evicted: candidate.id });

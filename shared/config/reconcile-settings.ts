@@ -29,6 +29,7 @@ export function reconcileSettings(policy: ReconcilePolicy, timings: Partial<Reco
     ...timings,
     hostFor: (tenantId) => tenantHost(policy.baseUrl, tenantId),
     maxActiveTenants: policy.maxActiveTenants,
+    shards: policy.shards,
     spotAttemptsBeforeFallback: policy.spotAttemptsBeforeFallback,
     fallbackToOnDemand: policy.fallbackToOnDemand,
     maxRestarts: policy.maxRestarts,

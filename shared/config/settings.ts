@@ -355,8 +355,8 @@ export const SETTINGS = {
     group: 'reconciler',
   },
   DORMOUSE_LISTENER_ARN: {
-    parser: nonEmpty,
-    meaning: 'where host rules go',
+    parser: commaList,
+    meaning: 'where host rules go: one HTTPS listener ARN per shard, comma-separated in shard order (as many as `DORMOUSE_SHARDS`)',
     readBy: ['reconciler'],
     group: 'reconciler',
   },
@@ -373,6 +373,14 @@ export const SETTINGS = {
     default: '90',
     meaning: 'routing slots per ALB (≤ 99: the ALB allows 100 target groups); the wake function evicts at the same ceiling',
     readBy: ['reconciler', 'wake', 'embedded'],
+    group: 'reconciler',
+  },
+  DORMOUSE_SHARDS: {
+    parser: positiveInt.check(z.maximum(20, 'must be at most 20 load balancers')),
+    default: '1',
+    meaning:
+      'routing shards: load balancers of `DORMOUSE_MAX_ACTIVE_TENANTS` slots each (locally, the gateway acts as that many); with more than one, every tenant gets a DNS record of its own',
+    readBy: ['reconciler', 'sweep', 'wake', 'embedded'],
     group: 'reconciler',
   },
   DORMOUSE_SPOT_ATTEMPTS: {
@@ -451,10 +459,13 @@ export const SETTINGS = {
 
   // ---- The sweep and the wake function --------------------------------------------------------
   DORMOUSE_LOAD_BALANCER_FULL_NAME: {
-    parser: z
-      .string()
-      .check(z.regex(/^app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+$/, 'must be the ALB full name app/<name>/<id> (the end of its ARN)')),
-    meaning: "sweep: `app/<name>/<id>`, the ALB's CloudWatch dimension",
+    parser: commaList.check(
+      z.refine(
+        (names) => names.every((name) => /^app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+$/.test(name)),
+        'must be ALB full names app/<name>/<id> (the end of their ARNs), comma-separated',
+      ),
+    ),
+    meaning: "sweep: `app/<name>/<id>`, the ALB's CloudWatch dimension; one per shard, comma-separated in shard order",
     readBy: ['sweep'],
     group: 'sweep',
   },

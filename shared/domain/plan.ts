@@ -42,6 +42,11 @@ export interface PlanSettings {
   handover: Handover;
   /** The installation's plans: a tenant's plan fixes the capacity its task starts on. */
   plans: PlanCatalog;
+  /**
+   * Routing shards (load balancers). With more than one, every tenant has a DNS record of its own
+   * pointing at its shard's load balancer; with one, a wildcard record serves them all. @default 1
+   */
+  shards?: number;
 }
 
 export const HANDOVERS = ['stop-first', 'overlap'] as const;
@@ -60,6 +65,10 @@ export type Step =
   | { kind: 'createRule'; targetGroupArn: string }
   | { kind: 'deleteRule'; ruleArn: string }
   | { kind: 'deleteTargetGroup'; targetGroupArn: string }
+  /** Points the tenant's own DNS record at its shard's load balancer (several shards only). */
+  | { kind: 'ensureDns'; shard: number }
+  /** The tenant is deleted and nothing routes to it: remove its own DNS record. */
+  | { kind: 'removeDns' }
   /** The tenant is deleted and nothing of it runs: remove its persistent data. */
   | { kind: 'removeData' }
   /**
@@ -204,6 +213,11 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
   const superfluous = definition ? superfluousReplaced(tenant, observed) : undefined;
   if (superfluous) return { step: { kind: 'stopTask', task: superfluous, reason: replacedReason(superfluous, tenant) }, phase };
 
+  // Its address must lead to its shard's load balancer before the rule there can serve it: done
+  // before the task starts, so DNS has that time to spread. Sleeping tenants keep their record.
+  const shard = status.shard ?? 0;
+  if ((settings.shards ?? 1) > 1 && status.dnsShard !== shard) return { step: { kind: 'ensureDns', shard }, phase };
+
   const task = live[0];
   if (!task) {
     const recorded = observed.tasks.find((candidate) => candidate.arn === status.task?.arn);
@@ -300,6 +314,9 @@ function planStopping(tenant: Tenant, observed: Observation, settings: PlanSetti
   }
   if (observed.targetGroupArn) return { step: { kind: 'deleteTargetGroup', targetGroupArn: observed.targetGroupArn }, phase };
   if (tenant.status.slot) return { step: { kind: 'releaseSlot' }, phase };
+  // Nothing routes to a deleted tenant any more: its address goes too. A sleeping one keeps it,
+  // so its next visitor still reaches a wake function.
+  if (deleting && tenant.status.dnsShard !== undefined) return { step: { kind: 'removeDns' }, phase };
   // Stop was asked; it is not over until ECS says STOPPED.
   if (observed.tasks.some((task) => !isStopped(task))) {
     return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to stop' }, phase };

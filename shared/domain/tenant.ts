@@ -97,8 +97,15 @@ export interface TenantStatus {
   ruleArn?: string;
   /** Not read by the control plane: kept for operators, who see the status as recorded in the admin listing. */
   rulePriority?: number;
-  /** Holds one of the load balancer's routing slots (counted against the active ceiling). */
+  /** Holds one of its shard's routing slots (counted against that load balancer's ceiling). */
   slot?: boolean;
+  /**
+   * The routing shard (load balancer) the tenant is placed on, 0-based; absent means shard 0
+   * (records from before shards, and every record of a one-shard installation).
+   */
+  shard?: number;
+  /** The shard the tenant's own DNS record points at, once ensured (installations of several shards only). */
+  dnsShard?: number;
   /**
    * Consecutive failed starts for this generation (unexpected stops, and AWS refusing a step);
    * reset once Running. Past the restart limit the tenant is Failed.
@@ -208,6 +215,8 @@ export interface PublicTenant {
   trialEndsAt?: string;
   lastActiveAt: string;
   reason?: string;
+  /** The routing shard (load balancer) it is placed on, in an installation of several. */
+  shard?: number;
 }
 
 /**
@@ -236,7 +245,13 @@ export function publicView(tenant: Tenant, url: string, audience: Audience = 'an
     ...(tenant.trialEndsAt ? { trialEndsAt: tenant.trialEndsAt } : {}),
     lastActiveAt: tenant.lastActiveAt,
     ...(reason ? { reason } : {}),
+    ...(tenant.status.shard !== undefined ? { shard: tenant.status.shard } : {}),
   };
+}
+
+/** The routing shard a tenant is placed on: absent means shard 0. */
+export function shardOf(tenant: Tenant): number {
+  return tenant.status.shard ?? 0;
 }
 
 export interface NewTenant {

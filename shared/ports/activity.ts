@@ -9,6 +9,8 @@ export interface ActivityTarget {
   tenantId: string;
   /** The tenant's target group: load balancer metrics are kept per target group. */
   targetGroupArn: string;
+  /** The tenant's routing shard (absent: 0): its load balancer's metrics hold the target group's. */
+  shard?: number;
 }
 
 export interface Activity {

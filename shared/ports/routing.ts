@@ -23,10 +23,14 @@ export interface Routing {
    * The tenant's rule for its host. With `knownArn` (the rule the record names) that rule is
    * looked at first, in one call; the listener's rules are searched only when there is none or
    * it is gone, and a rule found that way is used only if its tags name this tenant and
-   * installation (otherwise ForeignResourceError).
+   * installation (otherwise ForeignResourceError). The listener searched is the one of `shard`
+   * (its routing shard; absent: 0).
    */
-  findRule(tenantId: string, host: string, knownArn?: string): Promise<HostRule | undefined>;
-  /** Creates the host rule at a free priority, choosing another when one is taken meanwhile. */
-  createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule>;
+  findRule(tenantId: string, host: string, knownArn?: string, shard?: number): Promise<HostRule | undefined>;
+  /**
+   * Creates the host rule on the listener of `shard` (absent: 0) at a free priority, choosing
+   * another when one is taken meanwhile. A rule's ARN names its listener.
+   */
+  createRule(tenantId: string, host: string, targetGroupArn: string, shard?: number): Promise<HostRule>;
   deleteRule(ruleArn: string): Promise<void>;
 }

@@ -24,10 +24,11 @@ export interface SaveOptions {
    */
   releaseClaims?: boolean;
   /**
-   * Takes or gives back one of the load balancer's routing slots in the same transaction as
-   * the write that flips `status.slot`. A claim beyond `maxActiveTenants` throws SlotsFullError.
+   * Takes or gives back one of a shard's routing slots (shard 0 unless said) in the same
+   * transaction as the write that flips `status.slot`. A claim beyond `maxActiveTenants` on that
+   * shard throws SlotsFullError.
    */
-  routingSlot?: { claim: true; maxActiveTenants: number } | { claim: false };
+  routingSlot?: { claim: true; maxActiveTenants: number; shard?: number } | { claim: false; shard?: number };
   /**
    * Confirms a PendingVerification signup in the same write: takes its place under the ceiling
    * (TenantCeilingError past `maxTenants`) and makes its email claim permanent.
@@ -92,7 +93,10 @@ export interface WarmLister {
 }
 
 export interface RoutingSlots {
-  countRoutingSlots(): Promise<number>;
+  /** Routing slots held on one shard (shard 0 unless said). */
+  countRoutingSlots(shard?: number): Promise<number>;
+  /** Routing slots held on each of `shards` shards, in shard order, read in one call. */
+  routingSlotsByShard(shards: number): Promise<number[]>;
   countQueuedBefore(queuedAt: string): Promise<number>;
 }
 

@@ -1148,7 +1148,7 @@ describe('the functions', () => {
     // The sweep reconciles with exactly the reconcile function's settings.
     expect(plain(sweepReconciler)).toEqual(plain(reconciler));
     expect(sweep).toEqual({
-      loadBalancerFullName: `app/${albId}/50dc6c495c0c9188`,
+      loadBalancerFullNames: [`app/${albId}/50dc6c495c0c9188`],
       idleMs: 15 * 60_000,
       minRunMs: 5 * 60_000,
       expiringNoticeMs: 24 * 3_600_000,

@@ -42,4 +42,28 @@ describe('TenantTable construct', () => {
     const indexes = statements.find((statement) => statement.Sid === 'TenantStoreIndexes');
     expect(JSON.stringify(indexes?.Resource)).toContain('/index/byWarmAt');
   });
+
+  it("lets the reconciler and the wake function read every shard's slot counter in one BatchGetItem, only with several shards", () => {
+    // Prepare
+    const stack = new Stack(new App(), 'Test');
+    const tables = new TenantTable(stack, 'Tables');
+    const fn = (id: string) =>
+      new LambdaFunction(stack, id, { runtime: Runtime.NODEJS_22_X, handler: 'index.handler', code: Code.fromInline('x') });
+
+    // Act
+    tables.bindTenantStore(fn('Reconciler'), { shards: 3 });
+    tables.bindWakeStore(fn('Wake'), { shards: 3 });
+    const template = Template.fromStack(stack);
+
+    // Assess
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as Array<{ Sid?: string; Action: string[]; Condition?: unknown }>,
+    );
+    expect(statements.find((statement) => statement.Sid === 'TenantStore')?.Action).toContain('dynamodb:BatchGetItem');
+    const wakeReads = statements.find((statement) => statement.Sid === 'ReadTenantsAndSlots');
+    expect(wakeReads?.Action).toEqual(['dynamodb:GetItem', 'dynamodb:BatchGetItem']);
+    expect(wakeReads?.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*', 'counter#routing', 'counter#routing#*'] },
+    });
+  });
 });

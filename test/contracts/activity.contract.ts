@@ -6,8 +6,8 @@ export interface ActivitySubject {
   activity: Activity;
   /** The tenant's target group, as the reconciler records it. */
   targetGroupOf(tenantId: string): Promise<string>;
-  /** The load balancer forwards `requests` requests to the tenant now. */
-  serve(tenantId: string, targetGroupArn: string, requests: number): Promise<void>;
+  /** The load balancer of `shard` (absent: 0, of shards 0 to 2) forwards `requests` requests to the tenant now. */
+  serve(tenantId: string, targetGroupArn: string, requests: number, shard?: number): Promise<void>;
   /** The sweep's window, ending now. */
   window(): { start: Date; end: Date };
   close(): Promise<void>;
@@ -49,6 +49,22 @@ export function describeActivityContract(name: string, makeSubject: () => Promis
       expect(levels.get('acme')?.requests).toBe(3);
       expect(levels.get('acme')?.connections).toBeGreaterThanOrEqual(0);
       expect(levels.get('globex')).toEqual({ requests: 0, connections: 0 });
+    });
+
+    it("counts a tenant's requests through the load balancer of its own shard", async () => {
+      const acme = await subject.targetGroupOf('acme');
+      const globex = await subject.targetGroupOf('globex');
+      await subject.serve('acme', acme, 4, 2);
+      await subject.serve('globex', globex, 1, 1);
+      const levels = await subject.activity.activity(
+        [
+          { tenantId: 'acme', targetGroupArn: acme, shard: 2 },
+          { tenantId: 'globex', targetGroupArn: globex, shard: 1 },
+        ],
+        subject.window(),
+      );
+      expect(levels.get('acme')?.requests).toBe(4);
+      expect(levels.get('globex')?.requests).toBe(1);
     });
 
     it('answers an empty question with an empty map', async () => {

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { LocalActivity } from '../../shared/adapters/local/local-activity.js';
 import { awsAdaptersOver, manualAwsModel } from '../support/aws-adapters.js';
+import { LOAD_BALANCER_FULL_NAMES } from '../support/aws-model.js';
 import { FakeActivity } from '../support/fake-activity.js';
 import { describeActivityContract } from './activity.contract.js';
 
@@ -8,14 +9,14 @@ const FIFTEEN_MINUTES = 15 * 60_000;
 
 describeActivityContract('CloudWatchActivity over the AWS model', async () => {
   const { model, now, advance } = manualAwsModel();
-  const { activity, routing } = awsAdaptersOver(model, 'contract');
+  const { activity, routing } = awsAdaptersOver(model, 'contract', 3);
   // The sweep asks about a window that has ended: metrics for the minute under way are not in yet.
   advance(FIFTEEN_MINUTES);
   return {
     activity,
     targetGroupOf: (tenantId) => routing.ensureTargetGroup(tenantId),
-    serve: async (_tenantId, targetGroupArn, requests) => {
-      model.recordRequests(targetGroupArn, requests);
+    serve: async (_tenantId, targetGroupArn, requests, shard = 0) => {
+      model.recordRequests(targetGroupArn, requests, LOAD_BALANCER_FULL_NAMES[shard]);
       // The ALB publishes a minute's sum once the minute is over.
       advance(60_000);
     },

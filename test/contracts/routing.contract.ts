@@ -5,6 +5,7 @@ import type { Routing } from '../../shared/ports/routing.js';
 
 /** One implementation of the Routing port (and its inventory). */
 export interface RoutingSubject {
+  /** Routes over three shards (load balancers), 0 to 2. */
   routing: Routing & RoutingInventory;
   /** An address a target can be registered at (nothing need answer there). */
   targetIp: string;
@@ -142,6 +143,29 @@ export function describeRoutingContract(
       const theirs = await routing.ensureTargetGroup('squatter');
       await routing.createRule('squatter', host, theirs);
       expect(await failure(routing.findRule('acme', host))).toBeInstanceOf(ForeignResourceError);
+    });
+
+    it("keeps a shard's rules on its own listener: found there only, and listed with every shard's for drift repair", async () => {
+      const acme = await routing.ensureTargetGroup('acme');
+      const globex = await routing.ensureTargetGroup('globex');
+      const onOne = await routing.createRule('acme', host, acme, 1);
+      const onTwo = await routing.createRule('globex', 'globex.trials.example.com', globex, 2);
+
+      expect(await routing.findRule('acme', host)).toBeUndefined();
+      expect(await routing.findRule('acme', host, undefined, 2)).toBeUndefined();
+      expect(await routing.findRule('acme', host, undefined, 1)).toEqual(onOne);
+      expect(await routing.findRule('acme', host, onOne.arn, 1)).toEqual(onOne);
+      expect(await routing.findRule('globex', 'globex.trials.example.com', undefined, 2)).toEqual(onTwo);
+      expect(onOne.arn).not.toBe(onTwo.arn);
+      const managed = await routing.managedRules();
+      expect(managed.sort((a, b) => a.tenantId.localeCompare(b.tenantId))).toEqual([
+        { ...onOne, tenantId: 'acme' },
+        { ...onTwo, tenantId: 'globex' },
+      ]);
+
+      await routing.deleteRule(onOne.arn);
+      expect(await routing.findRule('acme', host, onOne.arn, 1)).toBeUndefined();
+      expect(await routing.managedRules()).toEqual([{ ...onTwo, tenantId: 'globex' }]);
     });
 
     itWith('otherInstallation')("lists only this installation's target groups and rules for drift repair", async () => {

@@ -11,7 +11,7 @@ describeRoutingContract(
   async () => {
     const { model } = manualAwsModel();
     return {
-      routing: awsAdaptersOver(model, 'contract').routing,
+      routing: awsAdaptersOver(model, 'contract', 3).routing,
       otherInstallation: awsAdaptersOver(model, 'neighbour').routing,
       targetIp: '10.0.0.9',
       // Made by hand, as someone else could: the name this installation would use, others' tags.

@@ -84,7 +84,7 @@ describe('sweepDeps', () => {
     ]);
     expect(ecs).toHaveReceivedCommandWith(ListTasksCommand, { cluster: 'dormouse', desiredStatus: 'RUNNING' });
     expect(ecs).not.toHaveReceivedCommand(DescribeTasksCommand);
-    expect(elb).toHaveReceivedCommandWith(DescribeRulesCommand, { ListenerArn: config.elb.listenerArn });
+    expect(elb).toHaveReceivedCommandWith(DescribeRulesCommand, { ListenerArn: config.elb.listenerArns[0] });
   });
 
   it("repairs drift only on this installation's resources: another installation's task, group and rule of a tenant it does not know are left alone", async () => {

@@ -20,7 +20,7 @@ function activity() {
   return new CloudWatchActivity({ loadBalancerFullName: LOAD_BALANCER });
 }
 
-function requestCountQuery(id: string, targetGroup: string): MetricDataQuery {
+function requestCountQuery(id: string, targetGroup: string, loadBalancer = LOAD_BALANCER): MetricDataQuery {
   return {
     Id: id,
     MetricStat: {
@@ -29,7 +29,7 @@ function requestCountQuery(id: string, targetGroup: string): MetricDataQuery {
         MetricName: 'RequestCount',
         Dimensions: [
           { Name: 'TargetGroup', Value: targetGroup },
-          { Name: 'LoadBalancer', Value: LOAD_BALANCER },
+          { Name: 'LoadBalancer', Value: loadBalancer },
         ],
       },
       Period: 60,
@@ -84,6 +84,39 @@ describe('CloudWatchActivity', () => {
         EndTime: END,
       },
     ]);
+  });
+
+  it("reads tenants of several shards in the same call, each with its own shard's load balancer", async () => {
+    // Prepare
+    answerWith(() => [2]);
+    const shards = ['app/dormouse/50dc6c495c0c9188', 'app/dormouse-1/60dc6c495c0c9188', 'app/dormouse-2/70dc6c495c0c9188'];
+    const sharded = new CloudWatchActivity({ loadBalancerFullName: shards });
+
+    // Act
+    const levels = await sharded.activity(
+      [
+        { tenantId: 'acme', targetGroupArn: tgArn('dm-acme') },
+        { tenantId: 'globex', targetGroupArn: tgArn('dm-globex', 'a1b2c3d4e5f60718'), shard: 2 },
+        { tenantId: 'initech', targetGroupArn: tgArn('dm-initech', 'b1b2c3d4e5f60718'), shard: 1 },
+        // A shard the installation does not have: unmeasurable, so not reported idle.
+        { tenantId: 'hooli', targetGroupArn: tgArn('dm-hooli'), shard: 3 },
+      ],
+      WINDOW,
+    );
+
+    // Assess
+    expect(sent()).toStrictEqual([
+      {
+        MetricDataQueries: [
+          requestCountQuery('q0', 'targetgroup/dm-acme/6d0ecf831eec9f09', shards[0]),
+          requestCountQuery('q1', 'targetgroup/dm-globex/a1b2c3d4e5f60718', shards[2]),
+          requestCountQuery('q2', 'targetgroup/dm-initech/b1b2c3d4e5f60718', shards[1]),
+        ],
+        StartTime: START,
+        EndTime: END,
+      },
+    ]);
+    expect([...levels.keys()]).toEqual(['acme', 'globex', 'initech']);
   });
 
   it('batches 600 tenants into two calls of at most 500 queries, with valid and unique ids in each', async () => {

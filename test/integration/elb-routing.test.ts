@@ -751,3 +751,52 @@ describe('ElbRouting drift repair listings', () => {
     expect(elb).not.toHaveReceivedCommand(DescribeTagsCommand);
   });
 });
+
+describe('ElbRouting over several shards', () => {
+  const SECOND = 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/dormouse-1/60dc6c495c0c9188/a2f7dc8efc522ab2';
+  const SECOND_RULE = (id: string) => `${SECOND.replace(':listener/', ':listener-rule/')}/${id}`;
+  const sharded = () => routing({ listenerArn: [LISTENER, SECOND] });
+
+  it("creates a tenant's rule on its shard's listener, and searches that listener only", async () => {
+    elb.on(CreateRuleCommand).resolves({ Rules: [{ RuleArn: SECOND_RULE('acme') }] });
+    elb.on(DescribeRulesCommand).resolves({ Rules: [] });
+
+    const rule = await sharded().createRule('acme', ACME_HOST, ACME_TG, 1);
+    const found = await sharded().findRule('acme', ACME_HOST, undefined, 1);
+
+    const [priority] = sentPriorities();
+    expect(rule).toEqual({ arn: SECOND_RULE('acme'), priority, targetGroupArn: ACME_TG });
+    expect(found).toBeUndefined();
+    expectSent(CreateRuleCommand, {
+      ListenerArn: SECOND,
+      Priority: priority,
+      Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }],
+      Actions: [{ Type: 'forward', TargetGroupArn: ACME_TG }],
+      Tags: ownerTags('acme'),
+    });
+    expectSent(DescribeRulesCommand, { ListenerArn: SECOND, PageSize: 400 });
+  });
+
+  it("lists the rules of every shard's listener for drift repair", async () => {
+    const first = hostRule('acme', 3, [{ Field: 'host-header', HostHeaderConfig: { Values: [ACME_HOST] } }], ACME_TG);
+    const second = { ...hostRule('globex', 3, [{ Field: 'host-header', HostHeaderConfig: { Values: ['globex.trial.example.com'] } }]) };
+    second.RuleArn = SECOND_RULE('globex');
+    elb.on(DescribeRulesCommand, { ListenerArn: LISTENER }).resolves({ Rules: [DEFAULT_RULE, first] });
+    elb.on(DescribeRulesCommand, { ListenerArn: SECOND }).resolves({ Rules: [second] });
+    elb.on(DescribeTagsCommand).callsFake(tagsFrom((arn) => (arn === SECOND_RULE('globex') ? 'globex' : 'acme')));
+
+    const managed = await sharded().managedRules();
+
+    expect(managed).toEqual([
+      { arn: RULE('acme'), priority: 3, targetGroupArn: ACME_TG, tenantId: 'acme' },
+      { arn: SECOND_RULE('globex'), priority: 3, targetGroupArn: TG('dm-globex'), tenantId: 'globex' },
+    ]);
+    expectSent(DescribeRulesCommand, { ListenerArn: LISTENER, PageSize: 400 }, { ListenerArn: SECOND, PageSize: 400 });
+    expectSent(DescribeTagsCommand, { ResourceArns: [RULE('acme'), SECOND_RULE('globex')] });
+  });
+
+  it('refuses a shard it has no listener for, before calling AWS', async () => {
+    await expect(sharded().createRule('acme', ACME_HOST, ACME_TG, 2)).rejects.toThrow(/No listener for shard 2/);
+    expect(elb.calls()).toHaveLength(0);
+  });
+});

@@ -125,6 +125,43 @@ describe('gateway', () => {
     expect(s.fallbackHosts).toEqual([]);
   });
 
+  it('routes a host by its rule on whichever shard holds it, and acting as another shard sends it to the fallback, as an old DNS answer would', async () => {
+    // Prepare: acme's rule is on shard 1; a second gateway acts as shard 0 only, a third as shard 1.
+    const s = await setup();
+    const arn = await s.routing.ensureTargetGroup('acme');
+    await s.routing.registerTarget(arn, tasks.acme!.ip!);
+    await s.routing.createRule('acme', 'acme.localhost', arn, 1);
+    await waitFor('acme to be healthy', async () => (await s.routing.targets(arn)).some((t) => t.health === 'healthy'));
+    const shardGateway = async (shard: number, hosts: string[]) => {
+      const gateway = await startGateway({
+        port: 0,
+        routing: s.routing,
+        shard,
+        logger: { warn: () => {}, error: () => {} },
+        fallback: async (req, res) => {
+          hosts.push(req.headers.host ?? '');
+          res.writeHead(503).end('wake');
+        },
+      });
+      cleanups.push(() => gateway.close());
+      return gateway;
+    };
+    const oldShardHosts: string[] = [];
+    const oldShard = await shardGateway(0, oldShardHosts);
+    const newShard = await shardGateway(1, []);
+
+    // Act
+    const everyShard = await get(gw(s), '/whoami', { host: s.hostOf('acme') });
+    const viaOld = await get(`127.0.0.1:${oldShard.port}`, '/whoami', { host: `acme.localhost:${oldShard.port}` });
+    const viaNew = await get(`127.0.0.1:${newShard.port}`, '/whoami', { host: `acme.localhost:${newShard.port}` });
+
+    // Assess
+    expect(everyShard.status).toBe(200);
+    expect(viaNew.status).toBe(200);
+    expect(viaOld.status).toBe(503);
+    expect(oldShardHosts).toEqual([`acme.localhost:${oldShard.port}`]);
+  });
+
   it("never lets two tenants see each other's traffic, and counts each tenant's requests apart", async () => {
     const s = await setup();
     await s.serve('acme', tasks.acme!.ip!);

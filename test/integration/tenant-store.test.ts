@@ -4,7 +4,14 @@ import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, ScanComma
 import { documentClientFor, DynamoDbTenantStore, emailHash, tenantItem } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { CEILING_SHARES, LEGACY_FROZEN_OFFSET, shareOf } from '../../shared/adapters/aws/tenant-ceiling.js';
 import { TENANT_TABLE, keys } from '../../shared/adapters/aws/tenant-table.js';
-import { EmailInUseError, SlugTakenError, TenantCeilingError, ValidationError, VersionConflictError } from '../../shared/domain/errors.js';
+import {
+  EmailInUseError,
+  SlotsFullError,
+  SlugTakenError,
+  TenantCeilingError,
+  ValidationError,
+  VersionConflictError,
+} from '../../shared/domain/errors.js';
 import { newTenant, verified, withDesired } from '../../shared/domain/tenant.js';
 import type { Phase, Tenant } from '../../shared/domain/tenant.js';
 import type { ListQuery } from '../../shared/ports/tenant-store.js';
@@ -788,6 +795,56 @@ describe('DynamoDbTenantStore', () => {
 
       expect(await store.get('acme')).toBeUndefined();
       expect(await emailClaims()).toEqual([]);
+    });
+  });
+
+  describe('routing slots per shard', () => {
+    const claim = (shard?: number) => ({
+      routingSlot: { claim: true as const, maxActiveTenants: 2, ...(shard === undefined ? {} : { shard }) },
+    });
+    const holding = async (slug: string, shard?: number) => {
+      const created = await store.create(tenant(slug), ROOMY);
+      return store.save({ ...created, status: { ...created.status, slot: true } }, claim(shard));
+    };
+
+    it('counts each shard on its own, up to its own limit, and reads every count in one call', async () => {
+      // Prepare: shard 1 full, shard 0 with one slot taken.
+      await holding('one', 1);
+      await holding('two', 1);
+      await holding('zero', 0);
+
+      // Act
+      const refused = holding('three', 1);
+
+      // Assess
+      await expect(refused).rejects.toThrow(SlotsFullError);
+      expect(await store.routingSlotsByShard(3)).toEqual([1, 2, 0]);
+      expect(await store.countRoutingSlots(1)).toBe(2);
+      expect(await store.countRoutingSlots()).toBe(1);
+    });
+
+    it('gives a slot back to the shard it was taken from', async () => {
+      const held = await holding('acme', 2);
+
+      await store.save({ ...held, status: { ...held.status, slot: false } }, { routingSlot: { claim: false, shard: 2 } });
+
+      expect(await store.routingSlotsByShard(3)).toEqual([0, 0, 0]);
+    });
+
+    it('keeps counting on the counter of the single load balancer from before shards as shard 0', async () => {
+      // Prepare: a slot taken before shards existed (no shard named).
+      await holding('legacy');
+
+      const counter = await tables.documentClient.send(
+        new QueryCommand({
+          TableName: tables.tenantTable,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': 'counter#routing' },
+        }),
+      );
+
+      expect(counter.Items).toEqual([expect.objectContaining({ activeCount: 1 })]);
+      expect(await store.routingSlotsByShard(2)).toEqual([1, 0]);
     });
   });
 });

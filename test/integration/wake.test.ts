@@ -28,13 +28,17 @@ interface Shape {
   trialEndsAt?: string;
   plan?: string;
   keepWarm?: KeepWarm;
+  /** The routing shard it is placed on (its slot, if any, is taken there). */
+  shard?: number;
 }
 
 /**
  * A wake use case over its own tables in DynamoDB Local, a clock that only moves when told,
  * and a store that counts every call made through it (reads and writes alike).
  */
-async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: number; anonymousWakesPerHour?: number } = {}) {
+async function createWorld(
+  settings: { maxActiveTenants?: number; minRunMs?: number; anonymousWakesPerHour?: number; shards?: number } = {},
+) {
   const tables = await createTestTables();
   const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   const calls: string[] = [];
@@ -58,6 +62,7 @@ async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: num
       minRunMs: settings.minRunMs ?? 5 * MINUTE,
       plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * MINUTE, trialDays: 14 }),
       ...(settings.anonymousWakesPerHour ? { anonymousWakesPerHour: settings.anonymousWakesPerHour } : {}),
+      ...(settings.shards ? { shards: settings.shards } : {}),
     },
     unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 100 }),
   };
@@ -86,11 +91,12 @@ async function createWorld(settings: { maxActiveTenants?: number; minRunMs?: num
         ...(rest.queuedAt ? { queuedAt: rest.queuedAt } : {}),
         ...(rest.lastError ? { lastError: rest.lastError } : {}),
         ...(rest.lastErrorCategory ? { lastErrorCategory: rest.lastErrorCategory } : {}),
+        ...(rest.shard !== undefined ? { shard: rest.shard } : {}),
       },
       lastActiveAt: rest.lastActiveAt ?? ago(60 * MINUTE),
       ...(rest.trialEndsAt ? { trialEndsAt: rest.trialEndsAt } : {}),
     };
-    return store.save(shaped, slot ? { routingSlot: { claim: true, maxActiveTenants: 99 } } : {});
+    return store.save(shaped, slot ? { routingSlot: { claim: true, maxActiveTenants: 99, shard: rest.shard ?? 0 } } : {});
   }
 
   return {
@@ -562,5 +568,45 @@ describe('wake', () => {
       expect(full.calls).not.toContain('countRoutingSlots');
       expect((await full.store.get('idle-a'))!.spec.desired).toBe('running');
     });
+  });
+});
+
+describe('wake over several routing shards', () => {
+  const asleep = { phase: 'Passivated', desired: 'passivated' } as const;
+  const idleFor = (minutes: number) => ({ slot: true, lastActiveAt: ago(minutes * MINUTE), transitionAt: ago(120 * MINUTE) });
+
+  it('evicts no one while another shard has room: the woken tenant can move there', async () => {
+    const world = await createWorld({ shards: 2, maxActiveTenants: 1 });
+    await world.put('busy', { ...idleFor(60), shard: 0 });
+    await world.put('sleeper', { ...asleep, shard: 0 });
+
+    const answer = await world.visit(`sleeper.${ROOT}`);
+
+    expect(answer).toMatchObject({ status: 503, kind: 'waking' });
+    expect((await world.store.get('busy'))!.spec.desired).toBe('running');
+    expect(world.calls).toContain('routingSlotsByShard');
+  });
+
+  it("with every shard full, evicts an idle tenant of the woken tenant's own shard before a longer idle one elsewhere", async () => {
+    const world = await createWorld({ shards: 2, maxActiveTenants: 1 });
+    await world.put('elsewhere', { ...idleFor(90), shard: 1 });
+    await world.put('neighbour', { ...idleFor(30), shard: 0 });
+    await world.put('sleeper', { ...asleep, shard: 0 });
+
+    await world.visit(`sleeper.${ROOT}`);
+
+    expect((await world.store.get('neighbour'))!.spec.desired).toBe('passivated');
+    expect((await world.store.get('elsewhere'))!.spec.desired).toBe('running');
+  });
+
+  it('shows the waking page, and writes nothing, to a visitor whose DNS still names the shard a running tenant moved from', async () => {
+    // The request reached the old shard's load balancer, which has no rule for the host.
+    const world = await createWorld({ shards: 2, maxActiveTenants: 1 });
+    await world.put('moved', { slot: true, shard: 1, lastActiveAt: ago(0) });
+
+    const answer = await world.visit(`moved.${ROOT}`);
+
+    expect(answer).toEqual({ status: 503, kind: 'waking', format: 'html', tenant: 'moved', phase: 'Running', retryAfter: 5 });
+    expect(world.writes()).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import {
   type TenantSpec,
 } from '../../shared/domain/tenant.js';
 import { environmentDigest } from '../../shared/domain/plans.js';
-import type { TenantStore } from '../../shared/ports/tenant-store.js';
+import type { RoutingSlots, TenantStore } from '../../shared/ports/tenant-store.js';
 import { toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
 import type { Compute, ObservedTask } from '../../shared/ports/compute.js';
 import type { Routing } from '../../shared/ports/routing.js';
@@ -22,6 +22,7 @@ import type { PlanSettings } from '../../shared/domain/plan.js';
 import { awsAdaptersOver } from '../support/aws-adapters.js';
 import { AwsModel } from '../support/aws-model.js';
 import { createTestTables } from '../support/dynamodb.js';
+import { FakeDns } from '../support/fake-dns.js';
 import { CrashError, FakeCloud, type FaultKind } from '../support/fake-cloud.js';
 import { ManualClock, testSettings } from '../support/reconciler-world.js';
 
@@ -115,8 +116,9 @@ const actionsOver = (operations: string[]): fc.Arbitrary<Action> =>
   );
 
 /** Crashes after a DynamoDB write has landed: the worst moment to die. */
-function crashingStore(store: TenantStore, armed: Set<string>): TenantStore {
+function crashingStore(store: DynamoDbTenantStore, armed: Set<string>): TenantStore & Pick<RoutingSlots, 'routingSlotsByShard'> {
   return {
+    routingSlotsByShard: (shards) => store.routingSlotsByShard(shards),
     get: (id) => store.get(id),
     list: (query) => store.list(query),
     create: (tenant, limits) => store.create(tenant, limits),
@@ -144,7 +146,8 @@ interface CloudWorld {
   /** A Spot interruption of the tenant's running task, if it has one. */
   interrupt(tenantId: string): void;
   liveTasksOf(tenantId: string): Array<{ ip?: string; launchedAs?: LaunchedAs }>;
-  rulesOf(tenantId: string): unknown[];
+  /** The tenant's rules, each with the shard (load balancer) whose listener holds it. */
+  rulesOf(tenantId: string): Array<{ shard: number }>;
   /** Each target as `<ip>:<health>`. */
   targetGroupsOf(tenantId: string): Array<{ targets: string[] }>;
   /** The tenants' persistent data, where the world keeps any. */
@@ -160,7 +163,7 @@ interface CloudWorld {
 type Fault = (operation: string) => FaultKind | undefined;
 
 /** The use-case tests' fake, listing tasks a little late as ECS can. */
-function fakeCloudWorld(fault: Fault, clock: ManualClock): CloudWorld {
+function fakeCloudWorld(fault: Fault, clock: ManualClock, _shards = 1): CloudWorld {
   const cloud = new FakeCloud({ listingLagTicks: 2, fault });
   return {
     compute: cloud,
@@ -192,7 +195,7 @@ function fakeCloudWorld(fault: Fault, clock: ManualClock): CloudWorld {
 }
 
 /** The real EcsCompute and ElbRouting, wired as the Lambda wires them, over the shared AWS model. */
-function awsModelWorld(fault: Fault, clock: ManualClock): CloudWorld {
+function awsModelWorld(fault: Fault, clock: ManualClock, shards = 1): CloudWorld {
   const model = new AwsModel({
     now: () => clock.now().getTime(),
     timings: { provisioningMs: 5_000, pendingMs: 5_000, healthyAfterMs: 5_000, stoppingMs: 10_000, drainingMs: 15_000 },
@@ -203,7 +206,7 @@ function awsModelWorld(fault: Fault, clock: ManualClock): CloudWorld {
     if (task) events.push({ task, version: detail.version });
   };
   for (const client of [model.ecsClient, model.elbClient]) injectFaults(client, fault);
-  const { compute, routing } = awsAdaptersOver(model, 'property');
+  const { compute, routing } = awsAdaptersOver(model, 'property', shards);
   return {
     compute,
     routing,
@@ -245,8 +248,9 @@ function injectFaults(client: { send: (...args: any[]) => Promise<any> }, fault:
 async function runScenario(
   actions: Action[],
   run: number,
-  makeWorld: (fault: Fault, clock: ManualClock) => CloudWorld,
+  makeWorld: (fault: Fault, clock: ManualClock, shards: number) => CloudWorld,
   data: Pick<PlanSettings, 'persistentData' | 'handover'> = { persistentData: false, handover: 'stop-first' },
+  sharding: { shards: number; maxActiveTenants: number } = { shards: 1, maxActiveTenants: testSettings.maxActiveTenants },
 ) {
   const tables = await createTestTables();
   const plainStore = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
@@ -256,14 +260,17 @@ async function runScenario(
   const cloud = makeWorld(
     (operation) => (armedThrottles.delete(operation) ? 'throttle' : armedCrashes.delete(operation) ? 'crash' : undefined),
     clock,
+    sharding.shards,
   );
+  const dns = new FakeDns();
   const deps: ReconcileDeps = {
     store: crashingStore(plainStore, armedCrashes),
     compute: cloud.compute,
     routing: cloud.routing,
     ...(data.persistentData ? { storage: cloud.storage!.port } : {}),
+    dns,
     clock,
-    settings: { ...testSettings, leaseMs: 20_000, backoffMaxMs: 20_000, ...data },
+    settings: { ...testSettings, leaseMs: 20_000, backoffMaxMs: 20_000, ...data, ...sharding },
   };
   const desired = new Map<string, Desired>();
   /** What each tenant's spec asks its task to be started as: plan and environment. */
@@ -304,6 +311,19 @@ async function runScenario(
     for (const id of TENANTS)
       expect(cloud.storage!.mountedTasksOf(id).length, `tasks with the data of ${id} mounted`).toBeLessThanOrEqual(1);
     expect(cloud.storage!.removedWhileMounted, 'data removed while mounted').toEqual([]);
+  };
+  /** No shard holds more than its slots, in the count or on its load balancer; no tenant has rules on two shards. */
+  const assertShardsWithinLimits = async () => {
+    const counts = await plainStore.routingSlotsByShard(sharding.shards);
+    for (const count of counts) expect(count, `slots taken per shard: ${counts.join(', ')}`).toBeLessThanOrEqual(sharding.maxActiveTenants);
+    const rulesPerShard = new Array<number>(sharding.shards).fill(0);
+    for (const id of TENANTS) {
+      const shards = new Set(cloud.rulesOf(id).map((rule) => rule.shard));
+      expect(shards.size, `shards with a rule of ${id}`).toBeLessThanOrEqual(1);
+      for (const shard of shards) rulesPerShard[shard]! += 1;
+    }
+    for (const rules of rulesPerShard)
+      expect(rules, `tenants with rules per shard: ${rulesPerShard.join(', ')}`).toBeLessThanOrEqual(sharding.maxActiveTenants);
   };
 
   for (const action of actions) {
@@ -354,6 +374,7 @@ async function runScenario(
         break;
     }
     assertAtMostOneLiveTask();
+    await assertShardsWithinLimits();
   }
 
   // AWS stops failing; the periodic resync reconciles everyone until they settle.
@@ -363,6 +384,7 @@ async function runScenario(
     const results = [];
     for (const id of TENANTS) results.push(await reconcile(deps, id));
     assertAtMostOneLiveTask();
+    await assertShardsWithinLimits();
     const tenants = await Promise.all(TENANTS.map((id) => plainStore.get(id)));
     // Settled means the record says so and no reconcile asked to look again (a Spot handover
     // keeps a tenant Running while its replacement starts).
@@ -372,7 +394,21 @@ async function runScenario(
   }
 
   cloud.drain();
-  await assertConverged(plainStore, cloud, desired);
+  await assertConverged(plainStore, cloud, desired, sharding.shards);
+  if (sharding.shards > 1) {
+    // Each tenant's address leads to the shard that routes it; a deleted tenant has none.
+    for (const id of TENANTS) {
+      const tenant = (await plainStore.get(id))!;
+      if (desired.get(id) === 'running') {
+        expect(
+          cloud.rulesOf(id).map((rule) => rule.shard),
+          `shard of ${id}'s rule`,
+        ).toEqual([tenant.status.shard]);
+        expect(dns.records.get(id), `DNS record of ${id}`).toBe(tenant.status.shard);
+      }
+      if (desired.get(id) === 'deleted') expect(dns.records.has(id), `DNS record of deleted ${id}`).toBe(false);
+    }
+  }
   // Eventually each running tenant's task runs the plan and environment it asks for.
   for (const id of TENANTS) {
     if (desired.get(id) !== 'running') continue;
@@ -430,7 +466,7 @@ function converged(tenant: Tenant): boolean {
   return isSettled(tenant) && tenant.status.phase !== 'Failed' && !tenant.lease;
 }
 
-async function assertConverged(store: DynamoDbTenantStore, cloud: CloudWorld, desired: Map<string, Desired>) {
+async function assertConverged(store: DynamoDbTenantStore, cloud: CloudWorld, desired: Map<string, Desired>, shards: number) {
   let running = 0;
   for (const id of TENANTS) {
     const tenant = (await store.get(id))!;
@@ -452,7 +488,8 @@ async function assertConverged(store: DynamoDbTenantStore, cloud: CloudWorld, de
       expect(live.length + rules.length + groups.length, `resources of ${id}`).toBe(0);
     }
   }
-  expect(await store.countRoutingSlots()).toBe(running);
+  const slots = await store.routingSlotsByShard(shards);
+  expect(slots.reduce((total, count) => total + count, 0)).toBe(running);
 }
 
 describe.each([
@@ -466,6 +503,27 @@ describe.each([
         run += 1;
         await runScenario(actions, run, makeWorld);
       }),
+      { seed: SEED, numRuns: RUNS, endOnFailure: true },
+    );
+  }, 600_000);
+});
+
+describe.each([
+  { world: 'the test fake', makeWorld: fakeCloudWorld },
+  { world: 'the AWS adapters over the AWS model', makeWorld: awsModelWorld },
+])('the reconciler over several routing shards under random faults (property-based), over $world', ({ makeWorld }) => {
+  it('never holds more slots or rules on a shard than it has, never routes a tenant on two shards, and converges', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(actionsOver(CLOUD_OPERATIONS), { minLength: 10, maxLength: 60 }),
+        // As many slots as tenants in all, but few per shard: placement and moves decide who runs where.
+        fc.constantFrom({ shards: 3, maxActiveTenants: 1 }, { shards: 2, maxActiveTenants: 2 }),
+        async (actions, sharding) => {
+          run += 1;
+          await runScenario(actions, run, makeWorld, undefined, sharding);
+        },
+      ),
       { seed: SEED, numRuns: RUNS, endOnFailure: true },
     );
   }, 600_000);

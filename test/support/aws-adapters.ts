@@ -10,8 +10,8 @@ import {
   CLEANER_FUNCTION,
   CLUSTER,
   FILE_SYSTEM_ID,
-  LISTENER_ARN,
-  LOAD_BALANCER_FULL_NAME,
+  LISTENER_ARNS,
+  LOAD_BALANCER_FULL_NAMES,
   VPC_ID,
   type WorldTimings,
 } from './aws-model.js';
@@ -41,7 +41,7 @@ export function manualAwsModel(start = Date.parse('2026-11-21T10:00:00.000Z')) {
 }
 
 /** The AWS adapters as the Lambdas wire them (errors translated), over the model's SDK clients. */
-export function awsAdaptersOver(model: AwsModel, installation: string) {
+export function awsAdaptersOver(model: AwsModel, installation: string, shards = 1) {
   return {
     compute: translatingAwsErrors(
       new EcsCompute({
@@ -55,10 +55,17 @@ export function awsAdaptersOver(model: AwsModel, installation: string) {
       }),
     ),
     routing: translatingAwsErrors(
-      new ElbRouting({ client: model.elbClient, installation, listenerArn: LISTENER_ARN, vpcId: VPC_ID, port: 80, healthCheckPath: '/' }),
+      new ElbRouting({
+        client: model.elbClient,
+        installation,
+        listenerArn: LISTENER_ARNS.slice(0, shards),
+        vpcId: VPC_ID,
+        port: 80,
+        healthCheckPath: '/',
+      }),
     ),
     storage: efsStorageOver(model, installation),
-    activity: new CloudWatchActivity({ client: model.cloudWatchClient, loadBalancerFullName: LOAD_BALANCER_FULL_NAME }),
+    activity: new CloudWatchActivity({ client: model.cloudWatchClient, loadBalancerFullName: LOAD_BALANCER_FULL_NAMES.slice(0, shards) }),
     publisher: new EventBridgePublisher({ client: model.eventsClient, busName: 'dormouse' }),
   };
 }

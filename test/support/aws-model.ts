@@ -85,9 +85,23 @@ const ACCOUNT = '123456789012';
 const CREDENTIALS = { accessKeyId: 'bench', secretAccessKey: 'bench' };
 export const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/dormouse-tenants`;
 export const LISTENER_ARN = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:listener/app/dormouse/0123456789abcdef/fedcba9876543210`;
+/** One load balancer per routing shard, each with its HTTPS listener; shard 0's is `LISTENER_ARN`. */
+export const SHARD_COUNT = 3;
+export const LISTENER_ARNS = Array.from({ length: SHARD_COUNT }, (_, shard) =>
+  shard === 0
+    ? LISTENER_ARN
+    : `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:listener/app/dormouse-${shard}/${shard}123456789abcde/fedcba987654321${shard}`,
+);
 export const VPC_ID = 'vpc-0123456789abcdef0';
 /** The load balancer's CloudWatch dimension: the end of its ARN. */
 export const LOAD_BALANCER_FULL_NAME = 'app/dormouse/0123456789abcdef';
+/** Each shard's load balancer dimension, in shard order: the middle of its listener's ARN. */
+export const LOAD_BALANCER_FULL_NAMES = LISTENER_ARNS.map((arn) => arn.split(':listener/')[1]!.split('/').slice(0, 3).join('/'));
+
+/** The load balancer a listener belongs to, as its CloudWatch dimension. */
+function loadBalancerOf(listenerArn: string): string {
+  return listenerArn.split(':listener/')[1]!.split('/').slice(0, 3).join('/');
+}
 /** The installation's task definition, registered in every model. */
 export const BASE_TASK_DEFINITION = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/dormouse-tenant:1`;
 export const FILE_SYSTEM_ID = 'fs-0123456789abcdef0';
@@ -129,7 +143,7 @@ export interface AwsModelOptions {
   limits?: RateLimit[];
   /** Fargate task launches: a task beyond this bucket is refused with ThrottlingException. */
   fargateLaunches?: Omit<RateLimit, 'operations'>;
-  /** Listener rules allowed before CreateRule answers TooManyRulesException. @default 50_000 */
+  /** Listener rules allowed per load balancer before CreateRule answers TooManyRulesException. @default 50_000 */
   maxRules?: number;
 }
 
@@ -175,6 +189,8 @@ interface WorldTargetGroup {
 
 interface WorldRule {
   arn: string;
+  /** Rules live on a listener; their ARN names it. */
+  listenerArn: string;
   priority: number;
   host: string;
   targetGroupArn: string;
@@ -274,9 +290,10 @@ export class AwsModel {
   /** Indexes, so a thousand tenants do not make every call a scan. */
   private readonly taskByIp = new Map<string, WorldTask>();
   private readonly groupByArn = new Map<string, WorldTargetGroup>();
-  private readonly priorities = new Set<number>();
+  /** Taken priorities, per listener: each listener has its own range. */
+  private readonly priorities = new Map<string, Set<number>>();
   private readonly tasksByStartedBy = new Map<string, WorldTask[]>();
-  private sortedRules: Rule[] | undefined;
+  private readonly sortedRules = new Map<string, Rule[]>();
   /** Nothing moves before this time, so settle() can return at once until then. */
   private nextChangeAt = Number.POSITIVE_INFINITY;
   private readonly buckets: Array<{ bucket: TokenBucket; operations: Set<string> }>;
@@ -426,11 +443,11 @@ export class AwsModel {
       });
   }
 
-  /** The listener rules tagged as the tenant's. */
-  rulesOf(tenantId: string): Array<{ arn: string; host: string; targetGroupArn: string }> {
+  /** The listener rules tagged as the tenant's, each with the shard whose listener holds it. */
+  rulesOf(tenantId: string): Array<{ arn: string; host: string; targetGroupArn: string; shard: number }> {
     return [...this.rules.values()]
       .filter((rule) => tagValue(rule.tags, TENANT_TAG) === tenantId)
-      .map(({ arn, host, targetGroupArn }) => ({ arn, host, targetGroupArn }));
+      .map(({ arn, host, targetGroupArn, listenerArn }) => ({ arn, host, targetGroupArn, shard: LISTENER_ARNS.indexOf(listenerArn) }));
   }
 
   /** The target groups tagged as the tenant's, with each target as `<ip>:<health>`. */
@@ -904,33 +921,45 @@ export class AwsModel {
       this.groupByArn.delete(group.arn);
       return {};
     });
-    this.elb.on(DescribeRulesCommand).callsFake((input: { RuleArns?: string[]; PageSize?: number; Marker?: string }) => {
-      this.admit('DescribeRules');
-      if (input.RuleArns) {
-        // By ARN: those rules or RuleNotFoundException, as ELBv2 answers.
-        const found = input.RuleArns.map((arn) => this.rules.get(arn));
-        if (found.some((rule) => !rule)) throw awsError('RuleNotFoundException', 'One or more rules not found');
-        return { Rules: found.map((rule) => toRule(rule!)) };
-      }
-      const all = (this.sortedRules ??= [
-        {
-          RuleArn: `${LISTENER_ARN.replace(':listener/', ':listener-rule/')}/default`,
-          Priority: 'default',
-          IsDefault: true,
-          Conditions: [],
-          Actions: [{ Type: 'forward' }],
-        },
-        ...[...this.rules.values()].sort((a, b) => a.priority - b.priority).map(toRule),
-      ]);
-      const start = Number(input.Marker ?? 0);
-      const size = input.PageSize ?? 400;
-      const end = start + size;
-      return { Rules: all.slice(start, end), ...(end < all.length ? { NextMarker: String(end) } : {}) };
-    });
+    this.elb
+      .on(DescribeRulesCommand)
+      .callsFake((input: { ListenerArn?: string; RuleArns?: string[]; PageSize?: number; Marker?: string }) => {
+        this.admit('DescribeRules');
+        if (input.RuleArns) {
+          // By ARN: those rules or RuleNotFoundException, as ELBv2 answers.
+          const found = input.RuleArns.map((arn) => this.rules.get(arn));
+          if (found.some((rule) => !rule)) throw awsError('RuleNotFoundException', 'One or more rules not found');
+          return { Rules: found.map((rule) => toRule(rule!)) };
+        }
+        const listenerArn = input.ListenerArn ?? '';
+        if (!LISTENER_ARNS.includes(listenerArn)) throw awsError('ListenerNotFoundException', 'One or more listeners not found');
+        let all = this.sortedRules.get(listenerArn);
+        if (!all) {
+          all = [
+            {
+              RuleArn: `${listenerArn.replace(':listener/', ':listener-rule/')}/default`,
+              Priority: 'default',
+              IsDefault: true,
+              Conditions: [],
+              Actions: [{ Type: 'forward' }],
+            },
+            ...[...this.rules.values()]
+              .filter((rule) => rule.listenerArn === listenerArn)
+              .sort((a, b) => a.priority - b.priority)
+              .map(toRule),
+          ];
+          this.sortedRules.set(listenerArn, all);
+        }
+        const start = Number(input.Marker ?? 0);
+        const size = input.PageSize ?? 400;
+        const end = start + size;
+        return { Rules: all.slice(start, end), ...(end < all.length ? { NextMarker: String(end) } : {}) };
+      });
     this.elb
       .on(CreateRuleCommand)
       .callsFake(
         (input: {
+          ListenerArn?: string;
           Priority?: number;
           Conditions?: Array<{ HostHeaderConfig?: { Values?: string[] } }>;
           Actions?: Array<{ TargetGroupArn?: string }>;
@@ -938,19 +967,33 @@ export class AwsModel {
         }) => {
           this.admit('CreateRule');
           const priority = input.Priority ?? 0;
-          if (this.priorities.has(priority)) throw awsError('PriorityInUseException', `Priority '${priority}' is currently in use`);
-          if (this.rules.size >= maxRules)
+          const listenerArn = input.ListenerArn ?? '';
+          if (!LISTENER_ARNS.includes(listenerArn)) throw awsError('ListenerNotFoundException', 'One or more listeners not found');
+          const taken = this.priorities.get(listenerArn) ?? new Set<number>();
+          if (taken.has(priority)) throw awsError('PriorityInUseException', `Priority '${priority}' is currently in use`);
+          if (taken.size >= maxRules)
             throw awsError('TooManyRulesException', 'You have reached the maximum number of rules per load balancer');
+          const targetGroupArn = input.Actions?.[0]?.TargetGroupArn ?? '';
+          // A target group belongs to at most one load balancer.
+          const elsewhere = [...this.rules.values()].some(
+            (other) => other.targetGroupArn === targetGroupArn && loadBalancerOf(other.listenerArn) !== loadBalancerOf(listenerArn),
+          );
+          if (elsewhere)
+            throw awsError(
+              'TargetGroupAssociationLimitException',
+              `Target group '${targetGroupArn}' is associated with another load balancer`,
+            );
           const rule: WorldRule = {
-            arn: `${LISTENER_ARN.replace(':listener/', ':listener-rule/')}/${(++this.sequence).toString(16).padStart(16, '0')}`,
+            arn: `${listenerArn.replace(':listener/', ':listener-rule/')}/${(++this.sequence).toString(16).padStart(16, '0')}`,
+            listenerArn,
             priority,
             host: input.Conditions?.[0]?.HostHeaderConfig?.Values?.[0] ?? '',
-            targetGroupArn: input.Actions?.[0]?.TargetGroupArn ?? '',
+            targetGroupArn,
             tags: input.Tags ?? [],
           };
           this.rules.set(rule.arn, rule);
-          this.priorities.add(priority);
-          this.sortedRules = undefined;
+          this.priorities.set(listenerArn, taken.add(priority));
+          this.sortedRules.delete(listenerArn);
           return { Rules: [{ RuleArn: rule.arn, Priority: String(priority) }] };
         },
       );
@@ -959,15 +1002,18 @@ export class AwsModel {
       const rule = this.rules.get(input.RuleArn ?? '');
       if (!rule) throw awsError('RuleNotFoundException', 'One or more rules not found');
       this.rules.delete(rule.arn);
-      this.priorities.delete(rule.priority);
-      this.sortedRules = undefined;
+      this.priorities.get(rule.listenerArn)?.delete(rule.priority);
+      this.sortedRules.delete(rule.listenerArn);
       return {};
     });
   }
 
-  /** Requests the load balancer forwarded to a target group now, as its RequestCount metric shows them. */
-  recordRequests(targetGroupArn: string, count: number): void {
-    const dimension = targetGroupArn.slice(targetGroupArn.indexOf('targetgroup/'));
+  /**
+   * Requests a load balancer (shard 0's unless said) forwarded to a target group now, as its
+   * RequestCount metric shows them: a series per load balancer and target group.
+   */
+  recordRequests(targetGroupArn: string, count: number, loadBalancer = LOAD_BALANCER_FULL_NAME): void {
+    const dimension = `${loadBalancer} ${targetGroupArn.slice(targetGroupArn.indexOf('targetgroup/'))}`;
     this.requestCounts.set(dimension, [...(this.requestCounts.get(dimension) ?? []), { at: this.options.now(), count }]);
   }
 
@@ -984,7 +1030,8 @@ export class AwsModel {
         const end = input.EndTime?.getTime() ?? Number.POSITIVE_INFINITY;
         return {
           MetricDataResults: (input.MetricDataQueries ?? []).map((query) => {
-            const dimension = query.MetricStat?.Metric?.Dimensions?.find((candidate) => candidate.Name === 'TargetGroup')?.Value ?? '';
+            const value = (name: string) => query.MetricStat?.Metric?.Dimensions?.find((candidate) => candidate.Name === name)?.Value ?? '';
+            const dimension = `${value('LoadBalancer')} ${value('TargetGroup')}`;
             const points = (this.requestCounts.get(dimension) ?? []).filter(({ at }) => at >= start && at < end);
             const total = points.reduce((sum, { count }) => sum + count, 0);
             return { Id: query.Id, StatusCode: 'Complete', Values: points.length > 0 ? [total] : [] };

@@ -52,7 +52,8 @@ export class CrashError extends Error {
 export class FakeCloud implements Compute, Routing {
   readonly tasks = new Map<string, FakeTask>();
   readonly targetGroups = new Map<string, { tenantId: string; targets: Map<string, Target & { ticks: number }> }>();
-  readonly rules = new Map<string, HostRule & { host: string; tenantId: string }>();
+  /** Every shard's rules; each knows its shard (its listener), as an ALB rule's ARN names its listener. */
+  readonly rules = new Map<string, HostRule & { host: string; tenantId: string; shard: number }>();
   readonly calls: string[] = [];
   /** What each task that started was asked to be (size, environment, plan). */
   readonly runRequests: RunTaskRequest[] = [];
@@ -220,10 +221,10 @@ export class FakeCloud implements Compute, Routing {
   }
 
   /** Hosts match whatever their case, and another tenant's rule for the host is refused, as ElbRouting does. */
-  findRule(tenantId: string, host: string): Promise<HostRule | undefined> {
+  findRule(tenantId: string, host: string, _knownArn?: string, shard = 0): Promise<HostRule | undefined> {
     return this.call('DescribeRules', () => {
       const wanted = host.toLowerCase();
-      const rule = [...this.rules.values()].find((candidate) => candidate.host === wanted);
+      const rule = [...this.rules.values()].find((candidate) => candidate.host === wanted && candidate.shard === shard);
       if (rule && rule.tenantId !== tenantId) {
         throw new ForeignResourceError('rule', `for host ${host}`, tenantId, { tenantId: rule.tenantId, installation: undefined });
       }
@@ -231,10 +232,10 @@ export class FakeCloud implements Compute, Routing {
     });
   }
 
-  createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule> {
+  createRule(tenantId: string, host: string, targetGroupArn: string, shard = 0): Promise<HostRule> {
     return this.call('CreateRule', () => {
       let priority = 1;
-      const taken = new Set([...this.rules.values()].map((rule) => rule.priority));
+      const taken = new Set([...this.rules.values()].filter((rule) => rule.shard === shard).map((rule) => rule.priority));
       while (taken.has(priority)) priority += 1;
       this.sequence += 1;
       const rule = {
@@ -243,6 +244,7 @@ export class FakeCloud implements Compute, Routing {
         targetGroupArn,
         host: host.toLowerCase(),
         tenantId,
+        shard,
       };
       this.rules.set(rule.arn, rule);
       return { arn: rule.arn, priority, targetGroupArn };

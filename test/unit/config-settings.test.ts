@@ -50,6 +50,7 @@ describe('the configuration declaration', () => {
       DORMOUSE_TABLE_NAME: 'tenants',
       DORMOUSE_BASE_URL: new URL('https://trials.example.com'),
       DORMOUSE_MAX_ACTIVE_TENANTS: 90,
+      DORMOUSE_SHARDS: 1,
       DORMOUSE_MIN_RUN_MINUTES: 7,
       DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: 6,
       // The built-in plans, which the wake function knows when DORMOUSE_PLANS is unset.
@@ -80,6 +81,30 @@ describe('the configuration declaration', () => {
   });
 });
 
+describe('routing shards', () => {
+  const second = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/dormouse-1/3/4';
+
+  it('reads one listener per shard, in shard order', () => {
+    const config = loadReconcilerConfig({
+      ...reconcilerEnv,
+      DORMOUSE_SHARDS: '2',
+      DORMOUSE_LISTENER_ARN: `${reconcilerEnv.DORMOUSE_LISTENER_ARN},${second}`,
+    });
+
+    expect(config.shards).toBe(2);
+    expect(config.elb.listenerArns).toEqual([reconcilerEnv.DORMOUSE_LISTENER_ARN, second]);
+    expect(reconcileSettings(config).shards).toBe(2);
+  });
+
+  it('stops start-up when the listeners and DORMOUSE_SHARDS disagree, and past 20 shards', () => {
+    expect(() => loadReconcilerConfig({ ...reconcilerEnv, DORMOUSE_SHARDS: '2' })).toThrow(
+      /DORMOUSE_LISTENER_ARN: lists 1 value\(s\) but DORMOUSE_SHARDS is 2/,
+    );
+    expect(() => loadEmbeddedConfig({ DORMOUSE_SHARDS: '21' })).toThrow(/DORMOUSE_SHARDS: must be at most 20 load balancers/);
+    expect(loadEmbeddedConfig({ DORMOUSE_SHARDS: '3' }).reconcile.shards).toBe(3);
+  });
+});
+
 describe('loadEmbeddedConfig', () => {
   it('holds DORMOUSE_MAX_ACTIVE_TENANTS under the ALB limit as the reconciler does', () => {
     expect(() => loadEmbeddedConfig({ DORMOUSE_MAX_ACTIVE_TENANTS: '100' })).toThrow(
@@ -105,6 +130,7 @@ describe('loadEmbeddedConfig', () => {
       warmLeadMs: 300_000,
       reconcile: {
         maxActiveTenants: 90,
+        shards: 1,
         spotAttemptsBeforeFallback: 3,
         fallbackToOnDemand: true,
         maxRestarts: 3,

@@ -6,7 +6,7 @@ const valid = { DORMOUSE_LOAD_BALANCER_FULL_NAME: 'app/dormouse/50dc6c495c0c9188
 describe('loadSweepConfig', () => {
   it('applies the documented defaults', () => {
     expect(loadSweepConfig(valid)).toEqual({
-      loadBalancerFullName: 'app/dormouse/50dc6c495c0c9188',
+      loadBalancerFullNames: ['app/dormouse/50dc6c495c0c9188'],
       idleMs: 15 * 60_000,
       minRunMs: 5 * 60_000,
       expiringNoticeMs: 24 * 3_600_000,
@@ -62,5 +62,17 @@ describe('loadSweepConfig', () => {
     'dormouse',
   ])('refuses %s as the load balancer full name', (name) => {
     expect(() => loadSweepConfig({ DORMOUSE_LOAD_BALANCER_FULL_NAME: name })).toThrow(/app\/<name>\/<id>/);
+  });
+
+  it('reads one load balancer per shard, and stops when the count differs from DORMOUSE_SHARDS', () => {
+    const two = 'app/dormouse/50dc6c495c0c9188,app/dormouse-1/60dc6c495c0c9188';
+
+    expect(loadSweepConfig({ DORMOUSE_LOAD_BALANCER_FULL_NAME: two, DORMOUSE_SHARDS: '2' }).loadBalancerFullNames).toEqual([
+      'app/dormouse/50dc6c495c0c9188',
+      'app/dormouse-1/60dc6c495c0c9188',
+    ]);
+    expect(() => loadSweepConfig({ DORMOUSE_LOAD_BALANCER_FULL_NAME: two })).toThrow(
+      /DORMOUSE_LOAD_BALANCER_FULL_NAME: lists 2 value\(s\) but DORMOUSE_SHARDS is 1/,
+    );
   });
 });

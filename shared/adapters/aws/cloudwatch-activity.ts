@@ -12,8 +12,11 @@ const TARGET_GROUP_RESOURCE = /^targetgroup\/[^/]+\/[0-9a-f]+$/;
 
 export interface CloudWatchActivityOptions {
   client?: CloudWatchClient;
-  /** `app/<name>/<id>`, the end of the load balancer's ARN: the LoadBalancer dimension. */
-  loadBalancerFullName: string;
+  /**
+   * `app/<name>/<id>`, the end of the load balancer's ARN: the LoadBalancer dimension. One per
+   * shard, in shard order; a single name is an installation of one shard.
+   */
+  loadBalancerFullName: string | readonly string[];
 }
 
 /**
@@ -27,18 +30,20 @@ export interface CloudWatchActivityOptions {
  */
 export class CloudWatchActivity implements Activity {
   private readonly client: CloudWatchClient;
-  private readonly loadBalancerFullName: string;
+  private readonly loadBalancerFullNames: readonly string[];
 
   constructor({ client = new CloudWatchClient({}), loadBalancerFullName }: CloudWatchActivityOptions) {
     this.client = client;
-    this.loadBalancerFullName = loadBalancerFullName;
+    this.loadBalancerFullNames = typeof loadBalancerFullName === 'string' ? [loadBalancerFullName] : loadBalancerFullName;
   }
 
   async activity(targets: ActivityTarget[], window: { start: Date; end: Date }): Promise<Map<string, ActivityLevel>> {
     const measurable = targets.flatMap((target) => {
       const targetGroup = targetGroupDimension(target.targetGroupArn);
-      // Not a target group ARN: unmeasurable, so left out of the answer rather than reported idle.
-      return targetGroup === undefined ? [] : [{ tenantId: target.tenantId, targetGroup }];
+      const loadBalancer = this.loadBalancerFullNames[target.shard ?? 0];
+      // Not a target group ARN, or a shard this installation does not have: unmeasurable, so
+      // left out of the answer rather than reported idle.
+      return targetGroup === undefined || loadBalancer === undefined ? [] : [{ tenantId: target.tenantId, targetGroup, loadBalancer }];
     });
     // Whole minutes, widened outwards: a request early in the window's first minute still counts.
     const StartTime = new Date(Math.floor(window.start.getTime() / MINUTE_MS) * MINUTE_MS);
@@ -46,7 +51,8 @@ export class CloudWatchActivity implements Activity {
     const levels = new Map<string, ActivityLevel>();
     for (let first = 0; first < measurable.length; first += MAX_QUERIES_PER_CALL) {
       const batch = measurable.slice(first, first + MAX_QUERIES_PER_CALL);
-      const queries = batch.map(({ targetGroup }, index): MetricDataQuery => ({
+      // Queries of every shard share a call: each names its own load balancer.
+      const queries = batch.map(({ targetGroup, loadBalancer }, index): MetricDataQuery => ({
         // Ids must start with a lowercase letter and hold only letters, digits and underscores.
         Id: queryId(index),
         MetricStat: {
@@ -55,7 +61,7 @@ export class CloudWatchActivity implements Activity {
             MetricName: 'RequestCount',
             Dimensions: [
               { Name: 'TargetGroup', Value: targetGroup },
-              { Name: 'LoadBalancer', Value: this.loadBalancerFullName },
+              { Name: 'LoadBalancer', Value: loadBalancer },
             ],
           },
           Period: PERIOD_SECONDS,

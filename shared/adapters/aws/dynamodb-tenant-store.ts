@@ -7,6 +7,7 @@ import {
   TransactionConflictException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -345,9 +346,9 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
     // The slot flag on the tenant flips in the same conditional write, so a slot is taken or
     // given back exactly once whatever the retries.
     if (routingSlot?.claim) {
-      alongside.push(counterUpdate(TableName, keys.routingCounter, 'activeCount', 1, routingSlot.maxActiveTenants));
+      alongside.push(counterUpdate(TableName, keys.routingCounter(routingSlot.shard ?? 0), 'activeCount', 1, routingSlot.maxActiveTenants));
     } else if (routingSlot) {
-      alongside.push(counterUpdate(TableName, keys.routingCounter, 'activeCount', -1));
+      alongside.push(counterUpdate(TableName, keys.routingCounter(routingSlot.shard ?? 0), 'activeCount', -1));
     }
     try {
       if (alongside.length === 0) {
@@ -544,9 +545,28 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
     return sum + (legacy >= LEGACY_FROZEN_OFFSET / 2 ? legacy - LEGACY_FROZEN_OFFSET : legacy);
   }
 
-  /** Tenants holding a routing slot, as counted against the load balancer's ceiling. */
-  async countRoutingSlots(): Promise<number> {
-    return this.readCounter(keys.routingCounter, 'activeCount');
+  /** Tenants holding a routing slot on one shard, as counted against its load balancer's ceiling. */
+  async countRoutingSlots(shard = 0): Promise<number> {
+    return this.readCounter(keys.routingCounter(shard), 'activeCount');
+  }
+
+  /** Every shard's count in one BatchGetItem (at most 20 shards: well under its 100 keys). */
+  async routingSlotsByShard(shards: number): Promise<number[]> {
+    const wanted = Array.from({ length: shards }, (_, shard) => keys.routingCounter(shard));
+    const counts = new Map<string, number>();
+    let Keys: Item[] = wanted.map((pk) => ({ pk }));
+    for (let round = 0; Keys.length > 0 && round < MAX_SCAN_ROUNDS; round++) {
+      const { Responses, UnprocessedKeys } = await this.client.send(
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys, ConsistentRead: true } } }),
+      );
+      for (const item of Responses?.[this.tableName] ?? []) {
+        if (typeof item.activeCount === 'number') counts.set(item.pk as string, item.activeCount);
+      }
+      // Throttled keys come back unprocessed: ask again for those only.
+      Keys = (UnprocessedKeys?.[this.tableName]?.Keys as Item[] | undefined) ?? [];
+    }
+    if (Keys.length > 0) throw new Error('Could not read the routing slot counters: DynamoDB kept them unprocessed');
+    return wanted.map((pk) => counts.get(pk) ?? 0);
   }
 
   private async readCounter(pk: string, attribute: string): Promise<number> {

@@ -53,8 +53,11 @@ export interface ElbRoutingOptions {
   client?: ElasticLoadBalancingV2Client;
   /** In every target group name and on every group and rule as INSTALLATION_TAG. */
   installation: string;
-  /** The ALB listener that holds one host rule per active tenant. */
-  listenerArn: string;
+  /**
+   * The ALB listener that holds one host rule per active tenant: one per shard, in shard order (a
+   * single ARN is an installation of one shard).
+   */
+  listenerArn: string | readonly string[];
   /** The VPC tenant tasks run in; target groups are created in it. */
   vpcId: string;
   /** The port the tenant application listens on. */
@@ -71,7 +74,7 @@ export interface ElbRoutingOptions {
 export class ElbRouting implements Routing {
   private readonly client: ElasticLoadBalancingV2Client;
   private readonly installation: string;
-  private readonly listenerArn: string;
+  private readonly listenerArns: readonly string[];
   private readonly vpcId: string;
   private readonly port: number;
   private readonly healthCheckPath: string;
@@ -92,7 +95,7 @@ export class ElbRouting implements Routing {
   }: ElbRoutingOptions) {
     this.client = client;
     this.installation = installation;
-    this.listenerArn = listenerArn;
+    this.listenerArns = typeof listenerArn === 'string' ? [listenerArn] : listenerArn;
     this.vpcId = vpcId;
     this.port = port;
     this.healthCheckPath = healthCheckPath;
@@ -203,7 +206,8 @@ export class ElbRouting implements Routing {
    * The recorded rule is trusted (Dormouse made or checked it before recording it); one found by
    * its host on the listener is used only once its tags say it is `tenantId`'s of this installation.
    */
-  async findRule(tenantId: string, host: string, knownArn?: string): Promise<HostRule | undefined> {
+  async findRule(tenantId: string, host: string, knownArn?: string, shard = 0): Promise<HostRule | undefined> {
+    const listenerArn = this.listenerOf(shard);
     const wanted = host.toLowerCase();
     if (knownArn) {
       // One call instead of paging through every rule of the listener (up to 100 per ALB).
@@ -216,7 +220,7 @@ export class ElbRouting implements Routing {
       }
       // The recorded rule is gone: another for the host may have been made since; search.
     }
-    for await (const rule of this.listenerRules()) {
+    for await (const rule of this.listenerRules(listenerArn)) {
       if (!hostsOf(rule).some((value) => value.toLowerCase() === wanted)) continue;
       const found = toHostRule(rule);
       if (found) await this.requireOwned('rule', `for host ${host}`, found.arn, tenantId);
@@ -225,7 +229,8 @@ export class ElbRouting implements Routing {
     return undefined;
   }
 
-  async createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule> {
+  async createRule(tenantId: string, host: string, targetGroupArn: string, shard = 0): Promise<HostRule> {
+    const listenerArn = this.listenerOf(shard);
     if (host.length === 0 || host.length > MAX_HOST_LENGTH) {
       throw new RangeError(
         `Host "${host}" for tenant ${tenantId} is ${host.length} characters; an ALB host condition takes 1 to ${MAX_HOST_LENGTH}`,
@@ -238,7 +243,7 @@ export class ElbRouting implements Routing {
       try {
         const { Rules } = await this.client.send(
           new CreateRuleCommand({
-            ListenerArn: this.listenerArn,
+            ListenerArn: listenerArn,
             Priority: priority,
             Conditions: [{ Field: 'host-header', HostHeaderConfig: { Values: [host] } }],
             Actions: [{ Type: 'forward', TargetGroupArn: targetGroupArn }],
@@ -253,7 +258,7 @@ export class ElbRouting implements Routing {
         if (!isAwsError(error, 'PriorityInUseException')) throw error;
         // A concurrent reconcile of the same tenant probes the same priorities, so the rule
         // in the way may be the one we are about to create: adopt it rather than add a twin.
-        const existing = await this.findRule(tenantId, host);
+        const existing = await this.findRule(tenantId, host, undefined, shard);
         if (existing) return existing;
         priority = ((priority - 1 + PRIORITY_STRIDE) % MAX_PRIORITY) + 1;
       }
@@ -293,12 +298,14 @@ export class ElbRouting implements Routing {
     });
   }
 
-  /** Host rules on the listener that this installation created (by their tags), for drift repair. */
+  /** Host rules on every shard's listener that this installation created (by their tags), for drift repair. */
   async managedRules(): Promise<Array<HostRule & { tenantId: string }>> {
     const rules: HostRule[] = [];
-    for await (const rule of this.listenerRules()) {
-      const hostRule = toHostRule(rule);
-      if (hostRule) rules.push(hostRule);
+    for (const listenerArn of this.listenerArns) {
+      for await (const rule of this.listenerRules(listenerArn)) {
+        const hostRule = toHostRule(rule);
+        if (hostRule) rules.push(hostRule);
+      }
     }
     const tenants = await this.tenantTags(rules.map((rule) => rule.arn));
     return rules.flatMap((rule) => {
@@ -317,13 +324,20 @@ export class ElbRouting implements Routing {
     }
   }
 
-  /** The listener's rules, default rule excluded, page by page. */
-  private async *listenerRules(): AsyncGenerator<Rule> {
+  /** A shard's listener; a shard this installation does not have is a programming error. */
+  private listenerOf(shard: number): string {
+    const arn = this.listenerArns[shard];
+    if (arn === undefined) throw new RangeError(`No listener for shard ${shard}: this installation has ${this.listenerArns.length}`);
+    return arn;
+  }
+
+  /** A listener's rules, default rule excluded, page by page. */
+  private async *listenerRules(listenerArn: string): AsyncGenerator<Rule> {
     let marker: string | undefined;
     do {
       const page = await this.client.send(
         new DescribeRulesCommand({
-          ListenerArn: this.listenerArn,
+          ListenerArn: listenerArn,
           PageSize: PAGE_SIZE,
           ...(marker ? { Marker: marker } : {}),
         }),

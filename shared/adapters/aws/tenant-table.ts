@@ -38,8 +38,11 @@ export const keys = {
   /** Tenants counted before the count was split; it only goes down now (tenant-ceiling.ts). */
   tenantCounter: 'counter#tenants',
   tenantCounterShare: (index: number) => `counter#tenants#${index}`,
-  /** Tenants holding a routing slot (a rule and target group on the load balancer). */
-  routingCounter: 'counter#routing',
+  /**
+   * Tenants holding a routing slot (a rule and target group) on one shard's load balancer. Shard
+   * 0 keeps the key of the single load balancer before shards, so an upgrade keeps its count.
+   */
+  routingCounter: (shard: number) => (shard === 0 ? 'counter#routing' : `counter#routing#${shard}`),
 } as const;
 
 /** For DynamoDB Local and tests; the CDK stack declares the same table with its own constructs. */

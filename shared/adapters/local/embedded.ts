@@ -23,6 +23,7 @@ import { ensureTables, localDynamoDbClient } from './dynamodb-local.js';
 import { ensureReachable, superviseDynamoDbLocal } from './dynamodb-supervisor.js';
 import { errorLine, quietErrors } from './error-log.js';
 import { startGateway } from './gateway.js';
+import { LocalDns } from './local-dns.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
 import { LocalDataArchives } from './local-archives.js';
@@ -44,6 +45,11 @@ const LOCAL_TIMINGS: Partial<ReconcileTimings> = {
 export interface Embedded {
   apiUrl: string;
   gatewayUrl: string;
+  /**
+   * With several shards, a gateway per shard that acts as that shard's load balancer only: where a
+   * visitor whose DNS answer still names a tenant's old shard lands. Empty with one shard.
+   */
+  shardGatewayUrls: string[];
   dynamoEndpoint: string;
   adminToken: string;
   /** True when the admin token was generated because none was configured. */
@@ -186,6 +192,19 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         }),
       );
       stops.push(() => gateway.close());
+      // The main gateway acts as every shard (as up-to-date DNS would); these as one shard each.
+      const shardGateways = [];
+      for (let shard = 0; local.reconcile.shards > 1 && shard < local.reconcile.shards; shard++) {
+        const shardGateway = await startGateway({
+          port: 0,
+          routing,
+          shard,
+          activity: gateway.activity(),
+          fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
+        });
+        stops.push(() => shardGateway.close());
+        shardGateways.push(shardGateway);
+      }
       config = configFor(gateway.port);
       await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
       const store = new DynamoDbTenantStore({
@@ -199,6 +218,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             tenantTable: config.tenantTable,
             baseUrl: config.baseUrl,
             maxActiveTenants: local.reconcile.maxActiveTenants,
+            shards: local.reconcile.shards,
             minRunMs: local.minRunMs,
             anonymousWakesPerHour: local.anonymousWakesPerHour,
             plans: local.reconcile.plans,
@@ -215,6 +235,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         reconcileDeps: {
           compute,
           routing,
+          // One gateway acts as every shard, and *.localhost resolves to it: no record to make.
+          dns: new LocalDns(),
           storage,
           clock: systemClock,
           settings: reconcileSettings(
@@ -268,7 +290,14 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       });
       // Tenants that should run were left without processes by the last stop: bring them back.
       await controlPlane.resync();
-      return { gatewayUrl: gateway.url, sweepNow: runSweep, compute, tenantData, archives };
+      return {
+        gatewayUrl: gateway.url,
+        shardGatewayUrls: shardGateways.map((shardGateway) => shardGateway.url),
+        sweepNow: runSweep,
+        compute,
+        tenantData,
+        archives,
+      };
     }
 
     const health = storeHealth({ client: dynamoClient, tableName: config.tenantTable });
@@ -288,6 +317,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     return {
       apiUrl: api.url,
       gatewayUrl: runtime?.gatewayUrl ?? config.baseUrl.origin,
+      shardGatewayUrls: runtime?.shardGatewayUrls ?? [],
       dynamoEndpoint: dynamo.endpoint,
       adminToken,
       adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,

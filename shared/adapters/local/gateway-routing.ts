@@ -72,13 +72,16 @@ interface TargetGroup extends Tagged {
 
 interface Rule extends HostRule, Tagged {
   host: string;
+  /** The shard (load balancer) whose listener holds the rule. */
+  shard: number;
 }
 
 const ARN_PREFIX = 'local:targetgroup/';
 
 /**
- * The load balancer of embedded mode, in memory: one target group and one host rule per
- * active tenant, like the ALB. Registered targets are probed with `GET <healthCheckPath>` and
+ * The load balancers of embedded mode, in memory: one target group and one host rule per
+ * active tenant, like the ALB, with a listener per routing shard (rules are per shard, target
+ * groups shared, as the reconciler never uses one group on two shards). Registered targets are probed with `GET <healthCheckPath>` and
  * move through `initial`, `healthy`, `unhealthy` and `draining` as ALB targets do, so the
  * reconciler waits for a task to serve before it routes to it, exactly as on AWS.
  */
@@ -198,26 +201,28 @@ export class GatewayRouting implements Routing, RoutingInventory {
     this.groups.delete(targetGroupArn);
   }
 
-  async findRule(tenantId: string, host: string): Promise<HostRule | undefined> {
-    const rule = this.ruleFor(host);
+  async findRule(tenantId: string, host: string, _knownArn?: string, shard = 0): Promise<HostRule | undefined> {
+    const rule = this.ruleFor(host, shard);
     return rule ? toHostRule(this.owned('rule', rule, tenantId)) : undefined;
   }
 
   /** Idempotent for the same host and group; priorities are simply the lowest free one. */
-  async createRule(tenantId: string, host: string, targetGroupArn: string): Promise<HostRule> {
+  async createRule(tenantId: string, host: string, targetGroupArn: string, shard = 0): Promise<HostRule> {
     this.requireGroup(targetGroupArn);
     const wanted = hostname(host);
-    const same = [...this.rules.values()].find((rule) => rule.host === wanted && rule.targetGroupArn === targetGroupArn);
+    const onShard = [...this.rules.values()].filter((rule) => rule.shard === shard);
+    const same = onShard.find((rule) => rule.host === wanted && rule.targetGroupArn === targetGroupArn);
     if (same) return toHostRule(same);
-    const taken = new Set([...this.rules.values()].map((rule) => rule.priority));
+    const taken = new Set(onShard.map((rule) => rule.priority));
     let priority = 1;
     while (taken.has(priority)) priority += 1;
     this.ruleSequence += 1;
     const rule: Rule = {
-      arn: `local:rule/${this.ruleSequence}`,
+      arn: `local:listener-rule/${shard}/${this.ruleSequence}`,
       priority,
       targetGroupArn,
       host: wanted,
+      shard,
       tenantId,
       installation: this.installation,
     };
@@ -248,9 +253,11 @@ export class GatewayRouting implements Routing, RoutingInventory {
   /**
    * Where a request for `host` goes: its rule's target group, one of its healthy targets
    * (round robin). Undefined when there is no rule or no healthy target: the default action.
+   * With `shard`, only that load balancer's rules count (a visitor whose DNS answer still names
+   * it); without, the host's rule on whichever shard holds it (DNS up to date).
    */
-  route(host: string): RouteMatch | undefined {
-    const rule = this.ruleFor(host);
+  route(host: string, shard?: number): RouteMatch | undefined {
+    const rule = this.ruleFor(host, shard);
     const group = rule ? this.groups.get(rule.targetGroupArn) : undefined;
     if (!rule || !group) return undefined;
     const healthy = [...group.targets.values()].filter((target) => target.health === 'healthy');
@@ -387,9 +394,11 @@ export class GatewayRouting implements Routing, RoutingInventory {
   }
 
   /** Host matching is case-insensitive and ignores a port; the lowest priority wins. */
-  private ruleFor(host: string): Rule | undefined {
+  private ruleFor(host: string, shard: number | undefined): Rule | undefined {
     const wanted = hostname(host);
-    return [...this.rules.values()].filter((rule) => rule.host === wanted).sort((a, b) => a.priority - b.priority)[0];
+    return [...this.rules.values()]
+      .filter((rule) => rule.host === wanted && (shard === undefined || rule.shard === shard))
+      .sort((a, b) => a.priority - b.priority)[0];
   }
 }
 

@@ -21,6 +21,14 @@ export interface GatewayOptions {
    * their socket.
    */
   fallback: GatewayFallback;
+  /**
+   * The one routing shard this gateway acts as, like one of several load balancers: hosts whose
+   * rule is on another shard get the default action. @default every shard, as DNS would send each
+   * host to its own shard's load balancer
+   */
+  shard?: number;
+  /** Counts traffic; shared by gateways that act as shards of one installation. @default a new one */
+  activity?: LocalActivity;
   /** How long a tenant may take to answer before the caller gets a 504. @default 60_000 (the ALB idle timeout) */
   proxyTimeoutMs?: number;
   /** How long a client may take to send its request headers before it gets a 408 and is dropped. @default 10_000 */
@@ -59,16 +67,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     requestTimeoutMs = 60_000,
     maxConnections = 1_000,
     logger = console,
+    shard,
+    activity = new LocalActivity(),
   } = options;
   const domainSuffix = `.${rootDomain.toLowerCase()}`;
-  const activity = new LocalActivity();
   const proxy = createProxyServer({ xfwd: true, proxyTimeout: proxyTimeoutMs });
   // Every call passes its own error callback; this only keeps a stray error from crashing us.
   proxy.on('error', (error) => logger.warn('[gateway] proxy error', error));
 
   const route = (req: IncomingMessage) => {
     const name = hostname(req.headers.host ?? '');
-    return name.endsWith(domainSuffix) && name.length > domainSuffix.length ? routing.route(name) : undefined;
+    return name.endsWith(domainSuffix) && name.length > domainSuffix.length ? routing.route(name, shard) : undefined;
   };
 
   const runFallback = (req: IncomingMessage, res: ServerResponse) => {

@@ -2,8 +2,9 @@ import { RoutingCapacityError, SlotsFullError } from '../../domain/errors.js';
 import { backoffMs, unconfiguredPlan, type Observation, type Step } from '../../domain/plan.js';
 import { environmentDigest, planNamed, planRevision, type PlanDefinition } from '../../domain/plans.js';
 import { explainStop, isCapacityStop, stopCategory } from '../../domain/stop-reasons.js';
-import { isSpot, type Phase, type Tenant, type TenantStatus } from '../../domain/tenant.js';
+import { isSpot, shardOf, type Phase, type Tenant, type TenantStatus } from '../../domain/tenant.js';
 import type { ObservedTask, RunTaskRequest } from '../../ports/compute.js';
+import type { Dns } from '../../ports/dns.js';
 import type { Storage } from '../../ports/storage.js';
 import type { ReconcileDeps, ReconcileSettings } from '../reconcile.js';
 import { failAttempt, neverHealthy, unconfigured } from './attempts.js';
@@ -16,20 +17,9 @@ export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observa
   const status = phase === tenant.status.phase ? tenant.status : { ...tenant.status, phase, transitionAt: clock.now().toISOString() };
   switch (step.kind) {
     case 'claimSlot':
-      try {
-        return await store.save(
-          {
-            ...tenant,
-            status: { ...status, slot: true, queuedAt: undefined, retryAt: undefined, lastError: undefined, lastErrorCategory: undefined },
-          },
-          { routingSlot: { claim: true, maxActiveTenants: settings.maxActiveTenants } },
-        );
-      } catch (error) {
-        if (!(error instanceof SlotsFullError)) throw error;
-        return queued(tenant, settings, clock.now(), deps.random);
-      }
+      return claimSlot(deps, tenant, status);
     case 'releaseSlot':
-      return store.save({ ...tenant, status: { ...status, slot: false } }, { routingSlot: { claim: false } });
+      return store.save({ ...tenant, status: { ...status, slot: false } }, { routingSlot: { claim: false, shard: shardOf(tenant) } });
     case 'runTask':
       return runTask(deps, tenant, observed, step.capacityProvider, status);
     case 'stopTask': {
@@ -56,7 +46,7 @@ export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observa
       return tenant;
     case 'createRule':
       try {
-        observed.rule = await routing.createRule(tenant.id, settings.hostFor(tenant.id), step.targetGroupArn);
+        observed.rule = await routing.createRule(tenant.id, settings.hostFor(tenant.id), step.targetGroupArn, shardOf(tenant));
       } catch (error) {
         // The load balancer is fuller than our slot count says (rules made outside Dormouse).
         if (!(error instanceof RoutingCapacityError)) throw error;
@@ -72,6 +62,12 @@ export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observa
       delete observed.targetGroupArn;
       observed.targets = [];
       return { ...tenant, status: { ...tenant.status, targetGroupArn: undefined } };
+    case 'ensureDns':
+      await requireDns(deps).ensureRecord(tenant.id, step.shard);
+      return { ...tenant, status: { ...status, dnsShard: step.shard } };
+    case 'removeDns':
+      await requireDns(deps).removeRecord(tenant.id);
+      return { ...tenant, status: { ...status, dnsShard: undefined } };
     case 'removeData':
       await requireStorage(deps).remove(tenant.id);
       return { ...tenant, status: { ...status, dataRemoved: true } };
@@ -91,9 +87,75 @@ async function noteStopping(deps: ReconcileDeps, tenant: Tenant, task: ObservedT
   return deps.store.save({ ...tenant, status: { ...tenant.status, stopping: [...stopping, task.arn] } });
 }
 
+function requireDns(deps: ReconcileDeps): Dns {
+  if (!deps.dns) throw new Error('Tenants are spread over several shards but no DNS is wired');
+  return deps.dns;
+}
+
 function requireStorage(deps: ReconcileDeps): Storage {
   if (!deps.storage) throw new Error('persistentData is set but no storage is wired');
   return deps.storage;
+}
+
+/**
+ * Takes a routing slot: on the tenant's own shard while it has room, else, for a tenant with
+ * nothing on any load balancer, on the shard with the most free slots (a move: its target group
+ * and rule are made there afresh, so none is ever shared across load balancers). With every
+ * shard it may use full, the tenant queues. A first placement (no shard recorded yet) goes
+ * straight to the shard with the most free slots.
+ */
+async function claimSlot(deps: ReconcileDeps, tenant: Tenant, status: TenantStatus): Promise<Tenant> {
+  const { settings, clock } = deps;
+  const shards = settings.shards ?? 1;
+  const home = shardOf(tenant);
+  const movable = shards > 1 && status.targetGroupArn === undefined && status.ruleArn === undefined;
+  const placed = tenant.status.shard !== undefined && home < shards;
+  if (!movable || placed) {
+    const claimed = await claimOn(deps, tenant, status, Math.min(home, shards - 1));
+    if (claimed || !movable) return claimed ?? queued(tenant, settings, clock.now(), deps.random);
+  }
+  const counts = await deps.store.routingSlotsByShard(shards);
+  // The shard with the most free slots, other than its own one just found full.
+  let target = -1;
+  counts.forEach((count, shard) => {
+    if (!(placed && shard === home) && (target < 0 || count < counts[target]!)) target = shard;
+  });
+  if (target < 0 || counts[target]! >= settings.maxActiveTenants) return queued(tenant, settings, clock.now(), deps.random);
+  const moved = await claimOn(deps, tenant, status, target);
+  if (moved && placed) deps.logger?.info?.('Moved to a shard with room', { tenantId: tenant.id, from: home, to: target });
+  return moved ?? queued(tenant, settings, clock.now(), deps.random);
+}
+
+/** The tenant holding a slot on `shard`, or undefined when that shard is full. */
+async function claimOn(deps: ReconcileDeps, tenant: Tenant, status: TenantStatus, shard: number): Promise<Tenant | undefined> {
+  const { settings } = deps;
+  // One shard: the record stays as it always was, with no shard written.
+  const placement = (settings.shards ?? 1) > 1 ? { shard } : {};
+  try {
+    return await deps.store.save(
+      {
+        ...tenant,
+        status: {
+          ...status,
+          ...placement,
+          slot: true,
+          queuedAt: undefined,
+          retryAt: undefined,
+          lastError: undefined,
+          lastErrorCategory: undefined,
+        },
+      },
+      { routingSlot: { claim: true, maxActiveTenants: settings.maxActiveTenants, shard } },
+    );
+  } catch (error) {
+    if (!(error instanceof SlotsFullError)) throw error;
+    return undefined;
+  }
+}
+
+function slotsInUse({ maxActiveTenants, shards = 1 }: ReconcileSettings): string {
+  if (shards === 1) return `All ${maxActiveTenants} routing slots are in use`;
+  return `All ${maxActiveTenants * shards} routing slots (${maxActiveTenants} on each of ${shards} load balancers) are in use`;
 }
 
 function queued(tenant: Tenant, settings: ReconcileSettings, now: Date, random?: () => number): Tenant {
@@ -105,7 +167,7 @@ function queued(tenant: Tenant, settings: ReconcileSettings, now: Date, random?:
       queuedAt: tenant.status.queuedAt ?? now.toISOString(),
       // Jittered, so a queue of hundreds does not retry for the same slot in the same instant.
       retryAt: new Date(now.getTime() + settings.queueRetryMs * (0.5 + 0.5 * (random ?? Math.random)())).toISOString(),
-      lastError: `All ${settings.maxActiveTenants} routing slots are in use; the tenant starts as soon as one frees up.`,
+      lastError: `${slotsInUse(settings)}; the tenant starts as soon as one frees up.`,
       lastErrorCategory: 'queued',
     },
   };

@@ -1,6 +1,6 @@
 import { TargetGroupNotFoundError } from '../../domain/errors.js';
 import { hasStarted, liveTasks, type Observation } from '../../domain/plan.js';
-import type { Tenant } from '../../domain/tenant.js';
+import { shardOf, type Tenant } from '../../domain/tenant.js';
 import type { ReconcileDeps } from '../reconcile.js';
 
 /** What exists for this tenant: tasks from ECS, target group and rule from the load balancer. */
@@ -34,7 +34,7 @@ function mayBeRouted(tenant: Tenant): boolean {
 async function observeRouting({ routing, settings }: ReconcileDeps, tenant: Tenant): Promise<Omit<Observation, 'tasks'>> {
   const [targetGroupArn, rule] = await Promise.all([
     tenant.status.targetGroupArn ?? routing.findTargetGroup(tenant.id),
-    routing.findRule(tenant.id, settings.hostFor(tenant.id), tenant.status.ruleArn),
+    routing.findRule(tenant.id, settings.hostFor(tenant.id), tenant.status.ruleArn, shardOf(tenant)),
   ]);
   let existing = targetGroupArn;
   let targets: Observation['targets'] = [];

@@ -24,6 +24,7 @@ export function reconcilerAdapters(config: ReconcilerConfig, clients: AwsClients
     routing: translatingAwsErrors(
       new ElbRouting({
         ...config.elb,
+        listenerArn: config.elb.listenerArns,
         installation: config.installation,
         client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}),
       }),

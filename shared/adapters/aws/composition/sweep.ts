@@ -1,5 +1,5 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import type { ReconcilerConfig, SweepConfig } from '../../../config.js';
+import type { ReconcilerConfig } from '../../../config.js';
 import { reconcileSettings } from '../../../config/reconcile-settings.js';
 import { reconcile, type ReconcileDeps } from '../../../app/reconcile.js';
 import type { SweepDeps } from '../../../app/sweep.js';
@@ -15,7 +15,7 @@ import { reconcilerAdapters } from './reconcile.js';
  */
 export function sweepDeps(
   config: ReconcilerConfig,
-  sweepConfig: Pick<SweepConfig, 'loadBalancerFullName'>,
+  sweepConfig: { loadBalancerFullName: string | readonly string[] },
   clients: AwsClients = {},
   logger?: ReconcileDeps['logger'],
 ): SweepDeps {

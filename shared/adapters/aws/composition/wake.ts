@@ -16,6 +16,7 @@ export function wakeDeps(config: WakeConfig, overrides: WakeDepsOverrides = {}):
     settings: {
       rootDomain: config.baseUrl.hostname,
       maxActiveTenants: config.maxActiveTenants,
+      shards: config.shards,
       minRunMs: config.minRunMs,
       plans: config.plans,
       anonymousWakesPerHour: config.anonymousWakesPerHour,
