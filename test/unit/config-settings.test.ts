@@ -50,6 +50,7 @@ describe('the configuration declaration', () => {
       DORMOUSE_TABLE_NAME: 'tenants',
       DORMOUSE_BASE_URL: new URL('https://trials.example.com'),
       DORMOUSE_MAX_ACTIVE_TENANTS: 90,
+      DORMOUSE_SHARDS: 1,
       DORMOUSE_MIN_RUN_MINUTES: 7,
       DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: 6,
       // The built-in plans, which the wake function knows when DORMOUSE_PLANS is unset.
