@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DormouseConfigError, parseDormouseConfig } from '../../cdk/config.js';
+import { LAMBDA_ENVIRONMENT_LIMIT, environmentSize } from '../../cdk/environment-size.js';
 import {
   CERTIFICATE_ARN,
   PRODUCTION_CONFIG,
@@ -177,4 +178,23 @@ describe('dormouse.shards in the configuration', () => {
     ]);
     expect(problems({ ...minimal, ...zone, shards: 2 })).toEqual([]);
   });
+});
+
+describe("dormouse.shards and Lambda's 4 KB environment", () => {
+  it('fits five shards with the example plans, each ARN counted at its longest', () => {
+    const synth = synthesize({ ...PRODUCTION_CONFIG, shards: 5 });
+    try {
+      const { reconcile, sweep } = synth.stack.controlPlane;
+      expect(environmentSize(sweep).total).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT);
+      expect(environmentSize(reconcile).total).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT);
+    } finally {
+      synth.cleanup();
+    }
+  }, 120_000);
+
+  it('stops the synth at eleven, naming the shards among what to shorten', () => {
+    expect(() => synthesize({ ...PRODUCTION_CONFIG, shards: 11 })).toThrow(
+      /The Sweep function's environment would take about \d+ bytes, over Lambda's 4096 .*use fewer dormouse\.shards/s,
+    );
+  }, 120_000);
 });
