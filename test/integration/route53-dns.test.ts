@@ -217,6 +217,18 @@ describe('Route 53 tenant records', () => {
     expect(waits).toStrictEqual([10, 25, 50]);
   });
 
+  it('retries a throttled read too: the rate counts every Route 53 request', async () => {
+    route53
+      .on(ListResourceRecordSetsCommand)
+      .rejectsOnce(new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }))
+      .resolves(listed());
+
+    await dns().ensureRecord('acme', 0);
+
+    expect(sentLookUps()).toStrictEqual([lookUp('A'), lookUp('A')]);
+    expect(sentChanges()).toStrictEqual([changeRequest(upsert(ACME, SHARD_0))]);
+  });
+
   it('gives up on throttling after its attempts, with the error for the caller', async () => {
     route53.on(ChangeResourceRecordSetsCommand).rejects(new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }));
 

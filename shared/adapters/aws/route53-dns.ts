@@ -57,8 +57,9 @@ interface Pending {
  *
  * Route 53 takes ChangeResourceRecordSets at 5 requests a second per account, so the changes of
  * concurrent calls (a burst of wakes, a sweep) wait a short window and go out together, up to
- * MAX_CHANGES_PER_REQUEST in one request; a request Route 53 throttles, or refuses while the zone
- * applies an earlier change, is retried with jittered backoff.
+ * MAX_CHANGES_PER_REQUEST in one request; a request Route 53 throttles (its rate counts every
+ * request, reads too), or refuses while the zone applies an earlier change, is retried with
+ * jittered backoff.
  *
  * A record of a tenant's name is only changed or removed while it aliases one of this
  * installation's load balancers: a record made by hand, or by another installation sharing the
@@ -125,13 +126,15 @@ export class Route53Dns implements Dns {
 
   /** The record of that name and type, or undefined; one that is not an alias to this installation's load balancers is refused. */
   private async ownRecord(tenantId: string, name: string, type: RRType): Promise<ResourceRecordSet | undefined> {
-    const listed = await this.client.send(
-      new ListResourceRecordSetsCommand({
-        HostedZoneId: this.options.hostedZoneId,
-        StartRecordName: name,
-        StartRecordType: type,
-        MaxItems: 1,
-      }),
+    const listed = await this.retrying(() =>
+      this.client.send(
+        new ListResourceRecordSetsCommand({
+          HostedZoneId: this.options.hostedZoneId,
+          StartRecordName: name,
+          StartRecordType: type,
+          MaxItems: 1,
+        }),
+      ),
     );
     // The listing starts at the name, or at the next one in Route 53's order when there is none.
     const record = listed.ResourceRecordSets?.find((set) => comparable(set.Name) === comparable(name) && set.Type === type);
@@ -210,15 +213,21 @@ export class Route53Dns implements Dns {
   }
 
   private async request(changes: Change[]): Promise<void> {
+    await this.retrying(() =>
+      this.client.send(
+        new ChangeResourceRecordSetsCommand({
+          HostedZoneId: this.options.hostedZoneId,
+          ChangeBatch: { Comment: 'Dormouse tenants', Changes: changes },
+        }),
+      ),
+    );
+  }
+
+  /** Route 53's 5 requests a second per account count reads too: both are retried while it says to slow down. */
+  private async retrying<T>(call: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.client.send(
-          new ChangeResourceRecordSetsCommand({
-            HostedZoneId: this.options.hostedZoneId,
-            ChangeBatch: { Comment: 'Dormouse tenants', Changes: changes },
-          }),
-        );
-        return;
+        return await call();
       } catch (error) {
         if (!BUSY.has((error as Error).name) || attempt >= this.attempts) throw error;
         await this.sleep(this.random() * this.backoffBaseMs * 2 ** (attempt - 1));
