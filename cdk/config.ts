@@ -216,6 +216,11 @@ const schema = z
       maxActiveTenants: wholeNumber(1, 99, ' (an ALB takes at most 100 target groups, one of which is the wake function)').default(
         declaredDefault('DORMOUSE_MAX_ACTIVE_TENANTS'),
       ),
+      /**
+       * Load balancers (shards), each with its own `maxActiveTenants` routing slots; more than one
+       * needs hostedZoneId and hostedZoneName, where each tenant then gets its own record.
+       */
+      shards: wholeNumber(1, 20).default(declaredDefault('DORMOUSE_SHARDS')),
       /** Fargate Spot attempts before falling back to on-demand Fargate. */
       spotAttempts: wholeNumber(1, 20).default(declaredDefault('DORMOUSE_SPOT_ATTEMPTS')),
       onDemandFallback: flag(true).default(declaredDefault('DORMOUSE_ON_DEMAND_FALLBACK')),
@@ -326,6 +331,12 @@ const schema = z
       issue(
         config.hostedZoneId === undefined ? 'hostedZoneId' : 'hostedZoneName',
         'must be set together with hostedZoneId and hostedZoneName (the zone that holds the domain)',
+      );
+    }
+    if (config.shards > 1 && config.hostedZoneId === undefined) {
+      issue(
+        'shards',
+        'more than one needs hostedZoneId and hostedZoneName: each tenant then gets its own DNS record pointing at its shard, instead of one *.<domain> record',
       );
     }
     if (

@@ -31,7 +31,10 @@ export class DormouseStack extends Stack {
   readonly cluster: TenantCluster;
   /** Persistent tenant data; only with `dormouse.dataPath`. */
   readonly storage: TenantStorage | undefined;
+  /** The first shard's load balancer: the only one with the default of one shard. */
   readonly loadBalancer: LoadBalancer;
+  /** One load balancer per shard (`dormouse.shards`), in shard order. */
+  readonly loadBalancers: readonly LoadBalancer[];
   readonly controlPlane: ControlPlane;
   readonly api: TenantApi;
 
@@ -98,22 +101,37 @@ export class DormouseStack extends Stack {
       );
     }
 
-    this.loadBalancer = new LoadBalancer(this, 'LoadBalancer', {
+    const sharded = config.shards > 1;
+    const zone = config.hostedZoneId && config.hostedZoneName ? { id: config.hostedZoneId, name: config.hostedZoneName } : undefined;
+    const shardProps = {
       vpc: this.cluster.vpc,
       domain: config.domain,
       ...(config.certificateArn ? { certificateArn: config.certificateArn } : {}),
-      ...(config.hostedZoneId && config.hostedZoneName ? { hostedZone: { id: config.hostedZoneId, name: config.hostedZoneName } } : {}),
+    };
+    // With one shard the wildcard record serves every tenant; with more each tenant gets its own,
+    // made by the reconciler, pointing at its shard.
+    this.loadBalancer = new LoadBalancer(this, 'LoadBalancer', {
+      ...shardProps,
+      ...(zone && !sharded ? { hostedZone: zone } : {}),
       ...(config.accessLogsBucket ? { accessLogsBucket: config.accessLogsBucket } : {}),
       accessLogsDays: config.accessLogsDays,
     });
-    this.cluster.acceptTrafficFrom(this.loadBalancer.loadBalancer);
+    this.loadBalancers = [
+      this.loadBalancer,
+      ...Array.from(
+        { length: config.shards - 1 },
+        (_, i) => new LoadBalancer(this, `LoadBalancerShard${i + 1}`, { ...shardProps, shard: { index: i + 1, first: this.loadBalancer } }),
+      ),
+    ];
+    for (const shard of this.loadBalancers) this.cluster.acceptTrafficFrom(shard.loadBalancer);
 
     // Also sends tenant hosts without a rule of their own to the wake function.
     this.controlPlane = new ControlPlane(this, 'ControlPlane', {
       tables: this.tables,
       events: this.events,
       cluster: this.cluster,
-      loadBalancer: this.loadBalancer,
+      loadBalancers: this.loadBalancers,
+      ...(sharded && zone ? { tenantRecords: { hostedZoneId: zone.id, domain: config.domain } } : {}),
       alerts,
       ...(this.storage ? { storage: this.storage } : {}),
       settings: {
@@ -161,8 +179,15 @@ export class DormouseStack extends Stack {
       value: Fn.join(',', this.api.adminRouteArns),
     });
     new CfnOutput(this, 'LoadBalancerDnsName', {
-      description: `Point *.${config.domain} here (done for you when hostedZoneId is set)`,
-      value: this.loadBalancer.dnsName,
+      description: sharded
+        ? `The shards' load balancers, in shard order: each tenant gets its own record in the hosted zone, pointing at its shard`
+        : `Point *.${config.domain} here (done for you when hostedZoneId is set)`,
+      value: sharded
+        ? Fn.join(
+            ',',
+            this.loadBalancers.map((shard) => shard.dnsName),
+          )
+        : this.loadBalancer.dnsName,
     });
     new CfnOutput(this, 'Installation', {
       description: 'Installation id: in the names and the dormouse:installation tag of every tenant task, target group and rule',

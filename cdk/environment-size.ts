@@ -21,6 +21,18 @@ const ID_REFERENCES: Record<string, string> = {
 };
 
 /**
+ * Load balancer attributes, counted at their longest rather than as any name or ARN: a name has
+ * at most 32 characters and an id 16 hex digits, so a full name `app/<name>/<id>` has at most 53;
+ * a DNS name `internal-<name>-<number>.<region>.elb.amazonaws.com.cn` at most about 90; a
+ * canonical hosted zone id is an id. With several shards each is written once per shard.
+ */
+const LOAD_BALANCER_ATTRIBUTES: Record<string, number> = {
+  LoadBalancerFullName: 53,
+  DNSName: 96,
+  CanonicalHostedZoneID: DEPLOY_TIME_ID_SIZE,
+};
+
+/**
  * The size of a function's environment as Lambda's API carries it, the variables as one JSON
  * object (so quotes in a value count twice, escaped): the stricter of the ways to read "4 KB in
  * all". Values CloudFormation fills in count as DEPLOY_TIME_ID_SIZE (ids) or DEPLOY_TIME_VALUE_SIZE (names, ARNs).
@@ -54,6 +66,10 @@ function estimatedLength(value: unknown, types: ReadonlyMap<string, string>): nu
     return sizes.reduce((sum, size) => sum + size, 0) + estimatedLength(delimiter, types) * Math.max(0, parts.length - 1);
   }
   const [logicalId, attribute] = intrinsic.Ref ? [intrinsic.Ref, 'Ref'] : (intrinsic['Fn::GetAtt'] ?? []);
+  if (logicalId !== undefined && types.get(logicalId) === 'AWS::ElasticLoadBalancingV2::LoadBalancer') {
+    const size = LOAD_BALANCER_ATTRIBUTES[attribute ?? ''];
+    if (size !== undefined) return size;
+  }
   const idReference = logicalId === undefined ? undefined : ID_REFERENCES[types.get(logicalId) ?? ''];
   return idReference !== undefined && idReference === attribute ? DEPLOY_TIME_ID_SIZE : DEPLOY_TIME_VALUE_SIZE;
 }
@@ -74,7 +90,8 @@ export function limitEnvironmentSize(fn: LambdaFunction): void {
         .join(', ');
       return [
         `The ${fn.node.id} function's environment would take about ${total} bytes, over Lambda's ${LAMBDA_ENVIRONMENT_LIMIT} ` +
-          `(largest: ${largest}). Shorten dormouse.plans (their environments, keep-warm hours, names) or dormouse.adminPrincipals.`,
+          `(largest: ${largest}). Shorten dormouse.plans (their environments, keep-warm hours, names) or dormouse.adminPrincipals, ` +
+          'or use fewer dormouse.shards (each adds its listener and load balancer).',
       ];
     },
   });

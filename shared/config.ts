@@ -140,6 +140,51 @@ export interface ReconcilerConfig extends ReconcilePolicy {
   elb: { listenerArns: string[]; vpcId: string; port: number; healthCheckPath: string };
   /** Each tenant's persistent data on EFS; set exactly when `persistentData` is, absent when the installation is stateless. */
   storage?: { dataPath: string; fileSystemId: string; dataFunction: string };
+  /** Each tenant's own DNS record: only with more than one shard (one shard keeps the wildcard record). */
+  dns?: ShardDnsConfig;
+}
+
+export interface ShardDnsConfig {
+  /** The zone of the tenants' domain. */
+  hostedZoneId: string;
+  /** Tenants are `<slug>.<domain>`: the host of the base URL. */
+  domain: string;
+  /** Each shard's load balancer, in shard order. */
+  loadBalancers: { dnsName: string; hostedZoneId: string }[];
+}
+
+/**
+ * The DNS settings of an installation with more than one shard, checked against the number of
+ * shards; undefined with one, whose tenants share the wildcard record.
+ */
+export function loadShardDns(parsed: {
+  DORMOUSE_SHARDS: number;
+  DORMOUSE_BASE_URL: URL;
+  DORMOUSE_HOSTED_ZONE_ID?: string | undefined;
+  DORMOUSE_SHARD_LOAD_BALANCERS?: string[] | undefined;
+}): ShardDnsConfig | undefined {
+  const shards = parsed.DORMOUSE_SHARDS;
+  if (shards <= 1) return undefined;
+  const loadBalancers = parsed.DORMOUSE_SHARD_LOAD_BALANCERS ?? [];
+  const problems = [
+    ...(parsed.DORMOUSE_HOSTED_ZONE_ID
+      ? []
+      : [`DORMOUSE_HOSTED_ZONE_ID: is required with ${shards} shards (each tenant gets its own record)`]),
+    ...(loadBalancers.length === shards
+      ? []
+      : [
+          `DORMOUSE_SHARD_LOAD_BALANCERS: lists ${loadBalancers.length} load balancers for ${shards} shards (DORMOUSE_SHARDS); one per shard, in shard order`,
+        ]),
+  ];
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    hostedZoneId: parsed.DORMOUSE_HOSTED_ZONE_ID!,
+    domain: parsed.DORMOUSE_BASE_URL.hostname,
+    loadBalancers: loadBalancers.map((item) => {
+      const [dnsName, hostedZoneId] = item.split('@') as [string, string];
+      return { dnsName, hostedZoneId };
+    }),
+  };
 }
 
 export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
@@ -149,7 +194,9 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   if (missing.length > 0) throw new ConfigError(missing.map((name) => `${name}: is required when DORMOUSE_DATA_PATH is set`));
   const plans = loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000);
   requireOnePerShard('DORMOUSE_LISTENER_ARN', parsed.DORMOUSE_LISTENER_ARN, parsed.DORMOUSE_SHARDS);
+  const dns = loadShardDns(parsed);
   return {
+    ...(dns ? { dns } : {}),
     tenantTable: parsed.DORMOUSE_TABLE_NAME,
     installation: parsed.DORMOUSE_INSTALLATION,
     baseUrl: parsed.DORMOUSE_BASE_URL,

@@ -13,7 +13,7 @@ import { RECONCILE_DEFAULTS } from '../../shared/config/reconcile-settings.js';
 import { EVENT_SOURCE, TENANT_CHANGED } from '../../shared/domain/domain-events.js';
 import type { DormouseEventBus } from './event-bus.js';
 import { dormouseFunction } from './function.js';
-import type { LoadBalancer } from './load-balancer.js';
+import { bindActivity, bindRouting, bindTenantRecords, type LoadBalancer } from './load-balancer.js';
 import type { OperatorAlerts } from './operator-alerts.js';
 import type { TenantCluster } from './tenant-cluster.js';
 import type { TenantStorage } from './tenant-storage.js';
@@ -68,7 +68,13 @@ export interface ControlPlaneProps {
   readonly tables: TenantTable;
   readonly events: DormouseEventBus;
   readonly cluster: TenantCluster;
-  readonly loadBalancer: LoadBalancer;
+  /** One load balancer per shard, in shard order; tenants are spread over them. */
+  readonly loadBalancers: readonly LoadBalancer[];
+  /**
+   * Where each tenant gets its own DNS record, needed with more than one load balancer.
+   * @default none: one load balancer, whose wildcard record serves every tenant
+   */
+  readonly tenantRecords?: { readonly hostedZoneId: string; readonly domain: string };
   readonly alerts: OperatorAlerts;
   readonly settings: ControlPlaneSettings;
   /** Persistent tenant data. @default none: tenants are stateless */
@@ -147,7 +153,9 @@ export class ControlPlane extends Construct {
 
   constructor(scope: Construct, id: string, props: ControlPlaneProps) {
     super(scope, id);
-    const { tables, events, cluster, loadBalancer, alerts, settings } = props;
+    const { tables, events, cluster, loadBalancers, alerts, settings } = props;
+    if (loadBalancers.length > 1 && !props.tenantRecords)
+      throw new Error("Several load balancers need a hosted zone for the tenants' own records");
     const logRetention = settings.logRetention;
 
     this.api = dormouseFunction(this, 'Api', {
@@ -258,7 +266,8 @@ export class ControlPlane extends Construct {
       memorySize: WAKE_MEMORY_MB,
       timeout: WAKE_TIMEOUT,
     });
-    tables.bindWakeStore(this.wake);
+    // With several shards the wake function reads every shard's slot count (one BatchGetItem).
+    tables.bindWakeStore(this.wake, { shards: loadBalancers.length });
     addSettings(this.wake, {
       DORMOUSE_BASE_URL: settings.baseUrl,
       // The same ceiling as the reconciler's: a wake evicts an idle tenant when this many slots are taken.
@@ -267,7 +276,9 @@ export class ControlPlane extends Construct {
       DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: settings.anonymousWakesPerHour,
       DORMOUSE_PLANS: settings.plans,
     });
-    loadBalancer.routeUnknownHostsTo(this.wake);
+    addShardCount(this.wake, loadBalancers);
+    // The same function wakes tenants of every shard.
+    for (const loadBalancer of loadBalancers) loadBalancer.routeUnknownHostsTo(this.wake);
     alerts.alarmOnErrors('WakeErrors', this.wake, {
       what:
         'The wake function failed (a crash, timeout or bad configuration the handler could not turn into a page) in 3 ' +
@@ -286,7 +297,7 @@ export class ControlPlane extends Construct {
       reservedConcurrentExecutions: 1,
     });
     bindReconciler(this.sweep, props);
-    loadBalancer.bindActivity(this.sweep);
+    bindActivity(this.sweep, loadBalancers);
     addSettings(this.sweep, {
       DORMOUSE_IDLE_MINUTES: settings.idleTimeoutMinutes,
       DORMOUSE_MIN_RUN_MINUTES: settings.minRunMinutes,
@@ -325,12 +336,15 @@ export class ControlPlane extends Construct {
  * reconciles the tenants it finds due): the tenant table, ECS, ELBv2, the tenant file system
  * when there is one, and its settings.
  */
-function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancer, settings, storage }: ControlPlaneProps): void {
-  tables.bindTenantStore(fn);
+function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancers, tenantRecords, settings, storage }: ControlPlaneProps): void {
+  // With several shards placement reads every shard's slot count (one BatchGetItem).
+  tables.bindTenantStore(fn, { shards: loadBalancers.length });
   // With persistent data every tenant runs a task definition of its own, which mounts its access point.
   cluster.bindCompute(fn, settings.installation, { tenantTaskDefinitions: storage !== undefined });
   storage?.bindReconciler(fn, settings.installation);
-  loadBalancer.bindRouting(fn, settings.installation);
+  bindRouting(fn, settings.installation, loadBalancers);
+  addShardCount(fn, loadBalancers);
+  if (loadBalancers.length > 1 && tenantRecords) bindTenantRecords(fn, { ...tenantRecords, shards: loadBalancers });
   addSettings(fn, {
     DORMOUSE_INSTALLATION: settings.installation,
     DORMOUSE_BASE_URL: settings.baseUrl,
@@ -342,6 +356,11 @@ function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancer, set
     DORMOUSE_HANDOVER: settings.handover,
     DORMOUSE_PLANS: settings.plans,
   });
+}
+
+/** Tells `fn` how many shards there are; one, the default, is left unsaid, as it was before shards. */
+function addShardCount(fn: NodejsFunction, loadBalancers: readonly LoadBalancer[]): void {
+  if (loadBalancers.length > 1) addSettings(fn, { DORMOUSE_SHARDS: loadBalancers.length });
 }
 
 /**

@@ -34,6 +34,12 @@ export interface LoadBalancerProps {
   readonly accessLogsBucket?: string;
   /** Days a log file is kept in the construct's own bucket. @default 90 */
   readonly accessLogsDays?: number;
+  /**
+   * Which shard this load balancer routes, of how many, when tenants are spread over several;
+   * shards after the first share the first one's access log bucket and wake target group names.
+   * @default the only one
+   */
+  readonly shard?: { readonly index: number; readonly first: LoadBalancer };
 }
 
 /**
@@ -50,7 +56,12 @@ export class LoadBalancer extends Construct {
   readonly https: boolean;
   /** Where the ALB writes its access logs. */
   readonly accessLogs: IBucket;
+  /** The wake target group's name is this plus `-wake` (the first shard) or `-wk<shard>`. */
+  readonly wakeNameBase: string;
   private readonly domain: string;
+  private readonly shardIndex: number;
+  /** Every shard's wake target group is held to these names (`<wakeNameBase>-w*` with several). */
+  private readonly wakeNamePattern: string | undefined;
   /** The Lambda target group of the default action, once `routeUnknownHostsTo` has set it. */
   private unknownHostsTargetGroup?: ApplicationTargetGroup;
 
@@ -69,11 +80,20 @@ export class LoadBalancer extends Construct {
       'The ALB serves tenant apps to the public internet, so its ports 80 and 443 are open to all; nothing else is.',
     );
     this.domain = props.domain;
-    this.accessLogs = props.accessLogsBucket
-      ? Bucket.fromBucketName(this, 'AccessLogs', props.accessLogsBucket)
-      : this.accessLogsBucket(props.accessLogsDays ?? 90);
-    // Also grants the region's ELB log delivery account (or service) write on the prefix.
-    this.loadBalancer.logAccessLogs(this.accessLogs, 'dormouse');
+    this.shardIndex = props.shard?.index ?? 0;
+    this.wakeNameBase = props.shard?.first.wakeNameBase ?? Names.uniqueResourceName(this, { maxLength: 27 });
+    this.wakeNamePattern = props.shard ? `${this.wakeNameBase}-w*` : undefined;
+    if (props.shard) {
+      // The first shard's bucket, each shard under a prefix of its own.
+      this.accessLogs = props.shard.first.accessLogs;
+      this.loadBalancer.logAccessLogs(this.accessLogs, `dormouse-shard${this.shardIndex}`);
+    } else {
+      this.accessLogs = props.accessLogsBucket
+        ? Bucket.fromBucketName(this, 'AccessLogs', props.accessLogsBucket)
+        : this.accessLogsBucket(props.accessLogsDays ?? 90);
+      // Also grants the region's ELB log delivery account (or service) write on the prefix.
+      this.loadBalancer.logAccessLogs(this.accessLogs, 'dormouse');
+    }
 
     if (props.certificateArn) {
       this.listener = this.loadBalancer.addListener('Https', {
@@ -126,7 +146,7 @@ export class LoadBalancer extends Construct {
   routeUnknownHostsTo(fn: IFunction): ApplicationTargetGroup {
     if (this.unknownHostsTargetGroup) throw new Error('The load balancer already routes unknown hosts to a function');
     // Named, so that the invoke permission can name it before it exists; unique per installation.
-    const targetGroupName = `${Names.uniqueResourceName(this, { maxLength: 27 })}-wake`;
+    const targetGroupName = this.shardIndex === 0 ? `${this.wakeNameBase}-wake` : `${this.wakeNameBase}-wk${this.shardIndex}`;
     const targetGroup = new ApplicationTargetGroup(this, 'UnknownHosts', { targetGroupName, targets: [new LambdaTarget(fn)] });
     // Single-valued headers, which the wake handler reads (it copes with either). Off is the
     // service default, but `multiValueHeadersEnabled: false` writes nothing: stated here instead.
@@ -139,7 +159,8 @@ export class LoadBalancer extends Construct {
       conditions: [ListenerCondition.hostHeaders([`*.${this.domain}`])],
       action: ListenerAction.forward([targetGroup]),
     });
-    this.restrictInvokeToTargetGroup(fn, targetGroupName);
+    // With several shards one permission (Lambda keeps one per principal) serves every shard's group.
+    this.restrictInvokeToTargetGroup(fn, this.wakeNamePattern ?? targetGroupName);
     this.unknownHostsTargetGroup = targetGroup;
     return targetGroup;
   }
@@ -197,117 +218,168 @@ export class LoadBalancer extends Construct {
   get dnsName(): string {
     return this.loadBalancer.loadBalancerDnsName;
   }
+}
 
-  /**
-   * Lets `fn` read tenant traffic from this load balancer's CloudWatch metrics, and tells it the
-   * metrics' LoadBalancer dimension.
-   */
-  bindActivity(fn: LambdaFunction): void {
-    const readMetrics = new PolicyStatement({
-      sid: 'ReadTenantActivity',
-      actions: ['cloudwatch:GetMetricData'],
+/**
+ * Lets `fn` read tenant traffic from the load balancers' CloudWatch metrics, and tells it the
+ * metrics' LoadBalancer dimension of each, in shard order.
+ */
+export function bindActivity(fn: LambdaFunction, shards: readonly LoadBalancer[]): void {
+  const readMetrics = new PolicyStatement({
+    sid: 'ReadTenantActivity',
+    actions: ['cloudwatch:GetMetricData'],
+    resources: ['*'],
+  });
+  fn.addToRolePolicy(readMetrics);
+  if (fn.role) {
+    acknowledgeWildcardResources(
+      fn.role,
+      readMetrics,
+      'cloudwatch:GetMetricData is read-only and IAM offers no resource-level scope or condition key for it, so it can only be granted on "*".',
+    );
+  }
+  addSettings(fn, { DORMOUSE_LOAD_BALANCER_FULL_NAME: shards.map((shard) => shard.fullName) });
+}
+
+/**
+ * Lets `fn` add and remove tenant host rules on the load balancers (one per shard) and manage
+ * the target groups of this installation (`dm-<installation>-*`), and tells it the listeners, in
+ * shard order. Every write is also held by tag to this installation: what it creates must carry
+ * the installation tag, and what it changes or deletes must already carry it, so neither a group
+ * of another installation nor one made by hand with a matching name can be touched.
+ */
+export function bindRouting(fn: LambdaFunction, installation: string, shards: readonly LoadBalancer[]): void {
+  const stack = Stack.of(fn);
+  const elb = (resource: string, resourceName: string) =>
+    stack.formatArn({ service: 'elasticloadbalancing', resource, resourceName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
+  // Rule ids are generated by ELB; the pattern holds them to these load balancers' listeners.
+  const rules = shards.map((shard) => elb('listener-rule', `${shard.fullName}/*/*`));
+  const targetGroups = elb('targetgroup', `${targetGroupPrefix(installation)}*/*`);
+  const taggedOnCreate = { [`aws:RequestTag/${INSTALLATION_TAG}`]: installation };
+  const alreadyTagged = { StringEquals: { [`aws:ResourceTag/${INSTALLATION_TAG}`]: installation } };
+  const statements = {
+    createRule: new PolicyStatement({
+      sid: 'CreateTenantRules',
+      actions: ['elasticloadbalancing:CreateRule'],
+      resources: shards.map((shard) => shard.listener.listenerArn),
+      conditions: { StringEquals: taggedOnCreate },
+    }),
+    deleteRule: new PolicyStatement({
+      sid: 'DeleteTenantRules',
+      actions: ['elasticloadbalancing:DeleteRule'],
+      resources: rules,
+      conditions: alreadyTagged,
+    }),
+    createTargetGroups: new PolicyStatement({
+      sid: 'CreateTenantTargetGroups',
+      actions: ['elasticloadbalancing:CreateTargetGroup'],
+      resources: [targetGroups],
+      conditions: { StringEquals: taggedOnCreate },
+    }),
+    targetGroups: new PolicyStatement({
+      sid: 'ManageTenantTargetGroups',
+      actions: [
+        'elasticloadbalancing:DeleteTargetGroup',
+        'elasticloadbalancing:ModifyTargetGroupAttributes',
+        'elasticloadbalancing:RegisterTargets',
+        'elasticloadbalancing:DeregisterTargets',
+      ],
+      resources: [targetGroups],
+      conditions: alreadyTagged,
+    }),
+    tagOnCreate: new PolicyStatement({
+      sid: 'TagTenantRoutingOnCreate',
+      actions: ['elasticloadbalancing:AddTags'],
+      resources: [targetGroups, ...rules],
+      conditions: {
+        StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'], ...taggedOnCreate },
+      },
+    }),
+    describe: new PolicyStatement({
+      sid: 'DescribeRouting',
+      actions: [
+        'elasticloadbalancing:DescribeRules',
+        'elasticloadbalancing:DescribeTags',
+        'elasticloadbalancing:DescribeTargetGroups',
+        'elasticloadbalancing:DescribeTargetHealth',
+      ],
       resources: ['*'],
-    });
-    fn.addToRolePolicy(readMetrics);
-    if (fn.role) {
-      acknowledgeWildcardResources(
-        fn.role,
-        readMetrics,
-        'cloudwatch:GetMetricData is read-only and IAM offers no resource-level scope or condition key for it, so it can only be granted on "*".',
-      );
-    }
-    addSettings(fn, { DORMOUSE_LOAD_BALANCER_FULL_NAME: this.fullName });
+    }),
+  };
+  for (const statement of Object.values(statements)) fn.addToRolePolicy(statement);
+  if (fn.role) {
+    acknowledgeWildcardResources(
+      fn.role,
+      statements.deleteRule,
+      'Rule ids are generated by ELB; the ARN pattern holds deletes to rules of this load balancer, the tag condition to those of this installation.',
+    );
+    acknowledgeWildcardResources(
+      fn.role,
+      statements.createTargetGroups,
+      `Target groups are created per tenant at run time; the ARN pattern holds them to names of this installation (${targetGroupPrefix(installation)}*), the tag condition to groups tagged with it.`,
+    );
+    acknowledgeWildcardResources(
+      fn.role,
+      statements.targetGroups,
+      `Target groups are created per tenant at run time; the ARN pattern holds the function to groups named ${targetGroupPrefix(installation)}*, the tag condition to those tagged with this installation.`,
+    );
+    acknowledgeWildcardResources(
+      fn.role,
+      statements.tagOnCreate,
+      'Tags only as part of creating a target group or a rule of this installation (elasticloadbalancing:CreateAction and aws:RequestTag conditions).',
+    );
+    acknowledgeWildcardResources(fn.role, statements.describe, 'ELBv2 Describe* actions are read-only and have no resource-level scope.');
   }
+  addSettings(fn, { DORMOUSE_LISTENER_ARN: shards.map((shard) => shard.listener.listenerArn) });
+}
 
-  /**
-   * Lets `fn` add and remove tenant host rules on this load balancer and manage the target
-   * groups of this installation (`dm-<installation>-*`), and tells it the listener. Every write
-   * is also held by tag to this installation: what it creates must carry the installation tag,
-   * and what it changes or deletes must already carry it, so neither a group of another
-   * installation nor one made by hand with a matching name can be touched.
-   */
-  bindRouting(fn: LambdaFunction, installation: string): void {
-    const stack = Stack.of(this);
-    const elb = (resource: string, resourceName: string) =>
-      stack.formatArn({ service: 'elasticloadbalancing', resource, resourceName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
-    // Rule ids are generated by ELB; the pattern holds them to this load balancer's listeners.
-    const rules = elb('listener-rule', `${this.loadBalancer.loadBalancerFullName}/*/*`);
-    const targetGroups = elb('targetgroup', `${targetGroupPrefix(installation)}*/*`);
-    const taggedOnCreate = { [`aws:RequestTag/${INSTALLATION_TAG}`]: installation };
-    const alreadyTagged = { StringEquals: { [`aws:ResourceTag/${INSTALLATION_TAG}`]: installation } };
-    const statements = {
-      createRule: new PolicyStatement({
-        sid: 'CreateTenantRules',
-        actions: ['elasticloadbalancing:CreateRule'],
-        resources: [this.listener.listenerArn],
-        conditions: { StringEquals: taggedOnCreate },
-      }),
-      deleteRule: new PolicyStatement({
-        sid: 'DeleteTenantRules',
-        actions: ['elasticloadbalancing:DeleteRule'],
-        resources: [rules],
-        conditions: alreadyTagged,
-      }),
-      createTargetGroups: new PolicyStatement({
-        sid: 'CreateTenantTargetGroups',
-        actions: ['elasticloadbalancing:CreateTargetGroup'],
-        resources: [targetGroups],
-        conditions: { StringEquals: taggedOnCreate },
-      }),
-      targetGroups: new PolicyStatement({
-        sid: 'ManageTenantTargetGroups',
-        actions: [
-          'elasticloadbalancing:DeleteTargetGroup',
-          'elasticloadbalancing:ModifyTargetGroupAttributes',
-          'elasticloadbalancing:RegisterTargets',
-          'elasticloadbalancing:DeregisterTargets',
-        ],
-        resources: [targetGroups],
-        conditions: alreadyTagged,
-      }),
-      tagOnCreate: new PolicyStatement({
-        sid: 'TagTenantRoutingOnCreate',
-        actions: ['elasticloadbalancing:AddTags'],
-        resources: [targetGroups, rules],
-        conditions: {
-          StringEquals: { 'elasticloadbalancing:CreateAction': ['CreateTargetGroup', 'CreateRule'], ...taggedOnCreate },
+/** Where tenants' own records go when there are several shards. */
+export interface TenantRecordsProps {
+  /** The Route 53 zone holding `<domain>`. */
+  readonly hostedZoneId: string;
+  /** Tenants are `<slug>.<domain>`. */
+  readonly domain: string;
+  /** Every shard's load balancer, in shard order. */
+  readonly shards: readonly LoadBalancer[];
+}
+
+/**
+ * Lets `fn` give each tenant its own alias record, `<slug>.<domain>` → its shard's load
+ * balancer, and tells it the zone and the load balancers. Route 53 scopes its permissions to a
+ * hosted zone only, so conditions hold the changes to the records Dormouse makes: names under
+ * `*.<domain>`, A and AAAA records, UPSERT and DELETE (never CREATE of another type, never the
+ * zone's apex, NS or MX records). The adapter itself also refuses any record of a tenant's name
+ * that aliases something other than these load balancers.
+ */
+export function bindTenantRecords(fn: LambdaFunction, props: TenantRecordsProps): void {
+  const zone = Stack.of(fn).formatArn({
+    service: 'route53',
+    region: '',
+    account: '',
+    resource: 'hostedzone',
+    resourceName: props.hostedZoneId,
+    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+  });
+  fn.addToRolePolicy(
+    new PolicyStatement({
+      sid: 'ChangeTenantRecords',
+      actions: ['route53:ChangeResourceRecordSets'],
+      resources: [zone],
+      conditions: {
+        // Route 53 gives these names in lowercase, without the final dot.
+        'ForAllValues:StringLike': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [`*.${props.domain.toLowerCase()}`] },
+        'ForAllValues:StringEquals': {
+          'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'AAAA'],
+          'route53:ChangeResourceRecordSetsActions': ['UPSERT', 'DELETE'],
         },
-      }),
-      describe: new PolicyStatement({
-        sid: 'DescribeRouting',
-        actions: [
-          'elasticloadbalancing:DescribeRules',
-          'elasticloadbalancing:DescribeTags',
-          'elasticloadbalancing:DescribeTargetGroups',
-          'elasticloadbalancing:DescribeTargetHealth',
-        ],
-        resources: ['*'],
-      }),
-    };
-    for (const statement of Object.values(statements)) fn.addToRolePolicy(statement);
-    if (fn.role) {
-      acknowledgeWildcardResources(
-        fn.role,
-        statements.deleteRule,
-        'Rule ids are generated by ELB; the ARN pattern holds deletes to rules of this load balancer, the tag condition to those of this installation.',
-      );
-      acknowledgeWildcardResources(
-        fn.role,
-        statements.createTargetGroups,
-        `Target groups are created per tenant at run time; the ARN pattern holds them to names of this installation (${targetGroupPrefix(installation)}*), the tag condition to groups tagged with it.`,
-      );
-      acknowledgeWildcardResources(
-        fn.role,
-        statements.targetGroups,
-        `Target groups are created per tenant at run time; the ARN pattern holds the function to groups named ${targetGroupPrefix(installation)}*, the tag condition to those tagged with this installation.`,
-      );
-      acknowledgeWildcardResources(
-        fn.role,
-        statements.tagOnCreate,
-        'Tags only as part of creating a target group or a rule of this installation (elasticloadbalancing:CreateAction and aws:RequestTag conditions).',
-      );
-      acknowledgeWildcardResources(fn.role, statements.describe, 'ELBv2 Describe* actions are read-only and have no resource-level scope.');
-    }
-    addSettings(fn, { DORMOUSE_LISTENER_ARN: this.listener.listenerArn });
-  }
+      },
+    }),
+  );
+  fn.addToRolePolicy(new PolicyStatement({ sid: 'ReadTenantRecords', actions: ['route53:ListResourceRecordSets'], resources: [zone] }));
+  addSettings(fn, {
+    DORMOUSE_HOSTED_ZONE_ID: props.hostedZoneId,
+    DORMOUSE_SHARD_LOAD_BALANCERS: props.shards.map(
+      (shard) => `${shard.loadBalancer.loadBalancerDnsName}@${shard.loadBalancer.loadBalancerCanonicalHostedZoneId}`,
+    ),
+  });
 }

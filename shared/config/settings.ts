@@ -360,6 +360,26 @@ export const SETTINGS = {
     readBy: ['reconciler'],
     group: 'reconciler',
   },
+  DORMOUSE_HOSTED_ZONE_ID: {
+    parser: z.string().check(z.regex(/^Z[A-Z0-9]{1,31}$/, 'must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ')),
+    unset: 'required with more than one shard',
+    meaning: "the Route 53 zone of the tenants' domain, where each tenant gets its own alias record when there is more than one shard",
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
+  DORMOUSE_SHARD_LOAD_BALANCERS: {
+    parser: commaSeparated.check(
+      z.refine(
+        (items) => items.every((item) => /^[A-Za-z0-9.-]+@Z[A-Z0-9]{1,31}$/.test(item)),
+        'must be <dnsName>@<canonicalHostedZoneId> per shard, separated by commas',
+      ),
+    ),
+    unset: 'required with more than one shard',
+    meaning:
+      "comma-separated `<dnsName>@<canonicalHostedZoneId>` of each shard's load balancer, in shard order: what a tenant's record aliases, and the only targets a record may have",
+    readBy: ['reconciler'],
+    group: 'reconciler',
+  },
   DORMOUSE_HEALTH_CHECK_PATH: {
     parser: path,
     default: '/',

@@ -197,7 +197,7 @@ export class CloudRefusedError extends CloudError {
  */
 export class ForeignResourceError extends CloudRefusedError {
   constructor(
-    readonly kind: 'target group' | 'rule' | 'task' | 'access point' | 'task definition',
+    readonly kind: 'target group' | 'rule' | 'task' | 'access point' | 'task definition' | 'DNS record',
     readonly resource: string,
     readonly tenantId: string,
     readonly found: { tenantId: string | undefined; installation: string | undefined },

@@ -33,7 +33,7 @@ describe('reconcile over several routing shards', () => {
     expect(await world.store.routingSlotsByShard(3)).toEqual([2, 2, 2]);
     for (const [index, id] of ids.entries()) {
       expect(world.rulesOf(id).map((rule) => rule.shard)).toEqual([shards[index]]);
-      expect(world.dns.records.get(id)).toBe(shards[index]);
+      expect(world.dns.shardOf(id)).toBe(shards[index]);
       expect((await world.tenant(id)).status).toMatchObject({ phase: 'Running', dnsShard: shards[index] });
     }
     expect(world.ruleAtEnsure).toEqual([]);
@@ -66,7 +66,7 @@ describe('reconcile over several routing shards', () => {
     await world.setDesired('a', 'passivated');
     await world.converge(['a']);
     expect((await world.tenant('a')).status).toMatchObject({ phase: 'Passivated', shard: 0, dnsShard: 0, slot: false });
-    expect(world.dns.records.get('a')).toBe(0);
+    expect(world.dns.shardOf('a')).toBe(0);
     await world.signUp('c');
     await world.converge(['c']);
     expect((await world.tenant('c')).status.shard).toBe(0);
@@ -78,7 +78,7 @@ describe('reconcile over several routing shards', () => {
     // Assess
     expect((await world.tenant('a')).status).toMatchObject({ phase: 'Running', shard: 1, dnsShard: 1 });
     expect(world.rulesOf('a').map((rule) => rule.shard)).toEqual([1]);
-    expect(world.dns.records.get('a')).toBe(1);
+    expect(world.dns.shardOf('a')).toBe(1);
     expect(await world.store.routingSlotsByShard(2)).toEqual([1, 1]);
   });
 
@@ -88,7 +88,7 @@ describe('reconcile over several routing shards', () => {
     await world.converge(['a']);
     await world.setDesired('a', 'passivated');
     await world.converge(['a']);
-    expect(world.dns.records.get('a')).toBe(0);
+    expect(world.dns.shardOf('a')).toBe(0);
 
     await world.setDesired('a', 'deleted');
     await world.converge(['a']);

@@ -404,7 +404,7 @@ async function runScenario(
           cloud.rulesOf(id).map((rule) => rule.shard),
           `shard of ${id}'s rule`,
         ).toEqual([tenant.status.shard]);
-        expect(dns.records.get(id), `DNS record of ${id}`).toBe(tenant.status.shard);
+        expect(dns.shardOf(id), `DNS record of ${id}`).toBe(tenant.status.shard);
       }
       if (desired.get(id) === 'deleted') expect(dns.records.has(id), `DNS record of deleted ${id}`).toBe(false);
     }

@@ -49,6 +49,13 @@ import {
   type Tag,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CloudWatchClient, GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import {
+  ChangeResourceRecordSetsCommand,
+  ListResourceRecordSetsCommand,
+  Route53Client,
+  type Change,
+  type ResourceRecordSet,
+} from '@aws-sdk/client-route-53';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import type { EcsTaskShape } from '../../shared/adapters/aws/ecs-compute.js';
 import { INSTALLATION_TAG, TENANT_TAG, launchedAsFromTags } from '../../shared/adapters/common/names.js';
@@ -74,6 +81,11 @@ import type { LaunchedAs } from '../../shared/domain/tenant.js';
  * as EFS does; a deleted access point's token is forgotten); ECS task definitions by family and
  * revision, the installation's own (BASE_TASK_DEFINITION) registered from the start; and the
  * data cleaner function (CLEANER_FUNCTION), which records whose files it deleted.
+ *
+ * DNS: one Route 53 hosted zone (HOSTED_ZONE_ID) whose record sets ChangeResourceRecordSets
+ * changes as Route 53 does, a request whole or not at all (InvalidChangeBatch: CREATE of a record
+ * that exists, DELETE with values other than the current ones, one record twice in a request, more
+ * than 1 000 changes), and ListResourceRecordSets lists from a name and type onwards.
  *
  * Not modelled: Spot capacity shortages, ENI or vCPU quotas, eventual consistency of ECS reads,
  * ListTasks pagination (a tenant has one or two tasks), the files themselves, access point and
@@ -106,6 +118,9 @@ function loadBalancerOf(listenerArn: string): string {
 export const BASE_TASK_DEFINITION = `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/dormouse-tenant:1`;
 export const FILE_SYSTEM_ID = 'fs-0123456789abcdef0';
 export const CLEANER_FUNCTION = 'dormouse-data-cleaner';
+/** The zone of the tenants' domain, and the canonical zone of the region's load balancers. */
+export const HOSTED_ZONE_ID = 'Z0123456789TENANTS';
+export const ELB_HOSTED_ZONE_ID = 'Z35SXDOTRQ7X7K';
 /** A page of DescribeAccessPoints, ListTaskDefinitions and ListTaskDefinitionFamilies when the caller names no size. */
 const DEFAULT_PAGE = 100;
 
@@ -250,6 +265,16 @@ function toRule(rule: WorldRule): Rule {
   };
 }
 
+/** A record set as Route 53 lists it back: an ELB alias's DNS name with `dualstack.` before it and the final dot. */
+function route53Listed(set: ResourceRecordSet): ResourceRecordSet {
+  const copy = structuredClone(set);
+  if (copy.AliasTarget?.DNSName) {
+    const name = copy.AliasTarget.DNSName.toLowerCase().replace(/\.?$/, '.');
+    copy.AliasTarget.DNSName = name.startsWith('dualstack.') ? name : `dualstack.${name}`;
+  }
+  return copy;
+}
+
 /** An error shaped as the SDK throws a service exception: matched by name, with HTTP metadata. */
 function awsError(name: string, message: string): Error {
   return Object.assign(new Error(message), {
@@ -266,6 +291,10 @@ export class AwsModel {
   readonly cloudWatchClient = new CloudWatchClient({ region: REGION, credentials: CREDENTIALS });
   readonly efsClient = new EFSClient({ region: REGION, credentials: CREDENTIALS });
   readonly lambdaClient = new LambdaClient({ region: REGION, credentials: CREDENTIALS });
+  readonly route53Client = new Route53Client({ region: REGION, credentials: CREDENTIALS });
+  private readonly route53: AwsStub<any, any, any>;
+  /** The hosted zone's record sets, by `<name> <type>`. */
+  private readonly recordSets = new Map<string, ResourceRecordSet>();
   private readonly ecs: AwsStub<any, any, any>;
   private readonly efs: AwsStub<any, any, any>;
   private readonly lambda: AwsStub<any, any, any>;
@@ -321,6 +350,8 @@ export class AwsModel {
     this.cloudWatch = mockClient(this.cloudWatchClient);
     this.efs = mockClient(this.efsClient);
     this.lambda = mockClient(this.lambdaClient);
+    this.route53 = mockClient(this.route53Client);
+    this.wireRoute53();
     this.wireEcs();
     this.wireTaskDefinitions();
     this.wireEfs();
@@ -337,7 +368,7 @@ export class AwsModel {
   /** AWS API calls made since the last reset, by operation, from the mocks' call histories. */
   callCounts(): Record<string, number> {
     const counts: Record<string, number> = {};
-    for (const stub of [this.ecs, this.elb, this.events, this.efs, this.lambda]) {
+    for (const stub of [this.ecs, this.elb, this.events, this.efs, this.lambda, this.route53]) {
       for (const call of stub.calls()) {
         const name = (call.args[0] as object).constructor.name.replace(/Command$/, '');
         counts[name] = (counts[name] ?? 0) + 1;
@@ -347,12 +378,20 @@ export class AwsModel {
   }
 
   resetHistory(): void {
-    for (const stub of [this.ecs, this.elb, this.events, this.efs, this.lambda]) stub.resetHistory();
+    for (const stub of [this.ecs, this.elb, this.events, this.efs, this.lambda, this.route53]) stub.resetHistory();
   }
 
   restore(): void {
-    for (const stub of [this.ecs, this.elb, this.events, this.cloudWatch, this.efs, this.lambda]) stub.restore();
-    for (const client of [this.ecsClient, this.elbClient, this.eventsClient, this.cloudWatchClient, this.efsClient, this.lambdaClient]) {
+    for (const stub of [this.ecs, this.elb, this.events, this.cloudWatch, this.efs, this.lambda, this.route53]) stub.restore();
+    for (const client of [
+      this.ecsClient,
+      this.elbClient,
+      this.eventsClient,
+      this.cloudWatchClient,
+      this.efsClient,
+      this.lambdaClient,
+      this.route53Client,
+    ]) {
       client.destroy();
     }
   }
@@ -1005,6 +1044,64 @@ export class AwsModel {
       this.priorities.get(rule.listenerArn)?.delete(rule.priority);
       this.sortedRules.delete(rule.listenerArn);
       return {};
+    });
+  }
+
+  /** The hosted zone's record sets of `name` (fully qualified, with the final dot), by type. */
+  recordSetsNamed(name: string): ResourceRecordSet[] {
+    return [...this.recordSets.values()].filter((set) => set.Name === name);
+  }
+
+  /** Every record set in the hosted zone. */
+  allRecordSets(): ResourceRecordSet[] {
+    return [...this.recordSets.values()];
+  }
+
+  /** A record set made outside Dormouse (by hand, or by another installation sharing the zone). */
+  plantRecordSet(set: ResourceRecordSet): void {
+    this.recordSets.set(`${set.Name} ${set.Type}`, structuredClone(set));
+  }
+
+  private wireRoute53(): void {
+    const sorted = () => [...this.recordSets.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    this.route53
+      .on(ListResourceRecordSetsCommand)
+      .callsFake((input: { HostedZoneId?: string; StartRecordName?: string; StartRecordType?: string; MaxItems?: number }) => {
+        this.admit('ListResourceRecordSets');
+        if (input.HostedZoneId !== HOSTED_ZONE_ID)
+          throw awsError('NoSuchHostedZone', `No hosted zone found with ID: ${input.HostedZoneId}`);
+        const from = `${input.StartRecordName ?? ''} ${input.StartRecordType ?? ''}`;
+        const rest = sorted().filter(([key]) => key >= from);
+        const page = rest.slice(0, input.MaxItems ?? 300).map(([, set]) => structuredClone(set));
+        const next = rest[input.MaxItems ?? 300]?.[1];
+        return {
+          ResourceRecordSets: page,
+          IsTruncated: next !== undefined,
+          MaxItems: input.MaxItems ?? 300,
+          ...(next ? { NextRecordName: next.Name, NextRecordType: next.Type } : {}),
+        };
+      });
+    this.route53.on(ChangeResourceRecordSetsCommand).callsFake((input: { HostedZoneId?: string; ChangeBatch?: { Changes?: Change[] } }) => {
+      this.admit('ChangeResourceRecordSets');
+      if (input.HostedZoneId !== HOSTED_ZONE_ID) throw awsError('NoSuchHostedZone', `No hosted zone found with ID: ${input.HostedZoneId}`);
+      const changes = input.ChangeBatch?.Changes ?? [];
+      const invalid = (message: string) => awsError('InvalidChangeBatch', message);
+      if (changes.length === 0 || changes.length > 1000) throw invalid('A request holds 1 to 1000 changes');
+      const keys = changes.map((change) => `${change.ResourceRecordSet?.Name} ${change.ResourceRecordSet?.Type}`);
+      if (new Set(keys).size !== keys.length) throw invalid('Duplicate Resource Record in a change batch');
+      changes.forEach((change, i) => {
+        const current = this.recordSets.get(keys[i]!);
+        if (change.Action === 'CREATE' && current) throw invalid(`Tried to create resource record set ${keys[i]} but it already exists`);
+        if (change.Action === 'DELETE' && JSON.stringify(current) !== JSON.stringify(change.ResourceRecordSet)) {
+          throw invalid(`Tried to delete resource record set ${keys[i]} but it was not found or its values did not match`);
+        }
+      });
+      // Applied whole, once every change is valid.
+      changes.forEach((change, i) => {
+        if (change.Action === 'DELETE') this.recordSets.delete(keys[i]!);
+        else this.recordSets.set(keys[i]!, route53Listed(change.ResourceRecordSet!));
+      });
+      return { ChangeInfo: { Id: `/change/C${++this.sequence}`, Status: 'PENDING', SubmittedAt: new Date(this.options.now()) } };
     });
   }
 

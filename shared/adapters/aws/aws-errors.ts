@@ -35,6 +35,8 @@ const OPERATIONS: Readonly<Record<string, { doing: string; call: string }>> = {
   exportData: { doing: 'export the tenant’s data', call: 'Invoke (data function)' },
   uploadLink: { doing: 'sign an upload link', call: 'PutObject (presigned)' },
   restoreData: { doing: 'restore the tenant’s data', call: 'HeadObject/Invoke (data function)' },
+  ensureRecord: { doing: 'point the tenant’s DNS record at its load balancer', call: 'ListResourceRecordSets/ChangeResourceRecordSets' },
+  removeRecord: { doing: 'remove the tenant’s DNS record', call: 'ListResourceRecordSets/ChangeResourceRecordSets' },
 };
 
 /** IAM, or credentials that are not accepted: only a change of policy or role helps. */
@@ -70,6 +72,10 @@ const INVALID = new Set([
   'ResourceNotFoundException',
   'InvalidRequestContentException',
   'RequestTooLargeException',
+  // Route 53: the zone is missing, or a change it cannot apply.
+  'NoSuchHostedZone',
+  'InvalidChangeBatch',
+  'InvalidInput',
 ]);
 
 const TRANSIENT_NAME =

@@ -5,6 +5,7 @@ import type { EFSClient } from '@aws-sdk/client-efs';
 import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import type { Route53Client } from '@aws-sdk/client-route-53';
 import { documentClientFor, DynamoDbTenantStore } from '../dynamodb-tenant-store.js';
 
 /**
@@ -25,6 +26,7 @@ export interface AwsClients {
   eventBridgeClient?: EventBridgeClient;
   efsClient?: EFSClient;
   lambdaClient?: LambdaClient;
+  route53Client?: Route53Client;
 }
 
 export function tenantStore(tableName: string, dynamoClient = new DynamoDBClient({})): DynamoDbTenantStore {

@@ -2,23 +2,28 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { EFSClient } from '@aws-sdk/client-efs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { Route53Client } from '@aws-sdk/client-route-53';
 import type { ReconcilerConfig } from '../../../config.js';
 import { reconcileSettings } from '../../../config/reconcile-settings.js';
 import type { ReconcileDeps } from '../../../app/reconcile.js';
 import { systemClock } from '../../../ports/clock.js';
+import type { Dns } from '../../../ports/dns.js';
 import type { Storage, StorageInventory } from '../../../ports/storage.js';
 import { translatingAwsErrors } from '../aws-errors.js';
 import { EcsCompute } from '../ecs-compute.js';
 import { EfsStorage } from '../efs-storage.js';
 import { ElbRouting } from '../elb-routing.js';
+import { Route53Dns } from '../route53-dns.js';
 import { tenantStore, type AwsClients } from './clients.js';
 
 /** The reconciler's adapters, at the wider types the sweep also uses them at. */
 export function reconcilerAdapters(config: ReconcilerConfig, clients: AwsClients) {
   const ecsClient = clients.ecsClient ?? new ECSClient({});
   const storage = efsStorageFor(config, { ...clients, ecsClient });
+  const dns = route53DnsFor(config, clients);
   return {
     ...(storage ? { storage } : {}),
+    ...(dns ? { dns } : {}),
     store: tenantStore(config.tenantTable, clients.dynamoClient),
     compute: translatingAwsErrors(new EcsCompute({ ...config.ecs, installation: config.installation, client: ecsClient })),
     routing: translatingAwsErrors(
@@ -30,6 +35,12 @@ export function reconcilerAdapters(config: ReconcilerConfig, clients: AwsClients
       }),
     ),
   };
+}
+
+/** Each tenant's own record in Route 53 when the installation has more than one shard, else undefined (the wildcard record serves). */
+function route53DnsFor(config: ReconcilerConfig, clients: AwsClients): Dns | undefined {
+  if (!config.dns) return undefined;
+  return translatingAwsErrors(new Route53Dns({ ...config.dns, client: clients.route53Client ?? new Route53Client({}) }));
 }
 
 /** The tenants' data on EFS when the installation has a data path, else undefined (stateless). */

@@ -19,12 +19,13 @@ export function sweepDeps(
   clients: AwsClients = {},
   logger?: ReconcileDeps['logger'],
 ): SweepDeps {
-  const { store, compute, routing, storage } = reconcilerAdapters(config, clients);
+  const { store, compute, routing, storage, dns } = reconcilerAdapters(config, clients);
   const reconcileDeps: ReconcileDeps = {
     store,
     compute,
     routing,
     ...(storage ? { storage } : {}),
+    ...(dns ? { dns } : {}),
     clock: systemClock,
     settings: reconcileSettings(config),
     ...(logger ? { logger } : {}),
