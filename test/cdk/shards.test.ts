@@ -32,6 +32,15 @@ describe('dormouse.shards: 3', () => {
   }, 120_000);
   afterAll(() => synth?.cleanup());
 
+  it("lets the functions that place tenants (reconcile, sweep, wake) read every shard's slot counter in one BatchGetItem", () => {
+    for (const service of ['dormouse-reconcile', 'dormouse-sweep', 'dormouse-wake']) {
+      const actions = functionStatements(synth.template, functionId(synth.template, service)).flatMap((statement) =>
+        asArray(statement.Action as string | string[]),
+      );
+      expect(actions, service).toContain('dynamodb:BatchGetItem');
+    }
+  });
+
   it('makes three load balancers, each with an HTTPS listener on the wildcard certificate', () => {
     const albs = resourcesOf(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
     expect(Object.keys(albs)).toHaveLength(3);
