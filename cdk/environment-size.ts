@@ -33,6 +33,17 @@ const LOAD_BALANCER_ATTRIBUTES: Record<string, number> = {
 };
 
 /**
+ * Parts of an attribute picked with Fn::Select over Fn::Split, counted at their longest: a
+ * listener ARN's fifth `/`-separated part is its id, 16 hex digits; a load balancer DNS name's
+ * first label, `[internal-]<name>-<number>`, is at most a DNS label's 63 characters. Any other
+ * part counts as the whole it was taken from.
+ */
+const SPLIT_PARTS: Record<string, number> = {
+  'AWS::ElasticLoadBalancingV2::Listener Ref / 4': 16,
+  'AWS::ElasticLoadBalancingV2::LoadBalancer DNSName . 0': 63,
+};
+
+/**
  * The size of a function's environment as Lambda's API carries it, the variables as one JSON
  * object (so quotes in a value count twice, escaped): the stricter of the ways to read "4 KB in
  * all". Values CloudFormation fills in count as DEPLOY_TIME_ID_SIZE (ids) or DEPLOY_TIME_VALUE_SIZE (names, ARNs).
@@ -59,7 +70,20 @@ export function environmentSize(fn: LambdaFunction): { total: number; byName: Re
 function estimatedLength(value: unknown, types: ReadonlyMap<string, string>): number {
   if (typeof value === 'string') return Buffer.byteLength(JSON.stringify(value)) - 2;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value).length;
-  const intrinsic = (value ?? {}) as { 'Fn::Join'?: [string, unknown[]]; Ref?: string; 'Fn::GetAtt'?: [string, string] };
+  const intrinsic = (value ?? {}) as {
+    'Fn::Join'?: [string, unknown[]];
+    'Fn::Select'?: [number | string, { 'Fn::Split'?: [string, unknown] }];
+    Ref?: string;
+    'Fn::GetAtt'?: [string, string];
+  };
+  const [index, list] = intrinsic['Fn::Select'] ?? [];
+  const split = list?.['Fn::Split'];
+  if (split) {
+    const [delimiter, whole] = split;
+    const source = whole as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
+    const [logicalId, attribute] = source.Ref ? [source.Ref, 'Ref'] : (source['Fn::GetAtt'] ?? []);
+    return SPLIT_PARTS[`${types.get(logicalId ?? '')} ${attribute} ${delimiter} ${index}`] ?? estimatedLength(whole, types);
+  }
   if (intrinsic['Fn::Join']) {
     const [delimiter, parts] = intrinsic['Fn::Join'];
     const sizes = parts.map((part) => estimatedLength(part, types));

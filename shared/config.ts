@@ -165,26 +165,74 @@ export function loadShardDns(parsed: {
 }): ShardDnsConfig | undefined {
   const shards = parsed.DORMOUSE_SHARDS;
   if (shards <= 1) return undefined;
-  const loadBalancers = parsed.DORMOUSE_SHARD_LOAD_BALANCERS ?? [];
+  const entries = parsed.DORMOUSE_SHARD_LOAD_BALANCERS ?? [];
+  const first = SHARD_LOAD_BALANCER.exec(entries[0] ?? '');
   const problems = [
     ...(parsed.DORMOUSE_HOSTED_ZONE_ID
       ? []
       : [`DORMOUSE_HOSTED_ZONE_ID: is required with ${shards} shards (each tenant gets its own record)`]),
-    ...(loadBalancers.length === shards
+    ...(entries.length === shards
       ? []
       : [
-          `DORMOUSE_SHARD_LOAD_BALANCERS: lists ${loadBalancers.length} load balancers for ${shards} shards (DORMOUSE_SHARDS); one per shard, in shard order`,
+          `DORMOUSE_SHARD_LOAD_BALANCERS: lists ${entries.length} load balancers for ${shards} shards (DORMOUSE_SHARDS); one per shard, in shard order`,
+        ]),
+    ...(entries.length === 0 || (first?.[2] && first[3])
+      ? []
+      : [
+          `DORMOUSE_SHARD_LOAD_BALANCERS: must be <dnsName>@<canonicalHostedZoneId> per shard; the first entry (${entries[0]}) needs both in full, the others may leave out what they share with it`,
         ]),
   ];
   if (problems.length > 0) throw new ConfigError(problems);
+  const [, , firstSuffix, firstZone] = first!;
   return {
     hostedZoneId: parsed.DORMOUSE_HOSTED_ZONE_ID!,
     domain: parsed.DORMOUSE_BASE_URL.hostname,
-    loadBalancers: loadBalancers.map((item) => {
-      const [dnsName, hostedZoneId] = item.split('@') as [string, string];
-      return { dnsName, hostedZoneId };
+    loadBalancers: entries.map((entry) => {
+      const [, label, suffix, zone] = SHARD_LOAD_BALANCER.exec(entry)!;
+      return { dnsName: `${label}${suffix ?? firstSuffix}`, hostedZoneId: zone ?? firstZone! };
     }),
   };
+}
+
+/**
+ * A shard's load balancer, `<label><.suffix>@<zone>`. Every load balancer of a region has the
+ * same canonical hosted zone and DNS names that differ only in their first label
+ * (`<name>-<number>.<region>.elb.amazonaws.com`): an entry after the first may be its label
+ * alone, completed with the first's suffix and zone, which keeps the setting within Lambda's
+ * 4 KB with many shards.
+ */
+const SHARD_LOAD_BALANCER = /^([A-Za-z0-9-]+)(\.[A-Za-z0-9.-]+)?(?:@(Z[A-Z0-9]{1,31}))?$/;
+
+/** `arn:<partition>:elasticloadbalancing:<region>:<account>:listener/`, then `app/<name>/<id>/<listener-id>`. */
+const LISTENER_ARN = /^(arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener\/)(app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+\/[0-9a-f]+)$/;
+const LISTENER_END = /^app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+\/[0-9a-f]+$/;
+
+/**
+ * The listener ARNs of `DORMOUSE_LISTENER_ARN`, in full. A shard's differs from the first only in
+ * its end, `app/<name>/<id>/<listener-id>`, so an entry after the first may be just that: it is
+ * completed with the first's `arn:…:listener/`, which keeps the setting within Lambda's 4 KB
+ * with many shards. An entry that is neither stops start-up, named.
+ */
+export function readListenerArns(entries: readonly string[], shards: number): string[] {
+  requireOnePerShard('DORMOUSE_LISTENER_ARN', entries, shards);
+  const prefix = LISTENER_ARN.exec(entries[0] ?? '')?.[1];
+  const arns = entries.map((entry) => (prefix && LISTENER_END.test(entry) ? `${prefix}${entry}` : entry));
+  const problems = arns.flatMap((arn, index) =>
+    LISTENER_ARN.test(arn)
+      ? []
+      : [
+          `DORMOUSE_LISTENER_ARN: entry ${index + 1} (${entries[index]}) must be a listener ARN ` +
+            'arn:aws:elasticloadbalancing:<region>:<account>:listener/app/<name>/<id>/<listener-id>' +
+            (index > 0 ? ', or after a whole first one, its end app/<name>/<id>/<listener-id>' : ''),
+        ],
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return arns;
+}
+
+/** `app/<name>/<id>` of a listener ARN `…:listener/app/<name>/<id>/<listener-id>`: its load balancer's CloudWatch dimension. */
+function loadBalancerFullName(listenerArn: string): string {
+  return LISTENER_ARN.exec(listenerArn)![2]!.split('/').slice(0, 3).join('/');
 }
 
 export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
@@ -193,7 +241,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
   const missing = dataPath ? (['DORMOUSE_FILE_SYSTEM_ID', 'DORMOUSE_DATA_FUNCTION'] as const).filter((name) => !parsed[name]) : [];
   if (missing.length > 0) throw new ConfigError(missing.map((name) => `${name}: is required when DORMOUSE_DATA_PATH is set`));
   const plans = loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000);
-  requireOnePerShard('DORMOUSE_LISTENER_ARN', parsed.DORMOUSE_LISTENER_ARN, parsed.DORMOUSE_SHARDS);
+  const listenerArns = readListenerArns(parsed.DORMOUSE_LISTENER_ARN, parsed.DORMOUSE_SHARDS);
   const dns = loadShardDns(parsed);
   return {
     ...(dns ? { dns } : {}),
@@ -210,7 +258,7 @@ export function loadReconcilerConfig(env: Env = process.env): ReconcilerConfig {
       assignPublicIp: parsed.DORMOUSE_ASSIGN_PUBLIC_IP,
     },
     elb: {
-      listenerArns: parsed.DORMOUSE_LISTENER_ARN,
+      listenerArns,
       vpcId: parsed.DORMOUSE_VPC_ID,
       port: parsed.DORMOUSE_CONTAINER_PORT,
       healthCheckPath: parsed.DORMOUSE_HEALTH_CHECK_PATH,
@@ -274,7 +322,10 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
 
 /** The sweep's own settings; it also reads the reconciler's configuration to reconcile tenants. */
 export interface SweepConfig {
-  /** `app/<name>/<id>` per shard, in shard order: the LoadBalancer dimension of each ALB's CloudWatch metrics. */
+  /**
+   * `app/<name>/<id>` per shard, in shard order: the LoadBalancer dimension of each ALB's
+   * CloudWatch metrics, read off the shard's listener ARN (`DORMOUSE_LISTENER_ARN`).
+   */
   loadBalancerFullNames: string[];
   idleMs: number;
   minRunMs: number;
@@ -290,9 +341,8 @@ export interface SweepConfig {
 
 export function loadSweepConfig(env: Env = process.env): SweepConfig {
   const parsed = readSettings('sweep', env);
-  requireOnePerShard('DORMOUSE_LOAD_BALANCER_FULL_NAME', parsed.DORMOUSE_LOAD_BALANCER_FULL_NAME, parsed.DORMOUSE_SHARDS);
   return {
-    loadBalancerFullNames: parsed.DORMOUSE_LOAD_BALANCER_FULL_NAME,
+    loadBalancerFullNames: readListenerArns(parsed.DORMOUSE_LISTENER_ARN, parsed.DORMOUSE_SHARDS).map(loadBalancerFullName),
     idleMs: parsed.DORMOUSE_IDLE_MINUTES * 60_000,
     minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
     expiringNoticeMs: parsed.DORMOUSE_EXPIRING_NOTICE_HOURS * 3_600_000,

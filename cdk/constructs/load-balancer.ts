@@ -1,4 +1,4 @@
-import { Annotations, ArnFormat, Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Duration, Fn, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { SubnetType, type IVpc } from 'aws-cdk-lib/aws-ec2';
 import {
   ApplicationListener,
@@ -221,8 +221,8 @@ export class LoadBalancer extends Construct {
 }
 
 /**
- * Lets `fn` read tenant traffic from the load balancers' CloudWatch metrics, and tells it the
- * metrics' LoadBalancer dimension of each, in shard order.
+ * Lets `fn` read tenant traffic from the load balancers' CloudWatch metrics. It reads their
+ * LoadBalancer dimension, `app/<name>/<id>`, off the listener ARNs that bindRouting tells it.
  */
 export function bindActivity(fn: LambdaFunction, shards: readonly LoadBalancer[]): void {
   const readMetrics = new PolicyStatement({
@@ -238,7 +238,6 @@ export function bindActivity(fn: LambdaFunction, shards: readonly LoadBalancer[]
       'cloudwatch:GetMetricData is read-only and IAM offers no resource-level scope or condition key for it, so it can only be granted on "*".',
     );
   }
-  addSettings(fn, { DORMOUSE_LOAD_BALANCER_FULL_NAME: shards.map((shard) => shard.fullName) });
 }
 
 /**
@@ -330,7 +329,13 @@ export function bindRouting(fn: LambdaFunction, installation: string, shards: re
     );
     acknowledgeWildcardResources(fn.role, statements.describe, 'ELBv2 Describe* actions are read-only and have no resource-level scope.');
   }
-  addSettings(fn, { DORMOUSE_LISTENER_ARN: shards.map((shard) => shard.listener.listenerArn) });
+  // The first listener's ARN in full, the others' only as their end: the loader completes them
+  // with the first's start (Lambda holds the whole environment to 4 KB).
+  addSettings(fn, {
+    DORMOUSE_LISTENER_ARN: shards.map((shard, index) =>
+      index === 0 ? shard.listener.listenerArn : Fn.join('/', [shard.fullName, Fn.select(4, Fn.split('/', shard.listener.listenerArn))]),
+    ),
+  });
 }
 
 /** Where tenants' own records go when there are several shards. */
@@ -378,8 +383,13 @@ export function bindTenantRecords(fn: LambdaFunction, props: TenantRecordsProps)
   fn.addToRolePolicy(new PolicyStatement({ sid: 'ReadTenantRecords', actions: ['route53:ListResourceRecordSets'], resources: [zone] }));
   addSettings(fn, {
     DORMOUSE_HOSTED_ZONE_ID: props.hostedZoneId,
-    DORMOUSE_SHARD_LOAD_BALANCERS: props.shards.map(
-      (shard) => `${shard.loadBalancer.loadBalancerDnsName}@${shard.loadBalancer.loadBalancerCanonicalHostedZoneId}`,
+    // The first in full; the others' DNS names differ only in their first label and their zone
+    // is the region's, the same for all: the loader completes them from the first (Lambda holds
+    // the whole environment to 4 KB).
+    DORMOUSE_SHARD_LOAD_BALANCERS: props.shards.map(({ loadBalancer }, index) =>
+      index === 0
+        ? `${loadBalancer.loadBalancerDnsName}@${loadBalancer.loadBalancerCanonicalHostedZoneId}`
+        : Fn.select(0, Fn.split('.', loadBalancer.loadBalancerDnsName)),
     ),
   });
 }

@@ -356,8 +356,9 @@ export const SETTINGS = {
   },
   DORMOUSE_LISTENER_ARN: {
     parser: commaList,
-    meaning: 'where host rules go: one HTTPS listener ARN per shard, comma-separated in shard order (as many as `DORMOUSE_SHARDS`)',
-    readBy: ['reconciler'],
+    meaning:
+      "where host rules go: one HTTPS listener ARN per shard, comma-separated in shard order (as many as `DORMOUSE_SHARDS`); after the first, an entry may be the ARN's end `app/<name>/<id>/<listener-id>`, completed with the first's start. The sweep reads each load balancer's CloudWatch dimension `app/<name>/<id>` off it",
+    readBy: ['reconciler', 'sweep'],
     group: 'reconciler',
   },
   DORMOUSE_HOSTED_ZONE_ID: {
@@ -370,13 +371,13 @@ export const SETTINGS = {
   DORMOUSE_SHARD_LOAD_BALANCERS: {
     parser: commaSeparated.check(
       z.refine(
-        (items) => items.every((item) => /^[A-Za-z0-9.-]+@Z[A-Z0-9]{1,31}$/.test(item)),
-        'must be <dnsName>@<canonicalHostedZoneId> per shard, separated by commas',
+        (items) => items.every((item) => /^[A-Za-z0-9.-]+(@Z[A-Z0-9]{1,31})?$/.test(item)),
+        'must be <dnsName>@<canonicalHostedZoneId> per shard, separated by commas (after the first, without what they share with it)',
       ),
     ),
     unset: 'required with more than one shard',
     meaning:
-      "comma-separated `<dnsName>@<canonicalHostedZoneId>` of each shard's load balancer, in shard order: what a tenant's record aliases, and the only targets a record may have",
+      "comma-separated `<dnsName>@<canonicalHostedZoneId>` of each shard's load balancer, in shard order: what a tenant's record aliases, and the only targets a record may have. After the first, an entry may leave out the zone, and the DNS name after its first label: they are the first's",
     readBy: ['reconciler'],
     group: 'reconciler',
   },
@@ -478,17 +479,6 @@ export const SETTINGS = {
   },
 
   // ---- The sweep and the wake function --------------------------------------------------------
-  DORMOUSE_LOAD_BALANCER_FULL_NAME: {
-    parser: commaList.check(
-      z.refine(
-        (names) => names.every((name) => /^app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+$/.test(name)),
-        'must be ALB full names app/<name>/<id> (the end of their ARNs), comma-separated',
-      ),
-    ),
-    meaning: "sweep: `app/<name>/<id>`, the ALB's CloudWatch dimension; one per shard, comma-separated in shard order",
-    readBy: ['sweep'],
-    group: 'sweep',
-  },
   DORMOUSE_IDLE_MINUTES: {
     parser: positiveInt,
     default: '15',

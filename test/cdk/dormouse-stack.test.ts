@@ -1095,9 +1095,24 @@ describe('the functions', () => {
     const env = (service: string) =>
       Object.fromEntries(
         Object.entries(byId(functionId(synth.template, service)).Properties.Environment.Variables as Record<string, unknown>).map(
-          ([name, value]) => [name, name === 'DORMOUSE_FILE_SYSTEM_ID' ? fileSystemIdFor(value) : resolvePlausibly(value)],
+          ([name, value]) => [
+            name,
+            name === 'DORMOUSE_FILE_SYSTEM_ID'
+              ? fileSystemIdFor(value)
+              : name === 'DORMOUSE_LISTENER_ARN'
+                ? listenerArnFor(value)
+                : resolvePlausibly(value),
+          ],
         ),
       );
+    // A Ref to the HTTPS listener resolves to its ARN, which names its load balancer: checked to be that Ref, then stood in for.
+    const listenerArnFor = (value: unknown) => {
+      const [listenerId] = Object.entries(resourcesOf(synth.template, 'AWS::ElasticLoadBalancingV2::Listener')).find(
+        ([, listener]) => listener.Properties.Protocol === 'HTTPS',
+      )!;
+      expect(referencedId(value)).toBe(listenerId);
+      return `arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/${albId}/50dc6c495c0c9188/f2f7dc8efc522ab2`;
+    };
     // A Ref to the file system resolves to its id, fs-…: checked to be that Ref, then stood in for.
     const [fileSystemLogicalId] = onlyResource(synth.template, 'AWS::EFS::FileSystem');
     const fileSystemIdFor = (value: unknown) => {
@@ -1159,9 +1174,8 @@ describe('the functions', () => {
       plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
       warmLeadMs: 5 * 60_000,
     });
-    expect(byId(functionId(synth.template, 'dormouse-sweep')).Properties.Environment.Variables.DORMOUSE_LOAD_BALANCER_FULL_NAME).toEqual({
-      'Fn::GetAtt': [albId, 'LoadBalancerFullName'],
-    });
+    // The sweep reads the load balancer's CloudWatch dimension off the listener ARN, not from a setting of its own.
+    expect(env('dormouse-sweep').DORMOUSE_LOAD_BALANCER_FULL_NAME).toBeUndefined();
     expect(publisher.busName).toBe(onlyResource(synth.template, 'AWS::Events::EventBus')[0]);
     expect(env('dormouse-task-events').DORMOUSE_TABLE_NAME).toBe(env('dormouse-api').DORMOUSE_TABLE_NAME);
   });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DormouseConfigError, parseDormouseConfig } from '../../cdk/config.js';
 import { LAMBDA_ENVIRONMENT_LIMIT, environmentSize } from '../../cdk/environment-size.js';
+import { loadShardDns, loadSweepConfig, readListenerArns } from '../../shared/config.js';
 import {
   CERTIFICATE_ARN,
   PRODUCTION_CONFIG,
@@ -18,6 +19,55 @@ import {
 
 const ZONE_ID = PRODUCTION_CONFIG.hostedZoneId;
 const ZONE_ARN = `arn:aws:route53:::hostedzone/${ZONE_ID}`;
+
+/** What every load balancer of the region has as canonical hosted zone, in these stand-ins. */
+const ALB_ZONE_ID = 'Z35SXDOTRQ7X7K';
+
+/** A stand-in for what CloudFormation would make of a load balancer's id, 16 hex digits, unique per load balancer. */
+function albHex(synth: Synthesized, alb: string): string {
+  const index = Object.keys(resourcesOf(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer')).indexOf(alb);
+  return `${index}`.padStart(16, 'a');
+}
+const deployedFullName = (synth: Synthesized, alb: string) => `app/${alb.slice(0, 32)}/${albHex(synth, alb)}`;
+const deployedDnsName = (alb: string) => `${alb.slice(0, 32)}-1234567890.us-east-1.elb.amazonaws.com`;
+function deployedListenerArn(synth: Synthesized, alb: string): string {
+  return `arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/${deployedFullName(synth, alb)}/${albHex(synth, alb).replace(/a/g, 'f')}`;
+}
+
+/**
+ * A value as the function would see it once deployed: listener ARNs, load balancer names, DNS
+ * names and zones stood in for in their real form, Fn::Join, Fn::Split and Fn::Select evaluated.
+ */
+function deployed(synth: Synthesized, value: unknown): string {
+  if (typeof value === 'string') return value;
+  const intrinsic = value as {
+    Ref?: string;
+    'Fn::GetAtt'?: [string, string];
+    'Fn::Join'?: [string, unknown[]];
+    'Fn::Select'?: [number, { 'Fn::Split': [string, unknown] }];
+  };
+  if (intrinsic['Fn::Join']) return intrinsic['Fn::Join'][1].map((part) => deployed(synth, part)).join(intrinsic['Fn::Join'][0]);
+  if (intrinsic['Fn::Select']) {
+    const [
+      index,
+      {
+        'Fn::Split': [delimiter, whole],
+      },
+    ] = intrinsic['Fn::Select'];
+    return deployed(synth, whole).split(delimiter)[index]!;
+  }
+  if (intrinsic.Ref) {
+    const listener = resourcesOf(synth.template, 'AWS::ElasticLoadBalancingV2::Listener')[intrinsic.Ref]!;
+    return deployedListenerArn(synth, referencedId(listener.Properties.LoadBalancerArn)!);
+  }
+  const [alb, attribute] = intrinsic['Fn::GetAtt']!;
+  const attributes: Record<string, string> = {
+    LoadBalancerFullName: deployedFullName(synth, alb),
+    DNSName: deployedDnsName(alb),
+    CanonicalHostedZoneID: ALB_ZONE_ID,
+  };
+  return attributes[attribute]!;
+}
 
 function environmentOf(synth: Synthesized, service: string): Record<string, unknown> {
   const fn = synth.template.toJSON().Resources[functionId(synth.template, service)] as CfnResource;
@@ -91,24 +141,32 @@ describe('dormouse.shards: 3', () => {
 
   it('tells the reconciler and the sweep the shards, their listeners, load balancers and the zone, in shard order', () => {
     const albs = Object.keys(resourcesOf(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'));
-    const listeners = Object.entries(resourcesOf(synth.template, 'AWS::ElasticLoadBalancingV2::Listener'))
-      .filter(([, listener]) => listener.Properties.Protocol === 'HTTPS')
-      .map(([id, listener]) => [referencedId(listener.Properties.LoadBalancerArn), id]);
-    const listenerOf = Object.fromEntries(listeners);
     for (const service of ['dormouse-reconcile', 'dormouse-sweep']) {
       const env = environmentOf(synth, service);
       expect(env.DORMOUSE_SHARDS, service).toBe('3');
       expect(env.DORMOUSE_HOSTED_ZONE_ID, service).toBe(ZONE_ID);
-      // `<dnsName>@<canonicalHostedZoneId>` of each load balancer, which the stand-ins name by logical id.
-      const shardAlbs = resolveForTest(env.DORMOUSE_SHARD_LOAD_BALANCERS)
-        .split(',')
-        .map((item) => item.split('@')[0]!);
-      expect(shardAlbs, service).toHaveLength(3);
-      expect(resolveForTest(env.DORMOUSE_SHARD_LOAD_BALANCERS).split(','), service).toEqual(shardAlbs.map((alb) => `${alb}@${alb}`));
-      expect(resolveForTest(env.DORMOUSE_LISTENER_ARN).split(','), service).toEqual(shardAlbs.map((alb) => listenerOf[alb]));
-      expect([...shardAlbs].sort()).toEqual([...albs].sort());
+      // Each shard's listener and load balancer, once the loader has completed the shortened entries.
+      const listenerArns = readListenerArns(deployed(synth, env.DORMOUSE_LISTENER_ARN).split(','), 3);
+      const shardAlbs = listenerArns.map((arn) => arn.split('/')[2]!);
+      expect([...shardAlbs].sort(), service).toEqual([...albs].sort());
+      expect(listenerArns, service).toEqual(shardAlbs.map((alb) => deployedListenerArn(synth, alb)));
+      const dns = loadShardDns({
+        DORMOUSE_SHARDS: 3,
+        DORMOUSE_BASE_URL: new URL('https://trials.example.com'),
+        DORMOUSE_HOSTED_ZONE_ID: ZONE_ID,
+        DORMOUSE_SHARD_LOAD_BALANCERS: deployed(synth, env.DORMOUSE_SHARD_LOAD_BALANCERS).split(','),
+      });
+      expect(dns?.loadBalancers, service).toEqual(shardAlbs.map((alb) => ({ dnsName: deployedDnsName(alb), hostedZoneId: ALB_ZONE_ID })));
     }
-    expect(resolveForTest(environmentOf(synth, 'dormouse-sweep').DORMOUSE_LOAD_BALANCER_FULL_NAME).split(',')).toHaveLength(3);
+    // The sweep reads each shard's CloudWatch dimension off its listener ARN.
+    const sweep = environmentOf(synth, 'dormouse-sweep');
+    expect(sweep.DORMOUSE_LOAD_BALANCER_FULL_NAME).toBeUndefined();
+    const { loadBalancerFullNames } = loadSweepConfig({
+      DORMOUSE_SHARDS: '3',
+      DORMOUSE_LISTENER_ARN: deployed(synth, sweep.DORMOUSE_LISTENER_ARN),
+    });
+    const listenerArns = readListenerArns(deployed(synth, sweep.DORMOUSE_LISTENER_ARN).split(','), 3);
+    expect(loadBalancerFullNames).toEqual(listenerArns.map((arn) => deployedFullName(synth, arn.split('/')[2]!)));
     expect(environmentOf(synth, 'dormouse-wake').DORMOUSE_SHARDS).toBe('3');
   });
 
@@ -190,8 +248,8 @@ describe('dormouse.shards in the configuration', () => {
 });
 
 describe("dormouse.shards and Lambda's 4 KB environment", () => {
-  it('fits five shards with the example plans, each ARN counted at its longest', () => {
-    const synth = synthesize({ ...PRODUCTION_CONFIG, shards: 5 });
+  it('fits eleven shards with the example plans, each ARN and name counted at its longest', () => {
+    const synth = synthesize({ ...PRODUCTION_CONFIG, shards: 11 });
     try {
       const { reconcile, sweep } = synth.stack.controlPlane;
       expect(environmentSize(sweep).total).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT);
@@ -201,8 +259,8 @@ describe("dormouse.shards and Lambda's 4 KB environment", () => {
     }
   }, 120_000);
 
-  it('stops the synth at eleven, naming the shards among what to shorten', () => {
-    expect(() => synthesize({ ...PRODUCTION_CONFIG, shards: 11 })).toThrow(
+  it('stops the synth at twenty, naming the shards among what to shorten', () => {
+    expect(() => synthesize({ ...PRODUCTION_CONFIG, shards: 20 })).toThrow(
       /The Sweep function's environment would take about \d+ bytes, over Lambda's 4096 .*use fewer dormouse\.shards/s,
     );
   }, 120_000);

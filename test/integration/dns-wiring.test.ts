@@ -6,12 +6,14 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { reconcilerDeps } from '../../shared/adapters/aws/composition/reconcile.js';
 import { loadReconcilerConfig } from '../../shared/config.js';
 import { CloudRefusedError } from '../../shared/domain/errors.js';
-import { reconcilerEnv } from '../support/reconciler-env.js';
+import { TEST_LISTENER_ARN, reconcilerEnv } from '../support/reconciler-env.js';
 
 const route53 = mockClient(Route53Client);
 
 const SHARDS = {
   DORMOUSE_SHARDS: '2',
+  // One listener per shard; the second as the end of its ARN, as the CDK app writes it.
+  DORMOUSE_LISTENER_ARN: `${TEST_LISTENER_ARN},app/dormouse-1/60dc6c495c0c9188/a2f7dc8efc522ab2`,
   DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789TENANTS',
   DORMOUSE_SHARD_LOAD_BALANCERS: 'dorm-a-1.eu-west-1.elb.amazonaws.com@Z32O12XQLNTSW2,dorm-b-2.eu-west-1.elb.amazonaws.com@Z32O12XQLNTSW2',
 };

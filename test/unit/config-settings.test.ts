@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import { describe, expect, it } from 'vitest';
-import { loadEmbeddedConfig, loadReconcilerConfig, unknownSettings } from '../../shared/config.js';
+import { ConfigError, loadEmbeddedConfig, loadReconcilerConfig, unknownSettings } from '../../shared/config.js';
 import { RECONCILE_DEFAULTS, reconcileSettings } from '../../shared/config/reconcile-settings.js';
 import { configurationTables, withTables } from '../../shared/config/readme.js';
 import { SETTINGS, declaredDefault, readSettings, withLocalDefaults, type Setting } from '../../shared/config/settings.js';
@@ -83,10 +83,17 @@ describe('the configuration declaration', () => {
 
 describe('routing shards', () => {
   const second = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/dormouse-1/3/4';
+  // More than one shard gives every tenant a record of its own.
+  const dns = {
+    DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC',
+    DORMOUSE_SHARD_LOAD_BALANCERS: 'a-1.us-east-1.elb.amazonaws.com@Z35SXDOTRQ7X7K,b-2,c-3',
+  };
 
   it('reads one listener per shard, in shard order', () => {
     const config = loadReconcilerConfig({
       ...reconcilerEnv,
+      ...dns,
+      DORMOUSE_SHARD_LOAD_BALANCERS: 'a-1.us-east-1.elb.amazonaws.com@Z35SXDOTRQ7X7K,b-2',
       DORMOUSE_SHARDS: '2',
       DORMOUSE_LISTENER_ARN: `${reconcilerEnv.DORMOUSE_LISTENER_ARN},${second}`,
     });
@@ -94,6 +101,30 @@ describe('routing shards', () => {
     expect(config.shards).toBe(2);
     expect(config.elb.listenerArns).toEqual([reconcilerEnv.DORMOUSE_LISTENER_ARN, second]);
     expect(reconcileSettings(config).shards).toBe(2);
+  });
+
+  it("completes a listener given as its end with the first listener's start, and names an entry that is neither", () => {
+    const config = loadReconcilerConfig({
+      ...reconcilerEnv,
+      ...dns,
+      DORMOUSE_SHARDS: '3',
+      DORMOUSE_LISTENER_ARN: `${reconcilerEnv.DORMOUSE_LISTENER_ARN},app/dormouse-1/3/4,${second}`,
+    });
+    expect(config.elb.listenerArns).toEqual([reconcilerEnv.DORMOUSE_LISTENER_ARN, second, second]);
+
+    expect(() =>
+      loadReconcilerConfig({
+        ...reconcilerEnv,
+        DORMOUSE_SHARDS: '3',
+        DORMOUSE_LISTENER_ARN: 'app/dormouse/1/2,app/dormouse-1/3/4,dormouse-2/5/6',
+      }),
+    ).toThrow(
+      new ConfigError([
+        'DORMOUSE_LISTENER_ARN: entry 1 (app/dormouse/1/2) must be a listener ARN arn:aws:elasticloadbalancing:<region>:<account>:listener/app/<name>/<id>/<listener-id>',
+        'DORMOUSE_LISTENER_ARN: entry 2 (app/dormouse-1/3/4) must be a listener ARN arn:aws:elasticloadbalancing:<region>:<account>:listener/app/<name>/<id>/<listener-id>, or after a whole first one, its end app/<name>/<id>/<listener-id>',
+        'DORMOUSE_LISTENER_ARN: entry 3 (dormouse-2/5/6) must be a listener ARN arn:aws:elasticloadbalancing:<region>:<account>:listener/app/<name>/<id>/<listener-id>, or after a whole first one, its end app/<name>/<id>/<listener-id>',
+      ]),
+    );
   });
 
   it('stops start-up when the listeners and DORMOUSE_SHARDS disagree, and past 20 shards', () => {

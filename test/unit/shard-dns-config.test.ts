@@ -39,6 +39,20 @@ describe("the shards' DNS settings", () => {
     });
   });
 
+  it("complete a load balancer given as its first label, or without its zone, with the first's", () => {
+    expect(
+      shardDns({
+        DORMOUSE_SHARDS: '3',
+        DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC',
+        DORMOUSE_SHARD_LOAD_BALANCERS: 'a-1.us-east-1.elb.amazonaws.com@Z35SXDOTRQ7X7K,b-2,c-3.us-east-1.elb.amazonaws.com',
+      })?.loadBalancers,
+    ).toStrictEqual([
+      { dnsName: 'a-1.us-east-1.elb.amazonaws.com', hostedZoneId: 'Z35SXDOTRQ7X7K' },
+      { dnsName: 'b-2.us-east-1.elb.amazonaws.com', hostedZoneId: 'Z35SXDOTRQ7X7K' },
+      { dnsName: 'c-3.us-east-1.elb.amazonaws.com', hostedZoneId: 'Z35SXDOTRQ7X7K' },
+    ]);
+  });
+
   it('stop start-up with more than one shard and no zone, or a load balancer count that is not the shard count', () => {
     expect(() => shardDns({ DORMOUSE_SHARDS: '3', DORMOUSE_SHARD_LOAD_BALANCERS: 'a.elb.amazonaws.com@Z35SXDOTRQ7X7K' })).toThrow(
       new ConfigError([
@@ -48,9 +62,18 @@ describe("the shards' DNS settings", () => {
     );
   });
 
-  it('refuse a load balancer that is not <dnsName>@<canonicalHostedZoneId>', () => {
-    expect(() => shardDns({ DORMOUSE_SHARDS: '2', DORMOUSE_SHARD_LOAD_BALANCERS: 'a.elb.amazonaws.com,b.elb.amazonaws.com' })).toThrow(
+  it('refuse a load balancer that is not <dnsName>@<canonicalHostedZoneId>, and a first one without both in full', () => {
+    expect(() => shardDns({ DORMOUSE_SHARDS: '2', DORMOUSE_SHARD_LOAD_BALANCERS: 'a.elb.amazonaws.com@zone,b' })).toThrow(
       /DORMOUSE_SHARD_LOAD_BALANCERS: must be <dnsName>@<canonicalHostedZoneId> per shard/,
     );
+    for (const first of ['a.elb.amazonaws.com', 'a@Z35SXDOTRQ7X7K']) {
+      expect(() =>
+        shardDns({ DORMOUSE_SHARDS: '2', DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC', DORMOUSE_SHARD_LOAD_BALANCERS: `${first},b` }),
+      ).toThrow(
+        new ConfigError([
+          `DORMOUSE_SHARD_LOAD_BALANCERS: must be <dnsName>@<canonicalHostedZoneId> per shard; the first entry (${first}) needs both in full, the others may leave out what they share with it`,
+        ]),
+      );
+    }
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadSweepConfig } from '../../shared/config.js';
 
-const valid = { DORMOUSE_LOAD_BALANCER_FULL_NAME: 'app/dormouse/50dc6c495c0c9188' };
+const LISTENER = 'arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2';
+const valid = { DORMOUSE_LISTENER_ARN: LISTENER };
 
 describe('loadSweepConfig', () => {
   it('applies the documented defaults', () => {
@@ -50,7 +51,7 @@ describe('loadSweepConfig', () => {
       });
 
     expect(load).toThrow(ConfigError);
-    expect(load).toThrow(/DORMOUSE_LOAD_BALANCER_FULL_NAME/);
+    expect(load).toThrow(/DORMOUSE_LISTENER_ARN/);
     expect(load).toThrow(/DORMOUSE_IDLE_MINUTES/);
     expect(load).toThrow(/DORMOUSE_SWEEP_PAGE_SIZE/);
     expect(load).toThrow(/DORMOUSE_SWEEP_BUDGET_SECONDS: must leave room/);
@@ -58,21 +59,23 @@ describe('loadSweepConfig', () => {
 
   it.each([
     'arn:aws:elasticloadbalancing:eu-west-1:111122223333:loadbalancer/app/dormouse/50dc6c495c0c9188',
-    'net/dormouse/50dc6c495c0c9188',
-    'dormouse',
-  ])('refuses %s as the load balancer full name', (name) => {
-    expect(() => loadSweepConfig({ DORMOUSE_LOAD_BALANCER_FULL_NAME: name })).toThrow(/app\/<name>\/<id>/);
+    'arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/net/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2',
+    'app/dormouse/50dc6c495c0c9188/f2f7dc8efc522ab2',
+  ])('refuses %s as the listener it reads the load balancer off', (arn) => {
+    expect(() => loadSweepConfig({ DORMOUSE_LISTENER_ARN: arn })).toThrow(
+      `DORMOUSE_LISTENER_ARN: entry 1 (${arn}) must be a listener ARN arn:aws:elasticloadbalancing:<region>:<account>:listener/app/<name>/<id>/<listener-id>`,
+    );
   });
 
-  it('reads one load balancer per shard, and stops when the count differs from DORMOUSE_SHARDS', () => {
-    const two = 'app/dormouse/50dc6c495c0c9188,app/dormouse-1/60dc6c495c0c9188';
+  it("reads each shard's load balancer off its listener, and stops when the count differs from DORMOUSE_SHARDS", () => {
+    const two = `${LISTENER},app/dormouse-1/60dc6c495c0c9188/a2f7dc8efc522ab2`;
 
-    expect(loadSweepConfig({ DORMOUSE_LOAD_BALANCER_FULL_NAME: two, DORMOUSE_SHARDS: '2' }).loadBalancerFullNames).toEqual([
+    expect(loadSweepConfig({ DORMOUSE_LISTENER_ARN: two, DORMOUSE_SHARDS: '2' }).loadBalancerFullNames).toEqual([
       'app/dormouse/50dc6c495c0c9188',
       'app/dormouse-1/60dc6c495c0c9188',
     ]);
-    expect(() => loadSweepConfig({ DORMOUSE_LOAD_BALANCER_FULL_NAME: two })).toThrow(
-      /DORMOUSE_LOAD_BALANCER_FULL_NAME: lists 2 value\(s\) but DORMOUSE_SHARDS is 1/,
+    expect(() => loadSweepConfig({ DORMOUSE_LISTENER_ARN: two })).toThrow(
+      /DORMOUSE_LISTENER_ARN: lists 2 value\(s\) but DORMOUSE_SHARDS is 1/,
     );
   });
 });
