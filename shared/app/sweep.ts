@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { VersionConflictError } from '../domain/errors.js';
-import { effectiveKeepWarm, nextWarmStart, plansHoursDigest, withPlanHoursNow } from '../domain/keep-warm.js';
+import { plansHoursDigest, rescheduled, withPlanHoursNow } from '../domain/keep-warm.js';
 import { builtInPlans, planNamed, type PlanCatalog } from '../domain/plans.js';
 import { redactDetail } from '../domain/redaction.js';
 import { heldWarm, idleTimeoutOf, longestIdleTimeout } from '../domain/sleep-policy.js';
@@ -336,9 +336,8 @@ async function wakeForKeepWarm(run: Run): Promise<void> {
             woken = true;
             return { tenant: withDesired(current, 'running') };
           }
-          const schedule = effectiveKeepWarm(current, plans);
-          const next = schedule ? nextWarmStart(schedule, run.now) : undefined;
-          return { tenant: { ...current, warmAt: next?.toISOString() } };
+          // Not (or no longer) held warm: wait for the next start of its hours, or for none.
+          return { tenant: rescheduled(current, plans, run.now) };
         });
         if (woken) {
           run.report.warmed += 1;

@@ -24,6 +24,24 @@ export function effectiveKeepWarm(tenant: Tenant, plans: PlanCatalog): KeepWarm 
   return tenant.spec.keepWarm ?? planNamed(plans, tenant.spec.plan)?.keepWarm;
 }
 
+/** Passivated, and meant to be: the only tenants `warmAt` is kept for. */
+function asleepAsAsked(tenant: Tenant): boolean {
+  return tenant.status.phase === 'Passivated' && tenant.spec.desired === 'passivated';
+}
+
+/** When the tenant's hours (its own, else its plan's) next begin after `now`, as `warmAt` holds it; undefined without hours. */
+function nextWarmAt(tenant: Tenant, plans: PlanCatalog, now: Date): string | undefined {
+  const schedule = effectiveKeepWarm(tenant, plans);
+  return schedule ? nextWarmStart(schedule, now)?.toISOString() : undefined;
+}
+
+/** The tenant with `warmAt` set to the next start of its hours, or without one when it has none. */
+export function rescheduled(tenant: Tenant, plans: PlanCatalog, now: Date): Tenant {
+  const { warmAt: _old, ...rest } = tenant;
+  const next = nextWarmAt(tenant, plans, now);
+  return next ? { ...rest, warmAt: next } : rest;
+}
+
 /**
  * The tenant with `warmAt` as the reconciler records it: set to the start of the next window when
  * it is recorded asleep as asked (so an operator who puts it to sleep during its hours is obeyed
@@ -32,16 +50,14 @@ export function effectiveKeepWarm(tenant: Tenant, plans: PlanCatalog): KeepWarm 
  * sweep checks it again before waking anyway.
  */
 export function withWarmAt(tenant: Tenant, plans: PlanCatalog, now: Date): Tenant {
-  const asleep = tenant.status.phase === 'Passivated' && tenant.spec.desired === 'passivated';
-  if (!asleep) {
+  if (!asleepAsAsked(tenant)) {
     if (tenant.warmAt === undefined) return tenant;
     const { warmAt: _cleared, ...awake } = tenant;
     return awake;
   }
   if (tenant.warmAt !== undefined) return tenant;
-  const schedule = effectiveKeepWarm(tenant, plans);
-  const next = schedule ? nextWarmStart(schedule, now) : undefined;
-  return next ? { ...tenant, warmAt: next.toISOString() } : tenant;
+  const next = nextWarmAt(tenant, plans, now);
+  return next ? { ...tenant, warmAt: next } : tenant;
 }
 
 /**
@@ -51,12 +67,8 @@ export function withWarmAt(tenant: Tenant, plans: PlanCatalog, now: Date): Tenan
  * it was put to sleep, and that choice stands until they next begin.
  */
 export function withNewHours(before: Tenant, after: Tenant, plans: PlanCatalog, now: Date): Tenant {
-  const asleep = after.status.phase === 'Passivated' && after.spec.desired === 'passivated';
-  const schedule = effectiveKeepWarm(after, plans);
-  if (!asleep || equalAsStored(effectiveKeepWarm(before, plans), schedule)) return after;
-  const { warmAt: _old, ...rest } = after;
-  const next = schedule ? nextWarmStart(schedule, now) : undefined;
-  return next ? { ...rest, warmAt: next.toISOString() } : rest;
+  if (!asleepAsAsked(after) || equalAsStored(effectiveKeepWarm(before, plans), effectiveKeepWarm(after, plans))) return after;
+  return rescheduled(after, plans, now);
 }
 
 /**
@@ -76,14 +88,10 @@ export function plansHoursDigest(plans: PlanCatalog): string {
  * changes. A tenant with hours of its own, or one already due to be woken, is left as it is.
  */
 export function withPlanHoursNow(tenant: Tenant, plans: PlanCatalog, now: Date, dueBefore: Date): Tenant | undefined {
-  const asleep = tenant.status.phase === 'Passivated' && tenant.spec.desired === 'passivated';
-  if (!asleep || tenant.spec.keepWarm !== undefined) return undefined;
+  if (!asleepAsAsked(tenant) || tenant.spec.keepWarm !== undefined) return undefined;
   if (tenant.warmAt !== undefined && Date.parse(tenant.warmAt) <= dueBefore.getTime()) return undefined;
-  const schedule = effectiveKeepWarm(tenant, plans);
-  const next = schedule ? nextWarmStart(schedule, now)?.toISOString() : undefined;
-  if (next === tenant.warmAt) return undefined;
-  const { warmAt: _old, ...rest } = tenant;
-  return next ? { ...rest, warmAt: next } : rest;
+  const next = rescheduled(tenant, plans, now);
+  return next.warmAt === tenant.warmAt ? undefined : next;
 }
 
 /** Whether `now` lies inside one of the schedule's windows. */
