@@ -13,6 +13,31 @@ function seeded(seed: number): () => number {
   };
 }
 
+type World = Awaited<ReturnType<typeof createWorld>>;
+
+/**
+ * Moves the world a poll interval at a time, `look` delivering events and reconciling as the test
+ * wants, until tenant `acme` is settled with no task between RUNNING and STOPPED.
+ */
+async function settle(world: World, look: () => Promise<void>): Promise<void> {
+  for (let round = 0; round < 80; round++) {
+    world.cloud.tick();
+    world.clock.advance(world.settings.pollMs);
+    await look();
+    if (
+      isSettled((await world.store.get('acme'))!) &&
+      world.cloud.tasksOf('acme').every((task) => task.lastStatus === 'RUNNING' || task.lastStatus === 'STOPPED')
+    )
+      return;
+  }
+  throw new Error('Not settled');
+}
+
+/** Seconds the tasks truly ran, from their own start and stop times. */
+function trueRunningSeconds(tasks: ReturnType<World['cloud']['tasksOf']>): number {
+  return tasks.reduce((sum, task) => sum + (Date.parse(task.stoppedAt!) - Date.parse(task.startedAt!)) / 1000, 0);
+}
+
 describe('usage metering over DynamoDB Local', () => {
   for (const seed of [15, 16, 17]) {
     it(`meters the true running time within one poll interval, with task events duplicated, late and reordered (seed ${seed})`, async () => {
@@ -33,34 +58,24 @@ describe('usage metering over DynamoDB Local', () => {
           else await handleTaskEvent(taskEvents, event);
         }
       };
-      /** The world moves a poll interval; events arrive; the reconciler looks, or (half the time) not yet. */
-      const settle = async () => {
-        for (let round = 0; round < 80; round++) {
-          world.cloud.tick();
-          world.clock.advance(world.settings.pollMs);
-          await deliverEvents();
-          if (random() < 0.5) await world.reconcile('acme');
-          if (
-            isSettled((await world.store.get('acme'))!) &&
-            world.cloud.tasksOf('acme').every((task) => task.lastStatus === 'RUNNING' || task.lastStatus === 'STOPPED')
-          )
-            return;
-        }
-        throw new Error('Not settled');
+      /** Events arrive; the reconciler looks, or (half the time) not yet. */
+      const look = async () => {
+        await deliverEvents();
+        if (random() < 0.5) await world.reconcile('acme');
       };
       await world.signUp('acme');
 
       // Act: run for an hour or so, sleep, wake, run, sleep again.
-      await settle();
+      await settle(world, look);
       world.clock.advance(3_600_000 + Math.floor(random() * 600_000));
       await world.setDesired('acme', 'passivated');
-      await settle();
+      await settle(world, look);
       world.clock.advance(600_000);
       await world.setDesired('acme', 'running');
-      await settle();
+      await settle(world, look);
       world.clock.advance(Math.floor(random() * 1_200_000));
       await world.setDesired('acme', 'passivated');
-      await settle();
+      await settle(world, look);
       // Whatever is still held arrives late, and everything once more.
       for (const event of [...held, ...world.cloud.events]) await handleTaskEvent(taskEvents, event);
       await world.reconcile('acme');
@@ -68,7 +83,7 @@ describe('usage metering over DynamoDB Local', () => {
       // Assess
       const tasks = world.cloud.tasksOf('acme');
       expect(tasks.length).toBe(2);
-      const trueSeconds = tasks.reduce((sum, task) => sum + (Date.parse(task.stoppedAt!) - Date.parse(task.startedAt!)) / 1000, 0);
+      const trueSeconds = trueRunningSeconds(tasks);
       const usage = (await world.store.get('acme'))!.usage!;
       const metered = Object.values(usage.runningSeconds!).reduce((sum, value) => sum + value, 0);
       expect(trueSeconds).toBeGreaterThan(3600);
@@ -84,43 +99,31 @@ describe('usage metering over DynamoDB Local', () => {
     const world = await createWorld();
     const taskEvents = { store: world.store, clock: world.clock, plans: world.settings.plans };
     let delivered = 0;
-    const settle = async () => {
-      for (let round = 0; round < 80; round++) {
-        world.cloud.tick();
-        world.clock.advance(world.settings.pollMs);
-        for (const event of world.cloud.events.slice(delivered)) await handleTaskEvent(taskEvents, event);
-        delivered = world.cloud.events.length;
-        await world.reconcile('acme');
-        if (
-          isSettled((await world.store.get('acme'))!) &&
-          world.cloud.tasksOf('acme').every((task) => task.lastStatus === 'RUNNING' || task.lastStatus === 'STOPPED')
-        )
-          return;
-      }
-      throw new Error('Not settled');
+    /** Every event once, in order; the reconciler looks every time. */
+    const look = async () => {
+      for (const event of world.cloud.events.slice(delivered)) await handleTaskEvent(taskEvents, event);
+      delivered = world.cloud.events.length;
+      await world.reconcile('acme');
     };
     await world.signUp('acme');
-    await settle();
+    await settle(world, look);
 
     // Act: interrupted after a while; later moved to pro; later put to sleep.
     world.clock.advance(600_000);
     world.cloud.interrupt(world.cloud.tasksOf('acme')[0]!);
-    await settle();
+    await settle(world, look);
     world.clock.advance(600_000);
     const tenant = (await world.store.get('acme'))!;
     await world.store.save({ ...tenant, spec: { ...tenant.spec, plan: 'pro', generation: tenant.spec.generation + 1 } });
-    await settle();
+    await settle(world, look);
     world.clock.advance(600_000);
     await world.setDesired('acme', 'passivated');
-    await settle();
+    await settle(world, look);
 
     // Assess: each task counted from its start to its stop, on its own meter.
     const tasks = world.cloud.tasksOf('acme');
     expect(tasks.length).toBe(3);
-    const trueSeconds = (capacity: string) =>
-      tasks
-        .filter((task) => task.capacityProvider === capacity)
-        .reduce((sum, task) => sum + (Date.parse(task.stoppedAt!) - Date.parse(task.startedAt!)) / 1000, 0);
+    const trueSeconds = (capacity: string) => trueRunningSeconds(tasks.filter((task) => task.capacityProvider === capacity));
     const usage = (await world.store.get('acme'))!.usage!;
     const spot = usage.runningSeconds![meterKey('FARGATE_SPOT', { cpu: 256, memory: 512 })]!;
     const onDemand = usage.runningSeconds![meterKey('FARGATE', { cpu: 256, memory: 512 })]!;
