@@ -2,6 +2,7 @@ import type { Handover } from './domain/plan.js';
 import { builtInPlans, type PlanCatalog } from './domain/plans.js';
 import { parsePlanTaskDefinitions, readPlansSetting } from './config/plans.js';
 import { ConfigError, declaredDefault, readSettings, withLocalDefaults, type Env } from './config/settings.js';
+import type { Brand } from './http/page-layout.js';
 
 /**
  * Configuration is read from the environment once, at cold start, into a typed object, one
@@ -42,6 +43,23 @@ export interface ApiConfig {
   /** Export and restore of tenant data: the archive bucket and the function that reaches the file system. Absent when tenants are stateless. */
   archives?: { bucket: string; dataFunction: string };
   plans: PlanCatalog;
+  /** The operator's product name, logo, accent colour and support link on the pages. */
+  brand: Brand;
+}
+
+/** The branding settings, as the pages take them. */
+function readBrand(parsed: {
+  DORMOUSE_BRAND_NAME?: string | undefined;
+  DORMOUSE_BRAND_LOGO_URL?: URL | undefined;
+  DORMOUSE_BRAND_ACCENT: string;
+  DORMOUSE_SUPPORT_URL?: URL | undefined;
+}): Brand {
+  return {
+    accent: parsed.DORMOUSE_BRAND_ACCENT,
+    ...(parsed.DORMOUSE_BRAND_NAME ? { name: parsed.DORMOUSE_BRAND_NAME } : {}),
+    ...(parsed.DORMOUSE_BRAND_LOGO_URL ? { logoUrl: parsed.DORMOUSE_BRAND_LOGO_URL } : {}),
+    ...(parsed.DORMOUSE_SUPPORT_URL ? { supportUrl: parsed.DORMOUSE_SUPPORT_URL } : {}),
+  };
 }
 
 /**
@@ -89,6 +107,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     ...(bucket && dataFunction ? { archives: { bucket, dataFunction } } : {}),
     // Trial lengths are the plans': DORMOUSE_TRIAL_DAYS is the built-in trial plan's.
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
+    brand: readBrand(parsed),
   };
 }
 
@@ -305,6 +324,8 @@ export interface WakeConfig {
   /** How often in an hour requests to its address may wake one tenant. */
   anonymousWakesPerHour: number;
   plans: PlanCatalog;
+  /** The operator's branding, for the waking, failed and gone pages to adopt. */
+  brand?: Brand;
 }
 
 export function loadWakeConfig(env: Env = process.env): WakeConfig {
@@ -317,6 +338,7 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
     minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
+    brand: readBrand(parsed),
   };
 }
 

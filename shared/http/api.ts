@@ -213,7 +213,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 
   const dataDeps = { store, clock, logger, limiter: deps.limiter, ...(deps.archives ? { archives: deps.archives } : {}) };
 
-  const signupPage = signupPageResponse(config.baseUrl);
+  const signupPage = signupPageResponse(config.baseUrl, config.brand);
   // Tenants are served over HTTPS: the page tells browsers to keep to it.
   if (config.baseUrl.protocol === 'https:') signupPage.headers = { ...signupPage.headers, 'strict-transport-security': HSTS };
 
