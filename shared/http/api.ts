@@ -64,6 +64,11 @@ export interface ApiDeps {
   outbox?: { response(acceptsJson: boolean): HttpResponse };
   /** Tenant data export and restore; absent when the installation keeps no tenant data. */
   archives?: DataArchives;
+  /**
+   * Embedded mode only: the operator console, served at GET /console (it asks for the admin
+   * token itself). On AWS operators open it through `startConsoleServer`, which signs its calls.
+   */
+  consolePage?: HttpResponse;
 }
 
 interface RouteContext {
@@ -231,6 +236,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       pattern: /^\/plans$/,
       run: async () => json(200, publicPlanViews(config.plans), { 'cache-control': PLANS_CACHE_CONTROL }),
     },
+    ...(deps.consolePage
+      ? [{ method: 'GET', pattern: /^\/console$/, run: async () => ({ ...deps.consolePage!, headers: { ...deps.consolePage!.headers } }) }]
+      : []),
     ...(deps.outbox
       ? [
           {
