@@ -4,6 +4,7 @@ import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import { TEST_ADMIN_TOKEN, eventually, startTestEmbedded } from '../support/api-server.js';
 import { axeViolations, launchChromium } from '../support/browser.js';
 import { apiClient } from '../support/http.js';
+import { startConsoleServer } from '../../shared/adapters/local/console-server.js';
 
 /**
  * The operator console in Debian's chromium, against the whole of embedded mode (tenant
@@ -147,6 +148,49 @@ describe('the operator console in chromium', () => {
     await page.click('a[href="#/tenants/kept"]');
     await page.locator('#tenant-title', { hasText: 'kept' }).waitFor();
     expect(await axeViolations(page)).toEqual([]);
+    await page.close();
+  });
+});
+
+describe('the console served on loopback for an AWS installation', () => {
+  it('shows the tenants without asking for a token: its server signs the calls it forwards', async () => {
+    // Stands in for the SigV4-signing forwarder: it adds the credential the page never sees.
+    const server = await startConsoleServer({
+      port: 0,
+      host: '127.0.0.1',
+      forward: async (request) => {
+        const url = new URL(request.url);
+        const headers = new Headers(request.headers);
+        headers.set('authorization', `Bearer ${TEST_ADMIN_TOKEN}`);
+        const body = request.method === 'GET' ? undefined : await request.text();
+        return fetch(`${embedded.apiUrl}${url.pathname}${url.search}`, { method: request.method, headers, ...(body ? { body } : {}) });
+      },
+    });
+    const page = await browser.newPage();
+    try {
+      await page.goto(server.url);
+      await row(page, 'kept').waitFor();
+      expect(await page.isHidden('#login')).toBe(true);
+
+      await row(page, 'kept').getByRole('button', { name: 'Extend kept' }).click();
+      await page.fill('#confirm-days', '30');
+      await page.click('#confirm-ok');
+      await page.locator('#status', { hasText: 'Extend kept: done.' }).waitFor();
+      const trialEndsAt = Date.parse((await call('/tenants/kept')).body.trialEndsAt);
+      expect(trialEndsAt - Date.now()).toBeGreaterThan(40 * 86_400_000);
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
+});
+
+describe('the axe-core helper', () => {
+  it('reports what a page gets wrong, so the checks above can fail', async () => {
+    const page = await browser.newPage();
+    await page.setContent('<!doctype html><html><body><input id="nameless"><img src="data:,"></body></html>');
+    const found = (await axeViolations(page)).map((violation) => violation.id);
+    expect(found).toEqual(expect.arrayContaining(['html-has-lang', 'image-alt', 'label']));
     await page.close();
   });
 });
