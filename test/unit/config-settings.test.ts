@@ -56,6 +56,8 @@ describe('the configuration declaration', () => {
       // The built-in plans, which the wake function knows when DORMOUSE_PLANS is unset.
       DORMOUSE_TRIAL_DAYS: 14,
       DORMOUSE_IDLE_MINUTES: 15,
+      // The pages' accent colour, for its waking pages.
+      DORMOUSE_BRAND_ACCENT: '#1565c0',
     });
   });
 
