@@ -643,6 +643,12 @@ export function declaredDefault<K extends SettingName>(name: K): output<Settings
   return z.parse(setting.parser, setting.default) as output<Settings[K]['parser']>;
 }
 
+/** What is wrong with `text` as the value of `name` (as the functions would read it), or undefined: for the CDK app, which writes it. */
+export function settingProblem(name: SettingName, text: string): string | undefined {
+  const result = z.safeParse(declared(name).parser, text);
+  return result.success ? undefined : result.error.issues.map((issue) => issue.message).join('; ');
+}
+
 /** A `DORMOUSE_*` variable that none of the programs reads, and the known name closest to it. */
 export interface UnknownSetting {
   name: string;
