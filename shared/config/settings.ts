@@ -104,10 +104,13 @@ const emailSender = z
     z.regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/, 'must be an address like trials@example.com or "Name <trials@example.com>"'),
   );
 
-/** An https address (logos and support pages are shown to visitors on https pages). */
+/**
+ * An https address (logos and support pages are shown to visitors on https pages), short enough
+ * to leave room for the rest in a function's 4 KB environment.
+ */
 const httpsUrl = z
   .pipe(
-    z.url(),
+    z.url().check(z.maxLength(256, 'must be at most 256 characters')),
     z.transform((value: string) => new URL(value)),
   )
   .check(z.refine((url) => url.protocol === 'https:', 'must be an https:// address'));

@@ -33,6 +33,7 @@ describe('operator branding settings', () => {
     ['DORMOUSE_BRAND_LOGO_URL', 'http://cdn.acme.test/logo.svg', /DORMOUSE_BRAND_LOGO_URL: must be an https:\/\/ address/],
     ['DORMOUSE_BRAND_LOGO_URL', 'javascript:alert(1)', /DORMOUSE_BRAND_LOGO_URL/],
     ['DORMOUSE_SUPPORT_URL', 'mailto:help@acme.test', /DORMOUSE_SUPPORT_URL: must be an https:\/\/ address/],
+    ['DORMOUSE_SUPPORT_URL', `https://acme.test/${'x'.repeat(240)}`, /DORMOUSE_SUPPORT_URL: must be at most 256 characters/],
     ['DORMOUSE_BRAND_NAME', 'x'.repeat(61), /DORMOUSE_BRAND_NAME: must be at most 60 characters/],
   ])('refuses %s=%s at start, naming it', (name, value, message) => {
     const load = () => loadApiConfig({ ...valid, [name]: value });
