@@ -407,8 +407,8 @@ export function consolePageResponse(auth: ConsoleAuth, brand: Brand = DEFAULT_BR
 <title>${title}</title>
 <style>${style}</style>
 </head>
-<body data-auth="${auth}">
-${brandHeader(brand)}<main class="wide">
+<body class="wide" data-auth="${auth}">
+${brandHeader(brand)}<main>
 <h1>${title}</h1>
 <form id="login" hidden>
 <div class="field">

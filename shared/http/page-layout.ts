@@ -65,12 +65,12 @@ export function pageStyle(brand: Brand, extra = ''): string {
   return `
 :root{color-scheme:light dark;--accent:#${longHex(brand.accent)};--on-accent:${textOnAccent(brand.accent)};--bg:#f3f4f6;--card:#fff;--text:#111827;--muted:#4b5563;--line:#d1d5db;--danger:#b91c1c;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5}
 @media (prefers-color-scheme:dark){:root{--bg:#111827;--card:#1f2937;--text:#f9fafb;--muted:#d1d5db;--line:#4b5563;--danger:#fca5a5}}
-body{margin:0;min-height:100vh;background:var(--bg);color:var(--text)}
+body{margin:0;padding:0 1rem;min-height:100vh;background:var(--bg);color:var(--text)}
 [hidden]{display:none!important}
-.brand{display:flex;align-items:center;gap:.6rem;max-width:34rem;margin:0 auto;padding:1.5rem 1.5rem 0;font-weight:700;font-size:1.1rem}
+.brand{display:flex;align-items:center;gap:.6rem;max-width:34rem;margin:0 auto;padding:1.5rem .25rem 0;font-weight:700;font-size:1.1rem}
 .brand img{height:2rem;width:auto}
 main{max-width:34rem;margin:1rem auto 2rem;padding:2rem 1.75rem;background:var(--card);border:1px solid var(--line);border-radius:.9rem;box-shadow:0 8px 24px rgb(0 0 0 / .08)}
-main.wide{max-width:72rem}
+body.wide .brand,body.wide main,body.wide footer{max-width:72rem}
 h1{font-size:1.6rem;line-height:1.25;margin:0 0 .5rem}
 h2{font-size:1.25rem;margin:0 0 .75rem}
 p{margin:0 0 .75rem}
@@ -89,7 +89,7 @@ code{font-size:.95rem;overflow-wrap:anywhere;padding:.15rem .35rem;border:1px so
 .spinner{display:inline-block;width:1rem;height:1rem;margin-right:.5rem;vertical-align:-.15rem;border:3px solid var(--line);border-top-color:var(--accent);border-radius:50%;animation:spin .8s linear infinite}
 @keyframes spin{to{transform:rotate(360deg)}}
 @media (prefers-reduced-motion:reduce){.spinner{animation:none}}
-footer{max-width:34rem;margin:0 auto 2rem;padding:0 1.5rem;font-size:.9rem;color:var(--muted)}
+footer{max-width:34rem;margin:0 auto 2rem;padding:0 .25rem;font-size:.9rem;color:var(--muted)}
 ${extra}`.trim();
 }
 

@@ -210,7 +210,6 @@ const SIGNUP_STYLE = `
 #submit{width:100%;padding:.7rem 1rem}
 .token{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem;margin:0 0 .75rem}
 .note{font-weight:600}
-#progress{display:flex;align-items:center}
 `.trim();
 
 /** The page's stylesheet and CSP for a brand: both fixed once the brand is. */

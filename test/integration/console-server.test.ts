@@ -50,7 +50,7 @@ describe('startConsoleServer', () => {
     expect(server!.url).toBe(`${origin}/console`);
     expect(page.status).toBe(200);
     expect(page.headers['content-security-policy']).toMatch(/^default-src 'none'; script-src 'sha256-[^']+'; style-src 'sha256-[^']+'/);
-    expect(page.text).toContain('<body data-auth="proxy">');
+    expect(page.text).toContain('<body class="wide" data-auth="proxy">');
     expect(root.status).toBe(302);
     expect(root.headers.location).toBe('/console');
     expect(forwarded).toEqual([]);
