@@ -344,7 +344,7 @@ function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancers, te
   storage?.bindReconciler(fn, settings.installation);
   bindRouting(fn, settings.installation, loadBalancers);
   addShardCount(fn, loadBalancers);
-  if (loadBalancers.length > 1 && tenantRecords) bindTenantRecords(fn, { ...tenantRecords, shards: loadBalancers });
+  if (loadBalancers.length > 1 && tenantRecords) bindTenantRecords(fn, tenantRecords);
   addSettings(fn, {
     DORMOUSE_INSTALLATION: settings.installation,
     DORMOUSE_BASE_URL: settings.baseUrl,

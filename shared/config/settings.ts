@@ -368,19 +368,6 @@ export const SETTINGS = {
     readBy: ['reconciler'],
     group: 'reconciler',
   },
-  DORMOUSE_SHARD_LOAD_BALANCERS: {
-    parser: commaSeparated.check(
-      z.refine(
-        (items) => items.every((item) => /^[A-Za-z0-9.-]+(@Z[A-Z0-9]{1,31})?$/.test(item)),
-        'must be <dnsName>@<canonicalHostedZoneId> per shard, separated by commas (after the first, without what they share with it)',
-      ),
-    ),
-    unset: 'required with more than one shard',
-    meaning:
-      "comma-separated `<dnsName>@<canonicalHostedZoneId>` of each shard's load balancer, in shard order: what a tenant's record aliases, and the only targets a record may have. After the first, an entry may leave out the zone, and the DNS name after its first label: they are the first's",
-    readBy: ['reconciler'],
-    group: 'reconciler',
-  },
   DORMOUSE_HEALTH_CHECK_PATH: {
     parser: path,
     default: '/',
