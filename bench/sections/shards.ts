@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { translatingAwsErrors } from '../../shared/adapters/aws/aws-errors.js';
@@ -76,7 +77,8 @@ const SETTINGS: Partial<ReconcileSettings> = {
   maxActiveTenants: SLOTS_PER_SHARD,
   shards: SHARDS,
 };
-const RUN_LIMIT_MS = 150_000;
+/** A loaded machine slows DynamoDB Local several-fold; past this the row reports how far it got. */
+const RUN_LIMIT_MS = 240_000;
 const SIGNUP_CONCURRENCY = 4;
 
 /** Each shard's load balancer as Route 53 aliases it. */
@@ -335,6 +337,7 @@ const shards: Section = {
   title: 'Shards',
   async run({ progress }): Promise<SectionResult> {
     // A DynamoDB Local of its own: a thousand tenants' writes slow a shared one for the sections after.
+    const loadBefore = os.loadavg()[0]!;
     const local = await startSharedDynamoDb();
     let result: Awaited<ReturnType<typeof run>>;
     try {
@@ -347,6 +350,7 @@ const shards: Section = {
     } finally {
       await local.stop();
     }
+    const load = `load average ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end, on ${os.cpus().length} cores`;
     return {
       rows: rows(result),
       notes: [
@@ -359,7 +363,8 @@ const shards: Section = {
           'burst section does for ELB Describe* calls.',
         `Shards: most slots per shard are the host rules on each shard's listener in the model, sampled after every reconcile and every 100 ms, and ` +
           "each shard's slot counter in DynamoDB, read every 100 ms; tasks, rules, records and the shard each record aliases are checked for every " +
-          'tenant at the end. Timings as in the burst section (tasks run 1 s after RunTask, poll 250 ms, backoff 250 ms…4 s).',
+          'tenant at the end. Timings as in the burst section (tasks run 1 s after RunTask, poll 250 ms, backoff 250 ms…4 s). ' +
+          `The time until all Running is mostly DynamoDB Local's (one JVM, transactions one at a time) and grows with the machine's load: ${load}.`,
       ],
       details: {
         shards: { ...result, watch: { rules: result.watch.rules, counters: result.watch.counters, samples: result.watch.samples } },
