@@ -161,6 +161,15 @@ const costModel: Section = {
       },
       {
         section,
+        case: 'networkActivityBytesPerSecond on',
+        metric: 'Per month, more',
+        value:
+          `${money(sweep)} of GetMetricData (the task network query reads one more metric per awake task per run), ` +
+          "plus Container Insights' enhanced task metrics for the hours the task runs (not priced here: see the CloudWatch pricing page)",
+        data: { taskNetworkQuery: sweep },
+      },
+      {
+        section,
         case: `${ACTIVE_SHARE * 100} % active, Fargate Spot`,
         metric: 'Against always-on',
         value: `${((1 - dormouseMonth / alwaysOn) * 100).toFixed(1)} % less (${(alwaysOn / dormouseMonth).toFixed(0)}× cheaper)`,
