@@ -303,6 +303,8 @@ export interface SweepConfig {
   plans: PlanCatalog;
   /** A sleeping tenant with keep-warm hours is woken this long before they begin. */
   warmLeadMs: number;
+  /** A task receiving more than this (bytes per second, over a minute) is busy; 0: requests only. */
+  networkActivityBytesPerSecond: number;
 }
 
 export function loadSweepConfig(env: Env = process.env): SweepConfig {
@@ -317,6 +319,7 @@ export function loadSweepConfig(env: Env = process.env): SweepConfig {
     stuckMs: parsed.DORMOUSE_STUCK_MINUTES * 60_000,
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
     warmLeadMs: parsed.DORMOUSE_WARM_LEAD_MINUTES * 60_000,
+    networkActivityBytesPerSecond: parsed.DORMOUSE_NETWORK_ACTIVITY_BYTES_PER_SECOND,
   };
 }
 

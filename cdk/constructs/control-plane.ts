@@ -41,6 +41,8 @@ export interface ControlPlaneSettings {
   readonly stuckMinutes: number;
   /** How long before its keep-warm hours a sleeping tenant is woken. */
   readonly warmLeadMinutes: number;
+  /** Task traffic above this (bytes per second) keeps a tenant awake. @default 0: requests only */
+  readonly networkActivityBytesPerSecond?: number;
   readonly spotAttempts: number;
   readonly onDemandFallback: boolean;
   readonly maxRestarts: number;
@@ -306,6 +308,9 @@ export class ControlPlane extends Construct {
       DORMOUSE_SWEEP_BUDGET_SECONDS: SWEEP_BUDGET_SECONDS,
       DORMOUSE_STUCK_MINUTES: settings.stuckMinutes,
       DORMOUSE_WARM_LEAD_MINUTES: settings.warmLeadMinutes,
+      ...(settings.networkActivityBytesPerSecond
+        ? { DORMOUSE_NETWORK_ACTIVITY_BYTES_PER_SECOND: settings.networkActivityBytesPerSecond }
+        : {}),
     });
     const sweepRate = Duration.minutes(settings.sweepRateMinutes);
     // A failed run is not retried, and a run that waited a whole period behind the one before is

@@ -517,6 +517,15 @@ export const SETTINGS = {
     readBy: ['sweep'],
     group: 'sweep',
   },
+  DORMOUSE_NETWORK_ACTIVITY_BYTES_PER_SECOND: {
+    parser: nonNegativeInt,
+    default: '0',
+    meaning:
+      "a minute in which a tenant's task received more than this many bytes per second keeps it awake, from Container Insights' task metrics (a WebSocket's messages, which the load balancer does not count as requests); 0 reads requests only",
+    note: '`networkActivityBytesPerSecond` in `cdk.json`, which also turns on Container Insights with enhanced observability on the tenant cluster',
+    readBy: ['sweep'],
+    group: 'sweep',
+  },
   DORMOUSE_STUCK_MINUTES: {
     parser: positiveNumber,
     default: '15',

@@ -130,10 +130,10 @@ describe('the tenant cluster', () => {
     expect(association.Properties.CapacityProviders).toHaveLength(2);
   });
 
-  it('runs the tenant task on x86_64 (Fargate Spot has no arm64) with the demo image, port and size', () => {
+  it('runs the tenant task on arm64 (Graviton, which Fargate Spot runs too) with the demo image, port and size', () => {
     const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
     expect(taskDefinition.Properties).toMatchObject({
-      RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
       RequiresCompatibilities: ['FARGATE'],
       NetworkMode: 'awsvpc',
       Cpu: '256',
@@ -169,9 +169,9 @@ describe('the tenant cluster', () => {
     const staged = join(synth.outdir, asset.source.directory);
     const dockerfile = readFileSync(join(staged, 'Dockerfile'), 'utf8');
 
-    // Assess: pulled from the bootstrap ECR repository, staged at synth (no Docker), built for x86_64.
+    // Assess: pulled from the bootstrap ECR repository, staged at synth (no Docker), built for arm64.
     expect(image).toMatch(new RegExp(`\\.dkr\\.ecr\\..*/cdk-[a-z0-9]+-container-assets-.*:${hash}"`));
-    expect(asset.source.platform).toBe('linux/amd64');
+    expect(asset.source.platform).toBe('linux/arm64');
     expect(readdirSync(staged).sort()).toEqual(['.dockerignore', 'Dockerfile', 'whoami.mjs']);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/docker\/library\/node:\S+$/m);
     expect(dockerfile).toMatch(/HOST=0\.0\.0\.0/);
@@ -1173,6 +1173,7 @@ describe('the functions', () => {
       // Written out by the CDK app: the built-in plans at the configured size.
       plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
       warmLeadMs: 5 * 60_000,
+      networkActivityBytesPerSecond: 0,
     });
     // The sweep reads the load balancer's CloudWatch dimension off the listener ARN, not from a setting of its own.
     expect(env('dormouse-sweep').DORMOUSE_LOAD_BALANCER_FULL_NAME).toBeUndefined();
