@@ -256,6 +256,22 @@ describe('gateway', () => {
     expect(visitorSockets.size).toBe(2);
   });
 
+  it('waits for a tenant that answers later than upstreamIdleMs, on a new connection and on a reused one', async () => {
+    const tenant = await startTestServer((req, res) => {
+      if (req.url === '/slow') setTimeout(() => res.end('late'), 800);
+      else res.end('ok');
+    });
+    cleanups.push(() => tenant.close());
+    const s = await setup({}, undefined, { upstreamIdleMs: 200 });
+    await s.serve('acme', tenant.ip);
+
+    const first = await get(gw(s), '/slow', { host: s.hostOf('acme') });
+    const reused = await get(gw(s), '/slow', { host: s.hostOf('acme') });
+
+    expect([first.status, first.body]).toEqual([200, 'late']);
+    expect([reused.status, reused.body]).toEqual([200, 'late']);
+  });
+
   it('stops routing to a target that stops answering its health check, and routes to it again once it recovers', async () => {
     const state = { answering: true };
     const app = await startTestServer((req, res) => {
