@@ -377,10 +377,13 @@ export function loadTenantDataConfig(env: Env = process.env): TenantDataConfig {
 
 export interface StreamPublisherConfig {
   busName: string;
+  /** Where tenants' timelines are kept. */
+  tenantTable: string;
 }
 
 export function loadStreamPublisherConfig(env: Env = process.env): StreamPublisherConfig {
-  return { busName: readSettings('stream-publisher', env).DORMOUSE_EVENT_BUS_NAME };
+  const parsed = readSettings('stream-publisher', env);
+  return { busName: parsed.DORMOUSE_EVENT_BUS_NAME, tenantTable: parsed.DORMOUSE_TABLE_NAME };
 }
 
 /**

@@ -112,7 +112,7 @@ export const SETTINGS = {
     parser: tableName,
     localDefault: 'dormouse-tenants',
     meaning: 'tenant table',
-    readBy: ['api', 'wake', 'reconciler', 'task-events'],
+    readBy: ['api', 'wake', 'reconciler', 'task-events', 'stream-publisher'],
     group: 'api',
   },
   DORMOUSE_INSTALLATION: {

@@ -495,12 +495,19 @@ describe('IAM', () => {
     }
   });
 
-  it('lets the stream publisher put events on the dormouse bus only, and nothing else but its logs', () => {
+  it('lets the stream publisher put events on the dormouse bus only, and keep timelines, and nothing else but its logs', () => {
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-stream-publisher'));
     const [busId] = onlyResource(synth.template, 'AWS::Events::EventBus');
     const putEvents = statements.filter((s) => asArray(s.Action).includes('events:PutEvents'));
     expect(putEvents.map((s) => referencedId(s.Resource))).toEqual([busId]);
-    const others = statements.flatMap((s) => asArray(s.Action)).filter((a) => !a.startsWith('logs:') && a !== 'events:PutEvents');
+    const timelines = statements.filter((s) => s.Sid === 'TenantTimelines');
+    expect(timelines).toHaveLength(1);
+    // Only the timeline items of the tenant table: never a tenant record, claim or counter.
+    expect(timelines[0]?.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['timeline#*'] } });
+    const others = statements
+      .filter((s) => s.Sid !== 'TenantTimelines')
+      .flatMap((s) => asArray(s.Action))
+      .filter((a) => !a.startsWith('logs:') && a !== 'events:PutEvents');
     expect(others).toEqual([]);
   });
 
