@@ -41,6 +41,8 @@ export interface ApiConfig {
   emailSender?: string;
   /** Export and restore of tenant data: the archive bucket and the function that reaches the file system. Absent when tenants are stateless. */
   archives?: { bucket: string; dataFunction: string };
+  /** The tenant tasks' log group, read by `GET /tenants/{id}/logs` on AWS. */
+  tenantLogGroup?: string;
   plans: PlanCatalog;
 }
 
@@ -87,6 +89,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
     ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
     ...(bucket && dataFunction ? { archives: { bucket, dataFunction } } : {}),
+    ...(parsed.DORMOUSE_TENANT_LOG_GROUP ? { tenantLogGroup: parsed.DORMOUSE_TENANT_LOG_GROUP } : {}),
     // Trial lengths are the plans': DORMOUSE_TRIAL_DAYS is the built-in trial plan's.
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };

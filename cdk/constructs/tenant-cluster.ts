@@ -24,7 +24,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { INSTALLATION_TAG, taskFamilyPrefix } from '../../shared/adapters/common/names.js';
+import { INSTALLATION_TAG, TENANT_CONTAINER, TENANT_LOG_STREAM_PREFIX, taskFamilyPrefix } from '../../shared/adapters/common/names.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { PROJECT_ROOT } from './function.js';
 import { addSettings } from '../settings.js';
@@ -33,7 +33,7 @@ import { addSettings } from '../settings.js';
 export const DEMO_APP_DIRECTORY = `${PROJECT_ROOT}demo`;
 
 /** The container the reconciler overrides with TENANT_ID and TENANT_HOST. */
-export const TENANT_CONTAINER_NAME = 'app';
+export const TENANT_CONTAINER_NAME = TENANT_CONTAINER;
 
 export type TenantNetwork =
   | {
@@ -198,7 +198,8 @@ export class TenantCluster extends Construct {
       essential: true,
       portMappings: [{ containerPort: app.containerPort, name: 'app' }],
       ...(hasEnvironment ? { environment } : {}),
-      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'tenant' }),
+      // The API reads a tenant's output by these stream names (tenantLogStream).
+      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: TENANT_LOG_STREAM_PREFIX }),
     });
     if (hasEnvironment) {
       acknowledge(

@@ -462,6 +462,14 @@ export const SETTINGS = {
     readBy: ['reconciler', 'api'],
     group: 'reconciler',
   },
+  DORMOUSE_TENANT_LOG_GROUP: {
+    parser: nonEmpty,
+    unset: 'no tenant logs from the API (embedded mode keeps them in files)',
+    note: 'the CDK app sets it',
+    meaning: "the CloudWatch Logs group of tenant tasks, which `GET /tenants/{id}/logs` reads (only the tenant's own tasks' streams)",
+    readBy: ['api'],
+    group: 'api',
+  },
   DORMOUSE_ARCHIVE_BUCKET: {
     parser: nonEmpty,
     unset: 'no export or restore (set together with DORMOUSE_DATA_FUNCTION)',
