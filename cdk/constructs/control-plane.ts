@@ -170,6 +170,7 @@ export class ControlPlane extends Construct {
     props.storage?.bindArchives(this.api);
     tables.bindTenantStore(this.api);
     tables.bindTimelineReader(this.api);
+    cluster.bindLogReader(this.api);
     tables.bindIdempotencyStore(this.api);
     addSettings(this.api, {
       DORMOUSE_BASE_URL: settings.baseUrl,

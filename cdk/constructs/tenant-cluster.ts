@@ -211,6 +211,25 @@ export class TenantCluster extends Construct {
     return taskDefinition;
   }
 
+  /**
+   * Lets `fn` read tenant tasks' output from the tenant log group, and no other group, and tells
+   * it the group. Which streams it reads (a tenant's own tasks) is the API's business.
+   */
+  bindLogReader(fn: LambdaFunction): void {
+    const statement = new PolicyStatement({
+      sid: 'ReadTenantLogs',
+      actions: ['logs:FilterLogEvents'],
+      resources: [this.logGroup.logGroupArn],
+    });
+    fn.addToRolePolicy(statement);
+    acknowledgeWildcardResources(
+      fn,
+      statement,
+      "The tenant log group's ARN ends in :* as CloudWatch Logs names a group's streams; only that one group is readable.",
+    );
+    addSettings(fn, { DORMOUSE_TENANT_LOG_GROUP: this.logGroup.logGroupName });
+  }
+
   /** Opens the app port of tenant tasks to `peer` (the load balancer) and to nothing else. */
   acceptTrafficFrom(peer: IConnectable): void {
     this.tenantSecurityGroup.connections.allowFrom(peer, Port.tcp(this.app.containerPort), 'Load balancer to tenant app');

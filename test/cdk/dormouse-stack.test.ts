@@ -587,6 +587,19 @@ describe('IAM', () => {
     }
   });
 
+  it('lets the API read the tenant log group only, and tells it the group', () => {
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-api'));
+    const logs = statements.filter((s) => asArray(s.Action).includes('logs:FilterLogEvents'));
+    const [groupId] = Object.entries(ofType('AWS::Logs::LogGroup')).find(([id]) => id.includes('TenantLogs')) ?? [];
+
+    expect(logs).toHaveLength(1);
+    expect(asArray(logs[0]!.Action)).toEqual(['logs:FilterLogEvents']);
+    expect(asArray(logs[0]!.Resource).map((r) => referencedId(r))).toEqual([groupId]);
+    expect(byId(functionId(synth.template, 'dormouse-api')).Properties.Environment.Variables.DORMOUSE_TENANT_LOG_GROUP).toEqual({
+      Ref: groupId,
+    });
+  });
+
   it('lets the API send mail through SES only as the configured sender', () => {
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-api'));
     const ses = statements.filter((s) => asArray(s.Action).some((a) => a.startsWith('ses:')));
@@ -924,6 +937,8 @@ describe('the HTTP API', () => {
     'POST /tenants/{id}/wake',
     'POST /tenants/{id}/export',
     'GET /tenants/{id}/usage',
+    'GET /tenants/{id}/events',
+    'GET /tenants/{id}/logs',
   ];
   const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
 
@@ -1561,6 +1576,8 @@ describe('cdk-nag AwsSolutions', () => {
           'POST--tenants--{id}--wake',
           'POST--tenants--{id}--export',
           'GET--tenants--{id}--usage',
+          'GET--tenants--{id}--events',
+          'GET--tenants--{id}--logs',
           'DefaultRoute',
         ].map((route) => `Api/HttpApi/${route} AwsSolutions-APIG4`),
       ].sort(),
