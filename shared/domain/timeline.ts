@@ -56,12 +56,24 @@ export interface TimelineView {
 export function timelineEntryFor({ before, after, at }: TenantChange): TimelineEntry | undefined {
   // A deleted tenant's timeline is removed, not added to.
   if (!after || after.status.phase === 'PendingVerification' || after.status.phase === 'Deleted') return undefined;
-  const entry = entryOf(after, at);
+  const entry = entryOf(after, changeTime(before, after, at));
   if (before && before.status.phase !== 'PendingVerification' && before.createdAt === after.createdAt) {
-    const previous = entryOf(before, at);
+    const previous = entryOf(before, entry.at);
     if (sameTransition(previous, entry)) return undefined;
   }
   return entry;
+}
+
+/**
+ * When the change happened. A new phase carries its own time, to the millisecond, written by
+ * whoever made the change; the stream's time is approximate (to the second on AWS, coarser in
+ * DynamoDB Local). For other changes the stream's time is all there is, but never earlier than
+ * the phase they happened in.
+ */
+function changeTime(before: Tenant | undefined, after: Tenant, streamTime: string): string {
+  const { phase, transitionAt } = after.status;
+  if (before?.status.phase !== phase) return transitionAt;
+  return streamTime > transitionAt ? streamTime : transitionAt;
 }
 
 /** Whether the tenant is gone: its timeline goes with it. */

@@ -79,6 +79,9 @@ describe('tenant timeline and logs in embedded mode', () => {
     );
 
     expect(after.body.lines.map((line: { message: string }) => line.message)).toEqual([expect.stringMatching(/^GET \/whoami\?second 200/)]);
+    // The gateway checks the tenant's health every second: those requests are not logged.
+    const all = await call('/tenants/acme/logs?limit=1000', { token: acmeToken });
+    expect(all.body.lines.filter((line: { message: string }) => line.message.startsWith('GET / '))).toEqual([]);
   });
 
   it('keeps the logs beside the data directory, never in what the app sees as DATA_DIR', async () => {
