@@ -41,6 +41,8 @@ export interface ApiConfig {
   emailSender?: string;
   /** Export and restore of tenant data: the archive bucket and the function that reaches the file system. Absent when tenants are stateless. */
   archives?: { bucket: string; dataFunction: string };
+  /** The tenant tasks' log group, read by `GET /tenants/{id}/logs` on AWS. */
+  tenantLogGroup?: string;
   plans: PlanCatalog;
 }
 
@@ -87,6 +89,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
     ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
     ...(bucket && dataFunction ? { archives: { bucket, dataFunction } } : {}),
+    ...(parsed.DORMOUSE_TENANT_LOG_GROUP ? { tenantLogGroup: parsed.DORMOUSE_TENANT_LOG_GROUP } : {}),
     // Trial lengths are the plans': DORMOUSE_TRIAL_DAYS is the built-in trial plan's.
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };
@@ -346,10 +349,13 @@ export function loadTenantDataConfig(env: Env = process.env): TenantDataConfig {
 
 export interface StreamPublisherConfig {
   busName: string;
+  /** Where tenants' timelines are kept. */
+  tenantTable: string;
 }
 
 export function loadStreamPublisherConfig(env: Env = process.env): StreamPublisherConfig {
-  return { busName: readSettings('stream-publisher', env).DORMOUSE_EVENT_BUS_NAME };
+  const parsed = readSettings('stream-publisher', env);
+  return { busName: parsed.DORMOUSE_EVENT_BUS_NAME, tenantTable: parsed.DORMOUSE_TABLE_NAME };
 }
 
 /**

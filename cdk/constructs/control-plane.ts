@@ -171,6 +171,8 @@ export class ControlPlane extends Construct {
     });
     props.storage?.bindArchives(this.api);
     tables.bindTenantStore(this.api);
+    tables.bindTimelineReader(this.api);
+    cluster.bindLogReader(this.api);
     tables.bindIdempotencyStore(this.api);
     addSettings(this.api, {
       DORMOUSE_BASE_URL: settings.baseUrl,
@@ -192,6 +194,7 @@ export class ControlPlane extends Construct {
       timeout: Duration.seconds(60),
     });
     events.grantPutEventsTo(this.streamPublisher);
+    tables.bindTimelineWriter(this.streamPublisher);
     addSettings(this.streamPublisher, { DORMOUSE_EVENT_BUS_NAME: events.busName });
     events.streamChanges(tables, this.streamPublisher);
 

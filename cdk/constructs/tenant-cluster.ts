@@ -24,7 +24,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { INSTALLATION_TAG, taskFamilyPrefix } from '../../shared/adapters/common/names.js';
+import { INSTALLATION_TAG, TENANT_CONTAINER, TENANT_LOG_STREAM_PREFIX, taskFamilyPrefix } from '../../shared/adapters/common/names.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { PROJECT_ROOT } from './function.js';
 import { addSettings } from '../settings.js';
@@ -34,7 +34,7 @@ import type { TaskArchitecture } from '../config.js';
 export const DEMO_APP_DIRECTORY = `${PROJECT_ROOT}demo`;
 
 /** The container the reconciler overrides with TENANT_ID and TENANT_HOST. */
-export const TENANT_CONTAINER_NAME = 'app';
+export const TENANT_CONTAINER_NAME = TENANT_CONTAINER;
 
 export type TenantNetwork =
   | {
@@ -211,7 +211,8 @@ export class TenantCluster extends Construct {
       essential: true,
       portMappings: [{ containerPort: app.containerPort, name: 'app' }],
       ...(hasEnvironment ? { environment } : {}),
-      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'tenant' }),
+      // The API reads a tenant's output by these stream names (tenantLogStream).
+      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: TENANT_LOG_STREAM_PREFIX }),
     });
     if (hasEnvironment) {
       acknowledge(
@@ -221,6 +222,25 @@ export class TenantCluster extends Construct {
       );
     }
     return taskDefinition;
+  }
+
+  /**
+   * Lets `fn` read tenant tasks' output from the tenant log group, and no other group, and tells
+   * it the group. Which streams it reads (a tenant's own tasks) is the API's business.
+   */
+  bindLogReader(fn: LambdaFunction): void {
+    const statement = new PolicyStatement({
+      sid: 'ReadTenantLogs',
+      actions: ['logs:FilterLogEvents'],
+      resources: [this.logGroup.logGroupArn],
+    });
+    fn.addToRolePolicy(statement);
+    acknowledgeWildcardResources(
+      fn,
+      statement,
+      "The tenant log group's ARN ends in :* as CloudWatch Logs names a group's streams; only that one group is readable.",
+    );
+    addSettings(fn, { DORMOUSE_TENANT_LOG_GROUP: this.logGroup.logGroupName });
   }
 
   /** Opens the app port of tenant tasks to `peer` (the load balancer) and to nothing else. */

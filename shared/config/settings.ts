@@ -112,7 +112,7 @@ export const SETTINGS = {
     parser: tableName,
     localDefault: 'dormouse-tenants',
     meaning: 'tenant table',
-    readBy: ['api', 'wake', 'reconciler', 'task-events'],
+    readBy: ['api', 'wake', 'reconciler', 'task-events', 'stream-publisher'],
     group: 'api',
   },
   DORMOUSE_INSTALLATION: {
@@ -448,6 +448,14 @@ export const SETTINGS = {
       "the function that reaches the tenants' file system: removes a deleted tenant's files, exports a tenant's data to the archive bucket, restores it from there",
     readBy: ['reconciler', 'api'],
     group: 'reconciler',
+  },
+  DORMOUSE_TENANT_LOG_GROUP: {
+    parser: nonEmpty,
+    unset: 'no tenant logs from the API (embedded mode keeps them in files)',
+    note: 'the CDK app sets it',
+    meaning: "the CloudWatch Logs group of tenant tasks, which `GET /tenants/{id}/logs` reads (only the tenant's own tasks' streams)",
+    readBy: ['api'],
+    group: 'api',
   },
   DORMOUSE_ARCHIVE_BUCKET: {
     parser: nonEmpty,

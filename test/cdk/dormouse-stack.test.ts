@@ -495,12 +495,19 @@ describe('IAM', () => {
     }
   });
 
-  it('lets the stream publisher put events on the dormouse bus only, and nothing else but its logs', () => {
+  it('lets the stream publisher put events on the dormouse bus only, and keep timelines, and nothing else but its logs', () => {
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-stream-publisher'));
     const [busId] = onlyResource(synth.template, 'AWS::Events::EventBus');
     const putEvents = statements.filter((s) => asArray(s.Action).includes('events:PutEvents'));
     expect(putEvents.map((s) => referencedId(s.Resource))).toEqual([busId]);
-    const others = statements.flatMap((s) => asArray(s.Action)).filter((a) => !a.startsWith('logs:') && a !== 'events:PutEvents');
+    const timelines = statements.filter((s) => s.Sid === 'TenantTimelines');
+    expect(timelines).toHaveLength(1);
+    // Only the timeline items of the tenant table: never a tenant record, claim or counter.
+    expect(timelines[0]?.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['timeline#*'] } });
+    const others = statements
+      .filter((s) => s.Sid !== 'TenantTimelines')
+      .flatMap((s) => asArray(s.Action))
+      .filter((a) => !a.startsWith('logs:') && a !== 'events:PutEvents');
     expect(others).toEqual([]);
   });
 
@@ -578,6 +585,19 @@ describe('IAM', () => {
       ).toBe(true);
       expect(tables.size, service).toBe(expectedTables);
     }
+  });
+
+  it('lets the API read the tenant log group only, and tells it the group', () => {
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-api'));
+    const logs = statements.filter((s) => asArray(s.Action).includes('logs:FilterLogEvents'));
+    const [groupId] = Object.entries(ofType('AWS::Logs::LogGroup')).find(([id]) => id.includes('TenantLogs')) ?? [];
+
+    expect(logs).toHaveLength(1);
+    expect(asArray(logs[0]!.Action)).toEqual(['logs:FilterLogEvents']);
+    expect(asArray(logs[0]!.Resource).map((r) => referencedId(r))).toEqual([groupId]);
+    expect(byId(functionId(synth.template, 'dormouse-api')).Properties.Environment.Variables.DORMOUSE_TENANT_LOG_GROUP).toEqual({
+      Ref: groupId,
+    });
   });
 
   it('lets the API send mail through SES only as the configured sender', () => {
@@ -917,6 +937,8 @@ describe('the HTTP API', () => {
     'POST /tenants/{id}/wake',
     'POST /tenants/{id}/export',
     'GET /tenants/{id}/usage',
+    'GET /tenants/{id}/events',
+    'GET /tenants/{id}/logs',
   ];
   const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
 
@@ -1555,6 +1577,8 @@ describe('cdk-nag AwsSolutions', () => {
           'POST--tenants--{id}--wake',
           'POST--tenants--{id}--export',
           'GET--tenants--{id}--usage',
+          'GET--tenants--{id}--events',
+          'GET--tenants--{id}--logs',
           'DefaultRoute',
         ].map((route) => `Api/HttpApi/${route} AwsSolutions-APIG4`),
       ].sort(),

@@ -259,9 +259,12 @@ describe('taskEventsDeps', () => {
 describe('streamPublisherDeps', () => {
   it('publishes to the configured bus', async () => {
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
-    const { publisher } = streamPublisherDeps(loadStreamPublisherConfig({ DORMOUSE_EVENT_BUS_NAME: 'dormouse-prod' }), {
-      eventBridgeClient: new EventBridgeClient({ region: 'eu-west-1' }),
-    });
+    const { publisher } = streamPublisherDeps(
+      loadStreamPublisherConfig({ DORMOUSE_EVENT_BUS_NAME: 'dormouse-prod', DORMOUSE_TABLE_NAME: 'tenants' }),
+      {
+        eventBridgeClient: new EventBridgeClient({ region: 'eu-west-1' }),
+      },
+    );
 
     await publisher.publish([{ detailType: 'Tenant Ready', tenantId: 'acme', detail: {}, time: '2026-01-05T09:00:00.000Z' }]);
 

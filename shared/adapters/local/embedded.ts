@@ -28,6 +28,7 @@ import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
 import { LocalDataArchives } from './local-archives.js';
 import { LocalOutbox } from './outbox.js';
+import { LocalTenantLogs } from './local-tenant-logs.js';
 import { ProcessCompute } from './process-compute.js';
 import { naming } from './start-error.js';
 import { storeHealth } from './store-health.js';
@@ -164,12 +165,19 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       // The gateway's port is in every tenant URL, so it starts first.
       const routing = new GatewayRouting({ installation, healthCheckPath: local.healthCheckPath });
       stops.push(async () => routing.close());
+      const dataRoot = dataDir ?? (await temporaryTenantData());
+      // Beside the tenants' data directories, not in them (see LocalTenantLogs).
+      const tenantLogs = new LocalTenantLogs(dataRoot);
+      stops.push(() => tenantLogs.flush());
       const compute = new ProcessCompute({
         installation,
         ...(local.tenantCommand ? { command: ['/bin/sh', '-c', local.tenantCommand] } : {}),
+        onOutput: ({ tenantId, stream, line }) =>
+          void tenantLogs.append(tenantId, { at: new Date().toISOString(), stream, message: line }, (error) =>
+            onError(`keeping the output of ${tenantId}`, error),
+          ),
       });
       stops.push(() => compute.stopAll());
-      const dataRoot = dataDir ?? (await temporaryTenantData());
       const storage = new DirectoryStorage(dataRoot);
       const tenantData = { dir: storage.tenantsDir, temporary: !dataDir };
       // Links point at the API, which listens once the runtime is up.
@@ -248,6 +256,11 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         onChange: (change) => {
           const line = transitionLine(change);
           if (line) options.onTransition?.(line);
+          // A deleted tenant's output goes with it, as its timeline does.
+          const { before, after } = change;
+          if (after?.status.phase === 'Deleted' && before?.status.phase !== 'Deleted') {
+            tenantLogs.remove(after.id).catch((error: unknown) => onError(`removing the output of ${after.id}`, error));
+          }
         },
         onError,
       });
@@ -297,6 +310,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         compute,
         tenantData,
         archives,
+        tenantLogs,
       };
     }
 
@@ -304,7 +318,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const outbox = new LocalOutbox();
     const archives = runtime?.archives;
     const handler = createApiHandler({
-      ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox }),
+      ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox, ...(runtime ? { logs: runtime.tenantLogs } : {}) }),
       health,
       ...(archives ? { archives } : {}),
     });
