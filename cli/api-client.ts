@@ -38,6 +38,9 @@ const logLine = z.object({ at: z.string(), message: z.string(), stream: z.option
 export type LogLine = z.infer<typeof logLine>;
 const logsAnswer = z.object({ lines: z.array(logLine), next: z.optional(z.string()) });
 
+/** API Gateway's own refusals (its IAM authorizer, throttling) are `{"message": …}`. */
+const gatewayAnswer = z.object({ message: z.string() });
+
 const errorAnswer = z.object({
   error: z.object({ code: z.string(), message: z.string(), fields: z.optional(z.record(z.string(), z.unknown())) }),
 });
@@ -128,7 +131,12 @@ export class ApiClient {
 
   private failure(status: number, answer: unknown): CliError {
     const parsed = errorAnswer.safeParse(answer);
-    const detail = parsed.success ? describeError(parsed.data.error) : `HTTP ${status}`;
+    const gateway = gatewayAnswer.safeParse(answer);
+    const detail = parsed.success
+      ? describeError(parsed.data.error)
+      : gateway.success
+        ? `${gateway.data.message} (HTTP ${status})`
+        : `HTTP ${status}`;
     if (status === 401 || status === 403) return new CliError(`${detail}: ${this.target.authHint}.`, EXIT.denied);
     return new CliError(detail, exitCodeFor(status));
   }
