@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { ApiClient } from './api-client.js';
-import { stackTarget } from './aws-target.js';
 import * as commands from './commands.js';
 import { CliError, EXIT } from './errors.js';
 import { localTarget } from './local-target.js';
@@ -102,7 +101,7 @@ async function run(name: string, args: string[], options: Options, environment: 
     if (args.length !== count) throw new CliError(`usage: dormouse ${name} ${shape}`, EXIT.usage);
     return args;
   };
-  const wait = options.wait ? { timeoutMs: seconds(options.timeout ?? '300', '--timeout') * 1000 } : undefined;
+  const wait = options.wait ? { timeoutMs: positiveInteger(options.timeout ?? '300', '--timeout') * 1000 } : undefined;
   const context = async (): Promise<commands.CommandContext> => ({
     client: new ApiClient(await targetOf(options, environment)),
     out: environment,
@@ -131,7 +130,7 @@ async function run(name: string, args: string[], options: Options, environment: 
     case 'extend': {
       const [id] = expect(1, '<id> --days N') as [string];
       if (options.days === undefined) throw new CliError('usage: dormouse extend <id> --days N (--days is required)', EXIT.usage);
-      return commands.extend(await context(), id, seconds(options.days, '--days'));
+      return commands.extend(await context(), id, positiveInteger(options.days, '--days'));
     }
     case 'logs': {
       const [id] = expect(1, '<id> [--follow] [--since ISO] [--limit N]') as [string];
@@ -141,7 +140,7 @@ async function run(name: string, args: string[], options: Options, environment: 
       return commands.logs(await context(), id, {
         follow: options.follow,
         ...(options.since ? { since: new Date(options.since).toISOString() } : {}),
-        ...(options.limit ? { limit: seconds(options.limit, '--limit') } : {}),
+        ...(options.limit ? { limit: positiveInteger(options.limit, '--limit') } : {}),
       });
     }
     case 'events':
@@ -156,6 +155,11 @@ export async function targetOf(options: { api?: string; stack?: string; region?:
   if (options.api && options.stack) throw new CliError('give either --api or --stack, not both', EXIT.usage);
   const fetch = environment.fetch ?? globalThis.fetch;
   if (options.stack) {
+    // The AWS SDK is loaded only for a stack: local commands start sooner without it.
+    const [{ stackTarget }, { CloudFormationClient }] = await Promise.all([
+      import('./aws-target.js'),
+      import('@aws-sdk/client-cloudformation'),
+    ]);
     const cloudFormation =
       environment.cloudFormation?.(options.region) ?? new CloudFormationClient(options.region ? { region: options.region } : {});
     return stackTarget({ stackName: options.stack, cloudFormation, fetch });
@@ -164,7 +168,7 @@ export async function targetOf(options: { api?: string; stack?: string; region?:
 }
 
 /** A positive whole number given for `option`. */
-function seconds(text: string, option: string): number {
+function positiveInteger(text: string, option: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value <= 0) throw new CliError(`${option} ${text} is not a positive whole number`, EXIT.usage);
   return value;
