@@ -151,8 +151,12 @@ function exitCodeFor(status: number): ExitCode {
 
 /** `message (code)`, with the fields the API names and why, on one line. */
 function describeError(error: z.infer<typeof errorAnswer>['error']): string {
-  const fields = Object.entries(error.fields ?? {}).map(([name, why]) => `${name}: ${typeof why === 'string' ? why : JSON.stringify(why)}`);
   const message = error.message.replace(/\s+/g, ' ').replace(/[.\s]+$/, '');
+  // The API's message often names the fields already; only those it leaves out are added.
+  const fields = Object.entries(error.fields ?? {})
+    .map(([name, why]) => [name, typeof why === 'string' ? why : JSON.stringify(why)] as const)
+    .filter(([, why]) => !message.includes(why))
+    .map(([name, why]) => `${name}: ${why}`);
   return `${message} (${error.code})${fields.length > 0 ? ` - ${fields.join('; ')}` : ''}`;
 }
 

@@ -102,7 +102,7 @@ describe('dormouse against embedded mode', () => {
       expect(failed.stdout).toBe('');
       expect(failed.stderr).toMatch(/^dormouse: [^\n]+\n$/);
     }
-    expect(badSlug.stderr).toMatch(/\(invalid_request\) - slug: /);
+    expect(badSlug.stderr).toBe('dormouse: Invalid signup: slug must be 3 to 40 characters long (invalid_request)\n');
     expect(wrongToken.stderr).toContain('set DORMOUSE_ADMIN_TOKEN');
   });
 
