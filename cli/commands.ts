@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiClient, LogLine, TenantView } from './api-client.js';
 import { CliError, EXIT } from './errors.js';
-import { fields, json, money, shortTime, table } from './output.js';
+import { fields, json, money, printable, shortTime, table } from './output.js';
 
 export interface Output {
   /** Results: a table, or JSON with --json. */
@@ -105,7 +105,7 @@ export async function events(ctx: CommandContext, id: string): Promise<void> {
  */
 export async function logs(ctx: CommandContext, id: string, options: { follow: boolean; since?: string; limit?: number }): Promise<void> {
   const print = (line: LogLine) =>
-    ctx.out.stdout(ctx.json ? JSON.stringify(line) + '\n' : `${line.at}  ${(line.stream ?? '').padEnd(6)}  ${line.message}\n`);
+    ctx.out.stdout(ctx.json ? JSON.stringify(line) + '\n' : `${line.at}  ${(line.stream ?? '').padEnd(6)}  ${printable(line.message)}\n`);
   let query: { since?: string; limit?: number; next?: string } = { since: options.since, limit: options.limit };
   let last: { at: string; messages: Set<string> } | undefined;
   for (;;) {
@@ -161,7 +161,7 @@ export async function waitUntilDone(
       ctx.out.stderr(`${id}: ${step}, done (${elapsed()})\n`);
       return tenant;
     }
-    if (step !== shown) ctx.out.stderr(`${id}: ${step}\n`);
+    if (step !== shown) ctx.out.stderr(`${id}: ${printable(step)}\n`);
     shown = step;
     if (tenant.phase === 'Failed' && tenant.observedGeneration >= goal.generation) {
       throw new CliError(

@@ -1,8 +1,17 @@
+/**
+ * Text from tenants (log lines, error reasons) made safe for a terminal: control characters,
+ * escape sequences among them, are shown as \u escapes instead of acting on the terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Columns padded to their widest cell; the last column is not padded, so lines end cleanly. */
 export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => printable(row[column] ?? '').length)));
   const line = (cells: string[]) =>
     cells
+      .map(printable)
       .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
       .join('  ')
       .trimEnd();
@@ -13,7 +22,7 @@ export function table(headers: string[], rows: string[][]): string {
 export function fields(entries: [string, string | number | undefined][]): string {
   const present = entries.filter((entry): entry is [string, string | number] => entry[1] !== undefined && entry[1] !== '');
   const width = Math.max(...present.map(([label]) => label.length));
-  return present.map(([label, value]) => `${`${label}:`.padEnd(width + 1)}  ${value}`).join('\n') + '\n';
+  return present.map(([label, value]) => `${`${label}:`.padEnd(width + 1)}  ${printable(String(value))}`).join('\n') + '\n';
 }
 
 /** An ISO timestamp to the second, in UTC: short enough for a table, still sortable. */

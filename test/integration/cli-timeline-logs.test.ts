@@ -54,6 +54,9 @@ describe('dormouse events and logs', () => {
       first: { lines: [{ at: '2026-12-06T09:00:05.000Z', message: 'listening on 8080', stream: 'stdout' }], next: 'p2' },
       p2: { lines: [{ at: '2026-12-06T09:00:06.000Z', message: 'GET /whoami 200', stream: 'stdout' }], next: 'p3' },
       p3: { lines: [{ at: '2026-12-06T09:00:07.000Z', message: 'disk almost full', stream: 'stderr' }] },
+      // Written later (reached only by asking from a time): a line that would clear the
+      // operator's screen if it were printed as it is.
+      later: { lines: [{ at: '2026-12-06T09:00:08.000Z', message: 'boom\u001b[2J\u0007', stream: 'stderr' }] },
     };
   });
   const admin = (argv: string[], signal?: AbortSignal) =>
@@ -85,6 +88,7 @@ describe('dormouse events and logs', () => {
         '2026-12-06T09:00:05.000Z  stdout  listening on 8080',
         '2026-12-06T09:00:06.000Z  stdout  GET /whoami 200',
         '2026-12-06T09:00:07.000Z  stderr  disk almost full',
+        '2026-12-06T09:00:08.000Z  stderr  boom\\u001b[2J\\u0007',
         '',
       ].join('\n'),
     );
@@ -95,7 +99,7 @@ describe('dormouse events and logs', () => {
     const stop = new AbortController();
     const following = admin(['logs', 'acme', '--follow', '--json'], stop.signal);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    pages.later = { lines: [{ at: '2026-12-06T09:00:09.000Z', message: 'GET / 200', stream: 'stdout' }] };
+    pages.latest = { lines: [{ at: '2026-12-06T09:00:09.000Z', message: 'GET / 200', stream: 'stdout' }] };
     await new Promise((resolve) => setTimeout(resolve, 300));
     stop.abort();
     const followed = await following;
@@ -106,7 +110,7 @@ describe('dormouse events and logs', () => {
         .trimEnd()
         .split('\n')
         .map((line) => JSON.parse(line).message),
-    ).toEqual(['listening on 8080', 'GET /whoami 200', 'disk almost full', 'GET / 200']);
+    ).toEqual(['listening on 8080', 'GET /whoami 200', 'disk almost full', 'boom\u001b[2J\u0007', 'GET / 200']);
     expect(asked.slice(0, 4)).toEqual([
       'GET /tenants/acme/logs',
       'GET /tenants/acme/logs?next=p2',
