@@ -158,7 +158,7 @@ export async function waitUntilDone(
     const reached = tenant.phase === TARGET_PHASE[goal.desired] && tenant.observedGeneration >= goal.generation;
     const step = `${tenant.phase}${tenant.reason ? ` - ${tenant.reason}` : ''}`;
     if (reached) {
-      ctx.out.stderr(`${id}: ${step}, done (${elapsed()})\n`);
+      ctx.out.stderr(`${id}: ${printable(step)}, done (${elapsed()})\n`);
       return tenant;
     }
     if (step !== shown) ctx.out.stderr(`${id}: ${printable(step)}\n`);

@@ -4,6 +4,7 @@ import { ApiClient } from './api-client.js';
 import * as commands from './commands.js';
 import { CliError, EXIT } from './errors.js';
 import { localTarget } from './local-target.js';
+import { printable } from './output.js';
 import type { Target } from './target.js';
 
 export const USAGE = `Usage: dormouse <command> [options]
@@ -87,7 +88,7 @@ export async function runCli(argv: string[], environment: CliEnvironment): Promi
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CliError) {
-      environment.stderr(`dormouse: ${error.message}\n`);
+      environment.stderr(`dormouse: ${printable(error.message)}\n`);
       return error.exitCode;
     }
     const message = error instanceof Error ? error.message : String(error);
