@@ -20,6 +20,7 @@ export function wakeDeps(config: WakeConfig, overrides: WakeDepsOverrides = {}):
       minRunMs: config.minRunMs,
       plans: config.plans,
       anonymousWakesPerHour: config.anonymousWakesPerHour,
+      holdMs: config.holdMs,
     },
     unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }),
   };
