@@ -8,6 +8,7 @@ import { isIdle, shardOf, withDesired, type AnonymousWakes, type Phase, type Ten
 import type { Clock } from '../ports/clock.js';
 import type { ActiveTenantLister, RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import type { MissCache } from './miss-cache.js';
+import type { WakeEstimate } from './wake-estimate.js';
 import { updateTenant, type TenantWrite, type UpdateResult } from './update-tenant.js';
 
 /**
@@ -49,6 +50,8 @@ export interface WakeDeps {
   settings: WakeSettings;
   /** Slugs recently found not to exist; shared by every request this process answers. */
   unknownTenants: MissCache;
+  /** Recent wake durations: the estimate on waking answers, and where a held request records the wake it saw end. */
+  wakeTimes?: WakeEstimate;
   logger?: Pick<Console, 'info' | 'warn'>;
 }
 
@@ -153,8 +156,30 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
   const holdMs = Math.min(deps.settings.holdMs ?? 0, request.maxWaitMs ?? Number.POSITIVE_INFINITY);
   // Already Running, yet the request came here: its DNS still names another shard, or its route
   // is moments from taking effect. A 307 could send the client round in circles; Retry-After will do.
-  if (!request.hold || first.kind !== 'waking' || first.phase === 'Running' || holdMs <= 0) return first;
-  return holdUntilServing(deps, first, deps.clock.now().getTime() + holdMs);
+  const answerNow = !request.hold || first.kind !== 'waking' || first.phase === 'Running' || holdMs <= 0;
+  const answer = answerNow ? first : await holdUntilServing(deps, first, deps.clock.now().getTime() + holdMs);
+  return answer.kind === 'waking' ? withEstimate(deps, answer) : answer;
+}
+
+async function withEstimate(deps: WakeDeps, answer: WakeAnswer): Promise<WakeAnswer> {
+  try {
+    const seconds = await deps.wakeTimes?.seconds(deps.clock.now().getTime());
+    return seconds === undefined ? answer : { ...answer, estimateSeconds: seconds };
+  } catch (error) {
+    // Only the estimate is missing: the page says "under a minute" instead.
+    deps.logger?.warn('Could not read the recent wake times', { error });
+    return answer;
+  }
+}
+
+/** A held request saw the wake through: from the request that woke the tenant to its recorded start. */
+async function recordWake(deps: WakeDeps, tenant: Tenant): Promise<void> {
+  if (!deps.wakeTimes || !tenant.wokenAt) return;
+  try {
+    await deps.wakeTimes.record({ wokenAt: tenant.wokenAt, ms: Date.parse(tenant.status.transitionAt) - Date.parse(tenant.wokenAt) });
+  } catch (error) {
+    deps.logger?.warn('Could not record a wake time', { tenantId: tenant.id, error });
+  }
 }
 
 /** The first look at a waking tenant waits this long, then each one half as long again, up to the longest. */
@@ -186,7 +211,10 @@ async function holdUntilServing(deps: WakeDeps, first: WakeAnswer, deadline: num
     }
     const now = deps.clock.now();
     if (!tenant) return { status: 404, kind: 'unknown', format: first.format, tenant: slug };
-    if (serves(tenant, now)) return { status: 307, kind: 'ready', format: first.format, tenant: slug, phase: tenant.status.phase };
+    if (serves(tenant, now)) {
+      await recordWake(deps, tenant);
+      return { status: 307, kind: 'ready', format: first.format, tenant: slug, phase: tenant.status.phase };
+    }
     const state = stateOf(tenant, now);
     if (state === 'gone' || state === 'failed') return settledAnswer(tenant, state, first.format);
     // Put back to sleep while held (an operator, or an eviction): nothing will serve it soon.
@@ -274,7 +302,7 @@ function wakeWrite(tenant: Tenant, now: Date, perHour: number): TenantWrite | un
   const woken = withDesired(tenant, 'running');
   if (woken === tenant) return undefined;
   const wakes = countWake(tenant.anonymousWakes, now, perHour);
-  return 'retryAfter' in wakes ? undefined : { tenant: { ...woken, anonymousWakes: wakes } };
+  return 'retryAfter' in wakes ? undefined : { tenant: { ...woken, anonymousWakes: wakes, wokenAt: now.toISOString() } };
 }
 
 /**

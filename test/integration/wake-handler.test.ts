@@ -11,6 +11,7 @@ import { createWakeHandler, type WakeHandler } from '../../shared/http/wake-hand
 import { createTestTables } from '../support/dynamodb.js';
 
 const ROOT = 'trials.example.com';
+const CURL = '*/*';
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
 
 /** What an ALB sends a Lambda target with multi-value headers off: header names in lowercase. */
@@ -378,5 +379,54 @@ describe('the wake handler holding a request that is not a browser navigation', 
     expect(short.statusCode).toBe(503);
     expect(shortTime).toBeGreaterThanOrEqual(900);
     expect(shortTime).toBeLessThan(1_800);
+  });
+});
+
+describe('the waking page’s estimate', () => {
+  it('comes from the wakes held requests saw end: the median, in seconds, on the page and in the JSON', async () => {
+    // Prepare: a fresh table, so no other test's wakes count.
+    const own = await createTestTables();
+    const config = loadWakeConfig({
+      DORMOUSE_TABLE_NAME: own.tenantTable,
+      DORMOUSE_BASE_URL: `https://${ROOT}`,
+      DORMOUSE_WAKE_HOLD_SECONDS: '3',
+    });
+    const ownStore = new DynamoDbTenantStore({ tableName: own.tenantTable, client: own.documentClient });
+    const held = createWakeHandler(wakeDeps(config, { dynamoClient: own.client }), logger);
+    const created = await ownStore.create(
+      newTenant({ slug: 'timed', email: 'timed@example.test', plan: 'trial', tokenHash: 'hash', now: new Date(), trialDays: 14 }),
+      { maxTenants: 100 },
+    );
+    await ownStore.save({
+      ...created,
+      spec: { ...created.spec, desired: 'passivated' },
+      status: { ...created.status, phase: 'Passivated' },
+    });
+    const before = await held(albEvent({ host: `timed.${ROOT}`, accept: BROWSER_ACCEPT }), context());
+    const wokenAt = Date.parse((await ownStore.get('timed'))!.wokenAt!);
+
+    // Act: the tenant serves 42 s after the request woke it (as recorded), while a request is held.
+    const serve = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const tenant = (await ownStore.get('timed'))!;
+      await ownStore.save({
+        ...tenant,
+        status: { ...tenant.status, phase: 'Running', transitionAt: new Date(wokenAt + 42_000).toISOString() },
+      });
+    })();
+    const [ready] = await Promise.all([held(albEvent({ host: `timed.${ROOT}`, accept: CURL }), context()), serve]);
+    const tenant = (await ownStore.get('timed'))!;
+    await ownStore.save({ ...tenant, spec: { ...tenant.spec, desired: 'passivated' }, status: { ...tenant.status, phase: 'Passivated' } });
+    const page = await held(albEvent({ host: `timed.${ROOT}`, accept: BROWSER_ACCEPT }), context());
+    const json = await held(
+      albEvent({ host: `timed.${ROOT}`, accept: 'text/html;q=0, application/json' }),
+      localLambdaContext('dormouse-wake', 'req-3', 2_000),
+    );
+
+    // Assess
+    expect(before.body).toContain('This usually takes under a minute.');
+    expect(ready.statusCode).toBe(307);
+    expect(page.body).toContain('This usually takes about 45 seconds.');
+    expect(JSON.parse(json.body!)).toMatchObject({ status: 'waking', estimateSeconds: 42 });
   });
 });

@@ -11,6 +11,7 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *   ceiling (tenant-ceiling.ts); `counter#tenants` counts the tenants created before the split
  * - `counter#routing`  how many tenants hold a routing slot, checked against the ALB ceiling
  * - `marker#<name>`  where a paged background job (the sweep) left off
+ * - `stats#wake-times`  the durations of the latest wakes by requests (the waking page's estimate)
  * - `rate#<key>#<window start>`  attempts counted by the rate limiter, removed by TTL (the key
  *   of a signup limit is a hash of the client's address, never the address)
  */
@@ -34,6 +35,7 @@ export const keys = {
   tenant: (id: string) => `tenant#${id}`,
   email: (emailHash: string) => `email#${emailHash}`,
   marker: (name: string) => `marker#${name}`,
+  wakeTimes: 'stats#wake-times',
   rateWindow: (key: string, windowStart: number) => `rate#${key}#${windowStart}`,
   /** Tenants counted before the count was split; it only goes down now (tenant-ceiling.ts). */
   tenantCounter: 'counter#tenants',
