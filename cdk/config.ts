@@ -3,7 +3,7 @@ import { installationProblem } from '../shared/domain/installation.js';
 import { FARGATE_MEMORY, fargateMemoryChoices } from '../shared/domain/plans.js';
 import type { PlanCatalog } from '../shared/domain/plans.js';
 import { SLUG_MAX_LENGTH } from '../shared/domain/slug.js';
-import { ConfigError, declaredDefault } from '../shared/config/settings.js';
+import { ConfigError, WAKE_HOLD_MAX_SECONDS, declaredDefault } from '../shared/config/settings.js';
 import { PLANS_KEY, resolvePlans } from './plans.js';
 
 /**
@@ -267,6 +267,11 @@ const schema = z
        * that the visitor is told it is resting, and only its owner (API, with its token) can wake it.
        */
       anonymousWakesPerHour: wholeNumber(1, 60).default(declaredDefault('DORMOUSE_ANONYMOUS_WAKES_PER_HOUR')),
+      /**
+       * How long the wake function holds a request that is not a browser navigation while its
+       * tenant wakes (then 307 once it serves, else 503); the function's timeout follows it.
+       */
+      wakeHoldSeconds: wholeNumber(0, WAKE_HOLD_MAX_SECONDS).default(declaredDefault('DORMOUSE_WAKE_HOLD_SECONDS')),
       /** Stage-wide: every route without its own setting below (tenant commands, the page). */
       apiThrottle: throttle({ rate: 10, burst: 20 }),
       /** POST /tenants and GET /verify: far below status reads, as every signup may start a paid task. */

@@ -156,6 +156,7 @@ export class DormouseStack extends Stack {
         tombstoneDays: config.tombstoneDays,
         reconcileConcurrency: config.reconcileConcurrency,
         anonymousWakesPerHour: config.anonymousWakesPerHour,
+        wakeHoldSeconds: config.wakeHoldSeconds,
         adminPrincipals: config.adminPrincipals,
         logRetention,
         signupsPerHour: config.signupsPerHour,

@@ -273,6 +273,8 @@ export interface WakeConfig {
   minRunMs: number;
   /** How often in an hour requests to its address may wake one tenant. */
   anonymousWakesPerHour: number;
+  /** How long a request that is not a browser navigation is held while its tenant wakes. */
+  holdMs: number;
   plans: PlanCatalog;
 }
 
@@ -285,6 +287,7 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
     shards: parsed.DORMOUSE_SHARDS,
     minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
+    holdMs: parsed.DORMOUSE_WAKE_HOLD_SECONDS * 1000,
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };
 }
@@ -383,6 +386,8 @@ export interface EmbeddedConfig {
   /** A tenant Pending, Provisioning, Waking, Passivating or Deleting this long gets a warning line. */
   stuckMs: number;
   anonymousWakesPerHour: number;
+  /** How long a request that is not a browser navigation is held while its tenant wakes. */
+  wakeHoldMs: number;
   /** A sleeping tenant with keep-warm hours is woken this long before they begin. */
   warmLeadMs: number;
   reconcile: Omit<ReconcilePolicy, 'baseUrl'>;
@@ -405,6 +410,7 @@ export function loadEmbeddedConfig(env: Env = process.env): EmbeddedConfig {
     minRunMs: parsed.DORMOUSE_MIN_RUN_SECONDS * 1000,
     stuckMs: parsed.DORMOUSE_STUCK_MINUTES * 60_000,
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
+    wakeHoldMs: parsed.DORMOUSE_WAKE_HOLD_SECONDS * 1000,
     warmLeadMs: parsed.DORMOUSE_WARM_LEAD_MINUTES * 60_000,
     reconcile: {
       maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,

@@ -43,6 +43,9 @@ export interface Setting {
   group: SettingGroup;
 }
 
+/** A held request must end well before the ALB's 60 s idle timeout closes its connection. */
+export const WAKE_HOLD_MAX_SECONDS = 50;
+
 const positiveInt = z.coerce.number().check(z.int(), z.positive());
 const nonNegativeInt = z.coerce.number().check(z.int(), z.nonnegative());
 /** Embedded mode's durations: fractions allowed, for quick tests. */
@@ -493,6 +496,14 @@ export const SETTINGS = {
     parser: positiveInt.check(z.maximum(60)),
     default: '6',
     meaning: 'times in an hour requests to its address may wake one tenant (1–60)',
+    readBy: ['wake', 'embedded'],
+    group: 'sweep',
+  },
+  DORMOUSE_WAKE_HOLD_SECONDS: {
+    parser: nonNegativeInt.check(z.maximum(WAKE_HOLD_MAX_SECONDS)),
+    default: '25',
+    meaning:
+      "a request to a waking tenant that is not a browser navigation (no text/html in Accept) is held up to this long, then sent on with 307 as soon as the tenant serves, else answered 503 (0 answers at once; at most 50, under the ALB's 60 s idle timeout)",
     readBy: ['wake', 'embedded'],
     group: 'sweep',
   },

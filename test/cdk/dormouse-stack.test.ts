@@ -19,6 +19,7 @@ import {
 import { builtInPlans } from '../../shared/domain/plans.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
+import { wakeTimeout } from '../../cdk/constructs/control-plane.js';
 import {
   CERTIFICATE_ARN,
   PRODUCTION_CONFIG,
@@ -1014,8 +1015,13 @@ describe('the functions', () => {
     }
   });
 
-  it('keep the wake function, on the request path, small and quick, with no reserved concurrency', () => {
-    expect(byId(functionId(synth.template, 'dormouse-wake')).Properties).toMatchObject({ MemorySize: 256, Timeout: 10 });
+  it('keep the wake function, on the request path, small, with no reserved concurrency, and a timeout past its hold', () => {
+    const wake = byId(functionId(synth.template, 'dormouse-wake')).Properties;
+    // Held 25 s by default, 5 s to spare, well under the ALB's 60 s idle timeout.
+    expect(wake).toMatchObject({ MemorySize: 256, Timeout: 30 });
+    expect(wake.Environment.Variables.DORMOUSE_WAKE_HOLD_SECONDS).toBe('25');
+    expect(wakeTimeout(50).toSeconds()).toBe(55);
+    expect(() => wakeTimeout(55)).toThrow(/ALB idle timeout/);
     expect(byId(functionId(synth.template, 'dormouse-wake')).Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
@@ -1179,6 +1185,7 @@ describe('the functions', () => {
       maxActiveTenants: reconciler.maxActiveTenants,
       minRunMs: 5 * 60_000,
       anonymousWakesPerHour: 6,
+      holdMs: 25_000,
       tenantTable: api.tenantTable,
     });
     expect(wake.baseUrl.href).toBe('https://trials.example.com/');
