@@ -318,7 +318,9 @@ function consolePage(win) {
         return event.at + '  ' + event.phase + (event.reason ? ' — ' + event.reason : '') + (event.capacity ? ' (' + event.capacity + ')' : '');
       });
     }, function () {});
-    call('GET', path + '/logs?limit=100').then(function (answer) {
+    // The last quarter of an hour: the page is for what a tenant is doing now.
+    var since = new Date(Date.now() - 15 * 60000).toISOString();
+    call('GET', path + '/logs?limit=200&since=' + encodeURIComponent(since)).then(function (answer) {
       if (state.openId !== id) return;
       var lines = answer.status === 200 ? answer.data.lines || [] : [];
       list(lines, byId('logs'), function (line) { return line.at + '  ' + line.message; });

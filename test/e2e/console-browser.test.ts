@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
@@ -37,6 +38,19 @@ async function openConsole(): Promise<Page> {
   await page.click('#login button[type=submit]');
   await page.locator('#count').filter({ hasText: 'tenants' }).waitFor();
   return page;
+}
+
+/** A request to a tenant through the embedded gateway, by its Host. */
+function visit(slug: string, path: string): Promise<number> {
+  const gateway = new URL(embedded.gatewayUrl);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: gateway.hostname, port: gateway.port, path, headers: { host: `${slug}.localhost` } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 const row = (page: Page, slug: string) => page.locator(`tr[data-tenant="${slug}"]`);
@@ -101,6 +115,25 @@ describe('the operator console in chromium', () => {
 
     await row(page, 'sleepy').locator('.phase', { hasText: 'Running' }).waitFor({ timeout: 30_000 });
     expect((await call('/tenants/sleepy')).body).toMatchObject({ phase: 'Running', desired: 'running' });
+    await page.close();
+  }, 60_000);
+
+  it("shows a tenant's timeline and a line it logged on its page", async () => {
+    await signUp('chatty');
+    await eventually(
+      'chatty running',
+      () => phaseOf('chatty'),
+      (phase) => phase === 'Running',
+    );
+    expect(await visit('chatty', '/whoami?from=console-test')).toBe(200);
+    const page = await openConsole();
+
+    await page.click('a[href="#/tenants/chatty"]');
+
+    await page.locator('#logs li', { hasText: 'GET /whoami?from=console-test 200' }).waitFor({ timeout: 10_000 });
+    await page.locator('#events li', { hasText: 'Running' }).first().waitFor();
+    expect(await page.isHidden('#tenants-view')).toBe(true);
+    expect(await page.locator('#tenant-title').textContent()).toBe('chatty');
     await page.close();
   }, 60_000);
 
