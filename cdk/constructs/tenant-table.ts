@@ -156,6 +156,15 @@ export class TenantTable extends Construct {
         conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.tenant('*')] } },
       }),
     );
+    // The recent wake durations behind the waking page's estimate: one item, read and rewritten whole.
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'RecentWakeTimes',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.wakeTimes] } },
+      }),
+    );
     fn.addToRolePolicy(
       new PolicyStatement({
         sid: 'QueryTenantIndexes',

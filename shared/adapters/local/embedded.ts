@@ -34,6 +34,9 @@ import { naming } from './start-error.js';
 import { storeHealth } from './store-health.js';
 
 /** Local tasks start in a second and are listed at once: poll and back off quickly. */
+/** The wake function's timeout is its hold plus this, as the CDK app sets it on AWS. */
+const WAKE_TIMEOUT_MARGIN_MS = 5_000;
+
 const LOCAL_TIMINGS: Partial<ReconcileTimings> = {
   pollMs: 500,
   backoffBaseMs: 1_000,
@@ -196,7 +199,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         startGateway({
           port: local.gatewayPort,
           routing,
-          fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
+          fallback: async (req, res) => albFallback(wakeHandler!, { timeoutMs: local.wakeHoldMs + WAKE_TIMEOUT_MARGIN_MS })(req, res),
         }),
       );
       stops.push(() => gateway.close());
@@ -208,7 +211,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
           routing,
           shard,
           activity: gateway.activity(),
-          fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
+          fallback: async (req, res) => albFallback(wakeHandler!, { timeoutMs: local.wakeHoldMs + WAKE_TIMEOUT_MARGIN_MS })(req, res),
         });
         stops.push(() => shardGateway.close());
         shardGateways.push(shardGateway);
@@ -229,6 +232,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             shards: local.reconcile.shards,
             minRunMs: local.minRunMs,
             anonymousWakesPerHour: local.anonymousWakesPerHour,
+            holdMs: local.wakeHoldMs,
             plans: local.reconcile.plans,
           },
           { dynamoClient },
