@@ -26,7 +26,7 @@ function writeChatApp(): string {
   return app;
 }
 
-type Opened = { socket: WebSocket } | { status: number; retryAfter: string | undefined; body: string };
+type Opened = { socket: WebSocket } | { status: number; location: string | undefined; body: string };
 
 /** Opens a WebSocket to `host` through the gateway, as a browser on that host would. */
 function openSocket(gatewayUrl: string, host: string): Promise<Opened> {
@@ -37,7 +37,7 @@ function openSocket(gatewayUrl: string, host: string): Promise<Opened> {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] as string | undefined, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }));
     });
     socket.once('error', reject);
   });
@@ -76,7 +76,7 @@ describe('embedded mode: a tenant whose only traffic is a WebSocket', () => {
 
   const phaseOf = async (id: string) => (await call(`/tenants/${id}`)).body.phase as string;
 
-  it('stays awake while the socket is open, sleeps once it closes, and is woken by the next upgrade, which gets the waking answer', async () => {
+  it('stays awake while the socket is open, sleeps once it closes, and is woken by the next upgrade, held until it serves', async () => {
     // Prepare: chat runs, and a client holds a WebSocket to it.
     await call('/tenants', { method: 'POST', body: { slug: 'chat', email: 'c@chat.test' } });
     await eventually(
@@ -116,13 +116,10 @@ describe('embedded mode: a tenant whose only traffic is a WebSocket', () => {
     // Act: a WebSocket client comes back to the sleeping tenant.
     const refused = await openSocket(embedded.gatewayUrl, 'chat.localhost');
 
-    // Assess: no upgrade, but the wake function's answer (a wake, and when to retry), then the app.
-    expect(refused).toMatchObject({ status: 503, retryAfter: '5' });
-    await eventually(
-      'chat woken',
-      () => phaseOf('chat'),
-      (phase) => phase === 'Running',
-    );
+    // Assess: no upgrade, but a wake: the upgrade is held until the tenant serves, then sent back
+    // to the same URL (307), where the next upgrade goes through.
+    expect(refused).toMatchObject({ status: 307, location: '/socket' });
+    expect(await phaseOf('chat')).toBe('Running');
     const again = await openSocket(embedded.gatewayUrl, 'chat.localhost');
     if (!('socket' in again)) throw new Error(`expected an upgrade, got ${again.status}`);
     expect(await echo(again.socket, 'back')).toBe('back');
