@@ -29,9 +29,9 @@ function writeChatApp(): string {
 type Opened = { socket: WebSocket } | { status: number; location: string | undefined; body: string };
 
 /** Opens a WebSocket to `host` through the gateway, as a browser on that host would. */
-function openSocket(gatewayUrl: string, host: string): Promise<Opened> {
+function openSocket(gatewayUrl: string, host: string, { followRedirects = false } = {}): Promise<Opened> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${gatewayUrl.replace('http', 'ws')}/socket`, { headers: { host } });
+    const socket = new WebSocket(`${gatewayUrl.replace('http', 'ws')}/socket`, { headers: { host }, followRedirects });
     socket.once('open', () => resolve({ socket }));
     socket.once('unexpected-response', (_req, res) => {
       let body = '';
@@ -123,6 +123,29 @@ describe('embedded mode: a tenant whose only traffic is a WebSocket', () => {
     const again = await openSocket(embedded.gatewayUrl, 'chat.localhost');
     if (!('socket' in again)) throw new Error(`expected an upgrade, got ${again.status}`);
     expect(await echo(again.socket, 'back')).toBe('back');
-    again.socket.close();
+    await new Promise((resolve) => {
+      again.socket.once('close', resolve);
+      again.socket.close();
+    });
+  });
+
+  it('lets a client that follows redirects on the handshake through a wake in one go', async () => {
+    // Prepare: chat asleep again (the first sweep still sees the last upgrade as a request).
+    await embedded.sweepNow();
+    await pause(1_500);
+    expect(await embedded.sweepNow()).toMatchObject({ passivated: 1 });
+    await eventually(
+      'chat asleep',
+      () => phaseOf('chat'),
+      (phase) => phase === 'Passivated',
+    );
+
+    // Act
+    const opened = await openSocket(embedded.gatewayUrl, 'chat.localhost', { followRedirects: true });
+
+    // Assess
+    if (!('socket' in opened)) throw new Error(`expected an upgrade, got ${opened.status}`);
+    expect(await echo(opened.socket, 'woke and connected')).toBe('woke and connected');
+    opened.socket.close();
   });
 });
