@@ -56,6 +56,7 @@ describe('the configuration declaration', () => {
       // The built-in plans, which the wake function knows when DORMOUSE_PLANS is unset.
       DORMOUSE_TRIAL_DAYS: 14,
       DORMOUSE_IDLE_MINUTES: 15,
+      DORMOUSE_WAKE_HOLD_SECONDS: 25,
     });
   });
 
@@ -154,6 +155,7 @@ describe('loadEmbeddedConfig', () => {
       minRunMs: 300_000,
       stuckMs: 900_000,
       anonymousWakesPerHour: 6,
+      wakeHoldMs: 25_000,
       warmLeadMs: 300_000,
       reconcile: {
         maxActiveTenants: 90,
