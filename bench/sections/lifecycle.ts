@@ -185,7 +185,7 @@ class EventFlow {
         if (!task) continue;
         const started = performance.now();
         this.tally.invocations['task-events'] += 1;
-        await handleTaskEvent({ store: this.store }, { task, version: change.detail.version });
+        await handleTaskEvent({ store: this.store, clock: this.clock }, { task, version: change.detail.version });
         this.tally.bill('task-events', performance.now() - started);
         progressed = true;
       }

@@ -1,5 +1,5 @@
 import type { PlanCatalog } from '../domain/plans.js';
-import { plan, retryPending, type Observation, type Plan, type PlanSettings } from '../domain/plan.js';
+import { plan, retryPending, type Observation, type Plan, type PlanSettings, type Step } from '../domain/plan.js';
 import type { Phase, Tenant } from '../domain/tenant.js';
 import { measuredStorage, meter } from '../domain/usage.js';
 import type { Clock } from '../ports/clock.js';
@@ -12,7 +12,7 @@ import { control, StepFailed, type Look, type Looked, type ReconcileResult, type
 import { meteredStore } from './metering.js';
 import { act } from './reconcile/act.js';
 import { refused } from './reconcile/attempts.js';
-import { observe } from './reconcile/observe.js';
+import { EVENT_TRUST_MS, followedTask, isRising, observe } from './reconcile/observe.js';
 import { result, settle } from './reconcile/record.js';
 
 export type { ReconcileResult, Watch } from './controller.js';
@@ -34,6 +34,16 @@ export interface ReconcileSettings extends PlanSettings {
   maxSteps: number;
   /** The installation's plans: what each tenant's task is started as. */
   plans: PlanCatalog;
+  /**
+   * How long what ECS last said about a tenant's task stands for asking ECS again; a wait for
+   * the task to start or stop lasts this long at most without an event. @default EVENT_TRUST_MS
+   */
+  eventTrustMs?: number;
+  /**
+   * How long a newly registered target takes to pass its health checks at best (interval times
+   * healthy threshold): its health is first read after this long. @default pollMs
+   */
+  healthWaitMs?: number;
 }
 
 export interface ReconcileDeps {
@@ -74,24 +84,36 @@ export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: W
 /** One look: observe → plan → act (up to `maxSteps`) → record, or throw for the controller's error policy. */
 async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promise<Looked> {
   const { clock, settings } = deps;
+  const recorded = followedTask(tenant, clock.now(), trustMs(settings));
+  let followed = recorded !== undefined;
   let observed: Observation;
   try {
-    observed = await observe(deps, tenant);
+    observed = await observe(deps, tenant, recorded);
   } catch (error) {
     const failed = refused(deps, tenant, error);
     if (!failed) throw error;
     return { tenant: failed, result: { requeueAfterMs: retryPending(failed, clock.now()) ?? 0, phase: failed.status.phase } };
   }
   let next = plan(tenant, observed, settings, clock.now());
+  if (followed && settlesDown(tenant, next)) {
+    ({ observed, next } = await confirmed(deps, tenant));
+    followed = false;
+  }
   // Nothing to do: the controller writes only if what we see differs from what is recorded.
   if (!takesStep(next)) return recordLook(deps, tenant, observed, next);
 
   let current = await hold();
+  let last: Step['kind'] | undefined;
   try {
     for (let steps = 0; steps < settings.maxSteps; steps++) {
       next = plan(current, observed, settings, clock.now());
-      if (!takesStep(next)) return recordLook(deps, current, observed, next);
+      if (followed && settlesDown(current, next)) {
+        ({ observed, next } = await confirmed(deps, current));
+        followed = false;
+      }
+      if (!takesStep(next)) return recordLook(deps, current, observed, next, last);
       current = await takeStep(deps, current, observed, next);
+      last = next.step.kind;
       const wait = retryPending(current, clock.now());
       if (wait !== undefined) return { tenant: current, result: { requeueAfterMs: wait, phase: current.status.phase } };
     }
@@ -102,6 +124,24 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
     const seen = { ...current, status: settle(current, observed, next.phase, { kind: 'wait' }, clock.now()) };
     throw new StepFailed(current, seen, error);
   }
+}
+
+function trustMs(settings: ReconcileSettings): number {
+  return settings.eventTrustMs ?? EVENT_TRUST_MS;
+}
+
+/**
+ * A look that took the record's word is about to record the tenant asleep or deleted: the record
+ * does not show what a crash may have left unrecorded (a rule or target group made just before
+ * it), so the load balancer and ECS are asked once before the tenant is let go of.
+ */
+function settlesDown(tenant: Tenant, { step }: Plan): boolean {
+  return !isRising(tenant) && step.kind === 'done';
+}
+
+async function confirmed(deps: ReconcileDeps, tenant: Tenant): Promise<{ observed: Observation; next: Plan }> {
+  const observed = await observe(deps, tenant);
+  return { observed, next: plan(tenant, observed, deps.settings, deps.clock.now()) };
 }
 
 function takesStep({ step }: Plan): boolean {
@@ -118,9 +158,24 @@ async function takeStep(deps: ReconcileDeps, tenant: Tenant, observed: Observati
   }
 }
 
-async function recordLook(deps: ReconcileDeps, tenant: Tenant, observed: Observation, next: Plan): Promise<Looked> {
+async function recordLook(deps: ReconcileDeps, tenant: Tenant, observed: Observation, next: Plan, last?: Step['kind']): Promise<Looked> {
   const looked = record(tenant, observed, next, deps.clock.now(), deps.settings.plans);
-  return { ...looked, tenant: await withDataSize(deps, tenant, looked.tenant) };
+  const result = { ...looked.result, ...waitFor(deps, looked.tenant, next, last) };
+  return { result, tenant: await withDataSize(deps, tenant, looked.tenant) };
+}
+
+/**
+ * How long a wait lasts. A task starting or stopping is followed by ECS's events: each one
+ * written to the record gets the tenant looked at again, so the wait only needs a safety net in
+ * case none comes (long enough that this look lets go of the tenant). A target just registered
+ * cannot pass its health checks sooner than they take, so its health is first read then.
+ */
+function waitFor(deps: ReconcileDeps, tenant: Tenant, { step }: Plan, last?: Step['kind']): Pick<ReconcileResult, 'requeueAfterMs'> {
+  if (step.kind !== 'wait' || step.afterMs === undefined) return {};
+  const { settings, clock } = deps;
+  if (step.until === 'task-change' && followedTask(tenant, clock.now(), trustMs(settings))) return { requeueAfterMs: trustMs(settings) };
+  if (last === 'registerTarget') return { requeueAfterMs: Math.max(step.afterMs, settings.healthWaitMs ?? settings.pollMs) };
+  return {};
 }
 
 /**

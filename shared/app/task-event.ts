@@ -32,7 +32,7 @@ export async function handleTaskEvent(deps: TaskEventDeps, event: TaskStateChang
   const clock = deps.clock ?? systemClock;
   const store = meteredStore(deps.store, clock, deps.plans ?? { plans: [] });
   const result = await updateTenant(store, event.task.tenantId, (tenant) => {
-    if (!ignored(tenant, event)) return { tenant: applyEvent(tenant, event) };
+    if (!ignored(tenant, event)) return { tenant: applyEvent(tenant, event, clock.now()) };
     // A task replaced while it still ran is metered until it stops: its STOPPED event says when.
     const stopped = meterStoppedOutgoing(tenant, event.task, clock.now());
     return stopped ? { tenant: stopped } : undefined;
@@ -51,7 +51,8 @@ function ignored(tenant: Tenant, event: TaskStateChange): 'other-task' | 'stale'
   return undefined;
 }
 
-function applyEvent(tenant: Tenant, { task, version }: TaskStateChange): Tenant {
+/** The event's facts on the recorded task, dated: the reconciler trusts them instead of asking ECS again while they are recent. */
+function applyEvent(tenant: Tenant, { task, version }: TaskStateChange, now: Date): Tenant {
   return {
     ...tenant,
     status: {
@@ -66,6 +67,8 @@ function applyEvent(tenant: Tenant, { task, version }: TaskStateChange): Tenant 
         ...(task.startedAt ? { startedAt: task.startedAt } : {}),
         ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
         ...(task.size ? { size: task.size } : {}),
+        ...(task.desiredStatus === 'STOPPED' ? { desiredStatus: 'STOPPED' as const } : {}),
+        seenAt: now.toISOString(),
         // What the task was started as stays as recorded: events carry no tags to say it.
       },
     },

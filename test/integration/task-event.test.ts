@@ -56,7 +56,7 @@ describe('handleTaskEvent', () => {
 
     // Act
     const outcome = await handleTaskEvent(
-      { store },
+      { store, clock: { now: () => NOW } },
       change(3, { desiredStatus: 'STOPPED', stopCode: 'TerminationNotice', stoppedReason: 'Your Spot Task was interrupted.' }),
     );
 
@@ -70,6 +70,9 @@ describe('handleTaskEvent', () => {
       ip: '10.0.1.5',
       stopCode: 'TerminationNotice',
       eventVersion: 3,
+      desiredStatus: 'STOPPED',
+      // When ECS last spoke of the task: the reconciler takes the record's word while it is recent.
+      seenAt: NOW.toISOString(),
     });
     expect(after.version).toBe(before.version + 1);
     // Only the task's observed facts change; the reconciler's bookkeeping is left alone.
@@ -82,7 +85,7 @@ describe('handleTaskEvent', () => {
     await tenantWithTask();
 
     // Act
-    const outcome = await handleTaskEvent({ store }, change(1, { lastStatus: 'PENDING', ip: undefined }));
+    const outcome = await handleTaskEvent({ store, clock: { now: () => NOW } }, change(1, { lastStatus: 'PENDING', ip: undefined }));
 
     // Assess
     expect(outcome).toBe('applied');
@@ -91,6 +94,7 @@ describe('handleTaskEvent', () => {
       capacityProvider: 'FARGATE_SPOT',
       lastStatus: 'PENDING',
       eventVersion: 1,
+      seenAt: NOW.toISOString(),
     });
   });
 
