@@ -17,7 +17,8 @@ import { publishChanges } from '../../shared/app/publish-changes.js';
 import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
 import { handleTaskEvent } from '../../shared/app/task-event.js';
 import { TENANT_CHANGED } from '../../shared/domain/domain-events.js';
-import type { Tenant } from '../../shared/domain/tenant.js';
+import { isLeased } from '../../shared/domain/lease.js';
+import { isSettled, type Tenant } from '../../shared/domain/tenant.js';
 import { invocationWatch } from '../../shared/events/reconcile-handler.js';
 import { tenantChanges } from '../../shared/adapters/aws/dynamodb-stream-records.js';
 import { apiCaller, type ApiCall } from '../lib/api.js';
@@ -222,11 +223,24 @@ class EventFlow {
       for (const { invocation, sleptMs } of due) {
         // Billed when it happens, so a wait that spans two steps counts in the later one.
         this.tally.bill('reconcile', sleptMs);
+        if (!invocation.owner && !(await this.sweepWouldLook(invocation.tenantId))) continue;
         await this.runReconcile(invocation);
         progressed = true;
       }
       if (!progressed) return;
     }
+  }
+
+  /**
+   * Whether the sweep's run would reconcile the tenant (shared/app/sweep.ts): not while a
+   * reconciler holds it, and only with a retry due or while it is not settled. Its periodic
+   * resync of settled tenants is hours apart and belongs to no lifecycle step.
+   */
+  private async sweepWouldLook(tenantId: string): Promise<boolean> {
+    const tenant = await this.store.get(tenantId);
+    if (!tenant || isLeased(tenant, this.clock.time)) return false;
+    if (tenant.status.retryAt) return Date.parse(tenant.status.retryAt) <= this.clock.time;
+    return !isSettled(tenant);
   }
 
   /** One run of the use case inside an invocation, watching the tenant through short waits as the handler does. */
