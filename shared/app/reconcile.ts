@@ -3,7 +3,7 @@ import { plan, retryPending, type Observation, type Plan, type PlanSettings, typ
 import type { Phase, Tenant } from '../domain/tenant.js';
 import { measuredStorage, meter } from '../domain/usage.js';
 import type { Clock } from '../ports/clock.js';
-import type { Compute } from '../ports/compute.js';
+import type { Compute, ObservedTask } from '../ports/compute.js';
 import type { Dns } from '../ports/dns.js';
 import type { Routing } from '../ports/routing.js';
 import type { Storage } from '../ports/storage.js';
@@ -96,7 +96,7 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
   }
   let next = plan(tenant, observed, settings, clock.now());
   if (followed && settlesDown(tenant, next)) {
-    ({ observed, next } = await confirmed(deps, tenant));
+    ({ observed, next } = await confirmed(deps, tenant, recorded));
     followed = false;
   }
   // Nothing to do: the controller writes only if what we see differs from what is recorded.
@@ -108,7 +108,7 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
     for (let steps = 0; steps < settings.maxSteps; steps++) {
       next = plan(current, observed, settings, clock.now());
       if (followed && settlesDown(current, next)) {
-        ({ observed, next } = await confirmed(deps, current));
+        ({ observed, next } = await confirmed(deps, current, recorded));
         followed = false;
       }
       if (!takesStep(next)) return recordLook(deps, current, observed, next, last);
@@ -139,8 +139,12 @@ function settlesDown(tenant: Tenant, { step }: Plan): boolean {
   return !isRising(tenant) && step.kind === 'done';
 }
 
-async function confirmed(deps: ReconcileDeps, tenant: Tenant): Promise<{ observed: Observation; next: Plan }> {
-  const observed = await observe(deps, tenant);
+async function confirmed(deps: ReconcileDeps, tenant: Tenant, followed?: ObservedTask): Promise<{ observed: Observation; next: Plan }> {
+  // A task ECS said has STOPPED is not asked about again: only what the record may not know is.
+  const stopped = followed?.lastStatus === 'STOPPED' ? followed : undefined;
+  const asked = stopped ? { ...tenant, status: { ...tenant.status, task: undefined } } : tenant;
+  const observed = await observe(deps, asked);
+  if (stopped) observed.tasks = [stopped, ...observed.tasks.filter((task) => task.arn !== stopped.arn)];
   return { observed, next: plan(tenant, observed, deps.settings, deps.clock.now()) };
 }
 

@@ -1,5 +1,5 @@
 import type { PlanCatalog } from '../domain/plans.js';
-import type { Tenant } from '../domain/tenant.js';
+import type { TaskStatus, Tenant } from '../domain/tenant.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
 import { meterStoppedOutgoing } from '../domain/usage.js';
@@ -20,7 +20,7 @@ export interface TaskStateChange {
   version: number;
 }
 
-export type TaskEventOutcome = 'applied' | 'unknown-tenant' | 'other-task' | 'stale';
+export type TaskEventOutcome = 'applied' | 'unknown-tenant' | 'other-task' | 'stale' | 'no-news';
 
 /**
  * Records what an ECS task state change says about the task the tenant's record expects.
@@ -42,13 +42,30 @@ export async function handleTaskEvent(deps: TaskEventDeps, event: TaskStateChang
 }
 
 /** Why the event changes nothing on this record, if it does not. */
-function ignored(tenant: Tenant, event: TaskStateChange): 'other-task' | 'stale' | undefined {
+function ignored(tenant: Tenant, event: TaskStateChange): 'other-task' | 'stale' | 'no-news' | undefined {
   const recorded = tenant.status.task;
   // A task the record does not expect is the reconciler's business (it observes all of a
   // tenant's tasks); an event about it must not overwrite the expected one.
   if (!recorded || recorded.arn !== event.task.arn) return 'other-task';
   if (recorded.eventVersion !== undefined && event.version <= recorded.eventVersion) return 'stale';
+  if (!isNews(recorded, event.task)) return 'no-news';
   return undefined;
+}
+
+/**
+ * Whether the event says something the reconciler acts on: the task runs, stopped, was told to
+ * stop, or got an interruption notice. The steps in between (PENDING, DEPROVISIONING, …) are not
+ * written: each write costs a stream record, a bus event and a reconcile that would find nothing
+ * to do. A later event still applies, its version being higher.
+ */
+function isNews(recorded: TaskStatus, task: ObservedTask): boolean {
+  const reached = (status: string) => task.lastStatus === status && recorded.lastStatus !== status;
+  return (
+    reached('RUNNING') ||
+    reached('STOPPED') ||
+    (task.desiredStatus === 'STOPPED' && recorded.desiredStatus !== 'STOPPED') ||
+    (task.stopCode !== undefined && task.stopCode !== recorded.stopCode)
+  );
 }
 
 /** The event's facts on the recorded task, dated: the reconciler trusts them instead of asking ECS again while they are recent. */

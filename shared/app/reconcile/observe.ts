@@ -95,9 +95,13 @@ async function recordedRouting({ routing }: ReconcileDeps, tenant: Tenant, task:
 }
 
 async function observeRouting({ routing, settings }: ReconcileDeps, tenant: Tenant): Promise<Omit<Observation, 'tasks'>> {
+  const { ruleArn, rulePriority, targetGroupArn: recordedGroup } = tenant.status;
+  // On the way down a recorded rule is deleted whether or not it is still there: no need to ask.
+  const recordedRule =
+    !isRising(tenant) && ruleArn ? { arn: ruleArn, priority: rulePriority ?? 0, targetGroupArn: recordedGroup ?? '' } : undefined;
   const [targetGroupArn, rule] = await Promise.all([
-    tenant.status.targetGroupArn ?? routing.findTargetGroup(tenant.id),
-    routing.findRule(tenant.id, settings.hostFor(tenant.id), tenant.status.ruleArn, shardOf(tenant)),
+    recordedGroup ?? routing.findTargetGroup(tenant.id),
+    recordedRule ?? routing.findRule(tenant.id, settings.hostFor(tenant.id), ruleArn, shardOf(tenant)),
   ]);
   let existing = targetGroupArn;
   let targets: Observation['targets'] = [];
