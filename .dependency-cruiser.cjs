@@ -15,9 +15,12 @@
  *                     local/control-plane.ts, which wires the store, stream and bus) uses the real
  *                     DynamoDB adapter, because embedded mode runs on DynamoDB Local.
  *   lambdas/          entry points only; nothing imports them.
+ *   cli/              the operator's `dormouse` command, a client of the HTTP API: it talks to the
+ *                     API (and to CloudFormation to find it), never to the use cases or the store.
  *
  * The AWS SDK is imported only by the adapters (which include the AWS composition root,
- * shared/adapters/aws/composition/), the Lambda entry points, the CDK app, the bench and the tests.
+ * shared/adapters/aws/composition/), the Lambda entry points, the CDK app, the bench, the CLI and
+ * the tests.
  */
 
 /** The embedded-mode composition root: may wire the AWS DynamoDB adapter to DynamoDB Local. */
@@ -55,6 +58,20 @@ module.exports = {
       to: { path: '^lambdas/' },
     },
     {
+      name: 'cli-is-a-client-of-the-api',
+      comment: 'The CLI reaches tenants only through the HTTP API, as an operator would: never through the use cases or the store.',
+      severity: 'error',
+      from: { path: '^cli/' },
+      to: { path: '^(shared/app|shared/ports|shared/adapters/aws|lambdas|cdk|bench|test)/' },
+    },
+    {
+      name: 'only-tests-import-the-cli',
+      comment: 'cli/ holds an entry point; what the rest of the project needs does not live there.',
+      severity: 'error',
+      from: { pathNot: '^(cli|test)/' },
+      to: { path: '^cli/' },
+    },
+    {
       name: 'aws-adapters-do-not-import-local',
       comment: 'The AWS adapters know nothing of embedded mode.',
       severity: 'error',
@@ -72,7 +89,7 @@ module.exports = {
       name: 'aws-sdk-only-in-adapters',
       comment: 'Everything else sees AWS through ports and domain errors.',
       severity: 'error',
-      from: { pathNot: '^(shared/adapters|lambdas|cdk|bench|test)/' },
+      from: { pathNot: '^(shared/adapters|lambdas|cdk|bench|cli|test)/' },
       to: { path: '(^|/)node_modules/@aws-sdk/' },
     },
     {

@@ -20,7 +20,7 @@ import { renderMarkdown } from './lib/table.js';
 import type { BenchContext, Section, SectionResult } from './lib/types.js';
 
 // Embedded mode runs before the burst, whose thousands of reconciles would otherwise still load the machine.
-const SECTIONS = ['cold-start', 'lifecycle', 'sweep-scale', 'embedded', 'burst', 'cost-model'];
+const SECTIONS = ['cold-start', 'lifecycle', 'sweep-scale', 'embedded', 'burst', 'shards', 'cost-model'];
 
 // Quiet, offline defaults for everything the sections build; set before any client or logger exists.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';

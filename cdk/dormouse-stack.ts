@@ -2,7 +2,7 @@ import { Annotations, CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib'
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { installationFromStackName } from '../shared/domain/installation.js';
-import { dormouseContext, isDockerHubImage, parseDormouseConfig, type DormouseConfig } from './config.js';
+import { dormouseContext, isDockerHubImage, parseDormouseConfig, tenantArchitecture, type DormouseConfig } from './config.js';
 import { plansSetting, plansWithImages } from './plans.js';
 import { TenantApi } from './constructs/api.js';
 import { ControlPlane } from './constructs/control-plane.js';
@@ -70,10 +70,12 @@ export class DormouseStack extends Stack {
         cpu: config.cpu,
         memory: config.memory,
         healthCheckPath: config.healthCheckPath,
+        architecture: tenantArchitecture(config),
         environment: config.environment,
         ...(config.dataPath === undefined ? {} : { dataPath: config.dataPath }),
       },
       logRetention,
+      taskMetrics: config.networkActivityBytesPerSecond > 0,
       planImages: plansWithImages(config.plans).map(({ name, image, cpu, memory }) => ({ plan: name, image, cpu, memory })),
     });
     this.storage =
@@ -147,12 +149,14 @@ export class DormouseStack extends Stack {
         sweepRateMinutes: config.sweepRateMinutes,
         stuckMinutes: config.stuckMinutes,
         warmLeadMinutes: config.warmLeadMinutes,
+        networkActivityBytesPerSecond: config.networkActivityBytesPerSecond,
         spotAttempts: config.spotAttempts,
         onDemandFallback: config.onDemandFallback,
         maxRestarts: config.maxRestarts,
         tombstoneDays: config.tombstoneDays,
         reconcileConcurrency: config.reconcileConcurrency,
         anonymousWakesPerHour: config.anonymousWakesPerHour,
+        wakeHoldSeconds: config.wakeHoldSeconds,
         adminPrincipals: config.adminPrincipals,
         logRetention,
         signupsPerHour: config.signupsPerHour,

@@ -24,7 +24,7 @@ const ID_REFERENCES: Record<string, string> = {
  * Load balancer attributes, counted at their longest rather than as any name or ARN: a name has
  * at most 32 characters and an id 16 hex digits, so a full name `app/<name>/<id>` has at most 53;
  * a DNS name `internal-<name>-<number>.<region>.elb.amazonaws.com.cn` at most about 90; a
- * canonical hosted zone id is an id. With several shards each is written once per shard.
+ * canonical hosted zone id is an id.
  */
 const LOAD_BALANCER_ATTRIBUTES: Record<string, number> = {
   LoadBalancerFullName: 53,
@@ -34,13 +34,11 @@ const LOAD_BALANCER_ATTRIBUTES: Record<string, number> = {
 
 /**
  * Parts of an attribute picked with Fn::Select over Fn::Split, counted at their longest: a
- * listener ARN's fifth `/`-separated part is its id, 16 hex digits; a load balancer DNS name's
- * first label, `[internal-]<name>-<number>`, is at most a DNS label's 63 characters. Any other
- * part counts as the whole it was taken from.
+ * listener ARN's fifth `/`-separated part is its id, 16 hex digits. Any other part counts as the
+ * whole it was taken from.
  */
 const SPLIT_PARTS: Record<string, number> = {
   'AWS::ElasticLoadBalancingV2::Listener Ref / 4': 16,
-  'AWS::ElasticLoadBalancingV2::LoadBalancer DNSName . 0': 63,
 };
 
 /**
@@ -115,7 +113,7 @@ export function limitEnvironmentSize(fn: LambdaFunction): void {
       return [
         `The ${fn.node.id} function's environment would take about ${total} bytes, over Lambda's ${LAMBDA_ENVIRONMENT_LIMIT} ` +
           `(largest: ${largest}). Shorten dormouse.plans (their environments, keep-warm hours, names) or dormouse.adminPrincipals, ` +
-          'or use fewer dormouse.shards (each adds its listener and load balancer).',
+          'or use fewer dormouse.shards (each adds the end of its listener ARN).',
       ];
     },
   });

@@ -9,6 +9,7 @@
 //   GET /headers       the request headers as the tenant received them (x-forwarded-*, host)
 //   GET /slow?ms=2000  answers after a delay (at most 60 s): a request held open
 //   GET /              a small HTML page naming the tenant (also the default health check)
+// Every request but health checks is logged on stdout, one line each: `GET /whoami 200 3ms host=acme.localhost`.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -61,7 +62,21 @@ function escapeHtml(text) {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 }
 
+/**
+ * One line per request once answered, as an access log would: what the tenant's logs show. Not
+ * the load balancer's health checks (every few seconds, locally every second): they would push
+ * the visitors' requests out of the kept logs within hours.
+ */
+function logRequest(req, res, started) {
+  if (req.headers['user-agent']?.startsWith('ELB-HealthChecker/')) return;
+  res.once('finish', () => {
+    const ms = Math.round(performance.now() - started);
+    console.log(`${req.method} ${req.url} ${res.statusCode} ${ms}ms host=${req.headers.host ?? '-'}`);
+  });
+}
+
 const server = createServer((req, res) => {
+  logRequest(req, res, performance.now());
   const url = new URL(req.url ?? '/', 'http://tenant');
   if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'Method Not Allowed\n');
   switch (url.pathname) {

@@ -7,10 +7,10 @@ import { createSweepHandler } from '../shared/events/sweep-handler.js';
 
 /** EventBridge Scheduler (every minute) → passivate idle tenants, expire trials, repair drift. */
 const logger = new Logger({ serviceName: SWEEP_SERVICE });
-const { loadBalancerFullNames, ...settings } = loadSweepConfig();
+const { loadBalancerFullNames, networkActivityBytesPerSecond, ...settings } = loadSweepConfig();
 
 export const handler = createSweepHandler({
-  deps: sweepDeps(loadReconcilerConfig(), { loadBalancerFullName: loadBalancerFullNames }, {}, logger),
+  deps: sweepDeps(loadReconcilerConfig(), { loadBalancerFullName: loadBalancerFullNames, networkActivityBytesPerSecond }, {}, logger),
   settings,
   logger,
   metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SWEEP_SERVICE }),

@@ -41,6 +41,8 @@ export interface ApiConfig {
   emailSender?: string;
   /** Export and restore of tenant data: the archive bucket and the function that reaches the file system. Absent when tenants are stateless. */
   archives?: { bucket: string; dataFunction: string };
+  /** The tenant tasks' log group, read by `GET /tenants/{id}/logs` on AWS. */
+  tenantLogGroup?: string;
   plans: PlanCatalog;
 }
 
@@ -87,6 +89,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     verifyEmail: parsed.DORMOUSE_VERIFY_EMAIL,
     ...(parsed.DORMOUSE_EMAIL_SENDER ? { emailSender: parsed.DORMOUSE_EMAIL_SENDER } : {}),
     ...(bucket && dataFunction ? { archives: { bucket, dataFunction } } : {}),
+    ...(parsed.DORMOUSE_TENANT_LOG_GROUP ? { tenantLogGroup: parsed.DORMOUSE_TENANT_LOG_GROUP } : {}),
     // Trial lengths are the plans': DORMOUSE_TRIAL_DAYS is the built-in trial plan's.
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };
@@ -149,59 +152,25 @@ export interface ShardDnsConfig {
   hostedZoneId: string;
   /** Tenants are `<slug>.<domain>`: the host of the base URL. */
   domain: string;
-  /** Each shard's load balancer, in shard order. */
-  loadBalancers: { dnsName: string; hostedZoneId: string }[];
 }
 
 /**
- * The DNS settings of an installation with more than one shard, checked against the number of
- * shards; undefined with one, whose tenants share the wildcard record.
+ * The DNS settings of an installation with more than one shard; undefined with one, whose
+ * tenants share the wildcard record. The load balancers a tenant's record may alias are not
+ * configured: the reconciler reads them off the shards' listeners (shardLoadBalancers).
  */
 export function loadShardDns(parsed: {
   DORMOUSE_SHARDS: number;
   DORMOUSE_BASE_URL: URL;
   DORMOUSE_HOSTED_ZONE_ID?: string | undefined;
-  DORMOUSE_SHARD_LOAD_BALANCERS?: string[] | undefined;
 }): ShardDnsConfig | undefined {
   const shards = parsed.DORMOUSE_SHARDS;
   if (shards <= 1) return undefined;
-  const entries = parsed.DORMOUSE_SHARD_LOAD_BALANCERS ?? [];
-  const first = SHARD_LOAD_BALANCER.exec(entries[0] ?? '');
-  const problems = [
-    ...(parsed.DORMOUSE_HOSTED_ZONE_ID
-      ? []
-      : [`DORMOUSE_HOSTED_ZONE_ID: is required with ${shards} shards (each tenant gets its own record)`]),
-    ...(entries.length === shards
-      ? []
-      : [
-          `DORMOUSE_SHARD_LOAD_BALANCERS: lists ${entries.length} load balancers for ${shards} shards (DORMOUSE_SHARDS); one per shard, in shard order`,
-        ]),
-    ...(entries.length === 0 || (first?.[2] && first[3])
-      ? []
-      : [
-          `DORMOUSE_SHARD_LOAD_BALANCERS: must be <dnsName>@<canonicalHostedZoneId> per shard; the first entry (${entries[0]}) needs both in full, the others may leave out what they share with it`,
-        ]),
-  ];
-  if (problems.length > 0) throw new ConfigError(problems);
-  const [, , firstSuffix, firstZone] = first!;
-  return {
-    hostedZoneId: parsed.DORMOUSE_HOSTED_ZONE_ID!,
-    domain: parsed.DORMOUSE_BASE_URL.hostname,
-    loadBalancers: entries.map((entry) => {
-      const [, label, suffix, zone] = SHARD_LOAD_BALANCER.exec(entry)!;
-      return { dnsName: `${label}${suffix ?? firstSuffix}`, hostedZoneId: zone ?? firstZone! };
-    }),
-  };
+  if (!parsed.DORMOUSE_HOSTED_ZONE_ID) {
+    throw new ConfigError([`DORMOUSE_HOSTED_ZONE_ID: is required with ${shards} shards (each tenant gets its own record)`]);
+  }
+  return { hostedZoneId: parsed.DORMOUSE_HOSTED_ZONE_ID, domain: parsed.DORMOUSE_BASE_URL.hostname };
 }
-
-/**
- * A shard's load balancer, `<label><.suffix>@<zone>`. Every load balancer of a region has the
- * same canonical hosted zone and DNS names that differ only in their first label
- * (`<name>-<number>.<region>.elb.amazonaws.com`): an entry after the first may be its label
- * alone, completed with the first's suffix and zone, which keeps the setting within Lambda's
- * 4 KB with many shards.
- */
-const SHARD_LOAD_BALANCER = /^([A-Za-z0-9-]+)(\.[A-Za-z0-9.-]+)?(?:@(Z[A-Z0-9]{1,31}))?$/;
 
 /** `arn:<partition>:elasticloadbalancing:<region>:<account>:listener/`, then `app/<name>/<id>/<listener-id>`. */
 const LISTENER_ARN = /^(arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:listener\/)(app\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+\/[0-9a-f]+)$/;
@@ -304,6 +273,8 @@ export interface WakeConfig {
   minRunMs: number;
   /** How often in an hour requests to its address may wake one tenant. */
   anonymousWakesPerHour: number;
+  /** How long a request that is not a browser navigation is held while its tenant wakes. */
+  holdMs: number;
   plans: PlanCatalog;
 }
 
@@ -316,6 +287,7 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
     shards: parsed.DORMOUSE_SHARDS,
     minRunMs: parsed.DORMOUSE_MIN_RUN_MINUTES * 60_000,
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
+    holdMs: parsed.DORMOUSE_WAKE_HOLD_SECONDS * 1000,
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
   };
 }
@@ -337,6 +309,8 @@ export interface SweepConfig {
   plans: PlanCatalog;
   /** A sleeping tenant with keep-warm hours is woken this long before they begin. */
   warmLeadMs: number;
+  /** A task receiving more than this (bytes per second, over a minute) is busy; 0: requests only. */
+  networkActivityBytesPerSecond: number;
 }
 
 export function loadSweepConfig(env: Env = process.env): SweepConfig {
@@ -351,6 +325,7 @@ export function loadSweepConfig(env: Env = process.env): SweepConfig {
     stuckMs: parsed.DORMOUSE_STUCK_MINUTES * 60_000,
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
     warmLeadMs: parsed.DORMOUSE_WARM_LEAD_MINUTES * 60_000,
+    networkActivityBytesPerSecond: parsed.DORMOUSE_NETWORK_ACTIVITY_BYTES_PER_SECOND,
   };
 }
 
@@ -377,10 +352,13 @@ export function loadTenantDataConfig(env: Env = process.env): TenantDataConfig {
 
 export interface StreamPublisherConfig {
   busName: string;
+  /** Where tenants' timelines are kept. */
+  tenantTable: string;
 }
 
 export function loadStreamPublisherConfig(env: Env = process.env): StreamPublisherConfig {
-  return { busName: readSettings('stream-publisher', env).DORMOUSE_EVENT_BUS_NAME };
+  const parsed = readSettings('stream-publisher', env);
+  return { busName: parsed.DORMOUSE_EVENT_BUS_NAME, tenantTable: parsed.DORMOUSE_TABLE_NAME };
 }
 
 /**
@@ -408,6 +386,8 @@ export interface EmbeddedConfig {
   /** A tenant Pending, Provisioning, Waking, Passivating or Deleting this long gets a warning line. */
   stuckMs: number;
   anonymousWakesPerHour: number;
+  /** How long a request that is not a browser navigation is held while its tenant wakes. */
+  wakeHoldMs: number;
   /** A sleeping tenant with keep-warm hours is woken this long before they begin. */
   warmLeadMs: number;
   reconcile: Omit<ReconcilePolicy, 'baseUrl'>;
@@ -430,6 +410,7 @@ export function loadEmbeddedConfig(env: Env = process.env): EmbeddedConfig {
     minRunMs: parsed.DORMOUSE_MIN_RUN_SECONDS * 1000,
     stuckMs: parsed.DORMOUSE_STUCK_MINUTES * 60_000,
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
+    wakeHoldMs: parsed.DORMOUSE_WAKE_HOLD_SECONDS * 1000,
     warmLeadMs: parsed.DORMOUSE_WARM_LEAD_MINUTES * 60_000,
     reconcile: {
       maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,

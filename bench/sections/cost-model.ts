@@ -116,6 +116,9 @@ const costModel: Section = {
         : undefined;
     const cyclesMonth = cycle ? cycle.total * WAKE_CYCLES_PER_MONTH : 0;
     const dormouseMonth = spotCompute + cyclesMonth + sweep;
+    // The same tenant on Graviton (dormouse.architecture arm64): only the task's price changes.
+    const armSpotCompute = activeHours * hourly(prices.fargateArm64.spot);
+    const armMonth = armSpotCompute + cyclesMonth + sweep;
 
     const rows: Row[] = [
       {
@@ -142,6 +145,28 @@ const costModel: Section = {
         target: 'well under always-on',
         pass: dormouseMonth < alwaysOn,
         data: { dormouseMonth, spotCompute, cyclesMonth, sweep },
+      },
+      {
+        section,
+        case: `${ACTIVE_SHARE * 100} % active, Fargate Spot arm64`,
+        metric: 'Per month',
+        value:
+          `${money(armMonth)} (x86_64: ${money(dormouseMonth)}, ${((1 - armMonth / dormouseMonth) * 100).toFixed(0)} % less): ` +
+          `compute ${money(armSpotCompute)} (${activeHours} h × ${money(hourly(prices.fargateArm64.spot))}/h, Linux/ARM prices as of ${prices.fargateArm64.asOf})` +
+          (cycle ? `, ${WAKE_CYCLES_PER_MONTH} wake cycles ${money(cyclesMonth)}` : ', control plane not measured in this run') +
+          `, idle checks ${money(sweep)}`,
+        target: 'under x86_64 Spot',
+        pass: armMonth < dormouseMonth,
+        data: { armMonth, armSpotCompute, x86Month: dormouseMonth },
+      },
+      {
+        section,
+        case: 'networkActivityBytesPerSecond on',
+        metric: 'Per month, more',
+        value:
+          `${money(sweep)} of GetMetricData (the task network query reads one more metric per awake task per run), ` +
+          "plus Container Insights' enhanced task metrics for the hours the task runs (not priced here: see the CloudWatch pricing page)",
+        data: { taskNetworkQuery: sweep },
       },
       {
         section,
@@ -185,7 +210,7 @@ const costModel: Section = {
     return {
       rows,
       notes: [
-        `Cost model: published prices as of ${prices.asOf} (${prices.region}, shared/domain/prices.ts, with their sources); Fargate Spot prices vary and the figure is a typical one. ` +
+        `Cost model: published prices as of ${prices.asOf} (${prices.region}, shared/domain/prices.ts, with their sources; Linux/ARM as of ${prices.fargateArm64.asOf}); Fargate Spot prices vary and the figure is a typical one. ` +
           `A month is ${HOURS_PER_MONTH} h; "${ACTIVE_SHARE * 100} % active" counts the idle time before passivation as active. Assumed: ${WAKE_CYCLES_PER_MONTH} wake cycles a month, ` +
           `and the idle sweep asking CloudWatch for ${METRICS_PER_ACTIVE_TENANT} metric per active tenant every minute (as the sweep does). ` +
           "Not counted: LCUs (they depend on the tenants' traffic), NAT and data transfer, CloudWatch Logs, the 20 GB of task storage Fargate includes, " +

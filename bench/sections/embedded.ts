@@ -1,65 +1,78 @@
 import { request } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { startEmbedded } from '../../shared/adapters/local/embedded.js';
+import { keys } from '../../shared/adapters/aws/tenant-table.js';
 import { freshTables } from '../lib/dynamodb.js';
-import type { Row, Section } from '../lib/types.js';
+import { runHttpLoad, runInterleavedLoad } from '../lib/http-load.js';
+import { NGINX, startNginxProxy, type NginxProxy } from '../lib/nginx.js';
+import type { Row } from '../lib/types.js';
+import type { Section } from '../lib/types.js';
 
 const ADMIN = 'admin-token-for-the-bench-0123456789';
 const CONCURRENCY = 16;
-
-/** One HTTP request on a keep-alive agent, resolving with the milliseconds it took. */
-function timed(
-  url: URL,
-  options: { method?: string; host?: string; body?: string } = {},
-): Promise<{ ms: number; status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const req = request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname + url.search,
-        method: options.method ?? 'GET',
-        headers: {
-          ...(options.host ? { host: options.host } : {}),
-          ...(options.body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(options.body) } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve({ ms: performance.now() - started, status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-/** Runs `count` calls, `CONCURRENCY` at a time, and returns their latencies. */
-async function load(count: number, call: (index: number) => Promise<{ ms: number; status: number }>, expected: number): Promise<number[]> {
-  const latencies: number[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < count) {
-        const index = next++;
-        const { ms, status } = await call(index);
-        if (status !== expected) throw new Error(`Call ${index} answered ${status}, expected ${expected}`);
-        latencies.push(ms);
-      }
-    }),
-  );
-  return latencies.sort((a, b) => a - b);
-}
+/** Measurements alternate in rounds, so that a change in the machine's load meets each of them alike. */
+const ROUNDS = 8;
+const SECTION = 'Embedded mode';
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
+const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+
+interface Summary {
+  p50: number;
+  p99: number;
+}
+const summary = (latencies: number[]): Summary => ({ p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
+const both = ({ p50, p99 }: Summary) => `${ms(p50)} / ${ms(p99)}`;
+const added = (via: Summary, direct: Summary): Summary => ({ p50: via.p50 - direct.p50, p99: via.p99 - direct.p99 });
+
+/** Runs `count` calls in the bench's own process, `concurrency` at a time, and returns their latencies sorted. */
+async function inProcess(count: number, concurrency: number, call: (index: number) => Promise<unknown>): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const index = next++;
+        const started = performance.now();
+        await call(index);
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  return sorted(latencies);
+}
+
+/** Each measurement in turn, ROUNDS times, after one unmeasured round (the JIT of Node and of DynamoDB Local warms up). */
+async function alternate(measures: Record<string, () => Promise<number[]>>): Promise<Record<string, number[]>> {
+  const all = new Map(Object.keys(measures).map((name) => [name, [] as number[]]));
+  for (let round = 0; round <= ROUNDS; round++) {
+    for (const [name, measure] of Object.entries(measures)) {
+      const latencies = await measure();
+      if (round > 0) all.get(name)!.push(...latencies);
+    }
+  }
+  return Object.fromEntries([...all].map(([name, latencies]) => [name, sorted(latencies)]));
+}
+
+function getJson<T>(url: URL, headers: Record<string, string>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve(JSON.parse(text) as T));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /**
- * Embedded mode under load: API signup and status latency, and what the gateway adds to a
- * request compared with calling the tenant's process directly.
+ * Embedded mode under load: signup and status latency (with a raw DynamoDB Local GetItem beside
+ * it, to show the store's own share), and what the gateway adds to a request to the tenant's
+ * process, beside what nginx adds proxying the same tenant in the same run.
  */
 const embedded: Section = {
   id: 'embedded',
@@ -85,37 +98,67 @@ const embedded: Section = {
     // of tenant processes on this machine and measure those instead.
     const control = await startEmbedded(env, { apiOnly: true });
     const rows: Row[] = [];
+    const notes: string[] = [];
     let stopRuntime = async () => {};
+    let nginx: NginxProxy | undefined;
     try {
-      const api = new URL(control.apiUrl);
+      const api = control.apiUrl;
       const signups = 300;
       context.progress(`embedded mode: ${signups} signups, ${CONCURRENCY} at a time`);
-      const signup = await load(
-        signups,
-        (index) =>
-          timed(new URL('/tenants', api), {
-            method: 'POST',
-            body: JSON.stringify({ slug: `bench-${index}`, email: `b${index}@bench.test` }),
-          }),
-        202,
-      );
-      const reads = 2_000;
-      context.progress(`embedded mode: ${reads} status reads`);
-      const status = await load(reads, (index) => timed(new URL(`/tenants/bench-${index % signups}`, api)), 200);
+      const signup = await runHttpLoad({
+        url: `${api}/tenants`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ slug: 'bench-{i}', email: 'b{i}@bench.test' }),
+        count: signups,
+        concurrency: CONCURRENCY,
+        expected: 202,
+      });
+      rows.push({
+        section: SECTION,
+        case: `POST /tenants ×${signups}, ${CONCURRENCY} concurrent`,
+        metric: 'Latency p50 / p99',
+        value: both(summary(signup)),
+        data: { ...summary(signup) },
+      });
+
+      const reads = 250;
+      context.progress(`embedded mode: status reads and raw GetItems, ${ROUNDS} rounds of ${reads} each`);
+      const status = await alternate({
+        getItem: () =>
+          inProcess(reads, CONCURRENCY, (index) =>
+            tables.documentClient.send(
+              new GetCommand({ TableName: tables.tenantTable, Key: { pk: keys.tenant(`bench-${index % signups}`) }, ConsistentRead: true }),
+            ),
+          ),
+        api: () =>
+          runHttpLoad({ url: `${api}/tenants/bench-{i}`, distinct: signups, count: reads, concurrency: CONCURRENCY, expected: 200 }),
+      });
+      const read = summary(status.api!);
+      const getItem = summary(status.getItem!);
       rows.push(
         {
-          section: 'Embedded mode',
-          case: `POST /tenants ×${signups}, ${CONCURRENCY} concurrent`,
+          section: SECTION,
+          case: `GET /tenants/{id} ×${ROUNDS * reads}, ${CONCURRENCY} concurrent`,
           metric: 'Latency p50 / p99',
-          value: `${ms(percentile(signup, 50))} / ${ms(percentile(signup, 99))}`,
-          data: { p50: percentile(signup, 50), p99: percentile(signup, 99) },
+          value: both(read),
+          target: '≤ 20 ms p50',
+          pass: read.p50 <= 20,
+          data: { ...read },
         },
         {
-          section: 'Embedded mode',
-          case: `GET /tenants/{id} ×${reads}, ${CONCURRENCY} concurrent`,
+          section: SECTION,
+          case: `DynamoDB Local GetItem (consistent) ×${ROUNDS * reads}, ${CONCURRENCY} concurrent`,
           metric: 'Latency p50 / p99',
-          value: `${ms(percentile(status, 50))} / ${ms(percentile(status, 99))}`,
-          data: { p50: percentile(status, 50), p99: percentile(status, 99) },
+          value: both(getItem),
+          data: { ...getItem },
+        },
+        {
+          section: SECTION,
+          case: `GET /tenants/{id} over a raw GetItem, ${CONCURRENCY} concurrent`,
+          metric: "The API's overhead p50 / p99",
+          value: both(added(read, getItem)),
+          data: { ...added(read, getItem) },
         },
       );
 
@@ -130,52 +173,72 @@ const embedded: Section = {
         await runtime.stop();
         await runtimeTables.drop();
       };
-      const runtimeApi = new URL(runtime.apiUrl);
-      await timed(new URL('/tenants', runtimeApi), { method: 'POST', body: JSON.stringify({ slug: 'bench-0', email: 'b0@bench.test' }) });
-      const gateway = new URL(runtime.gatewayUrl);
+      await runHttpLoad({
+        url: `${runtime.apiUrl}/tenants`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ slug: 'bench-0', email: 'b0@bench.test' }),
+        count: 1,
+        concurrency: 1,
+        expected: 202,
+      });
+      const host = 'bench-0.localhost';
       const deadline = Date.now() + 30_000;
-      while ((await timed(new URL('/whoami', gateway), { host: 'bench-0.localhost' })).status !== 200) {
+      let address: string | undefined;
+      while (!address) {
         if (Date.now() > deadline) throw new Error('bench-0 never started');
         await new Promise((resolve) => setTimeout(resolve, 200));
+        const listing = await getJson<{ items: Array<{ id: string; status: { task?: { ip?: string } } }> }>(
+          new URL('/tenants?phase=Running', runtime.apiUrl),
+          { authorization: `Bearer ${ADMIN}` },
+        );
+        address = listing.items.find((item) => item.id === 'bench-0')?.status.task?.ip;
       }
-      const listing = JSON.parse(
-        await new Promise<string>((resolve, reject) => {
-          const req = request(
-            {
-              host: runtimeApi.hostname,
-              port: runtimeApi.port,
-              path: '/tenants?phase=Running',
-              headers: { authorization: `Bearer ${ADMIN}` },
-            },
-            (res) => {
-              let text = '';
-              res.on('data', (chunk) => (text += chunk));
-              res.on('end', () => resolve(text));
-            },
-          );
-          req.on('error', reject);
-          req.end();
-        }),
-      ) as { items: Array<{ id: string; status: { task?: { ip?: string } } }> };
-      const address = listing.items.find((item) => item.id === 'bench-0')?.status.task?.ip;
-      if (!address) throw new Error('bench-0 has no address');
-      const proxied = 2_000;
-      context.progress(`embedded mode: ${proxied} requests through the gateway and ${proxied} direct`);
-      const direct = await load(proxied, () => timed(new URL(`http://${address}/whoami`)), 200);
-      const viaGateway = await load(proxied, () => timed(new URL('/whoami', gateway), { host: 'bench-0.localhost' }), 200);
-      rows.push({
-        section: 'Embedded mode',
-        case: `GET /whoami ×${proxied}, ${CONCURRENCY} concurrent`,
-        metric: 'Gateway added latency p50 / p99',
-        value:
-          `${ms(percentile(viaGateway, 50) - percentile(direct, 50))} / ${ms(percentile(viaGateway, 99) - percentile(direct, 99))} ` +
-          `(through the gateway ${ms(percentile(viaGateway, 50))} / ${ms(percentile(viaGateway, 99))}, direct ${ms(percentile(direct, 50))} / ${ms(percentile(direct, 99))})`,
-        data: {
-          direct: { p50: percentile(direct, 50), p99: percentile(direct, 99) },
-          gateway: { p50: percentile(viaGateway, 50), p99: percentile(viaGateway, 99) },
-        },
-      });
+      // Running is recorded once the gateway's health check passed: it routes from now on.
+      nginx = await startNginxProxy(address);
+      if (!nginx) notes.push(`nginx is not installed (${NGINX}): the row comparing the gateway with it is left out.`);
+
+      const proxied = 3_000;
+      for (const concurrency of [1, CONCURRENCY]) {
+        context.progress(`embedded mode: GET /whoami direct, through the gateway and through nginx in turn, ${concurrency} in flight`);
+        const targets = [
+          { url: `http://${address}/whoami` },
+          { url: `${runtime.gatewayUrl}/whoami`, host },
+          ...(nginx ? [{ url: `${nginx.url}/whoami`, host }] : []),
+        ];
+        // One unmeasured run first: Node's JIT and the connections warm up.
+        await runInterleavedLoad({ count: 300, concurrency, expected: 200 }, targets);
+        const [directLatencies, gatewayLatencies, nginxLatencies] = await runInterleavedLoad(
+          { count: proxied * targets.length, concurrency, expected: 200 },
+          targets,
+        );
+        const direct = summary(directLatencies!);
+        const through = summary(gatewayLatencies!);
+        const gateway = added(through, direct);
+        const inFlight = concurrency === 1 ? 'one at a time' : `${concurrency} concurrent`;
+        rows.push({
+          section: SECTION,
+          case: `GET /whoami through the gateway ×${proxied}, ${inFlight}`,
+          metric: 'Added latency p50 / p99',
+          value: `${both(gateway)} (through it ${both(through)}, direct ${both(direct)})`,
+          target: '≤ 1 ms / ≤ 3 ms',
+          pass: gateway.p50 <= 1 && gateway.p99 <= 3,
+          data: { added: gateway, direct, through },
+        });
+        if (nginxLatencies) {
+          const reference = added(summary(nginxLatencies), direct);
+          const ratio = (a: number, b: number) => (b > 0.05 ? `${(a / b).toFixed(1)}×` : 'n/a');
+          rows.push({
+            section: SECTION,
+            case: `GET /whoami through nginx ×${proxied}, ${inFlight}`,
+            metric: 'Added latency p50 / p99 (gateway ÷ nginx)',
+            value: `${both(reference)} (${ratio(gateway.p50, reference.p50)} / ${ratio(gateway.p99, reference.p99)})`,
+            data: { added: reference, through: summary(nginxLatencies) },
+          });
+        }
+      }
     } finally {
+      await nginx?.stop();
       await stopRuntime();
       await control.stop();
       await tables.drop();
@@ -183,8 +246,14 @@ const embedded: Section = {
     return {
       rows,
       notes: [
-        `Embedded mode: real HTTP on loopback, ${CONCURRENCY} requests in flight, the API on DynamoDB Local, the demo tenant app as a child process. ` +
-          'Latency is measured by the client on this machine, which also runs the server, DynamoDB Local and the tenant.',
+        `Embedded mode: real HTTP on loopback, the API on DynamoDB Local, the demo tenant app as a child process. ` +
+          'Latency is measured by a client in a worker thread of the bench (keep-alive connections), on this machine, ' +
+          'which also runs the API, the gateway, DynamoDB Local and the tenant. ' +
+          `The status read and the raw GetItem pool ${ROUNDS} rounds each, taken in turn after one unmeasured warm-up round; ` +
+          'the requests direct, through the gateway and through nginx go out in turn, request by request, after a warm-up. ' +
+          'Added latency is the p50 (p99) through the proxy minus the p50 (p99) direct; ' +
+          'nginx proxies with HTTP/1.1 and kept-alive upstream connections, as the gateway does.',
+        ...notes,
       ],
     };
   },

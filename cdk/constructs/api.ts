@@ -53,6 +53,8 @@ export const PUBLIC_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> 
   { method: HttpMethod.POST, path: '/tenants/{id}/wake' },
   { method: HttpMethod.POST, path: '/tenants/{id}/export' },
   { method: HttpMethod.GET, path: '/tenants/{id}/usage' },
+  { method: HttpMethod.GET, path: '/tenants/{id}/events' },
+  { method: HttpMethod.GET, path: '/tenants/{id}/logs' },
 ];
 
 /** Only IAM-signed requests reach these; the handler reads the signer from the request context. */

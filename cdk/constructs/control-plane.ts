@@ -41,6 +41,8 @@ export interface ControlPlaneSettings {
   readonly stuckMinutes: number;
   /** How long before its keep-warm hours a sleeping tenant is woken. */
   readonly warmLeadMinutes: number;
+  /** Task traffic above this (bytes per second) keeps a tenant awake. @default 0: requests only */
+  readonly networkActivityBytesPerSecond?: number;
   readonly spotAttempts: number;
   readonly onDemandFallback: boolean;
   readonly maxRestarts: number;
@@ -49,6 +51,8 @@ export interface ControlPlaneSettings {
   readonly reconcileConcurrency: number;
   /** Wakes of one tenant by requests to its address, per hour. */
   readonly anonymousWakesPerHour: number;
+  /** How long the wake function holds a request that is not a browser navigation; its timeout is this plus a margin. */
+  readonly wakeHoldSeconds: number;
   /** IAM role and user ARNs allowed on the admin routes. */
   readonly adminPrincipals: readonly string[];
   readonly logRetention: RetentionDays;
@@ -102,10 +106,19 @@ if (SWEEP_TIMEOUT.toMilliseconds() >= RECONCILE_DEFAULTS.leaseMs || SWEEP_BUDGET
 
 /**
  * The wake function answers visitors of sleeping tenants while they wait: a page from one read
- * (two at most when it wakes one), so a small function with a short timeout does.
+ * (two at most when it wakes one), or a held request that reads once a second meanwhile, so a
+ * small function does. Its timeout is the hold plus room for a cold start and the answer (the
+ * handler ends a hold 2 s before its deadline anyway), and stays under the ALB's 60 s idle timeout.
  */
-const WAKE_TIMEOUT = Duration.seconds(10);
+const WAKE_TIMEOUT_MARGIN_SECONDS = 5;
+const ALB_IDLE_TIMEOUT_SECONDS = 60;
 const WAKE_MEMORY_MB = 256;
+
+export function wakeTimeout(holdSeconds: number): Duration {
+  const seconds = holdSeconds + WAKE_TIMEOUT_MARGIN_SECONDS;
+  if (seconds >= ALB_IDLE_TIMEOUT_SECONDS) throw new Error('The wake hold plus its margin must stay under the ALB idle timeout (60 s)');
+  return Duration.seconds(seconds);
+}
 
 /**
  * Dormouse's functions and the events that drive them:
@@ -169,6 +182,8 @@ export class ControlPlane extends Construct {
     });
     props.storage?.bindArchives(this.api);
     tables.bindTenantStore(this.api);
+    tables.bindTimelineReader(this.api);
+    cluster.bindLogReader(this.api);
     tables.bindIdempotencyStore(this.api);
     addSettings(this.api, {
       DORMOUSE_BASE_URL: settings.baseUrl,
@@ -190,6 +205,7 @@ export class ControlPlane extends Construct {
       timeout: Duration.seconds(60),
     });
     events.grantPutEventsTo(this.streamPublisher);
+    tables.bindTimelineWriter(this.streamPublisher);
     addSettings(this.streamPublisher, { DORMOUSE_EVENT_BUS_NAME: events.busName });
     events.streamChanges(tables, this.streamPublisher);
 
@@ -264,7 +280,7 @@ export class ControlPlane extends Construct {
       // concurrency: a cap would turn a burst of visitors into ALB 5xx pages, and reserving it
       // would take from the account's pool. The handler answers from one read and caches misses.
       memorySize: WAKE_MEMORY_MB,
-      timeout: WAKE_TIMEOUT,
+      timeout: wakeTimeout(settings.wakeHoldSeconds),
     });
     // With several shards the wake function reads every shard's slot count (one BatchGetItem).
     tables.bindWakeStore(this.wake, { shards: loadBalancers.length });
@@ -274,6 +290,7 @@ export class ControlPlane extends Construct {
       DORMOUSE_MAX_ACTIVE_TENANTS: settings.maxActiveTenants,
       DORMOUSE_MIN_RUN_MINUTES: settings.minRunMinutes,
       DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: settings.anonymousWakesPerHour,
+      DORMOUSE_WAKE_HOLD_SECONDS: settings.wakeHoldSeconds,
       DORMOUSE_PLANS: settings.plans,
     });
     addShardCount(this.wake, loadBalancers);
@@ -306,6 +323,9 @@ export class ControlPlane extends Construct {
       DORMOUSE_SWEEP_BUDGET_SECONDS: SWEEP_BUDGET_SECONDS,
       DORMOUSE_STUCK_MINUTES: settings.stuckMinutes,
       DORMOUSE_WARM_LEAD_MINUTES: settings.warmLeadMinutes,
+      ...(settings.networkActivityBytesPerSecond
+        ? { DORMOUSE_NETWORK_ACTIVITY_BYTES_PER_SECOND: settings.networkActivityBytesPerSecond }
+        : {}),
     });
     const sweepRate = Duration.minutes(settings.sweepRateMinutes);
     // A failed run is not retried, and a run that waited a whole period behind the one before is
@@ -344,7 +364,7 @@ function bindReconciler(fn: NodejsFunction, { tables, cluster, loadBalancers, te
   storage?.bindReconciler(fn, settings.installation);
   bindRouting(fn, settings.installation, loadBalancers);
   addShardCount(fn, loadBalancers);
-  if (loadBalancers.length > 1 && tenantRecords) bindTenantRecords(fn, { ...tenantRecords, shards: loadBalancers });
+  if (loadBalancers.length > 1 && tenantRecords) bindTenantRecords(fn, tenantRecords);
   addSettings(fn, {
     DORMOUSE_INSTALLATION: settings.installation,
     DORMOUSE_BASE_URL: settings.baseUrl,

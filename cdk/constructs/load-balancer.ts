@@ -344,13 +344,11 @@ export interface TenantRecordsProps {
   readonly hostedZoneId: string;
   /** Tenants are `<slug>.<domain>`. */
   readonly domain: string;
-  /** Every shard's load balancer, in shard order. */
-  readonly shards: readonly LoadBalancer[];
 }
 
 /**
  * Lets `fn` give each tenant its own alias record, `<slug>.<domain>` → its shard's load
- * balancer, and tells it the zone and the load balancers. Route 53 scopes its permissions to a
+ * balancer, tells it the zone, and lets it describe the load balancers (their DNS names). Route 53 scopes its permissions to a
  * hosted zone only, so conditions hold the changes to the records Dormouse makes: names under
  * `*.<domain>`, A and AAAA records, UPSERT and DELETE (never CREATE of another type, never the
  * zone's apex, NS or MX records). The adapter itself also refuses any record of a tenant's name
@@ -381,15 +379,20 @@ export function bindTenantRecords(fn: LambdaFunction, props: TenantRecordsProps)
     }),
   );
   fn.addToRolePolicy(new PolicyStatement({ sid: 'ReadTenantRecords', actions: ['route53:ListResourceRecordSets'], resources: [zone] }));
-  addSettings(fn, {
-    DORMOUSE_HOSTED_ZONE_ID: props.hostedZoneId,
-    // The first in full; the others' DNS names differ only in their first label and their zone
-    // is the region's, the same for all: the loader completes them from the first (Lambda holds
-    // the whole environment to 4 KB).
-    DORMOUSE_SHARD_LOAD_BALANCERS: props.shards.map(({ loadBalancer }, index) =>
-      index === 0
-        ? `${loadBalancer.loadBalancerDnsName}@${loadBalancer.loadBalancerCanonicalHostedZoneId}`
-        : Fn.select(0, Fn.split('.', loadBalancer.loadBalancerDnsName)),
-    ),
+  // What a record aliases (each shard's DNS name and zone) is read at cold start, off the
+  // listener ARNs the function is given: passed in, twenty of them would not fit in 4 KB.
+  const describeLoadBalancers = new PolicyStatement({
+    sid: 'ReadShardLoadBalancers',
+    actions: ['elasticloadbalancing:DescribeLoadBalancers'],
+    resources: ['*'],
   });
+  fn.addToRolePolicy(describeLoadBalancers);
+  if (fn.role) {
+    acknowledgeWildcardResources(
+      fn.role,
+      describeLoadBalancers,
+      'DescribeLoadBalancers is read-only and has no resource-level scope; the function asks only for the load balancers of its own listeners.',
+    );
+  }
+  addSettings(fn, { DORMOUSE_HOSTED_ZONE_ID: props.hostedZoneId });
 }

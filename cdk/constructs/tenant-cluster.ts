@@ -24,16 +24,17 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { INSTALLATION_TAG, taskFamilyPrefix } from '../../shared/adapters/common/names.js';
+import { INSTALLATION_TAG, TENANT_CONTAINER, TENANT_LOG_STREAM_PREFIX, taskFamilyPrefix } from '../../shared/adapters/common/names.js';
 import { acknowledge, acknowledgeWildcardResources } from '../nag.js';
 import { PROJECT_ROOT } from './function.js';
 import { addSettings } from '../settings.js';
+import type { TaskArchitecture } from '../config.js';
 
 /** The demo application (`demo/whoami.mjs`) and its Dockerfile: the default tenant image. */
 export const DEMO_APP_DIRECTORY = `${PROJECT_ROOT}demo`;
 
 /** The container the reconciler overrides with TENANT_ID and TENANT_HOST. */
-export const TENANT_CONTAINER_NAME = 'app';
+export const TENANT_CONTAINER_NAME = TENANT_CONTAINER;
 
 export type TenantNetwork =
   | {
@@ -64,6 +65,8 @@ export interface TenantAppProps {
   readonly memory: number;
   /** Checked by the tenant's ALB target group (the default image has no shell for a container check). */
   readonly healthCheckPath: string;
+  /** CPU architecture of every tenant task definition, and of the demo image built at deploy. */
+  readonly architecture: TaskArchitecture;
   /** Non-secret environment of every tenant container. */
   readonly environment: Record<string, string>;
   /** Where tenants keep persistent data; the demo app is told it as DATA_DIR. @default none: stateless */
@@ -82,6 +85,12 @@ export interface TenantClusterProps {
   readonly network: TenantNetwork;
   readonly app: TenantAppProps;
   readonly logRetention: RetentionDays;
+  /**
+   * Container Insights with enhanced observability: per-task metrics (network traffic among
+   * them), which the sweep reads to keep a tenant with only WebSocket traffic awake.
+   * @default false: Container Insights' cluster-level metrics only
+   */
+  readonly taskMetrics?: boolean;
   /** Plans with an image of their own: each gets a task definition of its own. @default none */
   readonly planImages?: readonly PlanImage[];
 }
@@ -129,7 +138,7 @@ export class TenantCluster extends Construct {
     this.cluster = new Cluster(this, 'Cluster', {
       vpc: this.vpc,
       enableFargateCapacityProviders: true,
-      containerInsightsV2: ContainerInsights.ENABLED,
+      containerInsightsV2: props.taskMetrics ? ContainerInsights.ENHANCED : ContainerInsights.ENABLED,
     });
     // Only for tasks started by hand: the reconciler always names its capacity provider.
     this.cluster.addDefaultCapacityProviderStrategy([{ capacityProvider: 'FARGATE_SPOT', weight: 1 }]);
@@ -173,9 +182,10 @@ export class TenantCluster extends Construct {
   }
 
   /**
-   * A tenant task definition: one container, `app`, from `image` (the demo app when none), on
-   * x86_64, with the tenant roles, the tenant log group and the installation's port and
-   * environment. The installation's and each plan's with an image differ only in image and size.
+   * A tenant task definition: one container, `app`, from `image` (the demo app when none), on the
+   * installation's architecture, with the tenant roles, the tenant log group and the
+   * installation's port and environment. The installation's and each plan's with an image differ
+   * only in image and size.
    */
   private tenantTaskDefinition(id: string, { family, image, cpu, memory }: TenantTaskDefinitionProps): FargateTaskDefinition {
     const app = this.app;
@@ -183,8 +193,11 @@ export class TenantCluster extends Construct {
       family,
       cpu,
       memoryLimitMiB: memory,
-      // Fargate Spot runs x86_64 tasks only.
-      runtimePlatform: { cpuArchitecture: CpuArchitecture.X86_64, operatingSystemFamily: OperatingSystemFamily.LINUX },
+      // Fargate and Fargate Spot run both on Linux (Spot arm64 on platform 1.4.0, which LATEST is).
+      runtimePlatform: {
+        cpuArchitecture: app.architecture === 'arm64' ? CpuArchitecture.ARM64 : CpuArchitecture.X86_64,
+        operatingSystemFamily: OperatingSystemFamily.LINUX,
+      },
       taskRole: this.taskRole,
       executionRole: this.executionRole,
     });
@@ -198,7 +211,8 @@ export class TenantCluster extends Construct {
       essential: true,
       portMappings: [{ containerPort: app.containerPort, name: 'app' }],
       ...(hasEnvironment ? { environment } : {}),
-      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: 'tenant' }),
+      // The API reads a tenant's output by these stream names (tenantLogStream).
+      logging: LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: TENANT_LOG_STREAM_PREFIX }),
     });
     if (hasEnvironment) {
       acknowledge(
@@ -208,6 +222,25 @@ export class TenantCluster extends Construct {
       );
     }
     return taskDefinition;
+  }
+
+  /**
+   * Lets `fn` read tenant tasks' output from the tenant log group, and no other group, and tells
+   * it the group. Which streams it reads (a tenant's own tasks) is the API's business.
+   */
+  bindLogReader(fn: LambdaFunction): void {
+    const statement = new PolicyStatement({
+      sid: 'ReadTenantLogs',
+      actions: ['logs:FilterLogEvents'],
+      resources: [this.logGroup.logGroupArn],
+    });
+    fn.addToRolePolicy(statement);
+    acknowledgeWildcardResources(
+      fn,
+      statement,
+      "The tenant log group's ARN ends in :* as CloudWatch Logs names a group's streams; only that one group is readable.",
+    );
+    addSettings(fn, { DORMOUSE_TENANT_LOG_GROUP: this.logGroup.logGroupName });
   }
 
   /** Opens the app port of tenant tasks to `peer` (the load balancer) and to nothing else. */
@@ -431,11 +464,12 @@ export class TenantCluster extends Construct {
 
   /**
    * The demo application as an image asset: synth only stages `demo/` (no Docker needed);
-   * `cdk deploy` builds it for x86_64, which Fargate Spot runs, and pushes it to the CDK
-   * bootstrap repository, which the execution role is granted pull on.
+   * `cdk deploy` builds it for the tasks' architecture (its base image has both) and pushes it to
+   * the CDK bootstrap repository, which the execution role is granted pull on.
    */
   private demoImage(): ContainerImage {
-    const image = ContainerImage.fromAsset(DEMO_APP_DIRECTORY, { platform: Platform.LINUX_AMD64 });
+    const platform = this.app.architecture === 'arm64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64;
+    const image = ContainerImage.fromAsset(DEMO_APP_DIRECTORY, { platform });
     acknowledge(
       this.executionRole,
       'AwsSolutions-IAM5[Resource::*]',

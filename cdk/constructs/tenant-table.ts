@@ -156,6 +156,15 @@ export class TenantTable extends Construct {
         conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.tenant('*')] } },
       }),
     );
+    // The recent wake durations behind the waking page's estimate: one item, read and rewritten whole.
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'RecentWakeTimes',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.wakeTimes] } },
+      }),
+    );
     fn.addToRolePolicy(
       new PolicyStatement({
         sid: 'QueryTenantIndexes',
@@ -164,6 +173,35 @@ export class TenantTable extends Construct {
       }),
     );
     addSettings(fn, { DORMOUSE_TABLE_NAME: this.table.tableName });
+  }
+
+  /**
+   * Lets `fn` keep tenants' timelines (dynamodb-timeline.ts) and nothing else of the table: by
+   * the items' partition keys (dynamodb:LeadingKeys) it can touch neither tenant records, nor
+   * claims, nor counters. Tells it the table.
+   */
+  bindTimelineWriter(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'TenantTimelines',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.timeline('*')] } },
+      }),
+    );
+    addSettings(fn, { DORMOUSE_TABLE_NAME: this.table.tableName });
+  }
+
+  /** Lets `fn` read tenants' timelines: the head, then the entries in one BatchGetItem. */
+  bindTimelineReader(fn: LambdaFunction): void {
+    fn.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'ReadTenantTimelines',
+        actions: ['dynamodb:GetItem', 'dynamodb:BatchGetItem'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [keys.timeline('*')] } },
+      }),
+    );
   }
 
   /** Lets `fn` keep Powertools idempotency records, and tells it the table. */

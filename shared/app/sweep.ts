@@ -7,7 +7,7 @@ import { redactDetail } from '../domain/redaction.js';
 import { heldWarm, idleTimeoutOf, longestIdleTimeout } from '../domain/sleep-policy.js';
 import { isIdle, isSettled, isTombstone, needsAttention, withDesired, type Phase, type Tenant } from '../domain/tenant.js';
 import { closePeriod } from '../domain/usage.js';
-import type { Activity, ActivityLevel } from '../ports/activity.js';
+import { hadTraffic, type Activity, type ActivityLevel } from '../ports/activity.js';
 import type { Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
 import type { RoutingInventory, TaskInventory } from '../ports/inventory.js';
@@ -491,7 +491,7 @@ async function sweepPage(run: Run, tenants: Tenant[], lastVisit: number, invento
     try {
       const tenant = await reportUsage(run, listed);
       const level = levels?.get(tenant.id);
-      if (level && (level.requests > 0 || level.connections > 0)) {
+      if (level && hadTraffic(level)) {
         run.report.active += 1;
         await writeFresh(run.deps.store, tenant, (current) =>
           Date.parse(current.lastActiveAt) < run.nowMs ? { tenant: { ...current, lastActiveAt: run.nowIso } } : undefined,
@@ -561,6 +561,7 @@ async function measure(run: Run, tenants: Tenant[], lastVisit: number): Promise<
             tenantId: tenant.id,
             targetGroupArn: tenant.status.targetGroupArn,
             ...(tenant.status.shard ? { shard: tenant.status.shard } : {}),
+            ...(tenant.status.task ? { taskArn: tenant.status.task.arn } : {}),
           },
         ]
       : [],

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { VersionConflictError } from '../domain/errors.js';
 import { publicReason } from '../domain/error-categories.js';
 import type { PlanCatalog } from '../domain/plans.js';
@@ -7,6 +8,7 @@ import { isIdle, shardOf, withDesired, type AnonymousWakes, type Phase, type Ten
 import type { Clock } from '../ports/clock.js';
 import type { ActiveTenantLister, RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import type { MissCache } from './miss-cache.js';
+import type { WakeEstimate } from './wake-estimate.js';
 import { updateTenant, type TenantWrite, type UpdateResult } from './update-tenant.js';
 
 /**
@@ -35,6 +37,8 @@ export interface WakeSettings {
   evictionCandidates?: number;
   /** Wakes of one tenant by requests to its address, per hour. @default 6 */
   anonymousWakesPerHour?: number;
+  /** How long a request that is not a browser navigation is held while its tenant wakes. @default 0 */
+  holdMs?: number;
 }
 
 export interface WakeDeps {
@@ -46,6 +50,8 @@ export interface WakeDeps {
   settings: WakeSettings;
   /** Slugs recently found not to exist; shared by every request this process answers. */
   unknownTenants: MissCache;
+  /** Recent wake durations: the estimate on waking answers, and where a held request records the wake it saw end. */
+  wakeTimes?: WakeEstimate;
   logger?: Pick<Console, 'info' | 'warn'>;
 }
 
@@ -53,16 +59,30 @@ export interface WakeRequest {
   /** The Host header as received, port included. */
   host: string | undefined;
   acceptsJson: boolean;
+  /**
+   * Hold the request while the tenant wakes, and answer `ready` as soon as it serves: for every
+   * request that is not a browser navigation, which would rather wait than read a page.
+   */
+  hold?: boolean;
+  /** How long the caller can wait at most (a Lambda's remaining time); the hold ends sooner. */
+  maxWaitMs?: number;
 }
 
 /**
  * What the page says. `unknown`: no such tenant; `gone`: deleted or trial over; `resting`:
  * asleep, and woken by requests as often as an hour allows.
  */
-export type WakeKind = 'unknown' | 'gone' | 'failed' | 'waking' | 'resting';
+export type WakeKind = 'unknown' | 'gone' | 'failed' | 'waking' | 'resting' | 'ready';
+
+/**
+ * Where a waking tenant is, in the words a visitor can follow: asked to wake (or waiting in line
+ * for a place), its server starting, its application starting.
+ */
+export type WakeStep = 'asked' | 'server' | 'app';
 
 export interface WakeAnswer {
-  status: 404 | 410 | 503;
+  /** 307 (`ready`): a held request's tenant serves now; the client sends it again to the same URL. */
+  status: 307 | 404 | 410 | 503;
   kind: WakeKind;
   format: 'html' | 'json';
   /** The requested slug, once the host named a well-formed one. Never another tenant's. */
@@ -72,6 +92,10 @@ export interface WakeAnswer {
   retryAfter?: number;
   /** Place in the queue for a routing slot, 1 for next. */
   position?: number;
+  /** Where a waking tenant is. */
+  step?: WakeStep;
+  /** How long a wake usually takes, from the median of recent ones; absent before any was measured. */
+  estimateSeconds?: number;
   /** Why the tenant failed, in a fixed sentence for its kind of error (the page is public). */
   reason?: string;
 }
@@ -123,7 +147,103 @@ function stateOf(tenant: Tenant, now: Date): State {
   return 'starting';
 }
 
+/**
+ * Answers a request for a tenant host, waking the tenant if it sleeps; a request to hold waits
+ * while the tenant wakes, up to the hold time.
+ */
 export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAnswer> {
+  const first = await lookAndWake(deps, request);
+  const holdMs = Math.min(deps.settings.holdMs ?? 0, request.maxWaitMs ?? Number.POSITIVE_INFINITY);
+  // Already Running, yet the request came here: its DNS still names another shard, or its route
+  // is moments from taking effect. A 307 could send the client round in circles; Retry-After will do.
+  const answerNow = !request.hold || first.kind !== 'waking' || first.phase === 'Running' || holdMs <= 0;
+  const answer = answerNow ? first : await holdUntilServing(deps, first, deps.clock.now().getTime() + holdMs);
+  return answer.kind === 'waking' ? withEstimate(deps, answer) : answer;
+}
+
+async function withEstimate(deps: WakeDeps, answer: WakeAnswer): Promise<WakeAnswer> {
+  try {
+    const seconds = await deps.wakeTimes?.seconds(deps.clock.now().getTime());
+    return seconds === undefined ? answer : { ...answer, estimateSeconds: seconds };
+  } catch (error) {
+    // Only the estimate is missing: the page says "under a minute" instead.
+    deps.logger?.warn('Could not read the recent wake times', { error });
+    return answer;
+  }
+}
+
+/** A held request saw the wake through: from the request that woke the tenant to its recorded start. */
+async function recordWake(deps: WakeDeps, tenant: Tenant): Promise<void> {
+  if (!deps.wakeTimes || !tenant.wokenAt) return;
+  try {
+    await deps.wakeTimes.record({ wokenAt: tenant.wokenAt, ms: Date.parse(tenant.status.transitionAt) - Date.parse(tenant.wokenAt) });
+  } catch (error) {
+    deps.logger?.warn('Could not record a wake time', { tenantId: tenant.id, error });
+  }
+}
+
+/** The first look at a waking tenant waits this long, then each one half as long again, up to the longest. */
+export const HOLD_FIRST_LOOK_MS = 250;
+export const HOLD_LONGEST_LOOK_MS = 1_000;
+
+/**
+ * Looks at the tenant again and again, with a growing pause, until it serves (`ready`), stops
+ * waking (failed, deleted, put back to sleep: the answer for what it is then), or the deadline
+ * comes (the last waking answer, with its Retry-After). Eventually consistent reads: at most one
+ * a second after the first two seconds, about 27 half read units for a 25 s hold. Nothing is
+ * written here; a read that fails ends the hold with the last answer.
+ */
+async function holdUntilServing(deps: WakeDeps, first: WakeAnswer, deadline: number): Promise<WakeAnswer> {
+  const slug = first.tenant!;
+  let last = first;
+  let pause = HOLD_FIRST_LOOK_MS;
+  for (;;) {
+    const left = deadline - deps.clock.now().getTime();
+    if (left <= 0) return last;
+    await sleep(Math.min(pause, left));
+    pause = Math.min(pause * 1.5, HOLD_LONGEST_LOOK_MS);
+    let tenant: Tenant | undefined;
+    try {
+      tenant = await deps.store.get(slug, { consistent: false });
+    } catch (error) {
+      deps.logger?.warn('Could not look at a waking tenant; the held request is answered as it stands', { tenantId: slug, error });
+      return last;
+    }
+    const now = deps.clock.now();
+    if (!tenant) return { status: 404, kind: 'unknown', format: first.format, tenant: slug };
+    if (serves(tenant, now)) {
+      await recordWake(deps, tenant);
+      return { status: 307, kind: 'ready', format: first.format, tenant: slug, phase: tenant.status.phase };
+    }
+    const state = stateOf(tenant, now);
+    if (state === 'gone' || state === 'failed') return settledAnswer(tenant, state, first.format);
+    // Put back to sleep while held (an operator, or an eviction): nothing will serve it soon.
+    if (tenant.spec.desired !== 'running') return last;
+    last = await progress(deps, tenant, first.format);
+  }
+}
+
+/** Recorded Running and asked to: its route is in place (or moments from it), so the request gets through. */
+function serves(tenant: Tenant, now: Date): boolean {
+  return tenant.status.phase === 'Running' && tenant.spec.desired === 'running' && stateOf(tenant, now) === 'starting';
+}
+
+/** The answer for a tenant that will not serve by itself: deleted or ended (410), or failed (503, no reload). */
+function settledAnswer(tenant: Tenant, state: 'gone' | 'failed', format: WakeAnswer['format']): WakeAnswer {
+  if (state === 'gone') return { status: 410, kind: 'gone', format, tenant: tenant.id, phase: tenant.status.phase };
+  return {
+    status: 503,
+    kind: 'failed',
+    format,
+    tenant: tenant.id,
+    phase: tenant.status.phase,
+    retryAfter: FAILED_RETRY_SECONDS,
+    // Anyone can load this page: a fixed sentence for the kind of error, never the error.
+    reason: publicReason(tenant.status) ?? 'It could not be started.',
+  };
+}
+
+async function lookAndWake(deps: WakeDeps, request: WakeRequest): Promise<WakeAnswer> {
   const format = request.acceptsJson ? 'json' : 'html';
   const slug = slugFromHost(request.host, deps.settings.rootDomain);
   if (slug === undefined) return { status: 404, kind: 'unknown', format };
@@ -163,19 +283,7 @@ export async function wake(deps: WakeDeps, request: WakeRequest): Promise<WakeAn
     return { status: 404, kind: 'unknown', format, tenant: slug };
   }
   const state = stateOf(tenant, now);
-  if (state === 'gone') return { status: 410, kind: 'gone', format, tenant: slug, phase: tenant.status.phase };
-  if (state === 'failed') {
-    return {
-      status: 503,
-      kind: 'failed',
-      format,
-      tenant: slug,
-      phase: tenant.status.phase,
-      retryAfter: FAILED_RETRY_SECONDS,
-      // Anyone can load this page: a fixed sentence for the kind of error, never the error.
-      reason: publicReason(tenant.status) ?? 'It could not be started.',
-    };
-  }
+  if (state === 'gone' || state === 'failed') return settledAnswer(tenant, state, format);
   const wakes =
     state === 'asleep' && withDesired(tenant, 'running') !== tenant ? countWake(tenant.anonymousWakes, now, perHour) : undefined;
   if (wakes && 'retryAfter' in wakes) {
@@ -194,7 +302,7 @@ function wakeWrite(tenant: Tenant, now: Date, perHour: number): TenantWrite | un
   const woken = withDesired(tenant, 'running');
   if (woken === tenant) return undefined;
   const wakes = countWake(tenant.anonymousWakes, now, perHour);
-  return 'retryAfter' in wakes ? undefined : { tenant: { ...woken, anonymousWakes: wakes } };
+  return 'retryAfter' in wakes ? undefined : { tenant: { ...woken, anonymousWakes: wakes, wokenAt: now.toISOString() } };
 }
 
 /**
@@ -220,10 +328,19 @@ async function progress(deps: WakeDeps, tenant: Tenant, format: WakeAnswer['form
     tenant: tenant.id,
     phase,
     retryAfter: queued ? QUEUED_RETRY_SECONDS : WAKING_RETRY_SECONDS,
+    step: stepOf(tenant),
   };
   // The position is a count and nothing else: no other tenant's name or state leaves here.
   if (queued && queuedAt) answer.position = (await deps.store.countQueuedBefore(queuedAt)) + 1;
   return answer;
+}
+
+/** Its task exists but has not started yet: the server is coming up; once it runs, the application starts in it. */
+function stepOf(tenant: Tenant): WakeStep {
+  const { phase, task } = tenant.status;
+  if (phase === 'Running') return 'app';
+  if (phase !== 'Provisioning' && phase !== 'Waking') return 'asked';
+  return task?.lastStatus === 'RUNNING' ? 'app' : 'server';
 }
 
 /**

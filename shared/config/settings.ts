@@ -43,6 +43,9 @@ export interface Setting {
   group: SettingGroup;
 }
 
+/** A held request must end well before the ALB's 60 s idle timeout closes its connection. */
+export const WAKE_HOLD_MAX_SECONDS = 50;
+
 const positiveInt = z.coerce.number().check(z.int(), z.positive());
 const nonNegativeInt = z.coerce.number().check(z.int(), z.nonnegative());
 /** Embedded mode's durations: fractions allowed, for quick tests. */
@@ -112,7 +115,7 @@ export const SETTINGS = {
     parser: tableName,
     localDefault: 'dormouse-tenants',
     meaning: 'tenant table',
-    readBy: ['api', 'wake', 'reconciler', 'task-events'],
+    readBy: ['api', 'wake', 'reconciler', 'task-events', 'stream-publisher'],
     group: 'api',
   },
   DORMOUSE_INSTALLATION: {
@@ -368,19 +371,6 @@ export const SETTINGS = {
     readBy: ['reconciler'],
     group: 'reconciler',
   },
-  DORMOUSE_SHARD_LOAD_BALANCERS: {
-    parser: commaSeparated.check(
-      z.refine(
-        (items) => items.every((item) => /^[A-Za-z0-9.-]+(@Z[A-Z0-9]{1,31})?$/.test(item)),
-        'must be <dnsName>@<canonicalHostedZoneId> per shard, separated by commas (after the first, without what they share with it)',
-      ),
-    ),
-    unset: 'required with more than one shard',
-    meaning:
-      "comma-separated `<dnsName>@<canonicalHostedZoneId>` of each shard's load balancer, in shard order: what a tenant's record aliases, and the only targets a record may have. After the first, an entry may leave out the zone, and the DNS name after its first label: they are the first's",
-    readBy: ['reconciler'],
-    group: 'reconciler',
-  },
   DORMOUSE_HEALTH_CHECK_PATH: {
     parser: path,
     default: '/',
@@ -462,6 +452,14 @@ export const SETTINGS = {
     readBy: ['reconciler', 'api'],
     group: 'reconciler',
   },
+  DORMOUSE_TENANT_LOG_GROUP: {
+    parser: nonEmpty,
+    unset: 'no tenant logs from the API (embedded mode keeps them in files)',
+    note: 'the CDK app sets it',
+    meaning: "the CloudWatch Logs group of tenant tasks, which `GET /tenants/{id}/logs` reads (only the tenant's own tasks' streams)",
+    readBy: ['api'],
+    group: 'api',
+  },
   DORMOUSE_ARCHIVE_BUCKET: {
     parser: nonEmpty,
     unset: 'no export or restore (set together with DORMOUSE_DATA_FUNCTION)',
@@ -501,6 +499,14 @@ export const SETTINGS = {
     readBy: ['wake', 'embedded'],
     group: 'sweep',
   },
+  DORMOUSE_WAKE_HOLD_SECONDS: {
+    parser: nonNegativeInt.check(z.maximum(WAKE_HOLD_MAX_SECONDS)),
+    default: '25',
+    meaning:
+      "a request to a waking tenant that is not a browser navigation (no text/html in Accept) is held up to this long, then sent on with 307 as soon as the tenant serves, else answered 503 (0 answers at once; at most 50, under the ALB's 60 s idle timeout)",
+    readBy: ['wake', 'embedded'],
+    group: 'sweep',
+  },
   DORMOUSE_WARM_LEAD_MINUTES: {
     parser: nonNegativeInt.check(z.maximum(120)),
     default: '5',
@@ -527,6 +533,15 @@ export const SETTINGS = {
     parser: positiveInt.check(z.maximum(840, 'must leave room within the 15-minute Lambda limit')),
     default: '40',
     meaning: 'time after which a run starts no new page',
+    readBy: ['sweep'],
+    group: 'sweep',
+  },
+  DORMOUSE_NETWORK_ACTIVITY_BYTES_PER_SECOND: {
+    parser: nonNegativeInt,
+    default: '0',
+    meaning:
+      "a minute in which a tenant's task received more than this many bytes per second keeps it awake, from Container Insights' task metrics (a WebSocket's messages, which the load balancer does not count as requests); 0 reads requests only",
+    note: '`networkActivityBytesPerSecond` in `cdk.json`, which also turns on Container Insights with enhanced observability on the tenant cluster',
     readBy: ['sweep'],
     group: 'sweep',
   },

@@ -23,6 +23,22 @@ export const PRICES = {
       note: 'Fargate Spot prices move with spare capacity; these are typical us-east-1 figures as of 2025-06, about 70 % below on-demand.',
     },
   },
+  /** Graviton (Linux/ARM) tasks: the same sizes, about 20 % less than x86_64. */
+  fargateArm64: {
+    source:
+      'AWS Fargate pricing, Linux/ARM, us-east-1 (aws.amazon.com/fargate/pricing, as quoted by fortem.dev and vantage.sh, verified June 2026); looked up 2026-12-06',
+    asOf: '2026-12',
+    onDemand: {
+      perVcpuHour: 0.03238,
+      perGbHour: 0.00356,
+    },
+    spot: {
+      perVcpuHour: 0.0097,
+      perGbHour: 0.00107,
+      variable: true,
+      note: 'Fargate Spot prices move with spare capacity (arm64 on Spot since September 2024, platform 1.4.0); these assume the same ~70 % discount as the x86 Spot figure.',
+    },
+  },
   alb: {
     source: 'Elastic Load Balancing pricing, Application Load Balancer',
     perHour: 0.0225,

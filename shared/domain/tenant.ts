@@ -202,6 +202,8 @@ export interface Tenant {
   lease?: Lease;
   /** Wakes by requests to the tenant's address, counted in the hour from `since` (the wake limit). */
   anonymousWakes?: AnonymousWakes;
+  /** ISO time a request to its address last woke it: where the wait of that wake's visitors began. */
+  wokenAt?: string;
   /** Optimistic lock: every write is conditional on the version it read. */
   version: number;
 }

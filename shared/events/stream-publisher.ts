@@ -4,8 +4,10 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context, DynamoDBRecord } from 'aws-lambda';
 import { StreamRecordError, tenantChanges } from '../adapters/aws/dynamodb-stream-records.js';
 import { publishChanges } from '../app/publish-changes.js';
+import { recordTimeline } from '../app/record-timeline.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { EventPublisher } from '../ports/events.js';
+import type { TimelineStore } from '../ports/timeline.js';
 
 /**
  * An EventBridge Pipe hands a Lambda target a bare array of stream records; a plain event
@@ -20,12 +22,19 @@ export type StreamPublisherHandler = (event: StreamPublisherEvent, context: Cont
 
 export interface StreamPublisherDeps {
   publisher: EventPublisher;
+  /** Where each tenant's transitions are kept. */
+  timeline: TimelineStore;
   logger: Logger;
   /** Stands in for a record's ApproximateCreationDateTime when the record has none. @default system clock */
   clock?: Clock;
 }
 
-export function createStreamPublisherHandler({ publisher, logger, clock = systemClock }: StreamPublisherDeps): StreamPublisherHandler {
+export function createStreamPublisherHandler({
+  publisher,
+  timeline,
+  logger,
+  clock = systemClock,
+}: StreamPublisherDeps): StreamPublisherHandler {
   return middy<StreamPublisherEvent, void>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use({
@@ -37,8 +46,11 @@ export function createStreamPublisherHandler({ publisher, logger, clock = system
     .handler(async (event) => {
       const records = streamRecords(event);
       const changes = tenantChanges(records, clock);
+      // The timeline first: should it fail, the batch comes again and its events are published
+      // then (once), rather than published now and published again.
+      const { entries } = await recordTimeline({ timeline }, changes);
       const { events } = await publishChanges({ publisher }, changes);
-      logger.info('Published tenant events', { records: records.length, tenantChanges: changes.length, events });
+      logger.info('Published tenant events', { records: records.length, tenantChanges: changes.length, events, timelineEntries: entries });
     });
 }
 

@@ -35,6 +35,10 @@ import type { EmailSender } from '../ports/email.js';
 import type { RateLimiter } from '../ports/rate-limiter.js';
 import type { DataArchives } from '../ports/storage.js';
 import type { PendingSignups, TenantStore } from '../ports/tenant-store.js';
+import type { TenantLogs } from '../ports/tenant-logs.js';
+import type { TimelineStore } from '../ports/timeline.js';
+import { readTenantLogs } from '../app/tenant-logs.js';
+import { timelineView } from '../domain/timeline.js';
 import { clientAddress } from './client-address.js';
 import { verifyPage } from './verify-page.js';
 import { audienceOf, authorizeForTenant, identifyCaller, requireAdmin, requireCredential, type Caller } from './caller.js';
@@ -42,7 +46,7 @@ import { header, jsonBody, prefersJson } from './request.js';
 import { HSTS, errorResponse, json, type HttpResponse } from './responses.js';
 import { signupPageResponse } from './signup-page.js';
 import { PLANS_CACHE_CONTROL, publicPlanViews } from './plan-views.js';
-import { idempotencyKey, listQuery, parseInput, signupBody, tenantChangesBody, uploadIdParam, verifyQuery } from './schemas.js';
+import { idempotencyKey, listQuery, logsQuery, parseInput, signupBody, tenantChangesBody, uploadIdParam, verifyQuery } from './schemas.js';
 import * as z from 'zod/mini';
 
 export interface ApiDeps {
@@ -64,6 +68,10 @@ export interface ApiDeps {
   outbox?: { response(acceptsJson: boolean): HttpResponse };
   /** Tenant data export and restore; absent when the installation keeps no tenant data. */
   archives?: DataArchives;
+  /** Each tenant's transitions, served at `GET /tenants/{id}/events`. */
+  timeline: TimelineStore;
+  /** What tenants' tasks printed, served at `GET /tenants/{id}/logs`; absent when none is kept. */
+  logs?: TenantLogs;
 }
 
 interface RouteContext {
@@ -284,6 +292,33 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         const tenant = await loadTenant(id);
         authorizeForTenant(caller, tenant);
         return json(200, usageToDate(tenant, clock.now(), PRICES));
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/tenants\/([^/]+)\/events$/,
+      run: async ({ id, caller }) => {
+        requireCredential(caller);
+        const tenant = await loadTenant(id);
+        authorizeForTenant(caller, tenant);
+        const audience = audienceOf(caller, tenant) === 'admin' ? 'admin' : 'owner';
+        const entries = await deps.timeline.read(id);
+        return json(200, { events: entries.map((entry) => timelineView(entry, audience)) }, { 'cache-control': 'no-store' });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/tenants\/([^/]+)\/logs$/,
+      run: async ({ event, id, caller }) => {
+        requireCredential(caller);
+        const { since, next, limit } = parseInput(logsQuery, event.queryStringParameters ?? {}, 'query');
+        const page = await readTenantLogs(
+          { store, timeline: deps.timeline, ...(deps.logs ? { logs: deps.logs } : {}) },
+          id,
+          { limit, ...(since ? { since: new Date(since).toISOString() } : {}), ...(next ? { next } : {}) },
+          (tenant) => authorizeForTenant(caller, tenant),
+        );
+        return json(200, page, { 'cache-control': 'no-store' });
       },
     },
     {

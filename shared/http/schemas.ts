@@ -57,6 +57,20 @@ export const listQuery = z.strictObject({
   ),
 });
 
+const LOG_LIMIT_RANGE = 'must be a whole number from 1 to 1000';
+
+/** `GET /tenants/{id}/logs`: from a time, or after a previous page's `next`; the newest lines otherwise. */
+export const logsQuery = z.strictObject({
+  since: z.optional(z.iso.datetime({ offset: true, error: 'must be an ISO 8601 time such as 2026-12-31T18:00:00Z' })),
+  next: z.optional(z.string().check(z.maxLength(4096))),
+  limit: z._default(
+    z.coerce
+      .number({ error: LOG_LIMIT_RANGE })
+      .check(z.int(LOG_LIMIT_RANGE), z.minimum(1, LOG_LIMIT_RANGE), z.maximum(1000, LOG_LIMIT_RANGE)),
+    100,
+  ),
+});
+
 /**
  * An opaque client-chosen key, such as a UUID. At least 16 characters: whoever knows a key can
  * replay its answer (the signup's token) while it is kept, so keys must be too long to guess.

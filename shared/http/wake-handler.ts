@@ -34,12 +34,46 @@ export function createWakeHandler(deps: WakeDeps, logger: Logger, { https = fals
         request.response = toAlbResult(request.event, secure(renderWakePage(troubleAnswer(safeFormat(request.event)))));
       },
     })
-    .handler(async (event) => {
-      const answer = await wake({ ...deps, logger }, { host: header(event, 'host'), acceptsJson: prefersJson(header(event, 'accept')) });
+    .handler(async (event, context) => {
+      const accept = header(event, 'accept');
+      const answer = await wake(
+        { ...deps, logger },
+        {
+          host: header(event, 'host'),
+          acceptsJson: prefersJson(accept),
+          hold: !isNavigation(accept),
+          // Room to answer before the function's own timeout, whatever the hold setting says.
+          maxWaitMs: context.getRemainingTimeInMillis() - ANSWER_MARGIN_MS,
+        },
+      );
       if (answer.tenant) logger.appendKeys({ tenantId: answer.tenant });
       logger.debug('Wake answered', { status: answer.status, kind: answer.kind, phase: answer.phase });
-      return toAlbResult(event, secure(renderWakePage(answer)));
+      return toAlbResult(event, secure(renderWakePage(answer, { location: requestedPath(event) })));
     });
+}
+
+/** Kept free at the end of a held request's invocation to render and send the answer. */
+const ANSWER_MARGIN_MS = 2_000;
+
+/**
+ * A browser navigation asks for HTML; anything else (API calls, webhooks, curl's `*\/*`, the
+ * waking page's own script) would rather be held until the tenant serves than read a page.
+ */
+export function isNavigation(accept: string | undefined): boolean {
+  return /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept ?? '');
+}
+
+/**
+ * The path and query as the client sent them, for a relative `Location` (the client keeps its
+ * scheme and host). The ALB passes query parameters as received, not decoded.
+ */
+export function requestedPath(event: ALBEvent): string {
+  const path = event.path && event.path.startsWith('/') && !event.path.startsWith('//') ? event.path : '/';
+  const pairs = event.multiValueQueryStringParameters
+    ? Object.entries(event.multiValueQueryStringParameters).flatMap(([name, values]) => (values ?? []).map((value) => [name, value]))
+    : Object.entries(event.queryStringParameters ?? {});
+  const query = pairs.map(([name, value]) => (value === '' ? name : `${name}=${value}`)).join('&');
+  return query ? `${path}?${query}` : path;
 }
 
 /**

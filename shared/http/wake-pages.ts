@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Phase } from '../domain/tenant.js';
-import type { WakeAnswer } from '../app/wake.js';
+import type { WakeAnswer, WakeStep } from '../app/wake.js';
 
 /**
  * The pages the wake function answers with: small, self-contained (no external assets, so a
@@ -30,18 +29,74 @@ export function troubleAnswer(format: 'html' | 'json'): TroubleAnswer {
   return { status: 503, kind: 'error', format, retryAfter: TROUBLE_RETRY_SECONDS };
 }
 
+/** Every style of the pages, in one place (branding goes here). */
 const STYLE = `
 :root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5}
 body{margin:0;min-height:100vh;display:grid;place-items:center;background:Canvas;color:CanvasText}
 main{max-width:34rem;padding:2rem 1.5rem}
 h1{font-size:1.6rem;line-height:1.25;margin:0 0 1rem;overflow-wrap:anywhere}
 p{margin:0 0 .75rem}
+ol{margin:0 0 1rem;padding-left:1.5rem}
+li{opacity:.6}
+li.done{opacity:.8}
+li.done::after{content:" ✓"}
+li[aria-current]{opacity:1;font-weight:600}
 .hint{opacity:.8;font-size:.95rem}
 `.trim();
 
-/** The one inline stylesheet, allowed by its hash: the pages need no other source at all. */
-const STYLE_HASH = `sha256-${createHash('sha256').update(STYLE, 'utf8').digest('base64')}`;
-export const WAKE_PAGE_CSP = `default-src 'none'; style-src '${STYLE_HASH}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+/**
+ * The waking page's script: it asks for the same URL as JSON, which the wake function holds
+ * while the tenant wakes and answers 307 the moment it serves; then it reloads the page, which
+ * is the application by now. Meanwhile it marks the step reached. Any other answer (failed,
+ * ended, the application itself) also reloads, so the page shown is always the server's. The
+ * error page only reloads after its delay. Without script, a <noscript> refresh does the same.
+ */
+const SCRIPT = `
+(() => {
+  const main = document.querySelector('main');
+  const wait = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const reload = () => location.reload();
+  if (main.dataset.reload) return void wait(Number(main.dataset.reload)).then(reload);
+  if (!('poll' in main.dataset)) return;
+  const status = document.getElementById('status');
+  const steps = [...document.querySelectorAll('li[data-step]')];
+  const show = (step, position) => {
+    const at = steps.findIndex((item) => item.dataset.step === step);
+    if (at < 0) return;
+    steps.forEach((item, i) => {
+      item.classList.toggle('done', i < at);
+      if (i === at) item.setAttribute('aria-current', 'step');
+      else item.removeAttribute('aria-current');
+    });
+    const text = (position ? steps[at].dataset.queued.replace('N', position) : steps[at].textContent) + '.';
+    if (status.textContent !== text) status.textContent = text;
+  };
+  (async () => {
+    for (;;) {
+      const asked = Date.now();
+      let answer;
+      try {
+        answer = await fetch(location.href, { headers: { accept: 'application/json' }, redirect: 'manual', cache: 'no-store' });
+      } catch {
+        await wait(5);
+        continue;
+      }
+      if (answer.type === 'opaqueredirect') return show('ready'), reload();
+      const body = await answer.json().catch(() => undefined);
+      if (!body || body.status !== 'waking') return reload();
+      show(body.step, body.position);
+      await wait(Math.max(1, (body.retryAfter || 5) - (Date.now() - asked) / 1000));
+    }
+  })();
+})();
+`.trim();
+
+const hashOf = (text: string) => `sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}`;
+
+/** The one inline stylesheet and the one inline script, each allowed by its hash; the script may only ask its own origin. */
+export const WAKE_PAGE_CSP =
+  `default-src 'none'; style-src '${hashOf(STYLE)}'; script-src '${hashOf(SCRIPT)}'; connect-src 'self'; ` +
+  `base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
 /** Unknown hosts and ended trials are stable answers a cache may keep for a while; progress is not. */
 const CACHE_CONTROL: Record<WakePageAnswer['kind'], string> = {
@@ -50,28 +105,27 @@ const CACHE_CONTROL: Record<WakePageAnswer['kind'], string> = {
   failed: 'no-store',
   waking: 'no-store',
   resting: 'no-store',
+  ready: 'no-store',
   error: 'no-store',
 };
 
-const PHASE_TEXT: Record<Phase, string> = {
-  PendingVerification: 'Waiting for its owner to confirm the email address',
-  Pending: 'Getting ready to start',
-  Queued: 'Waiting for a free slot',
-  Provisioning: 'Starting',
-  Running: 'Almost ready',
-  Passivating: 'Asleep, waking up',
-  Passivated: 'Asleep, waking up',
-  Waking: 'Waking up',
-  Failed: 'Could not start',
-  Deleting: 'Being deleted',
-  Deleted: 'Deleted',
-};
+/** The steps of a wake in plain words, in order; the last is shown as the page opens the application. */
+const STEPS: ReadonlyArray<{ step: WakeStep | 'ready'; text: string; queued?: string }> = [
+  { step: 'asked', text: 'Waking it up', queued: 'Waiting for a free place, number N in line' },
+  { step: 'server', text: 'Starting its server' },
+  { step: 'app', text: 'Starting the application' },
+  { step: 'ready', text: 'Opening it' },
+];
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 }
 
-export function renderWakePage(answer: WakePageAnswer): RenderedPage {
+/**
+ * The page for an answer. A `ready` answer (a held request whose tenant serves now) sends the
+ * client to `location`, the URL it asked for, with 307 so that the method and body are sent again.
+ */
+export function renderWakePage(answer: WakePageAnswer, { location = '/' }: { location?: string } = {}): RenderedPage {
   const headers: Record<string, string> = {
     'cache-control': CACHE_CONTROL[answer.kind],
     // The same URL answers HTML or JSON, so a cache must keep them apart.
@@ -81,6 +135,9 @@ export function renderWakePage(answer: WakePageAnswer): RenderedPage {
     'x-robots-tag': 'noindex',
   };
   if (answer.retryAfter !== undefined) headers['retry-after'] = String(answer.retryAfter);
+  if (answer.kind === 'ready') {
+    return { statusCode: 307, headers: { ...headers, location, 'content-type': 'text/plain; charset=utf-8' }, body: 'Ready.\n' };
+  }
   if (answer.format === 'json') {
     return {
       statusCode: answer.status,
@@ -104,6 +161,8 @@ function jsonBody(answer: WakePageAnswer) {
     status: answer.kind,
     ...(answer.retryAfter !== undefined ? { retryAfter: answer.retryAfter } : {}),
     ...(answer.position !== undefined ? { position: answer.position } : {}),
+    ...(answer.step !== undefined ? { step: answer.step } : {}),
+    ...(answer.estimateSeconds !== undefined ? { estimateSeconds: answer.estimateSeconds } : {}),
     ...(answer.reason !== undefined ? { reason: answer.reason } : {}),
   };
 }
@@ -116,7 +175,12 @@ interface Content {
   status: string;
   /** Further sentences. Already escaped. */
   more: string[];
+  /** Markup between the status and the further sentences (the steps of a wake). */
+  steps?: string;
+  /** The page reloads by itself after this long (by script, or by a <noscript> refresh). */
   refreshSeconds?: number;
+  /** The script asks for the tenant's progress, and reloads as soon as it serves. */
+  poll?: boolean;
 }
 
 function content(answer: WakePageAnswer): Content {
@@ -131,6 +195,9 @@ function content(answer: WakePageAnswer): Content {
   }
   const name = escapeHtml(answer.tenant ?? '');
   switch (answer.kind) {
+    // Sent as a redirect (see renderWakePage); a page only in case one is ever asked for.
+    case 'ready':
+      return { title: `${name} is ready`, heading: `${name} is ready`, status: 'Ready.', more: [] };
     case 'unknown':
       return {
         title: 'No trial here',
@@ -165,24 +232,39 @@ function content(answer: WakePageAnswer): Content {
       };
     }
     case 'waking': {
-      const phase = answer.phase ? PHASE_TEXT[answer.phase] : 'Starting';
-      const place = answer.position !== undefined ? ` (number ${answer.position} in line)` : '';
-      const every = answer.retryAfter ?? 5;
+      const at = STEPS.findIndex(({ step }) => step === (answer.step ?? 'asked'));
+      const current = STEPS[at]!;
+      const text = answer.position !== undefined && current.queued ? current.queued.replace('N', String(answer.position)) : current.text;
+      const items = STEPS.map(
+        ({ step, text, queued }, i) =>
+          `\n<li data-step="${step}"${queued ? ` data-queued="${queued}"` : ''}${i < at ? ' class="done"' : ''}${i === at ? ' aria-current="step"' : ''}>${text}</li>`,
+      );
       return {
         title: `Waking up ${name}…`,
         heading: `Waking up ${name}…`,
-        status: `${escapeHtml(phase)}${place}. This usually takes under a minute.`,
-        more: [`This page reloads by itself every ${every} seconds and shows ${name} as soon as it is ready.`],
-        refreshSeconds: every,
+        status: `${escapeHtml(text)}.`,
+        steps: `\n<ol>${items.join('')}\n</ol>`,
+        more: [`${estimate(answer.estimateSeconds)} This page shows ${name} as soon as it is ready.`],
+        refreshSeconds: answer.retryAfter ?? 5,
+        poll: true,
       };
     }
   }
 }
 
+/** From the median of recent wakes, rounded up to 5 s; a general sentence before any was measured. */
+function estimate(seconds: number | undefined): string {
+  if (seconds === undefined) return 'This usually takes under a minute.';
+  const rounded = Math.max(5, Math.ceil(seconds / 5) * 5);
+  return rounded >= 120 ? `This usually takes about ${Math.round(rounded / 60)} minutes.` : `This usually takes about ${rounded} seconds.`;
+}
+
 function html(answer: WakePageAnswer): string {
-  const { title, heading, status, more, refreshSeconds } = content(answer);
-  const refresh = refreshSeconds !== undefined ? `\n<meta http-equiv="refresh" content="${refreshSeconds}">` : '';
-  const phase = answer.kind !== 'error' && answer.phase ? `\n<p class="hint">Current step: ${escapeHtml(answer.phase)}</p>` : '';
+  const { title, heading, status, more, steps = '', refreshSeconds, poll } = content(answer);
+  // Script-driven where it runs (a meta refresh is an accessibility failure); a refresh without it.
+  const refresh = refreshSeconds !== undefined ? `\n<noscript><meta http-equiv="refresh" content="${refreshSeconds}"></noscript>` : '';
+  const script = refreshSeconds !== undefined ? `\n<script>${SCRIPT}</script>` : '';
+  const data = poll ? ' data-poll' : refreshSeconds !== undefined ? ` data-reload="${refreshSeconds}"` : '';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -192,10 +274,10 @@ function html(answer: WakePageAnswer): string {
 <style>${STYLE}</style>
 </head>
 <body>
-<main>
+<main${data}>
 <h1>${heading}</h1>
-<p role="status" aria-live="polite">${status}</p>${more.map((sentence) => `\n<p>${sentence}</p>`).join('')}${phase}
-</main>
+<p role="status" aria-live="polite" id="status">${status}</p>${steps}${more.map((sentence) => `\n<p>${sentence}</p>`).join('')}
+</main>${script}
 </body>
 </html>
 `;

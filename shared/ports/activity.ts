@@ -3,6 +3,11 @@ export interface ActivityLevel {
   requests: number;
   /** Connections open during the window (a WebSocket, a long download), where the source can tell. */
   connections: number;
+  /**
+   * Minutes of the window in which the tenant's task received more than its health checks bring
+   * in: traffic that is not requests, such as a WebSocket's messages, where the source measures it.
+   */
+  busyMinutes?: number;
 }
 
 export interface ActivityTarget {
@@ -11,6 +16,8 @@ export interface ActivityTarget {
   targetGroupArn: string;
   /** The tenant's routing shard (absent: 0): its load balancer's metrics hold the target group's. */
   shard?: number;
+  /** The tenant's task, where it has one: task metrics are kept per task. */
+  taskArn?: string;
 }
 
 export interface Activity {
@@ -19,4 +26,9 @@ export interface Activity {
    * could not be measured; the caller must not take that for idleness.
    */
   activity(targets: ActivityTarget[], window: { start: Date; end: Date }): Promise<Map<string, ActivityLevel>>;
+}
+
+/** Whether a measured level shows any traffic at all. */
+export function hadTraffic(level: ActivityLevel): boolean {
+  return level.requests > 0 || level.connections > 0 || (level.busyMinutes ?? 0) > 0;
 }

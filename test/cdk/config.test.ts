@@ -49,6 +49,7 @@ describe('Dormouse configuration', () => {
       adminPrincipals: [],
       reconcileConcurrency: 20,
       anonymousWakesPerHour: 6,
+      wakeHoldSeconds: 25,
       accessLogsDays: 90,
     });
     // No image: the demo app, built from demo/ at deploy time.

@@ -19,6 +19,7 @@ import {
 import { builtInPlans } from '../../shared/domain/plans.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
+import { wakeTimeout } from '../../cdk/constructs/control-plane.js';
 import {
   CERTIFICATE_ARN,
   PRODUCTION_CONFIG,
@@ -130,10 +131,10 @@ describe('the tenant cluster', () => {
     expect(association.Properties.CapacityProviders).toHaveLength(2);
   });
 
-  it('runs the tenant task on x86_64 (Fargate Spot has no arm64) with the demo image, port and size', () => {
+  it('runs the tenant task on arm64 (Graviton, which Fargate Spot runs too) with the demo image, port and size', () => {
     const [, taskDefinition] = onlyResource(synth.template, 'AWS::ECS::TaskDefinition');
     expect(taskDefinition.Properties).toMatchObject({
-      RuntimePlatform: { CpuArchitecture: 'X86_64', OperatingSystemFamily: 'LINUX' },
+      RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
       RequiresCompatibilities: ['FARGATE'],
       NetworkMode: 'awsvpc',
       Cpu: '256',
@@ -169,9 +170,9 @@ describe('the tenant cluster', () => {
     const staged = join(synth.outdir, asset.source.directory);
     const dockerfile = readFileSync(join(staged, 'Dockerfile'), 'utf8');
 
-    // Assess: pulled from the bootstrap ECR repository, staged at synth (no Docker), built for x86_64.
+    // Assess: pulled from the bootstrap ECR repository, staged at synth (no Docker), built for arm64.
     expect(image).toMatch(new RegExp(`\\.dkr\\.ecr\\..*/cdk-[a-z0-9]+-container-assets-.*:${hash}"`));
-    expect(asset.source.platform).toBe('linux/amd64');
+    expect(asset.source.platform).toBe('linux/arm64');
     expect(readdirSync(staged).sort()).toEqual(['.dockerignore', 'Dockerfile', 'whoami.mjs']);
     expect(dockerfile).toMatch(/^FROM public\.ecr\.aws\/docker\/library\/node:\S+$/m);
     expect(dockerfile).toMatch(/HOST=0\.0\.0\.0/);
@@ -495,12 +496,19 @@ describe('IAM', () => {
     }
   });
 
-  it('lets the stream publisher put events on the dormouse bus only, and nothing else but its logs', () => {
+  it('lets the stream publisher put events on the dormouse bus only, and keep timelines, and nothing else but its logs', () => {
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-stream-publisher'));
     const [busId] = onlyResource(synth.template, 'AWS::Events::EventBus');
     const putEvents = statements.filter((s) => asArray(s.Action).includes('events:PutEvents'));
     expect(putEvents.map((s) => referencedId(s.Resource))).toEqual([busId]);
-    const others = statements.flatMap((s) => asArray(s.Action)).filter((a) => !a.startsWith('logs:') && a !== 'events:PutEvents');
+    const timelines = statements.filter((s) => s.Sid === 'TenantTimelines');
+    expect(timelines).toHaveLength(1);
+    // Only the timeline items of the tenant table: never a tenant record, claim or counter.
+    expect(timelines[0]?.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['timeline#*'] } });
+    const others = statements
+      .filter((s) => s.Sid !== 'TenantTimelines')
+      .flatMap((s) => asArray(s.Action))
+      .filter((a) => !a.startsWith('logs:') && a !== 'events:PutEvents');
     expect(others).toEqual([]);
   });
 
@@ -578,6 +586,19 @@ describe('IAM', () => {
       ).toBe(true);
       expect(tables.size, service).toBe(expectedTables);
     }
+  });
+
+  it('lets the API read the tenant log group only, and tells it the group', () => {
+    const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-api'));
+    const logs = statements.filter((s) => asArray(s.Action).includes('logs:FilterLogEvents'));
+    const [groupId] = Object.entries(ofType('AWS::Logs::LogGroup')).find(([id]) => id.includes('TenantLogs')) ?? [];
+
+    expect(logs).toHaveLength(1);
+    expect(asArray(logs[0]!.Action)).toEqual(['logs:FilterLogEvents']);
+    expect(asArray(logs[0]!.Resource).map((r) => referencedId(r))).toEqual([groupId]);
+    expect(byId(functionId(synth.template, 'dormouse-api')).Properties.Environment.Variables.DORMOUSE_TENANT_LOG_GROUP).toEqual({
+      Ref: groupId,
+    });
   });
 
   it('lets the API send mail through SES only as the configured sender', () => {
@@ -917,6 +938,8 @@ describe('the HTTP API', () => {
     'POST /tenants/{id}/wake',
     'POST /tenants/{id}/export',
     'GET /tenants/{id}/usage',
+    'GET /tenants/{id}/events',
+    'GET /tenants/{id}/logs',
   ];
   const ADMIN = ['ANY /admin/{proxy+}', 'GET /tenants'];
 
@@ -992,8 +1015,13 @@ describe('the functions', () => {
     }
   });
 
-  it('keep the wake function, on the request path, small and quick, with no reserved concurrency', () => {
-    expect(byId(functionId(synth.template, 'dormouse-wake')).Properties).toMatchObject({ MemorySize: 256, Timeout: 10 });
+  it('keep the wake function, on the request path, small, with no reserved concurrency, and a timeout past its hold', () => {
+    const wake = byId(functionId(synth.template, 'dormouse-wake')).Properties;
+    // Held 25 s by default, 5 s to spare, well under the ALB's 60 s idle timeout.
+    expect(wake).toMatchObject({ MemorySize: 256, Timeout: 30 });
+    expect(wake.Environment.Variables.DORMOUSE_WAKE_HOLD_SECONDS).toBe('25');
+    expect(wakeTimeout(50).toSeconds()).toBe(55);
+    expect(() => wakeTimeout(55)).toThrow(/ALB idle timeout/);
     expect(byId(functionId(synth.template, 'dormouse-wake')).Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
@@ -1157,6 +1185,7 @@ describe('the functions', () => {
       maxActiveTenants: reconciler.maxActiveTenants,
       minRunMs: 5 * 60_000,
       anonymousWakesPerHour: 6,
+      holdMs: 25_000,
       tenantTable: api.tenantTable,
     });
     expect(wake.baseUrl.href).toBe('https://trials.example.com/');
@@ -1173,6 +1202,7 @@ describe('the functions', () => {
       // Written out by the CDK app: the built-in plans at the configured size.
       plans: builtInPlans({ cpu: 256, memory: 512, idleMs: 15 * 60_000, trialDays: 14 }),
       warmLeadMs: 5 * 60_000,
+      networkActivityBytesPerSecond: 0,
     });
     // The sweep reads the load balancer's CloudWatch dimension off the listener ARN, not from a setting of its own.
     expect(env('dormouse-sweep').DORMOUSE_LOAD_BALANCER_FULL_NAME).toBeUndefined();
@@ -1554,6 +1584,8 @@ describe('cdk-nag AwsSolutions', () => {
           'POST--tenants--{id}--wake',
           'POST--tenants--{id}--export',
           'GET--tenants--{id}--usage',
+          'GET--tenants--{id}--events',
+          'GET--tenants--{id}--logs',
           'DefaultRoute',
         ].map((route) => `Api/HttpApi/${route} AwsSolutions-APIG4`),
       ].sort(),

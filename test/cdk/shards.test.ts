@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DormouseConfigError, parseDormouseConfig } from '../../cdk/config.js';
 import { LAMBDA_ENVIRONMENT_LIMIT, environmentSize } from '../../cdk/environment-size.js';
-import { loadShardDns, loadSweepConfig, readListenerArns } from '../../shared/config.js';
+import { loadBalancerArnOf } from '../../shared/adapters/aws/shard-load-balancers.js';
+import { loadSweepConfig, readListenerArns } from '../../shared/config.js';
 import {
   CERTIFICATE_ARN,
   PRODUCTION_CONFIG,
@@ -139,7 +142,7 @@ describe('dormouse.shards: 3', () => {
     expect(ingress.sort()).toEqual(albGroups.sort());
   });
 
-  it('tells the reconciler and the sweep the shards, their listeners, load balancers and the zone, in shard order', () => {
+  it('tells the reconciler and the sweep the shards, their listeners and the zone, in shard order, and lets them describe the load balancers', () => {
     const albs = Object.keys(resourcesOf(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'));
     for (const service of ['dormouse-reconcile', 'dormouse-sweep']) {
       const env = environmentOf(synth, service);
@@ -150,13 +153,17 @@ describe('dormouse.shards: 3', () => {
       const shardAlbs = listenerArns.map((arn) => arn.split('/')[2]!);
       expect([...shardAlbs].sort(), service).toEqual([...albs].sort());
       expect(listenerArns, service).toEqual(shardAlbs.map((alb) => deployedListenerArn(synth, alb)));
-      const dns = loadShardDns({
-        DORMOUSE_SHARDS: 3,
-        DORMOUSE_BASE_URL: new URL('https://trials.example.com'),
-        DORMOUSE_HOSTED_ZONE_ID: ZONE_ID,
-        DORMOUSE_SHARD_LOAD_BALANCERS: deployed(synth, env.DORMOUSE_SHARD_LOAD_BALANCERS).split(','),
-      });
-      expect(dns?.loadBalancers, service).toEqual(shardAlbs.map((alb) => ({ dnsName: deployedDnsName(alb), hostedZoneId: ALB_ZONE_ID })));
+      // What a record may alias is read at cold start, with one DescribeLoadBalancers of the listeners' own load balancers.
+      expect(env.DORMOUSE_SHARD_LOAD_BALANCERS, service).toBeUndefined();
+      expect(listenerArns.map(loadBalancerArnOf), service).toEqual(
+        shardAlbs.map((alb) => `arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/${deployedFullName(synth, alb)}`),
+      );
+      const describe = functionStatements(synth.template, functionId(synth.template, service)).filter((statement) =>
+        asArray(statement.Action).includes('elasticloadbalancing:DescribeLoadBalancers'),
+      );
+      expect(describe, service).toEqual([
+        { Sid: 'ReadShardLoadBalancers', Effect: 'Allow', Action: 'elasticloadbalancing:DescribeLoadBalancers', Resource: '*' },
+      ]);
     }
     // The sweep reads each shard's CloudWatch dimension off its listener ARN.
     const sweep = environmentOf(synth, 'dormouse-sweep');
@@ -248,19 +255,50 @@ describe('dormouse.shards in the configuration', () => {
 });
 
 describe("dormouse.shards and Lambda's 4 KB environment", () => {
-  it('fits eleven shards with the example plans, each ARN and name counted at its longest', () => {
-    const synth = synthesize({ ...PRODUCTION_CONFIG, shards: 11 });
-    try {
-      const { reconcile, sweep } = synth.stack.controlPlane;
-      expect(environmentSize(sweep).total).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT);
-      expect(environmentSize(reconcile).total).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT);
-    } finally {
-      synth.cleanup();
-    }
-  }, 120_000);
+  /** The plans of cdk/README.md's example: the pro plan on an image and environment of its own. */
+  const README_PLANS = [
+    { name: 'trial', cpu: 256, memory: 512, capacity: 'spot', sleepAfterMinutes: 15, trialDays: 14, public: true },
+    {
+      name: 'pro',
+      cpu: 1024,
+      memory: 2048,
+      capacity: 'on-demand',
+      sleepAfterMinutes: 'never',
+      image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/acme/app-pro:2.0',
+      environment: { APP_TIER: 'pro' },
+      keepWarm: { timeZone: 'Europe/Paris', days: ['mon', 'tue', 'wed', 'thu', 'fri'], from: '08:00', to: '18:00' },
+    },
+  ];
+  const EXAMPLES_PLANS = JSON.parse(readFileSync(new URL('../../examples/plans.json', import.meta.url), 'utf8')) as unknown[];
 
-  it('stops the synth at twenty, naming the shards among what to shorten', () => {
-    expect(() => synthesize({ ...PRODUCTION_CONFIG, shards: 20 })).toThrow(
+  /** Every Lambda function of the stack with its environment's size, each ARN and name counted at its longest. */
+  function sizes(synth: Synthesized): Record<string, number> {
+    const functions = synth.stack.node.findAll().filter((construct): construct is LambdaFunction => construct instanceof LambdaFunction);
+    return Object.fromEntries(functions.map((fn) => [fn.node.path, environmentSize(fn).total]));
+  }
+
+  it.each([
+    ["cdk/README.md's example plans (one with an image of its own)", README_PLANS],
+    ['examples/plans.json', EXAMPLES_PLANS],
+  ])(
+    "fits twenty shards with %s: every function's environment under 4 KB",
+    (_name, plans) => {
+      const synth = synthesize({ ...PRODUCTION_CONFIG, plans, shards: 20 });
+      try {
+        expect(Object.keys(resourcesOf(synth.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer'))).toHaveLength(20);
+        const measured = sizes(synth);
+        expect(Object.keys(measured).length).toBeGreaterThanOrEqual(5);
+        for (const [path, total] of Object.entries(measured)) expect(total, path).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_LIMIT);
+      } finally {
+        synth.cleanup();
+      }
+    },
+    240_000,
+  );
+
+  it('stops the synth when plans leave no room, naming the shards among what to shorten', () => {
+    const more = Array.from({ length: 8 }, (_, index) => ({ ...README_PLANS[1], name: `pro-${index}`, image: undefined }));
+    expect(() => synthesize({ ...PRODUCTION_CONFIG, plans: [...README_PLANS, ...more], shards: 20 })).toThrow(
       /The Sweep function's environment would take about \d+ bytes, over Lambda's 4096 .*use fewer dormouse\.shards/s,
     );
   }, 120_000);

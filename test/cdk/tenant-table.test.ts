@@ -65,5 +65,10 @@ describe('TenantTable construct', () => {
     expect(wakeReads?.Condition).toEqual({
       'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*', 'counter#routing', 'counter#routing#*'] },
     });
+    // The recent wake durations, and no other item, read and written whole.
+    expect(statements.find((statement) => statement.Sid === 'RecentWakeTimes')).toMatchObject({
+      Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['stats#wake-times'] } },
+    });
   });
 });

@@ -92,8 +92,8 @@ describe('embedded mode, end to end', () => {
       (isAlive) => !isAlive,
     );
 
-    // The next request gets the waking page and wakes it.
-    const waking = await viaGateway(embedded.gatewayUrl, 'acme.localhost', '/whoami');
+    // The next visit, a browser's, gets the waking page and wakes it.
+    const waking = await viaGateway(embedded.gatewayUrl, 'acme.localhost', '/whoami', { accept: 'text/html' });
     expect(waking.status).toBe(503);
     expect(waking.headers['retry-after']).toBe('5');
     expect(waking.text).toMatch(/Waking up acme/);

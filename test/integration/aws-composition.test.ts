@@ -87,6 +87,59 @@ describe('sweepDeps', () => {
     expect(elb).toHaveReceivedCommandWith(DescribeRulesCommand, { ListenerArn: config.elb.listenerArns[0] });
   });
 
+  it("with a network threshold, reads the tenant cluster's task traffic in the same call and keeps a tenant up whose task was busy", async () => {
+    // Prepare: a tenant that has run for an hour without a request, its task receiving a steady stream
+    const tables = await createTestTables();
+    const cluster = 'arn:aws:ecs:eu-west-1:111122223333:cluster/dormouse-tenants';
+    const taskArn = 'arn:aws:ecs:eu-west-1:111122223333:task/dormouse-tenants/0123456789abcdef0123456789abcdef';
+    const config = loadReconcilerConfig(reconcilerEnv({ DORMOUSE_TABLE_NAME: tables.tenantTable, DORMOUSE_CLUSTER: cluster }));
+    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    const created = await store.create(
+      newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: anHourAgo, trialDays: 14 }),
+      { maxTenants: 10 },
+    );
+    await store.save({
+      ...created,
+      status: {
+        ...created.status,
+        phase: 'Running',
+        observedGeneration: 1,
+        targetGroupArn: TARGET_GROUP,
+        task: { arn: taskArn, capacityProvider: 'FARGATE_SPOT', lastStatus: 'RUNNING', startedAt: anHourAgo.toISOString() },
+      },
+    });
+    cloudWatch.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        { Id: 'network', Label: '0123456789abcdef0123456789abcdef', StatusCode: 'Complete', Values: [2_048, 1_900], Timestamps: [] },
+        { Id: 'q0', StatusCode: 'Complete', Values: [], Timestamps: [] },
+      ],
+    });
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
+    elb.on(DescribeRulesCommand).resolves({ Rules: [] });
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [] });
+    const deps = sweepDeps(
+      config,
+      { loadBalancerFullName: LOAD_BALANCER, networkActivityBytesPerSecond: 256 },
+      {
+        dynamoClient: tables.client,
+        ecsClient: new ECSClient({}),
+        elbClient: new ElasticLoadBalancingV2Client({}),
+        cloudWatchClient: new CloudWatchClient({}),
+      },
+    );
+
+    // Act
+    const report = await sweep(deps);
+
+    // Assess
+    expect(report).toMatchObject({ scanned: 1, active: 1, passivated: 0 });
+    expect((await store.get('acme'))!.spec.desired).toBe('running');
+    expect(cloudWatch.commandCalls(GetMetricDataCommand)).toHaveLength(1);
+    const [network] = cloudWatch.commandCalls(GetMetricDataCommand)[0]!.args[0].input.MetricDataQueries!;
+    expect(network!.Expression).toContain("WHERE ClusterName = 'dormouse-tenants' GROUP BY TaskId");
+  });
+
   it("repairs drift only on this installation's resources: another installation's task, group and rule of a tenant it does not know are left alone", async () => {
     // Prepare: no tenant records; the cluster and the account hold resources of 'ghost' from
     // this installation and from another one ('stage'), plus an untagged task from before tags.
@@ -206,9 +259,12 @@ describe('taskEventsDeps', () => {
 describe('streamPublisherDeps', () => {
   it('publishes to the configured bus', async () => {
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
-    const { publisher } = streamPublisherDeps(loadStreamPublisherConfig({ DORMOUSE_EVENT_BUS_NAME: 'dormouse-prod' }), {
-      eventBridgeClient: new EventBridgeClient({ region: 'eu-west-1' }),
-    });
+    const { publisher } = streamPublisherDeps(
+      loadStreamPublisherConfig({ DORMOUSE_EVENT_BUS_NAME: 'dormouse-prod', DORMOUSE_TABLE_NAME: 'tenants' }),
+      {
+        eventBridgeClient: new EventBridgeClient({ region: 'eu-west-1' }),
+      },
+    );
 
     await publisher.publish([{ detailType: 'Tenant Ready', tenantId: 'acme', detail: {}, time: '2026-01-05T09:00:00.000Z' }]);
 

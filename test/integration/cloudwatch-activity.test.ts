@@ -3,7 +3,7 @@ import type { GetMetricDataCommandInput, MetricDataQuery, MetricDataResult } fro
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { CloudWatchActivity, targetGroupDimension } from '../../shared/adapters/aws/cloudwatch-activity.js';
+import { CloudWatchActivity, targetGroupDimension, taskIdOf } from '../../shared/adapters/aws/cloudwatch-activity.js';
 
 const cloudWatch = mockClient(CloudWatchClient);
 
@@ -232,6 +232,124 @@ describe('CloudWatchActivity', () => {
     cloudWatch.on(GetMetricDataCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
 
     await expect(activity().activity([{ tenantId: 'acme', targetGroupArn: tgArn('dm-acme') }], WINDOW)).rejects.toThrow('Rate exceeded');
+  });
+});
+
+describe('CloudWatchActivity with task network metrics', () => {
+  const CLUSTER = 'dormouse-TenantsCluster3A2B1C0D-x9YzAbCdEfGh';
+  const taskArn = (id: string) => `arn:aws:ecs:eu-west-1:111122223333:task/${CLUSTER}/${id}`;
+  const ACME_TASK = '0123456789abcdef0123456789abcdef';
+  const GLOBEX_TASK = 'fedcba9876543210fedcba9876543210';
+  const NETWORK_EXPRESSION =
+    'SELECT AVG(NetworkRxBytes) FROM SCHEMA("ECS/ContainerInsights", ClusterName, TaskDefinitionFamily, TaskId) ' +
+    `WHERE ClusterName = '${CLUSTER}' GROUP BY TaskId ORDER BY MAX() DESC LIMIT 500`;
+  const targets = [
+    { tenantId: 'acme', targetGroupArn: tgArn('dm-acme'), taskArn: taskArn(ACME_TASK) },
+    { tenantId: 'globex', targetGroupArn: tgArn('dm-globex', 'a1b2c3d4e5f60718'), taskArn: taskArn(GLOBEX_TASK) },
+  ];
+
+  function withNetwork() {
+    return new CloudWatchActivity({ loadBalancerFullName: LOAD_BALANCER, taskNetwork: { clusterName: CLUSTER, busyBytesPerSecond: 256 } });
+  }
+
+  /** Answers the RequestCount queries with no datapoints and the network query with `series` (task id → bytes per second per minute). */
+  function answerNetwork(series: Record<string, number[]>, status: MetricDataResult['StatusCode'] = 'Complete') {
+    cloudWatch.on(GetMetricDataCommand).callsFake((input: GetMetricDataCommandInput) => ({
+      MetricDataResults: (input.MetricDataQueries ?? []).flatMap((query): MetricDataResult[] =>
+        query.Expression
+          ? Object.entries(series).map(([taskId, values]) => ({
+              Id: query.Id,
+              Label: taskId,
+              StatusCode: status,
+              Values: values,
+              Timestamps: [],
+            }))
+          : [{ Id: query.Id, StatusCode: 'Complete', Values: [], Timestamps: [] }],
+      ),
+    }));
+  }
+
+  it('asks, in the same call as the requests, for the bytes every task of the cluster received per minute', async () => {
+    // Prepare
+    answerNetwork({});
+
+    // Act
+    await withNetwork().activity(targets, WINDOW);
+
+    // Assess
+    expect(sent()).toStrictEqual([
+      {
+        MetricDataQueries: [
+          { Id: 'network', Expression: NETWORK_EXPRESSION, Period: 60, ReturnData: true },
+          requestCountQuery('q0', 'targetgroup/dm-acme/6d0ecf831eec9f09'),
+          requestCountQuery('q1', 'targetgroup/dm-globex/a1b2c3d4e5f60718'),
+        ],
+        StartTime: START,
+        EndTime: END,
+      },
+    ]);
+  });
+
+  it('counts the minutes each task received more than the threshold; a task without datapoints or a tenant without a task had none', async () => {
+    // Prepare
+    answerNetwork({ [ACME_TASK]: [80, 4_000, 300, 120], [GLOBEX_TASK]: [90, 100, 95] });
+
+    // Act
+    const levels = await withNetwork().activity(
+      [
+        ...targets,
+        { tenantId: 'initech', targetGroupArn: tgArn('dm-initech'), taskArn: taskArn('00000000000000000000000000000001') },
+        { tenantId: 'umbrella', targetGroupArn: tgArn('dm-umbrella') },
+      ],
+      WINDOW,
+    );
+
+    // Assess
+    expect(Object.fromEntries(levels)).toEqual({
+      acme: { requests: 0, connections: 0, busyMinutes: 2 },
+      globex: { requests: 0, connections: 0, busyMinutes: 0 },
+      initech: { requests: 0, connections: 0, busyMinutes: 0 },
+      umbrella: { requests: 0, connections: 0, busyMinutes: 0 },
+    });
+  });
+
+  it('leaves out a task it cannot speak for (query refused, answer cut at 500 busy tasks, window past three hours) unless it had requests', async () => {
+    // Refused.
+    answerNetwork({ [ACME_TASK]: [9_000] }, 'Forbidden');
+    expect([...(await withNetwork().activity(targets, WINDOW)).keys()]).toEqual([]);
+
+    // Cut: 500 series, every one busy, none of them globex's.
+    cloudWatch.reset();
+    answerNetwork(Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`task${i}`, [1_000]])));
+    expect([...(await withNetwork().activity(targets, WINDOW)).keys()]).toEqual([]);
+
+    // Longer than Metrics Insights reads: no network query at all.
+    cloudWatch.reset();
+    answerWith((targetGroup) => (targetGroup.includes('dm-acme') ? [2] : []));
+    const long = { start: new Date(WINDOW.end.getTime() - 4 * 3_600_000), end: WINDOW.end };
+    const levels = await withNetwork().activity(targets, long);
+    expect(sent()[0]!.MetricDataQueries!.map((query) => query.Id)).toEqual(['q0', 'q1']);
+    expect(Object.fromEntries(levels)).toEqual({ acme: { requests: 2, connections: 0 } });
+  });
+
+  it('refuses a cluster name it could not quote in a query', () => {
+    expect(
+      () =>
+        new CloudWatchActivity({
+          loadBalancerFullName: LOAD_BALANCER,
+          taskNetwork: { clusterName: "x' OR '1'='1", busyBytesPerSecond: 1 },
+        }),
+    ).toThrow('Not an ECS cluster name');
+  });
+});
+
+describe('taskIdOf', () => {
+  it.each([
+    ['arn:aws:ecs:eu-west-1:111122223333:task/my-cluster/0123456789abcdef0123456789abcdef', '0123456789abcdef0123456789abcdef'],
+    ['arn:aws:ecs:eu-west-1:111122223333:task/0123456789abcdef0123456789abcdef', '0123456789abcdef0123456789abcdef'],
+    ['local:task/42', undefined],
+  ])('%s → %s', (arn, id) => {
+    expect(taskIdOf(arn)).toBe(id);
   });
 });
 

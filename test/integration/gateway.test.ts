@@ -56,7 +56,7 @@ interface Setup {
   read(...tenantIds: string[]): Promise<Map<string, { requests: number; connections: number }>>;
 }
 
-type Limits = Pick<GatewayOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxConnections'>;
+type Limits = Pick<GatewayOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxConnections' | 'upstreamIdleMs'>;
 
 async function setup(
   routingOptions: GatewayRoutingOptions = {},
@@ -229,6 +229,47 @@ describe('gateway', () => {
     expect(answer.status).toBe(502);
     expect(answer.body).toMatch(/^Bad Gateway: the application of doomed did not answer \(ECONNREFUSED\)/);
     expect((await get(gw(s), '/whoami', { host: s.hostOf('acme') })).status).toBe(200);
+  });
+
+  it('reuses its connection to a tenant for the next requests, and closes it once idle for longer than upstreamIdleMs', async () => {
+    // Prepare: a tenant that tells apart the connections visitors' requests arrive on.
+    const visitorSockets = new Set<Socket>();
+    const closed: Socket[] = [];
+    const tenant = await startTestServer((req, res) => {
+      if (!req.headers['user-agent']?.startsWith('ELB-HealthChecker') && !visitorSockets.has(req.socket)) {
+        visitorSockets.add(req.socket);
+        req.socket.once('close', () => closed.push(req.socket));
+      }
+      res.end('ok');
+    });
+    cleanups.push(() => tenant.close());
+    const s = await setup({}, undefined, { upstreamIdleMs: 300 });
+    await s.serve('acme', tenant.ip);
+
+    // Act: requests one after the other, each on a fresh connection to the gateway.
+    for (let i = 0; i < 5; i++) expect((await get(gw(s), '/', { host: s.hostOf('acme') })).status).toBe(200);
+
+    // Assess: one connection carried them all, and the gateway drops it once idle.
+    expect(visitorSockets.size).toBe(1);
+    await waitFor('the idle connection to close', () => closed.length === 1);
+    expect((await get(gw(s), '/', { host: s.hostOf('acme') })).status).toBe(200);
+    expect(visitorSockets.size).toBe(2);
+  });
+
+  it('waits for a tenant that answers later than upstreamIdleMs, on a new connection and on a reused one', async () => {
+    const tenant = await startTestServer((req, res) => {
+      if (req.url === '/slow') setTimeout(() => res.end('late'), 800);
+      else res.end('ok');
+    });
+    cleanups.push(() => tenant.close());
+    const s = await setup({}, undefined, { upstreamIdleMs: 200 });
+    await s.serve('acme', tenant.ip);
+
+    const first = await get(gw(s), '/slow', { host: s.hostOf('acme') });
+    const reused = await get(gw(s), '/slow', { host: s.hostOf('acme') });
+
+    expect([first.status, first.body]).toEqual([200, 'late']);
+    expect([reused.status, reused.body]).toEqual([200, 'late']);
   });
 
   it('stops routing to a target that stops answering its health check, and routes to it again once it recovers', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { reconcile } from '../../shared/app/reconcile.js';
 import type { Tenant } from '../../shared/domain/tenant.js';
 import { FakeDns } from '../support/fake-dns.js';
 import { createWorld } from '../support/reconciler-world.js';
@@ -8,6 +9,8 @@ async function shardedWorld(shards: number, slots: number) {
   const world = await createWorld({ settings: { shards, maxActiveTenants: slots } });
   const dns = new FakeDns();
   world.deps.dns = dns;
+  // Placement breaks ties between equally free shards at random: here always the lowest, so tests can name the shard.
+  world.deps.random = () => 0;
   // Whether the tenant had a rule on a load balancer when its record was pointed: it must not.
   const ruleAtEnsure: string[] = [];
   const ensure = dns.ensureRecord.bind(dns);
@@ -29,7 +32,9 @@ describe('reconcile over several routing shards', () => {
     await world.converge(ids);
 
     const shards = await Promise.all(ids.map(async (id) => (await world.tenant(id)).status.shard));
-    expect(shards).toEqual([0, 1, 2, 0, 1, 2]);
+    // One on each shard before any shard gets a second (ties are broken at random).
+    expect(new Set(shards.slice(0, 3)).size).toBe(3);
+    expect(new Set(shards.slice(3)).size).toBe(3);
     expect(await world.store.routingSlotsByShard(3)).toEqual([2, 2, 2]);
     for (const [index, id] of ids.entries()) {
       expect(world.rulesOf(id).map((rule) => rule.shard)).toEqual([shards[index]]);
@@ -39,6 +44,21 @@ describe('reconcile over several routing shards', () => {
     expect(world.ruleAtEnsure).toEqual([]);
     // Once recorded, the record is not pointed again at every look.
     expect(world.dns.calls).toHaveLength(6);
+  });
+
+  it('spreads a burst of first placements over the shards, none queued while a shard has room', async () => {
+    const world = await shardedWorld(3, 2);
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    for (const id of ids) await world.signUp(id);
+    // Every placement of the burst reads the same counts, all shards empty.
+    let draw = 0;
+    world.deps.random = () => (draw++ % 3) / 3;
+
+    await Promise.all(ids.map((id) => reconcile(world.deps, id)));
+
+    const statuses = await Promise.all(ids.map(async (id) => (await world.tenant(id)).status));
+    expect(statuses.filter((status) => status.phase === 'Queued').map((status) => status.lastError)).toEqual([]);
+    expect(await world.store.routingSlotsByShard(3)).toEqual([2, 2, 2]);
   });
 
   it('queues a tenant when every shard is full, and never holds more slots on a shard than it has', async () => {

@@ -8,6 +8,7 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { DynamoDbTenantStore, emailHash } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { DynamoDbTimeline } from '../../shared/adapters/aws/dynamodb-timeline.js';
 import { EventBridgePublisher, PublishError } from '../../shared/adapters/aws/eventbridge-publisher.js';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../shared/adapters/local/dynamodb-local.js';
 import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.js';
@@ -189,15 +190,20 @@ const client = new EventBridgeClient({ region: 'eu-west-1' });
 const eventBridge = mockClient(client);
 const requests = () => eventBridge.commandCalls(PutEventsCommand).map((call) => call.args[0].input);
 
+/** Timelines go to a table of their own per test, in DynamoDB Local. */
+let timeline: DynamoDbTimeline;
+
 function build() {
   const logger = new Logger({ serviceName: 'dormouse-stream-publisher', logLevel: 'SILENT' });
   const info = vi.spyOn(logger, 'info');
   const error = vi.spyOn(logger, 'error');
   const publisher = new EventBridgePublisher({ client, busName, maxAttempts: 2, baseDelayMs: 0 });
-  return { handler: createStreamPublisherHandler({ publisher, logger }), info, error };
+  return { handler: createStreamPublisherHandler({ publisher, timeline, logger }), info, error };
 }
 
-beforeEach(() => {
+beforeEach(async () => {
+  const tables = await createTestTables();
+  timeline = new DynamoDbTimeline({ tableName: tables.tenantTable, client: tables.documentClient });
   eventBridge.reset();
   eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => ({
     FailedEntryCount: 0,
@@ -213,7 +219,7 @@ describe('the stream publisher handler', () => {
 
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 1);
     expect(requests()).toEqual([{ Entries: expectedEntries }]);
-    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 5, tenantChanges: 3, events: 4 });
+    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 5, tenantChanges: 3, events: 4, timelineEntries: 2 });
   });
 
   it('reads an event source mapping’s { Records } the same way', async () => {
@@ -238,7 +244,7 @@ describe('the stream publisher handler', () => {
     await handler([pipeBatch[1]!, pipeBatch[2]!, pipeBatch[4]!], context());
 
     expect(eventBridge).toHaveReceivedCommandTimes(PutEventsCommand, 0);
-    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 3, tenantChanges: 1, events: 0 });
+    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 3, tenantChanges: 1, events: 0, timelineEntries: 0 });
   });
 
   it('throws when EventBridge keeps refusing entries, so the Pipe retries the batch', async () => {
@@ -313,7 +319,12 @@ describe('the stream publisher on the real table stream (DynamoDB Local)', () =>
     expect(JSON.stringify(sent)).not.toContain(tokenHash);
     // The first create on a table froze the counter of before the split; then it wrote the
     // tenant, its email claim and its counter item; then three saves.
-    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 7, tenantChanges: 4, events: 4 });
+    expect(info).toHaveBeenCalledWith('Published tenant events', {
+      records: 7,
+      tenantChanges: 4,
+      events: 4,
+      timelineEntries: expect.any(Number),
+    });
   });
 });
 
@@ -344,7 +355,10 @@ describe('Tenant Plan Changed on the real table stream (DynamoDB Local)', () => 
 
 describe('the stream publisher configuration', () => {
   it('reads the bus name', () => {
-    expect(loadStreamPublisherConfig({ DORMOUSE_EVENT_BUS_NAME: 'dormouse' })).toEqual({ busName: 'dormouse' });
+    expect(loadStreamPublisherConfig({ DORMOUSE_EVENT_BUS_NAME: 'dormouse', DORMOUSE_TABLE_NAME: 'tenants' })).toEqual({
+      busName: 'dormouse',
+      tenantTable: 'tenants',
+    });
   });
 
   it('names the missing variable', () => {

@@ -75,6 +75,26 @@ describe('sweep: idle tenants', () => {
     expect([...world.cloud.rules.values()].map((rule) => rule.tenantId).sort()).toEqual(['busy', 'socket']);
   });
 
+  it("keeps up a tenant whose task only had network traffic (a WebSocket's messages), and names its task when asking", async () => {
+    // Prepare
+    const world = await createSweepWorld();
+    await world.running('quiet', 'streaming');
+    world.clock.advance(20 * MINUTE);
+    world.activity.levels.set('streaming', { requests: 0, connections: 0, busyMinutes: 2 });
+    world.activity.levels.set('quiet', { requests: 0, connections: 0, busyMinutes: 0 });
+
+    // Act
+    const report = await world.sweep();
+
+    // Assess
+    expect(report).toMatchObject({ passivated: 1, active: 1 });
+    expect((await world.store.get('streaming'))!.spec.desired).toBe('running');
+    expect((await world.store.get('quiet'))!.spec.desired).toBe('passivated');
+    const asked = world.activity.calls[0]!.targets.find((target) => target.tenantId === 'streaming');
+    expect(asked?.taskArn).toBe((await world.store.get('streaming'))!.status.task?.arn);
+    expect(asked?.taskArn).toBeTruthy();
+  });
+
   it('looks for activity since the last pass, at least a few minutes back, never further than the idle timeout', async () => {
     // Prepare
     const world = await createSweepWorld();

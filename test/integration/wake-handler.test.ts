@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { ALBEvent, ALBResult } from 'aws-lambda';
@@ -10,17 +11,18 @@ import { createWakeHandler, type WakeHandler } from '../../shared/http/wake-hand
 import { createTestTables } from '../support/dynamodb.js';
 
 const ROOT = 'trials.example.com';
+const CURL = '*/*';
 const BROWSER_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8';
 
 /** What an ALB sends a Lambda target with multi-value headers off: header names in lowercase. */
-function albEvent(headers: Record<string, string>, method = 'GET'): ALBEvent {
+function albEvent(headers: Record<string, string>, method = 'GET', query: Record<string, string> = {}): ALBEvent {
   return {
     requestContext: {
       elb: { targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/dormouse-wake/0123456789abcdef' },
     },
     httpMethod: method,
     path: '/dashboard',
-    queryStringParameters: {},
+    queryStringParameters: query,
     headers: { 'user-agent': 'test', 'x-forwarded-proto': 'https', ...headers },
     body: '',
     isBase64Encoded: false,
@@ -30,6 +32,7 @@ function albEvent(headers: Record<string, string>, method = 'GET'): ALBEvent {
 /** A fresh context per invocation, as Lambda gives each its own deadline. */
 const context = () => localLambdaContext('dormouse-wake', 'req-1', 10_000);
 
+let tables: Awaited<ReturnType<typeof createTestTables>>;
 let handler: WakeHandler;
 let deps: ReturnType<typeof wakeDeps>;
 let store: DynamoDbTenantStore;
@@ -47,8 +50,13 @@ async function put(slug: string, status: Partial<TenantStatus>, desired: Tenant[
 const call = (headers: Record<string, string>, method?: string): Promise<ALBResult> => handler(albEvent(headers, method), context());
 
 beforeAll(async () => {
-  const tables = await createTestTables();
-  const config = loadWakeConfig({ DORMOUSE_TABLE_NAME: tables.tenantTable, DORMOUSE_BASE_URL: `https://${ROOT}` });
+  tables = await createTestTables();
+  // Answers at once here; the hold has tests of its own below.
+  const config = loadWakeConfig({
+    DORMOUSE_TABLE_NAME: tables.tenantTable,
+    DORMOUSE_BASE_URL: `https://${ROOT}`,
+    DORMOUSE_WAKE_HOLD_SECONDS: '0',
+  });
   deps = wakeDeps(config, { dynamoClient: tables.client });
   store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   logger = new Logger({ serviceName: 'dormouse-wake', logLevel: 'INFO' });
@@ -82,7 +90,7 @@ beforeAll(async () => {
 });
 
 describe('the wake handler behind the ALB', () => {
-  it('wakes a sleeping tenant and answers a small page that reloads itself', async () => {
+  it('wakes a sleeping tenant and answers a small page that follows the wake and loads the app by script', async () => {
     const result = await call({ host: `sleepy.${ROOT}`, accept: BROWSER_ACCEPT });
 
     expect(result).toMatchObject({ statusCode: 503, statusDescription: '503 Service Unavailable', isBase64Encoded: false });
@@ -91,15 +99,31 @@ describe('the wake handler behind the ALB', () => {
       'retry-after': '5',
       'cache-control': 'no-store',
       vary: 'accept',
-      'content-security-policy': expect.stringMatching(/^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'/),
+      'content-security-policy': expect.stringMatching(
+        /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; script-src 'sha256-[A-Za-z0-9+/=]+'; connect-src 'self'; /,
+      ),
     });
     const html = result.body!;
     expect(html).toMatch(/^<!doctype html>\n<html lang="en">/);
     expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
-    expect(html).toContain('<meta http-equiv="refresh" content="5">');
-    expect(html).toMatch(/<main>\n<h1>Waking up sleepy…<\/h1>/);
-    expect(html).toMatch(/<p role="status" aria-live="polite">[^<]*under a minute/);
-    expect(html).not.toMatch(/<script|<link|src=|https?:\/\//);
+    // No meta refresh where script runs (an accessibility failure): only as the <noscript> fallback.
+    expect(html).toContain('<noscript><meta http-equiv="refresh" content="5"></noscript>');
+    expect(html.replace(/<noscript>.*?<\/noscript>/g, '')).not.toContain('http-equiv="refresh"');
+    expect(html).toMatch(/<main data-poll>\n<h1>Waking up sleepy…<\/h1>/);
+    expect(html).toContain('<p role="status" aria-live="polite" id="status">Waking it up.</p>');
+    expect(html).toContain(
+      '<li data-step="asked" data-queued="Waiting for a free place, number N in line" aria-current="step">Waking it up</li>',
+    );
+    expect(html).toContain('<li data-step="server">Starting its server</li>');
+    expect(html).toMatch(/under a minute\. This page shows sleepy as soon as it is ready\./);
+    // The script is inline, allowed by its hash; nothing is loaded from anywhere.
+    expect(html.match(/<script>/g)).toHaveLength(1);
+    expect(html).not.toMatch(/<link|src=|https?:\/\//);
+    const script = html.match(/<script>([\s\S]*?)<\/script>/)![1]!;
+    const hash = createHash('sha256').update(script, 'utf8').digest('base64');
+    expect(result.headers?.['content-security-policy']).toContain(`script-src 'sha256-${hash}'`);
+    // Never the internal phase names.
+    expect(html).not.toMatch(/Passivat|Provisioning|Queued|Waking</);
     expect((await store.get('sleepy'))!.spec.desired).toBe('running');
   });
 
@@ -150,14 +174,21 @@ describe('the wake handler behind the ALB', () => {
       'retry-after': '15',
       'cache-control': 'no-store',
     });
-    expect(JSON.parse(result.body!)).toEqual({ tenant: 'queued', phase: 'Queued', status: 'waking', retryAfter: 15, position: 1 });
+    expect(JSON.parse(result.body!)).toEqual({
+      tenant: 'queued',
+      phase: 'Queued',
+      status: 'waking',
+      retryAfter: 15,
+      position: 1,
+      step: 'asked',
+    });
   });
 
   it('shows a queued tenant its place in line', async () => {
     const result = await call({ host: `queued.${ROOT}` });
 
-    expect(result.body).toContain('Waiting for a free slot (number 1 in line)');
-    expect(result.body).toContain('<meta http-equiv="refresh" content="15">');
+    expect(result.body).toContain('<p role="status" aria-live="polite" id="status">Waiting for a free place, number 1 in line.</p>');
+    expect(result.body).toContain('<noscript><meta http-equiv="refresh" content="15"></noscript>');
   });
 
   it('explains a failure in a fixed sentence for its kind, and does not reload', async () => {
@@ -249,7 +280,153 @@ describe('the wake handler behind the ALB', () => {
     expect(html.headers).toMatchObject({ 'retry-after': '30', 'cache-control': 'no-store' });
     expect(html.body).toContain('Something went wrong on our side');
     expect(html.body).not.toContain('dormouse-secret-table');
+    // Reloads after a while, by script (or by the <noscript> refresh).
+    expect(html.body).toContain('<main data-reload="30">');
+    expect(html.body).toContain('<noscript><meta http-equiv="refresh" content="30"></noscript>');
     expect(JSON.parse(json.body!)).toEqual({ status: 'error', retryAfter: 30 });
     expect(JSON.stringify(logged)).toContain('dormouse-secret-table');
+  });
+});
+
+describe('the wake handler holding a request that is not a browser navigation', () => {
+  const CURL_ACCEPT = '*/*';
+  let held: WakeHandler;
+
+  beforeAll(() => {
+    const config = loadWakeConfig({
+      DORMOUSE_TABLE_NAME: tables.tenantTable,
+      DORMOUSE_BASE_URL: `https://${ROOT}`,
+      DORMOUSE_WAKE_HOLD_SECONDS: '2',
+    });
+    held = createWakeHandler(wakeDeps(config, { dynamoClient: tables.client }), logger);
+  });
+
+  /** What the reconciler records once the woken tenant's task serves behind its rule. */
+  async function serveAfter(slug: string, ms: number): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    const tenant = (await store.get(slug))!;
+    await store.save({ ...tenant, status: { ...tenant.status, phase: 'Running', transitionAt: new Date().toISOString() } });
+  }
+
+  it('wakes the tenant, holds the request, and sends it on with 307 to the same path and query as soon as the tenant serves', async () => {
+    // Prepare
+    await put('held', { phase: 'Passivated' }, 'passivated');
+    const started = Date.now();
+
+    // Act
+    const [result] = await Promise.all([
+      held(albEvent({ host: `held.${ROOT}`, accept: CURL_ACCEPT }, 'POST', { q: 'a%20b', flag: '' }), context()),
+      serveAfter('held', 600),
+    ]);
+
+    // Assess
+    const waited = Date.now() - started;
+    expect(result).toMatchObject({ statusCode: 307, statusDescription: '307 Temporary Redirect' });
+    expect(result.headers).toMatchObject({ location: '/dashboard?q=a%20b&flag', 'cache-control': 'no-store' });
+    expect(result.headers).not.toHaveProperty('retry-after');
+    expect((await store.get('held'))!.spec.desired).toBe('running');
+    // Looked at again within about a second of serving, well before the hold ran out.
+    expect(waited).toBeGreaterThanOrEqual(600);
+    expect(waited).toBeLessThan(1_700);
+  });
+
+  it('answers 503 with Retry-After once the hold runs out, the tenant still starting', async () => {
+    await put('slow', { phase: 'Waking' });
+    const started = Date.now();
+
+    const result = await held(albEvent({ host: `slow.${ROOT}`, accept: 'application/json' }), context());
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(result.statusCode).toBe(503);
+    expect(result.headers).toMatchObject({ 'retry-after': '5', 'content-type': 'application/json; charset=utf-8' });
+    expect(JSON.parse(result.body!)).toMatchObject({ tenant: 'slow', status: 'waking', step: 'server' });
+  });
+
+  it('stops holding when the tenant fails meanwhile, and says so', async () => {
+    await put('doomed', { phase: 'Waking' });
+    const failLater = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const tenant = (await store.get('doomed'))!;
+      await store.save({
+        ...tenant,
+        status: { ...tenant.status, phase: 'Failed', lastError: 'The image could not be pulled.', lastErrorCategory: 'not-started' },
+      });
+    })();
+
+    const [result] = await Promise.all([held(albEvent({ host: `doomed.${ROOT}`, accept: 'application/json' }), context()), failLater]);
+
+    expect(result.statusCode).toBe(503);
+    expect(JSON.parse(result.body!)).toMatchObject({ tenant: 'doomed', status: 'failed', reason: 'The application did not start.' });
+  });
+
+  it('answers a browser navigation at once with the waking page, and never holds past the function’s own deadline', async () => {
+    await put('visited', { phase: 'Waking' });
+
+    const started = Date.now();
+    const page = await held(albEvent({ host: `visited.${ROOT}`, accept: BROWSER_ACCEPT }), context());
+    const browserTime = Date.now() - started;
+    const short = await held(
+      albEvent({ host: `visited.${ROOT}`, accept: CURL_ACCEPT }),
+      localLambdaContext('dormouse-wake', 'req-2', 3_000),
+    );
+    const shortTime = Date.now() - started - browserTime;
+
+    expect(page.statusCode).toBe(503);
+    expect(page.body).toContain('<h1>Waking up visited…</h1>');
+    expect(browserTime).toBeLessThan(500);
+    // 3 s left, 2 s of them kept to answer: held about 1 s, not the 2 s hold.
+    expect(short.statusCode).toBe(503);
+    expect(shortTime).toBeGreaterThanOrEqual(900);
+    expect(shortTime).toBeLessThan(1_800);
+  });
+});
+
+describe('the waking page’s estimate', () => {
+  it('comes from the wakes held requests saw end: the median, in seconds, on the page and in the JSON', async () => {
+    // Prepare: a fresh table, so no other test's wakes count.
+    const own = await createTestTables();
+    const config = loadWakeConfig({
+      DORMOUSE_TABLE_NAME: own.tenantTable,
+      DORMOUSE_BASE_URL: `https://${ROOT}`,
+      DORMOUSE_WAKE_HOLD_SECONDS: '3',
+    });
+    const ownStore = new DynamoDbTenantStore({ tableName: own.tenantTable, client: own.documentClient });
+    const held = createWakeHandler(wakeDeps(config, { dynamoClient: own.client }), logger);
+    const created = await ownStore.create(
+      newTenant({ slug: 'timed', email: 'timed@example.test', plan: 'trial', tokenHash: 'hash', now: new Date(), trialDays: 14 }),
+      { maxTenants: 100 },
+    );
+    await ownStore.save({
+      ...created,
+      spec: { ...created.spec, desired: 'passivated' },
+      status: { ...created.status, phase: 'Passivated' },
+    });
+    const before = await held(albEvent({ host: `timed.${ROOT}`, accept: BROWSER_ACCEPT }), context());
+    const wokenAt = Date.parse((await ownStore.get('timed'))!.wokenAt!);
+
+    // Act: the tenant serves 42 s after the request woke it (as recorded), while a request is held.
+    const serve = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const tenant = (await ownStore.get('timed'))!;
+      await ownStore.save({
+        ...tenant,
+        status: { ...tenant.status, phase: 'Running', transitionAt: new Date(wokenAt + 42_000).toISOString() },
+      });
+    })();
+    const [ready] = await Promise.all([held(albEvent({ host: `timed.${ROOT}`, accept: CURL }), context()), serve]);
+    const tenant = (await ownStore.get('timed'))!;
+    await ownStore.save({ ...tenant, spec: { ...tenant.spec, desired: 'passivated' }, status: { ...tenant.status, phase: 'Passivated' } });
+    const page = await held(albEvent({ host: `timed.${ROOT}`, accept: BROWSER_ACCEPT }), context());
+    const json = await held(
+      albEvent({ host: `timed.${ROOT}`, accept: 'text/html;q=0, application/json' }),
+      localLambdaContext('dormouse-wake', 'req-3', 2_000),
+    );
+
+    // Assess
+    expect(before.body).toContain('This usually takes under a minute.');
+    expect(ready.statusCode).toBe(307);
+    expect(page.body).toContain('This usually takes about 45 seconds.');
+    expect(JSON.parse(json.body!)).toMatchObject({ status: 'waking', estimateSeconds: 42 });
   });
 });

@@ -265,7 +265,16 @@ describe('wake', () => {
 
     const answer = await queue.visit(`third.${ROOT}`, true);
 
-    expect(answer).toEqual({ status: 503, kind: 'waking', format: 'json', tenant: 'third', phase: 'Queued', retryAfter: 15, position: 3 });
+    expect(answer).toEqual({
+      status: 503,
+      kind: 'waking',
+      format: 'json',
+      tenant: 'third',
+      phase: 'Queued',
+      retryAfter: 15,
+      position: 3,
+      step: 'asked',
+    });
     expect(queue.writes()).toEqual([]);
   });
 
@@ -606,7 +615,7 @@ describe('wake over several routing shards', () => {
 
     const answer = await world.visit(`moved.${ROOT}`);
 
-    expect(answer).toEqual({ status: 503, kind: 'waking', format: 'html', tenant: 'moved', phase: 'Running', retryAfter: 5 });
+    expect(answer).toEqual({ status: 503, kind: 'waking', format: 'html', tenant: 'moved', phase: 'Running', retryAfter: 5, step: 'app' });
     expect(world.writes()).toEqual([]);
   });
 });

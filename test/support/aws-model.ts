@@ -99,11 +99,15 @@ export const CLUSTER = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/dormouse-tenant
 export const LISTENER_ARN = `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:listener/app/dormouse/0123456789abcdef/fedcba9876543210`;
 /** One load balancer per routing shard, each with its HTTPS listener; shard 0's is `LISTENER_ARN`. */
 export const SHARD_COUNT = 3;
-export const LISTENER_ARNS = Array.from({ length: SHARD_COUNT }, (_, shard) =>
+/** The most shards an installation may have: the model has a listener for each, the tests use the first SHARD_COUNT. */
+export const MODELLED_SHARDS = 20;
+/** Every modelled shard's listener, in shard order. */
+export const ALL_LISTENER_ARNS = Array.from({ length: MODELLED_SHARDS }, (_, shard) =>
   shard === 0
     ? LISTENER_ARN
-    : `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:listener/app/dormouse-${shard}/${shard}123456789abcde/fedcba987654321${shard}`,
+    : `arn:aws:elasticloadbalancing:${REGION}:${ACCOUNT}:listener/app/dormouse-${shard}/${shard.toString(16)}123456789abcde/fedcba987654321${shard.toString(16)}`,
 );
+export const LISTENER_ARNS = ALL_LISTENER_ARNS.slice(0, SHARD_COUNT);
 export const VPC_ID = 'vpc-0123456789abcdef0';
 /** The load balancer's CloudWatch dimension: the end of its ARN. */
 export const LOAD_BALANCER_FULL_NAME = 'app/dormouse/0123456789abcdef';
@@ -148,6 +152,8 @@ export interface RateLimit {
   /** Sustained rate: tokens added per second. */
   refillPerSecond: number;
   source: string;
+  /** The error a throttled call throws, as the service names it. @default 'ThrottlingException' */
+  errorName?: string;
 }
 
 export interface AwsModelOptions {
@@ -325,7 +331,7 @@ export class AwsModel {
   private readonly sortedRules = new Map<string, Rule[]>();
   /** Nothing moves before this time, so settle() can return at once until then. */
   private nextChangeAt = Number.POSITIVE_INFINITY;
-  private readonly buckets: Array<{ bucket: TokenBucket; operations: Set<string> }>;
+  private readonly buckets: Array<{ bucket: TokenBucket; operations: Set<string>; errorName: string }>;
   private readonly fargateBucket: TokenBucket | undefined;
   private sequence = 0;
 
@@ -342,6 +348,7 @@ export class AwsModel {
     this.buckets = (options.limits ?? []).map((limit) => ({
       bucket: new TokenBucket(limit, options.now),
       operations: new Set(limit.operations),
+      errorName: limit.errorName ?? 'ThrottlingException',
     }));
     this.fargateBucket = options.fargateLaunches && new TokenBucket(options.fargateLaunches, options.now);
     this.ecs = mockClient(this.ecsClient);
@@ -372,6 +379,27 @@ export class AwsModel {
       for (const call of stub.calls()) {
         const name = (call.args[0] as object).constructor.name.replace(/Command$/, '');
         counts[name] = (counts[name] ?? 0) + 1;
+      }
+    }
+    return counts;
+  }
+
+  /** AWS API calls made since the last reset, by service, then by operation. */
+  callCountsByService(): Record<string, Record<string, number>> {
+    const services = {
+      ECS: this.ecs,
+      ELBv2: this.elb,
+      EventBridge: this.events,
+      EFS: this.efs,
+      Lambda: this.lambda,
+      'Route 53': this.route53,
+    };
+    const counts: Record<string, Record<string, number>> = {};
+    for (const [service, stub] of Object.entries(services)) {
+      for (const call of stub.calls()) {
+        const name = (call.args[0] as object).constructor.name.replace(/Command$/, '');
+        counts[service] ??= {};
+        counts[service][name] = (counts[service][name] ?? 0) + 1;
       }
     }
     return counts;
@@ -486,7 +514,14 @@ export class AwsModel {
   rulesOf(tenantId: string): Array<{ arn: string; host: string; targetGroupArn: string; shard: number }> {
     return [...this.rules.values()]
       .filter((rule) => tagValue(rule.tags, TENANT_TAG) === tenantId)
-      .map(({ arn, host, targetGroupArn, listenerArn }) => ({ arn, host, targetGroupArn, shard: LISTENER_ARNS.indexOf(listenerArn) }));
+      .map(({ arn, host, targetGroupArn, listenerArn }) => ({ arn, host, targetGroupArn, shard: ALL_LISTENER_ARNS.indexOf(listenerArn) }));
+  }
+
+  /** Host rules on each modelled shard's listener, in shard order. */
+  rulesPerShard(): number[] {
+    const counts = ALL_LISTENER_ARNS.map(() => 0);
+    for (const rule of this.rules.values()) counts[ALL_LISTENER_ARNS.indexOf(rule.listenerArn)]! += 1;
+    return counts;
   }
 
   /** The target groups tagged as the tenant's, with each target as `<ip>:<health>`. */
@@ -570,10 +605,10 @@ export class AwsModel {
   /** Throws ThrottlingException when any bucket of the operation is empty. */
   private admit(operation: string): void {
     this.settle();
-    for (const { bucket, operations } of this.buckets) {
+    for (const { bucket, operations, errorName } of this.buckets) {
       if (operations.has(operation) && !bucket.take()) {
         this.throttled[operation] = (this.throttled[operation] ?? 0) + 1;
-        throw awsError('ThrottlingException', 'Rate exceeded');
+        throw awsError(errorName, 'Rate exceeded');
       }
     }
   }
@@ -971,7 +1006,7 @@ export class AwsModel {
           return { Rules: found.map((rule) => toRule(rule!)) };
         }
         const listenerArn = input.ListenerArn ?? '';
-        if (!LISTENER_ARNS.includes(listenerArn)) throw awsError('ListenerNotFoundException', 'One or more listeners not found');
+        if (!ALL_LISTENER_ARNS.includes(listenerArn)) throw awsError('ListenerNotFoundException', 'One or more listeners not found');
         let all = this.sortedRules.get(listenerArn);
         if (!all) {
           all = [
@@ -1007,7 +1042,7 @@ export class AwsModel {
           this.admit('CreateRule');
           const priority = input.Priority ?? 0;
           const listenerArn = input.ListenerArn ?? '';
-          if (!LISTENER_ARNS.includes(listenerArn)) throw awsError('ListenerNotFoundException', 'One or more listeners not found');
+          if (!ALL_LISTENER_ARNS.includes(listenerArn)) throw awsError('ListenerNotFoundException', 'One or more listeners not found');
           const taken = this.priorities.get(listenerArn) ?? new Set<number>();
           if (taken.has(priority)) throw awsError('PriorityInUseException', `Priority '${priority}' is currently in use`);
           if (taken.size >= maxRules)

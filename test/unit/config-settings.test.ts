@@ -84,16 +84,12 @@ describe('the configuration declaration', () => {
 describe('routing shards', () => {
   const second = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/dormouse-1/3/4';
   // More than one shard gives every tenant a record of its own.
-  const dns = {
-    DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC',
-    DORMOUSE_SHARD_LOAD_BALANCERS: 'a-1.us-east-1.elb.amazonaws.com@Z35SXDOTRQ7X7K,b-2,c-3',
-  };
+  const dns = { DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC' };
 
   it('reads one listener per shard, in shard order', () => {
     const config = loadReconcilerConfig({
       ...reconcilerEnv,
       ...dns,
-      DORMOUSE_SHARD_LOAD_BALANCERS: 'a-1.us-east-1.elb.amazonaws.com@Z35SXDOTRQ7X7K,b-2',
       DORMOUSE_SHARDS: '2',
       DORMOUSE_LISTENER_ARN: `${reconcilerEnv.DORMOUSE_LISTENER_ARN},${second}`,
     });

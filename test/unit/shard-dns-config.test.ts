@@ -22,58 +22,16 @@ describe("the shards' DNS settings", () => {
     expect(shardDns({ DORMOUSE_SHARDS: '1', DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC' })).toBeUndefined();
   });
 
-  it('name the zone, the domain of the base URL and each shard load balancer in order', () => {
-    expect(
-      shardDns({
-        DORMOUSE_SHARDS: '2',
-        DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC',
-        DORMOUSE_SHARD_LOAD_BALANCERS: 'a-1.us-east-1.elb.amazonaws.com@Z35SXDOTRQ7X7K, b-2.us-east-1.elb.amazonaws.com@Z35SXDOTRQ7X7K',
-      }),
-    ).toStrictEqual({
+  it("name the zone and the domain of the base URL; the load balancers are read off the shards' listeners, not configured", () => {
+    expect(shardDns({ DORMOUSE_SHARDS: '2', DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC' })).toStrictEqual({
       hostedZoneId: 'Z0123456789ABC',
       domain: 'trials.example.com',
-      loadBalancers: [
-        { dnsName: 'a-1.us-east-1.elb.amazonaws.com', hostedZoneId: 'Z35SXDOTRQ7X7K' },
-        { dnsName: 'b-2.us-east-1.elb.amazonaws.com', hostedZoneId: 'Z35SXDOTRQ7X7K' },
-      ],
     });
   });
 
-  it("complete a load balancer given as its first label, or without its zone, with the first's", () => {
-    expect(
-      shardDns({
-        DORMOUSE_SHARDS: '3',
-        DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC',
-        DORMOUSE_SHARD_LOAD_BALANCERS: 'a-1.us-east-1.elb.amazonaws.com@Z35SXDOTRQ7X7K,b-2,c-3.us-east-1.elb.amazonaws.com',
-      })?.loadBalancers,
-    ).toStrictEqual([
-      { dnsName: 'a-1.us-east-1.elb.amazonaws.com', hostedZoneId: 'Z35SXDOTRQ7X7K' },
-      { dnsName: 'b-2.us-east-1.elb.amazonaws.com', hostedZoneId: 'Z35SXDOTRQ7X7K' },
-      { dnsName: 'c-3.us-east-1.elb.amazonaws.com', hostedZoneId: 'Z35SXDOTRQ7X7K' },
-    ]);
-  });
-
-  it('stop start-up with more than one shard and no zone, or a load balancer count that is not the shard count', () => {
-    expect(() => shardDns({ DORMOUSE_SHARDS: '3', DORMOUSE_SHARD_LOAD_BALANCERS: 'a.elb.amazonaws.com@Z35SXDOTRQ7X7K' })).toThrow(
-      new ConfigError([
-        'DORMOUSE_HOSTED_ZONE_ID: is required with 3 shards (each tenant gets its own record)',
-        'DORMOUSE_SHARD_LOAD_BALANCERS: lists 1 load balancers for 3 shards (DORMOUSE_SHARDS); one per shard, in shard order',
-      ]),
+  it('stop start-up with more than one shard and no zone', () => {
+    expect(() => shardDns({ DORMOUSE_SHARDS: '3' })).toThrow(
+      new ConfigError(['DORMOUSE_HOSTED_ZONE_ID: is required with 3 shards (each tenant gets its own record)']),
     );
-  });
-
-  it('refuse a load balancer that is not <dnsName>@<canonicalHostedZoneId>, and a first one without both in full', () => {
-    expect(() => shardDns({ DORMOUSE_SHARDS: '2', DORMOUSE_SHARD_LOAD_BALANCERS: 'a.elb.amazonaws.com@zone,b' })).toThrow(
-      /DORMOUSE_SHARD_LOAD_BALANCERS: must be <dnsName>@<canonicalHostedZoneId> per shard/,
-    );
-    for (const first of ['a.elb.amazonaws.com', 'a@Z35SXDOTRQ7X7K']) {
-      expect(() =>
-        shardDns({ DORMOUSE_SHARDS: '2', DORMOUSE_HOSTED_ZONE_ID: 'Z0123456789ABC', DORMOUSE_SHARD_LOAD_BALANCERS: `${first},b` }),
-      ).toThrow(
-        new ConfigError([
-          `DORMOUSE_SHARD_LOAD_BALANCERS: must be <dnsName>@<canonicalHostedZoneId> per shard; the first entry (${first}) needs both in full, the others may leave out what they share with it`,
-        ]),
-      );
-    }
   });
 });

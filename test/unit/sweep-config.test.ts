@@ -16,6 +16,7 @@ describe('loadSweepConfig', () => {
       stuckMs: 15 * 60_000,
       plans: expect.objectContaining({ plans: expect.any(Array) }),
       warmLeadMs: 5 * 60_000,
+      networkActivityBytesPerSecond: 0,
     });
   });
 
@@ -29,6 +30,7 @@ describe('loadSweepConfig', () => {
       DORMOUSE_SWEEP_BUDGET_SECONDS: '20',
       DORMOUSE_STUCK_MINUTES: '30',
       DORMOUSE_WARM_LEAD_MINUTES: '0',
+      DORMOUSE_NETWORK_ACTIVITY_BYTES_PER_SECOND: '512',
     });
 
     expect(config).toMatchObject({
@@ -39,6 +41,7 @@ describe('loadSweepConfig', () => {
       budgetMs: 20_000,
       stuckMs: 1_800_000,
       warmLeadMs: 0,
+      networkActivityBytesPerSecond: 512,
     });
   });
 

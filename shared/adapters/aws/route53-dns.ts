@@ -22,8 +22,11 @@ export interface Route53DnsOptions {
   hostedZoneId: string;
   /** Tenants are `<slug>.<domain>`. */
   domain: string;
-  /** This installation's load balancers, in shard order: the only alias targets a tenant record may have. */
-  loadBalancers: readonly ShardLoadBalancer[];
+  /**
+   * This installation's load balancers, in shard order: the only alias targets a tenant record
+   * may have. Or a function that reads them when first needed (shardLoadBalancers).
+   */
+  loadBalancers: readonly ShardLoadBalancer[] | (() => Promise<readonly ShardLoadBalancer[]>);
   /** The load balancers answer over IPv6 too, so each tenant also gets an AAAA alias. @default false */
   dualstack?: boolean;
   client?: Route53Client;
@@ -67,7 +70,7 @@ interface Pending {
  */
 export class Route53Dns implements Dns {
   private readonly client: Route53Client;
-  private readonly targets: ShardLoadBalancer[];
+  private readonly loadBalancers: () => Promise<readonly ShardLoadBalancer[]>;
   private readonly types: RRType[];
   private readonly windowMs: number;
   private readonly attempts: number;
@@ -79,7 +82,8 @@ export class Route53Dns implements Dns {
 
   constructor(private readonly options: Route53DnsOptions) {
     this.client = options.client ?? new Route53Client({});
-    this.targets = options.loadBalancers.map((lb) => ({ dnsName: comparable(lb.dnsName), hostedZoneId: lb.hostedZoneId }));
+    const { loadBalancers } = options;
+    this.loadBalancers = typeof loadBalancers === 'function' ? loadBalancers : () => Promise.resolve(loadBalancers);
     this.types = options.dualstack ? ['A', 'AAAA'] : ['A'];
     this.windowMs = options.batchWindowMs ?? 50;
     this.attempts = options.attempts ?? 6;
@@ -94,12 +98,13 @@ export class Route53Dns implements Dns {
   }
 
   async ensureRecord(tenantId: string, shard: number): Promise<void> {
-    const target = this.options.loadBalancers[shard];
-    if (!target) throw new RangeError(`No load balancer for shard ${shard}: this installation has ${this.options.loadBalancers.length}`);
+    const loadBalancers = await this.loadBalancers();
+    const target = loadBalancers[shard];
+    if (!target) throw new RangeError(`No load balancer for shard ${shard}: this installation has ${loadBalancers.length}`);
     const name = this.recordName(tenantId);
     const changes: Change[] = [];
     for (const type of this.types) {
-      const current = await this.ownRecord(tenantId, name, type);
+      const current = await this.ownRecord(tenantId, name, type, loadBalancers);
       if (current?.AliasTarget && comparable(current.AliasTarget.DNSName) === comparable(target.dnsName)) continue;
       changes.push({
         Action: 'UPSERT',
@@ -114,10 +119,11 @@ export class Route53Dns implements Dns {
   }
 
   async removeRecord(tenantId: string): Promise<void> {
+    const loadBalancers = await this.loadBalancers();
     const name = this.recordName(tenantId);
     const changes: Change[] = [];
     for (const type of this.types) {
-      const current = await this.ownRecord(tenantId, name, type);
+      const current = await this.ownRecord(tenantId, name, type, loadBalancers);
       // Route 53 deletes only a record given with its exact current values.
       if (current) changes.push({ Action: 'DELETE', ResourceRecordSet: current });
     }
@@ -125,7 +131,12 @@ export class Route53Dns implements Dns {
   }
 
   /** The record of that name and type, or undefined; one that is not an alias to this installation's load balancers is refused. */
-  private async ownRecord(tenantId: string, name: string, type: RRType): Promise<ResourceRecordSet | undefined> {
+  private async ownRecord(
+    tenantId: string,
+    name: string,
+    type: RRType,
+    loadBalancers: readonly ShardLoadBalancer[],
+  ): Promise<ResourceRecordSet | undefined> {
     const listed = await this.retrying(() =>
       this.client.send(
         new ListResourceRecordSetsCommand({
@@ -139,16 +150,10 @@ export class Route53Dns implements Dns {
     // The listing starts at the name, or at the next one in Route 53's order when there is none.
     const record = listed.ResourceRecordSets?.find((set) => comparable(set.Name) === comparable(name) && set.Type === type);
     if (!record) return undefined;
-    if (!this.isOurs(record)) {
+    if (!isOurs(record, loadBalancers)) {
       throw new ForeignResourceError('DNS record', `${name} (${type})`, tenantId, { tenantId: undefined, installation: undefined });
     }
     return record;
-  }
-
-  private isOurs(record: ResourceRecordSet): boolean {
-    const alias = record.AliasTarget;
-    if (!alias || record.SetIdentifier !== undefined) return false;
-    return this.targets.some((lb) => lb.dnsName === comparable(alias.DNSName) && lb.hostedZoneId === alias.HostedZoneId);
   }
 
   /** Queues `changes` for the next request, which leaves when the window closes. */
@@ -234,6 +239,13 @@ export class Route53Dns implements Dns {
       }
     }
   }
+}
+
+/** Whether the record is a plain alias to one of this installation's load balancers. */
+function isOurs(record: ResourceRecordSet, loadBalancers: readonly ShardLoadBalancer[]): boolean {
+  const alias = record.AliasTarget;
+  if (!alias || record.SetIdentifier !== undefined) return false;
+  return loadBalancers.some((lb) => comparable(lb.dnsName) === comparable(alias.DNSName) && lb.hostedZoneId === alias.HostedZoneId);
 }
 
 /** DNS names compare without case, trailing dot, or the `dualstack.` prefix Route 53 adds to ELB aliases. */

@@ -11,6 +11,9 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  *   ceiling (tenant-ceiling.ts); `counter#tenants` counts the tenants created before the split
  * - `counter#routing`  how many tenants hold a routing slot, checked against the ALB ceiling
  * - `marker#<name>`  where a paged background job (the sweep) left off
+ * - `timeline#<slug>`  where the tenant's timeline stands (entries written, last record version);
+ *   `timeline#<slug>#<n>` its entries, a ring of `TIMELINE_LENGTH` slots (dynamodb-timeline.ts)
+ * - `stats#wake-times`  the durations of the latest wakes by requests (the waking page's estimate)
  * - `rate#<key>#<window start>`  attempts counted by the rate limiter, removed by TTL (the key
  *   of a signup limit is a hash of the client's address, never the address)
  */
@@ -34,7 +37,10 @@ export const keys = {
   tenant: (id: string) => `tenant#${id}`,
   email: (emailHash: string) => `email#${emailHash}`,
   marker: (name: string) => `marker#${name}`,
+  wakeTimes: 'stats#wake-times',
   rateWindow: (key: string, windowStart: number) => `rate#${key}#${windowStart}`,
+  timeline: (id: string) => `timeline#${id}`,
+  timelineSlot: (id: string, slot: number) => `timeline#${id}#${slot}`,
   /** Tenants counted before the count was split; it only goes down now (tenant-ceiling.ts). */
   tenantCounter: 'counter#tenants',
   tenantCounterShare: (index: number) => `counter#tenants#${index}`,

@@ -165,3 +165,13 @@ export function taskGroup(tenantId: string): string {
 export function tenantFromTaskGroup(group: string | undefined): string | undefined {
   return group?.startsWith('tenant:') ? group.slice('tenant:'.length) : undefined;
 }
+
+/** The one container of a tenant task. */
+export const TENANT_CONTAINER = 'app';
+/** The awslogs stream prefix of tenant tasks, in the installation's own tenant log group. */
+export const TENANT_LOG_STREAM_PREFIX = 'tenant';
+
+/** The log stream the awslogs driver writes a tenant task's output to: `<prefix>/<container>/<task id>`. */
+export function tenantLogStream(taskId: string): string {
+  return `${TENANT_LOG_STREAM_PREFIX}/${TENANT_CONTAINER}/${taskId}`;
+}

@@ -8,11 +8,15 @@ export type AlbTargetHandler = (event: ALBEvent, context: Context) => Promise<AL
 /**
  * Calls a Lambda written for an ALB target (the wake handler) the way the ALB's default action
  * would, so the embedded gateway's fallback runs the same handler as AWS: headers lowercased,
- * multi-value headers off, the body left out (the wake function never reads one).
+ * multi-value headers off, the query as received (not decoded), the body left out (the wake
+ * function never reads one: a held request is sent on with 307, and its client sends the body
+ * again). `timeoutMs` is the function's timeout, which a held request stays under.
  */
-export function albFallback(handler: AlbTargetHandler, { functionName = 'dormouse-wake' } = {}) {
+export function albFallback(handler: AlbTargetHandler, { functionName = 'dormouse-wake', timeoutMs = 10_000 } = {}) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    // As the ALB passes them: split on & and the first =, still percent-encoded.
+    const query = url.search.slice(1).split('&').filter(Boolean);
     const headers: Record<string, string> = {};
     for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
       const name = req.rawHeaders[i]!.toLowerCase();
@@ -22,12 +26,14 @@ export function albFallback(handler: AlbTargetHandler, { functionName = 'dormous
       requestContext: { elb: { targetGroupArn: `arn:aws:elasticloadbalancing:local:000000000000:targetgroup/${functionName}/local` } },
       httpMethod: req.method ?? 'GET',
       path: url.pathname,
-      queryStringParameters: Object.fromEntries(url.searchParams),
+      queryStringParameters: Object.fromEntries(
+        query.map((pair) => [pair.split('=', 1)[0]!, pair.slice(pair.indexOf('=') + 1 || pair.length)]),
+      ),
       headers,
       body: '',
       isBase64Encoded: false,
     };
-    const result = await handler(event, localLambdaContext(functionName, randomUUID(), 10_000));
+    const result = await handler(event, localLambdaContext(functionName, randomUUID(), timeoutMs));
     res.statusCode = result.statusCode;
     const reason = result.statusDescription?.replace(/^\d+\s*/, '');
     if (reason) res.statusMessage = reason;

@@ -2,9 +2,11 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { reconcile, type ReconcileDeps } from '../../app/reconcile.js';
 import { handleTaskEvent, type TaskStateChange } from '../../app/task-event.js';
 import { publishChanges } from '../../app/publish-changes.js';
+import { recordTimeline } from '../../app/record-timeline.js';
 import { TENANT_CHANGED, type TenantChange } from '../../domain/domain-events.js';
 import type { DomainEvent } from '../../ports/events.js';
-import type { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
+import { documentClientFor, type DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
+import { DynamoDbTimeline } from '../aws/dynamodb-timeline.js';
 import { tenantChanges } from '../aws/dynamodb-stream-records.js';
 import { LocalBus } from './local-bus.js';
 import { ReconcileLoop } from './reconcile-loop.js';
@@ -49,6 +51,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   bus.subscribe(TENANT_CHANGED, (event) => loop.trigger(event.tenantId));
   if (options.onEvent) bus.subscribe('*', options.onEvent);
 
+  const timeline = new DynamoDbTimeline({ tableName: store.tableName, client: documentClientFor(options.dynamoClient) });
   const poller = await pollStream({
     dynamoClient: options.dynamoClient,
     endpoint: options.dynamoEndpoint,
@@ -56,6 +59,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     onRecords: async (records) => {
       const changes = tenantChanges(records);
       for (const change of changes) options.onChange?.(change);
+      // As the stream publisher does on AWS: the timeline first, then the events.
+      await recordTimeline({ timeline }, changes);
       await publishChanges({ publisher: bus }, changes);
     },
     onError: (error) => onError('reading the table stream', error),

@@ -28,11 +28,15 @@ import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
 import { LocalDataArchives } from './local-archives.js';
 import { LocalOutbox } from './outbox.js';
+import { LocalTenantLogs } from './local-tenant-logs.js';
 import { ProcessCompute } from './process-compute.js';
 import { naming } from './start-error.js';
 import { storeHealth } from './store-health.js';
 
 /** Local tasks start in a second and are listed at once: poll and back off quickly. */
+/** The wake function's timeout is its hold plus this, as the CDK app sets it on AWS. */
+const WAKE_TIMEOUT_MARGIN_MS = 5_000;
+
 const LOCAL_TIMINGS: Partial<ReconcileTimings> = {
   pollMs: 500,
   backoffBaseMs: 1_000,
@@ -167,12 +171,19 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       // The gateway's port is in every tenant URL, so it starts first.
       const routing = new GatewayRouting({ installation, healthCheckPath: local.healthCheckPath });
       stops.push(async () => routing.close());
+      const dataRoot = dataDir ?? (await temporaryTenantData());
+      // Beside the tenants' data directories, not in them (see LocalTenantLogs).
+      const tenantLogs = new LocalTenantLogs(dataRoot);
+      stops.push(() => tenantLogs.flush());
       const compute = new ProcessCompute({
         installation,
         ...(local.tenantCommand ? { command: ['/bin/sh', '-c', local.tenantCommand] } : {}),
+        onOutput: ({ tenantId, stream, line }) =>
+          void tenantLogs.append(tenantId, { at: new Date().toISOString(), stream, message: line }, (error) =>
+            onError(`keeping the output of ${tenantId}`, error),
+          ),
       });
       stops.push(() => compute.stopAll());
-      const dataRoot = dataDir ?? (await temporaryTenantData());
       const storage = new DirectoryStorage(dataRoot);
       const tenantData = { dir: storage.tenantsDir, temporary: !dataDir };
       // Links point at the API, which listens once the runtime is up.
@@ -191,7 +202,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         startGateway({
           port: local.gatewayPort,
           routing,
-          fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
+          fallback: async (req, res) => albFallback(wakeHandler!, { timeoutMs: local.wakeHoldMs + WAKE_TIMEOUT_MARGIN_MS })(req, res),
         }),
       );
       stops.push(() => gateway.close());
@@ -203,7 +214,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
           routing,
           shard,
           activity: gateway.activity(),
-          fallback: async (req, res) => albFallback(wakeHandler!)(req, res),
+          fallback: async (req, res) => albFallback(wakeHandler!, { timeoutMs: local.wakeHoldMs + WAKE_TIMEOUT_MARGIN_MS })(req, res),
         });
         stops.push(() => shardGateway.close());
         shardGateways.push(shardGateway);
@@ -224,6 +235,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             shards: local.reconcile.shards,
             minRunMs: local.minRunMs,
             anonymousWakesPerHour: local.anonymousWakesPerHour,
+            holdMs: local.wakeHoldMs,
             plans: local.reconcile.plans,
           },
           { dynamoClient },
@@ -251,6 +263,11 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         onChange: (change) => {
           const line = transitionLine(change);
           if (line) options.onTransition?.(line);
+          // A deleted tenant's output goes with it, as its timeline does.
+          const { before, after } = change;
+          if (after?.status.phase === 'Deleted' && before?.status.phase !== 'Deleted') {
+            tenantLogs.remove(after.id).catch((error: unknown) => onError(`removing the output of ${after.id}`, error));
+          }
         },
         onError,
       });
@@ -300,6 +317,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         compute,
         tenantData,
         archives,
+        tenantLogs,
       };
     }
 
@@ -307,7 +325,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const outbox = new LocalOutbox();
     const archives = runtime?.archives;
     const handler = createApiHandler({
-      ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox }),
+      ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox, ...(runtime ? { logs: runtime.tenantLogs } : {}) }),
       health,
       ...(archives ? { archives } : {}),
     });

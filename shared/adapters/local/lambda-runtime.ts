@@ -3,10 +3,15 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
 
+/**
+ * This process is one execution environment: as on Lambda, its invocations share one log stream,
+ * named for the day it started (and no random bytes are drawn per request).
+ */
+const LOG_STREAM = `${new Date().toISOString().slice(0, 10).replaceAll('-', '/')}/[$LATEST]${randomBytes(16).toString('hex')}`;
+
 /** The Lambda context a local invocation gets, with a deadline like the real one. */
 export function localLambdaContext(functionName: string, requestId: string, timeoutMs: number): Context {
   const deadline = Date.now() + timeoutMs;
-  const today = new Date().toISOString().slice(0, 10).replaceAll('-', '/');
   const noop = () => undefined;
   return {
     callbackWaitsForEmptyEventLoop: true,
@@ -16,7 +21,7 @@ export function localLambdaContext(functionName: string, requestId: string, time
     memoryLimitInMB: '128',
     awsRequestId: requestId,
     logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: `${today}/[$LATEST]${randomBytes(16).toString('hex')}`,
+    logStreamName: LOG_STREAM,
     getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     done: noop,
     fail: noop,

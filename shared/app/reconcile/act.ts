@@ -122,15 +122,24 @@ async function claimSlot(deps: ReconcileDeps, tenant: Tenant, status: TenantStat
     if (claimed || !movable) return claimed ?? queued(tenant, settings, clock.now(), deps.random);
   }
   const counts = await deps.store.routingSlotsByShard(shards);
-  // The shard with the most free slots, other than its own one just found full.
-  let target = -1;
-  counts.forEach((count, shard) => {
-    if (!(placed && shard === home) && (target < 0 || count < counts[target]!)) target = shard;
-  });
-  if (target < 0 || counts[target]! >= settings.maxActiveTenants) return queued(tenant, settings, clock.now(), deps.random);
-  const moved = await claimOn(deps, tenant, status, target);
-  if (moved && placed) deps.logger?.info?.('Moved to a shard with room', { tenantId: tenant.id, from: home, to: target });
-  return moved ?? queued(tenant, settings, clock.now(), deps.random);
+  // Other than its own shard, just found full. A burst of placements reads the same counts: ties
+  // are broken at random so they spread, and a shard that fills meanwhile sends the claim on to
+  // the next freest instead of queueing a tenant while other shards have room.
+  const candidates = new Set(
+    counts.flatMap((count, shard) => ((placed && shard === home) || count >= settings.maxActiveTenants ? [] : [shard])),
+  );
+  while (candidates.size > 0) {
+    const fewest = Math.min(...[...candidates].map((shard) => counts[shard]!));
+    const freest = [...candidates].filter((shard) => counts[shard] === fewest);
+    const target = freest[Math.floor((deps.random ?? Math.random)() * freest.length)] ?? freest[0]!;
+    const moved = await claimOn(deps, tenant, status, target);
+    if (moved) {
+      if (placed) deps.logger?.info?.('Moved to a shard with room', { tenantId: tenant.id, from: home, to: target });
+      return moved;
+    }
+    candidates.delete(target);
+  }
+  return queued(tenant, settings, clock.now(), deps.random);
 }
 
 /** The tenant holding a slot on `shard`, or undefined when that shard is full. */

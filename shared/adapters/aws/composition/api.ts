@@ -10,6 +10,9 @@ import { translatingAwsErrors } from '../aws-errors.js';
 import { documentClientFor, DynamoDbTenantStore } from '../dynamodb-tenant-store.js';
 import { DynamoDbRateLimiter } from '../dynamodb-rate-limiter.js';
 import { S3DataArchives } from '../s3-data-archives.js';
+import { CloudWatchTenantLogs } from '../cloudwatch-tenant-logs.js';
+import { DynamoDbTimeline } from '../dynamodb-timeline.js';
+import type { TenantLogs } from '../../../ports/tenant-logs.js';
 import { SesEmailSender } from '../ses-email-sender.js';
 
 export interface ApiDepsOverrides {
@@ -22,6 +25,8 @@ export interface ApiDepsOverrides {
   outbox?: ApiDeps['outbox'];
   /** Defaults to S3 and the data function from `config.archives`, when the installation keeps tenant data. */
   archives?: DataArchives;
+  /** Defaults to the tenant log group `config.tenantLogGroup`; embedded mode gives its files. */
+  logs?: TenantLogs;
 }
 
 /** The API's dependencies; `archives` is there exactly when tenants have data to export and restore. */
@@ -40,8 +45,12 @@ export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): Ap
     (config.archives
       ? translatingAwsErrors(new S3DataArchives({ bucket: config.archives.bucket, dataFunction: config.archives.dataFunction }))
       : undefined);
+  // Not translated: the API only reads here, and a failure is a 500 with the details in its log.
+  const logs = overrides.logs ?? (config.tenantLogGroup ? new CloudWatchTenantLogs({ logGroupName: config.tenantLogGroup }) : undefined);
   return {
     store: new DynamoDbTenantStore({ tableName: config.tenantTable, client: documentClient }),
+    timeline: new DynamoDbTimeline({ tableName: config.tenantTable, client: documentClient }),
+    ...(logs ? { logs } : {}),
     clock: overrides.clock ?? systemClock,
     config,
     idempotencyStore: new DynamoDBPersistenceLayer({ tableName: config.idempotencyTable, awsSdkV3Client: dynamoClient }),

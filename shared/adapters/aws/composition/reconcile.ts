@@ -14,6 +14,7 @@ import { EcsCompute } from '../ecs-compute.js';
 import { EfsStorage } from '../efs-storage.js';
 import { ElbRouting } from '../elb-routing.js';
 import { Route53Dns } from '../route53-dns.js';
+import { shardLoadBalancers } from '../shard-load-balancers.js';
 import { tenantStore, type AwsClients } from './clients.js';
 
 /** The reconciler's adapters, at the wider types the sweep also uses them at. */
@@ -40,7 +41,11 @@ export function reconcilerAdapters(config: ReconcilerConfig, clients: AwsClients
 /** Each tenant's own record in Route 53 when the installation has more than one shard, else undefined (the wildcard record serves). */
 function route53DnsFor(config: ReconcilerConfig, clients: AwsClients): Dns | undefined {
   if (!config.dns) return undefined;
-  return translatingAwsErrors(new Route53Dns({ ...config.dns, client: clients.route53Client ?? new Route53Client({}) }));
+  const loadBalancers = shardLoadBalancers({
+    listenerArns: config.elb.listenerArns,
+    client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}),
+  });
+  return translatingAwsErrors(new Route53Dns({ ...config.dns, loadBalancers, client: clients.route53Client ?? new Route53Client({}) }));
 }
 
 /** The tenants' data on EFS when the installation has a data path, else undefined (stateless). */

@@ -15,7 +15,7 @@ import { reconcilerAdapters } from './reconcile.js';
  */
 export function sweepDeps(
   config: ReconcilerConfig,
-  sweepConfig: { loadBalancerFullName: string | readonly string[] },
+  sweepConfig: { loadBalancerFullName: string | readonly string[]; networkActivityBytesPerSecond?: number },
   clients: AwsClients = {},
   logger?: ReconcileDeps['logger'],
 ): SweepDeps {
@@ -35,9 +35,22 @@ export function sweepDeps(
     activity: new CloudWatchActivity({
       client: clients.cloudWatchClient ?? new CloudWatchClient({}),
       loadBalancerFullName: sweepConfig.loadBalancerFullName,
+      ...(sweepConfig.networkActivityBytesPerSecond
+        ? {
+            taskNetwork: {
+              clusterName: clusterName(config.ecs.cluster),
+              busyBytesPerSecond: sweepConfig.networkActivityBytesPerSecond,
+            },
+          }
+        : {}),
     }),
     clock: reconcileDeps.clock,
     reconcile: (tenantId) => reconcile(reconcileDeps, tenantId),
     drift: { compute, routing, ...(storage ? { storage } : {}) },
   };
+}
+
+/** `arn:aws:ecs:<region>:<account>:cluster/<name>` → `<name>`; a bare name stays as it is. */
+function clusterName(cluster: string): string {
+  return cluster.slice(cluster.lastIndexOf('/') + 1);
 }

@@ -1,5 +1,9 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { WakeConfig } from '../../../config.js';
 import { MissCache } from '../../../app/miss-cache.js';
+import { WakeEstimate } from '../../../app/wake-estimate.js';
+import { DynamoDbWakeTimes } from '../dynamodb-wake-times.js';
+import { documentClientFor } from '../dynamodb-tenant-store.js';
 import type { WakeDeps } from '../../../app/wake.js';
 import { systemClock, type Clock } from '../../../ports/clock.js';
 import { tenantStore, type AwsClients } from './clients.js';
@@ -10,8 +14,9 @@ export interface WakeDepsOverrides extends Pick<AwsClients, 'dynamoClient'> {
 
 /** The wake function; embedded mode runs the same wiring. The cache of unknown slugs lives as long as the process. */
 export function wakeDeps(config: WakeConfig, overrides: WakeDepsOverrides = {}): WakeDeps {
+  const dynamoClient = overrides.dynamoClient ?? new DynamoDBClient({});
   return {
-    store: tenantStore(config.tenantTable, overrides.dynamoClient),
+    store: tenantStore(config.tenantTable, dynamoClient),
     clock: overrides.clock ?? systemClock,
     settings: {
       rootDomain: config.baseUrl.hostname,
@@ -20,7 +25,9 @@ export function wakeDeps(config: WakeConfig, overrides: WakeDepsOverrides = {}):
       minRunMs: config.minRunMs,
       plans: config.plans,
       anonymousWakesPerHour: config.anonymousWakesPerHour,
+      holdMs: config.holdMs,
     },
     unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }),
+    wakeTimes: new WakeEstimate(new DynamoDbWakeTimes({ tableName: config.tenantTable, client: documentClientFor(dynamoClient) })),
   };
 }
