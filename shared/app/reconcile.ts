@@ -84,11 +84,17 @@ export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: W
 /** One look: observe → plan → act (up to `maxSteps`) → record, or throw for the controller's error policy. */
 async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promise<Looked> {
   const { clock, settings } = deps;
-  const recorded = followedTask(tenant, clock.now(), trustMs(settings));
+  const recent = followedTask(tenant, clock.now(), trustMs(settings));
+  let recorded = recent ?? (vouchedByHealth(tenant) ? followedTask(tenant, clock.now(), Number.POSITIVE_INFINITY) : undefined);
   let followed = recorded !== undefined;
   let observed: Observation;
   try {
     observed = await observe(deps, tenant, recorded);
+    if (recorded && !recent && !targetVouches(observed, recorded)) {
+      observed = await observe(deps, tenant);
+      recorded = undefined;
+      followed = false;
+    }
   } catch (error) {
     const failed = refused(deps, tenant, error);
     if (!failed) throw error;
@@ -124,6 +130,21 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
     const seen = { ...current, status: settle(current, observed, next.phase, { kind: 'wait' }, clock.now()) };
     throw new StepFailed(current, seen, error);
   }
+}
+
+/**
+ * A rising tenant whose recorded task runs and is registered: while the load balancer's health
+ * checks reach it (its target is `initial` or `healthy`), they are fresh word that it still runs,
+ * however old ECS's last event is. Asking ECS and searching the listener again at each look would
+ * spend ELB's scarce Describe* calls for nothing; a target that stops answering ends this trust.
+ */
+function vouchedByHealth(tenant: Tenant): boolean {
+  const task = tenant.status.task;
+  return isRising(tenant) && task?.lastStatus === 'RUNNING' && Boolean(task.ip) && tenant.status.targetGroupArn !== undefined;
+}
+
+function targetVouches(observed: Observation, task: ObservedTask): boolean {
+  return observed.targets.some((target) => target.ip === task.ip && (target.health === 'initial' || target.health === 'healthy'));
 }
 
 function trustMs(settings: ReconcileSettings): number {
