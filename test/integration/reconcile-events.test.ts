@@ -83,6 +83,30 @@ describe('reconcile, waiting on task events', () => {
     expect(registered).toEqual({ phase: 'Provisioning', requeueAfterMs: 20_000, watching: true });
   });
 
+  it('keeps taking a running task’s record past the window while its target’s health checks reach it, and asks ECS once they fail', async () => {
+    // Prepare: the task runs and is registered; then no event comes for longer than the window.
+    const world = await eventWorld();
+    world.cloud.failingHealthChecks.set('acme', 'The application does not answer.');
+    await world.signUp('acme');
+    await reconcile(world.deps, 'acme', watch);
+    world.cloud.tick();
+    world.cloud.tick();
+    await world.deliver();
+    await reconcile(world.deps, 'acme', watch);
+    world.clock.advance(TRUST_MS + 1);
+    const lookupsBefore = world.ecsLookups();
+
+    // Act
+    await reconcile(world.deps, 'acme', watch);
+    const whileInitial = world.ecsLookups() - lookupsBefore;
+    world.cloud.tick();
+    await reconcile(world.deps, 'acme', watch);
+
+    // Assess: no ECS lookup while the target was `initial`; one once it was `unhealthy`.
+    expect(whileInitial).toBe(0);
+    expect(world.ecsLookups() - lookupsBefore).toBe(1);
+  });
+
   it('passivates on the stop event, asking ECS and the load balancer once more before it records Passivated', async () => {
     // Prepare
     const world = await eventWorld();
