@@ -85,7 +85,9 @@ export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: W
 async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promise<Looked> {
   const { clock, settings } = deps;
   const recent = followedTask(tenant, clock.now(), trustMs(settings));
-  let recorded = recent ?? (vouchedByHealth(tenant) ? followedTask(tenant, clock.now(), Number.POSITIVE_INFINITY) : undefined);
+  // A trust window of 0 means the record's word is never taken for ECS's, health or not.
+  const vouched = trustMs(settings) > 0 && vouchedByHealth(tenant);
+  let recorded = recent ?? (vouched ? followedTask(tenant, clock.now(), Number.POSITIVE_INFINITY) : undefined);
   let followed = recorded !== undefined;
   let observed: Observation;
   try {
