@@ -252,7 +252,7 @@ const embedded: Section = {
           `The status read and the raw GetItem pool ${ROUNDS} rounds each, taken in turn after one unmeasured warm-up round; ` +
           'the requests direct, through the gateway and through nginx go out in turn, request by request, after a warm-up. ' +
           'Added latency is the p50 (p99) through the proxy minus the p50 (p99) direct; ' +
-          'nginx proxies with HTTP/1.1 and kept-alive upstream connections, as the gateway does.',
+          'nginx proxies with HTTP/1.1 and kept-alive upstream connections and closes each client connection after its answer, as the gateway does.',
         ...notes,
       ],
     };

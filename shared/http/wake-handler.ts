@@ -41,7 +41,7 @@ export function createWakeHandler(deps: WakeDeps, logger: Logger, { https = fals
         {
           host: header(event, 'host'),
           acceptsJson: prefersJson(accept),
-          hold: !isNavigation(accept),
+          hold: !isNavigation(accept) && !header(event, 'upgrade'),
           // Room to answer before the function's own timeout, whatever the hold setting says.
           maxWaitMs: context.getRemainingTimeInMillis() - ANSWER_MARGIN_MS,
         },
@@ -57,7 +57,9 @@ const ANSWER_MARGIN_MS = 2_000;
 
 /**
  * A browser navigation asks for HTML; anything else (API calls, webhooks, curl's `*\/*`, the
- * waking page's own script) would rather be held until the tenant serves than read a page.
+ * waking page's own script) would rather be held until the tenant serves than read a page. Not
+ * a WebSocket upgrade (which only the embedded gateway passes on; an ALB refuses it): its
+ * client cannot follow a 307, so it gets the answer at once and retries after Retry-After.
  */
 export function isNavigation(accept: string | undefined): boolean {
   return /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept ?? '');

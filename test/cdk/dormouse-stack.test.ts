@@ -535,7 +535,7 @@ describe('IAM', () => {
     expect(onAnything.flatMap((s) => asArray(s.Action)).filter((action) => !isRead(action))).toEqual([]);
   });
 
-  it('lets the wake function read tenant records and the slot counter, query the indexes, and put nothing but tenant records', () => {
+  it('lets the wake function read tenant records and the slot counter, query the indexes, and put nothing but tenant records and the recent wake times', () => {
     // Prepare
     const statements = functionStatements(synth.template, functionId(synth.template, 'dormouse-wake')).filter(
       (s) => !asArray(s.Action).every((a) => a.startsWith('logs:')),
@@ -550,12 +550,15 @@ describe('IAM', () => {
       ),
     );
 
-    // Assess: by partition key, the item writes reach tenant records only (no email claim,
-    // counter or marker), and the reads tenant records and the routing slot counter.
+    // Assess: by partition key, the item writes reach tenant records and the recent wake times
+    // only (no email claim, counter or marker), and the reads those and the routing slot counter.
+    const wakeTimes = JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['stats#wake-times'] } });
     expect(grants.sort()).toEqual(
       [
         `dynamodb:GetItem ${tenantTableId} ${JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*', 'counter#routing'] } })}`,
         `dynamodb:PutItem ${tenantTableId} ${JSON.stringify({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['tenant#*'] } })}`,
+        `dynamodb:GetItem ${tenantTableId} ${wakeTimes}`,
+        `dynamodb:PutItem ${tenantTableId} ${wakeTimes}`,
         ...indexNames.map((name) => `dynamodb:Query ${tenantTableId}/index/${name} {}`),
       ].sort(),
     );

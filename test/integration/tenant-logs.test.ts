@@ -125,7 +125,7 @@ describe('tenant logs on AWS (CloudWatch Logs)', () => {
     expect(after.lines.map((kept) => kept.message)).toEqual(['three']);
   });
 
-  it('serves the newest lines of the last hour when no starting point is given', async () => {
+  it('serves the newest lines from the last minute when it holds enough, reading all its pages', async () => {
     cloudWatch
       .on(FilterLogEventsCommand)
       .resolvesOnce({
@@ -136,13 +136,34 @@ describe('tenant logs on AWS (CloudWatch Logs)', () => {
 
     const page = await logs.read(source, { limit: 2 });
 
-    expect(cloudWatch).toHaveReceivedNthCommandWith(FilterLogEventsCommand, 1, {
+    const filter = {
       logGroupName: 'Dormouse-TenantLogs',
       logStreamNames: ['tenant/app/newtask', 'tenant/app/oldtask'],
-      startTime: now.getTime() - 3_600_000,
+      startTime: now.getTime() - 60_000,
       limit: 2,
-    });
+    };
+    expect(cloudWatch).toHaveReceivedCommandTimes(FilterLogEventsCommand, 2);
+    expect(cloudWatch).toHaveReceivedNthCommandWith(FilterLogEventsCommand, 2, { ...filter, nextToken: 'more' });
     expect(page.lines.map((kept) => kept.message)).toEqual(['line 3', 'line 4']);
+  });
+
+  it('looks further back, up to an hour, when the last minute holds too few lines', async () => {
+    cloudWatch
+      .on(FilterLogEventsCommand)
+      .resolvesOnce({ events: [{ eventId: 'e3', timestamp: at(-5), message: 'line 3' }] })
+      .resolvesOnce({ events: [{ eventId: 'e3', timestamp: at(-5), message: 'line 3' }] })
+      .resolvesOnce({
+        events: [1, 2, 3].map((n) => ({ eventId: `e${n}`, timestamp: at(n * 1000 - 3_500), message: `line ${n}` })),
+      });
+
+    const page = await logs.read(source, { limit: 3 });
+
+    expect(cloudWatch.commandCalls(FilterLogEventsCommand).map((call) => call.args[0].input.startTime)).toEqual([
+      now.getTime() - 60_000,
+      now.getTime() - 600_000,
+      now.getTime() - 3_600_000,
+    ]);
+    expect(page.lines.map((kept) => kept.message)).toEqual(['line 1', 'line 2', 'line 3']);
   });
 
   it('asks nothing for a tenant that never had a task, and answers no lines for streams not yet written', async () => {

@@ -360,7 +360,7 @@ describe('the wake handler holding a request that is not a browser navigation', 
     expect(JSON.parse(result.body!)).toMatchObject({ tenant: 'doomed', status: 'failed', reason: 'The application did not start.' });
   });
 
-  it('answers a browser navigation at once with the waking page, and never holds past the function’s own deadline', async () => {
+  it('answers a browser navigation and a WebSocket upgrade at once, and never holds past the function’s own deadline', async () => {
     await put('visited', { phase: 'Waking' });
 
     const started = Date.now();
@@ -372,8 +372,18 @@ describe('the wake handler holding a request that is not a browser navigation', 
     );
     const shortTime = Date.now() - started - browserTime;
 
+    const upgradeStarted = Date.now();
+    const upgrade = await held(
+      albEvent({ host: `visited.${ROOT}`, upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-version': '13' }),
+      context(),
+    );
+    const upgradeTime = Date.now() - upgradeStarted;
+
     expect(page.statusCode).toBe(503);
     expect(page.body).toContain('<h1>Waking up visited…</h1>');
+    // A WebSocket client cannot follow a 307: answered at once too, to retry after Retry-After.
+    expect(upgrade).toMatchObject({ statusCode: 503, headers: { 'retry-after': '5' } });
+    expect(upgradeTime).toBeLessThan(500);
     expect(browserTime).toBeLessThan(500);
     // 3 s left, 2 s of them kept to answer: held about 1 s, not the 2 s hold.
     expect(short.statusCode).toBe(503);

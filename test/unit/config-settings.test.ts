@@ -56,6 +56,9 @@ describe('the configuration declaration', () => {
       // The built-in plans, which the wake function knows when DORMOUSE_PLANS is unset.
       DORMOUSE_TRIAL_DAYS: 14,
       DORMOUSE_IDLE_MINUTES: 15,
+      DORMOUSE_WAKE_HOLD_SECONDS: 25,
+      // The pages' accent colour, for its waking pages.
+      DORMOUSE_BRAND_ACCENT: '#1565c0',
     });
   });
 
@@ -154,6 +157,7 @@ describe('loadEmbeddedConfig', () => {
       minRunMs: 300_000,
       stuckMs: 900_000,
       anonymousWakesPerHour: 6,
+      wakeHoldMs: 25_000,
       warmLeadMs: 300_000,
       reconcile: {
         maxActiveTenants: 90,

@@ -7,8 +7,8 @@ import { tenantLogStream } from '../common/names.js';
 
 /** FilterLogEvents takes at most 100 stream names: the newest tasks are the ones asked about. */
 const MAX_STREAMS = 100;
-/** Without a starting point, the newest lines are looked for in this last stretch of time. */
-const RECENT_WINDOW_MS = 3_600_000;
+/** Without a starting point, the newest lines are looked for in the last minute, then ten, then the last hour. */
+const RECENT_WINDOWS_MS = [60_000, 600_000, 3_600_000];
 /** Pages read per request at most: a request answers in bounded time, and `next` goes on from there. */
 const MAX_PAGES = 5;
 
@@ -44,11 +44,39 @@ export class CloudWatchTenantLogs implements TenantLogs {
 
   async read({ tasks }: LogSource, { since, limit, next }: LogQuery): Promise<LogPage> {
     const after = next === undefined ? undefined : decode(next);
-    const newest = after === undefined && since === undefined;
-    const startTime = after?.t ?? (since !== undefined ? Date.parse(since) : this.clock.now().getTime() - RECENT_WINDOW_MS);
-    if (tasks.length === 0) return { lines: [], next: encode(after ?? { t: startTime, ids: [] }) };
+    if (after === undefined && since === undefined) return this.newest(tasks, limit);
+    const startTime = after?.t ?? Date.parse(since!);
+    const { found } = await this.filter(tasks, startTime, limit, after);
+    return pageOf(found.slice(0, limit), after ?? { t: startTime, ids: [] });
+  }
 
-    const found: Array<LogLine & { t: number; id: string }> = [];
+  /**
+   * The newest lines: FilterLogEvents reads forward only, so the last minute is read first, and
+   * a wider stretch only when it holds fewer than `limit` lines.
+   */
+  private async newest(tasks: string[], limit: number): Promise<LogPage> {
+    const now = this.clock.now().getTime();
+    for (const [index, windowMs] of RECENT_WINDOWS_MS.entries()) {
+      const startTime = now - windowMs;
+      const { found, complete } = await this.filter(tasks, startTime, limit, undefined, true);
+      // A stretch read only in part (a tenant printing that much) is the newest there is to show.
+      if (found.length >= limit || !complete || index === RECENT_WINDOWS_MS.length - 1) {
+        return pageOf(found.slice(-limit), { t: startTime, ids: [] });
+      }
+    }
+    throw new Error('unreachable: the last window always answers');
+  }
+
+  /** The lines from `startTime`, after `after`, in time order; `all` reads the whole stretch (up to MAX_PAGES). */
+  private async filter(
+    tasks: string[],
+    startTime: number,
+    limit: number,
+    after?: Position,
+    all = false,
+  ): Promise<{ found: FoundLine[]; complete: boolean }> {
+    const found: FoundLine[] = [];
+    if (tasks.length === 0) return { found, complete: true };
     try {
       const pages = paginateFilterLogEvents(
         { client: this.client, pageSize: Math.min(limit, 10_000) },
@@ -62,22 +90,26 @@ export class CloudWatchTenantLogs implements TenantLogs {
           if (after && t === after.t && after.ids.includes(id)) continue;
           found.push({ at: new Date(t).toISOString(), message: (event.message ?? '').replace(/\n$/, ''), t, id });
         }
-        // The newest lines need every page of the window; a page from a starting point, only enough lines.
-        if (++read >= MAX_PAGES || (!newest && found.length >= limit)) break;
+        if (!all && found.length >= limit) return { found, complete: true };
+        if (++read >= MAX_PAGES) return { found, complete: page.nextToken === undefined };
       }
     } catch (error) {
       // No such group or stream yet (the task has not written anything): no lines.
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
-
-    const page = newest ? found.slice(-limit) : found.slice(0, limit);
-    const last = page.at(-1);
-    const seenBefore = last && after?.t === last.t ? after.ids : [];
-    const position = last
-      ? { t: last.t, ids: [...seenBefore, ...page.filter((line) => line.t === last.t).map((line) => line.id)] }
-      : (after ?? { t: startTime, ids: [] });
-    return { lines: page.map(({ at, message }) => ({ at, message })), next: encode(position) };
+    return { found, complete: true };
   }
+}
+
+type FoundLine = LogLine & { t: number; id: string };
+
+/** The lines as served, and where they end (`from` when there are none). */
+function pageOf(page: FoundLine[], from: Position): LogPage {
+  const last = page.at(-1);
+  // Lines of the same millisecond seen on an earlier page stay seen.
+  const seenBefore = last && from.t === last.t ? from.ids : [];
+  const position = last ? { t: last.t, ids: [...seenBefore, ...page.filter((line) => line.t === last.t).map((line) => line.id)] } : from;
+  return { lines: page.map(({ at, message }) => ({ at, message })), next: encode(position) };
 }
 
 function encode(position: Position): string {

@@ -405,8 +405,10 @@ export class DynamoDbTenantStore implements TenantStore, PendingSignups {
           TableName: this.tableName,
           IndexName: name,
           KeyConditionExpression: '#phase = :phase',
-          ExpressionAttributeNames: { '#phase': partitionKey },
-          ExpressionAttributeValues: { ':phase': phase },
+          // Timeline entries carry a phase and a creation time too, so the index holds them as well.
+          FilterExpression: '#kind = :tenant',
+          ExpressionAttributeNames: { '#phase': partitionKey, '#kind': 'kind' },
+          ExpressionAttributeValues: { ':phase': phase, ':tenant': 'tenant' },
           ScanIndexForward: false,
           Limit: limit,
           ExclusiveStartKey: startKey,

@@ -9,6 +9,7 @@ import { withLocalDefaults } from '../../config/settings.js';
 import { sweep, type StuckTenant, type SweepReport } from '../../app/sweep.js';
 import type { TenantChange } from '../../domain/domain-events.js';
 import { createApiHandler } from '../../http/api.js';
+import { consolePageResponse } from '../../http/console-page.js';
 import { apiDeps } from '../aws/composition/api.js';
 import { wakeDeps } from '../aws/composition/wake.js';
 import { createWakeHandler } from '../../http/wake-handler.js';
@@ -326,6 +327,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const archives = runtime?.archives;
     const handler = createApiHandler({
       ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox, ...(runtime ? { logs: runtime.tenantLogs } : {}) }),
+      consolePage: consolePageResponse('token', config.brand),
       health,
       ...(archives ? { archives } : {}),
     });

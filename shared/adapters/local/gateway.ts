@@ -85,14 +85,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // gateway added. WebSockets keep a connection of their own.
   const upstream = new Agent({ keepAlive: true, timeout: upstreamIdleMs });
   // Connection and Keep-Alive are hop-by-hop: a visitor's `Connection: close` ends its own
-  // connection to the gateway, not the gateway's to the tenant, and the tenant's keep-alive
-  // does not keep the visitor's open.
+  // connection to the gateway, not the gateway's to the tenant.
   proxy.on('proxyReq', (proxyReq) => {
     proxyReq.removeHeader('connection');
     proxyReq.removeHeader('keep-alive');
   });
+  // A visitor's connection still closes after each answer, as it always has here: the idle sweep
+  // counts open connections, and an idle kept-alive one would keep a tenant that nobody uses awake.
   proxy.on('proxyRes', (proxyRes) => {
-    delete proxyRes.headers.connection;
+    proxyRes.headers.connection = 'close';
     delete proxyRes.headers['keep-alive'];
   });
   // Every call passes its own error callback; this only keeps a stray error from crashing us.
