@@ -45,6 +45,9 @@ const LOCAL_TIMINGS: Partial<ReconcileTimings> = {
   queueRetryMs: 5_000,
   listingLagMs: 0,
   leaseMs: 60_000,
+  // Local task events arrive at once; a local target's health is known within a poll.
+  eventTrustMs: 5_000,
+  healthWaitMs: 500,
 };
 
 export interface Embedded {
