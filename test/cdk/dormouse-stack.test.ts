@@ -932,6 +932,7 @@ describe('the HTTP API', () => {
   const PUBLIC = [
     'GET /',
     'GET /healthz',
+    'GET /manage',
     'GET /plans',
     'POST /tenants',
     'GET /verify',
@@ -939,6 +940,7 @@ describe('the HTTP API', () => {
     'DELETE /tenants/{id}',
     'POST /tenants/{id}/passivate',
     'POST /tenants/{id}/wake',
+    'POST /tenants/{id}/retry',
     'POST /tenants/{id}/export',
     'GET /tenants/{id}/usage',
     'GET /tenants/{id}/events',
