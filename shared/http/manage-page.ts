@@ -79,13 +79,13 @@ function managePage(doc, http, later, storage, history, location) {
     later(function () { element.textContent = text; }, 50);
   }
   function remember(id, token) {
-    try { storage.setItem(STORAGE_PREFIX + id, token); } catch (e) { /* private mode: asked again next time */ }
+    try { if (storage) storage.setItem(STORAGE_PREFIX + id, token); } catch (e) { /* private mode: asked again next time */ }
   }
   function recalled(id) {
-    try { return storage.getItem(STORAGE_PREFIX + id) || ''; } catch (e) { return ''; }
+    try { return storage ? storage.getItem(STORAGE_PREFIX + id) || '' : ''; } catch (e) { return ''; }
   }
   function forget(id) {
-    try { storage.removeItem(STORAGE_PREFIX + id); } catch (e) { /* nothing kept */ }
+    try { if (storage) storage.removeItem(STORAGE_PREFIX + id); } catch (e) { /* nothing kept */ }
   }
   function call(path, init) {
     return http(path, init).then(function (response) {
@@ -225,8 +225,13 @@ function managePage(doc, http, later, storage, history, location) {
   else showSignin(given.id, '');
 }
 
+/** The tab's storage; reading it throws where the browser keeps none (storage turned off). */
+function tabStorage() {
+  try { return window.sessionStorage; } catch (e) { return null; }
+}
+
 if (typeof document !== 'undefined') {
-  managePage(document, fetch.bind(window), setTimeout.bind(window), window.sessionStorage, window.history, window.location);
+  managePage(document, fetch.bind(window), setTimeout.bind(window), tabStorage(), window.history, window.location);
 }
 `;
 

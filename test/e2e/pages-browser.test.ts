@@ -175,6 +175,24 @@ describe('the self-service page in chromium', () => {
     await page.close();
   });
 
+  it('opens from the signup page without asking for the token the signup just showed', async () => {
+    const { page, urls } = await watchedPage();
+    await page.goto(`${embedded.apiUrl}/`);
+    await page.fill('#slug', 'fresh-signup');
+    await page.fill('#email', 'fresh-signup@example.test');
+    await page.click('#submit');
+    await page.locator('#result').waitFor();
+    const token = await page.textContent('#token');
+
+    await page.click('#manage-link');
+
+    await page.locator('#trial-heading', { hasText: 'fresh-signup' }).waitFor();
+    expect(page.url()).toBe(`${embedded.apiUrl}/manage#fresh-signup`);
+    expect(await page.isHidden('#signin')).toBe(true);
+    expect(urls.filter((url) => url.includes(token!))).toEqual([]);
+    await page.close();
+  });
+
   it("refuses a token that is not the trial's and asks again", async () => {
     await signUp('guarded');
     const other = await signUp('intruder');
