@@ -5,10 +5,10 @@ import type { Browser, Page } from 'playwright-core';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import type { WakeAnswer } from '../../shared/app/wake.js';
-import type { Phase, TenantStatus } from '../../shared/domain/tenant.js';
+import { newTenant, type Phase, type TenantStatus } from '../../shared/domain/tenant.js';
 import type { Brand } from '../../shared/http/page-layout.js';
 import { renderWakePage } from '../../shared/http/wake-pages.js';
-import { startTestApi } from '../support/api-server.js';
+import { startTestApi, startTestEmbedded } from '../support/api-server.js';
 import { axeViolations, launchChromium } from '../support/browser.js';
 import { apiClient } from '../support/http.js';
 
@@ -205,4 +205,31 @@ describe('the self-service page in chromium', () => {
     expect(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { length: number } }).sessionStorage.length)).toBe(0);
     await page.close();
   });
+});
+
+describe('the failed page in embedded mode', () => {
+  it("links, through the gateway, to the self-service page of the local API with the tenant's name", async () => {
+    // Prepare: a tenant recorded as given up on, which nothing retries by itself.
+    const { embedded: local, tables } = await startTestEmbedded();
+    const localStore = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const created = await localStore.create(
+      newTenant({ slug: 'kaput', email: 'kaput@example.test', plan: 'trial', tokenHash: 'hash', now: new Date(), trialDays: 14 }),
+      { maxTenants: 100 },
+    );
+    await localStore.save({ ...created, status: { ...created.status, phase: 'Failed', failedGeneration: created.spec.generation } });
+    const page = await browser.newPage();
+    try {
+      // Act
+      await page.goto(`http://kaput.localhost:${new URL(local.gatewayUrl).port}/`);
+      await page.getByRole('link', { name: 'try starting it again' }).click();
+
+      // Assess
+      await page.waitForURL(`${local.apiUrl}/manage#kaput`);
+      await page.locator('#token').waitFor();
+      expect(await page.inputValue('#tenant-id')).toBe('kaput');
+    } finally {
+      await page.close();
+      await local.stop();
+    }
+  }, 60_000);
 });
