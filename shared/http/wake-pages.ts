@@ -1,5 +1,5 @@
 import type { WakeAnswer, WakeStep } from '../app/wake.js';
-import { brandHeader, DEFAULT_BRAND, pageCsp, pageStyle, supportFooter, type Brand } from './page-layout.js';
+import { brandHeader, DEFAULT_BRAND, escapeHtml, pageCsp, pageStyle, supportFooter, type Brand } from './page-layout.js';
 
 /**
  * The pages the wake function answers with: small, self-contained (no external assets, so a
@@ -110,9 +110,8 @@ const STEPS: ReadonlyArray<{ step: WakeStep | 'ready'; text: string; queued?: st
   { step: 'ready', text: 'Opening it' },
 ];
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
-}
+// One escaping for every page; the verify page and the outbox take it from here.
+export { escapeHtml };
 
 export interface WakePageOptions {
   /** The URL the client asked for, where a `ready` answer sends it back to. @default '/' */
