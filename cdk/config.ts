@@ -3,7 +3,7 @@ import { installationProblem } from '../shared/domain/installation.js';
 import { FARGATE_MEMORY, fargateMemoryChoices } from '../shared/domain/plans.js';
 import type { PlanCatalog } from '../shared/domain/plans.js';
 import { SLUG_MAX_LENGTH } from '../shared/domain/slug.js';
-import { ConfigError, WAKE_HOLD_MAX_SECONDS, declaredDefault } from '../shared/config/settings.js';
+import { ConfigError, WAKE_HOLD_MAX_SECONDS, declaredDefault, settingProblem, type SettingName } from '../shared/config/settings.js';
 import { PLANS_KEY, resolvePlans } from './plans.js';
 
 /**
@@ -95,6 +95,26 @@ const origin = z.string().refine(
   },
   { error: 'must be "*" or an origin like https://www.example.com (scheme and host, no path or trailing slash)' },
 );
+
+/** A value written to the functions as `name`: checked here with the very parser they read it with. */
+const asSetting = (name: SettingName) =>
+  z.string({ error: 'must be a string' }).superRefine((value, ctx) => {
+    const problem = settingProblem(name, value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** The operator's branding of the signup, waking and failed pages, written to the API and wake functions. */
+const branding = z
+  .strictObject(
+    {
+      name: asSetting('DORMOUSE_BRAND_NAME').optional(),
+      logoUrl: asSetting('DORMOUSE_BRAND_LOGO_URL').optional(),
+      accent: asSetting('DORMOUSE_BRAND_ACCENT').default(declaredDefault('DORMOUSE_BRAND_ACCENT')),
+      supportUrl: asSetting('DORMOUSE_SUPPORT_URL').optional(),
+    },
+    { error: 'must be an object like {"name": "Acme", "logoUrl": "https://…", "accent": "#1565c0", "supportUrl": "https://…"}' },
+  )
+  .default({ accent: declaredDefault('DORMOUSE_BRAND_ACCENT') });
 
 const schema = z
   .strictObject(
@@ -287,6 +307,8 @@ const schema = z
        * identity in the stack's region. @default no-reply@<domain>
        */
       emailSender: z.email({ error: 'must be an email address like trials@example.com, verified in SES' }).optional(),
+      /** Product name, logo, accent colour and support link on the pages people see. @default no branding, accent #1565c0 */
+      branding,
       corsAllowOrigins: z
         .array(origin, { error: 'must be a list of origins like ["https://www.example.com"]' })
         .min(1, { error: 'must list at least one origin, or be left out' })

@@ -162,6 +162,7 @@ export class DormouseStack extends Stack {
         signupsPerHour: config.signupsPerHour,
         verifyEmail: config.verifyEmail,
         emailSender: config.emailSender,
+        branding: config.branding,
         handover: config.handover,
         plans: plansSetting(config.plans),
       },

@@ -2,6 +2,7 @@ import type { Handover } from './domain/plan.js';
 import { builtInPlans, type PlanCatalog } from './domain/plans.js';
 import { parsePlanTaskDefinitions, readPlansSetting } from './config/plans.js';
 import { ConfigError, declaredDefault, readSettings, withLocalDefaults, type Env } from './config/settings.js';
+import type { Brand } from './http/page-layout.js';
 
 /**
  * Configuration is read from the environment once, at cold start, into a typed object, one
@@ -44,6 +45,23 @@ export interface ApiConfig {
   /** The tenant tasks' log group, read by `GET /tenants/{id}/logs` on AWS. */
   tenantLogGroup?: string;
   plans: PlanCatalog;
+  /** The operator's product name, logo, accent colour and support link on the pages. */
+  brand: Brand;
+}
+
+/** The branding settings, as the pages take them. */
+function readBrand(parsed: {
+  DORMOUSE_BRAND_NAME?: string | undefined;
+  DORMOUSE_BRAND_LOGO_URL?: URL | undefined;
+  DORMOUSE_BRAND_ACCENT: string;
+  DORMOUSE_SUPPORT_URL?: URL | undefined;
+}): Brand {
+  return {
+    accent: parsed.DORMOUSE_BRAND_ACCENT,
+    ...(parsed.DORMOUSE_BRAND_NAME ? { name: parsed.DORMOUSE_BRAND_NAME } : {}),
+    ...(parsed.DORMOUSE_BRAND_LOGO_URL ? { logoUrl: parsed.DORMOUSE_BRAND_LOGO_URL } : {}),
+    ...(parsed.DORMOUSE_SUPPORT_URL ? { supportUrl: parsed.DORMOUSE_SUPPORT_URL } : {}),
+  };
 }
 
 /**
@@ -92,6 +110,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     ...(parsed.DORMOUSE_TENANT_LOG_GROUP ? { tenantLogGroup: parsed.DORMOUSE_TENANT_LOG_GROUP } : {}),
     // Trial lengths are the plans': DORMOUSE_TRIAL_DAYS is the built-in trial plan's.
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
+    brand: readBrand(parsed),
   };
 }
 
@@ -276,6 +295,8 @@ export interface WakeConfig {
   /** How long a request that is not a browser navigation is held while its tenant wakes. */
   holdMs: number;
   plans: PlanCatalog;
+  /** The operator's branding, for the waking, failed and gone pages to adopt. */
+  brand?: Brand;
 }
 
 export function loadWakeConfig(env: Env = process.env): WakeConfig {
@@ -289,6 +310,7 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
     holdMs: parsed.DORMOUSE_WAKE_HOLD_SECONDS * 1000,
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
+    brand: readBrand(parsed),
   };
 }
 

@@ -17,7 +17,8 @@ import { publishChanges } from '../../shared/app/publish-changes.js';
 import { reconcile, type ReconcileDeps } from '../../shared/app/reconcile.js';
 import { handleTaskEvent } from '../../shared/app/task-event.js';
 import { TENANT_CHANGED } from '../../shared/domain/domain-events.js';
-import type { Tenant } from '../../shared/domain/tenant.js';
+import { isLeased } from '../../shared/domain/lease.js';
+import { isSettled, type Tenant } from '../../shared/domain/tenant.js';
 import { invocationWatch } from '../../shared/events/reconcile-handler.js';
 import { tenantChanges } from '../../shared/adapters/aws/dynamodb-stream-records.js';
 import { apiCaller, type ApiCall } from '../lib/api.js';
@@ -65,6 +66,20 @@ const TENANT = 'acme-trial';
 
 /** An installation with a data path, as the default cdk.json configures one. */
 const WITH_DATA = { persistentData: true, handover: 'stop-first' } as const;
+/** An installation without one: the control plane's own calls, with no storage calls beside them. */
+const WITHOUT_DATA = { persistentData: false, handover: 'stop-first' } as const;
+type DataSetting = typeof WITH_DATA | typeof WITHOUT_DATA;
+
+/** A tenant is passivated after its idle timeout and deleted after its trial: time enough for its last task event to age. */
+const IDLE_BEFORE_MS = 15 * 60_000;
+
+/**
+ * What a visitor waits for that is AWS's own doing, under the timings above: the task's start,
+ * then the target's health checks. Whatever a wake or first signup takes beyond it is Dormouse's.
+ */
+const AWS_SHARE_MS = TIMINGS.provisioningMs + TIMINGS.pendingMs + TIMINGS.healthyAfterMs;
+/** Dormouse's share of a wake or first signup, as a visitor waits for it. */
+const DORMOUSE_SHARE_TARGET_MS = 1_000;
 
 export interface StepCost {
   step: string;
@@ -82,6 +97,10 @@ export interface StepCost {
   /** Requeues too long to wait for inside the invocation: the sweep picks these up. */
   leftForSweep: number;
   simulatedMs: number;
+  /** Simulated time from the step's request until the tenant first served (Running), when it did. */
+  servingAfterMs?: number;
+  /** Handler time measured on this machine during the step, waits excluded. */
+  handlerMs: number;
 }
 
 interface Invocation {
@@ -100,8 +119,12 @@ class Tally {
   gbSeconds = 0;
   leftForSweep = 0;
 
-  bill(fn: Fn, ms: number): void {
+  /** Time the handlers ran on this machine (waits excluded): what Dormouse itself adds to a step. */
+  handlerMs = 0;
+
+  bill(fn: Fn, ms: number, { waiting = false } = {}): void {
     this.gbSeconds += (Math.ceil(ms) / 1000) * MEMORY_GB[fn];
+    if (!waiting) this.handlerMs += ms;
   }
 }
 
@@ -185,7 +208,7 @@ class EventFlow {
         if (!task) continue;
         const started = performance.now();
         this.tally.invocations['task-events'] += 1;
-        await handleTaskEvent({ store: this.store }, { task, version: change.detail.version });
+        await handleTaskEvent({ store: this.store, clock: this.clock }, { task, version: change.detail.version });
         this.tally.bill('task-events', performance.now() - started);
         progressed = true;
       }
@@ -221,12 +244,25 @@ class EventFlow {
       this.timers = this.timers.filter((timer) => timer.at > this.clock.time);
       for (const { invocation, sleptMs } of due) {
         // Billed when it happens, so a wait that spans two steps counts in the later one.
-        this.tally.bill('reconcile', sleptMs);
+        this.tally.bill('reconcile', sleptMs, { waiting: true });
+        if (!invocation.owner && !(await this.sweepWouldLook(invocation.tenantId))) continue;
         await this.runReconcile(invocation);
         progressed = true;
       }
       if (!progressed) return;
     }
+  }
+
+  /**
+   * Whether the sweep's run would reconcile the tenant (shared/app/sweep.ts): not while a
+   * reconciler holds it, and only with a retry due or while it is not settled. Its periodic
+   * resync of settled tenants is hours apart and belongs to no lifecycle step.
+   */
+  private async sweepWouldLook(tenantId: string): Promise<boolean> {
+    const tenant = await this.store.get(tenantId);
+    if (!tenant || isLeased(tenant, this.clock.time)) return false;
+    if (tenant.status.retryAt) return Date.parse(tenant.status.retryAt) <= this.clock.time;
+    return !isSettled(tenant);
   }
 
   /** One run of the use case inside an invocation, watching the tenant through short waits as the handler does. */
@@ -259,14 +295,14 @@ class EventFlow {
   }
 }
 
-async function measure(tables: BenchTables, progress: (message: string) => void): Promise<StepCost[]> {
+async function measure(tables: BenchTables, progress: (message: string) => void, data: DataSetting): Promise<StepCost[]> {
   const clock = new ManualClock();
   const aws = new AwsModel({ now: () => clock.time, timings: TIMINGS });
   const streams = new DynamoDBStreamsClient({ endpoint: await endpointOf(tables), region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
     const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
     const { Table } = await tables.client.send(new DescribeTableCommand({ TableName: tables.tenantTable }));
-    const deps = reconcilerOver(aws, store, clock, WITH_DATA);
+    const deps = reconcilerOver(aws, store, clock, data);
     const flow = new EventFlow(clock, aws, store, deps, new StreamReader(streams, Table!.LatestStreamArn!));
     const api: ApiCall = apiCaller({
       dynamoClient: tables.client,
@@ -293,9 +329,11 @@ async function measure(tables: BenchTables, progress: (message: string) => void)
       tables.meter.take();
       flow.tally = new Tally();
       const startedAt = clock.time;
+      let servingAt: number | undefined;
       await action();
       for (;;) {
         await flow.drain(options);
+        if (servingAt === undefined && (await tenant())?.status.phase === 'Running') servingAt = clock.time;
         if (await done()) break;
         if (clock.time - startedAt > STEP_LIMIT_MS || !flow.advance()) {
           throw new Error(`Lifecycle step "${name}" did not finish: tenant is ${(await tenant()).status.phase}`);
@@ -314,6 +352,8 @@ async function measure(tables: BenchTables, progress: (message: string) => void)
         gbSeconds: tally.gbSeconds,
         leftForSweep: tally.leftForSweep,
         simulatedMs: clock.time - startedAt,
+        ...(servingAt !== undefined ? { servingAfterMs: servingAt - startedAt } : {}),
+        handlerMs: tally.handlerMs,
       });
       progress(`lifecycle: ${name} done (${((clock.time - startedAt) / 1000).toFixed(0)} s simulated)`);
     }
@@ -349,8 +389,10 @@ async function measure(tables: BenchTables, progress: (message: string) => void)
       async () => aws.tasksLaunched > 0,
     );
     await step('ready', async () => {}, settled('Running'));
+    clock.time += IDLE_BEFORE_MS;
     await step('passivate', command(`/tenants/${TENANT}/passivate`), settled('Passivated'));
     await step('wake', command(`/tenants/${TENANT}/wake`), settled('Running'));
+    clock.time += IDLE_BEFORE_MS;
     await step(
       'delete',
       async () => {
@@ -370,7 +412,7 @@ async function measure(tables: BenchTables, progress: (message: string) => void)
       taskDefinitions: aws.taskDefinitionsOf(TENANT).length,
     };
     if (Object.values(leftovers).some((count) => count > 0)) throw new Error(`Delete left ${JSON.stringify(leftovers)}`);
-    if (!aws.cleaned.includes(TENANT)) throw new Error("Delete did not run the data cleaner on the tenant's files");
+    if (data.persistentData && !aws.cleaned.includes(TENANT)) throw new Error("Delete did not run the data cleaner on the tenant's files");
     return steps;
   } finally {
     streams.destroy();
@@ -397,6 +439,70 @@ function list(record: Record<string, number>): string {
 }
 
 const fmt = (value: number, digits = 1) => value.toFixed(digits).replace(/\.0+$/, '');
+
+/** AWS calls per lifecycle step before events drove the waits (bench of 2026-11-21; with data: 2026-12-06, same bench). */
+const BEFORE = {
+  'to Running': { plain: 57, data: 49 },
+  wake: { plain: 59, data: 48 },
+  passivate: { plain: 43, data: 37 },
+  delete: { plain: 43, data: 43 },
+} as const;
+const TARGET_CALLS = { 'to Running': 15, wake: 15, passivate: 12, delete: 12 } as const;
+
+function callsOf(steps: StepCost[], ...names: string[]): number {
+  return steps.filter((step) => names.includes(step.step)).reduce((total, step) => total + sum(step.calls), 0);
+}
+
+function targetRows(plain: StepCost[], data: StepCost[]): Row[] {
+  return (Object.keys(TARGET_CALLS) as Array<keyof typeof TARGET_CALLS>).map((name) => {
+    const steps = name === 'to Running' ? ['provision', 'ready'] : [name];
+    const without = callsOf(plain, ...steps);
+    const withData = callsOf(data, ...steps);
+    const before = BEFORE[name];
+    return {
+      section: 'Lifecycle cost',
+      case: name,
+      metric: 'AWS API calls vs target',
+      value: `${without} without a data path (before ${before.plain}); ${withData} with one (before ${before.data})`,
+      target: `≤ ${TARGET_CALLS[name]}`,
+      pass: without <= TARGET_CALLS[name],
+      data: { withoutData: without, withData, before },
+    };
+  });
+}
+
+function servingRows(steps: StepCost[]): Row[] {
+  const first = steps.filter((step) => ['signup', 'provision', 'ready'].includes(step.step));
+  const ready = first.find((step) => step.step === 'ready');
+  const wake = steps.find((step) => step.step === 'wake');
+  const cases: Array<[string, number | undefined, number]> = [
+    [
+      'first signup',
+      ready?.servingAfterMs === undefined
+        ? undefined
+        : first.filter((step) => step !== ready).reduce((t, step) => t + step.simulatedMs, 0) + ready.servingAfterMs,
+      first.reduce((total, step) => total + step.handlerMs, 0),
+    ],
+    ['wake', wake?.servingAfterMs, wake?.handlerMs ?? 0],
+  ];
+  return cases.map(([name, servingMs, handlerMs]) => {
+    const waited = Math.max(0, (servingMs ?? Infinity) - AWS_SHARE_MS);
+    const dormouseMs = waited + handlerMs;
+    return {
+      section: 'Lifecycle cost',
+      case: name,
+      metric: 'Request to serving',
+      value:
+        servingMs === undefined
+          ? 'never served'
+          : `${fmt((servingMs + handlerMs) / 1000, 2)} s: AWS ${fmt(AWS_SHARE_MS / 1000)} s (task start ${fmt((TIMINGS.provisioningMs + TIMINGS.pendingMs) / 1000)} s, health checks ${fmt(TIMINGS.healthyAfterMs / 1000)} s), ` +
+            `Dormouse ${fmt(dormouseMs / 1000, 2)} s (${fmt(waited / 1000, 2)} s simulated waits beyond AWS's share, ${fmt(handlerMs)} ms handlers)`,
+      target: `Dormouse ≤ ${DORMOUSE_SHARE_TARGET_MS / 1000} s`,
+      pass: servingMs !== undefined && dormouseMs <= DORMOUSE_SHARE_TARGET_MS,
+      data: { servingMs, awsShareMs: AWS_SHARE_MS, dormouseMs, waitedMs: waited, handlerMs },
+    };
+  });
+}
 
 function rowsFor(cost: StepCost): Row[] {
   const { capacity } = cost;
@@ -469,10 +575,19 @@ const lifecycle: Section = {
     await warmUp(dynamo.endpoint);
     const tables = await freshTables(dynamo.endpoint, 'lifecycle');
     try {
-      const steps = await measure(tables, context.progress);
+      const steps = await measure(tables, context.progress, WITH_DATA);
+      const plainTables = await freshTables(dynamo.endpoint, 'lifecycle-plain');
+      let plain: StepCost[];
+      try {
+        plain = await measure(plainTables, context.progress, WITHOUT_DATA);
+      } finally {
+        await plainTables.drop();
+      }
       const leftForSweep = steps.reduce((total, step) => total + step.leftForSweep, 0);
       return {
         rows: [
+          ...targetRows(plain, steps),
+          ...servingRows(steps),
           ...steps.flatMap(rowsFor),
           {
             section: 'Lifecycle cost',
@@ -488,9 +603,16 @@ const lifecycle: Section = {
             'the base task definition is read once per process (here: once in provision). ' +
             'One tenant alone on the load balancer (DescribeRules reads one page) and on the file system (DescribeAccessPoints reads one page); signup with an Idempotency-Key, ' +
             'as a signup form would send; passivate, wake and delete through the API commands (the wake function is measured once it lands).',
+          'Lifecycle: AWS calls against their targets are counted without a data path (the control plane alone; the figures the targets were set on) and with one (EFS and task definition calls added); ' +
+            '"to Running" is provision and ready together, from the signup recorded to the tenant serving. ' +
+            `Before passivate and delete the tenant runs ${IDLE_BEFORE_MS / 60_000} minutes, so its last task event is older than the reconciler trusts and the first look asks ECS. ` +
+            'The sweep (every minute) looks only at tenants it would reconcile: unsettled, or with a retry due.',
+          'Lifecycle: request to serving is simulated time from the request (the wake command as the wake function sends it, or the signup) until the tenant is Running behind its rule. ' +
+            `AWS's share is the task's start and the target's health checks under the simulated timings (${AWS_SHARE_MS / 1000} s); Dormouse's share is the rest of the simulated time ` +
+            "plus every handler's run time on this machine (sequential here, so an upper bound of what lies on the visitor's path); EventBridge and Pipe delivery latency is not simulated.",
           `Lifecycle: simulated AWS timings: RunTask→PENDING ${TIMINGS.provisioningMs / 1000} s, →RUNNING +${TIMINGS.pendingMs / 1000} s, ` +
             `healthy ${TIMINGS.healthyAfterMs / 1000} s after registration, stop ${TIMINGS.stoppingMs / 1000} s; ` +
-            'the reconciler uses its deployed settings (poll 5 s), so slower tasks mean more polling reconciles.',
+            'the reconciler uses its deployed settings: it waits on ECS task events (trusting the last one for 60 s), reads target health once 20 s after registering (2 checks 10 s apart), then every 5 s.',
           'Lifecycle: DynamoDB capacity is what DynamoDB Local reports with ReturnConsumedCapacity TOTAL (index writes included). ' +
             'AWS bills items written in TransactWriteItems at twice the standard rate; failed conditional writes are billed ' +
             `but report nothing (${steps.reduce((n, step) => n + sum(step.capacity.failures), 0)} failed data commands in this run).`,
@@ -498,7 +620,7 @@ const lifecycle: Section = {
             'inline waits (it sleeps through requeues ≤ 20 s), at the memory sizes the CDK app sets. Stream reads by the Pipe are not counted.' +
             (leftForSweep > 0 ? ` ${leftForSweep} requeue(s) were too long to wait inline and would be left to the sweep.` : ''),
         ],
-        details: { steps },
+        details: { steps, withoutData: plain },
       };
     } finally {
       await tables.drop();

@@ -66,6 +66,8 @@ export interface ControlPlaneSettings {
   readonly handover: 'stop-first' | 'overlap';
   /** The resolved plans as `DORMOUSE_PLANS` JSON, written for every function that reads plans. */
   readonly plans: string;
+  /** The pages' branding, written to the API and wake functions. @default no branding */
+  readonly branding?: { readonly name?: string; readonly logoUrl?: string; readonly accent?: string; readonly supportUrl?: string };
 }
 
 export interface ControlPlaneProps {
@@ -194,6 +196,7 @@ export class ControlPlane extends Construct {
       DORMOUSE_SIGNUPS_PER_HOUR: settings.signupsPerHour,
       DORMOUSE_VERIFY_EMAIL: settings.verifyEmail,
       DORMOUSE_PLANS: settings.plans,
+      ...brandingSettings(settings.branding),
     });
     if (settings.verifyEmail) this.allowSendingMail(settings.emailSender);
 
@@ -292,6 +295,7 @@ export class ControlPlane extends Construct {
       DORMOUSE_ANONYMOUS_WAKES_PER_HOUR: settings.anonymousWakesPerHour,
       DORMOUSE_WAKE_HOLD_SECONDS: settings.wakeHoldSeconds,
       DORMOUSE_PLANS: settings.plans,
+      ...brandingSettings(settings.branding),
     });
     addShardCount(this.wake, loadBalancers);
     // The same function wakes tenants of every shard.
@@ -418,5 +422,15 @@ function invokeOnly(scope: Construct, id: string, fn: NodejsFunction, deadLetter
       // The next run covers a missed one; the shortest age Scheduler accepts.
       retryPolicy: { maximumRetryAttempts: 0, maximumEventAgeInSeconds: 60 },
     }),
+  };
+}
+
+/** The branding as the functions read it; unset parts stay unset. */
+function brandingSettings(branding: ControlPlaneSettings['branding'] = {}) {
+  return {
+    DORMOUSE_BRAND_NAME: branding.name,
+    DORMOUSE_BRAND_LOGO_URL: branding.logoUrl,
+    DORMOUSE_BRAND_ACCENT: branding.accent,
+    DORMOUSE_SUPPORT_URL: branding.supportUrl,
   };
 }

@@ -1,9 +1,9 @@
 import type { PlanCatalog } from '../domain/plans.js';
-import { plan, retryPending, type Observation, type Plan, type PlanSettings } from '../domain/plan.js';
+import { plan, retryPending, type Observation, type Plan, type PlanSettings, type Step } from '../domain/plan.js';
 import type { Phase, Tenant } from '../domain/tenant.js';
 import { measuredStorage, meter } from '../domain/usage.js';
 import type { Clock } from '../ports/clock.js';
-import type { Compute } from '../ports/compute.js';
+import type { Compute, ObservedTask } from '../ports/compute.js';
 import type { Dns } from '../ports/dns.js';
 import type { Routing } from '../ports/routing.js';
 import type { Storage } from '../ports/storage.js';
@@ -12,7 +12,7 @@ import { control, StepFailed, type Look, type Looked, type ReconcileResult, type
 import { meteredStore } from './metering.js';
 import { act } from './reconcile/act.js';
 import { refused } from './reconcile/attempts.js';
-import { observe } from './reconcile/observe.js';
+import { EVENT_TRUST_MS, followedTask, isRising, observe } from './reconcile/observe.js';
 import { result, settle } from './reconcile/record.js';
 
 export type { ReconcileResult, Watch } from './controller.js';
@@ -34,6 +34,16 @@ export interface ReconcileSettings extends PlanSettings {
   maxSteps: number;
   /** The installation's plans: what each tenant's task is started as. */
   plans: PlanCatalog;
+  /**
+   * How long what ECS last said about a tenant's task stands for asking ECS again; a wait for
+   * the task to start or stop lasts this long at most without an event. @default EVENT_TRUST_MS
+   */
+  eventTrustMs?: number;
+  /**
+   * How long a newly registered target takes to pass its health checks at best (interval times
+   * healthy threshold): its health is first read after this long. @default pollMs
+   */
+  healthWaitMs?: number;
 }
 
 export interface ReconcileDeps {
@@ -74,24 +84,44 @@ export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: W
 /** One look: observe → plan → act (up to `maxSteps`) → record, or throw for the controller's error policy. */
 async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promise<Looked> {
   const { clock, settings } = deps;
+  const recent = followedTask(tenant, clock.now(), trustMs(settings));
+  // A trust window of 0 means the record's word is never taken for ECS's, health or not.
+  const vouched = trustMs(settings) > 0 && vouchedByHealth(tenant);
+  let recorded = recent ?? (vouched ? followedTask(tenant, clock.now(), Number.POSITIVE_INFINITY) : undefined);
+  let followed = recorded !== undefined;
   let observed: Observation;
   try {
-    observed = await observe(deps, tenant);
+    observed = await observe(deps, tenant, recorded);
+    if (recorded && !recent && !targetVouches(observed, recorded)) {
+      observed = await observe(deps, tenant);
+      recorded = undefined;
+      followed = false;
+    }
   } catch (error) {
     const failed = refused(deps, tenant, error);
     if (!failed) throw error;
     return { tenant: failed, result: { requeueAfterMs: retryPending(failed, clock.now()) ?? 0, phase: failed.status.phase } };
   }
   let next = plan(tenant, observed, settings, clock.now());
+  if (followed && settlesDown(tenant, next)) {
+    ({ observed, next } = await confirmed(deps, tenant, recorded));
+    followed = false;
+  }
   // Nothing to do: the controller writes only if what we see differs from what is recorded.
   if (!takesStep(next)) return recordLook(deps, tenant, observed, next);
 
   let current = await hold();
+  let last: Step['kind'] | undefined;
   try {
     for (let steps = 0; steps < settings.maxSteps; steps++) {
       next = plan(current, observed, settings, clock.now());
-      if (!takesStep(next)) return recordLook(deps, current, observed, next);
+      if (followed && settlesDown(current, next)) {
+        ({ observed, next } = await confirmed(deps, current, recorded));
+        followed = false;
+      }
+      if (!takesStep(next)) return recordLook(deps, current, observed, next, last);
       current = await takeStep(deps, current, observed, next);
+      last = next.step.kind;
       const wait = retryPending(current, clock.now());
       if (wait !== undefined) return { tenant: current, result: { requeueAfterMs: wait, phase: current.status.phase } };
     }
@@ -102,6 +132,43 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
     const seen = { ...current, status: settle(current, observed, next.phase, { kind: 'wait' }, clock.now()) };
     throw new StepFailed(current, seen, error);
   }
+}
+
+/**
+ * A rising tenant whose recorded task runs and is registered: while the load balancer's health
+ * checks reach it (its target is `initial` or `healthy`), they are fresh word that it still runs,
+ * however old ECS's last event is. Asking ECS and searching the listener again at each look would
+ * spend ELB's scarce Describe* calls for nothing; a target that stops answering ends this trust.
+ */
+function vouchedByHealth(tenant: Tenant): boolean {
+  const task = tenant.status.task;
+  return isRising(tenant) && task?.lastStatus === 'RUNNING' && Boolean(task.ip) && tenant.status.targetGroupArn !== undefined;
+}
+
+function targetVouches(observed: Observation, task: ObservedTask): boolean {
+  return observed.targets.some((target) => target.ip === task.ip && (target.health === 'initial' || target.health === 'healthy'));
+}
+
+function trustMs(settings: ReconcileSettings): number {
+  return settings.eventTrustMs ?? EVENT_TRUST_MS;
+}
+
+/**
+ * A look that took the record's word is about to record the tenant asleep or deleted: the record
+ * does not show what a crash may have left unrecorded (a rule or target group made just before
+ * it), so the load balancer and ECS are asked once before the tenant is let go of.
+ */
+function settlesDown(tenant: Tenant, { step }: Plan): boolean {
+  return !isRising(tenant) && step.kind === 'done';
+}
+
+async function confirmed(deps: ReconcileDeps, tenant: Tenant, followed?: ObservedTask): Promise<{ observed: Observation; next: Plan }> {
+  // A task ECS said has STOPPED is not asked about again: only what the record may not know is.
+  const stopped = followed?.lastStatus === 'STOPPED' ? followed : undefined;
+  const asked = stopped ? { ...tenant, status: { ...tenant.status, task: undefined } } : tenant;
+  const observed = await observe(deps, asked);
+  if (stopped) observed.tasks = [stopped, ...observed.tasks.filter((task) => task.arn !== stopped.arn)];
+  return { observed, next: plan(tenant, observed, deps.settings, deps.clock.now()) };
 }
 
 function takesStep({ step }: Plan): boolean {
@@ -118,9 +185,24 @@ async function takeStep(deps: ReconcileDeps, tenant: Tenant, observed: Observati
   }
 }
 
-async function recordLook(deps: ReconcileDeps, tenant: Tenant, observed: Observation, next: Plan): Promise<Looked> {
+async function recordLook(deps: ReconcileDeps, tenant: Tenant, observed: Observation, next: Plan, last?: Step['kind']): Promise<Looked> {
   const looked = record(tenant, observed, next, deps.clock.now(), deps.settings.plans);
-  return { ...looked, tenant: await withDataSize(deps, tenant, looked.tenant) };
+  const result = { ...looked.result, ...waitFor(deps, looked.tenant, next, last) };
+  return { result, tenant: await withDataSize(deps, tenant, looked.tenant) };
+}
+
+/**
+ * How long a wait lasts. A task starting or stopping is followed by ECS's events: each one
+ * written to the record gets the tenant looked at again, so the wait only needs a safety net in
+ * case none comes (long enough that this look lets go of the tenant). A target just registered
+ * cannot pass its health checks sooner than they take, so its health is first read then.
+ */
+function waitFor(deps: ReconcileDeps, tenant: Tenant, { step }: Plan, last?: Step['kind']): Pick<ReconcileResult, 'requeueAfterMs'> {
+  if (step.kind !== 'wait' || step.afterMs === undefined) return {};
+  const { settings, clock } = deps;
+  if (step.until === 'task-change' && followedTask(tenant, clock.now(), trustMs(settings))) return { requeueAfterMs: trustMs(settings) };
+  if (last === 'registerTarget') return { requeueAfterMs: Math.max(step.afterMs, settings.healthWaitMs ?? settings.pollMs) };
+  return {};
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { PlanCatalog } from '../domain/plans.js';
-import type { Tenant } from '../domain/tenant.js';
+import type { TaskStatus, Tenant } from '../domain/tenant.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { ObservedTask } from '../ports/compute.js';
 import { meterStoppedOutgoing } from '../domain/usage.js';
@@ -20,7 +20,7 @@ export interface TaskStateChange {
   version: number;
 }
 
-export type TaskEventOutcome = 'applied' | 'unknown-tenant' | 'other-task' | 'stale';
+export type TaskEventOutcome = 'applied' | 'unknown-tenant' | 'other-task' | 'stale' | 'no-news';
 
 /**
  * Records what an ECS task state change says about the task the tenant's record expects.
@@ -32,7 +32,7 @@ export async function handleTaskEvent(deps: TaskEventDeps, event: TaskStateChang
   const clock = deps.clock ?? systemClock;
   const store = meteredStore(deps.store, clock, deps.plans ?? { plans: [] });
   const result = await updateTenant(store, event.task.tenantId, (tenant) => {
-    if (!ignored(tenant, event)) return { tenant: applyEvent(tenant, event) };
+    if (!ignored(tenant, event)) return { tenant: applyEvent(tenant, event, clock.now()) };
     // A task replaced while it still ran is metered until it stops: its STOPPED event says when.
     const stopped = meterStoppedOutgoing(tenant, event.task, clock.now());
     return stopped ? { tenant: stopped } : undefined;
@@ -42,16 +42,34 @@ export async function handleTaskEvent(deps: TaskEventDeps, event: TaskStateChang
 }
 
 /** Why the event changes nothing on this record, if it does not. */
-function ignored(tenant: Tenant, event: TaskStateChange): 'other-task' | 'stale' | undefined {
+function ignored(tenant: Tenant, event: TaskStateChange): 'other-task' | 'stale' | 'no-news' | undefined {
   const recorded = tenant.status.task;
   // A task the record does not expect is the reconciler's business (it observes all of a
   // tenant's tasks); an event about it must not overwrite the expected one.
   if (!recorded || recorded.arn !== event.task.arn) return 'other-task';
   if (recorded.eventVersion !== undefined && event.version <= recorded.eventVersion) return 'stale';
+  if (!isNews(recorded, event.task)) return 'no-news';
   return undefined;
 }
 
-function applyEvent(tenant: Tenant, { task, version }: TaskStateChange): Tenant {
+/**
+ * Whether the event says something the reconciler acts on: the task runs, stopped, was told to
+ * stop, or got an interruption notice. The steps in between (PENDING, DEPROVISIONING, …) are not
+ * written: each write costs a stream record, a bus event and a reconcile that would find nothing
+ * to do. A later event still applies, its version being higher.
+ */
+function isNews(recorded: TaskStatus, task: ObservedTask): boolean {
+  const reached = (status: string) => task.lastStatus === status && recorded.lastStatus !== status;
+  return (
+    reached('RUNNING') ||
+    reached('STOPPED') ||
+    (task.desiredStatus === 'STOPPED' && recorded.desiredStatus !== 'STOPPED') ||
+    (task.stopCode !== undefined && task.stopCode !== recorded.stopCode)
+  );
+}
+
+/** The event's facts on the recorded task, dated: the reconciler trusts them instead of asking ECS again while they are recent. */
+function applyEvent(tenant: Tenant, { task, version }: TaskStateChange, now: Date): Tenant {
   return {
     ...tenant,
     status: {
@@ -66,6 +84,8 @@ function applyEvent(tenant: Tenant, { task, version }: TaskStateChange): Tenant 
         ...(task.startedAt ? { startedAt: task.startedAt } : {}),
         ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
         ...(task.size ? { size: task.size } : {}),
+        ...(task.desiredStatus === 'STOPPED' ? { desiredStatus: 'STOPPED' as const } : {}),
+        seenAt: now.toISOString(),
         // What the task was started as stays as recorded: events carry no tags to say it.
       },
     },

@@ -4,7 +4,16 @@ import { tenantHost, type ReconcilePolicy } from '../config.js';
 /** The reconciler's timings: how often it looks, how long it waits and holds a tenant. */
 export type ReconcileTimings = Pick<
   ReconcileSettings,
-  'queueRetryMs' | 'leaseMs' | 'maxSteps' | 'backoffBaseMs' | 'backoffMaxMs' | 'pollMs' | 'unhealthyTimeoutMs' | 'listingLagMs'
+  | 'queueRetryMs'
+  | 'leaseMs'
+  | 'maxSteps'
+  | 'backoffBaseMs'
+  | 'backoffMaxMs'
+  | 'pollMs'
+  | 'unhealthyTimeoutMs'
+  | 'listingLagMs'
+  | 'eventTrustMs'
+  | 'healthWaitMs'
 >;
 
 /** Timings suited to ECS and the load balancer; embedded mode and tests pass their own. */
@@ -17,6 +26,10 @@ export const RECONCILE_DEFAULTS: ReconcileTimings = {
   pollMs: 5_000,
   unhealthyTimeoutMs: 5 * 60_000,
   listingLagMs: 30_000,
+  // ECS announces every task state change: a minute without one, and the reconciler asks ECS itself.
+  eventTrustMs: 60_000,
+  // The target group's health check as created (ElbRouting): 2 healthy checks 10 s apart.
+  healthWaitMs: 20_000,
 };
 
 /**

@@ -107,6 +107,20 @@ const emailSender = z
     z.regex(/^(?:[^<>]*<)?[^\s@<>]+@[^\s@<>]+\.?[^\s@<>]*>?$/, 'must be an address like trials@example.com or "Name <trials@example.com>"'),
   );
 
+/**
+ * An https address (logos and support pages are shown to visitors on https pages), short enough
+ * to leave room for the rest in a function's 4 KB environment.
+ */
+const httpsUrl = z
+  .pipe(
+    z.url().check(z.maxLength(256, 'must be at most 256 characters')),
+    z.transform((value: string) => new URL(value)),
+  )
+  .check(z.refine((url) => url.protocol === 'https:', 'must be an https:// address'));
+
+/** A colour the pages' stylesheet takes as it is: `#rgb` or `#rrggbb`. */
+const hexColour = z.string().check(z.regex(/^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$/, 'must be a colour like #1565c0 or #c60'));
+
 const ALB_TARGET_GROUPS = 'must stay under the ALB hard limit of 100 target groups';
 
 export const SETTINGS = {
@@ -476,6 +490,41 @@ export const SETTINGS = {
     group: 'reconciler',
   },
 
+  // ---- Branding of the pages people see (signup, waking, console) ---------------------------
+  DORMOUSE_BRAND_NAME: {
+    parser: z.string().check(z.minLength(1), z.maxLength(60, 'must be at most 60 characters')),
+    unset: 'no product name: the pages speak of "your trial"',
+    note: 'the CDK app sets it from `dormouse.branding.name`',
+    meaning: 'product name shown above the signup, waking and console pages and in their titles',
+    readBy: ['api', 'wake'],
+    group: 'api',
+  },
+  DORMOUSE_BRAND_LOGO_URL: {
+    parser: httpsUrl,
+    unset: 'no logo',
+    note: '`dormouse.branding.logoUrl` in the CDK app',
+    meaning: "https address of a logo shown next to the name; the pages' CSP allows images from its origin only",
+    readBy: ['api', 'wake'],
+    group: 'api',
+  },
+  DORMOUSE_BRAND_ACCENT: {
+    parser: hexColour,
+    default: '#1565c0',
+    note: '`dormouse.branding.accent` in the CDK app',
+    meaning:
+      'accent colour (`#rgb` or `#rrggbb`) of buttons, focus rings and the spinner; button text is black or white, whichever reads better',
+    readBy: ['api', 'wake'],
+    group: 'api',
+  },
+  DORMOUSE_SUPPORT_URL: {
+    parser: httpsUrl,
+    unset: 'no support link',
+    note: '`dormouse.branding.supportUrl` in the CDK app',
+    meaning: 'https address of a help page, linked below the pages',
+    readBy: ['api', 'wake'],
+    group: 'api',
+  },
+
   // ---- The sweep and the wake function --------------------------------------------------------
   DORMOUSE_IDLE_MINUTES: {
     parser: positiveInt,
@@ -610,6 +659,12 @@ export function declaredDefault<K extends SettingName>(name: K): output<Settings
   const setting = declared(name);
   if (setting.default === undefined) throw new Error(`${name} has no default`);
   return z.parse(setting.parser, setting.default) as output<Settings[K]['parser']>;
+}
+
+/** What is wrong with `text` as the value of `name` (as the functions would read it), or undefined: for the CDK app, which writes it. */
+export function settingProblem(name: SettingName, text: string): string | undefined {
+  const result = z.safeParse(declared(name).parser, text);
+  return result.success ? undefined : result.error.issues.map((issue) => issue.message).join('; ');
 }
 
 /** A `DORMOUSE_*` variable that none of the programs reads, and the known name closest to it. */

@@ -78,9 +78,10 @@ export type Step =
   | { kind: 'fail'; reason: string; cause?: 'unconfigured-plan' }
   /**
    * Nothing to do until something changes; look again after `afterMs` if set. `problem`, when
-   * set, is what keeps the tenant from serving, for the record's last error.
+   * set, is what keeps the tenant from serving, for the record's last error. `until` says the
+   * wait ends with a change of a task's state, which ECS announces by an event.
    */
-  | { kind: 'wait'; afterMs?: number; reason?: string; problem?: string }
+  | { kind: 'wait'; afterMs?: number; reason?: string; problem?: string; until?: 'task-change' }
   /** Expected state reached: record the phase. */
   | { kind: 'done' };
 
@@ -236,7 +237,7 @@ function planRunning(tenant: Tenant, observed: Observation, settings: PlanSettin
   }
 
   if (!hasStarted(task)) {
-    return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to start' }, phase };
+    return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to start', until: 'task-change' }, phase };
   }
 
   const targetGroupArn = observed.targetGroupArn;
@@ -298,7 +299,12 @@ function planStopFirst(observed: Observation, settings: PlanSettings): Pick<Plan
   if (running)
     return { step: { kind: 'stopTask', task: running, reason: 'Dormouse: stopped before its replacement mounts the tenant data' } };
   return {
-    step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the previous task to stop before the data is mounted again' },
+    step: {
+      kind: 'wait',
+      afterMs: settings.pollMs,
+      reason: 'Waiting for the previous task to stop before the data is mounted again',
+      until: 'task-change',
+    },
   };
 }
 
@@ -319,7 +325,7 @@ function planStopping(tenant: Tenant, observed: Observation, settings: PlanSetti
   if (deleting && tenant.status.dnsShard !== undefined) return { step: { kind: 'removeDns' }, phase };
   // Stop was asked; it is not over until ECS says STOPPED.
   if (observed.tasks.some((task) => !isStopped(task))) {
-    return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to stop' }, phase };
+    return { step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to stop', until: 'task-change' }, phase };
   }
   // A RunTask whose task was never seen may have started one that ECS does not list yet. With
   // data, that task may also have been interrupted before it was listed: ECS then lists it no

@@ -78,6 +78,13 @@ export interface TaskStatus {
   stoppedAt?: string;
   /** The size it runs at, as the platform reports it; else its plan's is metered. */
   size?: { cpu: number; memory: number };
+  /** Set once the task was told to stop: it may still run until ECS says STOPPED. */
+  desiredStatus?: 'STOPPED';
+  /**
+   * ISO time ECS last told us this task's state itself (a task state change event, the RunTask
+   * or StopTask answer). While recent, the record is as good as asking ECS again.
+   */
+  seenAt?: string;
 }
 
 /** A RunTask about to be sent, recorded first so a retry after a crash reuses its token. */

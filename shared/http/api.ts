@@ -72,6 +72,11 @@ export interface ApiDeps {
   timeline: TimelineStore;
   /** What tenants' tasks printed, served at `GET /tenants/{id}/logs`; absent when none is kept. */
   logs?: TenantLogs;
+  /**
+   * Embedded mode only: the operator console, served at GET /console (it asks for the admin
+   * token itself). On AWS operators open it through `startConsoleServer`, which signs its calls.
+   */
+  consolePage?: HttpResponse;
 }
 
 interface RouteContext {
@@ -221,7 +226,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 
   const dataDeps = { store, clock, logger, limiter: deps.limiter, ...(deps.archives ? { archives: deps.archives } : {}) };
 
-  const signupPage = signupPageResponse(config.baseUrl);
+  const signupPage = signupPageResponse(config.baseUrl, config.brand);
   // Tenants are served over HTTPS: the page tells browsers to keep to it.
   if (config.baseUrl.protocol === 'https:') signupPage.headers = { ...signupPage.headers, 'strict-transport-security': HSTS };
 
@@ -239,6 +244,9 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       pattern: /^\/plans$/,
       run: async () => json(200, publicPlanViews(config.plans), { 'cache-control': PLANS_CACHE_CONTROL }),
     },
+    ...(deps.consolePage
+      ? [{ method: 'GET', pattern: /^\/console$/, run: async () => ({ ...deps.consolePage!, headers: { ...deps.consolePage!.headers } }) }]
+      : []),
     ...(deps.outbox
       ? [
           {

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
+import { tenantUrl } from '../config.js';
 import { SLUG_MAX_LENGTH, SLUG_MIN_LENGTH } from '../domain/slug.js';
+import { brandHeader, DEFAULT_BRAND, escapeHtml, pageCsp, pageHeaders, pageStyle, supportFooter, type Brand } from './page-layout.js';
 import type { HttpResponse } from './responses.js';
-import { escapeHtml } from './wake-pages.js';
 
 /**
  * `GET /`: the signup page. One self-contained document: no external assets, no framework, an
@@ -83,7 +83,13 @@ function newKey(crypto) {
   return 'k-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
 }
 
-function signupPage(doc, http, later, crypto) {
+/** Copies the token, or says how to when the browser will not (no clipboard outside https or localhost). */
+function copyText(clipboard, text) {
+  if (!clipboard || typeof clipboard.writeText !== 'function') return Promise.reject(new Error('no clipboard'));
+  return clipboard.writeText(text);
+}
+
+function signupPage(doc, http, later, crypto, clipboard) {
   var byId = function (id) { return doc.getElementById(id); };
   var form = byId('signup');
   var submit = byId('submit');
@@ -124,10 +130,14 @@ function signupPage(doc, http, later, crypto) {
     var again = function () { later(function () { poll(tenant, nextPollMs(waitMs)); }, waitMs); };
     call('tenants/' + encodeURIComponent(tenant.id), { headers: { accept: 'application/json' } }).then(
       function (answer) {
-        if (answer.status === 404) return say(progress, 'This trial no longer exists.');
+        if (answer.status === 404) {
+          byId('spinner').hidden = true;
+          return say(progress, 'This trial no longer exists.');
+        }
         if (answer.status !== 200) return again();
         say(progress, phaseText(answer.data));
         var end = outcome(answer.data);
+        if (end) byId('spinner').hidden = true;
         if (end === 'ready' || end === 'asleep') byId('ready').hidden = false;
         else if (!end) again();
       },
@@ -146,6 +156,14 @@ function signupPage(doc, http, later, crypto) {
     say(progress, phaseText(tenant));
     poll(tenant, POLL_FIRST_MS);
   }
+
+  byId('copy-token').addEventListener('click', function () {
+    var status = byId('copy-status');
+    copyText(clipboard, byId('token').textContent).then(
+      function () { say(status, 'Copied.'); },
+      function () { say(status, 'Select the token and copy it by hand.'); }
+    );
+  });
 
   form.addEventListener('submit', function (event) {
     event.preventDefault();
@@ -182,65 +200,43 @@ function signupPage(doc, http, later, crypto) {
 }
 
 if (typeof document !== 'undefined') {
-  signupPage(document, fetch.bind(window), setTimeout.bind(window), window.crypto);
+  signupPage(document, fetch.bind(window), setTimeout.bind(window), window.crypto, navigator.clipboard);
 }
 `;
 
-const STYLE = `
-:root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5}
-body{margin:0;background:Canvas;color:CanvasText}
-main{max-width:34rem;margin:0 auto;padding:2rem 1.5rem}
-h1{font-size:1.75rem;line-height:1.25;margin:0 0 .5rem}
-h2{font-size:1.3rem;margin:0 0 .75rem}
-[hidden]{display:none!important}
+/** The signup card's own rules, on top of the shared layout. */
+const SIGNUP_STYLE = `
 .field{margin:0 0 1.25rem}
-label{display:block;font-weight:600}
-.hint{margin:.15rem 0 .35rem;font-size:.95rem;opacity:.85}
-input{font:inherit;width:100%;box-sizing:border-box;padding:.5rem .6rem;border:1px solid;border-radius:.35rem}
-input[aria-invalid=true]{border:2px solid #c62828}
-:focus-visible{outline:3px solid #1565c0;outline-offset:2px}
-.error{color:#c62828;font-weight:600;margin:.35rem 0 0}
-@media (prefers-color-scheme:dark){.error{color:#ff8a80}input[aria-invalid=true]{border-color:#ff8a80}}
-button{font:inherit;padding:.55rem 1.2rem;border-radius:.35rem;border:1px solid;cursor:pointer}
-button:disabled{opacity:.6;cursor:progress}
-code{font-size:1rem;overflow-wrap:anywhere;padding:.1rem .3rem;border:1px solid;border-radius:.25rem}
+#submit{width:100%;padding:.7rem 1rem}
+.token{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem;margin:0 0 .75rem}
 .note{font-weight:600}
 `.trim();
 
-function sha256(text: string): string {
-  return `sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}`;
+/** The page's stylesheet and CSP for a brand: both fixed once the brand is. */
+export function signupPageSources(brand: Brand) {
+  const style = pageStyle(brand, SIGNUP_STYLE);
+  return { style, csp: pageCsp({ style, script: SIGNUP_SCRIPT, brand }) };
 }
 
-/** Hashed once at module load: the page never runs a script or style it does not ship. */
-export const SIGNUP_SCRIPT_HASH = sha256(SIGNUP_SCRIPT);
-const STYLE_HASH = sha256(STYLE);
-
-/** Only the page's own script and style; the script may talk to this origin and nothing else. */
-export const SIGNUP_PAGE_CSP = [
-  "default-src 'none'",
-  `script-src '${SIGNUP_SCRIPT_HASH}'`,
-  `style-src '${STYLE_HASH}'`,
-  "connect-src 'self'",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+/** The page with no branding: what the tests of its policy read. */
 
 /** The page for a deployment whose tenants live under `baseUrl`'s host; built once per handler. */
-export function signupPageResponse(baseUrl: URL): HttpResponse {
-  const example = escapeHtml(`acme.${baseUrl.hostname}`);
+export function signupPageResponse(baseUrl: URL, brand: Brand = DEFAULT_BRAND): HttpResponse {
+  const example = escapeHtml(tenantUrl(baseUrl, 'acme'));
+  const { style, csp } = signupPageSources(brand);
+  const title = brand.name ? `Start your free ${escapeHtml(brand.name)} trial` : 'Start a free trial';
   const body = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Start a free trial</title>
-<style>${STYLE}</style>
+<title>${title}</title>
+<style>${style}</style>
 </head>
 <body>
-<main>
-<h1>Start a free trial</h1>
-<p>You get your own copy of the application at its own address. It sleeps when nobody uses it and wakes up on the next visit.</p>
+${brandHeader(brand)}<main>
+<h1>${title}</h1>
+<p class="muted">You get your own copy of the application at its own address. It sleeps when nobody uses it and wakes up on your next visit.</p>
 <noscript><p>This page needs JavaScript. You can also sign up with the API: <code>POST /tenants</code> with a JSON body <code>{"slug": "…", "email": "…"}</code>.</p></noscript>
 <form id="signup" action="tenants" method="post">
 <div class="field">
@@ -256,30 +252,20 @@ export function signupPageResponse(baseUrl: URL): HttpResponse {
 <p class="error" id="email-error" hidden></p>
 </div>
 <p class="error" id="form-error" role="alert" hidden></p>
-<button id="submit" type="submit">Start my trial</button>
+<button id="submit" class="primary" type="submit">Start my trial</button>
 </form>
 <section id="result" hidden aria-labelledby="result-heading">
 <h2 id="result-heading" tabindex="-1">Your trial is on its way</h2>
-<p>Your token: <code id="token"></code></p>
+<div class="token"><span>Your token:</span> <code id="token"></code> <button id="copy-token" type="button">Copy token</button></div>
+<p id="copy-status" role="status" aria-live="polite"></p>
 <p class="note">Keep this token somewhere safe. It is shown only this once, and it is what lets you put your trial to sleep, wake it or delete it.</p>
-<p id="progress" role="status" aria-live="polite"></p>
+<p><span class="spinner" id="spinner" aria-hidden="true"></span><span id="progress" role="status" aria-live="polite"></span></p>
 <p id="ready" hidden>Open your trial: <a id="tenant-link" href="#"></a></p>
 </section>
 </main>
-<script>${SIGNUP_SCRIPT}</script>
+${supportFooter(brand)}<script>${SIGNUP_SCRIPT}</script>
 </body>
 </html>
 `;
-  return {
-    statusCode: 200,
-    headers: {
-      'content-type': 'text/html; charset=utf-8',
-      'content-security-policy': SIGNUP_PAGE_CSP,
-      // Revalidated on every visit, so a deploy that changes the script never meets a stale CSP.
-      'cache-control': 'no-cache',
-      'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
-    },
-    body,
-  };
+  return { statusCode: 200, headers: pageHeaders(csp), body };
 }

@@ -1,12 +1,26 @@
 import { execFile } from 'node:child_process';
+import { request } from 'node:http';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import { EXIT } from '../../cli/errors.js';
-import { startTestApi, startTestEmbedded, TEST_ADMIN_TOKEN } from '../support/api-server.js';
+import { eventually, startTestApi, startTestEmbedded, TEST_ADMIN_TOKEN } from '../support/api-server.js';
 import { dormouse } from '../support/cli.js';
 
 const run = promisify(execFile);
+
+/** A request to the gateway for `host`, as a browser would send it (fetch cannot set Host). */
+function viaGateway(gatewayUrl: string, host: string, path: string): Promise<number> {
+  const url = new URL(gatewayUrl);
+  return new Promise((resolve, reject) => {
+    const sent = request({ host: url.hostname, port: url.port, path, headers: { host } }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    sent.on('error', reject);
+    sent.end();
+  });
+}
 
 /** Rows of a table the CLI printed, split on its column gaps. */
 function rows(table: string): string[][] {
@@ -73,6 +87,37 @@ describe('dormouse against embedded mode', () => {
     expect(awake.stderr).toMatch(/^acme: (Waking|Pending|Starting)/m);
     expect(awake.stderr.trimEnd().split('\n').at(-1)).toMatch(/^acme: Running, done/);
     expect(JSON.parse(awake.stdout)).toMatchObject({ id: 'acme', phase: 'Running', desired: 'running' });
+  });
+
+  it("shows the tenant's timeline from embedded mode, oldest first", async () => {
+    const phasesOf = (table: string) => rows(table).map(([, phase]) => phase);
+    // The timeline is written from the table's stream, a moment after each change.
+    const timeline = await eventually(
+      'the wake in the timeline',
+      () => admin(['events', 'acme']),
+      (run) => phasesOf(run.stdout).lastIndexOf('Running') > phasesOf(run.stdout).indexOf('Passivated'),
+    );
+
+    expect(timeline.code).toBe(EXIT.ok);
+    const [header, ...events] = rows(timeline.stdout);
+    expect(header).toEqual(['AT', 'PHASE', 'DESIRED', 'CAPACITY', 'SHARD', 'PLAN', 'REASON']);
+    // Signed up, ran on Spot, slept when asked, and woke.
+    expect(events[0]).toEqual([expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/), 'Pending', 'running', '-', '-', 'trial']);
+    expect(events).toContainEqual([expect.any(String), 'Running', 'running', 'spot', '-', 'trial']);
+    expect(events).toContainEqual([expect.any(String), 'Passivated', 'passivated', '-', '-', 'trial']);
+  });
+
+  it("prints the lines the tenant's app logged, a request through the gateway among them", async () => {
+    await viaGateway(embedded.gatewayUrl, 'acme.localhost', '/whoami?from=cli-test');
+
+    const logged = await eventually(
+      'the request logged',
+      () => admin(['logs', 'acme']),
+      (run) => run.stdout.includes('/whoami?from=cli-test'),
+    );
+
+    expect(logged.code).toBe(EXIT.ok);
+    expect(logged.stdout).toMatch(/^\d{4}-\d\d-\d\dT\S+Z +stdout +GET \/whoami\?from=cli-test 200 \d+ms host=acme\.localhost$/m);
   });
 
   it('gets one tenant as label and value lines', async () => {

@@ -61,7 +61,8 @@ describe('GET /', () => {
   it('is one self-contained document: no external scripts, styles, fonts or images', () => {
     expect(page.html.match(/<script/g)).toHaveLength(1);
     expect(page.html).not.toMatch(/\ssrc=|<link|<img|@import|url\(/);
-    expect(page.html).not.toMatch(/https?:\/\//);
+    // The only address on it is the example of a tenant's own.
+    expect([...page.html.matchAll(/https?:\/\/[^\s<"]+/g)].map(([url]) => url)).toEqual(['http://acme.localhost:8080']);
   });
 
   it('is a form a screen reader can follow: labelled fields, hints, error slots and a live progress region', () => {
@@ -70,6 +71,7 @@ describe('GET /', () => {
     expect(html).toMatch(/^<!doctype html>\n<html lang="en">/);
     expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
     expect(html).toMatch(/<main>\n<h1>Start a free trial<\/h1>/);
+    expect(html).not.toContain('class="brand"');
     expect(html).toContain('<label for="slug">Name</label>');
     expect(html).toContain('<label for="email">Email address</label>');
     expect(html).toMatch(
@@ -79,11 +81,11 @@ describe('GET /', () => {
       /<input id="email" name="email" type="email" required [^>]*autocomplete="email"[^>]*aria-describedby="email-hint email-error">/,
     );
     expect(html).toMatch(
-      /<p class="hint" id="slug-hint">3 to 40 characters: lowercase letters, digits and single hyphens; starts with a letter[^<]*<strong>acme\.localhost<\/strong>/,
+      /<p class="hint" id="slug-hint">3 to 40 characters: lowercase letters, digits and single hyphens; starts with a letter[^<]*<strong>http:\/\/acme\.localhost:8080<\/strong>/,
     );
     expect(html).toContain('<p class="error" id="form-error" role="alert" hidden></p>');
-    expect(html).toContain('<button id="submit" type="submit">Start my trial</button>');
-    expect(html).toContain('<p id="progress" role="status" aria-live="polite"></p>');
+    expect(html).toContain('<button id="submit" class="primary" type="submit">Start my trial</button>');
+    expect(html).toContain('<span id="progress" role="status" aria-live="polite"></span>');
   });
 });
 
@@ -152,7 +154,7 @@ type Fetch = (path: string, init?: RequestInit) => Promise<Response>;
  * Runs the page's own script (the exact text the CSP hash allows) against a fake document,
  * with `fetch` going over real HTTP to the embedded API and polls made 100 times faster.
  */
-function openPage(wrap: (real: Fetch) => Fetch = (real) => real) {
+function openPage(wrap: (real: Fetch) => Fetch = (real) => real, clipboard?: { writeText(text: string): Promise<void> }) {
   const doc = new FakeDocument(page.html);
   const requests: Array<{ path: string; init?: RequestInit }> = [];
   const delays: number[] = [];
@@ -167,7 +169,7 @@ function openPage(wrap: (real: Fetch) => Fetch = (real) => real) {
   };
   const context = vm.createContext({});
   vm.runInContext(between(page.html, 'script'), context);
-  (context as { signupPage: (...args: unknown[]) => void }).signupPage(doc, wrap(real), later, globalThis.crypto);
+  (context as { signupPage: (...args: unknown[]) => void }).signupPage(doc, wrap(real), later, globalThis.crypto, clipboard);
   return { doc, requests, delays };
 }
 
@@ -229,6 +231,7 @@ describe('the signup page in use', () => {
     expect(doc.el('progress').textContent).toBe('Signed up. Waiting to start…');
     expect(doc.el('tenant-link').href).toBe(`http://${slug}.localhost:8080`);
     expect(doc.el('ready').hidden).toBe(true);
+    expect(doc.el('spinner').hidden).toBe(false);
     const post = requests.find((request) => request.init?.method === 'POST');
     expect(post?.path).toBe('tenants');
     expect((post?.init?.headers as Record<string, string>)['idempotency-key']).toMatch(/^[0-9a-f-]{36}$/);
@@ -243,10 +246,29 @@ describe('the signup page in use', () => {
 
     await until(() => expect(doc.el('ready').hidden).toBe(false));
     expect(doc.el('progress').textContent).toBe('Ready.');
+    expect(doc.el('spinner').hidden).toBe(true);
     const polls = requests.length;
     // Five times the first (scaled) wait between polls, in which no poll may come.
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(requests.length).toBe(polls);
+  });
+
+  it('copies the token with the copy button, and says how to copy it where the browser will not', async () => {
+    const copied: string[] = [];
+    const { doc } = openPage(undefined, { writeText: async (text) => void copied.push(text) });
+    doc.submit(fresh());
+    await until(() => expect(doc.el('result').hidden).toBe(false));
+
+    doc.el('copy-token').dispatch('click', {});
+
+    await until(() => expect(doc.el('copy-status').textContent).toBe('Copied.'));
+    expect(copied).toEqual([doc.el('token').textContent]);
+
+    const refused = openPage(undefined, { writeText: () => Promise.reject(new Error('NotAllowedError')) });
+    refused.doc.submit(fresh());
+    await until(() => expect(refused.doc.el('result').hidden).toBe(false));
+    refused.doc.el('copy-token').dispatch('click', {});
+    await until(() => expect(refused.doc.el('copy-status').textContent).toBe('Select the token and copy it by hand.'));
   });
 
   it('sends the same Idempotency-Key again after a lost answer, so the retry gets the first token back', async () => {

@@ -56,7 +56,7 @@ describe('handleTaskEvent', () => {
 
     // Act
     const outcome = await handleTaskEvent(
-      { store },
+      { store, clock: { now: () => NOW } },
       change(3, { desiredStatus: 'STOPPED', stopCode: 'TerminationNotice', stoppedReason: 'Your Spot Task was interrupted.' }),
     );
 
@@ -70,6 +70,9 @@ describe('handleTaskEvent', () => {
       ip: '10.0.1.5',
       stopCode: 'TerminationNotice',
       eventVersion: 3,
+      desiredStatus: 'STOPPED',
+      // When ECS last spoke of the task: the reconciler takes the record's word while it is recent.
+      seenAt: NOW.toISOString(),
     });
     expect(after.version).toBe(before.version + 1);
     // Only the task's observed facts change; the reconciler's bookkeeping is left alone.
@@ -82,16 +85,36 @@ describe('handleTaskEvent', () => {
     await tenantWithTask();
 
     // Act
-    const outcome = await handleTaskEvent({ store }, change(1, { lastStatus: 'PENDING', ip: undefined }));
+    const outcome = await handleTaskEvent({ store, clock: { now: () => NOW } }, change(1));
 
     // Assess
     expect(outcome).toBe('applied');
     expect((await store.get('acme'))!.status.task).toEqual({
       arn: TASK_ARN,
       capacityProvider: 'FARGATE_SPOT',
-      lastStatus: 'PENDING',
+      lastStatus: 'RUNNING',
+      ip: '10.0.1.5',
       eventVersion: 1,
+      seenAt: NOW.toISOString(),
     });
+  });
+
+  it('writes only what the reconciler acts on: not the steps between, which would each cost a reconcile', async () => {
+    // Prepare
+    const before = await tenantWithTask({ eventVersion: 1 });
+
+    // Act
+    const pending = await handleTaskEvent({ store }, change(2, { lastStatus: 'PENDING', ip: undefined }));
+    const running = await handleTaskEvent({ store }, change(3));
+    const stopping = await handleTaskEvent({ store }, change(4, { lastStatus: 'DEPROVISIONING', desiredStatus: 'STOPPED' }));
+    const deprovisioning = await handleTaskEvent({ store }, change(5, { lastStatus: 'DEPROVISIONING', desiredStatus: 'STOPPED' }));
+    const stopped = await handleTaskEvent({ store }, change(6, { lastStatus: 'STOPPED', desiredStatus: 'STOPPED' }));
+
+    // Assess
+    expect([pending, running, stopping, deprovisioning, stopped]).toEqual(['no-news', 'applied', 'applied', 'no-news', 'applied']);
+    const after = (await store.get('acme'))!;
+    expect(after.version).toBe(before.version + 3);
+    expect(after.status.task).toMatchObject({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED', eventVersion: 6 });
   });
 
   it('drops a duplicate delivery (same version) without writing', async () => {

@@ -57,6 +57,8 @@ describe('the configuration declaration', () => {
       DORMOUSE_TRIAL_DAYS: 14,
       DORMOUSE_IDLE_MINUTES: 15,
       DORMOUSE_WAKE_HOLD_SECONDS: 25,
+      // The pages' accent colour, for its waking pages.
+      DORMOUSE_BRAND_ACCENT: '#1565c0',
     });
   });
 

@@ -198,14 +198,14 @@ describe('plan', () => {
           name: 'waits for a pending task to start',
           tenant: provisioning(),
           observed: observed({ tasks: [task({ lastStatus: 'PENDING', ip: undefined })] }),
-          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/start/) },
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/start/), until: 'task-change' },
           phase: 'Provisioning',
         },
         {
           name: 'waits for a running task that has no IP yet',
           tenant: provisioning(),
           observed: observed({ tasks: [task({ ip: undefined })] }),
-          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String) },
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String), until: 'task-change' },
           phase: 'Provisioning',
         },
         {
@@ -404,7 +404,7 @@ describe('plan', () => {
           name: 'then waits until ECS reports the task STOPPED',
           tenant: record({ slot: false }),
           observed: observed({ tasks: [stopping] }),
-          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/stop/) },
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/stop/), until: 'task-change' },
           phase: going,
         },
         {
@@ -462,7 +462,7 @@ describe('plan', () => {
             tenant: deleting(),
             observed: observed({ tasks: [task({ desiredStatus: 'STOPPED', stopCode: 'UserInitiated' })] }),
             settings: withData,
-            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/stop/) },
+            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/stop/), until: 'task-change' },
             phase: 'Deleting',
           },
           {
@@ -566,7 +566,7 @@ describe('plan', () => {
             tenant: running(),
             observed: serving({ rule: undefined, tasks: [noticed] }),
             settings: withData,
-            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/previous task to stop/) },
+            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/previous task to stop/), until: 'task-change' },
             phase: 'Provisioning',
           },
           {
@@ -585,7 +585,7 @@ describe('plan', () => {
             tenant: running({ task: undefined }),
             observed: observed({ tasks: [task({ arn: OTHER, desiredStatus: 'STOPPED', stopCode: 'UserInitiated' })] }),
             settings: withData,
-            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/previous task to stop/) },
+            step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.stringMatching(/previous task to stop/), until: 'task-change' },
             phase: 'Provisioning',
           },
           {
@@ -656,7 +656,7 @@ describe('plan', () => {
           name: 'polls while a task is still stopping',
           tenant: failed({ slot: false }),
           observed: observed({ tasks: [task({ desiredStatus: 'STOPPED' })] }),
-          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String) },
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: expect.any(String), until: 'task-change' },
           phase: 'Failed',
         },
         {
@@ -716,7 +716,7 @@ describe('plan', () => {
           name: 'waits for the new task while the old one serves',
           tenant: onPro({ task: { arn: OTHER, capacityProvider: 'FARGATE' } }),
           observed: serving({ tasks: [trialTask, { ...proTask, lastStatus: 'PENDING', ip: undefined }] }),
-          step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to start' },
+          step: { kind: 'wait', afterMs: settings.pollMs, reason: 'Waiting for the task to start', until: 'task-change' },
           phase: 'Running',
         },
         {

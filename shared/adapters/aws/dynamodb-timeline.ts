@@ -22,8 +22,6 @@ const APPEND_ATTEMPTS = 3;
 const BATCH_WRITE_LIMIT = 25;
 /** Rounds of asking again for throttled keys before giving up. */
 const MAX_BATCH_ROUNDS = 10;
-/** Attributes of a slot item that are not the entry. */
-const ITEM_ATTRIBUTES = new Set(['pk', 'kind', 'expiresAt']);
 
 /**
  * Timelines in the tenant table, as a ring per tenant: a head item `timeline#<id>` counts the
@@ -53,7 +51,9 @@ export class DynamoDbTimeline implements TimelineStore {
       await this.client.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...entry, pk: keys.timelineSlot(tenantId, count % TIMELINE_LENGTH), kind: 'timeline', expiresAt },
+          // The entry is kept whole under one attribute: its phase and createdAt at the top level
+          // would put it in the tenant indexes (byPhase is keyed by both).
+          Item: { pk: keys.timelineSlot(tenantId, count % TIMELINE_LENGTH), kind: 'timeline', expiresAt, entry },
         }),
       );
       try {
@@ -138,5 +138,5 @@ export class DynamoDbTimeline implements TimelineStore {
 }
 
 function entryOf(item: Item): TimelineEntry {
-  return Object.fromEntries(Object.entries(item).filter(([name]) => !ITEM_ATTRIBUTES.has(name))) as unknown as TimelineEntry;
+  return item.entry as TimelineEntry;
 }

@@ -9,6 +9,7 @@ import { withLocalDefaults } from '../../config/settings.js';
 import { sweep, type StuckTenant, type SweepReport } from '../../app/sweep.js';
 import type { TenantChange } from '../../domain/domain-events.js';
 import { createApiHandler } from '../../http/api.js';
+import { consolePageResponse } from '../../http/console-page.js';
 import { apiDeps } from '../aws/composition/api.js';
 import { wakeDeps } from '../aws/composition/wake.js';
 import { createWakeHandler } from '../../http/wake-handler.js';
@@ -44,6 +45,9 @@ const LOCAL_TIMINGS: Partial<ReconcileTimings> = {
   queueRetryMs: 5_000,
   listingLagMs: 0,
   leaseMs: 60_000,
+  // Local task events arrive at once; a local target's health is known within a poll.
+  eventTrustMs: 5_000,
+  healthWaitMs: 500,
 };
 
 export interface Embedded {
@@ -323,6 +327,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const archives = runtime?.archives;
     const handler = createApiHandler({
       ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox, ...(runtime ? { logs: runtime.tenantLogs } : {}) }),
+      consolePage: consolePageResponse('token', config.brand),
       health,
       ...(archives ? { archives } : {}),
     });

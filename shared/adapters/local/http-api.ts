@@ -132,7 +132,7 @@ export async function serveHttpApi(handler: HttpApiHandler, options: HttpApiOpti
 }
 
 /** `localhost`, `127.x.x.x` or `[::1]`, with any port; no Host at all (HTTP/1.0) is let through. */
-function isLoopbackHost(host: string | undefined): boolean {
+export function isLoopbackHost(host: string | undefined): boolean {
   if (host === undefined) return true;
   const name = host.replace(/:\d+$/, '').toLowerCase();
   return name === 'localhost' || name === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(name);

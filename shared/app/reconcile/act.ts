@@ -26,7 +26,7 @@ export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observa
       const noted = await noteStopping(deps, tenant, step.task);
       await compute.stopTask(step.task.arn, step.reason);
       step.task.desiredStatus = 'STOPPED';
-      return noted;
+      return toldToStop(noted, step.task.arn, clock.now());
     }
     case 'recordStop':
       return recordStop(deps, tenant, step.task, status);
@@ -85,6 +85,13 @@ async function noteStopping(deps: ReconcileDeps, tenant: Tenant, task: ObservedT
   const { stopping = [], task: recorded } = tenant.status;
   if (!deps.settings.persistentData || task.arn === recorded?.arn || stopping.includes(task.arn)) return tenant;
   return deps.store.save({ ...tenant, status: { ...tenant.status, stopping: [...stopping, task.arn] } });
+}
+
+/** The recorded task, once ECS took the order to stop it: its STOPPED event ends the wait. */
+function toldToStop(tenant: Tenant, arn: string, now: Date): Tenant {
+  const task = tenant.status.task;
+  if (task?.arn !== arn) return tenant;
+  return { ...tenant, status: { ...tenant.status, task: { ...task, desiredStatus: 'STOPPED', seenAt: now.toISOString() } } };
 }
 
 function requireDns(deps: ReconcileDeps): Dns {
@@ -217,7 +224,8 @@ async function runTask(
   if (outcome.started) {
     observed.tasks = [...observed.tasks.filter((task) => task.arn !== outcome.task.arn), outcome.task];
     deps.logger?.info?.('Task started', { tenantId: tenant.id, taskArn: outcome.task.arn, capacityProvider: launch.capacityProvider });
-    return { ...tenant, status: { ...base, task: taskStatus(outcome.task, tenant.status.task) } };
+    // RunTask's answer is ECS's own word on the task: events take it from here.
+    return { ...tenant, status: { ...base, task: { ...taskStatus(outcome.task, tenant.status.task), seenAt: clock.now().toISOString() } } };
   }
   if (outcome.capacityUnavailable) {
     const spotFailures = (tenant.status.spotFailures ?? 0) + (isSpot(launch.capacityProvider) ? 1 : 0);

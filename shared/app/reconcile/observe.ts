@@ -1,10 +1,23 @@
 import { TargetGroupNotFoundError } from '../../domain/errors.js';
 import { hasStarted, liveTasks, type Observation } from '../../domain/plan.js';
 import { shardOf, type Tenant } from '../../domain/tenant.js';
+import type { ObservedTask, TaskLastStatus } from '../../ports/compute.js';
 import type { ReconcileDeps } from '../reconcile.js';
 
-/** What exists for this tenant: tasks from ECS, target group and rule from the load balancer. */
-export async function observe(deps: ReconcileDeps, tenant: Tenant): Promise<Observation> {
+/**
+ * How long what ECS last said about the recorded task (an event, a RunTask or StopTask answer)
+ * stands for asking again. Past it, or when an event never came, a look asks ECS and the load
+ * balancer everything: the safety net for events that are lost or late.
+ */
+export const EVENT_TRUST_MS = 60_000;
+
+/**
+ * What exists for this tenant. While ECS's events follow the recorded task, the record says it
+ * (a followed look): no ECS call, and the load balancer is asked only for the target's health.
+ * Otherwise tasks come from ECS and target group and rule from the load balancer.
+ */
+export async function observe(deps: ReconcileDeps, tenant: Tenant, followed?: ObservedTask): Promise<Observation> {
+  if (followed) return { tasks: [followed], ...(await recordedRouting(deps, tenant, followed)) };
   // Outgoing tasks are still metered: they are looked at by ARN until seen STOPPED or gone.
   const outgoing = (tenant.usage?.meter?.outgoing ?? []).map((leaving) => leaving.task);
   const known = [...new Set([tenant.status.task?.arn, ...(tenant.status.stopping ?? []), ...outgoing])].filter((arn): arn is string =>
@@ -24,21 +37,76 @@ export async function observe(deps: ReconcileDeps, tenant: Tenant): Promise<Obse
   return { tasks, ...routing };
 }
 
+/**
+ * The recorded task as ECS last reported it, when the record can stand for asking ECS: the
+ * report is recent, and the record knows every task the tenant may have (no RunTask whose answer
+ * is unrecorded, no other task followed by its ARN). A task that stopped while the tenant should
+ * run is looked up, since why it stopped is not recorded.
+ */
+export function followedTask(tenant: Tenant, now: Date, trustMs: number): ObservedTask | undefined {
+  const { task, launch, stopping = [] } = tenant.status;
+  if (!task?.seenAt || launch || stopping.length > 0 || (tenant.usage?.meter?.outgoing?.length ?? 0) > 0) return undefined;
+  const age = now.getTime() - Date.parse(task.seenAt);
+  if (!(age >= 0 && age < trustMs)) return undefined;
+  if (task.lastStatus === 'STOPPED' && isRising(tenant)) return undefined;
+  return {
+    arn: task.arn,
+    tenantId: tenant.id,
+    lastStatus: (task.lastStatus ?? 'PROVISIONING') as TaskLastStatus,
+    desiredStatus: task.desiredStatus ?? 'RUNNING',
+    capacityProvider: task.capacityProvider,
+    ...(task.ip ? { ip: task.ip } : {}),
+    ...(task.stopCode ? { stopCode: task.stopCode } : {}),
+    ...(task.startedAt ? { startedAt: task.startedAt } : {}),
+    ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
+    ...(task.launchedAs ? { launchedAs: task.launchedAs } : {}),
+    ...(task.size ? { size: task.size } : {}),
+  };
+}
+
+/** On its way up: it should run and has not been given up on. */
+export function isRising({ spec, status }: Tenant): boolean {
+  return spec.desired === 'running' && status.failedGeneration !== spec.generation;
+}
+
 /** Whether the load balancer may hold something the plan must see before a task runs. */
 function mayBeRouted(tenant: Tenant): boolean {
-  const { spec, status } = tenant;
-  const stopping = spec.desired !== 'running' || status.failedGeneration === spec.generation;
-  return stopping || status.targetGroupArn !== undefined || status.ruleArn !== undefined;
+  return !isRising(tenant) || tenant.status.targetGroupArn !== undefined || tenant.status.ruleArn !== undefined;
+}
+
+/**
+ * Target group and rule as recorded (each was recorded when it was made or found). Nothing
+ * unrecorded is searched for: on the way up, making a target group or rule adopts one that
+ * exists; on the way down, the last look before the tenant is recorded asleep or deleted asks
+ * the load balancer itself. Only a rising tenant's target health is read: it decides whether the
+ * tenant serves.
+ */
+async function recordedRouting({ routing }: ReconcileDeps, tenant: Tenant, task: ObservedTask): Promise<Omit<Observation, 'tasks'>> {
+  const { targetGroupArn, ruleArn, rulePriority } = tenant.status;
+  const rule = ruleArn && targetGroupArn ? { rule: { arn: ruleArn, priority: rulePriority ?? 0, targetGroupArn } } : {};
+  if (!targetGroupArn || !isRising(tenant) || !hasStarted(task))
+    return { targets: [], ...(targetGroupArn ? { targetGroupArn } : {}), ...rule };
+  try {
+    return { targets: await routing.targets(targetGroupArn), targetGroupArn, ...rule };
+  } catch (error) {
+    if (!(error instanceof TargetGroupNotFoundError)) throw error;
+    return { targets: [], ...rule };
+  }
 }
 
 async function observeRouting({ routing, settings }: ReconcileDeps, tenant: Tenant): Promise<Omit<Observation, 'tasks'>> {
+  const { ruleArn, rulePriority, targetGroupArn: recordedGroup } = tenant.status;
+  // On the way down a recorded rule is deleted whether or not it is still there: no need to ask.
+  const recordedRule =
+    !isRising(tenant) && ruleArn ? { arn: ruleArn, priority: rulePriority ?? 0, targetGroupArn: recordedGroup ?? '' } : undefined;
   const [targetGroupArn, rule] = await Promise.all([
-    tenant.status.targetGroupArn ?? routing.findTargetGroup(tenant.id),
-    routing.findRule(tenant.id, settings.hostFor(tenant.id), tenant.status.ruleArn, shardOf(tenant)),
+    recordedGroup ?? routing.findTargetGroup(tenant.id),
+    recordedRule ?? routing.findRule(tenant.id, settings.hostFor(tenant.id), ruleArn, shardOf(tenant)),
   ]);
   let existing = targetGroupArn;
   let targets: Observation['targets'] = [];
-  if (existing) {
+  // Only a rising tenant's plan reads target health; on the way down a recorded group is deleted.
+  if (existing && isRising(tenant)) {
     try {
       targets = await routing.targets(existing);
     } catch (error) {

@@ -53,6 +53,8 @@ export function taskStatus(task: ObservedTask, previous: TaskStatus | undefined)
   const launchedAs = task.launchedAs ?? same?.launchedAs;
   const startedAt = task.startedAt ?? same?.startedAt;
   const size = task.size ?? same?.size;
+  // Only ECS's own word (an event, a RunTask or StopTask answer) dates the record, not a look.
+  const seenAt = same?.seenAt;
   return {
     arn: task.arn,
     capacityProvider: task.capacityProvider,
@@ -64,6 +66,8 @@ export function taskStatus(task: ObservedTask, previous: TaskStatus | undefined)
     ...(startedAt ? { startedAt } : {}),
     ...(task.stoppedAt ? { stoppedAt: task.stoppedAt } : {}),
     ...(size ? { size } : {}),
+    ...(task.desiredStatus === 'STOPPED' ? { desiredStatus: 'STOPPED' as const } : {}),
+    ...(seenAt ? { seenAt } : {}),
   };
 }
 

@@ -1,0 +1,68 @@
+/**
+ * Makes the README's pictures: the operator console and the signup page, in Debian's chromium,
+ * against embedded mode with a few tenants in different states and an example brand.
+ *
+ *   npx tsx docs/screenshots.ts        → docs/console.png, docs/signup.png
+ */
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startEmbedded } from '../shared/adapters/local/embedded.js';
+
+const ADMIN_TOKEN = 'screenshot-admin-token-0123456789';
+const out = (name: string) => fileURLToPath(new URL(name, import.meta.url));
+
+const embedded = await startEmbedded(
+  {
+    ...process.env,
+    DORMOUSE_API_PORT: '0',
+    DORMOUSE_GATEWAY_PORT: '8080',
+    DORMOUSE_ADMIN_TOKEN: ADMIN_TOKEN,
+    DORMOUSE_BRAND_NAME: 'Acme Cloud',
+    DORMOUSE_BRAND_ACCENT: '#0f766e',
+    DORMOUSE_SUPPORT_URL: 'https://www.example.com/help',
+  },
+  { onNotice: () => {}, onWarning: () => {} },
+);
+
+async function api(path: string, init: { method?: string; body?: unknown } = {}) {
+  const response = await fetch(`${embedded.apiUrl}${path}`, {
+    method: init.method ?? 'GET',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    ...(init.body ? { body: JSON.stringify(init.body) } : {}),
+  });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+async function until(id: string, phase: string) {
+  for (let i = 0; i < 150 && (await api(`/tenants/${id}`)).phase !== phase; i++) await new Promise((r) => setTimeout(r, 200));
+}
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+try {
+  for (const slug of ['acme', 'globex', 'initech', 'umbrella']) {
+    await api('/tenants', { method: 'POST', body: { slug, email: `ops@${slug}.test` } });
+  }
+  for (const slug of ['acme', 'globex', 'initech', 'umbrella']) await until(slug, 'Running');
+  await api('/tenants/globex', { method: 'PATCH', body: { plan: 'pro' } });
+  await api('/tenants/initech/passivate', { method: 'POST' });
+  await until('initech', 'Passivated');
+
+  const consolePage = await browser.newPage({ viewport: { width: 1200, height: 620 } });
+  await consolePage.goto(`${embedded.apiUrl}/console`);
+  await consolePage.fill('#admin-token', ADMIN_TOKEN);
+  await consolePage.click('#login button[type=submit]');
+  await consolePage.locator('tr[data-tenant="umbrella"]').waitFor();
+  await consolePage.screenshot({ path: out('console.png'), fullPage: true });
+
+  const signup = await browser.newPage({ viewport: { width: 760, height: 560 } });
+  await signup.goto(`${embedded.apiUrl}/`);
+  await signup.fill('#slug', 'hooli');
+  await signup.fill('#email', 'gavin@hooli.test');
+  await signup.click('#submit');
+  await signup.locator('#result').waitFor();
+  await signup.screenshot({ path: out('signup.png'), fullPage: true });
+  console.info(`Wrote ${out('console.png')} and ${out('signup.png')}`);
+} finally {
+  await browser.close();
+  await embedded.stop();
+}

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DormouseConfigError, parseDormouseConfig } from '../../cdk/config.js';
+import { functionId, resourcesOf, synthesize, type Synthesized } from './support.js';
+
+const MINIMAL = { domain: 'trials.example.com', availabilityZones: ['us-east-1a', 'us-east-1b'] };
+const BRANDING = { name: 'Acme Cloud', logoUrl: 'https://cdn.acme.test/logo.svg', accent: '#0a7f3f', supportUrl: 'https://acme.test/help' };
+
+function problems(input: unknown): string[] {
+  try {
+    parseDormouseConfig(input);
+    return [];
+  } catch (error) {
+    if (error instanceof DormouseConfigError) return error.problems;
+    throw error;
+  }
+}
+
+describe('dormouse.branding', () => {
+  it('defaults to no branding and the default accent', () => {
+    expect(parseDormouseConfig(MINIMAL).branding).toEqual({ accent: '#1565c0' });
+    expect(parseDormouseConfig({ ...MINIMAL, branding: BRANDING }).branding).toEqual(BRANDING);
+  });
+
+  it('refuses what the functions would refuse at start, with their words', () => {
+    expect(
+      problems({
+        ...MINIMAL,
+        branding: { accent: 'green', logoUrl: 'http://cdn.acme.test/logo.svg', supportUrl: 'mailto:x@acme.test', colour: 1 },
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        'dormouse.branding.accent: must be a colour like #1565c0 or #c60',
+        'dormouse.branding.logoUrl: must be an https:// address',
+        'dormouse.branding.supportUrl: must be an https:// address',
+        'dormouse.branding: unknown key "colour" (check the spelling)',
+      ]),
+    );
+  });
+});
+
+describe('the stack with branding', () => {
+  let synth: Synthesized;
+  beforeAll(() => {
+    synth = synthesize({ ...MINIMAL, branding: BRANDING });
+  }, 120_000);
+  afterAll(() => synth?.cleanup());
+
+  it('writes the branding to the API and wake functions, and to no other', () => {
+    const functions = resourcesOf(synth.template, 'AWS::Lambda::Function');
+    const variables = (service: string) => functions[functionId(synth.template, service)]!.Properties.Environment.Variables;
+    const expected = {
+      DORMOUSE_BRAND_NAME: 'Acme Cloud',
+      DORMOUSE_BRAND_LOGO_URL: 'https://cdn.acme.test/logo.svg',
+      DORMOUSE_BRAND_ACCENT: '#0a7f3f',
+      DORMOUSE_SUPPORT_URL: 'https://acme.test/help',
+    };
+
+    expect(variables('dormouse-api')).toMatchObject(expected);
+    expect(variables('dormouse-wake')).toMatchObject(expected);
+    const others = Object.values(functions).filter(
+      (fn) => !['dormouse-api', 'dormouse-wake'].includes(fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME),
+    );
+    for (const fn of others)
+      expect(Object.keys(fn.Properties.Environment?.Variables ?? {}).filter((name) => /BRAND|SUPPORT/.test(name))).toEqual([]);
+  });
+});
