@@ -5,6 +5,8 @@ import { translatingAwsErrors } from '../../shared/adapters/aws/aws-errors.js';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { ElbRouting } from '../../shared/adapters/aws/elb-routing.js';
 import { Route53Dns } from '../../shared/adapters/aws/route53-dns.js';
+import { toObservedTask } from '../../shared/adapters/aws/ecs-compute.js';
+import { handleTaskEvent } from '../../shared/app/task-event.js';
 import { ReconcileLoop } from '../../shared/adapters/local/reconcile-loop.js';
 import { reconcile, type ReconcileResult, type ReconcileSettings } from '../../shared/app/reconcile.js';
 import { shardOf } from '../../shared/domain/tenant.js';
@@ -76,6 +78,9 @@ const SETTINGS: Partial<ReconcileSettings> = {
   unhealthyTimeoutMs: 60_000,
   maxActiveTenants: SLOTS_PER_SHARD,
   shards: SHARDS,
+  // As deployed, and as in the burst section: task state changes arrive as events (below).
+  eventTrustMs: 60_000,
+  healthWaitMs: TIMINGS.healthyAfterMs,
 };
 /** A loaded machine slows DynamoDB Local several-fold; past this the row reports how far it got. */
 const RUN_LIMIT_MS = Number(process.env.BENCH_SHARDS_LIMIT_MS ?? 240_000);
@@ -190,6 +195,16 @@ async function run(tables: BenchTables, progress: (message: string) => void) {
     },
     retryMs: 500,
   });
+  // ECS task state changes reach the record as the task-events function writes them; a write
+  // that lands gets the tenant reconciled, as the table's stream does.
+  aws.onTaskChange = ({ detail }) => {
+    const task = toObservedTask(detail);
+    if (!task) return;
+    void handleTaskEvent({ store, clock: systemClock }, { task, version: detail.version }).then(
+      (outcome) => outcome === 'applied' && loop.trigger(task.tenantId),
+      (error: unknown) => (errors[`task event: ${(error as Error).name}`] = (errors[`task event: ${(error as Error).name}`] ?? 0) + 1),
+    );
+  };
   try {
     const signups = await signUpAll(tables);
     progress(
@@ -361,7 +376,7 @@ const shards: Section = {
           `at ${ROUTE53_REQUESTS.refillPerSecond}/s per account (burst of ${ROUTE53_REQUESTS.capacity}, Throttling past it, as Route 53 reports it).`,
         `Shards: most slots per shard are the host rules on each shard's listener in the model, sampled after every reconcile and every 100 ms, and ` +
           "each shard's slot counter in DynamoDB, read every 100 ms; tasks, rules, records and the shard each record aliases are checked for every " +
-          'tenant at the end. Timings as in the burst section (tasks run 1 s after RunTask, poll 250 ms, backoff 250 ms…4 s). ' +
+          'tenant at the end. Timings as in the burst section (tasks run 1 s after RunTask, poll 250 ms, backoff 250 ms…4 s; task state changes delivered as events, as the task-events function writes them). ' +
           `The time until all Running is mostly DynamoDB Local's (one JVM, transactions one at a time) and grows with the machine's load: ${load}.`,
       ],
       details: {
