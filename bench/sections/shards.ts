@@ -295,7 +295,8 @@ function rows(result: Awaited<ReturnType<typeof run>>): Row[] {
       case: title,
       metric: 'Until all Running',
       value: result.done
-        ? `${(result.untilRunningMs / 1000).toFixed(1)} s from the burst of events (${n} signups recorded in ${(result.signups.ms / 1000).toFixed(0)} s)`
+        ? `${(result.untilRunningMs / 1000).toFixed(1)} s from the burst of events, Route 53's rate enforced on every request ` +
+          `(before, each record read first: not reached in 420 s, 255 Running) (${n} signups recorded in ${(result.signups.ms / 1000).toFixed(0)} s)`
         : `not reached in ${RUN_LIMIT_MS / 1000} s: ${result.running} Running`,
       target: 'all Running',
       pass: result.done && n === TENANTS,
@@ -340,8 +341,8 @@ function rows(result: Awaited<ReturnType<typeof run>>): Row[] {
       value:
         `${route53Total} requests (${perTenant(route53Total)} a tenant: ${listOf(route53)}): at ${ROUTE53_PER_SECOND}/s per account they need ≥ ` +
         `${Math.ceil(route53Total / ROUTE53_PER_SECOND)} s, the changes alone ${Math.ceil((route53.ChangeResourceRecordSets ?? 0) / ROUTE53_PER_SECOND)} s ` +
-        `(${((route53.ChangeResourceRecordSets ?? 0) / n).toFixed(3)} change requests a tenant, ${result.throttled.ChangeResourceRecordSets ?? 0} throttled); ` +
-        `ELBv2 Describe* ${elbDescribes}, ≥ ${Math.ceil(elbDescribes / ELB_DESCRIBE_PER_SECOND)} s at ${ELB_DESCRIBE_PER_SECOND}/s`,
+        `(${((route53.ChangeResourceRecordSets ?? 0) / n).toFixed(3)} change requests a tenant, ${result.throttled.ChangeResourceRecordSets ?? 0} throttled; before, ` +
+        `each record read first: 169 338 reads, 167 305 of them throttled, and 635 change requests); ELBv2 Describe* ${elbDescribes}, ≥ ${Math.ceil(elbDescribes / ELB_DESCRIBE_PER_SECOND)} s at ${ELB_DESCRIBE_PER_SECOND}/s`,
       data: { route53, elbDescribes },
     },
   ];
