@@ -158,6 +158,7 @@ export class DormouseStack extends Stack {
         reconcileConcurrency: config.reconcileConcurrency,
         anonymousWakesPerHour: config.anonymousWakesPerHour,
         wakeHoldSeconds: config.wakeHoldSeconds,
+        wakeConcurrency: config.wakeConcurrency,
         adminPrincipals: config.adminPrincipals,
         logRetention,
         signupsPerHour: config.signupsPerHour,

@@ -39,6 +39,7 @@ import type { PendingSignups, TenantStore } from '../ports/tenant-store.js';
 import type { TenantLogs } from '../ports/tenant-logs.js';
 import type { TimelineStore } from '../ports/timeline.js';
 import { readTenantLogs } from '../app/tenant-logs.js';
+import { timelineOf } from '../app/tenant-timeline.js';
 import { timelineView } from '../domain/timeline.js';
 import { clientAddress } from './client-address.js';
 import { verifyPage } from './verify-page.js';
@@ -316,7 +317,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         const tenant = await loadTenant(id);
         authorizeForTenant(caller, tenant);
         const audience = audienceOf(caller, tenant) === 'admin' ? 'admin' : 'owner';
-        const entries = await deps.timeline.read(id);
+        const entries = await timelineOf(deps.timeline, tenant);
         return json(200, { events: entries.map((entry) => timelineView(entry, audience)) }, { 'cache-control': 'no-store' });
       },
     },
