@@ -6,7 +6,7 @@ import type { ALBEvent, ALBResult, Context } from 'aws-lambda';
 import { wake, type WakeDeps } from '../app/wake.js';
 import { prefersJson } from './request.js';
 import { HSTS } from './responses.js';
-import { renderWakePage, troubleAnswer, type RenderedPage, type WakePageOptions } from './wake-pages.js';
+import { PAGE_POLL_HEADER, renderWakePage, troubleAnswer, type RenderedPage, type WakePageOptions } from './wake-pages.js';
 
 export type WakeHandler = (event: ALBEvent, context: Context) => Promise<ALBResult>;
 
@@ -43,7 +43,7 @@ export function createWakeHandler(deps: WakeDeps, logger: Logger, { https = fals
         {
           host: header(event, 'host'),
           acceptsJson: prefersJson(accept),
-          hold: !isNavigation(accept) && !header(event, 'upgrade'),
+          hold: !isNavigation(accept) && !header(event, 'upgrade') && !header(event, PAGE_POLL_HEADER),
           // Room to answer before the function's own timeout, whatever the hold setting says.
           maxWaitMs: context.getRemainingTimeInMillis() - ANSWER_MARGIN_MS,
         },
@@ -58,10 +58,10 @@ export function createWakeHandler(deps: WakeDeps, logger: Logger, { https = fals
 const ANSWER_MARGIN_MS = 2_000;
 
 /**
- * A browser navigation asks for HTML; anything else (API calls, webhooks, curl's `*\/*`, the
- * waking page's own script) would rather be held until the tenant serves than read a page. Not
+ * A browser navigation asks for HTML; anything else (API calls, webhooks, curl's `*\/*`) would rather be held until the tenant serves than read a page. Not
  * a WebSocket upgrade (which only the embedded gateway passes on; an ALB refuses it): its
- * client cannot follow a 307, so it gets the answer at once and retries after Retry-After.
+ * client cannot follow a 307, so it gets the answer at once and retries after Retry-After. Nor
+ * the waking page's own polls (PAGE_POLL_HEADER).
  */
 export function isNavigation(accept: string | undefined): boolean {
   return /(^|,)\s*text\/html\s*(;|,|$)/i.test(accept ?? '');

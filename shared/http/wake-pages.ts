@@ -39,11 +39,20 @@ li[aria-current]{color:var(--text);font-weight:600}
 `.trim();
 
 /**
- * The waking page's script: it asks for the same URL as JSON, which the wake function holds
- * while the tenant wakes and answers 307 the moment it serves; then it reloads the page, which
- * is the application by now. Meanwhile it marks the step reached. Any other answer (failed,
- * ended, the application itself) also reloads, so the page shown is always the server's. The
- * error page only reloads after its delay. Without script, a <noscript> refresh does the same.
+ * Sent by the waking page's script, which asks every couple of seconds instead: a held poll
+ * would keep one wake-function execution busy per open tab for the whole wake, and the function's
+ * concurrency is capped (wakeConcurrency), so a few dozen waiting tabs would fill it.
+ */
+export const PAGE_POLL_HEADER = 'x-dormouse-poll';
+
+/** How often an open waking page asks: each ask is one short wake-function run and one read. */
+const POLL_SECONDS = 2;
+
+/**
+ * The waking page's script: it asks for the same URL as JSON every POLL_SECONDS, unheld, and
+ * reloads the page as soon as the answer is not the waking one (the application by now, or the
+ * failed or ended page). Meanwhile it marks the step reached. The error page only reloads after
+ * its delay. Without script, a <noscript> refresh does the same.
  */
 const SCRIPT = `
 (() => {
@@ -70,7 +79,11 @@ const SCRIPT = `
       const asked = Date.now();
       let answer;
       try {
-        answer = await fetch(location.href, { headers: { accept: 'application/json' }, redirect: 'manual', cache: 'no-store' });
+        answer = await fetch(location.href, {
+          headers: { accept: 'application/json', '${PAGE_POLL_HEADER}': '1' },
+          redirect: 'manual',
+          cache: 'no-store',
+        });
       } catch {
         await wait(5);
         continue;
@@ -79,7 +92,7 @@ const SCRIPT = `
       const body = await answer.json().catch(() => undefined);
       if (!body || body.status !== 'waking') return reload();
       show(body.step, body.position);
-      await wait(Math.max(1, (body.retryAfter || 5) - (Date.now() - asked) / 1000));
+      await wait(Math.max(0.5, ${POLL_SECONDS} - (Date.now() - asked) / 1000));
     }
   })();
 })();

@@ -8,6 +8,7 @@ import { localLambdaContext } from '../../shared/adapters/local/lambda-runtime.j
 import { loadWakeConfig } from '../../shared/config.js';
 import { newTenant, type Tenant, type TenantStatus } from '../../shared/domain/tenant.js';
 import { createWakeHandler, type WakeHandler } from '../../shared/http/wake-handler.js';
+import { PAGE_POLL_HEADER } from '../../shared/http/wake-pages.js';
 import { createTestTables } from '../support/dynamodb.js';
 
 const ROOT = 'trials.example.com';
@@ -399,7 +400,7 @@ describe('the wake handler holding a request that is not a browser navigation', 
     expect(JSON.parse(result.body!)).toMatchObject({ tenant: 'doomed', status: 'failed', reason: 'The application did not start.' });
   });
 
-  it('answers a browser navigation and a WebSocket upgrade at once, and never holds past the function’s own deadline', async () => {
+  it('answers a browser navigation, a WebSocket upgrade and the waking page’s poll at once, and never holds past the function’s own deadline', async () => {
     await put('visited', { phase: 'Waking' });
 
     const started = Date.now();
@@ -417,7 +418,14 @@ describe('the wake handler holding a request that is not a browser navigation', 
       context(),
     );
     const upgradeTime = Date.now() - upgradeStarted;
+    const pollStarted = Date.now();
+    const poll = await held(albEvent({ host: `visited.${ROOT}`, accept: 'application/json', [PAGE_POLL_HEADER]: '1' }), context());
+    const pollTime = Date.now() - pollStarted;
 
+    // The waking page's own poll is not held: held, each open tab would keep an execution busy.
+    expect(poll.statusCode).toBe(503);
+    expect(JSON.parse(poll.body!)).toMatchObject({ tenant: 'visited', status: 'waking' });
+    expect(pollTime).toBeLessThan(500);
     expect(page.statusCode).toBe(503);
     expect(page.body).toContain('<h1>Waking up visited…</h1>');
     // A WebSocket client cannot follow a 307: answered at once too, to retry after Retry-After.
