@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QueryCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { ELB_DESCRIBE_PACE } from '../../shared/adapters/aws/elb-routing.js';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { TENANT_TABLE } from '../../shared/adapters/aws/tenant-table.js';
 import { ReconcileLoop } from '../../shared/adapters/local/reconcile-loop.js';
@@ -136,7 +137,9 @@ function rig(tables: BenchTables, ceiling: number): Rig {
     maxRules: 50_000,
   });
   const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
-  const deps = reconcilerOver(aws, store, systemClock, { ...SETTINGS, maxActiveTenants: ceiling });
+  // Paced as the reconcile function paces its Describe* calls; one process stands here for all
+  // of the function's instances, so its pacing holds the whole burst to ELB's rate.
+  const deps = reconcilerOver(aws, store, systemClock, { ...SETTINGS, maxActiveTenants: ceiling }, { describeRate: ELB_DESCRIBE_PACE });
   const tracker: Tracker = { last: new Map(), running: 0, runs: 0, errors: {} };
   const goal = { running: Number.POSITIVE_INFINITY };
   // ECS task state changes reach the record as the task-events function writes them; a write

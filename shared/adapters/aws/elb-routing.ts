@@ -78,8 +78,13 @@ export interface ElbRoutingOptions {
   describeRate?: CallRate;
 }
 
-/** ELB's published throttle for its Describe* calls, per account and region. */
-export const ELB_DESCRIBE_RATE = { burst: 40, perSecond: 10 } as const;
+/**
+ * ELB's published throttle for its Describe* calls (per account and region: a burst of 40, 10 a
+ * second), as the reconcile function paces them. A call waits at most 10 s for its turn, well
+ * inside a reconcile's inline waits (20 s); the sweep's drift repair, which asks for the tags of
+ * every rule and target group 20 at a time, makes more than the burst in one invocation.
+ */
+export const ELB_DESCRIBE_PACE: CallRate = { burst: 40, perSecond: 10, maxWaitMs: 10_000 };
 
 export class ElbRouting implements Routing {
   private readonly client: ElasticLoadBalancingV2Client;
