@@ -621,6 +621,19 @@ describe('ElbRouting host rules', () => {
     expect(elb).toHaveReceivedCommandTimes(CreateRuleCommand, 1);
   });
 
+  it('told no rule of its own can exist, tries the next priority when one is taken, without paging through the listener', async () => {
+    elb
+      .on(CreateRuleCommand)
+      .rejectsOnce(new PriorityInUseException({ message: 'Priority in use', ...meta }))
+      .resolves({ Rules: [{ RuleArn: RULE('acme') }] });
+
+    const rule = await routing().createRule('acme', ACME_HOST, ACME_TG, 0, { adoptOnTaken: false });
+
+    expect(rule.arn).toBe(RULE('acme'));
+    expect(sentPriorities()).toHaveLength(2);
+    expect(elb).not.toHaveReceivedCommand(DescribeRulesCommand);
+  });
+
   it('gives up with a clear error after ten taken priorities', async () => {
     elb.on(CreateRuleCommand).rejects(new PriorityInUseException({ message: 'Priority in use', ...meta }));
     elb.on(DescribeRulesCommand).resolves({ Rules: [DEFAULT_RULE] });

@@ -249,7 +249,13 @@ export class ElbRouting implements Routing {
     return undefined;
   }
 
-  async createRule(tenantId: string, host: string, targetGroupArn: string, shard = 0): Promise<HostRule> {
+  async createRule(
+    tenantId: string,
+    host: string,
+    targetGroupArn: string,
+    shard = 0,
+    { adoptOnTaken = true }: { adoptOnTaken?: boolean } = {},
+  ): Promise<HostRule> {
     const listenerArn = this.listenerOf(shard);
     if (host.length === 0 || host.length > MAX_HOST_LENGTH) {
       throw new RangeError(
@@ -278,7 +284,7 @@ export class ElbRouting implements Routing {
         if (!isAwsError(error, 'PriorityInUseException')) throw error;
         // A concurrent reconcile of the same tenant probes the same priorities, so the rule
         // in the way may be the one we are about to create: adopt it rather than add a twin.
-        const existing = await this.findRule(tenantId, host, undefined, shard);
+        const existing = adoptOnTaken ? await this.findRule(tenantId, host, undefined, shard) : undefined;
         if (existing) return existing;
         priority = ((priority - 1 + PRIORITY_STRIDE) % MAX_PRIORITY) + 1;
       }
