@@ -283,6 +283,12 @@ const schema = z
        */
       reconcileConcurrency: wholeNumber(1, 900, ' (the account default is 1000, and Lambda keeps 100 unreserved)').default(20),
       /**
+       * Concurrent executions reserved for (and capping) the wake function. Anyone can make it hold
+       * a request for up to `wakeHoldSeconds`; the cap keeps such requests from taking the account's
+       * whole pool (the API, the task events) and bounds what they cost.
+       */
+      wakeConcurrency: wholeNumber(1, 900, ' (the account default is 1000, and Lambda keeps 100 unreserved)').default(50),
+      /**
        * How many times in an hour a request to a sleeping tenant's address may wake it; past
        * that the visitor is told it is resting, and only its owner (API, with its token) can wake it.
        */

@@ -12,6 +12,7 @@ import { OperatorAlerts } from './constructs/operator-alerts.js';
 import { TenantCluster } from './constructs/tenant-cluster.js';
 import { TenantStorage } from './constructs/tenant-storage.js';
 import { TenantTable } from './constructs/tenant-table.js';
+import { addSettings } from './settings.js';
 
 export interface DormouseStackProps extends StackProps {
   /**
@@ -157,6 +158,7 @@ export class DormouseStack extends Stack {
         reconcileConcurrency: config.reconcileConcurrency,
         anonymousWakesPerHour: config.anonymousWakesPerHour,
         wakeHoldSeconds: config.wakeHoldSeconds,
+        wakeConcurrency: config.wakeConcurrency,
         adminPrincipals: config.adminPrincipals,
         logRetention,
         signupsPerHour: config.signupsPerHour,
@@ -176,6 +178,9 @@ export class DormouseStack extends Stack {
       corsAllowOrigins: config.corsAllowOrigins,
       logRetention,
     });
+
+    // The failed page links a tenant's owner to the self-service page the API serves.
+    addSettings(this.controlPlane.wake, { DORMOUSE_MANAGE_URL: `${this.api.url}manage` });
 
     new CfnOutput(this, 'ApiUrl', { description: 'Tenant API (signup, status, admin under /admin)', value: this.api.url });
     new CfnOutput(this, 'AdminRouteArns', {

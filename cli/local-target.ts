@@ -15,6 +15,13 @@ export function localTarget({
   fetch?: typeof globalThis.fetch;
 }): Target {
   const base = parseApiUrl(apiUrl);
+  // The admin token opens every tenant: it crosses a network only inside TLS.
+  if (base.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(base.hostname)) {
+    throw new CliError(
+      `${base.origin} is plain HTTP off this machine: the admin token would cross the network unencrypted. Use https:// (or --stack for AWS).`,
+      EXIT.refused,
+    );
+  }
   return {
     name: base.origin,
     authHint: 'set DORMOUSE_ADMIN_TOKEN to the admin token the API was started with (npm start prints it)',

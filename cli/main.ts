@@ -20,6 +20,8 @@ Commands:
   extend <id> --days N                    end the trial N days later
   logs <id> [--follow] [--since ISO] [--limit N]
   events <id>                             the tenant's timeline
+  console [--port N]                      the operator console: with --stack, served on loopback
+                                          (default port 8001) and signed with your credentials
 
 Target (one of):
   --api URL        a local API (default http://127.0.0.1:3000), admin token from DORMOUSE_ADMIN_TOKEN
@@ -60,6 +62,7 @@ const OPTIONS = {
   follow: { type: 'boolean', short: 'f', default: false },
   since: { type: 'string' },
   limit: { type: 'string' },
+  port: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -146,6 +149,9 @@ async function run(name: string, args: string[], options: Options, environment: 
     }
     case 'events':
       return commands.events(await context(), ...(expect(1, '<id>') as [string]));
+    case 'console':
+      expect(0, '[--stack NAME [--port N] | --api URL]');
+      return serveConsole(options, environment);
     default:
       throw new CliError(`unknown command "${name}" (dormouse --help lists the commands)`, EXIT.usage);
   }
@@ -166,6 +172,59 @@ export async function targetOf(options: { api?: string; stack?: string; region?:
     return stackTarget({ stackName: options.stack, cloudFormation, fetch });
   }
   return localTarget({ apiUrl: options.api ?? 'http://127.0.0.1:3000', adminToken: environment.env.DORMOUSE_ADMIN_TOKEN, fetch });
+}
+
+/** The default port of `dormouse console --stack`, as `kubectl proxy` has one: a URL to bookmark. */
+const CONSOLE_PORT = 8001;
+
+/**
+ * The console. Embedded mode's API serves it itself, so locally this only says where; for a stack
+ * it serves the page on loopback and signs the page's calls, until Ctrl-C (or the signal).
+ */
+async function serveConsole(options: Options, environment: CliEnvironment): Promise<void> {
+  if (!options.stack) {
+    if (options.port) throw new CliError('--port is for --stack: locally the API serves the console on its own port', EXIT.usage);
+    const apiUrl = new URL('/console', options.api ?? 'http://127.0.0.1:3000');
+    environment.stdout(`Open ${apiUrl.href} (it asks for DORMOUSE_ADMIN_TOKEN once).\n`);
+    return;
+  }
+  const target = await targetOf(options, environment);
+  const { startConsoleServer } = await import('../shared/adapters/local/console-server.js');
+  const port = options.port === undefined ? CONSOLE_PORT : portNumber(options.port);
+  let server;
+  try {
+    server = await startConsoleServer({ port, forward: target.forward });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new CliError(`port ${port} is in use: pick another with --port`, EXIT.usage);
+    throw error;
+  }
+  environment.stdout(`Console for ${target.name}: ${server.url} (Ctrl-C stops it)\n`);
+  await untilStopped(environment.signal);
+  await server.close();
+}
+
+/** Resolves on Ctrl-C, SIGTERM or the signal's abort. */
+function untilStopped(signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop);
+  });
+}
+
+/** A TCP port for --port; 0 picks a free one. */
+function portNumber(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > 65_535) throw new CliError(`--port ${text} is not a port (0–65535)`, EXIT.usage);
+  return value;
 }
 
 /** A positive whole number given for `option`. */

@@ -1,8 +1,9 @@
 /**
- * Makes the README's pictures: the operator console and the signup page, in Debian's chromium,
- * against embedded mode with a few tenants in different states and an example brand.
+ * Makes the README's pictures: the operator console, the signup page, a waking page and a trial's
+ * self-service page, in Debian's chromium, against embedded mode with a few tenants in different
+ * states and an example brand.
  *
- *   npx tsx docs/screenshots.ts        → docs/console.png, docs/signup.png
+ *   npx tsx docs/screenshots.ts        → docs/console.png, docs/signup.png, docs/waking.png, docs/manage.png
  */
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -39,8 +40,9 @@ async function until(id: string, phase: string) {
 
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
 try {
+  const tokens: Record<string, string> = {};
   for (const slug of ['acme', 'globex', 'initech', 'umbrella']) {
-    await api('/tenants', { method: 'POST', body: { slug, email: `ops@${slug}.test` } });
+    tokens[slug] = String((await api('/tenants', { method: 'POST', body: { slug, email: `ops@${slug}.test` } })).token);
   }
   for (const slug of ['acme', 'globex', 'initech', 'umbrella']) await until(slug, 'Running');
   await api('/tenants/globex', { method: 'PATCH', body: { plan: 'pro' } });
@@ -61,7 +63,18 @@ try {
   await signup.click('#submit');
   await signup.locator('#result').waitFor();
   await signup.screenshot({ path: out('signup.png'), fullPage: true });
-  console.info(`Wrote ${out('console.png')} and ${out('signup.png')}`);
+
+  const manage = await browser.newPage({ viewport: { width: 760, height: 620 } });
+  await manage.goto(`${embedded.apiUrl}/manage#acme&token=${tokens.acme}`);
+  await manage.locator('#state', { hasText: 'Running.' }).waitFor();
+  await manage.screenshot({ path: out('manage.png'), fullPage: true });
+
+  // Asleep: the first visit shows the waking page while it starts again.
+  const waking = await browser.newPage({ viewport: { width: 760, height: 480 } });
+  await waking.goto(`${embedded.gatewayUrl.replace('127.0.0.1', 'initech.localhost')}/`);
+  await waking.locator('ol').waitFor();
+  await waking.screenshot({ path: out('waking.png'), fullPage: true });
+  console.info(`Wrote ${['console.png', 'signup.png', 'manage.png', 'waking.png'].map(out).join(', ')}`);
 } finally {
   await browser.close();
   await embedded.stop();

@@ -7,4 +7,5 @@ import { createWakeHandler } from '../shared/http/wake-handler.js';
 const config = loadWakeConfig();
 export const handler = createWakeHandler(wakeDeps(config), new Logger({ serviceName: 'dormouse-wake' }), {
   https: config.baseUrl.protocol === 'https:',
+  pages: { ...(config.brand ? { brand: config.brand } : {}), ...(config.manageUrl ? { manageUrl: config.manageUrl } : {}) },
 });

@@ -297,6 +297,8 @@ export interface WakeConfig {
   plans: PlanCatalog;
   /** The operator's branding, for the waking, failed and gone pages to adopt. */
   brand?: Brand;
+  /** The self-service page, which the failed page links a tenant's owner to. */
+  manageUrl?: URL;
 }
 
 export function loadWakeConfig(env: Env = process.env): WakeConfig {
@@ -311,6 +313,7 @@ export function loadWakeConfig(env: Env = process.env): WakeConfig {
     holdMs: parsed.DORMOUSE_WAKE_HOLD_SECONDS * 1000,
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
     brand: readBrand(parsed),
+    ...(parsed.DORMOUSE_MANAGE_URL ? { manageUrl: parsed.DORMOUSE_MANAGE_URL } : {}),
   };
 }
 

@@ -44,6 +44,7 @@ export const STATUS_ROUTE_KEYS = ['GET /tenants/{id}'] as const;
 export const PUBLIC_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> = [
   { method: HttpMethod.GET, path: '/' },
   { method: HttpMethod.GET, path: '/healthz' },
+  { method: HttpMethod.GET, path: '/manage' },
   { method: HttpMethod.GET, path: '/plans' },
   { method: HttpMethod.POST, path: '/tenants' },
   { method: HttpMethod.GET, path: '/verify' },
@@ -51,6 +52,7 @@ export const PUBLIC_ROUTES: ReadonlyArray<{ method: HttpMethod; path: string }> 
   { method: HttpMethod.DELETE, path: '/tenants/{id}' },
   { method: HttpMethod.POST, path: '/tenants/{id}/passivate' },
   { method: HttpMethod.POST, path: '/tenants/{id}/wake' },
+  { method: HttpMethod.POST, path: '/tenants/{id}/retry' },
   { method: HttpMethod.POST, path: '/tenants/{id}/export' },
   { method: HttpMethod.GET, path: '/tenants/{id}/usage' },
   { method: HttpMethod.GET, path: '/tenants/{id}/events' },

@@ -53,6 +53,8 @@ export interface ControlPlaneSettings {
   readonly anonymousWakesPerHour: number;
   /** How long the wake function holds a request that is not a browser navigation; its timeout is this plus a margin. */
   readonly wakeHoldSeconds: number;
+  /** Concurrent executions reserved for, and capping, the wake function. */
+  readonly wakeConcurrency: number;
   /** IAM role and user ARNs allowed on the admin routes. */
   readonly adminPrincipals: readonly string[];
   readonly logRetention: RetentionDays;
@@ -279,11 +281,13 @@ export class ControlPlane extends Construct {
       description: 'Dormouse: tenant hosts without a rule; wakes sleeping tenants, answers unknown ones',
       serviceName: 'dormouse-wake',
       logRetention,
-      // On the request path of every sleeping or unknown host: small and quick. No reserved
-      // concurrency: a cap would turn a burst of visitors into ALB 5xx pages, and reserving it
-      // would take from the account's pool. The handler answers from one read and caches misses.
+      // On the request path of every sleeping or unknown host: small and quick. Anyone can make
+      // it hold a request for the whole hold, so its concurrency is capped: a flood of held
+      // requests turns into load balancer errors for sleeping hosts, never into a drained
+      // account pool (the API, task events) or a bill without bound.
       memorySize: WAKE_MEMORY_MB,
       timeout: wakeTimeout(settings.wakeHoldSeconds),
+      reservedConcurrentExecutions: settings.wakeConcurrency,
     });
     // With several shards the wake function reads every shard's slot count (one BatchGetItem).
     tables.bindWakeStore(this.wake, { shards: loadBalancers.length });

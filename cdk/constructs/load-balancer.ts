@@ -350,9 +350,10 @@ export interface TenantRecordsProps {
  * Lets `fn` give each tenant its own alias record, `<slug>.<domain>` → its shard's load
  * balancer, tells it the zone, and lets it describe the load balancers (their DNS names). Route 53 scopes its permissions to a
  * hosted zone only, so conditions hold the changes to the records Dormouse makes: names under
- * `*.<domain>`, A and AAAA records, UPSERT and DELETE (never CREATE of another type, never the
- * zone's apex, NS or MX records). The adapter itself also refuses any record of a tenant's name
- * that aliases something other than these load balancers.
+ * `*.<domain>`, A and AAAA records, CREATE, UPSERT and DELETE (never another type, never the
+ * zone's apex, NS or MX records). CREATE makes a new tenant's record without reading first, as
+ * Route 53 refuses it for a name that has one. The adapter itself also refuses any record of a
+ * tenant's name that aliases something other than these load balancers.
  */
 export function bindTenantRecords(fn: LambdaFunction, props: TenantRecordsProps): void {
   const zone = Stack.of(fn).formatArn({
@@ -373,7 +374,7 @@ export function bindTenantRecords(fn: LambdaFunction, props: TenantRecordsProps)
         'ForAllValues:StringLike': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': [`*.${props.domain.toLowerCase()}`] },
         'ForAllValues:StringEquals': {
           'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'AAAA'],
-          'route53:ChangeResourceRecordSetsActions': ['UPSERT', 'DELETE'],
+          'route53:ChangeResourceRecordSetsActions': ['CREATE', 'UPSERT', 'DELETE'],
         },
       },
     }),

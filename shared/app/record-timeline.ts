@@ -4,6 +4,11 @@ import type { TimelineStore } from '../ports/timeline.js';
 
 export interface RecordTimelineDeps {
   timeline: TimelineStore;
+  /**
+   * A change whose entry could not be kept or removed (after the store's own retries): reported
+   * here, and the other changes still recorded. Without it, the error is thrown.
+   */
+  onError?: (tenantId: string, error: unknown) => void;
 }
 
 /**
@@ -11,17 +16,22 @@ export interface RecordTimelineDeps {
  * timeline of a tenant that is deleted. Safe to run again on the same changes: a redelivered
  * change is recognised by its record version and not added twice.
  */
-export async function recordTimeline({ timeline }: RecordTimelineDeps, changes: TenantChange[]): Promise<{ entries: number }> {
+export async function recordTimeline({ timeline, onError }: RecordTimelineDeps, changes: TenantChange[]): Promise<{ entries: number }> {
   let entries = 0;
   for (const change of changes) {
     const tenantId = (change.after ?? change.before)?.id;
     if (!tenantId) continue;
-    if (endsTimeline(change)) {
-      await timeline.remove(tenantId);
-      continue;
+    try {
+      if (endsTimeline(change)) {
+        await timeline.remove(tenantId);
+        continue;
+      }
+      const entry = timelineEntryFor(change);
+      if (entry && (await timeline.append(tenantId, entry))) entries++;
+    } catch (error) {
+      if (!onError) throw error;
+      onError(tenantId, error);
     }
-    const entry = timelineEntryFor(change);
-    if (entry && (await timeline.append(tenantId, entry))) entries++;
   }
   return { entries };
 }

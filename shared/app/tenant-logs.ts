@@ -1,6 +1,7 @@
 import { noSuchTenant, NotFoundError } from '../domain/errors.js';
 import type { Tenant } from '../domain/tenant.js';
 import { taskId, tasksOf } from '../domain/timeline.js';
+import { timelineOf } from './tenant-timeline.js';
 import type { LogPage, LogQuery, TenantLogs } from '../ports/tenant-logs.js';
 import type { TimelineStore } from '../ports/timeline.js';
 import type { TenantStore } from '../ports/tenant-store.js';
@@ -28,6 +29,6 @@ export async function readTenantLogs(
   authorize(tenant);
   if (!logs) throw new NotFoundError('This installation keeps no tenant logs.');
   const current = tenant.status.task ? [taskId(tenant.status.task.arn)] : [];
-  const tasks = [...new Set([...current, ...tasksOf(await timeline.read(tenantId))])];
+  const tasks = [...new Set([...current, ...tasksOf(await timelineOf(timeline, tenant))])];
   return logs.read({ tenantId, tasks }, query);
 }

@@ -524,6 +524,14 @@ export const SETTINGS = {
     readBy: ['api', 'wake'],
     group: 'api',
   },
+  DORMOUSE_MANAGE_URL: {
+    parser: httpsUrl,
+    unset: 'the failed page links to no self-service page',
+    note: "the CDK app sets it to the API's `/manage`",
+    meaning: "the self-service page a failed tenant's page links its owner to (the tenant's name goes in the fragment)",
+    readBy: ['wake'],
+    group: 'api',
+  },
 
   // ---- The sweep and the wake function --------------------------------------------------------
   DORMOUSE_IDLE_MINUTES: {

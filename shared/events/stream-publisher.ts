@@ -46,10 +46,19 @@ export function createStreamPublisherHandler({
     .handler(async (event) => {
       const records = streamRecords(event);
       const changes = tenantChanges(records, clock);
-      // The timeline first: should it fail, the batch comes again and its events are published
-      // then (once), rather than published now and published again.
-      const { entries } = await recordTimeline({ timeline }, changes);
+      // The events first: they drive the control plane (a wake waits on them), which must not
+      // wait on, nor be held back by, a timeline. A timeline entry that cannot be kept is logged
+      // and missing; a batch whose events fail comes again, and the timeline skips what it has.
       const { events } = await publishChanges({ publisher }, changes);
+      const { entries } = await recordTimeline(
+        {
+          timeline,
+          onError: (tenantId, error) => {
+            logger.error('Could not record a transition in the tenant timeline', { tenantId, error });
+          },
+        },
+        changes,
+      );
       logger.info('Published tenant events', { records: records.length, tenantChanges: changes.length, events, timelineEntries: entries });
     });
 }

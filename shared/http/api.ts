@@ -26,6 +26,7 @@ import { publicView, reasonFor, type Audience, type Desired, type Tenant } from 
 import { usageToDate } from '../domain/usage.js';
 import { changeDesired } from '../app/change-desired.js';
 import { changeTenant } from '../app/change-tenant.js';
+import { retryTenant } from '../app/retry-tenant.js';
 import { runsOlderPlan } from '../domain/tenant-changes.js';
 import { signup, type SignupInput } from '../app/signup.js';
 import { verifyEmail } from '../app/verify-email.js';
@@ -38,6 +39,7 @@ import type { PendingSignups, TenantStore } from '../ports/tenant-store.js';
 import type { TenantLogs } from '../ports/tenant-logs.js';
 import type { TimelineStore } from '../ports/timeline.js';
 import { readTenantLogs } from '../app/tenant-logs.js';
+import { timelineOf } from '../app/tenant-timeline.js';
 import { timelineView } from '../domain/timeline.js';
 import { clientAddress } from './client-address.js';
 import { verifyPage } from './verify-page.js';
@@ -45,6 +47,7 @@ import { audienceOf, authorizeForTenant, identifyCaller, requireAdmin, requireCr
 import { header, jsonBody, prefersJson } from './request.js';
 import { HSTS, errorResponse, json, type HttpResponse } from './responses.js';
 import { signupPageResponse } from './signup-page.js';
+import { managePageResponse } from './manage-page.js';
 import { PLANS_CACHE_CONTROL, publicPlanViews } from './plan-views.js';
 import { idempotencyKey, listQuery, logsQuery, parseInput, signupBody, tenantChangesBody, uploadIdParam, verifyQuery } from './schemas.js';
 import * as z from 'zod/mini';
@@ -227,8 +230,11 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   const dataDeps = { store, clock, logger, limiter: deps.limiter, ...(deps.archives ? { archives: deps.archives } : {}) };
 
   const signupPage = signupPageResponse(config.baseUrl, config.brand);
-  // Tenants are served over HTTPS: the page tells browsers to keep to it.
-  if (config.baseUrl.protocol === 'https:') signupPage.headers = { ...signupPage.headers, 'strict-transport-security': HSTS };
+  const managePage = managePageResponse(config.brand);
+  // Tenants are served over HTTPS: the pages tell browsers to keep to it.
+  for (const page of [signupPage, managePage]) {
+    if (config.baseUrl.protocol === 'https:') page.headers = { ...page.headers, 'strict-transport-security': HSTS };
+  }
 
   async function healthz(): Promise<HttpResponse> {
     const down = (await deps.health?.()) ?? [];
@@ -238,6 +244,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/$/, run: async () => ({ ...signupPage, headers: { ...signupPage.headers } }) },
     { method: 'GET', pattern: /^\/healthz$/, run: healthz },
+    { method: 'GET', pattern: /^\/manage$/, run: async () => ({ ...managePage, headers: { ...managePage.headers } }) },
     { method: 'GET', pattern: /^\/verify$/, run: async ({ event }) => verifyResponse(event) },
     {
       method: 'GET',
@@ -310,7 +317,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         const tenant = await loadTenant(id);
         authorizeForTenant(caller, tenant);
         const audience = audienceOf(caller, tenant) === 'admin' ? 'admin' : 'owner';
-        const entries = await deps.timeline.read(id);
+        const entries = await timelineOf(deps.timeline, tenant);
         return json(200, { events: entries.map((entry) => timelineView(entry, audience)) }, { 'cache-control': 'no-store' });
       },
     },
@@ -348,6 +355,16 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     { method: 'DELETE', pattern: /^\/tenants\/([^/]+)$/, run: command('deleted') },
     { method: 'POST', pattern: /^\/tenants\/([^/]+)\/passivate$/, run: command('passivated') },
     { method: 'POST', pattern: /^\/tenants\/([^/]+)\/wake$/, run: command('running') },
+    {
+      method: 'POST',
+      pattern: /^\/tenants\/([^/]+)\/retry$/,
+      run: async ({ caller, id }) => {
+        requireCredential(caller);
+        const tenant = await retryTenant({ store, clock, limiter: deps.limiter }, id, (current) => authorizeForTenant(caller, current));
+        logger.info('Failed tenant retried', { tenantId: id, generation: tenant.spec.generation });
+        return json(202, view(tenant, audienceOf(caller, tenant)));
+      },
+    },
     {
       method: 'POST',
       pattern: /^\/tenants\/([^/]+)\/export$/,

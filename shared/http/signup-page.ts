@@ -89,7 +89,7 @@ function copyText(clipboard, text) {
   return clipboard.writeText(text);
 }
 
-function signupPage(doc, http, later, crypto, clipboard) {
+function signupPage(doc, http, later, crypto, clipboard, storage) {
   var byId = function (id) { return doc.getElementById(id); };
   var form = byId('signup');
   var submit = byId('submit');
@@ -151,6 +151,9 @@ function signupPage(doc, http, later, crypto, clipboard) {
     var link = byId('tenant-link');
     link.href = tenant.url;
     link.textContent = tenant.url;
+    // The trial's own page, in this tab, without asking for the token again: same origin, same tab.
+    byId('manage-link').href = 'manage#' + encodeURIComponent(tenant.id);
+    try { if (storage) storage.setItem('dormouse-token:' + tenant.id, tenant.token); } catch (e) { /* asked for there instead */ }
     byId('result').hidden = false;
     byId('result-heading').focus();
     say(progress, phaseText(tenant));
@@ -199,8 +202,13 @@ function signupPage(doc, http, later, crypto, clipboard) {
   });
 }
 
+/** The tab's storage; reading it throws where the browser keeps none (storage turned off). */
+function tabStorage() {
+  try { return window.sessionStorage; } catch (e) { return null; }
+}
+
 if (typeof document !== 'undefined') {
-  signupPage(document, fetch.bind(window), setTimeout.bind(window), window.crypto, navigator.clipboard);
+  signupPage(document, fetch.bind(window), setTimeout.bind(window), window.crypto, navigator.clipboard, tabStorage());
 }
 `;
 
@@ -261,6 +269,7 @@ ${brandHeader(brand)}<main>
 <p class="note">Keep this token somewhere safe. It is shown only this once, and it is what lets you put your trial to sleep, wake it or delete it.</p>
 <p><span class="spinner" id="spinner" aria-hidden="true"></span><span id="progress" role="status" aria-live="polite"></span></p>
 <p id="ready" hidden>Open your trial: <a id="tenant-link" href="#"></a></p>
+<p class="muted">To wake it, put it to sleep or delete it later, use <a id="manage-link" href="manage">your trial's page</a> with your token.</p>
 </section>
 </main>
 ${supportFooter(brand)}<script>${SIGNUP_SCRIPT}</script>

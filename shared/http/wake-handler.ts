@@ -6,7 +6,7 @@ import type { ALBEvent, ALBResult, Context } from 'aws-lambda';
 import { wake, type WakeDeps } from '../app/wake.js';
 import { prefersJson } from './request.js';
 import { HSTS } from './responses.js';
-import { renderWakePage, troubleAnswer, type RenderedPage } from './wake-pages.js';
+import { renderWakePage, troubleAnswer, type RenderedPage, type WakePageOptions } from './wake-pages.js';
 
 export type WakeHandler = (event: ALBEvent, context: Context) => Promise<ALBResult>;
 
@@ -16,6 +16,8 @@ export interface WakeHandlerOptions {
    * keep to HTTPS for the domain and its subdomains, the tenants' hosts. @default false
    */
   https?: boolean;
+  /** The operator's branding and the self-service page's address, for the pages. */
+  pages?: Pick<WakePageOptions, 'brand' | 'manageUrl'>;
 }
 
 /**
@@ -23,7 +25,7 @@ export interface WakeHandlerOptions {
  * Never throws to the load balancer (which would answer a bare 502): anything unexpected
  * becomes a 503 "try again" page, with the details in the log only.
  */
-export function createWakeHandler(deps: WakeDeps, logger: Logger, { https = false }: WakeHandlerOptions = {}): WakeHandler {
+export function createWakeHandler(deps: WakeDeps, logger: Logger, { https = false, pages = {} }: WakeHandlerOptions = {}): WakeHandler {
   const secure = (page: RenderedPage): RenderedPage =>
     https ? { ...page, headers: { ...page.headers, 'strict-transport-security': HSTS } } : page;
   return middy<ALBEvent, ALBResult>()
@@ -31,7 +33,7 @@ export function createWakeHandler(deps: WakeDeps, logger: Logger, { https = fals
     .use({
       onError: async (request) => {
         logger.error('Wake request failed', { error: request.error });
-        request.response = toAlbResult(request.event, secure(renderWakePage(troubleAnswer(safeFormat(request.event)))));
+        request.response = toAlbResult(request.event, secure(renderWakePage(troubleAnswer(safeFormat(request.event)), pages)));
       },
     })
     .handler(async (event, context) => {
@@ -48,7 +50,7 @@ export function createWakeHandler(deps: WakeDeps, logger: Logger, { https = fals
       );
       if (answer.tenant) logger.appendKeys({ tenantId: answer.tenant });
       logger.debug('Wake answered', { status: answer.status, kind: answer.kind, phase: answer.phase });
-      return toAlbResult(event, secure(renderWakePage(answer, { location: requestedPath(event) })));
+      return toAlbResult(event, secure(renderWakePage(answer, { ...pages, location: requestedPath(event) })));
     });
 }
 
@@ -67,10 +69,11 @@ export function isNavigation(accept: string | undefined): boolean {
 
 /**
  * The path and query as the client sent them, for a relative `Location` (the client keeps its
- * scheme and host). The ALB passes query parameters as received, not decoded.
+ * scheme and host). The ALB passes query parameters as received, not decoded. A path starting
+ * `//` or `/\` would read as another host (browsers take a backslash for a slash): `/` instead.
  */
 export function requestedPath(event: ALBEvent): string {
-  const path = event.path && event.path.startsWith('/') && !event.path.startsWith('//') ? event.path : '/';
+  const path = event.path && /^\/(?![/\\])/.test(event.path) ? event.path : '/';
   const pairs = event.multiValueQueryStringParameters
     ? Object.entries(event.multiValueQueryStringParameters).flatMap(([name, values]) => (values ?? []).map((value) => [name, value]))
     : Object.entries(event.queryStringParameters ?? {});

@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto';
 import type { WakeAnswer, WakeStep } from '../app/wake.js';
+import { brandHeader, DEFAULT_BRAND, escapeHtml, pageCsp, pageStyle, supportFooter, type Brand } from './page-layout.js';
 
 /**
  * The pages the wake function answers with: small, self-contained (no external assets, so a
  * sleeping platform serves them whole), readable by screen readers, and equally available as
- * JSON for scripts that send `Accept: application/json`.
+ * JSON for scripts that send `Accept: application/json`. They share the signup page's layout
+ * and the operator's branding; the logo, when there is one, is the only thing loaded from elsewhere.
  */
 
 /** Our side failed; details are in the log. The page reloads after a while. */
@@ -29,19 +30,12 @@ export function troubleAnswer(format: 'html' | 'json'): TroubleAnswer {
   return { status: 503, kind: 'error', format, retryAfter: TROUBLE_RETRY_SECONDS };
 }
 
-/** Every style of the pages, in one place (branding goes here). */
-const STYLE = `
-:root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5}
-body{margin:0;min-height:100vh;display:grid;place-items:center;background:Canvas;color:CanvasText}
-main{max-width:34rem;padding:2rem 1.5rem}
-h1{font-size:1.6rem;line-height:1.25;margin:0 0 1rem;overflow-wrap:anywhere}
-p{margin:0 0 .75rem}
+/** The steps list's own rules, on top of the shared layout. */
+const WAKE_STYLE = `
 ol{margin:0 0 1rem;padding-left:1.5rem}
-li{opacity:.6}
-li.done{opacity:.8}
+li{color:var(--muted)}
 li.done::after{content:" ✓"}
-li[aria-current]{opacity:1;font-weight:600}
-.hint{opacity:.8;font-size:.95rem}
+li[aria-current]{color:var(--text);font-weight:600}
 `.trim();
 
 /**
@@ -91,12 +85,11 @@ const SCRIPT = `
 })();
 `.trim();
 
-const hashOf = (text: string) => `sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}`;
-
-/** The one inline stylesheet and the one inline script, each allowed by its hash; the script may only ask its own origin. */
-export const WAKE_PAGE_CSP =
-  `default-src 'none'; style-src '${hashOf(STYLE)}'; script-src '${hashOf(SCRIPT)}'; connect-src 'self'; ` +
-  `base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+/** The stylesheet and the Content-Security-Policy for a brand: the one inline script and style, each allowed by its hash. */
+export function wakePageSources(brand: Brand): { style: string; csp: string } {
+  const style = pageStyle(brand, WAKE_STYLE);
+  return { style, csp: pageCsp({ style, script: SCRIPT, brand }) };
+}
 
 /** Unknown hosts and ended trials are stable answers a cache may keep for a while; progress is not. */
 const CACHE_CONTROL: Record<WakePageAnswer['kind'], string> = {
@@ -117,15 +110,27 @@ const STEPS: ReadonlyArray<{ step: WakeStep | 'ready'; text: string; queued?: st
   { step: 'ready', text: 'Opening it' },
 ];
 
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+// One escaping for every page; the verify page and the outbox take it from here.
+export { escapeHtml };
+
+export interface WakePageOptions {
+  /** The URL the client asked for, where a `ready` answer sends it back to. @default '/' */
+  location?: string;
+  /** @default no branding */
+  brand?: Brand;
+  /**
+   * The self-service page, where a tenant's owner wakes or retries it; the failed page links to
+   * it with the tenant's id in the fragment. @default no link
+   */
+  manageUrl?: URL;
 }
 
 /**
  * The page for an answer. A `ready` answer (a held request whose tenant serves now) sends the
  * client to `location`, the URL it asked for, with 307 so that the method and body are sent again.
  */
-export function renderWakePage(answer: WakePageAnswer, { location = '/' }: { location?: string } = {}): RenderedPage {
+export function renderWakePage(answer: WakePageAnswer, options: WakePageOptions = {}): RenderedPage {
+  const { location = '/', brand = DEFAULT_BRAND } = options;
   const headers: Record<string, string> = {
     'cache-control': CACHE_CONTROL[answer.kind],
     // The same URL answers HTML or JSON, so a cache must keep them apart.
@@ -145,10 +150,11 @@ export function renderWakePage(answer: WakePageAnswer, { location = '/' }: { loc
       body: JSON.stringify(jsonBody(answer)),
     };
   }
+  const { style, csp } = wakePageSources(brand);
   return {
     statusCode: answer.status,
-    headers: { ...headers, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': WAKE_PAGE_CSP },
-    body: html(answer),
+    headers: { ...headers, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp },
+    body: html(content(answer, options.manageUrl), style, brand),
   };
 }
 
@@ -177,13 +183,22 @@ interface Content {
   more: string[];
   /** Markup between the status and the further sentences (the steps of a wake). */
   steps?: string;
+  /** A spinner stands before the status while the tenant wakes. */
+  busy?: boolean;
   /** The page reloads by itself after this long (by script, or by a <noscript> refresh). */
   refreshSeconds?: number;
   /** The script asks for the tenant's progress, and reloads as soon as it serves. */
   poll?: boolean;
 }
 
-function content(answer: WakePageAnswer): Content {
+/** The self-service page for one tenant: its id travels in the fragment, which no server sees. */
+function manageLink(manageUrl: URL, tenant: string): string {
+  const url = new URL(manageUrl);
+  url.hash = encodeURIComponent(tenant);
+  return url.href;
+}
+
+function content(answer: WakePageAnswer, manageUrl?: URL): Content {
   if (answer.kind === 'error') {
     return {
       title: 'Please try again',
@@ -218,7 +233,9 @@ function content(answer: WakePageAnswer): Content {
         heading: `${name} could not be started`,
         status: escapeHtml(answer.reason ?? 'It could not be started.'),
         more: [
-          'It will not start by itself: its owner can wake it again once the problem is solved.',
+          manageUrl && answer.tenant
+            ? `It will not start by itself. If it is yours, you can <a href="${escapeHtml(manageLink(manageUrl, answer.tenant))}">try starting it again</a> with your token.`
+            : 'It will not start by itself: its owner can start it again once the problem is solved.',
           'This page does not reload by itself.',
         ],
       };
@@ -243,6 +260,7 @@ function content(answer: WakePageAnswer): Content {
         title: `Waking up ${name}…`,
         heading: `Waking up ${name}…`,
         status: `${escapeHtml(text)}.`,
+        busy: true,
         steps: `\n<ol>${items.join('')}\n</ol>`,
         more: [`${estimate(answer.estimateSeconds)} This page shows ${name} as soon as it is ready.`],
         refreshSeconds: answer.retryAfter ?? 5,
@@ -259,26 +277,28 @@ function estimate(seconds: number | undefined): string {
   return rounded >= 120 ? `This usually takes about ${Math.round(rounded / 60)} minutes.` : `This usually takes about ${rounded} seconds.`;
 }
 
-function html(answer: WakePageAnswer): string {
-  const { title, heading, status, more, steps = '', refreshSeconds, poll } = content(answer);
+function html(page: Content, style: string, brand: Brand): string {
+  const { title, heading, status, more, steps = '', refreshSeconds, poll, busy } = page;
   // Script-driven where it runs (a meta refresh is an accessibility failure); a refresh without it.
   const refresh = refreshSeconds !== undefined ? `\n<noscript><meta http-equiv="refresh" content="${refreshSeconds}"></noscript>` : '';
   const script = refreshSeconds !== undefined ? `\n<script>${SCRIPT}</script>` : '';
   const data = poll ? ' data-poll' : refreshSeconds !== undefined ? ` data-reload="${refreshSeconds}"` : '';
+  const spinner = busy ? '<span class="spinner" aria-hidden="true"></span>' : '';
+  const product = brand.name ? ` · ${escapeHtml(brand.name)}` : '';
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">${refresh}
-<title>${title}</title>
-<style>${STYLE}</style>
+<title>${title}${product}</title>
+<style>${style}</style>
 </head>
 <body>
-<main${data}>
+${brandHeader(brand)}<main${data}>
 <h1>${heading}</h1>
-<p role="status" aria-live="polite" id="status">${status}</p>${steps}${more.map((sentence) => `\n<p>${sentence}</p>`).join('')}
-</main>${script}
-</body>
+<p>${spinner}<span role="status" aria-live="polite" id="status">${status}</span></p>${steps}${more.map((sentence) => `\n<p>${sentence}</p>`).join('')}
+</main>
+${supportFooter(brand)}${script.slice(1)}${script ? '\n' : ''}</body>
 </html>
 `;
 }

@@ -63,4 +63,16 @@ describe('the stack with branding', () => {
     for (const fn of others)
       expect(Object.keys(fn.Properties.Environment?.Variables ?? {}).filter((name) => /BRAND|SUPPORT/.test(name))).toEqual([]);
   });
+
+  it("gives the wake function the address of the API's self-service page, for the failed page's link", () => {
+    const functions = resourcesOf(synth.template, 'AWS::Lambda::Function');
+    const wake = functions[functionId(synth.template, 'dormouse-wake')]!.Properties.Environment.Variables;
+
+    expect(wake.DORMOUSE_MANAGE_URL).toEqual({
+      'Fn::Join': [
+        '',
+        ['https://', { Ref: expect.stringMatching(/^ApiHttpApi/) }, '.execute-api.us-east-1.', { Ref: 'AWS::URLSuffix' }, '/manage'],
+      ],
+    });
+  });
 });

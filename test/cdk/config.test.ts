@@ -48,6 +48,7 @@ describe('Dormouse configuration', () => {
       expiringNoticeHours: 24,
       adminPrincipals: [],
       reconcileConcurrency: 20,
+      wakeConcurrency: 50,
       anonymousWakesPerHour: 6,
       wakeHoldSeconds: 25,
       accessLogsDays: 90,

@@ -932,6 +932,7 @@ describe('the HTTP API', () => {
   const PUBLIC = [
     'GET /',
     'GET /healthz',
+    'GET /manage',
     'GET /plans',
     'POST /tenants',
     'GET /verify',
@@ -939,6 +940,7 @@ describe('the HTTP API', () => {
     'DELETE /tenants/{id}',
     'POST /tenants/{id}/passivate',
     'POST /tenants/{id}/wake',
+    'POST /tenants/{id}/retry',
     'POST /tenants/{id}/export',
     'GET /tenants/{id}/usage',
     'GET /tenants/{id}/events',
@@ -1018,14 +1020,15 @@ describe('the functions', () => {
     }
   });
 
-  it('keep the wake function, on the request path, small, with no reserved concurrency, and a timeout past its hold', () => {
+  it('keep the wake function, on the request path, small, with a timeout past its hold and its concurrency capped', () => {
     const wake = byId(functionId(synth.template, 'dormouse-wake')).Properties;
     // Held 25 s by default, 5 s to spare, well under the ALB's 60 s idle timeout.
     expect(wake).toMatchObject({ MemorySize: 256, Timeout: 30 });
     expect(wake.Environment.Variables.DORMOUSE_WAKE_HOLD_SECONDS).toBe('25');
     expect(wakeTimeout(50).toSeconds()).toBe(55);
     expect(() => wakeTimeout(55)).toThrow(/ALB idle timeout/);
-    expect(byId(functionId(synth.template, 'dormouse-wake')).Properties.ReservedConcurrentExecutions).toBeUndefined();
+    // Anyone can make it hold a request that long: the cap bounds how much of the account's pool they take.
+    expect(byId(functionId(synth.template, 'dormouse-wake')).Properties.ReservedConcurrentExecutions).toBe(50);
   });
 
   it('reserve 20 executions for the reconcile function, so a burst of changes queues instead of starving the API and wake', () => {

@@ -192,7 +192,7 @@ describe('dormouse.shards: 3', () => {
             'ForAllValues:StringLike': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['*.trials.example.com'] },
             'ForAllValues:StringEquals': {
               'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'AAAA'],
-              'route53:ChangeResourceRecordSetsActions': ['UPSERT', 'DELETE'],
+              'route53:ChangeResourceRecordSetsActions': ['CREATE', 'UPSERT', 'DELETE'],
             },
           },
         },

@@ -317,6 +317,59 @@ describe('GET /tenants/{id} of a tenant that failed', () => {
   });
 });
 
+describe('POST /tenants/{id}/retry', () => {
+  async function failedTenant() {
+    const body = fresh('r');
+    const { token } = await signUp(body);
+    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const tenant = (await store.get(body.slug))!;
+    // Given up on at its generation, as the reconciler leaves it.
+    await store.save({ ...tenant, status: { ...tenant.status, phase: 'Failed', failedGeneration: tenant.spec.generation, attempts: 4 } });
+    return { slug: body.slug, token, generation: tenant.spec.generation };
+  }
+
+  it('starts a failed tenant afresh for its token holder: a new generation of running', async () => {
+    const failed = await failedTenant();
+
+    const response = await call(`/tenants/${failed.slug}/retry`, { method: 'POST', token: failed.token });
+
+    expect(response.status).toBe(202);
+    expect(response.body).toMatchObject({ id: failed.slug, desired: 'running', generation: failed.generation + 1 });
+  });
+
+  it('refuses anyone but the token holder or an admin, and a tenant that has not failed', async () => {
+    const failed = await failedTenant();
+    const other = await signUp(fresh('o'));
+    const healthy = await signUp(fresh('h'));
+
+    expect((await call(`/tenants/${failed.slug}/retry`, { method: 'POST' })).status).toBe(401);
+    expect((await call(`/tenants/${failed.slug}/retry`, { method: 'POST', token: other.token })).status).toBe(403);
+    const notFailed = await call(`/tenants/${healthy.id}/retry`, { method: 'POST', token: healthy.token });
+    expect(notFailed.status).toBe(409);
+    expect(notFailed.body.error.code).toBe('not_failed');
+    expect((await call(`/tenants/${failed.slug}/retry`, { method: 'POST', token: ADMIN })).status).toBe(202);
+  });
+
+  it('allows as many retries in an hour as visits may wake a sleeper, then says when to come back', async () => {
+    const failed = await failedTenant();
+    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const failAgain = async () => {
+      const tenant = (await store.get(failed.slug))!;
+      await store.save({ ...tenant, status: { ...tenant.status, phase: 'Failed', failedGeneration: tenant.spec.generation } });
+    };
+
+    for (let i = 0; i < 6; i += 1) {
+      expect((await call(`/tenants/${failed.slug}/retry`, { method: 'POST', token: failed.token })).status).toBe(202);
+      await failAgain();
+    }
+    const refused = await call(`/tenants/${failed.slug}/retry`, { method: 'POST', token: failed.token });
+
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await store.get(failed.slug))!.status.phase).toBe('Failed');
+  });
+});
+
 describe.each([
   ['DELETE', '', 'deleted'],
   ['POST', '/passivate', 'passivated'],

@@ -4,6 +4,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { signingForwarder } from '../../cli/aws-target.js';
 import { EXIT } from '../../cli/errors.js';
+import { runCli } from '../../cli/main.js';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import { startTestApi, TEST_ADMIN_TOKEN } from '../support/api-server.js';
 import { dormouse } from '../support/cli.js';
@@ -141,5 +142,41 @@ describe('dormouse --stack', () => {
       { path: '/admin/tenants?limit=5', verdict: 'signed' },
       { path: '/plans', verdict: 'unsigned' },
     ]);
+  });
+
+  it('serves the console on loopback for a stack, its calls signed, until stopped', async () => {
+    const stop = new AbortController();
+    let printed = '';
+    const running = runCli(['console', '--stack', STACK, '--region', REGION, '--port', '0'], {
+      env: {},
+      signal: stop.signal,
+      cloudFormation: (region) => new CloudFormationClient({ region: region ?? 'us-east-1', credentials }),
+      stdout: (text) => (printed += text),
+      stderr: (text) => (printed += text),
+    });
+    await expect.poll(() => printed, { timeout: 10_000 }).toMatch(/http:\/\/127\.0\.0\.1:\d+\/console/);
+    const consoleUrl = new URL(/(http:\/\/127\.0\.0\.1:\d+\/console)/.exec(printed)![1]!);
+
+    const page = await fetch(consoleUrl);
+    const tenants = await fetch(new URL('/tenants', consoleUrl), { headers: { accept: 'application/json' } });
+
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(tenants.status).toBe(200);
+    expect(await tenants.json()).toHaveProperty('items');
+    expect(verifier.seen.map(({ path, verdict }) => ({ path, verdict }))).toEqual([{ path: '/admin/tenants', verdict: 'signed' }]);
+
+    stop.abort();
+    expect(await running).toBe(EXIT.ok);
+    await expect(fetch(consoleUrl)).rejects.toThrow();
+  });
+
+  it('says where the embedded console is for a local API, serving nothing itself', async () => {
+    const run = await dormouse(['console', '--api', 'http://127.0.0.1:3999']);
+    expect(run).toEqual({
+      code: EXIT.ok,
+      stdout: 'Open http://127.0.0.1:3999/console (it asks for DORMOUSE_ADMIN_TOKEN once).\n',
+      stderr: '',
+    });
   });
 });

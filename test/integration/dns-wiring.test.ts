@@ -66,7 +66,7 @@ describe("the reconciler's DNS on AWS", () => {
         Comment: 'Dormouse tenants',
         Changes: [
           {
-            Action: 'UPSERT',
+            Action: 'CREATE',
             ResourceRecordSet: {
               Name: 'acme.trials.example.com.',
               Type: 'A',
@@ -80,8 +80,8 @@ describe("the reconciler's DNS on AWS", () => {
 
   it("translates Route 53's refusals like the other adapters' errors", async () => {
     route53
-      .on(ListResourceRecordSetsCommand)
-      .rejects(Object.assign(new Error('User is not authorized to perform: route53:ListResourceRecordSets'), { name: 'AccessDenied' }));
+      .on(ChangeResourceRecordSetsCommand)
+      .rejects(Object.assign(new Error('User is not authorized to perform: route53:ChangeResourceRecordSets'), { name: 'AccessDenied' }));
 
     await expect(deps(SHARDS).dns!.ensureRecord('acme', 0)).rejects.toBeInstanceOf(CloudRefusedError);
   });

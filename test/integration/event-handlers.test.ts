@@ -157,12 +157,16 @@ describe('task events handler', () => {
     const handler = createTaskEventsHandler({ store }, silent('dormouse-task-events'));
 
     // Act
+    const before = Date.now();
     const outcome = await handler(taskStateChange(), localLambdaContext('dormouse-task-events', REQUEST_ID, 3_000));
 
     // Assess
     expect(outcome).toBe('applied');
     const after = (await store.get('acme'))!;
+    // When ECS last spoke of the task: the reconciler takes the record's word for a while after it.
+    expect(Date.parse(after.status.task!.seenAt!)).toBeGreaterThanOrEqual(before);
     expect(after.status.task).toEqual({
+      seenAt: after.status.task!.seenAt,
       arn: TASK_ARN,
       capacityProvider: 'FARGATE_SPOT',
       lastStatus: 'RUNNING',

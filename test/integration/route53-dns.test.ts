@@ -57,10 +57,22 @@ const lookUp = (type: 'A' | 'AAAA' = 'A', name = ACME): ListResourceRecordSetsCo
   MaxItems: 1,
 });
 
-const upsert = (name: string, target: string, type: 'A' | 'AAAA' = 'A') => ({
-  Action: 'UPSERT' as const,
-  ResourceRecordSet: { Name: name, Type: type, AliasTarget: { DNSName: target, HostedZoneId: ELB_ZONE, EvaluateTargetHealth: false } },
-});
+const aliasChange =
+  (action: 'CREATE' | 'UPSERT') =>
+  (name: string, target: string, type: 'A' | 'AAAA' = 'A') => ({
+    Action: action,
+    ResourceRecordSet: { Name: name, Type: type, AliasTarget: { DNSName: target, HostedZoneId: ELB_ZONE, EvaluateTargetHealth: false } },
+  });
+const create = aliasChange('CREATE');
+const upsert = aliasChange('UPSERT');
+
+/** Route 53's answer to CREATEs of records that exist: each named in `messages`, all of them in `message`. */
+function alreadyExist(...records: Array<[name: string, type?: 'A' | 'AAAA']>): InvalidChangeBatch {
+  const messages = records.map(
+    ([name, type = 'A']) => `Tried to create resource record set [name='${name}', type='${type}'] but it already exists`,
+  );
+  return new InvalidChangeBatch({ message: `[${messages.join(', ')}]`, messages, $metadata: {} });
+}
 
 const changeRequest = (...changes: Change[]): ChangeResourceRecordSetsCommandInput => ({
   HostedZoneId: ZONE,
@@ -84,52 +96,66 @@ beforeEach(() => {
 });
 
 describe('Route 53 tenant records', () => {
-  it("creates an alias A record <slug>.<domain> to the tenant's shard load balancer", async () => {
+  it("creates an alias A record <slug>.<domain> to the tenant's shard load balancer, reading nothing first", async () => {
     await dns().ensureRecord('acme', 1);
 
-    expect(sentLookUps()).toStrictEqual([lookUp('A')]);
-    expect(sentChanges()).toStrictEqual([changeRequest(upsert(ACME, SHARD_1))]);
+    expect(sentLookUps()).toStrictEqual([]);
+    expect(sentChanges()).toStrictEqual([changeRequest(create(ACME, SHARD_1))]);
   });
 
-  it('takes the listing of the next name in the zone for no record', async () => {
-    route53.on(ListResourceRecordSetsCommand).resolves(listed(alias('acme2.trials.example.com.', OTHER)));
-
-    await dns().ensureRecord('acme', 0);
-
-    expect(sentChanges()).toStrictEqual([changeRequest(upsert(ACME, SHARD_0))]);
-  });
-
-  it('changes nothing when the record already aliases the shard (Route 53 lists it with dualstack. and a dot)', async () => {
+  it('reads a record only when Route 53 says it exists, and changes nothing when it already aliases the shard', async () => {
+    route53.on(ChangeResourceRecordSetsCommand).rejects(alreadyExist([ACME]));
     route53.on(ListResourceRecordSetsCommand).resolves(listed(alias(ACME, SHARD_1)));
 
     await dns().ensureRecord('acme', 1);
 
-    expect(sentChanges()).toStrictEqual([]);
+    expect(sentLookUps()).toStrictEqual([lookUp('A')]);
+    expect(sentChanges()).toStrictEqual([changeRequest(create(ACME, SHARD_1))]);
   });
 
   it("moves a record from one of the installation's shards to another", async () => {
+    route53
+      .on(ChangeResourceRecordSetsCommand)
+      .rejectsOnce(alreadyExist([ACME]))
+      .resolves(changed);
     route53.on(ListResourceRecordSetsCommand).resolves(listed(alias(ACME, SHARD_0)));
 
     await dns().ensureRecord('acme', 1);
 
-    expect(sentChanges()).toStrictEqual([changeRequest(upsert(ACME, SHARD_1))]);
+    expect(sentLookUps()).toStrictEqual([lookUp('A')]);
+    expect(sentChanges()).toStrictEqual([changeRequest(create(ACME, SHARD_1)), changeRequest(upsert(ACME, SHARD_1))]);
+  });
+
+  it('creates the record when it is gone by the time it is read (the listing starts at the next name)', async () => {
+    route53
+      .on(ChangeResourceRecordSetsCommand)
+      .rejectsOnce(alreadyExist([ACME]))
+      .resolves(changed);
+    route53.on(ListResourceRecordSetsCommand).resolves(listed(alias('acme2.trials.example.com.', OTHER)));
+
+    await dns().ensureRecord('acme', 0);
+
+    expect(sentChanges()).toStrictEqual([changeRequest(create(ACME, SHARD_0)), changeRequest(upsert(ACME, SHARD_0))]);
   });
 
   it("refuses a record of the tenant's name that aliases another installation's load balancer", async () => {
+    route53.on(ChangeResourceRecordSetsCommand).rejects(alreadyExist([ACME]));
     route53.on(ListResourceRecordSetsCommand).resolves(listed(alias(ACME, OTHER)));
 
     await expect(dns().ensureRecord('acme', 0)).rejects.toBeInstanceOf(ForeignResourceError);
     await expect(dns().removeRecord('acme')).rejects.toBeInstanceOf(ForeignResourceError);
-    expect(sentChanges()).toStrictEqual([]);
+    expect(sentChanges()).toStrictEqual([changeRequest(create(ACME, SHARD_0))]);
   });
 
-  it("refuses a plain A record of the tenant's name (made by hand)", async () => {
+  it("refuses a plain A record of the tenant's name (made by hand), named in Route 53's message alone", async () => {
+    const { message } = alreadyExist([ACME]);
+    route53.on(ChangeResourceRecordSetsCommand).rejects(new InvalidChangeBatch({ message, $metadata: {} }));
     route53
       .on(ListResourceRecordSetsCommand)
       .resolves(listed({ Name: ACME, Type: 'A', TTL: 300, ResourceRecords: [{ Value: '203.0.113.7' }] }));
 
     await expect(dns().ensureRecord('acme', 0)).rejects.toThrow(/DNS record acme\.trials\.example\.com\. \(A\) belongs to another/);
-    expect(sentChanges()).toStrictEqual([]);
+    expect(sentChanges()).toStrictEqual([changeRequest(create(ACME, SHARD_0))]);
   });
 
   it('refuses a shard it has no load balancer for', async () => {
@@ -140,8 +166,8 @@ describe('Route 53 tenant records', () => {
   it('adds an AAAA alias too when the load balancers are dualstack', async () => {
     await dns({ dualstack: true }).ensureRecord('acme', 0);
 
-    expect(sentLookUps()).toStrictEqual([lookUp('A'), lookUp('AAAA')]);
-    expect(sentChanges()).toStrictEqual([changeRequest(upsert(ACME, SHARD_0), upsert(ACME, SHARD_0, 'AAAA'))]);
+    expect(sentLookUps()).toStrictEqual([]);
+    expect(sentChanges()).toStrictEqual([changeRequest(create(ACME, SHARD_0), create(ACME, SHARD_0, 'AAAA'))]);
   });
 
   it('deletes the record with its exact current values', async () => {
@@ -165,12 +191,45 @@ describe('Route 53 tenant records', () => {
 
     await Promise.all(['a1', 'a2', 'a3'].map((slug, i) => adapter.ensureRecord(slug, i % 2)));
 
+    expect(sentLookUps()).toStrictEqual([]);
     expect(sentChanges()).toStrictEqual([
       changeRequest(
-        upsert('a1.trials.example.com.', SHARD_0),
-        upsert('a2.trials.example.com.', SHARD_1),
-        upsert('a3.trials.example.com.', SHARD_0),
+        create('a1.trials.example.com.', SHARD_0),
+        create('a2.trials.example.com.', SHARD_1),
+        create('a3.trials.example.com.', SHARD_0),
       ),
+    ]);
+  });
+
+  it('in a burst with a record of ours and a foreign one, reads only those two and creates the new ones in the next request', async () => {
+    const ours = 'ours.trials.example.com.';
+    const foreign = 'foreign.trials.example.com.';
+    const existing = new Set([ours, foreign]);
+    route53.on(ChangeResourceRecordSetsCommand).callsFake((input: ChangeResourceRecordSetsCommandInput) => {
+      const clashes = (input.ChangeBatch?.Changes ?? []).filter(
+        (change) => change.Action === 'CREATE' && existing.has(change.ResourceRecordSet!.Name!),
+      );
+      if (clashes.length > 0) throw alreadyExist(...clashes.map((change): [string] => [change.ResourceRecordSet!.Name!]));
+      return changed;
+    });
+    route53.on(ListResourceRecordSetsCommand, lookUp('A', ours)).resolves(listed(alias(ours, SHARD_0)));
+    route53.on(ListResourceRecordSetsCommand, lookUp('A', foreign)).resolves(listed(alias(foreign, OTHER)));
+    const adapter = dns();
+
+    const results = await Promise.allSettled(['new1', 'ours', 'foreign', 'new2'].map((slug) => adapter.ensureRecord(slug, 1)));
+
+    expect(results.map((result) => result.status)).toStrictEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(ForeignResourceError);
+    expect(sentLookUps()).toStrictEqual([lookUp('A', ours), lookUp('A', foreign)]);
+    expect(sentChanges()).toStrictEqual([
+      changeRequest(
+        create('new1.trials.example.com.', SHARD_1),
+        create(ours, SHARD_1),
+        create(foreign, SHARD_1),
+        create('new2.trials.example.com.', SHARD_1),
+      ),
+      changeRequest(create('new1.trials.example.com.', SHARD_1), create('new2.trials.example.com.', SHARD_1)),
+      changeRequest(upsert(ours, SHARD_1)),
     ]);
   });
 
@@ -188,7 +247,7 @@ describe('Route 53 tenant records', () => {
 
     await Promise.all([adapter.ensureRecord('acme', 0), adapter.ensureRecord('acme', 1)]);
 
-    expect(sentChanges()).toStrictEqual([changeRequest(upsert(ACME, SHARD_0)), changeRequest(upsert(ACME, SHARD_1))]);
+    expect(sentChanges()).toStrictEqual([changeRequest(create(ACME, SHARD_0)), changeRequest(create(ACME, SHARD_1))]);
   });
 
   it('retries a throttled request, and one refused while the previous change is applied, after jittered waits', async () => {
@@ -212,7 +271,7 @@ describe('Route 53 tenant records', () => {
 
     await adapter.ensureRecord('acme', 0);
 
-    expect(sentChanges()).toStrictEqual([1, 2, 3].map(() => changeRequest(upsert(ACME, SHARD_0))));
+    expect(sentChanges()).toStrictEqual([1, 2, 3].map(() => changeRequest(create(ACME, SHARD_0))));
     // The batch window, then a quarter of 100 and of 200 ms.
     expect(waits).toStrictEqual([10, 25, 50]);
   });
@@ -221,12 +280,12 @@ describe('Route 53 tenant records', () => {
     route53
       .on(ListResourceRecordSetsCommand)
       .rejectsOnce(new ThrottlingException({ message: 'Rate exceeded', $metadata: {} }))
-      .resolves(listed());
+      .resolves(listed(alias(ACME, SHARD_0)));
 
-    await dns().ensureRecord('acme', 0);
+    await dns().removeRecord('acme');
 
     expect(sentLookUps()).toStrictEqual([lookUp('A'), lookUp('A')]);
-    expect(sentChanges()).toStrictEqual([changeRequest(upsert(ACME, SHARD_0))]);
+    expect(sentChanges()).toStrictEqual([changeRequest({ Action: 'DELETE', ResourceRecordSet: alias(ACME, SHARD_0) })]);
   });
 
   it('gives up on throttling after its attempts, with the error for the caller', async () => {
@@ -243,18 +302,22 @@ describe('Route 53 tenant records', () => {
       .resolves(listed(alias('gone.trials.example.com.', SHARD_0)));
     route53.on(ChangeResourceRecordSetsCommand).callsFake((input: ChangeResourceRecordSetsCommandInput) => {
       if (input.ChangeBatch?.Changes?.some((change) => change.Action === 'DELETE')) {
-        throw new InvalidChangeBatch({ message: 'Tried to delete resource record set but it was not found', $metadata: {} });
+        throw new InvalidChangeBatch({
+          message: "[Tried to delete resource record set [name='gone.trials.example.com.', type='A'] but it was not found]",
+          $metadata: {},
+        });
       }
       return changed;
     });
-    const adapter = dns();
+    // A window long enough for the removal's read to end, so that both share the first request.
+    const adapter = dns({ batchWindowMs: 20, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) });
 
     const results = await Promise.allSettled([adapter.ensureRecord('acme', 0), adapter.removeRecord('gone')]);
 
     expect(results.map((result) => result.status)).toStrictEqual(['fulfilled', 'rejected']);
     expect(sentChanges()).toStrictEqual([
-      changeRequest(upsert(ACME, SHARD_0), bad.ChangeBatch!.Changes![0]!),
-      changeRequest(upsert(ACME, SHARD_0)),
+      changeRequest(create(ACME, SHARD_0), bad.ChangeBatch!.Changes![0]!),
+      changeRequest(create(ACME, SHARD_0)),
       bad,
     ]);
   });

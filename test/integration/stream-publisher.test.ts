@@ -247,6 +247,25 @@ describe('the stream publisher handler', () => {
     expect(info).toHaveBeenCalledWith('Published tenant events', { records: 3, tenantChanges: 1, events: 0, timelineEntries: 0 });
   });
 
+  it('publishes the events when the timeline cannot be written, and logs what it could not keep', async () => {
+    // A timeline store that fails every write (as a table that keeps throttling would).
+    timeline = Object.assign(Object.create(timeline) as DynamoDbTimeline, {
+      append: async () => {
+        throw new Error('ProvisionedThroughputExceededException');
+      },
+    });
+    const { handler, info, error } = build();
+
+    await handler(pipeBatch, context());
+
+    expect(requests()).toEqual([{ Entries: expectedEntries }]);
+    expect(error).toHaveBeenCalledWith('Could not record a transition in the tenant timeline', {
+      tenantId: expect.any(String),
+      error: expect.any(Error),
+    });
+    expect(info).toHaveBeenCalledWith('Published tenant events', { records: 5, tenantChanges: 3, events: 4, timelineEntries: 0 });
+  });
+
   it('throws when EventBridge keeps refusing entries, so the Pipe retries the batch', async () => {
     eventBridge.on(PutEventsCommand).callsFake((input: PutEventsCommandInput) => ({
       FailedEntryCount: input.Entries?.length ?? 0,

@@ -318,7 +318,8 @@ describe('sweep: keep-warm hours', () => {
     ]);
     const woken = await Promise.all(sleepers.map(async (item) => (await world.get(String(item.id))).spec.desired));
     expect(woken.every((desired) => desired === 'running')).toBe(true);
-  });
+    // 120 tenants written and swept on DynamoDB Local: slow on a loaded machine.
+  }, 90_000);
 
   it("brings sleeping tenants to their plan's hours when the configuration adds or moves them, a page per run, once per change", async () => {
     // Prepare: 120 trial tenants asleep as asked, put to sleep when their plan had no hours.
@@ -351,5 +352,6 @@ describe('sweep: keep-warm hours', () => {
     world.at('2026-11-21T10:26:00.000Z');
     const woken = await world.sweep({ pageSize: 200, plans: withTrialHours({ ...SATURDAY_NOON, from: '10:30' }) });
     expect(woken.warmed).toBe(120);
-  });
+    // 120 tenants written and swept on DynamoDB Local: slow on a loaded machine.
+  }, 90_000);
 });

@@ -100,7 +100,7 @@ describe('the wake handler behind the ALB', () => {
       'cache-control': 'no-store',
       vary: 'accept',
       'content-security-policy': expect.stringMatching(
-        /^default-src 'none'; style-src 'sha256-[A-Za-z0-9+/=]+'; script-src 'sha256-[A-Za-z0-9+/=]+'; connect-src 'self'; /,
+        /^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'; style-src 'sha256-[A-Za-z0-9+/=]+'; connect-src 'self'; /,
       ),
     });
     const html = result.body!;
@@ -110,7 +110,7 @@ describe('the wake handler behind the ALB', () => {
     expect(html).toContain('<noscript><meta http-equiv="refresh" content="5"></noscript>');
     expect(html.replace(/<noscript>.*?<\/noscript>/g, '')).not.toContain('http-equiv="refresh"');
     expect(html).toMatch(/<main data-poll>\n<h1>Waking up sleepy…<\/h1>/);
-    expect(html).toContain('<p role="status" aria-live="polite" id="status">Waking it up.</p>');
+    expect(html).toContain('<span role="status" aria-live="polite" id="status">Waking it up.</span>');
     expect(html).toContain(
       '<li data-step="asked" data-queued="Waiting for a free place, number N in line" aria-current="step">Waking it up</li>',
     );
@@ -187,7 +187,7 @@ describe('the wake handler behind the ALB', () => {
   it('shows a queued tenant its place in line', async () => {
     const result = await call({ host: `queued.${ROOT}` });
 
-    expect(result.body).toContain('<p role="status" aria-live="polite" id="status">Waiting for a free place, number 1 in line.</p>');
+    expect(result.body).toContain('<span role="status" aria-live="polite" id="status">Waiting for a free place, number 1 in line.</span>');
     expect(result.body).toContain('<noscript><meta http-equiv="refresh" content="15"></noscript>');
   });
 
@@ -215,6 +215,45 @@ describe('the wake handler behind the ALB', () => {
       reason: 'The application stopped unexpectedly.',
     });
     for (const body of [page.body, json.body]) expect(body).not.toMatch(/S3cretPassw0rd|postgres|123456789012|arn:|AccessDenied|exited/);
+  });
+
+  it("wears the operator's brand on the waking, failed and gone pages, and links a failed tenant's owner to the self-service page", async () => {
+    // Prepare
+    const branded = createWakeHandler(deps, logger, {
+      pages: {
+        brand: {
+          name: 'Acme Cloud',
+          logoUrl: new URL('https://cdn.acme.example/logo.svg'),
+          accent: '#ff8800',
+          supportUrl: new URL('https://acme.example/help'),
+        },
+        manageUrl: new URL('https://api.acme.example/manage'),
+      },
+    });
+
+    // Act
+    const pages = await Promise.all(
+      ['queued', 'broken', 'ended'].map((slug) => branded(albEvent({ host: `${slug}.${ROOT}`, accept: BROWSER_ACCEPT }), context())),
+    );
+
+    // Assess
+    for (const page of pages) {
+      expect(page.body).toContain(
+        '<header class="brand"><img src="https://cdn.acme.example/logo.svg" alt=""><span>Acme Cloud</span></header>',
+      );
+      expect(page.body).toContain('<a href="https://acme.example/help">Contact support</a>');
+      expect(page.body).toContain('--accent:#ff8800');
+      expect(page.headers?.['content-security-policy']).toContain('img-src https://cdn.acme.example;');
+      const style = page.body!.match(/<style>([\s\S]*?)<\/style>/)![1]!;
+      expect(page.headers?.['content-security-policy']).toContain(
+        `style-src 'sha256-${createHash('sha256').update(style).digest('base64')}'`,
+      );
+    }
+    const [waking, failed] = pages;
+    expect(waking!.body).toContain('<span class="spinner" aria-hidden="true"></span>');
+    expect(failed!.body).toContain('<a href="https://api.acme.example/manage#broken">try starting it again</a>');
+    // Without the self-service page's address, no link.
+    expect((await call({ host: `broken.${ROOT}`, accept: BROWSER_ACCEPT })).body).not.toContain('manage');
   });
 
   it('answers an ended trial with 410, cacheable for a few minutes', async () => {

@@ -83,9 +83,10 @@ import type { LaunchedAs } from '../../shared/domain/tenant.js';
  * data cleaner function (CLEANER_FUNCTION), which records whose files it deleted.
  *
  * DNS: one Route 53 hosted zone (HOSTED_ZONE_ID) whose record sets ChangeResourceRecordSets
- * changes as Route 53 does, a request whole or not at all (InvalidChangeBatch: CREATE of a record
- * that exists, DELETE with values other than the current ones, one record twice in a request, more
- * than 1 000 changes), and ListResourceRecordSets lists from a name and type onwards.
+ * changes as Route 53 does, a request whole or not at all (InvalidChangeBatch, naming every
+ * refused change as Route 53 words it: CREATE of a record that exists, DELETE with values other
+ * than the current ones; one record twice in a request, more than 1 000 changes), and
+ * ListResourceRecordSets lists from a name and type onwards.
  *
  * Not modelled: Spot capacity shortages, ENI or vCPU quotas, eventual consistency of ECS reads,
  * ListTasks pagination (a tenant has one or two tasks), the files themselves, access point and
@@ -1124,13 +1125,18 @@ export class AwsModel {
       if (changes.length === 0 || changes.length > 1000) throw invalid('A request holds 1 to 1000 changes');
       const keys = changes.map((change) => `${change.ResourceRecordSet?.Name} ${change.ResourceRecordSet?.Type}`);
       if (new Set(keys).size !== keys.length) throw invalid('Duplicate Resource Record in a change batch');
-      changes.forEach((change, i) => {
-        const current = this.recordSets.get(keys[i]!);
-        if (change.Action === 'CREATE' && current) throw invalid(`Tried to create resource record set ${keys[i]} but it already exists`);
+      // Route 53 checks every change and names each refused one in `messages`, joined in `message`.
+      const problems = changes.flatMap((change) => {
+        const current = this.recordSets.get(`${change.ResourceRecordSet?.Name} ${change.ResourceRecordSet?.Type}`);
+        const record = `resource record set [name='${change.ResourceRecordSet?.Name}', type='${change.ResourceRecordSet?.Type}']`;
+        if (change.Action === 'CREATE' && current) return [`Tried to create ${record} but it already exists`];
+        if (change.Action === 'DELETE' && !current) return [`Tried to delete ${record} but it was not found`];
         if (change.Action === 'DELETE' && JSON.stringify(current) !== JSON.stringify(change.ResourceRecordSet)) {
-          throw invalid(`Tried to delete resource record set ${keys[i]} but it was not found or its values did not match`);
+          return [`Tried to delete ${record} but the values provided do not match the current values`];
         }
+        return [];
       });
+      if (problems.length > 0) throw Object.assign(invalid(`[${problems.join(', ')}]`), { messages: problems });
       // Applied whole, once every change is valid.
       changes.forEach((change, i) => {
         if (change.Action === 'DELETE') this.recordSets.delete(keys[i]!);

@@ -51,9 +51,14 @@ const BUSY = new Set(['Throttling', 'ThrottlingException', 'PriorRequestNotCompl
 
 interface Pending {
   changes: Change[];
+  /** For CREATE changes: what to do instead when Route 53 answers that a record already exists. */
+  ifExists?: () => Promise<void>;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
+
+/** How Route 53 names, in an InvalidChangeBatch, each record a CREATE found already there. */
+const ALREADY_EXISTS = /Tried to create resource record set \[name='([^']+)', type='([A-Z]+)'[^\]]*\] but it already exists/g;
 
 /**
  * Each tenant's alias record in Route 53, `<slug>.<domain>` → its shard's load balancer.
@@ -66,7 +71,9 @@ interface Pending {
  *
  * A record of a tenant's name is only changed or removed while it aliases one of this
  * installation's load balancers: a record made by hand, or by another installation sharing the
- * zone, is refused, never taken over.
+ * zone, is refused, never taken over. A new tenant's record is made with CREATE, which Route 53
+ * refuses for a name that already has one, so the common case reads nothing first: only the
+ * records its answer names are read, to change them (UPSERT) when they are this installation's.
  */
 export class Route53Dns implements Dns {
   private readonly client: Route53Client;
@@ -102,18 +109,17 @@ export class Route53Dns implements Dns {
     const target = loadBalancers[shard];
     if (!target) throw new RangeError(`No load balancer for shard ${shard}: this installation has ${loadBalancers.length}`);
     const name = this.recordName(tenantId);
+    const creates = this.types.map((type): Change => ({ Action: 'CREATE', ResourceRecordSet: aliasRecord(name, type, target) }));
+    await this.change(creates, () => this.repoint(tenantId, name, target, loadBalancers));
+  }
+
+  /** Points existing records of the name at `target`, once read and found to be this installation's. */
+  private async repoint(tenantId: string, name: string, target: ShardLoadBalancer, loadBalancers: readonly ShardLoadBalancer[]) {
     const changes: Change[] = [];
     for (const type of this.types) {
       const current = await this.ownRecord(tenantId, name, type, loadBalancers);
       if (current?.AliasTarget && comparable(current.AliasTarget.DNSName) === comparable(target.dnsName)) continue;
-      changes.push({
-        Action: 'UPSERT',
-        ResourceRecordSet: {
-          Name: name,
-          Type: type,
-          AliasTarget: { DNSName: target.dnsName, HostedZoneId: target.hostedZoneId, EvaluateTargetHealth: false },
-        },
-      });
+      changes.push({ Action: 'UPSERT', ResourceRecordSet: aliasRecord(name, type, target) });
     }
     if (changes.length > 0) await this.change(changes);
   }
@@ -157,9 +163,9 @@ export class Route53Dns implements Dns {
   }
 
   /** Queues `changes` for the next request, which leaves when the window closes. */
-  private change(changes: Change[]): Promise<void> {
+  private change(changes: Change[], ifExists?: () => Promise<void>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ changes, resolve, reject });
+      this.queue.push({ changes, ifExists, resolve, reject });
       this.flushing ??= this.flushSoon();
     });
   }
@@ -198,21 +204,30 @@ export class Route53Dns implements Dns {
   }
 
   /**
-   * Sends one request for the batch. Route 53 applies a request whole or not at all, so when one
-   * call's change is invalid (a record changed since it was read), each call is sent on its own
-   * and only that one fails.
+   * Sends one request for the batch. Route 53 applies a request whole or not at all. When it
+   * refuses CREATEs of records that already exist, it names them: those calls go on to read
+   * their records, and the others are sent again in the next request. When a call's change is
+   * invalid otherwise (a record changed since it was read), each call is sent on its own and
+   * only that one fails.
    */
   private async send(batch: Pending[]): Promise<void> {
     try {
       await this.request(batch.flatMap((pending) => pending.changes));
       batch.forEach((pending) => pending.resolve());
     } catch (error) {
-      if (batch.length === 1 || (error as Error).name !== 'InvalidChangeBatch') {
+      if ((error as Error).name !== 'InvalidChangeBatch') {
         batch.forEach((pending) => pending.reject(error));
         return;
       }
-      for (const pending of batch) {
-        await this.request(pending.changes).then(pending.resolve, pending.reject);
+      const existing = alreadyExisting(error);
+      const clashing = batch.filter((pending) => pending.ifExists && pending.changes.some((change) => existing.has(keyOf(change))));
+      if (clashing.length > 0) {
+        for (const pending of clashing) pending.ifExists!().then(pending.resolve, pending.reject);
+        this.queue.unshift(...batch.filter((pending) => !clashing.includes(pending)));
+      } else if (batch.length === 1) {
+        batch[0]!.reject(error);
+      } else {
+        for (const pending of batch) await this.send([pending]);
       }
     }
   }
@@ -239,6 +254,30 @@ export class Route53Dns implements Dns {
       }
     }
   }
+}
+
+function aliasRecord(name: string, type: RRType, target: ShardLoadBalancer): ResourceRecordSet {
+  return {
+    Name: name,
+    Type: type,
+    AliasTarget: { DNSName: target.dnsName, HostedZoneId: target.hostedZoneId, EvaluateTargetHealth: false },
+  };
+}
+
+/** A record's name and type, as compared with those an InvalidChangeBatch names. */
+function keyOf(change: Change): string {
+  return `${comparable(change.ResourceRecordSet?.Name)} ${change.ResourceRecordSet?.Type}`;
+}
+
+/**
+ * The records an InvalidChangeBatch says a CREATE found already there: Route 53 lists each
+ * problem in `messages` and joins them in `message`, as
+ * `[Tried to create resource record set [name='acme.example.com.', type='A'] but it already exists]`.
+ */
+function alreadyExisting(error: unknown): Set<string> {
+  const { message, messages } = error as { message?: string; messages?: string[] };
+  const text = [...(messages ?? []), message ?? ''].join('\n');
+  return new Set([...text.matchAll(ALREADY_EXISTS)].map(([, name, type]) => `${comparable(name)} ${type}`));
 }
 
 /** Whether the record is a plain alias to one of this installation's load balancers. */

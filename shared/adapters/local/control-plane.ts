@@ -59,9 +59,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     onRecords: async (records) => {
       const changes = tenantChanges(records);
       for (const change of changes) options.onChange?.(change);
-      // As the stream publisher does on AWS: the timeline first, then the events.
-      await recordTimeline({ timeline }, changes);
+      // As the stream publisher does on AWS: the events first, then the timeline, which never holds them back.
       await publishChanges({ publisher: bus }, changes);
+      await recordTimeline({ timeline, onError: (tenantId, error) => onError(`recording the timeline of ${tenantId}`, error) }, changes);
     },
     onError: (error) => onError('reading the table stream', error),
   });

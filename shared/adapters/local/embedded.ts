@@ -153,6 +153,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
 
     let config = configFor(local.gatewayPort);
     let apiOrigin = '';
+    // The waking pages link to the self-service page, whose address is known once the API listens.
+    const wakePages: { brand: typeof config.brand; manageUrl?: URL } = { brand: config.brand };
     let runtime: Awaited<ReturnType<typeof startRuntime>> | undefined;
     if (!options.apiOnly) {
       runtime = await startRuntime();
@@ -242,6 +244,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
           { dynamoClient },
         ),
         quiet,
+        { pages: wakePages },
       );
 
       const controlPlane = await startControlPlane({
@@ -335,6 +338,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       serveHttpApi(handler, { port: local.apiPort, ...(archives ? { streamed: (req, res) => archives.serve(req, res) } : {}) }),
     );
     apiOrigin = api.url;
+    wakePages.manageUrl = new URL('/manage', api.url);
     stops.push(() => api.close());
 
     return {
