@@ -14,9 +14,10 @@ import { systemClock } from '../../shared/ports/clock.js';
 import { apiCaller } from '../lib/api.js';
 import { apiSignupBurst, storeSignupBurst, type SignupBurstResult } from '../lib/signup-burst.js';
 import { freshTables, startSharedDynamoDb, type BenchTables } from '../lib/dynamodb.js';
-import { AwsModel, type RateLimit, type WorldTimings } from '../../test/support/aws-model.js';
+import { AwsModel, type RateLimit } from '../../test/support/aws-model.js';
 import { TRANSACTION_HOLD_MS } from '../../test/support/transaction-conflicts.js';
 import { reconcilerOver } from '../lib/reconciler.js';
+import { BURST_SETTINGS, BURST_TIMINGS, ECS_RUN_TASK, FARGATE_LAUNCHES } from '../lib/burst-world.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
 
 /**
@@ -50,21 +51,7 @@ const QUEUED_RUN_SIGNUPS = Number(process.env.BENCH_BURST_QUEUED_SIGNUPS ?? 300)
  * ECS's rates for RunTask and for Fargate task launches: 20 a second sustained, as the design
  * and the issue state; the burst of 100 is ECS's token bucket size for both.
  */
-const ECS_LIMITS: RateLimit[] = [
-  {
-    name: 'RunTask',
-    operations: ['RunTask'],
-    capacity: 100,
-    refillPerSecond: 20,
-    source: 'ECS API request throttling: RunTask, burst 100, sustained 20/s',
-  },
-];
-const FARGATE_LAUNCHES = {
-  name: 'Fargate task launches',
-  capacity: 100,
-  refillPerSecond: 20,
-  source: 'ECS on Fargate: task launch rate, burst 100, sustained 20/s',
-};
+const ECS_LIMITS: RateLimit[] = [ECS_RUN_TASK];
 /** ELB's published throttle for its non-mutating (Describe*) calls, enforced like ECS's. */
 const ELB_DESCRIBE: RateLimit = {
   name: 'ELBv2 Describe*',
@@ -83,21 +70,8 @@ const ELB_DESCRIBE: RateLimit = {
 /** Target: ELBv2 Describe* calls per tenant brought to Running. */
 const ELB_DESCRIBES_PER_TENANT = 2;
 
-/** Seconds, not minutes: a Fargate task takes ~40 s to run; here it takes 1.5 s. */
-const TIMINGS: WorldTimings = { provisioningMs: 500, pendingMs: 500, healthyAfterMs: 500, stoppingMs: 500, drainingMs: 300 };
-
-const SETTINGS: Partial<ReconcileSettings> = {
-  pollMs: 250,
-  backoffBaseMs: 250,
-  backoffMaxMs: 4_000,
-  queueRetryMs: 5_000,
-  leaseMs: 60_000,
-  unhealthyTimeoutMs: 60_000,
-  // As deployed: no event is lost here, and a shorter window would only add full looks, each
-  // paging through the listener's 1 000 rules under ELB's Describe* limit.
-  eventTrustMs: 60_000,
-  healthWaitMs: TIMINGS.healthyAfterMs,
-};
+const TIMINGS = BURST_TIMINGS;
+const SETTINGS = BURST_SETTINGS;
 
 /** ELB's Describe* limit alone takes 200 s for two calls per tenant of a thousand. */
 const RUN_LIMIT_MS = 420_000;

@@ -15,14 +15,8 @@ import { apiCaller, BASE_URL } from '../lib/api.js';
 import { freshTables, startSharedDynamoDb, type BenchTables } from '../lib/dynamodb.js';
 import { DEPLOYED_CONFIG, INSTALLATION, reconcilerOver } from '../lib/reconciler.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
-import {
-  ALL_LISTENER_ARNS,
-  AwsModel,
-  ELB_HOSTED_ZONE_ID,
-  HOSTED_ZONE_ID,
-  type RateLimit,
-  type WorldTimings,
-} from '../../test/support/aws-model.js';
+import { BURST_SETTINGS, BURST_TIMINGS, ECS_RUN_TASK, FARGATE_LAUNCHES } from '../lib/burst-world.js';
+import { ALL_LISTENER_ARNS, AwsModel, ELB_HOSTED_ZONE_ID, HOSTED_ZONE_ID, type RateLimit } from '../../test/support/aws-model.js';
 
 /**
  * A thousand awake tenants over eleven shards (`DORMOUSE_SHARDS=11`, 91 routing slots each:
@@ -43,13 +37,6 @@ const SLOTS_PER_SHARD = 91;
 const DOMAIN = new URL(BASE_URL).hostname;
 
 /** ECS's rates, as the burst section enforces them; Route 53's 5 requests a second per account, reads included. */
-const ECS_RUN_TASK: RateLimit = {
-  name: 'RunTask',
-  operations: ['RunTask'],
-  capacity: 100,
-  refillPerSecond: 20,
-  source: 'ECS API request throttling: RunTask, burst 100, sustained 20/s',
-};
 const ROUTE53_REQUESTS: RateLimit = {
   name: 'Route 53 requests',
   operations: ['ChangeResourceRecordSets', 'ListResourceRecordSets'],
@@ -58,30 +45,12 @@ const ROUTE53_REQUESTS: RateLimit = {
   errorName: 'Throttling',
   source: 'Route 53 API quotas: five requests per second per AWS account, HTTP 400 Throttling past it',
 };
-const FARGATE_LAUNCHES = {
-  name: 'Fargate task launches',
-  capacity: 100,
-  refillPerSecond: 20,
-  source: 'ECS on Fargate: task launch rate, burst 100, sustained 20/s',
-};
 /** Route 53's published rate, for every request (reads included): 5 a second per account. */
 const ROUTE53_PER_SECOND = 5;
 const ELB_DESCRIBE_PER_SECOND = 10;
 
-const TIMINGS: WorldTimings = { provisioningMs: 500, pendingMs: 500, healthyAfterMs: 500, stoppingMs: 500, drainingMs: 300 };
-const SETTINGS: Partial<ReconcileSettings> = {
-  pollMs: 250,
-  backoffBaseMs: 250,
-  backoffMaxMs: 4_000,
-  queueRetryMs: 5_000,
-  leaseMs: 60_000,
-  unhealthyTimeoutMs: 60_000,
-  maxActiveTenants: SLOTS_PER_SHARD,
-  shards: SHARDS,
-  // As deployed, and as in the burst section: task state changes arrive as events (below).
-  eventTrustMs: 60_000,
-  healthWaitMs: TIMINGS.healthyAfterMs,
-};
+const TIMINGS = BURST_TIMINGS;
+const SETTINGS: Partial<ReconcileSettings> = { ...BURST_SETTINGS, maxActiveTenants: SLOTS_PER_SHARD, shards: SHARDS };
 /** A loaded machine slows DynamoDB Local several-fold; past this the row reports how far it got. */
 const RUN_LIMIT_MS = Number(process.env.BENCH_SHARDS_LIMIT_MS ?? 240_000);
 const SIGNUP_CONCURRENCY = 4;

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import type { Phase } from '../../shared/domain/tenant.js';
 import { startTestApi } from '../support/api-server.js';
+import { launchChromium } from '../support/browser.js';
 
 /**
  * The signup page in Debian's chromium, against the embedded API over real HTTP: how often it
@@ -17,17 +18,7 @@ beforeAll(async () => {
   const started = await startTestApi();
   embedded = started.embedded;
   store = new DynamoDbTenantStore({ tableName: started.tables.tenantTable, client: started.tables.documentClient });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
 import { embeddedTestEnv, eventually } from '../support/api-server.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { apiClient } from '../support/http.js';
+import { launchChromium } from '../support/browser.js';
 
 const run = promisify(execFile);
 const ADMIN = 'admin-token-for-tests-0123456789';
@@ -138,17 +139,7 @@ describe('every client gets through a wake, in embedded mode', () => {
     let browser: Browser;
 
     beforeAll(async () => {
-      browser = await chromium.launch({
-        executablePath: '/usr/bin/chromium',
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--no-first-run',
-          '--disable-sync',
-        ],
-      });
+      browser = await launchChromium();
     }, 60_000);
 
     afterAll(async () => {
