@@ -136,6 +136,32 @@ describe('reconcile', () => {
     expect(await times.recent()).toEqual([{ wokenAt, ms }]);
   });
 
+  it('still wakes the tenant when its wake cannot be recorded, and says so in the log', async () => {
+    // Arrange: the recent wake times cannot be written.
+    const world = await createWorld();
+    const warnings: unknown[][] = [];
+    world.deps.logger = { info: () => {}, error: () => {}, warn: (...args: unknown[]) => warnings.push(args) };
+    world.deps.wakeTimes = new WakeEstimate({
+      recent: async () => [],
+      record: async () => {
+        throw new Error('throttled');
+      },
+    });
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+    const asleep = (await world.store.get('acme'))!;
+    await world.store.save({ ...withDesired(asleep, 'running'), wokenAt: world.clock.now().toISOString() });
+
+    // Act
+    await world.converge(['acme']);
+
+    // Assess
+    expect((await world.store.get('acme'))!.status.phase).toBe('Running');
+    expect(warnings).toContainEqual(['Could not record a wake time', { tenantId: 'acme', error: new Error('throttled') }]);
+  });
+
   it('deletes everything the tenant had and leaves a tombstone that expires', async () => {
     const world = await createWorld();
     await world.signUp('acme');
