@@ -1,5 +1,5 @@
 import { EcsCompute } from '../../shared/adapters/aws/ecs-compute.js';
-import { ElbRouting } from '../../shared/adapters/aws/elb-routing.js';
+import { ElbRouting, type ElbRoutingOptions } from '../../shared/adapters/aws/elb-routing.js';
 import type { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { ReconcileDeps, ReconcileSettings } from '../../shared/app/reconcile.js';
 import { loadReconcilerConfig } from '../../shared/config.js';
@@ -41,6 +41,7 @@ export function reconcilerOver(
   store: DynamoDbTenantStore,
   clock: Clock,
   settings: Partial<ReconcileSettings> = {},
+  elb: Pick<ElbRoutingOptions, 'describeRate'> = {},
 ): ReconcileDeps {
   return {
     store,
@@ -50,6 +51,7 @@ export function reconcilerOver(
       listenerArn: DEPLOYED_CONFIG.elb.listenerArns,
       client: aws.elbClient,
       installation: INSTALLATION,
+      ...elb,
     }),
     ...(settings.persistentData ? { storage: efsStorageOver(aws, INSTALLATION) } : {}),
     clock,

@@ -11,7 +11,7 @@ import type { RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-s
 import { control, StepFailed, type Look, type Looked, type ReconcileResult, type Watch } from './controller.js';
 import { meteredStore } from './metering.js';
 import { recordingWakes, type WakeEstimate } from './wake-estimate.js';
-import { act } from './reconcile/act.js';
+import { act, FailedAfterWrite } from './reconcile/act.js';
 import { refused } from './reconcile/attempts.js';
 import { EVENT_TRUST_MS, followedTask, isRising, observe } from './reconcile/observe.js';
 import { result, settle } from './reconcile/record.js';
@@ -130,7 +130,9 @@ async function reconcileLook(deps: ReconcileDeps, { tenant, hold }: Look): Promi
       if (wait !== undefined) return { tenant: current, result: { requeueAfterMs: wait, phase: current.status.phase } };
     }
     return { tenant: current, result: { requeueAfterMs: 0 } };
-  } catch (error) {
+  } catch (thrown) {
+    let error = thrown;
+    if (thrown instanceof FailedAfterWrite) ({ tenant: current, error } = thrown);
     // Recorded in the phase of the step under way: a step that keeps failing shows where the
     // tenant is stuck (Passivating, Deleting), not the phase it was leaving.
     const seen = { ...current, status: settle(current, observed, next.phase, { kind: 'wait' }, clock.now()) };
@@ -183,7 +185,8 @@ async function takeStep(deps: ReconcileDeps, tenant: Tenant, observed: Observati
   try {
     return await act(deps, tenant, observed, step, phase);
   } catch (error) {
-    const failed = refused(deps, tenant, error);
+    const [base, cause] = error instanceof FailedAfterWrite ? [error.tenant, error.error] : [tenant, error];
+    const failed = refused(deps, base, cause);
     if (!failed) throw error;
     return failed;
   }

@@ -104,6 +104,12 @@ export interface TenantStatus {
   ruleArn?: string;
   /** Not read by the control plane: kept for operators, who see the status as recorded in the admin listing. */
   rulePriority?: number;
+  /**
+   * A CreateRule may have been sent whose rule is not recorded (set before the first one, cleared
+   * once a rule is recorded): only then does a taken priority send the reconciler searching the
+   * listener for the tenant's own rule.
+   */
+  ruleCreating?: boolean;
   /** Holds one of its shard's routing slots (counted against that load balancer's ceiling). */
   slot?: boolean;
   /**

@@ -29,8 +29,17 @@ export interface Routing {
   findRule(tenantId: string, host: string, knownArn?: string, shard?: number): Promise<HostRule | undefined>;
   /**
    * Creates the host rule on the listener of `shard` (absent: 0) at a free priority, choosing
-   * another when one is taken meanwhile. A rule's ARN names its listener.
+   * another when one is taken meanwhile. With `adoptOnTaken` (the default) a taken priority
+   * first has the listener searched for the tenant's own rule for the host, which is adopted
+   * (one made by an earlier call whose answer was lost: each tenant tries the same priorities).
+   * A rule's ARN names its listener.
    */
-  createRule(tenantId: string, host: string, targetGroupArn: string, shard?: number): Promise<HostRule>;
+  createRule(
+    tenantId: string,
+    host: string,
+    targetGroupArn: string,
+    shard?: number,
+    options?: { adoptOnTaken?: boolean },
+  ): Promise<HostRule>;
   deleteRule(ruleArn: string): Promise<void>;
 }

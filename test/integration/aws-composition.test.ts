@@ -7,6 +7,7 @@ import {
   DescribeRulesCommand,
   DescribeTagsCommand,
   DescribeTargetGroupsCommand,
+  DescribeTargetHealthCommand,
   ElasticLoadBalancingV2Client,
   type Rule,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -230,6 +231,23 @@ describe('reconcilerDeps', () => {
 
     const kept = new DynamoDbWakeTimes({ tableName: tables.tenantTable, client: tables.documentClient });
     expect(await kept.recent()).toEqual([{ wokenAt: '2026-01-01T00:00:00.000Z', ms: 12_000 }]);
+  });
+
+  it("paces the load balancer's Describe* calls to ELB's published rate: past a burst of 40, the next waits its turn", async () => {
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
+    const { routing } = reconcilerDeps(loadReconcilerConfig(reconcilerEnv()), {
+      dynamoClient: new DynamoDBClient({}),
+      elbClient: new ElasticLoadBalancingV2Client({}),
+    });
+
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 40 }, () => routing.targets(TARGET_GROUP)));
+    const burstMs = Date.now() - started;
+    await routing.targets(TARGET_GROUP);
+
+    expect(burstMs).toBeLessThan(90);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
+    expect(elb).toHaveReceivedCommandTimes(DescribeTargetHealthCommand, 41);
   });
 
   it("starts a plan with an image of its own on that plan's task definition", async () => {

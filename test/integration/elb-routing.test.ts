@@ -221,6 +221,34 @@ describe('ElbRouting target groups', () => {
     expectSent(DescribeTagsCommand, { ResourceArns: [ACME_TG] });
   });
 
+  it('spaces Describe* calls out to the given rate: past the burst each waits its turn instead of being sent at once', async () => {
+    elb.on(DescribeTargetHealthCommand).resolves({ TargetHealthDescriptions: [] });
+    const paced = routing({ describeRate: { burst: 2, perSecond: 10, maxWaitMs: 1_000 } });
+
+    const started = Date.now();
+    const sentAt: number[] = [];
+    await Promise.all([1, 2, 3, 4].map(() => paced.targets(ACME_TG).then(() => sentAt.push(Date.now() - started))));
+
+    expectSent(DescribeTargetHealthCommand, ...[1, 2, 3, 4].map(() => ({ TargetGroupArn: ACME_TG })));
+    sentAt.sort((a, b) => a - b);
+    // Two at once (the burst), then one per 100 ms.
+    expect(sentAt[1]).toBeLessThan(50);
+    expect(sentAt[2]).toBeGreaterThanOrEqual(100);
+    expect(sentAt[3]).toBeGreaterThanOrEqual(200);
+  });
+
+  it('does not send a Describe* call whose turn is further off than it may wait, and fails it as throttled', async () => {
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [{ TargetGroupArn: ACME_TG }] });
+    elb.on(DescribeTagsCommand).callsFake(allAcme);
+    const paced = routing({ describeRate: { burst: 1, perSecond: 1, maxWaitMs: 500 } });
+
+    await expect(paced.findTargetGroup('acme')).rejects.toMatchObject({ name: 'PacedThrottlingException' });
+
+    // DescribeTargetGroups took the one call of the burst; DescribeTags would have waited a second.
+    expectSent(DescribeTargetGroupsCommand, { Names: ['dm-prod-acme'] });
+    expect(elb).not.toHaveReceivedCommand(DescribeTagsCommand);
+  });
+
   it('finds no group when ELBv2 reports it not found, without asking for tags', async () => {
     elb
       .on(DescribeTargetGroupsCommand)
@@ -591,6 +619,19 @@ describe('ElbRouting host rules', () => {
 
     expect(rule).toEqual({ arn: RULE('acme'), priority: 4242, targetGroupArn: ACME_TG });
     expect(elb).toHaveReceivedCommandTimes(CreateRuleCommand, 1);
+  });
+
+  it('told no rule of its own can exist, tries the next priority when one is taken, without paging through the listener', async () => {
+    elb
+      .on(CreateRuleCommand)
+      .rejectsOnce(new PriorityInUseException({ message: 'Priority in use', ...meta }))
+      .resolves({ Rules: [{ RuleArn: RULE('acme') }] });
+
+    const rule = await routing().createRule('acme', ACME_HOST, ACME_TG, 0, { adoptOnTaken: false });
+
+    expect(rule.arn).toBe(RULE('acme'));
+    expect(sentPriorities()).toHaveLength(2);
+    expect(elb).not.toHaveReceivedCommand(DescribeRulesCommand);
   });
 
   it('gives up with a clear error after ten taken priorities', async () => {

@@ -465,8 +465,31 @@ describe('reconcile', () => {
     }
     await world.converge(['acme']);
 
-    expect(routingCalls()).toContain('DescribeRules');
+    // Once it runs, only its target's health is read: what it lacks is made, not searched for.
+    expect(new Set(routingCalls())).toEqual(new Set(['DescribeTargetHealth']));
     expect((await world.store.get('acme'))!.status.phase).toBe('Running');
+  });
+
+  it('adopts on the way up a rule and target group made just before crashes, without searching the load balancer', async () => {
+    const crashed = new Set<string>();
+    const world = await createWorld({
+      cloud: {
+        fault: (operation) =>
+          ['CreateTargetGroup', 'CreateRule'].includes(operation) && !crashed.has(operation)
+            ? (crashed.add(operation), 'crash')
+            : undefined,
+      },
+    });
+    await world.signUp('acme');
+
+    await world.converge(['acme']);
+
+    expect([...crashed].sort()).toEqual(['CreateRule', 'CreateTargetGroup']);
+    const status = (await world.store.get('acme'))!.status;
+    expect(status.phase, JSON.stringify(status)).toBe('Running');
+    expect([...world.cloud.rules.values()].map((rule) => rule.arn)).toEqual([status.ruleArn]);
+    expect([...world.cloud.targetGroups.keys()]).toEqual([status.targetGroupArn]);
+    expect(world.cloud.calls.filter((call) => call === 'DescribeRules' || call === 'DescribeTargetGroups')).toEqual([]);
   });
 
   it('keeps the routing counter true when a slot write lands but is reported as failed', async () => {

@@ -232,8 +232,20 @@ export class FakeCloud implements Compute, Routing {
     });
   }
 
-  createRule(tenantId: string, host: string, targetGroupArn: string, shard = 0): Promise<HostRule> {
+  createRule(
+    tenantId: string,
+    host: string,
+    targetGroupArn: string,
+    shard = 0,
+    { adoptOnTaken = true }: { adoptOnTaken?: boolean } = {},
+  ): Promise<HostRule> {
     return this.call('CreateRule', () => {
+      // The tenant's rule for the host already there (made just before a crash) is adopted, as
+      // ElbRouting finds it when its priority is taken; told not to look for it, a twin is made.
+      const own = [...this.rules.values()].find(
+        (rule) => rule.host === host.toLowerCase() && rule.tenantId === tenantId && rule.shard === shard,
+      );
+      if (own && adoptOnTaken) return { arn: own.arn, priority: own.priority, targetGroupArn: own.targetGroupArn };
       let priority = 1;
       const taken = new Set([...this.rules.values()].filter((rule) => rule.shard === shard).map((rule) => rule.priority));
       while (taken.has(priority)) priority += 1;

@@ -17,6 +17,7 @@ import type { Rule, Tag, TargetGroup } from '@aws-sdk/client-elastic-load-balanc
 import { ForeignResourceError, RoutingCapacityError, TargetGroupInUseError, TargetGroupNotFoundError } from '../../domain/errors.js';
 import { explainHealthCheck } from '../../domain/health-reasons.js';
 import type { HostRule, Routing, Target, TargetHealth } from '../../ports/routing.js';
+import { CallPacer, type CallRate } from './call-pacer.js';
 import { ownerFromTags, ownerTags, targetGroupName, targetGroupPrefix, type Owner } from '../common/names.js';
 
 /**
@@ -69,7 +70,21 @@ export interface ElbRoutingOptions {
   healthyThresholdCount?: number;
   /** @default 15 — ELBv2's own 300 s would keep a passivated tenant's task draining for 5 minutes. */
   deregistrationDelaySeconds?: number;
+  /**
+   * Spaces this process's Describe* calls out to this rate (ELB throttles them per account, at 10
+   * a second with a burst of 40): past it they wait their turn instead of being throttled.
+   * Absent: sent at once.
+   */
+  describeRate?: CallRate;
 }
+
+/**
+ * ELB's published throttle for its Describe* calls (per account and region: a burst of 40, 10 a
+ * second), as the reconcile function paces them. A call waits at most 10 s for its turn, well
+ * inside a reconcile's inline waits (20 s); the sweep's drift repair, which asks for the tags of
+ * every rule and target group 20 at a time, makes more than the burst in one invocation.
+ */
+export const ELB_DESCRIBE_PACE: CallRate = { burst: 40, perSecond: 10, maxWaitMs: 10_000 };
 
 export class ElbRouting implements Routing {
   private readonly client: ElasticLoadBalancingV2Client;
@@ -81,6 +96,7 @@ export class ElbRouting implements Routing {
   private readonly healthCheckIntervalSeconds: number;
   private readonly healthyThresholdCount: number;
   private readonly deregistrationDelaySeconds: number;
+  private readonly describePacer: CallPacer | undefined;
 
   constructor({
     client = new ElasticLoadBalancingV2Client({}),
@@ -92,7 +108,9 @@ export class ElbRouting implements Routing {
     healthCheckIntervalSeconds = 10,
     healthyThresholdCount = 2,
     deregistrationDelaySeconds = 15,
+    describeRate,
   }: ElbRoutingOptions) {
+    this.describePacer = describeRate ? new CallPacer(describeRate) : undefined;
     this.client = client;
     this.installation = installation;
     this.listenerArns = typeof listenerArn === 'string' ? [listenerArn] : listenerArn;
@@ -165,6 +183,7 @@ export class ElbRouting implements Routing {
 
   async targets(targetGroupArn: string): Promise<Target[]> {
     // The reconciler treats a recorded group that is gone as absent and creates it again.
+    await this.describeTurn('DescribeTargetHealth');
     const { TargetHealthDescriptions } = await aboutGroup(targetGroupArn, () =>
       this.client.send(new DescribeTargetHealthCommand({ TargetGroupArn: targetGroupArn })),
     );
@@ -212,6 +231,7 @@ export class ElbRouting implements Routing {
     if (knownArn) {
       // One call instead of paging through every rule of the listener (up to 100 per ALB).
       try {
+        await this.describeTurn('DescribeRules');
         const { Rules = [] } = await this.client.send(new DescribeRulesCommand({ RuleArns: [knownArn] }));
         const rule = Rules.find((candidate) => hostsOf(candidate).some((value) => value.toLowerCase() === wanted));
         if (rule) return toHostRule(rule);
@@ -229,7 +249,13 @@ export class ElbRouting implements Routing {
     return undefined;
   }
 
-  async createRule(tenantId: string, host: string, targetGroupArn: string, shard = 0): Promise<HostRule> {
+  async createRule(
+    tenantId: string,
+    host: string,
+    targetGroupArn: string,
+    shard = 0,
+    { adoptOnTaken = true }: { adoptOnTaken?: boolean } = {},
+  ): Promise<HostRule> {
     const listenerArn = this.listenerOf(shard);
     if (host.length === 0 || host.length > MAX_HOST_LENGTH) {
       throw new RangeError(
@@ -258,7 +284,7 @@ export class ElbRouting implements Routing {
         if (!isAwsError(error, 'PriorityInUseException')) throw error;
         // A concurrent reconcile of the same tenant probes the same priorities, so the rule
         // in the way may be the one we are about to create: adopt it rather than add a twin.
-        const existing = await this.findRule(tenantId, host, undefined, shard);
+        const existing = adoptOnTaken ? await this.findRule(tenantId, host, undefined, shard) : undefined;
         if (existing) return existing;
         priority = ((priority - 1 + PRIORITY_STRIDE) % MAX_PRIORITY) + 1;
       }
@@ -283,6 +309,7 @@ export class ElbRouting implements Routing {
     const arns: string[] = [];
     let marker: string | undefined;
     do {
+      await this.describeTurn('DescribeTargetGroups');
       const page = await this.client.send(new DescribeTargetGroupsCommand({ PageSize: PAGE_SIZE, ...(marker ? { Marker: marker } : {}) }));
       for (const group of page.TargetGroups ?? []) {
         if (group.TargetGroupArn && group.VpcId === this.vpcId && group.TargetGroupName?.startsWith(prefix)) {
@@ -316,6 +343,7 @@ export class ElbRouting implements Routing {
 
   private async describeTargetGroup(name: string): Promise<TargetGroup | undefined> {
     try {
+      await this.describeTurn('DescribeTargetGroups');
       const { TargetGroups } = await this.client.send(new DescribeTargetGroupsCommand({ Names: [name] }));
       return TargetGroups?.[0];
     } catch (error) {
@@ -335,6 +363,7 @@ export class ElbRouting implements Routing {
   private async *listenerRules(listenerArn: string): AsyncGenerator<Rule> {
     let marker: string | undefined;
     do {
+      await this.describeTurn('DescribeRules');
       const page = await this.client.send(
         new DescribeRulesCommand({
           ListenerArn: listenerArn,
@@ -362,6 +391,7 @@ export class ElbRouting implements Routing {
 
   /** Who the tags of each resource (at most 20) name. */
   private async owners(arns: string[]): Promise<Map<string, Owner>> {
+    await this.describeTurn('DescribeTags');
     const { TagDescriptions } = await this.client.send(new DescribeTagsCommand({ ResourceArns: arns }));
     const owners = new Map<string, Owner>();
     for (const { ResourceArn, Tags } of TagDescriptions ?? []) {
@@ -376,6 +406,11 @@ export class ElbRouting implements Routing {
     if (owner.tenantId !== tenantId || owner.installation !== this.installation) {
       throw new ForeignResourceError(kind, resource, tenantId, owner);
     }
+  }
+
+  /** Waits for a Describe* call's turn under `describeRate`. */
+  private async describeTurn(operation: string): Promise<void> {
+    await this.describePacer?.turn(`ELBv2 ${operation}`);
   }
 
   private tags(tenantId: string): Tag[] {

@@ -11,6 +11,17 @@ import { failAttempt, neverHealthy, unconfigured } from './attempts.js';
 import { taskStatus } from './record.js';
 
 /** Takes one step and updates the observation with its known effect, so no re-observe is needed. */
+/** A step that wrote the record, then failed: the failure is recorded on the record as written. */
+export class FailedAfterWrite extends Error {
+  constructor(
+    readonly tenant: Tenant,
+    readonly error: unknown,
+  ) {
+    super('A step failed after writing the record', { cause: error });
+    this.name = 'FailedAfterWrite';
+  }
+}
+
 export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observation, step: Step, phase: Phase): Promise<Tenant> {
   const { compute, routing, store, settings, clock } = deps;
   // A new phase is dated from now: how long a tenant has sat in it is what the stuck alarm measures.
@@ -44,15 +55,23 @@ export async function act(deps: ReconcileDeps, tenant: Tenant, observed: Observa
       await routing.deregisterTarget(step.targetGroupArn, step.ip);
       observed.targets = observed.targets.map((target) => (target.ip === step.ip ? { ...target, health: 'draining' } : target));
       return tenant;
-    case 'createRule':
+    case 'createRule': {
+      // Marked first, so that a rule made by a call whose answer was never recorded is searched
+      // for when a later call finds its priority taken; unmarked, a taken priority is another
+      // tenant's, and the next is tried without paging through the listener's rules.
+      const mayExist = tenant.status.ruleCreating === true;
+      const marked = mayExist ? tenant : await store.save({ ...tenant, status: { ...tenant.status, ruleCreating: true } });
       try {
-        observed.rule = await routing.createRule(tenant.id, settings.hostFor(tenant.id), step.targetGroupArn, shardOf(tenant));
+        observed.rule = await routing.createRule(tenant.id, settings.hostFor(tenant.id), step.targetGroupArn, shardOf(tenant), {
+          adoptOnTaken: mayExist,
+        });
       } catch (error) {
         // The load balancer is fuller than our slot count says (rules made outside Dormouse).
-        if (!(error instanceof RoutingCapacityError)) throw error;
-        return queued(tenant, settings, clock.now(), deps.random);
+        if (!(error instanceof RoutingCapacityError)) throw marked === tenant ? error : new FailedAfterWrite(marked, error);
+        return queued(marked, settings, clock.now(), deps.random);
       }
-      return tenant;
+      return marked;
+    }
     case 'deleteRule':
       await routing.deleteRule(step.ruleArn);
       delete observed.rule;

@@ -27,8 +27,8 @@ export async function observe(deps: ReconcileDeps, tenant: Tenant, followed?: Ob
     // On its way up with nothing recorded on the load balancer: its target group, target and
     // rule all come after a task runs, so until one does the load balancer cannot change the
     // plan and is not asked (ELBv2's Describe* calls are rate-limited per account). Anything made
-    // there but not recorded (a crash between a create and its write) is found at the first look
-    // after the task runs.
+    // there but not recorded (a crash between a create and its write) is adopted when the plan
+    // makes it again (see observeRouting).
     const tasks = await deps.compute.tenantTasks(tenant.id, known);
     const started = liveTasks(tasks).some(hasStarted);
     return started ? { tasks, ...(await observeRouting(deps, tenant)) } : { tasks, targets: [] };
@@ -94,19 +94,27 @@ async function recordedRouting({ routing }: ReconcileDeps, tenant: Tenant, task:
   }
 }
 
+/**
+ * Target group and rule: recorded ones by their ARN, unrecorded ones searched for only on the way
+ * down. On the way up the plan makes what the record lacks, and making adopts what exists: a
+ * target group by its name (CreateTargetGroup answers with it, its tags checked), a rule by its
+ * host when its priority is taken (each tenant's rule is tried at the same priorities). Searching
+ * the listener's rules (a page of 400 per Describe* call) and the target groups at every look past
+ * the event window would spend ELB's account-wide Describe* budget on what the record knows.
+ */
 async function observeRouting({ routing, settings }: ReconcileDeps, tenant: Tenant): Promise<Omit<Observation, 'tasks'>> {
   const { ruleArn, rulePriority, targetGroupArn: recordedGroup } = tenant.status;
+  const rising = isRising(tenant);
   // On the way down a recorded rule is deleted whether or not it is still there: no need to ask.
-  const recordedRule =
-    !isRising(tenant) && ruleArn ? { arn: ruleArn, priority: rulePriority ?? 0, targetGroupArn: recordedGroup ?? '' } : undefined;
+  const recordedRule = !rising && ruleArn ? { arn: ruleArn, priority: rulePriority ?? 0, targetGroupArn: recordedGroup ?? '' } : undefined;
   const [targetGroupArn, rule] = await Promise.all([
-    recordedGroup ?? routing.findTargetGroup(tenant.id),
-    recordedRule ?? routing.findRule(tenant.id, settings.hostFor(tenant.id), ruleArn, shardOf(tenant)),
+    recordedGroup ?? (rising ? undefined : routing.findTargetGroup(tenant.id)),
+    recordedRule ?? (rising && !ruleArn ? undefined : routing.findRule(tenant.id, settings.hostFor(tenant.id), ruleArn, shardOf(tenant))),
   ]);
   let existing = targetGroupArn;
   let targets: Observation['targets'] = [];
   // Only a rising tenant's plan reads target health; on the way down a recorded group is deleted.
-  if (existing && isRising(tenant)) {
+  if (existing && rising) {
     try {
       targets = await routing.targets(existing);
     } catch (error) {

@@ -23,6 +23,7 @@ export function settle(tenant: Tenant, observed: Observation, phase: Phase, step
     targetGroupArn: observed.targetGroupArn,
     ruleArn: observed.rule?.arn,
     rulePriority: observed.rule?.priority,
+    ruleCreating: observed.rule ? undefined : previous.ruleCreating,
     transitionAt: phase === previous.phase ? previous.transitionAt : now.toISOString(),
   };
   // Said while waiting, so whoever looks at a tenant that does not serve learns why.

@@ -13,7 +13,7 @@ import type { Storage, StorageInventory } from '../../../ports/storage.js';
 import { translatingAwsErrors } from '../aws-errors.js';
 import { EcsCompute } from '../ecs-compute.js';
 import { EfsStorage } from '../efs-storage.js';
-import { ElbRouting } from '../elb-routing.js';
+import { ELB_DESCRIBE_PACE, ElbRouting } from '../elb-routing.js';
 import { Route53Dns } from '../route53-dns.js';
 import { shardLoadBalancers } from '../shard-load-balancers.js';
 import { tenantStore, wakeEstimate, type AwsClients } from './clients.js';
@@ -36,6 +36,7 @@ export function reconcilerAdapters(config: ReconcilerConfig, clients: AwsClients
         listenerArn: config.elb.listenerArns,
         installation: config.installation,
         client: clients.elbClient ?? new ElasticLoadBalancingV2Client({}),
+        describeRate: ELB_DESCRIBE_PACE,
       }),
     ),
   };
