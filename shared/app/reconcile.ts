@@ -10,6 +10,7 @@ import type { Storage } from '../ports/storage.js';
 import type { RoutingSlots, TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import { control, StepFailed, type Look, type Looked, type ReconcileResult, type Watch } from './controller.js';
 import { meteredStore } from './metering.js';
+import { recordingWakes, type WakeEstimate } from './wake-estimate.js';
 import { act, FailedAfterWrite } from './reconcile/act.js';
 import { refused } from './reconcile/attempts.js';
 import { EVENT_TRUST_MS, followedTask, isRising, observe } from './reconcile/observe.js';
@@ -58,6 +59,8 @@ export interface ReconcileDeps {
   settings: ReconcileSettings;
   logger?: Pick<Console, 'info' | 'warn' | 'error'>;
   random?: () => number;
+  /** Recent wake durations: each wake this reconciler ends (writes Running) is recorded for the waking page's estimate. */
+  wakeTimes?: WakeEstimate;
   /** How long a passivation waits for the tenant's data to be measured. @default DATA_SIZE_TIMEOUT_MS */
   dataSizeTimeoutMs?: number;
 }
@@ -77,7 +80,8 @@ export const DATA_SIZE_TIMEOUT_MS = 15_000;
  */
 export async function reconcile(deps: ReconcileDeps, tenantId: string, watch?: Watch): Promise<ReconcileResult> {
   // Every write of actual state meters the tenant's usage in the same write.
-  const metered = { ...deps, store: meteredStore(deps.store, deps.clock, deps.settings.plans) };
+  const store = meteredStore(deps.store, deps.clock, deps.settings.plans);
+  const metered = { ...deps, store: deps.wakeTimes ? recordingWakes(store, deps.wakeTimes, deps.logger) : store };
   return control(metered, tenantId, watch, (look) => reconcileLook(metered, look));
 }
 

@@ -16,6 +16,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
+import { DynamoDbWakeTimes } from '../../shared/adapters/aws/dynamodb-wake-times.js';
 import { reconcilerDeps } from '../../shared/adapters/aws/composition/reconcile.js';
 import { streamPublisherDeps } from '../../shared/adapters/aws/composition/stream-publisher.js';
 import { sweepDeps } from '../../shared/adapters/aws/composition/sweep.js';
@@ -219,6 +220,17 @@ describe('reconcilerDeps', () => {
 
     expect(settings).toMatchObject({ maxRestarts: 5, handover: 'overlap', persistentData: false, maxActiveTenants: 90 });
     expect(settings.hostFor('acme')).toBe('acme.trials.example.com');
+  });
+
+  it('records the wakes it ends in the configured tenant table, where the waking page reads its estimate', async () => {
+    const tables = await createTestTables();
+    const config = loadReconcilerConfig(reconcilerEnv({ DORMOUSE_TABLE_NAME: tables.tenantTable }));
+
+    const { wakeTimes } = reconcilerDeps(config, { dynamoClient: tables.client });
+    await wakeTimes!.record({ wokenAt: '2026-01-01T00:00:00.000Z', ms: 12_000 });
+
+    const kept = new DynamoDbWakeTimes({ tableName: tables.tenantTable, client: tables.documentClient });
+    expect(await kept.recent()).toEqual([{ wokenAt: '2026-01-01T00:00:00.000Z', ms: 12_000 }]);
   });
 
   it("paces the load balancer's Describe* calls to ELB's published rate: past a burst of 40, the next waits its turn", async () => {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { reconcile } from '../../shared/app/reconcile.js';
 import { ForeignResourceError, VersionConflictError } from '../../shared/domain/errors.js';
-import { newTenant, type Tenant } from '../../shared/domain/tenant.js';
+import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.js';
+import { DynamoDbWakeTimes } from '../../shared/adapters/aws/dynamodb-wake-times.js';
+import { WakeEstimate } from '../../shared/app/wake-estimate.js';
 import { createWorld } from '../support/reconciler-world.js';
 
 describe('reconcile', () => {
@@ -107,6 +109,57 @@ describe('reconcile', () => {
     expect(tenant.status.phase).toBe('Running');
     expect(tenant.status.task!.arn).not.toBe(firstTask);
     expect(world.cloud.liveTasksOf('acme')).toHaveLength(1);
+  });
+
+  it('records every wake it ends for the waking page’s estimate, though no request watched it end', async () => {
+    // Arrange: a tenant asleep, woken by a request (as the wake function writes it); nobody holds a request.
+    const world = await createWorld();
+    const times = new DynamoDbWakeTimes({ tableName: world.tables.tenantTable, client: world.tables.documentClient });
+    world.deps.wakeTimes = new WakeEstimate(times);
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+    const asleep = (await world.store.get('acme'))!;
+    const wokenAt = world.clock.now().toISOString();
+    await world.store.save({ ...withDesired(asleep, 'running'), wokenAt });
+
+    // Act: the reconciler takes it back to Running, then looks at it again.
+    await world.converge(['acme']);
+    await world.reconcile('acme');
+
+    // Assess: one wake, from the request to the record of it Running.
+    const running = (await world.store.get('acme'))!;
+    expect(running.status.phase).toBe('Running');
+    const ms = Date.parse(running.status.transitionAt) - Date.parse(wokenAt);
+    expect(ms).toBeGreaterThan(0);
+    expect(await times.recent()).toEqual([{ wokenAt, ms }]);
+  });
+
+  it('still wakes the tenant when its wake cannot be recorded, and says so in the log', async () => {
+    // Arrange: the recent wake times cannot be written.
+    const world = await createWorld();
+    const warnings: unknown[][] = [];
+    world.deps.logger = { info: () => {}, error: () => {}, warn: (...args: unknown[]) => warnings.push(args) };
+    world.deps.wakeTimes = new WakeEstimate({
+      recent: async () => [],
+      record: async () => {
+        throw new Error('throttled');
+      },
+    });
+    await world.signUp('acme');
+    await world.converge(['acme']);
+    await world.setDesired('acme', 'passivated');
+    await world.converge(['acme']);
+    const asleep = (await world.store.get('acme'))!;
+    await world.store.save({ ...withDesired(asleep, 'running'), wokenAt: world.clock.now().toISOString() });
+
+    // Act
+    await world.converge(['acme']);
+
+    // Assess
+    expect((await world.store.get('acme'))!.status.phase).toBe('Running');
+    expect(warnings).toContainEqual(['Could not record a wake time', { tenantId: 'acme', error: new Error('throttled') }]);
   });
 
   it('deletes everything the tenant had and leaves a tombstone that expires', async () => {

@@ -11,6 +11,7 @@ import type { TenantChange } from '../../domain/domain-events.js';
 import { createApiHandler } from '../../http/api.js';
 import { consolePageResponse } from '../../http/console-page.js';
 import { apiDeps } from '../aws/composition/api.js';
+import { wakeEstimate } from '../aws/composition/clients.js';
 import { wakeDeps } from '../aws/composition/wake.js';
 import { createWakeHandler } from '../../http/wake-handler.js';
 import { systemClock } from '../../ports/clock.js';
@@ -257,6 +258,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
           // One gateway acts as every shard, and *.localhost resolves to it: no record to make.
           dns: new LocalDns(),
           storage,
+          // Each wake the reconciler ends feeds the waking page's estimate, as on AWS.
+          wakeTimes: wakeEstimate(config.tenantTable, dynamoClient),
           clock: systemClock,
           settings: reconcileSettings(
             { ...local.reconcile, baseUrl: config.baseUrl },

@@ -6,7 +6,9 @@ import type { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-
 import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { Route53Client } from '@aws-sdk/client-route-53';
+import { WakeEstimate } from '../../../app/wake-estimate.js';
 import { documentClientFor, DynamoDbTenantStore } from '../dynamodb-tenant-store.js';
+import { DynamoDbWakeTimes } from '../dynamodb-wake-times.js';
 
 /**
  * The AWS composition root: one module per function, named as its entry point in lambdas/,
@@ -31,4 +33,9 @@ export interface AwsClients {
 
 export function tenantStore(tableName: string, dynamoClient = new DynamoDBClient({})): DynamoDbTenantStore {
   return new DynamoDbTenantStore({ tableName, client: documentClientFor(dynamoClient) });
+}
+
+/** The recent wake durations (one item of the tenant table): the wake function reads them, the reconciler records each wake it ends. */
+export function wakeEstimate(tableName: string, dynamoClient = new DynamoDBClient({})): WakeEstimate {
+  return new WakeEstimate(new DynamoDbWakeTimes({ tableName, client: documentClientFor(dynamoClient) }));
 }

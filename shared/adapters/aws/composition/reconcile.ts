@@ -1,3 +1,4 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { EFSClient } from '@aws-sdk/client-efs';
 import { ElasticLoadBalancingV2Client } from '@aws-sdk/client-elastic-load-balancing-v2';
@@ -15,17 +16,19 @@ import { EfsStorage } from '../efs-storage.js';
 import { ELB_DESCRIBE_PACE, ElbRouting } from '../elb-routing.js';
 import { Route53Dns } from '../route53-dns.js';
 import { shardLoadBalancers } from '../shard-load-balancers.js';
-import { tenantStore, type AwsClients } from './clients.js';
+import { tenantStore, wakeEstimate, type AwsClients } from './clients.js';
 
 /** The reconciler's adapters, at the wider types the sweep also uses them at. */
 export function reconcilerAdapters(config: ReconcilerConfig, clients: AwsClients) {
   const ecsClient = clients.ecsClient ?? new ECSClient({});
   const storage = efsStorageFor(config, { ...clients, ecsClient });
   const dns = route53DnsFor(config, clients);
+  const dynamoClient = clients.dynamoClient ?? new DynamoDBClient({});
   return {
     ...(storage ? { storage } : {}),
     ...(dns ? { dns } : {}),
-    store: tenantStore(config.tenantTable, clients.dynamoClient),
+    store: tenantStore(config.tenantTable, dynamoClient),
+    wakeTimes: wakeEstimate(config.tenantTable, dynamoClient),
     compute: translatingAwsErrors(new EcsCompute({ ...config.ecs, installation: config.installation, client: ecsClient })),
     routing: translatingAwsErrors(
       new ElbRouting({

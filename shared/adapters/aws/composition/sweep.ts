@@ -19,11 +19,12 @@ export function sweepDeps(
   clients: AwsClients = {},
   logger?: ReconcileDeps['logger'],
 ): SweepDeps {
-  const { store, compute, routing, storage, dns } = reconcilerAdapters(config, clients);
+  const { store, compute, routing, storage, dns, wakeTimes } = reconcilerAdapters(config, clients);
   const reconcileDeps: ReconcileDeps = {
     store,
     compute,
     routing,
+    wakeTimes,
     ...(storage ? { storage } : {}),
     ...(dns ? { dns } : {}),
     clock: systemClock,

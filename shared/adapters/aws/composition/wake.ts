@@ -1,12 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { WakeConfig } from '../../../config.js';
 import { MissCache } from '../../../app/miss-cache.js';
-import { WakeEstimate } from '../../../app/wake-estimate.js';
-import { DynamoDbWakeTimes } from '../dynamodb-wake-times.js';
-import { documentClientFor } from '../dynamodb-tenant-store.js';
 import type { WakeDeps } from '../../../app/wake.js';
 import { systemClock, type Clock } from '../../../ports/clock.js';
-import { tenantStore, type AwsClients } from './clients.js';
+import { tenantStore, wakeEstimate, type AwsClients } from './clients.js';
 
 export interface WakeDepsOverrides extends Pick<AwsClients, 'dynamoClient'> {
   clock?: Clock;
@@ -28,6 +25,6 @@ export function wakeDeps(config: WakeConfig, overrides: WakeDepsOverrides = {}):
       holdMs: config.holdMs,
     },
     unknownTenants: new MissCache({ ttlMs: 30_000, maxEntries: 10_000 }),
-    wakeTimes: new WakeEstimate(new DynamoDbWakeTimes({ tableName: config.tenantTable, client: documentClientFor(dynamoClient) })),
+    wakeTimes: wakeEstimate(config.tenantTable, dynamoClient),
   };
 }
