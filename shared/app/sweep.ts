@@ -372,6 +372,12 @@ async function followPlanHours(run: Run): Promise<void> {
   const digest = plansHoursDigest(plans);
   const state = parsePlanHours(await store.getMarker(PLAN_HOURS_MARKER));
   if (state.applied === digest) return;
+  // First run, no plan with hours: no sleeping tenant can owe a wake to plan hours, so there is
+  // nothing to walk (on an installation upgraded with thousands asleep, a read of every one).
+  if (!state.applied && !state.walk && plans.plans.every((plan) => !plan.keepWarm)) {
+    await store.setMarker(PLAN_HOURS_MARKER, JSON.stringify({ applied: digest }));
+    return;
+  }
   let cursor = state.walk?.digest === digest ? state.walk.cursor : undefined;
   const due = new Date(run.nowMs + warmLeadMs);
   for (let pages = 0; pages === 0 || !run.outOfTime(); pages++) {

@@ -1,5 +1,5 @@
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { tenantItem } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { sweep, type SweepDeps, type SweepSettings } from '../../shared/app/sweep.js';
 import type { KeepWarm, PlanCatalog, PlanDefinition } from '../../shared/domain/plans.js';
@@ -336,7 +336,11 @@ describe('sweep: keep-warm hours', () => {
     };
     const warmAts = async () => new Set(await Promise.all(sleepers.map(async (item) => (await world.get(String(item.id))).warmAt)));
 
-    // Act and assess: the configuration as they went to sleep: walked once, nothing to change.
+    // Act and assess: the configuration as they went to sleep, with no hours: nothing walked.
+    const list = vi.spyOn(world.store, 'list');
+    expect((await world.sweep({ budgetMs: 0, pageSize: 50 })).rescheduled).toBe(0);
+    expect(list.mock.calls.map(([query]) => query.phase)).not.toContain('Passivated');
+    list.mockRestore();
     expect(await runsWith(PLANS)).toEqual([0, 0, 0, 0]);
     expect(await warmAts()).toEqual(new Set([undefined]));
 
