@@ -1592,6 +1592,8 @@ describe('cdk-nag AwsSolutions', () => {
           'GET--tenants--{id}--usage',
           'GET--tenants--{id}--events',
           'GET--tenants--{id}--logs',
+          'GET--manage',
+          'POST--tenants--{id}--retry',
           'DefaultRoute',
         ].map((route) => `Api/HttpApi/${route} AwsSolutions-APIG4`),
       ].sort(),

@@ -130,6 +130,14 @@ export function resolvePlausibly(value: unknown): string {
   return standIn(value, true);
 }
 
+/** What CloudFormation's pseudo parameters resolve to in a deployed stack, for values built from them (URLs, ARNs). */
+const PLAUSIBLE_PSEUDO_PARAMETERS: Record<string, string> = {
+  'AWS::URLSuffix': 'amazonaws.com',
+  'AWS::Region': 'us-east-1',
+  'AWS::AccountId': '123456789012',
+  'AWS::Partition': 'aws',
+};
+
 function standIn(value: unknown, plausible: boolean): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
@@ -137,7 +145,7 @@ function standIn(value: unknown, plausible: boolean): string {
   const attribute = plausible && getAtt ? PLAUSIBLE_ATTRIBUTES[getAtt[1]] : undefined;
   if (attribute && getAtt) return attribute(getAtt[0]);
   const id = referencedId(value);
-  if (id) return id;
+  if (id) return (plausible && PLAUSIBLE_PSEUDO_PARAMETERS[id]) || id;
   const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
   if (join) return join[1].map((item) => standIn(item, plausible)).join(join[0]);
   throw new Error(`Cannot stand in for ${JSON.stringify(value)}`);
