@@ -1,5 +1,9 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReconcileSettings } from '../../shared/app/reconcile.js';
 import type { RateLimit, WorldTimings } from '../../test/support/aws-model.js';
+import { apiCaller } from './api.js';
+import type { BenchTables } from './dynamodb.js';
 
 /**
  * What the burst and shards sections share: ECS's published rates, the AWS model's timings (seconds,
@@ -37,3 +41,41 @@ export const BURST_SETTINGS: Partial<ReconcileSettings> = {
   eventTrustMs: 60_000,
   healthWaitMs: BURST_TIMINGS.healthyAfterMs,
 };
+
+/** Signups through the API handler at once, as a few clients would send them. */
+const SIGNUP_CONCURRENCY = 4;
+
+/**
+ * Records `count` signups (slugs from `slugOf`) through the API handler; a refused one is retried
+ * up to five times, as a client would, and the refusals are counted by status and code.
+ */
+export async function signUpAll(tables: BenchTables, count: number, slugOf: (index: number) => string) {
+  const api = apiCaller({
+    dynamoClient: tables.client,
+    tenantTable: tables.tenantTable,
+    idempotencyTable: tables.idempotencyTable,
+    maxTenants: count,
+  });
+  const started = performance.now();
+  const accepted: string[] = [];
+  const refused: Record<string, number> = {};
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: SIGNUP_CONCURRENCY }, async () => {
+      while (next < count) {
+        const slug = slugOf(next++);
+        for (let attempt = 1; attempt <= 5; attempt++) {
+          const answer = await api('POST', '/tenants', { body: { slug, email: `${slug}@example.test` } });
+          if (answer.status === 202) {
+            accepted.push(slug);
+            break;
+          }
+          const code = `${answer.status} ${(answer.body.error as { code?: string } | undefined)?.code ?? ''}`.trim();
+          refused[code] = (refused[code] ?? 0) + 1;
+          await sleep(100 * attempt);
+        }
+      }
+    }),
+  );
+  return { accepted, refused, ms: performance.now() - started };
+}

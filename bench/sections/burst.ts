@@ -11,13 +11,12 @@ import { changeDesired } from '../../shared/app/change-desired.js';
 import { reconcile, type ReconcileResult, type ReconcileSettings } from '../../shared/app/reconcile.js';
 import { PHASES, type Phase } from '../../shared/domain/tenant.js';
 import { systemClock } from '../../shared/ports/clock.js';
-import { apiCaller } from '../lib/api.js';
 import { apiSignupBurst, storeSignupBurst, type SignupBurstResult } from '../lib/signup-burst.js';
 import { freshTables, startSharedDynamoDb, type BenchTables } from '../lib/dynamodb.js';
 import { AwsModel, type RateLimit } from '../../test/support/aws-model.js';
 import { TRANSACTION_HOLD_MS } from '../../test/support/transaction-conflicts.js';
 import { reconcilerOver } from '../lib/reconciler.js';
-import { BURST_SETTINGS, BURST_TIMINGS, ECS_RUN_TASK, FARGATE_LAUNCHES } from '../lib/burst-world.js';
+import { BURST_SETTINGS, BURST_TIMINGS, ECS_RUN_TASK, FARGATE_LAUNCHES, signUpAll } from '../lib/burst-world.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
 
 /**
@@ -78,7 +77,6 @@ const RUN_LIMIT_MS = 420_000;
 /** Waves of passivation stop after this long even if the queue is not empty (nothing is lost either way). */
 const WAVES_LIMIT_MS = Number(process.env.BENCH_BURST_WAVES_SECONDS ?? 150) * 1000;
 /** Signups in flight while recording them: DynamoDB Local's lock on transactions is fastest at a few. */
-const SIGNUP_CONCURRENCY = 4;
 
 interface Tracker {
   /** The last answer of the reconciler for each tenant. */
@@ -149,38 +147,6 @@ function rig(tables: BenchTables, ceiling: number): Rig {
 
 const slugOf = (index: number) => `burst-${String(index).padStart(4, '0')}`;
 
-/** Records every signup through the API handler; a failed one is retried, as a client would. */
-async function signUpAll(tables: BenchTables, count: number) {
-  const api = apiCaller({
-    dynamoClient: tables.client,
-    tenantTable: tables.tenantTable,
-    idempotencyTable: tables.idempotencyTable,
-    maxTenants: count,
-  });
-  const started = performance.now();
-  const accepted: string[] = [];
-  const refused: Record<string, number> = {};
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: SIGNUP_CONCURRENCY }, async () => {
-      while (next < count) {
-        const slug = slugOf(next++);
-        for (let attempt = 1; attempt <= 5; attempt++) {
-          const answer = await api('POST', '/tenants', { body: { slug, email: `${slug}@example.test` } });
-          if (answer.status === 202) {
-            accepted.push(slug);
-            break;
-          }
-          const code = `${answer.status} ${(answer.body.error as { code?: string } | undefined)?.code ?? ''}`.trim();
-          refused[code] = (refused[code] ?? 0) + 1;
-          await sleep(100 * attempt);
-        }
-      }
-    }),
-  );
-  return { accepted, refused, ms: performance.now() - started };
-}
-
 async function waitFor(condition: () => boolean, limitMs: number, report: () => void, poll?: () => Promise<void>): Promise<boolean> {
   const deadline = performance.now() + limitMs;
   let nextReport = performance.now() + 10_000;
@@ -239,7 +205,7 @@ const listOf = (record: Record<string, number>) =>
 async function allAtOnce(tables: BenchTables, progress: (message: string) => void) {
   const r = rig(tables, SIGNUPS);
   try {
-    const signups = await signUpAll(tables, SIGNUPS);
+    const signups = await signUpAll(tables, SIGNUPS, slugOf);
     progress(
       `burst: ${signups.accepted.length}/${SIGNUPS} signups recorded in ${(signups.ms / 1000).toFixed(1)} s; triggering them all at once`,
     );
@@ -290,7 +256,7 @@ async function withDefaultCeiling(tables: BenchTables, progress: (message: strin
     maxLive = Math.max(maxLive, r.aws.liveTasks().size);
   };
   try {
-    const signups = await signUpAll(tables, QUEUED_RUN_SIGNUPS);
+    const signups = await signUpAll(tables, QUEUED_RUN_SIGNUPS, slugOf);
     const accepted = signups.accepted.length;
     progress(
       `burst (ceiling ${ceiling}): ${accepted}/${QUEUED_RUN_SIGNUPS} signups recorded in ${(signups.ms / 1000).toFixed(1)} s; triggering them all at once`,

@@ -11,11 +11,11 @@ import { ReconcileLoop } from '../../shared/adapters/local/reconcile-loop.js';
 import { reconcile, type ReconcileResult, type ReconcileSettings } from '../../shared/app/reconcile.js';
 import { shardOf } from '../../shared/domain/tenant.js';
 import { systemClock } from '../../shared/ports/clock.js';
-import { apiCaller, BASE_URL } from '../lib/api.js';
+import { BASE_URL } from '../lib/api.js';
 import { freshTables, startSharedDynamoDb, type BenchTables } from '../lib/dynamodb.js';
 import { DEPLOYED_CONFIG, INSTALLATION, reconcilerOver } from '../lib/reconciler.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
-import { BURST_SETTINGS, BURST_TIMINGS, ECS_RUN_TASK, FARGATE_LAUNCHES } from '../lib/burst-world.js';
+import { BURST_SETTINGS, BURST_TIMINGS, ECS_RUN_TASK, FARGATE_LAUNCHES, signUpAll } from '../lib/burst-world.js';
 import { ALL_LISTENER_ARNS, AwsModel, ELB_HOSTED_ZONE_ID, HOSTED_ZONE_ID, type RateLimit } from '../../test/support/aws-model.js';
 
 /**
@@ -53,7 +53,6 @@ const TIMINGS = BURST_TIMINGS;
 const SETTINGS: Partial<ReconcileSettings> = { ...BURST_SETTINGS, maxActiveTenants: SLOTS_PER_SHARD, shards: SHARDS };
 /** A loaded machine slows DynamoDB Local several-fold; past this the row reports how far it got. */
 const RUN_LIMIT_MS = Number(process.env.BENCH_SHARDS_LIMIT_MS ?? 240_000);
-const SIGNUP_CONCURRENCY = 4;
 
 /** Each shard's load balancer as Route 53 aliases it. */
 const loadBalancerDnsName = (shard: number) => `dormouse-${shard}-${1_000_000 + shard}.us-east-1.elb.amazonaws.com`;
@@ -65,35 +64,6 @@ const listOf = (record: Record<string, number>) =>
     .sort(([, a], [, b]) => b - a)
     .map(([name, count]) => `${name} ${count}`)
     .join(', ') || 'none';
-
-/** Records every signup through the API handler, a few at a time; a refused one is retried, as a client would. */
-async function signUpAll(tables: BenchTables): Promise<{ accepted: string[]; ms: number }> {
-  const api = apiCaller({
-    dynamoClient: tables.client,
-    tenantTable: tables.tenantTable,
-    idempotencyTable: tables.idempotencyTable,
-    maxTenants: TENANTS,
-  });
-  const started = performance.now();
-  const accepted: string[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: SIGNUP_CONCURRENCY }, async () => {
-      while (next < TENANTS) {
-        const slug = slugOf(next++);
-        for (let attempt = 1; attempt <= 5; attempt++) {
-          const answer = await api('POST', '/tenants', { body: { slug, email: `${slug}@example.test` } });
-          if (answer.status === 202) {
-            accepted.push(slug);
-            break;
-          }
-          await sleep(100 * attempt);
-        }
-      }
-    }),
-  );
-  return { accepted, ms: performance.now() - started };
-}
 
 /** The most ever seen per shard, from two sources sampled independently. */
 class ShardWatch {
@@ -175,7 +145,7 @@ async function run(tables: BenchTables, progress: (message: string) => void) {
     );
   };
   try {
-    const signups = await signUpAll(tables);
+    const signups = await signUpAll(tables, TENANTS, slugOf);
     progress(
       `shards: ${signups.accepted.length}/${TENANTS} signups recorded in ${(signups.ms / 1000).toFixed(1)} s; triggering them all at once`,
     );
