@@ -1,30 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DormouseConfigError, parseDormouseConfig } from '../../cdk/config.js';
-import { functionId, resourcesOf, synthesize, type Synthesized } from './support.js';
+import { parseDormouseConfig } from '../../cdk/config.js';
+import { functionId, resourcesOf, synthesize, type Synthesized, configProblems, MINIMAL_CONFIG } from './support.js';
 
-const MINIMAL = { domain: 'trials.example.com', availabilityZones: ['us-east-1a', 'us-east-1b'] };
 const BRANDING = { name: 'Acme Cloud', logoUrl: 'https://cdn.acme.test/logo.svg', accent: '#0a7f3f', supportUrl: 'https://acme.test/help' };
-
-function problems(input: unknown): string[] {
-  try {
-    parseDormouseConfig(input);
-    return [];
-  } catch (error) {
-    if (error instanceof DormouseConfigError) return error.problems;
-    throw error;
-  }
-}
 
 describe('dormouse.branding', () => {
   it('defaults to no branding and the default accent', () => {
-    expect(parseDormouseConfig(MINIMAL).branding).toEqual({ accent: '#1565c0' });
-    expect(parseDormouseConfig({ ...MINIMAL, branding: BRANDING }).branding).toEqual(BRANDING);
+    expect(parseDormouseConfig(MINIMAL_CONFIG).branding).toEqual({ accent: '#1565c0' });
+    expect(parseDormouseConfig({ ...MINIMAL_CONFIG, branding: BRANDING }).branding).toEqual(BRANDING);
   });
 
   it('refuses what the functions would refuse at start, with their words', () => {
     expect(
-      problems({
-        ...MINIMAL,
+      configProblems({
+        ...MINIMAL_CONFIG,
         branding: { accent: 'green', logoUrl: 'http://cdn.acme.test/logo.svg', supportUrl: 'mailto:x@acme.test', colour: 1 },
       }),
     ).toEqual(
@@ -41,7 +30,7 @@ describe('dormouse.branding', () => {
 describe('the stack with branding', () => {
   let synth: Synthesized;
   beforeAll(() => {
-    synth = synthesize({ ...MINIMAL, branding: BRANDING });
+    synth = synthesize({ ...MINIMAL_CONFIG, branding: BRANDING });
   }, 120_000);
   afterAll(() => synth?.cleanup());
 

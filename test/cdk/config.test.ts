@@ -1,29 +1,16 @@
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
-import { DormouseConfigError, dormouseContext, parseDormouseConfig } from '../../cdk/config.js';
+import { dormouseContext, parseDormouseConfig } from '../../cdk/config.js';
 import { DormouseStack } from '../../cdk/dormouse-stack.js';
-import { CDK_JSON_CONTEXT, CERTIFICATE_ARN } from './support.js';
-
-const MINIMAL = { domain: 'trials.example.com', availabilityZones: ['us-east-1a', 'us-east-1b'] };
-
-/** The problems a configuration is refused with, or [] when it is accepted. */
-function problems(input: unknown): string[] {
-  try {
-    parseDormouseConfig(input);
-    return [];
-  } catch (error) {
-    if (error instanceof DormouseConfigError) return error.problems;
-    throw error;
-  }
-}
+import { CDK_JSON_CONTEXT, CERTIFICATE_ARN, configProblems, MINIMAL_CONFIG } from './support.js';
 
 describe('Dormouse configuration', () => {
   it('accepts the example in cdk.json', () => {
-    expect(problems(CDK_JSON_CONTEXT.dormouse)).toEqual([]);
+    expect(configProblems(CDK_JSON_CONTEXT.dormouse)).toEqual([]);
   });
 
   it('needs only a domain and zones, and defaults the rest', () => {
-    const config = parseDormouseConfig(MINIMAL);
+    const config = parseDormouseConfig(MINIMAL_CONFIG);
     expect(config).toMatchObject({
       region: 'us-east-1',
       baseUrl: 'http://trials.example.com',
@@ -58,11 +45,11 @@ describe('Dormouse configuration', () => {
   });
 
   it('keeps tenants stateless unless a data path is set, and then hands over stop-first with a 50 GiB alarm and no backups', () => {
-    expect(parseDormouseConfig(MINIMAL)).toMatchObject({ handover: 'stop-first', backup: false, storageAlarmGiB: 50 });
-    expect(parseDormouseConfig(MINIMAL).dataPath).toBeUndefined();
-    expect(parseDormouseConfig({ ...MINIMAL, dataPath: '' }).dataPath).toBeUndefined();
-    expect(parseDormouseConfig({ ...MINIMAL, dataPath: '/var/lib/app-data' }).dataPath).toBe('/var/lib/app-data');
-    expect(parseDormouseConfig({ ...MINIMAL, dataPath: '/data', backup: true, handover: 'overlap' })).toMatchObject({
+    expect(parseDormouseConfig(MINIMAL_CONFIG)).toMatchObject({ handover: 'stop-first', backup: false, storageAlarmGiB: 50 });
+    expect(parseDormouseConfig(MINIMAL_CONFIG).dataPath).toBeUndefined();
+    expect(parseDormouseConfig({ ...MINIMAL_CONFIG, dataPath: '' }).dataPath).toBeUndefined();
+    expect(parseDormouseConfig({ ...MINIMAL_CONFIG, dataPath: '/var/lib/app-data' }).dataPath).toBe('/var/lib/app-data');
+    expect(parseDormouseConfig({ ...MINIMAL_CONFIG, dataPath: '/data', backup: true, handover: 'overlap' })).toMatchObject({
       backup: true,
       handover: 'overlap',
     });
@@ -71,12 +58,12 @@ describe('Dormouse configuration', () => {
   });
 
   it('takes an installation id, and leaves it unset by default for the stack to derive', () => {
-    expect(parseDormouseConfig({ ...MINIMAL, installation: 'stage2' }).installation).toBe('stage2');
-    expect(parseDormouseConfig(MINIMAL).installation).toBeUndefined();
+    expect(parseDormouseConfig({ ...MINIMAL_CONFIG, installation: 'stage2' }).installation).toBe('stage2');
+    expect(parseDormouseConfig(MINIMAL_CONFIG).installation).toBeUndefined();
   });
 
   it('serves tenants over HTTPS once a certificate is given', () => {
-    expect(parseDormouseConfig({ ...MINIMAL, certificateArn: CERTIFICATE_ARN }).baseUrl).toBe('https://trials.example.com');
+    expect(parseDormouseConfig({ ...MINIMAL_CONFIG, certificateArn: CERTIFICATE_ARN }).baseUrl).toBe('https://trials.example.com');
   });
 
   it.each([
@@ -216,22 +203,22 @@ describe('Dormouse configuration', () => {
       'dormouse.storageAlarmGiB: must be a whole number from 1 to 1000000',
     ],
   ])('refuses %s, naming the key and the expected form', (_case, change, message) => {
-    expect(problems({ ...MINIMAL, ...change })).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
+    expect(configProblems({ ...MINIMAL_CONFIG, ...change })).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
   });
 
   it('says a required key is missing', () => {
-    expect(problems({ availabilityZones: MINIMAL.availabilityZones })).toEqual([
+    expect(configProblems({ availabilityZones: MINIMAL_CONFIG.availabilityZones })).toEqual([
       'dormouse.domain: is required; must be a DNS name like trials.example.com',
     ]);
   });
 
   it('reports every problem at once', () => {
-    expect(problems({ ...MINIMAL, domain: 'x', maxActiveTenants: 0, trialDays: 'two weeks' })).toHaveLength(3);
+    expect(configProblems({ ...MINIMAL_CONFIG, domain: 'x', maxActiveTenants: 0, trialDays: 'two weeks' })).toHaveLength(3);
   });
 
   it('takes -c dormouse.<key>=<value> overrides from the command line, as strings', () => {
     const input = dormouseContext({
-      dormouse: { ...MINIMAL, apiThrottle: { rate: 10, burst: 20 } },
+      dormouse: { ...MINIMAL_CONFIG, apiThrottle: { rate: 10, burst: 20 } },
       'dormouse.maxActiveTenants': '50',
       'dormouse.onDemandFallback': 'false',
       'dormouse.apiThrottle.rate': '2.5',
@@ -248,7 +235,7 @@ describe('Dormouse configuration', () => {
   });
 
   it('stops the synth before any resource is made when the context is wrong', () => {
-    const app = new App({ context: { dormouse: { ...MINIMAL, maxActiveTenants: 150 } } });
+    const app = new App({ context: { dormouse: { ...MINIMAL_CONFIG, maxActiveTenants: 150 } } });
     expect(() => new DormouseStack(app, 'Dormouse')).toThrow(/dormouse\.maxActiveTenants: must be a whole number from 1 to 99/);
     expect(app.node.children).toHaveLength(0);
   });

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DormouseConfigError, parseDormouseConfig } from '../../cdk/config.js';
+import { parseDormouseConfig } from '../../cdk/config.js';
 import { createDormouseApp } from '../../cdk/dormouse-app.js';
 import { LAMBDA_ENVIRONMENT_LIMIT, environmentSize } from '../../cdk/environment-size.js';
 import { plansSetting } from '../../cdk/plans.js';
@@ -20,9 +20,9 @@ import {
   synthesize,
   type CfnResource,
   type Synthesized,
+  configProblems,
+  MINIMAL_CONFIG,
 } from './support.js';
-
-const MINIMAL = { domain: 'trials.example.com', availabilityZones: ['us-east-1a', 'us-east-1b'] };
 
 /** The example plans file: a Spot trial offered at signup, and a larger on-demand plan kept warm in office hours. */
 const EXAMPLE_PLANS = [
@@ -49,16 +49,6 @@ const PLANS_WITH_IMAGE = [
 /** The services of the functions that read plans (shared/config/settings.ts, DORMOUSE_PLANS readBy). */
 const READ_PLANS = ['dormouse-api', 'dormouse-reconcile', 'dormouse-sweep', 'dormouse-task-events', 'dormouse-wake'];
 
-function problems(input: unknown): string[] {
-  try {
-    parseDormouseConfig(input);
-    return [];
-  } catch (error) {
-    if (error instanceof DormouseConfigError) return error.problems;
-    throw error;
-  }
-}
-
 /** What the functions are told, by service. */
 function environmentOf(synth: Synthesized, service: string): Record<string, unknown> {
   const fn = synth.template.toJSON().Resources[functionId(synth.template, service)] as CfnResource;
@@ -67,7 +57,7 @@ function environmentOf(synth: Synthesized, service: string): Record<string, unkn
 
 describe('dormouse.plans', () => {
   it("is read by the functions' own parser, defaults applied", () => {
-    const config = parseDormouseConfig({ ...MINIMAL, plans: EXAMPLE_PLANS });
+    const config = parseDormouseConfig({ ...MINIMAL_CONFIG, plans: EXAMPLE_PLANS });
     expect(config.plans).toEqual(parsePlanCatalog(EXAMPLE_PLANS, 'dormouse.plans'));
     expect(config.plans.plans.map((plan) => [plan.name, plan.capacity, plan.idleMs, plan.trialDays])).toEqual([
       ['trial', 'spot', 15 * 60_000, 14],
@@ -76,7 +66,7 @@ describe('dormouse.plans', () => {
   });
 
   it('defaults to the built-in trial and pro at the configured size, idle timeout and trial length', () => {
-    const config = parseDormouseConfig({ ...MINIMAL, cpu: 512, memory: 2048, idleTimeoutMinutes: 30, trialDays: 7 });
+    const config = parseDormouseConfig({ ...MINIMAL_CONFIG, cpu: 512, memory: 2048, idleTimeoutMinutes: 30, trialDays: 7 });
     expect(config.plans).toEqual(builtInPlans({ cpu: 512, memory: 2048, idleMs: 30 * 60_000, trialDays: 7 }));
   });
 
@@ -85,8 +75,8 @@ describe('dormouse.plans', () => {
     try {
       const file = join(directory, 'plans.json');
       writeFileSync(file, JSON.stringify(EXAMPLE_PLANS));
-      expect(parseDormouseConfig({ ...MINIMAL, plans: file }).plans).toEqual(parsePlanCatalog(EXAMPLE_PLANS, 'dormouse.plans'));
-      expect(problems({ ...MINIMAL, plans: join(directory, 'missing.json') })).toEqual([
+      expect(parseDormouseConfig({ ...MINIMAL_CONFIG, plans: file }).plans).toEqual(parsePlanCatalog(EXAMPLE_PLANS, 'dormouse.plans'));
+      expect(configProblems({ ...MINIMAL_CONFIG, plans: join(directory, 'missing.json') })).toEqual([
         expect.stringMatching(/^dormouse\.plans: cannot read the file .*missing\.json \(ENOENT\)/),
       ]);
     } finally {
@@ -122,7 +112,7 @@ describe('dormouse.plans', () => {
       'dormouse.plans: plan "trial", trialDays: must be longer than expiringNoticeHours (24)',
     ],
   ])('refuses %s, naming the plan and the field', (_, plans, expected) => {
-    expect(problems({ ...MINIMAL, sweepRateMinutes: 5, plans })).toEqual([expect.stringContaining(expected)]);
+    expect(configProblems({ ...MINIMAL_CONFIG, sweepRateMinutes: 5, plans })).toEqual([expect.stringContaining(expected)]);
   });
 
   it("takes keep-warm hours with equal times, the whole day, as it takes them for a tenant's own", () => {
@@ -279,7 +269,7 @@ describe('an installation with plans of its own, one on an image of its own', ()
 
 describe('an installation that declares no plans', () => {
   let synth: Synthesized;
-  const config = { ...MINIMAL, cpu: 512, memory: 2048, idleTimeoutMinutes: 30, trialDays: 7 };
+  const config = { ...MINIMAL_CONFIG, cpu: 512, memory: 2048, idleTimeoutMinutes: 30, trialDays: 7 };
 
   beforeAll(() => {
     synth = synthesize(config);
@@ -311,7 +301,7 @@ describe("Lambda's 4 KB environment", () => {
     try {
       const { app } = createDormouseApp({
         outdir,
-        context: { ...CDK_JSON_CONTEXT, dormouse: { ...MINIMAL, plans }, 'aws:cdk:bundling-stacks': [] },
+        context: { ...CDK_JSON_CONTEXT, dormouse: { ...MINIMAL_CONFIG, plans }, 'aws:cdk:bundling-stacks': [] },
       });
       expect(() => app.synth()).toThrow(
         /The Api function's environment would take about \d+ bytes, over Lambda's 4096 \(largest: DORMOUSE_PLANS \d+/,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Validations, type App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
+import { DormouseConfigError, parseDormouseConfig } from '../../cdk/config.js';
 import { createDormouseApp } from '../../cdk/dormouse-app.js';
 import type { DormouseStack } from '../../cdk/dormouse-stack.js';
 
@@ -195,4 +196,18 @@ export function functionId(template: Template, service: string): string {
   );
   if (!match) throw new Error(`No function for service ${service}`);
   return match[0];
+}
+
+/** The least `dormouse` context the CDK app accepts: a domain and two zones. */
+export const MINIMAL_CONFIG = { domain: 'trials.example.com', availabilityZones: ['us-east-1a', 'us-east-1b'] };
+
+/** The problems a configuration is refused with, or [] when it is accepted. */
+export function configProblems(input: unknown): string[] {
+  try {
+    parseDormouseConfig(input);
+    return [];
+  } catch (error) {
+    if (error instanceof DormouseConfigError) return error.problems;
+    throw error;
+  }
 }
