@@ -1,7 +1,11 @@
 /** Traffic a tenant received over a window: what tells the sweep it is not idle. */
 export interface ActivityLevel {
   requests: number;
-  /** Connections open during the window (a WebSocket, a long download), where the source can tell. */
+  /**
+   * Connections busy during the window, where the source can tell: a request whose answer is still
+   * under way (a long download, a long poll, server-sent events) or an upgraded connection (a
+   * WebSocket). An idle kept-alive connection is not busy: it must not keep a tenant awake.
+   */
   connections: number;
   /**
    * Minutes of the window in which the tenant's task received more than its health checks bring

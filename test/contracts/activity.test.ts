@@ -1,5 +1,4 @@
-import type { Socket } from 'node:net';
-import { LocalActivity } from '../../shared/adapters/local/local-activity.js';
+import { LocalActivity, type Exchange } from '../../shared/adapters/local/local-activity.js';
 import { awsAdaptersOver, manualAwsModel } from '../support/aws-adapters.js';
 import { LOAD_BALANCER_FULL_NAMES } from '../support/aws-model.js';
 import { FakeActivity } from '../support/fake-activity.js';
@@ -27,8 +26,8 @@ describeActivityContract('CloudWatchActivity over the AWS model', async () => {
 
 describeActivityContract('LocalActivity (embedded mode)', async () => {
   const activity = new LocalActivity();
-  // A connection already closed: the requests count, no connection stays open.
-  const closed = { destroyed: true } as Socket;
+  // Answers already over: the requests count, no connection stays open.
+  const closed: Exchange = { destroyed: true, once: () => undefined };
   return {
     activity,
     targetGroupOf: async (tenantId) => `local:targetgroup/dm-local-${tenantId}`,

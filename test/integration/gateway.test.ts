@@ -6,7 +6,7 @@ import { startGateway, type Gateway, type GatewayOptions } from '../../shared/ad
 import { GatewayRouting, type GatewayRoutingOptions } from '../../shared/adapters/local/gateway-routing.js';
 import { ProcessCompute } from '../../shared/adapters/local/process-compute.js';
 import type { ObservedTask } from '../../shared/ports/compute.js';
-import { get, processGone, recordEvents, startTestServer, waitFor, type TestServer } from '../support/local.js';
+import { get, keptAliveClient, processGone, recordEvents, startTestServer, waitFor, type TestServer } from '../support/local.js';
 import { TRIAL_LAUNCH } from '../support/launch.js';
 
 const WINDOW = { start: new Date(0), end: new Date() };
@@ -347,6 +347,107 @@ describe('gateway', () => {
   });
 });
 
+describe('gateway keep-alive', () => {
+  /** A browser-like visitor of the gateway, closed after the test. */
+  function visitor(s: Setup) {
+    const client = keptAliveClient(gw(s));
+    cleanups.push(() => client.close());
+    return client;
+  }
+
+  it("keeps a visitor's connection open across requests, routing each by its own Host", async () => {
+    const s = await setup();
+    await s.serve('acme', tasks.acme!.ip!);
+    await s.serve('globex', tasks.globex!.ip!);
+    const browser = visitor(s);
+
+    const answers = [
+      await browser.get('/whoami', { host: s.hostOf('acme') }),
+      await browser.get('/whoami', { host: s.hostOf('globex') }),
+      await browser.get('/', { host: s.hostOf('nobody') }),
+      await browser.get('/whoami', { host: s.hostOf('acme') }),
+    ];
+
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 503, 200]);
+    expect([answers[0], answers[1], answers[3]].map((answer) => JSON.parse(answer!.body).tenant)).toEqual(['acme', 'globex', 'acme']);
+    expect(answers.map((answer) => answer.headers.connection)).toEqual(Array(4).fill('keep-alive'));
+    expect(new Set(answers.map((answer) => answer.socket)).size).toBe(1);
+  });
+
+  it("keeps the visitor's connection when the tenant closes its own, and closes it when the visitor asks to", async () => {
+    // Connection is hop-by-hop: what one side says about its connection says nothing of the other.
+    const tenant = await startTestServer((_req, res) => {
+      res.setHeader('connection', 'close');
+      res.end('ok');
+    });
+    cleanups.push(() => tenant.close());
+    const s = await setup();
+    await s.serve('acme', tenant.ip);
+    const browser = visitor(s);
+
+    const first = await browser.get('/', { host: s.hostOf('acme') });
+    const second = await browser.get('/', { host: s.hostOf('acme'), headers: { connection: 'close' } });
+    await new Promise((resolve) => (second.socket.destroyed ? resolve(undefined) : second.socket.once('close', resolve)));
+
+    expect([first.status, first.headers.connection]).toEqual([200, 'keep-alive']);
+    expect([second.status, second.headers.connection]).toEqual([200, 'close']);
+    expect(second.socket).toBe(first.socket);
+  });
+
+  it('sends the next request on a kept-alive connection to the fallback once its tenant is put to sleep', async () => {
+    const tenant = await startTestServer((_req, res) => res.end('awake'));
+    cleanups.push(() => tenant.close());
+    const s = await setup();
+    const arn = await s.serve('acme', tenant.ip);
+    const browser = visitor(s);
+    const awake = await browser.get('/', { host: s.hostOf('acme') });
+
+    // Act: what passivation does to the routing, while the visitor's connection stays open.
+    const rule = await s.routing.findRule('acme', 'acme.localhost');
+    await s.routing.deleteRule(rule!.arn);
+    await s.routing.deregisterTarget(arn, tenant.ip);
+    await tenant.close();
+    const asleep = await browser.get('/', { host: s.hostOf('acme') });
+
+    // Assess
+    expect([awake.status, awake.body]).toEqual([200, 'awake']);
+    expect([asleep.status, asleep.body]).toEqual([503, 'wake']);
+    expect(asleep.socket).toBe(awake.socket);
+    expect(s.fallbackHosts).toEqual([s.hostOf('acme')]);
+  });
+
+  it('counts a request under way as a connection, and an idle kept-alive connection as none', async () => {
+    // Prepare: an application that holds /hold until the test lets go.
+    const held: ServerResponse[] = [];
+    const app = await startTestServer((req, res) => (req.url === '/hold' ? held.push(res) : res.end('ok')));
+    cleanups.push(() => app.close());
+    const s = await setup();
+    await s.serve('slow', app.ip);
+    const idle = visitor(s);
+    const waiting = visitor(s);
+
+    // Act: one visitor is answered and keeps its connection; another waits for an answer.
+    const answered = await idle.get('/quick', { host: s.hostOf('slow') });
+    const afterAnswer = await s.read('slow');
+    const holding = waiting.get('/hold', { host: s.hostOf('slow') });
+    await waitFor('the application to hold the request', () => held.length === 1);
+    const whileHeld = await s.read('slow');
+    held[0]!.end('late');
+    const late = await holding;
+    const afterHeld = await waitFor('the held request to end', async () => {
+      const level = (await s.read('slow')).get('slow');
+      return level?.connections === 0 ? level : undefined;
+    });
+
+    // Assess: both connections are still open, and neither counts once its answer is over.
+    expect(afterAnswer.get('slow')).toEqual({ requests: 1, connections: 0 });
+    expect(whileHeld.get('slow')).toEqual({ requests: 1, connections: 1 });
+    expect(afterHeld).toEqual({ requests: 0, connections: 0 });
+    expect([answered.socket.destroyed, late.socket.destroyed]).toEqual([false, false]);
+    expect((await idle.get('/quick', { host: s.hostOf('slow') })).socket).toBe(answered.socket);
+  });
+});
+
 describe('gateway limits', () => {
   /** A raw TCP connection to the gateway: what it receives, and when the gateway closed it. */
   async function rawConnection(s: Setup) {
@@ -560,7 +661,7 @@ describe('gateway WebSockets', () => {
     expect(s.fallbackHosts).toEqual([s.hostOf('sleepy')]);
   });
 
-  it('closes open WebSockets and held requests when it closes', async () => {
+  it('closes open WebSockets, held requests and idle kept-alive connections when it closes', async () => {
     const { app } = await echoApp();
     const held: ServerResponse[] = [];
     const slowApp = await startTestServer((req, res) => (req.url === '/hold' ? held.push(res) : res.end('ok')));
@@ -573,10 +674,15 @@ describe('gateway WebSockets', () => {
     const tunnelClosed = new Promise((resolve) => upgraded.socket.once('close', resolve));
     const holding = get(gw(s), '/hold', { host: s.hostOf('slow') }).catch((error: Error) => error);
     await waitFor('the request to be held', () => held.length === 1);
+    const browser = keptAliveClient(gw(s));
+    cleanups.push(() => browser.close());
+    const { socket: idle } = await browser.get('/quick', { host: s.hostOf('slow') });
+    const idleClosed = new Promise((resolve) => idle.once('close', resolve));
 
     await s.gateway.close();
 
     await tunnelClosed;
+    await idleClosed;
     expect(await holding).toBeInstanceOf(Error);
   });
 });

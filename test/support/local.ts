@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import {
+  Agent,
   createServer,
   request as httpRequest,
   type ClientRequest,
@@ -7,7 +8,7 @@ import {
   type RequestListener,
   type Server,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TaskStateChange } from '../../shared/app/task-event.js';
 import type { ObservedTask } from '../../shared/ports/compute.js';
 import type { ProcessCompute } from '../../shared/adapters/local/process-compute.js';
@@ -52,6 +53,35 @@ export function get(address: string, path: string, options: GetOptions = {}): Pr
     options.onRequest?.(req);
     req.end();
   });
+}
+
+export interface KeptAliveResponse extends RawResponse {
+  /** The connection that carried the request. */
+  socket: Socket;
+}
+
+/**
+ * A visitor that keeps one connection open between its requests, as a browser does: each answer
+ * says which socket carried it, so a test can see the connection reused.
+ */
+export function keptAliveClient(address: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  return {
+    get(path: string, { host, headers = {} }: { host: string; headers?: Record<string, string> }): Promise<KeptAliveResponse> {
+      return new Promise((resolve, reject) => {
+        const req = httpRequest(new URL(path, `http://${address}`), { agent, setHost: false, headers: { host, ...headers } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, socket: req.socket! }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    },
+    close: () => agent.destroy(),
+  };
 }
 
 /** Polls until `check` returns something other than undefined/false, or fails with `what`. */

@@ -55,7 +55,7 @@ export interface CloudWatchActivityOptions {
  * Balancer"): there is no per-target-group series, so CloudWatch cannot say which tenant holds
  * an open WebSocket or a long download. The task's own network traffic can: one Metrics Insights
  * query, in the first call, returns every task of the cluster grouped by task id. The local
- * gateway, which sees every connection, reports real open connections.
+ * gateway, which sees every connection, reports the ones in use: requests under way and WebSockets.
  */
 export class CloudWatchActivity implements Activity {
   private readonly client: CloudWatchClient;

@@ -35,8 +35,17 @@ export interface GatewayOptions {
   headersTimeoutMs?: number;
   /** How long a client may take to send its whole request, body included. @default 60_000 */
   requestTimeoutMs?: number;
-  /** Open connections at most (WebSockets included); further ones are closed at once. @default 1_000 */
+  /**
+   * Open connections at most (WebSockets and idle kept-alive ones included); further ones are
+   * closed at once. @default 1_000
+   */
   maxConnections?: number;
+  /**
+   * How long a visitor's idle connection stays open for its next request. Node's default: long
+   * enough for a page's follow-up requests to reuse the connection, short enough that idle
+   * connections a browser keeps do not pile up against maxConnections. @default 5_000
+   */
+  keepAliveTimeoutMs?: number;
   /**
    * How long an idle connection to a tenant is kept for the next request. Below the keep-alive
    * timeout of common app servers (gunicorn 2 s, Node and uvicorn 5 s), so the gateway drops an
@@ -51,7 +60,7 @@ export interface GatewayOptions {
 export interface Gateway {
   url: string;
   port: number;
-  /** Requests per tenant since the previous read, and connections open now. */
+  /** Requests per tenant since the previous read, and requests under way or WebSockets open now. */
   activity(): LocalActivity;
   /** Stops accepting, closes every open connection (WebSockets included), resolves once closed. */
   close(): Promise<void>;
@@ -73,6 +82,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     headersTimeoutMs = 10_000,
     requestTimeoutMs = 60_000,
     maxConnections = 1_000,
+    keepAliveTimeoutMs = 5_000,
     upstreamIdleMs = 1_000,
     logger = console,
     shard,
@@ -90,10 +100,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     proxyReq.removeHeader('connection');
     proxyReq.removeHeader('keep-alive');
   });
-  // A visitor's connection still closes after each answer, as it always has here: the idle sweep
-  // counts open connections, and an idle kept-alive one would keep a tenant that nobody uses awake.
+  // The same in the other direction: a tenant closing its connection to the gateway must not close
+  // the visitor's. http-proxy-3 then answers with the visitor's own Connection header, and Node
+  // adds its Keep-Alive timeout.
   proxy.on('proxyRes', (proxyRes) => {
-    proxyRes.headers.connection = 'close';
+    delete proxyRes.headers.connection;
     delete proxyRes.headers['keep-alive'];
   });
   // Every call passes its own error callback; this only keeps a stray error from crashing us.
@@ -119,6 +130,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Node looks for overdue requests only this often (30 s by default), which is what let a
       // slow header sender hold a connection for over a minute.
       connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs),
+      // Visitors keep their connections, as with the ALB: a TCP connection per request was most
+      // of the latency the gateway added. Idle ones are not activity (see LocalActivity).
+      keepAliveTimeout: keepAliveTimeoutMs,
     },
     (req, res) => {
       if (ambiguousHost(req)) {
@@ -127,7 +141,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       const match = route(req);
       if (!match) return runFallback(req, res);
-      activity.record(match.tenantId, req.socket);
+      // Counted until the answer ends, not while the connection waits idle for another request.
+      activity.record(match.tenantId, res);
       const startedAt = Date.now();
       proxy.web(req, res, { target: `http://${match.target}`, agent: upstream }, (error) => {
         // The tenant's process went away mid-request, refused the connection, or took too long.

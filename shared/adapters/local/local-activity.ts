@@ -1,27 +1,41 @@
-import type { Socket } from 'node:net';
 import type { Activity, ActivityLevel, ActivityTarget } from '../../ports/activity.js';
+
+/** What ends an exchange: an answer or a tunnel, which emits `close` once it is over. */
+export interface Exchange {
+  /** Already over: nothing stays open. */
+  readonly destroyed: boolean;
+  once(event: 'close', listener: () => void): unknown;
+}
 
 /**
  * The gateway's per-tenant counters, read through the Activity port: the local stand-in for
  * the ALB's RequestCount and ActiveConnectionCount. Requests count since the previous read of
- * that tenant (each read resets them), connections are the client sockets open right now that
- * carried at least one of the tenant's requests or its WebSocket.
+ * that tenant (each read resets them). Connections are the exchanges under way right now: a
+ * request still waiting for the end of its answer (a slow answer, a long poll, server-sent
+ * events) or an upgraded connection (a WebSocket). A visitor's idle kept-alive connection is
+ * not one of them: a browser keeps those open after a page loads, and a tenant nobody uses
+ * must still go to sleep.
  */
 export class LocalActivity implements Activity {
   private readonly requests = new Map<string, number>();
-  private readonly sockets = new Map<string, Set<Socket>>();
+  private readonly open = new Map<string, number>();
 
-  /** One proxied request (or upgrade) for `tenantId` over `socket`. */
-  record(tenantId: string, socket: Socket): void {
+  /**
+   * One proxied request (or upgrade) for `tenantId`, open until `exchange` closes: the
+   * request's response, or the upgraded socket.
+   */
+  record(tenantId: string, exchange: Exchange): void {
     this.requests.set(tenantId, (this.requests.get(tenantId) ?? 0) + 1);
-    if (socket.destroyed) return;
-    let open = this.sockets.get(tenantId);
-    if (!open) this.sockets.set(tenantId, (open = new Set()));
-    if (open.has(socket)) return;
-    open.add(socket);
-    socket.once('close', () => {
-      open.delete(socket);
-      if (open.size === 0 && this.sockets.get(tenantId) === open) this.sockets.delete(tenantId);
+    if (exchange.destroyed) return;
+    this.open.set(tenantId, (this.open.get(tenantId) ?? 0) + 1);
+    let closed = false;
+    exchange.once('close', () => {
+      // Counted down once, whichever way the exchange ended.
+      if (closed) return;
+      closed = true;
+      const left = (this.open.get(tenantId) ?? 1) - 1;
+      if (left > 0) this.open.set(tenantId, left);
+      else this.open.delete(tenantId);
     });
   }
 
@@ -34,7 +48,7 @@ export class LocalActivity implements Activity {
     const result = new Map<string, ActivityLevel>();
     for (const { tenantId } of targets) {
       if (result.has(tenantId)) continue;
-      result.set(tenantId, { requests: this.requests.get(tenantId) ?? 0, connections: this.sockets.get(tenantId)?.size ?? 0 });
+      result.set(tenantId, { requests: this.requests.get(tenantId) ?? 0, connections: this.open.get(tenantId) ?? 0 });
       this.requests.delete(tenantId);
     }
     return result;
