@@ -97,6 +97,8 @@ export class GatewayRouting implements Routing, RoutingInventory {
 
   private readonly groups = new Map<string, TargetGroup>();
   private readonly rules = new Map<string, Rule>();
+  /** The same rules by host, kept in step with `rules`: the gateway looks one up per request. */
+  private readonly rulesByHost = new Map<string, Rule[]>();
   private readonly healthListeners = new Set<(change: HealthChange) => void>();
   private readonly drainTimers = new Set<NodeJS.Timeout>();
   private ruleSequence = 0;
@@ -210,10 +212,9 @@ export class GatewayRouting implements Routing, RoutingInventory {
   async createRule(tenantId: string, host: string, targetGroupArn: string, shard = 0): Promise<HostRule> {
     this.requireGroup(targetGroupArn);
     const wanted = hostname(host);
-    const onShard = [...this.rules.values()].filter((rule) => rule.shard === shard);
-    const same = onShard.find((rule) => rule.host === wanted && rule.targetGroupArn === targetGroupArn);
+    const same = this.rulesByHost.get(wanted)?.find((rule) => rule.shard === shard && rule.targetGroupArn === targetGroupArn);
     if (same) return toHostRule(same);
-    const taken = new Set(onShard.map((rule) => rule.priority));
+    const taken = new Set([...this.rules.values()].filter((rule) => rule.shard === shard).map((rule) => rule.priority));
     let priority = 1;
     while (taken.has(priority)) priority += 1;
     this.ruleSequence += 1;
@@ -227,11 +228,17 @@ export class GatewayRouting implements Routing, RoutingInventory {
       installation: this.installation,
     };
     this.rules.set(rule.arn, rule);
+    this.rulesByHost.set(wanted, [...(this.rulesByHost.get(wanted) ?? []), rule]);
     return toHostRule(rule);
   }
 
   async deleteRule(ruleArn: string): Promise<void> {
+    const rule = this.rules.get(ruleArn);
+    if (!rule) return;
     this.rules.delete(ruleArn);
+    const others = this.rulesByHost.get(rule.host)!.filter((other) => other !== rule);
+    if (others.length > 0) this.rulesByHost.set(rule.host, others);
+    else this.rulesByHost.delete(rule.host);
   }
 
   // ---- Drift repair, as the ELBv2 adapter offers it -------------------------------------------
@@ -393,12 +400,17 @@ export class GatewayRouting implements Routing, RoutingInventory {
     return group;
   }
 
-  /** Host matching is case-insensitive and ignores a port; the lowest priority wins. */
+  /**
+   * Host matching is case-insensitive and ignores a port; the lowest priority wins. Only the
+   * host's own rules are looked at, so a request costs the same with one tenant or thousands.
+   */
   private ruleFor(host: string, shard: number | undefined): Rule | undefined {
-    const wanted = hostname(host);
-    return [...this.rules.values()]
-      .filter((rule) => rule.host === wanted && (shard === undefined || rule.shard === shard))
-      .sort((a, b) => a.priority - b.priority)[0];
+    let best: Rule | undefined;
+    for (const rule of this.rulesByHost.get(hostname(host)) ?? []) {
+      if (shard !== undefined && rule.shard !== shard) continue;
+      if (!best || rule.priority < best.priority) best = rule;
+    }
+    return best;
   }
 }
 
