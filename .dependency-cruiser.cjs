@@ -23,8 +23,11 @@
  * the tests.
  */
 
-/** The embedded-mode composition root: may wire the AWS DynamoDB adapter to DynamoDB Local. */
-const EMBEDDED_ROOT = '^shared/adapters/local/(embedded|control-plane)[.]ts$';
+/**
+ * The embedded-mode composition root, and the in-memory front it puts on the DynamoDB adapter:
+ * may wire the AWS DynamoDB adapter to DynamoDB Local.
+ */
+const EMBEDDED_ROOT = '^shared/adapters/local/(embedded|control-plane|cached-tenant-store)[.]ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

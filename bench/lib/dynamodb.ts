@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ensureTables, LOCAL_CREDENTIALS, LOCAL_REGION, startDynamoDbLocal } from '../../shared/adapters/local/dynamodb-local.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../../shared/adapters/aws/tenant-table.js';
 import { documentClientFor } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
@@ -29,6 +29,21 @@ export async function startSharedDynamoDb(): Promise<SharedDynamoDb> {
 
 export async function stopAllDynamoDb(): Promise<void> {
   await Promise.all([...started].map((local) => local.stop()));
+}
+
+/** Writes items straight into a table, 25 to a batch and 8 batches at a time, as a bulk load would. */
+export async function putItems(tables: BenchTables, items: Record<string, unknown>[]): Promise<void> {
+  for (let start = 0; start < items.length; start += 25 * 8) {
+    await Promise.all(
+      Array.from({ length: 8 }, (_, batch) => items.slice(start + batch * 25, start + batch * 25 + 25))
+        .filter((batch) => batch.length > 0)
+        .map((batch) =>
+          tables.documentClient.send(
+            new BatchWriteCommand({ RequestItems: { [tables.tenantTable]: batch.map((Item) => ({ PutRequest: { Item } })) } }),
+          ),
+        ),
+    );
+  }
 }
 
 export interface BenchTables {

@@ -1,12 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { CloudWatchClient, GetMetricDataCommand, type GetMetricDataCommandInput } from '@aws-sdk/client-cloudwatch';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoDbTenantStore, tenantItem } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { CloudWatchActivity } from '../../shared/adapters/aws/cloudwatch-activity.js';
 import { sweep } from '../../shared/app/sweep.js';
 import { newTenant, type Tenant } from '../../shared/domain/tenant.js';
-import { freshTables } from '../lib/dynamodb.js';
+import { freshTables, putItems } from '../lib/dynamodb.js';
 import type { Row, Section } from '../lib/types.js';
 
 const LOAD_BALANCER = 'app/dormouse/50dc6c495c0c9188';
@@ -62,17 +61,7 @@ const sweepScale: Section = {
       const tables = await freshTables(dynamo.endpoint, 'sweep');
       try {
         const items = Array.from({ length: total }, (_, index) => tenantItem(tenant(index, index < activeCount)));
-        for (let start = 0; start < items.length; start += 25 * 8) {
-          await Promise.all(
-            Array.from({ length: 8 }, (_, batch) => items.slice(start + batch * 25, start + batch * 25 + 25))
-              .filter((batch) => batch.length > 0)
-              .map((batch) =>
-                tables.documentClient.send(
-                  new BatchWriteCommand({ RequestItems: { [tables.tenantTable]: batch.map((Item) => ({ PutRequest: { Item } })) } }),
-                ),
-              ),
-          );
-        }
+        await putItems(tables, items);
         tables.meter.take();
 
         const cloudwatch = new CloudWatchClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import { TEST_ADMIN_TOKEN, startTestApi } from '../support/api-server.js';
 import { apiClient } from '../support/http.js';
@@ -264,7 +263,7 @@ describe('GET /tenants/{id} of a tenant that failed', () => {
     const body = fresh('f');
     const { token } = await signUp(body);
     // The record as the reconciler leaves it after giving up.
-    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const store = embedded.store;
     const tenant = (await store.get(body.slug))!;
     await store.save({
       ...tenant,
@@ -321,7 +320,7 @@ describe('POST /tenants/{id}/retry', () => {
   async function failedTenant() {
     const body = fresh('r');
     const { token } = await signUp(body);
-    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const store = embedded.store;
     const tenant = (await store.get(body.slug))!;
     // Given up on at its generation, as the reconciler leaves it.
     await store.save({ ...tenant, status: { ...tenant.status, phase: 'Failed', failedGeneration: tenant.spec.generation, attempts: 4 } });
@@ -352,7 +351,7 @@ describe('POST /tenants/{id}/retry', () => {
 
   it('allows as many retries in an hour as visits may wake a sleeper, then says when to come back', async () => {
     const failed = await failedTenant();
-    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const store = embedded.store;
     const failAgain = async () => {
       const tenant = (await store.get(failed.slug))!;
       await store.save({ ...tenant, status: { ...tenant.status, phase: 'Failed', failedGeneration: tenant.spec.generation } });

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import { updateTenant } from '../../shared/app/update-tenant.js';
 import type { KeepWarm } from '../../shared/domain/plans.js';
@@ -13,13 +12,13 @@ const ALWAYS: KeepWarm = { timeZone: 'Europe/Paris', days: ['mon', 'tue', 'wed',
 /** Sleep policies in embedded mode, with real processes: the built-in plans, as `npm start` has them. */
 describe('embedded mode, sleep policy per plan', () => {
   let embedded: Embedded;
-  let store: DynamoDbTenantStore;
+  let store: Embedded['store'];
   let call: ReturnType<typeof apiClient>;
 
   beforeAll(async () => {
     const started = await startTestEmbedded(ADMIN);
     embedded = started.embedded;
-    store = new DynamoDbTenantStore({ tableName: started.tables.tenantTable, client: started.tables.documentClient });
+    store = embedded.store;
     call = apiClient(embedded.apiUrl);
   });
 

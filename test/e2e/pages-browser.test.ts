@@ -2,7 +2,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import type { WakeAnswer } from '../../shared/app/wake.js';
 import { newTenant, type Phase, type TenantStatus } from '../../shared/domain/tenant.js';
@@ -21,7 +20,7 @@ const BRAND: Brand = { name: 'Acme Cloud', accent: '#0f766e', supportUrl: new UR
 
 let browser: Browser;
 let embedded: Embedded;
-let store: DynamoDbTenantStore;
+let store: Embedded['store'];
 let call: ReturnType<typeof apiClient>;
 let wakePages: Server;
 let wakePagesUrl: string;
@@ -43,7 +42,7 @@ const ANSWERS: Record<string, Omit<WakeAnswer, 'format'>> = {
 beforeAll(async () => {
   const started = await startTestApi();
   embedded = started.embedded;
-  store = new DynamoDbTenantStore({ tableName: started.tables.tenantTable, client: started.tables.documentClient });
+  store = embedded.store;
   call = apiClient(embedded.apiUrl);
   const manageUrl = new URL('/manage', embedded.apiUrl);
   wakePages = createServer((request, response) => {
@@ -210,8 +209,8 @@ describe('the self-service page in chromium', () => {
 describe('the failed page in embedded mode', () => {
   it("links, through the gateway, to the self-service page of the local API with the tenant's name", async () => {
     // Prepare: a tenant recorded as given up on, which nothing retries by itself.
-    const { embedded: local, tables } = await startTestEmbedded();
-    const localStore = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    const { embedded: local } = await startTestEmbedded();
+    const localStore = local.store;
     const created = await localStore.create(
       newTenant({ slug: 'kaput', email: 'kaput@example.test', plan: 'trial', tokenHash: 'hash', now: new Date(), trialDays: 14 }),
       { maxTenants: 100 },

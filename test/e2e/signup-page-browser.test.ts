@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import type { Phase } from '../../shared/domain/tenant.js';
 import { startTestApi } from '../support/api-server.js';
@@ -12,12 +11,12 @@ import { launchChromium } from '../support/browser.js';
  */
 let browser: Browser;
 let embedded: Embedded;
-let store: DynamoDbTenantStore;
+let store: Embedded['store'];
 
 beforeAll(async () => {
   const started = await startTestApi();
   embedded = started.embedded;
-  store = new DynamoDbTenantStore({ tableName: started.tables.tenantTable, client: started.tables.documentClient });
+  store = embedded.store;
   browser = await launchChromium();
 }, 60_000);
 

@@ -1,21 +1,20 @@
 import { createHash } from 'node:crypto';
 import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import type { Embedded } from '../../shared/adapters/local/embedded.js';
 import { TEST_ADMIN_TOKEN, startTestApi } from '../support/api-server.js';
 
 const ADMIN = TEST_ADMIN_TOKEN;
 
 let embedded: Embedded;
-let store: DynamoDbTenantStore;
+let store: Embedded['store'];
 let page: { status: number; headers: Headers; html: string };
 
 beforeAll(async () => {
   const started = await startTestApi();
   embedded = started.embedded;
   const { tables } = started;
-  store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+  store = embedded.store;
   const response = await fetch(`${embedded.apiUrl}/`);
   page = { status: response.status, headers: response.headers, html: await response.text() };
 });

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { startControlPlane, type ControlPlane } from '../../shared/adapters/local/control-plane.js';
 import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
 import { systemClock } from '../../shared/ports/clock.js';
@@ -40,7 +39,8 @@ describe('signup to Running through the event flow', () => {
       { apiOnly: true },
     );
     const cloud = new FakeCloud();
-    const store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+    // The control plane elsewhere in this process shares the API's store, as embedded mode's own does.
+    const store = embedded.store;
     const events: DomainEvent[] = [];
     let delivered = 0;
     controlPlane = await startControlPlane({

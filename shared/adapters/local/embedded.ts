@@ -15,7 +15,8 @@ import { wakeEstimate } from '../aws/composition/clients.js';
 import { wakeDeps } from '../aws/composition/wake.js';
 import { createWakeHandler } from '../../http/wake-handler.js';
 import { systemClock } from '../../ports/clock.js';
-import { documentClientFor, DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
+import { documentClientFor } from '../aws/dynamodb-tenant-store.js';
+import { CachedTenantStore } from './cached-tenant-store.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tenant-table.js';
 import { albFallback } from './alb-fallback.js';
 import { startControlPlane } from './control-plane.js';
@@ -66,6 +67,12 @@ export interface Embedded {
   /** Runs one sweep now (it also runs every DORMOUSE_SWEEP_SECONDS). */
   sweepNow(): Promise<SweepReport>;
   /**
+   * The tenant records every part of this run reads and writes (see CachedTenantStore). A record
+   * changed in the table any other way is not seen until restart: tests that set a tenant's state
+   * directly write it here.
+   */
+  store: CachedTenantStore;
+  /**
    * Where each tenant's data lives: `<dir>/<tenant>`, its DATA_DIR. `temporary` when Dormouse
    * runs in memory: the directory goes when it stops. Absent when no tenant runs (apiOnly).
    */
@@ -79,7 +86,7 @@ export interface Embedded {
 export interface EmbeddedOptions {
   /**
    * Only DynamoDB Local and the API: tenants are recorded but nothing runs them. For tests of
-   * the API alone, and for running the control plane elsewhere.
+   * the API alone, and for running the control plane elsewhere in this process, on `store`.
    */
   apiOnly?: boolean;
   /** One line per tenant transition, and one per tenant found stuck in a phase, e.g. to print. */
@@ -153,6 +160,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const quiet = new Logger({ serviceName: 'dormouse', logLevel: (env.POWERTOOLS_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN' });
 
     let config = configFor(local.gatewayPort);
+    // One store for the API, the wake handler and the control plane: see CachedTenantStore.
+    const store = new CachedTenantStore({ tableName: config.tenantTable, client: documentClientFor(dynamoClient) });
     let apiOrigin = '';
     // The waking pages link to the self-service page, whose address is known once the API listens.
     const wakePages: { brand: typeof config.brand; manageUrl?: URL } = { brand: config.brand };
@@ -225,11 +234,6 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       }
       config = configFor(gateway.port);
       await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
-      const store = new DynamoDbTenantStore({
-        tableName: config.tenantTable,
-        client: documentClientFor(dynamoClient),
-      });
-
       wakeHandler = createWakeHandler(
         wakeDeps(
           {
@@ -242,7 +246,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
             holdMs: local.wakeHoldMs,
             plans: local.reconcile.plans,
           },
-          { dynamoClient },
+          { dynamoClient, store },
         ),
         quiet,
         { pages: wakePages },
@@ -332,7 +336,14 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     const outbox = new LocalOutbox();
     const archives = runtime?.archives;
     const handler = createApiHandler({
-      ...apiDeps(config, { dynamoClient, logger: quiet, emailSender: outbox, outbox, ...(runtime ? { logs: runtime.tenantLogs } : {}) }),
+      ...apiDeps(config, {
+        dynamoClient,
+        store,
+        logger: quiet,
+        emailSender: outbox,
+        outbox,
+        ...(runtime ? { logs: runtime.tenantLogs } : {}),
+      }),
       consolePage: consolePageResponse('token', config.brand),
       health,
       ...(archives ? { archives } : {}),
@@ -352,6 +363,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       adminToken,
       adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,
       sweepNow: runtime?.sweepNow ?? (() => Promise.reject(new Error('Not running tenants (apiOnly)'))),
+      store,
       ...(runtime ? { tenantData: runtime.tenantData } : {}),
       stop,
       stillRunning: async () => {

@@ -17,6 +17,8 @@ import { SesEmailSender } from '../ses-email-sender.js';
 
 export interface ApiDepsOverrides {
   dynamoClient?: DynamoDBClient;
+  /** Embedded mode shares one store between the API, the wake handler and the control plane. */
+  store?: DynamoDbTenantStore;
   logger?: Logger;
   clock?: Clock;
   /** Defaults to Amazon SES from `config.emailSender` when verification is on. */
@@ -48,7 +50,7 @@ export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): Ap
   // Not translated: the API only reads here, and a failure is a 500 with the details in its log.
   const logs = overrides.logs ?? (config.tenantLogGroup ? new CloudWatchTenantLogs({ logGroupName: config.tenantLogGroup }) : undefined);
   return {
-    store: new DynamoDbTenantStore({ tableName: config.tenantTable, client: documentClient }),
+    store: overrides.store ?? new DynamoDbTenantStore({ tableName: config.tenantTable, client: documentClient }),
     timeline: new DynamoDbTimeline({ tableName: config.tenantTable, client: documentClient }),
     ...(logs ? { logs } : {}),
     clock: overrides.clock ?? systemClock,
