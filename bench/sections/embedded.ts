@@ -363,7 +363,7 @@ const embedded: Section = {
           'Embedded mode keeps the tenant records it wrote or read in memory (it is the only writer of its table): ' +
           'the signups are read from there; records the bench wrote straight into the table, unseen by the API, are read from DynamoDB Local, ' +
           'and the raw GetItem reads those same records. ' +
-          'The requests direct, through the gateway and through nginx go out in turn, request by request, after a warm-up. ' +
+          'The requests direct, through the two gateways and through nginx go out in turn, request by request, after a warm-up. ' +
           'Added latency is the p50 (p99) through the proxy minus the p50 (p99) direct; ' +
           'nginx proxies with HTTP/1.1 and kept-alive upstream connections, and keeps client connections alive for 5 s, as the gateway does. ' +
           `The gateway with ${CROWD} tenants' rules is a second gateway in the same process, whose routing also holds ${CROWD - 1} other hosts' rules; ` +
