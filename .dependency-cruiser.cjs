@@ -24,10 +24,10 @@
  */
 
 /**
- * The embedded-mode composition root, and the in-memory front it puts on the DynamoDB adapter:
- * may wire the AWS DynamoDB adapter to DynamoDB Local.
+ * The embedded-mode composition root, the in-memory front it puts on the DynamoDB adapter and its
+ * claim on the tenant table: may wire the AWS DynamoDB adapter to DynamoDB Local.
  */
-const EMBEDDED_ROOT = '^shared/adapters/local/(embedded|control-plane|cached-tenant-store)[.]ts$';
+const EMBEDDED_ROOT = '^shared/adapters/local/(embedded|control-plane|cached-tenant-store|table-claim)[.]ts$';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

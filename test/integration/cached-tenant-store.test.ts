@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { documentClientFor, DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { keys } from '../../shared/adapters/aws/tenant-table.js';
 import { CachedTenantStore } from '../../shared/adapters/local/cached-tenant-store.js';
@@ -26,15 +26,24 @@ const running = (record: Tenant): Tenant => ({ ...record, status: { ...record.st
 const touched = (record: Tenant): Tenant => ({ ...record, lastActiveAt: new Date().toISOString() });
 
 /**
- * The document client the cached store talks through, with a count of the tenant reads it sends
- * and gates that hold a read's or a write's answer back after DynamoDB Local has acted on it.
+ * The document client the cached store talks through, with a count of the tenant reads it sends,
+ * gates that hold a read's or a write's answer back after DynamoDB Local has acted on it, and one
+ * that holds writes back before they are sent.
  */
 function instrumented(client: DynamoDBDocumentClient) {
   const send = client.send.bind(client);
-  const held = { gets: undefined as Promise<void> | undefined, puts: undefined as Promise<void> | undefined };
-  const counts = { gets: 0 };
+  const held = {
+    gets: undefined as Promise<void> | undefined,
+    puts: undefined as Promise<void> | undefined,
+    writesBeforeSending: undefined as Promise<void> | undefined,
+  };
+  const counts = { gets: 0, writesWaiting: 0 };
   const failNextPutAfterItApplied = { on: false };
   client.send = (async (command: unknown) => {
+    if ((command instanceof PutCommand || command instanceof TransactWriteCommand) && held.writesBeforeSending) {
+      counts.writesWaiting++;
+      await held.writesBeforeSending;
+    }
     const answer = await send(command as never);
     if (command instanceof GetCommand && String(command.input.Key?.pk).startsWith('tenant#')) {
       counts.gets++;
@@ -109,6 +118,41 @@ describe('CachedTenantStore', () => {
     held.open();
     expect((await reading)!.version).toBe(1);
     expect(await cached.get('acme')).toMatchObject({ version: 2, status: { phase: 'Running' } });
+  });
+
+  it('does not keep what a read saw while a write of the same tenant was out, before it was applied', async () => {
+    const created = await direct.create(tenant('acme'), ROOMY); // version 1, not in the cache
+    const held = gate();
+    wire.held.writesBeforeSending = held.opened;
+    wire.failNextPutAfterItApplied.on = true;
+    const saving = cached.save(running(created)); // not sent yet; once applied, its answer is lost
+    await until(() => wire.counts.writesWaiting === 1);
+    expect((await cached.get('acme'))!.version).toBe(1); // read while the write is out
+    wire.held.writesBeforeSending = undefined;
+    held.open();
+    await expect(saving).rejects.toThrow('socket hang up');
+    expect(await cached.get('acme')).toMatchObject({ version: 2, status: { phase: 'Running' } });
+  });
+
+  it('does not keep a signup read while its discarding was out', async () => {
+    const pending = await direct.create(tenant('acme', { verificationCodeHash: 'code' }), ROOMY);
+    const held = gate();
+    wire.held.writesBeforeSending = held.opened;
+    const discarding = cached.discardPending(pending);
+    await until(() => wire.counts.writesWaiting === 1);
+    expect(await cached.get('acme')).toBeDefined();
+    wire.held.writesBeforeSending = undefined;
+    held.open();
+    await discarding;
+    expect(await cached.get('acme')).toBeUndefined();
+  });
+
+  it('keeps a written record exactly as a read of the table returns it', async () => {
+    const created = await cached.create(tenant('acme'), ROOMY);
+    const written = await cached.save({ ...running(created), lease: undefined, status: { ...running(created).status, task: undefined } });
+    expect(Object.keys(written)).toContain('lease');
+    expect(await cached.get('acme')).toStrictEqual(await direct.get('acme'));
+    expect(wire.counts.gets).toBe(0);
   });
 
   it('keeps neither of two overlapping writes, whichever answers last', async () => {

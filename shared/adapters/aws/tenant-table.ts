@@ -10,7 +10,8 @@ import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
  * - `counter#tenants#<i>`  how many live tenants item i counts, each within its share of the
  *   ceiling (tenant-ceiling.ts); `counter#tenants` counts the tenants created before the split
  * - `counter#routing`  how many tenants hold a routing slot, checked against the ALB ceiling
- * - `marker#<name>`  where a paged background job (the sweep) left off
+ * - `marker#<name>`  where a paged background job (the sweep) left off; `marker#embedded-run`
+ *   the embedded run that holds the table (table-claim.ts)
  * - `timeline#<slug>`  where the tenant's timeline stands (entries written, last record version);
  *   `timeline#<slug>#<n>` its entries, a ring of `TIMELINE_LENGTH` slots (dynamodb-timeline.ts)
  * - `stats#wake-times`  the durations of the latest wakes by requests (the waking page's estimate)

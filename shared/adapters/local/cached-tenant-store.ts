@@ -1,11 +1,15 @@
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { Tenant } from '../../domain/tenant.js';
 import type { CreateLimits, ReadOptions, SaveOptions } from '../../ports/tenant-store.js';
-import { DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
+import { DynamoDbTenantStore, tenantFromItem, tenantItem } from '../aws/dynamodb-tenant-store.js';
 
 /** A read or write of one tenant's record that has not settled yet. */
 interface Operation {
   write: boolean;
-  /** A write of the same record began or ended meanwhile: what this one saw may be out of date. */
+  /**
+   * What this one saw may be out of date: another write of the record was out at some moment
+   * of it (for a read, any write; for a write, another write).
+   */
   spoiled: boolean;
 }
 
@@ -18,7 +22,7 @@ interface Operation {
  *
  * A record is kept only when nothing can have changed it unseen:
  * - a write's result is kept only if no other write of that tenant overlapped it;
- * - a read's result only if no write of that tenant began or ended while it was out;
+ * - a read's result only if no write of that tenant was out at any moment of the read;
  * - a write that failed, or may have (a conflict, a timeout), leaves nothing kept, so the
  *   next read asks DynamoDB Local;
  * - a record past its `expiresAt` (a tombstone, an unconfirmed signup) is read again, as
@@ -71,7 +75,7 @@ export class CachedTenantStore extends DynamoDbTenantStore {
     const operation = this.begin(id, true);
     try {
       const written = await write();
-      if (written && !operation.spoiled) this.keep(written);
+      if (written && !operation.spoiled) this.keep(asStored(written));
       return written;
     } finally {
       this.end(id, operation);
@@ -100,11 +104,9 @@ export class CachedTenantStore extends DynamoDbTenantStore {
   private begin(id: string, write: boolean): Operation {
     const operation: Operation = { write, spoiled: false };
     const others = this.unsettled.get(id) ?? new Set<Operation>();
-    if (write) {
-      for (const other of others) {
-        other.spoiled = true;
-        if (other.write) operation.spoiled = true;
-      }
+    for (const other of others) {
+      if (other.write) operation.spoiled = true;
+      if (write) other.spoiled = true;
     }
     others.add(operation);
     this.unsettled.set(id, others);
@@ -118,4 +120,9 @@ export class CachedTenantStore extends DynamoDbTenantStore {
     if (operation.write) for (const other of others) other.spoiled = true;
     if (others.size === 0) this.unsettled.delete(id);
   }
+}
+
+/** A record as a read of it would return it: fields left undefined are not written. */
+function asStored(tenant: Tenant): Tenant {
+  return tenantFromItem(unmarshall(marshall(tenantItem(tenant), { removeUndefinedValues: true })));
 }

@@ -17,6 +17,7 @@ import { createWakeHandler } from '../../http/wake-handler.js';
 import { systemClock } from '../../ports/clock.js';
 import { documentClientFor } from '../aws/dynamodb-tenant-store.js';
 import { CachedTenantStore } from './cached-tenant-store.js';
+import { claimTable } from './table-claim.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tenant-table.js';
 import { albFallback } from './alb-fallback.js';
 import { startControlPlane } from './control-plane.js';
@@ -165,12 +166,11 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
     let apiOrigin = '';
     // The waking pages link to the self-service page, whose address is known once the API listens.
     const wakePages: { brand: typeof config.brand; manageUrl?: URL } = { brand: config.brand };
+    await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
+    const claim = await claimTable({ client: documentClientFor(dynamoClient), tableName: config.tenantTable, onLost: onFatal });
+    stops.push(() => claim.release());
     let runtime: Awaited<ReturnType<typeof startRuntime>> | undefined;
-    if (!options.apiOnly) {
-      runtime = await startRuntime();
-    } else {
-      await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
-    }
+    if (!options.apiOnly) runtime = await startRuntime();
 
     /** In memory, tenants' data lives as long as this run: in a temporary directory removed at stop. */
     async function temporaryTenantData(): Promise<string> {
@@ -233,7 +233,6 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         shardGateways.push(shardGateway);
       }
       config = configFor(gateway.port);
-      await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
       wakeHandler = createWakeHandler(
         wakeDeps(
           {
