@@ -105,6 +105,13 @@ async function setup(
 
 const gw = (setup: Setup) => `127.0.0.1:${setup.gateway.port}`;
 
+/** Waits until no connection of the tenant counts any more, and returns its activity then. */
+const untilNoConnections = (setup: Setup, tenantId: string, what: string) =>
+  waitFor(what, async () => {
+    const level = (await setup.read(tenantId)).get(tenantId);
+    return level?.connections === 0 ? level : undefined;
+  });
+
 describe('gateway', () => {
   it("routes <slug>.localhost to the tenant's process, with the original Host and x-forwarded headers", async () => {
     const s = await setup();
@@ -315,10 +322,7 @@ describe('gateway', () => {
     const again = await s.read('slow');
     client!.destroy();
     await holding;
-    const after = await waitFor('the held connection to close', async () => {
-      const level = (await s.read('slow')).get('slow');
-      return level?.connections === 0 ? level : undefined;
-    });
+    const after = await untilNoConnections(s, 'slow', 'the held connection to close');
 
     // Assess
     expect(during.get('slow')).toEqual({ requests: 2, connections: 1 });
@@ -434,10 +438,7 @@ describe('gateway keep-alive', () => {
     const whileHeld = await s.read('slow');
     held[0]!.end('late');
     const late = await holding;
-    const afterHeld = await waitFor('the held request to end', async () => {
-      const level = (await s.read('slow')).get('slow');
-      return level?.connections === 0 ? level : undefined;
-    });
+    const afterHeld = await untilNoConnections(s, 'slow', 'the held request to end');
 
     // Assess: both connections are still open, and neither counts once its answer is over.
     expect(afterAnswer.get('slow')).toEqual({ requests: 1, connections: 0 });
