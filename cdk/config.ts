@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { installationProblem } from '../shared/domain/installation.js';
 import { FARGATE_MEMORY, fargateMemoryChoices } from '../shared/domain/plans.js';
 import type { PlanCatalog } from '../shared/domain/plans.js';
+import type { TaskArchitecture } from '../shared/domain/prices.js';
 import { SLUG_MAX_LENGTH } from '../shared/domain/slug.js';
 import { ConfigError, WAKE_HOLD_MAX_SECONDS, declaredDefault, settingProblem, type SettingName } from '../shared/config/settings.js';
 import { PLANS_KEY, resolvePlans } from './plans.js';
@@ -460,7 +461,7 @@ export function isDockerHubImage(image: string): boolean {
   return !first.includes('.') && !first.includes(':') && first !== 'localhost';
 }
 
-export type TaskArchitecture = 'arm64' | 'x86_64';
+export type { TaskArchitecture };
 
 /**
  * The architecture tenant tasks run on: the configured one, else arm64 if no image other than the

@@ -167,6 +167,7 @@ export class DormouseStack extends Stack {
         branding: config.branding,
         handover: config.handover,
         plans: plansSetting(config.plans),
+        taskArchitecture: tenantArchitecture(config),
       },
     });
 

@@ -1,5 +1,6 @@
 import type { Handover } from './domain/plan.js';
 import { builtInPlans, type PlanCatalog } from './domain/plans.js';
+import type { TaskArchitecture } from './domain/prices.js';
 import { parsePlanTaskDefinitions, readPlansSetting } from './config/plans.js';
 import { ConfigError, declaredDefault, readSettings, withLocalDefaults, type Env } from './config/settings.js';
 import type { Brand } from './http/page-layout.js';
@@ -47,6 +48,8 @@ export interface ApiConfig {
   plans: PlanCatalog;
   /** The operator's product name, logo, accent colour and support link on the pages. */
   brand: Brand;
+  /** What tenant tasks run on: the cost to date prices their running time at its rates. */
+  taskArchitecture: TaskArchitecture;
 }
 
 /** The branding settings, as the pages take them. */
@@ -111,6 +114,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     // Trial lengths are the plans': DORMOUSE_TRIAL_DAYS is the built-in trial plan's.
     plans: loadPlans(parsed, parsed.DORMOUSE_IDLE_MINUTES * 60_000),
     brand: readBrand(parsed),
+    taskArchitecture: parsed.DORMOUSE_TASK_ARCHITECTURE,
   };
 }
 
@@ -379,11 +383,22 @@ export interface StreamPublisherConfig {
   busName: string;
   /** Where tenants' timelines are kept. */
   tenantTable: string;
+  /** What tenant tasks run on: `Tenant Usage` prices their running time at its rates. */
+  taskArchitecture: TaskArchitecture;
 }
 
 export function loadStreamPublisherConfig(env: Env = process.env): StreamPublisherConfig {
   const parsed = readSettings('stream-publisher', env);
-  return { busName: parsed.DORMOUSE_EVENT_BUS_NAME, tenantTable: parsed.DORMOUSE_TABLE_NAME };
+  return {
+    busName: parsed.DORMOUSE_EVENT_BUS_NAME,
+    tenantTable: parsed.DORMOUSE_TABLE_NAME,
+    taskArchitecture: parsed.DORMOUSE_TASK_ARCHITECTURE,
+  };
+}
+
+/** The architecture of the machine embedded mode runs on, where its tenants' processes run. */
+export function machineArchitecture(arch: string = process.arch): TaskArchitecture {
+  return arch === 'arm64' ? 'arm64' : 'x86_64';
 }
 
 /**
@@ -415,11 +430,16 @@ export interface EmbeddedConfig {
   wakeHoldMs: number;
   /** A sleeping tenant with keep-warm hours is woken this long before they begin. */
   warmLeadMs: number;
+  /** What costs are priced at: `DORMOUSE_TASK_ARCHITECTURE`, else the machine's. */
+  taskArchitecture: TaskArchitecture;
   reconcile: Omit<ReconcilePolicy, 'baseUrl'>;
 }
 
-export function loadEmbeddedConfig(env: Env = process.env): EmbeddedConfig {
-  const parsed = readSettings('embedded', withLocalDefaults(env));
+/** `machine`: the architecture the tenants' processes run on when the setting does not say. */
+export function loadEmbeddedConfig(env: Env = process.env, machine: TaskArchitecture = machineArchitecture()): EmbeddedConfig {
+  // Its declared default (x86_64) is for AWS installations that predate the setting; here the
+  // tenants run on this machine, so an unset variable means its architecture.
+  const parsed = readSettings('embedded', { DORMOUSE_TASK_ARCHITECTURE: machine, ...withLocalDefaults(env) });
   return {
     installation: parsed.DORMOUSE_INSTALLATION,
     apiPort: parsed.DORMOUSE_API_PORT,
@@ -437,6 +457,7 @@ export function loadEmbeddedConfig(env: Env = process.env): EmbeddedConfig {
     anonymousWakesPerHour: parsed.DORMOUSE_ANONYMOUS_WAKES_PER_HOUR,
     wakeHoldMs: parsed.DORMOUSE_WAKE_HOLD_SECONDS * 1000,
     warmLeadMs: parsed.DORMOUSE_WARM_LEAD_MINUTES * 60_000,
+    taskArchitecture: parsed.DORMOUSE_TASK_ARCHITECTURE,
     reconcile: {
       maxActiveTenants: parsed.DORMOUSE_MAX_ACTIVE_TENANTS,
       shards: parsed.DORMOUSE_SHARDS,

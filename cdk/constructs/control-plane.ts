@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { SWEEP_DEFAULTS } from '../../shared/app/sweep.js';
 import { RECONCILE_DEFAULTS } from '../../shared/config/reconcile-settings.js';
 import { EVENT_SOURCE, TENANT_CHANGED } from '../../shared/domain/domain-events.js';
+import type { TaskArchitecture } from '../../shared/domain/prices.js';
 import type { DormouseEventBus } from './event-bus.js';
 import { dormouseFunction } from './function.js';
 import { bindActivity, bindRouting, bindTenantRecords, type LoadBalancer } from './load-balancer.js';
@@ -68,6 +69,8 @@ export interface ControlPlaneSettings {
   readonly handover: 'stop-first' | 'overlap';
   /** The resolved plans as `DORMOUSE_PLANS` JSON, written for every function that reads plans. */
   readonly plans: string;
+  /** What tenant tasks run on, written for the functions that price their running time (API, stream publisher). */
+  readonly taskArchitecture: TaskArchitecture;
   /** The pages' branding, written to the API and wake functions. @default no branding */
   readonly branding?: { readonly name?: string; readonly logoUrl?: string; readonly accent?: string; readonly supportUrl?: string };
 }
@@ -198,6 +201,7 @@ export class ControlPlane extends Construct {
       DORMOUSE_SIGNUPS_PER_HOUR: settings.signupsPerHour,
       DORMOUSE_VERIFY_EMAIL: settings.verifyEmail,
       DORMOUSE_PLANS: settings.plans,
+      DORMOUSE_TASK_ARCHITECTURE: settings.taskArchitecture,
       ...brandingSettings(settings.branding),
     });
     if (settings.verifyEmail) this.allowSendingMail(settings.emailSender);
@@ -211,7 +215,7 @@ export class ControlPlane extends Construct {
     });
     events.grantPutEventsTo(this.streamPublisher);
     tables.bindTimelineWriter(this.streamPublisher);
-    addSettings(this.streamPublisher, { DORMOUSE_EVENT_BUS_NAME: events.busName });
+    addSettings(this.streamPublisher, { DORMOUSE_EVENT_BUS_NAME: events.busName, DORMOUSE_TASK_ARCHITECTURE: settings.taskArchitecture });
     events.streamChanges(tables, this.streamPublisher);
 
     this.reconcile = dormouseFunction(this, 'Reconcile', {

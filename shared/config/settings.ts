@@ -165,6 +165,14 @@ export const SETTINGS = {
     readBy: ['api', 'reconciler', 'sweep', 'wake', 'task-events', 'embedded'],
     group: 'api',
   },
+  DORMOUSE_TASK_ARCHITECTURE: {
+    parser: z.enum(['arm64', 'x86_64']),
+    default: 'x86_64',
+    note: "the CDK app sets it to the tenant tasks' (`dormouse.architecture`); locally the machine's",
+    meaning: "CPU architecture of tenant tasks: costs (`costToDate`, `Tenant Usage`) price their running time at Fargate's rates for it",
+    readBy: ['api', 'stream-publisher', 'embedded'],
+    group: 'api',
+  },
   DORMOUSE_MAX_TENANTS: {
     parser: positiveInt,
     default: '1000',

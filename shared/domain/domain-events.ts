@@ -1,9 +1,9 @@
 import { equalAsStored } from './equality.js';
 import { letGoWithWorkLeft } from './lease.js';
 import { redactDetail } from './redaction.js';
-import { PRICES } from './prices.js';
+import { costPrices } from './prices.js';
 import type { Phase, Tenant } from './tenant.js';
-import { costOf, usageBetween } from './usage.js';
+import { costOf, usageBetween, type CostPrices } from './usage.js';
 
 /**
  * Domain events derived from one change of a tenant record, as the table's stream reports it.
@@ -50,7 +50,11 @@ export interface TenantChange {
   at: string;
 }
 
-export function domainEventsFor({ before, after, at }: TenantChange): DomainEvent[] {
+/**
+ * `prices`: what `Tenant Usage` prices the running time at, those of the installation's task
+ * architecture (`costPrices`); x86_64's unless said.
+ */
+export function domainEventsFor({ before, after, at }: TenantChange, prices: CostPrices = costPrices('x86_64')): DomainEvent[] {
   // A removal is TTL clearing a tombstone; `Tenant Deleted` was published when it became one.
   if (!after) return [];
   const event = (detailType: string, extra: Record<string, unknown> = {}): DomainEvent => ({
@@ -86,7 +90,7 @@ export function domainEventsFor({ before, after, at }: TenantChange): DomainEven
   if (after.expiringNoticeAt !== undefined && before?.expiringNoticeAt === undefined) {
     events.push(event(TENANT_EXPIRING, { expiringNoticeAt: after.expiringNoticeAt }));
   }
-  const usage = usageReport(before, after);
+  const usage = usageReport(before, after, prices);
   if (usage) events.push({ detailType: TENANT_USAGE, tenantId: after.id, detail: usage, time: at });
   if (requested || reconcilerNeeded(before, after, at)) events.push(event(TENANT_CHANGED));
   return events;
@@ -97,7 +101,7 @@ export function domainEventsFor({ before, after, at }: TenantChange): DomainEven
  * starts where the previous report ended: usually the hour itself, but a tenant that slept (its
  * data kept meanwhile) or an hour the sweep did not close adds more than one hour, and says so.
  */
-function usageReport(before: Tenant | undefined, after: Tenant): Record<string, unknown> | undefined {
+function usageReport(before: Tenant | undefined, after: Tenant, prices: CostPrices): Record<string, unknown> | undefined {
   const report = after.usage?.reported;
   const previous = before?.usage?.reported;
   if (!report || report.period === previous?.period) return undefined;
@@ -108,7 +112,7 @@ function usageReport(before: Tenant | undefined, after: Tenant): Record<string, 
     plan: after.spec.plan,
     period: { start: previous?.until ?? report.period, end: report.until },
     ...used,
-    cost: costOf(used, PRICES),
+    cost: costOf(used, prices),
   };
 }
 

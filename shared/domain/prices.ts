@@ -1,3 +1,5 @@
+import type { CostPrices } from './usage.js';
+
 /**
  * Published AWS list prices, written down by hand (nothing fetches them): what the cost to date
  * of a tenant and the bench's cost model are computed from. Change them here and nowhere else, and
@@ -82,3 +84,15 @@ export const PRICES = {
 } as const;
 
 export type Prices = typeof PRICES;
+
+/** The CPU architecture of tenant tasks: Fargate bills Linux/ARM (Graviton) at its own rates. */
+export type TaskArchitecture = 'arm64' | 'x86_64';
+
+/**
+ * The rates the running time of tasks on `architecture` is priced at, with the data's: what
+ * `costOf` takes. Installations that do not say which architecture they run keep x86_64's.
+ */
+export function costPrices(architecture: TaskArchitecture): CostPrices {
+  const fargate = architecture === 'arm64' ? PRICES.fargateArm64 : PRICES.fargate;
+  return { region: PRICES.region, currency: PRICES.currency, fargate, efs: PRICES.efs };
+}

@@ -5,6 +5,7 @@ import type { Context, DynamoDBRecord } from 'aws-lambda';
 import { StreamRecordError, tenantChanges } from '../adapters/aws/dynamodb-stream-records.js';
 import { publishChanges } from '../app/publish-changes.js';
 import { recordTimeline } from '../app/record-timeline.js';
+import type { CostPrices } from '../domain/usage.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { EventPublisher } from '../ports/events.js';
 import type { TimelineStore } from '../ports/timeline.js';
@@ -24,6 +25,8 @@ export interface StreamPublisherDeps {
   publisher: EventPublisher;
   /** Where each tenant's transitions are kept. */
   timeline: TimelineStore;
+  /** What `Tenant Usage` prices running time at: the installation's task architecture's. */
+  prices: CostPrices;
   logger: Logger;
   /** Stands in for a record's ApproximateCreationDateTime when the record has none. @default system clock */
   clock?: Clock;
@@ -32,6 +35,7 @@ export interface StreamPublisherDeps {
 export function createStreamPublisherHandler({
   publisher,
   timeline,
+  prices,
   logger,
   clock = systemClock,
 }: StreamPublisherDeps): StreamPublisherHandler {
@@ -49,7 +53,7 @@ export function createStreamPublisherHandler({
       // The events first: they drive the control plane (a wake waits on them), which must not
       // wait on, nor be held back by, a timeline. A timeline entry that cannot be kept is logged
       // and missing; a batch whose events fail comes again, and the timeline skips what it has.
-      const { events } = await publishChanges({ publisher }, changes);
+      const { events } = await publishChanges({ publisher, prices }, changes);
       const { entries } = await recordTimeline(
         {
           timeline,

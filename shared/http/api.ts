@@ -20,7 +20,7 @@ import {
   TenantCeilingError,
   VersionConflictError,
 } from '../domain/errors.js';
-import { PRICES } from '../domain/prices.js';
+import { costPrices } from '../domain/prices.js';
 import { isValidSlug } from '../domain/slug.js';
 import { publicView, reasonFor, type Audience, type Desired, type Tenant } from '../domain/tenant.js';
 import { usageToDate } from '../domain/usage.js';
@@ -102,6 +102,8 @@ export type ApiHandler = (event: APIGatewayProxyEventV2, context: Context) => Pr
 
 export function createApiHandler(deps: ApiDeps): ApiHandler {
   const { store, clock, config, logger } = deps;
+  // Costs price running time at the rates of what the tasks run on (Graviton's are about 20 % lower).
+  const prices = costPrices(config.taskArchitecture);
   const view = (tenant: Tenant, audience: Audience = 'anonymous') => {
     const planOutdated = runsOlderPlan(tenant, config.plans);
     return {
@@ -286,7 +288,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         const query = parseInput(listQuery, event.queryStringParameters ?? {}, 'query');
         const page = await store.list(query);
         return json(200, {
-          items: page.items.map((tenant) => ({ ...adminView(tenant), costToDate: usageToDate(tenant, clock.now(), PRICES).costToDate })),
+          items: page.items.map((tenant) => ({ ...adminView(tenant), costToDate: usageToDate(tenant, clock.now(), prices).costToDate })),
           ...(page.cursor ? { cursor: page.cursor } : {}),
         });
       },
@@ -306,7 +308,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         requireCredential(caller);
         const tenant = await loadTenant(id);
         authorizeForTenant(caller, tenant);
-        return json(200, usageToDate(tenant, clock.now(), PRICES));
+        return json(200, usageToDate(tenant, clock.now(), prices));
       },
     },
     {

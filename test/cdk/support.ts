@@ -211,3 +211,24 @@ export function configProblems(input: unknown): string[] {
     throw error;
   }
 }
+
+/** What each function is told of the tenant tasks' architecture, by service. */
+export function taskArchitectures(synth: Synthesized): Record<string, unknown> {
+  const functions = Object.values(resourcesOf(synth.template, 'AWS::Lambda::Function'));
+  return Object.fromEntries(
+    functions
+      .map((fn) => fn.Properties.Environment?.Variables ?? {})
+      .filter((variables) => variables.POWERTOOLS_SERVICE_NAME !== undefined)
+      .map((variables) => [variables.POWERTOOLS_SERVICE_NAME, variables.DORMOUSE_TASK_ARCHITECTURE]),
+  );
+}
+
+/** Only the functions that price tenants' running time are told it: the API (cost to date) and the stream publisher (`Tenant Usage`). */
+export const pricedAt = (architecture: string) => ({
+  'dormouse-api': architecture,
+  'dormouse-stream-publisher': architecture,
+  'dormouse-reconcile': undefined,
+  'dormouse-sweep': undefined,
+  'dormouse-task-events': undefined,
+  'dormouse-wake': undefined,
+});

@@ -2,7 +2,17 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DormouseConfigError, parseDormouseConfig, tenantArchitecture } from '../../cdk/config.js';
-import { CDK_JSON_CONTEXT, CERTIFICATE_ARN, functionId, onlyResource, resourcesOf, synthesize, type Synthesized } from './support.js';
+import {
+  CDK_JSON_CONTEXT,
+  CERTIFICATE_ARN,
+  functionId,
+  onlyResource,
+  pricedAt,
+  resourcesOf,
+  synthesize,
+  taskArchitectures,
+  type Synthesized,
+} from './support.js';
 
 /** cdk.json's example settings without an architecture: what an installation that says nothing gets. */
 const { architecture: _unset, ...UNSAID } = CDK_JSON_CONTEXT.dormouse;
@@ -63,6 +73,10 @@ describe('an installation that names no architecture nor image', () => {
     expect(imageAssetPlatforms(synth)).toEqual(['linux/arm64']);
   });
 
+  it('tells the functions that price usage, and no other, that tasks run on arm64', () => {
+    expect(taskArchitectures(synth)).toEqual(pricedAt('arm64'));
+  });
+
   it('keeps Container Insights at cluster level and the sweep on requests only', () => {
     const [, cluster] = onlyResource(synth.template, 'AWS::ECS::Cluster');
     expect(cluster.Properties.ClusterSettings).toEqual([{ Name: 'containerInsights', Value: 'enabled' }]);
@@ -84,6 +98,10 @@ describe('an installation with its own image that counts task network traffic', 
     expect(imageAssetPlatforms(synth)).toEqual([]);
   });
 
+  it('tells the functions that price usage, and no other, that tasks run on x86_64', () => {
+    expect(taskArchitectures(synth)).toEqual(pricedAt('x86_64'));
+  });
+
   it('turns on enhanced observability, whose task metrics the sweep reads, and tells the sweep its threshold', () => {
     const [, cluster] = onlyResource(synth.template, 'AWS::ECS::Cluster');
     expect(cluster.Properties.ClusterSettings).toEqual([{ Name: 'containerInsights', Value: 'enhanced' }]);
@@ -94,5 +112,27 @@ describe('an installation with its own image that counts task network traffic', 
   it('needs no permission beyond GetMetricData, and leaves cdk-nag nothing unacknowledged', () => {
     const findings = synth.report.pluginReports.flatMap((report) => report.violations.map((v) => `${v.severity} ${v.ruleName}`));
     expect(findings).toEqual([]);
+  });
+});
+
+describe('an installation one of whose plans names an image', () => {
+  let synth: Synthesized;
+  beforeAll(() => {
+    synth = synthesize({
+      ...UNSAID,
+      plans: [
+        { name: 'trial', cpu: 256, memory: 512, capacity: 'spot', sleepAfterMinutes: 15, trialDays: 14, public: true },
+        { name: 'pro', cpu: 1024, memory: 2048, capacity: 'on-demand', sleepAfterMinutes: 'never', image: ECR_IMAGE },
+      ],
+    });
+  }, 120_000);
+  afterAll(() => synth?.cleanup());
+
+  it('runs every tenant task on x86_64, and tells the functions that price usage so', () => {
+    const architectures = Object.values(resourcesOf(synth.template, 'AWS::ECS::TaskDefinition')).map(
+      (taskDefinition) => taskDefinition.Properties.RuntimePlatform.CpuArchitecture,
+    );
+    expect(architectures).toEqual(['X86_64', 'X86_64']);
+    expect(taskArchitectures(synth)).toEqual(pricedAt('x86_64'));
   });
 });

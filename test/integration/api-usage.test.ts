@@ -90,3 +90,29 @@ describe('GET /tenants (admin)', () => {
     expect(costs.globex).toMatchObject({ amount: 0, pricesAsOf: { fargate: '2025-06', efs: '2026-12' } });
   });
 });
+
+describe('the cost to date on an arm64 installation (DORMOUSE_TASK_ARCHITECTURE=arm64)', () => {
+  it('prices the running time at Linux/ARM rates, in the usage and in the admin list', async () => {
+    // Prepare: the same usage as above, on an installation whose tasks run on Graviton.
+    const deps = await lambdaApiDeps(
+      { DORMOUSE_ADMIN_PRINCIPALS: ADMIN, DORMOUSE_TASK_ARCHITECTURE: 'arm64' },
+      { clock: { now: () => NOW } },
+    );
+    const arm = createApiHandler(deps);
+    await arm(apiEvent('POST', '/tenants', { body: { slug: 'acme', email: 'ann@acme.test' } }), context());
+    const tenant = (await deps.store.get('acme'))!;
+    await deps.store.save({
+      ...tenant,
+      usage: { runningSeconds: { 'spot:1024:2048': 9000, 'on-demand:1024:2048': 1800 }, wakes: 3, passivations: 2 },
+    });
+
+    // Act
+    const usage = body(await arm(apiEvent('GET', '/admin/tenants/acme/usage', { iamUser: ADMIN }), context()));
+    const list = body(await arm(apiEvent('GET', '/admin/tenants', { iamUser: ADMIN }), context()));
+
+    // Assess: 2.5 h × (0.0097 + 2 × 0.00107) on Spot, 0.5 h × (0.03238 + 2 × 0.00356) on-demand.
+    const expected = { amount: 0.04935, currency: 'USD', pricesAsOf: { fargate: '2026-12', efs: '2026-12' }, region: 'us-east-1' };
+    expect(usage.costToDate).toEqual(expected);
+    expect(list.items[0].costToDate).toEqual(expected);
+  });
+});

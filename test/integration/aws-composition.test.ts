@@ -24,6 +24,7 @@ import { taskEventsDeps } from '../../shared/adapters/aws/composition/task-event
 import { sweep } from '../../shared/app/sweep.js';
 import { loadReconcilerConfig, loadStreamPublisherConfig, loadTaskEventsConfig, type Env } from '../../shared/config.js';
 import { INSTALLATION_TAG, TENANT_TAG } from '../../shared/adapters/common/names.js';
+import { costPrices } from '../../shared/domain/prices.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { reconcilerEnv, TEST_LISTENER_ARN } from '../support/reconciler-env.js';
@@ -287,6 +288,15 @@ describe('taskEventsDeps', () => {
 });
 
 describe('streamPublisherDeps', () => {
+  it('prices Tenant Usage at the rates of DORMOUSE_TASK_ARCHITECTURE, x86_64 when unset', () => {
+    const env = { DORMOUSE_EVENT_BUS_NAME: 'dormouse-prod', DORMOUSE_TABLE_NAME: 'tenants' };
+
+    expect(streamPublisherDeps(loadStreamPublisherConfig({ ...env, DORMOUSE_TASK_ARCHITECTURE: 'arm64' })).prices).toEqual(
+      costPrices('arm64'),
+    );
+    expect(streamPublisherDeps(loadStreamPublisherConfig(env)).prices).toEqual(costPrices('x86_64'));
+  });
+
   it('publishes to the configured bus', async () => {
     eventBridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] });
     const { publisher } = streamPublisherDeps(

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startControlPlane, type ControlPlane } from '../../shared/adapters/local/control-plane.js';
 import { startEmbedded, type Embedded } from '../../shared/adapters/local/embedded.js';
+import { costPrices } from '../../shared/domain/prices.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import type { DomainEvent } from '../../shared/ports/events.js';
 import { createTestTables } from '../support/dynamodb.js';
@@ -47,6 +48,7 @@ describe('signup to Running through the event flow', () => {
       dynamoClient: tables.client,
       dynamoEndpoint: tables.endpoint,
       store,
+      prices: costPrices('x86_64'),
       reconcileDeps: { compute: cloud, routing: cloud, clock: systemClock, settings: { ...testSettings, pollMs: 100, backoffBaseMs: 100 } },
       onTaskEvent: (listener) => {
         // ECS → EventBridge → task-events handler, every change in order.

@@ -17,6 +17,7 @@ import { newTenant, withDesired, type Tenant } from '../../shared/domain/tenant.
 import { changeTenant } from '../../shared/app/change-tenant.js';
 import { builtInPlans } from '../../shared/domain/plans.js';
 import { systemClock } from '../../shared/ports/clock.js';
+import { costPrices } from '../../shared/domain/prices.js';
 import { createStreamPublisherHandler, StreamRecordError } from '../../shared/events/stream-publisher.js';
 import { createTestTables } from '../support/dynamodb.js';
 import { streamAsPipeBatch } from '../support/table-stream.js';
@@ -198,7 +199,7 @@ function build() {
   const info = vi.spyOn(logger, 'info');
   const error = vi.spyOn(logger, 'error');
   const publisher = new EventBridgePublisher({ client, busName, maxAttempts: 2, baseDelayMs: 0 });
-  return { handler: createStreamPublisherHandler({ publisher, timeline, logger }), info, error };
+  return { handler: createStreamPublisherHandler({ publisher, timeline, prices: costPrices('x86_64'), logger }), info, error };
 }
 
 beforeEach(async () => {
@@ -373,11 +374,19 @@ describe('Tenant Plan Changed on the real table stream (DynamoDB Local)', () => 
 });
 
 describe('the stream publisher configuration', () => {
-  it('reads the bus name', () => {
+  it('reads the bus name, and the tasks’ architecture (x86_64 unless set)', () => {
     expect(loadStreamPublisherConfig({ DORMOUSE_EVENT_BUS_NAME: 'dormouse', DORMOUSE_TABLE_NAME: 'tenants' })).toEqual({
       busName: 'dormouse',
       tenantTable: 'tenants',
+      taskArchitecture: 'x86_64',
     });
+    expect(
+      loadStreamPublisherConfig({
+        DORMOUSE_EVENT_BUS_NAME: 'dormouse',
+        DORMOUSE_TABLE_NAME: 'tenants',
+        DORMOUSE_TASK_ARCHITECTURE: 'arm64',
+      }).taskArchitecture,
+    ).toBe('arm64');
   });
 
   it('names the missing variable', () => {

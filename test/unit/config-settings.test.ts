@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadEmbeddedConfig, loadReconcilerConfig, unknownSettings } from '../../shared/config.js';
+import { ConfigError, loadEmbeddedConfig, loadReconcilerConfig, machineArchitecture, unknownSettings } from '../../shared/config.js';
 import { RECONCILE_DEFAULTS, reconcileSettings } from '../../shared/config/reconcile-settings.js';
 import { configurationTables, withTables } from '../../shared/config/readme.js';
 import { SETTINGS, declaredDefault, readSettings, withLocalDefaults, type Setting } from '../../shared/config/settings.js';
@@ -159,6 +159,7 @@ describe('loadEmbeddedConfig', () => {
       anonymousWakesPerHour: 6,
       wakeHoldMs: 25_000,
       warmLeadMs: 300_000,
+      taskArchitecture: machineArchitecture(),
       reconcile: {
         maxActiveTenants: 90,
         shards: 1,
@@ -173,6 +174,15 @@ describe('loadEmbeddedConfig', () => {
     });
     expect(loadEmbeddedConfig({ DORMOUSE_HANDOVER: 'overlap' }).reconcile.handover).toBe('overlap');
     expect(() => loadEmbeddedConfig({ DORMOUSE_HANDOVER: 'both' })).toThrow(/DORMOUSE_HANDOVER/);
+  });
+
+  it('prices at the architecture of the machine the tenants run on, unless DORMOUSE_TASK_ARCHITECTURE says otherwise', () => {
+    expect(machineArchitecture('arm64')).toBe('arm64');
+    expect(machineArchitecture('x64')).toBe('x86_64');
+    expect(loadEmbeddedConfig({}, 'arm64').taskArchitecture).toBe('arm64');
+    expect(loadEmbeddedConfig({ DORMOUSE_TASK_ARCHITECTURE: '' }, 'arm64').taskArchitecture).toBe('arm64');
+    expect(loadEmbeddedConfig({ DORMOUSE_TASK_ARCHITECTURE: 'x86_64' }, 'arm64').taskArchitecture).toBe('x86_64');
+    expect(loadEmbeddedConfig({ DORMOUSE_TASK_ARCHITECTURE: 'arm64' }, 'x86_64').taskArchitecture).toBe('arm64');
   });
 
   it('names a malformed embedded setting', () => {

@@ -52,6 +52,12 @@ describe('loadApiConfig', () => {
     });
   });
 
+  it('prices at x86_64 rates unless DORMOUSE_TASK_ARCHITECTURE names arm64, and names a bad value', () => {
+    expect(loadApiConfig(valid).taskArchitecture).toBe('x86_64');
+    expect(loadApiConfig({ ...valid, DORMOUSE_TASK_ARCHITECTURE: 'arm64' }).taskArchitecture).toBe('arm64');
+    expect(() => loadApiConfig({ ...valid, DORMOUSE_TASK_ARCHITECTURE: 'aarch64' })).toThrow(/DORMOUSE_TASK_ARCHITECTURE/);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadApiConfig({ ...valid, DORMOUSE_MAX_TENANTS: '', DORMOUSE_ADMIN_TOKEN: '' })).toMatchObject({ maxTenants: 1000 });
   });

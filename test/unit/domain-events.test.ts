@@ -14,6 +14,7 @@ import {
   type TenantChange,
 } from '../../shared/domain/domain-events.js';
 import { builtInPlans } from '../../shared/domain/plans.js';
+import { costPrices } from '../../shared/domain/prices.js';
 import { withChanges } from '../../shared/domain/tenant-changes.js';
 import { newTenant, type Phase, type Tenant, type TenantStatus } from '../../shared/domain/tenant.js';
 
@@ -333,6 +334,25 @@ describe('Tenant Usage', () => {
       id: 'acme/2026-11-21T15:00:00.000Z',
       period: { start: '2026-11-21T12:00:00.000Z', end: '2026-11-21T16:00:00.000Z' },
       runningSeconds: { 'spot:256:512': 600 },
+    });
+  });
+
+  it('prices the hour at the rates of the tasks’ architecture: an hour of 0.25 vCPU / 0.5 GB on Spot', () => {
+    const [x86] = domainEventsFor({ before: first, after: second, at }, costPrices('x86_64'));
+    const [arm] = domainEventsFor({ before: first, after: second, at }, costPrices('arm64'));
+
+    // 0.25 × 0.0121 + 0.5 × 0.00133 on Linux/x86; 0.25 × 0.0097 + 0.5 × 0.00107 on Linux/ARM.
+    expect(x86!.detail.cost).toEqual({
+      amount: 0.00369,
+      currency: 'USD',
+      pricesAsOf: { fargate: '2025-06', efs: '2026-12' },
+      region: 'us-east-1',
+    });
+    expect(arm!.detail.cost).toEqual({
+      amount: 0.00296,
+      currency: 'USD',
+      pricesAsOf: { fargate: '2026-12', efs: '2026-12' },
+      region: 'us-east-1',
     });
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { builtInPlans } from '../../shared/domain/plans.js';
-import { PRICES } from '../../shared/domain/prices.js';
+import { costPrices, PRICES } from '../../shared/domain/prices.js';
 import type { ObservedTask } from '../../shared/domain/task.js';
 import { newTenant, type Phase, type TaskStatus, type Tenant } from '../../shared/domain/tenant.js';
 import {
@@ -257,5 +257,35 @@ describe('costOf', () => {
     const onDemand = (PRICES.fargate.onDemand.perVcpuHour + 2 * PRICES.fargate.onDemand.perGbHour) / 2;
     expect(cost.amount).toBeCloseTo(spot + onDemand + PRICES.efs.standardPerGbMonth, 6);
     expect(cost).toMatchObject({ currency: 'USD', pricesAsOf: { fargate: '2025-06', efs: '2026-12' }, region: PRICES.region });
+  });
+
+  describe('at the rates of the tasks’ architecture', () => {
+    // An hour of 1 vCPU / 2 GB on Spot, half an hour on-demand, and a GiB kept for a month.
+    const totals = {
+      runningSeconds: { 'spot:1024:2048': 3600, 'on-demand:1024:2048': 1800 },
+      wakes: 0,
+      passivations: 0,
+      storageGibHours: 730,
+    };
+
+    it('prices x86_64 tasks at Linux/x86 rates', () => {
+      // Spot 0.0121 + 2 × 0.00133, on-demand (0.04048 + 2 × 0.004445) / 2, EFS 0.30.
+      expect(costOf(totals, costPrices('x86_64'))).toEqual({
+        amount: 0.339445,
+        currency: 'USD',
+        pricesAsOf: { fargate: '2025-06', efs: '2026-12' },
+        region: 'us-east-1',
+      });
+    });
+
+    it('prices arm64 tasks at Linux/ARM rates, Spot and on-demand, and says when those were written down; the data costs the same', () => {
+      // Spot 0.0097 + 2 × 0.00107, on-demand (0.03238 + 2 × 0.00356) / 2, EFS 0.30.
+      expect(costOf(totals, costPrices('arm64'))).toEqual({
+        amount: 0.33159,
+        currency: 'USD',
+        pricesAsOf: { fargate: '2026-12', efs: '2026-12' },
+        region: 'us-east-1',
+      });
+    });
   });
 });

@@ -4,6 +4,7 @@ import { handleTaskEvent, type TaskStateChange } from '../../app/task-event.js';
 import { publishChanges } from '../../app/publish-changes.js';
 import { recordTimeline } from '../../app/record-timeline.js';
 import { TENANT_CHANGED, type TenantChange } from '../../domain/domain-events.js';
+import type { CostPrices } from '../../domain/usage.js';
 import type { DomainEvent } from '../../ports/events.js';
 import { documentClientFor, type DynamoDbTenantStore } from '../aws/dynamodb-tenant-store.js';
 import { DynamoDbTimeline } from '../aws/dynamodb-timeline.js';
@@ -18,6 +19,8 @@ export interface ControlPlaneOptions {
   store: DynamoDbTenantStore;
   /** Compute, routing, clock and settings: the same use case the reconcile Lambda runs. */
   reconcileDeps: Omit<ReconcileDeps, 'store'>;
+  /** What `Tenant Usage` prices running time at: the tenants' architecture's. */
+  prices: CostPrices;
   /** Where task state changes come from, as ECS sends them to EventBridge on AWS. */
   onTaskEvent?: (listener: (event: TaskStateChange) => void) => void;
   /** Every domain event on the bus. */
@@ -60,7 +63,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       const changes = tenantChanges(records);
       for (const change of changes) options.onChange?.(change);
       // As the stream publisher does on AWS: the events first, then the timeline, which never holds them back.
-      await publishChanges({ publisher: bus }, changes);
+      await publishChanges({ publisher: bus, prices: options.prices }, changes);
       await recordTimeline({ timeline, onError: (tenantId, error) => onError(`recording the timeline of ${tenantId}`, error) }, changes);
     },
     onError: (error) => onError('reading the table stream', error),

@@ -8,6 +8,7 @@ import { reconcileSettings, type ReconcileTimings } from '../../config/reconcile
 import { withLocalDefaults } from '../../config/settings.js';
 import { sweep, type StuckTenant, type SweepReport } from '../../app/sweep.js';
 import type { TenantChange } from '../../domain/domain-events.js';
+import { costPrices } from '../../domain/prices.js';
 import { createApiHandler } from '../../http/api.js';
 import { consolePageResponse } from '../../http/console-page.js';
 import { apiDeps } from '../aws/composition/api.js';
@@ -153,6 +154,8 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         // Tenants are reached through the local gateway as http://<slug>.localhost:<port>.
         DORMOUSE_BASE_URL: `http://localhost:${gatewayPort}`,
         DORMOUSE_ADMIN_TOKEN: adminToken,
+        // The machine's unless set: the tenants run here.
+        DORMOUSE_TASK_ARCHITECTURE: local.taskArchitecture,
       }),
       // The very plans the tenants run on (their sleep time in DORMOUSE_IDLE_SECONDS here), so
       // that the API tells a plan's current definition from the one a task started with.
@@ -255,6 +258,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         dynamoClient,
         dynamoEndpoint: dynamo.endpoint,
         store,
+        prices: costPrices(local.taskArchitecture),
         reconcileDeps: {
           compute,
           routing,

@@ -1,5 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { StreamPublisherConfig } from '../../../config.js';
+import { costPrices } from '../../../domain/prices.js';
+import type { CostPrices } from '../../../domain/usage.js';
 import type { EventPublisher } from '../../../ports/events.js';
 import type { TimelineStore } from '../../../ports/timeline.js';
 import { documentClientFor } from '../dynamodb-tenant-store.js';
@@ -11,8 +13,9 @@ import type { AwsClients } from './clients.js';
 export function streamPublisherDeps(
   config: StreamPublisherConfig,
   clients: AwsClients = {},
-): { publisher: EventPublisher; timeline: TimelineStore } {
+): { publisher: EventPublisher; timeline: TimelineStore; prices: CostPrices } {
   return {
+    prices: costPrices(config.taskArchitecture),
     publisher: new EventBridgePublisher({
       busName: config.busName,
       ...(clients.eventBridgeClient ? { client: clients.eventBridgeClient } : {}),
