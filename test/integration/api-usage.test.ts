@@ -1,8 +1,10 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRICES } from '../../shared/domain/prices.js';
 import { createApiHandler, type ApiHandler } from '../../shared/http/api.js';
 import { apiEvent, body, context } from '../support/api-events.js';
 import { lambdaApiDeps } from '../support/api-lambda.js';
+import { startTestApi, TEST_ADMIN_TOKEN } from '../support/api-server.js';
+import { apiClient } from '../support/http.js';
 
 const ADMIN = 'arn:aws:iam::123456789012:user/ops';
 const NOW = new Date('2026-12-06T09:30:00.000Z');
@@ -114,5 +116,33 @@ describe('the cost to date on an arm64 installation (DORMOUSE_TASK_ARCHITECTURE=
     const expected = { amount: 0.04935, currency: 'USD', pricesAsOf: { fargate: '2026-12', efs: '2026-12' }, region: 'us-east-1' };
     expect(usage.costToDate).toEqual(expected);
     expect(list.items[0].costToDate).toEqual(expected);
+  });
+});
+
+describe('the cost to date in embedded mode', () => {
+  const stops: Array<() => Promise<void>> = [];
+  afterAll(async () => {
+    for (const stop of stops) await stop();
+  });
+
+  it('is priced at DORMOUSE_TASK_ARCHITECTURE’s rates', async () => {
+    // Prepare: an hour of 0.25 vCPU / 0.5 GB on Spot, on an embedded API told its tasks are arm64.
+    const { embedded } = await startTestApi({ DORMOUSE_TASK_ARCHITECTURE: 'arm64' });
+    stops.push(() => embedded.stop());
+    const call = apiClient(embedded.apiUrl);
+    await call('/tenants', { method: 'POST', body: { slug: 'acme', email: 'ann@acme.test' } });
+    const tenant = (await embedded.store.get('acme'))!;
+    await embedded.store.save({ ...tenant, usage: { runningSeconds: { 'spot:256:512': 3600 }, wakes: 1, passivations: 1 } });
+
+    // Act
+    const response = await call('/admin/tenants/acme/usage', { token: TEST_ADMIN_TOKEN });
+
+    // Assess: 0.25 × 0.0097 + 0.5 × 0.00107.
+    expect(response.body.costToDate).toEqual({
+      amount: 0.00296,
+      currency: 'USD',
+      pricesAsOf: { fargate: '2026-12', efs: '2026-12' },
+      region: 'us-east-1',
+    });
   });
 });
