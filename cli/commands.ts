@@ -108,14 +108,21 @@ export async function logs(ctx: CommandContext, id: string, options: { follow: b
     ctx.out.stdout(ctx.json ? JSON.stringify(line) + '\n' : `${line.at}  ${(line.stream ?? '').padEnd(6)}  ${printable(line.message)}\n`);
   let query: { since?: string; limit?: number; next?: string } = { since: options.since, limit: options.limit };
   let last: { at: string; messages: Set<string> } | undefined;
+  let waitingOut = false;
   for (;;) {
     let page;
     try {
       page = await ctx.client.logs(id, query, ctx.signal);
     } catch (error) {
       if (ctx.signal?.aborted) return;
-      throw error;
+      // Following, a busy or unreachable API is waited out, as `tail -F` waits out a missing file.
+      if (!options.follow || !(error instanceof CliError) || error.exitCode !== EXIT.unavailable) throw error;
+      if (!waitingOut) ctx.out.stderr(`${error.message}; trying again until it answers (Ctrl-C to stop)\n`);
+      waitingOut = true;
+      if (!(await pause(ctx))) return;
+      continue;
     }
+    waitingOut = false;
     for (const line of page.lines) {
       // Asked again from the last line's time (no `next`), the API repeats lines of that instant.
       if (last && (line.at < last.at || (line.at === last.at && last.messages.has(line.message)))) continue;

@@ -12,6 +12,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { ApiConfig } from '../config.js';
 import { tenantUrl } from '../config.js';
 import {
+  CloudUnavailableError,
   ConflictError,
   DormouseError,
   NotFoundError,
@@ -454,6 +455,9 @@ function decodePathSegment(segment: string): string {
   }
 }
 
+/** How long a caller is asked to wait when a cloud service behind a route is throttling or down. */
+const CLOUD_RETRY_AFTER_SECONDS = 5;
+
 /** The one place an exception becomes an HTTP answer. Unknown errors never leak details. */
 function toErrorResponse(error: unknown, logger: Logger): HttpResponse {
   if (error instanceof RateLimitedError) {
@@ -479,6 +483,13 @@ function toErrorResponse(error: unknown, logger: Logger): HttpResponse {
   }
   if (error instanceof VersionConflictError) {
     return errorResponse(new ConflictError('The tenant kept changing while we updated it; try again.', 'concurrent_update'));
+  }
+  if (error instanceof CloudUnavailableError) {
+    // Throttling or an outage of a service behind the route (CloudWatch Logs, S3): worth a retry.
+    logger.warn('A cloud service is unavailable', { error });
+    return errorResponse(new DormouseError('This is busy right now; try again in a few seconds.', { status: 503, code: 'busy' }), {
+      'retry-after': String(CLOUD_RETRY_AFTER_SECONDS),
+    });
   }
   logger.error('Request failed', { error });
   return errorResponse(new DormouseError('Something went wrong on our side.', { status: 500, code: 'internal_error' }));

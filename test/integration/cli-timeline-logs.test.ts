@@ -25,6 +25,8 @@ describe('dormouse events and logs', () => {
    * time, every line from that instant on.
    */
   let pages: Record<string, { lines: { at: string; message: string; stream?: string }[]; next?: string }>;
+  /** How many log requests to come are answered 503, as the API answers when CloudWatch Logs throttles. */
+  let busyAnswers = 0;
 
   beforeAll(async () => {
     const server = createServer((request, response) => {
@@ -36,6 +38,11 @@ describe('dormouse events and logs', () => {
         return send(401, { error: { code: 'unauthorized', message: 'An admin token is required.' } });
       if (url.pathname === '/tenants/acme/events') return send(200, { events: EVENTS });
       if (url.pathname === '/tenants/acme/logs') {
+        if (busyAnswers > 0) {
+          busyAnswers--;
+          response.setHeader('retry-after', '5');
+          return send(503, { error: { code: 'busy', message: 'This is busy right now; try again in a few seconds.' } });
+        }
         const since = url.searchParams.get('since');
         if (since !== null)
           return send(200, { lines: Object.values(pages).flatMap((page) => page.lines.filter((line) => line.at >= since)) });
@@ -50,6 +57,7 @@ describe('dormouse events and logs', () => {
   afterAll(async () => close?.());
   beforeEach(() => {
     asked.length = 0;
+    busyAnswers = 0;
     pages = {
       first: { lines: [{ at: '2026-12-06T09:00:05.000Z', message: 'listening on 8080', stream: 'stdout' }], next: 'p2' },
       p2: { lines: [{ at: '2026-12-06T09:00:06.000Z', message: 'GET /whoami 200', stream: 'stdout' }], next: 'p3' },
@@ -117,6 +125,26 @@ describe('dormouse events and logs', () => {
       'GET /tenants/acme/logs?next=p3',
       'GET /tenants/acme/logs?since=2026-12-06T09%3A00%3A07.000Z',
     ]);
+  });
+
+  it('with --follow, waits out a busy API, saying so once; without it, a busy answer ends the command', async () => {
+    busyAnswers = 1;
+    const once = await admin(['logs', 'acme']);
+    busyAnswers = 3;
+    const stop = new AbortController();
+    const following = admin(['logs', 'acme', '--follow'], stop.signal);
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    stop.abort();
+    const followed = await following;
+
+    expect(once).toMatchObject({ code: EXIT.unavailable, stdout: '' });
+    expect(once.stderr).toBe('dormouse: This is busy right now; try again in a few seconds (busy)\n');
+    expect(followed.code).toBe(EXIT.ok);
+    expect(followed.stderr).toBe(
+      'This is busy right now; try again in a few seconds (busy); trying again until it answers (Ctrl-C to stop)\n',
+    );
+    expect(followed.stdout).toContain('listening on 8080');
+    expect(asked.filter((request) => request === 'GET /tenants/acme/logs')).toHaveLength(5);
   });
 
   it('says what to do when the tenant is unknown or the token is wrong', async () => {

@@ -35,6 +35,7 @@ const OPERATIONS: Readonly<Record<string, { doing: string; call: string }>> = {
   exportData: { doing: 'export the tenant’s data', call: 'Invoke (data function)' },
   uploadLink: { doing: 'sign an upload link', call: 'PutObject (presigned)' },
   restoreData: { doing: 'restore the tenant’s data', call: 'HeadObject/Invoke (data function)' },
+  read: { doing: 'read the tenant’s logs', call: 'FilterLogEvents' },
   ensureRecord: { doing: 'point the tenant’s DNS record at its load balancer', call: 'ListResourceRecordSets/ChangeResourceRecordSets' },
   removeRecord: { doing: 'remove the tenant’s DNS record', call: 'ListResourceRecordSets/ChangeResourceRecordSets' },
 };

@@ -47,8 +47,10 @@ export function apiDeps(config: ApiConfig, overrides: ApiDepsOverrides = {}): Ap
     (config.archives
       ? translatingAwsErrors(new S3DataArchives({ bucket: config.archives.bucket, dataFunction: config.archives.dataFunction }))
       : undefined);
-  // Not translated: the API only reads here, and a failure is a 500 with the details in its log.
-  const logs = overrides.logs ?? (config.tenantLogGroup ? new CloudWatchTenantLogs({ logGroupName: config.tenantLogGroup }) : undefined);
+  // Translated, so that CloudWatch Logs throttling the reads answers 503 with Retry-After, not 500.
+  const logs =
+    overrides.logs ??
+    (config.tenantLogGroup ? translatingAwsErrors(new CloudWatchTenantLogs({ logGroupName: config.tenantLogGroup })) : undefined);
   return {
     store: overrides.store ?? new DynamoDbTenantStore({ tableName: config.tenantTable, client: documentClient }),
     timeline: new DynamoDbTimeline({ tableName: config.tenantTable, client: documentClient }),
