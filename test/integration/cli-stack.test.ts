@@ -154,12 +154,18 @@ describe('dormouse --stack', () => {
       stdout: (text) => (printed += text),
       stderr: (text) => (printed += text),
     });
-    await expect.poll(() => printed, { timeout: 10_000 }).toMatch(/http:\/\/127\.0\.0\.1:\d+\/console/);
-    const consoleUrl = new URL(/(http:\/\/127\.0\.0\.1:\d+\/console)/.exec(printed)![1]!);
+    await expect.poll(() => printed, { timeout: 10_000 }).toMatch(/http:\/\/127\.0\.0\.1:\d+\/console\?key=[\w-]+/);
+    const keyUrl = new URL(/(http:\/\/127\.0\.0\.1:\d+\/console\?key=[\w-]+)/.exec(printed)![1]!);
+    const consoleUrl = new URL('/console', keyUrl);
 
-    const page = await fetch(consoleUrl);
-    const tenants = await fetch(new URL('/tenants', consoleUrl), { headers: { accept: 'application/json' } });
+    // As a browser opening the printed address: it keeps the key as a cookie.
+    const login = await fetch(keyUrl, { redirect: 'manual' });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const withoutKey = await fetch(consoleUrl);
+    const page = await fetch(consoleUrl, { headers: { cookie } });
+    const tenants = await fetch(new URL('/tenants', consoleUrl), { headers: { accept: 'application/json', cookie } });
 
+    expect(withoutKey.status).toBe(401);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
     expect(tenants.status).toBe(200);

@@ -4,9 +4,12 @@ import { startConsoleServer, type ConsoleServer } from '../../shared/adapters/lo
 
 /** The console server for AWS, with a fake forward that records what it is asked to send. */
 let server: ConsoleServer | undefined;
+/** The cookie the browser got for the server's key, sent with every request of `send`. */
+let keyCookie = '';
 afterEach(async () => {
   await server?.close();
   server = undefined;
+  keyCookie = '';
 });
 
 async function start(answer: (request: Request) => Response = () => Response.json({ items: [] })) {
@@ -24,13 +27,25 @@ async function start(answer: (request: Request) => Response = () => Response.jso
       return answer(request);
     },
   });
-  return { origin: new URL(server.url).origin, forwarded };
+  const origin = new URL(server.url).origin;
+  const login = await send(origin, `/console${new URL(server.url).search}`, { withoutKey: true });
+  keyCookie = String(login.headers['set-cookie']).split(';')[0]!;
+  return { origin, forwarded, login };
 }
 
-/** A raw request, so Host and Origin are exactly what a browser (or an attacker's page) would send. */
-function send(origin: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}) {
+/**
+ * A raw request, so Host and Origin are exactly what a browser (or an attacker's page) would send;
+ * with the key's cookie, as the browser that opened the printed address sends it, unless `withoutKey`.
+ */
+function send(
+  origin: string,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string; withoutKey?: boolean } = {},
+) {
+  const cookie = [options.withoutKey ? '' : keyCookie, options.headers?.cookie ?? ''].filter(Boolean).join('; ');
+  const headers = { ...options.headers, ...(cookie ? { cookie } : {}) };
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>((resolve, reject) => {
-    const req = httpRequest(`${origin}${path}`, { method: options.method ?? 'GET', headers: options.headers ?? {} }, (res) => {
+    const req = httpRequest(`${origin}${path}`, { method: options.method ?? 'GET', headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
@@ -47,12 +62,34 @@ describe('startConsoleServer', () => {
     const page = await send(origin, '/console');
     const root = await send(origin, '/');
 
-    expect(server!.url).toBe(`${origin}/console`);
+    expect(server!.url).toMatch(new RegExp(`^${origin}/console\\?key=[A-Za-z0-9_-]{32}$`));
     expect(page.status).toBe(200);
     expect(page.headers['content-security-policy']).toMatch(/^default-src 'none'; script-src 'sha256-[^']+'; style-src 'sha256-[^']+'/);
     expect(page.text).toContain('<body class="wide" data-auth="proxy">');
     expect(root.status).toBe(302);
     expect(root.headers.location).toBe('/console');
+    expect(forwarded).toEqual([]);
+  });
+
+  it('serves and forwards nothing without the key the printed address carries, which it keeps as a strict cookie', async () => {
+    const { origin, login, forwarded } = await start();
+    const port = new URL(origin).port;
+
+    const bare = { withoutKey: true };
+    const page = await send(origin, '/console', bare);
+    const root = await send(origin, '/', bare);
+    const tenants = await send(origin, '/tenants', bare);
+    const write = await send(origin, '/tenants/acme/wake', { ...bare, method: 'POST', headers: { origin } });
+    const wrongKey = await send(origin, '/console?key=not-the-key', bare);
+    const wrongCookie = await send(origin, '/tenants', { ...bare, headers: { cookie: `dormouse-console-${port}=not-the-key` } });
+
+    expect(login.status).toBe(303);
+    expect(login.headers.location).toBe('/console');
+    expect(login.headers['set-cookie']).toEqual([
+      expect.stringMatching(new RegExp(`^dormouse-console-${port}=[A-Za-z0-9_-]{32}; HttpOnly; SameSite=Strict; Path=/$`)),
+    ]);
+    expect([page, root, tenants, write, wrongKey, wrongCookie].map((answer) => answer.status)).toEqual([401, 401, 401, 401, 401, 401]);
+    expect(JSON.parse(tenants.text).error.message).toBe('Open the console at the address `dormouse console` printed: it carries its key.');
     expect(forwarded).toEqual([]);
   });
 

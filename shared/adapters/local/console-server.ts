@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { consolePageResponse } from '../../http/console-page.js';
 import { DEFAULT_BRAND, type Brand } from '../../http/page-layout.js';
@@ -8,7 +9,9 @@ import { listen } from './lambda-runtime.js';
  * The operator console for an installation on AWS, the way `kubectl proxy` serves a cluster's
  * API: the page on loopback, and its API calls handed to `forward`, which signs them with the
  * operator's own credentials. No public endpoint and no new credential: whoever can run this
- * could already call the admin API.
+ * could already call the admin API. Loopback is shared by every user of the machine, so the
+ * server also asks for a key made at start: the address it reports carries it once, the browser
+ * keeps it as a cookie, and nothing is served or forwarded without it.
  */
 export interface ConsoleServerOptions {
   /** 0 picks a free port; the real one is reported back. */
@@ -24,7 +27,7 @@ export interface ConsoleServerOptions {
 }
 
 export interface ConsoleServer {
-  /** Where the console page is: `http://127.0.0.1:<port>/console`. */
+  /** Where the console page is, with the key: `http://127.0.0.1:<port>/console?key=…`. */
   url: string;
   port: number;
   close(): Promise<void>;
@@ -37,7 +40,9 @@ const METHODS = new Set(['GET', 'POST', 'PATCH', 'DELETE']);
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
   const { port, host = '127.0.0.1', forward, brand = DEFAULT_BRAND, maxBodyBytes = 1_048_576 } = options;
   const page = consolePageResponse('proxy', brand);
+  const key = randomBytes(24).toString('base64url');
   let origin = '';
+  let cookieName = '';
 
   const server = createServer((req, res) => {
     answer(req, res).catch((error: unknown) => {
@@ -54,6 +59,22 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
     }
     const url = new URL(req.url ?? '/', origin);
     const method = (req.method ?? 'GET').toUpperCase();
+    const offered = url.searchParams.get('key');
+    if (offered !== null && method === 'GET' && (url.pathname === '/' || url.pathname === '/console') && sameSecret(offered, key)) {
+      // The key leaves the address bar at once; the browser sends it back as a cookie (never to another site).
+      res.writeHead(303, {
+        location: '/console',
+        'set-cookie': `${cookieName}=${key}; HttpOnly; SameSite=Strict; Path=/`,
+        'cache-control': 'no-store',
+        'content-length': 0,
+      });
+      return void res.end();
+    }
+    if (!sameSecret(cookieOf(req, cookieName) ?? '', key)) {
+      return send(res, 401, {
+        error: { code: 'unauthorized', message: 'Open the console at the address `dormouse console` printed: it carries its key.' },
+      });
+    }
     if (url.pathname === '/' && method === 'GET') {
       res.writeHead(302, { location: '/console', 'content-length': 0 });
       return void res.end();
@@ -96,8 +117,10 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
 
   const listening = await listen(server, port, host);
   origin = listening.url;
+  // Cookies are not kept apart by port: one name per console server.
+  cookieName = `dormouse-console-${listening.port}`;
   return {
-    url: `${listening.url}/console`,
+    url: `${listening.url}/console?key=${key}`,
     port: listening.port,
     close: () =>
       new Promise<void>((resolve, reject) => {
@@ -105,6 +128,20 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
         server.closeAllConnections();
       }),
   };
+}
+
+function sameSecret(offered: string, key: string): boolean {
+  const a = Buffer.from(offered);
+  const b = Buffer.from(key);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function cookieOf(req: IncomingMessage, name: string): string | undefined {
+  for (const pair of (req.headers.cookie ?? '').split(';')) {
+    const [cookie, ...value] = pair.trim().split('=');
+    if (cookie === name) return value.join('=');
+  }
+  return undefined;
 }
 
 /** The origin the browser sees this server at, as it names it in Origin (`localhost` or `127.0.0.1`). */
