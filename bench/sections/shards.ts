@@ -354,7 +354,7 @@ const shards: Section = {
           `at ${ROUTE53_REQUESTS.refillPerSecond}/s per account (burst of ${ROUTE53_REQUESTS.capacity}, Throttling past it, as Route 53 reports it).`,
         `Shards: most slots per shard are the host rules on each shard's listener in the model, sampled after every reconcile and every 100 ms, and ` +
           "each shard's slot counter in DynamoDB, read every 100 ms; tasks, rules, records and the shard each record aliases are checked for every " +
-          'tenant at the end. Timings as in the burst section (tasks run 1 s after RunTask, poll 250 ms, backoff 250 ms…4 s; task state changes delivered as events, as the task-events function writes them). ' +
+          'tenant at the end. Timings as in the burst section (tasks run 1 s after RunTask, poll 250 ms, backoff 250 ms…4 s; task state changes sent as they happen, the model moved on every 10 ms, and delivered as events, as the task-events function writes them). ' +
           `The time until all Running is mostly DynamoDB Local's (one JVM, transactions one at a time) and grows with the machine's load: ${load}.`,
       ],
       details: {
