@@ -288,271 +288,6 @@ describe.each([
     });
   });
 
-  describe('transaction conflicts', () => {
-    it('retries a create that collided with another transaction', async () => {
-      // Prepare
-      const { store: colliding, attempts } = storeWithTransactionConflicts(2);
-
-      // Act
-      const created = await colliding.create(tenant('acme'), ROOMY);
-
-      // Assess
-      expect(attempts()).toBe(3);
-      expect(await store.get('acme')).toEqual(created);
-      expect(await store.countLiveTenants()).toBe(1);
-    });
-
-    it('gives up after a few collisions and reports the cancellation as it is, with nothing written', async () => {
-      // Prepare
-      const { store: colliding, attempts } = storeWithTransactionConflicts(Infinity);
-
-      // Act
-      const attempt = colliding.create(tenant('acme'), ROOMY);
-
-      // Assess
-      await expect(attempt).rejects.toBeInstanceOf(TransactionCanceledException);
-      expect(attempts()).toBeGreaterThan(1);
-      expect(attempts()).toBeLessThanOrEqual(10);
-      expect((await allItems()).filter((item) => item.pk !== keys.tenantCounter)).toEqual([]);
-      expect(await store.countLiveTenants()).toBe(0);
-    });
-
-    it('retries a release of claims that collided with another transaction', async () => {
-      // Prepare
-      const acme = await store.create(tenant('acme'), ROOMY);
-      const { store: colliding, attempts } = storeWithTransactionConflicts(1);
-
-      // Act
-      await colliding.save(withDesired(acme, 'deleted'), { releaseClaims: true });
-
-      // Assess
-      expect(attempts()).toBe(2);
-      expect(await store.countLiveTenants()).toBe(0);
-      // Read by the store that wrote it: embedded mode's store does not see another's writes.
-      expect((await colliding.get('acme'))?.spec.desired).toBe('deleted');
-    });
-  });
-
-  describe('the ceiling, split over counter items', () => {
-    it('admits exactly the ceiling from a burst of 300 concurrent signups, no item over its share', async () => {
-      // Act
-      const { admitted, rejections, ceilingRefusals } = await burst(store, 300, 137);
-
-      // Assess
-      expect(admitted).toBe(137);
-      expect(ceilingRefusals).toBe(163);
-      expect(rejections).toHaveLength(163);
-      expect(await store.countLiveTenants()).toBe(137);
-      const counts = await shareCounts();
-      counts.forEach((count, index) => expect(count).toBe(shareOf(index, CEILING_SHARES, 137)));
-    });
-
-    it('stays exact when transactions conflict as on DynamoDB, and retries the conflicts away', async () => {
-      // Prepare
-      const { store: modelled, conflicts } = storeWithConflictModel();
-
-      // Act
-      const { admitted, rejections, ceilingRefusals } = await burst(modelled, 150, 60);
-
-      // Assess
-      expect(admitted).toBe(60);
-      expect(ceilingRefusals).toBe(90);
-      expect(rejections).toHaveLength(90);
-      expect(await store.countLiveTenants()).toBe(60);
-      expect(conflicts()).toBeGreaterThan(0);
-    });
-
-    it('spreads a burst over the items: where one item turns it into failed signups, none fail', async () => {
-      // Prepare: the same burst on two tables, one counting on a single item as before the split.
-      const other = await createTestTables();
-      const single = storeWithConflictModel({ ceilingShares: 1, tableName: other.tenantTable });
-      const split = storeWithConflictModel();
-
-      try {
-        // Act
-        const onOne = await burst(single.store, 100, ROOMY.maxTenants);
-        const onSplit = await burst(split.store, 100, ROOMY.maxTenants);
-
-        // Assess
-        expect(onSplit.admitted).toBe(100);
-        expect(onOne.rejections.length).toBeGreaterThan(0);
-        expect(onOne.rejections.every((error) => error instanceof TransactionCanceledException)).toBe(true);
-        // Fewer conflicts too; by how much depends on the machine's timing, so only the direction is held.
-        expect(split.conflicts()).toBeLessThan(single.conflicts());
-      } finally {
-        await other.client.send(new DeleteTableCommand({ TableName: other.tenantTable }));
-        await other.client.send(new DeleteTableCommand({ TableName: other.idempotencyTable }));
-        other.client.destroy();
-      }
-    });
-
-    it('tries the other items when the random one is full, and refuses only when all are', async () => {
-      // Prepare: a ceiling of CEILING_SHARES gives every item one place.
-      const limits = { maxTenants: CEILING_SHARES };
-      for (let index = 0; index < CEILING_SHARES - 1; index++) await store.create(tenant(`t-${index}`), limits);
-
-      // Act
-      const last = await store.create(tenant('last'), limits);
-      const refused = store.create(tenant('refused'), limits);
-
-      // Assess
-      expect(last.id).toBe('last');
-      await expect(refused).rejects.toBeInstanceOf(TenantCeilingError);
-      await expect(refused).rejects.toMatchObject({ ceiling: CEILING_SHARES });
-      expect(await shareCounts()).toEqual(Array.from({ length: CEILING_SHARES }, () => 1));
-    });
-
-    it("gives a deleted tenant's place back to the item that counted it", async () => {
-      // Prepare: every item full.
-      const limits = { maxTenants: 2 * CEILING_SHARES };
-      const created = [];
-      for (let index = 0; index < 2 * CEILING_SHARES; index++) created.push(await store.create(tenant(`t-${index}`), limits));
-      const leaving = created[7]!;
-      const item = await shareOfTenant(leaving.email);
-
-      // Act
-      await store.save(withDesired(leaving, 'deleted'), { releaseClaims: true });
-      const before = await shareCounts();
-      const next = await store.create(tenant('next'), limits);
-
-      // Assess
-      expect(typeof item).toBe('number');
-      expect(before[item as number]).toBe(1);
-      expect(before.filter((count) => count === 2)).toHaveLength(CEILING_SHARES - 1);
-      expect(await shareOfTenant(next.email)).toBe(item);
-      expect(await store.countLiveTenants()).toBe(2 * CEILING_SHARES);
-    });
-
-    it('counts a confirmed signup in an item, and gives that place back when it is deleted', async () => {
-      // Prepare
-      const pending = newTenant({
-        slug: 'acme',
-        email: 'acme@example.com',
-        plan: 'trial',
-        tokenHash: 'h',
-        now: NOW,
-        trialDays: 14,
-        verificationCodeHash: 'code-hash',
-      });
-      const created = await store.create(pending, ROOMY);
-
-      // Act
-      const admitted = await store.save(verified(created, NOW, 14), { admit: ROOMY });
-      const item = await shareOfTenant('acme@example.com');
-      const counted = await shareCounts();
-      await store.save(withDesired(admitted, 'deleted'), { releaseClaims: true });
-
-      // Assess
-      expect(counted[item as number]).toBe(1);
-      expect(await shareCounts()).toEqual(Array.from({ length: CEILING_SHARES }, () => 0));
-      expect(await store.countLiveTenants()).toBe(0);
-    });
-
-    it('gives back nothing for a signup deleted before it was confirmed', async () => {
-      // Prepare
-      await store.create(tenant('acme'), ROOMY);
-      const pending = newTenant({
-        slug: 'beta',
-        email: 'beta@example.com',
-        plan: 'trial',
-        tokenHash: 'h',
-        now: NOW,
-        trialDays: 14,
-        verificationCodeHash: 'code-hash',
-      });
-      const created = await store.create(pending, ROOMY);
-
-      // Act
-      await store.save(withDesired(created, 'deleted'), { releaseClaims: true });
-
-      // Assess
-      expect(await store.countLiveTenants()).toBe(1);
-    });
-  });
-
-  describe('upgrading a table counted on one item', () => {
-    /** Tenants and their count as the single-item version left them. */
-    async function legacyTable(count: number): Promise<Tenant[]> {
-      const legacy = Array.from({ length: count }, (_, index) => ({ ...tenant(`old-${index}`), version: 1 }));
-      for (const old of legacy) {
-        await tables.documentClient.send(new PutCommand({ TableName: tables.tenantTable, Item: tenantItem(old) }));
-        await tables.documentClient.send(
-          new PutCommand({
-            TableName: tables.tenantTable,
-            Item: { pk: keys.email(emailHash(old.email)), kind: 'emailClaim', tenantId: old.id },
-          }),
-        );
-      }
-      await tables.documentClient.send(
-        new PutCommand({ TableName: tables.tenantTable, Item: { pk: keys.tenantCounter, liveCount: count } }),
-      );
-      return legacy;
-    }
-
-    /** A signup as the previous version wrote it: its place taken in the single item. */
-    const previousVersionSignup = (slug: string, maxTenants: number) =>
-      tables.documentClient.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            { Put: { TableName: tables.tenantTable, Item: tenantItem({ ...tenant(slug), version: 1 }) } },
-            {
-              Update: {
-                TableName: tables.tenantTable,
-                Key: { pk: keys.tenantCounter },
-                UpdateExpression: 'ADD #count :one',
-                ConditionExpression: 'attribute_not_exists(#count) OR #count < :below',
-                ExpressionAttributeNames: { '#count': 'liveCount' },
-                ExpressionAttributeValues: { ':one': 1, ':below': maxTenants },
-              },
-            },
-          ],
-        }),
-      );
-
-    it('admits only the places the tenants counted before have left, and exactly those', async () => {
-      // Prepare
-      await legacyTable(25);
-
-      // Act
-      const { admitted, ceilingRefusals } = await burst(store, 100, 60);
-
-      // Assess
-      expect(admitted).toBe(35);
-      expect(ceilingRefusals).toBe(65);
-      expect(await store.countLiveTenants()).toBe(60);
-    });
-
-    it('gives a place back when a tenant counted before goes, and counts it down in the old item', async () => {
-      // Prepare
-      const legacy = await legacyTable(5);
-      await burst(store, 10, 10);
-
-      // Act
-      await store.save(withDesired(legacy[0]!, 'deleted'), { releaseClaims: true });
-      const fresh = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
-      const again = await burst(fresh, 3, 10, 'again');
-
-      // Assess
-      expect(again.admitted).toBe(1);
-      expect(await store.countLiveTenants()).toBe(10);
-      const { Item } = await tables.documentClient.send(new GetCommand({ TableName: tables.tenantTable, Key: { pk: keys.tenantCounter } }));
-      expect(Item?.liveCount).toBe(LEGACY_FROZEN_OFFSET + 4);
-    });
-
-    it('refuses a signup of the previous version still running once this version has signed one up', async () => {
-      // Prepare
-      await legacyTable(2);
-      await store.create(tenant('new'), { maxTenants: 10 });
-
-      // Act
-      const attempt = previousVersionSignup('old-code', 10);
-
-      // Assess
-      await expect(attempt).rejects.toBeInstanceOf(TransactionCanceledException);
-      expect(await store.countLiveTenants()).toBe(3);
-    });
-  });
-
   describe('save', () => {
     it('writes the next version when the stored version is the one read', async () => {
       // Prepare
@@ -855,6 +590,278 @@ describe.each([
 
       expect(counter.Items).toEqual([expect.objectContaining({ activeCount: 1 })]);
       expect(await store.routingSlotsByShard(2)).toEqual([1, 0]);
+    });
+  });
+});
+
+// Transaction retries and the tenant ceiling's counter items are the DynamoDB store's own: the
+// cached store passes them through untouched, so they run once, on the plain store.
+describe('DynamoDbTenantStore: transactions and the tenant ceiling', () => {
+  beforeEach(() => {
+    store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+  });
+
+  describe('transaction conflicts', () => {
+    it('retries a create that collided with another transaction', async () => {
+      // Prepare
+      const { store: colliding, attempts } = storeWithTransactionConflicts(2);
+
+      // Act
+      const created = await colliding.create(tenant('acme'), ROOMY);
+
+      // Assess
+      expect(attempts()).toBe(3);
+      expect(await store.get('acme')).toEqual(created);
+      expect(await store.countLiveTenants()).toBe(1);
+    });
+
+    it('gives up after a few collisions and reports the cancellation as it is, with nothing written', async () => {
+      // Prepare
+      const { store: colliding, attempts } = storeWithTransactionConflicts(Infinity);
+
+      // Act
+      const attempt = colliding.create(tenant('acme'), ROOMY);
+
+      // Assess
+      await expect(attempt).rejects.toBeInstanceOf(TransactionCanceledException);
+      expect(attempts()).toBeGreaterThan(1);
+      expect(attempts()).toBeLessThanOrEqual(10);
+      expect((await allItems()).filter((item) => item.pk !== keys.tenantCounter)).toEqual([]);
+      expect(await store.countLiveTenants()).toBe(0);
+    });
+
+    it('retries a release of claims that collided with another transaction', async () => {
+      // Prepare
+      const acme = await store.create(tenant('acme'), ROOMY);
+      const { store: colliding, attempts } = storeWithTransactionConflicts(1);
+
+      // Act
+      await colliding.save(withDesired(acme, 'deleted'), { releaseClaims: true });
+
+      // Assess
+      expect(attempts()).toBe(2);
+      expect(await store.countLiveTenants()).toBe(0);
+      expect((await store.get('acme'))?.spec.desired).toBe('deleted');
+    });
+  });
+
+  describe('the ceiling, split over counter items', () => {
+    it('admits exactly the ceiling from a burst of 300 concurrent signups, no item over its share', async () => {
+      // Act
+      const { admitted, rejections, ceilingRefusals } = await burst(store, 300, 137);
+
+      // Assess
+      expect(admitted).toBe(137);
+      expect(ceilingRefusals).toBe(163);
+      expect(rejections).toHaveLength(163);
+      expect(await store.countLiveTenants()).toBe(137);
+      const counts = await shareCounts();
+      counts.forEach((count, index) => expect(count).toBe(shareOf(index, CEILING_SHARES, 137)));
+    });
+
+    it('stays exact when transactions conflict as on DynamoDB, and retries the conflicts away', async () => {
+      // Prepare
+      const { store: modelled, conflicts } = storeWithConflictModel();
+
+      // Act
+      const { admitted, rejections, ceilingRefusals } = await burst(modelled, 150, 60);
+
+      // Assess
+      expect(admitted).toBe(60);
+      expect(ceilingRefusals).toBe(90);
+      expect(rejections).toHaveLength(90);
+      expect(await store.countLiveTenants()).toBe(60);
+      expect(conflicts()).toBeGreaterThan(0);
+    });
+
+    it('spreads a burst over the items: where one item turns it into failed signups, none fail', async () => {
+      // Prepare: the same burst on two tables, one counting on a single item as before the split.
+      const other = await createTestTables();
+      const single = storeWithConflictModel({ ceilingShares: 1, tableName: other.tenantTable });
+      const split = storeWithConflictModel();
+
+      try {
+        // Act
+        const onOne = await burst(single.store, 100, ROOMY.maxTenants);
+        const onSplit = await burst(split.store, 100, ROOMY.maxTenants);
+
+        // Assess
+        expect(onSplit.admitted).toBe(100);
+        expect(onOne.rejections.length).toBeGreaterThan(0);
+        expect(onOne.rejections.every((error) => error instanceof TransactionCanceledException)).toBe(true);
+        // Fewer conflicts too; by how much depends on the machine's timing, so only the direction is held.
+        expect(split.conflicts()).toBeLessThan(single.conflicts());
+      } finally {
+        await other.client.send(new DeleteTableCommand({ TableName: other.tenantTable }));
+        await other.client.send(new DeleteTableCommand({ TableName: other.idempotencyTable }));
+        other.client.destroy();
+      }
+    });
+
+    it('tries the other items when the random one is full, and refuses only when all are', async () => {
+      // Prepare: a ceiling of CEILING_SHARES gives every item one place.
+      const limits = { maxTenants: CEILING_SHARES };
+      for (let index = 0; index < CEILING_SHARES - 1; index++) await store.create(tenant(`t-${index}`), limits);
+
+      // Act
+      const last = await store.create(tenant('last'), limits);
+      const refused = store.create(tenant('refused'), limits);
+
+      // Assess
+      expect(last.id).toBe('last');
+      await expect(refused).rejects.toBeInstanceOf(TenantCeilingError);
+      await expect(refused).rejects.toMatchObject({ ceiling: CEILING_SHARES });
+      expect(await shareCounts()).toEqual(Array.from({ length: CEILING_SHARES }, () => 1));
+    });
+
+    it("gives a deleted tenant's place back to the item that counted it", async () => {
+      // Prepare: every item full.
+      const limits = { maxTenants: 2 * CEILING_SHARES };
+      const created = [];
+      for (let index = 0; index < 2 * CEILING_SHARES; index++) created.push(await store.create(tenant(`t-${index}`), limits));
+      const leaving = created[7]!;
+      const item = await shareOfTenant(leaving.email);
+
+      // Act
+      await store.save(withDesired(leaving, 'deleted'), { releaseClaims: true });
+      const before = await shareCounts();
+      const next = await store.create(tenant('next'), limits);
+
+      // Assess
+      expect(typeof item).toBe('number');
+      expect(before[item as number]).toBe(1);
+      expect(before.filter((count) => count === 2)).toHaveLength(CEILING_SHARES - 1);
+      expect(await shareOfTenant(next.email)).toBe(item);
+      expect(await store.countLiveTenants()).toBe(2 * CEILING_SHARES);
+    });
+
+    it('counts a confirmed signup in an item, and gives that place back when it is deleted', async () => {
+      // Prepare
+      const pending = newTenant({
+        slug: 'acme',
+        email: 'acme@example.com',
+        plan: 'trial',
+        tokenHash: 'h',
+        now: NOW,
+        trialDays: 14,
+        verificationCodeHash: 'code-hash',
+      });
+      const created = await store.create(pending, ROOMY);
+
+      // Act
+      const admitted = await store.save(verified(created, NOW, 14), { admit: ROOMY });
+      const item = await shareOfTenant('acme@example.com');
+      const counted = await shareCounts();
+      await store.save(withDesired(admitted, 'deleted'), { releaseClaims: true });
+
+      // Assess
+      expect(counted[item as number]).toBe(1);
+      expect(await shareCounts()).toEqual(Array.from({ length: CEILING_SHARES }, () => 0));
+      expect(await store.countLiveTenants()).toBe(0);
+    });
+
+    it('gives back nothing for a signup deleted before it was confirmed', async () => {
+      // Prepare
+      await store.create(tenant('acme'), ROOMY);
+      const pending = newTenant({
+        slug: 'beta',
+        email: 'beta@example.com',
+        plan: 'trial',
+        tokenHash: 'h',
+        now: NOW,
+        trialDays: 14,
+        verificationCodeHash: 'code-hash',
+      });
+      const created = await store.create(pending, ROOMY);
+
+      // Act
+      await store.save(withDesired(created, 'deleted'), { releaseClaims: true });
+
+      // Assess
+      expect(await store.countLiveTenants()).toBe(1);
+    });
+  });
+
+  describe('upgrading a table counted on one item', () => {
+    /** Tenants and their count as the single-item version left them. */
+    async function legacyTable(count: number): Promise<Tenant[]> {
+      const legacy = Array.from({ length: count }, (_, index) => ({ ...tenant(`old-${index}`), version: 1 }));
+      for (const old of legacy) {
+        await tables.documentClient.send(new PutCommand({ TableName: tables.tenantTable, Item: tenantItem(old) }));
+        await tables.documentClient.send(
+          new PutCommand({
+            TableName: tables.tenantTable,
+            Item: { pk: keys.email(emailHash(old.email)), kind: 'emailClaim', tenantId: old.id },
+          }),
+        );
+      }
+      await tables.documentClient.send(
+        new PutCommand({ TableName: tables.tenantTable, Item: { pk: keys.tenantCounter, liveCount: count } }),
+      );
+      return legacy;
+    }
+
+    /** A signup as the previous version wrote it: its place taken in the single item. */
+    const previousVersionSignup = (slug: string, maxTenants: number) =>
+      tables.documentClient.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Put: { TableName: tables.tenantTable, Item: tenantItem({ ...tenant(slug), version: 1 }) } },
+            {
+              Update: {
+                TableName: tables.tenantTable,
+                Key: { pk: keys.tenantCounter },
+                UpdateExpression: 'ADD #count :one',
+                ConditionExpression: 'attribute_not_exists(#count) OR #count < :below',
+                ExpressionAttributeNames: { '#count': 'liveCount' },
+                ExpressionAttributeValues: { ':one': 1, ':below': maxTenants },
+              },
+            },
+          ],
+        }),
+      );
+
+    it('admits only the places the tenants counted before have left, and exactly those', async () => {
+      // Prepare
+      await legacyTable(25);
+
+      // Act
+      const { admitted, ceilingRefusals } = await burst(store, 100, 60);
+
+      // Assess
+      expect(admitted).toBe(35);
+      expect(ceilingRefusals).toBe(65);
+      expect(await store.countLiveTenants()).toBe(60);
+    });
+
+    it('gives a place back when a tenant counted before goes, and counts it down in the old item', async () => {
+      // Prepare
+      const legacy = await legacyTable(5);
+      await burst(store, 10, 10);
+
+      // Act
+      await store.save(withDesired(legacy[0]!, 'deleted'), { releaseClaims: true });
+      const fresh = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
+      const again = await burst(fresh, 3, 10, 'again');
+
+      // Assess
+      expect(again.admitted).toBe(1);
+      expect(await store.countLiveTenants()).toBe(10);
+      const { Item } = await tables.documentClient.send(new GetCommand({ TableName: tables.tenantTable, Key: { pk: keys.tenantCounter } }));
+      expect(Item?.liveCount).toBe(LEGACY_FROZEN_OFFSET + 4);
+    });
+
+    it('refuses a signup of the previous version still running once this version has signed one up', async () => {
+      // Prepare
+      await legacyTable(2);
+      await store.create(tenant('new'), { maxTenants: 10 });
+
+      // Act
+      const attempt = previousVersionSignup('old-code', 10);
+
+      // Assess
+      await expect(attempt).rejects.toBeInstanceOf(TransactionCanceledException);
+      expect(await store.countLiveTenants()).toBe(3);
     });
   });
 });
