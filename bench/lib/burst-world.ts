@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReconcileSettings } from '../../shared/app/reconcile.js';
-import type { RateLimit, WorldTimings } from '../../test/support/aws-model.js';
+import type { AwsModel, RateLimit, WorldTimings } from '../../test/support/aws-model.js';
 import { apiCaller } from './api.js';
 import type { BenchTables } from './dynamodb.js';
 
@@ -41,6 +41,20 @@ export const BURST_SETTINGS: Partial<ReconcileSettings> = {
   eventTrustMs: 60_000,
   healthWaitMs: BURST_TIMINGS.healthyAfterMs,
 };
+
+/** How often the model's clock is moved on: task state changes are sent at most this late. */
+const TICK_MS = 10;
+
+/**
+ * The AWS model moves its tasks only when it is called; ECS moves them on its own and sends each
+ * state change as it happens. Without this, once every tenant of a burst waits on a task event
+ * nothing calls the model, so a task's RUNNING event would only be sent at the next call: the
+ * reconciler's safety-net look, a minute later (`eventTrustMs`). Returns the function that stops it.
+ */
+export function movingOnItsOwn(aws: Pick<AwsModel, 'settle'>): () => void {
+  const timer = setInterval(() => aws.settle(), TICK_MS);
+  return () => clearInterval(timer);
+}
 
 /** Signups through the API handler at once, as a few clients would send them. */
 const SIGNUP_CONCURRENCY = 4;

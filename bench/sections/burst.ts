@@ -16,7 +16,7 @@ import { freshTables, startSharedDynamoDb, type BenchTables } from '../lib/dynam
 import { AwsModel, type RateLimit } from '../../test/support/aws-model.js';
 import { TRANSACTION_HOLD_MS } from '../../test/support/transaction-conflicts.js';
 import { reconcilerOver } from '../lib/reconciler.js';
-import { BURST_SETTINGS, BURST_TIMINGS, ECS_RUN_TASK, FARGATE_LAUNCHES, signUpAll } from '../lib/burst-world.js';
+import { BURST_SETTINGS, BURST_TIMINGS, ECS_RUN_TASK, FARGATE_LAUNCHES, movingOnItsOwn, signUpAll } from '../lib/burst-world.js';
 import type { Row, Section, SectionResult } from '../lib/types.js';
 
 /**
@@ -98,6 +98,8 @@ interface Rig {
   loop: ReconcileLoop;
   tracker: Tracker;
   goal: { running: number };
+  /** Stops moving the model's clock (movingOnItsOwn). */
+  stopClock: () => void;
 }
 
 function rig(tables: BenchTables, ceiling: number): Rig {
@@ -142,7 +144,7 @@ function rig(tables: BenchTables, ceiling: number): Rig {
     },
     retryMs: 500,
   });
-  return { aws, store, loop, tracker, goal };
+  return { aws, store, loop, tracker, goal, stopClock: movingOnItsOwn(aws) };
 }
 
 const slugOf = (index: number) => `burst-${String(index).padStart(4, '0')}`;
@@ -240,6 +242,7 @@ async function allAtOnce(tables: BenchTables, progress: (message: string) => voi
       errors: r.tracker.errors,
     };
   } finally {
+    r.stopClock();
     await r.loop.stop();
     r.aws.restore();
   }
@@ -344,6 +347,7 @@ async function withDefaultCeiling(tables: BenchTables, progress: (message: strin
       errors: r.tracker.errors,
     };
   } finally {
+    r.stopClock();
     await r.loop.stop();
     r.aws.restore();
   }
