@@ -105,6 +105,13 @@ describe('CachedTenantStore', () => {
     const first = (await cached.get('acme'))!;
     first.status.phase = 'Failed';
     expect((await cached.get('acme'))!.status.phase).toBe('Pending');
+
+    // One read from DynamoDB Local, kept: changing what that read returned changes nothing kept.
+    await direct.create(tenant('beta'), ROOMY);
+    const fromTable = (await cached.get('beta'))!;
+    fromTable.status.phase = 'Failed';
+    expect((await cached.get('beta'))!.status.phase).toBe('Pending');
+    expect(wire.counts.gets).toBe(1);
   });
 
   it('does not keep what a read saw when a write of the same tenant ended while the read was out', async () => {

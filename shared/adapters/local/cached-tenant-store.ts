@@ -46,7 +46,8 @@ export class CachedTenantStore extends DynamoDbTenantStore {
     const read = this.begin(id, false);
     try {
       const tenant = await super.get(id, options);
-      if (tenant && !read.spoiled) this.keep(tenant);
+      // The caller gets this object: what is kept is a copy of it.
+      if (tenant && !read.spoiled) this.keep(structuredClone(tenant));
       return tenant;
     } finally {
       this.end(id, read);
@@ -95,9 +96,10 @@ export class CachedTenantStore extends DynamoDbTenantStore {
     return tenant;
   }
 
+  /** `tenant` must be nobody else's: it is kept as it is. */
   private keep(tenant: Tenant): void {
     this.records.delete(tenant.id);
-    this.records.set(tenant.id, structuredClone(tenant));
+    this.records.set(tenant.id, tenant);
     if (this.records.size > this.maxRecords) this.records.delete(this.records.keys().next().value!);
   }
 

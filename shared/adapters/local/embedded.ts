@@ -165,12 +165,13 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
 
     let config = configFor(local.gatewayPort);
     // One store for the API, the wake handler and the control plane: see CachedTenantStore.
-    const store = new CachedTenantStore({ tableName: config.tenantTable, client: documentClientFor(dynamoClient) });
+    const documentClient = documentClientFor(dynamoClient);
+    const store = new CachedTenantStore({ tableName: config.tenantTable, client: documentClient });
     let apiOrigin = '';
     // The waking pages link to the self-service page, whose address is known once the API listens.
     const wakePages: { brand: typeof config.brand; manageUrl?: URL } = { brand: config.brand };
     await ensureTables(dynamoClient, [createTenantTableInput(config.tenantTable), createIdempotencyTableInput(config.idempotencyTable)]);
-    const claim = await claimTable({ client: documentClientFor(dynamoClient), tableName: config.tenantTable, onLost: onFatal });
+    const claim = await claimTable({ client: documentClient, tableName: config.tenantTable, onLost: onFatal });
     stops.push(() => claim.release());
     let runtime: Awaited<ReturnType<typeof startRuntime>> | undefined;
     if (!options.apiOnly) runtime = await startRuntime();

@@ -38,7 +38,8 @@ export async function claimTable(options: {
   now?: () => number;
 }): Promise<TableClaim> {
   const { client, tableName, onLost, now = Date.now } = options;
-  const mine: Claim = { runId: randomUUID(), pid: process.pid, host: hostname(), renewedAt: now() };
+  // Renewed at each put.
+  const mine: Omit<Claim, 'renewedAt'> = { runId: randomUUID(), pid: process.pid, host: hostname() };
   const put = (condition: string, values: Record<string, unknown>) =>
     client.send(
       new PutCommand({
