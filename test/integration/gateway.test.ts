@@ -56,7 +56,7 @@ interface Setup {
   read(...tenantIds: string[]): Promise<Map<string, { requests: number; connections: number }>>;
 }
 
-type Limits = Pick<GatewayOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxConnections' | 'upstreamIdleMs'>;
+type Limits = Pick<GatewayOptions, 'headersTimeoutMs' | 'requestTimeoutMs' | 'maxConnections' | 'upstreamIdleMs' | 'proxyTimeoutMs'>;
 
 async function setup(
   routingOptions: GatewayRoutingOptions = {},
@@ -348,6 +348,176 @@ describe('gateway', () => {
     expect(during).toEqual({ requests: 1, connections: 1 });
     expect(answer.body).toBe('answered after 600 ms\n');
     expect(after).toEqual({ requests: 0, connections: 0 });
+  });
+});
+
+/** Sends `text` as is on a connection of its own and resolves with everything answered until the gateway closes it. */
+function exchange(address: string, text: string): Promise<string> {
+  const [host, port] = address.split(':');
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), host!, () => socket.write(text));
+    let answer = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+describe('gateway forwarding', () => {
+  /** A tenant that answers every request with what it received: method, URL, headers and body. */
+  async function mirror() {
+    const received: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string }> = [];
+    const app = await startTestServer((req, res) => {
+      let body = '';
+      req.setEncoding('latin1');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        if (!req.headers['user-agent']?.startsWith('ELB-HealthChecker'))
+          received.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+        res.end(JSON.stringify({ method: req.method, length: body.length }));
+      });
+    });
+    cleanups.push(() => app.close());
+    return { app, received };
+  }
+
+  it('passes a request body on whole, sized or chunked, and after answering `Expect: 100-continue` itself', async () => {
+    const { app, received } = await mirror();
+    const s = await setup();
+    await s.serve('acme', app.ip);
+    const body = 'x'.repeat(3_000);
+    const host = `Host: ${s.hostOf('acme')}\r\nConnection: close\r\n`;
+
+    const sized = await exchange(gw(s), `POST /sized?a=1 HTTP/1.1\r\n${host}Content-Length: ${body.length}\r\n\r\n${body}`);
+    const chunked = await exchange(
+      gw(s),
+      `PUT /chunked HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`,
+    );
+    // As curl sends a body over 1 KB: the gateway answers 100 Continue, and the tenant never sees the header.
+    const expecting = await exchange(
+      gw(s),
+      `POST /expect HTTP/1.1\r\n${host}Content-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n${body}`,
+    );
+
+    expect(sized).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(sized).toMatch(/\r\n\r\n\{"method":"POST","length":3000\}$/);
+    expect(chunked).toMatch(/\{"method":"PUT","length":11\}$/);
+    expect(expecting).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    expect(received.map(({ method, url, body: got }) => [method, url, got])).toEqual([
+      ['POST', '/sized?a=1', body],
+      ['PUT', '/chunked', 'hello world'],
+      ['POST', '/expect', body],
+    ]);
+    expect(received[2]!.headers.expect).toBeUndefined();
+  });
+
+  it("keeps the visitor's own headers, appends to x-forwarded-* and passes on no hop-by-hop header", async () => {
+    const { app, received } = await mirror();
+    const s = await setup();
+    await s.serve('acme', app.ip);
+
+    await exchange(
+      gw(s),
+      `GET /h HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\n` +
+        'X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\nX-Forwarded-Prefix: /app\r\n' +
+        'Cookie: a=1\r\nAuthorization: Bearer t\r\n\r\n',
+    );
+
+    const headers = received[0]!.headers;
+    expect(headers).toMatchObject({
+      host: s.hostOf('acme'),
+      cookie: 'a=1',
+      authorization: 'Bearer t',
+      'x-forwarded-for': '203.0.113.9,127.0.0.1',
+      'x-forwarded-proto': 'https,http',
+      'x-forwarded-port': String(s.gateway.port),
+      'x-forwarded-host': 'shop.example',
+      'x-forwarded-prefix': '/app',
+    });
+    for (const name of ['te', 'proxy-connection', 'expect', 'upgrade']) expect(headers[name]).toBeUndefined();
+    // The gateway keeps its connection to the tenant whatever the visitor asked of its own.
+    expect(headers.connection).not.toBe('close');
+  });
+
+  it("streams the tenant's answer as it comes, with every Set-Cookie, and without the tenant's hop-by-hop headers", async () => {
+    let finish = () => {};
+    const app = await startTestServer((_req, res) => {
+      res.writeHead(201, { 'set-cookie': ['a=1', 'b=2'], 'x-app': 'yes', 'keep-alive': 'timeout=1', connection: 'close' });
+      res.write('first,');
+      finish = () => res.end('last');
+    });
+    cleanups.push(() => app.close());
+    const s = await setup();
+    await s.serve('acme', app.ip);
+
+    let firstPart: (text: string) => void = () => {};
+    const firstArrived = new Promise<string>((resolve) => (firstPart = resolve));
+    const answer = new Promise<{ status: number; headers: IncomingMessage['headers']; body: string }>((resolve, reject) => {
+      const req = httpRequest(`http://${gw(s)}/stream`, { agent: false, setHost: false, headers: { host: s.hostOf('acme') } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+          firstPart(body);
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    // The first part reaches the visitor while the tenant is still writing.
+    expect(await firstArrived).toBe('first,');
+    finish();
+    const { status, headers, body } = await answer;
+
+    expect([status, body]).toEqual([201, 'first,last']);
+    expect(headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect(headers['x-app']).toBe('yes');
+    // The visitor's connection is the gateway's (this visitor asked to close it): the tenant's hints about its own are not passed on.
+    expect(headers['keep-alive']).toBeUndefined();
+  });
+
+  it('answers 504 when the tenant sends no answer within proxyTimeoutMs, and 502 when it breaks off mid-answer', async () => {
+    const app = await startTestServer((req, res) => {
+      if (req.url === '/silent') return; // Never answers.
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+      setTimeout(() => res.destroy(), 50);
+    });
+    cleanups.push(() => app.close());
+    const s = await setup({}, undefined, { proxyTimeoutMs: 500 });
+    await s.serve('acme', app.ip);
+
+    const silent = await get(gw(s), '/silent', { host: s.hostOf('acme') });
+    const broken = await get(gw(s), '/broken', { host: s.hostOf('acme') }).catch((error: Error) => error);
+    const afterwards = await untilNoConnections(s, 'acme', 'both requests to end');
+
+    expect(silent.status).toBe(504);
+    expect(silent.body).toBe('Gateway Timeout: the application of acme did not answer within 0.5 s.\n');
+    // Headers were already sent: the visitor's connection is cut, as an ALB cuts it.
+    expect(broken).toBeInstanceOf(Error);
+    expect(afterwards.connections).toBe(0);
+  });
+
+  it("aborts the tenant's request when the visitor goes away", async () => {
+    const closed: string[] = [];
+    const app = await startTestServer((req, res) => {
+      res.once('close', () => closed.push(`${req.url} ${res.writableFinished ? 'answered' : 'aborted'}`));
+      if (req.url !== '/hang') res.end('ok');
+    });
+    cleanups.push(() => app.close());
+    const s = await setup();
+    await s.serve('acme', app.ip);
+
+    let client: import('node:http').ClientRequest | undefined;
+    const leaving = get(gw(s), '/hang', { host: s.hostOf('acme'), onRequest: (req) => (client = req) }).catch((error: Error) => error);
+    await waitFor('the tenant to get the request', async () => (await s.read('acme')).get('acme')?.connections === 1);
+    client!.destroy();
+    await leaving;
+
+    await waitFor("the tenant's request to be aborted", () => closed.includes('/hang aborted'));
+    expect((await get(gw(s), '/next', { host: s.hostOf('acme') })).body).toBe('ok');
   });
 });
 

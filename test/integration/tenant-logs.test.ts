@@ -1,13 +1,20 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import 'aws-sdk-client-mock-vitest/extend';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CloudWatchLogsClient, FilterLogEventsCommand, ResourceNotFoundException } from '@aws-sdk/client-cloudwatch-logs';
 import { CloudWatchTenantLogs } from '../../shared/adapters/aws/cloudwatch-tenant-logs.js';
 import { LocalTenantLogs } from '../../shared/adapters/local/local-tenant-logs.js';
 import { ValidationError } from '../../shared/domain/errors.js';
+
+// The files are real; the spy only counts the writes.
+vi.mock('node:fs/promises', async (original) => {
+  const actual = await original<typeof import('node:fs/promises')>();
+  return { ...actual, appendFile: vi.fn(actual.appendFile) };
+});
 
 const now = new Date('2026-12-06T12:00:00.000Z');
 const clock = { now: () => now };
@@ -52,6 +59,37 @@ describe('tenant logs in embedded mode (files)', () => {
     expect(first.lines.map((kept) => kept.message)).toEqual(['line 2', 'line 3']);
     expect(nothingYet.lines).toEqual([]);
     expect(rest.lines.map((kept) => kept.message)).toEqual(['line 4', 'line 5', 'line 6']);
+  });
+
+  it('writes the lines a tenant prints close together in one go, which a read sees at once', async () => {
+    const logs = new LocalTenantLogs(root);
+    vi.mocked(appendFile).mockClear();
+    for (let n = 1; n <= 500; n++) void logs.append('acme', line(n));
+    void logs.append('globex', line(1));
+
+    const read = await logs.read({ tenantId: 'acme', tasks: [] }, { limit: 1_000 });
+    await logs.flush();
+
+    expect(read.lines.map((kept) => kept.message)).toEqual(Array.from({ length: 500 }, (_, index) => `line ${index + 1}`));
+    // One write per tenant, not one per line.
+    expect(vi.mocked(appendFile).mock.calls.map(([path]) => String(path).split('/').slice(-2).join('/'))).toEqual([
+      'acme/output.log',
+      'globex/output.log',
+    ]);
+  });
+
+  it('tells the caller of every line of a write that failed, and goes on with the next lines', async () => {
+    const logs = new LocalTenantLogs(root);
+    writeFileSync(join(root, 'logs'), 'not a directory');
+    const failures: string[] = [];
+
+    for (let n = 1; n <= 3; n++) void logs.append('acme', line(n), () => failures.push(`line ${n}`));
+    await logs.flush();
+    rmSync(join(root, 'logs'));
+    await logs.append('acme', line(4));
+
+    expect(failures).toEqual(['line 1', 'line 2', 'line 3']);
+    expect((await logs.read({ tenantId: 'acme', tasks: [] }, { limit: 10 })).lines.map((kept) => kept.message)).toEqual(['line 4']);
   });
 
   it('refuses a `next` it did not hand out, and forgets a removed tenant', async () => {

@@ -1,8 +1,9 @@
 import { listen } from './lambda-runtime.js';
-import { Agent, createServer, ServerResponse, type IncomingMessage } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import { hostname, type GatewayRouting } from './gateway-routing.js';
+import { createHttpForwarder } from './http-forwarder.js';
 import { LocalActivity } from './local-activity.js';
 
 export type GatewayFallback = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -68,8 +69,9 @@ export interface Gateway {
 
 /**
  * The load balancer of embedded mode: routes `Host: <slug>.localhost[:port]` to the tenant's
- * process by the rules of a GatewayRouting, with http-proxy-3 doing the proxying (HTTP and
- * WebSocket, x-forwarded-* headers), and counts each tenant's traffic for the idle sweep.
+ * process by the rules of a GatewayRouting (plain HTTP through an HttpForwarder, WebSockets
+ * tunnelled by http-proxy-3, both with x-forwarded-* headers), and counts each tenant's traffic
+ * for the idle sweep.
  */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const {
@@ -89,24 +91,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     activity = new LocalActivity(),
   } = options;
   const domainSuffix = `.${rootDomain.toLowerCase()}`;
-  const proxy = createProxyServer({ xfwd: true, proxyTimeout: proxyTimeoutMs });
   // Connections to tenants are reused, as an ALB reuses its connections to targets: opening one
-  // per request (http-proxy-3's default, with `Connection: close`) cost most of the latency the
-  // gateway added. WebSockets keep a connection of their own.
-  const upstream = new Agent({ keepAlive: true, timeout: upstreamIdleMs });
-  // Connection and Keep-Alive are hop-by-hop: a visitor's `Connection: close` ends its own
-  // connection to the gateway, not the gateway's to the tenant.
-  proxy.on('proxyReq', (proxyReq) => {
-    proxyReq.removeHeader('connection');
-    proxyReq.removeHeader('keep-alive');
-  });
-  // The same in the other direction: a tenant closing its connection to the gateway must not close
-  // the visitor's. http-proxy-3 then answers with the visitor's own Connection header, and Node
-  // adds its Keep-Alive timeout.
-  proxy.on('proxyRes', (proxyRes) => {
-    delete proxyRes.headers.connection;
-    delete proxyRes.headers['keep-alive'];
-  });
+  // per request cost most of the latency the gateway added. WebSockets keep a connection of their own.
+  const forwarder = createHttpForwarder({ timeoutMs: proxyTimeoutMs, idleMs: upstreamIdleMs });
+  const proxy = createProxyServer({ xfwd: true });
   // Every call passes its own error callback; this only keeps a stray error from crashing us.
   proxy.on('error', (error) => logger.warn('[gateway] proxy error', error));
 
@@ -144,7 +132,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Counted until the answer ends, not while the connection waits idle for another request.
       activity.record(match.tenantId, res);
       const startedAt = Date.now();
-      proxy.web(req, res, { target: `http://${match.target}`, agent: upstream }, (error) => {
+      forwarder.forward(req, res, match.target, (error) => {
         // The tenant's process went away mid-request, refused the connection, or took too long.
         const code = (error as NodeJS.ErrnoException).code ?? error.message;
         logger.warn(`[gateway] ${match.tenantId} at ${match.target}: ${error.message}`);
@@ -208,7 +196,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
         for (const socket of sockets) socket.destroy();
-        upstream.destroy();
+        forwarder.close().catch(() => {});
       })),
   };
 }
@@ -218,7 +206,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
  * between (Node keeps the first): such a request is refused, as HTTP/1.1 requires.
  */
 function ambiguousHost(req: IncomingMessage): boolean {
-  return (req.headersDistinct.host?.length ?? 0) > 1;
+  // Counted in the raw headers: `headersDistinct` would build an object of every header per request.
+  let hosts = 0;
+  for (let index = 0; index < req.rawHeaders.length; index += 2) {
+    if (req.rawHeaders[index]!.length === 4 && req.rawHeaders[index]!.toLowerCase() === 'host') hosts += 1;
+  }
+  return hosts > 1;
 }
 
 function sendText(res: ServerResponse, status: number, text: string): void {

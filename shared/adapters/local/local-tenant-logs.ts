@@ -16,6 +16,18 @@ interface StoredLine extends LogLine {
   seq: number;
 }
 
+/** How long a tenant's first line waits for others to be written with it. */
+const BATCH_MS = 100;
+
+/** Lines to write in one go, and whom to tell if that fails. */
+interface Batch {
+  lines: LogLine[];
+  onErrors: Set<(error: unknown) => void>;
+  /** Writes the lines as soon as the tenant's previous ones are written. */
+  start(): void;
+  written: Promise<void>;
+}
+
 interface TenantFile {
   /** Bytes in the current file. */
   size: number;
@@ -33,35 +45,44 @@ export class LocalTenantLogs implements TenantLogs {
   readonly logsDir: string;
   private readonly fileBytes: number;
   private readonly files = new Map<string, Promise<TenantFile>>();
-  /** Appends per tenant, one after the other, so lines keep their order and rotation is never raced. */
+  /** Writes per tenant, one after the other, so lines keep their order and rotation is never raced. */
   private readonly queues = new Map<string, Promise<void>>();
+  /** Each tenant's lines not yet being written: they go to its file together. */
+  private readonly waiting = new Map<string, Batch>();
 
   constructor(root: string, { fileBytes = LOG_FILE_BYTES }: { fileBytes?: number } = {}) {
     this.logsDir = join(root, 'logs');
     this.fileBytes = fileBytes;
   }
 
-  /** Keeps one printed line; failures go to `onError`, never to the tenant. */
+  /**
+   * Keeps one printed line; failures go to `onError`, never to the tenant. A tenant's lines are
+   * written together, BATCH_MS after the first: a tenant that logs every request would otherwise
+   * cost embedded mode's one thread, which also runs the gateway, a file open and close per request.
+   * Reads, `flush` and `remove` write what waits first.
+   */
   append(tenantId: string, line: LogLine, onError: (error: unknown) => void = () => {}): Promise<void> {
-    const queued = (this.queues.get(tenantId) ?? Promise.resolve()).then(() => this.write(tenantId, line)).catch(onError);
-    this.queues.set(tenantId, queued);
-    return queued;
+    const batch = this.waiting.get(tenantId) ?? this.newBatch(tenantId);
+    batch.lines.push(line);
+    batch.onErrors.add(onError);
+    return batch.written;
   }
 
   /** Resolves once every line appended so far is written. */
   async flush(): Promise<void> {
+    for (const batch of this.waiting.values()) batch.start();
     await Promise.all(this.queues.values());
   }
 
   async remove(tenantId: string): Promise<void> {
-    await this.queues.get(tenantId);
+    await this.written(tenantId);
     this.files.delete(tenantId);
     await rm(this.dirFor(tenantId), { recursive: true, force: true });
   }
 
   async read({ tenantId }: LogSource, { since, limit, next }: LogQuery): Promise<LogPage> {
     const after = next === undefined ? undefined : position(next);
-    await this.queues.get(tenantId);
+    await this.written(tenantId);
     const all = [...(await this.lines(tenantId, PREVIOUS)), ...(await this.lines(tenantId, CURRENT))];
     const newest = all.at(-1)?.seq ?? 0;
     let lines = all;
@@ -72,18 +93,67 @@ export class LocalTenantLogs implements TenantLogs {
     return { lines: page.map(({ seq: _seq, ...line }) => line), next: String(last) };
   }
 
-  private async write(tenantId: string, line: LogLine): Promise<void> {
+  /** A batch written once started (by its timer at the latest) and the tenant's previous ones are written. */
+  private newBatch(tenantId: string): Batch {
+    const previous = this.queues.get(tenantId) ?? Promise.resolve();
+    let release = () => {};
+    const started = new Promise<void>((resolve) => (release = resolve));
+    const timer = setTimeout(() => batch.start(), BATCH_MS).unref();
+    const batch: Batch = {
+      lines: [],
+      onErrors: new Set(),
+      start: () => {
+        clearTimeout(timer);
+        if (this.waiting.get(tenantId) === batch) this.waiting.delete(tenantId);
+        release();
+      },
+      written: Promise.all([previous, started])
+        .then(() => this.write(tenantId, batch.lines))
+        .catch((error: unknown) => {
+          for (const report of batch.onErrors) report(error);
+        }),
+    };
+    this.waiting.set(tenantId, batch);
+    this.queues.set(tenantId, batch.written);
+    return batch;
+  }
+
+  /** Writes the tenant's waiting lines now, and resolves once all its lines are written. */
+  private async written(tenantId: string): Promise<void> {
+    this.waiting.get(tenantId)?.start();
+    await this.queues.get(tenantId);
+  }
+
+  /** Appends the lines in order, setting the file aside whenever the next line would overfill it. */
+  private async write(tenantId: string, lines: LogLine[]): Promise<void> {
     const file = await this.fileOf(tenantId);
-    const message = line.message.length > MAX_MESSAGE_CHARS ? `${line.message.slice(0, MAX_MESSAGE_CHARS)}…` : line.message;
-    const text = `${JSON.stringify({ seq: file.seq + 1, at: line.at, ...(line.stream ? { stream: line.stream } : {}), message })}\n`;
     const dir = this.dirFor(tenantId);
-    if (file.size > 0 && file.size + Buffer.byteLength(text) > this.fileBytes) {
-      await rename(join(dir, CURRENT), join(dir, PREVIOUS));
-      file.size = 0;
+    let chunk = '';
+    let chunkBytes = 0;
+    let seq = file.seq;
+    // The file's size and last number change only once its lines are written.
+    const appendChunk = async () => {
+      if (chunkBytes === 0) return;
+      await appendFile(join(dir, CURRENT), chunk, { mode: 0o600 });
+      file.size += chunkBytes;
+      file.seq = seq;
+      chunk = '';
+      chunkBytes = 0;
+    };
+    for (const line of lines) {
+      const message = line.message.length > MAX_MESSAGE_CHARS ? `${line.message.slice(0, MAX_MESSAGE_CHARS)}…` : line.message;
+      seq += 1;
+      const text = `${JSON.stringify({ seq, at: line.at, ...(line.stream ? { stream: line.stream } : {}), message })}\n`;
+      const bytes = Buffer.byteLength(text);
+      if (file.size + chunkBytes > 0 && file.size + chunkBytes + bytes > this.fileBytes) {
+        await appendChunk();
+        await rename(join(dir, CURRENT), join(dir, PREVIOUS));
+        file.size = 0;
+      }
+      chunk += text;
+      chunkBytes += bytes;
     }
-    await appendFile(join(dir, CURRENT), text, { mode: 0o600 });
-    file.size += Buffer.byteLength(text);
-    file.seq += 1;
+    await appendChunk();
   }
 
   /** The current file's size and last line number, read once per run. */
