@@ -142,8 +142,7 @@ export class LocalTenantLogs implements TenantLogs {
     };
     for (const line of lines) {
       const message = line.message.length > MAX_MESSAGE_CHARS ? `${line.message.slice(0, MAX_MESSAGE_CHARS)}…` : line.message;
-      seq += 1;
-      const text = `${JSON.stringify({ seq, at: line.at, ...(line.stream ? { stream: line.stream } : {}), message })}\n`;
+      const text = `${JSON.stringify({ seq: seq + 1, at: line.at, ...(line.stream ? { stream: line.stream } : {}), message })}\n`;
       const bytes = Buffer.byteLength(text);
       if (file.size + chunkBytes > 0 && file.size + chunkBytes + bytes > this.fileBytes) {
         await appendChunk();
@@ -152,6 +151,7 @@ export class LocalTenantLogs implements TenantLogs {
       }
       chunk += text;
       chunkBytes += bytes;
+      seq += 1;
     }
     await appendChunk();
   }
