@@ -49,6 +49,8 @@ interface Setup {
   routing: GatewayRouting;
   /** Hosts the fallback was called for. */
   fallbackHosts: string[];
+  /** What the gateway logged as warnings. */
+  warnings: string[];
   /** `<tenant>.localhost:<gateway port>`, the Host header a browser would send. */
   hostOf(tenantId: string): string;
   /** Target group, target and host rule: what the reconciler does for a running tenant. */
@@ -66,12 +68,13 @@ async function setup(
   const routing = new GatewayRouting({ healthCheckIntervalMs: 100, healthCheckTimeoutMs: 200, ...routingOptions });
   cleanups.push(() => routing.close());
   const fallbackHosts: string[] = [];
+  const warnings: string[] = [];
   const gateway = await startGateway({
     ...limits,
     port: 0,
     routing,
     rootDomain: 'localhost',
-    logger: { warn: () => {}, error: () => {} },
+    logger: { warn: (message: string) => warnings.push(message), error: () => {} },
     fallback:
       fallback ??
       (async (req, res) => {
@@ -85,6 +88,7 @@ async function setup(
     gateway,
     routing,
     fallbackHosts,
+    warnings,
     hostOf: (tenantId) => `${tenantId}.localhost:${gateway.port}`,
     async serve(tenantId, ip) {
       const arn = await routing.ensureTargetGroup(tenantId);
@@ -419,7 +423,7 @@ describe('gateway forwarding', () => {
 
     await exchange(
       gw(s),
-      `GET /h HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\n` +
+      `GET /h HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\n` +
         'X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\nX-Forwarded-Prefix: /app\r\n' +
         'Cookie: a=1\r\nAuthorization: Bearer t\r\n\r\n',
     );
@@ -435,7 +439,7 @@ describe('gateway forwarding', () => {
       'x-forwarded-host': 'shop.example',
       'x-forwarded-prefix': '/app',
     });
-    for (const name of ['te', 'proxy-connection', 'expect', 'upgrade']) expect(headers[name]).toBeUndefined();
+    for (const name of ['te', 'proxy-connection', 'expect', 'upgrade', 'x-hop']) expect(headers[name]).toBeUndefined();
     // The gateway keeps its connection to the tenant whatever the visitor asked of its own.
     expect(headers.connection).not.toBe('close');
   });
@@ -443,7 +447,13 @@ describe('gateway forwarding', () => {
   it("streams the tenant's answer as it comes, with every Set-Cookie, and without the tenant's hop-by-hop headers", async () => {
     let finish = () => {};
     const app = await startTestServer((_req, res) => {
-      res.writeHead(201, { 'set-cookie': ['a=1', 'b=2'], 'x-app': 'yes', 'keep-alive': 'timeout=1', connection: 'close' });
+      res.writeHead(201, {
+        'set-cookie': ['a=1', 'b=2'],
+        'x-app': 'yes',
+        'x-hop': 'internal',
+        'keep-alive': 'timeout=1',
+        connection: 'close, X-Hop',
+      });
       res.write('first,');
       finish = () => res.end('last');
     });
@@ -476,6 +486,24 @@ describe('gateway forwarding', () => {
     expect(headers['x-app']).toBe('yes');
     // The visitor's connection is the gateway's (this visitor asked to close it): the tenant's hints about its own are not passed on.
     expect(headers['keep-alive']).toBeUndefined();
+    expect(headers['x-hop']).toBeUndefined();
+  });
+
+  it('routes an absolute-form request by its Host and gives the tenant only its path, and refuses `OPTIONS *`', async () => {
+    const { app, received } = await mirror();
+    const s = await setup();
+    await s.serve('acme', app.ip);
+
+    const absolute = await exchange(
+      gw(s),
+      `GET http://other.example/x?y=1 HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close\r\n\r\n`,
+    );
+    const asterisk = await exchange(gw(s), `OPTIONS * HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close\r\n\r\n`);
+
+    expect(absolute).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(received.map(({ url, headers }) => [url, headers.host])).toEqual([['/x?y=1', s.hostOf('acme')]]);
+    expect(asterisk).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*the request target must be a path\.\n$/);
+    expect(s.warnings).toEqual([]);
   });
 
   it('answers 504 when the tenant sends no answer within proxyTimeoutMs, and 502 when it breaks off mid-answer', async () => {
@@ -498,6 +526,9 @@ describe('gateway forwarding', () => {
     // Headers were already sent: the visitor's connection is cut, as an ALB cuts it.
     expect(broken).toBeInstanceOf(Error);
     expect(afterwards.connections).toBe(0);
+    // Both are the tenant's failures, and logged as such.
+    expect(s.warnings).toHaveLength(2);
+    expect(s.warnings.every((warning) => warning.startsWith(`[gateway] acme at ${app.ip}: `))).toBe(true);
   });
 
   it("aborts the tenant's request when the visitor goes away", async () => {
@@ -518,6 +549,8 @@ describe('gateway forwarding', () => {
 
     await waitFor("the tenant's request to be aborted", () => closed.includes('/hang aborted'));
     expect((await get(gw(s), '/next', { host: s.hostOf('acme') })).body).toBe('ok');
+    // The visitor left: nothing went wrong with the tenant.
+    expect(s.warnings).toEqual([]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,14 @@ describe('tenant logs in embedded mode (files)', () => {
 
     expect(files).toEqual(['output.log', 'output.log.1']);
     for (const file of files) expect(statSync(join(root, 'logs', 'acme', file)).size).toBeLessThanOrEqual(1024);
+    // One batch crossed the size several times: the kept lines are numbered on without a gap.
+    const kept = ['output.log.1', 'output.log'].flatMap((file) =>
+      readFileSync(join(root, 'logs', 'acme', file), 'utf8')
+        .trim()
+        .split('\n')
+        .map((row) => (JSON.parse(row) as { seq: number }).seq),
+    );
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, index) => 101 - kept.length + index));
     expect(newest.lines.map((kept) => kept.message)).toEqual(['line 98', 'line 99', 'line 100']);
     expect(newest.lines[0]).toEqual(line(98));
   });

@@ -3,7 +3,7 @@ import { createServer, ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import { hostname, type GatewayRouting } from './gateway-routing.js';
-import { createHttpForwarder } from './http-forwarder.js';
+import { createHttpForwarder, originForm } from './http-forwarder.js';
 import { LocalActivity } from './local-activity.js';
 
 export type GatewayFallback = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -123,22 +123,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       keepAliveTimeout: keepAliveTimeoutMs,
     },
     (req, res) => {
-      if (ambiguousHost(req)) {
+      const refused = refusal(req);
+      if (refused) {
         res.shouldKeepAlive = false;
-        return sendText(res, 400, 'Bad Request: exactly one Host header is expected.');
+        return sendText(res, 400, `Bad Request: ${refused}`);
       }
       const match = route(req);
       if (!match) return runFallback(req, res);
       // Counted until the answer ends, not while the connection waits idle for another request.
       activity.record(match.tenantId, res);
-      const startedAt = Date.now();
-      forwarder.forward(req, res, match.target, (error) => {
+      forwarder.forward(req, res, match.target, (error, timedOut) => {
         // The tenant's process went away mid-request, refused the connection, or took too long.
         const code = (error as NodeJS.ErrnoException).code ?? error.message;
         logger.warn(`[gateway] ${match.tenantId} at ${match.target}: ${error.message}`);
         if (res.headersSent) {
           res.destroy();
-        } else if (Date.now() - startedAt >= proxyTimeoutMs) {
+        } else if (timedOut) {
           sendText(res, 504, `Gateway Timeout: the application of ${match.tenantId} did not answer within ${proxyTimeoutMs / 1000} s.`);
         } else {
           sendText(res, 502, `Bad Gateway: the application of ${match.tenantId} did not answer (${code}).`);
@@ -152,7 +152,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     // Once upgraded, the socket is ours: an error on it must not become an uncaught one.
     socket.on('error', () => socket.destroy());
-    if (ambiguousHost(req)) {
+    if (refusal(req)) {
       socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
@@ -199,6 +199,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         forwarder.close().catch(() => {});
       })),
   };
+}
+
+/**
+ * Why a request is refused, if it is; its target is put in origin form (see `originForm`) for
+ * the tenant and the fallback alike.
+ */
+function refusal(req: IncomingMessage): string | undefined {
+  if (ambiguousHost(req)) return 'exactly one Host header is expected.';
+  const path = originForm(req.url ?? '');
+  if (path === undefined) return 'the request target must be a path.';
+  req.url = path;
+  return undefined;
 }
 
 /**

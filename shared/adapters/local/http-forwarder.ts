@@ -13,10 +13,11 @@ export interface HttpForwarderOptions {
 export interface HttpForwarder {
   /**
    * Sends the visitor's request to `target` (`host:port`) and streams the answer back. `onError`
-   * is called once, when the tenant could not be reached or failed mid-answer; not when the
-   * visitor went away.
+   * is called once, when the tenant could not be reached, sent no answer within the timeout
+   * (`timedOut`) or failed mid-answer; not when the visitor went away. The request's target must
+   * be a path (see `originForm`).
    */
-  forward(req: IncomingMessage, res: ServerResponse, target: string, onError: (error: Error) => void): void;
+  forward(req: IncomingMessage, res: ServerResponse, target: string, onError: (error: Error, timedOut: boolean) => void): void;
   close(): Promise<void>;
 }
 
@@ -48,10 +49,14 @@ export function createHttpForwarder({ timeoutMs, idleMs }: HttpForwarderOptions)
     forward(req, res, target, onError) {
       const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
       // undici aborts the tenant's request on `abort` (it takes an EventEmitter as a signal, lighter
-      // than an AbortController per request): the visitor went away before the answer ended.
+      // than an AbortController per request). The answer closed unfinished without an error of its
+      // own means the visitor went away; undici destroys it with the tenant's error otherwise.
       const visitorLeft = new EventEmitter();
+      let left = false;
       res.once('close', () => {
-        if (!res.writableFinished) visitorLeft.emit('abort');
+        if (res.writableFinished || res.errored) return;
+        left = true;
+        visitorLeft.emit('abort');
       });
       agent.stream(
         {
@@ -68,7 +73,7 @@ export function createHttpForwarder({ timeoutMs, idleMs }: HttpForwarderOptions)
         },
         (error) => {
           // A visitor who left is not the tenant's failure: undici has already aborted its request.
-          if (error && !res.destroyed) onError(error);
+          if (error && !left) onError(error, (error as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT');
         },
       );
     },
@@ -77,16 +82,42 @@ export function createHttpForwarder({ timeoutMs, idleMs }: HttpForwarderOptions)
 }
 
 /**
+ * A request target as the tenant should get it: a path. An absolute-form target (`GET
+ * http://other.example/x`) becomes its path, since the gateway routed the request by its Host and
+ * the tenant must not read another authority from it; undefined for any other form (`OPTIONS *`).
+ */
+export function originForm(target: string): string | undefined {
+  if (target.startsWith('/')) return target;
+  try {
+    const url = new URL(target);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? `${url.pathname}${url.search}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The header names a `Connection` header lists: hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionOptions(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const names = String(value)
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter((name) => name && name !== 'keep-alive' && name !== 'close');
+  return names.length ? new Set(names) : undefined;
+}
+
+/**
  * The visitor's headers as the tenant should see them: Host kept, hop-by-hop ones dropped, and
- * `x-forwarded-for`, `-port` and `-proto` appended to, `x-forwarded-host` set if absent, as an ALB
- * and http-proxy-3 (which tunnels WebSockets) do.
+ * `x-forwarded-for`, `-port` and `-proto` appended to, `x-forwarded-host` set if absent, as
+ * http-proxy-3 (which tunnels WebSockets) does.
  */
 function forwardedHeaders(req: IncomingMessage): string[] {
   const headers: string[] = [];
   const raw = req.rawHeaders;
+  const named = connectionOptions(req.headers.connection);
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index]!.toLowerCase();
-    if (HOP_BY_HOP.has(name) || X_FORWARDED.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || X_FORWARDED.has(name) || named?.has(name)) continue;
     headers.push(raw[index]!, raw[index + 1]!);
   }
   const encrypted = req.socket instanceof TLSSocket && req.socket.encrypted;
@@ -107,7 +138,8 @@ function forwardedHeaders(req: IncomingMessage): string[] {
 
 /** The tenant's answer headers without its hop-by-hop ones: Node frames the visitor's answer itself. */
 function answerHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const named = connectionOptions(headers.connection);
   // Only those present: deleting an absent key would still cost each answer a lookup per name.
-  for (const name of Object.keys(headers)) if (HOP_BY_HOP.has(name)) delete headers[name];
+  for (const name of Object.keys(headers)) if (HOP_BY_HOP.has(name) || named?.has(name)) delete headers[name];
   return headers;
 }
