@@ -34,8 +34,7 @@ const X_FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-port', 'x-forwarded
  * Plain HTTP requests to tenants, over undici's kept-alive connection pools. undici's `stream`
  * writes the tenant's answer straight into the visitor's response, with backpressure both ways.
  * Measured on a 2-core machine, it costs about two thirds of the CPU per request of http-proxy-3
- * over node:http, and that CPU was most of what the gateway added at 16 requests in flight (see
- * the README's benchmarks).
+ * over node:http (see the README's benchmarks).
  */
 export function createHttpForwarder({ timeoutMs, idleMs }: HttpForwarderOptions): HttpForwarder {
   const agent = new Agent({
