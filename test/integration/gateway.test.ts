@@ -355,17 +355,25 @@ describe('gateway', () => {
   });
 });
 
-/** Sends `text` as is on a connection of its own and resolves with everything answered until the gateway closes it. */
-function exchange(address: string, text: string): Promise<string> {
-  const [host, port] = address.split(':');
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), host!, () => socket.write(text));
-    let answer = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (answer += chunk));
-    socket.on('end', () => resolve(answer));
-    socket.on('error', reject);
-  });
+/** A raw TCP connection to the gateway: what it receives, and when the gateway closed it. */
+async function rawConnection(s: Setup) {
+  const socket = connect(s.gateway.port, '127.0.0.1');
+  cleanups.push(() => void socket.destroy());
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => (received += chunk));
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
+  await new Promise((resolve) => socket.once('connect', resolve));
+  return { socket, closed, received: () => received };
+}
+
+/** Sends `text` as is on a raw connection and resolves with everything answered until the gateway closes it. */
+async function exchange(s: Setup, text: string): Promise<string> {
+  const raw = await rawConnection(s);
+  raw.socket.write(text);
+  await raw.closed;
+  return raw.received();
 }
 
 describe('gateway forwarding', () => {
@@ -393,14 +401,14 @@ describe('gateway forwarding', () => {
     const body = 'x'.repeat(3_000);
     const host = `Host: ${s.hostOf('acme')}\r\nConnection: close\r\n`;
 
-    const sized = await exchange(gw(s), `POST /sized?a=1 HTTP/1.1\r\n${host}Content-Length: ${body.length}\r\n\r\n${body}`);
+    const sized = await exchange(s, `POST /sized?a=1 HTTP/1.1\r\n${host}Content-Length: ${body.length}\r\n\r\n${body}`);
     const chunked = await exchange(
-      gw(s),
+      s,
       `PUT /chunked HTTP/1.1\r\n${host}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`,
     );
     // As curl sends a body over 1 KB: the gateway answers 100 Continue, and the tenant never sees the header.
     const expecting = await exchange(
-      gw(s),
+      s,
       `POST /expect HTTP/1.1\r\n${host}Content-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n${body}`,
     );
 
@@ -422,7 +430,7 @@ describe('gateway forwarding', () => {
     await s.serve('acme', app.ip);
 
     await exchange(
-      gw(s),
+      s,
       `GET /h HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\n` +
         'X-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: shop.example\r\nX-Forwarded-Prefix: /app\r\n' +
         'Cookie: a=1\r\nAuthorization: Bearer t\r\n\r\n',
@@ -494,11 +502,8 @@ describe('gateway forwarding', () => {
     const s = await setup();
     await s.serve('acme', app.ip);
 
-    const absolute = await exchange(
-      gw(s),
-      `GET http://other.example/x?y=1 HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close\r\n\r\n`,
-    );
-    const asterisk = await exchange(gw(s), `OPTIONS * HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close\r\n\r\n`);
+    const absolute = await exchange(s, `GET http://other.example/x?y=1 HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close\r\n\r\n`);
+    const asterisk = await exchange(s, `OPTIONS * HTTP/1.1\r\nHost: ${s.hostOf('acme')}\r\nConnection: close\r\n\r\n`);
 
     expect(absolute).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(received.map(({ url, headers }) => [url, headers.host])).toEqual([['/x?y=1', s.hostOf('acme')]]);
@@ -653,19 +658,6 @@ describe('gateway keep-alive', () => {
 });
 
 describe('gateway limits', () => {
-  /** A raw TCP connection to the gateway: what it receives, and when the gateway closed it. */
-  async function rawConnection(s: Setup) {
-    const socket = connect(s.gateway.port, '127.0.0.1');
-    cleanups.push(() => void socket.destroy());
-    let received = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => (received += chunk));
-    socket.on('error', () => {});
-    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())));
-    await new Promise((resolve) => socket.once('connect', resolve));
-    return { socket, closed, received: () => received };
-  }
-
   it('answers 400 to a request with two Host headers, and routes it to neither tenant', async () => {
     const s = await setup();
     await s.serve('acme', tasks.acme!.ip!);
