@@ -35,6 +35,11 @@ function tenant(
   return { ...fresh, spec: { ...fresh.spec, desired }, status: { ...fresh.status, phase } };
 }
 
+/** A signup whose email is not confirmed yet (PendingVerification). */
+function pending(slug: string, email = `${slug}@example.com`, now = NOW): Tenant {
+  return newTenant({ slug, email, plan: 'trial', tokenHash: `hash-of-${slug}`, now, trialDays: 14, verificationCodeHash: 'code-hash' });
+}
+
 // Each test gets its own tables: the live-tenant counter is table-wide, and assertions on it
 // must not depend on which tests ran before.
 let tables: TestTables;
@@ -492,9 +497,6 @@ describe.each([
   });
 
   describe('unconfirmed signups (PendingVerification)', () => {
-    const pending = (slug: string, email = `${slug}@example.com`, now = NOW) =>
-      newTenant({ slug, email, plan: 'trial', tokenHash: `hash-of-${slug}`, now, trialDays: 14, verificationCodeHash: 'code-hash' });
-
     it("hold the slug and the email but no place under the ceiling, and stay out of the sweep's indexes", async () => {
       await store.create(pending('acme'), { maxTenants: 1 });
 
@@ -737,16 +739,7 @@ describe('DynamoDbTenantStore: transactions and the tenant ceiling', () => {
 
     it('counts a confirmed signup in an item, and gives that place back when it is deleted', async () => {
       // Prepare
-      const pending = newTenant({
-        slug: 'acme',
-        email: 'acme@example.com',
-        plan: 'trial',
-        tokenHash: 'h',
-        now: NOW,
-        trialDays: 14,
-        verificationCodeHash: 'code-hash',
-      });
-      const created = await store.create(pending, ROOMY);
+      const created = await store.create(pending('acme'), ROOMY);
 
       // Act
       const admitted = await store.save(verified(created, NOW, 14), { admit: ROOMY });
@@ -763,16 +756,7 @@ describe('DynamoDbTenantStore: transactions and the tenant ceiling', () => {
     it('gives back nothing for a signup deleted before it was confirmed', async () => {
       // Prepare
       await store.create(tenant('acme'), ROOMY);
-      const pending = newTenant({
-        slug: 'beta',
-        email: 'beta@example.com',
-        plan: 'trial',
-        tokenHash: 'h',
-        now: NOW,
-        trialDays: 14,
-        verificationCodeHash: 'code-hash',
-      });
-      const created = await store.create(pending, ROOMY);
+      const created = await store.create(pending('beta'), ROOMY);
 
       // Act
       await store.save(withDesired(created, 'deleted'), { releaseClaims: true });
