@@ -9,6 +9,7 @@ import { LOCAL_INSTALLATION } from '../../domain/installation.js';
 import { startedBy, type Owner } from '../common/names.js';
 import { freePort } from './dynamodb-local.js';
 import { confinedTo } from './node-permissions.js';
+import { readLines } from './output-lines.js';
 import { TenantProcessRegistry, defaultRuntimeDir, type LeftoverReport, type TenantProcessRecord } from './tenant-processes.js';
 
 /** The repository root: the default command and working directory are resolved from it. */
@@ -337,8 +338,8 @@ export class ProcessCompute implements Compute, TaskInventory {
     if (child.pid !== undefined) this.registry.add({ tenantId: observed.tenantId, taskArn: observed.arn, pgid: child.pid });
     this.installExitHook();
 
-    this.readLines(task, child, 'stdout');
-    this.readLines(task, child, 'stderr');
+    this.readOutput(task, child, 'stdout');
+    this.readOutput(task, child, 'stderr');
     child.stdin?.on('error', () => {
       // EPIPE when the child closes its stdin early: harmless, we never write to it.
     });
@@ -491,27 +492,12 @@ export class ProcessCompute implements Compute, TaskInventory {
     throw new Error('every port offered was already given to another task');
   }
 
-  private readLines(task: LocalTask, child: ChildProcess, stream: 'stdout' | 'stderr'): void {
+  private readOutput(task: LocalTask, child: ChildProcess, stream: 'stdout' | 'stderr'): void {
     const source = child[stream];
     if (!source) return;
-    let partial = '';
-    const deliver = (line: string) => {
-      if (line.trim() === '') return;
+    readLines(source, (line) => {
       if (stream === 'stderr') task.lastStderrLine = line.trim();
       this.onOutput?.({ tenantId: task.observed.tenantId, taskArn: task.observed.arn, stream, line });
-    };
-    source.setEncoding('utf8');
-    source.on('data', (chunk: string) => {
-      const lines = (partial + chunk).split(/\r?\n/);
-      partial = lines.pop() ?? '';
-      lines.forEach(deliver);
-    });
-    source.on('end', () => {
-      deliver(partial);
-      partial = '';
-    });
-    source.on('error', () => {
-      // The pipe broke with the process: what it said before is already recorded.
     });
   }
 
