@@ -42,16 +42,16 @@ describe('readLines', () => {
     `);
     expect(lines).toEqual(numbered(300));
     // Read as it comes, nearly every line is a chunk of its own (300 in about 700 ms); read
-    // after a rest of 10 ms, at most one chunk per rest, however slow the machine.
+    // after rests, at most one chunk per rest, however slow the machine.
     expect(chunks).toBeLessThanOrEqual(Math.ceil(elapsedMs / OUTPUT_READ_INTERVAL_MS) + 1);
   });
 
   it('takes a burst larger than the pipe whole, lines split across chunks included, without resting between its chunks', async () => {
     const child = spawn(process.execPath, ['-e', BURST], { stdio: ['ignore', 'pipe', 'inherit'] });
     const lines: string[] = [];
-    // Rests of 10 s: were the reading to rest between the burst's chunks (64 KB each, about
-    // 2 000 lines), the 40 000 lines would take minutes; read on at once, they all come within seconds.
-    readLines(child.stdout, (line) => lines.push(line), 10_000);
+    // Rests of 1 s: were the reading to rest between the burst's chunks (64 KB each, about
+    // 1 100 lines), the 40 000 lines would take over 30 s; read on, they all come within a second.
+    readLines(child.stdout, (line) => lines.push(line), 1_000);
     try {
       await waitFor('the whole burst', () => lines.length === 40_000, 8_000);
       expect(lines.map((line) => line.split(' ').slice(0, 2).join(' '))).toEqual(numbered(40_000));
@@ -60,6 +60,31 @@ describe('readLines', () => {
       child.stdout.destroy();
       child.kill();
     }
+  });
+
+  it('goes on to the end when another reader pauses the stream now and then, as pipe() to a slow destination does', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `console.log('first');
+         setTimeout(() => console.log('second'), 50);
+         setTimeout(() => console.log('x'.repeat(40000)), 80);
+         setTimeout(() => console.log('last'), 600);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const lines: string[] = [];
+    const errors: Error[] = [];
+    readLines(child.stdout, (line) => lines.push(line.length > 10 ? `${line.length} characters` : line));
+    child.stdout.on('error', (error) => errors.push(error));
+    child.stdout.on('data', () => {
+      child.stdout.pause();
+      setTimeout(() => child.stdout.resume(), 150);
+    });
+    await once(child, 'close');
+    expect(errors).toEqual([]);
+    expect(lines).toEqual(['first', 'second', '40000 characters', 'last']);
   });
 
   it('reads a stream without a pipe under it as its data comes', async () => {

@@ -4,19 +4,25 @@ import type { Readable } from 'node:stream';
  * How long a tenant's output pipe is left unread after a chunk it gives. Embedded mode runs the
  * gateway on the same thread: woken for every line a tenant prints (an app logging each request),
  * it added about 1 ms more to the gateway's answers at 16 concurrent than read in batches (see the
- * README's benchmarks). A line reaches the tenant's logs at most this much later.
+ * README's benchmarks).
  */
 export const OUTPUT_READ_INTERVAL_MS = 25;
 
 /**
- * A chunk this long means the tenant writes fast: reading goes on at once. The pipe (a socket
- * pair) fills at about 13 KB of one-line writes, after which a tenant waits or buffers in its own
- * memory; below this, it never fills while the reading rests.
+ * A chunk with this many lines, or characters, means the tenant writes fast: reading goes on
+ * without rests until no such chunk has come for a whole interval. The pipe (a socket pair)
+ * holds about 270 writes, whatever their size; a tenant that fills it waits, or keeps its output
+ * in its own memory, until the next read.
  */
-const FULL_CHUNK = 8 * 1024;
+const MANY_LINES = 128;
+const MANY_CHARACTERS = 8 * 1024;
 
-/** The libuv handle under a pipe socket: Node's own `pause()` stops an `onread` socket's reading with it. */
+/**
+ * The libuv handle under a pipe socket, and Node's own view of it (`reading`). Node's `pause()`
+ * stops an `onread` socket's reading with it; a child's pipes have no public way to.
+ */
 interface ReadingHandle {
+  reading?: boolean;
   readStart(): number;
   readStop(): number;
 }
@@ -30,17 +36,19 @@ interface ReadingHandle {
 export function readLines(source: Readable, onLine: (line: string) => void, intervalMs = OUTPUT_READ_INTERVAL_MS): void {
   let partial = '';
   let resting: NodeJS.Timeout | undefined;
+  let fastUntil = 0;
   const deliver = (line: string) => {
     if (line.trim() !== '') onLine(line);
   };
-  // Node still sees a stream that reads: stopping the handle alone keeps Node from restarting it.
   const rest = () => {
     const handle = (source as { _handle?: Partial<ReadingHandle> | null })._handle;
-    if (resting || typeof handle?.readStop !== 'function' || typeof handle.readStart !== 'function') return;
+    // Only while Node sees the handle reading: when Node has stopped it itself (a consumer that
+    // paused the stream), Node starts it again, and a start of ours as well would be an error.
+    if (resting || handle?.reading !== true || typeof handle.readStop !== 'function' || typeof handle.readStart !== 'function') return;
     handle.readStop();
     resting = setTimeout(() => {
       resting = undefined;
-      if (!source.destroyed) handle.readStart!();
+      if (!source.destroyed && handle.reading === true) handle.readStart!();
     }, intervalMs);
   };
   source.setEncoding('utf8');
@@ -48,7 +56,9 @@ export function readLines(source: Readable, onLine: (line: string) => void, inte
     const lines = (partial + chunk).split(/\r?\n/);
     partial = lines.pop() ?? '';
     lines.forEach(deliver);
-    if (chunk.length < FULL_CHUNK) rest();
+    const now = Date.now();
+    if (lines.length >= MANY_LINES || chunk.length >= MANY_CHARACTERS) fastUntil = now + intervalMs;
+    else if (now >= fastUntil) rest();
   });
   source.on('end', () => {
     deliver(partial);
