@@ -6,10 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { OUTPUT_READ_INTERVAL_MS, readLines } from '../../shared/adapters/local/output-lines.js';
 import { waitFor } from '../support/local.js';
 
+/** A Node process running `script`, its stdout a pipe to this one. */
+const printing = (script: string) => spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+
 /** A real child process running `script`, its stdout read by readLines: the lines, and how many chunks the pipe gave. */
 async function linesOf(script: string): Promise<{ lines: string[]; chunks: number; elapsedMs: number }> {
   const started = performance.now();
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = printing(script);
   const lines: string[] = [];
   let chunks = 0;
   readLines(child.stdout, (line) => lines.push(line));
@@ -47,7 +50,7 @@ describe('readLines', () => {
   });
 
   it('takes a burst larger than the pipe whole, lines split across chunks included, without resting between its chunks', async () => {
-    const child = spawn(process.execPath, ['-e', BURST], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = printing(BURST);
     const lines: string[] = [];
     // Rests of 1 s: were the reading to rest between the burst's chunks (64 KB each, about
     // 1 100 lines), the 40 000 lines would take over 30 s; read on, they all come within a second.
@@ -63,17 +66,12 @@ describe('readLines', () => {
   });
 
   it('goes on to the end when another reader pauses the stream now and then, as pipe() to a slow destination does', async () => {
-    const child = spawn(
-      process.execPath,
-      [
-        '-e',
-        `console.log('first');
-         setTimeout(() => console.log('second'), 50);
-         setTimeout(() => console.log('x'.repeat(40000)), 80);
-         setTimeout(() => console.log('last'), 600);`,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const child = printing(`
+      console.log('first');
+      setTimeout(() => console.log('second'), 50);
+      setTimeout(() => console.log('x'.repeat(40000)), 80);
+      setTimeout(() => console.log('last'), 600);
+    `);
     const lines: string[] = [];
     const errors: Error[] = [];
     readLines(child.stdout, (line) => lines.push(line.length > 10 ? `${line.length} characters` : line));
