@@ -6,7 +6,7 @@ import { withWarmAt } from '../domain/keep-warm.js';
 import { isLeased, leaseFor } from '../domain/lease.js';
 import { backoffMs, type PlanSettings } from '../domain/plan.js';
 import type { PlanCatalog } from '../domain/plans.js';
-import { isTombstone, type Phase, type Tenant, type TenantStatus } from '../domain/tenant.js';
+import { isTombstone, type Phase, type TaskStatus, type Tenant, type TenantStatus } from '../domain/tenant.js';
 import type { Clock } from '../ports/clock.js';
 import type { TenantReader, TenantWriter } from '../ports/tenant-store.js';
 import { updateTenant } from './update-tenant.js';
@@ -309,7 +309,16 @@ async function handBack(
  */
 function mergeFresh(ours: TenantStatus, fresh: TenantStatus): TenantStatus {
   const merged = { ...ours, slot: fresh.slot };
+  // Still out, the same RunTask may have been marked meanwhile (see LaunchIntent.eventBeforeAnswer).
+  if (ours.launch && fresh.launch?.clientToken === ours.launch.clientToken) merged.launch = fresh.launch;
+  // Written by us since, its answer is older than ECS's news: the next look asks ECS.
+  if (ours.task && !ours.launch && fresh.launch?.eventBeforeAnswer) return { ...merged, task: undated(ours.task) };
   const sameTask = ours.task && fresh.task && ours.task.arn === fresh.task.arn;
   if (!sameTask || (fresh.task!.eventVersion ?? -1) <= (ours.task!.eventVersion ?? -1)) return merged;
   return { ...merged, task: { ...ours.task!, ...fresh.task! } };
+}
+
+/** The task as recorded, without the date that lets a look take the record's word for ECS's. */
+function undated({ seenAt: _seenAt, ...task }: TaskStatus): TaskStatus {
+  return task;
 }

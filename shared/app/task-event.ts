@@ -20,7 +20,7 @@ export interface TaskStateChange {
   version: number;
 }
 
-export type TaskEventOutcome = 'applied' | 'unknown-tenant' | 'other-task' | 'stale' | 'no-news';
+export type TaskEventOutcome = 'applied' | 'before-answer' | 'unknown-tenant' | 'other-task' | 'stale' | 'no-news';
 
 /**
  * Records what an ECS task state change says about the task the tenant's record expects.
@@ -31,14 +31,36 @@ export type TaskEventOutcome = 'applied' | 'unknown-tenant' | 'other-task' | 'st
 export async function handleTaskEvent(deps: TaskEventDeps, event: TaskStateChange): Promise<TaskEventOutcome> {
   const clock = deps.clock ?? systemClock;
   const store = meteredStore(deps.store, clock, deps.plans ?? { plans: [] });
-  const result = await updateTenant(store, event.task.tenantId, (tenant) => {
-    if (!ignored(tenant, event)) return { tenant: applyEvent(tenant, event, clock.now()) };
-    // A task replaced while it still ran is metered until it stops: its STOPPED event says when.
-    const stopped = meterStoppedOutgoing(tenant, event.task, clock.now());
-    return stopped ? { tenant: stopped } : undefined;
+  let outcome: TaskEventOutcome = 'unknown-tenant';
+  await updateTenant(store, event.task.tenantId, (tenant) => {
+    const decided = decide(tenant, event, clock.now());
+    outcome = decided.outcome;
+    return decided.tenant ? { tenant: decided.tenant } : undefined;
   });
-  if (result.written) return 'applied';
-  return result.tenant ? ignored(result.tenant, event)! : 'unknown-tenant';
+  return outcome;
+}
+
+/** What the event does to the record as read: the record to write, if any, and why. */
+function decide(tenant: Tenant, event: TaskStateChange, now: Date): { outcome: TaskEventOutcome; tenant?: Tenant } {
+  const why = ignored(tenant, event);
+  if (!why) return { outcome: 'applied', tenant: applyEvent(tenant, event, now) };
+  // A task replaced while it still ran is metered until it stops: its STOPPED event says when.
+  const stopped = meterStoppedOutgoing(tenant, event.task, now);
+  if (stopped) return { outcome: 'applied', tenant: stopped };
+  const marked = why === 'other-task' ? markedLaunch(tenant, event.task) : undefined;
+  return marked ? { outcome: 'before-answer', tenant: marked } : { outcome: why };
+}
+
+/**
+ * News of a task the record does not know, while a RunTask is out, is likely that RunTask's task
+ * reporting before its answer was written. Dropped, it would leave the reconciler trusting that
+ * older answer and waiting for an event that already came; the launch is marked instead, and the
+ * answer is not taken for ECS's word (one look asks ECS). Another task's news costs that one look.
+ */
+function markedLaunch(tenant: Tenant, task: ObservedTask): Tenant | undefined {
+  const launch = tenant.status.launch;
+  if (!launch || launch.eventBeforeAnswer || !isNews({ arn: task.arn, capacityProvider: task.capacityProvider }, task)) return undefined;
+  return { ...tenant, status: { ...tenant.status, launch: { ...launch, eventBeforeAnswer: true } } };
 }
 
 /** Why the event changes nothing on this record, if it does not. */

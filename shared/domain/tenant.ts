@@ -93,6 +93,13 @@ export interface LaunchIntent {
   capacityProvider: CapacityProvider;
   /** ISO time of the intent: until ECS's listing has caught up, a task may exist unseen. */
   requestedAt: string;
+  /**
+   * ECS sent news (running, stopped) of a task the record did not know while this RunTask was out:
+   * likely its own task, come before its answer was written (a local task starts in well under a
+   * second) or after an answer that was lost (ECS answers the repeated call as it answered the
+   * first). That answer does not stand for ECS, then: the next look asks ECS.
+   */
+  eventBeforeAnswer?: true;
 }
 
 /** What is. Written by the control plane only, never by the tenant-facing API. */

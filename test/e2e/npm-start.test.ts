@@ -204,9 +204,7 @@ describe('npm start', () => {
 
     const second = await npmStart();
     const stopped = alive(pid);
-    const allClosed = new Promise<void>((resolve) => second.child.stdout?.once('close', () => resolve()));
-    process.kill(-second.child.pid!, 'SIGINT');
-    await allClosed;
+    await ctrlC(second.child);
 
     expect(stopped).toBe(false);
     expect(alive(watchdog)).toBe(false);
@@ -241,9 +239,7 @@ describe('npm start', () => {
 
       const second = await npmStart({ DORMOUSE_DATA_DIR: dataDir });
       const after = await visitsOf(second, 'durable');
-      const allClosed = new Promise<void>((resolve) => second.child.stdout?.once('close', () => resolve()));
-      process.kill(-second.child.pid!, 'SIGINT');
-      await allClosed;
+      await ctrlC(second.child);
 
       expect(before).toEqual([1, 2]);
       expect(after).toBe(3);
@@ -262,9 +258,7 @@ describe('npm start', () => {
     expect(await visitsOf(run, 'fleeting')).toBe(1);
     const whileRunning = existsSync(join(tenantsDir, 'fleeting', 'visits.json'));
 
-    const allClosed = new Promise<void>((resolve) => run.child.stdout?.once('close', () => resolve()));
-    process.kill(-run.child.pid!, 'SIGINT');
-    await allClosed;
+    await ctrlC(run.child);
 
     expect(tenantsDir.startsWith(runtimeTmp)).toBe(true);
     expect(whileRunning).toBe(true);
@@ -310,10 +304,7 @@ describe('npm start', () => {
     await waitForOutput(child, output, /smoke +Running/, 10_000);
 
     const watchdog = watchdogOf(pid!);
-    // The pipe closes once every process that held it, npm's children included, is gone.
-    const allClosed = new Promise<void>((resolve) => child?.stdout?.once('close', () => resolve()));
-    process.kill(-child.pid!, 'SIGINT');
-    await allClosed;
+    await ctrlC(child);
     expect(output.text).toContain('Stopped. Nothing is left running.');
     expect(await portAnswers(apiPort)).toBe(false);
     expect(await portAnswers(gatewayPort)).toBe(false);
@@ -322,6 +313,18 @@ describe('npm start', () => {
     expect(await portAnswers(dynamoPort)).toBe(false);
   }, 90_000);
 });
+
+/**
+ * Ctrl-C to the run's whole process group. Resolves once all it printed has been read: its stdout
+ * and stderr close once every process that held them, npm's children included, is gone.
+ */
+async function ctrlC(child: ChildProcess): Promise<void> {
+  const closed = [child.stdout, child.stderr].map(
+    (stream) => new Promise<void>((resolve) => (!stream || stream.closed ? resolve() : stream.once('close', () => resolve()))),
+  );
+  process.kill(-child.pid!, 'SIGINT');
+  await Promise.all(closed);
+}
 
 const START_SCRIPT = fileURLToPath(new URL('../../shared/adapters/local/start.ts', import.meta.url));
 const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { reconcile } from '../../shared/app/reconcile.js';
 import { handleTaskEvent } from '../../shared/app/task-event.js';
+import { CloudUnavailableError } from '../../shared/domain/errors.js';
+import type { FakeCloudOptions } from '../support/fake-cloud.js';
 import { createWorld } from '../support/reconciler-world.js';
 
 const TRUST_MS = 60_000;
 const watch = { owner: 'invocation-1', maxWaitMs: 20_000 };
 
 /** A world whose task events reach the record, as the task-events function writes them. */
-async function eventWorld(settings: { healthWaitMs?: number } = {}) {
-  const world = await createWorld({ settings: { eventTrustMs: TRUST_MS, ...settings } });
+async function eventWorld(settings: { healthWaitMs?: number } = {}, cloud: FakeCloudOptions = {}) {
+  const world = await createWorld({ settings: { eventTrustMs: TRUST_MS, ...settings }, cloud });
   let delivered = 0;
   /** Hands every event the cloud has emitted since the last call to the task-event use case. */
   const deliver = async () => {
@@ -43,6 +45,68 @@ describe('reconcile, waiting on task events', () => {
     expect((await world.store.get('acme'))!.status.phase).toBe('Running');
     expect(world.ecsLookups()).toBe(lookupsAfterRunTask);
     expect(world.cloud.countCalls('RunTask')).toBe(1);
+  });
+
+  it('asks ECS at once about a task whose RUNNING event came before RunTask’s answer was written, instead of waiting out the window', async () => {
+    // Prepare: the task runs, and its events are handled, between RunTask's answer and the
+    // reconciler's write of it (a local task starts in well under a second).
+    const world = await eventWorld();
+    await world.signUp('acme');
+    const runTask = world.cloud.runTask.bind(world.cloud);
+    world.cloud.runTask = async (request) => {
+      const answer = await runTask(request);
+      world.cloud.tick();
+      world.cloud.tick();
+      await world.deliver();
+      return answer;
+    };
+
+    // Act
+    const first = await reconcile(world.deps, 'acme', watch);
+    const recorded = (await world.store.get('acme'))!.status;
+    const lookupsAfterRunTask = world.ecsLookups();
+    await reconcile(world.deps, 'acme', watch);
+
+    // Assess: the answer (PROVISIONING) is recorded undated, so the next look, at once, asks ECS
+    // once, finds the task running and registers its target.
+    expect(first.requeueAfterMs).toBe(0);
+    expect(recorded.task?.lastStatus).toBe('PROVISIONING');
+    expect(recorded.task?.seenAt).toBeUndefined();
+    expect(recorded.launch).toBeUndefined();
+    expect(world.ecsLookups()).toBe(lookupsAfterRunTask + 1);
+    expect(world.cloud.countCalls('RegisterTargets')).toBe(1);
+  });
+
+  it('asks ECS about a task started before a lost answer, when the repeated RunTask is answered as the first was', async () => {
+    // Prepare: the first RunTask's answer is lost, and the task's events come before the
+    // reconciler has written its backoff. ECS answers the same token again with that first
+    // answer, as its documentation says, and does not list the task yet.
+    const world = await eventWorld({}, { listingLagTicks: 10 });
+    await world.signUp('acme');
+    const runTask = world.cloud.runTask.bind(world.cloud);
+    let firstAnswer: Awaited<ReturnType<typeof runTask>> | undefined;
+    world.cloud.runTask = async (request) => {
+      if (firstAnswer) return firstAnswer;
+      firstAnswer = await runTask(request);
+      world.cloud.tick();
+      world.cloud.tick();
+      await world.deliver();
+      throw new CloudUnavailableError('start the task', 'RequestTimeout');
+    };
+    await reconcile(world.deps, 'acme', watch);
+
+    // Act: past the backoff, and then past one poll.
+    world.clock.advance(5_000);
+    const retried = await reconcile(world.deps, 'acme', watch);
+    world.clock.advance(retried.requeueAfterMs!);
+    await reconcile(world.deps, 'acme', watch);
+
+    // Assess: the repeated answer said PROVISIONING and was not taken for ECS's word: one poll
+    // later ECS was asked, and the target registered. One task was started.
+    expect(firstAnswer).toMatchObject({ started: true, task: { lastStatus: 'PROVISIONING' } });
+    expect(retried.requeueAfterMs).toBe(world.settings.pollMs);
+    expect(world.cloud.countCalls('RegisterTargets')).toBe(1);
+    expect(world.cloud.liveTasksOf('acme')).toHaveLength(1);
   });
 
   it('asks ECS itself when no event has come within the trust window', async () => {

@@ -180,6 +180,28 @@ describe('handleTaskEvent', () => {
     expect(after.status.task).toBeUndefined();
   });
 
+  it('marks a RunTask in flight, once, when news comes of a task the record does not know yet', async () => {
+    // Prepare: RunTask is out; its answer is not written yet.
+    const created = await store.create(
+      newTenant({ slug: 'acme', email: 'ann@acme.test', plan: 'trial', tokenHash: '0'.repeat(64), now: NOW, trialDays: 14 }),
+      { maxTenants: 100 },
+    );
+    const launch = { clientToken: 'acme-g1-r1', capacityProvider: 'FARGATE_SPOT' as const, requestedAt: NOW.toISOString() };
+    const launching = await store.save({ ...created, status: { ...created.status, phase: 'Provisioning', slot: true, launch } });
+
+    // Act
+    const pending = await handleTaskEvent({ store }, change(2, { lastStatus: 'PENDING', ip: undefined }));
+    const running = await handleTaskEvent({ store }, change(3));
+    const again = await handleTaskEvent({ store }, change(4, { desiredStatus: 'STOPPED' }));
+
+    // Assess: PENDING is not news; the RUNNING event marks the launch; the task stays the reconciler's to record.
+    expect([pending, running, again]).toEqual(['other-task', 'before-answer', 'other-task']);
+    const after = (await store.get('acme'))!;
+    expect(after.version).toBe(launching.version + 1);
+    expect(after.status.task).toBeUndefined();
+    expect(after.status.launch).toEqual({ ...launch, eventBeforeAnswer: true });
+  });
+
   it('reports an unknown tenant and writes nothing', async () => {
     // Act
     const outcome = await handleTaskEvent({ store }, change(1, { tenantId: 'ghost' }));

@@ -312,7 +312,8 @@ export class AwsModel {
   private readonly requestCounts = new Map<string, Array<{ at: number; count: number }>>();
 
   private readonly tasks = new Map<string, WorldTask>();
-  private readonly tasksByToken = new Map<string, WorldTask>();
+  /** RunTask's answer by client token, as ECS keeps it for a repeated request. */
+  private readonly answersByToken = new Map<string, { tasks: Task[]; failures: [] }>();
   private readonly targetGroups = new Map<string, WorldTargetGroup>();
   private readonly rules = new Map<string, WorldRule>();
   /** Task definitions by family, revisions in order. */
@@ -645,8 +646,9 @@ export class AwsModel {
     this.ecs.on(RunTaskCommand).callsFake((input: RunTaskCommandInput) => {
       this.admit('RunTask');
       const token = input.clientToken ?? '';
-      const existing = this.tasksByToken.get(token);
-      if (existing) return { tasks: [this.describeTask(existing, 'ElasticNetworkInterface')], failures: [] };
+      // ECS answers a repeated token with the original request's result, not the task as it is now.
+      const answered = this.answersByToken.get(token);
+      if (answered) return structuredClone(answered);
       if (this.fargateBucket && !this.fargateBucket.take()) {
         const key = 'RunTask (Fargate launch rate)';
         this.throttled[key] = (this.throttled[key] ?? 0) + 1;
@@ -668,12 +670,13 @@ export class AwsModel {
         version: 0,
       };
       this.tasks.set(task.arn, task);
-      this.tasksByToken.set(token, task);
       this.tasksByStartedBy.set(task.startedBy, [...(this.tasksByStartedBy.get(task.startedBy) ?? []), task]);
       this.wakeAt(task.nextAt);
       this.tasksLaunched += 1;
       this.emit(task, now);
-      return { tasks: [this.describeTask(task, 'ElasticNetworkInterface')], failures: [] };
+      const answer = { tasks: [this.describeTask(task, 'ElasticNetworkInterface')], failures: [] as [] };
+      this.answersByToken.set(token, answer);
+      return answer;
     });
     this.ecs.on(ListTasksCommand).callsFake((input: ListTasksCommandInput) => {
       this.admit('ListTasks');

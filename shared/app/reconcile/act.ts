@@ -243,8 +243,10 @@ async function runTask(
   if (outcome.started) {
     observed.tasks = [...observed.tasks.filter((task) => task.arn !== outcome.task.arn), outcome.task];
     deps.logger?.info?.('Task started', { tenantId: tenant.id, taskArn: outcome.task.arn, capacityProvider: launch.capacityProvider });
-    // RunTask's answer is ECS's own word on the task: events take it from here.
-    return { ...tenant, status: { ...base, task: { ...taskStatus(outcome.task, tenant.status.task), seenAt: clock.now().toISOString() } } };
+    // RunTask's answer is ECS's own word on the task: events take it from here. Not when ECS sent
+    // news before it was written (an earlier look's RunTask, answered again as first given): a look asks.
+    const seen = launch.eventBeforeAnswer ? {} : { seenAt: clock.now().toISOString() };
+    return { ...tenant, status: { ...base, task: { ...taskStatus(outcome.task, tenant.status.task), ...seen } } };
   }
   if (outcome.capacityUnavailable) {
     const spotFailures = (tenant.status.spotFailures ?? 0) + (isSpot(launch.capacityProvider) ? 1 : 0);
