@@ -54,6 +54,19 @@ function groupOf(pid: number): number {
   return Number(execFileSync('ps', ['-o', 'pgid=', '-p', String(pid)], { encoding: 'utf8' }).trim());
 }
 
+/** The node process that runs start.ts in `npm start`'s group, not npm or the shell around it. */
+function controlPlaneOf(npm: ChildProcess): number {
+  const found = execFileSync('ps', ['-A', '-o', 'pid=,pgid=,command='], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find(
+      ([, pgid, program, ...args]) =>
+        Number(pgid) === npm.pid && program?.endsWith('node') && args.includes('shared/adapters/local/start.ts'),
+    );
+  if (!found) throw new Error(`no control plane in process group ${npm.pid}`);
+  return Number(found[0]);
+}
+
 /**
  * The watchdog of the control plane that started a tenant: the child of the control plane (the
  * parent of the tenant's group leader, a shell for a command line) that runs the script.
@@ -171,19 +184,11 @@ describe('npm start', () => {
 
   it('takes DynamoDB Local down with the control plane when only the control plane is killed with SIGKILL', async () => {
     const run = await npmStart();
-    // The node process that runs start.ts, not npm or tsx around it.
-    const controlPlane = execFileSync('ps', ['-A', '-o', 'pid=,pgid=,command='], { encoding: 'utf8' })
-      .split('\n')
-      .map((line) => line.trim().split(/\s+/))
-      .find(
-        ([, pgid, ...command]) =>
-          Number(pgid) === run.child.pid && command.join(' ').includes('loader.mjs') && command.join(' ').includes('start.ts'),
-      );
-    expect(controlPlane).toBeDefined();
+    const controlPlane = controlPlaneOf(run.child);
     expect(await portAnswers(run.dynamoPort)).toBe(true);
 
     const killedAt = Date.now();
-    process.kill(Number(controlPlane![0]), 'SIGKILL');
+    process.kill(controlPlane, 'SIGKILL');
     while ((await portAnswers(run.dynamoPort)) && Date.now() - killedAt < 15_000) await new Promise((resolve) => setTimeout(resolve, 100));
 
     expect(await portAnswers(run.dynamoPort)).toBe(false);
@@ -304,7 +309,14 @@ describe('npm start', () => {
     await waitForOutput(child, output, /smoke +Running/, 10_000);
 
     const watchdog = watchdogOf(pid!);
-    await ctrlC(child);
+    // Ctrl-C while the control plane cannot answer at once (a busy or starved event loop): nothing
+    // around it may take that for a hang and kill it, as tsx's own launcher does after 60 ms.
+    const controlPlane = controlPlaneOf(child);
+    process.kill(controlPlane, 'SIGSTOP');
+    const stopped = ctrlC(child);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    process.kill(controlPlane, 'SIGCONT');
+    await stopped;
     expect(output.text).toContain('Stopped. Nothing is left running.');
     expect(await portAnswers(apiPort)).toBe(false);
     expect(await portAnswers(gatewayPort)).toBe(false);
@@ -327,7 +339,8 @@ async function ctrlC(child: ChildProcess): Promise<void> {
 }
 
 const START_SCRIPT = fileURLToPath(new URL('../../shared/adapters/local/start.ts', import.meta.url));
-const TSX = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
+// As `npm start` runs it: tsx registered in the process itself, so the script gets Ctrl-C itself.
+const TSX_LOADER = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 
 interface Started {
   child: ChildProcess;
@@ -338,7 +351,7 @@ interface Started {
 
 /** The start script `npm start` runs, from `cwd`, as a group of its own to clean up. */
 function startScript(env: Record<string, string>, cwd: string): Started {
-  const child = spawn(TSX, [START_SCRIPT], {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, START_SCRIPT], {
     cwd,
     env: { ...process.env, DORMOUSE_ADMIN_TOKEN: '', DORMOUSE_API_PORT: '0', DORMOUSE_GATEWAY_PORT: '0', ...env },
     detached: true,
