@@ -309,9 +309,10 @@ async function handBack(
  */
 function mergeFresh(ours: TenantStatus, fresh: TenantStatus): TenantStatus {
   const merged = { ...ours, slot: fresh.slot };
-  // Still out, the same RunTask may have been marked meanwhile (see LaunchIntent.eventBeforeAnswer).
+  // Our RunTask still out: keep the mark the task-events function may have put on it meanwhile.
   if (ours.launch && fresh.launch?.clientToken === ours.launch.clientToken) merged.launch = fresh.launch;
-  // Written by us since, its answer is older than ECS's news: the next look asks ECS.
+  // We recorded the answer of a RunTask whose task sent news meanwhile (LaunchIntent.eventBeforeAnswer):
+  // the answer is older than ECS's word, so it is kept undated and the next look asks ECS.
   if (ours.task && !ours.launch && fresh.launch?.eventBeforeAnswer) return { ...merged, task: undated(ours.task) };
   const sameTask = ours.task && fresh.task && ours.task.arn === fresh.task.arn;
   if (!sameTask || (fresh.task!.eventVersion ?? -1) <= (ours.task!.eventVersion ?? -1)) return merged;

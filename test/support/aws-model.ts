@@ -675,7 +675,7 @@ export class AwsModel {
       this.tasksLaunched += 1;
       this.emit(task, now);
       const answer = { tasks: [this.describeTask(task, 'ElasticNetworkInterface')], failures: [] as [] };
-      this.answersByToken.set(token, answer);
+      this.answersByToken.set(token, structuredClone(answer));
       return answer;
     });
     this.ecs.on(ListTasksCommand).callsFake((input: ListTasksCommandInput) => {
