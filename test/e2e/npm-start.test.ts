@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../shared/adapters/local/dynamodb-local.js';
 import { apiClient } from '../support/http.js';
-import { processGone, waitFor } from '../support/local.js';
+import { Cleanup, processGone, waitFor } from '../support/local.js';
 
 function portAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -86,29 +86,17 @@ function watchdogOf(tenantPid: number): number {
 }
 
 describe('npm start', () => {
-  let child: ChildProcess | undefined;
   /** Process groups to kill after the tests whatever happened: npm's and tenants'. */
-  const groups = new Set<number>();
-  afterAll(() => {
-    // Clean up even when a step failed: the whole process group, as Ctrl-C would.
-    for (const group of [child?.pid, ...groups]) {
-      try {
-        if (group) process.kill(-group, 'SIGCONT');
-        if (group) process.kill(-group, 'SIGKILL');
-      } catch {
-        // ESRCH: the group is already gone, which is what the test wants.
-      }
-    }
-  });
+  const groups = new Cleanup();
+  afterAll(() => groups.killAll());
 
   // Runs of this file keep their records of tenant processes apart from other test files'
   // embedded runs, which would otherwise stop the leftovers these tests leave on purpose.
   const runtimeTmp = mkdtempSync(join(tmpdir(), 'dormouse-npm-start-runs-'));
   afterAll(() => rmSync(runtimeTmp, { recursive: true, force: true }));
 
-  /** `npm start` with its own ports, in a process group of its own, until it prints its banner. */
-
-  async function npmStart(env: Record<string, string> = {}) {
+  /** `npm start` with its own ports, in a process group of its own, until it prints its banner (or `until`). */
+  async function npmStart(env: Record<string, string> = {}, until = /Press Ctrl-C to stop/) {
     const [apiPort, dynamoPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
     const output = { text: '' };
     const started = spawn('npm', ['start'], {
@@ -124,10 +112,10 @@ describe('npm start', () => {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    groups.add(started.pid!);
+    groups.group(started.pid);
     started.stdout?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
     started.stderr?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
-    await waitForOutput(started, output, /Press Ctrl-C to stop/, 60_000);
+    await waitForOutput(started, output, until, 60_000);
     return { child: started, output, call: apiClient(`http://127.0.0.1:${apiPort}`), gatewayPort, dynamoPort };
   }
 
@@ -138,7 +126,7 @@ describe('npm start', () => {
       const answer = await viaGateway(run.gatewayPort, `${slug}.localhost`, '/').catch(() => undefined);
       if (answer?.status === 200) {
         const pid = Number(answer.text);
-        groups.add(groupOf(pid));
+        groups.group(groupOf(pid));
         return pid;
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -165,7 +153,7 @@ describe('npm start', () => {
     const pids = [await runTenant(run, 'stubborn-a'), await runTenant(run, 'stubborn-b')];
     // One watchdog for both tenants.
     const watchdog = watchdogOf(pids[0]!);
-    groups.add(watchdog);
+    groups.group(watchdog);
     expect(watchdogOf(pids[1]!)).toBe(watchdog);
 
     // Every process of npm start at once, the control plane included: no handler of its own runs.
@@ -200,7 +188,7 @@ describe('npm start', () => {
     // The run's watchdog cannot act (stopped, as on a machine suspended at the wrong moment), so
     // killing npm start leaves the tenant running.
     const watchdog = watchdogOf(pid);
-    groups.add(watchdog);
+    groups.group(watchdog);
     process.kill(watchdog, 'SIGSTOP');
     process.kill(-first.child.pid!, 'SIGKILL');
     // Time in which anything left of the run would have stopped the tenant, were it able to.
@@ -218,13 +206,24 @@ describe('npm start', () => {
     expect(second.output.text).toContain('Stopped. Nothing is left running.');
   }, 180_000);
 
+  it('stops what has started when Ctrl-C comes while it starts, and says so', async () => {
+    const run = await npmStart({}, /^Starting Dormouse/m);
+
+    await ctrlC(run.child);
+
+    expect(run.output.text).not.toContain('Dormouse is running');
+    expect(run.output.text).toContain('SIGINT: stopping tenants, gateway, API and DynamoDB Local…');
+    expect(run.output.text).toContain('Stopped. Nothing is left running.');
+    expect(await portAnswers(run.dynamoPort)).toBe(false);
+  }, 120_000);
+
   /** The tenant's visit count, once it answers through the gateway. */
   async function visitsOf(run: Awaited<ReturnType<typeof npmStart>>, slug: string): Promise<number> {
     for (let tries = 0; tries < 150; tries++) {
       const answer = await viaGateway(run.gatewayPort, `${slug}.localhost`, '/whoami').catch(() => undefined);
       if (answer?.status === 200) {
         const { pid, visits } = JSON.parse(answer.text) as { pid: number; visits: number };
-        groups.add(groupOf(pid));
+        groups.group(groupOf(pid));
         return visits;
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -275,7 +274,7 @@ describe('npm start', () => {
     const dynamoPort = await freePort();
     const gatewayPort = await freePort();
     const output = { text: '' };
-    child = spawn('npm', ['start'], {
+    const child = spawn('npm', ['start'], {
       env: {
         ...process.env,
         DORMOUSE_API_PORT: String(apiPort),
@@ -286,6 +285,7 @@ describe('npm start', () => {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    groups.group(child.pid);
     child.stdout?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output.text += chunk.toString()));
 
@@ -362,10 +362,10 @@ function startScript(env: Record<string, string>, cwd: string): Started {
   child.stdout?.on('data', (chunk: Buffer) => (stdout.text += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (stderr.text += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  started.push(child);
+  started.group(child.pid);
   return { child, stdout, stderr, exited };
 }
-const started: ChildProcess[] = [];
+const started = new Cleanup();
 
 /** Fails the start within `ms`: a start that cannot succeed must not hang. */
 async function exitWithin(run: Started, ms: number): Promise<number | null> {
@@ -398,13 +398,7 @@ async function occupy(port: number, host?: string): Promise<Server> {
 describe('npm start, as a first-time user meets it', () => {
   const dirs: string[] = [];
   afterAll(() => {
-    for (const child of started) {
-      try {
-        if (child.pid) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
+    started.killAll();
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
   const tempDir = () => {

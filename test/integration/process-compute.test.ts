@@ -7,13 +7,13 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { ProcessCompute, type ProcessComputeOptions } from '../../shared/adapters/local/process-compute.js';
 import type { RunTaskRequest } from '../../shared/ports/compute.js';
 import { liveMembers, processStartTime } from '../../shared/adapters/local/tenant-processes.js';
-import { get, processGone, recordEvents, waitFor } from '../support/local.js';
+import { Cleanup, get, processGone, recordEvents, waitFor } from '../support/local.js';
 import { TRIAL_LAUNCH } from '../support/launch.js';
 
 const node = process.execPath;
 const computes: ProcessCompute[] = [];
-/** Every pid a test saw, killed in afterAll whatever happened, so a failure leaves nothing running. */
-const pids = new Set<number>();
+/** Every task's process group a test saw, killed in afterAll whatever happened, so a failure leaves nothing running. */
+const groups = new Cleanup();
 
 function newCompute(options: ProcessComputeOptions = {}) {
   const compute = new ProcessCompute({ stopGraceMs: 1_000, ...options });
@@ -21,7 +21,7 @@ function newCompute(options: ProcessComputeOptions = {}) {
   const recorder = recordEvents(compute);
   compute.onTaskEvent(({ task }) => {
     const pid = compute.pidOf(task.arn);
-    if (pid) pids.add(pid);
+    groups.group(pid);
   });
   return { compute, ...recorder };
 }
@@ -34,15 +34,7 @@ afterEach(async () => {
   await Promise.all(computes.splice(0).map((compute) => compute.stopAll()));
 });
 
-afterAll(() => {
-  for (const pid of pids) {
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // Already gone: the expected case.
-    }
-  }
-});
+afterAll(() => groups.killAll());
 
 describe('ProcessCompute', () => {
   it('runs the demo app with its DATA_DIR, confined by Node to that directory, and counts visits there', async () => {
@@ -353,20 +345,12 @@ describe('ProcessCompute', () => {
 describe('ProcessCompute when the control plane dies', () => {
   const fixture = fileURLToPath(new URL('../support/fixtures/compute-parent.ts', import.meta.url));
   let parent: ChildProcess | undefined;
-  const groups = new Set<number>();
+  const leftovers = new Cleanup();
   let fixtureOutput = () => '';
 
   afterEach(() => {
-    for (const target of [parent?.pid, ...[...groups].map((group) => -group)]) {
-      try {
-        if (target) process.kill(target, 'SIGCONT');
-        if (target) process.kill(target, 'SIGKILL');
-      } catch {
-        // Gone already.
-      }
-    }
+    leftovers.killAll();
     parent = undefined;
-    groups.clear();
   });
 
   /** Starts the fixture control plane; resolves with its tenant's pid and process group, and its watchdog's pid, once it runs. */
@@ -375,14 +359,15 @@ describe('ProcessCompute when the control plane dies', () => {
     runtimeDir?: string,
   ): Promise<{ pid: number; group: number; watchdog: number }> {
     parent = spawn(node, ['--import', 'tsx', fixture, mode, ...(runtimeDir ? [runtimeDir] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    leftovers.process(parent.pid);
     let output = '';
     parent.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     parent.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const line = await waitFor(`the fixture to report its tenant (output so far: ${output})`, () => /\{.*\}\n/.exec(output)?.[0], 20_000);
     fixtureOutput = () => output;
     const reported = JSON.parse(line) as { pid: number; group: number; watchdog: number };
-    groups.add(reported.group);
-    groups.add(reported.watchdog);
+    leftovers.group(reported.group);
+    leftovers.group(reported.watchdog);
     return reported;
   }
 
@@ -458,7 +443,7 @@ describe('ProcessCompute when the control plane dies', () => {
     const runtimeDir = mkdtempSync(join(tmpdir(), 'dormouse-runtime-'));
     // An unrelated program that leads a process group, as one that reused a recorded pid would.
     const unrelated = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
-    groups.add(unrelated.pid!);
+    leftovers.group(unrelated.pid);
     // A record of a run whose control plane is gone (no process has pid 2^22 + 1 on Linux or macOS).
     // Recorded with another start time: the process that had this pid then was another one.
     const record = {
@@ -500,7 +485,7 @@ describe('ProcessCompute stillRunning', () => {
     if (!result.started) throw new Error('not started');
     await recorder.until(result.task.arn, (task) => task.lastStatus === 'RUNNING');
     const group = compute.pidOf(result.task.arn)!;
-    pids.add(group);
+    groups.group(group);
 
     const during = await compute.stillRunning();
     await compute.stopAll();
@@ -538,7 +523,7 @@ describe('ProcessCompute watchdog', () => {
       const started = await Promise.all(['acme', 'globex', 'initech'].map((tenant) => compute.runTask(request(tenant))));
       await Promise.all(started.map((result) => until(result.started ? result.task.arn : '', (task) => task.lastStatus === 'RUNNING')));
       const watchdog = compute.watchdogPid()!;
-      pids.add(watchdog);
+      groups.group(watchdog);
 
       const during = watchdogChildren();
       const ownGroup = (await liveMembers(watchdog)).includes(watchdog);

@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { TaskStateChange } from '../../shared/app/task-event.js';
 import type { ObservedTask } from '../../shared/ports/compute.js';
 import type { ProcessCompute } from '../../shared/adapters/local/process-compute.js';
+import { processStartTime } from '../../shared/adapters/local/tenant-processes.js';
 
 export interface RawResponse {
   status: number;
@@ -115,6 +116,50 @@ export function processGone(pid: number): boolean {
     return /\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
+  }
+}
+
+/**
+ * Processes and process groups a test file kills at the end, whatever happened, so that a failure
+ * leaves nothing running. Each is named by pid and start time, and signalled only while that
+ * still names it: pids are reused, and a full test run goes through a pid_max of 32 768 in
+ * minutes, so a bare pid kept since the start of a file may by its end be another test's process
+ * (an `npm start` group, killed mid-test with no word of why).
+ */
+export class Cleanup {
+  private readonly entries = new Map<string, { pid: number; group: boolean; startTime: string }>();
+
+  /** A process; ignored when it is already gone. */
+  process(pid: number | undefined): void {
+    this.note(pid, false);
+  }
+
+  /** The process group this process leads. */
+  group(pgid: number | undefined): void {
+    this.note(pgid, true);
+  }
+
+  /** SIGCONT (a stopped process cannot act on anything else) then SIGKILL to each still there. */
+  killAll(): void {
+    for (const { pid, group, startTime } of this.entries.values()) {
+      const now = processStartTime(pid);
+      // Another start time: the pid is someone else's now. None: the process is gone, but the group
+      // it led may still have members, and no new process gets that id while they run.
+      if (now === undefined ? !group : now !== startTime) continue;
+      for (const signal of ['SIGCONT', 'SIGKILL'] as const) {
+        try {
+          process.kill(group ? -pid : pid, signal);
+        } catch {
+          // ESRCH: gone meanwhile, which is what the cleanup is for.
+        }
+      }
+    }
+    this.entries.clear();
+  }
+
+  private note(pid: number | undefined, group: boolean): void {
+    const startTime = pid === undefined ? undefined : processStartTime(pid);
+    if (pid !== undefined && startTime !== undefined) this.entries.set(`${group ? '-' : ''}${pid}`, { pid, group, startTime });
   }
 }
 

@@ -7,10 +7,34 @@ import { StartError } from './start-error.js';
 async function main() {
   // The SDK's notice about Node 22 would repeat on every start; the pinned versions support 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  process.stdout.write('Starting Dormouse (embedded mode): DynamoDB Local, gateway, control plane, API…\n');
   let embedded: Embedded | undefined;
   let fatal: Error | undefined;
-  embedded = await startEmbedded(process.env, {
+  let stopping = false;
+  // Listened for before anything starts, not once the banner is out: a Ctrl-C between the banner
+  // and the listener (a loaded machine can pause this process right there) would end it outright,
+  // saying nothing and leaving every part to its watchdog. A Ctrl-C during the start stops what
+  // has started once it has; a start that fails says so itself.
+  const shutdown = async (signal: string) => {
+    if (stopping || fatal) return;
+    stopping = true;
+    process.stdout.write(`\n${signal}: stopping tenants, gateway, API and DynamoDB Local…\n`);
+    const started = await starting.catch(() => undefined);
+    if (!started) return;
+    await started.stop();
+    // Checked, not assumed: a process that survived SIGKILL or left its group would be missed.
+    const left = await started.stillRunning();
+    if (left.length > 0) {
+      process.stderr.write(`Stopped, but these tenant processes are still running:\n${left.map((line) => `  ${line}\n`).join('')}`);
+      process.exit(1);
+    }
+    process.stdout.write('Stopped. Nothing is left running.\n');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  process.stdout.write('Starting Dormouse (embedded mode): DynamoDB Local, gateway, control plane, API…\n');
+  const starting: Promise<Embedded> = startEmbedded(process.env, {
     onTransition: (line) => process.stdout.write(`${line}\n`),
     onWarning: (line) => process.stderr.write(`${line}\n`),
     onNotice: (line) => process.stderr.write(`${line}\n`),
@@ -22,6 +46,8 @@ async function main() {
       void (embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
     },
   });
+  embedded = await starting;
+  if (stopping || fatal) return;
   const gatewayPort = new URL(embedded.gatewayUrl).port;
   const lines = [
     '',
@@ -47,24 +73,6 @@ async function main() {
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping || fatal) return;
-    stopping = true;
-    process.stdout.write(`\n${signal}: stopping tenants, gateway, API and DynamoDB Local…\n`);
-    await embedded?.stop();
-    // Checked, not assumed: a process that survived SIGKILL or left its group would be missed.
-    const left = (await embedded?.stillRunning()) ?? [];
-    if (left.length > 0) {
-      process.stderr.write(`Stopped, but these tenant processes are still running:\n${left.map((line) => `  ${line}\n`).join('')}`);
-      process.exit(1);
-    }
-    process.stdout.write('Stopped. Nothing is left running.\n');
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
 main().catch((error: unknown) => {
