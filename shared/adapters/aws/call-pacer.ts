@@ -47,7 +47,11 @@ export class CallPacer {
     const waitMs = end - now - (this.rate.burst - 1) * interval;
     if (waitMs > this.rate.maxWaitMs) throw new PacedThrottlingException(what, waitMs);
     this.scheduleEnd = end + interval;
-    // One millisecond more: the bucket it mirrors refills continuously, and timers round.
-    if (waitMs > 0) await sleep(Math.ceil(waitMs) + 1);
+    if (waitMs <= 0) return;
+    // One millisecond more: the bucket it mirrors refills continuously.
+    const sendAt = now + waitMs + 1;
+    // Checked against the clock, not left to one timer: timers keep a clock of their own, each
+    // rounded to the millisecond, so one can fire a millisecond before `now` says it is due.
+    for (let left = sendAt - now; left > 0; left = sendAt - this.now()) await sleep(Math.ceil(left));
   }
 }
