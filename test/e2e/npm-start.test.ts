@@ -217,6 +217,24 @@ describe('npm start', () => {
     expect(await portAnswers(run.dynamoPort)).toBe(false);
   }, 120_000);
 
+  it('stops at once at a second Ctrl-C while the start hangs, and the watchdog ends DynamoDB Local', async () => {
+    const run = await npmStart({}, /^Starting Dormouse/m);
+    // DynamoDB Local stopped while it starts: it takes connections and never answers them.
+    const jvm = await waitFor('DynamoDB Local to be spawned', () => dynamoDbLocalPidIfAny(run.dynamoPort), 10_000, 5);
+    groups.group(jvm);
+    process.kill(jvm, 'SIGSTOP');
+    process.kill(-run.child.pid!, 'SIGINT');
+    await waitForOutput(run.child, run.output, /SIGINT: stopping/, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+
+    // Bounded: without the second Ctrl-C's way out, the run would wait on DynamoDB Local for good.
+    await Promise.race([ctrlC(run.child), new Promise((resolve) => setTimeout(resolve, 20_000))]);
+
+    expect(run.output.text).not.toContain('Dormouse is running');
+    expect(run.output.text).toContain('Stopped at once, before the start finished: the watchdogs end what it had started.');
+    await waitFor('the watchdog to end DynamoDB Local', () => processGone(jvm), 10_000);
+  }, 120_000);
+
   /** The tenant's visit count, once it answers through the gateway. */
   async function visitsOf(run: Awaited<ReturnType<typeof npmStart>>, slug: string): Promise<number> {
     for (let tries = 0; tries < 150; tries++) {
@@ -377,6 +395,12 @@ async function exitWithin(run: Started, ms: number): Promise<number | null> {
 
 /** The JVM of the DynamoDB Local listening on `port`, from the process table. */
 function dynamoDbLocalPid(port: number): number {
+  const pid = dynamoDbLocalPidIfAny(port);
+  if (pid === undefined) throw new Error(`No DynamoDB Local on port ${port}`);
+  return pid;
+}
+
+function dynamoDbLocalPidIfAny(port: number): number | undefined {
   for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     let args: string[];
     try {
@@ -386,7 +410,7 @@ function dynamoDbLocalPid(port: number): number {
     }
     if (args.some((arg) => arg.endsWith('DynamoDBLocal.jar')) && args[args.indexOf('-port') + 1] === String(port)) return Number(entry);
   }
-  throw new Error(`No DynamoDB Local on port ${port}`);
+  return undefined;
 }
 
 async function occupy(port: number, host?: string): Promise<Server> {

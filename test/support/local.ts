@@ -134,7 +134,7 @@ export class Cleanup {
     this.note(pid, false);
   }
 
-  /** The process group this process leads. */
+  /** The process group this process leads; ignored when the leader is already gone. */
   group(pgid: number | undefined): void {
     this.note(pgid, true);
   }
@@ -158,8 +158,11 @@ export class Cleanup {
   }
 
   private note(pid: number | undefined, group: boolean): void {
-    const startTime = pid === undefined ? undefined : processStartTime(pid);
-    if (pid !== undefined && startTime !== undefined) this.entries.set(`${group ? '-' : ''}${pid}`, { pid, group, startTime });
+    const key = `${group ? '-' : ''}${pid}`;
+    // Noted once: noted again later, the pid might already be another process's.
+    if (pid === undefined || this.entries.has(key)) return;
+    const startTime = processStartTime(pid);
+    if (startTime !== undefined) this.entries.set(key, { pid, group, startTime });
   }
 }
 

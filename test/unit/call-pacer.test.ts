@@ -7,8 +7,8 @@ describe('CallPacer', () => {
     let lag = 0;
     const now = () => Date.now() - lag;
     const pacer = new CallPacer({ burst: 1, perSecond: 10, maxWaitMs: 1_000 }, now);
-    await pacer.turn('first'); // the whole burst
     const asked = now();
+    await pacer.turn('first'); // the whole burst
 
     const second = pacer.turn('second'); // its turn: 100 ms on, and a millisecond for rounding
     lag = 30;

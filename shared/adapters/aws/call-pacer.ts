@@ -51,7 +51,8 @@ export class CallPacer {
     // One millisecond more: the bucket it mirrors refills continuously.
     const sendAt = now + waitMs + 1;
     // Checked against the clock, not left to one timer: timers keep a clock of their own, each
-    // rounded to the millisecond, so one can fire a millisecond before `now` says it is due.
-    for (let left = sendAt - now; left > 0; left = sendAt - this.now()) await sleep(Math.ceil(left));
+    // rounded to the millisecond, so one can fire a millisecond before `now` says it is due. Never
+    // longer than first said, should the clock be set back meanwhile.
+    for (let left = sendAt - now; left > 0 && left <= waitMs + 1; left = sendAt - this.now()) await sleep(Math.ceil(left));
   }
 }

@@ -3,20 +3,32 @@ import { ConfigError } from '../../config.js';
 import { startEmbedded, type Embedded } from './embedded.js';
 import { StartError } from './start-error.js';
 
+/** A Ctrl-C this long after the first is the user's second, not npm passing the first one on. */
+const SECOND_CTRL_C_MS = 1_000;
+
 /** `npm start`: the whole control plane on this machine, until Ctrl-C. */
 async function main() {
   // The SDK's notice about Node 22 would repeat on every start; the pinned versions support 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let embedded: Embedded | undefined;
   let fatal: Error | undefined;
-  let stopping = false;
+  let stopAskedAt: number | undefined;
   // Listened for before anything starts, not once the banner is out: a Ctrl-C between the banner
   // and the listener (a loaded machine can pause this process right there) would end it outright,
   // saying nothing and leaving every part to its watchdog. A Ctrl-C during the start stops what
   // has started once it has; a start that fails says so itself.
   const shutdown = async (signal: string) => {
-    if (stopping || fatal) return;
-    stopping = true;
+    if (fatal) return;
+    if (stopAskedAt !== undefined) {
+      // A second Ctrl-C while the start has not finished (DynamoDB Local not answering, say) ends
+      // this at once. Not the first one's echo: npm passes each Ctrl-C on too, milliseconds later.
+      if (!embedded && Date.now() - stopAskedAt > SECOND_CTRL_C_MS) {
+        process.stderr.write('Stopped at once, before the start finished: the watchdogs end what it had started.\n');
+        process.exit(130);
+      }
+      return;
+    }
+    stopAskedAt = Date.now();
     process.stdout.write(`\n${signal}: stopping tenants, gateway, API and DynamoDB Local…\n`);
     const started = await starting.catch(() => undefined);
     if (!started) return;
@@ -30,8 +42,13 @@ async function main() {
     process.stdout.write('Stopped. Nothing is left running.\n');
     process.exit(0);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  const stopOn = (signal: string) =>
+    shutdown(signal).catch((error: unknown) => {
+      process.stderr.write(`Dormouse could not stop cleanly: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    });
+  process.on('SIGINT', () => void stopOn('SIGINT'));
+  process.on('SIGTERM', () => void stopOn('SIGTERM'));
 
   process.stdout.write('Starting Dormouse (embedded mode): DynamoDB Local, gateway, control plane, API…\n');
   const starting: Promise<Embedded> = startEmbedded(process.env, {
@@ -39,7 +56,8 @@ async function main() {
     onWarning: (line) => process.stderr.write(`${line}\n`),
     onNotice: (line) => process.stderr.write(`${line}\n`),
     onFatal: (error) => {
-      if (fatal) return;
+      // During a stop, the stop goes on: it ends DynamoDB Local anyway.
+      if (fatal || stopAskedAt !== undefined) return;
       fatal = error;
       process.stderr.write(`Dormouse is stopping: ${error.message}\n`);
       // Nothing can be served without the store: stop the rest and say so with the exit code.
@@ -47,7 +65,7 @@ async function main() {
     },
   });
   embedded = await starting;
-  if (stopping || fatal) return;
+  if (stopAskedAt !== undefined || fatal) return;
   const gatewayPort = new URL(embedded.gatewayUrl).port;
   const lines = [
     '',
