@@ -122,9 +122,9 @@ export function processGone(pid: number): boolean {
 /**
  * Processes and process groups a test file kills at the end, whatever happened, so that a failure
  * leaves nothing running. Each is named by pid and start time, and signalled only while that
- * still names it: pids are reused, and a full test run goes through a pid_max of 32 768 in
- * minutes, so a bare pid kept since the start of a file may by its end be another test's process
- * (an `npm start` group, killed mid-test with no word of why).
+ * still names it: pids are handed out again once the counter wraps (at 32 768 on some machines),
+ * so a bare pid kept since the start of a file may by its end be another process's, a test's or
+ * one of the machine's own.
  */
 export class Cleanup {
   private readonly entries = new Map<string, { pid: number; group: boolean; startTime: string }>();

@@ -49,10 +49,11 @@ export class CallPacer {
     this.scheduleEnd = end + interval;
     if (waitMs <= 0) return;
     // One millisecond more: the bucket it mirrors refills continuously.
-    const sendAt = now + waitMs + 1;
+    const longest = waitMs + 1;
+    const sendAt = now + longest;
     // Checked against the clock, not left to one timer: timers keep a clock of their own, each
     // rounded to the millisecond, so one can fire a millisecond before `now` says it is due. Never
     // longer than first said, should the clock be set back meanwhile.
-    for (let left = sendAt - now; left > 0 && left <= waitMs + 1; left = sendAt - this.now()) await sleep(Math.ceil(left));
+    for (let left = longest; left > 0 && left <= longest; left = sendAt - this.now()) await sleep(Math.ceil(left));
   }
 }
