@@ -4,7 +4,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { startEmbedded } from '../../shared/adapters/local/embedded.js';
 import { tenantItem } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { keys } from '../../shared/adapters/aws/tenant-table.js';
-import { startGateway, type Gateway } from '../../shared/adapters/local/gateway.js';
+import { startGatewayThread, type GatewayThread } from '../../shared/adapters/local/gateway-thread.js';
 import { GatewayRouting } from '../../shared/adapters/local/gateway-routing.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { freshTables, putItems } from '../lib/dynamodb.js';
@@ -32,6 +32,42 @@ interface Summary {
 const summary = (latencies: number[]): Summary => ({ p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
 const both = ({ p50, p99 }: Summary) => `${ms(p50)} / ${ms(p99)}`;
 const added = (via: Summary, direct: Summary): Summary => ({ p50: via.p50 - direct.p50, p99: via.p99 - direct.p99 });
+
+/** Signups in flight while the gateway is measured under a busy control plane. */
+const SIGNUPS_IN_FLIGHT = 4;
+
+/** Runs `measure` while signups go to the API, SIGNUPS_IN_FLIGHT at a time; reports their rate. */
+async function whileSigningUp<T>(apiUrl: string, measure: () => Promise<T>): Promise<{ result: T; perSecond: number }> {
+  let stop = false;
+  let batch = 0;
+  const started = performance.now();
+  const signups = (async () => {
+    let count = 0;
+    while (!stop) {
+      const slug = `busy-${batch++}-{i}`;
+      await runHttpLoad({
+        url: `${apiUrl}/tenants`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ slug, email: `${slug}@bench.test` }),
+        count: 40,
+        concurrency: SIGNUPS_IN_FLIGHT,
+        expected: 202,
+      });
+      count += 40;
+    }
+    return count;
+  })();
+  try {
+    const result = await measure();
+    stop = true;
+    const count = await signups;
+    return { result, perSecond: (count * 1_000) / (performance.now() - started) };
+  } finally {
+    stop = true;
+    await signups.catch(() => {});
+  }
+}
 
 /** Runs `count` calls in the bench's own process, `concurrency` at a time, and returns their latencies sorted. */
 async function inProcess(count: number, concurrency: number, call: (index: number) => Promise<unknown>): Promise<number[]> {
@@ -82,7 +118,7 @@ function getJson<T>(url: URL, headers: Record<string, string>): Promise<T> {
 async function crowdedGateway(
   host: string,
   address: string,
-): Promise<{ gateway: Gateway; routing: GatewayRouting; stop(): Promise<void> }> {
+): Promise<{ url: string; thread: GatewayThread; routing: GatewayRouting; stop(): Promise<void> }> {
   const routing = new GatewayRouting();
   for (let i = 1; i < CROWD; i++) {
     await routing.createRule(`crowd-${i}`, `crowd-${i}.localhost`, await routing.ensureTargetGroup(`crowd-${i}`));
@@ -95,17 +131,18 @@ async function crowdedGateway(
     if (Date.now() > deadline) throw new Error('the crowded gateway never found bench-0 healthy');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  const gateway = await startGateway({
-    port: 0,
+  const thread = await startGatewayThread({
+    gateways: [{ port: 0 }],
     routing,
-    fallback: async (_req, res) => void res.writeHead(503).end(),
+    fallback: async () => ({ statusCode: 503 }),
     logger: { warn: () => {}, error: () => {} },
   });
   return {
-    gateway,
+    url: thread.gateways[0]!.url,
+    thread,
     routing,
     stop: async () => {
-      await gateway.close();
+      await thread.close();
       routing.close();
     },
   };
@@ -253,7 +290,13 @@ const embedded: Section = {
       context.progress('embedded mode: starting the control plane with one tenant');
       const runtimeTables = await freshTables(dynamo.endpoint, 'embedded-gw');
       const runtime = await startEmbedded(
-        { ...env, DORMOUSE_TABLE_NAME: runtimeTables.tenantTable, DORMOUSE_IDEMPOTENCY_TABLE_NAME: runtimeTables.idempotencyTable },
+        {
+          ...env,
+          DORMOUSE_TABLE_NAME: runtimeTables.tenantTable,
+          DORMOUSE_IDEMPOTENCY_TABLE_NAME: runtimeTables.idempotencyTable,
+          // bench-0 runs; the signups taken while the gateway is measured are queued, not started.
+          DORMOUSE_MAX_ACTIVE_TENANTS: '1',
+        },
         { onError: () => {} },
       );
       stopRuntime = async () => {
@@ -299,8 +342,8 @@ const embedded: Section = {
       for (const concurrency of [1, CONCURRENCY]) {
         const inFlight = concurrency === 1 ? 'one at a time' : `${concurrency} concurrent`;
         // Each gateway in a pass of its own, beside direct requests and nginx: embedded mode runs
-        // one gateway, and a second one on its thread would add its own work to the first's.
-        const pass = async (name: string, gatewayUrl: string) => {
+        // one gateway thread, and a second one busy at the same time would take CPU from the first.
+        const pass = async (name: string, gatewayUrl: string, load: GatewayThread['eventLoopUtilization']) => {
           context.progress(`embedded mode: GET /whoami direct, through ${name} and through nginx in turn, ${concurrency} in flight`);
           const targets = [
             { url: `http://${address}/whoami` },
@@ -309,17 +352,16 @@ const embedded: Section = {
           ];
           // One unmeasured run first: Node's JIT and the connections warm up.
           await runInterleavedLoad({ count: 300, concurrency, expected: 200 }, targets);
-          // The load client runs in a worker: this thread's busy time is the gateway's (and what
-          // else embedded mode does meanwhile), a figure far steadier from run to run than latency.
-          const busyBefore = performance.eventLoopUtilization();
+          // The gateway thread's busy time: a figure far steadier from run to run than latency.
+          const busyBefore = load();
           const [direct, through, viaNginx] = await runInterleavedLoad(
             { count: proxied * targets.length, concurrency, expected: 200 },
             targets,
           );
-          const busyMicros = (performance.eventLoopUtilization(busyBefore).active * 1_000) / proxied;
+          const busyMicros = (load(busyBefore).active * 1_000) / proxied;
           return { direct: summary(direct!), through: summary(through!), ...(viaNginx ? { nginx: summary(viaNginx) } : {}), busyMicros };
         };
-        const own = await pass('the gateway', runtime.gatewayUrl);
+        const own = await pass('the gateway', runtime.gatewayUrl, runtime.gatewayLoad!);
         const gateway = added(own.through, own.direct);
         rows.push({
           section: SECTION,
@@ -333,7 +375,7 @@ const embedded: Section = {
         rows.push({
           section: SECTION,
           case: `GET /whoami through the gateway, ${inFlight}`,
-          metric: "Embedded mode's thread busy per proxied request",
+          metric: "The gateway thread's busy time per proxied request",
           value: `${own.busyMicros.toFixed(0)} µs`,
           data: { micros: own.busyMicros },
         });
@@ -348,7 +390,7 @@ const embedded: Section = {
             data: { added: reference, through: own.nginx },
           });
         }
-        const many = await pass(`the gateway with ${CROWD} tenants' rules`, crowded.gateway.url);
+        const many = await pass(`the gateway with ${CROWD} tenants' rules`, crowded.url, crowded.thread.eventLoopUtilization);
         const crowdedAdded = added(many.through, many.direct);
         rows.push({
           section: SECTION,
@@ -360,6 +402,25 @@ const embedded: Section = {
           data: { added: crowdedAdded, direct: many.direct, through: many.through },
         });
       }
+
+      // The control plane at work meanwhile: each signup is an API call, a stream record and a
+      // reconcile that queues the tenant, all on embedded mode's main thread.
+      context.progress(`embedded mode: GET /whoami direct and through the gateway, ${CONCURRENCY} in flight, while the API takes signups`);
+      const busy = await whileSigningUp(runtime.apiUrl, () =>
+        runInterleavedLoad({ count: proxied * 2, concurrency: CONCURRENCY, expected: 200 }, [
+          { url: `http://${address}/whoami` },
+          { url: `${runtime.gatewayUrl}/whoami`, host },
+        ]),
+      );
+      const [busyDirect, busyThrough] = busy.result.map(summary) as [Summary, Summary];
+      const busyAdded = added(busyThrough, busyDirect);
+      rows.push({
+        section: SECTION,
+        case: `GET /whoami through the gateway ×${proxied}, ${CONCURRENCY} concurrent, while the API takes signups (${SIGNUPS_IN_FLIGHT} at a time, ${busy.perSecond.toFixed(0)}/s)`,
+        metric: 'Added latency p50 / p99',
+        value: `${both(busyAdded)} (through it ${both(busyThrough)}, direct ${both(busyDirect)})`,
+        data: { added: busyAdded, direct: busyDirect, through: busyThrough, signupsPerSecond: busy.perSecond },
+      });
     } finally {
       await crowded?.stop();
       await nginx?.stop();
@@ -379,10 +440,12 @@ const embedded: Section = {
           'and the raw GetItem reads those same records. ' +
           'The requests direct, through a gateway and through nginx go out in turn, request by request, after a warm-up, each gateway in a pass of its own. ' +
           'Added latency is the p50 (p99) through the proxy minus the p50 (p99) direct; ' +
-          "the thread's busy time is its event loop's active time during the measured requests (performance.eventLoopUtilization) over the requests through the gateway; " +
+          "the gateway thread's busy time is its event loop's active time during the measured requests (the worker's performance.eventLoopUtilization) over the requests through the gateway; " +
           'nginx proxies with HTTP/1.1 and kept-alive upstream connections, and keeps client connections alive for 5 s, as the gateway does. ' +
-          `The gateway with ${CROWD} tenants' rules is a second gateway in the same process, idle while the first is measured, whose routing also holds ${CROWD - 1} other hosts' rules; ` +
-          'its routing lookup is timed alone too, in the bench process (best of 5 runs of 100 000 lookups).',
+          `The gateway with ${CROWD} tenants' rules is a second gateway thread in the same process, idle while the first is measured, whose routing also holds ${CROWD - 1} other hosts' rules; ` +
+          'its routing lookup is timed alone too, in the bench process (best of 5 runs of 100 000 lookups). ' +
+          `The last pass measures direct requests and requests through the gateway in turn while the API takes signups, ${SIGNUPS_IN_FLIGHT} at a time; ` +
+          "bench-0 holds the one active-tenant slot the control plane is given, so they are queued, not started: each is an API call, a stream record and a reconcile on embedded mode's main thread.",
         ...notes,
       ],
     };

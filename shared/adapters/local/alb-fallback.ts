@@ -5,6 +5,14 @@ import { localLambdaContext } from './lambda-runtime.js';
 
 export type AlbTargetHandler = (event: ALBEvent, context: Context) => Promise<ALBResult>;
 
+/** What the default action is given of a request: all a gateway on another thread sends over. */
+export interface FallbackRequest {
+  method: string;
+  /** The request target, a path (see `originForm`). */
+  url: string;
+  rawHeaders: string[];
+}
+
 /**
  * Calls a Lambda written for an ALB target (the wake handler) the way the ALB's default action
  * would, so the embedded gateway's fallback runs the same handler as AWS: headers lowercased,
@@ -12,35 +20,49 @@ export type AlbTargetHandler = (event: ALBEvent, context: Context) => Promise<AL
  * function never reads one: a held request is sent on with 307, and its client sends the body
  * again). `timeoutMs` is the function's timeout, which a held request stays under.
  */
-export function albFallback(handler: AlbTargetHandler, { functionName = 'dormouse-wake', timeoutMs = 10_000 } = {}) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
-    // As the ALB passes them: split on & and the first =, still percent-encoded.
-    const query = url.search.slice(1).split('&').filter(Boolean);
-    const headers: Record<string, string> = {};
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i]!.toLowerCase();
-      headers[name] = name in headers ? `${headers[name]},${req.rawHeaders[i + 1]}` : req.rawHeaders[i + 1]!;
-    }
-    const event: ALBEvent = {
-      requestContext: { elb: { targetGroupArn: `arn:aws:elasticloadbalancing:local:000000000000:targetgroup/${functionName}/local` } },
-      httpMethod: req.method ?? 'GET',
-      path: url.pathname,
-      queryStringParameters: Object.fromEntries(
-        query.map((pair) => [pair.split('=', 1)[0]!, pair.slice(pair.indexOf('=') + 1 || pair.length)]),
-      ),
-      headers,
-      body: '',
-      isBase64Encoded: false,
-    };
-    const result = await handler(event, localLambdaContext(functionName, randomUUID(), timeoutMs));
-    res.statusCode = result.statusCode;
-    const reason = result.statusDescription?.replace(/^\d+\s*/, '');
-    if (reason) res.statusMessage = reason;
-    for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, String(value));
-    for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) res.setHeader(name, values.map(String));
-    const body = Buffer.from(result.body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
-    res.setHeader('content-length', body.length);
-    res.end(body);
+export function albInvoker(handler: AlbTargetHandler, { functionName = 'dormouse-wake', timeoutMs = 10_000 } = {}) {
+  return (request: FallbackRequest): Promise<ALBResult> =>
+    handler(albEvent(request, functionName), localLambdaContext(functionName, randomUUID(), timeoutMs));
+}
+
+/** albInvoker's call, answered on `res`: the fallback of a gateway on the same thread. */
+export function albFallback(handler: AlbTargetHandler, options: { functionName?: string; timeoutMs?: number } = {}) {
+  const invoke = albInvoker(handler, options);
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> =>
+    sendAlbResult(res, await invoke({ method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders }));
+}
+
+function albEvent(request: FallbackRequest, functionName: string): ALBEvent {
+  const url = new URL(request.url, 'http://gateway.invalid');
+  // As the ALB passes them: split on & and the first =, still percent-encoded.
+  const query = url.search.slice(1).split('&').filter(Boolean);
+  const headers: Record<string, string> = {};
+  const raw = request.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    headers[name] = name in headers ? `${headers[name]},${raw[i + 1]}` : raw[i + 1]!;
+  }
+  return {
+    requestContext: { elb: { targetGroupArn: `arn:aws:elasticloadbalancing:local:000000000000:targetgroup/${functionName}/local` } },
+    httpMethod: request.method,
+    path: url.pathname,
+    queryStringParameters: Object.fromEntries(
+      query.map((pair) => [pair.split('=', 1)[0]!, pair.slice(pair.indexOf('=') + 1 || pair.length)]),
+    ),
+    headers,
+    body: '',
+    isBase64Encoded: false,
   };
+}
+
+/** The function's answer as the ALB turns it into an HTTP response. */
+export function sendAlbResult(res: ServerResponse, result: ALBResult): void {
+  res.statusCode = result.statusCode;
+  const reason = result.statusDescription?.replace(/^\d+\s*/, '');
+  if (reason) res.statusMessage = reason;
+  for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, String(value));
+  for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) res.setHeader(name, values.map(String));
+  const body = Buffer.from(result.body ?? '', result.isBase64Encoded ? 'base64' : 'utf8');
+  res.setHeader('content-length', body.length);
+  res.end(body);
 }

@@ -20,14 +20,14 @@ import { documentClientFor } from '../aws/dynamodb-tenant-store.js';
 import { CachedTenantStore } from './cached-tenant-store.js';
 import { claimTable } from './table-claim.js';
 import { createIdempotencyTableInput, createTenantTableInput } from '../aws/tenant-table.js';
-import { albFallback } from './alb-fallback.js';
+import { albInvoker } from './alb-fallback.js';
 import { startControlPlane } from './control-plane.js';
 import { prepareDataDir } from './data-dir.js';
 import { DirectoryStorage } from './directory-storage.js';
 import { ensureTables, localDynamoDbClient } from './dynamodb-local.js';
 import { ensureReachable, superviseDynamoDbLocal } from './dynamodb-supervisor.js';
 import { errorLine, quietErrors } from './error-log.js';
-import { startGateway } from './gateway.js';
+import { startGatewayThread, type GatewayThread } from './gateway-thread.js';
 import { LocalDns } from './local-dns.js';
 import { GatewayRouting } from './gateway-routing.js';
 import { serveHttpApi } from './http-api.js';
@@ -62,6 +62,8 @@ export interface Embedded {
    * visitor whose DNS answer still names a tenant's old shard lands. Empty with one shard.
    */
   shardGatewayUrls: string[];
+  /** How busy the gateways' thread has been (see startGatewayThread). Absent when no tenant runs (apiOnly). */
+  gatewayLoad?: GatewayThread['eventLoopUtilization'];
   dynamoEndpoint: string;
   adminToken: string;
   /** True when the admin token was generated because none was configured. */
@@ -101,7 +103,8 @@ export interface EmbeddedOptions {
   onNotice?: (line: string) => void;
   /**
    * Embedded mode cannot go on: DynamoDB Local died with its data in memory, or will not come
-   * back. Everything still runs until `stop()`; the caller decides. @default onError
+   * back, or the gateways' thread stopped. Everything else still runs until `stop()`; the caller
+   * decides. @default onError
    */
   onFatal?: (error: Error) => void;
   /** How long export and upload links work; tests shorten it. @default ARCHIVE_LIMITS.linkTtlMs (an hour) */
@@ -126,7 +129,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
   const onError = errors.onError;
   const notice = options.onNotice ?? ((line) => console.warn(line));
   // Not held back with the rest: it is the one line that matters.
-  const onFatal = options.onFatal ?? ((error) => reportError('running DynamoDB Local', error));
+  const onFatal = options.onFatal ?? ((error) => reportError('running embedded mode', error));
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     while (stops.length) await stops.pop()?.();
@@ -214,28 +217,20 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       stops.push(async () => archives.close());
       // A run killed outright (kill -9) whose watchdog could not act either left these.
       await compute.reapLeftovers();
-      let wakeHandler: Parameters<typeof albFallback>[0] | undefined;
-      const gateway = await naming('DORMOUSE_GATEWAY_PORT', local.gatewayPort, () =>
-        startGateway({
-          port: local.gatewayPort,
+      let wakeHandler: Parameters<typeof albInvoker>[0] | undefined;
+      // The main gateway acts as every shard (as up-to-date DNS would); the others as one shard each.
+      const shards = local.reconcile.shards > 1 ? Array.from({ length: local.reconcile.shards }, (_, shard) => shard) : [];
+      const gateways = await naming('DORMOUSE_GATEWAY_PORT', local.gatewayPort, () =>
+        startGatewayThread({
+          gateways: [{ port: local.gatewayPort }, ...shards.map((shard) => ({ port: 0, shard }))],
           routing,
-          fallback: async (req, res) => albFallback(wakeHandler!, { timeoutMs: local.wakeHoldMs + WAKE_TIMEOUT_MARGIN_MS })(req, res),
+          fallback: (request) => albInvoker(wakeHandler!, { timeoutMs: local.wakeHoldMs + WAKE_TIMEOUT_MARGIN_MS })(request),
+          onFailure: onFatal,
         }),
       );
-      stops.push(() => gateway.close());
-      // The main gateway acts as every shard (as up-to-date DNS would); these as one shard each.
-      const shardGateways = [];
-      for (let shard = 0; local.reconcile.shards > 1 && shard < local.reconcile.shards; shard++) {
-        const shardGateway = await startGateway({
-          port: 0,
-          routing,
-          shard,
-          activity: gateway.activity(),
-          fallback: async (req, res) => albFallback(wakeHandler!, { timeoutMs: local.wakeHoldMs + WAKE_TIMEOUT_MARGIN_MS })(req, res),
-        });
-        stops.push(() => shardGateway.close());
-        shardGateways.push(shardGateway);
-      }
+      stops.push(() => gateways.close());
+      const gateway = gateways.gateways[0]!;
+      const shardGateways = gateways.gateways.slice(1);
       config = configFor(gateway.port);
       wakeHandler = createWakeHandler(
         wakeDeps(
@@ -293,7 +288,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         sweep(
           {
             store,
-            activity: gateway.activity(),
+            activity: gateways.activity,
             clock: systemClock,
             reconcile: async (tenantId) => {
               controlPlane.loop.trigger(tenantId);
@@ -328,6 +323,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       return {
         gatewayUrl: gateway.url,
         shardGatewayUrls: shardGateways.map((shardGateway) => shardGateway.url),
+        gatewayLoad: gateways.eventLoopUtilization,
         sweepNow: runSweep,
         compute,
         tenantData,
@@ -363,6 +359,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       apiUrl: api.url,
       gatewayUrl: runtime?.gatewayUrl ?? config.baseUrl.origin,
       shardGatewayUrls: runtime?.shardGatewayUrls ?? [],
+      ...(runtime ? { gatewayLoad: runtime.gatewayLoad } : {}),
       dynamoEndpoint: dynamo.endpoint,
       adminToken,
       adminTokenGenerated: !env.DORMOUSE_ADMIN_TOKEN,

@@ -41,6 +41,61 @@ export interface RouteMatch {
   target: string;
 }
 
+/** What a gateway asks of its routing, once per request. */
+export interface RouteLookup {
+  /**
+   * Where a request for `host` goes: its rule's target group, one of its healthy targets
+   * (round robin). Undefined when there is no rule or no healthy target: the default action.
+   * With `shard`, only that load balancer's rules count (a visitor whose DNS answer still names
+   * it); without, the host's rule on whichever shard holds it (DNS up to date).
+   */
+  route(host: string, shard?: number): RouteMatch | undefined;
+}
+
+/** One rule for a host, with what the gateway needs of its target group: the healthy targets. */
+export interface HostRoute {
+  shard: number;
+  priority: number;
+  tenantId: string;
+  /** `host:port` of each healthy target. */
+  healthy: string[];
+}
+
+/**
+ * The routing decision, host by host, in plain data: GatewayRouting keeps one, and a gateway on
+ * a thread of its own keeps a copy that GatewayRouting's changes are sent to. Only the host's
+ * own rules are looked at, so a request costs the same with one tenant or thousands.
+ */
+export class RouteTable implements RouteLookup {
+  private readonly hosts = new Map<string, HostRoute[]>();
+  private roundRobin = 0;
+
+  constructor(entries: Iterable<[string, HostRoute[]]> = []) {
+    for (const [host, routes] of entries) this.set(host, routes);
+  }
+
+  /** `host` is a hostname as `hostname()` gives it; no routes removes it. */
+  set(host: string, routes: HostRoute[]): void {
+    if (routes.length > 0) this.hosts.set(host, routes);
+    else this.hosts.delete(host);
+  }
+
+  entries(): Array<[string, HostRoute[]]> {
+    return [...this.hosts];
+  }
+
+  route(host: string, shard?: number): RouteMatch | undefined {
+    let best: HostRoute | undefined;
+    for (const route of this.hosts.get(hostname(host)) ?? []) {
+      if (shard !== undefined && route.shard !== shard) continue;
+      if (!best || route.priority < best.priority) best = route;
+    }
+    if (!best || best.healthy.length === 0) return undefined;
+    this.roundRobin = (this.roundRobin + 1) % 1_000_000;
+    return { tenantId: best.tenantId, target: best.healthy[this.roundRobin % best.healthy.length]! };
+  }
+}
+
 interface TargetState {
   ip: string;
   health: TargetHealth;
@@ -85,7 +140,7 @@ const ARN_PREFIX = 'local:targetgroup/';
  * move through `initial`, `healthy`, `unhealthy` and `draining` as ALB targets do, so the
  * reconciler waits for a task to serve before it routes to it, exactly as on AWS.
  */
-export class GatewayRouting implements Routing, RoutingInventory {
+export class GatewayRouting implements Routing, RoutingInventory, RouteLookup {
   private readonly installation: string;
   private readonly nameFor: (installation: string, tenantId: string) => string;
   private readonly healthCheckPath: string;
@@ -100,9 +155,11 @@ export class GatewayRouting implements Routing, RoutingInventory {
   /** The same rules by host, kept in step with `rules`: the gateway looks one up per request. */
   private readonly rulesByHost = new Map<string, Rule[]>();
   private readonly healthListeners = new Set<(change: HealthChange) => void>();
+  /** What the gateway routes by, refreshed for a host whenever its rules or their targets' health change. */
+  private readonly table = new RouteTable();
+  private readonly routeListeners = new Set<(host: string, routes: HostRoute[]) => void>();
   private readonly drainTimers = new Set<NodeJS.Timeout>();
   private ruleSequence = 0;
-  private roundRobin = 0;
   private closed = false;
 
   constructor({
@@ -129,6 +186,21 @@ export class GatewayRouting implements Routing, RoutingInventory {
   onHealthChange(listener: (change: HealthChange) => void): () => void {
     this.healthListeners.add(listener);
     return () => this.healthListeners.delete(listener);
+  }
+
+  /**
+   * Called with a host's routes whenever they change (a rule made or deleted, a target of its
+   * group turning healthy or not): what keeps a gateway thread's RouteTable in step. Returns a
+   * function that unsubscribes.
+   */
+  onRoutesChange(listener: (host: string, routes: HostRoute[]) => void): () => void {
+    this.routeListeners.add(listener);
+    return () => this.routeListeners.delete(listener);
+  }
+
+  /** Every host's routes now: where a gateway thread's RouteTable starts. */
+  routes(): Array<[string, HostRoute[]]> {
+    return this.table.entries();
   }
 
   // ---- Routing port ---------------------------------------------------------------------------
@@ -229,6 +301,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
     };
     this.rules.set(rule.arn, rule);
     this.rulesByHost.set(wanted, [...(this.rulesByHost.get(wanted) ?? []), rule]);
+    this.refreshRoutes(wanted);
     return toHostRule(rule);
   }
 
@@ -239,6 +312,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
     const others = this.rulesByHost.get(rule.host)!.filter((other) => other !== rule);
     if (others.length > 0) this.rulesByHost.set(rule.host, others);
     else this.rulesByHost.delete(rule.host);
+    this.refreshRoutes(rule.host);
   }
 
   // ---- Drift repair, as the ELBv2 adapter offers it -------------------------------------------
@@ -257,20 +331,8 @@ export class GatewayRouting implements Routing, RoutingInventory {
 
   // ---- For the gateway ------------------------------------------------------------------------
 
-  /**
-   * Where a request for `host` goes: its rule's target group, one of its healthy targets
-   * (round robin). Undefined when there is no rule or no healthy target: the default action.
-   * With `shard`, only that load balancer's rules count (a visitor whose DNS answer still names
-   * it); without, the host's rule on whichever shard holds it (DNS up to date).
-   */
   route(host: string, shard?: number): RouteMatch | undefined {
-    const rule = this.ruleFor(host, shard);
-    const group = rule ? this.groups.get(rule.targetGroupArn) : undefined;
-    if (!rule || !group) return undefined;
-    const healthy = [...group.targets.values()].filter((target) => target.health === 'healthy');
-    if (healthy.length === 0) return undefined;
-    this.roundRobin = (this.roundRobin + 1) % 1_000_000;
-    return { tenantId: rule.tenantId, target: healthy[this.roundRobin % healthy.length]!.ip };
+    return this.table.route(host, shard);
   }
 
   /** Stops every health check; the routing table stays readable. */
@@ -370,6 +432,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
   }
 
   private changed(group: TargetGroup, target: TargetState): void {
+    for (const rule of this.rules.values()) if (rule.targetGroupArn === group.arn) this.refreshRoutes(rule.host);
     const change: HealthChange = { tenantId: group.tenantId, targetGroupArn: group.arn, ip: target.ip, health: target.health };
     for (const listener of this.healthListeners) {
       try {
@@ -378,6 +441,20 @@ export class GatewayRouting implements Routing, RoutingInventory {
         // A listener's failure must not stop health checking for everyone else.
       }
     }
+  }
+
+  /** Recomputes `host`'s routes from its rules and their groups, and tells the listeners. */
+  private refreshRoutes(host: string): void {
+    const routes = (this.rulesByHost.get(host) ?? []).map((rule) => ({
+      shard: rule.shard,
+      priority: rule.priority,
+      tenantId: rule.tenantId,
+      healthy: [...(this.groups.get(rule.targetGroupArn)?.targets.values() ?? [])]
+        .filter((target) => target.health === 'healthy')
+        .map((target) => target.ip),
+    }));
+    this.table.set(host, routes);
+    for (const listener of this.routeListeners) listener(host, routes);
   }
 
   /** `local:targetgroup/<the AWS name>`. */
@@ -400,10 +477,7 @@ export class GatewayRouting implements Routing, RoutingInventory {
     return group;
   }
 
-  /**
-   * Host matching is case-insensitive and ignores a port; the lowest priority wins. Only the
-   * host's own rules are looked at, so a request costs the same with one tenant or thousands.
-   */
+  /** Host matching is case-insensitive and ignores a port; the lowest priority wins. */
   private ruleFor(host: string, shard: number | undefined): Rule | undefined {
     let best: Rule | undefined;
     for (const rule of this.rulesByHost.get(hostname(host)) ?? []) {

@@ -2,7 +2,7 @@ import { listen } from './lambda-runtime.js';
 import { createServer, ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
-import { hostname, type GatewayRouting } from './gateway-routing.js';
+import { hostname, type RouteLookup } from './gateway-routing.js';
 import { createHttpForwarder, originForm } from './http-forwarder.js';
 import { LocalActivity } from './local-activity.js';
 
@@ -13,7 +13,7 @@ export interface GatewayOptions {
   port: number;
   /** @default '127.0.0.1' */
   host?: string;
-  routing: GatewayRouting;
+  routing: RouteLookup;
   /** Tenants are `<slug>.<rootDomain>`; other hosts go straight to the fallback. @default 'localhost' */
   rootDomain?: string;
   /**
@@ -226,7 +226,7 @@ function ambiguousHost(req: IncomingMessage): boolean {
   return hosts > 1;
 }
 
-function sendText(res: ServerResponse, status: number, text: string): void {
+export function sendText(res: ServerResponse, status: number, text: string): void {
   const body = `${text}\n`;
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);

@@ -60,7 +60,7 @@ async function main() {
       if (fatal || stopAskedAt !== undefined) return;
       fatal = error;
       process.stderr.write(`Dormouse is stopping: ${error.message}\n`);
-      // Nothing can be served without the store: stop the rest and say so with the exit code.
+      // Nothing can be served without the store or the gateway: stop the rest and say so with the exit code.
       void (embedded?.stop() ?? Promise.resolve()).finally(() => process.exit(1));
     },
   });
