@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDbTenantStore } from '../../shared/adapters/aws/dynamodb-tenant-store.js';
 import { wakeDeps } from '../../shared/adapters/aws/composition/wake.js';
-import { albFallback } from '../../shared/adapters/local/alb-fallback.js';
+import { albEvent, albInvoker, sendAlbResult } from '../../shared/adapters/local/alb-fallback.js';
 import { loadWakeConfig } from '../../shared/config.js';
 import { newTenant } from '../../shared/domain/tenant.js';
 import { createWakeHandler } from '../../shared/http/wake-handler.js';
@@ -41,8 +41,12 @@ beforeAll(async () => {
   store = new DynamoDbTenantStore({ tableName: tables.tenantTable, client: tables.documentClient });
   const config = loadWakeConfig({ DORMOUSE_TABLE_NAME: tables.tenantTable, DORMOUSE_BASE_URL: 'http://localhost:8080' });
   const handler = createWakeHandler(wakeDeps(config, { dynamoClient: tables.client }), new Logger({ serviceName: 'dormouse-wake' }));
-  const fallback = albFallback(handler);
-  server = createServer((req, res) => void fallback(req, res));
+  const invoke = albInvoker(handler);
+  // What the gateway thread and the control plane's thread do between them.
+  server = createServer(
+    (req, res) =>
+      void invoke({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders }).then((result) => sendAlbResult(res, result)),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as AddressInfo).port;
   const created = await store.create(
@@ -71,5 +75,21 @@ describe('the embedded default action', () => {
 
     expect(response.status).toBe(404);
     expect(JSON.parse(response.text)).toEqual({ tenant: 'nobody', status: 'unknown' });
+  });
+
+  it('passes the path and query as received, as the ALB does, even where a URL parser would refuse them', () => {
+    const event = albEvent({
+      method: 'GET',
+      url: '//x:99999/a%20b?q=%2F&flag&q=2',
+      rawHeaders: ['Host', 'acme.localhost', 'X-A', '1', 'x-a', '2'],
+    });
+
+    expect(event).toMatchObject({
+      httpMethod: 'GET',
+      path: '//x:99999/a%20b',
+      queryStringParameters: { q: '2', flag: '' },
+      headers: { host: 'acme.localhost', 'x-a': '1,2' },
+      body: '',
+    });
   });
 });

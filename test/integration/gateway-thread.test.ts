@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ALBResult } from 'aws-lambda';
 import type { FallbackRequest } from '../../shared/adapters/local/alb-fallback.js';
@@ -116,6 +116,37 @@ describe('the gateways on a thread of their own', () => {
     const headers = fallbackCalls[0]!.rawHeaders;
     expect(headers[headers.findIndex((name) => name.toLowerCase() === 'host') + 1]).toBe('sleepy.localhost');
     expect(headers[headers.findIndex((name) => name.toLowerCase() === 'accept') + 1]).toBe('text/html');
+  });
+
+  it('answers 500 when the default action throws before it returns a promise, and goes on serving', async () => {
+    let calls = 0;
+    const routing = new GatewayRouting();
+    cleanups.push(() => routing.close());
+    const thread = await startGatewayThread({
+      gateways: [{ port: 0 }],
+      routing,
+      fallback: (() => {
+        calls += 1;
+        throw new Error('thrown at once');
+      }) as () => Promise<ALBResult>,
+      logger: { warn: () => {}, error: () => {} },
+    });
+    cleanups.push(() => thread.close());
+    const { port } = new URL(thread.gateways[0]!.url);
+    // A target a URL parser refuses (port out of range), sent as is.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write('GET //x:99999 HTTP/1.1\r\nHost: nobody.localhost\r\nConnection: close\r\n\r\n'),
+      );
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 500 /);
+    expect(calls).toBe(1);
+    expect((await get(new URL(thread.gateways[0]!.url).host, '/', { host: 'other.localhost' })).status).toBe(500);
+    expect(calls).toBe(2);
   });
 
   it('answers 500 when the default action fails, and logs why on the control plane’s thread', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { ALBEvent, ALBResult, Context } from 'aws-lambda';
 import { localLambdaContext } from './lambda-runtime.js';
 
@@ -8,7 +8,7 @@ export type AlbTargetHandler = (event: ALBEvent, context: Context) => Promise<AL
 /** What the default action is given of a request: all a gateway on another thread sends over. */
 export interface FallbackRequest {
   method: string;
-  /** The request target, a path (see `originForm`). */
+  /** The request target in origin form, a path and query (see `originForm`), as received. */
   url: string;
   rawHeaders: string[];
 }
@@ -21,21 +21,23 @@ export interface FallbackRequest {
  * again). `timeoutMs` is the function's timeout, which a held request stays under.
  */
 export function albInvoker(handler: AlbTargetHandler, { functionName = 'dormouse-wake', timeoutMs = 10_000 } = {}) {
-  return (request: FallbackRequest): Promise<ALBResult> =>
+  // Async, so that whatever a request holds ends as a rejection, never as a throw in the caller.
+  return async (request: FallbackRequest): Promise<ALBResult> =>
     handler(albEvent(request, functionName), localLambdaContext(functionName, randomUUID(), timeoutMs));
 }
 
-/** albInvoker's call, answered on `res`: the fallback of a gateway on the same thread. */
-export function albFallback(handler: AlbTargetHandler, options: { functionName?: string; timeoutMs?: number } = {}) {
-  const invoke = albInvoker(handler, options);
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> =>
-    sendAlbResult(res, await invoke({ method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders }));
-}
-
-function albEvent(request: FallbackRequest, functionName: string): ALBEvent {
-  const url = new URL(request.url, 'http://gateway.invalid');
-  // As the ALB passes them: split on & and the first =, still percent-encoded.
-  const query = url.search.slice(1).split('&').filter(Boolean);
+/** The event for a request: the path and query as received, as the ALB passes them on. */
+export function albEvent(request: FallbackRequest, functionName = 'dormouse-wake'): ALBEvent {
+  const queryAt = request.url.indexOf('?');
+  const path = queryAt === -1 ? request.url : request.url.slice(0, queryAt);
+  // Split on & and the first =, still percent-encoded.
+  const query =
+    queryAt === -1
+      ? []
+      : request.url
+          .slice(queryAt + 1)
+          .split('&')
+          .filter(Boolean);
   const headers: Record<string, string> = {};
   const raw = request.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -45,7 +47,7 @@ function albEvent(request: FallbackRequest, functionName: string): ALBEvent {
   return {
     requestContext: { elb: { targetGroupArn: `arn:aws:elasticloadbalancing:local:000000000000:targetgroup/${functionName}/local` } },
     httpMethod: request.method,
-    path: url.pathname,
+    path,
     queryStringParameters: Object.fromEntries(
       query.map((pair) => [pair.split('=', 1)[0]!, pair.slice(pair.indexOf('=') + 1 || pair.length)]),
     ),

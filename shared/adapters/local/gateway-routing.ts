@@ -152,10 +152,13 @@ export class GatewayRouting implements Routing, RoutingInventory, RouteLookup {
 
   private readonly groups = new Map<string, TargetGroup>();
   private readonly rules = new Map<string, Rule>();
-  /** The same rules by host, kept in step with `rules`: the gateway looks one up per request. */
+  /** The same rules by host, kept in step with `rules`: a host's routes are computed from its own. */
   private readonly rulesByHost = new Map<string, Rule[]>();
   private readonly healthListeners = new Set<(change: HealthChange) => void>();
-  /** What the gateway routes by, refreshed for a host whenever its rules or their targets' health change. */
+  /**
+   * The routes of every host, refreshed whenever a host's rules or their targets' health change:
+   * `route()` reads it, and a gateway thread keeps a copy of it.
+   */
   private readonly table = new RouteTable();
   private readonly routeListeners = new Set<(host: string, routes: HostRoute[]) => void>();
   private readonly drainTimers = new Set<NodeJS.Timeout>();
@@ -454,7 +457,13 @@ export class GatewayRouting implements Routing, RoutingInventory, RouteLookup {
         .map((target) => target.ip),
     }));
     this.table.set(host, routes);
-    for (const listener of this.routeListeners) listener(host, routes);
+    for (const listener of this.routeListeners) {
+      try {
+        listener(host, routes);
+      } catch {
+        // As with health listeners: one listener's failure must not stop the routing's own work.
+      }
+    }
   }
 
   /** `local:targetgroup/<the AWS name>`. */

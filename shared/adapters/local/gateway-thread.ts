@@ -19,7 +19,7 @@ export interface GatewayThreadOptions {
   fallback: (request: FallbackRequest) => Promise<ALBResult>;
   /** @default console */
   logger?: Pick<Console, 'warn' | 'error'>;
-  /** The thread stopped on its own (a bug): the gateways are gone. @default logs it */
+  /** The thread stopped on its own after it started (a bug): the gateways are gone. @default logs it */
   onFailure?: (error: Error) => void;
 }
 
@@ -69,6 +69,7 @@ export async function startGatewayThread(options: GatewayThreadOptions): Promise
   const onFailure = options.onFailure ?? ((error: Error) => logger.error(`[gateway] ${error.message}`));
   const pendingActivity = new Map<number, { resolve: (levels: Map<string, ActivityLevel>) => void; reject: (error: Error) => void }>();
   let nextId = 0;
+  let started = false;
   let closing = false;
   let stopped: Error | undefined;
 
@@ -89,29 +90,36 @@ export async function startGatewayThread(options: GatewayThreadOptions): Promise
       unsubscribe();
       for (const pending of pendingActivity.values()) pending.reject(error);
       pendingActivity.clear();
+      // Before it listens, a failure is the start's: startGatewayThread rejects with it.
       reject(error);
-      if (!closing) onFailure(error);
+      if (started && !closing) onFailure(error);
     };
     worker.on('error', (error) => end(new Error(`the gateway thread failed: ${error.message}`, { cause: error })));
     worker.on('exit', (code) => end(new Error(`the gateway thread stopped (exit code ${code})`)));
     worker.on('message', (message: FromGateway) => {
       switch (message.type) {
         case 'listening':
+          started = true;
           return resolve(message.gateways);
         case 'failed':
           closing = true;
           void worker.terminate();
           return reject(
-            message.code === 'EADDRINUSE' && message.port !== undefined ? new PortInUseError(message.port) : new Error(message.message),
+            message.code === 'EADDRINUSE' && message.port !== undefined
+              ? new PortInUseError(message.port)
+              : Object.assign(new Error(message.message), { code: message.code }),
           );
         case 'fallback':
-          return void fallback(message.request).then(
-            (result) => send({ type: 'fallback-result', id: message.id, result }),
-            (error: unknown) => {
-              logger.error('[gateway] the fallback failed', error);
-              send({ type: 'fallback-result', id: message.id });
-            },
-          );
+          // Through a promise: a fallback that throws must not become an uncaught exception here.
+          return void Promise.resolve(message.request)
+            .then(fallback)
+            .then(
+              (result) => send({ type: 'fallback-result', id: message.id, result }),
+              (error: unknown) => {
+                logger.error('[gateway] the fallback failed', error);
+                send({ type: 'fallback-result', id: message.id });
+              },
+            );
         case 'activity-result':
           pendingActivity.get(message.id)?.resolve(new Map(message.levels));
           return void pendingActivity.delete(message.id);

@@ -69,7 +69,7 @@ export interface Gateway {
 
 /**
  * The load balancer of embedded mode: routes `Host: <slug>.localhost[:port]` to the tenant's
- * process by the rules of a GatewayRouting (plain HTTP through an HttpForwarder, WebSockets
+ * process by the routes of a RouteLookup (plain HTTP through an HttpForwarder, WebSockets
  * tunnelled by http-proxy-3, both with x-forwarded-* headers), and counts each tenant's traffic
  * for the idle sweep.
  */

@@ -20,6 +20,7 @@ const MIN_LIFETIME_MS = 1_000;
 export class TenantWatchdog {
   private child: ChildProcess | undefined;
   private startedAt = 0;
+  private restartedAtBirth = false;
   private closing = false;
   private exited: Promise<void> = Promise.resolve();
 
@@ -97,11 +98,19 @@ export class TenantWatchdog {
     child.once('error', (error) => {
       if (child.pid === undefined) this.cannotWatch(error.message);
     });
-    child.once('exit', () => {
+    child.once('exit', (_code, signal) => {
       if (this.child !== child) return;
       this.hooks.started(undefined);
       if (this.closing || this.hooks.groups().length === 0) return;
       if (Date.now() - this.startedAt < MIN_LIFETIME_MS) {
+        // Until it has a session of its own the new process is in the control plane's group, so a
+        // Ctrl-C to that group in that moment ends it (Node holds the signal back until it has
+        // set itself apart, then lets it through): started once more, as that cannot recur.
+        if (signal && !this.restartedAtBirth) {
+          this.restartedAtBirth = true;
+          this.start();
+          return;
+        }
         this.cannotWatch('it exited right after it started');
         return;
       }
