@@ -70,10 +70,11 @@ export function isNavigation(accept: string | undefined): boolean {
 /**
  * The path and query as the client sent them, for a relative `Location` (the client keeps its
  * scheme and host). The ALB passes query parameters as received, not decoded. A path starting
- * `//` or `/\` would read as another host (browsers take a backslash for a slash): `/` instead.
+ * `//` or `/\` would read as another host (browsers take a backslash for a slash), and one with
+ * a control character could once a browser drops it (as it does tabs): `/` instead.
  */
 export function requestedPath(event: ALBEvent): string {
-  const path = event.path && /^\/(?![/\\])/.test(event.path) ? event.path : '/';
+  const path = event.path && /^\/(?![/\\])/.test(event.path) && !/[\x00-\x1f\x7f]/.test(event.path) ? event.path : '/';
   const pairs = event.multiValueQueryStringParameters
     ? Object.entries(event.multiValueQueryStringParameters).flatMap(([name, values]) => (values ?? []).map((value) => [name, value]))
     : Object.entries(event.queryStringParameters ?? {});

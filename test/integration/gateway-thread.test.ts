@@ -133,7 +133,8 @@ describe('the gateways on a thread of their own', () => {
     });
     cleanups.push(() => thread.close());
     const { port } = new URL(thread.gateways[0]!.url);
-    // A target a URL parser refuses (port out of range), sent as is.
+    // A target a URL parser would refuse (port out of range) reaches the fallback as is; this
+    // fallback throws before it returns a promise.
     const raw = await new Promise<string>((resolve, reject) => {
       const socket = connect(Number(port), '127.0.0.1', () =>
         socket.write('GET //x:99999 HTTP/1.1\r\nHost: nobody.localhost\r\nConnection: close\r\n\r\n'),
@@ -147,6 +148,18 @@ describe('the gateways on a thread of their own', () => {
     expect(calls).toBe(1);
     expect((await get(new URL(thread.gateways[0]!.url).host, '/', { host: 'other.localhost' })).status).toBe(500);
     expect(calls).toBe(2);
+  });
+
+  it('answers 500 when Node refuses the default action’s answer (a header with a newline), and goes on serving', async () => {
+    const { address, errors } = await setup({
+      fallback: async () => ({ statusCode: 307, headers: { location: '/a\r\nset-cookie: x=1' }, body: 'moved' }),
+    });
+    const answer = await get(address, '/', { host: 'acme.localhost' });
+    expect(answer.status).toBe(500);
+    expect(answer.headers.location).toBeUndefined();
+    expect(answer.headers['set-cookie']).toBeUndefined();
+    expect(errors.join('\n')).toContain('the fallback failed');
+    expect((await get(address, '/', { host: 'acme.localhost' })).status).toBe(500);
   });
 
   it('answers 500 when the default action fails, and logs why on the control plane’s thread', async () => {

@@ -24,5 +24,9 @@ describe('the Location a held request is sent on to', () => {
     expect(requestedPath(request('/\\evil.example/x'))).toBe('/');
     expect(requestedPath(request('/\\\\evil.example'))).toBe('/');
     expect(requestedPath(request('evil.example'))).toBe('/');
+    // Browsers drop tabs and newlines from a URL: `/\t/evil.example` would be `//evil.example`.
+    expect(requestedPath(request('/\t/evil.example/x'))).toBe('/');
+    expect(requestedPath(request('/a\fb'))).toBe('/');
+    expect(requestedPath(request('/a\x7f'))).toBe('/');
   });
 });

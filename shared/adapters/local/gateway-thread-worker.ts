@@ -22,13 +22,20 @@ const logger = {
 const waiting = new Map<number, (message: Extract<ToGateway, { type: 'fallback-result' }>) => void>();
 let nextId = 0;
 const fallback: GatewayFallback = (req, res) =>
-  new Promise<void>((resolve) => {
+  new Promise<void>((resolve, reject) => {
     const id = nextId++;
     waiting.set(id, ({ result }) => {
-      // A failure was logged where it happened, on the control plane's thread.
-      if (result) sendAlbResult(res, result);
-      else sendText(res, 500, 'Internal Server Error');
-      resolve();
+      try {
+        // A failure was logged where it happened, on the control plane's thread.
+        if (result) sendAlbResult(res, result);
+        else sendText(res, 500, 'Internal Server Error');
+        resolve();
+      } catch (error) {
+        // An answer Node refuses to send (a header with a control character, say): none of it
+        // goes out, and the gateway answers 500 instead.
+        if (!res.headersSent) for (const name of res.getHeaderNames()) res.removeHeader(name);
+        reject(error as Error);
+      }
     });
     post({ type: 'fallback', id, request: { method: req.method ?? 'GET', url: req.url ?? '/', rawHeaders: req.rawHeaders } });
   });

@@ -105,7 +105,7 @@ export class TenantWatchdog {
       if (Date.now() - this.startedAt < MIN_LIFETIME_MS) {
         // Until it has a session of its own the new process is in the control plane's group, so a
         // Ctrl-C to that group in that moment ends it (Node holds the signal back until it has
-        // set itself apart, then lets it through): started once more, as that cannot recur.
+        // set itself apart, then lets it through): started once more.
         if (signal && !this.restartedAtBirth) {
           this.restartedAtBirth = true;
           this.start();
@@ -115,6 +115,7 @@ export class TenantWatchdog {
         return;
       }
       this.logger.warn('[process-compute] the tenant watchdog ended unexpectedly: starting another one');
+      this.restartedAtBirth = false;
       this.start();
     });
     if (child.pid !== undefined) this.hooks.started(child.pid);
