@@ -1,42 +1,42 @@
 import { spawn } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TenantWatchdog } from '../../shared/adapters/local/tenant-watchdog.js';
-import { processGone, waitFor } from '../support/local.js';
+import { Cleanup, processGone, waitFor } from '../support/local.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
+const groups = new Cleanup();
+const watchdogs: TenantWatchdog[] = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  for (const watchdog of watchdogs.splice(0)) await watchdog.close();
 });
+afterAll(() => groups.killAll());
 
-/** A process group that runs until it is ended, as a tenant's does. */
-function sleeper(): number {
-  const child = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
-  child.unref();
-  cleanups.push(() => {
-    if (!processGone(child.pid!)) process.kill(-child.pid!, 'SIGKILL');
+/**
+ * A watchdog told one tenant-like process group, whose first process a SIGINT ends at once, as a
+ * Ctrl-C to the control plane's group does while the watchdog is being forked. Resolves once the
+ * second process runs.
+ */
+async function watchdogEndedAtBirth(runId: string) {
+  const sleeper = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+  sleeper.unref();
+  const group = sleeper.pid!;
+  groups.group(group);
+  const warnings: string[] = [];
+  const watchdog = new TenantWatchdog(runId, { groups: () => [group], started: () => {} }, { warn: (line) => warnings.push(line) });
+  watchdogs.push(watchdog);
+  watchdog.watch(group);
+  const first = watchdog.pid!;
+  expect(first).toBeGreaterThan(0);
+  process.kill(first, 'SIGINT');
+  const second = await waitFor('a second watchdog', () => {
+    const pid = watchdog.pid;
+    return pid !== undefined && pid !== first && pid;
   });
-  return child.pid!;
+  return { group, warnings, watchdog, first, second };
 }
 
 describe.runIf(process.platform === 'linux')('the tenant watchdog', () => {
   it('starts again when a signal ends it right after it started (a Ctrl-C while it was being forked), and still ends the groups it knows', async () => {
-    const group = sleeper();
-    const warnings: string[] = [];
-    const watchdog = new TenantWatchdog(
-      'test-birth',
-      { groups: () => [group], started: () => {} },
-      { warn: (line) => warnings.push(line) },
-    );
-    cleanups.push(() => watchdog.close());
-    watchdog.watch(group);
-    const first = watchdog.pid!;
-    expect(first).toBeGreaterThan(0);
-
-    process.kill(first, 'SIGINT');
-    const second = await waitFor('a second watchdog', () => {
-      const pid = watchdog.pid;
-      return pid !== undefined && pid !== first && pid;
-    });
+    const { group, warnings, watchdog, first, second } = await watchdogEndedAtBirth('test-birth');
     expect(processGone(first)).toBe(true);
     expect(warnings).toEqual([]);
 
@@ -47,21 +47,7 @@ describe.runIf(process.platform === 'linux')('the tenant watchdog', () => {
   });
 
   it('gives up, saying why, when it is ended right after it started a second time', async () => {
-    const group = sleeper();
-    const warnings: string[] = [];
-    const watchdog = new TenantWatchdog(
-      'test-twice',
-      { groups: () => [group], started: () => {} },
-      { warn: (line) => warnings.push(line) },
-    );
-    cleanups.push(() => watchdog.close());
-    watchdog.watch(group);
-    const first = watchdog.pid!;
-    process.kill(first, 'SIGINT');
-    const second = await waitFor('a second watchdog', () => {
-      const pid = watchdog.pid;
-      return pid !== undefined && pid !== first && pid;
-    });
+    const { warnings, watchdog, second } = await watchdogEndedAtBirth('test-twice');
     process.kill(second, 'SIGINT');
 
     await waitFor('the warning', () => warnings.length > 0);

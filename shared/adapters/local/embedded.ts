@@ -217,14 +217,15 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       stops.push(async () => archives.close());
       // A run killed outright (kill -9) whose watchdog could not act either left these.
       await compute.reapLeftovers();
-      let wakeHandler: Parameters<typeof albInvoker>[0] | undefined;
+      // The wake function, as the gateways' default action calls it; made once the gateway's port is known.
+      let invokeWake: ReturnType<typeof albInvoker> | undefined;
       // The main gateway acts as every shard (as up-to-date DNS would); the others as one shard each.
       const shards = local.reconcile.shards > 1 ? Array.from({ length: local.reconcile.shards }, (_, shard) => shard) : [];
       const gateways = await naming('DORMOUSE_GATEWAY_PORT', local.gatewayPort, () =>
         startGatewayThread({
           gateways: [{ port: local.gatewayPort }, ...shards.map((shard) => ({ port: 0, shard }))],
           routing,
-          fallback: (request) => albInvoker(wakeHandler!, { timeoutMs: local.wakeHoldMs + WAKE_TIMEOUT_MARGIN_MS })(request),
+          fallback: (request) => invokeWake!(request),
           onFailure: onFatal,
         }),
       );
@@ -232,7 +233,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
       const gateway = gateways.gateways[0]!;
       const shardGateways = gateways.gateways.slice(1);
       config = configFor(gateway.port);
-      wakeHandler = createWakeHandler(
+      const wakeHandler = createWakeHandler(
         wakeDeps(
           {
             tenantTable: config.tenantTable,
@@ -249,6 +250,7 @@ export async function startEmbedded(env: Env = process.env, options: EmbeddedOpt
         quiet,
         { pages: wakePages },
       );
+      invokeWake = albInvoker(wakeHandler, { timeoutMs: local.wakeHoldMs + WAKE_TIMEOUT_MARGIN_MS });
 
       const controlPlane = await startControlPlane({
         dynamoClient,

@@ -85,11 +85,7 @@ export class RouteTable implements RouteLookup {
   }
 
   route(host: string, shard?: number): RouteMatch | undefined {
-    let best: HostRoute | undefined;
-    for (const route of this.hosts.get(hostname(host)) ?? []) {
-      if (shard !== undefined && route.shard !== shard) continue;
-      if (!best || route.priority < best.priority) best = route;
-    }
+    const best = byPriority(this.hosts.get(hostname(host)) ?? [], shard);
     if (!best || best.healthy.length === 0) return undefined;
     this.roundRobin = (this.roundRobin + 1) % 1_000_000;
     return { tenantId: best.tenantId, target: best.healthy[this.roundRobin % best.healthy.length]! };
@@ -435,7 +431,10 @@ export class GatewayRouting implements Routing, RoutingInventory, RouteLookup {
   }
 
   private changed(group: TargetGroup, target: TargetState): void {
-    for (const rule of this.rules.values()) if (rule.targetGroupArn === group.arn) this.refreshRoutes(rule.host);
+    // Each host once, though it may have a rule to this group on more than one shard.
+    const hosts = new Set<string>();
+    for (const rule of this.rules.values()) if (rule.targetGroupArn === group.arn) hosts.add(rule.host);
+    for (const host of hosts) this.refreshRoutes(host);
     const change: HealthChange = { tenantId: group.tenantId, targetGroupArn: group.arn, ip: target.ip, health: target.health };
     for (const listener of this.healthListeners) {
       try {
@@ -486,15 +485,20 @@ export class GatewayRouting implements Routing, RoutingInventory, RouteLookup {
     return group;
   }
 
-  /** Host matching is case-insensitive and ignores a port; the lowest priority wins. */
+  /** Host matching is case-insensitive and ignores a port. */
   private ruleFor(host: string, shard: number | undefined): Rule | undefined {
-    let best: Rule | undefined;
-    for (const rule of this.rulesByHost.get(hostname(host)) ?? []) {
-      if (shard !== undefined && rule.shard !== shard) continue;
-      if (!best || rule.priority < best.priority) best = rule;
-    }
-    return best;
+    return byPriority(this.rulesByHost.get(hostname(host)) ?? [], shard);
   }
+}
+
+/** The rule (or route) a host's request goes by: the lowest priority, among `shard`'s if one is given. */
+function byPriority<T extends { shard: number; priority: number }>(candidates: Iterable<T>, shard: number | undefined): T | undefined {
+  let best: T | undefined;
+  for (const candidate of candidates) {
+    if (shard !== undefined && candidate.shard !== shard) continue;
+    if (!best || candidate.priority < best.priority) best = candidate;
+  }
+  return best;
 }
 
 /** `Acme.LocalHost:8080` → `acme.localhost`; `[::1]:8080` → `[::1]`. */
